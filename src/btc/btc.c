@@ -1,0 +1,625 @@
+#define _DEFAULT_SOURCE
+#include "btc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../crypto/crypto.h"
+
+const uint8_t btc_mainnet_magic[4] = {0xf9, 0xbe, 0xb4, 0xd9};
+
+static const char *const script_type_names[BTC_NSCRIPT_TYPES] = {
+    "nonstandard", "p2pk", "p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr", "witness_unknown",
+    "multisig",    "nulldata"};
+
+const char *btc_script_type_name(int type)
+{
+    return type >= 0 && type < BTC_NSCRIPT_TYPES ? script_type_names[type] : "?";
+}
+
+const char *btc_addr_kind_name(int kind)
+{
+    static const char *const names[] = {"none", "p2pkh", "p2sh", "p2wpkh",
+                                        "p2wsh", "p2tr", "witness_unknown"};
+    return kind >= 0 && kind <= BTC_ADDR_WITNESS_UNKNOWN ? names[kind] : "?";
+}
+
+/* ---- script classification (Bitcoin Core's Solver rules) ---- */
+
+enum { OP_0 = 0x00, OP_PUSHDATA1 = 0x4c, OP_PUSHDATA2 = 0x4d, OP_PUSHDATA4 = 0x4e,
+       OP_1 = 0x51, OP_16 = 0x60, OP_RETURN = 0x6a, OP_DUP = 0x76, OP_EQUAL = 0x87,
+       OP_EQUALVERIFY = 0x88, OP_HASH160 = 0xa9, OP_CHECKSIG = 0xac,
+       OP_CHECKMULTISIG = 0xae };
+
+static int pubkey_size_ok(const uint8_t *k, size_t n)
+{
+    if (n == 33) return k[0] == 2 || k[0] == 3;
+    if (n == 65) return k[0] == 4 || k[0] == 6 || k[0] == 7;
+    return 0;
+}
+
+/* Reads one script op at *pos; returns the opcode, data pointer/size for pushes, or -1 when
+ * the push runs past the end. */
+static int script_next_op(const uint8_t *s, size_t len, size_t *pos, const uint8_t **data,
+                          size_t *dlen)
+{
+    if (*pos >= len) return -1;
+    int op = s[(*pos)++];
+    size_t n = 0;
+    if (op <= OP_PUSHDATA4) {
+        if (op < OP_PUSHDATA1) n = (size_t)op;
+        else {
+            size_t w = op == OP_PUSHDATA1 ? 1 : op == OP_PUSHDATA2 ? 2 : 4;
+            if (len - *pos < w) return -1;
+            n = w == 1 ? s[*pos] : w == 2 ? util_le16(s + *pos) : util_le32(s + *pos);
+            *pos += w;
+        }
+        if (len - *pos < n) return -1;
+    }
+    *data = s + *pos;
+    *dlen = n;
+    *pos += n;
+    return op;
+}
+
+static int is_push_only(const uint8_t *s, size_t len, size_t pos)
+{
+    while (pos < len) {
+        const uint8_t *d;
+        size_t n;
+        int op = script_next_op(s, len, &pos, &d, &n);
+        if (op < 0 || op > OP_16) return 0;
+    }
+    return 1;
+}
+
+static int classify_multisig(const uint8_t *s, size_t len)
+{
+    if (len < 3 || s[len - 1] != OP_CHECKMULTISIG) return 0;
+    int m = s[0], n = s[len - 2];
+    if (m < OP_1 || m > OP_16 || n < OP_1 || n > OP_16) return 0;
+    m -= OP_1 - 1;
+    n -= OP_1 - 1;
+    if (m > n) return 0;
+    size_t pos = 1;
+    int keys = 0;
+    while (pos < len - 2) {
+        const uint8_t *d;
+        size_t dl;
+        int op = script_next_op(s, len - 2, &pos, &d, &dl);
+        if (op < 0 || op > OP_PUSHDATA4 || !pubkey_size_ok(d, dl)) return 0;
+        keys++;
+    }
+    return keys == n;
+}
+
+int btc_classify_script(const uint8_t *s, size_t len, btc_addr *addr)
+{
+    memset(addr, 0, sizeof *addr);
+    if (len == 25 && s[0] == OP_DUP && s[1] == OP_HASH160 && s[2] == 20 &&
+        s[23] == OP_EQUALVERIFY && s[24] == OP_CHECKSIG) {
+        addr->kind = BTC_ADDR_P2PKH, addr->len = 20;
+        memcpy(addr->prog, s + 3, 20);
+        return BTC_P2PKH;
+    }
+    if (len == 23 && s[0] == OP_HASH160 && s[1] == 20 && s[22] == OP_EQUAL) {
+        addr->kind = BTC_ADDR_P2SH, addr->len = 20;
+        memcpy(addr->prog, s + 2, 20);
+        return BTC_P2SH;
+    }
+    /* A witness program: a version opcode then one direct push of 2..40 bytes. */
+    if (len >= 4 && len <= 42 && (s[0] == OP_0 || (s[0] >= OP_1 && s[0] <= OP_16)) &&
+        (size_t)s[1] + 2 == len) {
+        int ver = s[0] == OP_0 ? 0 : s[0] - OP_1 + 1;
+        size_t plen = s[1];
+        if (ver == 0 && plen == 20) {
+            addr->kind = BTC_ADDR_P2WPKH, addr->len = 20;
+            memcpy(addr->prog, s + 2, 20);
+            return BTC_P2WPKH;
+        }
+        if (ver == 0 && plen == 32) {
+            addr->kind = BTC_ADDR_P2WSH, addr->len = 32;
+            memcpy(addr->prog, s + 2, 32);
+            return BTC_P2WSH;
+        }
+        if (ver == 1 && plen == 32) {
+            addr->kind = BTC_ADDR_P2TR, addr->len = 32, addr->witver = 1;
+            memcpy(addr->prog, s + 2, 32);
+            return BTC_P2TR;
+        }
+        if (ver != 0) {
+            if (plen <= 32) {
+                addr->kind = BTC_ADDR_WITNESS_UNKNOWN, addr->witver = (uint8_t)ver;
+                addr->len = (uint8_t)plen;
+                memcpy(addr->prog, s + 2, plen);
+            }
+            return BTC_WITNESS_UNKNOWN;
+        }
+        return BTC_NONSTANDARD;
+    }
+    if ((len == 35 || len == 67) && s[0] == len - 2 && s[len - 1] == OP_CHECKSIG &&
+        pubkey_size_ok(s + 1, len - 2)) {
+        addr->kind = BTC_ADDR_P2PKH, addr->len = 20;
+        crypto_hash160(s + 1, len - 2, addr->prog);
+        return BTC_P2PK;
+    }
+    if (len >= 1 && s[0] == OP_RETURN && is_push_only(s, len, 1)) return BTC_NULLDATA;
+    if (classify_multisig(s, len)) return BTC_MULTISIG;
+    return BTC_NONSTANDARD;
+}
+
+size_t btc_addr_encode(char *out, const btc_addr *a)
+{
+    switch (a->kind) {
+    case BTC_ADDR_P2PKH: return crypto_base58check_encode(out, 0x00, a->prog, 20);
+    case BTC_ADDR_P2SH: return crypto_base58check_encode(out, 0x05, a->prog, 20);
+    case BTC_ADDR_P2WPKH:
+    case BTC_ADDR_P2WSH: return crypto_segwit_encode(out, "bc", 0, a->prog, a->len);
+    case BTC_ADDR_P2TR:
+    case BTC_ADDR_WITNESS_UNKNOWN:
+        return crypto_segwit_encode(out, "bc", a->witver, a->prog, a->len);
+    }
+    out[0] = 0;
+    return 0;
+}
+
+int btc_addr_decode(btc_addr *a, const char *s, util_err *err)
+{
+    memset(a, 0, sizeof *a);
+    if (strncasecmp(s, "bc1", 3) == 0) {
+        int ver;
+        uint8_t prog[40];
+        size_t plen;
+        int rc = crypto_segwit_decode(s, "bc", &ver, prog, &plen);
+        if (rc == -2)
+            return util_errf(err, UTIL_EINVAL, "address '%s': bad bech32/bech32m checksum", s);
+        if (rc < 0) return util_errf(err, UTIL_EINVAL, "address '%s': not a valid bech32 address", s);
+        if (plen > 32)
+            return util_errf(err, UTIL_EINVAL,
+                             "address '%s': witness programs over 32 bytes are not indexed", s);
+        a->witver = (uint8_t)ver, a->len = (uint8_t)plen;
+        memcpy(a->prog, prog, plen);
+        a->kind = ver == 0 ? (plen == 20 ? BTC_ADDR_P2WPKH : BTC_ADDR_P2WSH)
+                  : (ver == 1 && plen == 32) ? BTC_ADDR_P2TR
+                                             : BTC_ADDR_WITNESS_UNKNOWN;
+        return 0;
+    }
+    uint8_t ver, payload[64];
+    size_t n;
+    int rc = crypto_base58check_decode(s, &ver, payload, sizeof payload, &n);
+    if (rc == -2) return util_errf(err, UTIL_EINVAL, "address '%s': bad base58check checksum", s);
+    if (rc < 0 || n != 20 || (ver != 0x00 && ver != 0x05))
+        return util_errf(err, UTIL_EINVAL, "address '%s': not a mainnet Bitcoin address", s);
+    a->kind = ver == 0 ? BTC_ADDR_P2PKH : BTC_ADDR_P2SH;
+    a->len = 20;
+    memcpy(a->prog, payload, 20);
+    return 0;
+}
+
+/* ---- block and transaction parsing: pull helpers over a cursor ---- */
+
+typedef struct cursor {
+    const uint8_t *p;
+    size_t off, end;
+    int bad; /* set once a read runs past the end; later reads return zeros */
+    const char *what;
+    size_t bad_off;
+} cursor;
+
+static void mark_bad(cursor *c, const char *what)
+{
+    if (!c->bad) {
+        c->bad = 1;
+        c->what = what;
+        c->bad_off = c->off;
+    }
+}
+
+static int need(cursor *c, size_t n, const char *what)
+{
+    if (c->bad) return 0;
+    if (c->end - c->off < n) {
+        mark_bad(c, what);
+        return 0;
+    }
+    return 1;
+}
+
+static uint32_t pull_u32(cursor *c, const char *what)
+{
+    if (!need(c, 4, what)) return 0;
+    uint32_t v = util_le32(c->p + c->off);
+    c->off += 4;
+    return v;
+}
+
+static uint64_t pull_u64(cursor *c, const char *what)
+{
+    if (!need(c, 8, what)) return 0;
+    uint64_t v = util_le64(c->p + c->off);
+    c->off += 8;
+    return v;
+}
+
+static uint64_t pull_varint(cursor *c, const char *what)
+{
+    if (!need(c, 1, what)) return 0;
+    uint8_t b = c->p[c->off++];
+    if (b < 0xfd) return b;
+    size_t w = b == 0xfd ? 2 : b == 0xfe ? 4 : 8;
+    if (!need(c, w, what)) return 0;
+    uint64_t v = w == 2 ? util_le16(c->p + c->off) : w == 4 ? util_le32(c->p + c->off)
+                                                            : util_le64(c->p + c->off);
+    c->off += w;
+    return v;
+}
+
+static const uint8_t *pull_bytes(cursor *c, uint64_t n, const char *what)
+{
+    if (c->bad) return NULL;
+    if (n > c->end - c->off) {
+        mark_bad(c, what);
+        return NULL;
+    }
+    const uint8_t *r = c->p + c->off;
+    c->off += (size_t)n;
+    return r;
+}
+
+/* Grow an array owned by the block to hold want elements. */
+static int grow(void **arr, uint32_t *cap, uint64_t want, size_t elem)
+{
+    if (want <= *cap) return 0;
+    uint64_t ncap = *cap ? *cap : 64;
+    while (ncap < want) ncap *= 2;
+    if (ncap > UINT32_MAX) return UTIL_ENOMEM;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p) return UTIL_ENOMEM;
+    *arr = p;
+    *cap = (uint32_t)ncap;
+    return 0;
+}
+
+void btc_parse_header(btc_header *h, const uint8_t *p)
+{
+    h->version = util_le32(p);
+    memcpy(h->prev, p + 4, 32);
+    memcpy(h->merkle, p + 36, 32);
+    h->time = util_le32(p + 68);
+    h->bits = util_le32(p + 72);
+    h->nonce = util_le32(p + 76);
+    crypto_sha256d(p, 80, h->hash);
+}
+
+/* Parse one transaction at c; the txid is hashed from the non-witness bytes as they pass. */
+static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
+{
+    size_t start = c->off;
+    tx->offset = (uint32_t)start;
+    crypto_sha256_ctx sha;
+    crypto_sha256_init(&sha);
+    pull_u32(c, "tx version");
+    size_t body = c->off;
+    int segwit = 0;
+    uint64_t n_in = pull_varint(c, "input count");
+    if (!c->bad && n_in == 0) {
+        /* BIP 144: a zero marker then a non-zero flag announce witness data. */
+        if (!need(c, 1, "segwit flag")) goto bad;
+        if (c->p[c->off] == 0)
+            return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: segwit flag is zero", c->off);
+        c->off++;
+        segwit = 1;
+        crypto_sha256_update(&sha, c->p + start, 4);
+        body = c->off;
+        n_in = pull_varint(c, "input count");
+    }
+    if (c->bad) goto bad;
+    /* Each input takes at least 41 bytes; a count beyond that is garbage, not a huge tx. */
+    if (n_in == 0 || n_in > (c->end - c->off) / 41)
+        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: implausible input count %llu", start,
+                         (unsigned long long)n_in);
+    if (grow((void **)&b->ins, &b->cap_in, (uint64_t)b->n_in + n_in, sizeof(btc_txin)))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for %llu inputs",
+                         (unsigned long long)n_in);
+    tx->first_in = b->n_in;
+    tx->n_in = (uint32_t)n_in;
+    for (uint64_t i = 0; i < n_in; i++) {
+        btc_txin *in = &b->ins[b->n_in + i];
+        const uint8_t *prev = pull_bytes(c, 32, "input outpoint");
+        in->prev_vout = pull_u32(c, "input outpoint index");
+        uint64_t slen = pull_varint(c, "input script length");
+        pull_bytes(c, slen, "input script");
+        pull_u32(c, "input sequence");
+        if (c->bad) goto bad;
+        memcpy(in->prev_txid, prev, 32);
+    }
+    b->n_in += (uint32_t)n_in;
+    uint64_t n_out = pull_varint(c, "output count");
+    if (c->bad) goto bad;
+    if (n_out > (c->end - c->off) / 9)
+        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: implausible output count %llu", start,
+                         (unsigned long long)n_out);
+    if (grow((void **)&b->outs, &b->cap_out, (uint64_t)b->n_out + n_out, sizeof(btc_txout)))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for %llu outputs",
+                         (unsigned long long)n_out);
+    tx->first_out = b->n_out;
+    tx->n_out = (uint32_t)n_out;
+    for (uint64_t i = 0; i < n_out; i++) {
+        btc_txout *o = &b->outs[b->n_out + i];
+        size_t voff = c->off;
+        uint64_t value = pull_u64(c, "output value");
+        uint64_t slen = pull_varint(c, "output script length");
+        const uint8_t *script = pull_bytes(c, slen, "output script");
+        if (c->bad) goto bad;
+        if (value > 2100000000000000ULL)
+            return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: output value %llu exceeds 21M BTC",
+                             voff, (unsigned long long)value);
+        o->value = (int64_t)value;
+        o->script = script;
+        o->script_len = (uint32_t)slen;
+        o->type = (uint8_t)btc_classify_script(script, slen, &o->addr);
+    }
+    b->n_out += (uint32_t)n_out;
+    size_t body_end = c->off;
+    if (segwit) {
+        for (uint64_t i = 0; i < n_in; i++) {
+            uint64_t items = pull_varint(c, "witness item count");
+            for (uint64_t k = 0; k < items && !c->bad; k++) {
+                uint64_t ilen = pull_varint(c, "witness item length");
+                pull_bytes(c, ilen, "witness item");
+            }
+            if (c->bad) goto bad;
+        }
+    }
+    size_t lock = c->off;
+    pull_u32(c, "tx locktime");
+    if (c->bad) goto bad;
+    crypto_sha256_update(&sha, segwit ? c->p + body : c->p + start,
+                         segwit ? body_end - body : body_end - start);
+    crypto_sha256_update(&sha, c->p + lock, 4);
+    crypto_sha256d_final(&sha, tx->txid);
+    size_t total = c->off - start;
+    size_t base = segwit ? (body_end - body) + 8 : total;
+    tx->size = (uint32_t)total;
+    tx->weight = (uint32_t)(base * 3 + total);
+    tx->vsize = (tx->weight + 3) / 4;
+    const btc_txin *first = &b->ins[tx->first_in];
+    static const uint8_t zero[32];
+    tx->coinbase = n_in == 1 && first->prev_vout == 0xffffffffu &&
+                   memcmp(first->prev_txid, zero, 32) == 0;
+    return 0;
+bad:
+    return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: %s runs past its end",
+                     c->bad_off, c->what);
+}
+
+static void merkle_root(uint8_t *hashes, size_t n, uint8_t out[32])
+{
+    /* hashes holds n 32-byte txids and is overwritten level by level. */
+    while (n > 1) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i += 2) {
+            uint8_t pair[64];
+            memcpy(pair, hashes + 32 * i, 32);
+            memcpy(pair + 32, hashes + 32 * (i + 1 < n ? i + 1 : i), 32);
+            crypto_sha256d(pair, 64, hashes + 32 * m++);
+        }
+        n = m;
+    }
+    memcpy(out, hashes, 32);
+}
+
+int btc_parse_block(btc_block *b, const uint8_t *p, size_t n, unsigned flags, util_err *err)
+{
+    b->n_tx = b->n_in = b->n_out = 0;
+    b->size = (uint32_t)n;
+    if (n < 81) return util_errf(err, UTIL_EFORMAT, "block of %zu bytes is too short", n);
+    btc_parse_header(&b->hdr, p);
+    cursor c = {.p = p, .off = 80, .end = n};
+    uint64_t n_tx = pull_varint(&c, "tx count");
+    if (c.bad || n_tx == 0 || n_tx > (n - c.off) / 60)
+        return util_errf(err, UTIL_EFORMAT, "byte 80 of the block: implausible tx count %llu",
+                         (unsigned long long)n_tx);
+    if (grow((void **)&b->txs, &b->cap_tx, n_tx, sizeof(btc_tx)))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for %llu txs", (unsigned long long)n_tx);
+    for (uint64_t i = 0; i < n_tx; i++) {
+        int rc = parse_tx(b, &c, &b->txs[i], err);
+        if (rc) return util_err_prefix(err, "tx %llu", (unsigned long long)i);
+        if ((i == 0) != b->txs[i].coinbase)
+            return util_errf(err, UTIL_EFORMAT, "byte %u of the block: tx %llu %s a coinbase",
+                             b->txs[i].offset, (unsigned long long)i,
+                             i == 0 ? "is not" : "is unexpectedly");
+        b->n_tx++;
+    }
+    if (c.off != n)
+        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: %zu stray bytes after the last tx",
+                         c.off, n - c.off);
+    if (flags & BTC_PARSE_VERIFY_MERKLE) {
+        uint8_t *hashes = malloc(32 * (size_t)b->n_tx);
+        if (!hashes) return util_errf(err, UTIL_ENOMEM, "out of memory for the merkle tree");
+        for (uint32_t i = 0; i < b->n_tx; i++) memcpy(hashes + 32 * i, b->txs[i].txid, 32);
+        uint8_t root[32];
+        merkle_root(hashes, b->n_tx, root);
+        free(hashes);
+        if (memcmp(root, b->hdr.merkle, 32) != 0)
+            return util_errf(err, UTIL_EFORMAT,
+                             "byte 36 of the block: merkle root does not match the transactions "
+                             "(corrupt tx data)");
+    }
+    return 0;
+}
+
+void btc_block_free(btc_block *b)
+{
+    free(b->txs);
+    free(b->ins);
+    free(b->outs);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- chain work ---- */
+
+/* 256-bit numbers as four little-endian 64-bit limbs, just enough for 2^256 / (target+1). */
+typedef struct u256 {
+    uint64_t w[4];
+} u256;
+
+static int u256_cmp(const u256 *a, const u256 *b)
+{
+    for (int i = 3; i >= 0; i--)
+        if (a->w[i] != b->w[i]) return a->w[i] < b->w[i] ? -1 : 1;
+    return 0;
+}
+static void u256_sub(u256 *a, const u256 *b)
+{
+    unsigned __int128 borrow = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned __int128 d = (unsigned __int128)a->w[i] - b->w[i] - borrow;
+        a->w[i] = (uint64_t)d;
+        borrow = (d >> 64) ? 1 : 0;
+    }
+}
+static void u256_shl1(u256 *a)
+{
+    for (int i = 3; i > 0; i--) a->w[i] = a->w[i] << 1 | a->w[i - 1] >> 63;
+    a->w[0] <<= 1;
+}
+
+unsigned __int128 btc_work_from_bits(uint32_t bits)
+{
+    uint32_t exp = bits >> 24, mant = bits & 0x007fffff;
+    if ((bits & 0x00800000) || mant == 0) return 0; /* negative or zero target: no work */
+    u256 target = {{0, 0, 0, 0}};
+    if (exp <= 3) {
+        target.w[0] = mant >> (8 * (3 - exp));
+    } else {
+        unsigned shift = 8 * (exp - 3);
+        if (shift >= 256 - 23) return 0; /* overflows 256 bits: invalid */
+        target.w[shift / 64] = (uint64_t)mant << (shift % 64);
+        if (shift % 64 > 40 && shift / 64 < 3)
+            target.w[shift / 64 + 1] = (uint64_t)mant >> (64 - shift % 64);
+    }
+    if (target.w[0] == 0 && target.w[1] == 0 && target.w[2] == 0 && target.w[3] == 0) return 0;
+    /* work = ~target / (target + 1) + 1, by long division one bit at a time. */
+    u256 num = {{~target.w[0], ~target.w[1], ~target.w[2], ~target.w[3]}};
+    u256 den = target;
+    for (int i = 0; i < 4; i++)
+        if (++den.w[i] != 0) break;
+    u256 rem = {{0, 0, 0, 0}};
+    unsigned __int128 q = 0;
+    for (int bit = 255; bit >= 0; bit--) {
+        u256_shl1(&rem);
+        rem.w[0] |= (num.w[bit / 64] >> (bit % 64)) & 1;
+        int ge = u256_cmp(&rem, &den) >= 0;
+        if (ge) u256_sub(&rem, &den);
+        if (bit < 128) q = q << 1 | (unsigned)ge;
+        else if (ge) return (unsigned __int128)-1; /* >2^128 work: saturate */
+    }
+    return q + 1;
+}
+
+/* ---- block files ---- */
+
+int btc_blockfile_open(btc_blockfile *f, const char *path, const uint8_t *xor_key, util_err *err)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return util_errf(err, UTIL_EIO, "%s: not a regular file", path);
+    }
+    f->size = (size_t)st.st_size;
+    if (f->size) {
+        void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            close(fd);
+            return util_errf(err, UTIL_EIO, "%s: cannot map: %s", path, strerror(errno));
+        }
+        madvise(m, f->size, MADV_SEQUENTIAL);
+        f->map = m;
+    }
+    close(fd);
+    if (xor_key) {
+        memcpy(f->xor_key, xor_key, 8);
+        for (int i = 0; i < 8; i++) f->xored |= xor_key[i] != 0;
+    }
+    return 0;
+}
+
+void btc_blockfile_close(btc_blockfile *f)
+{
+    if (f->map) munmap((void *)f->map, f->size);
+    f->map = NULL;
+}
+
+void btc_blockfile_read(const btc_blockfile *f, size_t off, uint8_t *dst, size_t n)
+{
+    memcpy(dst, f->map + off, n);
+    if (f->xored)
+        for (size_t i = 0; i < n; i++) dst[i] ^= f->xor_key[(off + i) & 7];
+}
+
+int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off,
+                       size_t *block_size, util_err *err)
+{
+    size_t o = *off;
+    for (;;) {
+        /* Bitcoin Core preallocates files in chunks: zeros (after xor) end the data. */
+        while (o < f->size && (f->map[o] ^ (f->xored ? f->xor_key[o & 7] : 0)) == 0) o++;
+        if (o >= f->size) {
+            *off = o;
+            return 0;
+        }
+        uint8_t frame[8];
+        if (f->size - o < 8)
+            return util_errf(err, UTIL_EFORMAT, "%s: offset %zu: truncated block header frame",
+                             f->path, o);
+        btc_blockfile_read(f, o, frame, 8);
+        if (memcmp(frame, btc_mainnet_magic, 4) != 0)
+            return util_errf(err, UTIL_EFORMAT,
+                             "%s: offset %zu: wrong magic %02x%02x%02x%02x (want f9beb4d9)",
+                             f->path, o, frame[0], frame[1], frame[2], frame[3]);
+        uint32_t size = util_le32(frame + 4);
+        if (size < 81 || size > 8000000)
+            return util_errf(err, UTIL_EFORMAT, "%s: offset %zu: implausible block size %u",
+                             f->path, o + 4, size);
+        if (size > f->size - o - 8)
+            return util_errf(err, UTIL_EFORMAT,
+                             "%s: offset %zu: block size %u runs past the end of the file "
+                             "(%zu bytes; truncated?)",
+                             f->path, o + 4, size, f->size);
+        *block_off = o + 8;
+        *block_size = size;
+        *off = o + 8 + size;
+        return 1;
+    }
+}
+
+int btc_read_xor_key(const char *dir, uint8_t key[8], int *present, util_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/xor.dat", dir);
+    memset(key, 0, 8);
+    *present = 0;
+    uint8_t *data;
+    size_t len;
+    if (access(path, F_OK) != 0) return 0;
+    int rc = util_read_file(path, &data, &len, err);
+    if (rc) return rc;
+    if (len != 8) {
+        free(data);
+        return util_errf(err, UTIL_EFORMAT, "%s: xor key must be 8 bytes, found %zu", path, len);
+    }
+    memcpy(key, data, 8);
+    free(data);
+    for (int i = 0; i < 8; i++) *present |= key[i] != 0;
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* cli: the `cointrail` command. Each subcommand parses its arguments and calls the library;
+ * output is human text, or with --json the library's JSON document as is. */
+#ifndef CT_CLI_H
+#define CT_CLI_H
+
+#include <jansson.h>
+
+#include "../util/util.h"
+
+/* Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found. */
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_NOTFOUND = 3 };
+
+int cmd_import(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_tx(int argc, char **argv);
+int cmd_address(int argc, char **argv);
+int cmd_block(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+
+/* Print "cointrail: message" to stderr and map the error code to an exit code. */
+int cli_fail(const util_err *err);
+/* Print a JSON document to stdout, indented. */
+void cli_print_json(json_t *doc);
+
+#endif

@@ -1,0 +1,40 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"import", cmd_import, "import --db DIR PATH...     add Bitcoin Core block files to a store"},
+    {"stats", cmd_stats, "stats --db DIR               whole-store figures"},
+    {"tx", cmd_tx, "tx --db DIR TXID              one transaction, its inputs and outputs"},
+    {"address", cmd_address, "address --db DIR ADDR         an address's balance and outputs"},
+    {"block", cmd_block, "block decode FILE             decode raw or framed blocks, no store"},
+    {"generate", cmd_generate, "generate --out DIR ...        write a synthetic chain with truth"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: cointrail COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %s\n", commands[i].help);
+    fprintf(out, "\nAdd --json for machine-readable output; `cointrail COMMAND --help` for "
+                 "options.\nExit codes: 0 ok, 1 error, 2 bad usage, 3 not found.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cointrail: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

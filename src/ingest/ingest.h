@@ -1,0 +1,42 @@
+/* ingest: bring Bitcoin Core block files into a store. Scans the files for block headers,
+ * builds the header tree, picks the most-work chain (stale blocks ignored), reorganises the
+ * store if a heavier branch appeared, then parses and appends the new blocks in chain order,
+ * with parsing spread over worker threads and commits at intervals. */
+#ifndef CT_INGEST_H
+#define CT_INGEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../store/store.h"
+#include "../util/util.h"
+
+typedef struct ingest_opts {
+    int threads;              /* parser threads; 0 = one per core */
+    int verify_merkle;        /* recompute merkle roots (default on) */
+    double commit_seconds;    /* commit at least this often (default 5 s) */
+    FILE *progress;           /* where to draw progress (a terminal), or NULL for quiet */
+    uint64_t stop_after_blocks; /* 0 = all; for tests: import at most this many new blocks */
+} ingest_opts;
+
+typedef struct ingest_result {
+    uint64_t files, bytes_scanned;
+    uint64_t headers_found;  /* block records in the files (duplicates counted once) */
+    uint64_t stale_blocks;   /* connected to the chain but not on the most-work branch */
+    uint64_t orphan_blocks;  /* whose parent is nowhere: ignored */
+    uint64_t blocks_removed; /* by a reorganisation */
+    uint64_t blocks_added, txs_added, bytes_added;
+    uint64_t height;         /* blocks in the store afterwards */
+    double seconds;
+} ingest_result;
+
+void ingest_default_opts(ingest_opts *o);
+
+/* Import from paths: each a directory (its blk?????.dat files in name order, and its xor.dat) or a block
+ * file (with xor.dat beside it, if any). Errors name the file and byte offset; blocks applied
+ * before the failure and already committed stay (a consistent prefix of the chain), the rest
+ * of the batch is rolled back. */
+int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts *o,
+               ingest_result *r, util_err *err);
+
+#endif

@@ -1,0 +1,1108 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../crypto/crypto.h"
+
+/* Each column reserves this much address space once, so its mapping never moves as it grows
+ * and pointers into it stay valid. 256 GiB covers the largest column of the whole chain. */
+#define COLUMN_RESERVE ((size_t)1 << 38)
+#define GROW_MIN_BYTES ((size_t)1 << 20)
+
+typedef struct column {
+    const char *name;
+    size_t width;
+    int fd;
+    uint8_t *base;     /* start of the reservation */
+    size_t mapped;     /* bytes of the file mapped at base */
+    uint64_t rows;     /* rows in use (committed + appended) */
+} column;
+
+enum {
+    COL_BLK_HASH, COL_BLK, COL_TX_HASH, COL_TX, COL_IN_PREV, COL_UNRES, COL_OUT_VALUE,
+    COL_OUT_ADDR, COL_OUT_TYPE, COL_OUT_SPENT, COL_OUT_PREV_ADDR, COL_ADDR_KEY, COL_ADDR_LAST,
+    NCOLS
+};
+
+static const struct {
+    const char *name;
+    size_t width;
+} column_defs[NCOLS] = {
+    [COL_BLK_HASH] = {"blk_hash", 32},
+    [COL_BLK] = {"blk", sizeof(store_block_row)},
+    [COL_TX_HASH] = {"tx_hash", 32},
+    [COL_TX] = {"tx", sizeof(store_tx_row)},
+    [COL_IN_PREV] = {"in_prev", 8},
+    [COL_UNRES] = {"in_unresolved", sizeof(store_unresolved_row)},
+    [COL_OUT_VALUE] = {"out_value", 8},
+    [COL_OUT_ADDR] = {"out_addr", 4},
+    [COL_OUT_TYPE] = {"out_type", 1},
+    [COL_OUT_SPENT] = {"out_spent", 8},
+    [COL_OUT_PREV_ADDR] = {"out_prev_addr", 8},
+    [COL_ADDR_KEY] = {"addr_key", sizeof(btc_addr)},
+    [COL_ADDR_LAST] = {"addr_last", 8},
+};
+
+/* Open-addressing hash index on disk: slots of (24-bit fingerprint << 40 | id + 1), 0 empty.
+ * Entries are verified against the full key in its column, and entries whose id is not below
+ * the live row count are stale (left by a crash or a reorg) and count as free. */
+typedef struct hindex {
+    const char *name;
+    int fd;
+    uint64_t *slots;
+    uint64_t cap; /* power of two */
+    uint64_t used;
+} hindex;
+
+#define IDX_HEADER_WORDS 4 /* magic, version, capacity, reserved */
+#define IDX_MAGIC 0x786469746e696f63ULL /* "cointidx" */
+
+/* The undo log: old values of entries below the committed length that the open batch
+ * changed in place. It is a shared mapping, so every record is in the page cache before the
+ * change it protects; a crashed batch is rolled back from it at the next writable open. */
+typedef struct undo_rec {
+    uint64_t col, index, old;
+} undo_rec;
+typedef struct undo_hdr {
+    uint64_t magic, batch, count, pad;
+} undo_hdr;
+#define UNDO_MAGIC 0x676f6c6f646e7563ULL
+#define UNDO_CAP_RECORDS (((size_t)1 << 34) / sizeof(undo_rec))
+
+struct store {
+    char dir[4096];
+    int writable;
+    int lock_fd;
+    column cols[NCOLS];
+    hindex txidx, addridx;
+    store_totals committed, live;
+    uint64_t batch; /* commits so far */
+    uint8_t genesis[32];
+    int have_genesis;
+    /* block hash -> height, in memory (small: one entry per block) */
+    uint64_t *blkmap;
+    uint64_t blkmap_cap, blkmap_used;
+    int undo_fd;
+    undo_hdr *undo;
+    size_t undo_mapped;
+    uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
+};
+
+/* ---------------- columns ---------------- */
+
+static int column_map_to(store *s, column *c, size_t bytes, util_err *err)
+{
+    if (bytes <= c->mapped) return 0;
+    if (bytes > COLUMN_RESERVE)
+        return util_errf(err, UTIL_ENOMEM, "%s/%s: column exceeds its %zu-byte reservation",
+                         s->dir, c->name, COLUMN_RESERVE);
+    int prot = PROT_READ | (s->writable ? PROT_WRITE : 0);
+    /* Map whole pages from the file, placed exactly after what is already mapped. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t from = c->mapped & ~(page - 1);
+    void *m = mmap(c->base + from, bytes - from, prot, MAP_SHARED | MAP_FIXED, c->fd,
+                   (off_t)from);
+    if (m == MAP_FAILED)
+        return util_errf(err, UTIL_EIO, "%s/%s: cannot map %zu bytes: %s", s->dir, c->name,
+                         bytes, strerror(errno));
+    c->mapped = bytes;
+    return 0;
+}
+
+static int column_open(store *s, column *c, int idx, util_err *err)
+{
+    char path[4200];
+    c->name = column_defs[idx].name;
+    c->width = column_defs[idx].width;
+    snprintf(path, sizeof path, "%s/%s.col", s->dir, c->name);
+    c->fd = open(path, s->writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
+    if (c->fd < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    void *r = mmap(NULL, COLUMN_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (r == MAP_FAILED)
+        return util_errf(err, UTIL_ENOMEM, "%s: cannot reserve address space", path);
+    c->base = r;
+    c->mapped = 0;
+    return 0;
+}
+
+/* Make room for rows more rows; the file grows in steps that depend only on the row count, so
+ * an interrupted and a straight import make the same files. */
+static int column_reserve(store *s, column *c, uint64_t more, util_err *err)
+{
+    size_t need = (size_t)(c->rows + more) * c->width;
+    if (need <= c->mapped) return 0;
+    size_t want = c->mapped < GROW_MIN_BYTES ? GROW_MIN_BYTES : c->mapped;
+    while (want < need) want *= 2;
+    if (ftruncate(c->fd, (off_t)want) < 0)
+        return util_errf(err, UTIL_EIO, "%s/%s.col: cannot grow to %zu bytes: %s", s->dir,
+                         c->name, want, strerror(errno));
+    return column_map_to(s, c, want, err);
+}
+
+static inline void *col_at(const store *s, int col, uint64_t row)
+{
+    const column *c = &s->cols[col];
+    return c->base + row * c->width;
+}
+
+/* Write a u64 entry of a mutable column; below the committed length the old value goes to the
+ * undo log first. */
+static void col_set_u64(store *s, int col, uint64_t row, uint64_t value)
+{
+    uint64_t *p = col_at(s, col, row);
+    if (row < s->undo_base[col]) {
+        undo_rec *recs = (undo_rec *)(s->undo + 1);
+        recs[s->undo->count] = (undo_rec){(uint64_t)col, row, *p};
+        atomic_signal_fence(memory_order_seq_cst);
+        s->undo->count++;
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+    *p = value;
+}
+
+/* ---------------- hash indexes ---------------- */
+
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t key_hash(const uint8_t *key, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (size_t i = 0; i + 8 <= n; i += 8) h = mix64(h ^ util_le64(key + i));
+    if (n % 8) {
+        uint8_t tail[8] = {0};
+        memcpy(tail, key + n - n % 8, n % 8);
+        h = mix64(h ^ util_le64(tail));
+    }
+    return h;
+}
+
+#define SLOT_ID_BITS 40
+#define SLOT_ID_MASK ((1ULL << SLOT_ID_BITS) - 1)
+
+static inline uint64_t slot_fp(uint64_t h)
+{
+    return h >> SLOT_ID_BITS;
+}
+
+typedef struct idx_ops {
+    int key_col;
+    size_t key_len;
+} idx_ops;
+
+static const idx_ops txidx_ops = {COL_TX_HASH, 32};
+static const idx_ops addridx_ops = {COL_ADDR_KEY, sizeof(btc_addr)};
+
+static int hindex_map(store *s, hindex *x, uint64_t cap, int create, util_err *err)
+{
+    size_t bytes = (IDX_HEADER_WORDS + cap) * 8;
+    if (create) {
+        if (ftruncate(x->fd, 0) < 0 || ftruncate(x->fd, (off_t)bytes) < 0)
+            return util_errf(err, UTIL_EIO, "%s/%s.idx: cannot size: %s", s->dir, x->name,
+                             strerror(errno));
+    }
+    void *m = mmap(NULL, bytes, PROT_READ | (s->writable ? PROT_WRITE : 0), MAP_SHARED, x->fd, 0);
+    if (m == MAP_FAILED)
+        return util_errf(err, UTIL_EIO, "%s/%s.idx: cannot map: %s", s->dir, x->name,
+                         strerror(errno));
+    uint64_t *w = m;
+    if (create) {
+        w[0] = IDX_MAGIC, w[1] = STORE_FORMAT_VERSION, w[2] = cap, w[3] = 0;
+    }
+    x->slots = w + IDX_HEADER_WORDS;
+    x->cap = cap;
+    return 0;
+}
+
+static void hindex_unmap(hindex *x)
+{
+    if (x->slots) munmap(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + x->cap) * 8);
+    x->slots = NULL;
+}
+
+/* Look key up; live is the number of valid ids. Returns the id or -1. */
+static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops,
+                           const uint8_t *key, uint64_t live)
+{
+    uint64_t h = key_hash(key, ops->key_len), mask = x->cap - 1;
+    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t slot = x->slots[i];
+        if (slot == 0) return -1;
+        uint64_t id = (slot & SLOT_ID_MASK) - 1;
+        if (id < live && (slot >> SLOT_ID_BITS) == slot_fp(h) &&
+            memcmp(col_at(s, ops->key_col, id), key, ops->key_len) == 0)
+            return (int64_t)id;
+    }
+}
+
+/* Insert (or repoint, for a duplicate key) id; ids at or above id are not yet live, so slots
+ * holding them are free. Slot writes are not undo-logged: stale slots are harmless. */
+static void hindex_put(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t id)
+{
+    uint64_t h = key_hash(key, ops->key_len), mask = x->cap - 1;
+    uint64_t entry = slot_fp(h) << SLOT_ID_BITS | (id + 1);
+    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t slot = x->slots[i];
+        uint64_t sid = (slot & SLOT_ID_MASK) - 1;
+        if (slot == 0 || sid >= id) {
+            if (slot == 0) x->used++;
+            x->slots[i] = entry;
+            return;
+        }
+        if ((slot >> SLOT_ID_BITS) == slot_fp(h) &&
+            memcmp(col_at(s, ops->key_col, sid), key, ops->key_len) == 0) {
+            x->slots[i] = entry; /* BIP 30 duplicate txid: the newer tx is the one spent */
+            return;
+        }
+    }
+}
+
+static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, util_err *err)
+{
+    uint64_t cap = 1 << 16;
+    while (cap * 3 / 4 < live + 1) cap *= 2;
+    hindex_unmap(x);
+    int rc = hindex_map(s, x, cap, 1, err);
+    if (rc) return rc;
+    x->used = 0;
+    for (uint64_t id = 0; id < live; id++)
+        hindex_put(s, x, ops, col_at(s, ops->key_col, id), id);
+    return 0;
+}
+
+static int hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,
+                       util_err *err)
+{
+    char path[4200];
+    x->name = name;
+    snprintf(path, sizeof path, "%s/%s.idx", s->dir, name);
+    x->fd = open(path, s->writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
+    if (x->fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t hdr[IDX_HEADER_WORDS] = {0};
+    ssize_t got = pread(x->fd, hdr, sizeof hdr, 0);
+    struct stat st;
+    fstat(x->fd, &st);
+    int ok = got == (ssize_t)sizeof hdr && hdr[0] == IDX_MAGIC &&
+             hdr[1] == STORE_FORMAT_VERSION && hdr[2] >= 1024 && !(hdr[2] & (hdr[2] - 1)) &&
+             (uint64_t)st.st_size == (IDX_HEADER_WORDS + hdr[2]) * 8;
+    if (!ok) {
+        if (!s->writable)
+            return util_errf(err, UTIL_ECORRUPT, "%s: missing or damaged index; open the store "
+                             "for writing (cointrail import) to rebuild it", path);
+        return hindex_build(s, x, ops, live, err);
+    }
+    int rc = hindex_map(s, x, hdr[2], 0, err);
+    if (rc) return rc;
+    /* Occupancy only steers growth; count it once instead of storing it. */
+    if (s->writable) {
+        x->used = 0;
+        for (uint64_t i = 0; i < x->cap; i++) x->used += x->slots[i] != 0;
+    }
+    return 0;
+}
+
+static int hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t id,
+                         util_err *err)
+{
+    if ((x->used + 1) * 4 > x->cap * 3) {
+        int rc = hindex_build(s, x, ops, id, err);
+        if (rc) return rc;
+    }
+    hindex_put(s, x, ops, key, id);
+    return 0;
+}
+
+/* ---------------- block hash map (memory) ---------------- */
+
+static void blkmap_put(store *s, uint64_t height);
+
+static int blkmap_rebuild(store *s, uint64_t blocks)
+{
+    uint64_t cap = 1024;
+    while (cap < blocks * 2 + 2) cap *= 2;
+    uint64_t *m = calloc(cap, sizeof *m);
+    if (!m) return UTIL_ENOMEM;
+    free(s->blkmap);
+    s->blkmap = m;
+    s->blkmap_cap = cap;
+    s->blkmap_used = 0;
+    for (uint64_t h = 0; h < blocks; h++) blkmap_put(s, h);
+    return 0;
+}
+
+static void blkmap_put(store *s, uint64_t height)
+{
+    const uint8_t *hash = col_at(s, COL_BLK_HASH, height);
+    uint64_t mask = s->blkmap_cap - 1;
+    for (uint64_t i = util_le64(hash) & mask;; i = (i + 1) & mask) {
+        uint64_t v = s->blkmap[i];
+        if (v == 0 || memcmp(col_at(s, COL_BLK_HASH, v - 1), hash, 32) == 0) {
+            if (v == 0) s->blkmap_used++;
+            s->blkmap[i] = height + 1;
+            return;
+        }
+    }
+}
+
+int64_t store_find_block(const store *s, const uint8_t hash[32])
+{
+    if (!s->blkmap) return -1;
+    uint64_t mask = s->blkmap_cap - 1;
+    for (uint64_t i = util_le64(hash) & mask;; i = (i + 1) & mask) {
+        uint64_t v = s->blkmap[i];
+        if (v == 0) return -1;
+        if (v - 1 < s->live.blocks && memcmp(col_at(s, COL_BLK_HASH, v - 1), hash, 32) == 0)
+            return (int64_t)(v - 1);
+    }
+}
+
+/* ---------------- MANIFEST ---------------- */
+
+static int manifest_write(store *s, const store_totals *t, util_err *err)
+{
+    util_buf b = {0};
+    char hex[65];
+    util_buf_printf(&b, "cointrail-store %d\nchain btc\n", STORE_FORMAT_VERSION);
+    util_buf_printf(&b, "batch %llu\n", (unsigned long long)s->batch);
+    if (s->have_genesis) {
+        util_hash_hex(hex, s->genesis);
+        util_buf_printf(&b, "genesis %s\n", hex);
+    }
+    util_buf_printf(&b,
+                    "blocks %llu\ntxs %llu\ninputs %llu\noutputs %llu\naddresses %llu\n"
+                    "unresolved_inputs %llu\ntotal_output_value %lld\ntotal_fees %lld\n"
+                    "utxo_count %llu\nutxo_value %lld\n",
+                    (unsigned long long)t->blocks, (unsigned long long)t->txs,
+                    (unsigned long long)t->inputs, (unsigned long long)t->outputs,
+                    (unsigned long long)t->addresses, (unsigned long long)t->unresolved_inputs,
+                    (long long)t->total_output_value, (long long)t->total_fees,
+                    (unsigned long long)t->utxo_count, (long long)t->utxo_value);
+    for (int i = 0; i < BTC_NSCRIPT_TYPES; i++)
+        util_buf_printf(&b, "type %s %llu\n", btc_script_type_name(i),
+                        (unsigned long long)t->outputs_by_type[i]);
+    util_buf_printf(&b, "rows");
+    for (int i = 0; i < NCOLS; i++)
+        util_buf_printf(&b, " %s=%llu", s->cols[i].name, (unsigned long long)s->cols[i].rows);
+    util_buf_printf(&b, "\n");
+    uint8_t sum[32];
+    crypto_sha256(b.data, b.len, sum);
+    util_hex(hex, sum, 32);
+    util_buf_printf(&b, "checksum %s\n", hex);
+    if (!b.data) return util_errf(err, UTIL_ENOMEM, "out of memory writing MANIFEST");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
+    int rc = util_replace_file(path, b.data, b.len, err);
+    util_buf_free(&b);
+    return rc;
+}
+
+static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
+    uint8_t *data;
+    size_t len;
+    int rc = util_read_file(path, &data, &len, err);
+    if (rc) return rc;
+    char *text = realloc(data, len + 1);
+    if (!text) {
+        free(data);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    text[len] = 0;
+    char *cs = strstr(text, "checksum ");
+    uint8_t sum[32];
+    char hex[65];
+    if (!cs) {
+        free(text);
+        return util_errf(err, UTIL_ECORRUPT, "%s: no checksum line", path);
+    }
+    crypto_sha256(text, (size_t)(cs - text), sum);
+    util_hex(hex, sum, 32);
+    if (strncmp(cs + 9, hex, 64) != 0) {
+        free(text);
+        return util_errf(err, UTIL_ECORRUPT, "%s: checksum mismatch (file damaged)", path);
+    }
+    store_totals *t = &s->committed;
+    memset(t, 0, sizeof *t);
+    int version = 0, lineno = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        lineno++;
+        char key[64], name[64], v[80];
+        unsigned long long u;
+        long long i;
+        if (sscanf(line, "cointrail-store %d", &version) == 1) continue;
+        if (sscanf(line, "batch %llu", &u) == 1) s->batch = u;
+        else if (sscanf(line, "genesis %64s", v) == 1) {
+            if (util_hash_parse(s->genesis, v) == 0) s->have_genesis = 1;
+        } else if (sscanf(line, "type %63s %llu", name, &u) == 2) {
+            for (int k = 0; k < BTC_NSCRIPT_TYPES; k++)
+                if (strcmp(name, btc_script_type_name(k)) == 0) t->outputs_by_type[k] = u;
+        } else if (strncmp(line, "rows ", 5) == 0) {
+            for (int c = 0; c < NCOLS; c++) {
+                char pat[80];
+                snprintf(pat, sizeof pat, " %s=", column_defs[c].name);
+                char *at = strstr(line, pat);
+                if (!at) {
+                    free(text);
+                    return util_errf(err, UTIL_ECORRUPT, "%s: no row count for column %s", path,
+                                     column_defs[c].name);
+                }
+                rows[c] = strtoull(at + strlen(pat), NULL, 10);
+            }
+        } else if (sscanf(line, "%63s %lld", key, &i) == 2) {
+            if (!strcmp(key, "blocks")) t->blocks = (uint64_t)i;
+            else if (!strcmp(key, "txs")) t->txs = (uint64_t)i;
+            else if (!strcmp(key, "inputs")) t->inputs = (uint64_t)i;
+            else if (!strcmp(key, "outputs")) t->outputs = (uint64_t)i;
+            else if (!strcmp(key, "addresses")) t->addresses = (uint64_t)i;
+            else if (!strcmp(key, "unresolved_inputs")) t->unresolved_inputs = (uint64_t)i;
+            else if (!strcmp(key, "total_output_value")) t->total_output_value = i;
+            else if (!strcmp(key, "total_fees")) t->total_fees = i;
+            else if (!strcmp(key, "utxo_count")) t->utxo_count = (uint64_t)i;
+            else if (!strcmp(key, "utxo_value")) t->utxo_value = i;
+        }
+    }
+    free(text);
+    if (version != STORE_FORMAT_VERSION)
+        return util_errf(err, UTIL_ECORRUPT, "%s: format version %d, this build reads %d", path,
+                         version, STORE_FORMAT_VERSION);
+    return 0;
+}
+
+/* ---------------- undo log ---------------- */
+
+static int undo_open(store *s, util_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/undo.log", s->dir);
+    s->undo_fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (s->undo_fd < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    fstat(s->undo_fd, &st);
+    /* The log is sparse: its size is the reservation, only written records take disk. */
+    size_t bytes = sizeof(undo_hdr) + UNDO_CAP_RECORDS * sizeof(undo_rec);
+    if ((size_t)st.st_size != bytes && ftruncate(s->undo_fd, (off_t)bytes) < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot size: %s", path, strerror(errno));
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->undo_fd, 0);
+    if (m == MAP_FAILED)
+        return util_errf(err, UTIL_EIO, "%s: cannot map: %s", path, strerror(errno));
+    s->undo = m;
+    s->undo_mapped = bytes;
+    return 0;
+}
+
+/* Roll back a batch that never committed: restore old values, newest first. */
+static void undo_rollback(store *s)
+{
+    if (s->undo->magic == UNDO_MAGIC && s->undo->batch == s->batch + 1) {
+        undo_rec *recs = (undo_rec *)(s->undo + 1);
+        for (uint64_t i = s->undo->count; i-- > 0;) {
+            if (recs[i].col >= NCOLS || s->cols[recs[i].col].width != 8) continue;
+            uint64_t *p = col_at(s, (int)recs[i].col, recs[i].index);
+            *p = recs[i].old;
+        }
+    }
+    s->undo->magic = UNDO_MAGIC;
+    s->undo->batch = s->batch + 1;
+    s->undo->count = 0;
+}
+
+static void undo_start_batch(store *s)
+{
+    for (int c = 0; c < NCOLS; c++) s->undo_base[c] = s->cols[c].rows;
+    s->undo->magic = UNDO_MAGIC;
+    s->undo->batch = s->batch + 1;
+    s->undo->count = 0;
+}
+
+/* ---------------- open / close ---------------- */
+
+static int ensure_dir(const char *dir, util_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return util_errf(err, UTIL_EINVAL, "%s: not a directory", dir);
+        return 0;
+    }
+    if (mkdir(dir, 0755) < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    return 0;
+}
+
+int store_open(store **out, const char *dir, unsigned flags, util_err *err)
+{
+    *out = NULL;
+    store *s = calloc(1, sizeof *s);
+    if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = -1;
+    for (int c = 0; c < NCOLS; c++) s->cols[c].fd = -1;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    s->writable = (flags & STORE_WRITE) != 0;
+    int rc = 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    int exists = access(path, F_OK) == 0;
+    if (!exists && !(flags & STORE_CREATE)) {
+        free(s);
+        return util_errf(err, UTIL_ENOTFOUND, "%s: no cointrail store here (run cointrail import "
+                         "--db %s first)", dir, dir);
+    }
+    if (!exists && (rc = ensure_dir(dir, err))) goto fail;
+    if (s->writable) {
+        snprintf(path, sizeof path, "%s/LOCK", dir);
+        s->lock_fd = open(path, O_RDWR | O_CREAT, 0644);
+        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            rc = util_errf(err, UTIL_EBUSY, "%s: another cointrail process is writing this store",
+                           dir);
+            goto fail;
+        }
+    }
+    uint64_t rows[NCOLS] = {0};
+    if (exists && (rc = manifest_read(s, rows, err))) goto fail;
+    for (int c = 0; c < NCOLS; c++) {
+        if ((rc = column_open(s, &s->cols[c], c, err))) goto fail;
+        column *col = &s->cols[c];
+        struct stat st;
+        fstat(col->fd, &st);
+        size_t need = (size_t)rows[c] * col->width;
+        if ((size_t)st.st_size < need) {
+            rc = util_errf(err, UTIL_ECORRUPT, "%s/%s.col: %lld bytes, MANIFEST says %zu", dir,
+                           col->name, (long long)st.st_size, need);
+            goto fail;
+        }
+        col->rows = rows[c];
+        if ((rc = column_map_to(s, col, (size_t)st.st_size, err))) goto fail;
+    }
+    s->live = s->committed;
+    if (s->writable) {
+        if ((rc = undo_open(s, err))) goto fail;
+        undo_rollback(s);
+        /* Cut every column back to what the MANIFEST committed. */
+        for (int c = 0; c < NCOLS; c++) {
+            column *col = &s->cols[c];
+            size_t keep = (size_t)col->rows * col->width;
+            if (col->mapped > keep) {
+                munmap(col->base, col->mapped);
+                mmap(col->base, col->mapped, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+                col->mapped = 0;
+                if (ftruncate(col->fd, (off_t)keep) < 0 ||
+                    (rc = column_map_to(s, col, keep, err))) {
+                    if (!rc) rc = util_errf(err, UTIL_EIO, "%s/%s.col: cannot cut back", dir,
+                                            col->name);
+                    goto fail;
+                }
+            }
+        }
+        msync(s->undo, sizeof(undo_hdr), MS_SYNC);
+    }
+    if ((rc = hindex_open(s, &s->txidx, "txid", &txidx_ops, s->live.txs, err))) goto fail;
+    if ((rc = hindex_open(s, &s->addridx, "addr", &addridx_ops, s->live.addresses, err)))
+        goto fail;
+    if (blkmap_rebuild(s, s->live.blocks)) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
+        goto fail;
+    }
+    if (s->writable) {
+        undo_start_batch(s);
+        if (!exists && (rc = manifest_write(s, &s->committed, err))) goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return rc;
+}
+
+void store_close(store *s)
+{
+    if (!s) return;
+    for (int c = 0; c < NCOLS; c++) {
+        column *col = &s->cols[c];
+        if (col->base) munmap(col->base, COLUMN_RESERVE);
+        if (col->fd >= 0) close(col->fd);
+    }
+    hindex_unmap(&s->txidx);
+    hindex_unmap(&s->addridx);
+    if (s->txidx.fd >= 0) close(s->txidx.fd);
+    if (s->addridx.fd >= 0) close(s->addridx.fd);
+    if (s->undo) munmap(s->undo, s->undo_mapped);
+    if (s->undo_fd >= 0) close(s->undo_fd);
+    if (s->lock_fd >= 0) close(s->lock_fd);
+    free(s->blkmap);
+    free(s);
+}
+
+const store_totals *store_get_totals(const store *s)
+{
+    return &s->committed;
+}
+
+/* ---------------- commit ---------------- */
+
+int store_commit(store *s, util_err *err)
+{
+    if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
+    /* Columns first, then the MANIFEST that points at them: a crash between leaves the old
+     * MANIFEST, and the next open rolls the batch back. */
+    for (int c = 0; c < NCOLS; c++) {
+        column *col = &s->cols[c];
+        if (col->mapped && msync(col->base, col->mapped, MS_SYNC) < 0)
+            return util_errf(err, UTIL_EIO, "%s/%s.col: sync failed: %s", s->dir, col->name,
+                             strerror(errno));
+    }
+    msync(s->txidx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->txidx.cap) * 8, MS_ASYNC);
+    msync(s->addridx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->addridx.cap) * 8, MS_ASYNC);
+    s->batch++;
+    int rc = manifest_write(s, &s->live, err);
+    if (rc) {
+        s->batch--;
+        return rc;
+    }
+    s->committed = s->live;
+    undo_start_batch(s);
+    return 0;
+}
+
+/* ---------------- append ---------------- */
+
+static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util_err *err)
+{
+    int rc = 0;
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_BLK_HASH], 1, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_BLK], 1, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_TX_HASH], b->n_tx, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_TX], b->n_tx, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_IN_PREV], b->n_in, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_UNRES], n_unres_max, err);
+    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR && !rc; c++)
+        rc = column_reserve(s, &s->cols[c], b->n_out, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_ADDR_KEY], b->n_out, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_ADDR_LAST], b->n_out, err);
+    return rc;
+}
+
+static uint64_t find_spent_by(const store *s, uint64_t out, uint64_t live_inputs)
+{
+    uint64_t in = *(const uint64_t *)col_at(s, COL_OUT_SPENT, out);
+    /* A mark is trusted only if that input exists and points back here. */
+    if (in < live_inputs && *(const uint64_t *)col_at(s, COL_IN_PREV, in) == out) return in;
+    return STORE_NONE;
+}
+
+int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork, util_err *err)
+{
+    if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
+    store_totals *t = &s->live;
+    if (t->blocks == 0) {
+        static const uint8_t zero[32];
+        if (memcmp(b->hdr.prev, zero, 32) != 0)
+            return util_errf(err, UTIL_EINVAL, "the first block must be a genesis block");
+        if (s->have_genesis && memcmp(s->genesis, b->hdr.hash, 32) != 0)
+            return util_errf(err, UTIL_EINVAL, "genesis block differs from this store's chain");
+        memcpy(s->genesis, b->hdr.hash, 32);
+        s->have_genesis = 1;
+    } else if (memcmp(b->hdr.prev, store_block_hash(s, t->blocks - 1), 32) != 0) {
+        return util_errf(err, UTIL_EINVAL, "block does not extend the store's tip");
+    }
+    int rc = reserve_rows(s, b, b->n_in, err);
+    if (rc) return rc;
+
+    uint64_t height = t->blocks;
+    store_block_row *br = col_at(s, COL_BLK, height);
+    memcpy(col_at(s, COL_BLK_HASH, height), b->hdr.hash, 32);
+    br->first_tx = t->txs;
+    br->first_addr = t->addresses;
+    for (int i = 0; i < 16; i++) br->chainwork[i] = (uint8_t)(chainwork >> (8 * i));
+    br->time = b->hdr.time, br->bits = b->hdr.bits, br->size = b->size, br->n_tx = b->n_tx;
+
+    /* Undo state for a failure half-way: totals are restored and rows are simply not counted;
+     * in-place marks are rolled back below. */
+    store_totals saved = *t;
+    uint64_t saved_undo = s->undo->count;
+    uint64_t unres_rows = s->cols[COL_UNRES].rows;
+
+    for (uint32_t ti = 0; ti < b->n_tx; ti++) {
+        const btc_tx *tx = &b->txs[ti];
+        uint64_t txno = t->txs;
+        memcpy(col_at(s, COL_TX_HASH, txno), tx->txid, 32);
+        store_tx_row *row = col_at(s, COL_TX, txno);
+        row->first_in = t->inputs;
+        row->first_out = t->outputs;
+        row->block = (uint32_t)height;
+        row->size = tx->size, row->vsize = tx->vsize;
+        row->flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
+                     (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0);
+        int64_t in_value = 0, out_value = 0;
+        for (uint32_t k = 0; k < tx->n_in; k++) {
+            const btc_txin *in = &b->ins[tx->first_in + k];
+            uint64_t inno = t->inputs + k;
+            uint64_t prev = STORE_COINBASE;
+            if (!tx->coinbase) {
+                int64_t ptx = hindex_find(s, &s->txidx, &txidx_ops, in->prev_txid, txno);
+                if (ptx < 0) {
+                    prev = STORE_UNRESOLVED;
+                    store_unresolved_row *u = col_at(s, COL_UNRES, s->cols[COL_UNRES].rows++);
+                    u->input = inno;
+                    memcpy(u->txid, in->prev_txid, 32);
+                    u->vout = in->prev_vout;
+                    u->pad = 0;
+                    row->flags |= STORE_TX_UNRESOLVED;
+                    t->unresolved_inputs++;
+                } else {
+                    const store_tx_row *pr = col_at(s, COL_TX, (uint64_t)ptx);
+                    uint64_t pn_out = ((uint64_t)ptx + 1 < txno
+                                           ? ((store_tx_row *)col_at(s, COL_TX, ptx + 1))->first_out
+                                           : t->outputs) - pr->first_out;
+                    char hex[65];
+                    if (in->prev_vout >= pn_out) {
+                        util_hash_hex(hex, in->prev_txid);
+                        rc = util_errf(err, UTIL_EFORMAT,
+                                       "tx %u input %u spends %s:%u, which has only %llu outputs",
+                                       ti, k, hex, in->prev_vout, (unsigned long long)pn_out);
+                        goto fail;
+                    }
+                    prev = pr->first_out + in->prev_vout;
+                    if (find_spent_by(s, prev, inno) != STORE_NONE) {
+                        util_hash_hex(hex, in->prev_txid);
+                        rc = util_errf(err, UTIL_EFORMAT, "tx %u input %u spends %s:%u twice", ti,
+                                       k, hex, in->prev_vout);
+                        goto fail;
+                    }
+                    col_set_u64(s, COL_OUT_SPENT, prev, inno);
+                    int64_t v = *(int64_t *)col_at(s, COL_OUT_VALUE, prev);
+                    in_value += v;
+                    t->utxo_count--;
+                    t->utxo_value -= v;
+                }
+            }
+            *(uint64_t *)col_at(s, COL_IN_PREV, inno) = prev;
+        }
+        t->inputs += tx->n_in;
+        s->cols[COL_IN_PREV].rows = t->inputs;
+        for (uint32_t k = 0; k < tx->n_out; k++) {
+            const btc_txout *o = &b->outs[tx->first_out + k];
+            uint64_t outno = t->outputs + k;
+            *(int64_t *)col_at(s, COL_OUT_VALUE, outno) = o->value;
+            *(uint8_t *)col_at(s, COL_OUT_TYPE, outno) = o->type;
+            *(uint64_t *)col_at(s, COL_OUT_SPENT, outno) = STORE_NONE;
+            uint32_t aid = STORE_NO_ADDR;
+            uint64_t prev_same = STORE_NONE;
+            if (o->addr.kind) {
+                int64_t a = hindex_find(s, &s->addridx, &addridx_ops, (const uint8_t *)&o->addr,
+                                        t->addresses);
+                if (a < 0) {
+                    if (t->addresses >= STORE_NO_ADDR) {
+                        rc = util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
+                        goto fail;
+                    }
+                    a = (int64_t)t->addresses++;
+                    memcpy(col_at(s, COL_ADDR_KEY, (uint64_t)a), &o->addr, sizeof o->addr);
+                    *(uint64_t *)col_at(s, COL_ADDR_LAST, (uint64_t)a) = STORE_NONE;
+                    s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
+                    if ((rc = hindex_insert(s, &s->addridx, &addridx_ops,
+                                            (const uint8_t *)&o->addr, (uint64_t)a, err)))
+                        goto fail;
+                }
+                aid = (uint32_t)a;
+                prev_same = *(uint64_t *)col_at(s, COL_ADDR_LAST, aid);
+                col_set_u64(s, COL_ADDR_LAST, aid, outno);
+            }
+            *(uint32_t *)col_at(s, COL_OUT_ADDR, outno) = aid;
+            *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, outno) = prev_same;
+            out_value += o->value;
+            t->outputs_by_type[o->type]++;
+            t->utxo_count++;
+            t->utxo_value += o->value;
+        }
+        t->outputs += tx->n_out;
+        for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++) s->cols[c].rows = t->outputs;
+        t->total_output_value += out_value;
+        row->fee = 0;
+        if (!tx->coinbase && !(row->flags & STORE_TX_UNRESOLVED)) {
+            row->fee = in_value - out_value;
+            if (row->fee < 0) {
+                rc = util_errf(err, UTIL_EFORMAT, "tx %u spends %lld sat but pays out %lld", ti,
+                               (long long)in_value, (long long)out_value);
+                goto fail;
+            }
+            t->total_fees += row->fee;
+        }
+        t->txs++;
+        s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
+        if ((rc = hindex_insert(s, &s->txidx, &txidx_ops, tx->txid, txno, err))) goto fail;
+    }
+    t->blocks++;
+    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
+    if (s->blkmap_used * 2 + 2 > s->blkmap_cap) {
+        if (blkmap_rebuild(s, t->blocks))
+            return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
+    } else {
+        blkmap_put(s, height);
+    }
+    return 0;
+fail:
+    /* Put back in-place marks made for this block, newest first, and forget its rows. */
+    {
+        undo_rec *recs = (undo_rec *)(s->undo + 1);
+        for (uint64_t i = s->undo->count; i-- > saved_undo;)
+            *(uint64_t *)col_at(s, (int)recs[i].col, recs[i].index) = recs[i].old;
+        s->undo->count = saved_undo;
+        /* Marks on outputs appended in this block need no undo: the rows go away. Marks on
+         * older rows that were above the committed base are undone by hand here. */
+        for (uint64_t in = saved.inputs; in < t->inputs; in++) {
+            uint64_t prev = *(uint64_t *)col_at(s, COL_IN_PREV, in);
+            if (prev < saved.outputs && prev >= s->undo_base[COL_OUT_SPENT] &&
+                *(uint64_t *)col_at(s, COL_OUT_SPENT, prev) == in)
+                *(uint64_t *)col_at(s, COL_OUT_SPENT, prev) = STORE_NONE;
+        }
+        for (uint64_t o = t->outputs; o-- > saved.outputs;) {
+            uint32_t a = *(uint32_t *)col_at(s, COL_OUT_ADDR, o);
+            if (a != STORE_NO_ADDR && a < saved.addresses && a >= s->undo_base[COL_ADDR_LAST] &&
+                *(uint64_t *)col_at(s, COL_ADDR_LAST, a) == o)
+                *(uint64_t *)col_at(s, COL_ADDR_LAST, a) =
+                    *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, o);
+        }
+    }
+    *t = saved;
+    s->cols[COL_UNRES].rows = unres_rows;
+    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
+    s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
+    s->cols[COL_IN_PREV].rows = t->inputs;
+    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++) s->cols[c].rows = t->outputs;
+    s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
+    char hex[65];
+    util_hash_hex(hex, b->hdr.hash);
+    return util_err_prefix(err, "block %s (height %llu)", hex, (unsigned long long)height);
+}
+
+/* ---------------- reorganisation ---------------- */
+
+int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
+{
+    if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
+    store_totals *t = &s->live;
+    if (keep >= t->blocks) return 0;
+    if (keep == 0) return util_errf(err, UTIL_EINVAL, "a reorganisation cannot remove genesis");
+    const store_block_row *kb = store_block(s, keep);
+    uint64_t first_tx = kb->first_tx, first_addr = kb->first_addr;
+    /* Newest first, so every output is unspent again when its own tx is undone. */
+    for (uint64_t tx = t->txs; tx-- > first_tx;) {
+        const store_tx_row *row = store_tx(s, tx);
+        uint64_t in_end = tx + 1 < t->txs ? store_tx(s, tx + 1)->first_in : t->inputs;
+        uint64_t out_end = tx + 1 < t->txs ? store_tx(s, tx + 1)->first_out : t->outputs;
+        int64_t out_value = 0;
+        for (uint64_t o = out_end; o-- > row->first_out;) {
+            int64_t v = store_out_value(s, o);
+            uint32_t a = store_out_addr(s, o);
+            if (a != STORE_NO_ADDR)
+                col_set_u64(s, COL_ADDR_LAST, a, *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, o));
+            out_value += v;
+            t->outputs_by_type[store_out_type(s, o)]--;
+            t->utxo_count--;
+            t->utxo_value -= v;
+        }
+        for (uint64_t in = row->first_in; in < in_end; in++) {
+            uint64_t prev = store_in_prev(s, in);
+            if (prev == STORE_UNRESOLVED) {
+                t->unresolved_inputs--;
+                s->cols[COL_UNRES].rows--;
+            } else if (prev != STORE_COINBASE) {
+                col_set_u64(s, COL_OUT_SPENT, prev, STORE_NONE);
+                t->utxo_count++;
+                t->utxo_value += store_out_value(s, prev);
+            }
+        }
+        t->total_output_value -= out_value;
+        if (!(row->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) t->total_fees -= row->fee;
+        t->inputs = row->first_in;
+        t->outputs = row->first_out;
+    }
+    t->txs = first_tx;
+    t->addresses = first_addr;
+    t->blocks = keep;
+    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
+    s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
+    s->cols[COL_IN_PREV].rows = t->inputs;
+    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++) s->cols[c].rows = t->outputs;
+    s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
+    if (blkmap_rebuild(s, t->blocks))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
+    return 0;
+}
+
+/* ---------------- reads ---------------- */
+
+const uint8_t *store_block_hash(const store *s, uint64_t height)
+{
+    return col_at(s, COL_BLK_HASH, height);
+}
+const store_block_row *store_block(const store *s, uint64_t height)
+{
+    return col_at(s, COL_BLK, height);
+}
+unsigned __int128 store_block_chainwork(const store *s, uint64_t height)
+{
+    const store_block_row *b = store_block(s, height);
+    unsigned __int128 w = 0;
+    for (int i = 15; i >= 0; i--) w = w << 8 | b->chainwork[i];
+    return w;
+}
+const uint8_t *store_tx_hash(const store *s, uint64_t tx)
+{
+    return col_at(s, COL_TX_HASH, tx);
+}
+const store_tx_row *store_tx(const store *s, uint64_t tx)
+{
+    return col_at(s, COL_TX, tx);
+}
+uint32_t store_tx_n_in(const store *s, uint64_t tx)
+{
+    uint64_t end = tx + 1 < s->live.txs ? store_tx(s, tx + 1)->first_in : s->live.inputs;
+    return (uint32_t)(end - store_tx(s, tx)->first_in);
+}
+uint32_t store_tx_n_out(const store *s, uint64_t tx)
+{
+    uint64_t end = tx + 1 < s->live.txs ? store_tx(s, tx + 1)->first_out : s->live.outputs;
+    return (uint32_t)(end - store_tx(s, tx)->first_out);
+}
+int64_t store_find_tx(const store *s, const uint8_t txid[32])
+{
+    return hindex_find(s, &s->txidx, &txidx_ops, txid, s->live.txs);
+}
+
+/* Last tx whose first_out (or first_in) is <= id: txs are in id order. */
+static uint64_t tx_of(const store *s, uint64_t id, int outputs)
+{
+    uint64_t lo = 0, hi = s->live.txs;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        const store_tx_row *r = store_tx(s, mid);
+        if ((outputs ? r->first_out : r->first_in) <= id) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+uint64_t store_output_tx(const store *s, uint64_t out)
+{
+    return tx_of(s, out, 1);
+}
+uint64_t store_input_tx(const store *s, uint64_t in)
+{
+    return tx_of(s, in, 0);
+}
+int64_t store_out_value(const store *s, uint64_t out)
+{
+    return *(const int64_t *)col_at(s, COL_OUT_VALUE, out);
+}
+uint32_t store_out_addr(const store *s, uint64_t out)
+{
+    return *(const uint32_t *)col_at(s, COL_OUT_ADDR, out);
+}
+int store_out_type(const store *s, uint64_t out)
+{
+    return *(const uint8_t *)col_at(s, COL_OUT_TYPE, out);
+}
+uint64_t store_out_spent_by(const store *s, uint64_t out)
+{
+    return find_spent_by(s, out, s->live.inputs);
+}
+uint64_t store_in_prev(const store *s, uint64_t in)
+{
+    return *(const uint64_t *)col_at(s, COL_IN_PREV, in);
+}
+int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t *vout)
+{
+    uint64_t lo = 0, hi = s->cols[COL_UNRES].rows;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        const store_unresolved_row *u = col_at(s, COL_UNRES, mid);
+        if (u->input == in) {
+            memcpy(txid, u->txid, 32);
+            *vout = u->vout;
+            return 0;
+        }
+        if (u->input < in) lo = mid + 1;
+        else hi = mid;
+    }
+    return UTIL_ENOTFOUND;
+}
+const btc_addr *store_addr(const store *s, uint32_t addr)
+{
+    return col_at(s, COL_ADDR_KEY, addr);
+}
+int64_t store_find_addr(const store *s, const btc_addr *key)
+{
+    return hindex_find(s, &s->addridx, &addridx_ops, (const uint8_t *)key, s->live.addresses);
+}
+uint64_t store_addr_last_out(const store *s, uint32_t addr)
+{
+    /* A writer may have linked newer outputs than this reader's MANIFEST: skip them, mapping
+     * more of the file if the writer grew it since we opened. */
+    uint64_t o = *(const uint64_t *)col_at(s, COL_ADDR_LAST, addr);
+    while (o != STORE_NONE && o >= s->live.outputs) {
+        column *c = (column *)&s->cols[COL_OUT_PREV_ADDR];
+        if ((o + 1) * c->width > c->mapped) {
+            struct stat st;
+            if (fstat(c->fd, &st) < 0 || (uint64_t)st.st_size < (o + 1) * c->width ||
+                column_map_to((store *)s, c, (size_t)st.st_size, NULL))
+                return STORE_NONE; /* the list head is beyond the file: treat as unknown */
+        }
+        o = store_out_prev_same_addr(s, o);
+    }
+    return o;
+}
+uint64_t store_out_prev_same_addr(const store *s, uint64_t out)
+{
+    return *(const uint64_t *)col_at(s, COL_OUT_PREV_ADDR, out);
+}
+
+int store_recompute_totals(const store *s, store_totals *t, util_err *err)
+{
+    (void)err;
+    memset(t, 0, sizeof *t);
+    const store_totals *L = &s->live;
+    t->blocks = L->blocks, t->txs = L->txs, t->inputs = L->inputs, t->outputs = L->outputs;
+    for (uint64_t o = 0; o < L->outputs; o++) {
+        int64_t v = store_out_value(s, o);
+        t->total_output_value += v;
+        t->outputs_by_type[store_out_type(s, o)]++;
+        if (store_out_spent_by(s, o) == STORE_NONE) {
+            t->utxo_count++;
+            t->utxo_value += v;
+        }
+    }
+    for (uint64_t in = 0; in < L->inputs; in++)
+        t->unresolved_inputs += store_in_prev(s, in) == STORE_UNRESOLVED;
+    for (uint64_t tx = 0; tx < L->txs; tx++) {
+        const store_tx_row *r = store_tx(s, tx);
+        if (r->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) continue;
+        int64_t in_v = 0, out_v = 0;
+        uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
+        for (uint32_t k = 0; k < n_in; k++) in_v += store_out_value(s, store_in_prev(s, r->first_in + k));
+        for (uint32_t k = 0; k < n_out; k++) out_v += store_out_value(s, r->first_out + k);
+        t->total_fees += in_v - out_v;
+    }
+    /* Distinct addresses: every address row must be referenced by its list head. */
+    for (uint64_t a = 0; a < L->addresses; a++) t->addresses += store_addr_last_out(s, (uint32_t)a) != STORE_NONE;
+    return 0;
+}

@@ -1,0 +1,117 @@
+/* store: the chain database. A directory of append-only column files, memory-mapped, with
+ * dense integer ids (blocks, txs, inputs, outputs, addresses in chain order), two on-disk hash
+ * indexes (txid -> tx id, address -> address id) and an atomic MANIFEST that says what is
+ * committed. The layout and commit protocol are in docs/formats.md.
+ *
+ * One writer at a time (an flock on DIR/LOCK); any number of readers, who see the state of the
+ * MANIFEST they opened. A writer appends whole blocks and commits; a crash at any moment leaves
+ * the last committed state, which the next writable open restores exactly (undo log). */
+#ifndef CT_STORE_H
+#define CT_STORE_H
+
+#include <stdint.h>
+
+#include "../btc/btc.h"
+#include "../util/util.h"
+
+#define STORE_FORMAT_VERSION 1
+#define STORE_NONE UINT64_MAX            /* no spending input / no previous output */
+#define STORE_COINBASE UINT64_MAX        /* in_prev of a coinbase input */
+#define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */
+#define STORE_NO_ADDR UINT32_MAX
+
+enum { STORE_WRITE = 1, STORE_CREATE = 2 };
+
+enum { STORE_TX_COINBASE = 1, STORE_TX_UNRESOLVED = 2, STORE_TX_SEGWIT = 4 };
+
+typedef struct store store;
+
+/* Running totals, kept in the MANIFEST and updated with every block (and undone on a reorg). */
+typedef struct store_totals {
+    uint64_t blocks, txs, inputs, outputs, addresses, unresolved_inputs;
+    int64_t total_output_value, total_fees, utxo_value;
+    uint64_t utxo_count;
+    uint64_t outputs_by_type[BTC_NSCRIPT_TYPES];
+} store_totals;
+
+typedef struct store_block_row {
+    uint64_t first_tx;
+    uint64_t first_addr; /* address count before this block: a reorg cuts back to it */
+    uint8_t chainwork[16]; /* cumulative work up to and including this block, little-endian */
+    uint32_t time, bits, size, n_tx;
+} store_block_row;
+
+typedef struct store_tx_row {
+    uint64_t first_in, first_out;
+    int64_t fee; /* 0 for a coinbase; meaningless when STORE_TX_UNRESOLVED is set */
+    uint32_t block;
+    uint32_t vsize, size, flags;
+} store_tx_row;
+
+/* An input's previous output when it is not in the store. */
+typedef struct store_unresolved_row {
+    uint64_t input;
+    uint8_t txid[32];
+    uint32_t vout, pad;
+} store_unresolved_row;
+
+/* Open (and with STORE_CREATE make) the store in dir. With STORE_WRITE takes the write lock,
+ * restores the last committed state if a writer died, and cuts columns back to the MANIFEST.
+ * *out is owned by the caller: store_close it. */
+int store_open(store **out, const char *dir, unsigned flags, util_err *err);
+/* Close; a writer's uncommitted appends are discarded (cut back at the next open). */
+void store_close(store *s);
+
+const store_totals *store_get_totals(const store *s);
+
+/* Append one block that extends the tip. chainwork is the cumulative work including it.
+ * Inputs are resolved against the store; unknown previous outputs are kept as unresolved.
+ * Spending a missing output index or an already spent output is an error (invalid chain). */
+int store_append_block(store *s, const btc_block *blk, unsigned __int128 chainwork,
+                       util_err *err);
+/* Make everything appended so far durable and visible: sync columns, replace the MANIFEST. */
+int store_commit(store *s, util_err *err);
+/* Remove blocks above height keep-1 (keep blocks remain), undoing their effects; for a
+ * reorganisation. Takes effect at the next store_commit. */
+int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
+
+/* ---- reads (valid for ids below the committed totals) ---- */
+const uint8_t *store_block_hash(const store *s, uint64_t height);
+const store_block_row *store_block(const store *s, uint64_t height);
+unsigned __int128 store_block_chainwork(const store *s, uint64_t height);
+/* Height of a block hash in the main chain, or -1. */
+int64_t store_find_block(const store *s, const uint8_t hash[32]);
+
+const uint8_t *store_tx_hash(const store *s, uint64_t tx);
+const store_tx_row *store_tx(const store *s, uint64_t tx);
+uint32_t store_tx_n_in(const store *s, uint64_t tx);
+uint32_t store_tx_n_out(const store *s, uint64_t tx);
+/* Tx id of a txid, or -1 (UTIL_ENOTFOUND-free: absence is a normal answer). */
+int64_t store_find_tx(const store *s, const uint8_t txid[32]);
+/* The tx an output or an input belongs to (binary search over first_out / first_in). */
+uint64_t store_output_tx(const store *s, uint64_t out);
+uint64_t store_input_tx(const store *s, uint64_t in);
+
+int64_t store_out_value(const store *s, uint64_t out);
+uint32_t store_out_addr(const store *s, uint64_t out);
+int store_out_type(const store *s, uint64_t out);
+/* The input that spends out, or STORE_NONE. */
+uint64_t store_out_spent_by(const store *s, uint64_t out);
+/* The output an input spends, STORE_COINBASE, or STORE_UNRESOLVED. */
+uint64_t store_in_prev(const store *s, uint64_t in);
+/* The outpoint of an unresolved input; 0 or UTIL_ENOTFOUND. */
+int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t *vout);
+
+const btc_addr *store_addr(const store *s, uint32_t addr);
+/* Address id of a key, or -1. */
+int64_t store_find_addr(const store *s, const btc_addr *key);
+/* Outputs paying an address, newest first: start with store_addr_last_out, then
+ * store_out_prev_same_addr until STORE_NONE. */
+uint64_t store_addr_last_out(const store *s, uint32_t addr);
+uint64_t store_out_prev_same_addr(const store *s, uint64_t out);
+
+/* Recompute the totals by scanning every column (an independent check of the running totals;
+ * O(chain)). */
+int store_recompute_totals(const store *s, store_totals *t, util_err *err);
+
+#endif

@@ -1,0 +1,199 @@
+#define _POSIX_C_SOURCE 200809L
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int util_errf(util_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+int util_err_prefix(util_err *err, const char *fmt, ...)
+{
+    if (!err) return UTIL_EINVAL;
+    char head[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    /* Build "head: old" by hand: both parts may be long and the result is cut to fit. */
+    size_t hl = strnlen(head, sizeof err->msg - 3);
+    memcpy(err->msg, head, hl);
+    memcpy(err->msg + hl, ": ", 2);
+    size_t room = sizeof err->msg - hl - 3, ol = strnlen(old, room);
+    memcpy(err->msg + hl + 2, old, ol);
+    err->msg[hl + 2 + ol] = 0;
+    return err->code;
+}
+
+int util_buf_reserve(util_buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p) return UTIL_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int util_buf_append(util_buf *b, const void *p, size_t n)
+{
+    if (util_buf_reserve(b, n + 1)) return UTIL_ENOMEM;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0; /* keeps text buffers NUL-terminated for free */
+    return 0;
+}
+
+int util_buf_printf(util_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || util_buf_reserve(b, (size_t)n + 1)) return UTIL_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void util_buf_free(util_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void util_hex(char *out, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+void util_hash_hex(char out[65], const uint8_t hash[32])
+{
+    uint8_t rev[32];
+    for (int i = 0; i < 32; i++) rev[i] = hash[31 - i];
+    util_hex(out, rev, 32);
+}
+
+static int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int util_hash_parse(uint8_t hash[32], const char *hex)
+{
+    if (strlen(hex) != 64) return UTIL_EINVAL;
+    for (int i = 0; i < 32; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return UTIL_EINVAL;
+        hash[31 - i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int util_read_file(const char *path, uint8_t **data, size_t *len, util_err *err)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return util_errf(err, UTIL_EIO, "%s: not a regular file", path);
+    }
+    uint8_t *p = malloc(st.st_size ? (size_t)st.st_size : 1);
+    if (!p) {
+        close(fd);
+        return util_errf(err, UTIL_ENOMEM, "%s: out of memory reading %lld bytes", path,
+                         (long long)st.st_size);
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            free(p);
+            close(fd);
+            return util_errf(err, UTIL_EIO, "%s: read failed at offset %zu", path, got);
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *data = p;
+    *len = got;
+    return 0;
+}
+
+int util_write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return UTIL_EIO;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int util_replace_file(const char *path, const void *p, size_t n, util_err *err)
+{
+    char tmp[4096], dir[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (util_write_all(fd, p, n) || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        return util_errf(err, UTIL_EIO, "%s: cannot write: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
+    /* The rename itself is only durable once the directory entry is synced. */
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+double util_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
