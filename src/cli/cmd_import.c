@@ -47,6 +47,8 @@ int cmd_import(int argc, char **argv)
         return CLI_USAGE;
     }
     o.progress = progress ? stderr : NULL;
+    const char *crash = getenv("COINTRAIL_TEST_CRASH_AFTER"); /* crash-recovery tests only */
+    if (crash) o.crash_after_blocks = strtoull(crash, NULL, 10);
     util_err err = {0};
     store *s;
     int rc = store_open(&s, db, STORE_WRITE | STORE_CREATE, &err);

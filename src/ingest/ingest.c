@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -362,6 +363,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
             break;
         }
         r->blocks_added++;
+        if (o->crash_after_blocks && r->blocks_added == o->crash_after_blocks) raise(SIGKILL);
         r->txs_added += sl->blk.n_tx;
         r->bytes_added += h->size;
         pthread_mutex_lock(&pl->mu);
@@ -433,15 +435,9 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
         const hdr *first = &t.h[path[0]];
         fork = first->parent == PARENT_STORE ? first->store_height : -1;
     }
-    size_t connected = 0;
-    for (size_t k = 0; k < t.n; k++) connected += t.h[k].state == 2 || t.h[k].state == 4;
-    r->stale_blocks = connected - n - (tip_height ? 0 : 0);
-    /* Blocks already in the store's chain are not stale; count only side branches. */
-    {
-        size_t in_store_chain = 0;
-        for (size_t k = 0; k < t.n; k++) in_store_chain += t.h[k].state == 4;
-        r->stale_blocks = connected - n - in_store_chain;
-    }
+    /* Stale: connected to the chain, but neither on the new branch nor already stored. */
+    for (size_t k = 0; k < t.n; k++) r->stale_blocks += t.h[k].state == 2;
+    r->stale_blocks -= n;
     if (best >= 0 && fork + 1 < (int64_t)tip_height) {
         r->blocks_removed = tip_height - (uint64_t)(fork + 1);
         r->stale_blocks += r->blocks_removed;

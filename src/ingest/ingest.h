@@ -17,6 +17,8 @@ typedef struct ingest_opts {
     double commit_seconds;    /* commit at least this often (default 5 s) */
     FILE *progress;           /* where to draw progress (a terminal), or NULL for quiet */
     uint64_t stop_after_blocks; /* 0 = all; for tests: import at most this many new blocks */
+    uint64_t crash_after_blocks; /* test hook: SIGKILL itself after appending this many blocks,
+                                    before their commit (0 = never) */
 } ingest_opts;
 
 typedef struct ingest_result {

@@ -72,7 +72,8 @@ typedef struct undo_rec {
     uint64_t col, index, old;
 } undo_rec;
 typedef struct undo_hdr {
-    uint64_t magic, batch, count, pad;
+    uint64_t magic, count;
+    uint8_t base[32]; /* checksum of the MANIFEST the batch started from */
 } undo_hdr;
 #define UNDO_MAGIC 0x676f6c6f646e7563ULL
 #define UNDO_CAP_RECORDS (((size_t)1 << 34) / sizeof(undo_rec))
@@ -84,7 +85,7 @@ struct store {
     column cols[NCOLS];
     hindex txidx, addridx;
     store_totals committed, live;
-    uint64_t batch; /* commits so far */
+    uint8_t manifest_sum[32]; /* checksum of the committed MANIFEST */
     uint8_t genesis[32];
     int have_genesis;
     /* block hash -> height, in memory (small: one entry per block) */
@@ -380,10 +381,13 @@ static int manifest_write(store *s, const store_totals *t, util_err *err)
     util_buf b = {0};
     char hex[65];
     util_buf_printf(&b, "cointrail-store %d\nchain btc\n", STORE_FORMAT_VERSION);
-    util_buf_printf(&b, "batch %llu\n", (unsigned long long)s->batch);
     if (s->have_genesis) {
         util_hash_hex(hex, s->genesis);
         util_buf_printf(&b, "genesis %s\n", hex);
+    }
+    if (t->blocks) {
+        util_hash_hex(hex, store_block_hash(s, t->blocks - 1));
+        util_buf_printf(&b, "tip %s\n", hex);
     }
     util_buf_printf(&b,
                     "blocks %llu\ntxs %llu\ninputs %llu\noutputs %llu\naddresses %llu\n"
@@ -406,6 +410,7 @@ static int manifest_write(store *s, const store_totals *t, util_err *err)
     util_hex(hex, sum, 32);
     util_buf_printf(&b, "checksum %s\n", hex);
     if (!b.data) return util_errf(err, UTIL_ENOMEM, "out of memory writing MANIFEST");
+    memcpy(s->manifest_sum, sum, 32);
     char path[4200];
     snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
     int rc = util_replace_file(path, b.data, b.len, err);
@@ -435,6 +440,7 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         return util_errf(err, UTIL_ECORRUPT, "%s: no checksum line", path);
     }
     crypto_sha256(text, (size_t)(cs - text), sum);
+    memcpy(s->manifest_sum, sum, 32);
     util_hex(hex, sum, 32);
     if (strncmp(cs + 9, hex, 64) != 0) {
         free(text);
@@ -449,8 +455,7 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         unsigned long long u;
         long long i;
         if (sscanf(line, "cointrail-store %d", &version) == 1) continue;
-        if (sscanf(line, "batch %llu", &u) == 1) s->batch = u;
-        else if (sscanf(line, "genesis %64s", v) == 1) {
+        if (sscanf(line, "genesis %64s", v) == 1) {
             if (util_hash_parse(s->genesis, v) == 0) s->have_genesis = 1;
         } else if (sscanf(line, "type %63s %llu", name, &u) == 2) {
             for (int k = 0; k < BTC_NSCRIPT_TYPES; k++)
@@ -510,31 +515,65 @@ static int undo_open(store *s, util_err *err)
     return 0;
 }
 
-/* Roll back a batch that never committed: restore old values, newest first. */
-static void undo_rollback(store *s)
-{
-    if (s->undo->magic == UNDO_MAGIC && s->undo->batch == s->batch + 1) {
-        undo_rec *recs = (undo_rec *)(s->undo + 1);
-        for (uint64_t i = s->undo->count; i-- > 0;) {
-            if (recs[i].col >= NCOLS || s->cols[recs[i].col].width != 8) continue;
-            uint64_t *p = col_at(s, (int)recs[i].col, recs[i].index);
-            *p = recs[i].old;
-        }
-    }
-    s->undo->magic = UNDO_MAGIC;
-    s->undo->batch = s->batch + 1;
-    s->undo->count = 0;
-}
-
+/* Start a batch on top of the committed MANIFEST, clearing the previous batch's records so
+ * the log's bytes depend only on the committed state. */
 static void undo_start_batch(store *s)
 {
     for (int c = 0; c < NCOLS; c++) s->undo_base[c] = s->cols[c].rows;
+    if (s->undo->count) memset(s->undo + 1, 0, s->undo->count * sizeof(undo_rec));
     s->undo->magic = UNDO_MAGIC;
-    s->undo->batch = s->batch + 1;
+    memcpy(s->undo->base, s->manifest_sum, 32);
     s->undo->count = 0;
 }
 
+/* Roll back a batch that never committed (its base is still the committed MANIFEST):
+ * restore old values, newest first. A committed batch's records are simply dropped. */
+static void undo_rollback(store *s)
+{
+    if (s->undo->magic == UNDO_MAGIC && memcmp(s->undo->base, s->manifest_sum, 32) == 0) {
+        undo_rec *recs = (undo_rec *)(s->undo + 1);
+        for (uint64_t i = s->undo->count; i-- > 0;) {
+            if (recs[i].col >= NCOLS || s->cols[recs[i].col].width != 8 ||
+                (recs[i].index + 1) * 8 > s->cols[recs[i].col].mapped)
+                continue;
+            uint64_t *p = col_at(s, (int)recs[i].col, recs[i].index);
+            *p = recs[i].old;
+        }
+    } else if (s->undo->magic != UNDO_MAGIC) {
+        s->undo->count = 0;
+    }
+    undo_start_batch(s);
+}
+
 /* ---------------- open / close ---------------- */
+
+/* Return to the committed state: roll back in-place changes of an uncommitted batch and cut
+ * every column file to its committed length, so files hold exactly what the MANIFEST says. */
+static int cut_back(store *s, util_err *err)
+{
+    for (int c = 0; c < NCOLS; c++) s->cols[c].rows = s->undo_base[c];
+    undo_rollback(s);
+    for (int c = 0; c < NCOLS; c++) {
+        column *col = &s->cols[c];
+        size_t keep = (size_t)col->rows * col->width;
+        struct stat st;
+        if (fstat(col->fd, &st) == 0 && (size_t)st.st_size == keep) continue;
+        /* Unmap first: touching a mapping past the end of its file would fault. */
+        munmap(col->base, col->mapped);
+        if (mmap(col->base, COLUMN_RESERVE, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+            return util_errf(err, UTIL_EIO, "%s/%s.col: cannot re-reserve", s->dir, col->name);
+        col->mapped = 0;
+        if (ftruncate(col->fd, (off_t)keep) < 0)
+            return util_errf(err, UTIL_EIO, "%s/%s.col: cannot cut back to %zu bytes: %s", s->dir,
+                             col->name, keep, strerror(errno));
+        int rc = column_map_to(s, col, keep, err);
+        if (rc) return rc;
+    }
+    s->live = s->committed;
+    msync(s->undo, sizeof(undo_hdr), MS_SYNC);
+    return 0;
+}
 
 static int ensure_dir(const char *dir, util_err *err)
 {
@@ -595,24 +634,8 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     s->live = s->committed;
     if (s->writable) {
         if ((rc = undo_open(s, err))) goto fail;
-        undo_rollback(s);
-        /* Cut every column back to what the MANIFEST committed. */
-        for (int c = 0; c < NCOLS; c++) {
-            column *col = &s->cols[c];
-            size_t keep = (size_t)col->rows * col->width;
-            if (col->mapped > keep) {
-                munmap(col->base, col->mapped);
-                mmap(col->base, col->mapped, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-                col->mapped = 0;
-                if (ftruncate(col->fd, (off_t)keep) < 0 ||
-                    (rc = column_map_to(s, col, keep, err))) {
-                    if (!rc) rc = util_errf(err, UTIL_EIO, "%s/%s.col: cannot cut back", dir,
-                                            col->name);
-                    goto fail;
-                }
-            }
-        }
+        for (int c = 0; c < NCOLS; c++) s->undo_base[c] = rows[c];
+        if ((rc = cut_back(s, err))) goto fail;
         msync(s->undo, sizeof(undo_hdr), MS_SYNC);
     }
     if ((rc = hindex_open(s, &s->txidx, "txid", &txidx_ops, s->live.txs, err))) goto fail;
@@ -623,8 +646,8 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         goto fail;
     }
     if (s->writable) {
-        undo_start_batch(s);
         if (!exists && (rc = manifest_write(s, &s->committed, err))) goto fail;
+        undo_start_batch(s);
     }
     *out = s;
     return 0;
@@ -636,6 +659,7 @@ fail:
 void store_close(store *s)
 {
     if (!s) return;
+    if (s->writable && s->undo && s->lock_fd >= 0) cut_back(s, NULL);
     for (int c = 0; c < NCOLS; c++) {
         column *col = &s->cols[c];
         if (col->base) munmap(col->base, COLUMN_RESERVE);
@@ -672,12 +696,8 @@ int store_commit(store *s, util_err *err)
     }
     msync(s->txidx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->txidx.cap) * 8, MS_ASYNC);
     msync(s->addridx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->addridx.cap) * 8, MS_ASYNC);
-    s->batch++;
     int rc = manifest_write(s, &s->live, err);
-    if (rc) {
-        s->batch--;
-        return rc;
-    }
+    if (rc) return rc;
     s->committed = s->live;
     undo_start_batch(s);
     return 0;
