@@ -80,6 +80,17 @@ for n in 1 2 7 30 59; do
         if diff -r "$T/straight" "$T/crash" >/dev/null; then ok; else bad "store differs after crash at $n (commit every $every s)"; fi
     done
 done
+# A crash in the middle of applying a heavier branch: the rerun finishes the reorganisation.
+mkdir -p "$T/c"
+mk "$T/c/blk00000.dat" "$T/c.json" main 0 60
+"$BIN" import --db "$T/rc" "$T/c" >/dev/null
+mk "$T/c/blk00001.dat" "$T/c.json" fork 0 4
+COINTRAIL_TEST_CRASH_AFTER=2 "$BIN" import --db "$T/rc" --commit-seconds 1000 "$T/c" >/dev/null 2>&1 &
+wait $! 2>/dev/null
+[ $? -eq 137 ] || bad "crash hook did not fire in the reorg"
+same_stats "$T/rc" "$T/c/blk00000.dat" >/dev/null 2>&1 && bad "crashed reorg left the old tip" || ok
+"$BIN" import --db "$T/rc" "$T/c" >/dev/null && same_stats "$T/rc" "$T/c" && ok || bad "resume of a crashed reorg"
+
 # A second resume with nothing new changes nothing.
 "$BIN" import --db "$T/crash" "$T/b" >/dev/null && diff -r "$T/straight" "$T/crash" >/dev/null && ok || bad "idempotent re-import"
 

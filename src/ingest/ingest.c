@@ -372,7 +372,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
         pthread_cond_broadcast(&pl->space);
         pthread_mutex_unlock(&pl->mu);
         double now = util_now();
-        if (now - last_commit >= o->commit_seconds) {
+        if (now - last_commit >= o->commit_seconds || store_batch_full(s)) {
             if ((rc = store_commit(s, err))) break;
             last_commit = now;
         }
@@ -442,6 +442,7 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
         r->blocks_removed = tip_height - (uint64_t)(fork + 1);
         r->stale_blocks += r->blocks_removed;
         if ((rc = store_truncate_blocks(s, (uint64_t)(fork + 1), err))) goto done;
+        if ((rc = store_commit(s, err))) goto done;
     }
     if (o->stop_after_blocks && n > o->stop_after_blocks) n = (size_t)o->stop_after_blocks;
     pl = calloc(1, sizeof *pl);

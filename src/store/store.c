@@ -76,7 +76,7 @@ typedef struct undo_hdr {
     uint8_t base[32]; /* checksum of the MANIFEST the batch started from */
 } undo_hdr;
 #define UNDO_MAGIC 0x676f6c6f646e7563ULL
-#define UNDO_CAP_RECORDS (((size_t)1 << 34) / sizeof(undo_rec))
+#define UNDO_CAP_RECORDS (((size_t)1 << 30) / sizeof(undo_rec))
 
 struct store {
     char dir[4096];
@@ -158,16 +158,22 @@ static inline void *col_at(const store *s, int col, uint64_t row)
 
 /* Write a u64 entry of a mutable column; below the committed length the old value goes to the
  * undo log first. */
+/* Record an old value before it is overwritten. The record and then the count are stored
+ * before the caller's change, in program order, so a process killed at any instruction leaves
+ * a log that covers every change made. (target: a column, or NCOLS + 0/1 for index slots) */
+static void undo_log(store *s, uint64_t target, uint64_t index, uint64_t old)
+{
+    undo_rec *recs = (undo_rec *)(s->undo + 1);
+    recs[s->undo->count] = (undo_rec){target, index, old};
+    atomic_signal_fence(memory_order_seq_cst);
+    s->undo->count++;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
 static void col_set_u64(store *s, int col, uint64_t row, uint64_t value)
 {
     uint64_t *p = col_at(s, col, row);
-    if (row < s->undo_base[col]) {
-        undo_rec *recs = (undo_rec *)(s->undo + 1);
-        recs[s->undo->count] = (undo_rec){(uint64_t)col, row, *p};
-        atomic_signal_fence(memory_order_seq_cst);
-        s->undo->count++;
-        atomic_signal_fence(memory_order_seq_cst);
-    }
+    if (row < s->undo_base[col]) undo_log(s, (uint64_t)col, row, *p);
     *p = value;
 }
 
@@ -269,16 +275,29 @@ static void hindex_put(store *s, hindex *x, const idx_ops *ops, const uint8_t *k
         }
         if ((slot >> SLOT_ID_BITS) == slot_fp(h) &&
             memcmp(col_at(s, ops->key_col, sid), key, ops->key_len) == 0) {
-            x->slots[i] = entry; /* BIP 30 duplicate txid: the newer tx is the one spent */
+            /* BIP 30 duplicate txid: the newer tx is the one later inputs spend. */
+            if (sid < s->undo_base[ops->key_col] && s->undo)
+                undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
+            x->slots[i] = entry;
             return;
         }
     }
 }
 
-static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, util_err *err)
+/* The capacity for keys entries: a function of the count alone, so a table grown one insert
+ * at a time and one rebuilt in a single pass have the same size. */
+static uint64_t hindex_cap_for(uint64_t keys)
 {
     uint64_t cap = 1 << 16;
-    while (cap * 3 / 4 < live + 1) cap *= 2;
+    while (cap * 3 < keys * 4) cap *= 2;
+    return cap;
+}
+
+/* Rebuild the table from the key column's first live rows, sized for want keys. */
+static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
+                        util_err *err)
+{
+    uint64_t cap = hindex_cap_for(want);
     hindex_unmap(x);
     int rc = hindex_map(s, x, cap, 1, err);
     if (rc) return rc;
@@ -307,7 +326,7 @@ static int hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops
         if (!s->writable)
             return util_errf(err, UTIL_ECORRUPT, "%s: missing or damaged index; open the store "
                              "for writing (cointrail import) to rebuild it", path);
-        return hindex_build(s, x, ops, live, err);
+        return hindex_build(s, x, ops, live, live, err);
     }
     int rc = hindex_map(s, x, hdr[2], 0, err);
     if (rc) return rc;
@@ -323,11 +342,33 @@ static int hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t 
                          util_err *err)
 {
     if ((x->used + 1) * 4 > x->cap * 3) {
-        int rc = hindex_build(s, x, ops, id, err);
+        int rc = hindex_build(s, x, ops, id, id + 1, err);
         if (rc) return rc;
     }
     hindex_put(s, x, ops, key, id);
     return 0;
+}
+
+/* Remove the entries of ids [from, to), newest first. Each is then the latest insertion, so
+ * clearing its slot restores the table exactly as it was before it (linear probing). With
+ * logged set, the cleared slots go to the undo log (a reorg removes committed entries). */
+static void hindex_remove(store *s, hindex *x, int which, const idx_ops *ops, uint64_t from,
+                          uint64_t to, int logged)
+{
+    static const uint8_t zero[sizeof(btc_addr)];
+    if (!x->slots) return;
+    for (uint64_t id = to; id-- > from;) {
+        const uint8_t *key = col_at(s, ops->key_col, id);
+        if (memcmp(key, zero, ops->key_len) == 0) continue; /* a row never written */
+        uint64_t h = key_hash(key, ops->key_len), mask = x->cap - 1;
+        for (uint64_t i = h & mask; x->slots[i]; i = (i + 1) & mask) {
+            if ((x->slots[i] & SLOT_ID_MASK) != id + 1) continue;
+            if (logged) undo_log(s, NCOLS + which, i, x->slots[i]);
+            x->slots[i] = 0;
+            x->used--;
+            break;
+        }
+    }
 }
 
 /* ---------------- block hash map (memory) ---------------- */
@@ -526,22 +567,38 @@ static void undo_start_batch(store *s)
     s->undo->count = 0;
 }
 
-/* Roll back a batch that never committed (its base is still the committed MANIFEST):
- * restore old values, newest first. A committed batch's records are simply dropped. */
+/* Put back the old values of records [mark, count), newest first, and drop them. */
+static void undo_replay(store *s, uint64_t mark)
+{
+    undo_rec *recs = (undo_rec *)(s->undo + 1);
+    for (uint64_t i = s->undo->count; i-- > mark;) {
+        uint64_t target = recs[i].col;
+        if (target == NCOLS || target == NCOLS + 1) {
+            hindex *x = target == NCOLS ? &s->txidx : &s->addridx;
+            /* Slot numbers hold for the table the batch started with; a batch that grew the
+             * table gets it rebuilt by cut_back instead. */
+            if (x->slots && recs[i].index < x->cap) {
+                if (!x->slots[recs[i].index] && recs[i].old) x->used++;
+                x->slots[recs[i].index] = recs[i].old;
+            }
+        } else if (target < NCOLS && s->cols[target].width == 8 &&
+                   (recs[i].index + 1) * 8 <= s->cols[target].mapped) {
+            *(uint64_t *)col_at(s, (int)target, recs[i].index) = recs[i].old;
+        }
+        recs[i] = (undo_rec){0, 0, 0};
+    }
+    s->undo->count = mark;
+}
+
+/* Roll back a batch that never committed (its base is still the committed MANIFEST). A
+ * committed batch's records are simply dropped. */
 static void undo_rollback(store *s)
 {
-    if (s->undo->magic == UNDO_MAGIC && memcmp(s->undo->base, s->manifest_sum, 32) == 0) {
-        undo_rec *recs = (undo_rec *)(s->undo + 1);
-        for (uint64_t i = s->undo->count; i-- > 0;) {
-            if (recs[i].col >= NCOLS || s->cols[recs[i].col].width != 8 ||
-                (recs[i].index + 1) * 8 > s->cols[recs[i].col].mapped)
-                continue;
-            uint64_t *p = col_at(s, (int)recs[i].col, recs[i].index);
-            *p = recs[i].old;
-        }
-    } else if (s->undo->magic != UNDO_MAGIC) {
+    if (s->undo->magic == UNDO_MAGIC && memcmp(s->undo->base, s->manifest_sum, 32) == 0 &&
+        s->undo->count <= UNDO_CAP_RECORDS)
+        undo_replay(s, 0);
+    else if (s->undo->magic != UNDO_MAGIC || s->undo->count > UNDO_CAP_RECORDS)
         s->undo->count = 0;
-    }
     undo_start_batch(s);
 }
 
@@ -553,6 +610,19 @@ static int cut_back(store *s, util_err *err)
 {
     for (int c = 0; c < NCOLS; c++) s->cols[c].rows = s->undo_base[c];
     undo_rollback(s);
+    /* Index entries of rows past the commit: removed newest first (their keys are still in
+     * the column files), or the table rebuilt if the batch had grown it. */
+    const store_totals *c0 = &s->committed;
+    hindex_remove(s, &s->txidx, 0, &txidx_ops, c0->txs, s->cols[COL_TX_HASH].mapped / 32, 0);
+    hindex_remove(s, &s->addridx, 1, &addridx_ops, c0->addresses,
+                  s->cols[COL_ADDR_KEY].mapped / sizeof(btc_addr), 0);
+    int rc;
+    if (s->txidx.cap != hindex_cap_for(c0->txs) &&
+        (rc = hindex_build(s, &s->txidx, &txidx_ops, c0->txs, c0->txs, err)))
+        return rc;
+    if (s->addridx.cap != hindex_cap_for(c0->addresses) &&
+        (rc = hindex_build(s, &s->addridx, &addridx_ops, c0->addresses, c0->addresses, err)))
+        return rc;
     for (int c = 0; c < NCOLS; c++) {
         column *col = &s->cols[c];
         size_t keep = (size_t)col->rows * col->width;
@@ -567,8 +637,7 @@ static int cut_back(store *s, util_err *err)
         if (ftruncate(col->fd, (off_t)keep) < 0)
             return util_errf(err, UTIL_EIO, "%s/%s.col: cannot cut back to %zu bytes: %s", s->dir,
                              col->name, keep, strerror(errno));
-        int rc = column_map_to(s, col, keep, err);
-        if (rc) return rc;
+        if ((rc = column_map_to(s, col, keep, err))) return rc;
     }
     s->live = s->committed;
     msync(s->undo, sizeof(undo_hdr), MS_SYNC);
@@ -635,12 +704,13 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     if (s->writable) {
         if ((rc = undo_open(s, err))) goto fail;
         for (int c = 0; c < NCOLS; c++) s->undo_base[c] = rows[c];
-        if ((rc = cut_back(s, err))) goto fail;
-        msync(s->undo, sizeof(undo_hdr), MS_SYNC);
     }
     if ((rc = hindex_open(s, &s->txidx, "txid", &txidx_ops, s->live.txs, err))) goto fail;
     if ((rc = hindex_open(s, &s->addridx, "addr", &addridx_ops, s->live.addresses, err)))
         goto fail;
+    if (s->writable) {
+        if ((rc = cut_back(s, err))) goto fail;
+    }
     if (blkmap_rebuild(s, s->live.blocks)) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
         goto fail;
@@ -659,7 +729,7 @@ fail:
 void store_close(store *s)
 {
     if (!s) return;
-    if (s->writable && s->undo && s->lock_fd >= 0) cut_back(s, NULL);
+    if (s->writable && s->undo && s->txidx.slots && s->addridx.slots) cut_back(s, NULL);
     for (int c = 0; c < NCOLS; c++) {
         column *col = &s->cols[c];
         if (col->base) munmap(col->base, COLUMN_RESERVE);
@@ -703,6 +773,11 @@ int store_commit(store *s, util_err *err)
     return 0;
 }
 
+int store_batch_full(const store *s)
+{
+    return s->undo && s->undo->count > UNDO_CAP_RECORDS / 2;
+}
+
 /* ---------------- append ---------------- */
 
 static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util_err *err)
@@ -744,6 +819,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     } else if (memcmp(b->hdr.prev, store_block_hash(s, t->blocks - 1), 32) != 0) {
         return util_errf(err, UTIL_EINVAL, "block does not extend the store's tip");
     }
+    if (s->undo->count + (uint64_t)b->n_in + b->n_out > UNDO_CAP_RECORDS)
+        return util_errf(err, UTIL_EINVAL, "undo log full: commit before appending more");
     int rc = reserve_rows(s, b, b->n_in, err);
     if (rc) return rc;
 
@@ -881,28 +958,23 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     }
     return 0;
 fail:
-    /* Put back in-place marks made for this block, newest first, and forget its rows. */
-    {
-        undo_rec *recs = (undo_rec *)(s->undo + 1);
-        for (uint64_t i = s->undo->count; i-- > saved_undo;)
-            *(uint64_t *)col_at(s, (int)recs[i].col, recs[i].index) = recs[i].old;
-        s->undo->count = saved_undo;
-        /* Marks on outputs appended in this block need no undo: the rows go away. Marks on
-         * older rows that were above the committed base are undone by hand here. */
-        for (uint64_t in = saved.inputs; in < t->inputs; in++) {
-            uint64_t prev = *(uint64_t *)col_at(s, COL_IN_PREV, in);
-            if (prev < saved.outputs && prev >= s->undo_base[COL_OUT_SPENT] &&
-                *(uint64_t *)col_at(s, COL_OUT_SPENT, prev) == in)
-                *(uint64_t *)col_at(s, COL_OUT_SPENT, prev) = STORE_NONE;
-        }
-        for (uint64_t o = t->outputs; o-- > saved.outputs;) {
-            uint32_t a = *(uint32_t *)col_at(s, COL_OUT_ADDR, o);
-            if (a != STORE_NO_ADDR && a < saved.addresses && a >= s->undo_base[COL_ADDR_LAST] &&
-                *(uint64_t *)col_at(s, COL_ADDR_LAST, a) == o)
-                *(uint64_t *)col_at(s, COL_ADDR_LAST, a) =
-                    *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, o);
-        }
+    /* Put back in-place marks made for this block, newest first, and forget its rows. Marks
+     * below the committed length are in the undo log; marks on rows appended earlier in this
+     * batch are not logged and are cleared by hand. */
+    undo_replay(s, saved_undo);
+    for (uint64_t in = saved.inputs; in < t->inputs; in++) {
+        uint64_t prev = *(uint64_t *)col_at(s, COL_IN_PREV, in);
+        if (prev < saved.outputs && *(uint64_t *)col_at(s, COL_OUT_SPENT, prev) == in)
+            *(uint64_t *)col_at(s, COL_OUT_SPENT, prev) = STORE_NONE;
     }
+    for (uint64_t o = t->outputs; o-- > saved.outputs;) {
+        uint32_t a = *(uint32_t *)col_at(s, COL_OUT_ADDR, o);
+        if (a != STORE_NO_ADDR && a < saved.addresses &&
+            *(uint64_t *)col_at(s, COL_ADDR_LAST, a) == o)
+            *(uint64_t *)col_at(s, COL_ADDR_LAST, a) = *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, o);
+    }
+    hindex_remove(s, &s->txidx, 0, &txidx_ops, saved.txs, t->txs, 0);
+    hindex_remove(s, &s->addridx, 1, &addridx_ops, saved.addresses, t->addresses, 0);
     *t = saved;
     s->cols[COL_UNRES].rows = unres_rows;
     s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
@@ -922,6 +994,16 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
     store_totals *t = &s->live;
     if (keep >= t->blocks) return 0;
+    if (memcmp(&s->live, &s->committed, sizeof s->live) != 0)
+        return util_errf(err, UTIL_EINVAL, "commit before removing blocks");
+    {
+        const store_block_row *kb = store_block(s, keep);
+        uint64_t worst = 2 * (t->outputs - store_tx(s, kb->first_tx)->first_out) +
+                         (t->inputs - store_tx(s, kb->first_tx)->first_in) + 2 * (t->txs - kb->first_tx);
+        if (worst > UNDO_CAP_RECORDS)
+            return util_errf(err, UTIL_EINVAL, "reorganisation of %llu blocks is too deep for one batch",
+                             (unsigned long long)(t->blocks - keep));
+    }
     if (keep == 0) return util_errf(err, UTIL_EINVAL, "a reorganisation cannot remove genesis");
     const store_block_row *kb = store_block(s, keep);
     uint64_t first_tx = kb->first_tx, first_addr = kb->first_addr;
@@ -957,6 +1039,8 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
         t->inputs = row->first_in;
         t->outputs = row->first_out;
     }
+    hindex_remove(s, &s->txidx, 0, &txidx_ops, first_tx, t->txs, 1);
+    hindex_remove(s, &s->addridx, 1, &addridx_ops, first_addr, t->addresses, 1);
     t->txs = first_tx;
     t->addresses = first_addr;
     t->blocks = keep;

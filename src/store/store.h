@@ -71,8 +71,11 @@ int store_append_block(store *s, const btc_block *blk, unsigned __int128 chainwo
                        util_err *err);
 /* Make everything appended so far durable and visible: sync columns, replace the MANIFEST. */
 int store_commit(store *s, util_err *err);
+/* Whether the open batch's undo log is more than half full: commit before the next block. */
+int store_batch_full(const store *s);
 /* Remove blocks above height keep-1 (keep blocks remain), undoing their effects; for a
- * reorganisation. Takes effect at the next store_commit. */
+ * reorganisation. Commit before appending again: rows the removal freed must not be
+ * rewritten inside the batch that still has them committed. */
 int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
 
 /* ---- reads (valid for ids below the committed totals) ---- */
