@@ -77,6 +77,7 @@ typedef struct undo_hdr {
 } undo_hdr;
 #define UNDO_MAGIC 0x676f6c6f646e7563ULL
 #define UNDO_CAP_RECORDS (((size_t)1 << 30) / sizeof(undo_rec))
+#define UNDO_INITIAL_BYTES ((size_t)1 << 20)
 
 struct store {
     char dir[4096];
@@ -94,6 +95,7 @@ struct store {
     int undo_fd;
     undo_hdr *undo;
     size_t undo_mapped;
+    size_t undo_file_bytes; /* the log file's size: records past it need the file grown */
     uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
 };
 
@@ -168,6 +170,24 @@ static void undo_log(store *s, uint64_t target, uint64_t index, uint64_t old)
     atomic_signal_fence(memory_order_seq_cst);
     s->undo->count++;
     atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Make room in the log file for n more records (callers reserve before changing anything,
+ * so a full disk is an error before the first change, not a lost record after it). */
+static int undo_reserve(store *s, uint64_t n, util_err *err)
+{
+    if (s->undo->count + n > UNDO_CAP_RECORDS)
+        return util_errf(err, UTIL_EINVAL, "undo log full: commit before changing more");
+    size_t end = sizeof(undo_hdr) + (s->undo->count + n) * sizeof(undo_rec), want = s->undo_file_bytes;
+    while (want < end) want *= 2;
+    if (want > s->undo_mapped) want = s->undo_mapped;
+    if (want != s->undo_file_bytes) {
+        if (ftruncate(s->undo_fd, (off_t)want) < 0)
+            return util_errf(err, UTIL_EIO, "%s/undo.log: cannot grow to %zu bytes: %s", s->dir,
+                             want, strerror(errno));
+        s->undo_file_bytes = want;
+    }
+    return 0;
 }
 
 static void col_set_u64(store *s, int col, uint64_t row, uint64_t value)
@@ -544,10 +564,13 @@ static int undo_open(store *s, util_err *err)
         return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     fstat(s->undo_fd, &st);
-    /* The log is sparse: its size is the reservation, only written records take disk. */
-    size_t bytes = sizeof(undo_hdr) + UNDO_CAP_RECORDS * sizeof(undo_rec);
-    if ((size_t)st.st_size != bytes && ftruncate(s->undo_fd, (off_t)bytes) < 0)
+    if ((size_t)st.st_size < UNDO_INITIAL_BYTES &&
+        ftruncate(s->undo_fd, (off_t)UNDO_INITIAL_BYTES) < 0)
         return util_errf(err, UTIL_EIO, "%s: cannot size: %s", path, strerror(errno));
+    s->undo_file_bytes = (size_t)st.st_size < UNDO_INITIAL_BYTES ? UNDO_INITIAL_BYTES
+                                                                  : (size_t)st.st_size;
+    /* Map the whole capacity once; the file grows under the mapping as records arrive. */
+    size_t bytes = sizeof(undo_hdr) + UNDO_CAP_RECORDS * sizeof(undo_rec);
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->undo_fd, 0);
     if (m == MAP_FAILED)
         return util_errf(err, UTIL_EIO, "%s: cannot map: %s", path, strerror(errno));
@@ -561,10 +584,15 @@ static int undo_open(store *s, util_err *err)
 static void undo_start_batch(store *s)
 {
     for (int c = 0; c < NCOLS; c++) s->undo_base[c] = s->cols[c].rows;
-    if (s->undo->count) memset(s->undo + 1, 0, s->undo->count * sizeof(undo_rec));
+    /* Empty the log: count first (a crash after it leaves nothing to replay), then cut the
+     * records away, so the file's bytes depend only on the committed state. */
+    s->undo->count = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (ftruncate(s->undo_fd, sizeof(undo_hdr)) == 0 &&
+        ftruncate(s->undo_fd, (off_t)UNDO_INITIAL_BYTES) == 0)
+        s->undo_file_bytes = UNDO_INITIAL_BYTES;
     s->undo->magic = UNDO_MAGIC;
     memcpy(s->undo->base, s->manifest_sum, 32);
-    s->undo->count = 0;
 }
 
 /* Put back the old values of records [mark, count), newest first, and drop them. */
@@ -819,9 +847,9 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     } else if (memcmp(b->hdr.prev, store_block_hash(s, t->blocks - 1), 32) != 0) {
         return util_errf(err, UTIL_EINVAL, "block does not extend the store's tip");
     }
-    if (s->undo->count + (uint64_t)b->n_in + b->n_out > UNDO_CAP_RECORDS)
-        return util_errf(err, UTIL_EINVAL, "undo log full: commit before appending more");
-    int rc = reserve_rows(s, b, b->n_in, err);
+    int rc = undo_reserve(s, (uint64_t)b->n_in + b->n_out + b->n_tx, err);
+    if (rc) return rc;
+    rc = reserve_rows(s, b, b->n_in, err);
     if (rc) return rc;
 
     uint64_t height = t->blocks;
@@ -1003,6 +1031,8 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
         if (worst > UNDO_CAP_RECORDS)
             return util_errf(err, UTIL_EINVAL, "reorganisation of %llu blocks is too deep for one batch",
                              (unsigned long long)(t->blocks - keep));
+        int rc = undo_reserve(s, worst, err);
+        if (rc) return rc;
     }
     if (keep == 0) return util_errf(err, UTIL_EINVAL, "a reorganisation cannot remove genesis");
     const store_block_row *kb = store_block(s, keep);

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Install what cointrail needs to build and test, from Debian packages.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config libssl-dev libjansson-dev \
+    python3 python3-bitcoinlib clang-14 libclang-rt-14-dev >/dev/null
+echo "dependencies installed"
