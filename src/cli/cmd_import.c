@@ -67,6 +67,10 @@ int cmd_import(int argc, char **argv)
                               (json_int_t)r.blocks_added, "txs_added", (json_int_t)r.txs_added,
                               "bytes_added", (json_int_t)r.bytes_added, "blocks",
                               (json_int_t)r.height, "seconds", r.seconds);
+        json_t *phases = json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse",
+                                   r.wait_seconds, "append", r.append_seconds, "commit",
+                                   r.commit_seconds);
+        json_object_set_new(j, "phase_seconds", phases);
         cli_print_json(j);
         json_decref(j);
     } else {

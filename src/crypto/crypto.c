@@ -21,27 +21,35 @@ void crypto_sha256_final(crypto_sha256_ctx *ctx, uint8_t out[32])
 {
     SHA256_Final(out, (SHA256_CTX *)ctx);
 }
+/* OpenSSL 3's one-shot SHA256() and RIPEMD160() fetch an EVP method (locks, allocations) on
+ * every call; a context on the stack goes straight to the compression function. */
 void crypto_sha256(const void *p, size_t n, uint8_t out[32])
 {
-    SHA256(p, n, out);
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, p, n);
+    SHA256_Final(out, &c);
 }
 void crypto_sha256d(const void *p, size_t n, uint8_t out[32])
 {
     uint8_t first[32];
-    SHA256(p, n, first);
-    SHA256(first, 32, out);
+    crypto_sha256(p, n, first);
+    crypto_sha256(first, 32, out);
 }
 void crypto_sha256d_final(crypto_sha256_ctx *ctx, uint8_t out[32])
 {
     uint8_t first[32];
     SHA256_Final(first, (SHA256_CTX *)ctx);
-    SHA256(first, 32, out);
+    crypto_sha256(first, 32, out);
 }
 void crypto_hash160(const void *p, size_t n, uint8_t out[20])
 {
     uint8_t sha[32];
-    SHA256(p, n, sha);
-    RIPEMD160(sha, 32, out);
+    crypto_sha256(p, n, sha);
+    RIPEMD160_CTX c;
+    RIPEMD160_Init(&c);
+    RIPEMD160_Update(&c, sha, 32);
+    RIPEMD160_Final(out, &c);
 }
 
 static const char b58_alphabet[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";

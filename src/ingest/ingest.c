@@ -347,9 +347,12 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
     int rc = 0;
     for (size_t i = 0; i < pl->n; i++) {
         slot *sl = &pl->ring[i % RING];
+        double w0 = util_now();
         pthread_mutex_lock(&pl->mu);
         while (sl->seq != (int64_t)i) pthread_cond_wait(&pl->ready, &pl->mu);
         pthread_mutex_unlock(&pl->mu);
+        double w1 = util_now();
+        r->wait_seconds += w1 - w0;
         if (sl->rc) {
             *err = sl->err;
             rc = sl->rc;
@@ -357,6 +360,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
         }
         const hdr *h = &pl->t->h[pl->path[i]];
         rc = store_append_block(s, &sl->blk, h->work, err);
+        r->append_seconds += util_now() - w1;
         if (rc) {
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
                             (unsigned long long)h->off);
@@ -374,7 +378,8 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
         double now = util_now();
         if (now - last_commit >= o->commit_seconds || store_batch_full(s)) {
             if ((rc = store_commit(s, err))) break;
-            last_commit = now;
+            last_commit = util_now();
+            r->commit_seconds += last_commit - now;
         }
         if (o->progress && now - last_draw >= 0.5) {
             draw_progress(o->progress, r, i + 1, pl->n, now - t0, 0);
@@ -386,7 +391,11 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
     pthread_cond_broadcast(&pl->space);
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
-    if (!rc) rc = store_commit(s, err);
+    if (!rc) {
+        double c0 = util_now();
+        rc = store_commit(s, err);
+        r->commit_seconds += util_now() - c0;
+    }
     if (o->progress && pl->n) draw_progress(o->progress, r, (size_t)r->blocks_added, pl->n,
                                             util_now() - t0, 1);
     return rc;
@@ -407,6 +416,7 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     /* Every file's framing is checked before the store is touched. */
     if (!rc) rc = scan_files(&fl, &t, r, err);
     if (!rc) rc = resolve_work(s, &t, err);
+    r->scan_seconds = util_now() - t0;
     if (rc) goto done;
     r->headers_found = t.n;
 

@@ -30,6 +30,9 @@ typedef struct ingest_result {
     uint64_t blocks_added, txs_added, bytes_added;
     uint64_t height;         /* blocks in the store afterwards */
     double seconds;
+    /* Where the time went: scanning headers, waiting for parsed blocks, appending to the store,
+     * committing. */
+    double scan_seconds, wait_seconds, append_seconds, commit_seconds;
 } ingest_result;
 
 void ingest_default_opts(ingest_opts *o);
