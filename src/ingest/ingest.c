@@ -267,6 +267,7 @@ typedef struct pipeline {
     const tree *t;
     const int64_t *path; /* header indexes in chain order */
     size_t n;
+    uint64_t total_bytes; /* of the n blocks, for the ETA */
     unsigned parse_flags;
     slot ring[RING];
     pthread_mutex_t mu;
@@ -322,11 +323,12 @@ static void *parse_worker(void *arg)
 }
 
 static void draw_progress(FILE *out, const ingest_result *r, size_t done, size_t total,
-                          double elapsed, int final)
+                          uint64_t total_bytes, double elapsed, int final)
 {
     double bps = elapsed > 0 ? (double)done / elapsed : 0;
     double mbs = elapsed > 0 ? (double)r->bytes_added / elapsed / 1e6 : 0;
-    double eta = bps > 0 ? (double)(total - done) / bps : 0;
+    /* Blocks grew a thousandfold over Bitcoin's history: estimate by bytes, not blocks. */
+    double eta = mbs > 0 ? (double)(total_bytes - r->bytes_added) / 1e6 / mbs : 0;
     fprintf(out, "\r\033[Kimport: block %zu/%zu  %.0f blk/s  %.1f MB/s  %llu txs  ETA %.0fs%s", done,
             total, bps, mbs, (unsigned long long)r->txs_added, eta, final ? "\n" : "");
     fflush(out);
@@ -343,7 +345,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
     for (int i = 0; i < threads; i++)
         if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
     if (!started) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
-    double t0 = util_now(), last_commit = t0, last_draw = 0;
+    double t0 = util_now(), last_commit = t0, last_draw = t0;
     int rc = 0;
     for (size_t i = 0; i < pl->n; i++) {
         slot *sl = &pl->ring[i % RING];
@@ -382,7 +384,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
             r->commit_seconds += last_commit - now;
         }
         if (o->progress && now - last_draw >= 0.5) {
-            draw_progress(o->progress, r, i + 1, pl->n, now - t0, 0);
+            draw_progress(o->progress, r, i + 1, pl->n, pl->total_bytes, now - t0, 0);
             last_draw = now;
         }
     }
@@ -396,8 +398,9 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
         rc = store_commit(s, err);
         r->commit_seconds += util_now() - c0;
     }
-    if (o->progress && pl->n) draw_progress(o->progress, r, (size_t)r->blocks_added, pl->n,
-                                            util_now() - t0, 1);
+    if (o->progress && pl->n)
+        draw_progress(o->progress, r, (size_t)r->blocks_added, pl->n, pl->total_bytes,
+                      util_now() - t0, 1);
     return rc;
 }
 
@@ -464,6 +467,7 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     pl->t = &t;
     pl->path = path;
     pl->n = n;
+    for (size_t i = 0; i < n; i++) pl->total_bytes += t.h[path[i]].size;
     pl->parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
     for (int i = 0; i < RING; i++) pl->ring[i].seq = -1;
     pthread_mutex_init(&pl->mu, NULL);
