@@ -154,11 +154,12 @@ def write(args):
     raw = [x(b) for b in blocks]
     if args.shuffle is not None:
         random.Random(args.shuffle).shuffle(raw)
-    data = b"".join(MAGIC + struct.pack("<I", len(r)) + r for r in raw) + b"\0" * args.pad
+    data = b"".join(MAGIC + struct.pack("<I", len(r)) + r for r in raw)
     if args.xor_dir:
         key = open(os.path.join(args.xor_dir, "xor.dat"), "rb").read()
         data = bytes(c ^ key[i % 8] for i, c in enumerate(data))
-    open(args.out, "wb").write(data)
+    # Padding as Bitcoin Core leaves it: preallocated raw zeros, never obfuscated.
+    open(args.out, "wb").write(data + b"\0" * args.pad)
 
 
 if __name__ == "__main__":

@@ -81,26 +81,27 @@ def classify(spk):
 
 
 def read_blocks(path):
-    """Raw blocks of a file: framed records (with xor.dat beside it) or one raw block."""
-    data = open(path, "rb").read()
+    """Raw blocks of a file: framed records (with xor.dat beside it) or one raw block.
+    Padding is zeros on disk (Bitcoin Core preallocates), or zeros after the xor."""
+    raw = open(path, "rb").read()
+    data = raw
     key_path = os.path.join(os.path.dirname(path) or ".", "xor.dat")
     if os.path.basename(path).startswith("blk") and os.path.exists(key_path):
         key = open(key_path, "rb").read()
         if any(key):
-            data = bytes(b ^ key[i % 8] for i, b in enumerate(data))
+            data = bytes(b ^ key[i % 8] for i, b in enumerate(raw))
     if not data.startswith(MAGIC):
         return [data]
     out, off = [], 0
-    while off + 8 <= len(data):
-        if data[off:off + 4] != MAGIC:
-            if not any(data[off:]):
-                break  # zero padding
-            nz = next(i for i in range(off, len(data)) if data[i])
-            off = nz
-            continue
-        size = int.from_bytes(data[off + 4:off + 8], "little")
-        out.append(data[off + 8:off + 8 + size])
-        off += 8 + size
+    while off < len(data):
+        if data[off:off + 4] == MAGIC:
+            size = int.from_bytes(data[off + 4:off + 8], "little")
+            out.append(data[off + 8:off + 8 + size])
+            off += 8 + size
+        elif raw[off] == 0 or data[off] == 0:
+            off += 1
+        else:
+            raise ValueError(f"{path}: offset {off}: not a block record")
     return out
 
 

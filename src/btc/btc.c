@@ -310,8 +310,9 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
     if (!c->bad && n_in == 0) {
         /* BIP 144: a zero marker then a non-zero flag announce witness data. */
         if (!need(c, 1, "segwit flag")) goto bad;
-        if (c->p[c->off] == 0)
-            return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: segwit flag is zero", c->off);
+        if (c->p[c->off] != 1)
+            return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: segwit flag %u (want 1)",
+                             c->off, c->p[c->off]);
         c->off++;
         segwit = 1;
         crypto_sha256_update(&sha, c->p + start, 4);
@@ -367,14 +368,19 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
     b->n_out += (uint32_t)n_out;
     size_t body_end = c->off;
     if (segwit) {
+        int any_witness = 0;
         for (uint64_t i = 0; i < n_in; i++) {
             uint64_t items = pull_varint(c, "witness item count");
+            any_witness |= items != 0;
             for (uint64_t k = 0; k < items && !c->bad; k++) {
                 uint64_t ilen = pull_varint(c, "witness item length");
                 pull_bytes(c, ilen, "witness item");
             }
             if (c->bad) goto bad;
         }
+        if (!any_witness)
+            return util_errf(err, UTIL_EFORMAT,
+                             "byte %zu of the block: segwit marker but no witness data", start);
     }
     size_t lock = c->off;
     pull_u32(c, "tx locktime");
@@ -498,8 +504,9 @@ unsigned __int128 btc_work_from_bits(uint32_t bits)
     if (exp <= 3) {
         target.w[0] = mant >> (8 * (3 - exp));
     } else {
+        /* Bitcoin Core's overflow rule for compact targets. */
+        if (exp > 34 || (mant > 0xff && exp > 33) || (mant > 0xffff && exp > 32)) return 0;
         unsigned shift = 8 * (exp - 3);
-        if (shift >= 256 - 23) return 0; /* overflows 256 bits: invalid */
         target.w[shift / 64] = (uint64_t)mant << (shift % 64);
         if (shift % 64 > 40 && shift / 64 < 3)
             target.w[shift / 64 + 1] = (uint64_t)mant >> (64 - shift % 64);
@@ -572,8 +579,19 @@ int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off,
 {
     size_t o = *off;
     for (;;) {
-        /* Bitcoin Core preallocates files in chunks: zeros (after xor) end the data. */
-        while (o < f->size && (f->map[o] ^ (f->xored ? f->xor_key[o & 7] : 0)) == 0) o++;
+        /* Bitcoin Core preallocates files in chunks with posix_fallocate, so the tail is raw
+         * zeros that never went through the xor. A record may also start with a raw zero (a
+         * key byte of f9), so look for the magic before treating a byte as padding. */
+        uint8_t head[4];
+        while (o < f->size) {
+            if (f->size - o >= 4) {
+                btc_blockfile_read(f, o, head, 4);
+                if (memcmp(head, btc_mainnet_magic, 4) == 0) break;
+            }
+            uint8_t raw = f->map[o], plain = raw ^ (f->xored ? f->xor_key[o & 7] : 0);
+            if (raw != 0 && plain != 0) break;
+            o++;
+        }
         if (o >= f->size) {
             *off = o;
             return 0;

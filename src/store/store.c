@@ -254,7 +254,7 @@ static int hindex_map(store *s, hindex *x, uint64_t cap, int create, util_err *e
 {
     size_t bytes = (IDX_HEADER_WORDS + cap) * 8;
     if (create) {
-        if (ftruncate(x->fd, 0) < 0 || ftruncate(x->fd, (off_t)bytes) < 0)
+        if (ftruncate(x->fd, (off_t)bytes) < 0)
             return util_errf(err, UTIL_EIO, "%s/%s.idx: cannot size: %s", s->dir, x->name,
                              strerror(errno));
     }
@@ -333,14 +333,47 @@ static uint64_t hindex_cap_for(uint64_t keys)
     return cap;
 }
 
-/* Rebuild the table from the key column's first live rows, sized for want keys. */
+static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live);
+
+/* Rebuild the table from the key column's first live rows, sized for want keys. The new table
+ * is built in NAME.idx.new and renamed over the old one once synced, so a crash mid-build
+ * leaves the old index whole for readers, and readers holding the old file keep it. */
 static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
                         util_err *err)
 {
     uint64_t cap = hindex_cap_for(want);
-    hindex_unmap(x);
-    int rc = hindex_map(s, x, cap, 1, err);
-    if (rc) return rc;
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/%s.idx", s->dir, x->name);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    hindex fresh = {.name = x->name};
+    fresh.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fresh.fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    int rc = hindex_map(s, &fresh, cap, 1, err);
+    if (rc) {
+        close(fresh.fd);
+        return rc;
+    }
+    hindex old = *x;
+    *x = fresh;
+    rc = hindex_fill(s, x, ops, live);
+    if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
+        rename(tmp, path) < 0) {
+        rc = util_errf(err, UTIL_EIO, "%s: cannot put the rebuilt index in place: %s", path,
+                       strerror(errno));
+        hindex_unmap(x);
+        close(x->fd);
+        *x = old;
+        return rc;
+    }
+    hindex_unmap(&old);
+    if (old.fd >= 0) close(old.fd);
+    return 0;
+}
+
+/* Insert the key column's first live rows into an empty table. */
+static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live)
+{
+    uint64_t cap = x->cap;
     x->used = 0;
     /* Hash a little ahead and prefetch that key's slot: the random slot writes then overlap. */
     enum { AHEAD = 16 };
@@ -826,8 +859,8 @@ int store_commit(store *s, util_err *err)
             return util_errf(err, UTIL_EIO, "%s/%s.col: sync failed: %s", s->dir, col->name,
                              strerror(errno));
     }
-    msync(s->txidx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->txidx.cap) * 8, MS_ASYNC);
-    msync(s->addridx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->addridx.cap) * 8, MS_ASYNC);
+    msync(s->txidx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->txidx.cap) * 8, MS_SYNC);
+    msync(s->addridx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->addridx.cap) * 8, MS_SYNC);
     int rc = manifest_write(s, &s->live, err);
     if (rc) return rc;
     s->committed = s->live;
