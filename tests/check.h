@@ -5,22 +5,22 @@
 #include <string.h>
 
 static int check_failures, check_count;
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        check_count++;                                                                         \
-        if (!(cond)) {                                                                         \
-            check_failures++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
-#define CHECK_STR(a, b)                                                                        \
-    do {                                                                                       \
-        check_count++;                                                                         \
-        if (strcmp((a), (b)) != 0) {                                                           \
-            check_failures++;                                                                  \
-            fprintf(stderr, "%s:%d: '%s' != '%s'\n", __FILE__, __LINE__, (a), (b));            \
-        }                                                                                      \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (strcmp((a), (b)) != 0) {                                                               \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: '%s' != '%s'\n", __FILE__, __LINE__, (a), (b));                \
+        }                                                                                          \
     } while (0)
-#define CHECK_DONE()                                                                           \
+#define CHECK_DONE()                                                                               \
     (printf("%d checks, %d failed\n", check_count, check_failures), check_failures ? 1 : 0)
 #endif

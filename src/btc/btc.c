@@ -14,8 +14,8 @@
 const uint8_t btc_mainnet_magic[4] = {0xf9, 0xbe, 0xb4, 0xd9};
 
 static const char *const script_type_names[BTC_NSCRIPT_TYPES] = {
-    "nonstandard", "p2pk", "p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr", "witness_unknown",
-    "multisig",    "nulldata"};
+    "nonstandard", "p2pk", "p2pkh",           "p2sh",     "p2wpkh",
+    "p2wsh",       "p2tr", "witness_unknown", "multisig", "nulldata"};
 
 const char *btc_script_type_name(int type)
 {
@@ -24,17 +24,28 @@ const char *btc_script_type_name(int type)
 
 const char *btc_addr_kind_name(int kind)
 {
-    static const char *const names[] = {"none", "p2pkh", "p2sh", "p2wpkh",
-                                        "p2wsh", "p2tr", "witness_unknown"};
+    static const char *const names[] = {"none",  "p2pkh", "p2sh",           "p2wpkh",
+                                        "p2wsh", "p2tr",  "witness_unknown"};
     return kind >= 0 && kind <= BTC_ADDR_WITNESS_UNKNOWN ? names[kind] : "?";
 }
 
 /* ---- script classification (Bitcoin Core's Solver rules) ---- */
 
-enum { OP_0 = 0x00, OP_PUSHDATA1 = 0x4c, OP_PUSHDATA2 = 0x4d, OP_PUSHDATA4 = 0x4e,
-       OP_1 = 0x51, OP_16 = 0x60, OP_RETURN = 0x6a, OP_DUP = 0x76, OP_EQUAL = 0x87,
-       OP_EQUALVERIFY = 0x88, OP_HASH160 = 0xa9, OP_CHECKSIG = 0xac,
-       OP_CHECKMULTISIG = 0xae };
+enum {
+    OP_0 = 0x00,
+    OP_PUSHDATA1 = 0x4c,
+    OP_PUSHDATA2 = 0x4d,
+    OP_PUSHDATA4 = 0x4e,
+    OP_1 = 0x51,
+    OP_16 = 0x60,
+    OP_RETURN = 0x6a,
+    OP_DUP = 0x76,
+    OP_EQUAL = 0x87,
+    OP_EQUALVERIFY = 0x88,
+    OP_HASH160 = 0xa9,
+    OP_CHECKSIG = 0xac,
+    OP_CHECKMULTISIG = 0xae
+};
 
 static int pubkey_size_ok(const uint8_t *k, size_t n)
 {
@@ -52,7 +63,8 @@ static int script_next_op(const uint8_t *s, size_t len, size_t *pos, const uint8
     int op = s[(*pos)++];
     size_t n = 0;
     if (op <= OP_PUSHDATA4) {
-        if (op < OP_PUSHDATA1) n = (size_t)op;
+        if (op < OP_PUSHDATA1)
+            n = (size_t)op;
         else {
             size_t w = op == OP_PUSHDATA1 ? 1 : op == OP_PUSHDATA2 ? 2 : 4;
             if (len - *pos < w) return -1;
@@ -156,10 +168,13 @@ int btc_classify_script(const uint8_t *s, size_t len, btc_addr *addr)
 size_t btc_addr_encode(char *out, const btc_addr *a)
 {
     switch (a->kind) {
-    case BTC_ADDR_P2PKH: return crypto_base58check_encode(out, 0x00, a->prog, 20);
-    case BTC_ADDR_P2SH: return crypto_base58check_encode(out, 0x05, a->prog, 20);
+    case BTC_ADDR_P2PKH:
+        return crypto_base58check_encode(out, 0x00, a->prog, 20);
+    case BTC_ADDR_P2SH:
+        return crypto_base58check_encode(out, 0x05, a->prog, 20);
     case BTC_ADDR_P2WPKH:
-    case BTC_ADDR_P2WSH: return crypto_segwit_encode(out, "bc", 0, a->prog, a->len);
+    case BTC_ADDR_P2WSH:
+        return crypto_segwit_encode(out, "bc", 0, a->prog, a->len);
     case BTC_ADDR_P2TR:
     case BTC_ADDR_WITNESS_UNKNOWN:
         return crypto_segwit_encode(out, "bc", a->witver, a->prog, a->len);
@@ -178,13 +193,14 @@ int btc_addr_decode(btc_addr *a, const char *s, util_err *err)
         int rc = crypto_segwit_decode(s, "bc", &ver, prog, &plen);
         if (rc == -2)
             return util_errf(err, UTIL_EINVAL, "address '%s': bad bech32/bech32m checksum", s);
-        if (rc < 0) return util_errf(err, UTIL_EINVAL, "address '%s': not a valid bech32 address", s);
+        if (rc < 0)
+            return util_errf(err, UTIL_EINVAL, "address '%s': not a valid bech32 address", s);
         if (plen > 32)
             return util_errf(err, UTIL_EINVAL,
                              "address '%s': witness programs over 32 bytes are not indexed", s);
         a->witver = (uint8_t)ver, a->len = (uint8_t)plen;
         memcpy(a->prog, prog, plen);
-        a->kind = ver == 0 ? (plen == 20 ? BTC_ADDR_P2WPKH : BTC_ADDR_P2WSH)
+        a->kind = ver == 0                   ? (plen == 20 ? BTC_ADDR_P2WPKH : BTC_ADDR_P2WSH)
                   : (ver == 1 && plen == 32) ? BTC_ADDR_P2TR
                                              : BTC_ADDR_WITNESS_UNKNOWN;
         return 0;
@@ -253,8 +269,9 @@ static uint64_t pull_varint(cursor *c, const char *what)
     if (b < 0xfd) return b;
     size_t w = b == 0xfd ? 2 : b == 0xfe ? 4 : 8;
     if (!need(c, w, what)) return 0;
-    uint64_t v = w == 2 ? util_le16(c->p + c->off) : w == 4 ? util_le32(c->p + c->off)
-                                                            : util_le64(c->p + c->off);
+    uint64_t v = w == 2   ? util_le16(c->p + c->off)
+                 : w == 4 ? util_le32(c->p + c->off)
+                          : util_le64(c->p + c->off);
     c->off += w;
     return v;
 }
@@ -276,7 +293,8 @@ static int grow(void **arr, uint32_t *cap, uint64_t want, size_t elem)
 {
     if (want <= *cap) return 0;
     uint64_t ncap = *cap ? *cap : 64;
-    while (ncap < want) ncap *= 2;
+    while (ncap < want)
+        ncap *= 2;
     if (ncap > UINT32_MAX) return UTIL_ENOMEM;
     void *p = realloc(*arr, (size_t)ncap * elem);
     if (!p) return UTIL_ENOMEM;
@@ -322,8 +340,8 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
     if (c->bad) goto bad;
     /* Each input takes at least 41 bytes; a count beyond that is garbage, not a huge tx. */
     if (n_in == 0 || n_in > (c->end - c->off) / 41)
-        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: implausible input count %llu", start,
-                         (unsigned long long)n_in);
+        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: implausible input count %llu",
+                         start, (unsigned long long)n_in);
     if (grow((void **)&b->ins, &b->cap_in, (uint64_t)b->n_in + n_in, sizeof(btc_txin)))
         return util_errf(err, UTIL_ENOMEM, "out of memory for %llu inputs",
                          (unsigned long long)n_in);
@@ -343,8 +361,8 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
     uint64_t n_out = pull_varint(c, "output count");
     if (c->bad) goto bad;
     if (n_out > (c->end - c->off) / 9)
-        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: implausible output count %llu", start,
-                         (unsigned long long)n_out);
+        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: implausible output count %llu",
+                         start, (unsigned long long)n_out);
     if (grow((void **)&b->outs, &b->cap_out, (uint64_t)b->n_out + n_out, sizeof(btc_txout)))
         return util_errf(err, UTIL_ENOMEM, "out of memory for %llu outputs",
                          (unsigned long long)n_out);
@@ -358,8 +376,9 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
         const uint8_t *script = pull_bytes(c, slen, "output script");
         if (c->bad) goto bad;
         if (value > 2100000000000000ULL)
-            return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: output value %llu exceeds 21M BTC",
-                             voff, (unsigned long long)value);
+            return util_errf(err, UTIL_EFORMAT,
+                             "byte %zu of the block: output value %llu exceeds 21M BTC", voff,
+                             (unsigned long long)value);
         o->value = (int64_t)value;
         o->script = script;
         o->script_len = (uint32_t)slen;
@@ -396,12 +415,12 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
     tx->vsize = (tx->weight + 3) / 4;
     const btc_txin *first = &b->ins[tx->first_in];
     static const uint8_t zero[32];
-    tx->coinbase = n_in == 1 && first->prev_vout == 0xffffffffu &&
-                   memcmp(first->prev_txid, zero, 32) == 0;
+    tx->coinbase =
+        n_in == 1 && first->prev_vout == 0xffffffffu && memcmp(first->prev_txid, zero, 32) == 0;
     return 0;
 bad:
-    return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: %s runs past its end",
-                     c->bad_off, c->what);
+    return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: %s runs past its end", c->bad_off,
+                     c->what);
 }
 
 static void merkle_root(uint8_t *hashes, size_t n, uint8_t out[32])
@@ -443,12 +462,14 @@ int btc_parse_block(btc_block *b, const uint8_t *p, size_t n, unsigned flags, ut
         b->n_tx++;
     }
     if (c.off != n)
-        return util_errf(err, UTIL_EFORMAT, "byte %zu of the block: %zu stray bytes after the last tx",
-                         c.off, n - c.off);
+        return util_errf(err, UTIL_EFORMAT,
+                         "byte %zu of the block: %zu stray bytes after the last tx", c.off,
+                         n - c.off);
     if (flags & BTC_PARSE_VERIFY_MERKLE) {
         uint8_t *hashes = malloc(32 * (size_t)b->n_tx);
         if (!hashes) return util_errf(err, UTIL_ENOMEM, "out of memory for the merkle tree");
-        for (uint32_t i = 0; i < b->n_tx; i++) memcpy(hashes + 32 * i, b->txs[i].txid, 32);
+        for (uint32_t i = 0; i < b->n_tx; i++)
+            memcpy(hashes + 32 * i, b->txs[i].txid, 32);
         uint8_t root[32];
         merkle_root(hashes, b->n_tx, root);
         free(hashes);
@@ -492,7 +513,8 @@ static void u256_sub(u256 *a, const u256 *b)
 }
 static void u256_shl1(u256 *a)
 {
-    for (int i = 3; i > 0; i--) a->w[i] = a->w[i] << 1 | a->w[i - 1] >> 63;
+    for (int i = 3; i > 0; i--)
+        a->w[i] = a->w[i] << 1 | a->w[i - 1] >> 63;
     a->w[0] <<= 1;
 }
 
@@ -524,8 +546,10 @@ unsigned __int128 btc_work_from_bits(uint32_t bits)
         rem.w[0] |= (num.w[bit / 64] >> (bit % 64)) & 1;
         int ge = u256_cmp(&rem, &den) >= 0;
         if (ge) u256_sub(&rem, &den);
-        if (bit < 128) q = q << 1 | (unsigned)ge;
-        else if (ge) return (unsigned __int128)-1; /* >2^128 work: saturate */
+        if (bit < 128)
+            q = q << 1 | (unsigned)ge;
+        else if (ge)
+            return (unsigned __int128)-1; /* >2^128 work: saturate */
     }
     return q + 1;
 }
@@ -556,7 +580,8 @@ int btc_blockfile_open(btc_blockfile *f, const char *path, const uint8_t *xor_ke
     close(fd);
     if (xor_key) {
         memcpy(f->xor_key, xor_key, 8);
-        for (int i = 0; i < 8; i++) f->xored |= xor_key[i] != 0;
+        for (int i = 0; i < 8; i++)
+            f->xored |= xor_key[i] != 0;
     }
     return 0;
 }
@@ -571,11 +596,12 @@ void btc_blockfile_read(const btc_blockfile *f, size_t off, uint8_t *dst, size_t
 {
     memcpy(dst, f->map + off, n);
     if (f->xored)
-        for (size_t i = 0; i < n; i++) dst[i] ^= f->xor_key[(off + i) & 7];
+        for (size_t i = 0; i < n; i++)
+            dst[i] ^= f->xor_key[(off + i) & 7];
 }
 
-int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off,
-                       size_t *block_size, util_err *err)
+int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off, size_t *block_size,
+                       util_err *err)
 {
     size_t o = *off;
     for (;;) {
@@ -638,6 +664,7 @@ int btc_read_xor_key(const char *dir, uint8_t key[8], int *present, util_err *er
     }
     memcpy(key, data, 8);
     free(data);
-    for (int i = 0; i < 8; i++) *present |= key[i] != 0;
+    for (int i = 0; i < 8; i++)
+        *present |= key[i] != 0;
     return 0;
 }

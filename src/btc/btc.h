@@ -133,8 +133,8 @@ void btc_blockfile_read(const btc_blockfile *f, size_t off, uint8_t *dst, size_t
  * returns 1 and sets *block_off and *block_size (the raw block, after the 8-byte frame) and
  * advances *off past it; returns 0 at the end of the file; or UTIL_EFORMAT naming the file and
  * offset for a wrong magic or a size that runs past the end. */
-int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off,
-                       size_t *block_size, util_err *err);
+int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off, size_t *block_size,
+                       util_err *err);
 
 /* Read xor.dat in dir (if present) into key; *present set to 1 if a non-zero key was found. */
 int btc_read_xor_key(const char *dir, uint8_t key[8], int *present, util_err *err);

@@ -6,9 +6,12 @@ int cli_fail(const util_err *err)
 {
     fprintf(stderr, "cointrail: %s\n", err->msg);
     switch (err->code) {
-    case UTIL_EINVAL: return CLI_USAGE;
-    case UTIL_ENOTFOUND: return CLI_NOTFOUND;
-    default: return CLI_ERROR;
+    case UTIL_EINVAL:
+        return CLI_USAGE;
+    case UTIL_ENOTFOUND:
+        return CLI_NOTFOUND;
+    default:
+        return CLI_ERROR;
     }
 }
 

@@ -38,7 +38,8 @@ int cmd_block(int argc, char **argv)
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j') json = 1;
+        if (c == 'j')
+            json = 1;
         else if (c == 'h') {
             fputs(block_usage, stdout);
             return CLI_OK;
@@ -71,15 +72,18 @@ int cmd_block(int argc, char **argv)
     } else {
         json_t *b;
         rc = query_decode_block(f.map, f.size, &b, &err);
-        if (rc) util_err_prefix(&err, "%s: raw block", path);
-        else json_array_append_new(all, b);
+        if (rc)
+            util_err_prefix(&err, "%s: raw block", path);
+        else
+            json_array_append_new(all, b);
     }
     btc_blockfile_close(&f);
     if (rc < 0) {
         json_decref(all);
         return cli_fail(&err);
     }
-    if (json) cli_print_json(json_array_size(all) == 1 ? json_array_get(all, 0) : all);
+    if (json)
+        cli_print_json(json_array_size(all) == 1 ? json_array_get(all, 0) : all);
     else {
         size_t i;
         json_t *b;

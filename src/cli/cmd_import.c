@@ -16,12 +16,16 @@ static const char import_usage[] =
 
 int cmd_import(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},        {"threads", required_argument, 0, 't'},
-        {"no-verify-merkle", no_argument, 0, 'm'}, {"commit-seconds", required_argument, 0, 'c'},
-        {"progress", no_argument, 0, 'p'},        {"quiet", no_argument, 0, 'q'},
-        {"json", no_argument, 0, 'j'},            {"stop-after", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"no-verify-merkle", no_argument, 0, 'm'},
+                                         {"commit-seconds", required_argument, 0, 'c'},
+                                         {"progress", no_argument, 0, 'p'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"stop-after", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *db = NULL;
     int json = 0, progress = isatty(2);
     ingest_opts o;
@@ -30,16 +34,36 @@ int cmd_import(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 't': o.threads = atoi(optarg); break;
-        case 'm': o.verify_merkle = 0; break;
-        case 'c': o.commit_seconds = atof(optarg); break;
-        case 'p': progress = 1; break;
-        case 'q': progress = 0; break;
-        case 'j': json = 1; break;
-        case 's': o.stop_after_blocks = strtoull(optarg, NULL, 10); break;
-        case 'h': fputs(import_usage, stdout); return CLI_OK;
-        default: fputs(import_usage, stderr); return CLI_USAGE;
+        case 'd':
+            db = optarg;
+            break;
+        case 't':
+            o.threads = atoi(optarg);
+            break;
+        case 'm':
+            o.verify_merkle = 0;
+            break;
+        case 'c':
+            o.commit_seconds = atof(optarg);
+            break;
+        case 'p':
+            progress = 1;
+            break;
+        case 'q':
+            progress = 0;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 's':
+            o.stop_after_blocks = strtoull(optarg, NULL, 10);
+            break;
+        case 'h':
+            fputs(import_usage, stdout);
+            return CLI_OK;
+        default:
+            fputs(import_usage, stderr);
+            return CLI_USAGE;
         }
     }
     if (!db || optind >= argc) {
@@ -58,18 +82,17 @@ int cmd_import(int argc, char **argv)
     store_close(s);
     if (rc) return cli_fail(&err);
     if (json) {
-        json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "files",
-                              (json_int_t)r.files, "bytes_scanned", (json_int_t)r.bytes_scanned,
-                              "headers_found", (json_int_t)r.headers_found, "stale_blocks",
-                              (json_int_t)r.stale_blocks, "orphan_blocks",
-                              (json_int_t)r.orphan_blocks, "blocks_removed",
-                              (json_int_t)r.blocks_removed, "blocks_added",
-                              (json_int_t)r.blocks_added, "txs_added", (json_int_t)r.txs_added,
-                              "bytes_added", (json_int_t)r.bytes_added, "blocks",
-                              (json_int_t)r.height, "seconds", r.seconds);
-        json_t *phases = json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse",
-                                   r.wait_seconds, "append", r.append_seconds, "commit",
-                                   r.commit_seconds);
+        json_t *j = json_pack(
+            "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "files", (json_int_t)r.files,
+            "bytes_scanned", (json_int_t)r.bytes_scanned, "headers_found",
+            (json_int_t)r.headers_found, "stale_blocks", (json_int_t)r.stale_blocks,
+            "orphan_blocks", (json_int_t)r.orphan_blocks, "blocks_removed",
+            (json_int_t)r.blocks_removed, "blocks_added", (json_int_t)r.blocks_added, "txs_added",
+            (json_int_t)r.txs_added, "bytes_added", (json_int_t)r.bytes_added, "blocks",
+            (json_int_t)r.height, "seconds", r.seconds);
+        json_t *phases =
+            json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
+                      "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
         cli_print_json(j);
         json_decref(j);
@@ -79,12 +102,14 @@ int cmd_import(int argc, char **argv)
                (double)r.bytes_added / 1e6, r.seconds,
                r.seconds > 0 ? (double)r.bytes_added / 1e6 / r.seconds : 0,
                r.seconds > 0 ? (double)r.txs_added / r.seconds : 0);
-        printf("store now has %llu blocks; scanned %llu files, %llu block records", 
+        printf("store now has %llu blocks; scanned %llu files, %llu block records",
                (unsigned long long)r.height, (unsigned long long)r.files,
                (unsigned long long)r.headers_found);
         if (r.stale_blocks) printf(", %llu stale", (unsigned long long)r.stale_blocks);
-        if (r.orphan_blocks) printf(", %llu orphaned (parent unknown)", (unsigned long long)r.orphan_blocks);
-        if (r.blocks_removed) printf(", reorganised away %llu", (unsigned long long)r.blocks_removed);
+        if (r.orphan_blocks)
+            printf(", %llu orphaned (parent unknown)", (unsigned long long)r.orphan_blocks);
+        if (r.blocks_removed)
+            printf(", reorganised away %llu", (unsigned long long)r.blocks_removed);
         printf("\n");
     }
     return CLI_OK;

@@ -16,24 +16,40 @@ typedef struct query_args {
 
 static int parse_query_args(int argc, char **argv, const char *usage, int want_arg, query_args *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},     {"json", no_argument, 0, 'j'},
-        {"recompute", no_argument, 0, 'r'},    {"offset", required_argument, 0, 'o'},
-        {"limit", required_argument, 0, 'l'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"recompute", no_argument, 0, 'r'},
+                                         {"offset", required_argument, 0, 'o'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->limit = 100;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': a->db = optarg; break;
-        case 'j': a->json = 1; break;
-        case 'r': a->recompute = 1; break;
-        case 'o': a->offset = strtoull(optarg, NULL, 10); break;
-        case 'l': a->limit = strtoull(optarg, NULL, 10); break;
-        case 'h': fputs(usage, stdout); return -1;
-        default: fputs(usage, stderr); return CLI_USAGE;
+        case 'd':
+            a->db = optarg;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
+        case 'r':
+            a->recompute = 1;
+            break;
+        case 'o':
+            a->offset = strtoull(optarg, NULL, 10);
+            break;
+        case 'l':
+            a->limit = strtoull(optarg, NULL, 10);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        default:
+            fputs(usage, stderr);
+            return CLI_USAGE;
         }
     }
     if (!a->db || (want_arg && optind != argc - 1) || (!want_arg && optind != argc)) {
@@ -62,8 +78,8 @@ static void print_btc(const char *label, long long sat)
 }
 
 /* Run one query against a read-only store and print it. */
-static int run_query(const query_args *a, int (*fn)(const store *, const query_args *, json_t **,
-                                                     util_err *),
+static int run_query(const query_args *a,
+                     int (*fn)(const store *, const query_args *, json_t **, util_err *),
                      void (*human)(json_t *))
 {
     util_err err = {0};
@@ -74,8 +90,10 @@ static int run_query(const query_args *a, int (*fn)(const store *, const query_a
     rc = fn(s, a, &doc, &err);
     store_close(s);
     if (rc) return cli_fail(&err);
-    if (a->json) cli_print_json(doc);
-    else human(doc);
+    if (a->json)
+        cli_print_json(doc);
+    else
+        human(doc);
     json_decref(doc);
     return CLI_OK;
 }
@@ -89,8 +107,8 @@ static void stats_human(json_t *d)
 {
     printf("%-20s %lld\n", "blocks", int_of(d, "blocks"));
     printf("%-20s %s\n", "tip_hash", str_of(d, "tip_hash"));
-    const char *counts[] = {"txs", "inputs", "outputs", "addresses", "utxo_count",
-                            "unresolved_inputs"};
+    const char *counts[] = {"txs",       "inputs",     "outputs",
+                            "addresses", "utxo_count", "unresolved_inputs"};
     for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
         printf("%-20s %lld\n", counts[i], int_of(d, counts[i]));
     print_btc("total_output_value", int_of(d, "total_output_value"));
@@ -99,15 +117,15 @@ static void stats_human(json_t *d)
     printf("outputs_by_type:\n");
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(d, "outputs_by_type"), k, v)
-        if (json_integer_value(v)) printf("  %-18s %lld\n", k, (long long)json_integer_value(v));
+    json_object_foreach(json_object_get(d, "outputs_by_type"), k, v) if (json_integer_value(v))
+        printf("  %-18s %lld\n", k, (long long)json_integer_value(v));
 }
 
 int cmd_stats(int argc, char **argv)
 {
     query_args a;
-    int rc = parse_query_args(argc, argv, "usage: cointrail stats --db DIR [--json] [--recompute]\n",
-                              0, &a);
+    int rc = parse_query_args(argc, argv,
+                              "usage: cointrail stats --db DIR [--json] [--recompute]\n", 0, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     return run_query(&a, stats_fn, stats_human);
 }
@@ -127,7 +145,8 @@ static void tx_human(json_t *d)
     printf("  inputs:\n");
     json_array_foreach(json_object_get(d, "inputs"), i, e)
     {
-        if (json_is_true(json_object_get(e, "coinbase"))) printf("    #%zu coinbase\n", i);
+        if (json_is_true(json_object_get(e, "coinbase")))
+            printf("    #%zu coinbase\n", i);
         else if (json_is_true(json_object_get(e, "unresolved")))
             printf("    #%zu %s:%lld  (unresolved: not in the store)\n", i, str_of(e, "prev_txid"),
                    int_of(e, "vout"));
@@ -144,8 +163,10 @@ static void tx_human(json_t *d)
                json_is_null(sp) ? "" : json_string_value(sp));
     }
     json_t *fee = json_object_get(d, "fee");
-    if (json_is_null(fee)) printf("  fee: unknown (unresolved inputs)\n");
-    else printf("  fee: %lld sat\n", (long long)json_integer_value(fee));
+    if (json_is_null(fee))
+        printf("  fee: unknown (unresolved inputs)\n");
+    else
+        printf("  fee: %lld sat\n", (long long)json_integer_value(fee));
 }
 
 int cmd_tx(int argc, char **argv)
@@ -184,8 +205,8 @@ int cmd_address(int argc, char **argv)
 {
     query_args a;
     int rc = parse_query_args(
-        argc, argv, "usage: cointrail address --db DIR [--json] [--offset N] [--limit N] ADDR\n",
-        1, &a);
+        argc, argv, "usage: cointrail address --db DIR [--json] [--offset N] [--limit N] ADDR\n", 1,
+        &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     return run_query(&a, address_fn, address_human);
 }

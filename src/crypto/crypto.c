@@ -80,8 +80,10 @@ size_t crypto_base58check_encode(char *out, uint8_t version, const uint8_t *payl
         }
     }
     size_t o = 0;
-    for (size_t i = 0; i < len && raw[i] == 0; i++) out[o++] = '1';
-    while (nd) out[o++] = b58_alphabet[digits[--nd]];
+    for (size_t i = 0; i < len && raw[i] == 0; i++)
+        out[o++] = '1';
+    while (nd)
+        out[o++] = b58_alphabet[digits[--nd]];
     out[o] = 0;
     return o;
 }
@@ -108,12 +110,14 @@ int crypto_base58check_decode(const char *s, uint8_t *version, uint8_t *payload,
         }
     }
     size_t zeros = 0;
-    while (zeros < slen && s[zeros] == '1') zeros++;
+    while (zeros < slen && s[zeros] == '1')
+        zeros++;
     size_t total = zeros + nb;
     if (total < 5 || total - 5 > cap) return -3;
     uint8_t raw[100];
     memset(raw, 0, zeros);
-    for (size_t i = 0; i < nb; i++) raw[zeros + i] = bytes[nb - 1 - i];
+    for (size_t i = 0; i < nb; i++)
+        raw[zeros + i] = bytes[nb - 1 - i];
     uint8_t check[32];
     crypto_sha256d(raw, total - 4, check);
     if (memcmp(check, raw + total - 4, 4) != 0) return -2;
@@ -137,15 +141,17 @@ static uint32_t bech32_polymod_step(uint32_t pre)
 static uint32_t bech32_hrp_checksum_start(const char *hrp)
 {
     uint32_t chk = 1;
-    for (const char *c = hrp; *c; c++) chk = bech32_polymod_step(chk) ^ ((uint8_t)*c >> 5);
+    for (const char *c = hrp; *c; c++)
+        chk = bech32_polymod_step(chk) ^ ((uint8_t)*c >> 5);
     chk = bech32_polymod_step(chk);
-    for (const char *c = hrp; *c; c++) chk = bech32_polymod_step(chk) ^ ((uint8_t)*c & 0x1f);
+    for (const char *c = hrp; *c; c++)
+        chk = bech32_polymod_step(chk) ^ ((uint8_t)*c & 0x1f);
     return chk;
 }
 
 /* Regroup bits: 8-bit bytes to 5-bit groups (pad) or back (no padding allowed). */
-static int convert_bits(uint8_t *out, size_t *outlen, int outbits, const uint8_t *in,
-                        size_t inlen, int inbits, int pad)
+static int convert_bits(uint8_t *out, size_t *outlen, int outbits, const uint8_t *in, size_t inlen,
+                        int inbits, int pad)
 {
     uint32_t val = 0;
     int bits = 0;
@@ -179,15 +185,18 @@ size_t crypto_segwit_encode(char *out, const char *hrp, int version, const uint8
     dlen += 1;
     uint32_t chk = bech32_hrp_checksum_start(hrp);
     size_t o = 0;
-    for (const char *c = hrp; *c; c++) out[o++] = *c;
+    for (const char *c = hrp; *c; c++)
+        out[o++] = *c;
     out[o++] = '1';
     for (size_t i = 0; i < dlen; i++) {
         chk = bech32_polymod_step(chk) ^ data[i];
         out[o++] = bech32_charset[data[i]];
     }
-    for (int i = 0; i < 6; i++) chk = bech32_polymod_step(chk);
+    for (int i = 0; i < 6; i++)
+        chk = bech32_polymod_step(chk);
     chk ^= version == 0 ? BECH32_CONST : BECH32M_CONST;
-    for (int i = 0; i < 6; i++) out[o++] = bech32_charset[(chk >> ((5 - i) * 5)) & 31];
+    for (int i = 0; i < 6; i++)
+        out[o++] = bech32_charset[(chk >> ((5 - i) * 5)) & 31];
     out[o] = 0;
     return o;
 }

@@ -57,8 +57,10 @@ static int add_path(file_list *fl, const char *path, util_err *err)
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
         return add_file(fl, path, dir, err);
     }
     DIR *d = opendir(path);
@@ -110,10 +112,11 @@ typedef struct hdr {
     uint8_t hash[32], prev[32];
     uint32_t bits, file, size;
     uint64_t off;
-    int64_t parent;     /* index of the parent header, or PARENT_* */
-    int64_t store_height; /* with PARENT_STORE: the parent's height; or the block's own if in store */
+    int64_t parent; /* index of the parent header, or PARENT_* */
+    int64_t
+        store_height; /* with PARENT_STORE: the parent's height; or the block's own if in store */
     unsigned __int128 work; /* cumulative */
-    uint8_t state;      /* 0 unresolved, 1 resolving, 2 connected, 3 orphan, 4 in store */
+    uint8_t state;          /* 0 unresolved, 1 resolving, 2 connected, 3 orphan, 4 in store */
 } hdr;
 
 typedef struct tree {
@@ -136,7 +139,8 @@ static int64_t tree_find(const tree *t, const uint8_t hash[32])
 static int tree_index(tree *t, util_err *err)
 {
     size_t cap = 1024;
-    while (cap < t->n * 2 + 2) cap *= 2;
+    while (cap < t->n * 2 + 2)
+        cap *= 2;
     free(t->map);
     t->map = calloc(cap, sizeof *t->map);
     if (!t->map) return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
@@ -147,7 +151,8 @@ static int tree_index(tree *t, util_err *err)
         t->h[kept] = t->h[k];
         size_t mask = cap - 1;
         size_t i = util_le64(t->h[kept].hash) & mask;
-        while (t->map[i]) i = (i + 1) & mask;
+        while (t->map[i])
+            i = (i + 1) & mask;
         t->map[i] = (int64_t)kept + 1;
         kept++;
     }
@@ -233,9 +238,12 @@ static int resolve_work(store *s, tree *t, util_err *err)
             hdr *h = &t->h[stack[--sp]];
             unsigned __int128 own = btc_work_from_bits(h->bits), base = 0;
             int ok = 1;
-            if (h->parent == PARENT_STORE) base = store_block_chainwork(s, (uint64_t)h->store_height);
-            else if (h->parent == PARENT_GENESIS) ok = tot->blocks == 0;
-            else if (h->parent == PARENT_NONE) ok = 0;
+            if (h->parent == PARENT_STORE)
+                base = store_block_chainwork(s, (uint64_t)h->store_height);
+            else if (h->parent == PARENT_GENESIS)
+                ok = tot->blocks == 0;
+            else if (h->parent == PARENT_NONE)
+                ok = 0;
             else {
                 const hdr *p = &t->h[h->parent];
                 ok = p->state == 2 || p->state == 4;
@@ -296,8 +304,8 @@ static void parse_one(pipeline *pl, slot *sl, size_t i)
         bytes = sl->buf;
     }
     sl->rc = btc_parse_block(&sl->blk, bytes, h->size, pl->parse_flags, &sl->err);
-    if (sl->rc) util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path,
-                                (unsigned long long)h->off);
+    if (sl->rc)
+        util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path, (unsigned long long)h->off);
 }
 
 static void *parse_worker(void *arg)
@@ -329,13 +337,12 @@ static void draw_progress(FILE *out, const ingest_result *r, size_t done, size_t
     double mbs = elapsed > 0 ? (double)r->bytes_added / elapsed / 1e6 : 0;
     /* Blocks grew a thousandfold over Bitcoin's history: estimate by bytes, not blocks. */
     double eta = mbs > 0 ? (double)(total_bytes - r->bytes_added) / 1e6 / mbs : 0;
-    fprintf(out, "\r\033[Kimport: block %zu/%zu  %.0f blk/s  %.1f MB/s  %llu txs  ETA %.0fs%s", done,
-            total, bps, mbs, (unsigned long long)r->txs_added, eta, final ? "\n" : "");
+    fprintf(out, "\r\033[Kimport: block %zu/%zu  %.0f blk/s  %.1f MB/s  %llu txs  ETA %.0fs%s",
+            done, total, bps, mbs, (unsigned long long)r->txs_added, eta, final ? "\n" : "");
     fflush(out);
 }
 
-static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_result *r,
-                      util_err *err)
+static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_result *r, util_err *err)
 {
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
@@ -351,7 +358,8 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
         slot *sl = &pl->ring[i % RING];
         double w0 = util_now();
         pthread_mutex_lock(&pl->mu);
-        while (sl->seq != (int64_t)i) pthread_cond_wait(&pl->ready, &pl->mu);
+        while (sl->seq != (int64_t)i)
+            pthread_cond_wait(&pl->ready, &pl->mu);
         pthread_mutex_unlock(&pl->mu);
         double w1 = util_now();
         r->wait_seconds += w1 - w0;
@@ -392,7 +400,8 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
     pl->stop = 1;
     pthread_cond_broadcast(&pl->space);
     pthread_mutex_unlock(&pl->mu);
-    for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
     if (!rc) {
         double c0 = util_now();
         rc = store_commit(s, err);
@@ -414,7 +423,8 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     int64_t *path = NULL;
     pipeline *pl = NULL;
     int rc = 0;
-    for (int i = 0; i < npaths && !rc; i++) rc = add_path(&fl, paths[i], err);
+    for (int i = 0; i < npaths && !rc; i++)
+        rc = add_path(&fl, paths[i], err);
     r->files = fl.n;
     /* Every file's framing is checked before the store is touched. */
     if (!rc) rc = scan_files(&fl, &t, r, err);
@@ -436,7 +446,8 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     size_t n = 0;
     int64_t fork = tip_height ? (int64_t)tip_height - 1 : -1; /* last kept store height */
     if (best >= 0) {
-        for (int64_t c = best; c >= 0; c = t.h[c].parent) n++;
+        for (int64_t c = best; c >= 0; c = t.h[c].parent)
+            n++;
         path = malloc(n * sizeof *path);
         if (!path) {
             rc = util_errf(err, UTIL_ENOMEM, "out of memory");
@@ -444,12 +455,14 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
         }
         size_t i = n;
         int64_t c = best;
-        for (; c >= 0; c = t.h[c].parent) path[--i] = c;
+        for (; c >= 0; c = t.h[c].parent)
+            path[--i] = c;
         const hdr *first = &t.h[path[0]];
         fork = first->parent == PARENT_STORE ? first->store_height : -1;
     }
     /* Stale: connected to the chain, but neither on the new branch nor already stored. */
-    for (size_t k = 0; k < t.n; k++) r->stale_blocks += t.h[k].state == 2;
+    for (size_t k = 0; k < t.n; k++)
+        r->stale_blocks += t.h[k].state == 2;
     r->stale_blocks -= n;
     if (best >= 0 && fork + 1 < (int64_t)tip_height) {
         r->blocks_removed = tip_height - (uint64_t)(fork + 1);
@@ -467,9 +480,11 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     pl->t = &t;
     pl->path = path;
     pl->n = n;
-    for (size_t i = 0; i < n; i++) pl->total_bytes += t.h[path[i]].size;
+    for (size_t i = 0; i < n; i++)
+        pl->total_bytes += t.h[path[i]].size;
     pl->parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
-    for (int i = 0; i < RING; i++) pl->ring[i].seq = -1;
+    for (int i = 0; i < RING; i++)
+        pl->ring[i].seq = -1;
     pthread_mutex_init(&pl->mu, NULL);
     pthread_cond_init(&pl->ready, NULL);
     pthread_cond_init(&pl->space, NULL);
@@ -488,7 +503,8 @@ done:
     free(path);
     free(t.h);
     free(t.map);
-    for (size_t i = 0; i < fl.n; i++) btc_blockfile_close(&fl.files[i]);
+    for (size_t i = 0; i < fl.n; i++)
+        btc_blockfile_close(&fl.files[i]);
     free(fl.files);
     return rc;
 }

@@ -12,11 +12,11 @@
 #include "../util/util.h"
 
 typedef struct ingest_opts {
-    int threads;              /* parser threads; 0 = one per core */
-    int verify_merkle;        /* recompute merkle roots (default on) */
-    double commit_seconds;    /* commit at least this often (default 5 s) */
-    FILE *progress;           /* where to draw progress (a terminal), or NULL for quiet */
-    uint64_t stop_after_blocks; /* 0 = all; for tests: import at most this many new blocks */
+    int threads;                 /* parser threads; 0 = one per core */
+    int verify_merkle;           /* recompute merkle roots (default on) */
+    double commit_seconds;       /* commit at least this often (default 5 s) */
+    FILE *progress;              /* where to draw progress (a terminal), or NULL for quiet */
+    uint64_t stop_after_blocks;  /* 0 = all; for tests: import at most this many new blocks */
     uint64_t crash_after_blocks; /* test hook: SIGKILL itself after appending this many blocks,
                                     before their commit (0 = never) */
 } ingest_opts;
@@ -28,7 +28,7 @@ typedef struct ingest_result {
     uint64_t orphan_blocks;  /* whose parent is nowhere: ignored */
     uint64_t blocks_removed; /* by a reorganisation */
     uint64_t blocks_added, txs_added, bytes_added;
-    uint64_t height;         /* blocks in the store afterwards */
+    uint64_t height; /* blocks in the store afterwards */
     double seconds;
     /* Where the time went: scanning headers, waiting for parsed blocks, appending to the store,
      * committing. */
@@ -37,8 +37,8 @@ typedef struct ingest_result {
 
 void ingest_default_opts(ingest_opts *o);
 
-/* Import from paths: each a directory (its blk?????.dat files in name order, and its xor.dat) or a block
- * file (with xor.dat beside it, if any). Errors name the file and byte offset; blocks applied
+/* Import from paths: each a directory (its blk?????.dat files in name order, and its xor.dat) or a
+ * block file (with xor.dat beside it, if any). Errors name the file and byte offset; blocks applied
  * before the failure and already committed stay (a consistent prefix of the chain), the rest
  * of the batch is rolled back. */
 int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts *o,

@@ -29,8 +29,8 @@ static json_t *totals_json(const store *s, const store_totals *t)
 {
     json_t *o = json_object();
     json_object_set_new(o, "blocks", json_integer((json_int_t)t->blocks));
-    json_object_set_new(o, "tip_height", t->blocks ? json_integer((json_int_t)t->blocks - 1)
-                                                   : json_null());
+    json_object_set_new(o, "tip_height",
+                        t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null());
     json_object_set_new(o, "tip_hash",
                         t->blocks ? hash_json(store_block_hash(s, t->blocks - 1)) : json_null());
     json_object_set_new(o, "txs", json_integer((json_int_t)t->txs));
@@ -106,11 +106,13 @@ int query_tx(const store *s, const char *txid_hex, json_t **out, util_err *err)
         } else {
             uint64_t ptx = store_output_tx(s, prev);
             json_object_set_new(j, "prev_txid", hash_json(store_tx_hash(s, ptx)));
-            json_object_set_new(j, "vout", json_integer((json_int_t)(prev - store_tx(s, ptx)->first_out)));
+            json_object_set_new(j, "vout",
+                                json_integer((json_int_t)(prev - store_tx(s, ptx)->first_out)));
             int64_t v = store_out_value(s, prev);
             in_total += v;
             json_object_set_new(j, "value", json_integer(v));
-            json_object_set_new(j, "type", json_string(btc_script_type_name(store_out_type(s, prev))));
+            json_object_set_new(j, "type",
+                                json_string(btc_script_type_name(store_out_type(s, prev))));
             json_object_set_new(j, "address", store_addr_json(s, store_out_addr(s, prev)));
         }
         json_array_append_new(ins, j);
@@ -130,11 +132,11 @@ int query_tx(const store *s, const char *txid_hex, json_t **out, util_err *err)
     }
     json_object_set_new(o, "inputs", ins);
     json_object_set_new(o, "outputs", outs);
-    json_object_set_new(o, "input_value", (row->flags & STORE_TX_UNRESOLVED) ? json_null()
-                                                                             : json_integer(in_total));
+    json_object_set_new(o, "input_value",
+                        (row->flags & STORE_TX_UNRESOLVED) ? json_null() : json_integer(in_total));
     json_object_set_new(o, "output_value", json_integer(out_total));
-    json_object_set_new(o, "fee", (row->flags & STORE_TX_UNRESOLVED) ? json_null()
-                                                                     : json_integer(row->fee));
+    json_object_set_new(o, "fee",
+                        (row->flags & STORE_TX_UNRESOLVED) ? json_null() : json_integer(row->fee));
     *out = o;
     return 0;
 }
@@ -155,7 +157,8 @@ static int idset_add(idset *s, uint64_t id)
         for (size_t i = 0; i < s->cap; i++) {
             if (s->v[i] == UINT64_MAX) continue;
             size_t j = s->v[i] * 0x9e3779b97f4a7c15ULL & (cap - 1);
-            while (nv[j] != UINT64_MAX) j = (j + 1) & (cap - 1);
+            while (nv[j] != UINT64_MAX)
+                j = (j + 1) & (cap - 1);
             nv[j] = s->v[i];
         }
         free(s->v);
@@ -179,7 +182,8 @@ int query_address(const store *s, const char *address, size_t offset, size_t lim
     int rc = btc_addr_decode(&key, address, err);
     if (rc) return rc;
     int64_t aid = store_find_addr(s, &key);
-    if (aid < 0) return util_errf(err, UTIL_ENOTFOUND, "address %s: never seen in the store", address);
+    if (aid < 0)
+        return util_errf(err, UTIL_ENOTFOUND, "address %s: never seen in the store", address);
     int64_t received = 0, sent = 0;
     uint64_t n_outputs = 0;
     idset txs = {0};

@@ -21,14 +21,25 @@ typedef struct column {
     const char *name;
     size_t width;
     int fd;
-    uint8_t *base;     /* start of the reservation */
-    size_t mapped;     /* bytes of the file mapped at base */
-    uint64_t rows;     /* rows in use (committed + appended) */
+    uint8_t *base; /* start of the reservation */
+    size_t mapped; /* bytes of the file mapped at base */
+    uint64_t rows; /* rows in use (committed + appended) */
 } column;
 
 enum {
-    COL_BLK_HASH, COL_BLK, COL_TX_HASH, COL_TX, COL_IN_PREV, COL_UNRES, COL_OUT_VALUE,
-    COL_OUT_ADDR, COL_OUT_TYPE, COL_OUT_SPENT, COL_OUT_PREV_ADDR, COL_ADDR_KEY, COL_ADDR_LAST,
+    COL_BLK_HASH,
+    COL_BLK,
+    COL_TX_HASH,
+    COL_TX,
+    COL_IN_PREV,
+    COL_UNRES,
+    COL_OUT_VALUE,
+    COL_OUT_ADDR,
+    COL_OUT_TYPE,
+    COL_OUT_SPENT,
+    COL_OUT_PREV_ADDR,
+    COL_ADDR_KEY,
+    COL_ADDR_LAST,
     NCOLS
 };
 
@@ -62,7 +73,7 @@ typedef struct hindex {
     uint64_t used;
 } hindex;
 
-#define IDX_HEADER_WORDS 4 /* magic, version, capacity, reserved */
+#define IDX_HEADER_WORDS 4              /* magic, version, capacity, reserved */
 #define IDX_MAGIC 0x786469746e696f63ULL /* "cointidx" */
 
 /* The undo log: old values of entries below the committed length that the open batch
@@ -96,7 +107,7 @@ struct store {
     undo_hdr *undo;
     size_t undo_mapped;
     size_t undo_file_bytes; /* the log file's size: records past it need the file grown */
-    uint64_t *pf_scratch; /* per-block prefetch scratch: key hashes, then candidate ids */
+    uint64_t *pf_scratch;   /* per-block prefetch scratch: key hashes, then candidate ids */
     size_t pf_cap;
     uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
 };
@@ -107,17 +118,16 @@ static int column_map_to(store *s, column *c, size_t bytes, util_err *err)
 {
     if (bytes <= c->mapped) return 0;
     if (bytes > COLUMN_RESERVE)
-        return util_errf(err, UTIL_ENOMEM, "%s/%s: column exceeds its %zu-byte reservation",
-                         s->dir, c->name, COLUMN_RESERVE);
+        return util_errf(err, UTIL_ENOMEM, "%s/%s: column exceeds its %zu-byte reservation", s->dir,
+                         c->name, COLUMN_RESERVE);
     int prot = PROT_READ | (s->writable ? PROT_WRITE : 0);
     /* Map whole pages from the file, placed exactly after what is already mapped. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t from = c->mapped & ~(page - 1);
-    void *m = mmap(c->base + from, bytes - from, prot, MAP_SHARED | MAP_FIXED, c->fd,
-                   (off_t)from);
+    void *m = mmap(c->base + from, bytes - from, prot, MAP_SHARED | MAP_FIXED, c->fd, (off_t)from);
     if (m == MAP_FAILED)
-        return util_errf(err, UTIL_EIO, "%s/%s: cannot map %zu bytes: %s", s->dir, c->name,
-                         bytes, strerror(errno));
+        return util_errf(err, UTIL_EIO, "%s/%s: cannot map %zu bytes: %s", s->dir, c->name, bytes,
+                         strerror(errno));
     c->mapped = bytes;
     return 0;
 }
@@ -129,10 +139,9 @@ static int column_open(store *s, column *c, int idx, util_err *err)
     c->width = column_defs[idx].width;
     snprintf(path, sizeof path, "%s/%s.col", s->dir, c->name);
     c->fd = open(path, s->writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
-    if (c->fd < 0)
-        return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
-    void *r = mmap(NULL, COLUMN_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    if (c->fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    void *r =
+        mmap(NULL, COLUMN_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (r == MAP_FAILED)
         return util_errf(err, UTIL_ENOMEM, "%s: cannot reserve address space", path);
     c->base = r;
@@ -147,12 +156,13 @@ static int column_reserve(store *s, column *c, uint64_t more, util_err *err)
     size_t need = (size_t)(c->rows + more) * c->width;
     if (need <= c->mapped) return 0;
     size_t want = c->mapped < GROW_MIN_BYTES ? GROW_MIN_BYTES : c->mapped;
-    while (want < need) want *= 2;
+    while (want < need)
+        want *= 2;
     /* Allocate the blocks now rather than one page fault at a time as rows are written. */
     int fa = posix_fallocate(c->fd, (off_t)c->mapped, (off_t)(want - c->mapped));
     if (fa != 0 && ftruncate(c->fd, (off_t)want) < 0)
-        return util_errf(err, UTIL_EIO, "%s/%s.col: cannot grow to %zu bytes: %s", s->dir,
-                         c->name, want, strerror(fa));
+        return util_errf(err, UTIL_EIO, "%s/%s.col: cannot grow to %zu bytes: %s", s->dir, c->name,
+                         want, strerror(fa));
     size_t from = c->mapped;
     int rc = column_map_to(s, c, want, err);
     if (rc) return rc;
@@ -191,8 +201,10 @@ static int undo_reserve(store *s, uint64_t n, util_err *err)
 {
     if (s->undo->count + n > UNDO_CAP_RECORDS)
         return util_errf(err, UTIL_EINVAL, "undo log full: commit before changing more");
-    size_t end = sizeof(undo_hdr) + (s->undo->count + n) * sizeof(undo_rec), want = s->undo_file_bytes;
-    while (want < end) want *= 2;
+    size_t end = sizeof(undo_hdr) + (s->undo->count + n) * sizeof(undo_rec),
+           want = s->undo_file_bytes;
+    while (want < end)
+        want *= 2;
     if (want > s->undo_mapped) want = s->undo_mapped;
     if (want != s->undo_file_bytes) {
         if (ftruncate(s->undo_fd, (off_t)want) < 0)
@@ -225,7 +237,8 @@ static inline uint64_t mix64(uint64_t h)
 static uint64_t key_hash(const uint8_t *key, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    for (size_t i = 0; i + 8 <= n; i += 8) h = mix64(h ^ util_le64(key + i));
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        h = mix64(h ^ util_le64(key + i));
     if (n % 8) {
         uint8_t tail[8] = {0};
         memcpy(tail, key + n - n % 8, n % 8);
@@ -292,8 +305,8 @@ static int64_t hindex_find_h(const store *s, const hindex *x, const idx_ops *ops
     }
 }
 
-static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops,
-                           const uint8_t *key, uint64_t live)
+static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,
+                           uint64_t live)
 {
     return hindex_find_h(s, x, ops, key, key_hash(key, ops->key_len), live);
 }
@@ -329,7 +342,8 @@ static void hindex_put_h(store *s, hindex *x, const idx_ops *ops, const uint8_t 
 static uint64_t hindex_cap_for(uint64_t keys)
 {
     uint64_t cap = 1 << 16;
-    while (cap * 3 < keys * 4) cap *= 2;
+    while (cap * 3 < keys * 4)
+        cap *= 2;
     return cap;
 }
 
@@ -347,7 +361,8 @@ static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, 
     snprintf(tmp, sizeof tmp, "%s.new", path);
     hindex fresh = {.name = x->name};
     fresh.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (fresh.fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fresh.fd < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     int rc = hindex_map(s, &fresh, cap, 1, err);
     if (rc) {
         close(fresh.fd);
@@ -405,13 +420,15 @@ static int hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops
     ssize_t got = pread(x->fd, hdr, sizeof hdr, 0);
     struct stat st;
     fstat(x->fd, &st);
-    int ok = got == (ssize_t)sizeof hdr && hdr[0] == IDX_MAGIC &&
-             hdr[1] == STORE_FORMAT_VERSION && hdr[2] >= 1024 && !(hdr[2] & (hdr[2] - 1)) &&
+    int ok = got == (ssize_t)sizeof hdr && hdr[0] == IDX_MAGIC && hdr[1] == STORE_FORMAT_VERSION &&
+             hdr[2] >= 1024 && !(hdr[2] & (hdr[2] - 1)) &&
              (uint64_t)st.st_size == (IDX_HEADER_WORDS + hdr[2]) * 8;
     if (!ok) {
         if (!s->writable)
-            return util_errf(err, UTIL_ECORRUPT, "%s: missing or damaged index; open the store "
-                             "for writing (cointrail import) to rebuild it", path);
+            return util_errf(err, UTIL_ECORRUPT,
+                             "%s: missing or damaged index; open the store "
+                             "for writing (cointrail import) to rebuild it",
+                             path);
         return hindex_build(s, x, ops, live, live, err);
     }
     int rc = hindex_map(s, x, hdr[2], 0, err);
@@ -419,7 +436,8 @@ static int hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops
     /* Occupancy only steers growth; count it once instead of storing it. */
     if (s->writable) {
         x->used = 0;
-        for (uint64_t i = 0; i < x->cap; i++) x->used += x->slots[i] != 0;
+        for (uint64_t i = 0; i < x->cap; i++)
+            x->used += x->slots[i] != 0;
     }
     return 0;
 }
@@ -464,14 +482,16 @@ static void blkmap_put(store *s, uint64_t height);
 static int blkmap_rebuild(store *s, uint64_t blocks)
 {
     uint64_t cap = 1024;
-    while (cap < blocks * 2 + 2) cap *= 2;
+    while (cap < blocks * 2 + 2)
+        cap *= 2;
     uint64_t *m = calloc(cap, sizeof *m);
     if (!m) return UTIL_ENOMEM;
     free(s->blkmap);
     s->blkmap = m;
     s->blkmap_cap = cap;
     s->blkmap_used = 0;
-    for (uint64_t h = 0; h < blocks; h++) blkmap_put(s, h);
+    for (uint64_t h = 0; h < blocks; h++)
+        blkmap_put(s, h);
     return 0;
 }
 
@@ -600,16 +620,26 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
                 rows[c] = strtoull(at + strlen(pat), NULL, 10);
             }
         } else if (sscanf(line, "%63s %lld", key, &i) == 2) {
-            if (!strcmp(key, "blocks")) t->blocks = (uint64_t)i;
-            else if (!strcmp(key, "txs")) t->txs = (uint64_t)i;
-            else if (!strcmp(key, "inputs")) t->inputs = (uint64_t)i;
-            else if (!strcmp(key, "outputs")) t->outputs = (uint64_t)i;
-            else if (!strcmp(key, "addresses")) t->addresses = (uint64_t)i;
-            else if (!strcmp(key, "unresolved_inputs")) t->unresolved_inputs = (uint64_t)i;
-            else if (!strcmp(key, "total_output_value")) t->total_output_value = i;
-            else if (!strcmp(key, "total_fees")) t->total_fees = i;
-            else if (!strcmp(key, "utxo_count")) t->utxo_count = (uint64_t)i;
-            else if (!strcmp(key, "utxo_value")) t->utxo_value = i;
+            if (!strcmp(key, "blocks"))
+                t->blocks = (uint64_t)i;
+            else if (!strcmp(key, "txs"))
+                t->txs = (uint64_t)i;
+            else if (!strcmp(key, "inputs"))
+                t->inputs = (uint64_t)i;
+            else if (!strcmp(key, "outputs"))
+                t->outputs = (uint64_t)i;
+            else if (!strcmp(key, "addresses"))
+                t->addresses = (uint64_t)i;
+            else if (!strcmp(key, "unresolved_inputs"))
+                t->unresolved_inputs = (uint64_t)i;
+            else if (!strcmp(key, "total_output_value"))
+                t->total_output_value = i;
+            else if (!strcmp(key, "total_fees"))
+                t->total_fees = i;
+            else if (!strcmp(key, "utxo_count"))
+                t->utxo_count = (uint64_t)i;
+            else if (!strcmp(key, "utxo_value"))
+                t->utxo_value = i;
         }
     }
     free(text);
@@ -633,8 +663,8 @@ static int undo_open(store *s, util_err *err)
     if ((size_t)st.st_size < UNDO_INITIAL_BYTES &&
         ftruncate(s->undo_fd, (off_t)UNDO_INITIAL_BYTES) < 0)
         return util_errf(err, UTIL_EIO, "%s: cannot size: %s", path, strerror(errno));
-    s->undo_file_bytes = (size_t)st.st_size < UNDO_INITIAL_BYTES ? UNDO_INITIAL_BYTES
-                                                                  : (size_t)st.st_size;
+    s->undo_file_bytes =
+        (size_t)st.st_size < UNDO_INITIAL_BYTES ? UNDO_INITIAL_BYTES : (size_t)st.st_size;
     /* Map the whole capacity once; the file grows under the mapping as records arrive. */
     size_t bytes = sizeof(undo_hdr) + UNDO_CAP_RECORDS * sizeof(undo_rec);
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->undo_fd, 0);
@@ -649,7 +679,8 @@ static int undo_open(store *s, util_err *err)
  * the log's bytes depend only on the committed state. */
 static void undo_start_batch(store *s)
 {
-    for (int c = 0; c < NCOLS; c++) s->undo_base[c] = s->cols[c].rows;
+    for (int c = 0; c < NCOLS; c++)
+        s->undo_base[c] = s->cols[c].rows;
     /* Empty the log: count first (a crash after it leaves nothing to replay), then cut the
      * records away, so the file's bytes depend only on the committed state. */
     s->undo->count = 0;
@@ -702,7 +733,8 @@ static void undo_rollback(store *s)
  * every column file to its committed length, so files hold exactly what the MANIFEST says. */
 static int cut_back(store *s, util_err *err)
 {
-    for (int c = 0; c < NCOLS; c++) s->cols[c].rows = s->undo_base[c];
+    for (int c = 0; c < NCOLS; c++)
+        s->cols[c].rows = s->undo_base[c];
     undo_rollback(s);
     /* Index entries of rows past the commit: removed newest first (their keys are still in
      * the column files), or the table rebuilt if the batch had grown it. */
@@ -756,7 +788,8 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     store *s = calloc(1, sizeof *s);
     if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
     s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = -1;
-    for (int c = 0; c < NCOLS; c++) s->cols[c].fd = -1;
+    for (int c = 0; c < NCOLS; c++)
+        s->cols[c].fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     s->writable = (flags & STORE_WRITE) != 0;
     int rc = 0;
@@ -765,8 +798,10 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     int exists = access(path, F_OK) == 0;
     if (!exists && !(flags & STORE_CREATE)) {
         free(s);
-        return util_errf(err, UTIL_ENOTFOUND, "%s: no cointrail store here (run cointrail import "
-                         "--db %s first)", dir, dir);
+        return util_errf(err, UTIL_ENOTFOUND,
+                         "%s: no cointrail store here (run cointrail import "
+                         "--db %s first)",
+                         dir, dir);
     }
     if (!exists && (rc = ensure_dir(dir, err))) goto fail;
     if (s->writable) {
@@ -797,11 +832,11 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     s->live = s->committed;
     if (s->writable) {
         if ((rc = undo_open(s, err))) goto fail;
-        for (int c = 0; c < NCOLS; c++) s->undo_base[c] = rows[c];
+        for (int c = 0; c < NCOLS; c++)
+            s->undo_base[c] = rows[c];
     }
     if ((rc = hindex_open(s, &s->txidx, "txid", &txidx_ops, s->live.txs, err))) goto fail;
-    if ((rc = hindex_open(s, &s->addridx, "addr", &addridx_ops, s->live.addresses, err)))
-        goto fail;
+    if ((rc = hindex_open(s, &s->addridx, "addr", &addridx_ops, s->live.addresses, err))) goto fail;
     if (s->writable) {
         if ((rc = cut_back(s, err))) goto fail;
     }
@@ -996,7 +1031,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     memcpy(col_at(s, COL_BLK_HASH, height), b->hdr.hash, 32);
     br->first_tx = t->txs;
     br->first_addr = t->addresses;
-    for (int i = 0; i < 16; i++) br->chainwork[i] = (uint8_t)(chainwork >> (8 * i));
+    for (int i = 0; i < 16; i++)
+        br->chainwork[i] = (uint8_t)(chainwork >> (8 * i));
     br->time = b->hdr.time, br->bits = b->hdr.bits, br->size = b->size, br->n_tx = b->n_tx;
 
     /* Undo state for a failure half-way: totals are restored and rows are simply not counted;
@@ -1037,7 +1073,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                     const store_tx_row *pr = col_at(s, COL_TX, (uint64_t)ptx);
                     uint64_t pn_out = ((uint64_t)ptx + 1 < txno
                                            ? ((store_tx_row *)col_at(s, COL_TX, ptx + 1))->first_out
-                                           : t->outputs) - pr->first_out;
+                                           : t->outputs) -
+                                      pr->first_out;
                     char hex[65];
                     if (in->prev_vout >= pn_out) {
                         util_hash_hex(hex, in->prev_txid);
@@ -1074,8 +1111,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
             uint64_t prev_same = STORE_NONE;
             if (o->addr.kind) {
                 uint64_t ah = hout[tx->first_out + k];
-                int64_t a = hindex_find_h(s, &s->addridx, &addridx_ops, (const uint8_t *)&o->addr, ah,
-                                        t->addresses);
+                int64_t a = hindex_find_h(s, &s->addridx, &addridx_ops, (const uint8_t *)&o->addr,
+                                          ah, t->addresses);
                 if (a < 0) {
                     if (t->addresses >= STORE_NO_ADDR) {
                         rc = util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
@@ -1085,8 +1122,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                     memcpy(col_at(s, COL_ADDR_KEY, (uint64_t)a), &o->addr, sizeof o->addr);
                     *(uint64_t *)col_at(s, COL_ADDR_LAST, (uint64_t)a) = STORE_NONE;
                     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
-                    if ((rc = hindex_insert(s, &s->addridx, &addridx_ops,
-                                            (const uint8_t *)&o->addr, ah, (uint64_t)a, err)))
+                    if ((rc = hindex_insert(s, &s->addridx, &addridx_ops, (const uint8_t *)&o->addr,
+                                            ah, (uint64_t)a, err)))
                         goto fail;
                 }
                 aid = (uint32_t)a;
@@ -1101,7 +1138,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
             t->utxo_value += o->value;
         }
         t->outputs += tx->n_out;
-        for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++) s->cols[c].rows = t->outputs;
+        for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
+            s->cols[c].rows = t->outputs;
         t->total_output_value += out_value;
         row->fee = 0;
         if (!tx->coinbase && !(row->flags & STORE_TX_UNRESOLVED)) {
@@ -1115,8 +1153,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
         }
         t->txs++;
         s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
-        if ((rc = hindex_insert(s, &s->txidx, &txidx_ops, tx->txid, htx[ti], txno, err)))
-            goto fail;
+        if ((rc = hindex_insert(s, &s->txidx, &txidx_ops, tx->txid, htx[ti], txno, err))) goto fail;
     }
     t->blocks++;
     s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
@@ -1150,7 +1187,8 @@ fail:
     s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
     s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
     s->cols[COL_IN_PREV].rows = t->inputs;
-    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++) s->cols[c].rows = t->outputs;
+    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
+        s->cols[c].rows = t->outputs;
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
     char hex[65];
     util_hash_hex(hex, b->hdr.hash);
@@ -1169,9 +1207,11 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     {
         const store_block_row *kb = store_block(s, keep);
         uint64_t worst = 2 * (t->outputs - store_tx(s, kb->first_tx)->first_out) +
-                         (t->inputs - store_tx(s, kb->first_tx)->first_in) + 2 * (t->txs - kb->first_tx);
+                         (t->inputs - store_tx(s, kb->first_tx)->first_in) +
+                         2 * (t->txs - kb->first_tx);
         if (worst > UNDO_CAP_RECORDS)
-            return util_errf(err, UTIL_EINVAL, "reorganisation of %llu blocks is too deep for one batch",
+            return util_errf(err, UTIL_EINVAL,
+                             "reorganisation of %llu blocks is too deep for one batch",
                              (unsigned long long)(t->blocks - keep));
         int rc = undo_reserve(s, worst, err);
         if (rc) return rc;
@@ -1219,7 +1259,8 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
     s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
     s->cols[COL_IN_PREV].rows = t->inputs;
-    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++) s->cols[c].rows = t->outputs;
+    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
+        s->cols[c].rows = t->outputs;
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
     if (blkmap_rebuild(s, t->blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
@@ -1240,7 +1281,8 @@ unsigned __int128 store_block_chainwork(const store *s, uint64_t height)
 {
     const store_block_row *b = store_block(s, height);
     unsigned __int128 w = 0;
-    for (int i = 15; i >= 0; i--) w = w << 8 | b->chainwork[i];
+    for (int i = 15; i >= 0; i--)
+        w = w << 8 | b->chainwork[i];
     return w;
 }
 const uint8_t *store_tx_hash(const store *s, uint64_t tx)
@@ -1273,8 +1315,10 @@ static uint64_t tx_of(const store *s, uint64_t id, int outputs)
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
         const store_tx_row *r = store_tx(s, mid);
-        if ((outputs ? r->first_out : r->first_in) <= id) lo = mid;
-        else hi = mid;
+        if ((outputs ? r->first_out : r->first_in) <= id)
+            lo = mid;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -1317,8 +1361,10 @@ int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t 
             *vout = u->vout;
             return 0;
         }
-        if (u->input < in) lo = mid + 1;
-        else hi = mid;
+        if (u->input < in)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return UTIL_ENOTFOUND;
 }
@@ -1374,11 +1420,14 @@ int store_recompute_totals(const store *s, store_totals *t, util_err *err)
         if (r->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) continue;
         int64_t in_v = 0, out_v = 0;
         uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
-        for (uint32_t k = 0; k < n_in; k++) in_v += store_out_value(s, store_in_prev(s, r->first_in + k));
-        for (uint32_t k = 0; k < n_out; k++) out_v += store_out_value(s, r->first_out + k);
+        for (uint32_t k = 0; k < n_in; k++)
+            in_v += store_out_value(s, store_in_prev(s, r->first_in + k));
+        for (uint32_t k = 0; k < n_out; k++)
+            out_v += store_out_value(s, r->first_out + k);
         t->total_fees += in_v - out_v;
     }
     /* Distinct addresses: every address row must be referenced by its list head. */
-    for (uint64_t a = 0; a < L->addresses; a++) t->addresses += store_addr_last_out(s, (uint32_t)a) != STORE_NONE;
+    for (uint64_t a = 0; a < L->addresses; a++)
+        t->addresses += store_addr_last_out(s, (uint32_t)a) != STORE_NONE;
     return 0;
 }

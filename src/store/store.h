@@ -15,8 +15,8 @@
 #include "../util/util.h"
 
 #define STORE_FORMAT_VERSION 1
-#define STORE_NONE UINT64_MAX            /* no spending input / no previous output */
-#define STORE_COINBASE UINT64_MAX        /* in_prev of a coinbase input */
+#define STORE_NONE UINT64_MAX             /* no spending input / no previous output */
+#define STORE_COINBASE UINT64_MAX         /* in_prev of a coinbase input */
 #define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */
 #define STORE_NO_ADDR UINT32_MAX
 
@@ -36,7 +36,7 @@ typedef struct store_totals {
 
 typedef struct store_block_row {
     uint64_t first_tx;
-    uint64_t first_addr; /* address count before this block: a reorg cuts back to it */
+    uint64_t first_addr;   /* address count before this block: a reorg cuts back to it */
     uint8_t chainwork[16]; /* cumulative work up to and including this block, little-endian */
     uint32_t time, bits, size, n_tx;
 } store_block_row;
@@ -67,8 +67,7 @@ const store_totals *store_get_totals(const store *s);
 /* Append one block that extends the tip. chainwork is the cumulative work including it.
  * Inputs are resolved against the store; unknown previous outputs are kept as unresolved.
  * Spending a missing output index or an already spent output is an error (invalid chain). */
-int store_append_block(store *s, const btc_block *blk, unsigned __int128 chainwork,
-                       util_err *err);
+int store_append_block(store *s, const btc_block *blk, unsigned __int128 chainwork, util_err *err);
 /* Make everything appended so far durable and visible: sync columns, replace the MANIFEST. */
 int store_commit(store *s, util_err *err);
 /* Whether the open batch's undo log is more than half full: commit before the next block. */

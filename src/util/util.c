@@ -45,7 +45,8 @@ int util_buf_reserve(util_buf *b, size_t extra)
 {
     if (b->len + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra) cap *= 2;
+    while (cap < b->len + extra)
+        cap *= 2;
     uint8_t *p = realloc(b->data, cap);
     if (!p) return UTIL_ENOMEM;
     b->data = p;
@@ -96,7 +97,8 @@ void util_hex(char *out, const uint8_t *p, size_t n)
 void util_hash_hex(char out[65], const uint8_t hash[32])
 {
     uint8_t rev[32];
-    for (int i = 0; i < 32; i++) rev[i] = hash[31 - i];
+    for (int i = 0; i < 32; i++)
+        rev[i] = hash[31 - i];
     util_hex(out, rev, 32);
 }
 
@@ -181,8 +183,10 @@ int util_replace_file(const char *path, const void *p, size_t n, util_err *err)
     /* The rename itself is only durable once the directory entry is synced. */
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     int dfd = open(dir, O_RDONLY);
     if (dfd >= 0) {
         fsync(dfd);

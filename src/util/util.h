@@ -76,7 +76,8 @@ static inline uint64_t util_le64(const uint8_t *p)
 }
 static inline void util_put_le32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
 }
 static inline void util_put_le64(uint8_t *p, uint64_t v)
 {
