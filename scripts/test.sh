@@ -24,6 +24,13 @@ run_suite() { # DIR CMAKE_ARGS...
     passed=$((passed + total - f))
     failed=$((failed + f))
 }
+echo "== clang-format (one style: .clang-format)"
+if find src tests fuzz -name '*.[ch]' -print0 | xargs -0 clang-format --dry-run -Werror; then
+    passed=$((passed + 1))
+else
+    echo "FAIL: run clang-format -i on the files above"
+    failed=$((failed + 1))
+fi
 run_suite build
 run_suite build-asan -DCT_SANITIZE=ON
 if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x fuzz/run.sh ]; then
