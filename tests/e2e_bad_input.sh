@@ -1,15 +1,7 @@
 #!/bin/bash
 # Bad input gets a clear error that names the file and byte offset (or the argument), a
 # non-zero exit, and leaves the store exactly as it was.
-set -u
-BIN=$(realpath "$1")
-cd "$(dirname "$0")/.."
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+source "$(dirname "$0")/e2e_lib.sh"
 # expect EXIT_CODE PATTERN CMD... : the command fails with that code and stderr matching PATTERN
 expect() {
     local code=$1 pat=$2; shift 2
@@ -96,5 +88,4 @@ expect 1 "raw block: .*too short|raw block" "$BIN" block decode "$T/offsets"
 cp -r "$T/db" "$T/db2" && sed -i 's/^txs .*/txs 5/' "$T/db2/MANIFEST"
 expect 1 "MANIFEST: checksum mismatch" "$BIN" stats --db "$T/db2"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

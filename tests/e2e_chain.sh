@@ -4,15 +4,7 @@
 # reorganisation to a heavier branch, and kill -9 at many points followed by a resume that
 # gives byte-for-byte the store of an uninterrupted import. Every stats figure is compared
 # with tests/oracle.py's independent computation.
-set -u
-BIN=$(realpath "$1")
-cd "$(dirname "$0")/.."
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-PY=/usr/bin/python3
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+source "$(dirname "$0")/e2e_lib.sh"
 same_stats() { # DB PATH... : our stats (running and recomputed) equal the oracle's
     local db=$1; shift
     "$BIN" stats --db "$db" --json >"$T/ours.json" &&
@@ -94,5 +86,4 @@ same_stats "$T/rc" "$T/c/blk00000.dat" >/dev/null 2>&1 && bad "crashed reorg lef
 # A second resume with nothing new changes nothing.
 "$BIN" import --db "$T/crash" "$T/b" >/dev/null && diff -r "$T/straight" "$T/crash" >/dev/null && ok || bad "idempotent re-import"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,14 +3,7 @@
 # importing a generated chain that commits often; after each kill the import is rerun, and the
 # store in the end is byte for byte the store of one uninterrupted import. Stats also equal
 # the generator's truth file.
-set -u
-BIN=$(realpath "$1")
-cd "$(dirname "$0")/.."
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+source "$(dirname "$0")/e2e_lib.sh"
 
 "$BIN" generate --out "$T/chain" --seed 11 --blocks 100 --txs-per-block 1500 --maturity 10 --xor --quiet >/dev/null ||
     { echo "generate failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -19,7 +12,7 @@ t0=$(date +%s%N)
 # Kill times are drawn as fractions of how long this machine takes for the whole import.
 straight_ms=$((($(date +%s%N) - t0) / 1000000))
 "$BIN" stats --db "$T/straight" --json >"$T/stats.json"
-/usr/bin/python3 - "$T/stats.json" "$T/chain/truth.jsonl" <<'PY' && ok || bad "stats differ from the generator's truth"
+$PY - "$T/stats.json" "$T/chain/truth.jsonl" <<'PY' && ok || bad "stats differ from the generator's truth"
 import json, sys
 ours = json.load(open(sys.argv[1]))
 truth = next(json.loads(l) for l in open(sys.argv[2]) if '"totals"' in l)
@@ -45,5 +38,4 @@ if diff -r "$T/straight" "$T/crash" >/dev/null; then ok; else
     for f in "$T/straight"/*; do cmp -s "$f" "$T/crash/$(basename "$f")" || echo "  differs: $(basename "$f")"; done
 fi
 echo "kills: $kills (straight import: ${straight_ms} ms)"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
