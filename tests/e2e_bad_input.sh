@@ -1,7 +1,7 @@
 #!/bin/bash
 # Bad input gets a clear error that names the file and byte offset (or the argument), a
 # non-zero exit, and leaves the store exactly as it was.
-source "$(dirname "$0")/e2e_lib.sh"
+source "$(dirname "$0")/common.sh"
 # expect EXIT_CODE PATTERN CMD... : the command fails with that code and stderr matching PATTERN
 expect() {
     local code=$1 pat=$2; shift 2

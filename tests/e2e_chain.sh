@@ -4,7 +4,7 @@
 # reorganisation to a heavier branch, and kill -9 at many points followed by a resume that
 # gives byte-for-byte the store of an uninterrupted import. Every stats figure is compared
 # with tests/oracle.py's independent computation.
-source "$(dirname "$0")/e2e_lib.sh"
+source "$(dirname "$0")/common.sh"
 same_stats() { # DB PATH... : our stats (running and recomputed) equal the oracle's
     local db=$1; shift
     "$BIN" stats --db "$db" --json >"$T/ours.json" &&

@@ -3,7 +3,7 @@
 # importing a generated chain that commits often; after each kill the import is rerun, and the
 # store in the end is byte for byte the store of one uninterrupted import. Stats also equal
 # the generator's truth file.
-source "$(dirname "$0")/e2e_lib.sh"
+source "$(dirname "$0")/common.sh"
 
 "$BIN" generate --out "$T/chain" --seed 11 --blocks 100 --txs-per-block 1500 --maturity 10 --xor --quiet >/dev/null ||
     { echo "generate failed"; echo "0 passed, 1 failed"; exit 1; }
