@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
-for f in tests/data/*.raw tests/data/*.blk demo/blk00000.dat; do
+for f in tests/data/btc/* demo/blk00000.dat; do
     if "$BIN" block decode --json "$f" >"$tmp/ours.json" &&
         /usr/bin/python3 tests/oracle.py decode "$f" >"$tmp/theirs.json" &&
         /usr/bin/python3 tests/compare.py decode "$tmp/ours.json" "$tmp/theirs.json"; then

@@ -1,6 +1,6 @@
 /* test_btc: script classification and addresses of hand-built scripts; address strings in
  * and out; chain work against values computed with Python big integers; every real block in
- * tests/data/ and demo/blk00000.dat parsed and cross-checked against an independent walk of
+ * tests/data/btc/ and demo/blk00000.dat parsed and cross-checked against an independent walk of
  * the same bytes; truncated and corrupted blocks refused without a crash; block file framing
  * (magic, sizes, zero padding, xor.dat) with errors that name the file and the offset. */
 #ifndef _GNU_SOURCE
@@ -523,7 +523,7 @@ static const struct {
     {"block481829.raw", "000000000000000000917cba69f69b758fe396c8e30ae97bbcf08c4eb975e726"},
 };
 
-/* Read a block file from tests/data: raw, or one framed record (magic + size + block). The
+/* Read a block file from tests/data/btc: raw, or one framed record (magic + size + block). The
  * block is copied to a buffer of exactly its size so ASan sees any read past it. */
 static uint8_t *load_block(const char *path, size_t *len)
 {
@@ -549,8 +549,8 @@ static uint8_t *load_block(const char *path, size_t *len)
 
 static void test_real_blocks(void)
 {
-    DIR *d = opendir("tests/data");
-    CHECK_MSG(d != NULL, "tests/data: %s (run from the repository root)", strerror(errno));
+    DIR *d = opendir("tests/data/btc");
+    CHECK_MSG(d != NULL, "tests/data/btc: %s (run from the repository root)", strerror(errno));
     if (!d) return;
     int files = 0, known = 0;
     btc_block b = {0};
@@ -558,7 +558,7 @@ static void test_real_blocks(void)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         char path[512];
-        snprintf(path, sizeof path, "tests/data/%s", e->d_name);
+        snprintf(path, sizeof path, "tests/data/btc/%s", e->d_name);
         size_t n;
         uint8_t *p = load_block(path, &n);
         CHECK_MSG(p != NULL, "%s: unreadable", path);
@@ -656,7 +656,7 @@ static uint8_t *make_segwit_block(size_t *len)
 {
     size_t n;
     uint8_t *src = load_block(
-        "tests/data/block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk",
+        "tests/data/btc/block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk",
         &n);
     if (!src) return NULL;
     walk_tx *txs = malloc(sizeof *txs * 20000);
@@ -735,7 +735,7 @@ static void test_truncation(void)
 {
     size_t n;
     /* A legacy block and a segwit block: every length. */
-    uint8_t *p = load_block("tests/data/block169482.raw", &n);
+    uint8_t *p = load_block("tests/data/btc/block169482.raw", &n);
     if (p) {
         size_t *lens = malloc(sizeof *lens * n);
         for (size_t i = 0; i < n; i++)
@@ -755,7 +755,7 @@ static void test_truncation(void)
     }
     /* A big segwit-era block: every length below 2000, every tx boundary and its neighbours,
      * and a random sample. */
-    p = load_block("tests/data/block481829.raw", &n);
+    p = load_block("tests/data/btc/block481829.raw", &n);
     if (p) {
         walk_tx *txs = malloc(sizeof *txs * 20000);
         long ntx = walk_block(p, n, txs, 20000);
@@ -836,7 +836,7 @@ static void check_corruptions(const char *name, const uint8_t *p, size_t n, int 
 static void test_corruption(void)
 {
     size_t n;
-    uint8_t *p = load_block("tests/data/block169482.raw", &n);
+    uint8_t *p = load_block("tests/data/btc/block169482.raw", &n);
     if (p) {
         check_corruptions("block169482", p, n, 2000);
         free(p);
@@ -965,7 +965,7 @@ static void test_blockfiles(void)
     size_t g_len = util_le32(demo + 4), b1_len = util_le32(demo + 8 + g_len + 4);
     const uint8_t *genesis = demo + 8, *block1 = demo + 8 + g_len + 8;
     size_t big_len;
-    uint8_t *big = load_block("tests/data/block169482.raw", &big_len);
+    uint8_t *big = load_block("tests/data/btc/block169482.raw", &big_len);
 
     util_buf good = {0};
     frame(&good, genesis, g_len);

@@ -16,6 +16,9 @@ int cmd_tx(int argc, char **argv);
 int cmd_address(int argc, char **argv);
 int cmd_block(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
+int cmd_entity(int argc, char **argv);
+int cmd_labels(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);

@@ -14,6 +14,12 @@ static const struct command {
     {"address", cmd_address, "address --db DIR ADDR         an address's balance and outputs"},
     {"block", cmd_block, "block decode FILE             decode raw or framed blocks, no store"},
     {"generate", cmd_generate, "generate --out DIR ...        write a synthetic chain with truth"},
+    {"cluster", cmd_cluster,
+     "cluster --db DIR              build or extend entities (CoinJoins excluded)"},
+    {"entity", cmd_entity,
+     "entity --db DIR ADDR|ID       an entity: size, addresses, balance, CoinJoins"},
+    {"labels", cmd_labels,
+     "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV)"},
 };
 
 static void usage(FILE *out)

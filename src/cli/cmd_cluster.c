@@ -1,0 +1,249 @@
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cluster/cluster.h"
+#include "../store/store.h"
+#include "cli.h"
+
+static const char cluster_usage[] =
+    "usage: cointrail cluster --db DIR [--heuristics LIST] [--guard N] [--rebuild] [--json]\n"
+    "       cointrail cluster --db DIR --dump        (every address and its entity, and every\n"
+    "                                                 CoinJoin tx: `a ADDR ENTITY`, `c TXID "
+    "KIND`)\n"
+    "       cointrail cluster --db DIR --evaluate TRUTH.jsonl [--heuristics LIST] [--json]\n"
+    "Builds or extends the entities (multi-input heuristic, CoinJoins excluded).\n"
+    "LIST: none (default) or a comma list of fresh, script, round, optimal (or all); several\n"
+    "must agree on the change output. --guard N: refuse a change link joining two entities of\n"
+    "N or more addresses each (default 1000).\n";
+
+static void print_human(json_t *d)
+{
+    printf("clustering %s", json_string_value(json_object_get(d, "mode")));
+    json_t *why = json_object_get(d, "why");
+    if (why) printf(" (%s)", json_string_value(why));
+    printf(": %lld new txs in %.3f s\n",
+           (long long)json_integer_value(json_object_get(d, "txs_processed")),
+           json_real_value(json_object_get(d, "seconds")));
+    printf("%-20s %s (guard %lld)\n", "heuristics",
+           json_string_value(json_object_get(d, "heuristics")),
+           (long long)json_integer_value(json_object_get(d, "guard")));
+    const char *keys[] = {"txs",          "addresses",      "entities",          "singletons",
+                          "change_links", "refused_merges", "coinjoins_excluded"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        printf("%-20s %lld\n", keys[i], (long long)json_integer_value(json_object_get(d, keys[i])));
+    printf("coinjoins by kind:\n");
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(d, "coinjoins"), k, v)
+        printf("  %-18s %lld%s\n", k, (long long)json_integer_value(v),
+               strcmp(k, "whirlpool_tx0") ? "" : "  (not a CoinJoin: inputs joined)");
+    printf("largest entities:\n");
+    size_t i;
+    json_array_foreach(json_object_get(d, "largest"), i, v)
+        printf("  entity %-10lld %8lld addresses  %s\n",
+               (long long)json_integer_value(json_object_get(v, "entity")),
+               (long long)json_integer_value(json_object_get(v, "size")),
+               json_string_value(json_object_get(v, "first_address")));
+}
+
+int cmd_cluster(int argc, char **argv)
+{
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"heuristics", required_argument, 0, 'H'},
+                                         {"guard", required_argument, 0, 'g'},
+                                         {"rebuild", no_argument, 0, 'r'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"dump", no_argument, 0, 'D'},
+                                         {"evaluate", required_argument, 0, 'e'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *db = NULL, *hlist = NULL, *truth = NULL;
+    int json = 0, dump = 0, c;
+    cluster_opts o;
+    cluster_default_opts(&o);
+    util_err err = {0};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'H':
+            hlist = optarg;
+            break;
+        case 'g': {
+            char *end;
+            unsigned long long g = strtoull(optarg, &end, 10);
+            if (*end || !*optarg || g == 0 || g > UINT32_MAX) {
+                fprintf(stderr, "cointrail: --guard %s: want a number from 1 to %u\n", optarg,
+                        UINT32_MAX);
+                return CLI_USAGE;
+            }
+            o.guard = (uint32_t)g;
+            break;
+        }
+        case 'r':
+            o.rebuild = 1;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'D':
+            dump = 1;
+            break;
+        case 'e':
+            truth = optarg;
+            break;
+        case 'h':
+            fputs(cluster_usage, stdout);
+            return CLI_OK;
+        default:
+            fputs(cluster_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!db || optind != argc) {
+        fputs(cluster_usage, stderr);
+        return CLI_USAGE;
+    }
+    if (cluster_parse_heuristics(hlist, &o.heuristics, &err)) {
+        cli_fail(&err);
+        return CLI_USAGE;
+    }
+    store *s;
+    if (store_open(&s, db, 0, &err)) return cli_fail(&err);
+    json_t *doc = NULL;
+    int rc = 0;
+    if (truth) {
+        rc = cluster_evaluate(s, truth, o.heuristics, o.guard, &doc, &err);
+    } else if (dump) {
+        cluster_map *m;
+        rc = cluster_open(&m, s, db, &err);
+        if (!rc) {
+            rc = cluster_dump(m, s, stdout, &err);
+            cluster_close(m);
+        }
+    } else {
+        cluster_result r;
+        rc = cluster_build(s, db, &o, &r, &err);
+        if (!rc) rc = cluster_result_json(&r, s, &doc, &err);
+    }
+    store_close(s);
+    if (rc) return cli_fail(&err);
+    if (doc) {
+        if (json || truth)
+            cli_print_json(doc);
+        else
+            print_human(doc);
+        json_decref(doc);
+    }
+    return CLI_OK;
+}
+
+static const char entity_usage[] =
+    "usage: cointrail entity --db DIR [--offset N] [--limit N] [--json] ADDR|ID\n"
+    "An address's entity (or the entity of address id ID; an entity's id is its smallest\n"
+    "address id). Needs `cointrail cluster` first.\n";
+
+static void print_sat(const char *label, long long sat)
+{
+    printf("%-20s %lld sat (%lld.%08lld BTC)\n", label, sat, sat / 100000000,
+           (sat < 0 ? -sat : sat) % 100000000);
+}
+
+static void entity_human(json_t *d)
+{
+    printf("entity %lld: %lld addresses (heuristics %s)\n",
+           (long long)json_integer_value(json_object_get(d, "entity")),
+           (long long)json_integer_value(json_object_get(d, "size")),
+           json_string_value(json_object_get(d, "heuristics")));
+    print_sat("  received", json_integer_value(json_object_get(d, "received")));
+    print_sat("  sent", json_integer_value(json_object_get(d, "sent")));
+    print_sat("  balance", json_integer_value(json_object_get(d, "balance")));
+    printf("  %-18s %lld\n", "txs", (long long)json_integer_value(json_object_get(d, "tx_count")));
+    const char *which[] = {"first_activity", "last_activity"};
+    for (int i = 0; i < 2; i++) {
+        json_t *a = json_object_get(d, which[i]);
+        if (json_is_object(a))
+            printf("  %-18s height %lld, time %lld\n", which[i],
+                   (long long)json_integer_value(json_object_get(a, "height")),
+                   (long long)json_integer_value(json_object_get(a, "time")));
+    }
+    json_t *cj = json_object_get(d, "coinjoin_activity");
+    if (json_object_size(cj)) {
+        printf("  CoinJoin activity (txs spent into / received from):\n");
+        const char *k;
+        json_t *v;
+        json_object_foreach(cj, k, v)
+            printf("    %-16s %lld / %lld\n", k,
+                   (long long)json_integer_value(json_object_get(v, "spent_into")),
+                   (long long)json_integer_value(json_object_get(v, "received_from")));
+    } else
+        printf("  no CoinJoin activity\n");
+    if (!json_is_true(json_object_get(d, "up_to_date")))
+        printf("  (clustering is behind the store: run `cointrail cluster`)\n");
+    printf("  addresses from #%lld:\n",
+           (long long)json_integer_value(json_object_get(d, "offset")));
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(d, "addresses"), i, a)
+        printf("    %s\n", json_string_value(json_object_get(a, "address")));
+}
+
+int cmd_entity(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},     {"json", no_argument, 0, 'j'},
+        {"offset", required_argument, 0, 'o'}, {"limit", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    const char *db = NULL;
+    int json = 0, c;
+    size_t offset = 0, limit = 100;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'o':
+            offset = strtoull(optarg, NULL, 10);
+            break;
+        case 'l':
+            limit = strtoull(optarg, NULL, 10);
+            break;
+        case 'h':
+            fputs(entity_usage, stdout);
+            return CLI_OK;
+        default:
+            fputs(entity_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!db || optind != argc - 1) {
+        fputs(entity_usage, stderr);
+        return CLI_USAGE;
+    }
+    util_err err = {0};
+    store *s;
+    if (store_open(&s, db, 0, &err)) return cli_fail(&err);
+    cluster_map *m;
+    int rc = cluster_open(&m, s, db, &err);
+    json_t *doc = NULL;
+    if (!rc) {
+        rc = cluster_entity_json(m, s, argv[optind], offset, limit, &doc, &err);
+        cluster_close(m);
+    }
+    store_close(s);
+    if (rc) return cli_fail(&err);
+    if (json)
+        cli_print_json(doc);
+    else
+        entity_human(doc);
+    json_decref(doc);
+    return CLI_OK;
+}

@@ -1,0 +1,160 @@
+/* cluster: entities from the store's addresses. The multi-input heuristic (all input
+ * addresses of a transaction belong to one entity) over the whole store with union-find over
+ * address ids (path compression, union by size); transactions detected as CoinJoins never join
+ * their inputs; optional named change heuristics add a link from the inputs to one output,
+ * guarded against merging two large entities. The result lives in files of the store
+ * directory (docs/clustering.md): a map address id -> entity id (the smallest address id of
+ * the cluster, so ids are stable as long as the cluster's smallest member stays), a CoinJoin
+ * kind per tx, and a state file saying up to which tx the clustering is built and how; it is
+ * replaced atomically, and extended incrementally after an import (a reorganisation below the
+ * built point forces a rebuild).
+ *
+ * Rules, thresholds and measured accuracy: docs/clustering.md. */
+#ifndef CT_CLUSTER_H
+#define CT_CLUSTER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../store/store.h"
+#include "../util/util.h"
+
+#define CLUSTER_FORMAT_VERSION 1
+/* Version of the CoinJoin and change rules: a clustering saved under other rules is rebuilt. */
+#define CLUSTER_RULES_VERSION 1
+#define CLUSTER_NO_ENTITY UINT32_MAX
+#define CLUSTER_DEFAULT_GUARD 1000 /* super-cluster guard: see cluster_opts.guard */
+
+/* CoinJoin kinds, as stored per tx (one byte). WHIRLPOOL_TX0 is recognised and reported but is
+ * not a CoinJoin: its inputs are one wallet's and are joined. */
+typedef enum {
+    CLUSTER_CJ_NONE = 0,
+    CLUSTER_CJ_WASABI1,
+    CLUSTER_CJ_WASABI2,
+    CLUSTER_CJ_WHIRLPOOL,
+    CLUSTER_CJ_JOINMARKET,
+    CLUSTER_CJ_GENERIC,
+    CLUSTER_CJ_WHIRLPOOL_TX0,
+    CLUSTER_CJ_NKINDS
+} cluster_cj_kind;
+
+/* JSON name of a kind: none wasabi1 wasabi2 whirlpool joinmarket generic whirlpool_tx0. */
+const char *cluster_cj_kind_name(int kind);
+/* Whether a kind excludes the tx from the multi-input heuristic (every kind but NONE, TX0). */
+int cluster_cj_excludes(int kind);
+
+/* Change heuristics (bit flags). With several enabled, an output is linked as change only when
+ * every enabled heuristic picks that same output. */
+enum {
+    CLUSTER_H_FRESH = 1,   /* exactly one output address never seen before this tx */
+    CLUSTER_H_SCRIPT = 2,  /* exactly one output of the inputs' (single) script type */
+    CLUSTER_H_ROUND = 4,   /* exactly one output whose value is not round (multiple of 1e5) */
+    CLUSTER_H_OPTIMAL = 8, /* exactly one output smaller than the smallest input */
+    CLUSTER_H_ALL = 15
+};
+#define CLUSTER_NHEURISTICS 4
+/* Name of one heuristic bit ("fresh", "script", "round", "optimal"), or NULL. */
+const char *cluster_heuristic_name(unsigned bit);
+/* Parse a comma-separated list of heuristic names, or "none". 0 or UTIL_EINVAL naming the
+ * unknown name. */
+int cluster_parse_heuristics(const char *list, unsigned *out, util_err *err);
+/* Write the list form of a set ("none" or "fresh,script") into buf (size n). */
+void cluster_format_heuristics(unsigned h, char *buf, size_t n);
+
+/* Per-call scratch for detection and change picking: grown as needed, reused between txs so
+ * the pass over the chain does not allocate per tx. Zero-initialise; free with
+ * cluster_scratch_free. */
+typedef struct cluster_scratch {
+    int64_t *v;
+    size_t cap;
+} cluster_scratch;
+void cluster_scratch_free(cluster_scratch *sc);
+
+/* The CoinJoin kind of tx (a cluster_cj_kind), from its input and output values, counts and
+ * script types. Returns CLUSTER_CJ_NONE for coinbases. UTIL_ENOMEM (negative) if the scratch
+ * could not grow. */
+int cluster_detect(const store *s, uint64_t tx, cluster_scratch *sc);
+
+/* The output (index within tx) that the enabled change heuristics h agree is change, or -1.
+ * addr_before is the store's address count before this tx (address ids are first-seen
+ * order, so an output address id >= addr_before is fresh). Txs with unresolved inputs, a
+ * coinbase, or an output paying one of the inputs' addresses get -1. */
+int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_before);
+
+typedef struct cluster_opts {
+    unsigned heuristics; /* CLUSTER_H_* set; 0 = multi-input only (the default) */
+    uint32_t guard;      /* refuse a change link joining two entities of >= guard addresses
+                            each; 0 = CLUSTER_DEFAULT_GUARD */
+    int rebuild;         /* ignore the saved clustering and build from tx 0 */
+} cluster_opts;
+
+void cluster_default_opts(cluster_opts *o);
+
+typedef struct cluster_result {
+    int mode;                /* 0 up to date, 1 extended, 2 built from scratch */
+    const char *why_rebuilt; /* static string when mode == 2 */
+    uint64_t txs_done;       /* txs processed by this run */
+    uint64_t txs, addresses; /* covered by the clustering now */
+    uint64_t entities;       /* clusters (with at least one address) */
+    uint64_t singletons;
+    uint64_t coinjoins[CLUSTER_CJ_NKINDS]; /* whole clustering, by kind */
+    uint64_t change_links, refused_merges; /* whole clustering */
+    uint32_t largest_id[10], largest_size[10];
+    unsigned n_largest;
+    unsigned heuristics;
+    uint32_t guard;
+    double seconds, load_seconds, pass_seconds, write_seconds;
+} cluster_result;
+
+/* Build or extend the clustering of the store s (open read-only or writable) whose directory
+ * is dir, and save it there atomically. Takes DIR/cluster.lock (UTIL_EBUSY if another
+ * `cluster` holds it). A saved clustering with other heuristics or guard, or one that the
+ * store no longer contains (a reorganisation cut txs it covered), or one saved under other
+ * detector rules (CLUSTER_RULES_VERSION) is rebuilt. */
+int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_result *r,
+                  util_err *err);
+
+/* A saved clustering, opened for reading. Owned by the caller: cluster_close it. */
+typedef struct cluster_map cluster_map;
+
+/* Open the clustering saved in dir for the store s. UTIL_ENOTFOUND if there is none (run
+ * `cointrail cluster`); UTIL_ECORRUPT if its state file is damaged. A clustering behind the
+ * store is usable (cluster_map_txs says how far it goes); one the store no longer contains
+ * (reorganised away) is refused with UTIL_ECORRUPT saying to rerun `cointrail cluster`. */
+int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *err);
+void cluster_close(cluster_map *m);
+uint64_t cluster_map_txs(const cluster_map *m);
+uint32_t cluster_map_addresses(const cluster_map *m);
+/* Entity of an address id (CLUSTER_NO_ENTITY if past the clustering). */
+uint32_t cluster_entity_of(const cluster_map *m, uint32_t addr);
+/* CoinJoin kind recorded for tx (CLUSTER_CJ_NONE past the clustering). */
+int cluster_tx_kind(const cluster_map *m, uint64_t tx);
+
+/* The `cointrail entity` document for arg (an address string, or a decimal address id whose
+ * entity is shown): entity, size, addresses from offset (at most limit), received, sent,
+ * balance (sums over its addresses' outputs), tx_count, first and last activity (height and
+ * block time), CoinJoin activity (CoinJoin txs it received from or spent into, by kind, and
+ * Tx0s). *out is a new object the caller owns. UTIL_EINVAL bad argument, UTIL_ENOTFOUND
+ * unknown address. */
+int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
+                        size_t limit, json_t **out, util_err *err);
+
+/* The summary document of a build result (what `cointrail cluster --json` prints); *out is
+ * owned by the caller. */
+int cluster_result_json(const cluster_result *r, const store *s, json_t **out, util_err *err);
+
+/* Write every address and its entity ("a ADDRESS ENTITY") and every tx with a CoinJoin kind
+ * ("c TXID KIND") to f, for independent checks. */
+int cluster_dump(const cluster_map *m, const store *s, FILE *f, util_err *err);
+
+/* Measure against a generator truth file (docs/generator.md): per detector precision and
+ * recall against the truth's coinjoin and whirlpool_tx0 lines; per change heuristic (each
+ * alone, and the set h together) the precision of its links against the truth entities and
+ * the clustering it gives (entities, largest, purity, completeness); and the multi-input
+ * clustering's purity and completeness. Works in memory; saves nothing. *out is owned by the
+ * caller. */
+int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_t guard,
+                     json_t **out, util_err *err);
+
+#endif

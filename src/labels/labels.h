@@ -1,0 +1,171 @@
+/* labels: what is known about addresses, from outside sources. Imports OFAC's SDN advanced
+ * XML, the per-currency OFAC address lists, GraphSense TagPack YAML and a plain CSV into one
+ * label set kept in the store directory (DIR/labels.db, a versioned text file described in
+ * docs/labels.md), and answers look-ups by (chain, address), filtered lists and searches.
+ *
+ * The label set does not need the chain store: labels can be imported before any block, and
+ * labels for chains not ingested (yet) are kept. Import is two steps: labels_import_file parses
+ * one file completely into the in-memory set (a file with any structural error adds nothing),
+ * and labels_db_save replaces DIR/labels.db atomically (write temp, fsync, rename), so an
+ * import is all or nothing. Labels are unique on (chain, address, source, category): importing
+ * the same file twice changes nothing, and a newer import of the same key replaces the fields.
+ *
+ * Every function that can fail returns 0 or a negative UTIL_E* code and fills the caller's
+ * util_err (may be NULL) with a message naming the file, line and field concerned. */
+#ifndef CT_LABELS_H
+#define CT_LABELS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/util.h"
+
+#define LABELS_FORMAT_VERSION 1      /* of DIR/labels.db */
+#define LABELS_FILE "labels.db"      /* inside the store directory */
+#define LABELS_CONFIDENCE_DEFAULT 50 /* when a source gives none */
+
+/* One label. Every string is non-NULL and NUL-terminated ("" when the source gives nothing)
+ * and owned by the labels_db (or the labels_import_result) that holds the label.
+ *   chain      lowercased currency code: "btc" (from XBT or BTC), "eth", "trx", "usdt", ...
+ *   address    btc: canonical mainnet form (btc_addr_encode of the decoded address); 0x...
+ *              addresses lowercased; anything else as given
+ *   category   cointrail's vocabulary: exchange mixer bridge swap sanctioned theft ransomware
+ *              darknet scam gambling otc defi miner terrorism ...; other source words lowercased
+ *   actor      who is behind it ("lazarusgroup", an OFAC SDN entry's name)
+ *   name       the label text ("Lazarus group", "binance reserve wallets BTC", the SDN name)
+ *   source     where it comes from: TagPack title, "OFAC SDN #<profile id>", "OFAC SDN list
+ *              XBT", the CSV's source column or the file name, or --source
+ *   url        TagPack source URL, OFAC's reference page
+ *   programs   OFAC sanctions programs, comma-separated ("CYBER2,DPRK3")
+ *   first_seen, last_seen   dates (YYYY-MM-DD) when the source gives them
+ *   updated    the source's own date: TagPack lastmod, the OFAC entry's listing date
+ *   confidence 0..100 (see labels_confidence_from_name and docs/labels.md) */
+typedef struct labels_label {
+    char *chain, *address, *category, *actor, *name, *source, *url, *programs;
+    char *first_seen, *last_seen, *updated;
+    int confidence;
+} labels_label;
+
+/* The label set of one store directory, sorted by (chain, address, source, category). */
+typedef struct labels_db labels_db;
+
+enum {
+    LABELS_WRITE =
+        1, /* take DIR/labels.lock (flock) so two imports cannot lose each other's work */
+};
+
+/* Open the label set of store_dir: reads DIR/labels.db if it exists, else starts empty. With
+ * LABELS_WRITE creates DIR if missing and takes its label lock DIR/labels.lock (UTIL_EBUSY if
+ * another writer holds it); without it DIR need not exist. A labels.db that is not what
+ * docs/labels.md says gives UTIL_ECORRUPT naming the line. *out is owned by the caller:
+ * labels_db_close it. */
+int labels_db_open(labels_db **out, const char *store_dir, unsigned flags, util_err *err);
+/* Free the set and release the lock; unsaved imports are dropped. NULL is fine. */
+void labels_db_close(labels_db *db);
+/* Atomically replace DIR/labels.db with the current set (creating DIR if needed). The bytes
+ * depend only on the set's content, so saving an unchanged set rewrites the same file. */
+int labels_db_save(labels_db *db, util_err *err);
+
+/* Number of labels, and label i (0 <= i < count) in sorted order. The pointer stays valid
+ * until the next labels_import_file or labels_db_close. */
+size_t labels_db_count(const labels_db *db);
+const labels_label *labels_db_get(const labels_db *db, size_t i);
+
+/* ---- import ---- */
+typedef enum {
+    LABELS_FMT_AUTO = 0, /* from the file name's extension, else from the content */
+    LABELS_FMT_OFAC_XML,
+    LABELS_FMT_OFAC_LIST,
+    LABELS_FMT_TAGPACK,
+    LABELS_FMT_CSV,
+} labels_format;
+
+/* Name of a format as the CLI spells it ("ofac-xml", ...), and back (-1 if unknown). */
+const char *labels_format_name(labels_format f);
+int labels_format_parse(const char *name);
+
+typedef struct labels_import_opts {
+    labels_format format;
+    const char *chain;  /* NULL, or the chain where the file does not say (ofac lists, CSV rows
+                         * with an empty chain, tags without a currency) */
+    const char *source; /* NULL, or replaces the source of every label imported */
+    int strict;         /* 1: an invalid address fails the whole file instead of being
+                         * rejected with a warning */
+} labels_import_opts;
+
+/* What one import did. warnings (each "FILE:LINE: field F: ...") are owned by the result:
+ * labels_import_result_free it. At most LABELS_MAX_WARNINGS are kept; n_rejected counts all. */
+#define LABELS_MAX_WARNINGS 1000
+typedef struct labels_import_result {
+    labels_format format; /* the format used (detected or given) */
+    size_t n_read;        /* labels read from the file (after rejects) */
+    size_t n_added;       /* new (chain, address, source, category) keys */
+    size_t n_replaced;    /* keys already present (or repeated in the file): fields updated */
+    size_t n_rejected;    /* addresses that are not valid for their chain (bad checksum, ...) */
+    char **warnings;
+    size_t n_warnings;
+} labels_import_result;
+
+void labels_import_result_free(labels_import_result *r);
+
+/* Parse path completely and merge its labels into db (memory only: nothing is written until
+ * labels_db_save). On any error db is unchanged: UTIL_EFORMAT for malformed XML/YAML/CSV/list
+ * content (message "PATH:LINE: field NAME: problem"), UTIL_EIO if unreadable, UTIL_EINVAL for
+ * a format that cannot be detected or options that do not fit. An address that fails its
+ * chain's validation (btc: btc_addr_decode, e.g. a bad checksum; 0x chains: not 40 hex
+ * digits) is rejected: counted and reported in res->warnings, or with opts->strict an
+ * UTIL_EFORMAT error. res (may be NULL) is filled either way; free it after. */
+int labels_import_file(labels_db *db, const char *path, const labels_import_opts *opts,
+                       labels_import_result *res, util_err *err);
+
+/* ---- vocabulary ---- */
+/* Chain name of a currency code: XBT and BTC -> "btc", others lowercased ("ETH" -> "eth").
+ * out holds at least 32 bytes. UTIL_EINVAL for an empty or odd code (spaces, over 31 bytes). */
+int labels_chain_from_currency(char out[32], const char *currency, util_err *err);
+/* Canonical address for a chain (see labels_label.address). out holds at least 128 bytes.
+ * UTIL_EINVAL with err naming the problem if the address is not valid for the chain. */
+int labels_canon_address(char out[128], const char *chain, const char *address, util_err *err);
+/* cointrail category for a source word: TagPack abuse/category ("sanction", "mixing_service",
+ * "service_hack", "defi_bridge", ...) or OFAC; unknown words come back lowercased. out holds
+ * at least 64 bytes. */
+void labels_category_map(char out[64], const char *word);
+/* Confidence 0..100 of a TagPack confidence name ("ownership" 100, "authority_data" 100,
+ * "service_data" 90, "manual_transaction" 80, "forensic" 70, "heuristic" 50, "web_crawl" 40,
+ * "unknown" 20) or of a number "0".."100"; -1 if neither. */
+int labels_confidence_from_name(const char *name);
+
+/* ---- look-ups (O(log n)) ---- */
+/* The labels of one (chain, address): *first points at n consecutive labels (n may be 0).
+ * address must be canonical (labels_canon_address). Pointers valid as for labels_db_get. */
+void labels_find(const labels_db *db, const char *chain, const char *address,
+                 const labels_label **first, size_t *n);
+
+/* Labels of an address on any chain: canonicalised per chain present in the set (so a btc
+ * address may be given in any valid spelling) and looked up on each. Fills out[0..*n) with up
+ * to cap pointers; *n is the number found (may exceed cap). chain may be NULL (all chains). */
+void labels_find_any(const labels_db *db, const char *chain, const char *address,
+                     const labels_label **out, size_t cap, size_t *n);
+
+/* ---- list and search ---- */
+typedef struct labels_filter {
+    const char *chain;    /* NULL or exact chain */
+    const char *category; /* NULL or exact category */
+    const char *text;     /* NULL or case-insensitive substring of address, actor, name,
+                           * category, source, url or programs */
+} labels_filter;
+
+/* Whether a label passes a filter. */
+int labels_match(const labels_label *l, const labels_filter *f);
+
+/* The labels passing f, in sorted order, as a JSON document
+ * {"total": matching count, "offset", "limit", "labels": [labels_to_json...]}; limit 0 means
+ * all. *out is a new reference owned by the caller (json_decref). */
+int labels_query(const labels_db *db, const labels_filter *f, size_t offset, size_t limit,
+                 json_t **out, util_err *err);
+
+/* One label as a JSON object (fields as in labels_label; empty strings left out; programs as
+ * an array). New reference owned by the caller; NULL only if out of memory. */
+json_t *labels_to_json(const labels_label *l);
+
+#endif

@@ -1,0 +1,53 @@
+/* labels internals shared by labels.c (the set, storage, look-ups) and labels_import.c (the
+ * file format parsers). Not part of the module's interface. */
+#ifndef CT_LABELS_INT_H
+#define CT_LABELS_INT_H
+
+#include "labels.h"
+
+/* A growing array of labels that owns their strings. */
+typedef struct labels_vec {
+    labels_label *v;
+    size_t n, cap;
+} labels_vec;
+
+void labels_label_free(labels_label *l);
+void labels_vec_free(labels_vec *lv);
+
+/* One label as a parser found it: borrowed strings, NULL for absent. currency is the raw
+ * currency or chain code (mapped by labels_chain_from_currency); address is canonicalised. */
+typedef struct labels_raw {
+    const char *currency, *address, *category, *actor, *name, *source, *url, *programs;
+    const char *first_seen, *last_seen, *updated;
+    int confidence;
+} labels_raw;
+
+/* The state of one file's import. */
+typedef struct labels_ctx {
+    const char *path; /* as given, for messages */
+    const char *base; /* its file name */
+    const labels_import_opts *opts;
+    labels_import_result *res;
+    labels_vec out;          /* labels parsed so far */
+    const char *chain_field; /* how the format names the chain field, for messages */
+    util_err *err;
+} labels_ctx;
+
+/* Validate and copy one label found at line (0 if unknown). An invalid currency is an
+ * UTIL_EFORMAT error; an invalid address is rejected with a warning (or, strict, an error). */
+int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r);
+/* Record a warning "PATH:LINE: ..." in the result (kept up to LABELS_MAX_WARNINGS). */
+void labels_ctx_warn(labels_ctx *c, long line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The parsers: data is the whole file (len bytes, NUL-terminated at data[len]). Each adds its
+ * labels to c->out with labels_ctx_add, or returns an error naming PATH:LINE and the field. */
+int labels_parse_csv(labels_ctx *c, const char *data, size_t len);
+int labels_parse_list(labels_ctx *c, const char *data, size_t len);
+int labels_parse_tagpack(labels_ctx *c, const char *data, size_t len);
+int labels_parse_ofac_xml(labels_ctx *c, const char *data, size_t len);
+
+/* Case-insensitive substring test. */
+int labels_contains_ci(const char *hay, const char *needle);
+
+#endif
