@@ -77,17 +77,48 @@ static void print_btc(const char *label, long long sat)
            (sat < 0 ? -sat : sat) % 100000000);
 }
 
-/* Run one query against a read-only store and print it. */
+/* One line per label: category, name, actor, source, confidence, and with show_address the
+ * address that carries it (for labels extended to an entity). */
+static void print_labels(const char *title, json_t *labels, int show_address)
+{
+    if (!json_array_size(labels)) return;
+    printf("%s:\n", title);
+    size_t i;
+    json_t *l;
+    json_array_foreach(labels, i, l)
+    {
+        printf("    %-11s %s", str_of(l, "category"), str_of(l, "name"));
+        if (json_object_get(l, "actor")) printf("  actor %s", str_of(l, "actor"));
+        printf("  (%s, confidence %lld)", str_of(l, "source"), int_of(l, "confidence"));
+        if (show_address) printf("  on %s", str_of(l, "address"));
+        printf("\n");
+    }
+}
+
+/* Run one query against a read-only store, with its labels and entities when there are any,
+ * and print it. */
 static int run_query(const query_args *a,
-                     int (*fn)(const store *, const query_args *, json_t **, util_err *),
+                     int (*fn)(const query_ctx *, const query_args *, json_t **, util_err *),
                      void (*human)(json_t *))
 {
     util_err err = {0};
     store *s;
     int rc = store_open(&s, a->db, 0, &err);
     if (rc) return cli_fail(&err);
+    labels_db *labels = NULL;
+    if ((rc = labels_db_open(&labels, a->db, 0, &err))) {
+        store_close(s);
+        return cli_fail(&err);
+    }
+    cluster_map *clusters = NULL;
+    util_err cerr = {0};
+    rc = cluster_open(&clusters, s, a->db, &cerr);
+    if (rc && rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
+    query_ctx q = {s, labels, rc ? NULL : clusters};
     json_t *doc = NULL;
-    rc = fn(s, a, &doc, &err);
+    rc = fn(&q, a, &doc, &err);
+    if (q.clusters) cluster_close(clusters);
+    labels_db_close(labels);
     store_close(s);
     if (rc) return cli_fail(&err);
     if (a->json)
@@ -98,9 +129,9 @@ static int run_query(const query_args *a,
     return CLI_OK;
 }
 
-static int stats_fn(const store *s, const query_args *a, json_t **out, util_err *err)
+static int stats_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
 {
-    return query_stats(s, a->recompute, out, err);
+    return query_stats(q->s, a->recompute, out, err);
 }
 
 static void stats_human(json_t *d)
@@ -130,9 +161,9 @@ int cmd_stats(int argc, char **argv)
     return run_query(&a, stats_fn, stats_human);
 }
 
-static int tx_fn(const store *s, const query_args *a, json_t **out, util_err *err)
+static int tx_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
 {
-    return query_tx(s, a->arg, out, err);
+    return query_tx(q, a->arg, out, err);
 }
 
 static void tx_human(json_t *d)
@@ -153,6 +184,7 @@ static void tx_human(json_t *d)
         else
             printf("    #%zu %s:%lld  %lld sat  %s\n", i, str_of(e, "prev_txid"), int_of(e, "vout"),
                    int_of(e, "value"), str_of(e, "address"));
+        print_labels("      labels", json_object_get(e, "labels"), 0);
     }
     printf("  outputs:\n");
     json_array_foreach(json_object_get(d, "outputs"), i, e)
@@ -161,6 +193,7 @@ static void tx_human(json_t *d)
         printf("    #%lld %lld sat  %-8s %s  %s%s\n", int_of(e, "n"), int_of(e, "value"),
                str_of(e, "type"), str_of(e, "address"), json_is_null(sp) ? "unspent" : "spent by ",
                json_is_null(sp) ? "" : json_string_value(sp));
+        print_labels("      labels", json_object_get(e, "labels"), 0);
     }
     json_t *fee = json_object_get(d, "fee");
     if (json_is_null(fee))
@@ -177,9 +210,9 @@ int cmd_tx(int argc, char **argv)
     return run_query(&a, tx_fn, tx_human);
 }
 
-static int address_fn(const store *s, const query_args *a, json_t **out, util_err *err)
+static int address_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
 {
-    return query_address(s, a->arg, a->offset, a->limit, out, err);
+    return query_address(q, a->arg, a->offset, a->limit, out, err);
 }
 
 static void address_human(json_t *d)
@@ -188,6 +221,13 @@ static void address_human(json_t *d)
     print_btc("  received", int_of(d, "received"));
     print_btc("  sent", int_of(d, "sent"));
     print_btc("  balance", int_of(d, "balance"));
+    print_labels("  labels", json_object_get(d, "labels"), 0);
+    json_t *entity = json_object_get(d, "entity");
+    if (json_is_object(entity)) {
+        printf("  entity %lld (cointrail entity --db DIR %lld)\n", int_of(entity, "id"),
+               int_of(entity, "id"));
+        print_labels("  entity labels", json_object_get(entity, "labels"), 1);
+    }
     printf("  %lld txs, %lld outputs (newest first, from #%lld):\n", int_of(d, "tx_count"),
            int_of(d, "output_count"), int_of(d, "offset"));
     size_t i;
@@ -209,4 +249,62 @@ int cmd_address(int argc, char **argv)
         &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     return run_query(&a, address_fn, address_human);
+}
+
+static void entity_human(json_t *d)
+{
+    printf("entity %lld: %lld addresses (heuristics %s)\n",
+           (long long)json_integer_value(json_object_get(d, "entity")),
+           (long long)json_integer_value(json_object_get(d, "size")),
+           json_string_value(json_object_get(d, "heuristics")));
+    print_btc("  received", json_integer_value(json_object_get(d, "received")));
+    print_btc("  sent", json_integer_value(json_object_get(d, "sent")));
+    print_btc("  balance", json_integer_value(json_object_get(d, "balance")));
+    printf("  %-18s %lld\n", "txs", (long long)json_integer_value(json_object_get(d, "tx_count")));
+    const char *which[] = {"first_activity", "last_activity"};
+    for (int i = 0; i < 2; i++) {
+        json_t *a = json_object_get(d, which[i]);
+        if (json_is_object(a))
+            printf("  %-18s height %lld, time %lld\n", which[i],
+                   (long long)json_integer_value(json_object_get(a, "height")),
+                   (long long)json_integer_value(json_object_get(a, "time")));
+    }
+    json_t *cj = json_object_get(d, "coinjoin_activity");
+    if (json_object_size(cj)) {
+        printf("  CoinJoin activity (txs spent into / received from):\n");
+        const char *k;
+        json_t *v;
+        json_object_foreach(cj, k, v)
+            printf("    %-16s %lld / %lld\n", k,
+                   (long long)json_integer_value(json_object_get(v, "spent_into")),
+                   (long long)json_integer_value(json_object_get(v, "received_from")));
+    } else
+        printf("  no CoinJoin activity\n");
+    if (!json_is_true(json_object_get(d, "up_to_date")))
+        printf("  (clustering is behind the store: run `cointrail cluster`)\n");
+    print_labels("  labels (on any of its addresses)", json_object_get(d, "labels"), 1);
+    printf("  addresses from #%lld:\n",
+           (long long)json_integer_value(json_object_get(d, "offset")));
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(d, "addresses"), i, a)
+        printf("    %s\n", json_string_value(json_object_get(a, "address")));
+}
+
+static int entity_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
+{
+    return query_entity(q, a->arg, a->offset, a->limit, out, err);
+}
+
+int cmd_entity(int argc, char **argv)
+{
+    query_args a;
+    int rc = parse_query_args(argc, argv,
+                              "usage: cointrail entity --db DIR [--json] [--offset N] [--limit N] "
+                              "ADDR|ADDRESS_ID\n"
+                              "The entity (cluster) an address belongs to: run `cointrail cluster` "
+                              "first.\n",
+                              1, &a);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    return run_query(&a, entity_fn, entity_human);
 }

@@ -68,8 +68,67 @@ static json_t *spender_json(const store *s, uint64_t out)
     return hash_json(store_tx_hash(s, store_input_tx(s, in)));
 }
 
-int query_tx(const store *s, const char *txid_hex, json_t **out, util_err *err)
+/* The labels of one btc address as a JSON array (empty when none or no label set). */
+static json_t *address_labels(const labels_db *labels, const char *address)
 {
+    json_t *arr = json_array();
+    if (!labels || !address) return arr;
+    const labels_label *first;
+    size_t n;
+    labels_find(labels, "btc", address, &first, &n);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, labels_to_json(&first[i]));
+    return arr;
+}
+
+/* Attach "labels" to an input or output object that has an "address". */
+static void annotate_labels(const labels_db *labels, json_t *obj)
+{
+    if (!labels) return;
+    json_t *arr = address_labels(labels, json_string_value(json_object_get(obj, "address")));
+    if (json_array_size(arr))
+        json_object_set_new(obj, "labels", arr);
+    else
+        json_decref(arr);
+}
+
+/* Labels carried by any address of entity, each as labels_to_json plus "address". Walks the
+ * label set (thousands of entries), not the entity (possibly millions of addresses). */
+static json_t *entity_labels(const store *s, const cluster_map *m, const labels_db *labels,
+                             uint32_t entity)
+{
+    json_t *arr = json_array();
+    if (!labels || !m) return arr;
+    for (size_t i = 0, n = labels_db_count(labels); i < n; i++) {
+        const labels_label *l = labels_db_get(labels, i);
+        if (strcmp(l->chain, "btc") != 0) continue;
+        btc_addr key;
+        if (btc_addr_decode(&key, l->address, NULL)) continue;
+        int64_t aid = store_find_addr(s, &key);
+        if (aid < 0 || cluster_entity_of(m, (uint32_t)aid) != entity) continue;
+        json_t *j = labels_to_json(l);
+        json_object_set_new(j, "address", json_string(l->address));
+        json_array_append_new(arr, j);
+    }
+    return arr;
+}
+
+int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limit, json_t **out,
+                 util_err *err)
+{
+    if (!q->clusters)
+        return util_errf(err, UTIL_ENOTFOUND, "no entities yet: run cointrail cluster first");
+    int rc = cluster_entity_json(q->clusters, q->s, arg, offset, limit, out, err);
+    if (rc) return rc;
+    json_int_t entity = json_integer_value(json_object_get(*out, "entity"));
+    json_object_set_new(*out, "labels",
+                        entity_labels(q->s, q->clusters, q->labels, (uint32_t)entity));
+    return 0;
+}
+
+int query_tx(const query_ctx *q, const char *txid_hex, json_t **out, util_err *err)
+{
+    const store *s = q->s;
     uint8_t txid[32];
     if (util_hash_parse(txid, txid_hex))
         return util_errf(err, UTIL_EINVAL, "txid '%s': expected 64 hex digits", txid_hex);
@@ -114,6 +173,7 @@ int query_tx(const store *s, const char *txid_hex, json_t **out, util_err *err)
             json_object_set_new(j, "type",
                                 json_string(btc_script_type_name(store_out_type(s, prev))));
             json_object_set_new(j, "address", store_addr_json(s, store_out_addr(s, prev)));
+            annotate_labels(q->labels, j);
         }
         json_array_append_new(ins, j);
     }
@@ -128,6 +188,7 @@ int query_tx(const store *s, const char *txid_hex, json_t **out, util_err *err)
         json_object_set_new(j, "type", json_string(btc_script_type_name(store_out_type(s, o_id))));
         json_object_set_new(j, "address", store_addr_json(s, store_out_addr(s, o_id)));
         json_object_set_new(j, "spent_by", spender_json(s, o_id));
+        annotate_labels(q->labels, j);
         json_array_append_new(outs, j);
     }
     json_object_set_new(o, "inputs", ins);
@@ -175,9 +236,10 @@ static int idset_add(idset *s, uint64_t id)
     return 0;
 }
 
-int query_address(const store *s, const char *address, size_t offset, size_t limit, json_t **out,
-                  util_err *err)
+int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
+                  json_t **out, util_err *err)
 {
+    const store *s = q->s;
     btc_addr key;
     int rc = btc_addr_decode(&key, address, err);
     if (rc) return rc;
@@ -223,6 +285,17 @@ int query_address(const store *s, const char *address, size_t offset, size_t lim
     json_object_set_new(r, "output_count", json_integer((json_int_t)n_outputs));
     json_object_set_new(r, "offset", json_integer((json_int_t)offset));
     json_object_set_new(r, "outputs", list);
+    json_object_set_new(r, "labels", address_labels(q->labels, canon));
+    uint32_t entity =
+        q->clusters ? cluster_entity_of(q->clusters, (uint32_t)aid) : CLUSTER_NO_ENTITY;
+    if (entity != CLUSTER_NO_ENTITY) {
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_integer(entity));
+        json_object_set_new(e, "labels", entity_labels(s, q->clusters, q->labels, entity));
+        json_object_set_new(r, "entity", e);
+    } else {
+        json_object_set_new(r, "entity", json_null());
+    }
     free(txs.v);
     *out = r;
     return 0;
