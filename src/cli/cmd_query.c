@@ -11,7 +11,8 @@ typedef struct query_args {
     const char *db;
     int json, recompute;
     size_t offset, limit;
-    const char *arg; /* the positional argument, if one is wanted */
+    const char *arg;   /* the positional argument, if one is wanted */
+    int need_clusters; /* fail when the entities cannot be opened (instead of leaving them out) */
 } query_args;
 
 static int parse_query_args(int argc, char **argv, const char *usage, int want_arg, query_args *a)
@@ -113,6 +114,11 @@ static int run_query(const query_args *a,
     cluster_map *clusters = NULL;
     util_err cerr = {0};
     rc = cluster_open(&clusters, s, a->db, &cerr);
+    if (rc && a->need_clusters) {
+        labels_db_close(labels);
+        store_close(s);
+        return cli_fail(&cerr);
+    }
     if (rc && rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
     query_ctx q = {s, labels, rc ? NULL : clusters};
     json_t *doc = NULL;
@@ -306,5 +312,6 @@ int cmd_entity(int argc, char **argv)
                               "first.\n",
                               1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
+    a.need_clusters = 1;
     return run_query(&a, entity_fn, entity_human);
 }
