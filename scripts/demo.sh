@@ -18,3 +18,11 @@ $bin tx --db "$db" f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9
 echo
 echo "== the address that paid it"
 $bin address --db "$db" --limit 5 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S
+echo
+echo "== entities: cointrail cluster, then the entity of that address"
+$bin cluster --db "$db"
+$bin entity --db "$db" --limit 3 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S
+echo
+echo "== labels: OFAC's sanctioned Bitcoin addresses and GraphSense's Lazarus Group TagPack"
+$bin labels import --db "$db" tests/data/labels/sanctioned_addresses_XBT.txt tests/data/labels/lazarus.yaml
+$bin labels search --db "$db" --limit 3 lazarus
