@@ -37,6 +37,18 @@ out=$("$BIN" import --db "$T/db" "$T/a" --json)
 echo "$out" | grep -q '"stale_blocks": 3' && ok || bad "stale branch counted: $out"
 cmp -s "$T/db/MANIFEST" "$T/manifest.before" && ok || bad "stale branch changed the store"
 
+# 4a. A heavier branch whose first block is corrupt: the error names it, the old chain stays.
+mkdir -p "$T/bad"
+cp "$T/a/xor.dat" "$T/bad/"
+mk "$T/bad/blk00000.dat" "$T/c.json" fork 0 4 --xor-dir "$T/bad"
+$PY -c "
+import sys; p = sys.argv[1]; d = bytearray(open(p, 'rb').read()); d[8 + 80 + 50] ^= 0x5a
+open(p, 'wb').write(bytes(d))" "$T/bad/blk00000.dat"
+cp -r "$T/db" "$T/db.before-bad"
+"$BIN" import --db "$T/db" "$T/bad" >/dev/null 2>"$T/bad.err" && bad "corrupt branch accepted" ||
+    { grep -q "bad/blk00000.dat: block at offset 8" "$T/bad.err" && ok || bad "corrupt branch error: $(cat "$T/bad.err")"; }
+diff -r "$T/db.before-bad" "$T/db" >/dev/null && ok || bad "corrupt heavier branch changed the store"
+
 # 4. A heavier branch from height 45 reorganises the store.
 mk "$T/a/blk00004.dat" "$T/c.json" fork 0 4 --xor-dir "$T/a"
 out=$("$BIN" import --db "$T/db" "$T/a" --json)

@@ -413,6 +413,24 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
     return rc;
 }
 
+/* Parse path[0..] until the branch's work passes old_work. 0 or the first block's error. */
+static int check_branch(const file_list *fl, const tree *t, const int64_t *path, size_t n,
+                        unsigned __int128 old_work, const ingest_opts *o, util_err *err)
+{
+    pipeline one = {.fl = fl, .t = t, .path = path, .n = n};
+    one.parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
+    slot *sl = &one.ring[0];
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        parse_one(&one, sl, i);
+        if ((rc = sl->rc)) *err = sl->err;
+        if (t->h[path[i]].work > old_work) break;
+    }
+    btc_block_free(&sl->blk);
+    free(sl->buf);
+    return rc;
+}
+
 int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts *o,
                ingest_result *r, util_err *err)
 {
@@ -465,6 +483,10 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
         r->stale_blocks += t.h[k].state == 2;
     r->stale_blocks -= n;
     if (best >= 0 && fork + 1 < (int64_t)tip_height) {
+        /* Before cutting the store back, parse the new branch up to the block that makes it
+         * heavier than the old tip: a corrupt block there must leave the old chain in place,
+         * not a shorter one. (Reorganisations are short; this parses a few blocks twice.) */
+        if ((rc = check_branch(&fl, &t, path, n, tip_work, o, err))) goto done;
         r->blocks_removed = tip_height - (uint64_t)(fork + 1);
         r->stale_blocks += r->blocks_removed;
         if ((rc = store_truncate_blocks(s, (uint64_t)(fork + 1), err))) goto done;
