@@ -1,6 +1,7 @@
 /* A tiny assertion harness for test programs: each CHECK counts, a failure prints where. */
 #ifndef CT_TEST_CHECK_H
 #define CT_TEST_CHECK_H
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,4 +24,15 @@ static int check_failures, check_count;
     } while (0)
 #define CHECK_DONE()                                                                               \
     (printf("%d checks, %d failed\n", check_count, check_failures), check_failures ? 1 : 0)
+/* Hex to bytes; returns the byte count (tests pass only well-formed hex). */
+static inline size_t unhex(uint8_t *out, const char *hex)
+{
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
 #endif

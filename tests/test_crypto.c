@@ -12,17 +12,6 @@
 #include "crypto/crypto.h"
 #include "util/util.h"
 
-/* Hex to bytes; returns the byte count (the tests only pass well-formed hex). */
-static size_t unhex(uint8_t *out, const char *hex)
-{
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
 
 static void check_hex(const uint8_t *p, size_t n, const char *want, const char *what)
 {
