@@ -43,7 +43,6 @@ static uint64_t rng(void)
     return rng_state * 0x2545f4914f6cdd1dull;
 }
 
-
 /* ---- script classification ---- */
 
 #define KEY_GC "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"

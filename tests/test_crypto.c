@@ -12,7 +12,6 @@
 #include "crypto/crypto.h"
 #include "util/util.h"
 
-
 static void check_hex(const uint8_t *p, size_t n, const char *want, const char *what)
 {
     char got[2 * 128 + 1];
