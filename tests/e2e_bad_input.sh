@@ -66,8 +66,8 @@ mkdir "$T/empty"
 expect 3 "no blk\?\?\?\?\?.dat files|no blk.*files" "$BIN" import --db "$T/db" "$T/empty"
 unchanged empty dir
 # Another writer holds the lock.
-flock "$T/db/LOCK" sleep 3 &
-sleep 0.5
+flock "$T/db/LOCK" sleep 5 &
+for _ in $(seq 50); do flock -n "$T/db/LOCK" true || break; sleep 0.1; done # until it is held
 expect 1 "another cointrail process is writing" "$BIN" import --db "$T/db" "$T/rest.dat"
 wait
 unchanged locked
