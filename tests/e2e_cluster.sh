@@ -60,7 +60,7 @@ sed -i 's/^txs /txs 1/' "$T/g.db/cluster.state"
 "$BIN" import --db "$T/g.db" "$T/g" >/dev/null
 "$BIN" cluster --db "$T/g.db" --rebuild >/dev/null
 [ ! -e "$T/g.db/cluster-map.999.col" ] && ok || bad "stale map file removed"
-[ "$(ls "$T/g.db" | grep -c '^cluster-')" -eq 2 ] && ok || bad "one map and one cj file remain"
+[ "$(ls "$T/g.db" | grep -c '^cluster-')" -eq 3 ] && ok || bad "one map, one sizes and one cj file remain"
 
 # 5. Errors and exit codes.
 "$BIN" entity --db "$T/g.db" 1BoatSLRHtKNngkdXEeobR76b53LETtpyT >/dev/null 2>&1; [ $? -eq 3 ] && ok || bad "unknown address: 3"

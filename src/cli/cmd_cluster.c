@@ -127,6 +127,7 @@ int cmd_cluster(int argc, char **argv)
         }
     } else {
         cluster_result r;
+        o.test_crash = getenv("COINTRAIL_TEST_CLUSTER_CRASH") != NULL; /* recovery tests only */
         rc = cluster_build(s, db, &o, &r, &err);
         if (!rc) rc = cluster_result_json(&r, s, &doc, &err);
     }

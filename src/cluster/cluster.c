@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -27,6 +28,24 @@ int cl_uf_grow(cl_uf *u, uint32_t n)
     u->size = z;
     for (uint32_t i = u->n; i < n; i++)
         u->parent[i] = i, u->size[i] = 1;
+    u->entities_delta += n - u->n;
+    u->singletons_delta += n - u->n;
+    u->n = n;
+    return 0;
+}
+
+int cl_uf_init_based(cl_uf *u, const uint32_t *base_parent, const uint32_t *base_size,
+                     uint32_t base_n, uint32_t n)
+{
+    memset(u, 0, sizeof *u);
+    u->base_parent = base_parent, u->base_size = base_size, u->base_n = base_n;
+    u->parent = calloc(n ? n : 1, sizeof *u->parent);
+    u->size = calloc(n ? n : 1, sizeof *u->size);
+    u->touched = calloc((size_t)base_n / 8 + 1, 1);
+    if (!u->parent || !u->size || !u->touched) return UTIL_ENOMEM;
+    for (uint32_t i = base_n; i < n; i++)
+        u->parent[i] = i, u->size[i] = 1;
+    u->entities_delta = u->singletons_delta = n - base_n;
     u->n = n;
     return 0;
 }
@@ -35,16 +54,53 @@ void cl_uf_free(cl_uf *u)
 {
     free(u->parent);
     free(u->size);
+    free(u->touched);
+    free(u->changed);
     memset(u, 0, sizeof *u);
+}
+
+static inline int uf_is_base(const cl_uf *u, uint32_t x)
+{
+    return x < u->base_n && !(u->touched[x >> 3] & (1u << (x & 7)));
+}
+
+uint32_t cl_uf_parent(const cl_uf *u, uint32_t x)
+{
+    return uf_is_base(u, x) ? u->base_parent[x] : u->parent[x];
+}
+
+uint32_t cl_uf_size(const cl_uf *u, uint32_t root)
+{
+    return uf_is_base(u, root) ? u->base_size[root] : u->size[root];
+}
+
+/* Copy a saved entry into the dense arrays before its first change, and list it. */
+static void uf_touch(cl_uf *u, uint32_t x)
+{
+    if (!uf_is_base(u, x)) return;
+    u->parent[x] = u->base_parent[x];
+    u->size[x] = u->base_size[x];
+    u->touched[x >> 3] |= (uint8_t)(1u << (x & 7));
+    if (u->n_changed == u->cap_changed) {
+        size_t cap = u->cap_changed ? u->cap_changed * 2 : 1024;
+        uint32_t *c = realloc(u->changed, cap * sizeof *c);
+        if (!c) {
+            u->oom = 1;
+            return;
+        }
+        u->changed = c, u->cap_changed = cap;
+    }
+    u->changed[u->n_changed++] = x;
 }
 
 uint32_t cl_uf_find(cl_uf *u, uint32_t x)
 {
     uint32_t r = x;
-    while (u->parent[r] != r)
-        r = u->parent[r];
-    while (u->parent[x] != r) { /* path compression: everything on the way points at r */
-        uint32_t next = u->parent[x];
+    while (cl_uf_parent(u, r) != r)
+        r = cl_uf_parent(u, r);
+    while (cl_uf_parent(u, x) != r) { /* path compression: everything on the way points at r */
+        uint32_t next = cl_uf_parent(u, x);
+        uf_touch(u, x);
         u->parent[x] = r;
         x = next;
     }
@@ -55,12 +111,18 @@ uint32_t cl_uf_union(cl_uf *u, uint32_t a, uint32_t b)
 {
     a = cl_uf_find(u, a), b = cl_uf_find(u, b);
     if (a == b) return a;
-    if (u->size[a] < u->size[b]) {
+    if (b < a) {
         uint32_t t = a;
         a = b, b = t;
     }
+    uint32_t sa = cl_uf_size(u, a), sb = cl_uf_size(u, b);
+    uf_touch(u, a);
+    uf_touch(u, b);
     u->parent[b] = a;
-    u->size[a] += u->size[b];
+    u->size[a] = sa + sb;
+    u->size[b] = 0;
+    u->entities_delta--;
+    u->singletons_delta -= (sa == 1) + (sb == 1);
     return a;
 }
 
@@ -98,7 +160,8 @@ int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t 
                     if (p->owner) p->picks++, p->picks_ok += p->owner[first] == p->owner[a];
                     uint32_t ra = cl_uf_find(&p->uf, first), rb = cl_uf_find(&p->uf, a);
                     if (ra != rb) {
-                        if (p->uf.size[ra] >= p->guard && p->uf.size[rb] >= p->guard)
+                        if (cl_uf_size(&p->uf, ra) >= p->guard &&
+                            cl_uf_size(&p->uf, rb) >= p->guard)
                             p->refused++;
                         else
                             cl_uf_union(&p->uf, ra, rb), p->change_links++;
@@ -121,7 +184,7 @@ typedef struct cl_state {
     uint32_t guard;
     uint64_t blocks, txs, addresses, gen;
     uint8_t tip[32];
-    char map[64], cj[64];
+    char map[64], cj[64], sizes[64];
     uint64_t entities, singletons, change_links, refused;
     uint64_t cj_count[CLUSTER_CJ_NKINDS];
     uint32_t largest_id[10], largest_size[10];
@@ -143,7 +206,8 @@ static int state_write(const char *dir, const cl_state *st, util_err *err)
                     CLUSTER_FORMAT_VERSION, CLUSTER_RULES_VERSION, hs, st->guard);
     util_buf_printf(&b, "blocks %" PRIu64 "\ntip %s\ntxs %" PRIu64 "\naddresses %" PRIu64 "\n",
                     st->blocks, tip, st->txs, st->addresses);
-    util_buf_printf(&b, "gen %" PRIu64 "\nmap %s\ncj %s\n", st->gen, st->map, st->cj);
+    util_buf_printf(&b, "gen %" PRIu64 "\nmap %s\nsizes %s\ncj %s\n", st->gen, st->map, st->sizes,
+                    st->cj);
     util_buf_printf(&b,
                     "entities %" PRIu64 "\nsingletons %" PRIu64 "\nchange_links %" PRIu64
                     "\nrefused_merges %" PRIu64 "\ncoinjoins",
@@ -220,6 +284,7 @@ static int state_read(const char *dir, cl_state *st, util_err *err)
         got += sscanf(line, "gen %" SCNu64, &st->gen) == 1;
         got += sscanf(line, "map %63s", st->map) == 1;
         got += sscanf(line, "cj %63s", st->cj) == 1;
+        got += sscanf(line, "sizes %63s", st->sizes) == 1;
         sscanf(line, "entities %" SCNu64, &st->entities);
         sscanf(line, "singletons %" SCNu64, &st->singletons);
         sscanf(line, "change_links %" SCNu64, &st->change_links);
@@ -244,8 +309,9 @@ static int state_read(const char *dir, cl_state *st, util_err *err)
         }
         line = nl ? nl + 1 : NULL;
     }
-    if (got != 10 || cluster_parse_heuristics(hs, &st->heuristics, NULL) ||
-        util_hash_parse(st->tip, tip) || strchr(st->map, '/') || strchr(st->cj, '/'))
+    if (got != 11 || cluster_parse_heuristics(hs, &st->heuristics, NULL) ||
+        util_hash_parse(st->tip, tip) || strchr(st->map, '/') || strchr(st->cj, '/') ||
+        strchr(st->sizes, '/'))
         goto bad;
     free(text);
     return 0;
@@ -275,9 +341,12 @@ static void remove_stale_files(const char *dir, const cl_state *st)
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "cluster-map.", 12) && strncmp(e->d_name, "cluster-cj.", 11))
+        if (strncmp(e->d_name, "cluster-map.", 12) && strncmp(e->d_name, "cluster-cj.", 11) &&
+            strncmp(e->d_name, "cluster-size.", 13))
             continue;
-        if (!strcmp(e->d_name, st->map) || !strcmp(e->d_name, st->cj)) continue;
+        if (!strcmp(e->d_name, st->map) || !strcmp(e->d_name, st->cj) ||
+            !strcmp(e->d_name, st->sizes))
+            continue;
         char path[4096];
         path_in(path, sizeof path, dir, e->d_name);
         unlink(path);
@@ -285,32 +354,139 @@ static void remove_stale_files(const char *dir, const cl_state *st)
     closedir(d);
 }
 
+/* ---- the journal of an incremental commit ----
+ * An incremental run changes a few entries of the saved forest in place and appends the new
+ * addresses. Before touching the files it writes the old values of every entry it will change
+ * to DIR/cluster.journal (fsynced), tagged with the checksum of the cluster.state they belong
+ * to; the new cluster.state is the commit point. A journal whose tag still matches the state
+ * file is an interrupted commit: the next `cointrail cluster` puts the old values back and cuts
+ * the files to their old length (readers refuse meanwhile). A journal whose tag no longer
+ * matches belongs to a commit that went through and is deleted. */
+#define CL_JOURNAL_MAGIC 0x6c6e72756f6a6c63ULL /* "cljournl" */
+typedef struct cl_journal_hdr {
+    uint64_t magic;
+    uint8_t base[32]; /* sha256 of the cluster.state file the old values belong to */
+    uint64_t base_addresses;
+    uint64_t count;
+} cl_journal_hdr;
+typedef struct cl_journal_rec {
+    uint32_t index, parent, size, pad;
+} cl_journal_rec;
+
+static int state_file_sum(const char *dir, uint8_t sum[32], util_err *err)
+{
+    char path[4096];
+    path_in(path, sizeof path, dir, "cluster.state");
+    uint8_t *data;
+    size_t len;
+    int rc = util_read_file(path, &data, &len, err);
+    if (rc) return rc;
+    crypto_sha256(data, len, sum);
+    free(data);
+    return 0;
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+    const uint8_t *c = p;
+    while (n) {
+        ssize_t w = pwrite(fd, c, n, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return UTIL_EIO;
+        c += w, n -= (size_t)w, off += w;
+    }
+    return 0;
+}
+
+/* Apply (index, parent, size) entries to the map and sizes files, cut or extend them to
+ * addresses entries, and fsync both. */
+static int write_entries(const char *dir, const cl_state *st, const cl_journal_rec *recs, size_t n,
+                         const uint32_t *tail_parent, const uint32_t *tail_size, uint64_t tail_from,
+                         uint64_t addresses, util_err *err)
+{
+    char mp[4096], sp[4096];
+    path_in(mp, sizeof mp, dir, st->map);
+    path_in(sp, sizeof sp, dir, st->sizes);
+    int mfd = open(mp, O_RDWR), sfd = open(sp, O_RDWR);
+    int rc = mfd < 0 || sfd < 0 ? UTIL_EIO : 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = pwrite_all(mfd, &recs[i].parent, 4, (off_t)recs[i].index * 4);
+        if (!rc) rc = pwrite_all(sfd, &recs[i].size, 4, (off_t)recs[i].index * 4);
+    }
+    if (!rc && ftruncate(mfd, (off_t)addresses * 4) < 0) rc = UTIL_EIO;
+    if (!rc && ftruncate(sfd, (off_t)addresses * 4) < 0) rc = UTIL_EIO;
+    if (!rc && tail_parent && addresses > tail_from) {
+        rc = pwrite_all(mfd, tail_parent + tail_from, (addresses - tail_from) * 4,
+                        (off_t)tail_from * 4);
+        if (!rc)
+            rc = pwrite_all(sfd, tail_size + tail_from, (addresses - tail_from) * 4,
+                            (off_t)tail_from * 4);
+    }
+    if (!rc && (fsync(mfd) < 0 || fsync(sfd) < 0)) rc = UTIL_EIO;
+    if (rc) util_errf(err, UTIL_EIO, "%s, %s: cannot write: %s", mp, sp, strerror(errno));
+    if (mfd >= 0) close(mfd);
+    if (sfd >= 0) close(sfd);
+    return rc;
+}
+
+/* Deal with a journal left in dir (see above). A reader (writable 0) only refuses to use a
+ * clustering whose commit was interrupted. */
+static int journal_recover(const char *dir, const cl_state *st, int writable, util_err *err)
+{
+    char path[4096];
+    path_in(path, sizeof path, dir, "cluster.journal");
+    uint8_t *data;
+    size_t len;
+    if (access(path, F_OK) != 0) return 0;
+    int rc = util_read_file(path, &data, &len, err);
+    if (rc) return rc;
+    cl_journal_hdr h;
+    uint8_t sum[32];
+    int valid = len >= sizeof h;
+    if (valid) memcpy(&h, data, sizeof h);
+    valid = valid && h.magic == CL_JOURNAL_MAGIC &&
+            h.count <= (len - sizeof h) / sizeof(cl_journal_rec) &&
+            h.base_addresses <= st->addresses;
+    if (valid && (rc = state_file_sum(dir, sum, err)) == 0 && memcmp(sum, h.base, 32) == 0) {
+        if (!writable) {
+            free(data);
+            return util_errf(err, UTIL_ECORRUPT,
+                             "%s: an interrupted `cointrail cluster` left its changes half "
+                             "applied: run `cointrail cluster --db %s`",
+                             path, dir);
+        }
+        rc = write_entries(dir, st, (const cl_journal_rec *)(data + sizeof h), h.count, NULL, NULL,
+                           0, h.base_addresses, err);
+    }
+    free(data);
+    if (!rc && writable) unlink(path);
+    return rc;
+}
+
+/* Keep the ten largest entities in st, larger first, smaller id first on ties. */
+static void top10_add(cl_state *st, uint32_t id, uint32_t sz)
+{
+    for (unsigned i = 0; i < st->n_largest; i++)
+        if (st->largest_id[i] == id) return;
+    unsigned k = st->n_largest < 10 ? st->n_largest++ : 10;
+    while (k > 0 && (st->largest_size[k - 1] < sz ||
+                     (st->largest_size[k - 1] == sz && st->largest_id[k - 1] > id))) {
+        if (k < 10)
+            st->largest_size[k] = st->largest_size[k - 1],
+            st->largest_id[k] = st->largest_id[k - 1];
+        k--;
+    }
+    if (k < 10) st->largest_size[k] = sz, st->largest_id[k] = id;
+}
+
+/* Map a whole u32 file of the saved clustering read-only (n entries). */
+static int map_u32(const char *dir, const char *name, uint64_t n, const uint32_t **out,
+                   util_err *err);
+
 void cluster_default_opts(cluster_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->guard = CLUSTER_DEFAULT_GUARD;
-}
-
-/* Read a whole u32/u8 column file of exactly want bytes (a longer cj file is cut back). */
-static int read_exact(const char *dir, const char *name, void *dst, size_t want, util_err *err)
-{
-    char path[4096];
-    path_in(path, sizeof path, dir, name);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return util_errf(err, UTIL_ECORRUPT, "%s: cannot open: %s", path, strerror(errno));
-    size_t got = 0;
-    while (got < want) {
-        ssize_t r = read(fd, (uint8_t *)dst + got, want - got);
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != want)
-        return util_errf(err, UTIL_ECORRUPT,
-                         "%s: %zu bytes, the state says %zu: rerun `cointrail "
-                         "cluster --rebuild`",
-                         path, got, want);
-    return 0;
 }
 
 int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_result *r,
@@ -335,7 +511,12 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     }
     cl_state old, st;
     util_err e2 = {0};
+    int rc0;
     int have = state_read(dir, &old, &e2) == 0;
+    if (have && (rc0 = journal_recover(dir, &old, 1, err))) {
+        close(lock);
+        return rc0;
+    }
     const char *why = NULL;
     if (!have)
         why = e2.code == UTIL_ENOTFOUND ? "no clustering yet" : "state file damaged";
@@ -354,7 +535,8 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     int rc = 0;
     cl_pass p = {0};
     uint8_t *kinds = NULL;
-    uint32_t *map = NULL, *minid = NULL;
+    uint32_t *map = NULL;
+    const uint32_t *base_map = NULL, *base_size = NULL;
     r->heuristics = o->heuristics;
     r->guard = guard;
     if (!full && from == to) { /* up to date: report the saved figures */
@@ -364,26 +546,14 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     }
     p.heuristics = o->heuristics;
     p.guard = guard;
-    if (cl_uf_grow(&p.uf, n_addr)) goto oom;
-    if (!full) {
-        /* The saved map is a forest of depth one (every address -> its entity's smallest id,
-         * which maps to itself); sizes are the members counted. */
-        if (old.addresses &&
-            (rc = read_exact(dir, old.map, p.uf.parent, (size_t)old.addresses * 4, err)))
+    if (full) {
+        if (cl_uf_grow(&p.uf, n_addr)) goto oom;
+    } else {
+        /* The saved forest stays on disk; the run copies only the entries it changes. */
+        if ((rc = map_u32(dir, old.map, old.addresses, &base_map, err)) ||
+            (rc = map_u32(dir, old.sizes, old.addresses, &base_size, err)))
             goto fail;
-        for (uint32_t i = 0; i < (uint32_t)old.addresses; i++) {
-            uint32_t e = p.uf.parent[i];
-            if (e > i || p.uf.parent[e] != e) {
-                rc = util_errf(err, UTIL_ECORRUPT,
-                               "%s/%s: address %" PRIu32 " maps to %" PRIu32
-                               ", not an entity: rerun with --rebuild",
-                               dir, old.map, i, e);
-                goto fail;
-            }
-            p.uf.size[i] = 0;
-        }
-        for (uint32_t i = 0; i < (uint32_t)old.addresses; i++)
-            p.uf.size[p.uf.parent[i]]++;
+        if (cl_uf_init_based(&p.uf, base_map, base_size, (uint32_t)old.addresses, n_addr)) goto oom;
         p.addr_hwm = (uint32_t)old.addresses;
         memcpy(p.cj, old.cj_count, sizeof p.cj);
         p.change_links = old.change_links;
@@ -394,58 +564,101 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     kinds = malloc(to - from ? to - from : 1);
     if (!kinds) goto oom;
     if ((rc = cl_run_pass(s, &p, from, to, kinds, err))) goto fail;
+    if (p.uf.oom) goto oom;
     r->pass_seconds = util_now() - t1;
     double t2 = util_now();
 
-    /* Entity ids: the smallest address id of each set (ascending scan: first member seen). */
-    map = malloc((size_t)(n_addr ? n_addr : 1) * 4);
-    minid = malloc((size_t)(n_addr ? n_addr : 1) * 4);
-    if (!map || !minid) goto oom;
-    memset(minid, 0xff, (size_t)n_addr * 4);
     memset(&st, 0, sizeof st);
-    for (uint32_t i = 0; i < n_addr; i++) {
-        uint32_t root = cl_uf_find(&p.uf, i);
-        if (minid[root] == UINT32_MAX) minid[root] = i;
-        map[i] = minid[root];
-    }
-    for (uint32_t i = 0; i < n_addr; i++) {
-        if (p.uf.parent[i] != i) continue;
-        uint32_t sz = p.uf.size[i], id = minid[i];
-        st.entities++;
-        st.singletons += sz == 1;
-        /* Keep the ten largest, larger first, smaller id first on ties. */
-        unsigned k = st.n_largest < 10 ? st.n_largest++ : 10;
-        while (k > 0 && (st.largest_size[k - 1] < sz ||
-                         (st.largest_size[k - 1] == sz && st.largest_id[k - 1] > id))) {
-            if (k < 10)
-                st.largest_size[k] = st.largest_size[k - 1],
-                st.largest_id[k] = st.largest_id[k - 1];
-            k--;
-        }
-        if (k < 10) st.largest_size[k] = sz, st.largest_id[k] = id;
-    }
-
-    /* Commit: new map under a new name, CoinJoin kinds appended (or a new file on a rebuild),
-     * then the state file replaced atomically. A crash before the rename leaves the old
-     * state, whose files are untouched below its row counts. */
     st.heuristics = o->heuristics;
     st.guard = guard;
     st.blocks = tot->blocks;
     if (tot->blocks) memcpy(st.tip, store_block_hash(s, tot->blocks - 1), 32);
     st.txs = to;
     st.addresses = n_addr;
-    st.gen = (have ? old.gen : 0) + 1;
-    snprintf(st.map, sizeof st.map, "cluster-map.%" PRIu64 ".col", st.gen);
-    if (full)
-        snprintf(st.cj, sizeof st.cj, "cluster-cj.%" PRIu64 ".col", st.gen);
-    else
-        snprintf(st.cj, sizeof st.cj, "%s", old.cj);
     memcpy(st.cj_count, p.cj, sizeof st.cj_count);
     st.change_links = p.change_links;
     st.refused = p.refused;
     char path[4096];
-    path_in(path, sizeof path, dir, st.map);
-    if ((rc = util_replace_file(path, map, (size_t)n_addr * 4, err))) goto fail;
+    if (full) {
+        /* Every address points straight at its entity (the root: the smallest member). */
+        map = malloc((size_t)(n_addr ? n_addr : 1) * 4);
+        if (!map) goto oom;
+        for (uint32_t i = 0; i < n_addr; i++) {
+            map[i] = cl_uf_find(&p.uf, i);
+            if (map[i] != i) continue;
+            st.entities++;
+            st.singletons += p.uf.size[i] == 1;
+            top10_add(&st, i, p.uf.size[i]);
+        }
+        st.gen = (have ? old.gen : 0) + 1;
+        snprintf(st.map, sizeof st.map, "cluster-map.%" PRIu64 ".col", st.gen);
+        snprintf(st.sizes, sizeof st.sizes, "cluster-size.%" PRIu64 ".col", st.gen);
+        snprintf(st.cj, sizeof st.cj, "cluster-cj.%" PRIu64 ".col", st.gen);
+        /* New files under new names, then the state file replaced atomically: a crash before
+         * the rename leaves the old state with its files untouched. */
+        path_in(path, sizeof path, dir, st.map);
+        if ((rc = util_replace_file(path, map, (size_t)n_addr * 4, err))) goto fail;
+        path_in(path, sizeof path, dir, st.sizes);
+        if ((rc = util_replace_file(path, p.uf.size, (size_t)n_addr * 4, err))) goto fail;
+    } else {
+        st.gen = old.gen;
+        snprintf(st.map, sizeof st.map, "%s", old.map);
+        snprintf(st.sizes, sizeof st.sizes, "%s", old.sizes);
+        snprintf(st.cj, sizeof st.cj, "%s", old.cj);
+        st.entities = (uint64_t)((int64_t)old.entities + p.uf.entities_delta);
+        st.singletons = (uint64_t)((int64_t)old.singletons + p.uf.singletons_delta);
+        /* The ten largest: the old ones still standing and every set this run touched; if an
+         * old one was absorbed, an untouched set may now rank tenth, so look at all roots. */
+        int absorbed = 0;
+        for (unsigned i = 0; i < old.n_largest; i++)
+            absorbed |= cl_uf_parent(&p.uf, old.largest_id[i]) != old.largest_id[i];
+        if (absorbed && old.n_largest == 10) {
+            for (uint32_t i = 0; i < n_addr; i++)
+                if (cl_uf_parent(&p.uf, i) == i) top10_add(&st, i, cl_uf_size(&p.uf, i));
+        } else {
+            for (unsigned i = 0; i < old.n_largest; i++)
+                if (cl_uf_parent(&p.uf, old.largest_id[i]) == old.largest_id[i])
+                    top10_add(&st, old.largest_id[i], cl_uf_size(&p.uf, old.largest_id[i]));
+            for (size_t i = 0; i < p.uf.n_changed; i++) {
+                uint32_t x = p.uf.changed[i];
+                if (cl_uf_parent(&p.uf, x) == x) top10_add(&st, x, cl_uf_size(&p.uf, x));
+            }
+            for (uint32_t x = (uint32_t)old.addresses; x < n_addr; x++)
+                if (p.uf.parent[x] == x) top10_add(&st, x, p.uf.size[x]);
+        }
+        /* Journal the old values, then change the files in place, then commit the state. */
+        size_t nc = p.uf.n_changed;
+        cl_journal_rec *recs = malloc((nc ? nc : 1) * sizeof *recs);
+        cl_journal_rec *news = malloc((nc ? nc : 1) * sizeof *news);
+        if (!recs || !news) {
+            free(recs);
+            free(news);
+            goto oom;
+        }
+        for (size_t i = 0; i < nc; i++) {
+            uint32_t x = p.uf.changed[i];
+            recs[i] = (cl_journal_rec){x, base_map[x], base_size[x], 0};
+            news[i] = (cl_journal_rec){x, p.uf.parent[x], p.uf.size[x], 0};
+        }
+        cl_journal_hdr h = {
+            .magic = CL_JOURNAL_MAGIC, .base_addresses = old.addresses, .count = nc};
+        if ((rc = state_file_sum(dir, h.base, err)) == 0) {
+            util_buf jb = {0};
+            util_buf_append(&jb, &h, sizeof h);
+            util_buf_append(&jb, recs, nc * sizeof *recs);
+            path_in(path, sizeof path, dir, "cluster.journal");
+            rc = jb.data ? util_replace_file(path, jb.data, jb.len, err)
+                         : util_errf(err, UTIL_ENOMEM, "out of memory for the journal");
+            util_buf_free(&jb);
+        }
+        if (!rc)
+            rc = write_entries(dir, &st, news, nc, p.uf.parent, p.uf.size, old.addresses, n_addr,
+                               err);
+        free(recs);
+        free(news);
+        if (rc) goto fail;
+        if (o->test_crash) raise(SIGKILL);
+    }
     path_in(path, sizeof path, dir, st.cj);
     int fd = open(path, O_WRONLY | O_CREAT | (full ? O_TRUNC : 0), 0644);
     if (fd < 0 || ftruncate(fd, (off_t)from) < 0 || lseek(fd, (off_t)from, SEEK_SET) < 0 ||
@@ -456,6 +669,10 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     }
     close(fd);
     if ((rc = state_write(dir, &st, err))) goto fail;
+    if (!full) {
+        path_in(path, sizeof path, dir, "cluster.journal");
+        unlink(path);
+    }
     remove_stale_files(dir, &st);
     r->write_seconds = util_now() - t2;
     r->mode = full ? 2 : 1;
@@ -484,7 +701,8 @@ done:
     cluster_scratch_free(&p.sc);
     free(kinds);
     free(map);
-    free(minid);
+    if (base_map) munmap((void *)base_map, (size_t)old.addresses * 4);
+    if (base_size) munmap((void *)base_size, (size_t)old.addresses * 4);
     close(lock);
     return rc;
 }
@@ -521,6 +739,12 @@ static int map_file(const char *dir, const char *name, size_t want, const void *
     return 0;
 }
 
+static int map_u32(const char *dir, const char *name, uint64_t n, const uint32_t **out,
+                   util_err *err)
+{
+    return map_file(dir, name, (size_t)n * 4, (const void **)out, err);
+}
+
 int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *err)
 {
     *out = NULL;
@@ -528,6 +752,7 @@ int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *e
     if (!m) return util_errf(err, UTIL_ENOMEM, "out of memory");
     int rc = state_read(dir, &m->st, err);
     if (rc) goto fail;
+    if ((rc = journal_recover(dir, &m->st, 0, err))) goto fail;
     if (!state_matches_store(&m->st, s)) {
         rc = util_errf(err, UTIL_ECORRUPT,
                        "%s/cluster.state: built on blocks the store no longer has (reorganised): "
@@ -564,7 +789,12 @@ uint32_t cluster_map_addresses(const cluster_map *m)
 }
 uint32_t cluster_entity_of(const cluster_map *m, uint32_t addr)
 {
-    return addr < m->st.addresses ? m->map[addr] : CLUSTER_NO_ENTITY;
+    if (addr >= m->st.addresses) return CLUSTER_NO_ENTITY;
+    /* Parents are always smaller ids (roots are their sets' smallest member): follow them. */
+    uint32_t x = addr;
+    while (m->map[x] < x)
+        x = m->map[x];
+    return x;
 }
 int cluster_tx_kind(const cluster_map *m, uint64_t tx)
 {
@@ -642,7 +872,7 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
                              arg, m->st.txs);
         aid = (uint32_t)a;
     }
-    uint32_t ent = m->map[aid];
+    uint32_t ent = cluster_entity_of(m, aid);
     int64_t received = 0, sent = 0;
     uint32_t first_h = UINT32_MAX, last_h = 0;
     uint64_t size = 0;
@@ -650,7 +880,7 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
     json_t *list = json_array();
     int oom = 0;
     for (uint32_t i = ent; i < m->st.addresses; i++) {
-        if (m->map[i] != ent) continue;
+        if (cluster_entity_of(m, i) != ent) continue;
         if (size >= offset && size - offset < limit) {
             json_t *a = json_object();
             char str[128];
@@ -781,7 +1011,7 @@ int cluster_dump(const cluster_map *m, const store *s, FILE *f, util_err *err)
     char str[128], hex[65];
     for (uint32_t i = 0; i < m->st.addresses; i++) {
         btc_addr_encode(str, store_addr(s, i));
-        fprintf(f, "a %s %" PRIu32 "\n", str, m->map[i]);
+        fprintf(f, "a %s %" PRIu32 "\n", str, cluster_entity_of(m, i));
     }
     for (uint64_t t = 0; t < m->st.txs; t++) {
         if (!m->kinds[t]) continue;

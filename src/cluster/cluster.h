@@ -20,7 +20,7 @@
 #include "../store/store.h"
 #include "../util/util.h"
 
-#define CLUSTER_FORMAT_VERSION 1
+#define CLUSTER_FORMAT_VERSION 2
 /* Version of the CoinJoin and change rules: a clustering saved under other rules is rebuilt. */
 #define CLUSTER_RULES_VERSION 1
 #define CLUSTER_NO_ENTITY UINT32_MAX
@@ -87,6 +87,8 @@ typedef struct cluster_opts {
     uint32_t guard;      /* refuse a change link joining two entities of >= guard addresses
                             each; 0 = CLUSTER_DEFAULT_GUARD */
     int rebuild;         /* ignore the saved clustering and build from tx 0 */
+    int test_crash;      /* test hook: SIGKILL itself after an incremental run changed the files
+                            in place, before it commits the state (0 = never) */
 } cluster_opts;
 
 void cluster_default_opts(cluster_opts *o);
