@@ -286,6 +286,10 @@ static void entity_human(json_t *d)
                    (long long)json_integer_value(json_object_get(v, "received_from")));
     } else
         printf("  no CoinJoin activity\n");
+    json_t *peel = json_object_get(d, "peel_chain_activity");
+    if (json_is_object(peel))
+        printf("  peel chain steps     %lld spent its coins, %lld paid it\n",
+               int_of(peel, "steps_spent_into"), int_of(peel, "steps_received_from"));
     if (!json_is_true(json_object_get(d, "up_to_date")))
         printf("  (clustering is behind the store: run `cointrail cluster`)\n");
     print_labels("  labels (on any of its addresses)", json_object_get(d, "labels"), 1);

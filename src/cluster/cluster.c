@@ -876,7 +876,7 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
     int64_t received = 0, sent = 0;
     uint32_t first_h = UINT32_MAX, last_h = 0;
     uint64_t size = 0;
-    u64vec txs = {0}, cj_in = {0}, cj_out = {0};
+    u64vec txs = {0}, cj_in = {0}, cj_out = {0}, peel_in = {0}, peel_out = {0};
     json_t *list = json_array();
     int oom = 0;
     for (uint32_t i = ent; i < m->st.addresses; i++) {
@@ -901,6 +901,7 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
             if (h > last_h) last_h = h;
             oom |= vec_push(&txs, tx);
             if (cluster_tx_kind(m, tx) != CLUSTER_CJ_NONE) oom |= vec_push(&cj_out, tx);
+            if (cluster_peel_chain(s, tx)) oom |= vec_push(&peel_out, tx);
             uint64_t in = store_out_spent_by(s, o);
             if (in == STORE_NONE) continue;
             uint64_t stx = store_input_tx(s, in);
@@ -910,6 +911,7 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
             if (h > last_h) last_h = h;
             oom |= vec_push(&txs, stx);
             if (cluster_tx_kind(m, stx) != CLUSTER_CJ_NONE) oom |= vec_push(&cj_in, stx);
+            if (cluster_peel_chain(s, stx)) oom |= vec_push(&peel_in, stx);
         }
     }
     json_t *r = json_object();
@@ -940,6 +942,10 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
         json_object_set_new(cj, cluster_cj_kind_name(k), o);
     }
     json_object_set_new(r, "coinjoin_activity", cj);
+    /* Peel chains: steps that spent its coins (it peels) or paid it (it receives peels). */
+    json_object_set_new(r, "peel_chain_activity",
+                        json_pack("{s:I,s:I}", "steps_spent_into", (json_int_t)vec_unique(&peel_in),
+                                  "steps_received_from", (json_int_t)vec_unique(&peel_out)));
     json_object_set_new(r, "offset", json_integer((json_int_t)offset));
     json_object_set_new(r, "addresses", list);
     json_object_set_new(r, "clustered_txs", json_integer((json_int_t)m->st.txs));
@@ -951,6 +957,8 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
     free(txs.v);
     free(cj_in.v);
     free(cj_out.v);
+    free(peel_in.v);
+    free(peel_out.v);
     if (oom) {
         json_decref(r);
         return util_errf(err, UTIL_ENOMEM, "out of memory describing entity %" PRIu32, ent);

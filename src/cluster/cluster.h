@@ -76,6 +76,17 @@ void cluster_scratch_free(cluster_scratch *sc);
  * could not grow. */
 int cluster_detect(const store *s, uint64_t tx, cluster_scratch *sc);
 
+/* Peel chains (rules version 1): a peel step is a non-coinbase tx with one resolved input and
+ * exactly two outputs with addresses, where the smaller output (the peel, a payment) is at most
+ * CLUSTER_PEEL_MAX_SHARE percent of the two and the larger (the change) carries the rest on.
+ * A tx is on a peel chain when, following change outputs forward (spent by a peel step) and
+ * the input backward (spending the change of a peel step), at least CLUSTER_PEEL_MIN_CHAIN
+ * peel steps link up through it. Returns the chain length seen through tx (counted up to
+ * 2 * CLUSTER_PEEL_MIN_CHAIN - 1), or 0 if tx is not on a peel chain. */
+#define CLUSTER_PEEL_MAX_SHARE 15
+#define CLUSTER_PEEL_MIN_CHAIN 6
+int cluster_peel_chain(const store *s, uint64_t tx);
+
 /* The output (index within tx) that the enabled change heuristics h agree is change, or -1.
  * addr_before is the store's address count before this tx (address ids are first-seen
  * order, so an output address id >= addr_before is fresh). Txs with unresolved inputs, a

@@ -273,3 +273,46 @@ int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_b
     }
     return chosen;
 }
+
+/* The change output (0 or 1) of a peel-step-shaped tx, or -1 (rule in cluster.h). */
+static int peel_shape(const store *s, uint64_t tx)
+{
+    const store_tx_row *row = store_tx(s, tx);
+    if (row->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) return -1;
+    if (store_tx_n_in(s, tx) != 1 || store_tx_n_out(s, tx) != 2) return -1;
+    uint64_t o0 = row->first_out, o1 = o0 + 1;
+    if (store_out_addr(s, o0) == STORE_NO_ADDR || store_out_addr(s, o1) == STORE_NO_ADDR) return -1;
+    int64_t v0 = store_out_value(s, o0), v1 = store_out_value(s, o1);
+    int change = v1 > v0;
+    int64_t peel = change ? v0 : v1, total = v0 + v1;
+    if (total <= 0 || peel * 100 > total * CLUSTER_PEEL_MAX_SHARE) return -1;
+    return change;
+}
+
+int cluster_peel_chain(const store *s, uint64_t tx)
+{
+    int change = peel_shape(s, tx);
+    if (change < 0) return 0;
+    int len = 1;
+    /* Forward: who spends the change. */
+    uint64_t t = tx;
+    for (int c = change; len < 2 * CLUSTER_PEEL_MIN_CHAIN - 1;) {
+        uint64_t in = store_out_spent_by(s, store_tx(s, t)->first_out + (uint64_t)c);
+        if (in == STORE_NONE) break;
+        t = store_input_tx(s, in);
+        if ((c = peel_shape(s, t)) < 0) break;
+        len++;
+    }
+    /* Backward: whose change this tx spends. */
+    int back = 0;
+    for (t = tx; back < CLUSTER_PEEL_MIN_CHAIN - 1; back++) {
+        uint64_t prev = store_in_prev(s, store_tx(s, t)->first_in);
+        if (prev >= STORE_UNRESOLVED) break;
+        uint64_t pt = store_output_tx(s, prev);
+        int c = peel_shape(s, pt);
+        if (c < 0 || store_tx(s, pt)->first_out + (uint64_t)c != prev) break;
+        t = pt;
+    }
+    len += back;
+    return len >= CLUSTER_PEEL_MIN_CHAIN ? len : 0;
+}

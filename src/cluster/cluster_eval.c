@@ -10,6 +10,7 @@ typedef struct truth {
     uint32_t *owner; /* truth entity per address id, UINT32_MAX unknown */
     uint8_t *kind;   /* truth cluster_cj_kind per tx */
     uint64_t unknown_addrs, unknown_txs;
+    uint8_t *peel; /* 1 for txs the truth lists as a scenario's peel step */
 } truth;
 
 static int kind_of_impl(const char *impl)
@@ -24,7 +25,9 @@ static int truth_load(const store *s, const char *path, truth *t, util_err *err)
     const store_totals *tot = store_get_totals(s);
     t->owner = malloc((size_t)(tot->addresses ? tot->addresses : 1) * 4);
     t->kind = calloc(tot->txs ? tot->txs : 1, 1);
-    if (!t->owner || !t->kind) return util_errf(err, UTIL_ENOMEM, "out of memory loading %s", path);
+    t->peel = calloc(tot->txs ? tot->txs : 1, 1);
+    if (!t->owner || !t->kind || !t->peel)
+        return util_errf(err, UTIL_ENOMEM, "out of memory loading %s", path);
     memset(t->owner, 0xff, (size_t)tot->addresses * 4);
     FILE *f = fopen(path, "r");
     if (!f) return util_errf(err, UTIL_ENOTFOUND, "%s: cannot open", path);
@@ -56,6 +59,19 @@ static int truth_load(const store *s, const char *path, truth *t, util_err *err)
                     continue;
                 }
                 t->owner[aid] = id;
+            }
+        } else if (kind && !strcmp(kind, "scenario")) {
+            size_t i;
+            json_t *st;
+            json_array_foreach(json_object_get(o, "steps"), i, st)
+            {
+                const char *sk = json_string_value(json_object_get(st, "kind"));
+                uint8_t txid[32];
+                int64_t tx;
+                if (!sk || strcmp(sk, "peel") != 0) continue;
+                if (util_hash_parse(txid, json_string_value(json_object_get(st, "txid"))) == 0 &&
+                    (tx = store_find_tx(s, txid)) >= 0)
+                    t->peel[tx] = 1;
             }
         } else if (kind && (!strcmp(kind, "coinjoin") || !strcmp(kind, "whirlpool_tx0"))) {
             uint8_t txid[32];
@@ -247,6 +263,21 @@ int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_
     json_object_set_new(any, "recall",
                         any_truth ? json_real((double)any_tp / (double)any_truth) : json_null());
     json_object_set_new(det, "any_coinjoin", any);
+    /* Peel chains: every tx on a detected chain against the truth's peel steps. */
+    uint64_t peel_truth = 0, peel_det = 0, peel_tp = 0;
+    for (uint64_t tx = 0; tx < store_get_totals(s)->txs; tx++) {
+        int d = cluster_peel_chain(s, tx) > 0;
+        peel_truth += t.peel[tx], peel_det += d, peel_tp += d && t.peel[tx];
+    }
+    json_t *peel = json_object();
+    json_object_set_new(peel, "truth", json_integer((json_int_t)peel_truth));
+    json_object_set_new(peel, "detected", json_integer((json_int_t)peel_det));
+    json_object_set_new(peel, "correct", json_integer((json_int_t)peel_tp));
+    json_object_set_new(peel, "precision",
+                        peel_det ? json_real((double)peel_tp / (double)peel_det) : json_null());
+    json_object_set_new(peel, "recall",
+                        peel_truth ? json_real((double)peel_tp / (double)peel_truth) : json_null());
+    json_object_set_new(det, "peel_chain", peel);
     json_object_set_new(doc, "detectors", det);
 
     /* Clusterings: multi-input without and with CoinJoin exclusion, each change heuristic
@@ -270,6 +301,7 @@ int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_
 done:
     free(t.owner);
     free(t.kind);
+    free(t.peel);
     cluster_scratch_free(&sc);
     if (rc)
         json_decref(doc);
