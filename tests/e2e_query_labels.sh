@@ -16,6 +16,10 @@ field() { $PY -c "import json,sys; d=json.load(sys.stdin); print(repr(($1)))"; }
     bad "address before clustering: $(cat "$T/a0.err")"
 
 "$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"
+# The generator's labels file is in the importer's format: every row imports.
+rows=$(($(wc -l <"$T/g/labels.csv") - 1))
+"$BIN" labels import --db "$T/gl" "$T/g/labels.csv" | grep -q ": $rows labels ($rows new)" && ok ||
+    bad "generator labels.csv does not import whole ($rows rows)"
 # Two addresses of one entity (A labelled, B not).
 "$BIN" cluster --db "$T/db" --dump | awk '$1 == "a" { n[$3]++; if (n[$3] <= 2) m[$3] = m[$3] " " $2 }
     END { for (e in n) if (n[e] >= 2) { print e m[e]; exit } }' >"$T/pair"

@@ -80,6 +80,13 @@ static void test_vocabulary(void)
     CHECK(labels_confidence_from_name("service_data") == 90);
     CHECK(labels_confidence_from_name("forensic") == 70);
     CHECK(labels_confidence_from_name("42") == 42);
+    /* Fractions, as cointrail generate and many sources write them. */
+    CHECK(labels_confidence_from_name("0.95") == 95);
+    CHECK(labels_confidence_from_name("0.5") == 50);
+    CHECK(labels_confidence_from_name("1.0") == 100);
+    CHECK(labels_confidence_from_name("0.125") == 13);
+    CHECK(labels_confidence_from_name("1.5") < 0);
+    CHECK(labels_confidence_from_name("0.9x") < 0);
     CHECK(labels_confidence_from_name("101") == -1);
     CHECK(labels_confidence_from_name("pretty_sure") == -1);
     util_err err = {0};

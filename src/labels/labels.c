@@ -247,6 +247,18 @@ int labels_confidence_from_name(const char *name)
         char *end;
         errno = 0;
         long v = strtol(name, &end, 10);
+        if (*end == '.' && v <= 1) {
+            /* A fraction 0.0..1.0, as many sources (and `cointrail generate`) write it: in
+             * percent, rounded. Exactly the digits are read, no locale or float parsing. */
+            long num = 0, den = 1;
+            for (end++; isdigit((unsigned char)*end) && den < 1000000; end++)
+                num = num * 10 + (*end - '0'), den *= 10;
+            long pct = v * 100 + (num * 100 + den / 2) / den;
+            while (isspace((unsigned char)*end))
+                end++;
+            if (*end || pct > 100) return -1;
+            return (int)pct;
+        }
         while (isspace((unsigned char)*end))
             end++;
         if (errno || *end || v < 0 || v > 100) return -1;

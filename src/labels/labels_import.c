@@ -192,10 +192,11 @@ int labels_parse_csv(labels_ctx *c, const char *data, size_t len)
         while (isspace((unsigned char)*cs))
             cs++;
         if (*cs && (conf = labels_confidence_from_name(cs)) < 0) {
-            rc = util_errf(c->err, UTIL_EFORMAT,
-                           "%s:%ld: field confidence: '%.40s' is neither 0..100 nor a confidence "
-                           "name (ownership, authority_data, service_data, forensic, ...)",
-                           c->path, r->line, cs);
+            rc = util_errf(
+                c->err, UTIL_EFORMAT,
+                "%s:%ld: field confidence: '%.40s' is neither 0..100, 0.0..1.0 nor a "
+                "confidence name (ownership, authority_data, service_data, forensic, ...)",
+                c->path, r->line, cs);
             goto done;
         }
         labels_raw raw = {.currency = v[C_CHAIN],
