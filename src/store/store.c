@@ -98,6 +98,7 @@ struct store {
     hindex txidx, addridx;
     store_totals committed, live;
     uint8_t manifest_sum[32]; /* checksum of the committed MANIFEST */
+    int opened_clean;         /* every column file was exactly its committed length at open */
     uint8_t genesis[32];
     int have_genesis;
     /* block hash -> height, in memory (small: one entry per block) */
@@ -290,6 +291,12 @@ static void hindex_unmap(hindex *x)
     x->slots = NULL;
 }
 
+/* Record the occupancy in the header (word 3, as used + 1; 0 means unknown). */
+static void hindex_note_used(hindex *x)
+{
+    if (x->slots) x->slots[-1] = x->used + 1;
+}
+
 /* Look key (whose key_hash is h) up; live is the number of valid ids. Returns the id or -1. */
 static int64_t hindex_find_h(const store *s, const hindex *x, const idx_ops *ops,
                              const uint8_t *key, uint64_t h, uint64_t live)
@@ -371,6 +378,7 @@ static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, 
     hindex old = *x;
     *x = fresh;
     rc = hindex_fill(s, x, ops, live);
+    hindex_note_used(x);
     if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
         rename(tmp, path) < 0) {
         rc = util_errf(err, UTIL_EIO, "%s: cannot put the rebuilt index in place: %s", path,
@@ -433,11 +441,16 @@ static int hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops
     }
     int rc = hindex_map(s, x, hdr[2], 0, err);
     if (rc) return rc;
-    /* Occupancy only steers growth; count it once instead of storing it. */
+    /* Occupancy steers growth. A clean store carries it in the header (used + 1, written at
+     * every commit); after a crash the table may hold entries past the commit, so count. */
     if (s->writable) {
-        x->used = 0;
-        for (uint64_t i = 0; i < x->cap; i++)
-            x->used += x->slots[i] != 0;
+        if (s->opened_clean && hdr[3] != 0) {
+            x->used = hdr[3] - 1;
+        } else {
+            x->used = 0;
+            for (uint64_t i = 0; i < x->cap; i++)
+                x->used += x->slots[i] != 0;
+        }
     }
     return 0;
 }
@@ -814,6 +827,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         }
     }
     uint64_t rows[NCOLS] = {0};
+    int clean = 1;
     if (exists && (rc = manifest_read(s, rows, err))) goto fail;
     for (int c = 0; c < NCOLS; c++) {
         if ((rc = column_open(s, &s->cols[c], c, err))) goto fail;
@@ -827,11 +841,17 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
             goto fail;
         }
         col->rows = rows[c];
+        if ((size_t)st.st_size != need) clean = 0;
         if ((rc = column_map_to(s, col, (size_t)st.st_size, err))) goto fail;
     }
     s->live = s->committed;
+    s->opened_clean = clean;
     if (s->writable) {
         if ((rc = undo_open(s, err))) goto fail;
+        /* A batch to roll back may have changed index slots: then the header's count is off. */
+        if (s->undo->magic == UNDO_MAGIC && s->undo->count &&
+            memcmp(s->undo->base, s->manifest_sum, 32) == 0)
+            s->opened_clean = 0;
         for (int c = 0; c < NCOLS; c++)
             s->undo_base[c] = rows[c];
     }
@@ -858,7 +878,10 @@ fail:
 void store_close(store *s)
 {
     if (!s) return;
-    if (s->writable && s->undo && s->txidx.slots && s->addridx.slots) cut_back(s, NULL);
+    if (s->writable && s->undo && s->txidx.slots && s->addridx.slots && cut_back(s, NULL) == 0) {
+        hindex_note_used(&s->txidx);
+        hindex_note_used(&s->addridx);
+    }
     for (int c = 0; c < NCOLS; c++) {
         column *col = &s->cols[c];
         if (col->base) munmap(col->base, COLUMN_RESERVE);
@@ -894,6 +917,8 @@ int store_commit(store *s, util_err *err)
             return util_errf(err, UTIL_EIO, "%s/%s.col: sync failed: %s", s->dir, col->name,
                              strerror(errno));
     }
+    hindex_note_used(&s->txidx);
+    hindex_note_used(&s->addridx);
     msync(s->txidx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->txidx.cap) * 8, MS_SYNC);
     msync(s->addridx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->addridx.cap) * 8, MS_SYNC);
     int rc = manifest_write(s, &s->live, err);
