@@ -5,6 +5,9 @@
 
 #include <jansson.h>
 
+#include "../cluster/cluster.h"
+#include "../labels/labels.h"
+#include "../store/store.h"
 #include "../util/util.h"
 
 /* Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found. */
@@ -19,10 +22,22 @@ int cmd_generate(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_entity(int argc, char **argv);
 int cmd_labels(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);
 /* Print a JSON document to stdout, indented. */
 void cli_print_json(json_t *doc);
+
+/* The store of db opened read-only, with its labels (empty when none were imported) and its
+ * entities (NULL when not clustered, or, unless need_clusters, when the clustering cannot be
+ * used: a note goes to stderr). Close with cli_close_ctx. */
+typedef struct cli_ctx {
+    store *s;
+    labels_db *labels;
+    cluster_map *clusters;
+} cli_ctx;
+int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err);
+void cli_close_ctx(cli_ctx *c);
 
 #endif

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -19,4 +20,35 @@ void cli_print_json(json_t *doc)
 {
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
+}
+
+int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err)
+{
+    memset(c, 0, sizeof *c);
+    int rc = store_open(&c->s, db, 0, err);
+    if (rc) return rc;
+    if ((rc = labels_db_open(&c->labels, db, 0, err))) {
+        cli_close_ctx(c);
+        return rc;
+    }
+    util_err cerr = {0};
+    rc = cluster_open(&c->clusters, c->s, db, &cerr);
+    if (rc) {
+        c->clusters = NULL;
+        if (need_clusters) {
+            *err = cerr;
+            cli_close_ctx(c);
+            return rc;
+        }
+        if (rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
+    }
+    return 0;
+}
+
+void cli_close_ctx(cli_ctx *c)
+{
+    if (c->clusters) cluster_close(c->clusters);
+    if (c->labels) labels_db_close(c->labels);
+    if (c->s) store_close(c->s);
+    memset(c, 0, sizeof *c);
 }

@@ -103,29 +103,13 @@ static int run_query(const query_args *a,
                      void (*human)(json_t *))
 {
     util_err err = {0};
-    store *s;
-    int rc = store_open(&s, a->db, 0, &err);
+    cli_ctx c;
+    int rc = cli_open_ctx(&c, a->db, a->need_clusters, &err);
     if (rc) return cli_fail(&err);
-    labels_db *labels = NULL;
-    if ((rc = labels_db_open(&labels, a->db, 0, &err))) {
-        store_close(s);
-        return cli_fail(&err);
-    }
-    cluster_map *clusters = NULL;
-    util_err cerr = {0};
-    rc = cluster_open(&clusters, s, a->db, &cerr);
-    if (rc && a->need_clusters) {
-        labels_db_close(labels);
-        store_close(s);
-        return cli_fail(&cerr);
-    }
-    if (rc && rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
-    query_ctx q = {s, labels, rc ? NULL : clusters};
+    query_ctx q = {c.s, c.labels, c.clusters};
     json_t *doc = NULL;
     rc = fn(&q, a, &doc, &err);
-    if (q.clusters) cluster_close(clusters);
-    labels_db_close(labels);
-    store_close(s);
+    cli_close_ctx(&c);
     if (rc) return cli_fail(&err);
     if (a->json)
         cli_print_json(doc);

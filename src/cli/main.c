@@ -18,6 +18,8 @@ static const struct command {
      "cluster --db DIR              build or extend entities (CoinJoins excluded)"},
     {"entity", cmd_entity,
      "entity --db DIR ADDR|ID       an entity: size, addresses, balance, CoinJoins"},
+    {"trace", cmd_trace,
+     "trace --db DIR --from SPEC ... follow taint forward/backward to endpoints"},
     {"labels", cmd_labels,
      "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV)"},
 };

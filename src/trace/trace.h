@@ -1,0 +1,84 @@
+/* trace: follow tainted value through the chain, forward (where did it go) or backward (where
+ * did it come from), under one of three policies, with exact integer satoshi accounting.
+ *
+ * Taint is an amount of satoshis per output. Seeds are outputs with taint = their value. Txs
+ * are processed once each, in chain order (forward) or reverse chain order (backward), so every
+ * tainted input (forward) or output (backward) of a tx is known before the tx is split:
+ *   poison   every output (forward) / input (backward) of a tx touched by taint is fully tainted;
+ *            the clean value this brings in is counted in totals.poison_added
+ *   haircut  the taint entering a tx is split in proportion to value over the outputs and the
+ *            fee (forward) or over the inputs (backward), largest remainder rounding, ties to
+ *            the lower index, the fee last
+ *   fifo     satoshis keep their order: inputs laid end to end in order, outputs then the fee
+ *            laid end to end; an output's tainted satoshis are taken to be its first ones
+ * Labelled services (exchange, otc, bridge, swap, mixer; by address, or by entity when a
+ * clustering is given) are endpoints: what reaches them is recorded and not followed. Every
+ * satoshi of taint ends in exactly one totals bucket:
+ *   seeded + poison_added = to_endpoints + unspent + fees + below_min_value + beyond_hops
+ *                           + beyond_until + unresolved + coinbase + overlap + not_followed
+ * Definitions, limits and accuracy: docs/tracing.md.
+ *
+ * Every function that can fail returns 0 or a negative UTIL_E* code and fills err (may be
+ * NULL). The module holds no global state. */
+#ifndef CT_TRACE_H
+#define CT_TRACE_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../cluster/cluster.h"
+#include "../labels/labels.h"
+#include "../store/store.h"
+#include "../util/util.h"
+
+typedef enum { TRACE_POISON = 0, TRACE_HAIRCUT, TRACE_FIFO } trace_policy;
+typedef enum { TRACE_FORWARD = 0, TRACE_BACKWARD } trace_direction;
+
+#define TRACE_DEFAULT_HOPS 10
+#define TRACE_MAX_HOPS 1000
+#define TRACE_DEFAULT_MAX_OUTPUTS 5000000u
+
+/* "poison" "haircut" "fifo" / "forward" "backward", and back (-1 if unknown). */
+const char *trace_policy_name(int p);
+int trace_policy_parse(const char *name);
+const char *trace_direction_name(int d);
+int trace_direction_parse(const char *name);
+
+typedef struct trace_opts {
+    int policy;           /* trace_policy */
+    int direction;        /* trace_direction */
+    uint32_t hops;        /* 1..TRACE_MAX_HOPS: txs followed from a seed */
+    uint64_t min_value;   /* shares below this many satoshis are not followed (0 = all) */
+    int64_t until;        /* -1: none; forward: txs above this height are not followed;
+                             backward: txs below this height are not followed */
+    uint64_t max_outputs; /* cap on outputs visited; reaching it gives a partial result */
+    int follow_mixers;    /* 1: addresses labelled mixer are not endpoints */
+} trace_opts;
+
+void trace_default_opts(trace_opts *o);
+
+/* A list of seed outputs (output ids), owned by the caller: trace_seeds_free it. */
+typedef struct trace_seeds {
+    uint64_t *out;
+    size_t n, cap;
+} trace_seeds;
+void trace_seeds_free(trace_seeds *s);
+
+/* Add the outputs a SPEC names: "TXID:N" (one output), "TXID" (all its outputs), an address
+ * (every output paying it), or "@FILE" (one such SPEC per line; blank lines and lines starting
+ * with '#' skipped; an error names FILE:LINE). Outputs already in the list are not added
+ * twice. UTIL_EINVAL for a malformed SPEC, UTIL_ENOTFOUND for a txid, output or address not
+ * in the store, UTIL_EIO for an unreadable file. */
+int trace_add_spec(trace_seeds *seeds, const store *s, const char *spec, util_err *err);
+
+/* Run a trace from seeds (at least one) and build its JSON document (docs/tracing.md): seeds,
+ * policy, direction, limits, partial (+ reason), totals, endpoints, by_category, edges, txs.
+ * labels may be empty; clusters may be NULL (no entities, CoinJoin kinds detected per tx).
+ * *out is a new reference owned by the caller (json_decref). UTIL_EINVAL for bad options,
+ * UTIL_ENOMEM. Reaching max_outputs is not an error: the document says "partial": true. */
+int trace_run(const store *s, const labels_db *labels, const cluster_map *clusters,
+              const trace_seeds *seeds, const trace_opts *o, json_t **out, util_err *err);
+
+/* Write the trace document as a Graphviz digraph (txs and endpoints as nodes, edges labelled
+ * with satoshis, in the direction money moved). */
+int trace_write_dot(json_t *doc, FILE *f, util_err *err);
+#endif

@@ -1,0 +1,225 @@
+/* test_trace: the tracer's accounting on a generated chain. Every scenario's stolen outputs
+ * are traced forward and backward under each policy: the totals balance exactly, every
+ * followed tx conserves taint (in + added = out + fee), the edges into and out of each tx add
+ * up to its taint, endpoints sum to to_endpoints; haircut and FIFO add nothing, poison's
+ * outputs are fully tainted. Also: seed SPEC errors, bad options, the output cap (partial). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gen/gen.h"
+#include "ingest/ingest.h"
+#include "labels/labels.h"
+#include "store/store.h"
+#include "trace/trace.h"
+
+static uint64_t jint(json_t *o, const char *k)
+{
+    return (uint64_t)json_integer_value(json_object_get(o, k));
+}
+
+static const char *const buckets[] = {
+    "to_endpoints", "unspent",    "fees",     "below_min_value", "beyond_hops",
+    "beyond_until", "unresolved", "coinbase", "overlap",         "not_followed"};
+
+/* Accounting checks on one trace document. */
+static void check_doc(json_t *d, int policy, int forward)
+{
+    json_t *t = json_object_get(d, "totals");
+    uint64_t sinks = 0;
+    for (size_t i = 0; i < sizeof buckets / sizeof *buckets; i++)
+        sinks += jint(t, buckets[i]);
+    CHECK(jint(t, "seeded") + jint(t, "poison_added") == sinks);
+    CHECK(json_is_true(json_object_get(t, "balanced")));
+    if (policy != TRACE_POISON) CHECK(jint(t, "poison_added") == 0);
+    if (!forward) CHECK(jint(t, "fees") == 0 && jint(t, "unspent") == 0);
+    json_t *ein = json_object(), *eout = json_object();
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(d, "edges"), i, e)
+    {
+        const char *to = json_string_value(json_object_get(e, "to_tx"));
+        const char *from = json_string_value(json_object_get(e, "from_tx"));
+        uint64_t v = jint(e, "value");
+        CHECK(v > 0);
+        if (to) json_object_set_new(ein, to, json_integer((json_int_t)(jint(ein, to) + v)));
+        if (from) json_object_set_new(eout, from, json_integer((json_int_t)(jint(eout, from) + v)));
+    }
+    json_t *x;
+    size_t bad = 0;
+    json_array_foreach(json_object_get(d, "txs"), i, x)
+    {
+        const char *id = json_string_value(json_object_get(x, "txid"));
+        if (jint(x, "taint_in") != jint(ein, id)) bad++;
+        if (strcmp(json_string_value(json_object_get(x, "status")), "followed")) continue;
+        if (jint(x, "taint_in") + jint(x, "added") != jint(x, "taint_out") + jint(x, "fee")) bad++;
+        if (jint(x, "taint_out") != jint(eout, id)) bad++;
+        if (policy != TRACE_POISON && jint(x, "added")) bad++;
+    }
+    CHECK(bad == 0);
+    uint64_t eps = 0;
+    json_array_foreach(json_object_get(d, "endpoints"), i, e) eps += jint(e, "amount");
+    CHECK(eps == jint(t, "to_endpoints"));
+    json_decref(ein);
+    json_decref(eout);
+}
+
+static int import_chain(const char *db, const char *chain)
+{
+    util_err err = {0};
+    store *s;
+    if (store_open(&s, db, STORE_WRITE | STORE_CREATE, &err)) return -1;
+    ingest_opts o;
+    ingest_default_opts(&o);
+    o.progress = NULL;
+    o.threads = 1;
+    ingest_result r;
+    const char *paths[] = {chain};
+    int rc = ingest_run(s, paths, 1, &o, &r, &err);
+    if (rc) fprintf(stderr, "import: %s\n", err.msg);
+    store_close(s);
+    return rc;
+}
+
+static void test_chain(const char *tmp)
+{
+    char chain[512], db[512], path[600];
+    snprintf(chain, sizeof chain, "%s/chain", tmp);
+    snprintf(db, sizeof db, "%s/db", tmp);
+    gen_config cfg;
+    gen_config_init(&cfg);
+    cfg.out_dir = chain;
+    cfg.seed = 5;
+    cfg.blocks = 250;
+    cfg.txs_per_block = 60;
+    cfg.users = 300;
+    cfg.maturity = 5;
+    cfg.halving_interval = 50;
+    cfg.era_start = 2019, cfg.era_end = 2024.3;
+    cfg.privacy_rate = 0.25;
+    cfg.scenarios = 3;
+    util_err err = {0};
+    CHECK(gen_run(&cfg, NULL, &err) == 0);
+    CHECK(import_chain(db, chain) == 0);
+    store *s = NULL;
+    labels_db *labels = NULL;
+    CHECK(store_open(&s, db, 0, &err) == 0);
+    CHECK(labels_db_open(&labels, db, 0, &err) == 0);
+    if (!s || !labels) return;
+    labels_import_opts lo = {0};
+    snprintf(path, sizeof path, "%s/labels.csv", chain);
+    CHECK(labels_import_file(labels, path, &lo, NULL, &err) == 0);
+
+    /* the scenarios' sources */
+    snprintf(path, sizeof path, "%s/truth.jsonl", chain);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char *line = NULL;
+    size_t cap = 0;
+    int traced = 0, endpoints_seen = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        if (!strstr(line, "\"kind\":\"scenario\"")) continue;
+        json_t *sc = json_loads(line, 0, NULL);
+        if (!sc || !jint(sc, "stolen")) {
+            json_decref(sc);
+            continue;
+        }
+        trace_seeds seeds = {0};
+        size_t i;
+        json_t *src;
+        json_array_foreach(json_object_get(sc, "sources"), i, src)
+            CHECK(trace_add_spec(&seeds, s, json_string_value(src), &err) == 0);
+        for (int dir = 0; dir < 2; dir++)
+            for (int p = 0; p < 3; p++) {
+                trace_opts o;
+                trace_default_opts(&o);
+                o.policy = p;
+                o.direction = dir;
+                o.hops = 40;
+                json_t *d = NULL;
+                CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == 0);
+                if (!d) continue;
+                json_t *t = json_object_get(d, "totals");
+                CHECK(jint(t, "seeded") == jint(sc, "stolen"));
+                check_doc(d, p, dir == TRACE_FORWARD);
+                if (dir == TRACE_FORWARD && p != TRACE_POISON && jint(t, "to_endpoints"))
+                    endpoints_seen++;
+                traced++;
+                json_decref(d);
+            }
+        /* the output cap gives a partial, still balanced result */
+        trace_opts o;
+        trace_default_opts(&o);
+        o.policy = TRACE_POISON;
+        o.max_outputs = 20;
+        json_t *d = NULL;
+        CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == 0);
+        if (d) {
+            CHECK(json_is_true(json_object_get(d, "partial")));
+            CHECK(jint(d, "outputs_visited") <= 20);
+            check_doc(d, TRACE_POISON, 1);
+            json_decref(d);
+        }
+        /* bad options */
+        o.max_outputs = 1000;
+        o.hops = 0;
+        CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == UTIL_EINVAL);
+        o.hops = TRACE_MAX_HOPS + 1;
+        CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == UTIL_EINVAL);
+        /* seed specs */
+        const char *txid = json_string_value(json_array_get(json_object_get(sc, "sources"), 0));
+        char spec[128];
+        snprintf(spec, sizeof spec, "%.64s:x", txid);
+        CHECK(trace_add_spec(&seeds, s, spec, &err) == UTIL_EINVAL);
+        snprintf(spec, sizeof spec, "%.64s:4000", txid);
+        CHECK(trace_add_spec(&seeds, s, spec, &err) == UTIL_ENOTFOUND);
+        size_t n = seeds.n;
+        snprintf(spec, sizeof spec, "%.64s", txid);
+        CHECK(trace_add_spec(&seeds, s, spec, &err) == 0 && seeds.n >= n); /* no duplicates */
+        trace_seeds_free(&seeds);
+        json_decref(sc);
+    }
+    free(line);
+    if (f) fclose(f);
+    CHECK(traced >= 6);
+    CHECK(endpoints_seen > 0);
+
+    trace_seeds seeds = {0};
+    CHECK(trace_add_spec(&seeds, s,
+                         "0000000000000000000000000000000000000000000000000000000000000001",
+                         &err) == UTIL_ENOTFOUND);
+    CHECK(trace_add_spec(&seeds, s, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &err) == UTIL_ENOTFOUND);
+    CHECK(trace_add_spec(&seeds, s, "nonsense", &err) == UTIL_EINVAL);
+    snprintf(path, sizeof path, "%s/seeds.txt", tmp);
+    f = fopen(path, "w");
+    if (f) {
+        fputs("# comment\n\nnot-a-seed\n", f);
+        fclose(f);
+    }
+    char at[620];
+    snprintf(at, sizeof at, "@%s", path);
+    CHECK(trace_add_spec(&seeds, s, at, &err) == UTIL_EINVAL && strstr(err.msg, "seeds.txt:3"));
+    trace_opts o;
+    trace_default_opts(&o);
+    json_t *d = NULL;
+    CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == UTIL_EINVAL); /* no seeds */
+    trace_seeds_free(&seeds);
+    CHECK(trace_policy_parse("fifo") == TRACE_FIFO && trace_policy_parse("x") == -1);
+    CHECK(trace_direction_parse("backward") == TRACE_BACKWARD);
+    labels_db_close(labels);
+    store_close(s);
+}
+
+int main(void)
+{
+    char tmp[] = "/tmp/test_trace.XXXXXX";
+    if (!mkdtemp(tmp)) return 1;
+    test_chain(tmp);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp);
+    return CHECK_DONE();
+}
