@@ -711,7 +711,7 @@ done:
 
 struct cluster_map {
     cl_state st;
-    const uint32_t *map;
+    const uint32_t *map, *sizes;
     const uint8_t *kinds;
     size_t map_len, kinds_len;
 };
@@ -764,6 +764,7 @@ int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *e
     m->kinds_len = (size_t)m->st.txs;
     if ((rc = map_file(dir, m->st.map, m->map_len, (const void **)&m->map, err))) goto fail;
     if ((rc = map_file(dir, m->st.cj, m->kinds_len, (const void **)&m->kinds, err))) goto fail;
+    if ((rc = map_file(dir, m->st.sizes, m->map_len, (const void **)&m->sizes, err))) goto fail;
     *out = m;
     return 0;
 fail:
@@ -776,6 +777,7 @@ void cluster_close(cluster_map *m)
     if (!m) return;
     if (m->map) munmap((void *)m->map, m->map_len);
     if (m->kinds) munmap((void *)m->kinds, m->kinds_len);
+    if (m->sizes) munmap((void *)m->sizes, m->map_len);
     free(m);
 }
 
@@ -796,6 +798,11 @@ uint32_t cluster_entity_of(const cluster_map *m, uint32_t addr)
         x = m->map[x];
     return x;
 }
+uint32_t cluster_entity_size(const cluster_map *m, uint32_t entity)
+{
+    return entity < m->st.addresses ? m->sizes[entity] : 0;
+}
+
 int cluster_tx_kind(const cluster_map *m, uint64_t tx)
 {
     return tx < m->st.txs ? m->kinds[tx] : CLUSTER_CJ_NONE;

@@ -141,6 +141,8 @@ uint64_t cluster_map_txs(const cluster_map *m);
 uint32_t cluster_map_addresses(const cluster_map *m);
 /* Entity of an address id (CLUSTER_NO_ENTITY if past the clustering). */
 uint32_t cluster_entity_of(const cluster_map *m, uint32_t addr);
+/* Number of addresses in an entity (0 if entity is not an entity id of the clustering). */
+uint32_t cluster_entity_size(const cluster_map *m, uint32_t entity);
 /* CoinJoin kind recorded for tx (CLUSTER_CJ_NONE past the clustering). */
 int cluster_tx_kind(const cluster_map *m, uint64_t tx);
 

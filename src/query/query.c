@@ -99,6 +99,20 @@ static json_t *entity_labels(const store *s, const cluster_map *m, const labels_
 {
     json_t *arr = json_array();
     if (!labels || !m) return arr;
+    if (cluster_entity_size(m, entity) == 1) {
+        /* A single address (the usual case): its own labels, without walking the label set. */
+        char addr[128];
+        btc_addr_encode(addr, store_addr(s, entity));
+        const labels_label *first;
+        size_t n;
+        labels_find(labels, "btc", addr, &first, &n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *j = labels_to_json(&first[i]);
+            json_object_set_new(j, "address", json_string(addr));
+            json_array_append_new(arr, j);
+        }
+        return arr;
+    }
     for (size_t i = 0, n = labels_db_count(labels); i < n; i++) {
         const labels_label *l = labels_db_get(labels, i);
         if (strcmp(l->chain, "btc") != 0) continue;
