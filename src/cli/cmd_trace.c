@@ -11,7 +11,7 @@
 static const char *usage =
     "usage: cointrail trace --db DIR --from SPEC [--from SPEC...] [--direction forward|backward]\n"
     "           [--policy poison|haircut|fifo] [--hops N] [--min-value SAT] [--until HEIGHT]\n"
-    "           [--through-mixers] [--max-outputs N] [--format text|json|dot] [--json]\n"
+    "           [--through-mixers] [--max-outputs N] [--format text|json|dot|html] [--json]\n"
     "  SPEC: TXID:N (one output), TXID (all its outputs), ADDRESS (all its outputs),\n"
     "        @FILE (one SPEC per line)\n"
     "  defaults: forward, haircut, 10 hops (1..1000), no minimum, no height limit,\n"
@@ -193,8 +193,9 @@ int cmd_trace(int argc, char **argv)
             goto out;
         }
     }
-    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot")) {
-        fprintf(stderr, "cointrail: --format must be text, json or dot, not '%s'\n", format);
+    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot") &&
+        strcmp(format, "html")) {
+        fprintf(stderr, "cointrail: --format must be text, json, dot or html, not '%s'\n", format);
         goto out;
     }
     if (!db || !nfrom || optind != argc) {
@@ -222,7 +223,12 @@ int cmd_trace(int argc, char **argv)
     }
     if (!strcmp(format, "json"))
         cli_print_json(doc);
-    else if (!strcmp(format, "dot")) {
+    else if (!strcmp(format, "html")) {
+        if ((rc = trace_write_html(doc, stdout, &err))) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+    } else if (!strcmp(format, "dot")) {
         if ((rc = trace_write_dot(doc, stdout, &err))) {
             rc = cli_fail(&err);
             goto done;

@@ -81,4 +81,8 @@ int trace_run(const store *s, const labels_db *labels, const cluster_map *cluste
 /* Write the trace document as a Graphviz digraph (txs and endpoints as nodes, edges labelled
  * with satoshis, in the direction money moved). */
 int trace_write_dot(json_t *doc, FILE *f, util_err *err);
+/* Write a trace result (trace_run's document) as one self-contained HTML page: totals, totals by
+ * category, the paths to the largest endpoints drawn as inline SVG, and the endpoints with their
+ * labels and paths. Text from labels and the chain is escaped; nothing is fetched. */
+int trace_write_html(json_t *doc, FILE *f, util_err *err);
 #endif

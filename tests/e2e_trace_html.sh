@@ -1,0 +1,28 @@
+#!/bin/bash
+# The HTML trace report is one self-contained page (nothing fetched), draws the flow as SVG,
+# lists the endpoints, and escapes text that comes from label sources.
+source "$(dirname "$0")/common.sh"
+
+"$BIN" generate --out "$T/g" --seed 3 --blocks 250 --txs-per-block 80 --maturity 5 \
+    --era 2019-2024.3 --users 300 --scenarios 2 --quiet >/dev/null || bad "generate"
+"$BIN" import --db "$T/db" "$T/g" >/dev/null && "$BIN" labels import --db "$T/db" "$T/g/labels.csv" >/dev/null ||
+    bad "import"
+$PY -c "
+import json
+for l in open('$T/g/truth.jsonl'):
+    d = json.loads(l)
+    if d.get('kind') == 'scenario': print('\n'.join(d['sources'])); break" >"$T/seeds"
+"$BIN" trace --db "$T/db" --from @"$T/seeds" --hops 40 --format json >"$T/t.json" || bad "trace json"
+ep=$($PY -c "import json; print(json.load(open('$T/t.json'))['endpoints'][0]['address'])")
+printf 'chain,address,category,actor,source,confidence,label\nbtc,%s,exchange,"<b>x</b>",e2e,90,"<script>alert(1)</script>"\n' \
+    "$ep" >"$T/evil.csv"
+"$BIN" labels import --db "$T/db" "$T/evil.csv" >/dev/null || bad "evil label import"
+"$BIN" trace --db "$T/db" --from @"$T/seeds" --hops 40 --format html >"$T/t.html" || bad "trace html"
+grep -q '<svg' "$T/t.html" && grep -q '</html>' "$T/t.html" && ok || bad "not a complete page with SVG"
+! grep -Eq '(src|href)=' "$T/t.html" && ok || bad "the page refers to something outside itself"
+! grep -q '<script>alert' "$T/t.html" && grep -q '&lt;script&gt;alert' "$T/t.html" && ok ||
+    bad "label text not escaped"
+grep -q "$ep" "$T/t.html" && ok || bad "largest endpoint missing"
+n=$($PY -c "import json; print(min(200, len(json.load(open('$T/t.json'))['endpoints'])))")
+[ "$(grep -c '<details>' "$T/t.html")" -eq "$n" ] && ok || bad "endpoint rows: want $n"
+finish
