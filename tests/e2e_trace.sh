@@ -185,7 +185,7 @@ expect 2 "hops must be" --db "$T/db" --from "$theftout" --hops -3
 expect 2 "policy must be" --db "$T/db" --from "$theftout" --policy maybe
 expect 2 "direction must be" --db "$T/db" --from "$theftout" --direction sideways
 expect 2 "min-value must be" --db "$T/db" --from "$theftout" --min-value lots
-expect 2 "format must be" --db "$T/db" --from "$theftout" --format html
+expect 2 "format must be" --db "$T/db" --from "$theftout" --format svg
 expect 2 "usage" --db "$T/db"
 printf '%s\n\n%s:0\nnot-a-seed\n' "$theftout" "$theft" >"$T/badseeds.txt"
 expect 2 "badseeds.txt:4" --db "$T/db" --from "@$T/badseeds.txt"
