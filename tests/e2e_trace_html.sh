@@ -25,4 +25,18 @@ grep -q '<svg' "$T/t.html" && grep -q '</html>' "$T/t.html" && ok || bad "not a 
 grep -q "$ep" "$T/t.html" && ok || bad "largest endpoint missing"
 n=$($PY -c "import json; print(min(200, len(json.load(open('$T/t.json'))['endpoints'])))")
 [ "$(grep -c '<details>' "$T/t.html")" -eq "$n" ] && ok || bad "endpoint rows: want $n"
+# An entity as the seed: every output paid to any of its addresses (needs the clustering).
+src_addr=$("$BIN" tx --db "$T/db" --json "$(head -1 "$T/seeds" | cut -d: -f1)" |
+    $PY -c "import json,sys; print(json.load(sys.stdin)['outputs'][0]['address'])")
+"$BIN" trace --db "$T/db" --from "entity:$src_addr" --format json >/dev/null 2>"$T/err"
+[ $? -eq 3 ] && grep -q "no clustering" "$T/err" && ok || bad "entity seed without clustering: $(cat "$T/err")"
+"$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"
+want=$("$BIN" entity --db "$T/db" --json --limit 100000 "$src_addr" | $PY -c "
+import json, subprocess, sys
+d = json.load(sys.stdin)
+print(sum(json.loads(subprocess.run(['$BIN', 'address', '--db', '$T/db', '--json', a['address']],
+      capture_output=True, text=True).stdout)['output_count'] for a in d['addresses']))")
+got=$("$BIN" trace --db "$T/db" --from "entity:$src_addr" --format json | $PY -c "
+import json, sys; print(len(json.load(sys.stdin)['seeds']))")
+[ "$got" -eq "$want" ] && ok || bad "entity seeds: $got, want every output of its addresses ($want)"
 finish

@@ -13,7 +13,8 @@ static const char *usage =
     "           [--policy poison|haircut|fifo] [--hops N] [--min-value SAT] [--until HEIGHT]\n"
     "           [--through-mixers] [--max-outputs N] [--format text|json|dot|html] [--json]\n"
     "  SPEC: TXID:N (one output), TXID (all its outputs), ADDRESS (all its outputs),\n"
-    "        @FILE (one SPEC per line)\n"
+    "        entity:ADDRESS|ID (every output paid to that address's entity; needs clustering),\n"
+    "        @FILE (one SPEC per line, no entity:)\n"
     "  defaults: forward, haircut, 10 hops (1..1000), no minimum, no height limit,\n"
     "            at most 5000000 outputs visited (then a partial result)\n";
 
@@ -212,7 +213,9 @@ int cmd_trace(int argc, char **argv)
     }
     store *s = ctx.s;
     for (size_t i = 0; i < nfrom; i++)
-        if ((rc = trace_add_spec(&seeds, s, from[i], &err))) {
+        if ((rc = !strncmp(from[i], "entity:", 7)
+                      ? trace_add_entity(&seeds, s, ctx.clusters, from[i] + 7, &err)
+                      : trace_add_spec(&seeds, s, from[i], &err))) {
             util_err_prefix(&err, "--from");
             rc = cli_fail(&err);
             goto done;

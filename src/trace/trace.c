@@ -155,6 +155,39 @@ static int is_hex64(const char *s, size_t n)
     return 1;
 }
 
+int trace_add_entity(trace_seeds *sd, const store *s, const cluster_map *m, const char *arg,
+                     util_err *err)
+{
+    if (!m)
+        return util_errf(err, UTIL_ENOTFOUND, "entity %s: no clustering (run cointrail cluster)",
+                         arg);
+    uint32_t aid;
+    char *end;
+    if (*arg >= '0' && *arg <= '9' && strlen(arg) < 12 && (strtoull(arg, &end, 10), !*end)) {
+        unsigned long long v = strtoull(arg, NULL, 10);
+        if (v >= cluster_map_addresses(m))
+            return util_errf(err, UTIL_ENOTFOUND, "entity %s: no such address id", arg);
+        aid = (uint32_t)v;
+    } else {
+        btc_addr key;
+        int rc = btc_addr_decode(&key, arg, err);
+        if (rc) return rc;
+        int64_t a = store_find_addr(s, &key);
+        if (a < 0 || (uint64_t)a >= cluster_map_addresses(m))
+            return util_errf(err, UTIL_ENOTFOUND, "entity of %s: address not clustered", arg);
+        aid = (uint32_t)a;
+    }
+    uint32_t ent = cluster_entity_of(m, aid);
+    /* Members have ids from the entity id (its smallest member) up. */
+    for (uint32_t a = ent; a < cluster_map_addresses(m); a++) {
+        if (cluster_entity_of(m, a) != ent) continue;
+        for (uint64_t o = store_addr_last_out(s, a); o != STORE_NONE;
+             o = store_out_prev_same_addr(s, o))
+            if (seeds_add(sd, o)) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 static int add_one_spec(trace_seeds *sd, const store *s, const char *spec, util_err *err)
 {
     size_t len = strlen(spec);

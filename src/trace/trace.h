@@ -70,6 +70,11 @@ void trace_seeds_free(trace_seeds *s);
  * in the store, UTIL_EIO for an unreadable file. */
 int trace_add_spec(trace_seeds *seeds, const store *s, const char *spec, util_err *err);
 
+/* Add every output ever paid to an entity: arg is one of its addresses or an address id, as
+ * for `cointrail entity`. Needs the clustering. UTIL_EINVAL / UTIL_ENOTFOUND as above. */
+int trace_add_entity(trace_seeds *seeds, const store *s, const cluster_map *clusters,
+                     const char *arg, util_err *err);
+
 /* Run a trace from seeds (at least one) and build its JSON document (docs/tracing.md): seeds,
  * policy, direction, limits, partial (+ reason), totals, endpoints, by_category, edges, txs.
  * labels may be empty; clusters may be NULL (no entities, CoinJoin kinds detected per tx).
