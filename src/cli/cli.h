@@ -26,6 +26,8 @@ int cmd_trace(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);
+/* Parse a whole decimal number (no sign, no trailing text, no overflow). 0 or -1. */
+int cli_parse_u64(const char *s, uint64_t *out);
 /* Print a JSON document to stdout, indented. */
 void cli_print_json(json_t *doc);
 

@@ -74,9 +74,8 @@ int cmd_cluster(int argc, char **argv)
             hlist = optarg;
             break;
         case 'g': {
-            char *end;
-            unsigned long long g = strtoull(optarg, &end, 10);
-            if (*end || !*optarg || g == 0 || g > UINT32_MAX) {
+            uint64_t g;
+            if (cli_parse_u64(optarg, &g) || g == 0 || g > UINT32_MAX) {
                 fprintf(stderr, "cointrail: --guard %s: want a number from 1 to %u\n", optarg,
                         UINT32_MAX);
                 return CLI_USAGE;

@@ -31,6 +31,7 @@ int cmd_import(int argc, char **argv)
     ingest_opts o;
     ingest_default_opts(&o);
     int c;
+    uint64_t n;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -38,7 +39,12 @@ int cmd_import(int argc, char **argv)
             db = optarg;
             break;
         case 't':
-            o.threads = atoi(optarg);
+            if (cli_parse_u64(optarg, &n) || n > 64) {
+                fprintf(stderr, "cointrail: --threads: want 0 (one per core) to 64, not '%s'\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            o.threads = (int)n;
             break;
         case 'm':
             o.verify_merkle = 0;
@@ -56,7 +62,10 @@ int cmd_import(int argc, char **argv)
             json = 1;
             break;
         case 's':
-            o.stop_after_blocks = strtoull(optarg, NULL, 10);
+            if (cli_parse_u64(optarg, &o.stop_after_blocks)) {
+                fprintf(stderr, "cointrail: --stop-after: '%s' is not a block count\n", optarg);
+                return CLI_USAGE;
+            }
             break;
         case 'h':
             fputs(import_usage, stdout);

@@ -25,16 +25,6 @@ typedef struct labels_args {
     int first; /* first positional argument in argv */
 } labels_args;
 
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    if (!*s || *s == '-') return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end) return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, labels_args *a)
 {
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -77,11 +67,13 @@ static int parse_args(int argc, char **argv, labels_args *a)
             break;
         case 'o':
         case 'l':
-            if (parse_size(optarg, c == 'o' ? &a->offset : &a->limit)) {
+            uint64_t n;
+            if (cli_parse_u64(optarg, &n)) {
                 fprintf(stderr, "cointrail: --%s: '%s' is not a count\n",
                         c == 'o' ? "offset" : "limit", optarg);
                 return CLI_USAGE;
             }
+            *(c == 'o' ? &a->offset : &a->limit) = (size_t)n;
             break;
         case 'h':
             fputs(labels_usage, stdout);

@@ -40,11 +40,16 @@ static int parse_query_args(int argc, char **argv, const char *usage, int want_a
             a->recompute = 1;
             break;
         case 'o':
-            a->offset = strtoull(optarg, NULL, 10);
+        case 'l': {
+            uint64_t n;
+            if (cli_parse_u64(optarg, &n)) {
+                fprintf(stderr, "cointrail: --%s: '%s' is not a count\n",
+                        c == 'o' ? "offset" : "limit", optarg);
+                return CLI_USAGE;
+            }
+            *(c == 'o' ? &a->offset : &a->limit) = (size_t)n;
             break;
-        case 'l':
-            a->limit = strtoull(optarg, NULL, 10);
-            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return -1;

@@ -18,17 +18,6 @@ static const char *usage =
     "  defaults: forward, haircut, 10 hops (1..1000), no minimum, no height limit,\n"
     "            at most 5000000 outputs visited (then a partial result)\n";
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!*s || *s == '-' || *s == '+') return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return -1;
-    *out = v;
-    return 0;
-}
-
 static long long ival(json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
@@ -146,7 +135,7 @@ int cmd_trace(int argc, char **argv)
             }
             break;
         case 'H':
-            if (parse_u64(optarg, &v) || v < 1 || v > TRACE_MAX_HOPS) {
+            if (cli_parse_u64(optarg, &v) || v < 1 || v > TRACE_MAX_HOPS) {
                 fprintf(stderr, "cointrail: --hops must be a whole number 1..%d, not '%s'\n",
                         TRACE_MAX_HOPS, optarg);
                 goto out;
@@ -154,7 +143,7 @@ int cmd_trace(int argc, char **argv)
             o.hops = (uint32_t)v;
             break;
         case 'm':
-            if (parse_u64(optarg, &v) || v > (uint64_t)21000000 * 100000000) {
+            if (cli_parse_u64(optarg, &v) || v > (uint64_t)21000000 * 100000000) {
                 fprintf(stderr, "cointrail: --min-value must be satoshis (0..2.1e15), not '%s'\n",
                         optarg);
                 goto out;
@@ -162,7 +151,7 @@ int cmd_trace(int argc, char **argv)
             o.min_value = v;
             break;
         case 'u':
-            if (parse_u64(optarg, &v) || v > INT32_MAX) {
+            if (cli_parse_u64(optarg, &v) || v > INT32_MAX) {
                 fprintf(stderr, "cointrail: --until must be a block height, not '%s'\n", optarg);
                 goto out;
             }
@@ -172,7 +161,7 @@ int cmd_trace(int argc, char **argv)
             o.follow_mixers = 1;
             break;
         case 'M':
-            if (parse_u64(optarg, &v) || v < 1) {
+            if (cli_parse_u64(optarg, &v) || v < 1) {
                 fprintf(stderr, "cointrail: --max-outputs must be a positive number, not '%s'\n",
                         optarg);
                 goto out;
