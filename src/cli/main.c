@@ -20,6 +20,10 @@ static const struct command {
      "entity --db DIR ADDR|ID       an entity: size, addresses, balance, CoinJoins"},
     {"trace", cmd_trace,
      "trace --db DIR --from SPEC ... follow taint forward/backward to endpoints"},
+    {"screen", cmd_screen,
+     "screen --db DIR ADDR|TXID...  risk level and exposure by category, with evidence"},
+    {"serve", cmd_serve,
+     "serve --db DIR --api-keys FILE the screening HTTP API (watchlists, alerts)"},
     {"labels", cmd_labels,
      "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV)"},
 };

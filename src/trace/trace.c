@@ -321,7 +321,8 @@ typedef struct tctx {
     const labels_db *labels;
     const cluster_map *clusters;
     const trace_opts *o;
-    hmap outs, txs, stop_addr, stop_entity, eps;
+    const trace_stops *stops;
+    hmap outs, txs, eps;
     out_rec *or_;
     size_t n_or, cap_or;
     tx_rec *tr;
@@ -385,34 +386,81 @@ static uint64_t heap_pop(tctx *c)
     return top;
 }
 
-static int is_stop_category(const char *cat, int follow_mixers)
+/* ---- stops ---- */
+
+struct trace_stops {
+    const labels_db *labels;
+    hmap addr, entity; /* address id / entity -> index of the stop label in the labels_db */
+};
+
+static long category_rank(const char *cat, const char *const *cats, size_t n)
 {
-    return !strcmp(cat, "exchange") || !strcmp(cat, "otc") || !strcmp(cat, "bridge") ||
-           !strcmp(cat, "swap") || (!follow_mixers && !strcmp(cat, "mixer"));
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cat, cats[i])) return (long)i;
+    return -1;
 }
 
-/* Address ids (and entities) carrying a stop label -> the label's index. */
-static int load_stops(tctx *c)
+/* Point key at label i unless it already points at a label of a category ranked earlier. */
+static int stop_set(trace_stops *st, hmap *m, uint64_t key, uint32_t i, const char *const *cats,
+                    size_t n)
 {
-    size_t n = labels_db_count(c->labels);
+    if (!m->cap && hmap_grow(m)) return UTIL_ENOMEM;
+    size_t j = mix64(key) & (m->cap - 1);
+    while (m->val[j] != NONE32) {
+        if (m->key[j] == key) {
+            const labels_label *cur = labels_db_get(st->labels, m->val[j]);
+            const labels_label *l = labels_db_get(st->labels, i);
+            if (category_rank(l->category, cats, n) < category_rank(cur->category, cats, n))
+                m->val[j] = i;
+            return 0;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    return hmap_put(m, key, i);
+}
+
+int trace_stops_build(trace_stops **out, const store *s, const labels_db *labels,
+                      const cluster_map *clusters, const char *const *categories,
+                      size_t n_categories, util_err *err)
+{
+    trace_stops *st = calloc(1, sizeof *st);
+    if (!st) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    st->labels = labels;
+    size_t n = labels_db_count(labels);
     for (size_t i = 0; i < n; i++) {
-        const labels_label *l = labels_db_get(c->labels, i);
-        if (strcmp(l->chain, "btc") || !is_stop_category(l->category, c->o->follow_mixers))
+        const labels_label *l = labels_db_get(labels, i);
+        if (strcmp(l->chain, "btc") || category_rank(l->category, categories, n_categories) < 0)
             continue;
         btc_addr key;
         if (btc_addr_decode(&key, l->address, NULL)) continue;
-        int64_t aid = store_find_addr(c->s, &key);
+        int64_t aid = store_find_addr(s, &key);
         if (aid < 0) continue;
-        if (hmap_get(&c->stop_addr, (uint64_t)aid) == NONE32 &&
-            hmap_put(&c->stop_addr, (uint64_t)aid, (uint32_t)i))
-            return UTIL_ENOMEM;
-        if (!c->clusters) continue;
-        uint32_t e = cluster_entity_of(c->clusters, (uint32_t)aid);
-        if (e != CLUSTER_NO_ENTITY && hmap_get(&c->stop_entity, e) == NONE32 &&
-            hmap_put(&c->stop_entity, e, (uint32_t)i))
-            return UTIL_ENOMEM;
+        if (stop_set(st, &st->addr, (uint64_t)aid, (uint32_t)i, categories, n_categories))
+            goto nomem;
+        if (!clusters) continue;
+        uint32_t e = cluster_entity_of(clusters, (uint32_t)aid);
+        if (e != CLUSTER_NO_ENTITY &&
+            stop_set(st, &st->entity, e, (uint32_t)i, categories, n_categories))
+            goto nomem;
     }
+    *out = st;
     return 0;
+nomem:
+    trace_stops_free(st);
+    return util_errf(err, UTIL_ENOMEM, "out of memory");
+}
+
+void trace_stops_free(trace_stops *st)
+{
+    if (!st) return;
+    hmap_free(&st->addr);
+    hmap_free(&st->entity);
+    free(st);
+}
+
+size_t trace_stops_count(const trace_stops *st)
+{
+    return st->addr.n;
 }
 
 static uint32_t tx_rec_of(tctx *c, uint64_t tx)
@@ -454,10 +502,10 @@ static int route(tctx *c, uint64_t o, uint64_t amt, uint32_t from, int seed)
         uint32_t lab = NONE32, ent = CLUSTER_NO_ENTITY;
         int via_entity = 0;
         if (addr != STORE_NO_ADDR) {
-            lab = hmap_get(&c->stop_addr, addr);
+            lab = hmap_get(&c->stops->addr, addr);
             if (c->clusters) ent = cluster_entity_of(c->clusters, addr);
             if (lab == NONE32 && ent != CLUSTER_NO_ENTITY) {
-                lab = hmap_get(&c->stop_entity, ent);
+                lab = hmap_get(&c->stops->entity, ent);
                 via_entity = lab != NONE32;
             }
         }
@@ -898,8 +946,6 @@ static void tctx_free(tctx *c)
 {
     hmap_free(&c->outs);
     hmap_free(&c->txs);
-    hmap_free(&c->stop_addr);
-    hmap_free(&c->stop_entity);
     hmap_free(&c->eps);
     free(c->or_);
     free(c->tr);
@@ -911,8 +957,7 @@ static void tctx_free(tctx *c)
     free(c->rm);
 }
 
-int trace_run(const store *s, const labels_db *labels, const cluster_map *clusters,
-              const trace_seeds *seeds, const trace_opts *o, json_t **out, util_err *err)
+static int check_opts(const trace_opts *o, const trace_seeds *seeds, util_err *err)
 {
     if (o->policy < 0 || o->policy > TRACE_FIFO)
         return util_errf(err, UTIL_EINVAL, "unknown policy");
@@ -922,48 +967,140 @@ int trace_run(const store *s, const labels_db *labels, const cluster_map *cluste
         return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", TRACE_MAX_HOPS, o->hops);
     if (!seeds->n) return util_errf(err, UTIL_EINVAL, "no seeds to trace from");
     if (!o->max_outputs) return util_errf(err, UTIL_EINVAL, "max_outputs must be positive");
+    return 0;
+}
+
+/* Propagate the seeds' taint to the end (or to the output cap). */
+static int trace_exec(tctx *c, const trace_seeds *seeds, util_err *err)
+{
+    const trace_opts *o = c->o;
+    for (size_t i = 0; i < seeds->n; i++) {
+        uint64_t v = (uint64_t)store_out_value(c->s, seeds->out[i]);
+        c->t.seeded += v;
+        if (route(c, seeds->out[i], v, NONE32, 1))
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    while (c->n_heap) {
+        uint64_t k = heap_pop(c);
+        uint64_t tx = o->direction == TRACE_FORWARD ? k : ~k;
+        uint32_t t = hmap_get(&c->txs, tx);
+        int rc = process_tx(c, t, err);
+        if (rc < 0) return rc;
+        if (rc > 0) { /* cap reached: this tx and everything queued is not followed */
+            c->tr[t].status = S_NOT_FOLLOWED;
+            c->t.not_followed += c->tr[t].taint_in;
+            while (c->n_heap) {
+                uint64_t k2 = heap_pop(c);
+                uint32_t t2 = hmap_get(&c->txs, o->direction == TRACE_FORWARD ? k2 : ~k2);
+                c->tr[t2].status = S_NOT_FOLLOWED;
+                c->t.not_followed += c->tr[t2].taint_in;
+            }
+            return 0;
+        }
+        c->t.poison_added += c->tr[t].added;
+    }
+    return 0;
+}
+
+int trace_run(const store *s, const labels_db *labels, const cluster_map *clusters,
+              const trace_seeds *seeds, const trace_opts *o, json_t **out, util_err *err)
+{
+    int rc = check_opts(o, seeds, err);
+    if (rc) return rc;
+    static const char *const services[] = {"exchange", "otc", "bridge", "swap", "mixer"};
+    trace_stops *stops = NULL;
+    rc = trace_stops_build(&stops, s, labels, clusters, services, o->follow_mixers ? 4 : 5, err);
+    if (rc) return rc;
     tctx c;
     memset(&c, 0, sizeof c);
     c.s = s;
     c.labels = labels;
     c.clusters = clusters;
     c.o = o;
-    int rc = load_stops(&c);
-    if (rc) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < seeds->n; i++) {
-        uint64_t v = (uint64_t)store_out_value(s, seeds->out[i]);
-        c.t.seeded += v;
-        if (route(&c, seeds->out[i], v, NONE32, 1)) {
-            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-            goto done;
-        }
-    }
-    while (c.n_heap) {
-        uint64_t k = heap_pop(&c);
-        uint64_t tx = o->direction == TRACE_FORWARD ? k : ~k;
-        uint32_t t = hmap_get(&c.txs, tx);
-        rc = process_tx(&c, t, err);
-        if (rc < 0) goto done;
-        if (rc > 0) { /* cap reached: this tx and everything queued is not followed */
-            c.tr[t].status = S_NOT_FOLLOWED;
-            c.t.not_followed += c.tr[t].taint_in;
-            while (c.n_heap) {
-                uint64_t k2 = heap_pop(&c);
-                uint32_t t2 = hmap_get(&c.txs, o->direction == TRACE_FORWARD ? k2 : ~k2);
-                c.tr[t2].status = S_NOT_FOLLOWED;
-                c.t.not_followed += c.tr[t2].taint_in;
-            }
-            rc = 0;
-            break;
-        }
-        c.t.poison_added += c.tr[t].added;
-    }
-    rc = build_json(&c, seeds, out, err);
-done:
+    c.stops = stops;
+    rc = trace_exec(&c, seeds, err);
+    if (!rc) rc = build_json(&c, seeds, out, err);
     tctx_free(&c);
+    trace_stops_free(stops);
+    return rc;
+}
+
+/* ---- exposure ---- */
+
+void trace_exposure_free(trace_exposure *x)
+{
+    for (size_t i = 0; i < x->n_cat; i++)
+        free(x->cat[i].path);
+    free(x->cat);
+    memset(x, 0, sizeof *x);
+}
+
+static int exposure_collect(tctx *c, trace_exposure *x)
+{
+    x->seeded = c->t.seeded;
+    x->to_endpoints = c->t.to_endpoints;
+    x->outputs_visited = c->n_or;
+    x->partial = c->partial;
+    for (size_t i = 0; i < c->n_er; i++) {
+        const ep_rec *e = &c->er[i];
+        const labels_label *l = labels_db_get(c->labels, e->label);
+        trace_exposure_cat *k = NULL;
+        for (size_t j = 0; j < x->n_cat; j++)
+            if (!strcmp(x->cat[j].category, l->category)) k = &x->cat[j];
+        if (!k) {
+            trace_exposure_cat *nc = realloc(x->cat, (x->n_cat + 1) * sizeof *nc);
+            if (!nc) return UTIL_ENOMEM;
+            x->cat = nc;
+            k = &x->cat[x->n_cat++];
+            memset(k, 0, sizeof *k);
+            k->category = l->category;
+            k->hops = UINT32_MAX;
+        }
+        k->amount += e->amount;
+        k->endpoints++;
+        uint32_t from = c->or_[e->first_out].from;
+        uint32_t hops = from == NONE32 ? 0 : c->tr[from].depth;
+        if (hops < k->hops || (hops == k->hops && e->amount > k->nearest_amount)) {
+            k->hops = hops;
+            k->nearest_amount = e->amount;
+            k->nearest_label = e->label;
+            k->nearest_addr = e->addr;
+            k->nearest_entity = e->entity;
+            k->nearest_via_entity = e->via_entity;
+            size_t np = 0;
+            for (uint32_t r = from; r != NONE32 && np <= TRACE_MAX_HOPS; r = c->tr[r].parent)
+                np++;
+            uint64_t *path = malloc((np ? np : 1) * sizeof *path);
+            if (!path) return UTIL_ENOMEM;
+            size_t at = np;
+            for (uint32_t r = from; r != NONE32 && at; r = c->tr[r].parent)
+                path[--at] = c->tr[r].tx;
+            free(k->path);
+            k->path = path;
+            k->path_len = np;
+        }
+    }
+    return 0;
+}
+
+int trace_exposure_run(const store *s, const labels_db *labels, const cluster_map *clusters,
+                       const trace_stops *stops, const trace_seeds *seeds, const trace_opts *o,
+                       trace_exposure *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_opts(o, seeds, err);
+    if (rc) return rc;
+    tctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.labels = labels;
+    c.clusters = clusters;
+    c.o = o;
+    c.stops = stops;
+    rc = trace_exec(&c, seeds, err);
+    if (!rc && exposure_collect(&c, out)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    tctx_free(&c);
+    if (rc) trace_exposure_free(out);
     return rc;
 }
 

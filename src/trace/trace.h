@@ -83,6 +83,52 @@ int trace_add_entity(trace_seeds *seeds, const store *s, const cluster_map *clus
 int trace_run(const store *s, const labels_db *labels, const cluster_map *clusters,
               const trace_seeds *seeds, const trace_opts *o, json_t **out, util_err *err);
 
+/* ---- exposure: the same propagation, summarised per label category (for screening) ---- */
+
+/* The labelled addresses (and, with a clustering, entities) a propagation stops at. Built once
+ * for a (store, labels, clusters) state and then shared read-only by any number of runs, in any
+ * number of threads. Only btc labels whose category is in categories count; an address with
+ * several such labels stops under the category listed first. *out is owned by the caller
+ * (trace_stops_free); it points into labels, which must outlive it. */
+typedef struct trace_stops trace_stops;
+int trace_stops_build(trace_stops **out, const store *s, const labels_db *labels,
+                      const cluster_map *clusters, const char *const *categories,
+                      size_t n_categories, util_err *err);
+void trace_stops_free(trace_stops *st);
+/* Addresses in the set (entities not counted). */
+size_t trace_stops_count(const trace_stops *st);
+
+/* What reached stops of one category. The nearest endpoint is the one with the fewest txs
+ * between it and a seed (ties: the larger amount); path lists those txs (tx ids), seed side
+ * first. */
+typedef struct trace_exposure_cat {
+    const char *category; /* the labels_db's string */
+    uint64_t amount;      /* satoshis that reached endpoints of this category */
+    uint32_t endpoints;   /* distinct endpoint addresses */
+    uint32_t hops;        /* txs from a seed to the nearest endpoint */
+    uint64_t nearest_amount;
+    uint32_t nearest_label; /* index in the labels_db */
+    uint32_t nearest_addr, nearest_entity;
+    int nearest_via_entity; /* the label is on another address of the endpoint's entity */
+    uint64_t *path;         /* owned by the trace_exposure */
+    size_t path_len;
+} trace_exposure_cat;
+
+typedef struct trace_exposure {
+    uint64_t seeded, to_endpoints, outputs_visited;
+    int partial; /* the output cap was reached: amounts are lower bounds */
+    trace_exposure_cat *cat;
+    size_t n_cat;
+} trace_exposure;
+
+/* Propagate from seeds under o (as trace_run does) but stop at `stops` and summarise per
+ * category instead of building a document. Thread-safe for shared read-only inputs. out is
+ * filled even on a partial result; free it with trace_exposure_free. */
+int trace_exposure_run(const store *s, const labels_db *labels, const cluster_map *clusters,
+                       const trace_stops *stops, const trace_seeds *seeds, const trace_opts *o,
+                       trace_exposure *out, util_err *err);
+void trace_exposure_free(trace_exposure *x);
+
 /* Write the trace document as a Graphviz digraph (txs and endpoints as nodes, edges labelled
  * with satoshis, in the direction money moved). */
 int trace_write_dot(json_t *doc, FILE *f, util_err *err);

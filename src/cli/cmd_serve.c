@@ -1,0 +1,118 @@
+/* cointrail serve: the screening HTTP service (docs/screening.md, docs/openapi.yaml). */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../serve/serve.h"
+#include "cli.h"
+
+static const char *usage =
+    "usage: cointrail serve --db DIR [--listen HOST:PORT] (--api-keys FILE | --insecure-no-auth)\n"
+    "           [--rules FILE] [--threads N] [--max-body BYTES] [--max-batch N]\n"
+    "           [--poll-ms MS] [--timeout S] [--webhook-prefix URL]... [--port-file FILE]\n"
+    "  defaults: 127.0.0.1:8080, a thread per core, 1 MiB bodies, 1000 items per batch,\n"
+    "            the store checked for new blocks every 200 ms, idle connections closed\n"
+    "            after 10 s, no webhooks allowed\n";
+
+#define MAX_PREFIXES 16
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_opts o;
+    serve_default_opts(&o);
+    const char *prefixes[MAX_PREFIXES];
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"listen", required_argument, 0, 'l'},
+                                         {"api-keys", required_argument, 0, 'k'},
+                                         {"insecure-no-auth", no_argument, 0, 'I'},
+                                         {"rules", required_argument, 0, 'r'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"max-body", required_argument, 0, 'b'},
+                                         {"max-batch", required_argument, 0, 'B'},
+                                         {"poll-ms", required_argument, 0, 'p'},
+                                         {"timeout", required_argument, 0, 'T'},
+                                         {"webhook-prefix", required_argument, 0, 'w'},
+                                         {"port-file", required_argument, 0, 'P'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int ch;
+    uint64_t v;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int numeric = strchr("tbBpT", ch) != NULL;
+        if (numeric && (cli_parse_u64(optarg, &v) || v < 1 || v > (1u << 30))) {
+            fprintf(stderr, "cointrail: --%s: expected a positive number, not '%s'\n",
+                    ch == 't'   ? "threads"
+                    : ch == 'b' ? "max-body"
+                    : ch == 'B' ? "max-batch"
+                    : ch == 'p' ? "poll-ms"
+                                : "timeout",
+                    optarg);
+            return CLI_USAGE;
+        }
+        switch (ch) {
+        case 'd':
+            o.db = optarg;
+            break;
+        case 'l':
+            o.listen = optarg;
+            break;
+        case 'k':
+            o.api_keys_file = optarg;
+            break;
+        case 'I':
+            o.insecure_no_auth = 1;
+            break;
+        case 'r':
+            o.rules_file = optarg;
+            break;
+        case 't':
+            o.threads = (unsigned)v;
+            break;
+        case 'b':
+            o.max_body = (size_t)v;
+            break;
+        case 'B':
+            o.max_batch = (size_t)v;
+            break;
+        case 'p':
+            o.poll_ms = (unsigned)v;
+            break;
+        case 'T':
+            o.timeout_s = (unsigned)v;
+            break;
+        case 'w':
+            if (o.n_webhook_prefixes == MAX_PREFIXES) {
+                fprintf(stderr, "cointrail: at most %d --webhook-prefix\n", MAX_PREFIXES);
+                return CLI_USAGE;
+            }
+            prefixes[o.n_webhook_prefixes++] = optarg;
+            break;
+        case 'P':
+            o.port_file = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        default:
+            fputs(usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    o.webhook_prefixes = prefixes;
+    if (!o.db || optind != argc) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    /* serve_run waits for these with sigwait: block them before any thread starts */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    util_err err = {0};
+    if (serve_run(&o, &err)) return cli_fail(&err);
+    return CLI_OK;
+}

@@ -1,0 +1,98 @@
+/* serve: what serve.c and serve_watch.c share. Not part of the module's interface. */
+#ifndef CT_SERVE_INT_H
+#define CT_SERVE_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../cluster/cluster.h"
+#include "../labels/labels.h"
+#include "../risk/risk.h"
+#include "../store/store.h"
+#include "serve.h"
+
+struct file_sig {
+    uint64_t ino;
+    int64_t size, mtime_s, mtime_ns;
+};
+
+/* One read-only state of the store with everything built on it. Reference-counted: the server
+ * holds one reference while it is current, each request one while it runs. */
+typedef struct snap {
+    atomic_int refs;
+    struct file_sig sig[3]; /* MANIFEST, labels.db, cluster.state when opened */
+    store *s;
+    labels_db *labels;
+    cluster_map *clusters; /* NULL: not clustered */
+    risk_ctx *risk;
+} snap;
+
+enum {
+    R_HEALTH,
+    R_METRICS,
+    R_SCREEN_ADDRESS,
+    R_SCREEN_TX,
+    R_SCREEN_BATCH,
+    R_ADDRESS,
+    R_TX,
+    R_ENTITY,
+    R_LABELS,
+    R_TRACE,
+    R_WATCHLISTS,
+    R_ALERTS,
+    R_RULES,
+    R_OTHER,
+    N_ROUTES
+};
+#define LAT_BUCKETS 128
+
+typedef struct watchlist {
+    char name[64];
+    char webhook[512]; /* "" for none */
+    risk_watch_item *items;
+    size_t n_items;
+} watchlist;
+
+typedef struct server {
+    serve_opts o;
+    risk_config cfg;
+    char **keys;
+    size_t n_keys;
+    double started;
+    pthread_mutex_t lock; /* guards everything below that is not atomic */
+    snap *cur;
+    uint64_t refreshes;
+    char refresh_error[sizeof(((util_err *)0)->msg)];
+    watchlist *lists;
+    size_t n_lists;
+    json_t *alerts;  /* every alert recorded, oldest first, each with its "id" */
+    size_t *pending; /* alert indexes whose webhook is not yet called */
+    size_t n_pending, cap_pending;
+    uint64_t scanned_height; /* blocks [0, scanned_height) have been scanned for alerts */
+    uint8_t scanned_hash[32];
+    atomic_uint_fast64_t requests, by_route[N_ROUTES], by_status[5], lat[LAT_BUCKETS];
+} server;
+
+snap *serve_snap_get(server *sv);
+void serve_snap_put(snap *sn);
+
+enum MHD_Result serve_error(struct MHD_Connection *c, void *r, unsigned status, const char *field,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Queue doc (reference stolen) as the response. */
+enum MHD_Result serve_send_json(struct MHD_Connection *c, void *r, unsigned status, json_t *doc);
+/* The request body as a JSON object (new reference), or NULL with a 400 queued in *ret. */
+json_t *serve_body_json(struct MHD_Connection *c, void *r, enum MHD_Result *ret);
+
+/* Watchlists and alerts (serve_watch.c): load DIR/watchlists.json, DIR/alerts.jsonl and
+ * DIR/alerts.state; scan newly imported blocks after a snapshot swap; call webhooks. */
+int serve_watch_init(server *sv, util_err *err);
+void serve_watch_free(server *sv);
+void serve_watch_advance(server *sv);
+void serve_watch_deliver(server *sv);
+enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, void *r,
+                                       const char *url, const char *method);
+enum MHD_Result serve_route_alerts(server *sv, struct MHD_Connection *c, void *r);
+
+#endif
