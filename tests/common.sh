@@ -5,7 +5,9 @@ set -u
 BIN=$(realpath "$1")
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+# KEEP_T=1 keeps the temp dir for debugging.
+[ -n "${KEEP_T:-}" ] && echo "temp dir: $T" >&2
+trap '[ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
 PY=/usr/bin/python3
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }

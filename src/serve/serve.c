@@ -633,8 +633,8 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, req *r, co
         return get ? route_metrics(sv, c, r) : serve_error(c, r, 405, NULL, "use GET");
     case R_SCREEN_ADDRESS:
     case R_SCREEN_TX:
-        rest = strrchr(url, '/') + 1;
-        if (!*rest || strchr(url + 15, '/') != rest - 1) break;
+        rest = url + strlen(r->route == R_SCREEN_TX ? "/v1/screen/tx/" : "/v1/screen/address/");
+        if (!*rest || strchr(rest, '/')) break;
         if (!get) return serve_error(c, r, 405, NULL, "use GET");
         return route_screen(sv, c, r, r->route == R_SCREEN_TX, rest);
     case R_SCREEN_BATCH:

@@ -51,8 +51,18 @@ static int name_ok(const char *s)
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
 }
 
-/* Fill w from a JSON description; on error returns the field at fault and sets *why. */
-static const char *list_from_json(const server *sv, json_t *j, watchlist *w, const char **why)
+static int webhook_allowed(const server *sv, const char *url)
+{
+    for (size_t i = 0; i < sv->o.n_webhook_prefixes; i++)
+        if (!strncmp(url, sv->o.webhook_prefixes[i], strlen(sv->o.webhook_prefixes[i]))) return 1;
+    return 0;
+}
+
+/* Fill w from a JSON description; on error returns the field at fault and sets *why. A stored
+ * list (from_file) keeps a webhook the current prefixes no longer allow: its alerts are
+ * recorded and not posted. */
+static const char *list_from_json(const server *sv, json_t *j, watchlist *w, const char **why,
+                                  int from_file)
 {
     memset(w, 0, sizeof *w);
     const char *key;
@@ -66,11 +76,7 @@ static const char *list_from_json(const server *sv, json_t *j, watchlist *w, con
         } else if (!strcmp(key, "webhook")) {
             const char *u = json_string_value(v);
             if (!u || strlen(u) >= sizeof w->webhook) return *why = "expected a URL", "webhook";
-            int allowed = 0;
-            for (size_t i = 0; i < sv->o.n_webhook_prefixes; i++)
-                allowed |=
-                    !strncmp(u, sv->o.webhook_prefixes[i], strlen(sv->o.webhook_prefixes[i]));
-            if (!allowed)
+            if (!from_file && !webhook_allowed(sv, u))
                 return *why = "not under a prefix the service allows (serve --webhook-prefix)",
                        "webhook";
             snprintf(w->webhook, sizeof w->webhook, "%s", u);
@@ -167,7 +173,8 @@ int serve_watch_init(server *sv, util_err *err)
         sv->lists = calloc(json_array_size(arr) + 1, sizeof *sv->lists);
         json_array_foreach(arr, i, v)
         {
-            const char *why = NULL, *field = list_from_json(sv, v, &sv->lists[sv->n_lists], &why);
+            const char *why = NULL,
+                       *field = list_from_json(sv, v, &sv->lists[sv->n_lists], &why, 1);
             sv->n_lists++;
             if (field) {
                 json_decref(doc);
@@ -277,7 +284,11 @@ static int on_alert(json_t *alert, void *argp)
         pthread_mutex_unlock(&sv->lock);
         return -1; /* stop: the scan is retried at the next poll */
     }
-    if (hook) {
+    if (hook && !webhook_allowed(sv, hook)) {
+        json_object_set_new(rec, "webhook",
+                            json_pack("{s:s, s:s}", "url", hook, "state",
+                                      "not allowed by the service's --webhook-prefix"));
+    } else if (hook) {
         json_object_set_new(rec, "webhook",
                             json_pack("{s:s, s:s}", "url", hook, "state", "pending"));
         if (sv->n_pending == sv->cap_pending) {
@@ -422,7 +433,7 @@ enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, voi
         json_t *doc = serve_body_json(c, r, &ret);
         if (!doc) return ret;
         watchlist w;
-        const char *why = NULL, *field = list_from_json(sv, doc, &w, &why);
+        const char *why = NULL, *field = list_from_json(sv, doc, &w, &why, 0);
         json_decref(doc);
         if (field) {
             free(w.items);

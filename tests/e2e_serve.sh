@@ -1,0 +1,243 @@
+#!/bin/bash
+# The screening service through real HTTP against the real running server (docs/screening.md):
+#  - incoming exposure of deposit addresses and random addresses equals an independent backward
+#    haircut computed by tests/serve_check.py from blocks decoded by python3-bitcoinlib;
+#  - the API and `cointrail screen` give the same documents;
+#  - the service follows the store: a clustering and a later import are picked up without a
+#    restart, and what it reports while the import runs is always a committed state;
+#  - watchlists: alerts for funds leaving a watched address are exactly the chain's spends of it
+#    (independent decode), an entity list covers it, and its webhook receives the alerts;
+#  - keys, limits and hostile input (serve_check.py hostile); a bad rules or keys file.
+source "$(dirname "$0")/common.sh"
+
+"$BIN" generate --out "$T/g" --seed 11 --blocks 260 --txs-per-block 120 --maturity 5 \
+    --halving-interval 50 --era 2019-2024.3 --privacy-rate 0.2 --users 500 --scenarios 6 \
+    --scenario-blocks 120 --quiet >/dev/null || bad "generate"
+FIRST=180
+"$BIN" import --db "$T/db" --stop-after $FIRST --quiet "$T/g" >/dev/null || bad "import first part"
+"$BIN" labels import --db "$T/db" "$T/g/labels.csv" >/dev/null || bad "labels import"
+
+KEY=serve-test-key-$RANDOM-0123456789
+printf '# test keys\n%s\n' "$KEY" >"$T/keys"
+# The webhook receiver: records every POST body, one per line.
+$PY - "$T" <<'PYEOF' &
+import http.server, sys
+T = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(f"{T}/hook.jsonl", "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(f"{T}/hook.port.tmp", "w").write(str(s.server_port))
+import os; os.rename(f"{T}/hook.port.tmp", f"{T}/hook.port")
+s.serve_forever()
+PYEOF
+HOOK_PID=$!
+"$BIN" serve --db "$T/db" --listen 127.0.0.1:0 --api-keys "$T/keys" --port-file "$T/port" \
+    --poll-ms 50 --timeout 2 --max-batch 1000 --webhook-prefix http://127.0.0.1: \
+    2>"$T/serve.log" &
+SERVE_PID=$!
+trap 'kill $SERVE_PID $HOOK_PID 2>/dev/null; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
+for _ in $(seq 100); do [ -s "$T/port" ] && [ -s "$T/hook.port" ] && break; sleep 0.1; done
+PORT=$(cat "$T/port") HOOK=$(cat "$T/hook.port")
+U="127.0.0.1:$PORT"
+api() { curl -s --max-time 30 -H "X-API-Key: $KEY" "$@"; }
+jq_py() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+[ "$(curl -s "$U/v1/health" | jq_py 'd["height"]')" = $((FIRST - 1)) ] && ok ||
+    bad "health height"
+
+# Addresses to screen: every scenario deposit paid in the imported part, and 40 others.
+$PY - "$T" "$FIRST" <<'PYEOF' || bad "address list"
+import json, random, sys
+T, first = sys.argv[1], int(sys.argv[2])
+steps = set()
+for l in open(f"{T}/g/truth.jsonl"):
+    d = json.loads(l)
+    if d.get("kind") == "scenario":
+        steps |= {s["txid"] for s in d["steps"] if s["kind"].endswith("_deposit") and s["height"] < first}
+open(f"{T}/steps.txt", "w").write("\n".join(sorted(steps)) + "\n")
+PYEOF
+for tx in $(cat "$T/steps.txt"); do
+    "$BIN" tx --db "$T/db" --json "$tx" | jq_py '"\n".join(o["address"] for o in d["outputs"] if o["address"])'
+done | sort -u >"$T/addrs.txt"
+"$BIN" address --db "$T/db" --json --limit 400 "$(head -1 "$T/addrs.txt")" >/dev/null || bad "address query"
+$PY - "$T" <<'PYEOF' >>"$T/addrs.txt"
+import random, re, sys
+T = sys.argv[1]
+addrs = sorted(set(re.findall(r"^btc,([^,]+),", open(f"{T}/g/labels.csv").read(), re.M)))
+random.seed(5)
+print("\n".join(random.sample(addrs, 20)))
+PYEOF
+[ "$(wc -l <"$T/addrs.txt")" -gt 30 ] && ok || bad "too few addresses to screen"
+$PY tests/serve_check.py exposure "$U" "$KEY" "$T/g" "$T/g/labels.csv" $FIRST 3 1000 \
+    "$T/addrs.txt" && ok || bad "incoming exposure differs from the independent haircut"
+$PY tests/serve_check.py exposure "$U" "$KEY" "$T/g" "$T/g/labels.csv" $FIRST 6 1000 \
+    <(head -15 "$T/addrs.txt") && ok || bad "incoming exposure (6 hops)"
+
+# The API and the CLI answer from the same library call.
+A=$(head -1 "$T/addrs.txt") TX=$(head -1 "$T/steps.txt")
+for what in "address/$A" "tx/$TX"; do
+    api "$U/v1/screen/$what?hops=4" | jq_py 'json.dumps(d, sort_keys=True)' >"$T/api.json"
+    "$BIN" screen --db "$T/db" --hops 4 --json "${what#*/}" | jq_py 'json.dumps(d, sort_keys=True)' \
+        >"$T/cli.json"
+    cmp -s "$T/api.json" "$T/cli.json" && ok || bad "API and CLI differ for $what"
+done
+"$BIN" screen --db "$T/db" "$A" | grep -q "risk" && ok || bad "screen text output"
+# Batch: one result per item, in order, errors per item.
+api -d "{\"addresses\": [\"$A\", \"1BoatSLRHtKNngkdXEeobR76b53LETtpyU\"], \"txs\": [\"$TX\"]}" \
+    "$U/v1/screen/batch" | jq_py '[(r["kind"], "error" in r, r.get("error", {}).get("code")) for r in d["results"]]' \
+    >"$T/batch.txt"
+[ "$(cat "$T/batch.txt")" = "[('address', False, None), ('address', True, 400), ('tx', False, None)]" ] &&
+    ok || bad "batch: $(cat "$T/batch.txt")"
+# Look-ups and trace answer like the CLI.
+api "$U/v1/tx/$TX" | jq_py 'd["txid"]' | grep -qx "$TX" && ok || bad "GET /v1/tx"
+api "$U/v1/labels/$A" | jq_py 'd["address"]' | grep -qx "$A" && ok || bad "GET /v1/labels/ADDR"
+api "$U/v1/labels?category=theft&limit=5" | jq_py 'len(d["labels"])' | grep -qx 5 && ok ||
+    bad "GET /v1/labels?category"
+api -d "{\"from\": [\"$TX\"], \"hops\": 3}" "$U/v1/trace" | jq_py 'd["totals"]["balanced"]' |
+    grep -qx True && ok || bad "POST /v1/trace"
+[ "$(api "$U/v1/entity/$A" | jq_py 'd["error"]["code"]')" = 404 ] && ok ||
+    bad "entity before clustering should be 404"
+
+# Clustering while serving: the service picks it up.
+"$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"
+for _ in $(seq 100); do
+    [ "$(curl -s "$U/v1/health" | jq_py 'd["clustered"]')" = True ] && break
+    sleep 0.1
+done
+[ "$(curl -s "$U/v1/health" | jq_py 'd["clustered"]')" = True ] && ok || bad "clustering not picked up"
+api "$U/v1/entity/$A" | jq_py 'd["size"]' | grep -qE '^[0-9]+$' && ok || bad "GET /v1/entity"
+
+# Watchlists: a thief address with outputs still unspent at $FIRST that are spent later, and
+# the thief's entity, with a webhook.
+$PY - "$T" "$FIRST" <<'PYEOF' >"$T/watch.txt" || bad "watch address"
+import json, sys
+T, first = sys.argv[1], int(sys.argv[2])
+for l in open(f"{T}/g/truth.jsonl"):
+    d = json.loads(l)
+    if d.get("kind") == "scenario" and d["start_height"] < first and d["steps"][-1]["height"] >= first:
+        print(d["thief"])
+PYEOF
+THIEF=$(head -1 "$T/watch.txt")
+$PY - "$T" "$THIEF" <<'PYEOF' >"$T/thief_addrs.txt"
+import json, sys
+T, thief = sys.argv[1], int(sys.argv[2])
+for l in open(f"{T}/g/truth.jsonl"):
+    d = json.loads(l)
+    if d.get("kind") == "entity" and d["id"] == thief:
+        print("\n".join(d["addresses"]))
+PYEOF
+# (only addresses already on chain at $FIRST can be watched by address)
+for a in $(cat "$T/thief_addrs.txt"); do
+    "$BIN" address --db "$T/db" "$a" >/dev/null 2>&1 && echo "$a"
+done >"$T/thief_seen.txt"
+$PY tests/serve_check.py watch-expect "$T/g" $FIRST $(cat "$T/thief_seen.txt") >"$T/expect.json"
+WATCH=$(jq_py 'd["address"] or ""' <"$T/expect.json")
+[ -n "$WATCH" ] && ok || bad "no thief address is spent after block $FIRST"
+api -d "{\"name\": \"thief-addr\", \"items\": [{\"kind\": \"address\", \"value\": \"$WATCH\"}]}" \
+    -o /dev/null -w '%{http_code}' "$U/v1/watchlists" | grep -qx 201 && ok || bad "create watchlist"
+api -d "{\"name\": \"thief-entity\", \"items\": [{\"kind\": \"entity\", \"value\": \"$WATCH\"}],
+        \"webhook\": \"http://127.0.0.1:$HOOK/alert\"}" -o /dev/null -w '%{http_code}' \
+    "$U/v1/watchlists" | grep -qx 201 && ok || bad "create entity watchlist"
+api "$U/v1/watchlists" | jq_py 'sorted(w["name"] for w in d["watchlists"])' |
+    grep -qx "\['thief-addr', 'thief-entity'\]" && ok || bad "list watchlists"
+
+# Import the rest while a client keeps asking; every state it sees is a committed one.
+$PY - "$U" "$KEY" "$A" >"$T/tips.log" 2>"$T/poller.err" <<'PYEOF' &
+import http.client, json, sys, time
+u, key, addr = sys.argv[1:4]
+host, port = u.split(":")
+end = time.time() + 60
+while time.time() < end:
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    c.request("GET", "/v1/health")
+    d = json.loads(c.getresponse().read())
+    print(d["height"], d["tip"], flush=True)
+    c.request("GET", f"/v1/screen/address/{addr}", headers={"X-API-Key": key})
+    r = c.getresponse(); r.read()
+    if r.status != 200:
+        print("screen status", r.status, file=sys.stderr)
+    c.close()
+    if d["height"] == 259:
+        break
+PYEOF
+POLL_PID=$!
+"$BIN" import --db "$T/db" --commit-seconds 0.01 --quiet "$T/g" >/dev/null || bad "import rest"
+"$BIN" cluster --db "$T/db" >/dev/null || bad "cluster rest"
+wait $POLL_PID
+[ -s "$T/poller.err" ] && bad "screening failed during the import: $(head -3 "$T/poller.err")"
+$PY tests/serve_check.py tips "$T/g" "$T/tips.log" && ok || bad "inconsistent state served"
+for _ in $(seq 100); do
+    [ "$(api "$U/v1/alerts" | jq_py 'd["scanned_height"]')" = 260 ] && break
+    sleep 0.1
+done
+api "$U/v1/alerts?limit=1000" >"$T/alerts.json"
+$PY - "$T" "$WATCH" <<'PYEOF' && ok || bad "alerts"
+import json, sys
+T, watch = sys.argv[1], sys.argv[2]
+d = json.load(open(f"{T}/alerts.json"))
+want = json.load(open(f"{T}/expect.json"))["spends"]
+thief = set(open(f"{T}/thief_addrs.txt").read().split())
+fails = 0
+def check(c, m):
+    global fails
+    if not c:
+        print("FAIL:", m); fails += 1
+if d["scanned_height"] != 260:
+    check(False, f"scanned_height {d['scanned_height']}")
+by_list = {}
+for a in d["alerts"]:
+    by_list.setdefault(a["list"], {})[a["txid"]] = a
+got = {t: a["amount"] for t, a in by_list.get("thief-addr", {}).items()}
+check(got == want, f"address alerts {got} != chain spends {want}")
+ent = by_list.get("thief-entity", {})
+check(set(want) <= set(ent), "the entity list misses spends of its own address")
+for t, a in ent.items():
+    ins = {i["address"] for i in a["inputs"]}
+    check(ins <= thief, f"entity alert {t} spends non-thief addresses {ins - thief}")
+    check(a["amount"] == sum(i["value"] for i in a["inputs"]), f"alert {t} amount")
+    check(a["height"] >= 180, f"alert {t} at height {a['height']} predates the watchlist")
+hook = [json.loads(l) for l in open(f"{T}/hook.jsonl")] if ent else []
+check(sorted(h["id"] for h in hook) == sorted(a["id"] for a in ent.values()),
+      f"webhook got {len(hook)} alerts, the entity list has {len(ent)}")
+print(f"alerts: {len(got)} for the address, {len(ent)} for the entity, {len(hook)} webhook calls")
+sys.exit(1 if fails else 0)
+PYEOF
+
+# Metrics count what was served.
+api "$U/v1/metrics" | jq_py 'd["requests"] > 50 and d["latency_us"]["p99"] > 0 and d["store"]["height"] == 259' |
+    grep -qx True && ok || bad "metrics"
+# Hostile and malformed requests.
+$PY tests/serve_check.py hostile 127.0.0.1 "$PORT" "$KEY" && ok || bad "hostile input"
+# A restart keeps watchlists and alerts, and does not alert twice.
+N1=$(api "$U/v1/alerts?limit=1000" | jq_py 'len(d["alerts"])')
+kill -TERM $SERVE_PID && wait $SERVE_PID && ok || bad "clean stop on SIGTERM"
+rm -f "$T/port"
+"$BIN" serve --db "$T/db" --listen 127.0.0.1:0 --api-keys "$T/keys" --port-file "$T/port" \
+    2>>"$T/serve.log" &
+SERVE_PID=$!
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+U="127.0.0.1:$(cat "$T/port")"
+[ "$(api "$U/v1/alerts?limit=1000" | jq_py 'len(d["alerts"])')" = "$N1" ] && ok || bad "alerts after restart"
+api "$U/v1/watchlists" | jq_py 'len(d["watchlists"])' | grep -qx 2 && ok || bad "watchlists after restart"
+kill -TERM $SERVE_PID; wait $SERVE_PID
+
+# Bad configuration is refused with the file and the key named.
+echo '{"hops": 0}' >"$T/rules.json"
+"$BIN" serve --db "$T/db" --api-keys "$T/keys" --rules "$T/rules.json" 2>"$T/err" && bad "bad rules accepted"
+grep -q "rules.json: hops" "$T/err" && ok || bad "bad rules message: $(cat "$T/err")"
+echo '{"categories": {"theft": 300}}' >"$T/rules.json"
+"$BIN" screen --db "$T/db" --rules "$T/rules.json" "$A" 2>"$T/err" >/dev/null && bad "weight 300 accepted"
+grep -q "categories.theft" "$T/err" && ok || bad "bad weight message: $(cat "$T/err")"
+echo short >"$T/badkeys"
+"$BIN" serve --db "$T/db" --api-keys "$T/badkeys" 2>"$T/err" && bad "short key accepted"
+grep -q "badkeys:1" "$T/err" && ok || bad "bad key message: $(cat "$T/err")"
+"$BIN" serve --db "$T/db" 2>"$T/err" && bad "no keys accepted"
+grep -q "api-keys" "$T/err" && ok || bad "no keys message"
+finish
