@@ -23,6 +23,10 @@ int cmd_cluster(int argc, char **argv);
 int cmd_entity(int argc, char **argv);
 int cmd_labels(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_evm_import(int argc, char **argv);
+int cmd_evm_address(int argc, char **argv);
+int cmd_evm_tx(int argc, char **argv);
+int cmd_evm_stats(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);
