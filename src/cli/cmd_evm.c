@@ -110,6 +110,8 @@ int cmd_evm_import(int argc, char **argv)
     evm_store *s;
     int rc = evm_store_open(&s, a.db, a.chain, EVM_STORE_WRITE | EVM_STORE_CREATE, &err);
     if (rc) return cli_fail(&err);
+    const char *crash_in = getenv("COINTRAIL_TEST_EVM_CRASH_IN_COMMIT");
+    if (crash_in) evm_store_test_crash_in_commit(s, strtoull(crash_in, NULL, 10));
     evm_import_result r;
     rc = evm_import(s, (const char *const *)argv + a.first, (size_t)(argc - a.first), &o, &r, &err);
     uint64_t first = 0, nb = 0;

@@ -208,13 +208,16 @@ void evm_store_close(evm_store *s);
 
 /* Append one block. It must extend the tip (number tip+1 and parent hash = tip hash), or be
  * the first block of an empty store (any number: exports rarely start at genesis).
- * UTIL_EINVAL for a gap or a parent mismatch. */
+ * UTIL_EFORMAT for a gap or a parent mismatch (the data does not fit the store). */
 int evm_store_append_block(evm_store *s, const evm_block *b, util_err *err);
 /* Merge token metadata into the registry (replaces the fields of an address given again). */
 int evm_store_set_tokens(evm_store *s, const evm_token_meta *t, size_t n, util_err *err);
 /* Make appended blocks and token metadata durable and visible (columns and heads fsynced,
  * then the MANIFEST replaced atomically). */
 int evm_store_commit(evm_store *s, util_err *err);
+/* Crash-recovery test hook: the n-th commit through this handle _exit(9)s after writing its rows
+ * and list heads, before the MANIFEST (0: never). */
+void evm_store_test_crash_in_commit(evm_store *s, uint64_t n);
 /* Remove blocks with number >= from (a reorganisation) and commit the removal. */
 int evm_store_truncate(evm_store *s, uint64_t from, util_err *err);
 
@@ -308,7 +311,7 @@ typedef struct evm_import_result {
 
 /* Read paths (files, or directories whose *.csv files are read in name order), assemble,
  * then append: blocks already stored with the same hash are skipped, a stored block with a
- * different hash is cut back (reorganisation) and replaced, a gap is UTIL_EINVAL. Nothing is
+ * different hash is cut back (reorganisation) and replaced, a gap is UTIL_EFORMAT. Nothing is
  * written unless every file reads and assembles. */
 int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm_import_opts *o,
                evm_import_result *r, util_err *err);

@@ -89,12 +89,12 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
     if (!rc && nb && n) {
         uint64_t b0 = blocks[0].number;
         if (b0 < first)
-            rc = util_errf(err, UTIL_EINVAL,
+            rc = util_errf(err, UTIL_EFORMAT,
                            "block %llu is before the store's first block %llu: blocks cannot "
                            "be added in front (import into a new store)",
                            (unsigned long long)b0, (unsigned long long)first);
         else if (b0 > first + n)
-            rc = util_errf(err, UTIL_EINVAL,
+            rc = util_errf(err, UTIL_EFORMAT,
                            "blocks %llu to %llu are missing: the store ends at block %llu and "
                            "the blocks given start at %llu",
                            (unsigned long long)(first + n), (unsigned long long)b0 - 1,
@@ -108,7 +108,7 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
                 evm_block_row prev;
                 if ((rc = evm_store_block(s, blocks[start].number - first - 1, &prev, err))) break;
                 if (memcmp(prev.hash, blocks[start].parent, 32)) {
-                    rc = util_errf(err, UTIL_EINVAL,
+                    rc = util_errf(err, UTIL_EFORMAT,
                                    "block %llu: parent is not the stored block %llu (a "
                                    "reorganisation deeper than the blocks given: export from "
                                    "an earlier block)",
@@ -122,7 +122,7 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
         }
         if (!rc && !cut && start < nb && memcmp(blocks[start].parent, tip, 32) &&
             blocks[start].number == first + n)
-            rc = util_errf(err, UTIL_EINVAL,
+            rc = util_errf(err, UTIL_EFORMAT,
                            "block %llu: parent is not the stored tip (a reorganisation deeper "
                            "than the blocks given: export from an earlier block)",
                            (unsigned long long)blocks[start].number);

@@ -527,27 +527,24 @@ int evm_batch_read_mem(evm_batch *b, const char *name, const char *data, size_t 
         }
     }
     size_t header_nf = c.nf;
+    /* the header's names, to name the column where a short or long row goes wrong */
+    char hdr[EVM_CSV_MAX_FIELDS][48];
+    for (size_t i = 0; i < c.nf; i++)
+        snprintf(hdr[i], sizeof hdr[i], "%.*s", (int)(c.flen[i] < 47 ? c.flen[i] : 47), c.f[i]);
     b->have_kind[k->kind] = 1;
     while ((rc = evm_csv_next(&c, err)) == 1) {
-        if (c.nf != header_nf) {
+        if (c.nf < header_nf) {
             rc = util_errf(err, UTIL_EFORMAT,
-                           "%s:%llu: column %s: row has %zu fields, the header %zu (truncated "
-                           "or damaged row)",
-                           name, (unsigned long long)c.line,
-                           c.nf < header_nf ? (const char *)"(missing)" : "(extra)", c.nf,
-                           header_nf);
-            /* name the first column the row lacks, which is what a reader wants to see */
-            if (c.nf < header_nf && c.nf > 0) {
-                const char *col = "?";
-                size_t want = c.nf; /* index of the first missing field */
-                for (int i = 0; k->cols[i]; i++)
-                    if (r.idx[i] == (int)want) col = k->cols[i];
-                rc = util_errf(err, UTIL_EFORMAT,
-                               "%s:%llu: column %s: missing (row has %zu fields, the header "
-                               "%zu: truncated or damaged row)",
-                               name, (unsigned long long)c.line,
-                               strcmp(col, "?") ? col : "after the last", c.nf, header_nf);
-            }
+                           "%s:%llu: column %s: missing (row has %zu fields, the header %zu: "
+                           "truncated or damaged row)",
+                           name, (unsigned long long)c.line, hdr[c.nf], c.nf, header_nf);
+            break;
+        }
+        if (c.nf > header_nf) {
+            rc = util_errf(err, UTIL_EFORMAT,
+                           "%s:%llu: column %s: row has %zu fields, the header %zu (a comma "
+                           "inside an unquoted field?)",
+                           name, (unsigned long long)c.line, hdr[header_nf - 1], c.nf, header_nf);
             break;
         }
         if ((rc = read_row(b, k->kind, &r, (src_ref){file_no, c.line}, err))) break;
@@ -657,7 +654,7 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
                            : b->traces.n   ? "traces"
                                            : NULL;
         if (what)
-            return util_errf(err, UTIL_EINVAL,
+            return util_errf(err, UTIL_EFORMAT,
                              "%s given without their blocks: add the blocks.csv of the range",
                              what);
         return 0;
@@ -671,7 +668,7 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
                              (unsigned long long)bl[i].number, fname(b, bl[i - 1].at),
                              (unsigned long long)bl[i - 1].at.line);
         if (bl[i].number != bl[i - 1].number + 1)
-            return util_errf(err, UTIL_EINVAL, "%s:%llu: blocks %llu to %llu are missing",
+            return util_errf(err, UTIL_EFORMAT, "%s:%llu: blocks %llu to %llu are missing",
                              fname(b, bl[i].at), (unsigned long long)bl[i].at.line,
                              (unsigned long long)bl[i - 1].number + 1,
                              (unsigned long long)bl[i].number - 1);

@@ -51,7 +51,7 @@ struct evm_store {
     evm_token_meta *meta; /* sorted by address */
     size_t n_meta;
     int meta_dirty;
-    uint64_t n_blocks_pending, n_tx_pending, n_xfer_pending;
+    uint64_t commits, crash_in_commit; /* test hook */
 };
 
 /* ---- small helpers ---- */
@@ -565,7 +565,7 @@ int evm_store_append_block(evm_store *s, const evm_block *b, util_err *err)
     if (nb) {
         if (b->number != s->first_block + nb)
             return util_errf(
-                err, UTIL_EINVAL,
+                err, UTIL_EFORMAT,
                 "block %llu does not extend the store (tip is block %llu): blocks "
                 "%llu to %llu are missing",
                 (unsigned long long)b->number, (unsigned long long)(s->first_block + nb - 1),
@@ -573,7 +573,7 @@ int evm_store_append_block(evm_store *s, const evm_block *b, util_err *err)
         if (memcmp(b->parent, s->tip, 32)) {
             char ph[67], th[67];
             evm_hash_hex(ph, b->parent), evm_hash_hex(th, s->tip);
-            return util_errf(err, UTIL_EINVAL,
+            return util_errf(err, UTIL_EFORMAT,
                              "block %llu: parent %s is not the stored tip %s (a reorganisation "
                              "deeper than the blocks given: export from an earlier block)",
                              (unsigned long long)b->number, ph, th);
@@ -717,6 +717,7 @@ int evm_store_commit(evm_store *s, util_err *err)
     }
     if (any && sync_fd(s->head_fd))
         return util_errf(err, UTIL_EIO, "%s/%s: sync failed", s->dir, HEAD_FILE);
+    if (s->crash_in_commit && ++s->commits == s->crash_in_commit) _exit(9);
     /* 3. token metadata, a new generation */
     uint64_t gen = s->token_gen;
     if (s->meta_dirty) {
@@ -748,6 +749,11 @@ int evm_store_commit(evm_store *s, util_err *err)
     }
     s->meta_dirty = 0;
     return 0;
+}
+
+void evm_store_test_crash_in_commit(evm_store *s, uint64_t n)
+{
+    s->crash_in_commit = n;
 }
 
 int evm_store_truncate(evm_store *s, uint64_t from, util_err *err)
