@@ -205,6 +205,62 @@ static void test_reader(void)
     evm_batch_free(b);
 }
 
+/* A call stack may be 1024 deep: a long trace address passes through whole; a token name longer
+ * than the registry keeps is cut without splitting a UTF-8 character. */
+static void test_deep_trace_and_long_name(void)
+{
+    char ta[2100] = "0";
+    for (int i = 1; i < 1000; i++)
+        strcat(ta, ",0");
+    const char blocks[] =
+        "number,hash,parent_hash,timestamp,transaction_count\n"
+        "7,0x1111111111111111111111111111111111111111111111111111111111111111,"
+        "0x2222222222222222222222222222222222222222222222222222222222222222,5,1\n";
+    const char txs[] =
+        "hash,block_number,transaction_index,from_address,to_address,value,gas_price\n"
+        "0x3333333333333333333333333333333333333333333333333333333333333333,7,0,"
+        "0x4444444444444444444444444444444444444444,,0,1\n";
+    util_buf tr = {0};
+    util_buf_printf(&tr,
+                    "block_number,transaction_hash,from_address,to_address,value,trace_type,"
+                    "call_type,trace_address,status\n"
+                    "7,0x3333333333333333333333333333333333333333333333333333333333333333,"
+                    "0x4444444444444444444444444444444444444444,"
+                    "0x5555555555555555555555555555555555555555,9,call,call,\"%s\",1\n",
+                    ta);
+    evm_batch *b;
+    util_err err = {0};
+    CHECK(evm_batch_new(&b, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "b.csv", blocks, sizeof blocks - 1, NULL, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "t.csv", txs, sizeof txs - 1, NULL, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "tr.csv", (const char *)tr.data, tr.len, NULL, &err) == 0);
+    const evm_block *blk;
+    size_t n;
+    CHECK(evm_batch_assemble(b, &blk, &n, &err) == 0);
+    CHECK(n == 1 && blk[0].n_txs == 1 && blk[0].n_xfers == 1);
+    if (n == 1 && blk[0].n_xfers == 1) {
+        CHECK(blk[0].xfers[0].kind == EVM_XFER_INTERNAL && blk[0].xfers[0].amount.w[0] == 9);
+        CHECK_STR(blk[0].xfers[0].trace_address, ta);
+        CHECK(!blk[0].txs[0].has_to && (blk[0].txs[0].flags & EVM_TX_CREATE));
+    }
+    evm_batch_free(b);
+    util_buf_free(&tr);
+
+    util_buf tk = {0};
+    util_buf_printf(&tk,
+                    "address,symbol,name,decimals\n0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0,S,");
+    for (int i = 0; i < 100; i++)
+        util_buf_printf(&tk, "\xc3\xa9"); /* é, two bytes: 200 bytes */
+    util_buf_printf(&tk, ",\n");
+    CHECK(evm_batch_new(&b, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "tk.csv", (const char *)tk.data, tk.len, NULL, &err) == 0);
+    const evm_token_meta *t;
+    evm_batch_tokens(b, &t, &n);
+    CHECK(n == 1 && t[0].decimals == -1 && strlen(t[0].name) == 126);
+    evm_batch_free(b);
+    util_buf_free(&tk);
+}
+
 static void test_transfer_log(void)
 {
     /* block 483920, log 0 (ethereum-etl's receipts fixture): 100000 units, 0x1b63.. -> 0xac4d.. */
@@ -237,5 +293,6 @@ int main(void)
     test_csv();
     test_reader();
     test_transfer_log();
+    test_deep_trace_and_long_name();
     return CHECK_DONE();
 }

@@ -129,8 +129,9 @@ typedef struct evm_xfer {
     uint8_t from[20], to[20];
     uint8_t token[20]; /* the ERC-20 contract; zero for native value */
     evm_u256 amount;
-    uint32_t log_index;     /* ERC-20: the log index; others: 0 */
-    char trace_address[96]; /* internal: "0,1" as in traces.csv; otherwise "" */
+    uint32_t log_index;        /* ERC-20: the log index; others: 0 */
+    const char *trace_address; /* internal: "0,1" as in traces.csv, NUL-terminated; NULL or ""
+                                * otherwise. Owned by whoever filled the block. */
 } evm_xfer;
 
 /* One block as a source hands it over. Arrays are owned by whoever filled the block. */
@@ -273,7 +274,8 @@ int evm_store_tx(const evm_store *s, uint64_t id, evm_tx_row *out, util_err *err
 /* The tx id of a hash. UTIL_ENOTFOUND if not stored. (A scan: O(txs) for now.) */
 int evm_store_find_tx(const evm_store *s, const uint8_t hash[32], uint64_t *id, util_err *err);
 int evm_store_xfer(const evm_store *s, uint64_t id, evm_xfer_row *out, util_err *err);
-/* The trace address of an internal transfer, NUL-terminated into out (at least 96 bytes). */
+/* The trace address of an internal transfer ("0,1"; "" for other kinds), NUL-terminated into
+ * out, which holds cap >= x->trace_len + 1 bytes. */
 int evm_store_xfer_trace(const evm_store *s, const evm_xfer_row *x, char *out, size_t cap,
                          util_err *err);
 int evm_store_addr(const evm_store *s, uint32_t id, uint8_t out[20], util_err *err);

@@ -114,9 +114,10 @@ static json_t *xfer_json(const evm_store *s, uint64_t id, const evm_xfer_row *x,
     if (x->kind == EVM_XFER_ERC20)
         json_object_set_new(j, "log_index", json_integer((json_int_t)x->log_index));
     if (x->kind == EVM_XFER_INTERNAL) {
-        char ta[128];
-        if (!evm_store_xfer_trace(s, x, ta, sizeof ta, err))
+        char *ta = malloc((size_t)x->trace_len + 1);
+        if (ta && !evm_store_xfer_trace(s, x, ta, (size_t)x->trace_len + 1, err))
             json_object_set_new(j, "trace_address", json_string(ta));
+        free(ta);
     }
     return j;
 }

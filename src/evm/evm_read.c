@@ -57,7 +57,7 @@ typedef struct rd_trace {
     int has_from, has_to;
     evm_u256 value;
     char trace_type[16], call_type[16];
-    char trace_address[96];
+    size_t ta_off, ta_len; /* the trace address, in the batch's string pool */
     int status;
     src_ref at;
 } rd_trace;
@@ -78,6 +78,7 @@ struct evm_batch {
     VEC(rd_token_xfer) logs; /* decoded from logs.csv */
     VEC(rd_trace) traces;
     VEC(evm_token_meta) tokens;
+    util_buf pool; /* NUL-terminated trace addresses */
     int have_kind[8];
     /* assembled */
     evm_block *out;
@@ -113,6 +114,7 @@ void evm_batch_free(evm_batch *b)
         free(b->files.v[i]);
     free(b->files.v), free(b->blocks.v), free(b->wds.v), free(b->txs.v), free(b->receipts.v);
     free(b->tt.v), free(b->logs.v), free(b->traces.v), free(b->tokens.v);
+    util_buf_free(&b->pool);
     free(b->out), free(b->out_txs), free(b->out_xfers);
     free(b);
 }
@@ -216,6 +218,22 @@ static int get_str(const row_ctx *r, int col, char *out, size_t cap, util_err *e
     memcpy(out, s, n);
     out[n] = 0;
     return 0;
+}
+
+/* Text that may be cut: a token's symbol and name come from its contract and may be any
+ * length; keep what fits, without splitting a UTF-8 sequence. */
+static void get_str_cut(const row_ctx *r, int col, char *out, size_t cap)
+{
+    const char *s;
+    size_t n;
+    field(r, col, &s, &n);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = 0;
 }
 
 /* ---- the kinds: columns that must be present ([0..n_required)) and optional ones ---- */
@@ -439,7 +457,6 @@ static int read_row(evm_batch *b, evm_file_kind kind, const row_ctx *r, src_ref 
             get_addr(r, TR_TO, x->to, &x->has_to, err) ||
             get_str(r, TR_TYPE, x->trace_type, sizeof x->trace_type, err) ||
             get_str(r, TR_CALLTYPE, x->call_type, sizeof x->call_type, err) ||
-            get_str(r, TR_ADDR, x->trace_address, sizeof x->trace_address, err) ||
             get_u64(r, TR_STATUS, &st, err))
             return err ? err->code : UTIL_EFORMAT;
         const char *s;
@@ -450,11 +467,16 @@ static int read_row(evm_batch *b, evm_file_kind kind, const row_ctx *r, src_ref 
             util_errf(err, UTIL_EFORMAT, "not 0 or 1");
             return field_err(r, TR_STATUS, err);
         }
-        for (const char *p = x->trace_address; *p; p++)
-            if (!(*p >= '0' && *p <= '9') && *p != ',') {
+        /* a call stack may be 1024 deep: the trace address has no fixed bound */
+        field(r, TR_ADDR, &s, &n);
+        for (size_t i = 0; i < n; i++)
+            if (!(s[i] >= '0' && s[i] <= '9') && s[i] != ',') {
                 util_errf(err, UTIL_EFORMAT, "not a comma-separated list of numbers");
                 return field_err(r, TR_ADDR, err);
             }
+        x->ta_off = b->pool.len, x->ta_len = n;
+        if (util_buf_append(&b->pool, s, n) || util_buf_append(&b->pool, "", 1))
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
         x->status = (int)st;
         return 0;
     }
@@ -463,10 +485,9 @@ static int read_row(evm_batch *b, evm_file_kind kind, const row_ctx *r, src_ref 
         if (!x) break;
         const char *s;
         size_t n;
-        if (get_addr(r, K_ADDRESS, x->addr, NULL, err) ||
-            get_str(r, K_SYMBOL, x->symbol, sizeof x->symbol, err) ||
-            get_str(r, K_NAME, x->name, sizeof x->name, err))
-            return err ? err->code : UTIL_EFORMAT;
+        if (get_addr(r, K_ADDRESS, x->addr, NULL, err)) return err ? err->code : UTIL_EFORMAT;
+        get_str_cut(r, K_SYMBOL, x->symbol, sizeof x->symbol);
+        get_str_cut(r, K_NAME, x->name, sizeof x->name);
         field(r, K_DECIMALS, &s, &n);
         x->decimals = -1;
         if (n) {
@@ -857,7 +878,7 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
                 (unsigned long long)tr->block_number, (unsigned long long)t->block_number);
             goto out_items;
         }
-        if (!tr->trace_address[0]) {
+        if (!tr->ta_len) {
             /* the top-level call duplicates the tx's own value: only its status is used */
             if (t->tx.flags & EVM_TX_STATUS_UNKNOWN) {
                 t->tx.flags &= ~(uint32_t)EVM_TX_STATUS_UNKNOWN;
@@ -955,7 +976,7 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
                     x->has_from = !block_level && tr->has_from, x->has_to = 1;
                     memcpy(x->from, tr->from, 20), memcpy(x->to, tr->to, 20);
                     x->amount = tr->value;
-                    memcpy(x->trace_address, tr->trace_address, sizeof x->trace_address);
+                    x->trace_address = (const char *)b->pool.data + tr->ta_off;
                 }
             }
         }

@@ -629,7 +629,7 @@ int evm_store_append_block(evm_store *s, const evm_block *b, util_err *err)
             break;
         }
         uint64_t id = x0 + i;
-        size_t tl = strnlen(x->trace_address, sizeof x->trace_address);
+        size_t tl = x->trace_address ? strlen(x->trace_address) : 0;
         memset(row, 0, sizeof row);
         row[0] = x->kind;
         util_put_le32(row + 4, from);
