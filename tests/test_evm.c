@@ -2,6 +2,7 @@
  * and the ERC-20 log decoder. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evm/evm.h"
 
@@ -285,6 +286,134 @@ static void test_transfer_log(void)
     CHECK(!evm_decode_transfer_log(topics, strlen(topics), data, 10, from, to, &amount));
 }
 
+static int file_bytes(const char *path, uint8_t **data, size_t *len)
+{
+    return util_read_file(path, data, len, NULL);
+}
+
+/* The store through its C interface, as a second source (a node reader) would feed it: blocks
+ * of many addresses so the hash indexes grow several times; every address and tx is found
+ * through them, the per-address lists hold what was sent, and an index deleted and rebuilt by
+ * the next writer is the same bytes as the one grown by appends. */
+static void test_store_indexes(void)
+{
+    char dir[] = "/tmp/test_evm_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    evm_store *s;
+    util_err err = {0};
+    CHECK(evm_store_open(&s, dir, "test", EVM_STORE_WRITE | EVM_STORE_CREATE, &err) == 0);
+    enum { BLOCKS = 12, PER = 250 };
+    evm_tx txs[PER];
+    evm_xfer xs[2 * PER];
+    uint8_t prev[32] = {0};
+    for (int b = 0; b < BLOCKS; b++) {
+        memset(txs, 0, sizeof txs);
+        memset(xs, 0, sizeof xs);
+        for (int i = 0; i < PER; i++) {
+            evm_tx *t = &txs[i];
+            uint32_t n = (uint32_t)(b * PER + i);
+            uint8_t seed[8];
+            util_put_le32(seed, n), util_put_le32(seed + 4, 0x7478);
+            evm_keccak256(t->hash, seed, 8);
+            util_put_le32(seed + 4, 0xad);
+            uint8_t h[32];
+            evm_keccak256(h, seed, 8);
+            memcpy(t->from, h, 20);  /* a new sender per tx */
+            memset(t->to, 0x42, 20); /* one receiver for all */
+            t->has_to = 1, t->index = (uint32_t)i;
+            t->value.w[0] = n + 1;
+            t->gas_used = 21000, t->gas_price.w[0] = 7;
+            t->fee.w[0] = 21000 * 7;
+            xs[2 * i] = (evm_xfer){.kind = EVM_XFER_TX,
+                                   .tx = (uint32_t)i,
+                                   .has_from = 1,
+                                   .has_to = 1,
+                                   .amount = t->value};
+            memcpy(xs[2 * i].from, t->from, 20), memcpy(xs[2 * i].to, t->to, 20);
+            xs[2 * i + 1] = (evm_xfer){
+                .kind = EVM_XFER_FEE, .tx = (uint32_t)i, .has_from = 1, .amount = t->fee};
+            memcpy(xs[2 * i + 1].from, t->from, 20);
+        }
+        evm_block blk = {.number = 100 + (uint64_t)b,
+                         .timestamp = 1000 + (uint64_t)b,
+                         .txs = txs,
+                         .n_txs = PER,
+                         .xfers = xs,
+                         .n_xfers = 2 * PER};
+        memcpy(blk.parent, prev, 32);
+        evm_keccak256(blk.hash, &blk.number, sizeof blk.number);
+        memcpy(prev, blk.hash, 32);
+        CHECK(evm_store_append_block(s, &blk, &err) == 0);
+        CHECK(evm_store_commit(s, &err) == 0);
+    }
+    /* a block that does not extend the tip is refused */
+    evm_block gap = {.number = 200};
+    CHECK(evm_store_append_block(s, &gap, &err) == UTIL_EFORMAT);
+    evm_store_close(s);
+
+    CHECK(evm_store_open(&s, dir, "test", 0, &err) == 0);
+    int all = 1;
+    for (uint32_t n = 0; n < BLOCKS * PER; n++) {
+        uint8_t seed[8], h[32], th[32];
+        util_put_le32(seed, n), util_put_le32(seed + 4, 0xad);
+        evm_keccak256(h, seed, 8);
+        util_put_le32(seed + 4, 0x7478);
+        evm_keccak256(th, seed, 8);
+        uint32_t id;
+        uint64_t tid, x, next;
+        evm_tx_row t;
+        evm_xfer_row xr;
+        /* each sender: its fee (newest), then its value transfer, then nothing */
+        if (evm_store_find_addr(s, h, &id, NULL) || evm_store_find_tx(s, th, &tid, NULL) ||
+            evm_store_tx(s, tid, &t, NULL) || t.value.w[0] != n + 1 || t.from != id ||
+            evm_store_addr_head(s, id, &x, NULL) || evm_store_xfer(s, x, &xr, NULL) ||
+            xr.kind != EVM_XFER_FEE || evm_store_addr_next(s, id, x, &next, NULL) ||
+            evm_store_xfer(s, next, &xr, NULL) || xr.kind != EVM_XFER_TX ||
+            xr.amount.w[0] != n + 1 || evm_store_addr_next(s, id, next, &x, NULL) ||
+            x != EVM_NONE64)
+            all = 0;
+    }
+    CHECK(all);
+    uint8_t nobody[20] = {1, 2, 3};
+    uint32_t id;
+    CHECK(evm_store_find_addr(s, nobody, &id, &err) == UTIL_ENOTFOUND);
+    uint8_t recv[20];
+    memset(recv, 0x42, 20);
+    CHECK(evm_store_find_addr(s, recv, &id, &err) == 0);
+    json_t *j;
+    CHECK(evm_query_address(s, recv, 0, 3, &j, &err) == 0);
+    CHECK(json_integer_value(json_object_get(j, "transfer_count")) == BLOCKS * PER);
+    /* received: the sum of 1..n */
+    char want[32];
+    snprintf(want, sizeof want, "%d", BLOCKS * PER * (BLOCKS * PER + 1) / 2);
+    json_t *bal = json_array_get(json_object_get(j, "balances"), 0);
+    CHECK(bal && !strcmp(json_string_value(json_object_get(bal, "received")), want));
+    json_decref(j);
+    evm_store_close(s);
+
+    /* delete the indexes: readers scan, the next writer rebuilds the same bytes */
+    char p1[128], p2[128];
+    uint8_t *a, *b2;
+    size_t al, bl;
+    snprintf(p1, sizeof p1, "%s/evm/test/addr.idx", dir);
+    CHECK(file_bytes(p1, &a, &al) == 0);
+    CHECK(al > 32 + 8 * 2048); /* grew past its first sizes */
+    unlink(p1);
+    snprintf(p2, sizeof p2, "%s/evm/test/tx_hash.idx", dir);
+    unlink(p2);
+    CHECK(evm_store_open(&s, dir, "test", 0, &err) == 0);
+    CHECK(evm_store_find_addr(s, recv, &id, &err) == 0);
+    evm_store_close(s);
+    CHECK(evm_store_open(&s, dir, "test", EVM_STORE_WRITE, &err) == 0);
+    evm_store_close(s);
+    CHECK(file_bytes(p1, &b2, &bl) == 0);
+    CHECK(al == bl && !memcmp(a, b2, al));
+    free(a), free(b2);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     test_keccak();
@@ -294,5 +423,6 @@ int main(void)
     test_reader();
     test_transfer_log();
     test_deep_trace_and_long_name();
+    test_store_indexes();
     return CHECK_DONE();
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,20 @@ static const char *const col_files[C_NCOLS] = {
     "blk.col", "tx_hash.col", "tx.col", "xfer.col", "xfer_trace.dat", "addr.col", "tok.col"};
 static const size_t col_width[C_NCOLS] = {128, 32, 136, 96, 1, 20, 20};
 #define HEAD_FILE "addr_last.col"
+
+/* An on-disk hash index: key (a column's row) -> row id. Header: "ctevmidx", u32 version 1,
+ * u32 key length, u64 capacity, u64 rows covered; then capacity u64 slots, 0 empty or
+ * fingerprint << 40 | (id + 1). Derived data: written after the MANIFEST, rebuilt from the
+ * column by a writer whenever it does not cover exactly the committed rows. */
+#define IX_HDR 32
+typedef struct hidx {
+    int fd;
+    uint8_t *map; /* header and slots, MAP_SHARED; NULL when there is no usable index */
+    size_t map_len;
+    uint64_t cap, count;
+} hidx;
+enum { IX_ADDR, IX_TX, IX_N };
+static const char *const ix_files[IX_N] = {"addr.idx", "tx_hash.idx"};
 
 typedef struct col {
     int fd;
@@ -52,6 +67,7 @@ struct evm_store {
     size_t n_meta;
     int meta_dirty;
     uint64_t commits, crash_in_commit; /* test hook */
+    hidx ix[IX_N];
 };
 
 /* ---- small helpers ---- */
@@ -183,6 +199,161 @@ static int token_id(evm_store *s, const uint8_t a[20], uint32_t *out, util_err *
     if (util_buf_append(&s->c[C_TOK].pending, a, 20))
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     *out = (uint32_t)++s->n_toks;
+    return 0;
+}
+
+/* ---- hash indexes ---- */
+
+static int ix_col(int which)
+{
+    return which == IX_ADDR ? C_ADDR : C_TXHASH;
+}
+
+static uint64_t key_hash(const uint8_t *k)
+{
+    /* keys are hash outputs (addresses, tx hashes): their bytes are uniform already */
+    return (util_le64(k) ^ util_le64(k + 8) * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+}
+
+static void ix_unmap(hidx *x)
+{
+    if (x->map) munmap(x->map, x->map_len);
+    if (x->fd >= 0) close(x->fd);
+    x->map = NULL, x->fd = -1, x->cap = x->count = 0;
+}
+
+static void ix_put(uint8_t *slots, uint64_t cap, const uint8_t *key, uint64_t id)
+{
+    uint64_t h = key_hash(key), i = h & (cap - 1);
+    while (util_le64(slots + 8 * i))
+        i = (i + 1) & (cap - 1);
+    util_put_le64(slots + 8 * i, (h >> 40) << 40 | (id + 1));
+}
+
+static int ix_map(const evm_store *s, int which, hidx *x, int writable)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", s->dir, ix_files[which]);
+    x->fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (x->fd < 0) return -1;
+    struct stat st;
+    uint8_t h[IX_HDR];
+    if (fstat(x->fd, &st) || st.st_size < IX_HDR || pread_all(x->fd, h, IX_HDR, 0) ||
+        memcmp(h, "ctevmidx", 8) || util_le32(h + 8) != 1 ||
+        util_le32(h + 12) != col_width[ix_col(which)]) {
+        ix_unmap(x);
+        return -1;
+    }
+    uint64_t cap = util_le64(h + 16);
+    if (!cap || (cap & (cap - 1)) || cap > (UINT64_MAX - IX_HDR) / 8 ||
+        (uint64_t)st.st_size != IX_HDR + 8 * cap) {
+        ix_unmap(x);
+        return -1;
+    }
+    x->map_len = (size_t)st.st_size;
+    x->map = mmap(NULL, x->map_len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, x->fd, 0);
+    if (x->map == MAP_FAILED) {
+        x->map = NULL;
+        ix_unmap(x);
+        return -1;
+    }
+    x->cap = cap, x->count = util_le64(h + 24);
+    return 0;
+}
+
+/* The capacity for a number of keys: the smallest power of two >= 1024 with 3 cap >= 4 keys.
+ * A function of the count alone, so an index grown by appends and one rebuilt after a crash
+ * are the same bytes (slots are filled in id order either way). */
+static uint64_t ix_cap(uint64_t keys)
+{
+    uint64_t cap = 1024;
+    while (3 * cap < 4 * keys)
+        cap *= 2;
+    return cap;
+}
+
+/* Write the index of rows [0, rows) of its column afresh (temp file, fsync, rename), map it. */
+static int ix_rebuild(evm_store *s, int which, uint64_t rows, util_err *err)
+{
+    hidx *x = &s->ix[which];
+    ix_unmap(x);
+    uint64_t cap = ix_cap(rows);
+    size_t klen = col_width[ix_col(which)];
+    uint8_t *buf = calloc(1, IX_HDR + 8 * cap);
+    uint8_t *keys = malloc(4096 * klen);
+    if (!buf || !keys) {
+        free(buf), free(keys);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    memcpy(buf, "ctevmidx", 8);
+    util_put_le32(buf + 8, 1);
+    util_put_le32(buf + 12, (uint32_t)klen);
+    util_put_le64(buf + 16, cap);
+    util_put_le64(buf + 24, rows);
+    for (uint64_t i = 0; i < rows; i += 4096) {
+        uint64_t k = rows - i < 4096 ? rows - i : 4096;
+        if (pread_all(s->c[ix_col(which)].fd, keys, k * klen, i * klen)) {
+            free(buf), free(keys);
+            return util_errf(err, UTIL_ECORRUPT, "%s/%s: shorter than MANIFEST", s->dir,
+                             col_files[ix_col(which)]);
+        }
+        for (uint64_t j = 0; j < k; j++)
+            ix_put(buf + IX_HDR, cap, keys + j * klen, i + j);
+    }
+    free(keys);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", s->dir, ix_files[which]);
+    int rc = util_replace_file(path, buf, IX_HDR + 8 * cap, err);
+    free(buf);
+    if (rc) return rc;
+    if (ix_map(s, which, x, 1))
+        return util_errf(err, UTIL_EIO, "%s: cannot map the index just written", path);
+    return 0;
+}
+
+/* Writer: make index `which` cover exactly the committed rows, adding rows [from, rows) in
+ * place when it covered `from` rows and they fit, else rebuilding it. */
+static int ix_extend(evm_store *s, int which, uint64_t from, uint64_t rows, util_err *err)
+{
+    hidx *x = &s->ix[which];
+    if (!x->map || x->count != from || ix_cap(rows) != x->cap)
+        return ix_rebuild(s, which, rows, err);
+    if (rows == from) return 0;
+    uint8_t key[32];
+    for (uint64_t i = from; i < rows; i++) {
+        if (read_row(s, ix_col(which), i, key, err)) return err ? err->code : UTIL_ECORRUPT;
+        ix_put(x->map + IX_HDR, x->cap, key, i);
+    }
+    /* slots first, then the count that says they are there */
+    if (msync(x->map, x->map_len, MS_SYNC)) return util_errf(err, UTIL_EIO, "index sync failed");
+    util_put_le64(x->map + 24, rows);
+    x->count = rows;
+    if (msync(x->map, IX_HDR, MS_SYNC)) return util_errf(err, UTIL_EIO, "index sync failed");
+    return 0;
+}
+
+/* Reader: the row of key through the index. 1 found, 0 not stored, -1 no usable index (the
+ * caller scans). A hit counts only if the column row below the committed count holds the key. */
+static int ix_find(const evm_store *s, int which, const uint8_t *key, uint64_t *id)
+{
+    const hidx *x = &s->ix[which];
+    int c = ix_col(which);
+    /* an index behind the MANIFEST (a writer died between the two) may miss keys */
+    if (!x->map || util_le64(x->map + 24) < crows(s, c)) return -1;
+    uint64_t h = key_hash(key), i = h & (x->cap - 1), fp = h >> 40;
+    uint8_t row[32];
+    for (uint64_t n = 0; n < x->cap; n++, i = (i + 1) & (x->cap - 1)) {
+        uint64_t v = util_le64(x->map + IX_HDR + 8 * i);
+        if (!v) return 0;
+        if (v >> 40 != fp) continue;
+        uint64_t r = (v & ((1ull << 40) - 1)) - 1;
+        if (r >= crows(s, c)) continue;
+        if (read_row(s, c, r, row, NULL)) return -1;
+        if (!memcmp(row, key, col_width[c])) {
+            *id = r;
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -464,6 +635,8 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
     evm_store *s = calloc(1, sizeof *s);
     if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
     s->lock_fd = s->head_fd = -1;
+    for (int i = 0; i < IX_N; i++)
+        s->ix[i].fd = -1;
     for (int c = 0; c < C_NCOLS; c++)
         s->c[c].fd = -1;
     strcpy(s->chain, chain);
@@ -516,11 +689,20 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
     }
     if (s->writer) {
         if ((rc = recover(s, err)) || (rc = load_state(s, err))) goto fail;
+        for (int i = 0; i < IX_N && !rc; i++) {
+            ix_map(s, i, &s->ix[i], 1); /* a missing or damaged index is rebuilt */
+            rc = ix_extend(s, i, s->ix[i].map ? s->ix[i].count : UINT64_MAX, crows(s, ix_col(i)),
+                           err);
+        }
+        if (rc) goto fail;
         if (!exists) { /* an empty store is committed from the start */
             if ((rc = evm_store_commit(s, err))) goto fail;
         }
     } else if ((rc = meta_load(s, err))) {
         goto fail;
+    } else {
+        for (int i = 0; i < IX_N; i++)
+            ix_map(s, i, &s->ix[i], 0); /* no index: look-ups scan */
     }
     *out = s;
     return 0;
@@ -537,6 +719,8 @@ void evm_store_close(evm_store *s)
         util_buf_free(&s->c[c].pending);
     }
     if (s->head_fd >= 0) close(s->head_fd);
+    for (int i = 0; i < IX_N; i++)
+        ix_unmap(&s->ix[i]);
     if (s->lock_fd >= 0) close(s->lock_fd);
     free(s->addrs), free(s->heads), free(s->head_dirty), free(s->addr_ht), free(s->toks);
     free(s->meta);
@@ -739,10 +923,16 @@ int evm_store_commit(evm_store *s, util_err *err)
     int rc = util_replace_file(path, b.data, b.len, err);
     util_buf_free(&b);
     if (rc) return rc;
+    uint64_t before[IX_N];
+    for (int i = 0; i < IX_N; i++)
+        before[i] = crows(s, ix_col(i));
     for (int c = 0; c < C_NCOLS; c++) {
         s->c[c].rows = rows[c];
         s->c[c].pending.len = 0;
     }
+    /* 5. the indexes, derived data: a crash before they are done only means a rebuild */
+    for (int i = 0; i < IX_N; i++)
+        if ((rc = ix_extend(s, i, before[i], rows[ix_col(i)], err))) return rc;
     if (gen != s->token_gen) {
         s->token_gen = gen;
         meta_cleanup(s);
@@ -797,8 +987,10 @@ int evm_store_truncate(evm_store *s, uint64_t from, util_err *err)
     for (int c = 0; c < C_NCOLS; c++)
         s->c[c].rows = rows[c];
     memcpy(s->tip, tip, 32);
-    if ((rc = recover(s, err))) return rc;
-    return load_state(s, err);
+    if ((rc = recover(s, err)) || (rc = load_state(s, err))) return rc;
+    for (int i = 0; i < IX_N && !rc; i++)
+        rc = ix_rebuild(s, i, crows(s, ix_col(i)), err);
+    return rc;
 }
 
 /* ---- reads ---- */
@@ -837,6 +1029,13 @@ int evm_store_tx(const evm_store *s, uint64_t id, evm_tx_row *o, util_err *err)
 
 int evm_store_find_tx(const evm_store *s, const uint8_t hash[32], uint64_t *id, util_err *err)
 {
+    char hex[67];
+    int f = ix_find(s, IX_TX, hash, id);
+    if (f == 1) return 0;
+    if (f == 0) {
+        evm_hash_hex(hex, hash);
+        return util_errf(err, UTIL_ENOTFOUND, "tx %s is not in the %s store", hex, s->chain);
+    }
     uint64_t n = crows(s, C_TX);
     enum { CHUNK = 4096 };
     uint8_t *buf = malloc(CHUNK * 32);
@@ -855,9 +1054,8 @@ int evm_store_find_tx(const evm_store *s, const uint8_t hash[32], uint64_t *id, 
             }
     }
     free(buf);
-    char h[67];
-    evm_hash_hex(h, hash);
-    return util_errf(err, UTIL_ENOTFOUND, "tx %s is not in the %s store", h, s->chain);
+    evm_hash_hex(hex, hash);
+    return util_errf(err, UTIL_ENOTFOUND, "tx %s is not in the %s store", hex, s->chain);
 }
 
 int evm_store_xfer(const evm_store *s, uint64_t id, evm_xfer_row *o, util_err *err)
@@ -894,6 +1092,18 @@ int evm_store_addr(const evm_store *s, uint32_t id, uint8_t out[20], util_err *e
 
 int evm_store_find_addr(const evm_store *s, const uint8_t a[20], uint32_t *id, util_err *err)
 {
+    uint64_t r;
+    char h[43];
+    int f = ix_find(s, IX_ADDR, a, &r);
+    if (f == 1) {
+        *id = (uint32_t)r;
+        return 0;
+    }
+    if (f == 0) {
+        evm_addr_eip55(h, a);
+        return util_errf(err, UTIL_ENOTFOUND, "address %s has no transfers in the %s store", h,
+                         s->chain);
+    }
     uint64_t n = crows(s, C_ADDR);
     enum { CHUNK = 8192 };
     uint8_t *buf = malloc(CHUNK * 20);
@@ -912,7 +1122,6 @@ int evm_store_find_addr(const evm_store *s, const uint8_t a[20], uint32_t *id, u
             }
     }
     free(buf);
-    char h[43];
     evm_addr_eip55(h, a);
     return util_errf(err, UTIL_ENOTFOUND, "address %s has no transfers in the %s store", h,
                      s->chain);
