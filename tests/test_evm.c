@@ -194,6 +194,14 @@ static void test_reader(void)
     CHECK(strstr(err.msg, "x.csv:1:") == err.msg);
     evm_batch_free(b);
 
+    /* contracts.csv comes with ethereum-etl exports: recognised, nothing taken from it */
+    const char contracts[] = "address,bytecode,function_sighashes,is_erc20,is_erc721,block_number\n"
+                             "0x06012c8cf97bead5deae237070f9587f8e7a266d,0x6060,,False,True,1\n";
+    CHECK(evm_batch_new(&b, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "c.csv", contracts, sizeof contracts - 1, &k, &err) == 0);
+    CHECK(k == EVM_FILE_CONTRACTS);
+    evm_batch_free(b);
+
     const char tokens[] = "address,symbol,name,decimals,total_supply\n"
                           "0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0,EOS,,18,1\n";
     CHECK(evm_batch_new(&b, &err) == 0);

@@ -164,6 +164,7 @@ typedef enum {
     EVM_FILE_TOKEN_TRANSFERS,
     EVM_FILE_TRACES,
     EVM_FILE_TOKENS,
+    EVM_FILE_CONTRACTS, /* recognised (ethereum-etl exports it beside the others) and skipped */
 } evm_file_kind;
 
 const char *evm_file_kind_name(evm_file_kind k);
