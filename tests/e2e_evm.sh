@@ -306,4 +306,18 @@ printf 'address,symbol,name,decimals,total_supply,block_number\n0xf4eced2f682ce3
 $PY -c "import json,sys; j=json.load(open(sys.argv[1])); b=[x for x in j['balances'] if x['token']][0]; sys.exit(not (b['symbol']=='TST' and b['decimals']==6 and b['balance']=='100000'))" "$T/out" &&
     ok || bad "token metadata: $(cat "$T/out")"
 
+# --- 9. usage and locking
+"$BIN" evm-stats --db "$T/b" --chain ETH >/dev/null 2>&1
+[ $? -eq 2 ] && ok || bad "--chain ETH must be refused (exit 2)"
+"$BIN" evm-stats --db "$T/b" --chain bsc >/dev/null 2>&1
+[ $? -eq 3 ] && ok || bad "a chain not imported is exit 3"
+"$BIN" evm-stats --db "$T/b" --chain eth extra >/dev/null 2>&1
+[ $? -eq 2 ] && ok || bad "extra arguments are exit 2"
+flock "$T/b/evm/eth/LOCK" sleep 5 &
+sleep 0.5
+"$BIN" evm-import --db "$T/b" "$D/b483920" >/dev/null 2>"$T/err"
+rc=$?
+wait
+[ $rc -eq 1 ] && grep -q "holds the lock" "$T/err" && ok || bad "a second writer must be refused: $rc $(cat "$T/err")"
+
 finish
