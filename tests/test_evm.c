@@ -270,6 +270,29 @@ static void test_deep_trace_and_long_name(void)
     util_buf_free(&tk);
 }
 
+/* Rows of a block that is not in the batch are refused, naming the file, line and column. */
+static void test_block_not_given(void)
+{
+    const char blocks[] =
+        "number,hash,parent_hash,timestamp,transaction_count\n"
+        "7,0x1111111111111111111111111111111111111111111111111111111111111111,"
+        "0x2222222222222222222222222222222222222222222222222222222222222222,5,0\n";
+    const char tr[] = "block_number,transaction_hash,from_address,to_address,value,trace_type,"
+                      "call_type,trace_address,status\n"
+                      "7,,,0x5555555555555555555555555555555555555555,5,reward,,,1\n"
+                      "8,,,0x5555555555555555555555555555555555555555,5,reward,,,1\n";
+    evm_batch *b;
+    util_err err = {0};
+    const evm_block *blk;
+    size_t n;
+    CHECK(evm_batch_new(&b, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "b.csv", blocks, sizeof blocks - 1, NULL, &err) == 0);
+    CHECK(evm_batch_read_mem(b, "tr.csv", tr, sizeof tr - 1, NULL, &err) == 0);
+    CHECK(evm_batch_assemble(b, &blk, &n, &err) == UTIL_EFORMAT);
+    CHECK(strstr(err.msg, "tr.csv:3: column block_number: block 8") == err.msg);
+    evm_batch_free(b);
+}
+
 static void test_transfer_log(void)
 {
     /* block 483920, log 0 (ethereum-etl's receipts fixture): 100000 units, 0x1b63.. -> 0xac4d.. */
@@ -432,5 +455,6 @@ int main(void)
     test_transfer_log();
     test_deep_trace_and_long_name();
     test_store_indexes();
+    test_block_not_given();
     return CHECK_DONE();
 }

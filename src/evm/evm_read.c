@@ -709,13 +709,14 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
                              (unsigned long long)bl[i - 1].number);
     }
     uint64_t first = bl[0].number;
+/* A row's block must be one of the batch's (then the cleanup below runs). */
 #define BLOCK_OF(num, at, col)                                                                     \
-    do {                                                                                           \
-        if ((num) < first || (num)-first >= nb)                                                    \
-            return util_errf(                                                                      \
-                err, UTIL_EFORMAT, "%s:%llu: column %s: block %llu is not among the blocks given", \
-                fname(b, at), (unsigned long long)(at).line, col, (unsigned long long)(num));      \
-    } while (0)
+    if ((num) < first || (num)-first >= nb) {                                                      \
+        rc = util_errf(                                                                            \
+            err, UTIL_EFORMAT, "%s:%llu: column %s: block %llu is not among the blocks given",     \
+            fname(b, at), (unsigned long long)(at).line, col, (unsigned long long)(num));          \
+        goto out_items;                                                                            \
+    }
 
     /* txs per block, in index order */
     size_t ntx = b->txs.n;
@@ -856,7 +857,7 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
     }
     for (size_t i = 0; i < b->traces.n; i++) {
         rd_trace *tr = &b->traces.v[i];
-        BLOCK_OF(tr->block_number, tr->at, "block_number");
+        BLOCK_OF(tr->block_number, tr->at, "block_number")
         size_t bi = tr->block_number - first;
         if (!tr->has_tx) {
             /* block and uncle rewards, genesis allocations: value from nowhere */
@@ -903,7 +904,7 @@ int evm_batch_assemble(evm_batch *b, const evm_block **blocks, size_t *n, util_e
     size_t ntt = use_tt ? b->tt.n : b->logs.n;
     for (size_t i = 0; i < ntt; i++) {
         const rd_token_xfer *x = &tts[i];
-        BLOCK_OF(x->block_number, x->at, "block_number");
+        BLOCK_OF(x->block_number, x->at, "block_number")
         size_t ti;
         if (find_tx(ix, ntx, x->tx_hash, &ti)) {
             rc = util_errf(err, UTIL_EFORMAT,
