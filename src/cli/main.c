@@ -26,6 +26,11 @@ static const struct command {
      "serve --db DIR --api-keys FILE the screening HTTP API (watchlists, alerts)"},
     {"labels", cmd_labels,
      "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV)"},
+    {"evm-import", cmd_evm_import, "evm-import --db DIR PATH...  add ethereum-etl CSV exports"},
+    {"evm-address", cmd_evm_address,
+     "evm-address --db DIR 0xADDR  an EVM address's balances, transfers"},
+    {"evm-tx", cmd_evm_tx, "evm-tx --db DIR 0xHASH        an EVM tx, its fee and transfers"},
+    {"evm-stats", cmd_evm_stats, "evm-stats --db DIR            EVM store figures"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,305 @@
+/* cointrail evm-import | evm-address | evm-tx | evm-stats: thin over src/evm. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../evm/evm.h"
+#include "cli.h"
+
+static const char evm_usage[] =
+    "usage: cointrail evm-import  --db DIR [--chain eth] [--commit-every N] [--json] "
+    "FILE_OR_DIR...\n"
+    "       cointrail evm-address --db DIR [--chain eth] [--offset N] [--limit N] [--json] "
+    "0xADDRESS\n"
+    "       cointrail evm-tx      --db DIR [--chain eth] [--json] 0xTXHASH\n"
+    "       cointrail evm-stats   --db DIR [--chain eth] [--json]\n"
+    "evm-import reads ethereum-etl CSV exports (blocks, transactions, receipts, logs,\n"
+    "token_transfers, traces, tokens; recognised by their header row; a directory means its\n"
+    "*.csv files). Nothing is written unless every file reads; blocks already stored are\n"
+    "skipped, a stored block with another hash is replaced (reorganisation).\n";
+
+typedef struct evm_args {
+    const char *db, *chain;
+    int json;
+    uint64_t offset, limit, commit_every;
+    int first;
+} evm_args;
+
+static int parse(int argc, char **argv, evm_args *a)
+{
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"chain", required_argument, 0, 'c'},
+                                         {"offset", required_argument, 0, 'o'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"commit-every", required_argument, 0, 'n'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->chain = "eth";
+    a->limit = 50;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            a->db = optarg;
+            break;
+        case 'c':
+            a->chain = optarg;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
+        case 'o':
+        case 'l':
+        case 'n': {
+            uint64_t *dst = c == 'o' ? &a->offset : c == 'l' ? &a->limit : &a->commit_every;
+            if (cli_parse_u64(optarg, dst)) {
+                fprintf(stderr, "cointrail: --%s: '%s' is not a count\n",
+                        c == 'o'   ? "offset"
+                        : c == 'l' ? "limit"
+                                   : "commit-every",
+                        optarg);
+                return CLI_USAGE;
+            }
+            break;
+        }
+        case 'h':
+            fputs(evm_usage, stdout);
+            return -1;
+        default:
+            fputs(evm_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!a->db) {
+        fprintf(stderr, "cointrail: %s: --db DIR is required\n%s", argv[0], evm_usage);
+        return CLI_USAGE;
+    }
+    a->first = optind;
+    return 0;
+}
+
+/* Parse args; on a non-zero return *exit_code is what main returns. */
+static int start(int argc, char **argv, evm_args *a, int positional, int *exit_code)
+{
+    int rc = parse(argc, argv, a);
+    if (rc) {
+        *exit_code = rc < 0 ? CLI_OK : rc;
+        return 1;
+    }
+    if ((positional == 1 && argc - a->first != 1) || (positional == 0 && argc != a->first) ||
+        (positional == 2 && argc == a->first)) {
+        fprintf(stderr, "cointrail: %s: wrong number of arguments\n%s", argv[0], evm_usage);
+        *exit_code = CLI_USAGE;
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_evm_import(int argc, char **argv)
+{
+    evm_args a;
+    int code;
+    if (start(argc, argv, &a, 2, &code)) return code;
+    evm_import_opts o = {.commit_every = a.commit_every};
+    const char *crash = getenv("COINTRAIL_TEST_EVM_CRASH_AFTER"); /* crash-recovery tests only */
+    if (crash) o.crash_after = strtoull(crash, NULL, 10);
+    util_err err = {0};
+    evm_store *s;
+    int rc = evm_store_open(&s, a.db, a.chain, EVM_STORE_WRITE | EVM_STORE_CREATE, &err);
+    if (rc) return cli_fail(&err);
+    const char *crash_in = getenv("COINTRAIL_TEST_EVM_CRASH_IN_COMMIT");
+    if (crash_in) evm_store_test_crash_in_commit(s, strtoull(crash_in, NULL, 10));
+    evm_import_result r;
+    rc = evm_import(s, (const char *const *)argv + a.first, (size_t)(argc - a.first), &o, &r, &err);
+    uint64_t first = 0, nb = 0;
+    uint8_t tip[32];
+    evm_store_tip(s, &first, &nb, tip);
+    evm_store_close(s);
+    if (rc) return cli_fail(&err);
+    if (a.json) {
+        json_t *j = json_pack(
+            "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "chain", a.chain, "files",
+            (json_int_t)r.files, "blocks_read", (json_int_t)r.blocks_read, "blocks_skipped",
+            (json_int_t)r.blocks_skipped, "blocks_added", (json_int_t)r.blocks_added,
+            "blocks_removed", (json_int_t)r.blocks_removed, "txs_added", (json_int_t)r.txs_added,
+            "transfers_added", (json_int_t)r.xfers_added, "tokens", (json_int_t)r.tokens_set,
+            "blocks", (json_int_t)nb);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("%s: read %llu files, %llu blocks; added %llu blocks (%llu txs, %llu transfers)",
+               a.chain, (unsigned long long)r.files, (unsigned long long)r.blocks_read,
+               (unsigned long long)r.blocks_added, (unsigned long long)r.txs_added,
+               (unsigned long long)r.xfers_added);
+        if (r.blocks_skipped)
+            printf(", skipped %llu already stored", (unsigned long long)r.blocks_skipped);
+        if (r.blocks_removed)
+            printf(", replaced %llu (reorganisation)", (unsigned long long)r.blocks_removed);
+        if (r.tokens_set) printf(", %llu token entries", (unsigned long long)r.tokens_set);
+        printf("\n");
+        if (nb)
+            printf("store has blocks %llu to %llu\n", (unsigned long long)first,
+                   (unsigned long long)(first + nb - 1));
+    }
+    return CLI_OK;
+}
+
+static int open_ro(const evm_args *a, evm_store **s)
+{
+    util_err err = {0};
+    int rc = evm_store_open(s, a->db, a->chain, 0, &err);
+    return rc ? cli_fail(&err) : 0;
+}
+
+static void print_xfer(json_t *x)
+{
+    const char *dir = json_string_value(json_object_get(x, "direction"));
+    const char *sym = json_string_value(json_object_get(x, "symbol"));
+    const char *tok = json_string_value(json_object_get(x, "token"));
+    const char *from = json_string_value(json_object_get(x, "from"));
+    const char *to = json_string_value(json_object_get(x, "to"));
+    printf("  %-10s", json_string_value(json_object_get(x, "kind")));
+    if (dir) printf(" %-4s", dir);
+    printf(" block %lld  %s %s  %s -> %s",
+           (long long)json_integer_value(json_object_get(x, "block")),
+           json_string_value(json_object_get(x, "amount")), tok ? (sym ? sym : tok) : "wei",
+           from ? from : "(none)", to ? to : "(none)");
+    const char *tx = json_string_value(json_object_get(x, "tx"));
+    if (tx) printf("  tx %s", tx);
+    printf("\n");
+}
+
+int cmd_evm_address(int argc, char **argv)
+{
+    evm_args a;
+    int code;
+    if (start(argc, argv, &a, 1, &code)) return code;
+    util_err err = {0};
+    uint8_t addr[20];
+    const char *arg = argv[a.first];
+    if (evm_addr_parse(addr, arg, strlen(arg), &err)) {
+        fprintf(stderr, "cointrail: evm-address: '%s': %s\n", arg, err.msg);
+        return CLI_USAGE;
+    }
+    evm_store *s;
+    int rc = open_ro(&a, &s);
+    if (rc) return rc;
+    json_t *j;
+    rc = evm_query_address(s, addr, (size_t)a.offset, (size_t)a.limit, &j, &err);
+    evm_store_close(s);
+    if (rc) return cli_fail(&err);
+    if (a.json) {
+        cli_print_json(j);
+    } else {
+        printf("%s address %s\n", json_string_value(json_object_get(j, "chain")),
+               json_string_value(json_object_get(j, "address")));
+        if (json_is_true(json_object_get(j, "partial_history")))
+            printf("partial history: the store does not start at block 0, so balances count "
+                   "only the transfers stored\n");
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(j, "balances"), i, b)
+        {
+            const char *tok = json_string_value(json_object_get(b, "token"));
+            const char *sym = json_string_value(json_object_get(b, "symbol"));
+            printf("  %-12s balance %s  received %s  sent %s",
+                   tok ? (sym ? sym : "token") : "native (wei)",
+                   json_string_value(json_object_get(b, "balance")),
+                   json_string_value(json_object_get(b, "received")),
+                   json_string_value(json_object_get(b, "sent")));
+            if (!tok) printf("  fees %s", json_string_value(json_object_get(b, "fees")));
+            if (tok) printf("  %s", tok);
+            printf("\n");
+        }
+        printf("%lld transfers, newest first (offset %lld):\n",
+               (long long)json_integer_value(json_object_get(j, "transfer_count")),
+               (long long)a.offset);
+        json_array_foreach(json_object_get(j, "transfers"), i, b) print_xfer(b);
+    }
+    json_decref(j);
+    return CLI_OK;
+}
+
+int cmd_evm_tx(int argc, char **argv)
+{
+    evm_args a;
+    int code;
+    if (start(argc, argv, &a, 1, &code)) return code;
+    util_err err = {0};
+    uint8_t h[32];
+    const char *arg = argv[a.first];
+    if (evm_hash_parse(h, arg, strlen(arg), &err)) {
+        fprintf(stderr, "cointrail: evm-tx: '%s': %s\n", arg, err.msg);
+        return CLI_USAGE;
+    }
+    evm_store *s;
+    int rc = open_ro(&a, &s);
+    if (rc) return rc;
+    json_t *j;
+    rc = evm_query_tx(s, h, &j, &err);
+    evm_store_close(s);
+    if (rc) return cli_fail(&err);
+    if (a.json) {
+        cli_print_json(j);
+    } else {
+        const char *to = json_string_value(json_object_get(j, "to"));
+        const char *fee = json_string_value(json_object_get(j, "fee"));
+        printf("tx %s\nblock %lld index %lld  status %s\nfrom %s\nto   %s%s\nvalue %s wei\n"
+               "fee   %s\n",
+               json_string_value(json_object_get(j, "hash")),
+               (long long)json_integer_value(json_object_get(j, "block")),
+               (long long)json_integer_value(json_object_get(j, "index")),
+               json_string_value(json_object_get(j, "status")),
+               json_string_value(json_object_get(j, "from")), to ? to : "(none)",
+               json_is_true(json_object_get(j, "creation")) ? " (contract creation)" : "",
+               json_string_value(json_object_get(j, "value")),
+               fee ? fee : "unknown (no receipt imported)");
+        size_t i;
+        json_t *x;
+        printf("%zu transfers:\n", json_array_size(json_object_get(j, "transfers")));
+        json_array_foreach(json_object_get(j, "transfers"), i, x) print_xfer(x);
+    }
+    json_decref(j);
+    return CLI_OK;
+}
+
+int cmd_evm_stats(int argc, char **argv)
+{
+    evm_args a;
+    int code;
+    if (start(argc, argv, &a, 0, &code)) return code;
+    evm_store *s;
+    int rc = open_ro(&a, &s);
+    if (rc) return rc;
+    util_err err = {0};
+    json_t *j;
+    rc = evm_query_stats(s, &j, &err);
+    evm_store_close(s);
+    if (rc) return cli_fail(&err);
+    if (a.json) {
+        cli_print_json(j);
+    } else {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v)
+        {
+            if (json_is_object(v)) {
+                const char *k2;
+                json_t *v2;
+                printf("%s:", k);
+                json_object_foreach(v, k2, v2)
+                    printf(" %s=%lld", k2, (long long)json_integer_value(v2));
+                printf("\n");
+            } else {
+                char *t = json_dumps(v, JSON_ENCODE_ANY);
+                printf("%s: %s\n", k, t ? t : "?");
+                free(t);
+            }
+        }
+    }
+    json_decref(j);
+    return CLI_OK;
+}
