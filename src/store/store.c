@@ -762,11 +762,25 @@ static int cut_back(store *s, util_err *err)
     if (s->addridx.cap != hindex_cap_for(c0->addresses) &&
         (rc = hindex_build(s, &s->addridx, &addridx_ops, c0->addresses, c0->addresses, err)))
         return rc;
+    /* A reader that opened an earlier, longer state (before a reorganisation) may still read
+     * rows past the new end: shrinking the file under its mapping would fault it. While any
+     * reader holds READERS, longer files are left as they are; the rows past the MANIFEST are
+     * never read and the next append overwrites them. */
+    int readers = 0;
+    char rpath[4200];
+    snprintf(rpath, sizeof rpath, "%s/READERS", s->dir);
+    int rfd = open(rpath, O_RDONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+        readers = flock(rfd, LOCK_EX | LOCK_NB) < 0;
+        close(rfd);
+    }
     for (int c = 0; c < NCOLS; c++) {
         column *col = &s->cols[c];
         size_t keep = (size_t)col->rows * col->width;
         struct stat st;
-        if (fstat(col->fd, &st) == 0 && (size_t)st.st_size == keep) continue;
+        if (fstat(col->fd, &st) == 0 &&
+            ((size_t)st.st_size == keep || (readers && (size_t)st.st_size > keep)))
+            continue;
         /* Unmap first: touching a mapping past the end of its file would fault. */
         munmap(col->base, col->mapped);
         if (mmap(col->base, COLUMN_RESERVE, PROT_NONE,
@@ -825,6 +839,16 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
                            dir);
             goto fail;
         }
+        snprintf(path, sizeof path, "%s/READERS", dir);
+        int r = open(path, O_RDONLY | O_CREAT, 0644);
+        if (r >= 0) close(r);
+    } else {
+        /* A shared lock for as long as this reader maps the columns: a writer does not shrink
+         * column files under it (see cut_back). Without the file (a store written before it
+         * existed) there is nothing to announce to. */
+        snprintf(path, sizeof path, "%s/READERS", dir);
+        s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->lock_fd >= 0) flock(s->lock_fd, LOCK_SH | LOCK_NB);
     }
     uint64_t rows[NCOLS] = {0};
     int clean = 1;

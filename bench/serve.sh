@@ -1,0 +1,106 @@
+#!/bin/bash
+# Screening service load: wrk against `cointrail serve` on loopback.
+#
+#   bench/serve.sh [TXS_PER_BLOCK BLOCKS [WORKDIR [SECONDS [CONNECTIONS]]]]
+#                  (default 2500 x 5000 = about 10M txs, 10 s, 32 connections)
+#
+# Reuses (or makes) the chain and store of bench/trace.sh (generated, imported, labelled,
+# clustered), starts the service with two worker threads, and runs wrk (one thread, so the
+# load generator takes one core and the server the other) three times:
+#   health    GET /v1/health: the HTTP stack alone, the reference for the ratios
+#   address   GET /v1/screen/address/A for 2000 addresses picked at random from the store
+#             (labelled and unlabelled), cycled by a Lua script: the issue's single-address
+#             screening with the default rules (4 hops each way, haircut)
+#   address1  the same with ?hops=1
+# and prints requests/s, p50/p99 latency and requests/s as a ratio of the health run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TPB=${1:-2500}
+BLOCKS=${2:-5000}
+WORK=${3:-/tmp/cointrail-bench}
+SECS=${4:-10}
+CONNS=${5:-32}
+BIN=$(realpath build/cointrail)
+[ -x "$BIN" ] || scripts/build.sh build
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+chain="$WORK/chain-$TPB-$BLOCKS"
+db="$WORK/trace-db-$TPB-$BLOCKS"
+mkdir -p "$WORK"
+if [ ! -f "$chain/truth.jsonl" ]; then
+    mkdir -p "$chain"
+    "$BIN" generate --out "$chain" --seed 1 --blocks "$BLOCKS" --txs-per-block "$TPB" \
+        --users 100000 --exchanges 10 --merchants 500 --miners 8 --scenarios 3 --force --quiet >/dev/null
+fi
+if [ ! -f "$db/MANIFEST" ]; then
+    "$BIN" import --db "$db" --quiet "$chain" >/dev/null
+    "$BIN" labels import --db "$db" "$chain/labels.csv" >/dev/null
+    "$BIN" cluster --db "$db" >/dev/null
+fi
+txs=$("$BIN" stats --db "$db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["txs"])')
+
+# 2000 addresses: 1000 labelled ones and 1000 drawn from the generator's entities (users,
+# merchants, services), a reservoir sample.
+python3 - "$chain/labels.csv" "$chain/truth.jsonl" "$WORK/screen.lua" <<'PY'
+import json, random, re, sys
+labels, truth, out = sys.argv[1:]
+random.seed(7)
+addrs = sorted(set(re.findall(r"^btc,([^,]+),", open(labels).read(), re.M)))
+pick = random.sample(addrs, min(1000, len(addrs)))
+seen, res = 0, []
+for line in open(truth):
+    d = json.loads(line)
+    for a in d.get("addresses", []) if d.get("kind") == "entity" else []:
+        seen += 1
+        if len(res) < 1000:
+            res.append(a)
+        elif random.randrange(seen) < 1000:
+            res[random.randrange(1000)] = a
+pick += res
+with open(out, "w") as f:
+    f.write("local addrs = {" + ",".join('"%s"' % a for a in pick) + "}\n")
+    f.write("local i = 0\nlocal suffix = os.getenv('SCREEN_SUFFIX') or ''\n"
+            "request = function()\n  i = i % #addrs + 1\n"
+            "  return wrk.format('GET', '/v1/screen/address/' .. addrs[i] .. suffix, "
+            "{['X-API-Key'] = 'bench-key-0123456789abcdef'})\nend\n")
+PY
+
+echo "bench-key-0123456789abcdef" >"$WORK/keys"
+rm -f "$WORK/port"
+"$BIN" serve --db "$db" --listen 127.0.0.1:0 --api-keys "$WORK/keys" --threads 2 \
+    --port-file "$WORK/port" 2>"$WORK/serve.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+url="http://127.0.0.1:$(cat "$WORK/port")"
+curl -s -o /dev/null "$url/v1/health"
+# warm the page cache over the addresses once
+SCREEN_SUFFIX= wrk -t1 -c4 -d3s -s "$WORK/screen.lua" "$url" >/dev/null
+
+run() { # name, extra env, wrk args...
+    local name=$1
+    shift
+    local out
+    out=$(env "$@")
+    local rps p50 p99
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    local errs
+    errs=$(echo "$out" | grep -E "Non-2xx|Socket errors" | tr '\n' ' ')
+    echo "$name $rps $p50 $p99 $errs"
+}
+health=$(run health wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url/v1/health")
+addr=$(run address SCREEN_SUFFIX= wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/screen.lua" "$url")
+addr1=$(run address1 SCREEN_SUFFIX='?hops=1' wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/screen.lua" "$url")
+href=$(echo "$health" | awk '{print $2}')
+echo "store: $txs txs ($db); machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo)"
+echo "wrk: 1 thread, $CONNS connections, ${SECS} s; server: 2 worker threads"
+printf "%-9s %12s %10s %10s %8s\n" run "requests/s" p50 p99 "ratio"
+for line in "$health" "$addr" "$addr1"; do
+    set -- $line
+    printf "%-9s %12s %10s %10s %8.3f %s\n" "$1" "$2" "$3" "$4" "$(python3 -c "print($2/$href)")" "${*:5}"
+done
+curl -s -H "X-API-Key: bench-key-0123456789abcdef" "$url/v1/metrics" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("server metrics: requests", d["requests"], "latency_us", d["latency_us"])'
