@@ -9,5 +9,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config libssl-dev libjansson-dev \
     python3 python3-bitcoinlib clang-14 libclang-rt-14-dev clang-format \
     libyaml-dev libxml2-dev libmicrohttpd-dev libcurl4-openssl-dev wrk curl nettle-dev \
-    python3-pycryptodome >/dev/null
+    python3-pycryptodome python3-yaml >/dev/null
 echo "dependencies installed"
