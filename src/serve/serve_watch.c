@@ -176,10 +176,11 @@ int serve_watch_init(server *sv, util_err *err)
             const char *why = NULL,
                        *field = list_from_json(sv, v, &sv->lists[sv->n_lists], &why, 1);
             sv->n_lists++;
-            if (field) {
+            if (field) { /* field may be a key of doc: format before letting doc go */
+                int rc = util_errf(err, UTIL_ECORRUPT, "%s: watchlist %zu: field %s: %s", path, i,
+                                   field, why);
                 json_decref(doc);
-                return util_errf(err, UTIL_ECORRUPT, "%s: watchlist %zu: field %s: %s", path, i,
-                                 field, why);
+                return rc;
             }
         }
         json_decref(doc);
@@ -434,11 +435,13 @@ enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, voi
         if (!doc) return ret;
         watchlist w;
         const char *why = NULL, *field = list_from_json(sv, doc, &w, &why, 0);
-        json_decref(doc);
-        if (field) {
+        if (field) { /* field may be a key of doc: answer before letting doc go */
+            enum MHD_Result e = serve_error(c, r, 400, field, "field '%s': %s", field, why);
             free(w.items);
-            return serve_error(c, r, 400, field, "field '%s': %s", field, why);
+            json_decref(doc);
+            return e;
         }
+        json_decref(doc);
         pthread_mutex_lock(&sv->lock);
         size_t i = 0;
         while (i < sv->n_lists && strcmp(sv->lists[i].name, w.name))
