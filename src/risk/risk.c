@@ -172,6 +172,7 @@ json_t *risk_config_json(const risk_config *c)
 
 typedef struct ent_label {
     uint32_t entity, label;
+    uint32_t best; /* 1: the heaviest label of its category in its entity */
 } ent_label;
 
 struct risk_ctx {
@@ -190,6 +191,7 @@ static int cmp_el(const void *pa, const void *pb)
 {
     const ent_label *a = pa, *b = pb;
     if (a->entity != b->entity) return a->entity < b->entity ? -1 : 1;
+    if (a->best != b->best) return a->best > b->best ? -1 : 1;
     return a->label < b->label ? -1 : a->label > b->label;
 }
 
@@ -255,7 +257,33 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
                 if (!n) goto nomem;
                 r->el = n;
             }
-            r->el[r->n_el++] = (ent_label){e, (uint32_t)i};
+            r->el[r->n_el++] = (ent_label){e, (uint32_t)i, 0};
+        }
+        if (r->n_el > 1) qsort(r->el, r->n_el, sizeof *r->el, cmp_el);
+        /* An exchange's entity can carry thousands of labels. Mark the heaviest of each
+         * category per entity and sort those first, so a screening reads a few entries instead
+         * of the entity's whole range. */
+        for (size_t lo = 0, hi; lo < r->n_el; lo = hi) {
+            for (hi = lo; hi < r->n_el && r->el[hi].entity == r->el[lo].entity; hi++)
+                ;
+            for (size_t i = lo; i < hi; i++) {
+                const labels_label *l = labels_db_get(labels, r->el[i].label);
+                double v = risk_weight(cfg, l->category) * l->confidence;
+                size_t j = lo;
+                while (j < hi &&
+                       !(r->el[j].best &&
+                         !strcmp(labels_db_get(labels, r->el[j].label)->category, l->category)))
+                    j++;
+                if (j == hi) {
+                    r->el[i].best = 1;
+                } else {
+                    const labels_label *m = labels_db_get(labels, r->el[j].label);
+                    if (v > risk_weight(cfg, m->category) * m->confidence) {
+                        r->el[j].best = 0;
+                        r->el[i].best = 1;
+                    }
+                }
+            }
         }
         if (r->n_el > 1) qsort(r->el, r->n_el, sizeof *r->el, cmp_el);
     }
@@ -370,17 +398,20 @@ static void direct_labels(const risk_ctx *r, const char *canon, int64_t aid, jso
         else
             hi = mid;
     }
-    /* An exchange's entity can carry thousands of labels: list the first few, and give one
-     * reason per category (its most confident label), which is all the score uses. */
-    struct best {
-        const labels_label *l;
-        double v;
-    } best[32];
-    size_t n_best = 0, listed = 0, total = 0;
-    for (size_t i = lo; i < r->n_el && r->el[i].entity == e; i++) {
+    size_t end = lo, top = r->n_el;
+    while (end < top) {
+        size_t mid = (end + top) / 2;
+        if (r->el[mid].entity <= e)
+            end = mid + 1;
+        else
+            top = mid;
+    }
+    /* The range holds the best label of each category first (see risk_ctx_new): they give the
+     * reasons and lead the list; the rest is only counted. */
+    size_t listed = 0;
+    for (size_t i = lo; i < end && (r->el[i].best || listed < RISK_MAX_ENTITY_LABELS); i++) {
         const labels_label *l = labels_db_get(r->labels, r->el[i].label);
         if (!strcmp(l->address, canon)) continue; /* already listed as its own */
-        total++;
         if (listed < RISK_MAX_ENTITY_LABELS) {
             json_t *j = label_short(l, "entity");
             json_object_set_new(j, "entity", json_integer(e));
@@ -388,23 +419,14 @@ static void direct_labels(const risk_ctx *r, const char *canon, int64_t aid, jso
             json_array_append_new(arr, j);
             listed++;
         }
-        double v = risk_weight(&r->cfg, l->category) * l->confidence / 100.0;
-        size_t b = 0;
-        while (b < n_best && strcmp(best[b].l->category, l->category))
-            b++;
-        if (b == n_best && n_best < sizeof best / sizeof *best)
-            best[n_best++] = (struct best){l, v};
-        else if (b < n_best && v > best[b].v)
-            best[b] = (struct best){l, v};
+        if (r->el[i].best)
+            score_add(sc, risk_weight(&r->cfg, l->category) * l->confidence / 100.0,
+                      json_sprintf("%s%s%s belongs to entity %u, whose address %s is labelled %s "
+                                   "(%s, confidence %d)",
+                                   role ? role : "", role ? " " : "", canon, e, l->address,
+                                   l->category, l->source, l->confidence));
     }
-    for (size_t b = 0; b < n_best; b++) {
-        const labels_label *l = best[b].l;
-        score_add(sc, best[b].v,
-                  json_sprintf("%s%s%s belongs to entity %u, whose address %s is labelled %s (%s, "
-                               "confidence %d)",
-                               role ? role : "", role ? " " : "", canon, e, l->address, l->category,
-                               l->source, l->confidence));
-    }
+    size_t total = end - lo - n; /* the address's own n labels are in the range too */
     if (total > listed) {
         json_t *more = json_object_get(*doc_more, "direct_entity_labels_not_listed");
         json_object_set_new(
