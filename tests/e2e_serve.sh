@@ -89,6 +89,11 @@ for what in "address/$A" "tx/$TX"; do
     cmp -s "$T/api.json" "$T/cli.json" && ok || bad "API and CLI differ for $what"
 done
 "$BIN" screen --db "$T/db" "$A" | grep -q "risk" && ok || bad "screen text output"
+# The answer cache: a repeat is a hit with the same body; a new snapshot starts empty.
+cache_state() { api -D - -o "$T/body.$2" "$U/v1/screen/address/$1?hops=2" | tr -d '\r' |
+    awk -F': ' 'tolower($1) == "x-cointrail-cache" {print $2}'; }
+[ "$(cache_state "$A" 1)" = miss ] && [ "$(cache_state "$A" 2)" = hit ] &&
+    cmp -s "$T/body.1" "$T/body.2" && ok || bad "screening cache"
 # Batch: one result per item, in order, errors per item.
 api -d "{\"addresses\": [\"$A\", \"1BoatSLRHtKNngkdXEeobR76b53LETtpyU\"], \"txs\": [\"$TX\"]}" \
     "$U/v1/screen/batch" | jq_py '[(r["kind"], "error" in r, r.get("error", {}).get("code")) for r in d["results"]]' \
@@ -113,6 +118,8 @@ for _ in $(seq 100); do
 done
 [ "$(curl -s "$U/v1/health" | jq_py 'd["clustered"]')" = True ] && ok || bad "clustering not picked up"
 api "$U/v1/entity/$A" | jq_py 'd["size"]' | grep -qE '^[0-9]+$' && ok || bad "GET /v1/entity"
+[ "$(cache_state "$A" 3)" = miss ] && jq_py 'd["entity"] is not None' <"$T/body.3" | grep -qx True &&
+    ok || bad "a cached answer outlived its snapshot"
 
 # Watchlists: a thief address with outputs still unspent at $FIRST that are spent later, and
 # the thief's entity, with a webhook.
@@ -270,6 +277,11 @@ grep -q "categories.theft" "$T/err" && ok || bad "bad weight message: $(cat "$T/
 echo short >"$T/badkeys"
 "$BIN" serve --db "$T/db" --api-keys "$T/badkeys" 2>"$T/err" && bad "short key accepted"
 grep -q "badkeys:1" "$T/err" && ok || bad "bad key message: $(cat "$T/err")"
+cp -r "$T/db" "$T/db2"
+echo '{"version": 1, "watchlists": [{"name": "x", "bogus": 1, "items": []}]}' >"$T/db2/watchlists.json"
+"$BIN" serve --db "$T/db2" --api-keys "$T/keys" 2>"$T/err" && bad "damaged watchlists accepted"
+grep -q "watchlists.json: watchlist 0: field bogus: unknown field" "$T/err" && ok ||
+    bad "damaged watchlists message: $(cat "$T/err")"
 "$BIN" serve --db "$T/db" 2>"$T/err" && bad "no keys accepted"
 grep -q "api-keys" "$T/err" && ok || bad "no keys message"
 finish

@@ -12,9 +12,11 @@ static const char *usage =
     "usage: cointrail serve --db DIR [--listen HOST:PORT] (--api-keys FILE | --insecure-no-auth)\n"
     "           [--rules FILE] [--threads N] [--max-body BYTES] [--max-batch N]\n"
     "           [--poll-ms MS] [--timeout S] [--webhook-prefix URL]... [--port-file FILE]\n"
+    "           [--cache N]\n"
     "  defaults: 127.0.0.1:8080, a thread per core, 1 MiB bodies, 1000 items per batch,\n"
     "            the store checked for new blocks every 200 ms, idle connections closed\n"
-    "            after 10 s, no webhooks allowed\n";
+    "            after 10 s, no webhooks allowed, 16384 screening answers cached per store\n"
+    "            state (0: none)\n";
 
 #define MAX_PREFIXES 16
 
@@ -35,6 +37,7 @@ int cmd_serve(int argc, char **argv)
                                          {"timeout", required_argument, 0, 'T'},
                                          {"webhook-prefix", required_argument, 0, 'w'},
                                          {"port-file", required_argument, 0, 'P'},
+                                         {"cache", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -91,6 +94,14 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'P':
             o.port_file = optarg;
+            break;
+        case 'C':
+            if (cli_parse_u64(optarg, &v) || v > (1u << 24)) {
+                fprintf(stderr, "cointrail: --cache: expected 0..16777216 answers, not '%s'\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            o.cache_slots = (size_t)v;
             break;
         case 'h':
             fputs(usage, stdout);

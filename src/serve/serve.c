@@ -28,6 +28,7 @@ void serve_default_opts(serve_opts *o)
     o->max_batch = 1000;
     o->poll_ms = 200;
     o->timeout_s = 10;
+    o->cache_slots = 16384;
 }
 
 /* ---- snapshots ---- */
@@ -57,6 +58,7 @@ static void snap_free(snap *sn)
 {
     if (!sn) return;
     risk_ctx_free(sn->risk);
+    serve_cache_free(sn->cache);
     if (sn->clusters) cluster_close(sn->clusters);
     if (sn->labels) labels_db_close(sn->labels);
     if (sn->s) store_close(sn->s);
@@ -86,6 +88,8 @@ static int snap_open(server *sv, snap **out, util_err *err)
         }
     }
     if (!rc) rc = risk_ctx_new(&sn->risk, sn->s, sn->labels, sn->clusters, &sv->cfg, err);
+    if (!rc && sv->o.cache_slots && !(sn->cache = serve_cache_new(sv->o.cache_slots)))
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory for the answer cache");
     if (rc) {
         snap_free(sn);
         return rc;
@@ -171,6 +175,25 @@ typedef struct req {
     int too_big, route, status;
 } req;
 
+/* Queue text (owned, n bytes) as the JSON response. */
+static enum MHD_Result send_text(struct MHD_Connection *c, req *r, unsigned status, char *text,
+                                 size_t n, const char *cache_state)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (cache_state) MHD_add_response_header(resp, "X-Cointrail-Cache", cache_state);
+    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (r) r->status = (int)status;
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, req *r, unsigned status, json_t *doc)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -180,19 +203,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req *r, unsigned stat
         status = 500;
         if (!text) return MHD_NO;
     }
-    size_t n = strlen(text);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (r) r->status = (int)status;
-    enum MHD_Result ret = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return send_text(c, r, status, text, strlen(text), NULL);
 }
 
 enum MHD_Result serve_error(struct MHD_Connection *c, void *r, unsigned status, const char *field,
@@ -330,6 +341,9 @@ static enum MHD_Result route_metrics(server *sv, struct MHD_Connection *c, req *
     serve_snap_put(sn);
     pthread_mutex_lock(&sv->lock);
     json_object_set_new(store, "snapshots_opened", json_integer((json_int_t)sv->refreshes + 1));
+    json_t *cache = json_pack("{s:I, s:I, s:I}", "slots", (json_int_t)sv->o.cache_slots, "hits",
+                              (json_int_t)atomic_load(&sv->cache_hits), "misses",
+                              (json_int_t)atomic_load(&sv->cache_misses));
     json_t *alerts = json_pack("{s:I, s:I}", "recorded", (json_int_t)json_array_size(sv->alerts),
                                "scanned_height", (json_int_t)sv->scanned_height);
     pthread_mutex_unlock(&sv->lock);
@@ -339,6 +353,7 @@ static enum MHD_Result route_metrics(server *sv, struct MHD_Connection *c, req *
         routes, "by_status", status, "latency_us", "p50", percentile(sv, 0.5), "p90",
         percentile(sv, 0.9), "p99", percentile(sv, 0.99), "note",
         "upper bounds of log-scale buckets (4 per power of two)", "store", store, "alerts", alerts);
+    json_object_set_new(d, "screening_cache", cache);
     return send_json(c, r, 200, d);
 }
 
@@ -348,14 +363,36 @@ static enum MHD_Result route_screen(server *sv, struct MHD_Connection *c, req *r
     risk_opts o;
     enum MHD_Result ret;
     if (risk_opts_from_query(c, r, &o, &ret)) return ret;
+    char key[320];
+    snprintf(key, sizeof key, "%c|%u|%d|%.256s", is_tx ? 't' : 'a', o.hops, o.directions, what);
     snap *sn = serve_snap_get(sv);
+    size_t len;
+    char *text = serve_cache_get(sn->cache, key, &len);
+    if (text) {
+        serve_snap_put(sn);
+        atomic_fetch_add(&sv->cache_hits, 1);
+        return send_text(c, r, 200, text, len, "hit");
+    }
     json_t *doc = NULL;
     util_err err = {0};
     int rc = is_tx ? risk_screen_tx(sn->risk, what, &o, &doc, &err)
                    : risk_screen_address(sn->risk, what, &o, &doc, &err);
+    if (rc) {
+        serve_snap_put(sn);
+        return send_util_err(c, r, &err, is_tx ? "txid" : "address");
+    }
+    text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (!text) {
+        serve_snap_put(sn);
+        return serve_error(c, r, 503, NULL, "out of memory");
+    }
+    len = strlen(text);
+    int caching = sn->cache != NULL;
+    serve_cache_put(sn->cache, key, text, len);
     serve_snap_put(sn);
-    if (rc) return send_util_err(c, r, &err, is_tx ? "txid" : "address");
-    return send_json(c, r, 200, doc);
+    if (caching) atomic_fetch_add(&sv->cache_misses, 1);
+    return send_text(c, r, 200, text, len, caching ? "miss" : NULL);
 }
 
 static json_t *err_obj(const util_err *err)

@@ -29,6 +29,7 @@ typedef struct serve_opts {
     const char *const *webhook_prefixes; /* URLs a watchlist webhook may start with */
     size_t n_webhook_prefixes;
     const char *port_file; /* if set, the bound port is written there once listening */
+    size_t cache_slots;    /* screening answers kept per snapshot (0: no cache) */
 } serve_opts;
 
 void serve_default_opts(serve_opts *o);

@@ -18,6 +18,15 @@ struct file_sig {
     int64_t size, mtime_s, mtime_ns;
 };
 
+/* Screening answers of one snapshot (serve_cache.c). NULL is a disabled cache. */
+typedef struct serve_cache serve_cache;
+serve_cache *serve_cache_new(size_t slots);
+void serve_cache_free(serve_cache *c);
+/* A copy of the answer stored under key (malloc'd, NUL-terminated, caller frees), or NULL. */
+char *serve_cache_get(serve_cache *c, const char *key, size_t *len);
+/* Keep a copy of text under key (replacing what its slot held). */
+void serve_cache_put(serve_cache *c, const char *key, const char *text, size_t len);
+
 /* One read-only state of the store with everything built on it. Reference-counted: the server
  * holds one reference while it is current, each request one while it runs. */
 typedef struct snap {
@@ -27,6 +36,7 @@ typedef struct snap {
     labels_db *labels;
     cluster_map *clusters; /* NULL: not clustered */
     risk_ctx *risk;
+    serve_cache *cache; /* answers computed on this snapshot; NULL if disabled */
 } snap;
 
 enum {
@@ -72,6 +82,7 @@ typedef struct server {
     size_t n_pending, cap_pending;
     uint64_t scanned_height; /* blocks [0, scanned_height) have been scanned for alerts */
     uint8_t scanned_hash[32];
+    atomic_uint_fast64_t cache_hits, cache_misses;
     atomic_uint_fast64_t requests, by_route[N_ROUTES], by_status[5], lat[LAT_BUCKETS];
 } server;
 
