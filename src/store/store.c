@@ -14,6 +14,7 @@
 
 /* Each column reserves this much address space once, so its mapping never moves as it grows
  * and pointers into it stay valid. 256 GiB covers the largest column of the whole chain. */
+#define TX_SAMPLE 64 /* txs per entry of a reader's tx sample */
 #define COLUMN_RESERVE ((size_t)1 << 38)
 #define GROW_MIN_BYTES ((size_t)1 << 20)
 
@@ -104,6 +105,10 @@ struct store {
     /* block hash -> height, in memory (small: one entry per block) */
     uint64_t *blkmap;
     uint64_t blkmap_cap, blkmap_used;
+    /* Readers: first_out and first_in of every TX_SAMPLE-th tx, so finding the tx of an output
+     * or input searches a small array that stays in cache, then one run of TX_SAMPLE rows. */
+    uint64_t *sample_out, *sample_in;
+    uint64_t n_sample;
     int undo_fd;
     undo_hdr *undo;
     size_t undo_mapped;
@@ -888,6 +893,20 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
         goto fail;
     }
+    if (!s->writable && s->live.txs) {
+        s->n_sample = (s->live.txs + TX_SAMPLE - 1) / TX_SAMPLE;
+        s->sample_out = malloc(s->n_sample * sizeof *s->sample_out);
+        s->sample_in = malloc(s->n_sample * sizeof *s->sample_in);
+        if (!s->sample_out || !s->sample_in) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory for the tx sample");
+            goto fail;
+        }
+        for (uint64_t i = 0; i < s->n_sample; i++) {
+            const store_tx_row *r = store_tx(s, i * TX_SAMPLE);
+            s->sample_out[i] = r->first_out;
+            s->sample_in[i] = r->first_in;
+        }
+    }
     if (s->writable) {
         if (!exists && (rc = manifest_write(s, &s->committed, err))) goto fail;
         undo_start_batch(s);
@@ -919,6 +938,8 @@ void store_close(store *s)
     if (s->undo_fd >= 0) close(s->undo_fd);
     if (s->lock_fd >= 0) close(s->lock_fd);
     free(s->blkmap);
+    free(s->sample_out);
+    free(s->sample_in);
     free(s->pf_scratch);
     free(s);
 }
@@ -1361,6 +1382,19 @@ int64_t store_find_tx(const store *s, const uint8_t txid[32])
 static uint64_t tx_of(const store *s, uint64_t id, int outputs)
 {
     uint64_t lo = 0, hi = s->live.txs;
+    if (s->n_sample) { /* the last sampled tx whose first id is <= id bounds the search */
+        const uint64_t *smp = outputs ? s->sample_out : s->sample_in;
+        uint64_t a = 0, b = s->n_sample;
+        while (b - a > 1) {
+            uint64_t mid = a + (b - a) / 2;
+            if (smp[mid] <= id)
+                a = mid;
+            else
+                b = mid;
+        }
+        lo = a * TX_SAMPLE;
+        if (b * TX_SAMPLE < hi) hi = b * TX_SAMPLE;
+    }
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
         const store_tx_row *r = store_tx(s, mid);
