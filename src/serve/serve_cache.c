@@ -1,6 +1,7 @@
 /* serve: a cache of screening answers for one snapshot (see serve_int.h).
  *
- * Direct-mapped: a key's hash picks one slot, a new answer replaces whatever was there. Exchanges
+ * Four-way set-associative: a key's hash picks a set of four slots; a new answer takes an empty
+ * slot of the set or replaces the one stored longest ago. Exchanges
  * screen the same deposit addresses again and again between two blocks; a cache that forgets
  * under pressure costs one recomputation, never a wrong answer, because it lives and dies with
  * the snapshot whose answers it holds. Slots are guarded by striped locks so worker threads
@@ -14,14 +15,17 @@
 #define CACHE_STRIPES 64
 #define CACHE_MAX_TEXT (256 * 1024) /* larger answers are not kept */
 
+#define CACHE_WAYS 4
+
 typedef struct slot {
-    uint64_t hash;
+    uint64_t hash, stamp;
     char *key, *text;
     size_t len;
 } slot;
 
 struct serve_cache {
-    size_t n;
+    size_t n, sets;
+    uint64_t clock; /* insertions so far, counted atomically: the age of a slot */
     slot *slots;
     pthread_mutex_t locks[CACHE_STRIPES];
 };
@@ -37,6 +41,7 @@ static uint64_t fnv1a(const char *s)
 serve_cache *serve_cache_new(size_t slots)
 {
     if (!slots) return NULL;
+    slots = (slots + CACHE_WAYS - 1) / CACHE_WAYS * CACHE_WAYS;
     serve_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->slots = calloc(slots, sizeof *c->slots);
@@ -45,6 +50,7 @@ serve_cache *serve_cache_new(size_t slots)
         return NULL;
     }
     c->n = slots;
+    c->sets = slots / CACHE_WAYS;
     for (int i = 0; i < CACHE_STRIPES; i++)
         pthread_mutex_init(&c->locks[i], NULL);
     return c;
@@ -67,15 +73,20 @@ char *serve_cache_get(serve_cache *c, const char *key, size_t *len)
 {
     if (!c) return NULL;
     uint64_t h = fnv1a(key);
-    size_t i = h % c->n;
+    size_t set = h % c->sets;
     char *out = NULL;
-    pthread_mutex_lock(&c->locks[i % CACHE_STRIPES]);
-    slot *s = &c->slots[i];
-    if (s->key && s->hash == h && !strcmp(s->key, key) && (out = malloc(s->len + 1))) {
-        memcpy(out, s->text, s->len + 1);
-        *len = s->len;
+    pthread_mutex_lock(&c->locks[set % CACHE_STRIPES]);
+    for (size_t w = 0; w < CACHE_WAYS; w++) {
+        slot *s = &c->slots[set * CACHE_WAYS + w];
+        if (s->key && s->hash == h && !strcmp(s->key, key)) {
+            if ((out = malloc(s->len + 1))) {
+                memcpy(out, s->text, s->len + 1);
+                *len = s->len;
+            }
+            break;
+        }
     }
-    pthread_mutex_unlock(&c->locks[i % CACHE_STRIPES]);
+    pthread_mutex_unlock(&c->locks[set % CACHE_STRIPES]);
     return out;
 }
 
@@ -90,12 +101,20 @@ void serve_cache_put(serve_cache *c, const char *key, const char *text, size_t l
     }
     memcpy(t, text, len + 1);
     uint64_t h = fnv1a(key);
-    size_t i = h % c->n;
-    pthread_mutex_lock(&c->locks[i % CACHE_STRIPES]);
-    slot *s = &c->slots[i];
-    char *old_k = s->key, *old_t = s->text;
-    *s = (slot){h, k, t, len};
-    pthread_mutex_unlock(&c->locks[i % CACHE_STRIPES]);
+    size_t set = h % c->sets;
+    pthread_mutex_lock(&c->locks[set % CACHE_STRIPES]);
+    slot *victim = NULL;
+    for (size_t w = 0; w < CACHE_WAYS; w++) {
+        slot *s = &c->slots[set * CACHE_WAYS + w];
+        if (!s->key || (s->hash == h && !strcmp(s->key, key))) { /* empty, or the same key */
+            victim = s;
+            break;
+        }
+        if (!victim || s->stamp < victim->stamp) victim = s;
+    }
+    char *old_k = victim->key, *old_t = victim->text;
+    *victim = (slot){h, __atomic_add_fetch(&c->clock, 1, __ATOMIC_RELAXED), k, t, len};
+    pthread_mutex_unlock(&c->locks[set % CACHE_STRIPES]);
     free(old_k);
     free(old_t);
 }
