@@ -31,6 +31,13 @@ else
     echo "FAIL: run clang-format -i on the files above"
     failed=$((failed + 1))
 fi
+echo "== npm ci in tests/evm-node (a real EVM node and solc for the EVM tests)"
+if (cd tests/evm-node && npm ci --no-audit --no-fund --loglevel=error); then
+    passed=$((passed + 1))
+else
+    echo "FAIL: npm ci in tests/evm-node"
+    failed=$((failed + 1))
+fi
 run_suite build
 run_suite build-asan -DCT_SANITIZE=ON
 if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x fuzz/run.sh ]; then
