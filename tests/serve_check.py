@@ -299,7 +299,17 @@ def cmd_hostile(host, port, key):
                             "99999999999999999999999"), [400])
     expect("unknown endpoint", req("GET", "/v1/nothing"), [404])
     expect("wrong method", req("DELETE", "/v1/health"), [405])
-    expect("body too large", req("POST", batch, b"[" * (2 << 20)), [413])
+    # Over the limit by Content-Length: answered at once, before any body is sent.
+    expect("body too large", raw(host, port, b"POST " + batch.encode() + b" HTTP/1.1\r\n"
+                                 b"Host: x\r\n" + auth + b"Content-Length: 2097152\r\n\r\n"),
+           [413])
+    # Over the limit in chunks (no length known in advance): read, dropped, then refused.
+    chunk = b"[" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(32)) + b"0\r\n\r\n"
+    expect("chunked body too large", raw(host, port, b"POST " + batch.encode() + b" HTTP/1.1\r\n"
+                                         b"Host: x\r\n" + auth +
+                                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n"
+                                         b"\r\n" + body), [413])
     expect("deep nesting", req("POST", batch, b"[" * 100000 + b"]" * 100000), [400])
     expect("deep objects", req("POST", batch, b'{"a":' * 50000 + b"1" + b"}" * 50000), [400])
     expect("invalid UTF-8", req("POST", batch, b'{"addresses": ["\xff\xfe"]}'), [400])

@@ -20,7 +20,7 @@ static const struct risk_weight default_weights[] = {
 void risk_config_default(risk_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->hops = 4;
+    c->hops = 10;
     c->policy = TRACE_HAIRCUT;
     c->min_value = 1000;
     c->max_outputs = 20000;
