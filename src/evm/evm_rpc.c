@@ -1060,37 +1060,48 @@ static int target_of(evm_rpc *c, const evm_rpc_import_opts *o, evm_rpc_import_re
     return 0;
 }
 
-/* The first height where the node and the store disagree, walking back from the tip; the
- * store's end when they agree. */
+/* Does the node's block at height h have the stored hash? 1 yes, 0 no (or the node has no
+ * block there), negative on an error. */
+static int agrees(evm_store *s, evm_rpc *c, uint64_t first, uint64_t h, util_err *err)
+{
+    evm_block_row row;
+    int rc = evm_store_block(s, h - first, &row, err);
+    if (rc) return rc;
+    json_t *b = NULL;
+    uint8_t nh[32];
+    rc = get_block(c, h, 0, &b, err);
+    if (rc == UTIL_ENOTFOUND) return 0; /* the node is behind us */
+    if (!rc) rc = block_hash(b, nh, err);
+    json_decref(b);
+    return rc ? rc : !memcmp(nh, row.hash, 32);
+}
+
+/* The first height where the node and the store disagree, the store's tip known to differ.
+ * Blocks are chained by hash, so agreement holds for every height below one that agrees: a
+ * binary search needs log2(blocks) calls, and a node of another chain is seen at once. */
 static int fork_point(evm_store *s, evm_rpc *c, uint64_t *next, util_err *err)
 {
     uint64_t first, n;
     uint8_t tip[32];
     evm_store_tip(s, &first, &n, tip);
-    uint64_t h = first + n;
-    while (h > first) {
-        evm_block_row row;
-        int rc = evm_store_block(s, h - 1 - first, &row, err);
-        if (rc) return rc;
-        json_t *b = NULL;
-        uint8_t nh[32];
-        rc = get_block(c, h - 1, 0, &b, err);
-        if (rc == UTIL_ENOTFOUND) { /* the node is behind us: treat as a fork below */
-            h--;
-            continue;
-        }
-        if (!rc) rc = block_hash(b, nh, err);
-        json_decref(b);
-        if (rc) return rc;
-        if (!memcmp(nh, row.hash, 32)) break;
-        h--;
-    }
-    if (h == first && n)
+    int a = agrees(s, c, first, first, err);
+    if (a < 0) return a;
+    if (!a)
         return util_errf(err, UTIL_EFORMAT,
-                         "the node's chain shares no block with the store (first block %" PRIu64
-                         " differs): another chain, or a reorganisation deeper than the store",
+                         "the node's chain shares no block with the store (its block %" PRIu64
+                         " differs from the store's first): another chain, or a reorganisation "
+                         "deeper than the store",
                          first);
-    *next = h;
+    uint64_t lo = first, hi = first + n - 1; /* lo agrees, hi does not */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((a = agrees(s, c, first, mid, err)) < 0) return a;
+        if (a)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *next = hi;
     return 0;
 }
 
