@@ -198,6 +198,27 @@ rc=$?
 [ "$(grep -c '^6 ' "$CTL.log")" -eq 1 ] && ! grep -q '^7 ' "$CTL.log" && ok ||
     bad "a permanent error must not be retried"
 resumes "error answer" "$T/d5"
+# a node without eth_getBlockReceipts and trace_block (geth-like): per-tx receipts and the
+# callTracer, the same store; without any trace method: no internal transfers, and it says so
+echo '{"id":1,"mode":"hide","methods":["eth_getBlockReceipts","trace_block"]}' >"$CTL"
+imp --db "$T/h1" --rpc "$P" --json && grep -q '"traces": "debug_traceBlockByNumber"' "$T/out" &&
+    grep -q "eth_getTransactionReceipt" "$CTL.log" && ok || bad "fallbacks: $(cat "$T/err")"
+same_store "per-tx receipts + callTracer" "$T/h1" "$T/r"
+echo '{"id":2,"mode":"hide","methods":["trace_block","debug_traceBlockByNumber"]}' >"$CTL"
+imp --db "$T/h2" --rpc "$P" && grep -q "traces from none" "$T/out" &&
+    "$BIN" evm-stats --db "$T/h2" --json | grep -q '"internal": 0' && ok ||
+    bad "no trace method: $(cat "$T/out" "$T/err")"
+# a trace method asked for by name and not offered: an error, not a silent "none"
+imp --db "$T/h3" --rpc "$P" --traces callTracer
+[ $? -eq 1 ] && grep -q "debug_traceBlockByNumber .*error -32601" "$T/err" && ok ||
+    bad "--traces callTracer without it: $(cat "$T/err")"
+# a store of another chain (mainnet blocks 47218-47219): refused at once, unchanged
+imp --db "$T/mn" tests/data/evm/b47218 || bad "mainnet csv import"
+before=$(snap "$T/mn")
+mode pass
+imp --db "$T/mn" --rpc "$P"
+[ $? -eq 1 ] && grep -q "shares no block with the store" "$T/err" && [ "$(snap "$T/mn")" = "$before" ] &&
+    [ "$(wc -l <"$CTL.log")" -le 3 ] && ok || bad "another chain: $(cat "$T/err")"
 # kill -9 while batches are being fetched and committed, twice; and the commit crash hooks
 for wait in 0.4 0.9; do
     rm -rf "$T/d6"

@@ -15,6 +15,7 @@ Requests are counted from 1 since the id last changed. Modes:
     error_at            answer request N with JSON-RPC error -32603 (a permanent node error)
     http500_at          answer request N with HTTP 500 (transient)
     delay               wait S seconds before every answer (so a client can be killed mid-way)
+    hide                answer -32601 (method not found) for the methods listed in "methods"
 Every request since the id changed is in CONTROL_FILE.log as "count method params".
 """
 import http.server
@@ -65,6 +66,11 @@ class H(http.server.BaseHTTPRequestHandler):
         if (mode == "drop_at" and n == at) or (mode == "drop_from" and n >= at):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if mode == "hide" and req.get("method") in c.get("methods", []):
+            out = {"jsonrpc": "2.0", "id": req.get("id"),
+                   "error": {"code": -32601, "message": "Method not found"}}
+            self.answer(200, json.dumps(out).encode())
             return
         if mode == "http500_at" and n == at:
             self.answer(500, b"upstream exploded")

@@ -944,7 +944,7 @@ static int same_block(const json_t *o, const char *bh)
 
 /* Blocks [from, to] -> rows. 1 if the node changed its chain while we read (retry). */
 static int fetch_range(evm_rpc *c, uint64_t from, uint64_t to, evm_rpc_csv *csv, evm_rpc_traces *tr,
-                       const char **trname, int *per_tx_receipts, util_err *err)
+                       int autom, const char **trname, int *per_tx_receipts, util_err *err)
 {
     char prev[67] = "";
     for (uint64_t n = from; n <= to; n++) {
@@ -991,10 +991,12 @@ static int fetch_range(evm_rpc *c, uint64_t from, uint64_t to, evm_rpc_csv *csv,
             json_decref(one);
         }
         /* traces: Parity's trace_block (rewards included), else geth's callTracer */
-        while (!rc && *tr != EVM_RPC_TRACES_NONE) {
+        /* genesis has no txs, and geth refuses to trace it ("genesis is not traceable"); its
+         * allocations are in no trace method (ethereum-etl's --genesis-traces rows) */
+        while (!rc && n > 0 && *tr != EVM_RPC_TRACES_NONE) {
             if (*tr != EVM_RPC_TRACES_GETH) {
                 rc = evm_rpc_call(c, "trace_block", json_pack("[o]", hexnum(n)), &ts, err);
-                if (rc && *tr == EVM_RPC_TRACES_AUTO && evm_rpc_last_code(c) == -32601) {
+                if (rc && autom && *tr == EVM_RPC_TRACES_AUTO && evm_rpc_last_code(c) == -32601) {
                     *tr = EVM_RPC_TRACES_GETH;
                     rc = 0;
                     continue;
@@ -1008,10 +1010,9 @@ static int fetch_range(evm_rpc *c, uint64_t from, uint64_t to, evm_rpc_csv *csv,
                 if (!rc) rc = evm_rpc_csv_parity_traces(csv, ts, err);
                 break;
             }
-            int autom = !strcmp(*trname, "none") && *tr == EVM_RPC_TRACES_GETH;
             rc = evm_rpc_call(c, "debug_traceBlockByNumber",
                               json_pack("[o,{s:s}]", hexnum(n), "tracer", "callTracer"), &ts, err);
-            if (rc && autom && evm_rpc_last_code(c) == -32601) {
+            if (rc && autom && !strcmp(*trname, "none") && evm_rpc_last_code(c) == -32601) {
                 *tr = EVM_RPC_TRACES_NONE;
                 rc = 0;
                 break;
@@ -1169,7 +1170,8 @@ int evm_rpc_import(evm_store *s, evm_rpc *c, const evm_rpc_import_opts *o, evm_r
         uint64_t end = next + per - 1 < target ? next + per - 1 : target;
         evm_rpc_csv csv;
         if ((rc = evm_rpc_csv_init(&csv, err))) break;
-        rc = fetch_range(c, next, end, &csv, &tr, &r->traces, &per_tx_receipts, err);
+        rc = fetch_range(c, next, end, &csv, &tr, o->traces == EVM_RPC_TRACES_AUTO, &r->traces,
+                         &per_tx_receipts, err);
         if (rc == 1) { /* the chain moved under us: start over from the store's tip */
             evm_rpc_csv_free(&csv);
             if (!retries_left--) {
