@@ -233,7 +233,9 @@ static void bad_answers(void)
         json_string("0x99f1097abd8f33a68f0ed63d60de5f3e7e2a3e0579b90d5f46a4f201c658b46d"));
     CHECK(evm_rpc_csv_block(&o, b, &err) == UTIL_EFORMAT && strstr(err.msg, "full transactions"));
     CHECK(evm_rpc_csv_block(&o, json_null(), &err) == UTIL_EFORMAT);
-    CHECK(evm_rpc_csv_parity_traces(&o, json_object(), &err) == UTIL_EFORMAT);
+    json_t *obj = json_object();
+    CHECK(evm_rpc_csv_parity_traces(&o, obj, &err) == UTIL_EFORMAT);
+    json_decref(obj);
     json_decref(b);
     /* a client for a URL that is not http */
     evm_rpc *c;

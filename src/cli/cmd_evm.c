@@ -15,7 +15,8 @@ static const char evm_usage[] =
     "                             [--confirmations K] [--batch-blocks B] [--traces "
     "auto|trace_block|"
     "callTracer|none]\n"
-    "                             [--timeout-ms MS] [--retries N] [--poll-ms MS] [--json]\n"
+    "                             [--timeout-ms MS] [--retries N] [--poll-ms MS] [--csv-out DIR] "
+    "[--json]\n"
     "       cointrail evm-address --db DIR [--chain eth] [--offset N] [--limit N] [--json] "
     "0xADDRESS\n"
     "       cointrail evm-tx      --db DIR [--chain eth] [--json] 0xTXHASH\n"
@@ -25,14 +26,15 @@ static const char evm_usage[] =
     "*.csv files). Nothing is written unless every file reads; blocks already stored are\n"
     "skipped, a stored block with another hash is replaced (reorganisation).\n"
     "With --rpc it reads a node's JSON-RPC instead, from the stored tip + 1, one commit per\n"
-    "batch; --follow polls for new heads until SIGINT/SIGTERM.\n";
+    "batch; --follow polls for new heads until SIGINT/SIGTERM; --csv-out DIR also appends the\n"
+    "ethereum-etl rows of each committed batch to DIR/*.csv.\n";
 
 typedef struct evm_args {
     const char *db, *chain;
     int json;
     uint64_t offset, limit, commit_every;
     int first;
-    const char *rpc, *traces;
+    const char *rpc, *traces, *csv_out;
     uint64_t from, to, confirmations, batch_blocks, timeout_ms, retries, poll_ms;
     int has_from, has_to, has_retries, follow;
 } evm_args;
@@ -52,6 +54,7 @@ static int parse(int argc, char **argv, evm_args *a)
                                          {"confirmations", required_argument, 0, 'K'},
                                          {"batch-blocks", required_argument, 0, 'B'},
                                          {"traces", required_argument, 0, 'X'},
+                                         {"csv-out", required_argument, 0, 'O'},
                                          {"timeout-ms", required_argument, 0, 'M'},
                                          {"retries", required_argument, 0, 'Y'},
                                          {"poll-ms", required_argument, 0, 'P'},
@@ -92,6 +95,9 @@ static int parse(int argc, char **argv, evm_args *a)
             break;
         case 'X':
             a->traces = optarg;
+            break;
+        case 'O':
+            a->csv_out = optarg;
             break;
         case 'W':
             a->follow = 1;
@@ -177,7 +183,8 @@ static int evm_import_rpc(const evm_args *a)
                              .follow = a->follow,
                              .confirmations = a->confirmations,
                              .batch_blocks = a->batch_blocks,
-                             .poll_ms = (long)a->poll_ms};
+                             .poll_ms = (long)a->poll_ms,
+                             .csv_out = a->csv_out};
     static const char *const tnames[] = {"auto", "trace_block", "callTracer", "none"};
     size_t ti = 0;
     while (a->traces && ti < 4 && strcmp(a->traces, tnames[ti]))

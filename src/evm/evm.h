@@ -392,6 +392,8 @@ typedef struct evm_rpc_import_opts {
     long poll_ms;           /* --follow: between polls of eth_blockNumber (0: 2000) */
     evm_rpc_traces traces;
     uint64_t crash_after; /* test hook, as evm_import_opts */
+    const char *csv_out;  /* a directory: append each committed batch's rows to its KIND.csv
+                           * files (ethereum-etl's names; NULL: none) */
     evm_rpc_wait_fn wait; /* NULL: sleep, never stop */
     void *wait_ctx;
 } evm_rpc_import_opts;

@@ -2,11 +2,15 @@
  * ethereum-etl CSV rows (so the rows go through the very evm_batch functions a CSV import
  * uses), and the incremental import that follows the head and handles reorganisations. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "evm.h"
 
@@ -1033,6 +1037,30 @@ static int fetch_range(evm_rpc *c, uint64_t from, uint64_t to, evm_rpc_csv *csv,
     return 0;
 }
 
+/* Append a batch's rows to DIR/KIND.csv, the header only into an empty file. */
+static int append_csv(const char *dir, const char *kind, const util_buf *b, util_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.csv", dir, kind);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        if (fd >= 0) close(fd);
+        return util_errf(err, UTIL_EIO, "--csv-out: %s: %s", path, strerror(errno));
+    }
+    const uint8_t *p = b->data;
+    size_t n = b->len;
+    if (st.st_size) { /* the header is there already */
+        const uint8_t *nl = memchr(p, '\n', n);
+        size_t h = nl ? (size_t)(nl - p) + 1 : n;
+        p += h, n -= h;
+    }
+    int rc = util_write_all(fd, p, n);
+    if (close(fd) || rc)
+        return util_errf(err, UTIL_EIO, "--csv-out: %s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int stop_now(const evm_rpc_import_opts *o, long ms)
 {
     if (o->wait) return o->wait(o->wait_ctx, ms);
@@ -1206,6 +1234,9 @@ int evm_rpc_import(evm_store *s, evm_rpc *c, const evm_rpc_import_opts *o, evm_r
                                     NULL, err);
         }
         if (!rc) rc = evm_import_batch(s, b, &io, &r->r, err);
+        for (size_t i = 0; !rc && o->csv_out && i < sizeof parts / sizeof *parts; i++)
+            if (i != 5 || tr != EVM_RPC_TRACES_NONE)
+                rc = append_csv(o->csv_out, parts[i].kind, parts[i].buf, err);
         evm_batch_free(b);
         evm_rpc_csv_free(&csv);
         if (rc) {
