@@ -171,7 +171,7 @@ imp --db "$T/p5" --rpc "$URL" --from 5 --to 7 --json && grep -q '"first_block": 
 # --- 5. a misbehaving node: a proxy in front of it (tests/evm_rpc_proxy.py)
 CTL=$T/ctl
 echo '{"id":0,"mode":"pass"}' >"$CTL"
-$PY tests/evm_rpc_proxy.py "$URL" "$CTL" "$T/pport" &
+$PY tests/evm_rpc_proxy.py "$URL" "$CTL" "$T/pport" 2>"$T/proxy.err" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -f "$T/pport" ] && break; sleep 0.05; done
 P=http://127.0.0.1:$(cat "$T/pport")
@@ -200,6 +200,19 @@ same_store "after a retried drop" "$T/d2" "$T/r"
 mode http500_at 5
 imp --db "$T/d3" --rpc "$P" && same_store "after a retried HTTP 500" "$T/d3" "$T/r" ||
     bad "HTTP 500 is retried: $(cat "$T/err")"
+# the chain seems to move while a batch is read (block 2's parent, block 1's receipts, the
+# parent of the first block after the stored tip): the batch is read again, the store is right
+for at in 6 4; do
+    mode moved_at $at
+    imp --db "$T/m$at" --rpc "$P" && same_store "moved at request $at" "$T/m$at" "$T/r" ||
+        bad "moved at $at: $(cat "$T/err")"
+    [ "$(grep -c '' "$CTL.log")" -gt 41 ] && ok || bad "moved at $at: nothing was read again"
+done
+mode pass
+imp --db "$T/m3" --rpc "$P" --to 4 || bad "import to 4"
+mode moved_at 3
+imp --db "$T/m3" --rpc "$P" && same_store "moved after the tip" "$T/m3" "$T/r" ||
+    bad "moved after the tip: $(cat "$T/err")"
 # a stalled answer with no retries: a timeout naming the call; the store keeps no partial batch
 mode sleep_at 8 2
 imp --db "$T/d4" --rpc "$P" --timeout-ms 300 --retries 0

@@ -15,6 +15,8 @@ Requests are counted from 1 since the id last changed. Modes:
     error_at            answer request N with JSON-RPC error -32603 (a permanent node error)
     http500_at          answer request N with HTTP 500 (transient)
     delay               wait S seconds before every answer (so a client can be killed mid-way)
+    moved_at            at request N, answer as if the chain had moved between two calls: a
+                        block's parentHash, or the blockHash of receipts, set to 0x00..01
     hide                answer -32601 (method not found) for the methods listed in "methods"
 Every request since the id changed is in CONTROL_FILE.log as "count method params".
 """
@@ -84,7 +86,16 @@ class H(http.server.BaseHTTPRequestHandler):
             time.sleep(secs)
         r = urllib.request.Request(UP, data=body, headers={"content-type": "application/json"})
         with urllib.request.urlopen(r, timeout=30) as u:
-            self.answer(u.status, u.read())
+            data = u.read()
+            if mode == "moved_at" and n == at:
+                d = json.loads(data)
+                res, other = d.get("result"), "0x" + "0" * 63 + "1"
+                if isinstance(res, dict) and "parentHash" in res:
+                    res["parentHash"] = other
+                elif isinstance(res, list) and res and isinstance(res[0], dict):
+                    res[0]["blockHash"] = other
+                data = json.dumps(d).encode()
+            self.answer(u.status, data)
 
     def answer(self, code, data):
         try:

@@ -947,10 +947,12 @@ static int same_block(const json_t *o, const char *bh)
 }
 
 /* Blocks [from, to] -> rows. 1 if the node changed its chain while we read (retry). */
-static int fetch_range(evm_rpc *c, uint64_t from, uint64_t to, evm_rpc_csv *csv, evm_rpc_traces *tr,
-                       int autom, const char **trname, int *per_tx_receipts, util_err *err)
+static int fetch_range(evm_rpc *c, uint64_t from, uint64_t to, const char *parent, evm_rpc_csv *csv,
+                       evm_rpc_traces *tr, int autom, const char **trname, int *per_tx_receipts,
+                       util_err *err)
 {
-    char prev[67] = "";
+    char prev[67];
+    snprintf(prev, sizeof prev, "%s", parent ? parent : "");
     for (uint64_t n = from; n <= to; n++) {
         json_t *b = NULL, *rs = NULL, *ts = NULL;
         int rc = get_block(c, n, 1, &b, err);
@@ -1198,8 +1200,17 @@ int evm_rpc_import(evm_store *s, evm_rpc *c, const evm_rpc_import_opts *o, evm_r
         uint64_t end = next + per - 1 < target ? next + per - 1 : target;
         evm_rpc_csv csv;
         if ((rc = evm_rpc_csv_init(&csv, err))) break;
-        rc = fetch_range(c, next, end, &csv, &tr, o->traces == EVM_RPC_TRACES_AUTO, &r->traces,
-                         &per_tx_receipts, err);
+        /* the batch must hang off the stored block before it (a reorganisation between the
+         * tip check and the fetch shows here) */
+        char parent[67] = "";
+        if (!rc && n && next > first) {
+            evm_block_row prow;
+            if (!(rc = evm_store_block(s, next - 1 - first, &prow, err)))
+                evm_hash_hex(parent, prow.hash);
+        }
+        if (!rc)
+            rc = fetch_range(c, next, end, *parent ? parent : NULL, &csv, &tr,
+                             o->traces == EVM_RPC_TRACES_AUTO, &r->traces, &per_tx_receipts, err);
         if (rc == 1) { /* the chain moved under us: start over from the store's tip */
             evm_rpc_csv_free(&csv);
             if (!retries_left--) {
