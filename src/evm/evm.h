@@ -6,7 +6,9 @@
  * the same store: (1) evm_batch_read_file parses and checks every row of every file into an
  * evm_batch in memory (nothing touches the store); (2) evm_batch_assemble checks the files
  * against each other and yields evm_block structs in chain order; (3) evm_store_append_block
- * appends each block, evm_store_commit makes them durable and visible.
+ * appends each block, evm_store_commit makes them durable and visible. evm_import_batch is
+ * steps 2-3 for any source; evm_rpc.c turns a node's JSON-RPC answers into the same CSV rows
+ * (evm_batch_read_mem) and calls it per batch.
  *
  * Every function that can fail returns 0 or a negative UTIL_E* code and fills the caller's
  * util_err (may be NULL) with a message naming the file, line and column, or the argument. */
