@@ -1,6 +1,8 @@
 /* cointrail evm-import | evm-address | evm-tx | evm-stats: thin over src/evm. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "../evm/evm.h"
@@ -9,6 +11,12 @@
 static const char evm_usage[] =
     "usage: cointrail evm-import  --db DIR [--chain eth] [--commit-every N] [--json] "
     "FILE_OR_DIR...\n"
+    "       cointrail evm-import  --db DIR [--chain eth] --rpc URL [--from N] [--to N|--follow]\n"
+    "                             [--confirmations K] [--batch-blocks B] [--traces "
+    "auto|trace_block|"
+    "callTracer|none]\n"
+    "                             [--timeout-ms MS] [--retries N] [--poll-ms MS] [--csv-out DIR] "
+    "[--json]\n"
     "       cointrail evm-address --db DIR [--chain eth] [--offset N] [--limit N] [--json] "
     "0xADDRESS\n"
     "       cointrail evm-tx      --db DIR [--chain eth] [--json] 0xTXHASH\n"
@@ -16,13 +24,19 @@ static const char evm_usage[] =
     "evm-import reads ethereum-etl CSV exports (blocks, transactions, receipts, logs,\n"
     "token_transfers, traces, tokens; recognised by their header row; a directory means its\n"
     "*.csv files). Nothing is written unless every file reads; blocks already stored are\n"
-    "skipped, a stored block with another hash is replaced (reorganisation).\n";
+    "skipped, a stored block with another hash is replaced (reorganisation).\n"
+    "With --rpc it reads a node's JSON-RPC instead, from the stored tip + 1, one commit per\n"
+    "batch; --follow polls for new heads until SIGINT/SIGTERM; --csv-out DIR also appends the\n"
+    "ethereum-etl rows of each committed batch to DIR/*.csv.\n";
 
 typedef struct evm_args {
     const char *db, *chain;
     int json;
     uint64_t offset, limit, commit_every;
     int first;
+    const char *rpc, *traces, *csv_out;
+    uint64_t from, to, confirmations, batch_blocks, timeout_ms, retries, poll_ms;
+    int has_from, has_to, has_retries, follow;
 } evm_args;
 
 static int parse(int argc, char **argv, evm_args *a)
@@ -33,6 +47,17 @@ static int parse(int argc, char **argv, evm_args *a)
                                          {"limit", required_argument, 0, 'l'},
                                          {"commit-every", required_argument, 0, 'n'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"rpc", required_argument, 0, 'R'},
+                                         {"from", required_argument, 0, 'F'},
+                                         {"to", required_argument, 0, 'T'},
+                                         {"follow", no_argument, 0, 'W'},
+                                         {"confirmations", required_argument, 0, 'K'},
+                                         {"batch-blocks", required_argument, 0, 'B'},
+                                         {"traces", required_argument, 0, 'X'},
+                                         {"csv-out", required_argument, 0, 'O'},
+                                         {"timeout-ms", required_argument, 0, 'M'},
+                                         {"retries", required_argument, 0, 'Y'},
+                                         {"poll-ms", required_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -65,6 +90,40 @@ static int parse(int argc, char **argv, evm_args *a)
             }
             break;
         }
+        case 'R':
+            a->rpc = optarg;
+            break;
+        case 'X':
+            a->traces = optarg;
+            break;
+        case 'O':
+            a->csv_out = optarg;
+            break;
+        case 'W':
+            a->follow = 1;
+            break;
+        case 'F':
+        case 'T':
+        case 'K':
+        case 'B':
+        case 'M':
+        case 'Y':
+        case 'P': {
+            static const char keys[] = "FTKBMYP";
+            static const char *const names[] = {
+                "from", "to", "confirmations", "batch-blocks", "timeout-ms", "retries", "poll-ms"};
+            uint64_t *dst[] = {&a->from,       &a->to,      &a->confirmations, &a->batch_blocks,
+                               &a->timeout_ms, &a->retries, &a->poll_ms};
+            int k = (int)(strchr(keys, c) - keys);
+            if (cli_parse_u64(optarg, dst[k])) {
+                fprintf(stderr, "cointrail: --%s: '%s' is not a number\n", names[k], optarg);
+                return CLI_USAGE;
+            }
+            a->has_from |= c == 'F';
+            a->has_to |= c == 'T';
+            a->has_retries |= c == 'Y';
+            break;
+        }
         case 'h':
             fputs(evm_usage, stdout);
             return -1;
@@ -78,6 +137,14 @@ static int parse(int argc, char **argv, evm_args *a)
         return CLI_USAGE;
     }
     a->first = optind;
+    return 0;
+}
+
+/* evm-import takes files, or --rpc and none */
+static int a_rpc_given(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--rpc") || !strncmp(argv[i], "--rpc=", 6)) return 1;
     return 0;
 }
 
@@ -98,11 +165,104 @@ static int start(int argc, char **argv, evm_args *a, int positional, int *exit_c
     return 0;
 }
 
+/* --follow and a long import stop between batches on SIGINT/SIGTERM: the signals are blocked
+ * and collected here, so no handler and no global flag. */
+static int rpc_wait(void *ctx, long ms)
+{
+    const sigset_t *set = ctx;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    return sigtimedwait(set, NULL, &ts) > 0;
+}
+
+static int evm_import_rpc(const evm_args *a)
+{
+    evm_rpc_import_opts o = {.from = a->from,
+                             .has_from = a->has_from,
+                             .to = a->to,
+                             .has_to = a->has_to,
+                             .follow = a->follow,
+                             .confirmations = a->confirmations,
+                             .batch_blocks = a->batch_blocks,
+                             .poll_ms = (long)a->poll_ms,
+                             .csv_out = a->csv_out};
+    static const char *const tnames[] = {"auto", "trace_block", "callTracer", "none"};
+    size_t ti = 0;
+    while (a->traces && ti < 4 && strcmp(a->traces, tnames[ti]))
+        ti++;
+    if (ti == 4) {
+        fprintf(stderr, "cointrail: --traces '%s': auto, trace_block, callTracer or none\n",
+                a->traces);
+        return CLI_USAGE;
+    }
+    if (a->follow && a->has_to) {
+        fprintf(stderr, "cointrail: evm-import: --to and --follow exclude each other\n");
+        return CLI_USAGE;
+    }
+    o.traces = (evm_rpc_traces)ti;
+    const char *crash = getenv("COINTRAIL_TEST_EVM_CRASH_AFTER"); /* crash-recovery tests only */
+    if (crash) o.crash_after = strtoull(crash, NULL, 10);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    o.wait = rpc_wait, o.wait_ctx = &set;
+    evm_rpc_opts ro = {.timeout_ms = (long)a->timeout_ms,
+                       .retries = a->has_retries ? (a->retries ? (int)a->retries : -1) : 0};
+    util_err err = {0};
+    evm_rpc *c;
+    if (evm_rpc_open(&c, a->rpc, &ro, &err)) return cli_fail(&err);
+    evm_store *s;
+    int rc = evm_store_open(&s, a->db, a->chain, EVM_STORE_WRITE | EVM_STORE_CREATE, &err);
+    if (rc) {
+        evm_rpc_close(c);
+        return cli_fail(&err);
+    }
+    const char *crash_in = getenv("COINTRAIL_TEST_EVM_CRASH_IN_COMMIT");
+    if (crash_in) evm_store_test_crash_in_commit(s, strtoull(crash_in, NULL, 10));
+    evm_rpc_import_result r;
+    rc = evm_rpc_import(s, c, &o, &r, &err);
+    uint64_t first = 0, nb = 0;
+    uint8_t tip[32];
+    evm_store_tip(s, &first, &nb, tip);
+    evm_store_close(s);
+    evm_rpc_close(c);
+    if (rc) return cli_fail(&err);
+    if (a->json) {
+        json_t *j = json_pack(
+            "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:b,s:I,s:I}", "chain", a->chain,
+            "rpc", a->rpc, "head", (json_int_t)r.head, "batches", (json_int_t)r.batches,
+            "rpc_calls", (json_int_t)r.rpc_calls, "blocks_added", (json_int_t)r.r.blocks_added,
+            "blocks_removed", (json_int_t)r.r.blocks_removed, "reorgs", (json_int_t)r.reorgs,
+            "txs_added", (json_int_t)r.r.txs_added, "transfers_added", (json_int_t)r.r.xfers_added,
+            "commits", (json_int_t)r.r.commits, "traces", r.traces, "stopped", r.stopped,
+            "first_block", (json_int_t)first, "blocks", (json_int_t)nb);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("%s: node head %llu; added %llu blocks (%llu txs, %llu transfers) in %llu "
+               "batches, %llu calls; traces from %s",
+               a->chain, (unsigned long long)r.head, (unsigned long long)r.r.blocks_added,
+               (unsigned long long)r.r.txs_added, (unsigned long long)r.r.xfers_added,
+               (unsigned long long)r.batches, (unsigned long long)r.rpc_calls, r.traces);
+        if (r.r.blocks_removed)
+            printf(", replaced %llu (%llu reorganisations)", (unsigned long long)r.r.blocks_removed,
+                   (unsigned long long)r.reorgs);
+        if (r.stopped) printf(", stopped by a signal");
+        printf("\n");
+        if (nb)
+            printf("store has blocks %llu to %llu\n", (unsigned long long)first,
+                   (unsigned long long)(first + nb - 1));
+    }
+    return CLI_OK;
+}
+
 int cmd_evm_import(int argc, char **argv)
 {
     evm_args a;
     int code;
-    if (start(argc, argv, &a, 2, &code)) return code;
+    if (start(argc, argv, &a, a_rpc_given(argc, argv) ? 0 : 2, &code)) return code;
+    if (a.rpc) return evm_import_rpc(&a);
     evm_import_opts o = {.commit_every = a.commit_every};
     const char *crash = getenv("COINTRAIL_TEST_EVM_CRASH_AFTER"); /* crash-recovery tests only */
     if (crash) o.crash_after = strtoull(crash, NULL, 10);

@@ -62,23 +62,33 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
                evm_import_result *r, util_err *err)
 {
     memset(r, 0, sizeof *r);
-    uint64_t every = o && o->commit_every ? o->commit_every : 1000;
-    uint64_t crash_after = o ? o->crash_after : 0;
     evm_batch *b;
     int rc = evm_batch_new(&b, err);
     if (rc) return rc;
     for (size_t i = 0; i < n_paths && !rc; i++)
         rc = read_path(b, paths[i], r, err);
+    if (!rc) rc = evm_import_batch(s, b, o, r, err);
+    evm_batch_free(b);
+    return rc;
+}
+
+/* The one append loop of every source (files, a node's JSON-RPC): plan against the store,
+ * cut back a reorganisation, append, commit every N blocks and at the end. */
+int evm_import_batch(evm_store *s, evm_batch *b, const evm_import_opts *o, evm_import_result *r,
+                     util_err *err)
+{
+    uint64_t every = o && o->commit_every ? o->commit_every : 1000;
+    uint64_t crash_after = o ? o->crash_after : 0;
     const evm_block *blocks = NULL;
     size_t nb = 0;
-    if (!rc) rc = evm_batch_assemble(b, &blocks, &nb, err);
-    r->blocks_read = nb;
+    int rc = evm_batch_assemble(b, &blocks, &nb, err);
+    r->blocks_read += nb;
     const evm_token_meta *toks;
     size_t ntok;
     evm_batch_tokens(b, &toks, &ntok);
     if (!rc && ntok) {
         rc = evm_store_set_tokens(s, toks, ntok, err);
-        r->tokens_set = ntok;
+        r->tokens_set += ntok;
     }
     /* plan against the store before writing anything, so a refused import changes nothing */
     uint64_t first, n;
@@ -127,13 +137,13 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
                            "than the blocks given: export from an earlier block)",
                            (unsigned long long)blocks[start].number);
     }
-    r->blocks_skipped = start;
+    r->blocks_skipped += start;
     if (!rc && cut) {
-        r->blocks_removed = first + n - blocks[start].number;
+        r->blocks_removed += first + n - blocks[start].number;
         rc = evm_store_truncate(s, blocks[start].number, err);
         if (!rc) r->commits++;
     }
-    uint64_t since = 0;
+    uint64_t since = 0, commits0 = r->commits;
     for (size_t i = start; i < nb && !rc; i++) {
         if ((rc = evm_store_append_block(s, &blocks[i], err))) break;
         r->blocks_added++;
@@ -145,10 +155,9 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
         r->commits++;
         if (crash_after && r->commits == crash_after) _exit(9); /* crash-recovery tests */
     }
-    if (!rc && (since || ntok || !r->commits)) {
+    if (!rc && (since || ntok || r->commits == commits0)) {
         rc = evm_store_commit(s, err);
         r->commits++;
     }
-    evm_batch_free(b);
     return rc;
 }

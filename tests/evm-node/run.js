@@ -83,12 +83,13 @@ const INITIAL_ETH = {
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const a = { port: 8545, out: null };
+  const a = { port: 8545, out: null, keepRunning: false };
   for (let i = 2; i < argv.length; i++) {
     if (argv[i] === '--out') a.out = argv[++i];
     else if (argv[i] === '--port') a.port = Number(argv[++i]);
+    else if (argv[i] === '--keep-running') a.keepRunning = true;
     else if (argv[i] === '-h' || argv[i] === '--help') {
-      console.log('usage: node run.js --out DIR [--port 8545]');
+      console.log('usage: node run.js --out DIR [--port 8545] [--keep-running]');
       process.exit(0);
     } else throw new Error(`unknown argument ${argv[i]}`);
   }
@@ -114,7 +115,7 @@ function anvilVersion(bin) {
   return (r.stdout || '').split('\n')[0].trim();
 }
 
-async function startAnvil(bin, port) {
+async function startAnvil(bin, port, logFile) {
   const url = `http://127.0.0.1:${port}`;
   // Refuse to talk to a node we did not start.
   let busy = false;
@@ -140,10 +141,15 @@ async function startAnvil(bin, port) {
     '--block-base-fee-per-gas', '1000000000',
     '--disable-default-create2-deployer',
   ];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --keep-running: the node outlives this script, so its output goes to a file, not a pipe
+  // that would close when we exit.
+  const fd = logFile ? fs.openSync(logFile, 'w') : null;
+  const child = spawn(bin, args, { stdio: ['ignore', fd === null ? 'pipe' : fd, fd === null ? 'pipe' : fd], detached: fd !== null });
   let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
+  if (fd === null) {
+    child.stdout.on('data', (d) => (log += d));
+    child.stderr.on('data', (d) => (log += d));
+  } else fs.closeSync(fd);
   let exited = null;
   child.on('exit', (code) => (exited = code));
   const rpc = new L.RpcClient(url);
@@ -707,9 +713,11 @@ async function main() {
 
   const compiled = compile();
   const bin = findAnvil();
-  const node = await startAnvil(bin, args.port);
+  const node = await startAnvil(bin, args.port, args.keepRunning ? path.join(outDir, 'anvil.log') : null);
   node.version = anvilVersion(bin);
+  let keep = false;
   const stop = () => {
+    if (keep) return;
     try {
       node.child.kill('SIGTERM');
     } catch (e) {
@@ -829,6 +837,13 @@ async function main() {
 
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     console.log(`wrote ${outDir}: ${JSON.stringify(truth.counts)} in ${secs}s`);
+    if (args.keepRunning) {
+      // the caller stops the node: kill $(cat DIR/anvil.pid)
+      fs.writeFileSync(path.join(outDir, 'anvil.pid'), `${node.child.pid}\n`);
+      node.child.unref();
+      keep = true;
+      console.log(`node left running: pid ${node.child.pid}, http://127.0.0.1:${args.port}`);
+    }
   } finally {
     stop();
   }
