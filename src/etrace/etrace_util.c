@@ -1,0 +1,236 @@
+/* etrace: names, options, seeds and the exact multiply-divide. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etrace.h"
+
+static const char *const policy_names[] = {"poison", "haircut", "fifo"};
+static const char *const direction_names[] = {"forward", "backward"};
+
+const char *etrace_policy_name(int p)
+{
+    return p >= 0 && p < 3 ? policy_names[p] : "?";
+}
+
+int etrace_policy_parse(const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, policy_names[i])) return i;
+    return -1;
+}
+
+const char *etrace_direction_name(int d)
+{
+    return d >= 0 && d < 2 ? direction_names[d] : "?";
+}
+
+int etrace_direction_parse(const char *name)
+{
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(name, direction_names[i])) return i;
+    return -1;
+}
+
+void etrace_default_opts(etrace_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->policy = ETRACE_HAIRCUT;
+    o->direction = ETRACE_FORWARD;
+    o->hops = ETRACE_DEFAULT_HOPS;
+    o->until = -1;
+    o->max_xfers = ETRACE_DEFAULT_MAX_XFERS;
+}
+
+void etrace_seeds_free(etrace_seeds *s)
+{
+    free(s->x);
+    memset(s, 0, sizeof *s);
+}
+
+static int seeds_add(etrace_seeds *s, uint64_t x, util_err *err)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->x[i] == x) return 0;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        uint64_t *p = realloc(s->x, nc * sizeof *p);
+        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory adding seeds");
+        s->x = p, s->cap = nc;
+    }
+    s->x[s->n++] = x;
+    return 0;
+}
+
+int etrace_asset_parse(const evm_store *s, const char *arg, uint32_t *asset, util_err *err)
+{
+    if (!strcmp(arg, "native")) return *asset = 0, 0;
+    if (!strcmp(arg, "all")) return *asset = ETRACE_ASSET_ALL, 0;
+    uint8_t a[20];
+    if (evm_addr_parse(a, arg, strlen(arg), err))
+        return util_err_prefix(err, "--asset must be native, all or a token's 0x address, not '%s'",
+                               arg),
+               UTIL_EINVAL;
+    uint64_t ntx, nx, na;
+    evm_store_counts(s, &ntx, &nx, &na);
+    (void)ntx, (void)nx, (void)na;
+    for (uint32_t id = 1;; id++) {
+        evm_token_meta m;
+        if (evm_store_token(s, id, &m, NULL)) break;
+        if (!memcmp(m.addr, a, 20)) return *asset = id, 0;
+    }
+    return util_errf(err, UTIL_ENOTFOUND, "--asset %s: no transfer of that token is stored", arg);
+}
+
+static int want(uint32_t asset, const evm_xfer_row *r)
+{
+    return r->kind != EVM_XFER_FEE && r->from != r->to &&
+           (asset == ETRACE_ASSET_ALL || r->token == asset);
+}
+
+/* A decimal block number, or empty for an open end: 1 if given, 0 if empty, -1 if malformed. */
+static int block_bound(const char *s, size_t n, uint64_t *out)
+{
+    if (!n) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]) || v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+int etrace_add_spec(etrace_seeds *seeds, const evm_store *s, const char *spec, uint32_t asset,
+                    util_err *err)
+{
+    const char *colon = strchr(spec, ':');
+    size_t head = colon ? (size_t)(colon - spec) : strlen(spec);
+    size_t before = seeds->n;
+    int rc;
+    uint64_t ntx, nx, na;
+    evm_store_counts(s, &ntx, &nx, &na);
+    if (head == 66) {
+        uint8_t h[32];
+        uint64_t id;
+        if (evm_hash_parse(h, spec, 66, err))
+            return util_err_prefix(err, "seed '%s'", spec), UTIL_EINVAL;
+        if ((rc = evm_store_find_tx(s, h, &id, err)))
+            return util_err_prefix(err, "seed '%s'", spec);
+        evm_tx_row t;
+        if ((rc = evm_store_tx(s, id, &t, err))) return rc;
+        uint64_t want_n = UINT64_MAX;
+        if (colon && (block_bound(colon + 1, strlen(colon + 1), &want_n) != 1))
+            return util_errf(err, UTIL_EINVAL,
+                             "seed '%s': after the tx hash comes ':N', N a transfer "
+                             "index",
+                             spec);
+        for (uint64_t x = t.first_xfer; x < nx; x++) {
+            evm_xfer_row r;
+            if ((rc = evm_store_xfer(s, x, &r, err))) return rc;
+            if (r.tx != id) break;
+            if (want_n != UINT64_MAX && x - t.first_xfer != want_n) continue;
+            if (want_n != UINT64_MAX && r.kind == EVM_XFER_FEE)
+                return util_errf(err, UTIL_EINVAL,
+                                 "seed '%s': transfer %" PRIu64 " is the fee, which "
+                                 "is not value moved to anyone",
+                                 spec, want_n);
+            if (want(asset, &r) && (rc = seeds_add(seeds, x, err))) return rc;
+        }
+    } else if (head == 42) {
+        uint8_t a[20];
+        uint32_t id;
+        if (evm_addr_parse(a, spec, 42, err))
+            return util_err_prefix(err, "seed '%s'", spec), UTIL_EINVAL;
+        uint64_t lo = 0, hi = UINT64_MAX;
+        if (colon) {
+            const char *dash = strchr(colon + 1, '-');
+            if (!dash || block_bound(colon + 1, (size_t)(dash - colon - 1), &lo) < 0 ||
+                block_bound(dash + 1, strlen(dash + 1), &hi) < 0)
+                return util_errf(err, UTIL_EINVAL,
+                                 "seed '%s': after the address comes ':FROM-TO', "
+                                 "a block range (either side may be empty)",
+                                 spec);
+        }
+        if ((rc = evm_store_find_addr(s, a, &id, err)))
+            return util_err_prefix(err, "seed '%s'", spec);
+        uint64_t first, nb;
+        uint8_t tip[32];
+        evm_store_tip(s, &first, &nb, tip);
+        uint64_t x;
+        if ((rc = evm_store_addr_head(s, id, &x, err))) return rc;
+        size_t mark = seeds->n;
+        while (x != EVM_NONE64) {
+            evm_xfer_row r;
+            if ((rc = evm_store_xfer(s, x, &r, err))) return rc;
+            uint64_t bn = first + r.block;
+            if (r.to == id && r.from != id && bn >= lo && bn <= hi && want(asset, &r) &&
+                (rc = seeds_add(seeds, x, err)))
+                return rc;
+            if ((rc = evm_store_addr_next(s, id, x, &x, err))) return rc;
+        }
+        /* The list is newest first; seeds read better in chain order. */
+        for (size_t i = mark, j = seeds->n; i + 1 < j; i++, j--) {
+            uint64_t t = seeds->x[i];
+            seeds->x[i] = seeds->x[j - 1];
+            seeds->x[j - 1] = t;
+        }
+    } else {
+        return util_errf(err, UTIL_EINVAL,
+                         "seed '%s' is neither 0xTXHASH[:N] (66 characters "
+                         "before ':') nor 0xADDRESS[:FROM-TO] (42)",
+                         spec);
+    }
+    if (seeds->n == before)
+        return util_errf(err, UTIL_ENOTFOUND,
+                         "seed '%s' selects no transfer of the asset asked for", spec);
+    return 0;
+}
+
+/* ---- exact multiply-divide ---- */
+
+int etrace_muldiv(evm_u256 *q, evm_u256 *r, const evm_u256 *a, const evm_u256 *b, const evm_u256 *d)
+{
+    if (evm_u256_is_zero(d)) return -1;
+    uint64_t p[8] = {0};
+    for (int i = 0; i < 4; i++) {
+        unsigned __int128 carry = 0;
+        for (int j = 0; j < 4; j++) {
+            carry += (unsigned __int128)a->w[i] * b->w[j] + p[i + j];
+            p[i + j] = (uint64_t)carry;
+            carry >>= 64;
+        }
+        p[i + 4] = (uint64_t)carry;
+    }
+    /* Shift-subtract long division, one bit at a time: slow next to Knuth's algorithm D, but
+     * short enough to be obviously right, and a trace divides once per share. */
+    uint64_t rem[5] = {0}, quo[8] = {0};
+    for (int bit = 511; bit >= 0; bit--) {
+        for (int k = 4; k > 0; k--)
+            rem[k] = rem[k] << 1 | rem[k - 1] >> 63;
+        rem[0] = rem[0] << 1 | (p[bit / 64] >> (bit % 64) & 1);
+        int ge = rem[4] != 0;
+        if (!ge) {
+            ge = 1;
+            for (int k = 3; k >= 0; k--)
+                if (rem[k] != d->w[k]) {
+                    ge = rem[k] > d->w[k];
+                    break;
+                }
+        }
+        if (ge) {
+            unsigned __int128 borrow = 0;
+            for (int k = 0; k < 5; k++) {
+                unsigned __int128 sub = (unsigned __int128)(k < 4 ? d->w[k] : 0) + borrow;
+                borrow = (unsigned __int128)rem[k] < sub;
+                rem[k] = (uint64_t)((unsigned __int128)rem[k] - sub);
+            }
+            quo[bit / 64] |= (uint64_t)1 << (bit % 64);
+        }
+    }
+    if (quo[4] | quo[5] | quo[6] | quo[7]) return -1;
+    for (int k = 0; k < 4; k++)
+        q->w[k] = quo[k], r->w[k] = rem[k];
+    return 0;
+}
