@@ -1009,9 +1009,20 @@ static int give(ctx *c, bctx *b, const pend *from, const evm_xfer_row *xr, uint6
         if ((rc = bucket(c, r.token, B_OVERLAP, share))) return rc;
         return add_edge(c, &g, share, hop, "overlap");
     }
-    if ((rc = add(c, &p->taint, share))) return rc;
+    /* A transfer is at most fully tainted: several later transfers can name the same units
+     * (the prefix rule of fifo, poison, haircut's rounding); the excess is overlap. */
+    evm_u256 room, take = *share;
+    evm_u256_sub(&room, &r.amount, &p->taint);
+    if (evm_u256_cmp(&take, &room) > 0) {
+        evm_u256 over;
+        evm_u256_sub(&over, &take, &room);
+        if ((rc = bucket(c, r.token, B_OVERLAP, &over))) return rc;
+        take = room;
+    }
+    if (evm_u256_is_zero(&take)) return add_edge(c, &g, share, hop, "overlap");
+    if ((rc = add(c, &p->taint, &take))) return rc;
     if (depth + 1 < p->depth) p->depth = depth + 1, p->parent = parent;
-    return add_edge(c, &g, share, hop, "followed");
+    return add_edge(c, &g, &take, hop, "followed");
 }
 
 /* Where transfer x's taint came from: its sender's earlier receipts of the asset. */
@@ -1331,10 +1342,17 @@ int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *
         memcpy(c.seeds, seeds->x, seeds->n * sizeof *c.seeds);
         qsort(c.seeds, seeds->n, sizeof *c.seeds, cmp_u64);
         c.nseeds = seeds->n;
-        for (size_t i = 0; i < c.nseeds && !rc; i++)
+        for (size_t i = 0; i < c.nseeds && !rc; i++) {
+            evm_xfer_row r;
             if (c.seeds[i] >= c.nx)
                 rc = util_errf(err, UTIL_EINVAL, "seed transfer %" PRIu64 " is not stored",
                                c.seeds[i]);
+            else if (!(rc = evm_store_xfer(s, c.seeds[i], &r, err)) && r.from == r.to &&
+                     r.from != NONE32)
+                /* it moves nothing: there is no value to call tainted */
+                rc = util_errf(err, UTIL_EINVAL,
+                               "seed transfer %" PRIu64 " sends to its own sender", c.seeds[i]);
+        }
     }
     if (!rc) rc = o->direction == ETRACE_FORWARD ? forward(&c) : backward(&c);
     if (!rc && o->direction == ETRACE_FORWARD) rc = check_addresses(&c);
