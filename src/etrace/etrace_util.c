@@ -63,15 +63,21 @@ static int seeds_add(etrace_seeds *s, uint64_t x, util_err *err)
     return 0;
 }
 
+/* A malformed argument is the user's: UTIL_EINVAL, whatever the parser said. */
+static int einval(util_err *err, const char *what, const char *arg)
+{
+    util_err_prefix(err, "%s '%s'", what, arg);
+    if (err) err->code = UTIL_EINVAL;
+    return UTIL_EINVAL;
+}
+
 int etrace_asset_parse(const evm_store *s, const char *arg, uint32_t *asset, util_err *err)
 {
     if (!strcmp(arg, "native")) return *asset = 0, 0;
     if (!strcmp(arg, "all")) return *asset = ETRACE_ASSET_ALL, 0;
     uint8_t a[20];
     if (evm_addr_parse(a, arg, strlen(arg), err))
-        return util_err_prefix(err, "--asset must be native, all or a token's 0x address, not '%s'",
-                               arg),
-               UTIL_EINVAL;
+        return einval(err, "--asset must be native, all or a token's 0x address, not", arg);
     uint64_t ntx, nx, na;
     evm_store_counts(s, &ntx, &nx, &na);
     (void)ntx, (void)nx, (void)na;
@@ -114,8 +120,7 @@ int etrace_add_spec(etrace_seeds *seeds, const evm_store *s, const char *spec, u
     if (head == 66) {
         uint8_t h[32];
         uint64_t id;
-        if (evm_hash_parse(h, spec, 66, err))
-            return util_err_prefix(err, "seed '%s'", spec), UTIL_EINVAL;
+        if (evm_hash_parse(h, spec, 66, err)) return einval(err, "seed", spec);
         if ((rc = evm_store_find_tx(s, h, &id, err)))
             return util_err_prefix(err, "seed '%s'", spec);
         evm_tx_row t;
@@ -141,8 +146,7 @@ int etrace_add_spec(etrace_seeds *seeds, const evm_store *s, const char *spec, u
     } else if (head == 42) {
         uint8_t a[20];
         uint32_t id;
-        if (evm_addr_parse(a, spec, 42, err))
-            return util_err_prefix(err, "seed '%s'", spec), UTIL_EINVAL;
+        if (evm_addr_parse(a, spec, 42, err)) return einval(err, "seed", spec);
         uint64_t lo = 0, hi = UINT64_MAX;
         if (colon) {
             const char *dash = strchr(colon + 1, '-');
