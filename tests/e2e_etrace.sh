@@ -121,6 +121,11 @@ jq_py usdt 'list(d["totals"]) == ["0x5fbdb2315678afecb367f032d93f642f64180aa3"]'
 et until6 --from $THIEF:5-5 --until 6
 jq_py until6 'd["until_reached"] and not d["endpoints"] and all(v["balanced"] for v in d["totals"].values())' \
     && ok || bad "--until 6"
+# the same window in block time: block 6's timestamp, from truth.json
+TS6=$($PY -c "import json;print([s['block_timestamp'] for s in json.load(open('$D/truth.json'))['steps'] if s['block_number']==6][0])")
+et untilt --from $THIEF:5-5 --until-time "$TS6"
+jq_py untilt 'd["until_reached"] and not d["endpoints"] and d["limits"]["until_time"] > 0 and all(v["balanced"] for v in d["totals"].values())' \
+    && ok || bad "--until-time"
 et cap --from $THIEF:5-5 --max-xfers 4
 jq_py cap 'd["partial"] and int(d["totals"]["native"]["not_followed"]) > 0 and all(v["balanced"] for v in d["totals"].values())' \
     && ok || bad "--max-xfers: partial"
@@ -134,6 +139,10 @@ for p in haircut fifo poison; do
         && ok || bad "back_$p: $(head -c 300 "$T/back_$p.json")"
     jq_py back_$p 'all(v["balanced"] for v in d["totals"].values())' && ok || bad "back_$p: balance"
 done
+# backward with a time window that ends after the theft (block 5): it is not reached
+et back_t --from "$BR:0" --direction backward --until-time "$TS6"
+jq_py back_t 'not d["endpoints"] and int(d["totals"]["native"]["beyond_until"]) == 25 * 10**18' \
+    && ok || bad "backward --until-time"
 # the post-mixer 9 ETH bridge deposit, backward through the pool: part of it is the hot wallet's
 POST=$($PY -c "import json;print([x['tx_hash'] for x in json.load(open('$D/truth.json'))['bridge_deposits'] if x['block_number']==12][0])")
 et back_mix --from "$POST:0" --direction backward --policy haircut --through-mixers
@@ -160,6 +169,7 @@ expect 2 "policy" --db "$DB" --from $THIEF --policy taint
 expect 2 "direction" --db "$DB" --from $THIEF --direction sideways
 expect 2 "hops" --db "$DB" --from $THIEF --hops 0
 expect 2 "hops" --db "$DB" --from $THIEF --hops 1001
+expect 2 "until-time" --db "$DB" --from $THIEF --until-time yesterday
 expect 2 "min-value" --db "$DB" --from $THIEF --min-value 1e18
 expect 2 "asset" --db "$DB" --from $THIEF --asset usdt
 expect 3 "token" --db "$DB" --from $THIEF --asset 0x1111111111111111111111111111111111111111

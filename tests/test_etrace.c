@@ -440,6 +440,7 @@ static void test_random(void)
                     if (rnd() % 3 == 0) o.min_value = u(rnd() % 300);
                     if (rnd() % 4 == 0) o.max_xfers = 1 + rnd() % 8;
                     if (rnd() % 4 == 0) o.until = (int64_t)(rnd() % (uint64_t)nb);
+                    if (rnd() % 4 == 0) o.until_time = 1700000000 + (int64_t)(rnd() % 100);
                     o.follow_mixers = (int)(rnd() % 2);
                     json_t *d = NULL;
                     util_err err = {0};

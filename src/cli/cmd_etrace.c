@@ -10,11 +10,12 @@ static const char *usage =
     "usage: cointrail etrace --db DIR [--chain eth] --from SPEC [--from SPEC...]\n"
     "           [--asset native|0xTOKEN|all] [--policy poison|haircut|fifo]\n"
     "           [--direction forward|backward] [--hops N] [--min-value UNITS] [--until BLOCK]\n"
-    "           [--through-mixers] [--max-xfers N] [--json]\n"
+    "           [--until-time UNIX_SECONDS] [--through-mixers] [--max-xfers N] [--json]\n"
     "  SPEC: 0xTXHASH (its transfers), 0xTXHASH:N (its N-th transfer),\n"
     "        0xADDRESS (every transfer it received), 0xADDRESS:FROM-TO (in those blocks)\n"
     "  defaults: eth, all assets, haircut, forward, 10 hops (1..1000), no minimum,\n"
-    "            no block limit, at most 5000000 transfers visited (then a partial result)\n";
+    "            no block or time limit, at most 5000000 transfers visited (then a partial "
+    "result)\n";
 
 static void print_text(json_t *d)
 {
@@ -75,6 +76,7 @@ int cmd_etrace(int argc, char **argv)
                                          {"hops", required_argument, 0, 'H'},
                                          {"min-value", required_argument, 0, 'm'},
                                          {"until", required_argument, 0, 'u'},
+                                         {"until-time", required_argument, 0, 't'},
                                          {"through-mixers", no_argument, 0, 'x'},
                                          {"max-xfers", required_argument, 0, 'M'},
                                          {"json", no_argument, 0, 'j'},
@@ -134,6 +136,13 @@ int cmd_etrace(int argc, char **argv)
                 goto out;
             }
             o.until = (int64_t)v;
+            break;
+        case 't':
+            if (cli_parse_u64(optarg, &v) || v > INT64_MAX) {
+                fprintf(stderr, "cointrail: --until-time must be unix seconds, not '%s'\n", optarg);
+                goto out;
+            }
+            o.until_time = (int64_t)v;
             break;
         case 'x':
             o.follow_mixers = 1;

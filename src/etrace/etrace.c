@@ -877,9 +877,13 @@ static int forward(ctx *c)
             c->partial = 1, c->reason = "the transfer cap (max_xfers) was reached";
             break;
         }
-        c->visited += n;
         evm_block_row b;
         if ((rc = evm_store_block(c->s, g[0].r.block, &b, c->err))) break;
+        if (c->o->until_time >= 0 && b.timestamp > (uint64_t)c->o->until_time) {
+            c->until_reached = 1;
+            break;
+        }
+        c->visited += n;
         if ((rc = process_group(c, g, n, b.timestamp))) break;
         done = g[n - 1].x, any = 1;
         if (it.e != NONE32) rc = ent_schedule(c, it.e, done);
@@ -978,6 +982,14 @@ static json_t *bwd_path(ctx *c, bctx *b, uint64_t x)
     return p;
 }
 
+/* 1 if the block (row) is older than until_time, 0 if not, or an error. */
+static int before_time(ctx *c, uint64_t row)
+{
+    evm_block_row b;
+    int rc = evm_store_block(c->s, row, &b, c->err);
+    return rc ? rc : b.timestamp < (uint64_t)c->o->until_time;
+}
+
 /* Give share of transfer x's taint to the earlier transfer y (the sender's receipt). */
 static int give(ctx *c, bctx *b, const pend *from, const evm_xfer_row *xr, uint64_t y,
                 const evm_u256 *share)
@@ -994,7 +1006,10 @@ static int give(ctx *c, bctx *b, const pend *from, const evm_xfer_row *xr, uint6
         fate = "beyond_hops", bk = B_BEYOND_HOPS;
     else if (c->o->until >= 0 && c->first_block + r.block < (uint64_t)c->o->until)
         fate = "beyond_until", bk = B_BEYOND_UNTIL;
-    else if (evm_u256_cmp(share, &c->o->min_value) < 0)
+    else if (c->o->until_time >= 0 && (rc = before_time(c, r.block)) != 0) {
+        if (rc < 0) return rc;
+        fate = "beyond_until", bk = B_BEYOND_UNTIL;
+    } else if (evm_u256_cmp(share, &c->o->min_value) < 0)
         fate = "below_min_value", bk = B_BELOW_MIN;
     (void)xr;
     if (fate) {
@@ -1207,6 +1222,9 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
     json_object_set_new(lim, "min_value", u256_json(&c->o->min_value));
     json_object_set_new(lim, "until",
                         c->o->until >= 0 ? json_integer((json_int_t)c->o->until) : json_null());
+    json_object_set_new(lim, "until_time",
+                        c->o->until_time >= 0 ? json_integer((json_int_t)c->o->until_time)
+                                              : json_null());
     json_object_set_new(lim, "max_xfers", json_integer((json_int_t)c->o->max_xfers));
     json_object_set_new(lim, "follow_mixers", json_boolean(c->o->follow_mixers));
     json_object_set_new(d, "limits", lim);

@@ -59,6 +59,7 @@ typedef struct etrace_opts {
     evm_u256 min_value; /* shares below this (in the asset's base unit) are not followed */
     int64_t until;      /* -1: none; forward: transfers in blocks above it are not processed;
                            backward: transfers in blocks below it are not followed */
+    int64_t until_time; /* -1: none; the same window in block time (unix seconds) */
     uint64_t max_xfers; /* cap on transfers visited; reaching it gives a partial result */
     int follow_mixers;  /* 1: addresses labelled mixer are not endpoints */
 } etrace_opts;

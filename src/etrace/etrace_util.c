@@ -40,6 +40,7 @@ void etrace_default_opts(etrace_opts *o)
     o->direction = ETRACE_FORWARD;
     o->hops = ETRACE_DEFAULT_HOPS;
     o->until = -1;
+    o->until_time = -1;
     o->max_xfers = ETRACE_DEFAULT_MAX_XFERS;
 }
 
