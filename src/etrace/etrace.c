@@ -1251,7 +1251,7 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
     }
     json_object_set_new(d, "totals", tj);
     json_object_set_new(d, "xfers_visited", json_integer((json_int_t)c->visited));
-    qsort(c->ep, c->nep, sizeof *c->ep, cmp_ep);
+    if (c->nep) qsort(c->ep, c->nep, sizeof *c->ep, cmp_ep);
     json_t *eps = json_array(), *bycat = json_object();
     for (size_t i = 0; i < c->nep; i++) {
         ep *p = &c->ep[i];
