@@ -382,7 +382,7 @@ static evm_u256 ramt(void)
 static void test_random(void)
 {
     char dir[sizeof tmpl];
-    int bad = 0, runs = 0;
+    int bad = 0, runs = 0, swaps = 0, partial = 0;
     for (int round = 0; round < 25; round++) {
         memcpy(dir, tmpl, sizeof tmpl);
         CHECK(mkdtemp(dir) != NULL);
@@ -457,6 +457,8 @@ static void test_random(void)
                         fprintf(stderr, "round %d policy %d dir %d: rc %d %s\n", round, pol, dirn,
                                 rc, err.msg);
                     }
+                    swaps += d && json_array_size(json_object_get(d, "swaps")) > 0;
+                    partial += d && json_is_true(json_object_get(d, "partial"));
                     json_decref(d);
                 }
             etrace_seeds_free(&seeds);
@@ -468,7 +470,8 @@ static void test_random(void)
         CHECK(system(cmd) == 0);
     }
     CHECK(bad == 0);
-    printf("random: %d runs, %d inconsistent\n", runs, bad);
+    printf("random: %d runs (%d with a swap, %d partial), %d inconsistent\n", runs, swaps, partial,
+           bad);
 }
 
 int main(void)
