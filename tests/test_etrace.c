@@ -36,6 +36,59 @@ static void test_muldiv(void)
         CHECK(!evm_u256_cmp(&q, &eq));
         CHECK(!evm_u256_cmp(&r, &er));
     }
+    /* random widths: q * d + r = a * b and r < d, checked with a 512-bit multiply here */
+    uint64_t seed = 12345;
+    int wrong = 0;
+    for (int i = 0; i < 20000; i++) {
+        evm_u256 v[3];
+        for (int k = 0; k < 3; k++) {
+            for (int w = 0; w < 4; w++) {
+                seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+                v[k].w[w] = seed;
+            }
+            int bits = (int)(seed % 257);
+            for (int w = 0; w < 4; w++)
+                if (bits <= 64 * w)
+                    v[k].w[w] = 0;
+                else if (bits < 64 * (w + 1))
+                    v[k].w[w] &= ((uint64_t)1 << (bits - 64 * w)) - 1;
+        }
+        if (evm_u256_is_zero(&v[2])) continue;
+        if (evm_u256_cmp(&v[1], &v[2]) > 0) { /* keep the quotient within 256 bits */
+            evm_u256 t = v[1];
+            v[1] = v[2], v[2] = t;
+        }
+        evm_u256 q, r;
+        if (etrace_muldiv(&q, &r, &v[0], &v[1], &v[2])) {
+            wrong++;
+            continue;
+        }
+        uint64_t lhs[9] = {0}, rhs[9] = {0};
+        for (int x = 0; x < 4; x++) {
+            unsigned __int128 c = 0;
+            for (int y = 0; y < 4; y++) {
+                c += (unsigned __int128)q.w[x] * v[2].w[y] + lhs[x + y];
+                lhs[x + y] = (uint64_t)c;
+                c >>= 64;
+            }
+            lhs[x + 4] += (uint64_t)c;
+            c = 0;
+            for (int y = 0; y < 4; y++) {
+                c += (unsigned __int128)v[0].w[x] * v[1].w[y] + rhs[x + y];
+                rhs[x + y] = (uint64_t)c;
+                c >>= 64;
+            }
+            rhs[x + 4] += (uint64_t)c;
+        }
+        unsigned __int128 c = 0;
+        for (int x = 0; x < 9; x++) {
+            c += (unsigned __int128)lhs[x] + (x < 4 ? r.w[x] : 0);
+            lhs[x] = (uint64_t)c;
+            c >>= 64;
+        }
+        if (memcmp(lhs, rhs, sizeof lhs) || evm_u256_cmp(&r, &v[2]) >= 0) wrong++;
+    }
+    CHECK(wrong == 0);
     evm_u256 z = u(0), one = u(1), two = u(2), q, r, max;
     memset(&max, 0xff, sizeof max);
     CHECK(etrace_muldiv(&q, &r, &one, &one, &z) == -1);   /* by zero */

@@ -195,6 +195,55 @@ int etrace_add_spec(etrace_seeds *seeds, const evm_store *s, const char *spec, u
 
 /* ---- exact multiply-divide ---- */
 
+/* Knuth's algorithm D over 32-bit digits (as in Hacker's Delight, divmnu): q = u / v, r = u mod v.
+ * u has m digits, v has n >= 2 digits with v[n-1] != 0, m >= n; q receives m - n + 1 digits. */
+static void divmnu(uint32_t *q, uint32_t *r, const uint32_t *u, const uint32_t *v, int m, int n)
+{
+    const uint64_t b = (uint64_t)1 << 32;
+    uint32_t un[17], vn[8];
+    int s = __builtin_clz(v[n - 1]);
+    for (int i = n - 1; i > 0; i--)
+        vn[i] = (uint32_t)(v[i] << s | (uint64_t)v[i - 1] >> (32 - s));
+    vn[0] = v[0] << s;
+    un[m] = (uint32_t)((uint64_t)u[m - 1] >> (32 - s));
+    for (int i = m - 1; i > 0; i--)
+        un[i] = (uint32_t)(u[i] << s | (uint64_t)u[i - 1] >> (32 - s));
+    un[0] = u[0] << s;
+    for (int j = m - n; j >= 0; j--) {
+        uint64_t num = (uint64_t)un[j + n] << 32 | un[j + n - 1];
+        uint64_t qhat = num / vn[n - 1], rhat = num % vn[n - 1];
+        while (qhat >= b || qhat * vn[n - 2] > (rhat << 32 | un[j + n - 2])) {
+            qhat--;
+            rhat += vn[n - 1];
+            if (rhat >= b) break;
+        }
+        /* multiply and subtract */
+        int64_t k = 0, t;
+        for (int i = 0; i < n; i++) {
+            uint64_t p = qhat * vn[i];
+            t = (int64_t)un[i + j] - k - (int64_t)(p & 0xffffffffu);
+            un[i + j] = (uint32_t)t;
+            k = (int64_t)(p >> 32) - (t >> 32);
+        }
+        t = (int64_t)un[j + n] - k;
+        un[j + n] = (uint32_t)t;
+        q[j] = (uint32_t)qhat;
+        if (t < 0) { /* qhat was one too large: add back */
+            q[j]--;
+            uint64_t c = 0;
+            for (int i = 0; i < n; i++) {
+                c += (uint64_t)un[i + j] + vn[i];
+                un[i + j] = (uint32_t)c;
+                c >>= 32;
+            }
+            un[j + n] = (uint32_t)(un[j + n] + c);
+        }
+    }
+    for (int i = 0; i < n - 1; i++)
+        r[i] = (uint32_t)(un[i] >> s | (uint64_t)un[i + 1] << (32 - s));
+    r[n - 1] = un[n - 1] >> s;
+}
+
 int etrace_muldiv(evm_u256 *q, evm_u256 *r, const evm_u256 *a, const evm_u256 *b, const evm_u256 *d)
 {
     if (evm_u256_is_zero(d)) return -1;
@@ -208,34 +257,34 @@ int etrace_muldiv(evm_u256 *q, evm_u256 *r, const evm_u256 *a, const evm_u256 *b
         }
         p[i + 4] = (uint64_t)carry;
     }
-    /* Shift-subtract long division, one bit at a time: slow next to Knuth's algorithm D, but
-     * short enough to be obviously right, and a trace divides once per share. */
-    uint64_t rem[5] = {0}, quo[8] = {0};
-    for (int bit = 511; bit >= 0; bit--) {
-        for (int k = 4; k > 0; k--)
-            rem[k] = rem[k] << 1 | rem[k - 1] >> 63;
-        rem[0] = rem[0] << 1 | (p[bit / 64] >> (bit % 64) & 1);
-        int ge = rem[4] != 0;
-        if (!ge) {
-            ge = 1;
-            for (int k = 3; k >= 0; k--)
-                if (rem[k] != d->w[k]) {
-                    ge = rem[k] > d->w[k];
-                    break;
-                }
+    uint32_t u[16], v[8], qd[16] = {0}, rd[8] = {0};
+    for (int i = 0; i < 8; i++)
+        u[2 * i] = (uint32_t)p[i], u[2 * i + 1] = (uint32_t)(p[i] >> 32);
+    for (int i = 0; i < 4; i++)
+        v[2 * i] = (uint32_t)d->w[i], v[2 * i + 1] = (uint32_t)(d->w[i] >> 32);
+    int m = 16, n = 8;
+    while (m > 0 && !u[m - 1])
+        m--;
+    while (!v[n - 1])
+        n--;
+    if (m < n) {
+        memcpy(rd, u, (size_t)m * sizeof *u);
+    } else if (n == 1) {
+        uint64_t k = 0;
+        for (int j = m - 1; j >= 0; j--) {
+            uint64_t cur = k << 32 | u[j];
+            qd[j] = (uint32_t)(cur / v[0]);
+            k = cur % v[0];
         }
-        if (ge) {
-            unsigned __int128 borrow = 0;
-            for (int k = 0; k < 5; k++) {
-                unsigned __int128 sub = (unsigned __int128)(k < 4 ? d->w[k] : 0) + borrow;
-                borrow = (unsigned __int128)rem[k] < sub;
-                rem[k] = (uint64_t)((unsigned __int128)rem[k] - sub);
-            }
-            quo[bit / 64] |= (uint64_t)1 << (bit % 64);
-        }
+        rd[0] = (uint32_t)k;
+    } else {
+        divmnu(qd, rd, u, v, m, n);
     }
-    if (quo[4] | quo[5] | quo[6] | quo[7]) return -1;
-    for (int k = 0; k < 4; k++)
-        q->w[k] = quo[k], r->w[k] = rem[k];
+    for (int i = 8; i < 16; i++)
+        if (qd[i]) return -1;
+    for (int i = 0; i < 4; i++) {
+        q->w[i] = (uint64_t)qd[2 * i + 1] << 32 | qd[2 * i];
+        r->w[i] = (uint64_t)rd[2 * i + 1] << 32 | rd[2 * i];
+    }
     return 0;
 }
