@@ -79,9 +79,6 @@ int etrace_asset_parse(const evm_store *s, const char *arg, uint32_t *asset, uti
     uint8_t a[20];
     if (evm_addr_parse(a, arg, strlen(arg), err))
         return einval(err, "--asset must be native, all or a token's 0x address, not", arg);
-    uint64_t ntx, nx, na;
-    evm_store_counts(s, &ntx, &nx, &na);
-    (void)ntx, (void)nx, (void)na;
     for (uint32_t id = 1;; id++) {
         evm_token_meta m;
         if (evm_store_token(s, id, &m, NULL)) break;
