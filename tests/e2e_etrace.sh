@@ -78,6 +78,12 @@ tx = {x["tx_hash"] for x in t["bridge_deposits"] + t["swaps"]
       if x["owner"] == "thief" and x["block_number"] < 10}
 ok &= xs == tx and all(e["cross_chain_candidate"] == (e["category"] in ("bridge", "swap"))
                        for e in d["endpoints"])
+# paths: from a seed (the theft) through the thief's split to the deposit, 3 transfers
+steps = {s["tx_hash"]: s for s in t["steps"]}
+for e in d["endpoints"]:
+    p = [r.split(":")[0] for r in e["path"]]
+    ok &= e["path"][0] in d["seeds"] and len(p) == 3 and steps[p[1]]["label"].startswith("split")
+    ok &= steps[p[2]]["from"] in t["addresses"] and steps[p[2]]["block_number"] in (7, 8, 9)
 if not ok:
     print("want", sorted(want.items()), "\ngot ", sorted(got.items()), "\n", xs ^ tx)
 sys.exit(0 if ok else 1)
