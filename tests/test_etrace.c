@@ -9,7 +9,7 @@
 #include "../src/etrace/etrace.h"
 #include "check.h"
 
-/* a * b / d and a * b mod d, computed by python 3 ints (random.seed(7); see the commit). */
+/* a * b / d and a * b mod d, computed by python 3 ints (the script is in the file). */
 static const char *const vec[][5] = {
 #include "etrace_muldiv.inc"
 };
