@@ -1,0 +1,218 @@
+/* cointrail etrace: follow taint through an EVM store (see docs/etrace.md). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../etrace/etrace.h"
+#include "cli.h"
+
+static const char *usage =
+    "usage: cointrail etrace --db DIR [--chain eth] --from SPEC [--from SPEC...]\n"
+    "           [--asset native|0xTOKEN|all] [--policy poison|haircut|fifo]\n"
+    "           [--direction forward|backward] [--hops N] [--min-value UNITS] [--until BLOCK]\n"
+    "           [--until-time UNIX_SECONDS] [--through-mixers] [--max-xfers N] [--json]\n"
+    "  SPEC: 0xTXHASH (its transfers), 0xTXHASH:N (its N-th transfer),\n"
+    "        0xADDRESS (every transfer it received), 0xADDRESS:FROM-TO (in those blocks)\n"
+    "  defaults: eth, all assets, haircut, forward, 10 hops (1..1000), no minimum,\n"
+    "            no block or time limit, at most 5000000 transfers visited (then a partial "
+    "result)\n";
+
+static void print_text(json_t *d)
+{
+    printf("etrace %s, policy %s, %zu seed transfer(s)%s%s\n",
+           json_string_value(json_object_get(d, "direction")),
+           json_string_value(json_object_get(d, "policy")),
+           json_array_size(json_object_get(d, "seeds")),
+           json_is_true(json_object_get(d, "partial")) ? "  PARTIAL (transfer cap reached)" : "",
+           json_is_true(json_object_get(d, "partial_history")) ? "  (partial history)" : "");
+    const char *asset;
+    json_t *t;
+    json_object_foreach(json_object_get(d, "totals"), asset, t)
+    {
+        printf("totals, %s%s:\n", asset,
+               json_is_true(json_object_get(t, "balanced")) ? "" : "  NOT BALANCED");
+        const char *k;
+        json_t *v;
+        json_object_foreach(t, k, v)
+        {
+            const char *s = json_string_value(v);
+            if (s && (strcmp(s, "0") || !strcmp(k, "seeded"))) printf("  %-16s %s\n", k, s);
+        }
+    }
+    json_t *eps = json_object_get(d, "endpoints");
+    printf("endpoints: %zu\n", json_array_size(eps));
+    size_t i;
+    json_t *e;
+    json_array_foreach(eps, i, e)
+    {
+        if (i == 50) {
+            printf("  ... %zu more (see --json)\n", json_array_size(eps) - 50);
+            break;
+        }
+        json_t *l = json_array_get(json_object_get(e, "labels"), 0);
+        const char *name = l ? json_string_value(json_object_get(l, "name")) : NULL;
+        printf("  %30s %-8s %-9s %s %s%s, %zu hop(s)\n",
+               json_string_value(json_object_get(e, "amount")),
+               json_string_value(json_object_get(e, "asset")),
+               json_string_value(json_object_get(e, "category")),
+               json_string_value(json_object_get(e, "address")), name ? name : "",
+               json_is_true(json_object_get(e, "cross_chain_candidate")) ? " [cross-chain]" : "",
+               json_array_size(json_object_get(e, "path")));
+    }
+    printf("swaps converted: %zu; cross-chain deposits: %zu; transfers visited: %lld\n",
+           json_array_size(json_object_get(d, "swaps")),
+           json_array_size(json_object_get(d, "cross_chain")),
+           (long long)json_integer_value(json_object_get(d, "xfers_visited")));
+}
+
+int cmd_etrace(int argc, char **argv)
+{
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"chain", required_argument, 0, 'c'},
+                                         {"from", required_argument, 0, 'f'},
+                                         {"asset", required_argument, 0, 'a'},
+                                         {"direction", required_argument, 0, 'D'},
+                                         {"policy", required_argument, 0, 'p'},
+                                         {"hops", required_argument, 0, 'H'},
+                                         {"min-value", required_argument, 0, 'm'},
+                                         {"until", required_argument, 0, 'u'},
+                                         {"until-time", required_argument, 0, 't'},
+                                         {"through-mixers", no_argument, 0, 'x'},
+                                         {"max-xfers", required_argument, 0, 'M'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *db = NULL, *chain = "eth", *asset_arg = "all", *min_arg = NULL;
+    const char **from = calloc((size_t)argc + 1, sizeof *from);
+    size_t nfrom = 0;
+    if (!from) return CLI_ERROR;
+    etrace_opts o;
+    etrace_default_opts(&o);
+    uint64_t v;
+    int c, rc = CLI_USAGE, json = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'c':
+            chain = optarg;
+            break;
+        case 'f':
+            from[nfrom++] = optarg;
+            break;
+        case 'a':
+            asset_arg = optarg;
+            break;
+        case 'D':
+            if ((o.direction = etrace_direction_parse(optarg)) < 0) {
+                fprintf(stderr, "cointrail: --direction must be forward or backward, not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        case 'p':
+            if ((o.policy = etrace_policy_parse(optarg)) < 0) {
+                fprintf(stderr, "cointrail: --policy must be poison, haircut or fifo, not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        case 'H':
+            if (cli_parse_u64(optarg, &v) || v < 1 || v > ETRACE_MAX_HOPS) {
+                fprintf(stderr, "cointrail: --hops must be a whole number 1..%d, not '%s'\n",
+                        ETRACE_MAX_HOPS, optarg);
+                goto out;
+            }
+            o.hops = (uint32_t)v;
+            break;
+        case 'm':
+            min_arg = optarg;
+            break;
+        case 'u':
+            if (cli_parse_u64(optarg, &v) || v > INT64_MAX) {
+                fprintf(stderr, "cointrail: --until must be a block number, not '%s'\n", optarg);
+                goto out;
+            }
+            o.until = (int64_t)v;
+            break;
+        case 't':
+            if (cli_parse_u64(optarg, &v) || v > INT64_MAX) {
+                fprintf(stderr, "cointrail: --until-time must be unix seconds, not '%s'\n", optarg);
+                goto out;
+            }
+            o.until_time = (int64_t)v;
+            break;
+        case 'x':
+            o.follow_mixers = 1;
+            break;
+        case 'M':
+            if (cli_parse_u64(optarg, &v) || v < 1) {
+                fprintf(stderr, "cointrail: --max-xfers must be a positive number, not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            o.max_xfers = v;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            rc = CLI_OK;
+            goto out;
+        default:
+            fputs(usage, stderr);
+            goto out;
+        }
+    }
+    if (min_arg && (evm_u256_parse(&o.min_value, min_arg, strlen(min_arg), NULL) ||
+                    (min_arg[0] == '0' && min_arg[1] == 'x'))) {
+        fprintf(stderr, "cointrail: --min-value must be a decimal amount in base units, not '%s'\n",
+                min_arg);
+        goto out;
+    }
+    if (!db || !nfrom || optind != argc) {
+        fputs(usage, stderr);
+        goto out;
+    }
+    util_err err = {0};
+    evm_store *s = NULL;
+    labels_db *labels = NULL;
+    etrace_seeds seeds = {0};
+    json_t *doc = NULL;
+    uint32_t asset;
+    if ((rc = evm_store_open(&s, db, chain, 0, &err)) ||
+        (rc = labels_db_open(&labels, db, 0, &err))) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if ((rc = etrace_asset_parse(s, asset_arg, &asset, &err))) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    for (size_t i = 0; i < nfrom; i++)
+        if ((rc = etrace_add_spec(&seeds, s, from[i], asset, &err))) {
+            util_err_prefix(&err, "--from");
+            rc = cli_fail(&err);
+            goto done;
+        }
+    if ((rc = etrace_run(s, labels, &seeds, &o, &doc, &err))) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (json)
+        cli_print_json(doc);
+    else
+        print_text(doc);
+    rc = CLI_OK;
+done:
+    json_decref(doc);
+    etrace_seeds_free(&seeds);
+    labels_db_close(labels);
+    evm_store_close(s);
+out:
+    free(from);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* etrace: follow tainted value through an EVM store (account model: an address is a pool),
+ * forward (where did it go) or backward (where did it come from), under one of three policies,
+ * per asset (native or an ERC-20 token), with exact 256-bit integer accounting (docs/etrace.md).
+ *
+ * Seeds are transfers (rows of the store's transfer table); a seed carries taint = its amount.
+ * Forward, each address holding taint of an asset has a balance and a taint for it, and every
+ * later transfer of that asset from the address takes taint under the policy:
+ *   haircut  taint x amount / balance (exact 512-bit multiply-divide); the transfers one address
+ *            sends of one asset in a row inside one tx share by largest remainder, the rest of
+ *            the balance being the last bucket, so the shares add up exactly
+ *   fifo     per address and asset a queue of received segments, tainted or clean; a transfer
+ *            consumes from the front (a tainted credit is queued tainted part first)
+ *   poison   an address that receives any taint is tainted whole, and every later transfer it
+ *            makes is fully tainted; the clean value this adds is counted in poison_added
+ * Backward mirrors it: the taint of a transfer is explained by the sender's earlier receipts
+ * (haircut: in proportion to the balance, walking back; fifo: the receipts its units were taken
+ * from; poison: every earlier receipt, whole).
+ * A DEX swap inside one tx (an address sends one asset and receives another, in the same tx)
+ * converts taint: the asset sent leaves its accounting as swapped_out, the asset received gets
+ * received x taint_sent / sent as swapped_in (forward only).
+ * Labelled services (chain "eth" labels of category exchange, otc, bridge, swap, mixer) are
+ * endpoints; bridge and swap endpoints are cross-chain candidates (a record per deposit).
+ * Per asset every unit of taint ends in exactly one bucket:
+ *   seeded + poison_added + swapped_in
+ *     = to_endpoints + held + fees + below_min_value + beyond_hops + beyond_until + swapped_out
+ *       + overlap + minted + before_store + not_followed
+ * (forward: minted, before_store and beyond_until are 0; backward: held, fees and the swaps.)
+ *
+ * Every function that can fail returns 0 or a negative UTIL_E* code and fills err (may be
+ * NULL). The module holds no global state. */
+#ifndef CT_ETRACE_H
+#define CT_ETRACE_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../evm/evm.h"
+#include "../labels/labels.h"
+#include "../util/util.h"
+
+typedef enum { ETRACE_POISON = 0, ETRACE_HAIRCUT, ETRACE_FIFO } etrace_policy;
+typedef enum { ETRACE_FORWARD = 0, ETRACE_BACKWARD } etrace_direction;
+
+#define ETRACE_DEFAULT_HOPS 10
+#define ETRACE_MAX_HOPS 1000
+#define ETRACE_DEFAULT_MAX_XFERS 5000000u
+#define ETRACE_ASSET_ALL UINT32_MAX /* seeds of every asset */
+
+/* "poison" "haircut" "fifo" / "forward" "backward", and back (-1 if unknown). */
+const char *etrace_policy_name(int p);
+int etrace_policy_parse(const char *name);
+const char *etrace_direction_name(int d);
+int etrace_direction_parse(const char *name);
+
+typedef struct etrace_opts {
+    int policy;         /* etrace_policy */
+    int direction;      /* etrace_direction */
+    uint32_t hops;      /* 1..ETRACE_MAX_HOPS: transfers followed from a seed (a seed is hop 0) */
+    evm_u256 min_value; /* shares below this (in the asset's base unit) are not followed */
+    int64_t until;      /* -1: none; forward: transfers in blocks above it are not processed;
+                           backward: transfers in blocks below it are not followed */
+    int64_t until_time; /* -1: none; the same window in block time (unix seconds) */
+    uint64_t max_xfers; /* cap on transfers visited; reaching it gives a partial result */
+    int follow_mixers;  /* 1: addresses labelled mixer are not endpoints */
+} etrace_opts;
+
+void etrace_default_opts(etrace_opts *o);
+
+/* Seeds: transfer ids, owned by the caller (etrace_seeds_free). */
+typedef struct etrace_seeds {
+    uint64_t *x;
+    size_t n, cap;
+} etrace_seeds;
+void etrace_seeds_free(etrace_seeds *s);
+
+/* The asset an --asset argument names: "native" (0), "all" (ETRACE_ASSET_ALL) or a token's
+ * 0x address (its token id). UTIL_EINVAL for a malformed one, UTIL_ENOTFOUND for a token the
+ * store has never seen. */
+int etrace_asset_parse(const evm_store *s, const char *arg, uint32_t *asset, util_err *err);
+
+/* Add the transfers a SPEC names, restricted to asset (a token id, 0 native, or
+ * ETRACE_ASSET_ALL); fees are never seeds:
+ *   0xTXHASH            every transfer of the tx
+ *   0xTXHASH:N          its N-th transfer (0-based, as `cointrail evm-tx` lists them)
+ *   0xADDRESS           every transfer the address received
+ *   0xADDRESS:FROM-TO   those in blocks FROM..TO (inclusive; either side may be empty)
+ * Transfers already in the list are not added twice. UTIL_EINVAL for a malformed SPEC,
+ * UTIL_ENOTFOUND for a tx, transfer or address not stored, or a SPEC that selects nothing. */
+int etrace_add_spec(etrace_seeds *seeds, const evm_store *s, const char *spec, uint32_t asset,
+                    util_err *err);
+
+/* Run a trace and build its JSON document (docs/etrace.md): chain, seeds, policy, direction,
+ * limits, partial (+ reason), partial_history, totals per asset (with "balanced"), endpoints,
+ * by_category, cross_chain, swaps, edges, addresses (forward: per address and asset taint_in,
+ * taint_out, fees, held). labels may be NULL. *out is a new reference owned by the caller.
+ * UTIL_EINVAL for bad options or no seeds, UTIL_ECORRUPT if the store or the accounting
+ * disagrees with itself, UTIL_ENOMEM. Reaching max_xfers is not an error ("partial": true). */
+int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
+               const etrace_opts *o, json_t **out, util_err *err);
+
+/* Exact q = a * b / d and r = a * b mod d over a 512-bit product. -1 if d is 0 or the quotient
+ * exceeds 2^256 - 1 (never when a <= d or b <= d), else 0. q and r may alias the inputs. */
+int etrace_muldiv(evm_u256 *q, evm_u256 *r, const evm_u256 *a, const evm_u256 *b,
+                  const evm_u256 *d);
+
+#endif
