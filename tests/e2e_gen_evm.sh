@@ -69,6 +69,17 @@ if $PY tests/gen_evm_check.py "$T/a" >"$T/check.out" 2>&1; then ok; else
 fi
 tail -2 "$T/check.out"
 
+# the checker can fail: a tx value changed (balances), a link's amount changed (truth vs chain),
+# a memo's address changed (OUT: names a deposit whose memo pays someone else)
+mutate() { # NAME PYTHON-EXPR-ON-TEXT FILE
+    rm -rf "$T/m" && cp -r "$T/a" "$T/m"
+    $PY -c "import sys; p=sys.argv[1]; s=open(p).read(); s2=$2; assert s2!=s; open(p,'w').write(s2)" "$T/m/$3"
+    if $PY tests/gen_evm_check.py "$T/m" >"$T/mut.out" 2>&1; then bad "mutation '$1' not detected"; else ok; fi
+}
+mutate "tx value" "s.replace(',1000000000000000000,', ',1000000000000000001,', 1)" evm/transactions.csv
+mutate "link amount" "s.replace('\"outbound_amount\":', '\"outbound_amount\":1', 1)" truth.jsonl
+mutate "memo" "s.replace('3a4254432e4254433a6263317', '3a4254432e4254433a6263327', 1)" evm/logs.csv
+
 # the Bitcoin chain still passes the existing checks, and imports to the truth's totals
 if "$BIN" import --db "$T/btc" --quiet "$T/a" >/dev/null 2>"$T/err" &&
     "$BIN" stats --db "$T/btc" --json >"$T/btcstats.json" 2>>"$T/err"; then ok; else
