@@ -143,7 +143,8 @@ static const char *const step_names[S_NSTEPS] = {
     "refund", "bridge_deposit", "approve",     "btc_swap_out",  "btc_bridge_release"};
 
 typedef struct escen {
-    uint32_t hot_src, thief0, gas, btc_scen, btc_thief;
+    uint32_t hot_src, thief0, gas, btc_scen, btc_thief, victim_ent;
+    int bridge; /* a bridge theft (Ronin 2022) rather than an exchange's (Bybit 2025) */
     uint64_t start;
     u128 stolen_eth, stolen_usdt;
     estep *steps;
@@ -180,7 +181,7 @@ typedef struct gen_evm {
     uint64_t bridge_nonce, leaf[3];
     uint64_t n_txs, n_failed, n_logs, n_xfers, n_traces;
     uint8_t sel_transfer[4], sel_approve[4], sel_deposit[4], sel_withdraw[4], sel_swap[4],
-        sel_out[4], sel_bdep[4], sel_btok[4];
+        sel_out[4], sel_bdep[4], sel_btok[4], sel_release[4];
     uint8_t t_transfer[32], t_approval[32], t_mdep[32], t_mwd[32], t_bdep[32], t_rdep[32],
         t_out[32];
     FILE *f[7];
@@ -824,18 +825,50 @@ static int refund_out(gen *g, gen_evm *e, uint32_t li)
 
 /* ---- scenario steps ---- */
 
+/* Ronin 2022: with the validators' keys the attacker has the bridge release its locked ETH
+ * and tokens to itself (value leaves the contract by an internal call, tokens by a Transfer). */
+static uint32_t bridge_release(gen *g, gen_evm *e, uint32_t to, u128 v, int asset)
+{
+    uint64_t tip = draw_tip(e, 1);
+    if (!afford(e, to, 0, 160000, tip)) return E_NONE;
+    uint32_t ti = tx_new(g, e, to, e->bridge, 0, 160000, gas_used(e, 88000, 130000), tip, 1);
+    if (ti == E_NONE) return ti;
+    uint8_t w[3][32], zero[20] = {0};
+    word_a(w[0], asset ? e->acct[e->token].a : zero);
+    word_a(w[1], e->acct[to].a);
+    word_u(w[2], v);
+    uint32_t len, off = abi(g, e, e->sel_release, w, 3, -1, NULL, &len);
+    tx_input(e, ti, off, len);
+    if (asset)
+        tok_transfer(g, e, ti, e->bridge, to, v);
+    else
+        tx_internal(g, e, ti, e->bridge, to, v);
+    return ti;
+}
+
 static void do_theft(gen *g, gen_evm *e, uint32_t si)
 {
     escen *s = &e->scen[si];
-    eacct *hot = &e->acct[e->hot];
+    eacct *hot = &e->acct[s->hot_src];
     u128 v = (u128)((double)to_eth(hot->eth) * (0.6 + 0.3 * gen_unif(&e->rng))) * E_ETH;
-    s->thief0 = thief_acct(g, e, si);
+    u128 t = (u128)((double)(hot->usdt / 1000000u) * (0.6 + 0.3 * gen_unif(&e->rng))) * 1000000u;
+    if (s->bridge) {
+        uint32_t ti = bridge_release(g, e, s->thief0, v, 0);
+        if (ti == E_NONE) return;
+        s->stolen_eth = v;
+        step(g, e, si, S_THEFT, e->tx[ti].hash, 0, e->bridge, s->thief0, v, 0);
+        uint64_t l = next_log_index(e);
+        if (t && (ti = bridge_release(g, e, s->thief0, t, 1)) != E_NONE) {
+            s->stolen_usdt = t;
+            step(g, e, si, S_THEFT, e->tx[ti].hash, l, e->bridge, s->thief0, t, 1);
+        }
+        job(g, e, J_SPLIT, s->thief0, si, 0, later(e, 0.3, 1.5));
+        return;
+    }
     uint32_t ti = pay_eth(g, e, e->hot, s->thief0, v, 1);
     if (ti == E_NONE) return;
     s->stolen_eth = v;
     step(g, e, si, S_THEFT, e->tx[ti].hash, 0, e->hot, s->thief0, v, 0);
-    u128 t = (u128)((double)(e->acct[e->hot].usdt / 1000000u) * (0.6 + 0.3 * gen_unif(&e->rng))) *
-             1000000u;
     if (t) {
         uint64_t l = next_log_index(e);
         ti = pay_usdt(g, e, e->hot, s->thief0, t, 1);
@@ -1307,7 +1340,8 @@ static void block_one(gen *g, gen_evm *e)
         deploy(g, e, *slots[i], code);
         if (i == 0) tok_transfer(g, e, e->n_tx - 1, E_NONE, e->deployer, E_USDT_SUPPLY);
     }
-    pay_usdt(g, e, e->deployer, e->hot, E_USDT_SUPPLY / 200, 0); /* 5M USDT */
+    pay_usdt(g, e, e->deployer, e->hot, E_USDT_SUPPLY / 200, 0);    /* 5M USDT */
+    pay_usdt(g, e, e->deployer, e->bridge, E_USDT_SUPPLY / 500, 0); /* 2M locked */
 }
 
 static int open_files(gen *g, gen_evm *e)
@@ -1353,14 +1387,19 @@ int gen_evm_init(gen *g)
     sig(e->t_rdep, "Deposit(address,address,uint256,string)");
     sig(e->t_out, "TransferOut(address,address,address,uint256,string)");
     uint8_t h[32];
-    static const char *const sels[8] = {
-        "transfer(address,uint256)", "approve(address,uint256)",
-        "deposit(bytes32)",          "withdraw(bytes32,address,address,uint256)",
-        "swapOut(string)",           "transferOut(address,address,uint256,string)",
-        "deposit(uint256,string)",   "depositToken(address,uint256,uint256,string)"};
-    uint8_t *dst[8] = {e->sel_transfer, e->sel_approve, e->sel_deposit, e->sel_withdraw,
-                       e->sel_swap,     e->sel_out,     e->sel_bdep,    e->sel_btok};
-    for (int i = 0; i < 8; i++) {
+    static const char *const sels[9] = {"transfer(address,uint256)",
+                                        "approve(address,uint256)",
+                                        "deposit(bytes32)",
+                                        "withdraw(bytes32,address,address,uint256)",
+                                        "swapOut(string)",
+                                        "transferOut(address,address,uint256,string)",
+                                        "deposit(uint256,string)",
+                                        "depositToken(address,uint256,uint256,string)",
+                                        "release(address,address,uint256)"};
+    uint8_t *dst[9] = {e->sel_transfer, e->sel_approve, e->sel_deposit,
+                       e->sel_withdraw, e->sel_swap,    e->sel_out,
+                       e->sel_bdep,     e->sel_btok,    e->sel_release};
+    for (int i = 0; i < 9; i++) {
         sig(h, sels[i]);
         memcpy(dst[i], h, 4);
     }
@@ -1387,8 +1426,27 @@ int gen_evm_init(gen *g)
     e->user0 = e->n_acct;
     for (uint32_t i = 0; i < e->n_users; i++)
         acct_new(g, e, R_USER, i);
+    /* Scenarios alternate: an exchange's hot wallet (Bybit 2025), a bridge (Ronin 2022), whose
+     * attacker starts with a little ETH of its own for gas. */
+    e->n_scen = g->cfg.evm_scenarios;
+    if (e->n_scen) {
+        e->scen = calloc(e->n_scen, sizeof *e->scen);
+        if (!e->scen) return g->oom = 1, util_errf(g->err, UTIL_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < e->n_scen; i++) {
+        escen *s = &e->scen[i];
+        s->btc_scen = g->cfg.scenarios + i;
+        s->btc_thief = g->e_thief + g->cfg.scenarios + i;
+        s->bridge = i % 2 == 1;
+        s->hot_src = s->bridge ? e->bridge : e->hot;
+        s->victim_ent = s->bridge ? g->e_bridge : g->e_ex;
+        s->thief0 = thief_acct(g, e, i);
+    }
     if (g->oom) return util_errf(g->err, UTIL_ENOMEM, "out of memory (EVM accounts)");
-    /* Genesis allocation. */
+    /* Genesis allocation (with the bridge's ETH locked before the chain's start). */
+    e->acct[e->bridge].eth = 2000 * E_ETH;
+    for (uint32_t i = 0; i < e->n_scen; i++)
+        if (e->scen[i].bridge) e->acct[e->scen[i].thief0].eth = E_ETH;
     e->acct[e->deployer].eth = 100 * E_ETH;
     e->acct[e->hot].eth = 3000 * E_ETH;
     e->acct[e->vault].eth = 200 * E_ETH;
@@ -1418,20 +1476,12 @@ int gen_evm_init(gen *g)
     }
     e->n_traces += n;
     free(ord);
-    /* Scenarios: a theft from the exchange's hot wallet between 30% and 50% of the chain. */
-    e->n_scen = g->cfg.evm_scenarios;
-    if (e->n_scen) {
-        e->scen = calloc(e->n_scen, sizeof *e->scen);
-        if (!e->scen) return g->oom = 1, util_errf(g->err, UTIL_ENOMEM, "out of memory");
-    }
+    /* The thefts happen between 30% and 50% of the chain. */
     for (uint32_t i = 0; i < e->n_scen; i++) {
         escen *s = &e->scen[i];
-        s->btc_scen = g->cfg.scenarios + i;
-        s->btc_thief = g->e_thief + g->cfg.scenarios + i;
-        s->hot_src = e->hot;
         s->start = (uint64_t)((double)e->est_blocks * (0.3 + 0.2 * gen_unif(&e->rng)));
         if (s->start < 10) s->start = 10;
-        job(g, e, J_THEFT, e->hot, i, 0, s->start);
+        job(g, e, J_THEFT, s->hot_src, i, 0, s->start);
     }
     return g->oom ? util_errf(g->err, UTIL_ENOMEM, "out of memory") : 0;
 }
@@ -1548,7 +1598,7 @@ static int btc_leg(gen *g, gen_evm *e, uint32_t li)
         escen *sc = &e->scen[L->scen];
         step(g, e, L->scen, L->kind == L_SWAP ? S_BTC_SWAP_OUT : S_BTC_BRIDGE_OUT, g->last_txid, 0,
              E_NONE, E_NONE, (u128)sat, 2);
-        if (gen_scen_inflow(g, sc->btc_scen, g->e_ex, g->out_slot[0], 0)) return -1;
+        if (gen_scen_inflow(g, sc->btc_scen, sc->victim_ent, g->out_slot[0], 0)) return -1;
     }
     return 1;
 }
@@ -1829,11 +1879,16 @@ int gen_evm_write_truth(gen *g, FILE *f, const char *path)
         json_object_set_new(o, "id", json_integer(i + 1));
         json_object_set_new(o, "name", json_string(g->ents[s->btc_thief].name));
         json_object_set_new(o, "model",
-                            json_string("exchange hot-wallet theft (Bybit 2025 / Ronin 2022 "
-                                        "reporting): split to fresh addresses, mixer pools, "
-                                        "THORChain swaps and bridge deposits to Bitcoin"));
+                            json_string(s->bridge ? "bridge theft (Ronin 2022 reporting): "
+                                                    "forged releases of locked ETH and tokens, "
+                                                    "split, mixer pools, THORChain swaps and "
+                                                    "bridge deposits to Bitcoin"
+                                                  : "exchange hot-wallet theft (Bybit 2025 "
+                                                    "reporting): split to fresh addresses, "
+                                                    "mixer pools, THORChain swaps and bridge "
+                                                    "deposits to Bitcoin"));
         json_object_set_new(o, "victim", jacct(e, s->hot_src));
-        json_object_set_new(o, "victim_entity", json_integer(g->e_ex));
+        json_object_set_new(o, "victim_entity", json_integer(s->victim_ent));
         json_object_set_new(o, "btc_scenario", json_integer(s->btc_scen + 1));
         json_object_set_new(o, "btc_thief", json_integer(s->btc_thief));
         json_object_set_new(o, "start_block", json_integer((json_int_t)s->start));
