@@ -169,7 +169,7 @@ static int prepare_dir(gen *g)
             rc = util_errf(g->err, UTIL_EIO, "%s: cannot remove: %s", path, strerror(errno));
     }
     closedir(d);
-    return rc;
+    return rc ? rc : gen_evm_prepare(g); /* an earlier --evm run's CSVs count as ours too */
 }
 
 /* ---- blocks ---- */

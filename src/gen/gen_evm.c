@@ -1344,6 +1344,23 @@ static void block_one(gen *g, gen_evm *e)
     pay_usdt(g, e, e->deployer, e->bridge, E_USDT_SUPPLY / 500, 0); /* 2M locked */
 }
 
+int gen_evm_prepare(gen *g)
+{
+    for (int k = 0; k < F_N; k++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/evm/%s.csv", g->cfg.out_dir, file_names[k]);
+        if (access(path, F_OK) != 0) continue;
+        if (!g->cfg.overwrite)
+            return util_errf(g->err, UTIL_EINVAL,
+                             "%s already holds evm/%s.csv from an earlier run; choose an empty "
+                             "directory or overwrite (--force)",
+                             g->cfg.out_dir, file_names[k]);
+        if (unlink(path) < 0)
+            return util_errf(g->err, UTIL_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
 static int open_files(gen *g, gen_evm *e)
 {
     snprintf(e->dir, sizeof e->dir, "%s/evm", g->cfg.out_dir);
@@ -1353,11 +1370,6 @@ static int open_files(gen *g, gen_evm *e)
     for (int k = 0; k < F_N; k++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s.csv", e->dir, file_names[k]);
-        if (!g->cfg.overwrite && access(path, F_OK) == 0)
-            return util_errf(g->err, UTIL_EINVAL,
-                             "%s already exists from an earlier run; choose an empty directory "
-                             "or overwrite (--force)",
-                             path);
         e->f[k] = fopen(path, "w");
         if (!e->f[k])
             return util_errf(g->err, UTIL_EIO, "%s: cannot create: %s", path, strerror(errno));

@@ -433,6 +433,8 @@ int gen_scen_inflow(gen *g, uint32_t scen, uint32_t victim, uint32_t slot, uint3
 /* gen_evm.c: the EVM side (only with cfg.evm). init after the economy and the scenarios;
  * block after each Bitcoin block began (advances the EVM chain to g->time and pays the
  * outbound legs that are due); finish closes the CSVs; the writers append EVM lines. */
+/* Refuse (or with cfg.overwrite remove) an earlier run's CSVs in evm/; called for every run. */
+int gen_evm_prepare(gen *g);
 int gen_evm_init(gen *g);
 int gen_evm_block(gen *g);
 int gen_evm_finish(gen *g);
