@@ -1064,6 +1064,7 @@ static void background(gen *g, gen_evm *e)
     } else if (x < 0.68) { /* a deposit at the exchange */
         uint32_t d = user_dep(g, e, u);
         if (d == E_NONE) return;
+        a = &e->acct[u]; /* the table may have moved */
         uint32_t ti;
         if (a->usdt && gen_chance(r, 0.4))
             ti = pay_usdt(g, e, u, d, a->usdt, 0);
@@ -1128,6 +1129,7 @@ static void user_notes(gen *g, gen_evm *e)
 static void sweeps(gen *g, gen_evm *e)
 {
     uint32_t n = e->n_dirty < 3 ? e->n_dirty : 3, k = 0;
+    if (!n) return;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t d = e->dirty[i];
         eacct *a = &e->acct[d];
