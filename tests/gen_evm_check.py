@@ -366,10 +366,11 @@ def main():
             continue
         mine = [k for v in links.values() for k in v if k["scenario"] == sc["evm_scenario"]]
         c.check(sorted(sc["sources"]) == sorted("%s:%d" % (k["outbound_txid"], k["outbound_vout"]) for k in mine)
-                and sc["stolen"] == sum(k["outbound_amount"] for k in mine) and len(mine) > 0,
+                and sc["stolen"] == sum(k["outbound_amount"] for k in mine),
                 "Bitcoin scenario %d: sources/stolen are not its EVM legs' outputs" % sc["id"])
         c.check(sc["stolen"] == sc["endpoint_total"] + sc["fees"] + sc["remaining"], "scenario %d accounting" % sc["id"])
-        c.check(any(st["kind"] != "xchain_inflow" for st in sc["steps"]), "scenario %d: the coins moved on" % sc["id"])
+        if mine:  # a theft whose legs were never paid (a short chain) has nothing to move
+            c.check(any(st["kind"] != "xchain_inflow" for st in sc["steps"]), "scenario %d: the coins moved on" % sc["id"])
 
     # ---- mixer links ----
     paid_out = {}
