@@ -160,7 +160,9 @@ static json_t *scenario(const gen *g, uint32_t k)
     }
     json_object_set_new(o, "thief", json_integer(s->thief));
     json_object_set_new(o, "victim", s->victim == GEN_NONE ? json_null() : json_integer(s->victim));
-    json_object_set_new(o, "start_height", s->theft_done ? json_integer(s->start) : json_null());
+    json_object_set_new(o, "start_height",
+                        s->theft_done && s->victim != GEN_NONE ? json_integer(s->start)
+                                                               : json_null());
     json_object_set_new(o, "stolen", json_integer(s->stolen));
     char buf[80];
     for (uint32_t i = 0; i < s->n_sources; i++) {
