@@ -39,6 +39,9 @@ static void usage(FILE *f)
             "  --file-size MIB         maximum size of a blk file (%llu)\n"
             "  --xor                   write xor.dat and obfuscate the blk files with it\n"
             "  --no-user-addresses     leave user address lists out of truth.jsonl\n"
+            "  --evm                   also an EVM chain in DIR/evm/ (ethereum-etl CSVs)\n"
+            "  --evm-scenarios N       EVM thefts, continued in Bitcoin (1)\n"
+            "  --evm-txs-per-block F   mean background txs per EVM block (1.0)\n"
             "  --force                 overwrite an earlier run's files in DIR\n"
             "  --quiet                 no progress on stderr\n"
             "  --json                  print the summary as JSON\n"
@@ -128,6 +131,10 @@ int cmd_generate(int argc, char **argv)
             cfg.user_addresses = 0;
             continue;
         }
+        if (!strcmp(name, "--evm")) {
+            cfg.evm = 1;
+            continue;
+        }
         if (!strcmp(name, "--force")) {
             cfg.overwrite = 1;
             continue;
@@ -183,6 +190,10 @@ int cmd_generate(int argc, char **argv)
             bad = parse_f(name, val, &cfg.privacy_rate);
         else if (!strcmp(name, "--coinjoin-rate"))
             bad = parse_f(name, val, &cfg.coinjoin_rate);
+        else if (!strcmp(name, "--evm-scenarios"))
+            bad = parse_u32(name, val, &cfg.evm_scenarios);
+        else if (!strcmp(name, "--evm-txs-per-block"))
+            bad = parse_f(name, val, &cfg.evm_txs_per_block);
         else if (!strcmp(name, "--start-time"))
             bad = parse_u32(name, val, &cfg.start_time);
         else if (!strcmp(name, "--file-size")) {
@@ -235,6 +246,11 @@ int cmd_generate(int argc, char **argv)
             (json_int_t)st.total_fees, "tip_hash", tip, "bytes", (json_int_t)st.bytes, "files",
             (int)st.files, "coinjoins", (json_int_t)st.coinjoins, "scenario_steps",
             (json_int_t)st.scenario_steps, "seconds", st.seconds, "txs_per_minute", rate);
+        if (j && cfg.evm) {
+            json_object_set_new(j, "evm_blocks", json_integer((json_int_t)st.evm_blocks));
+            json_object_set_new(j, "evm_txs", json_integer((json_int_t)st.evm_txs));
+            json_object_set_new(j, "evm_links", json_integer((json_int_t)st.evm_links));
+        }
         cli_print_json(j);
         json_decref(j);
         return CLI_OK;
@@ -245,5 +261,9 @@ int cmd_generate(int argc, char **argv)
            (unsigned long long)st.outputs, (unsigned long long)st.addresses,
            (unsigned long long)st.coinjoins, cfg.scenarios, st.bytes / 1e6, st.files, cfg.out_dir,
            st.seconds, rate / 1e6);
+    if (cfg.evm)
+        printf("EVM side: %llu blocks, %llu txs, %llu outbound legs in Bitcoin (%s/evm)\n",
+               (unsigned long long)st.evm_blocks, (unsigned long long)st.evm_txs,
+               (unsigned long long)st.evm_links, cfg.out_dir);
     return CLI_OK;
 }

@@ -35,6 +35,8 @@ void gen_config_init(gen_config *c)
     c->file_size = 128u << 20;
     c->user_addresses = 1;
     c->progress_every = 100;
+    c->evm_scenarios = 1;
+    c->evm_txs_per_block = 1.0;
 }
 
 int gen_config_check(const gen_config *c, util_err *err)
@@ -67,6 +69,11 @@ int gen_config_check(const gen_config *c, util_err *err)
     if (!(c->era_start >= 2009.0 && c->era_end <= 2030.0 && c->era_start <= c->era_end))
         return util_errf(err, UTIL_EINVAL, "era %g..%g: must satisfy 2009 <= start <= end <= 2030",
                          c->era_start, c->era_end);
+    if (c->evm && c->evm_scenarios > 64)
+        return util_errf(err, UTIL_EINVAL, "evm scenarios %u: must be 0..64", c->evm_scenarios);
+    if (c->evm && !(c->evm_txs_per_block >= 0 && c->evm_txs_per_block <= 200))
+        return util_errf(err, UTIL_EINVAL, "evm txs per block %g: must be 0..200",
+                         c->evm_txs_per_block);
     if (c->file_size < (1u << 20) || c->file_size > (2047ull << 20))
         return util_errf(err, UTIL_EINVAL, "file size %llu: must be 1 MiB..2047 MiB",
                          (unsigned long long)c->file_size);
@@ -162,7 +169,7 @@ static int prepare_dir(gen *g)
             rc = util_errf(g->err, UTIL_EIO, "%s: cannot remove: %s", path, strerror(errno));
     }
     closedir(d);
-    return rc;
+    return rc ? rc : gen_evm_prepare(g); /* an earlier --evm run's CSVs count as ours too */
 }
 
 /* ---- blocks ---- */
@@ -442,6 +449,7 @@ static void gen_free(gen *g)
     gen_vec_free(&g->home_miners);
     gen_vec_free(&g->free_utxos);
     gen_scen_free(g);
+    gen_evm_free(g);
     free(g->addrs);
     free(g->utxos);
     free(g->dmap);
@@ -493,8 +501,10 @@ int gen_run(const gen_config *cfg, gen_stats *stats, util_err *err)
         if ((rc = util_replace_file(path, g->xor_key, 8, err))) goto out;
     }
     if ((rc = open_blk(g))) goto out;
+    if (cfg->evm && (rc = gen_evm_init(g))) goto out;
     for (uint32_t h = 0; h < cfg->blocks; h++) {
         begin_block(g, h);
+        if (cfg->evm && (rc = gen_evm_block(g)) < 0) goto out;
         if (h > 0) {
             if ((rc = gen_scen_block(g)) < 0) goto out;
             if ((rc = gen_mix_block(g)) < 0) goto out;
@@ -511,6 +521,7 @@ int gen_run(const gen_config *cfg, gen_stats *stats, util_err *err)
         goto out;
     }
     if ((rc = close_blk(g))) goto out;
+    if (cfg->evm && (rc = gen_evm_finish(g))) goto out;
     memcpy(g->st.tip_hash, g->prev, 32);
     g->st.utxo_count = g->st.outputs - (g->st.inputs - g->st.blocks);
     g->st.utxo_value = g->st.total_output_value - g->spent_value;

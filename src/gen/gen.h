@@ -48,6 +48,13 @@ typedef struct gen_config {
     int xor_files;             /* write xor.dat and obfuscate the blk files with it */
     int user_addresses;        /* list user addresses in truth entity lines (1) */
     int overwrite;             /* replace blk files, truth and labels already in out_dir */
+    /* The EVM side (docs/generator.md, "The EVM side"): with evm set, an Ethereum-like chain is
+     * written to out_dir/evm/ as ethereum-etl CSVs, its swaps and bridge deposits to Bitcoin
+     * get outbound legs in the Bitcoin chain, and truth/labels gain EVM lines. With evm 0 the
+     * output is byte for byte what it was before the EVM side existed. */
+    int evm;
+    uint32_t evm_scenarios;   /* EVM thefts (each continues in Bitcoin as one more scenario) */
+    double evm_txs_per_block; /* mean background txs per 12-second EVM block */
     /* Called (if set) after every progress_every blocks and at the end; may be NULL. */
     void (*progress)(void *ctx, uint32_t height, uint64_t txs, uint64_t bytes);
     void *progress_ctx;
@@ -73,7 +80,8 @@ typedef struct gen_stats {
     uint64_t coinjoins; /* CoinJoin transactions (Tx0s not counted) */
     uint64_t scenario_steps;
     uint32_t entities;
-    double seconds; /* wall time of gen_run */
+    uint64_t evm_blocks, evm_txs, evm_links; /* EVM side: blocks, txs, cross-chain links made */
+    double seconds;                          /* wall time of gen_run */
 } gen_stats;
 
 /* Fill cfg with the defaults (documented in docs/generator.md); out_dir is left NULL. */

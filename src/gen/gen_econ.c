@@ -45,6 +45,11 @@ int gen_econ_init(gen *g)
     g->e_bridge = g->e_swap + 1;
     g->e_thief = g->e_bridge + 1;
     g->n_ents = g->e_thief + c->scenarios;
+    g->e_vault = GEN_NONE;
+    if (c->evm) { /* one thief per EVM scenario, then the THORChain vault */
+        g->e_vault = g->n_ents + c->evm_scenarios;
+        g->n_ents = g->e_vault + 1;
+    }
     g->ents = calloc(g->n_ents, sizeof(gen_entity));
     if (!g->ents) return g->oom = 1, UTIL_ENOMEM;
     char name[48];
@@ -119,6 +124,19 @@ int gen_econ_init(gen *g)
         g->ents[g->e_thief + i].home = i;
         g->ents[g->e_thief + i].fp = 1;
         g->ents[g->e_thief + i].type_q = 0.75f;
+    }
+    if (c->evm) {
+        for (uint32_t i = 0; i < c->evm_scenarios; i++) {
+            uint32_t k = g->e_thief + c->scenarios + i;
+            snprintf(name, sizeof name, "Lazarus Group (EVM scenario %u)", i + 1);
+            entity_init(&g->ents[k], GEN_K_THIEF, name);
+            g->ents[k].home = c->scenarios + i;
+            g->ents[k].fp = 1;
+            g->ents[k].type_q = 0.75f;
+        }
+        entity_init(&g->ents[g->e_vault], GEN_K_SWAP, "THORChain BTC vault");
+        g->ents[g->e_vault].type_q = 0.9f;
+        g->ents[g->e_vault].fp = 2;
     }
     return 0;
 }

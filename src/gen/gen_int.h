@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../btc/btc.h"
 #include "../crypto/crypto.h"
@@ -207,6 +208,7 @@ enum gen_step {
     GEN_ST_OTC,
     GEN_ST_SWAP,
     GEN_ST_BRIDGE,
+    GEN_ST_XCHAIN_IN, /* an EVM swap's or bridge's outbound leg paying the thief in Bitcoin */
     GEN_NSTEPS
 };
 extern const char *const gen_step_names[GEN_NSTEPS];
@@ -309,6 +311,10 @@ typedef struct gen {
 
     gen_scen *scen;
     uint32_t n_scen;
+
+    /* the EVM side (cfg.evm): its state, the THORChain BTC vault entity */
+    struct gen_evm *evm;
+    uint32_t e_vault;
 
     /* the block being built: non-coinbase tx bytes, their txids and wtxids */
     util_buf blk;
@@ -419,6 +425,22 @@ uint32_t gen_scen_waiting(gen *g, int impl, int pool, uint32_t *slots, uint32_t 
  * that leaves the thief goes to the endpoint that owns it, or to fees. */
 void gen_scen_account(gen *g);
 void gen_scen_free(gen *g);
+
+/* An EVM leg paid thief coin slot (output vout of g->last_txid) to scenario scen (one of the
+ * EVM scenarios after cfg.scenarios): it joins the stolen coins as a source to be split. */
+int gen_scen_inflow(gen *g, uint32_t scen, uint32_t victim, uint32_t slot, uint32_t vout);
+
+/* gen_evm.c: the EVM side (only with cfg.evm). init after the economy and the scenarios;
+ * block after each Bitcoin block began (advances the EVM chain to g->time and pays the
+ * outbound legs that are due); finish closes the CSVs; the writers append EVM lines. */
+/* Refuse (or with cfg.overwrite remove) an earlier run's CSVs in evm/; called for every run. */
+int gen_evm_prepare(gen *g);
+int gen_evm_init(gen *g);
+int gen_evm_block(gen *g);
+int gen_evm_finish(gen *g);
+int gen_evm_write_truth(gen *g, FILE *f, const char *path);
+int gen_evm_write_labels(gen *g, FILE *f);
+void gen_evm_free(gen *g);
 
 /* gen_out.c: truth and labels */
 int gen_write_truth(gen *g);

@@ -90,6 +90,11 @@ static json_t *meta(const gen *g)
     json_object_set_new(o, "bytes", json_integer((json_int_t)g->st.bytes));
     json_object_set_new(o, "coinjoins", json_integer((json_int_t)g->st.coinjoins));
     json_object_set_new(o, "entities", json_integer(g->n_ents));
+    if (g->cfg.evm) {
+        json_object_set_new(o, "evm", json_true());
+        json_object_set_new(o, "evm_scenarios", json_integer(g->cfg.evm_scenarios));
+        json_object_set_new(o, "evm_txs_per_block", json_real(g->cfg.evm_txs_per_block));
+    }
     return o;
 }
 
@@ -142,12 +147,22 @@ static json_t *scenario(const gen *g, uint32_t k)
     json_object_set_new(o, "kind", json_string("scenario"));
     json_object_set_new(o, "id", json_integer(k + 1));
     json_object_set_new(o, "name", json_string(g->ents[s->thief].name));
-    json_object_set_new(o, "model",
-                        json_string("DPRK exchange hot-wallet theft: split, peel chains, "
-                                    "CoinJoin, hops, swap/bridge, exchange and OTC cash-out"));
+    if (k < g->cfg.scenarios)
+        json_object_set_new(o, "model",
+                            json_string("DPRK exchange hot-wallet theft: split, peel chains, "
+                                        "CoinJoin, hops, swap/bridge, exchange and OTC cash-out"));
+    else {
+        json_object_set_new(o, "model",
+                            json_string("DPRK EVM theft (Bybit 2025 / Ronin 2022): THORChain "
+                                        "swap and bridge legs into Bitcoin, then split, peel "
+                                        "chains, CoinJoin, hops, cash-out"));
+        json_object_set_new(o, "evm_scenario", json_integer(k - g->cfg.scenarios + 1));
+    }
     json_object_set_new(o, "thief", json_integer(s->thief));
     json_object_set_new(o, "victim", s->victim == GEN_NONE ? json_null() : json_integer(s->victim));
-    json_object_set_new(o, "start_height", s->theft_done ? json_integer(s->start) : json_null());
+    json_object_set_new(o, "start_height",
+                        s->theft_done && s->victim != GEN_NONE ? json_integer(s->start)
+                                                               : json_null());
     json_object_set_new(o, "stolen", json_integer(s->stolen));
     char buf[80];
     for (uint32_t i = 0; i < s->n_sources; i++) {
@@ -209,6 +224,7 @@ int gen_write_truth(gen *g)
         rc = put_line(g, f, coinjoin(&g->cj[i]), path);
     for (uint32_t i = 0; !rc && i < g->n_scen; i++)
         rc = put_line(g, f, scenario(g, i), path);
+    if (!rc && g->cfg.evm) rc = gen_evm_write_truth(g, f, path);
     if (fclose(f) && !rc)
         rc = util_errf(g->err, UTIL_EIO, "%s: write failed: %s", path, strerror(errno));
     return rc;
@@ -291,6 +307,7 @@ int gen_write_labels(gen *g)
             break;
         }
     }
+    if (!bad && g->cfg.evm) bad = gen_evm_write_labels(g, f) != 0;
     if (fclose(f) || bad)
         return util_errf(g->err, UTIL_EIO, "%s: write failed: %s", path, strerror(errno));
     return 0;

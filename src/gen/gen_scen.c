@@ -9,14 +9,14 @@
 #include "gen_int.h"
 
 const char *const gen_step_names[GEN_NSTEPS] = {
-    "theft",       "split",        "peel",          "hop",
-    "coinjoin",    "tx0",          "consolidate",   "exchange_deposit",
-    "otc_deposit", "swap_deposit", "bridge_deposit"};
+    "theft",       "split",        "peel",           "hop",
+    "coinjoin",    "tx0",          "consolidate",    "exchange_deposit",
+    "otc_deposit", "swap_deposit", "bridge_deposit", "xchain_inflow"};
 
 int gen_scen_init(gen *g)
 {
     const gen_config *c = &g->cfg;
-    g->n_scen = c->scenarios;
+    g->n_scen = c->scenarios + (c->evm ? c->evm_scenarios : 0);
     if (!g->n_scen) return 0;
     g->scen = calloc(g->n_scen, sizeof(gen_scen));
     if (!g->scen) return g->oom = 1, UTIL_ENOMEM;
@@ -41,6 +41,7 @@ int gen_scen_init(gen *g)
         if (!c->scenario_blocks && s->span > 4032) s->span = 4032; /* four weeks at most */
         if (s->span < 1) s->span = 1;
         s->delay = s->span / 25 ? s->span / 25 : 1;
+        if (i >= c->scenarios) s->theft_done = 1; /* its coins arrive by gen_scen_inflow */
     }
     return 0;
 }
@@ -201,6 +202,21 @@ int gen_scen_adopt(gen *g, uint32_t thief_ent, uint32_t slot, int stage, int imp
         break;
     }
     return j ? 0 : UTIL_ENOMEM;
+}
+
+int gen_scen_inflow(gen *g, uint32_t scen, uint32_t victim, uint32_t slot, uint32_t vout)
+{
+    gen_scen *s = &g->scen[scen];
+    uint8_t(*p)[36] = realloc(s->sources, (size_t)(s->n_sources + 1) * 36);
+    if (!p) return g->oom = 1, UTIL_ENOMEM;
+    s->sources = p;
+    memcpy(p[s->n_sources], g->last_txid, 32);
+    util_put_le32(p[s->n_sources] + 32, vout);
+    s->n_sources++;
+    if (s->victim == GEN_NONE) s->victim = victim, s->start = g->height;
+    s->stolen += g->utxos[slot].value;
+    add_step(g, s, GEN_ST_XCHAIN_IN, 0);
+    return new_job(g, s, slot, GEN_J_SPLIT, g->height + 1 + delay(g, s, 1)) ? 0 : UTIL_ENOMEM;
 }
 
 uint32_t gen_scen_waiting(gen *g, int impl, int pool, uint32_t *slots, uint32_t max, int commit)
