@@ -31,6 +31,7 @@ static const struct command {
      "evm-address --db DIR 0xADDR  an EVM address's balances, transfers"},
     {"evm-tx", cmd_evm_tx, "evm-tx --db DIR 0xHASH        an EVM tx, its fee and transfers"},
     {"evm-stats", cmd_evm_stats, "evm-stats --db DIR            EVM store figures"},
+    {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
 };
 
 static void usage(FILE *out)
