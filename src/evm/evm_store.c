@@ -690,7 +690,7 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
     if (exists) {
         if ((rc = manifest_read(s, err))) goto fail;
         if (s->legacy && s->writer) {
-            rc = util_errf(err, UTIL_EINVAL,
+            rc = util_errf(err, UTIL_EFORMAT,
                            "%s: format 1 store without the events table; this cointrail writes "
                            "format %d: import the exports again into a new --db directory (the "
                            "store can still be read)",

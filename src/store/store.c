@@ -846,7 +846,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     int clean = 1;
     if (exists && (rc = manifest_read(s, rows, err))) goto fail;
     if (s->legacy && s->writable) {
-        rc = util_errf(err, UTIL_EINVAL,
+        rc = util_errf(err, UTIL_EFORMAT,
                        "%s: store format 1 has no OP_RETURN payload columns; this cointrail "
                        "writes format %d: re-import the chain into a new --db directory (it can "
                        "still be read as is)",
