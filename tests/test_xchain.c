@@ -204,9 +204,58 @@ static void test_events(void)
     CHECK(evm_decode_event_log("0x1234", 6, data, dn, &ev, text, sizeof text, &err) == 0);
 }
 
+/* The recorded scenario imported through the C interface: 26 events (10 mixer deposits, 7
+ * withdrawals, 5 bridge deposits, 4 router deposits: truth.json's counts); a reorganisation
+ * from block 9 keeps the 14 of blocks 4-8 (10 deposits in blocks 4 and 7, bridge nonces 0-3 in
+ * block 8); importing again restores the same rows. */
+static void test_event_store(void)
+{
+    char dir[] = "/tmp/test_xchain.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    const char *names[] = {"blocks",          "transactions", "receipts", "logs",
+                           "token_transfers", "traces",       "tokens"};
+    char paths[7][256];
+    const char *pp[7];
+    for (int i = 0; i < 7; i++) {
+        snprintf(paths[i], sizeof paths[i], "tests/data/evm-node-run/%s.csv", names[i]);
+        pp[i] = paths[i];
+    }
+    evm_store *s = NULL;
+    util_err err = {0};
+    evm_import_result r;
+    CHECK(evm_store_open(&s, dir, "eth", EVM_STORE_WRITE | EVM_STORE_CREATE, &err) == 0);
+    CHECK(s && evm_import(s, pp, 7, NULL, &r, &err) == 0);
+    CHECK(evm_store_has_events(s) && evm_store_event_count(s) == 26);
+    int kinds[EVM_EVENT_KINDS] = {0};
+    evm_event_row before[26], e;
+    for (uint64_t i = 0; i < evm_store_event_count(s) && i < 26; i++) {
+        CHECK(evm_store_event(s, i, &before[i], &err) == 0);
+        kinds[before[i].kind]++;
+    }
+    CHECK(kinds[EVM_EV_MIXER_DEPOSIT] == 10 && kinds[EVM_EV_MIXER_WITHDRAWAL] == 7 &&
+          kinds[EVM_EV_BRIDGE_DEPOSIT] == 5 && kinds[EVM_EV_ROUTER_DEPOSIT] == 4);
+    CHECK(before[24].kind == EVM_EV_ROUTER_DEPOSIT &&
+          !strcmp(before[24].text,
+                  "=:BTC.BTC:bc1q6890qxshhfuwjkmuqlcshujy6fnw7krf3cyla2:97000000/1/0"));
+    CHECK(before[25].kind == EVM_EV_BRIDGE_DEPOSIT && before[25].u[1].w[0] == 4 &&
+          !strcmp(before[25].text, "bc1qv3gmtaal8rjtf4naf9euy868u70f5qzvj7ew8x"));
+    CHECK(evm_store_truncate(s, 9, &err) == 0);
+    CHECK(evm_store_event_count(s) == 14);
+    CHECK(evm_store_event(s, 14, &e, &err) == UTIL_ENOTFOUND);
+    CHECK(evm_import(s, pp, 7, NULL, &r, &err) == 0 && r.blocks_added == 4);
+    CHECK(evm_store_event_count(s) == 26);
+    for (uint64_t i = 0; i < 26; i++)
+        CHECK(evm_store_event(s, i, &e, &err) == 0 && !memcmp(&e, &before[i], sizeof e));
+    evm_store_close(s);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     test_memos();
     test_events();
+    test_event_store();
     return CHECK_DONE();
 }
