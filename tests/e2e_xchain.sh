@@ -87,6 +87,29 @@ if [ $? -eq 1 ] && grep -q "format 1 has no OP_RETURN payload columns.*re-import
 "$BIN" xchain links --db "$T/old" >/dev/null 2>"$T/err"
 if grep -q "payloads not kept" "$T/err"; then ok; else bad "format 1 links note: $(cat "$T/err")"; fi
 
+# a reorganisation to a heavier branch without the outbound blocks: their payloads and links go,
+# and the payload columns equal a straight import of the new branch
+$PY tests/xchain_chain.py "$R/truth.json" "$T/chain2.blk" "$T/expect2.json" "$T/fork.blk" >/dev/null
+mkdir -p "$T/forkdir" && cp "$T/fork.blk" "$T/forkdir/blk00001.dat"
+if "$BIN" import --db "$D" "$T/forkdir" >/dev/null 2>"$T/err"; then ok; else bad "fork import: $(cat "$T/err")"; fi
+want=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fork_nulldata'])" "$T/expect2.json")
+got=$(grep -o 'nulldata=[0-9]*' "$D/MANIFEST" | cut -d= -f2)
+if [ "$got" = "$want" ]; then ok; else bad "after the reorganisation: $got payload rows, $want OP_RETURN outputs left"; fi
+"$BIN" xchain links --db "$D" --json >"$T/links2.json"
+n=$($PY -c "
+import json, sys
+links = json.load(open(sys.argv[1]))['links']
+gone = set(json.load(open(sys.argv[2]))['fork_removed_txids'])
+print(sum(l['to']['tx'] in gone or l['from']['tx'] in gone for l in links),
+      sum(l['method'] == 'thorchain_memo' for l in links))" "$T/links2.json" "$T/expect2.json")
+if [ "$n" = "0 1" ]; then ok; else bad "links after the reorganisation (links to removed txs, thorchain links): $n"; fi
+gone1=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fork_removed_txids'][0])" "$T/expect2.json")
+"$BIN" tx --db "$D" "$gone1" >/dev/null 2>&1
+if [ $? -eq 3 ]; then ok; else bad "a tx of the removed branch is still found"; fi
+mkdir -p "$T/straight" && cp "$T/chain/blk00000.dat" "$T/straight/" && cp "$T/fork.blk" "$T/straight/blk00001.dat"
+"$BIN" import --db "$T/sdb" "$T/straight" >/dev/null
+if cmp -s "$D/nulldata.col" "$T/sdb/nulldata.col" && cmp -s "$D/nulldata_bytes.col" "$T/sdb/nulldata_bytes.col"; then ok; else bad "payload columns differ from a straight import of the branch"; fi
+
 # bad usage
 "$BIN" xchain links >/dev/null 2>&1
 if [ $? -eq 2 ]; then ok; else bad "links without --db"; fi

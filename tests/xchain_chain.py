@@ -6,7 +6,10 @@ deposit's nonce (BRIDGE:<destChain>:<nonce>[:0xBRIDGE]) and releases naming noth
 a spoofed OUT: paying someone else, an OUT: of an unknown hash, garbage OP_RETURNs, a payment
 to a bridge recipient before its deposit.
 
-  xchain_chain.py TRUTH.json OUT.blk EXPECT.json
+  xchain_chain.py TRUTH.json OUT.blk EXPECT.json [FORK.blk]
+
+FORK.blk (optional): a heavier branch from before the THORChain outbounds (empty blocks), for
+reorganisation tests; EXPECT.json then also gives "fork_nulldata", the OP_RETURN outputs left.
 
 EXPECT.json lists the links a correct linker must produce (method, from, to, vouts, confidence)
 and the Bitcoin txids that must appear in no link; it is derived from truth.json and from the
@@ -153,6 +156,9 @@ def main():
     block(times[8] + 1800, txs)
 
     # THORChain outbounds for every swap, a spoof, an unknown hash, garbage
+    fork_at = (prev, height)
+    fork_nulldata = sum(1 for b in blocks for t in b.vtx for o in t.vout
+                        if len(o.scriptPubKey) and o.scriptPubKey[0] == OP_RETURN)
     txs = []
     for s in truth["swaps"]:
         h = s["tx_hash"][2:].upper()
@@ -188,6 +194,18 @@ def main():
         for b in blocks:
             raw = b.serialize()
             f.write(MAGIC + struct.pack("<I", len(raw)) + raw)
+    if len(sys.argv) > 4:
+        main_len = len(blocks)
+        prev, height = fork_at
+        for k in range(5):  # 5 blocks replace the 3 after the fork point: more work
+            block(times[12] + 7000 + 600 * k, [], cb_to=other)
+        with open(sys.argv[4], "wb") as f:
+            for b in blocks[main_len:]:
+                raw = b.serialize()
+                f.write(MAGIC + struct.pack("<I", len(raw)) + raw)
+        expect["fork_nulldata"] = fork_nulldata
+        expect["fork_removed_txids"] = [b2lx(t.GetTxid()) for b in blocks[fork_at[1]:main_len]
+                                        for t in b.vtx[1:]]
     json.dump(expect, open(out_expect, "w"), indent=1)
 
 
