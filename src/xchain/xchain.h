@@ -128,11 +128,13 @@ int xchain_links_load(const char *db, xchain_links *out, util_err *err);
 
 /* ---- for the tracers ---- */
 
-/* Links whose source is the EVM tx hash (a router or bridge deposit, a mixer deposit) or
- * whose source or destination is the Bitcoin txid (internal order): indexes into l, newest
- * method first is not promised; *n_out of at most cap. For a router/bridge deposit the
- * links' to.out_id[] are the Bitcoin outputs with amount_out, method and confidence; for a
- * mixer deposit, to is each candidate withdrawal. */
+/* Links whose source (from) is the tx: chain "btc" with the txid in internal byte order, or an
+ * EVM chain name with the tx hash as written. Returns how many there are and puts the indexes
+ * into l of the first cap of them in idx (chain order of building: THORChain, bridges,
+ * mixers). For a router or bridge deposit each link's to.out_id[0..n_outs) are the Bitcoin
+ * output ids with amount_out (satoshis), method and confidence; for a mixer deposit each link's
+ * to is a candidate withdrawal (one link per rule and candidate). xchain_links_touching also
+ * counts links whose destination (to) is the tx. O(links). */
 size_t xchain_links_from(const xchain_links *l, const char *chain, const uint8_t hash[32],
                          size_t *idx, size_t cap);
 size_t xchain_links_touching(const xchain_links *l, const char *chain, const uint8_t hash[32],

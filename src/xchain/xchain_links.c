@@ -193,6 +193,23 @@ static int gather(ctx *c, char *warn, size_t cap, util_err *err)
 
 /* ---- THORChain ---- */
 
+/* An outbound naming an inbound: a Bitcoin OP_RETURN (src 0, index into bm) or an EVM
+ * TransferOut (src 1, index into ev), sorted by the hash it names. */
+typedef struct outbound {
+    uint8_t hash[32];
+    int src, kind;
+    size_t k;
+} outbound;
+
+static int cmp_outbound(const void *a, const void *b)
+{
+    const outbound *x = a, *y = b;
+    int c = memcmp(x->hash, y->hash, 32);
+    if (c) return c;
+    if (x->src != y->src) return x->src - y->src;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
 typedef struct inbound {
     uint8_t hash[32]; /* as THORChain writes it: EVM hash, Bitcoin txid in display order */
     xchain_end from;
@@ -243,28 +260,47 @@ static int thorchain(ctx *c, util_err *err)
             b->btc_sender_ok = 1;
         }
     }
+    outbound *ob = calloc(c->n_ev + c->n_bm + 1, sizeof *ob);
+    if (!ob) {
+        free(in);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    size_t n_ob = 0;
+    for (size_t k = 0; k < c->n_bm; k++)
+        if (c->bm[k].m.kind == XCHAIN_MEMO_OUT || c->bm[k].m.kind == XCHAIN_MEMO_REFUND) {
+            memcpy(ob[n_ob].hash, c->bm[k].m.in_hash, 32);
+            ob[n_ob].src = 0, ob[n_ob].kind = c->bm[k].m.kind, ob[n_ob++].k = k;
+        }
+    xchain_memo om;
+    for (size_t k = 0; k < c->n_ev; k++)
+        if (c->ev[k].e.kind == EVM_EV_ROUTER_TRANSFER_OUT &&
+            !xchain_memo_parse(c->ev[k].e.text, c->ev[k].e.text_len, &om, NULL) &&
+            (om.kind == XCHAIN_MEMO_OUT || om.kind == XCHAIN_MEMO_REFUND)) {
+            memcpy(ob[n_ob].hash, om.in_hash, 32);
+            ob[n_ob].src = 1, ob[n_ob].kind = om.kind, ob[n_ob++].k = k;
+        }
+    qsort(ob, n_ob, sizeof *ob, cmp_outbound);
     int rc = 0;
     for (size_t i = 0; i < n_in && !rc; i++) {
         inbound *b = &in[i];
+        size_t first = 0, hi = n_ob;
+        while (first < hi) {
+            size_t mid = first + (hi - first) / 2;
+            if (memcmp(ob[mid].hash, b->hash, 32) < 0)
+                first = mid + 1;
+            else
+                hi = mid;
+        }
+        size_t last = first;
+        while (last < n_ob && !memcmp(ob[last].hash, b->hash, 32))
+            last++;
         /* outbounds naming this inbound: Bitcoin OP_RETURNs and EVM TransferOut events */
-        uint32_t n_out = 0;
-        for (size_t k = 0; k < c->n_bm; k++)
-            n_out +=
-                (c->bm[k].m.kind == XCHAIN_MEMO_OUT || c->bm[k].m.kind == XCHAIN_MEMO_REFUND) &&
-                !memcmp(c->bm[k].m.in_hash, b->hash, 32);
-        xchain_memo om;
-        for (size_t k = 0; k < c->n_ev; k++)
-            n_out += c->ev[k].e.kind == EVM_EV_ROUTER_TRANSFER_OUT &&
-                     !xchain_memo_parse(c->ev[k].e.text, c->ev[k].e.text_len, &om, NULL) &&
-                     (om.kind == XCHAIN_MEMO_OUT || om.kind == XCHAIN_MEMO_REFUND) &&
-                     !memcmp(om.in_hash, b->hash, 32);
+        uint32_t n_out = (uint32_t)(last - first);
         char hh[65];
         util_hex(hh, b->hash, 32);
-        for (size_t k = 0; k < c->n_bm && !rc; k++) {
-            const btc_memo *m = &c->bm[k];
-            if ((m->m.kind != XCHAIN_MEMO_OUT && m->m.kind != XCHAIN_MEMO_REFUND) ||
-                memcmp(m->m.in_hash, b->hash, 32))
-                continue;
+        for (size_t q = first; q < last && !rc; q++) {
+            if (ob[q].src != 0) continue;
+            const btc_memo *m = &c->bm[ob[q].k];
             xchain_link *l = link_new(c->out, err);
             if (!l) {
                 rc = err ? err->code : UTIL_ENOMEM;
@@ -303,13 +339,10 @@ static int thorchain(ctx *c, util_err *err)
             }
             u256_from_i64(&l->amount_out, v);
         }
-        for (size_t k = 0; k < c->n_ev && !rc; k++) {
-            const ev_info *v = &c->ev[k];
-            if (v->e.kind != EVM_EV_ROUTER_TRANSFER_OUT ||
-                xchain_memo_parse(v->e.text, v->e.text_len, &om, NULL) ||
-                (om.kind != XCHAIN_MEMO_OUT && om.kind != XCHAIN_MEMO_REFUND) ||
-                memcmp(om.in_hash, b->hash, 32))
-                continue;
+        for (size_t q = first; q < last && !rc; q++) {
+            if (ob[q].src != 1) continue;
+            const ev_info *v = &c->ev[ob[q].k];
+            om.kind = ob[q].kind;
             xchain_link *l = link_new(c->out, err);
             if (!l) {
                 rc = err ? err->code : UTIL_ENOMEM;
@@ -337,6 +370,7 @@ static int thorchain(ctx *c, util_err *err)
         }
     }
     free(in);
+    free(ob);
     return rc;
 }
 
@@ -459,28 +493,106 @@ static int bridges(ctx *c, util_err *err)
 
 static const uint8_t zero20[20];
 
-/* Whether a and b moved value directly to each other (any kind, either direction). */
-static int linked(evm_store *s, const uint8_t a[20], const uint8_t b[20])
+static int cmp_addr(const void *a, const void *b)
 {
-    uint32_t ia, ib;
-    if (evm_store_find_addr(s, a, &ia, NULL) || evm_store_find_addr(s, b, &ib, NULL)) return 0;
+    return memcmp(a, b, 20);
+}
+
+/* Every address that moved value directly to or from addr (fees excepted), sorted, into *out
+ * (owned by the caller, free()). */
+static int counterparties(evm_store *s, const uint8_t addr[20], uint8_t **out, size_t *n,
+                          util_err *err)
+{
+    *out = NULL, *n = 0;
+    uint32_t ia;
+    if (evm_store_find_addr(s, addr, &ia, NULL)) return 0;
+    size_t cap = 0;
     uint64_t x;
-    if (evm_store_addr_head(s, ia, &x, NULL)) return 0;
-    while (x != EVM_NONE64) {
+    int rc = evm_store_addr_head(s, ia, &x, err);
+    while (!rc && x != EVM_NONE64) {
         evm_xfer_row r;
-        if (evm_store_xfer(s, x, &r, NULL)) return 0;
-        if (r.kind != EVM_XFER_FEE &&
-            ((r.from == ia && r.to == ib) || (r.from == ib && r.to == ia)))
-            return 1;
-        if (evm_store_addr_next(s, ia, x, &x, NULL)) return 0;
+        if ((rc = evm_store_xfer(s, x, &r, err))) break;
+        uint32_t other = r.from == ia ? r.to : r.from;
+        if (r.kind != EVM_XFER_FEE && other != EVM_NONE32 && other != ia) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 64;
+                uint8_t *p = realloc(*out, cap * 20);
+                if (!p) {
+                    rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+                    break;
+                }
+                *out = p;
+            }
+            if ((rc = evm_store_addr(s, other, *out + 20 * *n, err))) break;
+            (*n)++;
+        }
+        rc = evm_store_addr_next(s, ia, x, &x, err);
     }
+    if (rc) {
+        free(*out);
+        *out = NULL, *n = 0;
+        return rc;
+    }
+    if (*n) qsort(*out, *n, 20, cmp_addr);
     return 0;
+}
+
+/* Deposits in pool order: store, contract, then chain order (block, tx index, log index). */
+typedef struct pool_key {
+    size_t store;
+    uint8_t contract[20];
+    uint64_t block;
+    uint32_t tx_index, log_index;
+    size_t i;
+} pool_key;
+
+static int cmp_pool_key(const void *a, const void *b)
+{
+    const pool_key *x = a, *y = b;
+    if (x->store != y->store) return x->store < y->store ? -1 : 1;
+    int c = memcmp(x->contract, y->contract, 20);
+    if (c) return c;
+    if (x->block != y->block) return x->block < y->block ? -1 : 1;
+    if (x->tx_index != y->tx_index) return x->tx_index < y->tx_index ? -1 : 1;
+    return x->log_index < y->log_index ? -1 : x->log_index > y->log_index;
+}
+
+static int same_pool(const ev_info *d, const ev_info *w)
+{
+    return d->store == w->store && !memcmp(d->e.contract, w->e.contract, 20);
 }
 
 static int before(const ev_info *d, const ev_info *w)
 {
-    return d->store == w->store && !memcmp(d->e.contract, w->e.contract, 20) &&
+    return same_pool(d, w) &&
            (d->block < w->block || (d->block == w->block && d->tx_index < w->tx_index));
+}
+
+/* The deposits of w's pool that come before w: dep[*lo .. *hi). */
+static void pool_prefix(const ctx *c, const size_t *dep, size_t nd, const ev_info *w, size_t *lo,
+                        size_t *hi)
+{
+    size_t a = 0, b = nd;
+    while (a < b) { /* first deposit of the pool */
+        size_t m = a + (b - a) / 2;
+        const ev_info *d = &c->ev[dep[m]];
+        int k = d->store != w->store ? (d->store < w->store ? -1 : 1)
+                                     : memcmp(d->e.contract, w->e.contract, 20);
+        if (k < 0)
+            a = m + 1;
+        else
+            b = m;
+    }
+    *lo = a;
+    b = nd;
+    while (a < b) { /* first one not before w */
+        size_t m = a + (b - a) / 2;
+        if (before(&c->ev[dep[m]], w))
+            a = m + 1;
+        else
+            b = m;
+    }
+    *hi = a;
 }
 
 static int mixer_link(ctx *c, int method, const ev_info *d, const ev_info *w, uint32_t cands,
@@ -502,131 +614,131 @@ static int mixer_link(ctx *c, int method, const ev_info *d, const ev_info *w, ui
     return 0;
 }
 
-static int mixers(ctx *c, util_err *err)
+/* Rules 1-4 for one withdrawal; dep[lo, hi) are its pool's earlier deposits. */
+static int mixer_rules(ctx *c, const ev_info *w, const size_t *dep, size_t lo, size_t hi,
+                       size_t pool_end, size_t *sel, util_err *err)
 {
     uint64_t win = c->o.mixer_window ? c->o.mixer_window : 86400;
-    uint64_t rwin = c->o.relayer_window ? c->o.relayer_window : 3600;
-    size_t *sel = calloc(c->n_ev + 1, sizeof *sel);
-    if (!sel) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    evm_store *s = c->evms[w->store];
+    int relayed = memcmp(w->e.addr[1], zero20, 20) != 0;
+    /* the withdrawer: the recipient, and the caller when it is not a relayer */
+    const uint8_t *who[2] = {w->e.addr[0], relayed ? NULL : w->from};
+    char rule[200], a1[43], gp[EVM_U256_DEC_MAX];
     int rc = 0;
-    char rule[200], a1[43], a2[43];
-    for (size_t i = 0; i < c->n_ev && !rc; i++) {
-        const ev_info *w = &c->ev[i];
-        if (w->e.kind != EVM_EV_MIXER_WITHDRAWAL) continue;
-        evm_store *s = c->evms[w->store];
-        int relayed = memcmp(w->e.addr[1], zero20, 20) != 0;
-        /* the withdrawer: the recipient, and the caller when it is not a relayer */
-        const uint8_t *who[2] = {w->e.addr[0], relayed ? NULL : w->from};
-        /* 1. same address */
-        size_t n = 0;
-        for (size_t k = 0; k < c->n_ev; k++) {
-            const ev_info *d = &c->ev[k];
-            if (d->e.kind == EVM_EV_MIXER_DEPOSIT && before(d, w) &&
-                (!memcmp(d->from, who[0], 20) || (who[1] && !memcmp(d->from, who[1], 20))))
-                sel[n++] = k;
-        }
-        for (size_t q = 0; q < n && !rc; q++) {
-            evm_addr_eip55(a1, c->ev[sel[q]].from);
-            snprintf(rule, sizeof rule, "%s deposited and withdraws (recipient or caller)", a1);
-            rc = mixer_link(c, XCHAIN_MIXER_SAME_ADDRESS, &c->ev[sel[q]], w, (uint32_t)n,
-                            0.9 / (double)n, rule, err);
-        }
-        /* 2. linked by a direct transfer */
-        n = 0;
-        for (size_t k = 0; k < c->n_ev; k++) {
-            const ev_info *d = &c->ev[k];
-            if (d->e.kind != EVM_EV_MIXER_DEPOSIT || !before(d, w)) continue;
-            for (int j = 0; j < 2; j++)
-                if (who[j] && memcmp(d->from, who[j], 20) && linked(s, d->from, who[j])) {
-                    sel[n++] = k;
-                    break;
-                }
-        }
-        for (size_t q = 0; q < n && !rc; q++) {
-            evm_addr_eip55(a1, c->ev[sel[q]].from);
-            snprintf(rule, sizeof rule,
-                     "depositor %s and the withdrawer moved value directly to each other", a1);
-            rc = mixer_link(c, XCHAIN_MIXER_LINKED_ADDRESS, &c->ev[sel[q]], w, (uint32_t)n,
-                            0.7 / (double)n, rule, err);
-        }
-        /* 3. the only deposit of the pool in the window before the withdrawal */
-        n = 0;
-        for (size_t k = 0; k < c->n_ev; k++) {
-            const ev_info *d = &c->ev[k];
-            if (d->e.kind == EVM_EV_MIXER_DEPOSIT && before(d, w) && d->time + win >= w->time)
-                sel[n++] = k;
-        }
-        if (n == 1 && !rc) {
-            snprintf(rule, sizeof rule, "the pool's only deposit in the %llu s before",
-                     (unsigned long long)win);
-            rc = mixer_link(c, XCHAIN_MIXER_UNIQUE_TIMING, &c->ev[sel[0]], w, 1, 0.5, rule, err);
-        }
-        /* 4. the same gas price, unique among the pool's deposits (a relayer sets its own) */
-        if (!relayed && !rc) {
-            n = 0;
-            size_t same_pool = 0;
-            for (size_t k = 0; k < c->n_ev; k++) {
-                const ev_info *d = &c->ev[k];
-                if (d->e.kind != EVM_EV_MIXER_DEPOSIT || d->store != w->store ||
-                    memcmp(d->e.contract, w->e.contract, 20) ||
-                    evm_u256_cmp(&d->gas_price, &w->gas_price))
-                    continue;
-                same_pool++;
-                if (before(d, w)) sel[n++] = k;
+    /* 1. same address */
+    size_t n = 0;
+    for (size_t k = lo; k < hi; k++) {
+        const ev_info *d = &c->ev[dep[k]];
+        if (!memcmp(d->from, who[0], 20) || (who[1] && !memcmp(d->from, who[1], 20)))
+            sel[n++] = dep[k];
+    }
+    for (size_t q = 0; q < n && !rc; q++) {
+        evm_addr_eip55(a1, c->ev[sel[q]].from);
+        snprintf(rule, sizeof rule, "%s deposited and withdraws (recipient or caller)", a1);
+        rc = mixer_link(c, XCHAIN_MIXER_SAME_ADDRESS, &c->ev[sel[q]], w, (uint32_t)n,
+                        0.9 / (double)n, rule, err);
+    }
+    /* 2. linked by a direct transfer: the withdrawers' counterparties, then a look-up each */
+    uint8_t *cp[2] = {NULL, NULL};
+    size_t ncp[2] = {0, 0};
+    for (int j = 0; j < 2 && !rc; j++)
+        if (who[j]) rc = counterparties(s, who[j], &cp[j], &ncp[j], err);
+    n = 0;
+    for (size_t k = lo; k < hi && !rc; k++) {
+        const ev_info *d = &c->ev[dep[k]];
+        for (int j = 0; j < 2; j++)
+            if (who[j] && memcmp(d->from, who[j], 20) && ncp[j] &&
+                bsearch(d->from, cp[j], ncp[j], 20, cmp_addr)) {
+                sel[n++] = dep[k];
+                break;
             }
-            if (n == 1 && same_pool == 1) {
-                char gp[EVM_U256_DEC_MAX];
-                evm_u256_format(gp, &w->gas_price);
-                snprintf(rule, sizeof rule, "gas price %s wei, no other deposit of the pool's", gp);
-                rc = mixer_link(c, XCHAIN_MIXER_GAS_PRICE, &c->ev[sel[0]], w, 1, 0.6, rule, err);
-            }
+    }
+    free(cp[0]), free(cp[1]);
+    for (size_t q = 0; q < n && !rc; q++) {
+        evm_addr_eip55(a1, c->ev[sel[q]].from);
+        snprintf(rule, sizeof rule,
+                 "depositor %s and the withdrawer moved value directly to each other", a1);
+        rc = mixer_link(c, XCHAIN_MIXER_LINKED_ADDRESS, &c->ev[sel[q]], w, (uint32_t)n,
+                        0.7 / (double)n, rule, err);
+    }
+    /* 3. the only deposit of the pool in the window before the withdrawal */
+    n = 0;
+    for (size_t k = hi; k-- > lo && c->ev[dep[k]].time + win >= w->time;)
+        sel[n++] = dep[k];
+    if (n == 1 && !rc) {
+        snprintf(rule, sizeof rule, "the pool's only deposit in the %llu s before",
+                 (unsigned long long)win);
+        rc = mixer_link(c, XCHAIN_MIXER_UNIQUE_TIMING, &c->ev[sel[0]], w, 1, 0.5, rule, err);
+    }
+    /* 4. the same gas price as exactly one of the pool's deposits (a relayer sets its own) */
+    if (!relayed && !rc) {
+        size_t same = 0, hit = 0;
+        for (size_t k = lo; k < pool_end && same < 2; k++)
+            if (!evm_u256_cmp(&c->ev[dep[k]].gas_price, &w->gas_price)) same++, hit = dep[k];
+        if (same == 1 && before(&c->ev[hit], w)) {
+            evm_u256_format(gp, &w->gas_price);
+            snprintf(rule, sizeof rule, "gas price %s wei, no other deposit of the pool's", gp);
+            rc = mixer_link(c, XCHAIN_MIXER_GAS_PRICE, &c->ev[hit], w, 1, 0.6, rule, err);
         }
     }
-    /* 5. relayed bursts: withdrawals of one pool through one relayer, each within rwin of
-     * the previous, matched with the depositors who made at least as many deposits before */
+    return rc;
+}
+
+/* 5. Relayed bursts: withdrawals of one pool through one relayer, each within rwin of the
+ * previous, matched with the depositors who made at least as many deposits before it. */
+static int mixer_bursts(ctx *c, const size_t *dep, size_t nd, size_t *sel, util_err *err)
+{
+    uint64_t rwin = c->o.relayer_window ? c->o.relayer_window : 3600;
+    char rule[200], a1[43], a2[43];
+    int rc = 0;
+    uint8_t *addrs = malloc(20 * (nd + 1));
+    if (!addrs) return util_errf(err, UTIL_ENOMEM, "out of memory");
     for (size_t i = 0; i < c->n_ev && !rc; i++) {
         const ev_info *w = &c->ev[i];
         if (w->e.kind != EVM_EV_MIXER_WITHDRAWAL || !memcmp(w->e.addr[1], zero20, 20)) continue;
-        /* start of a burst only: no earlier withdrawal of the burst */
+        /* the burst, if w starts one (events are in chain order) */
+        size_t burst[64], nb = 0;
+        uint64_t last = w->time;
         int starts = 1;
-        for (size_t k = 0; k < i; k++) {
+        for (size_t k = i; k-- > 0 && starts;) {
             const ev_info *p = &c->ev[k];
-            if (p->e.kind == EVM_EV_MIXER_WITHDRAWAL && p->store == w->store &&
-                !memcmp(p->e.contract, w->e.contract, 20) &&
-                !memcmp(p->e.addr[1], w->e.addr[1], 20) && p->time + rwin >= w->time)
+            if (p->store != w->store || p->time + rwin < w->time) break;
+            if (p->e.kind == EVM_EV_MIXER_WITHDRAWAL && same_pool(p, w) &&
+                !memcmp(p->e.addr[1], w->e.addr[1], 20))
                 starts = 0;
         }
         if (!starts) continue;
-        size_t burst[64], nb = 0;
-        uint64_t last = w->time;
         for (size_t k = i; k < c->n_ev && nb < 64; k++) {
             const ev_info *p = &c->ev[k];
-            if (p->e.kind != EVM_EV_MIXER_WITHDRAWAL || p->store != w->store ||
-                memcmp(p->e.contract, w->e.contract, 20) || memcmp(p->e.addr[1], w->e.addr[1], 20))
+            if (p->store != w->store || p->time > last + rwin) break;
+            if (p->e.kind != EVM_EV_MIXER_WITHDRAWAL || !same_pool(p, w) ||
+                memcmp(p->e.addr[1], w->e.addr[1], 20))
                 continue;
-            if (p->time > last + rwin) break;
             burst[nb++] = k, last = p->time;
         }
         if (nb < 2) continue;
         /* depositors with >= nb deposits in the pool before the burst */
-        size_t n = 0, total = 0;
-        uint8_t who[4][20];
-        size_t n_who = 0;
-        for (size_t k = 0; k < c->n_ev; k++) {
-            const ev_info *d = &c->ev[k];
-            if (d->e.kind != EVM_EV_MIXER_DEPOSIT || !before(d, w)) continue;
+        size_t lo, hi;
+        pool_prefix(c, dep, nd, w, &lo, &hi);
+        for (size_t k = lo; k < hi; k++)
+            memcpy(addrs + 20 * (k - lo), c->ev[dep[k]].from, 20);
+        qsort(addrs, hi - lo, 20, cmp_addr);
+        size_t n = 0, n_who = 0;
+        for (size_t k = lo; k < hi; k++) {
+            const uint8_t *f = c->ev[dep[k]].from;
+            const uint8_t *p = bsearch(f, addrs, hi - lo, 20, cmp_addr);
+            while (p > addrs && !memcmp(p - 20, f, 20))
+                p -= 20;
             size_t cnt = 0;
-            for (size_t j = 0; j < c->n_ev; j++)
-                cnt += c->ev[j].e.kind == EVM_EV_MIXER_DEPOSIT && before(&c->ev[j], w) &&
-                       !memcmp(c->ev[j].from, d->from, 20);
+            while (p + 20 * cnt < addrs + 20 * (hi - lo) && !memcmp(p + 20 * cnt, f, 20))
+                cnt++;
             if (cnt < nb) continue;
-            sel[n++] = k;
-            int known = 0;
-            for (size_t j = 0; j < n_who; j++)
-                known |= !memcmp(who[j], d->from, 20);
-            if (!known && n_who < 4) memcpy(who[n_who++], d->from, 20);
+            sel[n++] = dep[k];
+            int first = 1; /* count each depositor once: is this its first deposit? */
+            for (size_t j = lo; j < k && first; j++)
+                first = memcmp(c->ev[dep[j]].from, f, 20) != 0;
+            n_who += first;
         }
-        total = n;
         if (!n || n_who > 3) continue; /* nobody, or too many to say anything */
         evm_addr_eip55(a2, w->e.addr[1]);
         for (size_t q = 0; q < n && !rc; q++) {
@@ -636,10 +748,50 @@ static int mixers(ctx *c, util_err *err)
                      a1, nb);
             for (size_t b = 0; b < nb && !rc; b++)
                 rc = mixer_link(c, XCHAIN_MIXER_RELAYER_BATCH, &c->ev[sel[q]], &c->ev[burst[b]],
-                                (uint32_t)total, 1.0 / (double)total, rule, err);
+                                (uint32_t)n, 1.0 / (double)n, rule, err);
         }
     }
-    free(sel);
+    free(addrs);
+    return rc;
+}
+
+static int mixers(ctx *c, util_err *err)
+{
+    size_t *dep = calloc(c->n_ev + 1, sizeof *dep), *sel = calloc(c->n_ev + 1, sizeof *sel);
+    if (!dep || !sel) {
+        free(dep), free(sel);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    pool_key *keys = calloc(c->n_ev + 1, sizeof *keys);
+    if (!keys) {
+        free(dep), free(sel);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    size_t nd = 0;
+    for (size_t i = 0; i < c->n_ev; i++) {
+        const ev_info *v = &c->ev[i];
+        if (v->e.kind != EVM_EV_MIXER_DEPOSIT) continue;
+        pool_key *k = &keys[nd++];
+        k->store = v->store, k->block = v->block, k->tx_index = v->tx_index;
+        k->log_index = v->e.log_index, k->i = i;
+        memcpy(k->contract, v->e.contract, 20);
+    }
+    qsort(keys, nd, sizeof *keys, cmp_pool_key);
+    for (size_t k = 0; k < nd; k++)
+        dep[k] = keys[k].i;
+    free(keys);
+    int rc = 0;
+    for (size_t i = 0; i < c->n_ev && !rc; i++) {
+        const ev_info *w = &c->ev[i];
+        if (w->e.kind != EVM_EV_MIXER_WITHDRAWAL) continue;
+        size_t lo, hi, end = 0;
+        pool_prefix(c, dep, nd, w, &lo, &hi);
+        for (end = hi; end < nd && same_pool(&c->ev[dep[end]], w);)
+            end++;
+        rc = mixer_rules(c, w, dep, lo, hi, end, sel, err);
+    }
+    if (!rc) rc = mixer_bursts(c, dep, nd, sel, err);
+    free(dep), free(sel);
     return rc;
 }
 
