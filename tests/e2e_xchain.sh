@@ -87,6 +87,63 @@ if [ $? -eq 1 ] && grep -q "format 1 has no OP_RETURN payload columns.*re-import
 "$BIN" xchain links --db "$T/old" >/dev/null 2>"$T/err"
 if grep -q "payloads not kept" "$T/err"; then ok; else bad "format 1 links note: $(cat "$T/err")"; fi
 
+# every protocol event as evm-tx --json shows it equals truth.json's record of it
+if out=$($PY - "$BIN" "$D" "$R/truth.json" <<'EOF'
+import json, subprocess, sys
+binary, db, truth = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
+def events(h):
+    return json.loads(subprocess.run([binary, "evm-tx", "--db", db, "--json", h],
+                                     capture_output=True, check=True).stdout)["events"]
+fails = 0
+def check(ok, what):
+    global fails
+    if not ok:
+        print("FAIL", what)
+        fails += 1
+for d in truth["mixer"]["deposits"]:
+    e = [e for e in events(d["tx_hash"]) if e["kind"] == "mixer_deposit"]
+    check(len(e) == 1 and e[0]["commitment"] == d["commitment"] and
+          int(e[0]["leaf_index"]) == d["leaf_index"] and
+          e[0]["contract"].lower() == d["pool"], f"deposit {d['tx_hash']}")
+for w in truth["mixer"]["withdrawals"]:
+    e = [e for e in events(w["tx_hash"]) if e["kind"] == "mixer_withdrawal"]
+    check(len(e) == 1 and e[0]["nullifier_hash"] == w["nullifier_hash"] and
+          e[0]["to"].lower() == w["recipient"] and e[0]["relayer"].lower() == w["relayer"] and
+          e[0]["fee"] == w["fee_wei"], f"withdrawal {w['tx_hash']}")
+for b in truth["bridge_deposits"]:
+    e = [e for e in events(b["tx_hash"]) if e["kind"] == "bridge_deposit"]
+    check(len(e) == 1 and e[0]["nonce"] == b["nonce"] and e[0]["dest_chain"] == b["dest_chain"] and
+          e[0]["recipient"] == b["recipient"] and e[0]["amount"] == b["amount"] and
+          e[0]["token"].lower() == b["token"], f"bridge {b['tx_hash']}")
+for s in truth["swaps"]:
+    e = [e for e in events(s["tx_hash"]) if e["kind"] == "router_deposit"]
+    check(len(e) == 1 and e[0]["memo"] == s["memo"] and e[0]["amount"] == s["amount"] and
+          e[0]["to"].lower() == s["vault"] and e[0]["asset"].lower() == s["asset"],
+          f"swap {s['tx_hash']}")
+for f in truth["failed_txs"]:
+    check(events(f["tx_hash"]) == [], f"failed tx {f['tx_hash']} has no events")
+print(fails, "event mismatches")
+sys.exit(1 if fails else 0)
+EOF
+); then ok; else bad "events: $out"; fi
+
+# a format 1 EVM store (made from this one): read without events, a writer refuses
+mkdir -p "$T/old_evm" && cp -r "$D/evm" "$T/old_evm/"
+rm -f "$T/old_evm/evm/eth/event.col" "$T/old_evm/evm/eth/event_text.dat"
+$PY - "$T/old_evm/evm/eth/MANIFEST" <<'EOF'
+import hashlib, re, sys
+text = open(sys.argv[1]).read()
+body = text[:text.index("checksum ")].replace("cointrail-evm 2", "cointrail-evm 1")
+body = re.sub(r" event=\d+ event_text=\d+", "", body)
+open(sys.argv[1], "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
+EOF
+if "$BIN" evm-stats --db "$T/old_evm" >/dev/null && "$BIN" evm-tx --db "$T/old_evm" --json 0x1ad092d93df7ca0a0a2a45453589d92363f052e539ec734d7a1b0c9bb3d88f3c | grep -q '"events": \[\]'; then ok; else bad "format 1 EVM store: read"; fi
+# shellcheck disable=SC2086
+"$BIN" evm-import --db "$T/old_evm" $CSV >/dev/null 2>"$T/err"
+if [ $? -eq 1 ] && grep -q "format 1 store without the events table" "$T/err"; then ok; else bad "format 1 EVM writer: $(cat "$T/err")"; fi
+"$BIN" xchain links --db "$T/old_evm" >/dev/null 2>"$T/err"
+if grep -q "keeps no events" "$T/err"; then ok; else bad "format 1 EVM links note: $(cat "$T/err")"; fi
+
 # a reorganisation to a heavier branch without the outbound blocks: their payloads and links go,
 # and the payload columns equal a straight import of the new branch
 $PY tests/xchain_chain.py "$R/truth.json" "$T/chain2.blk" "$T/expect2.json" "$T/fork.blk" >/dev/null
