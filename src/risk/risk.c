@@ -257,7 +257,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
             }
             r->el[r->n_el++] = (ent_label){e, (uint32_t)i};
         }
-        qsort(r->el, r->n_el, sizeof *r->el, cmp_el);
+        if (r->n_el) qsort(r->el, r->n_el, sizeof *r->el, cmp_el);
     }
     *out = r;
     return 0;
@@ -449,7 +449,7 @@ static int indirect(const risk_ctx *r, const trace_seeds *seeds, int direction, 
     json_object_set_new(o, "seeded", json_integer((json_int_t)x.seeded));
     json_object_set_new(o, "partial", json_boolean(x.partial || seeds_partial));
     json_object_set_new(o, "outputs_visited", json_integer((json_int_t)x.outputs_visited));
-    qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat);
+    if (x.n_cat) qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat); /* x.cat is NULL when empty */
     for (size_t i = 0; i < x.n_cat; i++) {
         const trace_exposure_cat *k = &x.cat[i];
         double share = x.seeded ? (double)k->amount / (double)x.seeded : 0;

@@ -434,11 +434,13 @@ enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, voi
         if (!doc) return ret;
         watchlist w;
         const char *why = NULL, *field = list_from_json(sv, doc, &w, &why, 0);
-        json_decref(doc);
-        if (field) {
+        if (field) { /* field may be a key of doc: answer before freeing it */
             free(w.items);
-            return serve_error(c, r, 400, field, "field '%s': %s", field, why);
+            ret = serve_error(c, r, 400, field, "field '%s': %s", field, why);
+            json_decref(doc);
+            return ret;
         }
+        json_decref(doc);
         pthread_mutex_lock(&sv->lock);
         size_t i = 0;
         while (i < sv->n_lists && strcmp(sv->lists[i].name, w.name))
