@@ -90,6 +90,23 @@ static int is_push_only(const uint8_t *s, size_t len, size_t pos)
     return 1;
 }
 
+size_t btc_nulldata_payload(const uint8_t *script, size_t len, uint8_t *out)
+{
+    size_t pos = 1, n_out = 0;
+    if (len < 1 || script[0] != OP_RETURN) return 0;
+    while (pos < len) {
+        const uint8_t *d;
+        size_t n;
+        int op = script_next_op(script, len, &pos, &d, &n);
+        if (op < 0 || op > OP_16) return n_out; /* not push-only: what came before */
+        if (op <= OP_PUSHDATA4 && n) {
+            memcpy(out + n_out, d, n);
+            n_out += n;
+        }
+    }
+    return n_out;
+}
+
 static int classify_multisig(const uint8_t *s, size_t len)
 {
     if (len < 3 || s[len - 1] != OP_CHECKMULTISIG) return 0;

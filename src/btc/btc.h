@@ -54,6 +54,10 @@ int btc_classify_script(const uint8_t *script, size_t len, btc_addr *addr);
 size_t btc_addr_encode(char *out, const btc_addr *addr);
 /* Parse a mainnet address string. 0, or UTIL_EINVAL with err naming what is wrong. */
 int btc_addr_decode(btc_addr *addr, const char *s, util_err *err);
+/* The payload of an OP_RETURN (nulldata) script: the data of its pushes concatenated (OP_0 and
+ * small-integer opcodes add nothing). out holds at least len bytes. Returns the payload length
+ * (0 if the script does not start with OP_RETURN). */
+size_t btc_nulldata_payload(const uint8_t *script, size_t len, uint8_t *out);
 /* Name of an address kind as a script type name ("p2pkh", ...). */
 const char *btc_addr_kind_name(int kind);
 

@@ -421,6 +421,20 @@ int cmd_evm_tx(int argc, char **argv)
         json_t *x;
         printf("%zu transfers:\n", json_array_size(json_object_get(j, "transfers")));
         json_array_foreach(json_object_get(j, "transfers"), i, x) print_xfer(x);
+        json_array_foreach(json_object_get(j, "events"), i, x)
+        {
+            const char *k, *f;
+            json_t *v;
+            printf("event %s (log %lld):", json_string_value(json_object_get(x, "kind")),
+                   (long long)json_integer_value(json_object_get(x, "log_index")));
+            json_object_foreach(x, k, v)
+            {
+                if (!strcmp(k, "kind") || !strcmp(k, "log_index")) continue;
+                f = json_string_value(v);
+                printf(" %s=%s", k, f ? f : "?");
+            }
+            printf("\n");
+        }
     }
     json_decref(j);
     return CLI_OK;

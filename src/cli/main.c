@@ -32,6 +32,7 @@ static const struct command {
     {"evm-tx", cmd_evm_tx, "evm-tx --db DIR 0xHASH        an EVM tx, its fee and transfers"},
     {"evm-stats", cmd_evm_stats, "evm-stats --db DIR            EVM store figures"},
     {"etrace", cmd_etrace, "etrace --db DIR --from SPEC    follow taint through an EVM store"},
+    {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
 };
 
 static void usage(FILE *out)

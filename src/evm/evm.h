@@ -21,7 +21,7 @@
 
 #include "../util/util.h"
 
-#define EVM_FORMAT_VERSION 1  /* of DIR/evm/<chain>/ */
+#define EVM_FORMAT_VERSION 2  /* of DIR/evm/<chain>/; 2 adds the events table (1: read-only) */
 #define EVM_NONE32 UINT32_MAX /* no address (contract creation without receipt, minted value) */
 #define EVM_NONE64 UINT64_MAX /* end of a per-address list; no tx (block-level transfer) */
 
@@ -136,6 +136,55 @@ typedef struct evm_xfer {
                                 * otherwise. Owned by whoever filled the block. */
 } evm_xfer;
 
+/* ---- protocol events (logs recognised by topic0, any emitting contract) ---- */
+
+typedef enum {
+    /* Tornado Cash Deposit(bytes32 indexed commitment, uint32 leafIndex, uint256 timestamp):
+     * word = commitment, u[0] = leafIndex, u[1] = timestamp */
+    EVM_EV_MIXER_DEPOSIT = 1,
+    /* Tornado Cash Withdrawal(address to, bytes32 nullifierHash, address indexed relayer,
+     * uint256 fee): addr[0] = to, addr[1] = relayer, word = nullifierHash, u[0] = fee */
+    EVM_EV_MIXER_WITHDRAWAL = 2,
+    /* Bridge Deposit(uint256 destChain, string recipient, uint256 nonce, address token,
+     * uint256 amount): u[0] = destChain, u[1] = nonce, u[2] = amount, addr[0] = token
+     * (zero for the native coin), text = recipient */
+    EVM_EV_BRIDGE_DEPOSIT = 3,
+    /* THORChain router Deposit(address indexed to, address indexed asset, uint256 amount,
+     * string memo): addr[0] = to (the vault), addr[1] = asset (zero: native), u[0] = amount,
+     * text = memo */
+    EVM_EV_ROUTER_DEPOSIT = 4,
+    /* THORChain router TransferOut(address indexed vault, address indexed to, address asset,
+     * uint256 amount, string memo): addr[0] = vault, addr[1] = to, addr[2] = asset,
+     * u[0] = amount, text = memo (OUT:HASH or REFUND:HASH) */
+    EVM_EV_ROUTER_TRANSFER_OUT = 5,
+} evm_event_kind;
+#define EVM_EVENT_KINDS 6
+#define EVM_EVENT_TEXT_MAX 1024 /* longest string argument kept; longer ones are refused */
+/* "mixer_deposit", "mixer_withdrawal", "bridge_deposit", "router_deposit",
+ * "router_transfer_out" */
+const char *evm_event_kind_name(int kind);
+
+typedef struct evm_event {
+    uint8_t kind; /* evm_event_kind */
+    uint32_t tx;  /* index into evm_block.txs */
+    uint32_t log_index;
+    uint8_t contract[20]; /* the emitter */
+    uint8_t addr[3][20];
+    uint8_t word[32];
+    evm_u256 u[3];
+    const char *text; /* string argument, NUL-terminated (may hold NULs before text_len) */
+    uint32_t text_len;
+} evm_event;
+
+/* Decode a log (topics as ethereum-etl writes them, data "0x..." hex) if its topic0 is one of
+ * the events above with the right number of topics. 1 decoded (ev's kind, addr, word, u and
+ * text filled: the string's bytes go to text, which holds cap bytes, NUL-terminated; ev->tx,
+ * log_index and contract are left to the caller), 0 not one of them, UTIL_EFORMAT for ABI
+ * data that does not decode (short data, an offset or length out of range, an address word
+ * with high bytes set, a uint32 above 2^32-1, a string longer than EVM_EVENT_TEXT_MAX). */
+int evm_decode_event_log(const char *topics, size_t topics_len, const char *data, size_t data_len,
+                         evm_event *ev, char *text, size_t cap, util_err *err);
+
 /* One block as a source hands it over. Arrays are owned by whoever filled the block. */
 typedef struct evm_block {
     uint64_t number;
@@ -146,6 +195,8 @@ typedef struct evm_block {
     evm_xfer *xfers; /* in order: per tx its own value, its fee, internal transfers (trace
                       * order), ERC-20 (log index order); block-level transfers last */
     size_t n_xfers;
+    evm_event *events; /* protocol events of successful txs, in log index order */
+    size_t n_events;
 } evm_block;
 
 /* ---- token registry entry (tokens.csv) ---- */
@@ -264,6 +315,26 @@ typedef struct evm_xfer_row {
     uint32_t trace_len;
     evm_u256 amount;
 } evm_xfer_row;
+
+/* A stored protocol event (evm_event's fields; see evm_event_kind for their meaning). */
+typedef struct evm_event_row {
+    uint8_t kind;
+    uint32_t log_index;
+    uint64_t tx;    /* tx id */
+    uint64_t block; /* block row */
+    uint8_t contract[20];
+    uint8_t addr[3][20];
+    uint8_t word[32];
+    evm_u256 u[3];
+    uint32_t text_len;
+    char text[EVM_EVENT_TEXT_MAX + 1]; /* NUL-terminated */
+} evm_event_row;
+
+/* Whether the store keeps events (0: a format 1 store, read as having none). */
+int evm_store_has_events(const evm_store *s);
+/* Committed events, in chain order (block, tx, log index): ids 0 .. count-1. */
+uint64_t evm_store_event_count(const evm_store *s);
+int evm_store_event(const evm_store *s, uint64_t id, evm_event_row *out, util_err *err);
 
 /* First block number, block count and tip hash, appended blocks included (cheap). */
 void evm_store_tip(const evm_store *s, uint64_t *first_block, uint64_t *n_blocks, uint8_t tip[32]);

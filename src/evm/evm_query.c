@@ -122,6 +122,75 @@ static json_t *xfer_json(const evm_store *s, uint64_t id, const evm_xfer_row *x,
     return j;
 }
 
+/* A protocol event with its fields named as in the event's signature. */
+static json_t *event_json(const evm_event_row *e)
+{
+    json_t *j = json_object();
+    char a[43];
+    json_object_set_new(j, "kind", json_string(evm_event_kind_name(e->kind)));
+    json_object_set_new(j, "log_index", json_integer(e->log_index));
+    evm_addr_eip55(a, e->contract);
+    json_object_set_new(j, "contract", json_string(a));
+#define ADDR(name, k) (evm_addr_eip55(a, e->addr[k]), json_object_set_new(j, name, json_string(a)))
+#define U(name, k) json_object_set_new(j, name, u256_json(&e->u[k]))
+#define TEXT(name) json_object_set_new(j, name, json_stringn(e->text, e->text_len))
+    switch (e->kind) {
+    case EVM_EV_MIXER_DEPOSIT:
+        json_object_set_new(j, "commitment", hash_json(e->word));
+        U("leaf_index", 0), U("timestamp", 1);
+        break;
+    case EVM_EV_MIXER_WITHDRAWAL:
+        ADDR("to", 0), ADDR("relayer", 1), U("fee", 0);
+        json_object_set_new(j, "nullifier_hash", hash_json(e->word));
+        break;
+    case EVM_EV_BRIDGE_DEPOSIT:
+        U("dest_chain", 0), U("nonce", 1), U("amount", 2), ADDR("token", 0), TEXT("recipient");
+        break;
+    case EVM_EV_ROUTER_DEPOSIT:
+        ADDR("to", 0), ADDR("asset", 1), U("amount", 0), TEXT("memo");
+        break;
+    case EVM_EV_ROUTER_TRANSFER_OUT:
+        ADDR("vault", 0), ADDR("to", 1), ADDR("asset", 2), U("amount", 0), TEXT("memo");
+        break;
+    }
+#undef ADDR
+#undef U
+#undef TEXT
+    return j;
+}
+
+/* The events of tx id, found by binary search (events are in chain order). */
+static int tx_events(const evm_store *s, uint64_t id, json_t **out, util_err *err)
+{
+    json_t *a = json_array();
+    evm_event_row *e = malloc(sizeof *e);
+    if (!e) {
+        json_decref(a);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    uint64_t lo = 0, hi = evm_store_event_count(s);
+    int rc = 0;
+    while (lo < hi && !rc) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((rc = evm_store_event(s, mid, e, err))) break;
+        if (e->tx < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint64_t k = lo; !rc && k < evm_store_event_count(s); k++) {
+        if ((rc = evm_store_event(s, k, e, err)) || e->tx != id) break;
+        json_array_append_new(a, event_json(e));
+    }
+    free(e);
+    if (rc) {
+        json_decref(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
 int evm_query_tx(const evm_store *s, const uint8_t hash[32], json_t **out, util_err *err)
 {
     uint64_t id;
@@ -168,6 +237,12 @@ int evm_query_tx(const evm_store *s, const uint8_t hash[32], json_t **out, util_
         json_array_append_new(xs, xfer_json(s, x, &r, EVM_NONE32, err));
     }
     json_object_set_new(j, "transfers", xs);
+    json_t *evs = NULL;
+    if ((rc = tx_events(s, id, &evs, err))) {
+        json_decref(j);
+        return rc;
+    }
+    json_object_set_new(j, "events", evs);
     *out = j;
     return 0;
 }

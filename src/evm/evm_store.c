@@ -19,12 +19,15 @@
 #include "../crypto/crypto.h"
 #include "evm.h"
 
-enum { C_BLK, C_TXHASH, C_TX, C_XFER, C_TRACE, C_ADDR, C_TOK, C_NCOLS };
-static const char *const col_names[C_NCOLS] = {"blk",   "tx_hash", "tx", "xfer",
-                                               "trace", "addr",    "tok"};
-static const char *const col_files[C_NCOLS] = {
-    "blk.col", "tx_hash.col", "tx.col", "xfer.col", "xfer_trace.dat", "addr.col", "tok.col"};
-static const size_t col_width[C_NCOLS] = {128, 32, 136, 96, 1, 20, 20};
+enum { C_BLK, C_TXHASH, C_TX, C_XFER, C_TRACE, C_ADDR, C_TOK, C_EV, C_EVTEXT, C_NCOLS };
+static const char *const col_names[C_NCOLS] = {"blk",  "tx_hash", "tx",    "xfer",      "trace",
+                                               "addr", "tok",     "event", "event_text"};
+static const char *const col_files[C_NCOLS] = {"blk.col",  "tx_hash.col",    "tx.col",
+                                               "xfer.col", "xfer_trace.dat", "addr.col",
+                                               "tok.col",  "event.col",      "event_text.dat"};
+static const size_t col_width[C_NCOLS] = {128, 32, 136, 96, 1, 20, 20, 256, 1};
+/* Format 1 stores end before C_EV: readers see no events, writers refuse. */
+#define C_FIRST_V2 C_EV
 #define HEAD_FILE "addr_last.col"
 
 /* An on-disk hash index: key (a column's row) -> row id. Header: "ctevmidx", u32 version 1,
@@ -68,6 +71,7 @@ struct evm_store {
     int meta_dirty;
     uint64_t commits, crash_in_commit; /* test hook */
     hidx ix[IX_N];
+    int legacy; /* format 1: no events table */
 };
 
 /* ---- small helpers ---- */
@@ -418,6 +422,20 @@ static int manifest_read(evm_store *s, util_err *err)
                &ver, chain, &fb, &nb, tip, &gen, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
                &v[6]) != 13)
         goto bad;
+    {
+        char *rl = strstr(text, "\nrows "), *ev = rl ? strstr(rl, " event=") : NULL,
+             *et = rl ? strstr(rl, " event_text=") : NULL;
+        if (ev && et && ev < ck && et < ck) {
+            v[C_EV] = strtoull(ev + 7, NULL, 10);
+            v[C_EVTEXT] = strtoull(et + 12, NULL, 10);
+        } else if (ver == 1) {
+            v[C_EV] = v[C_EVTEXT] = 0;
+            s->legacy = 1;
+            ver = EVM_FORMAT_VERSION;
+        } else {
+            goto bad;
+        }
+    }
     if (ver != EVM_FORMAT_VERSION) {
         util_errf(err, UTIL_ECORRUPT, "%s: format %d, this cointrail reads %d", path, ver,
                   EVM_FORMAT_VERSION);
@@ -671,11 +689,20 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
     }
     if (exists) {
         if ((rc = manifest_read(s, err))) goto fail;
+        if (s->legacy && s->writer) {
+            rc = util_errf(err, UTIL_EFORMAT,
+                           "%s: format 1 store without the events table; this cointrail writes "
+                           "format %d: import the exports again into a new --db directory (the "
+                           "store can still be read)",
+                           s->dir, EVM_FORMAT_VERSION);
+            goto fail;
+        }
     } else {
         if (s->writer) meta_cleanup(s);
     }
     int oflags = (s->writer ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC;
     for (int c = 0; c < C_NCOLS; c++) {
+        if (s->legacy && c >= C_FIRST_V2) continue;
         snprintf(path, sizeof path, "%s/%s", s->dir, col_files[c]);
         if ((s->c[c].fd = open(path, oflags, 0666)) < 0) {
             rc = util_errf(err, UTIL_ECORRUPT, "%s: cannot open: %s", path, strerror(errno));
@@ -839,6 +866,31 @@ int evm_store_append_block(evm_store *s, const evm_block *b, util_err *err)
         if (from != EVM_NONE32) s->heads[from] = id, s->head_dirty[from] = 1;
         if (to != EVM_NONE32) s->heads[to] = id, s->head_dirty[to] = 1;
     }
+    for (size_t i = 0; i < b->n_events && !rc; i++) {
+        const evm_event *e = &b->events[i];
+        if (e->tx >= b->n_txs || !e->kind || e->kind >= EVM_EVENT_KINDS ||
+            e->text_len > EVM_EVENT_TEXT_MAX) {
+            rc = util_errf(err, UTIL_EINVAL, "block %llu: event %zu is malformed",
+                           (unsigned long long)b->number, i);
+            break;
+        }
+        memset(row, 0, sizeof row);
+        uint8_t ev[256] = {0};
+        ev[0] = e->kind;
+        util_put_le32(ev + 4, e->log_index);
+        util_put_le64(ev + 8, tx0 + e->tx);
+        util_put_le64(ev + 16, nb);
+        util_put_le64(ev + 24, arows(s, C_EVTEXT));
+        util_put_le32(ev + 32, e->text_len);
+        memcpy(ev + 40, e->contract, 20);
+        memcpy(ev + 60, e->addr, 60);
+        memcpy(ev + 120, e->word, 32);
+        for (int k = 0; k < 3; k++)
+            evm_u256_store(ev + 152 + 32 * k, &e->u[k]);
+        if ((rc = push(s, C_EV, ev, err))) break;
+        if (e->text_len && util_buf_append(&s->c[C_EVTEXT].pending, e->text, e->text_len))
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
     if (!rc) memcpy(s->tip, b->hash, 32);
     /* a failed append leaves pending rows that no commit may write: the caller must close */
     return rc;
@@ -956,16 +1008,34 @@ int evm_store_truncate(evm_store *s, uint64_t from, util_err *err)
     if (!nb || from >= s->first_block + nb) return 0;
     uint64_t keep = from > s->first_block ? from - s->first_block : 0;
     uint64_t rows[C_NCOLS] = {0};
+    int rc = 0;
     uint8_t tip[32] = {0};
     if (keep) {
         evm_block_row cut, last;
-        int rc = evm_store_block(s, keep, &cut, err);
+        rc = evm_store_block(s, keep, &cut, err);
         if (!rc) rc = evm_store_block(s, keep - 1, &last, err);
         if (rc) return rc;
         rows[C_BLK] = keep, rows[C_TX] = rows[C_TXHASH] = cut.first_tx;
         rows[C_XFER] = cut.first_xfer, rows[C_TRACE] = cut.first_trace;
         rows[C_ADDR] = cut.first_addr, rows[C_TOK] = cut.first_token;
         memcpy(tip, last.hash, 32);
+        /* events of the blocks kept: the rows before the first one of block row keep */
+        uint64_t lo = 0, hi = crows(s, C_EV);
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            uint8_t ev[256];
+            if ((rc = read_row(s, C_EV, mid, ev, err))) return rc;
+            if (util_le64(ev + 16) < keep)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        rows[C_EV] = lo, rows[C_EVTEXT] = crows(s, C_EVTEXT);
+        if (lo < crows(s, C_EV)) {
+            uint8_t ev[256];
+            if ((rc = read_row(s, C_EV, lo, ev, err))) return rc;
+            rows[C_EVTEXT] = util_le64(ev + 24);
+        }
     }
     /* commit the shorter state first: rows past it stay on disk for recover() to unlink */
     util_buf b = {0};
@@ -978,7 +1048,7 @@ int evm_store_truncate(evm_store *s, uint64_t from, util_err *err)
     }
     char path[4400];
     snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
-    int rc = util_replace_file(path, b.data, b.len, err);
+    rc = util_replace_file(path, b.data, b.len, err);
     util_buf_free(&b);
     if (rc) {
         s->first_block = fb;
@@ -994,6 +1064,43 @@ int evm_store_truncate(evm_store *s, uint64_t from, util_err *err)
 }
 
 /* ---- reads ---- */
+
+int evm_store_has_events(const evm_store *s)
+{
+    return !s->legacy;
+}
+
+uint64_t evm_store_event_count(const evm_store *s)
+{
+    return s->legacy ? 0 : crows(s, C_EV);
+}
+
+int evm_store_event(const evm_store *s, uint64_t id, evm_event_row *o, util_err *err)
+{
+    if (id >= evm_store_event_count(s))
+        return util_errf(err, UTIL_ENOTFOUND, "event %llu not stored", (unsigned long long)id);
+    uint8_t ev[256];
+    int rc = read_row(s, C_EV, id, ev, err);
+    if (rc) return rc;
+    memset(o, 0, sizeof *o);
+    o->kind = ev[0];
+    o->log_index = util_le32(ev + 4);
+    o->tx = util_le64(ev + 8);
+    o->block = util_le64(ev + 16);
+    uint64_t off = util_le64(ev + 24);
+    o->text_len = util_le32(ev + 32);
+    memcpy(o->contract, ev + 40, 20);
+    memcpy(o->addr, ev + 60, 60);
+    memcpy(o->word, ev + 120, 32);
+    for (int k = 0; k < 3; k++)
+        evm_u256_load(&o->u[k], ev + 152 + 32 * k);
+    if (o->text_len > EVM_EVENT_TEXT_MAX || off + o->text_len > crows(s, C_EVTEXT) ||
+        (o->text_len && pread_all(s->c[C_EVTEXT].fd, o->text, o->text_len, off)))
+        return util_errf(err, UTIL_ECORRUPT, "%s/%s: event %llu's text cannot be read", s->dir,
+                         col_files[C_EVTEXT], (unsigned long long)id);
+    o->text[o->text_len] = 0;
+    return 0;
+}
 
 int evm_store_block(const evm_store *s, uint64_t r, evm_block_row *o, util_err *err)
 {

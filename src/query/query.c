@@ -61,6 +61,29 @@ int query_stats(const store *s, int recompute, json_t **out, util_err *err)
     return 0;
 }
 
+/* An OP_RETURN output's payload: "payload_hex", and "payload_text" when every byte is
+ * printable ASCII (memos such as THORChain's OUT:HASH are); null payload on a format 1 store. */
+static void payload_json(const store *s, uint64_t o, json_t *j)
+{
+    const uint8_t *p;
+    size_t n;
+    if (!store_has_payloads(s)) {
+        json_object_set_new(j, "payload_hex", json_null());
+        json_object_set_new(j, "payload_note", json_string("store format 1: payloads not kept"));
+        return;
+    }
+    if (store_out_payload(s, o, &p, &n)) return;
+    char *hex = malloc(2 * n + 1);
+    if (!hex) return;
+    util_hex(hex, p, n);
+    json_object_set_new(j, "payload_hex", json_string(hex));
+    free(hex);
+    int printable = n > 0;
+    for (size_t i = 0; i < n && printable; i++)
+        printable = p[i] >= 0x20 && p[i] < 0x7f;
+    if (printable) json_object_set_new(j, "payload_text", json_stringn((const char *)p, n));
+}
+
 static json_t *spender_json(const store *s, uint64_t out)
 {
     uint64_t in = store_out_spent_by(s, out);
@@ -202,6 +225,7 @@ int query_tx(const query_ctx *q, const char *txid_hex, json_t **out, util_err *e
         json_object_set_new(j, "type", json_string(btc_script_type_name(store_out_type(s, o_id))));
         json_object_set_new(j, "address", store_addr_json(s, store_out_addr(s, o_id)));
         json_object_set_new(j, "spent_by", spender_json(s, o_id));
+        if (store_out_type(s, o_id) == BTC_NULLDATA) payload_json(s, o_id, j);
         annotate_labels(q->labels, j);
         json_array_append_new(outs, j);
     }

@@ -41,8 +41,12 @@ enum {
     COL_OUT_PREV_ADDR,
     COL_ADDR_KEY,
     COL_ADDR_LAST,
+    COL_ND,      /* per nulldata output: u64 output id, u64 end of its payload in COL_ND_DATA */
+    COL_ND_DATA, /* OP_RETURN payload bytes, back to back */
     NCOLS
 };
+/* Columns a format 1 store does not have: opened read-only as "no payloads". */
+#define COL_FIRST_V2 COL_ND
 
 static const struct {
     const char *name;
@@ -61,6 +65,8 @@ static const struct {
     [COL_OUT_PREV_ADDR] = {"out_prev_addr", 8},
     [COL_ADDR_KEY] = {"addr_key", sizeof(btc_addr)},
     [COL_ADDR_LAST] = {"addr_last", 8},
+    [COL_ND] = {"nulldata", 16},
+    [COL_ND_DATA] = {"nulldata_bytes", 1},
 };
 
 /* Open-addressing hash index on disk: slots of (24-bit fingerprint << 40 | id + 1), 0 empty.
@@ -76,6 +82,7 @@ typedef struct hindex {
 
 #define IDX_HEADER_WORDS 4              /* magic, version, capacity, reserved */
 #define IDX_MAGIC 0x786469746e696f63ULL /* "cointidx" */
+#define IDX_VERSION 1                   /* of the index files, independent of the store format */
 
 /* The undo log: old values of entries below the committed length that the open batch
  * changed in place. It is a shared mapping, so every record is in the page cache before the
@@ -116,6 +123,9 @@ struct store {
     uint64_t *pf_scratch;   /* per-block prefetch scratch: key hashes, then candidate ids */
     size_t pf_cap;
     uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
+    int legacy;                /* format 1: no payload columns (read-only) */
+    uint8_t *nd_scratch;       /* one output's payload while appending */
+    size_t nd_cap;
 };
 
 /* ---------------- columns ---------------- */
@@ -283,7 +293,7 @@ static int hindex_map(store *s, hindex *x, uint64_t cap, int create, util_err *e
                          strerror(errno));
     uint64_t *w = m;
     if (create) {
-        w[0] = IDX_MAGIC, w[1] = STORE_FORMAT_VERSION, w[2] = cap, w[3] = 0;
+        w[0] = IDX_MAGIC, w[1] = IDX_VERSION, w[2] = cap, w[3] = 0;
     }
     x->slots = w + IDX_HEADER_WORDS;
     x->cap = cap;
@@ -433,7 +443,7 @@ static int hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops
     ssize_t got = pread(x->fd, hdr, sizeof hdr, 0);
     struct stat st;
     fstat(x->fd, &st);
-    int ok = got == (ssize_t)sizeof hdr && hdr[0] == IDX_MAGIC && hdr[1] == STORE_FORMAT_VERSION &&
+    int ok = got == (ssize_t)sizeof hdr && hdr[0] == IDX_MAGIC && hdr[1] == IDX_VERSION &&
              hdr[2] >= 1024 && !(hdr[2] & (hdr[2] - 1)) &&
              (uint64_t)st.st_size == (IDX_HEADER_WORDS + hdr[2]) * 8;
     if (!ok) {
@@ -630,6 +640,11 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
                 char pat[80];
                 snprintf(pat, sizeof pat, " %s=", column_defs[c].name);
                 char *at = strstr(line, pat);
+                if (!at && c >= COL_FIRST_V2) {
+                    rows[c] = 0;
+                    s->legacy = 1;
+                    continue;
+                }
                 if (!at) {
                     free(text);
                     return util_errf(err, UTIL_ECORRUPT, "%s: no row count for column %s", path,
@@ -661,7 +676,8 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         }
     }
     free(text);
-    if (version != STORE_FORMAT_VERSION)
+    if (version == 1 && s->legacy) return 0; /* readable without payloads; writers refuse */
+    if (version != STORE_FORMAT_VERSION || s->legacy)
         return util_errf(err, UTIL_ECORRUPT, "%s: format version %d, this build reads %d", path,
                          version, STORE_FORMAT_VERSION);
     return 0;
@@ -858,7 +874,19 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     uint64_t rows[NCOLS] = {0};
     int clean = 1;
     if (exists && (rc = manifest_read(s, rows, err))) goto fail;
+    if (s->legacy && s->writable) {
+        rc = util_errf(err, UTIL_EFORMAT,
+                       "%s: store format 1 has no OP_RETURN payload columns; this cointrail "
+                       "writes format %d: re-import the chain into a new --db directory (it can "
+                       "still be read as is)",
+                       dir, STORE_FORMAT_VERSION);
+        goto fail;
+    }
     for (int c = 0; c < NCOLS; c++) {
+        if (s->legacy && c >= COL_FIRST_V2) {
+            s->cols[c].name = column_defs[c].name, s->cols[c].width = column_defs[c].width;
+            continue;
+        }
         if ((rc = column_open(s, &s->cols[c], c, err))) goto fail;
         column *col = &s->cols[c];
         struct stat st;
@@ -941,6 +969,7 @@ void store_close(store *s)
     free(s->sample_out);
     free(s->sample_in);
     free(s->pf_scratch);
+    free(s->nd_scratch);
     free(s);
 }
 
@@ -1062,6 +1091,21 @@ static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util
         rc = column_reserve(s, &s->cols[c], b->n_out, err);
     rc = rc ? rc : column_reserve(s, &s->cols[COL_ADDR_KEY], b->n_out, err);
     rc = rc ? rc : column_reserve(s, &s->cols[COL_ADDR_LAST], b->n_out, err);
+    /* payload columns: as many rows as the block has nulldata outputs and script bytes */
+    uint64_t nd = 0, nd_bytes = 0;
+    size_t longest = 0;
+    for (uint32_t k = 0; k < b->n_out; k++)
+        if (b->outs[k].type == BTC_NULLDATA) {
+            nd++, nd_bytes += b->outs[k].script_len;
+            if (b->outs[k].script_len > longest) longest = b->outs[k].script_len;
+        }
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_ND], nd, err);
+    rc = rc ? rc : column_reserve(s, &s->cols[COL_ND_DATA], nd_bytes, err);
+    if (!rc && longest > s->nd_cap) {
+        uint8_t *p = realloc(s->nd_scratch, longest);
+        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for a payload");
+        s->nd_scratch = p, s->nd_cap = longest;
+    }
     return rc;
 }
 
@@ -1110,6 +1154,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     store_totals saved = *t;
     uint64_t saved_undo = s->undo->count;
     uint64_t unres_rows = s->cols[COL_UNRES].rows;
+    uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
 
     for (uint32_t ti = 0; ti < b->n_tx; ti++) {
         const btc_tx *tx = &b->txs[ti];
@@ -1201,6 +1246,14 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                 col_set_u64(s, COL_ADDR_LAST, aid, outno);
             }
             *(uint32_t *)col_at(s, COL_OUT_ADDR, outno) = aid;
+            if (o->type == BTC_NULLDATA) {
+                size_t n = btc_nulldata_payload(o->script, o->script_len, s->nd_scratch);
+                column *dc = &s->cols[COL_ND_DATA];
+                memcpy(col_at(s, COL_ND_DATA, dc->rows), s->nd_scratch, n);
+                dc->rows += n;
+                uint64_t *nd = col_at(s, COL_ND, s->cols[COL_ND].rows++);
+                nd[0] = outno, nd[1] = dc->rows;
+            }
             *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, outno) = prev_same;
             out_value += o->value;
             t->outputs_by_type[o->type]++;
@@ -1254,6 +1307,7 @@ fail:
     hindex_remove(s, &s->addridx, 1, &addridx_ops, saved.addresses, t->addresses, 0);
     *t = saved;
     s->cols[COL_UNRES].rows = unres_rows;
+    s->cols[COL_ND].rows = nd_rows, s->cols[COL_ND_DATA].rows = nd_bytes;
     s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
     s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
     s->cols[COL_IN_PREV].rows = t->inputs;
@@ -1332,6 +1386,12 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
         s->cols[c].rows = t->outputs;
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
+    /* payload rows of removed outputs are the tail of the nulldata column (output order) */
+    column *nc = &s->cols[COL_ND];
+    while (nc->rows && ((const uint64_t *)col_at(s, COL_ND, nc->rows - 1))[0] >= t->outputs)
+        nc->rows--;
+    s->cols[COL_ND_DATA].rows =
+        nc->rows ? ((const uint64_t *)col_at(s, COL_ND, nc->rows - 1))[1] : 0;
     if (blkmap_rebuild(s, t->blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     return 0;
@@ -1479,6 +1539,41 @@ uint64_t store_addr_last_out(const store *s, uint32_t addr)
 uint64_t store_out_prev_same_addr(const store *s, uint64_t out)
 {
     return *(const uint64_t *)col_at(s, COL_OUT_PREV_ADDR, out);
+}
+
+int store_has_payloads(const store *s)
+{
+    return !s->legacy;
+}
+
+uint64_t store_payload_count(const store *s)
+{
+    return s->legacy ? 0 : s->cols[COL_ND].rows;
+}
+
+void store_payload_at(const store *s, uint64_t i, uint64_t *out, const uint8_t **p, size_t *n)
+{
+    const uint64_t *r = col_at(s, COL_ND, i);
+    uint64_t start = i ? ((const uint64_t *)col_at(s, COL_ND, i - 1))[1] : 0;
+    *out = r[0];
+    *p = col_at(s, COL_ND_DATA, start);
+    *n = (size_t)(r[1] - start);
+}
+
+int store_out_payload(const store *s, uint64_t out, const uint8_t **p, size_t *n)
+{
+    uint64_t lo = 0, hi = store_payload_count(s);
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2, o;
+        store_payload_at(s, mid, &o, p, n);
+        if (o == out) return 0;
+        if (o < out)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *p = NULL, *n = 0;
+    return UTIL_ENOTFOUND;
 }
 
 int store_recompute_totals(const store *s, store_totals *t, util_err *err)

@@ -14,7 +14,7 @@
 #include "../btc/btc.h"
 #include "../util/util.h"
 
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2            /* 2: OP_RETURN payloads; format 1 opens read-only */
 #define STORE_NONE UINT64_MAX             /* no spending input / no previous output */
 #define STORE_COINBASE UINT64_MAX         /* in_prev of a coinbase input */
 #define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */
@@ -111,6 +111,16 @@ int64_t store_find_addr(const store *s, const btc_addr *key);
  * store_out_prev_same_addr until STORE_NONE. */
 uint64_t store_addr_last_out(const store *s, uint32_t addr);
 uint64_t store_out_prev_same_addr(const store *s, uint64_t out);
+
+/* OP_RETURN payloads (the data pushed after OP_RETURN, see btc_nulldata_payload). A format 1
+ * store has none: store_has_payloads is 0 and every look-up finds nothing. */
+int store_has_payloads(const store *s);
+/* The payload of a nulldata output: 0 with *p (into the mapping, valid while the store is
+ * open) and *n, or UTIL_ENOTFOUND (not a nulldata output, or no payloads stored). */
+int store_out_payload(const store *s, uint64_t out, const uint8_t **p, size_t *n);
+/* Every nulldata output in output order: i below store_payload_count. */
+uint64_t store_payload_count(const store *s);
+void store_payload_at(const store *s, uint64_t i, uint64_t *out, const uint8_t **p, size_t *n);
 
 /* Recompute the totals by scanning every column (an independent check of the running totals;
  * O(chain)). */
