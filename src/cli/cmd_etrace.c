@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../etrace/etrace.h"
+#include "../trace/trace.h"
+#include "../xtrace/xtrace.h"
 #include "cli.h"
 
 static const char *usage =
@@ -11,11 +13,14 @@ static const char *usage =
     "           [--asset native|0xTOKEN|all] [--policy poison|haircut|fifo]\n"
     "           [--direction forward|backward] [--hops N] [--min-value UNITS] [--until BLOCK]\n"
     "           [--until-time UNIX_SECONDS] [--through-mixers] [--max-xfers N] [--json]\n"
+    "           [--cross-chain [--btc-hops N] [--btc-min-value SAT] [--min-confidence C]]\n"
     "  SPEC: 0xTXHASH (its transfers), 0xTXHASH:N (its N-th transfer),\n"
     "        0xADDRESS (every transfer it received), 0xADDRESS:FROM-TO (in those blocks)\n"
     "  defaults: eth, all assets, haircut, forward, 10 hops (1..1000), no minimum,\n"
     "            no block or time limit, at most 5000000 transfers visited (then a partial "
-    "result)\n";
+    "result)\n"
+    "  --cross-chain: follow tainted bridge and router deposits over the links of\n"
+    "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md)\n";
 
 static void print_text(json_t *d)
 {
@@ -65,6 +70,66 @@ static void print_text(json_t *d)
            (long long)json_integer_value(json_object_get(d, "xfers_visited")));
 }
 
+/* The EVM trace continued over cross-chain links into the Bitcoin store (src/xtrace). */
+static int cross_chain(const char *db, const evm_store *s, const labels_db *labels,
+                       const etrace_seeds *seeds, const etrace_opts *o, xtrace_opts *xo,
+                       json_t **doc, util_err *err)
+{
+    xchain_links links = {0};
+    int rc = xchain_links_load(db, &links, err);
+    if (rc == UTIL_ENOTFOUND)
+        return util_errf(err, UTIL_ENOTFOUND,
+                         "%s: no cross-chain links yet (run `cointrail xchain links --db %s`)", db,
+                         db);
+    if (rc) return rc;
+    cli_ctx btc;
+    util_err berr = {0};
+    int have_btc = cli_open_ctx(&btc, db, 0, &berr) == 0;
+    if (!have_btc) fprintf(stderr, "cointrail: links listed, not followed: %s\n", berr.msg);
+    xo->evm = *o;
+    rc = xtrace_run(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL, &links,
+                    seeds, xo, doc, err);
+    if (have_btc) cli_close_ctx(&btc);
+    xchain_links_free(&links);
+    return rc;
+}
+
+static void print_cross(json_t *d)
+{
+    json_t *sum = json_object_get(d, "summary");
+    printf("cross-chain: %lld tainted deposit(s) into bridges and routers, %lld linked, %lld "
+           "link(s) followed into Bitcoin\n",
+           (long long)json_integer_value(json_object_get(sum, "cross_chain_deposits")),
+           (long long)json_integer_value(json_object_get(sum, "deposits_linked")),
+           (long long)json_integer_value(json_object_get(sum, "links_followed")));
+    size_t i, k;
+    json_t *h, *l;
+    json_array_foreach(json_object_get(d, "hops"), i, h)
+    {
+        json_t *dep = json_object_get(h, "deposit");
+        printf("  %s %s (taint share %.4f)\n", json_string_value(json_object_get(dep, "category")),
+               json_string_value(json_object_get(dep, "transfer")),
+               json_number_value(json_object_get(h, "taint_share")));
+        json_array_foreach(json_object_get(h, "links"), k, l)
+        {
+            json_t *b = json_object_get(l, "btc");
+            printf("    -> %s, confidence %.2f: %s\n",
+                   json_string_value(json_object_get(l, "method")),
+                   json_number_value(json_object_get(l, "confidence")),
+                   b ? "followed" : json_string_value(json_object_get(l, "why_not")));
+            const char *cat;
+            json_t *v;
+            json_object_foreach(json_object_get(b, "by_category"), cat, v)
+                printf("       %-10s %lld sat\n", cat, (long long)json_integer_value(v));
+        }
+    }
+    printf("Bitcoin endpoints by category (scaled by taint share, weighed by confidence):\n");
+    const char *cat;
+    json_t *v;
+    json_object_foreach(json_object_get(d, "btc_by_category"), cat, v)
+        printf("  %-10s %lld sat\n", cat, (long long)json_integer_value(v));
+}
+
 int cmd_etrace(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -80,6 +145,10 @@ int cmd_etrace(int argc, char **argv)
                                          {"through-mixers", no_argument, 0, 'x'},
                                          {"max-xfers", required_argument, 0, 'M'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"cross-chain", no_argument, 0, 'X'},
+                                         {"btc-hops", required_argument, 0, 'B'},
+                                         {"btc-min-value", required_argument, 0, 'S'},
+                                         {"min-confidence", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL, *chain = "eth", *asset_arg = "all", *min_arg = NULL;
@@ -88,8 +157,10 @@ int cmd_etrace(int argc, char **argv)
     if (!from) return CLI_ERROR;
     etrace_opts o;
     etrace_default_opts(&o);
+    xtrace_opts xo;
+    xtrace_default_opts(&xo);
     uint64_t v;
-    int c, rc = CLI_USAGE, json = 0;
+    int c, rc = CLI_USAGE, json = 0, cross = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -158,6 +229,33 @@ int cmd_etrace(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'X':
+            cross = 1;
+            break;
+        case 'B':
+            if (cli_parse_u64(optarg, &v) || v < 1 || v > TRACE_MAX_HOPS) {
+                fprintf(stderr, "cointrail: --btc-hops must be 1..%d, not '%s'\n", TRACE_MAX_HOPS,
+                        optarg);
+                goto out;
+            }
+            xo.btc_hops = (uint32_t)v;
+            break;
+        case 'S':
+            if (cli_parse_u64(optarg, &v)) {
+                fprintf(stderr, "cointrail: --btc-min-value must be satoshis, not '%s'\n", optarg);
+                goto out;
+            }
+            xo.btc_min_value = v;
+            break;
+        case 'C': {
+            char *end;
+            xo.min_confidence = strtod(optarg, &end);
+            if (*end || !*optarg || !(xo.min_confidence >= 0 && xo.min_confidence <= 1)) {
+                fprintf(stderr, "cointrail: --min-confidence must be 0..1, not '%s'\n", optarg);
+                goto out;
+            }
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             rc = CLI_OK;
@@ -198,6 +296,20 @@ int cmd_etrace(int argc, char **argv)
             rc = cli_fail(&err);
             goto done;
         }
+    if (cross) {
+        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &doc, &err))) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        if (json) {
+            cli_print_json(doc);
+        } else {
+            print_text(json_object_get(doc, "evm"));
+            print_cross(doc);
+        }
+        rc = CLI_OK;
+        goto done;
+    }
     if ((rc = etrace_run(s, labels, &seeds, &o, &doc, &err))) {
         rc = cli_fail(&err);
         goto done;

@@ -1,0 +1,39 @@
+/* xtrace: a trace that crosses from an EVM chain to Bitcoin (docs/xchain.md, "Tracing across").
+ *
+ * It runs the account-model tracer (src/etrace) forward on the EVM chain. Every tainted deposit
+ * into a bridge or swap router that it reports (its cross_chain records) is looked up in the
+ * cross-chain links (DIR/xchain/links.jsonl, from `cointrail xchain links`); the Bitcoin outputs
+ * a link names are traced on by the Bitcoin tracer (src/trace) under the same policy. What
+ * reaches Bitcoin endpoints is scaled by the tainted share of the deposit (taint / amount):
+ * exact for haircut, which is linear; poison counts a deposit with any taint in full; for fifo
+ * the share is the same proportion (an approximation, marked in the document). Each hop says
+ * how it was matched (method, rule, confidence, candidates). */
+#ifndef CT_XTRACE_H
+#define CT_XTRACE_H
+
+#include <jansson.h>
+
+#include "../cluster/cluster.h"
+#include "../etrace/etrace.h"
+#include "../evm/evm.h"
+#include "../labels/labels.h"
+#include "../store/store.h"
+#include "../util/util.h"
+#include "../xchain/xchain.h"
+
+typedef struct xtrace_opts {
+    etrace_opts evm;        /* the EVM leg (direction must be forward) */
+    uint32_t btc_hops;      /* the Bitcoin leg: txs followed from the linked outputs */
+    uint64_t btc_min_value; /* satoshis */
+    double min_confidence;  /* links below this confidence are listed, not followed */
+} xtrace_opts;
+
+void xtrace_default_opts(xtrace_opts *o);
+
+/* Run from EVM seeds. btc may be NULL (then links are listed and not followed); clusters may be
+ * NULL. links is the loaded link set. *out is a new reference owned by the caller. */
+int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
+               const cluster_map *clusters, const xchain_links *links, const etrace_seeds *seeds,
+               const xtrace_opts *o, json_t **out, util_err *err);
+
+#endif
