@@ -24,19 +24,7 @@ CONNS=${5:-32}
 BIN=$(realpath build/cointrail)
 [ -x "$BIN" ] || scripts/build.sh build
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
-chain="$WORK/chain-$TPB-$BLOCKS"
-db="$WORK/trace-db-$TPB-$BLOCKS"
-mkdir -p "$WORK"
-if [ ! -f "$chain/truth.jsonl" ]; then
-    mkdir -p "$chain"
-    "$BIN" generate --out "$chain" --seed 1 --blocks "$BLOCKS" --txs-per-block "$TPB" \
-        --users 100000 --exchanges 10 --merchants 500 --miners 8 --scenarios 3 --force --quiet >/dev/null
-fi
-if [ ! -f "$db/MANIFEST" ]; then
-    "$BIN" import --db "$db" --quiet "$chain" >/dev/null
-    "$BIN" labels import --db "$db" "$chain/labels.csv" >/dev/null
-    "$BIN" cluster --db "$db" >/dev/null
-fi
+source "$(dirname "$0")/labelled_chain.sh"
 txs=$("$BIN" stats --db "$db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["txs"])')
 
 # 2000 addresses: 1000 labelled ones and 1000 drawn from the generator's entities (users,

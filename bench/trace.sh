@@ -14,19 +14,7 @@ BLOCKS=${2:-5000}
 WORK=${3:-/tmp/cointrail-bench}
 BIN=$(realpath build/cointrail)
 [ -x "$BIN" ] || scripts/build.sh build
-chain="$WORK/chain-$TPB-$BLOCKS"
-db="$WORK/trace-db-$TPB-$BLOCKS"
-mkdir -p "$WORK"
-if [ ! -f "$chain/truth.jsonl" ]; then
-    mkdir -p "$chain"
-    "$BIN" generate --out "$chain" --seed 1 --blocks "$BLOCKS" --txs-per-block "$TPB" \
-        --users 100000 --exchanges 10 --merchants 500 --miners 8 --scenarios 3 --force --quiet >/dev/null
-fi
-if [ ! -f "$db/MANIFEST" ]; then
-    "$BIN" import --db "$db" --quiet "$chain" >/dev/null
-    "$BIN" labels import --db "$db" "$chain/labels.csv" >/dev/null
-    "$BIN" cluster --db "$db" >/dev/null
-fi
+source "$(dirname "$0")/labelled_chain.sh"
 python3 - "$BIN" "$db" "$chain/truth.jsonl" "$WORK/seeds.txt" <<'PY'
 import json, subprocess, sys
 bin_, db, truth, out = sys.argv[1:]

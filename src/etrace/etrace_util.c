@@ -5,32 +5,33 @@
 #include <string.h>
 
 #include "etrace.h"
+#include "../trace/trace.h"
 
-static const char *const policy_names[] = {"poison", "haircut", "fifo"};
-static const char *const direction_names[] = {"forward", "backward"};
+_Static_assert(ETRACE_POISON == (int)TRACE_POISON && ETRACE_HAIRCUT == (int)TRACE_HAIRCUT &&
+                   ETRACE_FIFO == (int)TRACE_FIFO && ETRACE_FORWARD == (int)TRACE_FORWARD &&
+                   ETRACE_BACKWARD == (int)TRACE_BACKWARD,
+               "etrace and trace number their policies and directions alike");
 
+/* The names and their order are the Bitcoin tracer's, so a policy means the same on both
+ * chains (and a cross-chain trace hands the same value to both). */
 const char *etrace_policy_name(int p)
 {
-    return p >= 0 && p < 3 ? policy_names[p] : "?";
+    return trace_policy_name(p);
 }
 
 int etrace_policy_parse(const char *name)
 {
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, policy_names[i])) return i;
-    return -1;
+    return trace_policy_parse(name);
 }
 
 const char *etrace_direction_name(int d)
 {
-    return d >= 0 && d < 2 ? direction_names[d] : "?";
+    return trace_direction_name(d);
 }
 
 int etrace_direction_parse(const char *name)
 {
-    for (int i = 0; i < 2; i++)
-        if (!strcmp(name, direction_names[i])) return i;
-    return -1;
+    return trace_direction_parse(name);
 }
 
 void etrace_default_opts(etrace_opts *o)

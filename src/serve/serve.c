@@ -257,6 +257,14 @@ static int uarg(struct MHD_Connection *c, req *r, const char *k, uint64_t lo, ui
     return 0;
 }
 
+/* ?offset=&limit= of a paged answer (defaults 0 and 100, at most 1000 a page). */
+static int paging(struct MHD_Connection *c, req *r, uint64_t *offset, uint64_t *limit,
+                  enum MHD_Result *ret)
+{
+    return uarg(c, r, "offset", 0, UINT32_MAX, offset, ret) ||
+           uarg(c, r, "limit", 1, 1000, limit, ret);
+}
+
 static int direction_arg(const char *v, int *out)
 {
     if (!v || !strcmp(v, "both"))
@@ -479,9 +487,7 @@ static enum MHD_Result route_query(server *sv, struct MHD_Connection *c, req *r,
 {
     uint64_t offset = 0, limit = 100;
     enum MHD_Result ret;
-    if (uarg(c, r, "offset", 0, UINT32_MAX, &offset, &ret) ||
-        uarg(c, r, "limit", 1, 1000, &limit, &ret))
-        return ret;
+    if (paging(c, r, &offset, &limit, &ret)) return ret;
     snap *sn = serve_snap_get(sv);
     query_ctx q = {sn->s, sn->labels, sn->clusters};
     json_t *doc = NULL;
@@ -505,9 +511,7 @@ static enum MHD_Result route_labels(server *sv, struct MHD_Connection *c, req *r
 {
     uint64_t offset = 0, limit = 100;
     enum MHD_Result ret;
-    if (uarg(c, r, "offset", 0, UINT32_MAX, &offset, &ret) ||
-        uarg(c, r, "limit", 1, 1000, &limit, &ret))
-        return ret;
+    if (paging(c, r, &offset, &limit, &ret)) return ret;
     snap *sn = serve_snap_get(sv);
     json_t *doc = NULL;
     util_err err = {0};
