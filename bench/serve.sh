@@ -24,7 +24,7 @@ CONNS=${5:-32}
 BIN=$(realpath build/cointrail)
 [ -x "$BIN" ] || scripts/build.sh build
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
-source "$(dirname "$0")/labelled_chain.sh"
+source bench/labelled_chain.sh # (the cd above made the repository root current)
 txs=$("$BIN" stats --db "$db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["txs"])')
 
 # 2000 addresses: 1000 labelled ones and 1000 drawn from the generator's entities (users,

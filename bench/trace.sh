@@ -14,7 +14,7 @@ BLOCKS=${2:-5000}
 WORK=${3:-/tmp/cointrail-bench}
 BIN=$(realpath build/cointrail)
 [ -x "$BIN" ] || scripts/build.sh build
-source "$(dirname "$0")/labelled_chain.sh"
+source bench/labelled_chain.sh # (the cd above made the repository root current)
 python3 - "$BIN" "$db" "$chain/truth.jsonl" "$WORK/seeds.txt" <<'PY'
 import json, subprocess, sys
 bin_, db, truth, out = sys.argv[1:]
