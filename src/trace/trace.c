@@ -727,6 +727,19 @@ static void split_haircut(tctx *c, uint64_t x, const uint64_t *w, size_t m, uint
     }
     uint64_t left = x - sum; /* < m */
     if (!left) return;
+    if (left <= 8) {
+        /* Usually one or two satoshis are left over: pick the largest remainders by scans
+         * (the first of equal ones, as the sort's tie rule) instead of sorting every bucket. */
+        for (uint64_t k = 0; k < left; k++) {
+            size_t best = SIZE_MAX;
+            for (size_t q = 0; q < m; q++)
+                if (c->rm[q].i != NONE32 && (best == SIZE_MAX || c->rm[q].r > c->rm[best].r))
+                    best = q;
+            sh[best]++;
+            c->rm[best].i = NONE32;
+        }
+        return;
+    }
     qsort(c->rm, m, sizeof *c->rm, rem_cmp);
     for (uint64_t k = 0; k < left; k++)
         sh[c->rm[k].i]++;
@@ -1000,6 +1013,12 @@ static int tx_patterns(const tctx *c, tx_pat **out)
             return UTIL_ENOMEM;
         }
     cluster_scratch_free(&sc);
+    /* Paying a service is a deposit, not a hop, even to a fresh deposit address. */
+    for (size_t i = 0; i < c->n_or; i++) {
+        const out_rec *r = &c->or_[i];
+        uint32_t creator = c->o->direction == TRACE_FORWARD ? r->from : r->to;
+        if (r->fate == F_ENDPOINT && creator != NONE32) tp[creator].mask &= (uint8_t)~P_HOP;
+    }
     *out = tp;
     return 0;
 }
@@ -1118,9 +1137,10 @@ static int cmp_gedge(const void *pa, const void *pb)
 }
 
 /* For each split tx, the taint it produced (outputs forward, inputs backward) goes from the
- * owners of the tx's inputs to the owners of its outputs. When the side that brought the taint
- * in has several owners, each produced share is split between them in proportion to what each
- * brought, largest remainder, so the edges of a tx sum exactly to its taint_out. */
+ * owner of the tx's inputs to the owners of its outputs, so the edges of a tx sum exactly to its
+ * taint_out. When the taint came in from several holders, it all goes from the one that brought
+ * the most: splitting every share between every holder makes holders x shares edges, which for
+ * a poison trace through CoinJoins is more than the trace itself. */
 static int graph_fill(graph *g, tctx *c, const uint8_t *om)
 {
     int fwd = c->o->direction == TRACE_FORWARD;
@@ -1129,7 +1149,7 @@ static int graph_fill(graph *g, tctx *c, const uint8_t *om)
     size_t *out_start = calloc(c->n_tr + 1, sizeof *out_start);
     uint32_t *in_idx = malloc((c->n_or ? c->n_or : 1) * sizeof *in_idx);
     uint32_t *out_idx = malloc((c->n_or ? c->n_or : 1) * sizeof *out_idx);
-    uint64_t *grp = NULL, *w = NULL, *sh = NULL;
+    uint64_t *grp = NULL;
     size_t cap_grp = 0;
     int rc = UTIL_ENOMEM;
     if (!node || !in_start || !out_start || !in_idx || !out_idx) goto out;
@@ -1185,27 +1205,15 @@ static int graph_fill(graph *g, tctx *c, const uint8_t *om)
             ng++;
         }
         if (!ng) continue;
-        free(w);
-        free(sh);
-        w = malloc(ng * sizeof *w);
-        sh = malloc(ng * sizeof *sh);
-        if (!w || !sh || scratch(c, ng)) goto out;
-        uint64_t wsum = 0;
-        for (size_t k = 0; k < ng; k++)
-            wsum += w[k] = grp[2 * k + 1];
+        size_t main = 0; /* the holder that brought the most taint (ties: the first) */
+        for (size_t k = 1; k < ng; k++)
+            if (grp[2 * k + 1] > grp[2 * main + 1]) main = k;
+        uint32_t src = (uint32_t)grp[2 * main];
         for (size_t k = out_start[t]; k < out_start[t + 1]; k++) {
             uint32_t i = out_idx[k];
-            uint64_t v = c->or_[i].taint;
-            if (ng == 1)
-                sh[0] = v;
-            else
-                split_haircut(c, v, w, ng, wsum, sh);
-            for (size_t q = 0; q < ng; q++) {
-                uint32_t src = (uint32_t)grp[2 * q];
-                if (fwd ? graph_add(g, src, node[i], sh[q], om[i], 1)
-                        : graph_add(g, node[i], src, sh[q], om[i], 1))
-                    goto out;
-            }
+            if (fwd ? graph_add(g, src, node[i], c->or_[i].taint, om[i], 1)
+                    : graph_add(g, node[i], src, c->or_[i].taint, om[i], 1))
+                goto out;
         }
     }
     rc = 0;
@@ -1216,8 +1224,6 @@ out:
     free(in_idx);
     free(out_idx);
     free(grp);
-    free(w);
-    free(sh);
     return rc;
 }
 
@@ -1236,6 +1242,59 @@ static json_t *node_id_json(const tctx *c, const gnode *n)
 }
 
 #define JINT(v) json_integer((json_int_t)(v))
+
+/* Strings and arrays that recur across a document's edges (txids, addresses, pattern lists),
+ * made once and shared by reference: jansson values have no parent, and for a wide trace the
+ * allocations and hex/base58 encodings were most of the document's cost. */
+typedef struct jcache {
+    json_t **tx;      /* per tx rec */
+    json_t *pat[256]; /* per pattern mask */
+    hmap addr_idx;    /* address id -> index in addr */
+    json_t **addr;
+    size_t n_addr, cap_addr;
+} jcache;
+
+static void jcache_free(jcache *k, size_t n_tx)
+{
+    for (size_t i = 0; k->tx && i < n_tx; i++)
+        json_decref(k->tx[i]);
+    free(k->tx);
+    for (int i = 0; i < 256; i++)
+        json_decref(k->pat[i]);
+    for (size_t i = 0; i < k->n_addr; i++)
+        json_decref(k->addr[i]);
+    free(k->addr);
+    hmap_free(&k->addr_idx);
+}
+
+/* New references (NULL if out of memory). */
+static json_t *jc_tx(jcache *k, const tctx *c, uint32_t t)
+{
+    if (!k->tx[t] && !(k->tx[t] = txid_json(c->s, c->tr[t].tx))) return NULL;
+    return json_incref(k->tx[t]);
+}
+
+static json_t *jc_pat(jcache *k, uint8_t m)
+{
+    if (!k->pat[m] && !(k->pat[m] = patterns_json(m))) return NULL;
+    return json_incref(k->pat[m]);
+}
+
+static json_t *jc_addr(jcache *k, const store *s, uint32_t addr)
+{
+    if (addr == STORE_NO_ADDR) return json_null();
+    uint32_t i = hmap_get(&k->addr_idx, addr);
+    if (i != NONE32) return json_incref(k->addr[i]);
+    if (grow((void **)&k->addr, &k->cap_addr, k->n_addr + 1, sizeof *k->addr)) return NULL;
+    json_t *v = addr_json(s, addr);
+    if (!v) return NULL;
+    if (hmap_put(&k->addr_idx, addr, (uint32_t)k->n_addr)) {
+        json_decref(v);
+        return NULL;
+    }
+    k->addr[k->n_addr++] = v;
+    return json_incref(v);
+}
 
 /* The graph as JSON: {"level": "entity"|"address", "nodes": [...], "edges": [...]}
  * (docs/tracing.md). NULL if out of memory. */
@@ -1309,7 +1368,13 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
     ep_rec **sorted = NULL;
     tx_pat *tp = NULL;
     uint8_t *om = NULL;
+    jcache jc;
+    memset(&jc, 0, sizeof jc);
+    json_t *fates[5] = {0};
     json_t *doc = json_object();
+    if (!(jc.tx = calloc(c->n_tr ? c->n_tr : 1, sizeof *jc.tx))) goto nomem;
+    for (int k = 0; k < 5; k++)
+        if (!(fates[k] = json_string(fate_names[k]))) goto nomem;
     if (!doc) goto nomem;
     json_t *js = json_array();
     JSET(doc, "seeds", js);
@@ -1394,7 +1459,7 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
              r = c->tr[r].parent)
             chain[np++] = r;
         while (np)
-            if (json_array_append_new(path, txid_json(s, c->tr[chain[--np]].tx))) goto nomem;
+            if (json_array_append_new(path, jc_tx(&jc, c, chain[--np]))) goto nomem;
         json_t *cur = json_object_get(bycat, stop->category);
         JSET(bycat, stop->category,
              JINT((cur ? (uint64_t)json_integer_value(cur) : 0) + e->amount));
@@ -1414,13 +1479,13 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
         const out_rec *r = &c->or_[i];
         json_t *o = json_object();
         if (json_array_append_new(jed, o)) goto nomem;
-        JSET(o, "from_tx", r->from != NONE32 ? txid_json(s, c->tr[r->from].tx) : json_null());
-        JSET(o, "to_tx", r->to != NONE32 ? txid_json(s, c->tr[r->to].tx) : json_null());
+        JSET(o, "from_tx", r->from != NONE32 ? jc_tx(&jc, c, r->from) : json_null());
+        JSET(o, "to_tx", r->to != NONE32 ? jc_tx(&jc, c, r->to) : json_null());
         JSET(o, "output", outpoint_json(s, r->out));
-        JSET(o, "address", addr_json(s, store_out_addr(s, r->out)));
+        JSET(o, "address", jc_addr(&jc, s, store_out_addr(s, r->out)));
         JSET(o, "value", JINT(r->taint));
-        JSET(o, "fate", json_string(fate_names[r->fate]));
-        JSET(o, "patterns", patterns_json(om[i]));
+        JSET(o, "fate", json_incref(fates[r->fate]));
+        JSET(o, "patterns", jc_pat(&jc, om[i]));
     }
 
     /* txs with their accounting and annotations */
@@ -1430,7 +1495,7 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
         const tx_rec *x = &c->tr[i];
         json_t *o = json_object();
         if (json_array_append_new(jtx, o)) goto nomem;
-        JSET(o, "txid", txid_json(s, x->tx));
+        JSET(o, "txid", jc_tx(&jc, c, (uint32_t)i));
         JSET(o, "height", JINT(store_tx(s, x->tx)->block));
         JSET(o, "depth", JINT(x->depth));
         JSET(o, "status", json_string(status_names[x->status]));
@@ -1441,19 +1506,25 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
         if (x->status != S_FOLLOWED) continue;
         JSET(o, "coinjoin", json_string(cluster_cj_kind_name(tp[i].kind)));
         JSET(o, "peel", JINT(tp[i].peel));
-        JSET(o, "patterns", patterns_json(tp[i].mask));
+        JSET(o, "patterns", jc_pat(&jc, tp[i].mask));
     }
     if (build_graph(c, doc, om)) goto nomem;
     (void)fwd;
     free(sorted);
     free(tp);
     free(om);
+    jcache_free(&jc, c->n_tr);
+    for (int k = 0; k < 5; k++)
+        json_decref(fates[k]);
     *out = doc;
     return 0;
 nomem:
     free(sorted);
     free(tp);
     free(om);
+    jcache_free(&jc, c->n_tr);
+    for (int k = 0; k < 5; k++)
+        json_decref(fates[k]);
     json_decref(doc);
     return util_errf(err, UTIL_ENOMEM, "out of memory building the trace document");
 }
