@@ -65,20 +65,26 @@ static void check_doc(json_t *d, int policy, int forward)
     CHECK(eps == jint(t, "to_endpoints"));
     /* every followed tx and every edge carries its pattern list */
     size_t no_patterns = 0;
-    json_array_foreach(
-        json_object_get(d, "txs"), i,
-        x) if (!strcmp(json_string_value(json_object_get(x, "status")), "followed") &&
-               !json_is_array(json_object_get(x, "patterns"))) no_patterns++;
-    json_array_foreach(json_object_get(d, "edges"), i,
-                       e) if (!json_is_array(json_object_get(e, "patterns"))) no_patterns++;
+    json_array_foreach(json_object_get(d, "txs"), i, x)
+    {
+        if (!strcmp(json_string_value(json_object_get(x, "status")), "followed") &&
+            !json_is_array(json_object_get(x, "patterns")))
+            no_patterns++;
+    }
+    json_array_foreach(json_object_get(d, "edges"), i, e)
+    {
+        if (!json_is_array(json_object_get(e, "patterns"))) no_patterns++;
+    }
     CHECK(no_patterns == 0);
     /* the graph: its edges carry exactly the taint the followed txs passed on; node totals
      * are the sums of their edges; seeds and endpoint arrivals are all on nodes */
     json_t *g = json_object_get(d, "graph");
     uint64_t passed = 0, gsum = 0, seeded = 0, toep = 0;
-    json_array_foreach(json_object_get(d, "txs"), i,
-                       x) if (!strcmp(json_string_value(json_object_get(x, "status")), "followed"))
-        passed += jint(x, "taint_out");
+    json_array_foreach(json_object_get(d, "txs"), i, x)
+    {
+        if (!strcmp(json_string_value(json_object_get(x, "status")), "followed"))
+            passed += jint(x, "taint_out");
+    }
     json_t *rcv = json_object(), *snt = json_object();
     json_array_foreach(json_object_get(g, "edges"), i, e)
     {

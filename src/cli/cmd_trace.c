@@ -40,6 +40,21 @@ static void btc_line(const char *label, long long sat, long long seeded)
     printf("\n");
 }
 
+/* How many elements of arr have name in their "patterns". */
+static size_t count_pattern(json_t *arr, const char *name)
+{
+    size_t n = 0, i, k;
+    json_t *e, *p;
+    json_array_foreach(arr, i, e)
+    {
+        json_array_foreach(json_object_get(e, "patterns"), k, p)
+        {
+            if (!strcmp(json_string_value(p), name)) n++;
+        }
+    }
+    return n;
+}
+
 static void print_text(json_t *d)
 {
     json_t *t = json_object_get(d, "totals");
@@ -94,16 +109,8 @@ static void print_text(json_t *d)
     static const char *const pats[] = {"split", "consolidate", "peel",   "coinjoin",
                                        "hop",   "fresh",       "bridge", "swap"};
     size_t count[8] = {0};
-    for (int side = 0; side < 2; side++)
-        json_array_foreach(json_object_get(d, side ? "edges" : "txs"), i, e)
-        {
-            size_t k;
-            json_t *p;
-            json_array_foreach(json_object_get(e, "patterns"), k,
-                               p) for (int q = 0; q < 8;
-                                       q++) if (!strcmp(json_string_value(p), pats[q]) &&
-                                                (q >= 5) == side) count[q]++;
-        }
+    for (int q = 0; q < 8; q++)
+        count[q] = count_pattern(json_object_get(d, q < 5 ? "txs" : "edges"), pats[q]);
     printf("patterns: txs: %zu split, %zu consolidate, %zu peel, %zu coinjoin, %zu hop; "
            "outputs: %zu fresh, %zu bridge, %zu swap\n",
            count[0], count[1], count[2], count[3], count[4], count[5], count[6], count[7]);

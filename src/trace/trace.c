@@ -1816,10 +1816,12 @@ static int write_dot_entity(json_t *doc, FILE *f, util_err *err)
                          (long long)json_integer_value(json_object_get(n, "value")));
         size_t k;
         json_t *p;
-        json_array_foreach(json_object_get(n, "patterns"), k,
-                           p) if (l > 0 && (size_t)l < sizeof label) l +=
-            snprintf(label + l, sizeof label - (size_t)l, "%s%s", k ? "," : "\n",
-                     json_string_value(p));
+        json_array_foreach(json_object_get(n, "patterns"), k, p)
+        {
+            if (l > 0 && (size_t)l < sizeof label)
+                l += snprintf(label + l, sizeof label - (size_t)l, "%s%s", k ? "," : "\n",
+                              json_string_value(p));
+        }
         fprintf(f, "  ");
         dot_str(f, trace_str(n, "from"));
         fprintf(f, " -> ");

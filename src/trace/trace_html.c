@@ -303,8 +303,10 @@ static int has_pattern(json_t *e, const char *name)
 {
     size_t k;
     json_t *p;
-    json_array_foreach(json_object_get(e, "patterns"), k,
-                       p) if (!strcmp(json_string_value(p), name)) return 1;
+    json_array_foreach(json_object_get(e, "patterns"), k, p)
+    {
+        if (!strcmp(json_string_value(p), name)) return 1;
+    }
     return 0;
 }
 
@@ -390,7 +392,10 @@ static void write_entity_svg(json_t *doc, FILE *f)
 #define GX(k) (20 + (int)(fwd ? d[k].col : maxcol - d[k].col) * colw)
 #define GY(k) (20 + d[k].row * rowh)
     long long vmax = 1;
-    json_array_foreach(edges, i, e) if (num(e, "value") > vmax) vmax = num(e, "value");
+    json_array_foreach(edges, i, e)
+    {
+        if (num(e, "value") > vmax) vmax = num(e, "value");
+    }
     json_array_foreach(edges, i, e)
     {
         size_t a = ef[i], b = et[i];
