@@ -249,6 +249,16 @@ static void test_chain(const char *tmp)
             check_doc(d, TRACE_POISON, 1);
             json_decref(d);
         }
+        /* a window that splits no tx: an empty graph, still a whole document */
+        trace_default_opts(&o);
+        o.until = 0;
+        CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == 0);
+        if (d) {
+            CHECK(jint(json_object_get(d, "totals"), "beyond_until") > 0);
+            CHECK(json_array_size(json_object_get(json_object_get(d, "graph"), "edges")) == 0);
+            check_doc(d, o.policy, 1);
+            json_decref(d);
+        }
         /* bad options */
         o.max_outputs = 1000;
         o.hops = 0;

@@ -1348,7 +1348,7 @@ static int build_graph(tctx *c, json_t *doc, const uint8_t *om)
     memset(&g, 0, sizeof g);
     int rc = graph_fill(&g, c, om);
     if (!rc) {
-        qsort(g.e, g.ne, sizeof *g.e, cmp_gedge);
+        if (g.ne) qsort(g.e, g.ne, sizeof *g.e, cmp_gedge); /* g.e is NULL when no tx was split */
         json_t *jg = graph_json(c, &g);
         if (!jg || json_object_set_new(doc, "graph", jg)) rc = UTIL_ENOMEM;
     }
