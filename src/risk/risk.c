@@ -449,7 +449,7 @@ static int indirect(const risk_ctx *r, const trace_seeds *seeds, int direction, 
     json_object_set_new(o, "seeded", json_integer((json_int_t)x.seeded));
     json_object_set_new(o, "partial", json_boolean(x.partial || seeds_partial));
     json_object_set_new(o, "outputs_visited", json_integer((json_int_t)x.outputs_visited));
-    qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat);
+    if (x.n_cat) qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat); /* x.cat is NULL when none */
     for (size_t i = 0; i < x.n_cat; i++) {
         const trace_exposure_cat *k = &x.cat[i];
         double share = x.seeded ? (double)k->amount / (double)x.seeded : 0;

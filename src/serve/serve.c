@@ -407,11 +407,13 @@ static enum MHD_Result route_batch(server *sv, struct MHD_Connection *c, req *r)
             break;
         }
     }
-    if (bad) {
+    if (bad) { /* bad may be a key of doc: answer before freeing it */
+        enum MHD_Result res =
+            !strcmp(why, "too many items")
+                ? serve_error(c, r, 413, bad, "batch: at most %zu items", sv->o.max_batch)
+                : serve_error(c, r, 400, bad, "field '%s': %s", bad, why);
         json_decref(doc);
-        if (!strcmp(why, "too many items"))
-            return serve_error(c, r, 413, bad, "batch: at most %zu items", sv->o.max_batch);
-        return serve_error(c, r, 400, bad, "field '%s': %s", bad, why);
+        return res;
     }
     if (hops) o.hops = (uint32_t)json_integer_value(hops);
     json_t *results = json_array();
@@ -537,9 +539,10 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
         if (bad) break;
     }
     if (!bad && !from) bad = "from", why = "required";
-    if (bad) {
+    if (bad) { /* bad may be a key of doc: answer before freeing it */
+        enum MHD_Result res = serve_error(c, r, 400, bad, "field '%s': %s", bad, why);
         json_decref(doc);
-        return serve_error(c, r, 400, bad, "field '%s': %s", bad, why);
+        return res;
     }
     snap *sn = serve_snap_get(sv);
     trace_seeds seeds = {0};
