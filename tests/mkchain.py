@@ -4,7 +4,10 @@ cointrail): every script type, SegWit spends with witness data, spends inside a 
 an input whose previous output is absent (unresolved), and branches with more or less work.
 
   mkchain.py OUT.json --blocks N [--seed S] [--fork-at H --fork-len L --fork-bits HEX]
-      writes the blocks (hex) as JSON: {"main": [...], "fork": [...]}
+      [--time-jitter SECONDS]
+      writes the blocks (hex) as JSON: {"main": [...], "fork": [...]}; with --time-jitter the
+      main chain's block times are 600 s apart plus or minus up to SECONDS (not monotonic, as
+      on mainnet), else exactly 600 s apart
   mkchain.py write OUT_FILE BLOCKS.json main|fork FROM TO [--shuffle SEED] [--pad N]
       [--xor-dir DIR]  frames blocks [FROM, TO) into a blk file (magic + size + block),
       optionally shuffled, zero padded, and xor-obfuscated with DIR/xor.dat
@@ -130,10 +133,12 @@ def build(args):
     utxo, reuse, main = [], [], []
     prev, bits = b"\0" * 32, 0x207FFFFF
     snapshot = None
+    jrng = random.Random(args.seed + 99)  # its own stream: chains without jitter are unchanged
     for h in range(args.blocks):
         if h == args.fork_at:
             snapshot = (list(utxo), list(reuse), prev)
-        b = make_block(rng, prev, h, bits, utxo, reuse, 1_600_000_000 + 600 * h, h > 2)
+        jitter = jrng.randint(-args.time_jitter, args.time_jitter) if args.time_jitter else 0
+        b = make_block(rng, prev, h, bits, utxo, reuse, 1_600_000_000 + 600 * h + jitter, h > 2)
         main.append(b)
         prev = b.GetHash()
     fork = []
@@ -184,5 +189,6 @@ if __name__ == "__main__":
         p.add_argument("--fork-at", type=int, default=-1)
         p.add_argument("--fork-len", type=int, default=0)
         p.add_argument("--fork-bits", default="207fffff")
+        p.add_argument("--time-jitter", type=int, default=0)
         a = p.parse_args()
         json.dump(build(a), open(a.out, "w"))

@@ -10,11 +10,15 @@
 
 static const char *usage =
     "usage: cointrail trace --db DIR --from SPEC [--from SPEC...] [--direction forward|backward]\n"
-    "           [--policy poison|haircut|fifo] [--hops N] [--min-value SAT] [--until HEIGHT]\n"
+    "           [--policy poison|haircut|fifo] [--hops N] [--min-value SAT] [--until WHEN]\n"
     "           [--through-mixers] [--max-outputs N] [--format text|json|dot|html] [--json]\n"
+    "           [--graph tx|entity]\n"
     "  SPEC: TXID:N (one output), TXID (all its outputs), ADDRESS (all its outputs),\n"
     "        entity:ADDRESS|ID (every output paid to that address's entity; needs clustering),\n"
-    "        @FILE (one SPEC per line, no entity:)\n"
+    "        @FILE (one SPEC per line)\n"
+    "  WHEN: a block height (digits), @UNIX_SECONDS, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z (UTC);\n"
+    "        forward: nothing after it is followed; backward: nothing before it\n"
+    "  --graph: what dot and html draw (default entity when the store is clustered, else tx)\n"
     "  defaults: forward, haircut, 10 hops (1..1000), no minimum, no height limit,\n"
     "            at most 5000000 outputs visited (then a partial result)\n";
 
@@ -34,6 +38,21 @@ static void btc_line(const char *label, long long sat, long long seeded)
     printf("  %-18s %16lld sat  %4lld.%08lld BTC", label, sat, sat / 100000000, sat % 100000000);
     if (seeded > 0) printf("  %5.1f%%", 100.0 * (double)sat / (double)seeded);
     printf("\n");
+}
+
+/* How many elements of arr have name in their "patterns". */
+static size_t count_pattern(json_t *arr, const char *name)
+{
+    size_t n = 0, i, k;
+    json_t *e, *p;
+    json_array_foreach(arr, i, e)
+    {
+        json_array_foreach(json_object_get(e, "patterns"), k, p)
+        {
+            if (!strcmp(json_string_value(p), name)) n++;
+        }
+    }
+    return n;
 }
 
 static void print_text(json_t *d)
@@ -86,6 +105,28 @@ static void print_text(json_t *d)
     }
     printf("txs on the flow: %zu (%zu CoinJoin, %zu peel-chain steps); outputs visited: %lld\n",
            json_array_size(json_object_get(d, "txs")), cj, peel, ival(d, "outputs_visited"));
+    /* patterns: txs for the shapes of txs, edges (outputs) for the others */
+    static const char *const pats[] = {"split", "consolidate", "peel",   "coinjoin",
+                                       "hop",   "fresh",       "bridge", "swap"};
+    size_t count[8] = {0};
+    for (int q = 0; q < 8; q++)
+        count[q] = count_pattern(json_object_get(d, q < 5 ? "txs" : "edges"), pats[q]);
+    printf("patterns: txs: %zu split, %zu consolidate, %zu peel, %zu coinjoin, %zu hop; "
+           "outputs: %zu fresh, %zu bridge, %zu swap\n",
+           count[0], count[1], count[2], count[3], count[4], count[5], count[6], count[7]);
+    json_t *g = json_object_get(d, "graph"), *ge = json_object_get(g, "edges");
+    printf("%s graph: %zu nodes, %zu edges; largest flows:\n", sval(g, "level"),
+           json_array_size(json_object_get(g, "nodes")), json_array_size(ge));
+    json_array_foreach(ge, i, e)
+    {
+        if (i == 10) break;
+        printf("  %16lld sat  %s -> %s", ival(e, "value"), sval(e, "from"), sval(e, "to"));
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(e, "patterns"), k, p)
+            printf("%s%s", k ? "," : "  [", json_string_value(p));
+        printf("%s\n", json_array_size(json_object_get(e, "patterns")) ? "]" : "");
+    }
 }
 
 int cmd_trace(int argc, char **argv)
@@ -101,9 +142,11 @@ int cmd_trace(int argc, char **argv)
                                          {"max-outputs", required_argument, 0, 'M'},
                                          {"format", required_argument, 0, 'F'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"graph", required_argument, 0, 'g'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *db = NULL, *format = "text";
+    const char *db = NULL, *format = "text", *until = NULL;
+    int graph = -1; /* trace_graph; -1: by whether the store is clustered */
     const char **from = calloc((size_t)argc + 1, sizeof *from);
     size_t nfrom = 0;
     if (!from) return CLI_ERROR;
@@ -150,12 +193,16 @@ int cmd_trace(int argc, char **argv)
             }
             o.min_value = v;
             break;
-        case 'u':
-            if (cli_parse_u64(optarg, &v) || v > INT32_MAX) {
-                fprintf(stderr, "cointrail: --until must be a block height, not '%s'\n", optarg);
+        case 'u': /* a time needs the store's block times: parsed once it is open */
+            until = optarg;
+            break;
+        case 'g':
+            if (!strcmp(optarg, "tx") || !strcmp(optarg, "entity"))
+                graph = !strcmp(optarg, "tx") ? TRACE_GRAPH_TX : TRACE_GRAPH_ENTITY;
+            else {
+                fprintf(stderr, "cointrail: --graph must be tx or entity, not '%s'\n", optarg);
                 goto out;
             }
-            o.until = (int64_t)v;
             break;
         case 'x':
             o.follow_mixers = 1;
@@ -201,10 +248,13 @@ int cmd_trace(int argc, char **argv)
         goto out;
     }
     store *s = ctx.s;
+    if (until && (rc = trace_until_parse(s, until, o.direction, &o.until, &o.until_time, &err))) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (graph < 0) graph = ctx.clusters ? TRACE_GRAPH_ENTITY : TRACE_GRAPH_TX;
     for (size_t i = 0; i < nfrom; i++)
-        if ((rc = !strncmp(from[i], "entity:", 7)
-                      ? trace_add_entity(&seeds, s, ctx.clusters, from[i] + 7, &err)
-                      : trace_add_spec(&seeds, s, from[i], &err))) {
+        if ((rc = trace_add_spec_entities(&seeds, s, ctx.clusters, from[i], &err))) {
             util_err_prefix(&err, "--from");
             rc = cli_fail(&err);
             goto done;
@@ -216,12 +266,12 @@ int cmd_trace(int argc, char **argv)
     if (!strcmp(format, "json"))
         cli_print_json(doc);
     else if (!strcmp(format, "html")) {
-        if ((rc = trace_write_html(doc, stdout, &err))) {
+        if ((rc = trace_write_html_graph(doc, stdout, graph, &err))) {
             rc = cli_fail(&err);
             goto done;
         }
     } else if (!strcmp(format, "dot")) {
-        if ((rc = trace_write_dot(doc, stdout, &err))) {
+        if ((rc = trace_write_dot_graph(doc, stdout, graph, &err))) {
             rc = cli_fail(&err);
             goto done;
         }

@@ -45,6 +45,7 @@ void trace_default_opts(trace_opts *o)
     o->direction = TRACE_FORWARD;
     o->hops = TRACE_DEFAULT_HOPS;
     o->until = -1;
+    o->until_time = -1;
     o->max_outputs = TRACE_DEFAULT_MAX_OUTPUTS;
 }
 
@@ -235,9 +236,19 @@ static int add_one_spec(trace_seeds *sd, const store *s, const char *spec, util_
     return 0;
 }
 
-int trace_add_spec(trace_seeds *sd, const store *s, const char *spec, util_err *err)
+/* One SPEC, or with allow_entity also "entity:..." (clusters may be NULL then). */
+static int add_spec_line(trace_seeds *sd, const store *s, const cluster_map *clusters,
+                         int allow_entity, const char *spec, util_err *err)
 {
-    if (spec[0] != '@') return add_one_spec(sd, s, spec, err);
+    if (allow_entity && !strncmp(spec, "entity:", 7))
+        return trace_add_entity(sd, s, clusters, spec + 7, err);
+    return add_one_spec(sd, s, spec, err);
+}
+
+static int add_spec(trace_seeds *sd, const store *s, const cluster_map *clusters, int allow_entity,
+                    const char *spec, util_err *err)
+{
+    if (spec[0] != '@') return add_spec_line(sd, s, clusters, allow_entity, spec, err);
     const char *path = spec + 1;
     FILE *f = fopen(path, "r");
     if (!f) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -262,7 +273,7 @@ int trace_add_spec(trace_seeds *sd, const store *s, const char *spec, util_err *
             rc = util_errf(err, UTIL_EINVAL, "%s:%u: nested @FILE not allowed", path, lineno);
             break;
         }
-        if ((rc = add_one_spec(sd, s, p, err))) {
+        if ((rc = add_spec_line(sd, s, clusters, allow_entity, p, err))) {
             util_err_prefix(err, "%s:%u", path, lineno);
             break;
         }
@@ -271,6 +282,140 @@ int trace_add_spec(trace_seeds *sd, const store *s, const char *spec, util_err *
     fclose(f);
     if (!rc && sd->n == before) rc = util_errf(err, UTIL_EINVAL, "%s: no seeds in the file", path);
     return rc;
+}
+
+int trace_add_spec(trace_seeds *sd, const store *s, const char *spec, util_err *err)
+{
+    return add_spec(sd, s, NULL, 0, spec, err);
+}
+
+int trace_add_spec_entities(trace_seeds *sd, const store *s, const cluster_map *clusters,
+                            const char *spec, util_err *err)
+{
+    return add_spec(sd, s, clusters, 1, spec, err);
+}
+
+/* ---- --until as a time ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n decimal digits at p (no sign, no spaces), or -1. */
+static long digits(const char *p, int n)
+{
+    long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)p[i])) return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) to unix seconds; -1 if malformed. */
+static int64_t parse_utc(const char *a)
+{
+    size_t n = strlen(a);
+    if (n < 10 || a[4] != '-' || a[7] != '-') return -1;
+    long y = digits(a, 4), mo = digits(a + 5, 2), d = digits(a + 8, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1) return -1;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap)) return -1;
+    long hh = 0, mm = 0, ss = 0;
+    const char *p = a + 10;
+    if (*p) {
+        if (*p != 'T' || strlen(p) < 6 || p[3] != ':') return -1;
+        hh = digits(p + 1, 2), mm = digits(p + 4, 2);
+        p += 6;
+        if (*p == ':') {
+            ss = digits(p + 1, 2);
+            p += 3;
+            if (strlen(a) < (size_t)(p - a)) return -1;
+        }
+        if (*p == 'Z') p++;
+        if (*p || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59) return -1;
+    }
+    return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+/* The first index whose value is >= t in a non-decreasing array (n if none). */
+static uint64_t first_at_least(const uint32_t *v, uint64_t n, int64_t t)
+{
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((int64_t)v[mid] >= t)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+int trace_until_parse(const store *s, const char *arg, int direction, int64_t *height,
+                      int64_t *time, util_err *err)
+{
+    *height = -1;
+    *time = -1;
+    int64_t t;
+    char *end;
+    if (isdigit((unsigned char)arg[0]) && strlen(arg) <= 10 &&
+        strspn(arg, "0123456789") == strlen(arg)) {
+        unsigned long long h = strtoull(arg, &end, 10);
+        if (h > INT32_MAX)
+            return util_errf(err, UTIL_EINVAL, "--until %s: height out of range", arg);
+        *height = (int64_t)h;
+        return 0;
+    }
+    if (arg[0] == '@') {
+        const char *p = arg + 1;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (!isdigit((unsigned char)*p) || *end || errno || v > UINT32_MAX)
+            return util_errf(err, UTIL_EINVAL,
+                             "--until %s: want @SECONDS (unix time, 0..4294967295)", arg);
+        t = (int64_t)v;
+    } else if ((t = parse_utc(arg)) < 0) {
+        return util_errf(err, UTIL_EINVAL,
+                         "--until %s: want a height, @UNIX_SECONDS, YYYY-MM-DD or "
+                         "YYYY-MM-DDTHH:MM[:SS]Z (UTC)",
+                         arg);
+    }
+    uint64_t nb = store_get_totals(s)->blocks;
+    if (!nb) return util_errf(err, UTIL_ENOTFOUND, "--until %s: the store has no blocks", arg);
+    /* The running maximum of block times is monotonic where the times are not; it is what
+     * Bitcoin Core searches (CBlockIndex::nTimeMax, FindEarliestAtLeast). */
+    uint32_t *tmax = malloc(nb * sizeof *tmax);
+    if (!tmax) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    uint32_t m = 0;
+    for (uint64_t h = 0; h < nb; h++) {
+        uint32_t bt = store_block(s, h)->time;
+        tmax[h] = m = bt > m ? bt : m;
+    }
+    /* forward: the last height whose running maximum is <= t; backward: the first >= t */
+    uint64_t first = first_at_least(tmax, nb, direction == TRACE_FORWARD ? t + 1 : t);
+    free(tmax);
+    if (direction == TRACE_FORWARD) {
+        if (!first)
+            return util_errf(err, UTIL_ENOTFOUND, "--until %s: before the first block (time %u)",
+                             arg, store_block(s, 0)->time);
+        *height = (int64_t)first - 1;
+    } else {
+        if (first == nb)
+            return util_errf(err, UTIL_ENOTFOUND,
+                             "--until %s: after the last block (height %" PRIu64 ")", arg, nb - 1);
+        *height = (int64_t)first;
+    }
+    *time = t;
+    return 0;
 }
 
 /* ---- the trace ---- */
@@ -582,6 +727,19 @@ static void split_haircut(tctx *c, uint64_t x, const uint64_t *w, size_t m, uint
     }
     uint64_t left = x - sum; /* < m */
     if (!left) return;
+    if (left <= 8) {
+        /* Usually one or two satoshis are left over: pick the largest remainders by scans
+         * (the first of equal ones, as the sort's tie rule) instead of sorting every bucket. */
+        for (uint64_t k = 0; k < left; k++) {
+            size_t best = SIZE_MAX;
+            for (size_t q = 0; q < m; q++)
+                if (c->rm[q].i != NONE32 && (best == SIZE_MAX || c->rm[q].r > c->rm[best].r))
+                    best = q;
+            sh[best]++;
+            c->rm[best].i = NONE32;
+        }
+        return;
+    }
     qsort(c->rm, m, sizeof *c->rm, rem_cmp);
     for (uint64_t k = 0; k < left; k++)
         sh[c->rm[k].i]++;
@@ -785,18 +943,438 @@ static int cmp_ep(const void *pa, const void *pb)
     return a->addr < b->addr ? -1 : a->addr > b->addr;
 }
 
+/* ---- patterns along the path (docs/tracing.md, "Annotations") ---- */
+
+enum {
+    P_SPLIT = 1 << 0,
+    P_CONSOLIDATE = 1 << 1,
+    P_PEEL = 1 << 2,
+    P_COINJOIN = 1 << 3,
+    P_HOP = 1 << 4,
+    P_FRESH = 1 << 5,
+    P_BRIDGE = 1 << 6,
+    P_SWAP = 1 << 7,
+};
+static const char *const pattern_names[] = {"split", "consolidate", "peel",   "coinjoin",
+                                            "hop",   "fresh",       "bridge", "swap"};
+
+typedef struct tx_pat {
+    int kind, peel; /* CoinJoin kind, peel chain length */
+    uint8_t mask;   /* P_SPLIT P_CONSOLIDATE P_PEEL P_COINJOIN P_HOP */
+} tx_pat;
+
+/* The output's address never received anything before it (the first output paying it). */
+static int fresh_output(const store *s, uint64_t o)
+{
+    return store_out_addr(s, o) != STORE_NO_ADDR && store_out_prev_same_addr(s, o) == STORE_NONE;
+}
+
+/* The shape of one tx (only txs split by the trace; others get 0). */
+static int tx_shape(const tctx *c, uint64_t tx, cluster_scratch *sc, tx_pat *p)
+{
+    const store *s = c->s;
+    if (c->clusters && tx < cluster_map_txs(c->clusters))
+        p->kind = cluster_tx_kind(c->clusters, tx);
+    else if ((p->kind = cluster_detect(s, tx, sc)) < 0)
+        return UTIL_ENOMEM;
+    p->peel = cluster_peel_chain(s, tx);
+    uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx), paid = 0, fresh = 0;
+    uint64_t first = store_tx(s, tx)->first_out;
+    for (uint32_t j = 0; j < nout; j++) {
+        if (store_out_addr(s, first + j) == STORE_NO_ADDR || store_out_value(s, first + j) <= 0)
+            continue;
+        paid++;
+        fresh += fresh_output(s, first + j);
+    }
+    uint8_t m = 0;
+    if (cluster_cj_excludes(p->kind)) m |= P_COINJOIN;
+    if (p->peel > 0) m |= P_PEEL;
+    /* A Tx0 fans one wallet's coin out too, but it is the mixer's own step, not a split. */
+    if (!(m & (P_COINJOIN | P_PEEL)) && p->kind != CLUSTER_CJ_WHIRLPOOL_TX0) {
+        if (nin <= 2 && paid >= 3) m |= P_SPLIT;
+        if ((nin >= 2 && paid == 1) || (nin >= 3 && paid == 2)) m |= P_CONSOLIDATE;
+        if (!(m & (P_SPLIT | P_CONSOLIDATE)) && nin <= 2 && paid >= 1 && paid <= 2 && fresh == paid)
+            m |= P_HOP;
+    }
+    p->mask = m;
+    return 0;
+}
+
+/* *out[i]: the shape of tx rec i. *out is owned by the caller (free). */
+static int tx_patterns(const tctx *c, tx_pat **out)
+{
+    tx_pat *tp = calloc(c->n_tr ? c->n_tr : 1, sizeof *tp);
+    if (!tp) return UTIL_ENOMEM;
+    cluster_scratch sc = {0};
+    for (size_t i = 0; i < c->n_tr; i++)
+        if (c->tr[i].status == S_FOLLOWED && tx_shape(c, c->tr[i].tx, &sc, &tp[i])) {
+            cluster_scratch_free(&sc);
+            free(tp);
+            return UTIL_ENOMEM;
+        }
+    cluster_scratch_free(&sc);
+    /* Paying a service is a deposit, not a hop, even to a fresh deposit address. */
+    for (size_t i = 0; i < c->n_or; i++) {
+        const out_rec *r = &c->or_[i];
+        uint32_t creator = c->o->direction == TRACE_FORWARD ? r->from : r->to;
+        if (r->fate == F_ENDPOINT && creator != NONE32) tp[creator].mask &= (uint8_t)~P_HOP;
+    }
+    *out = tp;
+    return 0;
+}
+
+/* An edge carries the shape of the tx that created its output (split, peel, coinjoin, hop),
+ * consolidation when the tx spending it merges it, fresh when its address is new, and the
+ * endpoint's category when it is a bridge or swap deposit. */
+static uint8_t edge_patterns(const tctx *c, const tx_pat *tp, uint32_t i)
+{
+    const out_rec *r = &c->or_[i];
+    int fwd = c->o->direction == TRACE_FORWARD;
+    uint32_t creator = fwd ? r->from : r->to, spender = fwd ? r->to : r->from;
+    uint8_t m = 0;
+    if (creator != NONE32) m |= tp[creator].mask & (P_SPLIT | P_PEEL | P_COINJOIN | P_HOP);
+    if (spender != NONE32) m |= tp[spender].mask & P_CONSOLIDATE;
+    if (fresh_output(c->s, r->out)) m |= P_FRESH;
+    if (r->fate == F_ENDPOINT) {
+        const char *cat = labels_db_get(c->labels, c->er[r->endpoint].label)->category;
+        if (!strcmp(cat, "bridge")) m |= P_BRIDGE;
+        if (!strcmp(cat, "swap")) m |= P_SWAP;
+    }
+    return m;
+}
+
+static json_t *patterns_json(uint8_t m)
+{
+    json_t *a = json_array();
+    for (int k = 0; a && k < 8; k++)
+        if (m & (1u << k) && json_array_append_new(a, json_string(pattern_names[k]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* ---- the entity graph: who passed tainted value to whom ---- */
+
+typedef struct gnode {
+    uint64_t key;         /* entity id, or G_ADDR | address id, or G_NOADDR */
+    uint32_t addr, label; /* a representative address; the stop label if an endpoint */
+    uint64_t seeded, received, sent, to_endpoint;
+} gnode;
+typedef struct gedge {
+    uint32_t from, to;
+    uint64_t value, outputs;
+    uint8_t mask;
+} gedge;
+#define G_ADDR (1ull << 32)
+#define G_NOADDR (1ull << 33)
+
+typedef struct graph {
+    hmap nmap, emap;
+    gnode *n;
+    size_t nn, cap_n;
+    gedge *e;
+    size_t ne, cap_e;
+} graph;
+
+static void graph_free(graph *g)
+{
+    hmap_free(&g->nmap);
+    hmap_free(&g->emap);
+    free(g->n);
+    free(g->e);
+}
+
+/* The node of an output's owner: its entity when clustered, else its address. */
+static uint32_t graph_node(graph *g, const tctx *c, uint64_t o)
+{
+    uint32_t addr = store_out_addr(c->s, o);
+    uint64_t key = G_NOADDR;
+    if (addr != STORE_NO_ADDR) {
+        uint32_t ent = c->clusters ? cluster_entity_of(c->clusters, addr) : CLUSTER_NO_ENTITY;
+        key = ent != CLUSTER_NO_ENTITY ? ent : G_ADDR | addr;
+    }
+    uint32_t k = hmap_get(&g->nmap, key);
+    if (k != NONE32) return k;
+    if (grow((void **)&g->n, &g->cap_n, g->nn + 1, sizeof *g->n)) return NONE32;
+    k = (uint32_t)g->nn++;
+    if (hmap_put(&g->nmap, key, k)) return NONE32;
+    g->n[k] = (gnode){key, addr, NONE32, 0, 0, 0, 0};
+    return k;
+}
+
+static int graph_add(graph *g, uint32_t from, uint32_t to, uint64_t v, uint8_t mask, int count)
+{
+    if (!v) return 0;
+    uint64_t key = (uint64_t)from << 32 | to;
+    uint32_t k = hmap_get(&g->emap, key);
+    if (k == NONE32) {
+        if (grow((void **)&g->e, &g->cap_e, g->ne + 1, sizeof *g->e)) return UTIL_ENOMEM;
+        k = (uint32_t)g->ne++;
+        if (hmap_put(&g->emap, key, k)) return UTIL_ENOMEM;
+        g->e[k] = (gedge){from, to, 0, 0, 0};
+    }
+    g->e[k].value += v;
+    g->e[k].outputs += (uint64_t)count;
+    g->e[k].mask |= mask;
+    g->n[from].sent += v;
+    g->n[to].received += v;
+    return 0;
+}
+
+static int cmp_u64pair(const void *pa, const void *pb)
+{
+    const uint64_t *a = pa, *b = pb;
+    return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
+static int cmp_gedge(const void *pa, const void *pb)
+{
+    const gedge *a = pa, *b = pb;
+    if (a->value != b->value) return a->value > b->value ? -1 : 1;
+    if (a->from != b->from) return a->from < b->from ? -1 : 1;
+    return a->to < b->to ? -1 : a->to > b->to;
+}
+
+/* For each split tx, the taint it produced (outputs forward, inputs backward) goes from the
+ * owner of the tx's inputs to the owners of its outputs, so the edges of a tx sum exactly to its
+ * taint_out. When the taint came in from several holders, it all goes from the one that brought
+ * the most: splitting every share between every holder makes holders x shares edges, which for
+ * a poison trace through CoinJoins is more than the trace itself. */
+static int graph_fill(graph *g, tctx *c, const uint8_t *om)
+{
+    int fwd = c->o->direction == TRACE_FORWARD;
+    uint32_t *node = malloc((c->n_or ? c->n_or : 1) * sizeof *node);
+    size_t *in_start = calloc(c->n_tr + 1, sizeof *in_start);
+    size_t *out_start = calloc(c->n_tr + 1, sizeof *out_start);
+    uint32_t *in_idx = malloc((c->n_or ? c->n_or : 1) * sizeof *in_idx);
+    uint32_t *out_idx = malloc((c->n_or ? c->n_or : 1) * sizeof *out_idx);
+    uint64_t *grp = NULL;
+    size_t cap_grp = 0;
+    int rc = UTIL_ENOMEM;
+    if (!node || !in_start || !out_start || !in_idx || !out_idx) goto out;
+    for (size_t i = 0; i < c->n_or; i++) {
+        const out_rec *r = &c->or_[i];
+        if ((node[i] = graph_node(g, c, r->out)) == NONE32) goto out;
+        gnode *n = &g->n[node[i]];
+        if (r->from == NONE32) n->seeded += r->taint;
+        if (r->fate == F_ENDPOINT) {
+            n->to_endpoint += r->taint;
+            if (n->label == NONE32) n->label = c->er[r->endpoint].label;
+        }
+        if (r->to != NONE32) in_start[r->to + 1]++;
+        if (r->from != NONE32) out_start[r->from + 1]++;
+    }
+    for (size_t t = 0; t < c->n_tr; t++) {
+        in_start[t + 1] += in_start[t];
+        out_start[t + 1] += out_start[t];
+    }
+    {
+        size_t *fi = calloc(c->n_tr + 1, sizeof *fi), *fo = calloc(c->n_tr + 1, sizeof *fo);
+        if (!fi || !fo) {
+            free(fi);
+            free(fo);
+            goto out;
+        }
+        for (size_t i = 0; i < c->n_or; i++) {
+            const out_rec *r = &c->or_[i];
+            if (r->to != NONE32) in_idx[in_start[r->to] + fi[r->to]++] = (uint32_t)i;
+            if (r->from != NONE32) out_idx[out_start[r->from] + fo[r->from]++] = (uint32_t)i;
+        }
+        free(fi);
+        free(fo);
+    }
+    for (size_t t = 0; t < c->n_tr; t++) {
+        if (c->tr[t].status != S_FOLLOWED) continue;
+        /* groups: (node, taint brought in), by node */
+        size_t ni = in_start[t + 1] - in_start[t], ng = 0;
+        if (grow((void **)&grp, &cap_grp, 2 * ni + 2, sizeof *grp)) goto out;
+        for (size_t k = 0; k < ni; k++) {
+            uint32_t i = in_idx[in_start[t] + k];
+            grp[2 * k] = node[i];
+            grp[2 * k + 1] = c->or_[i].taint;
+        }
+        qsort(grp, ni, 2 * sizeof *grp, cmp_u64pair);
+        for (size_t k = 0; k < ni; k++) {
+            if (ng && grp[2 * (ng - 1)] == grp[2 * k]) {
+                grp[2 * (ng - 1) + 1] += grp[2 * k + 1];
+                continue;
+            }
+            grp[2 * ng] = grp[2 * k];
+            grp[2 * ng + 1] = grp[2 * k + 1];
+            ng++;
+        }
+        if (!ng) continue;
+        size_t main = 0; /* the holder that brought the most taint (ties: the first) */
+        for (size_t k = 1; k < ng; k++)
+            if (grp[2 * k + 1] > grp[2 * main + 1]) main = k;
+        uint32_t src = (uint32_t)grp[2 * main];
+        for (size_t k = out_start[t]; k < out_start[t + 1]; k++) {
+            uint32_t i = out_idx[k];
+            if (fwd ? graph_add(g, src, node[i], c->or_[i].taint, om[i], 1)
+                    : graph_add(g, node[i], src, c->or_[i].taint, om[i], 1))
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(node);
+    free(in_start);
+    free(out_start);
+    free(in_idx);
+    free(out_idx);
+    free(grp);
+    return rc;
+}
+
+static json_t *node_id_json(const tctx *c, const gnode *n)
+{
+    char buf[160];
+    if (n->key == G_NOADDR) return json_string("no-address");
+    if (n->key & G_ADDR) {
+        char a[128];
+        btc_addr_encode(a, store_addr(c->s, n->addr));
+        snprintf(buf, sizeof buf, "a:%s", a);
+    } else {
+        snprintf(buf, sizeof buf, "e%" PRIu64, n->key);
+    }
+    return json_string(buf);
+}
+
+#define JINT(v) json_integer((json_int_t)(v))
+
+/* Strings and arrays that recur across a document's edges (txids, addresses, pattern lists),
+ * made once and shared by reference: jansson values have no parent, and for a wide trace the
+ * allocations and hex/base58 encodings were most of the document's cost. */
+typedef struct jcache {
+    json_t **tx;      /* per tx rec */
+    json_t *pat[256]; /* per pattern mask */
+    hmap addr_idx;    /* address id -> index in addr */
+    json_t **addr;
+    size_t n_addr, cap_addr;
+} jcache;
+
+static void jcache_free(jcache *k, size_t n_tx)
+{
+    for (size_t i = 0; k->tx && i < n_tx; i++)
+        json_decref(k->tx[i]);
+    free(k->tx);
+    for (int i = 0; i < 256; i++)
+        json_decref(k->pat[i]);
+    for (size_t i = 0; i < k->n_addr; i++)
+        json_decref(k->addr[i]);
+    free(k->addr);
+    hmap_free(&k->addr_idx);
+}
+
+/* New references (NULL if out of memory). */
+static json_t *jc_tx(jcache *k, const tctx *c, uint32_t t)
+{
+    if (!k->tx[t] && !(k->tx[t] = txid_json(c->s, c->tr[t].tx))) return NULL;
+    return json_incref(k->tx[t]);
+}
+
+static json_t *jc_pat(jcache *k, uint8_t m)
+{
+    if (!k->pat[m] && !(k->pat[m] = patterns_json(m))) return NULL;
+    return json_incref(k->pat[m]);
+}
+
+static json_t *jc_addr(jcache *k, const store *s, uint32_t addr)
+{
+    if (addr == STORE_NO_ADDR) return json_null();
+    uint32_t i = hmap_get(&k->addr_idx, addr);
+    if (i != NONE32) return json_incref(k->addr[i]);
+    if (grow((void **)&k->addr, &k->cap_addr, k->n_addr + 1, sizeof *k->addr)) return NULL;
+    json_t *v = addr_json(s, addr);
+    if (!v) return NULL;
+    if (hmap_put(&k->addr_idx, addr, (uint32_t)k->n_addr)) {
+        json_decref(v);
+        return NULL;
+    }
+    k->addr[k->n_addr++] = v;
+    return json_incref(v);
+}
+
+/* The graph as JSON: {"level": "entity"|"address", "nodes": [...], "edges": [...]}
+ * (docs/tracing.md). NULL if out of memory. */
+static json_t *graph_json(const tctx *c, const graph *g)
+{
+    json_t *nodes = json_array(), *edges = json_array(), **ids = NULL;
+    json_t *jg = json_pack("{s:s, s:o, s:o}", "level", c->clusters ? "entity" : "address", "nodes",
+                           nodes, "edges", edges);
+    if (!jg) return NULL;
+    ids = calloc(g->nn ? g->nn : 1, sizeof *ids);
+    if (!ids) goto fail;
+    for (size_t k = 0; k < g->nn; k++) {
+        const gnode *n = &g->n[k];
+        if (!(ids[k] = node_id_json(c, n))) goto fail;
+        json_t *o = json_pack("{s:O, s:o, s:o, s:I, s:I, s:I, s:I}", "id", ids[k], "entity",
+                              n->key & (G_ADDR | G_NOADDR) ? json_null() : JINT(n->key), "address",
+                              addr_json(c->s, n->addr), "seeded", (json_int_t)n->seeded, "received",
+                              (json_int_t)n->received, "sent", (json_int_t)n->sent, "to_endpoint",
+                              (json_int_t)n->to_endpoint);
+        if (!o || json_array_append_new(nodes, o)) goto fail;
+        if (n->label != NONE32) {
+            const labels_label *l = labels_db_get(c->labels, n->label);
+            if (json_object_set_new(o, "category", json_string(l->category)) ||
+                json_object_set_new(o, "name", json_string(l->name)))
+                goto fail;
+        }
+    }
+    for (size_t k = 0; k < g->ne; k++) {
+        const gedge *e = &g->e[k];
+        json_t *o = json_pack("{s:O, s:O, s:I, s:I, s:o}", "from", ids[e->from], "to", ids[e->to],
+                              "value", (json_int_t)e->value, "outputs", (json_int_t)e->outputs,
+                              "patterns", patterns_json(e->mask));
+        if (!o || json_array_append_new(edges, o)) goto fail;
+    }
+    for (size_t k = 0; k < g->nn; k++)
+        json_decref(ids[k]);
+    free(ids);
+    return jg;
+fail:
+    if (ids)
+        for (size_t k = 0; k < g->nn; k++)
+            json_decref(ids[k]);
+    free(ids);
+    json_decref(jg);
+    return NULL;
+}
+
+static int build_graph(tctx *c, json_t *doc, const uint8_t *om)
+{
+    graph g;
+    memset(&g, 0, sizeof g);
+    int rc = graph_fill(&g, c, om);
+    if (!rc) {
+        if (g.ne) qsort(g.e, g.ne, sizeof *g.e, cmp_gedge); /* g.e is NULL when no tx was split */
+        json_t *jg = graph_json(c, &g);
+        if (!jg || json_object_set_new(doc, "graph", jg)) rc = UTIL_ENOMEM;
+    }
+    graph_free(&g);
+    return rc;
+}
+
 #define JSET(o, k, v)                                                                              \
     do {                                                                                           \
         if (json_object_set_new((o), (k), (v))) goto nomem;                                        \
     } while (0)
-#define JINT(v) json_integer((json_int_t)(v))
 
 static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err *err)
 {
     const store *s = c->s;
     int fwd = c->o->direction == TRACE_FORWARD;
     ep_rec **sorted = NULL;
+    tx_pat *tp = NULL;
+    uint8_t *om = NULL;
+    jcache jc;
+    memset(&jc, 0, sizeof jc);
+    json_t *fates[5] = {0};
     json_t *doc = json_object();
+    if (!(jc.tx = calloc(c->n_tr ? c->n_tr : 1, sizeof *jc.tx))) goto nomem;
+    for (int k = 0; k < 5; k++)
+        if (!(fates[k] = json_string(fate_names[k]))) goto nomem;
     if (!doc) goto nomem;
     json_t *js = json_array();
     JSET(doc, "seeds", js);
@@ -805,10 +1383,12 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
     JSET(doc, "policy", json_string(trace_policy_name(c->o->policy)));
     JSET(doc, "direction", json_string(trace_direction_name(c->o->direction)));
     JSET(doc, "limits",
-         json_pack("{s:I, s:I, s:o, s:I, s:b}", "hops", (json_int_t)c->o->hops, "min_value",
+         json_pack("{s:I, s:I, s:o, s:o, s:I, s:b}", "hops", (json_int_t)c->o->hops, "min_value",
                    (json_int_t)c->o->min_value, "until",
-                   c->o->until >= 0 ? JINT(c->o->until) : json_null(), "max_outputs",
-                   (json_int_t)c->o->max_outputs, "follow_mixers", c->o->follow_mixers));
+                   c->o->until >= 0 ? JINT(c->o->until) : json_null(), "until_time",
+                   c->o->until >= 0 && c->o->until_time >= 0 ? JINT(c->o->until_time) : json_null(),
+                   "max_outputs", (json_int_t)c->o->max_outputs, "follow_mixers",
+                   c->o->follow_mixers));
     JSET(doc, "partial", json_boolean(c->partial));
     if (c->partial)
         JSET(doc, "partial_reason",
@@ -879,11 +1459,18 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
              r = c->tr[r].parent)
             chain[np++] = r;
         while (np)
-            if (json_array_append_new(path, txid_json(s, c->tr[chain[--np]].tx))) goto nomem;
+            if (json_array_append_new(path, jc_tx(&jc, c, chain[--np]))) goto nomem;
         json_t *cur = json_object_get(bycat, stop->category);
         JSET(bycat, stop->category,
              JINT((cur ? (uint64_t)json_integer_value(cur) : 0) + e->amount));
     }
+
+    /* patterns: per tx (its shape), then per edge (its tx's, its address's, its endpoint's) */
+    if (tx_patterns(c, &tp)) goto nomem;
+    om = malloc((c->n_or ? c->n_or : 1) * sizeof *om);
+    if (!om) goto nomem;
+    for (size_t i = 0; i < c->n_or; i++)
+        om[i] = edge_patterns(c, tp, (uint32_t)i);
 
     /* edges: one per output that received taint */
     json_t *jed = json_array();
@@ -892,52 +1479,52 @@ static int build_json(tctx *c, const trace_seeds *seeds, json_t **out, util_err 
         const out_rec *r = &c->or_[i];
         json_t *o = json_object();
         if (json_array_append_new(jed, o)) goto nomem;
-        JSET(o, "from_tx", r->from != NONE32 ? txid_json(s, c->tr[r->from].tx) : json_null());
-        JSET(o, "to_tx", r->to != NONE32 ? txid_json(s, c->tr[r->to].tx) : json_null());
+        JSET(o, "from_tx", r->from != NONE32 ? jc_tx(&jc, c, r->from) : json_null());
+        JSET(o, "to_tx", r->to != NONE32 ? jc_tx(&jc, c, r->to) : json_null());
         JSET(o, "output", outpoint_json(s, r->out));
-        JSET(o, "address", addr_json(s, store_out_addr(s, r->out)));
+        JSET(o, "address", jc_addr(&jc, s, store_out_addr(s, r->out)));
         JSET(o, "value", JINT(r->taint));
-        JSET(o, "fate", json_string(fate_names[r->fate]));
+        JSET(o, "fate", json_incref(fates[r->fate]));
+        JSET(o, "patterns", jc_pat(&jc, om[i]));
     }
 
     /* txs with their accounting and annotations */
     json_t *jtx = json_array();
     JSET(doc, "txs", jtx);
-    cluster_scratch sc = {0};
     for (size_t i = 0; i < c->n_tr; i++) {
         const tx_rec *x = &c->tr[i];
         json_t *o = json_object();
-        if (json_array_append_new(jtx, o)) goto nomem_sc;
-        if (json_object_set_new(o, "txid", txid_json(s, x->tx)) ||
-            json_object_set_new(o, "height", JINT(store_tx(s, x->tx)->block)) ||
-            json_object_set_new(o, "depth", JINT(x->depth)) ||
-            json_object_set_new(o, "status", json_string(status_names[x->status])) ||
-            json_object_set_new(o, "taint_in", JINT(x->taint_in)) ||
-            json_object_set_new(o, "added", JINT(x->added)) ||
-            json_object_set_new(o, "taint_out", JINT(x->taint_out)) ||
-            json_object_set_new(o, "fee", JINT(x->fee)))
-            goto nomem_sc;
+        if (json_array_append_new(jtx, o)) goto nomem;
+        JSET(o, "txid", jc_tx(&jc, c, (uint32_t)i));
+        JSET(o, "height", JINT(store_tx(s, x->tx)->block));
+        JSET(o, "depth", JINT(x->depth));
+        JSET(o, "status", json_string(status_names[x->status]));
+        JSET(o, "taint_in", JINT(x->taint_in));
+        JSET(o, "added", JINT(x->added));
+        JSET(o, "taint_out", JINT(x->taint_out));
+        JSET(o, "fee", JINT(x->fee));
         if (x->status != S_FOLLOWED) continue;
-        int kind;
-        if (c->clusters && x->tx < cluster_map_txs(c->clusters))
-            kind = cluster_tx_kind(c->clusters, x->tx);
-        else
-            kind = cluster_detect(s, x->tx, &sc);
-        if (kind < 0) goto nomem_sc;
-        int peel = cluster_peel_chain(s, x->tx);
-        if (json_object_set_new(o, "coinjoin", json_string(cluster_cj_kind_name(kind))) ||
-            json_object_set_new(o, "peel", JINT(peel)))
-            goto nomem_sc;
+        JSET(o, "coinjoin", json_string(cluster_cj_kind_name(tp[i].kind)));
+        JSET(o, "peel", JINT(tp[i].peel));
+        JSET(o, "patterns", jc_pat(&jc, tp[i].mask));
     }
-    cluster_scratch_free(&sc);
+    if (build_graph(c, doc, om)) goto nomem;
     (void)fwd;
     free(sorted);
+    free(tp);
+    free(om);
+    jcache_free(&jc, c->n_tr);
+    for (int k = 0; k < 5; k++)
+        json_decref(fates[k]);
     *out = doc;
     return 0;
-nomem_sc:
-    cluster_scratch_free(&sc);
 nomem:
     free(sorted);
+    free(tp);
+    free(om);
+    jcache_free(&jc, c->n_tr);
+    for (int k = 0; k < 5; k++)
+        json_decref(fates[k]);
     json_decref(doc);
     return util_errf(err, UTIL_ENOMEM, "out of memory building the trace document");
 }
@@ -1117,7 +1704,7 @@ static void dot_id(FILE *f, const char *txid)
     fprintf(f, "\"%.16s\"", txid ? txid : "seed");
 }
 
-int trace_write_dot(json_t *doc, FILE *f, util_err *err)
+static int write_dot_tx(json_t *doc, FILE *f, util_err *err)
 {
     int fwd = !strcmp(trace_str(doc, "direction"), "forward");
     fprintf(f, "digraph trace {\n  rankdir=LR;\n  node [fontsize=10];\n");
@@ -1178,4 +1765,82 @@ int trace_write_dot(json_t *doc, FILE *f, util_err *err)
     fprintf(f, "}\n");
     if (ferror(f)) return util_errf(err, UTIL_EIO, "write error");
     return 0;
+}
+
+/* A DOT string: quotes and backslashes escaped (names come from label files), newlines as
+ * DOT's \n. */
+static void dot_str(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (; v && *v; v++) {
+        if (*v == '"' || *v == '\\') fputc('\\', f);
+        if (*v == '\n')
+            fputs("\\n", f); /* a line break inside a DOT label */
+        else if (*v != '\r')
+            fputc(*v, f);
+    }
+    fputc('"', f);
+}
+
+static int write_dot_entity(json_t *doc, FILE *f, util_err *err)
+{
+    json_t *g = json_object_get(doc, "graph");
+    if (!g) return util_errf(err, UTIL_EINVAL, "the trace document has no graph");
+    fprintf(f, "digraph trace_%s {\n  rankdir=LR;\n  node [fontsize=10];\n", trace_str(g, "level"));
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(g, "nodes"), i, n)
+    {
+        const char *cat = json_string_value(json_object_get(n, "category"));
+        long long seeded = (long long)json_integer_value(json_object_get(n, "seeded"));
+        char label[512];
+        const char *addr = json_string_value(json_object_get(n, "address"));
+        snprintf(label, sizeof label, "%s%s%s%s%s%s", trace_str(n, "id"),
+                 addr && strncmp(trace_str(n, "id"), "a:", 2) ? "\n" : "",
+                 addr && strncmp(trace_str(n, "id"), "a:", 2) ? addr : "", cat ? "\n" : "",
+                 cat ? cat : "", seeded ? "\nseed" : "");
+        if (cat) {
+            size_t l = strlen(label);
+            snprintf(label + l, sizeof label - l, " %s", trace_str(n, "name"));
+        }
+        fprintf(f, "  ");
+        dot_str(f, trace_str(n, "id"));
+        fprintf(f, " [shape=%s, label=", cat ? "doubleoctagon" : seeded ? "box" : "ellipse");
+        dot_str(f, label);
+        fprintf(f, "];\n");
+    }
+    json_array_foreach(json_object_get(g, "edges"), i, n)
+    {
+        char label[256];
+        int l = snprintf(label, sizeof label, "%lld",
+                         (long long)json_integer_value(json_object_get(n, "value")));
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(n, "patterns"), k, p)
+        {
+            if (l > 0 && (size_t)l < sizeof label)
+                l += snprintf(label + l, sizeof label - (size_t)l, "%s%s", k ? "," : "\n",
+                              json_string_value(p));
+        }
+        fprintf(f, "  ");
+        dot_str(f, trace_str(n, "from"));
+        fprintf(f, " -> ");
+        dot_str(f, trace_str(n, "to"));
+        fprintf(f, " [label=");
+        dot_str(f, label);
+        fprintf(f, "];\n");
+    }
+    fprintf(f, "}\n");
+    if (ferror(f)) return util_errf(err, UTIL_EIO, "write error");
+    return 0;
+}
+
+int trace_write_dot_graph(json_t *doc, FILE *f, int graph, util_err *err)
+{
+    return graph == TRACE_GRAPH_ENTITY ? write_dot_entity(doc, f, err) : write_dot_tx(doc, f, err);
+}
+
+int trace_write_dot(json_t *doc, FILE *f, util_err *err)
+{
+    return write_dot_tx(doc, f, err);
 }

@@ -50,6 +50,8 @@ typedef struct trace_opts {
     uint64_t min_value;   /* shares below this many satoshis are not followed (0 = all) */
     int64_t until;        /* -1: none; forward: txs above this height are not followed;
                              backward: txs below this height are not followed */
+    int64_t until_time;   /* -1, or the unix time until was derived from (trace_until_parse);
+                             only reported in the document */
     uint64_t max_outputs; /* cap on outputs visited; reaching it gives a partial result */
     int follow_mixers;    /* 1: addresses labelled mixer are not endpoints */
 } trace_opts;
@@ -69,6 +71,26 @@ void trace_seeds_free(trace_seeds *s);
  * twice. UTIL_EINVAL for a malformed SPEC, UTIL_ENOTFOUND for a txid, output or address not
  * in the store, UTIL_EIO for an unreadable file. */
 int trace_add_spec(trace_seeds *seeds, const store *s, const char *spec, util_err *err);
+
+/* trace_add_spec that also takes "entity:ADDRESS|ID" (trace_add_entity), at the top level and
+ * on the lines of an @FILE (an error there names FILE:LINE too). clusters may be NULL: an
+ * entity: SPEC then fails with UTIL_ENOTFOUND ("no clustering"). */
+int trace_add_spec_entities(trace_seeds *seeds, const store *s, const cluster_map *clusters,
+                            const char *spec, util_err *err);
+
+/* Parse an --until argument into a block height for direction (trace_direction):
+ *   "H" (digits only)                  a block height, taken as is
+ *   "@SECONDS"                         unix time (UTC)
+ *   "YYYY-MM-DD"                       00:00:00 UTC of that day
+ *   "YYYY-MM-DDTHH:MM[:SS][Z]"         UTC (an offset other than Z is refused)
+ * A time T maps to a height through the running maximum of block times (Bitcoin Core's
+ * nTimeMax, as FindEarliestAtLeast uses it; block times are not monotonic, the running maximum
+ * is): forward, the last block whose running maximum is <= T (nothing after T is followed);
+ * backward, the first block whose running maximum is >= T. *height gets the height, *time the
+ * time (-1 for a height). UTIL_EINVAL for bad syntax, UTIL_ENOTFOUND when no block qualifies
+ * (T before the first block forward, after the last one backward); err names the argument. */
+int trace_until_parse(const store *s, const char *arg, int direction, int64_t *height,
+                      int64_t *time, util_err *err);
 
 /* Add every output ever paid to an entity: arg is one of its addresses or an address id, as
  * for `cointrail entity`. Needs the clustering. UTIL_EINVAL / UTIL_ENOTFOUND as above. */
@@ -129,11 +151,22 @@ int trace_exposure_run(const store *s, const labels_db *labels, const cluster_ma
                        trace_exposure *out, util_err *err);
 void trace_exposure_free(trace_exposure *x);
 
+/* Which graph the DOT and HTML writers draw: txs (and endpoint addresses) as nodes, or the
+ * document's "graph" (entities, or addresses without an entity, as nodes). */
+typedef enum { TRACE_GRAPH_TX = 0, TRACE_GRAPH_ENTITY } trace_graph;
+
 /* Write the trace document as a Graphviz digraph (txs and endpoints as nodes, edges labelled
- * with satoshis, in the direction money moved). */
+ * with satoshis, in the direction money moved). Same as trace_write_dot_graph(TRACE_GRAPH_TX). */
 int trace_write_dot(json_t *doc, FILE *f, util_err *err);
+/* The same, or with TRACE_GRAPH_ENTITY the document's entity graph: one node per entity or
+ * unclustered address (labelled with its category and name when it is an endpoint), one edge
+ * per pair with the summed tainted value and its pattern annotations. */
+int trace_write_dot_graph(json_t *doc, FILE *f, int graph, util_err *err);
 /* Write a trace result (trace_run's document) as one self-contained HTML page: totals, totals by
  * category, the paths to the largest endpoints drawn as inline SVG, and the endpoints with their
  * labels and paths. Text from labels and the chain is escaped; nothing is fetched. */
 int trace_write_html(json_t *doc, FILE *f, util_err *err);
+/* The same; with TRACE_GRAPH_ENTITY the drawing is the entity graph's largest flows instead of
+ * the paths through txs. */
+int trace_write_html_graph(json_t *doc, FILE *f, int graph, util_err *err);
 #endif
