@@ -26,3 +26,6 @@ echo
 echo "== labels: OFAC's sanctioned Bitcoin addresses and GraphSense's Lazarus Group TagPack"
 $bin labels import --db "$db" tests/data/labels/sanctioned_addresses_XBT.txt tests/data/labels/lazarus.yaml
 $bin labels search --db "$db" --limit 3 lazarus
+echo
+echo "== screening (as an exchange would, or over HTTP with cointrail serve): the address above"
+$bin screen --db "$db" 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S
