@@ -86,11 +86,13 @@ for sid, sc in scen_thief.items():
             num = amount if d["evm"]["policy"] == "poison" else taint
             check(b["seeded"] == b["seeded_outputs_value"] * num // amount, f"{tx}: seeded scaling")
             bycat = {}
-            for e in b["endpoints"]:
+            for e in b["by_category"]:
                 check(e["amount"] == e["amount_of_linked_outputs"] * num // amount,
-                      f"{tx}: endpoint {e['address']} scaling")
+                      f"{tx}: {e['category']} scaling")
+                check(len(e["path"]) == e["hops"] and e["nearest"]["address"],
+                      f"{tx}: {e['category']} evidence")
                 bycat[e["category"]] = bycat.get(e["category"], 0) + e["amount"]
-            check(bycat == b["by_category"], f"{tx}: by_category is not the sum of its endpoints")
+            check(bycat == b["totals_by_category"], f"{tx}: totals_by_category")
             checked += 1
     mine = {t for t, leg in legs.items() if leg.get("scenario") == sid}
     share = len(reached & mine) / len(mine) if mine else 0

@@ -20,7 +20,8 @@ static const char *usage =
     "            no block or time limit, at most 5000000 transfers visited (then a partial "
     "result)\n"
     "  --cross-chain: follow tainted bridge and router deposits over the links of\n"
-    "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md)\n";
+    "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md);\n"
+    "            Bitcoin leg defaults: 10 hops, shares under 10000 sat not followed\n";
 
 static void print_text(json_t *d)
 {
@@ -119,7 +120,7 @@ static void print_cross(json_t *d)
                    b ? "followed" : json_string_value(json_object_get(l, "why_not")));
             const char *cat;
             json_t *v;
-            json_object_foreach(json_object_get(b, "by_category"), cat, v)
+            json_object_foreach(json_object_get(b, "totals_by_category"), cat, v)
                 printf("       %-10s %lld sat\n", cat, (long long)json_integer_value(v));
         }
     }

@@ -7,7 +7,9 @@
  * reaches Bitcoin endpoints is scaled by the tainted share of the deposit (taint / amount):
  * exact for haircut, which is linear; poison counts a deposit with any taint in full; for fifo
  * the share is the same proportion (an approximation, marked in the document). Each hop says
- * how it was matched (method, rule, confidence, candidates). */
+ * how it was matched (method, rule, confidence, candidates). The Bitcoin leg is summarised per
+ * endpoint category (amount, endpoints, hops, the nearest endpoint and the path to it), as
+ * screening does, rather than as a full trace document per leg. */
 #ifndef CT_XTRACE_H
 #define CT_XTRACE_H
 
@@ -22,10 +24,11 @@
 #include "../xchain/xchain.h"
 
 typedef struct xtrace_opts {
-    etrace_opts evm;        /* the EVM leg (direction must be forward) */
-    uint32_t btc_hops;      /* the Bitcoin leg: txs followed from the linked outputs */
-    uint64_t btc_min_value; /* satoshis */
-    double min_confidence;  /* links below this confidence are listed, not followed */
+    etrace_opts evm;          /* the EVM leg (direction must be forward) */
+    uint32_t btc_hops;        /* the Bitcoin leg: txs followed from the linked outputs */
+    uint64_t btc_min_value;   /* satoshis */
+    uint64_t btc_max_outputs; /* per link: outputs visited at most (then "partial") */
+    double min_confidence;    /* links below this confidence are listed, not followed */
 } xtrace_opts;
 
 void xtrace_default_opts(xtrace_opts *o);
