@@ -36,6 +36,11 @@ int cmd_xchain(int argc, char **argv);
 int cli_fail(const util_err *err);
 /* Parse a whole decimal number (no sign, no trailing text, no overflow). 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t *out);
+/* The tracers' shared options (trace, etrace, screen): parse --policy, --direction and --hops
+ * (1..max), or print why not to stderr and return -1. */
+int cli_opt_policy(const char *arg, int *out);
+int cli_opt_direction(const char *arg, int *out);
+int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out);
 /* Print a JSON document to stdout, indented. */
 void cli_print_json(json_t *doc);
 

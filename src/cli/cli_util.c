@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../trace/trace.h"
 #include "cli.h"
 
 int cli_fail(const util_err *err)
@@ -64,4 +65,29 @@ int cli_parse_u64(const char *s, uint64_t *out)
     if (*end || errno) return -1;
     *out = v;
     return 0;
+}
+
+int cli_opt_policy(const char *arg, int *out)
+{
+    if ((*out = trace_policy_parse(arg)) >= 0) return 0;
+    fprintf(stderr, "cointrail: --policy must be poison, haircut or fifo, not '%s'\n", arg);
+    return -1;
+}
+
+int cli_opt_direction(const char *arg, int *out)
+{
+    if ((*out = trace_direction_parse(arg)) >= 0) return 0;
+    fprintf(stderr, "cointrail: --direction must be forward or backward, not '%s'\n", arg);
+    return -1;
+}
+
+int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (!cli_parse_u64(arg, &v) && v >= 1 && v <= max) {
+        *out = (uint32_t)v;
+        return 0;
+    }
+    fprintf(stderr, "cointrail: --hops must be a whole number 1..%u, not '%s'\n", max, arg);
+    return -1;
 }

@@ -178,26 +178,13 @@ int cmd_etrace(int argc, char **argv)
             asset_arg = optarg;
             break;
         case 'D':
-            if ((o.direction = etrace_direction_parse(optarg)) < 0) {
-                fprintf(stderr, "cointrail: --direction must be forward or backward, not '%s'\n",
-                        optarg);
-                goto out;
-            }
+            if (cli_opt_direction(optarg, &o.direction)) goto out;
             break;
         case 'p':
-            if ((o.policy = etrace_policy_parse(optarg)) < 0) {
-                fprintf(stderr, "cointrail: --policy must be poison, haircut or fifo, not '%s'\n",
-                        optarg);
-                goto out;
-            }
+            if (cli_opt_policy(optarg, &o.policy)) goto out;
             break;
         case 'H':
-            if (cli_parse_u64(optarg, &v) || v < 1 || v > ETRACE_MAX_HOPS) {
-                fprintf(stderr, "cointrail: --hops must be a whole number 1..%d, not '%s'\n",
-                        ETRACE_MAX_HOPS, optarg);
-                goto out;
-            }
-            o.hops = (uint32_t)v;
+            if (cli_opt_hops(optarg, ETRACE_MAX_HOPS, &o.hops)) goto out;
             break;
         case 'm':
             min_arg = optarg;

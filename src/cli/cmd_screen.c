@@ -63,7 +63,6 @@ int cmd_screen(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
-    uint64_t v;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'd':
@@ -73,12 +72,7 @@ int cmd_screen(int argc, char **argv)
             rules = optarg;
             break;
         case 'n':
-            if (cli_parse_u64(optarg, &v) || v < 1 || v > RISK_MAX_HOPS) {
-                fprintf(stderr, "cointrail: --hops: expected 1..%d, not '%s'\n", RISK_MAX_HOPS,
-                        optarg);
-                return CLI_USAGE;
-            }
-            o.hops = (uint32_t)v;
+            if (cli_opt_hops(optarg, RISK_MAX_HOPS, &o.hops)) return CLI_USAGE;
             break;
         case 'D':
             if (!strcmp(optarg, "incoming"))

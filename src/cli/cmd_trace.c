@@ -164,26 +164,13 @@ int cmd_trace(int argc, char **argv)
             from[nfrom++] = optarg;
             break;
         case 'D':
-            if ((o.direction = trace_direction_parse(optarg)) < 0) {
-                fprintf(stderr, "cointrail: --direction must be forward or backward, not '%s'\n",
-                        optarg);
-                goto out;
-            }
+            if (cli_opt_direction(optarg, &o.direction)) goto out;
             break;
         case 'p':
-            if ((o.policy = trace_policy_parse(optarg)) < 0) {
-                fprintf(stderr, "cointrail: --policy must be poison, haircut or fifo, not '%s'\n",
-                        optarg);
-                goto out;
-            }
+            if (cli_opt_policy(optarg, &o.policy)) goto out;
             break;
         case 'H':
-            if (cli_parse_u64(optarg, &v) || v < 1 || v > TRACE_MAX_HOPS) {
-                fprintf(stderr, "cointrail: --hops must be a whole number 1..%d, not '%s'\n",
-                        TRACE_MAX_HOPS, optarg);
-                goto out;
-            }
-            o.hops = (uint32_t)v;
+            if (cli_opt_hops(optarg, TRACE_MAX_HOPS, &o.hops)) goto out;
             break;
         case 'm':
             if (cli_parse_u64(optarg, &v) || v > (uint64_t)21000000 * 100000000) {
