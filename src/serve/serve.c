@@ -170,6 +170,7 @@ static double percentile(server *sv, double q)
 /* ---- responses ---- */
 
 typedef struct req {
+    serve_caller who; /* filled from the API key when the request arrives */
     double t0;
     util_buf body;
     int too_big, route, status;
@@ -701,10 +702,11 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, req *r, co
         if (strcmp(url, "/v1/trace")) break;
         return post ? route_trace(sv, c, r) : serve_error(c, r, 405, NULL, "use POST");
     case R_WATCHLISTS:
-        return serve_route_watchlists(sv, c, r, url, method);
+        return serve_route_watchlists(sv, &r->who, c, r, url, method);
     case R_ALERTS:
         if (strcmp(url, "/v1/alerts")) break;
-        return get ? serve_route_alerts(sv, c, r) : serve_error(c, r, 405, NULL, "use GET");
+        return get ? serve_route_alerts(sv, &r->who, c, r)
+                   : serve_error(c, r, 405, NULL, "use GET");
     case R_RULES:
         if (strcmp(url, "/v1/rules")) break;
         return get ? send_json(c, r, 200, risk_config_json(&sv->cfg))

@@ -58,8 +58,23 @@ enum {
 };
 #define LAT_BUCKETS 128
 
+/* Who made a request, from the API key it presented (serve.c fills it). Watchlists and alerts
+ * belong to an owner; a key sees and changes only its owner's, unless it has SERVE_SCOPE_ADMIN. */
+enum {
+    SERVE_SCOPE_READ = 1,   /* look-ups: address, tx, entity, labels, rules, metrics */
+    SERVE_SCOPE_SCREEN = 2, /* screening and traces */
+    SERVE_SCOPE_WATCH = 4,  /* the owner's watchlists and alerts */
+    SERVE_SCOPE_ADMIN = 8   /* every owner's watchlists and alerts */
+};
+typedef struct serve_caller {
+    char owner[64];  /* the key's owner ("" with --insecure-no-auth: one anonymous owner) */
+    char key_id[17]; /* 16 hex digits of the key's SHA-256: names the key in logs, never the key */
+    unsigned scopes; /* SERVE_SCOPE_* bits */
+} serve_caller;
+
 typedef struct watchlist {
     char name[64];
+    char owner[64];    /* the serve_caller owner that created it */
     char webhook[512]; /* "" for none */
     risk_watch_item *items;
     size_t n_items;
@@ -102,8 +117,10 @@ int serve_watch_init(server *sv, util_err *err);
 void serve_watch_free(server *sv);
 void serve_watch_advance(server *sv);
 void serve_watch_deliver(server *sv);
-enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, void *r,
-                                       const char *url, const char *method);
-enum MHD_Result serve_route_alerts(server *sv, struct MHD_Connection *c, void *r);
+enum MHD_Result serve_route_watchlists(server *sv, const serve_caller *who,
+                                       struct MHD_Connection *c, void *r, const char *url,
+                                       const char *method);
+enum MHD_Result serve_route_alerts(server *sv, const serve_caller *who, struct MHD_Connection *c,
+                                   void *r);
 
 #endif

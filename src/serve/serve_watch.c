@@ -414,9 +414,11 @@ void serve_watch_deliver(server *sv)
 
 /* ---- routes ---- */
 
-enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, void *r,
-                                       const char *url, const char *method)
+enum MHD_Result serve_route_watchlists(server *sv, const serve_caller *who,
+                                       struct MHD_Connection *c, void *r, const char *url,
+                                       const char *method)
 {
+    (void)who; /* ownership: not yet enforced */
     const char *name = !strncmp(url, "/v1/watchlists/", 15) ? url + 15 : NULL;
     if (strcmp(url, "/v1/watchlists") && (!name || !name_ok(name)))
         return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
@@ -511,8 +513,10 @@ enum MHD_Result serve_route_watchlists(server *sv, struct MHD_Connection *c, voi
     return serve_error(c, r, 405, NULL, "use GET or DELETE");
 }
 
-enum MHD_Result serve_route_alerts(server *sv, struct MHD_Connection *c, void *r)
+enum MHD_Result serve_route_alerts(server *sv, const serve_caller *who, struct MHD_Connection *c,
+                                   void *r)
 {
+    (void)who; /* ownership: not yet enforced */
     const char *after_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
     const char *limit_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
     const char *list = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "list");
