@@ -168,18 +168,34 @@ int util_write_all(int fd, const void *p, size_t n)
 
 int util_replace_file(const char *path, const void *p, size_t n, util_err *err)
 {
+    return util_replace_file_mode(path, p, n, 0644, err);
+}
+
+int util_replace_file_mode(const char *path, const void *p, size_t n, unsigned mode, util_err *err)
+{
     char tmp[4096], dir[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    unlink(tmp); /* a leftover keeps its old mode through O_CREAT */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
     if (fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fchmod(fd, (mode_t)mode) < 0) { /* the umask must not widen nor narrow it */
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return util_errf(err, UTIL_EIO, "%s: cannot set its mode: %s", tmp, strerror(e));
+    }
     if (util_write_all(fd, p, n) || fsync(fd) < 0) {
         int e = errno;
         close(fd);
+        unlink(tmp); /* a partial temp file would keep taking the space that just ran out */
         return util_errf(err, UTIL_EIO, "%s: cannot write: %s", tmp, strerror(e));
     }
     close(fd);
-    if (rename(tmp, path) < 0)
-        return util_errf(err, UTIL_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return util_errf(err, UTIL_EIO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
     /* The rename itself is only durable once the directory entry is synced. */
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');

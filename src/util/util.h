@@ -55,8 +55,11 @@ int util_read_file(const char *path, uint8_t **data, size_t *len, util_err *err)
 /* Write all n bytes to fd, retrying short writes. 0 or UTIL_EIO (errno kept). */
 int util_write_all(int fd, const void *p, size_t n);
 
-/* Atomically replace path with the n bytes given: write a temp file, fsync, rename, fsync dir. */
+/* Atomically replace path with the n bytes given: write a temp file, fsync, rename, fsync dir.
+ * The file gets mode 0644. */
 int util_replace_file(const char *path, const void *p, size_t n, util_err *err);
+/* The same with the given mode (0600 for files that hold secrets: webhook URLs, key hashes). */
+int util_replace_file_mode(const char *path, const void *p, size_t n, unsigned mode, util_err *err);
 
 /* Monotonic seconds. */
 double util_now(void);
