@@ -821,12 +821,6 @@ static int cut_back(store *s, util_err *err)
     hindex_remove(s, &s->addridx, 1, &addridx_ops, c0->addresses,
                   s->cols[COL_ADDR_KEY].mapped / sizeof(btc_addr), 0);
     int rc;
-    if (s->txidx.cap != hindex_cap_for(c0->txs) &&
-        (rc = hindex_build(s, &s->txidx, &txidx_ops, c0->txs, c0->txs, err)))
-        return rc;
-    if (s->addridx.cap != hindex_cap_for(c0->addresses) &&
-        (rc = hindex_build(s, &s->addridx, &addridx_ops, c0->addresses, c0->addresses, err)))
-        return rc;
     /* A reader that opened an earlier, longer state (before a reorganisation) may still read
      * rows past the new end: shrinking the file under its mapping would fault it. While any
      * reader holds READERS, longer files are left as they are; the rows past the MANIFEST are
@@ -857,6 +851,14 @@ static int cut_back(store *s, util_err *err)
                              col->name, keep, strerror(errno));
         if ((rc = column_map_to(s, col, keep, err))) return rc;
     }
+    /* After the cut, which gives back the space of the batch's rows: a batch that failed for
+     * want of space leaves room for the smaller table (it reads committed rows only). */
+    if (s->txidx.cap != hindex_cap_for(c0->txs) &&
+        (rc = hindex_build(s, &s->txidx, &txidx_ops, c0->txs, c0->txs, err)))
+        return rc;
+    if (s->addridx.cap != hindex_cap_for(c0->addresses) &&
+        (rc = hindex_build(s, &s->addridx, &addridx_ops, c0->addresses, c0->addresses, err)))
+        return rc;
     s->live = s->committed;
     msync(s->undo, sizeof(undo_hdr), MS_SYNC);
     return 0;
