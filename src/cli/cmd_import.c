@@ -86,6 +86,10 @@ int cmd_import(int argc, char **argv)
     store *s;
     int rc = store_open(&s, db, STORE_WRITE | STORE_CREATE, &err);
     if (rc) return cli_fail(&err);
+    /* Crash recovery needs no human: a `cluster` killed in its commit is put back here too. */
+    if (cluster_recover(db, &err))
+        fprintf(stderr, "cointrail: warning: %s (readers still see the last clustering)\n",
+                err.msg);
     ingest_result r;
     rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
     store_close(s);

@@ -189,6 +189,7 @@ typedef struct cl_state {
     uint64_t cj_count[CLUSTER_CJ_NKINDS];
     uint32_t largest_id[10], largest_size[10];
     unsigned n_largest;
+    uint8_t file_sum[32]; /* sha256 of the state file as read (not written into it) */
 } cl_state;
 
 static void path_in(char *out, size_t n, const char *dir, const char *name)
@@ -252,6 +253,7 @@ static int state_read(const char *dir, cl_state *st, util_err *err)
     }
     memcpy(text, data, len);
     text[len] = 0;
+    crypto_sha256(data, len, st->file_sum); /* a journal names the state by these bytes */
     free(data);
     rc = UTIL_ECORRUPT;
     char *cs = strstr(text, "checksum ");
@@ -334,13 +336,21 @@ static int state_matches_store(const cl_state *st, const store *s)
     return b->first_tx + b->n_tx == st->txs;
 }
 
-/* Remove map/cj files of other generations (left by a crash or replaced by a commit). */
+/* Remove map/cj files of other generations (left by a crash or replaced by a commit), and so
+ * the temp files of their replacement (NAME.tmp), and temp files of the state and journal that
+ * a killed run left. */
 static void remove_stale_files(const char *dir, const cl_state *st)
 {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, "cluster.state.tmp") || !strcmp(e->d_name, "cluster.journal.tmp")) {
+            char path[4096];
+            path_in(path, sizeof path, dir, e->d_name);
+            unlink(path);
+            continue;
+        }
         if (strncmp(e->d_name, "cluster-map.", 12) && strncmp(e->d_name, "cluster-cj.", 11) &&
             strncmp(e->d_name, "cluster-size.", 13))
             continue;
@@ -359,9 +369,10 @@ static void remove_stale_files(const char *dir, const cl_state *st)
  * addresses. Before touching the files it writes the old values of every entry it will change
  * to DIR/cluster.journal (fsynced), tagged with the checksum of the cluster.state they belong
  * to; the new cluster.state is the commit point. A journal whose tag still matches the state
- * file is an interrupted commit: the next `cointrail cluster` puts the old values back and cuts
- * the files to their old length (readers refuse meanwhile). A journal whose tag no longer
- * matches belongs to a commit that went through and is deleted. */
+ * file is an interrupted commit: the next `cointrail cluster` or `cointrail import` puts the old
+ * values back and cuts the files to their old length; meanwhile readers put them back in their
+ * own copy of the pages concerned, so they read the last committed clustering. A journal whose
+ * tag no longer matches belongs to a commit that went through and is deleted. */
 #define CL_JOURNAL_MAGIC 0x6c6e72756f6a6c63ULL /* "cljournl" */
 typedef struct cl_journal_hdr {
     uint64_t magic;
@@ -372,19 +383,6 @@ typedef struct cl_journal_hdr {
 typedef struct cl_journal_rec {
     uint32_t index, parent, size, pad;
 } cl_journal_rec;
-
-static int state_file_sum(const char *dir, uint8_t sum[32], util_err *err)
-{
-    char path[4096];
-    path_in(path, sizeof path, dir, "cluster.state");
-    uint8_t *data;
-    size_t len;
-    int rc = util_read_file(path, &data, &len, err);
-    if (rc) return rc;
-    crypto_sha256(data, len, sum);
-    free(data);
-    return 0;
-}
 
 static int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
@@ -429,37 +427,69 @@ static int write_entries(const char *dir, const cl_state *st, const cl_journal_r
     return rc;
 }
 
-/* Deal with a journal left in dir (see above). A reader (writable 0) only refuses to use a
- * clustering whose commit was interrupted. */
-static int journal_recover(const char *dir, const cl_state *st, int writable, util_err *err)
+/* The journal in dir if it belongs to the state st read (an interrupted commit): *data (owned
+ * by the caller, free it) holds the header and h->count records. 1 if so, 0 if there is none
+ * or it belongs to a commit that went through, or a negative error. */
+static int journal_load(const char *dir, const cl_state *st, uint8_t **data, cl_journal_hdr *h,
+                        util_err *err)
 {
     char path[4096];
     path_in(path, sizeof path, dir, "cluster.journal");
-    uint8_t *data;
     size_t len;
+    *data = NULL;
     if (access(path, F_OK) != 0) return 0;
-    int rc = util_read_file(path, &data, &len, err);
-    if (rc) return rc;
+    int rc = util_read_file(path, data, &len, err);
+    if (rc) return rc == UTIL_ENOTFOUND ? 0 : rc;
+    int valid = len >= sizeof *h;
+    if (valid) memcpy(h, *data, sizeof *h);
+    /* Written whole by a rename, so a journal with another magic or a short tail is not one
+     * of ours to apply. */
+    valid = valid && h->magic == CL_JOURNAL_MAGIC &&
+            h->count <= (len - sizeof *h) / sizeof(cl_journal_rec) &&
+            h->base_addresses == st->addresses && memcmp(st->file_sum, h->base, 32) == 0;
+    if (!valid) {
+        free(*data);
+        *data = NULL;
+    }
+    return valid;
+}
+
+/* Writer (holding cluster.lock): put back the old values of an interrupted commit and cut the
+ * files to their old length, then delete the journal (also one of a finished commit). */
+static int journal_recover(const char *dir, const cl_state *st, util_err *err)
+{
+    uint8_t *data;
     cl_journal_hdr h;
-    uint8_t sum[32];
-    int valid = len >= sizeof h;
-    if (valid) memcpy(&h, data, sizeof h);
-    valid = valid && h.magic == CL_JOURNAL_MAGIC &&
-            h.count <= (len - sizeof h) / sizeof(cl_journal_rec) &&
-            h.base_addresses <= st->addresses;
-    if (valid && (rc = state_file_sum(dir, sum, err)) == 0 && memcmp(sum, h.base, 32) == 0) {
-        if (!writable) {
-            free(data);
-            return util_errf(err, UTIL_ECORRUPT,
-                             "%s: an interrupted `cointrail cluster` left its changes half "
-                             "applied: run `cointrail cluster --db %s`",
-                             path, dir);
-        }
+    int rc = journal_load(dir, st, &data, &h, err);
+    if (rc < 0) return rc;
+    if (rc == 1)
         rc = write_entries(dir, st, (const cl_journal_rec *)(data + sizeof h), h.count, NULL, NULL,
                            0, h.base_addresses, err);
-    }
     free(data);
-    if (!rc && writable) unlink(path);
+    if (!rc) {
+        char path[4096];
+        path_in(path, sizeof path, dir, "cluster.journal");
+        unlink(path);
+    }
+    return rc;
+}
+
+int cluster_recover(const char *dir, util_err *err)
+{
+    char lockpath[4096];
+    path_in(lockpath, sizeof lockpath, dir, "cluster.lock");
+    int lock = open(lockpath, O_RDWR | O_CLOEXEC);
+    if (lock < 0) return 0; /* never clustered */
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        close(lock); /* a `cluster` run holds it and recovers first itself */
+        return 0;
+    }
+    cl_state st;
+    int rc = 0;
+    if (state_read(dir, &st, NULL) == 0) {
+        if ((rc = journal_recover(dir, &st, err)) == 0) remove_stale_files(dir, &st);
+    }
+    close(lock);
     return rc;
 }
 
@@ -513,7 +543,7 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     util_err e2 = {0};
     int rc0;
     int have = state_read(dir, &old, &e2) == 0;
-    if (have && (rc0 = journal_recover(dir, &old, 1, err))) {
+    if (have && (rc0 = journal_recover(dir, &old, err))) {
         close(lock);
         return rc0;
     }
@@ -532,7 +562,7 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     uint64_t from = full ? 0 : old.txs;
     uint64_t to = tot->txs;
     uint32_t n_addr = (uint32_t)tot->addresses;
-    int rc = 0;
+    int rc = 0, wrote = 0; /* wrote: files or journal of this run may exist (undone on failure) */
     cl_pass p = {0};
     uint8_t *kinds = NULL;
     uint32_t *map = NULL;
@@ -596,6 +626,7 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
         snprintf(st.cj, sizeof st.cj, "cluster-cj.%" PRIu64 ".col", st.gen);
         /* New files under new names, then the state file replaced atomically: a crash before
          * the rename leaves the old state with its files untouched. */
+        wrote = 1;
         path_in(path, sizeof path, dir, st.map);
         if ((rc = util_replace_file(path, map, (size_t)n_addr * 4, err))) goto fail;
         path_in(path, sizeof path, dir, st.sizes);
@@ -642,11 +673,13 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
         }
         cl_journal_hdr h = {
             .magic = CL_JOURNAL_MAGIC, .base_addresses = old.addresses, .count = nc};
-        if ((rc = state_file_sum(dir, h.base, err)) == 0) {
+        memcpy(h.base, old.file_sum, 32); /* the state file as read, under the same lock */
+        {
             util_buf jb = {0};
             util_buf_append(&jb, &h, sizeof h);
             util_buf_append(&jb, recs, nc * sizeof *recs);
             path_in(path, sizeof path, dir, "cluster.journal");
+            wrote = 1;
             rc = jb.data ? util_replace_file(path, jb.data, jb.len, err)
                          : util_errf(err, UTIL_ENOMEM, "out of memory for the journal");
             util_buf_free(&jb);
@@ -696,6 +729,18 @@ oom:
     rc = util_errf(err, UTIL_ENOMEM, "out of memory clustering %" PRIu64 " addresses",
                    tot->addresses);
 fail:
+    /* Not committed: leave the last committed clustering as it was, without this run's files
+     * taking space (the failure may well be a full disk). */
+    if (wrote && full) {
+        const char *names[] = {st.map, st.sizes, st.cj};
+        for (int i = 0; i < 3; i++) {
+            path_in(path, sizeof path, dir, names[i]);
+            unlink(path);
+        }
+    } else if (wrote) {
+        cl_state cur;
+        if (state_read(dir, &cur, NULL) == 0) journal_recover(dir, &cur, NULL);
+    }
 done:
     cl_uf_free(&p.uf);
     cluster_scratch_free(&p.sc);
@@ -714,9 +759,13 @@ struct cluster_map {
     const uint32_t *map, *sizes;
     const uint8_t *kinds;
     size_t map_len, kinds_len;
+    int recovered; /* an interrupted commit's old values were put back in private pages */
 };
 
-static int map_file(const char *dir, const char *name, size_t want, const void **out, util_err *err)
+/* Map want bytes of DIR/name read-only. With private set the mapping is a private writable
+ * copy-on-write one instead, for the caller to change in memory only. */
+static int map_file_as(const char *dir, const char *name, size_t want, int private,
+                       const void **out, util_err *err)
 {
     *out = NULL;
     if (!want) return 0;
@@ -731,12 +780,18 @@ static int map_file(const char *dir, const char *name, size_t want, const void *
                          "`cointrail cluster --rebuild`",
                          path, want);
     }
-    void *p = mmap(NULL, want, PROT_READ, MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, want, PROT_READ | (private ? PROT_WRITE : 0),
+                   private ? MAP_PRIVATE : MAP_SHARED, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
         return util_errf(err, UTIL_EIO, "%s: cannot map: %s", path, strerror(errno));
     *out = p;
     return 0;
+}
+
+static int map_file(const char *dir, const char *name, size_t want, const void **out, util_err *err)
+{
+    return map_file_as(dir, name, want, 0, out, err);
 }
 
 static int map_u32(const char *dir, const char *name, uint64_t n, const uint32_t **out,
@@ -752,8 +807,13 @@ int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *e
     if (!m) return util_errf(err, UTIL_ENOMEM, "out of memory");
     int rc = state_read(dir, &m->st, err);
     if (rc) goto fail;
-    if ((rc = journal_recover(dir, &m->st, 0, err))) goto fail;
+    uint8_t *journal = NULL;
+    cl_journal_hdr h;
+    if ((rc = journal_load(dir, &m->st, &journal, &h, err)) < 0) goto fail;
+    m->recovered = rc == 1;
+    rc = 0;
     if (!state_matches_store(&m->st, s)) {
+        free(journal);
         rc = util_errf(err, UTIL_ECORRUPT,
                        "%s/cluster.state: built on blocks the store no longer has (reorganised): "
                        "run `cointrail cluster --db %s`",
@@ -762,9 +822,30 @@ int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *e
     }
     m->map_len = (size_t)m->st.addresses * 4;
     m->kinds_len = (size_t)m->st.txs;
-    if ((rc = map_file(dir, m->st.map, m->map_len, (const void **)&m->map, err))) goto fail;
-    if ((rc = map_file(dir, m->st.cj, m->kinds_len, (const void **)&m->kinds, err))) goto fail;
-    if ((rc = map_file(dir, m->st.sizes, m->map_len, (const void **)&m->sizes, err))) goto fail;
+    /* An interrupted commit changed some map and size entries in place (the tx kinds only past
+     * the state's txs, and the files only grew past its addresses): put the journal's old
+     * values back in private copies of the pages concerned, which gives the committed state. */
+    if ((rc = map_file_as(dir, m->st.map, m->map_len, m->recovered, (const void **)&m->map, err)) ||
+        (rc = map_file_as(dir, m->st.sizes, m->map_len, m->recovered, (const void **)&m->sizes,
+                          err)) ||
+        (rc = map_file(dir, m->st.cj, m->kinds_len, (const void **)&m->kinds, err))) {
+        free(journal);
+        goto fail;
+    }
+    if (m->recovered) {
+        const cl_journal_rec *recs = (const cl_journal_rec *)(journal + sizeof h);
+        uint32_t *map = (uint32_t *)m->map, *sizes = (uint32_t *)m->sizes;
+        for (uint64_t i = 0; i < h.count; i++) {
+            if (recs[i].index >= m->st.addresses) continue; /* never journalled: new entries */
+            map[recs[i].index] = recs[i].parent;
+            sizes[recs[i].index] = recs[i].size;
+        }
+        if (m->map_len) {
+            mprotect(map, m->map_len, PROT_READ);
+            mprotect(sizes, m->map_len, PROT_READ);
+        }
+    }
+    free(journal);
     *out = m;
     return 0;
 fail:
@@ -779,6 +860,11 @@ void cluster_close(cluster_map *m)
     if (m->kinds) munmap((void *)m->kinds, m->kinds_len);
     if (m->sizes) munmap((void *)m->sizes, m->map_len);
     free(m);
+}
+
+int cluster_map_recovered(const cluster_map *m)
+{
+    return m->recovered;
 }
 
 uint64_t cluster_map_txs(const cluster_map *m)

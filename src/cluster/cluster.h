@@ -134,9 +134,22 @@ typedef struct cluster_map cluster_map;
 /* Open the clustering saved in dir for the store s. UTIL_ENOTFOUND if there is none (run
  * `cointrail cluster`); UTIL_ECORRUPT if its state file is damaged. A clustering behind the
  * store is usable (cluster_map_txs says how far it goes); one the store no longer contains
- * (reorganised away) is refused with UTIL_ECORRUPT saying to rerun `cointrail cluster`. */
+ * (reorganised away) is refused with UTIL_ECORRUPT saying to rerun `cointrail cluster`.
+ * A `cluster` run killed (or failed) in the middle of an incremental commit leaves
+ * cluster.journal: this still opens the last committed clustering, with the journal's old
+ * values put back in private memory (cluster_map_recovered says so), and touches no file. */
 int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *err);
 void cluster_close(cluster_map *m);
+/* 1 if m was opened past an interrupted commit (the files on disk are half applied until the
+ * next `cluster` or `import` puts them back: cluster_recover), else 0. */
+int cluster_map_recovered(const cluster_map *m);
+
+/* Crash recovery for writers (`import` calls it): if a `cluster` run was interrupted in its
+ * commit, put the saved clustering's files back to the last commit and delete the journal,
+ * and remove temp files and files of other generations a killed run left. Takes
+ * DIR/cluster.lock without waiting; if a `cluster` run holds it (it recovers first itself) or
+ * there is no clustering, does nothing. 0 or UTIL_EIO naming the file. */
+int cluster_recover(const char *dir, util_err *err);
 uint64_t cluster_map_txs(const cluster_map *m);
 uint32_t cluster_map_addresses(const cluster_map *m);
 /* Entity of an address id (CLUSTER_NO_ENTITY if past the clustering). */

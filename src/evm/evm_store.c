@@ -226,12 +226,18 @@ static void ix_unmap(hidx *x)
     x->map = NULL, x->fd = -1, x->cap = x->count = 0;
 }
 
+/* Insert id under key, unless the probe meets that very entry. A writer killed after putting
+ * slots of rows [count, k) but before writing the count leaves them behind; the rerun puts rows
+ * [count, rows) again, and finding each leftover where it would go (slots are never cleared,
+ * so its probe chain is still unbroken) keeps the table the bytes of an uninterrupted run. */
 static void ix_put(uint8_t *slots, uint64_t cap, const uint8_t *key, uint64_t id)
 {
-    uint64_t h = key_hash(key), i = h & (cap - 1);
-    while (util_le64(slots + 8 * i))
+    uint64_t h = key_hash(key), i = h & (cap - 1), entry = (h >> 40) << 40 | (id + 1), v;
+    while ((v = util_le64(slots + 8 * i))) {
+        if (v == entry) return;
         i = (i + 1) & (cap - 1);
-    util_put_le64(slots + 8 * i, (h >> 40) << 40 | (id + 1));
+    }
+    util_put_le64(slots + 8 * i, entry);
 }
 
 static int ix_map(const evm_store *s, int which, hidx *x, int writable)
@@ -542,7 +548,9 @@ static int meta_write(evm_store *s, uint64_t gen, util_err *err)
     return rc;
 }
 
-/* Remove tokens.meta.N files other than the committed generation (left by a crash). */
+/* Remove tokens.meta.N files other than the committed generation, and the temp files of
+ * replacements that never finished (NAME.tmp), all left by a crash. Only the writer, holding
+ * the lock, writes in this directory. */
 static void meta_cleanup(const evm_store *s)
 {
     DIR *d = opendir(s->dir);
@@ -551,7 +559,9 @@ static void meta_cleanup(const evm_store *s)
     while ((e = readdir(d))) {
         unsigned long long g;
         char tail;
-        if (sscanf(e->d_name, "tokens.meta.%llu%c", &g, &tail) == 1 && g != s->token_gen) {
+        size_t n = strlen(e->d_name);
+        if ((sscanf(e->d_name, "tokens.meta.%llu%c", &g, &tail) == 1 && g != s->token_gen) ||
+            (n > 4 && !strcmp(e->d_name + n - 4, ".tmp"))) {
             char path[4400];
             snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name);
             unlink(path);

@@ -165,6 +165,36 @@ static int column_open(store *s, column *c, int idx, util_err *err)
     return 0;
 }
 
+/* Grow the file fd (named path) so that bytes [from, to) are allocated on disk, not a hole.
+ * Files written through a shared mapping need it: a page of a hole that the file system
+ * cannot allocate (disk full, quota) is a SIGBUS at the write, while here it is an error
+ * naming the file. posix_fallocate allocates; where the file system cannot (EOPNOTSUPP,
+ * EINVAL), zeros are written instead, which allocates as well. */
+static int file_grow(int fd, const char *path, size_t from, size_t to, util_err *err)
+{
+    if (to <= from) return 0;
+    int fa = posix_fallocate(fd, (off_t)from, (off_t)(to - from));
+    if (fa == 0) return 0;
+    if (fa != EOPNOTSUPP && fa != EINVAL)
+        return util_errf(err, UTIL_EIO, "%s: cannot grow to %zu bytes: %s", path, to, strerror(fa));
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    /* Bytes below the current end are data already written; zero only the new range. */
+    size_t at = (size_t)st.st_size > from ? (size_t)st.st_size : from;
+    static const uint8_t zeros[65536];
+    while (at < to) {
+        size_t n = to - at < sizeof zeros ? to - at : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return util_errf(err, UTIL_EIO, "%s: cannot grow to %zu bytes: %s", path, to,
+                             w < 0 ? strerror(errno) : "short write");
+        at += (size_t)w;
+    }
+    return 0;
+}
+
 /* Make room for rows more rows; the file grows in steps that depend only on the row count, so
  * an interrupted and a straight import make the same files. */
 static int column_reserve(store *s, column *c, uint64_t more, util_err *err)
@@ -174,13 +204,14 @@ static int column_reserve(store *s, column *c, uint64_t more, util_err *err)
     size_t want = c->mapped < GROW_MIN_BYTES ? GROW_MIN_BYTES : c->mapped;
     while (want < need)
         want *= 2;
-    /* Allocate the blocks now rather than one page fault at a time as rows are written. */
-    int fa = posix_fallocate(c->fd, (off_t)c->mapped, (off_t)(want - c->mapped));
-    if (fa != 0 && ftruncate(c->fd, (off_t)want) < 0)
-        return util_errf(err, UTIL_EIO, "%s/%s.col: cannot grow to %zu bytes: %s", s->dir, c->name,
-                         want, strerror(fa));
+    /* Allocate the blocks now: rows are written through the mapping, where a block the disk
+     * cannot give would be a SIGBUS rather than an error (and one fault per page is slower). */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.col", s->dir, c->name);
+    int rc = file_grow(c->fd, path, c->mapped, want, err);
+    if (rc) return rc;
     size_t from = c->mapped;
-    int rc = column_map_to(s, c, want, err);
+    rc = column_map_to(s, c, want, err);
     if (rc) return rc;
 #ifdef MADV_POPULATE_WRITE
     /* One call maps the new pages writable instead of a write fault per page later (measured:
@@ -218,14 +249,16 @@ static int undo_reserve(store *s, uint64_t n, util_err *err)
     if (s->undo->count + n > UNDO_CAP_RECORDS)
         return util_errf(err, UTIL_EINVAL, "undo log full: commit before changing more");
     size_t end = sizeof(undo_hdr) + (s->undo->count + n) * sizeof(undo_rec),
-           want = s->undo_file_bytes;
+           want = s->undo_file_bytes < UNDO_INITIAL_BYTES ? UNDO_INITIAL_BYTES : s->undo_file_bytes;
     while (want < end)
         want *= 2;
     if (want > s->undo_mapped) want = s->undo_mapped;
-    if (want != s->undo_file_bytes) {
-        if (ftruncate(s->undo_fd, (off_t)want) < 0)
-            return util_errf(err, UTIL_EIO, "%s/undo.log: cannot grow to %zu bytes: %s", s->dir,
-                             want, strerror(errno));
+    if (want > s->undo_file_bytes) {
+        /* Records are written through the mapping: allocated, not a hole (see file_grow). */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/undo.log", s->dir);
+        int rc = file_grow(s->undo_fd, path, s->undo_file_bytes, want, err);
+        if (rc) return rc;
         s->undo_file_bytes = want;
     }
     return 0;
@@ -282,10 +315,11 @@ static const idx_ops addridx_ops = {COL_ADDR_KEY, sizeof(btc_addr)};
 static int hindex_map(store *s, hindex *x, uint64_t cap, int create, util_err *err)
 {
     size_t bytes = (IDX_HEADER_WORDS + cap) * 8;
-    if (create) {
-        if (ftruncate(x->fd, (off_t)bytes) < 0)
-            return util_errf(err, UTIL_EIO, "%s/%s.idx: cannot size: %s", s->dir, x->name,
-                             strerror(errno));
+    if (create) { /* slots are written through the mapping: allocate them (see file_grow) */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.idx", s->dir, x->name);
+        int rc = file_grow(x->fd, path, 0, bytes, err);
+        if (rc) return rc;
     }
     void *m = mmap(NULL, bytes, PROT_READ | (s->writable ? PROT_WRITE : 0), MAP_SHARED, x->fd, 0);
     if (m == MAP_FAILED)
@@ -388,6 +422,7 @@ static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, 
     int rc = hindex_map(s, &fresh, cap, 1, err);
     if (rc) {
         close(fresh.fd);
+        unlink(tmp); /* a partial table would keep taking the space that ran out */
         return rc;
     }
     hindex old = *x;
@@ -400,6 +435,7 @@ static int hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, 
                        strerror(errno));
         hindex_unmap(x);
         close(x->fd);
+        unlink(tmp);
         *x = old;
         return rc;
     }
@@ -693,10 +729,12 @@ static int undo_open(store *s, util_err *err)
     if (s->undo_fd < 0)
         return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    fstat(s->undo_fd, &st);
+    if (fstat(s->undo_fd, &st) < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    int rc;
     if ((size_t)st.st_size < UNDO_INITIAL_BYTES &&
-        ftruncate(s->undo_fd, (off_t)UNDO_INITIAL_BYTES) < 0)
-        return util_errf(err, UTIL_EIO, "%s: cannot size: %s", path, strerror(errno));
+        (rc = file_grow(s->undo_fd, path, (size_t)st.st_size, UNDO_INITIAL_BYTES, err)))
+        return rc;
     s->undo_file_bytes =
         (size_t)st.st_size < UNDO_INITIAL_BYTES ? UNDO_INITIAL_BYTES : (size_t)st.st_size;
     /* Map the whole capacity once; the file grows under the mapping as records arrive. */
@@ -719,9 +757,15 @@ static void undo_start_batch(store *s)
      * records away, so the file's bytes depend only on the committed state. */
     s->undo->count = 0;
     atomic_signal_fence(memory_order_seq_cst);
-    if (ftruncate(s->undo_fd, sizeof(undo_hdr)) == 0 &&
-        ftruncate(s->undo_fd, (off_t)UNDO_INITIAL_BYTES) == 0)
-        s->undo_file_bytes = UNDO_INITIAL_BYTES;
+    /* Allocated again, not a hole: records go through the mapping (see file_grow). If the
+     * disk is full the log stays short and undo_reserve reports it before any change. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/undo.log", s->dir);
+    if (ftruncate(s->undo_fd, sizeof(undo_hdr)) == 0) {
+        s->undo_file_bytes = sizeof(undo_hdr);
+        if (file_grow(s->undo_fd, path, sizeof(undo_hdr), UNDO_INITIAL_BYTES, NULL) == 0)
+            s->undo_file_bytes = UNDO_INITIAL_BYTES;
+    }
     s->undo->magic = UNDO_MAGIC;
     memcpy(s->undo->base, s->manifest_sum, 32);
 }
@@ -777,12 +821,6 @@ static int cut_back(store *s, util_err *err)
     hindex_remove(s, &s->addridx, 1, &addridx_ops, c0->addresses,
                   s->cols[COL_ADDR_KEY].mapped / sizeof(btc_addr), 0);
     int rc;
-    if (s->txidx.cap != hindex_cap_for(c0->txs) &&
-        (rc = hindex_build(s, &s->txidx, &txidx_ops, c0->txs, c0->txs, err)))
-        return rc;
-    if (s->addridx.cap != hindex_cap_for(c0->addresses) &&
-        (rc = hindex_build(s, &s->addridx, &addridx_ops, c0->addresses, c0->addresses, err)))
-        return rc;
     /* A reader that opened an earlier, longer state (before a reorganisation) may still read
      * rows past the new end: shrinking the file under its mapping would fault it. While any
      * reader holds READERS, longer files are left as they are; the rows past the MANIFEST are
@@ -813,6 +851,14 @@ static int cut_back(store *s, util_err *err)
                              col->name, keep, strerror(errno));
         if ((rc = column_map_to(s, col, keep, err))) return rc;
     }
+    /* After the cut, which gives back the space of the batch's rows: a batch that failed for
+     * want of space leaves room for the smaller table (it reads committed rows only). */
+    if (s->txidx.cap != hindex_cap_for(c0->txs) &&
+        (rc = hindex_build(s, &s->txidx, &txidx_ops, c0->txs, c0->txs, err)))
+        return rc;
+    if (s->addridx.cap != hindex_cap_for(c0->addresses) &&
+        (rc = hindex_build(s, &s->addridx, &addridx_ops, c0->addresses, c0->addresses, err)))
+        return rc;
     s->live = s->committed;
     msync(s->undo, sizeof(undo_hdr), MS_SYNC);
     return 0;
@@ -863,6 +909,13 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         snprintf(path, sizeof path, "%s/READERS", dir);
         int r = open(path, O_RDONLY | O_CREAT, 0644);
         if (r >= 0) close(r);
+        /* An index rebuild killed half way leaves its table (the size of the whole index);
+         * nothing reads it, and holding the lock, this process is the only one to write it. */
+        static const char *const leftovers[] = {"txid.idx.new", "addr.idx.new"};
+        for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
+            unlink(path);
+        }
     } else {
         /* A shared lock for as long as this reader maps the columns: a writer does not shrink
          * column files under it (see cut_back). Without the file (a store written before it
