@@ -1310,11 +1310,11 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
         int64_t allowed;
         if (__builtin_add_overflow(max_subsidy, block_fees, &allowed)) allowed = INT64_MAX;
         if (coinbase_value > allowed) {
-            rc = util_errf(err, UTIL_EFORMAT,
-                           "tx 0: the coinbase pays %lld sat, more than the subsidy %lld plus the "
-                           "block's fees %lld",
-                           (long long)coinbase_value, (long long)max_subsidy,
-                           (long long)block_fees);
+            rc =
+                util_errf(err, UTIL_EFORMAT,
+                          "tx 0: the coinbase pays %lld sat, more than the subsidy %lld plus the "
+                          "block's fees %lld",
+                          (long long)coinbase_value, (long long)max_subsidy, (long long)block_fees);
             goto fail;
         }
     }
