@@ -15,7 +15,7 @@ same_stats() { # DB PATH... : our stats (running and recomputed) equal the oracl
 }
 mk() { $PY tests/mkchain.py write "$@"; }
 
-$PY tests/mkchain.py "$T/c.json" --blocks 60 --seed 7 --fork-at 45 --fork-len 4 --fork-bits 1f7fffff
+$PY tests/mkchain.py "$T/c.json" --blocks 60 --seed 7 --fork-at 45 --fork-len 16 --fork-coinbase-only
 $PY tests/mkchain.py "$T/light.json" --blocks 60 --seed 7 --fork-at 50 --fork-len 3
 
 # 1. Any order over two files, padding and xor.
@@ -40,7 +40,7 @@ cmp -s "$T/db/MANIFEST" "$T/manifest.before" && ok || bad "stale branch changed 
 # 4a. A heavier branch whose first block is corrupt: the error names it, the old chain stays.
 mkdir -p "$T/bad"
 cp "$T/a/xor.dat" "$T/bad/"
-mk "$T/bad/blk00000.dat" "$T/c.json" fork 0 4 --xor-dir "$T/bad"
+mk "$T/bad/blk00000.dat" "$T/c.json" fork 0 16 --xor-dir "$T/bad"
 $PY -c "
 import sys; p = sys.argv[1]; d = bytearray(open(p, 'rb').read()); d[8 + 80 + 50] ^= 0x5a
 open(p, 'wb').write(bytes(d))" "$T/bad/blk00000.dat"
@@ -50,7 +50,7 @@ cp -r "$T/db" "$T/db.before-bad"
 diff -r "$T/db.before-bad" "$T/db" >/dev/null && ok || bad "corrupt heavier branch changed the store"
 
 # 4. A heavier branch from height 45 reorganises the store.
-mk "$T/a/blk00004.dat" "$T/c.json" fork 0 4 --xor-dir "$T/a"
+mk "$T/a/blk00004.dat" "$T/c.json" fork 0 16 --xor-dir "$T/a"
 out=$("$BIN" import --db "$T/db" "$T/a" --json)
 echo "$out" | grep -q '"blocks_removed": 15' && ok || bad "reorg removed 15 blocks: $out"
 same_stats "$T/db" "$T/a" && ok || bad "stats after reorg"
@@ -112,7 +112,7 @@ done
 mkdir -p "$T/c"
 mk "$T/c/blk00000.dat" "$T/c.json" main 0 60
 "$BIN" import --db "$T/rc" "$T/c" >/dev/null
-mk "$T/c/blk00001.dat" "$T/c.json" fork 0 4
+mk "$T/c/blk00001.dat" "$T/c.json" fork 0 16
 COINTRAIL_TEST_CRASH_AFTER=2 "$BIN" import --db "$T/rc" --commit-seconds 1000 "$T/c" >/dev/null 2>&1 &
 wait $! 2>/dev/null
 [ $? -eq 137 ] || bad "crash hook did not fire in the reorg"

@@ -78,11 +78,11 @@ page=$("$BIN" entity --db "$T/g.db" --json --offset 2 --limit 3 "$big" | addrs)
 [ "$($PY -c "print(repr(eval('''$all''')[2:5]))")" = "$page" ] && ok || bad "paging"
 
 # 6. A reorganisation below the clustering forces a rebuild (chain from tests/mkchain.py).
-$PY tests/mkchain.py "$T/c.json" --blocks 60 --seed 7 --fork-at 45 --fork-len 4 --fork-bits 1f7fffff
+$PY tests/mkchain.py "$T/c.json" --blocks 60 --seed 7 --fork-at 45 --fork-len 16
 mkdir -p "$T/r"
 $PY tests/mkchain.py write "$T/r/blk00000.dat" "$T/c.json" main 0 60
 "$BIN" import --db "$T/r.db" "$T/r" >/dev/null && "$BIN" cluster --db "$T/r.db" >/dev/null
-$PY tests/mkchain.py write "$T/r/blk00001.dat" "$T/c.json" fork 0 4
+$PY tests/mkchain.py write "$T/r/blk00001.dat" "$T/c.json" fork 0 16
 "$BIN" import --db "$T/r.db" "$T/r" >/dev/null
 "$BIN" entity --db "$T/r.db" 0 >/dev/null 2>"$T/err.txt"; [ $? -eq 1 ] && grep -q reorganised "$T/err.txt" &&
     ok || bad "entity refuses a clustering of a reorganised chain"

@@ -2,9 +2,11 @@
 """Write small Bitcoin chains for the importer's tests, serialized by python3-bitcoinlib (not by
 cointrail): every script type, SegWit spends with witness data, spends inside a block, fees,
 an input whose previous output is absent (unresolved), and branches with more or less work.
+Headers carry regtest-like bits (0x207fffff, the importer's declaration of regtest rules) and a
+solved proof of work; a fork with other --fork-bits breaks those rules (the importer refuses it).
 
   mkchain.py OUT.json --blocks N [--seed S] [--fork-at H --fork-len L --fork-bits HEX]
-      [--time-jitter SECONDS]
+      [--fork-coinbase-only] [--time-jitter SECONDS]
       writes the blocks (hex) as JSON: {"main": [...], "fork": [...]}; with --time-jitter the
       main chain's block times are 600 s apart plus or minus up to SECONDS (not monotonic, as
       on mainnet), else exactly 600 s apart
@@ -13,6 +15,7 @@ an input whose previous output is absent (unresolved), and branches with more or
       optionally shuffled, zero padded, and xor-obfuscated with DIR/xor.dat
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -62,12 +65,29 @@ def subsidy(height):
     return (50 * COIN) >> (height // 150)
 
 
-def make_block(rng, prev_hash, height, bits, utxo, reuse, when, unresolved_ok):
+def target(bits):
+    """The target of compact bits (Bitcoin Core's SetCompact; valid bits only)."""
+    exp, mant = bits >> 24, bits & 0x7FFFFF
+    return mant >> 8 * (3 - exp) if exp <= 3 else mant << 8 * (exp - 3)
+
+
+def solve(version, prev, merkle, when, bits, nonce):
+    """The first nonce from nonce on whose header hash meets the target of bits: the importer
+    checks proof of work (about 2 tries at regtest's 0x207fffff)."""
+    head = struct.pack("<I", version) + prev + merkle + struct.pack("<II", when, bits)
+    while True:
+        h = hashlib.sha256(hashlib.sha256(head + struct.pack("<I", nonce)).digest()).digest()
+        if int.from_bytes(h, "little") <= target(bits):
+            return nonce
+        nonce = (nonce + 1) & 0xFFFFFFFF
+
+
+def make_block(rng, prev_hash, height, bits, utxo, reuse, when, unresolved_ok, txs_ok=True):
     """One block spending from utxo (a list of (outpoint, value, kind)), updating it."""
     txs, fees = [], 0
     spendable = [u for u in utxo if u[2] != "nulldata"]
     rng.shuffle(spendable)
-    n_tx = rng.randrange(0, 6) if spendable else 0
+    n_tx = rng.randrange(0, 6) if spendable and txs_ok else 0
     created = []
     for _ in range(n_tx):
         if not spendable:
@@ -122,8 +142,10 @@ def make_block(rng, prev_hash, height, bits, utxo, reuse, when, unresolved_ok):
     vtx = [coinbase] + txs
     blk = CBlock(nVersion=0x20000000, hashPrevBlock=prev_hash, nTime=when, nBits=bits,
                  nNonce=rng.randrange(2**32), vtx=vtx)
-    blk = CBlock(nVersion=blk.nVersion, hashPrevBlock=prev_hash, hashMerkleRoot=blk.calc_merkle_root(),
-                 nTime=when, nBits=bits, nNonce=blk.nNonce, vtx=vtx)
+    merkle = blk.calc_merkle_root()
+    blk = CBlock(nVersion=blk.nVersion, hashPrevBlock=prev_hash, hashMerkleRoot=merkle,
+                 nTime=when, nBits=bits, nNonce=solve(blk.nVersion, prev_hash, merkle, when, bits,
+                                                      blk.nNonce), vtx=vtx)
     utxo.append((COutPoint(coinbase.GetTxid(), 0), subsidy(height) + fees, cb_kind))
     return blk
 
@@ -148,7 +170,7 @@ def build(args):
         for k in range(args.fork_len):
             h = args.fork_at + k
             b = make_block(frng, prev, h, int(args.fork_bits, 16), utxo, reuse,
-                           1_600_000_000 + 600 * h + 1, True)
+                           1_600_000_000 + 600 * h + 1, True, not args.fork_coinbase_only)
             fork.append(b)
             prev = b.GetHash()
     return {"main": [b2x(b.serialize()) for b in main], "fork": [b2x(b.serialize()) for b in fork]}
@@ -189,6 +211,7 @@ if __name__ == "__main__":
         p.add_argument("--fork-at", type=int, default=-1)
         p.add_argument("--fork-len", type=int, default=0)
         p.add_argument("--fork-bits", default="207fffff")
+        p.add_argument("--fork-coinbase-only", action="store_true")
         p.add_argument("--time-jitter", type=int, default=0)
         a = p.parse_args()
         json.dump(build(a), open(a.out, "w"))

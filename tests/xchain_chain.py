@@ -14,6 +14,7 @@ reorganisation tests; EXPECT.json then also gives "fork_nulldata", the OP_RETURN
 EXPECT.json lists the links a correct linker must produce (method, from, to, vouts, confidence)
 and the Bitcoin txids that must appear in no link; it is derived from truth.json and from the
 txs built here, never from cointrail's output."""
+import hashlib
 import json
 import struct
 import sys
@@ -28,6 +29,18 @@ bitcoin.SelectParams("mainnet")
 MAGIC = bytes.fromhex("f9beb4d9")
 COIN = 100_000_000
 BITS = 0x207FFFFF
+
+
+def solve(version, prev, merkle, when):
+    """The first nonce whose header hash meets BITS' target: the importer checks proof of work
+    (about 2 tries at regtest's 0x207fffff)."""
+    head = struct.pack("<I", version) + prev + merkle + struct.pack("<II", when, BITS)
+    target = (BITS & 0x7FFFFF) << 8 * ((BITS >> 24) - 3)
+    nonce = 0
+    while int.from_bytes(hashlib.sha256(hashlib.sha256(
+            head + struct.pack("<I", nonce)).digest()).digest(), "little") > target:
+        nonce += 1
+    return nonce
 
 
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -90,8 +103,9 @@ def main():
         vtx = [cb] + txs
         b = CBlock(nVersion=0x20000000, hashPrevBlock=prev, nTime=when, nBits=BITS, nNonce=0,
                    vtx=vtx)
-        b = CBlock(nVersion=b.nVersion, hashPrevBlock=prev, hashMerkleRoot=b.calc_merkle_root(),
-                   nTime=when, nBits=BITS, nNonce=0, vtx=vtx)
+        merkle = b.calc_merkle_root()
+        b = CBlock(nVersion=b.nVersion, hashPrevBlock=prev, hashMerkleRoot=merkle, nTime=when,
+                   nBits=BITS, nNonce=solve(b.nVersion, prev, merkle, when), vtx=vtx)
         blocks.append(b)
         prev = b.GetHash()
         height += 1

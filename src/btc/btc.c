@@ -13,6 +13,14 @@
 
 const uint8_t btc_mainnet_magic[4] = {0xf9, 0xbe, 0xb4, 0xd9};
 
+int btc_is_magic(const uint8_t m[4])
+{
+    static const uint8_t testnet[4] = {0x0b, 0x11, 0x09, 0x07},
+                         regtest[4] = {0xfa, 0xbf, 0xb5, 0xda};
+    return memcmp(m, btc_mainnet_magic, 4) == 0 || memcmp(m, testnet, 4) == 0 ||
+           memcmp(m, regtest, 4) == 0;
+}
+
 static const char *const script_type_names[BTC_NSCRIPT_TYPES] = {
     "nonstandard", "p2pk", "p2pkh",           "p2sh",     "p2wpkh",
     "p2wsh",       "p2tr", "witness_unknown", "multisig", "nulldata"};
@@ -535,22 +543,118 @@ static void u256_shl1(u256 *a)
     a->w[0] <<= 1;
 }
 
+static int u256_is_zero(const u256 *a)
+{
+    return (a->w[0] | a->w[1] | a->w[2] | a->w[3]) == 0;
+}
+static void u256_from_le(u256 *a, const uint8_t b[32])
+{
+    for (int i = 0; i < 4; i++)
+        a->w[i] = util_le64(b + 8 * i);
+}
+static void u256_to_le(const u256 *a, uint8_t b[32])
+{
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++)
+            b[8 * i + k] = (uint8_t)(a->w[i] >> (8 * k));
+}
+static unsigned u256_bits(const u256 *a)
+{
+    for (int i = 3; i >= 0; i--)
+        if (a->w[i]) return 64 * (unsigned)i + 64 - (unsigned)__builtin_clzll(a->w[i]);
+    return 0;
+}
+static void u256_shr(u256 *a, unsigned n)
+{
+    u256 r = {{0, 0, 0, 0}};
+    unsigned limbs = n / 64, sh = n % 64;
+    for (unsigned i = 0; i + limbs < 4; i++) {
+        r.w[i] = a->w[i + limbs] >> sh;
+        if (sh && i + limbs + 1 < 4) r.w[i] |= a->w[i + limbs + 1] << (64 - sh);
+    }
+    *a = r;
+}
+/* a *= m; the carry out of the top limb is returned (0 for every retarget: see btc_retarget). */
+static uint64_t u256_mul32(u256 *a, uint32_t m)
+{
+    unsigned __int128 carry = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned __int128 p = (unsigned __int128)a->w[i] * m + carry;
+        a->w[i] = (uint64_t)p;
+        carry = p >> 64;
+    }
+    return (uint64_t)carry;
+}
+static void u256_div32(u256 *a, uint32_t d)
+{
+    unsigned __int128 rem = 0;
+    for (int i = 3; i >= 0; i--) {
+        unsigned __int128 cur = rem << 64 | a->w[i];
+        a->w[i] = (uint64_t)(cur / d);
+        rem = cur % d;
+    }
+}
+
+/* SetCompact, refusing what DeriveTarget refuses apart from the powLimit. */
+static int compact_to_u256(uint32_t bits, u256 *t)
+{
+    uint32_t size = bits >> 24, word = bits & 0x007fffff;
+    memset(t, 0, sizeof *t);
+    if (size <= 3) {
+        word >>= 8 * (3 - size);
+        t->w[0] = word;
+    } else {
+        if (word != 0 && (size > 34 || (word > 0xff && size > 33) || (word > 0xffff && size > 32)))
+            return -1; /* overflows 256 bits */
+        if (word) {
+            unsigned shift = 8 * (size - 3);
+            t->w[shift / 64] = (uint64_t)word << (shift % 64);
+            if (shift % 64 > 40 && shift / 64 < 3)
+                t->w[shift / 64 + 1] = (uint64_t)word >> (64 - shift % 64);
+        }
+    }
+    if (word != 0 && (bits & 0x00800000)) return -1; /* negative */
+    return u256_is_zero(t) ? -1 : 0;
+}
+
+int btc_compact_decode(uint32_t bits, uint8_t target[32])
+{
+    u256 t;
+    int rc = compact_to_u256(bits, &t);
+    u256_to_le(&t, target);
+    return rc;
+}
+
+static uint32_t u256_to_compact(const u256 *a)
+{
+    unsigned size = (u256_bits(a) + 7) / 8;
+    uint32_t compact;
+    if (size <= 3) {
+        compact = (uint32_t)(a->w[0] << (8 * (3 - size)));
+    } else {
+        u256 t = *a;
+        u256_shr(&t, 8 * (size - 3));
+        compact = (uint32_t)t.w[0];
+    }
+    /* The 0x00800000 bit is the sign: move a set top bit into the next byte. */
+    if (compact & 0x00800000) {
+        compact >>= 8;
+        size++;
+    }
+    return compact | (uint32_t)size << 24;
+}
+
+uint32_t btc_compact_encode(const uint8_t target[32])
+{
+    u256 t;
+    u256_from_le(&t, target);
+    return u256_to_compact(&t);
+}
+
 unsigned __int128 btc_work_from_bits(uint32_t bits)
 {
-    uint32_t exp = bits >> 24, mant = bits & 0x007fffff;
-    if ((bits & 0x00800000) || mant == 0) return 0; /* negative or zero target: no work */
-    u256 target = {{0, 0, 0, 0}};
-    if (exp <= 3) {
-        target.w[0] = mant >> (8 * (3 - exp));
-    } else {
-        /* Bitcoin Core's overflow rule for compact targets. */
-        if (exp > 34 || (mant > 0xff && exp > 33) || (mant > 0xffff && exp > 32)) return 0;
-        unsigned shift = 8 * (exp - 3);
-        target.w[shift / 64] = (uint64_t)mant << (shift % 64);
-        if (shift % 64 > 40 && shift / 64 < 3)
-            target.w[shift / 64 + 1] = (uint64_t)mant >> (64 - shift % 64);
-    }
-    if (target.w[0] == 0 && target.w[1] == 0 && target.w[2] == 0 && target.w[3] == 0) return 0;
+    u256 target;
+    if (compact_to_u256(bits, &target)) return 0; /* negative, zero or overflowing: no work */
     /* work = ~target / (target + 1) + 1, by long division one bit at a time. */
     u256 num = {{~target.w[0], ~target.w[1], ~target.w[2], ~target.w[3]}};
     u256 den = target;
@@ -568,7 +672,141 @@ unsigned __int128 btc_work_from_bits(uint32_t bits)
         else if (ge)
             return (unsigned __int128)-1; /* >2^128 work: saturate */
     }
-    return q + 1;
+    return q == (unsigned __int128)-1 ? q : q + 1;
+}
+
+/* ---- networks, proof of work, difficulty ---- */
+
+/* Genesis hashes in internal byte order (the displayed hex reversed). */
+static const uint8_t genesis_mainnet[32] = {
+    0x6f, 0xe2, 0x8c, 0x0a, 0xb6, 0xf1, 0xb3, 0x72, 0xc1, 0xa6, 0xa2, 0x46, 0xae, 0x63, 0xf7, 0x4f,
+    0x93, 0x1e, 0x83, 0x65, 0xe1, 0x5a, 0x08, 0x9c, 0x68, 0xd6, 0x19, 0x00, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t genesis_testnet[32] = {
+    0x43, 0x49, 0x7f, 0xd7, 0xf8, 0x26, 0x95, 0x71, 0x08, 0xf4, 0xa3, 0x0f, 0xd9, 0xce, 0xc3, 0xae,
+    0xba, 0x79, 0x97, 0x20, 0x84, 0xe9, 0x0e, 0xad, 0x01, 0xea, 0x33, 0x09, 0x00, 0x00, 0x00, 0x00};
+
+enum {
+    RETARGET_INTERVAL = 2016,
+    TARGET_TIMESPAN = 14 * 24 * 60 * 60, /* two weeks */
+    TARGET_SPACING = 10 * 60,
+};
+
+const char *btc_net_name(btc_net net)
+{
+    switch (net) {
+    case BTC_NET_MAINNET:
+        return "mainnet";
+    case BTC_NET_TESTNET:
+        return "testnet";
+    case BTC_NET_REGTEST:
+        return "regtest";
+    default:
+        return "unknown";
+    }
+}
+
+btc_net btc_net_parse(const char *name)
+{
+    for (int n = BTC_NET_MAINNET; n <= BTC_NET_REGTEST; n++)
+        if (strcmp(name, btc_net_name((btc_net)n)) == 0) return (btc_net)n;
+    return BTC_NET_UNKNOWN;
+}
+
+const uint8_t *btc_net_genesis(btc_net net)
+{
+    return net == BTC_NET_MAINNET   ? genesis_mainnet
+           : net == BTC_NET_TESTNET ? genesis_testnet
+                                    : NULL;
+}
+
+btc_net btc_net_of_genesis(const uint8_t hash[32], uint32_t bits)
+{
+    if (memcmp(hash, genesis_mainnet, 32) == 0) return BTC_NET_MAINNET;
+    if (memcmp(hash, genesis_testnet, 32) == 0) return BTC_NET_TESTNET;
+    if (bits == 0x207fffff) return BTC_NET_REGTEST;
+    return BTC_NET_UNKNOWN;
+}
+
+uint32_t btc_pow_limit_bits(btc_net net)
+{
+    return net == BTC_NET_REGTEST ? 0x207fffff : 0x1d00ffff;
+}
+
+/* powLimit as Bitcoin Core states it: 2^224-1 (mainnet, testnet3) or 2^255-1 (regtest). Its
+ * compact form rounds down, so the comparison uses the full value as Core does. */
+static void pow_limit(btc_net net, u256 *l)
+{
+    l->w[0] = l->w[1] = l->w[2] = UINT64_MAX;
+    l->w[3] = net == BTC_NET_REGTEST ? INT64_MAX : 0xffffffffu;
+}
+
+int btc_check_pow(const uint8_t hash[32], uint32_t bits, btc_net net, util_err *err)
+{
+    u256 target, limit, h;
+    if (compact_to_u256(bits, &target))
+        return util_errf(err, UTIL_EFORMAT,
+                         "bits 0x%08x is not a valid target (negative, zero or "
+                         "over 256 bits)",
+                         bits);
+    pow_limit(net, &limit);
+    if (u256_cmp(&target, &limit) > 0)
+        return util_errf(err, UTIL_EFORMAT,
+                         "bits 0x%08x is easier than %s's proof-of-work limit 0x%08x", bits,
+                         btc_net_name(net), btc_pow_limit_bits(net));
+    u256_from_le(&h, hash);
+    if (u256_cmp(&h, &target) > 0)
+        return util_errf(err, UTIL_EFORMAT,
+                         "proof of work fails: the header hash is above the target of its bits "
+                         "0x%08x",
+                         bits);
+    return 0;
+}
+
+uint32_t btc_retarget(uint32_t last_bits, int64_t first_time, int64_t last_time, btc_net net)
+{
+    if (net == BTC_NET_REGTEST) return last_bits; /* fPowNoRetargeting */
+    int64_t span = last_time - first_time;
+    if (span < TARGET_TIMESPAN / 4) span = TARGET_TIMESPAN / 4;
+    if (span > TARGET_TIMESPAN * 4) span = TARGET_TIMESPAN * 4;
+    u256 t, limit;
+    pow_limit(net, &limit);
+    if (compact_to_u256(last_bits, &t)) t = limit; /* the parent passed btc_check_pow */
+    /* Below 2^224 times at most 2^23: no carry out of 256 bits. */
+    if (u256_cmp(&t, &limit) > 0 || u256_mul32(&t, (uint32_t)span)) return u256_to_compact(&limit);
+    u256_div32(&t, TARGET_TIMESPAN);
+    if (u256_cmp(&t, &limit) > 0) t = limit;
+    return u256_to_compact(&t);
+}
+
+uint32_t btc_next_bits(const btc_pow_parent *p, uint32_t time, btc_net net)
+{
+    uint32_t limit = btc_pow_limit_bits(net);
+    if ((p->height + 1) % RETARGET_INTERVAL != 0) {
+        /* testnet3 and regtest (fPowAllowMinDifficultyBlocks): a block more than 20 minutes
+         * after its parent may be at powLimit; otherwise the last bits not at powLimit. */
+        if (net == BTC_NET_TESTNET || net == BTC_NET_REGTEST) {
+            if ((int64_t)time > (int64_t)p->time + 2 * TARGET_SPACING) return limit;
+            return p->last_bits;
+        }
+        return p->bits;
+    }
+    return btc_retarget(p->bits, p->period_start_time, p->time, net);
+}
+
+uint32_t btc_last_bits(uint64_t height, uint32_t bits, int has_parent, uint32_t parent_last_bits,
+                       btc_net net)
+{
+    if (!has_parent || height % RETARGET_INTERVAL == 0 || bits != btc_pow_limit_bits(net))
+        return bits;
+    return parent_last_bits;
+}
+
+int64_t btc_subsidy(uint64_t height, btc_net net)
+{
+    const int64_t coin = 100000000;
+    if (net == BTC_NET_REGTEST) return 50 * coin;
+    uint64_t halvings = height / 210000;
+    return halvings >= 64 ? 0 : (50 * coin) >> halvings;
 }
 
 /* ---- block files ---- */
@@ -629,7 +867,7 @@ int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off, s
         while (o < f->size) {
             if (f->size - o >= 4) {
                 btc_blockfile_read(f, o, head, 4);
-                if (memcmp(head, btc_mainnet_magic, 4) == 0) break;
+                if (btc_is_magic(head)) break;
             }
             uint8_t raw = f->map[o], plain = raw ^ (f->xored ? f->xor_key[o & 7] : 0);
             if (raw != 0 && plain != 0) break;
@@ -644,9 +882,10 @@ int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off, s
             return util_errf(err, UTIL_EFORMAT, "%s: offset %zu: truncated block header frame",
                              f->path, o);
         btc_blockfile_read(f, o, frame, 8);
-        if (memcmp(frame, btc_mainnet_magic, 4) != 0)
+        if (!btc_is_magic(frame))
             return util_errf(err, UTIL_EFORMAT,
-                             "%s: offset %zu: wrong magic %02x%02x%02x%02x (want f9beb4d9)",
+                             "%s: offset %zu: wrong magic %02x%02x%02x%02x (want f9beb4d9, "
+                             "0b110907 or fabfb5da)",
                              f->path, o, frame[0], frame[1], frame[2], frame[3]);
         uint32_t size = util_le32(frame + 4);
         if (size < 81 || size > 8000000)

@@ -114,9 +114,67 @@ void btc_parse_header(btc_header *hdr, const uint8_t *p);
 int btc_parse_block(btc_block *blk, const uint8_t *p, size_t n, unsigned flags, util_err *err);
 void btc_block_free(btc_block *blk);
 
-/* Chain work of one header's target, as Bitcoin Core computes it: 2^256 / (target + 1),
- * which fits 128 bits for every valid target. */
+/* Chain work of one header's target, as Bitcoin Core computes it: 2^256 / (target + 1).
+ * Saturates at 2^128-1 (a target below 2^128, which no header with a checked proof of work
+ * reaches: mainnet's whole chain has about 2^95); 0 for a target btc_compact_decode refuses. */
 unsigned __int128 btc_work_from_bits(uint32_t bits);
+
+/* ---- proof of work and difficulty (Bitcoin Core's pow.cpp) ---- */
+
+/* The networks whose rules the importer applies. REGTEST is "regtest-like": Bitcoin Core's
+ * regtest proof-of-work rules (powLimit 0x207fffff, no retargeting), declared by a genesis
+ * whose bits are 0x207fffff, as `cointrail generate` writes. */
+typedef enum { BTC_NET_UNKNOWN = 0, BTC_NET_MAINNET, BTC_NET_TESTNET, BTC_NET_REGTEST } btc_net;
+
+const char *btc_net_name(btc_net net); /* "mainnet", "testnet", "regtest", "unknown" */
+/* Parse a network name; BTC_NET_UNKNOWN if it is none of the three. */
+btc_net btc_net_parse(const char *name);
+/* The network a genesis block belongs to: mainnet or testnet3 by hash, else REGTEST if its
+ * bits are 0x207fffff, else UNKNOWN. hash in internal byte order. */
+btc_net btc_net_of_genesis(const uint8_t hash[32], uint32_t bits);
+/* The network's genesis hash (internal byte order), or NULL for REGTEST (any genesis). */
+const uint8_t *btc_net_genesis(btc_net net);
+/* powLimit in compact form (0x1d00ffff, or 0x207fffff for REGTEST). */
+uint32_t btc_pow_limit_bits(btc_net net);
+
+/* Decode a compact target into target (32 bytes, little-endian: the byte order of a hash).
+ * 0, or -1 for what Bitcoin Core's SetCompact flags as negative or overflowing, and for a zero
+ * target. */
+int btc_compact_decode(uint32_t bits, uint8_t target[32]);
+/* Encode a target (little-endian, 32 bytes) compactly, as GetCompact does. */
+uint32_t btc_compact_encode(const uint8_t target[32]);
+
+/* CheckProofOfWork: the bits decode, the target is at most net's powLimit, and the hash is at
+ * most the target. 0, or UTIL_EFORMAT with err saying which. */
+int btc_check_pow(const uint8_t hash[32], uint32_t bits, btc_net net, util_err *err);
+
+/* CalculateNextWorkRequired: the bits after a 2016-block period that began at first_time and
+ * whose last block has last_bits and last_time: the timespan clamped to [1/4, 4] x two weeks,
+ * the target scaled by it and capped at net's powLimit. REGTEST never retargets (last_bits). */
+uint32_t btc_retarget(uint32_t last_bits, int64_t first_time, int64_t last_time, btc_net net);
+
+/* What GetNextWorkRequired needs to know about a block's parent. last_bits is the bits of the
+ * nearest ancestor (the parent included) that is at a multiple of 2016 or is not at powLimit:
+ * testnet's min-difficulty rule falls back to it. */
+typedef struct btc_pow_parent {
+    uint64_t height; /* the parent's */
+    uint32_t bits, time, last_bits;
+    int64_t period_start_time; /* time of block height+1-2016, used when height+1 is a multiple
+                                  of 2016 */
+} btc_pow_parent;
+
+/* GetNextWorkRequired: the bits a block at time `time` on parent p must carry. */
+uint32_t btc_next_bits(const btc_pow_parent *p, uint32_t time, btc_net net);
+/* The last_bits of a block at height with bits, given its parent's last_bits (has_parent 0
+ * for a genesis), see btc_pow_parent. */
+uint32_t btc_last_bits(uint64_t height, uint32_t bits, int has_parent, uint32_t parent_last_bits,
+                       btc_net net);
+
+/* Block subsidy at height: 50 BTC halved every 210,000 blocks on mainnet and testnet. A
+ * regtest-like chain does not declare its halving interval (`cointrail generate
+ * --halving-interval` is free), so for REGTEST this is 50 BTC at every height: an upper bound
+ * for any halving schedule. */
+int64_t btc_subsidy(uint64_t height, btc_net net);
 
 /* A Bitcoin Core block file, memory-mapped (xor.dat applied on read). */
 typedef struct btc_blockfile {
@@ -144,5 +202,8 @@ int btc_blockfile_next(const btc_blockfile *f, size_t *off, size_t *block_off, s
 int btc_read_xor_key(const char *dir, uint8_t key[8], int *present, util_err *err);
 
 extern const uint8_t btc_mainnet_magic[4];
+/* Whether 4 bytes are a block-file magic: mainnet f9beb4d9, testnet3 0b110907 or regtest
+ * fabfb5da. */
+int btc_is_magic(const uint8_t m[4]);
 
 #endif

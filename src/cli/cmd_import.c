@@ -9,10 +9,14 @@
 
 static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
-    "                        [--progress|--quiet] [--json] PATH...\n"
+    "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
+    "                        PATH...\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
     "Blocks may be in any order; the most-work chain is imported, stale blocks ignored;\n"
-    "a heavier branch reorganises the store; an interrupted import resumes when rerun.\n";
+    "a heavier branch reorganises the store; an interrupted import resumes when rerun.\n"
+    "Every header's proof of work and difficulty are checked under the store's network,\n"
+    "recorded at its first import: --network, else what the genesis block declares\n"
+    "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n";
 
 int cmd_import(int argc, char **argv)
 {
@@ -24,6 +28,7 @@ int cmd_import(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'j'},
                                          {"stop-after", required_argument, 0, 's'},
+                                         {"network", required_argument, 0, 'n'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
@@ -67,6 +72,15 @@ int cmd_import(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'n':
+            o.network = btc_net_parse(optarg);
+            if (!o.network) {
+                fprintf(stderr,
+                        "cointrail: --network: want mainnet, testnet or regtest, not '%s'\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'h':
             fputs(import_usage, stdout);
             return CLI_OK;
@@ -96,13 +110,13 @@ int cmd_import(int argc, char **argv)
     if (rc) return cli_fail(&err);
     if (json) {
         json_t *j = json_pack(
-            "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "files", (json_int_t)r.files,
+            "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "files", (json_int_t)r.files,
             "bytes_scanned", (json_int_t)r.bytes_scanned, "headers_found",
             (json_int_t)r.headers_found, "stale_blocks", (json_int_t)r.stale_blocks,
             "orphan_blocks", (json_int_t)r.orphan_blocks, "blocks_removed",
             (json_int_t)r.blocks_removed, "blocks_added", (json_int_t)r.blocks_added, "txs_added",
             (json_int_t)r.txs_added, "bytes_added", (json_int_t)r.bytes_added, "blocks",
-            (json_int_t)r.height, "seconds", r.seconds);
+            (json_int_t)r.height, "seconds", r.seconds, "network", btc_net_name(r.network));
         json_t *phases =
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);

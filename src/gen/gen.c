@@ -392,6 +392,8 @@ static uint32_t header_version(gen *g)
     return 0x20000000u | (gen_chance(&g->rng, 0.6) ? (uint32_t)gen_rand(&g->rng) & 0x1fffe000u : 0);
 }
 
+enum { GEN_BITS = 0x207fffff };
+
 static int finish_block(gen *g)
 {
     uint8_t cb[400];
@@ -412,13 +414,18 @@ static int finish_block(gen *g)
     memcpy(hdr + 12, g->prev, 32);
     merkle(g->txids, ntx, hdr + 44);
     util_put_le32(hdr + 76, g->time);
-    util_put_le32(hdr + 80, 0x207fffffu);
-    util_put_le32(hdr + 84, (uint32_t)gen_rand(&g->rng));
+    /* Regtest-like rules, declared by these bits from the genesis on (docs/generator.md): no
+     * retargeting, and a proof of work solved at powLimit, about 2 nonces per block. */
+    util_put_le32(hdr + 80, GEN_BITS);
+    uint32_t nonce = (uint32_t)gen_rand(&g->rng);
+    do {
+        util_put_le32(hdr + 84, nonce++);
+        crypto_sha256d(hdr + 8, 80, g->prev);
+    } while (btc_check_pow(g->prev, GEN_BITS, BTC_NET_REGTEST, NULL) != 0);
     size_t vn = gen_varint(hdr + 88, ntx);
     uint64_t size = 80 + vn + cbn + g->blk.len;
     memcpy(hdr, btc_mainnet_magic, 4);
     util_put_le32(hdr + 4, (uint32_t)size);
-    crypto_sha256d(hdr + 8, 80, g->prev);
     if (g->file_off && g->file_off + 8 + size > g->cfg.file_size) {
         int rc = close_blk(g);
         if (rc) return rc;

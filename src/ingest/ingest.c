@@ -110,9 +110,11 @@ enum { PARENT_NONE = -1, PARENT_GENESIS = -2, PARENT_STORE = -3 };
 
 typedef struct hdr {
     uint8_t hash[32], prev[32];
-    uint32_t bits, file, size;
+    uint32_t bits, time, file, size;
+    uint32_t last_bits; /* see btc_pow_parent */
     uint64_t off;
-    int64_t parent; /* index of the parent header, or PARENT_* */
+    uint64_t height; /* once connected */
+    int64_t parent;  /* index of the parent header, or PARENT_* */
     int64_t
         store_height; /* with PARENT_STORE: the parent's height; or the block's own if in store */
     unsigned __int128 work; /* cumulative */
@@ -183,6 +185,7 @@ static int scan_files(const file_list *fl, tree *t, ingest_result *r, util_err *
             memcpy(h->hash, bh.hash, 32);
             memcpy(h->prev, bh.prev, 32);
             h->bits = bh.bits;
+            h->time = bh.time;
             h->file = (uint32_t)f;
             h->off = boff;
             h->size = (uint32_t)bsize;
@@ -193,14 +196,125 @@ static int scan_files(const file_list *fl, tree *t, ingest_result *r, util_err *
     return tree_index(t, err);
 }
 
-/* Give every header its cumulative work, or mark it an orphan, without recursion. */
-static int resolve_work(store *s, tree *t, util_err *err)
+/* Which rules apply: the store's recorded network; else o->network; else what the genesis
+ * declares (the store's block 0, or with an empty store a genesis header in the files). */
+static int choose_network(store *s, const file_list *fl, const tree *t, const ingest_opts *o,
+                          btc_net *net, util_err *err)
+{
+    static const uint8_t zero[32];
+    const char *rec = store_network(s);
+    btc_net recorded = rec[0] ? btc_net_parse(rec) : BTC_NET_UNKNOWN;
+    if (rec[0] && recorded == BTC_NET_UNKNOWN)
+        return util_errf(err, UTIL_ECORRUPT,
+                         "the store's MANIFEST names network '%s', unknown to "
+                         "this build",
+                         rec);
+    btc_net declared = BTC_NET_UNKNOWN;
+    const hdr *gen = NULL;
+    if (store_get_totals(s)->blocks) {
+        declared = btc_net_of_genesis(store_block_hash(s, 0), store_block(s, 0)->bits);
+    } else {
+        /* With several candidates, a known network's genesis is the one that can connect. */
+        for (size_t k = 0; k < t->n; k++) {
+            const hdr *h = &t->h[k];
+            if (memcmp(h->prev, zero, 32) != 0) continue;
+            btc_net d = btc_net_of_genesis(h->hash, h->bits);
+            if (!gen || (d != BTC_NET_UNKNOWN && (declared == BTC_NET_UNKNOWN || d < declared)))
+                gen = h, declared = d;
+        }
+    }
+    if (recorded) {
+        if (o->network && o->network != recorded)
+            return util_errf(err, UTIL_EINVAL,
+                             "this store holds a %s chain (recorded at its first import); "
+                             "--network %s disagrees",
+                             btc_net_name(recorded), btc_net_name(o->network));
+        *net = recorded;
+        return 0;
+    }
+    if (o->network) {
+        if ((declared == BTC_NET_MAINNET || declared == BTC_NET_TESTNET) && declared != o->network)
+            return util_errf(err, UTIL_EINVAL, "the genesis block is %s's; --network %s disagrees",
+                             btc_net_name(declared), btc_net_name(o->network));
+        *net = o->network;
+    } else if (declared) {
+        *net = declared;
+    } else if (store_get_totals(s)->blocks || gen) {
+        char hex[65];
+        util_hash_hex(hex, store_get_totals(s)->blocks ? store_block_hash(s, 0) : gen->hash);
+        if (gen)
+            return util_errf(
+                err, UTIL_EINVAL,
+                "%s: block at offset %llu: genesis %s with bits 0x%08x is neither mainnet's nor "
+                "testnet3's, and does not declare regtest-like rules (bits 0x207fffff): pass "
+                "--network mainnet|testnet|regtest to choose the proof-of-work rules",
+                fl->files[gen->file].path, (unsigned long long)gen->off, hex, gen->bits);
+        return util_errf(err, UTIL_EINVAL,
+                         "the store's genesis %s is neither mainnet's nor testnet3's and does not "
+                         "declare regtest-like rules (bits 0x207fffff): pass --network "
+                         "mainnet|testnet|regtest to choose the proof-of-work rules",
+                         hex);
+    } else {
+        *net = BTC_NET_UNKNOWN; /* no genesis anywhere: every header is an orphan */
+        return 0;
+    }
+    return store_set_network(s, btc_net_name(*net), err);
+}
+
+/* Time of the ancestor at height of connected header idx (height <= its own). */
+static uint32_t ancestor_time(const store *s, const tree *t, int64_t idx, uint64_t height)
+{
+    for (;;) {
+        const hdr *h = &t->h[idx];
+        if (h->height == height) return h->time;
+        if (h->parent < 0) return store_block(s, height)->time; /* PARENT_STORE */
+        idx = h->parent;
+    }
+}
+
+/* What the difficulty rules need of the parent of h (connected, not a genesis). */
+static void pow_parent(const store *s, const tree *t, const hdr *h, btc_net net, btc_pow_parent *p)
+{
+    if (h->parent == PARENT_STORE) {
+        uint64_t ph = (uint64_t)h->store_height;
+        const store_block_row *b = store_block(s, ph);
+        p->height = ph, p->bits = b->bits, p->time = b->time;
+        /* testnet's fallback: walk back over min-difficulty blocks of this period. */
+        uint64_t x = ph;
+        uint32_t limit = btc_pow_limit_bits(net);
+        while (x > 0 && x % 2016 != 0 && store_block(s, x)->bits == limit)
+            x--;
+        p->last_bits = store_block(s, x)->bits;
+        if ((ph + 1) % 2016 == 0) p->period_start_time = store_block(s, ph + 1 - 2016)->time;
+    } else {
+        const hdr *ph = &t->h[h->parent];
+        p->height = ph->height, p->bits = ph->bits, p->time = ph->time;
+        p->last_bits = ph->last_bits;
+        if ((ph->height + 1) % 2016 == 0)
+            p->period_start_time = ancestor_time(s, t, h->parent, ph->height + 1 - 2016);
+    }
+}
+
+static int refuse(const file_list *fl, const hdr *h, util_err *err)
+{
+    char hex[65];
+    util_hash_hex(hex, h->hash);
+    return util_err_prefix(err, "%s: block at offset %llu (hash %s)", fl->files[h->file].path,
+                           (unsigned long long)h->off, hex);
+}
+
+/* Give every header its cumulative work, or mark it an orphan, without recursion; check the
+ * proof of work of every header not in the store, and the difficulty rule of every one that
+ * connects. */
+static int resolve_work(store *s, const file_list *fl, tree *t, btc_net net, util_err *err)
 {
     static const uint8_t zero[32];
     int64_t *stack = malloc((t->n + 1) * sizeof *stack);
     if (!stack) return util_errf(err, UTIL_ENOMEM, "out of memory");
     const store_totals *tot = store_get_totals(s);
-    for (size_t k = 0; k < t->n; k++) {
+    const uint8_t *genesis = btc_net_genesis(net);
+    int rc = 0;
+    for (size_t k = 0; k < t->n && !rc; k++) {
         size_t sp = 0;
         int64_t cur = (int64_t)k;
         /* Walk up to something already known. */
@@ -210,6 +324,7 @@ static int resolve_work(store *s, tree *t, util_err *err)
             if (own >= 0) {
                 h->state = 4;
                 h->store_height = own;
+                h->height = (uint64_t)own;
                 h->work = store_block_chainwork(s, (uint64_t)own);
                 break;
             }
@@ -234,14 +349,15 @@ static int resolve_work(store *s, tree *t, util_err *err)
             cur = p;
         }
         /* Unwind: each node's work is its parent's plus its own. */
-        while (sp > 0) {
+        while (sp > 0 && !rc) {
             hdr *h = &t->h[stack[--sp]];
             unsigned __int128 own = btc_work_from_bits(h->bits), base = 0;
             int ok = 1;
             if (h->parent == PARENT_STORE)
                 base = store_block_chainwork(s, (uint64_t)h->store_height);
             else if (h->parent == PARENT_GENESIS)
-                ok = tot->blocks == 0;
+                /* Mainnet and testnet have one genesis; a regtest-like store has its own. */
+                ok = tot->blocks == 0 && (!genesis || memcmp(h->hash, genesis, 32) == 0);
             else if (h->parent == PARENT_NONE)
                 ok = 0;
             else {
@@ -250,11 +366,37 @@ static int resolve_work(store *s, tree *t, util_err *err)
                 base = p->work;
             }
             h->state = ok ? 2 : 3;
-            h->work = base + own;
+            /* Saturating: once proof of work is checked no chain comes near 2^128 (mainnet's
+             * whole chain is about 2^95), but a wrap must never make a chain light. */
+            h->work = base + own < base ? ~(unsigned __int128)0 : base + own;
+            if (net == BTC_NET_UNKNOWN) continue; /* no genesis: nothing connects */
+            if ((rc = btc_check_pow(h->hash, h->bits, net, err))) {
+                refuse(fl, h, err);
+                break;
+            }
+            if (!ok) continue;
+            if (h->parent == PARENT_GENESIS) {
+                h->height = 0;
+                h->last_bits = h->bits;
+                continue;
+            }
+            btc_pow_parent pp = {0};
+            pow_parent(s, t, h, net, &pp);
+            h->height = pp.height + 1;
+            uint32_t want = btc_next_bits(&pp, h->time, net);
+            if (h->bits != want) {
+                rc = util_errf(err, UTIL_EFORMAT,
+                               "height %llu: bits 0x%08x, but %s's difficulty rules require "
+                               "0x%08x",
+                               (unsigned long long)h->height, h->bits, btc_net_name(net), want);
+                refuse(fl, h, err);
+                break;
+            }
+            h->last_bits = btc_last_bits(h->height, h->bits, 1, pp.last_bits, net);
         }
     }
     free(stack);
-    return 0;
+    return rc;
 }
 
 /* ---------------- parallel parse, in-order apply ---------------- */
@@ -275,6 +417,7 @@ typedef struct pipeline {
     const tree *t;
     const int64_t *path; /* header indexes in chain order */
     size_t n;
+    btc_net net;
     uint64_t total_bytes; /* of the n blocks, for the ETA */
     unsigned parse_flags;
     slot ring[RING];
@@ -369,7 +512,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_resul
             break;
         }
         const hdr *h = &pl->t->h[pl->path[i]];
-        rc = store_append_block(s, &sl->blk, h->work, err);
+        rc = store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
         r->append_seconds += util_now() - w1;
         if (rc) {
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
@@ -446,7 +589,10 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     r->files = fl.n;
     /* Every file's framing is checked before the store is touched. */
     if (!rc) rc = scan_files(&fl, &t, r, err);
-    if (!rc) rc = resolve_work(s, &t, err);
+    btc_net net = BTC_NET_UNKNOWN;
+    if (!rc) rc = choose_network(s, &fl, &t, o, &net, err);
+    r->network = net;
+    if (!rc) rc = resolve_work(s, &fl, &t, net, err);
     r->scan_seconds = util_now() - t0;
     if (rc) goto done;
     r->headers_found = t.n;
@@ -502,6 +648,7 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     pl->t = &t;
     pl->path = path;
     pl->n = n;
+    pl->net = net;
     for (size_t i = 0; i < n; i++)
         pl->total_bytes += t.h[path[i]].size;
     pl->parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;

@@ -19,6 +19,8 @@ typedef struct ingest_opts {
     uint64_t stop_after_blocks;  /* 0 = all; for tests: import at most this many new blocks */
     uint64_t crash_after_blocks; /* test hook: SIGKILL itself after appending this many blocks,
                                     before their commit (0 = never) */
+    btc_net network; /* proof-of-work rules to apply; BTC_NET_UNKNOWN = the store's recorded
+                        network, else the one its genesis block declares */
 } ingest_opts;
 
 typedef struct ingest_result {
@@ -29,6 +31,7 @@ typedef struct ingest_result {
     uint64_t blocks_removed; /* by a reorganisation */
     uint64_t blocks_added, txs_added, bytes_added;
     uint64_t height; /* blocks in the store afterwards */
+    btc_net network; /* the rules applied */
     double seconds;
     /* Where the time went: scanning headers, waiting for parsed blocks, appending to the store,
      * committing. */
@@ -40,7 +43,14 @@ void ingest_default_opts(ingest_opts *o);
 /* Import from paths: each a directory (its blk?????.dat files in name order, and its xor.dat) or a
  * block file (with xor.dat beside it, if any). Errors name the file and byte offset; blocks applied
  * before the failure and already committed stay (a consistent prefix of the chain), the rest
- * of the batch is rolled back. */
+ * of the batch is rolled back.
+ *
+ * Every header not yet in the store must meet its own target (at most the network's powLimit)
+ * and, when it connects to the chain, carry the bits the network's difficulty rules require
+ * (btc_next_bits); one that fails refuses the whole import, naming its file, offset and hash,
+ * before the store is touched. The network is recorded in the store at the first import:
+ * o->network, else what the genesis declares (btc_net_of_genesis); a genesis that declares
+ * nothing is refused unless o->network names the rules. */
 int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts *o,
                ingest_result *r, util_err *err);
 

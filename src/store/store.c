@@ -109,6 +109,7 @@ struct store {
     int opened_clean;         /* every column file was exactly its committed length at open */
     uint8_t genesis[32];
     int have_genesis;
+    char network[16]; /* proof-of-work rules the chain was imported under ("" = not recorded) */
     /* block hash -> height, in memory (small: one entry per block) */
     uint64_t *blkmap;
     uint64_t blkmap_cap, blkmap_used;
@@ -596,6 +597,7 @@ static int manifest_write(store *s, const store_totals *t, util_err *err)
         util_hash_hex(hex, s->genesis);
         util_buf_printf(&b, "genesis %s\n", hex);
     }
+    if (s->network[0]) util_buf_printf(&b, "network %s\n", s->network);
     if (t->blocks) {
         util_hash_hex(hex, store_block_hash(s, t->blocks - 1));
         util_buf_printf(&b, "tip %s\n", hex);
@@ -668,6 +670,7 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         if (sscanf(line, "cointrail-store %d", &version) == 1) continue;
         if (sscanf(line, "genesis %64s", v) == 1) {
             if (util_hash_parse(s->genesis, v) == 0) s->have_genesis = 1;
+        } else if (sscanf(line, "network %15s", s->network) == 1) {
         } else if (sscanf(line, "type %63s %llu", name, &u) == 2) {
             for (int k = 0; k < BTC_NSCRIPT_TYPES; k++)
                 if (strcmp(name, btc_script_type_name(k)) == 0) t->outputs_by_type[k] = u;
@@ -1170,7 +1173,18 @@ static uint64_t find_spent_by(const store *s, uint64_t out, uint64_t live_inputs
     return STORE_NONE;
 }
 
-int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork, util_err *err)
+/* sum += v, refusing an overflow (crafted amounts: every output is at most 21M BTC, but 4,400
+ * of them overflow int64). */
+static int add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err)
+{
+    if (__builtin_add_overflow(*sum, v, sum))
+        return util_errf(err, UTIL_EFORMAT, "tx %u: %s overflows 64 bits (crafted amounts)", ti,
+                         what);
+    return 0;
+}
+
+int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork,
+                       int64_t max_subsidy, util_err *err)
 {
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
     store_totals *t = &s->live;
@@ -1208,6 +1222,10 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     uint64_t saved_undo = s->undo->count;
     uint64_t unres_rows = s->cols[COL_UNRES].rows;
     uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
+    /* The coinbase may claim the subsidy plus the block's fees; fees are known only when every
+     * input of the block resolves to a stored output. */
+    int64_t coinbase_value = 0, block_fees = 0;
+    int fees_known = 1;
 
     for (uint32_t ti = 0; ti < b->n_tx; ti++) {
         const btc_tx *tx = &b->txs[ti];
@@ -1221,6 +1239,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
         row->flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
                      (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0);
         int64_t in_value = 0, out_value = 0;
+        int64_t utxo_value = t->utxo_value;
         for (uint32_t k = 0; k < tx->n_in; k++) {
             const btc_txin *in = &b->ins[tx->first_in + k];
             uint64_t inno = t->inputs + k;
@@ -1260,9 +1279,10 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                     }
                     col_set_u64(s, COL_OUT_SPENT, prev, inno);
                     int64_t v = *(int64_t *)col_at(s, COL_OUT_VALUE, prev);
-                    in_value += v;
+                    if ((rc = add_sat(&in_value, v, "the sum of the spent outputs", ti, err)))
+                        goto fail;
                     t->utxo_count--;
-                    t->utxo_value -= v;
+                    utxo_value -= v; /* >= 0: the output's value is part of it */
                 }
             }
             *(uint64_t *)col_at(s, COL_IN_PREV, inno) = prev;
@@ -1308,16 +1328,22 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                 nd[0] = outno, nd[1] = dc->rows;
             }
             *(uint64_t *)col_at(s, COL_OUT_PREV_ADDR, outno) = prev_same;
-            out_value += o->value;
+            if ((rc = add_sat(&out_value, o->value, "the sum of the outputs", ti, err)) ||
+                (rc = add_sat(&utxo_value, o->value, "the unspent value of the chain", ti, err)))
+                goto fail;
             t->outputs_by_type[o->type]++;
             t->utxo_count++;
-            t->utxo_value += o->value;
         }
+        t->utxo_value = utxo_value;
         t->outputs += tx->n_out;
         for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
             s->cols[c].rows = t->outputs;
-        t->total_output_value += out_value;
+        if ((rc = add_sat(&t->total_output_value, out_value, "the chain's total output value", ti,
+                          err)))
+            goto fail;
         row->fee = 0;
+        if (tx->coinbase) coinbase_value = out_value;
+        if (row->flags & STORE_TX_UNRESOLVED) fees_known = 0;
         if (!tx->coinbase && !(row->flags & STORE_TX_UNRESOLVED)) {
             row->fee = in_value - out_value;
             if (row->fee < 0) {
@@ -1325,11 +1351,25 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                                (long long)in_value, (long long)out_value);
                 goto fail;
             }
-            t->total_fees += row->fee;
+            if ((rc = add_sat(&t->total_fees, row->fee, "the chain's total fees", ti, err)) ||
+                (rc = add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
+                goto fail;
         }
         t->txs++;
         s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
         if ((rc = hindex_insert(s, &s->txidx, &txidx_ops, tx->txid, htx[ti], txno, err))) goto fail;
+    }
+    if (max_subsidy >= 0 && fees_known) {
+        int64_t allowed;
+        if (__builtin_add_overflow(max_subsidy, block_fees, &allowed)) allowed = INT64_MAX;
+        if (coinbase_value > allowed) {
+            rc =
+                util_errf(err, UTIL_EFORMAT,
+                          "tx 0: the coinbase pays %lld sat, more than the subsidy %lld plus the "
+                          "block's fees %lld",
+                          (long long)coinbase_value, (long long)max_subsidy, (long long)block_fees);
+            goto fail;
+        }
     }
     t->blocks++;
     s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
@@ -1459,6 +1499,18 @@ const uint8_t *store_block_hash(const store *s, uint64_t height)
 const store_block_row *store_block(const store *s, uint64_t height)
 {
     return col_at(s, COL_BLK, height);
+}
+const char *store_network(const store *s)
+{
+    return s->network;
+}
+int store_set_network(store *s, const char *name, util_err *err)
+{
+    if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
+    if (strlen(name) >= sizeof s->network)
+        return util_errf(err, UTIL_EINVAL, "network name '%s' too long", name);
+    snprintf(s->network, sizeof s->network, "%s", name);
+    return 0;
 }
 unsigned __int128 store_block_chainwork(const store *s, uint64_t height)
 {

@@ -66,8 +66,12 @@ const store_totals *store_get_totals(const store *s);
 
 /* Append one block that extends the tip. chainwork is the cumulative work including it.
  * Inputs are resolved against the store; unknown previous outputs are kept as unresolved.
- * Spending a missing output index or an already spent output is an error (invalid chain). */
-int store_append_block(store *s, const btc_block *blk, unsigned __int128 chainwork, util_err *err);
+ * Spending a missing output index or an already spent output is an error (invalid chain), and
+ * so is a sum of amounts that overflows int64 (per tx, per block, or the running totals). The
+ * coinbase may pay at most max_subsidy plus the block's fees (not checked when max_subsidy < 0,
+ * or when an input of the block is unresolved: its fee is unknown). */
+int store_append_block(store *s, const btc_block *blk, unsigned __int128 chainwork,
+                       int64_t max_subsidy, util_err *err);
 /* Make everything appended so far durable and visible: sync columns, replace the MANIFEST. */
 int store_commit(store *s, util_err *err);
 /* Whether the open batch's undo log is more than half full: commit before the next block. */
@@ -81,6 +85,11 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
 const uint8_t *store_block_hash(const store *s, uint64_t height);
 const store_block_row *store_block(const store *s, uint64_t height);
 unsigned __int128 store_block_chainwork(const store *s, uint64_t height);
+/* The proof-of-work rules the chain was imported under (btc_net_name), kept in the MANIFEST,
+ * or "" if none was recorded (stores made before it was). */
+const char *store_network(const store *s);
+/* Record them; written by the next store_commit. */
+int store_set_network(store *s, const char *name, util_err *err);
 /* Height of a block hash in the main chain, or -1. */
 int64_t store_find_block(const store *s, const uint8_t hash[32]);
 
