@@ -46,6 +46,7 @@ typedef struct conn_slot {
     struct conn_slot *prev, *next;
     struct MHD_Connection *c;
     double deadline; /* util_now() by which the request must have arrived; 0: none (answering) */
+    double since;    /* when the wait for that request began */
     int nul_in_url;  /* a %00 was decoded in the path or a query argument */
 } conn_slot;
 
@@ -64,6 +65,7 @@ struct serve_front {
     pthread_mutex_t conn_lock; /* guards conns and every slot's deadline; the CLOSED
                                   notification takes it too, so a reaped fd is still open */
     conn_slot *conns;
+    unsigned n_conns;
     atomic_uint expensive; /* screenings and traces computing now */
     unsigned max_expensive;
     atomic_uint_fast64_t reaped, busy, too_large, audit_failures;
@@ -771,9 +773,11 @@ static const char *scope_name(unsigned scope)
                                          : "admin";
 }
 
-/* HTTP framing the service refuses although libmicrohttpd lets it through: a NUL inside a
- * header (a value would be cut short where it is read as a C string), Content-Length twice, or
- * Content-Length with Transfer-Encoding (proxies in front may frame the body differently). */
+/* HTTP framing the service refuses although libmicrohttpd lets it through: Content-Length
+ * twice, or Content-Length with Transfer-Encoding (proxies in front may frame the body
+ * differently), and a NUL inside a header name or value where the library reports the full
+ * length (0.9.75 cuts a value at the NUL while parsing and reports the cut length, so there it
+ * cannot be seen: KEY\0junk reads as KEY). */
 struct header_scan {
     int nul, content_length, transfer_encoding;
 };
@@ -927,6 +931,7 @@ static void slot_deadline(server *sv, struct MHD_Connection *c, double deadline)
     if (!sl) return;
     pthread_mutex_lock(&sv->front->conn_lock);
     sl->deadline = deadline;
+    sl->since = util_now();
     pthread_mutex_unlock(&sv->front->conn_lock);
 }
 
@@ -943,8 +948,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         *socket_context = sl;
         if (!sl) return; /* untracked: the idle timeout still applies */
         sl->c = c;
-        sl->deadline = util_now() + sv->o.request_deadline_s;
+        sl->since = util_now();
+        sl->deadline = sl->since + sv->o.request_deadline_s;
         pthread_mutex_lock(&f->conn_lock);
+        f->n_conns++;
         sl->next = f->conns;
         if (f->conns) f->conns->prev = sl;
         f->conns = sl;
@@ -953,6 +960,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         conn_slot *sl = *socket_context;
         if (!sl) return;
         pthread_mutex_lock(&f->conn_lock);
+        f->n_conns--;
         if (sl->prev)
             sl->prev->next = sl->next;
         else
@@ -965,14 +973,18 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 /* Cut every connection whose request has not fully arrived by its deadline. shutdown() wakes
- * its worker, which sees the end of the stream and closes it the usual way. */
+ * its worker, which sees the end of the stream and closes it the usual way. Under pressure
+ * (over three quarters of the connection limit taken) the deadline shrinks to 0.5 s: a request
+ * from a working client arrives in milliseconds, and slots held by dripping clients are given
+ * back before they run out. */
 static void reap_overdue(server *sv)
 {
     struct serve_front *f = sv->front;
     double now = util_now();
     pthread_mutex_lock(&f->conn_lock);
+    int pressed = f->n_conns > sv->o.max_connections / 4 * 3;
     for (conn_slot *sl = f->conns; sl; sl = sl->next) {
-        if (!sl->deadline || now < sl->deadline) continue;
+        if (!sl->deadline || (now < sl->deadline && !(pressed && now - sl->since > 0.5))) continue;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(sl->c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci && ci->connect_fd >= 0) shutdown(ci->connect_fd, SHUT_RDWR);
@@ -1439,7 +1451,9 @@ int serve_run(const serve_opts *o, util_err *err)
         (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, sv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, sv,
-        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, sv, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, sv, MHD_OPTION_STRICT_FOR_CLIENT,
+        1, /* e.g. HTTP/1.1 without Host: 400 */
+        MHD_OPTION_END);
     if (!d) {
         rc = util_errf(err, UTIL_EIO, "cannot start the HTTP server on %s", o->listen);
         goto done;
