@@ -52,6 +52,8 @@ err = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", t)
 non2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 err += int(non2.group(1)) if non2 else 0
 reqs = re.search(r"(\d+) requests in", t)
+if not reqs or reqs.group(1) == "0":
+    err = "all"  # wrk's connections were never answered (wrk counts no error for that)
 print(f"{name:<22} {rps.group(1) if rps else '-':>10} {lat.get('50', '-'):>9} {lat.get('99', '-'):>9}"
       f" {err:>7} {reqs.group(1) if reqs else '-':>9}")
 PY
