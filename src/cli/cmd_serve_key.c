@@ -88,7 +88,13 @@ int cmd_serve_key(int argc, char **argv)
             fprintf(stderr, "cointrail: --hash: no key on stdin\n");
             return CLI_USAGE;
         }
-        key[strcspn(key, "\r\n")] = 0;
+        size_t n = strcspn(key, "\r\n");
+        if (!key[n] && !feof(stdin)) {
+            fprintf(stderr, "cointrail: --hash: the key on stdin is over %d characters\n",
+                    SERVE_KEY_MAX - 1);
+            return CLI_USAGE;
+        }
+        key[n] = 0;
     }
     util_err err = {0};
     int rc = serve_key_make(hash ? key : NULL, owner, scopes, key, line, &err);
