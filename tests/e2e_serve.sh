@@ -17,8 +17,7 @@ FIRST=180
 "$BIN" import --db "$T/db" --stop-after $FIRST --quiet "$T/g" >/dev/null || bad "import first part"
 "$BIN" labels import --db "$T/db" "$T/g/labels.csv" >/dev/null || bad "labels import"
 
-KEY=serve-test-key-$RANDOM-0123456789
-printf '# test keys\n%s\n' "$KEY" >"$T/keys"
+KEY=$("$BIN" serve-key --owner test --scopes read,screen,watch --key-file "$T/keys") || bad "serve-key"
 # The webhook receiver: records every POST body, one per line.
 $PY - "$T" <<'PYEOF' &
 import http.server, sys

@@ -25,6 +25,7 @@ int cmd_labels(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_screen(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_serve_key(int argc, char **argv);
 int cmd_evm_import(int argc, char **argv);
 int cmd_evm_address(int argc, char **argv);
 int cmd_evm_tx(int argc, char **argv);

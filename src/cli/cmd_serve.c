@@ -13,10 +13,14 @@ static const char *usage =
     "           [--rules FILE] [--threads N] [--max-body BYTES] [--max-batch N]\n"
     "           [--poll-ms MS] [--timeout S] [--webhook-prefix URL]... [--port-file FILE]\n"
     "           [--cache N]\n"
-    "  defaults: 127.0.0.1:8080, a thread per core, 1 MiB bodies, 1000 items per batch,\n"
-    "            the store checked for new blocks every 200 ms, idle connections closed\n"
-    "            after 10 s, no webhooks allowed, 16384 screening answers cached per store\n"
-    "            state (0: none)\n";
+    "           [--request-deadline S] [--max-connections N] [--per-ip-connections N]\n"
+    "           [--max-expensive N] [--max-answer BYTES] [--max-seeds N]\n"
+    "  defaults: 127.0.0.1:8080, a thread per core (at most 256), 1 MiB bodies, 1000 items\n"
+    "            per batch, the store checked for new blocks every 200 ms, idle connections\n"
+    "            closed after 10 s, no webhooks allowed, 16384 screening answers cached per\n"
+    "            store state (0: none); a request must arrive whole within 10 s; 4096\n"
+    "            connections, 64 per client address; threads - 1 screenings or traces at\n"
+    "            once (more: 503); answers up to 8 MiB; traces from up to 10000 outputs\n";
 
 #define MAX_PREFIXES 16
 
@@ -38,6 +42,12 @@ int cmd_serve(int argc, char **argv)
                                          {"webhook-prefix", required_argument, 0, 'w'},
                                          {"port-file", required_argument, 0, 'P'},
                                          {"cache", required_argument, 0, 'C'},
+                                         {"request-deadline", required_argument, 0, 'D'},
+                                         {"max-connections", required_argument, 0, 'M'},
+                                         {"per-ip-connections", required_argument, 0, 'i'},
+                                         {"max-expensive", required_argument, 0, 'x'},
+                                         {"max-answer", required_argument, 0, 'a'},
+                                         {"max-seeds", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -54,7 +64,46 @@ int cmd_serve(int argc, char **argv)
                     optarg);
             return CLI_USAGE;
         }
+        /* upper bounds: --threads 100000 would spend minutes creating threads */
+        static const struct {
+            char ch;
+            const char *name;
+            uint64_t hi;
+        } caps[] = {{'t', "threads", SERVE_MAX_THREADS},
+                    {'p', "poll-ms", 60000},
+                    {'T', "timeout", 3600},
+                    {'B', "max-batch", 100000},
+                    {'D', "request-deadline", 3600},
+                    {'M', "max-connections", 65536},
+                    {'i', "per-ip-connections", 65536},
+                    {'x', "max-expensive", SERVE_MAX_THREADS},
+                    {'a', "max-answer", 1u << 30},
+                    {'s', "max-seeds", 10000000}};
+        for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
+            if (ch == caps[i].ch && (cli_parse_u64(optarg, &v) || v < 1 || v > caps[i].hi)) {
+                fprintf(stderr, "cointrail: --%s: expected 1..%llu, not '%s'\n", caps[i].name,
+                        (unsigned long long)caps[i].hi, optarg);
+                return CLI_USAGE;
+            }
         switch (ch) {
+        case 'D':
+            o.request_deadline_s = (unsigned)v;
+            break;
+        case 'M':
+            o.max_connections = (unsigned)v;
+            break;
+        case 'i':
+            o.per_ip_connections = (unsigned)v;
+            break;
+        case 'x':
+            o.max_expensive = (unsigned)v;
+            break;
+        case 'a':
+            o.max_answer = (size_t)v;
+            break;
+        case 's':
+            o.max_seeds = (size_t)v;
+            break;
         case 'd':
             o.db = optarg;
             break;

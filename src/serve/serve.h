@@ -16,23 +16,45 @@
 #include "../util/util.h"
 
 typedef struct serve_opts {
-    const char *db;            /* store directory */
-    const char *listen;        /* "HOST:PORT" (IPv4 address or "localhost"); port 0 = any */
-    const char *api_keys_file; /* one key per line; NULL only with insecure_no_auth */
-    int insecure_no_auth;      /* serve without keys (loopback testing only) */
-    const char *rules_file;    /* risk rules (NULL: built-in) */
-    unsigned threads;          /* worker threads (0: one per core) */
-    size_t max_body;           /* bytes; larger request bodies get 413 */
-    size_t max_batch;          /* items per batch request */
-    unsigned poll_ms;          /* how often the store is checked for new state */
-    unsigned timeout_s;        /* idle connection timeout (slowloris) */
+    const char *db;              /* store directory */
+    const char *listen;          /* "HOST:PORT" (IPv4 address or "localhost"); port 0 = any */
+    const char *api_keys_file;   /* one key digest per line (docs/screening.md); NULL only with
+                                    insecure_no_auth */
+    int insecure_no_auth;        /* serve without keys (loopback testing only) */
+    const char *rules_file;      /* risk rules (NULL: built-in) */
+    unsigned threads;            /* worker threads, at most SERVE_MAX_THREADS (0: one per core) */
+    size_t max_body;             /* bytes; larger request bodies get 413 */
+    size_t max_batch;            /* items per batch request */
+    unsigned poll_ms;            /* how often the store is checked for new state */
+    unsigned timeout_s;          /* idle connection timeout */
+    unsigned request_deadline_s; /* a whole request (headers and body) must arrive within this
+                                    many seconds of its connection opening or of the previous
+                                    answer on it, however active the client is (slowloris) */
+    unsigned max_connections;    /* connections at once, all clients */
+    unsigned per_ip_connections; /* connections at once from one client address */
+    unsigned max_expensive;      /* screenings and traces computed at once (0: threads - 1, at
+                                    least 1); more get 503 so that cheap requests keep a thread */
+    size_t max_answer;           /* bytes; a larger answer is refused with 422 */
+    size_t max_seeds;            /* outputs a trace may start from; more: 422 */
     const char *const *webhook_prefixes; /* URLs a watchlist webhook may start with */
     size_t n_webhook_prefixes;
     const char *port_file; /* if set, the bound port is written there once listening */
     size_t cache_slots;    /* screening answers kept per snapshot (0: no cache) */
 } serve_opts;
 
+#define SERVE_MAX_THREADS 256
+
 void serve_default_opts(serve_opts *o);
+
+/* A key-file line for an API key: "sha256:<hex of SHA-256(key)> owner=OWNER scopes=SCOPES"
+ * (scopes: a comma-separated list of read, screen, watch, admin). If key is NULL a new key is
+ * made (32 bytes from OpenSSL's RAND_bytes, base64url without padding, 43 characters) and
+ * written to key_out (at least SERVE_KEY_MAX bytes); the line goes to line (at least
+ * SERVE_KEY_LINE_MAX bytes). UTIL_EINVAL for a bad owner, scope list or key. */
+#define SERVE_KEY_MAX 1025
+#define SERVE_KEY_LINE_MAX 1025
+int serve_key_make(const char *key, const char *owner, const char *scopes, char *key_out,
+                   char *line, util_err *err);
 
 /* Serve until SIGINT or SIGTERM (which the caller must have blocked in every thread, so that
  * serve_run receives them with sigwait). Returns 0 after a clean stop, or an error (bad options,

@@ -34,7 +34,8 @@ typedef struct snap {
     struct file_sig sig[3]; /* MANIFEST, labels.db, cluster.state when opened */
     store *s;
     labels_db *labels;
-    cluster_map *clusters; /* NULL: not clustered */
+    cluster_map *clusters; /* NULL: not clustered, or not usable (cluster_error says why) */
+    char *cluster_error;   /* malloc'd: why a saved clustering could not be opened; NULL if fine */
     risk_ctx *risk;
     serve_cache *cache; /* answers computed on this snapshot; NULL if disabled */
 } snap;
@@ -83,8 +84,7 @@ typedef struct watchlist {
 typedef struct server {
     serve_opts o;
     risk_config cfg;
-    char **keys;
-    size_t n_keys;
+    struct serve_front *front; /* serve.c: keys, audit log, connection deadlines, work limits */
     double started;
     pthread_mutex_t lock; /* guards everything below that is not atomic */
     snap *cur;
