@@ -374,6 +374,16 @@ static json_t *body_json(struct MHD_Connection *c, req *r, enum MHD_Result *ret)
 
 /* ---- routes ---- */
 
+/* "ok", "none" (never clustered), "recovered" (the last committed clustering, read past the
+ * journal of an interrupted `cluster` run that the next `cluster` or `import` undoes on disk) or
+ * "unavailable" (the clustering cannot be read: served without entities). */
+static const char *clustering_state(const snap *sn)
+{
+    if (sn->cluster_error) return "unavailable";
+    if (!sn->clusters) return "none";
+    return cluster_map_recovered(sn->clusters) ? "recovered" : "ok";
+}
+
 static enum MHD_Result route_health(server *sv, struct MHD_Connection *c, req *r)
 {
     snap *sn = serve_snap_get(sv);
@@ -385,16 +395,15 @@ static enum MHD_Result route_health(server *sv, struct MHD_Connection *c, req *r
     pthread_mutex_unlock(&sv->lock);
     /* Unauthenticated: short states only. The messages (which name store paths) are in the log
      * and in the authenticated /v1/metrics. */
-    json_t *d =
-        json_pack("{s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:I, s:s}", "status",
-                  refresh_failing || sn->cluster_error ? "degraded" : "ok", "api", "v1", "height",
-                  t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null(), "tip", tip,
-                  "txs", (json_int_t)t->txs, "clustered", sn->clusters != NULL, "clustering",
-                  sn->cluster_error ? "unavailable"
-                  : sn->clusters    ? "ok"
-                                    : "none",
-                  "labels", (json_int_t)labels_db_count(sn->labels), "refresh",
-                  refresh_failing ? "failing" : "ok");
+    const char *clustering = clustering_state(sn);
+    json_t *d = json_pack(
+        "{s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:I, s:s}", "status",
+        refresh_failing || (strcmp(clustering, "ok") && strcmp(clustering, "none")) ? "degraded"
+                                                                                    : "ok",
+        "api", "v1", "height", t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null(),
+        "tip", tip, "txs", (json_int_t)t->txs, "clustered", sn->clusters != NULL, "clustering",
+        clustering, "labels", (json_int_t)labels_db_count(sn->labels), "refresh",
+        refresh_failing ? "failing" : "ok");
     serve_snap_put(sn);
     return send_json(c, r, 200, d);
 }
@@ -414,10 +423,7 @@ static enum MHD_Result route_metrics(server *sv, struct MHD_Connection *c, req *
     json_t *store = json_pack("{s:o, s:I}", "height",
                               t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null(),
                               "txs", (json_int_t)t->txs);
-    json_object_set_new(store, "clustering",
-                        json_string(sn->cluster_error ? "unavailable"
-                                    : sn->clusters    ? "ok"
-                                                      : "none"));
+    json_object_set_new(store, "clustering", json_string(clustering_state(sn)));
     if (sn->cluster_error)
         json_object_set_new(store, "clustering_error", json_string(sn->cluster_error));
     serve_snap_put(sn);
