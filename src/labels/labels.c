@@ -143,6 +143,7 @@ size_t labels_text_check(const char *s, size_t n, int multiline, char what[48])
 
 const char *labels_text_escape(char *buf, size_t cap, const char *s)
 {
+    if (!s) return "";
     size_t n = strlen(s);
     if (labels_text_check(s, n, 0, NULL) == n) return s;
     const unsigned char *p = (const unsigned char *)s;

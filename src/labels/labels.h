@@ -160,8 +160,8 @@ size_t labels_text_check(const char *s, size_t n, int multiline, char what[48]);
 /* s made safe to print on a terminal: each C0 control (TAB and LF included), DEL and byte that
  * is not UTF-8 as \xNN, each C1 or bidi control as \u{NNNN}; everything else (backslashes
  * too) as is. Returns s itself when there is nothing to escape, else buf (cap bytes, at least
- * 16), holding the escaped text, cut with "..." if it does not fit. For labels.db files written
- * before import refused these characters; JSON output escapes them already. */
+ * 16), holding the escaped text, cut with "..." if it does not fit; NULL gives "". For labels.db
+ * files written before import refused these characters; JSON output escapes them already. */
 #define LABELS_ESC_BUF 2048 /* a good cap for a buffer of labels_text_escape */
 const char *labels_text_escape(char *buf, size_t cap, const char *s);
 

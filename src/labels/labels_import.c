@@ -388,32 +388,41 @@ static int tp_key_cmp(const void *a, const void *b)
     return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
-/* A key given twice in one mapping: YAML forbids it and libyaml keeps both, so the last would
- * win silently (a second address: in a tag is easy to miss in a TagPack's diff). */
-static int tp_no_duplicate_keys(labels_ctx *c, yaml_document_t *doc, yaml_node_t *map)
+/* The keys of a mapping: each a plain name without a NUL (libyaml gives the length: an escaped
+ * "\0" would cut the key short unseen) and none given twice (YAML forbids it and libyaml keeps
+ * both, so the last would win silently: a second address: in a tag is easy to miss in a
+ * TagPack's diff). */
+static int tp_check_keys(labels_ctx *c, yaml_document_t *doc, yaml_node_t *map)
 {
     size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-    if (n < 2) return 0;
-    tp_key *keys = malloc(n * sizeof *keys);
+    tp_key *keys = malloc((n ? n : 1) * sizeof *keys);
     if (!keys) return util_errf(c->err, UTIL_ENOMEM, "out of memory");
     size_t m = 0;
-    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
-         pr++) {
+    int rc = 0;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+         pr < map->data.mapping.pairs.top && !rc; pr++) {
         yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-        if (k && k->type == YAML_SCALAR_NODE)
+        if (!k) continue;
+        if (k->type != YAML_SCALAR_NODE)
+            rc = util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key that is not a plain name", c->path,
+                           mark_line(k));
+        else if (strlen((const char *)k->data.scalar.value) != k->data.scalar.length)
+            rc = util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key with a NUL character (\\0)",
+                           c->path, mark_line(k));
+        else
             keys[m++] = (tp_key){(const char *)k->data.scalar.value, mark_line(k)};
     }
     qsort(keys, m, sizeof *keys, tp_key_cmp);
     const tp_key *dup = NULL, *first = NULL; /* the duplicate that comes first in the file */
-    for (size_t i = 1; i < m; i++)
+    for (size_t i = 1; i < m && !rc; i++)
         if (!strcmp(keys[i - 1].key, keys[i].key) && (!dup || keys[i].line < dup->line))
             dup = &keys[i], first = &keys[i - 1];
-    int rc = 0;
     if (dup) {
-        char esc[LABELS_ESC_BUF];
+        char esc[128];
         rc = util_errf(c->err, UTIL_EFORMAT,
                        "%s:%ld: field %.80s: given twice in one mapping (first at line %ld)",
-                       c->path, dup->line, labels_text_escape(esc, 128, dup->key), first->line);
+                       c->path, dup->line, labels_text_escape(esc, sizeof esc, dup->key),
+                       first->line);
     }
     free(keys);
     return rc;
@@ -423,21 +432,14 @@ static int tp_no_duplicate_keys(labels_ctx *c, yaml_document_t *doc, yaml_node_t
 static int tp_read_fields(labels_ctx *c, yaml_document_t *doc, yaml_node_t *map, tp_fields *f,
                           yaml_node_t **tags)
 {
-    int rc = tp_no_duplicate_keys(c, doc, map);
+    int rc = tp_check_keys(c, doc, map);
     if (rc) return rc;
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
          pr++) {
         yaml_node_t *k = yaml_document_get_node(doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(doc, pr->value);
         if (!k || !v) continue;
-        if (k->type != YAML_SCALAR_NODE)
-            return util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key that is not a plain name",
-                             c->path, mark_line(k));
         const char *key = (const char *)k->data.scalar.value;
-        /* libyaml gives the length: an escaped "\0" would cut the text short unseen */
-        if (strlen(key) != k->data.scalar.length)
-            return util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key with a NUL character (\\0)",
-                             c->path, mark_line(k));
         if (!strcmp(key, "tags")) {
             if (!tags)
                 return util_errf(c->err, UTIL_EFORMAT, "%s:%ld: field tags: inside a tag", c->path,
