@@ -402,6 +402,9 @@ static void test_hostile(labels_db *db)
             "chain,address,category,actor,source,confidence\rbtc,"
             "1AXUTu9y3H8w4wYx4BjyFWgRhZKDhmcMrn,exchange,a,s,50\r",
             "mac.csv:1: a carriage return (CR) not followed by a line feed: bare CR line ends");
+    refused(db, "esc_sanctioned_addresses_XBT.txt",
+            "1AXUTu9y3H8w4wYx4BjyFWgRhZKDhmcMrn\nfoo \x1b[2Jbar\n",
+            "esc_sanctioned_addresses_XBT.txt:2: field address: control character 0x1b at byte 5");
     /* TAB and LF are fine in free text */
     labels_import_result r;
     util_err err = {0};

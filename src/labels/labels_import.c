@@ -318,6 +318,8 @@ int labels_parse_list(labels_ctx *c, const char *data, size_t len)
         while (q > p && isspace((unsigned char)q[-1]))
             q--;
         if (q > p && *p != '#') {
+            int rc = labels_ctx_check(c, line, "address", p, (size_t)(q - p), LABELS_MAX_TEXT, 0);
+            if (rc) return rc; /* before the message below quotes the line */
             for (const char *s = p; s < q; s++)
                 if (isspace((unsigned char)*s) || *s == ',')
                     return util_errf(c->err, UTIL_EFORMAT,
@@ -330,7 +332,7 @@ int labels_parse_list(labels_ctx *c, const char *data, size_t len)
             memcpy(addr, p, (size_t)(q - p));
             addr[q - p] = 0;
             raw.address = addr;
-            int rc = labels_ctx_add(c, line, &raw);
+            rc = labels_ctx_add(c, line, &raw);
             if (rc) return rc;
         }
         p = nl ? nl + 1 : end;
@@ -870,12 +872,14 @@ static int ofac_parties(labels_ctx *c, const xmlNode *root, ofac_state *s)
                 char *addr = text_of(vd);
                 if (!addr)
                     rc = UTIL_ENOMEM;
-                else if (!*addr)
+                else if (!*addr) {
+                    char esc[128];
                     rc = util_errf(c->err, UTIL_EFORMAT,
                                    "%s:%ld: field VersionDetail: no address in a \"Digital "
-                                   "Currency Address - %s\" feature",
-                                   c->path, xmlGetLineNo(vd ? vd : f), t->code);
-                else {
+                                   "Currency Address - %.40s\" feature",
+                                   c->path, xmlGetLineNo(vd ? vd : f),
+                                   labels_text_escape(esc, sizeof esc, t->code));
+                } else {
                     ofac_entry key = {.profile = pid};
                     const ofac_entry *e =
                         bsearch(&key, s->entries, s->n_entries, sizeof *s->entries, entry_cmp);
