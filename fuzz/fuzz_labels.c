@@ -1,7 +1,8 @@
 /* fuzz_labels: label files. The first byte picks the format (CSV, OFAC list, TagPack, OFAC
  * XML), the rest is the file. An import either succeeds with every label valid for its chain
- * (non-empty chain and address, confidence 0..100, and found again by labels_find) or fails
- * with a message, leaving the set empty. Seeds: tests/data/labels/ with the format byte. */
+ * (non-empty chain and address, confidence 0..100, no terminal control characters, bounded
+ * lengths, and found again by labels_find) or fails with a message, leaving the set empty.
+ * Seeds: tests/data/labels/ with the format byte. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t n;
             FUZZ_ASSERT(*l->chain && *l->address && *l->category);
             FUZZ_ASSERT(l->confidence >= 0 && l->confidence <= 100);
+            /* no terminal control characters (TAB and LF only in free text), bounded lengths */
+            const char *text[] = {l->category, l->actor, l->name, l->source, l->url, l->programs};
+            for (size_t k = 0; k < sizeof text / sizeof *text; k++)
+                FUZZ_ASSERT(labels_text_check(text[k], strlen(text[k]), k >= 1 && k <= 3, NULL) ==
+                            strlen(text[k]));
+            FUZZ_ASSERT(strlen(l->category) <= LABELS_MAX_CATEGORY &&
+                        strlen(l->actor) <= LABELS_MAX_TEXT &&
+                        strlen(l->name) <= LABELS_MAX_NAMES * (LABELS_MAX_TEXT + 2) + 32);
             labels_find(db, l->chain, l->address, &f, &n);
             FUZZ_ASSERT(n >= 1 && f <= l && l < f + n);
             json_t *j = labels_to_json(l);

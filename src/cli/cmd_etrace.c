@@ -57,11 +57,14 @@ static void print_text(json_t *d)
         }
         json_t *l = json_array_get(json_object_get(e, "labels"), 0);
         const char *name = l ? json_string_value(json_object_get(l, "name")) : NULL;
+        char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
         printf("  %30s %-8s %-9s %s %s%s, %zu hop(s)\n",
                json_string_value(json_object_get(e, "amount")),
                json_string_value(json_object_get(e, "asset")),
-               json_string_value(json_object_get(e, "category")),
-               json_string_value(json_object_get(e, "address")), name ? name : "",
+               labels_text_escape(b[0], sizeof b[0],
+                                  json_string_value(json_object_get(e, "category"))),
+               json_string_value(json_object_get(e, "address")),
+               labels_text_escape(b[1], sizeof b[1], name),
                json_is_true(json_object_get(e, "cross_chain_candidate")) ? " [cross-chain]" : "",
                json_array_size(json_object_get(e, "path")));
     }

@@ -91,13 +91,17 @@ static int parse_args(int argc, char **argv, labels_args *a)
     return 0;
 }
 
+/* Label text escaped for the terminal (labels_text_escape): b is one buffer per argument. */
+#define ESC(b, s) labels_text_escape(b, sizeof b, s)
+
 static void print_label(const labels_label *l)
 {
-    printf("%s %s  %s", l->chain, l->address, l->category);
-    if (*l->actor) printf("  actor=%s", l->actor);
-    if (*l->name && strcmp(l->name, l->actor)) printf("  \"%s\"", l->name);
-    if (*l->programs) printf("  programs=%s", l->programs);
-    printf("  confidence=%d  source=%s\n", l->confidence, l->source);
+    char b[5][LABELS_ESC_BUF];
+    printf("%s %s  %s", ESC(b[0], l->chain), ESC(b[1], l->address), ESC(b[2], l->category));
+    if (*l->actor) printf("  actor=%s", ESC(b[0], l->actor));
+    if (*l->name && strcmp(l->name, l->actor)) printf("  \"%s\"", ESC(b[0], l->name));
+    if (*l->programs) printf("  programs=%s", ESC(b[0], l->programs));
+    printf("  confidence=%d  source=%s\n", l->confidence, ESC(b[3], l->source));
 }
 
 static int cmd_import_labels(int argc, char **argv, const labels_args *a)
@@ -123,6 +127,7 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
     int rc = labels_db_open(&db, a->db, LABELS_WRITE, &err);
     if (rc) return cli_fail(&err);
     json_t *files = json_array();
+    util_buf summary = {0}; /* printed once the set is saved: a later failure saves nothing */
     size_t before = labels_db_count(db);
     for (int i = a->first; i < argc && !rc; i++) {
         labels_import_result r;
@@ -141,9 +146,10 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
                               "rejected", (json_int_t)r.n_rejected);
                 json_array_append_new(files, f);
             } else {
-                printf("%s: %s, %zu labels (%zu new, %zu already present), %zu rejected\n", argv[i],
-                       labels_format_name(r.format), r.n_read, r.n_added, r.n_replaced,
-                       r.n_rejected);
+                util_buf_printf(&summary,
+                                "%s: %s, %zu labels (%zu new, %zu already present), %zu rejected\n",
+                                argv[i], labels_format_name(r.format), r.n_read, r.n_added,
+                                r.n_replaced, r.n_rejected);
             }
         }
         labels_import_result_free(&r);
@@ -151,6 +157,7 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
     if (!rc) rc = labels_db_save(db, &err);
     if (rc) {
         json_decref(files);
+        util_buf_free(&summary);
         labels_db_close(db);
         fprintf(stderr, "cointrail: nothing imported\n");
         return cli_fail(&err);
@@ -163,8 +170,10 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
         json_decref(doc);
     } else {
         json_decref(files);
+        if (summary.len) fwrite(summary.data, 1, summary.len, stdout);
         printf("%s/%s: %zu labels (%zu new)\n", a->db, LABELS_FILE, total, total - before);
     }
+    util_buf_free(&summary);
     labels_db_close(db);
     return CLI_OK;
 }
@@ -186,14 +195,16 @@ static int cmd_list_labels(const labels_args *a, const char *text)
         json_t *l;
         json_array_foreach(json_object_get(doc, "labels"), i, l)
         {
+            char b[LABELS_ESC_BUF];
             const char *fields[] = {"chain", "address", "category"};
             for (size_t k = 0; k < 3; k++)
-                printf("%s%s", k ? "  " : "", json_string_value(json_object_get(l, fields[k])));
+                printf("%s%s", k ? "  " : "",
+                       ESC(b, json_string_value(json_object_get(l, fields[k]))));
             const char *actor = json_string_value(json_object_get(l, "actor"));
             const char *name = json_string_value(json_object_get(l, "name"));
-            if (actor) printf("  actor=%s", actor);
-            if (name && (!actor || strcmp(name, actor))) printf("  \"%s\"", name);
-            printf("  source=%s\n", json_string_value(json_object_get(l, "source")));
+            if (actor) printf("  actor=%s", ESC(b, actor));
+            if (name && (!actor || strcmp(name, actor))) printf("  \"%s\"", ESC(b, name));
+            printf("  source=%s\n", ESC(b, json_string_value(json_object_get(l, "source"))));
         }
         long long total = (long long)json_integer_value(json_object_get(doc, "total"));
         printf("%lld matching label%s", total, total == 1 ? "" : "s");

@@ -93,10 +93,15 @@ static void print_labels(const char *title, json_t *labels, int show_address)
     json_t *l;
     json_array_foreach(labels, i, l)
     {
-        printf("    %-11s %s", str_of(l, "category"), str_of(l, "name"));
-        if (json_object_get(l, "actor")) printf("  actor %s", str_of(l, "actor"));
-        printf("  (%s, confidence %lld)", str_of(l, "source"), int_of(l, "confidence"));
-        if (show_address) printf("  on %s", str_of(l, "address"));
+        char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
+        printf("    %-11s %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "category")),
+               labels_text_escape(b[1], sizeof b[1], str_of(l, "name")));
+        if (json_object_get(l, "actor"))
+            printf("  actor %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "actor")));
+        printf("  (%s, confidence %lld)",
+               labels_text_escape(b[0], sizeof b[0], str_of(l, "source")), int_of(l, "confidence"));
+        if (show_address)
+            printf("  on %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "address")));
         printf("\n");
     }
 }

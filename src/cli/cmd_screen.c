@@ -24,8 +24,9 @@ static void print_side(json_t *side, const char *name)
     json_array_foreach(json_object_get(side, "by_category"), i, c)
     {
         json_t *cp = json_object_get(c, "counterparty");
+        char b[LABELS_ESC_BUF]; /* a label's category, escaped for the terminal */
         printf("    %-11s %16lld sat %6.2f%%  %lld hop(s)  nearest %s\n",
-               json_string_value(json_object_get(c, "category")),
+               labels_text_escape(b, sizeof b, json_string_value(json_object_get(c, "category"))),
                (long long)json_integer_value(json_object_get(c, "amount")),
                100 * json_number_value(json_object_get(c, "share")),
                (long long)json_integer_value(json_object_get(c, "hops")),
@@ -43,8 +44,9 @@ static void print_text(json_t *d)
            json_number_value(json_object_get(risk, "score")));
     size_t i;
     json_t *r;
+    char b[LABELS_ESC_BUF]; /* reasons quote label text: escaped for the terminal */
     json_array_foreach(json_object_get(risk, "reasons"), i, r)
-        printf("  - %s\n", json_string_value(r));
+        printf("  - %s\n", labels_text_escape(b, sizeof b, json_string_value(r)));
     json_t *ind = json_object_get(d, "indirect");
     print_side(json_object_get(ind, "incoming"), "incoming");
     print_side(json_object_get(ind, "outgoing"), "outgoing");

@@ -91,8 +91,10 @@ static void print_text(json_t *d)
         const char *name = sval(l, "name");
         if (!strcmp(name, "-") || !*name) name = sval(l, "source");
         long long a = ival(e, "amount");
+        char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
         printf("  %16lld sat  %-9s %-42s %s%s, %lld deposit(s), %zu hop(s)\n", a,
-               sval(e, "category"), sval(e, "address"), name,
+               labels_text_escape(b[0], sizeof b[0], sval(e, "category")), sval(e, "address"),
+               labels_text_escape(b[1], sizeof b[1], name),
                !strcmp(sval(e, "via"), "entity") ? " via its entity" : "", ival(e, "deposits"),
                json_array_size(json_object_get(e, "path")));
     }

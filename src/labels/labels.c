@@ -95,6 +95,80 @@ static size_t utf8_check(const char *s, size_t n)
     return i;
 }
 
+/* ---------------- terminal safety ---------------- */
+
+/* The character at p (n > 0 bytes left): its length in *len and what a terminal makes of it:
+ * 0 plain text, 1 a C0 control or DEL (*cp its byte), 2 a C1 or bidi control (*cp its code
+ * point), 3 a byte that is not UTF-8 (*cp the byte). */
+static int char_kind(const unsigned char *p, size_t n, size_t *len, unsigned *cp)
+{
+    size_t k = utf8_seq(p, n);
+    *len = k ? k : 1;
+    *cp = p[0];
+    if (!k) return 3;
+    if (k == 1) return p[0] < 0x20 || p[0] == 0x7f ? 1 : 0;
+    if (k == 2) {
+        *cp = (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+        return *cp < 0xa0 ? 2 : 0;
+    }
+    if (k == 3) {
+        *cp = (unsigned)(p[0] & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+        return (*cp >= 0x202a && *cp <= 0x202e) || (*cp >= 0x2066 && *cp <= 0x2069) ? 2 : 0;
+    }
+    return 0;
+}
+
+size_t labels_text_check(const char *s, size_t n, int multiline, char what[48])
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t len;
+        unsigned cp;
+        int kind = char_kind(p + i, n - i, &len, &cp);
+        if (kind == 1 && multiline && (cp == '\t' || cp == '\n')) kind = 0;
+        if (kind) {
+            if (what)
+                snprintf(what, 48,
+                         kind == 1 ? "control character 0x%02x"
+                         : kind == 2
+                             ? (cp < 0xa0 ? "C1 control character U+%04X" : "bidi control U+%04X")
+                             : "byte 0x%02x that is not UTF-8",
+                         cp);
+            return i;
+        }
+        i += len;
+    }
+    return n;
+}
+
+const char *labels_text_escape(char *buf, size_t cap, const char *s)
+{
+    if (!s) return "";
+    size_t n = strlen(s);
+    if (labels_text_check(s, n, 0, NULL) == n) return s;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len;
+        unsigned cp;
+        int kind = char_kind(p + i, n - i, &len, &cp);
+        char piece[16];
+        int k = kind == 0   ? (int)len
+                : kind == 2 ? snprintf(piece, sizeof piece, "\\u{%04x}", cp)
+                            : snprintf(piece, sizeof piece, "\\x%02x", cp);
+        if (o + (size_t)k + 4 > cap) { /* room for "..." and the NUL */
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, kind ? piece : s + i, (size_t)k);
+        o += (size_t)k;
+        i += len;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 /* ---------------- ordering ---------------- */
 
 static int cmp_addr(const labels_label *a, const char *chain, const char *address)
@@ -121,12 +195,15 @@ int labels_chain_from_currency(char out[32], const char *currency, util_err *err
     while (n && isspace((unsigned char)currency[n - 1]))
         n--;
     if (!n) return util_errf(err, UTIL_EINVAL, "empty currency");
-    if (n > 31) return util_errf(err, UTIL_EINVAL, "currency '%.40s...' too long", currency);
+    if (n > 31) return util_errf(err, UTIL_EINVAL, "currency of %zu bytes: too long", n);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)currency[i];
-        if (!isalnum(ch) && ch != '-' && ch != '_' && ch != '.')
-            return util_errf(err, UTIL_EINVAL, "currency '%.*s': unexpected character", (int)n,
-                             currency);
+        if (!isalnum(ch) && ch != '-' && ch != '_' && ch != '.') {
+            char shown[96], esc[LABELS_ESC_BUF];
+            snprintf(shown, sizeof shown, "%.*s", (int)(n < 40 ? n : 40), currency);
+            return util_errf(err, UTIL_EINVAL, "currency '%s': unexpected character",
+                             labels_text_escape(esc, sizeof esc, shown));
+        }
         out[i] = (char)tolower(ch);
     }
     out[n] = 0;
@@ -138,11 +215,13 @@ int labels_canon_address(char out[128], const char *chain, const char *address, 
 {
     size_t n = strlen(address);
     if (!n) return util_errf(err, UTIL_EINVAL, "empty address");
-    if (n > 127) return util_errf(err, UTIL_EINVAL, "address '%.40s...' too long", address);
+    if (n > 127) return util_errf(err, UTIL_EINVAL, "address of %zu bytes: too long", n);
     for (size_t i = 0; i < n; i++)
-        if (!isgraph((unsigned char)address[i]))
-            return util_errf(err, UTIL_EINVAL, "address '%.127s': space or control character",
-                             address);
+        if (!isgraph((unsigned char)address[i])) {
+            char esc[LABELS_ESC_BUF];
+            return util_errf(err, UTIL_EINVAL, "address '%s': space or control character",
+                             labels_text_escape(esc, sizeof esc, address));
+        }
     if (!strcmp(chain, "btc")) {
         btc_addr a;
         int rc = btc_addr_decode(&a, address, err);
@@ -532,6 +611,30 @@ static char *dup_trim(const char *s)
     return strndup(s, n);
 }
 
+int labels_ctx_check(labels_ctx *c, long line, const char *field, const char *s, size_t n,
+                     size_t max, int multiline)
+{
+    char where[4300], what[48];
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%ld", c->path, line);
+    else
+        snprintf(where, sizeof where, "%s", c->path);
+    while (n && isspace((unsigned char)*s))
+        s++, n--;
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n > max)
+        return util_errf(c->err, UTIL_EFORMAT, "%s: field %s: %zu bytes, over the limit of %zu",
+                         where, field, n, max);
+    size_t at = labels_text_check(s, n, multiline, what);
+    if (at < n)
+        return util_errf(c->err, UTIL_EFORMAT,
+                         "%s: field %s: %s at byte %zu (label text may not carry terminal "
+                         "control characters)",
+                         where, field, what, at + 1);
+    return 0;
+}
+
 int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r)
 {
     char where[4300];
@@ -539,6 +642,21 @@ int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r)
         snprintf(where, sizeof where, "%s:%ld", c->path, line);
     else
         snprintf(where, sizeof where, "%s", c->path);
+    /* The parsers check their fields under their own names; this catches the rest (OFAC XML
+     * names, --source) before any message quotes a value. */
+    const char *const text[] = {r->currency,   r->address,   r->category, r->actor,
+                                r->name,       r->source,    r->url,      r->programs,
+                                r->first_seen, r->last_seen, r->updated,  c->opts->source};
+    const char *const tname[] = {c->chain_field, "address",   "category", "actor",
+                                 "name",         "source",    "url",      "programs",
+                                 "first_seen",   "last_seen", "updated",  "source"};
+    for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
+        if (!text[i]) continue;
+        int free_text = i >= 3 && i <= 5;
+        int rc = labels_ctx_check(c, line, tname[i], text[i], strlen(text[i]),
+                                  i == 2 ? LABELS_MAX_CATEGORY : LABELS_MAX_TEXT, free_text);
+        if (rc) return rc;
+    }
     const char *cur = r->currency && *r->currency ? r->currency : c->opts->chain;
     if (!cur || !*cur)
         return util_errf(c->err, UTIL_EFORMAT,
@@ -614,6 +732,48 @@ static int bsearch_key(const labels_vec *set, const labels_label *k, size_t *pos
     return lo < set->n && cmp_key(&set->v[lo], k) == 0;
 }
 
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The name of a key that one file gives m times (labels in[0..m), oldest first): its distinct
+ * non-empty names in order, joined with "; ", at most LABELS_MAX_NAMES of them and then
+ * "; +N more". Each name is looked up once in a hash set (slots, at least 2m entries, scratch),
+ * so a key repeated 400,000 times costs linear time. A new string, or NULL if out of memory. */
+static char *join_names(const seq_label *in, size_t m, size_t *slots, size_t nslots)
+{
+    memset(slots, 0, nslots * sizeof *slots); /* 0 empty, else index + 1 */
+    util_buf b = {0};
+    size_t kept = 0, more = 0;
+    for (size_t i = 0; i < m; i++) {
+        const char *name = in[i].l.name;
+        if (!*name) continue;
+        size_t h = (size_t)name_hash(name) & (nslots - 1);
+        while (slots[h] && strcmp(in[slots[h] - 1].l.name, name))
+            h = (h + 1) & (nslots - 1);
+        if (slots[h]) continue; /* seen */
+        slots[h] = i + 1;
+        if (kept == LABELS_MAX_NAMES) {
+            more++;
+            continue;
+        }
+        if ((kept && util_buf_append(&b, "; ", 2)) || util_buf_append(&b, name, strlen(name)))
+            goto oom;
+        kept++;
+    }
+    if (more && util_buf_printf(&b, "; +%zu more", more)) goto oom;
+    char *out = strndup(b.len ? (const char *)b.data : "", b.len);
+    util_buf_free(&b);
+    return out;
+oom:
+    util_buf_free(&b);
+    return NULL;
+}
+
 /* Merge the parsed labels into the set: the newest of each key wins. Takes the strings of
  * in (in is emptied). Only fails for memory, and then leaves the set unchanged. */
 static int merge(labels_vec *set, labels_vec *in, util_err *err)
@@ -621,34 +781,49 @@ static int merge(labels_vec *set, labels_vec *in, util_err *err)
     size_t total = set->n + in->n;
     seq_label *all = malloc((total ? total : 1) * sizeof *all);
     labels_label *merged = malloc((total ? total : 1) * sizeof *merged);
-    if (!all || !merged) {
-        free(all);
-        free(merged);
-        return util_errf(err, UTIL_ENOMEM, "out of memory merging labels");
-    }
+    size_t *slots = NULL, nslots = 0;
+    if (!all || !merged) goto oom;
     for (size_t i = 0; i < set->n; i++)
         all[i] = (seq_label){set->v[i], i};
     for (size_t i = 0; i < in->n; i++)
         all[set->n + i] = (seq_label){in->v[i], set->n + i};
     qsort(all, total, sizeof *all, cmp_seq);
+    /* Pass 1: the joined names of keys the file repeats, before anything is freed, so that
+     * running out of memory leaves the set as it was. */
+    char **joined = calloc(total ? total : 1, sizeof *joined);
+    if (!joined) goto oom;
+    for (size_t i = 0, j; i < total; i = j) {
+        for (j = i + 1; j < total && cmp_key(&all[i].l, &all[j].l) == 0;)
+            j++;
+        size_t f = i; /* the run's first label from the file (older copies come first) */
+        while (f < j && all[f].seq < set->n)
+            f++;
+        if (j - f < 2) continue;
+        size_t want = 4;
+        while (want < 2 * (j - f))
+            want *= 2;
+        if (want > nslots) {
+            size_t *ns = realloc(slots, want * sizeof *ns);
+            if (!ns) goto oom_joined;
+            slots = ns, nslots = want;
+        }
+        if (!(joined[j - 1] = join_names(all + f, j - f, slots, want))) goto oom_joined;
+    }
+    /* Pass 2: keep the newest label of each key. */
     size_t n = 0;
     for (size_t i = 0; i < total; i++) {
         if (i + 1 < total && cmp_key(&all[i].l, &all[i + 1].l) == 0) {
-            /* An older copy of this key: dropped. Within one file, a repeated key with another
-             * name (one address, several tokens) keeps both names. */
-            labels_label *o = &all[i].l, *nw = &all[i + 1].l;
-            if (all[i].seq >= set->n && *o->name && !strstr(nw->name, o->name)) {
-                char *joined;
-                if (asprintf(&joined, "%s; %s", o->name, nw->name) >= 0) {
-                    free(nw->name);
-                    nw->name = joined;
-                }
-            }
-            labels_label_free(o);
+            labels_label_free(&all[i].l); /* an older copy of this key */
             continue;
+        }
+        if (joined[i]) {
+            free(all[i].l.name);
+            all[i].l.name = joined[i];
         }
         merged[n++] = all[i].l;
     }
+    free(joined);
+    free(slots);
     free(all);
     free(set->v);
     set->v = merged;
@@ -657,6 +832,15 @@ static int merge(labels_vec *set, labels_vec *in, util_err *err)
     free(in->v);
     memset(in, 0, sizeof *in);
     return 0;
+oom_joined:
+    for (size_t i = 0; i < total; i++)
+        free(joined[i]);
+    free(joined);
+oom:
+    free(slots);
+    free(all);
+    free(merged);
+    return util_errf(err, UTIL_ENOMEM, "out of memory merging labels");
 }
 
 static int same_key_qsort(const void *a, const void *b)

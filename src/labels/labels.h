@@ -47,6 +47,16 @@ typedef struct labels_label {
     int confidence;
 } labels_label;
 
+/* Limits on imported text (docs/labels.md, "Bad input"): a longer field fails the import with
+ * its file, line and field. A file that repeats a key keeps at most LABELS_MAX_NAMES distinct
+ * names, joined with "; ", and counts the rest as "; +N more". A TagPack nested deeper than
+ * LABELS_MAX_DEPTH (lists and mappings, anywhere, even in fields cointrail ignores) is refused:
+ * libyaml's parser is quadratic in the depth. */
+#define LABELS_MAX_TEXT 1024   /* bytes of one text field: actor, name, source, url, ... */
+#define LABELS_MAX_CATEGORY 63 /* bytes of a category word (the longest the map takes) */
+#define LABELS_MAX_NAMES 16    /* distinct names joined when one file repeats a key */
+#define LABELS_MAX_DEPTH 64    /* nesting of lists and mappings in a TagPack */
+
 /* The label set of one store directory, sorted by (chain, address, source, category). */
 typedef struct labels_db labels_db;
 
@@ -134,6 +144,26 @@ void labels_category_map(char out[64], const char *word);
  * "service_data" 90, "manual_transaction" 80, "forensic" 70, "heuristic" 50, "web_crawl" 40,
  * "unknown" 20) or of a number "0".."100"; -1 if neither. */
 int labels_confidence_from_name(const char *name);
+
+/* ---- terminal safety ---- */
+/* Label text comes from files anyone can write (community TagPacks), and a terminal acts on
+ * some characters: C0 controls (ESC starts the sequences that clear the screen or set the window
+ * title, CR overwrites a line, BEL), DEL, C1 controls (U+0080..U+009F) and the bidi overrides
+ * and isolates (U+202A..U+202E, U+2066..U+2069) that reorder what is shown. */
+
+/* Offset of the first such character in s (n bytes), or n if there is none; with multiline,
+ * TAB and LF are allowed (free text: a quoted CSV field, a YAML block scalar). Bytes that are
+ * not UTF-8 count as such characters too. what (may be NULL) gets a description of the one
+ * found, e.g. "control character 0x1b" or "bidi control U+202E". Import refuses these. */
+size_t labels_text_check(const char *s, size_t n, int multiline, char what[48]);
+
+/* s made safe to print on a terminal: each C0 control (TAB and LF included), DEL and byte that
+ * is not UTF-8 as \xNN, each C1 or bidi control as \u{NNNN}; everything else (backslashes
+ * too) as is. Returns s itself when there is nothing to escape, else buf (cap bytes, at least
+ * 16), holding the escaped text, cut with "..." if it does not fit; NULL gives "". For labels.db
+ * files written before import refused these characters; JSON output escapes them already. */
+#define LABELS_ESC_BUF 2048 /* a good cap for a buffer of labels_text_escape */
+const char *labels_text_escape(char *buf, size_t cap, const char *s);
 
 /* ---- look-ups (O(log n)) ---- */
 /* The labels of one (chain, address): *first points at n consecutive labels (n may be 0).

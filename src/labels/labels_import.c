@@ -75,6 +75,7 @@ static int csv_record(labels_ctx *c, const char **pp, const char *end, long *lin
                     break;
                 }
                 if (*p == '\n') (*line)++;
+                if (*p == '\r' && p + 1 < end && p[1] == '\n') p++; /* CRLF in a field: LF */
                 if (util_buf_append(&r->text, p, 1)) return UTIL_ENOMEM;
                 p++;
             }
@@ -120,11 +121,29 @@ static int csv_blank(const csv_row *r)
     return r->n == 1 && !*csv_field(r, 0);
 }
 
+/* Free text columns (TAB and LF allowed in them) and their length limits. */
+static int csv_multiline(int k)
+{
+    return k == C_ACTOR || k == C_SOURCE || k == C_LABEL;
+}
+
 int labels_parse_csv(labels_ctx *c, const char *data, size_t len)
 {
     const char *p = data, *end = data + len;
     if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) p += 3;
     long line = 1;
+    /* A CR is only ever part of a CRLF line end: bare CRs (old Mac line ends) would make the
+     * whole file one record, and a CR inside a field can overwrite a terminal line. */
+    for (const char *q = p; (q = memchr(q, '\r', (size_t)(end - q))); q++)
+        if (q + 1 >= end || q[1] != '\n') {
+            for (const char *s = p; s < q; s++)
+                line += *s == '\n';
+            return util_errf(c->err, UTIL_EFORMAT,
+                             "%s:%ld: a carriage return (CR) not followed by a line feed: bare "
+                             "CR line ends and CRs inside fields are not supported (use LF or "
+                             "CRLF line ends)",
+                             c->path, line);
+        }
     csv_row *r = calloc(1, sizeof *r);
     if (!r) return util_errf(c->err, UTIL_ENOMEM, "out of memory");
     int col[C_NCOLS], rc;
@@ -181,6 +200,13 @@ int labels_parse_csv(labels_ctx *c, const char *data, size_t len)
         const char *v[C_NCOLS];
         for (int k = 0; k < C_NCOLS; k++)
             v[k] = col[k] >= 0 ? csv_field(r, (size_t)col[k]) : "";
+        /* Every column cointrail reads, before any message quotes one. */
+        for (int k = 0; k < C_NCOLS; k++)
+            if (col[k] >= 0 &&
+                (rc = labels_ctx_check(c, r->line, csv_cols[k], v[k], strlen(v[k]),
+                                       k == C_CATEGORY ? LABELS_MAX_CATEGORY : LABELS_MAX_TEXT,
+                                       csv_multiline(k))))
+                goto done;
         char cat[64];
         labels_category_map(cat, v[C_CATEGORY]);
         if (!*cat) {
@@ -292,6 +318,8 @@ int labels_parse_list(labels_ctx *c, const char *data, size_t len)
         while (q > p && isspace((unsigned char)q[-1]))
             q--;
         if (q > p && *p != '#') {
+            int rc = labels_ctx_check(c, line, "address", p, (size_t)(q - p), LABELS_MAX_TEXT, 0);
+            if (rc) return rc; /* before the message below quotes the line */
             for (const char *s = p; s < q; s++)
                 if (isspace((unsigned char)*s) || *s == ',')
                     return util_errf(c->err, UTIL_EFORMAT,
@@ -304,7 +332,7 @@ int labels_parse_list(labels_ctx *c, const char *data, size_t len)
             memcpy(addr, p, (size_t)(q - p));
             addr[q - p] = 0;
             raw.address = addr;
-            int rc = labels_ctx_add(c, line, &raw);
+            rc = labels_ctx_add(c, line, &raw);
             if (rc) return rc;
         }
         p = nl ? nl + 1 : end;
@@ -344,18 +372,75 @@ static long mark_line(const yaml_node_t *n)
     return (long)n->start_mark.line + 1;
 }
 
+/* Fields of free text, where TAB and LF are allowed; and the category words. */
+static int tp_multiline(int i)
+{
+    return i == T_TITLE || i == T_CREATOR || i == T_ACTOR || i == T_LABEL;
+}
+
+typedef struct tp_key {
+    const char *key;
+    long line;
+} tp_key;
+
+static int tp_key_cmp(const void *a, const void *b)
+{
+    const tp_key *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* The keys of a mapping: each a plain name without a NUL (libyaml gives the length: an escaped
+ * "\0" would cut the key short unseen) and none given twice (YAML forbids it and libyaml keeps
+ * both, so the last would win silently: a second address: in a tag is easy to miss in a
+ * TagPack's diff). */
+static int tp_check_keys(labels_ctx *c, yaml_document_t *doc, yaml_node_t *map)
+{
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    tp_key *keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys) return util_errf(c->err, UTIL_ENOMEM, "out of memory");
+    size_t m = 0;
+    int rc = 0;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+         pr < map->data.mapping.pairs.top && !rc; pr++) {
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+        if (!k) continue;
+        if (k->type != YAML_SCALAR_NODE)
+            rc = util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key that is not a plain name", c->path,
+                           mark_line(k));
+        else if (strlen((const char *)k->data.scalar.value) != k->data.scalar.length)
+            rc = util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key with a NUL character (\\0)",
+                           c->path, mark_line(k));
+        else
+            keys[m++] = (tp_key){(const char *)k->data.scalar.value, mark_line(k)};
+    }
+    qsort(keys, m, sizeof *keys, tp_key_cmp);
+    const tp_key *dup = NULL, *first = NULL; /* the duplicate that comes first in the file */
+    for (size_t i = 1; i < m && !rc; i++)
+        if (!strcmp(keys[i - 1].key, keys[i].key) && (!dup || keys[i].line < dup->line))
+            dup = &keys[i], first = &keys[i - 1];
+    if (dup) {
+        char esc[128];
+        rc = util_errf(c->err, UTIL_EFORMAT,
+                       "%s:%ld: field %.80s: given twice in one mapping (first at line %ld)",
+                       c->path, dup->line, labels_text_escape(esc, sizeof esc, dup->key),
+                       first->line);
+    }
+    free(keys);
+    return rc;
+}
+
 /* Read the known scalar fields of a mapping into f (unknown keys ignored; "tags" skipped). */
 static int tp_read_fields(labels_ctx *c, yaml_document_t *doc, yaml_node_t *map, tp_fields *f,
                           yaml_node_t **tags)
 {
+    int rc = tp_check_keys(c, doc, map);
+    if (rc) return rc;
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
          pr++) {
         yaml_node_t *k = yaml_document_get_node(doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(doc, pr->value);
         if (!k || !v) continue;
-        if (k->type != YAML_SCALAR_NODE)
-            return util_errf(c->err, UTIL_EFORMAT, "%s:%ld: a key that is not a plain name",
-                             c->path, mark_line(k));
         const char *key = (const char *)k->data.scalar.value;
         if (!strcmp(key, "tags")) {
             if (!tags)
@@ -371,7 +456,17 @@ static int tp_read_fields(labels_ctx *c, yaml_document_t *doc, yaml_node_t *map,
                                  "%s:%ld: field %s: expected a single "
                                  "value, not a list or mapping",
                                  c->path, mark_line(v), key);
-            f->v[i] = (const char *)v->data.scalar.value;
+            const char *val = (const char *)v->data.scalar.value;
+            if (strlen(val) != v->data.scalar.length)
+                return util_errf(c->err, UTIL_EFORMAT,
+                                 "%s:%ld: field %s: a NUL character (\\0) in the value", c->path,
+                                 mark_line(v), key);
+            int word = i == T_CATEGORY || i == T_ABUSE;
+            if ((rc = labels_ctx_check(c, mark_line(v), key, val, v->data.scalar.length,
+                                       word ? LABELS_MAX_CATEGORY : LABELS_MAX_TEXT,
+                                       tp_multiline(i))))
+                return rc;
+            f->v[i] = val;
             f->line[i] = mark_line(v);
         }
     }
@@ -424,19 +519,55 @@ static int tp_tag(labels_ctx *c, const tp_fields *head, const tp_fields *tag, lo
     return labels_ctx_add(c, at, &raw);
 }
 
+static int tp_yaml_error(labels_ctx *c, const yaml_parser_t *parser)
+{
+    const yaml_mark_t *m = parser->problem ? &parser->problem_mark : &parser->context_mark;
+    return util_errf(c->err, UTIL_EFORMAT, "%s:%ld: column %ld: YAML: %s%s%s", c->path,
+                     (long)m->line + 1, (long)m->column + 1,
+                     parser->problem ? parser->problem : "malformed", parser->context ? " " : "",
+                     parser->context ? parser->context : "");
+}
+
+/* Step 1: the whole stream parsed as events, refusing nesting deeper than LABELS_MAX_DEPTH.
+ * libyaml's parser costs time quadratic in the depth (100,000 '[' took 21 s), so the count
+ * stops it early, before a tree is built. */
+static int tp_depth(labels_ctx *c, const char *data, size_t len)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return util_errf(c->err, UTIL_ENOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    int rc = 0, depth = 0, done = 0;
+    while (!rc && !done) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = tp_yaml_error(c, &parser);
+            break;
+        }
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > LABELS_MAX_DEPTH)
+                rc = util_errf(c->err, UTIL_EFORMAT,
+                               "%s:%ld: column %ld: lists and mappings nested deeper than %d",
+                               c->path, (long)ev.start_mark.line + 1,
+                               (long)ev.start_mark.column + 1, LABELS_MAX_DEPTH);
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+            depth--;
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int labels_parse_tagpack(labels_ctx *c, const char *data, size_t len)
 {
+    int rc = tp_depth(c, data, len);
+    if (rc) return rc;
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return util_errf(c->err, UTIL_ENOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-    int rc = 0;
     if (!yaml_parser_load(&parser, &doc)) {
-        const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
-        rc = util_errf(c->err, UTIL_EFORMAT, "%s:%ld: column %ld: YAML: %s%s%s", c->path,
-                       (long)m->line + 1, (long)m->column + 1,
-                       parser.problem ? parser.problem : "malformed", parser.context ? " " : "",
-                       parser.context ? parser.context : "");
+        rc = tp_yaml_error(c, &parser);
         yaml_parser_delete(&parser);
         return rc;
     }
@@ -741,12 +872,14 @@ static int ofac_parties(labels_ctx *c, const xmlNode *root, ofac_state *s)
                 char *addr = text_of(vd);
                 if (!addr)
                     rc = UTIL_ENOMEM;
-                else if (!*addr)
+                else if (!*addr) {
+                    char esc[128];
                     rc = util_errf(c->err, UTIL_EFORMAT,
                                    "%s:%ld: field VersionDetail: no address in a \"Digital "
-                                   "Currency Address - %s\" feature",
-                                   c->path, xmlGetLineNo(vd ? vd : f), t->code);
-                else {
+                                   "Currency Address - %.40s\" feature",
+                                   c->path, xmlGetLineNo(vd ? vd : f),
+                                   labels_text_escape(esc, sizeof esc, t->code));
+                } else {
                     ofac_entry key = {.profile = pid};
                     const ofac_entry *e =
                         bsearch(&key, s->entries, s->n_entries, sizeof *s->entries, entry_cmp);

@@ -36,6 +36,11 @@ typedef struct labels_ctx {
 /* Validate and copy one label found at line (0 if unknown). An invalid currency is an
  * UTIL_EFORMAT error; an invalid address is rejected with a warning (or, strict, an error). */
 int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r);
+/* Check one field of line (0 if unknown) as labels_ctx_add would store it (trimmed): at most
+ * max bytes and nothing labels_text_check refuses (multiline: TAB and LF allowed). An
+ * UTIL_EFORMAT error "PATH:LINE: field FIELD: ..." otherwise; the message never quotes s. */
+int labels_ctx_check(labels_ctx *c, long line, const char *field, const char *s, size_t n,
+                     size_t max, int multiline);
 /* Record a warning "PATH:LINE: ..." in the result (kept up to LABELS_MAX_WARNINGS). */
 void labels_ctx_warn(labels_ctx *c, long line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
