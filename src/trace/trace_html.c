@@ -157,7 +157,9 @@ static void write_svg(json_t *doc, FILE *f)
         json_t *o = nodes[k].info;
         fprintf(f, "<g><title>");
         if (nodes[k].endpoint) {
-            fprintf(f, "endpoint %s (%s): ", nodes[k].id, str(o, "category"));
+            fprintf(f, "endpoint %s (", nodes[k].id);
+            esc(f, str(o, "category")); /* label-sourced text, like every other field here */
+            fprintf(f, "): ");
             btc(f, num(o, "amount"));
             fprintf(f,
                     " BTC</title><rect x=\"%d\" y=\"%d\" width=\"170\" height=\"20\" rx=\"4\" "
@@ -429,7 +431,9 @@ static void write_entity_svg(json_t *doc, FILE *f)
         fprintf(f, "<g><title>");
         esc(f, str(n, "id"));
         if (cat) {
-            fprintf(f, " %s ", cat);
+            fprintf(f, " ");
+            esc(f, cat);
+            fprintf(f, " ");
             esc(f, str(n, "name"));
         }
         fprintf(f, ": seeded ");
