@@ -220,4 +220,29 @@ PYEOF
 )
 echo "label visible after ${LAT} s with a hanging receiver ($(wc -l <"$T/hang.log") posts to it so far)"
 $PY -c "import sys; sys.exit(not float(sys.argv[1]) < 1)" "$LAT" && ok || bad "label took ${LAT} s"
+
+# Owners: lists and alerts of another owner are neither shown nor changed; a file from before
+# owners loads as owner "" (the owner of --insecure-no-auth).
+kill -9 $SERVE_PID
+wait $SERVE_PID 2>/dev/null
+$PY - "$T/db" <<'PYEOF' || bad "owner files"
+import json, sys
+db = sys.argv[1]
+item = [{"kind": "address", "value": "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}]
+json.dump({"version": 1, "watchlists": [{"name": "x", "items": item},
+                                        {"name": "x", "owner": "alice", "items": item}]},
+          open(f"{db}/watchlists.json", "w"))
+last = json.loads(open(f"{db}/alerts.jsonl").readlines()[-1])
+last.update(id=last["id"] + 1, owner="alice", list="x")
+open(f"{db}/alerts.jsonl", "a").write(json.dumps(last) + "\n")
+PYEOF
+start
+curl -s "$U/v1/watchlists" | jq_py '[(w["name"], w["owner"]) for w in d["watchlists"]]' |
+    grep -qx "\[('x', '')\]" && ok || bad "another owner's list shown"
+alerts | jq_py 'any(a["owner"] == "alice" for a in d["alerts"]) or d["last_id"] > '"$(alerts | jq_py 'max(a["id"] for a in d["alerts"])')" |
+    grep -qx False && ok || bad "another owner's alert shown"
+[ "$(code "$U/v1/alerts?owner=alice")" = 403 ] && ok || bad "non-admin ?owner= not refused"
+[ "$(code -X DELETE "$U/v1/watchlists/x")" = 200 ] && ok || bad "delete own x"
+$PY -c 'import json,sys; w=json.load(open(sys.argv[1]))["watchlists"]; sys.exit(not (len(w) == 1 and w[0]["owner"] == "alice"))' \
+    "$T/db/watchlists.json" && ok || bad "deleting x touched alice's x"
 finish
