@@ -518,6 +518,8 @@ static int load_outcome(server *sv, json_t *d, const char *path, size_t line)
                 line);
         return 0;
     }
+    /* the last outcome's status or error, not an older attempt's other one */
+    json_object_del(hook, json_object_get(d, "status") ? "error" : "status");
     json_object_update(hook, d);
     json_object_del(hook, "id");
     return 0;
