@@ -5,14 +5,16 @@
 #    service; SSRF URLs (userinfo, other port, other host, hex IPv4, IPv6 literal, localhost for
 #    127.0.0.1, path escapes) are refused with 400 and the "internal" receiver gets nothing; a
 #    hostname resolving to a loopback address is refused at connect time; a 307 is not followed;
-#  - delivery is at least once across kill -9: every alert reaches its receiver, which counts
-#    each Idempotency-Key once (duplicates reported); a receiver down then back, and one
-#    answering 500 three times, both end with every alert delivered; the attempts survive a
-#    restart and end in "failed";
+#  - delivery is at least once across kill -9 (with posts in flight to a slow receiver and a
+#    receiver down): every alert reaches its receiver under one Idempotency-Key (repeats
+#    reported); a receiver down then back, and one answering 500 three times, both end with
+#    every alert delivered; the attempts survive a restart and end in "failed"; a clean stop
+#    with deliveries hanging takes at most their timeout;
 #  - alerts.jsonl: a torn tail is cut, a bad record skipped (no crash), ids stay monotonic and
 #    paging is by id; a failed alert write is retried at the next poll, not the next import;
 #  - a new label is visible within 1 s while a receiver hangs;
-#  - watchlist entity ids out of range are refused naming the item.
+#  - watchlist entity ids out of range are refused naming the item; owners see and change only
+#    their own lists and alerts; limits on lists per owner and items in all lists (409).
 source "$(dirname "$0")/common.sh"
 PIDS=""
 trap 'kill -9 $PIDS 2>/dev/null; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
@@ -41,7 +43,7 @@ recv() { # NAME MODE [PORT]: start a receiver; its port in $P_NAME, its pid in $
     eval "P_$1=$(cat "$T/$1.port")"
 }
 recv int ok # the "internal" service nothing may reach
-recv ok ok
+recv ok slow
 recv flaky flaky:3
 recv redir "redirect:$P_int"
 recv hang hang
@@ -200,10 +202,10 @@ wait_height 180 && ok || bad "failed alert write not retried at the next poll"
 # A new label is visible within 1 s while a receiver hangs (every delivery worker stuck).
 for l in ok flaky redir down rebind; do code -X DELETE "$U/v1/watchlists/$l" >/dev/null; done
 [ "$(mklist hang "http://127.0.0.1:$P_hang/h/x")" = 201 ] && ok || bad "hang list"
-"$BIN" import --db "$T/db" --stop-after 10 --quiet "$T/g" >/dev/null || bad "import 190"
-wait_height 190 && ok || bad "scan to 190"
-for _ in $(seq 50); do [ -s "$T/hang.log" ] && break; sleep 0.1; done
-[ -s "$T/hang.log" ] && ok || bad "the hanging receiver got nothing"
+"$BIN" import --db "$T/db" --stop-after 20 --quiet "$T/g" >/dev/null || bad "import 200"
+wait_height 200 && ok || bad "scan to 200"
+for _ in $(seq 50); do [ "$(wc -l <"$T/hang.log")" -ge 4 ] 2>/dev/null && break; sleep 0.1; done
+[ "$(wc -l <"$T/hang.log")" -ge 4 ] && ok || bad "the 4 delivery workers are not all stuck"
 L0=$(curl -s "$U/v1/health" | jq_py 'd["labels"]')
 printf 'chain,address,category,actor,source,confidence\nbtc,1BoatSLRHtKNngkdXEeobR76b53LETtpyT,sanctioned,probe,test,1\n' >"$T/probe.csv"
 "$BIN" labels import --db "$T/db" "$T/probe.csv" >/dev/null || bad "probe label import"
@@ -240,7 +242,7 @@ last = json.loads(open(f"{db}/alerts.jsonl").readlines()[-1])
 last.update(id=last["id"] + 1, owner="alice", list="x")
 open(f"{db}/alerts.jsonl", "a").write(json.dumps(last) + "\n")
 PYEOF
-start
+start --max-watchlists 2 --max-watch-items 150
 curl -s "$U/v1/watchlists" | jq_py '[(w["name"], w["owner"]) for w in d["watchlists"]]' |
     grep -qx "\[('x', '')\]" && ok || bad "another owner's list shown"
 alerts | jq_py 'any(a["owner"] == "alice" for a in d["alerts"]) or d["last_id"] > '"$(alerts | jq_py 'max(a["id"] for a in d["alerts"])')" |
@@ -249,4 +251,13 @@ alerts | jq_py 'any(a["owner"] == "alice" for a in d["alerts"]) or d["last_id"] 
 [ "$(code -X DELETE "$U/v1/watchlists/x")" = 200 ] && ok || bad "delete own x"
 $PY -c 'import json,sys; w=json.load(open(sys.argv[1]))["watchlists"]; sys.exit(not (len(w) == 1 and w[0]["owner"] == "alice"))' \
     "$T/db/watchlists.json" && ok || bad "deleting x touched alice's x"
+# Limits: 150 items in all lists (alice's x holds 1), 2 lists per owner.
+items() { $PY -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))[:int(sys.argv[2])]))' "$T/items.json" "$1"; }
+[ "$(mklist a "http://127.0.0.1:$P_ok/hook" "$(items 171)")" = 409 ] && grep -q "150 watched items" "$T/body" &&
+    ok || bad "items over the limit: $(cat "$T/body")"
+[ "$(mklist a "http://127.0.0.1:$P_ok/hook" "$(items 100)")" = 201 ] && ok || bad "list a"
+[ "$(mklist a "http://127.0.0.1:$P_ok/hook" "$(items 148)")" = 200 ] && ok || bad "replace a: $(cat "$T/body")"
+[ "$(mklist b "http://127.0.0.1:$P_ok/hook" "$(items 1)")" = 201 ] && ok || bad "list b: $(cat "$T/body")"
+[ "$(mklist c "http://127.0.0.1:$P_ok/hook" "$(items 1)")" = 409 ] && grep -q "2 watchlists per owner" "$T/body" &&
+    ok || bad "lists over the limit: $(cat "$T/body")"
 finish

@@ -6,6 +6,7 @@ usage: hook_receiver.py LOG PORTFILE MODE [PORT]
   "id" (the alert id in the body), "host", "auth", "status" (the answer; null: none)} before
   it is answered. MODE:
     ok          answer 204
+    slow        answer 204 after 0.2 s (logged as accepted before: a crash meanwhile is a repeat)
     hang        accept and read the request, never answer
     flaky:N     answer 500 to the first N requests, then 204
     redirect:P  answer 307 with Location http://127.0.0.1:P/internal
@@ -48,6 +49,8 @@ class H(http.server.BaseHTTPRequestHandler):
         if status is None:
             time.sleep(3600)
             return
+        if mode == "slow":
+            time.sleep(0.2)
         self.send_response(status)
         if status == 307:
             self.send_header("Location", f"http://127.0.0.1:{mode[9:]}/internal")
