@@ -37,8 +37,10 @@ import os; os.rename(f"{T}/hook.port.tmp", f"{T}/hook.port")
 s.serve_forever()
 PYEOF
 HOOK_PID=$!
+for _ in $(seq 100); do [ -s "$T/hook.port" ] && break; sleep 0.1; done
+# (--webhook-prefix is the older name of --webhook-allow: an origin and a path prefix)
 "$BIN" serve --db "$T/db" --listen 127.0.0.1:0 --api-keys "$T/keys" --port-file "$T/port" \
-    --poll-ms 50 --timeout 2 --max-batch 1000 --webhook-prefix http://127.0.0.1: \
+    --poll-ms 50 --timeout 2 --max-batch 1000 --webhook-prefix "http://127.0.0.1:$(cat "$T/hook.port")/" \
     2>"$T/serve.log" &
 SERVE_PID=$!
 trap 'kill $SERVE_PID $HOOK_PID 2>/dev/null; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT

@@ -11,24 +11,28 @@
 static const char *usage =
     "usage: cointrail serve --db DIR [--listen HOST:PORT] (--api-keys FILE | --insecure-no-auth)\n"
     "           [--rules FILE] [--threads N] [--max-body BYTES] [--max-batch N]\n"
-    "           [--poll-ms MS] [--timeout S] [--webhook-prefix URL]... [--port-file FILE]\n"
-    "           [--cache N]\n"
+    "           [--poll-ms MS] [--timeout S] [--port-file FILE] [--cache N]\n"
     "           [--request-deadline S] [--max-connections N] [--per-ip-connections N]\n"
     "           [--max-expensive N] [--max-answer BYTES] [--max-seeds N]\n"
+    "           [--webhook-allow SCHEME://HOST:PORT/PATH]... [--webhook-attempts N]\n"
+    "           [--webhook-workers N] [--max-watch-items N] [--max-watchlists N]\n"
     "  defaults: 127.0.0.1:8080, a thread per core (at most 256), 1 MiB bodies, 1000 items\n"
     "            per batch, the store checked for new blocks every 200 ms, idle connections\n"
-    "            closed after 10 s, no webhooks allowed, 16384 screening answers cached per\n"
-    "            store state (0: none); a request must arrive whole within 10 s; 4096\n"
-    "            connections, 64 per client address; threads - 1 screenings or traces at\n"
-    "            once (more: 503); answers up to 8 MiB; traces from up to 10000 outputs\n";
+    "            closed after 10 s, 16384 screening answers cached per store state (0: none);\n"
+    "            a request must arrive whole within 10 s; 4096 connections, 64 per client\n"
+    "            address; threads - 1 screenings or traces at once (more: 503); answers up to\n"
+    "            8 MiB; traces from up to 10000 outputs; no webhooks allowed (an allowed URL\n"
+    "            has the scheme, host and port of an entry and a path under its path;\n"
+    "            --webhook-prefix is the same option), 15 attempts per alert, 4 deliveries at\n"
+    "            once, 100000 watched items in all, 64 watchlists per owner\n";
 
-#define MAX_PREFIXES 16
+#define MAX_ALLOW 16
 
 int cmd_serve(int argc, char **argv)
 {
     serve_opts o;
     serve_default_opts(&o);
-    const char *prefixes[MAX_PREFIXES];
+    const char *allow[MAX_ALLOW];
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
                                          {"listen", required_argument, 0, 'l'},
                                          {"api-keys", required_argument, 0, 'k'},
@@ -39,7 +43,12 @@ int cmd_serve(int argc, char **argv)
                                          {"max-batch", required_argument, 0, 'B'},
                                          {"poll-ms", required_argument, 0, 'p'},
                                          {"timeout", required_argument, 0, 'T'},
+                                         {"webhook-allow", required_argument, 0, 'w'},
                                          {"webhook-prefix", required_argument, 0, 'w'},
+                                         {"webhook-attempts", required_argument, 0, 'A'},
+                                         {"webhook-workers", required_argument, 0, 'W'},
+                                         {"max-watch-items", required_argument, 0, 'm'},
+                                         {"max-watchlists", required_argument, 0, 'L'},
                                          {"port-file", required_argument, 0, 'P'},
                                          {"cache", required_argument, 0, 'C'},
                                          {"request-deadline", required_argument, 0, 'D'},
@@ -53,13 +62,17 @@ int cmd_serve(int argc, char **argv)
     int ch;
     uint64_t v;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int numeric = strchr("tbBpT", ch) != NULL;
+        int numeric = strchr("tbBpTAWmL", ch) != NULL;
         if (numeric && (cli_parse_u64(optarg, &v) || v < 1 || v > (1u << 30))) {
             fprintf(stderr, "cointrail: --%s: expected a positive number, not '%s'\n",
                     ch == 't'   ? "threads"
                     : ch == 'b' ? "max-body"
                     : ch == 'B' ? "max-batch"
                     : ch == 'p' ? "poll-ms"
+                    : ch == 'A' ? "webhook-attempts"
+                    : ch == 'W' ? "webhook-workers"
+                    : ch == 'm' ? "max-watch-items"
+                    : ch == 'L' ? "max-watchlists"
                                 : "timeout",
                     optarg);
             return CLI_USAGE;
@@ -135,11 +148,27 @@ int cmd_serve(int argc, char **argv)
             o.timeout_s = (unsigned)v;
             break;
         case 'w':
-            if (o.n_webhook_prefixes == MAX_PREFIXES) {
-                fprintf(stderr, "cointrail: at most %d --webhook-prefix\n", MAX_PREFIXES);
+            if (o.n_webhook_allow == MAX_ALLOW) {
+                fprintf(stderr, "cointrail: at most %d --webhook-allow\n", MAX_ALLOW);
                 return CLI_USAGE;
             }
-            prefixes[o.n_webhook_prefixes++] = optarg;
+            allow[o.n_webhook_allow++] = optarg;
+            break;
+        case 'A':
+            o.webhook_attempts = (unsigned)v;
+            break;
+        case 'W':
+            if (v > 64) {
+                fprintf(stderr, "cointrail: --webhook-workers: at most 64\n");
+                return CLI_USAGE;
+            }
+            o.webhook_workers = (unsigned)v;
+            break;
+        case 'm':
+            o.max_watch_items = (size_t)v;
+            break;
+        case 'L':
+            o.max_watchlists = (unsigned)v;
             break;
         case 'P':
             o.port_file = optarg;
@@ -160,7 +189,7 @@ int cmd_serve(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    o.webhook_prefixes = prefixes;
+    o.webhook_allow = allow;
     if (!o.db || optind != argc) {
         fputs(usage, stderr);
         return CLI_USAGE;

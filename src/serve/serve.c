@@ -728,8 +728,8 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
 static int key_lookup(server *sv, struct MHD_Connection *c, serve_caller *who)
 {
     memset(who, 0, sizeof *who);
-    if (sv->o.insecure_no_auth) {
-        who->scopes = SERVE_SCOPE_READ | SERVE_SCOPE_SCREEN | SERVE_SCOPE_WATCH | SERVE_SCOPE_ADMIN;
+    if (sv->o.insecure_no_auth) { /* one anonymous owner (""); acting for others needs a key */
+        who->scopes = SERVE_SCOPE_READ | SERVE_SCOPE_SCREEN | SERVE_SCOPE_WATCH;
         return 1;
     }
     const char *k = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");

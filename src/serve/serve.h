@@ -36,10 +36,17 @@ typedef struct serve_opts {
                                     least 1); more get 503 so that cheap requests keep a thread */
     size_t max_answer;           /* bytes; a larger answer is refused with 422 */
     size_t max_seeds;            /* outputs a trace may start from; more: 422 */
-    const char *const *webhook_prefixes; /* URLs a watchlist webhook may start with */
-    size_t n_webhook_prefixes;
-    const char *port_file; /* if set, the bound port is written there once listening */
-    size_t cache_slots;    /* screening answers kept per snapshot (0: no cache) */
+    /* Webhooks (docs/screening.md). Allow entries are scheme://HOST:PORT/PATH-PREFIX: a URL is
+     * allowed if its scheme, host and port equal an entry's and its path lies under the entry's
+     * path. 0 in a number below means its default. */
+    const char *const *webhook_allow;
+    size_t n_webhook_allow;
+    unsigned webhook_attempts; /* attempts per alert before it is "failed" (0: 15) */
+    unsigned webhook_workers;  /* deliveries in flight at once, one thread each (0: 4) */
+    size_t max_watch_items;    /* items across all watchlists (0: 100000) */
+    unsigned max_watchlists;   /* watchlists per owner (0: 64) */
+    const char *port_file;     /* if set, the bound port is written there once listening */
+    size_t cache_slots;        /* screening answers kept per snapshot (0: no cache) */
 } serve_opts;
 
 #define SERVE_MAX_THREADS 256

@@ -92,10 +92,9 @@ typedef struct server {
     char refresh_error[sizeof(((util_err *)0)->msg)];
     watchlist *lists;
     size_t n_lists;
-    json_t *alerts;  /* every alert recorded, oldest first, each with its "id" */
-    size_t *pending; /* alert indexes whose webhook is not yet called */
-    size_t n_pending, cap_pending;
-    uint64_t scanned_height; /* blocks [0, scanned_height) have been scanned for alerts */
+    json_t *alerts;            /* every alert recorded, in id order, each with its "id" */
+    struct serve_watch *watch; /* scan and delivery workers, queue (serve_watch.c) */
+    uint64_t scanned_height;   /* blocks [0, scanned_height) have been scanned for alerts */
     uint8_t scanned_hash[32];
     atomic_uint_fast64_t cache_hits, cache_misses;
     atomic_uint_fast64_t requests, by_route[N_ROUTES], by_status[5], lat[LAT_BUCKETS];
@@ -111,12 +110,33 @@ enum MHD_Result serve_send_json(struct MHD_Connection *c, void *r, unsigned stat
 /* The request body as a JSON object (new reference), or NULL with a 400 queued in *ret. */
 json_t *serve_body_json(struct MHD_Connection *c, void *r, enum MHD_Result *ret);
 
-/* Watchlists and alerts (serve_watch.c): load DIR/watchlists.json, DIR/alerts.jsonl and
- * DIR/alerts.state; scan newly imported blocks after a snapshot swap; call webhooks. */
+/* Watchlists and alerts (serve_watch.c): load DIR/watchlists.json, DIR/alerts.jsonl,
+ * DIR/alerts.delivery and DIR/alerts.state, and start the scan and webhook worker threads
+ * (stopped and joined by serve_watch_free, which is safe on a server whose init failed or never
+ * ran). serve_watch_advance tells the scan worker a new snapshot is current; serve_watch_deliver
+ * wakes the webhook workers. Both return at once: neither scans nor calls a webhook on the
+ * caller's thread, so the loop that follows the store is never held up by them. */
 int serve_watch_init(server *sv, util_err *err);
 void serve_watch_free(server *sv);
 void serve_watch_advance(server *sv);
 void serve_watch_deliver(server *sv);
+
+/* Webhook destinations (serve_hook.c). An allow-list of origins with a path prefix, parsed from
+ * --webhook-allow entries (a bad entry is an error naming it). */
+typedef struct serve_hook_allow serve_hook_allow;
+int serve_hook_allow_new(const char *const *entries, size_t n, serve_hook_allow **out,
+                         util_err *err);
+void serve_hook_allow_free(serve_hook_allow *a);
+/* NULL if url is allowed by a (NULL: an empty list), or why it is not (a static string). */
+const char *serve_hook_check(const serve_hook_allow *a, const char *url);
+/* Non-zero for a private, loopback, link-local, multicast or unspecified address. */
+struct sockaddr;
+int serve_hook_private_addr(const struct sockaddr *sa);
+enum { SERVE_HOOK_NOT_ALLOWED = 1, SERVE_HOOK_FAILED = 2 };
+/* POST body to url once (no redirects, timeout_ms) with an Idempotency-Key header. 0: an answer
+ * came, its status in *status; SERVE_HOOK_NOT_ALLOWED or SERVE_HOOK_FAILED with why filled. */
+int serve_hook_post(const serve_hook_allow *a, const char *url, const char *body,
+                    const char *idem_key, long timeout_ms, long *status, char *why, size_t whyn);
 enum MHD_Result serve_route_watchlists(server *sv, const serve_caller *who,
                                        struct MHD_Connection *c, void *r, const char *url,
                                        const char *method);
