@@ -1,7 +1,7 @@
 #!/bin/bash
 # Legitimate load on the screening service while a slowloris attack runs (review finding #2).
 #
-#   bench/serve_attack.sh [OLD_BINARY [SECONDS]]   (default /work/main/build/cointrail, 15 s)
+#   bench/serve_attack.sh OLD_BINARY [SECONDS]   (OLD_BINARY: a build of an earlier commit; 15 s)
 #
 # A small generated store; each service runs with 2 worker threads. For each binary, wrk (one
 # thread, 16 keep-alive connections, 2 s timeout) loads GET /v1/rules (cheap, authenticated):
@@ -15,7 +15,7 @@
 # Loopback only; everything it starts is stopped at exit. About 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OLD=${1:-/work/main/build/cointrail}
+OLD=${1:?usage: bench/serve_attack.sh OLD_BINARY [SECONDS]}
 SECS=${2:-15}
 NEW=$(realpath build/cointrail)
 [ -x "$NEW" ] || scripts/build.sh build
