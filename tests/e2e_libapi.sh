@@ -77,6 +77,15 @@ grep -q '^outgoing category exchange amount 1000000000 endpoints 1 hops 2 ' "$T/
     bad "exposure from block 9's coinbase: $(grep outgoing "$T/seed.out")"
 grep -q ' clustered 1$' "$T/seed.out" && ok || bad "clustering not used: $(grep store "$T/seed.out")"
 
+# An address: the summary against `cointrail address --json`.
+A=12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S
+"$T/ex" "$T/db" "$A" | grep '^address ' >"$T/addr.out" || bad "example on $A"
+"$BIN" address --db "$T/db" --json "$A" | $PY -c 'import json,sys; d=json.load(sys.stdin)
+print("address %s type %s received %d sent %d balance %d tx_count %d output_count %d labels %d" % (
+    d["address"], d["type"], d["received"], d["sent"], d["balance"], d["tx_count"],
+    d["output_count"], len(d["labels"])))' >"$T/addr.cli"
+cmp -s "$T/addr.out" "$T/addr.cli" && ok || bad "address: $(cat "$T/addr.out") vs $(cat "$T/addr.cli")"
+
 # Errors come back as codes with messages.
 "$T/ex" "$T/db" 0437cd7f8525ceed2324359c2d0ba26006d92d856a9c20fa0241106ee5a597c9:7 >/dev/null 2>"$T/e1"
 [ $? = 3 ] && grep -q "not_found" "$T/e1" && ok || bad "missing output: $(cat "$T/e1")"
