@@ -31,12 +31,16 @@ ldd "$LIB" | grep -Eq 'microhttpd|curl|nettle' && bad "libcointrail links $(ldd 
 
 # Install to a temp prefix and build the example against it, shared and static.
 cmake --install "$BUILD" --prefix "$T/prefix" >"$T/install.log" 2>&1 && ok || bad "install: $(tail -3 "$T/install.log")"
+# A sanitizer build's library needs the example built with the same runtime.
+SAN=
+grep -q '^CT_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" && SAN=-fsanitize=address,undefined
 PC="env PKG_CONFIG_PATH=$T/prefix/lib/pkgconfig pkg-config"
 [ "$($PC --modversion cointrail)" = "$VER" ] && ok || bad "pkg-config version"
-cc -Wall -Wextra -Werror -o "$T/ex" examples/trace_output.c $($PC --cflags --libs cointrail) \
+cc $SAN -Wall -Wextra -Werror -o "$T/ex" examples/trace_output.c $($PC --cflags --libs cointrail) \
     -Wl,-rpath,"$T/prefix/lib" 2>"$T/cc.log" && ok || bad "shared example build: $(head -5 "$T/cc.log")"
-cc -Wall -Wextra -Werror -o "$T/ex_static" examples/trace_output.c $($PC --cflags cointrail) \
-    -Wl,-Bstatic -lcointrail -Wl,-Bdynamic $($PC --static --libs cointrail) 2>"$T/cc2.log" && ok ||
+cc $SAN -Wall -Wextra -Werror -o "$T/ex_static" examples/trace_output.c $($PC --cflags cointrail) \
+    -Wl,-Bstatic -lcointrail -Wl,-Bdynamic $($PC --static --libs cointrail | sed 's/-lcointrail //') \
+    2>"$T/cc2.log" && ok ||
     bad "static example build: $(head -5 "$T/cc2.log")"
 ldd "$T/ex" | grep -q "$T/prefix/lib/libcointrail.so.$SOVER" && ok || bad "example does not load the installed library"
 ldd "$T/ex_static" | grep -q libcointrail && bad "static example loads libcointrail.so" || ok
