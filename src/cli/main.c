@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cointrail/version.h"
 
 static const struct command {
     const char *name;
@@ -56,6 +57,10 @@ int main(int argc, char **argv)
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("cointrail %s\n", CT_VERSION); /* the CMake project's VERSION */
+        return CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
