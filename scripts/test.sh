@@ -38,21 +38,6 @@ run_suite() { # DIR CTEST_ARGS -- CMAKE_ARGS...
         failed=$((failed + skipped))
     fi
 }
-# The public library as a user gets it: installed to a temp prefix, examples/trace_output.c
-# built with pkg-config against it and run on the demo chain (docs/library.md).
-lib_check() {
-    echo "== libcointrail: install, build examples/trace_output.c with pkg-config, run it"
-    local t rc=0
-    t=$(mktemp -d)
-    cmake --install build --prefix "$t/prefix" >/dev/null &&
-        cc -Wall -Wextra -Werror -o "$t/ex" examples/trace_output.c \
-            $(PKG_CONFIG_PATH="$t/prefix/lib/pkgconfig" pkg-config --cflags --libs cointrail) \
-            -Wl,-rpath,"$t/prefix/lib" &&
-        build/cointrail import --db "$t/db" demo/blk00000.dat >/dev/null &&
-        "$t/ex" "$t/db" 0437cd7f8525ceed2324359c2d0ba26006d92d856a9c20fa0241106ee5a597c9:0 || rc=1
-    rm -rf "$t"
-    if [ $rc = 0 ]; then passed=$((passed + 1)); else echo "FAIL: libcointrail example"; failed=$((failed + 1)); fi
-}
 echo "== clang-format (one style: .clang-format)"
 if find src tests fuzz include examples -name '*.[ch]' -print0 | xargs -0 clang-format --dry-run -Werror; then
     passed=$((passed + 1))
@@ -62,7 +47,6 @@ else
 fi
 if [ $fast = 1 ]; then
     run_suite build -LE slow --
-    lib_check
 else
     echo "== npm ci in tests/evm-node (a real EVM node and solc for the EVM tests)"
     if (cd tests/evm-node && npm ci --no-audit --no-fund --loglevel=error); then
@@ -73,7 +57,6 @@ else
     fi
     export CT_REQUIRE_NODE=1
     run_suite build --
-    lib_check
     run_suite build-asan -- -DCT_SANITIZE=ON
     if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x fuzz/run.sh ]; then
         echo "== fuzz ${FUZZ_SECONDS:-20}s per target"
