@@ -1084,7 +1084,7 @@ static size_t find_list(const server *sv, const char *owner, const char *name)
 
 static enum MHD_Result post_list(server *sv, const char *owner, struct MHD_Connection *c, void *r)
 {
-    enum MHD_Result ret;
+    enum MHD_Result ret = MHD_NO; /* set by acting_owner when it returns NULL */
     json_t *doc = serve_body_json(c, r, &ret);
     if (!doc) return ret;
     snap *sn = serve_snap_get(sv);
@@ -1160,7 +1160,7 @@ enum MHD_Result serve_route_watchlists(server *sv, const serve_caller *who,
     const char *name = !strncmp(url, "/v1/watchlists/", 15) ? url + 15 : NULL;
     if (strcmp(url, "/v1/watchlists") && (!name || !name_ok(name)))
         return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
-    enum MHD_Result ret;
+    enum MHD_Result ret = MHD_NO; /* set by acting_owner when it returns NULL */
     int admin = (who->scopes & SERVE_SCOPE_ADMIN) != 0;
     const char *owner = acting_owner(who, c, r, &ret);
     if (!owner) return ret;
@@ -1222,7 +1222,7 @@ enum MHD_Result serve_route_alerts(server *sv, const serve_caller *who, struct M
     if (limit_s && (!*limit_s || *limit_s == '-' || (limit = strtoull(limit_s, &end, 10), *end) ||
                     !limit || limit > 1000))
         return serve_error(c, r, 400, "limit", "limit: expected 1..1000");
-    enum MHD_Result ret;
+    enum MHD_Result ret = MHD_NO; /* set by acting_owner when it returns NULL */
     const char *owner = acting_owner(who, c, r, &ret);
     if (!owner) return ret;
     /* an admin sees every owner's alerts unless it names one */
