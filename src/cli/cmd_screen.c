@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../btc/btc.h"
 #include "../risk/risk.h"
 #include "cli.h"
 
@@ -13,43 +14,39 @@ static const char *usage =
     "  risk level and score, direct exposure (labels on the address or its entity) and\n"
     "  indirect exposure (funds within N hops each way) by category, with the evidence\n";
 
-static void print_side(json_t *side, const char *name)
+static void print_side(const store *s, const risk_side *side, const char *name)
 {
-    if (!side) return;
-    printf("  %s: %lld sat screened%s\n", name,
-           (long long)json_integer_value(json_object_get(side, "seeded")),
-           json_is_true(json_object_get(side, "partial")) ? " (PARTIAL: caps reached)" : "");
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(side, "by_category"), i, c)
-    {
-        json_t *cp = json_object_get(c, "counterparty");
+    if (!side->screened) return;
+    printf("  %s: %lld sat screened%s\n", name, (long long)side->seeded,
+           side->partial ? " (PARTIAL: caps reached)" : "");
+    for (size_t i = 0; i < side->n_cat; i++) {
+        const risk_exposure *k = &side->cat[i];
         char b[LABELS_ESC_BUF]; /* a label's category, escaped for the terminal */
+        char addr[128] = "(null)";
+        if (k->nearest_addr != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, k->nearest_addr));
         printf("    %-11s %16lld sat %6.2f%%  %lld hop(s)  nearest %s\n",
-               labels_text_escape(b, sizeof b, json_string_value(json_object_get(c, "category"))),
-               (long long)json_integer_value(json_object_get(c, "amount")),
-               100 * json_number_value(json_object_get(c, "share")),
-               (long long)json_integer_value(json_object_get(c, "hops")),
-               json_string_value(json_object_get(cp, "address")));
+               labels_text_escape(b, sizeof b, k->category), (long long)k->amount, 100 * k->share,
+               (long long)k->hops, addr);
     }
 }
 
-static void print_text(json_t *d)
+static int print_text(const store *s, const risk_ctx *r, const risk_result *res, util_err *err)
 {
-    json_t *risk = json_object_get(d, "risk");
-    const char *what = json_string_value(json_object_get(d, "address"));
-    printf("%s %s: risk %s (score %.1f)\n", what ? "address" : "tx",
-           what ? what : json_string_value(json_object_get(d, "txid")),
-           json_string_value(json_object_get(risk, "level")),
-           json_number_value(json_object_get(risk, "score")));
-    size_t i;
-    json_t *r;
+    char txid[65];
+    if (res->is_tx) util_hash_hex(txid, store_tx_hash(s, res->tx));
+    printf("%s %s: risk %s (score %.1f)\n", res->is_tx ? "tx" : "address",
+           res->is_tx ? txid : res->address, risk_level_name(res->level), res->score);
     char b[LABELS_ESC_BUF]; /* reasons quote label text: escaped for the terminal */
-    json_array_foreach(json_object_get(risk, "reasons"), i, r)
-        printf("  - %s\n", labels_text_escape(b, sizeof b, json_string_value(r)));
-    json_t *ind = json_object_get(d, "indirect");
-    print_side(json_object_get(ind, "incoming"), "incoming");
-    print_side(json_object_get(ind, "outgoing"), "outgoing");
+    for (size_t i = 0; i < res->n_contrib; i++) {
+        if (!(res->contrib[i].score > 0)) continue;
+        char *t = risk_reason_text(r, res, &res->contrib[i]);
+        if (!t) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        printf("  - %s\n", labels_text_escape(b, sizeof b, t));
+        free(t);
+    }
+    print_side(s, &res->side[0], "incoming");
+    print_side(s, &res->side[1], "outgoing");
+    return 0;
 }
 
 int cmd_screen(int argc, char **argv)
@@ -116,20 +113,22 @@ int cmd_screen(int argc, char **argv)
         goto done;
     }
     for (int i = optind; i < argc; i++) {
-        json_t *doc = NULL;
+        risk_result res;
         uint8_t h[32];
         int e = strlen(argv[i]) == 64 && !util_hash_parse(h, argv[i])
-                    ? risk_screen_tx(r, argv[i], &o, &doc, &err)
-                    : risk_screen_address(r, argv[i], &o, &doc, &err);
-        if (e) {
-            rc = cli_fail(&err);
-            continue;
+                    ? risk_screen_tx_result(r, argv[i], &o, &res, &err)
+                    : risk_screen_address_result(r, argv[i], &o, &res, &err);
+        if (!e) {
+            if (json) {
+                json_t *doc = NULL;
+                if (!(e = risk_result_json(r, &res, &doc, &err))) cli_print_json(doc);
+                json_decref(doc);
+            } else {
+                e = print_text(c.s, r, &res, &err);
+            }
         }
-        if (json)
-            cli_print_json(doc);
-        else
-            print_text(doc);
-        json_decref(doc);
+        risk_result_free(&res);
+        if (e) rc = cli_fail(&err);
     }
 done:
     risk_ctx_free(r);

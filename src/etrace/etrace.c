@@ -5,6 +5,8 @@
 
 #include "etrace.h"
 
+#include "../labels/labels_services.h"
+
 #define NONE32 UINT32_MAX
 #define NONE64 UINT64_MAX
 
@@ -95,7 +97,9 @@ typedef struct ctx {
     size_t nseeds;
     ep *ep;
     size_t nep;
-    json_t *edges, *xchain, *swaps;
+    json_t *edges, *swaps;
+    etrace_xchain *xc; /* the cross-chain records, in the order they happened */
+    size_t nxc, xccap;
     uint64_t visited;
     int partial, partial_history, until_reached;
     const char *reason;
@@ -269,8 +273,6 @@ static uint32_t ent_find(const ctx *c, uint32_t id)
     }
 }
 
-static const char *const stop_categories[] = {"exchange", "otc", "bridge", "swap", "mixer"};
-
 static const labels_label *stop_of(ctx *c, uint32_t ei)
 {
     ent *e = &c->e[ei];
@@ -284,9 +286,8 @@ static const labels_label *stop_of(ctx *c, uint32_t ei)
     size_t n;
     labels_find(c->labels, "eth", hex, &first, &n);
     for (size_t i = 0; i < n && !e->stop; i++)
-        for (size_t k = 0; k < sizeof stop_categories / sizeof *stop_categories; k++)
-            if (!strcmp(first[i].category, stop_categories[k]) &&
-                !(c->o->follow_mixers && k == 4)) {
+        for (size_t k = 0; k < labels_service_stops(c->o->follow_mixers); k++)
+            if (!strcmp(first[i].category, labels_service_categories()[k])) {
                 e->stop = &first[i];
                 break;
             }
@@ -597,20 +598,24 @@ static int endpoint(ctx *c, uint32_t ei, uint32_t sender, const gx *g, const evm
     const labels_label *l = c->e[ei].stop;
     if (cross_chain_category(l->category)) {
         /* The hook for cross-chain composition: what entered a bridge or router, when. */
-        char ak[43];
-        asset_key(c, g->r.token, ak);
-        json_t *j = json_object();
-        json_object_set_new(j, "endpoint", addr_json(c, c->e[ei].id));
-        json_object_set_new(j, "category", json_string(l->category));
-        json_object_set_new(j, "name", json_string(l->name));
-        json_object_set_new(j, "transfer", xfer_ref(c, g->x, &g->r));
-        json_object_set_new(j, "block", json_integer((json_int_t)(c->first_block + g->r.block)));
-        json_object_set_new(j, "timestamp", json_integer((json_int_t)timestamp));
-        json_object_set_new(j, "from", addr_json(c, g->r.from));
-        json_object_set_new(j, "asset", json_string(ak));
-        json_object_set_new(j, "amount", u256_json(&g->r.amount));
-        json_object_set_new(j, "taint", u256_json(t));
-        if (json_array_append_new(c->xchain, j)) return oom(c);
+        if (grow((void **)&c->xc, &c->xccap, c->nxc + 1, sizeof *c->xc)) return oom(c);
+        etrace_xchain *x = &c->xc[c->nxc++];
+        memset(x, 0, sizeof *x);
+        x->endpoint = c->e[ei].id;
+        x->label = l;
+        x->xfer = g->x;
+        evm_tx_row tr;
+        if (g->r.tx != NONE64 && !evm_store_tx(c->s, g->r.tx, &tr, NULL)) {
+            x->has_tx = 1;
+            memcpy(x->tx_hash, tr.hash, 32);
+            x->index = g->x - tr.first_xfer;
+        }
+        x->block = c->first_block + g->r.block;
+        x->timestamp = timestamp;
+        x->from = g->r.from;
+        x->asset = g->r.token;
+        x->amount = g->r.amount;
+        x->taint = *t;
     }
     return 0;
 }
@@ -1292,10 +1297,11 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
     }
     json_object_set_new(d, "endpoints", eps);
     json_object_set_new(d, "by_category", bycat);
-    json_object_set_new(d, "cross_chain", c->xchain);
+    /* filled from the typed records by etrace_result_json */
+    json_object_set_new(d, "cross_chain", json_null());
     json_object_set_new(d, "swaps", c->swaps);
     json_object_set_new(d, "edges", c->edges);
-    c->xchain = c->swaps = c->edges = NULL;
+    c->swaps = c->edges = NULL;
     json_t *as = json_array();
     for (size_t i = 0; i < c->ne; i++) {
         ent *e = &c->e[i];
@@ -1337,9 +1343,10 @@ static int check_addresses(ctx *c)
     return 0;
 }
 
-int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
-               const etrace_opts *o, json_t **out, util_err *err)
+int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
+                      const etrace_opts *o, etrace_result *out, util_err *err)
 {
+    memset(out, 0, sizeof *out);
     if (!seeds || !seeds->n) return util_errf(err, UTIL_EINVAL, "no seeds to trace from");
     if (o->hops < 1 || o->hops > ETRACE_MAX_HOPS)
         return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", ETRACE_MAX_HOPS, o->hops);
@@ -1354,8 +1361,8 @@ int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *
     evm_store_counts(s, &ntx, &c.nx, &na);
     int rc = 0;
     c.seeds = malloc(seeds->n * sizeof *c.seeds);
-    c.edges = json_array(), c.xchain = json_array(), c.swaps = json_array();
-    if (!c.seeds || !c.edges || !c.xchain || !c.swaps) rc = oom(&c);
+    c.edges = json_array(), c.swaps = json_array();
+    if (!c.seeds || !c.edges || !c.swaps) rc = oom(&c);
     if (!rc) {
         memcpy(c.seeds, seeds->x, seeds->n * sizeof *c.seeds);
         qsort(c.seeds, seeds->n, sizeof *c.seeds, cmp_u64);
@@ -1385,7 +1392,11 @@ int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *
                 rc = util_errf(err, UTIL_ECORRUPT, "accounting broke: totals do not balance");
         }
     }
-    if (!rc && !(*out = document(&c, seeds))) rc = oom(&c);
+    if (!rc && !(out->doc = document(&c, seeds))) rc = oom(&c);
+    if (!rc) {
+        out->xchain = c.xc, out->n_xchain = c.nxc;
+        c.xc = NULL;
+    }
     for (size_t i = 0; i < c.ne; i++) {
         free(c.e[i].xs);
         for (size_t k = 0; k < c.e[i].nas; k++)
@@ -1395,6 +1406,70 @@ int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *
     for (size_t i = 0; i < c.nep; i++)
         json_decref(c.ep[i].path);
     free(c.e), free(c.hidx), free(c.tot), free(c.seeds), free(c.ep), free(c.h);
-    json_decref(c.edges), json_decref(c.xchain), json_decref(c.swaps);
+    json_decref(c.edges), json_decref(c.swaps);
+    free(c.xc);
+    return rc;
+}
+
+void etrace_result_free(etrace_result *res)
+{
+    if (!res) return;
+    json_decref(res->doc);
+    free(res->xchain);
+    memset(res, 0, sizeof *res);
+}
+
+json_t *etrace_xchain_json(const evm_store *s, const etrace_xchain *x)
+{
+    /* the writers below read nothing of ctx but the store */
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    evm_xfer_row r;
+    char ak[43];
+    asset_key(&c, x->asset, ak);
+    json_t *j = json_object();
+    if (!j) return NULL;
+    json_object_set_new(j, "endpoint", addr_json(&c, x->endpoint));
+    json_object_set_new(j, "category", json_string(x->label->category));
+    json_object_set_new(j, "name", json_string(x->label->name));
+    json_object_set_new(j, "transfer",
+                        !evm_store_xfer(s, x->xfer, &r, NULL) ? xfer_ref(&c, x->xfer, &r)
+                                                              : json_null());
+    json_object_set_new(j, "block", json_integer((json_int_t)x->block));
+    json_object_set_new(j, "timestamp", json_integer((json_int_t)x->timestamp));
+    json_object_set_new(j, "from", addr_json(&c, x->from));
+    json_object_set_new(j, "asset", json_string(ak));
+    json_object_set_new(j, "amount", u256_json(&x->amount));
+    json_object_set_new(j, "taint", u256_json(&x->taint));
+    return j;
+}
+
+int etrace_result_json(const evm_store *s, const etrace_result *res, json_t **out, util_err *err)
+{
+    json_t *xs = json_array(), *d = json_copy(res->doc);
+    if (!xs || !d) goto nomem;
+    for (size_t i = 0; i < res->n_xchain; i++)
+        if (json_array_append_new(xs, etrace_xchain_json(s, &res->xchain[i]))) goto nomem;
+    /* replaces the placeholder in place: the key keeps its position */
+    if (json_object_set_new(d, "cross_chain", xs)) {
+        xs = NULL;
+        goto nomem;
+    }
+    *out = d;
+    return 0;
+nomem:
+    json_decref(xs);
+    json_decref(d);
+    return util_errf(err, UTIL_ENOMEM, "out of memory writing the trace document");
+}
+
+int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
+               const etrace_opts *o, json_t **out, util_err *err)
+{
+    etrace_result res;
+    int rc = etrace_run_result(s, labels, seeds, o, &res, err);
+    if (!rc) rc = etrace_result_json(s, &res, out, err);
+    etrace_result_free(&res);
     return rc;
 }

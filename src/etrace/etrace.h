@@ -89,12 +89,47 @@ int etrace_asset_parse(const evm_store *s, const char *arg, uint32_t *asset, uti
 int etrace_add_spec(etrace_seeds *seeds, const evm_store *s, const char *spec, uint32_t asset,
                     util_err *err);
 
-/* Run a trace and build its JSON document (docs/etrace.md): chain, seeds, policy, direction,
- * limits, partial (+ reason), partial_history, totals per asset (with "balanced"), endpoints,
- * by_category, cross_chain, swaps, edges, addresses (forward: per address and asset taint_in,
- * taint_out, fees, held). labels may be NULL. *out is a new reference owned by the caller.
- * UTIL_EINVAL for bad options or no seeds, UTIL_ECORRUPT if the store or the accounting
- * disagrees with itself, UTIL_ENOMEM. Reaching max_xfers is not an error ("partial": true). */
+/* A tainted deposit into a bridge or swap endpoint: the hook for following the value onto
+ * another chain (the document's cross_chain records; src/xtrace consumes these). */
+typedef struct etrace_xchain {
+    uint32_t endpoint;         /* the bridge or router (EVM store address id) */
+    const labels_label *label; /* its stop label (category "bridge" or "swap"), borrowed */
+    uint64_t xfer;             /* the deposit transfer's id */
+    int has_tx;                /* 0: a transfer without a stored tx (tx_hash, index are 0) */
+    uint8_t tx_hash[32];       /* the tx that made it */
+    uint64_t index;            /* its position among the tx's transfers */
+    uint64_t block, timestamp;
+    uint32_t from;  /* the sender (address id) */
+    uint32_t asset; /* token id, 0 native */
+    evm_u256 amount, taint;
+} etrace_xchain;
+
+/* A trace's result: the cross-chain records typed; the rest of the document is still built as
+ * JSON during the run (doc, private to the writer). Free with etrace_result_free. */
+typedef struct etrace_result {
+    etrace_xchain *xchain;
+    size_t n_xchain;
+    json_t *doc;
+} etrace_result;
+
+/* Run a trace into *out (errors as etrace_run). *out is zeroed first and owned by the caller
+ * even after a failure. */
+int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
+                      const etrace_opts *o, etrace_result *out, util_err *err);
+void etrace_result_free(etrace_result *res);
+/* The trace document (as etrace_run gives it). *out is a new reference owned by the caller; it
+ * shares nested values with res, so res must not be changed while *out is used. UTIL_ENOMEM. */
+int etrace_result_json(const evm_store *s, const etrace_result *res, json_t **out, util_err *err);
+/* One cross_chain record of the document (a new reference; NULL if out of memory). */
+json_t *etrace_xchain_json(const evm_store *s, const etrace_xchain *x);
+
+/* Run a trace and build its JSON document (etrace_run_result + etrace_result_json; docs/etrace.md):
+ * chain, seeds, policy, direction, limits, partial (+ reason), partial_history, totals per asset
+ * (with "balanced"), endpoints, by_category, cross_chain, swaps, edges, addresses (forward: per
+ * address and asset taint_in, taint_out, fees, held). labels may be NULL. *out is a new reference
+ * owned by the caller. UTIL_EINVAL for bad options or no seeds, UTIL_ECORRUPT if the store or the
+ * accounting disagrees with itself, UTIL_ENOMEM. Reaching max_xfers is not an error ("partial":
+ * true). */
 int etrace_run(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
                const etrace_opts *o, json_t **out, util_err *err);
 

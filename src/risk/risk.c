@@ -3,6 +3,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,35 +316,347 @@ const risk_config *risk_ctx_config(const risk_ctx *r)
 
 /* ---- scoring ---- */
 
-static const char *level_of(const risk_config *c, double score)
+const char *risk_level_name(risk_level l)
 {
-    if (score >= c->thresholds[2]) return "severe";
-    if (score >= c->thresholds[1]) return "high";
-    if (score >= c->thresholds[0]) return "medium";
-    return score > 0 ? "low" : "none";
+    static const char *const names[] = {"none", "low", "medium", "high", "severe"};
+    return l >= RISK_NONE && l <= RISK_SEVERE ? names[l] : "none";
 }
 
-/* What one category's indirect exposure adds (docs/screening.md). */
-static double indirect_score(const risk_config *c, const char *cat, double share, uint32_t hops)
+static risk_level level_of(const risk_config *c, double score)
 {
-    double full = share / c->full_exposure_share;
-    if (full > 1) full = 1;
-    double decay = hops > 1 ? pow(c->hop_decay, (double)(hops - 1)) : 1;
-    return risk_weight(c, cat) * full * decay;
+    if (score >= c->thresholds[2]) return RISK_SEVERE;
+    if (score >= c->thresholds[1]) return RISK_HIGH;
+    if (score >= c->thresholds[0]) return RISK_MEDIUM;
+    return score > 0 ? RISK_LOW : RISK_NONE;
 }
 
-typedef struct scorer {
-    double score;
-    json_t *reasons;
-} scorer;
-
-static void score_add(scorer *sc, double v, json_t *reason)
+static int grow_n(void **p, size_t n, size_t size)
 {
-    if (v > sc->score) sc->score = v;
-    if (v > 0)
-        json_array_append_new(sc->reasons, reason);
-    else
-        json_decref(reason);
+    /* capacities are powers of two: grow when n reaches one */
+    if (n && (n & (n - 1))) return 0;
+    void *np = realloc(*p, (n ? n * 2 : 4) * size);
+    if (!np) return UTIL_ENOMEM;
+    *p = np;
+    return 0;
+}
+
+static int contrib_add(risk_result *res, const risk_contribution *c)
+{
+    if (grow_n((void **)&res->contrib, res->n_contrib, sizeof *res->contrib)) return UTIL_ENOMEM;
+    res->contrib[res->n_contrib++] = *c;
+    return 0;
+}
+
+static int direct_add(risk_result *res, const labels_label *l, int via_entity, uint32_t e,
+                      risk_role role)
+{
+    if (grow_n((void **)&res->direct, res->n_direct, sizeof *res->direct)) return UTIL_ENOMEM;
+    res->direct[res->n_direct++] = (risk_direct){l, via_entity, e, role};
+    return 0;
+}
+
+/* Labels on address id a (own) and, with a clustering, on other addresses of its entity. */
+static int direct_labels(const risk_ctx *r, const char *canon, int64_t aid, risk_result *res,
+                         risk_role role)
+{
+    if (!r->labels) return 0;
+    const labels_label *first;
+    size_t n;
+    labels_find(r->labels, "btc", canon, &first, &n);
+    uint32_t subject = aid >= 0 ? (uint32_t)aid : STORE_NO_ADDR;
+    for (size_t i = 0; i < n; i++) {
+        if (direct_add(res, &first[i], 0, CLUSTER_NO_ENTITY, role)) return UTIL_ENOMEM;
+        risk_contribution c = {.basis = RISK_BY_ADDRESS_LABEL,
+                               .weight = risk_weight(&r->cfg, first[i].category),
+                               .role = role,
+                               .subject = subject,
+                               .entity = CLUSTER_NO_ENTITY,
+                               .label = &first[i],
+                               .confidence = first[i].confidence / 100.0};
+        c.score = c.weight * first[i].confidence / 100.0;
+        if (contrib_add(res, &c)) return UTIL_ENOMEM;
+    }
+    if (aid < 0 || !r->clusters || !r->n_el) return 0;
+    uint32_t e = cluster_entity_of(r->clusters, (uint32_t)aid);
+    if (e == CLUSTER_NO_ENTITY) return 0;
+    size_t lo = 0, hi = r->n_el;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->el[mid].entity < e)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo, top = r->n_el;
+    while (end < top) {
+        size_t mid = (end + top) / 2;
+        if (r->el[mid].entity <= e)
+            end = mid + 1;
+        else
+            top = mid;
+    }
+    /* The range holds the best label of each category first (see risk_ctx_new): they give the
+     * reasons and lead the list; the rest is only counted. */
+    size_t listed = 0;
+    for (size_t i = lo; i < end && (r->el[i].best || listed < RISK_MAX_ENTITY_LABELS); i++) {
+        const labels_label *l = labels_db_get(r->labels, r->el[i].label);
+        if (!strcmp(l->address, canon)) continue; /* already listed as its own */
+        if (listed < RISK_MAX_ENTITY_LABELS) {
+            if (direct_add(res, l, 1, e, role)) return UTIL_ENOMEM;
+            listed++;
+        }
+        if (r->el[i].best) {
+            risk_contribution c = {.basis = RISK_BY_ENTITY_LABEL,
+                                   .weight = risk_weight(&r->cfg, l->category),
+                                   .role = role,
+                                   .subject = subject,
+                                   .entity = e,
+                                   .label = l,
+                                   .confidence = l->confidence / 100.0};
+            c.score = c.weight * l->confidence / 100.0;
+            if (contrib_add(res, &c)) return UTIL_ENOMEM;
+        }
+    }
+    size_t total = end - lo - n; /* the address's own n labels are in the range too */
+    if (total > listed) res->direct_entity_labels_not_listed += total - listed;
+    return 0;
+}
+
+static int cmp_cat(const void *pa, const void *pb)
+{
+    const trace_exposure_cat *a = pa, *b = pb;
+    if (a->amount != b->amount) return a->amount > b->amount ? -1 : 1;
+    return strcmp(a->category, b->category);
+}
+
+/* One direction of indirect exposure from seeds, with its contributions. */
+static int indirect(const risk_ctx *r, const trace_seeds *seeds, int d, uint32_t hops,
+                    int seeds_partial, risk_result *res, util_err *err)
+{
+    risk_side *side = &res->side[d];
+    side->screened = 1;
+    side->partial = seeds_partial;
+    if (!seeds->n || !r->stops) return 0;
+    trace_opts to;
+    trace_default_opts(&to);
+    to.policy = r->cfg.policy;
+    to.direction = d == 0 ? TRACE_BACKWARD : TRACE_FORWARD;
+    to.hops = hops;
+    to.min_value = r->cfg.min_value;
+    to.max_outputs = r->cfg.max_outputs;
+    trace_exposure x;
+    int rc = trace_exposure_run(r->s, r->labels, r->clusters, r->stops, seeds, &to, &x, err);
+    if (rc) return rc;
+    side->traced = 1;
+    side->seeded = x.seeded;
+    side->partial = x.partial || seeds_partial;
+    side->outputs_visited = x.outputs_visited;
+    if (x.n_cat > 1) qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat);
+    if (x.n_cat && !(side->cat = calloc(x.n_cat, sizeof *side->cat))) goto nomem;
+    for (size_t i = 0; i < x.n_cat; i++) {
+        trace_exposure_cat *k = &x.cat[i];
+        risk_exposure *e = &side->cat[side->n_cat++];
+        e->category = k->category;
+        e->amount = k->amount;
+        e->share = x.seeded ? (double)k->amount / (double)x.seeded : 0;
+        e->endpoints = k->endpoints;
+        e->hops = k->hops;
+        e->nearest_addr = k->nearest_addr;
+        e->nearest_entity = k->nearest_entity;
+        e->nearest_amount = k->nearest_amount;
+        e->nearest_label = labels_db_get(r->labels, k->nearest_label);
+        e->nearest_via_entity = k->nearest_via_entity;
+        e->path = k->path; /* taken over from the trace_exposure */
+        e->path_len = k->path_len;
+        k->path = NULL;
+        /* docs/screening.md: weight x min(1, share / full share) x decay^(hops - 1) */
+        risk_contribution c = {.basis = d == 0 ? RISK_BY_INCOMING : RISK_BY_OUTGOING,
+                               .weight = risk_weight(&r->cfg, e->category),
+                               .subject = STORE_NO_ADDR,
+                               .entity = CLUSTER_NO_ENTITY,
+                               .label = e->nearest_label,
+                               .exposure = i};
+        double full = e->share / r->cfg.full_exposure_share;
+        c.share_factor = full > 1 ? 1 : full;
+        c.hop_factor = e->hops > 1 ? pow(r->cfg.hop_decay, (double)(e->hops - 1)) : 1;
+        c.score = c.weight * c.share_factor * c.hop_factor;
+        if (contrib_add(res, &c)) goto nomem;
+    }
+    trace_exposure_free(&x);
+    return 0;
+nomem:
+    trace_exposure_free(&x);
+    return util_errf(err, UTIL_ENOMEM, "out of memory");
+}
+
+static void finish(const risk_ctx *r, risk_result *res, uint32_t hops)
+{
+    double score = 0;
+    for (size_t i = 0; i < res->n_contrib; i++)
+        if (res->contrib[i].score > score) score = res->contrib[i].score;
+    score = score > 100 ? 100 : score;
+    res->score = round(score * 10) / 10;
+    res->level = level_of(&r->cfg, res->score);
+    res->hops = hops;
+    res->policy = r->cfg.policy;
+    res->min_value = r->cfg.min_value;
+    const store_totals *t = store_get_totals(r->s);
+    res->height = t->blocks ? (int64_t)t->blocks - 1 : -1;
+}
+
+static int want(const risk_opts *o, int bit)
+{
+    return !o || !o->directions || (o->directions & bit);
+}
+
+static uint32_t hops_of(const risk_ctx *r, const risk_opts *o)
+{
+    return o && o->hops ? o->hops : r->cfg.hops;
+}
+
+static int run_both(const risk_ctx *r, const trace_seeds *seeds, const risk_opts *o,
+                    int seeds_partial, risk_result *res, util_err *err)
+{
+    for (int d = 0; d < 2; d++) {
+        if (!want(o, 1 << d)) continue;
+        int rc = indirect(r, seeds, d, hops_of(r, o), seeds_partial, res, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int check_hops(const risk_opts *o, util_err *err)
+{
+    if (o && o->hops > RISK_MAX_HOPS)
+        return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", RISK_MAX_HOPS, o->hops);
+    return 0;
+}
+
+void risk_result_free(risk_result *res)
+{
+    if (!res) return;
+    for (int d = 0; d < 2; d++) {
+        for (size_t i = 0; i < res->side[d].n_cat; i++)
+            free(res->side[d].cat[i].path);
+        free(res->side[d].cat);
+    }
+    free(res->direct);
+    free(res->contrib);
+    memset(res, 0, sizeof *res);
+}
+
+static void result_init(risk_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->entity = CLUSTER_NO_ENTITY;
+    res->height = -1;
+}
+
+int risk_screen_address_result(const risk_ctx *r, const char *address, const risk_opts *o,
+                               risk_result *res, util_err *err)
+{
+    result_init(res);
+    int rc = check_hops(o, err);
+    if (rc) return rc;
+    btc_addr key;
+    if (btc_addr_decode(&key, address, err)) return util_err_prefix(err, "address");
+    btc_addr_encode(res->address, &key);
+    int64_t aid = store_find_addr(r->s, &key);
+    res->seen = aid >= 0;
+    res->entity =
+        aid >= 0 && r->clusters ? cluster_entity_of(r->clusters, (uint32_t)aid) : CLUSTER_NO_ENTITY;
+    if (direct_labels(r, res->address, aid, res, RISK_ROLE_NONE))
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    trace_seeds seeds = {0};
+    int seeds_partial = 0;
+    if (aid >= 0) {
+        for (uint64_t op = store_addr_last_out(r->s, (uint32_t)aid); op != STORE_NONE;
+             op = store_out_prev_same_addr(r->s, op)) {
+            if (seeds.n == r->cfg.max_seed_outputs) {
+                seeds_partial = 1;
+                break;
+            }
+            if (seeds.n == seeds.cap) {
+                size_t nc = seeds.cap ? seeds.cap * 2 : 16;
+                uint64_t *n = realloc(seeds.out, nc * sizeof *n);
+                if (!n) {
+                    rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+                    goto done;
+                }
+                seeds.out = n;
+                seeds.cap = nc;
+            }
+            seeds.out[seeds.n++] = op;
+        }
+    }
+    res->outputs_screened = seeds.n;
+    rc = run_both(r, &seeds, o, seeds_partial, res, err);
+    if (!rc) finish(r, res, hops_of(r, o));
+done:
+    trace_seeds_free(&seeds);
+    return rc;
+}
+
+int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_opts *o,
+                          risk_result *res, util_err *err)
+{
+    result_init(res);
+    res->is_tx = 1;
+    int rc = check_hops(o, err);
+    if (rc) return rc;
+    uint8_t txid[32];
+    if (util_hash_parse(txid, txid_hex))
+        return util_errf(err, UTIL_EINVAL, "txid '%.80s': expected 64 hex digits", txid_hex);
+    int64_t tx = store_find_tx(r->s, txid);
+    if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "txid %s: not in the store", txid_hex);
+    const store_tx_row *row = store_tx(r->s, (uint64_t)tx);
+    uint32_t nin = store_tx_n_in(r->s, (uint64_t)tx), nout = store_tx_n_out(r->s, (uint64_t)tx);
+    res->tx = (uint64_t)tx;
+    res->block_height = row->block;
+    /* each address once, inputs first */
+    uint32_t *seen = malloc(((size_t)nin + nout + 1) * sizeof *seen);
+    size_t n_seen = 0;
+    trace_seeds seeds = {0};
+    if (!seen) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t k = 0; k < nin + nout; k++) {
+        uint32_t a;
+        if (k < nin) {
+            uint64_t p = store_in_prev(r->s, row->first_in + k);
+            if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
+            a = store_out_addr(r->s, p);
+        } else {
+            a = store_out_addr(r->s, row->first_out + (k - nin));
+        }
+        if (a == STORE_NO_ADDR) continue;
+        size_t i = 0;
+        while (i < n_seen && seen[i] != a)
+            i++;
+        if (i < n_seen) continue;
+        seen[n_seen++] = a;
+        char canon[128];
+        btc_addr_encode(canon, store_addr(r->s, a));
+        if (direct_labels(r, canon, a, res, k < nin ? RISK_ROLE_INPUT : RISK_ROLE_OUTPUT)) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    seeds.out = malloc((nout ? nout : 1) * sizeof *seeds.out);
+    if (!seeds.out) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        goto done;
+    }
+    seeds.cap = nout;
+    for (uint32_t j = 0; j < nout; j++)
+        seeds.out[seeds.n++] = row->first_out + j;
+    rc = run_both(r, &seeds, o, 0, res, err);
+    if (!rc) finish(r, res, hops_of(r, o));
+done:
+    free(seen);
+    trace_seeds_free(&seeds);
+    return rc;
 }
 
 /* ---- documents ---- */
@@ -369,313 +683,165 @@ static json_t *label_short(const labels_label *l, const char *via)
     return o;
 }
 
-/* Labels on address id a (own) and, with a clustering, on other addresses of its entity. */
-static void direct_labels(const risk_ctx *r, const char *canon, int64_t aid, json_t *arr,
-                          json_t **doc_more, scorer *sc, const char *role)
+static char *fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_alloc(const char *fmt, ...)
 {
-    if (!r->labels) return;
-    const labels_label *first;
-    size_t n;
-    labels_find(r->labels, "btc", canon, &first, &n);
-    for (size_t i = 0; i < n; i++) {
-        json_t *j = label_short(&first[i], "address");
-        if (role) json_object_set_new(j, "role", json_string(role));
-        json_array_append_new(arr, j);
-        double v = risk_weight(&r->cfg, first[i].category) * first[i].confidence / 100.0;
-        score_add(sc, v,
-                  json_sprintf("%s%s%s is labelled %s (%s, confidence %d)", role ? role : "",
-                               role ? " " : "", canon, first[i].category, first[i].source,
-                               first[i].confidence));
-    }
-    if (aid < 0 || !r->clusters || !r->n_el) return;
-    uint32_t e = cluster_entity_of(r->clusters, (uint32_t)aid);
-    if (e == CLUSTER_NO_ENTITY) return;
-    size_t lo = 0, hi = r->n_el;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (r->el[mid].entity < e)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t end = lo, top = r->n_el;
-    while (end < top) {
-        size_t mid = (end + top) / 2;
-        if (r->el[mid].entity <= e)
-            end = mid + 1;
-        else
-            top = mid;
-    }
-    /* The range holds the best label of each category first (see risk_ctx_new): they give the
-     * reasons and lead the list; the rest is only counted. */
-    size_t listed = 0;
-    for (size_t i = lo; i < end && (r->el[i].best || listed < RISK_MAX_ENTITY_LABELS); i++) {
-        const labels_label *l = labels_db_get(r->labels, r->el[i].label);
-        if (!strcmp(l->address, canon)) continue; /* already listed as its own */
-        if (listed < RISK_MAX_ENTITY_LABELS) {
-            json_t *j = label_short(l, "entity");
-            json_object_set_new(j, "entity", json_integer(e));
-            if (role) json_object_set_new(j, "role", json_string(role));
-            json_array_append_new(arr, j);
-            listed++;
-        }
-        if (r->el[i].best)
-            score_add(sc, risk_weight(&r->cfg, l->category) * l->confidence / 100.0,
-                      json_sprintf("%s%s%s belongs to entity %u, whose address %s is labelled %s "
-                                   "(%s, confidence %d)",
-                                   role ? role : "", role ? " " : "", canon, e, l->address,
-                                   l->category, l->source, l->confidence));
-    }
-    size_t total = end - lo - n; /* the address's own n labels are in the range too */
-    if (total > listed) {
-        json_t *more = json_object_get(*doc_more, "direct_entity_labels_not_listed");
-        json_object_set_new(
-            *doc_more, "direct_entity_labels_not_listed",
-            json_integer((json_int_t)(total - listed) + (more ? json_integer_value(more) : 0)));
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
 }
 
-static int cmp_cat(const void *pa, const void *pb)
+static const char *role_name(risk_role role)
 {
-    const trace_exposure_cat *a = pa, *b = pb;
-    if (a->amount != b->amount) return a->amount > b->amount ? -1 : 1;
-    return strcmp(a->category, b->category);
+    return role == RISK_ROLE_INPUT ? "input" : role == RISK_ROLE_OUTPUT ? "output" : NULL;
 }
 
-/* One direction of indirect exposure from seeds, as JSON; adds to the score. */
-static int indirect(const risk_ctx *r, const trace_seeds *seeds, int direction, uint32_t hops,
-                    int seeds_partial, scorer *sc, json_t **out, util_err *err)
+char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_contribution *c)
 {
-    const char *dname = direction == TRACE_BACKWARD ? "incoming" : "outgoing";
+    const labels_label *l = c->label;
+    if (c->basis == RISK_BY_INCOMING || c->basis == RISK_BY_OUTGOING) {
+        int in = c->basis == RISK_BY_INCOMING;
+        const risk_exposure *e = &res->side[in ? 0 : 1].cat[c->exposure];
+        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s (%s)",
+                         in ? "incoming" : "outgoing", e->share * 100, e->amount,
+                         in ? "from" : "to", e->category, e->hops, e->hops == 1 ? "" : "s",
+                         l->address, l->name);
+    }
+    char canon[128];
+    if (c->subject == STORE_NO_ADDR)
+        snprintf(canon, sizeof canon, "%s", res->address);
+    else
+        btc_addr_encode(canon, store_addr(r->s, c->subject));
+    const char *role = role_name(c->role);
+    if (c->basis == RISK_BY_ADDRESS_LABEL)
+        return fmt_alloc("%s%s%s is labelled %s (%s, confidence %d)", role ? role : "",
+                         role ? " " : "", canon, l->category, l->source, l->confidence);
+    return fmt_alloc("%s%s%s belongs to entity %u, whose address %s is labelled %s (%s, "
+                     "confidence %d)",
+                     role ? role : "", role ? " " : "", canon, c->entity, l->address, l->category,
+                     l->source, l->confidence);
+}
+
+static json_t *side_json(const risk_ctx *r, const risk_side *side)
+{
     json_t *o = json_object(), *cats = json_array();
     json_object_set_new(o, "by_category", cats);
-    if (!seeds->n || !r->stops) {
-        json_object_set_new(o, "seeded", json_integer(0));
-        json_object_set_new(o, "partial", json_boolean(seeds_partial));
-        *out = o;
-        return 0;
-    }
-    trace_opts to;
-    trace_default_opts(&to);
-    to.policy = r->cfg.policy;
-    to.direction = direction;
-    to.hops = hops;
-    to.min_value = r->cfg.min_value;
-    to.max_outputs = r->cfg.max_outputs;
-    trace_exposure x;
-    int rc = trace_exposure_run(r->s, r->labels, r->clusters, r->stops, seeds, &to, &x, err);
-    if (rc) {
-        json_decref(o);
-        return rc;
-    }
-    json_object_set_new(o, "seeded", json_integer((json_int_t)x.seeded));
-    json_object_set_new(o, "partial", json_boolean(x.partial || seeds_partial));
-    json_object_set_new(o, "outputs_visited", json_integer((json_int_t)x.outputs_visited));
-    if (x.n_cat > 1) qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat);
-    for (size_t i = 0; i < x.n_cat; i++) {
-        const trace_exposure_cat *k = &x.cat[i];
-        double share = x.seeded ? (double)k->amount / (double)x.seeded : 0;
+    json_object_set_new(o, "seeded", json_integer((json_int_t)side->seeded));
+    json_object_set_new(o, "partial", json_boolean(side->partial));
+    if (!side->traced) return o;
+    json_object_set_new(o, "outputs_visited", json_integer((json_int_t)side->outputs_visited));
+    for (size_t i = 0; i < side->n_cat; i++) {
+        const risk_exposure *k = &side->cat[i];
         json_t *c = json_object();
         json_array_append_new(cats, c);
         json_object_set_new(c, "category", json_string(k->category));
         json_object_set_new(c, "amount", json_integer((json_int_t)k->amount));
-        json_object_set_new(c, "share", json_real(share));
+        json_object_set_new(c, "share", json_real(k->share));
         json_object_set_new(c, "endpoints", json_integer(k->endpoints));
         json_object_set_new(c, "hops", json_integer(k->hops));
-        const labels_label *l = labels_db_get(r->labels, k->nearest_label);
         json_t *cp = json_object();
         json_object_set_new(cp, "address", addr_str(r->s, k->nearest_addr));
         json_object_set_new(cp, "entity",
                             k->nearest_entity != CLUSTER_NO_ENTITY ? json_integer(k->nearest_entity)
                                                                    : json_null());
         json_object_set_new(cp, "amount", json_integer((json_int_t)k->nearest_amount));
-        json_object_set_new(cp, "label",
-                            label_short(l, k->nearest_via_entity ? "entity" : "address"));
+        json_object_set_new(
+            cp, "label",
+            label_short(k->nearest_label, k->nearest_via_entity ? "entity" : "address"));
         json_object_set_new(c, "counterparty", cp);
         json_t *path = json_array();
         for (size_t p = 0; p < k->path_len; p++)
             json_array_append_new(path, txid_json(r->s, k->path[p]));
         json_object_set_new(c, "path", path);
-        double v = indirect_score(&r->cfg, k->category, share, k->hops);
-        score_add(sc, v,
-                  json_sprintf("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s "
-                               "(%s)",
-                               dname, share * 100, k->amount,
-                               direction == TRACE_BACKWARD ? "from" : "to", k->category, k->hops,
-                               k->hops == 1 ? "" : "s", l->address, l->name));
     }
-    trace_exposure_free(&x);
-    *out = o;
-    return 0;
+    return o;
 }
 
-static void finish(const risk_ctx *r, json_t *doc, scorer *sc, uint32_t hops)
+int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, util_err *err)
 {
-    double score = sc->score > 100 ? 100 : sc->score;
-    score = round(score * 10) / 10;
-    json_object_set_new(doc, "risk",
-                        json_pack("{s:f, s:s, s:o}", "score", score, "level",
-                                  level_of(&r->cfg, score), "reasons", sc->reasons));
-    json_object_set_new(doc, "rules",
-                        json_pack("{s:I, s:s, s:I}", "hops", (json_int_t)hops, "policy",
-                                  trace_policy_name(r->cfg.policy), "min_value",
-                                  (json_int_t)r->cfg.min_value));
-    const store_totals *t = store_get_totals(r->s);
-    json_object_set_new(doc, "height",
-                        t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null());
-}
-
-static int want(const risk_opts *o, int bit)
-{
-    return !o || !o->directions || (o->directions & bit);
-}
-
-static uint32_t hops_of(const risk_ctx *r, const risk_opts *o)
-{
-    return o && o->hops ? o->hops : r->cfg.hops;
-}
-
-static int run_both(const risk_ctx *r, const trace_seeds *seeds, const risk_opts *o,
-                    int seeds_partial, scorer *sc, json_t *doc, util_err *err)
-{
+    json_t *doc = json_object(), *direct = json_array(), *reasons = json_array();
+    if (!doc || !direct || !reasons) goto nomem;
+    if (res->is_tx) {
+        json_object_set_new(doc, "txid", txid_json(r->s, res->tx));
+        json_object_set_new(doc, "block_height", json_integer(res->block_height));
+    } else {
+        json_object_set_new(doc, "address", json_string(res->address));
+        json_object_set_new(doc, "seen", json_boolean(res->seen));
+        json_object_set_new(doc, "entity",
+                            res->entity != CLUSTER_NO_ENTITY ? json_integer(res->entity)
+                                                             : json_null());
+    }
+    json_object_set(doc, "direct", direct);
+    for (size_t i = 0; i < res->n_direct; i++) {
+        const risk_direct *d = &res->direct[i];
+        json_t *j = label_short(d->label, d->via_entity ? "entity" : "address");
+        if (d->via_entity) json_object_set_new(j, "entity", json_integer(d->entity));
+        if (role_name(d->role)) json_object_set_new(j, "role", json_string(role_name(d->role)));
+        json_array_append_new(direct, j);
+    }
+    if (res->direct_entity_labels_not_listed)
+        json_object_set_new(doc, "direct_entity_labels_not_listed",
+                            json_integer((json_int_t)res->direct_entity_labels_not_listed));
+    if (!res->is_tx)
+        json_object_set_new(doc, "outputs_screened",
+                            json_integer((json_int_t)res->outputs_screened));
     json_t *ind = json_object();
     json_object_set_new(doc, "indirect", ind);
-    static const int dirs[2] = {TRACE_BACKWARD, TRACE_FORWARD};
-    for (int d = 0; d < 2; d++) {
-        if (!want(o, 1 << d)) continue;
-        json_t *part;
-        int rc = indirect(r, seeds, dirs[d], hops_of(r, o), seeds_partial, sc, &part, err);
-        if (rc) return rc;
-        json_object_set_new(ind, d == 0 ? "incoming" : "outgoing", part);
+    for (int d = 0; d < 2; d++)
+        if (res->side[d].screened)
+            json_object_set_new(ind, d == 0 ? "incoming" : "outgoing", side_json(r, &res->side[d]));
+    for (size_t i = 0; i < res->n_contrib; i++) {
+        if (!(res->contrib[i].score > 0)) continue;
+        char *t = risk_reason_text(r, res, &res->contrib[i]);
+        if (!t) goto nomem;
+        json_array_append_new(reasons, json_string(t));
+        free(t);
     }
+    json_object_set_new(doc, "risk",
+                        json_pack("{s:f, s:s, s:o}", "score", res->score, "level",
+                                  risk_level_name(res->level), "reasons", reasons));
+    reasons = NULL;
+    json_object_set_new(doc, "rules",
+                        json_pack("{s:I, s:s, s:I}", "hops", (json_int_t)res->hops, "policy",
+                                  trace_policy_name(res->policy), "min_value",
+                                  (json_int_t)res->min_value));
+    json_object_set_new(doc, "height",
+                        res->height >= 0 ? json_integer((json_int_t)res->height) : json_null());
+    json_decref(direct);
+    *out = doc;
     return 0;
-}
-
-static int check_hops(const risk_opts *o, util_err *err)
-{
-    if (o && o->hops > RISK_MAX_HOPS)
-        return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", RISK_MAX_HOPS, o->hops);
-    return 0;
+nomem:
+    json_decref(doc);
+    json_decref(direct);
+    json_decref(reasons);
+    return util_errf(err, UTIL_ENOMEM, "out of memory");
 }
 
 int risk_screen_address(const risk_ctx *r, const char *address, const risk_opts *o, json_t **out,
                         util_err *err)
 {
-    int rc = check_hops(o, err);
-    if (rc) return rc;
-    btc_addr key;
-    if (btc_addr_decode(&key, address, err)) return util_err_prefix(err, "address");
-    char canon[128];
-    btc_addr_encode(canon, &key);
-    int64_t aid = store_find_addr(r->s, &key);
-    scorer sc = {0, json_array()};
-    json_t *doc = json_object(), *direct = json_array();
-    json_object_set_new(doc, "address", json_string(canon));
-    json_object_set_new(doc, "seen", json_boolean(aid >= 0));
-    uint32_t ent =
-        aid >= 0 && r->clusters ? cluster_entity_of(r->clusters, (uint32_t)aid) : CLUSTER_NO_ENTITY;
-    json_object_set_new(doc, "entity", ent != CLUSTER_NO_ENTITY ? json_integer(ent) : json_null());
-    json_object_set_new(doc, "direct", direct);
-    direct_labels(r, canon, aid, direct, &doc, &sc, NULL);
-    trace_seeds seeds = {0};
-    int seeds_partial = 0;
-    if (aid >= 0) {
-        for (uint64_t op = store_addr_last_out(r->s, (uint32_t)aid); op != STORE_NONE;
-             op = store_out_prev_same_addr(r->s, op)) {
-            if (seeds.n == r->cfg.max_seed_outputs) {
-                seeds_partial = 1;
-                break;
-            }
-            if (seeds.n == seeds.cap) {
-                size_t nc = seeds.cap ? seeds.cap * 2 : 16;
-                uint64_t *n = realloc(seeds.out, nc * sizeof *n);
-                if (!n) {
-                    rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-                    goto done;
-                }
-                seeds.out = n;
-                seeds.cap = nc;
-            }
-            seeds.out[seeds.n++] = op;
-        }
-    }
-    json_object_set_new(doc, "outputs_screened", json_integer((json_int_t)seeds.n));
-    rc = run_both(r, &seeds, o, seeds_partial, &sc, doc, err);
-    if (rc) goto done;
-    finish(r, doc, &sc, hops_of(r, o));
-    sc.reasons = NULL;
-    *out = doc;
-    doc = NULL;
-done:
-    trace_seeds_free(&seeds);
-    json_decref(sc.reasons);
-    json_decref(doc);
+    risk_result res;
+    int rc = risk_screen_address_result(r, address, o, &res, err);
+    if (!rc) rc = risk_result_json(r, &res, out, err);
+    risk_result_free(&res);
     return rc;
 }
 
 int risk_screen_tx(const risk_ctx *r, const char *txid_hex, const risk_opts *o, json_t **out,
                    util_err *err)
 {
-    int rc = check_hops(o, err);
-    if (rc) return rc;
-    uint8_t txid[32];
-    if (util_hash_parse(txid, txid_hex))
-        return util_errf(err, UTIL_EINVAL, "txid '%.80s': expected 64 hex digits", txid_hex);
-    int64_t tx = store_find_tx(r->s, txid);
-    if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "txid %s: not in the store", txid_hex);
-    const store_tx_row *row = store_tx(r->s, (uint64_t)tx);
-    uint32_t nin = store_tx_n_in(r->s, (uint64_t)tx), nout = store_tx_n_out(r->s, (uint64_t)tx);
-    scorer sc = {0, json_array()};
-    json_t *doc = json_object(), *direct = json_array();
-    json_object_set_new(doc, "txid", txid_json(r->s, (uint64_t)tx));
-    json_object_set_new(doc, "block_height", json_integer(row->block));
-    json_object_set_new(doc, "direct", direct);
-    /* each address once, inputs first */
-    uint32_t *seen = malloc(((size_t)nin + nout + 1) * sizeof *seen);
-    size_t n_seen = 0;
-    trace_seeds seeds = {0};
-    if (!seen) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (uint32_t k = 0; k < nin + nout; k++) {
-        uint32_t a;
-        if (k < nin) {
-            uint64_t p = store_in_prev(r->s, row->first_in + k);
-            if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
-            a = store_out_addr(r->s, p);
-        } else {
-            a = store_out_addr(r->s, row->first_out + (k - nin));
-        }
-        if (a == STORE_NO_ADDR) continue;
-        size_t i = 0;
-        while (i < n_seen && seen[i] != a)
-            i++;
-        if (i < n_seen) continue;
-        seen[n_seen++] = a;
-        char canon[128];
-        btc_addr_encode(canon, store_addr(r->s, a));
-        direct_labels(r, canon, a, direct, &doc, &sc, k < nin ? "input" : "output");
-    }
-    seeds.out = malloc((nout ? nout : 1) * sizeof *seeds.out);
-    if (!seeds.out) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        goto done;
-    }
-    seeds.cap = nout;
-    for (uint32_t j = 0; j < nout; j++)
-        seeds.out[seeds.n++] = row->first_out + j;
-    rc = run_both(r, &seeds, o, 0, &sc, doc, err);
-    if (rc) goto done;
-    finish(r, doc, &sc, hops_of(r, o));
-    sc.reasons = NULL;
-    *out = doc;
-    doc = NULL;
-done:
-    free(seen);
-    trace_seeds_free(&seeds);
-    json_decref(sc.reasons);
-    json_decref(doc);
+    risk_result res;
+    int rc = risk_screen_tx_result(r, txid_hex, o, &res, err);
+    if (!rc) rc = risk_result_json(r, &res, out, err);
+    risk_result_free(&res);
     return rc;
 }
 

@@ -66,16 +66,130 @@ typedef struct risk_opts {
     int directions; /* bit 1: incoming (backward), bit 2: outgoing (forward); 0 = both */
 } risk_opts;
 
-/* Screen one address (any valid spelling). The document: address, entity, height, risk {score,
- * level, reasons}, direct [labels], indirect {incoming, outgoing} each with seeded, partial,
- * by_category [{category, amount, share, endpoints, hops, counterparty, path}], rules {hops,
- * policy}. An address never seen on chain is screened on its labels alone ("seen": false).
- * UTIL_EINVAL for a malformed address. *out is a new reference owned by the caller. */
-int risk_screen_address(const risk_ctx *r, const char *address, const risk_opts *o, json_t **out,
-                        util_err *err);
+/* ---- typed screening results ----
+ * A screening is computed into a risk_result (numbers, store ids and borrowed labels, no text)
+ * and written as JSON by risk_result_json. Labels and category strings are borrowed from the
+ * labels_db given to risk_ctx_new; store ids (address, tx, entity) refer to its store. */
+
+typedef enum { RISK_NONE = 0, RISK_LOW, RISK_MEDIUM, RISK_HIGH, RISK_SEVERE } risk_level;
+/* "none" "low" "medium" "high" "severe" */
+const char *risk_level_name(risk_level l);
+
+/* A screened tx's addresses are inputs or outputs; an address screening has no role. */
+typedef enum { RISK_ROLE_NONE = 0, RISK_ROLE_INPUT, RISK_ROLE_OUTPUT } risk_role;
+
+/* One entry of the direct exposure list: a label on the address itself, or on another address
+ * of its entity. */
+typedef struct risk_direct {
+    const labels_label *label;
+    int via_entity;  /* 0: on the address itself; 1: on another address of `entity` */
+    uint32_t entity; /* CLUSTER_NO_ENTITY unless via_entity */
+    risk_role role;
+} risk_direct;
+
+/* Indirect exposure to one category in one direction (trace_exposure's summary). */
+typedef struct risk_exposure {
+    const char *category;
+    uint64_t amount;    /* satoshis that reached endpoints of the category */
+    double share;       /* amount / the side's seeded value (0 when nothing was seeded) */
+    uint32_t endpoints; /* distinct endpoint addresses */
+    uint32_t hops;      /* txs from a seed to the nearest endpoint */
+    uint32_t nearest_addr, nearest_entity; /* store address id (STORE_NO_ADDR), entity */
+    uint64_t nearest_amount;
+    const labels_label *nearest_label;
+    int nearest_via_entity;
+    uint64_t *path; /* store tx ids from a seed to the nearest endpoint (owned by the result) */
+    size_t path_len;
+} risk_exposure;
+
+typedef struct risk_side {
+    int screened;             /* the direction was asked for */
+    int traced;               /* the propagation ran (some seeds and some stop labels) */
+    uint64_t seeded;          /* satoshis screened */
+    uint64_t outputs_visited; /* only when traced */
+    int partial;              /* a cap was reached: amounts are lower bounds */
+    risk_exposure *cat;       /* largest amount first, then by category */
+    size_t n_cat;
+} risk_side;
+
+/* What one rule adds; the score is the largest contribution, capped at 100 and rounded to a
+ * tenth. Direct: weight x confidence / 100. Indirect: weight x min(1, share /
+ * full_exposure_share) x hop_decay^(hops - 1). Only contributions above 0 are reasons. */
+typedef enum {
+    RISK_BY_ADDRESS_LABEL = 0, /* the subject address is labelled */
+    RISK_BY_ENTITY_LABEL,      /* another address of its entity is (the heaviest per category) */
+    RISK_BY_INCOMING,          /* indirect exposure, backward */
+    RISK_BY_OUTGOING           /* indirect exposure, forward */
+} risk_basis;
+
+typedef struct risk_contribution {
+    risk_basis basis;
+    double score;
+    double weight; /* the category's weight in the rules */
+    /* direct */
+    risk_role role;
+    uint32_t subject; /* store address id screened; STORE_NO_ADDR: the result's unseen address */
+    uint32_t entity;  /* RISK_BY_ENTITY_LABEL: the entity */
+    const labels_label *label; /* direct: the label; indirect: the nearest endpoint's label */
+    double confidence;         /* direct: label confidence / 100 */
+    /* indirect */
+    size_t exposure;     /* index into side[basis - RISK_BY_INCOMING].cat */
+    double share_factor; /* min(1, share / full_exposure_share) */
+    double hop_factor;   /* hop_decay^(hops - 1) */
+} risk_contribution;
+
+typedef struct risk_result {
+    int is_tx;
+    /* address screening */
+    char address[128]; /* canonical spelling */
+    int seen;          /* the address is in the store */
+    uint32_t entity;   /* CLUSTER_NO_ENTITY without clustering or when unseen */
+    uint64_t outputs_screened;
+    /* tx screening */
+    uint64_t tx; /* store tx id */
+    uint32_t block_height;
+    /* both */
+    risk_direct *direct;
+    size_t n_direct;
+    uint64_t direct_entity_labels_not_listed; /* entity labels beyond RISK_MAX_ENTITY_LABELS */
+    risk_side side[2];                        /* [0] incoming (backward), [1] outgoing */
+    risk_contribution *contrib;               /* in the order the reasons are listed */
+    size_t n_contrib;
+    double score; /* 0..100, one decimal */
+    risk_level level;
+    uint32_t hops; /* the rules applied */
+    int policy;
+    uint64_t min_value;
+    int64_t height; /* the store's tip height, -1 if empty */
+} risk_result;
+
+/* Screen one address (any valid spelling) into *out, which the caller frees with
+ * risk_result_free (also after a failure). An address never seen on chain is screened on its
+ * labels alone. UTIL_EINVAL for a malformed address. */
+int risk_screen_address_result(const risk_ctx *r, const char *address, const risk_opts *o,
+                               risk_result *out, util_err *err);
 /* Screen one transaction (display txid): direct exposure of every address it touches (with its
  * role), indirect exposure of its inputs' funds (incoming) and of its outputs (outgoing).
  * UTIL_EINVAL for a malformed txid, UTIL_ENOTFOUND if not in the store. */
+int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_opts *o,
+                          risk_result *out, util_err *err);
+void risk_result_free(risk_result *res);
+
+/* The sentence a contribution gives as a reason (docs/screening.md), as a new string the caller
+ * frees; NULL if out of memory. r is the context that screened res. */
+char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_contribution *c);
+
+/* The screening document of a result. Address: address, seen, entity, direct [labels],
+ * outputs_screened; tx: txid, block_height, direct; then indirect {incoming, outgoing} each with
+ * seeded, partial, by_category [{category, amount, share, endpoints, hops, counterparty, path}],
+ * risk {score, level, reasons}, rules {hops, policy, min_value}, height. *out is a new
+ * reference owned by the caller. UTIL_ENOMEM. */
+int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, util_err *err);
+
+/* risk_screen_address_result + risk_result_json. *out is a new reference owned by the caller. */
+int risk_screen_address(const risk_ctx *r, const char *address, const risk_opts *o, json_t **out,
+                        util_err *err);
+/* risk_screen_tx_result + risk_result_json. */
 int risk_screen_tx(const risk_ctx *r, const char *txid_hex, const risk_opts *o, json_t **out,
                    util_err *err);
 

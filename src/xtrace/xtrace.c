@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../labels/labels_services.h"
 #include "../trace/trace.h"
 
 #define XTRACE_MAX_LINKS 64 /* links followed per deposit */
@@ -20,18 +21,6 @@ void xtrace_default_opts(xtrace_opts *o)
      * bench chain 7-10 s per cross-chain trace instead of 1.3 s, for under 1 % more attributed. */
     o->btc_min_value = 10000;
     o->min_confidence = 0;
-}
-
-static int u256_of(json_t *v, evm_u256 *out)
-{
-    const char *s = json_string_value(v);
-    if (s) return evm_u256_parse(out, s, strlen(s), NULL);
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        memset(out, 0, sizeof *out);
-        out->w[0] = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    return -1;
 }
 
 /* sat * num / den, exact (den > 0, num <= den). */
@@ -138,46 +127,49 @@ int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
         return util_errf(err, UTIL_EINVAL, "a cross-chain trace runs forward");
     if (o->btc_hops < 1 || o->btc_hops > TRACE_MAX_HOPS)
         return util_errf(err, UTIL_EINVAL, "Bitcoin hops must be 1..%d", TRACE_MAX_HOPS);
+    etrace_result er;
     json_t *ev = NULL;
-    int rc = etrace_run(evm, labels, seeds, &o->evm, &ev, err);
-    if (rc) return rc;
+    int rc = etrace_run_result(evm, labels, seeds, &o->evm, &er, err);
+    if (!rc) rc = etrace_result_json(evm, &er, &ev, err);
+    if (rc) {
+        etrace_result_free(&er);
+        return rc;
+    }
     /* The Bitcoin leg stops where `cointrail trace` does: at labelled services. */
-    static const char *const services[] = {"exchange", "otc", "bridge", "swap", "mixer"};
     trace_stops *stops = NULL;
-    if (btc && (rc = trace_stops_build(&stops, btc, labels, clusters, services,
-                                       o->evm.follow_mixers ? 4 : 5, err))) {
+    if (btc && (rc = trace_stops_build(&stops, btc, labels, clusters, labels_service_categories(),
+                                       labels_service_stops(o->evm.follow_mixers), err))) {
         json_decref(ev);
+        etrace_result_free(&er);
         return rc;
     }
     json_t *doc = json_object(), *hops = json_array(), *expected = json_object();
     json_object_set_new(doc, "evm", ev);
     json_object_set_new(doc, "hops", hops);
     size_t n_dep = 0, n_linked = 0, n_followed = 0;
-    size_t i;
-    json_t *cc;
-    json_array_foreach(json_object_get(ev, "cross_chain"), i, cc)
-    {
+    for (size_t i = 0; i < er.n_xchain; i++) {
+        const etrace_xchain *cc = &er.xchain[i];
         n_dep++;
-        const char *xfer = json_string_value(json_object_get(cc, "transfer"));
-        uint8_t hash[32];
-        evm_u256 amount, taint;
         json_t *h = json_object();
         json_array_append_new(hops, h);
-        json_object_set_new(h, "deposit", json_incref(cc));
+        json_object_set_new(h, "deposit", etrace_xchain_json(evm, cc));
         json_t *jlinks = json_array();
         json_object_set_new(h, "links", jlinks);
-        if (!xfer || strlen(xfer) < 66 || evm_hash_parse(hash, xfer, 66, NULL) ||
-            u256_of(json_object_get(cc, "amount"), &amount) ||
-            u256_of(json_object_get(cc, "taint"), &taint) || evm_u256_is_zero(&amount)) {
-            json_object_set_new(h, "why_not", json_string("unreadable cross-chain record"));
+        /* links are keyed by the deposit's tx; a zero deposit has no share to scale by */
+        if (!cc->has_tx || evm_u256_is_zero(&cc->amount)) {
+            json_object_set_new(
+                h, "why_not",
+                json_string(cc->has_tx ? "a deposit of no value" : "the deposit has no tx"));
             continue;
         }
+        const evm_u256 amount = cc->amount;
         /* poison: a deposit with any taint continues in full */
-        evm_u256 num = taint;
-        if (o->evm.policy == ETRACE_POISON && !evm_u256_is_zero(&taint)) num = amount;
+        evm_u256 num = cc->taint;
+        if (o->evm.policy == ETRACE_POISON && !evm_u256_is_zero(&cc->taint)) num = amount;
         json_object_set_new(h, "taint_share", json_real(ratio(&num, &amount)));
         size_t idx[XTRACE_MAX_LINKS];
-        size_t n = xchain_links_from(links, evm_store_chain(evm), hash, idx, XTRACE_MAX_LINKS);
+        size_t n =
+            xchain_links_from(links, evm_store_chain(evm), cc->tx_hash, idx, XTRACE_MAX_LINKS);
         if (n > XTRACE_MAX_LINKS) {
             json_object_set_new(h, "links_not_followed",
                                 json_integer((json_int_t)(n - XTRACE_MAX_LINKS)));
@@ -219,10 +211,12 @@ int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
                       ? "fifo: the Bitcoin leg is scaled by the tainted share (an approximation)"
                       : "exact under this policy"));
     trace_stops_free(stops);
+    etrace_result_free(&er);
     *out = doc;
     return 0;
 fail:
     trace_stops_free(stops);
+    etrace_result_free(&er);
     json_decref(doc);
     return rc;
 }
