@@ -14,6 +14,7 @@
 
 #include "../crypto/crypto.h"
 #include "cluster_int.h"
+#include "../util/util_vec.h"
 
 /* ---- documents ---- */
 
@@ -23,12 +24,6 @@ static json_t *activity_json(const store *s, uint32_t height)
     json_object_set_new(o, "height", json_integer(height));
     json_object_set_new(o, "time", json_integer(store_block(s, height)->time));
     return o;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 typedef struct u64vec {
@@ -51,7 +46,7 @@ static int vec_push(u64vec *v, uint64_t x)
 static size_t vec_unique(u64vec *v)
 {
     if (!v->n) return 0;
-    qsort(v->v, v->n, sizeof *v->v, cmp_u64);
+    qsort(v->v, v->n, sizeof *v->v, util_cmp_u64);
     size_t k = 1;
     for (size_t i = 1; i < v->n; i++)
         if (v->v[i] != v->v[k - 1]) v->v[k++] = v->v[i];

@@ -16,20 +16,15 @@
 #include <unistd.h>
 
 #include "gen_evm_int.h"
+#include "../util/util_vec.h"
 
 /* ---- small helpers ---- */
 
 static int grow(gen *g, void **p, uint32_t *cap, uint32_t need, size_t size)
 {
-    if (need <= *cap) return 0;
-    uint32_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*p, (size_t)nc * size);
-    if (!q) return g->oom = 1, UTIL_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return 0;
+    int rc = util_grow_u32(p, cap, need, size, 64, UINT32_MAX);
+    if (rc) g->oom = 1;
+    return rc;
 }
 #define PUSH(g, e, name)                                                                           \
     (grow((g), (void **)&(e)->name, &(e)->cap_##name, (e)->n_##name + 1, sizeof *(e)->name))
