@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../crypto/crypto.h"
+#include "../util/util_vec.h"
 
 const uint8_t btc_mainnet_magic[4] = {0xf9, 0xbe, 0xb4, 0xd9};
 
@@ -316,16 +317,7 @@ static const uint8_t *pull_bytes(cursor *c, uint64_t n, const char *what)
 /* Grow an array owned by the block to hold want elements. */
 static int grow(void **arr, uint32_t *cap, uint64_t want, size_t elem)
 {
-    if (want <= *cap) return 0;
-    uint64_t ncap = *cap ? *cap : 64;
-    while (ncap < want)
-        ncap *= 2;
-    if (ncap > UINT32_MAX) return UTIL_ENOMEM;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p) return UTIL_ENOMEM;
-    *arr = p;
-    *cap = (uint32_t)ncap;
-    return 0;
+    return util_grow_u32(arr, cap, want, elem, 64, UINT32_MAX);
 }
 
 void btc_parse_header(btc_header *h, const uint8_t *p)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cluster_int.h"
+#include "../util/util_vec.h"
 
 typedef struct truth {
     uint32_t *owner; /* truth entity per address id, UINT32_MAX unknown */
@@ -92,12 +93,6 @@ static int truth_load(const store *s, const char *path, truth *t, util_err *err)
     return rc;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Purity: addresses in the majority truth entity of their cluster / addresses. Completeness:
  * addresses in the cluster holding most of their truth entity / addresses. Only addresses
  * with a known owner count. */
@@ -121,7 +116,7 @@ static int partition_json(cl_pass *p, const uint32_t *owner, json_t *o, util_err
         if (pass) /* swap to owner-major */
             for (uint64_t i = 0; i < m; i++)
                 pairs[i] = pairs[i] << 32 | pairs[i] >> 32;
-        qsort(pairs, m, 8, cmp_u64);
+        qsort(pairs, m, 8, util_cmp_u64);
         uint64_t good = 0;
         for (uint64_t i = 0; i < m;) {
             uint64_t best = 0, j = i;

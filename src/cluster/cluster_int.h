@@ -59,4 +59,63 @@ typedef struct cl_pass {
 int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t *kinds,
                 util_err *err);
 
+/* ---- the saved clustering (cluster_state.c) ---- */
+
+typedef struct cl_state {
+    unsigned heuristics, rules;
+    uint32_t guard;
+    uint64_t blocks, txs, addresses, gen;
+    uint8_t tip[32];
+    char map[64], cj[64], sizes[64];
+    uint64_t entities, singletons, change_links, refused;
+    uint64_t cj_count[CLUSTER_CJ_NKINDS];
+    uint32_t largest_id[10], largest_size[10];
+    unsigned n_largest;
+    uint8_t file_sum[32]; /* sha256 of the state file as read (not written into it) */
+} cl_state;
+
+/* An open clustering (cluster_open): its state and the mapped map, sizes and kinds files. */
+struct cluster_map {
+    cl_state st;
+    const uint32_t *map, *sizes;
+    const uint8_t *kinds;
+    size_t map_len, kinds_len;
+    int recovered; /* an interrupted commit's old values were put back in private pages */
+};
+
+/* DIR/cluster.journal (the protocol is described in cluster_state.c): a header, then count
+ * records of the old values of the entries an incremental commit changes. */
+#define CL_JOURNAL_MAGIC 0x6c6e72756f6a6c63ULL /* "cljournl" */
+typedef struct cl_journal_hdr {
+    uint64_t magic;
+    uint8_t base[32]; /* sha256 of the cluster.state file the old values belong to */
+    uint64_t base_addresses;
+    uint64_t count;
+} cl_journal_hdr;
+typedef struct cl_journal_rec {
+    uint32_t index, parent, size, pad;
+} cl_journal_rec;
+
+/* DIR/name into out (n bytes). */
+void cl_path_in(char *out, size_t n, const char *dir, const char *name);
+/* Write DIR/cluster.state atomically (temp file, fsync, rename): the commit point. */
+int cl_state_write(const char *dir, const cl_state *st, util_err *err);
+/* Read DIR/cluster.state. UTIL_ENOTFOUND if absent, UTIL_ECORRUPT if damaged. */
+int cl_state_read(const char *dir, cl_state *st, util_err *err);
+/* Whether the store still holds the chain the state was built on. */
+int cl_state_matches_store(const cl_state *st, const store *s);
+/* Remove map/cj files of other generations, and temp files a killed run left. */
+void cl_remove_stale_files(const char *dir, const cl_state *st);
+/* Apply (index, parent, size) entries to the map and sizes files, cut or extend them to
+ * addresses entries (those from tail_from taken from tail_parent/tail_size when given),
+ * and fsync both. */
+int cl_write_entries(const char *dir, const cl_state *st, const cl_journal_rec *recs, size_t n,
+                     const uint32_t *tail_parent, const uint32_t *tail_size, uint64_t tail_from,
+                     uint64_t addresses, util_err *err);
+/* Writer (holding cluster.lock): put back the old values of an interrupted commit and cut the
+ * files to their old length, then delete the journal (also one of a finished commit). */
+int cl_journal_recover(const char *dir, const cl_state *st, util_err *err);
+/* Map a whole u32 file of the saved clustering read-only (n entries). */
+int cl_map_u32(const char *dir, const char *name, uint64_t n, const uint32_t **out, util_err *err);
+
 #endif

@@ -397,7 +397,7 @@ int evm_import(evm_store *s, const char *const *paths, size_t n_paths, const evm
 int evm_import_batch(evm_store *s, evm_batch *b, const evm_import_opts *o, evm_import_result *r,
                      util_err *err);
 
-/* ---- a node's JSON-RPC (evm_rpc.c) ---- */
+/* ---- a node's JSON-RPC (evm_rpc_client.c, evm_rpc_rows.c, evm_rpc.c) ---- */
 
 /* A JSON-RPC client over HTTP (libcurl). Opaque; evm_rpc_close it. */
 typedef struct evm_rpc evm_rpc;

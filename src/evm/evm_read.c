@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "evm.h"
+#include "../util/util_vec.h"
 
 /* Where a row came from, for messages after parsing (files[] are owned by the batch). */
 typedef struct src_ref {
@@ -97,17 +98,8 @@ struct evm_batch {
     evm_event *out_events;
 };
 
-static int vec_grow(void **v, size_t *cap, size_t n, size_t sz)
-{
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(*v, nc * sz);
-    if (!p) return -1;
-    *v = p, *cap = nc;
-    return 0;
-}
 #define VEC_PUSH(vec, err)                                                                         \
-    (vec_grow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof *(vec).v)                             \
+    (util_grow((void **)&(vec).v, &(vec).cap, (vec).n + 1, sizeof *(vec).v, 16, SIZE_MAX)          \
          ? NULL                                                                                    \
          : memset(&(vec).v[(vec).n++], 0, sizeof *(vec).v))
 

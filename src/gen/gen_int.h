@@ -430,7 +430,7 @@ void gen_scen_free(gen *g);
  * EVM scenarios after cfg.scenarios): it joins the stolen coins as a source to be split. */
 int gen_scen_inflow(gen *g, uint32_t scen, uint32_t victim, uint32_t slot, uint32_t vout);
 
-/* gen_evm.c: the EVM side (only with cfg.evm). init after the economy and the scenarios;
+/* gen_evm*.c: the EVM side (only with cfg.evm). init after the economy and the scenarios;
  * block after each Bitcoin block began (advances the EVM chain to g->time and pays the
  * outbound legs that are due); finish closes the CSVs; the writers append EVM lines. */
 /* Refuse (or with cfg.overwrite remove) an earlier run's CSVs in evm/; called for every run. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gen_int.h"
+#include "../util/util_vec.h"
 
 void gen_rng_seed(gen_rng *r, uint64_t seed)
 {
@@ -101,17 +102,9 @@ void gen_vec_free(gen_vec *v)
 
 static int grow(gen *g, void **arr, uint32_t *cap, uint64_t want, size_t elem)
 {
-    if (want <= *cap) return 0;
-    uint64_t nc = *cap ? *cap : 1024;
-    while (nc < want)
-        nc *= 2;
-    if (nc > 0xfffffff0u) nc = 0xfffffff0u;
-    if (want > nc) return g->oom = 1, UTIL_ENOMEM;
-    void *p = realloc(*arr, (size_t)nc * elem);
-    if (!p) return g->oom = 1, UTIL_ENOMEM;
-    *arr = p;
-    *cap = (uint32_t)nc;
-    return 0;
+    int rc = util_grow_u32(arr, cap, want, elem, 1024, 0xfffffff0u);
+    if (rc) g->oom = 1;
+    return rc;
 }
 
 /* Indexes of a new address record and a new utxo slot. The tables grow by doubling; if that

@@ -1,0 +1,241 @@
+/* cluster_doc: presentation of a clustering: the entity document (`entity`, the API), the
+ * document of a cluster_build result, and the --dump listing. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../crypto/crypto.h"
+#include "cluster_int.h"
+#include "../util/util_vec.h"
+
+/* ---- documents ---- */
+
+static json_t *activity_json(const store *s, uint32_t height)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "height", json_integer(height));
+    json_object_set_new(o, "time", json_integer(store_block(s, height)->time));
+    return o;
+}
+
+typedef struct u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec;
+
+static int vec_push(u64vec *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t nc = v->cap ? v->cap * 2 : 64;
+        uint64_t *nv = realloc(v->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        v->v = nv, v->cap = nc;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+static size_t vec_unique(u64vec *v)
+{
+    if (!v->n) return 0;
+    qsort(v->v, v->n, sizeof *v->v, util_cmp_u64);
+    size_t k = 1;
+    for (size_t i = 1; i < v->n; i++)
+        if (v->v[i] != v->v[k - 1]) v->v[k++] = v->v[i];
+    return v->n = k;
+}
+
+int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
+                        size_t limit, json_t **out, util_err *err)
+{
+    *out = NULL;
+    uint32_t aid;
+    char *end;
+    if (*arg >= '0' && *arg <= '9' && strlen(arg) < 12 && (strtoull(arg, &end, 10), !*end)) {
+        unsigned long long v = strtoull(arg, NULL, 10);
+        if (v >= m->st.addresses)
+            return util_errf(err, UTIL_ENOTFOUND,
+                             "entity %llu: no such address id (the clustering has %" PRIu64
+                             " addresses)",
+                             v, m->st.addresses);
+        aid = (uint32_t)v;
+    } else {
+        btc_addr key;
+        int rc = btc_addr_decode(&key, arg, err);
+        if (rc) return rc;
+        int64_t a = store_find_addr(s, &key);
+        if (a < 0)
+            return util_errf(err, UTIL_ENOTFOUND, "address %s: never seen in the store", arg);
+        if ((uint64_t)a >= m->st.addresses)
+            return util_errf(err, UTIL_ENOTFOUND,
+                             "address %s: newer than the clustering (built to tx %" PRIu64
+                             "): run `cointrail cluster`",
+                             arg, m->st.txs);
+        aid = (uint32_t)a;
+    }
+    uint32_t ent = cluster_entity_of(m, aid);
+    int64_t received = 0, sent = 0;
+    uint32_t first_h = UINT32_MAX, last_h = 0;
+    uint64_t size = 0;
+    u64vec txs = {0}, cj_in = {0}, cj_out = {0}, peel_in = {0}, peel_out = {0};
+    json_t *list = json_array();
+    int oom = 0;
+    for (uint32_t i = ent; i < m->st.addresses; i++) {
+        if (cluster_entity_of(m, i) != ent) continue;
+        if (size >= offset && size - offset < limit) {
+            json_t *a = json_object();
+            char str[128];
+            btc_addr_encode(str, store_addr(s, i));
+            json_object_set_new(a, "address", json_string(str));
+            json_object_set_new(a, "id", json_integer(i));
+            json_array_append_new(list, a);
+        }
+        size++;
+        for (uint64_t o = store_addr_last_out(s, i); o != STORE_NONE;
+             o = store_out_prev_same_addr(s, o)) {
+            uint64_t tx = store_output_tx(s, o);
+            if (tx >= m->st.txs) continue; /* newer than the clustering */
+            int64_t v = store_out_value(s, o);
+            received += v;
+            uint32_t h = store_tx(s, tx)->block;
+            if (h < first_h) first_h = h;
+            if (h > last_h) last_h = h;
+            oom |= vec_push(&txs, tx);
+            if (cluster_tx_kind(m, tx) != CLUSTER_CJ_NONE) oom |= vec_push(&cj_out, tx);
+            if (cluster_peel_chain(s, tx)) oom |= vec_push(&peel_out, tx);
+            uint64_t in = store_out_spent_by(s, o);
+            if (in == STORE_NONE) continue;
+            uint64_t stx = store_input_tx(s, in);
+            if (stx >= m->st.txs) continue;
+            sent += v;
+            h = store_tx(s, stx)->block;
+            if (h > last_h) last_h = h;
+            oom |= vec_push(&txs, stx);
+            if (cluster_tx_kind(m, stx) != CLUSTER_CJ_NONE) oom |= vec_push(&cj_in, stx);
+            if (cluster_peel_chain(s, stx)) oom |= vec_push(&peel_in, stx);
+        }
+    }
+    json_t *r = json_object();
+    json_object_set_new(r, "entity", json_integer(ent));
+    json_object_set_new(r, "size", json_integer((json_int_t)size));
+    json_object_set_new(r, "received", json_integer(received));
+    json_object_set_new(r, "sent", json_integer(sent));
+    json_object_set_new(r, "balance", json_integer(received - sent));
+    json_object_set_new(r, "tx_count", json_integer((json_int_t)vec_unique(&txs)));
+    json_object_set_new(r, "first_activity",
+                        first_h == UINT32_MAX ? json_null() : activity_json(s, first_h));
+    json_object_set_new(r, "last_activity",
+                        first_h == UINT32_MAX ? json_null() : activity_json(s, last_h));
+    /* CoinJoin activity: txs of each kind it spent coins into, or received coins from. */
+    vec_unique(&cj_in);
+    vec_unique(&cj_out);
+    json_t *cj = json_object();
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++) {
+        uint64_t ni = 0, no = 0;
+        for (size_t i = 0; i < cj_in.n; i++)
+            ni += m->kinds[cj_in.v[i]] == k;
+        for (size_t i = 0; i < cj_out.n; i++)
+            no += m->kinds[cj_out.v[i]] == k;
+        if (!ni && !no) continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "spent_into", json_integer((json_int_t)ni));
+        json_object_set_new(o, "received_from", json_integer((json_int_t)no));
+        json_object_set_new(cj, cluster_cj_kind_name(k), o);
+    }
+    json_object_set_new(r, "coinjoin_activity", cj);
+    /* Peel chains: steps that spent its coins (it peels) or paid it (it receives peels). */
+    json_object_set_new(r, "peel_chain_activity",
+                        json_pack("{s:I,s:I}", "steps_spent_into", (json_int_t)vec_unique(&peel_in),
+                                  "steps_received_from", (json_int_t)vec_unique(&peel_out)));
+    json_object_set_new(r, "offset", json_integer((json_int_t)offset));
+    json_object_set_new(r, "addresses", list);
+    json_object_set_new(r, "clustered_txs", json_integer((json_int_t)m->st.txs));
+    const store_totals *t = store_get_totals(s);
+    json_object_set_new(r, "up_to_date", json_boolean(t->txs == m->st.txs));
+    char hs[64];
+    cluster_format_heuristics(m->st.heuristics, hs, sizeof hs);
+    json_object_set_new(r, "heuristics", json_string(hs));
+    free(txs.v);
+    free(cj_in.v);
+    free(cj_out.v);
+    free(peel_in.v);
+    free(peel_out.v);
+    if (oom) {
+        json_decref(r);
+        return util_errf(err, UTIL_ENOMEM, "out of memory describing entity %" PRIu32, ent);
+    }
+    *out = r;
+    return 0;
+}
+
+int cluster_result_json(const cluster_result *r, const store *s, json_t **out, util_err *err)
+{
+    (void)err;
+    static const char *const modes[] = {"up to date", "extended", "built"};
+    json_t *o = json_object();
+    json_object_set_new(o, "mode", json_string(modes[r->mode]));
+    if (r->mode == 2) json_object_set_new(o, "why", json_string(r->why_rebuilt));
+    char hs[64];
+    cluster_format_heuristics(r->heuristics, hs, sizeof hs);
+    json_object_set_new(o, "heuristics", json_string(hs));
+    json_object_set_new(o, "guard", json_integer(r->guard));
+    json_object_set_new(o, "txs_processed", json_integer((json_int_t)r->txs_done));
+    json_object_set_new(o, "txs", json_integer((json_int_t)r->txs));
+    json_object_set_new(o, "addresses", json_integer((json_int_t)r->addresses));
+    json_object_set_new(o, "entities", json_integer((json_int_t)r->entities));
+    json_object_set_new(o, "singletons", json_integer((json_int_t)r->singletons));
+    json_t *cj = json_object();
+    uint64_t excluded = 0;
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++) {
+        json_object_set_new(cj, cluster_cj_kind_name(k), json_integer((json_int_t)r->coinjoins[k]));
+        if (cluster_cj_excludes(k)) excluded += r->coinjoins[k];
+    }
+    json_object_set_new(o, "coinjoins", cj);
+    json_object_set_new(o, "coinjoins_excluded", json_integer((json_int_t)excluded));
+    json_object_set_new(o, "change_links", json_integer((json_int_t)r->change_links));
+    json_object_set_new(o, "refused_merges", json_integer((json_int_t)r->refused_merges));
+    json_t *big = json_array();
+    for (unsigned i = 0; i < r->n_largest; i++) {
+        json_t *e = json_object();
+        char str[128];
+        json_object_set_new(e, "entity", json_integer(r->largest_id[i]));
+        json_object_set_new(e, "size", json_integer(r->largest_size[i]));
+        btc_addr_encode(str, store_addr(s, r->largest_id[i]));
+        json_object_set_new(e, "first_address", json_string(str));
+        json_array_append_new(big, e);
+    }
+    json_object_set_new(o, "largest", big);
+    json_object_set_new(o, "seconds", json_real(r->seconds));
+    json_t *ph = json_object();
+    json_object_set_new(ph, "load", json_real(r->load_seconds));
+    json_object_set_new(ph, "pass", json_real(r->pass_seconds));
+    json_object_set_new(ph, "write", json_real(r->write_seconds));
+    json_object_set_new(o, "phases", ph);
+    *out = o;
+    return 0;
+}
+
+int cluster_dump(const cluster_map *m, const store *s, FILE *f, util_err *err)
+{
+    char str[128], hex[65];
+    for (uint32_t i = 0; i < m->st.addresses; i++) {
+        btc_addr_encode(str, store_addr(s, i));
+        fprintf(f, "a %s %" PRIu32 "\n", str, cluster_entity_of(m, i));
+    }
+    for (uint64_t t = 0; t < m->st.txs; t++) {
+        if (!m->kinds[t]) continue;
+        util_hash_hex(hex, store_tx_hash(s, t));
+        fprintf(f, "c %s %s\n", hex, cluster_cj_kind_name(m->kinds[t]));
+    }
+    if (fflush(f) || ferror(f))
+        return util_errf(err, UTIL_EIO, "cannot write the dump: %s", strerror(errno));
+    return 0;
+}
