@@ -6,7 +6,7 @@
 # damaged state file is refused and rebuilt; leftovers of a crashed run are cleaned up;
 # errors and exit codes.
 source "$(dirname "$0")/common.sh"
-field() { $PY -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+field() { $PY tests/cluster_json.py field "$1"; }
 
 # 1. The real demo blocks.
 "$BIN" import --db "$T/demo" demo >/dev/null || bad "import demo"
@@ -72,10 +72,10 @@ sed -i 's/^txs /txs 1/' "$T/g.db/cluster.state"
     ok || bad "entity before cluster says to run cluster"
 # Paging: offset/limit slice the address list.
 big=$("$BIN" cluster --db "$T/g.db" --json | field "['largest'][0]['entity']")
-addrs() { $PY -c "import json,sys; print([a['address'] for a in json.load(sys.stdin)['addresses']])"; }
+addrs() { $PY tests/cluster_json.py addresses; }
 all=$("$BIN" entity --db "$T/g.db" --json --limit 100000 "$big" | addrs)
 page=$("$BIN" entity --db "$T/g.db" --json --offset 2 --limit 3 "$big" | addrs)
-[ "$($PY -c "print(repr(eval('''$all''')[2:5]))")" = "$page" ] && ok || bad "paging"
+[ "$($PY tests/cluster_json.py slice "$all" 2 5)" = "$page" ] && ok || bad "paging"
 
 # 6. A reorganisation below the clustering forces a rebuild (chain from tests/mkchain.py).
 $PY tests/mkchain.py "$T/c.json" --blocks 60 --seed 7 --fork-at 45 --fork-len 16

@@ -13,18 +13,7 @@ THIEF=0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc
 "$BIN" evm-import --db "$DB" "$D"/*.csv >/dev/null || bad "import"
 # labels from truth.json: the pools are mixers, the bridge a bridge, the router a swap service,
 # the OTC desk otc, the drained hot wallet an exchange
-$PY - "$D/truth.json" >"$T/labels.csv" <<'PYEOF'
-import json, sys
-t = json.load(open(sys.argv[1]))
-c, a = t["contracts"], {v["label"]: k for k, v in t["addresses"].items()}
-print("chain,address,category,actor,source,confidence")
-for addr, cat, name in [(c["mixer_1eth"]["address"], "mixer", "mixer 1 ETH"),
-                        (c["mixer_10eth"]["address"], "mixer", "mixer 10 ETH"),
-                        (c["bridge"]["address"], "bridge", "bridge to Bitcoin"),
-                        (c["router"]["address"], "swap", "THORChain-style router"),
-                        (a["otc_desk"], "otc", "OTC desk"), (a["hot_wallet"], "exchange", "hot wallet")]:
-    print(f"eth,{addr},{cat},{name},truth.json,90")
-PYEOF
+$PY tests/etrace_labels.py "$D/truth.json" >"$T/labels.csv"
 "$BIN" labels import --db "$DB" "$T/labels.csv" >/dev/null || bad "labels import"
 
 # et NAME ARGS...: run etrace --json into $T/NAME.json (exit status must be 0)
@@ -45,49 +34,7 @@ oracle() {
 for p in haircut fifo poison; do
     et fwd_$p --from $THIEF:5-5 --policy $p
     oracle fwd_$p $p 10 0 0
-    $PY - "$D/truth.json" "$T/fwd_$p.json" <<'PYEOF' && ok || bad "fwd_$p: truth"
-import json, sys
-t, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-usdt = t["contracts"]["usdt"]["address"]
-asset = lambda tok: "native" if int(tok, 16) == 0 else tok.lower()
-want = {}
-def add(addr, a, v):
-    want[(addr.lower(), a)] = want.get((addr.lower(), a), 0) + int(v)
-# before the mixer (blocks < 10) every thief deposit is stolen value, whole
-for x in t["mixer"]["deposits"]:
-    if x["owner"] == "thief" and x["block_number"] < 10:
-        add(x["pool"], "native", x["denomination_wei"])
-for x in t["bridge_deposits"]:
-    if x["owner"] == "thief" and x["block_number"] < 10:
-        add(t["contracts"]["bridge"]["address"], asset(x["token"]), x["amount"])
-for x in t["swaps"]:
-    if x["owner"] == "thief" and x["block_number"] < 10:
-        add(t["contracts"]["router"]["address"], asset(x["asset"]), x["amount"])
-for s in t["steps"]:
-    if s.get("token_to") and t["addresses"].get(s["token_to"], {}).get("label") == "otc_desk":
-        add(s["token_to"], s["token"].lower(), s["token_amount"])
-got = {(e["address"].lower(), e["asset"]): int(e["amount"]) for e in d["endpoints"]}
-ok = got == want
-tot = d["totals"]
-ok &= int(tot["native"]["seeded"]) == 320 * 10**18 and int(tot[usdt]["seeded"]) == 4200000 * 10**6
-ok &= all(v["balanced"] for v in tot.values())
-# the cross-chain hook: one record per bridge deposit and router swap of the thief before
-# the mixer, each naming its tx
-xs = {x["transfer"].split(":")[0] for x in d["cross_chain"]}
-tx = {x["tx_hash"] for x in t["bridge_deposits"] + t["swaps"]
-      if x["owner"] == "thief" and x["block_number"] < 10}
-ok &= xs == tx and all(e["cross_chain_candidate"] == (e["category"] in ("bridge", "swap"))
-                       for e in d["endpoints"])
-# paths: from a seed (the theft) through the thief's split to the deposit, 3 transfers
-steps = {s["tx_hash"]: s for s in t["steps"]}
-for e in d["endpoints"]:
-    p = [r.split(":")[0] for r in e["path"]]
-    ok &= e["path"][0] in d["seeds"] and len(p) == 3 and steps[p[1]]["label"].startswith("split")
-    ok &= steps[p[2]]["from"] in t["addresses"] and steps[p[2]]["block_number"] in (7, 8, 9)
-if not ok:
-    print("want", sorted(want.items()), "\ngot ", sorted(got.items()), "\n", xs ^ tx)
-sys.exit(0 if ok else 1)
-PYEOF
+    $PY tests/etrace_truth.py forward "$D/truth.json" "$T/fwd_$p.json" && ok || bad "fwd_$p: truth"
 done
 
 # ---- through the mixer pools: the pools mix the thief's notes with carol's and dave's ----
@@ -96,14 +43,7 @@ for p in haircut fifo poison; do
     oracle mix_$p $p 10 0 1
 done
 # poison reaches every thief deposit after the mixer too (19 ETH swap, 9 ETH bridge)
-$PY - "$D/truth.json" "$T/mix_poison.json" <<'PYEOF' && ok || bad "mix_poison: post-mixer reach"
-import json, sys
-t, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-got = {e["address"].lower(): int(e["amount"]) for e in d["endpoints"] if e["asset"] == "native"}
-r = sum(int(x["amount"]) for x in t["swaps"] if x["owner"] == "thief")
-b = sum(int(x["amount"]) for x in t["bridge_deposits"] if x["owner"] == "thief" and int(x["token"], 16) == 0)
-sys.exit(0 if got[t["contracts"]["router"]["address"]] >= r and got[t["contracts"]["bridge"]["address"]] >= b else 1)
-PYEOF
+$PY tests/etrace_truth.py post-mixer "$D/truth.json" "$T/mix_poison.json" && ok || bad "mix_poison: post-mixer reach"
 # the oracle can fail: haircut's document is not what fifo gives through the pools
 if $PY tests/etrace_oracle.py "$D" "$T/labels.csv" fifo 10 0 1 "$T/mix_haircut.json" >/dev/null 2>&1
 then bad "oracle accepted a haircut document as fifo"; else ok; fi

@@ -13,36 +13,10 @@ $PY tests/mkchain.py write "$T/blk/blk00000.dat" "$T/c.json" main 0 40 || bad "m
 
 # The cases, from the raw blocks: TIME FORWARD_HEIGHT BACKWARD_HEIGHT (-1: no such block), and
 # two seeds (an output of a tx in an early block, one in a late block).
-$PY - "$T" <<'PYEOF' || bad "cases"
-import json, sys
-from bitcoin.core import CBlock, b2lx, x
-T = sys.argv[1]
-blocks = [CBlock.deserialize(x(h)) for h in json.load(open(f"{T}/c.json"))["main"]]
-times = [b.nTime for b in blocks]
-assert any(times[i] < max(times[:i]) for i in range(1, len(times))), "times are monotonic"
-runmax, m = [], 0
-for t in times:
-    m = max(m, t)
-    runmax.append(m)
-def fwd(t):
-    hs = [h for h, r in enumerate(runmax) if r <= t]
-    return hs[-1] if hs else -1
-def back(t):
-    hs = [h for h, r in enumerate(runmax) if r >= t]
-    return hs[0] if hs else -1
-ts = sorted({t + d for t in times for d in (-1, 0, 1)} | {times[0] - 86400, max(times) + 86400})
-with open(f"{T}/cases", "w") as f:
-    for t in ts:
-        f.write(f"{t} {fwd(t)} {back(t)}\n")
-def seed(h):
-    tx = next(t for t in blocks[h].vtx if not t.is_coinbase())
-    return f"{b2lx(tx.GetTxid())}:0"
-open(f"{T}/seed_early", "w").write(seed(3))
-open(f"{T}/seed_late", "w").write(seed(36))
-PYEOF
+$PY tests/trace_until_cases.py "$T" || bad "cases"
 
 until_of() { # FILE: limits.until and limits.until_time of a trace document
-    $PY -c "import json,sys; l = json.load(open('$1'))['limits']; print(l['until'], l['until_time'])"
+    $PY tests/trace_doc.py until "$1"
 }
 n=0 wrong=0
 while read -r t fh bh; do

@@ -51,15 +51,7 @@ if [ "$p" = "OUT:1AD092D93DF7CA0A0A2A45453589D92363F052E539EC734D7A1B0C9BB3D88F3
 # a bridge Deposit whose string offset points outside the data: refused with file:line, the
 # store untouched
 mkdir -p "$T/badlogs"
-$PY - "$R/logs.csv" "$T/badlogs/logs.csv" <<'EOF'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-for r in rows[1:]:
-    if r[7].startswith("0xba03e68b"):
-        r[6] = r[6][:2 + 64] + "f" * 64 + r[6][2 + 128:]
-        break
-csv.writer(open(sys.argv[2], "w", newline=""), lineterminator="\n").writerows(rows)
-EOF
+$PY tests/xchain_craft.py bad-deposit-offset "$R/logs.csv" "$T/badlogs/logs.csv"
 line=$($PY -c "import sys; print(next(i for i, l in enumerate(open(sys.argv[1]), 1) if 'ba03e68b' in l))" "$T/badlogs/logs.csv")
 rm -rf "$T/e2" && mkdir -p "$T/e2"
 # shellcheck disable=SC2086
@@ -73,14 +65,7 @@ fi
 # payloads, a writer refuses with what to do
 cp -r "$D" "$T/old"
 rm -f "$T/old/nulldata.col" "$T/old/nulldata_bytes.col"
-$PY - "$T/old/MANIFEST" <<'EOF'
-import hashlib, re, sys
-text = open(sys.argv[1]).read()
-body = text[:text.index("checksum ")]
-body = body.replace("cointrail-store 2", "cointrail-store 1")
-body = re.sub(r" nulldata=\d+ nulldata_bytes=\d+", "", body)
-open(sys.argv[1], "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
-EOF
+$PY tests/xchain_craft.py format1-store "$T/old/MANIFEST"
 if "$BIN" tx --db "$T/old" --json "$btx" | grep -q '"payload_note"'; then ok; else bad "format 1 store: tx --json"; fi
 "$BIN" import --db "$T/old" "$T/chain" >/dev/null 2>"$T/err"
 if [ $? -eq 1 ] && grep -q "format 1 has no OP_RETURN payload columns.*re-import" "$T/err"; then ok; else bad "format 1 writer: $(cat "$T/err")"; fi
@@ -88,55 +73,12 @@ if [ $? -eq 1 ] && grep -q "format 1 has no OP_RETURN payload columns.*re-import
 if grep -q "payloads not kept" "$T/err"; then ok; else bad "format 1 links note: $(cat "$T/err")"; fi
 
 # every protocol event as evm-tx --json shows it equals truth.json's record of it
-if out=$($PY - "$BIN" "$D" "$R/truth.json" <<'EOF'
-import json, subprocess, sys
-binary, db, truth = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
-def events(h):
-    return json.loads(subprocess.run([binary, "evm-tx", "--db", db, "--json", h],
-                                     capture_output=True, check=True).stdout)["events"]
-fails = 0
-def check(ok, what):
-    global fails
-    if not ok:
-        print("FAIL", what)
-        fails += 1
-for d in truth["mixer"]["deposits"]:
-    e = [e for e in events(d["tx_hash"]) if e["kind"] == "mixer_deposit"]
-    check(len(e) == 1 and e[0]["commitment"] == d["commitment"] and
-          int(e[0]["leaf_index"]) == d["leaf_index"] and
-          e[0]["contract"].lower() == d["pool"], f"deposit {d['tx_hash']}")
-for w in truth["mixer"]["withdrawals"]:
-    e = [e for e in events(w["tx_hash"]) if e["kind"] == "mixer_withdrawal"]
-    check(len(e) == 1 and e[0]["nullifier_hash"] == w["nullifier_hash"] and
-          e[0]["to"].lower() == w["recipient"] and e[0]["relayer"].lower() == w["relayer"] and
-          e[0]["fee"] == w["fee_wei"], f"withdrawal {w['tx_hash']}")
-for b in truth["bridge_deposits"]:
-    e = [e for e in events(b["tx_hash"]) if e["kind"] == "bridge_deposit"]
-    check(len(e) == 1 and e[0]["nonce"] == b["nonce"] and e[0]["dest_chain"] == b["dest_chain"] and
-          e[0]["recipient"] == b["recipient"] and e[0]["amount"] == b["amount"] and
-          e[0]["token"].lower() == b["token"], f"bridge {b['tx_hash']}")
-for s in truth["swaps"]:
-    e = [e for e in events(s["tx_hash"]) if e["kind"] == "router_deposit"]
-    check(len(e) == 1 and e[0]["memo"] == s["memo"] and e[0]["amount"] == s["amount"] and
-          e[0]["to"].lower() == s["vault"] and e[0]["asset"].lower() == s["asset"],
-          f"swap {s['tx_hash']}")
-for f in truth["failed_txs"]:
-    check(events(f["tx_hash"]) == [], f"failed tx {f['tx_hash']} has no events")
-print(fails, "event mismatches")
-sys.exit(1 if fails else 0)
-EOF
-); then ok; else bad "events: $out"; fi
+if out=$($PY tests/xchain_events.py "$BIN" "$D" "$R/truth.json"); then ok; else bad "events: $out"; fi
 
 # a format 1 EVM store (made from this one): read without events, a writer refuses
 mkdir -p "$T/old_evm" && cp -r "$D/evm" "$T/old_evm/"
 rm -f "$T/old_evm/evm/eth/event.col" "$T/old_evm/evm/eth/event_text.dat"
-$PY - "$T/old_evm/evm/eth/MANIFEST" <<'EOF'
-import hashlib, re, sys
-text = open(sys.argv[1]).read()
-body = text[:text.index("checksum ")].replace("cointrail-evm 2", "cointrail-evm 1")
-body = re.sub(r" event=\d+ event_text=\d+", "", body)
-open(sys.argv[1], "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
-EOF
+$PY tests/xchain_craft.py format1-evm "$T/old_evm/evm/eth/MANIFEST"
 if "$BIN" evm-stats --db "$T/old_evm" >/dev/null && "$BIN" evm-tx --db "$T/old_evm" --json 0x1ad092d93df7ca0a0a2a45453589d92363f052e539ec734d7a1b0c9bb3d88f3c | grep -q '"events": \[\]'; then ok; else bad "format 1 EVM store: read"; fi
 # shellcheck disable=SC2086
 "$BIN" evm-import --db "$T/old_evm" $CSV >/dev/null 2>"$T/err"
