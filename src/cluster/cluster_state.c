@@ -275,8 +275,8 @@ static int journal_load(const char *dir, const cl_state *st, uint8_t **data, cl_
  * files to their old length, then delete the journal (also one of a finished commit). */
 int cl_journal_recover(const char *dir, const cl_state *st, util_err *err)
 {
-    uint8_t *data;
-    cl_journal_hdr h;
+    uint8_t *data = NULL;
+    cl_journal_hdr h = {0}; /* filled when journal_load returns 1, the only case it is read */
     int rc = journal_load(dir, st, &data, &h, err);
     if (rc < 0) return rc;
     if (rc == 1)
