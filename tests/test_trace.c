@@ -25,6 +25,44 @@ static const char *const buckets[] = {
     "to_endpoints", "unspent",    "fees",     "below_min_value", "beyond_hops",
     "beyond_until", "unresolved", "coinbase", "overlap",         "not_followed"};
 
+/* The typed result of the same trace agrees with its document and with itself: the totals
+ * balance, endpoints and categories sum to to_endpoints, edge and path indices are in range,
+ * every followed tx conserves taint. */
+static void check_result(const store *s, const labels_db *labels, const trace_seeds *seeds,
+                         const trace_opts *o, json_t *d)
+{
+    trace_result r;
+    util_err err = {0};
+    CHECK(trace_compute(s, labels, NULL, seeds, o, &r, &err) == 0);
+    json_t *t = json_object_get(d, "totals");
+    CHECK(r.totals.balanced && r.totals.seeded == jint(t, "seeded") &&
+          r.totals.to_endpoints == jint(t, "to_endpoints") &&
+          r.totals.not_followed == jint(t, "not_followed"));
+    CHECK(r.n_seeds == seeds->n && r.n_edges == r.outputs_visited &&
+          r.n_endpoints == json_array_size(json_object_get(d, "endpoints")) &&
+          r.n_txs == json_array_size(json_object_get(d, "txs")) &&
+          r.n_flows == json_array_size(json_object_get(json_object_get(d, "graph"), "edges")));
+    uint64_t ep = 0, cat = 0;
+    for (size_t i = 0; i < r.n_endpoints; i++) {
+        ep += r.endpoints[i].amount;
+        CHECK(r.endpoints[i].labels_n >= 1);
+        for (size_t k = 0; k < r.endpoints[i].path_len; k++)
+            CHECK(r.endpoints[i].path[k] < r.n_txs);
+        if (i) CHECK(r.endpoints[i - 1].amount >= r.endpoints[i].amount);
+    }
+    for (size_t i = 0; i < r.n_categories; i++)
+        cat += r.by_category[i].amount;
+    CHECK(ep == r.totals.to_endpoints && cat == ep);
+    for (size_t i = 0; i < r.n_edges; i++)
+        CHECK((r.edges[i].from_tx == TRACE_NONE || r.edges[i].from_tx < r.n_txs) &&
+              (r.edges[i].to_tx == TRACE_NONE) == (r.edges[i].fate != TRACE_FATE_FOLLOWED));
+    for (size_t i = 0; i < r.n_txs; i++)
+        if (r.txs[i].status == TRACE_TX_FOLLOWED)
+            CHECK(r.txs[i].taint_in + r.txs[i].added == r.txs[i].taint_out + r.txs[i].fee);
+    trace_result_free(&r);
+    CHECK(r.endpoints == NULL && r.n_endpoints == 0);
+}
+
 /* Accounting checks on one trace document. */
 static void check_doc(json_t *d, int policy, int forward)
 {
@@ -231,6 +269,7 @@ static void test_chain(const char *tmp)
                 json_t *t = json_object_get(d, "totals");
                 CHECK(jint(t, "seeded") == jint(sc, "stolen"));
                 check_doc(d, p, dir == TRACE_FORWARD);
+                check_result(s, labels, &seeds, &o, d);
                 if (dir == TRACE_FORWARD && p != TRACE_POISON && jint(t, "to_endpoints"))
                     endpoints_seen++;
                 traced++;
@@ -247,6 +286,7 @@ static void test_chain(const char *tmp)
             CHECK(json_is_true(json_object_get(d, "partial")));
             CHECK(jint(d, "outputs_visited") <= 20);
             check_doc(d, TRACE_POISON, 1);
+            check_result(s, labels, &seeds, &o, d);
             json_decref(d);
         }
         /* a window that splits no tx: an empty graph, still a whole document */
@@ -297,19 +337,21 @@ static void test_chain(const char *tmp)
     }
     char at[620];
     snprintf(at, sizeof at, "@%s", path);
-    CHECK(trace_add_spec(&seeds, s, at, &err) == UTIL_EINVAL && strstr(err.msg, "seeds.txt:3"));
-    /* entity: lines: refused by trace_add_spec as before; trace_add_spec_entities takes them
-     * and, without a clustering, says so naming the line */
-    snprintf(path, sizeof path, "%s/seeds2.txt", tmp);
-    f = fopen(path, "w");
-    if (f) {
-        fputs("# entity\nentity:1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n", f);
-        fclose(f);
-    }
-    snprintf(at, sizeof at, "@%s", path);
-    CHECK(trace_add_spec(&seeds, s, at, &err) == UTIL_EINVAL);
-    CHECK(trace_add_spec_entities(&seeds, s, NULL, at, &err) == UTIL_ENOTFOUND &&
-          strstr(err.msg, "seeds2.txt:2") && strstr(err.msg, "no clustering"));
+    /* The library reads no file a SPEC names (the CLI expands @FILE): "@PATH" is a malformed
+     * SPEC, whether the file exists (its line 3 is not even looked at) or not. */
+    CHECK(trace_add_spec(&seeds, s, at, &err) == UTIL_EINVAL && !strstr(err.msg, "seeds.txt:3") &&
+          strstr(err.msg, "bad seed"));
+    snprintf(at, sizeof at, "@%s/no-such-file", tmp);
+    CHECK(trace_add_spec(&seeds, s, at, &err) == UTIL_EINVAL && !strstr(err.msg, "cannot open"));
+    CHECK(trace_add_spec_entities(&seeds, s, NULL, at, &err) == UTIL_EINVAL);
+    CHECK(seeds.n == 0);
+    /* entity: refused by trace_add_spec; trace_add_spec_entities takes it and, without a
+     * clustering, says so */
+    CHECK(trace_add_spec(&seeds, s, "entity:1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &err) ==
+          UTIL_EINVAL);
+    CHECK(trace_add_spec_entities(&seeds, s, NULL, "entity:1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+                                  &err) == UTIL_ENOTFOUND &&
+          strstr(err.msg, "no clustering"));
     test_until(s);
     trace_opts o;
     trace_default_opts(&o);

@@ -1,4 +1,5 @@
 /* cointrail trace: follow taint forward or backward from outputs (see docs/tracing.md). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,17 +23,6 @@ static const char *usage =
     "  defaults: forward, haircut, 10 hops (1..1000), no minimum, no height limit,\n"
     "            at most 5000000 outputs visited (then a partial result)\n";
 
-static long long ival(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static const char *sval(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v ? v : "-";
-}
-
 static void btc_line(const char *label, long long sat, long long seeded)
 {
     printf("  %-18s %16lld sat  %4lld.%08lld BTC", label, sat, sat / 100000000, sat % 100000000);
@@ -40,95 +30,130 @@ static void btc_line(const char *label, long long sat, long long seeded)
     printf("\n");
 }
 
-/* How many elements of arr have name in their "patterns". */
-static size_t count_pattern(json_t *arr, const char *name)
+static void print_text(const trace_result *r)
 {
-    size_t n = 0, i, k;
-    json_t *e, *p;
-    json_array_foreach(arr, i, e)
-    {
-        json_array_foreach(json_object_get(e, "patterns"), k, p)
-        {
-            if (!strcmp(json_string_value(p), name)) n++;
-        }
-    }
-    return n;
-}
-
-static void print_text(json_t *d)
-{
-    json_t *t = json_object_get(d, "totals");
-    long long seeded = ival(t, "seeded");
-    printf("trace %s, policy %s, from %zu output(s)%s\n", sval(d, "direction"), sval(d, "policy"),
-           json_array_size(json_object_get(d, "seeds")),
-           json_is_true(json_object_get(d, "partial")) ? "  PARTIAL (output cap reached)" : "");
+    const trace_totals *t = &r->totals;
+    long long seeded = (long long)t->seeded;
+    printf("trace %s, policy %s, from %zu output(s)%s\n", trace_direction_name(r->opts.direction),
+           trace_policy_name(r->opts.policy), r->n_seeds,
+           r->partial ? "  PARTIAL (output cap reached)" : "");
     printf("totals:\n");
-    const char *keys[] = {"seeded",     "poison_added",    "to_endpoints", "unspent",
-                          "fees",       "below_min_value", "beyond_hops",  "beyond_until",
-                          "unresolved", "coinbase",        "overlap",      "not_followed"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        long long v = ival(t, keys[i]);
-        if (v || i < 3) btc_line(keys[i], v, i ? seeded : 0);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rows[] = {{"seeded", t->seeded},
+                {"poison_added", t->poison_added},
+                {"to_endpoints", t->to_endpoints},
+                {"unspent", t->unspent},
+                {"fees", t->fees},
+                {"below_min_value", t->below_min_value},
+                {"beyond_hops", t->beyond_hops},
+                {"beyond_until", t->beyond_until},
+                {"unresolved", t->unresolved},
+                {"coinbase", t->coinbase},
+                {"overlap", t->overlap},
+                {"not_followed", t->not_followed}};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        long long v = (long long)rows[i].v;
+        if (v || i < 3) btc_line(rows[i].name, v, i ? seeded : 0);
     }
-    json_t *bc = json_object_get(d, "by_category");
-    if (json_object_size(bc)) {
+    if (r->n_categories) {
         printf("by category:\n");
-        const char *k;
-        json_t *v;
-        json_object_foreach(bc, k, v) btc_line(k, (long long)json_integer_value(v), seeded);
+        for (size_t i = 0; i < r->n_categories; i++)
+            btc_line(r->by_category[i].category, (long long)r->by_category[i].amount, seeded);
     }
-    json_t *eps = json_object_get(d, "endpoints");
-    printf("endpoints: %zu\n", json_array_size(eps));
-    size_t i;
-    json_t *e;
-    json_array_foreach(eps, i, e)
-    {
+    printf("endpoints: %zu\n", r->n_endpoints);
+    for (size_t i = 0; i < r->n_endpoints; i++) {
         if (i == 50) {
-            printf("  ... %zu more (see --format json)\n", json_array_size(eps) - 50);
+            printf("  ... %zu more (see --format json)\n", r->n_endpoints - 50);
             break;
         }
-        json_t *l = json_array_get(json_object_get(e, "labels"), 0);
-        const char *name = sval(l, "name");
-        if (!strcmp(name, "-") || !*name) name = sval(l, "source");
-        long long a = ival(e, "amount");
-        char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
-        printf("  %16lld sat  %-9s %-42s %s%s, %lld deposit(s), %zu hop(s)\n", a,
-               labels_text_escape(b[0], sizeof b[0], sval(e, "category")), sval(e, "address"),
-               labels_text_escape(b[1], sizeof b[1], name),
-               !strcmp(sval(e, "via"), "entity") ? " via its entity" : "", ival(e, "deposits"),
-               json_array_size(json_object_get(e, "path")));
+        const trace_endpoint *e = &r->endpoints[i];
+        const labels_label *l = labels_db_get(r->labels, e->labels_first);
+        const char *name = l->name ? l->name : "-";
+        if (!strcmp(name, "-") || !*name) name = l->source ? l->source : "-";
+        char b[2][LABELS_ESC_BUF], addr[128]; /* label text escaped for the terminal */
+        printf("  %16lld sat  %-9s %-42s %s%s, %lld deposit(s), %zu hop(s)\n", (long long)e->amount,
+               labels_text_escape(b[0], sizeof b[0], labels_db_get(r->labels, e->label)->category),
+               trace_result_address(r, e->address, addr, sizeof addr),
+               labels_text_escape(b[1], sizeof b[1], name), e->via_entity ? " via its entity" : "",
+               (long long)e->deposits, e->path_len);
     }
     size_t cj = 0, peel = 0;
-    json_array_foreach(json_object_get(d, "txs"), i, e)
-    {
-        const char *k = json_string_value(json_object_get(e, "coinjoin"));
+    for (size_t i = 0; i < r->n_txs; i++) {
+        const trace_tx *x = &r->txs[i];
+        if (x->status != TRACE_TX_FOLLOWED) continue; /* kind and peel: followed txs only */
+        const char *k = cluster_cj_kind_name(x->coinjoin);
         if (k && strcmp(k, "none") && strcmp(k, "whirlpool_tx0")) cj++;
-        if (ival(e, "peel") > 0) peel++;
+        if (x->peel > 0) peel++;
     }
     printf("txs on the flow: %zu (%zu CoinJoin, %zu peel-chain steps); outputs visited: %lld\n",
-           json_array_size(json_object_get(d, "txs")), cj, peel, ival(d, "outputs_visited"));
+           r->n_txs, cj, peel, (long long)r->outputs_visited);
     /* patterns: txs for the shapes of txs, edges (outputs) for the others */
-    static const char *const pats[] = {"split", "consolidate", "peel",   "coinjoin",
-                                       "hop",   "fresh",       "bridge", "swap"};
-    size_t count[8] = {0};
-    for (int q = 0; q < 8; q++)
-        count[q] = count_pattern(json_object_get(d, q < 5 ? "txs" : "edges"), pats[q]);
+    size_t count[TRACE_N_PATTERNS] = {0};
+    for (size_t i = 0; i < r->n_txs; i++)
+        for (int q = 0; q < 5; q++)
+            count[q] += (r->txs[i].patterns >> q) & 1;
+    for (size_t i = 0; i < r->n_edges; i++)
+        for (int q = 5; q < TRACE_N_PATTERNS; q++)
+            count[q] += (r->edges[i].patterns >> q) & 1;
     printf("patterns: txs: %zu split, %zu consolidate, %zu peel, %zu coinjoin, %zu hop; "
            "outputs: %zu fresh, %zu bridge, %zu swap\n",
            count[0], count[1], count[2], count[3], count[4], count[5], count[6], count[7]);
-    json_t *g = json_object_get(d, "graph"), *ge = json_object_get(g, "edges");
-    printf("%s graph: %zu nodes, %zu edges; largest flows:\n", sval(g, "level"),
-           json_array_size(json_object_get(g, "nodes")), json_array_size(ge));
-    json_array_foreach(ge, i, e)
-    {
-        if (i == 10) break;
-        printf("  %16lld sat  %s -> %s", ival(e, "value"), sval(e, "from"), sval(e, "to"));
-        size_t k;
-        json_t *p;
-        json_array_foreach(json_object_get(e, "patterns"), k, p)
-            printf("%s%s", k ? "," : "  [", json_string_value(p));
-        printf("%s\n", json_array_size(json_object_get(e, "patterns")) ? "]" : "");
+    printf("%s graph: %zu nodes, %zu edges; largest flows:\n", r->clustered ? "entity" : "address",
+           r->n_nodes, r->n_flows);
+    for (size_t i = 0; i < r->n_flows && i < 10; i++) {
+        const trace_flow *e = &r->flows[i];
+        char from[160], to[160];
+        printf("  %16lld sat  %s -> %s", (long long)e->value,
+               trace_result_node_id(r, e->from, from, sizeof from),
+               trace_result_node_id(r, e->to, to, sizeof to));
+        for (int k = 0, j = 0; k < TRACE_N_PATTERNS; k++)
+            if (e->patterns & (1u << k)) printf("%s%s", j++ ? "," : "  [", trace_pattern_name(k));
+        printf("%s\n", e->patterns ? "]" : "");
     }
+}
+
+/* Add the seeds of one --from: a SPEC, or "@FILE" with one SPEC per line (blank lines and lines
+ * starting with '#' skipped; an error names FILE:LINE). The CLI reads the file, the library
+ * only ever sees SPECs. */
+static int add_from(trace_seeds *sd, const store *s, const cluster_map *clusters, const char *spec,
+                    util_err *err)
+{
+    if (spec[0] != '@') return trace_add_spec_entities(sd, s, clusters, spec, err);
+    const char *path = spec + 1;
+    FILE *f = fopen(path, "r");
+    if (!f) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char line[4096];
+    unsigned lineno = 0;
+    int rc = 0;
+    size_t before = sd->n;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            rc = util_errf(err, UTIL_EINVAL, "%s:%u: line too long", path, lineno);
+            break;
+        }
+        while (n && isspace((unsigned char)line[n - 1]))
+            line[--n] = 0;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p || *p == '#') continue;
+        if (*p == '@') {
+            rc = util_errf(err, UTIL_EINVAL, "%s:%u: nested @FILE not allowed", path, lineno);
+            break;
+        }
+        if ((rc = trace_add_spec_entities(sd, s, clusters, p, err))) {
+            util_err_prefix(err, "%s:%u", path, lineno);
+            break;
+        }
+    }
+    if (!rc && ferror(f)) rc = util_errf(err, UTIL_EIO, "%s: read error", path);
+    fclose(f);
+    if (!rc && sd->n == before) rc = util_errf(err, UTIL_EINVAL, "%s: no seeds in the file", path);
+    return rc;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -231,7 +256,7 @@ int cmd_trace(int argc, char **argv)
     util_err err = {0};
     cli_ctx ctx;
     trace_seeds seeds = {0};
-    json_t *doc = NULL;
+    trace_result res = {0};
     if ((rc = cli_open_ctx(&ctx, db, 0, &err))) {
         rc = cli_fail(&err);
         goto out;
@@ -243,32 +268,38 @@ int cmd_trace(int argc, char **argv)
     }
     if (graph < 0) graph = ctx.clusters ? TRACE_GRAPH_ENTITY : TRACE_GRAPH_TX;
     for (size_t i = 0; i < nfrom; i++)
-        if ((rc = trace_add_spec_entities(&seeds, s, ctx.clusters, from[i], &err))) {
+        if ((rc = add_from(&seeds, s, ctx.clusters, from[i], &err))) {
             util_err_prefix(&err, "--from");
             rc = cli_fail(&err);
             goto done;
         }
-    if ((rc = trace_run(s, ctx.labels, ctx.clusters, &seeds, &o, &doc, &err))) {
+    if ((rc = trace_compute(s, ctx.labels, ctx.clusters, &seeds, &o, &res, &err))) {
         rc = cli_fail(&err);
         goto done;
     }
-    if (!strcmp(format, "json"))
+    if (!strcmp(format, "json")) {
+        json_t *doc = NULL;
+        if ((rc = trace_result_json(&res, &doc, &err))) {
+            rc = cli_fail(&err);
+            goto done;
+        }
         cli_print_json(doc);
-    else if (!strcmp(format, "html")) {
-        if ((rc = trace_write_html_graph(doc, stdout, graph, &err))) {
+        json_decref(doc);
+    } else if (!strcmp(format, "html")) {
+        if ((rc = trace_write_html_graph(&res, stdout, graph, &err))) {
             rc = cli_fail(&err);
             goto done;
         }
     } else if (!strcmp(format, "dot")) {
-        if ((rc = trace_write_dot_graph(doc, stdout, graph, &err))) {
+        if ((rc = trace_write_dot_graph(&res, stdout, graph, &err))) {
             rc = cli_fail(&err);
             goto done;
         }
     } else
-        print_text(doc);
+        print_text(&res);
     rc = CLI_OK;
 done:
-    json_decref(doc);
+    trace_result_free(&res);
     trace_seeds_free(&seeds);
     cli_close_ctx(&ctx);
 out:

@@ -684,7 +684,8 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
     json_array_foreach(from, i, v)
     {
         const char *spec = json_string_value(v);
-        if (!spec || spec[0] == '@') { /* never read files named by a client */
+        /* '@' lists are the CLI's (the library reads no file): here it is just not a SPEC */
+        if (!spec || spec[0] == '@') {
             rc = util_errf(&err, UTIL_EINVAL,
                            "from[%zu]: expected TXID:N, TXID, ADDRESS or "
                            "entity:ADDRESS|ID",
@@ -711,7 +712,11 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
                            seeds.n, sv->o.max_seeds);
     }
     json_t *out = NULL;
-    if (!rc) rc = trace_run(sn->s, sn->labels, sn->clusters, &seeds, &o, &out, &err);
+    trace_result res;
+    if (!rc && !(rc = trace_compute(sn->s, sn->labels, sn->clusters, &seeds, &o, &res, &err))) {
+        rc = trace_result_json(&res, &out, &err); /* before the snapshot goes: res points into it */
+        trace_result_free(&res);
+    }
     serve_snap_put(sn);
     trace_seeds_free(&seeds);
     json_decref(doc);

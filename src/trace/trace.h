@@ -24,6 +24,7 @@
 #define CT_TRACE_H
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include "../cluster/cluster.h"
 #include "../labels/labels.h"
@@ -65,16 +66,15 @@ typedef struct trace_seeds {
 } trace_seeds;
 void trace_seeds_free(trace_seeds *s);
 
-/* Add the outputs a SPEC names: "TXID:N" (one output), "TXID" (all its outputs), an address
- * (every output paying it), or "@FILE" (one such SPEC per line; blank lines and lines starting
- * with '#' skipped; an error names FILE:LINE). Outputs already in the list are not added
- * twice. UTIL_EINVAL for a malformed SPEC, UTIL_ENOTFOUND for a txid, output or address not
- * in the store, UTIL_EIO for an unreadable file. */
+/* Add the outputs a SPEC names: "TXID:N" (one output), "TXID" (all its outputs) or an address
+ * (every output paying it). Outputs already in the list are not added twice. The library never
+ * reads files: a list of SPECs in a file (the CLI's "@FILE") is the caller's to read, one call
+ * per SPEC; a SPEC starting with '@' is UTIL_EINVAL like any other malformed one. UTIL_EINVAL
+ * for a malformed SPEC, UTIL_ENOTFOUND for a txid, output or address not in the store. */
 int trace_add_spec(trace_seeds *seeds, const store *s, const char *spec, util_err *err);
 
-/* trace_add_spec that also takes "entity:ADDRESS|ID" (trace_add_entity), at the top level and
- * on the lines of an @FILE (an error there names FILE:LINE too). clusters may be NULL: an
- * entity: SPEC then fails with UTIL_ENOTFOUND ("no clustering"). */
+/* trace_add_spec that also takes "entity:ADDRESS|ID" (trace_add_entity). clusters may be NULL:
+ * an entity: SPEC then fails with UTIL_ENOTFOUND ("no clustering"). */
 int trace_add_spec_entities(trace_seeds *seeds, const store *s, const cluster_map *clusters,
                             const char *spec, util_err *err);
 
@@ -97,11 +97,155 @@ int trace_until_parse(const store *s, const char *arg, int direction, int64_t *h
 int trace_add_entity(trace_seeds *seeds, const store *s, const cluster_map *clusters,
                      const char *arg, util_err *err);
 
-/* Run a trace from seeds (at least one) and build its JSON document (docs/tracing.md): seeds,
- * policy, direction, limits, partial (+ reason), totals, endpoints, by_category, edges, txs.
- * labels may be empty; clusters may be NULL (no entities, CoinJoin kinds detected per tx).
- * *out is a new reference owned by the caller (json_decref). UTIL_EINVAL for bad options,
- * UTIL_ENOMEM. Reaching max_outputs is not an error: the document says "partial": true. */
+/* ---- the typed result of a trace ---- */
+
+#define TRACE_NONE UINT32_MAX /* no tx / no label / no node index */
+
+/* What became of the taint an output received (edges) and what a tx's status is (txs). */
+typedef enum {
+    TRACE_FATE_FOLLOWED = 0,
+    TRACE_FATE_ENDPOINT,
+    TRACE_FATE_UNSPENT,
+    TRACE_FATE_BELOW_MIN_VALUE,
+    TRACE_FATE_OVERLAP
+} trace_fate;
+typedef enum {
+    TRACE_TX_PENDING = 0,
+    TRACE_TX_FOLLOWED,
+    TRACE_TX_BEYOND_HOPS,
+    TRACE_TX_BEYOND_UNTIL,
+    TRACE_TX_UNRESOLVED,
+    TRACE_TX_COINBASE,
+    TRACE_TX_NOT_FOLLOWED
+} trace_tx_status;
+/* Pattern annotations (docs/tracing.md, "Annotations"), as bits of a uint8_t mask; bit k is
+ * named trace_pattern_name(k). */
+enum {
+    TRACE_PAT_SPLIT = 1 << 0,
+    TRACE_PAT_CONSOLIDATE = 1 << 1,
+    TRACE_PAT_PEEL = 1 << 2,
+    TRACE_PAT_COINJOIN = 1 << 3,
+    TRACE_PAT_HOP = 1 << 4,
+    TRACE_PAT_FRESH = 1 << 5,
+    TRACE_PAT_BRIDGE = 1 << 6,
+    TRACE_PAT_SWAP = 1 << 7,
+};
+#define TRACE_N_PATTERNS 8
+/* "followed" "endpoint" ... / "pending" "followed" "beyond_hops" ... / "split" ... ("?" if
+ * out of range). */
+const char *trace_fate_name(int fate);
+const char *trace_tx_status_name(int status);
+const char *trace_pattern_name(int bit);
+
+/* Every satoshi of taint ends in exactly one bucket; balanced says the sum checks. */
+typedef struct trace_totals {
+    uint64_t seeded, poison_added, to_endpoints, unspent, fees, below_min_value, beyond_hops,
+        beyond_until, unresolved, coinbase, overlap, not_followed;
+    int balanced; /* seeded + poison_added == the sum of the other buckets */
+} trace_totals;
+
+/* A tx the taint reached, in the order the trace first reached it. */
+typedef struct trace_tx {
+    uint64_t tx; /* store tx id */
+    int64_t height;
+    uint32_t depth; /* txs from a seed (1: the seed's spender/creator) */
+    int status;     /* trace_tx_status */
+    uint64_t taint_in, added, taint_out, fee;
+    /* for TRACE_TX_FOLLOWED txs only (else -1, 0, 0): */
+    int coinjoin; /* cluster_cj_kind */
+    int peel;     /* peel chain length */
+    uint8_t patterns;
+} trace_tx;
+
+/* One output that received taint. */
+typedef struct trace_edge {
+    uint32_t from_tx; /* index in txs of the tx that gave the taint (TRACE_NONE: a seed) */
+    uint32_t to_tx;   /* index in txs it went on to (TRACE_FATE_FOLLOWED), else TRACE_NONE */
+    uint64_t output;  /* store output id */
+    uint32_t address; /* store address id, STORE_NO_ADDR if none */
+    uint64_t value;   /* satoshis of taint */
+    int fate;         /* trace_fate */
+    uint8_t patterns;
+} trace_edge;
+
+/* A labelled service the taint reached, largest amount first (ties: smaller address id). */
+typedef struct trace_endpoint {
+    uint32_t address; /* store address id */
+    uint32_t entity;  /* CLUSTER_NO_ENTITY without a clustering */
+    int via_entity;   /* the stop label is on another address of the entity */
+    uint32_t label;   /* the stop label: index in the labels_db (its category is the endpoint's) */
+    size_t labels_first, labels_n; /* the labels listed: [first, first + n) in the labels_db */
+    uint64_t amount, deposits;
+    uint32_t *path; /* indices in txs from a seed to the first arrival, seed side first */
+    size_t path_len;
+} trace_endpoint;
+
+typedef struct trace_category_total {
+    const char *category; /* the labels_db's string */
+    uint64_t amount;
+} trace_category_total;
+
+/* Entity graph: one node per entity (or address without one, or "no address"). */
+typedef struct trace_node {
+    uint32_t entity;  /* CLUSTER_NO_ENTITY for an address node */
+    uint32_t address; /* a representative address id (STORE_NO_ADDR: the no-address node) */
+    uint32_t label;   /* the stop label if an endpoint (index in the labels_db), else TRACE_NONE */
+    uint64_t seeded, received, sent, to_endpoint;
+} trace_node;
+typedef struct trace_flow {
+    uint32_t from, to; /* indices in nodes */
+    uint64_t value, outputs;
+    uint8_t patterns;
+} trace_flow;
+
+/* A trace's result. It refers to the store and labels it was computed from (ids and indices,
+ * not text); they must outlive it. Owned by the caller: trace_result_free. */
+typedef struct trace_result {
+    const store *s;
+    const labels_db *labels;
+    int clustered;   /* a clustering was given: graph nodes are entities */
+    uint64_t *seeds; /* store output ids, in the order given */
+    size_t n_seeds;
+    trace_opts opts;
+    int partial; /* max_outputs was reached: taint of txs not processed is in not_followed */
+    trace_totals totals;
+    uint64_t outputs_visited;
+    trace_endpoint *endpoints;
+    size_t n_endpoints;
+    trace_category_total *by_category; /* in order of the first (largest) endpoint */
+    size_t n_categories;
+    trace_edge *edges;
+    size_t n_edges;
+    trace_tx *txs;
+    size_t n_txs;
+    trace_node *nodes;
+    size_t n_nodes;
+    trace_flow *flows; /* largest value first (ties: from, then to, ascending) */
+    size_t n_flows;
+} trace_result;
+
+/* Run a trace from seeds (at least one) into *out. labels may be empty; clusters may be NULL
+ * (no entities, CoinJoin kinds detected per tx). UTIL_EINVAL for bad options, UTIL_ENOMEM.
+ * Reaching max_outputs is not an error: out->partial is set. On error *out is empty. */
+int trace_compute(const store *s, const labels_db *labels, const cluster_map *clusters,
+                  const trace_seeds *seeds, const trace_opts *o, trace_result *out, util_err *err);
+void trace_result_free(trace_result *r);
+
+/* Text of a result's ids: a txid (64 hex + NUL), "TXID:N" (at least 96 bytes), an address
+ * (at least 128 bytes; NULL for STORE_NO_ADDR), a graph node's id ("e<entity>", "a:<address>"
+ * or "no-address"; at least 160 bytes). Each returns buf (or NULL as said). */
+char *trace_result_txid(const trace_result *r, uint32_t tx_index, char *buf);
+char *trace_result_outpoint(const trace_result *r, uint64_t output, char *buf, size_t size);
+char *trace_result_address(const trace_result *r, uint32_t address, char *buf, size_t size);
+char *trace_result_node_id(const trace_result *r, uint32_t node, char *buf, size_t size);
+
+/* The result as its JSON document (docs/tracing.md): seeds, policy, direction, limits, partial
+ * (+ reason), totals, outputs_visited, endpoints, by_category, edges, txs, graph. *out is a new
+ * reference owned by the caller (json_decref). UTIL_ENOMEM. */
+int trace_result_json(const trace_result *r, json_t **out, util_err *err);
+
+/* trace_compute then trace_result_json: the document of a trace. *out is a new reference owned
+ * by the caller (json_decref). */
 int trace_run(const store *s, const labels_db *labels, const cluster_map *clusters,
               const trace_seeds *seeds, const trace_opts *o, json_t **out, util_err *err);
 
@@ -152,21 +296,21 @@ int trace_exposure_run(const store *s, const labels_db *labels, const cluster_ma
 void trace_exposure_free(trace_exposure *x);
 
 /* Which graph the DOT and HTML writers draw: txs (and endpoint addresses) as nodes, or the
- * document's "graph" (entities, or addresses without an entity, as nodes). */
+ * result's entity graph (entities, or addresses without an entity, as nodes). */
 typedef enum { TRACE_GRAPH_TX = 0, TRACE_GRAPH_ENTITY } trace_graph;
 
-/* Write the trace document as a Graphviz digraph (txs and endpoints as nodes, edges labelled
- * with satoshis, in the direction money moved). Same as trace_write_dot_graph(TRACE_GRAPH_TX). */
-int trace_write_dot(json_t *doc, FILE *f, util_err *err);
-/* The same, or with TRACE_GRAPH_ENTITY the document's entity graph: one node per entity or
- * unclustered address (labelled with its category and name when it is an endpoint), one edge
- * per pair with the summed tainted value and its pattern annotations. */
-int trace_write_dot_graph(json_t *doc, FILE *f, int graph, util_err *err);
-/* Write a trace result (trace_run's document) as one self-contained HTML page: totals, totals by
- * category, the paths to the largest endpoints drawn as inline SVG, and the endpoints with their
- * labels and paths. Text from labels and the chain is escaped; nothing is fetched. */
-int trace_write_html(json_t *doc, FILE *f, util_err *err);
+/* Write a trace result as a Graphviz digraph (txs and endpoints as nodes, edges labelled with
+ * satoshis, in the direction money moved). Same as trace_write_dot_graph(TRACE_GRAPH_TX). */
+int trace_write_dot(const trace_result *r, FILE *f, util_err *err);
+/* The same, or with TRACE_GRAPH_ENTITY the entity graph: one node per entity or unclustered
+ * address (labelled with its category and name when it is an endpoint), one edge per pair with
+ * the summed tainted value and its pattern annotations. */
+int trace_write_dot_graph(const trace_result *r, FILE *f, int graph, util_err *err);
+/* Write a trace result as one self-contained HTML page: totals, totals by category, the paths
+ * to the largest endpoints drawn as inline SVG, and the endpoints with their labels and paths.
+ * Text from labels and the chain is escaped; nothing is fetched. */
+int trace_write_html(const trace_result *r, FILE *f, util_err *err);
 /* The same; with TRACE_GRAPH_ENTITY the drawing is the entity graph's largest flows instead of
  * the paths through txs. */
-int trace_write_html_graph(json_t *doc, FILE *f, int graph, util_err *err);
+int trace_write_html_graph(const trace_result *r, FILE *f, int graph, util_err *err);
 #endif
