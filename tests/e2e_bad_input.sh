@@ -14,38 +14,7 @@ expect() {
 unchanged() { diff -r "$T/db.before" "$T/db" >/dev/null && ok || bad "store changed: $*"; }
 
 # A store with the first 100 real blocks.
-$PY - "$T" <<'PYEOF'
-import sys
-t = sys.argv[1]
-data = open("demo/blk00000.dat", "rb").read()
-off, recs = 0, []
-while off < len(data):
-    size = int.from_bytes(data[off + 4:off + 8], "little")
-    recs.append(data[off:off + 8 + size]); off += 8 + size
-open(f"{t}/first100.dat", "wb").write(b"".join(recs[:100]))
-rest = b"".join(recs[100:])
-open(f"{t}/rest.dat", "wb").write(rest)
-# Offsets of block 100 (start of rest.dat) and block 101.
-b101 = len(recs[100])
-open(f"{t}/offsets", "w").write(f"{b101}\n")
-# truncated: cut inside block 150
-cut = sum(len(r) for r in recs[100:150]) + 50
-open(f"{t}/truncated.dat", "wb").write(rest[:cut])
-# wrong magic on the second record
-wm = bytearray(rest); wm[b101:b101 + 4] = b"\xde\xad\xbe\xef"
-open(f"{t}/badmagic.dat", "wb").write(bytes(wm))
-# size field that runs past the end of the file
-sz = bytearray(rest); sz[b101 + 4:b101 + 8] = (len(rest)).to_bytes(4, "little")
-open(f"{t}/badsize.dat", "wb").write(bytes(sz))
-# garbage inside a tx of block 101 (a byte of its coinbase output script)
-g = bytearray(rest); g[b101 + 8 + 80 + 60] ^= 0x55
-open(f"{t}/garbage.dat", "wb").write(bytes(g))
-# a tx whose output count claims far more outputs than the block holds
-h = bytearray(rest)
-i = b101 + 8 + 81 + 4 + 1 + 36 + 1 + 7 + 4  # version, 1 input, outpoint, script len 7, seq
-h[i] = 0xfe; h[i+1:i+5] = (10**9).to_bytes(4, "little")
-open(f"{t}/hugecount.dat", "wb").write(bytes(h))
-PYEOF
+$PY tests/bad_input_files.py "$T"
 "$BIN" import --db "$T/db" "$T/first100.dat" >/dev/null || bad "base import"
 cp -r "$T/db" "$T/db.before"
 B101=$(cat "$T/offsets")

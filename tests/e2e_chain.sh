@@ -28,7 +28,7 @@ mk "$T/a/blk00001.dat" "$T/c.json" main 25 40 --shuffle 2 --pad 13 --xor-dir "$T
 # 2. Incremental: more blocks arrive in a new file.
 mk "$T/a/blk00002.dat" "$T/c.json" main 40 60 --xor-dir "$T/a"
 "$BIN" import --db "$T/db" "$T/a" >/dev/null && same_stats "$T/db" "$T/a" && ok || bad "incremental import"
-[ "$("$BIN" stats --db "$T/db" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["blocks"])')" = 60 ] && ok || bad "60 blocks"
+[ "$("$BIN" stats --db "$T/db" --json | $PY tests/jget.py '["blocks"]')" = 60 ] && ok || bad "60 blocks"
 
 # 3. A lighter branch is stale: nothing changes.
 mk "$T/a/blk00003.dat" "$T/light.json" fork 0 3 --xor-dir "$T/a"
@@ -41,9 +41,7 @@ cmp -s "$T/db/MANIFEST" "$T/manifest.before" && ok || bad "stale branch changed 
 mkdir -p "$T/bad"
 cp "$T/a/xor.dat" "$T/bad/"
 mk "$T/bad/blk00000.dat" "$T/c.json" fork 0 16 --xor-dir "$T/bad"
-$PY -c "
-import sys; p = sys.argv[1]; d = bytearray(open(p, 'rb').read()); d[8 + 80 + 50] ^= 0x5a
-open(p, 'wb').write(bytes(d))" "$T/bad/blk00000.dat"
+$PY tests/chain_reorg.py corrupt "$T/bad/blk00000.dat"
 cp -r "$T/db" "$T/db.before-bad"
 "$BIN" import --db "$T/db" "$T/bad" >/dev/null 2>"$T/bad.err" && bad "corrupt branch accepted" ||
     { grep -q "bad/blk00000.dat: block at offset 8" "$T/bad.err" && ok || bad "corrupt branch error: $(cat "$T/bad.err")"; }
@@ -61,32 +59,9 @@ same_stats "$T/db" "$T/a" && ok || bad "stats after reorg"
 # column file may shrink under the reader's mappings; once it is gone the next writer cuts the
 # files back to exactly what an import without readers leaves.
 cp -r "$T/db.before-bad" "$T/dbr"
-$PY - "$BIN" "$T/dbr" "$T/a" "$T/db" <<'PYEOF' && ok || bad "reorg under a reader"
-import fcntl, glob, os, subprocess, sys
-bin_, dbr, blocks, ref = sys.argv[1:]
-size = lambda d: {os.path.basename(p): os.path.getsize(p) for p in glob.glob(f"{d}/*.col")}
-before = size(dbr)
-r = open(f"{dbr}/READERS")
-fcntl.flock(r, fcntl.LOCK_SH)
-subprocess.run([bin_, "import", "--db", dbr, blocks], check=True, capture_output=True)
-during = size(dbr)
-shrunk = [f for f in before if during[f] < before[f]]
-would = [f for f in before if size(ref)[f] < before[f]]
-r.close()
-subprocess.run([bin_, "import", "--db", dbr, blocks], check=True, capture_output=True)
-after, want = size(dbr), size(ref)
-ok = not shrunk and would and after == want
-if not ok:
-    print("FAIL: shrunk under the reader:", shrunk, "files the reorg shortens:", would,
-          "after:", {f: (after[f], want[f]) for f in after if after[f] != want[f]})
-sys.exit(0 if ok else 1)
-PYEOF
+$PY tests/chain_reorg.py under-reader "$BIN" "$T/dbr" "$T/a" "$T/db" && ok || bad "reorg under a reader"
 # A tx of the abandoned branch is gone; one of the new branch is there.
-gone=$($PY -c "
-import json,sys; sys.path.insert(0,'tests'); import oracle
-from bitcoin.core import CBlock, x, b2lx
-d=json.load(open('$T/c.json'))
-print(b2lx(CBlock.deserialize(x(d['main'][50])).vtx[0].GetTxid()), b2lx(CBlock.deserialize(x(d['fork'][2])).vtx[0].GetTxid()))")
+gone=$($PY tests/chain_reorg.py txids "$T/c.json")
 set -- $gone
 "$BIN" tx --db "$T/db" "$1" >/dev/null 2>&1; [ $? -eq 3 ] && ok || bad "orphaned tx still found"
 "$BIN" tx --db "$T/db" "$2" >/dev/null && ok || bad "new branch tx not found"

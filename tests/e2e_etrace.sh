@@ -68,7 +68,7 @@ et until6 --from $THIEF:5-5 --until 6
 jq_py until6 'd["until_reached"] and not d["endpoints"] and all(v["balanced"] for v in d["totals"].values())' \
     && ok || bad "--until 6"
 # the same window in block time: block 6's timestamp, from truth.json
-TS6=$($PY -c "import json;print([s['block_timestamp'] for s in json.load(open('$D/truth.json'))['steps'] if s['block_number']==6][0])")
+TS6=$($PY tests/etrace_scenario.py block-time "$D/truth.json" 6)
 et untilt --from $THIEF:5-5 --until-time "$TS6"
 jq_py untilt 'd["until_reached"] and not d["endpoints"] and d["limits"]["until_time"] > 0 and all(v["balanced"] for v in d["totals"].values())' \
     && ok || bad "--until-time"
@@ -77,7 +77,7 @@ jq_py cap 'd["partial"] and int(d["totals"]["native"]["not_followed"]) > 0 and a
     && ok || bad "--max-xfers: partial"
 
 # ---- backward: the 25 ETH bridge deposit came from the hot wallet, whole ----
-BR=$($PY -c "import json;print([x['tx_hash'] for x in json.load(open('$D/truth.json'))['bridge_deposits'] if x['amount']=='25000000000000000000'][0])")
+BR=$($PY tests/etrace_scenario.py deposit-of-amount "$D/truth.json" 25000000000000000000)
 HOT=0x70997970c51812dc3a010c7d01b50e0d17dc79c8
 for p in haircut fifo poison; do
     et back_$p --from "$BR:0" --direction backward --policy $p
@@ -90,7 +90,7 @@ et back_t --from "$BR:0" --direction backward --until-time "$TS6"
 jq_py back_t 'not d["endpoints"] and int(d["totals"]["native"]["beyond_until"]) == 25 * 10**18' \
     && ok || bad "backward --until-time"
 # the post-mixer 9 ETH bridge deposit, backward through the pool: part of it is the hot wallet's
-POST=$($PY -c "import json;print([x['tx_hash'] for x in json.load(open('$D/truth.json'))['bridge_deposits'] if x['block_number']==12][0])")
+POST=$($PY tests/etrace_scenario.py deposit-in-block "$D/truth.json" 12)
 et back_mix --from "$POST:0" --direction backward --policy haircut --through-mixers
 jq_py back_mix "any(e['address'].lower() == '$HOT' and int(e['amount']) > 0 for e in d['endpoints']) and all(v['balanced'] for v in d['totals'].values())" \
     && ok || bad "back_mix"

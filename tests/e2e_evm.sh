@@ -75,33 +75,11 @@ else bad "re-import is not idempotent: $(cat "$T/out")"; fi
 # from ethereum-etl's stream export of the same blocks (JSON lines with receipt_* fields)
 mkdir -p "$T/b17"
 cp "$D/b17173049/"{blocks,transactions}.csv "$T/b17/"
-$PY - "$D/b17173049" "$T/b17" <<'EOF'
-import csv, json, sys
-src, dst = sys.argv[1], sys.argv[2]
-with open(dst + "/receipts.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["transaction_hash", "transaction_index", "block_hash", "block_number",
-                "cumulative_gas_used", "gas_used", "contract_address", "root", "status",
-                "effective_gas_price"])
-    for line in open(src + "/stream_transactions.json"):
-        t = json.loads(line)
-        w.writerow([t["hash"], t["transaction_index"], t["block_hash"], t["block_number"],
-                    t["receipt_cumulative_gas_used"], t["receipt_gas_used"],
-                    t["receipt_contract_address"] or "", t["receipt_root"] or "",
-                    t["receipt_status"], t["receipt_effective_gas_price"]])
-with open(dst + "/token_transfers.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["token_address", "from_address", "to_address", "value", "transaction_hash",
-                "log_index", "block_number"])
-    for line in open(src + "/stream_token_transfers.json"):
-        x = json.loads(line)
-        w.writerow([x[k] for k in ("token_address", "from_address", "to_address", "value",
-                                   "transaction_hash", "log_index", "block_number")])
-EOF
+$PY tests/evm_exports.py from-stream "$D/b17173049" "$T/b17"
 "$BIN" evm-import --db "$T/c" --commit-every 1 "$T/b17" >/dev/null || bad "import b17173049"
 oracle "b17173049" "$BIN" "$T/c" eth "$T/b17"
 "$BIN" evm-stats --db "$T/c" --json >"$T/st.json"
-$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j['failed_txs'] > 0 and j['transfers_by_kind']['withdrawal'] > 0 and j['transfers_by_kind']['erc20'] > 100))" "$T/st.json" &&
+$PY tests/evm_stats_check.py b17173049 "$T/st.json" &&
     ok || bad "b17173049 should have failed txs, withdrawals and many ERC-20 transfers"
 
 # --- 4. a crash: after the first commit, and inside the second (rows and heads written, no
@@ -118,15 +96,7 @@ done
 # readers of a store whose writer died inside a commit see the last commit exactly: the
 # same answers as a store that only ever imported the first block
 mkdir -p "$T/first"
-$PY - "$T/b17" "$T/first" <<'EOF'
-import csv, sys
-src, dst = sys.argv[1], sys.argv[2]
-for name in ("blocks", "transactions", "receipts", "token_transfers"):
-    rows = list(csv.reader(open(f"{src}/{name}.csv", newline="")))
-    col = rows[0].index("number" if name == "blocks" else "block_number")
-    keep = [r for r in rows[1:] if r[col] == "17173049"]
-    csv.writer(open(f"{dst}/{name}.csv", "w", newline="")).writerows([rows[0]] + keep)
-EOF
+$PY tests/evm_exports.py first-block "$T/b17" "$T/first"
 "$BIN" evm-import --db "$T/one" "$T/first" >/dev/null || bad "first block import"
 rm -rf "$T/k"
 COINTRAIL_TEST_EVM_CRASH_IN_COMMIT=2 "$BIN" evm-import --db "$T/k" --commit-every 1 "$T/b17" \
@@ -148,46 +118,10 @@ done
 # --- 5. a reorganisation: another export whose last block has a different hash
 mkdir -p "$T/fork"
 cp "$T/b17/"*.csv "$T/fork/"
-$PY - "$T/fork" <<'EOF'
-import csv, sys
-d = sys.argv[1]
-old = "0x5699ffb9477f70ec736463b144614356eb051936da75fcccec73d648f2e91de4"
-new = "0x" + "ab" * 32
-def rewrite(name, fn):
-    rows = list(csv.reader(open(f"{d}/{name}", newline="")))
-    head, body = rows[0], rows[1:]
-    body = fn(head, body)
-    with open(f"{d}/{name}", "w", newline="") as f:
-        csv.writer(f).writerows([head] + body)
-# the fork block keeps only its first 3 txs (and their receipts and transfers)
-keep = set()
-def txs(h, body):
-    out = []
-    for r in body:
-        if r[h.index("block_hash")] == old:
-            if int(r[h.index("transaction_index")]) >= 3:
-                continue
-            r[h.index("block_hash")] = new
-            keep.add(r[h.index("hash")])
-        else:
-            keep.add(r[h.index("hash")])
-        out.append(r)
-    return out
-rewrite("transactions.csv", txs)
-def blocks(h, body):
-    for r in body:
-        if r[h.index("hash")] == old:
-            r[h.index("hash")] = new
-            r[h.index("transaction_count")] = "3"
-    return body
-rewrite("blocks.csv", blocks)
-rewrite("receipts.csv", lambda h, b: [r for r in b if r[0] in keep and
-        not r.__setitem__(h.index("block_hash"), new if r[h.index("block_hash")] == old else r[h.index("block_hash")])])
-rewrite("token_transfers.csv", lambda h, b: [r for r in b if r[h.index("transaction_hash")] in keep])
-EOF
+$PY tests/evm_exports.py fork "$T/fork"
 cp -r "$T/c" "$T/r"
 "$BIN" evm-import --db "$T/r" --json "$T/fork" >"$T/out" || bad "reorg import: $(cat "$T/out")"
-$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j['blocks_removed']==1 and j['blocks_added']==1 and j['blocks_skipped']==1))" "$T/out" &&
+$PY tests/evm_stats_check.py reorg-counts "$T/out" &&
     ok || bad "reorg counts: $(cat "$T/out")"
 "$BIN" evm-import --db "$T/fresh" "$T/fork" >/dev/null || bad "fresh fork import"
 same "reorganised store = fresh import of the new branch" "$T/r/evm" "$T/fresh/evm"
@@ -200,16 +134,7 @@ COINTRAIL_TEST_EVM_CRASH_IN_COMMIT=1 "$BIN" evm-import --db "$T/r2" "$T/fork" >/
 same "reorg crash then rerun" "$T/r/evm" "$T/r2/evm"
 # a fork deeper than the export: only the last block, with a parent we do not have
 mkdir -p "$T/deep"
-$PY - "$T/fork/blocks.csv" "$T/deep/blocks.csv" <<'EOF'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1], newline="")))
-h = rows[0]
-r = rows[2]
-r[h.index("hash")] = "0x" + "cd" * 32
-r[h.index("parent_hash")] = "0x" + "ef" * 32
-r[h.index("transaction_count")] = "0"
-csv.writer(open(sys.argv[2], "w", newline="")).writerows([h, r])
-EOF
+$PY tests/evm_exports.py deep "$T/fork/blocks.csv" "$T/deep/blocks.csv"
 expect_fail "deeper reorg" "reorganisation deeper" "$T/r" "$T/deep"
 # a gap: blocks 47218-47219 cannot follow 17173050, nor 483920 follow 47219
 expect_fail "gap after" "are missing" "$T/a" "$D/b483920"
@@ -218,13 +143,7 @@ expect_fail "blocks before the first" "before the store's first block" "$T/r" "$
 # --- 6. malformed rows: exit 1, FILE:LINE: column NAME, the store unchanged
 mkmal() { # FILE PYTHON-ON-LINES: a copy of block 483920's export in $T/m with FILE edited
     rm -rf "$T/m" && mkdir -p "$T/m" && cp "$D/b483920/"*.csv "$T/m/"
-    $PY -c "
-import sys
-p = sys.argv[1]
-lines = open(p).read().split('\\n')
-$2
-open(p, 'w').write('\\n'.join(lines))
-" "$T/m/$1"
+    $PY tests/evm_exports.py edit-lines "$T/m/$1" "$2"
 }
 mal() { # NAME FILE PYTHON-ON-LINES PATTERN
     mkmal "$2" "$3"
@@ -270,40 +189,22 @@ for b in "$D"/traces/*/; do
     n=$(basename "$b")
     mkdir -p "$T/tr/$n"
     cp "$b/traces.csv" "$T/tr/$n/"
-    $PY - "$b" "$T/tr/$n" <<'EOF'
-import csv, glob, json, sys
-src, dst = sys.argv[1], sys.argv[2]
-res = json.load(open(glob.glob(src + "/web3_response.trace_block_*.json")[0]))["result"]
-num, bhash = res[0]["blockNumber"], res[0]["blockHash"]
-txs = [t for t in res if t.get("transactionHash") and t["traceAddress"] == []]
-with open(dst + "/blocks.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["number", "hash", "parent_hash", "timestamp", "transaction_count"])
-    w.writerow([num, bhash, "0x" + "00" * 32, 0, len(txs)])
-with open(dst + "/transactions.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["hash", "block_number", "transaction_index", "from_address", "to_address",
-                "value", "gas_price", "block_hash"])
-    for t in txs:
-        a = t["action"]
-        w.writerow([t["transactionHash"], num, t["transactionPosition"], a["from"],
-                    a.get("to") or "", int(a["value"], 16), 0, bhash])
-EOF
+    $PY tests/evm_exports.py from-traces "$b" "$T/tr/$n"
     "$BIN" evm-import --db "$T/tr/db-$n" "$T/tr/$n" >/dev/null || bad "traces $n import"
     oracle "traces $n" "$BIN" "$T/tr/db-$n" eth "$T/tr/$n"
 done
 "$BIN" evm-stats --db "$T/tr/db-block_with_suicide" --json >"$T/st.json"
-$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j['transfers_by_kind']['internal']==1 and j['native_internal_value']=='50000000000000000' and j['rewards']=='5000000000000000000'))" "$T/st.json" &&
+$PY tests/evm_stats_check.py selfdestruct "$T/st.json" &&
     ok || bad "selfdestruct transfer and block reward: $(cat "$T/st.json")"
 "$BIN" evm-stats --db "$T/tr/db-block_with_error" --json >"$T/st.json"
-$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j['failed_txs']==1 and j['native_tx_value']=='1100000000000000000'))" "$T/st.json" &&
+$PY tests/evm_stats_check.py failed-call "$T/st.json" &&
     ok || bad "a failed top-level call moves nothing: $(cat "$T/st.json")"
 
 # --- 8. tokens.csv: the registry names a token's symbol and decimals
 printf 'address,symbol,name,decimals,total_supply,block_number\n0xf4eced2f682ce333f96f2d8966c613ded8fc95dd,TST,"Test, ""quoted""",6,1,\n' >"$T/tokens.csv"
 "$BIN" evm-import --db "$T/b" "$T/tokens.csv" "$D/tokens/tokens.csv" >/dev/null || bad "tokens import"
 "$BIN" evm-address --db "$T/b" --json 0xac4df82fe37ea2187bc8c011a23d743b4f39019a >"$T/out"
-$PY -c "import json,sys; j=json.load(open(sys.argv[1])); b=[x for x in j['balances'] if x['token']][0]; sys.exit(not (b['symbol']=='TST' and b['decimals']==6 and b['balance']=='100000'))" "$T/out" &&
+$PY tests/evm_stats_check.py token-meta "$T/out" &&
     ok || bad "token metadata: $(cat "$T/out")"
 
 # --- 9. usage and locking

@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$($PY tests/evm_node_check.py free-port)
 if ! (cd $N && node run.js --out "$T/x" --port "$port" --keep-running >"$T/run.log" 2>&1); then
     echo "FAIL: run.js: $(tail -5 "$T/run.log")"
     exit 1
@@ -32,7 +32,7 @@ X=$T/x
 rpc() { # METHOD PARAMS_JSON -> the result, compact JSON
     curl -s -X POST -H 'content-type: application/json' \
         --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$URL" |
-        $PY -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d.get("result", d.get("error"))))'
+        $PY tests/evm_node_check.py rpc-result
 }
 snap() { (cd "$1/evm/eth" && find . -type f ! -name LOCK | sort | xargs sha256sum); }
 same_store() { # NAME DB1 DB2: every store file byte-identical
@@ -48,18 +48,7 @@ imp() { "$BIN" evm-import "$@" >"$T/out" 2>"$T/err"; }
 # reads no token metadata: the CSV side leaves out traces.csv's genesis rows and tokens.csv.
 mkdir -p "$T/csv" "$T/g0"
 cp "$X"/{blocks,transactions,receipts,logs,token_transfers}.csv "$T/csv/"
-$PY - "$X" "$T" <<'EOF'
-import csv, sys
-x, t = sys.argv[1], sys.argv[2]
-rows = list(csv.reader(open(x + "/traces.csv", newline="")))
-w = csv.writer(open(t + "/csv/traces.csv", "w", newline=""), lineterminator="\n")
-g = csv.writer(open(t + "/g0/traces.csv", "w", newline=""), lineterminator="\n")
-for i, r in enumerate(rows):
-    if i == 0 or r[8] != "genesis": w.writerow(r)
-    if i == 0 or r[8] == "genesis": g.writerow(r)
-b = list(csv.reader(open(x + "/blocks.csv", newline="")))
-csv.writer(open(t + "/g0/blocks.csv", "w", newline=""), lineterminator="\n").writerows(b[:2])
-EOF
+$PY tests/evm_node_check.py split-genesis "$X" "$T"
 imp --db "$T/r" --rpc "$URL" --json && grep -q '"traces": "trace_block"' "$T/out" &&
     grep -q '"blocks": 13' "$T/out" && ok || bad "rpc import: $(cat "$T/err" "$T/out")"
 imp --db "$T/c" "$T/csv" || bad "csv import: $(cat "$T/err")"
@@ -67,33 +56,14 @@ imp --db "$T/c" "$T/csv" || bad "csv import: $(cat "$T/err")"
 # ones run.js's exporter (JavaScript, mapping ethereum-etl's jobs) wrote from the same node
 mkdir "$T/dump"
 imp --db "$T/r5" --rpc "$URL" --batch-blocks 5 --csv-out "$T/dump" || bad "--csv-out: $(cat "$T/err")"
-if out=$($PY - "$T/csv" "$T/dump" <<'EOF'
-import csv, sys
-a, b = sys.argv[1], sys.argv[2]
-bad = n = 0
-for k in ("blocks", "transactions", "receipts", "logs", "token_transfers", "traces"):
-    ra = list(csv.reader(open("%s/%s.csv" % (a, k), newline="")))
-    rb = list(csv.reader(open("%s/%s.csv" % (b, k), newline="")))
-    if len(ra) != len(rb) or len(ra) < 2:
-        print("FAIL %s: %d rows, run.js %d" % (k, len(rb) - 1, len(ra) - 1)); bad += 1; continue
-    for i, (x, y) in enumerate(zip(ra, rb)):
-        for j, (u, v) in enumerate(zip(x, y)):
-            n += 1
-            if u != v:
-                bad += 1
-                if bad < 6: print("FAIL %s row %d %s: ours %r, run.js %r" % (k, i, ra[0][j], v[:70], u[:70]))
-        if len(x) != len(y): bad += 1; print("FAIL %s row %d: field count" % (k, i))
-print("%d fields compared, %d differ" % (n, bad))
-sys.exit(1 if bad or n < 1000 else 0)
-EOF
-); then ok; else bad "rows differ from run.js's: $out"; fi
+if out=$($PY tests/evm_node_check.py same-rows "$T/csv" "$T/dump"); then ok; else bad "rows differ from run.js's: $out"; fi
 same_store "rpc = csv" "$T/r" "$T/c"
 for db in r c; do "$BIN" evm-stats --db "$T/$db" --json >"$T/stats.$db"; done
 cmp -s "$T/stats.r" "$T/stats.c" && grep -q '"txs": 53' "$T/stats.r" &&
     grep -q '"internal": 14' "$T/stats.r" && grep -q '"failed_txs": 2' "$T/stats.r" &&
     ok || bad "evm-stats differ or wrong: $(diff "$T/stats.r" "$T/stats.c" | head -5)"
 n=0
-for a in $($PY -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["addresses"]))' "$X/truth.json"); do
+for a in $($PY tests/jget.py --each '["addresses"]' "$X/truth.json"); do
     "$BIN" evm-address --db "$T/r" --json --limit 0 "$a" >"$T/a.r" 2>&1
     "$BIN" evm-address --db "$T/c" --json --limit 0 "$a" >"$T/a.c" 2>&1
     cmp -s "$T/a.r" "$T/a.c" || bad "evm-address $a differs"
@@ -112,37 +82,10 @@ imp --db "$T/g" "$T/g0" || bad "block 0 import: $(cat "$T/err")"
 imp --db "$T/g" --rpc "$URL" --batch-blocks 4 --json && grep -q '"batches": 3' "$T/out" &&
     grep -q '"commits": 3' "$T/out" || bad "rpc after csv: $(cat "$T/err" "$T/out")"
 same_store "csv block 0 + rpc 1-12 = csv 0-12" "$T/g" "$T/f"
-for a in $($PY -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["final_balances"]))' "$X/truth.json"); do
+for a in $($PY tests/jget.py --each '["final_balances"]' "$X/truth.json"); do
     "$BIN" evm-address --db "$T/g" --json --limit 0 "$a" >"$T/bal.$a" 2>/dev/null || echo '{}' >"$T/bal.$a"
 done
-if out=$($PY - "$X" "$T" <<'EOF'
-import glob, json, sys
-x, t = sys.argv[1], sys.argv[2]
-truth = json.load(open(x + "/truth.json"))
-usdt = truth["contracts"]["usdt"]["address"].lower()
-rec = lambda f: json.load(open(f))["result"]
-tips = {}  # the block producer's priority fees, from the node's own recorded answers
-for f in glob.glob(x + "/rpc/web3_response.eth_getBlockByNumber_*_true.json"):
-    b = rec(f)
-    rs = rec(f.replace("eth_getBlockByNumber_", "eth_getBlockReceipts_").replace("_true.json", ".json"))
-    base = int(b.get("baseFeePerGas", "0x0"), 16)
-    m = b["miner"].lower()
-    for r in rs:
-        tips[m] = tips.get(m, 0) + int(r["gasUsed"], 16) * (int(r["effectiveGasPrice"], 16) - base)
-bad = n = 0
-for a, want in truth["final_balances"].items():
-    d = json.load(open("%s/bal.%s" % (t, a)))
-    got = {(b["token"] or "").lower(): int(b["balance"]) for b in d.get("balances", [])}
-    eth = int(want["eth_wei"]) - tips.get(a.lower(), 0)
-    for k, w in (("", eth), (usdt, int(want["usdt_units"]))):
-        n += 1
-        if got.get(k, 0) != w:
-            bad += 1
-            print("FAIL balance %s %s: store %s, node %s" % (a, k or "ETH", got.get(k, 0), w))
-print("%d balances, %d wrong, %d coinbase(s)" % (n, bad, len(tips)))
-sys.exit(1 if bad or n != 54 or not tips else 0)
-EOF
-); then ok; else bad "balances: $out"; fi
+if out=$($PY tests/evm_node_check.py balances "$X" "$T"); then ok; else bad "balances: $out"; fi
 
 # --- 3. the callTracer path (debug_traceBlockByNumber) gives the same store as trace_block
 imp --db "$T/k" --rpc "$URL" --traces callTracer --json &&
@@ -186,7 +129,7 @@ resumes() { # NAME DB: a rerun through a healthy node gives the uninterrupted st
 mode drop_from 20
 imp --db "$T/d1" --rpc "$P" --batch-blocks 2 --retries 2
 rc=$?
-nb=$("$BIN" evm-stats --db "$T/d1" --json 2>/dev/null | $PY -c 'import json,sys; print(json.load(sys.stdin)["blocks"])')
+nb=$("$BIN" evm-stats --db "$T/d1" --json 2>/dev/null | $PY tests/jget.py '["blocks"]')
 [ $rc -eq 1 ] && grep -Eq "gave up after 3 attempts: (eth_|trace_).*(nothing|Empty|reset|Recv)" "$T/err" &&
     [ "$nb" -gt 0 ] && [ "$nb" -lt 13 ] &&
     [ $((nb % 2)) -eq 0 ] && ok || bad "connection dropped for good: rc $rc, $nb blocks: $(cat "$T/err")"
@@ -280,8 +223,8 @@ resumes "crash inside commit 3" "$T/d8"
 # same parent, then A again (the same txs and timestamps; anvil keeps its base-fee state across
 # evm_revert, so the blocks of A come back with other hashes). Each import follows the node:
 # B replaces 2 blocks, A again 3, and the store equals a fresh import of the node's chain.
-ts=$($PY -c 'import json,sys; print(int(json.load(sys.stdin)["timestamp"],16))' <<<"$(rpc eth_getBlockByNumber '["0xc",false]')")
-from=$($PY -c 'import json,sys; print(list(json.load(open(sys.argv[1]))["addresses"])[0])' "$X/truth.json")
+ts=$($PY tests/evm_node_check.py block-time <<<"$(rpc eth_getBlockByNumber '["0xc",false]')")
+from=$($PY tests/jget.py --each '["addresses"]' "$X/truth.json" | head -1)
 nonce=$(rpc eth_getTransactionCount "[\"$from\",\"latest\"]" | tr -d '"')
 mine() { # TIMESTAMP [VALUE]: a block, with a 21000-gas transfer of VALUE wei when given
     rpc evm_setNextBlockTimestamp "[$1]" >/dev/null
@@ -320,7 +263,7 @@ mine $((ts + 60)) 0x3
 mine $((ts + 72))
 got=0
 for _ in $(seq 100); do
-    got=$("$BIN" evm-stats --db "$T/o" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["blocks"])')
+    got=$("$BIN" evm-stats --db "$T/o" --json | $PY tests/jget.py '["blocks"]')
     [ "$got" -eq 17 ] && break
     sleep 0.1
 done

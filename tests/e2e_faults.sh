@@ -38,7 +38,7 @@ no_tmp() { # $1 dir, $2 what
     left=$(cd "$1" && ls | grep -E '\.tmp$|\.new$|^cluster\.journal$')
     [ -z "$left" ] && ok || bad "$2 left $left"
 }
-blocks_of() { "$BIN" stats --db "$1" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["blocks"])'; }
+blocks_of() { "$BIN" stats --db "$1" --json | $PY tests/jget.py '["blocks"]'; }
 
 # ---- disk full (tmpfs) ----
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=20m tmpfs "$T/small"; then
@@ -119,22 +119,7 @@ same_as_ref "$D" "file size limit, then rerun"
 cp -a "$T/eref" "$T/ek"
 # The index of an import that appended rows [covered, n) and was killed before writing the new
 # count is the full index with the old count in its header: craft exactly that.
-$PY - "$T/ek/evm/eth" <<'EOF' || bad "crafting the interrupted index"
-import struct, sys
-def cap_for(k):
-    c = 1024
-    while 3 * c < 4 * k:
-        c *= 2
-    return c
-for name in ("tx_hash.idx", "addr.idx"):
-    with open(f"{sys.argv[1]}/{name}", "r+b") as f:
-        h = f.read(32)
-        cap, n = struct.unpack("<QQ", h[16:32])
-        covered = n - n // 8  # same capacity: the in-place path, not a rebuild
-        assert cap_for(covered) == cap and covered < n, (name, cap, n, covered)
-        f.seek(24)
-        f.write(struct.pack("<Q", covered))
-EOF
+$PY tests/faults_index.py "$T/ek/evm/eth" || bad "crafting the interrupted index"
 "$BIN" evm-import --db "$T/ek" "$T/ge/evm" >/dev/null || bad "evm rerun"
 for f in "$T/eref/evm/eth"/*; do
     cmp -s "$f" "$T/ek/evm/eth/$(basename "$f")" && ok ||

@@ -17,7 +17,8 @@ expect() {
     ok
 }
 unchanged() { cmp -s "$T/before.db" "$LDB" && ok || bad "labels.db changed: $*"; }
-# jq-like: print a JSON expression evaluated on $T/out
+# one field of the last --json answer ($T/out), and a Python expression evaluated on it
+jf() { $PY tests/jget.py "$1" "$T/out"; }
 js() { $PY -c "import json,sys; d=json.load(open('$T/out')); print($1)"; }
 
 # Independent counts from the files.
@@ -33,17 +34,17 @@ n_eth=$(grep -c . $L/sanctioned_addresses_ETH.txt)
 "$BIN" labels import --db "$DB" --json $L/lazarus.yaml $L/ofac.yaml $L/exchange-wallets-binance.yaml \
     $L/sanctioned_addresses_XBT.txt $L/sanctioned_addresses_ETH.txt $L/sdn_advanced_sample.xml \
     >"$T/out" 2>"$T/err" && ok || bad "import real files: $(cat "$T/err")"
-[ "$(js "d['files'][0]['labels']")" = "$n_laz" ] && ok || bad "lazarus labels"
+[ "$(jf "['files'][0]['labels']")" = "$n_laz" ] && ok || bad "lazarus labels"
 [ "$(js "d['files'][1]['labels'] + d['files'][1]['rejected']")" = "$n_ofac" ] && ok || bad "ofac.yaml labels"
-[ "$(js "d['files'][2]['labels']")" = "$n_bin" ] && ok || bad "binance labels"
-[ "$(js "d['files'][3]['labels']"),$(js "d['files'][3]['rejected']")" = "$((n_xbt - 1)),1" ] && ok || bad "XBT list"
-[ "$(js "d['files'][4]['labels']")" = "$n_eth" ] && ok || bad "ETH list"
-[ "$(js "d['files'][5]['format']"),$(js "d['files'][5]['labels']")" = "ofac-xml,3" ] && ok || bad "sdn sample"
+[ "$(jf "['files'][2]['labels']")" = "$n_bin" ] && ok || bad "binance labels"
+[ "$(jf "['files'][3]['labels']"),$(jf "['files'][3]['rejected']")" = "$((n_xbt - 1)),1" ] && ok || bad "XBT list"
+[ "$(jf "['files'][4]['labels']")" = "$n_eth" ] && ok || bad "ETH list"
+[ "$(jf "['files'][5]['format']"),$(jf "['files'][5]['labels']")" = "ofac-xml,3" ] && ok || bad "sdn sample"
 # The one non-Bitcoin address OFAC lists under XBT is reported with its line, not dropped silently.
 line=$(grep -n TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq $L/sanctioned_addresses_XBT.txt | cut -d: -f1)
 grep -q "sanctioned_addresses_XBT.txt:$line: field address: address 'TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq'" "$T/err" && ok || bad "XBT reject not reported"
 # The file's label lines agree with the total.
-total=$(js "d['labels']")
+total=$(jf "['labels']")
 [ "$(($(wc -l <"$LDB") - 2))" = "$total" ] && ok || bad "labels.db lines vs total $total"
 head -1 "$LDB" | grep -q "^cointrail-labels	1	$total\$" && ok || bad "labels.db header"
 
@@ -59,14 +60,14 @@ expect 3 "no labels for 1BoatSLRHtKNngkdXEeobR76b53LETtpyT" "$BIN" labels show -
 # 3. List and search, checked against the stored file's columns.
 want=$(awk -F'\t' 'NR > 2 && $1 == "btc" && $3 == "sanctioned"' "$LDB" | wc -l)
 expect 0 "" "$BIN" labels list --db "$DB" --chain btc --category sanctioned --limit 3 --json
-[ "$(js "d['total']"),$(js "len(d['labels'])")" = "$want,3" ] && ok || bad "list total $want"
+[ "$(jf "['total']"),$(js "len(d['labels'])")" = "$want,3" ] && ok || bad "list total $want"
 want=$(awk -F'\t' 'NR > 2 && $3 == "exchange"' "$LDB" | wc -l)
 expect 0 "" "$BIN" labels list --db "$DB" --category exchange --limit 0
 grep -q "^$want matching labels" "$T/out" && ok || bad "list exchange: $(tail -1 "$T/out")"
 expect 0 "" "$BIN" labels search --db "$DB" --json dprk3
-[ "$(js "d['total']")" = 2 ] && ok || bad "search dprk3"
+[ "$(jf "['total']")" = 2 ] && ok || bad "search dprk3"
 expect 0 "" "$BIN" labels search --db "$DB" --json "binance reserve wallets BUSD"
-[ "$(js "d['total']")" -ge 1 ] && ok || bad "search binance"
+[ "$(jf "['total']")" -ge 1 ] && ok || bad "search binance"
 
 # 4. Re-import: nothing new, the same bytes.
 cp "$LDB" "$T/before.db"

@@ -15,25 +15,7 @@ A=$(grep -o '"1[1-9A-HJ-NP-Za-km-z]\{25,34\}"' "$T/g/truth.jsonl" | head -1 | tr
 "$BIN" address --db "$T/db" "$A" >/dev/null && ok || bad "address $A not in the store"
 
 # labels.db as an older cointrail stored it (docs/labels.md: \t \n \r \\ escaped, the rest raw).
-$PY - "$T/db/labels.db" "$A" <<'EOF'
-import sys
-path, a = sys.argv[1], sys.argv[2]
-ESC, BEL = "\x1b", "\x07"
-rows = [  # chain address category actor name source url programs first last updated conf
-    ["btc", a, "sanctioned", "x\\rSANCTIONED? no",
-     ESC + "[2J" + ESC + "[1;31mOFAC CLEARED - NOT SANCTIONED" + ESC + "[0m",
-     "evil" + ESC + "]0;TITLE-HIJACK" + BEL, "", "", "", "", "", "100"],
-    ["btc", a, "theft" + ESC + "[8m", "bidi\u202eevil\u2066", "c1\u009b31m\u0085",
-     "fake\\nline\x7f", "", "", "", "", "", "90"],
-]
-rows.sort(key=lambda r: (r[0], r[1], r[5], r[2]))
-with open(path, "w", encoding="utf-8", newline="") as f:
-    f.write("cointrail-labels\t1\t%d\n" % len(rows))
-    f.write("chain\taddress\tcategory\tactor\tname\tsource\turl\tprograms\tfirst_seen\t"
-            "last_seen\tupdated\tconfidence\n")
-    for r in rows:
-        f.write("\t".join(r) + "\n")
-EOF
+$PY tests/labels_hostile.py write-db "$T/db/labels.db" "$A"
 
 # No byte a terminal acts on (C0 but LF, DEL), no C1 or bidi character, in text output.
 clean() { # FILE WHAT
@@ -41,9 +23,7 @@ clean() { # FILE WHAT
         bad "$2: raw control bytes: $(cat -v "$1" | head -c 400)"
         return
     fi
-    $PY -c 'import sys; t = open(sys.argv[1], encoding="utf-8", errors="replace").read()
-sys.exit(any(0x80 <= ord(c) <= 0x9f or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069
-             for c in t))' "$1" && ok || bad "$2: C1 or bidi characters"
+    $PY tests/labels_hostile.py no-c1-bidi "$1" && ok || bad "$2: C1 or bidi characters"
 }
 "$BIN" labels show --db "$T/db" "$A" >"$T/show.txt" && clean "$T/show.txt" "labels show" ||
     bad "labels show failed"
@@ -71,10 +51,7 @@ grep -qF "$A is labelled sanctioned (evil\\x1b]0;TITLE-HIJACK\\x07" "$T/screen.t
     bad "screen reasons: $(cat "$T/screen.txt")"
 # JSON carries the exact text (escaped by JSON itself).
 "$BIN" labels show --db "$T/db" --json "$A" >"$T/show.json"
-$PY -c 'import json,sys; d = json.load(open(sys.argv[1]))
-names = sorted(l["name"] for l in d["labels"])
-sys.exit(names != ["\x1b[2J\x1b[1;31mOFAC CLEARED - NOT SANCTIONED\x1b[0m", "c1\x9b31m\x85"])' \
-    "$T/show.json" && ok || bad "labels show --json: $(cat "$T/show.json")"
+$PY tests/labels_hostile.py json-names "$T/show.json" && ok || bad "labels show --json: $(cat "$T/show.json")"
 
 # Import refuses the same text, naming file, line and field, without echoing the bytes.
 printf 'title: "\\e[2J\\e[1;31mOFAC CLEARED - NOT SANCTIONED\\e[0m"\ncurrency: BTC\ntags:\n  - address: %s\n' \

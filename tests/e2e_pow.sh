@@ -8,7 +8,7 @@
 source "$(dirname "$0")/common.sh"
 DEMO=demo/blk00000.dat
 PAY170=f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16
-blocks() { "$BIN" stats --db "$1" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["blocks"])'; }
+blocks() { "$BIN" stats --db "$1" --json | $PY tests/jget.py '["blocks"]'; }
 refused() { # NAME DB FILE PATTERN...: import fails, the error matches every PATTERN, the store is unchanged
     local name=$1 db=$2 file=$3; shift 3
     rm -rf "$T/before" && cp -a "$db" "$T/before"
@@ -27,9 +27,7 @@ $PY tests/pow_craft.py amounts "$T/craft" || bad "pow_craft amounts"
 grep -q '^network mainnet$' "$T/m/MANIFEST" && ok || bad "network recorded in the MANIFEST"
 
 # 2. The review's attack: bits 0x14100000 after height 100, hash nowhere near the target.
-H=$($PY -c "
-import hashlib,sys; d=open(sys.argv[1],'rb').read()[8:88]
-print(hashlib.sha256(hashlib.sha256(d).digest()).digest()[::-1].hex())" "$T/craft/heavy.dat")
+H=$($PY tests/pow_check.py block-hash "$T/craft/heavy.dat")
 refused "heavy fork" "$T/m" "$T/craft/heavy.dat" "heavy.dat: block at offset 8 \(hash $H\)" "proof of work fails"
 [ "$(blocks "$T/m")" = 439 ] && ok || bad "439 blocks after the heavy fork"
 "$BIN" tx --db "$T/m" $PAY170 >/dev/null && ok || bad "block 170's payment gone"
@@ -66,11 +64,7 @@ refused "regtest bits change" "$T/r" "$T/r1.dat" "r1.dat: block at offset 8" \
     "height 20: bits 0x1f7fffff, but regtest's difficulty rules require 0x207fffff"
 
 # 6. A genesis that declares no rules is refused unless --network names them.
-$PY - "$T/craft/undeclared.dat" <<'EOF'
-import sys; sys.path.insert(0, "tests"); import pow_craft as c
-g, _ = c.block(b"\0" * 32, 1_600_000_000, 0x1f7fffff, [c.coinbase(0, [(50 * c.COIN, c.P2PKH)])], True)
-c.write(sys.argv[1], [g])
-EOF
+$PY tests/pow_craft.py undeclared "$T/craft/undeclared.dat"
 "$BIN" import --db "$T/u" --quiet "$T/craft/undeclared.dat" 2>"$T/err" && bad "undeclared genesis accepted" ||
     { grep -q "undeclared.dat: block at offset 8: genesis .* bits 0x1f7fffff .*--network" "$T/err" && ok || bad "undeclared: $(cat "$T/err")"; }
 "$BIN" import --db "$T/u" --quiet --network regtest "$T/craft/undeclared.dat" >/dev/null && grep -q '^network regtest$' "$T/u/MANIFEST" &&
@@ -82,9 +76,7 @@ EOF
 # 7. Amounts (finding 9): 4400 x 21M BTC overflows the coinbase's sum; the chain whose later tx
 # spends 8000 such outputs is refused at its first oversized coinbase; a coinbase above subsidy
 # plus fees is refused (nothing of the failed batch stays: 0 blocks); where a block's fees are unknown (an unresolved input) it is not.
-stats_sane() { "$BIN" stats --db "$1" --json | $PY -c '
-import json,sys; d=json.load(sys.stdin)
-sys.exit(0 if d["total_output_value"] >= 0 and d["utxo_value"] >= 0 and d["blocks"] == int(sys.argv[1]) else 1)' "$2"; }
+stats_sane() { "$BIN" stats --db "$1" --json | $PY tests/pow_check.py stats-sane "$2"; }
 "$BIN" import --db "$T/o" --quiet "$T/craft/overflow.dat" 2>"$T/err" && bad "overflow accepted" ||
     { grep -qE "overflow.dat: block at offset [0-9]+: block [0-9a-f]{64} \(height 1\): tx 0: the sum of the outputs overflows 64 bits" "$T/err" &&
         ok || bad "overflow error: $(cat "$T/err")"; }

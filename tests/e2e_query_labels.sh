@@ -11,7 +11,7 @@ field() { $PY -c "import json,sys; d=json.load(sys.stdin); print(repr(($1)))"; }
 "$BIN" import --db "$T/db" "$T/g" >/dev/null || bad "import"
 # Before clustering and labels: no entity, no labels, no error.
 "$BIN" address --db "$T/db" --json "$(grep -o '"1[1-9A-HJ-NP-Za-km-z]\{25,34\}"' "$T/g/truth.jsonl" | head -1 | tr -d '"')" \
-    >"$T/a0.json" 2>"$T/a0.err" && [ "$(field 'd["entity"]' <"$T/a0.json")" = None ] &&
+    >"$T/a0.json" 2>"$T/a0.err" && [ "$($PY tests/jget.py '["entity"]' <"$T/a0.json")" = None ] &&
     [ "$(field 'len(d["labels"])' <"$T/a0.json")" = 0 ] && [ ! -s "$T/a0.err" ] && ok ||
     bad "address before clustering: $(cat "$T/a0.err")"
 
@@ -38,7 +38,7 @@ printf 'chain,address,category,actor,source,confidence\nbtc,%s,theft,Test Actor,
 [ "$(field 'd["entity"], [l["address"] for l in d["labels"]]' <"$T/e.json")" = "($ENT, ['$A'])" ] &&
     ok || bad "entity labels"
 # A tx that spends from or pays A shows the label on that input or output.
-tx=$(field 'd["outputs"][0]["txid"]' <"$T/a.json" | tr -d "'")
+tx=$($PY tests/jget.py '["outputs"][0]["txid"]' <"$T/a.json")
 "$BIN" tx --db "$T/db" --json "$tx" >"$T/t.json"
 [ "$(field 'sum(1 for o in d["inputs"] + d["outputs"] for l in o.get("labels", []) if o.get("address") == "'"$A"'" and l["category"] == "theft")' <"$T/t.json")" -ge 1 ] &&
     ok || bad "tx carries A's label"

@@ -19,23 +19,7 @@ FIRST=180
 
 KEY=$("$BIN" serve-key --owner test --scopes read,screen,watch --key-file "$T/keys") || bad "serve-key"
 # The webhook receiver: records every POST body, one per line.
-$PY - "$T" <<'PYEOF' &
-import http.server, sys
-T = sys.argv[1]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open(f"{T}/hook.jsonl", "ab") as f:
-            f.write(body + b"\n")
-        self.send_response(204)
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(f"{T}/hook.port.tmp", "w").write(str(s.server_port))
-import os; os.rename(f"{T}/hook.port.tmp", f"{T}/hook.port")
-s.serve_forever()
-PYEOF
+$PY tests/serve_flow.py hook-receiver "$T" &
 HOOK_PID=$!
 for _ in $(seq 100); do [ -s "$T/hook.port" ] && break; sleep 0.1; done
 # (--webhook-prefix is the older name of --webhook-allow: an origin and a path prefix)
@@ -50,31 +34,16 @@ U="127.0.0.1:$PORT"
 api() { curl -s --max-time 30 -H "X-API-Key: $KEY" "$@"; }
 jq_py() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-[ "$(curl -s "$U/v1/health" | jq_py 'd["height"]')" = $((FIRST - 1)) ] && ok ||
+[ "$(curl -s "$U/v1/health" | $PY tests/jget.py '["height"]')" = $((FIRST - 1)) ] && ok ||
     bad "health height"
 
 # Addresses to screen: every scenario deposit paid in the imported part, and 40 others.
-$PY - "$T" "$FIRST" <<'PYEOF' || bad "address list"
-import json, random, sys
-T, first = sys.argv[1], int(sys.argv[2])
-steps = set()
-for l in open(f"{T}/g/truth.jsonl"):
-    d = json.loads(l)
-    if d.get("kind") == "scenario":
-        steps |= {s["txid"] for s in d["steps"] if s["kind"].endswith("_deposit") and s["height"] < first}
-open(f"{T}/steps.txt", "w").write("\n".join(sorted(steps)) + "\n")
-PYEOF
+$PY tests/serve_flow.py deposit-steps "$T" "$FIRST" || bad "address list"
 for tx in $(cat "$T/steps.txt"); do
     "$BIN" tx --db "$T/db" --json "$tx" | jq_py '"\n".join(o["address"] for o in d["outputs"] if o["address"])'
 done | sort -u >"$T/addrs.txt"
 "$BIN" address --db "$T/db" --json --limit 400 "$(head -1 "$T/addrs.txt")" >/dev/null || bad "address query"
-$PY - "$T" <<'PYEOF' >>"$T/addrs.txt"
-import random, re, sys
-T = sys.argv[1]
-addrs = sorted(set(re.findall(r"^btc,([^,]+),", open(f"{T}/g/labels.csv").read(), re.M)))
-random.seed(5)
-print("\n".join(random.sample(addrs, 20)))
-PYEOF
+$PY tests/serve_flow.py sample-labelled "$T" >>"$T/addrs.txt"
 [ "$(wc -l <"$T/addrs.txt")" -gt 30 ] && ok || bad "too few addresses to screen"
 $PY tests/serve_check.py exposure "$U" "$KEY" "$T/g" "$T/g/labels.csv" $FIRST 3 1000 \
     "$T/addrs.txt" && ok || bad "incoming exposure differs from the independent haircut"
@@ -84,28 +53,7 @@ $PY tests/serve_check.py exposure "$U" "$KEY" "$T/g" "$T/g/labels.csv" $FIRST 6 
 # Against the generator's truth: the exchange and OTC deposits made with stolen funds, screened
 # in one batch with the default rules, are flagged (theft or sanctioned exposure, level medium or
 # above); the floor sits below the measured share (docs/screening.md).
-$PY - "$U" "$KEY" "$T" "$FIRST" <<'PYEOF' && ok || bad "deposits of stolen funds not flagged"
-import http.client, json, sys
-u, key, T, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-txs = []
-for l in open(f"{T}/g/truth.jsonl"):
-    d = json.loads(l)
-    if d.get("kind") == "scenario":
-        txs += [s["txid"] for s in d["steps"]
-                if s["kind"] in ("exchange_deposit", "otc_deposit") and s["height"] < first]
-host, port = u.split(":")
-c = http.client.HTTPConnection(host, int(port), timeout=120)
-c.request("POST", "/v1/screen/batch", body=json.dumps({"txs": txs, "direction": "incoming"}),
-          headers={"X-API-Key": key})
-res = json.loads(c.getresponse().read())["results"]
-flagged = 0
-for r in res:
-    cats = {x["category"] for x in r["result"]["indirect"]["incoming"]["by_category"]}
-    flagged += bool(cats & {"theft", "sanctioned"}) and \
-        r["result"]["risk"]["level"] in ("medium", "high", "severe")
-print(f"truth: {flagged} of {len(txs)} deposits of stolen funds flagged")
-sys.exit(0 if txs and flagged >= 0.85 * len(txs) else 1)
-PYEOF
+$PY tests/serve_flow.py deposits-flagged "$U" "$KEY" "$T" "$FIRST" && ok || bad "deposits of stolen funds not flagged"
 # The API and the CLI answer from the same library call.
 A=$(head -1 "$T/addrs.txt") TX=$(head -1 "$T/steps.txt")
 for what in "address/$A" "tx/$TX"; do
@@ -127,45 +75,31 @@ api -d "{\"addresses\": [\"$A\", \"1BoatSLRHtKNngkdXEeobR76b53LETtpyU\"], \"txs\
 [ "$(cat "$T/batch.txt")" = "[('address', False, None), ('address', True, 400), ('tx', False, None)]" ] &&
     ok || bad "batch: $(cat "$T/batch.txt")"
 # Look-ups and trace answer like the CLI.
-api "$U/v1/tx/$TX" | jq_py 'd["txid"]' | grep -qx "$TX" && ok || bad "GET /v1/tx"
-api "$U/v1/labels/$A" | jq_py 'd["address"]' | grep -qx "$A" && ok || bad "GET /v1/labels/ADDR"
+api "$U/v1/tx/$TX" | $PY tests/jget.py '["txid"]' | grep -qx "$TX" && ok || bad "GET /v1/tx"
+api "$U/v1/labels/$A" | $PY tests/jget.py '["address"]' | grep -qx "$A" && ok || bad "GET /v1/labels/ADDR"
 api "$U/v1/labels?category=theft&limit=5" | jq_py 'len(d["labels"])' | grep -qx 5 && ok ||
     bad "GET /v1/labels?category"
-api -d "{\"from\": [\"$TX\"], \"hops\": 3}" "$U/v1/trace" | jq_py 'd["totals"]["balanced"]' |
+api -d "{\"from\": [\"$TX\"], \"hops\": 3}" "$U/v1/trace" | $PY tests/jget.py '["totals"]["balanced"]' |
     grep -qx True && ok || bad "POST /v1/trace"
-[ "$(api "$U/v1/entity/$A" | jq_py 'd["error"]["code"]')" = 404 ] && ok ||
+[ "$(api "$U/v1/entity/$A" | $PY tests/jget.py '["error"]["code"]')" = 404 ] && ok ||
     bad "entity before clustering should be 404"
 
 # Clustering while serving: the service picks it up.
 "$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"
 for _ in $(seq 100); do
-    [ "$(curl -s "$U/v1/health" | jq_py 'd["clustered"]')" = True ] && break
+    [ "$(curl -s "$U/v1/health" | $PY tests/jget.py '["clustered"]')" = True ] && break
     sleep 0.1
 done
-[ "$(curl -s "$U/v1/health" | jq_py 'd["clustered"]')" = True ] && ok || bad "clustering not picked up"
-api "$U/v1/entity/$A" | jq_py 'd["size"]' | grep -qE '^[0-9]+$' && ok || bad "GET /v1/entity"
+[ "$(curl -s "$U/v1/health" | $PY tests/jget.py '["clustered"]')" = True ] && ok || bad "clustering not picked up"
+api "$U/v1/entity/$A" | $PY tests/jget.py '["size"]' | grep -qE '^[0-9]+$' && ok || bad "GET /v1/entity"
 [ "$(cache_state "$A" 3)" = miss ] && jq_py 'd["entity"] is not None' <"$T/body.3" | grep -qx True &&
     ok || bad "a cached answer outlived its snapshot"
 
 # Watchlists: a thief address with outputs still unspent at $FIRST that are spent later, and
 # the thief's entity, with a webhook.
-$PY - "$T" "$FIRST" <<'PYEOF' >"$T/watch.txt" || bad "watch address"
-import json, sys
-T, first = sys.argv[1], int(sys.argv[2])
-for l in open(f"{T}/g/truth.jsonl"):
-    d = json.loads(l)
-    if d.get("kind") == "scenario" and d["start_height"] < first and d["steps"][-1]["height"] >= first:
-        print(d["thief"])
-PYEOF
+$PY tests/serve_flow.py watch-address "$T" "$FIRST" >"$T/watch.txt" || bad "watch address"
 THIEF=$(head -1 "$T/watch.txt")
-$PY - "$T" "$THIEF" <<'PYEOF' >"$T/thief_addrs.txt"
-import json, sys
-T, thief = sys.argv[1], int(sys.argv[2])
-for l in open(f"{T}/g/truth.jsonl"):
-    d = json.loads(l)
-    if d.get("kind") == "entity" and d["id"] == thief:
-        print("\n".join(d["addresses"]))
-PYEOF
+$PY tests/serve_flow.py thief-addresses "$T" "$THIEF" >"$T/thief_addrs.txt"
 # (only addresses already on chain at $FIRST can be watched by address)
 for a in $(cat "$T/thief_addrs.txt"); do
     "$BIN" address --db "$T/db" "$a" >/dev/null 2>&1 && echo "$a"
@@ -182,24 +116,7 @@ api "$U/v1/watchlists" | jq_py 'sorted(w["name"] for w in d["watchlists"])' |
     grep -qx "\['thief-addr', 'thief-entity'\]" && ok || bad "list watchlists"
 
 # Import the rest while a client keeps asking; every state it sees is a committed one.
-$PY - "$U" "$KEY" "$A" >"$T/tips.log" 2>"$T/poller.err" <<'PYEOF' &
-import http.client, json, sys, time
-u, key, addr = sys.argv[1:4]
-host, port = u.split(":")
-end = time.time() + 60
-while time.time() < end:
-    c = http.client.HTTPConnection(host, int(port), timeout=10)
-    c.request("GET", "/v1/health")
-    d = json.loads(c.getresponse().read())
-    print(d["height"], d["tip"], flush=True)
-    c.request("GET", f"/v1/screen/address/{addr}", headers={"X-API-Key": key})
-    r = c.getresponse(); r.read()
-    if r.status != 200:
-        print("screen status", r.status, file=sys.stderr)
-    c.close()
-    if d["height"] == 259:
-        break
-PYEOF
+$PY tests/serve_flow.py tip-poller "$U" "$KEY" "$A" >"$T/tips.log" 2>"$T/poller.err" &
 POLL_PID=$!
 "$BIN" import --db "$T/db" --commit-seconds 0.01 --quiet "$T/g" >/dev/null || bad "import rest"
 "$BIN" cluster --db "$T/db" >/dev/null || bad "cluster rest"
@@ -207,77 +124,18 @@ wait $POLL_PID
 [ -s "$T/poller.err" ] && bad "screening failed during the import: $(head -3 "$T/poller.err")"
 $PY tests/serve_check.py tips "$T/g" "$T/tips.log" && ok || bad "inconsistent state served"
 for _ in $(seq 100); do
-    [ "$(api "$U/v1/alerts" | jq_py 'd["scanned_height"]')" = 260 ] && break
+    [ "$(api "$U/v1/alerts" | $PY tests/jget.py '["scanned_height"]')" = 260 ] && break
     sleep 0.1
 done
 api "$U/v1/alerts?limit=1000" >"$T/alerts.json"
-$PY - "$T" "$WATCH" <<'PYEOF' && ok || bad "alerts"
-import json, sys
-T, watch = sys.argv[1], sys.argv[2]
-d = json.load(open(f"{T}/alerts.json"))
-want = json.load(open(f"{T}/expect.json"))["spends"]
-thief = set(open(f"{T}/thief_addrs.txt").read().split())
-fails = 0
-def check(c, m):
-    global fails
-    if not c:
-        print("FAIL:", m); fails += 1
-if d["scanned_height"] != 260:
-    check(False, f"scanned_height {d['scanned_height']}")
-by_list = {}
-for a in d["alerts"]:
-    by_list.setdefault(a["list"], {})[a["txid"]] = a
-got = {t: a["amount"] for t, a in by_list.get("thief-addr", {}).items()}
-check(got == want, f"address alerts {got} != chain spends {want}")
-ent = by_list.get("thief-entity", {})
-check(set(want) <= set(ent), "the entity list misses spends of its own address")
-for t, a in ent.items():
-    ins = {i["address"] for i in a["inputs"]}
-    check(ins <= thief, f"entity alert {t} spends non-thief addresses {ins - thief}")
-    check(a["amount"] == sum(i["value"] for i in a["inputs"]), f"alert {t} amount")
-    check(a["height"] >= 180, f"alert {t} at height {a['height']} predates the watchlist")
-hook = [json.loads(l) for l in open(f"{T}/hook.jsonl")] if ent else []
-check(sorted(h["id"] for h in hook) == sorted(a["id"] for a in ent.values()),
-      f"webhook got {len(hook)} alerts, the entity list has {len(ent)}")
-print(f"alerts: {len(got)} for the address, {len(ent)} for the entity, {len(hook)} webhook calls")
-sys.exit(1 if fails else 0)
-PYEOF
+$PY tests/serve_flow.py alerts "$T" "$WATCH" && ok || bad "alerts"
 
 # Metrics count what was served.
 api "$U/v1/metrics" | jq_py 'd["requests"] > 50 and d["latency_us"]["p99"] > 0 and d["store"]["height"] == 259' |
     grep -qx True && ok || bad "metrics"
 # docs/openapi.yaml describes what is served: every documented path and method is routed (no
 # "no such endpoint"), and an undocumented one is not.
-$PY - "$U" "$KEY" "$A" "$TX" <<'PYEOF' && ok || bad "openapi paths"
-import http.client, json, sys, yaml
-u, key, addr, tx = sys.argv[1:]
-spec = yaml.safe_load(open("docs/openapi.yaml"))
-host, port = u.split(":")
-fails = 0
-def call(method, path, body=None):
-    c = http.client.HTTPConnection(host, int(port), timeout=30)
-    c.request(method, path, body=body, headers={"X-API-Key": key})
-    r = c.getresponse()
-    return r.status, r.read()
-for path, ops in spec["paths"].items():
-    p = (path.replace("{address}", addr).replace("{txid}", tx).replace("{id}", addr)
-         .replace("{name}", "thief-addr"))
-    for method in ops:
-        body = b"{}" if method in ("post",) else None
-        if method == "delete":
-            continue  # a DELETE of a real list is exercised by hand below
-        st, out = call(method.upper(), p, body)
-        if st == 404 and b"no such endpoint" in out:
-            print("FAIL: documented but not served:", method.upper(), path); fails += 1
-st, out = call("GET", "/v1/undocumented")
-fails += not (st == 404 and b"no such endpoint" in out)
-st, _ = call("POST", "/v1/watchlists", json.dumps({"name": "tmp", "items": [
-    {"kind": "address", "value": addr}]}).encode())
-st2, _ = call("DELETE", "/v1/watchlists/tmp")
-st3, _ = call("GET", "/v1/watchlists/tmp")
-fails += (st, st2, st3) != (201, 200, 404)
-sys.exit(1 if fails else 0)
-PYEOF
+$PY tests/serve_flow.py openapi-paths "$U" "$KEY" "$A" "$TX" && ok || bad "openapi paths"
 # Hostile and malformed requests.
 $PY tests/serve_check.py hostile 127.0.0.1 "$PORT" "$KEY" && ok || bad "hostile input"
 # A restart keeps watchlists and alerts, and does not alert twice.

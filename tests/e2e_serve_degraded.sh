@@ -26,7 +26,7 @@ SERVE_PID=$LAST_PID
 trap 'kill $SERVE_PID ${SERVE2_PID:-} 2>/dev/null; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
 U=127.0.0.1:$(cat "$T/port")
 health() { curl -s "$1/v1/health"; }
-field() { $PY -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+field() { $PY tests/jget.py "$1"; }
 [ "$(health "$U" | field '["clustering"]')" = ok ] && ok || bad "clustering not ok at start"
 
 COINTRAIL_TEST_CLUSTER_CRASH=1 "$BIN" cluster --db "$T/db" >/dev/null 2>&1 &

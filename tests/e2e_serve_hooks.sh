@@ -26,13 +26,7 @@ R=tests/hook_receiver.py
 "$BIN" import --db "$T/db" --stop-after 150 --quiet "$T/g" >/dev/null || bad "import"
 "$BIN" labels import --db "$T/db" "$T/g/labels.csv" >/dev/null || bad "labels import"
 # The addresses of one exchange: a few alerts per block.
-$PY - "$T" >"$T/items.json" <<'PYEOF'
-import json, sys
-for l in open(f"{sys.argv[1]}/g/truth.jsonl"):
-    d = json.loads(l)
-    if d.get("kind") == "entity" and d.get("name") == "Blockhaus":
-        print(json.dumps([{"kind": "address", "value": a} for a in d["addresses"]]))
-PYEOF
+$PY tests/serve_hooks_check.py exchange-items "$T" >"$T/items.json"
 
 recv() { # NAME MODE [PORT]: start a receiver; its port in $P_NAME, its pid in $PID_NAME
     rm -f "$T/$1.port"
@@ -73,8 +67,7 @@ start() { # start the service with extra options; $U is its address
 start --webhook-attempts 8
 code() { curl -s -o "$T/body" -w '%{http_code}' --max-time 10 "$@"; }
 mklist() { # NAME WEBHOOK [ITEMS-JSON]
-    $PY -c 'import json,sys; print(json.dumps({"name": sys.argv[1], "webhook": sys.argv[2],
-        "items": json.loads(sys.argv[3])}))' "$1" "$2" "${3:-$(cat "$T/items.json")}" >"$T/list.json"
+    $PY tests/serve_hooks_check.py list-json "$1" "$2" "${3:-$(cat "$T/items.json")}" >"$T/list.json"
     code -d @"$T/list.json" "$U/v1/watchlists"
 }
 ONE='[{"kind": "address", "value": "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}]'
@@ -102,7 +95,7 @@ alerts() { curl -s --max-time 10 "$U/v1/alerts?limit=1000&${1:-}"; }
 jq_py() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 wait_height() {
     for _ in $(seq 200); do
-        [ "$(alerts | jq_py 'd["scanned_height"]')" = "$1" ] && return 0
+        [ "$(alerts | $PY tests/jget.py '["scanned_height"]')" = "$1" ] && return 0
         sleep 0.05
     done
     return 1
@@ -121,64 +114,28 @@ N=$(alerts list=ok | jq_py 'len(d["alerts"])')
 # Every alert of ok, flaky and down delivered after the restart.
 for _ in $(seq 200); do
     alerts >"$T/alerts.json"
-    $PY - "$T/alerts.json" <<'PYEOF' && break
-import json, sys
-d = json.load(open(sys.argv[1]))
-sys.exit(any(a["list"] in ("ok", "flaky", "down") and a["webhook"]["state"] != "delivered"
-             for a in d["alerts"]))
-PYEOF
+    $PY tests/serve_hooks_check.py all-delivered "$T/alerts.json" && break
     sleep 0.1
 done
-$PY - "$T" <<'PYEOF' && ok || bad "at-least-once delivery"
-import json, sys
-T = sys.argv[1]
-d = json.load(open(f"{T}/alerts.json"))
-fail = 0
-def check(c, m):
-    global fail
-    if not c:
-        print("FAIL:", m); fail = 1
-by = {}
-for a in d["alerts"]:
-    by.setdefault(a["list"], []).append(a)
-report = []
-for name, path in (("ok", "/hook/a"), ("flaky", "/f"), ("down", "/d")):
-    want = {a["webhook"]["idempotency_key"]: a["id"] for a in by[name]}
-    check(all(a["webhook"]["state"] == "delivered" for a in by[name]), f"{name}: not all delivered")
-    got = [json.loads(l) for l in open(f"{T}/{name}.log")]
-    keys = [g["key"] for g in got if g["path"] == path and g["status"] == 204]
-    check(set(keys) == set(want), f"{name}: keys accepted {len(set(keys))} != alerts {len(want)}")
-    check(all(want.get(g["key"]) == g["id"] for g in got), f"{name}: key and body id disagree")
-    check(all(g["auth"] is None for g in got), f"{name}: an Authorization header was sent")
-    report.append(f"{name}: {len(want)} alerts, {len(got)} posts, {len(keys)} accepted, "
-                  f"{len(keys) - len(set(keys))} accepted twice")
-check(max(a["webhook"]["attempts"] for a in by["flaky"]) >= 2, "flaky: the 500s were not retried")
-check(all(a["webhook"]["state"] == "rejected" and a["webhook"]["status"] == 307
-          for a in by["redir"]), "redirect: not rejected with 307")
-check(all("private" in a["webhook"].get("error", "") for a in by["rebind"]
-          if a["webhook"]["attempts"]), "localhost: not refused as a private address")
-check(not [l for l in open(f"{T}/ok.log") if "rebind" in l], "the rebind path was reached")
-print("; ".join(report))
-sys.exit(fail)
-PYEOF
+$PY tests/serve_hooks_check.py at-least-once "$T" && ok || bad "at-least-once delivery"
 [ ! -s "$T/int.log" ] && ok || bad "the internal receiver was reached: $(head -3 "$T/int.log")"
 
 # Torn tail and a bad record in alerts.jsonl: cut and skipped; ids go on from the maximum.
 kill -9 $SERVE_PID
 wait $SERVE_PID 2>/dev/null
-MAXID=$(tail -1 "$T/db/alerts.jsonl" | jq_py 'd["id"]')
+MAXID=$(tail -1 "$T/db/alerts.jsonl" | $PY tests/jget.py '["id"]')
 sed -i '2i {"id": 3}' "$T/db/alerts.jsonl"
 printf '{"id": %d, "list": "ok", "txid": "ab' $((MAXID + 1)) >>"$T/db/alerts.jsonl"
 start --webhook-attempts 2
 grep -q "alerts.jsonl:2: alert skipped: field list" "$T/serve.log" && ok || bad "bad record not reported"
 grep -q "alerts.jsonl:.*torn record" "$T/serve.log" && ok || bad "torn tail not reported"
 [ "$(code "$U/v1/alerts?list=ok")" = 200 ] && ok || bad "GET ?list= after a bad record"
-[ "$(alerts | jq_py 'd["last_id"]')" = "$MAXID" ] && ok || bad "last_id after the cut"
+[ "$(alerts | $PY tests/jget.py '["last_id"]')" = "$MAXID" ] && ok || bad "last_id after the cut"
 "$BIN" import --db "$T/db" --stop-after 10 --quiet "$T/g" >/dev/null || bad "import 170"
 wait_height 170 && ok || bad "scan to 170"
 alerts "after=$MAXID" | jq_py 'min(a["id"] for a in d["alerts"]) == '$((MAXID + 1))' and
     len(d["alerts"]) == d["last_id"] - '$MAXID | grep -qx True && ok || bad "ids after the cut"
-$PY -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$T/db/alerts.jsonl" &&
+$PY tests/serve_hooks_check.py jsonl-readable "$T/db/alerts.jsonl" &&
     ok || bad "alerts.jsonl has an unreadable line after the cut"
 [ "$(stat -c %a "$T/db/alerts.jsonl") $(stat -c %a "$T/db/alerts.delivery")" = "600 600" ] &&
     ok || bad "alert files are not 0600"
@@ -195,7 +152,7 @@ alerts list=rebind | jq_py 'all(a["webhook"]["state"] == "failed" for a in d["al
 mv "$T/db/alerts.jsonl" "$T/alerts.keep" && mkdir "$T/db/alerts.jsonl"
 "$BIN" import --db "$T/db" --stop-after 10 --quiet "$T/g" >/dev/null || bad "import 180"
 sleep 0.5
-[ "$(alerts | jq_py 'd["scanned_height"]')" = 170 ] && ok || bad "scan advanced without its file"
+[ "$(alerts | $PY tests/jget.py '["scanned_height"]')" = 170 ] && ok || bad "scan advanced without its file"
 rmdir "$T/db/alerts.jsonl" && mv "$T/alerts.keep" "$T/db/alerts.jsonl"
 wait_height 180 && ok || bad "failed alert write not retried at the next poll"
 
@@ -206,22 +163,12 @@ for l in ok flaky redir down rebind; do code -X DELETE "$U/v1/watchlists/$l" >/d
 wait_height 200 && ok || bad "scan to 200"
 for _ in $(seq 50); do [ "$(wc -l <"$T/hang.log")" -ge 4 ] 2>/dev/null && break; sleep 0.1; done
 [ "$(wc -l <"$T/hang.log")" -ge 4 ] && ok || bad "the 4 delivery workers are not all stuck"
-L0=$(curl -s "$U/v1/health" | jq_py 'd["labels"]')
+L0=$(curl -s "$U/v1/health" | $PY tests/jget.py '["labels"]')
 printf 'chain,address,category,actor,source,confidence\nbtc,1BoatSLRHtKNngkdXEeobR76b53LETtpyT,sanctioned,probe,test,1\n' >"$T/probe.csv"
 "$BIN" labels import --db "$T/db" "$T/probe.csv" >/dev/null || bad "probe label import"
-LAT=$($PY - "$U" "$L0" <<'PYEOF'
-import json, sys, time, urllib.request
-t0 = time.monotonic()
-while time.monotonic() - t0 < 10:
-    d = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/v1/health", timeout=10))
-    if str(d["labels"]) != sys.argv[2]:
-        break
-    time.sleep(0.02)
-print(f"{time.monotonic() - t0:.3f}")
-PYEOF
-)
+LAT=$($PY tests/serve_hooks_check.py label-latency "$U" "$L0")
 echo "label visible after ${LAT} s with a hanging receiver ($(wc -l <"$T/hang.log") posts to it so far)"
-$PY -c "import sys; sys.exit(not float(sys.argv[1]) < 1)" "$LAT" && ok || bad "label took ${LAT} s"
+$PY tests/serve_hooks_check.py below "$LAT" 1 && ok || bad "label took ${LAT} s"
 
 # A clean stop with deliveries hanging: the workers are joined within their 2 s timeout (the
 # ASan build also checks that nothing leaks).
@@ -231,17 +178,7 @@ kill -TERM $SERVE_PID && wait $SERVE_PID && ok || bad "stop with deliveries hang
 
 # Owners: lists and alerts of another owner are neither shown nor changed; a file from before
 # owners loads as owner "" (the owner of --insecure-no-auth).
-$PY - "$T/db" <<'PYEOF' || bad "owner files"
-import json, sys
-db = sys.argv[1]
-item = [{"kind": "address", "value": "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}]
-json.dump({"version": 1, "watchlists": [{"name": "x", "items": item},
-                                        {"name": "x", "owner": "alice", "items": item}]},
-          open(f"{db}/watchlists.json", "w"))
-last = json.loads(open(f"{db}/alerts.jsonl").readlines()[-1])
-last.update(id=last["id"] + 1, owner="alice", list="x")
-open(f"{db}/alerts.jsonl", "a").write(json.dumps(last) + "\n")
-PYEOF
+$PY tests/serve_hooks_check.py owner-files "$T/db" || bad "owner files"
 start --max-watchlists 2 --max-watch-items 150
 curl -s "$U/v1/watchlists" | jq_py '[(w["name"], w["owner"]) for w in d["watchlists"]]' |
     grep -qx "\[('x', '')\]" && ok || bad "another owner's list shown"
@@ -249,10 +186,9 @@ alerts | jq_py 'any(a["owner"] == "alice" for a in d["alerts"]) or d["last_id"] 
     grep -qx False && ok || bad "another owner's alert shown"
 [ "$(code "$U/v1/alerts?owner=alice")" = 403 ] && ok || bad "non-admin ?owner= not refused"
 [ "$(code -X DELETE "$U/v1/watchlists/x")" = 200 ] && ok || bad "delete own x"
-$PY -c 'import json,sys; w=json.load(open(sys.argv[1]))["watchlists"]; sys.exit(not (len(w) == 1 and w[0]["owner"] == "alice"))' \
-    "$T/db/watchlists.json" && ok || bad "deleting x touched alice's x"
+$PY tests/serve_hooks_check.py alice-kept "$T/db/watchlists.json" && ok || bad "deleting x touched alice's x"
 # Limits: 150 items in all lists (alice's x holds 1), 2 lists per owner.
-items() { $PY -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))[:int(sys.argv[2])]))' "$T/items.json" "$1"; }
+items() { $PY tests/serve_hooks_check.py first-items "$T/items.json" "$1"; }
 [ "$(mklist a "http://127.0.0.1:$P_ok/hook" "$(items 171)")" = 409 ] && grep -q "150 watched items" "$T/body" &&
     ok || bad "items over the limit: $(cat "$T/body")"
 [ "$(mklist a "http://127.0.0.1:$P_ok/hook" "$(items 100)")" = 201 ] && ok || bad "list a"

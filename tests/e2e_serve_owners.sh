@@ -25,14 +25,10 @@ U=127.0.0.1:$(cat "$T/port")
 req() { # KEY METHOD PATH [BODY] -> status; body in $T/body
     curl -s -o "$T/body" -w '%{http_code}' -X "$2" -H "X-API-Key: $1" ${4:+-d "$4"} "$U$3"
 }
-names() { $PY -c "import json; print(sorted((w['name'], w.get('owner')) for w in json.load(open('$T/body'))['watchlists']))"; }
+names() { $PY tests/serve_owners_check.py names "$T/body"; }
 
 # Watched: the generator's labelled service addresses (busy wallets that spend in every block).
-ADDRS=$($PY -c '
-import json, sys
-rows = [l.split(",") for l in open(sys.argv[1]).read().splitlines()[1:]]
-print(json.dumps([{"kind": "address", "value": r[1]} for r in rows if r[0] == "btc"][:200]))
-' "$T/g/labels.csv")
+ADDRS=$($PY tests/serve_owners_check.py watched "$T/g/labels.csv")
 [ -n "$ADDRS" ] && [ "$ADDRS" != "[]" ] && ok || bad "no watched addresses"
 
 [ "$(req "$A" POST /v1/watchlists "{\"name\":\"w\",\"items\":$ADDRS}")" = 201 ] && ok || bad "A create: $(cat "$T/body")"
@@ -49,7 +45,7 @@ req "$ADM" GET /v1/watchlists >/dev/null && [ "$(names)" = "[('w', 'teamA'), ('w
 [ "$(req "$B" DELETE /v1/watchlists/w)" = 200 ] && ok || bad "B delete own"
 [ "$(req "$B" DELETE /v1/watchlists/w)" = 404 ] && ok || bad "B second delete reached A's list"
 req "$A" GET /v1/watchlists/w | grep -qx 200 && ok || bad "A's list gone"
-$PY -c "import json; w=json.load(open('$T/db/watchlists.json'))['watchlists']; assert [(x['name'], x['owner']) for x in w] == [('w', 'teamA')], w" &&
+$PY tests/serve_owners_check.py stored-lists "$T/db/watchlists.json" &&
     ok || bad "watchlists.json: $(cat "$T/db/watchlists.json" | head -c 300)"
 [ "$(stat -c %a "$T/db/watchlists.json")" = 600 ] && ok || bad "watchlists.json mode"
 
@@ -57,27 +53,19 @@ $PY -c "import json; w=json.load(open('$T/db/watchlists.json'))['watchlists']; a
 "$BIN" import --db "$T/db" --quiet "$T/g" >/dev/null || bad "import rest"
 for _ in $(seq 100); do
     req "$A" GET /v1/alerts >/dev/null
-    [ "$($PY -c "import json; print(len(json.load(open('$T/body'))['alerts']))")" -gt 0 ] && break
+    [ "$($PY tests/serve_owners_check.py alert-count "$T/body")" -gt 0 ] && break
     sleep 0.1
 done
-na=$($PY -c "import json; a=json.load(open('$T/body'))['alerts']; assert all(x['owner']=='teamA' for x in a); print(len(a))")
+na=$($PY tests/serve_owners_check.py team-alerts "$T/body")
 [ "${na:-0}" -gt 0 ] && ok || bad "A has no alerts"
 req "$B" GET /v1/alerts >/dev/null
-[ "$($PY -c "import json; print(len(json.load(open('$T/body'))['alerts']))")" = 0 ] && ok ||
+[ "$($PY tests/serve_owners_check.py alert-count "$T/body")" = 0 ] && ok ||
     bad "B sees A's alerts"
 req "$ADM" GET "/v1/alerts?owner=teamA" >/dev/null
-[ "$($PY -c "import json; print(len(json.load(open('$T/body'))['alerts']))")" = "$na" ] && ok ||
+[ "$($PY tests/serve_owners_check.py alert-count "$T/body")" = "$na" ] && ok ||
     bad "admin ?owner=teamA"
 [ "$(req "$ADM" DELETE "/v1/watchlists/w?owner=teamA")" = 200 ] && ok || bad "admin delete for A"
 
 # The audit log: three changes by teams A, B and the admin, each under its own key id.
-$PY - "$T/db/audit.jsonl" <<'PYEOF' && ok || bad "audit log"
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-changes = [(r["owner"], r["method"], r["status"]) for r in rows if r["method"] in ("POST", "DELETE")]
-want = [("teamA", "POST", 201), ("teamB", "POST", 201), ("teamB", "DELETE", 200),
-        ("teamB", "DELETE", 404), ("ops", "DELETE", 200)]
-assert changes == want, changes
-assert len({r["key_id"] for r in rows if r["method"] in ("POST", "DELETE")}) == 3
-PYEOF
+$PY tests/serve_owners_check.py audit "$T/db/audit.jsonl" && ok || bad "audit log"
 finish

@@ -7,13 +7,9 @@ source "$(dirname "$0")/common.sh"
     --era 2019-2024.3 --users 300 --scenarios 2 --quiet >/dev/null || bad "generate"
 "$BIN" import --db "$T/db" "$T/g" >/dev/null && "$BIN" labels import --db "$T/db" "$T/g/labels.csv" >/dev/null ||
     bad "import"
-$PY -c "
-import json
-for l in open('$T/g/truth.jsonl'):
-    d = json.loads(l)
-    if d.get('kind') == 'scenario': print('\n'.join(d['sources'])); break" >"$T/seeds"
+$PY tests/trace_html_check.py seeds "$T/g/truth.jsonl" >"$T/seeds"
 "$BIN" trace --db "$T/db" --from @"$T/seeds" --hops 40 --format json >"$T/t.json" || bad "trace json"
-ep=$($PY -c "import json; print(json.load(open('$T/t.json'))['endpoints'][0]['address'])")
+ep=$($PY tests/jget.py '["endpoints"][0]["address"]' "$T/t.json")
 printf 'chain,address,category,actor,source,confidence,label\nbtc,%s,exchange,"<b>x</b>",e2e,90,"<script>alert(1)</script>"\n' \
     "$ep" >"$T/evil.csv"
 "$BIN" labels import --db "$T/db" "$T/evil.csv" >/dev/null || bad "evil label import"
@@ -23,20 +19,15 @@ grep -q '<svg' "$T/t.html" && grep -q '</html>' "$T/t.html" && ok || bad "not a 
 ! grep -q '<script>alert' "$T/t.html" && grep -q '&lt;script&gt;alert' "$T/t.html" && ok ||
     bad "label text not escaped"
 grep -q "$ep" "$T/t.html" && ok || bad "largest endpoint missing"
-n=$($PY -c "import json; print(min(200, len(json.load(open('$T/t.json'))['endpoints'])))")
+n=$($PY tests/trace_html_check.py endpoint-rows "$T/t.json")
 [ "$(grep -c '<details>' "$T/t.html")" -eq "$n" ] && ok || bad "endpoint rows: want $n"
 # An entity as the seed: every output paid to any of its addresses (needs the clustering).
 src_addr=$("$BIN" tx --db "$T/db" --json "$(head -1 "$T/seeds" | cut -d: -f1)" |
-    $PY -c "import json,sys; print(json.load(sys.stdin)['outputs'][0]['address'])")
+    $PY tests/jget.py '["outputs"][0]["address"]')
 "$BIN" trace --db "$T/db" --from "entity:$src_addr" --format json >/dev/null 2>"$T/err"
 [ $? -eq 3 ] && grep -q "no clustering" "$T/err" && ok || bad "entity seed without clustering: $(cat "$T/err")"
 "$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"
-want=$("$BIN" entity --db "$T/db" --json --limit 100000 "$src_addr" | $PY -c "
-import json, subprocess, sys
-d = json.load(sys.stdin)
-print(sum(json.loads(subprocess.run(['$BIN', 'address', '--db', '$T/db', '--json', a['address']],
-      capture_output=True, text=True).stdout)['output_count'] for a in d['addresses']))")
-got=$("$BIN" trace --db "$T/db" --from "entity:$src_addr" --format json | $PY -c "
-import json, sys; print(len(json.load(sys.stdin)['seeds']))")
+want=$("$BIN" entity --db "$T/db" --json --limit 100000 "$src_addr" | $PY tests/trace_html_check.py entity-outputs "$BIN" "$T/db")
+got=$("$BIN" trace --db "$T/db" --from "entity:$src_addr" --format json | $PY tests/trace_html_check.py seed-count)
 [ "$got" -eq "$want" ] && ok || bad "entity seeds: $got, want every output of its addresses ($want)"
 finish

@@ -35,24 +35,24 @@ echo "$out" | grep -v '^PASS'
 
 # the saved set reads back as the same links
 "$BIN" xchain show --db "$D" --json 0x1ad092d93df7ca0a0a2a45453589d92363f052e539ec734d7a1b0c9bb3d88f3c >"$T/show.json"
-n=$($PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['count'], d['links'][0]['method'], d['links'][0]['confidence'])" "$T/show.json")
+n=$($PY tests/xchain_query.py show-summary "$T/show.json")
 if [ "$n" = "1 thorchain_memo 1.0" ]; then ok; else bad "xchain show 0x1ad0...: $n"; fi
 # by the Bitcoin side: the outbound of that swap, found through the expectation file
-btx=$($PY -c "import json,sys; e=json.load(open(sys.argv[1])); print([l['to'] for l in e['links'] if l['from'].startswith('0x1ad092')][0])" "$T/expect.json")
+btx=$($PY tests/xchain_query.py outbound-of "$T/expect.json" 0x1ad092)
 if "$BIN" xchain show --db "$D" "$btx" | grep -q "0x1ad092d93df7ca0a0a2a45453589d92363f052e539ec734d7a1b0c9bb3d88f3c"; then ok; else bad "xchain show $btx"; fi
 "$BIN" xchain show --db "$D" 0000000000000000000000000000000000000000000000000000000000000001 >/dev/null
 if [ $? -eq 3 ]; then ok; else bad "show of an unlinked tx: exit 3 expected"; fi
 
 # the OP_RETURN payload in tx --json: hex and text, as python serialized it
 "$BIN" tx --db "$D" --json "$btx" >"$T/tx.json"
-p=$($PY -c "import json,sys; d=json.load(open(sys.argv[1])); o=[o for o in d['outputs'] if o['type']=='nulldata'][0]; print(o['payload_text'], bytes.fromhex(o['payload_hex']).decode())" "$T/tx.json")
+p=$($PY tests/xchain_query.py payload "$T/tx.json")
 if [ "$p" = "OUT:1AD092D93DF7CA0A0A2A45453589D92363F052E539EC734D7A1B0C9BB3D88F3C OUT:1AD092D93DF7CA0A0A2A45453589D92363F052E539EC734D7A1B0C9BB3D88F3C" ]; then ok; else bad "payload: $p"; fi
 
 # a bridge Deposit whose string offset points outside the data: refused with file:line, the
 # store untouched
 mkdir -p "$T/badlogs"
 $PY tests/xchain_craft.py bad-deposit-offset "$R/logs.csv" "$T/badlogs/logs.csv"
-line=$($PY -c "import sys; print(next(i for i, l in enumerate(open(sys.argv[1]), 1) if 'ba03e68b' in l))" "$T/badlogs/logs.csv")
+line=$($PY tests/xchain_query.py line-of "$T/badlogs/logs.csv" ba03e68b)
 rm -rf "$T/e2" && mkdir -p "$T/e2"
 # shellcheck disable=SC2086
 "$BIN" evm-import --db "$T/e2" $(echo $CSV | sed "s|$R/logs.csv|$T/badlogs/logs.csv|") 2>"$T/err" >/dev/null
@@ -91,18 +91,13 @@ if grep -q "keeps no events" "$T/err"; then ok; else bad "format 1 EVM links not
 $PY tests/xchain_chain.py "$R/truth.json" "$T/chain2.blk" "$T/expect2.json" "$T/fork.blk" >/dev/null
 mkdir -p "$T/forkdir" && cp "$T/fork.blk" "$T/forkdir/blk00001.dat"
 if "$BIN" import --db "$D" "$T/forkdir" >/dev/null 2>"$T/err"; then ok; else bad "fork import: $(cat "$T/err")"; fi
-want=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fork_nulldata'])" "$T/expect2.json")
+want=$($PY tests/jget.py '["fork_nulldata"]' "$T/expect2.json")
 got=$(grep -o 'nulldata=[0-9]*' "$D/MANIFEST" | cut -d= -f2)
 if [ "$got" = "$want" ]; then ok; else bad "after the reorganisation: $got payload rows, $want OP_RETURN outputs left"; fi
 "$BIN" xchain links --db "$D" --json >"$T/links2.json"
-n=$($PY -c "
-import json, sys
-links = json.load(open(sys.argv[1]))['links']
-gone = set(json.load(open(sys.argv[2]))['fork_removed_txids'])
-print(sum(l['to']['tx'] in gone or l['from']['tx'] in gone for l in links),
-      sum(l['method'] == 'thorchain_memo' for l in links))" "$T/links2.json" "$T/expect2.json")
+n=$($PY tests/xchain_query.py after-reorg "$T/links2.json" "$T/expect2.json")
 if [ "$n" = "0 1" ]; then ok; else bad "links after the reorganisation (links to removed txs, thorchain links): $n"; fi
-gone1=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fork_removed_txids'][0])" "$T/expect2.json")
+gone1=$($PY tests/jget.py '["fork_removed_txids"][0]' "$T/expect2.json")
 "$BIN" tx --db "$D" "$gone1" >/dev/null 2>&1
 if [ $? -eq 3 ]; then ok; else bad "a tx of the removed branch is still found"; fi
 mkdir -p "$T/straight" && cp "$T/chain/blk00000.dat" "$T/straight/" && cp "$T/fork.blk" "$T/straight/blk00001.dat"

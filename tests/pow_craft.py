@@ -15,6 +15,8 @@ byte with python3 integers (not by cointrail).
       rich.dat      genesis, then a coinbase paying 50 BTC + 1 sat with no fees in its block
       spendsum.dat  genesis, a coinbase of 50 BTC, a tx splitting it, a tx spending both halves
                     plus an unresolved input (fees unknown: no coinbase check for that block)
+  pow_craft.py undeclared OUT_FILE
+      a regtest-like genesis (bits 0x1f7fffff) that declares no network's rules
 """
 import hashlib
 import os
@@ -150,8 +152,16 @@ def amounts(out):
     write(os.path.join(out, "spendsum.dat"), [g, b1, b2])
 
 
+def undeclared(path):
+    """A regtest-like genesis (bits 0x1f7fffff) that declares no network's rules."""
+    g, _ = block(b"\0" * 32, 1_600_000_000, 0x1f7fffff, [coinbase(0, [(50 * COIN, P2PKH)])], True)
+    write(path, [g])
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "fork":
         fork(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "undeclared":
+        undeclared(sys.argv[2])
     else:
         amounts(sys.argv[2])
