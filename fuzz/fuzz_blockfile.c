@@ -33,7 +33,7 @@ static void walk(const uint8_t *map, size_t size, const uint8_t *key)
         FUZZ_ASSERT(off == boff + bsize);
         uint8_t frame[8];
         btc_blockfile_read(&f, boff - 8, frame, 8);
-        FUZZ_ASSERT(memcmp(frame, btc_mainnet_magic, 4) == 0);
+        FUZZ_ASSERT(btc_is_magic(frame)); /* mainnet, testnet3 or regtest framing */
         uint8_t *blk = malloc(bsize);
         FUZZ_ASSERT(blk != NULL);
         btc_blockfile_read(&f, boff, blk, bsize);
