@@ -355,14 +355,9 @@ static int manifest_text(const evm_store *s, const uint64_t rows[C_NCOLS], uint6
                              (unsigned long long)rows[C_BLK]);
     rc |= util_buf_printf(b, "tip %s\ntoken_meta %llu\nrows", rows[C_BLK] ? tiphex : "-",
                           (unsigned long long)gen);
-    for (int c = 0; c < C_NCOLS; c++)
-        rc |= util_buf_printf(b, " %s=%llu", col_names[c], (unsigned long long)rows[c]);
+    rc |= colstore_manifest_rows(b, col_names, rows, C_NCOLS);
     rc |= util_buf_printf(b, "\n");
-    uint8_t h[32];
-    crypto_sha256(b->data, b->len, h);
-    char hex[65];
-    util_hex(hex, h, 32);
-    rc |= util_buf_printf(b, "checksum %s\n", hex);
+    rc |= colstore_manifest_seal(b, NULL);
     return rc;
 }
 
@@ -383,16 +378,12 @@ static int manifest_read(evm_store *s, util_err *err)
     text[len] = 0;
     free(data);
     rc = UTIL_ECORRUPT;
-    char *ck = strstr(text, "checksum ");
+    const char *ck = NULL;
     unsigned long long v[C_NCOLS], fb, nb, gen;
     char chain[32], tip[80];
-    int ver;
-    if (!ck || (ck != text && ck[-1] != '\n')) goto bad;
-    uint8_t h[32];
-    crypto_sha256(text, (size_t)(ck - text), h);
-    char hex[65];
-    util_hex(hex, h, 32);
-    if (strncmp(ck + 9, hex, 64)) {
+    int ver, ok = colstore_manifest_check(text, 1, &ck, NULL);
+    if (ok == UTIL_ENOTFOUND) goto bad;
+    if (ok) {
         util_errf(err, UTIL_ECORRUPT, "%s: checksum mismatch", path);
         free(text);
         return UTIL_ECORRUPT;
@@ -405,11 +396,11 @@ static int manifest_read(evm_store *s, util_err *err)
                &v[6]) != 13)
         goto bad;
     {
-        char *rl = strstr(text, "\nrows "), *ev = rl ? strstr(rl, " event=") : NULL,
-             *et = rl ? strstr(rl, " event_text=") : NULL;
-        if (ev && et && ev < ck && et < ck) {
-            v[C_EV] = strtoull(ev + 7, NULL, 10);
-            v[C_EVTEXT] = strtoull(et + 12, NULL, 10);
+        const char *rl = strstr(text, "\nrows ");
+        uint64_t ev, et;
+        if (rl && rl < ck && !colstore_manifest_row(rl, ck, "event", &ev) &&
+            !colstore_manifest_row(rl, ck, "event_text", &et)) {
+            v[C_EV] = ev, v[C_EVTEXT] = et;
         } else if (ver == 1) {
             v[C_EV] = v[C_EVTEXT] = 0;
             s->legacy = 1;
@@ -669,11 +660,9 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
             goto fail;
         }
         snprintf(path, sizeof path, "%s/LOCK", s->dir);
-        s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
-            rc = util_errf(err, UTIL_EBUSY, "%s: another import holds the lock", s->dir);
-            goto fail;
-        }
+        char what[4600];
+        snprintf(what, sizeof what, "%s: another import holds the lock", s->dir);
+        if ((rc = colstore_lock(&s->lock_fd, path, 0666, 1, what, err))) goto fail;
     }
     if (exists) {
         if ((rc = manifest_read(s, err))) goto fail;

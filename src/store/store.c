@@ -521,14 +521,15 @@ static int manifest_write(store *s, const store_totals *t, util_err *err)
     for (int i = 0; i < BTC_NSCRIPT_TYPES; i++)
         util_buf_printf(&b, "type %s %llu\n", btc_script_type_name(i),
                         (unsigned long long)t->outputs_by_type[i]);
-    util_buf_printf(&b, "rows");
+    const char *names[NCOLS];
+    uint64_t rows[NCOLS];
     for (int i = 0; i < NCOLS; i++)
-        util_buf_printf(&b, " %s=%llu", column_defs[i].name, (unsigned long long)s->cols[i].rows);
+        names[i] = column_defs[i].name, rows[i] = s->cols[i].rows;
+    util_buf_printf(&b, "rows");
+    colstore_manifest_rows(&b, names, rows, NCOLS);
     util_buf_printf(&b, "\n");
     uint8_t sum[32];
-    crypto_sha256(b.data, b.len, sum);
-    util_hex(hex, sum, 32);
-    util_buf_printf(&b, "checksum %s\n", hex);
+    colstore_manifest_seal(&b, sum);
     if (!b.data) return util_errf(err, UTIL_ENOMEM, "out of memory writing MANIFEST");
     memcpy(s->manifest_sum, sum, 32);
     char path[4200];
@@ -552,19 +553,13 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     }
     text[len] = 0;
-    char *cs = strstr(text, "checksum ");
-    uint8_t sum[32];
-    char hex[65];
-    if (!cs) {
+    rc = colstore_manifest_check(text, 0, NULL, s->manifest_sum);
+    if (rc) {
         free(text);
-        return util_errf(err, UTIL_ECORRUPT, "%s: no checksum line", path);
-    }
-    crypto_sha256(text, (size_t)(cs - text), sum);
-    memcpy(s->manifest_sum, sum, 32);
-    util_hex(hex, sum, 32);
-    if (strncmp(cs + 9, hex, 64) != 0) {
-        free(text);
-        return util_errf(err, UTIL_ECORRUPT, "%s: checksum mismatch (file damaged)", path);
+        return util_errf(err, UTIL_ECORRUPT,
+                         rc == UTIL_ENOTFOUND ? "%s: no checksum line"
+                                              : "%s: checksum mismatch (file damaged)",
+                         path);
     }
     store_totals *t = &s->committed;
     memset(t, 0, sizeof *t);
@@ -583,9 +578,8 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
                 if (strcmp(name, btc_script_type_name(k)) == 0) t->outputs_by_type[k] = u;
         } else if (strncmp(line, "rows ", 5) == 0) {
             for (int c = 0; c < NCOLS; c++) {
-                char pat[80];
-                snprintf(pat, sizeof pat, " %s=", column_defs[c].name);
-                char *at = strstr(line, pat);
+                int at = colstore_manifest_row(line, line + strlen(line), column_defs[c].name,
+                                               &rows[c]) == 0;
                 if (!at && c >= COL_FIRST_V2) {
                     rows[c] = 0;
                     s->legacy = 1;
@@ -596,7 +590,6 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
                     return util_errf(err, UTIL_ECORRUPT, "%s: no row count for column %s", path,
                                      column_defs[c].name);
                 }
-                rows[c] = strtoull(at + strlen(pat), NULL, 10);
             }
         } else if (sscanf(line, "%63s %lld", key, &i) == 2) {
             if (!strcmp(key, "blocks"))
@@ -801,12 +794,9 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     if (!exists && (rc = ensure_dir(dir, err))) goto fail;
     if (s->writable) {
         snprintf(path, sizeof path, "%s/LOCK", dir);
-        s->lock_fd = open(path, O_RDWR | O_CREAT, 0644);
-        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-            rc = util_errf(err, UTIL_EBUSY, "%s: another cointrail process is writing this store",
-                           dir);
-            goto fail;
-        }
+        char what[4200];
+        snprintf(what, sizeof what, "%s: another cointrail process is writing this store", dir);
+        if ((rc = colstore_lock(&s->lock_fd, path, 0644, 0, what, err))) goto fail;
         snprintf(path, sizeof path, "%s/READERS", dir);
         int r = open(path, O_RDONLY | O_CREAT, 0644);
         if (r >= 0) close(r);
