@@ -101,4 +101,96 @@ int colstore_manifest_check(const char *text, int at_line, const char **end, uin
  * UTIL_ENOTFOUND. */
 int colstore_manifest_row(const char *line, const char *end, const char *name, uint64_t *v);
 
+/* ---- on-disk hash index: the slot table ----
+ *
+ * Both stores' indexes (store.c's "cointidx" files, evm_store's "ctevmidx") are open-addressing
+ * tables of u64 slots with linear probing: 0 empty, else fingerprint << 40 | (id + 1), the home
+ * slot hash & (cap - 1) and the fingerprint hash >> 40 of the key's 64-bit hash. What differs is
+ * kept by each store: the hash function (part of each format), the header, the minimum capacity,
+ * how the file is kept (mapped and changed in place under the undo log, or built in memory and
+ * replaced), and the insert policy below. Slots are host-order u64 (little-endian on every
+ * supported host). */
+#define COLSTORE_IX_ID_BITS 40
+#define COLSTORE_IX_ID_MASK ((1ULL << COLSTORE_IX_ID_BITS) - 1)
+
+/* The smallest power of two >= min_cap with 3 cap >= 4 keys: a function of the key count
+ * alone, so a table grown one insert at a time and one rebuilt in one pass are the same size. */
+static inline uint64_t colstore_ix_cap(uint64_t keys, uint64_t min_cap)
+{
+    uint64_t cap = min_cap;
+    while (cap * 3 < keys * 4)
+        cap *= 2;
+    return cap;
+}
+
+static inline uint64_t colstore_ix_entry(uint64_t h, uint64_t id)
+{
+    return (h >> COLSTORE_IX_ID_BITS) << COLSTORE_IX_ID_BITS | (id + 1);
+}
+
+/* The id in a non-empty slot. */
+static inline uint64_t colstore_ix_id(uint64_t slot)
+{
+    return (slot & COLSTORE_IX_ID_MASK) - 1;
+}
+
+/* Does the key of row id equal the key looked up? (the caller's column, however it is read):
+ * 1 yes, 0 no, -1 cannot tell (a read failed: the look-up gives up). */
+typedef int (*colstore_ix_match_fn)(const void *ctx, uint64_t id);
+
+/* Look up a key of hash h among ids below live: the slot index of its entry and *id, or -1
+ * (not there; *id untouched) or -2 (match failed). match NULL takes the first entry whose
+ * fingerprint fits (a hint, e.g. for prefetching). */
+static inline int64_t colstore_ix_find(const uint64_t *slots, uint64_t cap, uint64_t h,
+                                       uint64_t live, colstore_ix_match_fn match, const void *ctx,
+                                       uint64_t *id)
+{
+    uint64_t mask = cap - 1, fp = h >> COLSTORE_IX_ID_BITS;
+    uint64_t i = h & mask;
+    for (uint64_t n = 0; n < cap; n++, i = (i + 1) & mask) {
+        uint64_t slot = slots[i];
+        if (slot == 0) return -1;
+        uint64_t sid = colstore_ix_id(slot);
+        if (sid >= live || slot >> COLSTORE_IX_ID_BITS != fp) continue;
+        int m = match ? match(ctx, sid) : 1;
+        if (m < 0) return -2;
+        if (m) {
+            *id = sid;
+            return (int64_t)i;
+        }
+    }
+    return -1;
+}
+
+/* Insert policies. */
+enum {
+    /* A slot holding an id at or above the one inserted is free: ids are inserted in order, so
+     * such an entry is stale (left past a commit by a crash or a reorganisation). A slot that
+     * holds the same key (match) is repointed to the new id. */
+    COLSTORE_IX_STALE_FREE = 1,
+    /* A slot that already holds this very entry ends the insert: a rerun after a writer died
+     * between putting slots and recording them leaves the table as an uninterrupted run. */
+    COLSTORE_IX_SKIP_EXACT = 2
+};
+
+/* The slot where id (key hash h) goes under policy; the table must have an empty slot. The
+ * caller reads the old value (0: empty, else a stale entry, the same key's older entry to log
+ * before it is overwritten, or this very entry) and then stores colstore_ix_entry(h, id). */
+static inline uint64_t colstore_ix_slot_for(const uint64_t *slots, uint64_t cap, uint64_t h,
+                                            uint64_t id, unsigned policy,
+                                            colstore_ix_match_fn match, const void *ctx)
+{
+    uint64_t mask = cap - 1, entry = colstore_ix_entry(h, id), fp = h >> COLSTORE_IX_ID_BITS;
+    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t slot = slots[i];
+        if (slot == 0) return i;
+        if ((policy & COLSTORE_IX_SKIP_EXACT) && slot == entry) return i;
+        if (policy & COLSTORE_IX_STALE_FREE) {
+            uint64_t sid = colstore_ix_id(slot);
+            if (sid >= id) return i;
+            if (match && slot >> COLSTORE_IX_ID_BITS == fp && match(ctx, sid) == 1) return i;
+        }
+    }
+}
+
 #endif

@@ -208,12 +208,9 @@ static void ix_unmap(hidx *x)
  * so its probe chain is still unbroken) keeps the table the bytes of an uninterrupted run. */
 static void ix_put(uint8_t *slots, uint64_t cap, const uint8_t *key, uint64_t id)
 {
-    uint64_t h = key_hash(key), i = h & (cap - 1), entry = (h >> 40) << 40 | (id + 1), v;
-    while ((v = util_le64(slots + 8 * i))) {
-        if (v == entry) return;
-        i = (i + 1) & (cap - 1);
-    }
-    util_put_le64(slots + 8 * i, entry);
+    uint64_t *sl = (uint64_t *)slots, h = key_hash(key);
+    sl[colstore_ix_slot_for(sl, cap, h, id, COLSTORE_IX_SKIP_EXACT, NULL, NULL)] =
+        colstore_ix_entry(h, id);
 }
 
 static int ix_map(const evm_store *s, int which, hidx *x, int writable)
@@ -252,10 +249,7 @@ static int ix_map(const evm_store *s, int which, hidx *x, int writable)
  * are the same bytes (slots are filled in id order either way). */
 static uint64_t ix_cap(uint64_t keys)
 {
-    uint64_t cap = 1024;
-    while (3 * cap < 4 * keys)
-        cap *= 2;
-    return cap;
+    return colstore_ix_cap(keys, 1024);
 }
 
 /* Write the index of rows [0, rows) of its column afresh (temp file, fsync, rename), map it. */
@@ -318,6 +312,21 @@ static int ix_extend(evm_store *s, int which, uint64_t from, uint64_t rows, util
     return 0;
 }
 
+/* The key looked up, for colstore_ix_find to compare with a column row (read with pread). */
+typedef struct ix_key {
+    const evm_store *s;
+    int c;
+    const uint8_t *key;
+} ix_key;
+
+static int ix_match(const void *ctx, uint64_t r)
+{
+    const ix_key *k = ctx;
+    uint8_t row[32];
+    if (read_row(k->s, k->c, r, row, NULL)) return -1;
+    return !memcmp(row, k->key, col_width[k->c]);
+}
+
 /* Reader: the row of key through the index. 1 found, 0 not stored, -1 no usable index (the
  * caller scans). A hit counts only if the column row below the committed count holds the key. */
 static int ix_find(const evm_store *s, int which, const uint8_t *key, uint64_t *id)
@@ -326,21 +335,10 @@ static int ix_find(const evm_store *s, int which, const uint8_t *key, uint64_t *
     int c = ix_col(which);
     /* an index behind the MANIFEST (a writer died between the two) may miss keys */
     if (!x->map || util_le64(x->map + 24) < crows(s, c)) return -1;
-    uint64_t h = key_hash(key), i = h & (x->cap - 1), fp = h >> 40;
-    uint8_t row[32];
-    for (uint64_t n = 0; n < x->cap; n++, i = (i + 1) & (x->cap - 1)) {
-        uint64_t v = util_le64(x->map + IX_HDR + 8 * i);
-        if (!v) return 0;
-        if (v >> 40 != fp) continue;
-        uint64_t r = (v & ((1ull << 40) - 1)) - 1;
-        if (r >= crows(s, c)) continue;
-        if (read_row(s, c, r, row, NULL)) return -1;
-        if (!memcmp(row, key, col_width[c])) {
-            *id = r;
-            return 1;
-        }
-    }
-    return 0;
+    ix_key k = {s, c, key};
+    int64_t r = colstore_ix_find((const uint64_t *)(x->map + IX_HDR), x->cap, key_hash(key),
+                                 crows(s, c), ix_match, &k, id);
+    return r >= 0 ? 1 : r == -1 ? 0 : -1;
 }
 
 /* ---- MANIFEST ---- */

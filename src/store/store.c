@@ -204,18 +204,23 @@ static uint64_t key_hash(const uint8_t *key, size_t n)
     return h;
 }
 
-#define SLOT_ID_BITS 40
-#define SLOT_ID_MASK ((1ULL << SLOT_ID_BITS) - 1)
-
-static inline uint64_t slot_fp(uint64_t h)
-{
-    return h >> SLOT_ID_BITS;
-}
-
 typedef struct idx_ops {
     int key_col;
     size_t key_len;
 } idx_ops;
+
+/* The key looked up, for colstore_ix_find / colstore_ix_slot_for to compare with a row. */
+typedef struct key_ctx {
+    const store *s;
+    const idx_ops *ops;
+    const uint8_t *key;
+} key_ctx;
+
+static int key_match(const void *ctx, uint64_t id)
+{
+    const key_ctx *k = ctx;
+    return memcmp(col_at(k->s, k->ops->key_col, id), k->key, k->ops->key_len) == 0;
+}
 
 static const idx_ops txidx_ops = {COL_TX_HASH, 32};
 static const idx_ops addridx_ops = {COL_ADDR_KEY, sizeof(btc_addr)};
@@ -258,15 +263,9 @@ static void hindex_note_used(hindex *x)
 static int64_t hindex_find_h(const store *s, const hindex *x, const idx_ops *ops,
                              const uint8_t *key, uint64_t h, uint64_t live)
 {
-    uint64_t mask = x->cap - 1;
-    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = x->slots[i];
-        if (slot == 0) return -1;
-        uint64_t id = (slot & SLOT_ID_MASK) - 1;
-        if (id < live && (slot >> SLOT_ID_BITS) == slot_fp(h) &&
-            memcmp(col_at(s, ops->key_col, id), key, ops->key_len) == 0)
-            return (int64_t)id;
-    }
+    key_ctx k = {s, ops, key};
+    uint64_t id;
+    return colstore_ix_find(x->slots, x->cap, h, live, key_match, &k, &id) >= 0 ? (int64_t)id : -1;
 }
 
 static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,
@@ -280,35 +279,25 @@ static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops, 
 static void hindex_put_h(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,
                          uint64_t id)
 {
-    uint64_t mask = x->cap - 1;
-    uint64_t entry = slot_fp(h) << SLOT_ID_BITS | (id + 1);
-    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = x->slots[i];
-        uint64_t sid = (slot & SLOT_ID_MASK) - 1;
-        if (slot == 0 || sid >= id) {
-            if (slot == 0) x->used++;
-            x->slots[i] = entry;
-            return;
-        }
-        if ((slot >> SLOT_ID_BITS) == slot_fp(h) &&
-            memcmp(col_at(s, ops->key_col, sid), key, ops->key_len) == 0) {
-            /* BIP 30 duplicate txid: the newer tx is the one later inputs spend. */
-            if (sid < s->undo_base[ops->key_col] && s->undo)
-                undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
-            x->slots[i] = entry;
-            return;
-        }
+    key_ctx k = {s, ops, key};
+    uint64_t i =
+        colstore_ix_slot_for(x->slots, x->cap, h, id, COLSTORE_IX_STALE_FREE, key_match, &k);
+    uint64_t slot = x->slots[i], sid = colstore_ix_id(slot);
+    if (slot == 0) {
+        x->used++;
+    } else if (sid < id) {
+        /* BIP 30 duplicate txid: the newer tx is the one later inputs spend. */
+        if (sid < s->undo_base[ops->key_col] && s->undo)
+            undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
     }
+    x->slots[i] = colstore_ix_entry(h, id);
 }
 
 /* The capacity for keys entries: a function of the count alone, so a table grown one insert
  * at a time and one rebuilt in a single pass have the same size. */
 static uint64_t hindex_cap_for(uint64_t keys)
 {
-    uint64_t cap = 1 << 16;
-    while (cap * 3 < keys * 4)
-        cap *= 2;
-    return cap;
+    return colstore_ix_cap(keys, 1 << 16);
 }
 
 static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live);
@@ -438,7 +427,7 @@ static void hindex_remove(store *s, hindex *x, int which, const idx_ops *ops, ui
         if (memcmp(key, zero, ops->key_len) == 0) continue; /* a row never written */
         uint64_t h = key_hash(key, ops->key_len), mask = x->cap - 1;
         for (uint64_t i = h & mask; x->slots[i]; i = (i + 1) & mask) {
-            if ((x->slots[i] & SLOT_ID_MASK) != id + 1) continue;
+            if ((x->slots[i] & COLSTORE_IX_ID_MASK) != id + 1) continue;
             if (logged) undo_log(s, NCOLS + which, i, x->slots[i]);
             x->slots[i] = 0;
             x->used--;
@@ -952,13 +941,8 @@ int store_batch_full(const store *s)
  * almost always the key's own entry. Only a hint for prefetching; lookups verify. */
 static uint64_t hindex_candidate(const hindex *x, uint64_t h, uint64_t live)
 {
-    uint64_t mask = x->cap - 1;
-    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = x->slots[i];
-        if (slot == 0) return UINT64_MAX;
-        uint64_t id = (slot & SLOT_ID_MASK) - 1;
-        if ((slot >> SLOT_ID_BITS) == slot_fp(h) && id < live) return id;
-    }
+    uint64_t id;
+    return colstore_ix_find(x->slots, x->cap, h, live, NULL, NULL, &id) >= 0 ? id : UINT64_MAX;
 }
 
 /* Appending a block touches rows all over the store: for each input the txid index, the
