@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../colstore/colstore.h"
 #include "../crypto/crypto.h"
 #include "evm.h"
 
@@ -45,8 +46,7 @@ enum { IX_ADDR, IX_TX, IX_N };
 static const char *const ix_files[IX_N] = {"addr.idx", "tx_hash.idx"};
 
 typedef struct col {
-    int fd;
-    uint64_t rows;    /* committed */
+    colstore_col f;   /* an unmapped column: rows is the committed count */
     util_buf pending; /* appended rows not yet written */
 } col;
 
@@ -78,41 +78,17 @@ struct evm_store {
 
 static uint64_t crows(const evm_store *s, int c)
 {
-    return s->c[c].rows;
+    return s->c[c].f.rows;
 }
 /* rows including pending */
 static uint64_t arows(const evm_store *s, int c)
 {
-    return s->c[c].rows + s->c[c].pending.len / col_width[c];
-}
-
-static int pread_all(int fd, void *p, size_t n, uint64_t off)
-{
-    uint8_t *q = p;
-    while (n) {
-        ssize_t k = pread(fd, q, n, (off_t)off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        q += k, n -= (size_t)k, off += (uint64_t)k;
-    }
-    return 0;
-}
-
-static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    const uint8_t *q = p;
-    while (n) {
-        ssize_t k = pwrite(fd, q, n, (off_t)off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        q += k, n -= (size_t)k, off += (uint64_t)k;
-    }
-    return 0;
+    return s->c[c].f.rows + s->c[c].pending.len / col_width[c];
 }
 
 static int read_row(const evm_store *s, int c, uint64_t row, void *out, util_err *err)
 {
-    if (pread_all(s->c[c].fd, out, col_width[c], row * col_width[c]))
+    if (colstore_pread_all(s->c[c].f.fd, out, col_width[c], row * col_width[c]))
         return util_errf(err, UTIL_ECORRUPT, "%s/%s: row %llu cannot be read (file cut short?)",
                          s->dir, col_files[c], (unsigned long long)row);
     return 0;
@@ -232,12 +208,9 @@ static void ix_unmap(hidx *x)
  * so its probe chain is still unbroken) keeps the table the bytes of an uninterrupted run. */
 static void ix_put(uint8_t *slots, uint64_t cap, const uint8_t *key, uint64_t id)
 {
-    uint64_t h = key_hash(key), i = h & (cap - 1), entry = (h >> 40) << 40 | (id + 1), v;
-    while ((v = util_le64(slots + 8 * i))) {
-        if (v == entry) return;
-        i = (i + 1) & (cap - 1);
-    }
-    util_put_le64(slots + 8 * i, entry);
+    uint64_t *sl = (uint64_t *)slots, h = key_hash(key);
+    sl[colstore_ix_slot_for(sl, cap, h, id, COLSTORE_IX_SKIP_EXACT, NULL, NULL)] =
+        colstore_ix_entry(h, id);
 }
 
 static int ix_map(const evm_store *s, int which, hidx *x, int writable)
@@ -248,7 +221,7 @@ static int ix_map(const evm_store *s, int which, hidx *x, int writable)
     if (x->fd < 0) return -1;
     struct stat st;
     uint8_t h[IX_HDR];
-    if (fstat(x->fd, &st) || st.st_size < IX_HDR || pread_all(x->fd, h, IX_HDR, 0) ||
+    if (fstat(x->fd, &st) || st.st_size < IX_HDR || colstore_pread_all(x->fd, h, IX_HDR, 0) ||
         memcmp(h, "ctevmidx", 8) || util_le32(h + 8) != 1 ||
         util_le32(h + 12) != col_width[ix_col(which)]) {
         ix_unmap(x);
@@ -276,10 +249,7 @@ static int ix_map(const evm_store *s, int which, hidx *x, int writable)
  * are the same bytes (slots are filled in id order either way). */
 static uint64_t ix_cap(uint64_t keys)
 {
-    uint64_t cap = 1024;
-    while (3 * cap < 4 * keys)
-        cap *= 2;
-    return cap;
+    return colstore_ix_cap(keys, 1024);
 }
 
 /* Write the index of rows [0, rows) of its column afresh (temp file, fsync, rename), map it. */
@@ -302,7 +272,7 @@ static int ix_rebuild(evm_store *s, int which, uint64_t rows, util_err *err)
     util_put_le64(buf + 24, rows);
     for (uint64_t i = 0; i < rows; i += 4096) {
         uint64_t k = rows - i < 4096 ? rows - i : 4096;
-        if (pread_all(s->c[ix_col(which)].fd, keys, k * klen, i * klen)) {
+        if (colstore_pread_all(s->c[ix_col(which)].f.fd, keys, k * klen, i * klen)) {
             free(buf), free(keys);
             return util_errf(err, UTIL_ECORRUPT, "%s/%s: shorter than MANIFEST", s->dir,
                              col_files[ix_col(which)]);
@@ -342,6 +312,21 @@ static int ix_extend(evm_store *s, int which, uint64_t from, uint64_t rows, util
     return 0;
 }
 
+/* The key looked up, for colstore_ix_find to compare with a column row (read with pread). */
+typedef struct ix_key {
+    const evm_store *s;
+    int c;
+    const uint8_t *key;
+} ix_key;
+
+static int ix_match(const void *ctx, uint64_t r)
+{
+    const ix_key *k = ctx;
+    uint8_t row[32];
+    if (read_row(k->s, k->c, r, row, NULL)) return -1;
+    return !memcmp(row, k->key, col_width[k->c]);
+}
+
 /* Reader: the row of key through the index. 1 found, 0 not stored, -1 no usable index (the
  * caller scans). A hit counts only if the column row below the committed count holds the key. */
 static int ix_find(const evm_store *s, int which, const uint8_t *key, uint64_t *id)
@@ -350,21 +335,10 @@ static int ix_find(const evm_store *s, int which, const uint8_t *key, uint64_t *
     int c = ix_col(which);
     /* an index behind the MANIFEST (a writer died between the two) may miss keys */
     if (!x->map || util_le64(x->map + 24) < crows(s, c)) return -1;
-    uint64_t h = key_hash(key), i = h & (x->cap - 1), fp = h >> 40;
-    uint8_t row[32];
-    for (uint64_t n = 0; n < x->cap; n++, i = (i + 1) & (x->cap - 1)) {
-        uint64_t v = util_le64(x->map + IX_HDR + 8 * i);
-        if (!v) return 0;
-        if (v >> 40 != fp) continue;
-        uint64_t r = (v & ((1ull << 40) - 1)) - 1;
-        if (r >= crows(s, c)) continue;
-        if (read_row(s, c, r, row, NULL)) return -1;
-        if (!memcmp(row, key, col_width[c])) {
-            *id = r;
-            return 1;
-        }
-    }
-    return 0;
+    ix_key k = {s, c, key};
+    int64_t r = colstore_ix_find((const uint64_t *)(x->map + IX_HDR), x->cap, key_hash(key),
+                                 crows(s, c), ix_match, &k, id);
+    return r >= 0 ? 1 : r == -1 ? 0 : -1;
 }
 
 /* ---- MANIFEST ---- */
@@ -379,14 +353,9 @@ static int manifest_text(const evm_store *s, const uint64_t rows[C_NCOLS], uint6
                              (unsigned long long)rows[C_BLK]);
     rc |= util_buf_printf(b, "tip %s\ntoken_meta %llu\nrows", rows[C_BLK] ? tiphex : "-",
                           (unsigned long long)gen);
-    for (int c = 0; c < C_NCOLS; c++)
-        rc |= util_buf_printf(b, " %s=%llu", col_names[c], (unsigned long long)rows[c]);
+    rc |= colstore_manifest_rows(b, col_names, rows, C_NCOLS);
     rc |= util_buf_printf(b, "\n");
-    uint8_t h[32];
-    crypto_sha256(b->data, b->len, h);
-    char hex[65];
-    util_hex(hex, h, 32);
-    rc |= util_buf_printf(b, "checksum %s\n", hex);
+    rc |= colstore_manifest_seal(b, NULL);
     return rc;
 }
 
@@ -407,16 +376,12 @@ static int manifest_read(evm_store *s, util_err *err)
     text[len] = 0;
     free(data);
     rc = UTIL_ECORRUPT;
-    char *ck = strstr(text, "checksum ");
+    const char *ck = NULL;
     unsigned long long v[C_NCOLS], fb, nb, gen;
     char chain[32], tip[80];
-    int ver;
-    if (!ck || (ck != text && ck[-1] != '\n')) goto bad;
-    uint8_t h[32];
-    crypto_sha256(text, (size_t)(ck - text), h);
-    char hex[65];
-    util_hex(hex, h, 32);
-    if (strncmp(ck + 9, hex, 64)) {
+    int ver, ok = colstore_manifest_check(text, 1, &ck, NULL);
+    if (ok == UTIL_ENOTFOUND) goto bad;
+    if (ok) {
         util_errf(err, UTIL_ECORRUPT, "%s: checksum mismatch", path);
         free(text);
         return UTIL_ECORRUPT;
@@ -429,11 +394,11 @@ static int manifest_read(evm_store *s, util_err *err)
                &v[6]) != 13)
         goto bad;
     {
-        char *rl = strstr(text, "\nrows "), *ev = rl ? strstr(rl, " event=") : NULL,
-             *et = rl ? strstr(rl, " event_text=") : NULL;
-        if (ev && et && ev < ck && et < ck) {
-            v[C_EV] = strtoull(ev + 7, NULL, 10);
-            v[C_EVTEXT] = strtoull(et + 12, NULL, 10);
+        const char *rl = strstr(text, "\nrows ");
+        uint64_t ev, et;
+        if (rl && rl < ck && !colstore_manifest_row(rl, ck, "event", &ev) &&
+            !colstore_manifest_row(rl, ck, "event_text", &et)) {
+            v[C_EV] = ev, v[C_EVTEXT] = et;
         } else if (ver == 1) {
             v[C_EV] = v[C_EVTEXT] = 0;
             s->legacy = 1;
@@ -451,7 +416,7 @@ static int manifest_read(evm_store *s, util_err *err)
     if (strcmp(chain, s->chain) || v[C_BLK] != nb || v[C_TXHASH] != v[C_TX]) goto bad;
     s->first_block = fb, s->token_gen = gen;
     for (int c = 0; c < C_NCOLS; c++)
-        s->c[c].rows = v[c];
+        s->c[c].f.rows = v[c];
     memset(s->tip, 0, 32);
     if (nb && evm_hash_parse(s->tip, tip, strlen(tip), NULL)) goto bad;
     free(text);
@@ -590,7 +555,7 @@ static int mkdir_p(const char *path)
 static int recover(evm_store *s, util_err *err)
 {
     struct stat st;
-    if (fstat(s->c[C_XFER].fd, &st)) return util_errf(err, UTIL_EIO, "%s: stat failed", s->dir);
+    if (fstat(s->c[C_XFER].f.fd, &st)) return util_errf(err, UTIL_EIO, "%s: stat failed", s->dir);
     uint64_t phys = (uint64_t)st.st_size / col_width[C_XFER];
     uint64_t naddr = crows(s, C_ADDR);
     for (uint64_t r = phys; r-- > crows(s, C_XFER);) {
@@ -601,18 +566,20 @@ static int recover(evm_store *s, util_err *err)
         for (int k = 0; k < 2; k++) {
             if (ids[k] >= naddr) continue; /* none, or an address that is cut away anyway */
             uint8_t h[8];
-            if (pread_all(s->head_fd, h, 8, 8 * (uint64_t)ids[k]))
+            if (colstore_pread_all(s->head_fd, h, 8, 8 * (uint64_t)ids[k]))
                 return util_errf(err, UTIL_ECORRUPT, "%s/%s: short", s->dir, HEAD_FILE);
             if (util_le64(h) != r) continue;
             util_put_le64(h, prevs[k]);
-            if (pwrite_all(s->head_fd, h, 8, 8 * (uint64_t)ids[k]))
+            if (colstore_pwrite_all(s->head_fd, h, 8, 8 * (uint64_t)ids[k]))
                 return util_errf(err, UTIL_EIO, "%s/%s: write failed", s->dir, HEAD_FILE);
         }
     }
     if (fdatasync(s->head_fd)) return util_errf(err, UTIL_EIO, "%s: sync failed", HEAD_FILE);
-    for (int c = 0; c < C_NCOLS; c++)
-        if (ftruncate(s->c[c].fd, (off_t)(crows(s, c) * col_width[c])))
-            return util_errf(err, UTIL_EIO, "%s/%s: cannot cut back", s->dir, col_files[c]);
+    for (int c = 0; c < C_NCOLS; c++) {
+        if (s->c[c].f.fd < 0) continue; /* a format 1 store's missing columns */
+        int rc = colstore_col_cut(&s->c[c].f, crows(s, c), err);
+        if (rc) return rc;
+    }
     if (ftruncate(s->head_fd, (off_t)(naddr * 8)))
         return util_errf(err, UTIL_EIO, "%s/%s: cannot cut back", s->dir, HEAD_FILE);
     meta_cleanup(s);
@@ -635,13 +602,13 @@ static int load_state(evm_store *s, util_err *err)
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     s->n_addrs = n;
     s->n_toks = crows(s, C_TOK);
-    if ((n && pread_all(s->c[C_ADDR].fd, s->addrs, n * 20, 0)) ||
-        (s->n_toks && pread_all(s->c[C_TOK].fd, s->toks, s->n_toks * 20, 0)))
+    if ((n && colstore_pread_all(s->c[C_ADDR].f.fd, s->addrs, n * 20, 0)) ||
+        (s->n_toks && colstore_pread_all(s->c[C_TOK].f.fd, s->toks, s->n_toks * 20, 0)))
         return util_errf(err, UTIL_ECORRUPT, "%s: address or token file shorter than MANIFEST",
                          s->dir);
     uint8_t *raw = malloc(n * 8 + 1);
     if (!raw) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    if (n && pread_all(s->head_fd, raw, n * 8, 0)) {
+    if (n && colstore_pread_all(s->head_fd, raw, n * 8, 0)) {
         free(raw);
         return util_errf(err, UTIL_ECORRUPT, "%s/%s: shorter than MANIFEST", s->dir, HEAD_FILE);
     }
@@ -666,7 +633,7 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
     for (int i = 0; i < IX_N; i++)
         s->ix[i].fd = -1;
     for (int c = 0; c < C_NCOLS; c++)
-        s->c[c].fd = -1;
+        s->c[c].f.fd = -1;
     strcpy(s->chain, chain);
     int rc = 0;
     size_t dl = strlen(dir) + cl + 8;
@@ -691,11 +658,9 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
             goto fail;
         }
         snprintf(path, sizeof path, "%s/LOCK", s->dir);
-        s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
-            rc = util_errf(err, UTIL_EBUSY, "%s: another import holds the lock", s->dir);
-            goto fail;
-        }
+        char what[4600];
+        snprintf(what, sizeof what, "%s: another import holds the lock", s->dir);
+        if ((rc = colstore_lock(&s->lock_fd, path, 0666, 1, what, err))) goto fail;
     }
     if (exists) {
         if ((rc = manifest_read(s, err))) goto fail;
@@ -714,10 +679,13 @@ int evm_store_open(evm_store **out, const char *dir, const char *chain, unsigned
     for (int c = 0; c < C_NCOLS; c++) {
         if (s->legacy && c >= C_FIRST_V2) continue;
         snprintf(path, sizeof path, "%s/%s", s->dir, col_files[c]);
-        if ((s->c[c].fd = open(path, oflags, 0666)) < 0) {
-            rc = util_errf(err, UTIL_ECORRUPT, "%s: cannot open: %s", path, strerror(errno));
+        uint64_t committed = s->c[c].f.rows; /* from the MANIFEST; the open starts at 0 */
+        if (colstore_col_open(&s->c[c].f, path, col_width[c],
+                              COLSTORE_CLOEXEC | (s->writer ? COLSTORE_WRITE : 0), 0666, err)) {
+            rc = err ? (err->code = UTIL_ECORRUPT) : UTIL_ECORRUPT;
             goto fail;
         }
+        s->c[c].f.rows = committed;
     }
     snprintf(path, sizeof path, "%s/%s", s->dir, HEAD_FILE);
     if ((s->head_fd = open(path, oflags, 0666)) < 0) {
@@ -752,7 +720,7 @@ void evm_store_close(evm_store *s)
 {
     if (!s) return;
     for (int c = 0; c < C_NCOLS; c++) {
-        if (s->c[c].fd >= 0) close(s->c[c].fd);
+        colstore_col_close(&s->c[c].f);
         util_buf_free(&s->c[c].pending);
     }
     if (s->head_fd >= 0) close(s->head_fd);
@@ -943,12 +911,11 @@ int evm_store_commit(evm_store *s, util_err *err)
     /* 1. rows, synced */
     for (int c = 0; c < C_NCOLS; c++) {
         col *k = &s->c[c];
-        if (k->pending.len &&
-            pwrite_all(k->fd, k->pending.data, k->pending.len, k->rows * col_width[c]))
-            return util_errf(err, UTIL_EIO, "%s/%s: write failed: %s", s->dir, col_files[c],
-                             strerror(errno));
-        if (k->pending.len && sync_fd(k->fd))
-            return util_errf(err, UTIL_EIO, "%s/%s: sync failed", s->dir, col_files[c]);
+        int rc = k->pending.len
+                     ? colstore_col_write(&k->f, k->f.rows, k->pending.data, k->pending.len, err)
+                     : 0;
+        if (!rc && k->pending.len) rc = colstore_col_sync(&k->f, err);
+        if (rc) return rc;
     }
     /* 2. list heads: every new or changed one, then synced */
     int any = 0;
@@ -956,7 +923,7 @@ int evm_store_commit(evm_store *s, util_err *err)
         if (!s->head_dirty[i]) continue;
         uint8_t h[8];
         util_put_le64(h, s->heads[i]);
-        if (pwrite_all(s->head_fd, h, 8, 8 * i))
+        if (colstore_pwrite_all(s->head_fd, h, 8, 8 * i))
             return util_errf(err, UTIL_EIO, "%s/%s: write failed", s->dir, HEAD_FILE);
         s->head_dirty[i] = 0;
         any = 1;
@@ -989,7 +956,7 @@ int evm_store_commit(evm_store *s, util_err *err)
     for (int i = 0; i < IX_N; i++)
         before[i] = crows(s, ix_col(i));
     for (int c = 0; c < C_NCOLS; c++) {
-        s->c[c].rows = rows[c];
+        s->c[c].f.rows = rows[c];
         s->c[c].pending.len = 0;
     }
     /* 5. the indexes, derived data: a crash before they are done only means a rebuild */
@@ -1065,7 +1032,7 @@ int evm_store_truncate(evm_store *s, uint64_t from, util_err *err)
         return rc;
     }
     for (int c = 0; c < C_NCOLS; c++)
-        s->c[c].rows = rows[c];
+        s->c[c].f.rows = rows[c];
     memcpy(s->tip, tip, 32);
     if ((rc = recover(s, err)) || (rc = load_state(s, err))) return rc;
     for (int i = 0; i < IX_N && !rc; i++)
@@ -1105,7 +1072,7 @@ int evm_store_event(const evm_store *s, uint64_t id, evm_event_row *o, util_err 
     for (int k = 0; k < 3; k++)
         evm_u256_load(&o->u[k], ev + 152 + 32 * k);
     if (o->text_len > EVM_EVENT_TEXT_MAX || off + o->text_len > crows(s, C_EVTEXT) ||
-        (o->text_len && pread_all(s->c[C_EVTEXT].fd, o->text, o->text_len, off)))
+        (o->text_len && colstore_pread_all(s->c[C_EVTEXT].f.fd, o->text, o->text_len, off)))
         return util_errf(err, UTIL_ECORRUPT, "%s/%s: event %llu's text cannot be read", s->dir,
                          col_files[C_EVTEXT], (unsigned long long)id);
     o->text[o->text_len] = 0;
@@ -1159,7 +1126,7 @@ int evm_store_find_tx(const evm_store *s, const uint8_t hash[32], uint64_t *id, 
     if (!buf) return util_errf(err, UTIL_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < n; i += CHUNK) {
         uint64_t k = n - i < CHUNK ? n - i : CHUNK;
-        if (pread_all(s->c[C_TXHASH].fd, buf, k * 32, i * 32)) {
+        if (colstore_pread_all(s->c[C_TXHASH].f.fd, buf, k * 32, i * 32)) {
             free(buf);
             return util_errf(err, UTIL_ECORRUPT, "%s/tx_hash.col: shorter than MANIFEST", s->dir);
         }
@@ -1194,7 +1161,7 @@ int evm_store_xfer_trace(const evm_store *s, const evm_xfer_row *x, char *out, s
                          util_err *err)
 {
     if (x->trace_len >= cap) return util_errf(err, UTIL_ECORRUPT, "trace address too long");
-    if (x->trace_len && pread_all(s->c[C_TRACE].fd, out, x->trace_len, x->trace_off))
+    if (x->trace_len && colstore_pread_all(s->c[C_TRACE].f.fd, out, x->trace_len, x->trace_off))
         return util_errf(err, UTIL_ECORRUPT, "%s/xfer_trace.dat: short", s->dir);
     out[x->trace_len] = 0;
     return 0;
@@ -1227,7 +1194,7 @@ int evm_store_find_addr(const evm_store *s, const uint8_t a[20], uint32_t *id, u
     if (!buf) return util_errf(err, UTIL_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < n; i += CHUNK) {
         uint64_t k = n - i < CHUNK ? n - i : CHUNK;
-        if (pread_all(s->c[C_ADDR].fd, buf, k * 20, i * 20)) {
+        if (colstore_pread_all(s->c[C_ADDR].f.fd, buf, k * 20, i * 20)) {
             free(buf);
             return util_errf(err, UTIL_ECORRUPT, "%s/addr.col: shorter than MANIFEST", s->dir);
         }
@@ -1266,7 +1233,7 @@ int evm_store_addr_head(const evm_store *s, uint32_t addr, uint64_t *xfer, util_
     if (addr >= crows(s, C_ADDR))
         return util_errf(err, UTIL_ENOTFOUND, "address id %u not stored", addr);
     uint8_t h[8];
-    if (pread_all(s->head_fd, h, 8, 8 * (uint64_t)addr))
+    if (colstore_pread_all(s->head_fd, h, 8, 8 * (uint64_t)addr))
         return util_errf(err, UTIL_ECORRUPT, "%s/%s: short", s->dir, HEAD_FILE);
     return settle(s, addr, util_le64(h), xfer, err);
 }

@@ -10,22 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../colstore/colstore.h"
 #include "../crypto/crypto.h"
 
-/* Each column reserves this much address space once, so its mapping never moves as it grows
- * and pointers into it stay valid. 256 GiB covers the largest column of the whole chain. */
 #define TX_SAMPLE 64 /* txs per entry of a reader's tx sample */
-#define COLUMN_RESERVE ((size_t)1 << 38)
-#define GROW_MIN_BYTES ((size_t)1 << 20)
 
-typedef struct column {
-    const char *name;
-    size_t width;
-    int fd;
-    uint8_t *base; /* start of the reservation */
-    size_t mapped; /* bytes of the file mapped at base */
-    uint64_t rows; /* rows in use (committed + appended) */
-} column;
+/* A memory-mapped column (colstore); rows counts committed + appended rows. */
+typedef colstore_col column;
 
 enum {
     COL_BLK_HASH,
@@ -131,96 +122,12 @@ struct store {
 
 /* ---------------- columns ---------------- */
 
-static int column_map_to(store *s, column *c, size_t bytes, util_err *err)
-{
-    if (bytes <= c->mapped) return 0;
-    if (bytes > COLUMN_RESERVE)
-        return util_errf(err, UTIL_ENOMEM, "%s/%s: column exceeds its %zu-byte reservation", s->dir,
-                         c->name, COLUMN_RESERVE);
-    int prot = PROT_READ | (s->writable ? PROT_WRITE : 0);
-    /* Map whole pages from the file, placed exactly after what is already mapped. */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t from = c->mapped & ~(page - 1);
-    void *m = mmap(c->base + from, bytes - from, prot, MAP_SHARED | MAP_FIXED, c->fd, (off_t)from);
-    if (m == MAP_FAILED)
-        return util_errf(err, UTIL_EIO, "%s/%s: cannot map %zu bytes: %s", s->dir, c->name, bytes,
-                         strerror(errno));
-    c->mapped = bytes;
-    return 0;
-}
-
 static int column_open(store *s, column *c, int idx, util_err *err)
 {
     char path[4200];
-    c->name = column_defs[idx].name;
-    c->width = column_defs[idx].width;
-    snprintf(path, sizeof path, "%s/%s.col", s->dir, c->name);
-    c->fd = open(path, s->writable ? O_RDWR | O_CREAT : O_RDONLY, 0644);
-    if (c->fd < 0) return util_errf(err, UTIL_EIO, "%s: cannot open: %s", path, strerror(errno));
-    void *r =
-        mmap(NULL, COLUMN_RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (r == MAP_FAILED)
-        return util_errf(err, UTIL_ENOMEM, "%s: cannot reserve address space", path);
-    c->base = r;
-    c->mapped = 0;
-    return 0;
-}
-
-/* Grow the file fd (named path) so that bytes [from, to) are allocated on disk, not a hole.
- * Files written through a shared mapping need it: a page of a hole that the file system
- * cannot allocate (disk full, quota) is a SIGBUS at the write, while here it is an error
- * naming the file. posix_fallocate allocates; where the file system cannot (EOPNOTSUPP,
- * EINVAL), zeros are written instead, which allocates as well. */
-static int file_grow(int fd, const char *path, size_t from, size_t to, util_err *err)
-{
-    if (to <= from) return 0;
-    int fa = posix_fallocate(fd, (off_t)from, (off_t)(to - from));
-    if (fa == 0) return 0;
-    if (fa != EOPNOTSUPP && fa != EINVAL)
-        return util_errf(err, UTIL_EIO, "%s: cannot grow to %zu bytes: %s", path, to, strerror(fa));
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return util_errf(err, UTIL_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    /* Bytes below the current end are data already written; zero only the new range. */
-    size_t at = (size_t)st.st_size > from ? (size_t)st.st_size : from;
-    static const uint8_t zeros[65536];
-    while (at < to) {
-        size_t n = to - at < sizeof zeros ? to - at : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return util_errf(err, UTIL_EIO, "%s: cannot grow to %zu bytes: %s", path, to,
-                             w < 0 ? strerror(errno) : "short write");
-        at += (size_t)w;
-    }
-    return 0;
-}
-
-/* Make room for rows more rows; the file grows in steps that depend only on the row count, so
- * an interrupted and a straight import make the same files. */
-static int column_reserve(store *s, column *c, uint64_t more, util_err *err)
-{
-    size_t need = (size_t)(c->rows + more) * c->width;
-    if (need <= c->mapped) return 0;
-    size_t want = c->mapped < GROW_MIN_BYTES ? GROW_MIN_BYTES : c->mapped;
-    while (want < need)
-        want *= 2;
-    /* Allocate the blocks now: rows are written through the mapping, where a block the disk
-     * cannot give would be a SIGBUS rather than an error (and one fault per page is slower). */
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.col", s->dir, c->name);
-    int rc = file_grow(c->fd, path, c->mapped, want, err);
-    if (rc) return rc;
-    size_t from = c->mapped;
-    rc = column_map_to(s, c, want, err);
-    if (rc) return rc;
-#ifdef MADV_POPULATE_WRITE
-    /* One call maps the new pages writable instead of a write fault per page later (measured:
-     * about a fifth less import time on ext4). Advice only: failure changes nothing. */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), start = (from + page - 1) & ~(page - 1);
-    if (want > start) madvise(c->base + start, want - start, MADV_POPULATE_WRITE);
-#endif
-    return 0;
+    snprintf(path, sizeof path, "%s/%s.col", s->dir, column_defs[idx].name);
+    return colstore_col_open(c, path, column_defs[idx].width,
+                             COLSTORE_MAP | (s->writable ? COLSTORE_WRITE : 0), 0644, err);
 }
 
 static inline void *col_at(const store *s, int col, uint64_t row)
@@ -258,7 +165,7 @@ static int undo_reserve(store *s, uint64_t n, util_err *err)
         /* Records are written through the mapping: allocated, not a hole (see file_grow). */
         char path[4200];
         snprintf(path, sizeof path, "%s/undo.log", s->dir);
-        int rc = file_grow(s->undo_fd, path, s->undo_file_bytes, want, err);
+        int rc = colstore_file_grow(s->undo_fd, path, s->undo_file_bytes, want, err);
         if (rc) return rc;
         s->undo_file_bytes = want;
     }
@@ -297,18 +204,23 @@ static uint64_t key_hash(const uint8_t *key, size_t n)
     return h;
 }
 
-#define SLOT_ID_BITS 40
-#define SLOT_ID_MASK ((1ULL << SLOT_ID_BITS) - 1)
-
-static inline uint64_t slot_fp(uint64_t h)
-{
-    return h >> SLOT_ID_BITS;
-}
-
 typedef struct idx_ops {
     int key_col;
     size_t key_len;
 } idx_ops;
+
+/* The key looked up, for colstore_ix_find / colstore_ix_slot_for to compare with a row. */
+typedef struct key_ctx {
+    const store *s;
+    const idx_ops *ops;
+    const uint8_t *key;
+} key_ctx;
+
+static int key_match(const void *ctx, uint64_t id)
+{
+    const key_ctx *k = ctx;
+    return memcmp(col_at(k->s, k->ops->key_col, id), k->key, k->ops->key_len) == 0;
+}
 
 static const idx_ops txidx_ops = {COL_TX_HASH, 32};
 static const idx_ops addridx_ops = {COL_ADDR_KEY, sizeof(btc_addr)};
@@ -319,7 +231,7 @@ static int hindex_map(store *s, hindex *x, uint64_t cap, int create, util_err *e
     if (create) { /* slots are written through the mapping: allocate them (see file_grow) */
         char path[4200];
         snprintf(path, sizeof path, "%s/%s.idx", s->dir, x->name);
-        int rc = file_grow(x->fd, path, 0, bytes, err);
+        int rc = colstore_file_grow(x->fd, path, 0, bytes, err);
         if (rc) return rc;
     }
     void *m = mmap(NULL, bytes, PROT_READ | (s->writable ? PROT_WRITE : 0), MAP_SHARED, x->fd, 0);
@@ -351,15 +263,9 @@ static void hindex_note_used(hindex *x)
 static int64_t hindex_find_h(const store *s, const hindex *x, const idx_ops *ops,
                              const uint8_t *key, uint64_t h, uint64_t live)
 {
-    uint64_t mask = x->cap - 1;
-    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = x->slots[i];
-        if (slot == 0) return -1;
-        uint64_t id = (slot & SLOT_ID_MASK) - 1;
-        if (id < live && (slot >> SLOT_ID_BITS) == slot_fp(h) &&
-            memcmp(col_at(s, ops->key_col, id), key, ops->key_len) == 0)
-            return (int64_t)id;
-    }
+    key_ctx k = {s, ops, key};
+    uint64_t id;
+    return colstore_ix_find(x->slots, x->cap, h, live, key_match, &k, &id) >= 0 ? (int64_t)id : -1;
 }
 
 static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,
@@ -373,35 +279,25 @@ static int64_t hindex_find(const store *s, const hindex *x, const idx_ops *ops, 
 static void hindex_put_h(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,
                          uint64_t id)
 {
-    uint64_t mask = x->cap - 1;
-    uint64_t entry = slot_fp(h) << SLOT_ID_BITS | (id + 1);
-    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = x->slots[i];
-        uint64_t sid = (slot & SLOT_ID_MASK) - 1;
-        if (slot == 0 || sid >= id) {
-            if (slot == 0) x->used++;
-            x->slots[i] = entry;
-            return;
-        }
-        if ((slot >> SLOT_ID_BITS) == slot_fp(h) &&
-            memcmp(col_at(s, ops->key_col, sid), key, ops->key_len) == 0) {
-            /* BIP 30 duplicate txid: the newer tx is the one later inputs spend. */
-            if (sid < s->undo_base[ops->key_col] && s->undo)
-                undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
-            x->slots[i] = entry;
-            return;
-        }
+    key_ctx k = {s, ops, key};
+    uint64_t i =
+        colstore_ix_slot_for(x->slots, x->cap, h, id, COLSTORE_IX_STALE_FREE, key_match, &k);
+    uint64_t slot = x->slots[i], sid = colstore_ix_id(slot);
+    if (slot == 0) {
+        x->used++;
+    } else if (sid < id) {
+        /* BIP 30 duplicate txid: the newer tx is the one later inputs spend. */
+        if (sid < s->undo_base[ops->key_col] && s->undo)
+            undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
     }
+    x->slots[i] = colstore_ix_entry(h, id);
 }
 
 /* The capacity for keys entries: a function of the count alone, so a table grown one insert
  * at a time and one rebuilt in a single pass have the same size. */
 static uint64_t hindex_cap_for(uint64_t keys)
 {
-    uint64_t cap = 1 << 16;
-    while (cap * 3 < keys * 4)
-        cap *= 2;
-    return cap;
+    return colstore_ix_cap(keys, 1 << 16);
 }
 
 static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live);
@@ -531,7 +427,7 @@ static void hindex_remove(store *s, hindex *x, int which, const idx_ops *ops, ui
         if (memcmp(key, zero, ops->key_len) == 0) continue; /* a row never written */
         uint64_t h = key_hash(key, ops->key_len), mask = x->cap - 1;
         for (uint64_t i = h & mask; x->slots[i]; i = (i + 1) & mask) {
-            if ((x->slots[i] & SLOT_ID_MASK) != id + 1) continue;
+            if ((x->slots[i] & COLSTORE_IX_ID_MASK) != id + 1) continue;
             if (logged) undo_log(s, NCOLS + which, i, x->slots[i]);
             x->slots[i] = 0;
             x->used--;
@@ -614,14 +510,15 @@ static int manifest_write(store *s, const store_totals *t, util_err *err)
     for (int i = 0; i < BTC_NSCRIPT_TYPES; i++)
         util_buf_printf(&b, "type %s %llu\n", btc_script_type_name(i),
                         (unsigned long long)t->outputs_by_type[i]);
-    util_buf_printf(&b, "rows");
+    const char *names[NCOLS];
+    uint64_t rows[NCOLS];
     for (int i = 0; i < NCOLS; i++)
-        util_buf_printf(&b, " %s=%llu", s->cols[i].name, (unsigned long long)s->cols[i].rows);
+        names[i] = column_defs[i].name, rows[i] = s->cols[i].rows;
+    util_buf_printf(&b, "rows");
+    colstore_manifest_rows(&b, names, rows, NCOLS);
     util_buf_printf(&b, "\n");
     uint8_t sum[32];
-    crypto_sha256(b.data, b.len, sum);
-    util_hex(hex, sum, 32);
-    util_buf_printf(&b, "checksum %s\n", hex);
+    colstore_manifest_seal(&b, sum);
     if (!b.data) return util_errf(err, UTIL_ENOMEM, "out of memory writing MANIFEST");
     memcpy(s->manifest_sum, sum, 32);
     char path[4200];
@@ -645,19 +542,13 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     }
     text[len] = 0;
-    char *cs = strstr(text, "checksum ");
-    uint8_t sum[32];
-    char hex[65];
-    if (!cs) {
+    rc = colstore_manifest_check(text, 0, NULL, s->manifest_sum);
+    if (rc) {
         free(text);
-        return util_errf(err, UTIL_ECORRUPT, "%s: no checksum line", path);
-    }
-    crypto_sha256(text, (size_t)(cs - text), sum);
-    memcpy(s->manifest_sum, sum, 32);
-    util_hex(hex, sum, 32);
-    if (strncmp(cs + 9, hex, 64) != 0) {
-        free(text);
-        return util_errf(err, UTIL_ECORRUPT, "%s: checksum mismatch (file damaged)", path);
+        return util_errf(err, UTIL_ECORRUPT,
+                         rc == UTIL_ENOTFOUND ? "%s: no checksum line"
+                                              : "%s: checksum mismatch (file damaged)",
+                         path);
     }
     store_totals *t = &s->committed;
     memset(t, 0, sizeof *t);
@@ -676,9 +567,8 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
                 if (strcmp(name, btc_script_type_name(k)) == 0) t->outputs_by_type[k] = u;
         } else if (strncmp(line, "rows ", 5) == 0) {
             for (int c = 0; c < NCOLS; c++) {
-                char pat[80];
-                snprintf(pat, sizeof pat, " %s=", column_defs[c].name);
-                char *at = strstr(line, pat);
+                int at = colstore_manifest_row(line, line + strlen(line), column_defs[c].name,
+                                               &rows[c]) == 0;
                 if (!at && c >= COL_FIRST_V2) {
                     rows[c] = 0;
                     s->legacy = 1;
@@ -689,7 +579,6 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
                     return util_errf(err, UTIL_ECORRUPT, "%s: no row count for column %s", path,
                                      column_defs[c].name);
                 }
-                rows[c] = strtoull(at + strlen(pat), NULL, 10);
             }
         } else if (sscanf(line, "%63s %lld", key, &i) == 2) {
             if (!strcmp(key, "blocks"))
@@ -736,7 +625,7 @@ static int undo_open(store *s, util_err *err)
         return util_errf(err, UTIL_EIO, "%s: cannot stat: %s", path, strerror(errno));
     int rc;
     if ((size_t)st.st_size < UNDO_INITIAL_BYTES &&
-        (rc = file_grow(s->undo_fd, path, (size_t)st.st_size, UNDO_INITIAL_BYTES, err)))
+        (rc = colstore_file_grow(s->undo_fd, path, (size_t)st.st_size, UNDO_INITIAL_BYTES, err)))
         return rc;
     s->undo_file_bytes =
         (size_t)st.st_size < UNDO_INITIAL_BYTES ? UNDO_INITIAL_BYTES : (size_t)st.st_size;
@@ -766,7 +655,7 @@ static void undo_start_batch(store *s)
     snprintf(path, sizeof path, "%s/undo.log", s->dir);
     if (ftruncate(s->undo_fd, sizeof(undo_hdr)) == 0) {
         s->undo_file_bytes = sizeof(undo_hdr);
-        if (file_grow(s->undo_fd, path, sizeof(undo_hdr), UNDO_INITIAL_BYTES, NULL) == 0)
+        if (colstore_file_grow(s->undo_fd, path, sizeof(undo_hdr), UNDO_INITIAL_BYTES, NULL) == 0)
             s->undo_file_bytes = UNDO_INITIAL_BYTES;
     }
     s->undo->magic = UNDO_MAGIC;
@@ -843,16 +732,7 @@ static int cut_back(store *s, util_err *err)
         if (fstat(col->fd, &st) == 0 &&
             ((size_t)st.st_size == keep || (readers && (size_t)st.st_size > keep)))
             continue;
-        /* Unmap first: touching a mapping past the end of its file would fault. */
-        munmap(col->base, col->mapped);
-        if (mmap(col->base, COLUMN_RESERVE, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
-            return util_errf(err, UTIL_EIO, "%s/%s.col: cannot re-reserve", s->dir, col->name);
-        col->mapped = 0;
-        if (ftruncate(col->fd, (off_t)keep) < 0)
-            return util_errf(err, UTIL_EIO, "%s/%s.col: cannot cut back to %zu bytes: %s", s->dir,
-                             col->name, keep, strerror(errno));
-        if ((rc = column_map_to(s, col, keep, err))) return rc;
+        if ((rc = colstore_col_cut(col, col->rows, err))) return rc;
     }
     /* After the cut, which gives back the space of the batch's rows: a batch that failed for
      * want of space leaves room for the smaller table (it reads committed rows only). */
@@ -886,7 +766,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
     s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = -1;
     for (int c = 0; c < NCOLS; c++)
-        s->cols[c].fd = -1;
+        s->cols[c].fd = -1, s->cols[c].width = column_defs[c].width;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     s->writable = (flags & STORE_WRITE) != 0;
     int rc = 0;
@@ -903,12 +783,9 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     if (!exists && (rc = ensure_dir(dir, err))) goto fail;
     if (s->writable) {
         snprintf(path, sizeof path, "%s/LOCK", dir);
-        s->lock_fd = open(path, O_RDWR | O_CREAT, 0644);
-        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-            rc = util_errf(err, UTIL_EBUSY, "%s: another cointrail process is writing this store",
-                           dir);
-            goto fail;
-        }
+        char what[4200];
+        snprintf(what, sizeof what, "%s: another cointrail process is writing this store", dir);
+        if ((rc = colstore_lock(&s->lock_fd, path, 0644, 0, what, err))) goto fail;
         snprintf(path, sizeof path, "%s/READERS", dir);
         int r = open(path, O_RDONLY | O_CREAT, 0644);
         if (r >= 0) close(r);
@@ -940,7 +817,6 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     }
     for (int c = 0; c < NCOLS; c++) {
         if (s->legacy && c >= COL_FIRST_V2) {
-            s->cols[c].name = column_defs[c].name, s->cols[c].width = column_defs[c].width;
             continue;
         }
         if ((rc = column_open(s, &s->cols[c], c, err))) goto fail;
@@ -949,13 +825,13 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         fstat(col->fd, &st);
         size_t need = (size_t)rows[c] * col->width;
         if ((size_t)st.st_size < need) {
-            rc = util_errf(err, UTIL_ECORRUPT, "%s/%s.col: %lld bytes, MANIFEST says %zu", dir,
-                           col->name, (long long)st.st_size, need);
+            rc = util_errf(err, UTIL_ECORRUPT, "%s: %lld bytes, MANIFEST says %zu", col->path,
+                           (long long)st.st_size, need);
             goto fail;
         }
         col->rows = rows[c];
         if ((size_t)st.st_size != need) clean = 0;
-        if ((rc = column_map_to(s, col, (size_t)st.st_size, err))) goto fail;
+        if ((rc = colstore_col_map_to(col, (size_t)st.st_size, err))) goto fail;
     }
     s->live = s->committed;
     s->opened_clean = clean;
@@ -1010,9 +886,7 @@ void store_close(store *s)
         hindex_note_used(&s->addridx);
     }
     for (int c = 0; c < NCOLS; c++) {
-        column *col = &s->cols[c];
-        if (col->base) munmap(col->base, COLUMN_RESERVE);
-        if (col->fd >= 0) close(col->fd);
+        colstore_col_close(&s->cols[c]);
     }
     hindex_unmap(&s->txidx);
     hindex_unmap(&s->addridx);
@@ -1042,10 +916,8 @@ int store_commit(store *s, util_err *err)
     /* Columns first, then the MANIFEST that points at them: a crash between leaves the old
      * MANIFEST, and the next open rolls the batch back. */
     for (int c = 0; c < NCOLS; c++) {
-        column *col = &s->cols[c];
-        if (col->mapped && msync(col->base, col->mapped, MS_SYNC) < 0)
-            return util_errf(err, UTIL_EIO, "%s/%s.col: sync failed: %s", s->dir, col->name,
-                             strerror(errno));
+        int rc = colstore_col_sync(&s->cols[c], err);
+        if (rc) return rc;
     }
     hindex_note_used(&s->txidx);
     hindex_note_used(&s->addridx);
@@ -1069,13 +941,8 @@ int store_batch_full(const store *s)
  * almost always the key's own entry. Only a hint for prefetching; lookups verify. */
 static uint64_t hindex_candidate(const hindex *x, uint64_t h, uint64_t live)
 {
-    uint64_t mask = x->cap - 1;
-    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = x->slots[i];
-        if (slot == 0) return UINT64_MAX;
-        uint64_t id = (slot & SLOT_ID_MASK) - 1;
-        if ((slot >> SLOT_ID_BITS) == slot_fp(h) && id < live) return id;
-    }
+    uint64_t id;
+    return colstore_ix_find(x->slots, x->cap, h, live, NULL, NULL, &id) >= 0 ? id : UINT64_MAX;
 }
 
 /* Appending a block touches rows all over the store: for each input the txid index, the
@@ -1137,16 +1004,16 @@ static int prefetch_block(store *s, const btc_block *b, util_err *err)
 static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util_err *err)
 {
     int rc = 0;
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_BLK_HASH], 1, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_BLK], 1, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_TX_HASH], b->n_tx, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_TX], b->n_tx, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_IN_PREV], b->n_in, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_UNRES], n_unres_max, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_BLK_HASH], 1, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_BLK], 1, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_TX_HASH], b->n_tx, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_TX], b->n_tx, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_IN_PREV], b->n_in, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_UNRES], n_unres_max, err);
     for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR && !rc; c++)
-        rc = column_reserve(s, &s->cols[c], b->n_out, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_ADDR_KEY], b->n_out, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_ADDR_LAST], b->n_out, err);
+        rc = colstore_col_reserve(&s->cols[c], b->n_out, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_KEY], b->n_out, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_LAST], b->n_out, err);
     /* payload columns: as many rows as the block has nulldata outputs and script bytes */
     uint64_t nd = 0, nd_bytes = 0;
     size_t longest = 0;
@@ -1155,8 +1022,8 @@ static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util
             nd++, nd_bytes += b->outs[k].script_len;
             if (b->outs[k].script_len > longest) longest = b->outs[k].script_len;
         }
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_ND], nd, err);
-    rc = rc ? rc : column_reserve(s, &s->cols[COL_ND_DATA], nd_bytes, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ND], nd, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ND_DATA], nd_bytes, err);
     if (!rc && longest > s->nd_cap) {
         uint8_t *p = realloc(s->nd_scratch, longest);
         if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for a payload");
@@ -1634,7 +1501,7 @@ uint64_t store_addr_last_out(const store *s, uint32_t addr)
         if ((o + 1) * c->width > c->mapped) {
             struct stat st;
             if (fstat(c->fd, &st) < 0 || (uint64_t)st.st_size < (o + 1) * c->width ||
-                column_map_to((store *)s, c, (size_t)st.st_size, NULL))
+                colstore_col_map_to(c, (size_t)st.st_size, NULL))
                 return STORE_NONE; /* the list head is beyond the file: treat as unknown */
         }
         o = store_out_prev_same_addr(s, o);
