@@ -100,10 +100,6 @@ COMMANDS = {
 }
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    # The command reads its own arguments as sys.argv[1:], as the inline script it was did.
-    command = COMMANDS[sys.argv[1]]
-    sys.argv = [sys.argv[0]] + sys.argv[2:]
-    command()
+    import subcommand
+
+    subcommand.run(__doc__, COMMANDS)
