@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../btc/btc.h"
+#include "../labels/labels_services.h"
 #include "trace_int.h"
 
 static const char *const policy_names[] = {"poison", "haircut", "fifo"};
@@ -526,9 +527,9 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
     memset(out, 0, sizeof *out);
     int rc = check_opts(o, seeds, err);
     if (rc) return rc;
-    static const char *const services[] = {"exchange", "otc", "bridge", "swap", "mixer"};
     trace_stops *stops = NULL;
-    rc = trace_stops_build(&stops, s, labels, clusters, services, o->follow_mixers ? 4 : 5, err);
+    rc = trace_stops_build(&stops, s, labels, clusters, labels_service_categories(),
+                           labels_service_stops(o->follow_mixers), err);
     if (rc) return rc;
     tctx c;
     memset(&c, 0, sizeof c);
