@@ -10,42 +10,31 @@
 #include "../labels/labels_services.h"
 #include "trace_int.h"
 
-static const char *const policy_names[] = {"poison", "haircut", "fifo"};
-static const char *const direction_names[] = {"forward", "backward"};
-
 const char *trace_policy_name(int p)
 {
-    return p >= 0 && p < 3 ? policy_names[p] : "?";
+    return taint_policy_name(p);
 }
 
 int trace_policy_parse(const char *name)
 {
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, policy_names[i])) return i;
-    return -1;
+    return taint_policy_parse(name);
 }
 
 const char *trace_direction_name(int d)
 {
-    return d >= 0 && d < 2 ? direction_names[d] : "?";
+    return taint_direction_name(d);
 }
 
 int trace_direction_parse(const char *name)
 {
-    for (int i = 0; i < 2; i++)
-        if (!strcmp(name, direction_names[i])) return i;
-    return -1;
+    return taint_direction_parse(name);
 }
 
 void trace_default_opts(trace_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->policy = TRACE_HAIRCUT;
-    o->direction = TRACE_FORWARD;
-    o->hops = TRACE_DEFAULT_HOPS;
-    o->until = -1;
-    o->until_time = -1;
-    o->max_outputs = TRACE_DEFAULT_MAX_OUTPUTS;
+    taint_default_opts(&o->core);
+    o->until_from_time = -1;
 }
 
 void trace_seeds_free(trace_seeds *s)
@@ -486,6 +475,10 @@ static int check_opts(const trace_opts *o, const trace_seeds *seeds, util_err *e
         return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", TRACE_MAX_HOPS, o->hops);
     if (!seeds->n) return util_errf(err, UTIL_EINVAL, "no seeds to trace from");
     if (!o->max_outputs) return util_errf(err, UTIL_EINVAL, "max_outputs must be positive");
+    if (o->until_time >= 0) /* Bitcoin block times are not monotonic: a time is a height here */
+        return util_errf(err, UTIL_EINVAL,
+                         "until_time: the UTXO tracer bounds by height (trace_until_parse turns a "
+                         "time into one)");
     return 0;
 }
 

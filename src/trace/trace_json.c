@@ -167,7 +167,8 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
          json_pack("{s:I, s:I, s:o, s:o, s:I, s:b}", "hops", (json_int_t)op->hops, "min_value",
                    (json_int_t)op->min_value, "until",
                    op->until >= 0 ? JINT(op->until) : json_null(), "until_time",
-                   op->until >= 0 && op->until_time >= 0 ? JINT(op->until_time) : json_null(),
+                   op->until >= 0 && op->until_from_time >= 0 ? JINT(op->until_from_time)
+                                                              : json_null(),
                    "max_outputs", (json_int_t)op->max_outputs, "follow_mixers", op->follow_mixers));
     JSET(doc, "partial", json_boolean(r->partial));
     if (r->partial)
