@@ -47,7 +47,8 @@ void trace_seeds_free(trace_seeds *s)
 
 static int heap_push(tctx *c, uint64_t k)
 {
-    if (grow((void **)&c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap)) return UTIL_ENOMEM;
+    if (util_grow((void **)&c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap, 64, SIZE_MAX))
+        return UTIL_ENOMEM;
     size_t i = c->n_heap++;
     while (i) {
         size_t p = (i - 1) / 2;
@@ -155,7 +156,8 @@ static uint32_t tx_rec_of(tctx *c, uint64_t tx)
     uint32_t r = hmap_get(&c->txs, tx);
     if (r != NONE32) return r;
     if (c->n_tr >= NONE32 - 1) return NONE32;
-    if (grow((void **)&c->tr, &c->cap_tr, c->n_tr + 1, sizeof *c->tr)) return NONE32;
+    if (util_grow((void **)&c->tr, &c->cap_tr, c->n_tr + 1, sizeof *c->tr, 64, SIZE_MAX))
+        return NONE32;
     r = (uint32_t)c->n_tr++;
     memset(&c->tr[r], 0, sizeof c->tr[r]);
     c->tr[r].tx = tx;
@@ -174,7 +176,8 @@ static int route(tctx *c, uint64_t o, uint64_t amt, uint32_t from, int seed)
         c->t.overlap += amt;
         return 0;
     }
-    if (grow((void **)&c->or_, &c->cap_or, c->n_or + 1, sizeof *c->or_)) return UTIL_ENOMEM;
+    if (util_grow((void **)&c->or_, &c->cap_or, c->n_or + 1, sizeof *c->or_, 64, SIZE_MAX))
+        return UTIL_ENOMEM;
     uint32_t ri = (uint32_t)c->n_or++;
     if (hmap_put(&c->outs, o, ri)) return UTIL_ENOMEM;
     out_rec *r = &c->or_[ri];
@@ -199,7 +202,8 @@ static int route(tctx *c, uint64_t o, uint64_t amt, uint32_t from, int seed)
         if (lab != NONE32) {
             uint32_t e = hmap_get(&c->eps, addr);
             if (e == NONE32) {
-                if (grow((void **)&c->er, &c->cap_er, c->n_er + 1, sizeof *c->er))
+                if (util_grow((void **)&c->er, &c->cap_er, c->n_er + 1, sizeof *c->er, 64,
+                              SIZE_MAX))
                     return UTIL_ENOMEM;
                 e = (uint32_t)c->n_er++;
                 if (hmap_put(&c->eps, addr, e)) return UTIL_ENOMEM;

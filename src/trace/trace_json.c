@@ -82,7 +82,8 @@ static json_t *jc_addr(jcache *k, const trace_result *r, uint32_t addr)
     if (addr == STORE_NO_ADDR) return json_null();
     uint32_t i = hmap_get(&k->addr_idx, addr);
     if (i != NONE32) return json_incref(k->addr[i]);
-    if (grow((void **)&k->addr, &k->cap_addr, k->n_addr + 1, sizeof *k->addr)) return NULL;
+    if (util_grow((void **)&k->addr, &k->cap_addr, k->n_addr + 1, sizeof *k->addr, 64, SIZE_MAX))
+        return NULL;
     json_t *v = addr_json(r, addr);
     if (!v) return NULL;
     if (hmap_put(&k->addr_idx, addr, (uint32_t)k->n_addr)) {
