@@ -2,7 +2,8 @@
  * limits on the CLI (text) and in the API (typed JSON values); a bad value has one message
  * format naming the option as that front end spells it; a key a model or front end does not
  * take is UTIL_ENOTFOUND; the trace and etrace option structs alias taint's core (o.hops and
- * o.core.hops are one field); the --until syntax gives a height or a time, never both. */
+ * o.core.hops are one field); the --until syntax gives a height or a time, never both; the
+ * totals ledger's balance check over 256 bits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +144,26 @@ static void test_until_syntax(void)
         "--until x: want a height, @UNIX_SECONDS, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z (UTC)");
 }
 
+/* The balance check: sources against ends, exact over 256 bits (a carry between limbs). */
+static void test_ledger(void)
+{
+    taint_ledger l;
+    taint_ledger_init(&l, 4, 2);
+    taint_ledger_set_u64(&l, 0, UINT64_MAX);
+    taint_ledger_set_u64(&l, 1, 1);
+    const uint64_t two64[4] = {0, 1, 0, 0};
+    taint_ledger_set(&l, 2, two64);
+    CHECK(taint_ledger_balanced(&l)); /* (2^64 - 1) + 1 == 2^64 + 0 */
+    taint_ledger_set_u64(&l, 3, 1);
+    CHECK(!taint_ledger_balanced(&l));
+    taint_ledger_set_u64(&l, 1, 2);
+    CHECK(taint_ledger_balanced(&l));
+    taint_ledger_init(&l, 2, 1);
+    CHECK(taint_ledger_balanced(&l)); /* nothing seeded, nothing anywhere */
+    taint_ledger_set_u64(&l, 1, 5);
+    CHECK(!taint_ledger_balanced(&l));
+}
+
 int main(void)
 {
     CHECK_STR(taint_policy_name(TAINT_HAIRCUT), "haircut");
@@ -154,5 +175,6 @@ int main(void)
     test_cli_account();
     test_api();
     test_until_syntax();
+    test_ledger();
     return CHECK_DONE();
 }

@@ -29,6 +29,7 @@ enum {
     B_NOT_FOLLOWED,
     NB
 };
+_Static_assert(NB <= TAINT_LEDGER_MAX, "the totals fit a taint_ledger");
 #define B_FIRST_OUT B_TO_ENDPOINTS
 static const char *const bucket_names[NB] = {
     "seeded",  "poison_added",    "swapped_in",   "to_endpoints", "held",
@@ -1228,13 +1229,13 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
     json_t *tj = json_object();
     for (size_t i = 0; i < c->ntot; i++) {
         json_t *o = json_object();
-        evm_u256 in = {{0}}, out = {{0}};
+        taint_ledger led;
+        taint_ledger_init(&led, NB, B_FIRST_OUT);
         for (int k = 0; k < NB; k++) {
             json_object_set_new(o, bucket_names[k], u256_json(&c->tot[i].b[k]));
-            evm_u256_add(k < B_FIRST_OUT ? &in : &out, k < B_FIRST_OUT ? &in : &out,
-                         &c->tot[i].b[k]);
+            taint_ledger_set(&led, (size_t)k, c->tot[i].b[k].w);
         }
-        json_object_set_new(o, "balanced", json_boolean(!evm_u256_cmp(&in, &out)));
+        json_object_set_new(o, "balanced", json_boolean(taint_ledger_balanced(&led)));
         char ak[43];
         asset_key(c, c->tot[i].asset, ak);
         json_object_set_new(tj, ak, o);

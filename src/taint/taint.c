@@ -252,3 +252,43 @@ int taint_opt_set(taint_target *t, int front, const char *key, const taint_val *
     }
     return taint_opt_fail(err, front, key, o->what, v);
 }
+
+/* ---- totals ---- */
+
+void taint_ledger_init(taint_ledger *l, size_t n, size_t first_out)
+{
+    memset(l, 0, sizeof *l);
+    l->n = n < TAINT_LEDGER_MAX ? n : TAINT_LEDGER_MAX;
+    l->first_out = first_out < l->n ? first_out : l->n;
+}
+
+void taint_ledger_set_u64(taint_ledger *l, size_t k, uint64_t v)
+{
+    if (k >= l->n) return;
+    l->b[k] = (taint_amount){{v, 0, 0, 0}};
+}
+
+void taint_ledger_set(taint_ledger *l, size_t k, const uint64_t w[4])
+{
+    if (k >= l->n) return;
+    memcpy(l->b[k].w, w, sizeof l->b[k].w);
+}
+
+/* a += b modulo 2^256 */
+static void amount_add(taint_amount *a, const taint_amount *b)
+{
+    unsigned __int128 carry = 0;
+    for (int i = 0; i < 4; i++) {
+        carry += (unsigned __int128)a->w[i] + b->w[i];
+        a->w[i] = (uint64_t)carry;
+        carry >>= 64;
+    }
+}
+
+int taint_ledger_balanced(const taint_ledger *l)
+{
+    taint_amount in = {{0}}, out = {{0}};
+    for (size_t k = 0; k < l->n; k++)
+        amount_add(k < l->first_out ? &in : &out, &l->b[k]);
+    return !memcmp(in.w, out.w, sizeof in.w);
+}

@@ -106,4 +106,27 @@ int taint_opt_set(taint_target *t, int front, const char *key, const taint_val *
  * API's cost limits, a 256-bit overflow): UTIL_EINVAL. */
 int taint_opt_fail(util_err *err, int front, const char *key, const char *what, const taint_val *v);
 
+/* ---- the totals of a trace: every unit of taint in exactly one bucket ---- */
+
+/* A trace document's totals (per asset for the account tracer) as a ledger: buckets [0,
+ * first_out) are where taint came from (seeded, poison_added, swapped_in), [first_out, n) where
+ * it ended. The amounts are 256-bit (the account tracer's evm_u256 limbs; the UTXO tracer's
+ * satoshis are w[0]); sums wrap modulo 2^256, as the account tracer's accounting does. */
+#define TAINT_LEDGER_MAX 16
+typedef struct taint_amount {
+    uint64_t w[4]; /* little-endian limbs: w[0] is the least significant */
+} taint_amount;
+typedef struct taint_ledger {
+    size_t n, first_out;
+    taint_amount b[TAINT_LEDGER_MAX];
+} taint_ledger;
+
+/* An empty ledger of n buckets (n <= TAINT_LEDGER_MAX), the first first_out of them sources. */
+void taint_ledger_init(taint_ledger *l, size_t n, size_t first_out);
+/* Bucket k = v. */
+void taint_ledger_set_u64(taint_ledger *l, size_t k, uint64_t v);
+void taint_ledger_set(taint_ledger *l, size_t k, const uint64_t w[4]);
+/* The balance check of both documents' "balanced": 1 if the sources add up to the ends. */
+int taint_ledger_balanced(const taint_ledger *l);
+
 #endif
