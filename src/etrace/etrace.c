@@ -1206,21 +1206,8 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
             json_array_append_new(sj, xfer_ref(c, seeds->x[i], &r));
     }
     json_object_set_new(d, "seeds", sj);
-    json_object_set_new(d, "policy", json_string(etrace_policy_name(c->o->policy)));
-    json_object_set_new(d, "direction", json_string(etrace_direction_name(c->o->direction)));
-    json_t *lim = json_object();
-    json_object_set_new(lim, "hops", json_integer(c->o->hops));
-    json_object_set_new(lim, "min_value", u256_json(&c->o->min_value));
-    json_object_set_new(lim, "until",
-                        c->o->until >= 0 ? json_integer((json_int_t)c->o->until) : json_null());
-    json_object_set_new(lim, "until_time",
-                        c->o->until_time >= 0 ? json_integer((json_int_t)c->o->until_time)
-                                              : json_null());
-    json_object_set_new(lim, "max_xfers", json_integer((json_int_t)c->o->max_xfers));
-    json_object_set_new(lim, "follow_mixers", json_boolean(c->o->follow_mixers));
-    json_object_set_new(d, "limits", lim);
-    json_object_set_new(d, "partial", json_boolean(c->partial));
-    if (c->partial) json_object_set_new(d, "partial_reason", json_string(c->reason));
+    taint_doc_options(d, &c->o->core, u256_json(&c->o->min_value), c->o->until_time, "max_xfers");
+    taint_doc_partial(d, c->partial, c->reason);
     json_object_set_new(d, "until_reached", json_boolean(c->until_reached));
     uint64_t fb, nb;
     uint8_t tip[32];

@@ -292,3 +292,39 @@ int taint_ledger_balanced(const taint_ledger *l)
         amount_add(k < l->first_out ? &in : &out, &l->b[k]);
     return !memcmp(in.w, out.w, sizeof in.w);
 }
+
+/* ---- the document skeleton ---- */
+
+int taint_doc_options(json_t *doc, const taint_opts *o, json_t *min_value, int64_t until_time_shown,
+                      const char *max_key)
+{
+    json_t *lim = json_object();
+    int bad = !lim || json_object_set_new(lim, "hops", json_integer((json_int_t)o->hops));
+    bad |= !lim || json_object_set_new(lim, "min_value", min_value);
+    if (!lim) json_decref(min_value);
+    bad = bad ||
+          json_object_set_new(lim, "until",
+                              o->until >= 0 ? json_integer((json_int_t)o->until) : json_null());
+    bad = bad ||
+          json_object_set_new(lim, "until_time",
+                              until_time_shown >= 0 ? json_integer((json_int_t)until_time_shown)
+                                                    : json_null());
+    bad = bad || json_object_set_new(lim, max_key, json_integer((json_int_t)o->max_visits));
+    bad = bad || json_object_set_new(lim, "follow_mixers", json_boolean(o->follow_mixers));
+    bad = bad || json_object_set_new(doc, "policy", json_string(taint_policy_name(o->policy)));
+    bad = bad ||
+          json_object_set_new(doc, "direction", json_string(taint_direction_name(o->direction)));
+    if (bad) {
+        json_decref(lim);
+        return UTIL_ENOMEM;
+    }
+    return json_object_set_new(doc, "limits", lim) ? UTIL_ENOMEM : 0;
+}
+
+int taint_doc_partial(json_t *doc, int partial, const char *reason)
+{
+    if (json_object_set_new(doc, "partial", json_boolean(partial))) return UTIL_ENOMEM;
+    if (partial && json_object_set_new(doc, "partial_reason", json_string(reason)))
+        return UTIL_ENOMEM;
+    return 0;
+}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "../util/util.h"
 
 typedef enum { TAINT_POISON = 0, TAINT_HAIRCUT, TAINT_FIFO } taint_policy;
@@ -105,6 +107,17 @@ int taint_opt_set(taint_target *t, int front, const char *key, const taint_val *
 /* The message of a bad value in that format, for a check a caller makes after parsing (the
  * API's cost limits, a 256-bit overflow): UTIL_EINVAL. */
 int taint_opt_fail(util_err *err, int front, const char *key, const char *what, const taint_val *v);
+
+/* ---- the document skeleton both tracers' documents share ---- */
+
+/* Add to doc, in this order: "policy", "direction", "limits": {"hops", "min_value" (min_value,
+ * a reference this steals: satoshis or a base-unit string), "until" (null if none),
+ * "until_time" (until_time_shown, null if < 0), max_key (o->max_visits: "max_outputs" or
+ * "max_xfers"), "follow_mixers"}. 0 or UTIL_ENOMEM. */
+int taint_doc_options(json_t *doc, const taint_opts *o, json_t *min_value, int64_t until_time_shown,
+                      const char *max_key);
+/* Add "partial" and, when partial, "partial_reason". 0 or UTIL_ENOMEM. */
+int taint_doc_partial(json_t *doc, int partial, const char *reason);
 
 /* ---- the totals of a trace: every unit of taint in exactly one bucket ---- */
 
