@@ -659,8 +659,14 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
                         .text = json_string_value(v),
                         .num = json_integer_value(v),
                         .flag = json_is_true(v)};
-        char *shown = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        tv.shown = shown ? shown : "that";
+        /* a message quotes a scalar as JSON; a container is only named (it may be large) */
+        char *shown = json_is_array(v) || json_is_object(v)
+                          ? NULL
+                          : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        tv.shown = shown               ? shown
+                   : json_is_array(v)  ? "an array"
+                   : json_is_object(v) ? "an object"
+                                       : "that";
         int prc = taint_opt_set(&tg, TAINT_FRONT_API, key, &tv, &perr);
         /* a cost limit of the service, past the parser's: a trace's work grows with its hops */
         if (!prc && !strcmp(key, "hops") && o.hops > SERVE_TRACE_MAX_HOPS) {
