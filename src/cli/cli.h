@@ -8,6 +8,7 @@
 #include "../cluster/cluster.h"
 #include "../labels/labels.h"
 #include "../store/store.h"
+#include "../taint/taint.h"
 #include "../util/util.h"
 
 /* Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found. */
@@ -37,10 +38,10 @@ int cmd_xchain(int argc, char **argv);
 int cli_fail(const util_err *err);
 /* Parse a whole decimal number (no sign, no trailing text, no overflow). 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t *out);
-/* The tracers' shared options (trace, etrace, screen): parse --policy, --direction and --hops
- * (1..max), or print why not to stderr and return -1. */
-int cli_opt_policy(const char *arg, int *out);
-int cli_opt_direction(const char *arg, int *out);
+/* The tracers' options (trace, etrace): set --KEY (without "--") to arg (NULL for a flag) with
+ * taint's one option parser, or print why not to stderr and return -1. */
+int cli_taint_opt(taint_target *t, const char *key, const char *arg);
+/* screen's --hops (1..max), or print why not to stderr and return -1. */
 int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out);
 /* Print a JSON document to stdout, indented. */
 void cli_print_json(json_t *doc);

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../trace/trace.h"
 #include "cli.h"
 
 int cli_fail(const util_err *err)
@@ -67,17 +66,13 @@ int cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-int cli_opt_policy(const char *arg, int *out)
+int cli_taint_opt(taint_target *t, const char *key, const char *arg)
 {
-    if ((*out = trace_policy_parse(arg)) >= 0) return 0;
-    fprintf(stderr, "cointrail: --policy must be poison, haircut or fifo, not '%s'\n", arg);
-    return -1;
-}
-
-int cli_opt_direction(const char *arg, int *out)
-{
-    if ((*out = trace_direction_parse(arg)) >= 0) return 0;
-    fprintf(stderr, "cointrail: --direction must be forward or backward, not '%s'\n", arg);
+    taint_val v = {.kind = TAINT_VAL_TEXT, .text = arg};
+    if (!arg) v = (taint_val){.kind = TAINT_VAL_BOOL, .flag = 1}; /* a flag: --through-mixers */
+    util_err err = {0};
+    if (!taint_opt_set(t, TAINT_FRONT_CLI, key, &v, &err)) return 0;
+    cli_fail(&err);
     return -1;
 }
 

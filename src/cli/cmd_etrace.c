@@ -4,18 +4,20 @@
 #include <string.h>
 
 #include "../etrace/etrace.h"
-#include "../trace/trace.h"
 #include "../xtrace/xtrace.h"
 #include "cli.h"
 
 static const char *usage =
     "usage: cointrail etrace --db DIR [--chain eth] --from SPEC [--from SPEC...]\n"
     "           [--asset native|0xTOKEN|all] [--policy poison|haircut|fifo]\n"
-    "           [--direction forward|backward] [--hops N] [--min-value UNITS] [--until BLOCK]\n"
+    "           [--direction forward|backward] [--hops N] [--min-value UNITS] [--until WHEN]\n"
     "           [--until-time UNIX_SECONDS] [--through-mixers] [--max-xfers N] [--json]\n"
     "           [--cross-chain [--btc-hops N] [--btc-min-value SAT] [--min-confidence C]]\n"
     "  SPEC: 0xTXHASH (its transfers), 0xTXHASH:N (its N-th transfer),\n"
     "        0xADDRESS (every transfer it received), 0xADDRESS:FROM-TO (in those blocks)\n"
+    "  WHEN: a block number (digits), @UNIX_SECONDS, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z (UTC;\n"
+    "        a time is the --until-time window): forward nothing after it, backward nothing\n"
+    "        before it\n"
     "  defaults: eth, all assets, haircut, forward, 10 hops (1..1000), no minimum,\n"
     "            no block or time limit, at most 5000000 transfers visited (then a partial "
     "result)\n"
@@ -155,7 +157,7 @@ int cmd_etrace(int argc, char **argv)
                                          {"min-confidence", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *db = NULL, *chain = "eth", *asset_arg = "all", *min_arg = NULL;
+    const char *db = NULL, *chain = "eth", *asset_arg = "all", *min_arg = NULL, *until = NULL;
     const char **from = calloc((size_t)argc + 1, sizeof *from);
     size_t nfrom = 0;
     if (!from) return CLI_ERROR;
@@ -163,10 +165,14 @@ int cmd_etrace(int argc, char **argv)
     etrace_default_opts(&o);
     xtrace_opts xo;
     xtrace_default_opts(&xo);
+    taint_target tg = {.model = TAINT_MODEL_ACCOUNT,
+                       .core = &o.core,
+                       .min_value_text = &min_arg,
+                       .until_text = &until};
     uint64_t v;
-    int c, rc = CLI_USAGE, json = 0, cross = 0;
+    int c, li = 0, rc = CLI_USAGE, json = 0, cross = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'd':
             db = optarg;
@@ -181,41 +187,14 @@ int cmd_etrace(int argc, char **argv)
             asset_arg = optarg;
             break;
         case 'D':
-            if (cli_opt_direction(optarg, &o.direction)) goto out;
-            break;
         case 'p':
-            if (cli_opt_policy(optarg, &o.policy)) goto out;
-            break;
         case 'H':
-            if (cli_opt_hops(optarg, ETRACE_MAX_HOPS, &o.hops)) goto out;
-            break;
         case 'm':
-            min_arg = optarg;
-            break;
         case 'u':
-            if (cli_parse_u64(optarg, &v) || v > INT64_MAX) {
-                fprintf(stderr, "cointrail: --until must be a block number, not '%s'\n", optarg);
-                goto out;
-            }
-            o.until = (int64_t)v;
-            break;
         case 't':
-            if (cli_parse_u64(optarg, &v) || v > INT64_MAX) {
-                fprintf(stderr, "cointrail: --until-time must be unix seconds, not '%s'\n", optarg);
-                goto out;
-            }
-            o.until_time = (int64_t)v;
-            break;
         case 'x':
-            o.follow_mixers = 1;
-            break;
         case 'M':
-            if (cli_parse_u64(optarg, &v) || v < 1) {
-                fprintf(stderr, "cointrail: --max-xfers must be a positive number, not '%s'\n",
-                        optarg);
-                goto out;
-            }
-            o.max_xfers = v;
+            if (cli_taint_opt(&tg, opts[li].name, optarg)) goto out;
             break;
         case 'j':
             json = 1;
@@ -224,8 +203,8 @@ int cmd_etrace(int argc, char **argv)
             cross = 1;
             break;
         case 'B':
-            if (cli_parse_u64(optarg, &v) || v < 1 || v > TRACE_MAX_HOPS) {
-                fprintf(stderr, "cointrail: --btc-hops must be 1..%d, not '%s'\n", TRACE_MAX_HOPS,
+            if (cli_parse_u64(optarg, &v) || v < 1 || v > TAINT_MAX_HOPS) {
+                fprintf(stderr, "cointrail: --btc-hops must be 1..%d, not '%s'\n", TAINT_MAX_HOPS,
                         optarg);
                 goto out;
             }
@@ -256,17 +235,27 @@ int cmd_etrace(int argc, char **argv)
             goto out;
         }
     }
-    if (min_arg && (evm_u256_parse(&o.min_value, min_arg, strlen(min_arg), NULL) ||
-                    (min_arg[0] == '0' && min_arg[1] == 'x'))) {
-        fprintf(stderr, "cointrail: --min-value must be a decimal amount in base units, not '%s'\n",
-                min_arg);
+    util_err err = {0};
+    if (min_arg && evm_u256_parse(&o.min_value, min_arg, strlen(min_arg), NULL)) {
+        /* the parser let only decimal digits through: this is past 2^256 - 1 */
+        taint_val mv = {.kind = TAINT_VAL_TEXT, .text = min_arg};
+        taint_opt_fail(&err, TAINT_FRONT_CLI, "min-value", "a decimal amount in base units", &mv);
+        rc = cli_fail(&err);
         goto out;
     }
+    /* --until WHEN: a block number, or a time applied as the block-time window (until_time: EVM
+     * block timestamps never decrease, so a time needs no mapping to a height) */
+    int64_t until_h, until_t;
+    if (until && taint_until_syntax(until, &until_h, &until_t, &err)) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (until && until_h >= 0) o.until = until_h;
+    if (until && until_t >= 0) o.until_time = until_t;
     if (!db || !nfrom || optind != argc) {
         fputs(usage, stderr);
         goto out;
     }
-    util_err err = {0};
     evm_store *s = NULL;
     labels_db *labels = NULL;
     etrace_seeds seeds = {0};

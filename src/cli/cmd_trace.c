@@ -179,10 +179,13 @@ int cmd_trace(int argc, char **argv)
     if (!from) return CLI_ERROR;
     trace_opts o;
     trace_default_opts(&o);
-    uint64_t v;
-    int c, rc = CLI_USAGE;
+    taint_target tg = {.model = TAINT_MODEL_UTXO,
+                       .core = &o.core,
+                       .min_value_sat = &o.min_value,
+                       .until_text = &until};
+    int c, li = 0, rc = CLI_USAGE;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'd':
             db = optarg;
@@ -191,24 +194,13 @@ int cmd_trace(int argc, char **argv)
             from[nfrom++] = optarg;
             break;
         case 'D':
-            if (cli_opt_direction(optarg, &o.direction)) goto out;
-            break;
         case 'p':
-            if (cli_opt_policy(optarg, &o.policy)) goto out;
-            break;
         case 'H':
-            if (cli_opt_hops(optarg, TRACE_MAX_HOPS, &o.hops)) goto out;
-            break;
         case 'm':
-            if (cli_parse_u64(optarg, &v) || v > (uint64_t)21000000 * 100000000) {
-                fprintf(stderr, "cointrail: --min-value must be satoshis (0..2.1e15), not '%s'\n",
-                        optarg);
-                goto out;
-            }
-            o.min_value = v;
+            if (cli_taint_opt(&tg, opts[li].name, optarg)) goto out;
             break;
-        case 'u': /* a time needs the store's block times: parsed once it is open */
-            until = optarg;
+        case 'u': /* a time needs the store's block times: resolved once it is open */
+            if (cli_taint_opt(&tg, opts[li].name, optarg)) goto out;
             break;
         case 'g':
             if (!strcmp(optarg, "tx") || !strcmp(optarg, "entity"))
@@ -219,15 +211,8 @@ int cmd_trace(int argc, char **argv)
             }
             break;
         case 'x':
-            o.follow_mixers = 1;
-            break;
         case 'M':
-            if (cli_parse_u64(optarg, &v) || v < 1) {
-                fprintf(stderr, "cointrail: --max-outputs must be a positive number, not '%s'\n",
-                        optarg);
-                goto out;
-            }
-            o.max_outputs = v;
+            if (cli_taint_opt(&tg, opts[li].name, optarg)) goto out;
             break;
         case 'F':
             format = optarg;
@@ -262,7 +247,8 @@ int cmd_trace(int argc, char **argv)
         goto out;
     }
     store *s = ctx.s;
-    if (until && (rc = trace_until_parse(s, until, o.direction, &o.until, &o.until_time, &err))) {
+    if (until &&
+        (rc = trace_until_parse(s, until, o.direction, &o.until, &o.until_from_time, &err))) {
         rc = cli_fail(&err);
         goto done;
     }

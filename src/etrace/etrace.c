@@ -6,6 +6,7 @@
 #include "etrace.h"
 
 #include "../labels/labels_services.h"
+#include "../util/util_vec.h"
 
 #define NONE32 UINT32_MAX
 #define NONE64 UINT64_MAX
@@ -28,6 +29,7 @@ enum {
     B_NOT_FOLLOWED,
     NB
 };
+_Static_assert(NB <= TAINT_LEDGER_MAX, "the totals fit a taint_ledger");
 #define B_FIRST_OUT B_TO_ENDPOINTS
 static const char *const bucket_names[NB] = {
     "seeded",  "poison_added",    "swapped_in",   "to_endpoints", "held",
@@ -114,18 +116,6 @@ static int oom(ctx *c)
     return util_errf(c->err, UTIL_ENOMEM, "out of memory during the trace");
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 8;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*p, nc * size);
-    if (!q) return -1;
-    *p = q, *cap = nc;
-    return 0;
-}
-
 static int add(ctx *c, evm_u256 *acc, const evm_u256 *v)
 {
     if (evm_u256_add(acc, acc, v))
@@ -196,12 +186,6 @@ static int is_seed(ctx *c, uint64_t x)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static tot *totals(ctx *c, uint32_t asset)
 {
     for (size_t i = 0; i < c->ntot; i++)
@@ -251,7 +235,7 @@ static int ent_get(ctx *c, uint32_t id, uint32_t *out)
         c->hidx = h, c->hcap = nc;
         return ent_get(c, id, out);
     }
-    if (grow((void **)&c->e, &c->ecap, c->ne + 1, sizeof *c->e)) return oom(c);
+    if (util_grow((void **)&c->e, &c->ecap, c->ne + 1, sizeof *c->e, 8, SIZE_MAX)) return oom(c);
     ent *e = &c->e[c->ne];
     memset(e, 0, sizeof *e);
     e->id = id, e->depth = NONE32, e->via = NONE64, e->via_from = NONE32;
@@ -308,7 +292,7 @@ static int ent_load(ctx *c, uint32_t ei)
     uint64_t x;
     int rc = evm_store_addr_head(c->s, c->e[ei].id, &x, c->err);
     while (!rc && x != NONE64) {
-        if (grow((void **)&xs, &cap, n + 1, sizeof *xs)) {
+        if (util_grow((void **)&xs, &cap, n + 1, sizeof *xs, 8, SIZE_MAX)) {
             free(xs);
             return oom(c);
         }
@@ -384,7 +368,7 @@ static int q_push(ctx *c, ast *a, const evm_u256 *amt, int tainted, uint64_t src
         memmove(a->q, a->q + a->qh, (a->qn - a->qh) * sizeof *a->q);
         a->qn -= a->qh, a->qh = 0;
     }
-    if (grow((void **)&a->q, &a->qcap, a->qn + 1, sizeof *a->q)) return oom(c);
+    if (util_grow((void **)&a->q, &a->qcap, a->qn + 1, sizeof *a->q, 8, SIZE_MAX)) return oom(c);
     a->q[a->qn++] = (seg){*amt, src, tainted};
     return 0;
 }
@@ -417,7 +401,7 @@ static ast *ast_find(ent *e, uint32_t asset)
 
 static int heap_push(ctx *c, uint64_t x, uint32_t e)
 {
-    if (grow((void **)&c->h, &c->hcap2, c->hn + 1, sizeof *c->h)) return oom(c);
+    if (util_grow((void **)&c->h, &c->hcap2, c->hn + 1, sizeof *c->h, 8, SIZE_MAX)) return oom(c);
     size_t i = c->hn++;
     while (i && c->h[(i - 1) / 2].x > x) {
         c->h[i] = c->h[(i - 1) / 2];
@@ -502,7 +486,7 @@ static int haircut_run(ctx *c, gx *g, size_t n, size_t i, ast *a)
         if (r->token != asset || (g[j].deferred && j != i)) continue;
         if (r->to == from) break;
         if (r->from != from) continue;
-        if (grow((void **)&mem, &cap, k + 1, sizeof *mem)) return oom(c);
+        if (util_grow((void **)&mem, &cap, k + 1, sizeof *mem, 8, SIZE_MAX)) return oom(c);
         mem[k++] = j;
         if ((rc = add(c, &sum, &r->amount))) goto out;
     }
@@ -598,7 +582,8 @@ static int endpoint(ctx *c, uint32_t ei, uint32_t sender, const gx *g, const evm
     const labels_label *l = c->e[ei].stop;
     if (cross_chain_category(l->category)) {
         /* The hook for cross-chain composition: what entered a bridge or router, when. */
-        if (grow((void **)&c->xc, &c->xccap, c->nxc + 1, sizeof *c->xc)) return oom(c);
+        if (util_grow((void **)&c->xc, &c->xccap, c->nxc + 1, sizeof *c->xc, 8, SIZE_MAX))
+            return oom(c);
         etrace_xchain *x = &c->xc[c->nxc++];
         memset(x, 0, sizeof *x);
         x->endpoint = c->e[ei].id;
@@ -868,7 +853,7 @@ static int forward(ctx *c)
         for (uint64_t x = it.x; x < c->nx; x++) {
             if (x > it.x && (rc = evm_store_xfer(c->s, x, &r, c->err))) break;
             if (n && (r.tx == NONE64 || r.tx != g[0].r.tx)) break;
-            if (grow((void **)&g, &gcap, n + 1, sizeof *g)) {
+            if (util_grow((void **)&g, &gcap, n + 1, sizeof *g, 8, SIZE_MAX)) {
                 rc = oom(c);
                 break;
             }
@@ -948,7 +933,8 @@ static pend *pend_get(ctx *c, bctx *b, uint64_t x, int create)
     memset(&b->p[k], 0, sizeof b->p[k]);
     b->p[k].x = x, b->p[k].depth = NONE32, b->p[k].parent = NONE64;
     b->n++;
-    if (grow((void **)&b->heap, &b->hcap, b->hn + 1, sizeof *b->heap)) return oom(c), NULL;
+    if (util_grow((void **)&b->heap, &b->hcap, b->hn + 1, sizeof *b->heap, 8, SIZE_MAX))
+        return oom(c), NULL;
     size_t i = b->hn++;
     while (i && b->heap[(i - 1) / 2] < x) {
         b->heap[i] = b->heap[(i - 1) / 2];
@@ -1220,21 +1206,8 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
             json_array_append_new(sj, xfer_ref(c, seeds->x[i], &r));
     }
     json_object_set_new(d, "seeds", sj);
-    json_object_set_new(d, "policy", json_string(etrace_policy_name(c->o->policy)));
-    json_object_set_new(d, "direction", json_string(etrace_direction_name(c->o->direction)));
-    json_t *lim = json_object();
-    json_object_set_new(lim, "hops", json_integer(c->o->hops));
-    json_object_set_new(lim, "min_value", u256_json(&c->o->min_value));
-    json_object_set_new(lim, "until",
-                        c->o->until >= 0 ? json_integer((json_int_t)c->o->until) : json_null());
-    json_object_set_new(lim, "until_time",
-                        c->o->until_time >= 0 ? json_integer((json_int_t)c->o->until_time)
-                                              : json_null());
-    json_object_set_new(lim, "max_xfers", json_integer((json_int_t)c->o->max_xfers));
-    json_object_set_new(lim, "follow_mixers", json_boolean(c->o->follow_mixers));
-    json_object_set_new(d, "limits", lim);
-    json_object_set_new(d, "partial", json_boolean(c->partial));
-    if (c->partial) json_object_set_new(d, "partial_reason", json_string(c->reason));
+    taint_doc_options(d, &c->o->core, u256_json(&c->o->min_value), c->o->until_time, "max_xfers");
+    taint_doc_partial(d, c->partial, c->reason);
     json_object_set_new(d, "until_reached", json_boolean(c->until_reached));
     uint64_t fb, nb;
     uint8_t tip[32];
@@ -1243,13 +1216,13 @@ static json_t *document(ctx *c, const etrace_seeds *seeds)
     json_t *tj = json_object();
     for (size_t i = 0; i < c->ntot; i++) {
         json_t *o = json_object();
-        evm_u256 in = {{0}}, out = {{0}};
+        taint_ledger led;
+        taint_ledger_init(&led, NB, B_FIRST_OUT);
         for (int k = 0; k < NB; k++) {
             json_object_set_new(o, bucket_names[k], u256_json(&c->tot[i].b[k]));
-            evm_u256_add(k < B_FIRST_OUT ? &in : &out, k < B_FIRST_OUT ? &in : &out,
-                         &c->tot[i].b[k]);
+            taint_ledger_set(&led, (size_t)k, c->tot[i].b[k].w);
         }
-        json_object_set_new(o, "balanced", json_boolean(!evm_u256_cmp(&in, &out)));
+        json_object_set_new(o, "balanced", json_boolean(taint_ledger_balanced(&led)));
         char ak[43];
         asset_key(c, c->tot[i].asset, ak);
         json_object_set_new(tj, ak, o);
@@ -1365,7 +1338,7 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
     if (!c.seeds || !c.edges || !c.swaps) rc = oom(&c);
     if (!rc) {
         memcpy(c.seeds, seeds->x, seeds->n * sizeof *c.seeds);
-        qsort(c.seeds, seeds->n, sizeof *c.seeds, cmp_u64);
+        qsort(c.seeds, seeds->n, sizeof *c.seeds, util_cmp_u64);
         c.nseeds = seeds->n;
         for (size_t i = 0; i < c.nseeds && !rc; i++) {
             evm_xfer_row r;

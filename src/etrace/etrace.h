@@ -36,32 +36,40 @@
 
 #include "../evm/evm.h"
 #include "../labels/labels.h"
+#include "../taint/taint.h"
 #include "../util/util.h"
 
-typedef enum { ETRACE_POISON = 0, ETRACE_HAIRCUT, ETRACE_FIFO } etrace_policy;
-typedef enum { ETRACE_FORWARD = 0, ETRACE_BACKWARD } etrace_direction;
+/* The policies, directions and shared options are taint's (src/taint), one set for both chain
+ * models; these names stay for the tracer's callers. */
+typedef enum {
+    ETRACE_POISON = TAINT_POISON,
+    ETRACE_HAIRCUT = TAINT_HAIRCUT,
+    ETRACE_FIFO = TAINT_FIFO
+} etrace_policy;
+typedef enum { ETRACE_FORWARD = TAINT_FORWARD, ETRACE_BACKWARD = TAINT_BACKWARD } etrace_direction;
 
-#define ETRACE_DEFAULT_HOPS 10
-#define ETRACE_MAX_HOPS 1000
-#define ETRACE_DEFAULT_MAX_XFERS 5000000u
+#define ETRACE_DEFAULT_HOPS TAINT_DEFAULT_HOPS
+#define ETRACE_MAX_HOPS TAINT_MAX_HOPS
+#define ETRACE_DEFAULT_MAX_XFERS TAINT_DEFAULT_MAX_VISITS
 #define ETRACE_ASSET_ALL UINT32_MAX /* seeds of every asset */
 
-/* "poison" "haircut" "fifo" / "forward" "backward", and back (-1 if unknown). */
+/* taint_policy_name, taint_policy_parse, taint_direction_name, taint_direction_parse. */
 const char *etrace_policy_name(int p);
 int etrace_policy_parse(const char *name);
 const char *etrace_direction_name(int d);
 int etrace_direction_parse(const char *name);
 
+/* The options: taint's shared ones (taint.h), with max_xfers the cap on transfers visited and a
+ * hop counted per transfer (a seed is hop 0); until is a block number and until_time the same
+ * window in block time (unix seconds), both applied, then the account tracer's own. */
 typedef struct etrace_opts {
-    int policy;         /* etrace_policy */
-    int direction;      /* etrace_direction */
-    uint32_t hops;      /* 1..ETRACE_MAX_HOPS: transfers followed from a seed (a seed is hop 0) */
+    union {
+        taint_opts core; /* the same fields, for taint_opt_set */
+        struct {
+            TAINT_OPTS_FIELDS(max_xfers)
+        };
+    };
     evm_u256 min_value; /* shares below this (in the asset's base unit) are not followed */
-    int64_t until;      /* -1: none; forward: transfers in blocks above it are not processed;
-                           backward: transfers in blocks below it are not followed */
-    int64_t until_time; /* -1: none; the same window in block time (unix seconds) */
-    uint64_t max_xfers; /* cap on transfers visited; reaching it gives a partial result */
-    int follow_mixers;  /* 1: addresses labelled mixer are not endpoints */
 } etrace_opts;
 
 void etrace_default_opts(etrace_opts *o);

@@ -5,44 +5,31 @@
 #include <string.h>
 
 #include "etrace.h"
-#include "../trace/trace.h"
 
-_Static_assert(ETRACE_POISON == (int)TRACE_POISON && ETRACE_HAIRCUT == (int)TRACE_HAIRCUT &&
-                   ETRACE_FIFO == (int)TRACE_FIFO && ETRACE_FORWARD == (int)TRACE_FORWARD &&
-                   ETRACE_BACKWARD == (int)TRACE_BACKWARD,
-               "etrace and trace number their policies and directions alike");
-
-/* The names and their order are the Bitcoin tracer's, so a policy means the same on both
- * chains (and a cross-chain trace hands the same value to both). */
 const char *etrace_policy_name(int p)
 {
-    return trace_policy_name(p);
+    return taint_policy_name(p);
 }
 
 int etrace_policy_parse(const char *name)
 {
-    return trace_policy_parse(name);
+    return taint_policy_parse(name);
 }
 
 const char *etrace_direction_name(int d)
 {
-    return trace_direction_name(d);
+    return taint_direction_name(d);
 }
 
 int etrace_direction_parse(const char *name)
 {
-    return trace_direction_parse(name);
+    return taint_direction_parse(name);
 }
 
 void etrace_default_opts(etrace_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->policy = ETRACE_HAIRCUT;
-    o->direction = ETRACE_FORWARD;
-    o->hops = ETRACE_DEFAULT_HOPS;
-    o->until = -1;
-    o->until_time = -1;
-    o->max_xfers = ETRACE_DEFAULT_MAX_XFERS;
+    taint_default_opts(&o->core);
 }
 
 void etrace_seeds_free(etrace_seeds *s)

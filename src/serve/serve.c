@@ -626,6 +626,10 @@ static enum MHD_Result route_labels(server *sv, struct MHD_Connection *c, req *r
     return send_json(c, r, 200, doc);
 }
 
+/* The service's cost limit on a trace's hops, applied after taint's parser (which takes the
+ * CLI's 1..TAINT_MAX_HOPS): a request's work grows with its hops (docs/tracing.md). */
+#define SERVE_TRACE_MAX_HOPS 100
+
 static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
 {
     enum MHD_Result ret;
@@ -635,6 +639,8 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
     trace_default_opts(&o);
     o.max_outputs = sv->cfg.max_outputs * 10;
     o.hops = 10;
+    taint_target tg = {.model = TAINT_MODEL_UTXO, .core = &o.core, .min_value_sat = &o.min_value};
+    util_err perr = {0};
     const char *bad = NULL, *why = NULL, *key;
     json_t *v, *from = NULL;
     json_object_foreach(doc, key, v)
@@ -643,36 +649,44 @@ static enum MHD_Result route_trace(server *sv, struct MHD_Connection *c, req *r)
             from = v;
             if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > sv->o.max_batch)
                 bad = key, why = "expected an array of 1..max_batch specs";
-        } else if (!strcmp(key, "direction")) {
-            if (!json_is_string(v) ||
-                (o.direction = trace_direction_parse(json_string_value(v))) < 0)
-                bad = key, why = "forward or backward";
-        } else if (!strcmp(key, "policy")) {
-            if (!json_is_string(v) || (o.policy = trace_policy_parse(json_string_value(v))) < 0)
-                bad = key, why = "poison, haircut or fifo";
-        } else if (!strcmp(key, "hops")) {
-            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100)
-                bad = key, why = "expected an integer 1..100";
-            else
-                o.hops = (uint32_t)json_integer_value(v);
-        } else if (!strcmp(key, "min_value")) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0)
-                bad = key, why = "expected a non-negative integer (satoshi)";
-            else
-                o.min_value = (uint64_t)json_integer_value(v);
-        } else if (!strcmp(key, "through_mixers")) {
-            if (!json_is_boolean(v))
-                bad = key, why = "expected true or false";
-            else
-                o.follow_mixers = json_is_true(v);
-        } else {
-            bad = key, why = "unknown field";
+            continue;
         }
+        /* the options: taint's parser, the CLI's names and limits */
+        taint_val tv = {.kind = json_is_string(v)    ? TAINT_VAL_TEXT
+                                : json_is_integer(v) ? TAINT_VAL_INT
+                                : json_is_boolean(v) ? TAINT_VAL_BOOL
+                                                     : TAINT_VAL_OTHER,
+                        .text = json_string_value(v),
+                        .num = json_integer_value(v),
+                        .flag = json_is_true(v)};
+        /* a message quotes a scalar as JSON; a container is only named (it may be large) */
+        char *shown = json_is_array(v) || json_is_object(v)
+                          ? NULL
+                          : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        tv.shown = shown               ? shown
+                   : json_is_array(v)  ? "an array"
+                   : json_is_object(v) ? "an object"
+                                       : "that";
+        int prc = taint_opt_set(&tg, TAINT_FRONT_API, key, &tv, &perr);
+        /* a cost limit of the service, past the parser's: a trace's work grows with its hops */
+        if (!prc && !strcmp(key, "hops") && o.hops > SERVE_TRACE_MAX_HOPS) {
+            char what[80];
+            snprintf(what, sizeof what, "a whole number 1..%d on this service (its cost limit)",
+                     SERVE_TRACE_MAX_HOPS);
+            prc = taint_opt_fail(&perr, TAINT_FRONT_API, key, what, &tv);
+        }
+        free(shown);
+        if (prc == UTIL_ENOTFOUND)
+            bad = key, why = "unknown field";
+        else if (prc)
+            bad = key, why = perr.msg;
         if (bad) break;
     }
     if (!bad && !from) bad = "from", why = "required";
     if (bad) {
-        enum MHD_Result e = serve_error(c, r, 400, bad, "field '%s': %s", bad, why);
+        enum MHD_Result e = why == perr.msg
+                                ? serve_error(c, r, 400, bad, "%s", why)
+                                : serve_error(c, r, 400, bad, "field '%s': %s", bad, why);
         json_decref(doc); /* bad may be one of its keys */
         return e;
     }

@@ -7,44 +7,34 @@
 #include <string.h>
 
 #include "../btc/btc.h"
+#include "../labels/labels_services.h"
 #include "trace_int.h"
-
-static const char *const policy_names[] = {"poison", "haircut", "fifo"};
-static const char *const direction_names[] = {"forward", "backward"};
 
 const char *trace_policy_name(int p)
 {
-    return p >= 0 && p < 3 ? policy_names[p] : "?";
+    return taint_policy_name(p);
 }
 
 int trace_policy_parse(const char *name)
 {
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, policy_names[i])) return i;
-    return -1;
+    return taint_policy_parse(name);
 }
 
 const char *trace_direction_name(int d)
 {
-    return d >= 0 && d < 2 ? direction_names[d] : "?";
+    return taint_direction_name(d);
 }
 
 int trace_direction_parse(const char *name)
 {
-    for (int i = 0; i < 2; i++)
-        if (!strcmp(name, direction_names[i])) return i;
-    return -1;
+    return taint_direction_parse(name);
 }
 
 void trace_default_opts(trace_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->policy = TRACE_HAIRCUT;
-    o->direction = TRACE_FORWARD;
-    o->hops = TRACE_DEFAULT_HOPS;
-    o->until = -1;
-    o->until_time = -1;
-    o->max_outputs = TRACE_DEFAULT_MAX_OUTPUTS;
+    taint_default_opts(&o->core);
+    o->until_from_time = -1;
 }
 
 void trace_seeds_free(trace_seeds *s)
@@ -57,7 +47,8 @@ void trace_seeds_free(trace_seeds *s)
 
 static int heap_push(tctx *c, uint64_t k)
 {
-    if (grow((void **)&c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap)) return UTIL_ENOMEM;
+    if (util_grow((void **)&c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap, 64, SIZE_MAX))
+        return UTIL_ENOMEM;
     size_t i = c->n_heap++;
     while (i) {
         size_t p = (i - 1) / 2;
@@ -165,7 +156,8 @@ static uint32_t tx_rec_of(tctx *c, uint64_t tx)
     uint32_t r = hmap_get(&c->txs, tx);
     if (r != NONE32) return r;
     if (c->n_tr >= NONE32 - 1) return NONE32;
-    if (grow((void **)&c->tr, &c->cap_tr, c->n_tr + 1, sizeof *c->tr)) return NONE32;
+    if (util_grow((void **)&c->tr, &c->cap_tr, c->n_tr + 1, sizeof *c->tr, 64, SIZE_MAX))
+        return NONE32;
     r = (uint32_t)c->n_tr++;
     memset(&c->tr[r], 0, sizeof c->tr[r]);
     c->tr[r].tx = tx;
@@ -184,7 +176,8 @@ static int route(tctx *c, uint64_t o, uint64_t amt, uint32_t from, int seed)
         c->t.overlap += amt;
         return 0;
     }
-    if (grow((void **)&c->or_, &c->cap_or, c->n_or + 1, sizeof *c->or_)) return UTIL_ENOMEM;
+    if (util_grow((void **)&c->or_, &c->cap_or, c->n_or + 1, sizeof *c->or_, 64, SIZE_MAX))
+        return UTIL_ENOMEM;
     uint32_t ri = (uint32_t)c->n_or++;
     if (hmap_put(&c->outs, o, ri)) return UTIL_ENOMEM;
     out_rec *r = &c->or_[ri];
@@ -209,7 +202,8 @@ static int route(tctx *c, uint64_t o, uint64_t amt, uint32_t from, int seed)
         if (lab != NONE32) {
             uint32_t e = hmap_get(&c->eps, addr);
             if (e == NONE32) {
-                if (grow((void **)&c->er, &c->cap_er, c->n_er + 1, sizeof *c->er))
+                if (util_grow((void **)&c->er, &c->cap_er, c->n_er + 1, sizeof *c->er, 64,
+                              SIZE_MAX))
                     return UTIL_ENOMEM;
                 e = (uint32_t)c->n_er++;
                 if (hmap_put(&c->eps, addr, e)) return UTIL_ENOMEM;
@@ -485,6 +479,10 @@ static int check_opts(const trace_opts *o, const trace_seeds *seeds, util_err *e
         return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", TRACE_MAX_HOPS, o->hops);
     if (!seeds->n) return util_errf(err, UTIL_EINVAL, "no seeds to trace from");
     if (!o->max_outputs) return util_errf(err, UTIL_EINVAL, "max_outputs must be positive");
+    if (o->until_time >= 0) /* Bitcoin block times are not monotonic: a time is a height here */
+        return util_errf(err, UTIL_EINVAL,
+                         "until_time: the UTXO tracer bounds by height (trace_until_parse turns a "
+                         "time into one)");
     return 0;
 }
 
@@ -526,9 +524,9 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
     memset(out, 0, sizeof *out);
     int rc = check_opts(o, seeds, err);
     if (rc) return rc;
-    static const char *const services[] = {"exchange", "otc", "bridge", "swap", "mixer"};
     trace_stops *stops = NULL;
-    rc = trace_stops_build(&stops, s, labels, clusters, services, o->follow_mixers ? 4 : 5, err);
+    rc = trace_stops_build(&stops, s, labels, clusters, labels_service_categories(),
+                           labels_service_stops(o->follow_mixers), err);
     if (rc) return rc;
     tctx c;
     memset(&c, 0, sizeof c);

@@ -29,32 +29,42 @@
 #include "../cluster/cluster.h"
 #include "../labels/labels.h"
 #include "../store/store.h"
+#include "../taint/taint.h"
 #include "../util/util.h"
 
-typedef enum { TRACE_POISON = 0, TRACE_HAIRCUT, TRACE_FIFO } trace_policy;
-typedef enum { TRACE_FORWARD = 0, TRACE_BACKWARD } trace_direction;
+/* The policies, directions and shared options are taint's (src/taint), one set for both chain
+ * models; these names stay for the tracer's callers. */
+typedef enum {
+    TRACE_POISON = TAINT_POISON,
+    TRACE_HAIRCUT = TAINT_HAIRCUT,
+    TRACE_FIFO = TAINT_FIFO
+} trace_policy;
+typedef enum { TRACE_FORWARD = TAINT_FORWARD, TRACE_BACKWARD = TAINT_BACKWARD } trace_direction;
 
-#define TRACE_DEFAULT_HOPS 10
-#define TRACE_MAX_HOPS 1000
-#define TRACE_DEFAULT_MAX_OUTPUTS 5000000u
+#define TRACE_DEFAULT_HOPS TAINT_DEFAULT_HOPS
+#define TRACE_MAX_HOPS TAINT_MAX_HOPS
+#define TRACE_DEFAULT_MAX_OUTPUTS TAINT_DEFAULT_MAX_VISITS
 
-/* "poison" "haircut" "fifo" / "forward" "backward", and back (-1 if unknown). */
+/* taint_policy_name, taint_policy_parse, taint_direction_name, taint_direction_parse. */
 const char *trace_policy_name(int p);
 int trace_policy_parse(const char *name);
 const char *trace_direction_name(int d);
 int trace_direction_parse(const char *name);
 
+/* The options: taint's shared ones (taint.h: policy, direction, hops, until, until_time,
+ * max_outputs as the cap on visits, follow_mixers), then the UTXO tracer's own. until_time is
+ * a block-time window, which this tracer does not apply: it must stay -1 (UTIL_EINVAL); a time
+ * is turned into a height by trace_until_parse, and until_from_time records it. */
 typedef struct trace_opts {
-    int policy;           /* trace_policy */
-    int direction;        /* trace_direction */
-    uint32_t hops;        /* 1..TRACE_MAX_HOPS: txs followed from a seed */
-    uint64_t min_value;   /* shares below this many satoshis are not followed (0 = all) */
-    int64_t until;        /* -1: none; forward: txs above this height are not followed;
-                             backward: txs below this height are not followed */
-    int64_t until_time;   /* -1, or the unix time until was derived from (trace_until_parse);
-                             only reported in the document */
-    uint64_t max_outputs; /* cap on outputs visited; reaching it gives a partial result */
-    int follow_mixers;    /* 1: addresses labelled mixer are not endpoints */
+    union {
+        taint_opts core; /* the same fields, for taint_opt_set */
+        struct {
+            TAINT_OPTS_FIELDS(max_outputs)
+        };
+    };
+    uint64_t min_value;      /* shares below this many satoshis are not followed (0 = all) */
+    int64_t until_from_time; /* -1, or the unix time until was derived from (trace_until_parse);
+                                only reported in the document (limits.until_time) */
 } trace_opts;
 
 void trace_default_opts(trace_opts *o);
@@ -87,8 +97,9 @@ int trace_add_spec_entities(trace_seeds *seeds, const store *s, const cluster_ma
  * nTimeMax, as FindEarliestAtLeast uses it; block times are not monotonic, the running maximum
  * is): forward, the last block whose running maximum is <= T (nothing after T is followed);
  * backward, the first block whose running maximum is >= T. *height gets the height, *time the
- * time (-1 for a height). UTIL_EINVAL for bad syntax, UTIL_ENOTFOUND when no block qualifies
- * (T before the first block forward, after the last one backward); err names the argument. */
+ * time (-1 for a height; the syntax is taint_until_syntax's). UTIL_EINVAL for bad syntax,
+ * UTIL_ENOTFOUND when no block qualifies (T before the first block forward, after the last one
+ * backward); err names the argument. */
 int trace_until_parse(const store *s, const char *arg, int direction, int64_t *height,
                       int64_t *time, util_err *err);
 

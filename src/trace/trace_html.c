@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../labels/labels_services.h"
 #include "trace.h"
 
 #define HTML_ENDPOINT_ROWS 200 /* endpoints listed in the table */
@@ -45,15 +46,13 @@ static void btc(FILE *f, long long sat)
 
 static const char *category_color(const char *cat)
 {
-    static const struct {
-        const char *cat, *color;
-    } colors[] = {{"exchange", "#2b7bb9"},
-                  {"otc", "#7b52ab"},
-                  {"bridge", "#c77c02"},
-                  {"swap", "#1a9850"},
-                  {"mixer", "#d73027"}};
-    for (size_t i = 0; i < sizeof colors / sizeof *colors; i++)
-        if (!strcmp(cat, colors[i].cat)) return colors[i].color;
+    static const char *const colors[LABELS_SVC_N] = {[LABELS_SVC_EXCHANGE] = "#2b7bb9",
+                                                     [LABELS_SVC_OTC] = "#7b52ab",
+                                                     [LABELS_SVC_BRIDGE] = "#c77c02",
+                                                     [LABELS_SVC_SWAP] = "#1a9850",
+                                                     [LABELS_SVC_MIXER] = "#d73027"};
+    for (size_t i = 0; i < LABELS_SVC_N; i++)
+        if (!strcmp(cat, labels_service_categories()[i])) return colors[i];
     return "#555555";
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/util_vec.h"
 #include "trace.h"
 
 #define NONE32 UINT32_MAX
@@ -157,19 +158,6 @@ typedef struct tctx {
         uint32_t i;
     } * rm;
 } tctx;
-
-static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*p, nc * elem);
-    if (!q) return UTIL_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return 0;
-}
 
 struct trace_stops {
     const labels_db *labels;

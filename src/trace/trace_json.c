@@ -82,7 +82,8 @@ static json_t *jc_addr(jcache *k, const trace_result *r, uint32_t addr)
     if (addr == STORE_NO_ADDR) return json_null();
     uint32_t i = hmap_get(&k->addr_idx, addr);
     if (i != NONE32) return json_incref(k->addr[i]);
-    if (grow((void **)&k->addr, &k->cap_addr, k->n_addr + 1, sizeof *k->addr)) return NULL;
+    if (util_grow((void **)&k->addr, &k->cap_addr, k->n_addr + 1, sizeof *k->addr, 64, SIZE_MAX))
+        return NULL;
     json_t *v = addr_json(r, addr);
     if (!v) return NULL;
     if (hmap_put(&k->addr_idx, addr, (uint32_t)k->n_addr)) {
@@ -161,19 +162,12 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
     JSET(doc, "seeds", js);
     for (size_t i = 0; i < r->n_seeds; i++)
         if (json_array_append_new(js, outpoint_json(r, r->seeds[i]))) goto nomem;
-    JSET(doc, "policy", json_string(trace_policy_name(op->policy)));
-    JSET(doc, "direction", json_string(trace_direction_name(op->direction)));
-    JSET(doc, "limits",
-         json_pack("{s:I, s:I, s:o, s:o, s:I, s:b}", "hops", (json_int_t)op->hops, "min_value",
-                   (json_int_t)op->min_value, "until",
-                   op->until >= 0 ? JINT(op->until) : json_null(), "until_time",
-                   op->until >= 0 && op->until_time >= 0 ? JINT(op->until_time) : json_null(),
-                   "max_outputs", (json_int_t)op->max_outputs, "follow_mixers", op->follow_mixers));
-    JSET(doc, "partial", json_boolean(r->partial));
-    if (r->partial)
-        JSET(doc, "partial_reason",
-             json_string("the cap on visited outputs (max_outputs) was reached; the taint of "
-                         "txs not yet processed is in totals.not_followed"));
+    if (taint_doc_options(doc, &op->core, JINT(op->min_value),
+                          op->until >= 0 ? op->until_from_time : -1, "max_outputs") ||
+        taint_doc_partial(doc, r->partial,
+                          "the cap on visited outputs (max_outputs) was reached; the taint of "
+                          "txs not yet processed is in totals.not_followed"))
+        goto nomem;
     const trace_totals *t = &r->totals;
     json_t *jt = json_object();
     JSET(doc, "totals", jt);

@@ -145,7 +145,7 @@ static uint32_t graph_node(graph *g, const tctx *c, uint64_t o)
     }
     uint32_t k = hmap_get(&g->nmap, key);
     if (k != NONE32) return k;
-    if (grow((void **)&g->n, &g->cap_n, g->nn + 1, sizeof *g->n)) return NONE32;
+    if (util_grow((void **)&g->n, &g->cap_n, g->nn + 1, sizeof *g->n, 64, SIZE_MAX)) return NONE32;
     k = (uint32_t)g->nn++;
     if (hmap_put(&g->nmap, key, k)) return NONE32;
     g->n[k] = (gnode){key, addr, NONE32, 0, 0, 0, 0};
@@ -158,7 +158,8 @@ static int graph_add(graph *g, uint32_t from, uint32_t to, uint64_t v, uint8_t m
     uint64_t key = (uint64_t)from << 32 | to;
     uint32_t k = hmap_get(&g->emap, key);
     if (k == NONE32) {
-        if (grow((void **)&g->e, &g->cap_e, g->ne + 1, sizeof *g->e)) return UTIL_ENOMEM;
+        if (util_grow((void **)&g->e, &g->cap_e, g->ne + 1, sizeof *g->e, 64, SIZE_MAX))
+            return UTIL_ENOMEM;
         k = (uint32_t)g->ne++;
         if (hmap_put(&g->emap, key, k)) return UTIL_ENOMEM;
         g->e[k] = (gedge){from, to, 0, 0, 0};
@@ -237,7 +238,7 @@ static int graph_fill(graph *g, const tctx *c, const uint8_t *om)
         if (c->tr[t].status != S_FOLLOWED) continue;
         /* groups: (node, taint brought in), by node */
         size_t ni = in_start[t + 1] - in_start[t], ng = 0;
-        if (grow((void **)&grp, &cap_grp, 2 * ni + 2, sizeof *grp)) goto out;
+        if (util_grow((void **)&grp, &cap_grp, 2 * ni + 2, sizeof *grp, 64, SIZE_MAX)) goto out;
         for (size_t k = 0; k < ni; k++) {
             uint32_t i = in_idx[in_start[t] + k];
             grp[2 * k] = node[i];

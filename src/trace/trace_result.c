@@ -175,9 +175,14 @@ int trace_fill_result(const tctx *c, const trace_seeds *seeds, trace_result *r)
                          t->overlap,
                          t->not_followed,
                          0};
-    uint64_t sinks = t->to_endpoints + t->unspent + t->fees + t->below + t->beyond_hops +
-                     t->beyond_until + t->unresolved + t->coinbase + t->overlap + t->not_followed;
-    rt->balanced = t->seeded + t->poison_added == sinks;
+    const uint64_t buckets[] = {t->seeded,     t->poison_added, t->to_endpoints, t->unspent,
+                                t->fees,       t->below,        t->beyond_hops,  t->beyond_until,
+                                t->unresolved, t->coinbase,     t->overlap,      t->not_followed};
+    taint_ledger led;
+    taint_ledger_init(&led, sizeof buckets / sizeof *buckets, 2); /* seeded, poison_added in */
+    for (size_t k = 0; k < led.n; k++)
+        taint_ledger_set_u64(&led, k, buckets[k]);
+    rt->balanced = taint_ledger_balanced(&led);
     r->outputs_visited = c->n_or;
 
     /* txs, in the order the trace reached them; their patterns come later */

@@ -129,55 +129,6 @@ int trace_add_spec_entities(trace_seeds *sd, const store *s, const cluster_map *
 
 /* ---- --until as a time ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* n decimal digits at p (no sign, no spaces), or -1. */
-static long digits(const char *p, int n)
-{
-    long v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)p[i])) return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v;
-}
-
-/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) to unix seconds; -1 if malformed. */
-static int64_t parse_utc(const char *a)
-{
-    size_t n = strlen(a);
-    if (n < 10 || a[4] != '-' || a[7] != '-') return -1;
-    long y = digits(a, 4), mo = digits(a + 5, 2), d = digits(a + 8, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1) return -1;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100) || y % 400 == 0;
-    if (d > mdays[mo - 1] + (mo == 2 && leap)) return -1;
-    long hh = 0, mm = 0, ss = 0;
-    const char *p = a + 10;
-    if (*p) {
-        if (*p != 'T' || strlen(p) < 6 || p[3] != ':') return -1;
-        hh = digits(p + 1, 2), mm = digits(p + 4, 2);
-        p += 6;
-        if (*p == ':') {
-            ss = digits(p + 1, 2);
-            p += 3;
-            if (strlen(a) < (size_t)(p - a)) return -1;
-        }
-        if (*p == 'Z') p++;
-        if (*p || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59) return -1;
-    }
-    return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + hh * 3600 + mm * 60 + ss;
-}
-
 /* The first index whose value is >= t in a non-decreasing array (n if none). */
 static uint64_t first_at_least(const uint32_t *v, uint64_t n, int64_t t)
 {
@@ -195,32 +146,10 @@ static uint64_t first_at_least(const uint32_t *v, uint64_t n, int64_t t)
 int trace_until_parse(const store *s, const char *arg, int direction, int64_t *height,
                       int64_t *time, util_err *err)
 {
-    *height = -1;
-    *time = -1;
     int64_t t;
-    char *end;
-    if (isdigit((unsigned char)arg[0]) && strlen(arg) <= 10 &&
-        strspn(arg, "0123456789") == strlen(arg)) {
-        unsigned long long h = strtoull(arg, &end, 10);
-        if (h > INT32_MAX)
-            return util_errf(err, UTIL_EINVAL, "--until %s: height out of range", arg);
-        *height = (int64_t)h;
-        return 0;
-    }
-    if (arg[0] == '@') {
-        const char *p = arg + 1;
-        errno = 0;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (!isdigit((unsigned char)*p) || *end || errno || v > UINT32_MAX)
-            return util_errf(err, UTIL_EINVAL,
-                             "--until %s: want @SECONDS (unix time, 0..4294967295)", arg);
-        t = (int64_t)v;
-    } else if ((t = parse_utc(arg)) < 0) {
-        return util_errf(err, UTIL_EINVAL,
-                         "--until %s: want a height, @UNIX_SECONDS, YYYY-MM-DD or "
-                         "YYYY-MM-DDTHH:MM[:SS]Z (UTC)",
-                         arg);
-    }
+    int rc = taint_until_syntax(arg, height, &t, err);
+    *time = -1;
+    if (rc || *height >= 0) return rc;
     uint64_t nb = store_get_totals(s)->blocks;
     if (!nb) return util_errf(err, UTIL_ENOTFOUND, "--until %s: the store has no blocks", arg);
     /* The running maximum of block times is monotonic where the times are not; it is what
