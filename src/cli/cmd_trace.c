@@ -38,23 +38,10 @@ static void print_text(const trace_result *r)
            trace_policy_name(r->opts.policy), r->n_seeds,
            r->partial ? "  PARTIAL (output cap reached)" : "");
     printf("totals:\n");
-    const struct {
-        const char *name;
-        uint64_t v;
-    } rows[] = {{"seeded", t->seeded},
-                {"poison_added", t->poison_added},
-                {"to_endpoints", t->to_endpoints},
-                {"unspent", t->unspent},
-                {"fees", t->fees},
-                {"below_min_value", t->below_min_value},
-                {"beyond_hops", t->beyond_hops},
-                {"beyond_until", t->beyond_until},
-                {"unresolved", t->unresolved},
-                {"coinbase", t->coinbase},
-                {"overlap", t->overlap},
-                {"not_followed", t->not_followed}};
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        long long v = (long long)rows[i].v;
+    trace_bucket rows[TRACE_TOTALS_BUCKETS];
+    trace_totals_buckets(t, rows);
+    for (size_t i = 0; i < TRACE_TOTALS_BUCKETS; i++) {
+        long long v = (long long)rows[i].value;
         if (v || i < 3) btc_line(rows[i].name, v, i ? seeded : 0);
     }
     if (r->n_categories) {

@@ -155,6 +155,15 @@ typedef struct trace_totals {
     int balanced; /* seeded + poison_added == the sum of the other buckets */
 } trace_totals;
 
+/* The buckets of trace_totals with their document names, in document order (seeded and
+ * poison_added first: what came in; then where it went). Every writer lists them from here. */
+enum { TRACE_TOTALS_BUCKETS = 12 };
+typedef struct trace_bucket {
+    const char *name;
+    uint64_t value;
+} trace_bucket;
+void trace_totals_buckets(const trace_totals *t, trace_bucket out[TRACE_TOTALS_BUCKETS]);
+
 /* A tx the taint reached, in the order the trace first reached it. */
 typedef struct trace_tx {
     uint64_t tx; /* store tx id */

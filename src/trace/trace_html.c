@@ -197,26 +197,13 @@ int trace_write_html_graph(const trace_result *r, FILE *f, int graph, util_err *
             (long long)r->outputs_visited, r->partial ? " &mdash; <b>partial result</b>" : "");
     fprintf(f, "<h2>Where the value went (BTC)</h2>\n<table>\n");
     const trace_totals *t = &r->totals;
-    const struct {
-        const char *name;
-        uint64_t v;
-    } totals[] = {{"seeded", t->seeded},
-                  {"poison_added", t->poison_added},
-                  {"to_endpoints", t->to_endpoints},
-                  {"unspent", t->unspent},
-                  {"fees", t->fees},
-                  {"below_min_value", t->below_min_value},
-                  {"beyond_hops", t->beyond_hops},
-                  {"beyond_until", t->beyond_until},
-                  {"unresolved", t->unresolved},
-                  {"coinbase", t->coinbase},
-                  {"overlap", t->overlap},
-                  {"not_followed", t->not_followed}};
-    for (size_t i = 0; i < sizeof totals / sizeof *totals; i++) {
+    trace_bucket totals[TRACE_TOTALS_BUCKETS];
+    trace_totals_buckets(t, totals);
+    for (size_t i = 0; i < TRACE_TOTALS_BUCKETS; i++) {
         fprintf(f, "<tr><td>");
         esc(f, totals[i].name);
         fprintf(f, "</td><td class=\"n\">");
-        btc(f, (long long)totals[i].v);
+        btc(f, (long long)totals[i].value);
         fprintf(f, "</td></tr>\n");
     }
     fprintf(f, "</table>\n<h2>By category (BTC)</h2>\n<table>\n");

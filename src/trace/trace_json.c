@@ -171,18 +171,10 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
     const trace_totals *t = &r->totals;
     json_t *jt = json_object();
     JSET(doc, "totals", jt);
-    JSET(jt, "seeded", JINT(t->seeded));
-    JSET(jt, "poison_added", JINT(t->poison_added));
-    JSET(jt, "to_endpoints", JINT(t->to_endpoints));
-    JSET(jt, "unspent", JINT(t->unspent));
-    JSET(jt, "fees", JINT(t->fees));
-    JSET(jt, "below_min_value", JINT(t->below_min_value));
-    JSET(jt, "beyond_hops", JINT(t->beyond_hops));
-    JSET(jt, "beyond_until", JINT(t->beyond_until));
-    JSET(jt, "unresolved", JINT(t->unresolved));
-    JSET(jt, "coinbase", JINT(t->coinbase));
-    JSET(jt, "overlap", JINT(t->overlap));
-    JSET(jt, "not_followed", JINT(t->not_followed));
+    trace_bucket buckets[TRACE_TOTALS_BUCKETS];
+    trace_totals_buckets(t, buckets);
+    for (size_t k = 0; k < TRACE_TOTALS_BUCKETS; k++)
+        JSET(jt, buckets[k].name, JINT(buckets[k].value));
     JSET(jt, "balanced", json_boolean(t->balanced));
     JSET(doc, "outputs_visited", JINT(r->outputs_visited));
 

@@ -175,13 +175,12 @@ int trace_fill_result(const tctx *c, const trace_seeds *seeds, trace_result *r)
                          t->overlap,
                          t->not_followed,
                          0};
-    const uint64_t buckets[] = {t->seeded,     t->poison_added, t->to_endpoints, t->unspent,
-                                t->fees,       t->below,        t->beyond_hops,  t->beyond_until,
-                                t->unresolved, t->coinbase,     t->overlap,      t->not_followed};
+    trace_bucket buckets[TRACE_TOTALS_BUCKETS];
+    trace_totals_buckets(rt, buckets);
     taint_ledger led;
-    taint_ledger_init(&led, sizeof buckets / sizeof *buckets, 2); /* seeded, poison_added in */
+    taint_ledger_init(&led, TRACE_TOTALS_BUCKETS, 2); /* seeded, poison_added in */
     for (size_t k = 0; k < led.n; k++)
-        taint_ledger_set_u64(&led, k, buckets[k]);
+        taint_ledger_set_u64(&led, k, buckets[k].value);
     rt->balanced = taint_ledger_balanced(&led);
     r->outputs_visited = c->n_or;
 
@@ -229,4 +228,21 @@ int trace_fill_result(const tctx *c, const trace_seeds *seeds, trace_result *r)
     }
     free(sorted);
     return rc;
+}
+
+void trace_totals_buckets(const trace_totals *t, trace_bucket out[TRACE_TOTALS_BUCKETS])
+{
+    const trace_bucket b[TRACE_TOTALS_BUCKETS] = {{"seeded", t->seeded},
+                                                  {"poison_added", t->poison_added},
+                                                  {"to_endpoints", t->to_endpoints},
+                                                  {"unspent", t->unspent},
+                                                  {"fees", t->fees},
+                                                  {"below_min_value", t->below_min_value},
+                                                  {"beyond_hops", t->beyond_hops},
+                                                  {"beyond_until", t->beyond_until},
+                                                  {"unresolved", t->unresolved},
+                                                  {"coinbase", t->coinbase},
+                                                  {"overlap", t->overlap},
+                                                  {"not_followed", t->not_followed}};
+    memcpy(out, b, sizeof b);
 }
