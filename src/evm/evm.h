@@ -25,10 +25,8 @@
 #define EVM_NONE32 UINT32_MAX /* no address (contract creation without receipt, minted value) */
 #define EVM_NONE64 UINT64_MAX /* end of a per-address list; no tx (block-level transfer) */
 
-/* ---- Keccak-256 and addresses ---- */
+/* ---- Addresses (Keccak-256 is crypto_keccak256, src/crypto) ---- */
 
-/* Keccak-256 as Ethereum uses it (original Keccak padding 0x01, not SHA3's 0x06). */
-void evm_keccak256(uint8_t out[32], const void *p, size_t n);
 /* The EIP-55 mixed-case checksum spelling of an address: "0x" + 40 hex digits + NUL. */
 void evm_addr_eip55(char out[43], const uint8_t addr[20]);
 /* Parse "0x" + 40 hex digits (n bytes at s, not NUL-terminated). All-lower and all-upper

@@ -647,7 +647,7 @@ int evm_decode_transfer_log(const char *topics, size_t tn, const char *data, siz
 /* ---- protocol events ---- */
 
 static const struct {
-    const char *topic0; /* keccak of the signature (checked against evm_keccak256 in tests) */
+    const char *topic0; /* keccak of the signature (checked against crypto_keccak256 in tests) */
     int n_topics;
 } event_defs[EVM_EVENT_KINDS] = {
     [EVM_EV_MIXER_DEPOSIT] = {"0xa945e51eec50ab98c161376f0db4cf2aeba3ec92755fe2fcd388bdbbb80ff196",

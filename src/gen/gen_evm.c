@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../crypto/crypto.h"
 #include "gen_evm_int.h"
 #include "../util/util_vec.h"
 
@@ -31,7 +32,7 @@ static int grow(gen *g, void **p, uint32_t *cap, uint32_t need, size_t size)
 
 static void sig(uint8_t out[32], const char *s)
 {
-    evm_keccak256(out, s, strlen(s));
+    crypto_keccak256(s, strlen(s), out);
 }
 
 static u128 eth_frac(double x) /* x ETH in wei, for amounts picked by chance */
@@ -108,7 +109,7 @@ static uint32_t acct_new(gen *g, gen_evm *e, int role, uint32_t owner)
     memcpy(in, "cointrail-gen-evm-acct--", 24);
     util_put_le64(in + 24, g->cfg.seed);
     util_put_le32(in + 32, id);
-    evm_keccak256(h, in, sizeof in);
+    crypto_keccak256(in, sizeof in, h);
     memcpy(a->a, h + 12, 20);
     a->role = (uint8_t)role;
     a->owner = owner;
@@ -147,7 +148,7 @@ static uint32_t contract_new(gen *g, gen_evm *e, uint32_t deployer, int role, ui
     memcpy(r + n, nb, nn);
     n += nn;
     uint8_t h[32];
-    evm_keccak256(h, r, n);
+    crypto_keccak256(r, n, h);
     memcpy(e->acct[id].a, h + 12, 20);
     return id;
 }
@@ -187,7 +188,7 @@ static uint32_t tx_new(gen *g, gen_evm *e, uint32_t from, uint32_t to, u128 valu
     memcpy(in + 20, e->acct[from].a, 20);
     util_put_le64(in + 40, t->nonce);
     memcpy(in + 48, "cointrail-gen-evm-tx-hash-------", 32);
-    evm_keccak256(t->hash, in, sizeof in);
+    crypto_keccak256(in, sizeof in, t->hash);
     u128 fee = (u128)used * (e->base_fee + tip);
     eacct *f = &e->acct[from];
     if (f->eth < fee + (ok ? value : 0)) {
@@ -354,9 +355,9 @@ static uint32_t mixer_deposit(gen *g, gen_evm *e, uint32_t acct, int p, uint32_t
     util_put_le64(in, g->cfg.seed);
     util_put_le32(in + 8, e->n_note);
     memcpy(in + 12, "cointrail-gen-evm-note-commitment---", 36);
-    evm_keccak256(n->commitment, in, sizeof in);
+    crypto_keccak256(in, sizeof in, n->commitment);
     in[12] = 'N';
-    evm_keccak256(n->nullifier, in, sizeof in);
+    crypto_keccak256(in, sizeof in, n->nullifier);
     uint8_t w[1][32];
     memcpy(w[0], n->commitment, 32);
     uint32_t len, off = abi(g, e, e->sel_deposit, w, 1, -1, NULL, &len);
