@@ -6,6 +6,7 @@
 
 #include "crypto/crypto.h"
 #include "evm/evm.h"
+#include "evmquery/evmquery.h"
 
 #include "check.h"
 

@@ -6,6 +6,7 @@
 
 #include "../src/crypto/crypto.h"
 #include "../src/evm/evm.h"
+#include "../src/evmingest/evmingest.h"
 #include "../src/xchain/xchain.h"
 #include "check.h"
 

@@ -273,3 +273,10 @@ int evm_csv_next(evm_csv *c, util_err *err)
         if (quoted[k]) c->f[k] = c->scratch.data ? (const char *)c->scratch.data + soff[k] : "";
     return 1;
 }
+
+const char *evm_xfer_kind_name(int kind)
+{
+    static const char *const names[EVM_XFER_KINDS] = {"?",      "tx",         "internal", "erc20",
+                                                      "reward", "withdrawal", "fee"};
+    return kind > 0 && kind < EVM_XFER_KINDS ? names[kind] : "?";
+}
