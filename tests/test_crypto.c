@@ -1,6 +1,6 @@
-/* test_crypto: SHA-256, double SHA-256 and hash160 against published digests; base58check
- * against Bitcoin Core's base58_keys_valid vectors; bech32/bech32m segwit addresses against
- * every segwit test vector of BIP 173 and BIP 350, valid and invalid, with the reason each
+/* test_crypto: SHA-256, double SHA-256, hash160 and Keccak-256 against published digests;
+ * base58check against Bitcoin Core's base58_keys_valid vectors; bech32/bech32m segwit addresses
+ * against every segwit test vector of BIP 173 and BIP 350, valid and invalid, with the reason each
  * invalid one is refused. */
 #include <ctype.h>
 #include <stdint.h>
@@ -126,6 +126,42 @@ static const struct {
      "8055c9bccb9ed68446d1b75273bbce89d7fe013a8acd1625514420fb2aca1a21c401"},
     {"1111111111111111111114oLvT2", "000000000000000000000000000000000000000000"},
 };
+
+static void keccak_hex(char out[65], const void *p, size_t n)
+{
+    uint8_t h[32];
+    crypto_keccak256(p, n, h);
+    util_hex(out, h, 32);
+}
+
+static void test_keccak(void)
+{
+    char hex[65];
+    /* the Ethereum yellow paper's empty-string hash (the hash of empty code / KECCAK_EMPTY) */
+    keccak_hex(hex, "", 0);
+    CHECK_STR(hex, "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+    keccak_hex(hex, "abc", 3);
+    CHECK_STR(hex, "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
+    /* ERC-20's Transfer(address,address,uint256) topic, as every token contract emits it */
+    const char *sig = "Transfer(address,address,uint256)";
+    keccak_hex(hex, sig, strlen(sig));
+    CHECK_STR(hex, "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
+    /* function selector of transfer(address,uint256): a9059cbb */
+    const char *tr = "transfer(address,uint256)";
+    keccak_hex(hex, tr, strlen(tr));
+    CHECK(!strncmp(hex, "a9059cbb", 8));
+    /* around the 136-byte rate: values from pycryptodome's Keccak (Debian 3.11.0) */
+    char a[300];
+    memset(a, 'a', sizeof a);
+    keccak_hex(hex, a, 135);
+    CHECK_STR(hex, "34367dc248bbd832f4e3e69dfaac2f92638bd0bbd18f2912ba4ef454919cf446");
+    keccak_hex(hex, a, 136);
+    CHECK_STR(hex, "a6c4d403279fe3e0af03729caada8374b5ca54d8065329a3ebcaeb4b60aa386e");
+    keccak_hex(hex, a, 137);
+    CHECK_STR(hex, "d869f639c7046b4929fc92a4d988a8b22c55fbadb802c0c66ebcd484f1915f39");
+    keccak_hex(hex, a, 272);
+    CHECK_STR(hex, "cf7fcd4f705ee749930d19ca84561a9bf62516bd90a471545fa2f49fdc7e63c8");
+}
 
 static void test_base58check(void)
 {
@@ -518,6 +554,7 @@ int main(void)
     test_sha256();
     test_sha256d();
     test_hash160();
+    test_keccak();
     test_base58check();
     test_segwit();
     test_segwit_crafted();

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/crypto/crypto.h"
 #include "../src/etrace/etrace.h"
 #include "check.h"
 
@@ -117,7 +118,7 @@ static void tb_tx(tb *b, int from)
     evm_tx *t = &b->txs[b->ntx];
     memset(t, 0, sizeof *t);
     uint64_t h = ++b->hashes;
-    evm_keccak256(t->hash, &h, sizeof h);
+    crypto_keccak256(&h, sizeof h, t->hash);
     addr(t->from, from);
     addr(t->to, from);
     t->has_to = 1;
@@ -145,7 +146,7 @@ static int tb_block(tb *b)
     blk.number = b->num;
     memcpy(blk.parent, b->parent, 32);
     uint64_t h = 1000000 + b->num;
-    evm_keccak256(blk.hash, &h, sizeof h);
+    crypto_keccak256(&h, sizeof h, blk.hash);
     blk.timestamp = 1700000000 + b->num * 12;
     blk.txs = b->txs, blk.n_txs = b->ntx, blk.xfers = b->xs, blk.n_xfers = b->nx;
     util_err err = {0};

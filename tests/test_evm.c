@@ -1,48 +1,14 @@
-/* test_evm: Keccak-256 and EIP-55 against published vectors, u256 edge cases, the CSV reader
- * and the ERC-20 log decoder. */
+/* test_evm: EIP-55 against published vectors (Keccak-256's are in test_crypto), u256 edge cases,
+ * the CSV reader and the ERC-20 log decoder. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "evm/evm.h"
+#include "evmquery/evmquery.h"
 
 #include "check.h"
-
-static void keccak_hex(char out[65], const void *p, size_t n)
-{
-    uint8_t h[32];
-    evm_keccak256(h, p, n);
-    util_hex(out, h, 32);
-}
-
-static void test_keccak(void)
-{
-    char hex[65];
-    /* the Ethereum yellow paper's empty-string hash (the hash of empty code / KECCAK_EMPTY) */
-    keccak_hex(hex, "", 0);
-    CHECK_STR(hex, "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
-    keccak_hex(hex, "abc", 3);
-    CHECK_STR(hex, "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
-    /* ERC-20's Transfer(address,address,uint256) topic, as every token contract emits it */
-    const char *sig = "Transfer(address,address,uint256)";
-    keccak_hex(hex, sig, strlen(sig));
-    CHECK_STR(hex, "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
-    /* function selector of transfer(address,uint256): a9059cbb */
-    const char *tr = "transfer(address,uint256)";
-    keccak_hex(hex, tr, strlen(tr));
-    CHECK(!strncmp(hex, "a9059cbb", 8));
-    /* around the 136-byte rate: values from pycryptodome's Keccak (Debian 3.11.0) */
-    char a[300];
-    memset(a, 'a', sizeof a);
-    keccak_hex(hex, a, 135);
-    CHECK_STR(hex, "34367dc248bbd832f4e3e69dfaac2f92638bd0bbd18f2912ba4ef454919cf446");
-    keccak_hex(hex, a, 136);
-    CHECK_STR(hex, "a6c4d403279fe3e0af03729caada8374b5ca54d8065329a3ebcaeb4b60aa386e");
-    keccak_hex(hex, a, 137);
-    CHECK_STR(hex, "d869f639c7046b4929fc92a4d988a8b22c55fbadb802c0c66ebcd484f1915f39");
-    keccak_hex(hex, a, 272);
-    CHECK_STR(hex, "cf7fcd4f705ee749930d19ca84561a9bf62516bd90a471545fa2f49fdc7e63c8");
-}
 
 static void test_eip55(void)
 {
@@ -345,10 +311,10 @@ static void test_store_indexes(void)
             uint32_t n = (uint32_t)(b * PER + i);
             uint8_t seed[8];
             util_put_le32(seed, n), util_put_le32(seed + 4, 0x7478);
-            evm_keccak256(t->hash, seed, 8);
+            crypto_keccak256(seed, 8, t->hash);
             util_put_le32(seed + 4, 0xad);
             uint8_t h[32];
-            evm_keccak256(h, seed, 8);
+            crypto_keccak256(seed, 8, h);
             memcpy(t->from, h, 20);  /* a new sender per tx */
             memset(t->to, 0x42, 20); /* one receiver for all */
             t->has_to = 1, t->index = (uint32_t)i;
@@ -372,7 +338,7 @@ static void test_store_indexes(void)
                          .xfers = xs,
                          .n_xfers = 2 * PER};
         memcpy(blk.parent, prev, 32);
-        evm_keccak256(blk.hash, &blk.number, sizeof blk.number);
+        crypto_keccak256(&blk.number, sizeof blk.number, blk.hash);
         memcpy(prev, blk.hash, 32);
         CHECK(evm_store_append_block(s, &blk, &err) == 0);
         CHECK(evm_store_commit(s, &err) == 0);
@@ -387,9 +353,9 @@ static void test_store_indexes(void)
     for (uint32_t n = 0; n < BLOCKS * PER; n++) {
         uint8_t seed[8], h[32], th[32];
         util_put_le32(seed, n), util_put_le32(seed + 4, 0xad);
-        evm_keccak256(h, seed, 8);
+        crypto_keccak256(seed, 8, h);
         util_put_le32(seed + 4, 0x7478);
-        evm_keccak256(th, seed, 8);
+        crypto_keccak256(seed, 8, th);
         uint32_t id;
         uint64_t tid, x, next;
         evm_tx_row t;
@@ -447,7 +413,6 @@ static void test_store_indexes(void)
 
 int main(void)
 {
-    test_keccak();
     test_eip55();
     test_u256();
     test_csv();

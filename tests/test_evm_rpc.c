@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "evm/evm.h"
+#include "evmingest/evmingest.h"
 
 #define D "tests/data/evm/"
 

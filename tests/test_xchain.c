@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/crypto/crypto.h"
 #include "../src/evm/evm.h"
+#include "../src/evmingest/evmingest.h"
 #include "../src/xchain/xchain.h"
 #include "check.h"
 
@@ -127,7 +129,7 @@ static void test_events(void)
     util_err err = {0};
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
         uint8_t h[32], w[32] = {0};
-        evm_keccak256(h, sigs[i].sig, strlen(sigs[i].sig));
+        crypto_keccak256(sigs[i].sig, strlen(sigs[i].sig), h);
         topics[0] = '0', topics[1] = 'x';
         hex_word(topics + 2, h);
         size_t tn = 66;
@@ -153,7 +155,7 @@ static void test_events(void)
     /* a TransferOut(vault, to, asset, amount, "OUT:ABC") by hand */
     const char *sig = "TransferOut(address,address,address,uint256,string)";
     uint8_t h[32], w[32];
-    evm_keccak256(h, sig, strlen(sig));
+    crypto_keccak256(sig, strlen(sig), h);
     size_t tn = 0;
     topics[tn++] = '0', topics[tn++] = 'x';
     hex_word(topics + tn, h), tn += 64;

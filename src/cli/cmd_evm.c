@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "../evm/evm.h"
+#include "../evmingest/evmingest.h"
+#include "../evmquery/evmquery.h"
 #include "cli.h"
 
 static const char evm_usage[] =

@@ -1,6 +1,7 @@
-/* crypto: the hashes and address encodings Bitcoin uses. SHA-256 and RIPEMD-160 come from
- * OpenSSL (its SHA extensions path is the hashing bound the import is measured against);
- * base58check and bech32/bech32m (BIP 173, BIP 350) are small enough to write here. */
+/* crypto: the hashes and address encodings Bitcoin and Ethereum use. SHA-256 and RIPEMD-160
+ * come from OpenSSL (its SHA extensions path is the hashing bound the import is measured
+ * against); Keccak-256 (OpenSSL 3.0 has only SHA3's padding), base58check and bech32/bech32m
+ * (BIP 173, BIP 350) are small enough to write here. */
 #ifndef CT_CRYPTO_H
 #define CT_CRYPTO_H
 
@@ -23,6 +24,9 @@ void crypto_sha256d(const void *p, size_t n, uint8_t out[32]);
 void crypto_sha256d_final(crypto_sha256_ctx *ctx, uint8_t out[32]);
 /* RIPEMD-160 of SHA-256: the 20-byte hash inside P2PKH and P2WPKH addresses. */
 void crypto_hash160(const void *p, size_t n, uint8_t out[20]);
+/* Keccak-256 as Ethereum uses it (original Keccak padding 0x01, not SHA3's 0x06): addresses,
+ * tx hashes, event topics, function selectors. */
+void crypto_keccak256(const void *p, size_t n, uint8_t out[32]);
 
 /* Base58check of a version byte followed by payload (n bytes). out must hold 128 bytes.
  * Returns the string length. */

@@ -1,36 +1,8 @@
-/* Keccak-256, EIP-55, 256-bit integers and the CSV reader. */
-#include <nettle/sha3.h>
+/* EIP-55, 256-bit integers and the CSV reader. */
 #include <string.h>
 
+#include "../crypto/crypto.h"
 #include "evm.h"
-
-/* Debian 12's libtomcrypt (1.18.2) has no keccak_256_* and OpenSSL 3.0 only SHA3 padding, but
- * Nettle exports the Keccak-f[1600] permutation itself (sha3_permute), so only the sponge with
- * Ethereum's original padding (0x01 ... 0x80) is ours. Rate: 1088 bits = 136 bytes. */
-void evm_keccak256(uint8_t out[32], const void *p, size_t n)
-{
-    enum { RATE = 136 };
-    struct sha3_state st;
-    memset(&st, 0, sizeof st);
-    const uint8_t *in = p;
-    uint8_t block[RATE];
-    for (;;) {
-        size_t take = n < RATE ? n : RATE;
-        memset(block, 0, RATE);
-        memcpy(block, in, take);
-        if (take < RATE) {
-            block[take] ^= 0x01;
-            block[RATE - 1] ^= 0x80;
-        }
-        for (size_t i = 0; i < RATE / 8; i++)
-            st.a[i] ^= util_le64(block + 8 * i);
-        sha3_permute(&st);
-        if (take < RATE) break;
-        in += RATE, n -= RATE;
-    }
-    for (size_t i = 0; i < 4; i++)
-        util_put_le64(out + 8 * i, st.a[i]);
-}
 
 static int hexval(int c)
 {
@@ -45,7 +17,7 @@ void evm_addr_eip55(char out[43], const uint8_t addr[20])
     char lower[41];
     util_hex(lower, addr, 20);
     uint8_t h[32];
-    evm_keccak256(h, lower, 40);
+    crypto_keccak256(lower, 40, h);
     out[0] = '0', out[1] = 'x';
     for (int i = 0; i < 40; i++) {
         int nib = i % 2 ? h[i / 2] & 15 : h[i / 2] >> 4;
@@ -300,4 +272,11 @@ int evm_csv_next(evm_csv *c, util_err *err)
     for (size_t k = 0; k < c->nf; k++)
         if (quoted[k]) c->f[k] = c->scratch.data ? (const char *)c->scratch.data + soff[k] : "";
     return 1;
+}
+
+const char *evm_xfer_kind_name(int kind)
+{
+    static const char *const names[EVM_XFER_KINDS] = {"?",      "tx",         "internal", "erc20",
+                                                      "reward", "withdrawal", "fee"};
+    return kind > 0 && kind < EVM_XFER_KINDS ? names[kind] : "?";
 }

@@ -459,7 +459,7 @@ static void gen_free(gen *g)
     gen_evm_free(g);
     free(g->addrs);
     free(g->utxos);
-    free(g->dmap);
+    util_hmap_free(&g->dmap);
     free(g->pend);
     free(g->cj);
     util_buf_free(&g->blk);

@@ -161,32 +161,7 @@ static uint32_t cold_addr(gen *g, uint32_t ent)
     return fixed_addr(g, ent, 1, g->era >= 2019.5 ? GEN_S_P2WSH : GEN_S_P2SH_MS);
 }
 
-/* ---- deposit addresses: (service, customer) -> address, open addressing ---- */
-
-static uint64_t map_hash(uint64_t k)
-{
-    return gen_mix64(k);
-}
-
-static int map_grow(gen *g)
-{
-    uint32_t nc = g->dmap_cap ? g->dmap_cap * 2 : 1024;
-    gen_map_ent *m = malloc((size_t)nc * sizeof *m);
-    if (!m) return g->oom = 1, UTIL_ENOMEM;
-    for (uint32_t i = 0; i < nc; i++)
-        m[i].val = GEN_NONE;
-    for (uint32_t i = 0; i < g->dmap_cap; i++) {
-        if (g->dmap[i].val == GEN_NONE) continue;
-        uint32_t j = (uint32_t)map_hash(g->dmap[i].key) & (nc - 1);
-        while (m[j].val != GEN_NONE)
-            j = (j + 1) & (nc - 1);
-        m[j] = g->dmap[i];
-    }
-    free(g->dmap);
-    g->dmap = m;
-    g->dmap_cap = nc;
-    return 0;
-}
+/* ---- deposit addresses: (service, customer) -> address ---- */
 
 uint32_t gen_deposit_addr(gen *g, uint32_t service, uint32_t customer)
 {
@@ -195,17 +170,15 @@ uint32_t gen_deposit_addr(gen *g, uint32_t service, uint32_t customer)
     if (s->kind == GEN_K_BRIDGE)
         return fixed_addr(g, service, 3, g->era >= 2019.0 ? GEN_S_P2WPKH : GEN_S_P2SH_MS);
     if (s->kind == GEN_K_MERCHANT) return gen_addr_new(g, service, gen_style_for(g, service));
-    if ((g->dmap_n + 1) * 2 > g->dmap_cap && map_grow(g)) return hot_addr(g, service);
-    uint64_t key = (uint64_t)service << 32 | customer;
-    uint32_t j = (uint32_t)map_hash(key) & (g->dmap_cap - 1);
-    while (g->dmap[j].val != GEN_NONE) {
-        if (g->dmap[j].key == key) return g->dmap[j].val;
-        j = (j + 1) & (g->dmap_cap - 1);
+    uint64_t key = (uint64_t)service << 32 | customer, val;
+    if (util_hmap_get(&g->dmap, key, &val)) return (uint32_t)val;
+    /* the entry first, so that out of memory leaves no address made */
+    if (util_hmap_add(&g->dmap, key, GEN_NONE)) {
+        g->oom = 1;
+        return hot_addr(g, service);
     }
     uint32_t a = gen_addr_new(g, service, gen_style_for(g, service));
-    g->dmap[j].key = key;
-    g->dmap[j].val = a;
-    g->dmap_n++;
+    g->dmap.vals[util_hmap_first(&g->dmap, key)] = a;
     return a;
 }
 

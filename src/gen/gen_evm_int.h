@@ -1,12 +1,14 @@
 /* gen_evm_int.h: what the EVM side's files share and nothing else sees: the model (accounts,
  * txs, logs, mixer notes, cross-chain legs, jobs, scenarios) in struct gen_evm, and the few
- * helpers every part uses. gen_evm.c simulates, gen_evm_out.c writes the ethereum-etl CSVs,
- * gen_evm_truth.c the truth and labels. */
+ * helpers every part uses. gen_evm.c simulates the chain, gen_evm_jobs.c its scenarios and
+ * cross-chain jobs, gen_evm_out.c writes the ethereum-etl CSVs, gen_evm_truth.c the truth and
+ * labels. */
 #ifndef CT_GEN_EVM_INT_H
 #define CT_GEN_EVM_INT_H
 
 #include "../evm/evm.h"
 #include "gen_int.h"
+#include "../util/util_vec.h"
 
 __extension__ typedef unsigned __int128 u128;
 
@@ -202,6 +204,102 @@ static inline void btc_addr_string(const gen *g, uint32_t addr, char out[128])
     gen_addr_to_btc(g, addr, &b);
     btc_addr_encode(out, &b);
 }
+
+/* ---- small helpers (gen_evm.c, gen_evm_jobs.c) ---- */
+
+static inline int grow(gen *g, void **p, uint32_t *cap, uint32_t need, size_t size)
+{
+    int rc = util_grow_u32(p, cap, need, size, 64, UINT32_MAX);
+    if (rc) g->oom = 1;
+    return rc;
+}
+#define PUSH(g, e, name)                                                                           \
+    (grow((g), (void **)&(e)->name, &(e)->cap_##name, (e)->n_##name + 1, sizeof *(e)->name))
+
+static inline u128 eth_frac(double x) /* x ETH in wei, for amounts picked by chance */
+{
+    return x <= 0 ? 0 : (u128)(x * 1e9) * (u128)E_GWEI;
+}
+
+static inline double to_eth(u128 w)
+{
+    return (double)(w / E_GWEI) / 1e9;
+}
+
+static inline void word_u(uint8_t w[32], u128 v)
+{
+    memset(w, 0, 32);
+    for (int i = 31; i >= 16; i--, v >>= 8)
+        w[i] = (uint8_t)v;
+}
+
+static inline void word_a(uint8_t w[32], const uint8_t a[20])
+{
+    memset(w, 0, 12);
+    memcpy(w + 12, a, 20);
+}
+
+/* gen_evm.c: the block being built, its accounts and txs. */
+/* Append to the block's byte scratch; returns the offset. */
+uint32_t gen_evm_put(gen *g, gen_evm *e, const void *p, size_t n);
+/* ABI-encode (sel or none) + words, the word at spos being a string's offset (spos < 0: no
+ * string), into the scratch; *len gets the length. */
+uint32_t gen_evm_abi(gen *g, gen_evm *e, const uint8_t *sel, uint8_t (*w)[32], int nw, int spos,
+                     const char *s, uint32_t *len);
+/* A new account (role R_*, owner an entity or scenario); 0 on out of memory. */
+uint32_t gen_evm_acct_new(gen *g, gen_evm *e, int role, uint32_t owner);
+/* A priority fee in wei per gas, higher when eager. */
+uint64_t gen_evm_draw_tip(gen_evm *e, int eager);
+/* Can from send value with gas_limit at the current prices (the node's admission rule)? */
+int gen_evm_afford(const gen_evm *e, uint32_t from, u128 value, uint64_t gas, uint64_t tip);
+/* Begin a tx: the sender pays used * (base fee + tip); with ok the value moves too. The caller
+ * checked afford(). Returns the tx index (E_NONE on out of memory). */
+uint32_t gen_evm_tx_new(gen *g, gen_evm *e, uint32_t from, uint32_t to, u128 value, uint64_t gas,
+                        uint64_t used, uint64_t tip, int ok);
+/* Tx ti's input data: len bytes at off in the scratch. */
+void gen_evm_tx_input(gen_evm *e, uint32_t ti, uint32_t off, uint32_t len);
+/* An internal value transfer in tx ti (a child call of its top-level call). */
+void gen_evm_tx_internal(gen *g, gen_evm *e, uint32_t ti, uint32_t from, uint32_t to, u128 v);
+/* A log of tx ti by contract addr with nt topics (the caller fills them) and data at d_off. */
+elog *gen_evm_tx_log(gen *g, gen_evm *e, uint32_t ti, uint32_t addr, int nt, uint32_t d_off,
+                     uint32_t d_len);
+/* The log index a log about to be added to the block gets. */
+uint64_t gen_evm_next_log_index(const gen_evm *e);
+/* A USDT Transfer event in tx ti, moving the balance (from E_NONE: a mint). */
+void gen_evm_tok_transfer(gen *g, gen_evm *e, uint32_t ti, uint32_t from, uint32_t to, u128 v);
+/* Gas used, drawn in lo..hi. */
+uint64_t gen_evm_gas_used(gen_evm *e, uint64_t lo, uint64_t hi);
+/* Plain ETH payment; E_NONE if from cannot afford it. */
+uint32_t gen_evm_pay_eth(gen *g, gen_evm *e, uint32_t from, uint32_t to, u128 v, int eager);
+/* Everything from an EOA to to, less the most the gas may cost. */
+uint32_t gen_evm_sweep_eth(gen *g, gen_evm *e, uint32_t from, uint32_t to, int eager, u128 *sent);
+/* A USDT transfer (fails in the chain if from holds less); E_NONE if from cannot pay gas. */
+uint32_t gen_evm_pay_usdt(gen *g, gen_evm *e, uint32_t from, uint32_t to, u128 v, int eager);
+
+/* gen_evm_jobs.c: scenarios, protocols and cross-chain legs. */
+/* A new account of scenario scen's thief, recorded with the scenario. */
+uint32_t gen_evm_thief_acct(gen *g, gen_evm *e, uint32_t scen);
+/* Queue a job (J_*) for acct in scenario scen, due at block due. */
+void gen_evm_job(gen *g, gen_evm *e, int kind, uint32_t acct, uint32_t scen, uint32_t aux,
+                 uint64_t due);
+/* A block number lo..hi time units from now (at least the next block). */
+uint64_t gen_evm_later(gen_evm *e, double lo, double hi);
+/* Deposit denomination pool p from acct; returns the note or E_NONE. */
+uint32_t gen_evm_mixer_deposit(gen *g, gen_evm *e, uint32_t acct, int p, uint32_t scen);
+/* Withdraw note ni to recipient, by the relayer (fee) or by caller paying its own gas. */
+int gen_evm_mixer_withdraw(gen *g, gen_evm *e, uint32_t ni, uint32_t recipient, uint32_t caller);
+/* A router swap of v wei from acct to Bitcoin; refund: a limit it cannot meet. */
+int gen_evm_router_swap(gen *g, gen_evm *e, uint32_t acct, u128 v, uint32_t scen, int refund,
+                        uint64_t tip);
+/* A bridge deposit of v (ETH, or USDT units with asset 1) from acct to Bitcoin. */
+int gen_evm_bridge_deposit(gen *g, gen_evm *e, uint32_t acct, u128 v, int asset, uint32_t scen,
+                           uint64_t tip);
+/* The vault refunds leg li through the router (THORChain's TransferOut). */
+int gen_evm_refund_out(gen *g, gen_evm *e, uint32_t li);
+/* Run the jobs due at the block being built. */
+void gen_evm_run_jobs(gen *g, gen_evm *e);
+/* Pay leg li's outbound Bitcoin tx in the block being built: 1 paid, 0 not yet, -1 error. */
+int gen_evm_btc_leg(gen *g, gen_evm *e, uint32_t li);
 
 /* gen_evm_out.c: creates out_dir/evm/ and its CSV files with their header rows. */
 int gen_evm_open_files(gen *g, gen_evm *e);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../crypto/crypto.h"
 #include "gen_evm_int.h"
 
 static const char *const file_names[F_N] = {"blocks",          "transactions", "receipts", "logs",
@@ -31,7 +32,7 @@ static const char *const file_headers[F_N] = {
 static void bloom_add(uint8_t bloom[256], const uint8_t *p, size_t n)
 {
     uint8_t h[32];
-    evm_keccak256(h, p, n);
+    crypto_keccak256(p, n, h);
     for (int i = 0; i < 6; i += 2) {
         unsigned bit = ((unsigned)h[i] << 8 | h[i + 1]) & 2047u;
         bloom[255 - bit / 8] |= (uint8_t)(1u << (bit % 8));
@@ -59,7 +60,7 @@ int gen_evm_write_block(gen *g, gen_evm *e)
         uint8_t two[64];
         memcpy(two, txroot, 32);
         memcpy(two + 32, e->tx[i].hash, 32);
-        evm_keccak256(txroot, two, 64);
+        crypto_keccak256(two, 64, txroot);
     }
     memcpy(in, e->parent, 32);
     memcpy(in + 32, txroot, 32);
@@ -68,10 +69,10 @@ int gen_evm_write_block(gen *g, gen_evm *e)
     util_put_le64(in + 80, g->cfg.seed);
     memset(in + 88, 0, 40);
     memcpy(in + 88, "cointrail-gen-evm-block-hash", 28);
-    evm_keccak256(bh, in, 128);
+    crypto_keccak256(in, 128, bh);
     for (int k = 0; k < 3; k++) {
         in[120] = (uint8_t)('r' + k);
-        evm_keccak256(roots[k], in, 128);
+        crypto_keccak256(in, 128, roots[k]);
     }
     if (!e->n_tx)
         memcpy(roots[0],

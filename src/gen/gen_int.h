@@ -10,6 +10,7 @@
 #include "../btc/btc.h"
 #include "../crypto/crypto.h"
 #include "../util/util.h"
+#include "../util/util_hmap.h"
 #include "gen.h"
 
 #define GEN_NONE 0xffffffffu
@@ -264,11 +265,6 @@ typedef struct gen_pending {
     uint32_t slot, dest, height;
 } gen_pending;
 
-typedef struct gen_map_ent {
-    uint64_t key;
-    uint32_t val;
-} gen_map_ent;
-
 typedef struct gen {
     gen_config cfg;
     gen_rng rng;
@@ -296,8 +292,7 @@ typedef struct gen {
     uint32_t e_user, n_user, e_ex, n_ex, e_merch, n_merch, e_miner, n_miner;
     uint32_t e_mixer, e_otc, e_swap, e_bridge, e_thief;
     gen_vec privacy, makers, home_miners; /* user entity indices */
-    gen_map_ent *dmap;                    /* (service, customer) -> deposit address */
-    uint32_t dmap_n, dmap_cap;
+    util_hmap dmap;                       /* service << 32 | customer -> deposit address */
     gen_pending *pend;
     uint32_t pend_head, pend_n, pend_cap;
 

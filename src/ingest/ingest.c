@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../btc/btc.h"
+#include "../util/util_hmap.h"
 
 void ingest_default_opts(ingest_opts *o)
 {
@@ -124,38 +125,29 @@ typedef struct hdr {
 typedef struct tree {
     hdr *h;
     size_t n, cap;
-    int64_t *map; /* hash -> index + 1 */
-    size_t map_cap;
+    util_hmap map; /* util_le64(hash) -> index; the caller compares the whole hash */
 } tree;
 
 static int64_t tree_find(const tree *t, const uint8_t hash[32])
 {
-    size_t mask = t->map_cap - 1;
-    for (size_t i = util_le64(hash) & mask;; i = (i + 1) & mask) {
-        int64_t v = t->map[i];
-        if (v == 0) return -1;
-        if (memcmp(t->h[v - 1].hash, hash, 32) == 0) return v - 1;
-    }
+    uint64_t key = util_le64(hash);
+    for (size_t j = util_hmap_first(&t->map, key); j != SIZE_MAX;
+         j = util_hmap_next(&t->map, key, j))
+        if (memcmp(t->h[t->map.vals[j]].hash, hash, 32) == 0) return (int64_t)t->map.vals[j];
+    return -1;
 }
 
 static int tree_index(tree *t, util_err *err)
 {
-    size_t cap = 1024;
-    while (cap < t->n * 2 + 2)
-        cap *= 2;
-    free(t->map);
-    t->map = calloc(cap, sizeof *t->map);
-    if (!t->map) return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
-    t->map_cap = cap;
+    util_hmap_free(&t->map);
+    if (util_hmap_init(&t->map, t->n))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
     size_t kept = 0;
     for (size_t k = 0; k < t->n; k++) {
         if (tree_find(t, t->h[k].hash) >= 0) continue; /* the same block twice: keep the first */
         t->h[kept] = t->h[k];
-        size_t mask = cap - 1;
-        size_t i = util_le64(t->h[kept].hash) & mask;
-        while (t->map[i])
-            i = (i + 1) & mask;
-        t->map[i] = (int64_t)kept + 1;
+        if (util_hmap_add(&t->map, util_le64(t->h[kept].hash), kept))
+            return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
         kept++;
     }
     t->n = kept;
@@ -671,7 +663,7 @@ done:
     free(pl);
     free(path);
     free(t.h);
-    free(t.map);
+    util_hmap_free(&t.map);
     for (size_t i = 0; i < fl.n; i++)
         btc_blockfile_close(&fl.files[i]);
     free(fl.files);

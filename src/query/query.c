@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../btc/btc.h"
+#include "../util/util_hmap.h"
 
 static json_t *hash_json(const uint8_t h[32])
 {
@@ -240,40 +241,6 @@ int query_tx(const query_ctx *q, const char *txid_hex, json_t **out, util_err *e
     return 0;
 }
 
-/* A set of tx ids, for counting the distinct txs an address appears in. */
-typedef struct idset {
-    uint64_t *v;
-    size_t cap, n;
-} idset;
-
-static int idset_add(idset *s, uint64_t id)
-{
-    if ((s->n + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        uint64_t *nv = malloc(cap * sizeof *nv);
-        if (!nv) return UTIL_ENOMEM;
-        memset(nv, 0xff, cap * sizeof *nv);
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->v[i] == UINT64_MAX) continue;
-            size_t j = s->v[i] * 0x9e3779b97f4a7c15ULL & (cap - 1);
-            while (nv[j] != UINT64_MAX)
-                j = (j + 1) & (cap - 1);
-            nv[j] = s->v[i];
-        }
-        free(s->v);
-        s->v = nv;
-        s->cap = cap;
-    }
-    size_t j = id * 0x9e3779b97f4a7c15ULL & (s->cap - 1);
-    while (s->v[j] != UINT64_MAX) {
-        if (s->v[j] == id) return 0;
-        j = (j + 1) & (s->cap - 1);
-    }
-    s->v[j] = id;
-    s->n++;
-    return 0;
-}
-
 int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
                   json_t **out, util_err *err)
 {
@@ -286,7 +253,7 @@ int query_address(const query_ctx *q, const char *address, size_t offset, size_t
         return util_errf(err, UTIL_ENOTFOUND, "address %s: never seen in the store", address);
     int64_t received = 0, sent = 0;
     uint64_t n_outputs = 0;
-    idset txs = {0};
+    util_hmap txs = {0}; /* the distinct txs the address appears in */
     json_t *list = json_array();
     for (uint64_t o = store_addr_last_out(s, (uint32_t)aid); o != STORE_NONE;
          o = store_out_prev_same_addr(s, o)) {
@@ -294,10 +261,10 @@ int query_address(const query_ctx *q, const char *address, size_t offset, size_t
         uint64_t tx = store_output_tx(s, o);
         uint64_t spender = store_out_spent_by(s, o);
         received += v;
-        if (idset_add(&txs, tx)) goto oom;
+        if (util_hmap_put(&txs, tx, 0)) goto oom;
         if (spender != STORE_NONE) {
             sent += v;
-            if (idset_add(&txs, store_input_tx(s, spender))) goto oom;
+            if (util_hmap_put(&txs, store_input_tx(s, spender), 0)) goto oom;
         }
         if (n_outputs >= offset && n_outputs - offset < limit) {
             json_t *j = json_object();
@@ -334,11 +301,11 @@ int query_address(const query_ctx *q, const char *address, size_t offset, size_t
     } else {
         json_object_set_new(r, "entity", json_null());
     }
-    free(txs.v);
+    util_hmap_free(&txs);
     *out = r;
     return 0;
 oom:
-    free(txs.v);
+    util_hmap_free(&txs);
     json_decref(list);
     return util_errf(err, UTIL_ENOMEM, "out of memory listing %s", address);
 }

@@ -1,16 +1,8 @@
-/* JSON answers over the EVM store, shared by the CLI and (later) the API. Amounts are
- * decimal strings: they exceed what JSON numbers hold exactly. */
+/* JSON answers over the EVM store, shared by the CLI and (later) the API. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "evm.h"
-
-const char *evm_xfer_kind_name(int kind)
-{
-    static const char *const names[EVM_XFER_KINDS] = {"?",      "tx",         "internal", "erc20",
-                                                      "reward", "withdrawal", "fee"};
-    return kind > 0 && kind < EVM_XFER_KINDS ? names[kind] : "?";
-}
+#include "evmquery.h"
 
 static json_t *u256_json(const evm_u256 *v)
 {

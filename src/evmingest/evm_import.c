@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "evm.h"
+#include "evmingest.h"
 
 static int cmp_str(const void *a, const void *b)
 {

@@ -5,7 +5,7 @@
 
 #include <curl/curl.h>
 
-#include "evm.h"
+#include "evmingest.h"
 
 struct evm_rpc {
     char *url;
