@@ -1,7 +1,10 @@
-/* labels internals shared by labels.c (the set, storage, look-ups) and labels_import.c (the
- * file format parsers). Not part of the module's interface. */
+/* labels internals shared by labels.c (the set, vocabulary, look-ups), labels_text.c (text
+ * checks), labels_store.c (the store file), labels_merge.c (the import into the set) and
+ * labels_import.c (the file format parsers). Not part of the module's interface. */
 #ifndef CT_LABELS_INT_H
 #define CT_LABELS_INT_H
+
+#include <stddef.h>
 
 #include "labels.h"
 
@@ -13,6 +16,28 @@ typedef struct labels_vec {
 
 void labels_label_free(labels_label *l);
 void labels_vec_free(labels_vec *lv);
+
+/* The set and where it lives; shared by the look-ups, the store file and the import. */
+struct labels_db {
+    char dir[4096];
+    char path[4200];
+    int lock_fd;
+    labels_vec set; /* sorted by (chain, address, source, category), keys unique */
+};
+
+/* The string fields of a label in file order (confidence follows them): their offsets and names. */
+#define LABELS_NSTR 11
+extern const size_t labels_str_off[LABELS_NSTR];
+extern const char *const labels_str_names[LABELS_NSTR];
+#define LABELS_FIELD(l, i) (*(char **)((char *)(l) + labels_str_off[i]))
+#define LABELS_CFIELD(l, i) (*(char *const *)((const char *)(l) + labels_str_off[i]))
+
+/* Append l to lv (taking its strings); UTIL_ENOMEM if it cannot grow. */
+int labels_vec_push(labels_vec *lv, const labels_label *l);
+/* The set order: (chain, address, source, category). */
+int labels_cmp_key(const labels_label *a, const labels_label *b);
+/* Offset of the first byte of s[0..n) that is not valid UTF-8, or n (labels_text.c). */
+size_t labels_utf8_check(const char *s, size_t n);
 
 /* One label as a parser found it: borrowed strings, NULL for absent. currency is the raw
  * currency or chain code (mapped by labels_chain_from_currency); address is canonicalised. */

@@ -1,0 +1,212 @@
+/* labels: the store file DIR/labels.db: its serialised form, reading it back (shape, order and
+ * count checked), the lock, and opening, saving and closing a set. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "labels_int.h"
+
+/* ---------------- the file ---------------- */
+
+/* Text fields are written with \\, \t, \n and \r escaped, so a label is one line. */
+static int put_escaped(util_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        const char *e = *s == '\\'   ? "\\\\"
+                        : *s == '\t' ? "\\t"
+                        : *s == '\n' ? "\\n"
+                        : *s == '\r' ? "\\r"
+                                     : NULL;
+        if (util_buf_append(b, e ? e : s, e ? 2 : 1)) return UTIL_ENOMEM;
+    }
+    return 0;
+}
+
+static const char db_magic[] = "cointrail-labels";
+
+static int serialise(const labels_vec *set, util_buf *b)
+{
+    if (util_buf_printf(b, "%s\t%d\t%zu\n", db_magic, LABELS_FORMAT_VERSION, set->n))
+        return UTIL_ENOMEM;
+    for (size_t i = 0; i < LABELS_NSTR; i++)
+        if (util_buf_printf(b, "%s\t", labels_str_names[i])) return UTIL_ENOMEM;
+    if (util_buf_printf(b, "confidence\n")) return UTIL_ENOMEM;
+    for (size_t k = 0; k < set->n; k++) {
+        const labels_label *l = &set->v[k];
+        for (size_t i = 0; i < LABELS_NSTR; i++)
+            if (put_escaped(b, LABELS_CFIELD(l, i)) || util_buf_append(b, "\t", 1))
+                return UTIL_ENOMEM;
+        if (util_buf_printf(b, "%d\n", l->confidence)) return UTIL_ENOMEM;
+    }
+    return 0;
+}
+
+/* Unescape one field of line (ending at tab or end) into a new string; *p advances past it. */
+static char *take_field(const char **p, const char *end, int *bad)
+{
+    const char *s = *p;
+    size_t n = 0;
+    char *out = malloc((size_t)(end - s) + 1);
+    if (!out) return NULL;
+    while (s < end && *s != '\t') {
+        if (*s == '\\') {
+            if (s + 1 >= end) {
+                *bad = 1;
+                break;
+            }
+            char c = s[1];
+            out[n++] = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == '\\' ? '\\' : 0;
+            if (!out[n - 1]) *bad = 1;
+            s += 2;
+        } else {
+            out[n++] = *s++;
+        }
+    }
+    out[n] = 0;
+    *p = s;
+    return out;
+}
+
+static int load(labels_db *db, util_err *err)
+{
+    uint8_t *data;
+    size_t len;
+    if (access(db->path, F_OK) != 0) return 0; /* no labels yet */
+    int rc = util_read_file(db->path, &data, &len, err);
+    if (rc) return rc;
+    const char *p = (const char *)data, *end = p + len;
+    long line = 0;
+    size_t want = 0;
+    rc = 0;
+    while (p < end && !rc) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: line not terminated", db->path, line + 1);
+            break;
+        }
+        line++;
+        if (line == 1) {
+            char head[64];
+            int ver;
+            snprintf(head, sizeof head, "%.*s", (int)(nl - p), p);
+            if (sscanf(head, "cointrail-labels\t%d\t%zu", &ver, &want) != 2 ||
+                strncmp(head, db_magic, sizeof db_magic - 1))
+                rc = util_errf(err, UTIL_ECORRUPT, "%s:1: not a cointrail labels file", db->path);
+            else if (ver != LABELS_FORMAT_VERSION)
+                rc = util_errf(err, UTIL_ECORRUPT,
+                               "%s:1: labels format version %d, this cointrail reads %d", db->path,
+                               ver, LABELS_FORMAT_VERSION);
+        } else if (line == 2) {
+            /* the column names: informative only */
+        } else {
+            labels_label l = {0};
+            int bad = 0;
+            const char *q = p;
+            for (size_t i = 0; i < LABELS_NSTR && !bad; i++) {
+                LABELS_FIELD(&l, i) = take_field(&q, nl, &bad);
+                if (!LABELS_FIELD(&l, i)) {
+                    bad = 2;
+                    break;
+                }
+                if (q >= nl)
+                    bad = 1;
+                else
+                    q++;
+            }
+            char *e = NULL;
+            long conf = bad ? -1 : strtol(q, &e, 10);
+            if (bad == 2)
+                rc = util_errf(err, UTIL_ENOMEM, "out of memory reading %s", db->path);
+            else if (bad || e != nl || conf < 0 || conf > 100 || !*l.chain || !*l.address)
+                rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: malformed label line", db->path, line);
+            else if (db->set.n && labels_cmp_key(&db->set.v[db->set.n - 1], &l) >= 0)
+                rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: labels out of order", db->path, line);
+            l.confidence = (int)conf;
+            if (!rc && labels_vec_push(&db->set, &l))
+                rc = util_errf(err, UTIL_ENOMEM, "out of memory reading %s", db->path);
+            if (rc) labels_label_free(&l);
+        }
+        p = nl + 1;
+    }
+    if (!rc && line < 2) rc = util_errf(err, UTIL_ECORRUPT, "%s: truncated header", db->path);
+    if (!rc && db->set.n != want)
+        rc = util_errf(err, UTIL_ECORRUPT, "%s: %zu labels, header says %zu", db->path, db->set.n,
+                       want);
+    free(data);
+    return rc;
+}
+
+int labels_db_open(labels_db **out, const char *store_dir, unsigned flags, util_err *err)
+{
+    *out = NULL;
+    labels_db *db = calloc(1, sizeof *db);
+    if (!db) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    db->lock_fd = -1;
+    snprintf(db->dir, sizeof db->dir, "%s", store_dir);
+    snprintf(db->path, sizeof db->path, "%s/%s", store_dir, LABELS_FILE);
+    int rc = 0;
+    if (flags & LABELS_WRITE) {
+        struct stat st;
+        if (stat(store_dir, &st) != 0 && mkdir(store_dir, 0755) != 0 && errno != EEXIST) {
+            rc = util_errf(err, UTIL_EIO, "%s: cannot create: %s", store_dir, strerror(errno));
+            goto fail;
+        }
+        char lock[4200];
+        snprintf(lock, sizeof lock, "%s/labels.lock", store_dir);
+        db->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (db->lock_fd < 0) {
+            rc = util_errf(err, UTIL_EIO, "%s: cannot open: %s", lock, strerror(errno));
+            goto fail;
+        }
+        if (flock(db->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            rc = util_errf(err, UTIL_EBUSY,
+                           "%s: another cointrail process is importing labels; try again when "
+                           "it is done",
+                           lock);
+            goto fail;
+        }
+    }
+    if ((rc = load(db, err))) goto fail;
+    *out = db;
+    return 0;
+fail:
+    labels_db_close(db);
+    return rc;
+}
+
+void labels_db_close(labels_db *db)
+{
+    if (!db) return;
+    labels_vec_free(&db->set);
+    if (db->lock_fd >= 0) close(db->lock_fd);
+    free(db);
+}
+
+int labels_db_save(labels_db *db, util_err *err)
+{
+    struct stat st;
+    if (stat(db->dir, &st) != 0 && mkdir(db->dir, 0755) != 0 && errno != EEXIST)
+        return util_errf(err, UTIL_EIO, "%s: cannot create: %s", db->dir, strerror(errno));
+    util_buf b = {0};
+    int rc = serialise(&db->set, &b);
+    if (rc)
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory writing %s", db->path);
+    else
+        rc = util_replace_file(db->path, b.data, b.len, err);
+    util_buf_free(&b);
+    return rc;
+}
+
+size_t labels_db_count(const labels_db *db)
+{
+    return db->set.n;
+}
+
+const labels_label *labels_db_get(const labels_db *db, size_t i)
+{
+    return i < db->set.n ? &db->set.v[i] : NULL;
+}
