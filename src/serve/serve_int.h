@@ -1,4 +1,6 @@
-/* serve: what serve.c and serve_watch.c share. Not part of the module's interface. */
+/* serve: what the module's files share (serve.c, serve_snap.c, serve_routes.c, serve_keys.c,
+ * serve_conn.c, serve_cache.c, serve_watch.c, serve_alerts.c, serve_delivery.c, serve_hook.c).
+ * Not part of the module's interface. */
 #ifndef CT_SERVE_INT_H
 #define CT_SERVE_INT_H
 
@@ -84,7 +86,7 @@ typedef struct watchlist {
 typedef struct server {
     serve_opts o;
     risk_config cfg;
-    struct serve_front *front; /* serve.c: keys, audit log, connection deadlines, work limits */
+    struct serve_front *front; /* keys, audit log, connection deadlines, work limits */
     double started;
     pthread_mutex_t lock; /* guards everything below that is not atomic */
     snap *cur;
@@ -93,7 +95,7 @@ typedef struct server {
     watchlist *lists;
     size_t n_lists;
     json_t *alerts;            /* every alert recorded, in id order, each with its "id" */
-    struct serve_watch *watch; /* scan and delivery workers, queue (serve_watch.c) */
+    struct serve_watch *watch; /* scan and delivery workers, queue */
     uint64_t scanned_height;   /* blocks [0, scanned_height) have been scanned for alerts */
     uint8_t scanned_hash[32];
     atomic_uint_fast64_t cache_hits, cache_misses;
@@ -142,5 +144,137 @@ enum MHD_Result serve_route_watchlists(server *sv, const serve_caller *who,
                                        const char *method);
 enum MHD_Result serve_route_alerts(server *sv, const serve_caller *who, struct MHD_Connection *c,
                                    void *r);
+
+/* ---- the front end (serve.c, serve_snap.c, serve_routes.c, serve_keys.c, serve_conn.c) ---- */
+
+/* One connection being tracked for its request deadline. */
+typedef struct conn_slot {
+    struct conn_slot *prev, *next;
+    struct MHD_Connection *c;
+    double deadline; /* util_now() by which the request must have arrived; 0: none (answering) */
+    double since;    /* when the wait for that request began */
+    int nul_in_url;  /* a %00 was decoded in the path or a query argument */
+} conn_slot;
+
+/* One accepted key: the SHA-256 of the key and who it stands for. */
+typedef struct serve_key {
+    uint8_t digest[32];
+    serve_caller who;
+} serve_key;
+
+/* What the front end keeps beside the server: keys (serve_keys.c), the audit log (serve.c),
+ * connections (serve_conn.c), work limits (serve.c). */
+struct serve_front {
+    serve_key *keys;
+    size_t n_keys;
+    int audit_fd;              /* DIR/audit.jsonl, append-only; -1 if not open */
+    atomic_int audit_dirty;    /* lines written since the last fdatasync */
+    pthread_mutex_t conn_lock; /* guards conns and every slot's deadline; the CLOSED
+                                  notification takes it too, so a reaped fd is still open */
+    conn_slot *conns;
+    unsigned n_conns;
+    atomic_uint expensive; /* screenings and traces computing now */
+    unsigned max_expensive;
+    atomic_uint_fast64_t reaped, busy, too_large, audit_failures;
+};
+
+/* One request being answered (MHD's con_cls). */
+typedef struct req {
+    serve_caller who; /* filled from the API key when the request arrives */
+    server *sv;
+    double t0;
+    util_buf body;
+    int too_big, route, status;
+    int expensive; /* holds one of the front's expensive slots */
+    char method[16];
+    char path[260];  /* for the audit log: at most 256 bytes, control and non-ASCII as '?' */
+    char client[48]; /* the client's IP address */
+} req;
+
+/* Snapshots and metrics (serve_snap.c). serve_snap_open opens the store's current state (one
+ * reference, to the caller); serve_snap_refresh swaps in a new snapshot if the store changed and
+ * returns 1 if it did. */
+int serve_snap_open(server *sv, snap **out, util_err *err);
+int serve_snap_refresh(server *sv);
+unsigned serve_lat_bucket(double us);
+enum MHD_Result serve_route_health(server *sv, struct MHD_Connection *c, req *r);
+enum MHD_Result serve_route_metrics(server *sv, struct MHD_Connection *c, req *r);
+
+/* Read and screening routes (serve_routes.c). */
+enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r, int is_tx,
+                                   const char *what);
+enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r);
+enum MHD_Result serve_route_query(server *sv, struct MHD_Connection *c, req *r, int what,
+                                  const char *id);
+enum MHD_Result serve_route_labels(server *sv, struct MHD_Connection *c, req *r,
+                                   const char *address);
+enum MHD_Result serve_route_trace(server *sv, struct MHD_Connection *c, req *r);
+
+/* Keys and scopes (serve_keys.c). serve_load_keys reads --api-keys into sv->front. */
+int serve_load_keys(server *sv, util_err *err);
+int serve_key_lookup(server *sv, struct MHD_Connection *c, serve_caller *who);
+unsigned serve_scope_of(int route);
+const char *serve_scope_name(unsigned scope);
+
+/* Connection tracking for the request deadline (serve_conn.c); the on_ functions are
+ * libmicrohttpd callbacks (cls: the server). */
+conn_slot *serve_slot_of(struct MHD_Connection *c);
+void serve_slot_deadline(server *sv, struct MHD_Connection *c, double deadline);
+void serve_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe);
+void serve_reap_overdue(server *sv);
+size_t serve_on_unescape(void *cls, struct MHD_Connection *c, char *s);
+
+/* ---- watchlists and alerts (serve_watch.c, serve_alerts.c, serve_delivery.c) ---- */
+
+typedef struct job {
+    double due; /* util_now() time of the next attempt */
+    size_t idx; /* index in sv->alerts (alerts are only appended, so it stays valid) */
+} job;
+
+struct serve_watch {
+    serve_hook_allow *allow;
+    unsigned attempts, workers, max_lists;
+    size_t max_items;
+    pthread_cond_t scan_cv, hook_cv; /* with sv->lock */
+    pthread_t scan_tid, *hook_tid;
+    int scan_started;
+    unsigned hooks_started;
+    /* under sv->lock */
+    int stop;
+    uint64_t generation, done_generation; /* snapshots announced and scanned */
+    job *heap;                            /* due deliveries, earliest first */
+    size_t n_heap, cap_heap;
+    /* the scan thread's own (and init's, before the threads start) */
+    char **seen; /* open-addressing set of duplicate-check keys */
+    size_t seen_cap, seen_n;
+    uint64_t next_id;
+    int journal_fd; /* alerts.delivery, appended by the webhook threads; -1: not open */
+};
+
+/* serve_watch.c */
+void serve_path_of(const server *sv, const char *name, char *out, size_t n);
+int serve_name_ok(const char *s);
+void serve_tip_of(const store *s, uint64_t blocks, uint8_t hash[32]);
+
+/* serve_alerts.c: the duplicate check, alerts.jsonl and the scan thread */
+typedef int (*serve_record_fn)(server *sv, json_t *rec, const char *path, size_t line);
+int serve_load_jsonl(server *sv, const char *path, serve_record_fn fn, util_err *err);
+int serve_load_alert(server *sv, json_t *a, const char *path, size_t line);
+int serve_sort_alerts(server *sv);
+json_int_t serve_alert_id(json_t *a);
+size_t serve_first_after(json_t *alerts, json_int_t after);
+json_t *serve_find_alert(server *sv, json_int_t id);
+int serve_seen_rebuild(server *sv);
+void serve_seen_clear(struct serve_watch *w);
+void serve_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, double t);
+void *serve_scan_main(void *arg);
+
+/* serve_delivery.c: the delivery queue, alerts.delivery and the webhook threads */
+int serve_heap_push(struct serve_watch *w, job j);
+int serve_load_outcome(server *sv, json_t *d, const char *path, size_t line);
+int serve_open_journal(server *sv, util_err *err);
+int serve_requeue(server *sv);
+void *serve_webhook_main(void *arg);
 
 #endif

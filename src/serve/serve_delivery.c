@@ -1,0 +1,229 @@
+/* serve: webhook delivery: the queue of due attempts, the delivery journal (alerts.delivery)
+ * and the webhook threads; the file formats and crash safety are described at the top of
+ * serve_watch.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve_int.h"
+
+#define WEBHOOK_TIMEOUT_MS 2000L
+#define BACKOFF_FIRST_S 1.0
+#define BACKOFF_MAX_S 300.0
+
+/* ---- the delivery queue (a binary heap on due time, under sv->lock) ---- */
+
+static int job_before(const job *a, const job *b)
+{
+    return a->due < b->due || (a->due == b->due && a->idx < b->idx);
+}
+
+int serve_heap_push(struct serve_watch *w, job j)
+{
+    if (w->n_heap == w->cap_heap) {
+        size_t nc = w->cap_heap ? w->cap_heap * 2 : 64;
+        job *nh = realloc(w->heap, nc * sizeof *nh);
+        if (!nh) return -1;
+        w->heap = nh;
+        w->cap_heap = nc;
+    }
+    size_t i = w->n_heap++;
+    while (i && job_before(&j, &w->heap[(i - 1) / 2])) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = j;
+    return 0;
+}
+
+static job heap_pop(struct serve_watch *w)
+{
+    job top = w->heap[0], last = w->heap[--w->n_heap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= w->n_heap) break;
+        if (c + 1 < w->n_heap && job_before(&w->heap[c + 1], &w->heap[c])) c++;
+        if (!job_before(&w->heap[c], &last)) break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (w->n_heap) w->heap[i] = last;
+    return top;
+}
+
+/* ---- the delivery journal, and the queue at start-up ---- */
+
+int serve_load_outcome(server *sv, json_t *d, const char *path, size_t line)
+{
+    json_t *a = serve_find_alert(sv, json_integer_value(json_object_get(d, "id")));
+    json_t *hook = json_object_get(a, "webhook");
+    const char *state = json_string_value(json_object_get(d, "state"));
+    if (!hook || !state || !json_is_integer(json_object_get(d, "attempts"))) {
+        fprintf(stderr, "cointrail: %s:%zu: delivery record of no webhook alert skipped\n", path,
+                line);
+        return 0;
+    }
+    /* the last outcome's status or error, not an older attempt's other one */
+    json_object_del(hook, json_object_get(d, "status") ? "error" : "status");
+    json_object_update(hook, d);
+    json_object_del(hook, "id");
+    return 0;
+}
+
+/* Rewrite the journal with one line per alert that has an outcome, then open it to append. */
+int serve_open_journal(server *sv, util_err *err)
+{
+    char path[4096];
+    serve_path_of(sv, "alerts.delivery", path, sizeof path);
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    for (size_t i = 0; i < json_array_size(sv->alerts); i++) {
+        json_t *a = json_array_get(sv->alerts, i), *hook = json_object_get(a, "webhook");
+        if (!hook || !json_integer_value(json_object_get(hook, "attempts"))) continue;
+        json_t *d = json_deep_copy(hook);
+        json_object_del(d, "url");
+        json_object_del(d, "idempotency_key");
+        json_object_set_new(d, "id", json_integer(serve_alert_id(a)));
+        char *l = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(d);
+        size_t n = l ? strlen(l) : 0;
+        if (l && len + n + 2 > cap) {
+            cap = (len + n + 2) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                free(l), l = NULL;
+            else
+                buf = nb;
+        }
+        if (!l) {
+            free(buf);
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
+        }
+        memcpy(buf + len, l, n);
+        buf[len + n] = '\n';
+        len += n + 1;
+        free(l);
+    }
+    int rc = util_replace_file_mode(path, buf ? buf : "", len, 0600, err);
+    free(buf);
+    if (rc) return rc;
+    sv->watch->journal_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (sv->watch->journal_fd < 0) return util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Queue every alert whose webhook has no final outcome (caller: init, before the threads). */
+int serve_requeue(server *sv)
+{
+    struct serve_watch *w = sv->watch;
+    double now = util_now();
+    for (size_t i = 0; i < json_array_size(sv->alerts); i++) {
+        json_t *hook = json_object_get(json_array_get(sv->alerts, i), "webhook");
+        if (!hook || strcmp(json_string_value(json_object_get(hook, "state")), "pending")) continue;
+        const char *no =
+            serve_hook_check(w->allow, json_string_value(json_object_get(hook, "url")));
+        if (no) { /* not journaled: a restart with the URL allowed again delivers it */
+            json_object_set_new(hook, "state", json_string("not_allowed"));
+            json_object_set_new(hook, "error", json_string(no));
+            continue;
+        }
+        if ((uint64_t)json_integer_value(json_object_get(hook, "attempts")) >= w->attempts) {
+            json_object_set_new(hook, "state", json_string("failed"));
+            continue;
+        }
+        if (serve_heap_push(w, (job){now, i})) return -1;
+    }
+    return 0;
+}
+
+/* ---- the webhook threads ---- */
+
+static void journal(server *sv, json_int_t id, json_t *hook)
+{
+    json_t *d = json_deep_copy(hook);
+    json_object_del(d, "url");
+    json_object_del(d, "idempotency_key");
+    json_object_set_new(d, "id", json_integer(id));
+    char *l = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(d);
+    size_t n = l ? strlen(l) : 0;
+    char *nl = l ? realloc(l, n + 2) : NULL;
+    if (nl) nl[n] = '\n';
+    int fd = sv->watch->journal_fd;
+    if (!nl || fd < 0 || util_write_all(fd, nl, n + 1) || fdatasync(fd))
+        fprintf(stderr, "cointrail: alerts.delivery: cannot journal alert %lld: %s\n",
+                (long long)id, strerror(errno));
+    free(nl ? nl : l);
+}
+
+void *serve_webhook_main(void *arg)
+{
+    server *sv = arg;
+    struct serve_watch *w = sv->watch;
+    pthread_mutex_lock(&sv->lock);
+    while (!w->stop) {
+        if (!w->n_heap) {
+            pthread_cond_wait(&w->hook_cv, &sv->lock);
+            continue;
+        }
+        if (w->heap[0].due > util_now()) {
+            serve_wait_until(&w->hook_cv, &sv->lock, w->heap[0].due);
+            continue;
+        }
+        job j = heap_pop(w);
+        json_t *rec = json_array_get(sv->alerts, j.idx), *hook = json_object_get(rec, "webhook");
+        json_int_t id = serve_alert_id(rec);
+        char url[512], key[96];
+        snprintf(url, sizeof url, "%s", json_string_value(json_object_get(hook, "url")));
+        snprintf(key, sizeof key, "%s",
+                 json_string_value(json_object_get(hook, "idempotency_key")));
+        unsigned attempts = (unsigned)json_integer_value(json_object_get(hook, "attempts")) + 1;
+        json_t *copy = json_deep_copy(rec);
+        json_object_del(copy, "webhook");
+        char *body = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(copy);
+        pthread_mutex_unlock(&sv->lock);
+
+        long status = 0;
+        char why[512] = "out of memory";
+        int rc = body ? serve_hook_post(w->allow, url, body, key, WEBHOOK_TIMEOUT_MS, &status, why,
+                                        sizeof why)
+                      : SERVE_HOOK_FAILED;
+        free(body);
+        /* 2xx delivered; 3xx (redirects are not followed) and 4xx are the receiver's final
+         * answer, except 408, 425 and 429, which ask to come back, like 5xx and no answer */
+        const char *state = rc == SERVE_HOOK_NOT_ALLOWED ? "not_allowed"
+                            : rc                         ? "pending"
+                            : status / 100 == 2          ? "delivered"
+                            : status == 408 || status == 425 || status == 429 || status >= 500
+                                ? "pending"
+                                : "rejected";
+        if (!strcmp(state, "pending") && attempts >= w->attempts) state = "failed";
+        json_t *d = json_pack("{s:s, s:I}", "state", state, "attempts", (json_int_t)attempts);
+        if (!rc)
+            json_object_set_new(d, "status", json_integer(status));
+        else
+            json_object_set_new(d, "error", json_string(why));
+        if (rc != SERVE_HOOK_NOT_ALLOWED) journal(sv, id, d);
+
+        pthread_mutex_lock(&sv->lock);
+        hook = json_object_get(json_array_get(sv->alerts, j.idx), "webhook");
+        json_object_del(hook, rc ? "status" : "error");
+        json_object_update(hook, d);
+        json_decref(d);
+        if (!strcmp(state, "pending")) {
+            double delay = BACKOFF_FIRST_S;
+            for (unsigned i = 1; i < attempts && delay < BACKOFF_MAX_S; i++)
+                delay *= 2;
+            if (delay > BACKOFF_MAX_S) delay = BACKOFF_MAX_S;
+            if (serve_heap_push(w, (job){util_now() + delay, j.idx}))
+                json_object_set_new(hook, "state", json_string("failed"));
+        }
+    }
+    pthread_mutex_unlock(&sv->lock);
+    return NULL;
+}
