@@ -1,0 +1,168 @@
+/* store's insides shared by its files: the column layout, the on-disk hash index and undo log
+ * records, struct store, and the helpers more than one file calls. Not part of the module's
+ * interface (store.h is). */
+#ifndef CT_STORE_INT_H
+#define CT_STORE_INT_H
+
+#include <string.h>
+
+#include "store.h"
+#include "../colstore/colstore.h"
+
+#define TX_SAMPLE 64 /* txs per entry of a reader's tx sample */
+
+/* A memory-mapped column (colstore); rows counts committed + appended rows. */
+typedef colstore_col column;
+
+enum {
+    COL_BLK_HASH,
+    COL_BLK,
+    COL_TX_HASH,
+    COL_TX,
+    COL_IN_PREV,
+    COL_UNRES,
+    COL_OUT_VALUE,
+    COL_OUT_ADDR,
+    COL_OUT_TYPE,
+    COL_OUT_SPENT,
+    COL_OUT_PREV_ADDR,
+    COL_ADDR_KEY,
+    COL_ADDR_LAST,
+    COL_ND,      /* per nulldata output: u64 output id, u64 end of its payload in COL_ND_DATA */
+    COL_ND_DATA, /* OP_RETURN payload bytes, back to back */
+    NCOLS
+};
+/* Columns a format 1 store does not have: opened read-only as "no payloads". */
+#define COL_FIRST_V2 COL_ND
+
+/* Open-addressing hash index on disk: slots of (24-bit fingerprint << 40 | id + 1), 0 empty.
+ * Entries are verified against the full key in its column, and entries whose id is not below
+ * the live row count are stale (left by a crash or a reorg) and count as free. */
+typedef struct hindex {
+    const char *name;
+    int fd;
+    uint64_t *slots;
+    uint64_t cap; /* power of two */
+    uint64_t used;
+} hindex;
+
+#define IDX_HEADER_WORDS 4              /* magic, version, capacity, reserved */
+#define IDX_MAGIC 0x786469746e696f63ULL /* "cointidx" */
+#define IDX_VERSION 1                   /* of the index files, independent of the store format */
+
+/* The undo log: old values of entries below the committed length that the open batch
+ * changed in place. It is a shared mapping, so every record is in the page cache before the
+ * change it protects; a crashed batch is rolled back from it at the next writable open. */
+typedef struct undo_rec {
+    uint64_t col, index, old;
+} undo_rec;
+typedef struct undo_hdr {
+    uint64_t magic, count;
+    uint8_t base[32]; /* checksum of the MANIFEST the batch started from */
+} undo_hdr;
+#define UNDO_MAGIC 0x676f6c6f646e7563ULL
+#define UNDO_CAP_RECORDS (((size_t)1 << 30) / sizeof(undo_rec))
+#define UNDO_INITIAL_BYTES ((size_t)1 << 20)
+
+struct store {
+    char dir[4096];
+    int writable;
+    int lock_fd;
+    column cols[NCOLS];
+    hindex txidx, addridx;
+    store_totals committed, live;
+    uint8_t manifest_sum[32]; /* checksum of the committed MANIFEST */
+    int opened_clean;         /* every column file was exactly its committed length at open */
+    uint8_t genesis[32];
+    int have_genesis;
+    char network[16]; /* proof-of-work rules the chain was imported under ("" = not recorded) */
+    /* block hash -> height, in memory (small: one entry per block) */
+    uint64_t *blkmap;
+    uint64_t blkmap_cap, blkmap_used;
+    /* Readers: first_out and first_in of every TX_SAMPLE-th tx, so finding the tx of an output
+     * or input searches a small array that stays in cache, then one run of TX_SAMPLE rows. */
+    uint64_t *sample_out, *sample_in;
+    uint64_t n_sample;
+    int undo_fd;
+    undo_hdr *undo;
+    size_t undo_mapped;
+    size_t undo_file_bytes; /* the log file's size: records past it need the file grown */
+    uint64_t *pf_scratch;   /* per-block prefetch scratch: key hashes, then candidate ids */
+    size_t pf_cap;
+    uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
+    int legacy;                /* format 1: no payload columns (read-only) */
+    uint8_t *nd_scratch;       /* one output's payload while appending */
+    size_t nd_cap;
+};
+
+static inline void *store_col_at(const store *s, int col, uint64_t row)
+{
+    const column *c = &s->cols[col];
+    return c->base + row * c->width;
+}
+
+static inline uint64_t store_mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t store_key_hash(const uint8_t *key, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        h = store_mix64(h ^ util_le64(key + i));
+    if (n % 8) {
+        uint8_t tail[8] = {0};
+        memcpy(tail, key + n - n % 8, n % 8);
+        h = store_mix64(h ^ util_le64(tail));
+    }
+    return h;
+}
+
+typedef struct idx_ops {
+    int key_col;
+    size_t key_len;
+} idx_ops;
+
+/* The two on-disk indexes' key columns (store_index.c). */
+extern const idx_ops store_txidx_ops, store_addridx_ops;
+
+/* ---- hash indexes (store_index.c) ---- */
+void store_hindex_unmap(hindex *x);
+void store_hindex_note_used(hindex *x);
+int64_t store_hindex_find_h(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,
+                            uint64_t h, uint64_t live);
+int64_t store_hindex_find(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,
+                          uint64_t live);
+uint64_t store_hindex_cap_for(uint64_t keys);
+int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
+                       util_err *err);
+int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,
+                      util_err *err);
+int store_hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,
+                        uint64_t id, util_err *err);
+void store_hindex_remove(store *s, hindex *x, int which, const idx_ops *ops, uint64_t from,
+                         uint64_t to, int logged);
+
+/* ---- block hash map (store_index.c) ---- */
+int store_blkmap_rebuild(store *s, uint64_t blocks);
+void store_blkmap_put(store *s, uint64_t height);
+
+/* ---- undo log (store_undo.c) ---- */
+void store_undo_log(store *s, uint64_t target, uint64_t index, uint64_t old);
+int store_undo_reserve(store *s, uint64_t n, util_err *err);
+void store_col_set_u64(store *s, int col, uint64_t row, uint64_t value);
+int store_undo_open(store *s, util_err *err);
+void store_undo_start_batch(store *s);
+void store_undo_replay(store *s, uint64_t mark);
+void store_undo_rollback(store *s);
+
+/* ---- append (store_append.c) ---- */
+uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs);
+
+#endif
