@@ -104,18 +104,6 @@ CT_EXTERN(const char *) ct_version_string(void)
 
 /* ---- store ---- */
 
-static int add_cat(ct_store *st, const char *cat)
-{
-    for (size_t i = 0; i < st->n_cats; i++)
-        if (!strcmp(st->cats[i], cat)) return 0;
-    char **nc = realloc(st->cats, (st->n_cats + 1) * sizeof *nc);
-    if (!nc) return UTIL_ENOMEM;
-    st->cats = nc;
-    if (!(st->cats[st->n_cats] = strdup(cat))) return UTIL_ENOMEM;
-    st->n_cats++;
-    return 0;
-}
-
 /* The endpoints screening stops at: every category present, heaviest first under the built-in
  * risk rules (so an address with several labels counts under its worst one), as risk_ctx_new
  * orders them; `cointrail screen` with its default rules then reports the same amounts. */
@@ -123,21 +111,8 @@ static int build_stops(ct_store *st, util_err *err)
 {
     risk_config cfg;
     risk_config_default(&cfg);
-    for (size_t i = 0, n = labels_db_count(st->labels); i < n; i++)
-        if (add_cat(st, labels_db_get(st->labels, i)->category))
-            return util_errf(err, UTIL_ENOMEM, "out of memory");
-    for (size_t i = 1; i < st->n_cats; i++) {
-        char *k = st->cats[i];
-        double w = risk_weight(&cfg, k);
-        size_t j = i;
-        while (j > 0 &&
-               (risk_weight(&cfg, st->cats[j - 1]) < w ||
-                (risk_weight(&cfg, st->cats[j - 1]) == w && strcmp(st->cats[j - 1], k) > 0))) {
-            st->cats[j] = st->cats[j - 1];
-            j--;
-        }
-        st->cats[j] = k;
-    }
+    int rc = risk_stop_categories(st->labels, &cfg, &st->cats, &st->n_cats, err);
+    if (rc) return rc;
     return trace_stops_build(&st->stops, st->s, st->labels, st->clusters,
                              (const char *const *)st->cats, st->n_cats, err);
 }
@@ -146,9 +121,7 @@ CT_EXTERN(void) ct_store_close(ct_store *st)
 {
     if (!st) return;
     if (st->stops) trace_stops_free(st->stops);
-    for (size_t i = 0; i < st->n_cats; i++)
-        free(st->cats[i]);
-    free(st->cats);
+    risk_categories_free(st->cats, st->n_cats);
     if (st->clusters) cluster_close(st->clusters);
     if (st->labels) labels_db_close(st->labels);
     if (st->s) store_close(st->s);

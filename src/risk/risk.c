@@ -197,15 +197,49 @@ static int cmp_el(const void *pa, const void *pb)
     return a->label < b->label ? -1 : a->label > b->label;
 }
 
-static int add_cat(risk_ctx *r, const char *cat)
+static int add_cat(char ***cats, size_t *n, const char *cat)
 {
-    for (size_t i = 0; i < r->n_cats; i++)
-        if (!strcmp(r->cats[i], cat)) return 0;
-    char **nc = realloc(r->cats, (r->n_cats + 1) * sizeof *nc);
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*cats)[i], cat)) return 0;
+    char **nc = realloc(*cats, (*n + 1) * sizeof *nc);
     if (!nc) return UTIL_ENOMEM;
-    r->cats = nc;
-    if (!(r->cats[r->n_cats] = strdup(cat))) return UTIL_ENOMEM;
-    r->n_cats++;
+    *cats = nc;
+    if (!(nc[*n] = strdup(cat))) return UTIL_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+void risk_categories_free(char **cats, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(cats[i]);
+    free(cats);
+}
+
+int risk_stop_categories(const labels_db *labels, const risk_config *c, char ***out, size_t *n,
+                         util_err *err)
+{
+    char **cats = NULL;
+    size_t nc = 0;
+    for (size_t i = 0, nl = labels ? labels_db_count(labels) : 0; i < nl; i++)
+        if (add_cat(&cats, &nc, labels_db_get(labels, i)->category)) {
+            risk_categories_free(cats, nc);
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
+        }
+    /* insertion sort keeps this free of a global comparator context */
+    for (size_t i = 1; i < nc; i++) {
+        char *k = cats[i];
+        double w = risk_weight(c, k);
+        size_t j = i;
+        while (j > 0 && (risk_weight(c, cats[j - 1]) < w ||
+                         (risk_weight(c, cats[j - 1]) == w && strcmp(cats[j - 1], k) > 0))) {
+            cats[j] = cats[j - 1];
+            j--;
+        }
+        cats[j] = k;
+    }
+    *out = cats;
+    *n = nc;
     return 0;
 }
 
@@ -220,24 +254,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
     r->cfg = *cfg;
     int rc = 0;
     size_t nl = labels ? labels_db_count(labels) : 0;
-    /* Every category present is a stop: exposure to a category the rules weigh 0 (exchange)
-     * is still shown, and it ends the path there as a service would. */
-    for (size_t i = 0; i < nl; i++)
-        if (add_cat(r, labels_db_get(labels, i)->category)) goto nomem;
-    /* heaviest first, so an address with several labels stops under its worst one; insertion
-     * sort keeps this free of a global comparator context */
-    for (size_t i = 1; i < r->n_cats; i++) {
-        char *k = r->cats[i];
-        double w = risk_weight(cfg, k);
-        size_t j = i;
-        while (j > 0 &&
-               (risk_weight(cfg, r->cats[j - 1]) < w ||
-                (risk_weight(cfg, r->cats[j - 1]) == w && strcmp(r->cats[j - 1], k) > 0))) {
-            r->cats[j] = r->cats[j - 1];
-            j--;
-        }
-        r->cats[j] = k;
-    }
+    if ((rc = risk_stop_categories(labels, cfg, &r->cats, &r->n_cats, err))) goto fail;
     if (labels) {
         rc = trace_stops_build(&r->stops, s, labels, clusters, (const char *const *)r->cats,
                                r->n_cats, err);
@@ -302,9 +319,7 @@ void risk_ctx_free(risk_ctx *r)
 {
     if (!r) return;
     trace_stops_free(r->stops);
-    for (size_t i = 0; i < r->n_cats; i++)
-        free(r->cats[i]);
-    free(r->cats);
+    risk_categories_free(r->cats, r->n_cats);
     free(r->el);
     free(r);
 }

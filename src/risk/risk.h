@@ -49,6 +49,13 @@ int risk_config_load(risk_config *c, const char *path, util_err *err);
 /* The rules as a JSON object (new reference, caller owns). */
 json_t *risk_config_json(const risk_config *c);
 double risk_weight(const risk_config *c, const char *category);
+/* The categories screening stops at: every category labels carries (labels may be NULL),
+ * heaviest first under c, so an address with several labels stops under its worst one; ties in
+ * name order. Every category is a stop, even one weighed 0 (an exchange): the path ends there as
+ * at a service. *out (owned by the caller: risk_categories_free) holds *n copies. */
+int risk_stop_categories(const labels_db *labels, const risk_config *c, char ***out, size_t *n,
+                         util_err *err);
+void risk_categories_free(char **cats, size_t n);
 
 typedef struct risk_ctx risk_ctx;
 
