@@ -1,6 +1,9 @@
-/* query: the answers the CLI and the API give, as JSON documents built from the store. The
- * same call serves `cointrail stats --json` and a future HTTP endpoint, so both agree. Each
- * function fills *out with a new jansson object that the caller owns (json_decref it). */
+/* query: the answers the CLI, the HTTP service and the public API give about the chain. Each
+ * answer is a typed result filled by query_*_get (and freed by query_*_free when it allocates),
+ * with a JSON writer (query_*_json) for `--json` and the service; query_stats, query_tx and
+ * query_address are the get + writer in one call. The CLI's text, the JSON and the ct_ API's
+ * structs are all read from the same result, so they agree. JSON documents are new jansson
+ * objects the caller owns (json_decref them). */
 #ifndef CT_QUERY_H
 #define CT_QUERY_H
 
@@ -149,8 +152,9 @@ enum {
     QUERY_NO_ENTITY_LABELS = 1, /* leave entity_labels empty (they walk the label set) */
 };
 
-/* One address: see query_address. flags: QUERY_NO_ENTITY_LABELS or 0. Free with
- * query_address_free; borrows from the labels_db like query_tx_result. */
+/* One address, as query_address below describes it (also UTIL_ENOMEM). flags:
+ * QUERY_NO_ENTITY_LABELS or 0. *out is filled only on success; free it with
+ * query_address_free. Borrows from the labels_db like query_tx_result. */
 int query_address_get(const query_ctx *q, const char *address, size_t offset, size_t limit,
                       unsigned flags, query_address_result *out, util_err *err);
 void query_address_free(query_address_result *r);
@@ -160,7 +164,7 @@ json_t *query_address_json(const query_address_result *r);
  * from offset (at most limit of them), its own labels, and its entity with the labels found
  * on any of the entity's addresses (a label on one address extends to its entity; each such
  * label says which address carries it). UTIL_EINVAL for a malformed address, UTIL_ENOTFOUND if
- * it never appears. */
+ * it never appears. query_address_get + query_address_json. */
 int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
                   json_t **out, util_err *err);
 
