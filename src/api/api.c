@@ -11,6 +11,7 @@
 #include "../btc/btc.h"
 #include "../cluster/cluster.h"
 #include "../labels/labels.h"
+#include "../query/query.h"
 #include "../risk/risk.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
@@ -154,11 +155,15 @@ CT_EXTERN(int) ct_store_open(ct_store **out, const char *dir, ct_error *err)
 
 CT_EXTERN(int) ct_store_stats(ct_store_totals *out, const ct_store *st)
 {
-    const store_totals *t = store_get_totals(st->s);
+    query_stats_result r;
+    util_err e;
+    /* without recompute the figures are the MANIFEST's: this cannot fail */
+    if (query_stats_get(st->s, 0, &r, &e)) return e.code;
+    const store_totals *t = &r.totals;
     memset(out, 0, sizeof *out);
     out->blocks = t->blocks;
-    out->tip_height = t->blocks ? (int64_t)t->blocks - 1 : -1;
-    if (t->blocks) util_hash_hex(out->tip_hash, store_block_hash(st->s, t->blocks - 1));
+    out->tip_height = r.has_tip ? (int64_t)t->blocks - 1 : -1;
+    if (r.has_tip) util_hash_hex(out->tip_hash, r.tip_hash);
     out->txs = t->txs;
     out->inputs = t->inputs;
     out->outputs = t->outputs;
@@ -183,6 +188,12 @@ static void addr_text(char out[CT_ADDRESS_SIZE], const store *s, uint32_t aid)
     if (aid != STORE_NO_ADDR) btc_addr_encode(out, store_addr(s, aid));
 }
 
+_Static_assert(QUERY_ADDR_SIZE == CT_ADDRESS_SIZE, "addresses copy whole");
+_Static_assert((int)CT_INPUT_SPEND == (int)QUERY_IN_SPEND &&
+                   (int)CT_INPUT_COINBASE == (int)QUERY_IN_COINBASE &&
+                   (int)CT_INPUT_UNRESOLVED == (int)QUERY_IN_UNRESOLVED,
+               "ct_input_kind mirrors query_input_kind");
+
 CT_EXTERN(void) ct_tx_free(ct_tx *tx)
 {
     if (!tx) return;
@@ -194,7 +205,6 @@ CT_EXTERN(void) ct_tx_free(ct_tx *tx)
 CT_EXTERN(int) ct_tx_lookup(ct_tx **out, const ct_store *st, const char *txid_hex, ct_error *err)
 {
     util_err e;
-    const store *s = st->s;
     uint8_t txid[32];
     if (!txid_hex || util_hash_parse(txid, txid_hex)) {
         util_errf(&e, UTIL_EINVAL, "txid '%.80s': expected 64 hex digits",
@@ -202,160 +212,93 @@ CT_EXTERN(int) ct_tx_lookup(ct_tx **out, const ct_store *st, const char *txid_he
         copy_err(err, &e);
         return e.code;
     }
-    int64_t id = store_find_tx(s, txid);
-    if (id < 0) {
-        util_errf(&e, UTIL_ENOTFOUND, "txid %s: not in the store", txid_hex);
+    /* no labels: ct_tx leaves them to ct_labels_lookup */
+    query_ctx q = {st->s, NULL, st->clusters};
+    query_tx_result r;
+    int rc = query_tx_get(&q, txid_hex, &r, &e);
+    if (rc) {
         copy_err(err, &e);
-        return e.code;
+        return rc;
     }
-    uint64_t tx = (uint64_t)id;
-    const store_tx_row *row = store_tx(s, tx);
-    uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
     ct_tx *t = calloc(1, sizeof *t);
     if (t) {
-        t->inputs = calloc(n_in ? n_in : 1, sizeof *t->inputs);
-        t->outputs = calloc(n_out ? n_out : 1, sizeof *t->outputs);
+        t->inputs = calloc(r.n_inputs ? r.n_inputs : 1, sizeof *t->inputs);
+        t->outputs = calloc(r.n_outputs ? r.n_outputs : 1, sizeof *t->outputs);
     }
     if (!t || !t->inputs || !t->outputs) {
         ct_tx_free(t);
+        query_tx_free(&r);
         return fail(err, CT_ENOMEM, "out of memory");
     }
-    util_hash_hex(t->txid, store_tx_hash(s, tx));
-    t->height = row->block;
-    util_hash_hex(t->block_hash, store_block_hash(s, row->block));
-    t->time = store_block(s, row->block)->time;
-    t->size = row->size;
-    t->vsize = row->vsize;
-    t->coinbase = (row->flags & STORE_TX_COINBASE) != 0;
-    t->fee_known = !(row->flags & STORE_TX_UNRESOLVED);
-    t->n_inputs = n_in;
-    t->n_outputs = n_out;
-    int64_t in_total = 0, out_total = 0;
-    for (uint32_t k = 0; k < n_in; k++) {
+    util_hash_hex(t->txid, r.txid);
+    t->height = r.height;
+    util_hash_hex(t->block_hash, r.block_hash);
+    t->time = r.time;
+    t->size = r.size;
+    t->vsize = r.vsize;
+    t->coinbase = r.coinbase;
+    t->fee_known = r.fee_known;
+    t->n_inputs = r.n_inputs;
+    t->n_outputs = r.n_outputs;
+    for (size_t k = 0; k < r.n_inputs; k++) {
+        const query_tx_input *qi = &r.inputs[k];
         ct_tx_input *ci = &t->inputs[k];
-        uint64_t in = row->first_in + k, prev = store_in_prev(s, in);
-        ci->value = -1;
-        ci->type = -1;
-        if (prev == STORE_COINBASE) {
-            ci->kind = CT_INPUT_COINBASE;
-        } else if (prev == STORE_UNRESOLVED) {
-            uint8_t ptxid[32];
-            uint32_t vout = 0;
-            ci->kind = CT_INPUT_UNRESOLVED;
-            if (store_in_unresolved(s, in, ptxid, &vout) == 0) {
-                util_hash_hex(ci->prev_txid, ptxid);
-                ci->prev_vout = vout;
-            }
-        } else {
-            uint64_t ptx = store_output_tx(s, prev);
-            ci->kind = CT_INPUT_SPEND;
-            util_hash_hex(ci->prev_txid, store_tx_hash(s, ptx));
-            ci->prev_vout = (uint32_t)(prev - store_tx(s, ptx)->first_out);
-            ci->value = store_out_value(s, prev);
-            ci->type = store_out_type(s, prev);
-            addr_text(ci->address, s, store_out_addr(s, prev));
-            in_total += ci->value;
+        ci->kind = qi->kind;
+        ci->value = qi->kind == QUERY_IN_SPEND ? qi->value : -1;
+        ci->type = qi->kind == QUERY_IN_SPEND ? qi->type : -1;
+        if (qi->prev_known) {
+            util_hash_hex(ci->prev_txid, qi->prev_txid);
+            ci->prev_vout = qi->vout;
         }
+        if (qi->has_address) memcpy(ci->address, qi->address, sizeof ci->address);
     }
-    for (uint32_t k = 0; k < n_out; k++) {
+    for (size_t k = 0; k < r.n_outputs; k++) {
+        const query_tx_output *qo = &r.outputs[k];
         ct_tx_output *co = &t->outputs[k];
-        uint64_t o = row->first_out + k, in = store_out_spent_by(s, o);
-        co->n = k;
-        co->value = store_out_value(s, o);
-        co->type = store_out_type(s, o);
-        addr_text(co->address, s, store_out_addr(s, o));
-        if (in != STORE_NONE) {
-            co->spent = 1;
-            util_hash_hex(co->spent_by_txid, store_tx_hash(s, store_input_tx(s, in)));
-        }
-        out_total += co->value;
+        co->n = qo->n;
+        co->value = qo->value;
+        co->type = qo->type;
+        if (qo->has_address) memcpy(co->address, qo->address, sizeof co->address);
+        co->spent = qo->spent;
+        if (qo->spent) util_hash_hex(co->spent_by_txid, qo->spent_by);
     }
-    t->output_value = out_total;
+    t->output_value = r.output_value;
     if (t->fee_known) {
-        t->input_value = in_total;
-        t->fee = row->fee;
+        t->input_value = r.input_value;
+        t->fee = r.fee;
     }
+    query_tx_free(&r);
     *out = t;
     return 0;
 }
 
 /* ---- address ---- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 CT_EXTERN(int)
 ct_address_lookup(ct_address_summary *out, const ct_store *st, const char *address, ct_error *err)
 {
     util_err e;
-    const store *s = st->s;
-    btc_addr key;
     if (!address) return fail(err, CT_EINVAL, "address: required");
-    if (btc_addr_decode(&key, address, &e)) {
+    /* the totals only: no page of outputs, no walk of the label set for the entity's labels */
+    query_ctx q = {st->s, st->labels, st->clusters};
+    query_address_result r;
+    int rc = query_address_get(&q, address, 0, 0, QUERY_NO_ENTITY_LABELS, &r, &e);
+    if (rc) {
         copy_err(err, &e);
-        return e.code;
+        return rc;
     }
-    int64_t aid = store_find_addr(s, &key);
-    if (aid < 0) {
-        util_errf(&e, UTIL_ENOTFOUND, "address %.200s: never seen in the store", address);
-        copy_err(err, &e);
-        return e.code;
-    }
-    /* every tx paying or spending from it, sorted to count each once */
-    uint64_t *txs = NULL;
-    size_t n_txs = 0, cap = 0;
-    int64_t received = 0, sent = 0;
-    uint64_t n_outputs = 0;
-    for (uint64_t o = store_addr_last_out(s, (uint32_t)aid); o != STORE_NONE;
-         o = store_out_prev_same_addr(s, o)) {
-        uint64_t spender = store_out_spent_by(s, o);
-        if (n_txs + 2 > cap) {
-            cap = cap ? cap * 2 : 64;
-            uint64_t *n = realloc(txs, cap * sizeof *n);
-            if (!n) {
-                free(txs);
-                return fail(err, CT_ENOMEM, "out of memory");
-            }
-            txs = n;
-        }
-        int64_t v = store_out_value(s, o);
-        received += v;
-        txs[n_txs++] = store_output_tx(s, o);
-        if (spender != STORE_NONE) {
-            sent += v;
-            txs[n_txs++] = store_input_tx(s, spender);
-        }
-        n_outputs++;
-    }
-    uint64_t distinct = 0;
-    if (n_txs) {
-        qsort(txs, n_txs, sizeof *txs, cmp_u64);
-        distinct = 1;
-        for (size_t i = 1; i < n_txs; i++)
-            distinct += txs[i] != txs[i - 1];
-    }
-    free(txs);
     memset(out, 0, sizeof *out);
-    btc_addr_encode(out->address, &key);
-    snprintf(out->type, sizeof out->type, "%s", btc_addr_kind_name(key.kind));
-    out->received = received;
-    out->sent = sent;
-    out->balance = received - sent;
-    out->tx_count = distinct;
-    out->output_count = n_outputs;
-    uint32_t ent =
-        st->clusters ? cluster_entity_of(st->clusters, (uint32_t)aid) : CLUSTER_NO_ENTITY;
-    if (ent != CLUSTER_NO_ENTITY) {
-        out->has_entity = 1;
-        out->entity = ent;
-    }
-    const labels_label *first;
-    size_t n;
-    labels_find(st->labels, "btc", out->address, &first, &n);
-    out->n_labels = n;
+    memcpy(out->address, r.address, sizeof out->address);
+    snprintf(out->type, sizeof out->type, "%s", btc_addr_kind_name(r.kind));
+    out->received = r.received;
+    out->sent = r.sent;
+    out->balance = r.balance;
+    out->tx_count = r.tx_count;
+    out->output_count = r.output_count;
+    out->has_entity = r.has_entity;
+    out->entity = r.has_entity ? r.entity : 0;
+    out->n_labels = r.n_labels;
+    query_address_free(&r);
     return 0;
 }
 

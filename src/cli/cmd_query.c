@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../btc/btc.h"
 #include "../query/query.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -83,73 +84,93 @@ static void print_btc(const char *label, long long sat)
            (sat < 0 ? -sat : sat) % 100000000);
 }
 
-/* One line per label: category, name, actor, source, confidence, and with show_address the
- * address that carries it (for labels extended to an entity). */
-static void print_labels(const char *title, json_t *labels, int show_address)
+/* One label line: category, name, actor, source, confidence, and with show_address the
+ * address that carries it (for labels extended to an entity). The text is labels_to_json's
+ * (which repairs a label that is not UTF-8), as the --json output shows it. */
+static void print_label_json(json_t *l, int show_address)
+{
+    char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
+    printf("    %-11s %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "category")),
+           labels_text_escape(b[1], sizeof b[1], str_of(l, "name")));
+    if (json_object_get(l, "actor"))
+        printf("  actor %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "actor")));
+    printf("  (%s, confidence %lld)", labels_text_escape(b[0], sizeof b[0], str_of(l, "source")),
+           int_of(l, "confidence"));
+    if (show_address)
+        printf("  on %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "address")));
+    printf("\n");
+}
+
+static void print_labels(const char *title, const labels_label *labels, size_t n)
+{
+    if (!n) return;
+    printf("%s:\n", title);
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = labels_to_json(&labels[i]);
+        print_label_json(l, 0);
+        json_decref(l);
+    }
+}
+
+static void print_entity_labels(const char *title, const query_entity_label *labels, size_t n)
+{
+    if (!n) return;
+    printf("%s:\n", title);
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = labels_to_json(labels[i].label);
+        json_object_set_new(l, "address", json_string(labels[i].address));
+        print_label_json(l, 1);
+        json_decref(l);
+    }
+}
+
+/* The same from a JSON array (the entity document). */
+static void print_labels_json(const char *title, json_t *labels, int show_address)
 {
     if (!json_array_size(labels)) return;
     printf("%s:\n", title);
     size_t i;
     json_t *l;
-    json_array_foreach(labels, i, l)
-    {
-        char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
-        printf("    %-11s %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "category")),
-               labels_text_escape(b[1], sizeof b[1], str_of(l, "name")));
-        if (json_object_get(l, "actor"))
-            printf("  actor %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "actor")));
-        printf("  (%s, confidence %lld)",
-               labels_text_escape(b[0], sizeof b[0], str_of(l, "source")), int_of(l, "confidence"));
-        if (show_address)
-            printf("  on %s", labels_text_escape(b[0], sizeof b[0], str_of(l, "address")));
-        printf("\n");
-    }
+    json_array_foreach(labels, i, l) print_label_json(l, show_address);
 }
 
-/* Run one query against a read-only store, with its labels and entities when there are any,
- * and print it. */
-static int run_query(const query_args *a,
-                     int (*fn)(const query_ctx *, const query_args *, json_t **, util_err *),
-                     void (*human)(json_t *))
+/* Open the store read-only with its labels and entities when there are any. */
+static int open_query(const query_args *a, cli_ctx *c, query_ctx *q, util_err *err)
 {
-    util_err err = {0};
-    cli_ctx c;
-    int rc = cli_open_ctx(&c, a->db, a->need_clusters, &err);
-    if (rc) return cli_fail(&err);
-    query_ctx q = {c.s, c.labels, c.clusters};
-    json_t *doc = NULL;
-    rc = fn(&q, a, &doc, &err);
-    cli_close_ctx(&c);
-    if (rc) return cli_fail(&err);
-    if (a->json)
-        cli_print_json(doc);
-    else
-        human(doc);
+    int rc = cli_open_ctx(c, a->db, a->need_clusters, err);
+    if (rc) return rc;
+    *q = (query_ctx){c->s, c->labels, c->clusters};
+    return 0;
+}
+
+/* Print a JSON answer and free it. */
+static int print_doc(json_t *doc)
+{
+    cli_print_json(doc);
     json_decref(doc);
     return CLI_OK;
 }
 
-static int stats_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
+static void stats_human(const query_stats_result *r)
 {
-    return query_stats(q->s, a->recompute, out, err);
-}
-
-static void stats_human(json_t *d)
-{
-    printf("%-20s %lld\n", "blocks", int_of(d, "blocks"));
-    printf("%-20s %s\n", "tip_hash", str_of(d, "tip_hash"));
-    const char *counts[] = {"txs",       "inputs",     "outputs",
-                            "addresses", "utxo_count", "unresolved_inputs"};
+    const store_totals *t = &r->totals;
+    char tip[65] = "-";
+    if (r->has_tip) util_hash_hex(tip, r->tip_hash);
+    printf("%-20s %lld\n", "blocks", (long long)t->blocks);
+    printf("%-20s %s\n", "tip_hash", tip);
+    const char *names[] = {"txs",       "inputs",     "outputs",
+                           "addresses", "utxo_count", "unresolved_inputs"};
+    const uint64_t counts[] = {t->txs,       t->inputs,     t->outputs,
+                               t->addresses, t->utxo_count, t->unresolved_inputs};
     for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
-        printf("%-20s %lld\n", counts[i], int_of(d, counts[i]));
-    print_btc("total_output_value", int_of(d, "total_output_value"));
-    print_btc("total_fees", int_of(d, "total_fees"));
-    print_btc("utxo_value", int_of(d, "utxo_value"));
+        printf("%-20s %lld\n", names[i], (long long)counts[i]);
+    print_btc("total_output_value", t->total_output_value);
+    print_btc("total_fees", t->total_fees);
+    print_btc("utxo_value", t->utxo_value);
     printf("outputs_by_type:\n");
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(d, "outputs_by_type"), k, v) if (json_integer_value(v))
-        printf("  %-18s %lld\n", k, (long long)json_integer_value(v));
+    for (int i = 0; i < BTC_NSCRIPT_TYPES; i++)
+        if (t->outputs_by_type[i])
+            printf("  %-18s %lld\n", btc_script_type_name(i), (long long)t->outputs_by_type[i]);
 }
 
 int cmd_stats(int argc, char **argv)
@@ -158,48 +179,57 @@ int cmd_stats(int argc, char **argv)
     int rc = parse_query_args(argc, argv,
                               "usage: cointrail stats --db DIR [--json] [--recompute]\n", 0, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    return run_query(&a, stats_fn, stats_human);
+    util_err err = {0};
+    cli_ctx c;
+    query_ctx q;
+    if (open_query(&a, &c, &q, &err)) return cli_fail(&err);
+    query_stats_result r;
+    rc = query_stats_get(q.s, a.recompute, &r, &err);
+    cli_close_ctx(&c);
+    if (rc) return cli_fail(&err);
+    if (a.json) return print_doc(query_stats_json(&r));
+    stats_human(&r);
+    return CLI_OK;
 }
 
-static int tx_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
+static void tx_human(const query_tx_result *r)
 {
-    return query_tx(q, a->arg, out, err);
-}
-
-static void tx_human(json_t *d)
-{
-    printf("tx %s\n", str_of(d, "txid"));
-    printf("  block %lld (%s), size %lld, vsize %lld\n", int_of(d, "block_height"),
-           str_of(d, "block_hash"), int_of(d, "size"), int_of(d, "vsize"));
-    size_t i;
-    json_t *e;
+    char h[2][65];
+    util_hash_hex(h[0], r->txid);
+    printf("tx %s\n", h[0]);
+    util_hash_hex(h[0], r->block_hash);
+    printf("  block %lld (%s), size %lld, vsize %lld\n", (long long)r->height, h[0],
+           (long long)r->size, (long long)r->vsize);
     printf("  inputs:\n");
-    json_array_foreach(json_object_get(d, "inputs"), i, e)
-    {
-        if (json_is_true(json_object_get(e, "coinbase")))
-            printf("    #%zu coinbase\n", i);
-        else if (json_is_true(json_object_get(e, "unresolved")))
-            printf("    #%zu %s:%lld  (unresolved: not in the store)\n", i, str_of(e, "prev_txid"),
-                   int_of(e, "vout"));
+    for (size_t i = 0; i < r->n_inputs; i++) {
+        const query_tx_input *e = &r->inputs[i];
+        if (e->prev_known)
+            util_hash_hex(h[0], e->prev_txid);
         else
-            printf("    #%zu %s:%lld  %lld sat  %s\n", i, str_of(e, "prev_txid"), int_of(e, "vout"),
-                   int_of(e, "value"), str_of(e, "address"));
-        print_labels("      labels", json_object_get(e, "labels"), 0);
+            strcpy(h[0], "-");
+        if (e->kind == QUERY_IN_COINBASE)
+            printf("    #%zu coinbase\n", i);
+        else if (e->kind == QUERY_IN_UNRESOLVED)
+            printf("    #%zu %s:%lld  (unresolved: not in the store)\n", i, h[0],
+                   (long long)e->vout);
+        else
+            printf("    #%zu %s:%lld  %lld sat  %s\n", i, h[0], (long long)e->vout,
+                   (long long)e->value, e->has_address ? e->address : "-");
+        print_labels("      labels", e->labels, e->n_labels);
     }
     printf("  outputs:\n");
-    json_array_foreach(json_object_get(d, "outputs"), i, e)
-    {
-        json_t *sp = json_object_get(e, "spent_by");
-        printf("    #%lld %lld sat  %-8s %s  %s%s\n", int_of(e, "n"), int_of(e, "value"),
-               str_of(e, "type"), str_of(e, "address"), json_is_null(sp) ? "unspent" : "spent by ",
-               json_is_null(sp) ? "" : json_string_value(sp));
-        print_labels("      labels", json_object_get(e, "labels"), 0);
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const query_tx_output *e = &r->outputs[i];
+        if (e->spent) util_hash_hex(h[1], e->spent_by);
+        printf("    #%lld %lld sat  %-8s %s  %s%s\n", (long long)e->n, (long long)e->value,
+               btc_script_type_name(e->type), e->has_address ? e->address : "-",
+               e->spent ? "spent by " : "unspent", e->spent ? h[1] : "");
+        print_labels("      labels", e->labels, e->n_labels);
     }
-    json_t *fee = json_object_get(d, "fee");
-    if (json_is_null(fee))
+    if (!r->fee_known)
         printf("  fee: unknown (unresolved inputs)\n");
     else
-        printf("  fee: %lld sat\n", (long long)json_integer_value(fee));
+        printf("  fee: %lld sat\n", (long long)r->fee);
 }
 
 int cmd_tx(int argc, char **argv)
@@ -207,37 +237,48 @@ int cmd_tx(int argc, char **argv)
     query_args a;
     int rc = parse_query_args(argc, argv, "usage: cointrail tx --db DIR [--json] TXID\n", 1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    return run_query(&a, tx_fn, tx_human);
-}
-
-static int address_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
-{
-    return query_address(q, a->arg, a->offset, a->limit, out, err);
-}
-
-static void address_human(json_t *d)
-{
-    printf("address %s (%s)\n", str_of(d, "address"), str_of(d, "type"));
-    print_btc("  received", int_of(d, "received"));
-    print_btc("  sent", int_of(d, "sent"));
-    print_btc("  balance", int_of(d, "balance"));
-    print_labels("  labels", json_object_get(d, "labels"), 0);
-    json_t *entity = json_object_get(d, "entity");
-    if (json_is_object(entity)) {
-        printf("  entity %lld (cointrail entity --db DIR %lld)\n", int_of(entity, "id"),
-               int_of(entity, "id"));
-        print_labels("  entity labels", json_object_get(entity, "labels"), 1);
+    util_err err = {0};
+    cli_ctx c;
+    query_ctx q;
+    if (open_query(&a, &c, &q, &err)) return cli_fail(&err);
+    query_tx_result r;
+    rc = query_tx_get(&q, a.arg, &r, &err);
+    if (rc) {
+        cli_close_ctx(&c);
+        return cli_fail(&err);
     }
-    printf("  %lld txs, %lld outputs (newest first, from #%lld):\n", int_of(d, "tx_count"),
-           int_of(d, "output_count"), int_of(d, "offset"));
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(d, "outputs"), i, e)
-    {
-        json_t *sp = json_object_get(e, "spent_by");
-        printf("    %s:%lld  height %lld  %lld sat  %s%s\n", str_of(e, "txid"), int_of(e, "n"),
-               int_of(e, "height"), int_of(e, "value"), json_is_null(sp) ? "unspent" : "spent by ",
-               json_is_null(sp) ? "" : json_string_value(sp));
+    /* the result borrows labels and payloads from the open store: print before closing */
+    if (a.json)
+        print_doc(query_tx_json(&r));
+    else
+        tx_human(&r);
+    query_tx_free(&r);
+    cli_close_ctx(&c);
+    return CLI_OK;
+}
+
+static void address_human(const query_address_result *r)
+{
+    printf("address %s (%s)\n", r->address, btc_addr_kind_name(r->kind));
+    print_btc("  received", r->received);
+    print_btc("  sent", r->sent);
+    print_btc("  balance", r->balance);
+    print_labels("  labels", r->labels, r->n_labels);
+    if (r->has_entity) {
+        printf("  entity %lld (cointrail entity --db DIR %lld)\n", (long long)r->entity,
+               (long long)r->entity);
+        print_entity_labels("  entity labels", r->entity_labels, r->n_entity_labels);
+    }
+    printf("  %lld txs, %lld outputs (newest first, from #%lld):\n", (long long)r->tx_count,
+           (long long)r->output_count, (long long)r->offset);
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const query_address_output *e = &r->outputs[i];
+        char h[2][65];
+        util_hash_hex(h[0], e->txid);
+        if (e->spent) util_hash_hex(h[1], e->spent_by);
+        printf("    %s:%lld  height %lld  %lld sat  %s%s\n", h[0], (long long)e->n,
+               (long long)e->height, (long long)e->value, e->spent ? "spent by " : "unspent",
+               e->spent ? h[1] : "");
     }
 }
 
@@ -248,7 +289,23 @@ int cmd_address(int argc, char **argv)
         argc, argv, "usage: cointrail address --db DIR [--json] [--offset N] [--limit N] ADDR\n", 1,
         &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    return run_query(&a, address_fn, address_human);
+    util_err err = {0};
+    cli_ctx c;
+    query_ctx q;
+    if (open_query(&a, &c, &q, &err)) return cli_fail(&err);
+    query_address_result r;
+    rc = query_address_get(&q, a.arg, a.offset, a.limit, 0, &r, &err);
+    if (rc) {
+        cli_close_ctx(&c);
+        return cli_fail(&err);
+    }
+    if (a.json)
+        print_doc(query_address_json(&r));
+    else
+        address_human(&r);
+    query_address_free(&r);
+    cli_close_ctx(&c);
+    return CLI_OK;
 }
 
 static void entity_human(json_t *d)
@@ -286,18 +343,13 @@ static void entity_human(json_t *d)
                int_of(peel, "steps_spent_into"), int_of(peel, "steps_received_from"));
     if (!json_is_true(json_object_get(d, "up_to_date")))
         printf("  (clustering is behind the store: run `cointrail cluster`)\n");
-    print_labels("  labels (on any of its addresses)", json_object_get(d, "labels"), 1);
+    print_labels_json("  labels (on any of its addresses)", json_object_get(d, "labels"), 1);
     printf("  addresses from #%lld:\n",
            (long long)json_integer_value(json_object_get(d, "offset")));
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(d, "addresses"), i, a)
         printf("    %s\n", json_string_value(json_object_get(a, "address")));
-}
-
-static int entity_fn(const query_ctx *q, const query_args *a, json_t **out, util_err *err)
-{
-    return query_entity(q, a->arg, a->offset, a->limit, out, err);
 }
 
 int cmd_entity(int argc, char **argv)
@@ -311,5 +363,16 @@ int cmd_entity(int argc, char **argv)
                               1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     a.need_clusters = 1;
-    return run_query(&a, entity_fn, entity_human);
+    util_err err = {0};
+    cli_ctx c;
+    query_ctx q;
+    if (open_query(&a, &c, &q, &err)) return cli_fail(&err);
+    json_t *doc = NULL;
+    rc = query_entity(&q, a.arg, a.offset, a.limit, &doc, &err);
+    cli_close_ctx(&c);
+    if (rc) return cli_fail(&err);
+    if (a.json) return print_doc(doc);
+    entity_human(doc);
+    json_decref(doc);
+    return CLI_OK;
 }

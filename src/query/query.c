@@ -1,5 +1,6 @@
 #include "query.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,19 +22,14 @@ static json_t *addr_json(const btc_addr *a)
     return json_string(s);
 }
 
-static json_t *store_addr_json(const store *s, uint32_t aid)
+json_t *query_stats_json(const query_stats_result *r)
 {
-    return aid == STORE_NO_ADDR ? json_null() : addr_json(store_addr(s, aid));
-}
-
-static json_t *totals_json(const store *s, const store_totals *t)
-{
+    const store_totals *t = &r->totals;
     json_t *o = json_object();
     json_object_set_new(o, "blocks", json_integer((json_int_t)t->blocks));
     json_object_set_new(o, "tip_height",
-                        t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null());
-    json_object_set_new(o, "tip_hash",
-                        t->blocks ? hash_json(store_block_hash(s, t->blocks - 1)) : json_null());
+                        r->has_tip ? json_integer((json_int_t)t->blocks - 1) : json_null());
+    json_object_set_new(o, "tip_hash", r->has_tip ? hash_json(r->tip_hash) : json_null());
     json_object_set_new(o, "txs", json_integer((json_int_t)t->txs));
     json_object_set_new(o, "inputs", json_integer((json_int_t)t->inputs));
     json_object_set_new(o, "outputs", json_integer((json_int_t)t->outputs));
@@ -51,29 +47,42 @@ static json_t *totals_json(const store *s, const store_totals *t)
     return o;
 }
 
-int query_stats(const store *s, int recompute, json_t **out, util_err *err)
+int query_stats_get(const store *s, int recompute, query_stats_result *out, util_err *err)
 {
-    store_totals t = *store_get_totals(s);
+    query_stats_result r = {.totals = *store_get_totals(s)};
     if (recompute) {
-        int rc = store_recompute_totals(s, &t, err);
+        int rc = store_recompute_totals(s, &r.totals, err);
         if (rc) return rc;
     }
-    *out = totals_json(s, &t);
+    if (r.totals.blocks) {
+        r.has_tip = 1;
+        memcpy(r.tip_hash, store_block_hash(s, r.totals.blocks - 1), 32);
+    }
+    *out = r;
+    return 0;
+}
+
+int query_stats(const store *s, int recompute, json_t **out, util_err *err)
+{
+    query_stats_result r;
+    int rc = query_stats_get(s, recompute, &r, err);
+    if (rc) return rc;
+    *out = query_stats_json(&r);
     return 0;
 }
 
 /* An OP_RETURN output's payload: "payload_hex", and "payload_text" when every byte is
  * printable ASCII (memos such as THORChain's OUT:HASH are); null payload on a format 1 store. */
-static void payload_json(const store *s, uint64_t o, json_t *j)
+static void payload_json(const query_tx_output *o, json_t *j)
 {
-    const uint8_t *p;
-    size_t n;
-    if (!store_has_payloads(s)) {
+    if (o->payload_state == QUERY_PAYLOAD_NOT_KEPT) {
         json_object_set_new(j, "payload_hex", json_null());
         json_object_set_new(j, "payload_note", json_string("store format 1: payloads not kept"));
         return;
     }
-    if (store_out_payload(s, o, &p, &n)) return;
+    if (o->payload_state != QUERY_PAYLOAD_KEPT) return;
+    const uint8_t *p = o->payload;
+    size_t n = o->payload_len;
     char *hex = malloc(2 * n + 1);
     if (!hex) return;
     util_hex(hex, p, n);
@@ -85,70 +94,107 @@ static void payload_json(const store *s, uint64_t o, json_t *j)
     if (printable) json_object_set_new(j, "payload_text", json_stringn((const char *)p, n));
 }
 
-static json_t *spender_json(const store *s, uint64_t out)
+/* The spending tx of an output: 1 and its txid in spent_by, or 0. */
+static int spender_of(const store *s, uint64_t out, uint8_t spent_by[32])
 {
     uint64_t in = store_out_spent_by(s, out);
-    if (in == STORE_NONE) return json_null();
-    return hash_json(store_tx_hash(s, store_input_tx(s, in)));
+    if (in == STORE_NONE) return 0;
+    memcpy(spent_by, store_tx_hash(s, store_input_tx(s, in)), 32);
+    return 1;
 }
 
-/* The labels of one btc address as a JSON array (empty when none or no label set). */
-static json_t *address_labels(const labels_db *labels, const char *address)
+/* The address of output o as text: 1, or 0 when it pays no address. */
+static int out_address(const store *s, uint64_t o, char addr[QUERY_ADDR_SIZE])
+{
+    uint32_t aid = store_out_addr(s, o);
+    addr[0] = 0;
+    if (aid == STORE_NO_ADDR) return 0;
+    const btc_addr *a = store_addr(s, aid);
+    if (!a || !a->kind) return 0;
+    btc_addr_encode(addr, a);
+    return 1;
+}
+
+static void find_labels(const labels_db *labels, int has_address, const char *address,
+                        const labels_label **first, size_t *n)
+{
+    *first = NULL;
+    *n = 0;
+    if (labels && has_address) labels_find(labels, "btc", address, first, n);
+}
+
+/* The labels of one btc address as a JSON array. */
+static json_t *labels_array(const labels_label *first, size_t n)
 {
     json_t *arr = json_array();
-    if (!labels || !address) return arr;
-    const labels_label *first;
-    size_t n;
-    labels_find(labels, "btc", address, &first, &n);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, labels_to_json(&first[i]));
     return arr;
 }
 
-/* Attach "labels" to an input or output object that has an "address". */
-static void annotate_labels(const labels_db *labels, json_t *obj)
-{
-    if (!labels) return;
-    json_t *arr = address_labels(labels, json_string_value(json_object_get(obj, "address")));
-    if (json_array_size(arr))
-        json_object_set_new(obj, "labels", arr);
-    else
-        json_decref(arr);
-}
-
-/* Labels carried by any address of entity, each as labels_to_json plus "address". Walks the
- * label set (thousands of entries), not the entity (possibly millions of addresses). */
-static json_t *entity_labels(const store *s, const cluster_map *m, const labels_db *labels,
-                             uint32_t entity)
+static json_t *entity_labels_json(const query_entity_label *l, size_t n)
 {
     json_t *arr = json_array();
-    if (!labels || !m) return arr;
-    if (cluster_entity_size(m, entity) == 1) {
-        /* A single address (the usual case): its own labels, without walking the label set. */
-        char addr[128];
-        btc_addr_encode(addr, store_addr(s, entity));
-        const labels_label *first;
-        size_t n;
-        labels_find(labels, "btc", addr, &first, &n);
-        for (size_t i = 0; i < n; i++) {
-            json_t *j = labels_to_json(&first[i]);
-            json_object_set_new(j, "address", json_string(addr));
-            json_array_append_new(arr, j);
-        }
-        return arr;
-    }
-    for (size_t i = 0, n = labels_db_count(labels); i < n; i++) {
-        const labels_label *l = labels_db_get(labels, i);
-        if (strcmp(l->chain, "btc") != 0) continue;
-        btc_addr key;
-        if (btc_addr_decode(&key, l->address, NULL)) continue;
-        int64_t aid = store_find_addr(s, &key);
-        if (aid < 0 || cluster_entity_of(m, (uint32_t)aid) != entity) continue;
-        json_t *j = labels_to_json(l);
-        json_object_set_new(j, "address", json_string(l->address));
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = labels_to_json(l[i].label);
+        json_object_set_new(j, "address", json_string(l[i].address));
         json_array_append_new(arr, j);
     }
     return arr;
+}
+
+static int push_entity_label(query_entity_label **arr, size_t *n, size_t *cap,
+                             const labels_label *l, const char *address)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        query_entity_label *g = realloc(*arr, c * sizeof *g);
+        if (!g) return UTIL_ENOMEM;
+        *arr = g;
+        *cap = c;
+    }
+    (*arr)[*n].label = l;
+    snprintf((*arr)[*n].address, QUERY_ADDR_SIZE, "%s", address);
+    (*n)++;
+    return 0;
+}
+
+/* Labels carried by any address of entity (*out owned by the caller). Walks the label set
+ * (thousands of entries), not the entity (possibly millions of addresses). */
+static int entity_labels(const store *s, const cluster_map *m, const labels_db *labels,
+                         uint32_t entity, query_entity_label **out, size_t *n_out)
+{
+    query_entity_label *arr = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *n_out = 0;
+    if (!labels || !m) return 0;
+    if (cluster_entity_size(m, entity) == 1) {
+        /* A single address (the usual case): its own labels, without walking the label set. */
+        char addr[QUERY_ADDR_SIZE];
+        btc_addr_encode(addr, store_addr(s, entity));
+        const labels_label *first;
+        size_t k;
+        labels_find(labels, "btc", addr, &first, &k);
+        for (size_t i = 0; i < k; i++)
+            if (push_entity_label(&arr, &n, &cap, &first[i], addr)) goto oom;
+    } else {
+        for (size_t i = 0, c = labels_db_count(labels); i < c; i++) {
+            const labels_label *l = labels_db_get(labels, i);
+            if (strcmp(l->chain, "btc") != 0) continue;
+            btc_addr key;
+            if (btc_addr_decode(&key, l->address, NULL)) continue;
+            int64_t aid = store_find_addr(s, &key);
+            if (aid < 0 || cluster_entity_of(m, (uint32_t)aid) != entity) continue;
+            if (push_entity_label(&arr, &n, &cap, l, l->address)) goto oom;
+        }
+    }
+    *out = arr;
+    *n_out = n;
+    return 0;
+oom:
+    free(arr);
+    return UTIL_ENOMEM;
 }
 
 int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limit, json_t **out,
@@ -159,12 +205,29 @@ int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limi
     int rc = cluster_entity_json(q->clusters, q->s, arg, offset, limit, out, err);
     if (rc) return rc;
     json_int_t entity = json_integer_value(json_object_get(*out, "entity"));
-    json_object_set_new(*out, "labels",
-                        entity_labels(q->s, q->clusters, q->labels, (uint32_t)entity));
+    query_entity_label *l;
+    size_t n;
+    if (entity_labels(q->s, q->clusters, q->labels, (uint32_t)entity, &l, &n)) {
+        json_decref(*out);
+        *out = NULL;
+        return util_errf(err, UTIL_ENOMEM, "out of memory listing the labels of entity %lld",
+                         (long long)entity);
+    }
+    json_object_set_new(*out, "labels", entity_labels_json(l, n));
+    free(l);
     return 0;
 }
 
-int query_tx(const query_ctx *q, const char *txid_hex, json_t **out, util_err *err)
+void query_tx_free(query_tx_result *r)
+{
+    if (!r) return;
+    free(r->inputs);
+    free(r->outputs);
+    r->inputs = NULL;
+    r->outputs = NULL;
+}
+
+int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out, util_err *err)
 {
     const store *s = q->s;
     uint8_t txid[32];
@@ -173,76 +236,157 @@ int query_tx(const query_ctx *q, const char *txid_hex, json_t **out, util_err *e
     int64_t tx = store_find_tx(s, txid);
     if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "txid %s: not in the store", txid_hex);
     const store_tx_row *row = store_tx(s, (uint64_t)tx);
-    const store_block_row *blk = store_block(s, row->block);
-    json_t *o = json_object();
-    json_object_set_new(o, "txid", hash_json(txid));
-    json_object_set_new(o, "block_height", json_integer(row->block));
-    json_object_set_new(o, "block_hash", hash_json(store_block_hash(s, row->block)));
-    json_object_set_new(o, "time", json_integer(blk->time));
-    json_object_set_new(o, "size", json_integer(row->size));
-    json_object_set_new(o, "vsize", json_integer(row->vsize));
-    json_object_set_new(o, "coinbase", json_boolean(row->flags & STORE_TX_COINBASE));
-    json_t *ins = json_array();
     uint32_t n_in = store_tx_n_in(s, (uint64_t)tx), n_out = store_tx_n_out(s, (uint64_t)tx);
+    query_tx_result r = {0};
+    r.inputs = calloc(n_in ? n_in : 1, sizeof *r.inputs);
+    r.outputs = calloc(n_out ? n_out : 1, sizeof *r.outputs);
+    if (!r.inputs || !r.outputs) {
+        query_tx_free(&r);
+        return util_errf(err, UTIL_ENOMEM, "out of memory reading tx %s", txid_hex);
+    }
+    memcpy(r.txid, txid, 32);
+    r.height = row->block;
+    memcpy(r.block_hash, store_block_hash(s, row->block), 32);
+    r.time = store_block(s, row->block)->time;
+    r.size = row->size;
+    r.vsize = row->vsize;
+    r.coinbase = (row->flags & STORE_TX_COINBASE) != 0;
+    r.fee_known = !(row->flags & STORE_TX_UNRESOLVED);
+    r.n_inputs = n_in;
+    r.n_outputs = n_out;
     int64_t in_total = 0, out_total = 0;
     for (uint32_t k = 0; k < n_in; k++) {
+        query_tx_input *ci = &r.inputs[k];
         uint64_t in = row->first_in + k, prev = store_in_prev(s, in);
-        json_t *j = json_object();
+        ci->type = -1;
         if (prev == STORE_COINBASE) {
-            json_object_set_new(j, "coinbase", json_true());
+            ci->kind = QUERY_IN_COINBASE;
         } else if (prev == STORE_UNRESOLVED) {
-            uint8_t ptxid[32];
-            uint32_t vout = 0;
-            if (store_in_unresolved(s, in, ptxid, &vout) == 0) {
-                json_object_set_new(j, "prev_txid", hash_json(ptxid));
-                json_object_set_new(j, "vout", json_integer(vout));
+            ci->kind = QUERY_IN_UNRESOLVED;
+            ci->prev_known = store_in_unresolved(s, in, ci->prev_txid, &ci->vout) == 0;
+            if (!ci->prev_known) ci->vout = 0;
+        } else {
+            uint64_t ptx = store_output_tx(s, prev);
+            ci->kind = QUERY_IN_SPEND;
+            ci->prev_known = 1;
+            memcpy(ci->prev_txid, store_tx_hash(s, ptx), 32);
+            ci->vout = (uint32_t)(prev - store_tx(s, ptx)->first_out);
+            ci->value = store_out_value(s, prev);
+            ci->type = store_out_type(s, prev);
+            ci->has_address = out_address(s, prev, ci->address);
+            find_labels(q->labels, ci->has_address, ci->address, &ci->labels, &ci->n_labels);
+            in_total += ci->value;
+        }
+    }
+    for (uint32_t k = 0; k < n_out; k++) {
+        query_tx_output *co = &r.outputs[k];
+        uint64_t o = row->first_out + k;
+        co->n = k;
+        co->value = store_out_value(s, o);
+        co->type = store_out_type(s, o);
+        co->has_address = out_address(s, o, co->address);
+        co->spent = spender_of(s, o, co->spent_by);
+        if (co->type == BTC_NULLDATA) {
+            if (!store_has_payloads(s))
+                co->payload_state = QUERY_PAYLOAD_NOT_KEPT;
+            else if (store_out_payload(s, o, &co->payload, &co->payload_len) == 0)
+                co->payload_state = QUERY_PAYLOAD_KEPT;
+        }
+        find_labels(q->labels, co->has_address, co->address, &co->labels, &co->n_labels);
+        out_total += co->value;
+    }
+    r.output_value = out_total;
+    if (r.fee_known) {
+        r.input_value = in_total;
+        r.fee = row->fee;
+    }
+    *out = r;
+    return 0;
+}
+
+static json_t *addr_text_json(int has, const char *address)
+{
+    return has ? json_string(address) : json_null();
+}
+
+json_t *query_tx_json(const query_tx_result *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "txid", hash_json(r->txid));
+    json_object_set_new(o, "block_height", json_integer(r->height));
+    json_object_set_new(o, "block_hash", hash_json(r->block_hash));
+    json_object_set_new(o, "time", json_integer(r->time));
+    json_object_set_new(o, "size", json_integer(r->size));
+    json_object_set_new(o, "vsize", json_integer(r->vsize));
+    json_object_set_new(o, "coinbase", json_boolean(r->coinbase));
+    json_t *ins = json_array();
+    for (size_t k = 0; k < r->n_inputs; k++) {
+        const query_tx_input *ci = &r->inputs[k];
+        json_t *j = json_object();
+        if (ci->kind == QUERY_IN_COINBASE) {
+            json_object_set_new(j, "coinbase", json_true());
+        } else if (ci->kind == QUERY_IN_UNRESOLVED) {
+            if (ci->prev_known) {
+                json_object_set_new(j, "prev_txid", hash_json(ci->prev_txid));
+                json_object_set_new(j, "vout", json_integer(ci->vout));
             }
             json_object_set_new(j, "unresolved", json_true());
             json_object_set_new(j, "value", json_null());
             json_object_set_new(j, "address", json_null());
         } else {
-            uint64_t ptx = store_output_tx(s, prev);
-            json_object_set_new(j, "prev_txid", hash_json(store_tx_hash(s, ptx)));
-            json_object_set_new(j, "vout",
-                                json_integer((json_int_t)(prev - store_tx(s, ptx)->first_out)));
-            int64_t v = store_out_value(s, prev);
-            in_total += v;
-            json_object_set_new(j, "value", json_integer(v));
-            json_object_set_new(j, "type",
-                                json_string(btc_script_type_name(store_out_type(s, prev))));
-            json_object_set_new(j, "address", store_addr_json(s, store_out_addr(s, prev)));
-            annotate_labels(q->labels, j);
+            json_object_set_new(j, "prev_txid", hash_json(ci->prev_txid));
+            json_object_set_new(j, "vout", json_integer((json_int_t)ci->vout));
+            json_object_set_new(j, "value", json_integer(ci->value));
+            json_object_set_new(j, "type", json_string(btc_script_type_name(ci->type)));
+            json_object_set_new(j, "address", addr_text_json(ci->has_address, ci->address));
+            if (ci->n_labels)
+                json_object_set_new(j, "labels", labels_array(ci->labels, ci->n_labels));
         }
         json_array_append_new(ins, j);
     }
     json_t *outs = json_array();
-    for (uint32_t k = 0; k < n_out; k++) {
-        uint64_t o_id = row->first_out + k;
+    for (size_t k = 0; k < r->n_outputs; k++) {
+        const query_tx_output *co = &r->outputs[k];
         json_t *j = json_object();
-        int64_t v = store_out_value(s, o_id);
-        out_total += v;
-        json_object_set_new(j, "n", json_integer(k));
-        json_object_set_new(j, "value", json_integer(v));
-        json_object_set_new(j, "type", json_string(btc_script_type_name(store_out_type(s, o_id))));
-        json_object_set_new(j, "address", store_addr_json(s, store_out_addr(s, o_id)));
-        json_object_set_new(j, "spent_by", spender_json(s, o_id));
-        if (store_out_type(s, o_id) == BTC_NULLDATA) payload_json(s, o_id, j);
-        annotate_labels(q->labels, j);
+        json_object_set_new(j, "n", json_integer(co->n));
+        json_object_set_new(j, "value", json_integer(co->value));
+        json_object_set_new(j, "type", json_string(btc_script_type_name(co->type)));
+        json_object_set_new(j, "address", addr_text_json(co->has_address, co->address));
+        json_object_set_new(j, "spent_by", co->spent ? hash_json(co->spent_by) : json_null());
+        if (co->type == BTC_NULLDATA) payload_json(co, j);
+        if (co->n_labels) json_object_set_new(j, "labels", labels_array(co->labels, co->n_labels));
         json_array_append_new(outs, j);
     }
     json_object_set_new(o, "inputs", ins);
     json_object_set_new(o, "outputs", outs);
     json_object_set_new(o, "input_value",
-                        (row->flags & STORE_TX_UNRESOLVED) ? json_null() : json_integer(in_total));
-    json_object_set_new(o, "output_value", json_integer(out_total));
-    json_object_set_new(o, "fee",
-                        (row->flags & STORE_TX_UNRESOLVED) ? json_null() : json_integer(row->fee));
-    *out = o;
+                        r->fee_known ? json_integer(r->input_value) : json_null());
+    json_object_set_new(o, "output_value", json_integer(r->output_value));
+    json_object_set_new(o, "fee", r->fee_known ? json_integer(r->fee) : json_null());
+    return o;
+}
+
+int query_tx(const query_ctx *q, const char *txid_hex, json_t **out, util_err *err)
+{
+    query_tx_result r;
+    int rc = query_tx_get(q, txid_hex, &r, err);
+    if (rc) return rc;
+    *out = query_tx_json(&r);
+    query_tx_free(&r);
     return 0;
 }
 
-int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
-                  json_t **out, util_err *err)
+void query_address_free(query_address_result *r)
+{
+    if (!r) return;
+    free(r->outputs);
+    free(r->entity_labels);
+    r->outputs = NULL;
+    r->entity_labels = NULL;
+}
+
+int query_address_get(const query_ctx *q, const char *address, size_t offset, size_t limit,
+                      unsigned flags, query_address_result *out, util_err *err)
 {
     const store *s = q->s;
     btc_addr key;
@@ -251,63 +395,110 @@ int query_address(const query_ctx *q, const char *address, size_t offset, size_t
     int64_t aid = store_find_addr(s, &key);
     if (aid < 0)
         return util_errf(err, UTIL_ENOTFOUND, "address %s: never seen in the store", address);
-    int64_t received = 0, sent = 0;
-    uint64_t n_outputs = 0;
+    query_address_result r = {0};
+    size_t cap = 0;
     util_hmap txs = {0}; /* the distinct txs the address appears in */
-    json_t *list = json_array();
     for (uint64_t o = store_addr_last_out(s, (uint32_t)aid); o != STORE_NONE;
          o = store_out_prev_same_addr(s, o)) {
         int64_t v = store_out_value(s, o);
         uint64_t tx = store_output_tx(s, o);
         uint64_t spender = store_out_spent_by(s, o);
-        received += v;
+        r.received += v;
         if (util_hmap_put(&txs, tx, 0)) goto oom;
         if (spender != STORE_NONE) {
-            sent += v;
+            r.sent += v;
             if (util_hmap_put(&txs, store_input_tx(s, spender), 0)) goto oom;
         }
-        if (n_outputs >= offset && n_outputs - offset < limit) {
-            json_t *j = json_object();
-            json_object_set_new(j, "txid", hash_json(store_tx_hash(s, tx)));
-            json_object_set_new(j, "n", json_integer((json_int_t)(o - store_tx(s, tx)->first_out)));
-            json_object_set_new(j, "value", json_integer(v));
-            json_object_set_new(j, "height", json_integer(store_tx(s, tx)->block));
-            json_object_set_new(j, "type", json_string(btc_script_type_name(store_out_type(s, o))));
-            json_object_set_new(j, "spent_by", spender_json(s, o));
-            json_array_append_new(list, j);
+        if (r.output_count >= offset && r.output_count - offset < limit) {
+            if (r.n_outputs == cap) {
+                size_t c = cap ? cap * 2 : 16;
+                query_address_output *g = realloc(r.outputs, c * sizeof *g);
+                if (!g) goto oom;
+                r.outputs = g;
+                cap = c;
+            }
+            query_address_output *e = &r.outputs[r.n_outputs++];
+            memset(e, 0, sizeof *e);
+            const store_tx_row *row = store_tx(s, tx);
+            memcpy(e->txid, store_tx_hash(s, tx), 32);
+            e->n = (uint32_t)(o - row->first_out);
+            e->value = v;
+            e->height = row->block;
+            e->type = store_out_type(s, o);
+            e->spent = spender_of(s, o, e->spent_by);
         }
-        n_outputs++;
+        r.output_count++;
     }
-    json_t *r = json_object();
-    char canon[128];
-    btc_addr_encode(canon, &key);
-    json_object_set_new(r, "address", json_string(canon));
-    json_object_set_new(r, "type", json_string(btc_addr_kind_name(key.kind)));
-    json_object_set_new(r, "received", json_integer(received));
-    json_object_set_new(r, "sent", json_integer(sent));
-    json_object_set_new(r, "balance", json_integer(received - sent));
-    json_object_set_new(r, "tx_count", json_integer((json_int_t)txs.n));
-    json_object_set_new(r, "output_count", json_integer((json_int_t)n_outputs));
-    json_object_set_new(r, "offset", json_integer((json_int_t)offset));
-    json_object_set_new(r, "outputs", list);
-    json_object_set_new(r, "labels", address_labels(q->labels, canon));
+    btc_addr_encode(r.address, &key);
+    r.kind = key.kind;
+    r.addr_id = (uint32_t)aid;
+    r.balance = r.received - r.sent;
+    r.tx_count = txs.n;
+    r.offset = offset;
+    find_labels(q->labels, 1, r.address, &r.labels, &r.n_labels);
     uint32_t entity =
         q->clusters ? cluster_entity_of(q->clusters, (uint32_t)aid) : CLUSTER_NO_ENTITY;
     if (entity != CLUSTER_NO_ENTITY) {
-        json_t *e = json_object();
-        json_object_set_new(e, "id", json_integer(entity));
-        json_object_set_new(e, "labels", entity_labels(s, q->clusters, q->labels, entity));
-        json_object_set_new(r, "entity", e);
-    } else {
-        json_object_set_new(r, "entity", json_null());
+        r.has_entity = 1;
+        r.entity = entity;
+        if (!(flags & QUERY_NO_ENTITY_LABELS) &&
+            entity_labels(s, q->clusters, q->labels, entity, &r.entity_labels, &r.n_entity_labels))
+            goto oom;
     }
     util_hmap_free(&txs);
     *out = r;
     return 0;
 oom:
     util_hmap_free(&txs);
-    json_decref(list);
+    query_address_free(&r);
     return util_errf(err, UTIL_ENOMEM, "out of memory listing %s", address);
+}
+
+json_t *query_address_json(const query_address_result *r)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const query_address_output *e = &r->outputs[i];
+        json_t *j = json_object();
+        json_object_set_new(j, "txid", hash_json(e->txid));
+        json_object_set_new(j, "n", json_integer((json_int_t)e->n));
+        json_object_set_new(j, "value", json_integer(e->value));
+        json_object_set_new(j, "height", json_integer(e->height));
+        json_object_set_new(j, "type", json_string(btc_script_type_name(e->type)));
+        json_object_set_new(j, "spent_by", e->spent ? hash_json(e->spent_by) : json_null());
+        json_array_append_new(list, j);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "address", json_string(r->address));
+    json_object_set_new(o, "type", json_string(btc_addr_kind_name(r->kind)));
+    json_object_set_new(o, "received", json_integer(r->received));
+    json_object_set_new(o, "sent", json_integer(r->sent));
+    json_object_set_new(o, "balance", json_integer(r->balance));
+    json_object_set_new(o, "tx_count", json_integer((json_int_t)r->tx_count));
+    json_object_set_new(o, "output_count", json_integer((json_int_t)r->output_count));
+    json_object_set_new(o, "offset", json_integer((json_int_t)r->offset));
+    json_object_set_new(o, "outputs", list);
+    json_object_set_new(o, "labels", labels_array(r->labels, r->n_labels));
+    if (r->has_entity) {
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_integer(r->entity));
+        json_object_set_new(e, "labels", entity_labels_json(r->entity_labels, r->n_entity_labels));
+        json_object_set_new(o, "entity", e);
+    } else {
+        json_object_set_new(o, "entity", json_null());
+    }
+    return o;
+}
+
+int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
+                  json_t **out, util_err *err)
+{
+    query_address_result r;
+    int rc = query_address_get(q, address, offset, limit, 0, &r, err);
+    if (rc) return rc;
+    *out = query_address_json(&r);
+    query_address_free(&r);
+    return 0;
 }
 
 int query_decode_block(const uint8_t *p, size_t n, json_t **out, util_err *err)
