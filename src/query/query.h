@@ -168,9 +168,26 @@ json_t *query_address_json(const query_address_result *r);
 int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
                   json_t **out, util_err *err);
 
-/* The entity of an address (or address id) as cluster_entity_json gives it, plus "labels":
- * every btc label whose address belongs to the entity, each with the carrying "address" and
- * its confidence. Needs q->clusters. */
+/* ---- entity ---- */
+
+/* The entity of an address with the labels found on any of its addresses. Borrows from the
+ * labels_db like query_tx_result; free it with query_entity_free. */
+typedef struct query_entity_result {
+    cluster_entity_result entity; /* owned (its address page) */
+    size_t n_labels;
+    query_entity_label *labels; /* owned: every btc label on an address of the entity */
+} query_entity_result;
+
+/* The entity of an address (or address id) as cluster_entity_get gives it, plus every btc
+ * label whose address belongs to the entity, with the carrying address. Needs q->clusters
+ * (UTIL_ENOTFOUND without). *out is filled only on success. */
+int query_entity_get(const query_ctx *q, const char *arg, size_t offset, size_t limit,
+                     query_entity_result *out, util_err *err);
+void query_entity_free(query_entity_result *r);
+/* cluster_entity_result_json's document plus "labels" (each label's fields and "address"). New
+ * object, owned by the caller. */
+json_t *query_entity_json(const query_entity_result *r);
+/* query_entity_get + query_entity_json. */
 int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limit, json_t **out,
                  util_err *err);
 
