@@ -1,9 +1,9 @@
 /* query: the answers the CLI, the HTTP service and the public API give about the chain. Each
  * answer is a typed result filled by query_*_get (and freed by query_*_free when it allocates),
- * with a JSON writer (query_*_json) for `--json` and the service; query_stats, query_tx and
- * query_address are the get + writer in one call. The CLI's text, the JSON and the ct_ API's
- * structs are all read from the same result, so they agree. JSON documents are new jansson
- * objects the caller owns (json_decref them). */
+ * with a JSON writer (query_*_json) for `--json` and the service; query_stats, query_tx,
+ * query_address and query_entity are the get + writer in one call. The CLI's text, the JSON and the
+ * ct_ API's structs are all read from the same result, so they agree. JSON documents are new
+ * jansson objects the caller owns (json_decref them). */
 #ifndef CT_QUERY_H
 #define CT_QUERY_H
 
