@@ -107,6 +107,74 @@ static uint32_t *load_map(const char *db, uint32_t *n)
     return v;
 }
 
+/* The typed entity of the entity holding address addr, against sums computed here by a scan
+ * of every output of the store (not the per-address chains cluster_entity_get follows): size,
+ * the address page (offset 2, limit 3: the 3rd to 5th smallest members), received, sent,
+ * balance, first and last activity heights, and the CoinJoin txs that paid it. Returns the
+ * number of CoinJoin txs that paid it. */
+static uint64_t check_entity(const cluster_map *m, const store *s, uint32_t addr)
+{
+    util_err err = {0};
+    char arg[16];
+    snprintf(arg, sizeof arg, "%u", addr);
+    cluster_entity_result r;
+    if (cluster_entity_get(m, s, arg, 2, 3, &r, &err) != 0) {
+        CHECK(!"cluster_entity_get");
+        return 0;
+    }
+    uint32_t ent = cluster_entity_of(m, addr), naddr = cluster_map_addresses(m);
+    CHECK(r.entity == ent && ent <= addr);
+    uint64_t size = 0;
+    uint32_t page[3];
+    size_t np = 0;
+    for (uint32_t i = 0; i < naddr; i++) {
+        if (cluster_entity_of(m, i) != ent) continue;
+        if (size >= 2 && np < 3) page[np++] = i;
+        size++;
+    }
+    CHECK(r.size == size && size == cluster_entity_size(m, ent));
+    CHECK(r.offset == 2 && r.n_addresses == np);
+    for (size_t i = 0; i < np && i < r.n_addresses; i++)
+        CHECK(r.addresses[i].id == page[i]);
+    int64_t received = 0, sent = 0;
+    uint32_t first = UINT32_MAX, last = 0;
+    uint64_t txs = cluster_map_txs(m), cj_from = 0, last_cj = UINT64_MAX;
+    for (uint64_t o = 0; o < store_get_totals(s)->outputs; o++) {
+        uint64_t tx = store_output_tx(s, o);
+        uint32_t a = store_out_addr(s, o);
+        if (tx >= txs || a == STORE_NO_ADDR || a >= naddr || cluster_entity_of(m, a) != ent)
+            continue;
+        int64_t v = store_out_value(s, o);
+        uint32_t h = store_tx(s, tx)->block;
+        received += v;
+        first = h < first ? h : first;
+        last = h > last ? h : last;
+        if (cluster_tx_kind(m, tx) != CLUSTER_CJ_NONE && tx != last_cj) cj_from++, last_cj = tx;
+        uint64_t in = store_out_spent_by(s, o);
+        if (in == STORE_NONE || store_input_tx(s, in) >= txs) continue;
+        sent += v;
+        h = store_tx(s, store_input_tx(s, in))->block;
+        last = h > last ? h : last;
+    }
+    CHECK(r.received == received && r.sent == sent && r.balance == received - sent);
+    CHECK(r.has_activity == (first != UINT32_MAX));
+    CHECK(r.first_height == (first == UINT32_MAX ? 0 : first) && r.last_height == last);
+    uint64_t cj = 0;
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
+        cj += r.cj_received_from[k];
+    CHECK(cj == cj_from);
+    /* The JSON writer says the same. */
+    json_t *doc = cluster_entity_result_json(&r);
+    CHECK(json_integer_value(json_object_get(doc, "received")) == received &&
+          json_integer_value(json_object_get(doc, "size")) == (json_int_t)size &&
+          json_array_size(json_object_get(doc, "addresses")) == np);
+    json_t *a0 = json_array_get(json_object_get(doc, "addresses"), 0);
+    if (np) CHECK(json_integer_value(json_object_get(a0, "id")) == page[0]);
+    json_decref(doc);
+    cluster_entity_free(&r);
+    return cj_from;
+}
+
 static void test_saved(const char *tmp)
 {
     char chain[512], db[512], db2[512], truth[600];
@@ -192,6 +260,18 @@ static void test_saved(const char *tmp)
     CHECK(cluster_entity_json(m, s, "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", 0, 5, &doc, &err) ==
           UTIL_ENOTFOUND);
     CHECK(cluster_entity_json(m, s, "nonsense", 0, 5, &doc, &err) == UTIL_EINVAL);
+    /* Typed entities: of address 0, of the largest entity, and of an address a CoinJoin paid. */
+    uint32_t big = 0;
+    for (uint32_t i = 0; i < cluster_map_addresses(m); i++)
+        if (cluster_entity_size(m, cluster_entity_of(m, i)) > cluster_entity_size(m, big)) big = i;
+    CHECK(cluster_entity_size(m, cluster_entity_of(m, big)) > 5);
+    check_entity(m, s, 0);
+    check_entity(m, s, big);
+    uint32_t paid = STORE_NO_ADDR;
+    for (uint64_t t = 0; t < cluster_map_txs(m) && paid == STORE_NO_ADDR; t++)
+        if (cluster_cj_excludes(cluster_tx_kind(m, t)))
+            paid = store_out_addr(s, store_tx(s, t)->first_out);
+    CHECK(paid != STORE_NO_ADDR && check_entity(m, s, paid) > 0);
     cluster_close(m);
 
     /* Detectors against the truth: no false positive among the excluding kinds, and

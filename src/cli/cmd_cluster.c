@@ -18,34 +18,36 @@ static const char cluster_usage[] =
     "must agree on the change output. --guard N: refuse a change link joining two entities of\n"
     "N or more addresses each (default 1000).\n";
 
-static void print_human(json_t *d)
+/* The text of a build result (the --json document's figures; s names the largest). */
+static void print_human(const cluster_result *r, const store *s)
 {
-    printf("clustering %s", json_string_value(json_object_get(d, "mode")));
-    json_t *why = json_object_get(d, "why");
-    if (why) printf(" (%s)", json_string_value(why));
-    printf(": %lld new txs in %.3f s\n",
-           (long long)json_integer_value(json_object_get(d, "txs_processed")),
-           json_real_value(json_object_get(d, "seconds")));
-    printf("%-20s %s (guard %lld)\n", "heuristics",
-           json_string_value(json_object_get(d, "heuristics")),
-           (long long)json_integer_value(json_object_get(d, "guard")));
+    static const char *const modes[] = {"up to date", "extended", "built"};
+    printf("clustering %s", modes[r->mode]);
+    if (r->mode == 2) printf(" (%s)", r->why_rebuilt);
+    printf(": %lld new txs in %.3f s\n", (long long)r->txs_done, r->seconds);
+    char hs[64];
+    cluster_format_heuristics(r->heuristics, hs, sizeof hs);
+    printf("%-20s %s (guard %lld)\n", "heuristics", hs, (long long)r->guard);
+    uint64_t excluded = 0;
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
+        if (cluster_cj_excludes(k)) excluded += r->coinjoins[k];
     const char *keys[] = {"txs",          "addresses",      "entities",          "singletons",
                           "change_links", "refused_merges", "coinjoins_excluded"};
+    const uint64_t vals[] = {r->txs,          r->addresses,      r->entities, r->singletons,
+                             r->change_links, r->refused_merges, excluded};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        printf("%-20s %lld\n", keys[i], (long long)json_integer_value(json_object_get(d, keys[i])));
+        printf("%-20s %lld\n", keys[i], (long long)vals[i]);
     printf("coinjoins by kind:\n");
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(d, "coinjoins"), k, v)
-        printf("  %-18s %lld%s\n", k, (long long)json_integer_value(v),
-               strcmp(k, "whirlpool_tx0") ? "" : "  (not a CoinJoin: inputs joined)");
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
+        printf("  %-18s %lld%s\n", cluster_cj_kind_name(k), (long long)r->coinjoins[k],
+               k == CLUSTER_CJ_WHIRLPOOL_TX0 ? "  (not a CoinJoin: inputs joined)" : "");
     printf("largest entities:\n");
-    size_t i;
-    json_array_foreach(json_object_get(d, "largest"), i, v)
-        printf("  entity %-10lld %8lld addresses  %s\n",
-               (long long)json_integer_value(json_object_get(v, "entity")),
-               (long long)json_integer_value(json_object_get(v, "size")),
-               json_string_value(json_object_get(v, "first_address")));
+    for (unsigned i = 0; i < r->n_largest; i++) {
+        char str[128];
+        btc_addr_encode(str, store_addr(s, r->largest_id[i]));
+        printf("  entity %-10lld %8lld addresses  %s\n", (long long)r->largest_id[i],
+               (long long)r->largest_size[i], str);
+    }
 }
 
 int cmd_cluster(int argc, char **argv)
@@ -128,15 +130,13 @@ int cmd_cluster(int argc, char **argv)
         cluster_result r;
         o.test_crash = getenv("COINTRAIL_TEST_CLUSTER_CRASH") != NULL; /* recovery tests only */
         rc = cluster_build(s, db, &o, &r, &err);
-        if (!rc) rc = cluster_result_json(&r, s, &doc, &err);
+        if (!rc && json) rc = cluster_result_json(&r, s, &doc, &err);
+        if (!rc && !json) print_human(&r, s);
     }
     store_close(s);
     if (rc) return cli_fail(&err);
     if (doc) {
-        if (json || truth)
-            cli_print_json(doc);
-        else
-            print_human(doc);
+        cli_print_json(doc);
         json_decref(doc);
     }
     return CLI_OK;

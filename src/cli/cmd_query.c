@@ -124,16 +124,6 @@ static void print_entity_labels(const char *title, const query_entity_label *lab
     }
 }
 
-/* The same from a JSON array (the entity document). */
-static void print_labels_json(const char *title, json_t *labels, int show_address)
-{
-    if (!json_array_size(labels)) return;
-    printf("%s:\n", title);
-    size_t i;
-    json_t *l;
-    json_array_foreach(labels, i, l) print_label_json(l, show_address);
-}
-
 /* Open the store read-only with its labels and entities when there are any. */
 static int open_query(const query_args *a, cli_ctx *c, query_ctx *q, util_err *err)
 {
@@ -308,48 +298,41 @@ int cmd_address(int argc, char **argv)
     return CLI_OK;
 }
 
-static void entity_human(json_t *d)
+static void entity_human(const query_entity_result *q)
 {
-    printf("entity %lld: %lld addresses (heuristics %s)\n",
-           (long long)json_integer_value(json_object_get(d, "entity")),
-           (long long)json_integer_value(json_object_get(d, "size")),
-           json_string_value(json_object_get(d, "heuristics")));
-    print_btc("  received", json_integer_value(json_object_get(d, "received")));
-    print_btc("  sent", json_integer_value(json_object_get(d, "sent")));
-    print_btc("  balance", json_integer_value(json_object_get(d, "balance")));
-    printf("  %-18s %lld\n", "txs", (long long)json_integer_value(json_object_get(d, "tx_count")));
-    const char *which[] = {"first_activity", "last_activity"};
-    for (int i = 0; i < 2; i++) {
-        json_t *a = json_object_get(d, which[i]);
-        if (json_is_object(a))
-            printf("  %-18s height %lld, time %lld\n", which[i],
-                   (long long)json_integer_value(json_object_get(a, "height")),
-                   (long long)json_integer_value(json_object_get(a, "time")));
+    const cluster_entity_result *r = &q->entity;
+    char hs[64];
+    cluster_format_heuristics(r->heuristics, hs, sizeof hs);
+    printf("entity %lld: %lld addresses (heuristics %s)\n", (long long)r->entity,
+           (long long)r->size, hs);
+    print_btc("  received", r->received);
+    print_btc("  sent", r->sent);
+    print_btc("  balance", r->balance);
+    printf("  %-18s %lld\n", "txs", (long long)r->tx_count);
+    if (r->has_activity) {
+        printf("  %-18s height %lld, time %lld\n", "first_activity", (long long)r->first_height,
+               (long long)r->first_time);
+        printf("  %-18s height %lld, time %lld\n", "last_activity", (long long)r->last_height,
+               (long long)r->last_time);
     }
-    json_t *cj = json_object_get(d, "coinjoin_activity");
-    if (json_object_size(cj)) {
+    int any_cj = 0;
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
+        any_cj |= r->cj_spent_into[k] || r->cj_received_from[k];
+    if (any_cj) {
         printf("  CoinJoin activity (txs spent into / received from):\n");
-        const char *k;
-        json_t *v;
-        json_object_foreach(cj, k, v)
-            printf("    %-16s %lld / %lld\n", k,
-                   (long long)json_integer_value(json_object_get(v, "spent_into")),
-                   (long long)json_integer_value(json_object_get(v, "received_from")));
+        for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
+            if (r->cj_spent_into[k] || r->cj_received_from[k])
+                printf("    %-16s %lld / %lld\n", cluster_cj_kind_name(k),
+                       (long long)r->cj_spent_into[k], (long long)r->cj_received_from[k]);
     } else
         printf("  no CoinJoin activity\n");
-    json_t *peel = json_object_get(d, "peel_chain_activity");
-    if (json_is_object(peel))
-        printf("  peel chain steps     %lld spent its coins, %lld paid it\n",
-               int_of(peel, "steps_spent_into"), int_of(peel, "steps_received_from"));
-    if (!json_is_true(json_object_get(d, "up_to_date")))
-        printf("  (clustering is behind the store: run `cointrail cluster`)\n");
-    print_labels_json("  labels (on any of its addresses)", json_object_get(d, "labels"), 1);
-    printf("  addresses from #%lld:\n",
-           (long long)json_integer_value(json_object_get(d, "offset")));
-    size_t i;
-    json_t *a;
-    json_array_foreach(json_object_get(d, "addresses"), i, a)
-        printf("    %s\n", json_string_value(json_object_get(a, "address")));
+    printf("  peel chain steps     %lld spent its coins, %lld paid it\n",
+           (long long)r->peel_spent_into, (long long)r->peel_received_from);
+    if (!r->up_to_date) printf("  (clustering is behind the store: run `cointrail cluster`)\n");
+    print_entity_labels("  labels (on any of its addresses)", q->labels, q->n_labels);
+    printf("  addresses from #%lld:\n", (long long)r->offset);
+    for (size_t i = 0; i < r->n_addresses; i++)
+        printf("    %s\n", r->addresses[i].address);
 }
 
 int cmd_entity(int argc, char **argv)
@@ -367,12 +350,19 @@ int cmd_entity(int argc, char **argv)
     cli_ctx c;
     query_ctx q;
     if (open_query(&a, &c, &q, &err)) return cli_fail(&err);
-    json_t *doc = NULL;
-    rc = query_entity(&q, a.arg, a.offset, a.limit, &doc, &err);
+    query_entity_result r;
+    rc = query_entity_get(&q, a.arg, a.offset, a.limit, &r, &err);
+    if (rc) {
+        cli_close_ctx(&c);
+        return cli_fail(&err);
+    }
+    if (a.json)
+        rc = print_doc(query_entity_json(&r));
+    else {
+        entity_human(&r);
+        rc = CLI_OK;
+    }
+    query_entity_free(&r);
     cli_close_ctx(&c);
-    if (rc) return cli_fail(&err);
-    if (a.json) return print_doc(doc);
-    entity_human(doc);
-    json_decref(doc);
-    return CLI_OK;
+    return rc;
 }

@@ -159,12 +159,47 @@ uint32_t cluster_entity_size(const cluster_map *m, uint32_t entity);
 /* CoinJoin kind recorded for tx (CLUSTER_CJ_NONE past the clustering). */
 int cluster_tx_kind(const cluster_map *m, uint64_t tx);
 
-/* The `cointrail entity` document for arg (an address string, or a decimal address id whose
- * entity is shown): entity, size, addresses from offset (at most limit), received, sent,
- * balance (sums over its addresses' outputs), tx_count, first and last activity (height and
- * block time), CoinJoin activity (CoinJoin txs it received from or spent into, by kind, and
- * Tx0s). *out is a new object the caller owns. UTIL_EINVAL bad argument, UTIL_ENOTFOUND
- * unknown address. */
+/* One address of an entity's page. */
+typedef struct cluster_entity_address {
+    uint32_t id;
+    char address[128]; /* btc_addr_encode's spelling */
+} cluster_entity_address;
+
+/* The entity of an address, as `cointrail entity` shows it. Sums are over the outputs of its
+ * addresses within the clustering (txs below clustered_txs). Free with cluster_entity_free. */
+typedef struct cluster_entity_result {
+    uint32_t entity; /* its smallest address id */
+    uint64_t size;   /* addresses */
+    int64_t received, sent, balance;
+    uint64_t tx_count;
+    int has_activity; /* 0 when no output of it is within the clustering: no first/last */
+    uint32_t first_height, first_time, last_height, last_time;
+    /* CoinJoin txs of each kind (index a cluster_cj_kind; 0 unused) it spent coins into and
+     * received coins from. */
+    uint64_t cj_spent_into[CLUSTER_CJ_NKINDS], cj_received_from[CLUSTER_CJ_NKINDS];
+    /* Peel-chain steps that spent its coins (it peels) or paid it (it receives peels). */
+    uint64_t peel_spent_into, peel_received_from;
+    size_t offset; /* of the first entry of addresses among the entity's, by address id */
+    size_t n_addresses;
+    cluster_entity_address *addresses; /* owned: at most limit, by address id */
+    uint64_t clustered_txs;
+    int up_to_date; /* the clustering covers every tx of the store */
+    unsigned heuristics;
+} cluster_entity_result;
+
+/* The entity of arg (an address string, or a decimal address id whose entity is shown), with
+ * its addresses from offset (at most limit). *out is filled only on success. UTIL_EINVAL bad
+ * argument, UTIL_ENOTFOUND unknown address, UTIL_ENOMEM. */
+int cluster_entity_get(const cluster_map *m, const store *s, const char *arg, size_t offset,
+                       size_t limit, cluster_entity_result *out, util_err *err);
+void cluster_entity_free(cluster_entity_result *r);
+/* The `cointrail entity` document of r (without the labels query_entity adds): entity, size,
+ * received, sent, balance, tx_count, first_activity and last_activity ({height, time} or
+ * null), coinjoin_activity (per kind with any: spent_into, received_from),
+ * peel_chain_activity, offset, addresses ([{address, id}]), clustered_txs, up_to_date,
+ * heuristics. New object, owned by the caller. */
+json_t *cluster_entity_result_json(const cluster_entity_result *r);
+/* cluster_entity_get + cluster_entity_result_json. */
 int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
                         size_t limit, json_t **out, util_err *err);
 

@@ -18,11 +18,11 @@
 
 /* ---- documents ---- */
 
-static json_t *activity_json(const store *s, uint32_t height)
+static json_t *activity_json(uint32_t height, uint32_t time)
 {
     json_t *o = json_object();
     json_object_set_new(o, "height", json_integer(height));
-    json_object_set_new(o, "time", json_integer(store_block(s, height)->time));
+    json_object_set_new(o, "time", json_integer(time));
     return o;
 }
 
@@ -53,10 +53,30 @@ static size_t vec_unique(u64vec *v)
     return v->n = k;
 }
 
-int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
-                        size_t limit, json_t **out, util_err *err)
+void cluster_entity_free(cluster_entity_result *r)
 {
-    *out = NULL;
+    free(r->addresses);
+    r->addresses = NULL;
+    r->n_addresses = 0;
+}
+
+static int push_address(cluster_entity_result *r, size_t *cap, const store *s, uint32_t id)
+{
+    if (r->n_addresses == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        cluster_entity_address *na = realloc(r->addresses, nc * sizeof *na);
+        if (!na) return -1;
+        r->addresses = na, *cap = nc;
+    }
+    cluster_entity_address *a = &r->addresses[r->n_addresses++];
+    a->id = id;
+    btc_addr_encode(a->address, store_addr(s, id));
+    return 0;
+}
+
+int cluster_entity_get(const cluster_map *m, const store *s, const char *arg, size_t offset,
+                       size_t limit, cluster_entity_result *out, util_err *err)
+{
     uint32_t aid;
     char *end;
     if (*arg >= '0' && *arg <= '9' && strlen(arg) < 12 && (strtoull(arg, &end, 10), !*end)) {
@@ -82,22 +102,18 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
         aid = (uint32_t)a;
     }
     uint32_t ent = cluster_entity_of(m, aid);
+    cluster_entity_result r = {0};
+    r.entity = ent;
+    r.offset = offset;
     int64_t received = 0, sent = 0;
     uint32_t first_h = UINT32_MAX, last_h = 0;
     uint64_t size = 0;
+    size_t cap = 0;
     u64vec txs = {0}, cj_in = {0}, cj_out = {0}, peel_in = {0}, peel_out = {0};
-    json_t *list = json_array();
     int oom = 0;
     for (uint32_t i = ent; i < m->st.addresses; i++) {
         if (cluster_entity_of(m, i) != ent) continue;
-        if (size >= offset && size - offset < limit) {
-            json_t *a = json_object();
-            char str[128];
-            btc_addr_encode(str, store_addr(s, i));
-            json_object_set_new(a, "address", json_string(str));
-            json_object_set_new(a, "id", json_integer(i));
-            json_array_append_new(list, a);
-        }
+        if (size >= offset && size - offset < limit) oom |= push_address(&r, &cap, s, i);
         size++;
         for (uint64_t o = store_addr_last_out(s, i); o != STORE_NONE;
              o = store_out_prev_same_addr(s, o)) {
@@ -123,56 +139,96 @@ int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, s
             if (cluster_peel_chain(s, stx)) oom |= vec_push(&peel_in, stx);
         }
     }
-    json_t *r = json_object();
-    json_object_set_new(r, "entity", json_integer(ent));
-    json_object_set_new(r, "size", json_integer((json_int_t)size));
-    json_object_set_new(r, "received", json_integer(received));
-    json_object_set_new(r, "sent", json_integer(sent));
-    json_object_set_new(r, "balance", json_integer(received - sent));
-    json_object_set_new(r, "tx_count", json_integer((json_int_t)vec_unique(&txs)));
-    json_object_set_new(r, "first_activity",
-                        first_h == UINT32_MAX ? json_null() : activity_json(s, first_h));
-    json_object_set_new(r, "last_activity",
-                        first_h == UINT32_MAX ? json_null() : activity_json(s, last_h));
-    /* CoinJoin activity: txs of each kind it spent coins into, or received coins from. */
+    r.size = size;
+    r.received = received;
+    r.sent = sent;
+    r.balance = received - sent;
+    r.tx_count = vec_unique(&txs);
+    if (first_h != UINT32_MAX) {
+        r.has_activity = 1;
+        r.first_height = first_h;
+        r.first_time = store_block(s, first_h)->time;
+        r.last_height = last_h;
+        r.last_time = store_block(s, last_h)->time;
+    }
     vec_unique(&cj_in);
     vec_unique(&cj_out);
-    json_t *cj = json_object();
-    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++) {
-        uint64_t ni = 0, no = 0;
-        for (size_t i = 0; i < cj_in.n; i++)
-            ni += m->kinds[cj_in.v[i]] == k;
-        for (size_t i = 0; i < cj_out.n; i++)
-            no += m->kinds[cj_out.v[i]] == k;
-        if (!ni && !no) continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "spent_into", json_integer((json_int_t)ni));
-        json_object_set_new(o, "received_from", json_integer((json_int_t)no));
-        json_object_set_new(cj, cluster_cj_kind_name(k), o);
-    }
-    json_object_set_new(r, "coinjoin_activity", cj);
-    /* Peel chains: steps that spent its coins (it peels) or paid it (it receives peels). */
-    json_object_set_new(r, "peel_chain_activity",
-                        json_pack("{s:I,s:I}", "steps_spent_into", (json_int_t)vec_unique(&peel_in),
-                                  "steps_received_from", (json_int_t)vec_unique(&peel_out)));
-    json_object_set_new(r, "offset", json_integer((json_int_t)offset));
-    json_object_set_new(r, "addresses", list);
-    json_object_set_new(r, "clustered_txs", json_integer((json_int_t)m->st.txs));
-    const store_totals *t = store_get_totals(s);
-    json_object_set_new(r, "up_to_date", json_boolean(t->txs == m->st.txs));
-    char hs[64];
-    cluster_format_heuristics(m->st.heuristics, hs, sizeof hs);
-    json_object_set_new(r, "heuristics", json_string(hs));
+    /* A kind byte past the known kinds (a damaged file) is counted nowhere, as before. */
+    for (size_t i = 0; i < cj_in.n; i++)
+        if (m->kinds[cj_in.v[i]] < CLUSTER_CJ_NKINDS) r.cj_spent_into[m->kinds[cj_in.v[i]]]++;
+    for (size_t i = 0; i < cj_out.n; i++)
+        if (m->kinds[cj_out.v[i]] < CLUSTER_CJ_NKINDS) r.cj_received_from[m->kinds[cj_out.v[i]]]++;
+    r.peel_spent_into = vec_unique(&peel_in);
+    r.peel_received_from = vec_unique(&peel_out);
+    r.clustered_txs = m->st.txs;
+    r.up_to_date = store_get_totals(s)->txs == m->st.txs;
+    r.heuristics = m->st.heuristics;
     free(txs.v);
     free(cj_in.v);
     free(cj_out.v);
     free(peel_in.v);
     free(peel_out.v);
     if (oom) {
-        json_decref(r);
+        cluster_entity_free(&r);
         return util_errf(err, UTIL_ENOMEM, "out of memory describing entity %" PRIu32, ent);
     }
     *out = r;
+    return 0;
+}
+
+json_t *cluster_entity_result_json(const cluster_entity_result *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "entity", json_integer(r->entity));
+    json_object_set_new(o, "size", json_integer((json_int_t)r->size));
+    json_object_set_new(o, "received", json_integer(r->received));
+    json_object_set_new(o, "sent", json_integer(r->sent));
+    json_object_set_new(o, "balance", json_integer(r->balance));
+    json_object_set_new(o, "tx_count", json_integer((json_int_t)r->tx_count));
+    json_object_set_new(o, "first_activity",
+                        r->has_activity ? activity_json(r->first_height, r->first_time)
+                                        : json_null());
+    json_object_set_new(o, "last_activity",
+                        r->has_activity ? activity_json(r->last_height, r->last_time)
+                                        : json_null());
+    json_t *cj = json_object();
+    for (int k = 1; k < CLUSTER_CJ_NKINDS; k++) {
+        if (!r->cj_spent_into[k] && !r->cj_received_from[k]) continue;
+        json_t *c = json_object();
+        json_object_set_new(c, "spent_into", json_integer((json_int_t)r->cj_spent_into[k]));
+        json_object_set_new(c, "received_from", json_integer((json_int_t)r->cj_received_from[k]));
+        json_object_set_new(cj, cluster_cj_kind_name(k), c);
+    }
+    json_object_set_new(o, "coinjoin_activity", cj);
+    json_object_set_new(o, "peel_chain_activity",
+                        json_pack("{s:I,s:I}", "steps_spent_into", (json_int_t)r->peel_spent_into,
+                                  "steps_received_from", (json_int_t)r->peel_received_from));
+    json_object_set_new(o, "offset", json_integer((json_int_t)r->offset));
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->n_addresses; i++) {
+        json_t *a = json_object();
+        json_object_set_new(a, "address", json_string(r->addresses[i].address));
+        json_object_set_new(a, "id", json_integer(r->addresses[i].id));
+        json_array_append_new(list, a);
+    }
+    json_object_set_new(o, "addresses", list);
+    json_object_set_new(o, "clustered_txs", json_integer((json_int_t)r->clustered_txs));
+    json_object_set_new(o, "up_to_date", json_boolean(r->up_to_date));
+    char hs[64];
+    cluster_format_heuristics(r->heuristics, hs, sizeof hs);
+    json_object_set_new(o, "heuristics", json_string(hs));
+    return o;
+}
+
+int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
+                        size_t limit, json_t **out, util_err *err)
+{
+    *out = NULL;
+    cluster_entity_result r;
+    int rc = cluster_entity_get(m, s, arg, offset, limit, &r, err);
+    if (rc) return rc;
+    *out = cluster_entity_result_json(&r);
+    cluster_entity_free(&r);
     return 0;
 }
 

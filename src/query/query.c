@@ -197,24 +197,47 @@ oom:
     return UTIL_ENOMEM;
 }
 
-int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limit, json_t **out,
-                 util_err *err)
+void query_entity_free(query_entity_result *r)
+{
+    cluster_entity_free(&r->entity);
+    free(r->labels);
+    r->labels = NULL;
+    r->n_labels = 0;
+}
+
+int query_entity_get(const query_ctx *q, const char *arg, size_t offset, size_t limit,
+                     query_entity_result *out, util_err *err)
 {
     if (!q->clusters)
         return util_errf(err, UTIL_ENOTFOUND, "no entities yet: run cointrail cluster first");
-    int rc = cluster_entity_json(q->clusters, q->s, arg, offset, limit, out, err);
+    query_entity_result r = {0};
+    int rc = cluster_entity_get(q->clusters, q->s, arg, offset, limit, &r.entity, err);
     if (rc) return rc;
-    json_int_t entity = json_integer_value(json_object_get(*out, "entity"));
-    query_entity_label *l;
-    size_t n;
-    if (entity_labels(q->s, q->clusters, q->labels, (uint32_t)entity, &l, &n)) {
-        json_decref(*out);
-        *out = NULL;
-        return util_errf(err, UTIL_ENOMEM, "out of memory listing the labels of entity %lld",
-                         (long long)entity);
+    if (entity_labels(q->s, q->clusters, q->labels, r.entity.entity, &r.labels, &r.n_labels)) {
+        long long ent = r.entity.entity;
+        query_entity_free(&r);
+        return util_errf(err, UTIL_ENOMEM, "out of memory listing the labels of entity %lld", ent);
     }
-    json_object_set_new(*out, "labels", entity_labels_json(l, n));
-    free(l);
+    *out = r;
+    return 0;
+}
+
+json_t *query_entity_json(const query_entity_result *r)
+{
+    json_t *o = cluster_entity_result_json(&r->entity);
+    json_object_set_new(o, "labels", entity_labels_json(r->labels, r->n_labels));
+    return o;
+}
+
+int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limit, json_t **out,
+                 util_err *err)
+{
+    *out = NULL;
+    query_entity_result r;
+    int rc = query_entity_get(q, arg, offset, limit, &r, err);
+    if (rc) return rc;
+    *out = query_entity_json(&r);
+    query_entity_free(&r);
     return 0;
 }
 

@@ -1,9 +1,9 @@
 /* query: the answers the CLI, the HTTP service and the public API give about the chain. Each
  * answer is a typed result filled by query_*_get (and freed by query_*_free when it allocates),
- * with a JSON writer (query_*_json) for `--json` and the service; query_stats, query_tx and
- * query_address are the get + writer in one call. The CLI's text, the JSON and the ct_ API's
- * structs are all read from the same result, so they agree. JSON documents are new jansson
- * objects the caller owns (json_decref them). */
+ * with a JSON writer (query_*_json) for `--json` and the service; query_stats, query_tx,
+ * query_address and query_entity are the get + writer in one call. The CLI's text, the JSON and the
+ * ct_ API's structs are all read from the same result, so they agree. JSON documents are new
+ * jansson objects the caller owns (json_decref them). */
 #ifndef CT_QUERY_H
 #define CT_QUERY_H
 
@@ -168,9 +168,26 @@ json_t *query_address_json(const query_address_result *r);
 int query_address(const query_ctx *q, const char *address, size_t offset, size_t limit,
                   json_t **out, util_err *err);
 
-/* The entity of an address (or address id) as cluster_entity_json gives it, plus "labels":
- * every btc label whose address belongs to the entity, each with the carrying "address" and
- * its confidence. Needs q->clusters. */
+/* ---- entity ---- */
+
+/* The entity of an address with the labels found on any of its addresses. Borrows from the
+ * labels_db like query_tx_result; free it with query_entity_free. */
+typedef struct query_entity_result {
+    cluster_entity_result entity; /* owned (its address page) */
+    size_t n_labels;
+    query_entity_label *labels; /* owned: every btc label on an address of the entity */
+} query_entity_result;
+
+/* The entity of an address (or address id) as cluster_entity_get gives it, plus every btc
+ * label whose address belongs to the entity, with the carrying address. Needs q->clusters
+ * (UTIL_ENOTFOUND without). *out is filled only on success. */
+int query_entity_get(const query_ctx *q, const char *arg, size_t offset, size_t limit,
+                     query_entity_result *out, util_err *err);
+void query_entity_free(query_entity_result *r);
+/* cluster_entity_result_json's document plus "labels" (each label's fields and "address"). New
+ * object, owned by the caller. */
+json_t *query_entity_json(const query_entity_result *r);
+/* query_entity_get + query_entity_json. */
 int query_entity(const query_ctx *q, const char *arg, size_t offset, size_t limit, json_t **out,
                  util_err *err);
 
