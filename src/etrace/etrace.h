@@ -232,6 +232,12 @@ void etrace_result_free(etrace_result *res);
 /* The trace document (as etrace_run gives it), written from res. *out is a new reference owned
  * by the caller. UTIL_ENOMEM. */
 int etrace_result_json(const evm_store *s, const etrace_result *res, json_t **out, util_err *err);
+/* The document's text of an asset: "native", the token's lowercase 0x address, or "?" for a
+ * token the store does not hold. */
+void etrace_asset_text(const evm_store *s, uint32_t asset, char out[43]);
+/* The address as EIP-55 text; -1 (out empty) if the store does not hold it (the document's
+ * null). */
+int etrace_addr_text(const evm_store *s, uint32_t id, char out[43]);
 /* One cross_chain record of the document (a new reference; NULL if out of memory). */
 json_t *etrace_xchain_json(const evm_store *s, const etrace_xchain *x);
 

@@ -138,25 +138,37 @@ static json_t *u256_json(const evm_u256 *v)
     return json_string(d);
 }
 
-/* The address as EIP-55 text, null if unknown. */
-static json_t *addr_json(const evm_store *s, uint32_t id)
+int etrace_addr_text(const evm_store *s, uint32_t id, char out[43])
 {
     uint8_t a[20];
-    if (id == NONE32 || evm_store_addr(s, id, a, NULL)) return json_null();
-    char t[43];
-    evm_addr_eip55(t, a);
-    return json_string(t);
+    out[0] = 0;
+    if (id == NONE32 || evm_store_addr(s, id, a, NULL)) return -1;
+    evm_addr_eip55(out, a);
+    return 0;
 }
 
-/* "native", the token's 0x address, or "?" if the token is not stored. */
-static json_t *asset_json(const evm_store *s, uint32_t asset)
+void etrace_asset_text(const evm_store *s, uint32_t asset, char out[43])
 {
     evm_token_meta m;
-    char out[43];
-    if (!asset || evm_store_token(s, asset, &m, NULL)) return json_string(asset ? "?" : "native");
+    if (!asset || evm_store_token(s, asset, &m, NULL)) {
+        strcpy(out, asset ? "?" : "native");
+        return;
+    }
     out[0] = '0', out[1] = 'x';
     util_hex(out + 2, m.addr, 20);
-    return json_string(out);
+}
+
+static json_t *addr_json(const evm_store *s, uint32_t id)
+{
+    char t[43];
+    return etrace_addr_text(s, id, t) ? json_null() : json_string(t);
+}
+
+static json_t *asset_json(const evm_store *s, uint32_t asset)
+{
+    char t[43];
+    etrace_asset_text(s, asset, t);
+    return json_string(t);
 }
 
 /* "TXHASH:INDEX" (null if the tx is not readable) or "xfer:X" without a transaction. */
@@ -178,9 +190,9 @@ static json_t *ref_json(const evm_store *s, const etrace_ref *r)
 /* o[key] = v for a new object keyed by the asset's text, in insertion order. */
 static void set_asset(const evm_store *s, json_t *o, uint32_t asset, json_t *v)
 {
-    json_t *k = asset_json(s, asset);
-    json_object_set_new(o, json_string_value(k), v);
-    json_decref(k);
+    char k[43];
+    etrace_asset_text(s, asset, k);
+    json_object_set_new(o, k, v);
 }
 
 json_t *etrace_xchain_json(const evm_store *s, const etrace_xchain *x)
