@@ -256,6 +256,125 @@ static int doc_consistent(json_t *d)
     return ok;
 }
 
+static int u256_is(const evm_u256 *v, json_t *s)
+{
+    char b[EVM_U256_DEC_MAX];
+    evm_u256_format(b, v);
+    return json_is_string(s) && !strcmp(b, json_string_value(s));
+}
+
+/* The typed result on its own: each asset's buckets balance (and say so), its endpoints add up
+ * to to_endpoints and by_category to the same, every address's taint in = out + fees + held. */
+static int typed_balanced(const etrace_result *r)
+{
+    int ok = 1;
+    for (size_t i = 0; i < r->n_totals; i++) {
+        const etrace_totals *t = &r->totals[i];
+        evm_u256 in = u(0), out = u(0), eps = u(0), cats = u(0);
+        for (int k = 0; k < ETRACE_NB; k++)
+            if (evm_u256_add(k < ETRACE_B_TO_ENDPOINTS ? &in : &out,
+                             k < ETRACE_B_TO_ENDPOINTS ? &in : &out, &t->b[k]))
+                ok = 0;
+        if (evm_u256_cmp(&in, &out) || !t->balanced) ok = 0;
+        for (size_t k = 0; k < r->n_endpoints; k++)
+            if (r->endpoints[k].asset == t->asset)
+                evm_u256_add(&eps, &eps, &r->endpoints[k].amount);
+        for (size_t k = 0; k < r->n_by_category; k++)
+            if (r->by_category[k].asset == t->asset)
+                evm_u256_add(&cats, &cats, &r->by_category[k].amount);
+        if (evm_u256_cmp(&eps, &t->b[ETRACE_B_TO_ENDPOINTS]) || evm_u256_cmp(&cats, &eps)) ok = 0;
+    }
+    for (size_t i = 0; i < r->n_addresses; i++)
+        for (size_t k = 0; k < r->addresses[i].n_assets; k++) {
+            const etrace_address_asset *a = &r->addresses[i].assets[k];
+            evm_u256 x = a->taint_out;
+            evm_u256_add(&x, &x, &a->fees);
+            evm_u256_add(&x, &x, &a->held);
+            if (evm_u256_cmp(&x, &a->taint_in)) ok = 0;
+        }
+    for (size_t i = 0; i < r->n_edges; i++)
+        if (evm_u256_cmp(&r->edges[i].taint, &r->edges[i].amount) > 0) ok = 0;
+    return ok;
+}
+
+/* The typed result against a document of the same run (etrace_run's): the same counts and
+ * values field by field, and the document written from it is the same text, key order too. */
+static int typed_agrees(const evm_store *s, const etrace_result *r, json_t *d)
+{
+    int ok = 1;
+    json_t *w = NULL;
+    util_err err = {0};
+    if (etrace_result_json(s, r, &w, &err)) return 0;
+    char *a = json_dumps(w, JSON_COMPACT), *b = json_dumps(d, JSON_COMPACT);
+    if (!a || !b || strcmp(a, b)) ok = 0;
+    free(a), free(b);
+    json_decref(w);
+    if (json_array_size(json_object_get(d, "seeds")) != r->n_seeds ||
+        json_is_true(json_object_get(d, "partial")) != !!r->partial ||
+        json_is_true(json_object_get(d, "partial_history")) != !!r->partial_history ||
+        json_integer_value(json_object_get(d, "xfers_visited")) != (json_int_t)r->xfers_visited ||
+        json_object_size(json_object_get(d, "totals")) != r->n_totals)
+        return 0;
+    size_t i = 0;
+    const char *asset;
+    json_t *t;
+    json_object_foreach(json_object_get(d, "totals"), asset, t)
+    {
+        for (int k = 0; k < ETRACE_NB; k++)
+            if (!u256_is(&r->totals[i].b[k], json_object_get(t, etrace_bucket_name(k)))) ok = 0;
+        if (json_is_true(json_object_get(t, "balanced")) != !!r->totals[i].balanced) ok = 0;
+        i++;
+    }
+    json_t *eps = json_object_get(d, "endpoints"), *ed = json_object_get(d, "edges"),
+           *sw = json_object_get(d, "swaps"), *ad = json_object_get(d, "addresses");
+    if (json_array_size(eps) != r->n_endpoints || json_array_size(ed) != r->n_edges ||
+        json_array_size(sw) != r->n_swaps || json_array_size(ad) != r->n_addresses ||
+        json_array_size(json_object_get(d, "cross_chain")) != r->n_xchain)
+        return 0;
+    for (i = 0; i < r->n_endpoints; i++) {
+        json_t *e = json_array_get(eps, i);
+        const etrace_endpoint *p = &r->endpoints[i];
+        if (!u256_is(&p->amount, json_object_get(e, "amount")) ||
+            json_integer_value(json_object_get(e, "deposits")) != (json_int_t)p->deposits ||
+            json_array_size(json_object_get(e, "path")) != p->n_path ||
+            strcmp(json_string_value(json_object_get(e, "category")), p->label->category))
+            ok = 0;
+    }
+    for (i = 0; i < r->n_edges; i++) {
+        json_t *e = json_array_get(ed, i);
+        if (!u256_is(&r->edges[i].taint, json_object_get(e, "taint")) ||
+            !u256_is(&r->edges[i].amount, json_object_get(e, "amount")) ||
+            json_integer_value(json_object_get(e, "hop")) != r->edges[i].hop ||
+            strcmp(json_string_value(json_object_get(e, "fate")), r->edges[i].fate))
+            ok = 0;
+    }
+    for (i = 0; i < r->n_swaps; i++) {
+        json_t *e = json_array_get(sw, i);
+        if (!u256_is(&r->swaps[i].sent_taint, json_object_get(e, "sent_taint")) ||
+            !u256_is(&r->swaps[i].received_taint, json_object_get(e, "received_taint")))
+            ok = 0;
+    }
+    for (i = 0; i < r->n_addresses; i++) {
+        json_t *e = json_array_get(ad, i);
+        if (json_object_size(json_object_get(e, "assets")) != r->addresses[i].n_assets) ok = 0;
+    }
+    return ok;
+}
+
+/* etrace_run_result's typed result balances on its own and agrees with d, etrace_run's
+ * document of the same trace. */
+static int typed_ok(const evm_store *s, const labels_db *l, const etrace_seeds *seeds,
+                    const etrace_opts *o, json_t *d)
+{
+    etrace_result r;
+    util_err err = {0};
+    int rc = etrace_run_result(s, l, seeds, o, &r, &err);
+    int ok = !rc && typed_balanced(&r) && typed_agrees(s, &r, d);
+    if (!ok) fprintf(stderr, "typed result: rc %d %s\n", rc, err.msg);
+    etrace_result_free(&r);
+    return ok;
+}
+
 static json_t *run(evm_store *s, labels_db *l, const char *spec, uint64_t xfer, int policy,
                    int direction, uint32_t hops)
 {
@@ -272,6 +391,12 @@ static json_t *run(evm_store *s, labels_db *l, const char *spec, uint64_t xfer, 
     o.policy = policy, o.direction = direction, o.hops = hops;
     json_t *d = NULL;
     if (etrace_run(s, l, &seeds, &o, &d, &err)) fprintf(stderr, "run: %s\n", err.msg);
+    /* every hand-built case checks its typed result too: a failing one drops the document */
+    if (d && !typed_ok(s, l, &seeds, &o, d)) {
+        fprintf(stderr, "run: the typed result disagrees with its document\n");
+        json_decref(d);
+        d = NULL;
+    }
     etrace_seeds_free(&seeds);
     return d;
 }
@@ -461,11 +586,13 @@ static void test_random(void)
             CHECK(tb_block(&b) == 0);
         }
         evm_store *s = reopen(&b, dir);
-        /* labels: 5 an exchange, 6 a bridge */
+        /* labels: 4 and 5 exchanges (two endpoints of one category: by_category adds them), 6 a
+         * bridge */
         char path[256];
         snprintf(path, sizeof path, "%s/l.csv", dir);
         FILE *f = fopen(path, "w");
         fprintf(f, "chain,address,category,source\n"
+                   "eth,0xaa00000000000000000000000000000000000005,exchange,t\n"
                    "eth,0xaa00000000000000000000000000000000000006,exchange,t\n"
                    "eth,0xaa00000000000000000000000000000000000007,bridge,t\n");
         fclose(f);
@@ -506,7 +633,8 @@ static void test_random(void)
                         evm_store_xfer(s, seeds.x[i], &r, NULL);
                         self |= r.from == r.to && r.from != EVM_NONE32;
                     }
-                    if (self ? rc != UTIL_EINVAL : rc || !doc_consistent(d)) {
+                    if (self ? rc != UTIL_EINVAL
+                             : rc || !doc_consistent(d) || !typed_ok(s, l, &seeds, &o, d)) {
                         bad++;
                         fprintf(stderr, "round %d policy %d dir %d: rc %d %s\n", round, pol, dirn,
                                 rc, err.msg);

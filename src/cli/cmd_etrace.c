@@ -25,61 +25,51 @@ static const char *usage =
     "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md);\n"
     "            Bitcoin leg defaults: 10 hops, shares under 10000 sat not followed\n";
 
-static void print_text(json_t *d)
+static void print_text(const evm_store *s, const etrace_result *res)
 {
     printf("etrace %s, policy %s, %zu seed transfer(s)%s%s\n",
-           json_string_value(json_object_get(d, "direction")),
-           json_string_value(json_object_get(d, "policy")),
-           json_array_size(json_object_get(d, "seeds")),
-           json_is_true(json_object_get(d, "partial")) ? "  PARTIAL (transfer cap reached)" : "",
-           json_is_true(json_object_get(d, "partial_history")) ? "  (partial history)" : "");
-    const char *asset;
-    json_t *t;
-    json_object_foreach(json_object_get(d, "totals"), asset, t)
-    {
-        printf("totals, %s%s:\n", asset,
-               json_is_true(json_object_get(t, "balanced")) ? "" : "  NOT BALANCED");
-        const char *k;
-        json_t *v;
-        json_object_foreach(t, k, v)
-        {
-            const char *s = json_string_value(v);
-            if (s && (strcmp(s, "0") || !strcmp(k, "seeded"))) printf("  %-16s %s\n", k, s);
+           etrace_direction_name(res->opts.direction), etrace_policy_name(res->opts.policy),
+           res->n_seeds, res->partial ? "  PARTIAL (transfer cap reached)" : "",
+           res->partial_history ? "  (partial history)" : "");
+    char ak[43], ad[43];
+    for (size_t i = 0; i < res->n_totals; i++) {
+        const etrace_totals *t = &res->totals[i];
+        etrace_asset_text(s, t->asset, ak);
+        printf("totals, %s%s:\n", ak, t->balanced ? "" : "  NOT BALANCED");
+        for (int k = 0; k < ETRACE_NB; k++) {
+            char v[EVM_U256_DEC_MAX];
+            if (evm_u256_is_zero(&t->b[k]) && k != ETRACE_B_SEEDED) continue;
+            evm_u256_format(v, &t->b[k]);
+            printf("  %-16s %s\n", etrace_bucket_name(k), v);
         }
     }
-    json_t *eps = json_object_get(d, "endpoints");
-    printf("endpoints: %zu\n", json_array_size(eps));
-    size_t i;
-    json_t *e;
-    json_array_foreach(eps, i, e)
-    {
+    printf("endpoints: %zu\n", res->n_endpoints);
+    for (size_t i = 0; i < res->n_endpoints; i++) {
         if (i == 50) {
-            printf("  ... %zu more (see --json)\n", json_array_size(eps) - 50);
+            printf("  ... %zu more (see --json)\n", res->n_endpoints - 50);
             break;
         }
-        json_t *l = json_array_get(json_object_get(e, "labels"), 0);
-        const char *name = l ? json_string_value(json_object_get(l, "name")) : NULL;
+        const etrace_endpoint *e = &res->endpoints[i];
+        const char *name = e->n_labels ? e->labels[0].name : NULL;
         char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
-        printf("  %30s %-8s %-9s %s %s%s, %zu hop(s)\n",
-               json_string_value(json_object_get(e, "amount")),
-               json_string_value(json_object_get(e, "asset")),
-               labels_text_escape(b[0], sizeof b[0],
-                                  json_string_value(json_object_get(e, "category"))),
-               json_string_value(json_object_get(e, "address")),
+        char v[EVM_U256_DEC_MAX];
+        evm_u256_format(v, &e->amount);
+        etrace_asset_text(s, e->asset, ak);
+        /* an endpoint's address is always stored; "(null)" is what the JSON reader printed */
+        if (etrace_addr_text(s, e->address, ad)) strcpy(ad, "(null)");
+        printf("  %30s %-8s %-9s %s %s%s, %zu hop(s)\n", v, ak,
+               labels_text_escape(b[0], sizeof b[0], e->label->category), ad,
                labels_text_escape(b[1], sizeof b[1], name),
-               json_is_true(json_object_get(e, "cross_chain_candidate")) ? " [cross-chain]" : "",
-               json_array_size(json_object_get(e, "path")));
+               e->cross_chain_candidate ? " [cross-chain]" : "", e->n_path);
     }
     printf("swaps converted: %zu; cross-chain deposits: %zu; transfers visited: %lld\n",
-           json_array_size(json_object_get(d, "swaps")),
-           json_array_size(json_object_get(d, "cross_chain")),
-           (long long)json_integer_value(json_object_get(d, "xfers_visited")));
+           res->n_swaps, res->n_xchain, (long long)res->xfers_visited);
 }
 
 /* The EVM trace continued over cross-chain links into the Bitcoin store (src/xtrace). */
 static int cross_chain(const char *db, const evm_store *s, const labels_db *labels,
                        const etrace_seeds *seeds, const etrace_opts *o, xtrace_opts *xo,
-                       json_t **doc, util_err *err)
+                       etrace_result *res, json_t **doc, util_err *err)
 {
     xchain_links links = {0};
     int rc = xchain_links_load(db, &links, err);
@@ -93,8 +83,8 @@ static int cross_chain(const char *db, const evm_store *s, const labels_db *labe
     int have_btc = cli_open_ctx(&btc, db, 0, &berr) == 0;
     if (!have_btc) fprintf(stderr, "cointrail: links listed, not followed: %s\n", berr.msg);
     xo->evm = *o;
-    rc = xtrace_run(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL, &links,
-                    seeds, xo, doc, err);
+    rc = xtrace_run_evm(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL, &links,
+                        seeds, xo, res, doc, err);
     if (have_btc) cli_close_ctx(&btc);
     xchain_links_free(&links);
     return rc;
@@ -260,6 +250,7 @@ int cmd_etrace(int argc, char **argv)
     labels_db *labels = NULL;
     etrace_seeds seeds = {0};
     json_t *doc = NULL;
+    etrace_result res = {0};
     uint32_t asset;
     if ((rc = evm_store_open(&s, db, chain, 0, &err)) ||
         (rc = labels_db_open(&labels, db, 0, &err))) {
@@ -277,30 +268,32 @@ int cmd_etrace(int argc, char **argv)
             goto done;
         }
     if (cross) {
-        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &doc, &err))) {
+        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &res, &doc, &err))) {
             rc = cli_fail(&err);
             goto done;
         }
         if (json) {
             cli_print_json(doc);
         } else {
-            print_text(json_object_get(doc, "evm"));
+            print_text(s, &res);
             print_cross(doc);
         }
         rc = CLI_OK;
         goto done;
     }
-    if ((rc = etrace_run(s, labels, &seeds, &o, &doc, &err))) {
+    if ((rc = etrace_run_result(s, labels, &seeds, &o, &res, &err)) ||
+        (json && (rc = etrace_result_json(s, &res, &doc, &err)))) {
         rc = cli_fail(&err);
         goto done;
     }
     if (json)
         cli_print_json(doc);
     else
-        print_text(doc);
+        print_text(s, &res);
     rc = CLI_OK;
 done:
     json_decref(doc);
+    etrace_result_free(&res);
     etrace_seeds_free(&seeds);
     labels_db_close(labels);
     evm_store_close(s);

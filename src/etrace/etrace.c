@@ -28,46 +28,9 @@ int etrace_sub(ctx *c, evm_u256 *acc, const evm_u256 *v, const char *what)
     return 0;
 }
 
-json_t *etrace_u256_json(const evm_u256 *v)
+etrace_ref etrace_ref_of(uint64_t x, const evm_xfer_row *r)
 {
-    char d[EVM_U256_DEC_MAX];
-    evm_u256_format(d, v);
-    return json_string(d);
-}
-
-json_t *etrace_addr_json(ctx *c, uint32_t id)
-{
-    uint8_t a[20];
-    if (id == NONE32 || evm_store_addr(c->s, id, a, NULL)) return json_null();
-    char t[43];
-    evm_addr_eip55(t, a);
-    return json_string(t);
-}
-
-void etrace_asset_key(ctx *c, uint32_t asset, char out[43])
-{
-    evm_token_meta m;
-    if (!asset || evm_store_token(c->s, asset, &m, NULL)) {
-        strcpy(out, asset ? "?" : "native");
-        return;
-    }
-    out[0] = '0', out[1] = 'x';
-    util_hex(out + 2, m.addr, 20);
-}
-
-json_t *etrace_xfer_ref(ctx *c, uint64_t x, const evm_xfer_row *r)
-{
-    if (r->tx == NONE64) {
-        char b[64];
-        snprintf(b, sizeof b, "xfer:%" PRIu64, x);
-        return json_string(b);
-    }
-    evm_tx_row t;
-    if (evm_store_tx(c->s, r->tx, &t, NULL)) return json_null();
-    char h[67], b[100];
-    evm_hash_hex(h, t.hash);
-    snprintf(b, sizeof b, "%s:%" PRIu64, h, x - t.first_xfer);
-    return json_string(b);
+    return (etrace_ref){x, r->tx};
 }
 
 int etrace_is_seed(ctx *c, uint64_t x)
@@ -104,22 +67,29 @@ int etrace_bucket(ctx *c, uint32_t asset, int b, const evm_u256 *v)
     return etrace_add(c, &t->b[b], v);
 }
 
+int etrace_add_swap(ctx *c, const etrace_swap *sw)
+{
+    if (util_grow((void **)&c->swaps, &c->swapcap, c->nswaps + 1, sizeof *c->swaps, 8, SIZE_MAX))
+        return etrace_oom(c);
+    c->swaps[c->nswaps++] = *sw;
+    return 0;
+}
+
 int etrace_add_edge(ctx *c, const gx *g, const evm_u256 *taint, uint32_t hop, const char *fate)
 {
-    char ak[43];
-    etrace_asset_key(c, g->r.token, ak);
-    json_t *j = json_object();
-    json_object_set_new(j, "transfer", etrace_xfer_ref(c, g->x, &g->r));
-    json_object_set_new(j, "kind", json_string(evm_xfer_kind_name(g->r.kind)));
-    json_object_set_new(j, "block", json_integer((json_int_t)(c->first_block + g->r.block)));
-    json_object_set_new(j, "from", etrace_addr_json(c, g->r.from));
-    json_object_set_new(j, "to", etrace_addr_json(c, g->r.to));
-    json_object_set_new(j, "asset", json_string(ak));
-    json_object_set_new(j, "amount", etrace_u256_json(&g->r.amount));
-    json_object_set_new(j, "taint", etrace_u256_json(taint));
-    json_object_set_new(j, "hop", json_integer(hop));
-    json_object_set_new(j, "fate", json_string(fate));
-    return json_array_append_new(c->edges, j) ? etrace_oom(c) : 0;
+    if (util_grow((void **)&c->edges, &c->edgecap, c->nedges + 1, sizeof *c->edges, 8, SIZE_MAX))
+        return etrace_oom(c);
+    c->edges[c->nedges++] = (etrace_edge){.ref = etrace_ref_of(g->x, &g->r),
+                                          .kind = g->r.kind,
+                                          .block = c->first_block + g->r.block,
+                                          .from = g->r.from,
+                                          .to = g->r.to,
+                                          .asset = g->r.token,
+                                          .amount = g->r.amount,
+                                          .taint = *taint,
+                                          .hop = hop,
+                                          .fate = fate};
+    return 0;
 }
 
 /* ---- address entries ---- */
@@ -343,8 +313,7 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
     evm_store_counts(s, &ntx, &c.nx, &na);
     int rc = 0;
     c.seeds = malloc(seeds->n * sizeof *c.seeds);
-    c.edges = json_array(), c.swaps = json_array();
-    if (!c.seeds || !c.edges || !c.swaps) rc = etrace_oom(&c);
+    if (!c.seeds) rc = etrace_oom(&c);
     if (!rc) {
         memcpy(c.seeds, seeds->x, seeds->n * sizeof *c.seeds);
         qsort(c.seeds, seeds->n, sizeof *c.seeds, util_cmp_u64);
@@ -374,11 +343,7 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
                 rc = util_errf(err, UTIL_ECORRUPT, "accounting broke: totals do not balance");
         }
     }
-    if (!rc && !(out->doc = etrace_document(&c, seeds))) rc = etrace_oom(&c);
-    if (!rc) {
-        out->xchain = c.xc, out->n_xchain = c.nxc;
-        c.xc = NULL;
-    }
+    if (!rc) rc = etrace_collect(&c, seeds, out);
     for (size_t i = 0; i < c.ne; i++) {
         free(c.e[i].xs);
         for (size_t k = 0; k < c.e[i].nas; k++)
@@ -386,18 +351,27 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
         free(c.e[i].as);
     }
     for (size_t i = 0; i < c.nep; i++)
-        json_decref(c.ep[i].path);
+        free(c.ep[i].path);
     free(c.e), free(c.hidx), free(c.tot), free(c.seeds), free(c.ep), free(c.h);
-    json_decref(c.edges), json_decref(c.swaps);
-    free(c.xc);
+    free(c.edges), free(c.swaps), free(c.xc);
     return rc;
 }
 
 void etrace_result_free(etrace_result *res)
 {
     if (!res) return;
-    json_decref(res->doc);
+    free(res->seeds);
+    free(res->totals);
+    for (size_t i = 0; i < res->n_endpoints; i++)
+        free(res->endpoints[i].path);
+    free(res->endpoints);
+    free(res->by_category);
     free(res->xchain);
+    free(res->swaps);
+    free(res->edges);
+    for (size_t i = 0; i < res->n_addresses; i++)
+        free(res->addresses[i].assets);
+    free(res->addresses);
     memset(res, 0, sizeof *res);
 }
 

@@ -112,12 +112,116 @@ typedef struct etrace_xchain {
     evm_u256 amount, taint;
 } etrace_xchain;
 
-/* A trace's result: the cross-chain records typed; the rest of the document is still built as
- * JSON during the run (doc, private to the writer). Free with etrace_result_free. */
+/* The totals buckets of one asset, in the document's key order: the first three bring taint in,
+ * the rest (from ETRACE_B_TO_ENDPOINTS) are where it ends. */
+enum {
+    ETRACE_B_SEEDED,
+    ETRACE_B_POISON_ADDED,
+    ETRACE_B_SWAPPED_IN,
+    ETRACE_B_TO_ENDPOINTS,
+    ETRACE_B_HELD,
+    ETRACE_B_FEES,
+    ETRACE_B_BELOW_MIN,
+    ETRACE_B_BEYOND_HOPS,
+    ETRACE_B_BEYOND_UNTIL,
+    ETRACE_B_SWAPPED_OUT,
+    ETRACE_B_OVERLAP,
+    ETRACE_B_MINTED,
+    ETRACE_B_BEFORE_STORE,
+    ETRACE_B_NOT_FOLLOWED,
+    ETRACE_NB
+};
+/* The document's key of bucket k ("seeded", "below_min_value", ...); NULL out of range. */
+const char *etrace_bucket_name(int k);
+
+/* A transfer as the document names it: "TXHASH:INDEX", or "xfer:ID" without a stored tx
+ * (tx is UINT64_MAX). */
+typedef struct etrace_ref {
+    uint64_t xfer, tx;
+} etrace_ref;
+
+typedef struct etrace_totals {
+    uint32_t asset; /* token id, 0 native */
+    evm_u256 b[ETRACE_NB];
+    int balanced; /* the taint_ledger check: what came in equals where it ended */
+} etrace_totals;
+
+/* A labelled service the taint reached, per asset (heaviest first, then by first reached). */
+typedef struct etrace_endpoint {
+    uint32_t address;           /* EVM store address id */
+    const labels_label *label;  /* its stop label (gives the category), borrowed */
+    const labels_label *labels; /* every "eth" label of the address, borrowed (n_labels) */
+    size_t n_labels;
+    uint32_t asset;
+    evm_u256 amount;
+    uint64_t deposits;
+    int cross_chain_candidate; /* category bridge or swap */
+    etrace_ref *path;          /* seed first (forward) */
+    size_t n_path;
+} etrace_endpoint;
+
+/* by_category: the amount per (category, asset), in the order the pairs first appear among the
+ * sorted endpoints. */
+typedef struct etrace_category {
+    const char *category; /* borrowed from the labels */
+    uint32_t asset;
+    evm_u256 amount;
+} etrace_category;
+
+typedef struct etrace_edge {
+    etrace_ref ref;
+    int kind; /* evm_xfer_kind */
+    uint64_t block;
+    uint32_t from, to; /* address ids, UINT32_MAX none */
+    uint32_t asset;
+    evm_u256 amount, taint;
+    uint32_t hop;
+    const char *fate; /* "followed", "overlap", "swapped", ... (static) */
+} etrace_edge;
+
+typedef struct etrace_swap {
+    uint32_t address; /* the swapper */
+    etrace_ref ref;   /* the received transfer */
+    uint32_t sent_asset, received_asset;
+    evm_u256 sent, sent_taint, received, received_taint;
+} etrace_swap;
+
+typedef struct etrace_address_asset {
+    uint32_t asset;
+    evm_u256 taint_in, taint_out, fees, held, balance;
+} etrace_address_asset;
+
+typedef struct etrace_address {
+    uint32_t address;
+    uint32_t depth; /* UINT32_MAX: unset */
+    etrace_address_asset *assets;
+    size_t n_assets;
+} etrace_address;
+
+/* A trace's result, typed: everything the document holds (etrace_result_json writes it). Free
+ * with etrace_result_free. Labels are borrowed from the labels db the trace ran with. */
 typedef struct etrace_result {
+    etrace_opts opts;
+    etrace_ref *seeds; /* the seeds as given (those stored) */
+    size_t n_seeds;
+    int partial;
+    const char *reason; /* static, NULL unless partial */
+    int until_reached, partial_history;
+    etrace_totals *totals; /* per asset, in the order first touched */
+    size_t n_totals;
+    uint64_t xfers_visited;
+    etrace_endpoint *endpoints;
+    size_t n_endpoints;
+    etrace_category *by_category;
+    size_t n_by_category;
     etrace_xchain *xchain;
     size_t n_xchain;
-    json_t *doc;
+    etrace_swap *swaps;
+    size_t n_swaps;
+    etrace_edge *edges;
+    size_t n_edges;
+    etrace_address *addresses; /* those holding any asset accounting (forward) */
+    size_t n_addresses;
 } etrace_result;
 
 /* Run a trace into *out (errors as etrace_run). *out is zeroed first and owned by the caller
@@ -125,9 +229,15 @@ typedef struct etrace_result {
 int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
                       const etrace_opts *o, etrace_result *out, util_err *err);
 void etrace_result_free(etrace_result *res);
-/* The trace document (as etrace_run gives it). *out is a new reference owned by the caller; it
- * shares nested values with res, so res must not be changed while *out is used. UTIL_ENOMEM. */
+/* The trace document (as etrace_run gives it), written from res. *out is a new reference owned
+ * by the caller. UTIL_ENOMEM. */
 int etrace_result_json(const evm_store *s, const etrace_result *res, json_t **out, util_err *err);
+/* The document's text of an asset: "native", the token's lowercase 0x address, or "?" for a
+ * token the store does not hold. */
+void etrace_asset_text(const evm_store *s, uint32_t asset, char out[43]);
+/* The address as EIP-55 text; -1 (out empty) if the store does not hold it (the document's
+ * null). */
+int etrace_addr_text(const evm_store *s, uint32_t id, char out[43]);
 /* One cross_chain record of the document (a new reference; NULL if out of memory). */
 json_t *etrace_xchain_json(const evm_store *s, const etrace_xchain *x);
 

@@ -79,17 +79,28 @@ static uint64_t bheap_pop(bctx *b)
     return top;
 }
 
-static json_t *bwd_path(ctx *c, bctx *b, uint64_t x)
+/* The transfers from the seed to deposit x, seed first, into p->path. */
+static int bwd_path(ctx *c, bctx *b, uint64_t x, ep *p)
 {
-    json_t *p = json_array();
+    etrace_ref *v = NULL;
+    size_t n = 0, cap = 0;
     for (int guard = 0; x != NONE64 && guard <= ETRACE_MAX_HOPS + 1; guard++) {
         evm_xfer_row r;
         if (evm_store_xfer(c->s, x, &r, NULL)) break;
-        json_array_append_new(p, etrace_xfer_ref(c, x, &r));
+        if (util_grow((void **)&v, &cap, n + 1, sizeof *v, 8, SIZE_MAX)) {
+            free(v);
+            return etrace_oom(c);
+        }
+        v[n++] = etrace_ref_of(x, &r);
         pend *e = pend_get(c, b, x, 0);
         x = e ? e->parent : NONE64;
     }
-    return p;
+    for (size_t i = 0; i < n / 2; i++) {
+        etrace_ref t = v[i];
+        v[i] = v[n - 1 - i], v[n - 1 - i] = t;
+    }
+    p->path = v, p->npath = n;
+    return 0;
 }
 
 /* 1 if the block (row) is older than until_time, 0 if not, or an error. */
@@ -288,12 +299,7 @@ int etrace_backward(ctx *c)
                 p = &n[c->nep++];
                 memset(p, 0, sizeof *p);
                 p->ent = si, p->asset = r.token;
-                json_t *path = bwd_path(c, &b, x);
-                /* seed first */
-                p->path = json_array();
-                for (size_t k = json_array_size(path); k-- > 0;)
-                    json_array_append(p->path, json_array_get(path, k));
-                json_decref(path);
+                if ((rc = bwd_path(c, &b, x, p))) break;
             }
             p->deposits++;
             rc = etrace_add(c, &p->amount, &cur.taint);

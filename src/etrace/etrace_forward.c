@@ -136,20 +136,31 @@ out:
     return rc;
 }
 
-/* The transfers from a seed to the address's deposit x, seed first. */
-static json_t *fwd_path(ctx *c, uint32_t sender, const gx *g)
+/* The transfers from a seed to the address's deposit, seed first, into p->path. */
+static int fwd_path(ctx *c, uint32_t sender, const gx *g, ep *p)
 {
-    json_t *p = json_array();
-    json_array_append_new(p, etrace_xfer_ref(c, g->x, &g->r));
+    etrace_ref *v = NULL;
+    size_t n = 0, cap = 0;
+    if (util_grow((void **)&v, &cap, n + 1, sizeof *v, 8, SIZE_MAX)) return etrace_oom(c);
+    v[n++] = etrace_ref_of(g->x, &g->r);
     for (uint32_t e = sender, guard = 0; e != NONE32 && guard <= ETRACE_MAX_HOPS + 1; guard++) {
         ent *en = &c->e[e];
         if (en->via == NONE64) break;
         evm_xfer_row r;
         if (evm_store_xfer(c->s, en->via, &r, NULL)) break;
-        json_array_insert_new(p, 0, etrace_xfer_ref(c, en->via, &r));
+        if (util_grow((void **)&v, &cap, n + 1, sizeof *v, 8, SIZE_MAX)) {
+            free(v);
+            return etrace_oom(c);
+        }
+        v[n++] = etrace_ref_of(en->via, &r);
         e = en->via_from;
     }
-    return p;
+    for (size_t i = 0; i < n / 2; i++) {
+        etrace_ref t = v[i];
+        v[i] = v[n - 1 - i], v[n - 1 - i] = t;
+    }
+    p->path = v, p->npath = n;
+    return 0;
 }
 
 static int endpoint(ctx *c, uint32_t ei, uint32_t sender, const gx *g, const evm_u256 *t,
@@ -165,7 +176,8 @@ static int endpoint(ctx *c, uint32_t ei, uint32_t sender, const gx *g, const evm
         p = &n[c->nep++];
         memset(p, 0, sizeof *p);
         p->ent = ei, p->asset = g->r.token;
-        p->path = fwd_path(c, sender, g);
+        int rc = fwd_path(c, sender, g, p);
+        if (rc) return rc;
     }
     p->deposits++;
     int rc = etrace_add(c, &p->amount, t);
@@ -405,19 +417,15 @@ static int process_group(ctx *c, gx *g, size_t n, uint64_t ts)
         if (!evm_u256_is_zero(&s->a_taint)) {
             etrace_muldiv(&conv, &r, &g[i].r.amount, &s->a_taint, &s->a_sent);
             if ((rc = etrace_bucket(c, g[i].r.token, B_SWAPPED_IN, &conv))) break;
-            char ak[43], bk[43];
-            etrace_asset_key(c, s->a_asset, ak);
-            etrace_asset_key(c, s->b_asset, bk);
-            json_t *j = json_object();
-            json_object_set_new(j, "address", etrace_addr_json(c, c->e[s->ent].id));
-            json_object_set_new(j, "transfer", etrace_xfer_ref(c, g[i].x, &g[i].r));
-            json_object_set_new(j, "sent_asset", json_string(ak));
-            json_object_set_new(j, "sent", etrace_u256_json(&s->a_sent));
-            json_object_set_new(j, "sent_taint", etrace_u256_json(&s->a_taint));
-            json_object_set_new(j, "received_asset", json_string(bk));
-            json_object_set_new(j, "received", etrace_u256_json(&g[i].r.amount));
-            json_object_set_new(j, "received_taint", etrace_u256_json(&conv));
-            json_array_append_new(c->swaps, j);
+            etrace_swap sr = {.address = c->e[s->ent].id,
+                              .ref = etrace_ref_of(g[i].x, &g[i].r),
+                              .sent_asset = s->a_asset,
+                              .received_asset = s->b_asset,
+                              .sent = s->a_sent,
+                              .sent_taint = s->a_taint,
+                              .received = g[i].r.amount,
+                              .received_taint = conv};
+            if ((rc = etrace_add_swap(c, &sr))) break;
         }
         rc = process_one(c, g, n, i, sw, ts, &conv);
     }

@@ -11,23 +11,23 @@
 #define NONE32 UINT32_MAX
 #define NONE64 UINT64_MAX
 
-/* Totals buckets: the first three bring taint in, the rest are where it ends. */
+/* Totals buckets (etrace.h's, short names for the passes). */
 enum {
-    B_SEEDED,
-    B_POISON_ADDED,
-    B_SWAPPED_IN,
-    B_TO_ENDPOINTS,
-    B_HELD,
-    B_FEES,
-    B_BELOW_MIN,
-    B_BEYOND_HOPS,
-    B_BEYOND_UNTIL,
-    B_SWAPPED_OUT,
-    B_OVERLAP,
-    B_MINTED,
-    B_BEFORE_STORE,
-    B_NOT_FOLLOWED,
-    NB
+    B_SEEDED = ETRACE_B_SEEDED,
+    B_POISON_ADDED = ETRACE_B_POISON_ADDED,
+    B_SWAPPED_IN = ETRACE_B_SWAPPED_IN,
+    B_TO_ENDPOINTS = ETRACE_B_TO_ENDPOINTS,
+    B_HELD = ETRACE_B_HELD,
+    B_FEES = ETRACE_B_FEES,
+    B_BELOW_MIN = ETRACE_B_BELOW_MIN,
+    B_BEYOND_HOPS = ETRACE_B_BEYOND_HOPS,
+    B_BEYOND_UNTIL = ETRACE_B_BEYOND_UNTIL,
+    B_SWAPPED_OUT = ETRACE_B_SWAPPED_OUT,
+    B_OVERLAP = ETRACE_B_OVERLAP,
+    B_MINTED = ETRACE_B_MINTED,
+    B_BEFORE_STORE = ETRACE_B_BEFORE_STORE,
+    B_NOT_FOLLOWED = ETRACE_B_NOT_FOLLOWED,
+    NB = ETRACE_NB
 };
 _Static_assert(NB <= TAINT_LEDGER_MAX, "the totals fit a taint_ledger");
 #define B_FIRST_OUT B_TO_ENDPOINTS
@@ -71,7 +71,8 @@ typedef struct ep {
     uint32_t ent, asset;
     evm_u256 amount;
     uint64_t deposits;
-    json_t *path;
+    etrace_ref *path; /* seed first */
+    size_t npath;
 } ep;
 
 typedef struct heap_item {
@@ -95,7 +96,10 @@ typedef struct ctx {
     size_t nseeds;
     ep *ep;
     size_t nep;
-    json_t *edges, *swaps;
+    etrace_edge *edges;
+    size_t nedges, edgecap;
+    etrace_swap *swaps;
+    size_t nswaps, swapcap;
     etrace_xchain *xc; /* the cross-chain records, in the order they happened */
     size_t nxc, xccap;
     uint64_t visited;
@@ -122,16 +126,13 @@ int etrace_oom(ctx *c);
 int etrace_add(ctx *c, evm_u256 *acc, const evm_u256 *v);
 /* *acc -= v, or an UTIL_ECORRUPT error naming what would go negative. */
 int etrace_sub(ctx *c, evm_u256 *acc, const evm_u256 *v, const char *what);
-json_t *etrace_u256_json(const evm_u256 *v);
-/* The address as EIP-55 text, null if unknown. */
-json_t *etrace_addr_json(ctx *c, uint32_t id);
-/* "native", the token's 0x address, or "?" if the token is not stored. */
-void etrace_asset_key(ctx *c, uint32_t asset, char out[43]);
-/* "TXHASH:INDEX" of transfer x (or "xfer:X" without a transaction). */
-json_t *etrace_xfer_ref(ctx *c, uint64_t x, const evm_xfer_row *r);
+/* The reference of transfer x (its row r). */
+etrace_ref etrace_ref_of(uint64_t x, const evm_xfer_row *r);
 int etrace_is_seed(ctx *c, uint64_t x);
 /* Add v to totals bucket b of asset. */
 int etrace_bucket(ctx *c, uint32_t asset, int b, const evm_u256 *v);
+/* Append one swap record. */
+int etrace_add_swap(ctx *c, const etrace_swap *sw);
 /* Append one edge record (the transfer, the taint it carried, its hop and fate). */
 int etrace_add_edge(ctx *c, const gx *g, const evm_u256 *taint, uint32_t hop, const char *fate);
 
@@ -158,8 +159,8 @@ int etrace_q_take(ctx *c, ast *a, const evm_u256 *amt, evm_u256 *tainted);
 
 int etrace_forward(ctx *c);  /* etrace_forward.c */
 int etrace_backward(ctx *c); /* etrace_backward.c */
-/* The document of a finished run (etrace_doc.c); moves c->edges, c->swaps and the endpoint
- * paths into it. NULL when out of memory. */
-json_t *etrace_document(ctx *c, const etrace_seeds *seeds);
+/* The typed result of a finished, checked run (etrace_doc.c); moves c->edges, c->swaps, c->xc
+ * and the endpoint paths into *out. UTIL_ENOMEM. */
+int etrace_collect(ctx *c, const etrace_seeds *seeds, etrace_result *out);
 
 #endif

@@ -123,6 +123,15 @@ int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
                const cluster_map *clusters, const xchain_links *links, const etrace_seeds *seeds,
                const xtrace_opts *o, json_t **out, util_err *err)
 {
+    return xtrace_run_evm(evm, btc, labels, clusters, links, seeds, o, NULL, out, err);
+}
+
+int xtrace_run_evm(const evm_store *evm, const store *btc, const labels_db *labels,
+                   const cluster_map *clusters, const xchain_links *links,
+                   const etrace_seeds *seeds, const xtrace_opts *o, etrace_result *evm_out,
+                   json_t **out, util_err *err)
+{
+    if (evm_out) memset(evm_out, 0, sizeof *evm_out);
     if (o->evm.direction != ETRACE_FORWARD)
         return util_errf(err, UTIL_EINVAL, "a cross-chain trace runs forward");
     if (o->btc_hops < 1 || o->btc_hops > TRACE_MAX_HOPS)
@@ -211,7 +220,10 @@ int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
                       ? "fifo: the Bitcoin leg is scaled by the tainted share (an approximation)"
                       : "exact under this policy"));
     trace_stops_free(stops);
-    etrace_result_free(&er);
+    if (evm_out)
+        *evm_out = er;
+    else
+        etrace_result_free(&er);
     *out = doc;
     return 0;
 fail:

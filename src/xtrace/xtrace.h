@@ -38,5 +38,12 @@ void xtrace_default_opts(xtrace_opts *o);
 int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
                const cluster_map *clusters, const xchain_links *links, const etrace_seeds *seeds,
                const xtrace_opts *o, json_t **out, util_err *err);
+/* xtrace_run that also hands over the EVM leg's typed result: *evm_out (zeroed first, owned by
+ * the caller even after a failure; free with etrace_result_free) is what the document's "evm"
+ * was written from. evm_out may be NULL. */
+int xtrace_run_evm(const evm_store *evm, const store *btc, const labels_db *labels,
+                   const cluster_map *clusters, const xchain_links *links,
+                   const etrace_seeds *seeds, const xtrace_opts *o, etrace_result *evm_out,
+                   json_t **out, util_err *err);
 
 #endif
