@@ -13,6 +13,7 @@
 
 #include "btc/btc.h"
 #include "check.h"
+#include "fixture.h"
 #include "ingest/ingest.h"
 #include "labels/labels.h"
 #include "query/query.h"
@@ -147,23 +148,6 @@ static int load_chain(const char *path, ref_chain *c, uint8_t **buf_out)
     free(order);
     free(blocks);
     return 0;
-}
-
-static int import_chain(const char *db, const char *chain)
-{
-    util_err err = {0};
-    store *s;
-    if (store_open(&s, db, STORE_WRITE | STORE_CREATE, &err)) return -1;
-    ingest_opts o;
-    ingest_default_opts(&o);
-    o.progress = NULL;
-    o.threads = 1;
-    ingest_result r;
-    const char *paths[] = {chain};
-    int rc = ingest_run(s, paths, 1, &o, &r, &err);
-    if (rc) fprintf(stderr, "import: %s\n", err.msg);
-    store_close(s);
-    return rc;
 }
 
 static void hex_of(char out[65], const uint8_t h[32])
@@ -365,7 +349,7 @@ int main(void)
     uint8_t *buf = NULL;
     CHECK(load_chain("demo/blk00000.dat", &c, &buf) == 0);
     CHECK(c.n_blocks == 439 && c.n_txs == 446);
-    CHECK(import_chain(db, "demo/blk00000.dat") == 0);
+    CHECK(fixture_import(db, "demo/blk00000.dat") == 0);
     FILE *f = fopen(csv, "w");
     if (f) {
         fputs("chain,address,category,actor,source,confidence\n"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fixture.h"
 #include "gen/gen.h"
 #include "ingest/ingest.h"
 #include "labels/labels.h"
@@ -191,23 +192,6 @@ static void test_until(const store *s)
           h == (int64_t)nb - 1 && t == 4102444800);
 }
 
-static int import_chain(const char *db, const char *chain)
-{
-    util_err err = {0};
-    store *s;
-    if (store_open(&s, db, STORE_WRITE | STORE_CREATE, &err)) return -1;
-    ingest_opts o;
-    ingest_default_opts(&o);
-    o.progress = NULL;
-    o.threads = 1;
-    ingest_result r;
-    const char *paths[] = {chain};
-    int rc = ingest_run(s, paths, 1, &o, &r, &err);
-    if (rc) fprintf(stderr, "import: %s\n", err.msg);
-    store_close(s);
-    return rc;
-}
-
 static void test_chain(const char *tmp)
 {
     char chain[512], db[512], path[600];
@@ -227,7 +211,7 @@ static void test_chain(const char *tmp)
     cfg.scenarios = 3;
     util_err err = {0};
     CHECK(gen_run(&cfg, NULL, &err) == 0);
-    CHECK(import_chain(db, chain) == 0);
+    CHECK(fixture_import(db, chain) == 0);
     store *s = NULL;
     labels_db *labels = NULL;
     CHECK(store_open(&s, db, 0, &err) == 0);
