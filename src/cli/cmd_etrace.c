@@ -1,5 +1,7 @@
 /* cointrail etrace: follow taint through an EVM store (see docs/etrace.md). */
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,12 +20,48 @@ static const char *usage =
     "  WHEN: a block number (digits), @UNIX_SECONDS, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z (UTC;\n"
     "        a time is the --until-time window): forward nothing after it, backward nothing\n"
     "        before it\n"
-    "  defaults: eth, all assets, haircut, forward, 10 hops (1..1000), no minimum,\n"
-    "            no block or time limit, at most 5000000 transfers visited (then a partial "
-    "result)\n"
+    "  defaults: eth, all assets, haircut, forward, no hop limit: the taint is followed until\n"
+    "            it reaches an endpoint, is paid as fees, stays held (backward: minted or\n"
+    "            before the store) or falls below --min-value (default 0), within a budget of\n"
+    "            5000000 visited transfers (--max-xfers; then a partial result); no block or\n"
+    "            time limit\n"
+    "  --hops N: stop N transfers from the seeds (1..1000)\n"
+    "  Taint a limit stopped (--hops, --until, --min-value, the budget) is reported: a warning\n"
+    "  on stderr per limit and asset, with the option that lifts it, and the document's \"cut\"\n"
     "  --cross-chain: follow tainted bridge and router deposits over the links of\n"
     "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md);\n"
-    "            Bitcoin leg defaults: 10 hops, shares under 10000 sat not followed\n";
+    "            Bitcoin leg defaults: no hop limit within 200000 visited outputs per link,\n"
+    "            shares under 10000 sat not followed\n";
+
+/* Say on stderr, in every format, what the limits stopped (the result's cut) and what lifts
+ * each: a shortfall must not be only a line among the totals. */
+static void warn_cuts(const evm_store *s, const etrace_result *res)
+{
+    const etrace_opts *o = &res->opts;
+    for (size_t i = 0; i < res->n_cut; i++) {
+        const taint_cut *c = &res->cut[i];
+        char lim[96], ak[43], v[EVM_U256_DEC_MAX], mv[EVM_U256_DEC_MAX];
+        if (c->kind == TAINT_CUT_HOPS)
+            snprintf(lim, sizeof lim, "--hops %" PRIu32, o->hops);
+        else if (c->kind == TAINT_CUT_UNTIL)
+            snprintf(lim, sizeof lim, "--until/--until-time");
+        else if (c->kind == TAINT_CUT_MIN_VALUE) {
+            evm_u256_format(mv, &o->min_value);
+            snprintf(lim, sizeof lim, "--min-value %s", mv);
+        } else
+            snprintf(lim, sizeof lim, "the budget of %" PRIu64 " visited transfers (--max-xfers)",
+                     o->max_xfers);
+        evm_u256 a;
+        memcpy(a.w, c->amount.w, sizeof a.w);
+        evm_u256_format(v, &a);
+        etrace_asset_text(s, c->asset, ak);
+        fprintf(stderr,
+                "cointrail: warning: trace cut by %s: %s of %s stopped at %" PRIu64
+                " %s (totals.%s); %s\n",
+                lim, v, ak, c->count, c->unit, c->bucket,
+                taint_cut_lift(c->kind, TAINT_MODEL_ACCOUNT, TAINT_FRONT_CLI));
+    }
+}
 
 static void print_text(const evm_store *s, const etrace_result *res)
 {
@@ -272,6 +310,7 @@ int cmd_etrace(int argc, char **argv)
             rc = cli_fail(&err);
             goto done;
         }
+        warn_cuts(s, &res);
         if (json) {
             cli_print_json(doc);
         } else {
@@ -286,6 +325,7 @@ int cmd_etrace(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    warn_cuts(s, &res);
     if (json)
         cli_print_json(doc);
     else

@@ -20,8 +20,13 @@ static const char *usage =
     "  WHEN: a block height (digits), @UNIX_SECONDS, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z (UTC);\n"
     "        forward: nothing after it is followed; backward: nothing before it\n"
     "  --graph: what dot and html draw (default entity when the store is clustered, else tx)\n"
-    "  defaults: forward, haircut, 10 hops (1..1000), no minimum, no height limit,\n"
-    "            at most 5000000 outputs visited (then a partial result)\n";
+    "  defaults: forward, haircut, no hop limit: the taint is followed until it reaches an\n"
+    "            endpoint, is paid as fees, stays unspent (backward: a coinbase) or falls\n"
+    "            below --min-value (default 0), within a budget of 5000000 visited outputs\n"
+    "            (--max-outputs; then a partial result); no height limit\n"
+    "  --hops N: stop N txs from the seeds (1..1000)\n"
+    "  Taint a limit stopped (--hops, --until, --min-value, the budget) is reported: a warning\n"
+    "  on stderr per limit, with the option that lifts it, and the document's \"cut\" list\n";
 
 static void btc_line(const char *label, long long sat, long long seeded)
 {
@@ -143,6 +148,34 @@ static int add_from(trace_seeds *sd, const store *s, const cluster_map *clusters
     return rc;
 }
 
+/* Say on stderr, in every format, what the limits stopped (the result's cut) and what lifts
+ * each: a shortfall must not be only a line among the totals. */
+static void warn_cuts(const trace_result *r)
+{
+    const trace_opts *o = &r->opts;
+    uint64_t in = r->totals.seeded + r->totals.poison_added;
+    for (size_t i = 0; i < r->n_cut; i++) {
+        const taint_cut *c = &r->cut[i];
+        char lim[96];
+        if (c->kind == TAINT_CUT_HOPS)
+            snprintf(lim, sizeof lim, "--hops %" PRIu32, o->hops);
+        else if (c->kind == TAINT_CUT_UNTIL)
+            snprintf(lim, sizeof lim, "--until (height %" PRId64 ")", o->until);
+        else if (c->kind == TAINT_CUT_MIN_VALUE)
+            snprintf(lim, sizeof lim, "--min-value %" PRIu64, o->min_value);
+        else
+            snprintf(lim, sizeof lim, "the budget of %" PRIu64 " visited outputs (--max-outputs)",
+                     o->max_outputs);
+        uint64_t v = c->amount.w[0];
+        fprintf(stderr,
+                "cointrail: warning: trace cut by %s: %" PRIu64 ".%08" PRIu64
+                " BTC (%.1f%% of the taint) stopped at %" PRIu64 " %s (totals.%s); %s\n",
+                lim, v / 100000000, v % 100000000, in ? 100.0 * (double)v / (double)in : 0.0,
+                c->count, c->unit, c->bucket,
+                taint_cut_lift(c->kind, TAINT_MODEL_UTXO, TAINT_FRONT_CLI));
+    }
+}
+
 int cmd_trace(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -250,6 +283,7 @@ int cmd_trace(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    warn_cuts(&res);
     if (!strcmp(format, "json")) {
         json_t *doc = NULL;
         if ((rc = trace_result_json(&res, &doc, &err))) {

@@ -64,6 +64,7 @@ int etrace_bucket(ctx *c, uint32_t asset, int b, const evm_u256 *v)
     if (evm_u256_is_zero(v)) return 0;
     tot *t = totals(c, asset);
     if (!t) return etrace_oom(c);
+    t->n[b]++;
     return etrace_add(c, &t->b[b], v);
 }
 
@@ -295,13 +296,40 @@ static int check_addresses(ctx *c)
     return 0;
 }
 
+/* The limits that stopped taint, per asset (in the totals' order), from the buckets. Forward,
+ * --until stops the pass and what addresses then hold is "held": that is the cut. */
+static int fill_cuts(ctx *c, etrace_result *out)
+{
+    int fwd = c->o->direction == ETRACE_FORWARD;
+    if (c->ntot && !(out->cut = calloc(c->ntot * TAINT_N_CUTS, sizeof *out->cut)))
+        return etrace_oom(c);
+    for (int k = 0; k < TAINT_N_CUTS; k++)
+        for (size_t i = 0; i < c->ntot; i++) {
+            const tot *t = &c->tot[i];
+            int b = k == TAINT_CUT_HOPS        ? B_BEYOND_HOPS
+                    : k == TAINT_CUT_MIN_VALUE ? B_BELOW_MIN
+                    : k == TAINT_CUT_BUDGET    ? B_NOT_FOLLOWED
+                    : fwd                      ? B_HELD
+                                               : B_BEYOND_UNTIL;
+            if (k == TAINT_CUT_UNTIL && fwd && !c->until_reached) continue;
+            if (evm_u256_is_zero(&t->b[b])) continue;
+            const char *unit =
+                fwd && (b == B_HELD || b == B_NOT_FOLLOWED) ? "addresses" : "transfers";
+            taint_cut *x = &out->cut[out->n_cut++];
+            *x = (taint_cut){k, t->asset, {{0}}, t->n[b], etrace_bucket_name(b), unit};
+            memcpy(x->amount.w, t->b[b].w, sizeof x->amount.w);
+        }
+    return 0;
+}
+
 int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_seeds *seeds,
                       const etrace_opts *o, etrace_result *out, util_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!seeds || !seeds->n) return util_errf(err, UTIL_EINVAL, "no seeds to trace from");
-    if (o->hops < 1 || o->hops > ETRACE_MAX_HOPS)
-        return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", ETRACE_MAX_HOPS, o->hops);
+    if ((o->hops < 1 || o->hops > ETRACE_MAX_HOPS) && o->hops != TAINT_NO_HOP_LIMIT)
+        return util_errf(err, UTIL_EINVAL, "hops must be 1..%d (or no limit), not %u",
+                         ETRACE_MAX_HOPS, o->hops);
     if (o->policy < 0 || o->policy > 2 || o->direction < 0 || o->direction > 1)
         return util_errf(err, UTIL_EINVAL, "unknown policy or direction");
     ctx c;
@@ -344,6 +372,7 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
         }
     }
     if (!rc) rc = etrace_collect(&c, seeds, out);
+    if (!rc) rc = fill_cuts(&c, out);
     for (size_t i = 0; i < c.ne; i++) {
         free(c.e[i].xs);
         for (size_t k = 0; k < c.e[i].nas; k++)
@@ -362,6 +391,7 @@ void etrace_result_free(etrace_result *res)
     if (!res) return;
     free(res->seeds);
     free(res->totals);
+    free(res->cut);
     for (size_t i = 0; i < res->n_endpoints; i++)
         free(res->endpoints[i].path);
     free(res->endpoints);

@@ -207,6 +207,9 @@ typedef struct etrace_result {
     int partial;
     const char *reason; /* static, NULL unless partial */
     int until_reached, partial_history;
+    taint_cut *cut; /* what the limits stopped (taint.h), by limit then in the totals' asset
+                       order; forward, --until's cut is what addresses held when it stopped */
+    size_t n_cut;
     etrace_totals *totals; /* per asset, in the order first touched */
     size_t n_totals;
     uint64_t xfers_visited;

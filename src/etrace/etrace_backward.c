@@ -84,7 +84,9 @@ static int bwd_path(ctx *c, bctx *b, uint64_t x, ep *p)
 {
     etrace_ref *v = NULL;
     size_t n = 0, cap = 0;
-    for (int guard = 0; x != NONE64 && guard <= ETRACE_MAX_HOPS + 1; guard++) {
+    /* a transfer's depth is above its parent's (both change together, only downward), so the
+     * walk ends within the number of transfers reached, however deep */
+    for (size_t guard = 0; x != NONE64 && guard <= b->n; guard++) {
         evm_xfer_row r;
         if (evm_store_xfer(c->s, x, &r, NULL)) break;
         if (util_grow((void **)&v, &cap, n + 1, sizeof *v, 8, SIZE_MAX)) {

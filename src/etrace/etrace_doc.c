@@ -298,8 +298,14 @@ int etrace_result_json(const evm_store *s, const etrace_result *res, json_t **ou
     json_object_set_new(d, "seeds", refs_json(s, res->seeds, res->n_seeds));
     if (taint_doc_options(d, &res->opts.core, u256_json(&res->opts.min_value), res->opts.until_time,
                           "max_xfers") ||
-        taint_doc_partial(d, res->partial, res->reason))
+        taint_doc_partial(d, res->partial, res->reason) ||
+        taint_doc_cuts(d, res->cut, res->n_cut, TAINT_MODEL_ACCOUNT))
         goto nomem;
+    for (size_t i = 0; i < res->n_cut; i++) { /* the cut's asset, as the totals name it */
+        char k[43];
+        etrace_asset_text(s, res->cut[i].asset, k);
+        json_object_set_new(json_array_get(json_object_get(d, "cut"), i), "asset", json_string(k));
+    }
     json_object_set_new(d, "until_reached", json_boolean(res->until_reached));
     json_object_set_new(d, "partial_history", json_boolean(res->partial_history));
     json_t *tj = json_object();

@@ -143,7 +143,10 @@ static int fwd_path(ctx *c, uint32_t sender, const gx *g, ep *p)
     size_t n = 0, cap = 0;
     if (util_grow((void **)&v, &cap, n + 1, sizeof *v, 8, SIZE_MAX)) return etrace_oom(c);
     v[n++] = etrace_ref_of(g->x, &g->r);
-    for (uint32_t e = sender, guard = 0; e != NONE32 && guard <= ETRACE_MAX_HOPS + 1; guard++) {
+    /* an address's depth is above its via_from's (both change together, only downward), so
+     * the walk ends within the number of addresses, however deep: no hop limit bounds it */
+    uint32_t e = sender;
+    for (size_t guard = 0; e != NONE32 && guard <= c->ne; guard++) {
         ent *en = &c->e[e];
         if (en->via == NONE64) break;
         evm_xfer_row r;

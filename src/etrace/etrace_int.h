@@ -65,6 +65,8 @@ typedef struct ent {
 typedef struct tot {
     uint32_t asset;
     evm_u256 b[NB];
+    uint64_t n[NB]; /* how many times bucket k received taint (transfers, or addresses when
+                       forward's held taint is put in a bucket at the end) */
 } tot;
 
 typedef struct ep {

@@ -329,19 +329,18 @@ enum MHD_Result serve_route_labels(server *sv, struct MHD_Connection *c, req *r,
     return send_json(c, r, 200, doc);
 }
 
-/* The service's cost limit on a trace's hops, applied after taint's parser (which takes the
- * CLI's 1..TAINT_MAX_HOPS): a request's work grows with its hops (docs/tracing.md). */
-#define SERVE_TRACE_MAX_HOPS 100
-
 enum MHD_Result serve_route_trace(server *sv, struct MHD_Connection *c, req *r)
 {
     enum MHD_Result ret;
     json_t *doc = body_json(c, r, &ret);
     if (!doc) return ret;
+    /* The CLI's defaults (no hop limit) within the service's budget of visited outputs, which
+     * is what bounds a request's time and memory (docs/tracing.md, "Limits"): a hop limit
+     * would not, as hops are cheap where the taint narrows and the budget is reached in a few
+     * hops where it fans out. */
     trace_opts o;
     trace_default_opts(&o);
     o.max_outputs = sv->cfg.max_outputs * 10;
-    o.hops = 10;
     taint_target tg = {.model = TAINT_MODEL_UTXO, .core = &o.core, .min_value_sat = &o.min_value};
     util_err perr = {0};
     const char *bad = NULL, *why = NULL, *key;
@@ -371,13 +370,6 @@ enum MHD_Result serve_route_trace(server *sv, struct MHD_Connection *c, req *r)
                    : json_is_object(v) ? "an object"
                                        : "that";
         int prc = taint_opt_set(&tg, TAINT_FRONT_API, key, &tv, &perr);
-        /* a cost limit of the service, past the parser's: a trace's work grows with its hops */
-        if (!prc && !strcmp(key, "hops") && o.hops > SERVE_TRACE_MAX_HOPS) {
-            char what[80];
-            snprintf(what, sizeof what, "a whole number 1..%d on this service (its cost limit)",
-                     SERVE_TRACE_MAX_HOPS);
-            prc = taint_opt_fail(&perr, TAINT_FRONT_API, key, what, &tv);
-        }
         free(shown);
         if (prc == UTIL_ENOTFOUND)
             bad = key, why = "unknown field";

@@ -299,7 +299,10 @@ int taint_doc_options(json_t *doc, const taint_opts *o, json_t *min_value, int64
                       const char *max_key)
 {
     json_t *lim = json_object();
-    int bad = !lim || json_object_set_new(lim, "hops", json_integer((json_int_t)o->hops));
+    int bad = !lim || json_object_set_new(lim, "hops",
+                                          o->hops == TAINT_NO_HOP_LIMIT
+                                              ? json_null()
+                                              : json_integer((json_int_t)o->hops));
     bad |= !lim || json_object_set_new(lim, "min_value", min_value);
     if (!lim) json_decref(min_value);
     bad = bad ||
@@ -326,5 +329,90 @@ int taint_doc_partial(json_t *doc, int partial, const char *reason)
     if (json_object_set_new(doc, "partial", json_boolean(partial))) return UTIL_ENOMEM;
     if (partial && json_object_set_new(doc, "partial_reason", json_string(reason)))
         return UTIL_ENOMEM;
+    return 0;
+}
+
+/* ---- what the limits cut off ---- */
+
+const char *taint_cut_limit(int kind, int model)
+{
+    switch (kind) {
+    case TAINT_CUT_HOPS:
+        return "hops";
+    case TAINT_CUT_UNTIL:
+        return "until";
+    case TAINT_CUT_MIN_VALUE:
+        return "min_value";
+    case TAINT_CUT_BUDGET:
+        return model == TAINT_MODEL_ACCOUNT ? "max_xfers" : "max_outputs";
+    }
+    return "?";
+}
+
+const char *taint_cut_lift(int kind, int model, int front)
+{
+    int acct = model == TAINT_MODEL_ACCOUNT, cli = front == TAINT_FRONT_CLI;
+    switch (kind) {
+    case TAINT_CUT_HOPS:
+        return cli ? "leave --hops out (no hop limit) or raise it"
+                   : "leave hops out (no hop limit) or raise it";
+    case TAINT_CUT_UNTIL:
+        return cli ? (acct ? "leave --until/--until-time out or widen the window"
+                           : "leave --until out or widen the window")
+                   : "leave until out or widen the window";
+    case TAINT_CUT_MIN_VALUE:
+        return cli ? "lower --min-value (0 follows every unit)"
+                   : "lower min_value (0 follows every unit)";
+    case TAINT_CUT_BUDGET:
+        if (cli)
+            return acct ? "raise --max-xfers, or narrow the trace (fewer seeds, --hops, "
+                          "--min-value)"
+                        : "raise --max-outputs, or narrow the trace (fewer seeds, --hops, "
+                          "--min-value)";
+        return acct ? "raise max_xfers (--max-xfers), or narrow the trace (fewer seeds, hops, "
+                      "min_value)"
+                    : "raise max_outputs (the CLI's --max-outputs; the HTTP API's is the "
+                      "service's), or narrow the trace (fewer seeds, hops, min_value)";
+    }
+    return "?";
+}
+
+char *taint_amount_dec(const taint_amount *a, char *out)
+{
+    uint64_t w[4];
+    memcpy(w, a->w, sizeof w);
+    char rev[80];
+    size_t n = 0;
+    do { /* divide the 256-bit number by 10, most significant limb first */
+        unsigned __int128 rem = 0;
+        for (int i = 3; i >= 0; i--) {
+            unsigned __int128 cur = rem << 64 | w[i];
+            w[i] = (uint64_t)(cur / 10);
+            rem = cur % 10;
+        }
+        rev[n++] = (char)('0' + (int)rem);
+    } while (w[0] | w[1] | w[2] | w[3]);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    out[n] = 0;
+    return out;
+}
+
+int taint_doc_cuts(json_t *doc, const taint_cut *cuts, size_t n, int model)
+{
+    json_t *a = json_array();
+    if (!a || json_object_set_new(doc, "cut", a)) return UTIL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const taint_cut *c = &cuts[i];
+        char dec[80];
+        json_t *amount = model == TAINT_MODEL_ACCOUNT
+                             ? json_string(taint_amount_dec(&c->amount, dec))
+                             : json_integer((json_int_t)c->amount.w[0]);
+        json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:s}", "limit", taint_cut_limit(c->kind, model),
+                              "bucket", c->bucket ? c->bucket : "?", "amount", amount,
+                              c->unit ? c->unit : "count", (json_int_t)c->count, "lift",
+                              taint_cut_lift(c->kind, model, TAINT_FRONT_API));
+        if (!o || json_array_append_new(a, o)) return UTIL_ENOMEM;
+    }
     return 0;
 }

@@ -19,8 +19,12 @@
 typedef enum { TAINT_POISON = 0, TAINT_HAIRCUT, TAINT_FIFO } taint_policy;
 typedef enum { TAINT_FORWARD = 0, TAINT_BACKWARD } taint_direction;
 
-#define TAINT_DEFAULT_HOPS 10
+/* hops: an explicit limit is 1..TAINT_MAX_HOPS; TAINT_NO_HOP_LIMIT (the default) follows the
+ * taint until it ends (an endpoint, fees, below the minimum value, unspent or held, a coinbase)
+ * within the visit budget (max_visits), which is what bounds a trace's time and memory. */
 #define TAINT_MAX_HOPS 1000
+#define TAINT_NO_HOP_LIMIT UINT32_MAX
+#define TAINT_DEFAULT_HOPS TAINT_NO_HOP_LIMIT
 #define TAINT_DEFAULT_MAX_VISITS 5000000u /* outputs (UTXO) or transfers (account) visited */
 
 /* "poison" "haircut" "fifo" / "forward" "backward" ("?" if out of range), and back (-1 if
@@ -43,7 +47,7 @@ int taint_direction_parse(const char *name);
 #define TAINT_OPTS_FIELDS(max_name)                                                                \
     int policy;         /* taint_policy */                                                         \
     int direction;      /* taint_direction */                                                      \
-    uint32_t hops;      /* 1..TAINT_MAX_HOPS */                                                    \
+    uint32_t hops;      /* 1..TAINT_MAX_HOPS, or TAINT_NO_HOP_LIMIT */                             \
     int64_t until;      /* see above */                                                            \
     int64_t until_time; /* see above */                                                            \
     uint64_t max_name;  /* cap on outputs / transfers visited: then a partial result */            \
@@ -52,7 +56,7 @@ typedef struct taint_opts {
     TAINT_OPTS_FIELDS(max_visits)
 } taint_opts;
 
-/* Defaults: haircut, forward, TAINT_DEFAULT_HOPS, no until, TAINT_DEFAULT_MAX_VISITS. */
+/* Defaults: haircut, forward, no hop limit, no until, TAINT_DEFAULT_MAX_VISITS. */
 void taint_default_opts(taint_opts *o);
 
 /* The syntax of an --until WHEN, without a store:
@@ -141,5 +145,41 @@ void taint_ledger_set_u64(taint_ledger *l, size_t k, uint64_t v);
 void taint_ledger_set(taint_ledger *l, size_t k, const uint64_t w[4]);
 /* The balance check of both documents' "balanced": 1 if the sources add up to the ends. */
 int taint_ledger_balanced(const taint_ledger *l);
+
+/* ---- what the limits cut off ---- */
+
+/* A trace follows the taint until it ends (at an endpoint, as fees, unspent or held, at a
+ * coinbase) or until a limit stops it. Each limit that stopped some taint is one cut: in the
+ * result, in the document ("cut", taint_doc_cuts) and as a warning on the CLI's stderr, with
+ * the option that lifts it, so that a shortfall is never only a line among the totals. */
+typedef enum {
+    TAINT_CUT_HOPS = 0,  /* hops (an explicit --hops): beyond_hops */
+    TAINT_CUT_UNTIL,     /* until / until_time: beyond_until (account forward: held) */
+    TAINT_CUT_MIN_VALUE, /* min_value: below_min_value */
+    TAINT_CUT_BUDGET,    /* max_outputs / max_xfers reached: not_followed */
+    TAINT_N_CUTS
+} taint_cut_kind;
+
+typedef struct taint_cut {
+    int kind;            /* taint_cut_kind */
+    uint32_t asset;      /* the account tracer's asset (token id, 0 native); UTXO: 0 */
+    taint_amount amount; /* taint the limit stopped (the UTXO tracer's satoshis: w[0]) */
+    uint64_t count;      /* where it stopped: how many of unit */
+    const char *bucket;  /* the totals bucket the amount is in (static text) */
+    const char *unit;    /* what count counts: "txs", "outputs", "transfers", "addresses" */
+} taint_cut;
+
+/* The limit's key in the document's "limits": "hops", "until", "min_value", "max_outputs"
+ * (UTXO) / "max_xfers" (account); "?" out of range. */
+const char *taint_cut_limit(int kind, int model);
+/* How to lift the limit, naming the option as front spells it (TAINT_FRONT_API: the document's
+ * text, which the CLI's --json shares). Static text. */
+const char *taint_cut_lift(int kind, int model, int front);
+/* Add "cut": [{"limit", "bucket", "amount" (UTXO: an integer; account: a decimal string),
+ * unit: count, "lift"}] to doc, one object per cut in the given order (empty: nothing was cut).
+ * 0 or UTIL_ENOMEM. */
+int taint_doc_cuts(json_t *doc, const taint_cut *cuts, size_t n, int model);
+/* The decimal text of a 256-bit amount (out: at least 79 bytes). Returns out. */
+char *taint_amount_dec(const taint_amount *a, char *out);
 
 #endif

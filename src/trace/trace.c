@@ -475,8 +475,9 @@ static int check_opts(const trace_opts *o, const trace_seeds *seeds, util_err *e
         return util_errf(err, UTIL_EINVAL, "unknown policy");
     if (o->direction < 0 || o->direction > TRACE_BACKWARD)
         return util_errf(err, UTIL_EINVAL, "unknown direction");
-    if (o->hops < 1 || o->hops > TRACE_MAX_HOPS)
-        return util_errf(err, UTIL_EINVAL, "hops must be 1..%d, not %u", TRACE_MAX_HOPS, o->hops);
+    if ((o->hops < 1 || o->hops > TRACE_MAX_HOPS) && o->hops != TRACE_NO_HOP_LIMIT)
+        return util_errf(err, UTIL_EINVAL, "hops must be 1..%d (or no limit), not %u",
+                         TRACE_MAX_HOPS, o->hops);
     if (!seeds->n) return util_errf(err, UTIL_EINVAL, "no seeds to trace from");
     if (!o->max_outputs) return util_errf(err, UTIL_EINVAL, "max_outputs must be positive");
     if (o->until_time >= 0) /* Bitcoin block times are not monotonic: a time is a height here */
@@ -518,6 +519,33 @@ static int trace_exec(tctx *c, const trace_seeds *seeds, util_err *err)
     return 0;
 }
 
+/* The limits that stopped taint, from the totals and the txs and outputs they stopped at. */
+static void fill_cuts(const tctx *c, trace_result *r)
+{
+    uint64_t n[TAINT_N_CUTS] = {0};
+    for (size_t i = 0; i < c->n_tr; i++) {
+        int st = c->tr[i].status;
+        n[TAINT_CUT_HOPS] += st == S_BEYOND_HOPS;
+        n[TAINT_CUT_UNTIL] += st == S_BEYOND_UNTIL;
+        n[TAINT_CUT_BUDGET] += st == S_NOT_FOLLOWED;
+    }
+    for (size_t i = 0; i < c->n_or; i++)
+        n[TAINT_CUT_MIN_VALUE] += c->or_[i].fate == F_BELOW;
+    const uint64_t amount[TAINT_N_CUTS] = {c->t.beyond_hops, c->t.beyond_until, c->t.below,
+                                           c->t.not_followed};
+    static const char *const bucket[TAINT_N_CUTS] = {"beyond_hops", "beyond_until",
+                                                     "below_min_value", "not_followed"};
+    r->n_cut = 0;
+    for (int k = 0; k < TAINT_N_CUTS; k++) {
+        /* the budget is a cut even when the txs it left had no taint left to carry */
+        if (!amount[k] && !(k == TAINT_CUT_BUDGET && c->partial)) continue;
+        taint_cut *x = &r->cut[r->n_cut++];
+        *x = (taint_cut){.kind = k, .count = n[k], .bucket = bucket[k]};
+        x->amount.w[0] = amount[k];
+        x->unit = k == TAINT_CUT_MIN_VALUE ? "outputs" : "txs";
+    }
+}
+
 int trace_compute(const store *s, const labels_db *labels, const cluster_map *clusters,
                   const trace_seeds *seeds, const trace_opts *o, trace_result *out, util_err *err)
 {
@@ -538,6 +566,7 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
     rc = trace_exec(&c, seeds, err);
     if (!rc && (trace_fill_result(&c, seeds, out) || trace_fill_patterns(&c, out)))
         rc = util_errf(err, UTIL_ENOMEM, "out of memory building the trace result");
+    if (!rc) fill_cuts(&c, out);
     tctx_free(&c);
     trace_stops_free(stops);
     if (rc) trace_result_free(out);
@@ -597,14 +626,15 @@ static int exposure_collect(tctx *c, trace_exposure *x)
             k->nearest_addr = e->addr;
             k->nearest_entity = e->entity;
             k->nearest_via_entity = e->via_entity;
-            size_t np = 0;
-            for (uint32_t r = from; r != NONE32 && np <= TRACE_MAX_HOPS; r = c->tr[r].parent)
-                np++;
+            /* a parent is one tx shallower, so the path has exactly `hops` txs */
+            size_t np = hops;
             uint64_t *path = malloc((np ? np : 1) * sizeof *path);
             if (!path) return UTIL_ENOMEM;
             size_t at = np;
             for (uint32_t r = from; r != NONE32 && at; r = c->tr[r].parent)
                 path[--at] = c->tr[r].tx;
+            if (at) memmove(path, path + at, (np - at) * sizeof *path); /* never: defensive */
+            np -= at;
             free(k->path);
             k->path = path;
             k->path_len = np;

@@ -41,8 +41,9 @@ typedef enum {
 } trace_policy;
 typedef enum { TRACE_FORWARD = TAINT_FORWARD, TRACE_BACKWARD = TAINT_BACKWARD } trace_direction;
 
-#define TRACE_DEFAULT_HOPS TAINT_DEFAULT_HOPS
+#define TRACE_DEFAULT_HOPS TAINT_DEFAULT_HOPS /* TAINT_NO_HOP_LIMIT */
 #define TRACE_MAX_HOPS TAINT_MAX_HOPS
+#define TRACE_NO_HOP_LIMIT TAINT_NO_HOP_LIMIT
 #define TRACE_DEFAULT_MAX_OUTPUTS TAINT_DEFAULT_MAX_VISITS
 
 /* taint_policy_name, taint_policy_parse, taint_direction_name, taint_direction_parse. */
@@ -228,6 +229,9 @@ typedef struct trace_result {
     size_t n_seeds;
     trace_opts opts;
     int partial; /* max_outputs was reached: taint of txs not processed is in not_followed */
+    taint_cut cut[TAINT_N_CUTS]; /* what the limits stopped (taint.h), in taint_cut_kind order;
+                                    only the limits that stopped some taint (or the budget) */
+    size_t n_cut;
     trace_totals totals;
     uint64_t outputs_visited;
     trace_endpoint *endpoints;
@@ -246,7 +250,11 @@ typedef struct trace_result {
 
 /* Run a trace from seeds (at least one) into *out. labels may be empty; clusters may be NULL
  * (no entities, CoinJoin kinds detected per tx). UTIL_EINVAL for bad options, UTIL_ENOMEM.
- * Reaching max_outputs is not an error: out->partial is set. On error *out is empty. */
+ * Reaching max_outputs is not an error: out->partial is set. On error *out is empty.
+ * Cost: each tx is split at most once and every split tx has a visited output, so at most
+ * max_outputs txs are split (plus the seeds'), each read once (its inputs and outputs);
+ * memory is about 250 bytes per visited output and tx before the document (docs/tracing.md).
+ * With no hop limit (the default) that budget is what bounds a trace. */
 int trace_compute(const store *s, const labels_db *labels, const cluster_map *clusters,
                   const trace_seeds *seeds, const trace_opts *o, trace_result *out, util_err *err);
 void trace_result_free(trace_result *r);

@@ -166,7 +166,8 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
                           op->until >= 0 ? op->until_from_time : -1, "max_outputs") ||
         taint_doc_partial(doc, r->partial,
                           "the cap on visited outputs (max_outputs) was reached; the taint of "
-                          "txs not yet processed is in totals.not_followed"))
+                          "txs not yet processed is in totals.not_followed") ||
+        taint_doc_cuts(doc, r->cut, r->n_cut, TAINT_MODEL_UTXO))
         goto nomem;
     const trace_totals *t = &r->totals;
     json_t *jt = json_object();

@@ -122,15 +122,15 @@ static int fill_endpoint(const tctx *c, const ep_rec *e, trace_endpoint *d)
         d->labels_first = lo;
         d->labels_n = k - lo;
     }
-    uint32_t chain[TRACE_MAX_HOPS + 2];
-    size_t np = 0;
-    for (uint32_t r = c->or_[e->first_out].from; r != NONE32 && np < TRACE_MAX_HOPS + 2;
-         r = c->tr[r].parent)
-        chain[np++] = r;
+    /* a parent is one tx shallower: the path has as many txs as the last one's depth, which
+     * no hop limit bounds */
+    uint32_t from = c->or_[e->first_out].from;
+    size_t np = from == NONE32 ? 0 : c->tr[from].depth, at = np;
     if (!(d->path = malloc((np ? np : 1) * sizeof *d->path))) return UTIL_ENOMEM;
-    d->path_len = np;
-    for (size_t k = 0; k < np; k++)
-        d->path[k] = chain[np - 1 - k];
+    for (uint32_t r = from; r != NONE32 && at; r = c->tr[r].parent)
+        d->path[--at] = r;
+    if (at) memmove(d->path, d->path + at, (np - at) * sizeof *d->path); /* never: defensive */
+    d->path_len = np - at;
     return 0;
 }
 

@@ -134,8 +134,9 @@ int xtrace_run_evm(const evm_store *evm, const store *btc, const labels_db *labe
     if (evm_out) memset(evm_out, 0, sizeof *evm_out);
     if (o->evm.direction != ETRACE_FORWARD)
         return util_errf(err, UTIL_EINVAL, "a cross-chain trace runs forward");
-    if (o->btc_hops < 1 || o->btc_hops > TRACE_MAX_HOPS)
-        return util_errf(err, UTIL_EINVAL, "Bitcoin hops must be 1..%d", TRACE_MAX_HOPS);
+    if ((o->btc_hops < 1 || o->btc_hops > TRACE_MAX_HOPS) && o->btc_hops != TRACE_NO_HOP_LIMIT)
+        return util_errf(err, UTIL_EINVAL, "Bitcoin hops must be 1..%d (or no limit)",
+                         TRACE_MAX_HOPS);
     etrace_result er;
     json_t *ev = NULL;
     int rc = etrace_run_result(evm, labels, seeds, &o->evm, &er, err);

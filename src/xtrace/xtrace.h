@@ -25,7 +25,8 @@
 
 typedef struct xtrace_opts {
     etrace_opts evm;          /* the EVM leg (direction must be forward) */
-    uint32_t btc_hops;        /* the Bitcoin leg: txs followed from the linked outputs */
+    uint32_t btc_hops;        /* the Bitcoin leg: txs followed from the linked outputs (default
+                                 TRACE_NO_HOP_LIMIT: within btc_max_outputs) */
     uint64_t btc_min_value;   /* satoshis */
     uint64_t btc_max_outputs; /* per link: outputs visited at most (then "partial") */
     double min_confidence;    /* links below this confidence are listed, not followed */
