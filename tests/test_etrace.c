@@ -1,7 +1,9 @@
 /* etrace: the exact multiply-divide against python ints; hand-built stores whose shares are
  * worked out by hand (haircut largest remainder, fifo order, poison's added value, backward
- * haircut and fifo, a DEX swap, hops, endpoints); and random transfer sequences under every
- * policy and direction with the accounting checked from the document alone. */
+ * haircut and fifo, a DEX swap, hops, endpoints); random transfer sequences under every
+ * policy and direction with the accounting checked from the document alone (and the cut list
+ * against the buckets); a chain of 1500 transfers followed to its end by default, and each
+ * limit's cut of it. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -110,7 +112,7 @@ typedef struct tb {
 static void addr(uint8_t out[20], int i)
 {
     memset(out, 0, 20);
-    out[0] = 0xaa, out[19] = (uint8_t)(i + 1);
+    out[0] = 0xaa, out[18] = (uint8_t)((i + 1) >> 8), out[19] = (uint8_t)(i + 1);
 }
 
 static void tb_tx(tb *b, int from)
@@ -361,6 +363,32 @@ static int typed_agrees(const evm_store *s, const etrace_result *r, json_t *d)
     return ok;
 }
 
+/* The cut list of a result against its buckets: one cut per limit and asset that stopped
+ * taint, with that bucket's amount (forward --until: what was held when it stopped). */
+static int cuts_agree(const etrace_result *r)
+{
+    int ok = 1, fwd = r->opts.direction == ETRACE_FORWARD;
+    size_t want = 0;
+    for (size_t i = 0; i < r->n_totals; i++) {
+        const etrace_totals *t = &r->totals[i];
+        const int b[TAINT_N_CUTS] = {ETRACE_B_BEYOND_HOPS,
+                                     fwd ? ETRACE_B_HELD : ETRACE_B_BEYOND_UNTIL,
+                                     ETRACE_B_BELOW_MIN, ETRACE_B_NOT_FOLLOWED};
+        for (int k = 0; k < TAINT_N_CUTS; k++) {
+            if (evm_u256_is_zero(&t->b[b[k]]) || (k == TAINT_CUT_UNTIL && fwd && !r->until_reached))
+                continue;
+            want++;
+            const taint_cut *c = NULL;
+            for (size_t j = 0; j < r->n_cut; j++)
+                if (r->cut[j].kind == k && r->cut[j].asset == t->asset) c = &r->cut[j];
+            if (!c || memcmp(c->amount.w, t->b[b[k]].w, sizeof c->amount.w) || !c->count ||
+                strcmp(c->bucket, etrace_bucket_name(b[k])))
+                ok = 0;
+        }
+    }
+    return ok && want == r->n_cut;
+}
+
 /* etrace_run_result's typed result balances on its own and agrees with d, etrace_run's
  * document of the same trace. */
 static int typed_ok(const evm_store *s, const labels_db *l, const etrace_seeds *seeds,
@@ -369,7 +397,8 @@ static int typed_ok(const evm_store *s, const labels_db *l, const etrace_seeds *
     etrace_result r;
     util_err err = {0};
     int rc = etrace_run_result(s, l, seeds, o, &r, &err);
-    int ok = !rc && typed_balanced(&r) && typed_agrees(s, &r, d);
+    /* and its cut list agrees with its buckets */
+    int ok = !rc && typed_balanced(&r) && typed_agrees(s, &r, d) && cuts_agree(&r);
     if (!ok) fprintf(stderr, "typed result: rc %d %s\n", rc, err.msg);
     etrace_result_free(&r);
     return ok;
@@ -617,7 +646,8 @@ static void test_random(void)
                 for (int dirn = 0; dirn < 2; dirn++) {
                     etrace_opts o;
                     etrace_default_opts(&o);
-                    o.policy = pol, o.direction = dirn, o.hops = 1 + (uint32_t)(rnd() % 6);
+                    o.policy = pol, o.direction = dirn;
+                    o.hops = rnd() % 4 ? 1 + (uint32_t)(rnd() % 6) : TAINT_NO_HOP_LIMIT;
                     if (rnd() % 3 == 0) o.min_value = u(rnd() % 300);
                     if (rnd() % 4 == 0) o.max_xfers = 1 + rnd() % 8;
                     if (rnd() % 4 == 0) o.until = (int64_t)(rnd() % (uint64_t)nb);
@@ -656,11 +686,120 @@ static void test_random(void)
            bad);
 }
 
+/* A chain of 1500 transfers, past the 1000 an explicit hops allows: address k - 1 sends what
+ * it holds to address k; address 1500 is an exchange. By default all of it reaches the
+ * exchange along a path of every transfer, and backward all of it is the reward at the start;
+ * each limit that stops it is one cut of the whole amount. */
+static void test_deep(void)
+{
+    enum { N = 1500, PER = 25 };
+    char dir[sizeof tmpl];
+    memcpy(dir, tmpl, sizeof tmpl);
+    CHECK(mkdtemp(dir) != NULL);
+    tb b;
+    CHECK(tb_open(&b, dir) == 0);
+    const uint64_t amt = 1000000007;
+    tb_x(&b, EVM_XFER_REWARD, -1, -1, 0, 0, u(amt)); /* xfer 0: the seed */
+    CHECK(tb_block(&b) == 0);
+    for (int k = 1; k <= N; k++) { /* xfer k: k - 1 to k, in block (k - 1) / PER + 1 */
+        tb_tx(&b, k - 1);
+        tb_x(&b, EVM_XFER_TX, (int)b.ntx - 1, k - 1, k, 0, u(amt));
+        if (k % PER == 0) CHECK(tb_block(&b) == 0);
+    }
+    evm_store *s = reopen(&b, dir);
+    char path[256];
+    snprintf(path, sizeof path, "%s/l.csv", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "chain,address,category,source\neth,0xaa000000000000000000000000000000000005dd,"
+               "exchange,t\n"); /* address 1500 */
+    fclose(f);
+    labels_db *l = NULL;
+    CHECK(labels_db_open(&l, dir, 0, NULL) == 0);
+    labels_import_opts lo = {0};
+    CHECK(labels_import_file(l, path, &lo, NULL, NULL) == 0);
+
+    etrace_seeds seeds = {0};
+    CHECK(etrace_add_spec(&seeds, s, "0xaa00000000000000000000000000000000000001", 0, NULL) == 0);
+    CHECK(seeds.n == 1 && seeds.x[0] == 0);
+    etrace_seeds last = {0};
+    CHECK(etrace_add_spec(&last, s, "0xaa000000000000000000000000000000000005dd", 0, NULL) == 0);
+    CHECK(last.n == 1 && last.x[0] == N);
+    struct {
+        int direction;
+        uint32_t hops;
+        uint64_t max_xfers, min_value;
+        int64_t until;
+        int cut;    /* the one cut expected, -1: none */
+        int bucket; /* where the amount ends */
+    } cases[] = {
+        {ETRACE_FORWARD, TAINT_NO_HOP_LIMIT, 0, 0, -1, -1, ETRACE_B_TO_ENDPOINTS},
+        {ETRACE_FORWARD, 1000, 0, 0, -1, TAINT_CUT_HOPS, ETRACE_B_BEYOND_HOPS},
+        {ETRACE_FORWARD, TAINT_NO_HOP_LIMIT, 100, 0, -1, TAINT_CUT_BUDGET, ETRACE_B_NOT_FOLLOWED},
+        {ETRACE_FORWARD, TAINT_NO_HOP_LIMIT, 0, amt + 1, -1, TAINT_CUT_MIN_VALUE,
+         ETRACE_B_BELOW_MIN},
+        {ETRACE_FORWARD, TAINT_NO_HOP_LIMIT, 0, 0, 30, TAINT_CUT_UNTIL, ETRACE_B_HELD},
+        {ETRACE_BACKWARD, TAINT_NO_HOP_LIMIT, 0, 0, -1, -1, ETRACE_B_MINTED},
+        {ETRACE_BACKWARD, 1000, 0, 0, -1, TAINT_CUT_HOPS, ETRACE_B_BEYOND_HOPS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        etrace_opts o;
+        etrace_default_opts(&o);
+        CHECK(o.hops == TAINT_NO_HOP_LIMIT); /* the default */
+        o.direction = cases[i].direction, o.hops = cases[i].hops;
+        if (cases[i].max_xfers) o.max_xfers = cases[i].max_xfers;
+        o.min_value = u(cases[i].min_value);
+        o.until = cases[i].until;
+        etrace_result r;
+        util_err err = {0};
+        int rc =
+            etrace_run_result(s, l, o.direction == ETRACE_FORWARD ? &seeds : &last, &o, &r, &err);
+        CHECK(rc == 0);
+        if (rc) {
+            fprintf(stderr, "deep case %zu: %s\n", i, err.msg);
+            continue;
+        }
+        CHECK(typed_balanced(&r) && cuts_agree(&r));
+        CHECK(r.n_totals == 1 &&
+              !evm_u256_cmp(&r.totals[0].b[cases[i].bucket], &(evm_u256){{amt}}));
+        CHECK(r.n_cut == (cases[i].cut >= 0));
+        if (r.n_cut) CHECK(r.cut[0].kind == cases[i].cut && r.cut[0].amount.w[0] == amt);
+        if (i == 0) { /* the path: the seed and every transfer of the chain, in order */
+            CHECK(r.n_endpoints == 1 && r.endpoints[0].n_path == N + 1);
+            for (size_t k = 0; r.n_endpoints && k < r.endpoints[0].n_path; k++)
+                CHECK(r.endpoints[0].path[k].xfer == k);
+            json_t *d = NULL;
+            CHECK(etrace_result_json(s, &r, &d, &err) == 0);
+            CHECK(json_is_null(json_object_get(json_object_get(d, "limits"), "hops")));
+            CHECK(json_array_size(json_object_get(d, "cut")) == 0);
+            json_decref(d);
+        }
+        if (i == 1) { /* the document's cut */
+            json_t *d = NULL;
+            CHECK(etrace_result_json(s, &r, &d, &err) == 0);
+            json_t *c = json_array_get(json_object_get(d, "cut"), 0);
+            CHECK(c && !strcmp(json_string_value(json_object_get(c, "limit")), "hops"));
+            CHECK(c && !strcmp(json_string_value(json_object_get(c, "amount")), "1000000007"));
+            CHECK(c && !strcmp(json_string_value(json_object_get(c, "asset")), "native"));
+            CHECK(c && json_integer_value(json_object_get(c, "transfers")) == 1);
+            json_decref(d);
+        }
+        etrace_result_free(&r);
+    }
+    etrace_seeds_free(&seeds);
+    etrace_seeds_free(&last);
+    labels_db_close(l);
+    evm_store_close(s);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     test_muldiv();
     test_hand();
     test_swap();
     test_random();
+    test_deep();
     return CHECK_DONE();
 }

@@ -3,7 +3,8 @@
  * format naming the option as that front end spells it; a key a model or front end does not
  * take is UTIL_ENOTFOUND; the trace and etrace option structs alias taint's core (o.hops and
  * o.core.hops are one field); the --until syntax gives a height or a time, never both; the
- * totals ledger's balance check over 256 bits. */
+ * totals ledger's balance check over 256 bits; no hop limit by default, and the cut list's
+ * document and texts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,73 @@ static void test_ledger(void)
     CHECK(!taint_ledger_balanced(&l));
 }
 
+/* The default has no hop limit (the visit budget bounds a trace), shown as null; the cut list
+ * names each limit, its bucket, amount and count and how to lift it, the CLI's and the API's
+ * spelling each; amounts in decimal past 64 bits (the figures from python ints). */
+static void test_depth_and_cuts(void)
+{
+    trace_opts o;
+    trace_default_opts(&o);
+    CHECK(o.hops == TAINT_NO_HOP_LIMIT && o.max_outputs == TAINT_DEFAULT_MAX_VISITS);
+    etrace_opts eo;
+    etrace_default_opts(&eo);
+    CHECK(eo.hops == TAINT_NO_HOP_LIMIT);
+    json_t *d = json_object();
+    CHECK(taint_doc_options(d, &o.core, json_integer(0), -1, "max_outputs") == 0);
+    CHECK(json_is_null(json_object_get(json_object_get(d, "limits"), "hops")));
+    o.hops = 7;
+    CHECK(taint_doc_options(d, &o.core, json_integer(0), -1, "max_outputs") == 0);
+    CHECK(json_integer_value(json_object_get(json_object_get(d, "limits"), "hops")) == 7);
+
+    char dec[80];
+    taint_amount a = {{0}};
+    CHECK_STR(taint_amount_dec(&a, dec), "0");
+    a.w[1] = 1;
+    CHECK_STR(taint_amount_dec(&a, dec), "18446744073709551616");
+    a = (taint_amount){{5, 0, 1, 0}};
+    CHECK_STR(taint_amount_dec(&a, dec), "340282366920938463463374607431768211461");
+    memset(a.w, 0xff, sizeof a.w);
+    CHECK_STR(taint_amount_dec(&a, dec),
+              "1157920892373161954235709850086879078532699846656405640394"
+              "57584007913129639935");
+
+    taint_cut cuts[2] = {
+        {.kind = TAINT_CUT_HOPS, .count = 3, .bucket = "beyond_hops", .unit = "txs"},
+        {.kind = TAINT_CUT_BUDGET, .count = 1, .bucket = "not_followed", .unit = "transfers"}};
+    cuts[0].amount.w[0] = 12345;
+    cuts[1].amount.w[2] = 1; /* 2^128 */
+    CHECK(taint_doc_cuts(d, cuts, 1, TAINT_MODEL_UTXO) == 0);
+    json_t *c = json_array_get(json_object_get(d, "cut"), 0);
+    CHECK(json_array_size(json_object_get(d, "cut")) == 1);
+    CHECK_STR(json_string_value(json_object_get(c, "limit")), "hops");
+    CHECK_STR(json_string_value(json_object_get(c, "bucket")), "beyond_hops");
+    CHECK(json_integer_value(json_object_get(c, "amount")) == 12345);
+    CHECK(json_integer_value(json_object_get(c, "txs")) == 3);
+    CHECK_STR(json_string_value(json_object_get(c, "lift")), taint_cut_lift(0, 0, 1));
+    CHECK(taint_doc_cuts(d, cuts, 2, TAINT_MODEL_ACCOUNT) == 0);
+    c = json_array_get(json_object_get(d, "cut"), 1);
+    CHECK_STR(json_string_value(json_object_get(c, "limit")), "max_xfers");
+    CHECK_STR(json_string_value(json_object_get(c, "amount")),
+              "340282366920938463463374607431768211456");
+    CHECK(json_integer_value(json_object_get(c, "transfers")) == 1);
+    CHECK(taint_doc_cuts(d, NULL, 0, TAINT_MODEL_UTXO) == 0);
+    CHECK(json_array_size(json_object_get(d, "cut")) == 0);
+    json_decref(d);
+    /* each limit's lift names the option as the front end spells it */
+    CHECK(strstr(taint_cut_lift(TAINT_CUT_HOPS, TAINT_MODEL_UTXO, TAINT_FRONT_CLI), "--hops"));
+    CHECK(strstr(taint_cut_lift(TAINT_CUT_MIN_VALUE, TAINT_MODEL_UTXO, TAINT_FRONT_API),
+                 "min_value") &&
+          !strstr(taint_cut_lift(TAINT_CUT_MIN_VALUE, TAINT_MODEL_UTXO, TAINT_FRONT_API), "--"));
+    CHECK(strstr(taint_cut_lift(TAINT_CUT_BUDGET, TAINT_MODEL_UTXO, TAINT_FRONT_CLI),
+                 "--max-outputs"));
+    CHECK(strstr(taint_cut_lift(TAINT_CUT_BUDGET, TAINT_MODEL_ACCOUNT, TAINT_FRONT_CLI),
+                 "--max-xfers"));
+    CHECK(strstr(taint_cut_lift(TAINT_CUT_UNTIL, TAINT_MODEL_ACCOUNT, TAINT_FRONT_CLI),
+                 "--until-time"));
+    CHECK_STR(taint_cut_limit(TAINT_CUT_UNTIL, TAINT_MODEL_UTXO), "until");
+    CHECK_STR(taint_cut_limit(TAINT_N_CUTS, TAINT_MODEL_UTXO), "?");
+}
+
 int main(void)
 {
     CHECK_STR(taint_policy_name(TAINT_HAIRCUT), "haircut");
@@ -176,5 +244,6 @@ int main(void)
     test_api();
     test_until_syntax();
     test_ledger();
+    test_depth_and_cuts();
     return CHECK_DONE();
 }

@@ -60,6 +60,35 @@ static void check_result(const store *s, const labels_db *labels, const trace_se
     for (size_t i = 0; i < r.n_txs; i++)
         if (r.txs[i].status == TRACE_TX_FOLLOWED)
             CHECK(r.txs[i].taint_in + r.txs[i].added == r.txs[i].taint_out + r.txs[i].fee);
+    /* the cut: one entry per limit that stopped taint (and the budget when reached), with its
+     * bucket's amount and the txs (outputs for min_value) it stopped at; the same in the
+     * document */
+    const uint64_t amount[TAINT_N_CUTS] = {r.totals.beyond_hops, r.totals.beyond_until,
+                                           r.totals.below_min_value, r.totals.not_followed};
+    uint64_t count[TAINT_N_CUTS] = {0};
+    for (size_t i = 0; i < r.n_txs; i++) {
+        count[TAINT_CUT_HOPS] += r.txs[i].status == TRACE_TX_BEYOND_HOPS;
+        count[TAINT_CUT_UNTIL] += r.txs[i].status == TRACE_TX_BEYOND_UNTIL;
+        count[TAINT_CUT_BUDGET] += r.txs[i].status == TRACE_TX_NOT_FOLLOWED;
+    }
+    for (size_t i = 0; i < r.n_edges; i++)
+        count[TAINT_CUT_MIN_VALUE] += r.edges[i].fate == TRACE_FATE_BELOW_MIN_VALUE;
+    size_t want = 0;
+    json_t *jc = json_object_get(d, "cut");
+    for (int k = 0; k < TAINT_N_CUTS; k++) {
+        if (!amount[k] && !(k == TAINT_CUT_BUDGET && r.partial)) continue;
+        const taint_cut *c = want < r.n_cut ? &r.cut[want] : NULL;
+        json_t *j = json_array_get(jc, want++);
+        CHECK(c && c->kind == k && c->amount.w[0] == amount[k] && c->count == count[k]);
+        CHECK(j && jint(j, "amount") == amount[k] &&
+              !strcmp(json_string_value(json_object_get(j, "limit")),
+                      taint_cut_limit(k, TAINT_MODEL_UTXO)) &&
+              json_string_value(json_object_get(j, "lift")));
+    }
+    CHECK(r.n_cut == want && json_array_size(jc) == want);
+    CHECK(r.opts.hops == TRACE_NO_HOP_LIMIT
+              ? json_is_null(json_object_get(json_object_get(d, "limits"), "hops"))
+              : jint(json_object_get(d, "limits"), "hops") == r.opts.hops);
     trace_result_free(&r);
     CHECK(r.endpoints == NULL && r.n_endpoints == 0);
 }
@@ -246,7 +275,8 @@ static void test_chain(const char *tmp)
                 trace_default_opts(&o);
                 o.policy = p;
                 o.direction = dir;
-                o.hops = 40;
+                /* an explicit limit, far or near, and the default (none) */
+                o.hops = p == TRACE_POISON ? 40 : p == TRACE_HAIRCUT ? TRACE_NO_HOP_LIMIT : 3;
                 json_t *d = NULL;
                 CHECK(trace_run(s, labels, NULL, &seeds, &o, &d, &err) == 0);
                 if (!d) continue;
@@ -281,6 +311,7 @@ static void test_chain(const char *tmp)
             CHECK(jint(json_object_get(d, "totals"), "beyond_until") > 0);
             CHECK(json_array_size(json_object_get(json_object_get(d, "graph"), "edges")) == 0);
             check_doc(d, o.policy, 1);
+            check_result(s, labels, &seeds, &o, d);
             json_decref(d);
         }
         /* bad options */
