@@ -5,8 +5,9 @@
 # endpoints (floors per policy), a backward trace, the limits (hops, min-value, until, output
 # cap -> partial), the DOT and text output, and bad input (exit codes 2 and 3, file:line);
 # the entity graph against the clustering's dump, the pattern annotations against the truth
-# (precision/recall floors; fresh exactly against the raw blocks), entity: lines in seed files.
-# With TRACE_EVAL_TABLE=1 it prints the accuracy and annotation tables of docs/tracing.md.
+# (precision/recall floors; fresh exactly against the raw blocks), entity: lines in seed files;
+# the default's depth (no hop limit) against --hops 50 and --hops 10 on the same scenarios.
+# With TRACE_EVAL_TABLE=1 it prints the accuracy, depth and annotation tables of docs/tracing.md.
 source "$(dirname "$0")/common.sh"
 
 "$BIN" generate --out "$T/g" --seed 3 --blocks 400 --txs-per-block 200 --maturity 5 \
@@ -30,6 +31,20 @@ done
 
 # Accounting of every trace, and accuracy per policy against the truth.
 $PY tests/trace_accuracy.py "$T" "${TRACE_EVAL_TABLE:-0}" && ok || bad "accounting or accuracy"
+
+# Depth: the default (no hop limit) gives --hops 50's documents, so the same share of the
+# truth's cash-out value, and more than --hops 10, whose cut is reported (tests/trace_depth.py
+# recall; TRACE_EVAL_TABLE=1 prints the depth table of docs/tracing.md).
+for p in haircut fifo; do
+    for f in "$T"/seeds*.txt; do
+        id=$(basename "$f" .txt)
+        "$BIN" trace --db "$T/db" --from "@$f" --policy $p --format json >"$T/$p.def${id#seeds}.json" \
+            2>"$T/def.err" && [ ! -s "$T/def.err" ] || bad "trace $p $id (default): $(cat "$T/def.err")"
+        "$BIN" trace --db "$T/db" --from "@$f" --policy $p --hops 10 --format json \
+            >"$T/$p.h10${id#seeds}.json" 2>/dev/null || bad "trace $p $id --hops 10"
+    done
+done
+$PY tests/trace_depth.py recall "$T" "${TRACE_EVAL_TABLE:-0}" && ok || bad "depth: recall"
 
 # The entity graph of every document, recomputed from its tx-level edges and the clustering's
 # own dump (`cluster --dump`): nodes are entities (addresses without one: "a:ADDR"), a split
