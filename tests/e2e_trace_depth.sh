@@ -9,7 +9,8 @@
 #    is reported: the document's "cut" (limit, bucket, amount, count, lift) with the amount
 #    python expects, and one warning on stderr naming the option and the amount in BTC;
 #  - the HTTP API's POST /v1/trace: the same default within the service's budget (its rules'
-#    max_outputs x 10), whose cut is reported the same way; hops 1..1000 as on the CLI.
+#    max_outputs x 10), whose cut is reported the same way; hops 1..1000 as on the CLI; an
+#    answer that cannot fit --max-answer refused (422) before its document is built.
 # The same default on EVM is tested by test_etrace.c (a 1500-transfer chain), the recall it
 # buys on the generator's laundering scenarios by e2e_trace.sh (tests/trace_depth.py recall).
 source "$(dirname "$0")/common.sh"
@@ -80,5 +81,20 @@ post() { # NAME BODY: the answer's status, the document in $T/NAME.json
 [ "$(post api_1001 "{\"from\": [\"$SEED\"], \"hops\": 1001}")" = 400 ] &&
     grep -q "field 'hops' must be a whole number 1..1000, not 1001" "$T/api_1001.json" && ok ||
     bad "API hops 1001: $(cat "$T/api_1001.json")"
+kill $SERVE_PID
+wait $SERVE_PID 2>/dev/null
+# An answer that cannot fit --max-answer is refused before its document is built (999 edges of
+# at least 160 bytes each are over 100,000 bytes): 422 naming the limit
+rm -f "$T/port"
+"$BIN" serve --db "$T/db" --listen 127.0.0.1:0 --insecure-no-auth --rules "$T/rules.json" \
+    --max-answer 100000 --port-file "$T/port" 2>>"$T/serve.log" &
+SERVE_PID=$!
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+U="127.0.0.1:$(cat "$T/port")"
+[ "$(post api_big "{\"from\": [\"$SEED\"]}")" = 422 ] &&
+    grep -q "999 edges, over this service's limit of 100000 bytes (--max-answer" "$T/api_big.json" &&
+    ok || bad "API: an answer over --max-answer: $(cat "$T/api_big.json")"
+[ "$(post api_small "{\"from\": [\"$SEED\"], \"hops\": 20}")" = 200 ] && ok ||
+    bad "API: a small answer under --max-answer"
 kill $SERVE_PID
 finish

@@ -23,7 +23,7 @@ static const char *usage =
     "  defaults: eth, all assets, haircut, forward, no hop limit: the taint is followed until\n"
     "            it reaches an endpoint, is paid as fees, stays held (backward: minted or\n"
     "            before the store) or falls below --min-value (default 0), within a budget of\n"
-    "            5000000 visited transfers (--max-xfers; then a partial result); no block or\n"
+    "            1000000 visited transfers (--max-xfers; then a partial result); no block or\n"
     "            time limit\n"
     "  --hops N: stop N transfers from the seeds (1..1000)\n"
     "  Taint a limit stopped (--hops, --until, --min-value, the budget) is reported: a warning\n"

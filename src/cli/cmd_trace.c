@@ -22,7 +22,7 @@ static const char *usage =
     "  --graph: what dot and html draw (default entity when the store is clustered, else tx)\n"
     "  defaults: forward, haircut, no hop limit: the taint is followed until it reaches an\n"
     "            endpoint, is paid as fees, stays unspent (backward: a coinbase) or falls\n"
-    "            below --min-value (default 0), within a budget of 5000000 visited outputs\n"
+    "            below --min-value (default 0), within a budget of 1000000 visited outputs\n"
     "            (--max-outputs; then a partial result); no height limit\n"
     "  --hops N: stop N txs from the seeds (1..1000)\n"
     "  Taint a limit stopped (--hops, --until, --min-value, the budget) is reported: a warning\n"
