@@ -229,6 +229,9 @@ int case_trace(case_db *db, const case_origin *who, int64_t case_id, const case_
 int case_trace_rerun(case_db *db, const case_origin *who, int64_t run_id, const case_stores *st,
                      case_run *out, util_err *err);
 
+/* Read one run (audited as "run.read"). UTIL_ENOTFOUND for an id that does not exist. */
+int case_run_get(case_db *db, const case_origin *who, int64_t run_id, case_run *out, util_err *err);
+
 /* How two runs differ (for a rerun): whether the store state is the same, and which totals
  * buckets and endpoints (address, asset, amount) differ. */
 typedef struct case_run_diff {
@@ -285,8 +288,8 @@ typedef struct case_audit {
     int64_t id;
     int64_t case_id; /* 0: not about one case (case_list) */
     char *at, *analyst;
-    char *action;  /* "case.new" "case.list" "case.read" "seed.add" "trace.run" "label.add"
-                      "note.add", or a caller's (case_audit_add) */
+    char *action;  /* "case.new" "case.list" "case.read" "run.read" "seed.add" "trace.run"
+                      "label.add"  "note.add", or a caller's (case_audit_add) */
     char *command; /* case_origin.command */
     char *detail;  /* JSON object text: what the action made or read ({"seed": 3}, ...) */
     case_state state;
@@ -325,12 +328,20 @@ void case_full_free(case_full *c);
 /* Read a whole case (audited as "case.read"). UTIL_ENOTFOUND for an id that does not exist. */
 int case_get(case_db *db, const case_origin *who, int64_t id, case_full *out, util_err *err);
 
+/* Append s to b shell-quoted (as a POSIX shell reads it back: bare when it is made of safe
+ * characters only, else in single quotes): how commands in the audit log and the reproduce
+ * commands are written. UTIL_ENOMEM. */
+int case_shell_quote(util_buf *b, const char *s);
+
 /* ---- writers over a case_full ---- */
 
 /* The whole case as one JSON document (docs/cases.md): case, seeds, runs (each with its
  * result document parsed back in), labels, notes, audit, audit_verified. *out is a new
  * reference owned by the caller. UTIL_ENOMEM. */
 int case_full_json(const case_full *c, json_t **out, util_err *err);
+/* One run as the JSON object case_full_json lists under "runs". *out is a new reference owned
+ * by the caller. UTIL_ENOMEM. */
+int case_run_json(const case_run *r, json_t **out, util_err *err);
 /* A self-contained HTML evidence report that prints well (to PDF): the incident, seeds, every
  * run with its totals, the endpoints grouped by actor, the addresses under each, and the
  * command that reproduces it; labels, notes and the audit log. Every text from a case or a

@@ -77,7 +77,4 @@ void case_state_read(sqlite3_stmt *st, int i, case_state *out);
 /* Bind a state to 5 parameters starting at i. */
 void case_state_bind(sqlite3_stmt *st, int i, const case_state *s);
 
-/* Shell-quote s onto b (as a POSIX shell reads it back: bare if safe, else in single quotes). */
-int case_shell_quote(util_buf *b, const char *s);
-
 #endif

@@ -126,6 +126,27 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
     return rc;
 }
 
+int case_run_get(case_db *db, const case_origin *who, int64_t run_id, case_run *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = case_check_origin(who, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&db->mu);
+    if (!(rc = case_begin(db, err))) {
+        rc = case_run_read(db, run_id, out, err);
+        char detail[64];
+        snprintf(detail, sizeof detail, "{\"run\": %" PRId64 "}", run_id);
+        if (!rc) rc = case_audit_insert(db, who, out->case_id, "run.read", detail, err);
+        if (rc) {
+            case_rollback(db);
+            case_run_free(out);
+        } else if ((rc = case_commit(db, err)))
+            case_run_free(out);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
 /* ---------------- recording a run ---------------- */
 
 static int insert_run(case_db *db, const case_run *r, int64_t *id, util_err *err)

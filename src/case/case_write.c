@@ -197,6 +197,13 @@ oom:
     return NULL;
 }
 
+int case_run_json(const case_run *r, json_t **out, util_err *err)
+{
+    if (!(*out = run_json(r)))
+        return util_errf(err, UTIL_ENOMEM, "out of memory writing run %" PRId64 " as JSON", r->id);
+    return 0;
+}
+
 int case_full_json(const case_full *c, json_t **out, util_err *err)
 {
     *out = NULL;
