@@ -235,7 +235,9 @@ int case_run_get(case_db *db, const case_origin *who, int64_t run_id, case_run *
 /* How two runs differ (for a rerun): whether the store state is the same, and which totals
  * buckets and endpoints (address, asset, amount) differ. */
 typedef struct case_run_diff {
-    int same_state;       /* same Bitcoin and EVM tips and labels digest */
+    int same_state;       /* same_tips and same_labels */
+    int same_tips;        /* the same Bitcoin and EVM tips */
+    int same_labels;      /* the same label set (labels_digest) */
     size_t totals_differ; /* buckets present in one only, or with other amounts */
     size_t endpoints_only_a, endpoints_only_b, endpoints_changed;
 } case_run_diff;
