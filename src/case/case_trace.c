@@ -702,10 +702,11 @@ int case_trace_rerun(case_db *db, const case_origin *who, int64_t run_id, const 
 void case_run_compare(const case_run *a, const case_run *b, case_run_diff *out)
 {
     memset(out, 0, sizeof *out);
-    out->same_state =
+    out->same_tips =
         !strcmp(a->state.btc_tip, b->state.btc_tip) && a->state.btc_height == b->state.btc_height &&
-        !strcmp(a->state.evm_tip, b->state.evm_tip) && a->state.evm_height == b->state.evm_height &&
-        !strcmp(a->labels_digest, b->labels_digest);
+        !strcmp(a->state.evm_tip, b->state.evm_tip) && a->state.evm_height == b->state.evm_height;
+    out->same_labels = !strcmp(a->labels_digest, b->labels_digest);
+    out->same_state = out->same_tips && out->same_labels;
     /* a few dozen buckets and endpoints in the thousands: quadratic is fine for totals; the
      * endpoints are matched the same way, bounded by what a trace reports */
     for (size_t i = 0; i < a->n_totals; i++) {

@@ -398,10 +398,10 @@ static int do_trace(env *e, const args *a, int64_t id, util_err *err)
             json_t *doc;
             if (!(rc = case_run_json(&r, &doc, err))) {
                 json_object_set_new(doc, "compared_with_run",
-                                    json_pack("{s:I,s:b,s:I,s:I,s:I,s:I}", "run",
-                                              (json_int_t)old.id, "same_store_state", d.same_state,
-                                              "totals_differ", (json_int_t)d.totals_differ,
-                                              "endpoints_only_before",
+                                    json_pack("{s:I,s:b,s:b,s:I,s:I,s:I,s:I}", "run",
+                                              (json_int_t)old.id, "same_tips", d.same_tips,
+                                              "same_labels", d.same_labels, "totals_differ",
+                                              (json_int_t)d.totals_differ, "endpoints_only_before",
                                               (json_int_t)d.endpoints_only_a, "endpoints_only_now",
                                               (json_int_t)d.endpoints_only_b, "endpoints_changed",
                                               (json_int_t)d.endpoints_changed));
@@ -410,10 +410,11 @@ static int do_trace(env *e, const args *a, int64_t id, util_err *err)
             }
         } else {
             print_run(&r);
-            printf("compared with run %" PRId64 ": store state %s; %zu totals differ, %zu "
-                   "endpoints gone, %zu new, %zu with another amount%s\n",
-                   old.id, d.same_state ? "the same" : "DIFFERENT", d.totals_differ,
-                   d.endpoints_only_a, d.endpoints_only_b, d.endpoints_changed,
+            printf("compared with run %" PRId64 ": chain tip %s, label set %s; %zu totals "
+                   "differ, %zu endpoints gone, %zu new, %zu with another amount%s\n",
+                   old.id, d.same_tips ? "the same" : "DIFFERENT",
+                   d.same_labels ? "the same" : "DIFFERENT", d.totals_differ, d.endpoints_only_a,
+                   d.endpoints_only_b, d.endpoints_changed,
                    d.totals_differ || d.endpoints_only_a || d.endpoints_only_b ||
                            d.endpoints_changed
                        ? ""
