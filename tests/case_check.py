@@ -10,6 +10,8 @@ hashlib, html.parser).
   same EXPORT_JSON RUN TRACE_JSON   run RUN of the export = `cointrail trace`'s document for the
                                 same seeds and options: every totals bucket, every endpoint
                                 (address, amount, category), in order
+  same-evm EXPORT_JSON RUN ETRACE_JSON   the same for an EVM run and `cointrail etrace`'s
+                                document: totals per asset and bucket, endpoints per asset
   csv EXPORT_CSV EXPORT_JSON    the CSV's rows = the export's endpoints of every run; per run they
                                 sum to to_endpoints
   html REPORT EXPORT_JSON TRUTH  the HTML report: no element, attribute or URL from the data (no
@@ -93,6 +95,23 @@ def cmd_same(export_json, run, trace_json):
         fail("the stored result document differs from the trace's")
     if r["result"].get("limits") != t.get("limits") or r["result"]["seeds"] != t["seeds"]:
         fail("the stored options or seeds differ")
+    print(len(a), "endpoints")
+
+
+def cmd_same_evm(export_json, run, etrace_json):
+    x = json.load(open(export_json))
+    r = [r for r in x["runs"] if r["id"] == int(run)][0]
+    t = json.load(open(etrace_json))
+    got = {(b["asset"], b["bucket"]): b["amount"] for b in r["totals"]}
+    want = {(a, k): v for a, b in t["totals"].items() for k, v in b.items() if k != "balanced"}
+    if got != want:
+        fail(f"totals differ: {sorted(set(got.items()) ^ set(want.items()))[:3]}")
+    a = [(e["address"], e["asset"], e["amount"], e["category"]) for e in r["endpoints"]]
+    b = [(e["address"], e["asset"], e["amount"], e["category"]) for e in t["endpoints"]]
+    if a != b:
+        fail(f"endpoints differ: {a[:2]} vs {b[:2]}")
+    if r["result"]["totals"] != t["totals"] or r["result"]["endpoints"] != t["endpoints"]:
+        fail("the stored result document differs from etrace's")
     print(len(a), "endpoints")
 
 
@@ -263,6 +282,7 @@ def cmd_append_only(d):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"sources": cmd_sources, "truth": cmd_truth, "same": cmd_same, "csv": cmd_csv,
+    {"sources": cmd_sources, "truth": cmd_truth, "same": cmd_same, "same-evm": cmd_same_evm,
+     "csv": cmd_csv,
      "html": cmd_html, "db": cmd_db, "prefix": cmd_prefix,
      "append-only": cmd_append_only}[cmd](*args)

@@ -118,6 +118,24 @@ else
     bad "chromium (Debian) is not installed: scripts/install-deps.sh"
 fi
 
+# EVM seeds: a case on the recorded anvil scenario (tests/data/evm-etrace) traced by etrace.
+E=$T/evm
+"$BIN" evm-import --db "$E" tests/data/evm-etrace/*.csv >/dev/null || bad "evm-import"
+$PY tests/etrace_labels.py tests/data/evm-etrace/truth.json >"$T/evl.csv"
+"$BIN" labels import --db "$E" "$T/evl.csv" >/dev/null || bad "evm labels"
+THIEF=0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc
+"$BIN" case new --db "$E" --analyst bob --title "bridge drain" --chains eth >/dev/null &&
+    "$BIN" case add-seed --db "$E" --analyst bob 1 "$THIEF:5-5" >/dev/null &&
+    "$BIN" case trace --db "$E" --analyst bob 1 --policy fifo --json >"$T/erun.json" && ok || bad "EVM case"
+"$BIN" etrace --db "$E" --from "$THIEF:5-5" --policy fifo --json >"$T/etrace.json" || bad "etrace"
+"$BIN" case export --db "$E" --analyst bob 1 --format json >"$T/ee.json" || bad "EVM export"
+CK same-evm "$T/ee.json" 1 "$T/etrace.json" >/dev/null && ok || bad "the EVM run = cointrail etrace"
+cmd=$($PY tests/jget.py '["command"]' <"$T/erun.json")
+(eval "\"\$BIN\"${cmd#cointrail}") >"$T/erepro.json" && CK same-evm "$T/ee.json" 1 "$T/erepro.json" >/dev/null &&
+    ok || bad "the EVM reproduce command: $cmd"
+$PY tests/jget.py '["runs"][0]["store_state"]["evm_height"]' "$T/ee.json" | grep -qx 12 && ok ||
+    bad "the EVM run's store state"
+
 # Append-only, from outside the program.
 CK db "$T/db" >/dev/null && ok || bad "database and audit chain"
 CK append-only "$T/db" >/dev/null && ok || bad "UPDATE/DELETE refused"
