@@ -561,11 +561,19 @@ static void test_chain(const char *tmp)
     CHECK(case_trace(db, &w, id, &st, &req, &other, &err) == 0);
     case_run_compare(&run, &other, &d);
     CHECK(d.same_state && d.totals_differ > 0);
+    /* the default has no hop limit: the command leaves --hops out, and a re-run keeps it */
+    case_run deep, deep2;
+    req.btc.hops = TAINT_NO_HOP_LIMIT;
+    CHECK(case_trace(db, &w, id, &st, &req, &deep, &err) == 0);
+    CHECK(deep.hops == TAINT_NO_HOP_LIMIT && !strstr(deep.command, "--hops"));
+    CHECK(case_trace_rerun(db, &w, deep.id, &st, &deep2, &err) == 0 &&
+          deep2.hops == TAINT_NO_HOP_LIMIT);
+    case_run_free(&deep), case_run_free(&deep2);
     req.seed_ids = (int64_t[]){99};
     CHECK(case_trace(db, &w, id, &st, &req, NULL, &err) == UTIL_ENOTFOUND);
     case_run_free(&run), case_run_free(&again), case_run_free(&other);
-    CHECK(q1(dir, "SELECT COUNT(*) FROM trace_runs") == 3);
-    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE action = 'trace.run'") == 3);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM trace_runs") == 5);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE action = 'trace.run'") == 5);
     CHECK((raw_exec(dir, "DELETE FROM trace_endpoints") & 0xff) == SQLITE_CONSTRAINT);
     CHECK((raw_exec(dir, "UPDATE trace_runs SET result = '{}'") & 0xff) == SQLITE_CONSTRAINT);
     trace_seeds_free(&ts);

@@ -303,9 +303,10 @@ static int set_command(case_run *r, const case_stores *st, const run_spec *rs)
         rc = util_buf_printf(&b, " --asset ");
         if (!rc) rc = case_shell_quote(&b, r->asset);
     }
-    if (!rc)
-        rc = util_buf_printf(&b, " --direction %s --policy %s --hops %u --min-value %s",
-                             r->direction, r->policy, r->hops, r->min_value);
+    if (!rc) rc = util_buf_printf(&b, " --direction %s --policy %s", r->direction, r->policy);
+    if (!rc && r->hops != TAINT_NO_HOP_LIMIT) /* the default: no hop limit */
+        rc = util_buf_printf(&b, " --hops %u", r->hops);
+    if (!rc) rc = util_buf_printf(&b, " --min-value %s", r->min_value);
     if (!rc && r->until >= 0) rc = util_buf_printf(&b, " --until %" PRId64, r->until);
     if (!rc && r->until_time >= 0)
         rc = util_buf_printf(&b, " --until-time %" PRId64, r->until_time);

@@ -177,12 +177,12 @@ static json_t *run_json(const case_run *r)
                                                  (int)e->hops, "via_entity", e->via_entity)))
             goto oom;
     }
-    json_t *opts =
-        json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:I,s:b,s:s}", "policy", r->policy, "direction",
-                  r->direction, "hops", (int)r->hops, "min_value", r->min_value, "until",
-                  r->until >= 0 ? json_integer(r->until) : json_null(), "until_time",
-                  r->until_time >= 0 ? json_integer(r->until_time) : json_null(), "max_visits",
-                  (json_int_t)r->max_visits, "follow_mixers", r->follow_mixers, "asset", r->asset);
+    json_t *opts = json_pack(
+        "{s:s,s:s,s:o,s:s,s:o,s:o,s:I,s:b,s:s}", "policy", r->policy, "direction", r->direction,
+        "hops", r->hops == TAINT_NO_HOP_LIMIT ? json_null() : json_integer(r->hops), "min_value",
+        r->min_value, "until", r->until >= 0 ? json_integer(r->until) : json_null(), "until_time",
+        r->until_time >= 0 ? json_integer(r->until_time) : json_null(), "max_visits",
+        (json_int_t)r->max_visits, "follow_mixers", r->follow_mixers, "asset", r->asset);
     json_t *j = json_pack(
         "{s:I,s:o,s:s,s:o,s:o,s:b,s:o,s:s,s:s,s:s,s:s,s:b,s:s,s:o,s:o,s:o}", "id",
         (json_int_t)r->id, "rerun_of", r->rerun_of ? json_integer(r->rerun_of) : json_null(),
@@ -369,7 +369,8 @@ static void run_html(FILE *f, const case_run *r, const actor_row *actors, size_t
     esc(f, r->direction);
     fputs(", ", f);
     esc(f, r->policy);
-    fprintf(f, ", %u hops", r->hops);
+    char hops[TAINT_HOPS_TEXT];
+    fprintf(f, ", %s", taint_hops_text(r->hops, hops));
     if (r->rerun_of) fprintf(f, " (a re-run of run %" PRId64 ")", r->rerun_of);
     fputs("</h3>\n<table><tbody>", f);
     fputs("<tr><th>run by</th>", f);
@@ -386,7 +387,7 @@ static void run_html(FILE *f, const case_run *r, const actor_row *actors, size_t
     esc(f, r->policy);
     fputs(", direction ", f);
     esc(f, r->direction);
-    fprintf(f, ", hops %u, min value ", r->hops);
+    fprintf(f, ", %s, min value ", hops);
     esc(f, r->min_value);
     fprintf(f,
             ", until %" PRId64 ", until time %" PRId64 ", cap %" PRIu64

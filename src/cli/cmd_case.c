@@ -164,9 +164,9 @@ typedef struct args {
 
 static void print_run(const case_run *r)
 {
-    char b[3][LABELS_ESC_BUF];
-    printf("run %" PRId64 " of case %" PRId64 ": %s %s, policy %s, %u hops%s\n", r->id, r->case_id,
-           r->chain, r->direction, r->policy, r->hops,
+    char b[3][LABELS_ESC_BUF], hops[TAINT_HOPS_TEXT];
+    printf("run %" PRId64 " of case %" PRId64 ": %s %s, policy %s, %s%s\n", r->id, r->case_id,
+           r->chain, r->direction, r->policy, taint_hops_text(r->hops, hops),
            r->partial ? "  PARTIAL (visit cap reached)" : "");
     if (r->state.btc_height >= 0)
         printf("  store: btc height %" PRId64 ", tip %s\n", r->state.btc_height, r->state.btc_tip);
@@ -278,9 +278,10 @@ static int do_show(env *e, const args *a, int64_t id, util_err *err)
                 to = r->totals[t].amount;
                 break;
             }
-        printf("  %" PRId64 "  %s %s %s %u hops, %zu endpoints, to endpoints %s, %s by %s%s\n",
-               r->id, r->chain, r->direction, r->policy, r->hops, r->n_endpoints, to, r->run_at,
-               ESC(b[0], r->run_by), r->rerun_of ? " (re-run)" : "");
+        char hops[TAINT_HOPS_TEXT];
+        printf("  %" PRId64 "  %s %s %s %s, %zu endpoints, to endpoints %s, %s by %s%s\n", r->id,
+               r->chain, r->direction, r->policy, taint_hops_text(r->hops, hops), r->n_endpoints,
+               to, r->run_at, ESC(b[0], r->run_by), r->rerun_of ? " (re-run)" : "");
     }
     printf("labels: %zu\n", c.n_labels);
     for (size_t k = 0; k < c.n_labels; k++) {

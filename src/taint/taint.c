@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +376,15 @@ const char *taint_cut_lift(int kind, int model, int front)
                       "service's), or narrow the trace (fewer seeds, hops, min_value)";
     }
     return "?";
+}
+
+char *taint_hops_text(uint32_t hops, char *buf)
+{
+    if (hops == TAINT_NO_HOP_LIMIT)
+        snprintf(buf, TAINT_HOPS_TEXT, "no hop limit");
+    else
+        snprintf(buf, TAINT_HOPS_TEXT, "%" PRIu32 " hop%s", hops, hops == 1 ? "" : "s");
+    return buf;
 }
 
 char *taint_amount_dec(const taint_amount *a, char *out)

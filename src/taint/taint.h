@@ -183,6 +183,10 @@ const char *taint_cut_lift(int kind, int model, int front);
  * unit: count, "lift"}] to doc, one object per cut in the given order (empty: nothing was cut).
  * 0 or UTIL_ENOMEM. */
 int taint_doc_cuts(json_t *doc, const taint_cut *cuts, size_t n, int model);
+/* "N hops", "1 hop" or "no hop limit" (TAINT_NO_HOP_LIMIT), into buf (at least
+ * TAINT_HOPS_TEXT bytes). Returns buf. */
+#define TAINT_HOPS_TEXT 24
+char *taint_hops_text(uint32_t hops, char *buf);
 /* The decimal text of a 256-bit amount (out: at least 79 bytes). Returns out. */
 char *taint_amount_dec(const taint_amount *a, char *out);
 
