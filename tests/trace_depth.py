@@ -271,7 +271,7 @@ def recall(T, table):
         rows.append((p, len(scen), share["h10"], share["seeds"], share["def"], depth["def"], cut10))
         if share["def"] != share["seeds"]:
             fail(f"{p}: the default attributes {share['def']:.4f}, --hops 50 {share['seeds']:.4f}")
-        # the default must reach where 10 hops do not (measured: +8.8 and +9.3 points)
+        # the default must reach where 10 hops do not (measured: +8.9 and +9.3 points)
         if share["def"] < share["h10"] + 0.05:
             fail(f"{p}: the default attributes {share['def']:.4f}, --hops 10 {share['h10']:.4f}")
     if table:
