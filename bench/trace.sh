@@ -4,13 +4,14 @@
 # visited-output budget as the worst case of an unbounded trace.
 #
 #   bench/trace.sh [TXS_PER_BLOCK BLOCKS [WORKDIR]]   (default 2500 x 5000 = about 10M txs)
-#   RUNS=3 (runs per median), BUDGET=1 (also the worst case: 0 skips it)
+#   RUNS=3 (runs per median), BUDGET=1 (also the worst case: 0 skips it), COLD=1 (also cold
+#   runs, dropping the page cache: root only)
 #
 # Generates (or reuses) the chain of bench/import.sh's largest size, imports it, imports the
 # generator's labels.csv and clusters it, then takes as seeds the outputs of the scenarios'
 # split, hop and peel steps (the first 100: all of them the first scenario's on the 10M-tx
 # chain; on small chains a scenario has fewer) and times `cointrail trace` with
-# /usr/bin/time. Cold runs drop the page cache first (needs root; skipped otherwise).
+# /usr/bin/time. Cold runs (COLD=1) drop the page cache first (needs root).
 # The worst case: the same store with its labels hidden (a hard-linked copy without labels.db),
 # so that no endpoint stops the taint, traced under poison by default until the budget of
 # visited outputs (--max-outputs, default 5,000,000) stops it: time and peak memory per budget.
@@ -74,7 +75,8 @@ for args in "fifo 0" "haircut 100000" "haircut 1000" "haircut 0" "poison 100000"
     set -- $args
     pair "$1 --min-value $2 (warm)" --policy "$1" --min-value "$2"
 done
-if [ "$(id -u)" -eq 0 ] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+# (dropping the page cache slows everything else on the machine: COLD=1 asks for it)
+if [ "${COLD:-0}" = 1 ] && [ "$(id -u)" -eq 0 ] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
     for h in "" "--hops 10"; do
         sync && echo 3 >/proc/sys/vm/drop_caches
         echo "fifo --min-value 0 (cold) ${h:-default}: $(one "$db" --policy fifo $h)"

@@ -24,7 +24,9 @@ et() {
         bad "$name: exit $? $(cat "$T/err")"
     fi
 }
-# oracle NAME POLICY HOPS MIN FOLLOW_MIXERS: the document against the python tracer
+# oracle NAME POLICY HOPS MIN FOLLOW_MIXERS: the document against the python tracer (HOPS
+# $NOLIMIT: the default, no hop limit)
+NOLIMIT=4294967295
 oracle() {
     if out=$($PY tests/etrace_oracle.py "$D" "$T/labels.csv" "$2" "$3" "$4" "$5" "$T/$1.json" 2>&1)
     then ok; else bad "$1: $(echo "$out" | head -5)"; fi
@@ -33,31 +35,37 @@ oracle() {
 # ---- the theft, forward, against truth.json ----
 for p in haircut fifo poison; do
     et fwd_$p --from $THIEF:5-5 --policy $p
-    oracle fwd_$p $p 10 0 0
+    oracle fwd_$p $p $NOLIMIT 0 0
     $PY tests/etrace_truth.py forward "$D/truth.json" "$T/fwd_$p.json" && ok || bad "fwd_$p: truth"
 done
 
 # ---- through the mixer pools: the pools mix the thief's notes with carol's and dave's ----
 for p in haircut fifo poison; do
     et mix_$p --from $THIEF:5-5 --policy $p --through-mixers
-    oracle mix_$p $p 10 0 1
+    oracle mix_$p $p $NOLIMIT 0 1
 done
 # poison reaches every thief deposit after the mixer too (19 ETH swap, 9 ETH bridge)
 $PY tests/etrace_truth.py post-mixer "$D/truth.json" "$T/mix_poison.json" && ok || bad "mix_poison: post-mixer reach"
 # the oracle can fail: haircut's document is not what fifo gives through the pools
-if $PY tests/etrace_oracle.py "$D" "$T/labels.csv" fifo 10 0 1 "$T/mix_haircut.json" >/dev/null 2>&1
+if $PY tests/etrace_oracle.py "$D" "$T/labels.csv" fifo $NOLIMIT 0 1 "$T/mix_haircut.json" >/dev/null 2>&1
 then bad "oracle accepted a haircut document as fifo"; else ok; fi
 # dave's 10 ETH (a genesis allocation) mixed in the 10 ETH pool, then onward
 for p in haircut fifo; do
     et dave_$p --from 0xbda5747bfd65f08deb54cb465eb87d40e51b197e:0-0 --policy $p --through-mixers
-    oracle dave_$p $p 10 0 1
+    oracle dave_$p $p $NOLIMIT 0 1
 done
 # limits: hops, min value
 et hops2 --from $THIEF:5-5 --policy haircut --through-mixers --hops 2
 oracle hops2 haircut 2 0 1
 et min5 --from $THIEF:5-5 --policy fifo --through-mixers --min-value 5000000000000000000
-oracle min5 fifo 10 5000000000000000000 1
+oracle min5 fifo $NOLIMIT 5000000000000000000 1
 jq_py() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$T/$1.json"; }
+# the default has no hop limit and cut nothing; --hops 2 and the minimum report their cuts
+jq_py fwd_haircut 'd["limits"]["hops"] is None and d["cut"] == []' && ok || bad "default: limits.hops, cut"
+jq_py hops2 '[(c["limit"], c["amount"]) for c in d["cut"]] == [("hops", d["totals"][c["asset"]]["beyond_hops"]) for c in d["cut"]] and len(d["cut"]) > 0' &&
+    ok || bad "hops2: cut"
+jq_py min5 'all(c["limit"] == "min_value" and c["amount"] == d["totals"][c["asset"]]["below_min_value"] for c in d["cut"]) and len(d["cut"]) > 0' &&
+    ok || bad "min5: cut"
 jq_py hops2 'int(d["totals"]["native"]["beyond_hops"]) > 0' && ok || bad "hops2: nothing beyond 2 hops"
 jq_py min5 'int(d["totals"]["native"]["below_min_value"]) > 0' && ok || bad "min5: nothing below"
 et native --from $THIEF:5-5 --asset native
