@@ -430,8 +430,8 @@ enum MHD_Result serve_route_trace(server *sv, struct MHD_Connection *c, req *r)
     size_t edges = 0;
     if (!rc && !(rc = trace_compute(sn->s, sn->labels, sn->clusters, &seeds, &o, &res, &err))) {
         /* An answer that cannot fit --max-answer is refused before its document is built: the
-         * document, not the propagation, is most of a wide trace's time and memory (about 4 KB
-         * and 25 us per visited output, docs/tracing.md). */
+         * document, not the propagation, is most of a wide trace's time and memory (about 3.7 KB
+         * and 22 us per visited output, docs/tracing.md). */
         edges = res.n_edges;
         if (edges <= sv->o.max_answer / SERVE_TRACE_EDGE_MIN_BYTES)
             rc = trace_result_json(&res, &out, &err); /* before the snapshot goes: res points
