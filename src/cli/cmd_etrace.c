@@ -25,6 +25,42 @@ static const char *usage =
     "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md);\n"
     "            Bitcoin leg defaults: 10 hops, shares under 10000 sat not followed\n";
 
+#define TEXT_ACTORS 50         /* actors listed */
+#define TEXT_ACTOR_ADDRESSES 5 /* addresses listed under each */
+
+/* The answer by actor, per asset: who received how much, who still holds taint. */
+static void print_actors(const evm_store *s, const etrace_result *res)
+{
+    if (!res->n_actors) return;
+    printf("by actor (endpoints first, then holders of taint; per asset):\n");
+    for (size_t i = 0; i < res->n_actors; i++) {
+        if (i == TEXT_ACTORS) {
+            printf("  ... %zu more actors (see --json)\n", res->n_actors - TEXT_ACTORS);
+            break;
+        }
+        const etrace_actor *g = &res->actors[i];
+        char t[96], b[2][LABELS_ESC_BUF], v[EVM_U256_DEC_MAX], ak[43];
+        evm_u256_format(v, &g->amount);
+        etrace_asset_text(s, g->asset, ak);
+        printf("  %-30s %-9s %-8s %30s %-8s %6.2f%%\n",
+               labels_text_escape(b[0], sizeof b[0], labels_actor_text(&g->who, t, sizeof t)),
+               g->category ? labels_text_escape(b[1], sizeof b[1], g->category) : "-",
+               g->role == ETRACE_ACTOR_HOLDER ? "holder" : "endpoint", v, ak, 100 * g->share);
+        printf("    %llu deposit(s) at %zu address(es), %u hop(s) at the nearest\n",
+               (unsigned long long)g->deposits, g->n, g->hops);
+        for (size_t k = 0; k < g->n && k < TEXT_ACTOR_ADDRESSES; k++) {
+            const etrace_actor_addr *d = &res->actor_addrs[g->first + k];
+            char ad[43];
+            if (etrace_addr_text(s, d->address, ad)) strcpy(ad, "(null)");
+            evm_u256_format(v, &d->amount);
+            printf("      %s %30s  %llu deposit(s), %u hop(s)\n", ad, v,
+                   (unsigned long long)d->deposits, d->hops);
+        }
+        if (g->n > TEXT_ACTOR_ADDRESSES)
+            printf("      ... %zu more address(es)\n", g->n - TEXT_ACTOR_ADDRESSES);
+    }
+}
+
 static void print_text(const evm_store *s, const etrace_result *res)
 {
     printf("etrace %s, policy %s, %zu seed transfer(s)%s%s\n",
@@ -43,6 +79,7 @@ static void print_text(const evm_store *s, const etrace_result *res)
             printf("  %-16s %s\n", etrace_bucket_name(k), v);
         }
     }
+    print_actors(s, res);
     printf("endpoints: %zu\n", res->n_endpoints);
     for (size_t i = 0; i < res->n_endpoints; i++) {
         if (i == 50) {
@@ -50,7 +87,10 @@ static void print_text(const evm_store *s, const etrace_result *res)
             break;
         }
         const etrace_endpoint *e = &res->endpoints[i];
-        const char *name = e->n_labels ? e->labels[0].name : NULL;
+        labels_actor w;
+        char t[96];
+        etrace_endpoint_actor(res, i, &w);
+        const char *name = labels_actor_text(&w, t, sizeof t);
         char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
         char v[EVM_U256_DEC_MAX];
         evm_u256_format(v, &e->amount);
