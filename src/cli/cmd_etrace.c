@@ -109,7 +109,7 @@ static void print_text(const evm_store *s, const etrace_result *res)
 /* The EVM trace continued over cross-chain links into the Bitcoin store (src/xtrace). */
 static int cross_chain(const char *db, const evm_store *s, const labels_db *labels,
                        const etrace_seeds *seeds, const etrace_opts *o, xtrace_opts *xo,
-                       etrace_result *res, json_t **doc, util_err *err)
+                       etrace_result *res, xtrace_actors *xa, json_t **doc, util_err *err)
 {
     xchain_links links = {0};
     int rc = xchain_links_load(db, &links, err);
@@ -123,14 +123,14 @@ static int cross_chain(const char *db, const evm_store *s, const labels_db *labe
     int have_btc = cli_open_ctx(&btc, db, 0, &berr) == 0;
     if (!have_btc) fprintf(stderr, "cointrail: links listed, not followed: %s\n", berr.msg);
     xo->evm = *o;
-    rc = xtrace_run_evm(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL, &links,
-                        seeds, xo, res, doc, err);
+    rc = xtrace_run_actors(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL,
+                           &links, seeds, xo, res, xa, doc, err);
     if (have_btc) cli_close_ctx(&btc);
     xchain_links_free(&links);
     return rc;
 }
 
-static void print_cross(json_t *d)
+static void print_cross(json_t *d, const xtrace_actors *xa)
 {
     json_t *sum = json_object_get(d, "summary");
     printf("cross-chain: %lld tainted deposit(s) into bridges and routers, %lld linked, %lld "
@@ -158,6 +158,17 @@ static void print_cross(json_t *d)
             json_object_foreach(json_object_get(b, "totals_by_category"), cat, v)
                 printf("       %-10s %lld sat\n", cat, (long long)json_integer_value(v));
         }
+    }
+    printf("Bitcoin endpoints by actor (scaled by taint share; weighed by confidence):\n");
+    for (size_t i = 0; i < xa->n; i++) {
+        const xtrace_actor *g = &xa->v[i];
+        char t[96], b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
+        printf("  %-30s %-9s %16llu sat (%llu weighed), %llu deposit(s) at %u address(es), "
+               "%u hop(s), %u link(s)\n",
+               labels_text_escape(b[0], sizeof b[0], labels_actor_text(&g->who, t, sizeof t)),
+               labels_text_escape(b[1], sizeof b[1], g->category), (unsigned long long)g->amount,
+               (unsigned long long)g->expected, (unsigned long long)g->deposits, g->addresses,
+               g->hops, g->links);
     }
     printf("Bitcoin endpoints by category (scaled by taint share, weighed by confidence):\n");
     const char *cat;
@@ -308,7 +319,9 @@ int cmd_etrace(int argc, char **argv)
             goto done;
         }
     if (cross) {
-        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &res, &doc, &err))) {
+        xtrace_actors xa = {0};
+        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &res, &xa, &doc, &err))) {
+            xtrace_actors_free(&xa);
             rc = cli_fail(&err);
             goto done;
         }
@@ -316,8 +329,9 @@ int cmd_etrace(int argc, char **argv)
             cli_print_json(doc);
         } else {
             print_text(s, &res);
-            print_cross(doc);
+            print_cross(doc, &xa);
         }
+        xtrace_actors_free(&xa);
         rc = CLI_OK;
         goto done;
     }
