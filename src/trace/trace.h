@@ -261,9 +261,10 @@ typedef struct trace_actors {
 void trace_actors_free(trace_actors *a);
 /* Actors as the documents' "by_actor" array: [{"actor" (null: unnamed or unlabelled),
  * "actor_from", "category", "role", "amount", "share", "deposits", "deposit_addresses", "hops",
- * "addresses": [{"address", "entity", "amount", "deposits", "hops"}]}]. s is the store their
- * ids refer to. A new reference owned by the caller; NULL if out of memory. */
-json_t *trace_actors_json(const store *s, const trace_actors *a);
+ * "addresses": [{"address", "entity", "amount", "deposits", "hops"}] (the largest max_addrs of
+ * them, all for 0; "addresses_not_listed" counts the rest)}]. s is the store their ids refer
+ * to. A new reference owned by the caller; NULL if out of memory. */
+json_t *trace_actors_json(const store *s, const trace_actors *a, size_t max_addrs);
 
 /* Who is behind each Bitcoin address of one (store, labels, clustering) state: the best own
  * label of every labelled address and the best label of every labelled entity, found once and

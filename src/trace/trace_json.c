@@ -106,7 +106,7 @@ static int actor_fields(json_t *o, const labels_actor *w)
                : 0;
 }
 
-json_t *trace_actors_json(const store *s, const trace_actors *a)
+json_t *trace_actors_json(const store *s, const trace_actors *a, size_t max_addrs)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < a->n; i++) {
@@ -125,7 +125,10 @@ json_t *trace_actors_json(const store *s, const trace_actors *a)
             json_decref(addrs);
             goto nomem;
         }
-        for (size_t k = 0; k < g->n; k++) {
+        size_t listed = max_addrs && g->n > max_addrs ? max_addrs : g->n;
+        if (listed < g->n && json_object_set_new(o, "addresses_not_listed", JINT(g->n - listed)))
+            goto nomem;
+        for (size_t k = 0; k < listed; k++) {
             const trace_actor_addr *d = &a->addrs[g->first + k];
             char buf[128];
             if (d->address != STORE_NO_ADDR) btc_addr_encode(buf, store_addr(s, d->address));
@@ -230,7 +233,7 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
         JSET(jt, buckets[k].name, JINT(buckets[k].value));
     JSET(jt, "balanced", json_boolean(t->balanced));
     JSET(doc, "outputs_visited", JINT(r->outputs_visited));
-    json_t *ja = trace_actors_json(r->s, &r->actors);
+    json_t *ja = trace_actors_json(r->s, &r->actors, 0);
     if (!ja) goto nomem;
     JSET(doc, "by_actor", ja);
 

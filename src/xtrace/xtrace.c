@@ -53,7 +53,8 @@ void xtrace_actors_free(xtrace_actors *a)
  * count at the end). */
 typedef struct xacc {
     xtrace_actor *v;
-    size_t n, cap;
+    uint64_t *largest; /* per actor: its largest single part so far */
+    size_t n, cap, cap_largest;
     struct xaddr {
         uint32_t actor, address;
     } * addrs;
@@ -63,6 +64,7 @@ typedef struct xacc {
 static void xacc_free(xacc *a)
 {
     free(a->v);
+    free(a->largest);
     free(a->addrs);
     memset(a, 0, sizeof *a);
 }
@@ -73,15 +75,22 @@ static int xacc_add(xacc *acc, const trace_actors *t, double confidence)
     for (size_t i = 0; i < t->n; i++) {
         const trace_actor *g = &t->v[i];
         size_t k = 0;
-        while (k < acc->n && !(labels_actor_same(&acc->v[k].who, &g->who) &&
-                               !strcmp(acc->v[k].category, g->category)))
+        while (k < acc->n && !labels_actor_same(&acc->v[k].who, &g->who))
             k++;
         if (k == acc->n) {
-            if (util_grow((void **)&acc->v, &acc->cap, acc->n + 1, sizeof *acc->v, 8, SIZE_MAX))
+            if (util_grow((void **)&acc->v, &acc->cap, acc->n + 1, sizeof *acc->v, 8, SIZE_MAX) ||
+                util_grow((void **)&acc->largest, &acc->cap_largest, acc->n + 1,
+                          sizeof *acc->largest, 8, SIZE_MAX))
                 return UTIL_ENOMEM;
-            acc->v[acc->n++] = (xtrace_actor){g->who, g->category, 0, 0, 0, 0, UINT32_MAX, 0};
+            acc->v[acc->n] = (xtrace_actor){g->who, g->category, 0, 0, 0, 0, UINT32_MAX, 0};
+            acc->largest[acc->n++] = 0;
         }
         xtrace_actor *x = &acc->v[k];
+        if (g->amount > acc->largest[k]) { /* the category of its largest part speaks for it */
+            acc->largest[k] = g->amount;
+            x->who = g->who;
+            x->category = g->category;
+        }
         x->amount += g->amount;
         x->expected += (uint64_t)floor((double)g->amount * confidence);
         x->deposits += g->deposits;
@@ -233,7 +242,7 @@ static int follow_btc(const store *btc, const labels_db *labels, const cluster_m
         acts.v[i].amount = scale(acts.v[i].amount, num, den);
     for (size_t i = 0; i < acts.n_addrs; i++)
         acts.addrs[i].amount = scale(acts.addrs[i].amount, num, den);
-    json_t *ja = trace_actors_json(btc, &acts);
+    json_t *ja = trace_actors_json(btc, &acts, 0);
     rc = !ja || xacc_add(acc, &acts, l->confidence) ? util_errf(err, UTIL_ENOMEM, "out of memory")
                                                     : 0;
     trace_actors_free(&acts);
