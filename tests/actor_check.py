@@ -23,6 +23,9 @@ label files (CSV, read with the csv module), not read back from the tool's by_ac
                                  taint, sums against the totals
   xtrace X.json CSV              a cross-chain trace: per link, actors against its addresses
                                  and the label files; btc_by_actor the sum over links
+  schema J NAME [--each]         J (each item of the array J) against docs/openapi.yaml's
+                                 schema NAME (OpenAPI's nullable as a null type); NAME Actor:
+                                 the document's by_actor rows
 """
 import csv
 import json
@@ -330,11 +333,39 @@ def cmd_xtrace(path, *csvs):
                            r['hops'], r['links']), (t[0], t[1], t[2], len(t[3]), t[4], t[5]))
 
 
+def openapi_schema(name):
+    """docs/openapi.yaml's schema NAME as JSON Schema (OpenAPI 3.0's nullable as a null type)."""
+    import yaml
+    spec = yaml.safe_load(open('docs/openapi.yaml'))
+
+    def conv(x):
+        if isinstance(x, dict):
+            y = {k: conv(v) for k, v in x.items() if k != 'nullable'}
+            if x.get('nullable') and 'type' in y: y['type'] = [y['type'], 'null']
+            return y
+        return [conv(v) for v in x] if isinstance(x, list) else x
+    return {'components': conv(spec['components']), '$ref': f'#/components/schemas/{name}'}
+
+
+def cmd_schema(path, name, *rest):
+    """Every document in the JSON file (an array's items with --each) against the schema;
+    --by-actor: the document's by_actor against Actor (a trace answer)."""
+    import jsonschema
+    d = json.load(open(path))
+    docs = d if '--each' in rest else [d]
+    if name == 'Actor':
+        docs = [r for x in docs for r in x['by_actor']]
+    for x in docs:
+        for e in jsonschema.Draft7Validator(openapi_schema(name)).iter_errors(x):
+            fails.append(f"{name}: {'/'.join(map(str, e.absolute_path))}: {e.message[:200]}")
+    if not docs: fails.append("nothing to validate")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {'trace': cmd_trace, 'pick': cmd_pick, 'truth': cmd_truth, 'html': cmd_html,
      'dot': cmd_dot, 'screen-array': cmd_screen_array, 'reasons': cmd_reasons,
-     'etrace': cmd_etrace, 'xtrace': cmd_xtrace}[cmd](*args)
+     'etrace': cmd_etrace, 'xtrace': cmd_xtrace, 'schema': cmd_schema}[cmd](*args)
     for f in fails[:20]:
         print(f"{cmd}: {f}", file=sys.stderr)
     if len(fails) > 20: print(f"{cmd}: ... {len(fails) - 20} more", file=sys.stderr)

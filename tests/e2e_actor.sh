@@ -87,6 +87,8 @@ tx=$(head -1 "$T/seeds" | cut -d: -f1)
 "$BIN" screen --db "$T/db" --json "$src" "$dep" "$tx" >"$T/s3.json" || bad "screen 3 items"
 $CHK screen-array "$T/s3.json" 3 && ok || bad "screen --json: not one array of 3"
 $CHK reasons "$T/s3.json" "$T/g/labels.csv" "$T/hostile.csv" && ok || bad "screen reasons"
+$CHK schema "$T/s3.json" Screening --each && ok || bad "screenings against openapi.yaml"
+$CHK schema "$T/t3.json" Actor && ok || bad "trace by_actor against openapi.yaml"
 "$BIN" screen --db "$T/db" --json "$dep" | $PY -c "import json,sys; sys.exit(0 if isinstance(json.load(sys.stdin), dict) else 1)" &&
     ok || bad "screen --json of one item: not one object"
 "$BIN" screen --db "$T/db" "$src" "$dep" "$tx" >"$T/s3.txt" || bad "screen text"
