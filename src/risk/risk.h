@@ -23,7 +23,7 @@
 
 #define RISK_MAX_HOPS 20
 #define RISK_MAX_ENTITY_LABELS 25 /* labels of an entity listed as direct exposure */
-#define RISK_ACTOR_ADDRESSES 25   /* endpoint addresses listed under each actor */
+#define RISK_ACTOR_ADDRESSES 5    /* endpoint addresses listed under each actor */
 
 /* Risk rules (docs/screening.md has the file format and the formula). */
 typedef struct risk_config {
