@@ -53,15 +53,17 @@ static void print_actors(const store *s, const trace_actors *a, long long seeded
                g->category ? labels_text_escape(b[1], sizeof b[1], g->category) : "-",
                trace_actor_role_name(g->role), v, v / 100000000, v % 100000000);
         if (seeded > 0) printf("  %5.1f%%", 100.0 * (double)v / (double)seeded);
-        printf("\n    %llu deposit(s) at %zu address(es), %u hop(s) at the nearest%s\n",
-               (unsigned long long)g->deposits, g->n, g->hops,
+        printf("\n    %llu %s at %zu address(es), %u hop(s) at the nearest%s\n",
+               (unsigned long long)g->deposits,
+               g->role == TRACE_ACTOR_HOLDER ? "unspent output(s)" : "deposit(s)", g->n, g->hops,
                g->who.from == LABELS_ACTOR_ENTITY ? ", named by its entity" : "");
         for (size_t k = 0; k < g->n && k < TEXT_ACTOR_ADDRESSES; k++) {
             const trace_actor_addr *d = &a->addrs[g->first + k];
             char addr[128] = "(no address)";
             if (d->address != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, d->address));
-            printf("      %-62s %16llu sat  %llu deposit(s), %u hop(s)\n", addr,
-                   (unsigned long long)d->amount, (unsigned long long)d->deposits, d->hops);
+            printf("      %-62s %16llu sat  %llu %s, %u hop(s)\n", addr,
+                   (unsigned long long)d->amount, (unsigned long long)d->deposits,
+                   g->role == TRACE_ACTOR_HOLDER ? "output(s)" : "deposit(s)", d->hops);
         }
         if (g->n > TEXT_ACTOR_ADDRESSES)
             printf("      ... %zu more address(es)\n", g->n - TEXT_ACTOR_ADDRESSES);
