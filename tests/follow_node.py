@@ -4,9 +4,10 @@ block files made beforehand, for `cointrail import --follow` (tests/e2e_follow.s
 bench/alert_latency.sh). Python stdlib only; nothing shared with cointrail.
 
   play SRC DST LOG [--per-file N] [--prealloc BYTES] [--pieces K] [--pause-ms MS]
-       [--gap-ms MS] [--swap-every N] [--hold-at I --go FILE] [--from I] [--to J]
+       [--gap-ms MS] [--swap-every N] [--hold-at I --go FILE] [--from I] [--to J] [--xor 0]
       Read the records of SRC's blk*.dat (with SRC/xor.dat if there is one) in file order and
-      write them into DST as a node does: DST/xor.dat (a fresh random key, unless DST has one),
+      write them into DST as a node does: DST/xor.dat (a fresh random key, unless DST has one;
+      none with --xor 0),
       blk00000.dat, blk00001.dat, ... (a new file every N records, default: where SRC starts a
       new file), each record (magic, size, block) in K pieces (default 3: the first 5 bytes of
       the frame, then the rest of the frame and half the block, then the rest) with MS
@@ -70,15 +71,18 @@ def records(src):
 
 
 class Node:
-    def __init__(self, dst, per_file, prealloc):
+    def __init__(self, dst, per_file, prealloc, obfuscate=True):
         self.dst, self.per_file, self.prealloc = dst, per_file, prealloc
         os.makedirs(dst, exist_ok=True)
         kp = os.path.join(dst, "xor.dat")
-        if not os.path.exists(kp):
+        if not obfuscate and not os.path.exists(kp):
+            self.key = bytes(8)
+        elif not os.path.exists(kp):
             with open(kp + ".tmp", "wb") as f:
                 f.write(os.urandom(8))
             os.rename(kp + ".tmp", kp)
-        self.key = open(kp, "rb").read()
+        if os.path.exists(kp):
+            self.key = open(kp, "rb").read()
         st = os.path.join(dst, ".play")
         s = json.load(open(st)) if os.path.exists(st) else {"file": -1, "used": 0, "count": 0}
         self.file, self.used, self.count = s["file"], s["used"], s["count"]
@@ -132,7 +136,7 @@ def play(args):
     src, dst, log = args[:3]
     opt = dict(zip(args[3::2], args[4::2]))
     per_file = int(opt.get("--per-file", 0))
-    node = Node(dst, per_file, int(opt.get("--prealloc", 0)))
+    node = Node(dst, per_file, int(opt.get("--prealloc", 0)), opt.get("--xor", "1") != "0")
     pieces, pause = int(opt.get("--pieces", 3)), int(opt.get("--pause-ms", 20)) / 1000
     gap, swap = int(opt.get("--gap-ms", 30)) / 1000, int(opt.get("--swap-every", 0))
     hold, go = int(opt.get("--hold-at", -1)), opt.get("--go")

@@ -93,8 +93,10 @@ static void unxor(const btc_blockfile *bf, uint64_t off, uint8_t *p, size_t n)
 static uint64_t skip_zeros(int fd, uint64_t off, uint64_t end)
 {
     uint8_t chunk[CHUNK];
+    size_t step = 64; /* usually the next record starts right here: read little first */
     while (off < end) {
-        size_t want = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
+        size_t want = end - off < step ? (size_t)(end - off) : step;
+        step = CHUNK;
         size_t got = read_at(fd, off, chunk, want);
         if (!got) return end;
         for (size_t i = 0; i < got; i++)
