@@ -57,13 +57,12 @@ static job heap_pop(struct serve_watch *w)
 
 /* ---- receivers (under sv->lock) ---- */
 
-/* A receiver: one origin (scheme://host:port) of webhook URLs. While it fails, its jobs wait
- * here (parked) instead of in the heap, and one of them probes it when its backoff ends. */
+/* A receiver: one origin (scheme://host:port) of webhook URLs. Jobs due while it has as many
+ * attempts in flight as it may wait here (parked) instead of in the heap, until one ends. */
 struct serve_dest {
     char origin[256];
     unsigned in_flight; /* attempts running now */
     unsigned failures;  /* consecutive attempts without an answer (or 5xx, 408, 425, 429) */
-    double retry_at;    /* util_now() before which no attempt starts (while failures) */
     job *parked;
     size_t n_parked, cap_parked;
 };
@@ -109,15 +108,12 @@ static int park(struct serve_watch *w, struct serve_dest *d, job j)
     return 0;
 }
 
-/* Back to the heap, due no earlier than at: the receiver answered (at = now) or its backoff
- * ends at `at`. */
-static void unpark(struct serve_watch *w, struct serve_dest *d, double at)
+/* Back to the heap (an attempt to the receiver ended), each at its own due time. */
+static void unpark(struct serve_watch *w, struct serve_dest *d)
 {
     size_t kept = 0;
     for (size_t i = 0; i < d->n_parked; i++) {
-        job j = d->parked[i];
-        if (j.due < at) j.due = at;
-        if (serve_heap_push(w, j))
+        if (serve_heap_push(w, d->parked[i]))
             d->parked[kept++] = d->parked[i]; /* out of memory: stays parked */
         else
             w->n_parked--;
@@ -271,15 +267,16 @@ void *serve_webhook_main(void *arg)
         json_int_t id = serve_alert_id(rec);
         char url[512], key[96];
         snprintf(url, sizeof url, "%s", json_string_value(json_object_get(hook, "url")));
-        /* A receiver that failed gets one attempt at a time after its backoff, and such
-         * probes leave a worker free; one that answers may use all workers but one. */
+        /* A receiver whose last attempt failed gets one attempt at a time, and all such
+         * attempts together leave a worker free; one that answers may use all workers but one.
+         * So a dead or hanging receiver never holds up the others (each alert keeps its own
+         * attempts and backoff). */
         unsigned spare = w->workers > 1 ? w->workers - 1 : 1;
         struct serve_dest *dst = dest_of(w, url);
         if (dst && dst->in_flight >= (dst->failures ? 1 : spare)) {
             if (!park(w, dst, j)) continue; /* back when the attempt in flight ends */
-        } else if (dst && dst->failures && (dst->retry_at > util_now() || w->probing >= spare)) {
-            /* not attempted, so no attempt counted */
-            j.due = dst->retry_at > util_now() ? dst->retry_at : util_now() + 0.1;
+        } else if (dst && dst->failures && w->probing >= spare) {
+            j.due = util_now() + 0.1; /* not attempted, so no attempt counted */
             if (!serve_heap_push(w, j)) continue;
         }
         if (dst) {
@@ -332,14 +329,11 @@ void *serve_webhook_main(void *arg)
             if (probe) w->probing--;
             int answered =
                 rc == 0 && !(status == 408 || status == 425 || status == 429 || status >= 500);
-            if (answered) {
+            if (answered)
                 dst->failures = 0;
-                unpark(w, dst, now);
-            } else if (rc != SERVE_HOOK_NOT_ALLOWED) {
+            else if (rc != SERVE_HOOK_NOT_ALLOWED)
                 dst->failures++;
-                dst->retry_at = now + backoff(dst->failures);
-                unpark(w, dst, dst->retry_at);
-            }
+            unpark(w, dst);
             pthread_cond_broadcast(&w->hook_cv);
         }
     }

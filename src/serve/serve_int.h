@@ -285,9 +285,9 @@ void serve_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, double t);
 void *serve_scan_main(void *arg);
 
 /* serve_delivery.c: the delivery queue, alerts.delivery and the webhook threads. A receiver
- * (the URL's scheme, host and port) that fails holds at most one worker, for one attempt per
- * backoff period, and at most workers - 1 such attempts run at once: the others keep
- * delivering to the receivers that answer. */
+ * (the URL's scheme, host and port) has at most workers - 1 attempts in flight, one while its
+ * last attempt failed, and at most workers - 1 attempts to failing receivers run at once: a
+ * dead or hanging receiver never holds up the others. */
 int serve_heap_push(struct serve_watch *w, job j);
 int serve_load_outcome(server *sv, json_t *d, const char *path, size_t line);
 int serve_open_journal(server *sv, util_err *err);
