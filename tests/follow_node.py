@@ -4,7 +4,8 @@ block files made beforehand, for `cointrail import --follow` (tests/e2e_follow.s
 bench/alert_latency.sh). Python stdlib only; nothing shared with cointrail.
 
   play SRC DST LOG [--per-file N] [--prealloc BYTES] [--pieces K] [--pause-ms MS]
-       [--gap-ms MS] [--swap-every N] [--hold-at I --go FILE] [--from I] [--to J] [--xor 0]
+       [--gap-ms MS] [--swap-every N] [--hold-at I --go FILE [--gap-after-hold MS]]
+       [--from I] [--to J] [--xor 0]
       Read the records of SRC's blk*.dat (with SRC/xor.dat if there is one) in file order and
       write them into DST as a node does: DST/xor.dat (a fresh random key, unless DST has one;
       none with --xor 0),
@@ -15,12 +16,14 @@ bench/alert_latency.sh). Python stdlib only; nothing shared with cointrail.
       --prealloc: files are made BYTES long with zeros first (posix_fallocate, as the node does,
       grown by BYTES when full) and cut to their used size when the next file starts.
       --swap-every N: every N records, the next two are written in swapped order (a child
-      before its parent). --hold-at I: before record I, write FILE.held and wait for FILE.
+      before its parent). --hold-at I: before record I, write FILE.held and wait for FILE;
+      --gap-after-hold MS: the gap from then on.
       --from/--to: play records [I, J) only, continuing DST's files (state kept in DST/.play).
       LOG gets a JSON line per record: {"i", "hash", "file", "off", "t"}: t is time.time()
       after its last byte was written.
   corrupt FILE OFF merkle|pow
-      Spoil the record at byte OFF of FILE (no xor): merkle flips a byte inside its last tx;
+      Spoil the record at byte OFF of FILE (no xor): merkle flips a byte of its last tx's
+      locktime (a witness byte would not change the merkle root);
       pow changes the header's nonce until the header hash misses the header's own target.
   records SRC
       Print one JSON line per record of SRC's files: {"file", "off", "size", "hash"}.
@@ -158,6 +161,7 @@ def play(args):
             open(go + ".held", "w").close()
             while not os.path.exists(go):
                 time.sleep(0.02)
+            gap = int(opt.get("--gap-after-hold", gap * 1000)) / 1000
         new = node.fd is None or (node.count >= per_file if per_file else f != last_src)
         if new:
             node.next_file()
@@ -180,7 +184,7 @@ def corrupt(path, off, how):
     n = int.from_bytes(d[off + 4:off + 8], "little")
     blk = off + 8
     if how == "merkle":
-        d[blk + n - 10] ^= 0x5A  # inside the last tx (its outputs or locktime)
+        d[blk + n - 2] ^= 0x5A  # the last tx's locktime: in its txid, so in the merkle root
     else:
         bits = int.from_bytes(d[blk + 72:blk + 76], "little")
         target = (bits & 0x7FFFFF) << 8 * ((bits >> 24) - 3)
