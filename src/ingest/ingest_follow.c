@@ -55,6 +55,7 @@ typedef struct follower {
     file_list fl;
     ffile *ff;
     size_t ff_cap;
+    util_hmap names; /* util_hash_bytes(path) -> index in fl */
     tree t;
     btc_net net;
     btc_block blk; /* scratch for checking a record at a file's end */
@@ -134,8 +135,10 @@ static int remap(follower *F, size_t i, util_err *err)
 
 static int known(const follower *F, const char *path)
 {
-    for (size_t i = F->fl.n; i-- > 0;)
-        if (!strcmp(F->fl.files[i].path, path)) return 1;
+    uint64_t key = util_hash_bytes(path, strlen(path));
+    for (size_t j = util_hmap_first(&F->names, key); j != SIZE_MAX;
+         j = util_hmap_next(&F->names, key, j))
+        if (!strcmp(F->fl.files[F->names.vals[j]].path, path)) return 1;
     return 0;
 }
 
@@ -186,7 +189,10 @@ static int add_new_files(follower *F, double now, util_err *err)
             else
                 F->ff = p, F->ff_cap = nc;
         }
-        if (!rc && !(rc = ingest_add_file(&F->fl, names[i], F->dir, err))) {
+        if (!rc && !(rc = ingest_add_file(&F->fl, names[i], F->dir, err)) &&
+            util_hmap_add(&F->names, util_hash_bytes(names[i], strlen(names[i])), F->fl.n - 1))
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        if (!rc) {
             ffile *f = &F->ff[F->fl.n - 1];
             memset(f, 0, sizeof *f);
             f->changed = now;
@@ -478,6 +484,7 @@ int ingest_follow(store *s, const char *dir, const ingest_opts *o, const ingest_
     free(F.buf);
     ingest_tree_free(&F.t);
     ingest_files_free(&F.fl);
+    util_hmap_free(&F.names);
     free(F.ff);
     return rc;
 }
