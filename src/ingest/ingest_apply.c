@@ -68,6 +68,11 @@ static void parse_one(pipeline *pl, slot *sl, size_t i)
         bytes = sl->buf;
     }
     sl->rc = btc_parse_block(&sl->blk, bytes, h->size, pl->parse_flags, &sl->err);
+    /* A followed node can rewrite a file's end after a crash of its own: never append other
+     * bytes than those whose header was chosen. */
+    if (!sl->rc && memcmp(sl->blk.hdr.hash, h->hash, 32))
+        sl->rc = util_errf(&sl->err, UTIL_EFORMAT,
+                           "the record changed since its header was read (rewritten?)");
     if (sl->rc)
         util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path, (unsigned long long)h->off);
 }
