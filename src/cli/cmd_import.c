@@ -211,7 +211,13 @@ int cmd_import(int argc, char **argv)
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
-        cli_print_json(j);
+        if (follow) { /* after the per-commit lines: one line too, so stdout stays JSON Lines */
+            char *line = json_dumps(j, JSON_COMPACT);
+            if (line) printf("%s\n", line);
+            free(line);
+        } else {
+            cli_print_json(j);
+        }
         json_decref(j);
     } else {
         printf("imported %llu blocks (%llu txs, %.1f MB) in %.2fs: %.1f MB/s, %.0f tx/s\n",
