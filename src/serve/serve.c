@@ -75,7 +75,12 @@ static int route_of(const char *url)
                  {"/v1/trace", R_TRACE},
                  {"/v1/watchlists", R_WATCHLISTS},
                  {"/v1/alerts", R_ALERTS},
-                 {"/v1/rules", R_RULES}};
+                 {"/v1/rules", R_RULES},
+                 {"/v1/search", R_SEARCH},
+                 {"/v1/graph/", R_GRAPH},
+                 {"/v1/whoami", R_WHOAMI}};
+    /* everything outside /v1 is the web UI's: its pages hold no data and need no key */
+    if (strncmp(url, "/v1/", 4) && strcmp(url, "/v1")) return R_UI;
     for (size_t i = 0; i < sizeof table / sizeof *table; i++)
         if (!strncmp(url, table[i].prefix, strlen(table[i].prefix))) return table[i].route;
     return R_OTHER;
@@ -166,6 +171,18 @@ static enum MHD_Result dispatch_route(server *sv, struct MHD_Connection *c, req 
         if (strcmp(url, "/v1/rules")) break;
         return get ? serve_send_json(c, r, 200, risk_config_json(&sv->cfg))
                    : serve_error(c, r, 405, NULL, "use GET");
+    case R_SEARCH:
+        if (strcmp(url, "/v1/search")) break;
+        return get ? serve_route_search(sv, c, r) : serve_error(c, r, 405, NULL, "use GET");
+    case R_WHOAMI:
+        if (strcmp(url, "/v1/whoami")) break;
+        return get ? serve_route_whoami(sv, c, r) : serve_error(c, r, 405, NULL, "use GET");
+    case R_GRAPH:
+        if (strcmp(url, "/v1/graph/start") && strcmp(url, "/v1/graph/expand")) break;
+        if (!post) return serve_error(c, r, 405, NULL, "use POST");
+        return serve_route_graph(sv, c, r, !strcmp(url, "/v1/graph/expand"));
+    case R_UI:
+        return serve_route_ui(sv, c, r, url, method);
     }
     return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
 }
@@ -238,7 +255,7 @@ static enum MHD_Result request_start(server *sv, struct MHD_Connection *c, req *
         return serve_error(c, r, 400, NULL,
                            "ambiguous body length: Content-Length given twice or with "
                            "Transfer-Encoding");
-    if (r->route != R_HEALTH && !serve_key_lookup(sv, c, &r->who))
+    if (r->route != R_HEALTH && r->route != R_UI && !serve_key_lookup(sv, c, &r->who))
         return serve_error(c, r, 401, NULL, "missing or invalid API key (X-API-Key)");
     unsigned need = serve_scope_of(r->route);
     if (need && !(r->who.scopes & (need | SERVE_SCOPE_ADMIN)))
@@ -292,8 +309,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* the next request on a kept-alive connection gets a deadline of its own */
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         serve_slot_deadline(sv, c, util_now() + sv->o.request_deadline_s);
-    if (r->status &&
-        ((strcmp(r->method, "GET") && r->route != R_OTHER) || r->status == 401 || r->status == 403))
+    if (r->status && ((strcmp(r->method, "GET") && r->route != R_OTHER && r->route != R_UI) ||
+                      r->status == 401 || r->status == 403))
         audit(sv, r);
     expensive_leave(sv, r);
     atomic_fetch_add(&sv->requests, 1);
