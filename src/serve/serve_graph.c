@@ -444,6 +444,14 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
     uint64_t *src_best = calloc(res.n_txs + 1, 8);
     gnodes seedn = {0}, g = {0};
     json_t *stopped = json_array();
+    /* what each node of the seeds gave each hop tx: an edge per (seed node, tx, node reached)
+     * carries the seed node's part of what the tx passed on */
+    typedef struct contrib {
+        uint32_t tx, node;
+        uint64_t given;
+    } contrib;
+    contrib *ct = NULL;
+    size_t n_ct = 0, cap_ct = 0;
     int poison = p == TRACE_POISON;
     for (size_t t = 0; src && t < res.n_txs; t++)
         src[t] = UINT32_MAX;
@@ -463,6 +471,21 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
         }
         given[e->to_tx] += tt;
         full[e->to_tx] += e->value;
+        uint32_t ni = (uint32_t)(sn_node - seedn.v);
+        size_t j = 0;
+        while (j < n_ct && !(ct[j].tx == e->to_tx && ct[j].node == ni))
+            j++;
+        if (j == n_ct) {
+            if (n_ct == cap_ct) {
+                size_t cap = cap_ct ? cap_ct * 2 : 64;
+                contrib *nv = realloc(ct, cap * sizeof *nv);
+                if (!nv) continue;
+                ct = nv;
+                cap_ct = cap;
+            }
+            ct[n_ct++] = (contrib){e->to_tx, ni, 0};
+        }
+        ct[j].given += tt;
         if (tt >= src_best[e->to_tx] || src[e->to_tx] == UINT32_MAX) {
             src_best[e->to_tx] = tt;
             src[e->to_tx] = (uint32_t)(sn_node - seedn.v);
@@ -530,16 +553,31 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
         json_array_append_new(nodes, node_json(sn, &g.v[k]));
     for (size_t j = 0; j < n_he; j++) {
         const trace_tx *tx = &res.txs[he[j].tx];
-        char txid[65], a[160] = "no-address", b[160];
+        char txid[65], a[160], b[160];
         util_hash_hex(txid, store_tx_hash(sn->s, tx->tx));
         node_ident(sn, &g.v[he[j].node], b);
-        if (src[he[j].tx] != UINT32_MAX) node_ident(sn, &seedn.v[src[he[j].tx]], a);
-        json_array_append_new(
-            edges, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "from",
-                             d == TRACE_FORWARD ? a : b, "to", d == TRACE_FORWARD ? b : a, "kind",
-                             "tx", "tx", txid, "height", (json_int_t)tx->height, "amount",
-                             (json_int_t)he[j].amount, "outputs", (json_int_t)he[j].outputs,
-                             "patterns", pattern_names(tx->patterns)));
+        /* split the amount over the seed nodes by what each gave (floors; the rest to the
+         * largest giver, so the parts add up to the amount) */
+        uint64_t g_t = given[he[j].tx], rest = he[j].amount;
+        size_t big = SIZE_MAX;
+        for (size_t k = 0; k < n_ct; k++)
+            if (ct[k].tx == he[j].tx && (big == SIZE_MAX || ct[k].given > ct[big].given)) big = k;
+        for (size_t k = 0; k < n_ct; k++)
+            if (ct[k].tx == he[j].tx && k != big)
+                rest -= (uint64_t)((unsigned __int128)he[j].amount * ct[k].given / g_t);
+        for (size_t k = 0; k < n_ct; k++) {
+            if (ct[k].tx != he[j].tx) continue;
+            uint64_t part =
+                k == big ? rest : (uint64_t)((unsigned __int128)he[j].amount * ct[k].given / g_t);
+            if (!part && he[j].amount) continue;
+            node_ident(sn, &seedn.v[ct[k].node], a);
+            json_array_append_new(
+                edges, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "from",
+                                 d == TRACE_FORWARD ? a : b, "to", d == TRACE_FORWARD ? b : a,
+                                 "kind", "tx", "tx", txid, "height", (json_int_t)tx->height,
+                                 "amount", (json_int_t)part, "outputs", (json_int_t)he[j].outputs,
+                                 "patterns", pattern_names(tx->patterns)));
+        }
     }
     uint64_t seeded = 0;
     for (i = 0; i < n; i++)
@@ -559,6 +597,7 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
     free(full);
     free(src);
     free(src_best);
+    free(ct);
     gnodes_free(&g);
     gnodes_free(&seedn);
     trace_result_free(&res);
