@@ -174,7 +174,9 @@ CT.notFound = function (view, what) {
 };
 
 CT.showError = function (view, e) {
-  if (e instanceof CT.ApiError && e.status === 404) return CT.notFound(view, e.message);
+  /* an id the store does not hold, or that is not an id at all: not found */
+  if (e instanceof CT.ApiError && (e.status === 404 || (e.status === 400 && e.field)))
+    return CT.notFound(view, e.message);
   if (e instanceof CT.ApiError && e.status === 401) return;
   CT.clear(view);
   view.appendChild(CT.h("section", { class: "error", id: "error" },

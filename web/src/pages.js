@@ -83,8 +83,6 @@ CT.pages.search = async function (view) {
     view.appendChild(CT.h("p", { id: "no-results" }, "Nothing found."));
     return;
   }
-  /* one exact hit on the chain: go straight there */
-  const chain = res.filter((r) => r.kind === "tx" || r.kind === "address" || r.kind === "entity");
   const rows = res.map((r) => [
     r.kind,
     resultLink(r),
@@ -99,10 +97,6 @@ CT.pages.search = async function (view) {
   ]);
   view.appendChild(CT.table(["kind", "result", "detail", ""], rows, { id: "results" }));
   if (doc.truncated) view.appendChild(CT.h("p", { class: "muted" }, "More labels match: refine."));
-  if (chain.length === 1 && res.length === 1 && CT.query().get("go") !== "no") {
-    const r = chain[0];
-    view.appendChild(CT.h("p", {}, "Opening ", resultLink(r), "…"));
-  }
 };
 
 /* ---- pages ---- */
