@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../labels/labels_services.h"
 #include "../trace/trace.h"
 #include "serve_int.h"
 
@@ -114,6 +115,10 @@ void serve_snap_aux(server *sv, snap *sn)
     pthread_mutex_lock(&sn->aux_lock);
     if (!sn->aux_ready) {
         sn->names = names_build(sn); /* NULL when out of memory: nodes are then unnamed */
+        util_err serr = {0};
+        if (trace_stops_build(&sn->stops, sn->s, sn->labels, sn->clusters,
+                              labels_service_categories(), labels_service_stops(0), &serr))
+            sn->stops = NULL;
         util_err err = {0};
         int rc = xchain_links_load(sv->o.db, &sn->links, &err);
         if (rc && rc != UTIL_ENOTFOUND) {
@@ -382,6 +387,7 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
     trace_default_opts(&o);
     o.hops = 1;
     o.max_outputs = GRAPH_MAX_VISITS;
+    o.follow_mixers = 0; /* the stops of the snapshot are built for this */
     o.min_value = 0;
     int d = dir ? trace_direction_parse(dir) : -1;
     int p = pol ? trace_policy_parse(pol) : TRACE_HAIRCUT;
@@ -429,7 +435,10 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
     }
     trace_result res;
     memset(&res, 0, sizeof res);
-    if (!rc) rc = trace_compute(sn->s, sn->labels, sn->clusters, &seeds, &o, &res, &err);
+    if (!rc)
+        rc = sn->stops ? trace_compute_stops(sn->s, sn->labels, sn->clusters, sn->stops, &seeds,
+                                             &o, &res, &err)
+                       : trace_compute(sn->s, sn->labels, sn->clusters, &seeds, &o, &res, &err);
     if (rc) {
         free(st);
         trace_seeds_free(&seeds);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../trace/trace.h"
 #include "serve_int.h"
 
 /* ---- snapshots ---- */
@@ -37,6 +38,7 @@ static void snap_free(snap *sn)
     risk_ctx_free(sn->risk);
     serve_cache_free(sn->cache);
     serve_names_free(sn->names);
+    trace_stops_free(sn->stops);
     xchain_links_free(&sn->links);
     pthread_mutex_destroy(&sn->aux_lock);
     if (sn->clusters) cluster_close(sn->clusters);

@@ -37,17 +37,23 @@ class Graph {
       minZoom: 0.05,
       maxZoom: 3,
       boxSelectionEnabled: false,
+      /* a large graph pans and zooms as a picture, redrawn when the gesture ends */
+      textureOnViewport: true,
+      hideEdgesOnViewport: true,
+      pixelRatio: 1,
       style: [
         { selector: "node", style: {
           "shape": "round-rectangle", "width": 190, "height": 56,
           "background-color": "#eef1f5", "border-width": 1, "border-color": "#8a94a6",
           "label": "data(label)", "text-wrap": "wrap", "text-max-width": 180,
-          "text-valign": "center", "font-size": 12, "color": "#1b2430" } },
+          "text-valign": "center", "font-size": 12, "color": "#1b2430",
+          "min-zoomed-font-size": 7 } },
         { selector: "node.lane", style: {
           "shape": "rectangle", "background-color": "#f7f9fb", "background-opacity": 0.6,
           "border-width": 1, "border-style": "dashed", "border-color": "#b7c0cc",
-          "label": "data(label)", "text-valign": "top", "text-halign": "left",
-          "text-margin-x": 90, "font-size": 16, "color": "#5b6675", "padding": 24 } },
+          "width": "data(w)", "height": "data(h)", "z-compound-depth": "bottom", "z-index": 0,
+          "label": "data(label)", "text-valign": "top", "text-halign": "center",
+          "font-size": 16, "color": "#5b6675", "events": "no" } },
         { selector: "node.exchange, node.otc", style: { "background-color": "#dbe9ff", "border-color": "#2f6fd6" } },
         { selector: "node.theft, node.sanctioned, node.ransomware", style: { "background-color": "#ffe1e1", "border-color": "#c0392b" } },
         { selector: "node.mixer", style: { "background-color": "#efe3ff", "border-color": "#7d3cc8" } },
@@ -60,7 +66,8 @@ class Graph {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2,
           "line-color": "#7f8a99", "target-arrow-color": "#7f8a99", "label": "data(label)",
           "font-size": 10, "text-rotation": "autorotate", "text-background-color": "#ffffff",
-          "text-background-opacity": 0.85, "text-background-padding": 2 } },
+          "text-background-opacity": 0.85, "text-background-padding": 2,
+          "min-zoomed-font-size": 7 } },
         { selector: "edge.coinjoin", style: { "line-style": "dashed", "line-color": "#7d3cc8", "target-arrow-color": "#7d3cc8" } },
         { selector: "edge.peel", style: { "line-color": "#2e8b57", "target-arrow-color": "#2e8b57" } },
         { selector: "edge.cross", style: { "line-style": "dashed", "width": 3, "line-color": "#d9822b", "target-arrow-color": "#d9822b" } },
@@ -135,7 +142,8 @@ class Graph {
         c.push(n.id);
       }
       const rows = Math.max(1, ...Object.values(cols).map((c) => c.length));
-      laneTop[lane] = top;
+      const depths = list.map((n) => n.depth);
+      laneTop[lane] = { top, rows, min: Math.min(...depths), max: Math.max(...depths) };
       top += rows * ROW_H + LANE_GAP;
     }
     return { pos, lanes, laneTop };
@@ -144,16 +152,22 @@ class Graph {
   /* Rebuild the drawing from the state (the state is small: a few thousand elements). */
   draw(fit) {
     const cy = this.cy;
-    const { pos, lanes } = this.layout();
+    const { pos, lanes, laneTop } = this.layout();
     const els = [];
-    for (const lane of lanes)
-      els.push({ group: "nodes", data: { id: "lane:" + lane, label: LANE_NAMES[lane] || lane },
-        classes: "lane", selectable: false, grabbable: false });
+    /* a lane is a plain box behind its nodes (not a compound node: those cost a bounds pass
+     * over their children at every change) */
+    for (const lane of lanes) {
+      const L = laneTop[lane];
+      const w = (L.max - L.min) * COL_W + 250, h = L.rows * ROW_H + 40;
+      els.push({ group: "nodes", data: { id: "lane:" + lane, label: LANE_NAMES[lane] || lane,
+        w, h }, position: { x: (L.min + L.max) * COL_W / 2, y: L.top + (L.rows - 1) * ROW_H / 2 },
+      classes: "lane", selectable: false, grabbable: false });
+    }
     for (const n of this.nodes.values()) {
       const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
         n.chain !== "btc" ? "foreign" : ""].filter(Boolean).join(" ");
       const amt = n.chain === "btc" ? CT.btc(this.amountOf(n)) : "";
-      els.push({ group: "nodes", data: { id: n.id, parent: "lane:" + n.chain,
+      els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
         label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
     }
     for (const e of this.edges.values()) {
