@@ -436,8 +436,8 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
     trace_result res;
     memset(&res, 0, sizeof res);
     if (!rc)
-        rc = sn->stops ? trace_compute_stops(sn->s, sn->labels, sn->clusters, sn->stops, &seeds,
-                                             &o, &res, &err)
+        rc = sn->stops ? trace_compute_stops(sn->s, sn->labels, sn->clusters, sn->stops, &seeds, &o,
+                                             &res, &err)
                        : trace_compute(sn->s, sn->labels, sn->clusters, &seeds, &o, &res, &err);
     if (rc) {
         free(st);

@@ -48,7 +48,7 @@ typedef struct snap {
     struct serve_names *names;
     struct trace_stops *stops; /* the tracer's service stops (trace_compute_stops); NULL: none
                                   could be built, the graph then builds them per request */
-    xchain_links links; /* empty when the file is missing or damaged (aux_error says) */
+    xchain_links links;        /* empty when the file is missing or damaged (aux_error says) */
     char aux_error[256];
 } snap;
 
