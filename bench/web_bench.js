@@ -87,6 +87,7 @@ async function main() {
   const nodes = [...graphNodes.values()].slice(0, cfg.nodes);
   const ids = new Set(nodes.map(([n]) => n.id));
   const edges = graphEdges.filter((e) => ids.has(e.from) && ids.has(e.to));
+  if (cfg.dump) fs.writeFileSync(cfg.dump, JSON.stringify({ nodes, edges }));
   const browser = await chromium.launch({ executablePath: cfg.chromium, args: ["--no-sandbox"] });
   const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
   await page.goto(cfg.base + "/");

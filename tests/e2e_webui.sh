@@ -93,7 +93,7 @@ cat >"$T/cfg.json" <<EOF
  "keys": {"read": "$RK", "analyst": "$AK", "admin": "$DK"},
  "expect": $(cat "$T/expect.json")}
 EOF
-timeout 120 node tests/webui_browser.js "$T/cfg.json" >"$T/browser.log" 2>&1
+timeout 300 node tests/webui_browser.js "$T/cfg.json" >"$T/browser.log" 2>&1
 rc=$?
 while read -r line; do
     case "$line" in

@@ -170,6 +170,9 @@ class Graph {
       els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
         label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
     }
+    /* a large graph draws its edges without labels (their amounts are in the side panel):
+     * measuring a label per edge is most of the drawing time */
+    const bare = this.nodes.size > 400;
     for (const e of this.edges.values()) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
       const marks = markerText(e.patterns);
@@ -179,7 +182,7 @@ class Graph {
         e.patterns.includes("coinjoin") ? "coinjoin" : "", e.patterns.includes("peel") ? "peel" : ""]
         .filter(Boolean).join(" ");
       els.push({ group: "edges", data: { id: e.id, source: e.from, target: e.to,
-        label: amt + (marks.length ? " · " + marks.join(" ") : "") }, classes: cls });
+        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") }, classes: cls });
     }
     const selected = cy.$("node:selected").map((x) => x.id());
     cy.batch(() => {
@@ -187,8 +190,28 @@ class Graph {
       cy.add(els);
     });
     for (const id of selected) cy.getElementById(id).select();
-    if (fit) cy.fit(undefined, 40);
+    this.extent = this.extentOf(pos);
+    if (fit) this.fitAll();
     this.onchange(this);
+  }
+
+  /* The drawing's box from the layout (cytoscape's own fit measures every label: seconds for
+   * a thousand nodes). */
+  extentOf(pos) {
+    const ps = Object.values(pos);
+    if (!ps.length) return null;
+    const xs = ps.map((p) => p.x), ys = ps.map((p) => p.y);
+    return { x1: Math.min(...xs) - 130, x2: Math.max(...xs) + 130, y1: Math.min(...ys) - 70,
+      y2: Math.max(...ys) + 50 };
+  }
+
+  fitAll() {
+    const e = this.extent, cy = this.cy;
+    if (!e) return;
+    const w = cy.width(), h = cy.height(), pad = 30;
+    let z = Math.min((w - 2 * pad) / (e.x2 - e.x1), (h - 2 * pad) / (e.y2 - e.y1));
+    z = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), z, 1.5));
+    cy.viewport({ zoom: z, pan: { x: (w - z * (e.x1 + e.x2)) / 2, y: (h - z * (e.y1 + e.y2)) / 2 } });
   }
 
   async start(spec) {
@@ -376,7 +399,7 @@ CT.pages.graph = async function (view) {
     stats.textContent = gr.nodes.size + " nodes, " + gr.edges.size + " edges";
   } });
   CT.graph = g;
-  fit.addEventListener("click", () => g.cy.fit(undefined, 40));
+  fit.addEventListener("click", () => g.fitAll());
   png.addEventListener("click", () => {
     const data = g.cy.png({ full: true, bg: "#ffffff", output: "blob" });
     const url = URL.createObjectURL(data);
