@@ -12,6 +12,8 @@
 #            POST /v1/graph/expand bodies; each is then timed 3 rounds over one keep-alive
 #            connection, with GET /v1/health after each as the reference measured in the same
 #            run; prints p50/p99 per round and their medians
+#   heavy    the newest 1000 outputs of 3 labelled exchange addresses, each node expanded
+#            forward and backward (up to 1000 seeds a request): p50 and max per round
 #   render   the walk's first NODES nodes and their edges drawn by the graph page (cytoscape,
 #            preset layout) in headless Chromium: draw() until two animation frames later, 3
 #            runs each for 100 nodes and NODES nodes; prints the runs and the median
@@ -44,9 +46,14 @@ import json, sys
 t = [json.loads(l) for l in open(sys.argv[1]) if "\"scenario\"" in l]
 print(json.dumps([s["sources"][0].split(":")[0] for s in t if s.get("kind") == "scenario" and s["sources"]]))' \
     "$chain/truth.jsonl")
+heavy=$(python3 -c '
+import csv, json, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["source"] == "exchange attribution"]
+print(json.dumps([r["address"] for r in rows[:3]]))' "$chain/labels.csv")
 cat >"$WORK/web-bench.json" <<EOF
 {"base": "http://127.0.0.1:$(cat "$WORK/web-port")", "key": "$KEY",
  "chromium": "/usr/bin/chromium", "thefts": $thefts, "requests": $REQS, "nodes": $NODES,
+ "heavy": $heavy,
  "shot": "$WORK/web-bench.png"}
 EOF
 node bench/web_bench.js "$WORK/web-bench.json"

@@ -77,6 +77,31 @@ async function main() {
     rounds.push({ p50: pct(lat, 0.5), p99: pct(lat, 0.99), max: Math.max(...lat),
       ref_p50: pct(ref, 0.5), ref_p99: pct(ref, 0.99) });
   }
+  // heavy requests: the newest 1000 outputs of labelled service addresses (exchange hot
+  // wallets), expanded forward and backward: the most a click can ask of one hop
+  const heavy = [];
+  for (const a of cfg.heavy || []) {
+    const d = await post("graph/start", { from: a, limit: 1000 });
+    for (const n of d.nodes)
+      for (const dir of ["forward", "backward"]) {
+        const outs = outputsOf(n, dir === "forward");
+        if (outs.length) heavy.push({ direction: dir, policy: "haircut", outputs: outs });
+      }
+  }
+  const hrounds = [];
+  for (let r = 0; r < 3 && heavy.length; r++) {
+    const lat = [];
+    for (const b of heavy) {
+      const t0 = performance.now();
+      await post("graph/expand", b);
+      lat.push(performance.now() - t0);
+    }
+    hrounds.push({ p50: pct(lat, 0.5), max: Math.max(...lat) });
+  }
+  if (heavy.length)
+    console.log(JSON.stringify({ heavy: { requests: heavy.length,
+      seeds: heavy.map((b) => b.outputs.length), rounds: hrounds,
+      max_median: median(hrounds.map((r) => r.max)) } }));
   const sizes = reqs.map((b) => b.outputs.length);
   console.log(JSON.stringify({ expand: { requests: reqs.length, seeds_median: median(sizes),
     seeds_max: Math.max(...sizes), rounds,
