@@ -78,7 +78,8 @@ static int route_of(const char *url)
                  {"/v1/rules", R_RULES},
                  {"/v1/search", R_SEARCH},
                  {"/v1/graph/", R_GRAPH},
-                 {"/v1/whoami", R_WHOAMI}};
+                 {"/v1/whoami", R_WHOAMI},
+                 {"/v1/cases", R_CASES}};
     /* everything outside /v1 is the web UI's: its pages hold no data and need no key */
     if (strncmp(url, "/v1/", 4) && strcmp(url, "/v1")) return R_UI;
     for (size_t i = 0; i < sizeof table / sizeof *table; i++)
@@ -116,7 +117,9 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, req *r, co
                                 const char *method)
 {
     int costly = r->route == R_SCREEN_ADDRESS || r->route == R_SCREEN_TX ||
-                 r->route == R_SCREEN_BATCH || r->route == R_TRACE;
+                 r->route == R_SCREEN_BATCH || r->route == R_TRACE ||
+                 (r->route == R_CASES && !strcmp(method, "POST") && strlen(url) > 7 &&
+                  !strcmp(url + strlen(url) - 7, "/traces"));
     enum MHD_Result ret;
     if (costly && !expensive_enter(sv, c, r, &ret)) return ret;
     ret = dispatch_route(sv, c, r, url, method);
@@ -181,6 +184,8 @@ static enum MHD_Result dispatch_route(server *sv, struct MHD_Connection *c, req 
         if (strcmp(url, "/v1/graph/start") && strcmp(url, "/v1/graph/expand")) break;
         if (!post) return serve_error(c, r, 405, NULL, "use POST");
         return serve_route_graph(sv, c, r, !strcmp(url, "/v1/graph/expand"));
+    case R_CASES:
+        return serve_route_cases(sv, c, r, url, method);
     case R_UI:
         return serve_route_ui(sv, c, r, url, method);
     }
@@ -258,6 +263,9 @@ static enum MHD_Result request_start(server *sv, struct MHD_Connection *c, req *
     if (r->route != R_HEALTH && r->route != R_UI && !serve_key_lookup(sv, c, &r->who))
         return serve_error(c, r, 401, NULL, "missing or invalid API key (X-API-Key)");
     unsigned need = serve_scope_of(r->route);
+    /* a case is read with the read scope and changed with the write scope */
+    if (r->route == R_CASES && strcmp(method, "GET") && strcmp(method, "HEAD"))
+        need = SERVE_SCOPE_WRITE;
     if (need && !(r->who.scopes & (need | SERVE_SCOPE_ADMIN)))
         return serve_error(c, r, 403, NULL,
                            "this key (id %s, owner '%s') lacks the '%s' scope that %s needs",

@@ -72,6 +72,7 @@ enum {
     R_SEARCH,
     R_GRAPH,
     R_WHOAMI,
+    R_CASES,
     R_UI, /* the web UI's pages and files: everything outside /v1 */
     R_OTHER,
     N_ROUTES
@@ -237,6 +238,10 @@ enum MHD_Result serve_route_ui(server *sv, struct MHD_Connection *c, req *r, con
 enum MHD_Result serve_route_whoami(server *sv, struct MHD_Connection *c, req *r);
 enum MHD_Result serve_route_search(server *sv, struct MHD_Connection *c, req *r);
 enum MHD_Result serve_route_graph(server *sv, struct MHD_Connection *c, req *r, int expand);
+/* Cases (serve_cases.c): /v1/cases, /v1/cases/{id}[/seeds|/traces|/labels|/notes|/report.html|
+ * /endpoints.csv] over src/case. */
+enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, const char *url,
+                                  const char *method);
 /* The snapshot's names and links, made on first use (thread-safe). */
 void serve_snap_aux(server *sv, snap *sn);
 

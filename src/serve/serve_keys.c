@@ -314,6 +314,7 @@ unsigned serve_scope_of(int route)
         return SERVE_SCOPE_SCREEN;
     case R_SEARCH:
     case R_GRAPH:
+    case R_CASES: /* changes need SERVE_SCOPE_WRITE: serve.c */
         return SERVE_SCOPE_READ;
     case R_WATCHLISTS:
     case R_ALERTS:

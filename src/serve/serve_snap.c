@@ -128,9 +128,9 @@ int serve_snap_refresh(server *sv)
 /* ---- metrics ---- */
 
 static const char *const route_names[] = {
-    "health", "metrics", "screen_address", "screen_tx", "screen_batch", "address",
-    "tx",     "entity",  "labels",         "trace",     "watchlists",   "alerts",
-    "rules",  "search",  "graph",          "whoami",    "ui",           "other"};
+    "health", "metrics", "screen_address", "screen_tx",  "screen_batch", "address", "tx",
+    "entity", "labels",  "trace",          "watchlists", "alerts",       "rules",   "search",
+    "graph",  "whoami",  "cases",          "ui",         "other"};
 
 unsigned serve_lat_bucket(double us)
 {

@@ -120,7 +120,7 @@ enum MHD_Result serve_route_whoami(server *sv, struct MHD_Connection *c, req *r)
         r->who.key_id, "role", serve_role_of(r->who.scopes), "scopes", scopes, "store", "height",
         t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null(), "clustered",
         sn->clusters != NULL, "labels", (json_int_t)labels_db_count(sn->labels), "features",
-        "cases", 0, "ui_libraries_missing", missing);
+        "cases", 1, "ui_libraries_missing", missing);
     serve_snap_put(sn);
     return serve_send_json(c, r, 200, d);
 }
