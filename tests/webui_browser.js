@@ -201,7 +201,7 @@ async function main() {
   const dom = await page.evaluate(() => ({ img: document.querySelectorAll("img").length,
     scripts: document.querySelectorAll("script").length,
     onerror: document.querySelectorAll("[onerror]").length }));
-  check("hostile: no injected element", dom.img === 0 && dom.onerror === 0 && dom.scripts === 6,
+  check("hostile: no injected element", dom.img === 0 && dom.onerror === 0 && dom.scripts === 7,
     JSON.stringify(dom));
 
   // --- screening: paste, run, table, download; upload a CSV
@@ -263,6 +263,94 @@ async function main() {
   await page.click("#signin-button");
   await page.waitForFunction(() => document.querySelector("#who").dataset.role === "analyst");
   check("signed in as analyst", true);
+
+  // --- cases (analyst): open a case on the theft, trace it, label and note from the graph,
+  // export the report, the endpoints and the graph
+  await page.goto(base + "/#/cases");
+  await page.waitForSelector("#newcase");
+  await page.fill("#newcase-title", "Theft at " + X.victim);
+  await page.fill("#newcase-victim", X.victim);
+  await page.click("#newcase-submit");
+  await page.waitForSelector("#case-title");
+  const caseId = page.url().split("/").pop();
+  check("case opened", /^[0-9]+$/.test(caseId) && (await text("#case-victim")) === X.victim, page.url());
+  await page.fill("#addseed-spec", X.theft_txid);
+  await page.click("#addseed-submit");
+  await page.waitForSelector("#case-seeds tbody tr");
+  await page.fill("#runtrace-hops", "50");
+  await page.click("#runtrace-submit");
+  await page.waitForSelector(".run table.actors", { timeout: 60000 });
+  await shot("case");
+  const seeded = Number(await page.$eval(".run p .amount", (e) => e.dataset.sats));
+  check("case run: seeded = the stolen amount (truth)", seeded === X.stolen, seeded + " != " + X.stolen);
+  const actors = await page.$$eval(".run table.actors tbody tr", (trs) => trs.map((tr) => ({
+    actor: tr.children[0].textContent, sats: Number(tr.querySelector(".amount").dataset.sats) })));
+  const byName = Object.fromEntries(actors.map((a) => [a.actor, a.sats]));
+  const services = X.endpoints.filter((e) => ["exchange", "otc", "swap", "bridge"].includes(e.type));
+  const named = services.filter((e) => byName[e.name] !== undefined);
+  check("case run: the truth's cash-out services are named by actor", named.length === services.length,
+    "missing " + JSON.stringify(services.filter((e) => byName[e.name] === undefined).map((e) => e.name)));
+  const shown = named.reduce((a, e) => a + byName[e.name], 0);
+  const truthSum = services.reduce((a, e) => a + e.value, 0);
+  // the tracer's recall at the services (docs/tracing.md: CoinJoins are not followed) is below
+  // 100 %; more than the truth would be taint from nowhere
+  check("case run: amounts at the services 90-100.5 % of the truth", shown >= truthSum * 0.9 &&
+    shown <= truthSum * 1.005, `${shown} vs ${truthSum} (${(100 * shown / truthSum).toFixed(1)} %)`);
+  await page.goto(base + "/#/graph?case=" + caseId);
+  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId, null,
+    { timeout: 15000 });
+  const node2 = await page.evaluate((op) => [...CT.graph.nodes.values()].find((n) => n.outputs.has(op)).id,
+    X.sources[1].output);
+  await clickNode(node2);
+  await page.waitForSelector("#case-tools");
+  await page.fill("#nodelabel-actor", "Thief wallet (analyst)");
+  await page.click("#nodelabel-submit");
+  await page.waitForFunction(() => document.querySelector("#nodelabel-msg").textContent === "saved");
+  await page.fill("#nodenote-text", "<script>alert(9)</script> seen moving");
+  await page.click("#nodenote-submit");
+  await page.waitForFunction(() => document.querySelector("#nodenote-msg").textContent === "saved");
+  const cdoc = await page.evaluate((id) => CT.api("cases/" + id), caseId);
+  check("graph: label and note recorded in the case", cdoc.labels.length === 1 &&
+    cdoc.labels[0].address === X.sources[1].address && cdoc.notes.length === 1 &&
+    cdoc.audit_verified === true, JSON.stringify([cdoc.labels, cdoc.notes.length]));
+  const save = async (sel, name) => {
+    const [d] = await Promise.all([page.waitForEvent("download"), page.click(sel)]);
+    const p = path.join(cfg.download_dir, name);
+    await d.saveAs(p);
+    return fs.readFileSync(p, "utf8");
+  };
+  const svg = await save("#graph-svg", "graph.svg");
+  check("graph exported as SVG, hostile text escaped", svg.startsWith("<?xml") && svg.includes("<svg") &&
+    svg.includes("&lt;script&gt;alert(1)&lt;/script&gt;") && !svg.includes("<script"), svg.slice(0, 80));
+  const dot = await save("#graph-dot", "graph.dot");
+  check("graph exported as DOT", dot.startsWith("digraph") && dot.includes(" -> ") &&
+    dot.includes(btc(X.sources[1].value)), dot.slice(0, 200));
+  await page.goto(base + "/#/case/" + caseId);
+  await page.waitForSelector("#export-report");
+  const rep = await save("#export-report", "report.html");
+  check("case report: the note's markup escaped, no script", rep.includes("&lt;script&gt;alert(9)") &&
+    !/<script/i.test(rep) && rep.includes("Thief wallet (analyst)"), rep.length);
+  const eps = await save("#export-endpoints", "endpoints.csv");
+  check("case endpoints CSV", eps.startsWith("case,run,chain,rank,address,category,actor") &&
+    eps.split("\n").length > 3);
+  await shot("case-after");
+  // a read key sees the case and cannot change it
+  await page.evaluate(() => { sessionStorage.clear(); });
+  await page.goto(base + "/#/signin");
+  await page.fill("#apikey", cfg.keys.read);
+  await page.click("#signin-button");
+  await page.waitForFunction(() => document.querySelector("#who").dataset.role === "read");
+  await page.goto(base + "/#/case/" + caseId);
+  await page.waitForSelector("#case-title");
+  check("read key: no forms on the case page", (await page.$("#addnote")) === null &&
+    (await page.$("#runtrace")) === null);
+  const w = await page.evaluate(async ([id, k]) => (await fetch("/v1/cases/" + id + "/notes",
+    { method: "POST", headers: { "X-API-Key": k, "Content-Type": "application/json" },
+      body: '{"text":"x"}' })).status, [caseId, cfg.keys.read]);
+  check("read key: a note is refused (403)", w === 403, w);
+  await page.goto(base + "/#/case/987654");
+  await page.waitForSelector("#notfound");
+  check("404 view for an unknown case", true);
 
   const csp = await page.evaluate(() => window.__csp);
   check("no CSP violation", csp.length === 0, JSON.stringify(csp));

@@ -77,6 +77,9 @@ def expect(chain_dir, hostile_address):
                 "outputs": {f"{sp_txid}:{j}": v for j, v in enumerate(shares) if v},
                 "inputs": len(sp.vin)},
         "hostile_address": hostile_address,
+        "endpoints": [{"name": e["name"], "type": e["type"], "value": e["value"]}
+                      for e in sc["endpoints"]],
+        "endpoint_total": sc["endpoint_total"],
     }
 
 

@@ -364,6 +364,78 @@ class Graph {
     if (s.stopped && s.stopped.length)
       side.appendChild(CT.h("p", { class: "muted" }, s.stopped.length +
         " output(s) did not move on (" + [...new Set(s.stopped.map((x) => x.fate))].join(", ") + ")."));
+    const tools = CT.caseTools && CT.caseTools(this.caseId, s);
+    if (tools) side.appendChild(tools);
+  }
+
+  /* The drawing as SVG, built with DOM calls (every text is a text node) and serialised. */
+  toSVG() {
+    const NS = "http://www.w3.org/2000/svg";
+    const { pos, lanes, laneTop } = this.layout();
+    const e = this.extentOf(pos) || { x1: 0, x2: 100, y1: 0, y2: 100 };
+    const el = (tag, attrs, text) => {
+      const x = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) x.setAttribute(k, String(v));
+      if (text !== undefined) x.textContent = text;
+      return x;
+    };
+    const svg = el("svg", { xmlns: NS, viewBox: [e.x1 - 20, e.y1 - 40, e.x2 - e.x1 + 40,
+      e.y2 - e.y1 + 80].join(" "), "font-family": "sans-serif" });
+    const defs = el("defs", {});
+    const m = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8,
+      markerHeight: 8, orient: "auto-start-reverse" });
+    m.appendChild(el("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#7f8a99" }));
+    defs.appendChild(m);
+    svg.appendChild(defs);
+    for (const lane of lanes) {
+      const L = laneTop[lane];
+      svg.appendChild(el("rect", { x: L.min * COL_W - 130, y: L.top - 60, width: (L.max - L.min) * COL_W + 260,
+        height: L.rows * ROW_H + 40, fill: "#f7f9fb", stroke: "#b7c0cc", "stroke-dasharray": "6 4" }));
+      svg.appendChild(el("text", { x: L.min * COL_W - 120, y: L.top - 40, "font-size": 16,
+        fill: "#5b6675" }, LANE_NAMES[lane] || lane));
+    }
+    for (const ed of this.edges.values()) {
+      const a = pos[ed.from], b = pos[ed.to];
+      if (!a || !b) continue;
+      svg.appendChild(el("line", { x1: a.x + 95, y1: a.y, x2: b.x - 95, y2: b.y, stroke: ed.kind ===
+        "cross_chain" ? "#d9822b" : "#7f8a99", "stroke-width": 2, "marker-end": "url(#arrow)" }));
+      const amt = ed.kind === "cross_chain" ? ed.amount + " " + (ed.asset || "") : CT.btc(ed.amount);
+      const marks = markerText(ed.patterns);
+      svg.appendChild(el("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 4, "font-size": 10,
+        "text-anchor": "middle" }, amt + (marks.length ? " · " + marks.join(" ") : "")));
+    }
+    const fills = { exchange: "#dbe9ff", otc: "#dbe9ff", theft: "#ffe1e1", sanctioned: "#ffe1e1",
+      mixer: "#efe3ff", bridge: "#ffeed8", swap: "#ffeed8" };
+    for (const n of this.nodes.values()) {
+      const p = pos[n.id];
+      svg.appendChild(el("rect", { x: p.x - 95, y: p.y - 28, width: 190, height: 56, rx: 8,
+        fill: fills[n.category] || "#eef1f5", stroke: "#8a94a6", "stroke-width": n.endpoint ? 4 : 1 }));
+      svg.appendChild(el("text", { x: p.x, y: p.y - 4, "font-size": 12, "text-anchor": "middle" },
+        nodeTitle(n)));
+      if (n.chain === "btc")
+        svg.appendChild(el("text", { x: p.x, y: p.y + 14, "font-size": 12, "text-anchor": "middle" },
+          CT.btc(this.amountOf(n))));
+    }
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg);
+  }
+
+  /* The graph in Graphviz's DOT (left to right; quotes and backslashes escaped). */
+  toDOT() {
+    const q = (t) => '"' + String(t).replace(/\\/g, "\\\\").replace(/"/g, '\\"')
+      .replace(/\r?\n/g, "\\n") + '"';
+    const lines = ["digraph cointrail {", "  rankdir=LR;", "  node [shape=box, style=rounded];"];
+    for (const n of this.nodes.values())
+      lines.push("  " + q(n.id) + " [label=" + q(nodeTitle(n) + (n.chain === "btc" ? "\n" +
+        CT.btc(this.amountOf(n)) : "")) + (n.category ? ", tooltip=" + q(n.category) : "") + "];");
+    for (const e of this.edges.values()) {
+      const marks = markerText(e.patterns);
+      lines.push("  " + q(e.from) + " -> " + q(e.to) + " [label=" + q((e.kind === "cross_chain"
+        ? e.amount + " " + (e.asset || "") : CT.btc(e.amount)) + (marks.length ? " " +
+        marks.join(" ") : "")) + (e.tx ? ", tooltip=" + q(e.tx) : "") +
+        (e.kind === "cross_chain" ? ", style=dashed" : "") + "];");
+    }
+    lines.push("}");
+    return lines.join("\n") + "\n";
   }
 }
 
@@ -380,8 +452,10 @@ CT.pages.graph = async function (view) {
   const go = CT.h("button", { id: "graph-go", type: "submit" }, "Open");
   const fit = CT.h("button", { id: "graph-fit", type: "button" }, "Fit");
   const png = CT.h("button", { id: "graph-png", type: "button" }, "PNG");
+  const svgB = CT.h("button", { id: "graph-svg", type: "button" }, "SVG");
+  const dotB = CT.h("button", { id: "graph-dot", type: "button" }, "DOT");
   const stats = CT.h("span", { id: "graph-stats", class: "muted" });
-  const form = CT.h("form", { class: "toolbar" }, spec, policy, go, fit, png, stats);
+  const form = CT.h("form", { class: "toolbar" }, spec, policy, go, fit, png, svgB, dotB, stats);
   const cyEl = CT.h("div", { id: "cy" });
   const side = CT.h("aside", { id: "side" }, CT.h("p", { class: "muted" },
     "Click a node for its details and evidence path; double-click to follow it a hop forward. " +
@@ -408,12 +482,28 @@ CT.pages.graph = async function (view) {
     a.click();
     setTimeout(() => { URL.revokeObjectURL(url); a.remove(); }, 1000);
   });
+  svgB.addEventListener("click", () => CT.download("graph.svg", "image/svg+xml", g.toSVG()));
+  dotB.addEventListener("click", () => CT.download("graph.dot", "text/vnd.graphviz", g.toDOT()));
   policy.addEventListener("change", () => { g.policy = policy.value; });
+  const caseId = q.get("case");
+  if (caseId && /^[1-9][0-9]{0,15}$/.test(caseId)) {
+    g.caseId = caseId;
+    view.insertBefore(CT.h("p", { id: "graph-case" }, "Case ", CT.link(caseId, "case", caseId),
+      ": labels and notes from the side panel go to this case."), form);
+  }
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     CT.go("#/graph?from=" + encodeURIComponent(spec.value.trim()) + "&policy=" + policy.value);
   });
-  const from = q.get("from");
+  let from = q.get("from");
+  if (!from && g.caseId) {
+    /* a case's graph: start from its first Bitcoin seed (the others are on its page) */
+    const c = await CT.api("cases/" + g.caseId);
+    const seed = c.seeds.find((x) => x.chain === "btc");
+    if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
+    from = seed.spec;
+    spec.value = from;
+  }
   if (!from) return;
   const d = await g.start(from);
   if (!d.nodes.length) CT.notFound(side, "nothing to draw from " + from);

@@ -11,6 +11,8 @@ CT.route("/labels/:a", CT.pages.labels);
 CT.route("/actor/:n", CT.pages.actor);
 CT.route("/screen", CT.pages.screen);
 CT.route("/graph", CT.pages.graph);
+CT.route("/cases", CT.pages.cases);
+CT.route("/case/:id", CT.pages.case);
 
 document.getElementById("searchform").addEventListener("submit", (ev) => {
   ev.preventDefault();
