@@ -111,9 +111,10 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     int64_t id = 0;
     const char *rest = "";
-    if (strcmp(url, "/v1/cases") &&
-        (strncmp(url, "/v1/cases/", 10) || (id = case_id_of(url, &rest)) < 0))
+    if (strcmp(url, "/v1/cases") && strncmp(url, "/v1/cases/", 10))
         return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
+    if (strcmp(url, "/v1/cases") && (id = case_id_of(url, &rest)) < 0)
+        return serve_error(c, r, 404, NULL, "no such case: a case id is a number from 1");
     static const char *const subs[] = {"",       "/seeds",       "/traces",       "/labels",
                                        "/notes", "/report.html", "/endpoints.csv"};
     size_t sub = 0;
