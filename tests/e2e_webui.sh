@@ -4,7 +4,7 @@
 # imported and clustered; the service runs with a key of each role (and an old scopes= line);
 # Debian's Chromium, headless, driven by playwright-core from web/node_modules
 # (tests/webui_browser.js), signs in, searches the theft, opens the graph, expands and collapses
-# nodes, checks the amounts shown against tests/webui_oracle.py (the truth and the blocks
+# nodes, follows a cross-chain hop (generate --evm, xchain links) into the Ethereum lane, checks the amounts shown against tests/webui_oracle.py (the truth and the blocks
 # decoded by python3-bitcoinlib), runs the screening page and its CSV download, checks that
 # hostile labels render as text, that a read key cannot write and that unknown ids give a 404
 # view. Screenshots go to $T/shots (KEEP_T=1 keeps them).
@@ -35,8 +35,12 @@ trap cleanup EXIT
 
 # --- a chain with a theft, its labels, and hostile ones on the theft's biggest output
 "$BIN" generate --out "$T/chain" --scenarios 1 --blocks 300 --txs-per-block 200 --maturity 5 \
-    --halving-interval 50 --era 2019-2024.3 --privacy-rate 0.25 --quiet || bad "generate"
+    --halving-interval 50 --era 2019-2024.3 --privacy-rate 0.25 --evm --quiet >/dev/null ||
+    bad "generate"
 "$BIN" import --db "$T/db" "$T/chain" >/dev/null || bad "import"
+# the EVM side and its links to Bitcoin: cross-chain hops in the graph's lanes
+"$BIN" evm-import --db "$T/db" "$T/chain/evm" >/dev/null || bad "evm-import"
+"$BIN" xchain links --db "$T/db" >/dev/null || bad "xchain links"
 big=$($PY tests/webui_oracle.py expect "$T/chain" - | $PY -c \
     'import json,sys; d=json.load(sys.stdin); print(d["hop"]["from_address"])')
 cat >"$T/hostile.csv" <<EOF

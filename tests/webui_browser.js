@@ -180,6 +180,32 @@ async function main() {
   const z1 = await page.evaluate(() => CT.graph.cy.zoom());
   check("zoom with the wheel", z1 !== z0, `${z0} -> ${z1}`);
 
+  // --- a cross-chain hop: the Bitcoin output of an EVM swap, expanded backward, reaches the
+  // EVM inbound tx (the truth's xchain_link) in the Ethereum lane
+  if (X.xchain) {
+    await page.goto(base + "/#/graph?from=" + X.xchain.output);
+    await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 1);
+    const first = await page.evaluate(() => CT.graph.nodes.keys().next().value);
+    await clickNode(first);
+    await page.click("#btn-prev");
+    await page.waitForFunction(() => [...CT.graph.nodes.values()].some((n) => n.chain !== "btc"),
+      null, { timeout: 10000 });
+    const xc = await page.evaluate(() => {
+      const e = [...CT.graph.edges.values()].find((x) => x.kind === "cross_chain");
+      const lanes = CT.graph.cy.nodes(".lane").map((n) => [n.id(), n.position("y")]);
+      return { e, lanes, foreign: [...CT.graph.nodes.values()].filter((n) => n.chain !== "btc").map((n) => n.id) };
+    });
+    check("cross-chain: the EVM inbound tx is a node of another lane",
+      xc.foreign.some((id) => id.endsWith(X.xchain.inbound_tx)) && xc.lanes.length === 2 &&
+      xc.lanes.find((l) => l[0] === "lane:eth")[1] > xc.lanes.find((l) => l[0] === "lane:btc")[1],
+    JSON.stringify(xc.lanes) + " " + JSON.stringify(xc.foreign));
+    check("cross-chain: the hop's amount and method are the truth's", xc.e &&
+      xc.e.amount === String(X.xchain.amount) && xc.e.method === X.xchain.method, JSON.stringify(xc.e));
+    await shot("graph-lanes");
+  } else {
+    check("the generated chain has a cross-chain hop", false);
+  }
+
   // --- hostile labels: text everywhere, nothing injected
   await page.goto(base + "/#/address/" + X.hostile_address);
   await page.waitForSelector("#addr-outputs");

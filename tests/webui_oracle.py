@@ -80,6 +80,12 @@ def expect(chain_dir, hostile_address):
         "endpoints": [{"name": e["name"], "type": e["type"], "value": e["value"]}
                       for e in sc["endpoints"]],
         "endpoint_total": sc["endpoint_total"],
+        # the first EVM -> Bitcoin hop (generate --evm): its Bitcoin output and EVM inbound tx
+        "xchain": next(({"output": f'{t["outbound_txid"]}:{t["outbound_vout"]}',
+                         "inbound_tx": t["inbound_tx"], "amount": t["outbound_amount"],
+                         "method": t["method"]}
+                        for t in truth if t["kind"] == "xchain_link"
+                        and t.get("outbound_chain") == "btc"), None),
     }
 
 

@@ -48,6 +48,16 @@ CT.btc = function (sats) {
   let s = BigInt(Math.abs(sats)).toString().padStart(9, "0");
   return (neg ? "-" : "") + s.slice(0, -8) + "." + s.slice(-8) + " BTC";
 };
+/* An amount in an asset's base unit (a decimal string or number) in whole units: BTC from
+ * satoshis, ETH from wei (18 decimals, trailing zeros cut); others as given. */
+CT.units = function (amount, asset) {
+  const dec = asset === "BTC" ? 8 : asset === "ETH" ? 18 : 0;
+  if (!dec || !/^[0-9]+$/.test(String(amount))) return amount + " " + (asset || "");
+  const s = String(amount).padStart(dec + 1, "0");
+  let frac = s.slice(-dec);
+  if (asset !== "BTC") frac = frac.replace(/0+$/, "") || "0";
+  return s.slice(0, -dec) + "." + frac + " " + asset;
+};
 CT.amount = function (sats) {
   return CT.h("span", { class: "amount", title: sats + " sat", dataset: { sats: String(sats) } },
     CT.btc(sats));

@@ -176,7 +176,7 @@ class Graph {
     for (const e of this.edges.values()) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
       const marks = markerText(e.patterns);
-      const amt = e.kind === "cross_chain" ? e.amount + " " + (e.asset || "")
+      const amt = e.kind === "cross_chain" ? CT.units(e.amount, e.asset)
         : CT.btc(e.amount);
       const cls = [e.kind === "cross_chain" ? "cross" : "",
         e.patterns.includes("coinjoin") ? "coinjoin" : "", e.patterns.includes("peel") ? "peel" : ""]
@@ -345,7 +345,7 @@ class Graph {
         e.kind === "cross_chain" ? "cross-chain (" + e.method + ", confidence " + e.confidence + ")"
           : ["tx ", CT.link(CT.short(e.tx, 8), "tx", e.tx), " (block " + e.height + ")"],
         " → ", CT.h("strong", {}, nodeTitle(st.node)), ": ",
-        e.kind === "cross_chain" ? e.amount + " " + e.asset : CT.amount(e.amount),
+        e.kind === "cross_chain" ? CT.units(e.amount, e.asset) : CT.amount(e.amount),
         markerText(e.patterns).length ? " · " + markerText(e.patterns).join(", ") : ""));
     }
     side.appendChild(ol);
@@ -399,7 +399,7 @@ class Graph {
       if (!a || !b) continue;
       svg.appendChild(el("line", { x1: a.x + 95, y1: a.y, x2: b.x - 95, y2: b.y, stroke: ed.kind ===
         "cross_chain" ? "#d9822b" : "#7f8a99", "stroke-width": 2, "marker-end": "url(#arrow)" }));
-      const amt = ed.kind === "cross_chain" ? ed.amount + " " + (ed.asset || "") : CT.btc(ed.amount);
+      const amt = ed.kind === "cross_chain" ? CT.units(ed.amount, ed.asset) : CT.btc(ed.amount);
       const marks = markerText(ed.patterns);
       svg.appendChild(el("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 4, "font-size": 10,
         "text-anchor": "middle" }, amt + (marks.length ? " · " + marks.join(" ") : "")));
@@ -430,7 +430,7 @@ class Graph {
     for (const e of this.edges.values()) {
       const marks = markerText(e.patterns);
       lines.push("  " + q(e.from) + " -> " + q(e.to) + " [label=" + q((e.kind === "cross_chain"
-        ? e.amount + " " + (e.asset || "") : CT.btc(e.amount)) + (marks.length ? " " +
+        ? CT.units(e.amount, e.asset) : CT.btc(e.amount)) + (marks.length ? " " +
         marks.join(" ") : "")) + (e.tx ? ", tooltip=" + q(e.tx) : "") +
         (e.kind === "cross_chain" ? ", style=dashed" : "") + "];");
     }
@@ -490,6 +490,7 @@ CT.pages.graph = async function (view) {
     g.caseId = caseId;
     view.insertBefore(CT.h("p", { id: "graph-case" }, "Case ", CT.link(caseId, "case", caseId),
       ": labels and notes from the side panel go to this case."), form);
+    g.cy.resize(); /* the drawing moved down: cytoscape caches where its container is */
   }
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
