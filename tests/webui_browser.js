@@ -30,6 +30,8 @@ async function main() {
       window.__csp.push(e.violatedDirective + " " + e.blockedURI));
   });
   const page = await context.newPage();
+  // a loaded machine (or an ASan build of the service) is slow: generous waits, never a pass
+  page.setDefaultTimeout(90000);
   const dialogs = [], errors = [];
   page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.on("pageerror", (e) => errors.push(e.message));
@@ -82,7 +84,7 @@ async function main() {
   // --- the graph from the theft: start nodes hold what was stolen, the victim is named
   await page.goto(base + "/#/graph?from=" + X.theft_txid);
   await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.edges.size >= 1, null,
-    { timeout: 15000 });
+    { timeout: 60000 });
   await page.waitForTimeout(300);
   await shot("graph-start");
   const start = await page.evaluate(() => [...CT.graph.nodes.values()].filter((n) => n.depth === 0)
@@ -118,7 +120,7 @@ async function main() {
   // --- expand one hop forward: the split of the taint against the oracle's haircut
   const before = await page.evaluate(() => CT.graph.nodes.size);
   await page.click("#btn-next");
-  await page.waitForFunction((n) => CT.graph.nodes.size > n, before, { timeout: 10000 });
+  await page.waitForFunction((n) => CT.graph.nodes.size > n, before, { timeout: 60000 });
   await page.waitForTimeout(300);
   await shot("graph-expanded");
   const got = await page.evaluate(() => {
@@ -155,7 +157,7 @@ async function main() {
     return { x: r.x, y: r.y };
   }, child) }).catch(() => {});
   await page.waitForFunction((n) => CT.graph.nodes.size > n || CT.graph.nodes.get(
-    CT.graph.selected).expanded.forward, nBefore2, { timeout: 10000 });
+    CT.graph.selected).expanded.forward, nBefore2, { timeout: 60000 });
   const grand = await page.evaluate((c) => {
     const n = [...CT.graph.nodes.values()].find((x) => x.parent === c);
     return n ? n.id : null;
@@ -189,7 +191,7 @@ async function main() {
     await clickNode(first);
     await page.click("#btn-prev");
     await page.waitForFunction(() => [...CT.graph.nodes.values()].some((n) => n.chain !== "btc"),
-      null, { timeout: 10000 });
+      null, { timeout: 60000 });
     const xc = await page.evaluate(() => {
       const e = [...CT.graph.edges.values()].find((x) => x.kind === "cross_chain");
       const lanes = CT.graph.cy.nodes(".lane").map((n) => [n.id(), n.position("y")]);
@@ -260,7 +262,7 @@ async function main() {
   for (const route of ["#/tx/" + "0".repeat(64), "#/address/1BoguSaddressXXXXXXXXXXXXXXXXXXXX",
     "#/entity/999999999", "#/no/such/page", "#/labels/nothing-here"]) {
     await page.goto(base + "/" + route);
-    await page.waitForSelector("#notfound, #error", { timeout: 5000 });
+    await page.waitForSelector("#notfound, #error", { timeout: 30000 });
     check("404 view for " + route, (await page.$("#notfound")) !== null);
   }
   const r404 = await page.goto(base + "/no-such-page");
@@ -324,7 +326,7 @@ async function main() {
     shown <= truthSum * 1.005, `${shown} vs ${truthSum} (${(100 * shown / truthSum).toFixed(1)} %)`);
   await page.goto(base + "/#/graph?case=" + caseId);
   await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId, null,
-    { timeout: 15000 });
+    { timeout: 60000 });
   const node2 = await page.evaluate((op) => [...CT.graph.nodes.values()].find((n) => n.outputs.has(op)).id,
     X.sources[1].output);
   await clickNode(node2);
