@@ -53,5 +53,7 @@ $bin case trace --db "$gen-db" --analyst demo 1 | sed -n '1,/^  endpoints/p'
 $bin case export --db "$gen-db" --analyst demo 1 --format html --out "$gen-case1.html"
 echo
 echo "== the evidence report: $gen-case1.html (prints to PDF)"
-echo "== the web UI: make a key (cointrail serve-key --owner demo --scopes read,screen,watch,admin),"
-echo "   run cointrail serve --db $gen-db --api-keys KEYFILE, then open http://127.0.0.1:8080/"
+echo "== the web UI (docs/webui.md), on the same store:"
+echo "   build/cointrail serve-key --owner demo --role analyst --key-file $gen-keys   # prints the key once"
+echo "   build/cointrail serve --db $gen-db --api-keys $gen-keys"
+echo "   then open http://127.0.0.1:8080/ , sign in with the key, search for case 1 or an exchange"
