@@ -41,9 +41,21 @@ check_export() { # $1 db, $2 export dir, $3 what, then extra columns_check.py ar
 
 # ---- the demo mainnet blocks ----
 "$BIN" import --db "$T/demo" demo/blk00000.dat >/dev/null || bad "import demo"
+# labels whose text needs CSV quoting (comma, doubled quote, line break), one on another chain
+printf '%s\n' 'chain,address,category,label,actor,source,confidence' \
+    'btc,1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa,miner,"Genesis, ""the"" first' \
+    'block",satoshi,e2e,90' \
+    'eth,0x00000000219ab540356cbb839cbe05303d7705fa,defi,Deposit,,e2e,' >"$T/l.csv"
+"$BIN" labels import --db "$T/demo" "$T/l.csv" >/dev/null || bad "labels import demo"
 "$BIN" export-columns --db "$T/demo" --out "$T/demo.x" >/dev/null || bad "export demo"
 check_export "$T/demo" "$T/demo.x" demo
 grep -q '"p2pk": 451' "$T/demo.x.duckdb" && ok || bad "demo: DuckDB does not count 451 p2pk outputs"
+got=$(zcat "$T/demo.x/labels.csv.gz" | $PY -c '
+import csv, sys
+r = list(csv.DictReader(sys.stdin))
+print(len(r), repr(r[0]["name"]), r[0]["address_id"], r[0]["confidence"], repr(r[1]["address_id"]),
+      repr(r[1]["actor"]))')
+[ "$got" = "2 'Genesis, \"the\" first\\nblock' 0 90 '' ''" ] && ok || bad "demo labels read back as $got"
 
 # ---- a generated chain with labels and entities ----
 "$BIN" generate --out "$T/g" --seed 17 --blocks 200 --txs-per-block 80 --quiet >/dev/null ||
