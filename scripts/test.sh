@@ -49,13 +49,15 @@ fi
 if [ $fast = 1 ]; then
     run_suite build -LE slow --
 else
-    echo "== npm ci in tests/evm-node (a real EVM node and solc for the EVM tests)"
-    if (cd tests/evm-node && npm ci --no-audit --no-fund --loglevel=error); then
-        passed=$((passed + 1))
-    else
-        echo "FAIL: npm ci in tests/evm-node"
-        failed=$((failed + 1))
-    fi
+    for d in evm-node duckdb; do
+        echo "== npm ci in tests/$d (evm-node: an EVM node and solc; duckdb: DuckDB for the export recipe)"
+        if (cd tests/$d && npm ci --no-audit --no-fund --loglevel=error); then
+            passed=$((passed + 1))
+        else
+            echo "FAIL: npm ci in tests/$d"
+            failed=$((failed + 1))
+        fi
+    done
     echo "== npm ci in web/ (the web UI's graph library and its browser-test driver)"
     if (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 \
         npm ci --no-audit --no-fund --loglevel=error); then

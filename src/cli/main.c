@@ -39,6 +39,8 @@ static const struct command {
     {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
     {"case", cmd_case,
      "case new|list|show|add-seed|trace|label|note|export --db DIR ...  investigation cases"},
+    {"export-columns", cmd_export_columns,
+     "export-columns --db DIR --out DIR  the chain as gzip CSV tables for DuckDB/Spark"},
 };
 
 static void usage(FILE *out)
