@@ -220,6 +220,23 @@ static void tx_human(const query_tx_result *r)
         printf("  fee: unknown (unresolved inputs)\n");
     else
         printf("  fee: %lld sat\n", (long long)r->fee);
+    const cluster_detection *d = &r->detection;
+    if (d->kind == CLUSTER_CJ_NONE)
+        printf("  coinjoin: none (no detector rule fits)");
+    else
+        printf("  coinjoin: %s (rule %s, score %d; %s)", cluster_cj_kind_name(d->kind),
+               cluster_rule_name(d->rule), d->score,
+               cluster_cj_excludes(d->kind) ? "inputs not joined" : "one wallet's: inputs joined");
+    if (d->equal_count)
+        printf("\n    %lld outputs of %lld sat: %lld participants paid for one each (%lld with "
+               "change, %lld earning); chance gives as many in %.1f%%",
+               (long long)d->equal_count, (long long)d->equal_value, (long long)d->participants,
+               (long long)d->with_change, (long long)d->earning, d->chance_permille / 10.0);
+    printf("\n");
+    if (r->clustered && r->clustered_kind != d->kind)
+        printf("  clustering recorded it as %s (built under other rules: run `cointrail "
+               "cluster`)\n",
+               cluster_cj_kind_name(r->clustered_kind));
 }
 
 int cmd_tx(int argc, char **argv)

@@ -20,14 +20,16 @@
 #include "../store/store.h"
 #include "../util/util.h"
 
-#define CLUSTER_FORMAT_VERSION 2
+#define CLUSTER_FORMAT_VERSION 3
 /* Version of the CoinJoin and change rules: a clustering saved under other rules is rebuilt. */
-#define CLUSTER_RULES_VERSION 1
+#define CLUSTER_RULES_VERSION 2
 #define CLUSTER_NO_ENTITY UINT32_MAX
-#define CLUSTER_DEFAULT_GUARD 1000 /* super-cluster guard: see cluster_opts.guard */
+#define CLUSTER_DEFAULT_GUARD 1000     /* collapse guard: see cluster_opts.guard */
+#define CLUSTER_DEFAULT_ESTABLISHED 10 /* see cluster_opts.established */
+#define CLUSTER_DEFAULT_EVIDENCE 2     /* see cluster_opts.evidence */
 
-/* CoinJoin kinds, as stored per tx (one byte). WHIRLPOOL_TX0 is recognised and reported but is
- * not a CoinJoin: its inputs are one wallet's and are joined. */
+/* CoinJoin kinds, as stored per tx (one byte). WHIRLPOOL_TX0 and PAYOUT_BATCH are recognised
+ * and reported but are not CoinJoins: their inputs are one wallet's and are joined. */
 typedef enum {
     CLUSTER_CJ_NONE = 0,
     CLUSTER_CJ_WASABI1,
@@ -36,13 +38,50 @@ typedef enum {
     CLUSTER_CJ_JOINMARKET,
     CLUSTER_CJ_GENERIC,
     CLUSTER_CJ_WHIRLPOOL_TX0,
+    CLUSTER_CJ_PAYOUT_BATCH,
     CLUSTER_CJ_NKINDS
 } cluster_cj_kind;
 
-/* JSON name of a kind: none wasabi1 wasabi2 whirlpool joinmarket generic whirlpool_tx0. */
+/* JSON name of a kind: none wasabi1 wasabi2 whirlpool joinmarket generic whirlpool_tx0
+ * payout_batch. */
 const char *cluster_cj_kind_name(int kind);
-/* Whether a kind excludes the tx from the multi-input heuristic (every kind but NONE, TX0). */
+/* Whether a kind excludes the tx from the multi-input heuristic (every kind but NONE, TX0 and
+ * PAYOUT_BATCH). */
 int cluster_cj_excludes(int kind);
+
+/* The detector rule that gave a tx its kind (docs/clustering.md, "CoinJoin detectors"). */
+typedef enum {
+    CLUSTER_RULE_NONE = 0,
+    CLUSTER_RULE_WHIRLPOOL_5X5,      /* whirlpool */
+    CLUSTER_RULE_TX0_FEE,            /* whirlpool_tx0, the full pool fee */
+    CLUSTER_RULE_TX0_DISCOUNT,       /* whirlpool_tx0, a discounted pool fee (SCODE) */
+    CLUSTER_RULE_WASABI2_DENOMS,     /* wasabi2 */
+    CLUSTER_RULE_WASABI1_TENTH,      /* wasabi1 */
+    CLUSTER_RULE_JOINMARKET_MAKERS,  /* joinmarket: participants, makers among them */
+    CLUSTER_RULE_EQUAL_PARTICIPANTS, /* generic: equal outputs paid for by participants */
+    CLUSTER_RULE_ONE_PAYER_BATCH,    /* payout_batch: equal outputs no participants paid for */
+    CLUSTER_NRULES
+} cluster_rule;
+/* Name of a rule ("whirlpool-5x5", "equal-output-participants", ...). */
+const char *cluster_rule_name(int rule);
+
+/* What the detectors found in one tx. */
+typedef struct cluster_detection {
+    int kind;  /* cluster_cj_kind */
+    int rule;  /* cluster_rule that fired (CLUSTER_RULE_NONE with kind NONE) */
+    int score; /* 0..100: how much of the rule's evidence is there (100 for the fixed shapes;
+                  for the equal-output rules the share of equal outputs with (JoinMarket,
+                  generic) or without (payout batch) a participant who paid for it) */
+    /* The equal-output analysis, when it ran (equal_count 0 otherwise): */
+    int64_t equal_value;
+    uint32_t equal_count;
+    uint32_t participants;    /* groups of inputs each paying one equal output and its change */
+    uint32_t earning;         /* of those, groups that got back more than they put in (makers) */
+    uint32_t with_change;     /* of those, groups that took a change output */
+    uint32_t by_chance;       /* participants found for equal values a few windows off (4 tries
+                                 together): what coincidence alone gives among these inputs */
+    uint32_t chance_permille; /* the chance, per mille, that coincidence gives as many */
+} cluster_detection;
 
 /* Change heuristics (bit flags). With several enabled, an output is linked as change only when
  * every enabled heuristic picks that same output. */
@@ -66,15 +105,22 @@ void cluster_format_heuristics(unsigned h, char *buf, size_t n);
  * the pass over the chain does not allocate per tx. Zero-initialise; free with
  * cluster_scratch_free. */
 typedef struct cluster_scratch {
-    int64_t *v;
+    int64_t *v, *in;
+    uint32_t *in_addr;
+    uint8_t *used;
     size_t cap;
 } cluster_scratch;
 void cluster_scratch_free(cluster_scratch *sc);
 
-/* The CoinJoin kind of tx (a cluster_cj_kind), from its input and output values, counts and
- * script types. Returns CLUSTER_CJ_NONE for coinbases. UTIL_ENOMEM (negative) if the scratch
- * could not grow. */
+/* What the detectors find in tx: its kind, the rule and score, and the equal-output analysis.
+ * *d is all zero (kind NONE) for coinbases and txs no rule fits. 0, or UTIL_ENOMEM (negative)
+ * if the scratch could not grow. */
+int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_detection *d);
+/* cluster_detect_ex's kind (a cluster_cj_kind), or UTIL_ENOMEM. */
 int cluster_detect(const store *s, uint64_t tx, cluster_scratch *sc);
+/* {kind, rule, score, excludes} and, when the equal-output analysis ran, {equal_value,
+ * equal_count, participants, earning}. New object, owned by the caller. */
+json_t *cluster_detection_json(const cluster_detection *d);
 
 /* Peel chains (rules version 1): a peel step is a non-coinbase tx with one resolved input and
  * exactly two outputs with addresses, where the smaller output (the peel, a payment) is at most

@@ -18,6 +18,25 @@
 
 /* ---- documents ---- */
 
+json_t *cluster_detection_json(const cluster_detection *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(cluster_cj_kind_name(d->kind)));
+    json_object_set_new(o, "rule", json_string(cluster_rule_name(d->rule)));
+    json_object_set_new(o, "score", json_integer(d->score));
+    json_object_set_new(o, "excludes", json_boolean(cluster_cj_excludes(d->kind)));
+    if (d->equal_count) {
+        json_object_set_new(o, "equal_value", json_integer(d->equal_value));
+        json_object_set_new(o, "equal_count", json_integer(d->equal_count));
+        json_object_set_new(o, "participants", json_integer(d->participants));
+        json_object_set_new(o, "earning", json_integer(d->earning));
+        json_object_set_new(o, "with_change", json_integer(d->with_change));
+        json_object_set_new(o, "by_chance", json_integer(d->by_chance));
+        json_object_set_new(o, "chance_permille", json_integer(d->chance_permille));
+    }
+    return o;
+}
+
 static json_t *activity_json(uint32_t height, uint32_t time)
 {
     json_t *o = json_object();
