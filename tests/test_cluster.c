@@ -276,7 +276,9 @@ static void test_saved(const char *tmp)
 
     /* Detectors against the truth: no false positive among the excluding kinds, and
      * Whirlpool found completely. */
-    CHECK(cluster_evaluate(s, truth, 0, 0, &doc, &err) == 0);
+    cluster_opts eo;
+    cluster_default_opts(&eo);
+    CHECK(cluster_evaluate(s, truth, &eo, &doc, &err) == 0);
     json_t *det = json_object_get(doc, "detectors");
     CHECK(json_real_value(json_object_get(json_object_get(det, "any_coinjoin"), "precision")) ==
           1.0);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../labels/labels.h"
 #include "../store/store.h"
 #include "../util/util.h"
 
@@ -139,13 +140,51 @@ int cluster_peel_chain(const store *s, uint64_t tx);
  * coinbase, or an output paying one of the inputs' addresses get -1. */
 int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_before);
 
+/* How an accepted union joined two entities (a link), and the collapse guards that refuse one
+ * (docs/clustering.md, "Collapse guards"). */
+enum {
+    CLUSTER_LINK_MULTI_INPUT = 1, /* two input addresses of one tx */
+    CLUSTER_LINK_CHANGE = 2,      /* the inputs and the output a change heuristic picked */
+    CLUSTER_LINK_EVIDENCE = 4     /* flag: a guarded merge, made once co-spends in `evidence`
+                                     distinct txs linked the two entities */
+};
+typedef enum {
+    CLUSTER_GUARD_NONE = 0,
+    CLUSTER_GUARD_SIZE,    /* both entities hold >= guard addresses */
+    CLUSTER_GUARD_LABELS,  /* both carry labels of different actors, one of them a service */
+    CLUSTER_GUARD_SERVICE, /* a labelled service and an unlabelled entity of >= established */
+    CLUSTER_NGUARDS
+} cluster_guard_rule;
+/* "none", "size", "labels", "service". */
+const char *cluster_guard_name(int rule);
+/* "multi_input", "change" (the EVIDENCE flag ignored). */
+const char *cluster_link_name(int kind);
+
+/* The parameters a clustering is built with; every one is recorded in its state file, and a
+ * clustering built with others is rebuilt. */
+typedef struct cluster_params {
+    unsigned rules;       /* CLUSTER_RULES_VERSION */
+    unsigned heuristics;  /* CLUSTER_H_* */
+    uint32_t guard;       /* an entity of this many addresses is large */
+    uint32_t established; /* a labelled service joins an unlabelled entity this big only on
+                             evidence */
+    uint32_t evidence;    /* distinct txs a guarded merge needs */
+    uint64_t labelled;    /* btc addresses with a label (the label guards' input) */
+    char labels[65];      /* sha256 (hex) of those labels, "none" without any */
+} cluster_params;
+
 typedef struct cluster_opts {
-    unsigned heuristics; /* CLUSTER_H_* set; 0 = multi-input only (the default) */
-    uint32_t guard;      /* refuse a change link joining two entities of >= guard addresses
-                            each; 0 = CLUSTER_DEFAULT_GUARD */
-    int rebuild;         /* ignore the saved clustering and build from tx 0 */
-    int test_crash;      /* test hook: SIGKILL itself after an incremental run changed the files
-                            in place, before it commits the state (0 = never) */
+    unsigned heuristics;     /* CLUSTER_H_* set; 0 = multi-input only (the default) */
+    uint32_t guard;          /* merges of two entities of >= guard addresses each need evidence;
+                                0 = CLUSTER_DEFAULT_GUARD */
+    uint32_t established;    /* a labelled service merging with an unlabelled entity of >= this
+                                many addresses needs evidence; 0 = CLUSTER_DEFAULT_ESTABLISHED */
+    uint32_t evidence;       /* a guarded merge is made once co-spends in this many distinct txs
+                                linked the two entities; 0 = CLUSTER_DEFAULT_EVIDENCE */
+    const labels_db *labels; /* the store's labels (may be NULL: no label guards); not owned */
+    int rebuild;             /* ignore the saved clustering and build from tx 0 */
+    int test_crash;          /* test hook: SIGKILL itself after an incremental run changed the files
+                                in place, before it commits the state (0 = never) */
 } cluster_opts;
 
 void cluster_default_opts(cluster_opts *o);
@@ -159,10 +198,15 @@ typedef struct cluster_result {
     uint64_t singletons;
     uint64_t coinjoins[CLUSTER_CJ_NKINDS]; /* whole clustering, by kind */
     uint64_t change_links, refused_merges; /* whole clustering */
+    /* Unions made, by heuristic (multi-input, change) and how many of them on evidence; merges
+     * refused, by guard rule (index cluster_guard_rule; 0 unused). Whole clustering. */
+    uint64_t links_multi_input, links_change, links_evidence;
+    uint64_t refusals[CLUSTER_NGUARDS];
     uint32_t largest_id[10], largest_size[10];
     unsigned n_largest;
     unsigned heuristics;
     uint32_t guard;
+    cluster_params params;
     double seconds, load_seconds, pass_seconds, write_seconds;
 } cluster_result;
 
@@ -211,6 +255,29 @@ typedef struct cluster_entity_address {
     char address[128]; /* btc_addr_encode's spelling */
 } cluster_entity_address;
 
+/* A merge the collapse guards refused. */
+typedef struct cluster_refusal {
+    uint64_t tx;
+    uint8_t txid[32];
+    uint32_t a, b; /* the addresses the tx would have joined */
+    char addr_a[128], addr_b[128];
+    uint32_t size_a, size_b;     /* their entities' sizes then */
+    uint32_t entity_a, entity_b; /* their entities now (equal: joined later, on evidence) */
+    int heuristic;               /* CLUSTER_LINK_MULTI_INPUT or CLUSTER_LINK_CHANGE */
+    int rule;                    /* cluster_guard_rule */
+} cluster_refusal;
+
+/* A tx the detectors flagged that an entity took part in. */
+typedef struct cluster_flagged_tx {
+    uint64_t tx;
+    uint8_t txid[32];
+    int kind;                      /* the cluster_cj_kind the clustering recorded */
+    cluster_detection det;         /* the detectors' verdict now (rule, score, participants) */
+    int spent_into, received_from; /* the entity's coins went in / came out */
+} cluster_flagged_tx;
+
+#define CLUSTER_LIST_MAX 100 /* flagged txs and refused merges listed per entity */
+
 /* The entity of an address, as `cointrail entity` shows it. Sums are over the outputs of its
  * addresses within the clustering (txs below clustered_txs). Free with cluster_entity_free. */
 typedef struct cluster_entity_result {
@@ -231,6 +298,19 @@ typedef struct cluster_entity_result {
     uint64_t clustered_txs;
     int up_to_date; /* the clustering covers every tx of the store */
     unsigned heuristics;
+    /* How it was formed: the unions inside it by heuristic (how many of them made on
+     * evidence), and the merges of it with other entities the guards refused: still apart, or
+     * made later on evidence. refusals lists the first CLUSTER_LIST_MAX (by tx, owned). */
+    uint64_t formed_multi_input, formed_change, formed_evidence;
+    uint64_t refused_apart, refused_joined;
+    size_t n_refusals;
+    cluster_refusal *refusals;
+    /* The flagged txs (any kind) it spent coins into or received coins from: how many, and
+     * the first CLUSTER_LIST_MAX by tx (owned). */
+    uint64_t flagged_total;
+    size_t n_flagged;
+    cluster_flagged_tx *flagged;
+    cluster_params params; /* of the clustering */
 } cluster_entity_result;
 
 /* The entity of arg (an address string, or a decimal address id whose entity is shown), with
@@ -249,6 +329,46 @@ json_t *cluster_entity_result_json(const cluster_entity_result *r);
 int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
                         size_t limit, json_t **out, util_err *err);
 
+/* One step of the chain that joined two addresses: a union of the clustering, from one
+ * address to the next, with the tx and heuristic that made it. */
+typedef struct cluster_why_step {
+    uint64_t tx;
+    uint8_t txid[32];
+    uint32_t from, to;
+    char from_addr[128], to_addr[128];
+    int link;              /* CLUSTER_LINK_* (CLUSTER_LINK_EVIDENCE: a guarded merge) */
+    int kind;              /* the tx's recorded cluster_cj_kind (NONE, TX0, PAYOUT_BATCH) */
+    cluster_detection det; /* the detectors' verdict on the tx (rule, score) */
+} cluster_why_step;
+
+/* Why two addresses share an entity (or do not). Free with cluster_why_free. */
+typedef struct cluster_why_result {
+    uint32_t a, b;
+    char addr_a[128], addr_b[128];
+    uint32_t entity_a, entity_b;
+    int joined;     /* one entity */
+    size_t n_steps; /* joined: the chain of unions from a to b (owned, in order) */
+    cluster_why_step *steps;
+    uint64_t refusals_total; /* not joined: merges of their two entities the guards refused */
+    size_t n_refusals;       /* the first CLUSTER_LIST_MAX of them (owned) */
+    cluster_refusal *refusals;
+    cluster_params params;
+} cluster_why_result;
+
+/* The chain of txs and heuristics that joined the addresses (or ids) arg_a and arg_b: the path
+ * between them in the forest of unions the clustering made, each step a tx with its heuristic;
+ * or that they are not joined, with the refused merges between their entities. UTIL_EINVAL bad
+ * argument, UTIL_ENOTFOUND unknown address, UTIL_ENOMEM. *out is filled only on success. */
+int cluster_why(const cluster_map *m, const store *s, const char *arg_a, const char *arg_b,
+                cluster_why_result *out, util_err *err);
+void cluster_why_free(cluster_why_result *r);
+/* {a, b (address, id, entity), joined, steps: [{txid, from, to, heuristic, on_evidence,
+ * kind, rule, score}], refused_merges (count), refusals: [...], params}. New object. */
+json_t *cluster_why_json(const cluster_why_result *r);
+/* One refused merge as JSON: {txid, a, b, size_a, size_b, entity_a, entity_b, joined_later,
+ * heuristic, rule}. New object. */
+json_t *cluster_refusal_json(const cluster_refusal *r);
+
 /* The summary document of a build result (what `cointrail cluster --json` prints); *out is
  * owned by the caller. */
 int cluster_result_json(const cluster_result *r, const store *s, json_t **out, util_err *err);
@@ -258,12 +378,16 @@ int cluster_result_json(const cluster_result *r, const store *s, json_t **out, u
 int cluster_dump(const cluster_map *m, const store *s, FILE *f, util_err *err);
 
 /* Measure against a generator truth file (docs/generator.md): per detector precision and
- * recall against the truth's coinjoin and whirlpool_tx0 lines; per change heuristic (each
- * alone, and the set h together) the precision of its links against the truth entities and
- * the clustering it gives (entities, largest, purity, completeness); and the multi-input
- * clustering's purity and completeness. Works in memory; saves nothing. *out is owned by the
- * caller. */
-int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_t guard,
-                     json_t **out, util_err *err);
+ * recall against the truth's coinjoin, whirlpool_tx0 and batch lines; the clustering the
+ * options o give (multi-input and o's change heuristics, guards and labels): pairwise precision
+ * and recall against the truth's owners and the largest wrong cluster ("pairwise"); per change
+ * heuristic (each alone, and all together) the precision of its links and the clustering it
+ * gives (entities, largest, purity, completeness, pairwise). Works in memory; saves nothing.
+ * *out is owned by the caller. */
+int cluster_evaluate(const store *s, const char *truth_path, const cluster_opts *o, json_t **out,
+                     util_err *err);
+
+/* {rules, heuristics, guard, established, evidence, labels: {digest, addresses}}. New object. */
+json_t *cluster_params_json(const cluster_params *p);
 
 #endif
