@@ -61,6 +61,7 @@ typedef enum {
     CLUSTER_RULE_JOINMARKET_MAKERS,  /* joinmarket: participants, makers among them */
     CLUSTER_RULE_EQUAL_PARTICIPANTS, /* generic: equal outputs paid for by participants */
     CLUSTER_RULE_ONE_PAYER_BATCH,    /* payout_batch: equal outputs no participants paid for */
+    CLUSTER_RULE_WASABI1_LEVELS,     /* wasabi1: a small round, by its mixing levels */
     CLUSTER_NRULES
 } cluster_rule;
 /* Name of a rule ("whirlpool-5x5", "equal-output-participants", ...). */

@@ -24,10 +24,16 @@ int cluster_cj_excludes(int kind)
            kind != CLUSTER_CJ_PAYOUT_BATCH && kind < CLUSTER_CJ_NKINDS;
 }
 
-static const char *const rule_names[CLUSTER_NRULES] = {
-    "none",           "whirlpool-5x5", "whirlpool-tx0-fee", "whirlpool-tx0-discount",
-    "wasabi2-denoms", "wasabi1-tenth", "joinmarket-makers", "equal-output-participants",
-    "one-payer-batch"};
+static const char *const rule_names[CLUSTER_NRULES] = {"none",
+                                                       "whirlpool-5x5",
+                                                       "whirlpool-tx0-fee",
+                                                       "whirlpool-tx0-discount",
+                                                       "wasabi2-denoms",
+                                                       "wasabi1-tenth",
+                                                       "joinmarket-makers",
+                                                       "equal-output-participants",
+                                                       "one-payer-batch",
+                                                       "wasabi1-levels"};
 
 const char *cluster_rule_name(int rule)
 {
@@ -362,17 +368,30 @@ int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_
             return 0;
         }
     }
-    /* Wasabi 1: >= 10 equal outputs of 0.095-0.106 BTC, all outputs P2WPKH, at least as many
-     * inputs as equal outputs. */
-    if (n_p2wpkh == n_out && n_in >= 10) {
+    /* Wasabi 1: all outputs P2WPKH, at least as many inputs as equal outputs of a base of
+     * 0.095-0.106 BTC, and >= 10 of those, or >= 2 of them with mixing levels (2, 4, 8 or 16
+     * times the base, each >= 2) making >= 5 level outputs in all. */
+    if (n_p2wpkh == n_out && n_in >= 5) {
         for (uint32_t i = 0; i < n;) {
             uint32_t j = i;
             while (j < n && sc->v[j] == sc->v[i])
                 j++;
-            if (j - i >= 10 && sc->v[i] >= 9500000 && sc->v[i] <= 10600000 && n_in >= j - i) {
-                d->kind = CLUSTER_CJ_WASABI1, d->rule = CLUSTER_RULE_WASABI1_TENTH;
-                d->score = 100;
-                return 0;
+            int64_t base = sc->v[i];
+            uint32_t c = j - i, levels = c, higher = 0;
+            if (c >= 2 && base >= 9500000 && base <= 10600000 && n_in >= c) {
+                for (int k = 1; k <= 4; k++) {
+                    uint32_t ck = 0;
+                    for (uint32_t x = j; x < n; x++)
+                        ck += sc->v[x] == base << k;
+                    if (ck >= 2) levels += ck, higher++;
+                }
+                if ((c >= 10 && n_in >= 10) || (higher && levels >= 5)) {
+                    d->kind = CLUSTER_CJ_WASABI1;
+                    d->rule = c >= 10 && n_in >= 10 ? CLUSTER_RULE_WASABI1_TENTH
+                                                    : CLUSTER_RULE_WASABI1_LEVELS;
+                    d->score = d->rule == CLUSTER_RULE_WASABI1_TENTH ? 100 : 90;
+                    return 0;
+                }
             }
             i = j;
         }
