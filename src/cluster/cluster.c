@@ -110,7 +110,11 @@ uint32_t cl_uf_find(cl_uf *u, uint32_t x)
 
 uint32_t cl_uf_union(cl_uf *u, uint32_t a, uint32_t b)
 {
-    a = cl_uf_find(u, a), b = cl_uf_find(u, b);
+    return cl_uf_join_roots(u, cl_uf_find(u, a), cl_uf_find(u, b));
+}
+
+uint32_t cl_uf_join_roots(cl_uf *u, uint32_t a, uint32_t b)
+{
     if (a == b) return a;
     if (b < a) {
         uint32_t t = a;
@@ -371,13 +375,13 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     kinds = malloc(to - from ? to - from : 1);
     if (!kinds) goto oom;
     if ((rc = cl_run_pass(s, &p, from, to, kinds, err))) goto fail;
+    r->pass_seconds = util_now() - t1;
+    double t2 = util_now();
     if (cl_pass_flush_links(&p) || fsync(p.links_fd) < 0) {
         rc = util_errf(err, UTIL_EIO, "%s/%s: cannot write: %s", dir, st.links,
                        strerror(p.io_error ? p.io_error : errno));
         goto fail;
     }
-    r->pass_seconds = util_now() - t1;
-    double t2 = util_now();
 
     st.heuristics = pr.heuristics;
     st.rules = pr.rules;

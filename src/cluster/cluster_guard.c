@@ -238,7 +238,7 @@ int cl_pass_guards_init(cl_pass *p, const cl_labels *labels, const cl_refusal_re
 static int guard_rule(const cl_pass *p, uint32_t ra, uint32_t rb, uint32_t sa, uint32_t sb)
 {
     if (sa >= p->guard && sb >= p->guard) return CLUSTER_GUARD_SIZE;
-    if (!p->labels) return CLUSTER_GUARD_NONE;
+    if (!p->root_label.n) return CLUSTER_GUARD_NONE; /* no labelled entity at all */
     uint32_t la = root_ident(p, ra), lb = root_ident(p, rb);
     int svc_a = la != NO_IDENT && cl_labels_is_service(p->labels, la);
     int svc_b = lb != NO_IDENT && cl_labels_is_service(p->labels, lb);
@@ -274,7 +274,7 @@ int cl_pass_flush_links(cl_pass *p)
 /* Union of two roots with the per-root state carried over to the one that stays. */
 static void join(cl_pass *p, uint32_t ra, uint32_t rb)
 {
-    uint32_t keep = cl_uf_union(&p->uf, ra, rb), gone = keep == ra ? rb : ra;
+    uint32_t keep = cl_uf_join_roots(&p->uf, ra, rb), gone = keep == ra ? rb : ra;
     if (p->root_label.n) {
         uint32_t lg = root_ident(p, gone);
         if (lg != NO_IDENT) {

@@ -40,6 +40,8 @@ uint32_t cl_uf_parent(const cl_uf *u, uint32_t x);
 uint32_t cl_uf_root(const cl_uf *u, uint32_t x);
 /* Union, keeping the smaller root; returns the new root. */
 uint32_t cl_uf_union(cl_uf *u, uint32_t a, uint32_t b);
+/* The same for two roots (no finds). */
+uint32_t cl_uf_join_roots(cl_uf *u, uint32_t a, uint32_t b);
 
 /* ---- collapse guards (cluster_guard.c) ---- */
 
