@@ -64,6 +64,33 @@ printf 'chain,address,category,actor\nbtc,%s,exchange,Another Exchange\n' "$two"
 [ "$("$BIN" cluster --db "$T/g.db" $G --no-labels --json | field "['why']")" = "other labels" ] && ok || bad "--no-labels rebuilds"
 [ "$("$BIN" cluster --db "$T/g.db" --guard 40 --json | field "['why']")" = "other guard settings" ] && ok || bad "other guard settings rebuild"
 
+# The API answers the same: /v1/tx and /v1/entity carry the detection and the formation.
+"$BIN" cluster --db "$T/g.db" $G >/dev/null
+K=$T/keys
+KEY=$("$BIN" serve-key --owner t --scopes read --key-file "$K") || bad "serve-key"
+"$BIN" serve --db "$T/g.db" --listen 127.0.0.1:0 --api-keys "$K" --port-file "$T/port" 2>"$T/serve.log" &
+SERVE_PID=$!
+trap 'kill $SERVE_PID 2>/dev/null; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+U=127.0.0.1:$(cat "$T/port")
+cjtx=$(grep -m1 ' generic$' "$T/full.txt" | cut -d' ' -f2)
+curl -s -H "X-API-Key: $KEY" "$U/v1/tx/$cjtx" >"$T/api.tx"
+"$BIN" tx --db "$T/g.db" --json "$cjtx" >"$T/cli.tx"
+"$BIN" entity --db "$T/g.db" --json "$big" >"$T/cli.entity"
+curl -s -H "X-API-Key: $KEY" "$U/v1/entity/$big" >"$T/api.entity"
+kill $SERVE_PID 2>/dev/null
+$PY - "$T" <<'PYEOF' && ok || bad "API tx/entity answers differ from the CLI's"
+import json, sys
+t = sys.argv[1]
+a, c = json.load(open(t + "/api.tx")), json.load(open(t + "/cli.tx"))
+assert a["coinjoin"] == c["coinjoin"] and a["coinjoin"]["kind"] == "generic", (a, c)
+assert a["coinjoin"]["rule"] == "equal-output-participants" and a["clustering"]["excluded"]
+a, c = json.load(open(t + "/api.entity")), json.load(open(t + "/cli.entity"))
+for k in ("formation", "flagged_txs", "flagged_total", "params"):
+    assert a[k] == c[k], k
+assert c["formation"]["multi_input"] + c["formation"]["change"] == c["size"] - 1
+PYEOF
+
 # 3. Other heuristics rebuild; change links are counted; the guard refuses big merges.
 out=$("$BIN" cluster --db "$T/g.db" --heuristics round,optimal --json)
 [ "$(echo "$out" | field "['mode']")" = built ] && [ "$(echo "$out" | field "['why']")" = "other heuristics" ] &&
