@@ -91,6 +91,13 @@ for k in ("formation", "flagged_txs", "flagged_total", "params"):
 assert c["formation"]["multi_input"] + c["formation"]["change"] == c["size"] - 1
 PYEOF
 
+# --evaluate: its pairwise precision and recall, largest wrong cluster and per-detector figures
+# are what tests/cluster_accuracy.py computes from the dump and the truth.
+"$BIN" cluster --db "$T/g.db" $G --dump >"$T/g.dump"
+"$BIN" cluster --db "$T/g.db" $G --evaluate "$T/g/truth.jsonl" --json >"$T/eval.json" &&
+    $PY tests/cluster_accuracy.py "$T/g/truth.jsonl" "$T/g.dump" --compare "$T/eval.json" >/dev/null &&
+    ok || bad "--evaluate differs from cluster_accuracy.py"
+
 # 3. Other heuristics rebuild; change links are counted; the guard refuses big merges.
 out=$("$BIN" cluster --db "$T/g.db" --heuristics round,optimal --json)
 [ "$(echo "$out" | field "['mode']")" = built ] && [ "$(echo "$out" | field "['why']")" = "other heuristics" ] &&
