@@ -401,8 +401,9 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     st.links_multi = p.links_multi, st.links_change = p.links_change;
     st.links_evidence = p.links_evidence;
     memcpy(st.refusals, p.refusals, sizeof st.refusals);
-    /* Refused merges: the whole file for a full build, the new ones appended otherwise. */
-    {
+    /* Refused merges: the whole file for a full build, the new ones appended otherwise (none
+     * new: the committed file as it is, no write and no fsync). */
+    if (full || p.n_ref > old.refused) {
         size_t old_n = full ? 0 : old.refused;
         int fd = open_append(dir, st.refusedf, old_n, sizeof(cl_refusal_rec), full);
         if (fd < 0 || util_write_all(fd, p.ref + old_n, (p.n_ref - old_n) * sizeof *p.ref) ||
