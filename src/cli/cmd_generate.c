@@ -34,6 +34,11 @@ static void usage(FILE *f)
             "  --reuse-rate F          chance a receive/change address is reused (%.2f)\n"
             "  --privacy-rate F        share of users who mix coins (%.2f)\n"
             "  --coinjoin-rate F       multiplier on CoinJoin round frequency (%.1f)\n"
+            "  --generic-rounds F      equal-output rounds outside the known implementations\n"
+            "                          (any denomination, mixed scripts, remixes); 0 = none (0)\n"
+            "  --lookalikes F          one-payer batches with equal outputs (payroll, payouts)\n"
+            "                          that look like CoinJoins; 0 = none (0)\n"
+            "  --tx0-discount F        share of Whirlpool Tx0s paying a discounted fee (0)\n"
             "  --era START-END         mainnet years the chain imitates (%.1f-%.1f)\n"
             "  --start-time UNIX       genesis timestamp (default: start of the era)\n"
             "  --file-size MIB         maximum size of a blk file (%llu)\n"
@@ -190,6 +195,12 @@ int cmd_generate(int argc, char **argv)
             bad = parse_f(name, val, &cfg.privacy_rate);
         else if (!strcmp(name, "--coinjoin-rate"))
             bad = parse_f(name, val, &cfg.coinjoin_rate);
+        else if (!strcmp(name, "--generic-rounds"))
+            bad = parse_f(name, val, &cfg.generic_rounds);
+        else if (!strcmp(name, "--lookalikes"))
+            bad = parse_f(name, val, &cfg.lookalikes);
+        else if (!strcmp(name, "--tx0-discount"))
+            bad = parse_f(name, val, &cfg.tx0_discount);
         else if (!strcmp(name, "--evm-scenarios"))
             bad = parse_u32(name, val, &cfg.evm_scenarios);
         else if (!strcmp(name, "--evm-txs-per-block"))

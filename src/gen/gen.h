@@ -55,6 +55,14 @@ typedef struct gen_config {
     int evm;
     uint32_t evm_scenarios;   /* EVM thefts (each continues in Bitcoin as one more scenario) */
     double evm_txs_per_block; /* mean background txs per 12-second EVM block */
+    /* Harder cases for the CoinJoin detectors (docs/generator.md, "Generic rounds and
+     * lookalikes"); each 0 by default, and with all three 0 every byte of the output is what it
+     * was before they existed. */
+    double generic_rounds; /* multiplier on the chance of equal-output rounds outside the known
+                              implementations (any denomination, mixed scripts, remixes) */
+    double lookalikes;     /* multiplier on the chance of one-payer batches with equal outputs
+                              (payroll, payouts) that look like CoinJoins */
+    double tx0_discount;   /* share of Whirlpool Tx0s that pay a discounted pool fee (SCODE) */
     /* Called (if set) after every progress_every blocks and at the end; may be NULL. */
     void (*progress)(void *ctx, uint32_t height, uint64_t txs, uint64_t bytes);
     void *progress_ctx;
