@@ -420,15 +420,14 @@ int store_commit(store *s, util_err *err)
             if (s->dirty[c][1] > hi) hi = s->dirty[c][1];
         }
         if (hi > col->rows) hi = col->rows; /* rows past the end are not part of the state */
-        int rc = colstore_col_sync_range(col, (size_t)lo * col->width, (size_t)hi * col->width,
-                                         err);
+        int rc =
+            colstore_col_sync_range(col, (size_t)lo * col->width, (size_t)hi * col->width, err);
         if (rc) return rc;
     }
     store_hindex_note_used(&s->txidx);
     store_hindex_note_used(&s->addridx);
     int rc;
-    if ((rc = hindex_sync(s, &s->txidx, err)) || (rc = hindex_sync(s, &s->addridx, err)))
-        return rc;
+    if ((rc = hindex_sync(s, &s->txidx, err)) || (rc = hindex_sync(s, &s->addridx, err))) return rc;
     rc = manifest_write(s, &s->live, err);
     if (rc) return rc;
     for (int c = 0; c < NCOLS; c++)

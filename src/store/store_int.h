@@ -100,8 +100,8 @@ struct store {
      * reorganisation) since the last commit; with the appended rows past undo_base, what the
      * next commit makes durable (store_commit). */
     uint64_t dirty[NCOLS][2];
-    int legacy;                /* format 1: no payload columns (read-only) */
-    uint8_t *nd_scratch;       /* one output's payload while appending */
+    int legacy;          /* format 1: no payload columns (read-only) */
+    uint8_t *nd_scratch; /* one output's payload while appending */
     size_t nd_cap;
 };
 
