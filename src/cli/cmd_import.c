@@ -23,6 +23,8 @@ static const char import_usage[] =
     "Every header's proof of work and difficulty are checked under the store's network,\n"
     "recorded at its first import: --network, else what the genesis block declares\n"
     "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n"
+    "Work is committed every --commit-seconds (5), or 4x the last commit's time if\n"
+    "that is longer, so commits stay under a fifth of the import; 0: after every block.\n"
     "--follow keeps the store current from a running node's blocks directory until\n"
     "SIGINT/SIGTERM: new records and blk files are seen at once (inotify, else every\n"
     "--poll-ms, 250) and committed once per poll; a record the node is still writing is\n"

@@ -32,6 +32,7 @@ typedef struct slot {
 } slot;
 
 #define RING 64
+#define COMMIT_GAP_FACTOR 4.0 /* see the commit in apply_path */
 
 typedef struct pipeline {
     const file_list *fl;
@@ -127,7 +128,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     for (int i = 0; i < threads; i++)
         if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
     if (!started) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
-    double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0;
+    double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0, commit_cost = 0;
     int rc = 0;
     size_t uncommitted = 0;
     for (size_t i = 0; i < pl->n; i++) {
@@ -163,9 +164,17 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         pthread_mutex_unlock(&pl->mu);
         uncommitted++;
         double now = util_now();
-        if (now - last_commit >= o->commit_seconds || store_batch_full(s)) {
+        /* A commit writes the pages changed since the last one; on a large store the random
+         * ones (index slots, spent marks, address heads) approach all of them, so a fixed
+         * interval would let committing grow to most of the import. The gap is stretched to
+         * COMMIT_GAP_FACTOR times the last commit's cost: committing stays under 1 / (1 +
+         * factor) of the time at any size. 0 still means every block. */
+        double gap = o->commit_seconds;
+        if (gap > 0 && gap < COMMIT_GAP_FACTOR * commit_cost) gap = COMMIT_GAP_FACTOR * commit_cost;
+        if (now - last_commit >= gap || store_batch_full(s)) {
             if ((rc = ingest_commit(s, o, r, err))) break;
             last_commit = util_now();
+            commit_cost = last_commit - now;
             uncommitted = 0;
         }
         if (o->progress && now - last_draw >= 0.5) {
