@@ -259,7 +259,8 @@ static int address_label(labels_ctx *c, labels_jptr *p, const misp_event *e, jso
     if (!rc) {
         c->addr_field = c->chain_field = p->s;
         rc = labels_ctx_add(c, 0, &r);
-        c->addr_field = c->chain_field = "address";
+        c->addr_field = "address";
+        c->chain_field = "chain";
     }
     labels_jp_pop(p, at);
     free(f);

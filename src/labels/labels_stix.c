@@ -152,7 +152,8 @@ static int check_confidence(labels_ctx *c, labels_jptr *p, json_t *o)
     return rc;
 }
 
-static int check_refs(labels_ctx *c, labels_jptr *p, json_t *o)
+/* The external references; ours: the object declares cointrail's extension (first_url). */
+static int check_refs(labels_ctx *c, labels_jptr *p, json_t *o, int ours)
 {
     int rc = 0, used = 0;
     json_t *ext = json_object_get(o, "external_references");
@@ -168,8 +169,10 @@ static int check_refs(labels_ctx *c, labels_jptr *p, json_t *o)
             rc = labels_jerr(c, p, "expected an object");
         else if (url && !json_is_string(url))
             labels_jp_key(p, "url"), rc = labels_jerr(c, p, "expected a string");
-        else if (url && json_string_length(url) && !used++) /* the one a label takes */
-            labels_jstr(c, p, r, "url", LABELS_MAX_TEXT, 0, &rc);
+        else if (!used && url && json_string_length(url)) /* the one a label takes */
+            used = 1, labels_jstr(c, p, r, "url", LABELS_MAX_TEXT, 0, &rc);
+        else if (!used && !url && ours && json_object_get(r, "description"))
+            used = 1, labels_jstr(c, p, r, "description", LABELS_MAX_TEXT, 0, &rc);
         labels_jp_pop(p, at2);
     }
     labels_jp_pop(p, at);
@@ -184,7 +187,9 @@ static int check_fields(labels_ctx *c, labels_jptr *p, json_t *o, const char *ty
     labels_jstr(c, p, o, "modified", 64, 0, &rc);
     if (!rc) labels_jstr(c, p, o, "created_by_ref", T, 0, &rc);
     if (!rc) rc = check_confidence(c, p, o);
-    if (!rc) rc = check_refs(c, p, o);
+    json_t *ext = json_object_get(o, "extensions");
+    int ours = json_is_object(ext) && json_object_get(ext, LABELS_STIX_LABEL_EXT);
+    if (!rc) rc = check_refs(c, p, o, ours);
     if (!rc) rc = check_string_array(c, p, o, "labels", LABELS_MAX_CATEGORY, 1);
     const char *need[4] = {0};
     if (!strcmp(type, "cryptocurrency-wallet")) {
@@ -436,7 +441,10 @@ static const char *indicator_actor(const stix_doc *d, const char *id)
     return NULL;
 }
 
-static const char *first_url(json_t *o)
+/* The first external reference's URL; for cointrail's own indicators (ours) also its
+ * description: a label's "url" that is not a URI (a TagPack's source may be a sentence) is
+ * written there. */
+static const char *first_url(json_t *o, int ours)
 {
     size_t i;
     json_t *r;
@@ -444,6 +452,7 @@ static const char *first_url(json_t *o)
     {
         const char *u = sget(r, "url");
         if (u && *u) return u;
+        if (ours && (u = sget(r, "description")) && *u) return u;
     }
     return NULL;
 }
@@ -484,8 +493,9 @@ static const char *wallet_chain(const stix_doc *d, const char *address, char out
     return labels_guess_chain(d->c, address);
 }
 
+/* One label of address (named at pointer p) on chain (named at chain_ptr, or p). */
 static int add_label(stix_doc *d, labels_jptr *p, const char *address, const char *chain,
-                     labels_raw *r)
+                     const char *chain_ptr, labels_raw *r)
 {
     labels_ctx *c = d->c;
     if (!chain)
@@ -497,9 +507,10 @@ static int add_label(stix_doc *d, labels_jptr *p, const char *address, const cha
     r->address = address;
     if (!r->source || !*r->source) r->source = c->base;
     c->addr_field = p->s;
-    c->chain_field = p->s;
+    c->chain_field = chain_ptr ? chain_ptr : p->s;
     int rc = labels_ctx_add(c, 0, r);
-    c->addr_field = c->chain_field = "address";
+    c->addr_field = "address";
+    c->chain_field = "chain";
     return rc;
 }
 
@@ -518,6 +529,9 @@ static int indicator_labels(stix_doc *d, labels_jptr *p, size_t i)
     }
     json_t *ext = json_object_get(o, "extensions");
     int ours = json_is_object(ext) && json_object_get(ext, LABELS_STIX_LABEL_EXT);
+    labels_jptr chain_ptr = *p; /* .../pattern -> .../x_cointrail_chain */
+    labels_jp_pop(&chain_ptr, at);
+    labels_jp_key(&chain_ptr, LABELS_STIX_X_CHAIN);
     char cat[64] = "unknown", d1[11], d2[11], d3[11];
     const char *word = json_string_value(json_array_get(json_object_get(o, "labels"), 0));
     if (word) labels_category_map(cat, word);
@@ -536,7 +550,7 @@ static int indicator_labels(stix_doc *d, labels_jptr *p, size_t i)
                     .actor = actor,
                     .name = sget(o, "name") || ours ? sget(o, "name") : actor,
                     .source = creator(d, o),
-                    .url = first_url(o),
+                    .url = first_url(o, ours),
                     .programs = programs.len ? (const char *)programs.data : NULL,
                     .confidence = confidence(o)};
     if (ours) {
@@ -559,7 +573,7 @@ static int indicator_labels(stix_doc *d, labels_jptr *p, size_t i)
         char sym[32];
         const char *chain = ours ? sget(o, LABELS_STIX_X_CHAIN) : NULL;
         if (!chain) chain = wallet_chain(d, d->addrs[a], sym);
-        rc = add_label(d, p, d->addrs[a], chain, &r);
+        rc = add_label(d, p, d->addrs[a], chain, ours ? chain_ptr.s : NULL, &r);
         if (!rc && util_hmap_add(&d->covered, hs(d->addrs[a]), a)) rc = UTIL_ENOMEM;
     }
     util_buf_free(&programs);
@@ -604,10 +618,10 @@ static int wallet_labels(stix_doc *d, labels_jptr *p, size_t i)
                          .actor = actor,
                          .name = actor,
                          .source = creator(d, r),
-                         .url = first_url(r),
+                         .url = first_url(r, 0),
                          .updated = date_of(sget(r, "modified"), day),
                          .confidence = confidence(r)};
-        rc = add_label(d, p, address, chain, &lr);
+        rc = add_label(d, p, address, chain, NULL, &lr);
     }
     const char *holder = sget(w, "holder_ref") ? actor_name(d, sget(w, "holder_ref")) : NULL;
     if (!rc && holder) {
@@ -615,7 +629,7 @@ static int wallet_labels(stix_doc *d, labels_jptr *p, size_t i)
                          .actor = holder,
                          .name = holder,
                          .confidence = LABELS_CONFIDENCE_DEFAULT};
-        rc = add_label(d, p, address, chain, &lr);
+        rc = add_label(d, p, address, chain, NULL, &lr);
     }
     labels_jp_pop(p, at);
     return rc;
