@@ -56,6 +56,9 @@ typedef struct labels_label {
 #define LABELS_MAX_CATEGORY 63 /* bytes of a category word (the longest the map takes) */
 #define LABELS_MAX_NAMES 16    /* distinct names joined when one file repeats a key */
 #define LABELS_MAX_DEPTH 64    /* nesting of lists and mappings in a TagPack */
+/* The longest name LABELS_MAX_NAMES joined names make: what a STIX or MISP import (the formats
+ * that carry a label set exactly, as cointrail exports it) takes as a name. */
+#define LABELS_MAX_NAME (LABELS_MAX_NAMES * (LABELS_MAX_TEXT + 2) + 32)
 
 /* The label set of one store directory, sorted by (chain, address, source, category). */
 typedef struct labels_db labels_db;

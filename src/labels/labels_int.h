@@ -56,6 +56,7 @@ typedef struct labels_ctx {
     labels_vec out;          /* labels parsed so far */
     const char *chain_field; /* how the format names the chain field, for messages */
     const char *addr_field;  /* and the address field ("address", a JSON pointer) */
+    size_t name_max;         /* bytes of a name: LABELS_MAX_TEXT, or LABELS_MAX_NAME */
     util_err *err;
 } labels_ctx;
 

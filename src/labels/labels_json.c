@@ -98,6 +98,7 @@ int labels_parse_json(labels_ctx *c, const char *data, size_t len, labels_format
                          je.column, je.text);
     labels_jptr p = {.n = 0};
     int rc;
+    c->name_max = LABELS_MAX_NAME; /* joined names, as an export carries them */
     int is_stix = json_is_object(root) && json_is_string(json_object_get(root, "type")) &&
                   !strcmp(json_string_value(json_object_get(root, "type")), "bundle");
     int is_misp = json_is_object(root) &&

@@ -91,7 +91,10 @@ int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r)
         if (!text[i]) continue;
         int free_text = i >= 3 && i <= 5;
         int rc = labels_ctx_check(c, line, tname[i], text[i], strlen(text[i]),
-                                  i == 2 ? LABELS_MAX_CATEGORY : LABELS_MAX_TEXT, free_text);
+                                  i == 2   ? LABELS_MAX_CATEGORY
+                                  : i == 4 ? c->name_max
+                                           : LABELS_MAX_TEXT,
+                                  free_text);
         if (rc) return rc;
     }
     const char *cur = r->currency && *r->currency ? r->currency : c->opts->chain;
@@ -380,6 +383,7 @@ int labels_import_file(labels_db *db, const char *path, const labels_import_opts
                     .res = res,
                     .chain_field = "chain",
                     .addr_field = "address",
+                    .name_max = LABELS_MAX_TEXT,
                     .err = err};
     if (f != LABELS_FMT_OFAC_XML && memchr(text, 0, len)) {
         size_t at = (size_t)((uint8_t *)memchr(text, 0, len) - text);

@@ -278,7 +278,7 @@ static int object_labels(labels_ctx *c, labels_jptr *p, const misp_event *e, jso
     if (!json_is_object(obj)) return labels_jerr(c, p, "expected an object");
     int rc = 0;
     const char *name = labels_jstr(c, p, obj, "name", 128, 0, &rc);
-    const char *comment = rc ? NULL : labels_jstr(c, p, obj, "comment", LABELS_MAX_TEXT, 1, &rc);
+    const char *comment = rc ? NULL : labels_jstr(c, p, obj, "comment", LABELS_MAX_NAME, 1, &rc);
     if (rc || !name) return rc;
     int coin = !strcmp(name, "coin-address"), wallet = !strcmp(name, "btc-wallet");
     int tx = !strcmp(name, "cryptocurrency-transaction"), btctx = !strcmp(name, "btc-transaction");
@@ -291,7 +291,10 @@ static int object_labels(labels_ctx *c, labels_jptr *p, const misp_event *e, jso
         if (a[k]) {
             size_t at = labels_jp_key(p, "Attribute");
             labels_jp_idx(p, idx[k]);
-            v[k] = labels_jstr(c, p, a[k], "value", k == R_SYMBOL ? 31 : LABELS_MAX_TEXT,
+            v[k] = labels_jstr(c, p, a[k], "value",
+                               k == R_SYMBOL ? 31
+                               : k == R_TEXT ? LABELS_MAX_NAME
+                                             : LABELS_MAX_TEXT,
                                k == R_TEXT, &rc);
             labels_jp_pop(p, at);
         }
@@ -315,7 +318,7 @@ static int event_labels(labels_ctx *c, labels_jptr *p, json_t *ev)
     if (!json_is_object(ev)) return labels_jerr(c, p, "expected an event object");
     misp_event e = {.ev = ev};
     int rc = 0;
-    e.info = labels_jstr(c, p, ev, "info", LABELS_MAX_TEXT, 1, &rc);
+    e.info = labels_jstr(c, p, ev, "info", LABELS_MAX_NAME, 1, &rc);
     if (!rc) e.date = labels_jstr(c, p, ev, "date", 64, 0, &rc);
     json_t *orgc = json_object_get(ev, "Orgc");
     if (!rc && orgc) {
@@ -361,9 +364,11 @@ static int event_labels(labels_ctx *c, labels_jptr *p, json_t *ev)
                 rc = labels_jerr(c, p, "expected an attribute object");
             } else {
                 const char *type = labels_jstr(c, p, item, "type", 64, 0, &rc);
-                if (!rc && type && (!strcmp(type, "btc") || !strcmp(type, "xmr")))
-                    rc = address_label(c, p, &e, item, type, NULL, NULL, sget(item, "comment"),
-                                       NULL, NULL, 0);
+                int addr = !rc && type && (!strcmp(type, "btc") || !strcmp(type, "xmr"));
+                const char *comment =
+                    addr ? labels_jstr(c, p, item, "comment", LABELS_MAX_NAME, 1, &rc) : NULL;
+                if (addr && !rc)
+                    rc = address_label(c, p, &e, item, type, NULL, NULL, comment, NULL, NULL, 0);
             }
             labels_jp_pop(p, at2);
         }

@@ -199,7 +199,7 @@ static int check_fields(labels_ctx *c, labels_jptr *p, json_t *o, const char *ty
         need[0] = "symbol", need[1] = "value";
     } else if (!strcmp(type, "indicator")) {
         need[0] = "pattern", need[1] = "pattern_type";
-        if (!rc) labels_jstr(c, p, o, "name", T, 1, &rc);
+        if (!rc) labels_jstr(c, p, o, "name", LABELS_MAX_NAME, 1, &rc);
         if (!rc) labels_jstr(c, p, o, LABELS_STIX_X_CHAIN, 31, 0, &rc);
         if (!rc) rc = check_string_array(c, p, o, LABELS_STIX_X_PROGRAMS, T, 0);
         const char *x[] = {LABELS_STIX_X_FIRST_SEEN, LABELS_STIX_X_LAST_SEEN,

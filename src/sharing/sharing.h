@@ -80,14 +80,15 @@ void sharing_sort_by_source(const labels_label **v, size_t n);
 int sharing_query_parse(char *query, labels_filter *f, util_err *err);
 
 /* ---- identifiers ---- */
+#define SHARING_SCO_ID 80 /* bytes of an SCO id: "cryptocurrency-transaction--" + UUID + NUL */
 /* A version 5 (name-based, SHA-1) UUID of name in namespace ns, lowercase "8-4-4-4-12". */
 void sharing_uuid5(char out[37], const uint8_t ns[16], const void *name, size_t n);
 /* The STIX id of a cryptocurrency-wallet SCO: "cryptocurrency-wallet--" + the UUIDv5, in the
  * SCO namespace 00abedb4-aa42-466c-9c01-fed23315a9b7, of the JSON object of its ID
- * contributing property, {"value": ADDRESS}, serialised per RFC 8785. out holds 64 bytes. */
-void sharing_stix_wallet_id(char out[64], const char *address);
+ * contributing property, {"value": ADDRESS}, serialised per RFC 8785. */
+void sharing_stix_wallet_id(char out[SHARING_SCO_ID], const char *address);
 /* The same for a cryptocurrency-transaction: {"symbol": SYMBOL, "value": TXID}. */
-void sharing_stix_tx_id(char out[64], const char *symbol, const char *txid);
+void sharing_stix_tx_id(char out[SHARING_SCO_ID], const char *symbol, const char *txid);
 
 /* ---- amounts ---- */
 /* Decimal places of a chain's native unit (btc 8, eth and EVM chains 18, trx 6, xmr 12, ...);

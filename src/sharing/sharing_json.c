@@ -216,8 +216,8 @@ void sharing_uuid5(char out[37], const uint8_t ns[16], const void *name, size_t 
     out[k] = 0;
 }
 
-/* type is one of the two SCO types: "cryptocurrency-transaction--" + 36 fits in 64 bytes. */
-static void sco_id(char out[64], const char *type, util_buf *name)
+/* type is one of the two SCO types: "cryptocurrency-transaction--" + 36 + NUL is 65 bytes. */
+static void sco_id(char out[SHARING_SCO_ID], const char *type, util_buf *name)
 {
     char u[37];
     sharing_uuid5(u, stix_sco_ns, name->data ? name->data : (uint8_t *)"", name->len);
@@ -228,7 +228,7 @@ static void sco_id(char out[64], const char *type, util_buf *name)
     util_buf_free(name);
 }
 
-void sharing_stix_wallet_id(char out[64], const char *address)
+void sharing_stix_wallet_id(char out[SHARING_SCO_ID], const char *address)
 {
     util_buf b = {0};
     util_buf_append(&b, "{\"value\":", 9);
@@ -237,7 +237,7 @@ void sharing_stix_wallet_id(char out[64], const char *address)
     sco_id(out, "cryptocurrency-wallet", &b);
 }
 
-void sharing_stix_tx_id(char out[64], const char *symbol, const char *txid)
+void sharing_stix_tx_id(char out[SHARING_SCO_ID], const char *symbol, const char *txid)
 {
     util_buf b = {0};
     util_buf_append(&b, "{\"symbol\":", 10);

@@ -63,7 +63,7 @@ static void identity(stix_w *x, const char *id, const char *name, const char *cl
 static void wallet(stix_w *x, const char *address, const labels_label *holder)
 {
     sjw *w = &x->w;
-    char id[64], hid[128];
+    char id[SHARING_SCO_ID], hid[128];
     sharing_stix_wallet_id(id, address);
     sjw_nl(w);
     sjw_obj(w);
@@ -92,7 +92,7 @@ static void moves(stix_w *x, const char *key, const sharing_move *m, size_t n, i
     sjw_key(w, key);
     sjw_arr(w);
     for (size_t i = 0; i < n; i++) {
-        char id[64], amount[160];
+        char id[SHARING_SCO_ID], amount[160];
         sharing_stix_wallet_id(id, m[i].address);
         sjw_obj(w);
         if (m[i].amount && decimals >= 0 &&
@@ -107,7 +107,7 @@ static void moves(stix_w *x, const char *key, const sharing_move *m, size_t n, i
 static void transaction(stix_w *x, const sharing_tx *t)
 {
     sjw *w = &x->w;
-    char sym[32], id[64], ts[32], fee[160];
+    char sym[32], id[SHARING_SCO_ID], ts[32], fee[160];
     sharing_symbol(sym, t->chain);
     sharing_stix_tx_id(id, sym, t->txid);
     int decimals = sharing_chain_decimals(t->chain);
