@@ -33,6 +33,7 @@ int cmd_evm_tx(int argc, char **argv);
 int cmd_evm_stats(int argc, char **argv);
 int cmd_etrace(int argc, char **argv);
 int cmd_xchain(int argc, char **argv);
+int cmd_case(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */

@@ -136,6 +136,15 @@ void labels_import_result_free(labels_import_result *r);
 int labels_import_file(labels_db *db, const char *path, const labels_import_opts *opts,
                        labels_import_result *res, util_err *err);
 
+/* Merge n labels given in memory (an analyst's attributions; the strings are borrowed, NULL
+ * taken as "") into db as labels_import_file merges a file's: chain (a currency code) and
+ * address validated and canonicalised, text fields checked as an import's are, all or nothing.
+ * origin names them in messages ("case:3"). UTIL_EFORMAT naming origin, the label's index and
+ * the field for an invalid one (strict: an invalid address is an error, not a warning);
+ * res (may be NULL) as for an import. Memory only: labels_db_save writes it. */
+int labels_add(labels_db *db, const labels_label *in, size_t n, const char *origin,
+               labels_import_result *res, util_err *err);
+
 /* ---- vocabulary ---- */
 /* Chain name of a currency code: XBT and BTC -> "btc", others lowercased ("ETH" -> "eth").
  * out holds at least 32 bytes. UTIL_EINVAL for an empty or odd code (spaces, over 31 bytes). */
