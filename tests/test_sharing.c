@@ -268,6 +268,38 @@ static void test_round_trip(void)
     labels_db_close(a);
 }
 
+/* Patterns that end in the middle of a name or a string: no address, or an error; the
+ * scanner never reads past the end (the fuzzer found it did). */
+static void test_patterns(void)
+{
+    static const char *const patterns[] = {"[cryptocurrency-wallet:value", "cryptocurrency-wallet:",
+                                           "[a:b = 'x'] AND c_d", "[x:y = t'", "'"};
+    for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/p%zu.json", dir, i);
+        FILE *f = fopen(path, "w");
+        json_t *b = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}]}", "type", "bundle",
+                              "id", "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects",
+                              "type", "indicator", "spec_version", "2.1", "id",
+                              "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "created",
+                              "2023-04-01T00:00:00.000Z", "modified", "2023-04-01T00:00:00.000Z",
+                              "pattern", patterns[i], "pattern_type", "stix", "valid_from",
+                              "2023-04-01T00:00:00.000Z");
+        json_dumpf(b, f, 0);
+        json_decref(b);
+        fclose(f);
+        labels_db *db;
+        util_err err;
+        labels_import_opts o = {0};
+        CHECK(labels_db_open(&db, dir, 0, &err) == 0);
+        int rc = labels_import_file(db, path, &o, NULL, &err);
+        CHECK(labels_db_count(db) == 0);
+        if (rc) CHECK(strstr(err.msg, "field /objects/0/pattern: the string that starts at byte"));
+        CHECK(rc == 0 || i >= 3);
+        labels_db_close(db);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/ct_sharing_%d", (int)getpid());
@@ -279,6 +311,7 @@ int main(void)
     test_query();
     test_transactions();
     test_round_trip();
+    test_patterns();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
     return CHECK_DONE();

@@ -450,6 +450,8 @@ int labels_add(labels_db *db, const labels_label *in, size_t n, const char *orig
                     .opts = &opts,
                     .res = res,
                     .chain_field = "chain",
+                    .addr_field = "address",
+                    .name_max = LABELS_MAX_TEXT,
                     .err = err};
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {

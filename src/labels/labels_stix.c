@@ -380,7 +380,7 @@ static int pattern_wallets(stix_doc *d, labels_jptr *p, const char *s)
             continue;
         }
         size_t start = i;
-        while (isalnum((unsigned char)s[i]) || strchr("_-:.", s[i]))
+        while (isalnum((unsigned char)s[i]) || (s[i] && strchr("_-:.", s[i])))
             i++;
         static const char path[] = "cryptocurrency-wallet:value";
         if (i - start != sizeof path - 1 || strncmp(s + start, path, i - start)) continue;
