@@ -47,10 +47,12 @@ static void round_trip(const labels_db *db, sharing_format f)
     FUZZ_ASSERT(rc == 0 && labels_db_count(again) == n);
     for (size_t i = 0; i < n; i++) {
         const labels_label *x = labels_db_get(db, i), *y = labels_db_get(again, i);
-        const char *fx[] = {x->chain, x->address,  x->category,  x->actor,    x->name,   x->source,
-                            x->url,   x->programs, x->first_seen, x->last_seen, x->updated};
-        const char *fy[] = {y->chain, y->address,  y->category,  y->actor,    y->name,   y->source,
-                            y->url,   y->programs, y->first_seen, y->last_seen, y->updated};
+        const char *fx[] = {x->chain,      x->address,   x->category, x->actor,
+                            x->name,       x->source,    x->url,      x->programs,
+                            x->first_seen, x->last_seen, x->updated};
+        const char *fy[] = {y->chain,      y->address,   y->category, y->actor,
+                            y->name,       y->source,    y->url,      y->programs,
+                            y->first_seen, y->last_seen, y->updated};
         for (size_t k = 0; k < sizeof fx / sizeof *fx; k++)
             FUZZ_ASSERT(!strcmp(fx[k], fy[k]));
         FUZZ_ASSERT(x->confidence == y->confidence);
@@ -63,7 +65,7 @@ static void round_trip(const labels_db *db, sharing_format f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    labels_import_opts o = {.format = data[0] & 2 ? LABELS_FMT_AUTO
+    labels_import_opts o = {.format = data[0] & 2   ? LABELS_FMT_AUTO
                                       : data[0] & 1 ? LABELS_FMT_MISP
                                                     : LABELS_FMT_STIX,
                             .chain = data[0] & 4 ? "btc" : NULL};

@@ -272,8 +272,9 @@ static void test_round_trip(void)
  * scanner never reads past the end (the fuzzer found it did). */
 static void test_patterns(void)
 {
-    static const char *const patterns[] = {"[cryptocurrency-wallet:value", "cryptocurrency-wallet:",
-                                           "[a:b = 'x'] AND c_d", "[x:y = t'", "'"};
+    static const char *const patterns[] = {"[cryptocurrency-wallet:value",
+                                           "cryptocurrency-wallet:", "[a:b = 'x'] AND c_d",
+                                           "[x:y = t'", "'"};
     for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
         char path[128];
         snprintf(path, sizeof path, "%s/p%zu.json", dir, i);
