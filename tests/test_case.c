@@ -159,7 +159,7 @@ static void test_concurrent_open(const char *tmp)
         CHECK(o[i].rc == 0);
     }
     CHECK(q1(dir, "SELECT COUNT(*) FROM schema_version") == (int64_t)case_n_migrations);
-    CHECK(q1(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == 15);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == 22);
 }
 
 /* ---------------- cases, audit, append-only ---------------- */

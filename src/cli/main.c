@@ -39,6 +39,10 @@ static const struct command {
     {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
     {"case", cmd_case,
      "case new|list|show|add-seed|trace|label|note|export --db DIR ...  investigation cases"},
+    {"incident", cmd_incident,
+     "incident import|list|show|trace --db DIR ...  thefts: attribution, seeds, traces"},
+    {"report", cmd_report,
+     "report thefts --db DIR [--by actor,year,chain]  the theft tally (text, JSON, CSV, HTML)"},
 };
 
 static void usage(FILE *out)
