@@ -151,7 +151,8 @@ int case_inc_stolen(const case_stores *st, const case_incident_seed *seeds, size
             snprintf(sym, sizeof sym, "%s", asset);
             decimals = 0;
             if (!evm_store_token(st->evm, a[k].token, &m, &e2)) {
-                if (*m.symbol && !labels_text_check(m.symbol, strlen(m.symbol), 0, NULL))
+                if (*m.symbol &&
+                    labels_text_check(m.symbol, strlen(m.symbol), 0, NULL) == strlen(m.symbol))
                     snprintf(sym, sizeof sym, "%s", m.symbol);
                 if (m.decimals >= 0 && m.decimals <= 77) decimals = m.decimals;
             }

@@ -117,15 +117,27 @@ static int follow_deposit(case_db *db, const case_origin *who, int64_t case_id,
         d->links = (int64_t)n;
         if (n > INC_MAX_LINKS) n = INC_MAX_LINKS;
     }
-    const xchain_link *best = NULL;
+    const xchain_link *best = NULL, *other = NULL;
     for (size_t k = 0; !why && k < n; k++) {
         const xchain_link *l = &st->links->v[idx[k]];
-        if (strcmp(l->to.chain, "btc") || !l->to.n_outs || l->confidence < req->min_confidence)
+        if (l->confidence < req->min_confidence) continue;
+        if (strcmp(l->to.chain, "btc") || !l->to.n_outs) {
+            if (!other || l->confidence > other->confidence) other = l;
             continue;
+        }
         if (!best || l->confidence > best->confidence) best = l;
     }
-    if (!why && !best)
-        why = n ? "no link to Bitcoin at or above the confidence floor" : "no link found";
+    char w[160];
+    if (!why && !best && other) {
+        /* a refund back to the EVM chain, say: where it went, though not traced further here */
+        snprintf(w, sizeof w, "a link to %s (%s), not followed: only Bitcoin legs are traced",
+                 other->to.chain, xchain_method_name(other->method));
+        if (set_field(&d->to_chain, other->to.chain) ||
+            set_field(&d->method, xchain_method_name(other->method)))
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
+        why = w;
+    }
+    if (!why && !best) why = n ? "no link at or above the confidence floor" : "no link found";
     if (why) return set_field(&d->why_not, why) ? util_errf(err, UTIL_ENOMEM, "out of memory") : 0;
     char conf[32], txid[65];
     snprintf(conf, sizeof conf, "%.3f", best->confidence);

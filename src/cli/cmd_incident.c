@@ -265,9 +265,9 @@ static void print_incident(const case_incident *i)
         }
         for (size_t k = 0; k < t->n_deposits; k++) {
             const case_deposit *d = &t->deposits[k];
-            printf("  deposit %s %s into %s %s: %s%s%s\n", d->tx_hash, d->asset, d->category,
-                   ESC(b[0], d->actor), *d->to_chain ? "followed to " : "not followed: ",
-                   *d->to_chain ? d->to_chain : d->why_not, *d->method ? (const char *)"" : "");
+            printf("  deposit %s %s into %s %s: %s%s%s%s\n", d->tx_hash, d->asset, d->category,
+                   ESC(b[0], d->actor), *d->why_not ? "not followed: " : "followed to ",
+                   *d->why_not ? d->why_not : d->to_chain, *d->method ? " by " : "", d->method);
         }
         if (strcmp(t->skipped, "[]")) printf("  seeds skipped: %s\n", t->skipped);
     }

@@ -215,15 +215,15 @@ static void flow_chart(const tally_result *r, const tally_group *g, size_t a, FI
     }
     double total = in > out ? in : out;
     if (total <= 0) return;
-    const int W = 900, H = 420, T = 20, GAP = 6;
-    const double X0 = 170, X1 = 470, X2 = 650;
+    const int W = 1000, H = 440, T = 20, GAP = 6, MINH = 14; /* MINH: room for a label */
+    const double X0 = 170, X1 = 450, X2 = 660;
     int n_kinds = 0, n_right = 0;
     for (int k = 0; k < TALLY_NKINDS; k++)
         n_kinds += kinds[k] > 0;
     for (size_t i = 0; i < g->n_dests; i++)
         n_right += g->dests[i].asset == a && g->dests[i].kind <= TALLY_MIXER;
     if (n_right > 24) n_right = 24;
-    double avail = H - 2 * T - GAP * (double)(n_kinds > n_right ? n_kinds : n_right);
+    double avail = H - 2 * T - (GAP + MINH) * (double)(n_kinds > n_right ? n_kinds : n_right);
     double px = avail / total;
     fputs("<figure><figcaption>Where the ", f);
     esc(f, as->symbol);
@@ -281,10 +281,10 @@ static void flow_chart(const tally_result *r, const tally_group *g, size_t a, FI
                     snprintf(lab, sizeof lab, "%s", *d->name ? d->name : "(unnamed)");
                 tally_units(amt, sizeof amt, &d->amount, as->decimals);
                 node_box(f, X2, yr, dh, palette[k % NPAL], lab, amt, 0);
-                off += dh, yr += dh + GAP, shown++;
+                off += dh, yr += (dh < MINH ? MINH : dh) + GAP, shown++;
             }
         }
-        yk += h + GAP;
+        yk += (h < MINH ? MINH : h) + GAP;
     }
     fputs("</svg></figure>\n", f);
 }
