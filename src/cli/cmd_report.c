@@ -110,6 +110,9 @@ int cmd_report(int argc, char **argv)
     }
     case_db *cdb = NULL;
     if ((rc = case_db_open(&cdb, db, 0, &err))) {
+        if (rc == UTIL_ENOTFOUND && strstr(err.msg, CASE_DB_FILE))
+            util_errf(&err, rc, "%s/%s: no incidents yet (`cointrail incident import` adds them)",
+                      db, CASE_DB_FILE);
         rc = cli_fail(&err);
         goto done;
     }
