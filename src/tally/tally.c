@@ -450,6 +450,12 @@ static int cmp_dest(const void *x, const void *y)
     return c ? c : strcmp(a->name, b->name);
 }
 
+/* qsort, which must not be given a NULL array even for no elements */
+static void sort(void *a, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1) qsort(a, n, size, cmp);
+}
+
 static void group_free(tally_group *g)
 {
     free(g->actor), free(g->year), free(g->chain);
@@ -538,12 +544,12 @@ int tally_compute(const case_incident *inc, size_t n, unsigned by, tally_result 
         tally_result_free(out);
         return rc;
     }
-    qsort(out->groups, out->n_groups, sizeof *out->groups, cmp_group);
-    qsort(out->years, out->n_years, sizeof *out->years, cmp_group_year);
+    sort(out->groups, out->n_groups, sizeof *out->groups, cmp_group);
+    sort(out->years, out->n_years, sizeof *out->years, cmp_group_year);
     for (size_t i = 0; i < out->n_groups; i++)
-        qsort(out->groups[i].dests, out->groups[i].n_dests, sizeof(tally_dest), cmp_dest);
+        sort(out->groups[i].dests, out->groups[i].n_dests, sizeof(tally_dest), cmp_dest);
     for (size_t i = 0; i < out->n_years; i++)
-        qsort(out->years[i].dests, out->years[i].n_dests, sizeof(tally_dest), cmp_dest);
-    qsort(out->total.dests, out->total.n_dests, sizeof(tally_dest), cmp_dest);
+        sort(out->years[i].dests, out->years[i].n_dests, sizeof(tally_dest), cmp_dest);
+    sort(out->total.dests, out->total.n_dests, sizeof(tally_dest), cmp_dest);
     return 0;
 }
