@@ -274,13 +274,18 @@ static void labels_digest(char out[65], const labels_db *l)
     util_hex(out, d, 32);
 }
 
-/* The actor of an endpoint: its stop label's, else the first of its other labels that has one. */
-static const char *actor_of(const labels_label *stop, const labels_label *const *others, size_t n)
+/* The actor of an endpoint as every answer decides it (labels_actor): the stop label's actor,
+ * else one of the address's other labels'; "" when only a name or a category is known (the
+ * endpoint's name column carries the name). */
+static const char *actor_of(const labels_label *stop, int via_entity,
+                            const labels_label *const *others, size_t n)
 {
-    if (*stop->actor) return stop->actor;
+    labels_actor a;
+    labels_actor_init(&a);
+    labels_actor_offer(&a, stop, LABELS_OFFER_PRIMARY, via_entity);
     for (size_t i = 0; i < n; i++)
-        if (*others[i]->actor) return others[i]->actor;
-    return "";
+        labels_actor_offer(&a, others[i], LABELS_OFFER_OWN, 0);
+    return a.from == LABELS_ACTOR_LABEL || a.from == LABELS_ACTOR_ENTITY ? a.name : "";
 }
 
 static char *dup_or_oom(const char *s, int *oom)
@@ -389,7 +394,7 @@ static int compute_btc(const case_stores *st, const run_spec *rs, case_run *r, u
         c->rank = (uint32_t)i;
         c->address = dup_or_oom(a ? a : "", &oom);
         c->category = dup_or_oom(stop->category, &oom);
-        c->actor = dup_or_oom(actor_of(stop, others, no), &oom);
+        c->actor = dup_or_oom(actor_of(stop, e->via_entity, others, no), &oom);
         c->name = dup_or_oom(*stop->name ? stop->name : stop->source, &oom);
         c->asset = dup_or_oom("BTC", &oom);
         snprintf(num, sizeof num, "%" PRIu64, e->amount);
@@ -464,7 +469,7 @@ static int compute_evm(const case_stores *st, const run_spec *rs, case_run *r, u
         c->rank = (uint32_t)i;
         c->address = dup_or_oom(addr, &oom);
         c->category = dup_or_oom(e->label->category, &oom);
-        c->actor = dup_or_oom(actor_of(e->label, others, no), &oom);
+        c->actor = dup_or_oom(actor_of(e->label, 0, others, no), &oom);
         c->name = dup_or_oom(*e->label->name ? e->label->name : e->label->source, &oom);
         etrace_asset_text(st->evm, e->asset, text);
         c->asset = dup_or_oom(text, &oom);
