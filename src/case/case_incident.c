@@ -663,7 +663,12 @@ static int insert_incident(case_db *db, const case_origin *who, const case_incid
         util_buf_free(&title);
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     }
-    if (title.len > CASE_MAX_TEXT) title.data[CASE_MAX_TEXT] = 0;
+    if (title.len > CASE_MAX_TEXT) { /* cut at a character boundary */
+        size_t n = CASE_MAX_TEXT;
+        while (n && (title.data[n] & 0xc0) == 0x80)
+            n--;
+        title.data[n] = 0;
+    }
     int full_date = strlen(inc->date) >= 10; /* a case takes a day or a time */
     int64_t case_id = 0;
     if (!(rc = case_sql_prep(db, &q,

@@ -178,7 +178,7 @@ static int do_list(env *e, const args *a, util_err *err)
 {
     case_incident *v;
     size_t n;
-    int rc = case_incident_list(e->db, &e->who, 0, &v, &n, err);
+    int rc = case_incident_list(e->db, &e->who, a->json, &v, &n, err); /* JSON: with traces */
     if (rc) return rc;
     if (a->json) {
         json_t *arr = json_array();
