@@ -10,7 +10,8 @@
 # data (data/incidents) imports into a directory without chains: list and the tally by actor and
 # year equal the CSV computed in Python; its addresses are refused by a store that lacks them.
 # (3) An EVM chain: an EVM theft traced across chains: stolen ETH and USDT as the truth says, each
-# followed deposit leads to the truth's outbound Bitcoin output, the amounts add up.
+# followed deposit leads to the truth's outbound Bitcoin output, the amounts add up, and the
+# Bitcoin legs reach what `etrace --cross-chain` (src/xtrace) reaches with the same options.
 source "$(dirname "$0")/common.sh"
 export USER=tester
 CK() { $PY tests/incident_check.py "$@"; }
@@ -174,4 +175,11 @@ for id in scenario-2 scenario-3; do
     CK evm "$T/$id.json" "$T/ge/truth.jsonl" >/dev/null && ok ||
         bad "$id across chains: $(CK evm "$T/$id.json" "$T/ge/truth.jsonl")"
 done
+# the same legs as src/xtrace follows them (`etrace --cross-chain`, the same options)
+from=$(grep '^scenario-2,' "$T/ge/incidents.csv" | awk -F, '{print $NF}' | tr ';' '\n' | sed 's/^/--from /' | tr '\n' ' ')
+# shellcheck disable=SC2086
+"$BIN" etrace --db "$T/dbe" $from --hops 60 --cross-chain --btc-hops 60 --btc-min-value 0 --json \
+    >"$T/x2.json" || bad "etrace --cross-chain"
+CK xtrace "$T/scenario-2.json" "$T/x2.json" >/dev/null && ok ||
+    bad "legs against etrace --cross-chain: $(CK xtrace "$T/scenario-2.json" "$T/x2.json")"
 finish

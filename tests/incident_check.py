@@ -28,6 +28,8 @@ sqlite3, hashlib, html.parser). Nothing here imports cointrail code; amounts are
                                 destinations sum to stolen + arrived; BTC arrived = the followed
                                 legs' seeded value times their shares (Python ints) and at most the
                                 truth's BTC scenario's stolen
+  xtrace SHOW_JSON XTRACE_JSON  the incident's Bitcoin legs = `etrace --cross-chain --json`'s
+                                btc_by_actor for the same seeds and options (src/xtrace)
 """
 import csv
 import hashlib
@@ -362,10 +364,42 @@ def cmd_evm(show_json, truth):
     print(f"{followed} legs followed, {arrived} sat arrived of the truth's {scen['stolen']}")
 
 
+def cmd_xtrace(show_json, xtrace_json):
+    """The Bitcoin legs of an incident trace against `etrace --cross-chain` (src/xtrace, which
+    propagates with trace_exposure_run, not trace_compute) with the same options: the amount per
+    exchange, desk and mixer actor, and per bridge and swap, within a satoshi per endpoint of
+    each leg (both round each leg's scaled amounts down, at other granularities)."""
+    inc = json.load(open(show_json))
+    x = json.load(open(xtrace_json))
+    rows = defaultdict(int)
+    for r in inc["trace"]["runs"]:
+        # only a leg with a share below 1 is scaled, hence rounded
+        if r["leg"] == "cross_chain" and r["share_num"] != r["share_den"]:
+            for e in r["trace_run"]["endpoints"]:
+                key = e["category"] if e["category"] in ("bridge", "swap") else (e["actor"] or e["name"])
+                rows[key] += 1
+    btc = [a for a in inc["where"]["assets"] if a["symbol"] == "BTC"][0]["destinations"]
+    mine = {}
+    for k in ("exchange", "otc", "mixer"):
+        for n, v in btc[k]["by_name"].items():
+            mine[n] = mine.get(n, 0) + int(v)
+    for k in ("bridge", "swap"):
+        mine[k] = int(btc[k]["total"])
+    theirs = defaultdict(int)
+    for a in x["btc_by_actor"]:
+        theirs[a["category"] if a["category"] in ("bridge", "swap") else a["actor"]] += a["amount"]
+    for k in set(mine) | set(theirs):
+        if abs(mine.get(k, 0) - theirs.get(k, 0)) > rows[k] + 1:
+            fail(f"{k}: incident legs {mine.get(k, 0)} != etrace --cross-chain {theirs.get(k, 0)}")
+    if not theirs:
+        fail("etrace --cross-chain reached nothing")
+    print(len(theirs), "actors and services agree with etrace --cross-chain")
+
+
 if __name__ == "__main__":
     cmds = {"labels": cmd_labels, "tally": cmd_tally, "csv": cmd_csv, "html": cmd_html,
             "snapshot": cmd_snapshot, "dprk-list": cmd_dprk_list, "dprk-tally": cmd_dprk_tally,
-            "evm": cmd_evm}
+            "evm": cmd_evm, "xtrace": cmd_xtrace}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])
