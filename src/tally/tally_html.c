@@ -129,7 +129,7 @@ static void bar_chart(const tally_result *r, const axes *x, size_t a, FILE *f)
     fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>", L, H - B, W - 10,
             H - B);
     char t[128];
-    snprintf(t, sizeof t, "%.6g", top);
+    snprintf(t, sizeof t, top >= 1e6 ? "%.0f" : "%.6g", top);
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"ax\">", L - 6, T + 4);
     esc(f, t);
     fprintf(f, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"ax\">0</text>", L - 6,
@@ -347,12 +347,25 @@ static void group_rows(const tally_result *r, const tally_group *g, FILE *f, int
         char u[64];
         snprintf(u, sizeof u, "%zu (%zu traced)", g->incidents, g->traced);
         td(f, u, 1);
-        fputs("<td colspan=\"12\">no amounts: no seeds in the store</td></tr>\n", f);
+        if (g->usd_incidents)
+            snprintf(u, sizeof u, "%" PRId64 ".%02d", g->usd_cents / 100,
+                     (int)(g->usd_cents % 100));
+        else
+            snprintf(u, sizeof u, "-");
+        td(f, u, 1);
+        fputs("<td colspan=\"12\">no amounts: no seed in a store</td></tr>\n", f);
     }
 }
 
 static void named_table(const tally_result *r, const tally_group *g, FILE *f)
 {
+    size_t named = 0;
+    for (size_t i = 0; i < g->n_dests; i++)
+        named += g->dests[i].kind <= TALLY_MIXER;
+    if (!named) {
+        fputs("<p>No traced funds reached a labelled service.</p>\n", f);
+        return;
+    }
     fputs("<table><thead><tr><th>where</th><th>name</th><th>asset</th><th class=\"n\">amount</th>"
           "</tr></thead><tbody>\n",
           f);

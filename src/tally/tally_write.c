@@ -53,8 +53,10 @@ static void text_group(const tally_result *r, const tally_group *g, FILE *f, int
         fprintf(f, "; USD %s as stated by the sources of %zu of them", u, g->usd_incidents);
     }
     fputc('\n', f);
+    size_t shown = 0;
     for (size_t a = 0; a < r->n_assets; a++) {
         if (!asset_used(g, a)) continue;
+        shown++;
         const tally_asset *as = &r->assets[a];
         tally_units(u, sizeof u, &g->stolen[a], as->decimals);
         fprintf(f, "  %s (%s): stolen %s", as->symbol, as->chain, u);
@@ -86,6 +88,7 @@ static void text_group(const tally_result *r, const tally_group *g, FILE *f, int
             fputc('\n', f);
         }
     }
+    if (!shown && g->incidents) fputs("  no amounts: no seed in a store\n", f);
 }
 
 int tally_write_text(const tally_result *r, FILE *f, util_err *err)
