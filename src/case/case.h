@@ -347,6 +347,23 @@ int case_full_json(const case_full *c, json_t **out, util_err *err);
 /* One run as the JSON object case_full_json lists under "runs". *out is a new reference owned
  * by the caller. UTIL_ENOMEM. */
 int case_run_json(const case_run *r, json_t **out, util_err *err);
+/* A run's endpoints grouped by actor (the endpoint's actor, else its label's name, else
+ * "(unnamed)"), per asset, largest amount first: what every writer shows before the addresses. */
+typedef struct case_actor {
+    const char *actor; /* borrowed from the run's endpoints */
+    const char *asset;
+    char amount[80];      /* decimal, in the asset's base unit */
+    char categories[256]; /* the stop labels' categories, comma-separated, each once */
+    uint64_t deposits;
+    size_t addresses;
+    uint32_t hops;   /* the nearest */
+    size_t *members; /* endpoint indices, largest first */
+    size_t n_members;
+} case_actor;
+/* *out (n rows) is owned by the caller: case_actors_free. The run must outlive it. UTIL_ENOMEM. */
+int case_run_actors(const case_run *r, case_actor **out, size_t *n);
+void case_actors_free(case_actor *rows, size_t n);
+
 /* A self-contained HTML evidence report that prints well (to PDF): the incident, seeds, every
  * run with its totals, the endpoints grouped by actor, the addresses under each, and the
  * command that reproduces it; labels, notes and the audit log. Every text from a case or a

@@ -14,6 +14,7 @@
 #include "../labels/labels.h"
 #include "../risk/risk.h"
 #include "../store/store.h"
+#include "../xchain/xchain.h"
 #include "serve.h"
 
 struct file_sig {
@@ -41,7 +42,19 @@ typedef struct snap {
     char *cluster_error;   /* malloc'd: why a saved clustering could not be opened; NULL if fine */
     risk_ctx *risk;
     serve_cache *cache; /* answers computed on this snapshot; NULL if disabled */
+    /* For the web UI's graph (serve_graph.c), made on first use: the best label of each
+     * entity (or address without one), and the cross-chain links of DIR/xchain/links.jsonl. */
+    pthread_mutex_t aux_lock;
+    int aux_ready;
+    struct serve_names *names;
+    struct trace_stops *stops; /* the tracer's service stops (trace_compute_stops); NULL: none
+                                  could be built, the graph then builds them per request */
+    xchain_links links;        /* empty when the file is missing or damaged (aux_error says) */
+    char aux_error[256];
 } snap;
+
+/* The best label per entity or address of a snapshot (serve_graph.c). */
+void serve_names_free(struct serve_names *n);
 
 enum {
     R_HEALTH,
@@ -57,6 +70,11 @@ enum {
     R_WATCHLISTS,
     R_ALERTS,
     R_RULES,
+    R_SEARCH,
+    R_GRAPH,
+    R_WHOAMI,
+    R_CASES,
+    R_UI, /* the web UI's pages and files: everything outside /v1 */
     R_OTHER,
     N_ROUTES
 };
@@ -68,7 +86,8 @@ enum {
     SERVE_SCOPE_READ = 1,   /* look-ups: address, tx, entity, labels, rules, metrics */
     SERVE_SCOPE_SCREEN = 2, /* screening and traces */
     SERVE_SCOPE_WATCH = 4,  /* the owner's watchlists and alerts */
-    SERVE_SCOPE_ADMIN = 8   /* every owner's watchlists and alerts */
+    SERVE_SCOPE_ADMIN = 8,  /* every owner's watchlists and alerts */
+    SERVE_SCOPE_WRITE = 16  /* changes to shared records: cases, analyst labels, notes */
 };
 typedef struct serve_caller {
     char owner[64];  /* the key's owner ("" with --insecure-no-auth: one anonymous owner) */
@@ -210,6 +229,32 @@ int serve_snap_refresh(server *sv);
 unsigned serve_lat_bucket(double us);
 enum MHD_Result serve_route_health(server *sv, struct MHD_Connection *c, req *r);
 enum MHD_Result serve_route_metrics(server *sv, struct MHD_Connection *c, req *r);
+
+/* The web UI (serve_web.c): its files, built into the program by scripts/embed_web.py (or
+ * read from --web DIR), served with a strict Content-Security-Policy; GET /v1/whoami and
+ * GET /v1/search. The graph routes (serve_graph.c): POST /v1/graph/start and /v1/graph/expand. */
+typedef struct serve_asset {
+    const char *url;    /* "/" or "/ui/NAME" */
+    const char *type;   /* Content-Type */
+    const char *source; /* path under web/ it was built from */
+    const unsigned char *data;
+    size_t len;
+    const char *etag; /* quoted */
+    int missing;      /* a library that was not installed: data is a note for the page */
+} serve_asset;
+extern const serve_asset serve_assets[];
+extern const size_t serve_n_assets;
+enum MHD_Result serve_route_ui(server *sv, struct MHD_Connection *c, req *r, const char *url,
+                               const char *method);
+enum MHD_Result serve_route_whoami(server *sv, struct MHD_Connection *c, req *r);
+enum MHD_Result serve_route_search(server *sv, struct MHD_Connection *c, req *r);
+enum MHD_Result serve_route_graph(server *sv, struct MHD_Connection *c, req *r, int expand);
+/* Cases (serve_cases.c): /v1/cases, /v1/cases/{id}[/seeds|/traces|/labels|/notes|/report.html|
+ * /endpoints.csv] over src/case. */
+enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, const char *url,
+                                  const char *method);
+/* The snapshot's names and links, made on first use (thread-safe). */
+void serve_snap_aux(server *sv, snap *sn);
 
 /* Read and screening routes (serve_routes.c). */
 enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r, int is_tx,

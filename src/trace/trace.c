@@ -528,6 +528,18 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
     rc = trace_stops_build(&stops, s, labels, clusters, labels_service_categories(),
                            labels_service_stops(o->follow_mixers), err);
     if (rc) return rc;
+    rc = trace_compute_stops(s, labels, clusters, stops, seeds, o, out, err);
+    trace_stops_free(stops);
+    return rc;
+}
+
+int trace_compute_stops(const store *s, const labels_db *labels, const cluster_map *clusters,
+                        const trace_stops *stops, const trace_seeds *seeds, const trace_opts *o,
+                        trace_result *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_opts(o, seeds, err);
+    if (rc) return rc;
     tctx c;
     memset(&c, 0, sizeof c);
     c.s = s;
@@ -539,7 +551,6 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
     if (!rc && (trace_fill_result(&c, seeds, out) || trace_fill_patterns(&c, out)))
         rc = util_errf(err, UTIL_ENOMEM, "out of memory building the trace result");
     tctx_free(&c);
-    trace_stops_free(stops);
     if (rc) trace_result_free(out);
     return rc;
 }

@@ -315,6 +315,16 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
                   const trace_seeds *seeds, const trace_opts *o, trace_result *out, util_err *err);
 void trace_result_free(trace_result *r);
 
+/* The stops a trace needs (below: trace_stops_build with labels_service_categories() and
+ * labels_service_stops(o->follow_mixers)), built once by the caller and shared read-only by
+ * any number of traces on that (store, labels, clusters) state: trace_compute builds them per
+ * call, which costs a pass over the label set (O(labels)), too much for a service answering
+ * one hop at a time. Otherwise trace_compute. */
+typedef struct trace_stops trace_stops;
+int trace_compute_stops(const store *s, const labels_db *labels, const cluster_map *clusters,
+                        const trace_stops *stops, const trace_seeds *seeds, const trace_opts *o,
+                        trace_result *out, util_err *err);
+
 /* Text of a result's ids: a txid (64 hex + NUL), "TXID:N" (at least 96 bytes), an address
  * (at least 128 bytes; NULL for STORE_NO_ADDR), a graph node's id ("e<entity>", "a:<address>"
  * or "no-address"; at least 160 bytes). Each returns buf (or NULL as said). */
@@ -344,7 +354,6 @@ int trace_run(const store *s, const labels_db *labels, const cluster_map *cluste
  * number of threads. Only btc labels whose category is in categories count; an address with
  * several such labels stops under the category listed first. *out is owned by the caller
  * (trace_stops_free); it points into labels, which must outlive it. */
-typedef struct trace_stops trace_stops;
 int trace_stops_build(trace_stops **out, const store *s, const labels_db *labels,
                       const cluster_map *clusters, const char *const *categories,
                       size_t n_categories, util_err *err);
