@@ -243,6 +243,9 @@ typedef struct run_spec {
     etrace_opts evm;
     const char *asset;
     int64_t rerun_of;
+    /* EVM: the tainted bridge and swap deposits (etrace's cross_chain records), when wanted */
+    case_deposit **deps;
+    size_t *n_deps;
 } run_spec;
 
 /* SHA-256 of a label set's content (every field of every label, in the set's order): which
@@ -475,6 +478,34 @@ static int compute_evm(const case_stores *st, const run_spec *rs, case_run *r, u
         c->deposits = e->deposits;
         c->hops = (uint32_t)e->n_path;
     }
+    if (rs->deps && res.n_xchain && !(*rs->deps = calloc(res.n_xchain, sizeof **rs->deps)))
+        goto nomem;
+    for (size_t i = 0; rs->deps && i < res.n_xchain; i++) {
+        const etrace_xchain *x = &res.xchain[i];
+        case_deposit *d = &(*rs->deps)[(*rs->n_deps)++];
+        char addr[43], h[67] = "";
+        if (etrace_addr_text(st->evm, x->endpoint, addr)) addr[0] = 0;
+        if (x->has_tx) {
+            h[0] = '0', h[1] = 'x';
+            util_hex(h + 2, x->tx_hash, 32);
+        }
+        d->chain = dup_or_oom(evm_store_chain(st->evm), &oom);
+        d->address = dup_or_oom(addr, &oom);
+        d->category = dup_or_oom(x->label ? x->label->category : "", &oom);
+        d->actor = dup_or_oom(!x->label          ? ""
+                              : *x->label->actor ? x->label->actor
+                                                 : x->label->name,
+                              &oom);
+        d->tx_hash = dup_or_oom(h, &oom);
+        etrace_asset_text(st->evm, x->asset, text);
+        d->asset = dup_or_oom(text, &oom);
+        evm_u256_format(num, &x->amount);
+        d->amount = dup_or_oom(num, &oom);
+        evm_u256_format(num, &x->taint);
+        d->taint = dup_or_oom(num, &oom);
+        d->to_chain = dup_or_oom("", &oom), d->method = dup_or_oom("", &oom);
+        d->confidence = dup_or_oom("", &oom), d->why_not = dup_or_oom("", &oom);
+    }
     if (oom) goto nomem;
     goto out;
 nomem:
@@ -552,6 +583,22 @@ out:
     pthread_mutex_unlock(&db->mu);
     case_run_free(&r);
     return rc;
+}
+
+int case_run_specs(case_db *db, const case_origin *who, int64_t case_id, const case_stores *st,
+                   const char *chain, char *const *specs, size_t n_specs, const trace_opts *btc,
+                   const etrace_opts *evm, case_run *out, case_deposit **deps, size_t *n_deps,
+                   util_err *err)
+{
+    if (out) memset(out, 0, sizeof *out);
+    run_spec rs = {.chain = chain,
+                   .specs = (char **)specs,
+                   .n_specs = n_specs,
+                   .deps = deps,
+                   .n_deps = n_deps};
+    if (btc) rs.btc = *btc;
+    if (evm) rs.evm = *evm;
+    return run_and_record(db, who, case_id, st, &rs, out, err);
 }
 
 static void free_specs(char **specs, size_t n)

@@ -43,6 +43,10 @@ static const struct command {
      "case new|list|show|add-seed|trace|label|note|export --db DIR ...  investigation cases"},
     {"export-columns", cmd_export_columns,
      "export-columns --db DIR --out DIR  the chain as gzip CSV tables for DuckDB/Spark"},
+    {"incident", cmd_incident,
+     "incident import|list|show|trace --db DIR ...  thefts: attribution, seeds, traces"},
+    {"report", cmd_report,
+     "report thefts --db DIR [--by actor,year,chain]  the theft tally (text, JSON, CSV, HTML)"},
 };
 
 static void usage(FILE *out)

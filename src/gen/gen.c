@@ -144,7 +144,8 @@ static int close_blk(gen *g)
 static int is_ours(const char *name)
 {
     size_t n = strlen(name);
-    if (!strcmp(name, "xor.dat") || !strcmp(name, "truth.jsonl") || !strcmp(name, "labels.csv"))
+    if (!strcmp(name, "xor.dat") || !strcmp(name, "truth.jsonl") || !strcmp(name, "labels.csv") ||
+        !strcmp(name, "incidents.csv"))
         return 1;
     return n == 12 && !strncmp(name, "blk", 3) && !strcmp(name + 8, ".dat");
 }
@@ -544,7 +545,8 @@ int gen_run(const gen_config *cfg, gen_stats *stats, util_err *err)
     g->st.utxo_count = g->st.outputs - (g->st.inputs - g->st.blocks);
     g->st.utxo_value = g->st.total_output_value - g->spent_value;
     g->st.entities = g->n_ents;
-    if ((rc = gen_write_truth(g)) || (rc = gen_write_labels(g))) goto out;
+    if ((rc = gen_write_truth(g)) || (rc = gen_write_labels(g)) || (rc = gen_write_incidents(g)))
+        goto out;
     if (g->oom) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory writing the truth file");
         goto out;

@@ -460,5 +460,17 @@ void gen_evm_free(gen *g);
 /* gen_out.c: truth and labels */
 int gen_write_truth(gen *g);
 int gen_write_labels(gen *g);
+/* gen_incidents.c: DIR/incidents.csv, one row per theft that happened (the scenarios' actor,
+ * date and sources). */
+int gen_write_incidents(gen *g);
+/* The attributed actor of scenario k (0-based) and the date of its theft in the imitated era
+ * (YYYY-MM-DD of the era year at its start height; out holds 11 bytes). The actor is chosen by
+ * k alone, so no random draw is spent on it. */
+const char *gen_scen_actor(uint32_t k);
+void gen_scen_date(const gen *g, uint32_t height, char out[11]);
+/* gen_evm_truth.c: the EVM theft txs of the EVM scenario that continues as Bitcoin scenario
+ * btc_scen (0-based), appended to b as ';'-separated 0x hashes, and its stolen amounts as
+ * "N ETH;N USDT" (decimal, in whole units) to amounts. 0, or UTIL_ENOMEM. */
+int gen_evm_incident(const gen *g, uint32_t btc_scen, util_buf *seeds, util_buf *amounts);
 
 #endif

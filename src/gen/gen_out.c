@@ -184,6 +184,11 @@ static json_t *scenario(const gen *g, uint32_t k)
     json_object_set_new(o, "start_height",
                         s->theft_done && s->victim != GEN_NONE ? json_integer(s->start)
                                                                : json_null());
+    char date[11];
+    gen_scen_date(g, s->start, date);
+    int happened = s->theft_done && s->victim != GEN_NONE;
+    json_object_set_new(o, "date", happened ? json_string(date) : json_null());
+    json_object_set_new(o, "actor", json_string(gen_scen_actor(k)));
     json_object_set_new(o, "stolen", json_integer(s->stolen));
     char buf[80];
     for (uint32_t i = 0; i < s->n_sources; i++) {

@@ -139,7 +139,7 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
     who.command = command;
     case_state_init(&who.state);
     case_state_btc(&who.state, sn->s);
-    case_stores st = {sv->o.db, sn->s, sn->clusters, NULL, sn->labels};
+    case_stores st = {sv->o.db, sn->s, sn->clusters, NULL, sn->labels, NULL}; /* no links */
     util_err err = {0};
     case_db *db = NULL;
     int creating = !id && post;
