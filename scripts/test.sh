@@ -6,7 +6,8 @@
 #   scripts/test.sh --fast   unit and end-to-end tests but the slow ones, plain build only: the
 #                            daily tier (about a minute on 2 cores).
 # FUZZ_SECONDS (default 20) sets the fuzzing time per target; 0 skips fuzzing.
-# In the whole suite nothing may skip: the EVM node test must find its node (CT_REQUIRE_NODE).
+# In the whole suite nothing may skip: the EVM node test must find its node and the web UI test
+# its browser (CT_REQUIRE_NODE).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fast=0
@@ -48,11 +49,21 @@ fi
 if [ $fast = 1 ]; then
     run_suite build -LE slow --
 else
-    echo "== npm ci in tests/evm-node (a real EVM node and solc for the EVM tests)"
-    if (cd tests/evm-node && npm ci --no-audit --no-fund --loglevel=error); then
+    for d in evm-node duckdb; do
+        echo "== npm ci in tests/$d (evm-node: an EVM node and solc; duckdb: DuckDB for the export recipe)"
+        if (cd tests/$d && npm ci --no-audit --no-fund --loglevel=error); then
+            passed=$((passed + 1))
+        else
+            echo "FAIL: npm ci in tests/$d"
+            failed=$((failed + 1))
+        fi
+    done
+    echo "== npm ci in web/ (the web UI's graph library and its browser-test driver)"
+    if (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 \
+        npm ci --no-audit --no-fund --loglevel=error); then
         passed=$((passed + 1))
     else
-        echo "FAIL: npm ci in tests/evm-node"
+        echo "FAIL: npm ci in web/"
         failed=$((failed + 1))
     fi
     export CT_REQUIRE_NODE=1

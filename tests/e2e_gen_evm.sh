@@ -79,7 +79,7 @@ if "$BIN" labels import --db "$T/lab" --format csv "$T/a/labels.csv" >/dev/null 
 fi
 
 # an earlier EVM output is refused without --force, replaced with it
-rm -f "$T/b"/blk*.dat "$T/b"/truth.jsonl "$T/b"/labels.csv "$T/b"/xor.dat
+rm -f "$T/b"/blk*.dat "$T/b"/truth.jsonl "$T/b"/labels.csv "$T/b"/incidents.csv "$T/b"/xor.dat
 if gen "$T/b" --seed 11; then bad "an earlier evm/ was overwritten without --force"; else
     if grep -q "evm/blocks.csv" "$T/gen.err"; then ok; else bad "refusal does not name the file: $(cat "$T/gen.err")"; fi
 fi

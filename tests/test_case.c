@@ -127,6 +127,56 @@ static void test_migrations(const char *tmp)
     CHECK(case_db_open(&cdb, dir, 0, &err) == UTIL_EFORMAT && !cdb);
 }
 
+/* A database of schema 1 (cases only) is brought to schema 2 on open: its case and audit rows
+ * stay as they were, the incident tables exist, and an imported incident owns a new case. */
+static void test_upgrade(const char *tmp)
+{
+    char dir[600], p[700];
+    snprintf(dir, sizeof dir, "%s/v1", tmp);
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/%s", dir, CASE_DB_FILE);
+    sqlite3 *db;
+    util_err err = {0};
+    CHECK(sqlite3_open(p, &db) == SQLITE_OK);
+    CHECK(case_migrate(db, p, case_migrations, 1, NULL, &err) == 0);
+    sqlite3_close(db);
+    case_db *cdb = NULL;
+    /* the version-1 file only has cases: make one through a program of version 1's SQL */
+    CHECK(raw_exec(dir, "INSERT INTO cases (title, incident_date, victim, chains, description,"
+                        " status, created_by, created_at) VALUES ('old', '', '', '', '', 'open',"
+                        " 'x', 'y')") == SQLITE_OK);
+    CHECK(q1(dir, "SELECT MAX(version) FROM schema_version") == 1);
+    CHECK(case_db_open(&cdb, dir, 0, &err) == 0);
+    CHECK(q1(dir, "SELECT MAX(version) FROM schema_version") == 2);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM cases WHERE title = 'old' AND incident_id IS NULL") == 1);
+    char csv[700];
+    snprintf(csv, sizeof csv, "%s/inc.csv", dir);
+    FILE *f = fopen(csv, "w");
+    fputs("id,date,victim,chains,amount_fiat,attribution\n"
+          "a-1,2021-05,Victim,bitcoin;ethereum,5.5 USD,Lazarus Group;APT38\n",
+          f);
+    fclose(f);
+    case_origin o = who("ann", "test");
+    case_stores st = {.dir = dir};
+    const char *paths[] = {csv};
+    case_import_report r;
+    CHECK(case_incident_import(cdb, &o, &st, paths, 1, 0, &r, &err) == 0 && r.added == 1);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM cases c JOIN incidents i ON c.incident_id = i.id"
+                  " WHERE i.slug = 'a-1' AND c.chains = 'btc,eth'") == 1);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM incident_attributions") == 2);
+    case_incident inc;
+    CHECK(case_incident_get(cdb, &o, "a-1", &inc, &err) == 0);
+    CHECK_STR(inc.usd, "5.5");
+    CHECK_STR(inc.chains, "btc,eth");
+    CHECK(inc.n_attrs == 2 && inc.attrs[1].confidence == -1);
+    CHECK_STR(inc.attrs[1].actor, "APT38");
+    case_incident_free(&inc);
+    CHECK(case_incident_get(cdb, &o, "nope", &inc, &err) == UTIL_ENOTFOUND);
+    /* traces are evidence: append-only, and incidents are never deleted */
+    CHECK(raw_exec(dir, "DELETE FROM incidents") != SQLITE_OK);
+    case_db_close(cdb);
+}
+
 /* Several threads open one new database at once: each migration runs once. */
 typedef struct opener {
     const char *dir;
@@ -159,7 +209,7 @@ static void test_concurrent_open(const char *tmp)
         CHECK(o[i].rc == 0);
     }
     CHECK(q1(dir, "SELECT COUNT(*) FROM schema_version") == (int64_t)case_n_migrations);
-    CHECK(q1(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == 15);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == 22);
 }
 
 /* ---------------- cases, audit, append-only ---------------- */
@@ -589,6 +639,7 @@ int main(void)
     if (!mkdtemp(tmp)) return 1;
     test_migrations(tmp);
     test_concurrent_open(tmp);
+    test_upgrade(tmp);
     test_cases(tmp);
     test_threads(tmp);
     test_chain(tmp);

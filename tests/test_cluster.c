@@ -34,6 +34,71 @@ static void test_uf(void)
     cl_uf_free(&u);
 }
 
+/* The guards on a union-find of 10 addresses: merges of two entities of >= 3 addresses need
+ * co-spends in 2 distinct txs; a labelled service joins an unlabelled entity of >= 2 only on
+ * evidence, another actor's labelled entity likewise. */
+static void test_guards(void)
+{
+    cl_pass p = {0};
+    p.links_fd = -1;
+    p.guard = 3, p.established = 2, p.evidence = 2;
+    cl_labels l = {0};
+    uint32_t addr[2] = {6, 8}, ident[2] = {0, 1};
+    uint8_t service[2] = {1, 0};
+    l.addr = addr, l.ident = ident, l.n = 2, l.service = service, l.n_ident = 2;
+    CHECK(cl_uf_grow(&p.uf, 10) == 0 && cl_pass_guards_init(&p, &l, NULL, 0) == 0);
+    cl_pass_merge(&p, 0, 1, 100, CLUSTER_LINK_MULTI_INPUT);
+    cl_pass_merge(&p, 1, 2, 101, CLUSTER_LINK_MULTI_INPUT);
+    cl_pass_merge(&p, 3, 4, 102, CLUSTER_LINK_MULTI_INPUT);
+    cl_pass_merge(&p, 4, 5, 103, CLUSTER_LINK_CHANGE);
+    CHECK(p.links_multi == 3 && p.links_change == 1 && p.refused == 0);
+    /* {0,1,2} and {3,4,5}: both of 3 addresses. One co-spend is refused, a second input of the
+     * same tx adds nothing, a second tx makes the merge. */
+    cl_pass_merge(&p, 0, 3, 104, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(p.refused == 1 && p.refusals[CLUSTER_GUARD_SIZE] == 1 && cl_uf_find(&p.uf, 3) == 3);
+    CHECK(p.ref[0].a == 0 && p.ref[0].b == 3 && p.ref[0].size_a == 3 && p.ref[0].size_b == 3);
+    CHECK((p.ref[0].info >> 8) == 104 && (p.ref[0].info & 15) == CLUSTER_GUARD_SIZE);
+    cl_pass_merge(&p, 2, 5, 104, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(p.refused == 1 && cl_uf_find(&p.uf, 5) == 3);
+    cl_pass_merge(&p, 1, 4, 105, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(p.refused == 1 && p.links_evidence == 1 && cl_uf_find(&p.uf, 5) == 0);
+    /* The labelled service 6 takes a singleton; another actor's labelled entity {8, 9} (8 is
+     * labelled, no service) is refused until a second tx. */
+    cl_pass_merge(&p, 6, 7, 106, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(cl_uf_find(&p.uf, 7) == 6 && p.refused == 1);
+    cl_pass_merge(&p, 9, 8, 107, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(p.refused == 1 && cl_uf_find(&p.uf, 9) == 8);
+    cl_pass_merge(&p, 7, 9, 108, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(p.refused == 2 && p.refusals[CLUSTER_GUARD_LABELS] == 1);
+    cl_pass_merge(&p, 6, 8, 109, CLUSTER_LINK_CHANGE);
+    CHECK(p.refused == 2 && p.links_evidence == 2 && cl_uf_find(&p.uf, 9) == 6);
+    /* A labelled service and an unlabelled entity of `established` addresses. */
+    cl_pass r = {0};
+    r.links_fd = -1;
+    r.guard = 100, r.established = 2, r.evidence = 2;
+    CHECK(cl_uf_grow(&r.uf, 10) == 0 && cl_pass_guards_init(&r, &l, NULL, 0) == 0);
+    cl_pass_merge(&r, 7, 9, 200, CLUSTER_LINK_MULTI_INPUT);
+    cl_pass_merge(&r, 6, 7, 201, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(r.refused == 1 && r.refusals[CLUSTER_GUARD_SERVICE] == 1 && cl_uf_find(&r.uf, 7) == 7);
+    cl_pass_merge(&r, 9, 6, 202, CLUSTER_LINK_MULTI_INPUT);
+    CHECK(r.refused == 1 && cl_uf_find(&r.uf, 7) == 6 && r.links_evidence == 1);
+    cl_pass_free(&r);
+    /* The saved refusals rebuild the same evidence for an incremental run. */
+    cl_pass q = {0};
+    q.links_fd = -1;
+    q.guard = 3, q.established = 2, q.evidence = 3;
+    CHECK(cl_uf_grow(&q.uf, 10) == 0);
+    cl_uf_union(&q.uf, 0, 1), cl_uf_union(&q.uf, 1, 2), cl_uf_union(&q.uf, 3, 4);
+    cl_uf_union(&q.uf, 4, 5);
+    CHECK(cl_pass_guards_init(&q, NULL, p.ref, 1) == 0 && q.n_ref == 1);
+    cl_pass_merge(&q, 2, 5, 110, CLUSTER_LINK_MULTI_INPUT); /* 2 txs < evidence 3 */
+    CHECK(q.n_ref == 2 && cl_uf_find(&q.uf, 5) == 3);
+    cl_pass_merge(&q, 1, 4, 111, CLUSTER_LINK_MULTI_INPUT); /* the third */
+    CHECK(q.n_ref == 2 && cl_uf_find(&q.uf, 5) == 0 && q.links_evidence == 1);
+    cl_pass_free(&p);
+    cl_pass_free(&q);
+}
+
 static void test_names(void)
 {
     unsigned h;
@@ -276,14 +341,17 @@ static void test_saved(const char *tmp)
 
     /* Detectors against the truth: no false positive among the excluding kinds, and
      * Whirlpool found completely. */
-    CHECK(cluster_evaluate(s, truth, 0, 0, &doc, &err) == 0);
+    cluster_opts eo;
+    cluster_default_opts(&eo);
+    CHECK(cluster_evaluate(s, truth, &eo, &doc, &err) == 0);
     json_t *det = json_object_get(doc, "detectors");
     CHECK(json_real_value(json_object_get(json_object_get(det, "any_coinjoin"), "precision")) ==
           1.0);
     CHECK(json_real_value(json_object_get(json_object_get(det, "any_coinjoin"), "recall")) > 0.95);
     CHECK(json_real_value(json_object_get(json_object_get(det, "whirlpool"), "recall")) == 1.0);
-    json_t *base = json_array_get(json_object_get(doc, "clusterings"), 1);
+    json_t *base = json_object_get(doc, "clustering");
     CHECK(json_real_value(json_object_get(base, "purity")) > 0.98);
+    CHECK(json_real_value(json_object_get(json_object_get(doc, "pairwise"), "precision")) > 0.99);
     json_decref(doc);
     store_close(s);
 
@@ -309,6 +377,7 @@ static void test_saved(const char *tmp)
 int main(void)
 {
     test_uf();
+    test_guards();
     test_names();
     char tmp[] = "/tmp/test_cluster.XXXXXX";
     if (!mkdtemp(tmp)) return 1;

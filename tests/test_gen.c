@@ -311,9 +311,23 @@ static int has_txid(chain *c, const char *hex)
     return map_find(&c->txids, k, 0) != NULL;
 }
 
+/* Outputs of tx txid_hex (n_out of them) worth value. */
+static int count_value(chain *c, const char *txid_hex, int64_t n_out, int64_t value)
+{
+    int n = 0;
+    char op[80];
+    for (int64_t i = 0; txid_hex && i < n_out; i++) {
+        ent *e;
+        snprintf(op, sizeof op, "%s:%lld", txid_hex, (long long)i);
+        if (lookup_outpoint(c, op, &e) == 0 && e->value == value) n++;
+    }
+    return n;
+}
+
 typedef struct seen {
     int totals, entities, coinjoins, tx0s, scenarios, kinds[9];
     int cj_impl[4];
+    int generic, batches, discounted, bad_new; /* --generic-rounds, --lookalikes, --tx0-discount */
     int evm_lines, xchain_links, btc_links_found; /* --evm: EVM lines; links whose txid exists */
 } seen;
 
@@ -394,7 +408,32 @@ static void check_truth(const char *dir, chain *c, seen *sn)
             static const char *const names[4] = {"wasabi1", "wasabi2", "whirlpool", "joinmarket"};
             for (int k = 0; impl && k < 4; k++)
                 if (!strcmp(impl, names[k])) sn->cj_impl[k]++;
-            bad_cj += !has_txid(c, json_string_value(json_object_get(o, "txid")));
+            const char *txid = json_string_value(json_object_get(o, "txid"));
+            bad_cj += !has_txid(c, txid);
+            int64_t nout = jint(o, "outputs");
+            if (impl && !strcmp(impl, "generic")) {
+                /* 3 or more outputs of the round's denomination */
+                sn->generic++;
+                sn->bad_new += count_value(c, txid, nout, jint(o, "denomination")) < 3;
+            }
+            if (json_object_get(o, "fee_discount")) {
+                /* an output of the pool fee less the discount */
+                static const int64_t pools[4] = {100000, 1000000, 5000000, 50000000};
+                static const int64_t fees[4] = {5000, 50000, 175000, 1750000};
+                int64_t fee = 0, d = jint(o, "fee_discount");
+                for (int k = 0; k < 4; k++)
+                    if (pools[k] == jint(o, "pool")) fee = fees[k] * (100 - d) / 100;
+                sn->discounted++;
+                sn->bad_new += d <= 0 || d >= 100 || count_value(c, txid, nout, fee) < 1;
+            }
+        } else if (!strcmp(kind, "batch")) {
+            /* exactly equal_outputs outputs of value, >= 3 of them, from one payer's inputs */
+            const char *txid = json_string_value(json_object_get(o, "txid"));
+            sn->batches++;
+            bad_cj += !has_txid(c, txid);
+            sn->bad_new += jint(o, "equal_outputs") < 3 ||
+                           count_value(c, txid, jint(o, "outputs"), jint(o, "value")) !=
+                               jint(o, "equal_outputs");
         } else if (!strcmp(kind, "scenario")) {
             sn->scenarios++;
             int64_t stolen = jint(o, "stolen"), src_sum = 0, ends = 0, rem = 0;
@@ -646,6 +685,20 @@ int main(void)
            (unsigned long long)ch.blocks, (unsigned long long)ch.txs, ch.files,
            (unsigned long long)st.coinjoins, nl);
     chain_free(&ch);
+
+    /* The harder cases: generic rounds, one-payer batches, discounted Tx0s, each with the
+     * outputs its truth line says; the rest of the chain passes the same checks. */
+    gen_config hc = cfg;
+    hc.generic_rounds = 1, hc.lookalikes = 1, hc.tx0_discount = 0.3;
+    hc.xor_files = 0, hc.file_size = 128u << 20;
+    CHECK(run(&hc, e, &st) == 0);
+    read_chain(e, hc.halving_interval, &ch);
+    check_truth(e, &ch, &sn);
+    CHECK(sn.generic > 10 && sn.batches > 10 && sn.discounted > 5 && sn.bad_new == 0);
+    printf("harder cases: %d generic rounds, %d batches, %d discounted Tx0s\n", sn.generic,
+           sn.batches, sn.discounted);
+    chain_free(&ch);
+    rm_tree(e);
 
     /* Determinism: the same seed gives the same bytes in every file. */
     CHECK(run(&cfg, b, &st) == 0);

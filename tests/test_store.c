@@ -261,6 +261,20 @@ static void check_against(const store *s, tblock *const *blks, size_t n)
         if (p != rp.in_prev[i]) bad_in++;
         if (p != STORE_COINBASE && p < rp.n_out && store_out_spent_by(s, p) != i) bad_in++;
     }
+    /* The tx of every output and input, found by search: a reader's first searches run
+     * without the tx sample, later ones (past its on-demand threshold) with it, so two passes
+     * check both. The oracle: the replay's txid of each output, and each tx's input range. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t o = 0; o < rp.n_out; o++) {
+            int64_t tx = store_find_tx(s, rp.outs[o].txid);
+            if (tx < 0 || store_output_tx(s, o) != (uint64_t)tx) bad_out++;
+        }
+        for (uint64_t tx = 0; tx < t->txs; tx++) {
+            uint64_t first = store_tx(s, tx)->first_in, k = store_tx_n_in(s, tx);
+            for (uint64_t i = first; i < first + k; i++)
+                if (store_input_tx(s, i) != tx) bad_in++;
+        }
+    }
     CHECK(bad_out == 0);
     CHECK(bad_in == 0);
     for (size_t i = 0; i < n; i++)

@@ -40,9 +40,10 @@
 #include "../store/store.h"
 #include "../trace/trace.h"
 #include "../util/util.h"
+#include "../xchain/xchain.h"
 
 #define CASE_DB_FILE "cases.sqlite" /* inside the store directory */
-#define CASE_SCHEMA_VERSION 1       /* the newest migration this program knows */
+#define CASE_SCHEMA_VERSION 2       /* the newest migration this program knows */
 #define CASE_BUSY_MS 10000          /* how long a writer waits for another */
 #define CASE_MAX_TEXT 1024          /* bytes: title, victim, chains, analyst, actor, name, spec */
 #define CASE_MAX_LONG 65536         /* bytes: description, note text, evidence, command */
@@ -95,7 +96,9 @@ typedef struct case_stores {
     const store *btc;
     const cluster_map *clusters;
     const evm_store *evm;
-    const labels_db *labels; /* the label set traces stop at (the store's) */
+    const labels_db *labels;   /* the label set traces stop at (the store's) */
+    const xchain_links *links; /* cross-chain links (DIR/xchain/links.jsonl) for incident traces;
+                                  NULL: deposits into bridges and swaps are not followed */
 } case_stores;
 
 /* ---- cases ---- */
@@ -344,6 +347,23 @@ int case_full_json(const case_full *c, json_t **out, util_err *err);
 /* One run as the JSON object case_full_json lists under "runs". *out is a new reference owned
  * by the caller. UTIL_ENOMEM. */
 int case_run_json(const case_run *r, json_t **out, util_err *err);
+/* A run's endpoints grouped by actor (the endpoint's actor, else its label's name, else
+ * "(unnamed)"), per asset, largest amount first: what every writer shows before the addresses. */
+typedef struct case_actor {
+    const char *actor; /* borrowed from the run's endpoints */
+    const char *asset;
+    char amount[80];      /* decimal, in the asset's base unit */
+    char categories[256]; /* the stop labels' categories, comma-separated, each once */
+    uint64_t deposits;
+    size_t addresses;
+    uint32_t hops;   /* the nearest */
+    size_t *members; /* endpoint indices, largest first */
+    size_t n_members;
+} case_actor;
+/* *out (n rows) is owned by the caller: case_actors_free. The run must outlive it. UTIL_ENOMEM. */
+int case_run_actors(const case_run *r, case_actor **out, size_t *n);
+void case_actors_free(case_actor *rows, size_t n);
+
 /* A self-contained HTML evidence report that prints well (to PDF): the incident, seeds, every
  * run with its totals, the endpoints grouped by actor, the addresses under each, and the
  * command that reproduces it; labels, notes and the audit log. Every text from a case or a
@@ -354,5 +374,179 @@ int case_write_html(const case_full *c, FILE *f, util_err *err);
  * category, actor, name, asset, amount, deposits, hops. A text cell starting with = + - @ TAB or
  * CR gets a leading ' (spreadsheets would run it as a formula). */
 int case_write_csv(const case_full *c, FILE *f, util_err *err);
+
+/* ---- incidents (docs/incidents.md) ----
+ *
+ * An incident is a theft as its sources state it: an id (a slug such as "ronin-2022-03"), a date
+ * at the precision given (YYYY, YYYY-MM, YYYY-MM-DD or with a time), the victim, the chains, the
+ * amounts as stated (native and fiat, text), who it is attributed to and by whom, the source
+ * URLs, and seeds (outputs, txs or addresses on any chain) to trace from. The stolen amount per
+ * asset is computed from the seeds in the store. Each incident owns a case (cases.incident_id):
+ * `incident trace` records its runs there, on every chain its seeds are on, and follows
+ * deposits into bridges and swaps across chains over the cross-chain links. */
+
+typedef struct case_attribution {
+    char *actor;         /* as attributed ("Lazarus Group") */
+    char *attributed_by; /* who made the attribution, as stated ("FBI;US Treasury OFAC") */
+    char *kind;          /* government, un, analytics, investigator, victim, press, ... or "" */
+    int confidence;      /* 0..100, -1: not stated */
+    char *date;          /* of the attribution statement, "" if not given */
+    char *url;           /* the page that states it, "" if not given */
+} case_attribution;
+
+typedef struct case_source_url {
+    char *role; /* "incident", "attribution", "other", "official" */
+    char *url;
+} case_source_url;
+
+typedef struct case_incident_seed {
+    int64_t id;
+    char *chain;  /* "btc" or an EVM chain ("eth") */
+    char *spec;   /* as trace / etrace take it (TXID:N, TXID, address; 0x...) */
+    char *role;   /* "exploiter", "laundering", ... ("" if not given) */
+    char *note;   /* free text */
+    char *url;    /* the source that names it */
+    char *origin; /* FILE:LINE (or FILE:PATH for YAML) it was imported from */
+} case_incident_seed;
+
+/* The stolen amount of one asset, computed from the seeds found in the store. */
+typedef struct case_stolen {
+    char *chain;   /* "btc", "eth", ... */
+    char *asset;   /* "native", or the token's lowercase 0x address */
+    char *symbol;  /* "BTC", "ETH", the token's symbol (its address if the store has none) */
+    int decimals;  /* 8 for BTC, 18 for ETH, the token's */
+    char *amount;  /* base units (satoshis, wei), decimal */
+    uint64_t refs; /* outputs (btc) or transfers (EVM) the seeds selected */
+} case_stolen;
+
+/* A tainted deposit into a bridge or swap that an EVM run of an incident trace found, and
+ * whether a cross-chain link was followed from it. */
+typedef struct case_deposit {
+    int64_t run_id;   /* the EVM run */
+    char *chain;      /* its chain */
+    char *address;    /* the bridge or router (EIP-55) */
+    char *category;   /* "bridge" or "swap" */
+    char *actor;      /* its stop label's actor, else name */
+    char *tx_hash;    /* 0x + 64 hex ("" without a stored tx) */
+    char *asset;      /* "native" or 0xTOKEN */
+    char *amount;     /* of the deposit, base units */
+    char *taint;      /* the tainted part of it */
+    char *to_chain;   /* the chain the followed link goes to ("" when none was followed) */
+    char *method;     /* the link's method (xchain_method_name), "" if none */
+    char *confidence; /* the link's confidence, "" if none */
+    int64_t links;    /* links found for the deposit */
+    char *why_not;    /* why no link was followed ("" when one was) */
+} case_deposit;
+
+/* One run of an incident trace: the seeds of one chain, or the Bitcoin leg of a deposit. */
+typedef struct case_leg {
+    int64_t run_id;
+    char *leg;       /* "seeds" or "cross_chain" */
+    int64_t deposit; /* cross_chain: index in the trace's deposits; -1 otherwise */
+    char *share_num; /* cross_chain: the run's amounts count times num / den (the tainted */
+    char *share_den; /* share of the deposit); "1" / "1" for seeds */
+} case_leg;
+
+/* An `incident trace`: the runs it recorded (each with its totals and endpoints). */
+typedef struct case_itrace {
+    int64_t id; /* 0: the incident was never traced */
+    char *run_by, *run_at, *command;
+    case_state state;
+    char *skipped; /* JSON array text: seeds not traced and why */
+    case_leg *legs;
+    case_run *runs; /* runs[i] is legs[i]'s run */
+    size_t n_legs;
+    case_deposit *deposits;
+    size_t n_deposits;
+} case_itrace;
+
+typedef struct case_incident {
+    int64_t id;
+    char *slug, *date, *victim;
+    char *chains;        /* chain codes, comma-separated ("btc,eth") */
+    char *amount_native; /* as stated ("173600 ETH;25500000 USDC"), "" if none */
+    char *amount_fiat;   /* as stated ("620000000 USD"), "" if none */
+    char *usd;           /* the USD figure of amount_fiat (decimal), "" if none */
+    char *notes;
+    char *origin; /* FILE:LINE of the last import that set it */
+    char *created_by, *created_at, *updated_at;
+    int64_t case_id;         /* the case it owns */
+    case_attribution *attrs; /* the first is the primary attribution */
+    size_t n_attrs;
+    case_source_url *urls;
+    size_t n_urls;
+    case_incident_seed *seeds;
+    size_t n_seeds;
+    case_stolen *stolen; /* per asset, from the seeds in the store (empty: none found yet) */
+    size_t n_stolen;
+    case_itrace trace; /* the latest trace (case_incident_get, and lists with traces) */
+} case_incident;
+void case_incident_free(case_incident *i);
+void case_incident_array_free(case_incident *a, size_t n);
+
+/* What an import did. */
+typedef struct case_import_report {
+    size_t files, read;      /* files and incidents read */
+    size_t added, unchanged; /* new incidents; incidents already there with the same content */
+    size_t updated;          /* with --update: incidents whose content changed */
+    size_t seeds_added;      /* new seeds (of new or existing incidents) */
+    size_t seeds_unchecked;  /* seeds on a chain with no store open: kept, not checked */
+} case_import_report;
+
+enum {
+    CASE_IMPORT_UPDATE = 1, /* an incident whose content differs is replaced, not refused */
+};
+
+/* Import incidents from files, all or nothing: CSV (a header line; incidents as
+ * data/incidents/dprk_thefts.csv has them, with an optional seeds column; or seed rows as
+ * dprk_addresses.csv: incident_id, chain, address, ...) and YAML (.yaml/.yml: a list of
+ * incidents, or a mapping with one under "incidents"); docs/incidents.md has the columns and
+ * keys. Every field is checked (dates, chains, amounts, URLs, text) and every seed's syntax;
+ * a seed on a chain whose store is open in st must be in it (UTIL_ENOTFOUND), else it is kept
+ * unchecked. A malformed file is refused as a whole: UTIL_EFORMAT (or UTIL_EINVAL / ENOTFOUND)
+ * with "FILE:LINE: column C: problem" for CSV and "FILE: incidents[3].seeds[0].spec (line L):
+ * problem" for YAML, and nothing is written. An incident whose id exists is compared: the same
+ * content changes nothing (new seeds are added), other content is refused unless
+ * CASE_IMPORT_UPDATE. New incidents get a case. One audit row per new or updated incident and
+ * one for the import. rep (may be NULL) gets the counts. */
+int case_incident_import(case_db *db, const case_origin *who, const case_stores *st,
+                         const char *const *paths, size_t n_paths, unsigned flags,
+                         case_import_report *rep, util_err *err);
+
+/* Every incident, by date then id, with its attributions, URLs, seeds and stolen amounts; with
+ * traces, each one's latest trace too (its runs, totals and endpoints: what the tally reads).
+ * Audited as "incident.list". *out (an array of *n) is owned by the caller. */
+int case_incident_list(case_db *db, const case_origin *who, int with_traces, case_incident **out,
+                       size_t *n, util_err *err);
+/* One incident by its id (slug) with its latest trace. Audited as "incident.read" on its case.
+ * UTIL_ENOTFOUND for an id that does not exist. */
+int case_incident_get(case_db *db, const case_origin *who, const char *slug, case_incident *out,
+                      util_err *err);
+
+/* What `incident trace` runs: the tracers' options (one set for every run of a chain). */
+typedef struct case_itrace_req {
+    trace_opts btc;        /* Bitcoin seeds, and the Bitcoin legs of cross-chain deposits */
+    etrace_opts evm;       /* EVM seeds */
+    double min_confidence; /* links below this are not followed (0..1) */
+} case_itrace_req;
+
+/* Trace an incident: its seeds on each chain whose store is open (Bitcoin: trace_compute, EVM:
+ * etrace), each run recorded in its case as case_trace records one (the seeds added to the case
+ * first); then, for every tainted deposit into a bridge or swap on an EVM chain, the most
+ * confident cross-chain link to Bitcoin (st->links: xchain_links_from, as src/xtrace follows
+ * them) is followed by a Bitcoin run of the outputs it names, recorded with the deposit's
+ * tainted share (taint / amount; poison: all of it). The stolen amounts are recomputed, and the
+ * trace (runs, shares, deposits, seeds skipped) is recorded with one audit row. Seeds whose chain
+ * has no store, or that are not in it, are skipped (listed in skipped). UTIL_EINVAL when no
+ * seed can be traced or an option is refused; UTIL_ENOTFOUND for an id that does not exist.
+ * out (may be NULL) gets the incident as case_incident_get reads it afterwards. */
+int case_incident_trace(case_db *db, const case_origin *who, const char *slug,
+                        const case_stores *st, const case_itrace_req *req, case_incident *out,
+                        util_err *err);
+
+/* The incident as one JSON document (docs/incidents.md): its fields, attributions, urls, seeds,
+ * stolen, and the latest trace (runs with totals and endpoints, deposits). *out is a new
+ * reference owned by the caller. UTIL_ENOMEM. */
+int case_incident_json(const case_incident *i, int with_runs, json_t **out, util_err *err);
 
 #endif

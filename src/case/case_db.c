@@ -14,8 +14,7 @@
 
 /* Version 1. Portable SQL: TEXT, INTEGER, BIGINT, CHECK, REFERENCES, UNIQUE, indexes; times are
  * ISO-8601 UTC text, amounts decimal text (satoshis fit 64 bits, wei does not), booleans 0/1.
- * Column names avoid the words either dialect reserves. An `incidents` table (issue 16) will
- * come as version 2 with a nullable cases.incident_id. */
+ * Column names avoid the words either dialect reserves. Version 2 adds incidents. */
 static const char schema_v1[] =
     "CREATE TABLE cases ("
     " id {ID},"
@@ -140,8 +139,120 @@ static const char schema_v1_sqlite[] =
             APPEND_ONLY("case_notes") "CREATE TRIGGER cases_no_delete BEFORE DELETE ON cases"
                                       " BEGIN SELECT RAISE(ABORT, 'cases are never deleted'); END;";
 
+/* Version 2 (issue 16): incidents, as a source states them (date, victim, chains, amounts as
+ * stated, attributions with who made them, source URLs), their seeds on any chain, the stolen
+ * amounts computed from the seeds in the store, and each `incident trace`: which recorded runs
+ * it made (the seeds' runs and the Bitcoin legs of cross-chain deposits, with the share of the
+ * deposit that was tainted) and the bridge and swap deposits the EVM runs found. An incident
+ * owns a case (cases.incident_id): its runs are that case's trace_runs. Incidents change only
+ * by an import with --update (the audit log says when); their traces are append-only. */
+static const char schema_v2[] =
+    "CREATE TABLE incidents ("
+    " id {ID},"
+    " slug TEXT NOT NULL UNIQUE,"
+    " incident_date TEXT NOT NULL,"
+    " victim TEXT NOT NULL,"
+    " chains TEXT NOT NULL,"
+    " amount_native TEXT NOT NULL,"
+    " amount_fiat TEXT NOT NULL,"
+    " usd TEXT NOT NULL,"
+    " notes TEXT NOT NULL,"
+    " origin TEXT NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL);"
+    "CREATE TABLE incident_attributions ("
+    " incident_id BIGINT NOT NULL REFERENCES incidents (id),"
+    " pos INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " attributed_by TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " confidence INTEGER NOT NULL CHECK (confidence BETWEEN -1 AND 100),"
+    " attributed_on TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " PRIMARY KEY (incident_id, pos));"
+    "CREATE TABLE incident_urls ("
+    " incident_id BIGINT NOT NULL REFERENCES incidents (id),"
+    " pos INTEGER NOT NULL,"
+    " url_role TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " PRIMARY KEY (incident_id, pos));"
+    "CREATE TABLE incident_seeds ("
+    " id {ID},"
+    " incident_id BIGINT NOT NULL REFERENCES incidents (id),"
+    " chain TEXT NOT NULL,"
+    " spec TEXT NOT NULL,"
+    " seed_role TEXT NOT NULL,"
+    " note TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " origin TEXT NOT NULL,"
+    " added_by TEXT NOT NULL,"
+    " added_at TEXT NOT NULL,"
+    " UNIQUE (incident_id, chain, spec));"
+    "CREATE TABLE incident_amounts ("
+    " incident_id BIGINT NOT NULL REFERENCES incidents (id),"
+    " chain TEXT NOT NULL,"
+    " asset TEXT NOT NULL,"
+    " symbol TEXT NOT NULL,"
+    " decimals INTEGER NOT NULL,"
+    " amount TEXT NOT NULL,"
+    " n_refs BIGINT NOT NULL,"
+    " computed_at TEXT NOT NULL,"
+    " PRIMARY KEY (incident_id, chain, asset));"
+    "CREATE TABLE incident_traces ("
+    " id {ID},"
+    " incident_id BIGINT NOT NULL REFERENCES incidents (id),"
+    " case_id BIGINT NOT NULL REFERENCES cases (id),"
+    " run_by TEXT NOT NULL,"
+    " run_at TEXT NOT NULL,"
+    " command TEXT NOT NULL,"
+    " btc_tip TEXT NOT NULL,"
+    " btc_height BIGINT NOT NULL,"
+    " evm_chain TEXT NOT NULL,"
+    " evm_tip TEXT NOT NULL,"
+    " evm_height BIGINT NOT NULL,"
+    " skipped TEXT NOT NULL);"
+    "CREATE TABLE incident_trace_runs ("
+    " trace_id BIGINT NOT NULL REFERENCES incident_traces (id),"
+    " pos INTEGER NOT NULL,"
+    " run_id BIGINT NOT NULL REFERENCES trace_runs (id),"
+    " leg TEXT NOT NULL CHECK (leg IN ('seeds', 'cross_chain')),"
+    " deposit_pos INTEGER NOT NULL,"
+    " share_num TEXT NOT NULL,"
+    " share_den TEXT NOT NULL,"
+    " PRIMARY KEY (trace_id, pos));"
+    "CREATE TABLE incident_deposits ("
+    " trace_id BIGINT NOT NULL REFERENCES incident_traces (id),"
+    " pos INTEGER NOT NULL,"
+    " run_id BIGINT NOT NULL REFERENCES trace_runs (id),"
+    " chain TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " category TEXT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " tx_hash TEXT NOT NULL,"
+    " asset TEXT NOT NULL,"
+    " amount TEXT NOT NULL,"
+    " taint TEXT NOT NULL,"
+    " to_chain TEXT NOT NULL,"
+    " link_method TEXT NOT NULL,"
+    " link_confidence TEXT NOT NULL,"
+    " links INTEGER NOT NULL,"
+    " why_not TEXT NOT NULL,"
+    " PRIMARY KEY (trace_id, pos));"
+    "ALTER TABLE cases ADD COLUMN incident_id BIGINT REFERENCES incidents (id);"
+    "CREATE INDEX incident_seeds_incident ON incident_seeds (incident_id);"
+    "CREATE INDEX incident_traces_incident ON incident_traces (incident_id, id);"
+    "CREATE INDEX cases_incident ON cases (incident_id);";
+
+static const char schema_v2_sqlite[] =
+    APPEND_ONLY("incident_traces") APPEND_ONLY("incident_trace_runs") APPEND_ONLY(
+        "incident_deposits") "CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents"
+                             " BEGIN SELECT RAISE(ABORT, 'incidents are never deleted'); END;";
+
 const case_migration case_migrations[] = {
     {1, "cases, seeds, trace runs, labels, notes, audit log", schema_v1, schema_v1_sqlite},
+    {2, "incidents, their attributions, sources, seeds, stolen amounts and traces", schema_v2,
+     schema_v2_sqlite},
 };
 const size_t case_n_migrations = sizeof case_migrations / sizeof *case_migrations;
 

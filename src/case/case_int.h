@@ -77,4 +77,58 @@ void case_state_read(sqlite3_stmt *st, int i, case_state *out);
 /* Bind a state to 5 parameters starting at i. */
 void case_state_bind(sqlite3_stmt *st, int i, const case_state *s);
 
+/* Record a run of the given specs (not the case's seeds: the Bitcoin outputs a cross-chain link
+ * names) with the tracer of chain and its options (btc or evm), as case_trace records one. With
+ * deps, an EVM run also hands over its tainted bridge and swap deposits (*deps, *n_deps: owned by
+ * the caller, case_deposit fields; to_chain, method, confidence, why_not ""). */
+int case_run_specs(case_db *db, const case_origin *who, int64_t case_id, const case_stores *st,
+                   const char *chain, char *const *specs, size_t n_specs, const trace_opts *btc,
+                   const etrace_opts *evm, case_run *out, case_deposit **deps, size_t *n_deps,
+                   util_err *err);
+
+/* ---- incidents (case_incident*.c) ---- */
+
+/* The stolen amounts of seeds in the stores that are open (seeds elsewhere or not found are not
+ * counted): Bitcoin first, then the EVM chain's assets in the order first met. *out owned by the
+ * caller: case_inc_stolen_free. */
+int case_inc_stolen(const case_stores *st, const case_incident_seed *seeds, size_t n,
+                    case_stolen **out, size_t *n_out, util_err *err);
+void case_inc_stolen_free(case_stolen *a, size_t n);
+/* Replace incident id's amounts (inside the caller's write transaction). */
+int case_inc_write_stolen(case_db *db, int64_t id, const case_stolen *s, size_t n, util_err *err);
+void case_itrace_free(case_itrace *t);
+void case_deposit_free(case_deposit *d);
+/* Read incidents (inside the caller's transaction): where is "" (all) or a WHERE clause on
+ * incidents i with one text parameter, arg. With traces, each one's latest trace too. */
+int case_inc_read(case_db *db, const char *where, const char *arg, int with_traces,
+                  case_incident **out, size_t *n, util_err *err);
+
+/* A seed row of a seeds file (dprk_addresses.csv): the incident it belongs to, by id. */
+typedef struct case_inc_seedrow {
+    char *slug;
+    case_incident_seed seed;
+    char *where; /* "FILE:LINE" for messages */
+} case_inc_seedrow;
+
+/* What the files of one import hold, parsed and checked for form (not yet against a store). */
+typedef struct case_inc_set {
+    case_incident *inc; /* seeds of the same row or mapping included */
+    size_t n_inc, cap_inc;
+    case_inc_seedrow *rows;
+    size_t n_rows, cap_rows;
+} case_inc_set;
+void case_inc_set_free(case_inc_set *s);
+
+/* Parse one file (CSV by its header, YAML by its extension .yaml/.yml) into set (appending).
+ * UTIL_EFORMAT (and UTIL_EIO, UTIL_ENOMEM) naming FILE:LINE and the column, or the YAML path;
+ * on error set keeps what earlier files gave. */
+int case_inc_parse_file(const char *path, case_inc_set *set, util_err *err);
+
+/* The chain code of a chain name as the incident files write it ("bitcoin" -> "btc",
+ * "ethereum" -> "eth", "tron" -> "trx", a code as is). out holds 32 bytes. UTIL_EINVAL. */
+int case_inc_chain(const char *name, char out[32], util_err *err);
+/* Whether spec is a Bitcoin spec (TXID:N, TXID or an address that decodes) or, for EVM, an
+ * etrace spec (0x + 64 hex [:N], 0x + 40 hex [:FROM-TO]); 0 or UTIL_EINVAL naming the problem. */
+int case_inc_check_spec(const char *chain, const char *spec, util_err *err);
+
 #endif

@@ -243,6 +243,9 @@ typedef struct run_spec {
     etrace_opts evm;
     const char *asset;
     int64_t rerun_of;
+    /* EVM: the tainted bridge and swap deposits (etrace's cross_chain records), when wanted */
+    case_deposit **deps;
+    size_t *n_deps;
 } run_spec;
 
 /* SHA-256 of a label set's content (every field of every label, in the set's order): which
@@ -271,13 +274,18 @@ static void labels_digest(char out[65], const labels_db *l)
     util_hex(out, d, 32);
 }
 
-/* The actor of an endpoint: its stop label's, else the first of its other labels that has one. */
-static const char *actor_of(const labels_label *stop, const labels_label *const *others, size_t n)
+/* The actor of an endpoint as every answer decides it (labels_actor): the stop label's actor,
+ * else one of the address's other labels'; "" when only a name or a category is known (the
+ * endpoint's name column carries the name). */
+static const char *actor_of(const labels_label *stop, int via_entity,
+                            const labels_label *const *others, size_t n)
 {
-    if (*stop->actor) return stop->actor;
+    labels_actor a;
+    labels_actor_init(&a);
+    labels_actor_offer(&a, stop, LABELS_OFFER_PRIMARY, via_entity);
     for (size_t i = 0; i < n; i++)
-        if (*others[i]->actor) return others[i]->actor;
-    return "";
+        labels_actor_offer(&a, others[i], LABELS_OFFER_OWN, 0);
+    return a.from == LABELS_ACTOR_LABEL || a.from == LABELS_ACTOR_ENTITY ? a.name : "";
 }
 
 static char *dup_or_oom(const char *s, int *oom)
@@ -387,7 +395,7 @@ static int compute_btc(const case_stores *st, const run_spec *rs, case_run *r, u
         c->rank = (uint32_t)i;
         c->address = dup_or_oom(a ? a : "", &oom);
         c->category = dup_or_oom(stop->category, &oom);
-        c->actor = dup_or_oom(actor_of(stop, others, no), &oom);
+        c->actor = dup_or_oom(actor_of(stop, e->via_entity, others, no), &oom);
         c->name = dup_or_oom(*stop->name ? stop->name : stop->source, &oom);
         c->asset = dup_or_oom("BTC", &oom);
         snprintf(num, sizeof num, "%" PRIu64, e->amount);
@@ -462,7 +470,7 @@ static int compute_evm(const case_stores *st, const run_spec *rs, case_run *r, u
         c->rank = (uint32_t)i;
         c->address = dup_or_oom(addr, &oom);
         c->category = dup_or_oom(e->label->category, &oom);
-        c->actor = dup_or_oom(actor_of(e->label, others, no), &oom);
+        c->actor = dup_or_oom(actor_of(e->label, 0, others, no), &oom);
         c->name = dup_or_oom(*e->label->name ? e->label->name : e->label->source, &oom);
         etrace_asset_text(st->evm, e->asset, text);
         c->asset = dup_or_oom(text, &oom);
@@ -470,6 +478,34 @@ static int compute_evm(const case_stores *st, const run_spec *rs, case_run *r, u
         c->amount = dup_or_oom(num, &oom);
         c->deposits = e->deposits;
         c->hops = (uint32_t)e->n_path;
+    }
+    if (rs->deps && res.n_xchain && !(*rs->deps = calloc(res.n_xchain, sizeof **rs->deps)))
+        goto nomem;
+    for (size_t i = 0; rs->deps && i < res.n_xchain; i++) {
+        const etrace_xchain *x = &res.xchain[i];
+        case_deposit *d = &(*rs->deps)[(*rs->n_deps)++];
+        char addr[43], h[67] = "";
+        if (etrace_addr_text(st->evm, x->endpoint, addr)) addr[0] = 0;
+        if (x->has_tx) {
+            h[0] = '0', h[1] = 'x';
+            util_hex(h + 2, x->tx_hash, 32);
+        }
+        d->chain = dup_or_oom(evm_store_chain(st->evm), &oom);
+        d->address = dup_or_oom(addr, &oom);
+        d->category = dup_or_oom(x->label ? x->label->category : "", &oom);
+        d->actor = dup_or_oom(!x->label          ? ""
+                              : *x->label->actor ? x->label->actor
+                                                 : x->label->name,
+                              &oom);
+        d->tx_hash = dup_or_oom(h, &oom);
+        etrace_asset_text(st->evm, x->asset, text);
+        d->asset = dup_or_oom(text, &oom);
+        evm_u256_format(num, &x->amount);
+        d->amount = dup_or_oom(num, &oom);
+        evm_u256_format(num, &x->taint);
+        d->taint = dup_or_oom(num, &oom);
+        d->to_chain = dup_or_oom("", &oom), d->method = dup_or_oom("", &oom);
+        d->confidence = dup_or_oom("", &oom), d->why_not = dup_or_oom("", &oom);
     }
     if (oom) goto nomem;
     goto out;
@@ -548,6 +584,22 @@ out:
     pthread_mutex_unlock(&db->mu);
     case_run_free(&r);
     return rc;
+}
+
+int case_run_specs(case_db *db, const case_origin *who, int64_t case_id, const case_stores *st,
+                   const char *chain, char *const *specs, size_t n_specs, const trace_opts *btc,
+                   const etrace_opts *evm, case_run *out, case_deposit **deps, size_t *n_deps,
+                   util_err *err)
+{
+    if (out) memset(out, 0, sizeof *out);
+    run_spec rs = {.chain = chain,
+                   .specs = (char **)specs,
+                   .n_specs = n_specs,
+                   .deps = deps,
+                   .n_deps = n_deps};
+    if (btc) rs.btc = *btc;
+    if (evm) rs.evm = *evm;
+    return run_and_record(db, who, case_id, st, &rs, out, err);
 }
 
 static void free_specs(char **specs, size_t n)

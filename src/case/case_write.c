@@ -57,17 +57,6 @@ static const char *run_seeded(const case_run *r, const char *asset)
 /* ---------------- the actor table ---------------- */
 
 /* Endpoints grouped by who is behind them: the label's actor, else its name; per asset. */
-typedef struct actor_row {
-    const char *actor; /* borrowed from the endpoints */
-    const char *asset;
-    char amount[80];
-    char categories[256];
-    uint64_t deposits;
-    size_t addresses;
-    uint32_t hops;   /* the nearest */
-    size_t *members; /* endpoint indices, largest first */
-    size_t n_members;
-} actor_row;
 
 static const char *actor_key(const case_endpoint *e)
 {
@@ -76,26 +65,25 @@ static const char *actor_key(const case_endpoint *e)
 
 static int cmp_actor(const void *x, const void *y)
 {
-    const actor_row *a = x, *b = y;
+    const case_actor *a = x, *b = y;
     int c = strcmp(a->asset, b->asset);
     if (c) return c;
     c = dec_cmp(b->amount, a->amount);
     return c ? c : strcmp(a->actor, b->actor);
 }
 
-static void actors_free(actor_row *rows, size_t n)
+void case_actors_free(case_actor *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++)
         free(rows[i].members);
     free(rows);
 }
 
-/* The actor rows of a run, largest first per asset. UTIL_ENOMEM. */
-static int actors_of(const case_run *r, actor_row **out, size_t *n)
+int case_run_actors(const case_run *r, case_actor **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    actor_row *rows = calloc(r->n_endpoints ? r->n_endpoints : 1, sizeof *rows);
+    case_actor *rows = calloc(r->n_endpoints ? r->n_endpoints : 1, sizeof *rows);
     if (!rows) return UTIL_ENOMEM;
     size_t m = 0;
     for (size_t i = 0; i < r->n_endpoints; i++) {
@@ -104,7 +92,7 @@ static int actors_of(const case_run *r, actor_row **out, size_t *n)
         size_t j = 0;
         while (j < m && (strcmp(rows[j].actor, k) || strcmp(rows[j].asset, e->asset)))
             j++;
-        actor_row *a = &rows[j];
+        case_actor *a = &rows[j];
         if (j == m) {
             m++;
             a->actor = k, a->asset = e->asset, a->hops = e->hops;
@@ -113,7 +101,7 @@ static int actors_of(const case_run *r, actor_row **out, size_t *n)
         if (!(a->n_members & (a->n_members - 1))) { /* 0, 1, 2, 4, ...: grow by doubling */
             size_t *nm = realloc(a->members, (a->n_members ? 2 * a->n_members : 1) * sizeof *nm);
             if (!nm) {
-                actors_free(rows, m);
+                case_actors_free(rows, m);
                 return UTIL_ENOMEM;
             }
             a->members = nm;
@@ -278,27 +266,7 @@ oom:
  * or URLs, so nothing from a label can become markup, a link or a script). */
 static void esc(FILE *f, const char *s)
 {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&#39;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
+    util_html_escape(f, s);
 }
 
 /* An amount in its unit: satoshis also as BTC. */
@@ -361,7 +329,7 @@ static const char css[] =
 
 #define HTML_MEMBERS_MAX 50 /* addresses listed under one actor (the CSV has them all) */
 
-static void run_html(FILE *f, const case_run *r, const actor_row *actors, size_t n_actors)
+static void run_html(FILE *f, const case_run *r, const case_actor *actors, size_t n_actors)
 {
     fprintf(f, "<h3>Run %" PRId64 ": ", r->id);
     esc(f, r->chain);
@@ -430,7 +398,7 @@ static void run_html(FILE *f, const case_run *r, const actor_row *actors, size_t
           "seeded</th><th>deposits</th><th>addresses</th><th>hops</th></tr></thead><tbody>",
           f);
     for (size_t i = 0; i < n_actors; i++) {
-        const actor_row *a = &actors[i];
+        const case_actor *a = &actors[i];
         fputs("<tr><td><b>", f);
         esc(f, a->actor);
         fputs("</b></td>", f);
@@ -541,12 +509,12 @@ int case_write_html(const case_full *c, FILE *f, util_err *err)
 
     fprintf(f, "<h2>Trace runs (%zu)</h2>\n", c->n_runs);
     for (size_t k = 0; k < c->n_runs; k++) {
-        actor_row *actors;
+        case_actor *actors;
         size_t n_actors;
-        if (actors_of(&c->runs[k], &actors, &n_actors))
+        if (case_run_actors(&c->runs[k], &actors, &n_actors))
             return util_errf(err, UTIL_ENOMEM, "out of memory writing case %" PRId64, i->id);
         run_html(f, &c->runs[k], actors, n_actors);
-        actors_free(actors, n_actors);
+        case_actors_free(actors, n_actors);
     }
 
     fprintf(f, "<h2>Analyst labels (%zu)</h2>\n", c->n_labels);

@@ -34,6 +34,10 @@ int cmd_evm_stats(int argc, char **argv);
 int cmd_etrace(int argc, char **argv);
 int cmd_xchain(int argc, char **argv);
 int cmd_case(int argc, char **argv);
+int cmd_export_columns(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_incident(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);

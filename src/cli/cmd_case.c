@@ -179,6 +179,20 @@ static void print_run(const case_run *r)
         if (strcmp(t->amount, "0") || !strcmp(t->bucket, "seeded"))
             printf("    %-8s %-16s %30s\n", t->asset, t->bucket, t->amount);
     }
+    case_actor *actors = NULL;
+    size_t n_actors = 0;
+    if (!case_run_actors(r, &actors, &n_actors)) {
+        printf("  by actor: %zu\n", n_actors);
+        for (size_t i = 0; i < n_actors && i < 20; i++) {
+            const case_actor *a = &actors[i];
+            printf("    %24s %-6s %-32s %-18s %" PRIu64
+                   " deposit(s) at %zu address(es), %u hop(s)\n",
+                   a->amount, a->asset, ESC(b[0], a->actor), ESC(b[1], a->categories), a->deposits,
+                   a->addresses, a->hops);
+        }
+        if (n_actors > 20) printf("    ... %zu more (case export --format html)\n", n_actors - 20);
+        case_actors_free(actors, n_actors);
+    }
     printf("  endpoints: %zu\n", r->n_endpoints);
     for (size_t i = 0; i < r->n_endpoints && i < 20; i++) {
         const case_endpoint *e = &r->endpoints[i];

@@ -4,19 +4,26 @@
 #include <string.h>
 
 #include "../cluster/cluster.h"
+#include "../labels/labels.h"
 #include "../store/store.h"
 #include "cli.h"
 
 static const char cluster_usage[] =
-    "usage: cointrail cluster --db DIR [--heuristics LIST] [--guard N] [--rebuild] [--json]\n"
+    "usage: cointrail cluster --db DIR [--heuristics LIST] [--guard N] [--established N]\n"
+    "                         [--evidence N] [--no-labels] [--rebuild] [--json]\n"
     "       cointrail cluster --db DIR --dump        (every address and its entity, and every\n"
-    "                                                 CoinJoin tx: `a ADDR ENTITY`, `c TXID "
+    "                                                 flagged tx: `a ADDR ENTITY`, `c TXID "
     "KIND`)\n"
-    "       cointrail cluster --db DIR --evaluate TRUTH.jsonl [--heuristics LIST] [--json]\n"
+    "       cointrail cluster --db DIR --evaluate TRUTH.jsonl [options above] [--json]\n"
     "Builds or extends the entities (multi-input heuristic, CoinJoins excluded).\n"
     "LIST: none (default) or a comma list of fresh, script, round, optimal (or all); several\n"
-    "must agree on the change output. --guard N: refuse a change link joining two entities of\n"
-    "N or more addresses each (default 1000).\n";
+    "must agree on the change output.\n"
+    "Collapse guards: a merge of two entities of --guard N or more addresses each (default\n"
+    "1000), of a labelled service with an entity of another actor's label, or of a labelled\n"
+    "service with an unlabelled entity of --established N or more addresses (default 10), is\n"
+    "made only once co-spends in --evidence N distinct txs (default 2) linked the two; until\n"
+    "then it is refused and kept (see `cointrail entity`). Labels: the store's (`cointrail\n"
+    "labels import`); --no-labels ignores them. Other parameters rebuild the clustering.\n";
 
 /* The text of a build result (the --json document's figures; s names the largest). */
 static void print_human(const cluster_result *r, const store *s)
@@ -25,9 +32,13 @@ static void print_human(const cluster_result *r, const store *s)
     printf("clustering %s", modes[r->mode]);
     if (r->mode == 2) printf(" (%s)", r->why_rebuilt);
     printf(": %lld new txs in %.3f s\n", (long long)r->txs_done, r->seconds);
+    const cluster_params *p = &r->params;
     char hs[64];
-    cluster_format_heuristics(r->heuristics, hs, sizeof hs);
-    printf("%-20s %s (guard %lld)\n", "heuristics", hs, (long long)r->guard);
+    cluster_format_heuristics(p->heuristics, hs, sizeof hs);
+    printf("%-20s rules %u, heuristics %s, guard %lld, established %lld, evidence %lld\n",
+           "parameters", p->rules, hs, (long long)p->guard, (long long)p->established,
+           (long long)p->evidence);
+    printf("%-20s %lld addresses (%s)\n", "labels", (long long)p->labelled, p->labels);
     uint64_t excluded = 0;
     for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
         if (cluster_cj_excludes(k)) excluded += r->coinjoins[k];
@@ -37,10 +48,16 @@ static void print_human(const cluster_result *r, const store *s)
                              r->change_links, r->refused_merges, excluded};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         printf("%-20s %lld\n", keys[i], (long long)vals[i]);
-    printf("coinjoins by kind:\n");
+    printf("merges: %lld multi-input, %lld change, %lld of them on evidence\n",
+           (long long)r->links_multi_input, (long long)r->links_change,
+           (long long)r->links_evidence);
+    printf("refused by rule:");
+    for (int k = 1; k < CLUSTER_NGUARDS; k++)
+        printf(" %s %lld", cluster_guard_name(k), (long long)r->refusals[k]);
+    printf("\nflagged txs by kind:\n");
     for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
         printf("  %-18s %lld%s\n", cluster_cj_kind_name(k), (long long)r->coinjoins[k],
-               k == CLUSTER_CJ_WHIRLPOOL_TX0 ? "  (not a CoinJoin: inputs joined)" : "");
+               cluster_cj_excludes(k) ? "" : "  (not a CoinJoin: inputs joined)");
     printf("largest entities:\n");
     for (unsigned i = 0; i < r->n_largest; i++) {
         char str[128];
@@ -50,19 +67,28 @@ static void print_human(const cluster_result *r, const store *s)
     }
 }
 
+static int parse_count(const char *opt, const char *arg, uint32_t *out)
+{
+    uint64_t g;
+    if (cli_parse_u64(arg, &g) || g == 0 || g > UINT32_MAX) {
+        fprintf(stderr, "cointrail: %s %s: want a number from 1 to %u\n", opt, arg, UINT32_MAX);
+        return -1;
+    }
+    *out = (uint32_t)g;
+    return 0;
+}
+
 int cmd_cluster(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"heuristics", required_argument, 0, 'H'},
-                                         {"guard", required_argument, 0, 'g'},
-                                         {"rebuild", no_argument, 0, 'r'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"dump", no_argument, 0, 'D'},
-                                         {"evaluate", required_argument, 0, 'e'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},       {"heuristics", required_argument, 0, 'H'},
+        {"guard", required_argument, 0, 'g'},    {"established", required_argument, 0, 'E'},
+        {"evidence", required_argument, 0, 'V'}, {"no-labels", no_argument, 0, 'L'},
+        {"rebuild", no_argument, 0, 'r'},        {"json", no_argument, 0, 'j'},
+        {"dump", no_argument, 0, 'D'},           {"evaluate", required_argument, 0, 'e'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *db = NULL, *hlist = NULL, *truth = NULL;
-    int json = 0, dump = 0, c;
+    int json = 0, dump = 0, no_labels = 0, c;
     cluster_opts o;
     cluster_default_opts(&o);
     util_err err = {0};
@@ -75,16 +101,18 @@ int cmd_cluster(int argc, char **argv)
         case 'H':
             hlist = optarg;
             break;
-        case 'g': {
-            uint64_t g;
-            if (cli_parse_u64(optarg, &g) || g == 0 || g > UINT32_MAX) {
-                fprintf(stderr, "cointrail: --guard %s: want a number from 1 to %u\n", optarg,
-                        UINT32_MAX);
-                return CLI_USAGE;
-            }
-            o.guard = (uint32_t)g;
+        case 'g':
+            if (parse_count("--guard", optarg, &o.guard)) return CLI_USAGE;
             break;
-        }
+        case 'E':
+            if (parse_count("--established", optarg, &o.established)) return CLI_USAGE;
+            break;
+        case 'V':
+            if (parse_count("--evidence", optarg, &o.evidence)) return CLI_USAGE;
+            break;
+        case 'L':
+            no_labels = 1;
+            break;
         case 'r':
             o.rebuild = 1;
             break;
@@ -115,10 +143,16 @@ int cmd_cluster(int argc, char **argv)
     }
     store *s;
     if (store_open(&s, db, 0, &err)) return cli_fail(&err);
+    labels_db *labels = NULL;
+    if (!no_labels && !dump && labels_db_open(&labels, db, 0, &err)) {
+        store_close(s);
+        return cli_fail(&err);
+    }
+    o.labels = labels;
     json_t *doc = NULL;
     int rc = 0;
     if (truth) {
-        rc = cluster_evaluate(s, truth, o.heuristics, o.guard, &doc, &err);
+        rc = cluster_evaluate(s, truth, &o, &doc, &err);
     } else if (dump) {
         cluster_map *m;
         rc = cluster_open(&m, s, db, &err);
@@ -133,6 +167,7 @@ int cmd_cluster(int argc, char **argv)
         if (!rc && json) rc = cluster_result_json(&r, s, &doc, &err);
         if (!rc && !json) print_human(&r, s);
     }
+    labels_db_close(labels);
     store_close(s);
     if (rc) return cli_fail(&err);
     if (doc) {

@@ -12,44 +12,52 @@ static void usage(FILE *f)
 {
     gen_config d;
     gen_config_init(&d);
-    fprintf(f,
-            "usage: cointrail generate --out DIR [options]\n"
-            "\n"
-            "Generate a synthetic Bitcoin chain as Bitcoin Core block files (blk?????.dat), with\n"
-            "users, exchanges, merchants, miners, CoinJoins and laundering scenarios, and write\n"
-            "truth.jsonl and labels.csv beside it. The same options and seed give the same bytes.\n"
-            "\n"
-            "  --out DIR               output directory (created if missing)\n"
-            "  --seed N                random seed (%llu)\n"
-            "  --blocks N              blocks, genesis included (%u)\n"
-            "  --txs-per-block N       target txs per block, coinbase included (%u)\n"
-            "  --users N               users (%u)\n"
-            "  --exchanges N           exchanges (%u)\n"
-            "  --merchants N           merchants (%u)\n"
-            "  --miners N              mining pools (%u)\n"
-            "  --scenarios N           laundering scenarios (%u)\n"
-            "  --halving-interval N    blocks per subsidy halving (%u)\n"
-            "  --maturity N            blocks before a coinbase can be spent (%u)\n"
-            "  --scenario-blocks N     blocks a scenario unfolds over (0 = automatic)\n"
-            "  --reuse-rate F          chance a receive/change address is reused (%.2f)\n"
-            "  --privacy-rate F        share of users who mix coins (%.2f)\n"
-            "  --coinjoin-rate F       multiplier on CoinJoin round frequency (%.1f)\n"
-            "  --era START-END         mainnet years the chain imitates (%.1f-%.1f)\n"
-            "  --start-time UNIX       genesis timestamp (default: start of the era)\n"
-            "  --file-size MIB         maximum size of a blk file (%llu)\n"
-            "  --xor                   write xor.dat and obfuscate the blk files with it\n"
-            "  --no-user-addresses     leave user address lists out of truth.jsonl\n"
-            "  --evm                   also an EVM chain in DIR/evm/ (ethereum-etl CSVs)\n"
-            "  --evm-scenarios N       EVM thefts, continued in Bitcoin (1)\n"
-            "  --evm-txs-per-block F   mean background txs per EVM block (1.0)\n"
-            "  --force                 overwrite an earlier run's files in DIR\n"
-            "  --quiet                 no progress on stderr\n"
-            "  --json                  print the summary as JSON\n"
-            "  --help                  this text\n",
-            (unsigned long long)d.seed, d.blocks, d.txs_per_block, d.users, d.exchanges,
-            d.merchants, d.miners, d.scenarios, d.halving_interval, d.maturity, d.reuse_rate,
-            d.privacy_rate, d.coinjoin_rate, d.era_start, d.era_end,
-            (unsigned long long)(d.file_size >> 20));
+    fprintf(
+        f,
+        "usage: cointrail generate --out DIR [options]\n"
+        "\n"
+        "Generate a synthetic Bitcoin chain as Bitcoin Core block files (blk?????.dat), with\n"
+        "users, exchanges, merchants, miners, CoinJoins and laundering scenarios, and write\n"
+        "truth.jsonl, labels.csv and incidents.csv beside it. The same options and seed give\n"
+        "the same bytes.\n"
+        "\n"
+        "  --out DIR               output directory (created if missing)\n"
+        "  --seed N                random seed (%llu)\n"
+        "  --blocks N              blocks, genesis included (%u)\n"
+        "  --txs-per-block N       target txs per block, coinbase included (%u)\n"
+        "  --users N               users (%u)\n"
+        "  --exchanges N           exchanges (%u)\n"
+        "  --merchants N           merchants (%u)\n"
+        "  --miners N              mining pools (%u)\n"
+        "  --scenarios N           laundering scenarios (%u)\n"
+        "  --halving-interval N    blocks per subsidy halving (%u)\n"
+        "  --maturity N            blocks before a coinbase can be spent (%u)\n"
+        "  --scenario-blocks N     blocks a scenario unfolds over (0 = automatic)\n"
+        "  --separate-rounds       thieves of different scenarios never share a CoinJoin round\n"
+        "                          (each theft's trace is then exact per scenario)\n"
+        "  --reuse-rate F          chance a receive/change address is reused (%.2f)\n"
+        "  --privacy-rate F        share of users who mix coins (%.2f)\n"
+        "  --coinjoin-rate F       multiplier on CoinJoin round frequency (%.1f)\n"
+        "  --generic-rounds F      equal-output rounds outside the known implementations\n"
+        "                          (any denomination, mixed scripts, remixes); 0 = none (0)\n"
+        "  --lookalikes F          one-payer batches with equal outputs (payroll, payouts)\n"
+        "                          that look like CoinJoins; 0 = none (0)\n"
+        "  --tx0-discount F        share of Whirlpool Tx0s paying a discounted fee (0)\n"
+        "  --era START-END         mainnet years the chain imitates (%.1f-%.1f)\n"
+        "  --start-time UNIX       genesis timestamp (default: start of the era)\n"
+        "  --file-size MIB         maximum size of a blk file (%llu)\n"
+        "  --xor                   write xor.dat and obfuscate the blk files with it\n"
+        "  --no-user-addresses     leave user address lists out of truth.jsonl\n"
+        "  --evm                   also an EVM chain in DIR/evm/ (ethereum-etl CSVs)\n"
+        "  --evm-scenarios N       EVM thefts, continued in Bitcoin (1)\n"
+        "  --evm-txs-per-block F   mean background txs per EVM block (1.0)\n"
+        "  --force                 overwrite an earlier run's files in DIR\n"
+        "  --quiet                 no progress on stderr\n"
+        "  --json                  print the summary as JSON\n"
+        "  --help                  this text\n",
+        (unsigned long long)d.seed, d.blocks, d.txs_per_block, d.users, d.exchanges, d.merchants,
+        d.miners, d.scenarios, d.halving_interval, d.maturity, d.reuse_rate, d.privacy_rate,
+        d.coinjoin_rate, d.era_start, d.era_end, (unsigned long long)(d.file_size >> 20));
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
@@ -135,6 +143,10 @@ int cmd_generate(int argc, char **argv)
             cfg.evm = 1;
             continue;
         }
+        if (!strcmp(name, "--separate-rounds")) {
+            cfg.separate_rounds = 1;
+            continue;
+        }
         if (!strcmp(name, "--force")) {
             cfg.overwrite = 1;
             continue;
@@ -190,6 +202,12 @@ int cmd_generate(int argc, char **argv)
             bad = parse_f(name, val, &cfg.privacy_rate);
         else if (!strcmp(name, "--coinjoin-rate"))
             bad = parse_f(name, val, &cfg.coinjoin_rate);
+        else if (!strcmp(name, "--generic-rounds"))
+            bad = parse_f(name, val, &cfg.generic_rounds);
+        else if (!strcmp(name, "--lookalikes"))
+            bad = parse_f(name, val, &cfg.lookalikes);
+        else if (!strcmp(name, "--tx0-discount"))
+            bad = parse_f(name, val, &cfg.tx0_discount);
         else if (!strcmp(name, "--evm-scenarios"))
             bad = parse_u32(name, val, &cfg.evm_scenarios);
         else if (!strcmp(name, "--evm-txs-per-block"))

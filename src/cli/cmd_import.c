@@ -1,6 +1,11 @@
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../ingest/ingest.h"
@@ -11,12 +16,55 @@ static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
     "                        PATH...\n"
+    "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json] BLOCKS_DIR\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
     "Blocks may be in any order; the most-work chain is imported, stale blocks ignored;\n"
     "a heavier branch reorganises the store; an interrupted import resumes when rerun.\n"
     "Every header's proof of work and difficulty are checked under the store's network,\n"
     "recorded at its first import: --network, else what the genesis block declares\n"
-    "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n";
+    "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n"
+    "Work is committed every --commit-seconds (5), or 4x the last commit's time if\n"
+    "that is longer, so commits stay under a fifth of the import; 0: after every block.\n"
+    "--follow keeps the store current from a running node's blocks directory until\n"
+    "SIGINT/SIGTERM: new records and blk files are seen at once (inotify, else every\n"
+    "--poll-ms, 250) and committed once per poll; a record the node is still writing is\n"
+    "waited for (reported after --settle seconds, 10, without change), a complete corrupt\n"
+    "one is an error. With --json, one line per commit: {\"height\", \"blocks_added\",\n"
+    "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n";
+
+/* --follow stops on SIGINT/SIGTERM: the signals are blocked and read from a signalfd, polled
+ * beside the directory's inotify descriptor, so no handler and no global flag. */
+static int follow_wait(void *ctx, int fd, long ms)
+{
+    int sfd = *(int *)ctx;
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    int n = poll(p, fd >= 0 ? 2 : 1, (int)ms);
+    if (n > 0 && (p[0].revents & POLLIN)) {
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) return 1;
+    }
+    return 0;
+}
+
+static void print_round(void *ctx, const ingest_round *r)
+{
+    if (*(int *)ctx) {
+        json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "height", (json_int_t)r->height,
+                              "blocks_added", (json_int_t)r->blocks_added, "blocks_removed",
+                              (json_int_t)r->blocks_removed, "txs_added", (json_int_t)r->txs_added,
+                              "time", r->unix_time, "seconds", r->seconds);
+        char *line = json_dumps(j, JSON_COMPACT);
+        if (line) printf("%s\n", line);
+        free(line);
+        json_decref(j);
+    } else {
+        printf("follow: %llu blocks (+%llu", (unsigned long long)r->height,
+               (unsigned long long)r->blocks_added);
+        if (r->blocks_removed) printf(", -%llu reorganised", (unsigned long long)r->blocks_removed);
+        printf(", %llu txs) committed in %.3fs\n", (unsigned long long)r->txs_added, r->seconds);
+    }
+    fflush(stdout);
+}
 
 int cmd_import(int argc, char **argv)
 {
@@ -29,10 +77,14 @@ int cmd_import(int argc, char **argv)
                                          {"json", no_argument, 0, 'j'},
                                          {"stop-after", required_argument, 0, 's'},
                                          {"network", required_argument, 0, 'n'},
+                                         {"follow", no_argument, 0, 'f'},
+                                         {"poll-ms", required_argument, 0, 'P'},
+                                         {"settle", required_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
-    int json = 0, progress = isatty(2);
+    int json = 0, progress = isatty(2), follow = 0;
+    ingest_follow_opts fo = {0};
     ingest_opts o;
     ingest_default_opts(&o);
     int c;
@@ -81,6 +133,23 @@ int cmd_import(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'f':
+            follow = 1;
+            break;
+        case 'P':
+            if (cli_parse_u64(optarg, &n) || n < 1 || n > 60000) {
+                fprintf(stderr, "cointrail: --poll-ms: want 1 to 60000, not '%s'\n", optarg);
+                return CLI_USAGE;
+            }
+            fo.poll_ms = (long)n;
+            break;
+        case 'S':
+            if (cli_parse_u64(optarg, &n) || n < 1 || n > 86400) {
+                fprintf(stderr, "cointrail: --settle: want 1 to 86400 seconds, not '%s'\n", optarg);
+                return CLI_USAGE;
+            }
+            fo.settle_seconds = (double)n;
+            break;
         case 'h':
             fputs(import_usage, stdout);
             return CLI_OK;
@@ -91,6 +160,10 @@ int cmd_import(int argc, char **argv)
     }
     if (!db || optind >= argc) {
         fputs(import_usage, stderr);
+        return CLI_USAGE;
+    }
+    if (follow && (argc - optind != 1 || o.stop_after_blocks)) {
+        fprintf(stderr, "cointrail: --follow takes one blocks directory and no --stop-after\n");
         return CLI_USAGE;
     }
     o.progress = progress ? stderr : NULL;
@@ -105,7 +178,25 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "cointrail: warning: %s (readers still see the last clustering)\n",
                 err.msg);
     ingest_result r;
-    rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+    if (follow) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+        if (sfd < 0) {
+            store_close(s);
+            fprintf(stderr, "cointrail: signalfd: %s\n", strerror(errno));
+            return CLI_ERROR;
+        }
+        o.wait = follow_wait, o.wait_ctx = &sfd;
+        fo.on_round = print_round, fo.round_ctx = &json, fo.log = stderr;
+        rc = ingest_follow(s, argv[optind], &o, &fo, &r, &err);
+        close(sfd);
+    } else {
+        rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+    }
     store_close(s);
     if (rc) return cli_fail(&err);
     if (json) {
@@ -117,11 +208,18 @@ int cmd_import(int argc, char **argv)
             (json_int_t)r.blocks_removed, "blocks_added", (json_int_t)r.blocks_added, "txs_added",
             (json_int_t)r.txs_added, "bytes_added", (json_int_t)r.bytes_added, "blocks",
             (json_int_t)r.height, "seconds", r.seconds, "network", btc_net_name(r.network));
+        if (follow) json_object_set_new(j, "commits", json_integer((json_int_t)r.commits));
         json_t *phases =
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
-        cli_print_json(j);
+        if (follow) { /* after the per-commit lines: one line too, so stdout stays JSON Lines */
+            char *line = json_dumps(j, JSON_COMPACT);
+            if (line) printf("%s\n", line);
+            free(line);
+        } else {
+            cli_print_json(j);
+        }
         json_decref(j);
     } else {
         printf("imported %llu blocks (%llu txs, %.1f MB) in %.2fs: %.1f MB/s, %.0f tx/s\n",
@@ -138,6 +236,8 @@ int cmd_import(int argc, char **argv)
         if (r.blocks_removed)
             printf(", reorganised away %llu", (unsigned long long)r.blocks_removed);
         printf("\n");
+        if (follow)
+            printf("stopped by a signal after %llu commits\n", (unsigned long long)r.commits);
     }
     return CLI_OK;
 }

@@ -7,16 +7,19 @@
 #include "cli.h"
 
 static const char labels_usage[] =
-    "usage: cointrail labels import --db DIR [--format ofac-xml|ofac-list|tagpack|csv]\n"
+    "usage: cointrail labels import --db DIR [--format ofac-xml|ofac-list|tagpack|csv|stix|misp]\n"
     "                               [--chain btc|eth|...] [--source NAME] [--strict] [--json] "
     "FILE...\n"
     "       cointrail labels list   --db DIR [--category C] [--chain C] [--offset N] [--limit N] "
     "[--json]\n"
     "       cointrail labels search --db DIR [--limit N] [--json] TEXT\n"
     "       cointrail labels show   --db DIR [--chain C] [--json] ADDRESS\n"
-    "Imports are all or nothing: a malformed file (named with its line and field) saves none of\n"
-    "the files given. Invalid addresses (bad checksums) are reported and skipped; with --strict\n"
-    "they fail the import. --limit 0 lists all (default 100).\n";
+    "Imports are all or nothing: a malformed file (named with its line and field, or for STIX\n"
+    "and MISP the JSON pointer of the field) saves none of the files given. Invalid addresses\n"
+    "(bad checksums) are reported and skipped; with --strict they fail the import. A STIX 2.1\n"
+    "bundle or MISP event gives the addresses of its indicators, wallets and coin-address\n"
+    "objects with their actor, source and confidence (docs/labels.md); --chain names the chain\n"
+    "of addresses the file gives none for. --limit 0 lists all (default 100).\n";
 
 typedef struct labels_args {
     const char *db, *format, *chain, *source, *category;
@@ -116,7 +119,7 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
         if (f < 0) {
             fprintf(stderr,
                     "cointrail: --format: '%s' is not one of ofac-xml, ofac-list, "
-                    "tagpack, csv\n",
+                    "tagpack, csv, stix, misp\n",
                     a->format);
             return CLI_USAGE;
         }

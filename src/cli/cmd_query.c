@@ -12,7 +12,7 @@ typedef struct query_args {
     const char *db;
     int json, recompute;
     size_t offset, limit;
-    const char *arg;   /* the positional argument, if one is wanted */
+    const char *arg, *arg2; /* the positional arguments, if wanted */
     int need_clusters; /* fail when the entities cannot be opened (instead of leaving them out) */
 } query_args;
 
@@ -59,11 +59,12 @@ static int parse_query_args(int argc, char **argv, const char *usage, int want_a
             return CLI_USAGE;
         }
     }
-    if (!a->db || (want_arg && optind != argc - 1) || (!want_arg && optind != argc)) {
+    if (!a->db || optind + want_arg != argc) {
         fputs(usage, stderr);
         return CLI_USAGE;
     }
     if (want_arg) a->arg = argv[optind];
+    if (want_arg > 1) a->arg2 = argv[optind + 1];
     return 0;
 }
 
@@ -220,6 +221,23 @@ static void tx_human(const query_tx_result *r)
         printf("  fee: unknown (unresolved inputs)\n");
     else
         printf("  fee: %lld sat\n", (long long)r->fee);
+    const cluster_detection *d = &r->detection;
+    if (d->kind == CLUSTER_CJ_NONE)
+        printf("  coinjoin: none (no detector rule fits)");
+    else
+        printf("  coinjoin: %s (rule %s, score %d; %s)", cluster_cj_kind_name(d->kind),
+               cluster_rule_name(d->rule), d->score,
+               cluster_cj_excludes(d->kind) ? "inputs not joined" : "one wallet's: inputs joined");
+    if (d->equal_count)
+        printf("\n    %lld outputs of %lld sat: %lld participants paid for one each (%lld with "
+               "change, %lld earning); chance gives as many in %.1f%%",
+               (long long)d->equal_count, (long long)d->equal_value, (long long)d->participants,
+               (long long)d->with_change, (long long)d->earning, d->chance_permille / 10.0);
+    printf("\n");
+    if (r->clustered && r->clustered_kind != d->kind)
+        printf("  clustering recorded it as %s (built under other rules: run `cointrail "
+               "cluster`)\n",
+               cluster_cj_kind_name(r->clustered_kind));
 }
 
 int cmd_tx(int argc, char **argv)
@@ -298,6 +316,28 @@ int cmd_address(int argc, char **argv)
     return CLI_OK;
 }
 
+static void refusal_human(const cluster_refusal *f)
+{
+    char h[65];
+    util_hash_hex(h, f->txid);
+    printf("    %s  %s: %s (entity %lld, %lld addresses then) + %s (entity %lld, %lld then), "
+           "rule %s%s\n",
+           h, cluster_link_name(f->heuristic), f->addr_a, (long long)f->entity_a,
+           (long long)f->size_a, f->addr_b, (long long)f->entity_b, (long long)f->size_b,
+           cluster_guard_name(f->rule),
+           f->entity_a == f->entity_b ? "  (joined later, on evidence)" : "");
+}
+
+static void params_human(const char *indent, const cluster_params *p)
+{
+    char hs[64];
+    cluster_format_heuristics(p->heuristics, hs, sizeof hs);
+    printf("%sclustering: rules %u, heuristics %s, guard %lld, established %lld, evidence %lld, "
+           "labels %lld addresses (%.12s)\n",
+           indent, p->rules, hs, (long long)p->guard, (long long)p->established,
+           (long long)p->evidence, (long long)p->labelled, p->labels);
+}
+
 static void entity_human(const query_entity_result *q)
 {
     const cluster_entity_result *r = &q->entity;
@@ -315,17 +355,41 @@ static void entity_human(const query_entity_result *q)
         printf("  %-18s height %lld, time %lld\n", "last_activity", (long long)r->last_height,
                (long long)r->last_time);
     }
+    printf("  formed by %lld multi-input and %lld change links (%lld made on evidence); the "
+           "guards refused %lld merges with other entities",
+           (long long)r->formed_multi_input, (long long)r->formed_change,
+           (long long)r->formed_evidence, (long long)(r->refused_apart + r->refused_joined));
+    if (r->refused_joined) printf(" (%lld joined later)", (long long)r->refused_joined);
+    printf("\n");
+    if (r->n_refusals) {
+        printf("  refused merges%s:\n",
+               r->n_refusals < r->refused_apart + r->refused_joined ? " (the first ones)" : "");
+        for (size_t i = 0; i < r->n_refusals; i++)
+            refusal_human(&r->refusals[i]);
+    }
+    params_human("  ", &r->params);
     int any_cj = 0;
     for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
         any_cj |= r->cj_spent_into[k] || r->cj_received_from[k];
     if (any_cj) {
-        printf("  CoinJoin activity (txs spent into / received from):\n");
+        printf("  flagged tx activity (txs spent into / received from):\n");
         for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
             if (r->cj_spent_into[k] || r->cj_received_from[k])
                 printf("    %-16s %lld / %lld\n", cluster_cj_kind_name(k),
                        (long long)r->cj_spent_into[k], (long long)r->cj_received_from[k]);
+        printf("  flagged txs (%lld%s):\n", (long long)r->flagged_total,
+               r->n_flagged < r->flagged_total ? ", the first ones" : "");
+        for (size_t i = 0; i < r->n_flagged; i++) {
+            const cluster_flagged_tx *f = &r->flagged[i];
+            char h[65];
+            util_hash_hex(h, f->txid);
+            printf("    %s  %-13s rule %s, score %d  %s%s%s\n", h, cluster_cj_kind_name(f->kind),
+                   cluster_rule_name(f->det.rule), f->det.score, f->spent_into ? "spent into" : "",
+                   f->spent_into && f->received_from ? ", " : "",
+                   f->received_from ? "received from" : "");
+        }
     } else
-        printf("  no CoinJoin activity\n");
+        printf("  no CoinJoin or other flagged tx activity\n");
     printf("  peel chain steps     %lld spent its coins, %lld paid it\n",
            (long long)r->peel_spent_into, (long long)r->peel_received_from);
     if (!r->up_to_date) printf("  (clustering is behind the store: run `cointrail cluster`)\n");
@@ -335,14 +399,85 @@ static void entity_human(const query_entity_result *q)
         printf("    %s\n", r->addresses[i].address);
 }
 
+static void why_human(const cluster_why_result *r)
+{
+    printf("%s (entity %lld) and %s (entity %lld): ", r->addr_a, (long long)r->entity_a, r->addr_b,
+           (long long)r->entity_b);
+    if (r->joined && !r->n_steps) {
+        printf("the same address\n");
+    } else if (r->joined) {
+        printf("joined by %zu link%s\n", r->n_steps, r->n_steps == 1 ? "" : "s");
+        for (size_t i = 0; i < r->n_steps; i++) {
+            const cluster_why_step *st = &r->steps[i];
+            char h[65];
+            util_hash_hex(h, st->txid);
+            printf("  %zu. %s -> %s\n     tx %s: %s", i + 1, st->from_addr, st->to_addr, h,
+                   (st->link & ~CLUSTER_LINK_EVIDENCE) == CLUSTER_LINK_CHANGE
+                       ? "change heuristic (inputs and the change output)"
+                       : "multi-input heuristic (inputs of one tx)");
+            if (st->kind != CLUSTER_CJ_NONE)
+                printf(", a %s (rule %s, score %d)", cluster_cj_kind_name(st->kind),
+                       cluster_rule_name(st->det.rule), st->det.score);
+            if (st->link & CLUSTER_LINK_EVIDENCE)
+                printf("; a guarded merge, made once co-spends in %lld txs linked the two",
+                       (long long)r->params.evidence);
+            printf("\n");
+        }
+    } else {
+        printf("not joined\n");
+        if (r->refusals_total) {
+            printf("  the guards refused %lld merge%s of their entities:\n",
+                   (long long)r->refusals_total, r->refusals_total == 1 ? "" : "s");
+            for (size_t i = 0; i < r->n_refusals; i++)
+                refusal_human(&r->refusals[i]);
+        } else {
+            printf("  no tx co-spends their entities' coins (no refused merge between them)\n");
+        }
+    }
+    params_human("  ", &r->params);
+}
+
+static int cmd_entity_why(int argc, char **argv)
+{
+    query_args a;
+    int rc = parse_query_args(argc, argv,
+                              "usage: cointrail entity why --db DIR [--json] ADDR1 ADDR2\n"
+                              "The chain of txs and heuristics that joined two addresses into "
+                              "one entity, or that they\nare not joined (and the merges of "
+                              "their entities the guards refused).\n",
+                              2, &a);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    a.need_clusters = 1;
+    util_err err = {0};
+    cli_ctx c;
+    query_ctx q;
+    if (open_query(&a, &c, &q, &err)) return cli_fail(&err);
+    cluster_why_result r;
+    rc = cluster_why(q.clusters, q.s, a.arg, a.arg2, &r, &err);
+    if (rc) {
+        cli_close_ctx(&c);
+        return cli_fail(&err);
+    }
+    if (a.json)
+        print_doc(cluster_why_json(&r));
+    else
+        why_human(&r);
+    cluster_why_free(&r);
+    cli_close_ctx(&c);
+    return CLI_OK;
+}
+
 int cmd_entity(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "why")) return cmd_entity_why(argc - 1, argv + 1);
     query_args a;
     int rc = parse_query_args(argc, argv,
                               "usage: cointrail entity --db DIR [--json] [--offset N] [--limit N] "
                               "ADDR|ADDRESS_ID\n"
-                              "The entity (cluster) an address belongs to: run `cointrail cluster` "
-                              "first.\n",
+                              "       cointrail entity why --db DIR [--json] ADDR1 ADDR2\n"
+                              "The entity (cluster) an address belongs to, how it was formed and "
+                              "the merges the guards\nrefused; `why`: the txs that joined two "
+                              "addresses. Run `cointrail cluster` first.\n",
                               1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     a.need_clusters = 1;

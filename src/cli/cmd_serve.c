@@ -16,6 +16,7 @@ static const char *usage =
     "           [--max-expensive N] [--max-answer BYTES] [--max-seeds N]\n"
     "           [--webhook-allow SCHEME://HOST:PORT/PATH]... [--webhook-attempts N]\n"
     "           [--webhook-workers N] [--max-watch-items N] [--max-watchlists N]\n"
+    "           [--web DIR]\n"
     "  defaults: 127.0.0.1:8080, a thread per core (at most 256), 1 MiB bodies, 1000 items\n"
     "            per batch, the store checked for new blocks every 200 ms, idle connections\n"
     "            closed after 10 s, 16384 screening answers cached per store state (0: none);\n"
@@ -24,7 +25,9 @@ static const char *usage =
     "            8 MiB; traces from up to 10000 outputs; no webhooks allowed (an allowed URL\n"
     "            has the scheme, host and port of an entry and a path under its path;\n"
     "            --webhook-prefix is the same option), 15 attempts per alert, 4 deliveries at\n"
-    "            once, 100000 watched items in all, 64 watchlists per owner\n";
+    "            once, 100000 watched items in all, 64 watchlists per owner; the web UI at /\n"
+    "            from the files built into the program (--web DIR: from the repository's\n"
+    "            web/ directory instead, read at each request, for work on the UI)\n";
 
 #define MAX_ALLOW 16
 
@@ -57,6 +60,7 @@ int cmd_serve(int argc, char **argv)
                                          {"max-expensive", required_argument, 0, 'x'},
                                          {"max-answer", required_argument, 0, 'a'},
                                          {"max-seeds", required_argument, 0, 's'},
+                                         {"web", required_argument, 0, 'U'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -119,6 +123,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'd':
             o.db = optarg;
+            break;
+        case 'U':
+            o.web_dir = optarg;
             break;
         case 'l':
             o.listen = optarg;

@@ -13,11 +13,14 @@
 #include "cli.h"
 
 static const char *usage =
-    "usage: cointrail serve-key --owner NAME --scopes LIST [--key-file FILE] [--hash]\n"
+    "usage: cointrail serve-key --owner NAME (--scopes LIST | --role ROLE) [--key-file FILE]\n"
+    "                           [--hash]\n"
     "  Makes a random API key (32 bytes, base64url) and prints it once on stdout: it is not\n"
     "  stored anywhere. The key-file line holding its SHA-256 (sha256:HEX owner=NAME\n"
     "  scopes=LIST) is appended to FILE (created 0600) or, without --key-file, printed as a\n"
-    "  second line. LIST: read, screen, watch, admin, comma-separated.\n"
+    "  second line. LIST: read, screen, watch, write, admin, comma-separated. ROLE: read\n"
+    "  (read,screen), analyst (read,screen,watch,write) or admin (all): the line then says\n"
+    "  role=ROLE (docs/webui.md, \"Roles\").\n"
     "  --hash: hash a key read from stdin instead (to move a plaintext key file to hashes);\n"
     "  nothing but the line is printed.\n";
 
@@ -49,12 +52,15 @@ static int append_line(const char *file, const char *line)
 
 int cmd_serve_key(int argc, char **argv)
 {
-    const char *owner = NULL, *scopes = NULL, *file = NULL;
+    const char *owner = NULL, *scopes = NULL, *role = NULL, *file = NULL;
     int hash = 0;
-    static const struct option opts[] = {
-        {"owner", required_argument, 0, 'o'},    {"scopes", required_argument, 0, 's'},
-        {"key-file", required_argument, 0, 'f'}, {"hash", no_argument, 0, 'H'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"owner", required_argument, 0, 'o'},
+                                         {"scopes", required_argument, 0, 's'},
+                                         {"role", required_argument, 0, 'r'},
+                                         {"key-file", required_argument, 0, 'f'},
+                                         {"hash", no_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -63,6 +69,9 @@ int cmd_serve_key(int argc, char **argv)
             break;
         case 's':
             scopes = optarg;
+            break;
+        case 'r':
+            role = optarg;
             break;
         case 'f':
             file = optarg;
@@ -78,7 +87,7 @@ int cmd_serve_key(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (!owner || !scopes || optind != argc) {
+    if (!owner || !scopes == !role || optind != argc) {
         fputs(usage, stderr);
         return CLI_USAGE;
     }
@@ -97,7 +106,8 @@ int cmd_serve_key(int argc, char **argv)
         key[n] = 0;
     }
     util_err err = {0};
-    int rc = serve_key_make(hash ? key : NULL, owner, scopes, key, line, &err);
+    int rc = serve_key_make_line(hash ? key : NULL, owner, role ? "role" : "scopes",
+                                 role ? role : scopes, key, line, &err);
     if (rc) return cli_fail(&err);
     if (file) {
         rc = append_line(file, line);

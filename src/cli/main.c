@@ -29,7 +29,9 @@ static const struct command {
     {"serve-key", cmd_serve_key,
      "serve-key --owner N --scopes L  a new API key and its hashed key-file line"},
     {"labels", cmd_labels,
-     "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV)"},
+     "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV, STIX, MISP)"},
+    {"export", cmd_export,
+     "export --labels QUERY --format F --db DIR  labels as STIX, MISP, TagPack or FtM"},
     {"evm-import", cmd_evm_import, "evm-import --db DIR PATH...  add ethereum-etl CSV exports"},
     {"evm-address", cmd_evm_address,
      "evm-address --db DIR 0xADDR  an EVM address's balances, transfers"},
@@ -39,6 +41,12 @@ static const struct command {
     {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
     {"case", cmd_case,
      "case new|list|show|add-seed|trace|label|note|export --db DIR ...  investigation cases"},
+    {"export-columns", cmd_export_columns,
+     "export-columns --db DIR --out DIR  the chain as gzip CSV tables for DuckDB/Spark"},
+    {"incident", cmd_incident,
+     "incident import|list|show|trace --db DIR ...  thefts: attribution, seeds, traces"},
+    {"report", cmd_report,
+     "report thefts --db DIR [--by actor,year,chain]  the theft tally (text, JSON, CSV, HTML)"},
 };
 
 static void usage(FILE *out)

@@ -110,7 +110,11 @@ uint32_t cl_uf_find(cl_uf *u, uint32_t x)
 
 uint32_t cl_uf_union(cl_uf *u, uint32_t a, uint32_t b)
 {
-    a = cl_uf_find(u, a), b = cl_uf_find(u, b);
+    return cl_uf_join_roots(u, cl_uf_find(u, a), cl_uf_find(u, b));
+}
+
+uint32_t cl_uf_join_roots(cl_uf *u, uint32_t a, uint32_t b)
+{
     if (a == b) return a;
     if (b < a) {
         uint32_t t = a;
@@ -125,6 +129,14 @@ uint32_t cl_uf_union(cl_uf *u, uint32_t a, uint32_t b)
     u->entities_delta--;
     u->singletons_delta -= (sa == 1) + (sb == 1);
     return a;
+}
+
+/* The root of x without compressing the path (no entry changes). */
+uint32_t cl_uf_root(const cl_uf *u, uint32_t x)
+{
+    while (cl_uf_parent(u, x) != x)
+        x = cl_uf_parent(u, x);
+    return x;
 }
 
 /* ---- the pass ---- */
@@ -152,21 +164,14 @@ int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t 
                 if (first == STORE_NO_ADDR)
                     first = a;
                 else if (!excl)
-                    cl_uf_union(&p->uf, first, a);
+                    cl_pass_merge(p, first, a, t, CLUSTER_LINK_MULTI_INPUT);
             }
             if (p->heuristics && first != STORE_NO_ADDR && !cluster_cj_excludes(kind)) {
                 int c = cluster_pick_change(s, t, p->heuristics, p->addr_hwm);
                 if (c >= 0) {
                     uint32_t a = store_out_addr(s, row->first_out + (uint32_t)c);
                     if (p->owner) p->picks++, p->picks_ok += p->owner[first] == p->owner[a];
-                    uint32_t ra = cl_uf_find(&p->uf, first), rb = cl_uf_find(&p->uf, a);
-                    if (ra != rb) {
-                        if (cl_uf_size(&p->uf, ra) >= p->guard &&
-                            cl_uf_size(&p->uf, rb) >= p->guard)
-                            p->refused++;
-                        else
-                            cl_uf_union(&p->uf, ra, rb), p->change_links++;
-                    }
+                    cl_pass_merge(p, first, a, t, CLUSTER_LINK_CHANGE);
                 }
             }
         }
@@ -174,6 +179,8 @@ int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t 
             uint32_t a = store_out_addr(s, row->first_out + i);
             if (a != STORE_NO_ADDR && a >= p->addr_hwm) p->addr_hwm = a + 1;
         }
+        if (p->oom || p->uf.oom)
+            return util_errf(err, UTIL_ENOMEM, "out of memory clustering at tx %" PRIu64, t);
     }
     return 0;
 }
@@ -200,6 +207,52 @@ void cluster_default_opts(cluster_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->guard = CLUSTER_DEFAULT_GUARD;
+    o->established = CLUSTER_DEFAULT_ESTABLISHED;
+    o->evidence = CLUSTER_DEFAULT_EVIDENCE;
+}
+
+void cl_params_from_opts(cluster_params *pr, const cluster_opts *o, const cl_labels *l)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->rules = CLUSTER_RULES_VERSION;
+    pr->heuristics = o->heuristics;
+    pr->guard = o->guard ? o->guard : CLUSTER_DEFAULT_GUARD;
+    pr->established = o->established ? o->established : CLUSTER_DEFAULT_ESTABLISHED;
+    pr->evidence = o->evidence ? o->evidence : CLUSTER_DEFAULT_EVIDENCE;
+    pr->labelled = l->labelled;
+    if (l->labelled)
+        util_hex(pr->labels, l->digest, 32);
+    else
+        snprintf(pr->labels, sizeof pr->labels, "none");
+}
+
+void cl_params_from_state(cluster_params *pr, const cl_state *st)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->rules = st->rules;
+    pr->heuristics = st->heuristics;
+    pr->guard = st->guard;
+    pr->established = st->established;
+    pr->evidence = st->evidence;
+    pr->labelled = st->labelled;
+    snprintf(pr->labels, sizeof pr->labels, "%s", st->labels);
+}
+
+/* Cut an append-only file of the clustering to n records of size bytes and open it for
+ * appending after them. The fd, or -1 with errno set. */
+static int open_append(const char *dir, const char *name, uint64_t n, size_t size, int create)
+{
+    char path[4096];
+    cl_path_in(path, sizeof path, dir, name);
+    int fd = open(path, O_WRONLY | (create ? O_CREAT | O_TRUNC : 0), 0644);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)(n * size)) < 0 || lseek(fd, (off_t)(n * size), SEEK_SET) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_result *r,
@@ -207,7 +260,6 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
 {
     double t0 = util_now();
     memset(r, 0, sizeof *r);
-    uint32_t guard = o->guard ? o->guard : CLUSTER_DEFAULT_GUARD;
     char lockpath[4096];
     cl_path_in(lockpath, sizeof lockpath, dir, "cluster.lock");
     int lock = open(lockpath, O_RDWR | O_CREAT, 0644);
@@ -222,13 +274,21 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
         return util_errf(err, UTIL_EINVAL, "%s: %" PRIu64 " addresses do not fit u32 ids", dir,
                          tot->addresses);
     }
+    cl_labels labels;
+    int rc = cl_labels_load(&labels, o->labels, s, err);
+    if (rc) {
+        close(lock);
+        return rc;
+    }
+    cluster_params pr;
+    cl_params_from_opts(&pr, o, &labels);
     cl_state old, st;
     util_err e2 = {0};
-    int rc0;
     int have = cl_state_read(dir, &old, &e2) == 0;
-    if (have && (rc0 = cl_journal_recover(dir, &old, err))) {
+    if (have && (rc = cl_journal_recover(dir, &old, err))) {
+        cl_labels_free(&labels);
         close(lock);
-        return rc0;
+        return rc;
     }
     const char *why = NULL;
     if (!have)
@@ -237,53 +297,99 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
         why = "--rebuild";
     else if (old.rules != CLUSTER_RULES_VERSION)
         why = "other detector rules";
-    else if (old.heuristics != o->heuristics || old.guard != guard)
+    else if (old.heuristics != pr.heuristics || old.guard != pr.guard)
         why = "other heuristics";
+    else if (old.established != pr.established || old.evidence != pr.evidence)
+        why = "other guard settings";
+    else if (strcmp(old.labels, pr.labels) != 0)
+        why = "other labels";
     else if (!cl_state_matches_store(&old, s))
         why = "the store was reorganised below the clustering";
     int full = why != NULL;
     uint64_t from = full ? 0 : old.txs;
     uint64_t to = tot->txs;
     uint32_t n_addr = (uint32_t)tot->addresses;
-    int rc = 0, wrote = 0; /* wrote: files or journal of this run may exist (undone on failure) */
+    int wrote = 0; /* wrote: files or journal of this run may exist (undone on failure) */
     cl_pass p = {0};
+    p.links_fd = -1;
     uint8_t *kinds = NULL;
     uint32_t *map = NULL;
     const uint32_t *base_map = NULL, *base_size = NULL;
-    r->heuristics = o->heuristics;
-    r->guard = guard;
+    const cl_refusal_rec *base_ref = NULL;
+    char path[4096];
+    r->heuristics = pr.heuristics;
+    r->guard = pr.guard;
+    r->params = pr;
+    memset(&st, 0, sizeof st);
     if (!full && from == to) { /* up to date: report the saved figures */
         st = old;
         r->mode = 0;
         goto report;
     }
-    p.heuristics = o->heuristics;
-    p.guard = guard;
+    p.heuristics = pr.heuristics;
+    p.guard = pr.guard;
+    p.established = pr.established;
+    p.evidence = pr.evidence;
+    st.gen = full ? (have ? old.gen : 0) + 1 : old.gen;
     if (full) {
+        snprintf(st.map, sizeof st.map, "cluster-map.%" PRIu64 ".col", st.gen);
+        snprintf(st.sizes, sizeof st.sizes, "cluster-size.%" PRIu64 ".col", st.gen);
+        snprintf(st.cj, sizeof st.cj, "cluster-cj.%" PRIu64 ".col", st.gen);
+        snprintf(st.links, sizeof st.links, "cluster-links.%" PRIu64 ".col", st.gen);
+        snprintf(st.refusedf, sizeof st.refusedf, "cluster-refused.%" PRIu64 ".col", st.gen);
         if (cl_uf_grow(&p.uf, n_addr)) goto oom;
+        if ((rc = cl_pass_guards_init(&p, &labels, NULL, 0))) goto oom;
     } else {
+        memcpy(st.map, old.map, sizeof st.map);
+        memcpy(st.sizes, old.sizes, sizeof st.sizes);
+        memcpy(st.cj, old.cj, sizeof st.cj);
+        memcpy(st.links, old.links, sizeof st.links);
+        memcpy(st.refusedf, old.refusedf, sizeof st.refusedf);
         /* The saved forest stays on disk; the run copies only the entries it changes. */
         if ((rc = cl_map_u32(dir, old.map, old.addresses, &base_map, err)) ||
-            (rc = cl_map_u32(dir, old.sizes, old.addresses, &base_size, err)))
+            (rc = cl_map_u32(dir, old.sizes, old.addresses, &base_size, err)) ||
+            (rc = cl_map_bytes(dir, old.refusedf, old.refused * sizeof(cl_refusal_rec),
+                               (const void **)&base_ref, err)))
             goto fail;
         if (cl_uf_init_based(&p.uf, base_map, base_size, (uint32_t)old.addresses, n_addr)) goto oom;
+        if ((rc = cl_pass_guards_init(&p, &labels, base_ref, old.refused))) goto oom;
         p.addr_hwm = (uint32_t)old.addresses;
         memcpy(p.cj, old.cj_count, sizeof p.cj);
         p.change_links = old.change_links;
         p.refused = old.refused;
+        p.links_multi = old.links_multi, p.links_change = old.links_change;
+        p.links_evidence = old.links_evidence;
+        memcpy(p.refusals, old.refusals, sizeof p.refusals);
+        p.n_links = old.n_links;
+    }
+    /* Links are written as the pass makes them: a new file for a full build, appended after
+     * the committed ones for an incremental run (readers read only the committed count). */
+    wrote = 1;
+    if ((p.links_fd =
+             open_append(dir, st.links, full ? 0 : old.n_links, sizeof(cl_link_rec), full)) < 0) {
+        rc = util_errf(err, UTIL_EIO, "%s/%s: cannot open: %s", dir, st.links, strerror(errno));
+        goto fail;
     }
     r->load_seconds = util_now() - t0;
     double t1 = util_now();
     kinds = malloc(to - from ? to - from : 1);
     if (!kinds) goto oom;
     if ((rc = cl_run_pass(s, &p, from, to, kinds, err))) goto fail;
-    if (p.uf.oom) goto oom;
     r->pass_seconds = util_now() - t1;
     double t2 = util_now();
+    if (cl_pass_flush_links(&p) || fsync(p.links_fd) < 0) {
+        rc = util_errf(err, UTIL_EIO, "%s/%s: cannot write: %s", dir, st.links,
+                       strerror(p.io_error ? p.io_error : errno));
+        goto fail;
+    }
 
-    memset(&st, 0, sizeof st);
-    st.heuristics = o->heuristics;
-    st.guard = guard;
+    st.heuristics = pr.heuristics;
+    st.rules = pr.rules;
+    st.guard = pr.guard;
+    st.established = pr.established;
+    st.evidence = pr.evidence;
+    st.labelled = pr.labelled;
+    memcpy(st.labels, pr.labels, sizeof st.labels);
     st.blocks = tot->blocks;
     if (tot->blocks) memcpy(st.tip, store_block_hash(s, tot->blocks - 1), 32);
     st.txs = to;
@@ -291,7 +397,24 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
     memcpy(st.cj_count, p.cj, sizeof st.cj_count);
     st.change_links = p.change_links;
     st.refused = p.refused;
-    char path[4096];
+    st.n_links = p.n_links;
+    st.links_multi = p.links_multi, st.links_change = p.links_change;
+    st.links_evidence = p.links_evidence;
+    memcpy(st.refusals, p.refusals, sizeof st.refusals);
+    /* Refused merges: the whole file for a full build, the new ones appended otherwise (none
+     * new: the committed file as it is, no write and no fsync). */
+    if (full || p.n_ref > old.refused) {
+        size_t old_n = full ? 0 : old.refused;
+        int fd = open_append(dir, st.refusedf, old_n, sizeof(cl_refusal_rec), full);
+        if (fd < 0 || util_write_all(fd, p.ref + old_n, (p.n_ref - old_n) * sizeof *p.ref) ||
+            fsync(fd) < 0) {
+            rc = util_errf(err, UTIL_EIO, "%s/%s: cannot write: %s", dir, st.refusedf,
+                           strerror(errno));
+            if (fd >= 0) close(fd);
+            goto fail;
+        }
+        close(fd);
+    }
     if (full) {
         /* Every address points straight at its entity (the root: the smallest member). */
         map = malloc((size_t)(n_addr ? n_addr : 1) * 4);
@@ -303,22 +426,13 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
             st.singletons += p.uf.size[i] == 1;
             top10_add(&st, i, p.uf.size[i]);
         }
-        st.gen = (have ? old.gen : 0) + 1;
-        snprintf(st.map, sizeof st.map, "cluster-map.%" PRIu64 ".col", st.gen);
-        snprintf(st.sizes, sizeof st.sizes, "cluster-size.%" PRIu64 ".col", st.gen);
-        snprintf(st.cj, sizeof st.cj, "cluster-cj.%" PRIu64 ".col", st.gen);
         /* New files under new names, then the state file replaced atomically: a crash before
          * the rename leaves the old state with its files untouched. */
-        wrote = 1;
         cl_path_in(path, sizeof path, dir, st.map);
         if ((rc = util_replace_file(path, map, (size_t)n_addr * 4, err))) goto fail;
         cl_path_in(path, sizeof path, dir, st.sizes);
         if ((rc = util_replace_file(path, p.uf.size, (size_t)n_addr * 4, err))) goto fail;
     } else {
-        st.gen = old.gen;
-        snprintf(st.map, sizeof st.map, "%s", old.map);
-        snprintf(st.sizes, sizeof st.sizes, "%s", old.sizes);
-        snprintf(st.cj, sizeof st.cj, "%s", old.cj);
         st.entities = (uint64_t)((int64_t)old.entities + p.uf.entities_delta);
         st.singletons = (uint64_t)((int64_t)old.singletons + p.uf.singletons_delta);
         /* The ten largest: the old ones still standing and every set this run touched; if an
@@ -362,7 +476,6 @@ int cluster_build(store *s, const char *dir, const cluster_opts *o, cluster_resu
             util_buf_append(&jb, &h, sizeof h);
             util_buf_append(&jb, recs, nc * sizeof *recs);
             cl_path_in(path, sizeof path, dir, "cluster.journal");
-            wrote = 1;
             rc = jb.data ? util_replace_file(path, jb.data, jb.len, err)
                          : util_errf(err, UTIL_ENOMEM, "out of memory for the journal");
             util_buf_free(&jb);
@@ -402,6 +515,9 @@ report:
     memcpy(r->coinjoins, st.cj_count, sizeof r->coinjoins);
     r->change_links = st.change_links;
     r->refused_merges = st.refused;
+    r->links_multi_input = st.links_multi, r->links_change = st.links_change;
+    r->links_evidence = st.links_evidence;
+    memcpy(r->refusals, st.refusals, sizeof r->refusals);
     r->n_largest = st.n_largest;
     memcpy(r->largest_id, st.largest_id, sizeof r->largest_id);
     memcpy(r->largest_size, st.largest_size, sizeof r->largest_size);
@@ -415,8 +531,8 @@ fail:
     /* Not committed: leave the last committed clustering as it was, without this run's files
      * taking space (the failure may well be a full disk). */
     if (wrote && full) {
-        const char *names[] = {st.map, st.sizes, st.cj};
-        for (int i = 0; i < 3; i++) {
+        const char *names[] = {st.map, st.sizes, st.cj, st.links, st.refusedf};
+        for (int i = 0; i < 5; i++) {
             cl_path_in(path, sizeof path, dir, names[i]);
             unlink(path);
         }
@@ -425,12 +541,14 @@ fail:
         if (cl_state_read(dir, &cur, NULL) == 0) cl_journal_recover(dir, &cur, NULL);
     }
 done:
-    cl_uf_free(&p.uf);
-    cluster_scratch_free(&p.sc);
+    if (p.links_fd >= 0) close(p.links_fd);
+    cl_pass_free(&p);
+    cl_labels_free(&labels);
     free(kinds);
     free(map);
     if (base_map) munmap((void *)base_map, (size_t)old.addresses * 4);
     if (base_size) munmap((void *)base_size, (size_t)old.addresses * 4);
+    if (base_ref) munmap((void *)base_ref, (size_t)old.refused * sizeof(cl_refusal_rec));
     close(lock);
     return rc;
 }

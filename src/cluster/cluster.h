@@ -17,17 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../labels/labels.h"
 #include "../store/store.h"
 #include "../util/util.h"
 
-#define CLUSTER_FORMAT_VERSION 2
+#define CLUSTER_FORMAT_VERSION 3
 /* Version of the CoinJoin and change rules: a clustering saved under other rules is rebuilt. */
-#define CLUSTER_RULES_VERSION 1
+#define CLUSTER_RULES_VERSION 2
 #define CLUSTER_NO_ENTITY UINT32_MAX
-#define CLUSTER_DEFAULT_GUARD 1000 /* super-cluster guard: see cluster_opts.guard */
+#define CLUSTER_DEFAULT_GUARD 1000     /* collapse guard: see cluster_opts.guard */
+#define CLUSTER_DEFAULT_ESTABLISHED 10 /* see cluster_opts.established */
+#define CLUSTER_DEFAULT_EVIDENCE 2     /* see cluster_opts.evidence */
 
-/* CoinJoin kinds, as stored per tx (one byte). WHIRLPOOL_TX0 is recognised and reported but is
- * not a CoinJoin: its inputs are one wallet's and are joined. */
+/* CoinJoin kinds, as stored per tx (one byte). WHIRLPOOL_TX0 and PAYOUT_BATCH are recognised
+ * and reported but are not CoinJoins: their inputs are one wallet's and are joined. */
 typedef enum {
     CLUSTER_CJ_NONE = 0,
     CLUSTER_CJ_WASABI1,
@@ -36,13 +39,51 @@ typedef enum {
     CLUSTER_CJ_JOINMARKET,
     CLUSTER_CJ_GENERIC,
     CLUSTER_CJ_WHIRLPOOL_TX0,
+    CLUSTER_CJ_PAYOUT_BATCH,
     CLUSTER_CJ_NKINDS
 } cluster_cj_kind;
 
-/* JSON name of a kind: none wasabi1 wasabi2 whirlpool joinmarket generic whirlpool_tx0. */
+/* JSON name of a kind: none wasabi1 wasabi2 whirlpool joinmarket generic whirlpool_tx0
+ * payout_batch. */
 const char *cluster_cj_kind_name(int kind);
-/* Whether a kind excludes the tx from the multi-input heuristic (every kind but NONE, TX0). */
+/* Whether a kind excludes the tx from the multi-input heuristic (every kind but NONE, TX0 and
+ * PAYOUT_BATCH). */
 int cluster_cj_excludes(int kind);
+
+/* The detector rule that gave a tx its kind (docs/clustering.md, "CoinJoin detectors"). */
+typedef enum {
+    CLUSTER_RULE_NONE = 0,
+    CLUSTER_RULE_WHIRLPOOL_5X5,      /* whirlpool */
+    CLUSTER_RULE_TX0_FEE,            /* whirlpool_tx0, the full pool fee */
+    CLUSTER_RULE_TX0_DISCOUNT,       /* whirlpool_tx0, a discounted pool fee (SCODE) */
+    CLUSTER_RULE_WASABI2_DENOMS,     /* wasabi2 */
+    CLUSTER_RULE_WASABI1_TENTH,      /* wasabi1 */
+    CLUSTER_RULE_JOINMARKET_MAKERS,  /* joinmarket: participants, makers among them */
+    CLUSTER_RULE_EQUAL_PARTICIPANTS, /* generic: equal outputs paid for by participants */
+    CLUSTER_RULE_ONE_PAYER_BATCH,    /* payout_batch: equal outputs no participants paid for */
+    CLUSTER_RULE_WASABI1_LEVELS,     /* wasabi1: a small round, by its mixing levels */
+    CLUSTER_NRULES
+} cluster_rule;
+/* Name of a rule ("whirlpool-5x5", "equal-output-participants", ...). */
+const char *cluster_rule_name(int rule);
+
+/* What the detectors found in one tx. */
+typedef struct cluster_detection {
+    int kind;  /* cluster_cj_kind */
+    int rule;  /* cluster_rule that fired (CLUSTER_RULE_NONE with kind NONE) */
+    int score; /* 0..100: how much of the rule's evidence is there (100 for the fixed shapes;
+                  for the equal-output rules the share of equal outputs with (JoinMarket,
+                  generic) or without (payout batch) a participant who paid for it) */
+    /* The equal-output analysis, when it ran (equal_count 0 otherwise): */
+    int64_t equal_value;
+    uint32_t equal_count;
+    uint32_t participants;    /* groups of inputs each paying one equal output and its change */
+    uint32_t earning;         /* of those, groups that got back more than they put in (makers) */
+    uint32_t with_change;     /* of those, groups that took a change output */
+    uint32_t by_chance;       /* participants found for equal values a few windows off (4 tries
+                                 together): what coincidence alone gives among these inputs */
+    uint32_t chance_permille; /* the chance, per mille, that coincidence gives as many */
+} cluster_detection;
 
 /* Change heuristics (bit flags). With several enabled, an output is linked as change only when
  * every enabled heuristic picks that same output. */
@@ -66,15 +107,22 @@ void cluster_format_heuristics(unsigned h, char *buf, size_t n);
  * the pass over the chain does not allocate per tx. Zero-initialise; free with
  * cluster_scratch_free. */
 typedef struct cluster_scratch {
-    int64_t *v;
+    int64_t *v, *in;
+    uint32_t *in_addr;
+    uint8_t *used;
     size_t cap;
 } cluster_scratch;
 void cluster_scratch_free(cluster_scratch *sc);
 
-/* The CoinJoin kind of tx (a cluster_cj_kind), from its input and output values, counts and
- * script types. Returns CLUSTER_CJ_NONE for coinbases. UTIL_ENOMEM (negative) if the scratch
- * could not grow. */
+/* What the detectors find in tx: its kind, the rule and score, and the equal-output analysis.
+ * *d is all zero (kind NONE) for coinbases and txs no rule fits. 0, or UTIL_ENOMEM (negative)
+ * if the scratch could not grow. */
+int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_detection *d);
+/* cluster_detect_ex's kind (a cluster_cj_kind), or UTIL_ENOMEM. */
 int cluster_detect(const store *s, uint64_t tx, cluster_scratch *sc);
+/* {kind, rule, score, excludes} and, when the equal-output analysis ran, {equal_value,
+ * equal_count, participants, earning}. New object, owned by the caller. */
+json_t *cluster_detection_json(const cluster_detection *d);
 
 /* Peel chains (rules version 1): a peel step is a non-coinbase tx with one resolved input and
  * exactly two outputs with addresses, where the smaller output (the peel, a payment) is at most
@@ -93,13 +141,51 @@ int cluster_peel_chain(const store *s, uint64_t tx);
  * coinbase, or an output paying one of the inputs' addresses get -1. */
 int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_before);
 
+/* How an accepted union joined two entities (a link), and the collapse guards that refuse one
+ * (docs/clustering.md, "Collapse guards"). */
+enum {
+    CLUSTER_LINK_MULTI_INPUT = 1, /* two input addresses of one tx */
+    CLUSTER_LINK_CHANGE = 2,      /* the inputs and the output a change heuristic picked */
+    CLUSTER_LINK_EVIDENCE = 4     /* flag: a guarded merge, made once co-spends in `evidence`
+                                     distinct txs linked the two entities */
+};
+typedef enum {
+    CLUSTER_GUARD_NONE = 0,
+    CLUSTER_GUARD_SIZE,    /* both entities hold >= guard addresses */
+    CLUSTER_GUARD_LABELS,  /* both carry labels of different actors, one of them a service */
+    CLUSTER_GUARD_SERVICE, /* a labelled service and an unlabelled entity of >= established */
+    CLUSTER_NGUARDS
+} cluster_guard_rule;
+/* "none", "size", "labels", "service". */
+const char *cluster_guard_name(int rule);
+/* "multi_input", "change" (the EVIDENCE flag ignored). */
+const char *cluster_link_name(int kind);
+
+/* The parameters a clustering is built with; every one is recorded in its state file, and a
+ * clustering built with others is rebuilt. */
+typedef struct cluster_params {
+    unsigned rules;       /* CLUSTER_RULES_VERSION */
+    unsigned heuristics;  /* CLUSTER_H_* */
+    uint32_t guard;       /* an entity of this many addresses is large */
+    uint32_t established; /* a labelled service joins an unlabelled entity this big only on
+                             evidence */
+    uint32_t evidence;    /* distinct txs a guarded merge needs */
+    uint64_t labelled;    /* btc addresses with a label (the label guards' input) */
+    char labels[65];      /* sha256 (hex) of those labels, "none" without any */
+} cluster_params;
+
 typedef struct cluster_opts {
-    unsigned heuristics; /* CLUSTER_H_* set; 0 = multi-input only (the default) */
-    uint32_t guard;      /* refuse a change link joining two entities of >= guard addresses
-                            each; 0 = CLUSTER_DEFAULT_GUARD */
-    int rebuild;         /* ignore the saved clustering and build from tx 0 */
-    int test_crash;      /* test hook: SIGKILL itself after an incremental run changed the files
-                            in place, before it commits the state (0 = never) */
+    unsigned heuristics;     /* CLUSTER_H_* set; 0 = multi-input only (the default) */
+    uint32_t guard;          /* merges of two entities of >= guard addresses each need evidence;
+                                0 = CLUSTER_DEFAULT_GUARD */
+    uint32_t established;    /* a labelled service merging with an unlabelled entity of >= this
+                                many addresses needs evidence; 0 = CLUSTER_DEFAULT_ESTABLISHED */
+    uint32_t evidence;       /* a guarded merge is made once co-spends in this many distinct txs
+                                linked the two entities; 0 = CLUSTER_DEFAULT_EVIDENCE */
+    const labels_db *labels; /* the store's labels (may be NULL: no label guards); not owned */
+    int rebuild;             /* ignore the saved clustering and build from tx 0 */
+    int test_crash;          /* test hook: SIGKILL itself after an incremental run changed the files
+                                in place, before it commits the state (0 = never) */
 } cluster_opts;
 
 void cluster_default_opts(cluster_opts *o);
@@ -113,10 +199,15 @@ typedef struct cluster_result {
     uint64_t singletons;
     uint64_t coinjoins[CLUSTER_CJ_NKINDS]; /* whole clustering, by kind */
     uint64_t change_links, refused_merges; /* whole clustering */
+    /* Unions made, by heuristic (multi-input, change) and how many of them on evidence; merges
+     * refused, by guard rule (index cluster_guard_rule; 0 unused). Whole clustering. */
+    uint64_t links_multi_input, links_change, links_evidence;
+    uint64_t refusals[CLUSTER_NGUARDS];
     uint32_t largest_id[10], largest_size[10];
     unsigned n_largest;
     unsigned heuristics;
     uint32_t guard;
+    cluster_params params;
     double seconds, load_seconds, pass_seconds, write_seconds;
 } cluster_result;
 
@@ -165,6 +256,29 @@ typedef struct cluster_entity_address {
     char address[128]; /* btc_addr_encode's spelling */
 } cluster_entity_address;
 
+/* A merge the collapse guards refused. */
+typedef struct cluster_refusal {
+    uint64_t tx;
+    uint8_t txid[32];
+    uint32_t a, b; /* the addresses the tx would have joined */
+    char addr_a[128], addr_b[128];
+    uint32_t size_a, size_b;     /* their entities' sizes then */
+    uint32_t entity_a, entity_b; /* their entities now (equal: joined later, on evidence) */
+    int heuristic;               /* CLUSTER_LINK_MULTI_INPUT or CLUSTER_LINK_CHANGE */
+    int rule;                    /* cluster_guard_rule */
+} cluster_refusal;
+
+/* A tx the detectors flagged that an entity took part in. */
+typedef struct cluster_flagged_tx {
+    uint64_t tx;
+    uint8_t txid[32];
+    int kind;                      /* the cluster_cj_kind the clustering recorded */
+    cluster_detection det;         /* the detectors' verdict now (rule, score, participants) */
+    int spent_into, received_from; /* the entity's coins went in / came out */
+} cluster_flagged_tx;
+
+#define CLUSTER_LIST_MAX 100 /* flagged txs and refused merges listed per entity */
+
 /* The entity of an address, as `cointrail entity` shows it. Sums are over the outputs of its
  * addresses within the clustering (txs below clustered_txs). Free with cluster_entity_free. */
 typedef struct cluster_entity_result {
@@ -185,6 +299,19 @@ typedef struct cluster_entity_result {
     uint64_t clustered_txs;
     int up_to_date; /* the clustering covers every tx of the store */
     unsigned heuristics;
+    /* How it was formed: the unions inside it by heuristic (how many of them made on
+     * evidence), and the merges of it with other entities the guards refused: still apart, or
+     * made later on evidence. refusals lists the first CLUSTER_LIST_MAX (by tx, owned). */
+    uint64_t formed_multi_input, formed_change, formed_evidence;
+    uint64_t refused_apart, refused_joined;
+    size_t n_refusals;
+    cluster_refusal *refusals;
+    /* The flagged txs (any kind) it spent coins into or received coins from: how many, and
+     * the first CLUSTER_LIST_MAX by tx (owned). */
+    uint64_t flagged_total;
+    size_t n_flagged;
+    cluster_flagged_tx *flagged;
+    cluster_params params; /* of the clustering */
 } cluster_entity_result;
 
 /* The entity of arg (an address string, or a decimal address id whose entity is shown), with
@@ -203,6 +330,46 @@ json_t *cluster_entity_result_json(const cluster_entity_result *r);
 int cluster_entity_json(const cluster_map *m, const store *s, const char *arg, size_t offset,
                         size_t limit, json_t **out, util_err *err);
 
+/* One step of the chain that joined two addresses: a union of the clustering, from one
+ * address to the next, with the tx and heuristic that made it. */
+typedef struct cluster_why_step {
+    uint64_t tx;
+    uint8_t txid[32];
+    uint32_t from, to;
+    char from_addr[128], to_addr[128];
+    int link;              /* CLUSTER_LINK_* (CLUSTER_LINK_EVIDENCE: a guarded merge) */
+    int kind;              /* the tx's recorded cluster_cj_kind (NONE, TX0, PAYOUT_BATCH) */
+    cluster_detection det; /* the detectors' verdict on the tx (rule, score) */
+} cluster_why_step;
+
+/* Why two addresses share an entity (or do not). Free with cluster_why_free. */
+typedef struct cluster_why_result {
+    uint32_t a, b;
+    char addr_a[128], addr_b[128];
+    uint32_t entity_a, entity_b;
+    int joined;     /* one entity */
+    size_t n_steps; /* joined: the chain of unions from a to b (owned, in order) */
+    cluster_why_step *steps;
+    uint64_t refusals_total; /* not joined: merges of their two entities the guards refused */
+    size_t n_refusals;       /* the first CLUSTER_LIST_MAX of them (owned) */
+    cluster_refusal *refusals;
+    cluster_params params;
+} cluster_why_result;
+
+/* The chain of txs and heuristics that joined the addresses (or ids) arg_a and arg_b: the path
+ * between them in the forest of unions the clustering made, each step a tx with its heuristic;
+ * or that they are not joined, with the refused merges between their entities. UTIL_EINVAL bad
+ * argument, UTIL_ENOTFOUND unknown address, UTIL_ENOMEM. *out is filled only on success. */
+int cluster_why(const cluster_map *m, const store *s, const char *arg_a, const char *arg_b,
+                cluster_why_result *out, util_err *err);
+void cluster_why_free(cluster_why_result *r);
+/* {a, b (address, id, entity), joined, steps: [{txid, from, to, heuristic, on_evidence,
+ * kind, rule, score}], refused_merges (count), refusals: [...], params}. New object. */
+json_t *cluster_why_json(const cluster_why_result *r);
+/* One refused merge as JSON: {txid, a, b, size_a, size_b, entity_a, entity_b, joined_later,
+ * heuristic, rule}. New object. */
+json_t *cluster_refusal_json(const cluster_refusal *r);
+
 /* The summary document of a build result (what `cointrail cluster --json` prints); *out is
  * owned by the caller. */
 int cluster_result_json(const cluster_result *r, const store *s, json_t **out, util_err *err);
@@ -212,12 +379,16 @@ int cluster_result_json(const cluster_result *r, const store *s, json_t **out, u
 int cluster_dump(const cluster_map *m, const store *s, FILE *f, util_err *err);
 
 /* Measure against a generator truth file (docs/generator.md): per detector precision and
- * recall against the truth's coinjoin and whirlpool_tx0 lines; per change heuristic (each
- * alone, and the set h together) the precision of its links against the truth entities and
- * the clustering it gives (entities, largest, purity, completeness); and the multi-input
- * clustering's purity and completeness. Works in memory; saves nothing. *out is owned by the
- * caller. */
-int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_t guard,
-                     json_t **out, util_err *err);
+ * recall against the truth's coinjoin, whirlpool_tx0 and batch lines; the clustering the
+ * options o give (multi-input and o's change heuristics, guards and labels): pairwise precision
+ * and recall against the truth's owners and the largest wrong cluster ("pairwise"); per change
+ * heuristic (each alone, and all together) the precision of its links and the clustering it
+ * gives (entities, largest, purity, completeness, pairwise). Works in memory; saves nothing.
+ * *out is owned by the caller. */
+int cluster_evaluate(const store *s, const char *truth_path, const cluster_opts *o, json_t **out,
+                     util_err *err);
+
+/* {rules, heuristics, guard, established, evidence, labels: {digest, addresses}}. New object. */
+json_t *cluster_params_json(const cluster_params *p);
 
 #endif

@@ -18,6 +18,25 @@
 
 /* ---- documents ---- */
 
+json_t *cluster_detection_json(const cluster_detection *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(cluster_cj_kind_name(d->kind)));
+    json_object_set_new(o, "rule", json_string(cluster_rule_name(d->rule)));
+    json_object_set_new(o, "score", json_integer(d->score));
+    json_object_set_new(o, "excludes", json_boolean(cluster_cj_excludes(d->kind)));
+    if (d->equal_count) {
+        json_object_set_new(o, "equal_value", json_integer(d->equal_value));
+        json_object_set_new(o, "equal_count", json_integer(d->equal_count));
+        json_object_set_new(o, "participants", json_integer(d->participants));
+        json_object_set_new(o, "earning", json_integer(d->earning));
+        json_object_set_new(o, "with_change", json_integer(d->with_change));
+        json_object_set_new(o, "by_chance", json_integer(d->by_chance));
+        json_object_set_new(o, "chance_permille", json_integer(d->chance_permille));
+    }
+    return o;
+}
+
 static json_t *activity_json(uint32_t height, uint32_t time)
 {
     json_t *o = json_object();
@@ -56,8 +75,58 @@ static size_t vec_unique(u64vec *v)
 void cluster_entity_free(cluster_entity_result *r)
 {
     free(r->addresses);
-    r->addresses = NULL;
-    r->n_addresses = 0;
+    free(r->refusals);
+    free(r->flagged);
+    r->addresses = NULL, r->refusals = NULL, r->flagged = NULL;
+    r->n_addresses = r->n_refusals = r->n_flagged = 0;
+}
+
+json_t *cluster_params_json(const cluster_params *p)
+{
+    char hs[64];
+    cluster_format_heuristics(p->heuristics, hs, sizeof hs);
+    json_t *o = json_object();
+    json_object_set_new(o, "rules", json_integer(p->rules));
+    json_object_set_new(o, "heuristics", json_string(hs));
+    json_object_set_new(o, "guard", json_integer(p->guard));
+    json_object_set_new(o, "established", json_integer(p->established));
+    json_object_set_new(o, "evidence", json_integer(p->evidence));
+    json_object_set_new(
+        o, "labels",
+        json_pack("{s:s,s:I}", "digest", p->labels, "addresses", (json_int_t)p->labelled));
+    return o;
+}
+
+/* The flagged txs the entity took part in (sorted unique tx ids of cj_in and cj_out): the
+ * total and the first CLUSTER_LIST_MAX with their detection. */
+static int flagged_list(const cluster_map *m, const store *s, const u64vec *in, const u64vec *out,
+                        cluster_entity_result *r)
+{
+    size_t i = 0, j = 0;
+    cluster_scratch sc = {0};
+    int rc = 0;
+    while (i < in->n || j < out->n) {
+        uint64_t t = j >= out->n || (i < in->n && in->v[i] <= out->v[j]) ? in->v[i] : out->v[j];
+        int sp = i < in->n && in->v[i] == t, rf = j < out->n && out->v[j] == t;
+        i += sp, j += rf;
+        r->flagged_total++;
+        if (r->n_flagged == CLUSTER_LIST_MAX) continue;
+        if (!r->flagged && !(r->flagged = calloc(CLUSTER_LIST_MAX, sizeof *r->flagged))) {
+            rc = UTIL_ENOMEM;
+            break;
+        }
+        cluster_flagged_tx *f = &r->flagged[r->n_flagged++];
+        f->tx = t;
+        memcpy(f->txid, store_tx_hash(s, t), 32);
+        f->kind = cluster_tx_kind(m, t);
+        f->spent_into = sp, f->received_from = rf;
+        if (cluster_detect_ex(s, t, &sc, &f->det)) {
+            rc = UTIL_ENOMEM;
+            break;
+        }
+    }
+    cluster_scratch_free(&sc);
+    return rc;
 }
 
 static int push_address(cluster_entity_result *r, size_t *cap, const store *s, uint32_t id)
@@ -78,29 +147,8 @@ int cluster_entity_get(const cluster_map *m, const store *s, const char *arg, si
                        size_t limit, cluster_entity_result *out, util_err *err)
 {
     uint32_t aid;
-    char *end;
-    if (*arg >= '0' && *arg <= '9' && strlen(arg) < 12 && (strtoull(arg, &end, 10), !*end)) {
-        unsigned long long v = strtoull(arg, NULL, 10);
-        if (v >= m->st.addresses)
-            return util_errf(err, UTIL_ENOTFOUND,
-                             "entity %llu: no such address id (the clustering has %" PRIu64
-                             " addresses)",
-                             v, m->st.addresses);
-        aid = (uint32_t)v;
-    } else {
-        btc_addr key;
-        int rc = btc_addr_decode(&key, arg, err);
-        if (rc) return rc;
-        int64_t a = store_find_addr(s, &key);
-        if (a < 0)
-            return util_errf(err, UTIL_ENOTFOUND, "address %s: never seen in the store", arg);
-        if ((uint64_t)a >= m->st.addresses)
-            return util_errf(err, UTIL_ENOTFOUND,
-                             "address %s: newer than the clustering (built to tx %" PRIu64
-                             "): run `cointrail cluster`",
-                             arg, m->st.txs);
-        aid = (uint32_t)a;
-    }
+    int rc = cl_resolve_arg(m, s, arg, &aid, err);
+    if (rc) return rc;
     uint32_t ent = cluster_entity_of(m, aid);
     cluster_entity_result r = {0};
     r.entity = ent;
@@ -160,6 +208,8 @@ int cluster_entity_get(const cluster_map *m, const store *s, const char *arg, si
         if (m->kinds[cj_out.v[i]] < CLUSTER_CJ_NKINDS) r.cj_received_from[m->kinds[cj_out.v[i]]]++;
     r.peel_spent_into = vec_unique(&peel_in);
     r.peel_received_from = vec_unique(&peel_out);
+    if (!oom) oom |= flagged_list(m, s, &cj_in, &cj_out, &r) != 0;
+    if (!oom) oom |= cl_entity_formation(m, s, &r) != 0;
     r.clustered_txs = m->st.txs;
     r.up_to_date = store_get_totals(s)->txs == m->st.txs;
     r.heuristics = m->st.heuristics;
@@ -217,6 +267,33 @@ json_t *cluster_entity_result_json(const cluster_entity_result *r)
     char hs[64];
     cluster_format_heuristics(r->heuristics, hs, sizeof hs);
     json_object_set_new(o, "heuristics", json_string(hs));
+    json_t *f = json_object();
+    json_object_set_new(f, "multi_input", json_integer((json_int_t)r->formed_multi_input));
+    json_object_set_new(f, "change", json_integer((json_int_t)r->formed_change));
+    json_object_set_new(f, "on_evidence", json_integer((json_int_t)r->formed_evidence));
+    json_object_set_new(f, "refused_apart", json_integer((json_int_t)r->refused_apart));
+    json_object_set_new(f, "refused_joined_later", json_integer((json_int_t)r->refused_joined));
+    json_t *ref = json_array();
+    for (size_t i = 0; i < r->n_refusals; i++)
+        json_array_append_new(ref, cluster_refusal_json(&r->refusals[i]));
+    json_object_set_new(f, "refusals", ref);
+    json_object_set_new(o, "formation", f);
+    json_t *fl = json_array();
+    for (size_t i = 0; i < r->n_flagged; i++) {
+        const cluster_flagged_tx *x = &r->flagged[i];
+        char hex[65];
+        util_hash_hex(hex, x->txid);
+        json_t *j = cluster_detection_json(&x->det);
+        json_object_set_new(j, "txid", json_string(hex));
+        json_object_set_new(j, "kind", json_string(cluster_cj_kind_name(x->kind)));
+        json_object_set_new(j, "excludes", json_boolean(cluster_cj_excludes(x->kind)));
+        json_object_set_new(j, "spent_into", json_boolean(x->spent_into));
+        json_object_set_new(j, "received_from", json_boolean(x->received_from));
+        json_array_append_new(fl, j);
+    }
+    json_object_set_new(o, "flagged_txs", fl);
+    json_object_set_new(o, "flagged_total", json_integer((json_int_t)r->flagged_total));
+    json_object_set_new(o, "params", cluster_params_json(&r->params));
     return o;
 }
 
@@ -258,6 +335,15 @@ int cluster_result_json(const cluster_result *r, const store *s, json_t **out, u
     json_object_set_new(o, "coinjoins_excluded", json_integer((json_int_t)excluded));
     json_object_set_new(o, "change_links", json_integer((json_int_t)r->change_links));
     json_object_set_new(o, "refused_merges", json_integer((json_int_t)r->refused_merges));
+    json_object_set_new(o, "merged",
+                        json_pack("{s:I,s:I,s:I}", "multi_input", (json_int_t)r->links_multi_input,
+                                  "change", (json_int_t)r->links_change, "on_evidence",
+                                  (json_int_t)r->links_evidence));
+    json_t *rf = json_object();
+    for (int k = 1; k < CLUSTER_NGUARDS; k++)
+        json_object_set_new(rf, cluster_guard_name(k), json_integer((json_int_t)r->refusals[k]));
+    json_object_set_new(o, "refused_by_rule", rf);
+    json_object_set_new(o, "params", cluster_params_json(&r->params));
     json_t *big = json_array();
     for (unsigned i = 0; i < r->n_largest; i++) {
         json_t *e = json_object();

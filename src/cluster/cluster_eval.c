@@ -74,15 +74,17 @@ static int truth_load(const store *s, const char *path, truth *t, util_err *err)
                     (tx = store_find_tx(s, txid)) >= 0)
                     t->peel[tx] = 1;
             }
-        } else if (kind && (!strcmp(kind, "coinjoin") || !strcmp(kind, "whirlpool_tx0"))) {
+        } else if (kind && (!strcmp(kind, "coinjoin") || !strcmp(kind, "whirlpool_tx0") ||
+                            !strcmp(kind, "batch"))) {
             uint8_t txid[32];
             int64_t tx;
             if (util_hash_parse(txid, json_string_value(json_object_get(o, "txid"))) ||
                 (tx = store_find_tx(s, txid)) < 0)
                 t->unknown_txs++;
             else
-                t->kind[tx] = (uint8_t)(!strcmp(kind, "whirlpool_tx0")
-                                            ? CLUSTER_CJ_WHIRLPOOL_TX0
+                t->kind[tx] = (uint8_t)(!strcmp(kind, "whirlpool_tx0") ? CLUSTER_CJ_WHIRLPOOL_TX0
+                                        : !strcmp(kind, "batch")
+                                            ? CLUSTER_CJ_PAYOUT_BATCH
                                             : kind_of_impl(json_string_value(
                                                   json_object_get(o, "implementation"))));
         }
@@ -93,9 +95,16 @@ static int truth_load(const store *s, const char *path, truth *t, util_err *err)
     return rc;
 }
 
+static uint64_t pairs_of(uint64_t n)
+{
+    return n * (n - 1) / 2;
+}
+
 /* Purity: addresses in the majority truth entity of their cluster / addresses. Completeness:
- * addresses in the cluster holding most of their truth entity / addresses. Only addresses
- * with a known owner count. */
+ * addresses in the cluster holding most of their truth entity / addresses. Pairwise precision:
+ * of the address pairs in one cluster, the share one owner holds; recall: of the pairs one
+ * owner holds, the share in one cluster. The largest wrong cluster: the largest cluster
+ * holding addresses of two or more owners. Only addresses with a known owner count. */
 static int partition_json(cl_pass *p, const uint32_t *owner, json_t *o, util_err *err)
 {
     uint32_t n = p->uf.n;
@@ -112,6 +121,8 @@ static int partition_json(cl_pass *p, const uint32_t *owner, json_t *o, util_err
         if (owner[i] != UINT32_MAX) pairs[m++] = (uint64_t)r << 32 | owner[i];
     }
     double score[2];
+    uint64_t same_group[2] = {0, 0}, tp = 0;
+    uint64_t wrong_size = 0, wrong_owners = 0, most_owners = 0, wrong_n = 0, largest_known = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (pass) /* swap to owner-major */
             for (uint64_t i = 0; i < m; i++)
@@ -119,13 +130,25 @@ static int partition_json(cl_pass *p, const uint32_t *owner, json_t *o, util_err
         qsort(pairs, m, 8, util_cmp_u64);
         uint64_t good = 0;
         for (uint64_t i = 0; i < m;) {
-            uint64_t best = 0, j = i;
+            uint64_t best = 0, j = i, kinds = 0;
             while (j < m && pairs[j] >> 32 == pairs[i] >> 32) {
                 uint64_t k = j;
                 while (k < m && pairs[k] == pairs[j])
                     k++;
                 if (k - j > best) best = k - j;
+                if (!pass) tp += pairs_of(k - j);
+                kinds++;
                 j = k;
+            }
+            same_group[pass] += pairs_of(j - i);
+            if (!pass) {
+                if (j - i > largest_known) largest_known = j - i;
+                if (kinds > most_owners) most_owners = kinds;
+                if (kinds > 1) {
+                    wrong_n++;
+                    if (j - i > wrong_size || (j - i == wrong_size && kinds > wrong_owners))
+                        wrong_size = j - i, wrong_owners = kinds;
+                }
             }
             good += best;
             i = j;
@@ -138,21 +161,43 @@ static int partition_json(cl_pass *p, const uint32_t *owner, json_t *o, util_err
     json_object_set_new(o, "largest", json_integer((json_int_t)largest));
     json_object_set_new(o, "purity", json_real(score[0]));
     json_object_set_new(o, "completeness", json_real(score[1]));
+    json_t *pw = json_object();
+    json_object_set_new(pw, "addresses", json_integer((json_int_t)m));
+    json_object_set_new(pw, "precision",
+                        same_group[0] ? json_real((double)tp / (double)same_group[0])
+                                      : json_null());
+    json_object_set_new(
+        pw, "recall", same_group[1] ? json_real((double)tp / (double)same_group[1]) : json_null());
+    json_object_set_new(pw, "largest_cluster", json_integer((json_int_t)largest_known));
+    json_object_set_new(pw, "largest_wrong_cluster", json_integer((json_int_t)wrong_size));
+    json_object_set_new(pw, "largest_wrong_cluster_owners", json_integer((json_int_t)wrong_owners));
+    json_object_set_new(pw, "most_owners_in_a_cluster", json_integer((json_int_t)most_owners));
+    json_object_set_new(pw, "wrong_clusters", json_integer((json_int_t)wrong_n));
+    json_object_set_new(o, "pairwise", pw);
     return 0;
 }
 
-static int run_variant(const store *s, const truth *t, unsigned h, uint32_t guard, int no_exclude,
+/* One clustering in memory: change heuristics h, CoinJoins excluded unless no_exclude, the
+ * options' guards and labels unless no_guards (then nothing is refused). */
+static int run_variant(const store *s, const truth *t, const cluster_opts *opt,
+                       const cl_labels *labels, unsigned h, int no_exclude, int no_guards,
                        json_t **out, util_err *err)
 {
     const store_totals *tot = store_get_totals(s);
     cl_pass p = {0};
+    cluster_params pr;
+    cl_params_from_opts(&pr, opt, labels);
+    p.links_fd = -1;
     p.heuristics = h;
-    p.guard = guard;
+    p.guard = no_guards ? UINT32_MAX : pr.guard;
+    if (no_guards) labels = NULL;
+    p.established = pr.established;
+    p.evidence = pr.evidence;
     p.owner = t->owner;
     p.no_exclude = no_exclude;
     int rc = 0;
     json_t *o = json_object();
-    if (cl_uf_grow(&p.uf, (uint32_t)tot->addresses)) {
+    if (cl_uf_grow(&p.uf, (uint32_t)tot->addresses) || cl_pass_guards_init(&p, labels, NULL, 0)) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory");
         goto done;
     }
@@ -162,19 +207,20 @@ static int run_variant(const store *s, const truth *t, unsigned h, uint32_t guar
     cluster_format_heuristics(h, hs, sizeof hs);
     json_object_set_new(o, "heuristics", json_string(hs));
     json_object_set_new(o, "coinjoins_excluded", json_boolean(!no_exclude));
+    json_object_set_new(o, "guards", json_boolean(!no_guards));
     if (h) {
         json_object_set_new(o, "change_picks", json_integer((json_int_t)p.picks));
         json_object_set_new(o, "change_precision",
                             p.picks ? json_real((double)p.picks_ok / (double)p.picks)
                                     : json_null());
         json_object_set_new(o, "change_links", json_integer((json_int_t)p.change_links));
-        json_object_set_new(o, "refused_merges", json_integer((json_int_t)p.refused));
     }
+    json_object_set_new(o, "refused_merges", json_integer((json_int_t)p.refused));
+    json_object_set_new(o, "merged_on_evidence", json_integer((json_int_t)p.links_evidence));
     json_object_set_new(o, "seconds", json_real(util_now() - t0));
     rc = partition_json(&p, t->owner, o, err);
 done:
-    cl_uf_free(&p.uf);
-    cluster_scratch_free(&p.sc);
+    cl_pass_free(&p);
     if (rc)
         json_decref(o);
     else
@@ -182,16 +228,18 @@ done:
     return rc;
 }
 
-int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_t guard,
-                     json_t **out, util_err *err)
+int cluster_evaluate(const store *s, const char *truth_path, const cluster_opts *opt, json_t **out,
+                     util_err *err)
 {
     *out = NULL;
-    if (!guard) guard = CLUSTER_DEFAULT_GUARD;
+    unsigned h = opt->heuristics;
+    cl_labels labels = {0};
     const store_totals *tot = store_get_totals(s);
     truth t = {0};
     cluster_scratch sc = {0};
     json_t *doc = json_object(), *v = NULL;
     int rc = truth_load(s, truth_path, &t, err);
+    if (!rc) rc = cl_labels_load(&labels, opt->labels, s, err);
     if (rc) goto done;
     json_object_set_new(doc, "truth", json_string(truth_path));
     json_object_set_new(doc, "txs", json_integer((json_int_t)tot->txs));
@@ -217,14 +265,13 @@ int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_
             truth_n += cm[k][j], det_n += cm[j][k];
         json_t *o = json_object();
         uint64_t tp = cm[k][k];
-        if (k == CLUSTER_CJ_GENERIC) { /* generic has no truth kind: any CoinJoin counts */
+        json_object_set_new(o, "truth", json_integer((json_int_t)truth_n));
+        json_object_set_new(o, "recall",
+                            truth_n ? json_real((double)tp / (double)truth_n) : json_null());
+        if (k == CLUSTER_CJ_GENERIC) { /* a generic detection is right on any CoinJoin */
             tp = 0;
             for (int j = 1; j < CLUSTER_CJ_NKINDS; j++)
                 if (cluster_cj_excludes(j)) tp += cm[j][k];
-        } else {
-            json_object_set_new(o, "truth", json_integer((json_int_t)truth_n));
-            json_object_set_new(o, "recall",
-                                truth_n ? json_real((double)tp / (double)truth_n) : json_null());
         }
         json_object_set_new(o, "detected", json_integer((json_int_t)det_n));
         json_object_set_new(o, "correct", json_integer((json_int_t)tp));
@@ -235,10 +282,7 @@ int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_
             if (j != k && cm[k][j])
                 json_object_set_new(missed, cluster_cj_kind_name(j),
                                     json_integer((json_int_t)cm[k][j]));
-        if (k != CLUSTER_CJ_GENERIC)
-            json_object_set_new(o, "truth_detected_as", missed);
-        else
-            json_decref(missed);
+        json_object_set_new(o, "truth_detected_as", missed);
         json_object_set_new(det, cluster_cj_kind_name(k), o);
     }
     /* All CoinJoin kinds together: what the exclusion itself gets right. */
@@ -286,14 +330,26 @@ int cluster_evaluate(const store *s, const char *truth_path, unsigned h, uint32_
         variants[nv++] = 1u << i;
     variants[nv++] = CLUSTER_H_ALL;
     if (h && h != CLUSTER_H_ALL && (h & (h - 1))) variants[nv++] = h;
-    if ((rc = run_variant(s, &t, 0, guard, 1, &v, err))) goto done;
-    json_array_append_new(cl, v);
-    for (int i = 0; i < nv; i++) {
-        if ((rc = run_variant(s, &t, variants[i], guard, 0, &v, err))) goto done;
+    for (int g = 1; g >= 0; g--) { /* without the guards, then with them */
+        if ((rc = run_variant(s, &t, opt, &labels, 0, 1, g, &v, err))) goto done;
         json_array_append_new(cl, v);
     }
-    json_object_set_new(doc, "guard", json_integer(guard));
+    for (int i = 0; i < nv; i++)
+        for (int g = 1; g >= 0; g--) {
+            if ((rc = run_variant(s, &t, opt, &labels, variants[i], 0, g, &v, err))) goto done;
+            json_array_append_new(cl, v);
+        }
+    /* The clustering asked for (multi-input and the set h, with the guards) again at the top,
+     * as the headline figures. */
+    if ((rc = run_variant(s, &t, opt, &labels, h, 0, 0, &v, err))) goto done;
+    json_object_set_new(doc, "pairwise", json_incref(json_object_get(v, "pairwise")));
+    json_object_set_new(doc, "clustering", v);
+    cluster_params pr;
+    cl_params_from_opts(&pr, opt, &labels);
+    json_object_set_new(doc, "params", cluster_params_json(&pr));
+    json_object_set_new(doc, "guard", json_integer(pr.guard));
 done:
+    cl_labels_free(&labels);
     free(t.owner);
     free(t.kind);
     free(t.peel);

@@ -2,6 +2,7 @@
 #ifndef CT_CLUSTER_INT_H
 #define CT_CLUSTER_INT_H
 
+#include "../util/util_hmap.h"
 #include "cluster.h"
 
 /* Union-find over address ids: parent and size arrays (u32), owned by the struct. The root of
@@ -35,19 +36,79 @@ uint32_t cl_uf_find(cl_uf *u, uint32_t x);
 uint32_t cl_uf_size(const cl_uf *u, uint32_t root);
 /* Parent of x as stored (x itself for a root). */
 uint32_t cl_uf_parent(const cl_uf *u, uint32_t x);
+/* The root of x, without compressing the path (so no entry changes). */
+uint32_t cl_uf_root(const cl_uf *u, uint32_t x);
 /* Union, keeping the smaller root; returns the new root. */
 uint32_t cl_uf_union(cl_uf *u, uint32_t a, uint32_t b);
+/* The same for two roots (no finds). */
+uint32_t cl_uf_join_roots(cl_uf *u, uint32_t a, uint32_t b);
 
-/* One pass over txs [from, to): multi-input unions (CoinJoins excluded), change links with
- * the guard. kinds (may be NULL) receives the kind of tx from+i at kinds[i]. */
+/* ---- collapse guards (cluster_guard.c) ---- */
+
+/* The labels the guards use: every labelled address of the store with its identity (the
+ * label's actor, else its name; CL_LABEL_MULTI when the address carries several), and per
+ * identity whether its category is a service's. Built once per run (cl_labels_load). */
+#define CL_LABEL_MULTI 0xffffffffu
+typedef struct cl_labels {
+    uint32_t *addr;  /* ascending address ids */
+    uint32_t *ident; /* identity of addr[i] (0-based), or CL_LABEL_MULTI */
+    size_t n;
+    uint8_t *service; /* per identity: 1 if a service (exchange, mixer, ...) */
+    size_t n_ident;
+    uint64_t labelled;  /* btc addresses in the digest (the store may not hold them all) */
+    uint8_t digest[32]; /* sha256 over the sorted (address, identity, service) lines */
+} cl_labels;
+
+/* Collect the btc labels of db (may be NULL: none) for the store s. 0 or UTIL_ENOMEM. */
+int cl_labels_load(cl_labels *l, const labels_db *db, const store *s, util_err *err);
+void cl_labels_free(cl_labels *l);
+/* Whether an identity (or CL_LABEL_MULTI) counts as a service's. */
+int cl_labels_is_service(const cl_labels *l, uint32_t ident);
+
+/* A refused merge, as stored in cluster-refused.<gen>.col (24 bytes, host order). info =
+ * tx << 8 | heuristic << 4 | rule. */
+typedef struct cl_refusal_rec {
+    uint32_t a, b;           /* the addresses the tx would have joined */
+    uint32_t size_a, size_b; /* their entities' sizes then */
+    uint64_t info;
+} cl_refusal_rec;
+/* A union, as stored in cluster-links.<gen>.col (16 bytes, host order). info = tx << 8 |
+ * CLUSTER_LINK_* (with CLUSTER_LINK_EVIDENCE for merges made on evidence). */
+typedef struct cl_link_rec {
+    uint32_t a, b;
+    uint64_t info;
+} cl_link_rec;
+
+/* One pass over txs [from, to): multi-input unions (CoinJoins excluded) and change links, each
+ * through the guards. kinds (may be NULL) receives the kind of tx from+i at kinds[i]. */
 typedef struct cl_pass {
     cl_uf uf;
     unsigned heuristics;
-    uint32_t guard;
+    uint32_t guard, established, evidence;
     uint32_t addr_hwm; /* address count before the next tx */
     uint64_t cj[CLUSTER_CJ_NKINDS];
     uint64_t change_links, refused;
+    uint64_t links_multi, links_change, links_evidence;
+    uint64_t refusals[CLUSTER_NGUARDS];
     cluster_scratch sc;
+    /* Labels: the run's label set (may be NULL) and the identity of every labelled root. */
+    const cl_labels *labels;
+    util_hmap root_label; /* root -> identity */
+    /* Refused merges: every record of the clustering (the saved ones loaded first), and per
+     * root the list of its records' nodes (node 2i is record i's side a, 2i+1 its side b):
+     * ref_list maps a root to head << 32 | tail, ref_next chains the nodes. */
+    cl_refusal_rec *ref;
+    size_t n_ref, cap_ref;
+    uint32_t *ref_next;
+    util_hmap ref_list;
+    /* Links: written to links_fd (-1: only counted) through a buffer; n_links counts all of
+     * the clustering's. */
+    int links_fd;
+    cl_link_rec *lbuf;
+    size_t lbuf_n;
+    uint64_t n_links;
+    int io_error; /* errno of a failed links write */
+    int oom;
     /* For evaluation only: with owner set (truth entity per address id), every change pick is
      * counted in picks and, when input and output have one owner, in picks_ok; no_exclude
      * joins CoinJoin inputs too (to measure what the exclusion is worth). */
@@ -56,6 +117,17 @@ typedef struct cl_pass {
     int no_exclude;
 } cl_pass;
 
+/* Set up the guards' state of a pass whose union-find already holds the saved forest: the
+ * labels of every root, and the refusal lists from the n saved records (copied). 0 or
+ * UTIL_ENOMEM. */
+int cl_pass_guards_init(cl_pass *p, const cl_labels *labels, const cl_refusal_rec *saved, size_t n);
+/* Join the entities of addresses a and b for tx by heuristic (CLUSTER_LINK_*), through the
+ * guards: made (and linked), or refused and recorded unless enough evidence has come. */
+void cl_pass_merge(cl_pass *p, uint32_t a, uint32_t b, uint64_t tx, int heuristic);
+/* Write out buffered links (links_fd). 0 or UTIL_EIO. */
+int cl_pass_flush_links(cl_pass *p);
+void cl_pass_free(cl_pass *p);
+
 int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t *kinds,
                 util_err *err);
 
@@ -63,23 +135,30 @@ int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t 
 
 typedef struct cl_state {
     unsigned heuristics, rules;
-    uint32_t guard;
+    uint32_t guard, established, evidence;
+    uint64_t labelled;
+    char labels[65]; /* digest hex or "none" */
     uint64_t blocks, txs, addresses, gen;
     uint8_t tip[32];
-    char map[64], cj[64], sizes[64];
-    uint64_t entities, singletons, change_links, refused;
+    char map[64], cj[64], sizes[64], links[64], refusedf[64];
+    uint64_t entities, singletons, change_links, refused, n_links;
+    uint64_t links_multi, links_change, links_evidence;
+    uint64_t refusals[CLUSTER_NGUARDS];
     uint64_t cj_count[CLUSTER_CJ_NKINDS];
     uint32_t largest_id[10], largest_size[10];
     unsigned n_largest;
     uint8_t file_sum[32]; /* sha256 of the state file as read (not written into it) */
 } cl_state;
 
-/* An open clustering (cluster_open): its state and the mapped map, sizes and kinds files. */
+/* An open clustering (cluster_open): its state and the mapped map, sizes, kinds, links and
+ * refusals files. */
 struct cluster_map {
     cl_state st;
     const uint32_t *map, *sizes;
     const uint8_t *kinds;
-    size_t map_len, kinds_len;
+    const cl_link_rec *links;
+    const cl_refusal_rec *refusals;
+    size_t map_len, kinds_len, links_len, refusals_len;
     int recovered; /* an interrupted commit's old values were put back in private pages */
 };
 
@@ -115,6 +194,17 @@ int cl_write_entries(const char *dir, const cl_state *st, const cl_journal_rec *
 /* Writer (holding cluster.lock): put back the old values of an interrupted commit and cut the
  * files to their old length, then delete the journal (also one of a finished commit). */
 int cl_journal_recover(const char *dir, const cl_state *st, util_err *err);
+/* Map len bytes of a file of the saved clustering read-only (*out NULL when len is 0). */
+int cl_map_bytes(const char *dir, const char *name, size_t len, const void **out, util_err *err);
+/* The address id of arg: an address, or a decimal address id (cluster_prov.c). */
+int cl_resolve_arg(const cluster_map *m, const store *s, const char *arg, uint32_t *out,
+                   util_err *err);
+/* How r->entity was formed: links inside it by heuristic, the refused merges touching it, the
+ * clustering's parameters. 0 or UTIL_ENOMEM. */
+int cl_entity_formation(const cluster_map *m, const store *s, cluster_entity_result *r);
+/* The parameters of options and labels, and of a saved state (cluster.c). */
+void cl_params_from_opts(cluster_params *pr, const cluster_opts *o, const cl_labels *l);
+void cl_params_from_state(cluster_params *pr, const cl_state *st);
 /* Map a whole u32 file of the saved clustering read-only (n entries). */
 int cl_map_u32(const char *dir, const char *name, uint64_t n, const uint32_t **out, util_err *err);
 

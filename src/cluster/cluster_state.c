@@ -32,14 +32,22 @@ int cl_state_write(const char *dir, const cl_state *st, util_err *err)
     util_hash_hex(tip, st->tip);
     util_buf_printf(&b, "cointrail-cluster %d\nrules %d\nheuristics %s\nguard %" PRIu32 "\n",
                     CLUSTER_FORMAT_VERSION, CLUSTER_RULES_VERSION, hs, st->guard);
+    util_buf_printf(&b, "established %" PRIu32 "\nevidence %" PRIu32 "\nlabels %s %" PRIu64 "\n",
+                    st->established, st->evidence, st->labels, st->labelled);
     util_buf_printf(&b, "blocks %" PRIu64 "\ntip %s\ntxs %" PRIu64 "\naddresses %" PRIu64 "\n",
                     st->blocks, tip, st->txs, st->addresses);
-    util_buf_printf(&b, "gen %" PRIu64 "\nmap %s\nsizes %s\ncj %s\n", st->gen, st->map, st->sizes,
-                    st->cj);
+    util_buf_printf(&b, "gen %" PRIu64 "\nmap %s\nsizes %s\ncj %s\nlinks %s\nrefusals %s\n",
+                    st->gen, st->map, st->sizes, st->cj, st->links, st->refusedf);
     util_buf_printf(&b,
                     "entities %" PRIu64 "\nsingletons %" PRIu64 "\nchange_links %" PRIu64
-                    "\nrefused_merges %" PRIu64 "\ncoinjoins",
-                    st->entities, st->singletons, st->change_links, st->refused);
+                    "\nrefused_merges %" PRIu64 "\nlink_count %" PRIu64 "\n",
+                    st->entities, st->singletons, st->change_links, st->refused, st->n_links);
+    util_buf_printf(
+        &b, "merged multi_input=%" PRIu64 " change=%" PRIu64 " evidence=%" PRIu64 "\nrefused",
+        st->links_multi, st->links_change, st->links_evidence);
+    for (int k = 1; k < CLUSTER_NGUARDS; k++)
+        util_buf_printf(&b, " %s=%" PRIu64, cluster_guard_name(k), st->refusals[k]);
+    util_buf_printf(&b, "\ncoinjoins");
     for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
         util_buf_printf(&b, " %s=%" PRIu64, cluster_cj_kind_name(k), st->cj_count[k]);
     util_buf_printf(&b, "\nlargest");
@@ -57,6 +65,25 @@ int cl_state_write(const char *dir, const cl_state *st, util_err *err)
     int rc = util_replace_file(path, b.data, b.len, err);
     util_buf_free(&b);
     return rc;
+}
+
+/* name=value tokens of a line (after its key) into the counters named by names[1..n). */
+static void parse_counts(char *rest, const char *(*name_of)(int), int n, uint64_t *out)
+{
+    for (char *save = NULL, *tok = strtok_r(rest, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) continue;
+        *eq = 0;
+        for (int k = 1; k < n; k++)
+            if (!strcmp(tok, name_of(k))) out[k] = strtoull(eq + 1, NULL, 10);
+    }
+}
+
+static const char *merged_name(int k)
+{
+    static const char *const n[] = {"", "multi_input", "change", "evidence"};
+    return k >= 0 && k < 4 ? n[k] : "";
 }
 
 /* Read DIR/cluster.state. UTIL_ENOTFOUND if absent, UTIL_ECORRUPT if damaged. */
@@ -100,37 +127,47 @@ int cl_state_read(const char *dir, cl_state *st, util_err *err)
         goto bad;
     char hs[128] = "", tip[80] = "";
     unsigned got = 0;
+    /* One "key value..." per line; keys compared whole (one is not a prefix of another). */
     for (char *line = text; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
-        got += sscanf(line, "heuristics %127s", hs) == 1;
-        got += sscanf(line, "rules %u", &st->rules) == 1;
-        got += sscanf(line, "guard %" SCNu32, &st->guard) == 1;
-        got += sscanf(line, "blocks %" SCNu64, &st->blocks) == 1;
-        got += sscanf(line, "tip %79s", tip) == 1;
-        got += sscanf(line, "txs %" SCNu64, &st->txs) == 1;
-        got += sscanf(line, "addresses %" SCNu64, &st->addresses) == 1;
-        got += sscanf(line, "gen %" SCNu64, &st->gen) == 1;
-        got += sscanf(line, "map %63s", st->map) == 1;
-        got += sscanf(line, "cj %63s", st->cj) == 1;
-        got += sscanf(line, "sizes %63s", st->sizes) == 1;
-        sscanf(line, "entities %" SCNu64, &st->entities);
-        sscanf(line, "singletons %" SCNu64, &st->singletons);
-        sscanf(line, "change_links %" SCNu64, &st->change_links);
-        sscanf(line, "refused_merges %" SCNu64, &st->refused);
-        if (!strncmp(line, "coinjoins", 9)) {
-            for (char *tok = strtok(line + 9, " "); tok; tok = strtok(NULL, " ")) {
-                char *eq = strchr(tok, '=');
-                if (!eq) continue;
-                *eq = 0;
-                for (int k = 1; k < CLUSTER_CJ_NKINDS; k++)
-                    if (!strcmp(tok, cluster_cj_kind_name(k)))
-                        st->cj_count[k] = strtoull(eq + 1, NULL, 10);
-            }
+        char *rest = strchr(line, ' ');
+        if (rest) *rest++ = 0;
+        const char *k = line, *v = rest ? rest : "";
+        uint64_t merged[4] = {0};
+        if (!strcmp(k, "heuristics")) got += sscanf(v, "%127s", hs) == 1;
+        if (!strcmp(k, "rules")) got += sscanf(v, "%u", &st->rules) == 1;
+        if (!strcmp(k, "guard")) got += sscanf(v, "%" SCNu32, &st->guard) == 1;
+        if (!strcmp(k, "established")) got += sscanf(v, "%" SCNu32, &st->established) == 1;
+        if (!strcmp(k, "evidence")) got += sscanf(v, "%" SCNu32, &st->evidence) == 1;
+        if (!strcmp(k, "labels")) got += sscanf(v, "%64s %" SCNu64, st->labels, &st->labelled) == 2;
+        if (!strcmp(k, "blocks")) got += sscanf(v, "%" SCNu64, &st->blocks) == 1;
+        if (!strcmp(k, "tip")) got += sscanf(v, "%79s", tip) == 1;
+        if (!strcmp(k, "txs")) got += sscanf(v, "%" SCNu64, &st->txs) == 1;
+        if (!strcmp(k, "addresses")) got += sscanf(v, "%" SCNu64, &st->addresses) == 1;
+        if (!strcmp(k, "gen")) got += sscanf(v, "%" SCNu64, &st->gen) == 1;
+        if (!strcmp(k, "map")) got += sscanf(v, "%63s", st->map) == 1;
+        if (!strcmp(k, "cj")) got += sscanf(v, "%63s", st->cj) == 1;
+        if (!strcmp(k, "sizes")) got += sscanf(v, "%63s", st->sizes) == 1;
+        if (!strcmp(k, "links")) got += sscanf(v, "%63s", st->links) == 1;
+        if (!strcmp(k, "refusals")) got += sscanf(v, "%63s", st->refusedf) == 1;
+        if (!strcmp(k, "link_count")) got += sscanf(v, "%" SCNu64, &st->n_links) == 1;
+        if (!strcmp(k, "refused_merges")) got += sscanf(v, "%" SCNu64, &st->refused) == 1;
+        if (!strcmp(k, "entities")) sscanf(v, "%" SCNu64, &st->entities);
+        if (!strcmp(k, "singletons")) sscanf(v, "%" SCNu64, &st->singletons);
+        if (!strcmp(k, "change_links")) sscanf(v, "%" SCNu64, &st->change_links);
+        if (!strcmp(k, "merged") && rest) {
+            parse_counts(rest, merged_name, 4, merged);
+            st->links_multi = merged[1], st->links_change = merged[2];
+            st->links_evidence = merged[3];
         }
-        if (!strncmp(line, "largest", 7)) {
-            for (char *tok = strtok(line + 7, " "); tok && st->n_largest < 10;
-                 tok = strtok(NULL, " ")) {
+        if (!strcmp(k, "refused") && rest)
+            parse_counts(rest, cluster_guard_name, CLUSTER_NGUARDS, st->refusals);
+        if (!strcmp(k, "coinjoins") && rest)
+            parse_counts(rest, cluster_cj_kind_name, CLUSTER_CJ_NKINDS, st->cj_count);
+        if (!strcmp(k, "largest") && rest) {
+            for (char *save = NULL, *tok = strtok_r(rest, " ", &save); tok && st->n_largest < 10;
+                 tok = strtok_r(NULL, " ", &save)) {
                 if (sscanf(tok, "%" SCNu32 ":%" SCNu32, &st->largest_id[st->n_largest],
                            &st->largest_size[st->n_largest]) == 2)
                     st->n_largest++;
@@ -138,9 +175,9 @@ int cl_state_read(const char *dir, cl_state *st, util_err *err)
         }
         line = nl ? nl + 1 : NULL;
     }
-    if (got != 11 || cluster_parse_heuristics(hs, &st->heuristics, NULL) ||
+    if (got != 18 || cluster_parse_heuristics(hs, &st->heuristics, NULL) ||
         util_hash_parse(st->tip, tip) || strchr(st->map, '/') || strchr(st->cj, '/') ||
-        strchr(st->sizes, '/'))
+        strchr(st->sizes, '/') || strchr(st->links, '/') || strchr(st->refusedf, '/'))
         goto bad;
     free(text);
     return 0;
@@ -179,10 +216,12 @@ void cl_remove_stale_files(const char *dir, const cl_state *st)
             continue;
         }
         if (strncmp(e->d_name, "cluster-map.", 12) && strncmp(e->d_name, "cluster-cj.", 11) &&
-            strncmp(e->d_name, "cluster-size.", 13))
+            strncmp(e->d_name, "cluster-size.", 13) && strncmp(e->d_name, "cluster-links.", 14) &&
+            strncmp(e->d_name, "cluster-refused.", 16))
             continue;
         if (!strcmp(e->d_name, st->map) || !strcmp(e->d_name, st->cj) ||
-            !strcmp(e->d_name, st->sizes))
+            !strcmp(e->d_name, st->sizes) || !strcmp(e->d_name, st->links) ||
+            !strcmp(e->d_name, st->refusedf))
             continue;
         char path[4096];
         cl_path_in(path, sizeof path, dir, e->d_name);
@@ -283,6 +322,19 @@ int cl_journal_recover(const char *dir, const cl_state *st, util_err *err)
         rc = cl_write_entries(dir, st, (const cl_journal_rec *)(data + sizeof h), h.count, NULL,
                               NULL, 0, h.base_addresses, err);
     free(data);
+    /* The append-only files past the committed counts (an interrupted run's records, which no
+     * reader looks at) are cut, so that the files are the committed ones again. */
+    const char *names[3] = {st->cj, st->links, st->refusedf};
+    const uint64_t sizes[3] = {st->txs, st->n_links * sizeof(cl_link_rec),
+                               st->refused * sizeof(cl_refusal_rec)};
+    for (int i = 0; i < 3 && !rc; i++) {
+        char path[4096];
+        struct stat sb;
+        cl_path_in(path, sizeof path, dir, names[i]);
+        if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > sizes[i] &&
+            truncate(path, (off_t)sizes[i]) < 0)
+            rc = util_errf(err, UTIL_EIO, "%s: cannot cut back: %s", path, strerror(errno));
+    }
     if (!rc) {
         char path[4096];
         cl_path_in(path, sizeof path, dir, "cluster.journal");
@@ -344,6 +396,11 @@ static int map_file(const char *dir, const char *name, size_t want, const void *
     return map_file_as(dir, name, want, 0, out, err);
 }
 
+int cl_map_bytes(const char *dir, const char *name, size_t len, const void **out, util_err *err)
+{
+    return map_file(dir, name, len, out, err);
+}
+
 int cl_map_u32(const char *dir, const char *name, uint64_t n, const uint32_t **out, util_err *err)
 {
     return map_file(dir, name, (size_t)n * 4, (const void **)out, err);
@@ -377,7 +434,12 @@ int cluster_open(cluster_map **out, const store *s, const char *dir, util_err *e
     if ((rc = map_file_as(dir, m->st.map, m->map_len, m->recovered, (const void **)&m->map, err)) ||
         (rc = map_file_as(dir, m->st.sizes, m->map_len, m->recovered, (const void **)&m->sizes,
                           err)) ||
-        (rc = map_file(dir, m->st.cj, m->kinds_len, (const void **)&m->kinds, err))) {
+        (rc = map_file(dir, m->st.cj, m->kinds_len, (const void **)&m->kinds, err)) ||
+        (rc = map_file(dir, m->st.links, m->links_len = m->st.n_links * sizeof(cl_link_rec),
+                       (const void **)&m->links, err)) ||
+        (rc =
+             map_file(dir, m->st.refusedf, m->refusals_len = m->st.refused * sizeof(cl_refusal_rec),
+                      (const void **)&m->refusals, err))) {
         free(journal);
         goto fail;
     }
@@ -408,6 +470,8 @@ void cluster_close(cluster_map *m)
     if (m->map) munmap((void *)m->map, m->map_len);
     if (m->kinds) munmap((void *)m->kinds, m->kinds_len);
     if (m->sizes) munmap((void *)m->sizes, m->map_len);
+    if (m->links) munmap((void *)m->links, m->links_len);
+    if (m->refusals) munmap((void *)m->refusals, m->refusals_len);
     free(m);
 }
 

@@ -160,6 +160,18 @@ int colstore_col_sync(colstore_col *c, util_err *err)
     return 0;
 }
 
+int colstore_col_sync_range(colstore_col *c, size_t from, size_t to, util_err *err)
+{
+    if (!c->base) return colstore_col_sync(c, err);
+    if (to > c->mapped) to = c->mapped;
+    if (from >= to) return 0;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    from &= ~(page - 1);
+    if (msync(c->base + from, to - from, MS_SYNC) < 0)
+        return util_errf(err, UTIL_EIO, "%s: sync failed: %s", c->path, strerror(errno));
+    return 0;
+}
+
 int colstore_col_write(colstore_col *c, uint64_t row, const void *p, size_t n, util_err *err)
 {
     if (colstore_pwrite_all(c->fd, p, n, row * c->width))

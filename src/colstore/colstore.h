@@ -64,6 +64,12 @@ int colstore_col_reserve(colstore_col *c, uint64_t more, util_err *err);
 int colstore_col_cut(colstore_col *c, uint64_t rows, util_err *err);
 /* Mapped columns: write the mapped range to disk (msync). Unmapped: fdatasync. */
 int colstore_col_sync(colstore_col *c, util_err *err);
+/* Mapped columns: make bytes [from, to) of the file durable (msync of the whole pages that
+ * hold them, clamped to what is mapped; nothing when empty). The call still waits for the
+ * file system's journal like fdatasync, so the file's size and block allocation are durable
+ * too; what it saves is the pages outside the range (dirty pages past the rows in use are not
+ * written, and a range with no dirty page costs no writing at all). */
+int colstore_col_sync_range(colstore_col *c, size_t from, size_t to, util_err *err);
 /* Unmapped columns: write n bytes at row (pwrite, retrying short writes; "PATH: write failed:
  * REASON"). */
 int colstore_col_write(colstore_col *c, uint64_t row, const void *p, size_t n, util_err *err);

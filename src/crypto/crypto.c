@@ -42,6 +42,13 @@ void crypto_sha256d_final(crypto_sha256_ctx *ctx, uint8_t out[32])
     SHA256_Final(first, (SHA256_CTX *)ctx);
     crypto_sha256(first, 32, out);
 }
+void crypto_sha1(const void *p, size_t n, uint8_t out[20])
+{
+    SHA_CTX c;
+    SHA1_Init(&c);
+    SHA1_Update(&c, p, n);
+    SHA1_Final(out, &c);
+}
 void crypto_hash160(const void *p, size_t n, uint8_t out[20])
 {
     uint8_t sha[32];

@@ -22,6 +22,9 @@ void crypto_sha256(const void *p, size_t n, uint8_t out[32]);
 void crypto_sha256d(const void *p, size_t n, uint8_t out[32]);
 /* Finish a streaming context as a double SHA-256 (the txid fused with parsing). */
 void crypto_sha256d_final(crypto_sha256_ctx *ctx, uint8_t out[32]);
+/* SHA-1, for name-based UUIDs (RFC 9562 version 5: STIX identifiers, MISP uuids); not for
+ * anything that needs collision resistance. */
+void crypto_sha1(const void *p, size_t n, uint8_t out[20]);
 /* RIPEMD-160 of SHA-256: the 20-byte hash inside P2PKH and P2WPKH addresses. */
 void crypto_hash160(const void *p, size_t n, uint8_t out[20]);
 /* Keccak-256 as Ethereum uses it (original Keccak padding 0x01, not SHA3's 0x06): addresses,

@@ -69,6 +69,12 @@ int gen_config_check(const gen_config *c, util_err *err)
     if (!(c->era_start >= 2009.0 && c->era_end <= 2030.0 && c->era_start <= c->era_end))
         return util_errf(err, UTIL_EINVAL, "era %g..%g: must satisfy 2009 <= start <= end <= 2030",
                          c->era_start, c->era_end);
+    if (!(c->generic_rounds >= 0 && c->generic_rounds <= 100))
+        return util_errf(err, UTIL_EINVAL, "generic rounds %g: must be 0..100", c->generic_rounds);
+    if (!(c->lookalikes >= 0 && c->lookalikes <= 100))
+        return util_errf(err, UTIL_EINVAL, "lookalikes %g: must be 0..100", c->lookalikes);
+    if (!(c->tx0_discount >= 0 && c->tx0_discount <= 1))
+        return util_errf(err, UTIL_EINVAL, "tx0 discount %g: must be 0..1", c->tx0_discount);
     if (c->evm && c->evm_scenarios > 64)
         return util_errf(err, UTIL_EINVAL, "evm scenarios %u: must be 0..64", c->evm_scenarios);
     if (c->evm && !(c->evm_txs_per_block >= 0 && c->evm_txs_per_block <= 200))
@@ -138,7 +144,8 @@ static int close_blk(gen *g)
 static int is_ours(const char *name)
 {
     size_t n = strlen(name);
-    if (!strcmp(name, "xor.dat") || !strcmp(name, "truth.jsonl") || !strcmp(name, "labels.csv"))
+    if (!strcmp(name, "xor.dat") || !strcmp(name, "truth.jsonl") || !strcmp(name, "labels.csv") ||
+        !strcmp(name, "incidents.csv"))
         return 1;
     return n == 12 && !strncmp(name, "blk", 3) && !strcmp(name + 8, ".dat");
 }
@@ -451,6 +458,8 @@ static void gen_free(gen *g)
         gen_vec_free(&g->premix[p]);
         gen_vec_free(&g->remix[p]);
     }
+    for (int p = 0; p < 6; p++)
+        gen_vec_free(&g->gremix[p]);
     gen_vec_free(&g->privacy);
     gen_vec_free(&g->makers);
     gen_vec_free(&g->home_miners);
@@ -515,6 +524,9 @@ int gen_run(const gen_config *cfg, gen_stats *stats, util_err *err)
         if (h > 0) {
             if ((rc = gen_scen_block(g)) < 0) goto out;
             if ((rc = gen_mix_block(g)) < 0) goto out;
+            /* Only with the options on: otherwise the random stream is untouched. */
+            if ((cfg->generic_rounds > 0 || cfg->lookalikes > 0) && (rc = gen_round_block(g)) < 0)
+                goto out;
             if ((rc = gen_econ_fill(g, cfg->txs_per_block)) < 0) goto out;
         }
         if (g->oom) break;
@@ -533,7 +545,8 @@ int gen_run(const gen_config *cfg, gen_stats *stats, util_err *err)
     g->st.utxo_count = g->st.outputs - (g->st.inputs - g->st.blocks);
     g->st.utxo_value = g->st.total_output_value - g->spent_value;
     g->st.entities = g->n_ents;
-    if ((rc = gen_write_truth(g)) || (rc = gen_write_labels(g))) goto out;
+    if ((rc = gen_write_truth(g)) || (rc = gen_write_labels(g)) || (rc = gen_write_incidents(g)))
+        goto out;
     if (g->oom) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory writing the truth file");
         goto out;

@@ -10,6 +10,9 @@
  *                                   scenario records
  *   labels.csv                       chain,address,category,actor,source,confidence: what an
  *                                   investigator would know (partial by design)
+ *   incidents.csv                    one row per theft that happened: id, date, victim, chains,
+ *                                   amount, attribution and the stolen outputs (EVM thefts: the
+ *                                   theft txs) as seeds, in `cointrail incident import`'s format
  *
  * The same config (including seed) always gives byte-identical files. Signatures and proof of
  * work are dummies; everything else is consistent: serialization (BIP 144 witnesses), txids,
@@ -37,6 +40,9 @@ typedef struct gen_config {
     uint32_t halving_interval; /* blocks per subsidy halving (210000 on mainnet) */
     uint32_t maturity;         /* blocks before a coinbase output may be spent (100) */
     uint32_t scenario_blocks;  /* blocks over which a scenario unfolds; 0 = automatic */
+    int separate_rounds;       /* thieves of different scenarios never share a CoinJoin round,
+                                  so each theft's haircut trace is exact per scenario (0: they
+                                  may, as on mainnet; 1 changes the chain) */
     double reuse_rate;         /* chance that a receive or change address is a reused one */
     double privacy_rate;       /* share of users who mix (Wasabi, Whirlpool, JoinMarket) */
     double coinjoin_rate;      /* multiplier on the per-block chance of CoinJoin rounds */
@@ -55,6 +61,14 @@ typedef struct gen_config {
     int evm;
     uint32_t evm_scenarios;   /* EVM thefts (each continues in Bitcoin as one more scenario) */
     double evm_txs_per_block; /* mean background txs per 12-second EVM block */
+    /* Harder cases for the CoinJoin detectors (docs/generator.md, "Generic rounds and
+     * lookalikes"); each 0 by default, and with all three 0 every byte of the output is what it
+     * was before they existed. */
+    double generic_rounds; /* multiplier on the chance of equal-output rounds outside the known
+                              implementations (any denomination, mixed scripts, remixes) */
+    double lookalikes;     /* multiplier on the chance of one-payer batches with equal outputs
+                              (payroll, payouts) that look like CoinJoins */
+    double tx0_discount;   /* share of Whirlpool Tx0s that pay a discounted pool fee (SCODE) */
     /* Called (if set) after every progress_every blocks and at the end; may be NULL. */
     void (*progress)(void *ctx, uint32_t height, uint64_t txs, uint64_t bytes);
     void *progress_ctx;

@@ -337,3 +337,44 @@ int gen_evm_write_labels(gen *g, FILE *f)
     }
     return bad ? UTIL_EIO : 0;
 }
+
+/* "N UNIT": v base units with `decimals` (< 40) digits after the point, trailing zeros cut. */
+static int unit_amount(util_buf *b, u128 v, int decimals, const char *unit)
+{
+    char d[48], p[96];
+    u128_dec(d, v);
+    int n = (int)strlen(d), lead = n <= decimals ? decimals + 1 - n : 0;
+    snprintf(p, sizeof p, "%0*d%s", lead ? lead : 1, 0, d);
+    const char *digits = lead ? p : d; /* at least decimals + 1 digits */
+    int len = (int)strlen(digits), w = len - decimals, fl = decimals;
+    while (fl && digits[w + fl - 1] == '0')
+        fl--;
+    return util_buf_printf(b, "%s%.*s%s%.*s %s", b->len ? ";" : "", w, digits, fl ? "." : "", fl,
+                           digits + w, unit);
+}
+
+int gen_evm_incident(const gen *g, uint32_t btc_scen, util_buf *seeds, util_buf *amounts)
+{
+    const gen_evm *e = g->evm;
+    for (uint32_t i = 0; e && i < e->n_scen; i++) {
+        const escen *s = &e->scen[i];
+        if (s->btc_scen != btc_scen) continue;
+        int rc = 0;
+        /* the theft txs, once each (a tx moving ETH and USDT is listed once) */
+        for (uint32_t k = 0; k < s->n_steps && !rc; k++) {
+            const estep *p = &s->steps[k];
+            if (p->kind != S_THEFT) continue;
+            int seen = 0;
+            for (uint32_t j = 0; j < k; j++)
+                seen |= s->steps[j].kind == S_THEFT && !memcmp(s->steps[j].hash, p->hash, 32);
+            if (seen) continue;
+            char h[67];
+            hex(h, p->hash, 32);
+            rc = util_buf_printf(seeds, "%s%s", seeds->len ? ";" : "", h);
+        }
+        if (!rc && s->stolen_eth) rc = unit_amount(amounts, s->stolen_eth, 18, "ETH");
+        if (!rc && s->stolen_usdt) rc = unit_amount(amounts, s->stolen_usdt, 6, "USDT");
+        return rc ? UTIL_ENOMEM : 0;
+    }
+    return 0;
+}

@@ -187,14 +187,26 @@ typedef struct gen_out {
 
 enum gen_cj_impl { GEN_CJ_WW1, GEN_CJ_WW2, GEN_CJ_WHIRLPOOL, GEN_CJ_JOINMARKET, GEN_NCJ };
 extern const char *const gen_cj_names[GEN_NCJ];
+/* Equal-output rounds outside the known implementations (gen_round.c). Not in GEN_NCJ: thieves
+ * never pick it, and the scenarios' choice among the implementations stays as it was. */
+#define GEN_CJ_GENERIC GEN_NCJ
+/* Truth name of an implementation, GEN_CJ_GENERIC included ("generic"). */
+const char *gen_cj_impl_name(int impl);
+
+/* One-payer batches that look like CoinJoins (gen_round.c): gen_cjrec.batch. */
+enum { GEN_BATCH_NONE, GEN_BATCH_PAYROLL, GEN_BATCH_PAYOUT };
 
 typedef struct gen_cjrec {
     uint8_t txid[32];
     uint32_t height;
     uint8_t impl;
-    uint8_t tx0; /* a Whirlpool Tx0, not a CoinJoin itself */
+    uint8_t tx0;      /* a Whirlpool Tx0, not a CoinJoin itself */
+    uint8_t discount; /* a Tx0's pool fee discount in percent (SCODE), 0 = full fee */
+    uint8_t batch;    /* GEN_BATCH_*: a one-payer batch, not a CoinJoin (impl unused) */
     uint16_t n_in, n_out;
-    int64_t denom;
+    uint16_t n_equal; /* batch: outputs of the equal value */
+    uint32_t payer;   /* batch: the paying entity */
+    int64_t denom;    /* batch: the equal value */
 } gen_cjrec;
 
 enum gen_step {
@@ -300,6 +312,8 @@ typedef struct gen {
     int64_t ww2_denoms[160];
     uint32_t n_ww2_denoms;
     gen_vec premix[4], remix[4];
+    gen_vec gremix[6]; /* generic rounds: equal outputs waiting for a remix, per denomination */
+    uint8_t tx0_disc;  /* discount of the Tx0 being built (tx0_outputs -> tx0_finish) */
     gen_cjrec *cj;
     uint32_t n_cj, cap_cj;
     uint32_t round_id;
@@ -407,6 +421,12 @@ extern const int64_t gen_wp_fee[4];
  * (adopted as waiting jobs) and toxic change (adopted as a hop). 1 done, 0 not possible. */
 int gen_whirlpool_tx0_thief(gen *g, uint32_t thief, uint32_t slot, int pool);
 
+/* gen_round.c: equal-output rounds outside the known implementations and one-payer batches
+ * that look like CoinJoins (only with cfg.generic_rounds or cfg.lookalikes). */
+int gen_round_block(gen *g);
+/* Record the batch just finished (g->last_txid) for the truth. 0 or UTIL_ENOMEM. */
+int gen_batch_record(gen *g, int type, uint32_t payer, uint32_t n_equal, int64_t value);
+
 /* gen_scen.c: laundering scenarios */
 int gen_scen_init(gen *g);
 int gen_scen_block(gen *g);
@@ -440,5 +460,17 @@ void gen_evm_free(gen *g);
 /* gen_out.c: truth and labels */
 int gen_write_truth(gen *g);
 int gen_write_labels(gen *g);
+/* gen_incidents.c: DIR/incidents.csv, one row per theft that happened (the scenarios' actor,
+ * date and sources). */
+int gen_write_incidents(gen *g);
+/* The attributed actor of scenario k (0-based) and the date of its theft in the imitated era
+ * (YYYY-MM-DD of the era year at its start height; out holds 11 bytes). The actor is chosen by
+ * k alone, so no random draw is spent on it. */
+const char *gen_scen_actor(uint32_t k);
+void gen_scen_date(const gen *g, uint32_t height, char out[11]);
+/* gen_evm_truth.c: the EVM theft txs of the EVM scenario that continues as Bitcoin scenario
+ * btc_scen (0-based), appended to b as ';'-separated 0x hashes, and its stolen amounts as
+ * "N ETH;N USDT" (decimal, in whole units) to amounts. 0, or UTIL_ENOMEM. */
+int gen_evm_incident(const gen *g, uint32_t btc_scen, util_buf *seeds, util_buf *amounts);
 
 #endif

@@ -12,6 +12,11 @@ const char *const gen_cj_names[GEN_NCJ] = {"wasabi1", "wasabi2", "whirlpool", "j
 const int64_t gen_wp_denom[4] = {100000, 1000000, 5000000, 50000000};
 const int64_t gen_wp_fee[4] = {5000, 50000, 175000, 1750000};
 
+const char *gen_cj_impl_name(int impl)
+{
+    return impl == GEN_CJ_GENERIC ? "generic" : gen_cj_names[impl];
+}
+
 static int cmp_i64_desc(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -67,6 +72,7 @@ int gen_cj_record(gen *g, int impl, int tx0, int64_t denom)
         g->cap_cj = nc;
     }
     gen_cjrec *r = &g->cj[g->n_cj++];
+    memset(r, 0, sizeof *r);
     memcpy(r->txid, g->last_txid, 32);
     r->height = g->height;
     r->impl = (uint8_t)impl;
@@ -74,6 +80,7 @@ int gen_cj_record(gen *g, int impl, int tx0, int64_t denom)
     r->n_in = (uint16_t)g->nin;
     r->n_out = (uint16_t)g->nout;
     r->denom = denom;
+    if (tx0) r->discount = g->tx0_disc;
     if (!tx0) g->st.coinjoins++;
     return 0;
 }
@@ -376,12 +383,19 @@ static uint32_t tx0_outputs(gen *g, uint32_t owner, int pool, uint32_t max_premi
         int j = gen_tx_out(g, gen_addr_new(g, owner, GEN_S_P2WPKH), D + x, GEN_DEST_HOLD);
         if (j >= 0) g->tout[j].tag = GEN_J_WAIT;
     }
-    gen_tx_out(g, wp_fee_addr(g), F, GEN_DEST(g->e_mixer + 2, GEN_W_MAIN));
+    g->tx0_disc = 0;
+    if (g->cfg.tx0_discount > 0 && gen_chance(&g->rng, g->cfg.tx0_discount)) {
+        /* An SCODE: the coordinator's discount on the pool fee, in whole percent. */
+        static const uint8_t pct[5] = {10, 25, 50, 75, 90};
+        g->tx0_disc = pct[gen_below(&g->rng, 5)];
+    }
+    int64_t Fpaid = F * (100 - g->tx0_disc) / 100;
+    gen_tx_out(g, wp_fee_addr(g), Fpaid, GEN_DEST(g->e_mixer + 2, GEN_W_MAIN));
     uint8_t op[48] = {0x6a, 46};
     for (int i = 2; i < 48; i++)
         op[i] = (uint8_t)gen_rand(&g->rng);
     gen_tx_out_raw(g, op, 48, 0);
-    int64_t change = in - F - txfee - n * (D + x) - (int64_t)(rate * 31 * n);
+    int64_t change = in - Fpaid - txfee - n * (D + x) - (int64_t)(rate * 31 * n);
     if (change >= 5000) {
         int j = gen_tx_out(g, gen_addr_new(g, owner, GEN_S_P2WPKH), change,
                            thief ? GEN_DEST_HOLD : GEN_DEST(owner, GEN_W_MAIN));

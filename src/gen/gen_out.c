@@ -85,6 +85,10 @@ static json_t *meta(const gen *g)
     json_object_set_new(o, "coinjoin_rate", json_real(c->coinjoin_rate));
     json_object_set_new(o, "era_start", json_real(c->era_start));
     json_object_set_new(o, "era_end", json_real(c->era_end));
+    if (c->generic_rounds > 0)
+        json_object_set_new(o, "generic_rounds", json_real(c->generic_rounds));
+    if (c->lookalikes > 0) json_object_set_new(o, "lookalikes", json_real(c->lookalikes));
+    if (c->tx0_discount > 0) json_object_set_new(o, "tx0_discount", json_real(c->tx0_discount));
     json_object_set_new(o, "xor", json_boolean(c->xor_files));
     json_object_set_new(o, "files", json_integer(g->st.files));
     json_object_set_new(o, "bytes", json_integer((json_int_t)g->st.bytes));
@@ -127,16 +131,33 @@ static json_t *entity(const gen *g, uint32_t i)
     return o;
 }
 
-static json_t *coinjoin(const gen_cjrec *r)
+static const char *const batch_names[] = {"", "payroll", "payout"};
+
+static json_t *coinjoin(const gen *g, const gen_cjrec *r)
 {
     json_t *o = json_object();
+    if (r->batch) {
+        /* One payer's batch with equal outputs: what a CoinJoin detector must not flag. */
+        json_object_set_new(o, "kind", json_string("batch"));
+        json_object_set_new(o, "txid", jhash(r->txid));
+        json_object_set_new(o, "type", json_string(batch_names[r->batch]));
+        json_object_set_new(o, "payer", json_integer(r->payer));
+        json_object_set_new(o, "payer_name", json_string(g->ents[r->payer].name));
+        json_object_set_new(o, "height", json_integer(r->height));
+        json_object_set_new(o, "inputs", json_integer(r->n_in));
+        json_object_set_new(o, "outputs", json_integer(r->n_out));
+        json_object_set_new(o, "equal_outputs", json_integer(r->n_equal));
+        json_object_set_new(o, "value", json_integer(r->denom));
+        return o;
+    }
     json_object_set_new(o, "kind", json_string(r->tx0 ? "whirlpool_tx0" : "coinjoin"));
     json_object_set_new(o, "txid", jhash(r->txid));
-    if (!r->tx0) json_object_set_new(o, "implementation", json_string(gen_cj_names[r->impl]));
+    if (!r->tx0) json_object_set_new(o, "implementation", json_string(gen_cj_impl_name(r->impl)));
     json_object_set_new(o, "height", json_integer(r->height));
     json_object_set_new(o, "inputs", json_integer(r->n_in));
     json_object_set_new(o, "outputs", json_integer(r->n_out));
     if (r->denom) json_object_set_new(o, r->tx0 ? "pool" : "denomination", json_integer(r->denom));
+    if (r->tx0 && r->discount) json_object_set_new(o, "fee_discount", json_integer(r->discount));
     return o;
 }
 
@@ -163,6 +184,11 @@ static json_t *scenario(const gen *g, uint32_t k)
     json_object_set_new(o, "start_height",
                         s->theft_done && s->victim != GEN_NONE ? json_integer(s->start)
                                                                : json_null());
+    char date[11];
+    gen_scen_date(g, s->start, date);
+    int happened = s->theft_done && s->victim != GEN_NONE;
+    json_object_set_new(o, "date", happened ? json_string(date) : json_null());
+    json_object_set_new(o, "actor", json_string(gen_scen_actor(k)));
     json_object_set_new(o, "stolen", json_integer(s->stolen));
     char buf[80];
     for (uint32_t i = 0; i < s->n_sources; i++) {
@@ -221,7 +247,7 @@ int gen_write_truth(gen *g)
     for (uint32_t i = 0; !rc && i < g->n_ents; i++)
         rc = put_line(g, f, entity(g, i), path);
     for (uint32_t i = 0; !rc && i < g->n_cj; i++)
-        rc = put_line(g, f, coinjoin(&g->cj[i]), path);
+        rc = put_line(g, f, coinjoin(g, &g->cj[i]), path);
     for (uint32_t i = 0; !rc && i < g->n_scen; i++)
         rc = put_line(g, f, scenario(g, i), path);
     if (!rc && g->cfg.evm) rc = gen_evm_write_truth(g, f, path);

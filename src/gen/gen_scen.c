@@ -223,6 +223,8 @@ uint32_t gen_scen_waiting(gen *g, int impl, int pool, uint32_t *slots, uint32_t 
 {
     uint32_t n = 0;
     for (uint32_t k = 0; k < g->n_scen && n < max; k++) {
+        /* separate rounds: only the first scenario with a coin waiting takes part */
+        if (g->cfg.separate_rounds && n) break;
         gen_scen *s = &g->scen[k];
         for (uint32_t i = 0; i < s->n_jobs && n < max; i++) {
             gen_job *j = &s->jobs[i];

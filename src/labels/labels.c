@@ -195,6 +195,15 @@ void labels_category_map(char out[64], const char *word)
         }
 }
 
+int labels_category_is_threat(const char *category)
+{
+    static const char *const threat[] = {"sanctioned", "theft", "ransomware",
+                                         "darknet",    "scam",  "terrorism"};
+    for (size_t i = 0; i < sizeof threat / sizeof *threat; i++)
+        if (!strcmp(category, threat[i])) return 1;
+    return 0;
+}
+
 int labels_confidence_from_name(const char *name)
 {
     static const struct {
@@ -242,6 +251,10 @@ const char *labels_format_name(labels_format f)
         return "tagpack";
     case LABELS_FMT_CSV:
         return "csv";
+    case LABELS_FMT_STIX:
+        return "stix";
+    case LABELS_FMT_MISP:
+        return "misp";
     default:
         return "auto";
     }
@@ -249,7 +262,7 @@ const char *labels_format_name(labels_format f)
 
 int labels_format_parse(const char *name)
 {
-    for (int f = LABELS_FMT_AUTO; f <= LABELS_FMT_CSV; f++)
+    for (int f = LABELS_FMT_AUTO; f <= LABELS_FMT_MISP; f++)
         if (!strcmp(name, labels_format_name((labels_format)f))) return f;
     return -1;
 }
@@ -309,6 +322,8 @@ int labels_match(const labels_label *l, const labels_filter *f)
     if (!f) return 1;
     if (f->chain && strcmp(l->chain, f->chain)) return 0;
     if (f->category && strcmp(l->category, f->category)) return 0;
+    if (f->actor && strcasecmp(l->actor, f->actor)) return 0;
+    if (f->source && strcasecmp(l->source, f->source)) return 0;
     if (f->text && *f->text) {
         const char *fields[] = {l->address, l->actor, l->name,    l->category,
                                 l->source,  l->url,   l->programs};

@@ -56,6 +56,9 @@ typedef struct labels_label {
 #define LABELS_MAX_CATEGORY 63 /* bytes of a category word (the longest the map takes) */
 #define LABELS_MAX_NAMES 16    /* distinct names joined when one file repeats a key */
 #define LABELS_MAX_DEPTH 64    /* nesting of lists and mappings in a TagPack */
+/* The longest name LABELS_MAX_NAMES joined names make: what a STIX or MISP import (the formats
+ * that carry a label set exactly, as cointrail exports it) takes as a name. */
+#define LABELS_MAX_NAME (LABELS_MAX_NAMES * (LABELS_MAX_TEXT + 2) + 32)
 
 /* The label set of one store directory, sorted by (chain, address, source, category). */
 typedef struct labels_db labels_db;
@@ -89,6 +92,8 @@ typedef enum {
     LABELS_FMT_OFAC_LIST,
     LABELS_FMT_TAGPACK,
     LABELS_FMT_CSV,
+    LABELS_FMT_STIX, /* a STIX 2.1 bundle (JSON): wallets of indicators and relationships */
+    LABELS_FMT_MISP, /* a MISP event (JSON): coin-address objects and btc/xmr attributes */
 } labels_format;
 
 /* Name of a format as the CLI spells it ("ofac-xml", ...), and back (-1 if unknown). */
@@ -98,7 +103,8 @@ int labels_format_parse(const char *name);
 typedef struct labels_import_opts {
     labels_format format;
     const char *chain;  /* NULL, or the chain where the file does not say (ofac lists, CSV rows
-                         * with an empty chain, tags without a currency) */
+                         * with an empty chain, tags without a currency, STIX wallets and MISP
+                         * addresses without a symbol) */
     const char *source; /* NULL, or replaces the source of every label imported */
     int strict;         /* 1: an invalid address fails the whole file instead of being
                          * rejected with a warning */
@@ -121,9 +127,10 @@ void labels_import_result_free(labels_import_result *r);
 
 /* Parse path completely and merge its labels into db (memory only: nothing is written until
  * labels_db_save). On any error db is unchanged: UTIL_EFORMAT for malformed XML/YAML/CSV/list
- * content (message "PATH:LINE: field NAME: problem"), UTIL_EIO if unreadable, UTIL_EINVAL for
- * a format that cannot be detected or options that do not fit. An address that fails its
- * chain's validation (btc: btc_addr_decode, e.g. a bad checksum; 0x chains: not 40 hex
+ * content (message "PATH:LINE: field NAME: problem"; for STIX and MISP JSON the field is named
+ * by its JSON pointer, "PATH: field /objects/3/value: problem"), UTIL_EIO if unreadable,
+ * UTIL_EINVAL for a format that cannot be detected or options that do not fit. An address that
+ * fails its chain's validation (btc: btc_addr_decode, e.g. a bad checksum; 0x chains: not 40 hex
  * digits) is rejected: counted and reported in res->warnings, or with opts->strict an
  * UTIL_EFORMAT error. res (may be NULL) is filled either way; free it after. */
 int labels_import_file(labels_db *db, const char *path, const labels_import_opts *opts,
@@ -153,6 +160,29 @@ void labels_category_map(char out[64], const char *word);
  * "service_data" 90, "manual_transaction" 80, "forensic" 70, "heuristic" 50, "web_crawl" 40,
  * "unknown" 20) or of a number "0".."100"; -1 if neither. */
 int labels_confidence_from_name(const char *name);
+
+/* ---- sharing formats ---- */
+/* What cointrail's STIX 2.1 and MISP exports (src/sharing, docs/sharing.md) write where those
+ * formats have no field of their own, and the import reads back; one definition for both.
+ * STIX: the extension definitions of the community cryptocurrency SCOs, and cointrail's own
+ * toplevel-property-extension whose properties carry a label's exact chain, programs, dates
+ * (an indicator that declares it is read with them; one that does not, from STIX's own fields).
+ * MISP: machine tags LABELS_MISP_NS:KEY="VALUE" on the address attribute ('"' and '\\' in VALUE
+ * escaped with a backslash), and the threat-actor galaxy's tag. */
+#define LABELS_STIX_WALLET_EXT "extension-definition--be78509e-6958-51b1-8b26-d17ee0eba2d7"
+#define LABELS_STIX_TX_EXT "extension-definition--151d042d-4dcf-5e44-843f-1024440318e5"
+#define LABELS_STIX_LABEL_EXT "extension-definition--1fe9962a-cc58-591e-841c-7b2458aa35ce"
+#define LABELS_STIX_X_CHAIN "x_cointrail_chain"
+#define LABELS_STIX_X_PROGRAMS "x_cointrail_programs"
+#define LABELS_STIX_X_FIRST_SEEN "x_cointrail_first_seen"
+#define LABELS_STIX_X_LAST_SEEN "x_cointrail_last_seen"
+#define LABELS_STIX_X_UPDATED "x_cointrail_updated"
+#define LABELS_MISP_NS "cointrail"
+#define LABELS_MISP_ACTOR_TAG "misp-galaxy:threat-actor"
+/* Whether a category names wrongdoing (sanctioned theft ransomware darknet scam terrorism): its
+ * actor is a STIX threat-actor and a MISP threat-actor galaxy tag; any other actor (an
+ * exchange, a mixer's operator) a STIX identity and a cointrail:actor tag. */
+int labels_category_is_threat(const char *category);
 
 /* ---- terminal safety ---- */
 /* Label text comes from files anyone can write (community TagPacks), and a terminal acts on
@@ -186,12 +216,64 @@ void labels_find(const labels_db *db, const char *chain, const char *address,
 void labels_find_any(const labels_db *db, const char *chain, const char *address,
                      const labels_label **out, size_t cap, size_t *n);
 
+/* ---- who is behind a holder (the one place that decides it) ---- */
+/* Answers are grouped by actor: the exchange, desk, service or group behind the addresses the
+ * value reached. A holder's actor is decided from the labels offered to a labels_actor, by the
+ * first of these that any of them gives (within a step, higher confidence wins, then the label
+ * offered first):
+ *   1. the actor field of the primary label (an endpoint's stop label, which says what service
+ *      the value entered; it may sit on another address of the entity),
+ *   2. the actor field of another label on the address itself,
+ *   3. the actor field of a label on another address of its entity (with a clustering),
+ *   4. the name of the primary label, 5. of a label on the address, 6. of an entity label;
+ * a holder with labels that carry neither is "unnamed" (its category still known), one without
+ * any label "unlabelled". The chosen label and name are borrowed from the labels_db. */
+typedef enum {
+    LABELS_ACTOR_UNLABELLED = 0, /* no label at all */
+    LABELS_ACTOR_UNNAMED,        /* labels without actor or name: only a category */
+    LABELS_ACTOR_NAME,           /* a label's name (no label gives an actor) */
+    LABELS_ACTOR_ENTITY,         /* the actor of a label on another address of the entity */
+    LABELS_ACTOR_LABEL           /* the actor of the primary label or of the address's own */
+} labels_actor_from;
+
+/* How a label relates to the holder it is offered for. */
+typedef enum {
+    LABELS_OFFER_PRIMARY = 0, /* the label that makes the holder an endpoint */
+    LABELS_OFFER_OWN,         /* a label on the holder's address */
+    LABELS_OFFER_ENTITY       /* a label on another address of its entity */
+} labels_offer;
+
+typedef struct labels_actor {
+    const char *name;          /* the actor's name; NULL when unnamed or unlabelled */
+    const labels_label *label; /* the label that decided; NULL when unlabelled */
+    int from;                  /* labels_actor_from */
+    int rank;                  /* internal: the step that decided (higher is better) */
+    int via_entity;            /* a primary label on another address of the entity */
+} labels_actor;
+
+/* An unlabelled holder, to which labels are then offered. */
+void labels_actor_init(labels_actor *a);
+/* Offer one label (NULL is ignored). For LABELS_OFFER_PRIMARY, via_entity says the label sits
+ * on another address of the entity (an actor it gives is then reported as from the entity). */
+void labels_actor_offer(labels_actor *a, const labels_label *l, labels_offer how, int via_entity);
+/* "label" "entity" "name" "unnamed" "unlabelled" (documents' actor_from). */
+const char *labels_actor_from_name(int from);
+/* The text to show for an actor: its name, else "(unnamed CATEGORY)", else "(unlabelled)";
+ * buf holds at least 96 bytes (a category is at most LABELS_MAX_CATEGORY bytes). The name is
+ * returned as is: the caller escapes it for its output. */
+const char *labels_actor_text(const labels_actor *a, char *buf, size_t cap);
+/* Whether two decided actors are the same group: the same name, or both unnamed with the same
+ * category, or both unlabelled. */
+int labels_actor_same(const labels_actor *a, const labels_actor *b);
+
 /* ---- list and search ---- */
 typedef struct labels_filter {
     const char *chain;    /* NULL or exact chain */
     const char *category; /* NULL or exact category */
     const char *text;     /* NULL or case-insensitive substring of address, actor, name,
                            * category, source, url or programs */
+    const char *actor;    /* NULL or the actor, case-insensitively */
+    const char *source;   /* NULL or the source, case-insensitively */
 } labels_filter;
 
 /* Whether a label passes a filter. */

@@ -55,6 +55,8 @@ typedef struct labels_ctx {
     labels_import_result *res;
     labels_vec out;          /* labels parsed so far */
     const char *chain_field; /* how the format names the chain field, for messages */
+    const char *addr_field;  /* and the address field ("address", a JSON pointer) */
+    size_t name_max;         /* bytes of a name: LABELS_MAX_TEXT, or LABELS_MAX_NAME */
     util_err *err;
 } labels_ctx;
 
@@ -76,6 +78,40 @@ int labels_parse_csv(labels_ctx *c, const char *data, size_t len);
 int labels_parse_list(labels_ctx *c, const char *data, size_t len);
 int labels_parse_tagpack(labels_ctx *c, const char *data, size_t len);
 int labels_parse_ofac_xml(labels_ctx *c, const char *data, size_t len);
+/* A JSON document (labels_json.c): a STIX 2.1 bundle or a MISP event, told apart by content
+ * ("type": "bundle", "Event"); want is LABELS_FMT_STIX or _MISP when --format says which, else
+ * LABELS_FMT_AUTO. c->res->format is set to the one found. Errors name the JSON pointer. */
+int labels_parse_json(labels_ctx *c, const char *data, size_t len, labels_format want);
+
+/* ---- for the JSON parsers (labels_json.c, labels_stix.c, labels_misp.c) ---- */
+/* A JSON pointer being built: push a key or an index, pop back to an earlier length. */
+typedef struct labels_jptr {
+    char s[1024];
+    size_t n;
+} labels_jptr;
+size_t labels_jp_key(labels_jptr *p, const char *key);
+size_t labels_jp_idx(labels_jptr *p, size_t i);
+static inline void labels_jp_pop(labels_jptr *p, size_t n)
+{
+    p->n = n;
+    p->s[n] = 0;
+}
+/* UTIL_EFORMAT "PATH: field POINTER: message". */
+int labels_jerr(labels_ctx *c, const labels_jptr *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Member key of object o at pointer p: NULL if absent; an error (returned in *rc) if present but
+ * not a string, or a string that labels_ctx_check refuses (max bytes; multiline: TAB and LF). */
+struct json_t;
+const char *labels_jstr(labels_ctx *c, labels_jptr *p, struct json_t *o, const char *key,
+                        size_t max, int multiline, int *rc);
+/* The chain of an address a file names no chain for: --chain, else btc for a valid Bitcoin
+ * address, eth for 0x and 40 hex digits; NULL if none of these. */
+const char *labels_guess_chain(const labels_ctx *c, const char *address);
+/* Whether s is a date YYYY-MM-DD (an RFC 3339 full-date), or starts with one (n 10). */
+int labels_is_date(const char *s, size_t n);
+/* The parsers of the two JSON formats over a loaded document. */
+int labels_parse_stix(labels_ctx *c, struct json_t *root);
+int labels_parse_misp(labels_ctx *c, struct json_t *root);
 
 /* Case-insensitive substring test. */
 int labels_contains_ci(const char *hay, const char *needle);

@@ -91,7 +91,10 @@ int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r)
         if (!text[i]) continue;
         int free_text = i >= 3 && i <= 5;
         int rc = labels_ctx_check(c, line, tname[i], text[i], strlen(text[i]),
-                                  i == 2 ? LABELS_MAX_CATEGORY : LABELS_MAX_TEXT, free_text);
+                                  i == 2   ? LABELS_MAX_CATEGORY
+                                  : i == 4 ? c->name_max
+                                           : LABELS_MAX_TEXT,
+                                  free_text);
         if (rc) return rc;
     }
     const char *cur = r->currency && *r->currency ? r->currency : c->opts->chain;
@@ -107,16 +110,17 @@ int labels_ctx_add(labels_ctx *c, long line, const labels_raw *r)
     if (!a) return util_errf(c->err, UTIL_ENOMEM, "out of memory");
     if (!*a) {
         free(a);
-        return util_errf(c->err, UTIL_EFORMAT, "%s: field address: missing or empty", where);
+        return util_errf(c->err, UTIL_EFORMAT, "%s: field %s: missing or empty", where,
+                         c->addr_field);
     }
     int rc = labels_canon_address(addr, chain, a, &e);
     free(a);
     if (rc) {
         c->res->n_rejected++;
         if (c->opts->strict)
-            return util_errf(c->err, UTIL_EFORMAT, "%s: field address: %s (chain %s)", where, e.msg,
-                             chain);
-        labels_ctx_warn(c, line, "field address: %s (chain %s): rejected", e.msg, chain);
+            return util_errf(c->err, UTIL_EFORMAT, "%s: field %s: %s (chain %s)", where,
+                             c->addr_field, e.msg, chain);
+        labels_ctx_warn(c, line, "field %s: %s (chain %s): rejected", c->addr_field, e.msg, chain);
         return 0;
     }
     labels_label l = {0};
@@ -321,13 +325,17 @@ static labels_format detect(const char *path, const char *d, size_t n)
         if (!strcasecmp(dot, ".xml")) return LABELS_FMT_OFAC_XML;
         if (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml")) return LABELS_FMT_TAGPACK;
         if (!strcasecmp(dot, ".csv")) return LABELS_FMT_CSV;
-        if (!strcasecmp(dot, ".txt") || !strcasecmp(dot, ".json")) return LABELS_FMT_OFAC_LIST;
+        if (!strcasecmp(dot, ".txt")) return LABELS_FMT_OFAC_LIST;
     }
     size_t i = 0;
     if (n >= 3 && !memcmp(d, "\xef\xbb\xbf", 3)) i = 3;
     while (i < n && isspace((unsigned char)d[i]))
         i++;
-    if (i == n) return LABELS_FMT_AUTO;
+    if (i == n) return dot && !strcasecmp(dot, ".json") ? LABELS_FMT_OFAC_LIST : LABELS_FMT_AUTO;
+    /* A JSON object is a STIX bundle or a MISP event (the parser tells them apart); a .json
+     * list is OFAC's address list. */
+    if (d[i] == '{') return LABELS_FMT_STIX;
+    if (dot && !strcasecmp(dot, ".json")) return LABELS_FMT_OFAC_LIST;
     if (d[i] == '<') return LABELS_FMT_OFAC_XML;
     if (d[i] == '[') return LABELS_FMT_OFAC_LIST;
     const char *nl = memchr(d + i, '\n', n - i);
@@ -366,12 +374,16 @@ int labels_import_file(labels_db *db, const char *path, const labels_import_opts
     }
     text[len] = 0;
     labels_format f = opts->format ? opts->format : detect(path, (const char *)text, len);
+    /* STIX or MISP: the content decides unless --format said which */
+    labels_format json_want = opts->format ? f : LABELS_FMT_AUTO;
     res->format = f;
     labels_ctx c = {.path = path,
                     .base = base_name(path),
                     .opts = opts,
                     .res = res,
                     .chain_field = "chain",
+                    .addr_field = "address",
+                    .name_max = LABELS_MAX_TEXT,
                     .err = err};
     if (f != LABELS_FMT_OFAC_XML && memchr(text, 0, len)) {
         size_t at = (size_t)((uint8_t *)memchr(text, 0, len) - text);
@@ -404,10 +416,14 @@ int labels_import_file(labels_db *db, const char *path, const labels_import_opts
     case LABELS_FMT_OFAC_XML:
         rc = labels_parse_ofac_xml(&c, (const char *)text, len);
         break;
+    case LABELS_FMT_STIX:
+    case LABELS_FMT_MISP:
+        rc = labels_parse_json(&c, (const char *)text, len, json_want);
+        break;
     default:
         rc = util_errf(err, UTIL_EINVAL,
                        "%s: cannot tell the format from the name or the content; give --format "
-                       "ofac-xml, ofac-list, tagpack or csv",
+                       "ofac-xml, ofac-list, tagpack, csv, stix or misp",
                        path);
     }
     if (!rc && (rc = count_added(&db->set, &c.out, res)))
@@ -434,6 +450,8 @@ int labels_add(labels_db *db, const labels_label *in, size_t n, const char *orig
                     .opts = &opts,
                     .res = res,
                     .chain_field = "chain",
+                    .addr_field = "address",
+                    .name_max = LABELS_MAX_TEXT,
                     .err = err};
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {

@@ -323,6 +323,17 @@ int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out,
         r.input_value = in_total;
         r.fee = row->fee;
     }
+    cluster_scratch sc = {0};
+    int drc = cluster_detect_ex(s, (uint64_t)tx, &sc, &r.detection);
+    cluster_scratch_free(&sc);
+    if (drc) {
+        query_tx_free(&r);
+        return util_errf(err, UTIL_ENOMEM, "out of memory reading tx %s", txid_hex);
+    }
+    if (q->clusters && (uint64_t)tx < cluster_map_txs(q->clusters)) {
+        r.clustered = 1;
+        r.clustered_kind = cluster_tx_kind(q->clusters, (uint64_t)tx);
+    }
     *out = r;
     return 0;
 }
@@ -386,6 +397,12 @@ json_t *query_tx_json(const query_tx_result *r)
                         r->fee_known ? json_integer(r->input_value) : json_null());
     json_object_set_new(o, "output_value", json_integer(r->output_value));
     json_object_set_new(o, "fee", r->fee_known ? json_integer(r->fee) : json_null());
+    json_object_set_new(o, "coinjoin", cluster_detection_json(&r->detection));
+    json_t *cl = json_null();
+    if (r->clustered)
+        cl = json_pack("{s:s,s:b}", "kind", cluster_cj_kind_name(r->clustered_kind), "excluded",
+                       cluster_cj_excludes(r->clustered_kind));
+    json_object_set_new(o, "clustering", cl);
     return o;
 }
 

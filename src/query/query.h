@@ -107,6 +107,12 @@ typedef struct query_tx_result {
     size_t n_inputs, n_outputs;
     query_tx_input *inputs;   /* owned */
     query_tx_output *outputs; /* owned */
+    /* The CoinJoin detectors' verdict on this tx (cluster_detect_ex: kind, rule, score and the
+     * equal-output analysis), and when a clustering covers the tx the kind it recorded and
+     * whether that kept the tx's inputs apart (`excluded`). */
+    cluster_detection detection;
+    int clustered;      /* 1: a clustering covers this tx (q->clusters set and tx below it) */
+    int clustered_kind; /* cluster_cj_kind the clustering recorded (clustered only) */
 } query_tx_result;
 
 /* One transaction by txid (display hex): block, inputs with their previous outputs (or

@@ -10,6 +10,7 @@
 
 #include "../btc/btc.h"
 #include "../trace/trace.h"
+#include "../util/util_hmap.h"
 
 /* ---- rules ---- */
 
@@ -183,7 +184,8 @@ struct risk_ctx {
     const cluster_map *clusters;
     risk_config cfg;
     trace_stops *stops;
-    ent_label *el; /* btc labels by the entity of their address, sorted by entity */
+    trace_actor_index *actors; /* who is behind an endpoint (answers by actor) */
+    ent_label *el;             /* btc labels by the entity of their address, sorted by entity */
     size_t n_el;
     char **cats; /* the stop categories, heaviest first (owned) */
     size_t n_cats;
@@ -258,6 +260,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
     if (labels) {
         rc = trace_stops_build(&r->stops, s, labels, clusters, (const char *const *)r->cats,
                                r->n_cats, err);
+        if (!rc) rc = trace_actor_index_build(&r->actors, s, labels, clusters, err);
         if (rc) goto fail;
     }
     if (clusters && labels) {
@@ -319,6 +322,7 @@ void risk_ctx_free(risk_ctx *r)
 {
     if (!r) return;
     trace_stops_free(r->stops);
+    trace_actor_index_free(r->actors);
     risk_categories_free(r->cats, r->n_cats);
     free(r->el);
     free(r);
@@ -467,6 +471,10 @@ static int indirect(const risk_ctx *r, const trace_seeds *seeds, int d, uint32_t
     side->partial = x.partial || seeds_partial;
     side->outputs_visited = x.outputs_visited;
     if (x.n_cat > 1) qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat);
+    if ((rc = trace_exposure_actors(r->actors, r->labels, &x, &side->actors, err))) {
+        trace_exposure_free(&x);
+        return rc;
+    }
     if (x.n_cat && !(side->cat = calloc(x.n_cat, sizeof *side->cat))) goto nomem;
     for (size_t i = 0; i < x.n_cat; i++) {
         trace_exposure_cat *k = &x.cat[i];
@@ -554,6 +562,7 @@ void risk_result_free(risk_result *res)
         for (size_t i = 0; i < res->side[d].n_cat; i++)
             free(res->side[d].cat[i].path);
         free(res->side[d].cat);
+        trace_actors_free(&res->side[d].actors);
     }
     free(res->direct);
     free(res->contrib);
@@ -725,10 +734,13 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
     if (c->basis == RISK_BY_INCOMING || c->basis == RISK_BY_OUTGOING) {
         int in = c->basis == RISK_BY_INCOMING;
         const risk_exposure *e = &res->side[in ? 0 : 1].cat[c->exposure];
-        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s (%s)",
+        /* the nearest endpoint named by its actor (a label may carry only an actor) */
+        labels_actor w;
+        trace_actor_of(r->actors, e->nearest_addr, e->nearest_entity, l, e->nearest_via_entity, &w);
+        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s%s%s%s",
                          in ? "incoming" : "outgoing", e->share * 100, e->amount,
                          in ? "from" : "to", e->category, e->hops, e->hops == 1 ? "" : "s",
-                         l->address, l->name);
+                         l->address, w.name ? " (" : "", w.name ? w.name : "", w.name ? ")" : "");
     }
     char canon[128];
     if (c->subject == STORE_NO_ADDR)
@@ -748,6 +760,9 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
 static json_t *side_json(const risk_ctx *r, const risk_side *side)
 {
     json_t *o = json_object(), *cats = json_array();
+    if (side->traced)
+        json_object_set_new(o, "by_actor",
+                            trace_actors_json(r->s, &side->actors, RISK_ACTOR_ADDRESSES));
     json_object_set_new(o, "by_category", cats);
     json_object_set_new(o, "seeded", json_integer((json_int_t)side->seeded));
     json_object_set_new(o, "partial", json_boolean(side->partial));
@@ -862,14 +877,40 @@ int risk_screen_tx(const risk_ctx *r, const char *txid_hex, const risk_opts *o, 
 
 /* ---- watchlists ---- */
 
-static int item_matches(const store *s, const cluster_map *clusters, const risk_watch_item *it,
-                        const int64_t *item_addr, const uint32_t *item_ent, size_t i, uint32_t a)
+/* One watched input of a tx: which item it matches and which input it is. */
+typedef struct watch_hit {
+    uint32_t item, input;
+} watch_hit;
+
+static int hit_order(const void *a, const void *b)
 {
-    (void)s;
-    if (!strcmp(it->kind, "address")) return item_addr[i] >= 0 && (uint32_t)item_addr[i] == a;
-    if (item_ent[i] != CLUSTER_NO_ENTITY && clusters)
-        return cluster_entity_of(clusters, a) == item_ent[i];
-    return item_addr[i] >= 0 && (uint32_t)item_addr[i] == a;
+    const watch_hit *x = a, *y = b;
+    if (x->item != y->item) return x->item < y->item ? -1 : 1;
+    return x->input < y->input ? -1 : x->input > y->input;
+}
+
+/* The items matching address a, appended to hits (grown as needed). by_addr maps an address id
+ * to the address items (and the entity items without a clustering) naming it, by_ent an entity
+ * id to the entity items in it: a look-up per input, whatever the number of items. */
+static int add_hits(const cluster_map *clusters, const util_hmap *by_addr, const util_hmap *by_ent,
+                    uint32_t a, uint32_t input, watch_hit **hits, size_t *n, size_t *cap)
+{
+    for (int m = 0; m < 2; m++) {
+        const util_hmap *map = m ? by_ent : by_addr;
+        if (m && (!clusters || !by_ent->n)) break;
+        uint64_t key = m ? cluster_entity_of(clusters, a) : a;
+        if (m && key == CLUSTER_NO_ENTITY) break;
+        for (size_t j = util_hmap_first(map, key); j != SIZE_MAX; j = util_hmap_next(map, key, j)) {
+            if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 16;
+                watch_hit *p = realloc(*hits, nc * sizeof *p);
+                if (!p) return -1;
+                *hits = p, *cap = nc;
+            }
+            (*hits)[(*n)++] = (watch_hit){(uint32_t)map->vals[j], input};
+        }
+    }
+    return 0;
 }
 
 int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *clusters,
@@ -879,25 +920,26 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
     const store_totals *t = store_get_totals(s);
     if (to_height > t->blocks) to_height = t->blocks;
     if (from_height >= to_height || !n_items) return 0;
-    int64_t *item_addr = malloc(n_items * sizeof *item_addr);
-    uint32_t *item_ent = malloc(n_items * sizeof *item_ent);
+    util_hmap by_addr = {0}, by_ent = {0};
+    watch_hit *hits = NULL;
+    size_t cap_hits = 0;
     int rc = 0;
-    if (!item_addr || !item_ent) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_items; i++) {
-        item_addr[i] = -1;
-        item_ent[i] = CLUSTER_NO_ENTITY;
+    for (size_t i = 0; i < n_items && !rc; i++) {
+        int64_t addr = -1;
         btc_addr key;
         char *end;
         unsigned long long id = strtoull(items[i].value, &end, 10);
         if (!btc_addr_decode(&key, items[i].value, NULL))
-            item_addr[i] = store_find_addr(s, &key);
+            addr = store_find_addr(s, &key);
         else if (*items[i].value && !*end && id < t->addresses)
-            item_addr[i] = (int64_t)id;
-        if (!strcmp(items[i].kind, "entity") && clusters && item_addr[i] >= 0)
-            item_ent[i] = cluster_entity_of(clusters, (uint32_t)item_addr[i]);
+            addr = (int64_t)id;
+        if (addr < 0) continue; /* nothing of it is stored (yet) */
+        uint32_t ent = !strcmp(items[i].kind, "entity") && clusters
+                           ? cluster_entity_of(clusters, (uint32_t)addr)
+                           : CLUSTER_NO_ENTITY;
+        if (ent != CLUSTER_NO_ENTITY ? util_hmap_add(&by_ent, ent, i)
+                                     : util_hmap_add(&by_addr, (uint64_t)addr, i))
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     }
     uint64_t first = store_block(s, from_height)->first_tx;
     uint64_t last = to_height < t->blocks ? store_block(s, to_height)->first_tx : t->txs;
@@ -905,23 +947,31 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
         const store_tx_row *row = store_tx(s, tx);
         if (row->flags & STORE_TX_COINBASE) continue;
         uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
-        for (size_t i = 0; i < n_items && !rc; i++) {
-            if (item_addr[i] < 0) continue;
+        size_t n_hits = 0;
+        for (uint32_t k = 0; k < nin && !rc; k++) {
+            uint64_t p = store_in_prev(s, row->first_in + k);
+            if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
+            uint32_t a = store_out_addr(s, p);
+            if (a != STORE_NO_ADDR &&
+                add_hits(clusters, &by_addr, &by_ent, a, k, &hits, &n_hits, &cap_hits))
+                rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        }
+        if (!n_hits || rc) continue;
+        /* One alert per item, in item order, its inputs in input order (as a scan item by
+         * item would give them). */
+        qsort(hits, n_hits, sizeof *hits, hit_order);
+        for (size_t h0 = 0; h0 < n_hits && !rc;) {
+            size_t i = hits[h0].item, h1 = h0;
             int64_t amount = 0;
-            json_t *ins = NULL;
-            for (uint32_t k = 0; k < nin; k++) {
-                uint64_t p = store_in_prev(s, row->first_in + k);
-                if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
+            json_t *ins = json_array();
+            for (; h1 < n_hits && hits[h1].item == i; h1++) {
+                uint64_t p = store_in_prev(s, row->first_in + hits[h1].input);
                 uint32_t a = store_out_addr(s, p);
-                if (a == STORE_NO_ADDR ||
-                    !item_matches(s, clusters, &items[i], item_addr, item_ent, i, a))
-                    continue;
-                if (!ins) ins = json_array();
                 amount += store_out_value(s, p);
                 json_array_append_new(ins, json_pack("{s:o, s:I}", "address", addr_str(s, a),
                                                      "value", (json_int_t)store_out_value(s, p)));
             }
-            if (!ins) continue;
+            h0 = h1;
             json_t *outs = json_array();
             for (uint32_t j = 0; j < nout; j++) {
                 uint64_t op = row->first_out + j;
@@ -956,8 +1006,8 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
             json_decref(alert);
         }
     }
-done:
-    free(item_addr);
-    free(item_ent);
+    free(hits);
+    util_hmap_free(&by_addr);
+    util_hmap_free(&by_ent);
     return rc;
 }

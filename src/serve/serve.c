@@ -75,7 +75,13 @@ static int route_of(const char *url)
                  {"/v1/trace", R_TRACE},
                  {"/v1/watchlists", R_WATCHLISTS},
                  {"/v1/alerts", R_ALERTS},
-                 {"/v1/rules", R_RULES}};
+                 {"/v1/rules", R_RULES},
+                 {"/v1/search", R_SEARCH},
+                 {"/v1/graph/", R_GRAPH},
+                 {"/v1/whoami", R_WHOAMI},
+                 {"/v1/cases", R_CASES}};
+    /* everything outside /v1 is the web UI's: its pages hold no data and need no key */
+    if (strncmp(url, "/v1/", 4) && strcmp(url, "/v1")) return R_UI;
     for (size_t i = 0; i < sizeof table / sizeof *table; i++)
         if (!strncmp(url, table[i].prefix, strlen(table[i].prefix))) return table[i].route;
     return R_OTHER;
@@ -111,7 +117,9 @@ static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, req *r, co
                                 const char *method)
 {
     int costly = r->route == R_SCREEN_ADDRESS || r->route == R_SCREEN_TX ||
-                 r->route == R_SCREEN_BATCH || r->route == R_TRACE;
+                 r->route == R_SCREEN_BATCH || r->route == R_TRACE ||
+                 (r->route == R_CASES && !strcmp(method, "POST") && strlen(url) > 7 &&
+                  !strcmp(url + strlen(url) - 7, "/traces"));
     enum MHD_Result ret;
     if (costly && !expensive_enter(sv, c, r, &ret)) return ret;
     ret = dispatch_route(sv, c, r, url, method);
@@ -166,6 +174,20 @@ static enum MHD_Result dispatch_route(server *sv, struct MHD_Connection *c, req 
         if (strcmp(url, "/v1/rules")) break;
         return get ? serve_send_json(c, r, 200, risk_config_json(&sv->cfg))
                    : serve_error(c, r, 405, NULL, "use GET");
+    case R_SEARCH:
+        if (strcmp(url, "/v1/search")) break;
+        return get ? serve_route_search(sv, c, r) : serve_error(c, r, 405, NULL, "use GET");
+    case R_WHOAMI:
+        if (strcmp(url, "/v1/whoami")) break;
+        return get ? serve_route_whoami(sv, c, r) : serve_error(c, r, 405, NULL, "use GET");
+    case R_GRAPH:
+        if (strcmp(url, "/v1/graph/start") && strcmp(url, "/v1/graph/expand")) break;
+        if (!post) return serve_error(c, r, 405, NULL, "use POST");
+        return serve_route_graph(sv, c, r, !strcmp(url, "/v1/graph/expand"));
+    case R_CASES:
+        return serve_route_cases(sv, c, r, url, method);
+    case R_UI:
+        return serve_route_ui(sv, c, r, url, method);
     }
     return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
 }
@@ -238,9 +260,12 @@ static enum MHD_Result request_start(server *sv, struct MHD_Connection *c, req *
         return serve_error(c, r, 400, NULL,
                            "ambiguous body length: Content-Length given twice or with "
                            "Transfer-Encoding");
-    if (r->route != R_HEALTH && !serve_key_lookup(sv, c, &r->who))
+    if (r->route != R_HEALTH && r->route != R_UI && !serve_key_lookup(sv, c, &r->who))
         return serve_error(c, r, 401, NULL, "missing or invalid API key (X-API-Key)");
     unsigned need = serve_scope_of(r->route);
+    /* a case is read with the read scope and changed with the write scope */
+    if (r->route == R_CASES && strcmp(method, "GET") && strcmp(method, "HEAD"))
+        need = SERVE_SCOPE_WRITE;
     if (need && !(r->who.scopes & (need | SERVE_SCOPE_ADMIN)))
         return serve_error(c, r, 403, NULL,
                            "this key (id %s, owner '%s') lacks the '%s' scope that %s needs",
@@ -292,8 +317,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* the next request on a kept-alive connection gets a deadline of its own */
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         serve_slot_deadline(sv, c, util_now() + sv->o.request_deadline_s);
-    if (r->status &&
-        ((strcmp(r->method, "GET") && r->route != R_OTHER) || r->status == 401 || r->status == 403))
+    if (r->status && ((strcmp(r->method, "GET") && r->route != R_OTHER && r->route != R_UI) ||
+                      r->status == 401 || r->status == 403))
         audit(sv, r);
     expensive_leave(sv, r);
     atomic_fetch_add(&sv->requests, 1);
@@ -372,6 +397,7 @@ int serve_run(const serve_opts *o, util_err *err)
     risk_config_default(&sv->cfg);
     int rc = 0, fd = -1;
     struct MHD_Daemon *d = NULL;
+    serve_notify *notify = NULL;
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > SERVE_MAX_THREADS) threads = o->threads ? threads : SERVE_MAX_THREADS;
@@ -429,22 +455,26 @@ int serve_run(const serve_opts *o, util_err *err)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     /* The loop wakes at least every 200 ms to cut overdue connections and sync the audit log,
-     * and looks at the store every poll_ms. */
+     * at once when the store commits (inotify), and looks at the store every poll_ms. */
     unsigned tick_ms = o->poll_ms < 200 ? o->poll_ms : 200;
-    struct timespec ts = {tick_ms / 1000, (long)(tick_ms % 1000) * 1000000L};
     double next_poll = 0;
+    if (serve_notify_open(o->db, &set, &notify)) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (;;) {
-        int sig = sigtimedwait(&set, NULL, &ts);
+        int changed = 0, sig = serve_notify_wait(notify, tick_ms, &changed);
         if (sig == SIGINT || sig == SIGTERM) break;
         serve_reap_overdue(sv);
         if (atomic_exchange(&front->audit_dirty, 0)) fdatasync(front->audit_fd);
-        if (util_now() < next_poll) continue;
+        if (!changed && util_now() < next_poll) continue;
         next_poll = util_now() + o->poll_ms / 1000.0;
         if (serve_snap_refresh(sv)) serve_watch_advance(sv);
         serve_watch_deliver(sv);
     }
     fprintf(stderr, "cointrail: stopping\n");
 done:
+    serve_notify_close(notify);
     if (d) MHD_stop_daemon(d);
     if (fd >= 0) close(fd);
     serve_watch_free(sv);

@@ -47,6 +47,8 @@ typedef struct serve_opts {
     unsigned max_watchlists;   /* watchlists per owner (0: 64) */
     const char *port_file;     /* if set, the bound port is written there once listening */
     size_t cache_slots;        /* screening answers kept per snapshot (0: no cache) */
+    const char *web_dir;       /* serve the web UI's files from this directory instead of the
+                                  copies built into the program (NULL: built in) */
 } serve_opts;
 
 #define SERVE_MAX_THREADS 256
@@ -54,14 +56,23 @@ typedef struct serve_opts {
 void serve_default_opts(serve_opts *o);
 
 /* A key-file line for an API key: "sha256:<hex of SHA-256(key)> owner=OWNER scopes=SCOPES"
- * (scopes: a comma-separated list of read, screen, watch, admin). If key is NULL a new key is
- * made (32 bytes from OpenSSL's RAND_bytes, base64url without padding, 43 characters) and
+ * (scopes: a comma-separated list of read, screen, watch, write, admin). If key is NULL a new key
+ * is made (32 bytes from OpenSSL's RAND_bytes, base64url without padding, 43 characters) and
  * written to key_out (at least SERVE_KEY_MAX bytes); the line goes to line (at least
  * SERVE_KEY_LINE_MAX bytes). UTIL_EINVAL for a bad owner, scope list or key. */
 #define SERVE_KEY_MAX 1025
 #define SERVE_KEY_LINE_MAX 1025
 int serve_key_make(const char *key, const char *owner, const char *scopes, char *key_out,
                    char *line, util_err *err);
+/* The same with field "scopes" (value: the list) or "role" (value: read, analyst or admin;
+ * the line then says role=ROLE, which the service reads as that role's scopes). */
+int serve_key_make_line(const char *key, const char *owner, const char *field, const char *value,
+                        char *key_out, char *line, util_err *err);
+/* The scopes (SERVE_SCOPE_* bits of serve_int.h) a role stands for, 0 for an unknown name;
+ * and the role a set of scopes shows as (admin if it has admin, analyst if it may write, else
+ * read). docs/webui.md, "Roles". */
+unsigned serve_role_scopes(const char *role);
+const char *serve_role_of(unsigned scopes);
 
 /* Serve until SIGINT or SIGTERM (which the caller must have blocked in every thread, so that
  * serve_run receives them with sigwait). Returns 0 after a clean stop, or an error (bad options,

@@ -7,12 +7,14 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "../cluster/cluster.h"
 #include "../labels/labels.h"
 #include "../risk/risk.h"
 #include "../store/store.h"
+#include "../xchain/xchain.h"
 #include "serve.h"
 
 struct file_sig {
@@ -40,7 +42,19 @@ typedef struct snap {
     char *cluster_error;   /* malloc'd: why a saved clustering could not be opened; NULL if fine */
     risk_ctx *risk;
     serve_cache *cache; /* answers computed on this snapshot; NULL if disabled */
+    /* For the web UI's graph (serve_graph.c), made on first use: the best label of each
+     * entity (or address without one), and the cross-chain links of DIR/xchain/links.jsonl. */
+    pthread_mutex_t aux_lock;
+    int aux_ready;
+    struct serve_names *names;
+    struct trace_stops *stops; /* the tracer's service stops (trace_compute_stops); NULL: none
+                                  could be built, the graph then builds them per request */
+    xchain_links links;        /* empty when the file is missing or damaged (aux_error says) */
+    char aux_error[256];
 } snap;
+
+/* The best label per entity or address of a snapshot (serve_graph.c). */
+void serve_names_free(struct serve_names *n);
 
 enum {
     R_HEALTH,
@@ -56,6 +70,11 @@ enum {
     R_WATCHLISTS,
     R_ALERTS,
     R_RULES,
+    R_SEARCH,
+    R_GRAPH,
+    R_WHOAMI,
+    R_CASES,
+    R_UI, /* the web UI's pages and files: everything outside /v1 */
     R_OTHER,
     N_ROUTES
 };
@@ -67,7 +86,8 @@ enum {
     SERVE_SCOPE_READ = 1,   /* look-ups: address, tx, entity, labels, rules, metrics */
     SERVE_SCOPE_SCREEN = 2, /* screening and traces */
     SERVE_SCOPE_WATCH = 4,  /* the owner's watchlists and alerts */
-    SERVE_SCOPE_ADMIN = 8   /* every owner's watchlists and alerts */
+    SERVE_SCOPE_ADMIN = 8,  /* every owner's watchlists and alerts */
+    SERVE_SCOPE_WRITE = 16  /* changes to shared records: cases, analyst labels, notes */
 };
 typedef struct serve_caller {
     char owner[64];  /* the key's owner ("" with --insecure-no-auth: one anonymous owner) */
@@ -191,6 +211,16 @@ typedef struct req {
     char client[48]; /* the client's IP address */
 } req;
 
+/* Waking the loop when the store commits (serve_notify.c): an inotify watch on the store
+ * directory and a signalfd for signals (the caller has them blocked). serve_notify_wait waits
+ * up to ms milliseconds and returns a signal that arrived (0: none), with *changed set if a
+ * file that makes a new state (MANIFEST, labels.db, cluster.state) was replaced. Without
+ * inotify it only waits for signals (the caller's poll still finds changes). */
+typedef struct serve_notify serve_notify;
+int serve_notify_open(const char *db, const sigset_t *signals, serve_notify **out);
+int serve_notify_wait(serve_notify *n, unsigned ms, int *changed);
+void serve_notify_close(serve_notify *n);
+
 /* Snapshots and metrics (serve_snap.c). serve_snap_open opens the store's current state (one
  * reference, to the caller); serve_snap_refresh swaps in a new snapshot if the store changed and
  * returns 1 if it did. */
@@ -199,6 +229,32 @@ int serve_snap_refresh(server *sv);
 unsigned serve_lat_bucket(double us);
 enum MHD_Result serve_route_health(server *sv, struct MHD_Connection *c, req *r);
 enum MHD_Result serve_route_metrics(server *sv, struct MHD_Connection *c, req *r);
+
+/* The web UI (serve_web.c): its files, built into the program by scripts/embed_web.py (or
+ * read from --web DIR), served with a strict Content-Security-Policy; GET /v1/whoami and
+ * GET /v1/search. The graph routes (serve_graph.c): POST /v1/graph/start and /v1/graph/expand. */
+typedef struct serve_asset {
+    const char *url;    /* "/" or "/ui/NAME" */
+    const char *type;   /* Content-Type */
+    const char *source; /* path under web/ it was built from */
+    const unsigned char *data;
+    size_t len;
+    const char *etag; /* quoted */
+    int missing;      /* a library that was not installed: data is a note for the page */
+} serve_asset;
+extern const serve_asset serve_assets[];
+extern const size_t serve_n_assets;
+enum MHD_Result serve_route_ui(server *sv, struct MHD_Connection *c, req *r, const char *url,
+                               const char *method);
+enum MHD_Result serve_route_whoami(server *sv, struct MHD_Connection *c, req *r);
+enum MHD_Result serve_route_search(server *sv, struct MHD_Connection *c, req *r);
+enum MHD_Result serve_route_graph(server *sv, struct MHD_Connection *c, req *r, int expand);
+/* Cases (serve_cases.c): /v1/cases, /v1/cases/{id}[/seeds|/traces|/labels|/notes|/report.html|
+ * /endpoints.csv] over src/case. */
+enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, const char *url,
+                                  const char *method);
+/* The snapshot's names and links, made on first use (thread-safe). */
+void serve_snap_aux(server *sv, snap *sn);
 
 /* Read and screening routes (serve_routes.c). */
 enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r, int is_tx,
@@ -245,6 +301,9 @@ struct serve_watch {
     uint64_t generation, done_generation; /* snapshots announced and scanned */
     job *heap;                            /* due deliveries, earliest first */
     size_t n_heap, cap_heap;
+    struct serve_dest *dests; /* one per receiver origin: in flight, backoff, parked jobs */
+    size_t n_dests, cap_dests, n_parked;
+    unsigned probing; /* attempts in flight to receivers that failed last time */
     /* the scan thread's own (and init's, before the threads start) */
     char **seen; /* open-addressing set of duplicate-check keys */
     size_t seen_cap, seen_n;
@@ -270,11 +329,16 @@ void serve_seen_clear(struct serve_watch *w);
 void serve_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, double t);
 void *serve_scan_main(void *arg);
 
-/* serve_delivery.c: the delivery queue, alerts.delivery and the webhook threads */
+/* serve_delivery.c: the delivery queue, alerts.delivery and the webhook threads. A receiver
+ * (the URL's scheme, host and port) has at most workers - 1 attempts in flight, one while its
+ * last attempt failed, and at most workers - 1 attempts to failing receivers run at once: a
+ * dead or hanging receiver never holds up the others. */
 int serve_heap_push(struct serve_watch *w, job j);
 int serve_load_outcome(server *sv, json_t *d, const char *path, size_t line);
 int serve_open_journal(server *sv, util_err *err);
 int serve_requeue(server *sv);
 void *serve_webhook_main(void *arg);
+void serve_dests_free(struct serve_watch *w);
+size_t serve_queue_length(const struct serve_watch *w); /* due and parked deliveries */
 
 #endif

@@ -24,7 +24,8 @@ static int is_hex(const char *s, size_t n)
     return 1;
 }
 
-/* Parse "read,screen,watch,admin" into SERVE_SCOPE_* bits; 0 if a name is unknown or empty. */
+/* Parse "read,screen,watch,write,admin" into SERVE_SCOPE_* bits; 0 if a name is unknown or
+ * empty. */
 static unsigned parse_scopes(const char *v)
 {
     unsigned bits = 0;
@@ -33,6 +34,7 @@ static unsigned parse_scopes(const char *v)
         unsigned b = n == 4 && !strncmp(v, "read", 4)     ? SERVE_SCOPE_READ
                      : n == 6 && !strncmp(v, "screen", 6) ? SERVE_SCOPE_SCREEN
                      : n == 5 && !strncmp(v, "watch", 5)  ? SERVE_SCOPE_WATCH
+                     : n == 5 && !strncmp(v, "write", 5)  ? SERVE_SCOPE_WRITE
                      : n == 5 && !strncmp(v, "admin", 5)  ? SERVE_SCOPE_ADMIN
                                                           : 0;
         if (!b) return 0;
@@ -43,9 +45,36 @@ static unsigned parse_scopes(const char *v)
     return bits;
 }
 
-/* One line of the key file into k. The format: "sha256:<64 hex> owner=NAME scopes=LIST";
- * a legacy plaintext key (one word, 16+ characters) is accepted with a warning, as owner
- * "default" with the scopes read, screen and watch. */
+/* The roles (docs/webui.md, "Roles"): names for sets of scopes. A read key looks things up,
+ * screens and traces; an analyst also keeps watchlists and writes (cases, labels, notes); an
+ * admin may do everything for every owner. */
+static const struct {
+    const char *name;
+    unsigned scopes;
+} roles[] = {
+    {"read", SERVE_SCOPE_READ | SERVE_SCOPE_SCREEN},
+    {"analyst", SERVE_SCOPE_READ | SERVE_SCOPE_SCREEN | SERVE_SCOPE_WATCH | SERVE_SCOPE_WRITE},
+    {"admin", SERVE_SCOPE_READ | SERVE_SCOPE_SCREEN | SERVE_SCOPE_WATCH | SERVE_SCOPE_WRITE |
+                  SERVE_SCOPE_ADMIN},
+};
+
+unsigned serve_role_scopes(const char *role)
+{
+    for (size_t i = 0; i < sizeof roles / sizeof *roles; i++)
+        if (!strcmp(role, roles[i].name)) return roles[i].scopes;
+    return 0;
+}
+
+const char *serve_role_of(unsigned scopes)
+{
+    if (scopes & SERVE_SCOPE_ADMIN) return "admin";
+    if (scopes & SERVE_SCOPE_WRITE) return "analyst";
+    return "read";
+}
+
+/* One line of the key file into k. The format: "sha256:<64 hex> owner=NAME scopes=LIST" (or
+ * role=ROLE instead of scopes=); a legacy plaintext key (one word, 16+ characters) is accepted with
+ * a warning, as owner "default" with the scopes read, screen and watch. */
 static int parse_key_line(const char *file, int lineno, char *line, serve_key *k, util_err *err)
 {
     static const char keychars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -75,7 +104,7 @@ static int parse_key_line(const char *file, int lineno, char *line, serve_key *k
                 file, lineno);
     } else {
         char *save = NULL, *tok = strtok_r(line, " \t", &save);
-        int have_owner = 0;
+        int have_owner = 0, have_role = 0;
         if (strlen(tok) != 7 + 64 || !is_hex(tok + 7, 64))
             return util_errf(err, UTIL_EINVAL,
                              "%s:%d: expected sha256: and 64 lowercase hex digits", file, lineno);
@@ -97,21 +126,31 @@ static int parse_key_line(const char *file, int lineno, char *line, serve_key *k
                                      lineno);
                 memcpy(k->who.owner, o, n + 1);
                 have_owner = 1;
-            } else if (!strncmp(tok, "scopes=", 7)) {
-                if (!(k->who.scopes = parse_scopes(tok + 7)))
+            } else if (!strncmp(tok, "scopes=", 7) || !strncmp(tok, "role=", 5)) {
+                int is_role = tok[0] == 'r';
+                /* a repeated scopes= is the last one, as before roles existed */
+                if (have_role || (is_role && k->who.scopes))
+                    return util_errf(err, UTIL_EINVAL, "%s:%d: give scopes= or role=, not both",
+                                     file, lineno);
+                have_role = is_role;
+                if (is_role && !(k->who.scopes = serve_role_scopes(tok + 5)))
+                    return util_errf(err, UTIL_EINVAL, "%s:%d: role: read, analyst or admin", file,
+                                     lineno);
+                if (!is_role && !(k->who.scopes = parse_scopes(tok + 7)))
                     return util_errf(err, UTIL_EINVAL,
                                      "%s:%d: scopes: a comma-separated list of read, screen, "
-                                     "watch, admin",
+                                     "watch, write, admin",
                                      file, lineno);
             } else {
                 return util_errf(err, UTIL_EINVAL,
-                                 "%s:%d: unknown field '%.40s' (expected owner= and scopes=)", file,
-                                 lineno, tok);
+                                 "%s:%d: unknown field '%.40s' (expected owner= and scopes= or "
+                                 "role=)",
+                                 file, lineno, tok);
             }
         }
         if (!have_owner || !k->who.scopes)
-            return util_errf(err, UTIL_EINVAL, "%s:%d: owner= and scopes= are required", file,
-                             lineno);
+            return util_errf(err, UTIL_EINVAL, "%s:%d: owner= and scopes= (or role=) are required",
+                             file, lineno);
     }
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 8; i++) {
@@ -123,6 +162,12 @@ static int parse_key_line(const char *file, int lineno, char *line, serve_key *k
 
 int serve_key_make(const char *key, const char *owner, const char *scopes, char *key_out,
                    char *line, util_err *err)
+{
+    return serve_key_make_line(key, owner, "scopes", scopes, key_out, line, err);
+}
+
+int serve_key_make_line(const char *key, const char *owner, const char *field, const char *value,
+                        char *key_out, char *line, util_err *err)
 {
     if (!key) {
         static const char b64url[] =
@@ -152,7 +197,8 @@ int serve_key_make(const char *key, const char *owner, const char *scopes, char 
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    int n = snprintf(line, SERVE_KEY_LINE_MAX, "sha256:%s owner=%s scopes=%s", hex, owner, scopes);
+    int n = snprintf(line, SERVE_KEY_LINE_MAX, "sha256:%s owner=%s %s=%s", hex, owner,
+                     strcmp(field, "role") ? "scopes" : "role", value);
     if (n < 0 || n > KEY_LINE_MAX) return util_errf(err, UTIL_EINVAL, "owner or scopes too long");
     /* check it the way the service will read it */
     char copy[SERVE_KEY_LINE_MAX];
@@ -266,6 +312,10 @@ unsigned serve_scope_of(int route)
     case R_SCREEN_BATCH:
     case R_TRACE:
         return SERVE_SCOPE_SCREEN;
+    case R_SEARCH:
+    case R_GRAPH:
+    case R_CASES: /* changes need SERVE_SCOPE_WRITE: serve.c */
+        return SERVE_SCOPE_READ;
     case R_WATCHLISTS:
     case R_ALERTS:
         return SERVE_SCOPE_WATCH;
@@ -279,5 +329,6 @@ const char *serve_scope_name(unsigned scope)
     return scope == SERVE_SCOPE_READ     ? "read"
            : scope == SERVE_SCOPE_SCREEN ? "screen"
            : scope == SERVE_SCOPE_WATCH  ? "watch"
+           : scope == SERVE_SCOPE_WRITE  ? "write"
                                          : "admin";
 }

@@ -321,7 +321,8 @@ enum MHD_Result serve_route_labels(server *sv, struct MHD_Connection *c, req *r,
             json_pack("{s:s, s:I, s:o}", "address", address, "total", (json_int_t)n, "labels", ls);
         if (!doc) rc = util_errf(&err, UTIL_EINVAL, "address: not valid UTF-8");
     } else {
-        labels_filter f = {arg(c, "chain"), arg(c, "category"), arg(c, "q")};
+        labels_filter f = {
+            .chain = arg(c, "chain"), .category = arg(c, "category"), .text = arg(c, "q")};
         rc = labels_query(sn->labels, &f, offset, limit, &doc, &err);
     }
     serve_snap_put(sn);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../trace/trace.h"
 #include "serve_int.h"
 
 /* ---- snapshots ---- */
@@ -36,6 +37,10 @@ static void snap_free(snap *sn)
     if (!sn) return;
     risk_ctx_free(sn->risk);
     serve_cache_free(sn->cache);
+    serve_names_free(sn->names);
+    trace_stops_free(sn->stops);
+    xchain_links_free(&sn->links);
+    pthread_mutex_destroy(&sn->aux_lock);
     if (sn->clusters) cluster_close(sn->clusters);
     if (sn->labels) labels_db_close(sn->labels);
     if (sn->s) store_close(sn->s);
@@ -50,6 +55,7 @@ int serve_snap_open(server *sv, snap **out, util_err *err)
     snap *sn = calloc(1, sizeof *sn);
     if (!sn) return util_errf(err, UTIL_ENOMEM, "out of memory");
     atomic_init(&sn->refs, 1);
+    pthread_mutex_init(&sn->aux_lock, NULL);
     snap_sig(sv->o.db, sn->sig);
     int rc = store_open(&sn->s, sv->o.db, 0, err);
     if (!rc) rc = labels_db_open(&sn->labels, sv->o.db, 0, err);
@@ -123,7 +129,8 @@ int serve_snap_refresh(server *sv)
 
 static const char *const route_names[] = {
     "health", "metrics", "screen_address", "screen_tx",  "screen_batch", "address", "tx",
-    "entity", "labels",  "trace",          "watchlists", "alerts",       "rules",   "other"};
+    "entity", "labels",  "trace",          "watchlists", "alerts",       "rules",   "search",
+    "graph",  "whoami",  "cases",          "ui",         "other"};
 
 unsigned serve_lat_bucket(double us)
 {

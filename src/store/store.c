@@ -328,23 +328,20 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     if (s->writable) {
         if ((rc = cut_back(s, err))) goto fail;
     }
-    if (store_blkmap_rebuild(s, s->live.blocks)) {
+    /* The block map is the writer's (ingest asks it for every header); a reader finds a
+     * block by scanning the hash column instead of hashing all of it at open. */
+    if (s->writable && store_blkmap_rebuild(s, s->live.blocks)) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
         goto fail;
     }
-    if (!s->writable && s->live.txs) {
-        s->n_sample = (s->live.txs + TX_SAMPLE - 1) / TX_SAMPLE;
-        s->sample_out = malloc(s->n_sample * sizeof *s->sample_out);
-        s->sample_in = malloc(s->n_sample * sizeof *s->sample_in);
-        if (!s->sample_out || !s->sample_in) {
-            rc = util_errf(err, UTIL_ENOMEM, "out of memory for the tx sample");
+    if (!s->writable) {
+        s->lazy = calloc(1, sizeof *s->lazy);
+        if (!s->lazy) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
             goto fail;
         }
-        for (uint64_t i = 0; i < s->n_sample; i++) {
-            const store_tx_row *r = store_tx(s, i * TX_SAMPLE);
-            s->sample_out[i] = r->first_out;
-            s->sample_in[i] = r->first_in;
-        }
+        pthread_mutex_init(&s->lazy->mu, NULL);
+        s->lazy->n_sample = (s->live.txs + TX_SAMPLE - 1) / TX_SAMPLE;
     }
     if (s->writable) {
         if (!exists && (rc = manifest_write(s, &s->committed, err))) goto fail;
@@ -375,8 +372,11 @@ void store_close(store *s)
     if (s->undo_fd >= 0) close(s->undo_fd);
     if (s->lock_fd >= 0) close(s->lock_fd);
     free(s->blkmap);
-    free(s->sample_out);
-    free(s->sample_in);
+    if (s->lazy) {
+        free(atomic_load(&s->lazy->sample));
+        pthread_mutex_destroy(&s->lazy->mu);
+        free(s->lazy);
+    }
     free(s->pf_scratch);
     free(s->nd_scratch);
     free(s);
@@ -389,21 +389,49 @@ const store_totals *store_get_totals(const store *s)
 
 /* ---------------- commit ---------------- */
 
+/* Sync an index's header (the occupancy word) and its slots changed since the commit: one
+ * msync from the header to the last changed slot. The file system writes only the pages of
+ * that range that are dirty, and one call waits for the journal once, where two ranges would
+ * wait twice. */
+static int hindex_sync(store *s, hindex *x, util_err *err)
+{
+    if (!x->slots) return 0;
+    uint64_t words = IDX_HEADER_WORDS + (x->dirty[1] > x->dirty[0] ? x->dirty[1] : 0);
+    if (msync(x->slots - IDX_HEADER_WORDS, (size_t)words * 8, MS_SYNC) < 0)
+        return util_errf(err, UTIL_EIO, "%s/%s.idx: sync failed: %s", s->dir, x->name,
+                         strerror(errno));
+    x->dirty[0] = x->dirty[1] = 0;
+    return 0;
+}
+
 int store_commit(store *s, util_err *err)
 {
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
     /* Columns first, then the MANIFEST that points at them: a crash between leaves the old
-     * MANIFEST, and the next open rolls the batch back. */
+     * MANIFEST, and the next open rolls the batch back. Only what changed since the last
+     * commit is synced (docs/formats.md, "Commits"): every other byte the new MANIFEST names
+     * was made durable by an earlier commit and not touched since. Per column that is the
+     * rows appended past the committed length and the span of rows changed in place. */
     for (int c = 0; c < NCOLS; c++) {
-        int rc = colstore_col_sync(&s->cols[c], err);
+        column *col = &s->cols[c];
+        uint64_t lo = s->undo_base[c], hi = col->rows;
+        if (s->dirty[c][1] > s->dirty[c][0]) {
+            if (s->dirty[c][0] < lo) lo = s->dirty[c][0];
+            if (s->dirty[c][1] > hi) hi = s->dirty[c][1];
+        }
+        if (hi > col->rows) hi = col->rows; /* rows past the end are not part of the state */
+        int rc =
+            colstore_col_sync_range(col, (size_t)lo * col->width, (size_t)hi * col->width, err);
         if (rc) return rc;
     }
     store_hindex_note_used(&s->txidx);
     store_hindex_note_used(&s->addridx);
-    msync(s->txidx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->txidx.cap) * 8, MS_SYNC);
-    msync(s->addridx.slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + s->addridx.cap) * 8, MS_SYNC);
-    int rc = manifest_write(s, &s->live, err);
+    int rc;
+    if ((rc = hindex_sync(s, &s->txidx, err)) || (rc = hindex_sync(s, &s->addridx, err))) return rc;
+    rc = manifest_write(s, &s->live, err);
     if (rc) return rc;
+    for (int c = 0; c < NCOLS; c++)
+        s->dirty[c][0] = s->dirty[c][1] = 0;
     s->committed = s->live;
     store_undo_start_batch(s);
     return 0;

@@ -327,15 +327,19 @@ fail:
     store_undo_replay(s, saved_undo);
     for (uint64_t in = saved.inputs; in < t->inputs; in++) {
         uint64_t prev = *(uint64_t *)store_col_at(s, COL_IN_PREV, in);
-        if (prev < saved.outputs && *(uint64_t *)store_col_at(s, COL_OUT_SPENT, prev) == in)
+        if (prev < saved.outputs && *(uint64_t *)store_col_at(s, COL_OUT_SPENT, prev) == in) {
             *(uint64_t *)store_col_at(s, COL_OUT_SPENT, prev) = STORE_NONE;
+            store_dirty_row(s, COL_OUT_SPENT, prev);
+        }
     }
     for (uint64_t o = t->outputs; o-- > saved.outputs;) {
         uint32_t a = *(uint32_t *)store_col_at(s, COL_OUT_ADDR, o);
         if (a != STORE_NO_ADDR && a < saved.addresses &&
-            *(uint64_t *)store_col_at(s, COL_ADDR_LAST, a) == o)
+            *(uint64_t *)store_col_at(s, COL_ADDR_LAST, a) == o) {
             *(uint64_t *)store_col_at(s, COL_ADDR_LAST, a) =
                 *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, o);
+            store_dirty_row(s, COL_ADDR_LAST, a);
+        }
     }
     store_hindex_remove(s, &s->txidx, 0, &store_txidx_ops, saved.txs, t->txs, 0);
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, saved.addresses, t->addresses, 0);
@@ -427,6 +431,10 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
         nc->rows--;
     s->cols[COL_ND_DATA].rows =
         nc->rows ? ((const uint64_t *)store_col_at(s, COL_ND, nc->rows - 1))[1] : 0;
+    /* Rows from the new end on are written again by the next blocks: the commit after them
+     * syncs from there, not only from the committed length. */
+    for (int c = 0; c < NCOLS; c++)
+        if (s->cols[c].rows < s->undo_base[c]) store_dirty_row(s, c, s->cols[c].rows);
     if (store_blkmap_rebuild(s, t->blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     return 0;

@@ -95,6 +95,7 @@ static void hindex_put_h(store *s, hindex *x, const idx_ops *ops, const uint8_t 
             store_undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
     }
     x->slots[i] = colstore_ix_entry(h, id);
+    store_span_add(x->dirty, i);
 }
 
 /* The capacity for keys entries: a function of the count alone, so a table grown one insert
@@ -130,6 +131,7 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
     *x = fresh;
     rc = hindex_fill(s, x, ops, live);
     store_hindex_note_used(x);
+    x->dirty[0] = x->dirty[1] = 0; /* the whole new table is synced here */
     if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
         rename(tmp, path) < 0) {
         rc = util_errf(err, UTIL_EIO, "%s: cannot put the rebuilt index in place: %s", path,
@@ -234,6 +236,7 @@ void store_hindex_remove(store *s, hindex *x, int which, const idx_ops *ops, uin
             if ((x->slots[i] & COLSTORE_IX_ID_MASK) != id + 1) continue;
             if (logged) store_undo_log(s, NCOLS + which, i, x->slots[i]);
             x->slots[i] = 0;
+            store_span_add(x->dirty, i);
             x->used--;
             break;
         }
@@ -274,7 +277,11 @@ void store_blkmap_put(store *s, uint64_t height)
 
 int64_t store_find_block(const store *s, const uint8_t hash[32])
 {
-    if (!s->blkmap) return -1;
+    if (!s->blkmap) { /* a reader: no map built at open; the newest blocks are asked most */
+        for (uint64_t h = s->live.blocks; h-- > 0;)
+            if (memcmp(store_col_at(s, COL_BLK_HASH, h), hash, 32) == 0) return (int64_t)h;
+        return -1;
+    }
     uint64_t mask = s->blkmap_cap - 1;
     for (uint64_t i = util_le64(hash) & mask;; i = (i + 1) & mask) {
         uint64_t v = s->blkmap[i];

@@ -4,12 +4,18 @@
 #ifndef CT_STORE_INT_H
 #define CT_STORE_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "store.h"
 #include "../colstore/colstore.h"
 
 #define TX_SAMPLE 64 /* txs per entry of a reader's tx sample */
+/* A reader builds the tx sample once it has searched more than n_sample / SAMPLE_AFTER + 64
+ * times: the searches before it then cost about what the build costs, so opening stays O(1)
+ * while a long scan still gets the sample. */
+#define SAMPLE_AFTER 8
 
 /* A memory-mapped column (colstore); rows counts committed + appended rows. */
 typedef colstore_col column;
@@ -44,6 +50,7 @@ typedef struct hindex {
     uint64_t *slots;
     uint64_t cap; /* power of two */
     uint64_t used;
+    uint64_t dirty[2]; /* slots [dirty[0], dirty[1]) hold every slot changed since the commit */
 } hindex;
 
 #define IDX_HEADER_WORDS 4              /* magic, version, capacity, reserved */
@@ -79,10 +86,9 @@ struct store {
     /* block hash -> height, in memory (small: one entry per block) */
     uint64_t *blkmap;
     uint64_t blkmap_cap, blkmap_used;
-    /* Readers: first_out and first_in of every TX_SAMPLE-th tx, so finding the tx of an output
-     * or input searches a small array that stays in cache, then one run of TX_SAMPLE rows. */
-    uint64_t *sample_out, *sample_in;
-    uint64_t n_sample;
+    /* Readers: built on demand (store_read.c), never at open, which would read the whole tx
+     * column. A separate allocation so the const store of every read can fill it. */
+    struct store_lazy *lazy;
     int undo_fd;
     undo_hdr *undo;
     size_t undo_mapped;
@@ -90,15 +96,47 @@ struct store {
     uint64_t *pf_scratch;   /* per-block prefetch scratch: key hashes, then candidate ids */
     size_t pf_cap;
     uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
-    int legacy;                /* format 1: no payload columns (read-only) */
-    uint8_t *nd_scratch;       /* one output's payload while appending */
+    /* Per column, rows [dirty[c][0], dirty[c][1]) hold every row changed in place (or cut by a
+     * reorganisation) since the last commit; with the appended rows past undo_base, what the
+     * next commit makes durable (store_commit). */
+    uint64_t dirty[NCOLS][2];
+    int legacy;          /* format 1: no payload columns (read-only) */
+    uint8_t *nd_scratch; /* one output's payload while appending */
     size_t nd_cap;
 };
+
+/* Readers: first_out and first_in of every TX_SAMPLE-th tx, so finding the tx of an output
+ * or input searches a small array that stays in cache, then one run of TX_SAMPLE rows. Built
+ * by the first search past the SAMPLE_AFTER threshold, under mu; readers of the store from
+ * several threads see either NULL or the whole sample. */
+typedef struct store_lazy {
+    pthread_mutex_t mu;
+    _Atomic(uint64_t *) sample; /* n_sample first_out values, then n_sample first_in values */
+    uint64_t n_sample;
+    atomic_uint_fast64_t searches;
+} store_lazy;
 
 static inline void *store_col_at(const store *s, int col, uint64_t row)
 {
     const column *c = &s->cols[col];
     return c->base + row * c->width;
+}
+
+/* Widen the span [span[0], span[1]) (empty when span[1] <= span[0]) to hold i. */
+static inline void store_span_add(uint64_t span[2], uint64_t i)
+{
+    if (span[1] <= span[0]) {
+        span[0] = i, span[1] = i + 1;
+    } else {
+        if (i < span[0]) span[0] = i;
+        if (i >= span[1]) span[1] = i + 1;
+    }
+}
+
+/* A row of column col changed in place: the next commit syncs it. */
+static inline void store_dirty_row(store *s, int col, uint64_t row)
+{
+    store_span_add(s->dirty[col], row);
 }
 
 static inline uint64_t store_mix64(uint64_t h)

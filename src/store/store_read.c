@@ -2,6 +2,7 @@
  * recomputed from the columns. Nothing here changes the store. */
 #include "store_int.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 /* ---------------- reads ---------------- */
@@ -57,13 +58,40 @@ int64_t store_find_tx(const store *s, const uint8_t txid[32])
     return store_hindex_find(s, &s->txidx, &store_txidx_ops, txid, s->live.txs);
 }
 
+/* The reader's tx sample, once enough searches have been made to pay for it (SAMPLE_AFTER);
+ * NULL before that, for writers, and if memory runs out (searches work without it). */
+static const uint64_t *tx_sample(const store *s)
+{
+    store_lazy *z = s->lazy;
+    if (!z || !z->n_sample) return NULL;
+    uint64_t *smp = atomic_load_explicit(&z->sample, memory_order_acquire);
+    if (smp) return smp;
+    if (atomic_fetch_add_explicit(&z->searches, 1, memory_order_relaxed) <
+        z->n_sample / SAMPLE_AFTER + 64)
+        return NULL;
+    pthread_mutex_lock(&z->mu);
+    smp = atomic_load_explicit(&z->sample, memory_order_acquire);
+    if (!smp && (smp = malloc(2 * z->n_sample * sizeof *smp))) {
+        for (uint64_t i = 0; i < z->n_sample; i++) {
+            const store_tx_row *r = store_tx(s, i * TX_SAMPLE);
+            smp[i] = r->first_out;
+            smp[z->n_sample + i] = r->first_in;
+        }
+        atomic_store_explicit(&z->sample, smp, memory_order_release);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return smp;
+}
+
 /* Last tx whose first_out (or first_in) is <= id: txs are in id order. */
 static uint64_t tx_of(const store *s, uint64_t id, int outputs)
 {
     uint64_t lo = 0, hi = s->live.txs;
-    if (s->n_sample) { /* the last sampled tx whose first id is <= id bounds the search */
-        const uint64_t *smp = outputs ? s->sample_out : s->sample_in;
-        uint64_t a = 0, b = s->n_sample;
+    const uint64_t *all = tx_sample(s);
+    if (all) { /* the last sampled tx whose first id is <= id bounds the search */
+        uint64_t n = s->lazy->n_sample;
+        const uint64_t *smp = outputs ? all : all + n;
+        uint64_t a = 0, b = n;
         while (b - a > 1) {
             uint64_t mid = a + (b - a) / 2;
             if (smp[mid] <= id)

@@ -53,6 +53,7 @@ void store_col_set_u64(store *s, int col, uint64_t row, uint64_t value)
     uint64_t *p = store_col_at(s, col, row);
     if (row < s->undo_base[col]) store_undo_log(s, (uint64_t)col, row, *p);
     *p = value;
+    store_dirty_row(s, col, row);
 }
 
 int store_undo_open(store *s, util_err *err)
@@ -117,10 +118,12 @@ void store_undo_replay(store *s, uint64_t mark)
             if (x->slots && recs[i].index < x->cap) {
                 if (!x->slots[recs[i].index] && recs[i].old) x->used++;
                 x->slots[recs[i].index] = recs[i].old;
+                store_span_add(x->dirty, recs[i].index);
             }
         } else if (target < NCOLS && s->cols[target].width == 8 &&
                    (recs[i].index + 1) * 8 <= s->cols[target].mapped) {
             *(uint64_t *)store_col_at(s, (int)target, recs[i].index) = recs[i].old;
+            store_dirty_row(s, (int)target, recs[i].index);
         }
         recs[i] = (undo_rec){0, 0, 0};
     }

@@ -556,6 +556,18 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
     rc = trace_stops_build(&stops, s, labels, clusters, labels_service_categories(),
                            labels_service_stops(o->follow_mixers), err);
     if (rc) return rc;
+    rc = trace_compute_stops(s, labels, clusters, stops, seeds, o, out, err);
+    trace_stops_free(stops);
+    return rc;
+}
+
+int trace_compute_stops(const store *s, const labels_db *labels, const cluster_map *clusters,
+                        const trace_stops *stops, const trace_seeds *seeds, const trace_opts *o,
+                        trace_result *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_opts(o, seeds, err);
+    if (rc) return rc;
     tctx c;
     memset(&c, 0, sizeof c);
     c.s = s;
@@ -568,7 +580,6 @@ int trace_compute(const store *s, const labels_db *labels, const cluster_map *cl
         rc = util_errf(err, UTIL_ENOMEM, "out of memory building the trace result");
     if (!rc) fill_cuts(&c, out);
     tctx_free(&c);
-    trace_stops_free(stops);
     if (rc) trace_result_free(out);
     return rc;
 }
@@ -591,6 +602,7 @@ void trace_exposure_free(trace_exposure *x)
     for (size_t i = 0; i < x->n_cat; i++)
         free(x->cat[i].path);
     free(x->cat);
+    free(x->eps);
     memset(x, 0, sizeof *x);
 }
 
@@ -600,6 +612,7 @@ static int exposure_collect(tctx *c, trace_exposure *x)
     x->to_endpoints = c->t.to_endpoints;
     x->outputs_visited = c->n_or;
     x->partial = c->partial;
+    if (trace_exposure_fill_eps(c, x)) return UTIL_ENOMEM;
     for (size_t i = 0; i < c->n_er; i++) {
         const ep_rec *e = &c->er[i];
         const labels_label *l = labels_db_get(c->labels, e->label);

@@ -88,4 +88,9 @@ static inline void util_put_le64(uint8_t *p, uint64_t v)
     util_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* Write s (NULL: nothing) to f as HTML text: & < > " ' escaped, so that nothing in it, from the
+ * chain or from a third party's label, becomes markup, whether it lands in an element or in a
+ * quoted attribute. */
+void util_html_escape(FILE *f, const char *s);
+
 #endif

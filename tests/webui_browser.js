@@ -1,0 +1,395 @@
+// The web UI in a real browser (tests/e2e_webui.sh): Debian's Chromium, headless, driven by
+// playwright-core from web/node_modules (which downloads no browser). Reads a JSON file of
+// what to expect (tests/webui_oracle.py: the generator's truth and the blocks decoded by
+// python3-bitcoinlib) and prints one line per check: "ok NAME" or "FAIL NAME: why".
+//
+//   node tests/webui_browser.js CONFIG.json
+// CONFIG: {base, chromium, shots, keys: {read, analyst, admin}, expect, download_dir}
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require(path.join(__dirname, "..", "web", "node_modules", "playwright-core"));
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const X = cfg.expect;
+let failed = 0;
+function check(name, cond, why) {
+  if (cond) console.log("ok " + name);
+  else { failed++; console.log("FAIL " + name + ": " + (why || "")); }
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: cfg.chromium,
+    args: ["--no-sandbox", "--disable-gpu"] });
+  const context = await browser.newContext({ viewport: { width: 1500, height: 950 },
+    acceptDownloads: true });
+  // every CSP violation and dialog is recorded: any is a failure
+  await context.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__csp.push(e.violatedDirective + " " + e.blockedURI));
+  });
+  const page = await context.newPage();
+  // a loaded machine (or an ASan build of the service) is slow: generous waits, never a pass
+  page.setDefaultTimeout(90000);
+  const dialogs = [], errors = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  const shot = (name) => page.screenshot({ path: path.join(cfg.shots, name + ".png") });
+  const base = cfg.base;
+  const text = (sel) => page.locator(sel).first().textContent();
+
+  // --- sign-in: required, a bad key refused, the read key accepted and kept per tab only
+  await page.goto(base + "/#/tx/" + X.theft_txid);
+  await page.waitForSelector("#signin");
+  check("unsigned visit goes to sign-in", page.url().endsWith("#/signin"), page.url());
+  await page.fill("#apikey", "not-a-key-not-a-key");
+  await page.click("#signin-button");
+  await page.waitForFunction(() => document.querySelector("#signin-error").textContent.length > 0);
+  check("a bad key is refused", /not valid/.test(await text("#signin-error")));
+  await page.fill("#apikey", cfg.keys.read);
+  await page.click("#signin-button");
+  await page.waitForFunction(() => document.querySelector("#who").dataset.role === "read");
+  check("signed in as read", (await text("#who")).includes("read"));
+  const stored = await page.evaluate(() => [sessionStorage.getItem("ct_key"), localStorage.length,
+    document.cookie]);
+  check("key in sessionStorage only, no cookie", stored[0] === cfg.keys.read && stored[1] === 0 &&
+    stored[2] === "", JSON.stringify(stored));
+
+  // --- search: the theft by txid, by actor
+  await page.fill("#q", X.theft_txid);
+  await page.press("#q", "Enter");
+  await page.waitForSelector("#results");
+  check("search finds the theft tx", (await text("#results")).includes(X.theft_txid.slice(0, 10)));
+  await page.fill("#q", "Lazarus");
+  await page.press("#q", "Enter");
+  await page.waitForFunction(() => document.querySelector("#search-query") &&
+    document.querySelector("#search-query").textContent === "Lazarus" &&
+    document.querySelector("#results"));
+  check("search finds the actor", (await text("#results")).includes("Lazarus Group"));
+  await shot("search");
+
+  // --- tx and address pages against the blocks
+  await page.goto(base + "/#/tx/" + X.theft_txid);
+  await page.waitForSelector("#tx-outputs");
+  const outSats = await page.$$eval("#tx-outputs .amount", (els) => els.map((e) => Number(e.dataset.sats)));
+  check("tx page: output values", JSON.stringify(outSats) === JSON.stringify(X.sources.map((s) => s.value)),
+    JSON.stringify(outSats));
+  await page.goto(base + "/#/address/" + X.sources[0].address);
+  await page.waitForSelector("#addr-received");
+  check("address page: received", Number(await page.$eval("#addr-received .amount", (e) => e.dataset.sats)) ===
+    X.sources[0].value);
+
+  // --- the graph from the theft: start nodes hold what was stolen, the victim is named
+  await page.goto(base + "/#/graph?from=" + X.theft_txid);
+  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.edges.size >= 1, null,
+    { timeout: 60000 });
+  await page.waitForTimeout(300);
+  await shot("graph-start");
+  const start = await page.evaluate(() => [...CT.graph.nodes.values()].filter((n) => n.depth === 0)
+    .map((n) => ({ id: n.id, amount: CT.graph.amountOf(n), outs: [...n.outputs.keys()] })));
+  const startSum = start.reduce((a, n) => a + n.amount, 0);
+  check("graph start holds the stolen amount", startSum === X.stolen, startSum + " != " + X.stolen);
+  const victim = await page.evaluate(() => [...CT.graph.nodes.values()].filter((n) => n.depth === -1)
+    .map((n) => n.name));
+  check("the victim is named by its actor", victim.includes(X.victim), JSON.stringify(victim));
+
+  // click the node holding the biggest stolen output (a real click on the canvas)
+  const clickNode = async (id) => {
+    const p = await page.evaluate((nid) => {
+      const el = CT.graph.cy.getElementById(nid);
+      CT.graph.cy.center(el);
+      const r = el.renderedPosition();
+      const b = document.getElementById("cy").getBoundingClientRect();
+      return { x: b.left + r.x, y: b.top + r.y };
+    }, id);
+    await page.mouse.click(p.x, p.y);
+    await page.waitForFunction((nid) => document.querySelector("#side-id") &&
+      document.querySelector("#side-id").textContent === nid, id);
+  };
+  const big = start.find((n) => n.outs.includes(X.hop.from));
+  await clickNode(big.id);
+  const sideSats = Number(await page.$eval(`#side-outputs .amount[data-output="${X.hop.from}"]`,
+    (e) => e.dataset.sats));
+  const bigValue = X.sources.find((s) => s.output === X.hop.from).value;
+  check("side panel: the stolen output's taint", sideSats === bigValue, sideSats + " != " + bigValue);
+  check("side panel: hostile actor shown as text", (await text("#side-title")) ===
+    "<script>alert(1)</script>", await text("#side-title"));
+
+  // --- expand one hop forward: the split of the taint against the oracle's haircut
+  const before = await page.evaluate(() => CT.graph.nodes.size);
+  await page.click("#btn-next");
+  await page.waitForFunction((n) => CT.graph.nodes.size > n, before, { timeout: 60000 });
+  await page.waitForTimeout(300);
+  await shot("graph-expanded");
+  const got = await page.evaluate(() => {
+    const m = {};
+    for (const n of CT.graph.nodes.values())
+      for (const o of n.outputs.values()) m[o.output] = [...o.by.values()].reduce((a, b) => a + b, 0);
+    return m;
+  });
+  let hopOk = true, hopWhy = "";
+  for (const [op, v] of Object.entries(X.hop.outputs)) {
+    if (got[op] !== v) { hopOk = false; hopWhy += `${op}: ${got[op]} != ${v}; `; }
+  }
+  check("expand: each output's taint = the haircut split", hopOk, hopWhy);
+  const fee = await page.evaluate((id) => CT.graph.nodes.get(id).fees, big.id);
+  check("expand: the fee's share", fee === X.hop.fee, fee + " != " + X.hop.fee);
+  const edgeSum = await page.evaluate((id) => [...CT.graph.edges.values()]
+    .filter((e) => e.from === id && e.tx).reduce((a, e) => a + (e.owner === id ? e.amount : 0), 0), big.id);
+  check("expand: edges + fee = the node's taint", edgeSum + fee === bigValue, `${edgeSum} + ${fee}`);
+  // the edge's amount is what the canvas label shows
+  const label = await page.evaluate((id) => CT.graph.cy.edges().filter((e) => e.source().id() === id)
+    .map((e) => e.data("label")), big.id);
+  const firstOut = Object.values(X.hop.outputs)[0];
+  const btc = (s) => (BigInt(s).toString().padStart(9, "0").replace(/(\d{8})$/, ".$1")) + " BTC";
+  check("expand: edge labels show the amounts", label.some((l) => l.startsWith(btc(firstOut))) ||
+    label.length > 0 && Object.values(X.hop.outputs).length > 1, JSON.stringify(label));
+
+  // a second hop from a child, its evidence path, then collapse
+  const child = await page.evaluate((op) => [...CT.graph.nodes.values()]
+    .find((n) => n.outputs.has(op)).id, Object.keys(X.hop.outputs)[0]);
+  await clickNode(child);
+  const nBefore2 = await page.evaluate(() => CT.graph.nodes.size);
+  await page.dblclick("#cy", { position: await page.evaluate((nid) => {
+    const r = CT.graph.cy.getElementById(nid).renderedPosition();
+    return { x: r.x, y: r.y };
+  }, child) }).catch(() => {});
+  await page.waitForFunction((n) => CT.graph.nodes.size > n || CT.graph.nodes.get(
+    CT.graph.selected).expanded.forward, nBefore2, { timeout: 60000 });
+  const grand = await page.evaluate((c) => {
+    const n = [...CT.graph.nodes.values()].find((x) => x.parent === c);
+    return n ? n.id : null;
+  }, child);
+  if (grand) {
+    await clickNode(grand);
+    const steps = await page.$$eval("#side-path li", (els) => els.length);
+    check("evidence path: start, theft, hop, hop", steps >= 4, "steps " + steps);
+  } else {
+    check("second hop reached a node", false, "no grandchild of " + child);
+  }
+  await shot("graph-two-hops");
+  await clickNode(child);
+  await page.click("#btn-collapse");
+  const after = await page.evaluate((c) => [...CT.graph.nodes.values()].filter((x) => x.parent === c).length,
+    child);
+  check("collapse removes what the expansion added", after === 0, "left " + after);
+  const z0 = await page.evaluate(() => CT.graph.cy.zoom());
+  await page.mouse.move(700, 500);
+  await page.mouse.wheel(0, -400);
+  await page.waitForTimeout(200);
+  const z1 = await page.evaluate(() => CT.graph.cy.zoom());
+  check("zoom with the wheel", z1 !== z0, `${z0} -> ${z1}`);
+
+  // --- a cross-chain hop: the Bitcoin output of an EVM swap, expanded backward, reaches the
+  // EVM inbound tx (the truth's xchain_link) in the Ethereum lane
+  if (X.xchain) {
+    await page.goto(base + "/#/graph?from=" + X.xchain.output);
+    await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 1);
+    const first = await page.evaluate(() => CT.graph.nodes.keys().next().value);
+    await clickNode(first);
+    await page.click("#btn-prev");
+    await page.waitForFunction(() => [...CT.graph.nodes.values()].some((n) => n.chain !== "btc"),
+      null, { timeout: 60000 });
+    const xc = await page.evaluate(() => {
+      const e = [...CT.graph.edges.values()].find((x) => x.kind === "cross_chain");
+      const lanes = CT.graph.cy.nodes(".lane").map((n) => [n.id(), n.position("y")]);
+      return { e, lanes, foreign: [...CT.graph.nodes.values()].filter((n) => n.chain !== "btc").map((n) => n.id) };
+    });
+    check("cross-chain: the EVM inbound tx is a node of another lane",
+      xc.foreign.some((id) => id.endsWith(X.xchain.inbound_tx)) && xc.lanes.length === 2 &&
+      xc.lanes.find((l) => l[0] === "lane:eth")[1] > xc.lanes.find((l) => l[0] === "lane:btc")[1],
+    JSON.stringify(xc.lanes) + " " + JSON.stringify(xc.foreign));
+    check("cross-chain: the hop's amount and method are the truth's", xc.e &&
+      xc.e.amount === String(X.xchain.amount) && xc.e.method === X.xchain.method, JSON.stringify(xc.e));
+    await shot("graph-lanes");
+  } else {
+    check("the generated chain has a cross-chain hop", false);
+  }
+
+  // --- hostile labels: text everywhere, nothing injected
+  await page.goto(base + "/#/address/" + X.hostile_address);
+  await page.waitForSelector("#addr-outputs");
+  await page.goto(base + "/#/actor/" + encodeURIComponent('"><img src=x onerror=alert(2)>'));
+  await page.waitForSelector("#actor-labels");
+  await page.fill("#q", "hostile");
+  await page.press("#q", "Enter");
+  await page.waitForSelector("#results");
+  const resultsText = await text("#results");
+  check("hostile: search shows the markup as text", resultsText.includes("<script>alert(1)</script>") &&
+    resultsText.includes('"><img src=x onerror=alert(2)>'), resultsText.slice(0, 200));
+  await page.goto(base + "/#/labels/" + X.hostile_address);
+  await page.waitForSelector(".label-url");
+  const urls = await page.$$eval(".label-url", (els) => els.map((e) => e.textContent));
+  check("hostile: a javascript: url is text, not a link", urls.includes(
+    "javascript:alert(document.domain)") && (await page.$$("a[href^='javascript']")).length === 0,
+  JSON.stringify(urls));
+  await shot("hostile");
+  const dom = await page.evaluate(() => ({ img: document.querySelectorAll("img").length,
+    scripts: document.querySelectorAll("script").length,
+    onerror: document.querySelectorAll("[onerror]").length }));
+  check("hostile: no injected element", dom.img === 0 && dom.onerror === 0 && dom.scripts === 7,
+    JSON.stringify(dom));
+
+  // --- screening: paste, run, table, download; upload a CSV
+  await page.goto(base + "/#/screen");
+  await page.waitForSelector("#screen-input");
+  const items = [X.sources[0].address, X.sources[1].address, X.theft_txid, "1BogusAddressThatDoesNotExistXXXX"];
+  await page.fill("#screen-input", "address,note\n" + items.map((i) => i + ",x").join("\n"));
+  await page.click("#screen-run");
+  await page.waitForSelector("#screen-table");
+  const rows = await page.$$eval("#screen-table tbody tr", (trs) => trs.map((tr) =>
+    [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+  check("screening: one row per item", rows.length === items.length, rows.length);
+  const thief = rows.find((r) => r[1] === X.sources[0].address);
+  check("screening: a theft address is severe with its reason", thief && thief[2] === "severe" &&
+    /theft/.test(thief[4]), JSON.stringify(thief));
+  check("screening: an unknown address is an error row", rows.some((r) => r[2] === "error"));
+  await shot("screening");
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#screen-download")]);
+  const csvPath = path.join(cfg.download_dir, "screening.csv");
+  await dl.saveAs(csvPath);
+  check("screening: CSV downloaded", fs.existsSync(csvPath) && dl.suggestedFilename() === "screening.csv");
+  const upload = path.join(cfg.download_dir, "upload.csv");
+  fs.writeFileSync(upload, "chain,address\nbtc," + X.sources[2].address + "\n");
+  await page.setInputFiles("#screen-file", upload);
+  await page.waitForFunction((a) => document.querySelector("#screen-input").value.includes(a),
+    X.sources[2].address);
+  check("screening: an uploaded CSV fills the box", true);
+
+  // --- unknown ids and pages: a 404 view, not a crash
+  for (const route of ["#/tx/" + "0".repeat(64), "#/address/1BoguSaddressXXXXXXXXXXXXXXXXXXXX",
+    "#/entity/999999999", "#/no/such/page", "#/labels/nothing-here"]) {
+    await page.goto(base + "/" + route);
+    await page.waitForSelector("#notfound, #error", { timeout: 30000 });
+    check("404 view for " + route, (await page.$("#notfound")) !== null);
+  }
+  const r404 = await page.goto(base + "/no-such-page");
+  check("an unknown path is an HTTP 404 page", r404.status() === 404 &&
+    (await page.$("#notfound")) !== null && /default-src 'none'/.test(r404.headers()["content-security-policy"]));
+
+  // --- a read key cannot write; an analyst can
+  await page.goto(base + "/#/");
+  const writes = await page.evaluate(async (keys) => {
+    const post = (k) => fetch("/v1/watchlists", { method: "POST", headers: { "X-API-Key": k,
+      "Content-Type": "application/json" }, body: JSON.stringify({ name: "w1",
+      items: [{ kind: "address", value: "1BoatSLRHtKNngkdXEeobR76b53LETtpyT" }] }) })
+      .then((r) => r.status);
+    return [await post(keys.read), await post(keys.analyst)];
+  }, cfg.keys);
+  check("a read key cannot write (403), an analyst can", writes[0] === 403 &&
+    (writes[1] === 200 || writes[1] === 201), JSON.stringify(writes));
+  const noKey = await page.evaluate(() => fetch("/v1/tx/" + "0".repeat(64)).then((r) => r.status));
+  check("the API without a key: 401", noKey === 401);
+
+  // --- sign out, and the analyst's role
+  await page.click("#signout");
+  await page.waitForSelector("#signin");
+  check("signed out: key gone", await page.evaluate(() => sessionStorage.getItem("ct_key")) === null);
+  await page.fill("#apikey", cfg.keys.analyst);
+  await page.click("#signin-button");
+  await page.waitForFunction(() => document.querySelector("#who").dataset.role === "analyst");
+  check("signed in as analyst", true);
+
+  // --- cases (analyst): open a case on the theft, trace it, label and note from the graph,
+  // export the report, the endpoints and the graph
+  await page.goto(base + "/#/cases");
+  await page.waitForSelector("#newcase");
+  await page.fill("#newcase-title", "Theft at " + X.victim);
+  await page.fill("#newcase-victim", X.victim);
+  await page.click("#newcase-submit");
+  await page.waitForSelector("#case-title");
+  const caseId = page.url().split("/").pop();
+  check("case opened", /^[0-9]+$/.test(caseId) && (await text("#case-victim")) === X.victim, page.url());
+  await page.fill("#addseed-spec", X.theft_txid);
+  await page.click("#addseed-submit");
+  await page.waitForSelector("#case-seeds tbody tr");
+  await page.fill("#runtrace-hops", "50");
+  await page.click("#runtrace-submit");
+  await page.waitForSelector(".run table.actors", { timeout: 60000 });
+  await shot("case");
+  const seeded = Number(await page.$eval(".run p .amount", (e) => e.dataset.sats));
+  check("case run: seeded = the stolen amount (truth)", seeded === X.stolen, seeded + " != " + X.stolen);
+  const actors = await page.$$eval(".run table.actors tbody tr", (trs) => trs.map((tr) => ({
+    actor: tr.children[0].textContent, sats: Number(tr.querySelector(".amount").dataset.sats) })));
+  const byName = Object.fromEntries(actors.map((a) => [a.actor, a.sats]));
+  const services = X.endpoints.filter((e) => ["exchange", "otc", "swap", "bridge"].includes(e.type));
+  const named = services.filter((e) => byName[e.name] !== undefined);
+  check("case run: the truth's cash-out services are named by actor", named.length === services.length,
+    "missing " + JSON.stringify(services.filter((e) => byName[e.name] === undefined).map((e) => e.name)));
+  const shown = named.reduce((a, e) => a + byName[e.name], 0);
+  const truthSum = services.reduce((a, e) => a + e.value, 0);
+  // the tracer's recall at the services (docs/tracing.md: CoinJoins are not followed) is below
+  // 100 %; more than the truth would be taint from nowhere
+  check("case run: amounts at the services 90-100.5 % of the truth", shown >= truthSum * 0.9 &&
+    shown <= truthSum * 1.005, `${shown} vs ${truthSum} (${(100 * shown / truthSum).toFixed(1)} %)`);
+  await page.goto(base + "/#/graph?case=" + caseId);
+  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId, null,
+    { timeout: 60000 });
+  const node2 = await page.evaluate((op) => [...CT.graph.nodes.values()].find((n) => n.outputs.has(op)).id,
+    X.sources[1].output);
+  await clickNode(node2);
+  await page.waitForSelector("#case-tools");
+  await page.fill("#nodelabel-actor", "Thief wallet (analyst)");
+  await page.click("#nodelabel-submit");
+  await page.waitForFunction(() => document.querySelector("#nodelabel-msg").textContent === "saved");
+  await page.fill("#nodenote-text", "<script>alert(9)</script> seen moving");
+  await page.click("#nodenote-submit");
+  await page.waitForFunction(() => document.querySelector("#nodenote-msg").textContent === "saved");
+  const cdoc = await page.evaluate((id) => CT.api("cases/" + id), caseId);
+  check("graph: label and note recorded in the case", cdoc.labels.length === 1 &&
+    cdoc.labels[0].address === X.sources[1].address && cdoc.notes.length === 1 &&
+    cdoc.audit_verified === true, JSON.stringify([cdoc.labels, cdoc.notes.length]));
+  const save = async (sel, name) => {
+    const [d] = await Promise.all([page.waitForEvent("download"), page.click(sel)]);
+    const p = path.join(cfg.download_dir, name);
+    await d.saveAs(p);
+    return fs.readFileSync(p, "utf8");
+  };
+  const svg = await save("#graph-svg", "graph.svg");
+  check("graph exported as SVG, hostile text escaped", svg.startsWith("<?xml") && svg.includes("<svg") &&
+    svg.includes("&lt;script&gt;alert(1)&lt;/script&gt;") && !svg.includes("<script"), svg.slice(0, 80));
+  const dot = await save("#graph-dot", "graph.dot");
+  check("graph exported as DOT", dot.startsWith("digraph") && dot.includes(" -> ") &&
+    dot.includes(btc(X.sources[1].value)), dot.slice(0, 200));
+  await page.goto(base + "/#/case/" + caseId);
+  await page.waitForSelector("#export-report");
+  const rep = await save("#export-report", "report.html");
+  check("case report: the note's markup escaped, no script", rep.includes("&lt;script&gt;alert(9)") &&
+    !/<script/i.test(rep) && rep.includes("Thief wallet (analyst)"), rep.length);
+  const eps = await save("#export-endpoints", "endpoints.csv");
+  check("case endpoints CSV", eps.startsWith("case,run,chain,rank,address,category,actor") &&
+    eps.split("\n").length > 3);
+  await shot("case-after");
+  // a read key sees the case and cannot change it
+  await page.evaluate(() => { sessionStorage.clear(); });
+  await page.goto(base + "/#/signin");
+  await page.fill("#apikey", cfg.keys.read);
+  await page.click("#signin-button");
+  await page.waitForFunction(() => document.querySelector("#who").dataset.role === "read");
+  await page.goto(base + "/#/case/" + caseId);
+  await page.waitForSelector("#case-title");
+  check("read key: no forms on the case page", (await page.$("#addnote")) === null &&
+    (await page.$("#runtrace")) === null);
+  const w = await page.evaluate(async ([id, k]) => (await fetch("/v1/cases/" + id + "/notes",
+    { method: "POST", headers: { "X-API-Key": k, "Content-Type": "application/json" },
+      body: '{"text":"x"}' })).status, [caseId, cfg.keys.read]);
+  check("read key: a note is refused (403)", w === 403, w);
+  await page.goto(base + "/#/case/987654");
+  await page.waitForSelector("#notfound");
+  check("404 view for an unknown case", true);
+
+  const csp = await page.evaluate(() => window.__csp);
+  check("no CSP violation", csp.length === 0, JSON.stringify(csp));
+  check("no dialog opened", dialogs.length === 0, JSON.stringify(dialogs));
+  const realErrors = errors.filter((e) => !/status of (400|401|403|404)/.test(e));
+  check("no script error", realErrors.length === 0, JSON.stringify(realErrors));
+  check("no cookie was set", (await context.cookies()).length === 0);
+  await browser.close();
+}
+
+main().then(() => process.exit(failed ? 1 : 0), (e) => {
+  console.log("FAIL driver: " + (e && e.stack ? e.stack.split("\n").slice(0, 4).join(" | ") : e));
+  process.exit(1);
+});

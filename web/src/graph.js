@@ -1,0 +1,529 @@
+/* cointrail web UI: the graph (docs/webui.md, "The graph"). Nodes are entities (or addresses
+ * outside the clustering) named by their best label's actor, holding tainted outputs; chains
+ * are lanes, money flows left to right. Clicking a node shows its side panel; "next" and
+ * "previous" expand it by one hop of a trace (POST /v1/graph/expand) from its outputs, and
+ * collapse removes what its expansions added. The layout is computed here (columns by hop,
+ * rows within a lane), so the picture is the same every time. */
+"use strict";
+
+CT.graph = null; /* the graph page's state, for tests and the side panel */
+
+const LANE_NAMES = { btc: "Bitcoin", eth: "Ethereum" };
+const COL_W = 300, ROW_H = 110, LANE_GAP = 90;
+
+function markerText(patterns) {
+  const m = { coinjoin: "CoinJoin", peel: "peel", split: "split", bridge: "bridge", swap: "swap",
+    consolidate: "merge", hop: "hop" };
+  return (patterns || []).filter((p) => m[p]).map((p) => m[p]);
+}
+
+function nodeTitle(n) {
+  if (n.name) return n.name;
+  if (n.chain !== "btc") return n.chain.toUpperCase() + " " + CT.short(n.tx || n.id, 6);
+  if (n.entity !== undefined) return "e" + n.entity + (n.size > 1 ? " (" + n.size + " addr.)" : "");
+  return CT.short(n.address || n.id, 8);
+}
+
+class Graph {
+  constructor(container, side, opts) {
+    this.side = side;
+    this.policy = opts.policy || "haircut";
+    this.nodes = new Map(); /* id -> node state */
+    this.edges = new Map(); /* id -> edge state */
+    this.seq = 0;
+    this.onchange = opts.onchange || (() => {});
+    this.cy = cytoscape({
+      container,
+      minZoom: 0.05,
+      maxZoom: 3,
+      boxSelectionEnabled: false,
+      /* a large graph pans and zooms as a picture, redrawn when the gesture ends */
+      textureOnViewport: true,
+      hideEdgesOnViewport: true,
+      pixelRatio: 1,
+      style: [
+        { selector: "node", style: {
+          "shape": "round-rectangle", "width": 190, "height": 56,
+          "background-color": "#eef1f5", "border-width": 1, "border-color": "#8a94a6",
+          "label": "data(label)", "text-wrap": "wrap", "text-max-width": 180,
+          "text-valign": "center", "font-size": 12, "color": "#1b2430",
+          "min-zoomed-font-size": 7 } },
+        { selector: "node.lane", style: {
+          "shape": "rectangle", "background-color": "#f7f9fb", "background-opacity": 0.6,
+          "border-width": 1, "border-style": "dashed", "border-color": "#b7c0cc",
+          "width": "data(w)", "height": "data(h)", "z-compound-depth": "bottom", "z-index": 0,
+          "label": "data(label)", "text-valign": "top", "text-halign": "center",
+          "font-size": 16, "color": "#5b6675", "events": "no" } },
+        { selector: "node.exchange, node.otc", style: { "background-color": "#dbe9ff", "border-color": "#2f6fd6" } },
+        { selector: "node.theft, node.sanctioned, node.ransomware", style: { "background-color": "#ffe1e1", "border-color": "#c0392b" } },
+        { selector: "node.mixer", style: { "background-color": "#efe3ff", "border-color": "#7d3cc8" } },
+        { selector: "node.bridge, node.swap", style: { "background-color": "#ffeed8", "border-color": "#d9822b" } },
+        { selector: "node.endpoint", style: { "border-width": 4 } },
+        { selector: "node.root", style: { "border-width": 3, "border-style": "double" } },
+        { selector: "node.foreign", style: { "shape": "hexagon", "background-color": "#fff6d6", "border-color": "#b08a00" } },
+        { selector: "node:selected", style: { "border-color": "#111", "border-width": 4 } },
+        { selector: "edge", style: {
+          "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2,
+          "line-color": "#7f8a99", "target-arrow-color": "#7f8a99", "label": "data(label)",
+          "font-size": 10, "text-rotation": "autorotate", "text-background-color": "#ffffff",
+          "text-background-opacity": 0.85, "text-background-padding": 2,
+          "min-zoomed-font-size": 7 } },
+        { selector: "edge.coinjoin", style: { "line-style": "dashed", "line-color": "#7d3cc8", "target-arrow-color": "#7d3cc8" } },
+        { selector: "edge.peel", style: { "line-color": "#2e8b57", "target-arrow-color": "#2e8b57" } },
+        { selector: "edge.cross", style: { "line-style": "dashed", "width": 3, "line-color": "#d9822b", "target-arrow-color": "#d9822b" } },
+        { selector: "edge:selected", style: { "width": 4, "line-color": "#111" } },
+      ],
+    });
+    this.cy.on("tap", "node", (ev) => {
+      if (ev.target.hasClass("lane")) return;
+      this.select(ev.target.id());
+    });
+    this.cy.on("dbltap", "node", (ev) => {
+      if (!ev.target.hasClass("lane")) this.expand(ev.target.id(), "forward");
+    });
+  }
+
+  /* Add or merge a node of an answer; parent: the node whose expansion reached it. */
+  addNode(n, parent, depth, via) {
+    let s = this.nodes.get(n.id);
+    if (!s) {
+      s = { id: n.id, chain: n.chain || "btc", name: n.name || null, category: n.category || null,
+        label: n.label || null, entity: n.entity, size: n.size, address: n.address, tx: n.tx,
+        depth, order: this.seq++, outputs: new Map(), n_outputs: 0,
+        expanded: {}, added: [], addedEdges: [], parent, via, expandable: n.expandable !== false,
+        root: !parent };
+      this.nodes.set(n.id, s);
+      if (parent) this.nodes.get(parent).added.push(n.id);
+    }
+    for (const o of n.outputs || []) {
+      let cur = s.outputs.get(o.output);
+      if (!cur) {
+        cur = { output: o.output, value: o.value, spent: o.spent, fate: o.fate, by: new Map() };
+        s.outputs.set(o.output, cur);
+      }
+      cur.by.set(parent || "start", o.taint);
+      if (o.fate === "endpoint") s.endpoint = true;
+    }
+    s.n_outputs = Math.max(s.n_outputs, n.n_outputs || 0);
+    return s;
+  }
+
+  amountOf(s) {
+    let t = 0;
+    for (const o of s.outputs.values()) for (const v of o.by.values()) t += v;
+    return t;
+  }
+
+  addEdge(e, owner) {
+    const id = e.from + "|" + e.to + "|" + (e.tx || "") + "|" + (e.kind || "tx");
+    if (this.edges.has(id)) return null;
+    const s = { id, from: e.from, to: e.to, tx: e.tx, height: e.height, amount: e.amount,
+      asset: e.asset, patterns: e.patterns || [], kind: e.kind || "tx", method: e.method,
+      confidence: e.confidence, rule: e.rule, owner };
+    this.edges.set(id, s);
+    if (owner) this.nodes.get(owner).addedEdges.push(id);
+    return s;
+  }
+
+  /* Columns by depth, lanes by chain, rows by first appearance. */
+  layout() {
+    const lanes = [...new Set([...this.nodes.values()].map((n) => n.chain))]
+      .sort((a, b) => (a === "btc" ? -1 : b === "btc" ? 1 : a < b ? -1 : 1));
+    const pos = {};
+    let top = 0;
+    const laneTop = {};
+    for (const lane of lanes) {
+      const cols = {};
+      const list = [...this.nodes.values()].filter((n) => n.chain === lane)
+        .sort((a, b) => a.order - b.order);
+      for (const n of list) {
+        const c = (cols[n.depth] = cols[n.depth] || []);
+        pos[n.id] = { x: n.depth * COL_W, y: top + c.length * ROW_H };
+        c.push(n.id);
+      }
+      const rows = Math.max(1, ...Object.values(cols).map((c) => c.length));
+      const depths = list.map((n) => n.depth);
+      laneTop[lane] = { top, rows, min: Math.min(...depths), max: Math.max(...depths) };
+      top += rows * ROW_H + LANE_GAP;
+    }
+    return { pos, lanes, laneTop };
+  }
+
+  /* Rebuild the drawing from the state (the state is small: a few thousand elements). */
+  draw(fit) {
+    const cy = this.cy;
+    const { pos, lanes, laneTop } = this.layout();
+    const els = [];
+    /* a lane is a plain box behind its nodes (not a compound node: those cost a bounds pass
+     * over their children at every change) */
+    for (const lane of lanes) {
+      const L = laneTop[lane];
+      const w = (L.max - L.min) * COL_W + 250, h = L.rows * ROW_H + 40;
+      els.push({ group: "nodes", data: { id: "lane:" + lane, label: LANE_NAMES[lane] || lane,
+        w, h }, position: { x: (L.min + L.max) * COL_W / 2, y: L.top + (L.rows - 1) * ROW_H / 2 },
+      classes: "lane", selectable: false, grabbable: false });
+    }
+    for (const n of this.nodes.values()) {
+      const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
+        n.chain !== "btc" ? "foreign" : ""].filter(Boolean).join(" ");
+      const amt = n.chain === "btc" ? CT.btc(this.amountOf(n)) : "";
+      els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
+        label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
+    }
+    /* a large graph draws its edges without labels (their amounts are in the side panel):
+     * measuring a label per edge is most of the drawing time */
+    const bare = this.nodes.size > 400;
+    for (const e of this.edges.values()) {
+      if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
+      const marks = markerText(e.patterns);
+      const amt = e.kind === "cross_chain" ? CT.units(e.amount, e.asset)
+        : CT.btc(e.amount);
+      const cls = [e.kind === "cross_chain" ? "cross" : "",
+        e.patterns.includes("coinjoin") ? "coinjoin" : "", e.patterns.includes("peel") ? "peel" : ""]
+        .filter(Boolean).join(" ");
+      els.push({ group: "edges", data: { id: e.id, source: e.from, target: e.to,
+        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") }, classes: cls });
+    }
+    const selected = cy.$("node:selected").map((x) => x.id());
+    cy.batch(() => {
+      cy.elements().remove();
+      cy.add(els);
+    });
+    for (const id of selected) cy.getElementById(id).select();
+    this.extent = this.extentOf(pos);
+    if (fit) this.fitAll();
+    this.onchange(this);
+  }
+
+  /* The drawing's box from the layout (cytoscape's own fit measures every label: seconds for
+   * a thousand nodes). */
+  extentOf(pos) {
+    const ps = Object.values(pos);
+    if (!ps.length) return null;
+    const xs = ps.map((p) => p.x), ys = ps.map((p) => p.y);
+    return { x1: Math.min(...xs) - 130, x2: Math.max(...xs) + 130, y1: Math.min(...ys) - 70,
+      y2: Math.max(...ys) + 50 };
+  }
+
+  fitAll() {
+    const e = this.extent, cy = this.cy;
+    if (!e) return;
+    const w = cy.width(), h = cy.height(), pad = 30;
+    let z = Math.min((w - 2 * pad) / (e.x2 - e.x1), (h - 2 * pad) / (e.y2 - e.y1));
+    z = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), z, 1.5));
+    cy.viewport({ zoom: z, pan: { x: (w - z * (e.x1 + e.x2)) / 2, y: (h - z * (e.y1 + e.y2)) / 2 } });
+  }
+
+  async start(spec) {
+    const d = await CT.api("graph/start", { body: { from: spec, limit: 200 } });
+    this.nodes.clear();
+    this.edges.clear();
+    for (const n of d.nodes) this.addNode(n, null, 0, null);
+    this.truncated = d.truncated;
+    this.draw(true);
+    return d;
+  }
+
+  /* One hop next ("forward") or previous ("backward") from a node's outputs. */
+  async expand(id, direction) {
+    const s = this.nodes.get(id);
+    if (!s || s.expanded[direction] || !s.expandable || s.chain !== "btc") return null;
+    let outs = [...s.outputs.values()].map((o) => ({ output: o.output,
+      taint: [...o.by.values()].reduce((a, b) => a + b, 0), spent: o.spent }))
+      .filter((o) => o.taint > 0 && (direction === "backward" || o.spent));
+    outs.sort((a, b) => b.taint - a.taint);
+    const cut = outs.length > 1000;
+    outs = outs.slice(0, 1000);
+    if (!outs.length) {
+      s.expanded[direction] = true;
+      s.note = direction === "forward" ? "nothing to follow forward: its tainted outputs are " +
+        "unspent or at a service" : "nothing before it";
+      this.select(id);
+      return null;
+    }
+    const d = await CT.api("graph/expand", { body: { direction, policy: this.policy,
+      outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) } });
+    s.expanded[direction] = true;
+    s.cut = cut;
+    const step = direction === "forward" ? 1 : -1;
+    for (const n of d.nodes) {
+      const e = d.edges.find((x) => (direction === "forward" ? x.to : x.from) === n.id);
+      this.addNode(n, id, s.depth + step, e ? e.from + "|" + e.to + "|" + (e.tx || "") + "|" +
+        (e.kind || "tx") : null);
+    }
+    for (const e of d.edges) this.addEdge(e, id);
+    s.stopped = d.stopped;
+    s.fees = (s.fees || 0) + d.fees;
+    this.draw(true);
+    this.select(id);
+    return d;
+  }
+
+  /* Remove what a node's expansions added (recursively), unless reached another way. */
+  collapse(id) {
+    const s = this.nodes.get(id);
+    if (!s) return;
+    for (const c of s.added) this.collapse(c);
+    for (const eid of s.addedEdges) this.edges.delete(eid);
+    for (const c of s.added) {
+      const keep = [...this.edges.values()].some((e) => e.from === c || e.to === c);
+      if (!keep) this.nodes.delete(c);
+    }
+    s.added = [];
+    s.addedEdges = [];
+    s.expanded = {};
+    this.draw(false);
+    this.select(id);
+  }
+
+  /* The evidence path: from a start node to this one, each step the edge that first reached
+   * the next node (its tx, amount and markers). */
+  pathTo(id) {
+    const path = [];
+    const seen = new Set();
+    let cur = this.nodes.get(id);
+    while (cur && cur.via && !seen.has(cur.id)) {
+      seen.add(cur.id);
+      const e = this.edges.get(cur.via);
+      if (!e) break;
+      path.unshift({ edge: e, node: cur });
+      cur = this.nodes.get(cur.parent);
+    }
+    return { start: cur, steps: path };
+  }
+
+  select(id) {
+    const s = this.nodes.get(id);
+    this.cy.$(":selected").unselect();
+    if (!s) return;
+    this.cy.getElementById(id).select();
+    this.selected = id;
+    this.panel(s);
+  }
+
+  panel(s) {
+    const side = CT.clear(this.side);
+    const amount = this.amountOf(s);
+    side.appendChild(CT.h("h2", { id: "side-title" }, nodeTitle(s)));
+    const facts = [];
+    facts.push(CT.h("dt", {}, "node"), CT.h("dd", { id: "side-id" }, s.id));
+    facts.push(CT.h("dt", {}, "chain"), CT.h("dd", {}, LANE_NAMES[s.chain] || s.chain));
+    if (s.category) facts.push(CT.h("dt", {}, "category"), CT.h("dd", { id: "side-category" }, s.category));
+    if (s.chain === "btc")
+      facts.push(CT.h("dt", {}, "tainted"), CT.h("dd", { id: "side-amount" }, CT.amount(amount)));
+    if (s.entity !== undefined)
+      facts.push(CT.h("dt", {}, "entity"), CT.h("dd", {}, CT.link("e" + s.entity, "entity",
+        String(s.entity)), s.size ? " (" + s.size + " addresses)" : ""));
+    if (s.address) facts.push(CT.h("dt", {}, "address"), CT.h("dd", { class: "mono" },
+      CT.link(CT.short(s.address, 12), "address", s.address)));
+    if (s.fees) facts.push(CT.h("dt", {}, "fees"), CT.h("dd", {}, CT.amount(s.fees)));
+    side.appendChild(CT.h("dl", { class: "facts" }, facts));
+    if (s.label) side.appendChild(CT.h("div", { class: "labelcard", id: "side-label" },
+      CT.h("strong", {}, "label"), CT.labelBlock(s.label)));
+    if (s.note) side.appendChild(CT.h("p", { class: "muted", id: "side-note" }, s.note));
+    const canExpand = s.chain === "btc" && s.expandable;
+    side.appendChild(CT.h("div", { class: "row" },
+      CT.h("button", { id: "btn-next", type: "button", disabled: !canExpand || !!s.expanded.forward,
+        onclick: () => this.expand(s.id, "forward").catch((e) => CT.banner(e.message, "error")) },
+      "Next hops →"),
+      CT.h("button", { id: "btn-prev", type: "button", disabled: !canExpand || !!s.expanded.backward,
+        onclick: () => this.expand(s.id, "backward").catch((e) => CT.banner(e.message, "error")) },
+      "← Previous hops"),
+      CT.h("button", { id: "btn-collapse", type: "button", disabled: !s.added.length,
+        onclick: () => this.collapse(s.id) }, "Collapse")));
+    if (s.cut) side.appendChild(CT.h("p", { class: "muted" },
+      "Only its 1000 most tainted outputs were expanded."));
+    /* the evidence path */
+    const p = this.pathTo(s.id);
+    side.appendChild(CT.h("h3", {}, "Evidence path"));
+    const ol = CT.h("ol", { id: "side-path", class: "path" });
+    if (p.start) ol.appendChild(CT.h("li", {}, CT.h("strong", {}, nodeTitle(p.start)),
+      " (start)"));
+    for (const st of p.steps) {
+      const e = st.edge;
+      ol.appendChild(CT.h("li", { dataset: { sats: String(e.amount) } },
+        e.kind === "cross_chain" ? "cross-chain (" + e.method + ", confidence " + e.confidence + ")"
+          : ["tx ", CT.link(CT.short(e.tx, 8), "tx", e.tx), " (block " + e.height + ")"],
+        " → ", CT.h("strong", {}, nodeTitle(st.node)), ": ",
+        e.kind === "cross_chain" ? CT.units(e.amount, e.asset) : CT.amount(e.amount),
+        markerText(e.patterns).length ? " · " + markerText(e.patterns).join(", ") : ""));
+    }
+    side.appendChild(ol);
+    if (s.chain === "btc" && s.outputs.size) {
+      side.appendChild(CT.h("h3", {}, "Tainted outputs"));
+      const rows = [...s.outputs.values()].slice(0, 200).map((o) => {
+        const taint = [...o.by.values()].reduce((a, b) => a + b, 0);
+        const [txid, n] = o.output.split(":");
+        return [CT.link(CT.short(txid, 6) + ":" + n, "tx", txid),
+          CT.h("span", { class: "amount", dataset: { sats: String(taint), output: o.output } },
+            CT.btc(taint)),
+          o.fate === "endpoint" ? "at a service" : o.spent ? "spent" : "unspent"];
+      });
+      side.appendChild(CT.table(["output", "taint", ""], rows, { id: "side-outputs" }));
+    }
+    if (s.stopped && s.stopped.length)
+      side.appendChild(CT.h("p", { class: "muted" }, s.stopped.length +
+        " output(s) did not move on (" + [...new Set(s.stopped.map((x) => x.fate))].join(", ") + ")."));
+    const tools = CT.caseTools && CT.caseTools(this.caseId, s);
+    if (tools) side.appendChild(tools);
+  }
+
+  /* The drawing as SVG, built with DOM calls (every text is a text node) and serialised. */
+  toSVG() {
+    const NS = "http://www.w3.org/2000/svg";
+    const { pos, lanes, laneTop } = this.layout();
+    const e = this.extentOf(pos) || { x1: 0, x2: 100, y1: 0, y2: 100 };
+    const el = (tag, attrs, text) => {
+      const x = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) x.setAttribute(k, String(v));
+      if (text !== undefined) x.textContent = text;
+      return x;
+    };
+    const svg = el("svg", { xmlns: NS, viewBox: [e.x1 - 20, e.y1 - 40, e.x2 - e.x1 + 40,
+      e.y2 - e.y1 + 80].join(" "), "font-family": "sans-serif" });
+    const defs = el("defs", {});
+    const m = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8,
+      markerHeight: 8, orient: "auto-start-reverse" });
+    m.appendChild(el("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#7f8a99" }));
+    defs.appendChild(m);
+    svg.appendChild(defs);
+    for (const lane of lanes) {
+      const L = laneTop[lane];
+      svg.appendChild(el("rect", { x: L.min * COL_W - 130, y: L.top - 60, width: (L.max - L.min) * COL_W + 260,
+        height: L.rows * ROW_H + 40, fill: "#f7f9fb", stroke: "#b7c0cc", "stroke-dasharray": "6 4" }));
+      svg.appendChild(el("text", { x: L.min * COL_W - 120, y: L.top - 40, "font-size": 16,
+        fill: "#5b6675" }, LANE_NAMES[lane] || lane));
+    }
+    for (const ed of this.edges.values()) {
+      const a = pos[ed.from], b = pos[ed.to];
+      if (!a || !b) continue;
+      svg.appendChild(el("line", { x1: a.x + 95, y1: a.y, x2: b.x - 95, y2: b.y, stroke: ed.kind ===
+        "cross_chain" ? "#d9822b" : "#7f8a99", "stroke-width": 2, "marker-end": "url(#arrow)" }));
+      const amt = ed.kind === "cross_chain" ? CT.units(ed.amount, ed.asset) : CT.btc(ed.amount);
+      const marks = markerText(ed.patterns);
+      svg.appendChild(el("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 4, "font-size": 10,
+        "text-anchor": "middle" }, amt + (marks.length ? " · " + marks.join(" ") : "")));
+    }
+    const fills = { exchange: "#dbe9ff", otc: "#dbe9ff", theft: "#ffe1e1", sanctioned: "#ffe1e1",
+      mixer: "#efe3ff", bridge: "#ffeed8", swap: "#ffeed8" };
+    for (const n of this.nodes.values()) {
+      const p = pos[n.id];
+      svg.appendChild(el("rect", { x: p.x - 95, y: p.y - 28, width: 190, height: 56, rx: 8,
+        fill: fills[n.category] || "#eef1f5", stroke: "#8a94a6", "stroke-width": n.endpoint ? 4 : 1 }));
+      svg.appendChild(el("text", { x: p.x, y: p.y - 4, "font-size": 12, "text-anchor": "middle" },
+        nodeTitle(n)));
+      if (n.chain === "btc")
+        svg.appendChild(el("text", { x: p.x, y: p.y + 14, "font-size": 12, "text-anchor": "middle" },
+          CT.btc(this.amountOf(n))));
+    }
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg);
+  }
+
+  /* The graph in Graphviz's DOT (left to right; quotes and backslashes escaped). */
+  toDOT() {
+    const q = (t) => '"' + String(t).replace(/\\/g, "\\\\").replace(/"/g, '\\"')
+      .replace(/\r?\n/g, "\\n") + '"';
+    const lines = ["digraph cointrail {", "  rankdir=LR;", "  node [shape=box, style=rounded];"];
+    for (const n of this.nodes.values())
+      lines.push("  " + q(n.id) + " [label=" + q(nodeTitle(n) + (n.chain === "btc" ? "\n" +
+        CT.btc(this.amountOf(n)) : "")) + (n.category ? ", tooltip=" + q(n.category) : "") + "];");
+    for (const e of this.edges.values()) {
+      const marks = markerText(e.patterns);
+      lines.push("  " + q(e.from) + " -> " + q(e.to) + " [label=" + q((e.kind === "cross_chain"
+        ? CT.units(e.amount, e.asset) : CT.btc(e.amount)) + (marks.length ? " " +
+        marks.join(" ") : "")) + (e.tx ? ", tooltip=" + q(e.tx) : "") +
+        (e.kind === "cross_chain" ? ", style=dashed" : "") + "];");
+    }
+    lines.push("}");
+    return lines.join("\n") + "\n";
+  }
+}
+
+CT.Graph = Graph;
+
+CT.pages.graph = async function (view) {
+  view.className = "wide";
+  const q = CT.query();
+  const spec = CT.h("input", { id: "graph-from", type: "text", value: q.get("from") || "",
+    placeholder: "start from a txid, TXID:N, an address or entity:ID", size: 70 });
+  const policy = CT.h("select", { id: "graph-policy" },
+    ["haircut", "poison", "fifo"].map((p) => CT.h("option", { value: p,
+      selected: (q.get("policy") || "haircut") === p }, p)));
+  const go = CT.h("button", { id: "graph-go", type: "submit" }, "Open");
+  const fit = CT.h("button", { id: "graph-fit", type: "button" }, "Fit");
+  const png = CT.h("button", { id: "graph-png", type: "button" }, "PNG");
+  const svgB = CT.h("button", { id: "graph-svg", type: "button" }, "SVG");
+  const dotB = CT.h("button", { id: "graph-dot", type: "button" }, "DOT");
+  const stats = CT.h("span", { id: "graph-stats", class: "muted" });
+  const form = CT.h("form", { class: "toolbar" }, spec, policy, go, fit, png, svgB, dotB, stats);
+  const cyEl = CT.h("div", { id: "cy" });
+  const side = CT.h("aside", { id: "side" }, CT.h("p", { class: "muted" },
+    "Click a node for its details and evidence path; double-click to follow it a hop forward. " +
+    "Drag to pan, scroll to zoom."));
+  view.appendChild(form);
+  view.appendChild(CT.h("div", { class: "legend" },
+    "markers: CoinJoin (dashed purple) · peel (green) · split · merge · bridge/swap (orange) · " +
+    "cross-chain (dashed orange); thick border: reached a service"));
+  view.appendChild(CT.h("div", { class: "graphwrap" }, cyEl, side));
+  if (typeof cytoscape === "undefined") {
+    side.textContent = "The graph library is missing: run `npm ci` in web/ and build again.";
+    return;
+  }
+  const g = new CT.Graph(cyEl, side, { policy: policy.value, onchange: (gr) => {
+    stats.textContent = gr.nodes.size + " nodes, " + gr.edges.size + " edges";
+  } });
+  CT.graph = g;
+  fit.addEventListener("click", () => g.fitAll());
+  png.addEventListener("click", () => {
+    const data = g.cy.png({ full: true, bg: "#ffffff", output: "blob" });
+    const url = URL.createObjectURL(data);
+    const a = CT.h("a", { href: url, download: "graph.png", hidden: true });
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(url); a.remove(); }, 1000);
+  });
+  svgB.addEventListener("click", () => CT.download("graph.svg", "image/svg+xml", g.toSVG()));
+  dotB.addEventListener("click", () => CT.download("graph.dot", "text/vnd.graphviz", g.toDOT()));
+  policy.addEventListener("change", () => { g.policy = policy.value; });
+  const caseId = q.get("case");
+  if (caseId && /^[1-9][0-9]{0,15}$/.test(caseId)) {
+    g.caseId = caseId;
+    view.insertBefore(CT.h("p", { id: "graph-case" }, "Case ", CT.link(caseId, "case", caseId),
+      ": labels and notes from the side panel go to this case."), form);
+    g.cy.resize(); /* the drawing moved down: cytoscape caches where its container is */
+  }
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    CT.go("#/graph?from=" + encodeURIComponent(spec.value.trim()) + "&policy=" + policy.value);
+  });
+  let from = q.get("from");
+  if (!from && g.caseId) {
+    /* a case's graph: start from its first Bitcoin seed (the others are on its page) */
+    const c = await CT.api("cases/" + g.caseId);
+    const seed = c.seeds.find((x) => x.chain === "btc");
+    if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
+    from = seed.spec;
+    spec.value = from;
+  }
+  if (!from) return;
+  const d = await g.start(from);
+  if (!d.nodes.length) CT.notFound(side, "nothing to draw from " + from);
+  /* a tx: show where its inputs came from too (the victim of a theft) */
+  if (/^[0-9a-fA-F]{64}$/.test(from) && d.nodes.length) {
+    const all = [...g.nodes.values()].flatMap((n) => [...n.outputs.values()]);
+    const body = { direction: "backward", policy: g.policy,
+      outputs: all.slice(0, 1000).map((o) => ({ output: o.output, taint: o.value })) };
+    const b = await CT.api("graph/expand", { body });
+    const first = g.nodes.keys().next().value;
+    for (const n of b.nodes) g.addNode(n, null, -1, null);
+    for (const e of b.edges) g.addEdge(e, null);
+    for (const n of b.nodes) g.nodes.get(n.id).root = true;
+    /* the start nodes' evidence begins at the tx's payers */
+    for (const e of g.edges.values()) {
+      const t = g.nodes.get(e.to);
+      if (t && !t.via && t.depth === 0) { t.via = e.id; t.parent = e.from; }
+    }
+    g.draw(true);
+    g.select(first);
+  }
+};
