@@ -10,13 +10,15 @@
 static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
-    "                        PATH...\n"
+    "                        [--no-exposure] PATH...\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
     "Blocks may be in any order; the most-work chain is imported, stale blocks ignored;\n"
     "a heavier branch reorganises the store; an interrupted import resumes when rerun.\n"
     "Every header's proof of work and difficulty are checked under the store's network,\n"
     "recorded at its first import: --network, else what the genesis block declares\n"
-    "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n";
+    "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n"
+    "A new store gets an exposure index (docs/exposure.md), which every import then brings up\n"
+    "to date after its blocks; --no-exposure makes a store without one (or leaves one behind).\n";
 
 int cmd_import(int argc, char **argv)
 {
@@ -29,10 +31,11 @@ int cmd_import(int argc, char **argv)
                                          {"json", no_argument, 0, 'j'},
                                          {"stop-after", required_argument, 0, 's'},
                                          {"network", required_argument, 0, 'n'},
+                                         {"no-exposure", no_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
-    int json = 0, progress = isatty(2);
+    int json = 0, progress = isatty(2), exposure = 1;
     ingest_opts o;
     ingest_default_opts(&o);
     int c;
@@ -81,6 +84,9 @@ int cmd_import(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'x':
+            exposure = 0;
+            break;
         case 'h':
             fputs(import_usage, stdout);
             return CLI_OK;
@@ -104,8 +110,26 @@ int cmd_import(int argc, char **argv)
     if (cluster_recover(db, &err))
         fprintf(stderr, "cointrail: warning: %s (readers still see the last clustering)\n",
                 err.msg);
+    /* A store without blocks gets an exposure index before its first block, so an import
+     * killed half way still has one to complete when rerun. */
+    if (exposure && !store_get_totals(s)->blocks && !exposure_exists(db)) {
+        exposure_writer *w;
+        rc = exposure_writer_open(&w, db, EXPOSURE_CREATE, EXPOSURE_DEFAULT_FLOOR, &err);
+        exposure_writer_close(w);
+        if (rc) {
+            store_close(s);
+            return cli_fail(&err);
+        }
+    }
     ingest_result r;
     rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+    /* The one exposure hook: after the blocks are committed, propagate them (a store made
+     * before the index existed has none: `cointrail exposure build` makes it). */
+    exposure_sync_result xr = {0};
+    if (!rc && exposure && exposure_exists(db) &&
+        (rc = cli_exposure_update(db, s, NULL, 0, 0, NULL, &xr, &err)))
+        util_err_prefix(&err, "blocks imported, but the exposure index was not brought up to date "
+                              "(rerun the import or cointrail exposure build)");
     store_close(s);
     if (rc) return cli_fail(&err);
     if (json) {
@@ -121,6 +145,10 @@ int cmd_import(int argc, char **argv)
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
+        json_object_set_new(j, "exposure",
+                            json_pack("{s:b, s:I, s:I, s:f}", "updated", xr.seconds > 0,
+                                      "txs_added", (json_int_t)xr.txs_added, "blocks_removed",
+                                      (json_int_t)xr.blocks_removed, "seconds", xr.seconds));
         cli_print_json(j);
         json_decref(j);
     } else {
