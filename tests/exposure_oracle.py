@@ -6,12 +6,17 @@
       every stored amount (output, category), every stop row and every amount not stored (per
       block, category, kind) equal what this script computes from the block files
 
-  exposure_oracle.py recall BIN DB BLOCKDIR [--min-depth N]
-      screening recall and precision on the generator's truth: the scenarios' deposits (steps
-      *_deposit, and peel steps paying an exchange or OTC deposit address) against every other
-      tx paying a deposit address of those services; flagged = theft or sanctioned exposure > 0
-      in `cointrail screen --direction incoming --json` of the tx. Depth of a stolen deposit:
-      txs from the theft (the truth's sources), shortest way. Prints the table; exit 0.
+  exposure_oracle.py pick-labels BLOCKDIR HEIGHT N OUT.csv
+      labels.csv rows for N addresses (deterministic) paid below HEIGHT whose outputs are spent,
+      in turn theft, sanctioned, exchange, mixer: for chains without labels (tests/mkchain.py)
+
+  exposure_oracle.py recall BIN DB BLOCKDIR [--min-depth N] [--require-recall PCT]
+      screening recall and precision on the generator's truth (truth.jsonl): a deposit is a tx
+      paying an address the truth gives to an exchange, OTC desk, swap service or bridge, not
+      spending that service's own coins; stolen if it is a step of a scenario (the thief's), else
+      clean. Flagged: theft or sanctioned exposure > 0 in `cointrail screen --direction incoming
+      --json`. Depth of a stolen deposit: txs from its theft along the thief's steps, shortest
+      way. Prints recall by depth and precision; exits 1 if recall is below PCT.
 
 The chain is decoded with python3-bitcoinlib (tests/oracle.py, tests/serve_check.py's cached
 decode); labels come from the CSV files (labels.csv of the generator) read here; haircut shares
@@ -179,75 +184,110 @@ def cmd_compare(a):
     sys.exit(1 if fails else 0)
 
 
+def cmd_pick_labels(a):
+    _, txs, outs, _ = serve_check.load_chain(a.blockdir)
+    spent = {p for x in txs for p in x["ins"]}
+    addrs = []
+    for x in txs:
+        if x["height"] >= a.height:
+            break
+        for n, (_, addr) in enumerate(x["outs"]):
+            if addr and (x["txid"], n) in spent and addr not in addrs:
+                addrs.append(addr)
+    cats = ["theft", "sanctioned", "exchange", "mixer"]
+    step = max(1, len(addrs) // max(1, a.n))
+    with open(a.out, "w") as f:
+        f.write("chain,address,category,actor,source,confidence\n")
+        for i, addr in enumerate(addrs[::step][:a.n]):
+            f.write(f"btc,{addr},{cats[i % 4]},test,exposure_oracle,0.9\n")
+
+
 def cmd_recall(a):
     _, txs, outs, _ = serve_check.load_chain(a.blockdir)
     truth = [json.loads(l) for l in open(os.path.join(a.blockdir, "truth.jsonl"))]
-    ents = {d["id"]: d for d in truth if d.get("kind") == "entity"}
-    owner = {addr: e["type"] for e in ents.values() for addr in e.get("addresses", [])}
+    services = {"exchange", "otc", "swap", "bridge"}
+    owner = {}
+    for d in truth:
+        if d.get("kind") == "entity":
+            for addr in d.get("addresses", []):
+                owner[addr] = d["type"]
     scen = [d for d in truth if d.get("kind") == "scenario" and d.get("stolen")]
-    # depth: txs from a theft source, over the chain's spends (shortest)
-    index = {x["txid"]: x for x in txs}
-    by_hex = {b2lx(x["txid"]): x for x in txs}
+    steps = {st["txid"] for s in scen for st in s["steps"]}
+    # depth: txs from the theft, the shortest way along the thief's own txs
     depth = {}
-    frontier = []
-    for s in scen:
-        for src in s["sources"]:
-            t, n = src.split(":")
-            depth[b2lx(index[by_hex[t]["txid"]]["txid"])] = 0
-            frontier.append(t)
-    spenders = defaultdict(list)
+    spenders = defaultdict(set)
     for x in txs:
         for p in x["ins"]:
-            spenders[b2lx(p[0])].append(b2lx(x["txid"]))
-    stolen_steps = set()
+            spenders[b2lx(p[0])].add(b2lx(x["txid"]))
+    q = []
     for s in scen:
-        for st in s["steps"]:
-            if st["kind"].endswith("_deposit"):
-                stolen_steps.add(st["txid"])
-    # breadth-first from the theft txs along the stolen steps only (the thief's own txs)
-    steps_all = {st["txid"] for s in scen for st in s["steps"]}
-    q = list(frontier)
-    while q:
-        t = q.pop(0)
-        for u in spenders.get(t, []):
-            if u in steps_all and u not in depth:
+        for src in s["sources"]:
+            t = src.split(":")[0]
+            depth[t] = 0
+            q.append(t)
+    for t in q:
+        for u in sorted(spenders.get(t, ())):
+            if u in steps and u not in depth:
                 depth[u] = depth[t] + 1
                 q.append(u)
-    services = {"exchange", "otc", "swap", "bridge"}
-    deposits = []
+    # deposits: txs paying a service's address, not moving a service's own coins
+    stolen, clean = [], []
     for x in txs:
-        th = b2lx(x["txid"])
         if x["coinbase"]:
             continue
-        paid = [owner.get(addr) for _, addr in x["outs"]]
-        payer = {owner.get(outs[p][2]) for p in x["ins"] if p in outs}
-        if any(p in services for p in paid) and not (payer & services):
-            deposits.append(th)
-    deposits = sorted(set(deposits) | stolen_steps)
-    flagged = {}
-    for i in range(0, len(deposits), 200):
+        th = b2lx(x["txid"])
+        pays = any(owner.get(addr) in services for _, addr in x["outs"])
+        from_service = any(owner.get(outs[p][2]) in services for p in x["ins"] if p in outs)
+        if not pays or from_service:
+            continue
+        (stolen if th in steps else clean).append(th)
+    flagged, share = {}, {}
+    todo = stolen + clean
+    for i in range(0, len(todo), 500):
         out = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming", "--json"]
-                             + deposits[i:i + 200], check=True, capture_output=True,
-                             text=True).stdout
-        docs = json.loads(out)
-        docs = docs if isinstance(docs, list) else [docs]
-        for d in docs:
-            cats = {c["category"]: c["amount"] for c in d["indirect"]["incoming"]["by_category"]}
-            flagged[d["txid"]] = cats.get("theft", 0) + cats.get("sanctioned", 0) > 0
-    rows = []
-    for lo, hi in ((0, 10), (10, 20), (20, 10 ** 9), (a.min_depth, 10 ** 9)):
-        st = [t for t in stolen_steps if lo <= depth.get(t, -1) < hi]
-        tp = sum(flagged[t] for t in st)
-        rows.append((f"depth {lo}..{hi - 1 if hi < 10 ** 9 else ''}", len(st), tp))
-    clean = [t for t in deposits if t not in stolen_steps]
+                             + todo[i:i + 500], check=True, capture_output=True, text=True).stdout
+        dec = json.JSONDecoder()
+        pos = 0
+        while pos < len(out):
+            while pos < len(out) and out[pos].isspace():
+                pos += 1
+            if pos >= len(out):
+                break
+            d, pos = dec.raw_decode(out, pos)
+            for r in d if isinstance(d, list) else [d]:
+                inc = r["indirect"]["incoming"]
+                cats = {c["category"]: c["amount"] for c in inc["by_category"]}
+                bad = cats.get("theft", 0) + cats.get("sanctioned", 0)
+                share[r["txid"]] = bad / inc["seeded"] if inc["seeded"] else 0
+                flagged[r["txid"]] = bad > 0
+    idx = json.loads(subprocess.run([a.bin, "screen", "--db", a.db, "--json", todo[0]], check=True,
+                                    capture_output=True, text=True).stdout)["exposure_index"]
+    print(f"screening from the exposure index: {idx}")
     fp = sum(flagged[t] for t in clean)
-    tp_all = sum(flagged[t] for t in stolen_steps)
-    for name, n, tp in rows:
-        print(f"{name}: {tp} of {n} stolen deposits flagged "
-              f"({100 * tp / n if n else 0:.1f}% recall)")
-    print(f"all: {tp_all} of {len(stolen_steps)} stolen, {fp} of {len(clean)} clean deposits "
-          f"flagged: recall {100 * tp_all / max(1, len(stolen_steps)):.1f}%, precision "
-          f"{100 * tp_all / max(1, tp_all + fp):.1f}%; deepest {max(depth.values(), default=0)}")
+    bands = [(0, 10), (10, 20), (a.min_depth, 10 ** 9)]
+    for lo, hi in bands:
+        st = [t for t in stolen if lo <= depth.get(t, -1) < hi]
+        tp = sum(flagged[t] for t in st)
+        name = f"depth {lo}-{hi - 1}" if hi < 10 ** 9 else f"depth {lo}+"
+        print(f"{name}: {tp} of {len(st)} stolen deposits flagged "
+              f"(recall {100 * tp / len(st) if st else 0:.1f}%)")
+    tp = sum(flagged[t] for t in stolen)
+    missed = [t for t in stolen if not flagged[t]][:5]
+    print(f"all: {tp} of {len(stolen)} stolen deposits flagged (recall "
+          f"{100 * tp / max(1, len(stolen)):.1f}%), {fp} of {len(clean)} clean deposits flagged "
+          f"(precision {100 * tp / max(1, tp + fp):.1f}%); deepest stolen deposit "
+          f"{max((depth.get(t, 0) for t in stolen), default=0)} txs from its theft; missed "
+          f"{missed}")
+    for th in (0.001, 0.01, 0.1, 0.5):
+        tp2 = sum(share[t] >= th for t in stolen)
+        fp2 = sum(share[t] >= th for t in clean)
+        print(f"  share >= {100 * th:g}%: recall {100 * tp2 / max(1, len(stolen)):.1f}%, "
+              f"precision {100 * tp2 / max(1, tp2 + fp2):.1f}% ({fp2} clean flagged)")
+    if a.show_clean:
+        for t in sorted(clean, key=lambda t: -share[t])[:a.show_clean]:
+            print(f"  clean {t}: {100 * share[t]:.1f}%")
+    if a.require_recall is not None and 100 * tp < a.require_recall * max(1, len(stolen)):
+        sys.exit(1)
 
 
 def main():
@@ -260,13 +300,20 @@ def main():
     c.add_argument("--floor", type=int, default=1000)
     c.add_argument("--clusters", action="store_true")
     c.add_argument("--labels", action="append", default=[])
+    k = sub.add_parser("pick-labels")
+    k.add_argument("blockdir")
+    k.add_argument("height", type=int)
+    k.add_argument("n", type=int)
+    k.add_argument("out")
     r = sub.add_parser("recall")
     r.add_argument("bin")
     r.add_argument("db")
     r.add_argument("blockdir")
     r.add_argument("--min-depth", type=int, default=20)
+    r.add_argument("--require-recall", type=float)
+    r.add_argument("--show-clean", type=int, default=0)
     a = p.parse_args()
-    {"compare": cmd_compare, "recall": cmd_recall}[a.cmd](a)
+    {"compare": cmd_compare, "pick-labels": cmd_pick_labels, "recall": cmd_recall}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ int cmd_cluster(int argc, char **argv)
         rc = cluster_build(s, db, &o, &r, &err);
         /* Entities make stops of their labelled addresses' fellows: the exposure index follows. */
         if (!rc && exposure_exists(db) &&
-            (rc = cli_exposure_update(db, s, NULL, 0, 0, NULL, NULL, &err)))
+            (rc = cli_exposure_update(db, s, NULL, NULL, NULL, NULL, &err)))
             util_err_prefix(&err, "clustering saved, but the exposure index was not updated "
                                   "(rerun cointrail cluster or cointrail exposure build)");
         if (!rc && json) rc = cluster_result_json(&r, s, &doc, &err);

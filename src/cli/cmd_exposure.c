@@ -24,13 +24,15 @@ static const char usage[] =
 
 /* ---- the update the writing commands make ---- */
 
-int cli_exposure_update(const char *db, const store *s, labels_db *labels, unsigned flags,
-                        uint64_t floor, exposure_writer **pending, exposure_sync_result *res,
-                        util_err *err)
+int cli_exposure_update(const char *db, const store *s, labels_db *labels,
+                        const cli_exposure_opts *xo, exposure_writer **pending,
+                        exposure_sync_result *res, util_err *err)
 {
     if (pending) *pending = NULL;
+    cli_exposure_opts none = {0, EXPOSURE_DEFAULT_FLOOR, 0};
+    if (!xo) xo = &none;
     exposure_writer *w;
-    int rc = exposure_writer_open(&w, db, flags, floor, err);
+    int rc = exposure_writer_open(&w, db, xo->flags, xo->floor, err);
     if (rc) return rc;
     /* Under the index lock: the store, labels and clustering as they are now, so the writer
      * that held the lock before has finished with them. */
@@ -312,7 +314,8 @@ static int do_build(const char *db, int rebuild, uint64_t floor, int have_floor,
         }
     }
     exposure_sync_result r;
-    if (cli_exposure_update(db, NULL, NULL, flags, floor, NULL, &r, &err)) return cli_fail(&err);
+    cli_exposure_opts xo = {flags, floor, 0};
+    if (cli_exposure_update(db, NULL, NULL, &xo, NULL, &r, &err)) return cli_fail(&err);
     if (json) {
         json_t *d = json_pack(
             "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:f}", "blocks_removed",

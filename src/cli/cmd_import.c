@@ -126,8 +126,9 @@ int cmd_import(int argc, char **argv)
     /* The one exposure hook: after the blocks are committed, propagate them (a store made
      * before the index existed has none: `cointrail exposure build` makes it). */
     exposure_sync_result xr = {0};
+    cli_exposure_opts xo = {0, EXPOSURE_DEFAULT_FLOOR, o.commit_seconds};
     if (!rc && exposure && exposure_exists(db) &&
-        (rc = cli_exposure_update(db, s, NULL, 0, 0, NULL, &xr, &err)))
+        (rc = cli_exposure_update(db, s, NULL, &xo, NULL, &xr, &err)))
         util_err_prefix(&err, "blocks imported, but the exposure index was not brought up to date "
                               "(rerun the import or cointrail exposure build)");
     store_close(s);

@@ -158,7 +158,7 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
      * after: a failure before the save leaves both as they were (docs/exposure.md). */
     exposure_writer *xw = NULL;
     if (!rc && exposure_exists(a->db)) {
-        rc = cli_exposure_update(a->db, NULL, db, 0, 0, &xw, NULL, &err);
+        rc = cli_exposure_update(a->db, NULL, db, NULL, &xw, NULL, &err);
         if (rc) util_err_prefix(&err, "exposure index");
     }
     if (!rc) rc = labels_db_save(db, &err);
