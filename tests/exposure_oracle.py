@@ -3,8 +3,13 @@
 `cointrail exposure dump`.
 
   exposure_oracle.py compare BIN DB BLOCKDIR [--floor N] [--clusters] [--labels FILE]...
+          [--heights H] [--screen TXIDS_FILE]
       every stored amount (output, category), every stop row and every amount not stored (per
-      block, category, kind) equal what this script computes from the block files
+      block, category, kind) equal what this script computes from the block files (the first H
+      blocks); with --screen, `cointrail screen --direction incoming` of each tx in the file
+      reads the index, its amounts per category are the sums over the tx's outputs, and the
+      path given for each category is a chain of txs from the tx back to one spending an
+      output of an address that stops under that category
 
   exposure_oracle.py pick-labels BLOCKDIR HEIGHT N OUT.csv
       labels.csv rows for N addresses (deterministic) paid below HEIGHT whose outputs are spent,
@@ -132,8 +137,56 @@ def propagate(txs, outs, stops, floor):
     return rec, stoprow, drops
 
 
+def check_screen(a, txs, outs, rec, stops):
+    fails = 0
+    by_id = {b2lx(x["txid"]): x for x in txs}
+    todo = [t for t in open(a.screen).read().split() if t in by_id]
+    paths = {"trace": 0, "index": 0}
+    for i in range(0, len(todo), 200):
+        # two hops: most categories are then explained by the index's path
+        out = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming", "--json",
+                              "--hops", "2"] + todo[i:i + 200], check=True, capture_output=True,
+                             text=True).stdout
+        docs = json.loads("[" + out.replace("}\n{", "},\n{") + "]")
+        for d in docs:
+            x = by_id[d["txid"]]
+            inc = d["indirect"]["incoming"]
+            if d["exposure_index"] != "used" or inc["source"] != "index":
+                print(f"FAIL: {d['txid']}: not from the index ({d['exposure_index']})")
+                fails += 1
+                continue
+            want = defaultdict(int)
+            for n in range(len(x["outs"])):
+                for c, v in rec.get((x["txid"], n), {}).items():
+                    want[c] += v
+            have = {c["category"]: c["amount"] for c in inc["by_category"] if c["indexed"]}
+            if have != dict(want):
+                print(f"FAIL: {d['txid']}: screened {have}, outputs hold {dict(want)}")
+                fails += 1
+            for c in inc["by_category"]:
+                if not c["indexed"] or c["path_from"] == "none":
+                    continue
+                p = [by_id[t] for t in c["path"]]
+                ok = bool(p) and p[0] is x
+                for u, v in zip(p, p[1:]):
+                    ok = ok and any(q[0] == v["txid"] for q in u["ins"])
+                ok = ok and any(q in outs and stops.get(outs[q][2]) == c["category"]
+                                for q in p[-1]["ins"]) if p else False
+                paths[c["path_from"]] += 1
+                if not ok:
+                    print(f"FAIL: {d['txid']}: the {c['path_from']} path of {c['category']} "
+                          f"does not lead to a source: {c['path']}")
+                    fails += 1
+    print(f"screen: {len(todo)} txs screened from the index (--hops 2); paths followed: "
+          f"{paths['trace']} from the trace, {paths['index']} from the index")
+    if not paths["index"]:
+        print("FAIL: no path came from the index: the check proves little")
+        fails += 1
+    return fails
+
+
 def cmd_compare(a):
-    _, txs, outs, _ = serve_check.load_chain(a.blockdir)
+    _, txs, outs, _ = serve_check.load_chain(a.blockdir, a.heights)
     entities = None
     if a.clusters:
         dump = subprocess.run([a.bin, "cluster", "--db", a.db, "--dump"], check=True,
@@ -181,6 +234,8 @@ def cmd_compare(a):
     if not want_rows:
         print("FAIL: nothing exposed: the comparison proves little")
         fails += 1
+    if a.screen:
+        fails += check_screen(a, txs, outs, rec, stops)
     sys.exit(1 if fails else 0)
 
 
@@ -300,6 +355,8 @@ def main():
     c.add_argument("--floor", type=int, default=1000)
     c.add_argument("--clusters", action="store_true")
     c.add_argument("--labels", action="append", default=[])
+    c.add_argument("--heights", type=int)
+    c.add_argument("--screen")
     k = sub.add_parser("pick-labels")
     k.add_argument("blockdir")
     k.add_argument("height", type=int)
