@@ -91,12 +91,12 @@ static void print_info(const exposure_index *ix, const exposure_info *in, exposu
            in->txs ? (double)in->bytes / (double)in->txs : 0.0);
     for (size_t c = 0; c < in->n_categories; c++) {
         char b[LABELS_ESC_BUF];
-        printf("  %-12s %s held %" PRIu64 " sat; below the floor %" PRIu64 " sat in %" PRIu64
+        printf("  %-12s %s received %" PRIu64 " sat; below the floor %" PRIu64 " sat in %" PRIu64
                " shares; unresolved %" PRIu64 " sat\n",
                labels_text_escape(b, sizeof b, exposure_category_name(ix, (uint32_t)c)),
                exposure_category_tracked(exposure_category_name(ix, (uint32_t)c)) ? "tracked  "
                                                                                   : "untracked",
-               in->held[c], in->below_floor[c], in->below_floor_shares[c], in->unresolved[c]);
+               in->received[c], in->below_floor[c], in->below_floor_shares[c], in->unresolved[c]);
     }
 }
 
@@ -108,8 +108,8 @@ static json_t *info_json(const exposure_index *ix, const exposure_info *in, expo
     for (size_t c = 0; c < in->n_categories; c++) {
         const char *name = exposure_category_name(ix, (uint32_t)c);
         json_array_append_new(cats, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I}", "category", name,
-                                              "tracked", exposure_category_tracked(name), "held",
-                                              (json_int_t)in->held[c], "below_floor",
+                                              "tracked", exposure_category_tracked(name), "received",
+                                              (json_int_t)in->received[c], "below_floor",
                                               (json_int_t)in->below_floor[c], "below_floor_shares",
                                               (json_int_t)in->below_floor_shares[c], "unresolved",
                                               (json_int_t)in->unresolved[c]));

@@ -147,9 +147,12 @@ int cmd_import(int argc, char **argv)
                       "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
         json_object_set_new(j, "exposure",
-                            json_pack("{s:b, s:I, s:I, s:f}", "updated", xr.seconds > 0,
-                                      "txs_added", (json_int_t)xr.txs_added, "blocks_removed",
-                                      (json_int_t)xr.blocks_removed, "seconds", xr.seconds));
+                            json_pack("{s:b, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "updated",
+                                      xr.seconds > 0, "txs_added", (json_int_t)xr.txs_added,
+                                      "blocks_removed", (json_int_t)xr.blocks_removed, "seconds",
+                                      xr.seconds, "phase_seconds", "stops", xr.stops_seconds,
+                                      "propagate", xr.forward_seconds, "commit",
+                                      xr.commit_seconds));
         cli_print_json(j);
         json_decref(j);
     } else {

@@ -129,7 +129,7 @@ typedef struct exposure_info {
     uint64_t rows, outputs_with_rows, stops;  /* rows: stored (output, category) amounts */
     uint64_t bytes;                           /* of its files */
     size_t n_categories;
-    uint64_t *held;                             /* per category: satoshis held by outputs */
+    uint64_t *received; /* per category: satoshis outputs received (stored) */
     uint64_t *below_floor, *below_floor_shares; /* not stored: amount, (output, cat) shares */
     uint64_t *unresolved;                       /* reaching txs with unresolved inputs */
 } exposure_info;

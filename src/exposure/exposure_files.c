@@ -408,7 +408,7 @@ size_t exposure_drops(const exposure_index *ix, exposure_drop *out, size_t cap)
 
 void exposure_info_free(exposure_info *info)
 {
-    free(info->held);
+    free(info->received);
     free(info->below_floor);
     free(info->below_floor_shares);
     free(info->unresolved);
@@ -420,11 +420,11 @@ int exposure_get_info(const exposure_index *ix, exposure_info *info, util_err *e
     memset(info, 0, sizeof *info);
     const expo_manifest *m = &ix->m;
     size_t nc = m->n_cats ? m->n_cats : 1;
-    info->held = calloc(nc, sizeof *info->held);
+    info->received = calloc(nc, sizeof *info->received);
     info->below_floor = calloc(nc, sizeof *info->below_floor);
     info->below_floor_shares = calloc(nc, sizeof *info->below_floor_shares);
     info->unresolved = calloc(nc, sizeof *info->unresolved);
-    if (!info->held || !info->below_floor || !info->below_floor_shares || !info->unresolved) {
+    if (!info->received || !info->below_floor || !info->below_floor_shares || !info->unresolved) {
         exposure_info_free(info);
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     }
@@ -443,7 +443,7 @@ int exposure_get_info(const exposure_index *ix, exposure_info *info, util_err *e
         last = EXPO_OUT(rows[i].key);
         if (tag == EXPO_TAG_STOP) continue;
         info->rows++;
-        if (tag < m->n_cats) info->held[tag] += rows[i].amount;
+        if (tag < m->n_cats) info->received[tag] += rows[i].amount;
     }
     const expo_drop *d = (const expo_drop *)ix->cols[EC_DROPS].base;
     for (uint64_t i = 0; i < m->rows[EC_DROPS]; i++) {
