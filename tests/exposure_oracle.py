@@ -15,7 +15,7 @@
       labels.csv rows for N addresses (deterministic) paid below HEIGHT whose outputs are spent,
       in turn theft, sanctioned, exchange, mixer: for chains without labels (tests/mkchain.py)
 
-  exposure_oracle.py recall BIN DB BLOCKDIR [--min-depth N] [--require-recall PCT]
+  exposure_oracle.py recall BIN DB BLOCKDIR [--min-depth N] [--require-recall PCT] [--hops N]
       screening recall and precision on the generator's truth (truth.jsonl): a deposit is a tx
       paying an address the truth gives to an exchange, OTC desk, swap service or bridge, not
       spending that service's own coins; stolen if it is a step of a scenario (the thief's), else
@@ -300,7 +300,8 @@ def cmd_recall(a):
     todo = stolen + clean
     for i in range(0, len(todo), 500):
         out = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming", "--json"]
-                             + todo[i:i + 500], check=True, capture_output=True, text=True).stdout
+                             + (["--hops", str(a.hops)] if a.hops else []) + todo[i:i + 500],
+                             check=True, capture_output=True, text=True).stdout
         dec = json.JSONDecoder()
         pos = 0
         while pos < len(out):
@@ -369,6 +370,7 @@ def main():
     r.add_argument("--min-depth", type=int, default=20)
     r.add_argument("--require-recall", type=float)
     r.add_argument("--show-clean", type=int, default=0)
+    r.add_argument("--hops", type=int, default=0)
     a = p.parse_args()
     {"compare": cmd_compare, "pick-labels": cmd_pick_labels, "recall": cmd_recall}[a.cmd](a)
 

@@ -181,10 +181,26 @@ int expo_w_new_generation(exposure_writer *w, util_err *err)
     return 0;
 }
 
+/* Room for more rows past col->rows: the file grows in doubling steps from EXPO_GROW_MIN
+ * (allocated: a block the disk cannot give is an error naming the file, not a SIGBUS). The
+ * index's columns are small beside the store's: colstore_col_reserve's first step of 1 MiB would
+ * take more room than most of them ever need. */
+#define EXPO_GROW_MIN ((size_t)64 << 10)
+static int reserve(colstore_col *col, uint64_t more, util_err *err)
+{
+    size_t need = (size_t)(col->rows + more) * col->width;
+    if (need <= col->mapped) return 0;
+    size_t want = col->mapped < EXPO_GROW_MIN ? EXPO_GROW_MIN : col->mapped;
+    while (want < need)
+        want *= 2;
+    int rc = colstore_file_grow(col->fd, col->path, col->mapped, want, err);
+    return rc ? rc : colstore_col_map_to(col, want, err);
+}
+
 int expo_w_append(exposure_writer *w, int c, const void *p, uint64_t n, util_err *err)
 {
     colstore_col *col = &w->out[c];
-    int rc = colstore_col_reserve(col, n, err);
+    int rc = reserve(col, n, err);
     if (rc) return rc;
     memcpy(colstore_col_at(col, col->rows), p, (size_t)n * col->width);
     col->rows += n;
