@@ -860,7 +860,12 @@ int exposure_sync(exposure_writer *w, const store *s, const labels_db *labels,
     double t3 = util_now();
     rc = forward(&c, err);
     res->forward_seconds = util_now() - t3 - res->commit_seconds;
-    if (!rc && !o->defer_commit) {
+    /* Nothing new (an import without new blocks, labels that change no stop): the MANIFEST
+     * stays as it is, so readers keep their snapshot. */
+    int dirty = newgen || w->live.blocks != w->com.blocks || w->live.n_cats != w->com.n_cats;
+    for (int i = 0; i < EC_N; i++)
+        dirty |= w->out[i].rows != w->com.rows[i];
+    if (!rc && !o->defer_commit && dirty) {
         double t4 = util_now();
         rc = exposure_commit(w, err);
         res->commit_seconds += util_now() - t4;

@@ -220,6 +220,7 @@ int expo_w_dir_to(exposure_writer *w, uint64_t buckets, util_err *err)
 
 int exposure_commit(exposure_writer *w, util_err *err)
 {
+    /* (a deferred commit after a sync that changed nothing rewrites the same MANIFEST) */
     for (int i = 0; i < EC_N; i++) {
         int rc = colstore_col_sync(&w->out[i], err);
         if (rc) return rc;
