@@ -1,8 +1,9 @@
 /* risk: screening for exchanges. For an address or a transaction: its direct exposure (labels on
- * it or on its entity), its indirect exposure (value within N hops, backward: where its funds
- * came from; forward: where they went) per label category with the amounts, the counterparty and
- * the shortest path as evidence, and a risk score and level from rules the exchange edits (a JSON
- * file, docs/screening.md). Watchlists: funds leaving watched addresses or entities in a range of
+ * it or on its entity), its indirect exposure per label category (backward: where its funds came
+ * from, read from the exposure index over the whole history when the store has one, else traced
+ * within N hops; forward: where they went, within N hops) with the amounts, the counterparty and
+ * a path as evidence, and a risk score and level from rules the exchange edits (a JSON file,
+ * docs/screening.md). Watchlists: funds leaving watched addresses or entities in a range of
  * blocks. The CLI (`cointrail screen`) and the HTTP service call the same functions.
  *
  * A risk_ctx is built once per state of the store (chain, labels, clustering) and is then read
