@@ -3,6 +3,8 @@
 # scenarios and the generator's labels:
 #
 #   bench/exposure.sh [TXS_PER_BLOCK BLOCKS [WORKDIR]]     (default: 2000 x 620 = 1M txs)
+#   CHAIN=DIR bench/exposure.sh                            (a generated chain made elsewhere,
+#                                                           with its labels.csv and truth.jsonl)
 #
 # In the same run, three times each, alternating, medians reported:
 #   - `cointrail import --no-exposure` of the whole chain into a store that already has the
@@ -24,7 +26,7 @@ WORK=${3:-/tmp/cointrail-bench-exposure}
 BIN=build/cointrail
 PY=/usr/bin/python3
 [ -x "$BIN" ] || scripts/build.sh build
-chain="$WORK/xchain-$TPB-$BLOCKS"
+chain=${CHAIN:-$WORK/xchain-$TPB-$BLOCKS}
 mkdir -p "$WORK"
 if [ ! -f "$chain/truth.jsonl" ]; then
     mkdir -p "$chain"
@@ -73,8 +75,7 @@ for round in 1 2 3; do
 done
 r=$(median "${ref[@]}") w=$(median "${with[@]}") i=$(median "${idx[@]}")
 txs=$(jf "$WORK/x.json" "d['txs_added']")
-printf 'chain: %s txs (%s blocks of %s), %s scenarios, labels.csv of %s lines\n' "$txs" "$BLOCKS" \
-    "$TPB" 6 "$(wc -l <"$chain/labels.csv")"
+printf 'chain: %s, %s txs, labels.csv of %s lines\n' "$chain" "$txs" "$(wc -l <"$chain/labels.csv")"
 printf 'import --no-exposure (reference): %.2f s   (runs: %s)\n' "$r" "${ref[*]}"
 printf 'import with the index:            %.2f s   (runs: %s)\n' "$w" "${with[*]}"
 printf '  of which the index update:      %.2f s = %.1f%% of the reference import (runs: %s)\n' \

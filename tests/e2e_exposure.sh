@@ -116,4 +116,39 @@ $ORACLE compare "$BIN" "$T/r" "$T/r1" --labels "$T/rl.csv" >/dev/null && ok || b
 $ORACLE compare "$BIN" "$T/r" "$T/r2" --labels "$T/rl.csv" && ok || bad "after the reorganisation"
 "$BIN" exposure status --db "$T/r" --json | $PY tests/jget.py '["blocks"]' | grep -qx 61 && ok ||
     bad "reorganised index height"
+# The same reorganisation imported without the index: readers see it forked; build mends it.
+"$BIN" import --db "$T/rf" --quiet "$T/r1" >/dev/null && "$BIN" labels import --db "$T/rf" "$T/rl.csv" >/dev/null &&
+    "$BIN" import --db "$T/rf" --no-exposure --quiet "$T/r2" >/dev/null || bad "reorg without the index"
+"$BIN" exposure status --db "$T/rf" | grep -q "^exposure index: forked" && ok || bad "forked state"
+"$BIN" exposure build --db "$T/rf" >/dev/null && $ORACLE compare "$BIN" "$T/rf" "$T/r2" --labels "$T/rl.csv" >/dev/null &&
+    ok || bad "exposure build after a reorganisation"
+
+# 7. Blocks imported past the index: outputs it covers are screened from it, the others traced.
+read -r EARLY LATE < <($PY - "$T" $MID <<'EOF'
+import json, sys
+T, mid = sys.argv[1], int(sys.argv[2])
+h = {l.split()[0] for l in open(f"{T}/deposits.txt")}
+steps = [s for l in open(f"{T}/g/truth.jsonl") for d in [json.loads(l)]
+         if d.get("kind") == "scenario" for s in d["steps"] if s["txid"] in h]
+print(min(steps, key=lambda s: s["height"])["txid"], max(steps, key=lambda s: s["height"])["txid"])
+EOF
+)
+"$BIN" import --db "$T/e" --quiet "$T/half" >/dev/null && "$BIN" labels import --db "$T/e" "$T/g/labels.csv" >/dev/null &&
+    "$BIN" import --db "$T/e" --no-exposure --quiet "$T/g" >/dev/null || bad "import past the index"
+"$BIN" screen --db "$T/e" --json "$LATE" | $PY tests/jget.py '["exposure_index"]' | grep -qx behind && ok ||
+    bad "a tx past the index should be traced (behind)"
+"$BIN" screen --db "$T/e" --json "$EARLY" | $PY tests/jget.py '["exposure_index"]' | grep -qx used && ok ||
+    bad "a tx the index covers should be read from it"
+"$BIN" exposure build --db "$T/e" >/dev/null && "$BIN" screen --db "$T/e" --json "$LATE" |
+    $PY tests/jget.py '["exposure_index"]' | grep -qx used && ok || bad "after exposure build"
+
+# 8. Labels removed (labels.db made again from fewer labels): stale until the import updates it,
+#    then what the oracle computes from the fewer labels.
+rm "$T/e/labels.db"
+"$BIN" screen --db "$T/e" --json "$EARLY" | $PY tests/jget.py '["exposure_index"]' | grep -qx stale && ok ||
+    bad "labels gone: the index should be stale"
+awk 'NR == 1 || NR % 3 != 0' "$T/g/labels.csv" >"$T/fewer.csv"
+"$BIN" labels import --db "$T/e" "$T/fewer.csv" >/dev/null || bad "fewer labels"
+$ORACLE compare "$BIN" "$T/e" "$T/g" --labels "$T/fewer.csv" >/dev/null && ok ||
+    bad "index after labels were removed differs from the oracle"
 finish
