@@ -96,6 +96,17 @@ sys.exit(0 if d["floor"] == 0 and all(c["below_floor"] == 0 for c in d["categori
 $ORACLE compare "$BIN" "$T/d" "$T/g" --labels "$T/g/labels.csv" --floor 0 >/dev/null && ok ||
     bad "floor 0 index differs from the oracle"
 
+# A damaged index: screening traces and says so; build names the file; --rebuild mends it.
+sed -i 's/^floor 0$/floor 7/' "$T/d/exposure/MANIFEST"
+"$BIN" screen --db "$T/d" --json "$TX" | $PY tests/jget.py '["exposure_index"]' | grep -qx unreadable &&
+    ok || bad "a damaged index should be reported unreadable"
+"$BIN" exposure build --db "$T/d" 2>"$T/err" >/dev/null && bad "build over a damaged MANIFEST"
+grep -q "exposure/MANIFEST: checksum" "$T/err" && ok || bad "damaged MANIFEST message: $(cat "$T/err")"
+"$BIN" exposure build --db "$T/d" --rebuild >/dev/null && $ORACLE compare "$BIN" "$T/d" "$T/g" \
+    --labels "$T/g/labels.csv" >/dev/null && ok || bad "rebuild over a damaged MANIFEST"
+[ "$(ls "$T/d/exposure" | grep -cE '^(rows|dir|stops|drops|blocks)\.[0-9]+\.col$')" = 5 ] && ok ||
+    bad "files of other generations left: $(ls "$T/d/exposure")"
+
 # 5. Stolen deposits far from their theft are flagged (the index has no hop limit).
 $ORACLE recall "$BIN" "$T/a" "$T/g" --min-depth 20 --require-recall 100 >"$T/recall.txt" && ok ||
     bad "stolen deposits missed: $(cat "$T/recall.txt")"

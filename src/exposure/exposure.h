@@ -159,7 +159,8 @@ enum {
  * MANIFEST, files of an uncommitted generation deleted). floor: for EXPOSURE_CREATE /
  * EXPOSURE_REBUILD, the floor of the new index (0 allowed: every satoshi stored); an existing
  * index keeps its own (a different one given with EXPOSURE_REBUILD replaces it). UTIL_ENOTFOUND
- * when there is no index and no EXPOSURE_CREATE. *out is the caller's: exposure_writer_close. */
+ * when there is no index and no EXPOSURE_CREATE; UTIL_ECORRUPT for a damaged MANIFEST unless
+ * EXPOSURE_REBUILD (which starts from nothing). *out is the caller's: exposure_writer_close. */
 int exposure_writer_open(exposure_writer **out, const char *dir, unsigned flags, uint64_t floor,
                          util_err *err);
 /* Release the lock; work not committed is discarded (the next writer cuts it back). */

@@ -121,10 +121,15 @@ int exposure_writer_open(exposure_writer **out, const char *dir, unsigned flags,
     }
     exists = exposure_exists(dir); /* another writer may have made it meanwhile */
     if (exists) {
-        if ((rc = expo_manifest_read(dir, &w->com, err))) goto fail;
-    } else {
-        w->com.floor = floor;
+        rc = expo_manifest_read(dir, &w->com, err);
+        /* A damaged index is only mended by building it again: start from nothing. */
+        if (rc == UTIL_ECORRUPT && (flags & EXPOSURE_REBUILD)) {
+            expo_manifest_free(&w->com);
+            exists = 0, rc = 0;
+        }
+        if (rc) goto fail;
     }
+    if (!exists) w->com.floor = floor;
     remove_leftovers(dir, w->com.gen);
     if ((rc = cols_open(dir, w->com.gen, w->cur, !exists, w->com.rows, err))) goto fail;
     if (!exists && (rc = expo_manifest_write(dir, &w->com, err))) goto fail;
