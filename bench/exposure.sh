@@ -109,7 +109,7 @@ for db in xdb-with xdb-ref; do
     t1=$(now)
     "$BIN" screen --db "$WORK/$db" --direction incoming --json $(cat "$WORK/deposits.txt") >"$WORK/sc.json"
     t2=$(now)
-    how=$($PY -c "import json,sys; print(json.loads(sys.stdin.read().split('\n}\n')[0] + '}')['exposure_index'])" <"$WORK/sc.json")
+    how=$($PY -c "import json,sys; d=json.load(sys.stdin); print((d[0] if isinstance(d, list) else d)['exposure_index'])" <"$WORK/sc.json")
     printf 'screen %s deposits (exposure_index %s): start %.2f s, then %.1f ms a screening\n' "$n" \
         "$how" "$(calc "$t1 - $t0")" "$(calc "1000 * ($t2 - $t1 - ($t1 - $t0)) / ($n - 1)")"
 done

@@ -20,7 +20,7 @@ grep -q '<svg' "$T/t.html" && grep -q '</html>' "$T/t.html" && ok || bad "not a 
     bad "label text not escaped"
 grep -q "$ep" "$T/t.html" && ok || bad "largest endpoint missing"
 n=$($PY tests/trace_html_check.py endpoint-rows "$T/t.json")
-[ "$(grep -c '<details>' "$T/t.html")" -eq "$n" ] && ok || bad "endpoint rows: want $n"
+[ "$(grep -c '<details><summary>txids' "$T/t.html")" -eq "$n" ] && ok || bad "endpoint rows: want $n"
 # An entity as the seed: every output paid to any of its addresses (needs the clustering).
 src_addr=$("$BIN" tx --db "$T/db" --json "$(head -1 "$T/seeds" | cut -d: -f1)" |
     $PY tests/jget.py '["outputs"][0]["address"]')

@@ -147,7 +147,8 @@ def check_screen(a, txs, outs, rec, stops):
         out = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming", "--json",
                               "--hops", "2"] + todo[i:i + 200], check=True, capture_output=True,
                              text=True).stdout
-        docs = json.loads("[" + out.replace("}\n{", "},\n{") + "]")
+        docs = json.loads(out)
+        docs = docs if isinstance(docs, list) else [docs]  # several items: one JSON array
         for d in docs:
             x = by_id[d["txid"]]
             inc = d["indirect"]["incoming"]

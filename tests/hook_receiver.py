@@ -3,8 +3,8 @@
 
 usage: hook_receiver.py LOG PORTFILE MODE [PORT]
   Every request is appended to LOG as one JSON line {"path", "key" (Idempotency-Key),
-  "id" (the alert id in the body), "host", "auth", "status" (the answer; null: none)} before
-  it is answered. MODE:
+  "id", "txid", "height", "item" and "amount" (the alert's, from the body), "host", "auth", "status"
+  (the answer; null: none), "t" (time.time() when it arrived)} before it is answered. MODE:
     ok          answer 204
     slow        answer 204 after 0.2 s (logged as accepted before: a crash meanwhile is a repeat)
     hang        accept and read the request, never answer
@@ -31,10 +31,14 @@ class H(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        t = time.time()
         try:
-            aid = json.loads(body).get("id")
+            doc = json.loads(body)
         except ValueError:
-            aid = None
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        aid = doc.get("id")
         with lock:
             seen[0] += 1
             n = seen[0]
@@ -42,7 +46,8 @@ class H(http.server.BaseHTTPRequestHandler):
                   else 307 if mode.startswith("redirect:") else 204)
         rec = {"path": self.path, "key": self.headers.get("Idempotency-Key"), "id": aid,
                "host": self.headers.get("Host"), "auth": self.headers.get("Authorization"),
-               "status": status}
+               "status": status, "t": t, "txid": doc.get("txid"), "height": doc.get("height"),
+               "item": (doc.get("item") or {}).get("value"), "amount": doc.get("amount")}
         with lock:
             with open(log, "a") as f:
                 f.write(json.dumps(rec) + "\n")

@@ -35,6 +35,7 @@ int cmd_evm_stats(int argc, char **argv);
 int cmd_etrace(int argc, char **argv);
 int cmd_xchain(int argc, char **argv);
 int cmd_exposure(int argc, char **argv);
+int cmd_case(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);

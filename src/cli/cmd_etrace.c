@@ -25,6 +25,42 @@ static const char *usage =
     "            `cointrail xchain links` into the Bitcoin store (docs/xchain.md);\n"
     "            Bitcoin leg defaults: 10 hops, shares under 10000 sat not followed\n";
 
+#define TEXT_ACTORS 50         /* actors listed */
+#define TEXT_ACTOR_ADDRESSES 5 /* addresses listed under each */
+
+/* The answer by actor, per asset: who received how much, who still holds taint. */
+static void print_actors(const evm_store *s, const etrace_result *res)
+{
+    if (!res->n_actors) return;
+    printf("by actor (endpoints first, then holders of taint; per asset):\n");
+    for (size_t i = 0; i < res->n_actors; i++) {
+        if (i == TEXT_ACTORS) {
+            printf("  ... %zu more actors (see --json)\n", res->n_actors - TEXT_ACTORS);
+            break;
+        }
+        const etrace_actor *g = &res->actors[i];
+        char t[96], b[2][LABELS_ESC_BUF], v[EVM_U256_DEC_MAX], ak[43];
+        evm_u256_format(v, &g->amount);
+        etrace_asset_text(s, g->asset, ak);
+        printf("  %-30s %-9s %-8s %30s %-8s %6.2f%%\n",
+               labels_text_escape(b[0], sizeof b[0], labels_actor_text(&g->who, t, sizeof t)),
+               g->category ? labels_text_escape(b[1], sizeof b[1], g->category) : "-",
+               g->role == ETRACE_ACTOR_HOLDER ? "holder" : "endpoint", v, ak, 100 * g->share);
+        printf("    %llu deposit(s) at %zu address(es), %u hop(s) at the nearest\n",
+               (unsigned long long)g->deposits, g->n, g->hops);
+        for (size_t k = 0; k < g->n && k < TEXT_ACTOR_ADDRESSES; k++) {
+            const etrace_actor_addr *d = &res->actor_addrs[g->first + k];
+            char ad[43];
+            if (etrace_addr_text(s, d->address, ad)) strcpy(ad, "(null)");
+            evm_u256_format(v, &d->amount);
+            printf("      %s %30s  %llu deposit(s), %u hop(s)\n", ad, v,
+                   (unsigned long long)d->deposits, d->hops);
+        }
+        if (g->n > TEXT_ACTOR_ADDRESSES)
+            printf("      ... %zu more address(es)\n", g->n - TEXT_ACTOR_ADDRESSES);
+    }
+}
+
 static void print_text(const evm_store *s, const etrace_result *res)
 {
     printf("etrace %s, policy %s, %zu seed transfer(s)%s%s\n",
@@ -43,6 +79,7 @@ static void print_text(const evm_store *s, const etrace_result *res)
             printf("  %-16s %s\n", etrace_bucket_name(k), v);
         }
     }
+    print_actors(s, res);
     printf("endpoints: %zu\n", res->n_endpoints);
     for (size_t i = 0; i < res->n_endpoints; i++) {
         if (i == 50) {
@@ -50,7 +87,10 @@ static void print_text(const evm_store *s, const etrace_result *res)
             break;
         }
         const etrace_endpoint *e = &res->endpoints[i];
-        const char *name = e->n_labels ? e->labels[0].name : NULL;
+        labels_actor w;
+        char t[96];
+        etrace_endpoint_actor(res, i, &w);
+        const char *name = labels_actor_text(&w, t, sizeof t);
         char b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
         char v[EVM_U256_DEC_MAX];
         evm_u256_format(v, &e->amount);
@@ -69,7 +109,7 @@ static void print_text(const evm_store *s, const etrace_result *res)
 /* The EVM trace continued over cross-chain links into the Bitcoin store (src/xtrace). */
 static int cross_chain(const char *db, const evm_store *s, const labels_db *labels,
                        const etrace_seeds *seeds, const etrace_opts *o, xtrace_opts *xo,
-                       etrace_result *res, json_t **doc, util_err *err)
+                       etrace_result *res, xtrace_actors *xa, json_t **doc, util_err *err)
 {
     xchain_links links = {0};
     int rc = xchain_links_load(db, &links, err);
@@ -83,14 +123,14 @@ static int cross_chain(const char *db, const evm_store *s, const labels_db *labe
     int have_btc = cli_open_ctx(&btc, db, 0, &berr) == 0;
     if (!have_btc) fprintf(stderr, "cointrail: links listed, not followed: %s\n", berr.msg);
     xo->evm = *o;
-    rc = xtrace_run_evm(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL, &links,
-                        seeds, xo, res, doc, err);
+    rc = xtrace_run_actors(s, have_btc ? btc.s : NULL, labels, have_btc ? btc.clusters : NULL,
+                           &links, seeds, xo, res, xa, doc, err);
     if (have_btc) cli_close_ctx(&btc);
     xchain_links_free(&links);
     return rc;
 }
 
-static void print_cross(json_t *d)
+static void print_cross(json_t *d, const xtrace_actors *xa)
 {
     json_t *sum = json_object_get(d, "summary");
     printf("cross-chain: %lld tainted deposit(s) into bridges and routers, %lld linked, %lld "
@@ -118,6 +158,17 @@ static void print_cross(json_t *d)
             json_object_foreach(json_object_get(b, "totals_by_category"), cat, v)
                 printf("       %-10s %lld sat\n", cat, (long long)json_integer_value(v));
         }
+    }
+    printf("Bitcoin endpoints by actor (scaled by taint share; weighed by confidence):\n");
+    for (size_t i = 0; i < xa->n; i++) {
+        const xtrace_actor *g = &xa->v[i];
+        char t[96], b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
+        printf("  %-30s %-9s %16llu sat (%llu weighed), %llu deposit(s) at %u address(es), "
+               "%u hop(s), %u link(s)\n",
+               labels_text_escape(b[0], sizeof b[0], labels_actor_text(&g->who, t, sizeof t)),
+               labels_text_escape(b[1], sizeof b[1], g->category), (unsigned long long)g->amount,
+               (unsigned long long)g->expected, (unsigned long long)g->deposits, g->addresses,
+               g->hops, g->links);
     }
     printf("Bitcoin endpoints by category (scaled by taint share, weighed by confidence):\n");
     const char *cat;
@@ -268,7 +319,9 @@ int cmd_etrace(int argc, char **argv)
             goto done;
         }
     if (cross) {
-        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &res, &doc, &err))) {
+        xtrace_actors xa = {0};
+        if ((rc = cross_chain(db, s, labels, &seeds, &o, &xo, &res, &xa, &doc, &err))) {
+            xtrace_actors_free(&xa);
             rc = cli_fail(&err);
             goto done;
         }
@@ -276,8 +329,9 @@ int cmd_etrace(int argc, char **argv)
             cli_print_json(doc);
         } else {
             print_text(s, &res);
-            print_cross(doc);
+            print_cross(doc, &xa);
         }
+        xtrace_actors_free(&xa);
         rc = CLI_OK;
         goto done;
     }

@@ -107,12 +107,13 @@ static json_t *info_json(const exposure_index *ix, const exposure_info *in, expo
     json_t *cats = json_array();
     for (size_t c = 0; c < in->n_categories; c++) {
         const char *name = exposure_category_name(ix, (uint32_t)c);
-        json_array_append_new(cats, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I}", "category", name,
-                                              "tracked", exposure_category_tracked(name), "received",
-                                              (json_int_t)in->received[c], "below_floor",
-                                              (json_int_t)in->below_floor[c], "below_floor_shares",
-                                              (json_int_t)in->below_floor_shares[c], "unresolved",
-                                              (json_int_t)in->unresolved[c]));
+        json_array_append_new(cats,
+                              json_pack("{s:s, s:b, s:I, s:I, s:I, s:I}", "category", name,
+                                        "tracked", exposure_category_tracked(name), "received",
+                                        (json_int_t)in->received[c], "below_floor",
+                                        (json_int_t)in->below_floor[c], "below_floor_shares",
+                                        (json_int_t)in->below_floor_shares[c], "unresolved",
+                                        (json_int_t)in->unresolved[c]));
     }
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "state",
                      exposure_state_name(st), "generation", (json_int_t)in->generation, "floor",

@@ -1,6 +1,11 @@
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../ingest/ingest.h"
@@ -11,14 +16,88 @@ static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
     "                        [--no-exposure] PATH...\n"
+    "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json]\n"
+    "                        [--no-exposure] BLOCKS_DIR\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
     "Blocks may be in any order; the most-work chain is imported, stale blocks ignored;\n"
     "a heavier branch reorganises the store; an interrupted import resumes when rerun.\n"
     "Every header's proof of work and difficulty are checked under the store's network,\n"
     "recorded at its first import: --network, else what the genesis block declares\n"
     "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n"
-    "A new store gets an exposure index (docs/exposure.md), which every import then brings up\n"
-    "to date after its blocks; --no-exposure makes a store without one (or leaves one behind).\n";
+    "--follow keeps the store current from a running node's blocks directory until\n"
+    "SIGINT/SIGTERM: new records and blk files are seen at once (inotify, else every\n"
+    "--poll-ms, 250) and committed once per poll; a record the node is still writing is\n"
+    "waited for (reported after --settle seconds, 10, without change), a complete corrupt\n"
+    "one is an error. With --json, one line per commit: {\"height\", \"blocks_added\",\n"
+    "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n"
+    "A new store gets an exposure index (docs/exposure.md), which every import (every commit\n"
+    "with --follow) then brings up to date after its blocks; --no-exposure makes a store\n"
+    "without one (or leaves an existing one behind: cointrail exposure build catches up).\n";
+
+/* --follow stops on SIGINT/SIGTERM: the signals are blocked and read from a signalfd, polled
+ * beside the directory's inotify descriptor, so no handler and no global flag. */
+static int follow_wait(void *ctx, int fd, long ms)
+{
+    int sfd = *(int *)ctx;
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    int n = poll(p, fd >= 0 ? 2 : 1, (int)ms);
+    if (n > 0 && (p[0].revents & POLLIN)) {
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) return 1;
+    }
+    return 0;
+}
+
+/* What a --follow round needs: the output mode and the exposure index to bring along. */
+typedef struct follow_ctx {
+    int json, exposure;
+    const char *db;
+    store *s;
+    cli_exposure_opts xo;
+    exposure_sync_result xr; /* summed over the rounds */
+} follow_ctx;
+
+/* The exposure hook: after the blocks are committed, propagate them (a store made before the
+ * index existed has none: `cointrail exposure build` makes it). */
+static int exposure_hook(const char *db, store *s, int exposure, const cli_exposure_opts *xo,
+                         exposure_sync_result *sum, util_err *err)
+{
+    if (!exposure || !exposure_exists(db)) return 0;
+    exposure_sync_result xr;
+    int rc = cli_exposure_update(db, s, NULL, xo, NULL, &xr, err);
+    if (rc)
+        return util_err_prefix(err, "blocks imported, but the exposure index was not brought up "
+                                    "to date (rerun the import or cointrail exposure build)");
+    sum->txs_added += xr.txs_added, sum->blocks_removed += xr.blocks_removed;
+    sum->seconds += xr.seconds, sum->stops_seconds += xr.stops_seconds;
+    sum->forward_seconds += xr.forward_seconds, sum->commit_seconds += xr.commit_seconds;
+    return 0;
+}
+
+static void print_round(void *ctx, const ingest_round *r)
+{
+    follow_ctx *fc = ctx;
+    util_err err = {0};
+    /* a failure leaves the index behind (screening traces past it); the next round retries */
+    if (exposure_hook(fc->db, fc->s, fc->exposure, &fc->xo, &fc->xr, &err))
+        fprintf(stderr, "cointrail: warning: %s\n", err.msg);
+    if (fc->json) {
+        json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "height", (json_int_t)r->height,
+                              "blocks_added", (json_int_t)r->blocks_added, "blocks_removed",
+                              (json_int_t)r->blocks_removed, "txs_added", (json_int_t)r->txs_added,
+                              "time", r->unix_time, "seconds", r->seconds);
+        char *line = json_dumps(j, JSON_COMPACT);
+        if (line) printf("%s\n", line);
+        free(line);
+        json_decref(j);
+    } else {
+        printf("follow: %llu blocks (+%llu", (unsigned long long)r->height,
+               (unsigned long long)r->blocks_added);
+        if (r->blocks_removed) printf(", -%llu reorganised", (unsigned long long)r->blocks_removed);
+        printf(", %llu txs) committed in %.3fs\n", (unsigned long long)r->txs_added, r->seconds);
+    }
+    fflush(stdout);
+}
 
 int cmd_import(int argc, char **argv)
 {
@@ -31,11 +110,15 @@ int cmd_import(int argc, char **argv)
                                          {"json", no_argument, 0, 'j'},
                                          {"stop-after", required_argument, 0, 's'},
                                          {"network", required_argument, 0, 'n'},
+                                         {"follow", no_argument, 0, 'f'},
+                                         {"poll-ms", required_argument, 0, 'P'},
+                                         {"settle", required_argument, 0, 'S'},
                                          {"no-exposure", no_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
-    int json = 0, progress = isatty(2), exposure = 1;
+    int json = 0, progress = isatty(2), follow = 0, exposure = 1;
+    ingest_follow_opts fo = {0};
     ingest_opts o;
     ingest_default_opts(&o);
     int c;
@@ -84,8 +167,25 @@ int cmd_import(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'f':
+            follow = 1;
+            break;
         case 'x':
             exposure = 0;
+            break;
+        case 'P':
+            if (cli_parse_u64(optarg, &n) || n < 1 || n > 60000) {
+                fprintf(stderr, "cointrail: --poll-ms: want 1 to 60000, not '%s'\n", optarg);
+                return CLI_USAGE;
+            }
+            fo.poll_ms = (long)n;
+            break;
+        case 'S':
+            if (cli_parse_u64(optarg, &n) || n < 1 || n > 86400) {
+                fprintf(stderr, "cointrail: --settle: want 1 to 86400 seconds, not '%s'\n", optarg);
+                return CLI_USAGE;
+            }
+            fo.settle_seconds = (double)n;
             break;
         case 'h':
             fputs(import_usage, stdout);
@@ -97,6 +197,10 @@ int cmd_import(int argc, char **argv)
     }
     if (!db || optind >= argc) {
         fputs(import_usage, stderr);
+        return CLI_USAGE;
+    }
+    if (follow && (argc - optind != 1 || o.stop_after_blocks)) {
+        fprintf(stderr, "cointrail: --follow takes one blocks directory and no --stop-after\n");
         return CLI_USAGE;
     }
     o.progress = progress ? stderr : NULL;
@@ -121,16 +225,28 @@ int cmd_import(int argc, char **argv)
             return cli_fail(&err);
         }
     }
+    follow_ctx fc = {json, exposure, db, s, {0, EXPOSURE_DEFAULT_FLOOR, o.commit_seconds}, {0}};
     ingest_result r;
-    rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
-    /* The one exposure hook: after the blocks are committed, propagate them (a store made
-     * before the index existed has none: `cointrail exposure build` makes it). */
-    exposure_sync_result xr = {0};
-    cli_exposure_opts xo = {0, EXPOSURE_DEFAULT_FLOOR, o.commit_seconds};
-    if (!rc && exposure && exposure_exists(db) &&
-        (rc = cli_exposure_update(db, s, NULL, &xo, NULL, &xr, &err)))
-        util_err_prefix(&err, "blocks imported, but the exposure index was not brought up to date "
-                              "(rerun the import or cointrail exposure build)");
+    if (follow) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+        if (sfd < 0) {
+            store_close(s);
+            fprintf(stderr, "cointrail: signalfd: %s\n", strerror(errno));
+            return CLI_ERROR;
+        }
+        o.wait = follow_wait, o.wait_ctx = &sfd;
+        fo.on_round = print_round, fo.round_ctx = &fc, fo.log = stderr;
+        rc = ingest_follow(s, argv[optind], &o, &fo, &r, &err);
+        close(sfd);
+    } else {
+        rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+        if (!rc) rc = exposure_hook(db, s, exposure, &fc.xo, &fc.xr, &err);
+    }
     store_close(s);
     if (rc) return cli_fail(&err);
     if (json) {
@@ -142,18 +258,26 @@ int cmd_import(int argc, char **argv)
             (json_int_t)r.blocks_removed, "blocks_added", (json_int_t)r.blocks_added, "txs_added",
             (json_int_t)r.txs_added, "bytes_added", (json_int_t)r.bytes_added, "blocks",
             (json_int_t)r.height, "seconds", r.seconds, "network", btc_net_name(r.network));
+        if (follow) json_object_set_new(j, "commits", json_integer((json_int_t)r.commits));
         json_t *phases =
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
+        const exposure_sync_result *xr = &fc.xr;
         json_object_set_new(j, "exposure",
                             json_pack("{s:b, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "updated",
-                                      xr.seconds > 0, "txs_added", (json_int_t)xr.txs_added,
-                                      "blocks_removed", (json_int_t)xr.blocks_removed, "seconds",
-                                      xr.seconds, "phase_seconds", "stops", xr.stops_seconds,
-                                      "propagate", xr.forward_seconds, "commit",
-                                      xr.commit_seconds));
-        cli_print_json(j);
+                                      xr->seconds > 0, "txs_added", (json_int_t)xr->txs_added,
+                                      "blocks_removed", (json_int_t)xr->blocks_removed, "seconds",
+                                      xr->seconds, "phase_seconds", "stops", xr->stops_seconds,
+                                      "propagate", xr->forward_seconds, "commit",
+                                      xr->commit_seconds));
+        if (follow) { /* after the per-commit lines: one line too, so stdout stays JSON Lines */
+            char *line = json_dumps(j, JSON_COMPACT);
+            if (line) printf("%s\n", line);
+            free(line);
+        } else {
+            cli_print_json(j);
+        }
         json_decref(j);
     } else {
         printf("imported %llu blocks (%llu txs, %.1f MB) in %.2fs: %.1f MB/s, %.0f tx/s\n",
@@ -170,6 +294,8 @@ int cmd_import(int argc, char **argv)
         if (r.blocks_removed)
             printf(", reorganised away %llu", (unsigned long long)r.blocks_removed);
         printf("\n");
+        if (follow)
+            printf("stopped by a signal after %llu commits\n", (unsigned long long)r.commits);
     }
     return CLI_OK;
 }

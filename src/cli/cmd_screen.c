@@ -6,16 +6,27 @@
 
 #include "../btc/btc.h"
 #include "../risk/risk.h"
+#include "../trace/trace.h"
 #include "cli.h"
 
 static const char *usage =
     "usage: cointrail screen --db DIR [--rules FILE] [--hops N]\n"
     "           [--direction incoming|outgoing|both] [--json] ADDRESS|TXID...\n"
     "  risk level and score, direct exposure (labels on the address or its entity) and\n"
-    "  indirect exposure by category, with the evidence. Incoming amounts come from the\n"
-    "  store's exposure index (the whole history; docs/exposure.md) when it has an up-to-date\n"
-    "  one, and --hops N bounds only the trace that explains them (the nearest endpoints);\n"
-    "  without the index, and for outgoing funds, the trace within N hops gives the amounts.\n";
+    "  indirect exposure by actor and by category, with the evidence. Incoming amounts by\n"
+    "  category come from the store's exposure index (the whole history; docs/exposure.md)\n"
+    "  when it has an up-to-date one, and --hops N bounds only the trace that explains them\n"
+    "  (the nearest endpoints, the actors); without the index, and for outgoing funds, the\n"
+    "  trace within N hops gives the amounts\n"
+    "  --json: one screening document for one ADDRESS|TXID; for several, one JSON array of\n"
+    "          them in the order given (an item that fails is {\"item\", \"error\"} there,\n"
+    "          and the exit status says an item failed)\n";
+
+/* The exit status an item's error gives (as cli_fail maps it). */
+static int exit_code(int e)
+{
+    return e == UTIL_EINVAL ? CLI_USAGE : e == UTIL_ENOTFOUND ? CLI_NOTFOUND : CLI_ERROR;
+}
 
 static void print_side(const store *s, const risk_side *side, const char *name)
 {
@@ -23,12 +34,24 @@ static void print_side(const store *s, const risk_side *side, const char *name)
     printf("  %s: %lld sat screened%s%s\n", name, (long long)side->seeded,
            side->indexed ? " (exposure index: the whole history)" : "",
            side->partial ? " (PARTIAL: caps reached)" : "");
+    /* by actor first: who the funds came from or went to */
+    for (size_t i = 0; i < side->actors.n; i++) {
+        const trace_actor *g = &side->actors.v[i];
+        char t[96], b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
+        printf("    %-30s %-11s %16lld sat %6.2f%%  %llu deposit(s) at %zu address(es), %u "
+               "hop(s)\n",
+               labels_text_escape(b[0], sizeof b[0], labels_actor_text(&g->who, t, sizeof t)),
+               labels_text_escape(b[1], sizeof b[1], g->category ? g->category : "-"),
+               (long long)g->amount, 100 * g->share, (unsigned long long)g->deposits, g->n,
+               g->hops);
+    }
+    if (side->n_cat) printf("    by category:\n");
     for (size_t i = 0; i < side->n_cat; i++) {
         const risk_exposure *k = &side->cat[i];
         char b[LABELS_ESC_BUF]; /* a label's category, escaped for the terminal */
         char addr[128] = "(null)";
         if (k->nearest_addr != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, k->nearest_addr));
-        printf("    %-11s %16lld sat %6.2f%%  %lld hop(s)  %s %s\n",
+        printf("      %-11s %16lld sat %6.2f%%  %lld hop(s)  %s %s\n",
                labels_text_escape(b, sizeof b, k->category), (long long)k->amount, 100 * k->share,
                (long long)k->hops,
                k->explained == RISK_EXPLAINED_INDEX ? "source (index path)" : "nearest", addr);
@@ -120,6 +143,12 @@ int cmd_screen(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    /* several items with --json: one array, so the output is one JSON document */
+    json_t *all = json && argc - optind > 1 ? json_array() : NULL;
+    if (json && argc - optind > 1 && !all) {
+        rc = cli_fail(&(util_err){UTIL_ENOMEM, "out of memory"});
+        goto done;
+    }
     for (int i = optind; i < argc; i++) {
         risk_result res;
         uint8_t h[32];
@@ -129,15 +158,25 @@ int cmd_screen(int argc, char **argv)
         if (!e) {
             if (json) {
                 json_t *doc = NULL;
-                if (!(e = risk_result_json(r, &res, &doc, &err))) cli_print_json(doc);
+                if (!(e = risk_result_json(r, &res, &doc, &err))) {
+                    if (!all)
+                        cli_print_json(doc);
+                    else if (json_array_append(all, doc))
+                        e = util_errf(&err, UTIL_ENOMEM, "out of memory");
+                }
                 json_decref(doc);
             } else {
                 e = print_text(c.s, r, &res, &err);
             }
         }
         risk_result_free(&res);
+        if (e && all) /* the item keeps its place in the array, with what went wrong */
+            json_array_append_new(all, json_pack("{s:s, s:{s:i, s:s}}", "item", argv[i], "error",
+                                                 "code", exit_code(e), "message", err.msg));
         if (e) rc = cli_fail(&err);
     }
+    if (all) cli_print_json(all);
+    json_decref(all);
 done:
     risk_ctx_free(r);
     cli_close_ctx(&c);

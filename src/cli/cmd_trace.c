@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../btc/btc.h"
 #include "../trace/trace.h"
 #include "cli.h"
 
@@ -30,6 +31,56 @@ static void btc_line(const char *label, long long sat, long long seeded)
     printf("\n");
 }
 
+#define TEXT_ACTORS 50         /* actors listed */
+#define TEXT_ACTOR_ADDRESSES 5 /* addresses listed under each */
+
+/* The answer by actor: who received how much, then the largest of their addresses. */
+static void print_actors(const store *s, const trace_actors *a, long long seeded)
+{
+    if (!a->n) return;
+    printf("by actor (endpoints first, then holders of unspent taint):\n");
+    for (size_t i = 0; i < a->n; i++) {
+        if (i == TEXT_ACTORS) {
+            printf("  ... %zu more actors (see --format json)\n", a->n - TEXT_ACTORS);
+            break;
+        }
+        const trace_actor *g = &a->v[i];
+        char t[96], b[2][LABELS_ESC_BUF]; /* label text escaped for the terminal */
+        const char *name =
+            labels_text_escape(b[0], sizeof b[0], labels_actor_text(&g->who, t, sizeof t));
+        long long v = (long long)g->amount;
+        printf("  %-30s %-9s %-8s %16lld sat %4lld.%08lld BTC", name,
+               g->category ? labels_text_escape(b[1], sizeof b[1], g->category) : "-",
+               trace_actor_role_name(g->role), v, v / 100000000, v % 100000000);
+        if (seeded > 0) printf("  %5.1f%%", 100.0 * (double)v / (double)seeded);
+        printf("\n    %llu %s at %zu address(es), %u hop(s) at the nearest%s\n",
+               (unsigned long long)g->deposits,
+               g->role == TRACE_ACTOR_HOLDER ? "unspent output(s)" : "deposit(s)", g->n, g->hops,
+               g->who.from == LABELS_ACTOR_ENTITY ? ", named by its entity" : "");
+        for (size_t k = 0; k < g->n && k < TEXT_ACTOR_ADDRESSES; k++) {
+            const trace_actor_addr *d = &a->addrs[g->first + k];
+            char addr[128] = "(no address)";
+            if (d->address != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, d->address));
+            printf("      %-62s %16llu sat  %llu %s, %u hop(s)\n", addr,
+                   (unsigned long long)d->amount, (unsigned long long)d->deposits,
+                   g->role == TRACE_ACTOR_HOLDER ? "output(s)" : "deposit(s)", d->hops);
+        }
+        if (g->n > TEXT_ACTOR_ADDRESSES)
+            printf("      ... %zu more address(es)\n", g->n - TEXT_ACTOR_ADDRESSES);
+    }
+}
+
+/* A graph node: its id, and its actor when it has labels. */
+static void print_node(const trace_result *r, uint32_t node)
+{
+    char id[160], t[96], b[LABELS_ESC_BUF];
+    labels_actor w;
+    trace_result_node_actor(r, node, &w);
+    printf("%s", trace_result_node_id(r, node, id, sizeof id));
+    if (w.label)
+        printf(" (%s)", labels_text_escape(b, sizeof b, labels_actor_text(&w, t, sizeof t)));
+}
+
 static void print_text(const trace_result *r)
 {
     const trace_totals *t = &r->totals;
@@ -44,6 +95,7 @@ static void print_text(const trace_result *r)
         long long v = (long long)rows[i].value;
         if (v || i < 3) btc_line(rows[i].name, v, i ? seeded : 0);
     }
+    print_actors(r->s, &r->actors, seeded);
     if (r->n_categories) {
         printf("by category:\n");
         for (size_t i = 0; i < r->n_categories; i++)
@@ -56,15 +108,14 @@ static void print_text(const trace_result *r)
             break;
         }
         const trace_endpoint *e = &r->endpoints[i];
-        const labels_label *l = labels_db_get(r->labels, e->labels_first);
-        const char *name = l->name ? l->name : "-";
-        if (!strcmp(name, "-") || !*name) name = l->source ? l->source : "-";
-        char b[2][LABELS_ESC_BUF], addr[128]; /* label text escaped for the terminal */
+        labels_actor w;
+        trace_result_endpoint_actor(r, i, &w);
+        char b[2][LABELS_ESC_BUF], addr[128], t[96]; /* label text escaped for the terminal */
         printf("  %16lld sat  %-9s %-42s %s%s, %lld deposit(s), %zu hop(s)\n", (long long)e->amount,
                labels_text_escape(b[0], sizeof b[0], labels_db_get(r->labels, e->label)->category),
                trace_result_address(r, e->address, addr, sizeof addr),
-               labels_text_escape(b[1], sizeof b[1], name), e->via_entity ? " via its entity" : "",
-               (long long)e->deposits, e->path_len);
+               labels_text_escape(b[1], sizeof b[1], labels_actor_text(&w, t, sizeof t)),
+               e->via_entity ? " via its entity" : "", (long long)e->deposits, e->path_len);
     }
     size_t cj = 0, peel = 0;
     for (size_t i = 0; i < r->n_txs; i++) {
@@ -91,10 +142,10 @@ static void print_text(const trace_result *r)
            r->n_nodes, r->n_flows);
     for (size_t i = 0; i < r->n_flows && i < 10; i++) {
         const trace_flow *e = &r->flows[i];
-        char from[160], to[160];
-        printf("  %16lld sat  %s -> %s", (long long)e->value,
-               trace_result_node_id(r, e->from, from, sizeof from),
-               trace_result_node_id(r, e->to, to, sizeof to));
+        printf("  %16lld sat  ", (long long)e->value);
+        print_node(r, e->from);
+        printf(" -> ");
+        print_node(r, e->to);
         for (int k = 0, j = 0; k < TRACE_N_PATTERNS; k++)
             if (e->patterns & (1u << k)) printf("%s%s", j++ ? "," : "  [", trace_pattern_name(k));
         printf("%s\n", e->patterns ? "]" : "");

@@ -39,6 +39,8 @@ static const struct command {
     {"evm-stats", cmd_evm_stats, "evm-stats --db DIR            EVM store figures"},
     {"etrace", cmd_etrace, "etrace --db DIR --from SPEC    follow taint through an EVM store"},
     {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
+    {"case", cmd_case,
+     "case new|list|show|add-seed|trace|label|note|export --db DIR ...  investigation cases"},
 };
 
 static void usage(FILE *out)

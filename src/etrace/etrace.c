@@ -372,6 +372,8 @@ void etrace_result_free(etrace_result *res)
     for (size_t i = 0; i < res->n_addresses; i++)
         free(res->addresses[i].assets);
     free(res->addresses);
+    free(res->actors);
+    free(res->actor_addrs);
     memset(res, 0, sizeof *res);
 }
 

@@ -198,6 +198,33 @@ typedef struct etrace_address {
     size_t n_assets;
 } etrace_address;
 
+/* Answers by actor (labels.h, labels_actor: the actor of the stop label or of the address's
+ * own "eth" labels, else a label's name; the EVM store has no clustering): per asset, the
+ * endpoints grouped by who is behind them, then (forward) the addresses still holding taint,
+ * an address without any label under "unlabelled". */
+typedef enum { ETRACE_ACTOR_ENDPOINT = 0, ETRACE_ACTOR_HOLDER } etrace_actor_role;
+
+typedef struct etrace_actor_addr {
+    uint32_t address;  /* EVM store address id */
+    uint32_t endpoint; /* index in endpoints; UINT32_MAX for a holder */
+    evm_u256 amount;   /* endpoint: what reached it; holder: the taint it holds */
+    uint64_t deposits; /* tainted transfers into it */
+    uint32_t hops;     /* transfers from a seed to the first arrival (a seed is hop 0) */
+} etrace_actor_addr;
+
+typedef struct etrace_actor {
+    labels_actor who;     /* name, deciding label and how it was found (borrowed) */
+    const char *category; /* endpoint: its largest address's stop category; holder: the deciding
+                             label's; NULL when unlabelled */
+    int role;             /* etrace_actor_role */
+    uint32_t asset;
+    evm_u256 amount;
+    uint64_t deposits;
+    double share;    /* amount / the asset's seeded (0 when nothing was seeded) */
+    uint32_t hops;   /* the smallest of its addresses' */
+    size_t first, n; /* its addresses: actor_addrs[first .. first + n), largest first */
+} etrace_actor;
+
 /* A trace's result, typed: everything the document holds (etrace_result_json writes it). Free
  * with etrace_result_free. Labels are borrowed from the labels db the trace ran with. */
 typedef struct etrace_result {
@@ -222,7 +249,19 @@ typedef struct etrace_result {
     size_t n_edges;
     etrace_address *addresses; /* those holding any asset accounting (forward) */
     size_t n_addresses;
+    etrace_actor *actors; /* endpoint actors first, then holders; by asset, then amount */
+    size_t n_actors;
+    etrace_actor_addr *actor_addrs;
+    size_t n_actor_addrs;
 } etrace_result;
+
+/* The document's "by_actor" array: [{"actor" (null: unnamed or unlabelled), "actor_from",
+ * "category", "role", "asset", "amount" (decimal), "share", "deposits", "deposit_addresses",
+ * "hops", "addresses": [{"address", "amount", "deposits", "hops"}]}]. A new reference owned by
+ * the caller; NULL if out of memory. */
+json_t *etrace_actors_json(const evm_store *s, const etrace_result *res);
+/* The actor of endpoint i of res (its stop label first, then its other labels). */
+void etrace_endpoint_actor(const etrace_result *res, size_t i, labels_actor *out);
 
 /* Run a trace into *out (errors as etrace_run). *out is zeroed first and owned by the caller
  * even after a failure. */

@@ -126,7 +126,7 @@ int etrace_collect(ctx *c, const etrace_seeds *seeds, etrace_result *out)
                 (etrace_address_asset){a->asset, a->t_in, a->t_out, a->fees, a->taint, a->bal};
         }
     }
-    return 0;
+    return etrace_fill_actors(c, out);
 }
 
 /* ---- the document ---- */
@@ -224,11 +224,16 @@ static json_t *refs_json(const evm_store *s, const etrace_ref *r, size_t n)
     return a;
 }
 
-static json_t *endpoint_json(const evm_store *s, const etrace_endpoint *p)
+static json_t *endpoint_json(const evm_store *s, const etrace_result *res, size_t i)
 {
+    const etrace_endpoint *p = &res->endpoints[i];
     json_t *o = json_object();
+    labels_actor w;
+    etrace_endpoint_actor(res, i, &w);
     json_object_set_new(o, "address", addr_json(s, p->address));
     json_object_set_new(o, "category", json_string(p->label->category));
+    json_object_set_new(o, "actor", w.name ? json_string(w.name) : json_null());
+    json_object_set_new(o, "actor_from", json_string(labels_actor_from_name(w.from)));
     json_t *ls = json_array();
     for (size_t k = 0; k < p->n_labels; k++)
         json_array_append_new(ls, labels_to_json(&p->labels[k]));
@@ -312,9 +317,12 @@ int etrace_result_json(const evm_store *s, const etrace_result *res, json_t **ou
     }
     json_object_set_new(d, "totals", tj);
     json_object_set_new(d, "xfers_visited", json_integer((json_int_t)res->xfers_visited));
-    json_t *a = json_array();
+    json_t *a = etrace_actors_json(s, res);
+    if (!a) goto nomem;
+    json_object_set_new(d, "by_actor", a);
+    a = json_array();
     for (size_t i = 0; i < res->n_endpoints; i++)
-        json_array_append_new(a, endpoint_json(s, &res->endpoints[i]));
+        json_array_append_new(a, endpoint_json(s, res, i));
     json_object_set_new(d, "endpoints", a);
     json_t *bycat = json_object();
     for (size_t i = 0; i < res->n_by_category; i++) {

@@ -162,5 +162,8 @@ int etrace_backward(ctx *c); /* etrace_backward.c */
 /* The typed result of a finished, checked run (etrace_doc.c); moves c->edges, c->swaps, c->xc
  * and the endpoint paths into *out. UTIL_ENOMEM. */
 int etrace_collect(ctx *c, const etrace_seeds *seeds, etrace_result *out);
+/* etrace_actor.c: out's actors, from its endpoints and (forward) its addresses holding taint;
+ * called by etrace_collect once those are filled. UTIL_ENOMEM. */
+int etrace_fill_actors(ctx *c, etrace_result *out);
 
 #endif

@@ -1,16 +1,13 @@
-#include "ingest.h"
+#include "ingest_int.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../btc/btc.h"
-#include "../util/util_hmap.h"
 
 void ingest_default_opts(ingest_opts *o)
 {
@@ -21,17 +18,12 @@ void ingest_default_opts(ingest_opts *o)
 
 /* ---------------- inputs: files ---------------- */
 
-typedef struct file_list {
-    btc_blockfile *files;
-    size_t n, cap;
-} file_list;
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int add_file(file_list *fl, const char *path, const char *xor_dir, util_err *err)
+int ingest_add_file(file_list *fl, const char *path, const char *xor_dir, util_err *err)
 {
     uint8_t key[8];
     int present;
@@ -50,7 +42,7 @@ static int add_file(file_list *fl, const char *path, const char *xor_dir, util_e
     return 0;
 }
 
-static int add_path(file_list *fl, const char *path, util_err *err)
+int ingest_add_path(file_list *fl, const char *path, util_err *err)
 {
     struct stat st;
     if (stat(path, &st) < 0) return util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
@@ -62,7 +54,7 @@ static int add_path(file_list *fl, const char *path, util_err *err)
             *slash = 0;
         else
             snprintf(dir, sizeof dir, ".");
-        return add_file(fl, path, dir, err);
+        return ingest_add_file(fl, path, dir, err);
     }
     DIR *d = opendir(path);
     if (!d) return util_errf(err, UTIL_EIO, "%s: cannot list: %s", path, strerror(errno));
@@ -97,7 +89,7 @@ static int add_path(file_list *fl, const char *path, util_err *err)
         if (!rc) {
             char full[8192];
             snprintf(full, sizeof full, "%s/%s", path, names[i]);
-            rc = add_file(fl, full, path, err);
+            rc = ingest_add_file(fl, full, path, err);
         }
         free(names[i]);
     }
@@ -107,28 +99,7 @@ static int add_path(file_list *fl, const char *path, util_err *err)
 
 /* ---------------- the header tree ---------------- */
 
-enum { PARENT_NONE = -1, PARENT_GENESIS = -2, PARENT_STORE = -3 };
-
-typedef struct hdr {
-    uint8_t hash[32], prev[32];
-    uint32_t bits, time, file, size;
-    uint32_t last_bits; /* see btc_pow_parent */
-    uint64_t off;
-    uint64_t height; /* once connected */
-    int64_t parent;  /* index of the parent header, or PARENT_* */
-    int64_t
-        store_height; /* with PARENT_STORE: the parent's height; or the block's own if in store */
-    unsigned __int128 work; /* cumulative */
-    uint8_t state;          /* 0 unresolved, 1 resolving, 2 connected, 3 orphan, 4 in store */
-} hdr;
-
-typedef struct tree {
-    hdr *h;
-    size_t n, cap;
-    util_hmap map; /* util_le64(hash) -> index; the caller compares the whole hash */
-} tree;
-
-static int64_t tree_find(const tree *t, const uint8_t hash[32])
+int64_t ingest_tree_find(const tree *t, const uint8_t hash[32])
 {
     uint64_t key = util_le64(hash);
     for (size_t j = util_hmap_first(&t->map, key); j != SIZE_MAX;
@@ -137,23 +108,51 @@ static int64_t tree_find(const tree *t, const uint8_t hash[32])
     return -1;
 }
 
-static int tree_index(tree *t, util_err *err)
+int ingest_tree_add(tree *t, const uint8_t raw[80], uint32_t file, uint64_t off, uint32_t size,
+                    util_err *err)
 {
-    util_hmap_free(&t->map);
-    if (util_hmap_init(&t->map, t->n))
-        return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
-    size_t kept = 0;
-    for (size_t k = 0; k < t->n; k++) {
-        if (tree_find(t, t->h[k].hash) >= 0) continue; /* the same block twice: keep the first */
-        t->h[kept] = t->h[k];
-        if (util_hmap_add(&t->map, util_le64(t->h[kept].hash), kept))
-            return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
-        kept++;
+    btc_header bh;
+    btc_parse_header(&bh, raw);
+    if (ingest_tree_find(t, bh.hash) >= 0) return 0; /* the same block twice: keep the first */
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4096;
+        hdr *p = realloc(t->h, cap * sizeof *p);
+        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for headers");
+        t->h = p;
+        t->cap = cap;
     }
-    t->n = kept;
-    return 0;
+    hdr *h = &t->h[t->n];
+    memset(h, 0, sizeof *h);
+    memcpy(h->hash, bh.hash, 32);
+    memcpy(h->prev, bh.prev, 32);
+    h->bits = bh.bits;
+    h->time = bh.time;
+    h->file = file;
+    h->off = off;
+    h->size = size;
+    if (util_hmap_add(&t->map, util_le64(h->hash), t->n))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for the header map");
+    t->n++;
+    return 1;
 }
 
+void ingest_tree_free(tree *t)
+{
+    free(t->h);
+    util_hmap_free(&t->map);
+    memset(t, 0, sizeof *t);
+}
+
+void ingest_files_free(file_list *fl)
+{
+    for (size_t i = 0; i < fl->n; i++)
+        btc_blockfile_close(&fl->files[i]);
+    free(fl->files);
+    memset(fl, 0, sizeof *fl);
+}
+
+/* Every file's framing is checked (an error names file and offset) and every record's header
+ * goes into the tree. */
 static int scan_files(const file_list *fl, tree *t, ingest_result *r, util_err *err)
 {
     for (size_t f = 0; f < fl->n; f++) {
@@ -161,36 +160,20 @@ static int scan_files(const file_list *fl, tree *t, ingest_result *r, util_err *
         size_t off = 0, boff, bsize;
         int rc;
         while ((rc = btc_blockfile_next(bf, &off, &boff, &bsize, err)) == 1) {
-            if (t->n == t->cap) {
-                size_t cap = t->cap ? t->cap * 2 : 4096;
-                hdr *p = realloc(t->h, cap * sizeof *p);
-                if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for headers");
-                t->h = p;
-                t->cap = cap;
-            }
             uint8_t raw[80];
             btc_blockfile_read(bf, boff, raw, 80);
-            btc_header bh;
-            btc_parse_header(&bh, raw);
-            hdr *h = &t->h[t->n++];
-            memset(h, 0, sizeof *h);
-            memcpy(h->hash, bh.hash, 32);
-            memcpy(h->prev, bh.prev, 32);
-            h->bits = bh.bits;
-            h->time = bh.time;
-            h->file = (uint32_t)f;
-            h->off = boff;
-            h->size = (uint32_t)bsize;
+            if ((rc = ingest_tree_add(t, raw, (uint32_t)f, boff, (uint32_t)bsize, err)) < 0)
+                return rc;
         }
         if (rc < 0) return rc;
         r->bytes_scanned += bf->size;
     }
-    return tree_index(t, err);
+    return 0;
 }
 
 /* Which rules apply: the store's recorded network; else o->network; else what the genesis
  * declares (the store's block 0, or with an empty store a genesis header in the files). */
-static int choose_network(store *s, const file_list *fl, const tree *t, const ingest_opts *o,
+int ingest_choose_network(store *s, const file_list *fl, const tree *t, const ingest_opts *o,
                           btc_net *net, util_err *err)
 {
     static const uint8_t zero[32];
@@ -298,7 +281,7 @@ static int refuse(const file_list *fl, const hdr *h, util_err *err)
 /* Give every header its cumulative work, or mark it an orphan, without recursion; check the
  * proof of work of every header not in the store, and the difficulty rule of every one that
  * connects. */
-static int resolve_work(store *s, const file_list *fl, tree *t, btc_net net, util_err *err)
+int ingest_resolve_work(store *s, const file_list *fl, tree *t, btc_net net, util_err *err)
 {
     static const uint8_t zero[32];
     int64_t *stack = malloc((t->n + 1) * sizeof *stack);
@@ -310,17 +293,17 @@ static int resolve_work(store *s, const file_list *fl, tree *t, btc_net net, uti
         size_t sp = 0;
         int64_t cur = (int64_t)k;
         /* Walk up to something already known. */
-        while (t->h[cur].state == 0) {
+        while (t->h[cur].state == HDR_UNRESOLVED) {
             hdr *h = &t->h[cur];
             int64_t own = store_find_block(s, h->hash);
             if (own >= 0) {
-                h->state = 4;
+                h->state = HDR_STORED;
                 h->store_height = own;
                 h->height = (uint64_t)own;
                 h->work = store_block_chainwork(s, (uint64_t)own);
                 break;
             }
-            h->state = 1;
+            h->state = HDR_RESOLVING;
             stack[sp++] = cur;
             int64_t ph = store_find_block(s, h->prev);
             if (ph >= 0) {
@@ -332,7 +315,7 @@ static int resolve_work(store *s, const file_list *fl, tree *t, btc_net net, uti
                 h->parent = PARENT_GENESIS;
                 break;
             }
-            int64_t p = tree_find(t, h->prev);
+            int64_t p = ingest_tree_find(t, h->prev);
             if (p < 0) {
                 h->parent = PARENT_NONE;
                 break;
@@ -354,10 +337,10 @@ static int resolve_work(store *s, const file_list *fl, tree *t, btc_net net, uti
                 ok = 0;
             else {
                 const hdr *p = &t->h[h->parent];
-                ok = p->state == 2 || p->state == 4;
+                ok = p->state == HDR_CONNECTED || p->state == HDR_STORED;
                 base = p->work;
             }
-            h->state = ok ? 2 : 3;
+            h->state = ok ? HDR_CONNECTED : HDR_ORPHAN;
             /* Saturating: once proof of work is checked no chain comes near 2^128 (mainnet's
              * whole chain is about 2^95), but a wrap must never make a chain light. */
             h->work = base + own < base ? ~(unsigned __int128)0 : base + own;
@@ -391,181 +374,6 @@ static int resolve_work(store *s, const file_list *fl, tree *t, btc_net net, uti
     return rc;
 }
 
-/* ---------------- parallel parse, in-order apply ---------------- */
-
-typedef struct slot {
-    btc_block blk;
-    uint8_t *buf;
-    size_t buf_cap;
-    int64_t seq; /* which path position this slot holds, -1 if none */
-    int rc;
-    util_err err;
-} slot;
-
-#define RING 64
-
-typedef struct pipeline {
-    const file_list *fl;
-    const tree *t;
-    const int64_t *path; /* header indexes in chain order */
-    size_t n;
-    btc_net net;
-    uint64_t total_bytes; /* of the n blocks, for the ETA */
-    unsigned parse_flags;
-    slot ring[RING];
-    pthread_mutex_t mu;
-    pthread_cond_t ready, space;
-    size_t next_parse, applied;
-    int stop;
-} pipeline;
-
-static void parse_one(pipeline *pl, slot *sl, size_t i)
-{
-    const hdr *h = &pl->t->h[pl->path[i]];
-    const btc_blockfile *bf = &pl->fl->files[h->file];
-    const uint8_t *bytes = bf->map + h->off;
-    sl->rc = 0;
-    if (bf->xored) {
-        if (sl->buf_cap < h->size) {
-            free(sl->buf);
-            sl->buf = malloc(h->size);
-            sl->buf_cap = sl->buf ? h->size : 0;
-            if (!sl->buf) {
-                sl->rc = util_errf(&sl->err, UTIL_ENOMEM, "out of memory for a block");
-                return;
-            }
-        }
-        btc_blockfile_read(bf, h->off, sl->buf, h->size);
-        bytes = sl->buf;
-    }
-    sl->rc = btc_parse_block(&sl->blk, bytes, h->size, pl->parse_flags, &sl->err);
-    if (sl->rc)
-        util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path, (unsigned long long)h->off);
-}
-
-static void *parse_worker(void *arg)
-{
-    pipeline *pl = arg;
-    pthread_mutex_lock(&pl->mu);
-    while (!pl->stop && pl->next_parse < pl->n) {
-        size_t i = pl->next_parse;
-        if (i >= pl->applied + RING) {
-            pthread_cond_wait(&pl->space, &pl->mu);
-            continue;
-        }
-        pl->next_parse++;
-        slot *sl = &pl->ring[i % RING];
-        pthread_mutex_unlock(&pl->mu);
-        parse_one(pl, sl, i);
-        pthread_mutex_lock(&pl->mu);
-        sl->seq = (int64_t)i;
-        pthread_cond_broadcast(&pl->ready);
-    }
-    pthread_mutex_unlock(&pl->mu);
-    return NULL;
-}
-
-static void draw_progress(FILE *out, const ingest_result *r, size_t done, size_t total,
-                          uint64_t total_bytes, double elapsed, int final)
-{
-    double bps = elapsed > 0 ? (double)done / elapsed : 0;
-    double mbs = elapsed > 0 ? (double)r->bytes_added / elapsed / 1e6 : 0;
-    /* Blocks grew a thousandfold over Bitcoin's history: estimate by bytes, not blocks. */
-    double eta = mbs > 0 ? (double)(total_bytes - r->bytes_added) / 1e6 / mbs : 0;
-    fprintf(out, "\r\033[Kimport: block %zu/%zu  %.0f blk/s  %.1f MB/s  %llu txs  ETA %.0fs%s",
-            done, total, bps, mbs, (unsigned long long)r->txs_added, eta, final ? "\n" : "");
-    fflush(out);
-}
-
-static int apply_path(store *s, pipeline *pl, const ingest_opts *o, ingest_result *r, util_err *err)
-{
-    int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1) threads = 1;
-    if (threads > 16) threads = 16;
-    pthread_t tids[16];
-    int started = 0;
-    for (int i = 0; i < threads; i++)
-        if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
-    if (!started) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
-    double t0 = util_now(), last_commit = t0, last_draw = t0;
-    int rc = 0;
-    for (size_t i = 0; i < pl->n; i++) {
-        slot *sl = &pl->ring[i % RING];
-        double w0 = util_now();
-        pthread_mutex_lock(&pl->mu);
-        while (sl->seq != (int64_t)i)
-            pthread_cond_wait(&pl->ready, &pl->mu);
-        pthread_mutex_unlock(&pl->mu);
-        double w1 = util_now();
-        r->wait_seconds += w1 - w0;
-        if (sl->rc) {
-            *err = sl->err;
-            rc = sl->rc;
-            break;
-        }
-        const hdr *h = &pl->t->h[pl->path[i]];
-        rc = store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
-        r->append_seconds += util_now() - w1;
-        if (rc) {
-            util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
-                            (unsigned long long)h->off);
-            break;
-        }
-        r->blocks_added++;
-        if (o->crash_after_blocks && r->blocks_added == o->crash_after_blocks) raise(SIGKILL);
-        r->txs_added += sl->blk.n_tx;
-        r->bytes_added += h->size;
-        pthread_mutex_lock(&pl->mu);
-        sl->seq = -1;
-        pl->applied = i + 1;
-        pthread_cond_broadcast(&pl->space);
-        pthread_mutex_unlock(&pl->mu);
-        double now = util_now();
-        if (now - last_commit >= o->commit_seconds || store_batch_full(s)) {
-            if ((rc = store_commit(s, err))) break;
-            last_commit = util_now();
-            r->commit_seconds += last_commit - now;
-        }
-        if (o->progress && now - last_draw >= 0.5) {
-            draw_progress(o->progress, r, i + 1, pl->n, pl->total_bytes, now - t0, 0);
-            last_draw = now;
-        }
-    }
-    pthread_mutex_lock(&pl->mu);
-    pl->stop = 1;
-    pthread_cond_broadcast(&pl->space);
-    pthread_mutex_unlock(&pl->mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    if (!rc) {
-        double c0 = util_now();
-        rc = store_commit(s, err);
-        r->commit_seconds += util_now() - c0;
-    }
-    if (o->progress && pl->n)
-        draw_progress(o->progress, r, (size_t)r->blocks_added, pl->n, pl->total_bytes,
-                      util_now() - t0, 1);
-    return rc;
-}
-
-/* Parse path[0..] until the branch's work passes old_work. 0 or the first block's error. */
-static int check_branch(const file_list *fl, const tree *t, const int64_t *path, size_t n,
-                        unsigned __int128 old_work, const ingest_opts *o, util_err *err)
-{
-    pipeline one = {.fl = fl, .t = t, .path = path, .n = n};
-    one.parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
-    slot *sl = &one.ring[0];
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        parse_one(&one, sl, i);
-        if ((rc = sl->rc)) *err = sl->err;
-        if (t->h[path[i]].work > old_work) break;
-    }
-    btc_block_free(&sl->blk);
-    free(sl->buf);
-    return rc;
-}
-
 int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts *o,
                ingest_result *r, util_err *err)
 {
@@ -573,99 +381,22 @@ int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts
     double t0 = util_now();
     file_list fl = {0};
     tree t = {0};
-    int64_t *path = NULL;
-    pipeline *pl = NULL;
     int rc = 0;
     for (int i = 0; i < npaths && !rc; i++)
-        rc = add_path(&fl, paths[i], err);
+        rc = ingest_add_path(&fl, paths[i], err);
     r->files = fl.n;
     /* Every file's framing is checked before the store is touched. */
     if (!rc) rc = scan_files(&fl, &t, r, err);
     btc_net net = BTC_NET_UNKNOWN;
-    if (!rc) rc = choose_network(s, &fl, &t, o, &net, err);
+    if (!rc) rc = ingest_choose_network(s, &fl, &t, o, &net, err);
     r->network = net;
-    if (!rc) rc = resolve_work(s, &fl, &t, net, err);
+    if (!rc) rc = ingest_resolve_work(s, &fl, &t, net, err);
     r->scan_seconds = util_now() - t0;
-    if (rc) goto done;
     r->headers_found = t.n;
-
-    const store_totals *tot = store_get_totals(s);
-    uint64_t tip_height = tot->blocks;
-    unsigned __int128 tip_work = tip_height ? store_block_chainwork(s, tip_height - 1) : 0;
-    int64_t best = -1;
-    for (size_t k = 0; k < t.n; k++) {
-        const hdr *h = &t.h[k];
-        if (h->state == 3) r->orphan_blocks++;
-        if (h->state == 2 && h->work > tip_work && (best < 0 || h->work > t.h[best].work))
-            best = (int64_t)k;
-    }
-    size_t n = 0;
-    int64_t fork = tip_height ? (int64_t)tip_height - 1 : -1; /* last kept store height */
-    if (best >= 0) {
-        for (int64_t c = best; c >= 0; c = t.h[c].parent)
-            n++;
-        path = malloc(n * sizeof *path);
-        if (!path) {
-            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-            goto done;
-        }
-        size_t i = n;
-        int64_t c = best;
-        for (; c >= 0; c = t.h[c].parent)
-            path[--i] = c;
-        const hdr *first = &t.h[path[0]];
-        fork = first->parent == PARENT_STORE ? first->store_height : -1;
-    }
-    /* Stale: connected to the chain, but neither on the new branch nor already stored. */
-    for (size_t k = 0; k < t.n; k++)
-        r->stale_blocks += t.h[k].state == 2;
-    r->stale_blocks -= n;
-    if (best >= 0 && fork + 1 < (int64_t)tip_height) {
-        /* Before cutting the store back, parse the new branch up to the block that makes it
-         * heavier than the old tip: a corrupt block there must leave the old chain in place,
-         * not a shorter one. (Reorganisations are short; this parses a few blocks twice.) */
-        if ((rc = check_branch(&fl, &t, path, n, tip_work, o, err))) goto done;
-        r->blocks_removed = tip_height - (uint64_t)(fork + 1);
-        r->stale_blocks += r->blocks_removed;
-        if ((rc = store_truncate_blocks(s, (uint64_t)(fork + 1), err))) goto done;
-        if ((rc = store_commit(s, err))) goto done;
-    }
-    if (o->stop_after_blocks && n > o->stop_after_blocks) n = (size_t)o->stop_after_blocks;
-    pl = calloc(1, sizeof *pl);
-    if (!pl) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        goto done;
-    }
-    pl->fl = &fl;
-    pl->t = &t;
-    pl->path = path;
-    pl->n = n;
-    pl->net = net;
-    for (size_t i = 0; i < n; i++)
-        pl->total_bytes += t.h[path[i]].size;
-    pl->parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
-    for (int i = 0; i < RING; i++)
-        pl->ring[i].seq = -1;
-    pthread_mutex_init(&pl->mu, NULL);
-    pthread_cond_init(&pl->ready, NULL);
-    pthread_cond_init(&pl->space, NULL);
-    rc = apply_path(s, pl, o, r, err);
-    pthread_mutex_destroy(&pl->mu);
-    pthread_cond_destroy(&pl->ready);
-    pthread_cond_destroy(&pl->space);
-    for (int i = 0; i < RING; i++) {
-        btc_block_free(&pl->ring[i].blk);
-        free(pl->ring[i].buf);
-    }
-done:
+    if (!rc) rc = ingest_apply_best(s, &fl, &t, net, o, 1, r, err);
     r->height = store_get_totals(s)->blocks;
     r->seconds = util_now() - t0;
-    free(pl);
-    free(path);
-    free(t.h);
-    util_hmap_free(&t.map);
-    for (size_t i = 0; i < fl.n; i++)
-        btc_blockfile_close(&fl.files[i]);
-    free(fl.files);
+    ingest_tree_free(&t);
+    ingest_files_free(&fl);
     return rc;
 }

@@ -11,6 +11,10 @@
 #include "../store/store.h"
 #include "../util/util.h"
 
+/* Waits up to ms milliseconds (0: only looks) for fd (-1: none) to become readable or for a
+ * request to stop; returns 1 to stop (e.g. SIGINT or SIGTERM arrived), else 0. */
+typedef int (*ingest_wait_fn)(void *ctx, int fd, long ms);
+
 typedef struct ingest_opts {
     int threads;                 /* parser threads; 0 = one per core */
     int verify_merkle;           /* recompute merkle roots (default on) */
@@ -19,8 +23,11 @@ typedef struct ingest_opts {
     uint64_t stop_after_blocks;  /* 0 = all; for tests: import at most this many new blocks */
     uint64_t crash_after_blocks; /* test hook: SIGKILL itself after appending this many blocks,
                                     before their commit (0 = never) */
-    btc_net network; /* proof-of-work rules to apply; BTC_NET_UNKNOWN = the store's recorded
-                        network, else the one its genesis block declares */
+    btc_net network;     /* proof-of-work rules to apply; BTC_NET_UNKNOWN = the store's recorded
+                            network, else the one its genesis block declares */
+    ingest_wait_fn wait; /* NULL: never stop early; else asked between blocks (ms 0) whether to
+                            stop, and by ingest_follow to wait for changes */
+    void *wait_ctx;
 } ingest_opts;
 
 typedef struct ingest_result {
@@ -36,6 +43,8 @@ typedef struct ingest_result {
     /* Where the time went: scanning headers, waiting for parsed blocks, appending to the store,
      * committing. */
     double scan_seconds, wait_seconds, append_seconds, commit_seconds;
+    uint64_t commits; /* store commits made */
+    int stopped;      /* o->wait said stop: what was appended is committed, the rest not read */
 } ingest_result;
 
 void ingest_default_opts(ingest_opts *o);
@@ -53,5 +62,38 @@ void ingest_default_opts(ingest_opts *o);
  * nothing is refused unless o->network names the rules. */
 int ingest_run(store *s, const char *const *paths, int npaths, const ingest_opts *o,
                ingest_result *r, util_err *err);
+
+/* ---- following a running node ---- */
+
+/* One poll of ingest_follow that changed the store, reported when it is committed. */
+typedef struct ingest_round {
+    uint64_t height;                                  /* blocks in the store after it */
+    uint64_t blocks_added, blocks_removed, txs_added; /* by this round */
+    double unix_time;                                 /* wall clock when committed */
+    double seconds;                                   /* from the change seen to the commit */
+} ingest_round;
+
+typedef struct ingest_follow_opts {
+    long poll_ms;          /* look at the directory at least this often (0: 250); with inotify a
+                              change is seen at once */
+    double settle_seconds; /* a record at a file's end that still fails after its file has
+                              been unchanged this long is reported (a warning; 0: 10) */
+    void (*on_round)(void *ctx, const ingest_round *round); /* NULL or called per commit */
+    void *round_ctx;
+    FILE *log; /* warnings (records that stay incomplete), or NULL */
+} ingest_follow_opts;
+
+/* Keep the store current from dir, the blocks directory of a running Bitcoin Core node, until
+ * o->wait says stop (required). Each poll reads what was appended since the last one (new
+ * records, new blk files, xor.dat) and imports it as ingest_run does (out-of-order blocks,
+ * reorganisations, proof of work), committing once per poll (and every o->commit_seconds while
+ * catching up). A record the node is still writing (its frame, or its bytes, not all there yet:
+ * at the end of its file with only zeros or the end of the file after it, and not a complete
+ * block) is waited for, never an error. A record that is complete because more data follows it
+ * (in its file, or the node has moved on to a later blk file) and is corrupt is an error naming
+ * file and offset, as in ingest_run. Returns 0 after a stop (r->stopped set) with everything
+ * appended committed. */
+int ingest_follow(store *s, const char *dir, const ingest_opts *o, const ingest_follow_opts *fo,
+                  ingest_result *r, util_err *err);
 
 #endif

@@ -129,6 +129,15 @@ void labels_import_result_free(labels_import_result *r);
 int labels_import_file(labels_db *db, const char *path, const labels_import_opts *opts,
                        labels_import_result *res, util_err *err);
 
+/* Merge n labels given in memory (an analyst's attributions; the strings are borrowed, NULL
+ * taken as "") into db as labels_import_file merges a file's: chain (a currency code) and
+ * address validated and canonicalised, text fields checked as an import's are, all or nothing.
+ * origin names them in messages ("case:3"). UTIL_EFORMAT naming origin, the label's index and
+ * the field for an invalid one (strict: an invalid address is an error, not a warning);
+ * res (may be NULL) as for an import. Memory only: labels_db_save writes it. */
+int labels_add(labels_db *db, const labels_label *in, size_t n, const char *origin,
+               labels_import_result *res, util_err *err);
+
 /* ---- vocabulary ---- */
 /* Chain name of a currency code: XBT and BTC -> "btc", others lowercased ("ETH" -> "eth").
  * out holds at least 32 bytes. UTIL_EINVAL for an empty or odd code (spaces, over 31 bytes). */
@@ -176,6 +185,56 @@ void labels_find(const labels_db *db, const char *chain, const char *address,
  * to cap pointers; *n is the number found (may exceed cap). chain may be NULL (all chains). */
 void labels_find_any(const labels_db *db, const char *chain, const char *address,
                      const labels_label **out, size_t cap, size_t *n);
+
+/* ---- who is behind a holder (the one place that decides it) ---- */
+/* Answers are grouped by actor: the exchange, desk, service or group behind the addresses the
+ * value reached. A holder's actor is decided from the labels offered to a labels_actor, by the
+ * first of these that any of them gives (within a step, higher confidence wins, then the label
+ * offered first):
+ *   1. the actor field of the primary label (an endpoint's stop label, which says what service
+ *      the value entered; it may sit on another address of the entity),
+ *   2. the actor field of another label on the address itself,
+ *   3. the actor field of a label on another address of its entity (with a clustering),
+ *   4. the name of the primary label, 5. of a label on the address, 6. of an entity label;
+ * a holder with labels that carry neither is "unnamed" (its category still known), one without
+ * any label "unlabelled". The chosen label and name are borrowed from the labels_db. */
+typedef enum {
+    LABELS_ACTOR_UNLABELLED = 0, /* no label at all */
+    LABELS_ACTOR_UNNAMED,        /* labels without actor or name: only a category */
+    LABELS_ACTOR_NAME,           /* a label's name (no label gives an actor) */
+    LABELS_ACTOR_ENTITY,         /* the actor of a label on another address of the entity */
+    LABELS_ACTOR_LABEL           /* the actor of the primary label or of the address's own */
+} labels_actor_from;
+
+/* How a label relates to the holder it is offered for. */
+typedef enum {
+    LABELS_OFFER_PRIMARY = 0, /* the label that makes the holder an endpoint */
+    LABELS_OFFER_OWN,         /* a label on the holder's address */
+    LABELS_OFFER_ENTITY       /* a label on another address of its entity */
+} labels_offer;
+
+typedef struct labels_actor {
+    const char *name;          /* the actor's name; NULL when unnamed or unlabelled */
+    const labels_label *label; /* the label that decided; NULL when unlabelled */
+    int from;                  /* labels_actor_from */
+    int rank;                  /* internal: the step that decided (higher is better) */
+    int via_entity;            /* a primary label on another address of the entity */
+} labels_actor;
+
+/* An unlabelled holder, to which labels are then offered. */
+void labels_actor_init(labels_actor *a);
+/* Offer one label (NULL is ignored). For LABELS_OFFER_PRIMARY, via_entity says the label sits
+ * on another address of the entity (an actor it gives is then reported as from the entity). */
+void labels_actor_offer(labels_actor *a, const labels_label *l, labels_offer how, int via_entity);
+/* "label" "entity" "name" "unnamed" "unlabelled" (documents' actor_from). */
+const char *labels_actor_from_name(int from);
+/* The text to show for an actor: its name, else "(unnamed CATEGORY)", else "(unlabelled)";
+ * buf holds at least 96 bytes (a category is at most LABELS_MAX_CATEGORY bytes). The name is
+ * returned as is: the caller escapes it for its output. */
+const char *labels_actor_text(const labels_actor *a, char *buf, size_t cap);
+/* Whether two decided actors are the same group: the same name, or both unnamed with the same
+ * category, or both unlabelled. */
+int labels_actor_same(const labels_actor *a, const labels_actor *b);
 
 /* ---- list and search ---- */
 typedef struct labels_filter {

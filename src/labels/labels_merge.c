@@ -419,3 +419,47 @@ done:
     if (res == &scratch) labels_import_result_free(&scratch);
     return rc;
 }
+
+int labels_add(labels_db *db, const labels_label *in, size_t n, const char *origin,
+               labels_import_result *res, util_err *err)
+{
+    labels_import_result scratch;
+    util_err local;
+    if (!res) res = &scratch;
+    if (!err) err = &local;
+    memset(res, 0, sizeof *res);
+    labels_import_opts opts = {.strict = 1};
+    labels_ctx c = {.path = origin ? origin : "labels",
+                    .base = origin ? origin : "labels",
+                    .opts = &opts,
+                    .res = res,
+                    .chain_field = "chain",
+                    .err = err};
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const labels_label *l = &in[i];
+        labels_raw r = {.currency = l->chain ? l->chain : "",
+                        .address = l->address,
+                        .category = l->category,
+                        .actor = l->actor,
+                        .name = l->name,
+                        .source = l->source,
+                        .url = l->url,
+                        .programs = l->programs,
+                        .first_seen = l->first_seen,
+                        .last_seen = l->last_seen,
+                        .updated = l->updated,
+                        .confidence = l->confidence};
+        if (l->confidence < 0 || l->confidence > 100)
+            rc = util_errf(err, UTIL_EFORMAT, "%s:%zu: field confidence: %d is not 0..100", c.path,
+                           i + 1, l->confidence);
+        else
+            rc = labels_ctx_add(&c, (long)(i + 1), &r);
+    }
+    if (!rc && (rc = count_added(&db->set, &c.out, res)))
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    if (!rc) rc = merge(&db->set, &c.out, err);
+    labels_vec_free(&c.out);
+    if (res == &scratch) labels_import_result_free(&scratch);
+    return rc;
+}

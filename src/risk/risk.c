@@ -242,6 +242,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
     if (labels) {
         rc = trace_stops_build(&r->stops, s, labels, clusters, (const char *const *)r->cats,
                                r->n_cats, err);
+        if (!rc) rc = trace_actor_index_build(&r->actors, s, labels, clusters, err);
         if (rc) goto fail;
     }
     if ((rc = risk_index_open(r, err))) goto fail;
@@ -304,6 +305,7 @@ void risk_ctx_free(risk_ctx *r)
 {
     if (!r) return;
     trace_stops_free(r->stops);
+    trace_actor_index_free(r->actors);
     exposure_close(r->ix);
     risk_categories_free(r->cats, r->n_cats);
     free(r->el);
@@ -454,6 +456,10 @@ static int indirect(const risk_ctx *r, const trace_seeds *seeds, int d, uint32_t
     side->partial = x.partial || seeds_partial;
     side->outputs_visited = x.outputs_visited;
     if (x.n_cat > 1) qsort(x.cat, x.n_cat, sizeof *x.cat, cmp_cat);
+    if ((rc = trace_exposure_actors(r->actors, r->labels, &x, &side->actors, err))) {
+        trace_exposure_free(&x);
+        return rc;
+    }
     if (x.n_cat && !(side->cat = calloc(x.n_cat, sizeof *side->cat))) goto nomem;
     for (size_t i = 0; i < x.n_cat; i++) {
         trace_exposure_cat *k = &x.cat[i];
@@ -556,6 +562,7 @@ void risk_result_free(risk_result *res)
         for (size_t i = 0; i < res->side[d].n_cat; i++)
             free(res->side[d].cat[i].path);
         free(res->side[d].cat);
+        trace_actors_free(&res->side[d].actors);
     }
     free(res->direct);
     free(res->contrib);
@@ -735,15 +742,18 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
     if (c->basis == RISK_BY_INCOMING || c->basis == RISK_BY_OUTGOING) {
         int in = c->basis == RISK_BY_INCOMING;
         const risk_exposure *e = &res->side[in ? 0 : 1].cat[c->exposure];
-        char who[160] = "unknown";
+        /* the nearest endpoint named by its actor (a label may carry only an actor) */
+        labels_actor w;
+        trace_actor_of(r->actors, e->nearest_addr, e->nearest_entity, l, e->nearest_via_entity, &w);
+        char who[128] = "unknown"; /* an index path's source may have no label of it */
         if (l)
             snprintf(who, sizeof who, "%s", l->address);
         else if (e->nearest_addr != STORE_NO_ADDR)
             btc_addr_encode(who, store_addr(r->s, e->nearest_addr));
-        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s (%s)",
+        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s%s%s%s",
                          in ? "incoming" : "outgoing", e->share * 100, e->amount,
                          in ? "from" : "to", e->category, e->hops, e->hops == 1 ? "" : "s", who,
-                         l ? l->name : "no label of it");
+                         w.name ? " (" : "", w.name ? w.name : "", w.name ? ")" : "");
     }
     char canon[128];
     if (c->subject == STORE_NO_ADDR)
@@ -763,6 +773,9 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
 static json_t *side_json(const risk_ctx *r, const risk_side *side)
 {
     json_t *o = json_object(), *cats = json_array();
+    if (side->traced)
+        json_object_set_new(o, "by_actor",
+                            trace_actors_json(r->s, &side->actors, RISK_ACTOR_ADDRESSES));
     json_object_set_new(o, "by_category", cats);
     json_object_set_new(o, "seeded", json_integer((json_int_t)side->seeded));
     json_object_set_new(o, "partial", json_boolean(side->partial));

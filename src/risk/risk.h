@@ -19,10 +19,12 @@
 #include "../cluster/cluster.h"
 #include "../labels/labels.h"
 #include "../store/store.h"
+#include "../trace/trace.h"
 #include "../util/util.h"
 
 #define RISK_MAX_HOPS 20
 #define RISK_MAX_ENTITY_LABELS 25 /* labels of an entity listed as direct exposure */
+#define RISK_ACTOR_ADDRESSES 5    /* endpoint addresses listed under each actor */
 
 /* Risk rules (docs/screening.md has the file format and the formula). */
 typedef struct risk_config {
@@ -134,6 +136,7 @@ typedef struct risk_side {
     int partial;              /* a cap was reached: amounts are lower bounds */
     risk_exposure *cat;       /* largest amount first, then by category */
     size_t n_cat;
+    trace_actors actors; /* the endpoints reached, by actor (trace.h; owned by the result) */
 } risk_side;
 
 /* What one rule adds; the score is the largest contribution, capped at 100 and rounded to a
@@ -221,7 +224,8 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
 
 /* The screening document of a result. Address: address, seen, entity, direct [labels],
  * outputs_screened; tx: txid, block_height, direct; then indirect {incoming, outgoing} each with
- * seeded, partial, by_category [{category, amount, share, endpoints, hops, counterparty, path}],
+ * seeded, partial, by_actor (trace_actors_json; when traced), by_category [{category, amount,
+ * share, endpoints, hops, counterparty, path}],
  * risk {score, level, reasons}, rules {hops, policy, min_value}, height. *out is a new
  * reference owned by the caller. UTIL_ENOMEM. */
 int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, util_err *err);

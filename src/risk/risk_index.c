@@ -157,6 +157,12 @@ int risk_incoming_indexed(const risk_ctx *r, const uint64_t *outs, size_t n_outs
         side->traced = 1;
         side->partial = x.partial || seeds_partial;
         side->outputs_visited = x.outputs_visited;
+        /* the actors are the trace's: who the endpoints within the hops belong to */
+        if ((rc = trace_exposure_actors(r->actors, r->labels, &x, &side->actors, err))) {
+            trace_exposure_free(&x);
+            free(sums);
+            return rc;
+        }
     }
     size_t cap = nc + x.n_cat;
     if (cap && !(side->cat = calloc(cap, sizeof *side->cat))) goto nomem;

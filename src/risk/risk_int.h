@@ -18,7 +18,8 @@ struct risk_ctx {
     const cluster_map *clusters;
     risk_config cfg;
     trace_stops *stops;
-    ent_label *el; /* btc labels by the entity of their address, sorted by entity */
+    trace_actor_index *actors; /* who is behind an endpoint (answers by actor) */
+    ent_label *el;             /* btc labels by the entity of their address, sorted by entity */
     size_t n_el;
     char **cats; /* the stop categories, heaviest first (owned) */
     size_t n_cats;

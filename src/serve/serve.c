@@ -372,6 +372,7 @@ int serve_run(const serve_opts *o, util_err *err)
     risk_config_default(&sv->cfg);
     int rc = 0, fd = -1;
     struct MHD_Daemon *d = NULL;
+    serve_notify *notify = NULL;
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > SERVE_MAX_THREADS) threads = o->threads ? threads : SERVE_MAX_THREADS;
@@ -429,22 +430,26 @@ int serve_run(const serve_opts *o, util_err *err)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     /* The loop wakes at least every 200 ms to cut overdue connections and sync the audit log,
-     * and looks at the store every poll_ms. */
+     * at once when the store commits (inotify), and looks at the store every poll_ms. */
     unsigned tick_ms = o->poll_ms < 200 ? o->poll_ms : 200;
-    struct timespec ts = {tick_ms / 1000, (long)(tick_ms % 1000) * 1000000L};
     double next_poll = 0;
+    if (serve_notify_open(o->db, &set, &notify)) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (;;) {
-        int sig = sigtimedwait(&set, NULL, &ts);
+        int changed = 0, sig = serve_notify_wait(notify, tick_ms, &changed);
         if (sig == SIGINT || sig == SIGTERM) break;
         serve_reap_overdue(sv);
         if (atomic_exchange(&front->audit_dirty, 0)) fdatasync(front->audit_fd);
-        if (util_now() < next_poll) continue;
+        if (!changed && util_now() < next_poll) continue;
         next_poll = util_now() + o->poll_ms / 1000.0;
         if (serve_snap_refresh(sv)) serve_watch_advance(sv);
         serve_watch_deliver(sv);
     }
     fprintf(stderr, "cointrail: stopping\n");
 done:
+    serve_notify_close(notify);
     if (d) MHD_stop_daemon(d);
     if (fd >= 0) close(fd);
     serve_watch_free(sv);

@@ -55,6 +55,94 @@ static job heap_pop(struct serve_watch *w)
     return top;
 }
 
+/* ---- receivers (under sv->lock) ---- */
+
+/* A receiver: one origin (scheme://host:port) of webhook URLs. Jobs due while it has as many
+ * attempts in flight as it may wait here (parked) instead of in the heap, until one ends. */
+struct serve_dest {
+    char origin[256];
+    unsigned in_flight; /* attempts running now */
+    unsigned failures;  /* consecutive attempts without an answer (or 5xx, 408, 425, 429) */
+    job *parked;
+    size_t n_parked, cap_parked;
+};
+
+static void origin_of(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t len = strcspn(p, "/?#");
+    snprintf(out, n, "%.*s", (int)((size_t)(p - url) + len), url);
+}
+
+static struct serve_dest *dest_of(struct serve_watch *w, const char *url)
+{
+    char o[256];
+    origin_of(url, o, sizeof o);
+    for (size_t i = 0; i < w->n_dests; i++)
+        if (!strcmp(w->dests[i].origin, o)) return &w->dests[i];
+    if (w->n_dests == w->cap_dests) {
+        size_t nc = w->cap_dests ? w->cap_dests * 2 : 8;
+        struct serve_dest *nd = realloc(w->dests, nc * sizeof *nd);
+        if (!nd) return NULL;
+        w->dests = nd;
+        w->cap_dests = nc;
+    }
+    struct serve_dest *d = &w->dests[w->n_dests++];
+    memset(d, 0, sizeof *d);
+    memcpy(d->origin, o, sizeof d->origin);
+    return d;
+}
+
+static int park(struct serve_watch *w, struct serve_dest *d, job j)
+{
+    if (d->n_parked == d->cap_parked) {
+        size_t nc = d->cap_parked ? d->cap_parked * 2 : 16;
+        job *np = realloc(d->parked, nc * sizeof *np);
+        if (!np) return -1;
+        d->parked = np;
+        d->cap_parked = nc;
+    }
+    d->parked[d->n_parked++] = j;
+    w->n_parked++;
+    return 0;
+}
+
+/* Back to the heap (an attempt to the receiver ended), each at its own due time. */
+static void unpark(struct serve_watch *w, struct serve_dest *d)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n_parked; i++) {
+        if (serve_heap_push(w, d->parked[i]))
+            d->parked[kept++] = d->parked[i]; /* out of memory: stays parked */
+        else
+            w->n_parked--;
+    }
+    d->n_parked = kept;
+}
+
+void serve_dests_free(struct serve_watch *w)
+{
+    for (size_t i = 0; i < w->n_dests; i++)
+        free(w->dests[i].parked);
+    free(w->dests);
+    w->dests = NULL;
+    w->n_dests = w->cap_dests = w->n_parked = 0;
+}
+
+size_t serve_queue_length(const struct serve_watch *w)
+{
+    return w->n_heap + w->n_parked;
+}
+
+static double backoff(unsigned attempts)
+{
+    double delay = BACKOFF_FIRST_S;
+    for (unsigned i = 1; i < attempts && delay < BACKOFF_MAX_S; i++)
+        delay *= 2;
+    return delay > BACKOFF_MAX_S ? BACKOFF_MAX_S : delay;
+}
+
 /* ---- the delivery journal, and the queue at start-up ---- */
 
 int serve_load_outcome(server *sv, json_t *d, const char *path, size_t line)
@@ -179,6 +267,23 @@ void *serve_webhook_main(void *arg)
         json_int_t id = serve_alert_id(rec);
         char url[512], key[96];
         snprintf(url, sizeof url, "%s", json_string_value(json_object_get(hook, "url")));
+        /* A receiver whose last attempt failed gets one attempt at a time, and all such
+         * attempts together leave a worker free; one that answers may use all workers but one.
+         * So a dead or hanging receiver never holds up the others (each alert keeps its own
+         * attempts and backoff). */
+        unsigned spare = w->workers > 1 ? w->workers - 1 : 1;
+        struct serve_dest *dst = dest_of(w, url);
+        if (dst && dst->in_flight >= (dst->failures ? 1 : spare)) {
+            if (!park(w, dst, j)) continue; /* back when the attempt in flight ends */
+        } else if (dst && dst->failures && w->probing >= spare) {
+            j.due = util_now() + 0.1; /* not attempted, so no attempt counted */
+            if (!serve_heap_push(w, j)) continue;
+        }
+        if (dst) {
+            dst->in_flight++;
+            if (dst->failures) w->probing++;
+        }
+        int probe = dst && dst->failures;
         snprintf(key, sizeof key, "%s",
                  json_string_value(json_object_get(hook, "idempotency_key")));
         unsigned attempts = (unsigned)json_integer_value(json_object_get(hook, "attempts")) + 1;
@@ -215,13 +320,21 @@ void *serve_webhook_main(void *arg)
         json_object_del(hook, rc ? "status" : "error");
         json_object_update(hook, d);
         json_decref(d);
-        if (!strcmp(state, "pending")) {
-            double delay = BACKOFF_FIRST_S;
-            for (unsigned i = 1; i < attempts && delay < BACKOFF_MAX_S; i++)
-                delay *= 2;
-            if (delay > BACKOFF_MAX_S) delay = BACKOFF_MAX_S;
-            if (serve_heap_push(w, (job){util_now() + delay, j.idx}))
-                json_object_set_new(hook, "state", json_string("failed"));
+        double now = util_now();
+        if (!strcmp(state, "pending") && serve_heap_push(w, (job){now + backoff(attempts), j.idx}))
+            json_object_set_new(hook, "state", json_string("failed"));
+        /* dests may have moved (realloc by another worker): find it again */
+        if (dst && (dst = dest_of(w, url))) {
+            dst->in_flight--;
+            if (probe) w->probing--;
+            int answered =
+                rc == 0 && !(status == 408 || status == 425 || status == 429 || status >= 500);
+            if (answered)
+                dst->failures = 0;
+            else if (rc != SERVE_HOOK_NOT_ALLOWED)
+                dst->failures++;
+            unpark(w, dst);
+            pthread_cond_broadcast(&w->hook_cv);
         }
     }
     pthread_mutex_unlock(&sv->lock);

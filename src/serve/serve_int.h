@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "../cluster/cluster.h"
@@ -192,6 +193,16 @@ typedef struct req {
     char client[48]; /* the client's IP address */
 } req;
 
+/* Waking the loop when the store commits (serve_notify.c): an inotify watch on the store
+ * directory and a signalfd for signals (the caller has them blocked). serve_notify_wait waits
+ * up to ms milliseconds and returns a signal that arrived (0: none), with *changed set if a
+ * file that makes a new state (MANIFEST, labels.db, cluster.state) was replaced. Without
+ * inotify it only waits for signals (the caller's poll still finds changes). */
+typedef struct serve_notify serve_notify;
+int serve_notify_open(const char *db, const sigset_t *signals, serve_notify **out);
+int serve_notify_wait(serve_notify *n, unsigned ms, int *changed);
+void serve_notify_close(serve_notify *n);
+
 /* Snapshots and metrics (serve_snap.c). serve_snap_open opens the store's current state (one
  * reference, to the caller); serve_snap_refresh swaps in a new snapshot if the store changed and
  * returns 1 if it did. */
@@ -246,6 +257,9 @@ struct serve_watch {
     uint64_t generation, done_generation; /* snapshots announced and scanned */
     job *heap;                            /* due deliveries, earliest first */
     size_t n_heap, cap_heap;
+    struct serve_dest *dests; /* one per receiver origin: in flight, backoff, parked jobs */
+    size_t n_dests, cap_dests, n_parked;
+    unsigned probing; /* attempts in flight to receivers that failed last time */
     /* the scan thread's own (and init's, before the threads start) */
     char **seen; /* open-addressing set of duplicate-check keys */
     size_t seen_cap, seen_n;
@@ -271,11 +285,16 @@ void serve_seen_clear(struct serve_watch *w);
 void serve_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, double t);
 void *serve_scan_main(void *arg);
 
-/* serve_delivery.c: the delivery queue, alerts.delivery and the webhook threads */
+/* serve_delivery.c: the delivery queue, alerts.delivery and the webhook threads. A receiver
+ * (the URL's scheme, host and port) has at most workers - 1 attempts in flight, one while its
+ * last attempt failed, and at most workers - 1 attempts to failing receivers run at once: a
+ * dead or hanging receiver never holds up the others. */
 int serve_heap_push(struct serve_watch *w, job j);
 int serve_load_outcome(server *sv, json_t *d, const char *path, size_t line);
 int serve_open_journal(server *sv, util_err *err);
 int serve_requeue(server *sv);
 void *serve_webhook_main(void *arg);
+void serve_dests_free(struct serve_watch *w);
+size_t serve_queue_length(const struct serve_watch *w); /* due and parked deliveries */
 
 #endif

@@ -288,6 +288,7 @@ void serve_watch_free(server *sv)
         if (w->journal_fd >= 0) close(w->journal_fd);
         serve_seen_clear(w);
         free(w->heap);
+        serve_dests_free(w);
         serve_hook_allow_free(w->allow);
         pthread_cond_destroy(&w->scan_cv);
         pthread_cond_destroy(&w->hook_cv);
@@ -508,9 +509,9 @@ enum MHD_Result serve_route_alerts(server *sv, const serve_caller *who, struct M
         if (list && strcmp(json_string_value(json_object_get(a, "list")), list)) continue;
         json_array_append_new(arr, json_deep_copy(a));
     }
-    json_t *out =
-        json_pack("{s:o, s:I, s:I, s:I}", "alerts", arr, "last_id", last, "scanned_height",
-                  (json_int_t)sv->scanned_height, "delivery_queue", (json_int_t)sv->watch->n_heap);
+    json_t *out = json_pack("{s:o, s:I, s:I, s:I}", "alerts", arr, "last_id", last,
+                            "scanned_height", (json_int_t)sv->scanned_height, "delivery_queue",
+                            (json_int_t)serve_queue_length(sv->watch));
     pthread_mutex_unlock(&sv->lock);
     return serve_send_json(c, r, 200, out);
 }

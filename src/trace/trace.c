@@ -562,6 +562,7 @@ void trace_exposure_free(trace_exposure *x)
     for (size_t i = 0; i < x->n_cat; i++)
         free(x->cat[i].path);
     free(x->cat);
+    free(x->eps);
     memset(x, 0, sizeof *x);
 }
 
@@ -571,6 +572,7 @@ static int exposure_collect(tctx *c, trace_exposure *x)
     x->to_endpoints = c->t.to_endpoints;
     x->outputs_visited = c->n_or;
     x->partial = c->partial;
+    if (trace_exposure_fill_eps(c, x)) return UTIL_ENOMEM;
     for (size_t i = 0; i < c->n_er; i++) {
         const ep_rec *e = &c->er[i];
         const labels_label *l = labels_db_get(c->labels, e->label);

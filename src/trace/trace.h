@@ -218,6 +218,68 @@ typedef struct trace_flow {
     uint8_t patterns;
 } trace_flow;
 
+/* ---- answers by actor ----
+ * The addresses the value reached, grouped by who is behind them (labels.h, labels_actor: the
+ * actor field of the stop label or of the address's own labels, else of a label elsewhere in
+ * its entity, else a label's name). Endpoint actors are the services the taint entered; holder
+ * actors (forward traces) hold taint that stays unspent, and an address without any label is
+ * grouped under "unlabelled". */
+typedef enum { TRACE_ACTOR_ENDPOINT = 0, TRACE_ACTOR_HOLDER } trace_actor_role;
+/* "endpoint" "holder" */
+const char *trace_actor_role_name(int role);
+
+/* One address under an actor. */
+typedef struct trace_actor_addr {
+    uint32_t address;  /* store address id; STORE_NO_ADDR: held outputs without an address */
+    uint32_t entity;   /* CLUSTER_NO_ENTITY without a clustering */
+    uint32_t endpoint; /* index in the result's endpoints (or the exposure's eps); TRACE_NONE for
+                          a holder */
+    uint64_t amount;   /* satoshis */
+    uint64_t deposits; /* outputs that brought them */
+    uint32_t hops;     /* txs from a seed to the first arrival (0: a seed output itself) */
+} trace_actor_addr;
+
+typedef struct trace_actor {
+    labels_actor who;     /* name, deciding label and how it was found (borrowed labels) */
+    const char *category; /* endpoint: the stop category of its largest address; holder: the
+                             deciding label's category; NULL when unlabelled */
+    int role;             /* trace_actor_role */
+    uint64_t amount, deposits;
+    double share;    /* amount / the seeded satoshis (0 when nothing was seeded) */
+    uint32_t hops;   /* the smallest hops of its addresses */
+    size_t first, n; /* its addresses: addrs[first .. first + n), largest first */
+} trace_actor;
+
+/* Actors, endpoint actors first, each role by amount (largest first, ties by name). Owned by
+ * whoever holds it: trace_actors_free. */
+typedef struct trace_actors {
+    trace_actor *v;
+    size_t n;
+    trace_actor_addr *addrs;
+    size_t n_addrs;
+} trace_actors;
+void trace_actors_free(trace_actors *a);
+/* Actors as the documents' "by_actor" array: [{"actor" (null: unnamed or unlabelled),
+ * "actor_from", "category", "role", "amount", "share", "deposits", "deposit_addresses", "hops",
+ * "addresses": [{"address", "entity", "amount", "deposits", "hops"}] (the largest max_addrs of
+ * them, all for 0; "addresses_not_listed" counts the rest)}]. s is the store their ids refer
+ * to. A new reference owned by the caller; NULL if out of memory. */
+json_t *trace_actors_json(const store *s, const trace_actors *a, size_t max_addrs);
+
+/* Who is behind each Bitcoin address of one (store, labels, clustering) state: the best own
+ * label of every labelled address and the best label of every labelled entity, found once and
+ * then read by any number of threads. labels and clusters (may be NULL) must outlive it.
+ * Owned by the caller: trace_actor_index_free. */
+typedef struct trace_actor_index trace_actor_index;
+int trace_actor_index_build(trace_actor_index **out, const store *s, const labels_db *labels,
+                            const cluster_map *clusters, util_err *err);
+void trace_actor_index_free(trace_actor_index *ix);
+/* The actor of address (STORE_NO_ADDR: unlabelled) in entity (CLUSTER_NO_ENTITY: none), with
+ * primary (NULL if none) the label that made it an endpoint, via_entity if that label is on
+ * another address of the entity. The one decision every writer of actors uses. */
+void trace_actor_of(const trace_actor_index *ix, uint32_t address, uint32_t entity,
+                    const labels_label *primary, int via_entity, labels_actor *out);
+
 /* A trace's result. It refers to the store and labels it was computed from (ids and indices,
  * not text); they must outlive it. Owned by the caller: trace_result_free. */
 typedef struct trace_result {
@@ -242,6 +304,8 @@ typedef struct trace_result {
     size_t n_nodes;
     trace_flow *flows; /* largest value first (ties: from, then to, ascending) */
     size_t n_flows;
+    trace_actors actors;            /* the endpoints and the unspent taint, by actor */
+    trace_actor_index *actor_index; /* owned: names graph nodes (trace_result_node_actor) */
 } trace_result;
 
 /* Run a trace from seeds (at least one) into *out. labels may be empty; clusters may be NULL
@@ -258,6 +322,10 @@ char *trace_result_txid(const trace_result *r, uint32_t tx_index, char *buf);
 char *trace_result_outpoint(const trace_result *r, uint64_t output, char *buf, size_t size);
 char *trace_result_address(const trace_result *r, uint32_t address, char *buf, size_t size);
 char *trace_result_node_id(const trace_result *r, uint32_t node, char *buf, size_t size);
+/* The actor of graph node `node` (its stop label first when it is an endpoint node). */
+void trace_result_node_actor(const trace_result *r, uint32_t node, labels_actor *out);
+/* The actor of endpoint i (its stop label first). */
+void trace_result_endpoint_actor(const trace_result *r, size_t i, labels_actor *out);
 
 /* The result as its JSON document (docs/tracing.md): seeds, policy, direction, limits, partial
  * (+ reason), totals, outputs_visited, endpoints, by_category, edges, txs, graph. *out is a new
@@ -300,12 +368,29 @@ typedef struct trace_exposure_cat {
     size_t path_len;
 } trace_exposure_cat;
 
+/* One endpoint address of an exposure, for answers by actor. */
+typedef struct trace_exposure_ep {
+    uint32_t address, entity;
+    uint32_t label; /* its stop label: index in the labels_db */
+    int via_entity;
+    uint64_t amount, deposits;
+    uint32_t hops; /* txs from a seed to its first arrival */
+} trace_exposure_ep;
+
 typedef struct trace_exposure {
     uint64_t seeded, to_endpoints, outputs_visited;
     int partial; /* the output cap was reached: amounts are lower bounds */
     trace_exposure_cat *cat;
     size_t n_cat;
+    trace_exposure_ep *eps; /* every endpoint address, in the order first reached */
+    size_t n_eps;
 } trace_exposure;
+
+/* An exposure's endpoints grouped by actor (all TRACE_ACTOR_ENDPOINT; addrs' endpoint indexes
+ * x->eps; share against x->seeded). *out is owned by the caller (trace_actors_free). UTIL_ENOMEM.
+ */
+int trace_exposure_actors(const trace_actor_index *ix, const labels_db *labels,
+                          const trace_exposure *x, trace_actors *out, util_err *err);
 
 /* Propagate from seeds under o (as trace_run does) but stop at `stops` and summarise per
  * category instead of building a document. Thread-safe for shared read-only inputs. out is

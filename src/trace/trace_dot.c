@@ -11,9 +11,41 @@ static void dot_id(FILE *f, const trace_result *r, uint32_t tx)
     fprintf(f, "\"%.16s\"", tx != TRACE_NONE ? trace_result_txid(r, tx, h) : "seed");
 }
 
+/* A DOT string: quotes and backslashes escaped (names come from label files), newlines as
+ * DOT's \n. */
+static void dot_str(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (; v && *v; v++) {
+        if (*v == '"' || *v == '\\') fputc('\\', f);
+        if (*v == '\n')
+            fputs("\\n", f); /* a line break inside a DOT label */
+        else if (*v != '\r')
+            fputc(*v, f);
+    }
+    fputc('"', f);
+}
+
+/* The label of an endpoint node: its actor, category and address. */
+static void endpoint_label(FILE *f, const trace_result *r, uint32_t endpoint, const char *addr)
+{
+    labels_actor w;
+    char t[96], label[LABELS_MAX_TEXT + 256];
+    trace_result_endpoint_actor(r, endpoint, &w);
+    snprintf(label, sizeof label, "%s\n%s\n%s", labels_actor_text(&w, t, sizeof t),
+             labels_db_get(r->labels, r->endpoints[endpoint].label)->category, addr);
+    dot_str(f, label);
+}
+
 static int write_dot_tx(const trace_result *r, FILE *f, util_err *err)
 {
     int fwd = r->opts.direction == TRACE_FORWARD;
+    hmap eps = {0}; /* endpoint address -> index in endpoints */
+    for (size_t i = 0; i < r->n_endpoints; i++)
+        if (hmap_put(&eps, r->endpoints[i].address, (uint32_t)i)) {
+            hmap_free(&eps);
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
+        }
     fprintf(f, "digraph trace {\n  rankdir=LR;\n  node [fontsize=10];\n");
     for (size_t i = 0; i < r->n_txs; i++) {
         const trace_tx *x = &r->txs[i];
@@ -42,8 +74,15 @@ static int write_dot_tx(const trace_result *r, FILE *f, util_err *err)
                 snprintf(node, sizeof node, "endpoint %s", addr ? addr : "?");
             else
                 snprintf(node, sizeof node, "%s", fate);
-            fprintf(f, "  \"%s\" [shape=%s];\n", node,
+            uint32_t ep =
+                x->fate == TRACE_FATE_ENDPOINT && addr ? hmap_get(&eps, x->address) : NONE32;
+            fprintf(f, "  \"%s\" [shape=%s", node,
                     x->fate == TRACE_FATE_ENDPOINT ? "doubleoctagon" : "plaintext");
+            if (ep != NONE32) { /* named by its actor */
+                fprintf(f, ", label=");
+                endpoint_label(f, r, ep, addr);
+            }
+            fprintf(f, "];\n");
         }
         fprintf(f, "  ");
         /* money moves from -> to forward, to -> from backward */
@@ -65,23 +104,9 @@ static int write_dot_tx(const trace_result *r, FILE *f, util_err *err)
         fprintf(f, " [label=\"%lld\"];\n", (long long)x->value);
     }
     fprintf(f, "}\n");
+    hmap_free(&eps);
     if (ferror(f)) return util_errf(err, UTIL_EIO, "write error");
     return 0;
-}
-
-/* A DOT string: quotes and backslashes escaped (names come from label files), newlines as
- * DOT's \n. */
-static void dot_str(FILE *f, const char *v)
-{
-    fputc('"', f);
-    for (; v && *v; v++) {
-        if (*v == '"' || *v == '\\') fputc('\\', f);
-        if (*v == '\n')
-            fputs("\\n", f); /* a line break inside a DOT label */
-        else if (*v != '\r')
-            fputc(*v, f);
-    }
-    fputc('"', f);
 }
 
 static int write_dot_entity(const trace_result *r, FILE *f, util_err *err)
@@ -92,16 +117,17 @@ static int write_dot_entity(const trace_result *r, FILE *f, util_err *err)
         const trace_node *n = &r->nodes[i];
         const labels_label *l = n->label != TRACE_NONE ? labels_db_get(r->labels, n->label) : NULL;
         const char *cat = l ? l->category : NULL;
-        char label[512], id[160], abuf[128];
+        char label[LABELS_MAX_TEXT + 512], id[160], abuf[128], t[96];
         const char *addr = trace_result_address(r, n->address, abuf, sizeof abuf);
         trace_result_node_id(r, (uint32_t)i, id, sizeof id);
-        snprintf(label, sizeof label, "%s%s%s%s%s%s", id, addr && strncmp(id, "a:", 2) ? "\n" : "",
-                 addr && strncmp(id, "a:", 2) ? addr : "", cat ? "\n" : "", cat ? cat : "",
-                 n->seeded ? "\nseed" : "");
-        if (cat) {
-            size_t len = strlen(label);
-            snprintf(label + len, sizeof label - len, " %s", l->name ? l->name : "");
-        }
+        /* named by its actor first ("(unlabelled)" when nothing is known), then its category
+         * (an endpoint's, else the deciding label's), its id and address */
+        labels_actor w;
+        trace_result_node_actor(r, (uint32_t)i, &w);
+        const char *kind = cat ? cat : w.label ? w.label->category : NULL;
+        snprintf(label, sizeof label, "%s%s%s\n%s%s%s%s", labels_actor_text(&w, t, sizeof t),
+                 kind ? "\n" : "", kind ? kind : "", id, addr && strncmp(id, "a:", 2) ? "\n" : "",
+                 addr && strncmp(id, "a:", 2) ? addr : "", n->seeded ? "\nseed" : "");
         fprintf(f, "  ");
         dot_str(f, id);
         fprintf(f, " [shape=%s, label=", cat ? "doubleoctagon" : n->seeded ? "box" : "ellipse");

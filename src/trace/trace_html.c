@@ -7,10 +7,12 @@
 #include "../labels/labels_services.h"
 #include "trace.h"
 
-#define HTML_ENDPOINT_ROWS 200 /* endpoints listed in the table */
-#define HTML_ENDPOINT_DRAWN 25 /* endpoints whose paths are drawn */
-#define HTML_GRAPH_NODES 40    /* entity graph: the nodes with the most value drawn */
-#define HTML_GRAPH_ROWS 50     /* entity graph: the largest flows listed */
+#define HTML_ENDPOINT_ROWS 200  /* endpoints listed in the table */
+#define HTML_ENDPOINT_DRAWN 25  /* endpoints whose paths are drawn */
+#define HTML_GRAPH_NODES 40     /* entity graph: the nodes with the most value drawn */
+#define HTML_GRAPH_ROWS 50      /* entity graph: the largest flows listed */
+#define HTML_ACTOR_ROWS 100     /* actors listed */
+#define HTML_ACTOR_ADDRESSES 50 /* addresses listed under each actor */
 
 /* Text from the chain or from label sources goes through here: nothing in it is markup. */
 static void esc(FILE *f, const char *s)
@@ -42,6 +44,22 @@ static void btc(FILE *f, long long sat)
 {
     fprintf(f, "%s%lld.%08lld", sat < 0 ? "-" : "", (sat < 0 ? -sat : sat) / 100000000,
             (sat < 0 ? -sat : sat) % 100000000);
+}
+
+/* Label text cut to at most max bytes without splitting a UTF-8 character, then escaped. */
+static void esc_cut(FILE *f, const char *s, size_t max)
+{
+    char buf[128];
+    size_t n = strlen(s);
+    if (max >= sizeof buf) max = sizeof buf - 1;
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) /* s[n] continues a character */
+            n--;
+    }
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    esc(f, buf);
 }
 
 static const char *category_color(const char *cat)
@@ -131,17 +149,21 @@ static void write_svg(const trace_result *r, FILE *f)
         if (nodes[k].endpoint) {
             const trace_endpoint *o = &r->endpoints[nodes[k].id];
             const char *cat = labels_db_get(r->labels, o->label)->category;
-            char addr[128];
+            char addr[128], t[96];
+            labels_actor w;
+            trace_result_endpoint_actor(r, nodes[k].id, &w);
+            const char *actor = labels_actor_text(&w, t, sizeof t);
             trace_result_address(r, o->address, addr, sizeof addr);
-            fprintf(f, "endpoint %s (", addr);
-            esc(f, cat); /* label-sourced text, like every other field here */
+            esc(f, actor); /* label-sourced text, like every other field here */
+            fprintf(f, ", endpoint %s (", addr);
+            esc(f, cat);
             fprintf(f, "): ");
             btc(f, (long long)o->amount);
             fprintf(f,
                     " BTC</title><rect x=\"%d\" y=\"%d\" width=\"170\" height=\"20\" rx=\"4\" "
                     "fill=\"%s\"/><text x=\"%d\" y=\"%d\" fill=\"white\">",
                     NX(k), NY(k), category_color(cat), NX(k) + 4, NY(k) + 14);
-            esc(f, cat);
+            esc_cut(f, actor, 14); /* the box holds about 27 characters */
             fprintf(f, " ");
             btc(f, (long long)o->amount);
         } else {
@@ -176,6 +198,51 @@ static void write_svg(const trace_result *r, FILE *f)
 static void write_entity_svg(const trace_result *r, FILE *f);
 static void write_entity_table(const trace_result *r, FILE *f);
 
+/* The answer by actor: who received how much (endpoints), who still holds it (unspent), and
+ * the addresses under each. */
+static void write_actor_table(const trace_result *r, FILE *f)
+{
+    const trace_actors *a = &r->actors;
+    fprintf(f, "<h2>By actor (BTC)</h2>\n<p>Who is behind the endpoints the value reached, and "
+               "who holds what stays unspent: the actor of the stop label or of the address's "
+               "own labels, else of a label elsewhere in its entity, else a label's name.</p>\n"
+               "<table>\n<tr><th>actor</th><th>category</th><th>role</th><th>amount (BTC)</th>"
+               "<th>share of seeded</th><th>deposits</th><th>addresses</th><th>hops</th>"
+               "<th>addresses (largest first)</th></tr>\n");
+    for (size_t i = 0; i < a->n && i < HTML_ACTOR_ROWS; i++) {
+        const trace_actor *g = &a->v[i];
+        char t[96];
+        fprintf(f, "<tr><td>");
+        esc(f, labels_actor_text(&g->who, t, sizeof t));
+        if (g->who.from == LABELS_ACTOR_ENTITY) fprintf(f, " <small>(by its entity)</small>");
+        fprintf(f, "</td><td>");
+        esc(f, g->category ? g->category : "-");
+        fprintf(f, "</td><td>%s</td><td class=\"n\">", trace_actor_role_name(g->role));
+        btc(f, (long long)g->amount);
+        fprintf(f,
+                "</td><td class=\"n\">%.2f%%</td><td class=\"n\">%llu</td><td "
+                "class=\"n\">%zu</td><td class=\"n\">%u</td><td class=\"m\"><details><summary>"
+                "%zu address%s</summary>",
+                100 * g->share, (unsigned long long)g->deposits, g->n, g->hops, g->n,
+                g->n == 1 ? "" : "es");
+        for (size_t k = 0; k < g->n && k < HTML_ACTOR_ADDRESSES; k++) {
+            const trace_actor_addr *d = &a->addrs[g->first + k];
+            char addr[128];
+            const char *txt = trace_result_address(r, d->address, addr, sizeof addr);
+            esc(f, txt ? txt : "(no address)");
+            fprintf(f, " ");
+            btc(f, (long long)d->amount);
+            fprintf(f, " (%llu, %u hops)<br>", (unsigned long long)d->deposits, d->hops);
+        }
+        if (g->n > HTML_ACTOR_ADDRESSES)
+            fprintf(f, "%zu more in the JSON output", g->n - HTML_ACTOR_ADDRESSES);
+        fprintf(f, "</details></td></tr>\n");
+    }
+    fprintf(f, "</table>\n");
+    if (a->n > HTML_ACTOR_ROWS)
+        fprintf(f, "<p>%zu more actors in the JSON output.</p>\n", a->n - HTML_ACTOR_ROWS);
+}
+
 int trace_write_html(const trace_result *r, FILE *f, util_err *err)
 {
     return trace_write_html_graph(r, f, TRACE_GRAPH_TX, err);
@@ -206,7 +273,9 @@ int trace_write_html_graph(const trace_result *r, FILE *f, int graph, util_err *
         btc(f, (long long)totals[i].value);
         fprintf(f, "</td></tr>\n");
     }
-    fprintf(f, "</table>\n<h2>By category (BTC)</h2>\n<table>\n");
+    fprintf(f, "</table>\n");
+    write_actor_table(r, f);
+    fprintf(f, "<h2>By category (BTC)</h2>\n<table>\n");
     for (size_t i = 0; i < r->n_categories; i++) {
         fprintf(f, "<tr><td>");
         esc(f, r->by_category[i].category);
@@ -231,13 +300,19 @@ int trace_write_html_graph(const trace_result *r, FILE *f, int graph, util_err *
     }
     fprintf(f,
             "<h2>Endpoints (%zu, largest first)</h2>\n<table>\n<tr><th>amount (BTC)</th>"
-            "<th>category</th><th>address</th><th>labels</th><th>hops</th><th>path</th></tr>\n",
+            "<th>actor</th><th>category</th><th>address</th><th>labels</th><th>hops</th>"
+            "<th>path</th></tr>\n",
             neps);
     for (size_t i = 0; i < neps && i < HTML_ENDPOINT_ROWS; i++) {
         const trace_endpoint *ep = &r->endpoints[i];
         char addr[128];
         fprintf(f, "<tr><td class=\"n\">");
         btc(f, (long long)ep->amount);
+        labels_actor w;
+        char t[96];
+        trace_result_endpoint_actor(r, i, &w);
+        fprintf(f, "</td><td>");
+        esc(f, labels_actor_text(&w, t, sizeof t));
         fprintf(f, "</td><td>");
         esc(f, labels_db_get(r->labels, ep->label)->category);
         fprintf(f, "</td><td class=\"m\">");
@@ -287,6 +362,18 @@ static void esc_patterns(FILE *f, uint8_t m, const char *first, const char *sep)
         fprintf(f, "%s", j++ ? sep : first);
         esc(f, trace_pattern_name(k));
     }
+}
+
+/* A graph node as text: its actor ("(unlabelled)" when nothing is known) and its id. */
+static void esc_node(FILE *f, const trace_result *r, uint32_t node)
+{
+    char id[160], t[96];
+    labels_actor w;
+    trace_result_node_actor(r, node, &w);
+    esc(f, labels_actor_text(&w, t, sizeof t));
+    fprintf(f, " (");
+    esc(f, trace_result_node_id(r, node, id, sizeof id));
+    fprintf(f, ")");
 }
 
 typedef struct gdraw {
@@ -356,11 +443,10 @@ static void write_entity_svg(const trace_result *r, FILE *f)
         const trace_flow *e = &r->flows[i];
         size_t a = e->from, b = e->to;
         if (!d[a].drawn || !d[b].drawn || d[a].col < 0 || d[b].col < 0 || a == b) continue;
-        char id[160];
         fprintf(f, "<g><title>");
-        esc(f, trace_result_node_id(r, e->from, id, sizeof id));
+        esc_node(f, r, e->from);
         fprintf(f, " -> ");
-        esc(f, trace_result_node_id(r, e->to, id, sizeof id));
+        esc_node(f, r, e->to);
         fprintf(f, ": ");
         btc(f, (long long)e->value);
         fprintf(f, " BTC");
@@ -378,17 +464,20 @@ static void write_entity_svg(const trace_result *r, FILE *f)
         const trace_node *n = &r->nodes[q];
         const labels_label *l = n->label != TRACE_NONE ? labels_db_get(r->labels, n->label) : NULL;
         const char *cat = l ? l->category : NULL;
-        char id[160];
+        char id[160], t[96];
+        labels_actor w;
+        trace_result_node_actor(r, (uint32_t)q, &w);
+        const char *actor = labels_actor_text(&w, t, sizeof t);
         trace_result_node_id(r, (uint32_t)q, id, sizeof id);
         fprintf(f, "<g><title>");
+        esc(f, actor);
+        fprintf(f, " (");
         esc(f, id);
-        if (cat) {
-            fprintf(f, " ");
-            esc(f, cat);
-            fprintf(f, " ");
-            esc(f, l->name);
+        if (cat || w.label) {
+            fprintf(f, ", ");
+            esc(f, cat ? cat : w.label->category);
         }
-        fprintf(f, ": seeded ");
+        fprintf(f, "): seeded ");
         btc(f, (long long)n->seeded);
         fprintf(f, ", received ");
         btc(f, (long long)n->received);
@@ -402,15 +491,12 @@ static void write_entity_svg(const trace_result *r, FILE *f)
                 : n->seeded ? "#333333"
                             : "#e0e0e0",
                 GX(q) + 4, GY(q) + 14, cat || n->seeded ? "white" : "black");
-        if (cat) {
-            esc(f, cat);
-            fprintf(f, " ");
-            char name[24];
-            snprintf(name, sizeof name, "%s", l->name ? l->name : "");
-            esc(f, name);
+        /* named by its actor; an unlabelled holder as such, with its id */
+        if (w.label) {
+            esc_cut(f, actor, 27); /* the box holds about 27 characters */
         } else {
-            id[23] = 0; /* the box holds 23 characters */
-            esc(f, id);
+            fprintf(f, "(unlabelled) ");
+            esc_cut(f, id, 14);
         }
         fprintf(f, "</text></g>\n");
     }
@@ -430,13 +516,12 @@ static void write_entity_table(const trace_result *r, FILE *f)
             r->n_flows, r->clustered ? "entity" : "address");
     for (size_t i = 0; i < r->n_flows && i < HTML_GRAPH_ROWS; i++) {
         const trace_flow *e = &r->flows[i];
-        char id[160];
         fprintf(f, "<tr><td class=\"n\">");
         btc(f, (long long)e->value);
         fprintf(f, "</td><td class=\"m\">");
-        esc(f, trace_result_node_id(r, e->from, id, sizeof id));
+        esc_node(f, r, e->from);
         fprintf(f, "</td><td class=\"m\">");
-        esc(f, trace_result_node_id(r, e->to, id, sizeof id));
+        esc_node(f, r, e->to);
         fprintf(f, "</td><td class=\"n\">%lld</td><td>", (long long)e->outputs);
         esc_patterns(f, e->patterns, "", ", ");
         fprintf(f, "</td></tr>\n");

@@ -169,4 +169,8 @@ struct trace_stops {
 int trace_fill_result(const tctx *c, const trace_seeds *seeds, trace_result *r);
 /* trace_pattern.c: the pattern annotations of r's txs and edges and the entity graph. */
 int trace_fill_patterns(const tctx *c, trace_result *r);
+/* trace_actor.c: r's actors (from its endpoints and unspent edges) and the index that names its
+ * graph nodes; an exposure's endpoint list. 0 or UTIL_ENOMEM. */
+int trace_fill_actors(const tctx *c, trace_result *r);
+int trace_exposure_fill_eps(const tctx *c, trace_exposure *x);
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../btc/btc.h"
 #include "trace_int.h"
 
 #define JINT(v) json_integer((json_int_t)(v))
@@ -94,6 +95,58 @@ static json_t *jc_addr(jcache *k, const trace_result *r, uint32_t addr)
     return json_incref(v);
 }
 
+/* The actor fields of an object: "actor" (null when unnamed or unlabelled) and "actor_from".
+ * -1 if out of memory. */
+static int actor_fields(json_t *o, const labels_actor *w)
+{
+    return json_object_set_new(o, "actor", w->name ? json_string(w->name) : json_null()) ||
+                   json_object_set_new(o, "actor_from",
+                                       json_string(labels_actor_from_name(w->from)))
+               ? -1
+               : 0;
+}
+
+json_t *trace_actors_json(const store *s, const trace_actors *a, size_t max_addrs)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < a->n; i++) {
+        const trace_actor *g = &a->v[i];
+        json_t *o = json_object(), *addrs = json_array();
+        if (!o || json_array_append_new(arr, o) || !addrs || actor_fields(o, &g->who) ||
+            json_object_set_new(o, "category",
+                                g->category ? json_string(g->category) : json_null()) ||
+            json_object_set_new(o, "role", json_string(trace_actor_role_name(g->role))) ||
+            json_object_set_new(o, "amount", JINT(g->amount)) ||
+            json_object_set_new(o, "share", json_real(g->share)) ||
+            json_object_set_new(o, "deposits", JINT(g->deposits)) ||
+            json_object_set_new(o, "deposit_addresses", JINT(g->n)) ||
+            json_object_set_new(o, "hops", JINT(g->hops)) ||
+            json_object_set_new(o, "addresses", addrs)) {
+            json_decref(addrs);
+            goto nomem;
+        }
+        size_t listed = max_addrs && g->n > max_addrs ? max_addrs : g->n;
+        if (listed < g->n && json_object_set_new(o, "addresses_not_listed", JINT(g->n - listed)))
+            goto nomem;
+        for (size_t k = 0; k < listed; k++) {
+            const trace_actor_addr *d = &a->addrs[g->first + k];
+            char buf[128];
+            if (d->address != STORE_NO_ADDR) btc_addr_encode(buf, store_addr(s, d->address));
+            json_t *j =
+                json_pack("{s:o, s:o, s:I, s:I, s:I}", "address",
+                          d->address != STORE_NO_ADDR ? json_string(buf) : json_null(), "entity",
+                          d->entity != CLUSTER_NO_ENTITY ? JINT(d->entity) : json_null(), "amount",
+                          (json_int_t)d->amount, "deposits", (json_int_t)d->deposits, "hops",
+                          (json_int_t)d->hops);
+            if (!j || json_array_append_new(addrs, j)) goto nomem;
+        }
+    }
+    return arr;
+nomem:
+    json_decref(arr);
+    return NULL;
+}
+
 /* The graph as JSON: {"level": "entity"|"address", "nodes": [...], "edges": [...]}
  * (docs/tracing.md). NULL if out of memory. */
 static json_t *graph_json(const trace_result *r)
@@ -120,6 +173,9 @@ static json_t *graph_json(const trace_result *r)
                 json_object_set_new(o, "name", json_string(l->name)))
                 goto fail;
         }
+        labels_actor w;
+        trace_result_node_actor(r, (uint32_t)k, &w);
+        if (w.label && actor_fields(o, &w)) goto fail;
     }
     for (size_t k = 0; k < r->n_flows; k++) {
         const trace_flow *e = &r->flows[k];
@@ -177,6 +233,9 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
         JSET(jt, buckets[k].name, JINT(buckets[k].value));
     JSET(jt, "balanced", json_boolean(t->balanced));
     JSET(doc, "outputs_visited", JINT(r->outputs_visited));
+    json_t *ja = trace_actors_json(r->s, &r->actors, 0);
+    if (!ja) goto nomem;
+    JSET(doc, "by_actor", ja);
 
     /* endpoints, largest first */
     json_t *je = json_array(), *bycat = json_object();
@@ -190,6 +249,9 @@ int trace_result_json(const trace_result *r, json_t **out, util_err *err)
         JSET(o, "entity", e->entity != CLUSTER_NO_ENTITY ? JINT(e->entity) : json_null());
         JSET(o, "via", json_string(e->via_entity ? "entity" : "address"));
         JSET(o, "category", json_string(labels_db_get(r->labels, e->label)->category));
+        labels_actor w;
+        trace_result_endpoint_actor(r, i, &w);
+        if (actor_fields(o, &w)) goto nomem;
         json_t *ls = json_array();
         JSET(o, "labels", ls);
         for (size_t k = 0; k < e->labels_n; k++)

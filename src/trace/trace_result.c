@@ -42,6 +42,8 @@ void trace_result_free(trace_result *r)
     free(r->txs);
     free(r->nodes);
     free(r->flows);
+    trace_actors_free(&r->actors);
+    trace_actor_index_free(r->actor_index);
     memset(r, 0, sizeof *r);
 }
 
@@ -227,7 +229,7 @@ int trace_fill_result(const tctx *c, const trace_seeds *seeds, trace_result *r)
                               sorted[i]->amount);
     }
     free(sorted);
-    return rc;
+    return rc ? rc : trace_fill_actors(c, r);
 }
 
 void trace_totals_buckets(const trace_totals *t, trace_bucket out[TRACE_TOTALS_BUCKETS])

@@ -33,6 +33,25 @@ typedef struct xtrace_opts {
 
 void xtrace_default_opts(xtrace_opts *o);
 
+/* Who the Bitcoin legs reached, by actor (trace.h, "answers by actor"), over every link
+ * followed: the document's "btc_by_actor". */
+typedef struct xtrace_actor {
+    labels_actor who;     /* borrowed labels */
+    const char *category; /* the stop category of its largest endpoint */
+    uint64_t amount;      /* satoshis reaching its endpoints, scaled by each deposit's tainted
+                             share (each link's amount rounded down) */
+    uint64_t expected;    /* the same, each link's part weighed by the link's confidence */
+    uint64_t deposits;    /* outputs paid to its endpoint addresses */
+    uint32_t addresses;   /* distinct endpoint addresses */
+    uint32_t hops;        /* Bitcoin txs from a linked output to the nearest of them */
+    uint32_t links;       /* links whose Bitcoin leg reached it */
+} xtrace_actor;
+typedef struct xtrace_actors {
+    xtrace_actor *v; /* largest amount first */
+    size_t n;
+} xtrace_actors;
+void xtrace_actors_free(xtrace_actors *a);
+
 /* Run from EVM seeds. btc may be NULL (then links are listed and not followed); clusters may be
  * NULL. links is the loaded link set. *out is a new reference owned by the caller. */
 int xtrace_run(const evm_store *evm, const store *btc, const labels_db *labels,
@@ -45,5 +64,12 @@ int xtrace_run_evm(const evm_store *evm, const store *btc, const labels_db *labe
                    const cluster_map *clusters, const xchain_links *links,
                    const etrace_seeds *seeds, const xtrace_opts *o, etrace_result *evm_out,
                    json_t **out, util_err *err);
+/* xtrace_run_evm that also hands over the Bitcoin legs by actor: *btc_actors (zeroed first,
+ * owned by the caller even after a failure: xtrace_actors_free) is what the document's
+ * "btc_by_actor" was written from. btc_actors may be NULL. */
+int xtrace_run_actors(const evm_store *evm, const store *btc, const labels_db *labels,
+                      const cluster_map *clusters, const xchain_links *links,
+                      const etrace_seeds *seeds, const xtrace_opts *o, etrace_result *evm_out,
+                      xtrace_actors *btc_actors, json_t **out, util_err *err);
 
 #endif

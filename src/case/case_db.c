@@ -1,0 +1,665 @@
+/* case: the connection (WAL, busy timeout, foreign keys), the schema and its migrations, the
+ * audit log and its hash chain, and the small helpers over SQLite the other files share. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../crypto/crypto.h"
+#include "case_int.h"
+
+/* ---------------- the schema ---------------- */
+
+/* Version 1. Portable SQL: TEXT, INTEGER, BIGINT, CHECK, REFERENCES, UNIQUE, indexes; times are
+ * ISO-8601 UTC text, amounts decimal text (satoshis fit 64 bits, wei does not), booleans 0/1.
+ * Column names avoid the words either dialect reserves. An `incidents` table (issue 16) will
+ * come as version 2 with a nullable cases.incident_id. */
+static const char schema_v1[] =
+    "CREATE TABLE cases ("
+    " id {ID},"
+    " title TEXT NOT NULL,"
+    " incident_date TEXT NOT NULL,"
+    " victim TEXT NOT NULL,"
+    " chains TEXT NOT NULL,"
+    " description TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('open', 'closed')),"
+    " created_by TEXT NOT NULL,"
+    " created_at TEXT NOT NULL);"
+    "CREATE TABLE case_seeds ("
+    " id {ID},"
+    " case_id BIGINT NOT NULL REFERENCES cases (id),"
+    " chain TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " spec TEXT NOT NULL,"
+    " note TEXT NOT NULL,"
+    " n_refs BIGINT NOT NULL,"
+    " amount TEXT NOT NULL,"
+    " added_by TEXT NOT NULL,"
+    " added_at TEXT NOT NULL,"
+    " UNIQUE (case_id, chain, spec));"
+    "CREATE TABLE trace_runs ("
+    " id {ID},"
+    " case_id BIGINT NOT NULL REFERENCES cases (id),"
+    " rerun_of BIGINT REFERENCES trace_runs (id),"
+    " chain TEXT NOT NULL,"
+    " seeds TEXT NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " direction TEXT NOT NULL,"
+    " hops INTEGER NOT NULL,"
+    " min_value TEXT NOT NULL,"
+    " until_height BIGINT NOT NULL,"
+    " until_time BIGINT NOT NULL,"
+    " max_visits BIGINT NOT NULL,"
+    " follow_mixers INTEGER NOT NULL,"
+    " asset TEXT NOT NULL,"
+    " clustered INTEGER NOT NULL,"
+    " btc_tip TEXT NOT NULL,"
+    " btc_height BIGINT NOT NULL,"
+    " evm_chain TEXT NOT NULL,"
+    " evm_tip TEXT NOT NULL,"
+    " evm_height BIGINT NOT NULL,"
+    " labels_digest TEXT NOT NULL,"
+    " tool_version TEXT NOT NULL,"
+    " run_by TEXT NOT NULL,"
+    " run_at TEXT NOT NULL,"
+    " is_partial INTEGER NOT NULL,"
+    " result TEXT NOT NULL,"
+    " command TEXT NOT NULL);"
+    "CREATE TABLE trace_totals ("
+    " run_id BIGINT NOT NULL REFERENCES trace_runs (id),"
+    " bucket_pos INTEGER NOT NULL,"
+    " asset TEXT NOT NULL,"
+    " bucket TEXT NOT NULL,"
+    " amount TEXT NOT NULL,"
+    " PRIMARY KEY (run_id, bucket_pos));"
+    "CREATE TABLE trace_endpoints ("
+    " run_id BIGINT NOT NULL REFERENCES trace_runs (id),"
+    " endpoint_rank INTEGER NOT NULL,"
+    " address TEXT NOT NULL,"
+    " category TEXT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " label_name TEXT NOT NULL,"
+    " asset TEXT NOT NULL,"
+    " amount TEXT NOT NULL,"
+    " deposits BIGINT NOT NULL,"
+    " hops INTEGER NOT NULL,"
+    " via_entity INTEGER NOT NULL,"
+    " PRIMARY KEY (run_id, endpoint_rank));"
+    "CREATE TABLE case_labels ("
+    " id {ID},"
+    " case_id BIGINT NOT NULL REFERENCES cases (id),"
+    " chain TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " category TEXT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " label_name TEXT NOT NULL,"
+    " confidence INTEGER NOT NULL CHECK (confidence BETWEEN 0 AND 100),"
+    " evidence TEXT NOT NULL,"
+    " author TEXT NOT NULL,"
+    " created_at TEXT NOT NULL);"
+    "CREATE TABLE case_notes ("
+    " id {ID},"
+    " case_id BIGINT NOT NULL REFERENCES cases (id),"
+    " author TEXT NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " body TEXT NOT NULL);"
+    /* id is given by the writer (the hash covers it), so no {ID} */
+    "CREATE TABLE audit_log ("
+    " id BIGINT PRIMARY KEY,"
+    " case_id BIGINT REFERENCES cases (id),"
+    " created_at TEXT NOT NULL,"
+    " analyst TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " command TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " btc_tip TEXT NOT NULL,"
+    " btc_height BIGINT NOT NULL,"
+    " evm_chain TEXT NOT NULL,"
+    " evm_tip TEXT NOT NULL,"
+    " evm_height BIGINT NOT NULL,"
+    " prev_hash TEXT NOT NULL,"
+    " hash TEXT NOT NULL);"
+    "CREATE INDEX case_seeds_case ON case_seeds (case_id);"
+    "CREATE INDEX trace_runs_case ON trace_runs (case_id);"
+    "CREATE INDEX case_labels_key ON case_labels (case_id, chain, address, category);"
+    "CREATE INDEX case_notes_case ON case_notes (case_id);"
+    "CREATE INDEX audit_log_case ON audit_log (case_id, id);";
+
+/* Evidence is append-only: only a case's status may change. PostgreSQL gets the same rule from
+ * a trigger function (and REVOKE UPDATE, DELETE); SQLite from these. */
+#define APPEND_ONLY(t)                                                                             \
+    "CREATE TRIGGER " t "_no_update BEFORE UPDATE ON " t " BEGIN SELECT RAISE(ABORT, '" t          \
+    " is append-only'); END;"                                                                      \
+    "CREATE TRIGGER " t "_no_delete BEFORE DELETE ON " t " BEGIN SELECT RAISE(ABORT, '" t          \
+    " is append-only'); END;"
+static const char schema_v1_sqlite[] =
+    APPEND_ONLY("audit_log") APPEND_ONLY("case_seeds") APPEND_ONLY("trace_runs")
+        APPEND_ONLY("trace_totals") APPEND_ONLY("trace_endpoints") APPEND_ONLY("case_labels")
+            APPEND_ONLY("case_notes") "CREATE TRIGGER cases_no_delete BEFORE DELETE ON cases"
+                                      " BEGIN SELECT RAISE(ABORT, 'cases are never deleted'); END;";
+
+const case_migration case_migrations[] = {
+    {1, "cases, seeds, trace runs, labels, notes, audit log", schema_v1, schema_v1_sqlite},
+};
+const size_t case_n_migrations = sizeof case_migrations / sizeof *case_migrations;
+
+/* ---------------- SQLite helpers ---------------- */
+
+static int map_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return UTIL_EBUSY;
+    case SQLITE_NOMEM:
+        return UTIL_ENOMEM;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+        return UTIL_EINVAL;
+    case SQLITE_NOTADB:
+    case SQLITE_SCHEMA:
+        return UTIL_EFORMAT;
+    case SQLITE_CORRUPT:
+        return UTIL_ECORRUPT;
+    default:
+        return UTIL_EIO;
+    }
+}
+
+static int sql_fail_raw(sqlite3 *sql, const char *path, const char *what, util_err *err)
+{
+    int rc = sqlite3_extended_errcode(sql);
+    return util_errf(err, map_code(rc), "%s: %s: %s", path, what, sqlite3_errmsg(sql));
+}
+
+int case_sql_fail(case_db *db, const char *what, util_err *err)
+{
+    return sql_fail_raw(db->sql, db->path, what, err);
+}
+
+static int exec_raw(sqlite3 *sql, const char *path, const char *text, util_err *err)
+{
+    if (sqlite3_exec(sql, text, NULL, NULL, NULL) != SQLITE_OK)
+        return sql_fail_raw(sql, path, "SQL", err);
+    return 0;
+}
+
+int case_sql_exec(case_db *db, const char *sql, util_err *err)
+{
+    return exec_raw(db->sql, db->path, sql, err);
+}
+
+int case_sql_prep(case_db *db, sqlite3_stmt **st, const char *sql, util_err *err)
+{
+    if (sqlite3_prepare_v2(db->sql, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return case_sql_fail(db, "prepare", err);
+    }
+    return 0;
+}
+
+int case_begin(case_db *db, util_err *err)
+{
+    return case_sql_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int case_commit(case_db *db, util_err *err)
+{
+    int rc = case_sql_exec(db, "COMMIT", err);
+    if (rc) case_rollback(db);
+    return rc;
+}
+
+void case_rollback(case_db *db)
+{
+    if (!sqlite3_get_autocommit(db->sql)) sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int case_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+}
+
+char *case_col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return strdup(t ? (const char *)t : "");
+}
+
+void case_state_read(sqlite3_stmt *st, int i, case_state *out)
+{
+    case_state_init(out);
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out->btc_tip, sizeof out->btc_tip, "%s", t ? (const char *)t : "");
+    out->btc_height = sqlite3_column_int64(st, i + 1);
+    t = sqlite3_column_text(st, i + 2);
+    snprintf(out->evm_chain, sizeof out->evm_chain, "%s", t ? (const char *)t : "");
+    t = sqlite3_column_text(st, i + 3);
+    snprintf(out->evm_tip, sizeof out->evm_tip, "%s", t ? (const char *)t : "");
+    out->evm_height = sqlite3_column_int64(st, i + 4);
+}
+
+void case_state_bind(sqlite3_stmt *st, int i, const case_state *s)
+{
+    case_bind_text(st, i, s->btc_tip);
+    sqlite3_bind_int64(st, i + 1, s->btc_height);
+    case_bind_text(st, i + 2, s->evm_chain);
+    case_bind_text(st, i + 3, s->evm_tip);
+    sqlite3_bind_int64(st, i + 4, s->evm_height);
+}
+
+void case_now(char out[32])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+int case_check_text(const char *field, const char *s, size_t max, int multiline, int required,
+                    util_err *err)
+{
+    if (!s) s = "";
+    size_t n = strlen(s);
+    if (required && !n) return util_errf(err, UTIL_EINVAL, "field %s: empty", field);
+    if (n > max)
+        return util_errf(err, UTIL_EINVAL, "field %s: %zu bytes, over the limit of %zu", field, n,
+                         max);
+    char what[48];
+    size_t at = labels_text_check(s, n, multiline, what);
+    if (at < n)
+        return util_errf(err, UTIL_EINVAL,
+                         "field %s: %s at byte %zu (no terminal control characters)", field, what,
+                         at + 1);
+    return 0;
+}
+
+int case_check_origin(const case_origin *who, util_err *err)
+{
+    if (!who) return util_errf(err, UTIL_EINVAL, "no analyst given");
+    int rc = case_check_text("analyst", who->analyst, CASE_MAX_TEXT, 0, 1, err);
+    if (!rc) rc = case_check_text("command", who->command, CASE_MAX_LONG, 1, 0, err);
+    return rc;
+}
+
+int case_shell_quote(util_buf *b, const char *s)
+{
+    int safe = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_", *p))
+            safe = 0;
+    if (safe) return util_buf_append(b, s, strlen(s));
+    int rc = util_buf_append(b, "'", 1);
+    for (const char *p = s; *p && !rc; p++)
+        rc = *p == '\'' ? util_buf_append(b, "'\\''", 4) : util_buf_append(b, p, 1);
+    return rc ? rc : util_buf_append(b, "'", 1);
+}
+
+void case_state_init(case_state *st)
+{
+    memset(st, 0, sizeof *st);
+    st->btc_height = -1;
+    st->evm_height = -1;
+}
+
+void case_state_btc(case_state *st, const store *s)
+{
+    if (!s) return;
+    uint64_t n = store_get_totals(s)->blocks;
+    if (!n) return;
+    util_hash_hex(st->btc_tip, store_block_hash(s, n - 1));
+    st->btc_height = (int64_t)n - 1;
+}
+
+void case_state_evm(case_state *st, const evm_store *s)
+{
+    if (!s) return;
+    uint64_t first, n;
+    uint8_t tip[32];
+    evm_store_tip(s, &first, &n, tip);
+    if (!n) return;
+    snprintf(st->evm_chain, sizeof st->evm_chain, "%s", evm_store_chain(s));
+    st->evm_tip[0] = '0', st->evm_tip[1] = 'x';
+    util_hex(st->evm_tip + 2, tip, 32);
+    st->evm_height = (int64_t)(first + n - 1);
+}
+
+/* ---------------- migrations ---------------- */
+
+/* The migration's SQL for SQLite: {ID} as SQLite's auto-numbered key (the rowid). */
+static char *sqlite_dialect(const char *sql)
+{
+    util_buf b = {0};
+    const char *tok = "{ID}", *rep = "INTEGER PRIMARY KEY";
+    for (const char *p = sql; *p;) {
+        const char *q = strstr(p, tok);
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (util_buf_append(&b, p, n)) goto oom;
+        if (!q) break;
+        if (util_buf_append(&b, rep, strlen(rep))) goto oom;
+        p = q + strlen(tok);
+    }
+    if (util_buf_append(&b, "", 1)) goto oom;
+    return (char *)b.data;
+oom:
+    util_buf_free(&b);
+    return NULL;
+}
+
+int case_migrate(sqlite3 *sql, const char *path, const case_migration *list, size_t n, size_t *ran,
+                 util_err *err)
+{
+    if (ran) *ran = 0;
+    /* IMMEDIATE: two processes opening a new file at once run each migration once, the second
+     * finding the first's version recorded. */
+    int rc = exec_raw(sql, path, "BEGIN IMMEDIATE", err);
+    if (rc) return rc;
+    rc = exec_raw(sql, path,
+                  "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                  " name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                  err);
+    sqlite3_stmt *st = NULL;
+    int64_t have = 0;
+    if (!rc) {
+        if (sqlite3_prepare_v2(sql, "SELECT COALESCE(MAX(version), 0) FROM schema_version", -1, &st,
+                               NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW)
+            rc = sql_fail_raw(sql, path, "schema_version", err);
+        else
+            have = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    int newest = n ? list[n - 1].version : 0;
+    if (!rc && have > newest)
+        rc = util_errf(err, UTIL_EFORMAT,
+                       "%s: schema version %" PRId64 ", newer than this cointrail knows (%d): use "
+                       "a newer cointrail",
+                       path, have, newest);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (list[i].version <= have) continue;
+        char *text = sqlite_dialect(list[i].sql);
+        if (!text) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            break;
+        }
+        rc = exec_raw(sql, path, text, err);
+        free(text);
+        if (!rc && list[i].sqlite_sql) rc = exec_raw(sql, path, list[i].sqlite_sql, err);
+        if (rc) {
+            util_err_prefix(err, "migration %d (%s)", list[i].version, list[i].name);
+            break;
+        }
+        char now[32];
+        case_now(now);
+        if (sqlite3_prepare_v2(sql,
+                               "INSERT INTO schema_version (version, name, applied_at)"
+                               " VALUES (?, ?, ?)",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rc = sql_fail_raw(sql, path, "schema_version", err);
+            break;
+        }
+        sqlite3_bind_int(st, 1, list[i].version);
+        case_bind_text(st, 2, list[i].name);
+        case_bind_text(st, 3, now);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = sql_fail_raw(sql, path, "schema_version", err);
+        sqlite3_finalize(st);
+        if (!rc && ran) (*ran)++;
+    }
+    if (!rc) rc = exec_raw(sql, path, "COMMIT", err);
+    if (rc && !sqlite3_get_autocommit(sql)) sqlite3_exec(sql, "ROLLBACK", NULL, NULL, NULL);
+    if (rc && ran) *ran = 0;
+    return rc;
+}
+
+/* ---------------- open and close ---------------- */
+
+int case_db_open(case_db **out, const char *store_dir, unsigned flags, util_err *err)
+{
+    *out = NULL;
+    struct stat sb;
+    if (stat(store_dir, &sb) || !S_ISDIR(sb.st_mode))
+        return util_errf(err, UTIL_ENOTFOUND, "%s: not a store directory", store_dir);
+    case_db *db = calloc(1, sizeof *db);
+    if (!db) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    if (strlen(store_dir) >= sizeof db->dir) {
+        free(db);
+        return util_errf(err, UTIL_EINVAL, "%s: path too long", store_dir);
+    }
+    snprintf(db->dir, sizeof db->dir, "%s", store_dir);
+    snprintf(db->path, sizeof db->path, "%s/%s", store_dir, CASE_DB_FILE);
+    if (!(flags & CASE_OPEN_CREATE) && stat(db->path, &sb)) {
+        int rc = util_errf(err, UTIL_ENOTFOUND, "%s: no cases yet (`cointrail case new` makes one)",
+                           db->path);
+        free(db);
+        return rc;
+    }
+    pthread_mutex_init(&db->mu, NULL);
+    /* FULLMUTEX: SQLite's own serialisation too, should a caller share the handle in ways the
+     * module's mutex does not see (it cannot: the handle is opaque; this is belt and braces). */
+    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
+                 ((flags & CASE_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    int rc = 0;
+    if (sqlite3_open_v2(db->path, &db->sql, oflags, NULL) != SQLITE_OK) {
+        rc = db->sql ? case_sql_fail(db, "open", err)
+                     : util_errf(err, UTIL_ENOMEM, "%s: out of memory", db->path);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db->sql, 1);
+    sqlite3_busy_timeout(db->sql, CASE_BUSY_MS);
+    /* WAL: readers never wait for the writer; synchronous FULL: a committed row (evidence)
+     * survives a power cut, not only a crash of the process. */
+    if ((rc = case_sql_exec(db, "PRAGMA journal_mode=WAL", err)) ||
+        (rc = case_sql_exec(db, "PRAGMA synchronous=FULL", err)) ||
+        (rc = case_sql_exec(db, "PRAGMA foreign_keys=ON", err)))
+        goto fail;
+    if ((rc = case_migrate(db->sql, db->path, case_migrations, case_n_migrations, NULL, err)))
+        goto fail;
+    *out = db;
+    return 0;
+fail:
+    sqlite3_close(db->sql);
+    pthread_mutex_destroy(&db->mu);
+    free(db);
+    return rc;
+}
+
+void case_db_close(case_db *db)
+{
+    if (!db) return;
+    sqlite3_close(db->sql);
+    pthread_mutex_destroy(&db->mu);
+    free(db);
+}
+
+int case_db_schema_version(case_db *db, int *version, util_err *err)
+{
+    pthread_mutex_lock(&db->mu);
+    sqlite3_stmt *st;
+    int rc = case_sql_prep(db, &st, "SELECT COALESCE(MAX(version), 0) FROM schema_version", err);
+    if (!rc) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *version = sqlite3_column_int(st, 0);
+        else
+            rc = case_sql_fail(db, "schema_version", err);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int case_exists(case_db *db, int64_t id, util_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = case_sql_prep(db, &st, "SELECT 1 FROM cases WHERE id = ?", err);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        rc = util_errf(err, UTIL_ENOTFOUND, "case %" PRId64 " does not exist", id);
+    else if (s != SQLITE_ROW)
+        rc = case_sql_fail(db, "cases", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------- the audit log ---------------- */
+
+static void hash_field(crypto_sha256_ctx *h, const char *s)
+{
+    char len[24];
+    int n = snprintf(len, sizeof len, "%zu:", strlen(s));
+    crypto_sha256_update(h, len, (size_t)n);
+    crypto_sha256_update(h, s, strlen(s));
+}
+
+static void hash_int(crypto_sha256_ctx *h, int64_t v)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%" PRId64, v);
+    hash_field(h, t);
+}
+
+/* The hash of a row: every field, length-prefixed so that no two rows give the same bytes. */
+static void audit_hash(char out[65], const char *prev, int64_t id, int64_t case_id, const char *at,
+                       const char *analyst, const char *action, const char *command,
+                       const char *detail, const case_state *s)
+{
+    crypto_sha256_ctx h;
+    crypto_sha256_init(&h);
+    hash_field(&h, prev);
+    hash_int(&h, id);
+    hash_int(&h, case_id);
+    hash_field(&h, at);
+    hash_field(&h, analyst);
+    hash_field(&h, action);
+    hash_field(&h, command);
+    hash_field(&h, detail);
+    hash_field(&h, s->btc_tip);
+    hash_int(&h, s->btc_height);
+    hash_field(&h, s->evm_chain);
+    hash_field(&h, s->evm_tip);
+    hash_int(&h, s->evm_height);
+    uint8_t d[32];
+    crypto_sha256_final(&h, d);
+    util_hex(out, d, 32);
+}
+
+static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+int case_audit_insert(case_db *db, const case_origin *who, int64_t case_id, const char *action,
+                      const char *detail, util_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = case_sql_prep(db, &st, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", err);
+    if (rc) return rc;
+    int64_t id = 1;
+    char prev[65];
+    snprintf(prev, sizeof prev, "%s", zero_hash);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0) + 1;
+        const unsigned char *h = sqlite3_column_text(st, 1);
+        snprintf(prev, sizeof prev, "%s", h ? (const char *)h : "");
+    } else if (s != SQLITE_DONE)
+        rc = case_sql_fail(db, "audit_log", err);
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    char at[32], hash[65];
+    case_now(at);
+    if (!detail) detail = "{}";
+    const char *command = who->command ? who->command : "";
+    audit_hash(hash, prev, id, case_id, at, who->analyst, action, command, detail, &who->state);
+    if ((rc = case_sql_prep(db, &st,
+                            "INSERT INTO audit_log (id, case_id, created_at, analyst, action,"
+                            " command, detail, btc_tip, btc_height, evm_chain, evm_tip, evm_height,"
+                            " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (case_id > 0)
+        sqlite3_bind_int64(st, 2, case_id);
+    else
+        sqlite3_bind_null(st, 2);
+    case_bind_text(st, 3, at);
+    case_bind_text(st, 4, who->analyst);
+    case_bind_text(st, 5, action);
+    case_bind_text(st, 6, command);
+    case_bind_text(st, 7, detail);
+    case_state_bind(st, 8, &who->state);
+    case_bind_text(st, 13, prev);
+    case_bind_text(st, 14, hash);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = case_sql_fail(db, "audit_log", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int case_audit_add(case_db *db, const case_origin *who, int64_t case_id, const char *action,
+                   const char *detail, util_err *err)
+{
+    int rc = case_check_origin(who, err);
+    if (rc) return rc;
+    size_t n = action ? strlen(action) : 0;
+    if (!n || n > 64 ||
+        strspn(action, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789._-") != n)
+        return util_errf(err, UTIL_EINVAL, "field action: a dotted word of at most 64 bytes");
+    if (detail) {
+        json_error_t je;
+        json_t *j = json_loads(detail, 0, &je);
+        int obj = json_is_object(j);
+        json_decref(j);
+        if (!obj) return util_errf(err, UTIL_EINVAL, "field detail: not a JSON object");
+        if ((rc = case_check_text("detail", detail, CASE_MAX_LONG, 1, 0, err))) return rc;
+    }
+    pthread_mutex_lock(&db->mu);
+    if (!(rc = case_begin(db, err))) {
+        if (case_id > 0) rc = case_exists(db, case_id, err);
+        if (!rc) rc = case_audit_insert(db, who, case_id, action, detail, err);
+        rc = rc ? (case_rollback(db), rc) : case_commit(db, err);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int case_audit_verify(case_db *db, int *ok, int64_t *bad_id, util_err *err)
+{
+    *ok = 1;
+    if (bad_id) *bad_id = 0;
+    pthread_mutex_lock(&db->mu);
+    sqlite3_stmt *st;
+    int rc =
+        case_sql_prep(db, &st,
+                      "SELECT id, COALESCE(case_id, 0), created_at, analyst, action, command,"
+                      " detail, btc_tip, btc_height, evm_chain, evm_tip, evm_height, prev_hash,"
+                      " hash FROM audit_log ORDER BY id",
+                      err);
+    if (rc) goto out;
+    char prev[65];
+    snprintf(prev, sizeof prev, "%s", zero_hash);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+#define T(i) (sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "")
+        case_state cs;
+        case_state_read(st, 7, &cs);
+        char h[65];
+        int64_t id = sqlite3_column_int64(st, 0);
+        audit_hash(h, prev, id, sqlite3_column_int64(st, 1), T(2), T(3), T(4), T(5), T(6), &cs);
+        if (strcmp(prev, T(12)) || strcmp(h, T(13))) {
+            *ok = 0;
+            if (bad_id) *bad_id = id;
+            break;
+        }
+        snprintf(prev, sizeof prev, "%s", T(13));
+#undef T
+    }
+    if (*ok && s != SQLITE_DONE) rc = case_sql_fail(db, "audit_log", err);
+    sqlite3_finalize(st);
+out:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}

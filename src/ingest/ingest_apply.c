@@ -1,0 +1,296 @@
+/* ingest: importing the chosen branch: the reorganisation when it forks below the tip, then
+ * parsing spread over worker threads and appending in chain order, with commits at intervals
+ * (ingest_commit, the one place every committed batch passes). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../btc/btc.h"
+#include "ingest_int.h"
+
+int ingest_commit(store *s, const ingest_opts *o, ingest_result *r, util_err *err)
+{
+    (void)o;
+    double c0 = util_now();
+    int rc = store_commit(s, err);
+    r->commit_seconds += util_now() - c0;
+    if (!rc) r->commits++;
+    return rc;
+}
+
+/* ---------------- parallel parse, in-order apply ---------------- */
+
+typedef struct slot {
+    btc_block blk;
+    uint8_t *buf;
+    size_t buf_cap;
+    int64_t seq; /* which path position this slot holds, -1 if none */
+    int rc;
+    util_err err;
+} slot;
+
+#define RING 64
+
+typedef struct pipeline {
+    const file_list *fl;
+    const tree *t;
+    const int64_t *path; /* header indexes in chain order */
+    size_t n;
+    btc_net net;
+    uint64_t total_bytes; /* of the n blocks, for the ETA */
+    unsigned parse_flags;
+    slot ring[RING];
+    pthread_mutex_t mu;
+    pthread_cond_t ready, space;
+    size_t next_parse, applied;
+    int stop;
+} pipeline;
+
+static void parse_one(pipeline *pl, slot *sl, size_t i)
+{
+    const hdr *h = &pl->t->h[pl->path[i]];
+    const btc_blockfile *bf = &pl->fl->files[h->file];
+    const uint8_t *bytes = bf->map + h->off;
+    sl->rc = 0;
+    if (bf->xored) {
+        if (sl->buf_cap < h->size) {
+            free(sl->buf);
+            sl->buf = malloc(h->size);
+            sl->buf_cap = sl->buf ? h->size : 0;
+            if (!sl->buf) {
+                sl->rc = util_errf(&sl->err, UTIL_ENOMEM, "out of memory for a block");
+                return;
+            }
+        }
+        btc_blockfile_read(bf, h->off, sl->buf, h->size);
+        bytes = sl->buf;
+    }
+    sl->rc = btc_parse_block(&sl->blk, bytes, h->size, pl->parse_flags, &sl->err);
+    /* A followed node can rewrite a file's end after a crash of its own: never append other
+     * bytes than those whose header was chosen. */
+    if (!sl->rc && memcmp(sl->blk.hdr.hash, h->hash, 32))
+        sl->rc = util_errf(&sl->err, UTIL_EFORMAT,
+                           "the record changed since its header was read (rewritten?)");
+    if (sl->rc)
+        util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path, (unsigned long long)h->off);
+}
+
+static void *parse_worker(void *arg)
+{
+    pipeline *pl = arg;
+    pthread_mutex_lock(&pl->mu);
+    while (!pl->stop && pl->next_parse < pl->n) {
+        size_t i = pl->next_parse;
+        if (i >= pl->applied + RING) {
+            pthread_cond_wait(&pl->space, &pl->mu);
+            continue;
+        }
+        pl->next_parse++;
+        slot *sl = &pl->ring[i % RING];
+        pthread_mutex_unlock(&pl->mu);
+        parse_one(pl, sl, i);
+        pthread_mutex_lock(&pl->mu);
+        sl->seq = (int64_t)i;
+        pthread_cond_broadcast(&pl->ready);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+static void draw_progress(FILE *out, const ingest_result *r, size_t done, size_t total,
+                          uint64_t total_bytes, double elapsed, int final)
+{
+    double bps = elapsed > 0 ? (double)done / elapsed : 0;
+    double mbs = elapsed > 0 ? (double)r->bytes_added / elapsed / 1e6 : 0;
+    /* Blocks grew a thousandfold over Bitcoin's history: estimate by bytes, not blocks. */
+    double eta = mbs > 0 ? (double)(total_bytes - r->bytes_added) / 1e6 / mbs : 0;
+    fprintf(out, "\r\033[Kimport: block %zu/%zu  %.0f blk/s  %.1f MB/s  %llu txs  ETA %.0fs%s",
+            done, total, bps, mbs, (unsigned long long)r->txs_added, eta, final ? "\n" : "");
+    fflush(out);
+}
+
+/* Parse pl's blocks on worker threads and append them in order, committing every
+ * o->commit_seconds (or when the batch is full) and at the end: always_commit commits even when
+ * nothing was appended (a first import records the network), else an empty run leaves the
+ * MANIFEST alone (readers watching it see no change). o->wait is asked between blocks whether
+ * to stop (r->stopped): what was appended is then committed. */
+static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_commit,
+                      ingest_result *r, util_err *err)
+{
+    int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (threads > 16) threads = 16;
+    pthread_t tids[16];
+    int started = 0;
+    for (int i = 0; i < threads; i++)
+        if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
+    if (!started) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
+    double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0;
+    int rc = 0;
+    size_t uncommitted = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        slot *sl = &pl->ring[i % RING];
+        double w0 = util_now();
+        pthread_mutex_lock(&pl->mu);
+        while (sl->seq != (int64_t)i)
+            pthread_cond_wait(&pl->ready, &pl->mu);
+        pthread_mutex_unlock(&pl->mu);
+        double w1 = util_now();
+        r->wait_seconds += w1 - w0;
+        if (sl->rc) {
+            *err = sl->err;
+            rc = sl->rc;
+            break;
+        }
+        const hdr *h = &pl->t->h[pl->path[i]];
+        rc = store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
+        r->append_seconds += util_now() - w1;
+        if (rc) {
+            util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
+                            (unsigned long long)h->off);
+            break;
+        }
+        r->blocks_added++;
+        if (o->crash_after_blocks && r->blocks_added == o->crash_after_blocks) raise(SIGKILL);
+        r->txs_added += sl->blk.n_tx;
+        r->bytes_added += h->size;
+        pthread_mutex_lock(&pl->mu);
+        sl->seq = -1;
+        pl->applied = i + 1;
+        pthread_cond_broadcast(&pl->space);
+        pthread_mutex_unlock(&pl->mu);
+        uncommitted++;
+        double now = util_now();
+        if (now - last_commit >= o->commit_seconds || store_batch_full(s)) {
+            if ((rc = ingest_commit(s, o, r, err))) break;
+            last_commit = util_now();
+            uncommitted = 0;
+        }
+        if (o->progress && now - last_draw >= 0.5) {
+            draw_progress(o->progress, r, i + 1, pl->n, pl->total_bytes, now - t0, 0);
+            last_draw = now;
+        }
+        /* A signal stops a long catch-up between blocks, not only between polls. */
+        if (o->wait && now - last_look >= 0.05) {
+            last_look = now;
+            if (o->wait(o->wait_ctx, -1, 0)) {
+                r->stopped = 1;
+                break;
+            }
+        }
+    }
+    pthread_mutex_lock(&pl->mu);
+    pl->stop = 1;
+    pthread_cond_broadcast(&pl->space);
+    pthread_mutex_unlock(&pl->mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    if (!rc && (uncommitted || always_commit)) rc = ingest_commit(s, o, r, err);
+    if (o->progress && pl->n)
+        draw_progress(o->progress, r, (size_t)r->blocks_added, pl->n, pl->total_bytes,
+                      util_now() - t0, 1);
+    return rc;
+}
+
+/* Parse path[0..] until the branch's work passes old_work. 0 or the first block's error. */
+static int check_branch(const file_list *fl, const tree *t, const int64_t *path, size_t n,
+                        unsigned __int128 old_work, const ingest_opts *o, util_err *err)
+{
+    pipeline one = {.fl = fl, .t = t, .path = path, .n = n};
+    one.parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
+    slot *sl = &one.ring[0];
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        parse_one(&one, sl, i);
+        if ((rc = sl->rc)) *err = sl->err;
+        if (t->h[path[i]].work > old_work) break;
+    }
+    btc_block_free(&sl->blk);
+    free(sl->buf);
+    return rc;
+}
+
+/* Import the most-work connected branch (see ingest_int.h). */
+int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
+                      const ingest_opts *o, int always_commit, ingest_result *r, util_err *err)
+{
+    int64_t *path = NULL;
+    pipeline *pl = NULL;
+    int rc = 0;
+    const store_totals *tot = store_get_totals(s);
+    uint64_t tip_height = tot->blocks;
+    unsigned __int128 tip_work = tip_height ? store_block_chainwork(s, tip_height - 1) : 0;
+    int64_t best = -1;
+    for (size_t k = 0; k < t->n; k++) {
+        const hdr *h = &t->h[k];
+        if (h->state == HDR_ORPHAN) r->orphan_blocks++;
+        if (h->state == HDR_CONNECTED && h->work > tip_work &&
+            (best < 0 || h->work > t->h[best].work))
+            best = (int64_t)k;
+    }
+    size_t n = 0;
+    int64_t fork = tip_height ? (int64_t)tip_height - 1 : -1; /* last kept store height */
+    if (best >= 0) {
+        for (int64_t c = best; c >= 0; c = t->h[c].parent)
+            n++;
+        path = malloc(n * sizeof *path);
+        if (!path) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            goto done;
+        }
+        size_t i = n;
+        int64_t c = best;
+        for (; c >= 0; c = t->h[c].parent)
+            path[--i] = c;
+        const hdr *first = &t->h[path[0]];
+        fork = first->parent == PARENT_STORE ? first->store_height : -1;
+    }
+    /* Stale: connected to the chain, but neither on the new branch nor already stored. */
+    for (size_t k = 0; k < t->n; k++)
+        r->stale_blocks += t->h[k].state == HDR_CONNECTED;
+    r->stale_blocks -= n;
+    if (best >= 0 && fork + 1 < (int64_t)tip_height) {
+        /* Before cutting the store back, parse the new branch up to the block that makes it
+         * heavier than the old tip: a corrupt block there must leave the old chain in place,
+         * not a shorter one. (Reorganisations are short; this parses a few blocks twice.) */
+        if ((rc = check_branch(fl, t, path, n, tip_work, o, err))) goto done;
+        uint64_t removed = tip_height - (uint64_t)(fork + 1);
+        r->blocks_removed += removed;
+        r->stale_blocks += removed;
+        if ((rc = store_truncate_blocks(s, (uint64_t)(fork + 1), err))) goto done;
+        if ((rc = ingest_commit(s, o, r, err))) goto done;
+    }
+    if (o->stop_after_blocks && n > o->stop_after_blocks) n = (size_t)o->stop_after_blocks;
+    pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        goto done;
+    }
+    pl->fl = fl;
+    pl->t = t;
+    pl->path = path;
+    pl->n = n;
+    pl->net = net;
+    for (size_t i = 0; i < n; i++)
+        pl->total_bytes += t->h[path[i]].size;
+    pl->parse_flags = o->verify_merkle ? BTC_PARSE_VERIFY_MERKLE : 0;
+    for (int i = 0; i < RING; i++)
+        pl->ring[i].seq = -1;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->ready, NULL);
+    pthread_cond_init(&pl->space, NULL);
+    rc = apply_path(s, pl, o, always_commit, r, err);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->ready);
+    pthread_cond_destroy(&pl->space);
+    for (int i = 0; i < RING; i++) {
+        btc_block_free(&pl->ring[i].blk);
+        free(pl->ring[i].buf);
+    }
+done:
+    free(pl);
+    free(path);
+    return rc;
+}
