@@ -118,9 +118,10 @@ int exposure_path(const exposure_index *ix, const store *s, const uint64_t *out,
                   uint32_t cat, size_t max_steps, uint64_t **path, size_t *len, uint64_t *src,
                   util_err *err);
 
-/* Figures of an index (what `cointrail exposure status` shows). below_floor, unresolved and
- * their counts are per category id (n_categories long), owned by the info:
- * exposure_info_free. */
+/* Figures of an index (what `cointrail exposure status` shows). received, below_floor,
+ * below_floor_shares and unresolved are per category id (n_categories long), owned by the info:
+ * exposure_info_free. received counts every output's stored amounts (the same satoshis again at
+ * each hop). */
 typedef struct exposure_info {
     uint64_t floor;
     uint64_t generation;
@@ -136,8 +137,8 @@ typedef struct exposure_info {
 int exposure_get_info(const exposure_index *ix, exposure_info *info, util_err *err);
 void exposure_info_free(exposure_info *info);
 
-/* Below-floor amounts of one block (for checks): up to cap (cat, amount, shares) triples of
- * block height, unresolved ones with kind 1; returns the count. */
+/* What was not stored, per block, category and kind, in that order (for checks): up to cap
+ * rows into out; returns how many there are (call with cap 0 to size out). */
 typedef struct exposure_drop {
     uint32_t block, cat, kind; /* kind 0: below the floor, 1: unresolved */
     uint64_t amount, shares;

@@ -457,10 +457,8 @@ static uint64_t heap_pop(sctx *c)
 }
 
 /* What rows pass on when spent, compared: 1 if the two row sets pass on the same. */
-static int same_contrib(const sctx *c, uint64_t o, const expo_row *a, size_t na, const expo_row *b,
-                        size_t nb)
+static int same_contrib(const sctx *c, const expo_row *a, size_t na, const expo_row *b, size_t nb)
 {
-    (void)o;
     int sa = na && EXPO_TAG(a[na - 1].key) == EXPO_TAG_STOP;
     int sb = nb && EXPO_TAG(b[nb - 1].key) == EXPO_TAG_STOP;
     if (sa || sb) {
@@ -559,7 +557,7 @@ static int relabel(sctx *c, const uint32_t *changed, size_t n, uint64_t tx_limit
             if (rc) break;
             if (same_rows(rows, k, c->recs, c->n_recs)) continue;
             rc = ov_set(c, o, c->recs, c->n_recs, 0);
-            if (!rc && !same_contrib(c, o, rows, k, c->recs, c->n_recs))
+            if (!rc && !same_contrib(c, rows, k, c->recs, c->n_recs))
                 rc = queue_spender(c, o, tx_limit);
         }
     }
@@ -595,7 +593,7 @@ static int relabel(sctx *c, const uint32_t *changed, size_t n, uint64_t tx_limit
             /* The spender, if not propagated again, keeps what it made from the committed rows:
              * it must be when what this output passes on differs from those. */
             rc = ov_set(c, o, c->recs + ri, rj - ri, same);
-            if (!rc && !same_contrib(c, o, was, nw, c->recs + ri, rj - ri))
+            if (!rc && !same_contrib(c, was, nw, c->recs + ri, rj - ri))
                 rc = queue_spender(c, o, tx_limit);
             if (!same) c->r->outputs_changed++;
             ri = rj;
@@ -709,11 +707,6 @@ static int write_drops(sctx *c, uint64_t keep, util_err *err)
 
 /* ---- the stops now ---- */
 
-static int cmp_u32p(const void *a, const void *b)
-{
-    return cmp_u32(a, b);
-}
-
 /* c->snew and c->stop_of from labels and clusters; categories interned into live. Addresses
  * whose stop differs from the committed generation's below addr_limit into *changed. */
 static int stops_now(sctx *c, const labels_db *labels, const cluster_map *clusters,
@@ -770,7 +763,7 @@ static int stops_now(sctx *c, const labels_db *labels, const cluster_map *cluste
         }
         ch[(*n_changed)++] = a;
     }
-    if (*n_changed > 1) qsort(ch, *n_changed, sizeof *ch, cmp_u32p);
+    if (*n_changed > 1) qsort(ch, *n_changed, sizeof *ch, cmp_u32);
     *changed = ch;
     rc = 0;
     goto done;
