@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "../cluster/cluster.h"
+#include "../exposure/exposure.h"
 #include "../labels/labels.h"
 #include "../store/store.h"
 #include "../taint/taint.h"
@@ -33,6 +34,7 @@ int cmd_evm_tx(int argc, char **argv);
 int cmd_evm_stats(int argc, char **argv);
 int cmd_etrace(int argc, char **argv);
 int cmd_xchain(int argc, char **argv);
+int cmd_exposure(int argc, char **argv);
 int cmd_case(int argc, char **argv);
 int cmd_export_columns(int argc, char **argv);
 int cmd_export(int argc, char **argv);
@@ -50,6 +52,21 @@ int cli_taint_opt(taint_target *t, const char *key, const char *arg);
 int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out);
 /* Print a JSON document to stdout, indented. */
 void cli_print_json(json_t *doc);
+
+/* Bring db's exposure index up to date (docs/exposure.md): take its writer lock (flags and
+ * floor as for exposure_writer_open: UTIL_ENOTFOUND when it has none and flags has no
+ * EXPOSURE_CREATE; o may be NULL), then read the store s (NULL: opened here, read-only), labels
+ * (NULL: db's labels.db) and the clustering as they are, and sync. With pending non-NULL nothing is
+ * committed: *pending is the writer to exposure_commit (after labels.db is saved) and close. res
+ * may be NULL. The import, labels import and cluster commands call this once each. */
+typedef struct cli_exposure_opts {
+    unsigned flags;        /* EXPOSURE_CREATE, EXPOSURE_REBUILD */
+    uint64_t floor;        /* for a new index */
+    double commit_seconds; /* commit at least this often (0: 5 s) */
+} cli_exposure_opts;
+int cli_exposure_update(const char *db, const store *s, labels_db *labels,
+                        const cli_exposure_opts *o, exposure_writer **pending,
+                        exposure_sync_result *res, util_err *err);
 
 /* The store of db opened read-only, with its labels (empty when none were imported) and its
  * entities (NULL when not clustered, or, unless need_clusters, when the clustering cannot be

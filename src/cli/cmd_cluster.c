@@ -164,6 +164,11 @@ int cmd_cluster(int argc, char **argv)
         cluster_result r;
         o.test_crash = getenv("COINTRAIL_TEST_CLUSTER_CRASH") != NULL; /* recovery tests only */
         rc = cluster_build(s, db, &o, &r, &err);
+        /* Entities make stops of their labelled addresses' fellows: the exposure index follows. */
+        if (!rc && exposure_exists(db) &&
+            (rc = cli_exposure_update(db, s, NULL, NULL, NULL, NULL, &err)))
+            util_err_prefix(&err, "clustering saved, but the exposure index was not updated "
+                                  "(rerun cointrail cluster or cointrail exposure build)");
         if (!rc && json) rc = cluster_result_json(&r, s, &doc, &err);
         if (!rc && !json) print_human(&r, s);
     }

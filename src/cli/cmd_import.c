@@ -15,8 +15,9 @@
 static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
-    "                        PATH...\n"
-    "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json] BLOCKS_DIR\n"
+    "                        [--no-exposure] PATH...\n"
+    "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json]\n"
+    "                        [--no-exposure] BLOCKS_DIR\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
     "Blocks may be in any order; the most-work chain is imported, stale blocks ignored;\n"
     "a heavier branch reorganises the store; an interrupted import resumes when rerun.\n"
@@ -30,7 +31,10 @@ static const char import_usage[] =
     "--poll-ms, 250) and committed once per poll; a record the node is still writing is\n"
     "waited for (reported after --settle seconds, 10, without change), a complete corrupt\n"
     "one is an error. With --json, one line per commit: {\"height\", \"blocks_added\",\n"
-    "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n";
+    "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n"
+    "A new store gets an exposure index (docs/exposure.md), which every import (every commit\n"
+    "with --follow) then brings up to date after its blocks; --no-exposure makes a store\n"
+    "without one (or leaves an existing one behind: cointrail exposure build catches up).\n";
 
 /* --follow stops on SIGINT/SIGTERM: the signals are blocked and read from a signalfd, polled
  * beside the directory's inotify descriptor, so no handler and no global flag. */
@@ -46,9 +50,40 @@ static int follow_wait(void *ctx, int fd, long ms)
     return 0;
 }
 
+/* What a --follow round needs: the output mode and the exposure index to bring along. */
+typedef struct follow_ctx {
+    int json, exposure;
+    const char *db;
+    store *s;
+    cli_exposure_opts xo;
+    exposure_sync_result xr; /* summed over the rounds */
+} follow_ctx;
+
+/* The exposure hook: after the blocks are committed, propagate them (a store made before the
+ * index existed has none: `cointrail exposure build` makes it). */
+static int exposure_hook(const char *db, store *s, int exposure, const cli_exposure_opts *xo,
+                         exposure_sync_result *sum, util_err *err)
+{
+    if (!exposure || !exposure_exists(db)) return 0;
+    exposure_sync_result xr;
+    int rc = cli_exposure_update(db, s, NULL, xo, NULL, &xr, err);
+    if (rc)
+        return util_err_prefix(err, "blocks imported, but the exposure index was not brought up "
+                                    "to date (rerun the import or cointrail exposure build)");
+    sum->txs_added += xr.txs_added, sum->blocks_removed += xr.blocks_removed;
+    sum->seconds += xr.seconds, sum->stops_seconds += xr.stops_seconds;
+    sum->forward_seconds += xr.forward_seconds, sum->commit_seconds += xr.commit_seconds;
+    return 0;
+}
+
 static void print_round(void *ctx, const ingest_round *r)
 {
-    if (*(int *)ctx) {
+    follow_ctx *fc = ctx;
+    util_err err = {0};
+    /* a failure leaves the index behind (screening traces past it); the next round retries */
+    if (exposure_hook(fc->db, fc->s, fc->exposure, &fc->xo, &fc->xr, &err))
+        fprintf(stderr, "cointrail: warning: %s\n", err.msg);
+    if (fc->json) {
         json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "height", (json_int_t)r->height,
                               "blocks_added", (json_int_t)r->blocks_added, "blocks_removed",
                               (json_int_t)r->blocks_removed, "txs_added", (json_int_t)r->txs_added,
@@ -80,10 +115,11 @@ int cmd_import(int argc, char **argv)
                                          {"follow", no_argument, 0, 'f'},
                                          {"poll-ms", required_argument, 0, 'P'},
                                          {"settle", required_argument, 0, 'S'},
+                                         {"no-exposure", no_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
-    int json = 0, progress = isatty(2), follow = 0;
+    int json = 0, progress = isatty(2), follow = 0, exposure = 1;
     ingest_follow_opts fo = {0};
     ingest_opts o;
     ingest_default_opts(&o);
@@ -136,6 +172,9 @@ int cmd_import(int argc, char **argv)
         case 'f':
             follow = 1;
             break;
+        case 'x':
+            exposure = 0;
+            break;
         case 'P':
             if (cli_parse_u64(optarg, &n) || n < 1 || n > 60000) {
                 fprintf(stderr, "cointrail: --poll-ms: want 1 to 60000, not '%s'\n", optarg);
@@ -177,6 +216,18 @@ int cmd_import(int argc, char **argv)
     if (cluster_recover(db, &err))
         fprintf(stderr, "cointrail: warning: %s (readers still see the last clustering)\n",
                 err.msg);
+    /* A store without blocks gets an exposure index before its first block, so an import
+     * killed half way still has one to complete when rerun. */
+    if (exposure && !store_get_totals(s)->blocks && !exposure_exists(db)) {
+        exposure_writer *w;
+        rc = exposure_writer_open(&w, db, EXPOSURE_CREATE, EXPOSURE_DEFAULT_FLOOR, &err);
+        exposure_writer_close(w);
+        if (rc) {
+            store_close(s);
+            return cli_fail(&err);
+        }
+    }
+    follow_ctx fc = {json, exposure, db, s, {0, EXPOSURE_DEFAULT_FLOOR, o.commit_seconds}, {0}};
     ingest_result r;
     if (follow) {
         sigset_t set;
@@ -191,11 +242,12 @@ int cmd_import(int argc, char **argv)
             return CLI_ERROR;
         }
         o.wait = follow_wait, o.wait_ctx = &sfd;
-        fo.on_round = print_round, fo.round_ctx = &json, fo.log = stderr;
+        fo.on_round = print_round, fo.round_ctx = &fc, fo.log = stderr;
         rc = ingest_follow(s, argv[optind], &o, &fo, &r, &err);
         close(sfd);
     } else {
         rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+        if (!rc) rc = exposure_hook(db, s, exposure, &fc.xo, &fc.xr, &err);
     }
     store_close(s);
     if (rc) return cli_fail(&err);
@@ -213,6 +265,14 @@ int cmd_import(int argc, char **argv)
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
         json_object_set_new(j, "phase_seconds", phases);
+        const exposure_sync_result *xr = &fc.xr;
+        json_object_set_new(j, "exposure",
+                            json_pack("{s:b, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "updated",
+                                      xr->seconds > 0, "txs_added", (json_int_t)xr->txs_added,
+                                      "blocks_removed", (json_int_t)xr->blocks_removed, "seconds",
+                                      xr->seconds, "phase_seconds", "stops", xr->stops_seconds,
+                                      "propagate", xr->forward_seconds, "commit",
+                                      xr->commit_seconds));
         if (follow) { /* after the per-commit lines: one line too, so stdout stays JSON Lines */
             char *line = json_dumps(j, JSON_COMPACT);
             if (line) printf("%s\n", line);

@@ -157,7 +157,18 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
         }
         labels_import_result_free(&r);
     }
+    /* The exposure index is made ready for the new labels before they are saved, and committed
+     * after: a failure before the save leaves both as they were (docs/exposure.md). */
+    exposure_writer *xw = NULL;
+    if (!rc && exposure_exists(a->db)) {
+        rc = cli_exposure_update(a->db, NULL, db, NULL, &xw, NULL, &err);
+        if (rc) util_err_prefix(&err, "exposure index");
+    }
     if (!rc) rc = labels_db_save(db, &err);
+    if (!rc && xw && (rc = exposure_commit(xw, &err)))
+        util_err_prefix(&err, "labels saved, but the exposure index was not updated (rerun the "
+                              "import)");
+    exposure_writer_close(xw);
     if (rc) {
         json_decref(files);
         util_buf_free(&summary);

@@ -13,8 +13,11 @@ static const char *usage =
     "usage: cointrail screen --db DIR [--rules FILE] [--hops N]\n"
     "           [--direction incoming|outgoing|both] [--json] ADDRESS|TXID...\n"
     "  risk level and score, direct exposure (labels on the address or its entity) and\n"
-    "  indirect exposure (funds within N hops each way) by actor and by category, with the\n"
-    "  evidence\n"
+    "  indirect exposure by actor and by category, with the evidence. Incoming amounts by\n"
+    "  category come from the store's exposure index (the whole history; docs/exposure.md)\n"
+    "  when it has an up-to-date one, and --hops N bounds only the trace that explains them\n"
+    "  (the nearest endpoints, the actors); without the index, and for outgoing funds, the\n"
+    "  trace within N hops gives the amounts\n"
     "  --json: one screening document for one ADDRESS|TXID; for several, one JSON array of\n"
     "          them in the order given (an item that fails is {\"item\", \"error\"} there,\n"
     "          and the exit status says an item failed)\n";
@@ -28,7 +31,8 @@ static int exit_code(int e)
 static void print_side(const store *s, const risk_side *side, const char *name)
 {
     if (!side->screened) return;
-    printf("  %s: %lld sat screened%s\n", name, (long long)side->seeded,
+    printf("  %s: %lld sat screened%s%s\n", name, (long long)side->seeded,
+           side->indexed ? " (exposure index: the whole history)" : "",
            side->partial ? " (PARTIAL: caps reached)" : "");
     /* by actor first: who the funds came from or went to */
     for (size_t i = 0; i < side->actors.n; i++) {
@@ -47,9 +51,10 @@ static void print_side(const store *s, const risk_side *side, const char *name)
         char b[LABELS_ESC_BUF]; /* a label's category, escaped for the terminal */
         char addr[128] = "(null)";
         if (k->nearest_addr != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, k->nearest_addr));
-        printf("      %-11s %16lld sat %6.2f%%  %lld hop(s)  nearest %s\n",
+        printf("      %-11s %16lld sat %6.2f%%  %lld hop(s)  %s %s\n",
                labels_text_escape(b, sizeof b, k->category), (long long)k->amount, 100 * k->share,
-               (long long)k->hops, addr);
+               (long long)k->hops,
+               k->explained == RISK_EXPLAINED_INDEX ? "source (index path)" : "nearest", addr);
     }
 }
 
@@ -67,6 +72,9 @@ static int print_text(const store *s, const risk_ctx *r, const risk_result *res,
         printf("  - %s\n", labels_text_escape(b, sizeof b, t));
         free(t);
     }
+    if (res->index != RISK_INDEX_USED && res->side[0].screened)
+        printf("  (exposure index %s: incoming traced within %u hops)\n",
+               risk_index_state_name(res->index), res->hops);
     print_side(s, &res->side[0], "incoming");
     print_side(s, &res->side[1], "outgoing");
     return 0;

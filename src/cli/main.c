@@ -28,6 +28,8 @@ static const struct command {
      "serve --db DIR --api-keys FILE the screening HTTP API (watchlists, alerts)"},
     {"serve-key", cmd_serve_key,
      "serve-key --owner N --scopes L  a new API key and its hashed key-file line"},
+    {"exposure", cmd_exposure,
+     "exposure build|status|show|dump --db DIR  the exposure index screening reads"},
     {"labels", cmd_labels,
      "labels import|list|search|show --db DIR ...  labels (OFAC, TagPacks, CSV, STIX, MISP)"},
     {"export", cmd_export,

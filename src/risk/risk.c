@@ -10,7 +10,7 @@
 
 #include "../btc/btc.h"
 #include "../trace/trace.h"
-#include "../util/util_hmap.h"
+#include "risk_int.h"
 
 /* ---- rules ---- */
 
@@ -171,25 +171,7 @@ json_t *risk_config_json(const risk_config *c)
         c->thresholds[0], "high", c->thresholds[1], "severe", c->thresholds[2], "categories", cats);
 }
 
-/* ---- context ---- */
-
-typedef struct ent_label {
-    uint32_t entity, label;
-    uint32_t best; /* 1: the heaviest label of its category in its entity */
-} ent_label;
-
-struct risk_ctx {
-    const store *s;
-    const labels_db *labels;
-    const cluster_map *clusters;
-    risk_config cfg;
-    trace_stops *stops;
-    trace_actor_index *actors; /* who is behind an endpoint (answers by actor) */
-    ent_label *el;             /* btc labels by the entity of their address, sorted by entity */
-    size_t n_el;
-    char **cats; /* the stop categories, heaviest first (owned) */
-    size_t n_cats;
-};
+/* ---- context (struct risk_ctx: risk_int.h) ---- */
 
 static int cmp_el(const void *pa, const void *pb)
 {
@@ -263,6 +245,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
         if (!rc) rc = trace_actor_index_build(&r->actors, s, labels, clusters, err);
         if (rc) goto fail;
     }
+    if ((rc = risk_index_open(r, err))) goto fail;
     if (clusters && labels) {
         size_t cap = 0;
         for (size_t i = 0; i < nl; i++) {
@@ -323,6 +306,7 @@ void risk_ctx_free(risk_ctx *r)
     if (!r) return;
     trace_stops_free(r->stops);
     trace_actor_index_free(r->actors);
+    exposure_close(r->ix);
     risk_categories_free(r->cats, r->n_cats);
     free(r->el);
     free(r);
@@ -349,7 +333,7 @@ static risk_level level_of(const risk_config *c, double score)
     return score > 0 ? RISK_LOW : RISK_NONE;
 }
 
-static int grow_n(void **p, size_t n, size_t size)
+int risk_grow_n(void **p, size_t n, size_t size)
 {
     /* capacities are powers of two: grow when n reaches one */
     if (n && (n & (n - 1))) return 0;
@@ -359,9 +343,10 @@ static int grow_n(void **p, size_t n, size_t size)
     return 0;
 }
 
-static int contrib_add(risk_result *res, const risk_contribution *c)
+int risk_contrib_add(risk_result *res, const risk_contribution *c)
 {
-    if (grow_n((void **)&res->contrib, res->n_contrib, sizeof *res->contrib)) return UTIL_ENOMEM;
+    if (risk_grow_n((void **)&res->contrib, res->n_contrib, sizeof *res->contrib))
+        return UTIL_ENOMEM;
     res->contrib[res->n_contrib++] = *c;
     return 0;
 }
@@ -369,7 +354,7 @@ static int contrib_add(risk_result *res, const risk_contribution *c)
 static int direct_add(risk_result *res, const labels_label *l, int via_entity, uint32_t e,
                       risk_role role)
 {
-    if (grow_n((void **)&res->direct, res->n_direct, sizeof *res->direct)) return UTIL_ENOMEM;
+    if (risk_grow_n((void **)&res->direct, res->n_direct, sizeof *res->direct)) return UTIL_ENOMEM;
     res->direct[res->n_direct++] = (risk_direct){l, via_entity, e, role};
     return 0;
 }
@@ -393,7 +378,7 @@ static int direct_labels(const risk_ctx *r, const char *canon, int64_t aid, risk
                                .label = &first[i],
                                .confidence = first[i].confidence / 100.0};
         c.score = c.weight * first[i].confidence / 100.0;
-        if (contrib_add(res, &c)) return UTIL_ENOMEM;
+        if (risk_contrib_add(res, &c)) return UTIL_ENOMEM;
     }
     if (aid < 0 || !r->clusters || !r->n_el) return 0;
     uint32_t e = cluster_entity_of(r->clusters, (uint32_t)aid);
@@ -433,7 +418,7 @@ static int direct_labels(const risk_ctx *r, const char *canon, int64_t aid, risk
                                    .label = l,
                                    .confidence = l->confidence / 100.0};
             c.score = c.weight * l->confidence / 100.0;
-            if (contrib_add(res, &c)) return UTIL_ENOMEM;
+            if (risk_contrib_add(res, &c)) return UTIL_ENOMEM;
         }
     }
     size_t total = end - lo - n; /* the address's own n labels are in the range too */
@@ -492,24 +477,32 @@ static int indirect(const risk_ctx *r, const trace_seeds *seeds, int d, uint32_t
         e->path = k->path; /* taken over from the trace_exposure */
         e->path_len = k->path_len;
         k->path = NULL;
-        /* docs/screening.md: weight x min(1, share / full share) x decay^(hops - 1) */
-        risk_contribution c = {.basis = d == 0 ? RISK_BY_INCOMING : RISK_BY_OUTGOING,
-                               .weight = risk_weight(&r->cfg, e->category),
-                               .subject = STORE_NO_ADDR,
-                               .entity = CLUSTER_NO_ENTITY,
-                               .label = e->nearest_label,
-                               .exposure = i};
-        double full = e->share / r->cfg.full_exposure_share;
-        c.share_factor = full > 1 ? 1 : full;
-        c.hop_factor = e->hops > 1 ? pow(r->cfg.hop_decay, (double)(e->hops - 1)) : 1;
-        c.score = c.weight * c.share_factor * c.hop_factor;
-        if (contrib_add(res, &c)) goto nomem;
+        e->traced_amount = k->amount;
+        e->explained = RISK_EXPLAINED_TRACE;
+        if (risk_indirect_contrib(r, res, d, i)) goto nomem;
     }
     trace_exposure_free(&x);
     return 0;
 nomem:
     trace_exposure_free(&x);
     return util_errf(err, UTIL_ENOMEM, "out of memory");
+}
+
+int risk_indirect_contrib(const risk_ctx *r, risk_result *res, int d, size_t i)
+{
+    const risk_exposure *e = &res->side[d].cat[i];
+    /* docs/screening.md: weight x min(1, share / full share) x decay^(hops - 1) */
+    risk_contribution c = {.basis = d == 0 ? RISK_BY_INCOMING : RISK_BY_OUTGOING,
+                           .weight = risk_weight(&r->cfg, e->category),
+                           .subject = STORE_NO_ADDR,
+                           .entity = CLUSTER_NO_ENTITY,
+                           .label = e->nearest_label,
+                           .exposure = i};
+    double full = e->share / r->cfg.full_exposure_share;
+    c.share_factor = full > 1 ? 1 : full;
+    c.hop_factor = e->hops > 1 ? pow(r->cfg.hop_decay, (double)(e->hops - 1)) : 1;
+    c.score = c.weight * c.share_factor * c.hop_factor;
+    return risk_contrib_add(res, &c);
 }
 
 static void finish(const risk_ctx *r, risk_result *res, uint32_t hops)
@@ -537,12 +530,19 @@ static uint32_t hops_of(const risk_ctx *r, const risk_opts *o)
     return o && o->hops ? o->hops : r->cfg.hops;
 }
 
-static int run_both(const risk_ctx *r, const trace_seeds *seeds, const risk_opts *o,
-                    int seeds_partial, risk_result *res, util_err *err)
+/* Both directions; incoming from the exposure index when it answers for all of outs (every
+ * output screened: seeds may be fewer, the newest), with the trace as the explanation. */
+static int run_both(const risk_ctx *r, const trace_seeds *seeds, const uint64_t *outs,
+                    size_t n_outs, const risk_opts *o, int seeds_partial, risk_result *res,
+                    util_err *err)
 {
+    res->index = risk_index_use(r, outs, n_outs);
     for (int d = 0; d < 2; d++) {
         if (!want(o, 1 << d)) continue;
-        int rc = indirect(r, seeds, d, hops_of(r, o), seeds_partial, res, err);
+        int rc = d == 0 && res->index == RISK_INDEX_USED
+                     ? risk_incoming_indexed(r, outs, n_outs, seeds, hops_of(r, o), seeds_partial,
+                                             res, err)
+                     : indirect(r, seeds, d, hops_of(r, o), seeds_partial, res, err);
         if (rc) return rc;
     }
     return 0;
@@ -594,9 +594,11 @@ int risk_screen_address_result(const risk_ctx *r, const char *address, const ris
     trace_seeds seeds = {0};
     int seeds_partial = 0;
     if (aid >= 0) {
+        /* Every output paid to it (the index sums them all); the trace explains the newest
+         * max_seed_outputs. */
         for (uint64_t op = store_addr_last_out(r->s, (uint32_t)aid); op != STORE_NONE;
              op = store_out_prev_same_addr(r->s, op)) {
-            if (seeds.n == r->cfg.max_seed_outputs) {
+            if (seeds.n == r->cfg.max_seed_outputs && !r->ix) {
                 seeds_partial = 1;
                 break;
             }
@@ -614,7 +616,12 @@ int risk_screen_address_result(const risk_ctx *r, const char *address, const ris
         }
     }
     res->outputs_screened = seeds.n;
-    rc = run_both(r, &seeds, o, seeds_partial, res, err);
+    size_t n_all = seeds.n;
+    if (seeds.n > r->cfg.max_seed_outputs) {
+        seeds.n = r->cfg.max_seed_outputs;
+        seeds_partial = 1;
+    }
+    rc = run_both(r, &seeds, seeds.out, n_all, o, seeds_partial, res, err);
     if (!rc) finish(r, res, hops_of(r, o));
 done:
     trace_seeds_free(&seeds);
@@ -675,7 +682,7 @@ int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_op
     seeds.cap = nout;
     for (uint32_t j = 0; j < nout; j++)
         seeds.out[seeds.n++] = row->first_out + j;
-    rc = run_both(r, &seeds, o, 0, res, err);
+    rc = run_both(r, &seeds, seeds.out, seeds.n, o, 0, res, err);
     if (!rc) finish(r, res, hops_of(r, o));
 done:
     free(seen);
@@ -685,14 +692,14 @@ done:
 
 /* ---- documents ---- */
 
-static json_t *txid_json(const store *s, uint64_t tx)
+json_t *risk_txid_json(const store *s, uint64_t tx)
 {
     char h[65];
     util_hash_hex(h, store_tx_hash(s, tx));
     return json_string(h);
 }
 
-static json_t *addr_str(const store *s, uint32_t a)
+json_t *risk_addr_json(const store *s, uint32_t a)
 {
     if (a == STORE_NO_ADDR) return json_null();
     char buf[128];
@@ -700,8 +707,9 @@ static json_t *addr_str(const store *s, uint32_t a)
     return json_string(buf);
 }
 
-static json_t *label_short(const labels_label *l, const char *via)
+json_t *risk_label_json(const labels_label *l, const char *via)
 {
+    if (!l) return json_null();
     json_t *o = labels_to_json(l);
     if (o && via) json_object_set_new(o, "via", json_string(via));
     return o;
@@ -737,10 +745,15 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
         /* the nearest endpoint named by its actor (a label may carry only an actor) */
         labels_actor w;
         trace_actor_of(r->actors, e->nearest_addr, e->nearest_entity, l, e->nearest_via_entity, &w);
+        char who[128] = "unknown"; /* an index path's source may have no label of it */
+        if (l)
+            snprintf(who, sizeof who, "%s", l->address);
+        else if (e->nearest_addr != STORE_NO_ADDR)
+            btc_addr_encode(who, store_addr(r->s, e->nearest_addr));
         return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s%s%s%s",
                          in ? "incoming" : "outgoing", e->share * 100, e->amount,
-                         in ? "from" : "to", e->category, e->hops, e->hops == 1 ? "" : "s",
-                         l->address, w.name ? " (" : "", w.name ? w.name : "", w.name ? ")" : "");
+                         in ? "from" : "to", e->category, e->hops, e->hops == 1 ? "" : "s", who,
+                         w.name ? " (" : "", w.name ? w.name : "", w.name ? ")" : "");
     }
     char canon[128];
     if (c->subject == STORE_NO_ADDR)
@@ -766,7 +779,8 @@ static json_t *side_json(const risk_ctx *r, const risk_side *side)
     json_object_set_new(o, "by_category", cats);
     json_object_set_new(o, "seeded", json_integer((json_int_t)side->seeded));
     json_object_set_new(o, "partial", json_boolean(side->partial));
-    if (!side->traced) return o;
+    json_object_set_new(o, "source", json_string(side->indexed ? "index" : "trace"));
+    if (!side->traced && !side->indexed) return o;
     json_object_set_new(o, "outputs_visited", json_integer((json_int_t)side->outputs_visited));
     for (size_t i = 0; i < side->n_cat; i++) {
         const risk_exposure *k = &side->cat[i];
@@ -775,21 +789,27 @@ static json_t *side_json(const risk_ctx *r, const risk_side *side)
         json_object_set_new(c, "category", json_string(k->category));
         json_object_set_new(c, "amount", json_integer((json_int_t)k->amount));
         json_object_set_new(c, "share", json_real(k->share));
+        if (side->indexed) {
+            static const char *const how[] = {"none", "trace", "index"};
+            json_object_set_new(c, "indexed", json_boolean(k->indexed));
+            json_object_set_new(c, "within_hops", json_integer((json_int_t)k->traced_amount));
+            json_object_set_new(c, "path_from", json_string(how[k->explained]));
+        }
         json_object_set_new(c, "endpoints", json_integer(k->endpoints));
         json_object_set_new(c, "hops", json_integer(k->hops));
         json_t *cp = json_object();
-        json_object_set_new(cp, "address", addr_str(r->s, k->nearest_addr));
+        json_object_set_new(cp, "address", risk_addr_json(r->s, k->nearest_addr));
         json_object_set_new(cp, "entity",
                             k->nearest_entity != CLUSTER_NO_ENTITY ? json_integer(k->nearest_entity)
                                                                    : json_null());
         json_object_set_new(cp, "amount", json_integer((json_int_t)k->nearest_amount));
         json_object_set_new(
             cp, "label",
-            label_short(k->nearest_label, k->nearest_via_entity ? "entity" : "address"));
+            risk_label_json(k->nearest_label, k->nearest_via_entity ? "entity" : "address"));
         json_object_set_new(c, "counterparty", cp);
         json_t *path = json_array();
         for (size_t p = 0; p < k->path_len; p++)
-            json_array_append_new(path, txid_json(r->s, k->path[p]));
+            json_array_append_new(path, risk_txid_json(r->s, k->path[p]));
         json_object_set_new(c, "path", path);
     }
     return o;
@@ -800,7 +820,7 @@ int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, ut
     json_t *doc = json_object(), *direct = json_array(), *reasons = json_array();
     if (!doc || !direct || !reasons) goto nomem;
     if (res->is_tx) {
-        json_object_set_new(doc, "txid", txid_json(r->s, res->tx));
+        json_object_set_new(doc, "txid", risk_txid_json(r->s, res->tx));
         json_object_set_new(doc, "block_height", json_integer(res->block_height));
     } else {
         json_object_set_new(doc, "address", json_string(res->address));
@@ -812,7 +832,7 @@ int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, ut
     json_object_set(doc, "direct", direct);
     for (size_t i = 0; i < res->n_direct; i++) {
         const risk_direct *d = &res->direct[i];
-        json_t *j = label_short(d->label, d->via_entity ? "entity" : "address");
+        json_t *j = risk_label_json(d->label, d->via_entity ? "entity" : "address");
         if (d->via_entity) json_object_set_new(j, "entity", json_integer(d->entity));
         if (role_name(d->role)) json_object_set_new(j, "role", json_string(role_name(d->role)));
         json_array_append_new(direct, j);
@@ -845,6 +865,7 @@ int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, ut
                                   (json_int_t)res->min_value));
     json_object_set_new(doc, "height",
                         res->height >= 0 ? json_integer((json_int_t)res->height) : json_null());
+    json_object_set_new(doc, "exposure_index", json_string(risk_index_state_name(res->index)));
     json_decref(direct);
     *out = doc;
     return 0;
@@ -872,142 +893,5 @@ int risk_screen_tx(const risk_ctx *r, const char *txid_hex, const risk_opts *o, 
     int rc = risk_screen_tx_result(r, txid_hex, o, &res, err);
     if (!rc) rc = risk_result_json(r, &res, out, err);
     risk_result_free(&res);
-    return rc;
-}
-
-/* ---- watchlists ---- */
-
-/* One watched input of a tx: which item it matches and which input it is. */
-typedef struct watch_hit {
-    uint32_t item, input;
-} watch_hit;
-
-static int hit_order(const void *a, const void *b)
-{
-    const watch_hit *x = a, *y = b;
-    if (x->item != y->item) return x->item < y->item ? -1 : 1;
-    return x->input < y->input ? -1 : x->input > y->input;
-}
-
-/* The items matching address a, appended to hits (grown as needed). by_addr maps an address id
- * to the address items (and the entity items without a clustering) naming it, by_ent an entity
- * id to the entity items in it: a look-up per input, whatever the number of items. */
-static int add_hits(const cluster_map *clusters, const util_hmap *by_addr, const util_hmap *by_ent,
-                    uint32_t a, uint32_t input, watch_hit **hits, size_t *n, size_t *cap)
-{
-    for (int m = 0; m < 2; m++) {
-        const util_hmap *map = m ? by_ent : by_addr;
-        if (m && (!clusters || !by_ent->n)) break;
-        uint64_t key = m ? cluster_entity_of(clusters, a) : a;
-        if (m && key == CLUSTER_NO_ENTITY) break;
-        for (size_t j = util_hmap_first(map, key); j != SIZE_MAX; j = util_hmap_next(map, key, j)) {
-            if (*n == *cap) {
-                size_t nc = *cap ? *cap * 2 : 16;
-                watch_hit *p = realloc(*hits, nc * sizeof *p);
-                if (!p) return -1;
-                *hits = p, *cap = nc;
-            }
-            (*hits)[(*n)++] = (watch_hit){(uint32_t)map->vals[j], input};
-        }
-    }
-    return 0;
-}
-
-int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *clusters,
-                    const risk_watch_item *items, size_t n_items, uint64_t from_height,
-                    uint64_t to_height, risk_alert_fn fn, void *arg, util_err *err)
-{
-    const store_totals *t = store_get_totals(s);
-    if (to_height > t->blocks) to_height = t->blocks;
-    if (from_height >= to_height || !n_items) return 0;
-    util_hmap by_addr = {0}, by_ent = {0};
-    watch_hit *hits = NULL;
-    size_t cap_hits = 0;
-    int rc = 0;
-    for (size_t i = 0; i < n_items && !rc; i++) {
-        int64_t addr = -1;
-        btc_addr key;
-        char *end;
-        unsigned long long id = strtoull(items[i].value, &end, 10);
-        if (!btc_addr_decode(&key, items[i].value, NULL))
-            addr = store_find_addr(s, &key);
-        else if (*items[i].value && !*end && id < t->addresses)
-            addr = (int64_t)id;
-        if (addr < 0) continue; /* nothing of it is stored (yet) */
-        uint32_t ent = !strcmp(items[i].kind, "entity") && clusters
-                           ? cluster_entity_of(clusters, (uint32_t)addr)
-                           : CLUSTER_NO_ENTITY;
-        if (ent != CLUSTER_NO_ENTITY ? util_hmap_add(&by_ent, ent, i)
-                                     : util_hmap_add(&by_addr, (uint64_t)addr, i))
-            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-    }
-    uint64_t first = store_block(s, from_height)->first_tx;
-    uint64_t last = to_height < t->blocks ? store_block(s, to_height)->first_tx : t->txs;
-    for (uint64_t tx = first; tx < last && !rc; tx++) {
-        const store_tx_row *row = store_tx(s, tx);
-        if (row->flags & STORE_TX_COINBASE) continue;
-        uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
-        size_t n_hits = 0;
-        for (uint32_t k = 0; k < nin && !rc; k++) {
-            uint64_t p = store_in_prev(s, row->first_in + k);
-            if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
-            uint32_t a = store_out_addr(s, p);
-            if (a != STORE_NO_ADDR &&
-                add_hits(clusters, &by_addr, &by_ent, a, k, &hits, &n_hits, &cap_hits))
-                rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        }
-        if (!n_hits || rc) continue;
-        /* One alert per item, in item order, its inputs in input order (as a scan item by
-         * item would give them). */
-        qsort(hits, n_hits, sizeof *hits, hit_order);
-        for (size_t h0 = 0; h0 < n_hits && !rc;) {
-            size_t i = hits[h0].item, h1 = h0;
-            int64_t amount = 0;
-            json_t *ins = json_array();
-            for (; h1 < n_hits && hits[h1].item == i; h1++) {
-                uint64_t p = store_in_prev(s, row->first_in + hits[h1].input);
-                uint32_t a = store_out_addr(s, p);
-                amount += store_out_value(s, p);
-                json_array_append_new(ins, json_pack("{s:o, s:I}", "address", addr_str(s, a),
-                                                     "value", (json_int_t)store_out_value(s, p)));
-            }
-            h0 = h1;
-            json_t *outs = json_array();
-            for (uint32_t j = 0; j < nout; j++) {
-                uint64_t op = row->first_out + j;
-                uint32_t a = store_out_addr(s, op);
-                json_t *jo = json_pack("{s:o, s:I}", "address", addr_str(s, a), "value",
-                                       (json_int_t)store_out_value(s, op));
-                if (labels && a != STORE_NO_ADDR) {
-                    char canon[128];
-                    btc_addr_encode(canon, store_addr(s, a));
-                    const labels_label *first;
-                    size_t n;
-                    labels_find(labels, "btc", canon, &first, &n);
-                    if (n) {
-                        json_t *ls = json_array();
-                        for (size_t q = 0; q < n; q++)
-                            json_array_append_new(ls, label_short(&first[q], NULL));
-                        json_object_set_new(jo, "labels", ls);
-                    }
-                }
-                json_array_append_new(outs, jo);
-            }
-            json_t *alert = json_pack(
-                "{s:s, s:{s:s, s:s}, s:o, s:I, s:I, s:I, s:o, s:o}", "list", items[i].list, "item",
-                "kind", items[i].kind, "value", items[i].value, "txid", txid_json(s, tx), "height",
-                (json_int_t)row->block, "time", (json_int_t)store_block(s, row->block)->time,
-                "amount", (json_int_t)amount, "inputs", ins, "outputs", outs);
-            if (!alert) {
-                rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-                break;
-            }
-            rc = fn(alert, arg);
-            json_decref(alert);
-        }
-    }
-    free(hits);
-    util_hmap_free(&by_addr);
-    util_hmap_free(&by_ent);
     return rc;
 }

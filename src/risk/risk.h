@@ -1,8 +1,9 @@
 /* risk: screening for exchanges. For an address or a transaction: its direct exposure (labels on
- * it or on its entity), its indirect exposure (value within N hops, backward: where its funds
- * came from; forward: where they went) per label category with the amounts, the counterparty and
- * the shortest path as evidence, and a risk score and level from rules the exchange edits (a JSON
- * file, docs/screening.md). Watchlists: funds leaving watched addresses or entities in a range of
+ * it or on its entity), its indirect exposure per label category (backward: where its funds came
+ * from, read from the exposure index over the whole history when the store has one, else traced
+ * within N hops; forward: where they went, within N hops) with the amounts, the counterparty and
+ * a path as evidence, and a risk score and level from rules the exchange edits (a JSON file,
+ * docs/screening.md). Watchlists: funds leaving watched addresses or entities in a range of
  * blocks. The CLI (`cointrail screen`) and the HTTP service call the same functions.
  *
  * A risk_ctx is built once per state of the store (chain, labels, clustering) and is then read
@@ -68,6 +69,9 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
                  const cluster_map *clusters, const risk_config *cfg, util_err *err);
 void risk_ctx_free(risk_ctx *r);
 const risk_config *risk_ctx_config(const risk_ctx *r);
+/* How the exposure index stands for this context (RISK_INDEX_USED: it answers for every output
+ * it covers; BEHIND: for the first ones): a risk_index_state. */
+int risk_ctx_index_state(const risk_ctx *r);
 
 /* Per-request overrides (0 = the config's value). */
 typedef struct risk_opts {
@@ -96,16 +100,28 @@ typedef struct risk_direct {
     risk_role role;
 } risk_direct;
 
-/* Indirect exposure to one category in one direction (trace_exposure's summary). */
+/* Where an exposure's nearest counterparty and path come from. */
+typedef enum {
+    RISK_EXPLAINED_NONE = 0, /* no path found (the index's walk gave up) */
+    RISK_EXPLAINED_TRACE,    /* the trace within the hops asked for: the nearest endpoint */
+    RISK_EXPLAINED_INDEX     /* the index's path to a source (exposure_path), beyond those hops */
+} risk_explained;
+
+/* Indirect exposure to one category in one direction. Incoming from the exposure index
+ * (indexed): amount is what the screened outputs received from sources of the category
+ * through the whole history; otherwise trace_exposure's summary within the hops. */
 typedef struct risk_exposure {
     const char *category;
-    uint64_t amount;    /* satoshis that reached endpoints of the category */
-    double share;       /* amount / the side's seeded value (0 when nothing was seeded) */
-    uint32_t endpoints; /* distinct endpoint addresses */
-    uint32_t hops;      /* txs from a seed to the nearest endpoint */
+    uint64_t amount; /* satoshis from the category (indexed), or that reached its endpoints */
+    double share;    /* amount / the side's seeded value (0 when nothing was seeded) */
+    int indexed;     /* amount from the exposure index */
+    uint64_t traced_amount; /* what the trace within the hops found (0: not reached) */
+    int explained;          /* risk_explained */
+    uint32_t endpoints; /* distinct endpoint addresses the trace reached (0 for an index path) */
+    uint32_t hops;      /* txs from a seed to the nearest endpoint (or along the index path) */
     uint32_t nearest_addr, nearest_entity; /* store address id (STORE_NO_ADDR), entity */
     uint64_t nearest_amount;
-    const labels_label *nearest_label;
+    const labels_label *nearest_label; /* may be NULL (an index path's source) */
     int nearest_via_entity;
     uint64_t *path; /* store tx ids from a seed to the nearest endpoint (owned by the result) */
     size_t path_len;
@@ -114,6 +130,7 @@ typedef struct risk_exposure {
 typedef struct risk_side {
     int screened;             /* the direction was asked for */
     int traced;               /* the propagation ran (some seeds and some stop labels) */
+    int indexed;              /* amounts from the exposure index (incoming only) */
     uint64_t seeded;          /* satoshis screened */
     uint64_t outputs_visited; /* only when traced */
     int partial;              /* a cap was reached: amounts are lower bounds */
@@ -148,6 +165,21 @@ typedef struct risk_contribution {
     double hop_factor;   /* hop_decay^(hops - 1) */
 } risk_contribution;
 
+/* Whether incoming exposure came from the exposure index (docs/exposure.md), or why not:
+ * "used" "none" (the store has none) "stale" (labels or clustering changed since it was
+ * updated) "forked" "behind" (the screened outputs are past it) "policy" (the rules' policy is
+ * not haircut) "unreadable". */
+typedef enum {
+    RISK_INDEX_USED = 0,
+    RISK_INDEX_NONE,
+    RISK_INDEX_STALE,
+    RISK_INDEX_FORKED,
+    RISK_INDEX_BEHIND,
+    RISK_INDEX_POLICY,
+    RISK_INDEX_UNREADABLE
+} risk_index_state;
+const char *risk_index_state_name(int state);
+
 typedef struct risk_result {
     int is_tx;
     /* address screening */
@@ -170,7 +202,8 @@ typedef struct risk_result {
     uint32_t hops; /* the rules applied */
     int policy;
     uint64_t min_value;
-    int64_t height; /* the store's tip height, -1 if empty */
+    int64_t height;         /* the store's tip height, -1 if empty */
+    risk_index_state index; /* where incoming amounts came from */
 } risk_result;
 
 /* Screen one address (any valid spelling) into *out, which the caller frees with

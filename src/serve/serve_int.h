@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "../cluster/cluster.h"
+#include "../exposure/exposure.h"
 #include "../labels/labels.h"
 #include "../risk/risk.h"
 #include "../store/store.h"
@@ -35,7 +36,7 @@ void serve_cache_put(serve_cache *c, const char *key, const char *text, size_t l
  * holds one reference while it is current, each request one while it runs. */
 typedef struct snap {
     atomic_int refs;
-    struct file_sig sig[3]; /* MANIFEST, labels.db, cluster.state when opened */
+    struct file_sig sig[4]; /* MANIFEST, labels.db, cluster.state, exposure/MANIFEST */
     store *s;
     labels_db *labels;
     cluster_map *clusters; /* NULL: not clustered, or not usable (cluster_error says why) */

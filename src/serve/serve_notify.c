@@ -1,6 +1,7 @@
 /* serve: waking the service's loop the moment the store commits. The files that make a new
- * state (MANIFEST, labels.db, cluster.state) are all replaced by rename, so an inotify watch on
- * the store directory sees each commit; the loop waits on it and on a signalfd for SIGINT and
+ * state (MANIFEST, labels.db, cluster.state, and the exposure index's exposure/MANIFEST) are all
+ * replaced by rename, so inotify watches on the store directory and its exposure/ see each
+ * commit; the loop waits on it and on a signalfd for SIGINT and
  * SIGTERM at once. The --poll-ms look at their signatures stays as the fallback (inotify may be
  * unavailable, e.g. on a network file system). */
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include "serve_int.h"
 
 struct serve_notify {
-    int ino; /* inotify descriptor, or -1 */
+    int ino;        /* inotify descriptor, or -1 */
+    char sub[4200]; /* DIR/exposure: watched too once it exists */
+    int sub_watched;
     int sfd; /* signalfd, or -1 (then the wait falls back to sigtimedwait) */
     sigset_t signals;
 };
@@ -38,6 +41,8 @@ int serve_notify_open(const char *db, const sigset_t *signals, serve_notify **ou
         close(n->ino);
         n->ino = -1;
     }
+    snprintf(n->sub, sizeof n->sub, "%s/" EXPOSURE_SUBDIR, db);
+    if (n->ino >= 0) n->sub_watched = inotify_add_watch(n->ino, n->sub, IN_MOVED_TO) >= 0;
     if (n->sfd < 0 && n->ino >= 0) { /* without a signalfd the wait cannot watch both */
         close(n->ino);
         n->ino = -1;
@@ -55,8 +60,9 @@ void serve_notify_close(serve_notify *n)
 }
 
 /* Whether the pending events name a state file (all pending events are read). */
-static int drain(int ino)
+static int drain(serve_notify *n)
 {
+    int ino = n->ino;
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     int hit = 0;
     ssize_t len;
@@ -64,6 +70,9 @@ static int drain(int ino)
         for (char *p = buf; p < buf + len;) {
             const struct inotify_event *e = (const struct inotify_event *)p;
             if (e->len && is_state_file(e->name)) hit = 1;
+            /* an exposure index made after the start: watch its directory from now on */
+            if (e->len && !n->sub_watched && !strcmp(e->name, EXPOSURE_SUBDIR))
+                n->sub_watched = inotify_add_watch(ino, n->sub, IN_MOVED_TO) >= 0;
             if (e->mask & IN_Q_OVERFLOW) hit = 1;
             p += sizeof *e + e->len;
         }
@@ -86,6 +95,6 @@ int serve_notify_wait(serve_notify *n, unsigned ms, int *changed)
         struct signalfd_siginfo si;
         if (read(n->sfd, &si, sizeof si) == (ssize_t)sizeof si) return (int)si.ssi_signo;
     }
-    if (n->ino >= 0 && (p[1].revents & POLLIN)) *changed = drain(n->ino);
+    if (n->ino >= 0 && (p[1].revents & POLLIN)) *changed = drain(n);
     return 0;
 }

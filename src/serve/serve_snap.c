@@ -25,11 +25,12 @@ static void file_sig(const char *dir, const char *name, struct file_sig *f)
     }
 }
 
-static void snap_sig(const char *dir, struct file_sig sig[3])
+static void snap_sig(const char *dir, struct file_sig sig[4])
 {
     file_sig(dir, "MANIFEST", &sig[0]);
     file_sig(dir, LABELS_FILE, &sig[1]);
     file_sig(dir, "cluster.state", &sig[2]);
+    file_sig(dir, EXPOSURE_SUBDIR "/MANIFEST", &sig[3]); /* the exposure index's commits */
 }
 
 static void snap_free(snap *sn)
@@ -104,7 +105,7 @@ void serve_snap_put(snap *sn)
 /* Swap in a new snapshot if the store changed. Returns 1 if swapped. */
 int serve_snap_refresh(server *sv)
 {
-    struct file_sig sig[3];
+    struct file_sig sig[4];
     snap_sig(sv->o.db, sig);
     if (!memcmp(sig, sv->cur->sig, sizeof sig)) return 0;
     snap *sn;
@@ -182,13 +183,14 @@ enum MHD_Result serve_route_health(server *sv, struct MHD_Connection *c, req *r)
      * and in the authenticated /v1/metrics. */
     const char *clustering = clustering_state(sn);
     json_t *d = json_pack(
-        "{s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:I, s:s}", "status",
+        "{s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:I, s:s, s:s}", "status",
         refresh_failing || (strcmp(clustering, "ok") && strcmp(clustering, "none")) ? "degraded"
                                                                                     : "ok",
         "api", "v1", "height", t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null(),
         "tip", tip, "txs", (json_int_t)t->txs, "clustered", sn->clusters != NULL, "clustering",
         clustering, "labels", (json_int_t)labels_db_count(sn->labels), "refresh",
-        refresh_failing ? "failing" : "ok");
+        refresh_failing ? "failing" : "ok", "exposure_index",
+        risk_index_state_name(risk_ctx_index_state(sn->risk)));
     serve_snap_put(sn);
     return serve_send_json(c, r, 200, d);
 }

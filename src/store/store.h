@@ -63,6 +63,8 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err);
 void store_close(store *s);
 
 const store_totals *store_get_totals(const store *s);
+/* The directory the store was opened from (indexes kept beside it live there too). */
+const char *store_dir(const store *s);
 
 /* Append one block that extends the tip. chainwork is the cumulative work including it.
  * Inputs are resolved against the store; unknown previous outputs are kept as unresolved.

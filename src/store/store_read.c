@@ -15,6 +15,10 @@ const store_block_row *store_block(const store *s, uint64_t height)
 {
     return store_col_at(s, COL_BLK, height);
 }
+const char *store_dir(const store *s)
+{
+    return s->dir;
+}
 const char *store_network(const store *s)
 {
     return s->network;
