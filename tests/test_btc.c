@@ -641,6 +641,24 @@ static void test_demo_chain(void)
 /* A small segwit block built from real transactions: the coinbase and a few segwit and legacy
  * txs of a 2023 block, under a header whose merkle root is recomputed for them. Returns a
  * malloc'd block of *len bytes. */
+/* Merkle root of n hashes, the Bitcoin way (odd levels repeat the last hash); ids is
+ * overwritten. */
+static void walk_merkle(uint8_t *ids, int n, uint8_t root[32])
+{
+    int m = n;
+    while (m > 1) {
+        int k = 0;
+        for (int i = 0; i < m; i += 2) {
+            uint8_t pair[64];
+            memcpy(pair, ids + 32 * i, 32);
+            memcpy(pair + 32, ids + 32 * (i + 1 < m ? i + 1 : i), 32);
+            crypto_sha256d(pair, 64, ids + 32 * k++);
+        }
+        m = k;
+    }
+    memcpy(root, ids, 32);
+}
+
 static uint8_t *make_segwit_block(size_t *len)
 {
     size_t n;
@@ -669,21 +687,31 @@ static uint8_t *make_segwit_block(size_t *len)
     for (int i = 0; i < np; i++) {
         const walk_tx *w = &txs[pick[i]];
         util_buf_append(&out, src + w->start, w->end - w->start);
-        walk_txid(src, w, ids + 32 * i);
     }
-    /* Merkle root of the picked txids, the Bitcoin way (odd levels repeat the last hash). */
-    int m = np;
-    while (m > 1) {
-        int k = 0;
-        for (int i = 0; i < m; i += 2) {
-            uint8_t pair[64];
-            memcpy(pair, ids + 32 * i, 32);
-            memcpy(pair + 32, ids + 32 * (i + 1 < m ? i + 1 : i), 32);
-            crypto_sha256d(pair, 64, ids + 32 * k++);
-        }
-        m = k;
+    /* The coinbase commits to the witnesses of the original block's txs (BIP 141): commit it
+     * to the picked ones' instead, as a miner would: wtxids (the coinbase's is zero), their
+     * merkle root, hashed with the coinbase's reserved value into its last commitment output. */
+    walk_tx mine[12];
+    CHECK(walk_block(out.data, out.len, mine, 12) == np && mine[0].segwit);
+    memset(ids, 0, 32);
+    for (int i = 1; i < np; i++) {
+        if (mine[i].segwit)
+            crypto_sha256d(out.data + mine[i].start, mine[i].end - mine[i].start, ids + 32 * i);
+        else
+            walk_txid(out.data, &mine[i], ids + 32 * i);
     }
-    memcpy(out.data + 36, ids, 32);
+    uint8_t wroot[64];
+    walk_merkle(ids, np, wroot);
+    memcpy(wroot + 32, out.data + mine[0].wit_start + 2, 32);
+    static const uint8_t head[6] = {0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed};
+    uint8_t *commit = NULL;
+    for (size_t o = mine[0].start; o + 38 <= mine[0].wit_start; o++)
+        if (!memcmp(out.data + o, head, 6)) commit = out.data + o + 6;
+    CHECK(commit != NULL);
+    if (commit) crypto_sha256d(wroot, 64, commit);
+    for (int i = 0; i < np; i++)
+        walk_txid(out.data, &mine[i], ids + 32 * i);
+    walk_merkle(ids, np, out.data + 36);
     free(ids);
     free(txs);
     free(src);
@@ -769,9 +797,11 @@ static void test_truncation(void)
 }
 
 /* Single-byte corruptions: never a crash; with merkle verification, any change to a byte the
- * txids cover is refused, while header fields outside the merkle root (version, prev, time,
- * bits, nonce) and witness data (not part of txids) may parse. */
-static void check_corruptions(const char *name, const uint8_t *p, size_t n, int count)
+ * txids cover is refused, and so is any change to witness data when the coinbase commits to
+ * it (committed), while header fields outside the merkle root (version, prev, time, bits,
+ * nonce) may parse. */
+static void check_corruptions(const char *name, const uint8_t *p, size_t n, int count,
+                              int committed)
 {
     walk_tx *txs = malloc(sizeof *txs * 20000);
     long ntx = walk_block(p, n, txs, 20000);
@@ -800,7 +830,7 @@ static void check_corruptions(const char *name, const uint8_t *p, size_t n, int 
             if (rc0 != 0 || rc1 == 0) merkle_field_bad++;
         } else if (off < 80) {
             if (rc1 != 0) header_refused++;
-        } else if (covered_by_txid(txs, ntx, off) && rc1 == 0) {
+        } else if ((committed || covered_by_txid(txs, ntx, off)) && rc1 == 0) {
             if (missed++ < 5) fprintf(stderr, "%s: corrupt byte %zu not caught\n", name, off);
         }
     }
@@ -827,12 +857,12 @@ static void test_corruption(void)
     size_t n;
     uint8_t *p = load_block("tests/data/btc/block169482.raw", &n);
     if (p) {
-        check_corruptions("block169482", p, n, 2000);
+        check_corruptions("block169482", p, n, 2000, 0);
         free(p);
     }
     p = make_segwit_block(&n);
     if (p) {
-        check_corruptions("segwit block", p, n, 3000);
+        check_corruptions("segwit block", p, n, 3000, 1);
         free(p);
     }
     /* Targeted: the segwit flag must not be zero; an extra byte is stray; a coinbase in the
@@ -1099,6 +1129,76 @@ static void test_blockfiles(void)
     free(demo);
 }
 
+/* BIP 141: the coinbase of a segwit block commits to its witnesses, so a corrupt witness byte,
+ * which no txid covers, is caught too. Real mainnet blocks: the miners' commitments are the
+ * independent answer (each must match what we compute), and any single-byte change inside a
+ * witness item or the coinbase's reserved value must be refused. */
+static void test_witness_commitment(void)
+{
+    static const char *const files[] = {
+        "tests/data/btc/block481829.raw",
+        "tests/data/btc/block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk",
+        "tests/data/btc/block-00000000000000000021868c2cefc52a480d173c849412fe81c4e5ab806f94ab.blk",
+    };
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        size_t n;
+        uint8_t *p = load_block(files[f], &n);
+        if (!p) {
+            CHECK_MSG(0, "%s: missing", files[f]);
+            continue;
+        }
+        walk_tx *txs = malloc(sizeof *txs * 20000);
+        long ntx = walk_block(p, n, txs, 20000);
+        btc_block b = {0};
+        util_err err = {0};
+        CHECK_MSG(btc_parse_block(&b, p, n, BTC_PARSE_VERIFY_MERKLE, &err) == 0, "%s: %s", files[f],
+                  err.msg);
+        CHECK_MSG(ntx > 1 && txs[0].segwit, "%s: a coinbase with a witness", files[f]);
+        /* the coinbase's reserved value: count byte, length byte, then the 32 bytes */
+        size_t reserved = txs[0].wit_start + 2;
+        p[reserved + 5] ^= 0x40;
+        int rc = btc_parse_block(&b, p, n, BTC_PARSE_VERIFY_MERKLE, &err);
+        CHECK_MSG(rc == UTIL_EFORMAT && strstr(err.msg, "witness commitment"),
+                  "%s: reserved value changed: rc %d '%s'", files[f], rc, err.msg);
+        p[reserved + 5] ^= 0x40;
+        int refused = 0, by_commitment = 0, tried = 0;
+        for (long t = 1; t < ntx && tried < 400; t++) {
+            if (!txs[t].segwit) continue;
+            for (int k = 0; k < 2; k++, tried++) {
+                size_t span = txs[t].wit_end - txs[t].wit_start;
+                size_t off = txs[t].wit_start + (size_t)(rng() % span);
+                uint8_t old = p[off];
+                p[off] ^= (uint8_t)(1 + rng() % 255);
+                rc = btc_parse_block(&b, p, n, BTC_PARSE_VERIFY_MERKLE, &err);
+                refused += rc == UTIL_EFORMAT;
+                by_commitment += rc == UTIL_EFORMAT && strstr(err.msg, "witness commitment");
+                /* without verification, a witness byte changes nothing we read */
+                if (rc == UTIL_EFORMAT && strstr(err.msg, "witness commitment"))
+                    CHECK(btc_parse_block(&b, p, n, 0, &err) == 0);
+                p[off] = old;
+            }
+        }
+        printf("%s: %d witness-byte corruptions, %d refused (%d by the commitment)\n",
+               files[f] + 15, tried, refused, by_commitment);
+        /* 481829, the fifth block after activation, has no segwit tx but its coinbase */
+        CHECK_MSG(refused == tried, "%s: %d of %d witness corruptions refused", files[f], refused,
+                  tried);
+        CHECK_MSG(f == 0 || (tried > 100 && by_commitment > tried / 2),
+                  "%s: only %d of %d by the commitment", files[f], by_commitment, tried);
+        btc_block_free(&b);
+        free(txs);
+        free(p);
+    }
+    /* Mainnet 481815 (before activation): a commitment and no coinbase witness parses. */
+    size_t n;
+    uint8_t *p = load_block("tests/data/btc/block481815.raw", &n);
+    btc_block b = {0};
+    util_err err = {0};
+    CHECK(p && btc_parse_block(&b, p, n, BTC_PARSE_VERIFY_MERKLE, &err) == 0);
+    btc_block_free(&b);
+    free(p);
+}
+
 int main(void)
 {
     test_classify();
@@ -1108,6 +1208,7 @@ int main(void)
     test_demo_chain();
     test_truncation();
     test_corruption();
+    test_witness_commitment();
     test_blockfiles();
     return CHECK_DONE();
 }

@@ -403,6 +403,7 @@ static int parse_tx(btc_block *b, cursor *c, btc_tx *tx, util_err *err)
     }
     b->n_out += (uint32_t)n_out;
     size_t body_end = c->off;
+    tx->witness_off = segwit ? (uint32_t)c->off : 0;
     if (segwit) {
         int any_witness = 0;
         for (uint64_t i = 0; i < n_in; i++) {
@@ -456,6 +457,69 @@ static void merkle_root(uint8_t *hashes, size_t n, uint8_t out[32])
     memcpy(out, hashes, 32);
 }
 
+/* BIP 141's commitment: the last coinbase output whose script starts OP_RETURN, a 36-byte
+ * push and 0xaa21a9ed; NULL when there is none. */
+static const uint8_t *witness_commitment(const btc_block *b)
+{
+    static const uint8_t head[6] = {0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed};
+    const uint8_t *found = NULL;
+    const btc_tx *cb = &b->txs[0];
+    for (uint32_t i = 0; i < cb->n_out; i++) {
+        const btc_txout *o = &b->outs[cb->first_out + i];
+        if (o->script_len >= 38 && memcmp(o->script, head, 6) == 0) found = o->script + 6;
+    }
+    return found;
+}
+
+/* The witness commitment checked as Bitcoin Core's CheckWitnessMalleation does, except that a
+ * block with witnesses but no commitment is let through: we are not told the height at which
+ * segwit activated, and such a block is only ever crafted (its witnesses change no txid, no
+ * value and no address we store). Pre-activation blocks that carry a commitment but no coinbase
+ * witness (miners signalling, as mainnet 481815 does) are let through too. */
+static int verify_witness_commitment(const btc_block *b, const uint8_t *p, util_err *err)
+{
+    const uint8_t *want = witness_commitment(b);
+    if (!want) return 0;
+    const btc_tx *cb = &b->txs[0];
+    if (!cb->witness_off) {
+        for (uint32_t i = 1; i < b->n_tx; i++)
+            if (b->txs[i].witness_off)
+                return util_errf(err, UTIL_EFORMAT,
+                                 "byte %u of the block: tx %u has witnesses but the coinbase has "
+                                 "no witness reserved value for its commitment",
+                                 b->txs[i].offset, i);
+        return 0;
+    }
+    /* the coinbase's witness: one item of 32 bytes, the reserved value */
+    const uint8_t *w = p + cb->witness_off;
+    if (w[0] != 1 || w[1] != 32)
+        return util_errf(err, UTIL_EFORMAT,
+                         "byte %u of the block: the coinbase witness is not one 32-byte item",
+                         cb->witness_off);
+    uint8_t *hashes = malloc(32 * (size_t)b->n_tx);
+    if (!hashes) return util_errf(err, UTIL_ENOMEM, "out of memory for the witness merkle tree");
+    memset(hashes, 0, 32); /* the coinbase's wtxid */
+    for (uint32_t i = 1; i < b->n_tx; i++) {
+        const btc_tx *t = &b->txs[i];
+        if (t->witness_off)
+            crypto_sha256d(p + t->offset, t->size, hashes + 32 * (size_t)i);
+        else
+            memcpy(hashes + 32 * (size_t)i, t->txid, 32);
+    }
+    uint8_t pair[64];
+    merkle_root(hashes, b->n_tx, pair);
+    free(hashes);
+    memcpy(pair + 32, w + 2, 32);
+    uint8_t got[32];
+    crypto_sha256d(pair, 64, got);
+    if (memcmp(got, want, 32) != 0)
+        return util_errf(err, UTIL_EFORMAT,
+                         "byte %zu of the block: witness commitment does not match the witnesses "
+                         "(corrupt witness data)",
+                         (size_t)(want - p));
+    return 0;
+}
+
 int btc_parse_block(btc_block *b, const uint8_t *p, size_t n, unsigned flags, util_err *err)
 {
     b->n_tx = b->n_in = b->n_out = 0;
@@ -494,6 +558,7 @@ int btc_parse_block(btc_block *b, const uint8_t *p, size_t n, unsigned flags, ut
             return util_errf(err, UTIL_EFORMAT,
                              "byte 36 of the block: merkle root does not match the transactions "
                              "(corrupt tx data)");
+        return verify_witness_commitment(b, p, err);
     }
     return 0;
 }

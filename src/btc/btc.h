@@ -81,7 +81,8 @@ typedef struct btc_tx {
     uint32_t first_in, n_in;   /* into btc_block.ins */
     uint32_t first_out, n_out; /* into btc_block.outs */
     uint32_t size, vsize, weight;
-    uint32_t offset; /* byte offset of the tx inside the block */
+    uint32_t offset;      /* byte offset of the tx inside the block */
+    uint32_t witness_off; /* byte offset of its witness section, 0 for a tx without one */
     uint8_t coinbase;
 } btc_tx;
 
@@ -103,7 +104,9 @@ typedef struct btc_block {
 } btc_block;
 
 enum {
-    BTC_PARSE_VERIFY_MERKLE = 1, /* recompute the merkle root: catches corrupt tx bytes */
+    /* Recompute the merkle root (catches corrupt tx bytes) and, when the coinbase commits to
+     * the witnesses (BIP 141), the witness merkle root (catches corrupt witness bytes). */
+    BTC_PARSE_VERIFY_MERKLE = 1,
 };
 
 /* Parse the 80-byte header at p (n >= 80). */

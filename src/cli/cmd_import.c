@@ -24,6 +24,8 @@ static const char import_usage[] =
     "Every header's proof of work and difficulty are checked under the store's network,\n"
     "recorded at its first import: --network, else what the genesis block declares\n"
     "(mainnet's or testnet3's genesis, or bits 0x207fffff for regtest-like rules).\n"
+    "Every block's merkle root and witness commitment (BIP 141) are checked unless\n"
+    "--no-verify-merkle.\n"
     "Work is committed every --commit-seconds (5), or 4x the last commit's time if\n"
     "that is longer, so commits stay under a fifth of the import; 0: after every block.\n"
     "--follow keeps the store current from a running node's blocks directory until\n"
