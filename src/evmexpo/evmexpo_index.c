@@ -745,6 +745,12 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
         if (rc) goto out;
         c.rows_written = m.rows;
     }
+    if (!why && from == n_xf && m.blocks == nb && !memcmp(m.tip, tip, 32)) {
+        /* nothing new: the committed files stay as they are, byte for byte */
+        r->addresses = c.n_recs, r->rows = m.rows;
+        r->bytes = m.rows * EVMEXPO_ROW_BYTES + m.bytes;
+        goto out;
+    }
     char rp[8400];
     file_path(rp, sizeof rp, sub, "rows", rows_gen);
     c.rows_fd = open(rp, O_RDWR | O_CREAT, 0644);
