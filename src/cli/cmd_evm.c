@@ -29,7 +29,8 @@ static const char evm_usage[] =
     "skipped, a stored block with another hash is replaced (reorganisation).\n"
     "With --rpc it reads a node's JSON-RPC instead, from the stored tip + 1, one commit per\n"
     "batch; --follow polls for new heads until SIGINT/SIGTERM; --csv-out DIR also appends the\n"
-    "ethereum-etl rows of each committed batch to DIR/*.csv.\n";
+    "ethereum-etl rows of each committed batch to DIR/*.csv.\n"
+    "After the import the EVM exposure index is brought up to date (--no-exposure: not).\n";
 
 typedef struct evm_args {
     const char *db, *chain;
@@ -39,6 +40,7 @@ typedef struct evm_args {
     const char *rpc, *traces, *csv_out;
     uint64_t from, to, confirmations, batch_blocks, timeout_ms, retries, poll_ms;
     int has_from, has_to, has_retries, follow;
+    int no_exposure; /* evm-import: leave the EVM exposure index as it is */
 } evm_args;
 
 static int parse(int argc, char **argv, evm_args *a)
@@ -61,6 +63,7 @@ static int parse(int argc, char **argv, evm_args *a)
                                          {"retries", required_argument, 0, 'Y'},
                                          {"poll-ms", required_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"no-exposure", no_argument, 0, 'E'},
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->chain = "eth";
@@ -77,6 +80,9 @@ static int parse(int argc, char **argv, evm_args *a)
             break;
         case 'j':
             a->json = 1;
+            break;
+        case 'E':
+            a->no_exposure = 1;
             break;
         case 'o':
         case 'l':
@@ -224,6 +230,7 @@ static int evm_import_rpc(const evm_args *a)
     if (crash_in) evm_store_test_crash_in_commit(s, strtoull(crash_in, NULL, 10));
     evm_rpc_import_result r;
     rc = evm_rpc_import(s, c, &o, &r, &err);
+    if (!rc && !a->no_exposure) rc = cli_evm_exposure_update(a->db, s, a->json, &err);
     uint64_t first = 0, nb = 0;
     uint8_t tip[32];
     evm_store_tip(s, &first, &nb, tip);
@@ -276,6 +283,8 @@ int cmd_evm_import(int argc, char **argv)
     if (crash_in) evm_store_test_crash_in_commit(s, strtoull(crash_in, NULL, 10));
     evm_import_result r;
     rc = evm_import(s, (const char *const *)argv + a.first, (size_t)(argc - a.first), &o, &r, &err);
+    /* the EVM exposure index follows the committed blocks (docs/exposure.md, "EVM chains") */
+    if (!rc && !a.no_exposure) rc = cli_evm_exposure_update(a.db, s, a.json, &err);
     uint64_t first = 0, nb = 0;
     uint8_t tip[32];
     evm_store_tip(s, &first, &nb, tip);

@@ -20,7 +20,11 @@ static const char *usage =
     "  trace within N hops gives the amounts\n"
     "  --json: one screening document for one ADDRESS|TXID; for several, one JSON array of\n"
     "          them in the order given (an item that fails is {\"item\", \"error\"} there,\n"
-    "          and the exit status says an item failed)\n";
+    "          and the exit status says an item failed)\n"
+    "  0xADDRESS|0xTXHASH: an EVM address or tx of the --chain store (default eth), from its\n"
+    "          EVM exposure index; Bitcoin screenings add exposure that crossed a chain-hop\n"
+    "          link (cointrail xchain links) with the link's method and confidence\n"
+    "          (docs/exposure.md, \"EVM chains\" and \"Across chains\")\n";
 
 /* The exit status an item's error gives (as cli_fail maps it). */
 static int exit_code(int e)
@@ -80,18 +84,68 @@ static int print_text(const store *s, const risk_ctx *r, const risk_result *res,
     return 0;
 }
 
+/* The cross-chain part of a Bitcoin screening (cli_xscreen_btc's additions), as text. */
+static void print_xchain(json_t *doc, double score)
+{
+    json_t *risk = json_object_get(doc, "risk"), *x = json_object_get(doc, "cross_chain");
+    json_t *reasons = json_object_get(risk, "reasons"), *v;
+    size_t i;
+    if (!x || !json_array_size(json_object_get(x, "incoming"))) return;
+    double now = json_number_value(json_object_get(risk, "score"));
+    if (now > score)
+        printf("  cross-chain exposure raises the risk to %s (score %.1f)\n",
+               json_string_value(json_object_get(risk, "level")), now);
+    char b[LABELS_ESC_BUF];
+    json_array_foreach(reasons, i, v)
+        printf("  - %s\n", labels_text_escape(b, sizeof b, json_string_value(v)));
+}
+
+/* An EVM screening document, as JSON or text. */
+static void print_evm(json_t *doc, int json)
+{
+    if (json) {
+        cli_print_json(doc);
+        return;
+    }
+    json_t *risk = json_object_get(doc, "risk"), *v, *a, *k;
+    const char *subj = json_string_value(json_object_get(doc, "address"));
+    printf("%s %s %s: risk %s (score %.1f)\n", json_string_value(json_object_get(doc, "chain")),
+           subj ? "address" : "tx", subj ? subj : json_string_value(json_object_get(doc, "tx")),
+           json_string_value(json_object_get(risk, "level")),
+           json_number_value(json_object_get(risk, "score")));
+    char b[LABELS_ESC_BUF];
+    size_t i, j;
+    json_array_foreach(json_object_get(risk, "reasons"), i, v)
+        printf("  - %s\n", labels_text_escape(b, sizeof b, json_string_value(v)));
+    const char *st = json_string_value(json_object_get(doc, "exposure_index"));
+    if (st && strcmp(st, "ok")) printf("  (EVM exposure index: %s)\n", st);
+    json_t *inc = json_object_get(json_object_get(doc, "indirect"), "incoming");
+    json_array_foreach(json_object_get(inc, "by_asset"), i, a)
+    {
+        printf("  incoming %s: received %s\n", json_string_value(json_object_get(a, "asset")),
+               json_string_value(json_object_get(a, "received")));
+        json_array_foreach(json_object_get(a, "by_category"), j, k) printf(
+            "    %-11s %s %6.2f%%  path of %zu transfer(s) from %s\n",
+            labels_text_escape(b, sizeof b, json_string_value(json_object_get(k, "category"))),
+            json_string_value(json_object_get(k, "amount")),
+            100 * json_number_value(json_object_get(k, "share")),
+            json_array_size(json_object_get(k, "path")),
+            json_is_string(json_object_get(k, "source_address"))
+                ? json_string_value(json_object_get(k, "source_address"))
+                : "(not found)");
+    }
+}
+
 int cmd_screen(int argc, char **argv)
 {
-    const char *db = NULL, *rules = NULL;
+    const char *db = NULL, *rules = NULL, *chain = "eth";
     int json = 0;
     risk_opts o = {0, 0};
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"rules", required_argument, 0, 'r'},
-                                         {"hops", required_argument, 0, 'n'},
-                                         {"direction", required_argument, 0, 'D'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},   {"rules", required_argument, 0, 'r'},
+        {"hops", required_argument, 0, 'n'}, {"direction", required_argument, 0, 'D'},
+        {"json", no_argument, 0, 'j'},       {"chain", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -119,6 +173,9 @@ int cmd_screen(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'C':
+            chain = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -138,7 +195,12 @@ int cmd_screen(int argc, char **argv)
     cli_ctx c;
     if (cli_open_ctx(&c, db, 0, &err)) return cli_fail(&err);
     risk_ctx *r = NULL;
+    cli_xscreen *xs = NULL;
     int rc = CLI_OK;
+    if (cli_xscreen_new(&xs, db, chain)) {
+        rc = cli_fail(&(util_err){UTIL_ENOMEM, "out of memory"});
+        goto done;
+    }
     if (risk_ctx_new(&r, c.s, c.labels, c.clusters, &cfg, &err)) {
         rc = cli_fail(&err);
         goto done;
@@ -152,13 +214,30 @@ int cmd_screen(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         risk_result res;
         uint8_t h[32];
+        if (!strncmp(argv[i], "0x", 2) || !strncmp(argv[i], "0X", 2)) { /* EVM */
+            json_t *doc = NULL;
+            int e = cli_xscreen_evm(xs, c.labels, &cfg, argv[i], &doc, &err);
+            if (!e && all && json_array_append(all, doc))
+                e = util_errf(&err, UTIL_ENOMEM, "out of memory");
+            else if (!e)
+                print_evm(doc, json);
+            json_decref(doc);
+            if (e && all)
+                json_array_append_new(all,
+                                      json_pack("{s:s, s:{s:i, s:s}}", "item", argv[i], "error",
+                                                "code", exit_code(e), "message", err.msg));
+            if (e) rc = cli_fail(&err);
+            continue;
+        }
         int e = strlen(argv[i]) == 64 && !util_hash_parse(h, argv[i])
                     ? risk_screen_tx_result(r, argv[i], &o, &res, &err)
                     : risk_screen_address_result(r, argv[i], &o, &res, &err);
         if (!e) {
             if (json) {
                 json_t *doc = NULL;
-                if (!(e = risk_result_json(r, &res, &doc, &err))) {
+                if (!(e = risk_result_json(r, &res, &doc, &err)) &&
+                    !(e = cli_xscreen_btc(xs, c.s, c.labels, c.clusters, &cfg, argv[i], doc,
+                                          &err))) {
                     if (!all)
                         cli_print_json(doc);
                     else if (json_array_append(all, doc))
@@ -166,7 +245,12 @@ int cmd_screen(int argc, char **argv)
                 }
                 json_decref(doc);
             } else {
+                json_t *doc = json_pack("{s:{s:f, s:[]}}", "risk", "score", res.score, "reasons");
                 e = print_text(c.s, r, &res, &err);
+                if (!e)
+                    e = cli_xscreen_btc(xs, c.s, c.labels, c.clusters, &cfg, argv[i], doc, &err);
+                if (!e) print_xchain(doc, res.score);
+                json_decref(doc);
             }
         }
         risk_result_free(&res);
@@ -178,6 +262,7 @@ int cmd_screen(int argc, char **argv)
     if (all) cli_print_json(all);
     json_decref(all);
 done:
+    cli_xscreen_free(xs);
     risk_ctx_free(r);
     cli_close_ctx(&c);
     return rc;

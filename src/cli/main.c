@@ -40,6 +40,8 @@ static const struct command {
     {"evm-tx", cmd_evm_tx, "evm-tx --db DIR 0xHASH        an EVM tx, its fee and transfers"},
     {"evm-stats", cmd_evm_stats, "evm-stats --db DIR            EVM store figures"},
     {"etrace", cmd_etrace, "etrace --db DIR --from SPEC    follow taint through an EVM store"},
+    {"evm-exposure", cmd_evm_exposure,
+     "evm-exposure build|status|dump --db DIR  the EVM exposure index screening reads"},
     {"xchain", cmd_xchain, "xchain links|show --db DIR    cross-chain swaps, bridges, mixer links"},
     {"case", cmd_case,
      "case new|list|show|add-seed|trace|label|note|export --db DIR ...  investigation cases"},

@@ -1,0 +1,144 @@
+#!/bin/bash
+# EVM and cross-chain exposure (issue 13, part 3; docs/exposure.md "EVM chains", "Across
+# chains"): on a generated chain with an EVM side, the EVM exposure index that evm-import keeps
+# equals tests/evmexpo_oracle.py's recomputation from the CSVs (rows, records, drops; with the
+# default floors and with floors that drop shares); imported in two halves it is the same as
+# imported at once; a kill -9 during its update (incremental and rebuild) then a rerun gives the
+# same bytes as a clean run; a change of labels makes it stale until rebuilt; EVM addresses and
+# txs are screened from it; Bitcoin screenings carry the exposure that crossed the xchain links,
+# with the link's method and confidence, equal to the oracle's; bad input gives clear errors.
+source "$(dirname "$0")/common.sh"
+
+"$BIN" generate --quiet --out "$T/g" --blocks 240 --txs-per-block 60 --users 400 --maturity 5 \
+    --halving-interval 60 --era 2019.5-2024.3 --privacy-rate 0.25 --evm --seed 11 \
+    --evm-scenarios 2 >/dev/null 2>"$T/err" || bad "generate --evm: $(cat "$T/err")"
+# the EVM export in two halves by block (every file with a block_number; tokens in the first)
+$PY - "$T/g/evm" "$T/h1" "$T/h2" 5600 <<'EOF'
+import csv, os, sys
+src, d1, d2, cut = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for d in (d1, d2):
+    os.makedirs(d)
+for name in os.listdir(src):
+    rows = list(csv.reader(open(f"{src}/{name}", newline="")))
+    head, body = rows[0], rows[1:]
+    col = "number" if name == "blocks.csv" else "block_number"
+    if col not in head:
+        csv.writer(open(f"{d1}/{name}", "w", newline="")).writerows(rows)
+        continue
+    k = head.index(col)
+    for d, part in ((d1, [r for r in body if int(r[k]) < cut]), (d2, [r for r in body if int(r[k]) >= cut])):
+        csv.writer(open(f"{d}/{name}", "w", newline="")).writerows([head] + part)
+EOF
+"$BIN" import --db "$T/db" --quiet "$T/g" >/dev/null || bad "import"
+"$BIN" labels import --db "$T/db" "$T/g/labels.csv" >/dev/null || bad "labels"
+cp -a "$T/db" "$T/db1"
+# db: both halves at once; db1: in two imports (the index updated after each)
+"$BIN" evm-import --db "$T/db" "$T/g/evm" >/dev/null 2>"$T/err" || bad "evm-import: $(cat "$T/err")"
+grep -q "evm exposure index: built (new)" "$T/err" && ok || bad "evm-import did not build the index: $(cat "$T/err")"
+"$BIN" evm-import --db "$T/db1" "$T/h1" >/dev/null 2>&1 || bad "evm-import half 1"
+cp -a "$T/db1" "$T/dbk"
+"$BIN" evm-import --db "$T/db1" "$T/h2" >/dev/null 2>"$T/err" || bad "evm-import half 2"
+grep -q "evm exposure index: updated" "$T/err" && ok || bad "not incremental: $(cat "$T/err")"
+X=evm/eth/exposure
+"$BIN" evm-exposure dump --db "$T/db" >"$T/d0" && "$BIN" evm-exposure dump --db "$T/db1" >"$T/d1" \
+    && cmp -s "$T/d0" "$T/d1" && ok || bad "two imports differ from one"
+cmp -s "$T/db/$X/rows.1.col" "$T/db1/$X/rows.1.col" && cmp -s "$T/db/$X/state.1" "$T/db1/$X/state.2" \
+    && ok || bad "two imports: the files differ from one import's"
+
+# against the oracle, default floors and floors that drop shares
+$PY tests/evmexpo_oracle.py evm "$BIN" "$T/db" "$T/g/evm" "$T/g/labels.csv" >"$T/o" \
+    && ok || bad "oracle (default floors): $(cat "$T/o")"
+cp -a "$T/db" "$T/dbf"
+"$BIN" evm-exposure build --db "$T/dbf" --rebuild --floor-native 100000000000000000 \
+    --floor-token 1000000000 >/dev/null || bad "rebuild with floors"
+$PY tests/evmexpo_oracle.py evm "$BIN" "$T/dbf" "$T/g/evm" "$T/g/labels.csv" \
+    --floor-native 100000000000000000 --floor-token 1000000000 >"$T/o" \
+    && ok || bad "oracle (floors): $(cat "$T/o")"
+"$BIN" evm-exposure status --db "$T/dbf" --json >"$T/st" && $PY - "$T/st" <<'EOF' && ok || bad "status: no share below the floor counted"
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["state"] == "ok" and any(int(x["below_floor"]) > 0 and x["below_floor_shares"] > 0 for x in d["drops"]) else 1)
+EOF
+
+# kill -9 during the incremental update (after the blocks are committed), then rerun
+COINTRAIL_TEST_EVM_EXPOSURE_CRASH_AFTER=3000 "$BIN" evm-import --db "$T/dbk" "$T/h2" >/dev/null 2>&1
+[ $? -eq 137 ] && ok || bad "the crash hook did not kill the update"
+ls "$T/dbk/$X" | grep -q "state.2" && bad "a killed update left a committed state" || ok
+"$BIN" evm-import --db "$T/dbk" "$T/h2" >/dev/null 2>&1 || bad "rerun after the kill"
+diff -r "$T/dbk/$X" "$T/db1/$X" >/dev/null && ok || bad "killed + rerun differs from a clean run: $(diff -r "$T/dbk/$X" "$T/db1/$X" | head -3)"
+# kill -9 during a rebuild, then rerun the rebuild: the same as a clean rebuild
+cp -a "$T/db" "$T/dbr"
+"$BIN" evm-exposure build --db "$T/db" --rebuild >/dev/null || bad "rebuild"
+COINTRAIL_TEST_EVM_EXPOSURE_CRASH_AFTER=15000 "$BIN" evm-exposure build --db "$T/dbr" --rebuild >/dev/null 2>&1
+[ $? -eq 137 ] && ok || bad "the crash hook did not kill the rebuild"
+"$BIN" evm-exposure status --db "$T/dbr" >/dev/null && ok || bad "the last commit is not readable after a kill"
+"$BIN" evm-exposure build --db "$T/dbr" --rebuild >/dev/null || bad "rebuild after the kill"
+diff -r "$T/dbr/$X" "$T/db/$X" >/dev/null && ok || bad "killed rebuild + rerun differs: $(diff -r "$T/dbr/$X" "$T/db/$X" | head -3)"
+
+# EVM screening: the thief's first address (labelled theft), one it paid (100 % theft, path back
+# to the thief), a transfer of the router deposit; a label change makes the index stale
+read -r THIEF HOP DEP <<<"$($PY - "$T/g/truth.jsonl" <<'EOF'
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d.get("kind") == "evm_scenario":
+        st = d["steps"]
+        hops = {s["to"]: s for s in st if s["kind"] == "split" and s["asset"] == "ETH"}
+        dep = next(s for s in st if s["kind"] == "router_swap" and s["from"] in hops)
+        hop = hops[dep["from"]]
+        print(hop["from"], hop["to"], dep["tx"]); break
+EOF
+)"
+"$BIN" screen --db "$T/db" --json "$HOP" >"$T/s1" || bad "screen EVM address"
+$PY - "$T/s1" "$THIEF" <<'EOF' && ok || bad "EVM address screening: $(head -c 600 "$T/s1")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["indirect"]["incoming"]["by_asset"][0]["by_category"][0]
+assert d["exposure_index"] == "ok" and d["risk"]["level"] == "severe", d["risk"]
+assert c["category"] == "theft" and c["share"] == 1.0 and c["source_address"].lower() == sys.argv[2], c
+assert len(c["path"]) == 1
+EOF
+"$BIN" screen --db "$T/db" --json "$DEP" >"$T/s2" && $PY - "$T/s2" <<'EOF' && ok || bad "EVM tx screening: $(head -c 600 "$T/s2")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+x = [t for t in d["transfers"] if t["by_category"]]
+assert x and x[0]["by_category"][0]["category"] == "theft" and x[0]["by_category"][0]["share"] > 0.99
+assert d["risk"]["level"] == "severe"
+EOF
+"$BIN" screen --db "$T/db" "$HOP" | grep -q "risk severe" && ok || bad "EVM text screening"
+printf 'chain,address,category,actor,source,confidence\neth,%s,scam,x,test,0.9\n' "$HOP" >"$T/more.csv"
+cp -a "$T/db" "$T/dbl"
+"$BIN" labels import --db "$T/dbl" "$T/more.csv" >/dev/null || bad "labels import"
+"$BIN" screen --db "$T/dbl" --json "$HOP" | grep -q '"exposure_index": "stale"' && ok || bad "not stale after a label"
+"$BIN" evm-exposure build --db "$T/dbl" 2>/dev/null | grep -q "built (stops)" && ok || bad "no rebuild for new stops"
+
+# across chains: every Bitcoin address the overlay reaches (sampled) against the oracle
+"$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"
+"$BIN" xchain links --db "$T/db" >/dev/null || bad "xchain links"
+$PY tests/evmexpo_oracle.py xchain "$BIN" "$T/db" "$T/g/evm" "$T/g" "$T/g/labels.csv" --clusters \
+    --min 100 --sample 150 >"$T/o" && ok || bad "cross-chain oracle: $(tail -5 "$T/o")"
+grep -Eq "; [1-9][0-9]* exchange addresses with cross-chain theft" "$T/o" && ok \
+    || bad "no exchange deposit carries cross-chain theft: $(tail -2 "$T/o")"
+
+# bad input
+"$BIN" screen --db "$T/db" 0x1234 2>"$T/err" >/dev/null
+[ $? -eq 2 ] && grep -q "not an EVM address" "$T/err" && ok || bad "malformed 0x: $(cat "$T/err")"
+"$BIN" screen --db "$T/db" 0x$(printf '%064d' 7) 2>"$T/err" >/dev/null
+[ $? -eq 3 ] && ok || bad "unknown EVM tx: $(cat "$T/err")"
+cp -a "$T/db" "$T/dbb"
+st=$(ls "$T/dbb/$X" | grep '^state\.')
+head -c 100 "$T/dbb/$X/$st" >"$T/cut" && cat "$T/cut" >"$T/dbb/$X/$st"
+# screening goes on without the index, saying so, with a warning naming the file
+"$BIN" screen --db "$T/dbb" --json "$HOP" 2>"$T/err" >"$T/s3"
+grep -q "$st: 100 bytes" "$T/err" && grep -q '"exposure_index": "none"' "$T/s3" && ok \
+    || bad "cut state file: $(cat "$T/err")"
+printf '{"format": "cointrail-evm-exposure", "version": 1' >"$T/dbb/$X/MANIFEST"
+"$BIN" evm-exposure status --db "$T/dbb" 2>"$T/err" >/dev/null
+[ $? -eq 1 ] && grep -q "MANIFEST" "$T/err" && ok || bad "cut MANIFEST: $(cat "$T/err")"
+"$BIN" evm-exposure build --db "$T/dbb" --rebuild >/dev/null 2>&1 && "$BIN" evm-exposure dump --db "$T/dbb" >"$T/d2" \
+    && cmp -s "$T/d2" "$T/d0" && ok || bad "--rebuild does not repair a damaged index"
+"$BIN" evm-exposure build --db "$T/nothing" 2>/dev/null
+[ $? -eq 3 ] && ok || bad "no EVM store: not exit 3"
+"$BIN" evm-exposure build --db "$T/db" --floor-native 5 2>/dev/null
+[ $? -eq 2 ] && ok || bad "a floor without --rebuild accepted"
+finish
