@@ -236,6 +236,7 @@ static int write_file(const char *path, const sharing_built *b, const sharing_pa
     int rc = one ? one(f, b, p, err) : index(f, b, p, n, dirs, err);
     if (!rc && fsync(fileno(f))) rc = util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
     if (fclose(f) && !rc) rc = util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
+    if (rc && !strstr(err->msg, path)) util_err_prefix(err, "%s", path);
     return rc;
 }
 
