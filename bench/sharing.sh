@@ -70,7 +70,7 @@ if [ $MODE = case ]; then
     id=scenario-1
     cmd=$("$BIN" incident show --db "$WORK/cdb" "$id" --json | $PY -c 'import json, sys
 print(json.load(sys.stdin)["trace"]["runs"][0]["trace_run"]["command"])')
-    echo "incident $id: $("$BIN" export --db "$WORK/cdb" --incident "$id" --format stix 2>&1 >/dev/null | tail -1)"
+    echo "incident $id: $("$BIN" export --db "$WORK/cdb" --incident "$id" --format stix --out "$WORK/i.stix" 2>&1 | tail -1)"
     eval "run 'trace (reference)' \"\$BIN\"${cmd#cointrail}"
     for f in stix misp; do
         run "export --incident $f" "$BIN" export --db "$WORK/cdb" --incident "$id" --format $f --out "$WORK/i.$f"
