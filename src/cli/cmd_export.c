@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,30 +17,49 @@
 static const char export_usage[] =
     "usage: cointrail export --labels QUERY --format stix|misp|tagpack|ftm --db DIR\n"
     "                        [--out FILE|DIR] [--producer NAME] [--title TEXT]\n"
-    "Writes the labels QUERY selects for other tools (docs/sharing.md):\n"
+    "       cointrail export --case ID | --incident ID --db DIR\n"
+    "                        --format stix|misp|tagpack|ftm [--out FILE|DIR] [--producer NAME]\n"
+    "                        [--title TEXT] [--analyst NAME]\n"
+    "       cointrail export --case ID | --incident ID --db DIR --format freeze --out DIR\n"
+    "Writes the labels QUERY selects, or what a case or an incident established, for other\n"
+    "tools (docs/sharing.md):\n"
     "  stix     a STIX 2.1 bundle: indicators over cryptocurrency-wallet SCOs, threat actors,\n"
-    "           relationships and sightings\n"
-    "  misp     a MISP event: coin-address objects, their tags\n"
+    "           relationships and sightings; a case or incident adds the incident, its\n"
+    "           attributions, the seed and deposit transactions\n"
+    "  misp     a MISP event: coin-address and cryptocurrency-transaction objects, their tags\n"
     "  tagpack  a GraphSense TagPack; one pack per source: labels from several sources need\n"
     "           --out DIR (one file a source)\n"
     "  ftm      FollowTheMoney CryptoWallet and LegalEntity entities, one JSON object a line\n"
+    "  freeze   (case, incident) one folder per exchange or OTC desk the traced funds reached:\n"
+    "           deposits.csv and letter.html (a printable freeze request), and index.csv and\n"
+    "           index.html; written to a temporary directory renamed to --out DIR at the end\n"
     "QUERY: all, or KEY=VALUE terms joined by & (chain, category, actor, source, text), values\n"
     "URL-encoded, e.g. 'category=theft&actor=Lazarus+Group'. `cointrail labels import` reads\n"
-    "stix, misp and tagpack exports back. --producer names who shares (default cointrail);\n"
-    "--title is the MISP event's info and the TagPack's description. Timestamps use\n"
-    "SOURCE_DATE_EPOCH when set, else the clock. --out is written atomically; default stdout.\n";
+    "stix, misp and tagpack exports back. A case or incident export contains its seeds, its\n"
+    "analyst labels and the endpoints of its latest trace runs; with the Bitcoin store the\n"
+    "Bitcoin runs are computed again to find the deposits. --producer names who shares\n"
+    "(default cointrail); --title is the MISP event's info and the TagPack's description.\n"
+    "Timestamps use SOURCE_DATE_EPOCH when set, else the clock. --out is written atomically;\n"
+    "default stdout. Reading a case or incident is recorded in its audit log (--analyst NAME,\n"
+    "default $USER).\n";
 
 typedef struct export_args {
-    const char *db, *query, *format, *out, *producer, *title;
+    const char *db, *query, *format, *out, *producer, *title, *case_id, *incident, *analyst;
 } export_args;
 
 static int parse_args(int argc, char **argv, export_args *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},       {"labels", required_argument, 0, 'l'},
-        {"format", required_argument, 0, 'f'},   {"out", required_argument, 0, 'o'},
-        {"producer", required_argument, 0, 'p'}, {"title", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"labels", required_argument, 0, 'l'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"producer", required_argument, 0, 'p'},
+                                         {"title", required_argument, 0, 't'},
+                                         {"case", required_argument, 0, 'c'},
+                                         {"incident", required_argument, 0, 'i'},
+                                         {"analyst", required_argument, 0, 'a'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     int c;
     optind = 1;
@@ -63,6 +83,15 @@ static int parse_args(int argc, char **argv, export_args *a)
         case 't':
             a->title = optarg;
             break;
+        case 'c':
+            a->case_id = optarg;
+            break;
+        case 'i':
+            a->incident = optarg;
+            break;
+        case 'a':
+            a->analyst = optarg;
+            break;
         case 'h':
             fputs(export_usage, stdout);
             return -1;
@@ -71,13 +100,17 @@ static int parse_args(int argc, char **argv, export_args *a)
             return CLI_USAGE;
         }
     }
+    int what = !!a->query + !!a->case_id + !!a->incident;
     const char *missing = !a->db       ? "--db DIR"
-                          : !a->query  ? "--labels QUERY"
+                          : !what      ? "--labels QUERY, --case ID or --incident ID"
                           : !a->format ? "--format F"
                                        : NULL;
-    if (missing || optind < argc) {
+    if (missing || optind < argc || what > 1) {
         fprintf(stderr, "cointrail: export: %s\n%s",
-                missing ? missing : "takes no positional argument", export_usage);
+                missing    ? missing
+                : what > 1 ? "one of --labels, --case and --incident"
+                           : "takes no positional argument",
+                export_usage);
         return CLI_USAGE;
     }
     return 0;
@@ -178,16 +211,232 @@ static int write_tagpacks(const export_args *a, sharing_set *s, util_err *err)
     return rc;
 }
 
+/* ---- a case or an incident ---- */
+
+#define FORMAT_FREEZE 100
+
+/* A folder name for an exchange: its letters and digits, then a hash of the whole name (two
+ * names that differ only in punctuation get two folders). */
+static void folder_name(char out[128], const char *name)
+{
+    pack_name(out, name);
+    char *dot = strrchr(out, '.');
+    if (dot) *dot = 0; /* no ".yaml" */
+}
+
+static int write_file(const char *path, const sharing_built *b, const sharing_packet *p, size_t n,
+                      const char *const *dirs,
+                      int (*one)(FILE *, const sharing_built *, const sharing_packet *, util_err *),
+                      int (*index)(FILE *, const sharing_built *, const sharing_packet *, size_t,
+                                   const char *const *, util_err *),
+                      util_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
+    int rc = one ? one(f, b, p, err) : index(f, b, p, n, dirs, err);
+    if (!rc && fsync(fileno(f))) rc = util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
+    if (fclose(f) && !rc) rc = util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
+    if (rc && !strstr(err->msg, path)) util_err_prefix(err, "%s", path);
+    return rc;
+}
+
+/* Remove a directory this command made, with the files it wrote (one level of folders). */
+static void remove_tree(const char *dir, char (*dirs)[128], size_t n)
+{
+    static const char *const files[] = {"deposits.csv", "letter.html"};
+    char p[4400];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(p, sizeof p, "%s/%s/%s", dir, dirs[i], files[k]);
+            unlink(p);
+        }
+        snprintf(p, sizeof p, "%s/%s", dir, dirs[i]);
+        rmdir(p);
+    }
+    snprintf(p, sizeof p, "%s/index.csv", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/index.html", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+/* The freeze packets into a fresh directory next to out, renamed to out when complete: a
+ * failure leaves nothing behind, and an existing out is never half overwritten. */
+static int write_freeze(const char *out, const sharing_built *b, util_err *err)
+{
+    struct stat st;
+    if (!stat(out, &st))
+        return util_errf(err, UTIL_EINVAL, "%s exists: --out names a new directory", out);
+    sharing_packet *p;
+    size_t n;
+    if (sharing_freeze_packets(b, &p, &n)) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
+    char(*dirs)[128] = calloc(n ? n : 1, sizeof *dirs);
+    const char **dp = calloc(n ? n : 1, sizeof *dp);
+    int rc = 0;
+    if (!dirs || !dp)
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    else if (!mkdtemp(tmp))
+        rc = util_errf(err, UTIL_EIO, "%s: %s", tmp, strerror(errno));
+    size_t made = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        folder_name(dirs[i], p[i].actor);
+        dp[i] = dirs[i];
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", tmp, dirs[i]);
+        if (mkdir(path, 0755)) {
+            rc = util_errf(err, UTIL_EIO, "%s: %s", path, strerror(errno));
+            break;
+        }
+        made = i + 1;
+        snprintf(path, sizeof path, "%s/%s/deposits.csv", tmp, dirs[i]);
+        rc = write_file(path, b, &p[i], 0, NULL, sharing_freeze_csv, NULL, err);
+        snprintf(path, sizeof path, "%s/%s/letter.html", tmp, dirs[i]);
+        if (!rc) rc = write_file(path, b, &p[i], 0, NULL, sharing_freeze_html, NULL, err);
+    }
+    char path[4400];
+    snprintf(path, sizeof path, "%s/index.csv", tmp);
+    if (!rc) rc = write_file(path, b, p, n, dp, NULL, sharing_freeze_index_csv, err);
+    snprintf(path, sizeof path, "%s/index.html", tmp);
+    if (!rc) rc = write_file(path, b, p, n, dp, NULL, sharing_freeze_index_html, err);
+    if (!rc && rename(tmp, out)) rc = util_errf(err, UTIL_EIO, "%s: %s", out, strerror(errno));
+    if (rc && dirs) remove_tree(tmp, dirs, made);
+    if (!rc) {
+        size_t deps = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = p[i].first; k < p[i].first + p[i].n; k++)
+                deps += sharing_freeze_category(b->deposits[k].category);
+        fprintf(stderr, "cointrail: %zu freeze packet(s), %zu deposit(s), in %s\n", n, deps, out);
+    }
+    free(dirs), free(dp), free(p);
+    return rc;
+}
+
+static int command_text(util_buf *b, int argc, char **argv)
+{
+    int rc = util_buf_printf(b, "cointrail export");
+    for (int i = 1; i < argc && !rc; i++) {
+        rc = util_buf_append(b, " ", 1);
+        if (!rc) rc = case_shell_quote(b, argv[i]);
+    }
+    return rc ? rc : util_buf_append(b, "", 1);
+}
+
+static int export_case(const export_args *a, int f, int64_t now, int argc, char **argv)
+{
+    util_err err = {0};
+    const char *analyst = a->analyst;
+    if (!analyst) {
+        const char *u = getenv("USER");
+        struct passwd *pw = (u && *u) ? NULL : getpwuid(getuid());
+        analyst = u && *u ? u : pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
+    }
+    if (!analyst) {
+        fprintf(stderr, "cointrail: export: --analyst NAME is required ($USER is not set)\n");
+        return CLI_USAGE;
+    }
+    uint64_t case_id = 0;
+    if (a->case_id && (cli_parse_u64(a->case_id, &case_id) || !case_id || case_id > INT64_MAX)) {
+        fprintf(stderr, "cointrail: --case: '%s' is not a case id (a number from 1)\n", a->case_id);
+        return CLI_USAGE;
+    }
+    if (f == FORMAT_FREEZE && !a->out) {
+        fprintf(stderr, "cointrail: --format freeze needs --out DIR (a new directory)\n");
+        return CLI_USAGE;
+    }
+    if (f == FORMAT_FREEZE) {
+        struct stat st;
+        if (!stat(a->out, &st)) {
+            fprintf(stderr, "cointrail: %s exists: --out names a new directory\n", a->out);
+            return CLI_USAGE;
+        }
+    }
+    util_buf cmd = {0};
+    if (command_text(&cmd, argc, argv)) return cli_fail(&(util_err){UTIL_ENOMEM, "out of memory"});
+    cli_ctx ctx = {0};
+    int have_btc = 0;
+    labels_db *labels = NULL;
+    case_db *db = NULL;
+    case_full full = {0};
+    case_incident inc = {0};
+    int have_full = 0, have_inc = 0;
+    sharing_built b = {0};
+    int rc = cli_open_ctx(&ctx, a->db, 0, &err);
+    if (!rc)
+        have_btc = 1;
+    else if (rc == UTIL_ENOTFOUND)
+        rc = labels_db_open(&labels, a->db, 0, &err);
+    if (!rc && (rc = case_db_open(&db, a->db, 0, &err)) == UTIL_ENOTFOUND)
+        util_err_prefix(&err, "no case or incident here");
+    case_origin who = {.analyst = analyst, .command = (const char *)cmd.data};
+    case_state_init(&who.state);
+    if (have_btc) case_state_btc(&who.state, ctx.s);
+    if (!rc && a->incident) {
+        rc = case_incident_get(db, &who, a->incident, &inc, &err);
+        have_inc = !rc;
+        if (!rc && inc.case_id > 0) {
+            rc = case_get(db, &who, inc.case_id, &full, &err);
+            have_full = !rc;
+        }
+    } else if (!rc) {
+        rc = case_get(db, &who, (int64_t)case_id, &full, &err);
+        have_full = !rc;
+    }
+    if (!rc && f == FORMAT_FREEZE && !have_btc)
+        rc = util_errf(&err, UTIL_EINVAL,
+                       "a freeze request needs the Bitcoin store in %s (the deposits are found "
+                       "by computing the trace runs again)",
+                       a->db);
+    if (!rc) {
+        sharing_case_src src = {.c = have_full ? &full : NULL,
+                                .incident = have_inc ? &inc : NULL,
+                                .btc = have_btc ? ctx.s : NULL,
+                                .labels = have_btc ? ctx.labels : labels,
+                                .clusters = have_btc ? ctx.clusters : NULL,
+                                .producer = a->producer,
+                                .title = a->title,
+                                .now = now};
+        rc = sharing_build(&b, &src, &err);
+    }
+    if (!rc && b.warnings.data && *(const char *)b.warnings.data)
+        fprintf(stderr, "cointrail: %s", (const char *)b.warnings.data);
+    if (!rc) {
+        if (f == FORMAT_FREEZE)
+            rc = write_freeze(a->out, &b, &err);
+        else if (f == SHARING_TAGPACK)
+            rc = write_tagpacks(a, &b.set, &err);
+        else
+            rc = write_one(a->out, (sharing_format)f, &b.set, &err);
+    }
+    if (!rc && a->out && f != SHARING_TAGPACK && f != FORMAT_FREEZE)
+        fprintf(stderr, "cointrail: %zu labels, %zu transactions as %s in %s\n", b.set.n_labels,
+                b.set.n_txs, a->format, a->out);
+    sharing_built_free(&b);
+    if (have_full) case_full_free(&full);
+    if (have_inc) case_incident_free(&inc);
+    case_db_close(db);
+    if (have_btc) cli_close_ctx(&ctx);
+    labels_db_close(labels);
+    util_buf_free(&cmd);
+    return rc ? cli_fail(&err) : CLI_OK;
+}
+
 int cmd_export(int argc, char **argv)
 {
     export_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    int f = sharing_format_parse(a.format);
-    if (f < 0) {
-        fprintf(stderr, "cointrail: --format: '%s' is not one of stix, misp, tagpack, ftm\n",
-                a.format);
+    int f = !strcmp(a.format, "freeze") ? FORMAT_FREEZE : sharing_format_parse(a.format);
+    if (f < 0 || (f == FORMAT_FREEZE && a.query)) {
+        fprintf(stderr, "cointrail: --format: '%s' is not one of stix, misp, tagpack, ftm%s\n",
+                a.format, a.query ? "" : ", freeze");
         return CLI_USAGE;
+    }
+    if (!a.query) {
+        int64_t now;
+        if (export_time(&now)) return CLI_USAGE;
+        return export_case(&a, f, now, argc, argv);
     }
     util_err err = {0};
     char *query = strdup(a.query);

@@ -18,7 +18,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../case/case.h"
 #include "../labels/labels.h"
+#include "../trace/trace.h"
 #include "../util/util.h"
 
 typedef enum {
@@ -51,12 +53,39 @@ typedef struct sharing_tx {
     size_t n_outputs;
 } sharing_tx;
 
+/* Who an incident is attributed to, by whom (strings borrowed). */
+typedef struct sharing_attribution {
+    const char *actor;
+    const char *by;   /* who attributed it ("FBI"), "" if not stated */
+    const char *date; /* of the statement, "" if not stated */
+    const char *url;  /* the statement, "" if none */
+    int confidence;   /* 0..100, -1: not stated */
+} sharing_attribution;
+
+/* The incident or case an export is about: the STIX incident SDO (with threat-actors and
+ * attributed-to relationships, every indicator and transaction related-to it) and the MISP
+ * event's info, date, threat-actor tags and source links. Strings borrowed. */
+typedef struct sharing_incident {
+    const char *key;         /* what identifies it across exports: "incident:SLUG", "case:ID" */
+    const char *name;        /* a title */
+    const char *date;        /* as stated (YYYY, YYYY-MM, YYYY-MM-DD...), "" if none */
+    const char *description; /* victim, amounts, notes: free text, "" if none */
+    const sharing_attribution *attrs; /* the first is the primary attribution */
+    size_t n_attrs;
+    const char *const *urls; /* source pages */
+    size_t n_urls;
+} sharing_incident;
+
 /* What one export holds. Everything borrowed for the duration of the write. */
 typedef struct sharing_set {
     const labels_label *const *labels;
     size_t n_labels;
+    const char *const *notes; /* NULL, or per label a note ("" none): why the label is in the
+                               * export (a seed, what a trace run brought to it); the STIX
+                               * indicator's description, the MISP object's comment */
     const sharing_tx *txs;
     size_t n_txs;
+    const sharing_incident *incident; /* NULL: an export of labels */
     const char *producer; /* who shares: STIX producer identity, MISP Orgc, TagPack creator;
                            * NULL: "cointrail" */
     const char *title;    /* MISP event info, TagPack description; NULL: a summary */
@@ -97,5 +126,97 @@ int sharing_chain_decimals(const char *chain);
 /* base (decimal digits) in units of 10^-decimals as a decimal number: ("84000000", 8) ->
  * "0.84". out holds cap bytes. UTIL_EINVAL if base is not digits or does not fit. */
 int sharing_amount(char *out, size_t cap, const char *base, int decimals);
+
+/* ---- exports of a case or an incident (sharing_case.c) ----
+ * What a case or an incident established, as a sharing_set: the incident (or case), its
+ * attributions and source URLs; its seeds (addresses as labels of category theft, txs with their
+ * inputs and outputs when the Bitcoin store has them); the analyst labels of its case (as fed to
+ * labels.db: source "case:ID"); and the endpoints of its latest trace runs (the newest run of
+ * each chain of a case; every run of an incident's latest trace) as labels of the source
+ * "case:ID trace" / "incident:SLUG trace", with the amounts in their notes. With the Bitcoin
+ * store, each Bitcoin run is computed again (trace_compute with the run's seeds and options) to
+ * find its deposits: the outputs that brought traced value to an endpoint, with their txs, block
+ * times and the path from a seed; they date the endpoint labels (first and last seen) and their
+ * txs join the export. */
+
+/* One output that brought traced value to a labelled service. Strings owned by the
+ * sharing_built. */
+typedef struct sharing_deposit {
+    const char *address;  /* the deposit address */
+    const char *category; /* of the stop label: exchange, otc, mixer, ... */
+    const char *actor;    /* who is behind it: the stop label's actor, else its name (as
+                           * labels_actor decides), else "(unnamed CATEGORY)" */
+    const char *txid;     /* the tx that paid it (display hex) */
+    uint32_t vout;
+    int64_t height, time; /* of its block (time: Unix seconds, the block header's) */
+    uint64_t value;       /* satoshis of the output */
+    uint64_t traced;      /* satoshis of it the run traced from its seeds */
+    const char *share;    /* "1", or "NUM/DEN": a cross-chain leg's share of the incident's
+                           * deposit into a bridge or swap (case_leg) */
+    int64_t run_id;
+    const char *const *path; /* the seed outpoint "TXID:N", then each tx to txid, seed side
+                              * first (a shortest chain of spends) */
+    size_t path_len;
+} sharing_deposit;
+
+typedef struct sharing_case_src {
+    const case_full *c;            /* the case (analyst labels, seeds, runs); for an incident
+                                      its case (analyst labels only), or NULL */
+    const case_incident *incident; /* NULL: an export of the case */
+    const store *btc;              /* NULL: no txs, no deposits (labels-only directory) */
+    const labels_db *labels;       /* the store's label set (stop labels, confidences) */
+    const cluster_map *clusters;   /* for runs that were clustered; NULL if none */
+    const char *producer, *title;  /* as sharing_set; title NULL: the incident's name */
+    int64_t now;
+} sharing_case_src;
+
+typedef struct sharing_built {
+    sharing_set set; /* the export: points into this struct */
+    sharing_incident incident;
+    sharing_deposit *deposits; /* every deposit of the runs computed again, by actor, then
+                                * block time, txid, vout */
+    size_t n_deposits;
+    size_t runs_recomputed;
+    util_buf warnings; /* NUL-terminated lines ("" if none): runs not computed again, a store
+                        * whose tip moved since a run */
+    struct sharing_built_own *own; /* the storage */
+} sharing_built;
+
+/* Build the export of a case or an incident. UTIL_EINVAL when neither is given, UTIL_ENOMEM;
+ * errors of trace_compute (a run whose seeds the store lacks: UTIL_ENOTFOUND) name the run.
+ * *out owned by the caller: sharing_built_free (also after an error). */
+int sharing_build(sharing_built *out, const sharing_case_src *src, util_err *err);
+void sharing_built_free(sharing_built *b);
+
+/* ---- freeze requests (sharing_freeze.c) ----
+ * One packet per exchange the traced value reached (deposits whose category is exchange or
+ * otc, grouped by actor): what an incident responder sends an exchange to freeze the deposits.
+ */
+typedef struct sharing_packet {
+    const char *actor, *category; /* borrowed from the deposits */
+    size_t first, n;              /* deposits[first .. first + n) of the sharing_built */
+    uint64_t value, traced;       /* sums over its deposits (satoshis) */
+} sharing_packet;
+
+/* Whether a deposit's category is one a freeze request goes to (exchange, otc). */
+int sharing_freeze_category(const char *category);
+/* The packets of b, by actor. *out owned by the caller (free()); *n may be 0. UTIL_ENOMEM. */
+int sharing_freeze_packets(const sharing_built *b, sharing_packet **out, size_t *n);
+/* A packet as CSV (RFC 4180, a header line): exchange, category, deposit_address, txid, vout,
+ * block_height, block_time (UTC), amount_btc (8 decimals), amount_sat, traced_btc,
+ * traced_sat, share, run, path (txids joined by " > "). A text cell starting with = + - @ TAB
+ * or CR gets a leading '. */
+int sharing_freeze_csv(FILE *f, const sharing_built *b, const sharing_packet *p, util_err *err);
+/* A packet as a printable, self-contained HTML letter (no script, nothing fetched; every text
+ * from a label, a case or an incident escaped). */
+int sharing_freeze_html(FILE *f, const sharing_built *b, const sharing_packet *p, util_err *err);
+/* The index of the packets: CSV (exchange, category, deposits, amount_sat, amount_btc,
+ * traced_sat, traced_btc, folder) and HTML; dirs[i] is packet i's folder name. */
+int sharing_freeze_index_csv(FILE *f, const sharing_built *b, const sharing_packet *p, size_t n,
+                             const char *const *dirs, util_err *err);
+int sharing_freeze_index_html(FILE *f, const sharing_built *b, const sharing_packet *p, size_t n,
+                              const char *const *dirs, util_err *err);
+/* Satoshis as BTC with exactly 8 decimals ("1.50000000"). out holds 32 bytes. */
+void sharing_btc8(char out[32], uint64_t sat);
 
 #endif

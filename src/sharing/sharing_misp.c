@@ -128,13 +128,13 @@ static const char *datetime(char out[40], const char *date)
     return out;
 }
 
-static int label_object(misp_w *x, const labels_label *l, util_buf *b)
+static int label_object(misp_w *x, const labels_label *l, const char *note, util_buf *b)
 {
     char uuid[37], dt[40];
     sharing_uuid(uuid, "misp-object", l->chain, l->address, l->source, l->category,
                  (const char *)NULL);
     object_open(x, uuid, "coin-address", "An address used in a cryptocurrency",
-                "d0e6997e-78da-4815-a6a1-cfc1c1cb8a46", "7", "");
+                "d0e6997e-78da-4815-a6a1-cfc1c1cb8a46", "7", note ? note : "");
     int btc = !strcmp(l->chain, "btc"), xmr = !strcmp(l->chain, "xmr");
     int threat = labels_category_is_threat(l->category);
     attr_open(x, uuid,
@@ -203,6 +203,69 @@ static void tx_objects(misp_w *x, const sharing_tx *t)
     }
 }
 
+/* An attribute of the event itself (no object). */
+static void event_attr(misp_w *x, const char *event_uuid, const char *what, const char *type,
+                       const char *category, const char *value, const char *comment)
+{
+    sjw *w = &x->w;
+    char uuid[37];
+    sharing_uuid(uuid, "misp-event-attribute", event_uuid, what, (const char *)NULL);
+    sjw_nl(w);
+    sjw_obj(w);
+    sjw_kstr(w, "uuid", uuid);
+    sjw_kstr(w, "type", type);
+    sjw_kstr(w, "category", category);
+    sjw_kraw(w, "to_ids", "false");
+    sjw_kstr(w, "value", value);
+    sjw_kstr(w, "timestamp", x->ts);
+    sjw_kstr(w, "distribution", "5");
+    sjw_kstr(w, "sharing_group_id", "0");
+    sjw_kstr(w, "comment", comment);
+    sjw_kraw(w, "deleted", "false");
+    sjw_kraw(w, "disable_correlation", "true");
+    sjw_end_obj(w);
+}
+
+/* The incident's own attributes: its description (text, Other), each attribution (text,
+ * Attribution) and each source URL (link, External analysis). With event_uuid NULL only
+ * counts them. */
+static size_t event_attributes(misp_w *x, const sharing_incident *in, const char *event_uuid,
+                               util_buf *b)
+{
+    size_t n = 0;
+    char what[48];
+    if (*in->description) {
+        if (event_uuid)
+            event_attr(x, event_uuid, "description", "text", "Other", in->description, in->key);
+        n++;
+    }
+    for (size_t i = 0; i < in->n_attrs; i++) {
+        const sharing_attribution *a = &in->attrs[i];
+        if (!*a->actor) continue;
+        if (event_uuid) {
+            b->len = 0;
+            char conf[16] = "";
+            if (a->confidence >= 0) snprintf(conf, sizeof conf, "%d", a->confidence);
+            if (util_buf_printf(b, "attributed to %s%s%s%s%s%s%s", a->actor, *a->by ? " by " : "",
+                                a->by, *a->date ? " on " : "", a->date,
+                                *conf ? ", confidence " : "", conf) ||
+                util_buf_append(b, "", 1))
+                continue;
+            snprintf(what, sizeof what, "attribution-%zu", i);
+            event_attr(x, event_uuid, what, "text", "Attribution", (const char *)b->data, a->url);
+        }
+        n++;
+    }
+    for (size_t i = 0; i < in->n_urls; i++) {
+        if (!sharing_is_uri(in->urls[i])) continue;
+        snprintf(what, sizeof what, "url-%zu", i);
+        if (event_uuid)
+            event_attr(x, event_uuid, what, "link", "External analysis", in->urls[i], "source");
+        n++;
+    }
+    return n;
+}
+
 int sharing_write_misp(FILE *f, const sharing_set *s, util_err *err)
 {
     misp_w x = {.w = {.f = f}};
@@ -228,11 +291,16 @@ int sharing_write_misp(FILE *f, const sharing_set *s, util_err *err)
                       !sharing_amount(amount, sizeof amount, t->outputs[k].amount, decimals));
         }
     }
+    const sharing_incident *in = s->incident;
+    util_buf b = {0};
+    int rc = 0;
+    if (in) count += event_attributes(&x, in, NULL, &b);
     char uuid[37], org[37], date[32], n[24];
     sharing_uuid(uuid, "misp-event", producer, title, (const char *)NULL);
     sharing_uuid(org, "misp-org", producer, (const char *)NULL);
     sharing_ts(date, s->now);
     date[10] = 0;
+    if (in && sharing_is_date(in->date)) snprintf(date, sizeof date, "%s", in->date);
     snprintf(n, sizeof n, "%zu", count);
     sjw *w = &x.w;
     sjw_obj(w);
@@ -256,16 +324,21 @@ int sharing_write_misp(FILE *f, const sharing_set *s, util_err *err)
     sjw_end_obj(w);
     sjw_key(w, "Tag");
     sjw_arr(w);
+    for (size_t i = 0; in && i < in->n_attrs && !rc; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(in->attrs[j].actor, in->attrs[i].actor))
+            j++;
+        if (j == i) rc = tag(&x, &b, LABELS_MISP_ACTOR_TAG, in->attrs[i].actor);
+    }
     sjw_end_arr(w);
     sjw_key(w, "Attribute");
     sjw_arr(w);
+    if (in && !rc) event_attributes(&x, in, uuid, &b);
     sjw_end_arr(w);
     sjw_key(w, "Object");
     sjw_arr(w);
-    util_buf b = {0};
-    int rc = 0;
     for (size_t i = 0; i < s->n_labels && !rc; i++)
-        rc = label_object(&x, s->labels[i], &b);
+        rc = label_object(&x, s->labels[i], s->notes ? s->notes[i] : NULL, &b);
     util_buf_free(&b);
     if (rc) return util_errf(err, rc, "out of memory writing MISP");
     for (size_t i = 0; i < s->n_txs; i++)

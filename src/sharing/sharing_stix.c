@@ -24,6 +24,7 @@ typedef struct stix_w {
     const sharing_set *s;
     char now[32];
     char producer_id[128];
+    char incident_id[128];
 } stix_w;
 
 static void common(stix_w *x, const char *type, const char *id, const char *created_by)
@@ -161,7 +162,20 @@ static const char *indicator_type(const char *category)
     return "unknown";
 }
 
-static int label_objects(stix_w *x, const labels_label *l, util_buf *pat)
+/* A relationship of the producer's. */
+static void relationship(stix_w *x, const char *src_ref, const char *type, const char *target,
+                         const char *created_by)
+{
+    char rel[128];
+    sharing_id(rel, "relationship", src_ref, type, target, (const char *)NULL);
+    common(x, "relationship", rel, created_by);
+    sjw_kstr(&x->w, "relationship_type", type);
+    sjw_kstr(&x->w, "source_ref", src_ref);
+    sjw_kstr(&x->w, "target_ref", target);
+    sjw_end_obj(&x->w);
+}
+
+static int label_objects(stix_w *x, const labels_label *l, const char *note, util_buf *pat)
 {
     sjw *w = &x->w;
     char id[128], src[128], ts[32], ts2[32], conf[16];
@@ -170,6 +184,7 @@ static int label_objects(stix_w *x, const labels_label *l, util_buf *pat)
     if (pattern(pat, l->address)) return UTIL_ENOMEM;
     common(x, "indicator", id, src);
     if (*l->name) sjw_kstr(w, "name", l->name);
+    if (note && *note) sjw_kstr(w, "description", note);
     sjw_key(w, "indicator_types");
     sjw_arr(w);
     sjw_str(w, indicator_type(l->category));
@@ -226,16 +241,12 @@ static int label_objects(stix_w *x, const labels_label *l, util_buf *pat)
     sjw_end_obj(w);
 
     if (*l->actor) {
-        char target[128], rel[128];
+        char target[128];
         const char *type = labels_category_is_threat(l->category) ? "indicates" : "related-to";
         actor_id(target, l);
-        sharing_id(rel, "relationship", id, type, target, (const char *)NULL);
-        common(x, "relationship", rel, src);
-        sjw_kstr(w, "relationship_type", type);
-        sjw_kstr(w, "source_ref", id);
-        sjw_kstr(w, "target_ref", target);
-        sjw_end_obj(w);
+        relationship(x, id, type, target, src);
     }
+    if (x->s->incident) relationship(x, id, "related-to", x->incident_id, x->producer_id);
     const char *first = sharing_date_ts(ts, l->first_seen);
     const char *last = sharing_date_ts(ts2, l->last_seen);
     if (first && last && strcmp(last, first) < 0) last = NULL; /* STIX: last >= first */
@@ -255,6 +266,86 @@ static int label_objects(stix_w *x, const labels_label *l, util_buf *pat)
     return 0;
 }
 
+/* External references of URLs: a URL where STIX wants one (RFC 3986), other text as the
+ * description. */
+static void url_refs(sjw *w, const char *source_name, const char *const *urls, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += *urls[i] != 0;
+    if (!k) return;
+    sjw_key(w, "external_references");
+    sjw_arr(w);
+    for (size_t i = 0; i < n; i++) {
+        if (!*urls[i]) continue;
+        sjw_obj(w);
+        sjw_kstr(w, "source_name", source_name);
+        sjw_kstr(w, sharing_is_uri(urls[i]) ? "url" : "description", urls[i]);
+        sjw_end_obj(w);
+    }
+    sjw_end_arr(w);
+}
+
+static int attribution_first(const sharing_incident *in, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(in->attrs[j].actor, in->attrs[i].actor)) return 0;
+    return *in->attrs[i].actor != 0;
+}
+
+/* Whether a label's threat-actor is one of the incident's attributions (written with them). */
+static int attributed(const sharing_incident *in, const char *actor)
+{
+    for (size_t i = 0; in && i < in->n_attrs; i++)
+        if (!strcmp(in->attrs[i].actor, actor)) return 1;
+    return 0;
+}
+
+/* The incident, the threat-actors it is attributed to, and attributed-to relationships (the
+ * attribution's confidence, who made it, its statement). */
+static void incident_objects(stix_w *x, const sharing_incident *in)
+{
+    sjw *w = &x->w;
+    char id[128];
+    common(x, "incident", x->incident_id, x->producer_id);
+    sjw_kstr(w, "name", *in->name ? in->name : in->key);
+    if (*in->description) sjw_kstr(w, "description", in->description);
+    url_refs(w, "source", in->urls, in->n_urls);
+    sjw_end_obj(w);
+    for (size_t i = 0; i < in->n_attrs; i++) {
+        const sharing_attribution *a = &in->attrs[i];
+        if (!*a->actor) continue;
+        sharing_id(id, "threat-actor", "actor", a->actor, (const char *)NULL);
+        if (attribution_first(in, i)) {
+            common(x, "threat-actor", id, x->producer_id);
+            sjw_kstr(w, "name", a->actor);
+            sjw_end_obj(w);
+        }
+        char rel[128], n[24];
+        snprintf(n, sizeof n, "%zu", i);
+        sharing_id(rel, "relationship", x->incident_id, "attributed-to", id, n, (const char *)NULL);
+        common(x, "relationship", rel, x->producer_id);
+        sjw_kstr(w, "relationship_type", "attributed-to");
+        if (*a->by || *a->date) {
+            util_buf d = {0};
+            if (!util_buf_printf(&d, "attributed%s%s%s%s", *a->by ? " by " : "", a->by,
+                                 *a->date ? " on " : "", a->date) &&
+                !util_buf_append(&d, "", 1))
+                sjw_kstr(w, "description", (const char *)d.data);
+            util_buf_free(&d);
+        }
+        sjw_kstr(w, "source_ref", x->incident_id);
+        sjw_kstr(w, "target_ref", id);
+        if (a->confidence >= 0) {
+            snprintf(n, sizeof n, "%d", a->confidence);
+            sjw_kraw(w, "confidence", n);
+        }
+        const char *u = a->url;
+        url_refs(w, *a->by ? a->by : "attribution", &u, 1);
+        sjw_end_obj(w);
+    }
+}
+
 /* The bundle's id: of everything it holds (label keys and txids) and its time. */
 static void bundle_id(char out[128], const sharing_set *s, const char *now)
 {
@@ -268,6 +359,7 @@ static void bundle_id(char out[128], const sharing_set *s, const char *now)
     }
     for (size_t i = 0; i < s->n_txs; i++)
         crypto_sha256_update(&h, s->txs[i].txid, strlen(s->txs[i].txid) + 1);
+    if (s->incident) crypto_sha256_update(&h, s->incident->key, strlen(s->incident->key) + 1);
     uint8_t d[32];
     char hex[65];
     crypto_sha256_final(&h, d);
@@ -281,6 +373,7 @@ int sharing_write_stix(FILE *f, const sharing_set *s, util_err *err)
     sharing_ts(x.now, s->now);
     const char *producer = s->producer ? s->producer : SHARING_PRODUCER;
     sharing_id(x.producer_id, "identity", "producer", producer, (const char *)NULL);
+    if (s->incident) sharing_id(x.incident_id, "incident", s->incident->key, (const char *)NULL);
     size_t nmoves = 0;
     for (size_t i = 0; i < s->n_txs; i++)
         nmoves += s->txs[i].n_inputs + s->txs[i].n_outputs;
@@ -332,6 +425,7 @@ int sharing_write_stix(FILE *f, const sharing_set *s, util_err *err)
             if (labels_category_is_threat(l->category) != threat) continue;
             if (last != SIZE_MAX && !strcmp(act[last].key, act[i].key)) continue;
             last = i;
+            if (threat && attributed(s->incident, l->actor)) continue; /* with the incident */
             actor_id(id, l);
             if (threat) {
                 common(&x, "threat-actor", id, x.producer_id);
@@ -353,8 +447,17 @@ int sharing_write_stix(FILE *f, const sharing_set *s, util_err *err)
     }
     for (size_t i = 0; i < s->n_txs; i++)
         transaction(&x, &s->txs[i]);
+    if (s->incident) {
+        incident_objects(&x, s->incident);
+        for (size_t i = 0; i < s->n_txs; i++) {
+            char sym[32], tid[SHARING_SCO_ID];
+            sharing_symbol(sym, s->txs[i].chain);
+            sharing_stix_tx_id(tid, sym, s->txs[i].txid);
+            relationship(&x, x.incident_id, "related-to", tid, x.producer_id);
+        }
+    }
     for (size_t i = 0; i < n && !rc; i++)
-        if ((rc = label_objects(&x, s->labels[i], &pat)))
+        if ((rc = label_objects(&x, s->labels[i], s->notes ? s->notes[i] : NULL, &pat)))
             util_errf(err, rc, "out of memory writing STIX");
     sjw_nl(w);
     sjw_end_arr(w);
