@@ -10,6 +10,7 @@
 #include "../labels/labels.h"
 #include "../store/store.h"
 #include "../taint/taint.h"
+#include "../trace/trace.h"
 #include "../util/util.h"
 
 /* Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found. */
@@ -78,5 +79,12 @@ typedef struct cli_ctx {
 } cli_ctx;
 int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err);
 void cli_close_ctx(cli_ctx *c);
+
+/* cmd_trace_demix.c: trace --demix. One demixing option (name without "--": min-confidence,
+ * swap-fee-max, remix-depth, swap-window) into d: 0, or -1 after saying why on stderr. Then the
+ * run: d gets o's budget, until and follow_mixers; prints text or JSON; a CLI exit code. */
+int cli_demix_opt(trace_demix_opts *d, const char *name, const char *val);
+int cli_demix_run(const cli_ctx *ctx, const trace_seeds *seeds, trace_demix_opts *d,
+                  const trace_opts *o, const char *format);
 
 #endif
