@@ -20,7 +20,7 @@ Also the rules' precision on the thief's CoinJoin outputs (thief_mix_output line
 matches against the swap_return lines. Usage:
 
   demix_eval.py BIN DB TRUTH [--json OUT] [--min-recall F] [--max-misattributed F]
-                [--max-innocent F] [--min-gain F]
+                [--max-innocent F] [--min-gain F] [--demix-args 'ARGS']
 
 exits 1 when a floor given is not met, 2 on bad input. Truth comes from the generator only; the
 tool's output is never used as its own reference.
@@ -113,7 +113,7 @@ def main():
             row["haircut"] = {"found": found, "misattributed": mis}
             # demix: whole deposit outputs
             d = run([binp, "trace", "--db", db, "--from", "@" + seeds, "--demix", "--format",
-                     "json"])
+                     "json"] + opts.get("--demix-args", "").split())
             found = found_all = mis = other = 0
             for e in d["deposits"]:
                 o, v = e["output"], e["amount"]

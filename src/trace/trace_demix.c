@@ -18,6 +18,7 @@ enum { ST_OWNED = 1, ST_CAND = 2 };
 #define CONF_COSPEND_OWNED 0.95
 #define CONF_COSPEND_ROUNDS 0.9
 #define CONF_COSPEND_ROUND 0.6
+#define CONF_REMIX_ONLY 0.5      /* factor: a sweep with no output of a round the thief entered */
 #define CONF_COSPEND_PAYMENT 0.3 /* candidates co-spent in a payment (change, other coins) */
 #define CONF_DEPOSIT_REUSE 0.9
 #define CONF_ADDRESS_REUSE 0.95
@@ -278,7 +279,7 @@ static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
     const store *s = c->s;
     const store_tx_row *row = store_tx(s, tx);
     uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
-    uint32_t owned = 0, ncand = 0, round0 = NONE32, foreign = 0, paid = 0;
+    uint32_t owned = 0, ncand = 0, round0 = NONE32, foreign = 0, paid = 0, mindepth = 255;
     int rounds = 0;
     for (uint32_t j = 0; j < nout; j++)
         paid += store_out_value(s, row->first_out + j) > 0;
@@ -294,6 +295,7 @@ static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
             owned++;
         else if (c->r[i].round != NONE32) { /* a candidate, or one linked below the threshold */
             ncand++;
+            if (c->r[i].depth < mindepth) mindepth = c->r[i].depth;
             if (round0 == NONE32)
                 round0 = c->r[i].round, rounds = 1;
             else if (c->r[i].round != round0)
@@ -313,6 +315,9 @@ static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
                       : !sweep      ? CONF_COSPEND_PAYMENT
                       : rounds >= 2 ? CONF_COSPEND_ROUNDS
                                     : CONF_COSPEND_ROUND;
+        /* Only outputs of remixes (rounds the thief's coins reached through other people's
+         * postmix coins): anyone's sweep of such rounds, another thief's among them. */
+        if (!owned && mindepth > 0) conf *= CONF_REMIX_ONLY;
         for (uint32_t k = 0; k < nin; k++) {
             uint64_t p = store_in_prev(s, row->first_in + k);
             if (p >= STORE_UNRESOLVED) continue;
@@ -432,6 +437,30 @@ static int is_service(const dctx *c, uint32_t addr, const char *key, uint32_t en
     return !strcmp(l->category, "swap") && !strcmp(svc_key(l), key);
 }
 
+/* Deposits at the service (key, ent) other than dout, in the swap window before payout po, that
+ * po could pay back too: the other ends of the matching. */
+static uint32_t rival_deposits(const dctx *c, uint64_t po, uint64_t dout, const char *key,
+                               uint32_t ent)
+{
+    const store *s = c->s;
+    int64_t p = store_out_value(s, po);
+    double hi = ((double)p + SWAP_NET_FEE) / (1.0 - c->o->swap_fee_max);
+    uint64_t ptx = store_output_tx(s, po), h = store_tx(s, ptx)->block;
+    uint64_t h0 = h > c->o->swap_window ? h - c->o->swap_window : 0;
+    uint32_t n = 0;
+    for (uint64_t tx = store_block(s, h0)->first_tx; tx < ptx; tx++) {
+        const store_tx_row *row = store_tx(s, tx);
+        uint32_t nout = store_tx_n_out(s, tx);
+        for (uint32_t j = 0; j < nout; j++) {
+            uint64_t o = row->first_out + j;
+            int64_t v = store_out_value(s, o);
+            if (o == dout || v < p || (double)v > hi) continue;
+            if (is_service(c, store_out_addr(s, o), key, ent)) n++;
+        }
+    }
+    return n;
+}
+
 static int match_swap(dctx *c, uint32_t di)
 {
     const store *s = c->s;
@@ -479,7 +508,9 @@ static int match_swap(dctx *c, uint32_t di)
     c->r[di].swap = 2;
     if (best == STORE_NONE) return 0;
     w->payout_value = store_out_value(s, best);
-    w->confidence = 1.0 / n;
+    /* one over the payouts that fit the deposit times the deposits that fit the payout */
+    w->rivals = rival_deposits(c, best, dout, key, dent);
+    w->confidence = 1.0 / ((double)n * (1.0 + w->rivals));
     w->followed = c->r[di].path + 1e-9 >= c->o->min_confidence &&
                   w->confidence + 1e-9 >= c->o->min_confidence;
     if (hmap_put(&c->paid, best, 1)) return UTIL_ENOMEM;

@@ -18,7 +18,8 @@
  *   address-reuse           paid to an address that held an owned coin
  * and a deposit at an address labelled swap is matched with the service's payouts: an output of
  * a tx spending the service's coins within swap_window blocks, worth the deposit less at most
- * swap_fee_max and 20,000 sat (swap-amount-time, confidence 1 / the candidates). Links below
+ * swap_fee_max and 20,000 sat, the earliest taken (swap-amount-time, confidence 1 / (the
+ * payouts that fit x (1 + the other deposits at the service the payout fits)). Links below
  * min_confidence are reported, not followed. An output's confidence is the weakest link on its
  * best path. Nothing is merged into an entity. Deterministic: the result is a fixpoint of
  * monotone rules, listed in output id order.
@@ -104,8 +105,9 @@ typedef struct trace_demix_round {
 typedef struct trace_demix_swap {
     uint64_t deposit, payout; /* payout STORE_NONE: none matched */
     int64_t deposit_value, payout_value;
-    uint32_t candidates;
-    double confidence;
+    uint32_t candidates; /* payouts that fit the deposit (the earliest is taken) */
+    uint32_t rivals;     /* other deposits at the service that the payout fits too */
+    double confidence;   /* 1 / (candidates * (1 + rivals)) */
     int followed;
 } trace_demix_swap;
 

@@ -119,6 +119,7 @@ int trace_demix_json(const trace_demix_result *r, json_t **out, util_err *err)
                             x->payout == STORE_NONE ? json_null() : json_integer(x->payout_value));
         json_object_set_new(e, "rule", json_string(trace_demix_rule_name(TRACE_DM_SWAP_MATCH)));
         json_object_set_new(e, "candidates", json_integer(x->candidates));
+        json_object_set_new(e, "rivals", json_integer(x->rivals));
         json_object_set_new(e, "confidence", jconf(x->confidence));
         json_object_set_new(e, "followed", json_boolean(x->followed));
         json_array_append_new(a, e);
@@ -219,10 +220,12 @@ int trace_demix_write_text(const trace_demix_result *r, FILE *f, util_err *err)
         if (x->payout == STORE_NONE)
             fprintf(f, "no payout found\n");
         else
-            fprintf(f, "%s %" PRId64 " sat, rule %s, %u candidate(s), conf %.2f%s\n",
+            fprintf(f,
+                    "%s %" PRId64
+                    " sat, rule %s, %u candidate(s), %u rival deposit(s), conf %.2f%s\n",
                     outpoint(s, x->payout, c, sizeof c), x->payout_value,
-                    trace_demix_rule_name(TRACE_DM_SWAP_MATCH), x->candidates, x->confidence,
-                    x->followed ? "" : " (not followed)");
+                    trace_demix_rule_name(TRACE_DM_SWAP_MATCH), x->candidates, x->rivals,
+                    x->confidence, x->followed ? "" : " (not followed)");
     }
     size_t expanded = 0, resolved = 0;
     for (size_t i = 0; i < r->n_rounds; i++) {
