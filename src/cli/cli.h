@@ -12,6 +12,7 @@
 #include "../risk/risk.h"
 #include "../store/store.h"
 #include "../taint/taint.h"
+#include "../trace/trace.h"
 #include "../util/util.h"
 
 /* Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found. */
@@ -98,5 +99,12 @@ int cli_xscreen_evm(cli_xscreen *x, const labels_db *labels, const risk_config *
 int cli_xscreen_btc(cli_xscreen *x, const store *btc, const labels_db *labels,
                     const cluster_map *clusters, const risk_config *cfg, const char *arg,
                     json_t *doc, util_err *err);
+
+/* cmd_trace_demix.c: trace --demix. One demixing option (name without "--": min-confidence,
+ * swap-fee-max, remix-depth, swap-window) into d: 0, or -1 after saying why on stderr. Then the
+ * run: d gets o's budget, until and follow_mixers; prints text or JSON; a CLI exit code. */
+int cli_demix_opt(trace_demix_opts *d, const char *name, const char *val);
+int cli_demix_run(const cli_ctx *ctx, const trace_seeds *seeds, trace_demix_opts *d,
+                  const trace_opts *o, const char *format);
 
 #endif

@@ -43,6 +43,10 @@ static void usage(FILE *f)
         "  --lookalikes F          one-payer batches with equal outputs (payroll, payouts)\n"
         "                          that look like CoinJoins; 0 = none (0)\n"
         "  --tx0-discount F        share of Whirlpool Tx0s paying a discounted fee (0)\n"
+        "  --swap-returns F        share of a thief's swap deposits paid back in BTC (0)\n"
+        "  --thief-remix F         chance a thief's Whirlpool postmix coin remixes (0)\n"
+        "  --thief-truth           per-output truth of the thieves (deposits, mix outputs,\n"
+        "                          swap returns); on with either option above\n"
         "  --era START-END         mainnet years the chain imitates (%.1f-%.1f)\n"
         "  --start-time UNIX       genesis timestamp (default: start of the era)\n"
         "  --file-size MIB         maximum size of a blk file (%llu)\n"
@@ -143,6 +147,10 @@ int cmd_generate(int argc, char **argv)
             cfg.evm = 1;
             continue;
         }
+        if (!strcmp(name, "--thief-truth")) {
+            cfg.thief_truth = 1;
+            continue;
+        }
         if (!strcmp(name, "--separate-rounds")) {
             cfg.separate_rounds = 1;
             continue;
@@ -208,6 +216,10 @@ int cmd_generate(int argc, char **argv)
             bad = parse_f(name, val, &cfg.lookalikes);
         else if (!strcmp(name, "--tx0-discount"))
             bad = parse_f(name, val, &cfg.tx0_discount);
+        else if (!strcmp(name, "--swap-returns"))
+            bad = parse_f(name, val, &cfg.swap_returns);
+        else if (!strcmp(name, "--thief-remix"))
+            bad = parse_f(name, val, &cfg.thief_remix);
         else if (!strcmp(name, "--evm-scenarios"))
             bad = parse_u32(name, val, &cfg.evm_scenarios);
         else if (!strcmp(name, "--evm-txs-per-block"))

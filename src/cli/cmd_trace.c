@@ -15,6 +15,10 @@ static const char *usage =
     "           [--policy poison|haircut|fifo] [--hops N] [--min-value SAT] [--until WHEN]\n"
     "           [--through-mixers] [--max-outputs N] [--format text|json|dot|html] [--json]\n"
     "           [--graph tx|entity]\n"
+    "       cointrail trace --demix --db DIR --from SPEC... [--min-confidence F] [--remix-depth "
+    "N]\n"
+    "           [--swap-window BLOCKS] [--swap-fee-max F] [--until WHEN] [--max-outputs N]\n"
+    "           [--format text|json]\n"
     "  SPEC: TXID:N (one output), TXID (all its outputs), ADDRESS (all its outputs),\n"
     "        entity:ADDRESS|ID (every output paid to that address's entity; needs clustering),\n"
     "        @FILE (one SPEC per line)\n"
@@ -26,6 +30,10 @@ static const char *usage =
     "            below --min-value (default 0), within a budget of 1000000 visited outputs\n"
     "            (--max-outputs; then a partial result); no height limit\n"
     "  --hops N: stop N txs from the seeds (1..1000)\n"
+    "  --demix: follow the thief's own coins through CoinJoins (postmix co-spends, address\n"
+    "           reuse) and swap services (amount and time), each link with its rule and\n"
+    "           confidence (defaults: min confidence 0.5, remix depth 3, swap window 36\n"
+    "           blocks, swap fee max 0.03)\n"
     "  Taint a limit stopped (--hops, --until, --min-value, the budget) is reported: a warning\n"
     "  on stderr per limit, with the option that lifts it, and the document's \"cut\" list\n";
 
@@ -241,6 +249,11 @@ int cmd_trace(int argc, char **argv)
                                          {"format", required_argument, 0, 'F'},
                                          {"json", no_argument, 0, 'j'},
                                          {"graph", required_argument, 0, 'g'},
+                                         {"demix", no_argument, 0, 'X'},
+                                         {"min-confidence", required_argument, 0, 'C'},
+                                         {"remix-depth", required_argument, 0, 'C'},
+                                         {"swap-window", required_argument, 0, 'C'},
+                                         {"swap-fee-max", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL, *format = "text", *until = NULL;
@@ -250,6 +263,9 @@ int cmd_trace(int argc, char **argv)
     if (!from) return CLI_ERROR;
     trace_opts o;
     trace_default_opts(&o);
+    trace_demix_opts dm;
+    trace_demix_default_opts(&dm);
+    int demix = 0;
     taint_target tg = {.model = TAINT_MODEL_UTXO,
                        .core = &o.core,
                        .min_value_sat = &o.min_value,
@@ -287,6 +303,12 @@ int cmd_trace(int argc, char **argv)
             break;
         case 'F':
             format = optarg;
+            break;
+        case 'X':
+            demix = 1;
+            break;
+        case 'C':
+            if (cli_demix_opt(&dm, opts[li].name, optarg)) goto out;
             break;
         case 'j':
             format = "json";
@@ -330,6 +352,10 @@ int cmd_trace(int argc, char **argv)
             rc = cli_fail(&err);
             goto done;
         }
+    if (demix) {
+        rc = cli_demix_run(&ctx, &seeds, &dm, &o, format);
+        goto done;
+    }
     if ((rc = trace_compute(s, ctx.labels, ctx.clusters, &seeds, &o, &res, &err))) {
         rc = cli_fail(&err);
         goto done;

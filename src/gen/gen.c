@@ -75,6 +75,10 @@ int gen_config_check(const gen_config *c, util_err *err)
         return util_errf(err, UTIL_EINVAL, "lookalikes %g: must be 0..100", c->lookalikes);
     if (!(c->tx0_discount >= 0 && c->tx0_discount <= 1))
         return util_errf(err, UTIL_EINVAL, "tx0 discount %g: must be 0..1", c->tx0_discount);
+    if (!(c->swap_returns >= 0 && c->swap_returns <= 1))
+        return util_errf(err, UTIL_EINVAL, "swap returns %g: must be 0..1", c->swap_returns);
+    if (!(c->thief_remix >= 0 && c->thief_remix <= 0.9))
+        return util_errf(err, UTIL_EINVAL, "thief remix %g: must be 0..0.9", c->thief_remix);
     if (c->evm && c->evm_scenarios > 64)
         return util_errf(err, UTIL_EINVAL, "evm scenarios %u: must be 0..64", c->evm_scenarios);
     if (c->evm && !(c->evm_txs_per_block >= 0 && c->evm_txs_per_block <= 200))

@@ -69,6 +69,14 @@ typedef struct gen_config {
     double lookalikes;     /* multiplier on the chance of one-payer batches with equal outputs
                               (payroll, payouts) that look like CoinJoins */
     double tx0_discount;   /* share of Whirlpool Tx0s that pay a discounted pool fee (SCODE) */
+    /* Laundering that a demixing tracer must see through (docs/generator.md, "Swap returns and
+     * remixes"); each 0 by default, and with all three off every byte of the output is what it
+     * was before they existed. */
+    double swap_returns; /* share of a thief's swap deposits the swap service pays back in BTC
+                            (amount less its fee, within hours), which the thief cashes out */
+    double thief_remix;  /* chance a thief's Whirlpool postmix coin remixes before it moves */
+    int thief_truth;     /* write the per-output truth (thief_deposit, thief_mix_output,
+                            swap_return lines) even with the two above at 0 */
     /* Called (if set) after every progress_every blocks and at the end; may be NULL. */
     void (*progress)(void *ctx, uint32_t height, uint64_t txs, uint64_t bytes);
     void *progress_ctx;

@@ -221,7 +221,8 @@ enum gen_step {
     GEN_ST_OTC,
     GEN_ST_SWAP,
     GEN_ST_BRIDGE,
-    GEN_ST_XCHAIN_IN, /* an EVM swap's or bridge's outbound leg paying the thief in Bitcoin */
+    GEN_ST_XCHAIN_IN,   /* an EVM swap's or bridge's outbound leg paying the thief in Bitcoin */
+    GEN_ST_SWAP_RETURN, /* the swap service paying a thief's deposit back (cfg.swap_returns) */
     GEN_NSTEPS
 };
 extern const char *const gen_step_names[GEN_NSTEPS];
@@ -241,7 +242,10 @@ enum {
     GEN_J_MIX,
     GEN_J_WAIT,
     GEN_J_POSTMIX,
-    GEN_J_FINAL
+    GEN_J_FINAL,
+    GEN_J_SWAPRET, /* a swap deposit the service will pay back (ref, amount); slot unused */
+    GEN_J_REMIX,   /* a postmix coin waiting in a Whirlpool pool's remix queue */
+    GEN_J_CASHOUT  /* a final deposit at an exchange or the OTC broker (after a swap return) */
 };
 
 typedef struct gen_job {
@@ -249,7 +253,27 @@ typedef struct gen_job {
     uint32_t due;
     uint8_t stage, left, then, impl;
     uint8_t pool, dest;
+    uint32_t ref_vout; /* GEN_J_SWAPRET: the deposit output */
+    uint32_t ref_height;
+    int64_t amount;
+    uint8_t ref[32];
 } gen_job;
+
+/* Per-output truth of a thief (cfg.thief_truth and the demixing options): an output of the
+ * thief's own tx that paid another entity, or an output of a CoinJoin or Tx0 it owns. */
+typedef struct gen_outrec {
+    uint8_t txid[32];
+    uint32_t vout, entity, height;
+    int64_t value;
+    uint8_t impl, tx0;
+} gen_outrec;
+
+/* A swap return: the thief's deposit at the swap service and the payout it got back. */
+typedef struct gen_swaprec {
+    uint8_t dep[32], pay[32];
+    uint32_t dep_vout, pay_vout, dep_height, pay_height;
+    int64_t dep_value, pay_value;
+} gen_swaprec;
 
 typedef struct gen_endpoint {
     uint32_t entity;
@@ -269,7 +293,18 @@ typedef struct gen_scen {
     uint32_t n_sources;
     gen_endpoint *ends;
     uint32_t n_ends, cap_ends;
+    gen_outrec *deps, *mixouts; /* only recorded when gen_thief_truth */
+    uint32_t n_deps, cap_deps, n_mixouts, cap_mixouts;
+    gen_swaprec *swaps;
+    uint32_t n_swaps, cap_swaps;
 } gen_scen;
+
+/* The per-output truth of the thieves is kept and written (the demixing options, or
+ * cfg.thief_truth alone). */
+static inline int gen_thief_truth(const gen_config *c)
+{
+    return c->thief_truth || c->swap_returns > 0 || c->thief_remix > 0;
+}
 
 /* ---- the whole generator state (one per gen_run; no globals) ---- */
 

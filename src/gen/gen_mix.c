@@ -515,6 +515,9 @@ static int wp_exit(gen *g, int pool)
     uint32_t k = gen_below(&g->rng, q->n), s = q->v[k];
     q->v[k] = q->v[--q->n];
     uint32_t owner = owner_of_slot(g, s);
+    if (g->ents[owner].kind ==
+        GEN_K_THIEF) /* a thief's remix (cfg.thief_remix) leaves by its job */
+        return gen_vec_push(g, q, s);
     uint32_t to = g->n_merch && gen_chance(&g->rng, 0.5)
                       ? g->e_merch + gen_below(&g->rng, g->n_merch)
                       : g->e_ex + gen_below(&g->rng, g->n_ex);

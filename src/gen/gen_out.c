@@ -89,6 +89,9 @@ static json_t *meta(const gen *g)
         json_object_set_new(o, "generic_rounds", json_real(c->generic_rounds));
     if (c->lookalikes > 0) json_object_set_new(o, "lookalikes", json_real(c->lookalikes));
     if (c->tx0_discount > 0) json_object_set_new(o, "tx0_discount", json_real(c->tx0_discount));
+    if (c->swap_returns > 0) json_object_set_new(o, "swap_returns", json_real(c->swap_returns));
+    if (c->thief_remix > 0) json_object_set_new(o, "thief_remix", json_real(c->thief_remix));
+    if (gen_thief_truth(c)) json_object_set_new(o, "thief_truth", json_true());
     json_object_set_new(o, "xor", json_boolean(c->xor_files));
     json_object_set_new(o, "files", json_integer(g->st.files));
     json_object_set_new(o, "bytes", json_integer((json_int_t)g->st.bytes));
@@ -225,7 +228,7 @@ static json_t *scenario(const gen *g, uint32_t k)
     json_t *left = json_array();
     for (uint32_t i = 0; i < s->n_jobs; i++) {
         const gen_job *j = &s->jobs[i];
-        if (j->stage == GEN_J_DEAD) continue;
+        if (j->stage == GEN_J_DEAD || j->stage == GEN_J_SWAPRET) continue; /* at the service */
         const gen_utxo *u = &g->utxos[j->slot];
         remaining += u->value;
         outpoint_str(buf, u->txid, u->vout);
@@ -234,6 +237,60 @@ static json_t *scenario(const gen *g, uint32_t k)
     json_object_set_new(o, "remaining", json_integer(remaining));
     json_object_set_new(o, "remaining_outputs", left);
     return o;
+}
+
+static json_t *outrec(const gen *g, const char *kind, uint32_t k, const gen_outrec *r)
+{
+    char buf[80];
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(kind));
+    json_object_set_new(o, "scenario", json_integer(k + 1));
+    outpoint_str(buf, r->txid, r->vout);
+    json_object_set_new(o, "output", json_string(buf));
+    json_object_set_new(o, "height", json_integer(r->height));
+    json_object_set_new(o, "value", json_integer(r->value));
+    if (!strcmp(kind, "thief_deposit")) {
+        json_object_set_new(o, "entity", json_integer(r->entity));
+        json_object_set_new(o, "type", json_string(gen_kind_names[g->ents[r->entity].kind]));
+    } else {
+        json_object_set_new(o, "implementation", json_string(gen_cj_names[r->impl]));
+        json_object_set_new(o, "tx0", json_boolean(r->tx0));
+    }
+    return o;
+}
+
+static json_t *swaprec(uint32_t k, const gen_swaprec *r)
+{
+    char buf[80];
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string("swap_return"));
+    json_object_set_new(o, "scenario", json_integer(k + 1));
+    outpoint_str(buf, r->dep, r->dep_vout);
+    json_object_set_new(o, "deposit", json_string(buf));
+    json_object_set_new(o, "deposit_height", json_integer(r->dep_height));
+    json_object_set_new(o, "deposit_value", json_integer(r->dep_value));
+    outpoint_str(buf, r->pay, r->pay_vout);
+    json_object_set_new(o, "payout", json_string(buf));
+    json_object_set_new(o, "payout_height", json_integer(r->pay_height));
+    json_object_set_new(o, "payout_value", json_integer(r->pay_value));
+    return o;
+}
+
+/* The thieves' per-output truth (gen_thief_truth): what each deposited where, which outputs of
+ * CoinJoins and Tx0s were its own, and which swap payouts returned its deposits. */
+static int thief_lines(gen *g, FILE *f, const char *path)
+{
+    int rc = 0;
+    for (uint32_t k = 0; !rc && k < g->n_scen; k++) {
+        const gen_scen *s = &g->scen[k];
+        for (uint32_t i = 0; !rc && i < s->n_deps; i++)
+            rc = put_line(g, f, outrec(g, "thief_deposit", k, &s->deps[i]), path);
+        for (uint32_t i = 0; !rc && i < s->n_mixouts; i++)
+            rc = put_line(g, f, outrec(g, "thief_mix_output", k, &s->mixouts[i]), path);
+        for (uint32_t i = 0; !rc && i < s->n_swaps; i++)
+            rc = put_line(g, f, swaprec(k, &s->swaps[i]), path);
+    }
+    return rc;
 }
 
 int gen_write_truth(gen *g)
@@ -250,6 +307,7 @@ int gen_write_truth(gen *g)
         rc = put_line(g, f, coinjoin(g, &g->cj[i]), path);
     for (uint32_t i = 0; !rc && i < g->n_scen; i++)
         rc = put_line(g, f, scenario(g, i), path);
+    if (!rc && gen_thief_truth(&g->cfg)) rc = thief_lines(g, f, path);
     if (!rc && g->cfg.evm) rc = gen_evm_write_truth(g, f, path);
     if (fclose(f) && !rc)
         rc = util_errf(g->err, UTIL_EIO, "%s: write failed: %s", path, strerror(errno));

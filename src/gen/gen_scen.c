@@ -11,7 +11,8 @@
 const char *const gen_step_names[GEN_NSTEPS] = {
     "theft",       "split",        "peel",           "hop",
     "coinjoin",    "tx0",          "consolidate",    "exchange_deposit",
-    "otc_deposit", "swap_deposit", "bridge_deposit", "xchain_inflow"};
+    "otc_deposit", "swap_deposit", "bridge_deposit", "xchain_inflow",
+    "swap_return"};
 
 int gen_scen_init(gen *g)
 {
@@ -53,6 +54,9 @@ void gen_scen_free(gen *g)
         free(g->scen[i].steps);
         free(g->scen[i].sources);
         free(g->scen[i].ends);
+        free(g->scen[i].deps);
+        free(g->scen[i].mixouts);
+        free(g->scen[i].swaps);
     }
     free(g->scen);
     g->scen = NULL;
@@ -128,6 +132,37 @@ static gen_endpoint *endpoint(gen *g, gen_scen *s, uint32_t ent)
     return e;
 }
 
+/* Room for one more record in a growable array of size-byte records; NULL when out of memory. */
+static void *grow(gen *g, void **v, uint32_t n, uint32_t *cap, size_t size)
+{
+    if (n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 32;
+        void *p = realloc(*v, (size_t)nc * size);
+        if (!p) {
+            g->oom = 1;
+            return NULL;
+        }
+        *v = p;
+        *cap = nc;
+    }
+    return (char *)*v + (size_t)n * size;
+}
+
+static void record_out(gen *g, gen_outrec **v, uint32_t *n, uint32_t *cap, const uint8_t txid[32],
+                       uint32_t vout, uint32_t ent, int64_t value, int impl, int tx0)
+{
+    gen_outrec *r = grow(g, (void **)v, *n, cap, sizeof *r);
+    if (!r) return;
+    memcpy(r->txid, txid, 32);
+    r->vout = vout;
+    r->entity = ent;
+    r->height = g->height;
+    r->value = value;
+    r->impl = (uint8_t)impl;
+    r->tx0 = (uint8_t)tx0;
+    (*n)++;
+}
+
 /* Account one thief's part of the tx being finished. */
 static void account_one(gen *g, uint32_t thief)
 {
@@ -149,6 +184,9 @@ static void account_one(gen *g, uint32_t thief)
         else if (all) {
             gen_endpoint *e = endpoint(g, s, owner);
             if (e) e->value += o->value, e->deposits++;
+            if (gen_thief_truth(&g->cfg))
+                record_out(g, &s->deps, &s->n_deps, &s->cap_deps, g->last_txid, i, owner, o->value,
+                           0, 0);
         }
     }
     if (all) {
@@ -178,6 +216,15 @@ void gen_scen_account(gen *g)
         done[n++] = o;
         account_one(g, o);
     }
+    if (g->cfg.thief_remix > 0) /* a remixed coin left its pool's queue */
+        for (uint32_t i = 0; i < g->nin; i++) {
+            uint32_t o = g->addrs[g->tin[i].addr].owner;
+            if (g->ents[o].kind != GEN_K_THIEF) continue;
+            gen_scen *s = &g->scen[g->ents[o].home];
+            for (uint32_t k = 0; k < s->n_jobs; k++)
+                if (s->jobs[k].stage == GEN_J_REMIX && s->jobs[k].slot == g->tin[i].slot)
+                    s->jobs[k].stage = GEN_J_DEAD;
+        }
 }
 
 int gen_scen_adopt(gen *g, uint32_t thief_ent, uint32_t slot, int stage, int impl, int pool)
@@ -195,11 +242,17 @@ int gen_scen_adopt(gen *g, uint32_t thief_ent, uint32_t slot, int stage, int imp
         break;
     case GEN_J_POSTMIX:
         j = new_job(g, s, slot, GEN_J_POSTMIX, g->height + 1 + delay(g, s, 2));
+        if (j) j->impl = (uint8_t)impl, j->pool = (uint8_t)pool; /* for a remix */
         break;
     default:
         j = new_job(g, s, slot, GEN_J_HOP, g->height + 1 + delay(g, s, 1));
         if (j) j->left = (uint8_t)gen_range(&g->rng, 1, 2);
         break;
+    }
+    if (j && gen_thief_truth(&g->cfg)) {
+        const gen_utxo *u = &g->utxos[slot];
+        record_out(g, &s->mixouts, &s->n_mixouts, &s->cap_mixouts, u->txid, u->vout, thief_ent,
+                   u->value, impl, s->steps[s->n_steps - 1].kind == GEN_ST_TX0);
     }
     return j ? 0 : UTIL_ENOMEM;
 }
@@ -387,10 +440,8 @@ static uint32_t endpoint_dest(const gen *g, uint32_t ent)
     return g->ents[ent].kind == GEN_K_BRIDGE ? GEN_DEST(ent, GEN_W_MAIN) : GEN_DEST(ent, GEN_W_IN);
 }
 
-static int step_final(gen *g, gen_scen *s, uint32_t ji)
+static int deposit_to(gen *g, gen_scen *s, uint32_t ji, uint32_t to, int kind)
 {
-    int kind;
-    uint32_t to = pick_endpoint(g, &kind);
     gen_tx_begin(g, s->thief);
     gen_tx_add_input(g, s->jobs[ji].slot, GEN_DEST_HOLD);
     gen_tx_out(g, gen_deposit_addr(g, to, s->thief), g->utxos[s->jobs[ji].slot].value,
@@ -400,6 +451,85 @@ static int step_final(gen *g, gen_scen *s, uint32_t ji)
     if (rc) return rc;
     s->jobs[ji].stage = GEN_J_DEAD;
     add_step(g, s, kind, 0);
+    if (kind == GEN_ST_SWAP && g->cfg.swap_returns > 0 &&
+        gen_chance(&g->rng, g->cfg.swap_returns)) {
+        /* An instant swap the thief takes back in bitcoin from the service's hot wallet, as
+         * with a swap to another coin and back: the service commingles the funds. */
+        gen_job *j = new_job(g, s, GEN_NONE, GEN_J_SWAPRET, g->height + 1 + gen_below(&g->rng, 6));
+        if (!j) return UTIL_ENOMEM;
+        memcpy(j->ref, g->last_txid, 32);
+        j->ref_vout = 0;
+        j->ref_height = g->height;
+        j->amount = g->tout[0].value;
+    }
+    return 1;
+}
+
+static int step_final(gen *g, gen_scen *s, uint32_t ji)
+{
+    int kind;
+    uint32_t to = pick_endpoint(g, &kind);
+    return deposit_to(g, s, ji, to, kind);
+}
+
+/* After a swap return: cash out at an exchange (80%) or the OTC broker. */
+static int step_cashout(gen *g, gen_scen *s, uint32_t ji)
+{
+    if (g->n_ex && gen_chance(&g->rng, 0.8))
+        return deposit_to(g, s, ji, g->e_ex + gen_below(&g->rng, g->n_ex), GEN_ST_EXCHANGE);
+    return deposit_to(g, s, ji, g->e_otc, GEN_ST_OTC);
+}
+
+/* The swap service pays a thief's deposit back: its fee (0.5-2%) and the network fee off, from
+ * its hot wallet (the deposits it swept), to a fresh thief address. */
+static int step_swapret(gen *g, gen_scen *s, uint32_t ji)
+{
+    uint32_t sw = g->e_swap;
+    int64_t amount = s->jobs[ji].amount;
+    int64_t pay = amount - (int64_t)(amount * (0.005 + 0.015 * gen_unif(&g->rng))) - 2000;
+    if (pay < 20000) {
+        s->jobs[ji].stage = GEN_J_DEAD; /* too small to pay back: the service keeps it */
+        return 0;
+    }
+    int ok = 0;
+    for (int w = GEN_W_MAIN; w <= GEN_W_IN && !ok; w++) {
+        gen_tx_begin(g, sw);
+        thief_out(g, s->thief, pay);
+        ok = gen_fund(g, sw, w, GEN_MASK_ANY, gen_fee_rate(g), -1, 60);
+    }
+    if (!ok) { /* not enough float yet: try again next block, for a day at most */
+        gen_job *j = &s->jobs[ji];
+        j->due = g->height + 1;
+        if (g->height > j->ref_height + 144) j->stage = GEN_J_DEAD;
+        return 0;
+    }
+    gen_tx_shuffle(g);
+    int rc = gen_tx_finish(g);
+    if (rc) return rc;
+    uint32_t vout = 0, slot = GEN_NONE;
+    for (uint32_t i = 0; i < g->nout; i++)
+        if (g->tout[i].addr != GEN_NONE && g->addrs[g->tout[i].addr].owner == s->thief)
+            vout = i, slot = g->out_slot[i];
+    gen_endpoint *e = endpoint(g, s, sw);
+    if (e) e->value -= pay; /* the service finally kept only its fee */
+    add_step(g, s, GEN_ST_SWAP_RETURN, 0);
+    gen_swaprec *r = grow(g, (void **)&s->swaps, s->n_swaps, &s->cap_swaps, sizeof *r);
+    if (r) {
+        const gen_job *d = &s->jobs[ji];
+        memcpy(r->dep, d->ref, 32);
+        memcpy(r->pay, g->last_txid, 32);
+        r->dep_vout = d->ref_vout, r->pay_vout = vout;
+        r->dep_height = d->ref_height, r->pay_height = g->height;
+        r->dep_value = d->amount, r->pay_value = pay;
+        s->n_swaps++;
+    }
+    s->jobs[ji].stage = GEN_J_DEAD;
+    uint32_t hops = gen_below(&g->rng, 3);
+    gen_job *j =
+        new_job(g, s, slot, hops ? GEN_J_HOP : GEN_J_CASHOUT, g->height + 1 + delay(g, s, 0.5));
+    if (!j) return UTIL_ENOMEM;
+    j->left = (uint8_t)hops;
+    j->then = GEN_J_CASHOUT;
     return 1;
 }
 
@@ -527,6 +657,16 @@ static int step_mix(gen *g, gen_scen *s, uint32_t ji)
 static int step_postmix(gen *g, gen_scen *s)
 {
     uint32_t idx[60], n = 0;
+    if (g->cfg.thief_remix > 0)
+        for (uint32_t i = 0; i < s->n_jobs; i++) {
+            gen_job *j = &s->jobs[i];
+            if (j->stage != GEN_J_POSTMIX || j->due > g->height || j->impl != GEN_CJ_WHIRLPOOL ||
+                !gen_chance(&g->rng, g->cfg.thief_remix))
+                continue;
+            /* A free remix: the coin waits in its pool's queue like any user's postmix. */
+            if (gen_vec_push(g, &g->remix[j->pool], j->slot)) return UTIL_ENOMEM;
+            j->stage = GEN_J_REMIX;
+        }
     for (uint32_t i = 0; i < s->n_jobs && n < 60; i++)
         if (s->jobs[i].stage == GEN_J_POSTMIX && s->jobs[i].due <= g->height) idx[n++] = i;
     if (!n) return 0;
@@ -567,7 +707,8 @@ int gen_scen_block(gen *g)
         uint32_t n = s->n_jobs;
         for (uint32_t i = 0; i < n && !g->oom; i++) {
             gen_job *j = &s->jobs[i];
-            if (j->stage == GEN_J_DEAD || j->stage == GEN_J_POSTMIX) continue;
+            if (j->stage == GEN_J_DEAD || j->stage == GEN_J_POSTMIX || j->stage == GEN_J_REMIX)
+                continue;
             if (j->stage == GEN_J_WAIT) {
                 /* A round that does not come: give up mixing this coin. */
                 if (g->height > j->due + 30) {
@@ -580,7 +721,7 @@ int gen_scen_block(gen *g)
             }
             if (j->due > g->height) continue;
             if (g->blk_weight + 400000 > GEN_MAX_WEIGHT) return 0;
-            int64_t v = g->utxos[j->slot].value;
+            int64_t v = j->slot != GEN_NONE ? g->utxos[j->slot].value : 0; /* SWAPRET: none */
             switch (j->stage) {
             case GEN_J_SPLIT: {
                 uint32_t parts = v > 20 * GEN_COIN ? gen_range(&g->rng, 5, 8)
@@ -597,6 +738,12 @@ int gen_scen_block(gen *g)
                 break;
             case GEN_J_MIX:
                 rc = step_mix(g, s, i);
+                break;
+            case GEN_J_SWAPRET:
+                rc = step_swapret(g, s, i);
+                break;
+            case GEN_J_CASHOUT:
+                rc = step_cashout(g, s, i);
                 break;
             default:
                 rc = step_final(g, s, i);

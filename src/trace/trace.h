@@ -436,4 +436,6 @@ int trace_write_html(const trace_result *r, FILE *f, util_err *err);
 /* The same; with TRACE_GRAPH_ENTITY the drawing is the entity graph's largest flows instead of
  * the paths through txs. */
 int trace_write_html_graph(const trace_result *r, FILE *f, int graph, util_err *err);
+/* Demixing (trace --demix): trace_demix.h, part of this interface. */
+#include "trace_demix.h"
 #endif
