@@ -20,6 +20,7 @@ PY=/usr/bin/python3
 mkdir -p "$WORK"
 echo "load: $(uptime | sed 's/.*load average: //'); $BLOCKS blocks of $TPB txs per chain"
 dumps=()
+status=0
 for s in "$@"; do
     IFS=: read -r seed priv scen <<<"$s"
     chain="$WORK/chain-$seed-$priv-$scen-$BLOCKS-$TPB"
@@ -38,7 +39,7 @@ for s in "$@"; do
     fi
     echo "== seed $seed, privacy rate $priv, $scen scenarios"
     $PY tests/screen_accuracy.py levels "$BIN" "$db" "$chain" --check \
-        --dump "$WORK/levels-$seed-$priv-$scen.json" ${RULES:+--rules "$RULES"}
+        --dump "$WORK/levels-$seed-$priv-$scen.json" ${RULES:+--rules "$RULES"} || status=1
     dumps+=("$WORK/levels-$seed-$priv-$scen.json")
 done
 if [ ${#dumps[@]} -gt 1 ]; then
@@ -46,3 +47,4 @@ if [ ${#dumps[@]} -gt 1 ]; then
     $PY tests/screen_accuracy.py calibrate "${dumps[@]}"
 fi
 [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"/chain-* "$WORK"/db-*
+exit $status
