@@ -46,7 +46,7 @@ DEFAULTS = {
     "full_exposure_share": 1.0,
     "hop_decay": 1.0,
     "thresholds": {"medium": 20, "high": 50, "severe": 80},
-    "level_shares": {"medium": 0.02, "high": 0.1, "severe": 0.5},
+    "level_shares": {"medium": 0.05, "high": 0.2, "severe": 0.5},
     "cumulative_share": True,
     "default_weight": 10,
     "categories": dict(serve_check.WEIGHTS),

@@ -245,10 +245,10 @@ static void test_rules(const char *tmp)
     util_err err = {0};
     risk_config c;
     risk_config_default(&c);
-    /* the built-in curve: its points (20, 50, 80 at 2 %, 10 %, 50 %; 100 at all) and between */
-    const double pts[][2] = {{0, 0},     {0.01, 0.1},  {0.02, 0.2}, {0.06, 0.35},
-                             {0.1, 0.5}, {0.3, 0.65},  {0.5, 0.8},  {0.75, 0.9},
-                             {1, 1},     {1e-6, 1e-5}, {-1, 0}};
+    /* the built-in curve: its points (20, 50, 80 at 5 %, 20 %, 50 %; 100 at all) and between */
+    const double pts[][2] = {{0, 0},     {0.025, 0.1}, {0.05, 0.2}, {0.125, 0.35},
+                             {0.2, 0.5}, {0.35, 0.65}, {0.5, 0.8},  {0.75, 0.9},
+                             {1, 1},     {1e-6, 4e-6}, {-1, 0}};
     for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
         CHECK(near(risk_share_factor(&c, pts[i][0]), pts[i][1]));
         if (!near(risk_share_factor(&c, pts[i][0]), pts[i][1]))
@@ -286,9 +286,16 @@ static void test_rules(const char *tmp)
         double old = sh / 0.1 < 1 ? sh / 0.1 : 1;
         CHECK(near(risk_share_factor(&c, sh), old));
     }
-    /* level shares given: a step where two levels share a point; keys left out keep theirs */
-    CHECK(write_rules(path, "{\"level_shares\": {\"high\": 0.02, \"severe\": 0.2}, "
-                            "\"full_exposure_share\": 0.4, \"cumulative_share\": false}") == 0);
+    /* level shares given: keys left out keep theirs */
+    CHECK(write_rules(path, "{\"level_shares\": {\"severe\": 0.6}}") == 0);
+    risk_config_default(&c);
+    CHECK(risk_config_load(&c, path, &err) == 0);
+    CHECK(c.level_shares[0] == 0.05 && c.level_shares[1] == 0.2 && c.level_shares[2] == 0.6);
+    CHECK(near(risk_share_factor(&c, 0.8), 0.9));
+    /* a step where two levels share a point */
+    CHECK(write_rules(path,
+                      "{\"level_shares\": {\"medium\": 0.02, \"high\": 0.02, \"severe\": "
+                      "0.2}, \"full_exposure_share\": 0.4, \"cumulative_share\": false}") == 0);
     risk_config_default(&c);
     CHECK(risk_config_load(&c, path, &err) == 0);
     CHECK(c.level_shares[0] == 0.02 && c.level_shares[1] == 0.02 && c.cumulative_share == 0);

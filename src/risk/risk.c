@@ -35,8 +35,8 @@ void risk_config_default(risk_config *c)
     c->thresholds[0] = 20;
     c->thresholds[1] = 50;
     c->thresholds[2] = 80;
-    c->level_shares[0] = 0.02;
-    c->level_shares[1] = 0.1;
+    c->level_shares[0] = 0.05;
+    c->level_shares[1] = 0.2;
     c->level_shares[2] = 0.5;
     c->cumulative_share = 1;
     c->default_weight = 10;
