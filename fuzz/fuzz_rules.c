@@ -31,6 +31,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(c.hop_decay >= 0 && c.hop_decay <= 1);
         FUZZ_ASSERT(c.full_exposure_share > 0 && c.full_exposure_share <= 1);
         FUZZ_ASSERT(c.thresholds[0] <= c.thresholds[1] && c.thresholds[1] <= c.thresholds[2]);
+        FUZZ_ASSERT(c.level_shares[0] >= 0 && c.level_shares[0] <= c.level_shares[1] &&
+                    c.level_shares[1] <= c.level_shares[2] &&
+                    c.level_shares[2] <= c.full_exposure_share);
+        /* the share curve is defined, 0..1 and never falls, whatever the file said */
+        double last = 0;
+        for (int i = 0; i <= 40; i++) {
+            double f = risk_share_factor(&c, i / 40.0);
+            FUZZ_ASSERT(f >= 0 && f <= 1 && f >= last - 1e-12);
+            last = f;
+        }
         FUZZ_ASSERT(c.n_weights <= sizeof c.weights / sizeof *c.weights);
         for (size_t i = 0; i < c.n_weights; i++)
             FUZZ_ASSERT(c.weights[i].weight >= 0 && c.weights[i].weight <= 100 &&

@@ -1,10 +1,17 @@
 /* Risk scores from the typed screening result (risk_result), checked against values computed
  * here by hand from the rules: a direct label adds weight x confidence / 100, an indirect
- * category weight x min(1, share / full_exposure_share) x hop_decay^(hops - 1); the score is
- * the largest, capped at 100, to a tenth. The engine needs a store, so this screens the
- * scenario txs and addresses of a small generated chain under rules set here (weights not the
- * defaults), and checks every contribution, the score and level, and that the JSON writer
- * reports the same score and one reason per positive contribution. */
+ * category weight x curve(share) x hop_decay^(hops - 1), where curve is the straight lines
+ * through (0, 0), (level share, threshold / 100) per level and (full_exposure_share, 1), and the
+ * share counts every category of the side weighed at least as much (cumulative_share); the
+ * score is the largest, capped at 100, to a tenth. The engine needs a store, so this screens
+ * the scenario txs and addresses of a small generated chain under rules set here (weights not
+ * the defaults), and checks every contribution, the score and level, and that the JSON writer
+ * reports the same score and one reason per positive contribution.
+ *
+ * The rules file's semantics on their own: the built-in share curve at its points and between,
+ * a deposit all stolen is severe whatever its distance under the defaults, a file of the
+ * format before level_shares (full_exposure_share alone) keeps its straight line, and bad
+ * level shares are refused naming the file and key. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,14 +42,26 @@ static double W(const char *cat)
     return 11; /* default_weight */
 }
 #define DECAY 0.5
-#define FULL 0.25
+#define FULL 0.6
+/* the level shares of this test's rules: medium, high, severe */
+static const double SH[3] = {0.01, 0.05, 0.3};
+
+/* The share curve of this test's rules (thresholds 20, 50, 80), segment by segment. */
+static double curve(double s)
+{
+    if (s >= FULL) return 1;
+    if (s >= SH[2]) return 0.8 + 0.2 * (s - SH[2]) / (FULL - SH[2]);
+    if (s >= SH[1]) return 0.5 + 0.3 * (s - SH[1]) / (SH[2] - SH[1]);
+    if (s >= SH[0]) return 0.2 + 0.3 * (s - SH[0]) / (SH[1] - SH[0]);
+    return 0.2 * s / SH[0];
+}
 
 static int near(double a, double b)
 {
     return fabs(a - b) <= 1e-9 * (1 + fabs(b));
 }
 
-static int n_direct, n_indirect, n_multi_hop, n_capped_share, n_results;
+static int n_direct, n_indirect, n_multi_hop, n_capped_share, n_cumulative, n_results;
 
 static void check_result(const risk_ctx *r, const risk_result *res)
 {
@@ -61,8 +80,15 @@ static void check_result(const risk_ctx *r, const risk_result *res)
             const risk_exposure *e = &side->cat[c->exposure];
             double share = (double)e->amount / (double)side->seeded;
             CHECK(near(e->share, share));
-            double f = share / FULL < 1 ? share / FULL : 1;
-            if (share >= FULL) n_capped_share++;
+            double used = 0;
+            for (size_t k = 0; k < side->n_cat; k++)
+                if (W(side->cat[k].category) >= W(e->category))
+                    used += (double)side->cat[k].amount / (double)side->seeded;
+            CHECK(near(c->share_used, used));
+            if (used > share * 1.001) n_cumulative++;
+            double f = curve(used);
+            CHECK(near(c->share_factor, f));
+            if (used >= FULL) n_capped_share++;
             double d = 1;
             for (uint32_t h = 1; h < e->hops; h++)
                 d *= DECAY;
@@ -132,9 +158,10 @@ static void test_scores(const char *tmp)
     if (!f) return;
     fprintf(f,
             "{\"hop_decay\": %g, \"full_exposure_share\": %g, \"default_weight\": 11, "
+            "\"level_shares\": {\"medium\": %g, \"high\": %g, \"severe\": %g}, "
             "\"categories\": {\"exchange\": 3, \"otc\": 40, \"bridge\": 12, \"swap\": 7, "
             "\"mixer\": 70, \"sanctioned\": 95, \"theft\": 90, \"miner\": 1}}",
-            DECAY, FULL);
+            DECAY, FULL, SH[0], SH[1], SH[2]);
     fclose(f);
     risk_config rc;
     risk_config_default(&rc);
@@ -192,19 +219,128 @@ static void test_scores(const char *tmp)
         risk_result_free(&ra);
     }
     /* the test reached every kind of rule */
-    printf("%d results, %d direct, %d indirect (%d beyond 1 hop, %d at full share)\n", n_results,
-           n_direct, n_indirect, n_multi_hop, n_capped_share);
-    CHECK(n_direct > 10 && n_indirect > 10 && n_multi_hop > 5 && n_capped_share > 0);
+    printf("%d results, %d direct, %d indirect (%d beyond 1 hop, %d at full share, %d with "
+           "heavier categories added)\n",
+           n_results, n_direct, n_indirect, n_multi_hop, n_capped_share, n_cumulative);
+    CHECK(n_direct > 10 && n_indirect > 10 && n_multi_hop > 5 && n_capped_share > 0 &&
+          n_cumulative > 0);
 
     risk_ctx_free(r);
     labels_db_close(labels);
     store_close(s);
 }
 
+static int write_rules(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static void test_rules(const char *tmp)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/r.json", tmp);
+    util_err err = {0};
+    risk_config c;
+    risk_config_default(&c);
+    /* the built-in curve: its points (20, 50, 80 at 5 %, 20 %, 50 %; 100 at all) and between */
+    const double pts[][2] = {{0, 0},     {0.025, 0.1}, {0.05, 0.2}, {0.125, 0.35},
+                             {0.2, 0.5}, {0.35, 0.65}, {0.5, 0.8},  {0.75, 0.9},
+                             {1, 1},     {1e-6, 4e-6}, {-1, 0}};
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
+        CHECK(near(risk_share_factor(&c, pts[i][0]), pts[i][1]));
+        if (!near(risk_share_factor(&c, pts[i][0]), pts[i][1]))
+            fprintf(stderr, "share %g: %.12g, by hand %g\n", pts[i][0],
+                    risk_share_factor(&c, pts[i][0]), pts[i][1]);
+    }
+    /* distance alone is no risk: a deposit all stolen, 30 txs away, is severe under the
+     * defaults; diluted to 5 % it is medium, to 1 % low */
+    CHECK(c.hop_decay == 1 && c.cumulative_share == 1);
+    double far = risk_weight(&c, "theft") * risk_share_factor(&c, 1) * pow(c.hop_decay, 29);
+    CHECK(far >= c.thresholds[2]);
+    double diluted = risk_weight(&c, "theft") * risk_share_factor(&c, 0.05);
+    CHECK(diluted >= c.thresholds[0] && diluted < c.thresholds[1]);
+    CHECK(risk_weight(&c, "theft") * risk_share_factor(&c, 0.01) < c.thresholds[0]);
+    /* a mixer all the way is high, never severe; sanctioned severe from half */
+    CHECK(risk_weight(&c, "mixer") * risk_share_factor(&c, 1) < c.thresholds[2]);
+    CHECK(risk_weight(&c, "mixer") * risk_share_factor(&c, 1) >= c.thresholds[1]);
+    CHECK(risk_weight(&c, "sanctioned") * risk_share_factor(&c, 0.5) >= c.thresholds[2]);
+
+    /* the format before level_shares: full_exposure_share alone is the old straight line */
+    CHECK(write_rules(path, "{\"full_exposure_share\": 0.25, \"hop_decay\": 0.8}") == 0);
+    risk_config_default(&c);
+    CHECK(risk_config_load(&c, path, &err) == 0);
+    for (double sh = 0.005; sh < 0.4; sh += 0.0125) {
+        double old = sh / 0.25 < 1 ? sh / 0.25 : 1;
+        CHECK(near(risk_share_factor(&c, sh), old));
+    }
+    CHECK(c.hop_decay == 0.8);
+    /* ... with other thresholds too */
+    CHECK(write_rules(path, "{\"thresholds\": {\"medium\": 30, \"high\": 60, \"severe\": 90}, "
+                            "\"full_exposure_share\": 0.1}") == 0);
+    risk_config_default(&c);
+    CHECK(risk_config_load(&c, path, &err) == 0);
+    for (double sh = 0.001; sh < 0.2; sh += 0.003) {
+        double old = sh / 0.1 < 1 ? sh / 0.1 : 1;
+        CHECK(near(risk_share_factor(&c, sh), old));
+    }
+    /* level shares given: keys left out keep theirs */
+    CHECK(write_rules(path, "{\"level_shares\": {\"severe\": 0.6}}") == 0);
+    risk_config_default(&c);
+    CHECK(risk_config_load(&c, path, &err) == 0);
+    CHECK(c.level_shares[0] == 0.05 && c.level_shares[1] == 0.2 && c.level_shares[2] == 0.6);
+    CHECK(near(risk_share_factor(&c, 0.8), 0.9));
+    /* a step where two levels share a point */
+    CHECK(write_rules(path,
+                      "{\"level_shares\": {\"medium\": 0.02, \"high\": 0.02, \"severe\": "
+                      "0.2}, \"full_exposure_share\": 0.4, \"cumulative_share\": false}") == 0);
+    risk_config_default(&c);
+    CHECK(risk_config_load(&c, path, &err) == 0);
+    CHECK(c.level_shares[0] == 0.02 && c.level_shares[1] == 0.02 && c.cumulative_share == 0);
+    CHECK(near(risk_share_factor(&c, 0.01), 0.1));
+    CHECK(near(risk_share_factor(&c, 0.02), 0.5));
+    CHECK(near(risk_share_factor(&c, 0.11), 0.65));
+    CHECK(near(risk_share_factor(&c, 0.3), 0.9));
+    CHECK(near(risk_share_factor(&c, 0.4), 1));
+    /* the rules as JSON read back give the same rules */
+    json_t *j = risk_config_json(&c);
+    CHECK(j && json_dump_file(j, path, 0) == 0);
+    json_decref(j);
+    risk_config back;
+    risk_config_default(&back);
+    CHECK(risk_config_load(&back, path, &err) == 0);
+    CHECK(!memcmp(back.level_shares, c.level_shares, sizeof c.level_shares) &&
+          back.full_exposure_share == c.full_exposure_share &&
+          back.cumulative_share == c.cumulative_share);
+    /* refused, naming the file and the key */
+    static const struct {
+        const char *text, *key;
+    } bad[] = {
+        {"{\"level_shares\": {\"severe\": 0.9}, \"full_exposure_share\": 0.5}", "level_shares"},
+        {"{\"level_shares\": {\"medium\": 0.2, \"high\": 0.1}}", "level_shares"},
+        {"{\"level_shares\": {\"extreme\": 0.2}}", "level_shares.extreme"},
+        {"{\"level_shares\": {\"medium\": -0.1}}", "level_shares.medium"},
+        {"{\"level_shares\": {\"medium\": \"2%\"}}", "level_shares.medium"},
+        {"{\"level_shares\": [0.1]}", "level_shares"},
+        {"{\"cumulative_share\": 1}", "cumulative_share"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(write_rules(path, bad[i].text) == 0);
+        risk_config_default(&c);
+        util_err e2 = {0};
+        CHECK(risk_config_load(&c, path, &e2) == UTIL_EFORMAT);
+        CHECK(strstr(e2.msg, path) && strstr(e2.msg, bad[i].key));
+        if (!strstr(e2.msg, bad[i].key)) fprintf(stderr, "%s: %s\n", bad[i].text, e2.msg);
+    }
+}
+
 int main(void)
 {
     char tmp[] = "/tmp/test_risk_score.XXXXXX";
     if (!mkdtemp(tmp)) return 1;
+    test_rules(tmp);
     test_scores(tmp);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

@@ -28,11 +28,17 @@ void risk_config_default(risk_config *c)
     c->min_value = 1000;
     c->max_outputs = 20000;
     c->max_seed_outputs = 5000;
-    c->hop_decay = 0.8;
-    c->full_exposure_share = 0.1;
+    /* Risk follows the money, not the hop count: a deposit that is all stolen is severe at any
+     * depth, and only dilution lowers it (docs/screening.md, "Calibration"). */
+    c->hop_decay = 1;
+    c->full_exposure_share = 1;
     c->thresholds[0] = 20;
     c->thresholds[1] = 50;
     c->thresholds[2] = 80;
+    c->level_shares[0] = 0.05;
+    c->level_shares[1] = 0.2;
+    c->level_shares[2] = 0.5;
+    c->cumulative_share = 1;
     c->default_weight = 10;
     c->n_weights = sizeof default_weights / sizeof *default_weights;
     memcpy(c->weights, default_weights, sizeof default_weights);
@@ -43,6 +49,22 @@ double risk_weight(const risk_config *c, const char *category)
     for (size_t i = 0; i < c->n_weights; i++)
         if (!strcmp(c->weights[i].category, category)) return c->weights[i].weight;
     return c->default_weight;
+}
+
+double risk_share_factor(const risk_config *c, double share)
+{
+    const double x[5] = {0, c->level_shares[0], c->level_shares[1], c->level_shares[2],
+                         c->full_exposure_share};
+    const double y[5] = {0, c->thresholds[0] / 100, c->thresholds[1] / 100, c->thresholds[2] / 100,
+                         1};
+    if (!(share > 0)) return 0;
+    if (share >= x[4]) return 1;
+    /* the last point at or below the share; the next is above it (x ascends), so the segment
+     * has a width even where two points share an x (a step) */
+    int i = 3;
+    while (x[i] > share)
+        i--;
+    return y[i] + (y[i + 1] - y[i]) * (share - x[i]) / (x[i + 1] - x[i]);
 }
 
 static int num_in(json_t *v, double lo, double hi, double *out)
@@ -64,6 +86,7 @@ int risk_config_load(risk_config *c, const char *path, util_err *err)
     const char *key;
     json_t *v;
     double d;
+    int has_full = 0, has_shares = 0;
     if (!json_is_object(doc)) {
         rc = util_errf(err, UTIL_EFORMAT, "%s: expected a JSON object", path);
         goto done;
@@ -90,6 +113,7 @@ int risk_config_load(risk_config *c, const char *path, util_err *err)
             if (num_in(v, 0, 1, &c->hop_decay)) goto bad;
         } else if (!strcmp(key, "full_exposure_share")) {
             if (num_in(v, 1e-9, 1, &c->full_exposure_share)) goto bad;
+            has_full = 1;
         } else if (!strcmp(key, "default_weight")) {
             if (num_in(v, 0, 100, &c->default_weight)) goto bad;
         } else if (!strcmp(key, "thresholds")) {
@@ -115,6 +139,28 @@ int risk_config_load(risk_config *c, const char *path, util_err *err)
                                path);
                 goto done;
             }
+        } else if (!strcmp(key, "level_shares")) {
+            static const char *const names[3] = {"medium", "high", "severe"};
+            if (!json_is_object(v)) goto bad;
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2)
+            {
+                int i = 0;
+                while (i < 3 && strcmp(k2, names[i]))
+                    i++;
+                if (i == 3 || num_in(v2, 0, 1, &c->level_shares[i])) {
+                    rc = util_errf(err, UTIL_EFORMAT,
+                                   "%s: level_shares.%s: expected medium, high or severe with a "
+                                   "share 0..1",
+                                   path, k2);
+                    goto done;
+                }
+            }
+            has_shares = 1;
+        } else if (!strcmp(key, "cumulative_share")) {
+            if (!json_is_boolean(v)) goto bad;
+            c->cumulative_share = json_is_true(v);
         } else if (!strcmp(key, "categories")) {
             if (!json_is_object(v)) goto bad;
             const char *k2;
@@ -152,6 +198,17 @@ int risk_config_load(risk_config *c, const char *path, util_err *err)
                        key);
         goto done;
     }
+    /* A file of the format before level_shares that sets full_exposure_share keeps its meaning:
+     * the straight line min(1, share / full), which passes each threshold at full x it / 100. */
+    if (has_full && !has_shares)
+        for (int i = 0; i < 3; i++)
+            c->level_shares[i] = c->full_exposure_share * c->thresholds[i] / 100;
+    if (!(c->level_shares[0] <= c->level_shares[1] && c->level_shares[1] <= c->level_shares[2] &&
+          c->level_shares[2] <= c->full_exposure_share))
+        rc = util_errf(err, UTIL_EFORMAT,
+                       "%s: level_shares: need medium <= high <= severe <= full_exposure_share "
+                       "(%g)",
+                       path, c->full_exposure_share);
 done:
     json_decref(doc);
     return rc;
@@ -163,12 +220,15 @@ json_t *risk_config_json(const risk_config *c)
     for (size_t i = 0; i < c->n_weights; i++)
         json_object_set_new(cats, c->weights[i].category, json_real(c->weights[i].weight));
     return json_pack(
-        "{s:i, s:I, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:{s:f, s:f, s:f}, s:o}", "version", 1,
-        "hops", (json_int_t)c->hops, "policy", trace_policy_name(c->policy), "min_value",
-        (json_int_t)c->min_value, "max_outputs", (json_int_t)c->max_outputs, "max_seed_outputs",
-        (json_int_t)c->max_seed_outputs, "hop_decay", c->hop_decay, "full_exposure_share",
-        c->full_exposure_share, "default_weight", c->default_weight, "thresholds", "medium",
-        c->thresholds[0], "high", c->thresholds[1], "severe", c->thresholds[2], "categories", cats);
+        "{s:i, s:I, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:{s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:b, "
+        "s:o}",
+        "version", 1, "hops", (json_int_t)c->hops, "policy", trace_policy_name(c->policy),
+        "min_value", (json_int_t)c->min_value, "max_outputs", (json_int_t)c->max_outputs,
+        "max_seed_outputs", (json_int_t)c->max_seed_outputs, "hop_decay", c->hop_decay,
+        "full_exposure_share", c->full_exposure_share, "default_weight", c->default_weight,
+        "thresholds", "medium", c->thresholds[0], "high", c->thresholds[1], "severe",
+        c->thresholds[2], "level_shares", "medium", c->level_shares[0], "high", c->level_shares[1],
+        "severe", c->level_shares[2], "cumulative_share", c->cumulative_share, "categories", cats);
 }
 
 /* ---- context (struct risk_ctx: risk_int.h) ---- */
@@ -479,9 +539,12 @@ static int indirect(const risk_ctx *r, const trace_seeds *seeds, int d, uint32_t
         k->path = NULL;
         e->traced_amount = k->amount;
         e->explained = RISK_EXPLAINED_TRACE;
-        if (risk_indirect_contrib(r, res, d, i)) goto nomem;
     }
     trace_exposure_free(&x);
+    /* after the side is whole: a cumulative share reads every category of it */
+    for (size_t i = 0; i < side->n_cat; i++)
+        if (risk_indirect_contrib(r, res, d, i))
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
     return 0;
 nomem:
     trace_exposure_free(&x);
@@ -490,16 +553,26 @@ nomem:
 
 int risk_indirect_contrib(const risk_ctx *r, risk_result *res, int d, size_t i)
 {
-    const risk_exposure *e = &res->side[d].cat[i];
-    /* docs/screening.md: weight x min(1, share / full share) x decay^(hops - 1) */
+    const risk_side *side = &res->side[d];
+    const risk_exposure *e = &side->cat[i];
+    /* docs/screening.md: weight x share curve x decay^(hops - 1) */
     risk_contribution c = {.basis = d == 0 ? RISK_BY_INCOMING : RISK_BY_OUTGOING,
                            .weight = risk_weight(&r->cfg, e->category),
                            .subject = STORE_NO_ADDR,
                            .entity = CLUSTER_NO_ENTITY,
                            .label = e->nearest_label,
-                           .exposure = i};
-    double full = e->share / r->cfg.full_exposure_share;
-    c.share_factor = full > 1 ? 1 : full;
+                           .exposure = i,
+                           .share_used = e->share};
+    /* Money from a theft diluted with sanctioned money is not diluted: every category weighed
+     * at least as much counts with this one. The side's categories are all known here: the
+     * callers add contributions after filling side->cat. */
+    if (r->cfg.cumulative_share) {
+        c.share_used = 0;
+        for (size_t k = 0; k < side->n_cat; k++)
+            if (risk_weight(&r->cfg, side->cat[k].category) >= c.weight)
+                c.share_used += side->cat[k].share;
+    }
+    c.share_factor = risk_share_factor(&r->cfg, c.share_used);
     c.hop_factor = e->hops > 1 ? pow(r->cfg.hop_decay, (double)(e->hops - 1)) : 1;
     c.score = c.weight * c.share_factor * c.hop_factor;
     return risk_contrib_add(res, &c);
@@ -750,10 +823,15 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
             snprintf(who, sizeof who, "%s", l->address);
         else if (e->nearest_addr != STORE_NO_ADDR)
             btc_addr_encode(who, store_addr(r->s, e->nearest_addr));
-        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s within %u hop%s, nearest %s%s%s%s",
+        /* the share the level came from, when heavier categories added to it */
+        char with[96] = "";
+        if (c->share_used > e->share + 5e-5)
+            snprintf(with, sizeof with, " (%.2f%% with the categories as heavy)",
+                     c->share_used * 100);
+        return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s%s within %u hop%s, nearest %s%s%s%s",
                          in ? "incoming" : "outgoing", e->share * 100, e->amount,
-                         in ? "from" : "to", e->category, e->hops, e->hops == 1 ? "" : "s", who,
-                         w.name ? " (" : "", w.name ? w.name : "", w.name ? ")" : "");
+                         in ? "from" : "to", e->category, with, e->hops, e->hops == 1 ? "" : "s",
+                         who, w.name ? " (" : "", w.name ? w.name : "", w.name ? ")" : "");
     }
     char canon[128];
     if (c->subject == STORE_NO_ADDR)

@@ -33,10 +33,14 @@ typedef struct risk_config {
     uint64_t min_value;         /* shares below this many satoshis are not followed */
     uint64_t max_outputs;       /* cap on outputs visited per direction (then partial) */
     uint64_t max_seed_outputs;  /* an address's newest outputs screened at most (then partial) */
-    double hop_decay;           /* 0..1: weight kept per extra hop */
+    double hop_decay;           /* 0..1: weight kept per extra hop (1: distance alone is no risk) */
     double full_exposure_share; /* 0..1: indirect share at which a category counts fully */
     double thresholds[3];       /* medium, high, severe: score at which a level starts */
-    double default_weight;      /* categories the file does not name */
+    /* medium, high, severe: the indirect share at which a weight-100 category reaches each
+     * threshold (the share curve, docs/screening.md); 0 <= each <= the next <= full share */
+    double level_shares[3];
+    int cumulative_share;  /* a category's share counts every category at least as heavy */
+    double default_weight; /* categories the file does not name */
     size_t n_weights;
     struct risk_weight {
         char category[64];
@@ -52,6 +56,9 @@ int risk_config_load(risk_config *c, const char *path, util_err *err);
 /* The rules as a JSON object (new reference, caller owns). */
 json_t *risk_config_json(const risk_config *c);
 double risk_weight(const risk_config *c, const char *category);
+/* The share curve: 0..1, piecewise linear through (0, 0), (level_shares[i], thresholds[i] /
+ * 100) and (full_exposure_share, 1), 1 beyond. */
+double risk_share_factor(const risk_config *c, double share);
 /* The categories screening stops at: every category labels carries (labels may be NULL),
  * heaviest first under c, so an address with several labels stops under its worst one; ties in
  * name order. Every category is a stop, even one weighed 0 (an exchange): the path ends there as
@@ -140,8 +147,9 @@ typedef struct risk_side {
 } risk_side;
 
 /* What one rule adds; the score is the largest contribution, capped at 100 and rounded to a
- * tenth. Direct: weight x confidence / 100. Indirect: weight x min(1, share /
- * full_exposure_share) x hop_decay^(hops - 1). Only contributions above 0 are reasons. */
+ * tenth. Direct: weight x confidence / 100. Indirect: weight x risk_share_factor(share) x
+ * hop_decay^(hops - 1), the share counting the side's categories at least as heavy when
+ * cumulative_share. Only contributions above 0 are reasons. */
 typedef enum {
     RISK_BY_ADDRESS_LABEL = 0, /* the subject address is labelled */
     RISK_BY_ENTITY_LABEL,      /* another address of its entity is (the heaviest per category) */
@@ -161,7 +169,9 @@ typedef struct risk_contribution {
     double confidence;         /* direct: label confidence / 100 */
     /* indirect */
     size_t exposure;     /* index into side[basis - RISK_BY_INCOMING].cat */
-    double share_factor; /* min(1, share / full_exposure_share) */
+    double share_used;   /* the category's share, or with cumulative_share the sum of its
+                            side's categories weighed at least as much */
+    double share_factor; /* risk_share_factor(share_used) */
     double hop_factor;   /* hop_decay^(hops - 1) */
 } risk_contribution;
 

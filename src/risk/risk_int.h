@@ -32,7 +32,8 @@ struct risk_ctx {
 /* Grow *p (capacities are powers of two: it grows when n reaches one). 0 or UTIL_ENOMEM. */
 int risk_grow_n(void **p, size_t n, size_t size);
 int risk_contrib_add(risk_result *res, const risk_contribution *c);
-/* The contribution of side d's exposure i (docs/screening.md's formula). 0 or UTIL_ENOMEM. */
+/* The contribution of side d's exposure i (docs/screening.md's formula), once side d holds all
+ * its categories (a cumulative share reads them all). 0 or UTIL_ENOMEM. */
 int risk_indirect_contrib(const risk_ctx *r, risk_result *res, int d, size_t i);
 
 /* ---- the exposure index (risk_index.c) ---- */
