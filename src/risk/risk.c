@@ -246,6 +246,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
         if (rc) goto fail;
     }
     if ((rc = risk_index_open(r, err))) goto fail;
+    if (risk_text_cache_new(r)) goto nomem;
     if (clusters && labels) {
         size_t cap = 0;
         for (size_t i = 0; i < nl; i++) {
@@ -307,6 +308,7 @@ void risk_ctx_free(risk_ctx *r)
     trace_stops_free(r->stops);
     trace_actor_index_free(r->actors);
     exposure_close(r->ix);
+    risk_text_cache_free(r);
     risk_categories_free(r->cats, r->n_cats);
     free(r->el);
     free(r);

@@ -4,6 +4,7 @@
  * the tree (an object per label, field and path step) cost more than the screening itself.
  * tests/e2e_screen_text.sh compares the two writers' documents. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,14 +82,65 @@ static void addr(w *o, const store *s, uint32_t a)
     str(o, buf);
 }
 
+int risk_text_cache_new(risk_ctx *r)
+{
+    r->n_labels = r->labels ? labels_db_count(r->labels) : 0;
+    if (!r->n_labels) return 0;
+    r->label_text = calloc(r->n_labels, sizeof *r->label_text);
+    return r->label_text ? 0 : UTIL_ENOMEM;
+}
+
+void risk_text_cache_free(risk_ctx *r)
+{
+    for (size_t i = 0; r->label_text && i < r->n_labels; i++)
+        free(atomic_load(&r->label_text[i]));
+    free(r->label_text);
+    r->label_text = NULL;
+}
+
+/* labels_json_text of l, from the cache (made and kept there the first time) */
+static void label_body(w *o, const risk_ctx *r, const labels_label *l)
+{
+    /* labels_find and labels_db_get give pointers into one array */
+    uintptr_t base = r->n_labels ? (uintptr_t)labels_db_get(r->labels, 0) : 0;
+    size_t off = (size_t)((uintptr_t)l - base), i = off / sizeof *l;
+    if (!base || (uintptr_t)l < base || off % sizeof *l) i = SIZE_MAX;
+    if (i >= r->n_labels) { /* not one of the context's labels: written each time */
+        if (!o->bad && labels_json_text(l, o->b)) o->bad = 1;
+        return;
+    }
+    char *t = atomic_load_explicit(&r->label_text[i], memory_order_acquire);
+    if (!t) {
+        util_buf b = {0};
+        if (labels_json_text(l, &b) || !(t = malloc(sizeof(size_t) + b.len))) {
+            util_buf_free(&b);
+            o->bad = 1;
+            return;
+        }
+        memcpy(t, &b.len, sizeof(size_t));
+        memcpy(t + sizeof(size_t), b.data, b.len);
+        util_buf_free(&b);
+        char *none = NULL;
+        /* another thread may have made it meanwhile: theirs stands */
+        if (!atomic_compare_exchange_strong_explicit(&r->label_text[i], &none, t,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            free(t);
+            t = none;
+        }
+    }
+    size_t n;
+    memcpy(&n, t, sizeof n);
+    if (!o->bad && util_buf_append(o->b, t + sizeof(size_t), n)) o->bad = 1;
+}
+
 /* risk_label_json: the label with "via" (when via), or null; open: leave the object open */
-static void label(w *o, const labels_label *l, const char *via, int open)
+static void label(w *o, const risk_ctx *r, const labels_label *l, const char *via, int open)
 {
     if (!l) {
         raw(o, "null");
         return;
     }
-    if (!o->bad && labels_json_text(l, o->b)) o->bad = 1;
+    label_body(o, r, l);
     if (via) {
         key(o, "via", 0);
         str(o, via);
@@ -174,7 +226,7 @@ static void side_text(w *o, const risk_ctx *r, const risk_side *side)
         key(o, "amount", 0);
         u64(o, k->nearest_amount);
         key(o, "label", 0);
-        label(o, k->nearest_label, k->nearest_via_entity ? "entity" : "address", 0);
+        label(o, r, k->nearest_label, k->nearest_via_entity ? "entity" : "address", 0);
         raw(o, "}");
         key(o, "path", 0);
         path(o, s, k->path, k->path_len);
@@ -197,7 +249,7 @@ static void side_text(w *o, const risk_ctx *r, const risk_side *side)
                 else
                     raw(o, "null");
                 key(o, "label", 0);
-                label(o, q->label, q->via_entity ? "entity" : "address", 0);
+                label(o, r, q->label, q->via_entity ? "entity" : "address", 0);
                 key(o, "amount", 0);
                 u64(o, q->amount);
                 key(o, "outputs", 0);
@@ -252,7 +304,7 @@ int risk_result_text(const risk_ctx *r, const risk_result *res, util_buf *b, uti
     for (size_t i = 0; i < res->n_direct; i++) {
         const risk_direct *d = &res->direct[i];
         if (i) raw(&o, ",");
-        label(&o, d->label, d->via_entity ? "entity" : "address", 1);
+        label(&o, r, d->label, d->via_entity ? "entity" : "address", 1);
         if (d->via_entity) {
             key(&o, "entity", 0);
             i64(&o, d->entity);
