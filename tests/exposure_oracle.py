@@ -84,8 +84,10 @@ def stops_of(labels, entities):
 
 def propagate(txs, outs, stops, floor):
     """(rows {(txid, n): {cat: amount}}, stop rows {(txid, n): cat}, drops {(h, cat, kind):
-    [amount, shares]})"""
+    [amount, shares]}, preds {(txid, n): {cat: (txid, n)}}: for each amount, the input that
+    passed its tx the most of the category, the first of equals)"""
     rec, stoprow, drops = {}, {}, defaultdict(lambda: [0, 0])
+    preds = {}
 
     def contrib(o):
         _, v, addr = outs[o]
@@ -96,6 +98,7 @@ def propagate(txs, outs, stops, floor):
 
     for x in txs:
         X = defaultdict(int)
+        best = {}
         unresolved = False
         sum_in = 0
         for p in x["ins"]:
@@ -105,6 +108,8 @@ def propagate(txs, outs, stops, floor):
             sum_in += outs[p][1]
             for c, a in contrib(p).items():
                 X[c] += a
+                if a > best.get(c, (0, None))[0]:
+                    best[c] = (a, p)
         got = [dict() for _ in x["outs"]]
         if X and unresolved:
             for c, a in X.items():
@@ -131,16 +136,79 @@ def propagate(txs, outs, stops, floor):
             o = (x["txid"], k)
             if got[k]:
                 rec[o] = got[k]
+                preds[o] = {c: best[c][1] for c in got[k]}
             s = stops.get(addr)
             if s is not None and (s not in UNTRACKED or got[k]):
                 stoprow[o] = s
-    return rec, stoprow, drops
+    return rec, stoprow, drops, preds
 
 
-def check_screen(a, txs, outs, rec, stops):
+def index_sources(x, rec, preds, outs, stops, c):
+    """The index's explanation of category c of tx x, as risk_index.c gives it: the 8 outputs
+    that received the most of c (ties: the lower output) each walked back along the
+    predecessors to a source (a stop of c), grouped by the source's address in the order found,
+    stably sorted by amount: [(address, amount, outputs, path as display txids)]."""
+    got = sorted(((rec[(x["txid"], n)][c], n) for n in range(len(x["outs"]))
+                  if c in rec.get((x["txid"], n), {})), key=lambda t: (-t[0], t[1]))[:8]
+    srcs = []
+    for amount, n in got:
+        o, path = (x["txid"], n), []
+        while True:
+            path.append(b2lx(o[0]))
+            p = preds[o][c]
+            if stops.get(outs[p][2]) == c:
+                break
+            o = p
+        addr = outs[p][2]
+        hit = [s for s in srcs if s[0] == addr]
+        if hit:
+            hit[0][1] += amount
+            hit[0][2] += 1
+        else:
+            srcs.append([addr, amount, 1, path])
+    return sorted(srcs, key=lambda s: -s[1])  # stable: the first found first among equals
+
+
+def check_index_explanation(a, todo, by_id, rec, preds, outs, stops):
+    """Screen without --hops: every indexed category explained by the index alone, its
+    sources and paths those of the oracle's predecessor walks."""
+    fails = checked = 0
+    for i in range(0, len(todo), 200):
+        out = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming", "--json"]
+                             + todo[i:i + 200], check=True, capture_output=True, text=True).stdout
+        docs = json.loads(out)
+        docs = docs if isinstance(docs, list) else [docs]
+        for d in docs:
+            x = by_id[d["txid"]]
+            inc = d["indirect"]["incoming"]
+            if "by_actor" in inc:
+                print(f"FAIL: {d['txid']}: traced without --hops")
+                fails += 1
+            for c in inc["by_category"]:
+                want = index_sources(x, rec, preds, outs, stops, c["category"])
+                have = [[s["address"], s["amount"], s["outputs"], s["path"]]
+                        for s in c.get("sources", [])]
+                if c["path_from"] != "index" or have != [list(w) for w in want[:5]] or \
+                        c["endpoints"] != len(want) or c["path"] != want[0][3] or \
+                        c["counterparty"]["address"] != want[0][0] or \
+                        c["hops"] != len(want[0][3]):
+                    print(f"FAIL: {d['txid']} {c['category']}: index explanation {have} "
+                          f"!= oracle {want[:5]}")
+                    fails += 1
+                checked += 1
+    print(f"screen without --hops: {checked} categories explained by the index, sources and "
+          f"paths as the oracle's predecessor walks")
+    if not checked:
+        print("FAIL: nothing explained by the index")
+        fails += 1
+    return fails
+
+
+def check_screen(a, txs, outs, rec, stops, preds):
     fails = 0
     by_id = {b2lx(x["txid"]): x for x in txs}
     todo = [t for t in open(a.screen).read().split() if t in by_id]
+    fails += check_index_explanation(a, todo, by_id, rec, preds, outs, stops)
     paths = {"trace": 0, "index": 0}
     for i in range(0, len(todo), 200):
         # two hops: most categories are then explained by the index's path
@@ -194,13 +262,15 @@ def cmd_compare(a):
                               capture_output=True, text=True).stdout
         entities = {f[1]: f[2] for f in (l.split() for l in dump.splitlines()) if f[0] == "a"}
     stops = stops_of(load_labels(a.labels), entities)
-    rec, stoprow, drops = propagate(txs, outs, stops, a.floor)
+    rec, stoprow, drops, preds = propagate(txs, outs, stops, a.floor)
     want_rows = {(b2lx(t) + f":{n}", c): v for (t, n), d in rec.items() for c, v in d.items()}
+    want_preds = {(b2lx(t) + f":{n}", c): b2lx(p[0]) + f":{p[1]}" for (t, n), d in preds.items()
+                  for c, p in d.items()}
     want_stops = {b2lx(t) + f":{n}": c for (t, n), c in stoprow.items()}
     want_drops = {(str(h), c, k): tuple(v) for (h, c, k), v in drops.items()}
     dump = subprocess.run([a.bin, "exposure", "dump", "--db", a.db], check=True,
                           capture_output=True, text=True).stdout
-    got_rows, got_stops, got_drops = {}, {}, {}
+    got_rows, got_stops, got_drops, got_preds = {}, {}, {}, {}
     for line in dump.splitlines():
         f = line.split()
         if f[0] == "drop":
@@ -209,6 +279,7 @@ def cmd_compare(a):
             got_stops[f[0]] = f[2]
         else:
             got_rows[(f[0], f[1])] = int(f[2])
+            got_preds[(f[0], f[1])] = f[3]
     fails = 0
 
     def diff(name, want, got):
@@ -223,6 +294,7 @@ def cmd_compare(a):
               f"extra {extra}, different {wrong}")
 
     diff("amounts", want_rows, got_rows)
+    diff("predecessors", want_preds, got_preds)
     diff("stop rows", want_stops, got_stops)
     diff("amounts not stored", want_drops, got_drops)
     by_cat = defaultdict(int)
@@ -236,7 +308,7 @@ def cmd_compare(a):
         print("FAIL: nothing exposed: the comparison proves little")
         fails += 1
     if a.screen:
-        fails += check_screen(a, txs, outs, rec, stops)
+        fails += check_screen(a, txs, outs, rec, stops, preds)
     sys.exit(1 if fails else 0)
 
 

@@ -165,7 +165,7 @@ def cmd_exposure(url, key, blockdir, labels_csv, heights, hops, min_value, addr_
     stops = load_stops(labels_csv)
     # the whole history's exposure, output by output (docs/exposure.md), for the index's amounts
     import exposure_oracle
-    rec, _, _ = exposure_oracle.propagate(txs, outs, stops, int(min_value))
+    rec, _, _, _ = exposure_oracle.propagate(txs, outs, stops, int(min_value))
     addrs = [a for a in open(addr_file).read().split() if a]
     flagged = indexed = 0
     for a in addrs:

@@ -246,7 +246,8 @@ static int do_show(const char *db, const char *spec, int json)
     return rc ? cli_fail(&err) : CLI_OK;
 }
 
-/* Every row as text: "TXID:N CATEGORY AMOUNT", "TXID:N stop CATEGORY", and the amounts not
+/* Every row as text: "TXID:N CATEGORY AMOUNT PRED_TXID:N" (pred: the output the tx got most of
+ * the category from), "TXID:N stop CATEGORY", and the amounts not
  * stored, "drop HEIGHT CATEGORY below|unresolved AMOUNT SHARES". */
 static int do_dump(const char *db)
 {
@@ -267,9 +268,15 @@ static int do_dump(const char *db)
             tx++;
         util_hash_hex(txid, store_tx_hash(ctx.s, tx));
         uint64_t vout = o - store_tx(ctx.s, tx)->first_out;
-        for (size_t i = 0; i < n && i < 256; i++)
-            printf("%s:%" PRIu64 " %s %" PRIu64 "\n", txid, vout,
-                   exposure_category_name(ix, amt[i].cat), amt[i].amount);
+        for (size_t i = 0; i < n && i < 256; i++) {
+            /* the predecessor as an outpoint (a store id would not survive a rebuild) */
+            uint64_t p = amt[i].pred, ptx = store_output_tx(ctx.s, p);
+            char ptxid[65];
+            util_hash_hex(ptxid, store_tx_hash(ctx.s, ptx));
+            printf("%s:%" PRIu64 " %s %" PRIu64 " %s:%" PRIu64 "\n", txid, vout,
+                   exposure_category_name(ix, amt[i].cat), amt[i].amount, ptxid,
+                   p - store_tx(ctx.s, ptx)->first_out);
+        }
         if (stop != EXPOSURE_NO_CAT)
             printf("%s:%" PRIu64 " stop %s\n", txid, vout, exposure_category_name(ix, stop));
     }

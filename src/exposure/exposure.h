@@ -43,7 +43,7 @@
 #include "../store/store.h"
 #include "../util/util.h"
 
-#define EXPOSURE_FORMAT_VERSION 1
+#define EXPOSURE_FORMAT_VERSION 2    /* 2: rows carry the predecessor (pred) */
 #define EXPOSURE_SUBDIR "exposure"   /* inside the store directory */
 #define EXPOSURE_DEFAULT_FLOOR 1000  /* satoshis: the screening rules' default min_value */
 #define EXPOSURE_MAX_CATEGORIES 4096 /* category ids in one index */
@@ -95,6 +95,7 @@ uint32_t exposure_category_id(const exposure_index *ix, const char *name);
 typedef struct exposure_amount {
     uint32_t cat;
     uint64_t amount;
+    uint64_t pred; /* the output the tx got most of cat from (exposure_walk) */
 } exposure_amount;
 
 /* What the index holds for output out (below exposure_outputs_covered): what it received,
@@ -108,12 +109,20 @@ size_t exposure_output(const exposure_index *ix, uint64_t out, exposure_amount *
  * zeroed by the caller). */
 void exposure_sum_outputs(const exposure_index *ix, const uint64_t *out, size_t n, uint64_t *sums);
 
-/* One path from outputs to a source of category cat, the way the money came: start at the
- * output of out[0..n) that received the most of cat; cross the tx that created it and step to
- * its input that passes on the most of cat (ties: the lower input), until that input pays a
- * stop of cat (the source). *path (owned by the caller: free) gets the txs crossed, screened
- * side first, as the tracer's paths are; *src the source output. UTIL_ENOTFOUND when no output
- * received cat, or after max_steps txs. */
+/* One path from output out to a source of category cat, the way the money came: cross the
+ * tx that created it and step to the input that passed the tx the most of cat (ties: the lower
+ * input; the row's pred), until that input pays a stop of cat (the source). Each step is one
+ * look-up. path[0..cap) gets the txs crossed, screened side first, as the tracer's paths are,
+ * *len their number; *src the source output. UTIL_ENOTFOUND when out received no cat (or cat
+ * is not tracked), EXPOSURE_PATH_LONGER (1) when the path is longer than cap, UTIL_ECORRUPT when it
+ * breaks off (an index that does not fit the store). No error message: these are the answers. */
+#define EXPOSURE_PATH_LONGER 1
+int exposure_walk(const exposure_index *ix, const store *s, uint64_t out, uint32_t cat,
+                  uint64_t *path, size_t cap, size_t *len, uint64_t *src);
+
+/* exposure_walk from the output of out[0..n) that received the most of cat (the first of
+ * them), into *path (owned by the caller: free). UTIL_ENOTFOUND when no output received cat,
+ * or after max_steps txs. */
 int exposure_path(const exposure_index *ix, const store *s, const uint64_t *out, size_t n,
                   uint32_t cat, size_t max_steps, uint64_t **path, size_t *len, uint64_t *src,
                   util_err *err);

@@ -195,8 +195,10 @@ int expo_manifest_read(const char *dir, expo_manifest *m, util_err *err)
     }
     if (version != EXPOSURE_FORMAT_VERSION || !have_rows) {
         expo_manifest_free(m);
-        return util_errf(err, UTIL_ECORRUPT, "%s: format version %d, this build reads %d", path,
-                         version, EXPOSURE_FORMAT_VERSION);
+        return util_errf(err, UTIL_ECORRUPT,
+                         "%s: format version %d, this build reads %d (build it again: cointrail "
+                         "exposure build --db %s --rebuild)",
+                         path, version, EXPOSURE_FORMAT_VERSION, dir);
     }
     return 0;
 }
@@ -296,7 +298,7 @@ size_t exposure_output(const exposure_index *ix, uint64_t out, exposure_amount *
             *stop_cat = (uint32_t)r->amount;
             continue;
         }
-        if (n < cap) amt[n] = (exposure_amount){EXPO_TAG(r->key), r->amount};
+        if (n < cap) amt[n] = (exposure_amount){EXPO_TAG(r->key), r->amount, r->pred};
         n++;
     }
     return n;
@@ -315,29 +317,42 @@ void exposure_sum_outputs(const exposure_index *ix, const uint64_t *out, size_t 
     }
 }
 
-/* What output o passes on in category cat when spent (see exposure.h). */
-static uint64_t passes_on(const exposure_index *ix, const store *s, uint64_t o, uint32_t cat,
-                          int *is_source)
+/* The row of output o in tag (a category, or EXPO_TAG_STOP), or NULL. */
+static const expo_row *row_of(const exposure_index *ix, uint64_t o, uint32_t tag)
 {
-    exposure_amount amt[64];
-    uint32_t stop;
-    size_t n = exposure_output(ix, o, amt, 64, &stop);
-    *is_source = 0;
-    if (stop != EXPOSURE_NO_CAT) {
-        if (stop != cat || !ix->m.cats[stop].tracked) return 0;
-        *is_source = 1;
-        int64_t v = store_out_value(s, o);
-        return v > 0 ? (uint64_t)v : 0;
+    if (o >= ix->m.outputs) return NULL;
+    uint64_t a, e;
+    const expo_row *rows = ix_rows(ix);
+    expo_find(rows, ix->m.rows[EC_ROWS], ix_dir(ix), ix->m.rows[EC_DIR], o, &a, &e);
+    for (uint64_t i = a; i < e; i++)
+        if (EXPO_TAG(rows[i].key) == tag) return &rows[i];
+    return NULL;
+}
+
+int exposure_walk(const exposure_index *ix, const store *s, uint64_t out, uint32_t cat,
+                  uint64_t *path, size_t cap, size_t *len, uint64_t *src)
+{
+    *len = 0;
+    if (cat >= ix->m.n_cats || !ix->m.cats[cat].tracked) return UTIL_ENOTFOUND;
+    const expo_row *r = row_of(ix, out, cat);
+    if (!r) return UTIL_ENOTFOUND;
+    uint64_t o = out;
+    /* pred always names an earlier output, so the walk ends: at a source, or at a row that
+     * is missing (an index that does not fit the store) */
+    while (*len < cap) {
+        path[(*len)++] = store_output_tx(s, o);
+        uint64_t p = r->pred;
+        if (p >= o) return UTIL_ECORRUPT;
+        const expo_row *st = row_of(ix, p, EXPO_TAG_STOP);
+        if (st) {
+            if (st->amount != cat) return UTIL_ECORRUPT; /* a stop passes on only its own */
+            *src = p;
+            return 0;
+        }
+        if (!(r = row_of(ix, p, cat))) return UTIL_ECORRUPT;
+        o = p;
     }
-    for (size_t i = 0; i < n && i < 64; i++)
-        if (amt[i].cat == cat) return amt[i].amount;
-    if (n > 64) { /* more categories than the buffer: look the rest up one by one */
-        uint64_t a, e;
-        expo_find(ix_rows(ix), ix->m.rows[EC_ROWS], ix_dir(ix), ix->m.rows[EC_DIR], o, &a, &e);
-        for (uint64_t i = a; i < e; i++)
-            if (EXPO_TAG(ix_rows(ix)[i].key) == cat) return ix_rows(ix)[i].amount;
-    }
-    return 0;
+    return EXPOSURE_PATH_LONGER;
 }
 
 int exposure_path(const exposure_index *ix, const store *s, const uint64_t *out, size_t n,
@@ -346,53 +361,30 @@ int exposure_path(const exposure_index *ix, const store *s, const uint64_t *out,
 {
     *path = NULL, *len = 0;
     uint64_t best = 0, o = STORE_NONE;
-    int is_src;
     for (size_t k = 0; k < n; k++) {
-        uint64_t a = 0;
-        exposure_amount amt[64];
-        uint32_t stop;
-        size_t m = exposure_output(ix, out[k], amt, 64, &stop);
-        for (size_t i = 0; i < m && i < 64; i++)
-            if (amt[i].cat == cat) a = amt[i].amount;
-        if (a > best) best = a, o = out[k];
+        const expo_row *r = row_of(ix, out[k], cat);
+        if (r && r->amount > best) best = r->amount, o = out[k];
     }
     if (o == STORE_NONE) return util_errf(err, UTIL_ENOTFOUND, "no output received this category");
-    size_t cap = 0;
-    uint64_t *p = NULL;
-    uint64_t covered = exposure_outputs_covered(ix, s);
-    for (size_t step = 0; step < max_steps; step++) {
-        uint64_t tx = store_output_tx(s, o);
-        if (*len == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *np = realloc(p, cap * sizeof *np);
-            if (!np) {
-                free(p);
-                return util_errf(err, UTIL_ENOMEM, "out of memory");
-            }
-            p = np;
-        }
-        p[(*len)++] = tx;
-        const store_tx_row *row = store_tx(s, tx);
-        uint32_t nin = store_tx_n_in(s, tx);
-        uint64_t pick = STORE_NONE, most = 0;
-        int pick_src = 0;
-        for (uint32_t i = 0; i < nin; i++) {
-            uint64_t prev = store_in_prev(s, row->first_in + i);
-            if (prev >= STORE_UNRESOLVED || prev >= covered) continue;
-            uint64_t v = passes_on(ix, s, prev, cat, &is_src);
-            if (v > most) most = v, pick = prev, pick_src = is_src;
-        }
-        if (pick == STORE_NONE) break;
-        if (pick_src) {
+    /* grown as the walk needs: paths are mostly short, and max_steps may be large */
+    size_t cap = 64;
+    for (;;) {
+        size_t c = cap < max_steps ? cap : max_steps;
+        uint64_t *p = malloc(c * sizeof *p);
+        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        int rc = exposure_walk(ix, s, o, cat, p, c, len, src);
+        if (!rc) {
             *path = p;
-            *src = pick;
             return 0;
         }
-        o = pick;
+        free(p);
+        *len = 0;
+        if (rc != EXPOSURE_PATH_LONGER)
+            return util_errf(err, UTIL_ENOTFOUND, "the index's path breaks off (rebuild it)");
+        if (c == max_steps)
+            return util_errf(err, UTIL_ENOTFOUND, "no source within %zu txs", max_steps);
+        cap *= 4;
     }
-    free(p);
-    *len = 0;
-    return util_errf(err, UTIL_ENOTFOUND, "no path to a source within %zu txs", max_steps);
 }
 
 /* ---- figures ---- */

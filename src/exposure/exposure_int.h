@@ -19,9 +19,13 @@
  * output at or above the bucket's first output. */
 #define EXPO_BUCKET_SHIFT 8
 
+/* pred: for a received amount, the output whose spending passed the tx the most of the
+ * category (its input that passes on the most, ties to the lower input): one path back to a
+ * source is a walk along pred, each step one look-up. EXPO_NO_PRED on stop rows. */
 typedef struct expo_row {
-    uint64_t key, amount;
+    uint64_t key, amount, pred;
 } expo_row;
+#define EXPO_NO_PRED UINT64_MAX
 
 typedef struct expo_stop {
     uint32_t addr, cat; /* category id */
@@ -36,7 +40,7 @@ typedef struct expo_drop {
 } expo_drop;
 enum { EXPO_DROP_BELOW = 0, EXPO_DROP_UNRESOLVED = 1 };
 
-_Static_assert(sizeof(expo_row) == 16, "row layout");
+_Static_assert(sizeof(expo_row) == 24, "row layout");
 _Static_assert(sizeof(expo_stop) == 8, "stop layout");
 _Static_assert(sizeof(expo_drop) == 24, "drop layout");
 

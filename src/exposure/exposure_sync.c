@@ -37,8 +37,9 @@ typedef struct sctx {
     util_hmap stop_of;
     expo_stop *snew;
     size_t n_snew;
-    /* per-category sums of a tx's inputs */
-    uint64_t *x;
+    /* per-category sums of a tx's inputs, and the input (its previous output) passing on the
+     * most of each: best[cat] satoshis from pred[cat] */
+    uint64_t *x, *best, *pred;
     uint32_t *touched;
     size_t n_touched, cap_x;
     /* split scratch */
@@ -80,6 +81,8 @@ static void ctx_free(sctx *c)
     util_hmap_free(&c->stop_of);
     free(c->snew);
     free(c->x);
+    free(c->best);
+    free(c->pred);
     free(c->touched);
     free(c->wt);
     free(c->sh);
@@ -116,7 +119,9 @@ static void view_rows(const sctx *c, const view *v, uint64_t o, const expo_row *
     *rows = base + a, *n = (size_t)(e - a);
 }
 
-static int x_add(sctx *c, uint32_t cat, uint64_t v)
+/* Add v satoshis of cat passed on by output o (inputs come in order: the first of the largest
+ * stays the predecessor). */
+static int x_add(sctx *c, uint32_t cat, uint64_t v, uint64_t o)
 {
     if (!v) return 0;
     if (cat >= c->cap_x) {
@@ -125,14 +130,22 @@ static int x_add(sctx *c, uint32_t cat, uint64_t v)
             nc *= 2;
         uint64_t *x = realloc(c->x, nc * sizeof *x);
         if (x) c->x = x;
+        uint64_t *b = realloc(c->best, nc * sizeof *b);
+        if (b) c->best = b;
+        uint64_t *p = realloc(c->pred, nc * sizeof *p);
+        if (p) c->pred = p;
         uint32_t *t = realloc(c->touched, nc * sizeof *t);
         if (t) c->touched = t;
-        if (!x || !t) return UTIL_ENOMEM;
+        if (!x || !b || !p || !t) return UTIL_ENOMEM;
         memset(c->x + c->cap_x, 0, (nc - c->cap_x) * sizeof *x);
         c->cap_x = nc;
     }
-    if (!c->x[cat]) c->touched[c->n_touched++] = cat;
+    if (!c->x[cat]) {
+        c->touched[c->n_touched++] = cat;
+        c->best[cat] = 0;
+    }
     c->x[cat] += v;
+    if (v > c->best[cat]) c->best[cat] = v, c->pred[cat] = o;
     return 0;
 }
 
@@ -147,10 +160,10 @@ static int contrib(sctx *c, const view *v, uint64_t o)
         uint32_t cat = (uint32_t)rows[n - 1].amount;
         if (!cat_of(c, cat)->tracked) return 0;
         int64_t val = store_out_value(c->s, o);
-        return x_add(c, cat, val > 0 ? (uint64_t)val : 0);
+        return x_add(c, cat, val > 0 ? (uint64_t)val : 0, o);
     }
     for (size_t i = 0; i < n; i++) {
-        int rc = x_add(c, EXPO_TAG(rows[i].key), rows[i].amount);
+        int rc = x_add(c, EXPO_TAG(rows[i].key), rows[i].amount, o);
         if (rc) return rc;
     }
     return 0;
@@ -209,11 +222,11 @@ static int tdrop(sctx *c, uint32_t cat, int kind, uint64_t amount)
     return 0;
 }
 
-static int rec_push(sctx *c, uint64_t key, uint64_t amount)
+static int rec_push(sctx *c, uint64_t key, uint64_t amount, uint64_t pred)
 {
     if (util_grow((void **)&c->recs, &c->cap_recs, c->n_recs + 1, sizeof *c->recs, 64, SIZE_MAX))
         return UTIL_ENOMEM;
-    c->recs[c->n_recs++] = (expo_row){key, amount};
+    c->recs[c->n_recs++] = (expo_row){key, amount, pred};
     return 0;
 }
 
@@ -231,7 +244,7 @@ static int stop_row(sctx *c, uint64_t o, int received)
     uint64_t cat;
     if (a == STORE_NO_ADDR || !util_hmap_get(&c->stop_of, a, &cat)) return 0;
     if (!received && !cat_of(c, (uint32_t)cat)->tracked) return 0; /* no row: nothing to stop */
-    return rec_push(c, EXPO_KEY(o, EXPO_TAG_STOP), cat);
+    return rec_push(c, EXPO_KEY(o, EXPO_TAG_STOP), cat, EXPO_NO_PRED);
 }
 
 /* Propagate one tx through view v: c->recs gets its outputs' rows (with stop rows unless
@@ -297,7 +310,8 @@ static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err
                 uint64_t s = c->sh[j * m + k];
                 if (!s) continue;
                 if (s >= c->floor) {
-                    if (!drops_only) rc = rec_push(c, EXPO_KEY(o, c->touched[j]), s);
+                    if (!drops_only)
+                        rc = rec_push(c, EXPO_KEY(o, c->touched[j]), s, c->pred[c->touched[j]]);
                     any = 1;
                 } else {
                     rc = tdrop(c, c->touched[j], EXPO_DROP_BELOW, s);
@@ -552,7 +566,7 @@ static int relabel(sctx *c, const uint32_t *changed, size_t n, uint64_t tx_limit
             size_t nr = k && EXPO_TAG(rows[k - 1].key) == EXPO_TAG_STOP ? k - 1 : k;
             c->n_recs = 0;
             for (size_t j = 0; j < nr && !rc; j++)
-                rc = rec_push(c, rows[j].key, rows[j].amount);
+                rc = rec_push(c, rows[j].key, rows[j].amount, rows[j].pred);
             if (!rc) rc = stop_row(c, o, nr > 0);
             if (rc) break;
             if (same_rows(rows, k, c->recs, c->n_recs)) continue;

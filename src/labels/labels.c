@@ -376,6 +376,48 @@ json_t *labels_to_json(const labels_label *l)
     return o;
 }
 
+int labels_json_text(const labels_label *l, util_buf *b)
+{
+    int bad = util_buf_append(b, "{", 1), first = 1;
+    for (size_t i = 0; i < LABELS_NSTR && !bad; i++) {
+        const char *v = LABELS_CFIELD(l, i);
+        if (!*v && i > 2) continue;
+        bad |= util_buf_append(b, ",\"" + first, 2 - first);
+        first = 0;
+        bad |= util_buf_append(b, labels_str_names[i], strlen(labels_str_names[i]));
+        bad |= util_buf_append(b, "\":", 2);
+        size_t n = strlen(v);
+        if (labels_str_off[i] == offsetof(labels_label, programs)) {
+            bad |= util_buf_append(b, "[", 1);
+            for (const char *p = v; *p && !bad;) {
+                const char *comma = strchr(p, ',');
+                size_t k = comma ? (size_t)(comma - p) : strlen(p);
+                if (p != v) bad |= util_buf_append(b, ",", 1);
+                bad |= util_buf_json_str(b, p, k);
+                p += k + (comma ? 1 : 0);
+            }
+            bad |= util_buf_append(b, "]", 1);
+            continue;
+        }
+        if (labels_utf8_check(v, n) == n) {
+            bad |= util_buf_json_str(b, v, n);
+            continue;
+        }
+        /* not UTF-8 (an edited labels.db): the valid part, '?' for the rest, as labels_to_json */
+        char *copy = strdup(v);
+        if (!copy) return UTIL_ENOMEM;
+        for (size_t k = 0; k < n;) {
+            size_t at = k + labels_utf8_check(copy + k, n - k);
+            if (at < n) copy[at] = '?';
+            k = at + 1;
+        }
+        bad |= util_buf_json_str(b, copy, n);
+        free(copy);
+    }
+    if (!bad) bad = util_buf_printf(b, ",\"confidence\":%d", (int)l->confidence);
+    return bad ? UTIL_ENOMEM : 0;
+}
+
 int labels_query(const labels_db *db, const labels_filter *f, size_t offset, size_t limit,
                  json_t **out, util_err *err)
 {

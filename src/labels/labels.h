@@ -288,5 +288,11 @@ int labels_query(const labels_db *db, const labels_filter *f, size_t offset, siz
 /* One label as a JSON object (fields as in labels_label; empty strings left out; programs as
  * an array). New reference owned by the caller; NULL only if out of memory. */
 json_t *labels_to_json(const labels_label *l);
+/* The same object as text, byte for byte as jansson's compact dump of labels_to_json writes
+ * it, appended to b without its closing '}' (the caller adds members, then '}'). 0 or
+ * UTIL_ENOMEM. */
+int labels_json_text(const labels_label *l, util_buf *b);
+/* Offset of the first byte of s[0..n) that is not valid UTF-8, or n. */
+size_t labels_utf8_check(const char *s, size_t n);
 
 #endif

@@ -36,8 +36,7 @@ extern const char *const labels_str_names[LABELS_NSTR];
 int labels_vec_push(labels_vec *lv, const labels_label *l);
 /* The set order: (chain, address, source, category). */
 int labels_cmp_key(const labels_label *a, const labels_label *b);
-/* Offset of the first byte of s[0..n) that is not valid UTF-8, or n (labels_text.c). */
-size_t labels_utf8_check(const char *s, size_t n);
+/* labels_utf8_check (labels.h) is in labels_text.c. */
 
 /* One label as a parser found it: borrowed strings, NULL for absent. currency is the raw
  * currency or chain code (mapped by labels_chain_from_currency); address is canonicalised. */

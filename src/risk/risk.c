@@ -306,6 +306,7 @@ int risk_ctx_new(risk_ctx **out, const store *s, const labels_db *labels,
         if (rc) goto fail;
     }
     if ((rc = risk_index_open(r, err))) goto fail;
+    if (risk_text_cache_new(r)) goto nomem;
     if (clusters && labels) {
         size_t cap = 0;
         for (size_t i = 0; i < nl; i++) {
@@ -367,6 +368,7 @@ void risk_ctx_free(risk_ctx *r)
     trace_stops_free(r->stops);
     trace_actor_index_free(r->actors);
     exposure_close(r->ix);
+    risk_text_cache_free(r);
     risk_categories_free(r->cats, r->n_cats);
     free(r->el);
     free(r);
@@ -613,12 +615,18 @@ static int run_both(const risk_ctx *r, const trace_seeds *seeds, const uint64_t 
     for (int d = 0; d < 2; d++) {
         if (!want(o, 1 << d)) continue;
         int rc = d == 0 && res->index == RISK_INDEX_USED
-                     ? risk_incoming_indexed(r, outs, n_outs, seeds, hops_of(r, o), seeds_partial,
+                     ? risk_incoming_indexed(r, outs, n_outs, seeds, o ? o->hops : 0, seeds_partial,
                                              res, err)
                      : indirect(r, seeds, d, hops_of(r, o), seeds_partial, res, err);
         if (rc) return rc;
     }
     return 0;
+}
+
+int risk_screen_traces(const risk_ctx *r, const risk_opts *o)
+{
+    if (want(o, 2) || (o && o->hops)) return 1;
+    return !r->ix || r->ix_state != RISK_INDEX_USED || r->cfg.policy != TRACE_HAIRCUT;
 }
 
 static int check_hops(const risk_opts *o, util_err *err)
@@ -632,8 +640,13 @@ void risk_result_free(risk_result *res)
 {
     if (!res) return;
     for (int d = 0; d < 2; d++) {
-        for (size_t i = 0; i < res->side[d].n_cat; i++)
-            free(res->side[d].cat[i].path);
+        for (size_t i = 0; i < res->side[d].n_cat; i++) {
+            risk_exposure *e = &res->side[d].cat[i];
+            free(e->path);
+            for (size_t k = 0; k < e->n_sources; k++)
+                free(e->sources[k].path);
+            free(e->sources);
+        }
         free(res->side[d].cat);
         trace_actors_free(&res->side[d].actors);
     }
@@ -870,7 +883,8 @@ static json_t *side_json(const risk_ctx *r, const risk_side *side)
         if (side->indexed) {
             static const char *const how[] = {"none", "trace", "index"};
             json_object_set_new(c, "indexed", json_boolean(k->indexed));
-            json_object_set_new(c, "within_hops", json_integer((json_int_t)k->traced_amount));
+            if (side->traced) /* the trace within the hops ran (asked for) */
+                json_object_set_new(c, "within_hops", json_integer((json_int_t)k->traced_amount));
             json_object_set_new(c, "path_from", json_string(how[k->explained]));
         }
         json_object_set_new(c, "endpoints", json_integer(k->endpoints));
@@ -889,6 +903,26 @@ static json_t *side_json(const risk_ctx *r, const risk_side *side)
         for (size_t p = 0; p < k->path_len; p++)
             json_array_append_new(path, risk_txid_json(r->s, k->path[p]));
         json_object_set_new(c, "path", path);
+        if (k->explained != RISK_EXPLAINED_INDEX) continue;
+        /* the index's explanation: the sources of the largest exposed outputs */
+        json_object_set_new(c, "outputs_exposed", json_integer(k->outputs_exposed));
+        json_object_set_new(c, "outputs_walked", json_integer(k->outputs_walked));
+        json_t *srcs = json_array();
+        for (size_t i2 = 0; i2 < k->n_sources; i2++) {
+            const risk_source *q = &k->sources[i2];
+            json_t *p = json_array();
+            for (size_t j = 0; j < q->path_len; j++)
+                json_array_append_new(p, risk_txid_json(r->s, q->path[j]));
+            json_array_append_new(
+                srcs,
+                json_pack("{s:o, s:o, s:o, s:I, s:i, s:i, s:o}", "address",
+                          risk_addr_json(r->s, q->addr), "entity",
+                          q->entity != CLUSTER_NO_ENTITY ? json_integer(q->entity) : json_null(),
+                          "label", risk_label_json(q->label, q->via_entity ? "entity" : "address"),
+                          "amount", (json_int_t)q->amount, "outputs", (int)q->outputs, "hops",
+                          (int)q->path_len, "path", p));
+        }
+        json_object_set_new(c, "sources", srcs);
     }
     return o;
 }

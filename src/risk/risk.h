@@ -82,9 +82,17 @@ int risk_ctx_index_state(const risk_ctx *r);
 
 /* Per-request overrides (0 = the config's value). */
 typedef struct risk_opts {
-    uint32_t hops;
+    uint32_t hops;  /* with the exposure index: also explain incoming by the trace within hops */
     int directions; /* bit 1: incoming (backward), bit 2: outgoing (forward); 0 = both */
 } risk_opts;
+
+/* Whether a screening under o runs a trace (outgoing, incoming without a usable index, or an
+ * explanation within hops asked for), or is index look-ups only: the service counts only the
+ * first kind against its limit on expensive work. */
+int risk_screen_traces(const risk_ctx *r, const risk_opts *o);
+
+#define RISK_MAX_SOURCES 5  /* sources listed per category (incoming, from the index) */
+#define RISK_SOURCE_WALKS 8 /* screened outputs walked back per category (the largest) */
 
 /* ---- typed screening results ----
  * A screening is computed into a risk_result (numbers, store ids and borrowed labels, no text)
@@ -114,6 +122,20 @@ typedef enum {
     RISK_EXPLAINED_INDEX     /* the index's path to a source (exposure_path), beyond those hops */
 } risk_explained;
 
+/* A source an index path leads to: the stop output's address, what the screened outputs whose
+ * path leads there received (a path follows the input that passed each tx the most of the
+ * category, so the money of one output may come from other sources too), and the path of the
+ * largest of them. */
+typedef struct risk_source {
+    uint32_t addr, entity;     /* STORE_NO_ADDR for a script without an address */
+    const labels_label *label; /* may be NULL */
+    int via_entity;
+    uint64_t amount;  /* received by the screened outputs whose path leads here */
+    uint32_t outputs; /* how many of them */
+    uint64_t *path;   /* store tx ids, screened side first (owned by the result) */
+    size_t path_len;
+} risk_source;
+
 /* Indirect exposure to one category in one direction. Incoming from the exposure index
  * (indexed): amount is what the screened outputs received from sources of the category
  * through the whole history; otherwise trace_exposure's summary within the hops. */
@@ -132,6 +154,11 @@ typedef struct risk_exposure {
     int nearest_via_entity;
     uint64_t *path; /* store tx ids from a seed to the nearest endpoint (owned by the result) */
     size_t path_len;
+    /* index explanation: the sources of the RISK_SOURCE_WALKS largest exposed outputs, by
+     * amount (the first is the counterparty above, its path the path) */
+    risk_source *sources; /* owned by the result */
+    size_t n_sources;
+    uint32_t outputs_exposed, outputs_walked; /* screened outputs with the category; walked */
 } risk_exposure;
 
 typedef struct risk_side {
@@ -239,6 +266,11 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
  * risk {score, level, reasons}, rules {hops, policy, min_value}, height. *out is a new
  * reference owned by the caller. UTIL_ENOMEM. */
 int risk_result_json(const risk_ctx *r, const risk_result *res, json_t **out, util_err *err);
+
+/* The same document as compact JSON text appended to b (the bytes jansson's compact dump of
+ * risk_result_json with JSON_PRESERVE_ORDER gives), written without building the tree: what
+ * the service sends. UTIL_ENOMEM. */
+int risk_result_text(const risk_ctx *r, const risk_result *res, util_buf *b, util_err *err);
 
 /* risk_screen_address_result + risk_result_json. *out is a new reference owned by the caller. */
 int risk_screen_address(const risk_ctx *r, const char *address, const risk_opts *o, json_t **out,

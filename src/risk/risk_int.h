@@ -3,6 +3,8 @@
 #ifndef CT_RISK_INT_H
 #define CT_RISK_INT_H
 
+#include <stdatomic.h>
+
 #include "../exposure/exposure.h"
 #include "../trace/trace.h"
 #include "risk.h"
@@ -27,7 +29,15 @@ struct risk_ctx {
     exposure_index *ix; /* owned; NULL when there is none or it does not fit this state */
     risk_index_state ix_state;
     uint64_t ix_covered; /* outputs it answers for */
+    /* each label's JSON text (labels_json_text), made on first use by whichever thread needs it
+     * (risk_text.c): a block of a size_t length and the bytes; n_labels slots */
+    _Atomic(char *) *label_text;
+    size_t n_labels;
 };
+
+/* The label text cache of r (risk_text.c). 0 or UTIL_ENOMEM. */
+int risk_text_cache_new(risk_ctx *r);
+void risk_text_cache_free(risk_ctx *r);
 
 /* Grow *p (capacities are powers of two: it grows when n reaches one). 0 or UTIL_ENOMEM. */
 int risk_grow_n(void **p, size_t n, size_t size);

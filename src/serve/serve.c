@@ -87,8 +87,7 @@ static int route_of(const char *url)
     return R_OTHER;
 }
 
-/* Take one of the slots for expensive work; 0 if they are all taken (a 503 is queued). */
-static int expensive_enter(server *sv, struct MHD_Connection *c, req *r, enum MHD_Result *ret)
+int serve_expensive_enter(server *sv, struct MHD_Connection *c, req *r, enum MHD_Result *ret)
 {
     struct serve_front *f = sv->front;
     if (atomic_fetch_add(&f->expensive, 1) >= f->max_expensive) {
@@ -116,12 +115,13 @@ static enum MHD_Result dispatch_route(server *sv, struct MHD_Connection *c, req 
 static enum MHD_Result dispatch(server *sv, struct MHD_Connection *c, req *r, const char *url,
                                 const char *method)
 {
-    int costly = r->route == R_SCREEN_ADDRESS || r->route == R_SCREEN_TX ||
-                 r->route == R_SCREEN_BATCH || r->route == R_TRACE ||
+    /* (a screening of one address or tx takes its slot itself, when it traces: from the
+     * exposure index alone it costs about what a look-up does) */
+    int costly = r->route == R_SCREEN_BATCH || r->route == R_TRACE ||
                  (r->route == R_CASES && !strcmp(method, "POST") && strlen(url) > 7 &&
                   !strcmp(url + strlen(url) - 7, "/traces"));
     enum MHD_Result ret;
-    if (costly && !expensive_enter(sv, c, r, &ret)) return ret;
+    if (costly && !serve_expensive_enter(sv, c, r, &ret)) return ret;
     ret = dispatch_route(sv, c, r, url, method);
     expensive_leave(sv, r);
     return ret;
@@ -430,7 +430,7 @@ int serve_run(const serve_opts *o, util_err *err)
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, sv,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+        (size_t)16 * 1024, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, sv, MHD_OPTION_NOTIFY_CONNECTION, serve_on_connection, sv,
         MHD_OPTION_UNESCAPE_CALLBACK, serve_on_unescape, sv, MHD_OPTION_STRICT_FOR_CLIENT,

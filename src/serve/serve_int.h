@@ -257,6 +257,10 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
 /* The snapshot's names and links, made on first use (thread-safe). */
 void serve_snap_aux(server *sv, snap *sn);
 
+/* Take one of the slots for expensive work (screenings that trace, traces); 0 if they are all
+ * taken (a 503 is queued in *ret). The slot is given back when the request completes. */
+int serve_expensive_enter(server *sv, struct MHD_Connection *c, req *r, enum MHD_Result *ret);
+
 /* Read and screening routes (serve_routes.c). */
 enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r, int is_tx,
                                    const char *what);

@@ -175,21 +175,31 @@ enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r,
         atomic_fetch_add(&sv->cache_hits, 1);
         return send_text(c, r, 200, text, len, "hit");
     }
-    json_t *doc = NULL;
+    if (risk_screen_traces(sn->risk, &o) && !r->expensive &&
+        !serve_expensive_enter(sv, c, r, &ret)) {
+        serve_snap_put(sn);
+        return ret;
+    }
     util_err err = {0};
-    int rc = is_tx ? risk_screen_tx(sn->risk, what, &o, &doc, &err)
-                   : risk_screen_address(sn->risk, what, &o, &doc, &err);
+    risk_result res;
+    int rc = is_tx ? risk_screen_tx_result(sn->risk, what, &o, &res, &err)
+                   : risk_screen_address_result(sn->risk, what, &o, &res, &err);
     if (rc) {
+        risk_result_free(&res);
         serve_snap_put(sn);
         return send_util_err(c, r, &err, is_tx ? "txid" : "address");
     }
-    text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (!text) {
+    /* the text straight from the typed result (risk_result_text): no jansson tree */
+    util_buf b = {0};
+    rc = risk_result_text(sn->risk, &res, &b, &err);
+    risk_result_free(&res);
+    if (rc || util_buf_append(&b, "", 1)) {
+        util_buf_free(&b);
         serve_snap_put(sn);
         return serve_error(c, r, 503, NULL, "out of memory");
     }
-    len = strlen(text);
+    text = (char *)b.data;
+    len = b.len - 1;
     int caching = sn->cache != NULL;
     serve_cache_put(sn->cache, key, text, len);
     serve_snap_put(sn);

@@ -242,3 +242,59 @@ void util_html_escape(FILE *f, const char *s)
         }
     }
 }
+
+int util_buf_json_str(util_buf *b, const char *s, size_t n)
+{
+    if (util_buf_reserve(b, n + 2)) return UTIL_ENOMEM;
+    b->data[b->len++] = '"';
+    size_t run = 0; /* bytes copied as they are, written in one go */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            run++;
+            continue;
+        }
+        if (run && util_buf_append(b, s + i - run, run)) return UTIL_ENOMEM;
+        run = 0;
+        char esc[8];
+        const char *e = ch == '"'    ? "\\\""
+                        : ch == '\\' ? "\\\\"
+                        : ch == '\b' ? "\\b"
+                        : ch == '\f' ? "\\f"
+                        : ch == '\n' ? "\\n"
+                        : ch == '\r' ? "\\r"
+                        : ch == '\t' ? "\\t"
+                                     : NULL;
+        if (!e) {
+            snprintf(esc, sizeof esc, "\\u%04X", ch);
+            e = esc;
+        }
+        if (util_buf_append(b, e, strlen(e))) return UTIL_ENOMEM;
+    }
+    if (run && util_buf_append(b, s + n - run, run)) return UTIL_ENOMEM;
+    return util_buf_append(b, "\"", 1);
+}
+
+int util_buf_json_real(util_buf *b, double v)
+{
+    char buf[64];
+    int len = snprintf(buf, sizeof buf, "%.17g", v);
+    if (len < 0 || (size_t)len >= sizeof buf - 3) return UTIL_EINVAL;
+    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+        memcpy(buf + len, ".0", 3);
+        len += 2;
+    }
+    char *start = strchr(buf, 'e');
+    if (start) { /* "1e+20" -> "1e20", "1e-05" -> "1e-5" */
+        start++;
+        char *end = start + 1;
+        if (*start == '-') start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(len - (end - buf)) + 1);
+            len -= (int)(end - start);
+        }
+    }
+    return util_buf_append(b, buf, (size_t)len);
+}

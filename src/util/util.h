@@ -41,6 +41,13 @@ int util_buf_reserve(util_buf *b, size_t extra);
 int util_buf_append(util_buf *b, const void *p, size_t n);
 int util_buf_printf(util_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void util_buf_free(util_buf *b);
+/* JSON text written straight into a buffer, byte for byte as jansson's compact dump writes it
+ * (for answers built without a jansson tree): s[0..n) as a JSON string ('"', '\\' and control
+ * characters escaped, \u00XX in upper case; the bytes are taken as UTF-8, not checked), and
+ * a real (17 significant digits, ".0" added to an integral value, the exponent without '+' and
+ * leading zeros). 0 or UTIL_ENOMEM. */
+int util_buf_json_str(util_buf *b, const char *s, size_t n);
+int util_buf_json_real(util_buf *b, double v);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void util_hex(char *out, const uint8_t *p, size_t n);
