@@ -214,7 +214,7 @@ def cmd_levels(a):
     entities = {f[1]: f[2] for f in (ln.split() for ln in dump.splitlines()) if f[0] == "a"}
     label_rows = load_label_rows(os.path.join(a.blockdir, "labels.csv"))
     stops = eo.stops_of(eo.load_labels([os.path.join(a.blockdir, "labels.csv")]), entities)
-    rec, _, _ = eo.propagate(txs, outs, stops, a.floor)
+    rec, _, _, _ = eo.propagate(txs, outs, stops, a.floor)
     tracked = {c for c in set(stops.values()) if c not in eo.UNTRACKED}
     own, by_entity = defaultdict(list), defaultdict(list)
     for addr, cat, conf in label_rows:
