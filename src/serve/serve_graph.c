@@ -119,6 +119,11 @@ void serve_snap_aux(server *sv, snap *sn)
         if (trace_stops_build(&sn->stops, sn->s, sn->labels, sn->clusters,
                               labels_service_categories(), labels_service_stops(0), &serr))
             sn->stops = NULL;
+        /* a result names its actors (trace_fill_actors) from an index of the whole label set:
+         * built per hop it cost 10x the hop itself on the bench store (docs/webui.md, "Speed") */
+        if (sn->stops &&
+            !trace_actor_index_build(&sn->actors, sn->s, sn->labels, sn->clusters, &serr))
+            trace_stops_set_actors(sn->stops, sn->actors);
         util_err err = {0};
         int rc = xchain_links_load(sv->o.db, &sn->links, &err);
         if (rc && rc != UTIL_ENOTFOUND) {

@@ -50,7 +50,10 @@ typedef struct snap {
     struct serve_names *names;
     struct trace_stops *stops; /* the tracer's service stops (trace_compute_stops); NULL: none
                                   could be built, the graph then builds them per request */
-    xchain_links links;        /* empty when the file is missing or damaged (aux_error says) */
+    struct trace_actor_index *actors; /* who is behind each labelled address, lent to the
+                                         stops so that a hop does not index the labels again;
+                                         NULL: each hop builds its own */
+    xchain_links links; /* empty when the file is missing or damaged (aux_error says) */
     char aux_error[256];
 } snap;
 
