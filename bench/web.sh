@@ -15,8 +15,11 @@
 #   heavy    the newest 1000 outputs of 3 labelled exchange addresses, each node expanded
 #            forward and backward (up to 1000 seeds a request): p50 and max per round
 #   render   the walk's first NODES nodes and their edges drawn by the graph page (cytoscape,
-#            preset layout) in headless Chromium: draw() until two animation frames later, 3
-#            runs each for 100 nodes and NODES nodes; prints the runs and the median
+#            preset layout) in headless Chromium: from an empty drawing, draw() until two
+#            animation frames later, 3 runs each for 100 nodes and NODES nodes; prints the runs
+#            and the median (a graph of over 300 nodes paints its edges and lanes on a canvas
+#            under the nodes: docs/webui.md, "Speed"). SHOT=FILE keeps a screenshot of it,
+#            DUMP=FILE the graph drawn (JSON)
 # The machine's load (uptime) is printed before and after.
 set -euo pipefail
 cd "$(dirname "$0")/.."

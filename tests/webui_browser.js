@@ -175,6 +175,11 @@ async function main() {
   const after = await page.evaluate((c) => [...CT.graph.nodes.values()].filter((x) => x.parent === c).length,
     child);
   check("collapse removes what the expansion added", after === 0, "left " + after);
+  // the drawing follows the state: what a collapse removed is gone from the canvas too
+  const drawn = await page.evaluate(() => [CT.graph.cy.nodes().not(".lane").length, CT.graph.nodes.size,
+    CT.graph.cy.edges().length, [...CT.graph.edges.values()].filter((e) => e.from !== e.to).length]);
+  check("collapse: drawn nodes and edges = the graph's", drawn[0] === drawn[1] && drawn[2] === drawn[3],
+    JSON.stringify(drawn));
   const z0 = await page.evaluate(() => CT.graph.cy.zoom());
   await page.mouse.move(700, 500);
   await page.mouse.wheel(0, -400);
@@ -207,6 +212,57 @@ async function main() {
   } else {
     check("the generated chain has a cross-chain hop", false);
   }
+
+  // --- a big graph (over 300 nodes) is drawn for speed: edges and lanes on a canvas under the
+  // nodes, labels once readable; selecting, the PNG and collapse still work
+  const bigG = await page.evaluate(async () => {
+    const g = CT.graph;
+    const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
+    const painted = () => {
+      const c = g.under, d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+      return n;
+    };
+    g.nodes.clear();
+    g.edges.clear();
+    const depth = [0];
+    for (let i = 0; i < 400; i++) {
+      const parent = i ? Math.floor((i - 1) / 3) : -1;
+      if (i) depth[i] = depth[parent] + 1;
+      g.addNode({ id: "n" + i, chain: "btc", entity: i, size: 1, outputs: [{ output: "ab".repeat(32) +
+        ":" + i, value: 5000, taint: 5000, spent: true }] }, i ? "n" + parent : null, depth[i], null);
+      if (i) g.addEdge({ from: "n" + parent, to: "n" + i, tx: "cd".repeat(32), height: 1, amount: 5000,
+        patterns: i % 4 ? [] : ["coinjoin"] }, "n" + parent);
+    }
+    g.draw(true);
+    await frame();
+    const r = { big: g.big, nodes: g.cy.nodes().length, edges: g.cy.edges().length, painted: painted(),
+      nolabel: g.cy.nodes(".nolabel").length };
+    g.cy.zoom({ level: 1, renderedPosition: g.cy.getElementById("n7").renderedPosition() });
+    await frame();
+    await frame();
+    r.nolabelZoomed = g.cy.nodes(".nolabel").length;
+    r.paintedZoomed = painted();
+    const png = await g.toPNG();
+    const img = await createImageBitmap(png);
+    r.png = [png.type, img.width, img.height];
+    g.select("n7");
+    r.title = document.querySelector("#side-title").textContent;
+    g.collapse("n0");
+    await frame();
+    r.after = [g.nodes.size, g.cy.nodes().not(".lane").length, g.big, painted()];
+    return r;
+  });
+  check("big graph: nodes drawn by cytoscape, edges under them", bigG.big && bigG.nodes === 400 &&
+    bigG.edges === 0 && bigG.painted > 1000, JSON.stringify(bigG));
+  check("big graph: labels off when unreadable, on when zoomed in", bigG.nolabel === 400 &&
+    bigG.nolabelZoomed === 0 && bigG.paintedZoomed > 1000, JSON.stringify(bigG));
+  check("big graph: PNG of nodes and edges", bigG.png[0] === "image/png" && bigG.png[1] > 100 &&
+    bigG.png[2] > 100, JSON.stringify(bigG.png));
+  check("big graph: select and collapse", bigG.title === "e7" && bigG.after[0] === 1 &&
+    bigG.after[1] === 1 && !bigG.after[2] && bigG.after[3] === 0, JSON.stringify(bigG));
+  await shot("graph-big-collapsed");
 
   // --- hostile labels: text everywhere, nothing injected
   await page.goto(base + "/#/address/" + X.hostile_address);

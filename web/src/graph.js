@@ -10,6 +10,27 @@ CT.graph = null; /* the graph page's state, for tests and the side panel */
 
 const LANE_NAMES = { btc: "Bitcoin", eth: "Ethereum" };
 const COL_W = 300, ROW_H = 110, LANE_GAP = 90;
+const NODE_W = 190, NODE_H = 56;
+/* Beyond this many nodes the graph is drawn for speed (docs/webui.md, "Speed"): cytoscape's
+ * cost is per element (a style of ~100 properties, bounds, a texture), and edges cost the most,
+ * so a large graph's edges and lanes are painted on a plain canvas under the nodes (they carry
+ * no events: their amounts and markers are in the side panel), and node labels are drawn only
+ * when the zoom makes them readable. */
+const BIG = 300;
+const LABEL_ZOOM = 7 / 12; /* a 12 px label below 7 px is not worth drawing */
+const EDGE_COLORS = { tx: "#7f8a99", coinjoin: "#7d3cc8", peel: "#2e8b57", cross: "#d9822b" };
+
+function edgeKind(e) {
+  return e.kind === "cross_chain" ? "cross" : e.patterns.includes("coinjoin") ? "coinjoin"
+    : e.patterns.includes("peel") ? "peel" : "tx";
+}
+
+/* Where the segment from box a's centre to b's leaves box a (boxes NODE_W x NODE_H). */
+function boxExit(ax, ay, bx, by) {
+  const dx = bx - ax, dy = by - ay;
+  const t = Math.min(dx ? NODE_W / 2 / Math.abs(dx) : Infinity, dy ? NODE_H / 2 / Math.abs(dy) : Infinity);
+  return t >= 1 ? [ax, ay] : [ax + dx * t, ay + dy * t];
+}
 
 function markerText(patterns) {
   const m = { coinjoin: "CoinJoin", peel: "peel", split: "split", bridge: "bridge", swap: "swap",
@@ -48,6 +69,7 @@ class Graph {
           "label": "data(label)", "text-wrap": "wrap", "text-max-width": 180,
           "text-valign": "center", "font-size": 12, "color": "#1b2430",
           "min-zoomed-font-size": 7 } },
+        { selector: "node.nolabel", style: { "label": "" } },
         { selector: "node.lane", style: {
           "shape": "rectangle", "background-color": "#f7f9fb", "background-opacity": 0.6,
           "border-width": 1, "border-style": "dashed", "border-color": "#b7c0cc",
@@ -80,6 +102,18 @@ class Graph {
     });
     this.cy.on("dbltap", "node", (ev) => {
       if (!ev.target.hasClass("lane")) this.expand(ev.target.id(), "forward");
+    });
+    /* the canvas under the nodes (large graphs): follows every pan and zoom */
+    this.under = CT.h("canvas", { class: "underlay" });
+    container.insertBefore(this.under, container.firstChild);
+    this.big = false;
+    this.labelsOn = true;
+    this.cy.on("viewport resize", () => {
+      this.labelSwitch();
+      if (this.big && !this.underQueued) {
+        this.underQueued = true;
+        requestAnimationFrame(() => { this.underQueued = false; this.paintUnder(); });
+      }
     });
   }
 
@@ -149,50 +183,172 @@ class Graph {
     return { pos, lanes, laneTop };
   }
 
-  /* Rebuild the drawing from the state (the state is small: a few thousand elements). */
+  /* Bring the drawing to the state: elements that left are removed, new ones added, the others
+   * moved or relabelled where they changed (a hop added to a big graph does not restyle the
+   * thousand nodes already drawn). */
   draw(fit) {
     const cy = this.cy;
-    const { pos, lanes, laneTop } = this.layout();
+    const lay = this.layout();
+    const { pos, lanes, laneTop } = lay;
+    this.lay = lay;
+    this.big = this.nodes.size > BIG;
+    this.extent = this.extentOf(pos);
+    this.drawing = true; /* the viewport event of the fit leaves the labels to this call */
+    if (fit) this.fitAll(); /* before the elements are added: they are drawn once, in place */
+    this.drawing = false;
+    this.labelsOn = !this.big || cy.zoom() >= LABEL_ZOOM;
     const els = [];
     /* a lane is a plain box behind its nodes (not a compound node: those cost a bounds pass
-     * over their children at every change) */
-    for (const lane of lanes) {
+     * over their children at every change); a big graph paints it under the nodes instead */
+    for (const lane of this.big ? [] : lanes) {
       const L = laneTop[lane];
       const w = (L.max - L.min) * COL_W + 250, h = L.rows * ROW_H + 40;
       els.push({ group: "nodes", data: { id: "lane:" + lane, label: LANE_NAMES[lane] || lane,
         w, h }, position: { x: (L.min + L.max) * COL_W / 2, y: L.top + (L.rows - 1) * ROW_H / 2 },
       classes: "lane", selectable: false, grabbable: false });
     }
+    const nolabel = this.labelsOn ? "" : "nolabel";
     for (const n of this.nodes.values()) {
       const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
-        n.chain !== "btc" ? "foreign" : ""].filter(Boolean).join(" ");
+        n.chain !== "btc" ? "foreign" : "", nolabel].filter(Boolean).join(" ");
       const amt = n.chain === "btc" ? CT.btc(this.amountOf(n)) : "";
       els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
         label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
     }
-    /* a large graph draws its edges without labels (their amounts are in the side panel):
+    /* edges of a mid-sized graph go without labels (their amounts are in the side panel):
      * measuring a label per edge is most of the drawing time */
-    const bare = this.nodes.size > 400;
-    for (const e of this.edges.values()) {
+    const bare = this.nodes.size > 150;
+    for (const e of this.big ? [] : this.edges.values()) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
       const marks = markerText(e.patterns);
       const amt = e.kind === "cross_chain" ? CT.units(e.amount, e.asset)
         : CT.btc(e.amount);
-      const cls = [e.kind === "cross_chain" ? "cross" : "",
-        e.patterns.includes("coinjoin") ? "coinjoin" : "", e.patterns.includes("peel") ? "peel" : ""]
-        .filter(Boolean).join(" ");
+      const k = edgeKind(e);
       els.push({ group: "edges", data: { id: e.id, source: e.from, target: e.to,
-        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") }, classes: cls });
+        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") },
+      classes: k === "tx" ? "" : k });
     }
-    const selected = cy.$("node:selected").map((x) => x.id());
+    const want = new Map(els.map((x) => [x.data.id, x]));
     cy.batch(() => {
-      cy.elements().remove();
-      cy.add(els);
+      cy.elements().forEach((x) => { if (!want.has(x.id())) x.remove(); });
+      const add = [];
+      for (const x of els) {
+        const cur = cy.getElementById(x.data.id);
+        if (cur.empty()) { add.push(x); continue; }
+        if (x.position) {
+          const p = cur.position();
+          if (p.x !== x.position.x || p.y !== x.position.y) cur.position(x.position);
+        }
+        for (const [k, v] of Object.entries(x.data))
+          if (cur.data(k) !== v) cur.data(k, v);
+        if (cur.classes().join(" ") !== (x.classes || "")) cur.classes(x.classes || "");
+      }
+      if (add.length) cy.add(add);
     });
-    for (const id of selected) cy.getElementById(id).select();
-    this.extent = this.extentOf(pos);
-    if (fit) this.fitAll();
+    this.paintUnder();
     this.onchange(this);
+  }
+
+  /* A big graph's labels follow the zoom: shown once they are readable. */
+  labelSwitch() {
+    const on = !this.big || this.cy.zoom() >= LABEL_ZOOM;
+    if (this.drawing || on === this.labelsOn) return;
+    this.labelsOn = on;
+    this.cy.batch(() => this.cy.nodes().not(".lane").toggleClass("nolabel", !on));
+  }
+
+  /* The canvas under a big graph's nodes: lanes and edges (arrows at the target's border,
+   * CoinJoin and cross-chain dashed), for the part of the graph in view. ctx may be another
+   * canvas's (the PNG export) with its own transform. */
+  paintUnder(ctx, box) {
+    const cy = this.cy;
+    let z = 1;
+    if (!ctx) {
+      const c = this.under, w = Math.max(1, Math.round(cy.width())), h = Math.max(1, Math.round(cy.height()));
+      if (c.width !== w || c.height !== h) {
+        c.width = w;
+        c.height = h;
+        c.style.width = w + "px";
+        c.style.height = h + "px";
+      }
+      ctx = c.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      if (!this.big) return;
+      z = cy.zoom();
+      const p = cy.pan();
+      ctx.setTransform(z, 0, 0, z, p.x, p.y);
+      box = { x1: -p.x / z, y1: -p.y / z, x2: (w - p.x) / z, y2: (h - p.y) / z };
+    } else {
+      z = ctx.getTransform().a;
+    }
+    const { pos, lanes, laneTop } = this.lay;
+    ctx.lineWidth = 1 / z;
+    ctx.setLineDash([6 / z, 4 / z]);
+    ctx.font = "16px sans-serif";
+    ctx.textAlign = "center";
+    for (const lane of lanes) {
+      const L = laneTop[lane];
+      const w = (L.max - L.min) * COL_W + 250, h = L.rows * ROW_H + 40;
+      const x = (L.min + L.max) * COL_W / 2 - w / 2, y = L.top + (L.rows - 1) * ROW_H / 2 - h / 2;
+      ctx.fillStyle = "rgba(247, 249, 251, 0.6)";
+      ctx.fillRect(x, y, w, h);
+      ctx.strokeStyle = "#b7c0cc";
+      ctx.strokeRect(x, y, w, h);
+      ctx.fillStyle = "#5b6675";
+      ctx.fillText(LANE_NAMES[lane] || lane, x + w / 2, y - 6);
+    }
+    /* one path per kind of edge: lines, then the arrow heads */
+    const paths = {};
+    const arrow = 8 * z >= 3; /* heads smaller than 3 px are noise */
+    for (const e of this.edges.values()) {
+      const a = pos[e.from], b = pos[e.to];
+      if (!a || !b || e.from === e.to) continue;
+      if (Math.max(a.x, b.x) + NODE_W < box.x1 || Math.min(a.x, b.x) - NODE_W > box.x2 ||
+          Math.max(a.y, b.y) + NODE_H < box.y1 || Math.min(a.y, b.y) - NODE_H > box.y2) continue;
+      const k = edgeKind(e);
+      const P = paths[k] || (paths[k] = { line: new Path2D(), head: new Path2D() });
+      const [x1, y1] = boxExit(a.x, a.y, b.x, b.y), [x2, y2] = boxExit(b.x, b.y, a.x, a.y);
+      P.line.moveTo(x1, y1);
+      P.line.lineTo(x2, y2);
+      if (!arrow) continue;
+      const len = Math.hypot(x2 - x1, y2 - y1) || 1, ux = (x2 - x1) / len, uy = (y2 - y1) / len;
+      P.head.moveTo(x2, y2);
+      P.head.lineTo(x2 - 9 * ux - 4 * uy, y2 - 9 * uy + 4 * ux);
+      P.head.lineTo(x2 - 9 * ux + 4 * uy, y2 - 9 * uy - 4 * ux);
+      P.head.closePath();
+    }
+    for (const [k, P] of Object.entries(paths)) {
+      ctx.strokeStyle = ctx.fillStyle = EDGE_COLORS[k];
+      ctx.lineWidth = Math.max(k === "cross" ? 3 : 2, 1 / z); /* at least a pixel wide */
+      /* dashes in screen pixels: model-sized ones at a far zoom are thousands of specks */
+      ctx.setLineDash(k === "coinjoin" || k === "cross" ? [Math.max(8, 6 / z), Math.max(5, 4 / z)] : []);
+      ctx.stroke(P.line);
+      ctx.fill(P.head);
+    }
+    ctx.setLineDash([]);
+  }
+
+  /* The whole drawing as a PNG (a Blob): cytoscape's picture of the nodes, over the lanes and
+   * edges when the graph is big. */
+  async toPNG() {
+    const cy = this.cy;
+    const opts = { full: true, bg: "#ffffff", output: "blob", maxWidth: 8000, maxHeight: 8000 };
+    if (!this.big) return cy.png(opts);
+    const bb = cy.nodes().boundingBox();
+    const img = await createImageBitmap(cy.png(Object.assign(opts, { bg: undefined })));
+    const c = document.createElement("canvas");
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext("2d");
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, c.width, c.height);
+    const k = img.width / bb.w;
+    ctx.setTransform(k, 0, 0, k, -bb.x1 * k, -bb.y1 * k);
+    this.paintUnder(ctx, bb);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(img, 0, 0);
+    return new Promise((res) => c.toBlob(res, "image/png"));
   }
 
   /* The drawing's box from the layout (cytoscape's own fit measures every label: seconds for
@@ -474,8 +630,8 @@ CT.pages.graph = async function (view) {
   } });
   CT.graph = g;
   fit.addEventListener("click", () => g.fitAll());
-  png.addEventListener("click", () => {
-    const data = g.cy.png({ full: true, bg: "#ffffff", output: "blob" });
+  png.addEventListener("click", async () => {
+    const data = await g.toPNG();
     const url = URL.createObjectURL(data);
     const a = CT.h("a", { href: url, download: "graph.png", hidden: true });
     document.body.appendChild(a);
