@@ -381,8 +381,8 @@ async function main() {
   check("case run: amounts at the services 90-100.5 % of the truth", shown >= truthSum * 0.9 &&
     shown <= truthSum * 1.005, `${shown} vs ${truthSum} (${(100 * shown / truthSum).toFixed(1)} %)`);
   await page.goto(base + "/#/graph?case=" + caseId);
-  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId, null,
-    { timeout: 60000 });
+  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId &&
+    !CT.graph.loading, null, { timeout: 60000 });
   const node2 = await page.evaluate((op) => [...CT.graph.nodes.values()].find((n) => n.outputs.has(op)).id,
     X.sources[1].output);
   await clickNode(node2);
@@ -402,6 +402,39 @@ async function main() {
     cdoc.notes.length === 1 && cdoc.audit_verified === true,
   JSON.stringify([cdoc.labels, nodeAddr, X.sources.map((s) => s.address), cdoc.notes.length,
     cdoc.audit_verified]));
+  // the case graph is saved with the case: an expansion, and a child's expansion collapsed
+  // again, come back after a reload; each is an audit row naming the analyst and the node
+  await page.click("#btn-next");
+  await page.waitForFunction((id) => CT.graph.nodes.get(id).expanded.forward, node2);
+  const kid = await page.evaluate((id) => {
+    const k = [...CT.graph.nodes.values()].find((n) => n.parent === id && n.expandable);
+    return k ? k.id : null;
+  }, node2);
+  if (kid) {
+    await page.evaluate((k) => CT.graph.expand(k, "forward"), kid);
+    await page.evaluate((k) => CT.graph.collapse(k), kid);
+  }
+  const shape = () => page.evaluate(() => JSON.stringify([[...CT.graph.nodes.keys()].sort(),
+    [...CT.graph.edges.keys()].sort(), [...CT.graph.nodes.values()].map((n) => CT.graph.amountOf(n))
+      .sort((a, b) => a - b)]));
+  const graphBefore = await shape();
+  const nGraph = await page.evaluate(() => CT.graph.nodes.size);
+  await page.reload();
+  await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
+    CT.graph.nodes.size >= 2, null, { timeout: 60000 });
+  const graphAfter = await shape();
+  check("case graph: after a reload the saved graph comes back (nodes, edges, amounts)",
+    graphAfter === graphBefore && nGraph > 2, graphBefore.slice(0, 300) + " | " + graphAfter.slice(0, 300));
+  check("case graph: the page says it is the saved graph", /^Saved graph: \d+ step/.test(
+    await text("#graph-saved")), await text("#graph-saved"));
+  const gaud = (await page.evaluate((id) => CT.api("cases/" + id), caseId)).audit;
+  const gx = gaud.filter((a) => a.action === "graph.expand" && a.analyst === "ana" &&
+    a.detail.node === node2 && a.detail.direction === "forward" && a.detail.saved === true &&
+    a.store_state.btc_height > 0 && a.store_state.btc_tip.length === 64);
+  check("case graph: the expansion is an audit row (who, when, node, store state)", gx.length === 1 &&
+    gaud.some((a) => a.action === "graph.start") && gaud.some((a) => a.action === "graph.read") &&
+    (!kid || gaud.some((a) => a.action === "graph.collapse" && a.detail.node === kid)),
+  JSON.stringify(gaud.filter((a) => a.action.startsWith("graph")).slice(0, 4)));
   const save = async (sel, name) => {
     const [d] = await Promise.all([page.waitForEvent("download"), page.click(sel)]);
     const p = path.join(cfg.download_dir, name);
@@ -437,6 +470,22 @@ async function main() {
     { method: "POST", headers: { "X-API-Key": k, "Content-Type": "application/json" },
       body: '{"text":"x"}' })).status, [caseId, cfg.keys.read]);
   check("read key: a note is refused (403)", w === 403, w);
+  // a read key opens the saved graph; its expansions are audited, not saved
+  await page.goto(base + "/#/graph?case=" + caseId);
+  await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
+    CT.graph.nodes.size >= 2, null, { timeout: 60000 });
+  check("read key: the case's saved graph", await shape() === graphBefore);
+  const rk = await page.evaluate(async (id) => {
+    const n = [...CT.graph.nodes.values()].find((x) => x.expandable && !x.expanded.backward);
+    await CT.graph.expand(n.id, "backward");
+    const steps = (await CT.api("cases/" + id + "/graph")).steps;
+    const aud = (await CT.api("cases/" + id)).audit;
+    return { node: n.id, steps: steps.length, audited: aud.filter((a) => a.action === "graph.expand" &&
+      a.analyst === "reader" && a.detail.node === n.id && a.detail.saved === false).length,
+      savedByReader: steps.filter((x) => x.analyst === "reader").length };
+  }, caseId);
+  check("read key: an expansion is audited, not saved", rk.audited === 1 && rk.savedByReader === 0,
+    JSON.stringify(rk));
   await page.goto(base + "/#/case/987654");
   await page.waitForSelector("#notfound");
   check("404 view for an unknown case", true);

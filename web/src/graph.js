@@ -370,18 +370,67 @@ class Graph {
     cy.viewport({ zoom: z, pan: { x: (w - z * (e.x1 + e.x2)) / 2, y: (h - z * (e.y1 + e.y2)) / 2 } });
   }
 
-  async start(spec) {
-    const d = await CT.api("graph/start", { body: { from: spec, limit: 200 } });
+  /* The graph from a SPEC. In a case's graph (record) the start is recorded in the case (saved
+   * when the key may write, audited always) and begins its saved graph anew. */
+  async start(spec, record) {
+    const body = { from: spec, limit: 200 };
+    if (record && this.caseId) Object.assign(body, { case: Number(this.caseId), policy: this.policy });
+    const d = await CT.api("graph/start", { body });
     this.nodes.clear();
     this.edges.clear();
     for (const n of d.nodes) this.addNode(n, null, 0, null);
     this.truncated = d.truncated;
-    this.draw(true);
     return d;
   }
 
+  /* start(), then for a tx where its inputs came from too (the victim of a theft): one
+   * backward hop that is part of the start (not a step of its own). */
+  async open(spec, record) {
+    const d = await this.start(spec, record);
+    const tx = /^[0-9a-fA-F]{64}$/.test(spec) && d.nodes.length;
+    if (tx) {
+      const all = [...this.nodes.values()].flatMap((n) => [...n.outputs.values()]);
+      const body = { direction: "backward", policy: this.policy,
+        outputs: all.slice(0, 1000).map((o) => ({ output: o.output, taint: o.value })) };
+      const b = await CT.api("graph/expand", { body });
+      for (const n of b.nodes) this.addNode(n, null, -1, null);
+      for (const e of b.edges) this.addEdge(e, null);
+      for (const n of b.nodes) this.nodes.get(n.id).root = true;
+      /* the start nodes' evidence begins at the tx's payers */
+      for (const e of this.edges.values()) {
+        const t = this.nodes.get(e.to);
+        if (t && !t.via && t.depth === 0) { t.via = e.id; t.parent = e.from; }
+      }
+    }
+    this.draw(true);
+    if (tx) this.select(d.nodes[0].id);
+    return d;
+  }
+
+  /* A case's saved graph (GET /v1/cases/ID/graph): its start, then each expansion and collapse
+   * in order, asked again of the service (not recorded again); drawn once at the end. Steps
+   * whose node is no longer there (another store state) are counted, not fatal. */
+  async replay(steps) {
+    const policy = this.policy;
+    let missed = 0;
+    this.policy = steps[0].policy || policy;
+    await this.open(steps[0].spec, false);
+    for (const st of steps.slice(1)) {
+      if (!this.nodes.has(st.node)) { missed++; continue; }
+      if (st.op === "expand") {
+        this.policy = st.policy || policy;
+        await this.expand(st.node, st.direction, { record: false, quiet: true });
+      } else if (st.op === "collapse") {
+        await this.collapse(st.node, { record: false, quiet: true });
+      }
+    }
+    this.policy = policy;
+    this.draw(true);
+    return missed;
+  }
+
   /* One hop next ("forward") or previous ("backward") from a node's outputs. */
-  async expand(id, direction) {
+  async expand(id, direction, opts = {}) {
     const s = this.nodes.get(id);
     if (!s || s.expanded[direction] || !s.expandable || s.chain !== "btc") return null;
     let outs = [...s.outputs.values()].map((o) => ({ output: o.output,
@@ -397,8 +446,12 @@ class Graph {
       this.select(id);
       return null;
     }
-    const d = await CT.api("graph/expand", { body: { direction, policy: this.policy,
-      outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) } });
+    const body = { direction, policy: this.policy,
+      outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) };
+    /* in a case's graph every expansion is in its audit log (and saved, for analysts) */
+    if (this.caseId && opts.record !== false)
+      Object.assign(body, { case: Number(this.caseId), node: id });
+    const d = await CT.api("graph/expand", { body });
     s.expanded[direction] = true;
     s.cut = cut;
     const step = direction === "forward" ? 1 : -1;
@@ -410,16 +463,29 @@ class Graph {
     for (const e of d.edges) this.addEdge(e, id);
     s.stopped = d.stopped;
     s.fees = (s.fees || 0) + d.fees;
+    if (opts.quiet) return d;
     this.draw(true);
     this.select(id);
     return d;
   }
 
-  /* Remove what a node's expansions added (recursively), unless reached another way. */
-  collapse(id) {
+  /* Remove what a node's expansions added (recursively), unless reached another way. In a
+   * case's graph an analyst's collapse is saved with the case (after it is drawn). */
+  async collapse(id, opts = {}) {
+    if (!this.nodes.has(id)) return;
+    this.collapseState(id);
+    if (!opts.quiet) {
+      this.draw(false);
+      this.select(id);
+    }
+    if (this.caseId && opts.record !== false && CT.session.can("write"))
+      await CT.api("cases/" + this.caseId + "/graph", { body: { op: "collapse", node: id } });
+  }
+
+  collapseState(id) {
     const s = this.nodes.get(id);
     if (!s) return;
-    for (const c of s.added) this.collapse(c);
+    for (const c of s.added) this.collapseState(c);
     for (const eid of s.addedEdges) this.edges.delete(eid);
     for (const c of s.added) {
       const keep = [...this.edges.values()].some((e) => e.from === c || e.to === c);
@@ -428,8 +494,6 @@ class Graph {
     s.added = [];
     s.addedEdges = [];
     s.expanded = {};
-    this.draw(false);
-    this.select(id);
   }
 
   /* The evidence path: from a start node to this one, each step the edge that first reached
@@ -486,7 +550,8 @@ class Graph {
         onclick: () => this.expand(s.id, "backward").catch((e) => CT.banner(e.message, "error")) },
       "← Previous hops"),
       CT.h("button", { id: "btn-collapse", type: "button", disabled: !s.added.length,
-        onclick: () => this.collapse(s.id) }, "Collapse")));
+        onclick: () => this.collapse(s.id).catch((e) => CT.banner(e.message, "error")) },
+      "Collapse")));
     if (s.cut) side.appendChild(CT.h("p", { class: "muted" },
       "Only its 1000 most tainted outputs were expanded."));
     /* the evidence path */
@@ -642,44 +707,44 @@ CT.pages.graph = async function (view) {
   dotB.addEventListener("click", () => CT.download("graph.dot", "text/vnd.graphviz", g.toDOT()));
   policy.addEventListener("change", () => { g.policy = policy.value; });
   const caseId = q.get("case");
+  const caseLine = CT.h("span", { id: "graph-saved", class: "muted" });
   if (caseId && /^[1-9][0-9]{0,15}$/.test(caseId)) {
     g.caseId = caseId;
     view.insertBefore(CT.h("p", { id: "graph-case" }, "Case ", CT.link(caseId, "case", caseId),
-      ": labels and notes from the side panel go to this case."), form);
+      ": the graph is saved with the case, every expansion is in its audit log; labels and " +
+      "notes from the side panel go to this case. ", caseLine), form);
     g.cy.resize(); /* the drawing moved down: cytoscape caches where its container is */
   }
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    CT.go("#/graph?from=" + encodeURIComponent(spec.value.trim()) + "&policy=" + policy.value);
+    CT.go("#/graph?from=" + encodeURIComponent(spec.value.trim()) + "&policy=" + policy.value +
+      (g.caseId ? "&case=" + g.caseId : ""));
   });
-  let from = q.get("from");
-  if (!from && g.caseId) {
-    /* a case's graph: start from its first Bitcoin seed (the others are on its page) */
-    const c = await CT.api("cases/" + g.caseId);
-    const seed = c.seeds.find((x) => x.chain === "btc");
-    if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
-    from = seed.spec;
-    spec.value = from;
-  }
-  if (!from) return;
-  const d = await g.start(from);
-  if (!d.nodes.length) CT.notFound(side, "nothing to draw from " + from);
-  /* a tx: show where its inputs came from too (the victim of a theft) */
-  if (/^[0-9a-fA-F]{64}$/.test(from) && d.nodes.length) {
-    const all = [...g.nodes.values()].flatMap((n) => [...n.outputs.values()]);
-    const body = { direction: "backward", policy: g.policy,
-      outputs: all.slice(0, 1000).map((o) => ({ output: o.output, taint: o.value })) };
-    const b = await CT.api("graph/expand", { body });
-    const first = g.nodes.keys().next().value;
-    for (const n of b.nodes) g.addNode(n, null, -1, null);
-    for (const e of b.edges) g.addEdge(e, null);
-    for (const n of b.nodes) g.nodes.get(n.id).root = true;
-    /* the start nodes' evidence begins at the tx's payers */
-    for (const e of g.edges.values()) {
-      const t = g.nodes.get(e.to);
-      if (t && !t.via && t.depth === 0) { t.via = e.id; t.parent = e.from; }
+  g.loading = true; /* until the first drawing is complete (tests wait for it) */
+  try {
+    let from = q.get("from");
+    if (!from && g.caseId) {
+      /* a case's graph: its saved graph, else from its first Bitcoin seed */
+      const saved = await CT.api("cases/" + g.caseId + "/graph");
+      if (saved.steps.length && saved.steps[0].op === "start") {
+        spec.value = saved.steps[0].spec;
+        const missed = await g.replay(saved.steps);
+        const last = saved.steps[saved.steps.length - 1];
+        caseLine.textContent = "Saved graph: " + saved.steps.length + " step(s), the last by " +
+          last.analyst + " at " + last.at + " (block " + last.store_state.btc_height + ")" +
+          (missed ? "; " + missed + " step(s) no longer apply on this store state" : "") + ".";
+        return;
+      }
+      const c = await CT.api("cases/" + g.caseId);
+      const seed = c.seeds.find((x) => x.chain === "btc");
+      if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
+      from = seed.spec;
+      spec.value = from;
     }
-    g.draw(true);
-    g.select(first);
+    if (!from) return;
+    const d = await g.open(from, !!g.caseId);
+    if (!d.nodes.length) CT.notFound(side, "nothing to draw from " + from);
+  } finally {
+    g.loading = false;
   }
 };
