@@ -107,7 +107,7 @@ while read -r line; do
 done <"$T/browser.log"
 [ $rc -eq 0 ] || bad "browser driver exit $rc: $(grep -v '^ok ' "$T/browser.log" | tail -5)"
 n_ok=$(grep -c '^ok ' "$T/browser.log")
-[ "$n_ok" -ge 40 ] && ok || bad "only $n_ok browser checks passed"
+[ "$n_ok" -ge 60 ] && ok || bad "only $n_ok browser checks passed"
 if [ -f "$T/dl/screening.csv" ]; then
     r=$($PY tests/webui_oracle.py csv "$T/dl/screening.csv" 4)
     [ "$r" = ok ] && ok || bad "screening CSV: $r"

@@ -147,7 +147,8 @@ static void test_upgrade(const char *tmp)
                         " 'x', 'y')") == SQLITE_OK);
     CHECK(q1(dir, "SELECT MAX(version) FROM schema_version") == 1);
     CHECK(case_db_open(&cdb, dir, 0, &err) == 0);
-    CHECK(q1(dir, "SELECT MAX(version) FROM schema_version") == 2);
+    CHECK(q1(dir, "SELECT MAX(version) FROM schema_version") == CASE_SCHEMA_VERSION);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM case_graph_steps") == 0); /* version 3's table */
     CHECK(q1(dir, "SELECT COUNT(*) FROM cases WHERE title = 'old' AND incident_id IS NULL") == 1);
     char csv[700];
     snprintf(csv, sizeof csv, "%s/inc.csv", dir);
@@ -175,6 +176,100 @@ static void test_upgrade(const char *tmp)
     /* traces are evidence: append-only, and incidents are never deleted */
     CHECK(raw_exec(dir, "DELETE FROM incidents") != SQLITE_OK);
     case_db_close(cdb);
+}
+
+/* The case graph (the web UI's): steps saved with their audit rows, read back from the last
+ * start, a read-only caller's step audited but not saved, bad steps refused with nothing
+ * written, the table append-only, and the audit chain intact. */
+static void test_graph(const char *tmp)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/graph", tmp);
+    mkdir(dir, 0755);
+    case_db *db = NULL;
+    util_err err = {0};
+    CHECK(case_db_open(&db, dir, CASE_OPEN_CREATE, &err) == 0);
+    if (!db) return;
+    case_origin w = who("ana", "POST /v1/graph/expand");
+    snprintf(w.state.btc_tip, sizeof w.state.btc_tip, "%064d", 5);
+    w.state.btc_height = 77;
+    int64_t id = 0, step = 0;
+    case_new cn = {.title = "graph"};
+    CHECK(case_create(db, &w, &cn, &id, &err) == 0);
+    case_graph_step *v = NULL;
+    size_t n = 9;
+    CHECK(case_graph_get(db, &w, id, &v, &n, &err) == 0 && n == 0 && !v);
+    /* a first graph, then a new start: the saved graph is the second one only */
+    case_graph_step_new a[] = {
+        {"start", NULL, "aa:0", NULL, "haircut", "{\"nodes\": 2}"},
+        {"expand", "e1", NULL, "forward", "haircut", NULL},
+        {"start", NULL, "bb", NULL, "poison", NULL},
+        {"expand", "e7", NULL, "backward", "poison", "{\"nodes\": 3, \"from\": [\"e7\"]}"},
+        {"expand", "a:bc1qxyz", NULL, "forward", "fifo", NULL},
+        {"collapse", "e7", NULL, NULL, NULL, NULL},
+    };
+    int64_t first = 0;
+    for (size_t i = 0; i < sizeof a / sizeof *a; i++) {
+        CHECK(case_graph_step_add(db, &w, id, &a[i], 1, &step, &err) == 0 && step > 0);
+        if (!first) first = step;
+    }
+    CHECK(case_graph_get(db, &w, id, &v, &n, &err) == 0 && n == 4);
+    if (n == 4) {
+        CHECK_STR(v[0].op, "start");
+        CHECK_STR(v[0].spec, "bb");
+        CHECK_STR(v[0].policy, "poison");
+        CHECK_STR(v[1].node, "e7");
+        CHECK_STR(v[1].direction, "backward");
+        CHECK_STR(v[1].detail, "{\"nodes\": 3, \"from\": [\"e7\"]}");
+        CHECK_STR(v[2].node, "a:bc1qxyz");
+        CHECK_STR(v[3].op, "collapse");
+        CHECK_STR(v[3].analyst, "ana");
+        CHECK(v[3].state.btc_height == 77 && v[3].id == first + 5);
+        CHECK(!strncmp(v[3].state.btc_tip, "0000", 4));
+    }
+    case_graph_steps_free(v, n);
+    /* each step is an audit row with who, what node and the store state; the read too */
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE action = 'graph.expand' AND analyst ="
+                  " 'ana' AND btc_height = 77 AND detail LIKE '%\"node\":\"e7\"%'"
+                  " AND detail LIKE '%\"saved\":true%'") == 1);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE action = 'graph.start'") == 2);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE action = 'graph.collapse'") == 1);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE action = 'graph.read'") == 2);
+    /* a reader's expansion: audited, not saved */
+    case_origin rd = who("reader", "POST /v1/graph/expand");
+    case_graph_step_new e9 = {"expand", "e9", NULL, "forward", "haircut", NULL};
+    CHECK(case_graph_step_add(db, &rd, id, &e9, 0, &step, &err) == 0 && step == 0);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log WHERE analyst = 'reader' AND action ="
+                  " 'graph.expand' AND detail LIKE '%\"saved\":false%'") == 1);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM case_graph_steps WHERE node = 'e9'") == 0);
+    /* refused steps name the field and write nothing */
+    int64_t rows = q1(dir, "SELECT COUNT(*) FROM audit_log");
+    case_graph_step_new bad[] = {
+        {"delete", "e1", NULL, NULL, NULL, NULL},
+        {"expand", "", NULL, "forward", "haircut", NULL},
+        {"expand", "e1", NULL, "sideways", "haircut", NULL},
+        {"expand", "e1", NULL, "forward", "lifo", NULL},
+        {"start", NULL, "", NULL, "haircut", NULL},
+        {"start", "e1", "aa", NULL, "haircut", NULL},
+        {"collapse", "e1", NULL, "forward", NULL, NULL},
+        {"expand", "e1", NULL, "forward", "haircut", "[1]"},
+        {"expand", "e\x1b[2J", NULL, "forward", "haircut", NULL},
+    };
+    const char *field[] = {"op",   "node",      "direction", "policy", "spec",
+                           "node", "direction", "detail",    "node"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(case_graph_step_add(db, &w, id, &bad[i], 1, &step, &err) == UTIL_EINVAL);
+        CHECK(strstr(err.msg, field[i]) != NULL);
+    }
+    CHECK(case_graph_step_add(db, &w, id + 1, &a[1], 1, &step, &err) == UTIL_ENOTFOUND);
+    CHECK(case_graph_get(db, &w, id + 1, &v, &n, &err) == UTIL_ENOTFOUND);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM audit_log") == rows);
+    /* evidence: append-only, and the chain verifies */
+    CHECK(raw_exec(dir, "UPDATE case_graph_steps SET node = 'x'") != SQLITE_OK);
+    CHECK(raw_exec(dir, "DELETE FROM case_graph_steps") != SQLITE_OK);
+    int ok = 0;
+    CHECK(case_audit_verify(db, &ok, NULL, &err) == 0 && ok);
+    case_db_close(db);
 }
 
 /* Several threads open one new database at once: each migration runs once. */
@@ -209,7 +304,7 @@ static void test_concurrent_open(const char *tmp)
         CHECK(o[i].rc == 0);
     }
     CHECK(q1(dir, "SELECT COUNT(*) FROM schema_version") == (int64_t)case_n_migrations);
-    CHECK(q1(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == 22);
+    CHECK(q1(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == 24);
 }
 
 /* ---------------- cases, audit, append-only ---------------- */
@@ -641,6 +736,7 @@ int main(void)
     test_concurrent_open(tmp);
     test_upgrade(tmp);
     test_cases(tmp);
+    test_graph(tmp);
     test_threads(tmp);
     test_chain(tmp);
     char cmd[600];

@@ -175,6 +175,11 @@ async function main() {
   const after = await page.evaluate((c) => [...CT.graph.nodes.values()].filter((x) => x.parent === c).length,
     child);
   check("collapse removes what the expansion added", after === 0, "left " + after);
+  // the drawing follows the state: what a collapse removed is gone from the canvas too
+  const drawn = await page.evaluate(() => [CT.graph.cy.nodes().not(".lane").length, CT.graph.nodes.size,
+    CT.graph.cy.edges().length, [...CT.graph.edges.values()].filter((e) => e.from !== e.to).length]);
+  check("collapse: drawn nodes and edges = the graph's", drawn[0] === drawn[1] && drawn[2] === drawn[3],
+    JSON.stringify(drawn));
   const z0 = await page.evaluate(() => CT.graph.cy.zoom());
   await page.mouse.move(700, 500);
   await page.mouse.wheel(0, -400);
@@ -207,6 +212,57 @@ async function main() {
   } else {
     check("the generated chain has a cross-chain hop", false);
   }
+
+  // --- a big graph (over 300 nodes) is drawn for speed: edges and lanes on a canvas under the
+  // nodes, labels once readable; selecting, the PNG and collapse still work
+  const bigG = await page.evaluate(async () => {
+    const g = CT.graph;
+    const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
+    const painted = () => {
+      const c = g.under, d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+      return n;
+    };
+    g.nodes.clear();
+    g.edges.clear();
+    const depth = [0];
+    for (let i = 0; i < 400; i++) {
+      const parent = i ? Math.floor((i - 1) / 3) : -1;
+      if (i) depth[i] = depth[parent] + 1;
+      g.addNode({ id: "n" + i, chain: "btc", entity: i, size: 1, outputs: [{ output: "ab".repeat(32) +
+        ":" + i, value: 5000, taint: 5000, spent: true }] }, i ? "n" + parent : null, depth[i], null);
+      if (i) g.addEdge({ from: "n" + parent, to: "n" + i, tx: "cd".repeat(32), height: 1, amount: 5000,
+        patterns: i % 4 ? [] : ["coinjoin"] }, "n" + parent);
+    }
+    g.draw(true);
+    await frame();
+    const r = { big: g.big, nodes: g.cy.nodes().length, edges: g.cy.edges().length, painted: painted(),
+      nolabel: g.cy.nodes(".nolabel").length };
+    g.cy.zoom({ level: 1, renderedPosition: g.cy.getElementById("n7").renderedPosition() });
+    await frame();
+    await frame();
+    r.nolabelZoomed = g.cy.nodes(".nolabel").length;
+    r.paintedZoomed = painted();
+    const png = await g.toPNG();
+    const img = await createImageBitmap(png);
+    r.png = [png.type, img.width, img.height];
+    g.select("n7");
+    r.title = document.querySelector("#side-title").textContent;
+    g.collapse("n0");
+    await frame();
+    r.after = [g.nodes.size, g.cy.nodes().not(".lane").length, g.big, painted()];
+    return r;
+  });
+  check("big graph: nodes drawn by cytoscape, edges under them", bigG.big && bigG.nodes === 400 &&
+    bigG.edges === 0 && bigG.painted > 1000, JSON.stringify(bigG));
+  check("big graph: labels off when unreadable, on when zoomed in", bigG.nolabel === 400 &&
+    bigG.nolabelZoomed === 0 && bigG.paintedZoomed > 1000, JSON.stringify(bigG));
+  check("big graph: PNG of nodes and edges", bigG.png[0] === "image/png" && bigG.png[1] > 100 &&
+    bigG.png[2] > 100, JSON.stringify(bigG.png));
+  check("big graph: select and collapse", bigG.title === "e7" && bigG.after[0] === 1 &&
+    bigG.after[1] === 1 && !bigG.after[2] && bigG.after[3] === 0, JSON.stringify(bigG));
+  await shot("graph-big-collapsed");
 
   // --- hostile labels: text everywhere, nothing injected
   await page.goto(base + "/#/address/" + X.hostile_address);
@@ -325,8 +381,8 @@ async function main() {
   check("case run: amounts at the services 90-100.5 % of the truth", shown >= truthSum * 0.9 &&
     shown <= truthSum * 1.005, `${shown} vs ${truthSum} (${(100 * shown / truthSum).toFixed(1)} %)`);
   await page.goto(base + "/#/graph?case=" + caseId);
-  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId, null,
-    { timeout: 60000 });
+  await page.waitForFunction(() => CT.graph && CT.graph.nodes.size >= 2 && CT.graph.caseId &&
+    !CT.graph.loading, null, { timeout: 60000 });
   const node2 = await page.evaluate((op) => [...CT.graph.nodes.values()].find((n) => n.outputs.has(op)).id,
     X.sources[1].output);
   await clickNode(node2);
@@ -346,6 +402,39 @@ async function main() {
     cdoc.notes.length === 1 && cdoc.audit_verified === true,
   JSON.stringify([cdoc.labels, nodeAddr, X.sources.map((s) => s.address), cdoc.notes.length,
     cdoc.audit_verified]));
+  // the case graph is saved with the case: an expansion, and a child's expansion collapsed
+  // again, come back after a reload; each is an audit row naming the analyst and the node
+  await page.click("#btn-next");
+  await page.waitForFunction((id) => CT.graph.nodes.get(id).expanded.forward, node2);
+  const kid = await page.evaluate((id) => {
+    const k = [...CT.graph.nodes.values()].find((n) => n.parent === id && n.expandable);
+    return k ? k.id : null;
+  }, node2);
+  if (kid) {
+    await page.evaluate((k) => CT.graph.expand(k, "forward"), kid);
+    await page.evaluate((k) => CT.graph.collapse(k), kid);
+  }
+  const shape = () => page.evaluate(() => JSON.stringify([[...CT.graph.nodes.keys()].sort(),
+    [...CT.graph.edges.keys()].sort(), [...CT.graph.nodes.values()].map((n) => CT.graph.amountOf(n))
+      .sort((a, b) => a - b)]));
+  const graphBefore = await shape();
+  const nGraph = await page.evaluate(() => CT.graph.nodes.size);
+  await page.reload();
+  await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
+    CT.graph.nodes.size >= 2, null, { timeout: 60000 });
+  const graphAfter = await shape();
+  check("case graph: after a reload the saved graph comes back (nodes, edges, amounts)",
+    graphAfter === graphBefore && nGraph > 2, graphBefore.slice(0, 300) + " | " + graphAfter.slice(0, 300));
+  check("case graph: the page says it is the saved graph", /^Saved graph: \d+ step/.test(
+    await text("#graph-saved")), await text("#graph-saved"));
+  const gaud = (await page.evaluate((id) => CT.api("cases/" + id), caseId)).audit;
+  const gx = gaud.filter((a) => a.action === "graph.expand" && a.analyst === "ana" &&
+    a.detail.node === node2 && a.detail.direction === "forward" && a.detail.saved === true &&
+    a.store_state.btc_height > 0 && a.store_state.btc_tip.length === 64);
+  check("case graph: the expansion is an audit row (who, when, node, store state)", gx.length === 1 &&
+    gaud.some((a) => a.action === "graph.start") && gaud.some((a) => a.action === "graph.read") &&
+    (!kid || gaud.some((a) => a.action === "graph.collapse" && a.detail.node === kid)),
+  JSON.stringify(gaud.filter((a) => a.action.startsWith("graph")).slice(0, 4)));
   const save = async (sel, name) => {
     const [d] = await Promise.all([page.waitForEvent("download"), page.click(sel)]);
     const p = path.join(cfg.download_dir, name);
@@ -381,6 +470,22 @@ async function main() {
     { method: "POST", headers: { "X-API-Key": k, "Content-Type": "application/json" },
       body: '{"text":"x"}' })).status, [caseId, cfg.keys.read]);
   check("read key: a note is refused (403)", w === 403, w);
+  // a read key opens the saved graph; its expansions are audited, not saved
+  await page.goto(base + "/#/graph?case=" + caseId);
+  await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
+    CT.graph.nodes.size >= 2, null, { timeout: 60000 });
+  check("read key: the case's saved graph", await shape() === graphBefore);
+  const rk = await page.evaluate(async (id) => {
+    const n = [...CT.graph.nodes.values()].find((x) => x.expandable && !x.expanded.backward);
+    await CT.graph.expand(n.id, "backward");
+    const steps = (await CT.api("cases/" + id + "/graph")).steps;
+    const aud = (await CT.api("cases/" + id)).audit;
+    return { node: n.id, steps: steps.length, audited: aud.filter((a) => a.action === "graph.expand" &&
+      a.analyst === "reader" && a.detail.node === n.id && a.detail.saved === false).length,
+      savedByReader: steps.filter((x) => x.analyst === "reader").length };
+  }, caseId);
+  check("read key: an expansion is audited, not saved", rk.audited === 1 && rk.savedByReader === 0,
+    JSON.stringify(rk));
   await page.goto(base + "/#/case/987654");
   await page.waitForSelector("#notfound");
   check("404 view for an unknown case", true);

@@ -43,7 +43,7 @@
 #include "../xchain/xchain.h"
 
 #define CASE_DB_FILE "cases.sqlite" /* inside the store directory */
-#define CASE_SCHEMA_VERSION 2       /* the newest migration this program knows */
+#define CASE_SCHEMA_VERSION 3       /* the newest migration this program knows */
 #define CASE_BUSY_MS 10000          /* how long a writer waits for another */
 #define CASE_MAX_TEXT 1024          /* bytes: title, victim, chains, analyst, actor, name, spec */
 #define CASE_MAX_LONG 65536         /* bytes: description, note text, evidence, command */
@@ -310,6 +310,41 @@ int case_audit_add(case_db *db, const case_origin *who, int64_t case_id, const c
 /* Check the hash chain of the whole log: *ok = 1 when every row's hash is what its fields and
  * the previous row's hash give; else 0 and *bad_id the first row that is not. */
 int case_audit_verify(case_db *db, int *ok, int64_t *bad_id, util_err *err);
+
+/* ---- the case graph (the web UI's) ---- */
+
+/* A step of a case's graph: where it started (op "start", spec), a node expanded one hop
+ * (op "expand", node, direction) or collapsed (op "collapse", node). Replaying the steps since
+ * the last start, in order, on the same store state redraws the same graph. */
+typedef struct case_graph_step_new {
+    const char *op;        /* "start", "expand" or "collapse" */
+    const char *node;      /* expand, collapse: the graph node's id ("e12", "a:ADDR") */
+    const char *spec;      /* start: what it starts from (TXID, TXID:N, address, entity:ID) */
+    const char *direction; /* expand: "forward" or "backward" */
+    const char *policy;    /* start, expand: "haircut", "poison" or "fifo" */
+    const char *detail;    /* a JSON object text (NULL: {}): what the answer held */
+} case_graph_step_new;
+
+typedef struct case_graph_step {
+    int64_t id, case_id;
+    char *op, *node, *spec, *direction, *policy, *detail;
+    char *analyst, *created_at;
+    case_state state; /* the store state it was made on */
+} case_graph_step;
+void case_graph_steps_free(case_graph_step *a, size_t n);
+
+/* Record a step and its audit row ("graph.start", "graph.expand", "graph.collapse"; detail
+ * {"step": ID, "node", "direction", "spec", "policy"} and the step's own detail under
+ * "answer"), in one transaction. With save 0 only the audit row is written and *step_id is 0:
+ * an expansion by someone who may read the case but not change it is a query to record, not a
+ * change of the saved graph. UTIL_EINVAL naming the field (op, node, spec, direction, policy,
+ * detail), UTIL_ENOTFOUND for a case that does not exist. step_id may be NULL. */
+int case_graph_step_add(case_db *db, const case_origin *who, int64_t case_id,
+                        const case_graph_step_new *s, int save, int64_t *step_id, util_err *err);
+/* The saved graph: the case's steps since its last start, oldest first (none: *n = 0), audited
+ * as "graph.read". *out (an array of *n) is owned by the caller: case_graph_steps_free. */
+int case_graph_get(case_db *db, const case_origin *who, int64_t case_id, case_graph_step **out,
+                   size_t *n, util_err *err);
 
 /* ---- a whole case ---- */
 

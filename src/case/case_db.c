@@ -249,10 +249,34 @@ static const char schema_v2_sqlite[] =
         "incident_deposits") "CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents"
                              " BEGIN SELECT RAISE(ABORT, 'incidents are never deleted'); END;";
 
+/* Version 3 (issue 14): the case graph of the web UI, as the steps that made it (where it
+ * started, each node expanded or collapsed, by whom, when, on which store state), so that
+ * reopening the case's graph redraws it. Append-only: a new start begins a new graph. */
+static const char schema_v3[] =
+    "CREATE TABLE case_graph_steps ("
+    " id {ID},"
+    " case_id BIGINT NOT NULL REFERENCES cases (id),"
+    " op TEXT NOT NULL CHECK (op IN ('start', 'expand', 'collapse')),"
+    " node TEXT NOT NULL,"
+    " spec TEXT NOT NULL,"
+    " direction TEXT NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " analyst TEXT NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " btc_tip TEXT NOT NULL,"
+    " btc_height BIGINT NOT NULL,"
+    " evm_chain TEXT NOT NULL,"
+    " evm_tip TEXT NOT NULL,"
+    " evm_height BIGINT NOT NULL);"
+    "CREATE INDEX case_graph_steps_case ON case_graph_steps (case_id, id);";
+static const char schema_v3_sqlite[] = APPEND_ONLY("case_graph_steps");
+
 const case_migration case_migrations[] = {
     {1, "cases, seeds, trace runs, labels, notes, audit log", schema_v1, schema_v1_sqlite},
     {2, "incidents, their attributions, sources, seeds, stolen amounts and traces", schema_v2,
      schema_v2_sqlite},
+    {3, "the case graph: the steps that drew it", schema_v3, schema_v3_sqlite},
 };
 const size_t case_n_migrations = sizeof case_migrations / sizeof *case_migrations;
 

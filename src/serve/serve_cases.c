@@ -13,7 +13,7 @@
 #include "../trace/trace.h"
 #include "serve_int.h"
 
-static unsigned status_of(int rc)
+unsigned serve_case_status(int rc)
 {
     return rc == UTIL_ENOTFOUND ? 404
            : rc == UTIL_EINVAL  ? 400
@@ -25,7 +25,7 @@ static unsigned status_of(int rc)
 static enum MHD_Result case_error(struct MHD_Connection *c, req *r, int rc, const util_err *err,
                                   const char *field)
 {
-    unsigned st = status_of(rc);
+    unsigned st = serve_case_status(rc);
     return serve_error(c, r, st, st == 400 ? field : NULL, "%s", err->msg);
 }
 
@@ -77,6 +77,75 @@ static int64_t case_id_of(const char *url, const char **rest)
     return id;
 }
 
+/* Who makes a case call: the key's owner, the request, the snapshot's store state. */
+static void origin_of(const req *r, const snap *sn, char *command, size_t n, case_origin *who)
+{
+    snprintf(command, n, "%s %s", r->method, r->path);
+    memset(who, 0, sizeof *who);
+    who->analyst = r->who.owner[0] ? r->who.owner : "anonymous";
+    who->command = command;
+    case_state_init(&who->state);
+    case_state_btc(&who->state, sn->s);
+}
+
+int serve_case_graph_step(server *sv, const req *r, const snap *sn, int64_t case_id,
+                          const case_graph_step_new *s, util_err *err)
+{
+    char command[300];
+    case_origin who;
+    origin_of(r, sn, command, sizeof command, &who);
+    case_db *db = NULL;
+    int rc = case_db_open(&db, sv->o.db, 0, err);
+    if (rc == UTIL_ENOTFOUND)
+        rc = util_errf(err, UTIL_ENOTFOUND, "case %" PRId64 " does not exist", case_id);
+    if (!rc)
+        rc = case_graph_step_add(db, &who, case_id, s, (r->who.scopes & SERVE_SCOPE_WRITE) != 0,
+                                 NULL, err);
+    case_db_close(db);
+    return rc;
+}
+
+/* GET .../graph: the saved graph's steps; POST .../graph {"op": "collapse", "node"}: a
+ * collapse (starts and expansions are recorded by /v1/graph/start and /v1/graph/expand, which
+ * compute them). */
+static int graph_route(case_db *db, const case_origin *who, int64_t id, json_t *doc, json_t **out,
+                       unsigned *status, util_err *err)
+{
+    if (doc) {
+        const char *bad = NULL;
+        case_graph_step_new s = {
+            field(doc, "op", &bad), field(doc, "node", &bad), NULL, NULL, NULL, NULL};
+        if (bad) return util_errf(err, UTIL_EINVAL, "field '%s': expected a string", bad);
+        if (strcmp(s.op, "collapse"))
+            return util_errf(err, UTIL_EINVAL,
+                             "field op: collapse (a start or an expansion is recorded by "
+                             "/v1/graph/start and /v1/graph/expand with \"case\")");
+        int64_t step = 0;
+        int rc = case_graph_step_add(db, who, id, &s, 1, &step, err);
+        if (!rc) *out = json_pack("{s:I}", "step", (json_int_t)step), *status = 201;
+        return rc;
+    }
+    case_graph_step *v = NULL;
+    size_t n = 0;
+    int rc = case_graph_get(db, who, id, &v, &n, err);
+    if (rc) return rc;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const case_graph_step *g = &v[i];
+        json_t *detail = json_loads(g->detail, 0, NULL);
+        json_array_append_new(
+            a,
+            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:I}}", "id",
+                      (json_int_t)g->id, "op", g->op, "node", g->node, "spec", g->spec, "direction",
+                      g->direction, "policy", g->policy, "detail", detail ? detail : json_object(),
+                      "analyst", g->analyst, "at", g->created_at, "store_state", "btc_tip",
+                      g->state.btc_tip, "btc_height", (json_int_t)g->state.btc_height));
+    }
+    case_graph_steps_free(v, n);
+    *out = json_pack("{s:I, s:o}", "case", (json_int_t)id, "steps", a);
+    return *out ? 0 : util_errf(err, UTIL_ENOMEM, "out of memory");
+}
+
 static int trace_req_from(json_t *doc, trace_opts *o, const char **bad)
 {
     json_t *v;
@@ -117,15 +186,16 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
         return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
     if (strcmp(url, "/v1/cases") && (id = case_id_of(url, &rest)) < 0)
         return serve_error(c, r, 404, NULL, "no such case: a case id is a number from 1");
-    static const char *const subs[] = {"",       "/seeds",       "/traces",       "/labels",
-                                       "/notes", "/report.html", "/endpoints.csv"};
+    static const char *const subs[] = {"",       "/seeds",       "/traces",        "/labels",
+                                       "/notes", "/report.html", "/endpoints.csv", "/graph"};
     size_t sub = 0;
     while (sub < sizeof subs / sizeof *subs && strcmp(rest, subs[sub]))
         sub++;
     if (sub == sizeof subs / sizeof *subs)
         return serve_error(c, r, 404, NULL, "no such endpoint (see docs/openapi.yaml)");
-    int want_get = id && (sub == 0 || sub >= 5);
-    if (!id && !get && !post) return serve_error(c, r, 405, NULL, "use GET or POST");
+    int want_get = id && (sub == 0 || sub == 5 || sub == 6);
+    if ((!id || sub == 7) && !get && !post) return serve_error(c, r, 405, NULL, "use GET or POST");
+    if (sub == 7) want_get = get;
     if (id && want_get && !get) return serve_error(c, r, 405, NULL, "use GET");
     if (id && !want_get && !post) return serve_error(c, r, 405, NULL, "use POST");
     enum MHD_Result ret;
@@ -134,13 +204,8 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
 
     snap *sn = serve_snap_get(sv);
     char command[300];
-    snprintf(command, sizeof command, "%s %s", r->method, r->path);
     case_origin who;
-    memset(&who, 0, sizeof who);
-    who.analyst = r->who.owner[0] ? r->who.owner : "anonymous";
-    who.command = command;
-    case_state_init(&who.state);
-    case_state_btc(&who.state, sn->s);
+    origin_of(r, sn, command, sizeof command, &who);
     case_stores st = {sv->o.db, sn->s, sn->clusters, NULL, sn->labels, NULL}; /* no links */
     util_err err = {0};
     case_db *db = NULL;
@@ -274,6 +339,8 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
             }
         }
         case_label_free(&lab);
+    } else if (sub == 7) {
+        rc = graph_route(db, &who, id, doc, &out, &status, &err);
     } else if (sub == 4) {
         const char *text = field(doc, "text", &bad);
         case_note note;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../case/case.h"
 #include "../labels/labels_services.h"
 #include "../trace/trace.h"
 #include "serve_int.h"
@@ -119,6 +120,11 @@ void serve_snap_aux(server *sv, snap *sn)
         if (trace_stops_build(&sn->stops, sn->s, sn->labels, sn->clusters,
                               labels_service_categories(), labels_service_stops(0), &serr))
             sn->stops = NULL;
+        /* a result names its actors (trace_fill_actors) from an index of the whole label set:
+         * built per hop it cost 10x the hop itself on the bench store (docs/webui.md, "Speed") */
+        if (sn->stops &&
+            !trace_actor_index_build(&sn->actors, sn->s, sn->labels, sn->clusters, &serr))
+            trace_stops_set_actors(sn->stops, sn->actors);
         util_err err = {0};
         int rc = xchain_links_load(sv->o.db, &sn->links, &err);
         if (rc && rc != UTIL_ENOTFOUND) {
@@ -297,6 +303,29 @@ static uint64_t scale(uint64_t v, uint64_t num, uint64_t den, int poison)
     return (uint64_t)((unsigned __int128)v * num / den);
 }
 
+/* The case a graph request is made for ("case": ID): 0 when absent, -1 when not an id. */
+static int64_t case_of(json_t *doc)
+{
+    json_t *v = json_object_get(doc, "case");
+    if (!v || json_is_null(v)) return 0;
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : -1;
+}
+
+/* Record a step of the case's graph (audited always, saved when the key may write) with the
+ * answer's summary; on failure the answer is not sent (every step of a case graph that was
+ * answered is in its audit log). */
+static int record_step(server *sv, const req *r, const snap *sn, int64_t case_id,
+                       case_graph_step_new *s, json_t *summary, util_err *err)
+{
+    char *detail = summary ? json_dumps(summary, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(summary);
+    if (!detail) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    s->detail = detail;
+    int rc = serve_case_graph_step(sv, r, sn, case_id, s, err);
+    free(detail);
+    return rc;
+}
+
 /* The graph's start: the outputs a SPEC names (a tx's outputs, an address's, an entity's),
  * grouped into nodes, each output with its whole value as taint. */
 static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r, json_t *doc)
@@ -309,6 +338,11 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
                 json_integer_value(lim) > GRAPH_MAX_OUTPUTS))
         return serve_error(c, r, 400, "limit", "field 'limit': 1..%d", GRAPH_MAX_OUTPUTS);
     if (lim) limit = (size_t)json_integer_value(lim);
+    int64_t case_id = case_of(doc);
+    const char *pol = json_string_value(json_object_get(doc, "policy"));
+    if (case_id < 0) return serve_error(c, r, 400, "case", "field 'case': a case id (integer)");
+    if (pol && trace_policy_parse(pol) < 0)
+        return serve_error(c, r, 400, "policy", "field 'policy': haircut, poison or fifo");
     snap *sn = serve_snap_get(sv);
     serve_snap_aux(sv, sn);
     trace_seeds seeds = {0};
@@ -334,8 +368,22 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
     json_t *d =
         json_pack("{s:s, s:o, s:[], s:[], s:I, s:b}", "from", spec, "nodes", nodes, "edges", "txs",
                   "outputs", (json_int_t)seeds.n, "truncated", seeds.n > limit || g.truncated);
+    size_t n_nodes = g.n;
     gnodes_free(&g);
     trace_seeds_free(&seeds);
+    if (d && case_id) {
+        case_graph_step_new s = {"start", NULL, spec, NULL, pol ? pol : "haircut", NULL};
+        rc = record_step(sv, r, sn, case_id, &s,
+                         json_pack("{s:I, s:I}", "nodes", (json_int_t)n_nodes, "outputs",
+                                   (json_int_t)json_integer_value(json_object_get(d, "outputs"))),
+                         &err);
+        if (rc) {
+            json_decref(d);
+            serve_snap_put(sn);
+            unsigned st = serve_case_status(rc);
+            return serve_error(c, r, st, st == 400 ? "case" : NULL, "case: %s", err.msg);
+        }
+    }
     serve_snap_put(sn);
     if (!d) return serve_error(c, r, 400, "from", "from: not valid UTF-8");
     return serve_send_json(c, r, 200, d);
@@ -400,6 +448,12 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                            GRAPH_MAX_OUTPUTS);
     o.direction = d;
     o.policy = p;
+    int64_t case_id = case_of(doc);
+    const char *node_id = json_string_value(json_object_get(doc, "node"));
+    if (case_id < 0) return serve_error(c, r, 400, "case", "field 'case': a case id (integer)");
+    if (case_id && !node_id)
+        return serve_error(c, r, 400, "node",
+                           "field 'node': the graph node expanded (required with 'case')");
     snap *sn = serve_snap_get(sv);
     serve_snap_aux(sv, sn);
     size_t n = json_array_size(outs), i;
@@ -601,6 +655,20 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                             json_string("fifo: a node's share of a tx is scaled like haircut's "
                                         "(an approximation when its outputs are part-tainted)"));
     int oom = !src || !given || !full || !src_best;
+    if (ans && !oom && case_id) {
+        case_graph_step_new s = {
+            "expand", node_id, NULL, trace_direction_name(d), trace_policy_name(p), NULL};
+        rc = record_step(sv, r, sn, case_id, &s,
+                         json_pack("{s:O, s:I, s:I, s:I, s:I}", "from", seed_ids, "nodes",
+                                   (json_int_t)json_array_size(nodes), "edges",
+                                   (json_int_t)json_array_size(edges), "seeded", (json_int_t)seeded,
+                                   "fees", (json_int_t)fees),
+                         &err);
+        if (rc) {
+            json_decref(ans);
+            ans = NULL;
+        }
+    }
     free(he);
     free(given);
     free(full);
@@ -613,6 +681,10 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
     trace_seeds_free(&seeds);
     free(st);
     serve_snap_put(sn);
+    if (rc) {
+        unsigned st = serve_case_status(rc);
+        return serve_error(c, r, st, st == 400 ? "case" : NULL, "case: %s", err.msg);
+    }
     if (oom || !ans) {
         json_decref(ans);
         return serve_error(c, r, 503, NULL, "out of memory");

@@ -50,7 +50,10 @@ typedef struct snap {
     struct serve_names *names;
     struct trace_stops *stops; /* the tracer's service stops (trace_compute_stops); NULL: none
                                   could be built, the graph then builds them per request */
-    xchain_links links;        /* empty when the file is missing or damaged (aux_error says) */
+    struct trace_actor_index *actors; /* who is behind each labelled address, lent to the
+                                         stops so that a hop does not index the labels again;
+                                         NULL: each hop builds its own */
+    xchain_links links; /* empty when the file is missing or damaged (aux_error says) */
     char aux_error[256];
 } snap;
 
@@ -252,6 +255,14 @@ enum MHD_Result serve_route_search(server *sv, struct MHD_Connection *c, req *r)
 enum MHD_Result serve_route_graph(server *sv, struct MHD_Connection *c, req *r, int expand);
 /* Cases (serve_cases.c): /v1/cases, /v1/cases/{id}[/seeds|/traces|/labels|/notes|/report.html|
  * /endpoints.csv] over src/case. */
+/* A step of a case's graph made by /v1/graph/start or /v1/graph/expand with "case": recorded
+ * in the case's audit log on the snapshot's state, and saved in the case's graph when the key
+ * may write (serve_cases.c). 0, or the case module's error (UTIL_ENOTFOUND: no such case). */
+struct case_graph_step_new;
+int serve_case_graph_step(server *sv, const req *r, const snap *sn, int64_t case_id,
+                          const struct case_graph_step_new *s, util_err *err);
+/* The HTTP status of a case module's error. */
+unsigned serve_case_status(int rc);
 enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, const char *url,
                                   const char *method);
 /* The snapshot's names and links, made on first use (thread-safe). */

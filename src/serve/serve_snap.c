@@ -40,6 +40,7 @@ static void snap_free(snap *sn)
     serve_cache_free(sn->cache);
     serve_names_free(sn->names);
     trace_stops_free(sn->stops);
+    trace_actor_index_free(sn->actors);
     xchain_links_free(&sn->links);
     pthread_mutex_destroy(&sn->aux_lock);
     if (sn->clusters) cluster_close(sn->clusters);

@@ -144,6 +144,11 @@ void trace_stops_free(trace_stops *st)
     free(st);
 }
 
+void trace_stops_set_actors(trace_stops *st, const trace_actor_index *ix)
+{
+    st->actors = ix;
+}
+
 size_t trace_stops_count(const trace_stops *st)
 {
     return st->addr.n;

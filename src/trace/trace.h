@@ -309,7 +309,9 @@ typedef struct trace_result {
     trace_flow *flows; /* largest value first (ties: from, then to, ascending) */
     size_t n_flows;
     trace_actors actors;            /* the endpoints and the unspent taint, by actor */
-    trace_actor_index *actor_index; /* owned: names graph nodes (trace_result_node_actor) */
+    trace_actor_index *actor_index; /* names graph nodes (trace_result_node_actor); owned unless
+                                       actor_index_borrowed (the stops' shared index) */
+    int actor_index_borrowed;
 } trace_result;
 
 /* Run a trace from seeds (at least one) into *out. labels may be empty; clusters may be NULL
@@ -333,6 +335,12 @@ typedef struct trace_stops trace_stops;
 int trace_compute_stops(const store *s, const labels_db *labels, const cluster_map *clusters,
                         const trace_stops *stops, const trace_seeds *seeds, const trace_opts *o,
                         trace_result *out, util_err *err);
+/* Give stops an actor index of the same (store, labels, clusters) state, built once
+ * (trace_actor_index_build): the results of trace_compute_stops then borrow it to name their
+ * actors instead of building one each (a pass over the label set per call, which dominated a
+ * one-hop expansion of the service on a large label set). ix is not owned by the stops: it
+ * must outlive them and every result computed with them. NULL: each result builds its own. */
+void trace_stops_set_actors(trace_stops *st, const trace_actor_index *ix);
 
 /* Text of a result's ids: a txid (64 hex + NUL), "TXID:N" (at least 96 bytes), an address
  * (at least 128 bytes; NULL for STORE_NO_ADDR), a graph node's id ("e<entity>", "a:<address>"

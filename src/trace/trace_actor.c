@@ -198,8 +198,12 @@ void trace_result_node_actor(const trace_result *r, uint32_t node, labels_actor 
 
 int trace_fill_actors(const tctx *c, trace_result *r)
 {
-    if (trace_actor_index_build(&r->actor_index, c->s, c->labels, c->clusters, NULL))
+    if (c->stops && c->stops->actors) {
+        r->actor_index = (trace_actor_index *)c->stops->actors; /* read only, never freed here */
+        r->actor_index_borrowed = 1;
+    } else if (trace_actor_index_build(&r->actor_index, c->s, c->labels, c->clusters, NULL)) {
         return UTIL_ENOMEM;
+    }
     size_t cap = r->n_endpoints, n = 0;
     for (size_t i = 0; i < r->n_edges; i++)
         cap += r->edges[i].fate == TRACE_FATE_UNSPENT;

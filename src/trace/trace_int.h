@@ -162,6 +162,7 @@ typedef struct tctx {
 struct trace_stops {
     const labels_db *labels;
     hmap addr, entity; /* address id / entity -> index of the stop label in the labels_db */
+    const trace_actor_index *actors; /* borrowed (trace_stops_set_actors); NULL: none */
 };
 
 /* trace_result.c: fill r (seeds, options, totals, endpoints, by_category, edges, txs) from a

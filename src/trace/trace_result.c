@@ -43,7 +43,7 @@ void trace_result_free(trace_result *r)
     free(r->nodes);
     free(r->flows);
     trace_actors_free(&r->actors);
-    trace_actor_index_free(r->actor_index);
+    if (!r->actor_index_borrowed) trace_actor_index_free(r->actor_index);
     memset(r, 0, sizeof *r);
 }
 

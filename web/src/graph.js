@@ -10,6 +10,27 @@ CT.graph = null; /* the graph page's state, for tests and the side panel */
 
 const LANE_NAMES = { btc: "Bitcoin", eth: "Ethereum" };
 const COL_W = 300, ROW_H = 110, LANE_GAP = 90;
+const NODE_W = 190, NODE_H = 56;
+/* Beyond this many nodes the graph is drawn for speed (docs/webui.md, "Speed"): cytoscape's
+ * cost is per element (a style of ~100 properties, bounds, a texture), and edges cost the most,
+ * so a large graph's edges and lanes are painted on a plain canvas under the nodes (they carry
+ * no events: their amounts and markers are in the side panel), and node labels are drawn only
+ * when the zoom makes them readable. */
+const BIG = 300;
+const LABEL_ZOOM = 7 / 12; /* a 12 px label below 7 px is not worth drawing */
+const EDGE_COLORS = { tx: "#7f8a99", coinjoin: "#7d3cc8", peel: "#2e8b57", cross: "#d9822b" };
+
+function edgeKind(e) {
+  return e.kind === "cross_chain" ? "cross" : e.patterns.includes("coinjoin") ? "coinjoin"
+    : e.patterns.includes("peel") ? "peel" : "tx";
+}
+
+/* Where the segment from box a's centre to b's leaves box a (boxes NODE_W x NODE_H). */
+function boxExit(ax, ay, bx, by) {
+  const dx = bx - ax, dy = by - ay;
+  const t = Math.min(dx ? NODE_W / 2 / Math.abs(dx) : Infinity, dy ? NODE_H / 2 / Math.abs(dy) : Infinity);
+  return t >= 1 ? [ax, ay] : [ax + dx * t, ay + dy * t];
+}
 
 function markerText(patterns) {
   const m = { coinjoin: "CoinJoin", peel: "peel", split: "split", bridge: "bridge", swap: "swap",
@@ -48,6 +69,7 @@ class Graph {
           "label": "data(label)", "text-wrap": "wrap", "text-max-width": 180,
           "text-valign": "center", "font-size": 12, "color": "#1b2430",
           "min-zoomed-font-size": 7 } },
+        { selector: "node.nolabel", style: { "label": "" } },
         { selector: "node.lane", style: {
           "shape": "rectangle", "background-color": "#f7f9fb", "background-opacity": 0.6,
           "border-width": 1, "border-style": "dashed", "border-color": "#b7c0cc",
@@ -80,6 +102,18 @@ class Graph {
     });
     this.cy.on("dbltap", "node", (ev) => {
       if (!ev.target.hasClass("lane")) this.expand(ev.target.id(), "forward");
+    });
+    /* the canvas under the nodes (large graphs): follows every pan and zoom */
+    this.under = CT.h("canvas", { class: "underlay" });
+    container.insertBefore(this.under, container.firstChild);
+    this.big = false;
+    this.labelsOn = true;
+    this.cy.on("viewport resize", () => {
+      this.labelSwitch();
+      if (this.big && !this.underQueued) {
+        this.underQueued = true;
+        requestAnimationFrame(() => { this.underQueued = false; this.paintUnder(); });
+      }
     });
   }
 
@@ -149,50 +183,172 @@ class Graph {
     return { pos, lanes, laneTop };
   }
 
-  /* Rebuild the drawing from the state (the state is small: a few thousand elements). */
+  /* Bring the drawing to the state: elements that left are removed, new ones added, the others
+   * moved or relabelled where they changed (a hop added to a big graph does not restyle the
+   * thousand nodes already drawn). */
   draw(fit) {
     const cy = this.cy;
-    const { pos, lanes, laneTop } = this.layout();
+    const lay = this.layout();
+    const { pos, lanes, laneTop } = lay;
+    this.lay = lay;
+    this.big = this.nodes.size > BIG;
+    this.extent = this.extentOf(pos);
+    this.drawing = true; /* the viewport event of the fit leaves the labels to this call */
+    if (fit) this.fitAll(); /* before the elements are added: they are drawn once, in place */
+    this.drawing = false;
+    this.labelsOn = !this.big || cy.zoom() >= LABEL_ZOOM;
     const els = [];
     /* a lane is a plain box behind its nodes (not a compound node: those cost a bounds pass
-     * over their children at every change) */
-    for (const lane of lanes) {
+     * over their children at every change); a big graph paints it under the nodes instead */
+    for (const lane of this.big ? [] : lanes) {
       const L = laneTop[lane];
       const w = (L.max - L.min) * COL_W + 250, h = L.rows * ROW_H + 40;
       els.push({ group: "nodes", data: { id: "lane:" + lane, label: LANE_NAMES[lane] || lane,
         w, h }, position: { x: (L.min + L.max) * COL_W / 2, y: L.top + (L.rows - 1) * ROW_H / 2 },
       classes: "lane", selectable: false, grabbable: false });
     }
+    const nolabel = this.labelsOn ? "" : "nolabel";
     for (const n of this.nodes.values()) {
       const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
-        n.chain !== "btc" ? "foreign" : ""].filter(Boolean).join(" ");
+        n.chain !== "btc" ? "foreign" : "", nolabel].filter(Boolean).join(" ");
       const amt = n.chain === "btc" ? CT.btc(this.amountOf(n)) : "";
       els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
         label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
     }
-    /* a large graph draws its edges without labels (their amounts are in the side panel):
+    /* edges of a mid-sized graph go without labels (their amounts are in the side panel):
      * measuring a label per edge is most of the drawing time */
-    const bare = this.nodes.size > 400;
-    for (const e of this.edges.values()) {
+    const bare = this.nodes.size > 150;
+    for (const e of this.big ? [] : this.edges.values()) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
       const marks = markerText(e.patterns);
       const amt = e.kind === "cross_chain" ? CT.units(e.amount, e.asset)
         : CT.btc(e.amount);
-      const cls = [e.kind === "cross_chain" ? "cross" : "",
-        e.patterns.includes("coinjoin") ? "coinjoin" : "", e.patterns.includes("peel") ? "peel" : ""]
-        .filter(Boolean).join(" ");
+      const k = edgeKind(e);
       els.push({ group: "edges", data: { id: e.id, source: e.from, target: e.to,
-        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") }, classes: cls });
+        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") },
+      classes: k === "tx" ? "" : k });
     }
-    const selected = cy.$("node:selected").map((x) => x.id());
+    const want = new Map(els.map((x) => [x.data.id, x]));
     cy.batch(() => {
-      cy.elements().remove();
-      cy.add(els);
+      cy.elements().forEach((x) => { if (!want.has(x.id())) x.remove(); });
+      const add = [];
+      for (const x of els) {
+        const cur = cy.getElementById(x.data.id);
+        if (cur.empty()) { add.push(x); continue; }
+        if (x.position) {
+          const p = cur.position();
+          if (p.x !== x.position.x || p.y !== x.position.y) cur.position(x.position);
+        }
+        for (const [k, v] of Object.entries(x.data))
+          if (cur.data(k) !== v) cur.data(k, v);
+        if (cur.classes().join(" ") !== (x.classes || "")) cur.classes(x.classes || "");
+      }
+      if (add.length) cy.add(add);
     });
-    for (const id of selected) cy.getElementById(id).select();
-    this.extent = this.extentOf(pos);
-    if (fit) this.fitAll();
+    this.paintUnder();
     this.onchange(this);
+  }
+
+  /* A big graph's labels follow the zoom: shown once they are readable. */
+  labelSwitch() {
+    const on = !this.big || this.cy.zoom() >= LABEL_ZOOM;
+    if (this.drawing || on === this.labelsOn) return;
+    this.labelsOn = on;
+    this.cy.batch(() => this.cy.nodes().not(".lane").toggleClass("nolabel", !on));
+  }
+
+  /* The canvas under a big graph's nodes: lanes and edges (arrows at the target's border,
+   * CoinJoin and cross-chain dashed), for the part of the graph in view. ctx may be another
+   * canvas's (the PNG export) with its own transform. */
+  paintUnder(ctx, box) {
+    const cy = this.cy;
+    let z = 1;
+    if (!ctx) {
+      const c = this.under, w = Math.max(1, Math.round(cy.width())), h = Math.max(1, Math.round(cy.height()));
+      if (c.width !== w || c.height !== h) {
+        c.width = w;
+        c.height = h;
+        c.style.width = w + "px";
+        c.style.height = h + "px";
+      }
+      ctx = c.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      if (!this.big) return;
+      z = cy.zoom();
+      const p = cy.pan();
+      ctx.setTransform(z, 0, 0, z, p.x, p.y);
+      box = { x1: -p.x / z, y1: -p.y / z, x2: (w - p.x) / z, y2: (h - p.y) / z };
+    } else {
+      z = ctx.getTransform().a;
+    }
+    const { pos, lanes, laneTop } = this.lay;
+    ctx.lineWidth = 1 / z;
+    ctx.setLineDash([6 / z, 4 / z]);
+    ctx.font = "16px sans-serif";
+    ctx.textAlign = "center";
+    for (const lane of lanes) {
+      const L = laneTop[lane];
+      const w = (L.max - L.min) * COL_W + 250, h = L.rows * ROW_H + 40;
+      const x = (L.min + L.max) * COL_W / 2 - w / 2, y = L.top + (L.rows - 1) * ROW_H / 2 - h / 2;
+      ctx.fillStyle = "rgba(247, 249, 251, 0.6)";
+      ctx.fillRect(x, y, w, h);
+      ctx.strokeStyle = "#b7c0cc";
+      ctx.strokeRect(x, y, w, h);
+      ctx.fillStyle = "#5b6675";
+      ctx.fillText(LANE_NAMES[lane] || lane, x + w / 2, y - 6);
+    }
+    /* one path per kind of edge: lines, then the arrow heads */
+    const paths = {};
+    const arrow = 8 * z >= 3; /* heads smaller than 3 px are noise */
+    for (const e of this.edges.values()) {
+      const a = pos[e.from], b = pos[e.to];
+      if (!a || !b || e.from === e.to) continue;
+      if (Math.max(a.x, b.x) + NODE_W < box.x1 || Math.min(a.x, b.x) - NODE_W > box.x2 ||
+          Math.max(a.y, b.y) + NODE_H < box.y1 || Math.min(a.y, b.y) - NODE_H > box.y2) continue;
+      const k = edgeKind(e);
+      const P = paths[k] || (paths[k] = { line: new Path2D(), head: new Path2D() });
+      const [x1, y1] = boxExit(a.x, a.y, b.x, b.y), [x2, y2] = boxExit(b.x, b.y, a.x, a.y);
+      P.line.moveTo(x1, y1);
+      P.line.lineTo(x2, y2);
+      if (!arrow) continue;
+      const len = Math.hypot(x2 - x1, y2 - y1) || 1, ux = (x2 - x1) / len, uy = (y2 - y1) / len;
+      P.head.moveTo(x2, y2);
+      P.head.lineTo(x2 - 9 * ux - 4 * uy, y2 - 9 * uy + 4 * ux);
+      P.head.lineTo(x2 - 9 * ux + 4 * uy, y2 - 9 * uy - 4 * ux);
+      P.head.closePath();
+    }
+    for (const [k, P] of Object.entries(paths)) {
+      ctx.strokeStyle = ctx.fillStyle = EDGE_COLORS[k];
+      ctx.lineWidth = Math.max(k === "cross" ? 3 : 2, 1 / z); /* at least a pixel wide */
+      /* dashes in screen pixels: model-sized ones at a far zoom are thousands of specks */
+      ctx.setLineDash(k === "coinjoin" || k === "cross" ? [Math.max(8, 6 / z), Math.max(5, 4 / z)] : []);
+      ctx.stroke(P.line);
+      ctx.fill(P.head);
+    }
+    ctx.setLineDash([]);
+  }
+
+  /* The whole drawing as a PNG (a Blob): cytoscape's picture of the nodes, over the lanes and
+   * edges when the graph is big. */
+  async toPNG() {
+    const cy = this.cy;
+    const opts = { full: true, bg: "#ffffff", output: "blob", maxWidth: 8000, maxHeight: 8000 };
+    if (!this.big) return cy.png(opts);
+    const bb = cy.nodes().boundingBox();
+    const img = await createImageBitmap(cy.png(Object.assign(opts, { bg: undefined })));
+    const c = document.createElement("canvas");
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext("2d");
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, c.width, c.height);
+    const k = img.width / bb.w;
+    ctx.setTransform(k, 0, 0, k, -bb.x1 * k, -bb.y1 * k);
+    this.paintUnder(ctx, bb);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(img, 0, 0);
+    return new Promise((res) => c.toBlob(res, "image/png"));
   }
 
   /* The drawing's box from the layout (cytoscape's own fit measures every label: seconds for
@@ -214,18 +370,67 @@ class Graph {
     cy.viewport({ zoom: z, pan: { x: (w - z * (e.x1 + e.x2)) / 2, y: (h - z * (e.y1 + e.y2)) / 2 } });
   }
 
-  async start(spec) {
-    const d = await CT.api("graph/start", { body: { from: spec, limit: 200 } });
+  /* The graph from a SPEC. In a case's graph (record) the start is recorded in the case (saved
+   * when the key may write, audited always) and begins its saved graph anew. */
+  async start(spec, record) {
+    const body = { from: spec, limit: 200 };
+    if (record && this.caseId) Object.assign(body, { case: Number(this.caseId), policy: this.policy });
+    const d = await CT.api("graph/start", { body });
     this.nodes.clear();
     this.edges.clear();
     for (const n of d.nodes) this.addNode(n, null, 0, null);
     this.truncated = d.truncated;
-    this.draw(true);
     return d;
   }
 
+  /* start(), then for a tx where its inputs came from too (the victim of a theft): one
+   * backward hop that is part of the start (not a step of its own). */
+  async open(spec, record) {
+    const d = await this.start(spec, record);
+    const tx = /^[0-9a-fA-F]{64}$/.test(spec) && d.nodes.length;
+    if (tx) {
+      const all = [...this.nodes.values()].flatMap((n) => [...n.outputs.values()]);
+      const body = { direction: "backward", policy: this.policy,
+        outputs: all.slice(0, 1000).map((o) => ({ output: o.output, taint: o.value })) };
+      const b = await CT.api("graph/expand", { body });
+      for (const n of b.nodes) this.addNode(n, null, -1, null);
+      for (const e of b.edges) this.addEdge(e, null);
+      for (const n of b.nodes) this.nodes.get(n.id).root = true;
+      /* the start nodes' evidence begins at the tx's payers */
+      for (const e of this.edges.values()) {
+        const t = this.nodes.get(e.to);
+        if (t && !t.via && t.depth === 0) { t.via = e.id; t.parent = e.from; }
+      }
+    }
+    this.draw(true);
+    if (tx) this.select(d.nodes[0].id);
+    return d;
+  }
+
+  /* A case's saved graph (GET /v1/cases/ID/graph): its start, then each expansion and collapse
+   * in order, asked again of the service (not recorded again); drawn once at the end. Steps
+   * whose node is no longer there (another store state) are counted, not fatal. */
+  async replay(steps) {
+    const policy = this.policy;
+    let missed = 0;
+    this.policy = steps[0].policy || policy;
+    await this.open(steps[0].spec, false);
+    for (const st of steps.slice(1)) {
+      if (!this.nodes.has(st.node)) { missed++; continue; }
+      if (st.op === "expand") {
+        this.policy = st.policy || policy;
+        await this.expand(st.node, st.direction, { record: false, quiet: true });
+      } else if (st.op === "collapse") {
+        await this.collapse(st.node, { record: false, quiet: true });
+      }
+    }
+    this.policy = policy;
+    this.draw(true);
+    return missed;
+  }
+
   /* One hop next ("forward") or previous ("backward") from a node's outputs. */
-  async expand(id, direction) {
+  async expand(id, direction, opts = {}) {
     const s = this.nodes.get(id);
     if (!s || s.expanded[direction] || !s.expandable || s.chain !== "btc") return null;
     let outs = [...s.outputs.values()].map((o) => ({ output: o.output,
@@ -241,8 +446,12 @@ class Graph {
       this.select(id);
       return null;
     }
-    const d = await CT.api("graph/expand", { body: { direction, policy: this.policy,
-      outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) } });
+    const body = { direction, policy: this.policy,
+      outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) };
+    /* in a case's graph every expansion is in its audit log (and saved, for analysts) */
+    if (this.caseId && opts.record !== false)
+      Object.assign(body, { case: Number(this.caseId), node: id });
+    const d = await CT.api("graph/expand", { body });
     s.expanded[direction] = true;
     s.cut = cut;
     const step = direction === "forward" ? 1 : -1;
@@ -254,16 +463,29 @@ class Graph {
     for (const e of d.edges) this.addEdge(e, id);
     s.stopped = d.stopped;
     s.fees = (s.fees || 0) + d.fees;
+    if (opts.quiet) return d;
     this.draw(true);
     this.select(id);
     return d;
   }
 
-  /* Remove what a node's expansions added (recursively), unless reached another way. */
-  collapse(id) {
+  /* Remove what a node's expansions added (recursively), unless reached another way. In a
+   * case's graph an analyst's collapse is saved with the case (after it is drawn). */
+  async collapse(id, opts = {}) {
+    if (!this.nodes.has(id)) return;
+    this.collapseState(id);
+    if (!opts.quiet) {
+      this.draw(false);
+      this.select(id);
+    }
+    if (this.caseId && opts.record !== false && CT.session.can("write"))
+      await CT.api("cases/" + this.caseId + "/graph", { body: { op: "collapse", node: id } });
+  }
+
+  collapseState(id) {
     const s = this.nodes.get(id);
     if (!s) return;
-    for (const c of s.added) this.collapse(c);
+    for (const c of s.added) this.collapseState(c);
     for (const eid of s.addedEdges) this.edges.delete(eid);
     for (const c of s.added) {
       const keep = [...this.edges.values()].some((e) => e.from === c || e.to === c);
@@ -272,8 +494,6 @@ class Graph {
     s.added = [];
     s.addedEdges = [];
     s.expanded = {};
-    this.draw(false);
-    this.select(id);
   }
 
   /* The evidence path: from a start node to this one, each step the edge that first reached
@@ -330,7 +550,8 @@ class Graph {
         onclick: () => this.expand(s.id, "backward").catch((e) => CT.banner(e.message, "error")) },
       "← Previous hops"),
       CT.h("button", { id: "btn-collapse", type: "button", disabled: !s.added.length,
-        onclick: () => this.collapse(s.id) }, "Collapse")));
+        onclick: () => this.collapse(s.id).catch((e) => CT.banner(e.message, "error")) },
+      "Collapse")));
     if (s.cut) side.appendChild(CT.h("p", { class: "muted" },
       "Only its 1000 most tainted outputs were expanded."));
     /* the evidence path */
@@ -474,8 +695,8 @@ CT.pages.graph = async function (view) {
   } });
   CT.graph = g;
   fit.addEventListener("click", () => g.fitAll());
-  png.addEventListener("click", () => {
-    const data = g.cy.png({ full: true, bg: "#ffffff", output: "blob" });
+  png.addEventListener("click", async () => {
+    const data = await g.toPNG();
     const url = URL.createObjectURL(data);
     const a = CT.h("a", { href: url, download: "graph.png", hidden: true });
     document.body.appendChild(a);
@@ -486,44 +707,44 @@ CT.pages.graph = async function (view) {
   dotB.addEventListener("click", () => CT.download("graph.dot", "text/vnd.graphviz", g.toDOT()));
   policy.addEventListener("change", () => { g.policy = policy.value; });
   const caseId = q.get("case");
+  const caseLine = CT.h("span", { id: "graph-saved", class: "muted" });
   if (caseId && /^[1-9][0-9]{0,15}$/.test(caseId)) {
     g.caseId = caseId;
     view.insertBefore(CT.h("p", { id: "graph-case" }, "Case ", CT.link(caseId, "case", caseId),
-      ": labels and notes from the side panel go to this case."), form);
+      ": the graph is saved with the case, every expansion is in its audit log; labels and " +
+      "notes from the side panel go to this case. ", caseLine), form);
     g.cy.resize(); /* the drawing moved down: cytoscape caches where its container is */
   }
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    CT.go("#/graph?from=" + encodeURIComponent(spec.value.trim()) + "&policy=" + policy.value);
+    CT.go("#/graph?from=" + encodeURIComponent(spec.value.trim()) + "&policy=" + policy.value +
+      (g.caseId ? "&case=" + g.caseId : ""));
   });
-  let from = q.get("from");
-  if (!from && g.caseId) {
-    /* a case's graph: start from its first Bitcoin seed (the others are on its page) */
-    const c = await CT.api("cases/" + g.caseId);
-    const seed = c.seeds.find((x) => x.chain === "btc");
-    if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
-    from = seed.spec;
-    spec.value = from;
-  }
-  if (!from) return;
-  const d = await g.start(from);
-  if (!d.nodes.length) CT.notFound(side, "nothing to draw from " + from);
-  /* a tx: show where its inputs came from too (the victim of a theft) */
-  if (/^[0-9a-fA-F]{64}$/.test(from) && d.nodes.length) {
-    const all = [...g.nodes.values()].flatMap((n) => [...n.outputs.values()]);
-    const body = { direction: "backward", policy: g.policy,
-      outputs: all.slice(0, 1000).map((o) => ({ output: o.output, taint: o.value })) };
-    const b = await CT.api("graph/expand", { body });
-    const first = g.nodes.keys().next().value;
-    for (const n of b.nodes) g.addNode(n, null, -1, null);
-    for (const e of b.edges) g.addEdge(e, null);
-    for (const n of b.nodes) g.nodes.get(n.id).root = true;
-    /* the start nodes' evidence begins at the tx's payers */
-    for (const e of g.edges.values()) {
-      const t = g.nodes.get(e.to);
-      if (t && !t.via && t.depth === 0) { t.via = e.id; t.parent = e.from; }
+  g.loading = true; /* until the first drawing is complete (tests wait for it) */
+  try {
+    let from = q.get("from");
+    if (!from && g.caseId) {
+      /* a case's graph: its saved graph, else from its first Bitcoin seed */
+      const saved = await CT.api("cases/" + g.caseId + "/graph");
+      if (saved.steps.length && saved.steps[0].op === "start") {
+        spec.value = saved.steps[0].spec;
+        const missed = await g.replay(saved.steps);
+        const last = saved.steps[saved.steps.length - 1];
+        caseLine.textContent = "Saved graph: " + saved.steps.length + " step(s), the last by " +
+          last.analyst + " at " + last.at + " (block " + last.store_state.btc_height + ")" +
+          (missed ? "; " + missed + " step(s) no longer apply on this store state" : "") + ".";
+        return;
+      }
+      const c = await CT.api("cases/" + g.caseId);
+      const seed = c.seeds.find((x) => x.chain === "btc");
+      if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
+      from = seed.spec;
+      spec.value = from;
     }
-    g.draw(true);
-    g.select(first);
+    if (!from) return;
+    const d = await g.open(from, !!g.caseId);
+    if (!d.nodes.length) CT.notFound(side, "nothing to draw from " + from);
+  } finally {
+    g.loading = false;
   }
 };
