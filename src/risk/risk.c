@@ -839,7 +839,7 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
         /* the share the level came from, when heavier categories added to it */
         char with[96] = "";
         if (c->share_used > e->share + 5e-5)
-            snprintf(with, sizeof with, " (%.2f%% with the categories as heavy)",
+            snprintf(with, sizeof with, " (%.2f%% counting categories of equal or greater weight)",
                      c->share_used * 100);
         return fmt_alloc("%s: %.2f%% (%" PRIu64 " sat) %s %s%s within %u hop%s, nearest %s%s%s%s",
                          in ? "incoming" : "outgoing", e->share * 100, e->amount,

@@ -67,8 +67,9 @@ CT.pages.screen = function (view) {
   });
   view.appendChild(CT.h("section", { class: "card" },
     CT.h("h1", {}, "Screening"),
-    CT.h("p", {}, "Risk of deposits and withdrawals: labels on the address or its entity, and " +
-      "exposure within N hops backward (where its funds came from) and forward (where they went)."),
+    CT.h("p", {}, "Risk of deposits and withdrawals: labels on the address or its entity; " +
+      "where its funds came from, over the whole history (the exposure index, no hop limit); " +
+      "where they went, within N hops forward. N also bounds the trace that explains a reason."),
     area, CT.h("div", { class: "row" }, CT.h("label", {}, "CSV file ", file),
       CT.h("label", {}, "hops ", hops), run, dl), status));
   view.appendChild(out);
