@@ -202,37 +202,6 @@ static int deposit_exposure(const evm_store *s, const evmexpo_index *ix, const u
 
 /* ---- the propagation ---- */
 
-struct rem {
-    uint64_t r;
-    uint32_t i;
-};
-
-static int rem_cmp(const void *pa, const void *pb)
-{
-    const struct rem *a = pa, *b = pb;
-    if (a->r != b->r) return a->r > b->r ? -1 : 1;
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-/* sh[k] = x * w[k] / d, largest remainders get one more, ties to the lower index (the Bitcoin
- * index's split, src/exposure/exposure_sync.c). */
-static void split(struct rem *rm, uint64_t x, const uint64_t *w, size_t m, uint64_t d, uint64_t *sh)
-{
-    uint64_t sum = 0;
-    for (size_t k = 0; k < m; k++) {
-        unsigned __int128 p = (unsigned __int128)x * w[k];
-        sh[k] = (uint64_t)(p / d);
-        rm[k].r = (uint64_t)(p % d);
-        rm[k].i = (uint32_t)k;
-        sum += sh[k];
-    }
-    uint64_t left = x - sum;
-    if (!left) return;
-    qsort(rm, m, sizeof *rm, rem_cmp);
-    for (uint64_t k = 0; k < left; k++)
-        sh[rm[k].i]++;
-}
-
 typedef struct heap {
     uint64_t *v;
     size_t n, cap;
@@ -294,7 +263,7 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
     xent *acc = NULL, *tmp = NULL;
     size_t cap_acc = 0, cap_tmp = 0;
     uint64_t *wt = NULL, *sh = NULL;
-    struct rem *rm = NULL;
+    util_rem *rm = NULL;
     size_t cap_s = 0;
     int rc = risk_stop_categories(labels, cfg, &order, &n_order, err);
     if (!rc) rc = bstops_build(&bs, btc, labels, clusters, order, n_order, err);
@@ -428,7 +397,7 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
             if (a) wt = a;
             uint64_t *b = realloc(sh, cap * sizeof *b);
             if (b) sh = b;
-            struct rem *c = realloc(rm, cap * sizeof *c);
+            util_rem *c = realloc(rm, cap * sizeof *c);
             if (c) rm = c;
             if (!a || !b || !c) {
                 rc = util_errf(err, UTIL_ENOMEM, "out of memory");
@@ -447,7 +416,7 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
         if (!d) continue;
         for (size_t j = 0; j < k; j++) {
             if (acc[j].amount > d) acc[j].amount = d; /* never more than the tx moves */
-            split(rm, acc[j].amount, wt, m, d, sh + j * m);
+            util_split_haircut(acc[j].amount, wt, m, d, sh + j * m, rm);
         }
         for (uint32_t q = 0; q < nout && !rc; q++) {
             uint64_t o = row->first_out + q;

@@ -11,11 +11,6 @@
 #include "../util/util_vec.h"
 #include "exposure_int.h"
 
-struct rem {
-    uint64_t r;
-    uint32_t i;
-};
-
 /* An output's new rows during a re-propagation: pool[first, first + n). */
 typedef struct ov_rec {
     uint64_t out;
@@ -44,7 +39,7 @@ typedef struct sctx {
     size_t n_touched, cap_x;
     /* split scratch */
     uint64_t *wt, *sh;
-    struct rem *rm;
+    util_rem *rm;
     size_t cap_s;
     /* a tx's output rows (output order, then tag) and drops */
     expo_row *recs;
@@ -169,44 +164,6 @@ static int contrib(sctx *c, const view *v, uint64_t o)
     return 0;
 }
 
-/* ---- the split: the tracer's haircut ---- */
-
-static int rem_cmp(const void *pa, const void *pb)
-{
-    const struct rem *a = pa, *b = pb;
-    if (a->r != b->r) return a->r > b->r ? -1 : 1;
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-/* sh[k] = x * w[k] / d with largest-remainder rounding so that sum sh = x (d = sum w > 0):
- * the largest remainders get one more, ties to the lower index (src/trace's split_haircut). */
-static void split(struct rem *rm, uint64_t x, const uint64_t *w, size_t m, uint64_t d, uint64_t *sh)
-{
-    uint64_t sum = 0;
-    for (size_t k = 0; k < m; k++) {
-        unsigned __int128 p = (unsigned __int128)x * w[k];
-        sh[k] = (uint64_t)(p / d);
-        rm[k].r = (uint64_t)(p % d);
-        rm[k].i = (uint32_t)k;
-        sum += sh[k];
-    }
-    uint64_t left = x - sum;
-    if (!left) return;
-    if (left <= 8) {
-        for (uint64_t k = 0; k < left; k++) {
-            size_t best = SIZE_MAX;
-            for (size_t q = 0; q < m; q++)
-                if (rm[q].i != UINT32_MAX && (best == SIZE_MAX || rm[q].r > rm[best].r)) best = q;
-            sh[best]++;
-            rm[best].i = UINT32_MAX;
-        }
-        return;
-    }
-    qsort(rm, m, sizeof *rm, rem_cmp);
-    for (uint64_t k = 0; k < left; k++)
-        sh[rm[k].i]++;
-}
-
 static int tdrop(sctx *c, uint32_t cat, int kind, uint64_t amount)
 {
     for (size_t i = 0; i < c->n_tdrops; i++)
@@ -280,7 +237,7 @@ static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err
             if (wt) c->wt = wt;
             uint64_t *sh = realloc(c->sh, cap * sizeof *sh);
             if (sh) c->sh = sh;
-            struct rem *rm = realloc(c->rm, cap * sizeof *rm);
+            util_rem *rm = realloc(c->rm, cap * sizeof *rm);
             if (rm) c->rm = rm;
             if (!wt || !sh || !rm) return util_errf(err, UTIL_ENOMEM, "out of memory");
             c->cap_s = cap;
@@ -301,7 +258,7 @@ static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err
                                  "tx %" PRIu64 ": more exposure than value (the exposure index "
                                  "is inconsistent: cointrail exposure build --rebuild)",
                                  tx);
-            split(c->rm, x, c->wt, m, d, c->sh + j * m);
+            util_split_haircut(x, c->wt, m, d, c->sh + j * m, c->rm);
         }
         for (uint32_t k = 0; k < nout && !rc; k++) {
             uint64_t o = row->first_out + k;

@@ -257,45 +257,6 @@ static int route(tctx *c, uint64_t o, uint64_t amt, uint32_t from, int seed)
     return 0;
 }
 
-static int rem_cmp(const void *pa, const void *pb)
-{
-    const struct rem *a = pa, *b = pb;
-    if (a->r != b->r) return a->r > b->r ? -1 : 1;
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-/* sh[k] = x * w[k] / d with largest-remainder rounding so that sum sh = x (d = sum w > 0). */
-static void split_haircut(tctx *c, uint64_t x, const uint64_t *w, size_t m, uint64_t d,
-                          uint64_t *sh)
-{
-    uint64_t sum = 0;
-    for (size_t k = 0; k < m; k++) {
-        unsigned __int128 p = (unsigned __int128)x * w[k];
-        sh[k] = (uint64_t)(p / d);
-        c->rm[k].r = (uint64_t)(p % d);
-        c->rm[k].i = (uint32_t)k;
-        sum += sh[k];
-    }
-    uint64_t left = x - sum; /* < m */
-    if (!left) return;
-    if (left <= 8) {
-        /* Usually one or two satoshis are left over: pick the largest remainders by scans
-         * (the first of equal ones, as the sort's tie rule) instead of sorting every bucket. */
-        for (uint64_t k = 0; k < left; k++) {
-            size_t best = SIZE_MAX;
-            for (size_t q = 0; q < m; q++)
-                if (c->rm[q].i != NONE32 && (best == SIZE_MAX || c->rm[q].r > c->rm[best].r))
-                    best = q;
-            sh[best]++;
-            c->rm[best].i = NONE32;
-        }
-        return;
-    }
-    qsort(c->rm, m, sizeof *c->rm, rem_cmp);
-    for (uint64_t k = 0; k < left; k++)
-        sh[c->rm[k].i]++;
-}
-
 /* FIFO: tainted prefix of each segment of list A (lengths la, tainted ta) laid end to end,
  * against buckets B (lengths lb) laid end to end: sh[j] = tainted satoshis inside bucket j. */
 static void split_fifo(const uint64_t *la, const uint64_t *ta, size_t na, const uint64_t *lb,
@@ -336,7 +297,7 @@ static int scratch(tctx *c, size_t n)
     if (b) c->b = b;
     uint64_t *sh = realloc(c->sh, nc * sizeof *sh);
     if (sh) c->sh = sh;
-    struct rem *rm = realloc(c->rm, nc * sizeof *rm);
+    util_rem *rm = realloc(c->rm, nc * sizeof *rm);
     if (rm) c->rm = rm;
     if (!a || !b || !sh || !rm) return UTIL_ENOMEM;
     c->cap_s = nc;
@@ -410,7 +371,7 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
                 sh[j] = b[j];
             x->added = sum_in - X;
         } else if (c->o->policy == TRACE_HAIRCUT) {
-            split_haircut(c, X, b, nout + 1, sum_in, sh);
+            util_split_haircut(X, b, nout + 1, sum_in, sh, c->rm);
         } else {
             for (uint32_t i = 0; i < nin; i++)
                 ta[i] = taint_into(c, store_in_prev(c->s, row->first_in + i), t);
@@ -433,7 +394,7 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
                 sh[i] = a[i];
             x->added = sum_in - X;
         } else if (c->o->policy == TRACE_HAIRCUT) {
-            split_haircut(c, X, a, nin, sum_in, sh);
+            util_split_haircut(X, a, nin, sum_in, sh, c->rm);
         } else {
             ta = sh + nin;
             for (uint32_t j = 0; j < nout; j++)

@@ -153,10 +153,7 @@ typedef struct tctx {
     /* scratch per tx */
     uint64_t *a, *b, *sh;
     size_t cap_s;
-    struct rem {
-        uint64_t r;
-        uint32_t i;
-    } * rm;
+    util_rem *rm;
 } tctx;
 
 struct trace_stops {

@@ -298,3 +298,40 @@ int util_buf_json_real(util_buf *b, double v)
     }
     return util_buf_append(b, buf, (size_t)len);
 }
+
+static int rem_cmp(const void *pa, const void *pb)
+{
+    const util_rem *a = pa, *b = pb;
+    if (a->r != b->r) return a->r > b->r ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+void util_split_haircut(uint64_t x, const uint64_t *w, size_t m, uint64_t d, uint64_t *sh,
+                        util_rem *rm)
+{
+    uint64_t sum = 0;
+    for (size_t k = 0; k < m; k++) {
+        unsigned __int128 p = (unsigned __int128)x * w[k];
+        sh[k] = (uint64_t)(p / d);
+        rm[k].r = (uint64_t)(p % d);
+        rm[k].i = (uint32_t)k;
+        sum += sh[k];
+    }
+    uint64_t left = x - sum; /* < m */
+    if (!left) return;
+    if (left <= 8) {
+        /* Usually one or two satoshis are left over: pick the largest remainders by scans
+         * (the first of equal ones, as the sort's tie rule) instead of sorting every bucket. */
+        for (uint64_t k = 0; k < left; k++) {
+            size_t best = SIZE_MAX;
+            for (size_t q = 0; q < m; q++)
+                if (rm[q].i != UINT32_MAX && (best == SIZE_MAX || rm[q].r > rm[best].r)) best = q;
+            sh[best]++;
+            rm[best].i = UINT32_MAX;
+        }
+        return;
+    }
+    qsort(rm, m, sizeof *rm, rem_cmp);
+    for (uint64_t k = 0; k < left; k++)
+        sh[rm[k].i]++;
+}

@@ -100,4 +100,15 @@ static inline void util_put_le64(uint8_t *p, uint64_t v)
  * quoted attribute. */
 void util_html_escape(FILE *f, const char *s);
 
+/* The tracers' haircut split, one rule for every tracer and index: sh[k] = x * w[k] / d for
+ * k < m (d = the sum of w, > 0), rounded so that the shares sum to exactly x: the largest
+ * remainders get one satoshi more, the lower index first among equal ones. rm is the caller's
+ * scratch of m entries. */
+typedef struct util_rem {
+    uint64_t r;
+    uint32_t i;
+} util_rem;
+void util_split_haircut(uint64_t x, const uint64_t *w, size_t m, uint64_t d, uint64_t *sh,
+                        util_rem *rm);
+
 #endif
