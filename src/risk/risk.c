@@ -76,6 +76,30 @@ static int num_in(json_t *v, double lo, double hi, double *out)
     return 0;
 }
 
+/* An object of levels {medium, high, severe} with numbers 0..hi (what: how the error names
+ * them) into out[0..2]; the levels it leaves out keep their values. */
+static int per_level(json_t *v, const char *path, const char *key, double hi, const char *what,
+                     double out[3], util_err *err)
+{
+    static const char *const names[3] = {"medium", "high", "severe"};
+    if (!json_is_object(v))
+        return util_errf(err, UTIL_EFORMAT, "%s: %s: expected an object of medium, high, severe",
+                         path, key);
+    const char *k2;
+    json_t *v2;
+    json_object_foreach(v, k2, v2)
+    {
+        int i = 0;
+        while (i < 3 && strcmp(k2, names[i]))
+            i++;
+        if (i == 3 || num_in(v2, 0, hi, &out[i]))
+            return util_errf(err, UTIL_EFORMAT,
+                             "%s: %s.%s: expected medium, high or severe with a %s", path, key, k2,
+                             what);
+    }
+    return 0;
+}
+
 int risk_config_load(risk_config *c, const char *path, util_err *err)
 {
     json_error_t je;
@@ -117,46 +141,14 @@ int risk_config_load(risk_config *c, const char *path, util_err *err)
         } else if (!strcmp(key, "default_weight")) {
             if (num_in(v, 0, 100, &c->default_weight)) goto bad;
         } else if (!strcmp(key, "thresholds")) {
-            static const char *const names[3] = {"medium", "high", "severe"};
-            if (!json_is_object(v)) goto bad;
-            const char *k2;
-            json_t *v2;
-            json_object_foreach(v, k2, v2)
-            {
-                int i = 0;
-                while (i < 3 && strcmp(k2, names[i]))
-                    i++;
-                if (i == 3 || num_in(v2, 0, 100, &c->thresholds[i])) {
-                    rc = util_errf(err, UTIL_EFORMAT,
-                                   "%s: thresholds.%s: expected medium, high or severe with a "
-                                   "number 0..100",
-                                   path, k2);
-                    goto done;
-                }
-            }
+            if ((rc = per_level(v, path, key, 100, "number 0..100", c->thresholds, err))) goto done;
             if (!(c->thresholds[0] <= c->thresholds[1] && c->thresholds[1] <= c->thresholds[2])) {
                 rc = util_errf(err, UTIL_EFORMAT, "%s: thresholds: need medium <= high <= severe",
                                path);
                 goto done;
             }
         } else if (!strcmp(key, "level_shares")) {
-            static const char *const names[3] = {"medium", "high", "severe"};
-            if (!json_is_object(v)) goto bad;
-            const char *k2;
-            json_t *v2;
-            json_object_foreach(v, k2, v2)
-            {
-                int i = 0;
-                while (i < 3 && strcmp(k2, names[i]))
-                    i++;
-                if (i == 3 || num_in(v2, 0, 1, &c->level_shares[i])) {
-                    rc = util_errf(err, UTIL_EFORMAT,
-                                   "%s: level_shares.%s: expected medium, high or severe with a "
-                                   "share 0..1",
-                                   path, k2);
-                    goto done;
-                }
-            }
+            if ((rc = per_level(v, path, key, 1, "share 0..1", c->level_shares, err))) goto done;
             has_shares = 1;
         } else if (!strcmp(key, "cumulative_share")) {
             if (!json_is_boolean(v)) goto bad;
