@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "evmclust.h"
 
@@ -231,7 +232,7 @@ int evmclust_compute(const evm_store *s, const labels_db *labels, const evmclust
         evmclust_deposit *d = &out->d[out->n++];
         if ((rc = fill_deposit(s, &cs[i], d, err))) goto done;
     }
-    qsort(out->d, out->n, sizeof *out->d, cmp_dep);
+    if (out->n) qsort(out->d, out->n, sizeof *out->d, cmp_dep);
     for (size_t i = 0; i < out->n; i++)
         set_label(&out->d[i]);
 done:
@@ -307,11 +308,12 @@ int evmclust_load(evmclust_set *out, const char *dir, const char *chain, util_er
     char path[4096];
     int rc = evmclust_path(path, sizeof path, dir, chain, err);
     if (rc) return rc;
+    struct stat sb;
+    if (stat(path, &sb) && errno == ENOENT)
+        return util_errf(err, UTIL_ENOTFOUND, "%s: no EVM entities (run evm-cluster)", path);
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
     if (!doc) {
-        if (errno == ENOENT && je.line == -1)
-            return util_errf(err, UTIL_ENOTFOUND, "%s: no EVM entities (run evm-cluster)", path);
         return util_errf(err, UTIL_EFORMAT, "%s: line %d column %d: %s", path, je.line, je.column,
                          je.text);
     }
@@ -367,7 +369,7 @@ int evmclust_load(evmclust_set *out, const char *dir, const char *chain, util_er
     out->opts.min_share = (unsigned)json_integer_value(json_object_get(p, "min_share"));
     out->opts.min_feeders = (unsigned)json_integer_value(json_object_get(p, "min_feeders"));
     out->blocks = (uint64_t)json_integer_value(json_object_get(doc, "blocks"));
-    qsort(out->d, out->n, sizeof *out->d, cmp_dep);
+    if (out->n) qsort(out->d, out->n, sizeof *out->d, cmp_dep);
     for (size_t i = 0; i < out->n; i++)
         set_label(&out->d[i]);
 done:
