@@ -35,6 +35,7 @@ int cmd_evm_import(int argc, char **argv);
 int cmd_evm_address(int argc, char **argv);
 int cmd_evm_tx(int argc, char **argv);
 int cmd_evm_stats(int argc, char **argv);
+int cmd_evm_cluster(int argc, char **argv);
 int cmd_etrace(int argc, char **argv);
 int cmd_xchain(int argc, char **argv);
 int cmd_exposure(int argc, char **argv);

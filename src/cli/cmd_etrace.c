@@ -340,10 +340,21 @@ int cmd_etrace(int argc, char **argv)
     etrace_seeds seeds = {0};
     json_t *doc = NULL;
     etrace_result res = {0};
+    evmclust_set ents = {0};
     uint32_t asset;
     if ((rc = evm_store_open(&s, db, chain, 0, &err)) ||
         (rc = labels_db_open(&labels, db, 0, &err))) {
         rc = cli_fail(&err);
+        goto done;
+    }
+    /* EVM entities, when evm-cluster has computed them: a deposit address answers as its
+     * exchange */
+    util_err eerr = {0};
+    int erc = evmclust_load(&ents, db, chain, &eerr);
+    if (!erc) {
+        o.entities = &ents;
+    } else if (erc != UTIL_ENOTFOUND) {
+        rc = cli_fail(&eerr);
         goto done;
     }
     if ((rc = etrace_asset_parse(s, asset_arg, &asset, &err))) {
@@ -390,6 +401,7 @@ done:
     etrace_result_free(&res);
     etrace_seeds_free(&seeds);
     labels_db_close(labels);
+    evmclust_free(&ents);
     evm_store_close(s);
 out:
     free(from);

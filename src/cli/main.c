@@ -39,6 +39,8 @@ static const struct command {
      "evm-address --db DIR 0xADDR  an EVM address's balances, transfers"},
     {"evm-tx", cmd_evm_tx, "evm-tx --db DIR 0xHASH        an EVM tx, its fee and transfers"},
     {"evm-stats", cmd_evm_stats, "evm-stats --db DIR            EVM store figures"},
+    {"evm-cluster", cmd_evm_cluster,
+     "evm-cluster --db DIR          EVM entities: exchange deposit addresses"},
     {"etrace", cmd_etrace, "etrace --db DIR --from SPEC    follow taint through an EVM store"},
     {"evm-exposure", cmd_evm_exposure,
      "evm-exposure build|status|dump --db DIR  the EVM exposure index screening reads"},

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "../evm/evm.h"
+#include "../evmclust/evmclust.h"
 #include "../labels/labels.h"
 #include "../taint/taint.h"
 #include "../util/util.h"
@@ -70,6 +71,9 @@ typedef struct etrace_opts {
         };
     };
     evm_u256 min_value; /* shares below this (in the asset's base unit) are not followed */
+    /* EVM entities (evmclust, the deposit-address heuristic), borrowed; NULL: none. A holder
+     * that is an exchange's deposit address is offered its exchange as an entity label. */
+    const evmclust_set *entities;
 } etrace_opts;
 
 void etrace_default_opts(etrace_opts *o);
@@ -199,7 +203,8 @@ typedef struct etrace_address {
 } etrace_address;
 
 /* Answers by actor (labels.h, labels_actor: the actor of the stop label or of the address's
- * own "eth" labels, else a label's name; the EVM store has no clustering): per asset, the
+ * own "eth" labels, else a label's name, else the exchange whose deposit address it is
+ * (etrace_opts.entities, offered as an entity label): per asset, the
  * endpoints grouped by who is behind them, then (forward) the addresses still holding taint,
  * an address without any label under "unlabelled". */
 typedef enum { ETRACE_ACTOR_ENDPOINT = 0, ETRACE_ACTOR_HOLDER } etrace_actor_role;

@@ -88,6 +88,16 @@ static void own_labels(ctx *c, uint32_t id, const labels_label **first, size_t *
     labels_find(c->labels, "eth", hex, first, n);
 }
 
+/* The address's deposit entity (evmclust), or NULL. */
+static const evmclust_deposit *deposit_of(ctx *c, uint32_t id)
+{
+    uint8_t a[20];
+    char hex[43] = "0x";
+    if (!c->o->entities || evm_store_addr(c->s, id, a, NULL)) return NULL;
+    util_hex(hex + 2, a, 20);
+    return evmclust_find(c->o->entities, hex);
+}
+
 void etrace_endpoint_actor(const etrace_result *res, size_t i, labels_actor *out)
 {
     const etrace_endpoint *e = &res->endpoints[i];
@@ -137,6 +147,8 @@ int etrace_fill_actors(ctx *c, etrace_result *out)
             labels_actor_init(&w->who);
             for (size_t q = 0; q < nl; q++)
                 labels_actor_offer(&w->who, &first[q], LABELS_OFFER_OWN, 0);
+            const evmclust_deposit *dep = deposit_of(c, d->address);
+            if (dep) labels_actor_offer(&w->who, &dep->label, LABELS_OFFER_ENTITY, 0);
             w->category = w->who.label ? w->who.label->category : NULL;
             w->role = ETRACE_ACTOR_HOLDER;
             w->asset = d->assets[k].asset;

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""evm_cluster_eval.py COMMAND ARGS: e2e_evm_cluster.sh's checks of `evm-cluster` against the
+EVM generator's truth.jsonl (roles exchange_deposit / exchange_hot_wallet and account names) and
+the raw ethereum-etl CSVs it wrote; nothing here reads cointrail's own answers as truth.
+
+  score ENT TRUTH MIN_P MIN_R   precision and recall of the deposit-address -> exchange
+                                assignments in the entities document ENT (an assignment is right
+                                when the truth's role is exchange_deposit and its exchange's name
+                                matches); exit 1 below MIN_P or MIN_R (percent)
+  provenance ENT TRUTH EVMDIR   every assignment's tx moves its asset from the deposit address to
+                                its hot_wallet (transactions.csv or token_transfers.csv), and the
+                                hot wallet is the truth's exchange_hot_wallet
+  deposit TRUTH                 an unlabelled (not in labels.csv next to TRUTH) exchange_deposit
+                                address, the hash and block of a tx that paid it ETH: ADDRESS
+                                TXHASH BLOCK
+  actor DOC ADDRESS NAME        etrace's document DOC has a holder actor NAME, from "entity",
+                                whose addresses include ADDRESS
+"""
+import csv
+import json
+import os
+import sys
+
+
+def truth_accounts(path):
+    acc = {}
+    for l in open(path):
+        t = json.loads(l)
+        if t["kind"] == "evm_account":
+            acc[t["address"].lower()] = t
+    return acc
+
+
+def exchange_of(t):
+    # "Coinvault (deposit of user 7)" / "Coinvault (ETH hot wallet)": the generator's names
+    return t["name"].split(" (")[0]
+
+
+def score():
+    ent = json.load(open(sys.argv[1]))
+    acc = truth_accounts(sys.argv[2])
+    min_p, min_r = float(sys.argv[3]), float(sys.argv[4])
+    truth = {a: exchange_of(t) for a, t in acc.items() if t["role"] == "exchange_deposit"}
+    # a deposit address that never received anything cannot be found: it is not on the chain
+    right = wrong = 0
+    for d in ent["deposits"]:
+        a = d["address"].lower()
+        if truth.get(a) == d["exchange"]:
+            right += 1
+        else:
+            wrong += 1
+            print("wrong:", a, d["exchange"], acc.get(a, {}).get("role"))
+    got = right + wrong
+    p = 100.0 * right / got if got else 0.0
+    r = 100.0 * right / len(truth) if truth else 0.0
+    print("deposit addresses: truth %d, assigned %d, right %d, wrong %d: precision %.2f%%, "
+          "recall %.2f%%" % (len(truth), got, right, wrong, p, r))
+    sys.exit(0 if p >= min_p and r >= min_r and truth else 1)
+
+
+def provenance():
+    ent = json.load(open(sys.argv[1]))
+    acc = truth_accounts(sys.argv[2])
+    d = sys.argv[3]
+    hots = {a for a, t in acc.items() if t["role"] == "exchange_hot_wallet"}
+    eth = {}
+    for row in csv.DictReader(open(os.path.join(d, "transactions.csv"))):
+        eth[row["hash"]] = (row["from_address"].lower(), row["to_address"].lower(), int(row["value"]))
+    tok = {}
+    for row in csv.DictReader(open(os.path.join(d, "token_transfers.csv"))):
+        tok.setdefault(row["transaction_hash"], []).append(
+            (row["token_address"].lower(), row["from_address"].lower(), row["to_address"].lower()))
+    bad = 0
+    for e in ent["deposits"]:
+        a, h, tx, asset = e["address"].lower(), e["hot_wallet"].lower(), e["tx"], e["asset"]
+        ok = h in hots and e["rule"] == "deposit-forward"
+        if asset == "ETH":
+            ok = ok and tx in eth and eth[tx][0] == a and eth[tx][1] == h and eth[tx][2] > 0
+        else:
+            ok = ok and (asset.lower(), a, h) in tok.get(tx, [])
+        ok = ok and int(e["forwarded"]) * 100 >= int(e["received"]) * ent["params"]["min_share"]
+        if not ok:
+            bad += 1
+            print("bad provenance:", e)
+    print("provenance: %d assignments, %d bad" % (len(ent["deposits"]), bad))
+    sys.exit(0 if ent["deposits"] and not bad else 1)
+
+
+def deposit():
+    acc = truth_accounts(sys.argv[1])
+    labelled = set()
+    for row in csv.DictReader(open(os.path.join(os.path.dirname(sys.argv[1]), "labels.csv"))):
+        labelled.add(row["address"].lower())
+    deps = {a for a, t in acc.items() if t["role"] == "exchange_deposit" and a not in labelled}
+    d = os.path.join(os.path.dirname(sys.argv[1]), "evm", "transactions.csv")
+    for row in csv.DictReader(open(d)):
+        to = row["to_address"].lower()
+        if to in deps and int(row["value"]) > 10**17 and acc.get(row["from_address"].lower(), {}).get("role") == "user":
+            print(to, row["hash"], row["block_number"])
+            return
+    sys.exit(1)
+
+
+def actor():
+    doc = json.load(open(sys.argv[1]))
+    a, name = sys.argv[2].lower(), sys.argv[3]
+    for g in doc.get("by_actor", []):
+        if g["role"] == "holder" and g["actor"] == name and g["actor_from"] == "entity" and \
+                any(x["address"].lower() == a for x in g["addresses"]):
+            sys.exit(0)
+    print(json.dumps(doc.get("by_actor", []))[:2000])
+    sys.exit(1)
+
+
+COMMANDS = {"score": score, "provenance": provenance, "deposit": deposit, "actor": actor}
+
+if __name__ == "__main__":
+    import subcommand
+
+    subcommand.run(__doc__, COMMANDS)
