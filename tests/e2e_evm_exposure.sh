@@ -37,6 +37,7 @@ cp -a "$T/db" "$T/db1"
 grep -q "evm exposure index: built (new)" "$T/err" && ok || bad "evm-import did not build the index: $(cat "$T/err")"
 "$BIN" evm-import --db "$T/db1" "$T/h1" >/dev/null 2>&1 || bad "evm-import half 1"
 cp -a "$T/db1" "$T/dbk"
+cp -a "$T/db1" "$T/dbs" # served below while the second half and the links arrive
 "$BIN" evm-import --db "$T/db1" "$T/h2" >/dev/null 2>"$T/err" || bad "evm-import half 2"
 grep -q "evm exposure index: updated" "$T/err" && ok || bad "not incremental: $(cat "$T/err")"
 X=evm/eth/exposure
@@ -119,6 +120,96 @@ $PY tests/evmexpo_oracle.py xchain "$BIN" "$T/db" "$T/g/evm" "$T/g" "$T/g/labels
     --min 100 --sample 150 >"$T/o" && ok || bad "cross-chain oracle: $(tail -5 "$T/o")"
 grep -Eq "; [1-9][0-9]* exchange addresses with cross-chain theft" "$T/o" && ok \
     || bad "no exchange deposit carries cross-chain theft: $(tail -2 "$T/o")"
+
+# the service (/v1/screen): the same documents as the CLI, following evm-import and xchain
+# links without a restart; its answers against the oracle
+"$BIN" cluster --db "$T/dbs" >/dev/null || bad "cluster dbs"
+KEY=$("$BIN" serve-key --owner test --scopes read,screen --key-file "$T/keys") || bad "serve-key"
+"$BIN" serve --db "$T/dbs" --listen 127.0.0.1:0 --api-keys "$T/keys" --port-file "$T/port" \
+    --poll-ms 50 --max-batch 100 2>"$T/serve.log" &
+SERVE_PID=$!
+trap 'kill $SERVE_PID 2>/dev/null; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+U="127.0.0.1:$(cat "$T/port")"
+api() { curl -s --max-time 60 -H "X-API-Key: $KEY" "$@"; }
+# the same document from both, the overlay's build time aside
+same() { # $1 CLI json file, $2 HTTP json file
+    $PY - "$1" "$2" <<'EOF2'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+for d in (a, b):
+    d.get("cross_chain", {}).get("overlay", {}).pop("seconds", None)
+sys.exit(0 if a == b else 1)
+EOF2
+}
+# until the service has the state the CLI sees (it polls every 50 ms): $1 HTTP path, $2 CLI args
+follows() {
+    "$BIN" screen --db "$T/dbs" --json $2 >"$T/cli.json" 2>/dev/null
+    for _ in $(seq 100); do
+        api "$U$1" >"$T/http.json" && same "$T/cli.json" "$T/http.json" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+follows "/v1/screen/address/$HOP" "$HOP" && ok || bad "HTTP EVM screening (half 1) differs from the CLI's"
+grep -q '"exposure_index": *"ok"' "$T/cli.json" && ok || bad "half 1: no index"
+cp "$T/http.json" "$T/half1.json"
+EXCH=$($PY - "$T/g/labels.csv" <<'EOF2'
+import sys
+print(next(l.split(",")[1] for l in open(sys.argv[1]) if l.startswith("btc,") and ",exchange," in l))
+EOF2
+)
+follows "/v1/screen/address/$EXCH" "$EXCH" && ok || bad "HTTP Bitcoin screening differs from the CLI's"
+grep -q cross_chain "$T/http.json" && bad "cross-chain part before there are links" || ok
+"$BIN" evm-import --db "$T/dbs" "$T/h2" >/dev/null 2>&1 || bad "evm-import half 2 (served)"
+follows "/v1/screen/address/$HOP" "$HOP" && ok || bad "the service did not follow evm-import"
+"$BIN" xchain links --db "$T/dbs" >/dev/null || bad "xchain links (served)"
+follows "/v1/screen/address/$EXCH" "$EXCH" && ok || bad "the service did not follow xchain links"
+grep -q cross_chain "$T/http.json" && ok || bad "no cross-chain part after the links"
+cp "$T/http.json" "$T/btcx.json"
+follows "/v1/screen/tx/$DEP" "$DEP" && ok || bad "HTTP EVM tx screening differs from the CLI's"
+# the answers are what docs/openapi.yaml says (its schemas; nullable as JSON Schema's null)
+$PY - docs/openapi.yaml "$T/half1.json" EvmScreening "$T/http.json" EvmScreening \
+    "$T/btcx.json" Screening <<'EOF2' && ok || bad "answers do not fit docs/openapi.yaml"
+import json, sys, yaml, jsonschema
+spec = yaml.safe_load(open(sys.argv[1]))
+def fix(x):
+    if isinstance(x, dict):
+        if x.get("nullable") and "type" in x:
+            x["type"] = [x["type"], "null"]
+        for v in x.values():
+            fix(v)
+    elif isinstance(x, list):
+        for v in x:
+            fix(v)
+fix(spec)
+for f, name in zip(sys.argv[2::2], sys.argv[3::2]):
+    schema = dict(spec["components"]["schemas"][name], components=spec["components"])
+    jsonschema.validate(json.load(open(f)), schema)
+    if name == "Screening":
+        x = json.load(open(f))["cross_chain"]
+        jsonschema.validate(x, dict(spec["components"]["schemas"]["CrossChain"], components=spec["components"]))
+EOF2
+api "$U/v1/screen/address/$DEP" | grep -q '"code":400' && ok || bad "a tx hash on the address route"
+api "$U/v1/screen/address/$HOP?chain=nochain" | grep -q '"code":404' && ok || bad "an unknown chain"
+api "$U/v1/screen/address/$HOP?chain=../x" | grep -q '"field":"chain"' && ok || bad "a bad chain name"
+api "$U/v1/screen/address/0x12" | grep -q '"code":400' && ok || bad "a short 0x address"
+api -X POST -d "{\"addresses\": [\"$HOP\", \"$EXCH\"], \"txs\": [\"$DEP\"]}" \
+    "$U/v1/screen/batch" >"$T/batch.json"
+$PY - "$T/batch.json" <<'EOF2' && ok || bad "batch with EVM items: $(head -c 400 "$T/batch.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+assert [x["kind"] for x in r] == ["address", "address", "tx"]
+assert r[0]["result"]["chain"] == "eth" and r[0]["result"]["risk"]["level"] == "severe"
+assert "cross_chain" in r[1]["result"] and r[2]["result"]["transfers"]
+EOF2
+$PY tests/evmexpo_oracle.py evm-screen "$U" "$KEY" "$T/g/evm" "$T/g/labels.csv" --sample 120 \
+    --min 50 >"$T/o" && ok || bad "HTTP EVM screenings against the oracle: $(tail -5 "$T/o")"
+$PY tests/evmexpo_oracle.py xchain "$BIN" "$T/dbs" "$T/g/evm" "$T/g" "$T/g/labels.csv" --clusters \
+    --min 100 --sample 150 --url "$U" --key "$KEY" >"$T/o" && ok \
+    || bad "HTTP cross-chain screenings against the oracle: $(tail -5 "$T/o")"
+kill $SERVE_PID
+wait $SERVE_PID 2>/dev/null
 
 # bad input
 "$BIN" screen --db "$T/db" 0x1234 2>"$T/err" >/dev/null

@@ -165,6 +165,7 @@ enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r,
     risk_opts o;
     enum MHD_Result ret;
     if (risk_opts_from_query(c, r, &o, &ret)) return ret;
+    if (serve_is_evm(what)) return serve_route_screen_evm(sv, c, r, is_tx, what);
     char key[320];
     snprintf(key, sizeof key, "%c|%u|%d|%.256s", is_tx ? 't' : 'a', o.hops, o.directions, what);
     snap *sn = serve_snap_get(sv);
@@ -177,8 +178,7 @@ enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r,
     }
     json_t *doc = NULL;
     util_err err = {0};
-    int rc = is_tx ? risk_screen_tx(sn->risk, what, &o, &doc, &err)
-                   : risk_screen_address(sn->risk, what, &o, &doc, &err);
+    int rc = serve_xscreen_item(sv, sn, NULL, is_tx, what, &o, &doc, &err);
     if (rc) {
         serve_snap_put(sn);
         return send_util_err(c, r, &err, is_tx ? "txid" : "address");
@@ -221,7 +221,7 @@ enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r)
     json_object_foreach(doc, key, v)
     {
         if (strcmp(key, "addresses") && strcmp(key, "txs") && strcmp(key, "hops") &&
-            strcmp(key, "direction")) {
+            strcmp(key, "direction") && strcmp(key, "chain")) {
             bad = key, why = "unknown field";
             break;
         }
@@ -236,6 +236,8 @@ enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r)
     if (!bad && dir &&
         (!json_is_string(dir) || direction_arg(json_string_value(dir), &o.directions)))
         bad = "direction", why = "incoming, outgoing or both";
+    json_t *chain = json_object_get(doc, "chain"); /* of 0x items (default eth) */
+    if (!bad && chain && !json_is_string(chain)) bad = "chain", why = "expected a string";
     if (!bad && json_array_size(addrs) + json_array_size(txs) > sv->o.max_batch)
         bad = "addresses", why = "too many items";
     for (int k = 0; !bad && k < 2; k++) {
@@ -264,8 +266,8 @@ enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r)
             const char *what = json_string_value(v);
             json_t *res = NULL;
             util_err err = {0};
-            int rc = k ? risk_screen_tx(sn->risk, what, &o, &res, &err)
-                       : risk_screen_address(sn->risk, what, &o, &res, &err);
+            int rc = serve_xscreen_item(sv, sn, chain ? json_string_value(chain) : "eth", k, what,
+                                        &o, &res, &err);
             json_t *item = json_pack("{s:s, s:O}", "kind", k ? "tx" : "address", "query", v);
             json_object_set_new(item, rc ? "error" : "result", rc ? err_obj(&err) : res);
             json_array_append_new(results, item);
