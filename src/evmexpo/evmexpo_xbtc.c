@@ -296,6 +296,14 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
     uint64_t *wt = NULL, *sh = NULL;
     struct rem *rm = NULL;
     size_t cap_s = 0;
+    util_hmap *svcs = calloc(n + 1, sizeof *svcs);
+    int *svc_ready = calloc(n + 1, sizeof *svc_ready);
+    if (!svcs || !svc_ready) {
+        free(svcs);
+        free(svc_ready);
+        free(x);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
     int rc = risk_stop_categories(labels, cfg, &order, &n_order, err);
     if (!rc) rc = bstops_build(&bs, btc, labels, clusters, order, n_order, err);
     if (!rc && (util_hmap_init(&x->of, 64) || util_hmap_init(&queued, 64)))
@@ -325,25 +333,29 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
         while (e < n && strcmp(evm_store_chain(evms[e]), l->from.chain))
             e++;
         if (e == n) continue;
-        /* the chain's bridges and routers (the deposit's receivers) */
-        ex_stops st;
-        util_hmap svc = {0};
-        if ((rc = ex_stops_compute(labels, l->from.chain, 0, 0, &st, err))) break;
-        if (util_hmap_init(&svc, 16)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < st.n; i++) {
-            const char *cn = st.cats[st.v[i].cat];
-            uint32_t id;
-            if ((strcmp(cn, "bridge") && strcmp(cn, "swap")) ||
-                evm_store_find_addr(evms[e], st.v[i].addr, &id, NULL))
-                continue;
-            if (util_hmap_put(&svc, id, 1)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        /* the chain's bridges and routers (the deposit's receivers), once per chain: the stops
+         * come from every label */
+        if (!svc_ready[e]) {
+            ex_stops st;
+            if ((rc = ex_stops_compute(labels, l->from.chain, 0, 0, &st, err))) break;
+            if (util_hmap_init(&svcs[e], 16)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            svc_ready[e] = 1;
+            for (size_t i = 0; !rc && i < st.n; i++) {
+                const char *cn = st.cats[st.v[i].cat];
+                uint32_t id;
+                if ((strcmp(cn, "bridge") && strcmp(cn, "swap")) ||
+                    evm_store_find_addr(evms[e], st.v[i].addr, &id, NULL))
+                    continue;
+                if (util_hmap_put(&svcs[e], id, 1))
+                    rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            }
+            ex_stops_free(&st);
+            if (rc) break;
         }
-        ex_stops_free(&st);
         size_t nc = evmexpo_n_categories(ixs[e]);
         evm_u256 A, *X = calloc(nc + 1, sizeof *X);
         if (!rc && !X) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        int found = !rc && !deposit_exposure(evms[e], ixs[e], &svc, l, &A, X, nc);
-        util_hmap_free(&svc);
+        int found = !rc && !deposit_exposure(evms[e], ixs[e], &svcs[e], l, &A, X, nc);
         if (found && !evm_u256_is_zero(&A)) {
             int used = 0;
             for (uint32_t k = 0; !rc && k < l->to.n_outs; k++) {
@@ -475,6 +487,10 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
     free(rm);
     free(h.v);
     util_hmap_free(&queued);
+    for (size_t i = 0; i < n; i++)
+        if (svc_ready[i]) util_hmap_free(&svcs[i]);
+    free(svcs);
+    free(svc_ready);
     util_hmap_free(&bs.addr);
     util_hmap_free(&bs.ent);
     risk_categories_free(order, n_order);
