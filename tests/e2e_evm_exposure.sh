@@ -38,6 +38,7 @@ grep -q "evm exposure index: built (new)" "$T/err" && ok || bad "evm-import did 
 "$BIN" evm-import --db "$T/db1" "$T/h1" >/dev/null 2>&1 || bad "evm-import half 1"
 cp -a "$T/db1" "$T/dbk"
 cp -a "$T/db1" "$T/dbs" # served below while the second half and the links arrive
+cp -a "$T/db1" "$T/dbh" # gets a label change and the second half in one update
 "$BIN" evm-import --db "$T/db1" "$T/h2" >/dev/null 2>"$T/err" || bad "evm-import half 2"
 grep -q "evm exposure index: updated" "$T/err" && ok || bad "not incremental: $(cat "$T/err")"
 X=evm/eth/exposure
@@ -111,7 +112,51 @@ printf 'chain,address,category,actor,source,confidence\neth,%s,scam,x,test,0.9\n
 cp -a "$T/db" "$T/dbl"
 "$BIN" labels import --db "$T/dbl" "$T/more.csv" >/dev/null || bad "labels import"
 "$BIN" screen --db "$T/dbl" --json "$HOP" | grep -q '"exposure_index": "stale"' && ok || bad "not stale after a label"
-"$BIN" evm-exposure build --db "$T/dbl" 2>/dev/null | grep -q "built (stops)" && ok || bad "no rebuild for new stops"
+# (a new category changes the category table: the whole history again)
+"$BIN" evm-exposure build --db "$T/dbl" 2>/dev/null | grep -q "built (stops)" && ok || bad "no rebuild for a new category"
+
+# a change of stops within the category table re-propagates only what it touches, and gives the
+# bytes a rebuild gives: a new theft source that sends much, a mixer and a sanctioned one, an
+# exchange that becomes theft, a source that becomes an exchange; each against the oracle too
+$PY - "$T/g/evm" "$T/g/labels.csv" >"$T/cands" <<'EOF2'
+import collections, sys
+sys.path.insert(0, "tests")
+import evmexpo_oracle as o
+lab = o.eth_stops([sys.argv[2]])
+sends = collections.Counter(x[3] for x in o.transfers(sys.argv[1]) if x[3] and x[3] not in lab)
+busy = [a for a, _ in sends.most_common()]
+print(busy[0], busy[10], busy[60], busy[200],
+      next(a for a, c in sorted(lab.items()) if c == "exchange"),
+      next(a for a, c in sorted(lab.items()) if c == "theft"))
+EOF2
+read -r B0 B10 B60 B200 EX0 TH0 <"$T/cands"
+i=0
+for spec in "$B0,theft" "$B10,mixer;$B60,sanctioned" "$EX0,theft" "$B200,exchange;$TH0,exchange"; do
+    i=$((i + 1))
+    { echo 'chain,address,category,actor,source,confidence'
+      tr ';' '\n' <<<"$spec" | sed 's/^\(.*\),\(.*\)$/eth,\1,\2,x,test,90/'; } >"$T/l$i.csv"
+    rm -rf "$T/dbi" "$T/dbr"
+    cp -a "$T/db" "$T/dbi"
+    "$BIN" labels import --db "$T/dbi" "$T/l$i.csv" >/dev/null || bad "labels import $i"
+    cp -a "$T/dbi" "$T/dbr"
+    "$BIN" evm-exposure build --db "$T/dbi" >"$T/out" 2>&1
+    grep -Eq "updated \(stops: [1-9][0-9]* \(address, asset\) pairs re-propagated\)" "$T/out" && ok \
+        || bad "stops $i: not re-propagated in place: $(cat "$T/out")"
+    "$BIN" evm-exposure build --db "$T/dbr" --rebuild >/dev/null || bad "rebuild $i"
+    diff -r "$T/dbi/$X" "$T/dbr/$X" >/dev/null && ok || bad "stops $i: differs from a rebuild: $(diff -r "$T/dbi/$X" "$T/dbr/$X" | head -3)"
+    { cat "$T/g/labels.csv"; tail -n +2 "$T/l$i.csv"; } >"$T/lall.csv"
+    $PY tests/evmexpo_oracle.py evm "$BIN" "$T/dbi" "$T/g/evm" "$T/lall.csv" >"$T/o" && ok \
+        || bad "stops $i: oracle: $(tail -3 "$T/o")"
+done
+# a label change and new blocks in one update: the same index as both at once
+"$BIN" labels import --db "$T/dbh" "$T/l2.csv" >/dev/null || bad "labels import (half)"
+"$BIN" evm-import --db "$T/dbh" "$T/h2" >/dev/null 2>"$T/out" || bad "evm-import h2 after labels"
+grep -q "updated (stops:" "$T/out" && ok || bad "half + labels: not in place: $(cat "$T/out")"
+rm -rf "$T/dbr" && cp -a "$T/db" "$T/dbr"
+"$BIN" labels import --db "$T/dbr" "$T/l2.csv" >/dev/null && "$BIN" evm-exposure build --db "$T/dbr" --rebuild >/dev/null
+"$BIN" evm-exposure dump --db "$T/dbh" >"$T/d1" && "$BIN" evm-exposure dump --db "$T/dbr" >"$T/d2" \
+    && cmp -s "$T/d1" "$T/d2" && ok || bad "labels then new blocks differ from a rebuild"
+rm -rf "$T/dbi" "$T/dbr" "$T/dbh"
 
 # across chains: every Bitcoin address the overlay reaches (sampled) against the oracle
 "$BIN" cluster --db "$T/db" >/dev/null || bad "cluster"

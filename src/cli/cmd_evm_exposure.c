@@ -16,6 +16,14 @@ static const char *usage =
     "  status: coverage, rows, bytes, what fell below the floors\n"
     "  dump:   every row, record and drop as text (for independent checks)\n";
 
+/* " (stops: N pairs re-propagated)" after an update that re-propagated changed stops. */
+static const char *restop_note(const evmexpo_sync_result *r, char *b, size_t n)
+{
+    if (r->rebuilt || !r->why) return "";
+    snprintf(b, n, " (stops: %" PRIu64 " (address, asset) pairs re-propagated)", r->repropagated);
+    return b;
+}
+
 int cli_evm_exposure_update(const char *db, const evm_store *s, int quiet, util_err *err)
 {
     labels_db *labels = NULL;
@@ -27,12 +35,14 @@ int cli_evm_exposure_update(const char *db, const evm_store *s, int quiet, util_
     evmexpo_sync_result r;
     rc = evmexpo_sync(db, s, labels, &o, &r, err);
     labels_db_close(labels);
+    char note[96];
     if (!rc && !quiet)
         fprintf(stderr,
-                "evm exposure index: %s%s%s, %" PRIu64 " transfers propagated, %" PRIu64
+                "evm exposure index: %s%s%s%s, %" PRIu64 " transfers propagated, %" PRIu64
                 " rows added (%" PRIu64 " in all, %" PRIu64 " bytes), %.3f s\n",
                 r.rebuilt ? "built (" : "updated", r.rebuilt ? r.why : "", r.rebuilt ? ")" : "",
-                r.xfers_done, r.rows_added, r.rows, r.bytes, r.seconds);
+                restop_note(&r, note, sizeof note), r.xfers_done, r.rows_added, r.rows, r.bytes,
+                r.seconds);
     return rc;
 }
 
@@ -241,14 +251,16 @@ int cmd_evm_exposure(int argc, char **argv)
                       r.why, "transfers_propagated", (json_int_t)r.xfers_done, "rows_added",
                       (json_int_t)r.rows_added, "records", (json_int_t)r.addresses, "rows",
                       (json_int_t)r.rows, "bytes", (json_int_t)r.bytes, "seconds", r.seconds);
+        json_object_set_new(j, "pairs_repropagated", json_integer((json_int_t)r.repropagated));
         cli_print_json(j);
         json_decref(j);
     } else {
-        printf("%s EVM exposure index %s%s%s: %" PRIu64 " transfers propagated, %" PRIu64
+        char note[96];
+        printf("%s EVM exposure index %s%s%s%s: %" PRIu64 " transfers propagated, %" PRIu64
                " rows (%" PRIu64 " added), %" PRIu64 " records, %" PRIu64 " bytes, %.3f s\n",
                chain, r.rebuilt ? "built (" : "updated", r.rebuilt ? r.why : "",
-               r.rebuilt ? ")" : "", r.xfers_done, r.rows, r.rows_added, r.addresses, r.bytes,
-               r.seconds);
+               r.rebuilt ? ")" : "", restop_note(&r, note, sizeof note), r.xfers_done, r.rows,
+               r.rows_added, r.addresses, r.bytes, r.seconds);
     }
     return CLI_OK;
 }

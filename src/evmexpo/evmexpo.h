@@ -5,9 +5,9 @@
  * per risk source category, how much of what it received came from sources of the category,
  * propagated forward through the whole stored history under haircut with no hop limit, and how
  * much of that it still holds. Kept beside the store (DIR/evm/<chain>/exposure/) and brought up
- * to date by `evm-import` (only the new transfers are propagated), rebuilt when the stops (eth
- * labels) change or the chain reorganised under it. The rule, transfer by transfer in store
- * order (self-transfers skipped):
+ * to date by `evm-import` (only the new transfers are propagated); a change of stops (eth labels)
+ * re-propagates what it touches (evmexpo_restop.c), a new category or a reorganisation rebuilds.
+ * The rule, transfer by transfer in store order (self-transfers skipped):
  *   - A stop is an address with a label of the store's chain, under its heaviest label's
  *     category (risk_stop_categories' order). A stop of a tracked category
  *     (exposure_category_tracked) is a source: everything it sends carries its amount in that
@@ -63,12 +63,14 @@ typedef struct evmexpo_sync_opts {
 } evmexpo_sync_opts;
 
 typedef struct evmexpo_sync_result {
-    int rebuilt;          /* the whole history was propagated again */
-    const char *why;      /* why (static): "new", "stops", "reorganisation", "asked" */
-    uint64_t xfers_done;  /* transfers propagated */
-    uint64_t rows_added;  /* transfer rows stored */
-    uint64_t addresses;   /* (address, asset) records after the update */
-    uint64_t rows, bytes; /* after the update */
+    int rebuilt;           /* the whole history was propagated again */
+    const char *why;       /* why (static): "new", "stops", "reorganisation", "asked"; "stops"
+                              with rebuilt 0: only what the changed stops touch was */
+    uint64_t repropagated; /* then: (address, asset) pairs re-propagated */
+    uint64_t xfers_done;   /* transfers propagated */
+    uint64_t rows_added;   /* transfer rows stored */
+    uint64_t addresses;    /* (address, asset) records after the update */
+    uint64_t rows, bytes;  /* after the update */
     double seconds;
 } evmexpo_sync_result;
 
