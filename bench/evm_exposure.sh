@@ -12,6 +12,9 @@
 #     with the index (built from the first transfer after the blocks are committed): wall time
 #     of each, their ratio, and the index's own seconds (its stderr line) against the reference;
 #   - the index's bytes (rows and state), per transfer and per transfer row;
+#   - a theft label on the busiest and on the median unlabelled sender: `evm-exposure build`
+#     (re-propagating what the change touches) against `evm-exposure build --rebuild`, on
+#     copies, and whether the two give the same files;
 #   - the cross-chain overlay (computed on demand, once per state of the stores): the
 #     `cross_chain.overlay.seconds` of a `cointrail screen --json` of a Bitcoin exchange
 #     address after `cointrail xchain links`, and the wall time of that screening process
@@ -74,6 +77,39 @@ bytes=$(jf "$WORK/ix.json" "d['bytes']")
 rows=$(jf "$WORK/ix.json" "d['rows']")
 recs=$(jf "$WORK/ix.json" "d['records']")
 
+# a label change: re-propagated in place (what it touches) against a rebuild, on copies; a
+# theft label on the busiest unlabelled sender (much is touched) and on the median one
+read -r busiest middle < <($PY -c "import csv, collections, sys
+lab = {l.split(',')[1].lower() for l in open(sys.argv[2]) if l.startswith('eth,')}
+c = collections.Counter(r['from_address'].lower() for r in csv.DictReader(open(sys.argv[1] + '/transactions.csv')) if int(r['value'] or 0) > 0)
+l = [a for a, _ in c.most_common() if a not in lab]
+print(l[0], l[len(l) // 2])" "$chain/evm" "$chain/labels.csv")
+relabel=()
+for who in busiest middle; do
+    addr=${!who}
+    printf 'chain,address,category,actor,source,confidence\neth,%s,theft,bench,bench,90\n' "$addr" >"$WORK/l.csv"
+    inc=() reb=()
+    for round in 1 2 3; do
+        rm -rf "$WORK/db-inc" "$WORK/db-reb"
+        cp -a "$db" "$WORK/db-inc"
+        "$BIN" labels import --db "$WORK/db-inc" "$WORK/l.csv" >/dev/null
+        cp -a "$WORK/db-inc" "$WORK/db-reb"
+        t0=$(now)
+        "$BIN" evm-exposure build --db "$WORK/db-inc" >"$WORK/inc.txt"
+        inc+=("$(calc "$(now) - $t0")")
+        t0=$(now)
+        "$BIN" evm-exposure build --db "$WORK/db-reb" --rebuild >"$WORK/reb.txt"
+        reb+=("$(calc "$(now) - $t0")")
+    done
+    diff -r "$WORK/db-inc/evm/eth/exposure" "$WORK/db-reb/evm/eth/exposure" >/dev/null \
+        && same="the same bytes" || same="DIFFERENT FILES"
+    pairs=$(sed -n 's/.*stops: \([0-9]*\) .*/\1/p' "$WORK/inc.txt")
+    rrows=$(sed -n 's/.* \([0-9]*\) rows (.*/\1/p' "$WORK/reb.txt")
+    relabel+=("$(printf 'a theft label on the %s unlabelled sender (%s): in place %.3f s (%s pairs re-propagated), --rebuild %.3f s (%s rows), %s   (runs: %s / %s)' \
+        "$who" "$addr" "$(median "${inc[@]}")" "$pairs" "$(median "${reb[@]}")" "$rrows" "$same" "${inc[*]}" "${reb[*]}")")
+done
+rm -rf "$WORK/db-inc" "$WORK/db-reb"
+
 # the cross-chain overlay, on demand
 "$BIN" xchain links --db "$db" --json >"$WORK/links.json"
 nlinks=$(($(wc -l <"$db/xchain/links.jsonl") - 1))
@@ -111,6 +147,7 @@ printf "the index's own time:                 %.2f s = %.1f%% of the reference; 
     "$i" "$(calc "100 * $i / $r")" "${ri[*]}" "$(median "${ri[@]}")" "${idx[*]}"
 printf 'index: %s bytes, %s transfer rows, %s (address, asset) records: %.1f bytes per transfer, %.1f per row\n' \
     "$bytes" "$rows" "$recs" "$(calc "$bytes / $xf")" "$(calc "$bytes / ($rows > 0 ? $rows : 1)")"
+printf '%s\n' "${relabel[@]}"
 printf 'cross-chain overlay: %s links (%s used), %s outputs reached: %.3f s   (runs: %s)\n' \
     "$nlinks" "$used" "$outs" "$(median "${xo[@]}")" "${xo[*]}"
 printf 'screen process with the overlay: %.3f s, Bitcoin-only: %.3f s   (runs: %s / %s)\n' \
