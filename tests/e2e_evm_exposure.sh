@@ -147,6 +147,14 @@ for spec in "$B0,theft" "$B10,mixer;$B60,sanctioned" "$EX0,theft" "$B200,exchang
     { cat "$T/g/labels.csv"; tail -n +2 "$T/l$i.csv"; } >"$T/lall.csv"
     $PY tests/evmexpo_oracle.py evm "$BIN" "$T/dbi" "$T/g/evm" "$T/lall.csv" >"$T/o" && ok \
         || bad "stops $i: oracle: $(tail -3 "$T/o")"
+    [ $i -eq 2 ] || continue
+    # kill -9 in the middle of the re-propagation, then rerun: the rebuild's bytes
+    rm -rf "$T/dbi" && cp -a "$T/dbr" "$T/dbi" # the new labels, the index made before them
+    rm -rf "$T/dbi/$X" && cp -a "$T/db/$X" "$T/dbi/$X"
+    COINTRAIL_TEST_EVM_EXPOSURE_CRASH_AFTER=200 "$BIN" evm-exposure build --db "$T/dbi" >/dev/null 2>&1
+    [ $? -eq 137 ] && ok || bad "the crash hook did not kill the re-propagation"
+    "$BIN" evm-exposure build --db "$T/dbi" 2>&1 | grep -q "updated (stops:" && ok || bad "rerun after the kill"
+    diff -r "$T/dbi/$X" "$T/dbr/$X" >/dev/null && ok || bad "killed re-propagation + rerun differs: $(diff -r "$T/dbi/$X" "$T/dbr/$X" | head -3)"
 done
 # a label change and new blocks in one update: the same index as both at once
 "$BIN" labels import --db "$T/dbh" "$T/l2.csv" >/dev/null || bad "labels import (half)"

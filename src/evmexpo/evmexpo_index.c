@@ -717,8 +717,8 @@ static int wctx_init(wctx *c, const evm_store *s, const labels_db *labels, util_
  * file rp and state ci. 1 done, 0 not possible (no stops file, another category table: the
  * caller rebuilds), or an error. */
 static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, const wctx *c,
-                      const labels_db *labels, const char *db, wctx *ci, uint64_t *pairs,
-                      util_err *err)
+                      const labels_db *labels, const char *db, uint64_t crash, wctx *ci,
+                      uint64_t *pairs, util_err *err)
 {
     if (m->n_cats != c->st.n_cats) return 0;
     for (size_t i = 0; i < m->n_cats; i++)
@@ -752,7 +752,7 @@ static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, c
     }
     if (!rc) {
         util_err e3 = {0};
-        rc = ex_restop(ci, ix, old, n_old, pairs, &e3);
+        rc = ex_restop(ci, ix, old, n_old, crash, pairs, &e3);
         ci->rows_added = 0;
         if (rc == UTIL_ECORRUPT) { /* not the computation the index made: rebuild */
             fprintf(stderr, "cointrail: %s: rebuilding\n", e3.msg);
@@ -847,7 +847,8 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
     if (why && !strcmp(why, "stops") && !reorg) {
         wctx ci;
         file_path(rp, sizeof rp, sub, "rows", gen);
-        rc = try_restop(sub, rp, &m, &c, labels, db, &ci, &r->repropagated, err);
+        rc = try_restop(sub, rp, &m, &c, labels, db, o ? o->crash_after_xfers : 0, &ci,
+                        &r->repropagated, err);
         if (rc < 0) goto out;
         if (rc == 1) {
             ex_wctx_free(&c);

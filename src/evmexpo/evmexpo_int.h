@@ -102,9 +102,10 @@ int ex_rows_flush(wctx *c, util_err *err);
  * stops touch, and write the rows of [0, ix->xfers) into c->rows_fd (empty, at offset 0).
  * old/n_old: the stops ix was built with (sorted by address, category ids of ix's table, which
  * must be c->st's). *pairs gets how many (address, asset) pairs were re-propagated.
+ * crash_after (tests): SIGKILL itself after that many touched transfers, its rows half written.
  * UTIL_ECORRUPT: replaying the touched pairs under the old stops did not give the committed
  * records and rows (the caller rebuilds instead); c is then unusable. */
-int ex_restop(wctx *c, const evmexpo_index *ix, const ex_stop *old, size_t n_old, uint64_t *pairs,
-              util_err *err);
+int ex_restop(wctx *c, const evmexpo_index *ix, const ex_stop *old, size_t n_old,
+              uint64_t crash_after, uint64_t *pairs, util_err *err);
 
 #endif

@@ -13,6 +13,8 @@
  * take the difference, and the rows of the touched sends replace theirs. Every other pair and
  * row is left as it is, so the result is byte for byte what a rebuild gives. */
 #include <inttypes.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -494,8 +496,8 @@ static int finish(rctx *r, util_err *err)
     return ex_rows_flush(c, err);
 }
 
-int ex_restop(wctx *c, const evmexpo_index *ix, const ex_stop *old, size_t n_old, uint64_t *pairs,
-              util_err *err)
+int ex_restop(wctx *c, const evmexpo_index *ix, const ex_stop *old, size_t n_old,
+              uint64_t crash_after, uint64_t *pairs, util_err *err)
 {
     *pairs = 0;
     rctx r;
@@ -547,6 +549,10 @@ int ex_restop(wctx *c, const evmexpo_index *ix, const ex_stop *old, size_t n_old
         if (e.x == last) continue; /* the other end of a transfer already done */
         last = e.x;
         rc = step2(&r, e.x, ix->xfers, err);
+        if (crash_after && !--crash_after) { /* (tests) a kill with rows on disk, uncommitted */
+            if (!ex_row_push(c, e.x, 0, 0, &(evm_u256){{1, 0, 0, 0}})) ex_rows_flush(c, NULL);
+            kill(getpid(), SIGKILL);
+        }
     }
     if (!rc) rc = finish(&r, err);
     *pairs = r.n_pairs;
