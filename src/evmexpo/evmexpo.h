@@ -65,7 +65,8 @@ typedef struct evmexpo_sync_opts {
 typedef struct evmexpo_sync_result {
     int rebuilt;           /* the whole history was propagated again */
     const char *why;       /* why (static): "new", "stops", "reorganisation", "asked"; "stops"
-                              with rebuilt 0: only what the changed stops touch was */
+                              with rebuilt 0: only what the changed stops touch was; "stops;
+                              REASON" when that was not possible for an unusual reason */
     uint64_t repropagated; /* then: (address, asset) pairs re-propagated */
     uint64_t xfers_done;   /* transfers propagated */
     uint64_t rows_added;   /* transfer rows stored */

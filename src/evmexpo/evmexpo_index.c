@@ -715,10 +715,10 @@ static int wctx_init(wctx *c, const evm_store *s, const labels_db *labels, util_
 
 /* The stops changed, nothing else: re-propagate what they touch (ex_restop) into a new rows
  * file rp and state ci. 1 done, 0 not possible (no stops file, another category table: the
- * caller rebuilds), or an error. */
+ * caller rebuilds; *why then says so when it is not the usual), or an error. */
 static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, const wctx *c,
                       const labels_db *labels, const char *db, uint64_t crash, wctx *ci,
-                      uint64_t *pairs, util_err *err)
+                      uint64_t *pairs, const char **why, util_err *err)
 {
     if (m->n_cats != c->st.n_cats) return 0;
     for (size_t i = 0; i < m->n_cats; i++)
@@ -730,7 +730,7 @@ static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, c
     util_err e2 = {0};
     int rc = stops_read(p, m->n_cats, &old, &n_old, &e2);
     if (rc) {
-        if (rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: %s: rebuilding\n", e2.msg);
+        if (rc != UTIL_ENOTFOUND) *why = "stops; the stops file is damaged";
         return 0;
     }
     evmexpo_index *ix = NULL;
@@ -755,7 +755,7 @@ static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, c
         rc = ex_restop(ci, ix, old, n_old, crash, pairs, &e3);
         ci->rows_added = 0;
         if (rc == UTIL_ECORRUPT) { /* not the computation the index made: rebuild */
-            fprintf(stderr, "cointrail: %s: rebuilding\n", e3.msg);
+            *why = "stops; the committed state did not replay";
             rc = 0;
             ex_wctx_free(ci);
             memset(ci, 0, sizeof *ci);
@@ -775,7 +775,6 @@ static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, c
         ci->rows_fd = -1;
         return rc;
     }
-    (void)labels;
     return 1;
 }
 
@@ -848,7 +847,7 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
         wctx ci;
         file_path(rp, sizeof rp, sub, "rows", gen);
         rc = try_restop(sub, rp, &m, &c, labels, db, o ? o->crash_after_xfers : 0, &ci,
-                        &r->repropagated, err);
+                        &r->repropagated, &why, err);
         if (rc < 0) goto out;
         if (rc == 1) {
             ex_wctx_free(&c);
