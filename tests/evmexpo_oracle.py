@@ -8,10 +8,18 @@
       equal what this script computes from the ethereum-etl CSVs alone
 
   evmexpo_oracle.py xchain BIN DB CSV_DIR BLOCKDIR LABELS.csv [--clusters] [--min N]
+                    [--url HOST:PORT --key KEY]
       the cross-chain part of `BIN screen --json` for every Bitcoin address that the overlay
       reaches (the EVM rows computed here, the links of DB/xchain/links.jsonl, the Bitcoin chain
       decoded by python3-bitcoinlib): amounts per (link, category) equal; at least N addresses
-      reached; prints how many exchange deposits carry cross-chain theft exposure
+      reached; prints how many exchange deposits carry cross-chain theft exposure. With --url,
+      the screenings are asked of the running service (POST /v1/screen/batch) instead
+
+  evmexpo_oracle.py evm-screen URL KEY CSV_DIR LABELS.csv [--sample N] [--min N]
+      GET /v1/screen/address/0x... of the running service for every address with exposure
+      (a stride of them with --sample): per asset its balance and what it received, per
+      category what it received and holds, equal what this script computes; each category's
+      path is non-empty and ends at a source of the category
 
 The rule (evmexpo.h): transfers in store order (per tx its value, its fee, internal transfers in
 trace order, ERC-20 in log order; rewards last); a self-transfer changes nothing; a stop (an
@@ -23,6 +31,7 @@ a clean opening that grows when a send exceeds it; a share below the asset's flo
 a stop. Exit 1 on any difference."""
 import argparse
 import csv
+import http.client
 import json
 import os
 import subprocess
@@ -300,11 +309,19 @@ def cmd_xchain(a):
     exch_flagged = 0
     for b in range(0, len(addrs), 50):
         chunk = addrs[b:b + 50]
-        r = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming", "--json"]
-                           + chunk, capture_output=True, text=True)
-        docs = json.loads(r.stdout)
-        if len(chunk) == 1:
-            docs = [docs]
+        if a.url:
+            st, res = post(a.url, a.key, "/v1/screen/batch",
+                           {"addresses": chunk, "direction": "incoming"})
+            if st != 200:
+                print(f"POST /v1/screen/batch: {st} {res}")
+                return 1
+            docs = [x.get("result", {}) for x in res["results"]]
+        else:
+            r = subprocess.run([a.bin, "screen", "--db", a.db, "--direction", "incoming",
+                                "--json"] + chunk, capture_output=True, text=True)
+            docs = json.loads(r.stdout)
+            if len(chunk) == 1:
+                docs = [docs]
         for addr, doc in zip(chunk, docs):
             got = defaultdict(int)
             for e in doc.get("cross_chain", {}).get("incoming", []):
@@ -326,24 +343,80 @@ def cmd_xchain(a):
     return 1 if fails else 0
 
 
+def post(url, key, path, body):
+    host, port = url.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=60)
+    c.request("POST", path, body=json.dumps(body),
+              headers={"X-API-Key": key, "Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data)
+
+
+def cmd_evm_screen(a):
+    xs = transfers(a.csv)
+    stops = eth_stops([a.labels])
+    _, records, _ = evm_index(xs, stops, a.floor_native, a.floor_token)
+    want = defaultdict(dict)  # addr -> asset -> (balance, received, {cat: (received, held)})
+    for (addr, asset), (b, r, cs) in records.items():
+        if cs:
+            want[addr][asset] = (b, r, {c: (rc, hd) for c, (hd, rc) in cs.items()})
+    addrs = sorted(want)
+    if a.sample and len(addrs) > a.sample:
+        addrs = addrs[::max(1, len(addrs) // a.sample)]
+    fails, paths = 0, 0
+    if len(addrs) < a.min:
+        print(f"only {len(addrs)} addresses with exposure, want at least {a.min}")
+        fails += 1
+    for addr in addrs:
+        st, d = serve_check.get(a.url, a.key, f"/v1/screen/address/{addr}")
+        got = {}
+        if st == 200:
+            for e in d["indirect"]["incoming"]["by_asset"]:
+                cats = {}
+                for k in e["by_category"]:
+                    cats[k["category"]] = (int(k["amount"]), int(k["held"]))
+                    src = k.get("source_address")
+                    if not k["path"] or not src or stops.get(src.lower()) != k["category"]:
+                        fails += 1
+                        print(f"{addr} {k['category']}: path {k['path']} from {src}")
+                    paths += 1
+                got[e["asset"].lower()] = (int(e["balance"]), int(e["received"]), cats)
+        if st != 200 or got != want[addr] or d.get("exposure_index") != "ok":
+            fails += 1
+            if fails <= 10:
+                print(f"{addr}: HTTP {st} index {d.get('exposure_index')}: oracle {want[addr]} "
+                      f"service {got}")
+    print(f"screened {len(addrs)} EVM addresses over HTTP, {paths} paths; {fails} differences")
+    return 1 if fails else 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("evm", "xchain"):
+    for name in ("evm", "xchain", "evm-screen"):
         s = sub.add_parser(name)
-        s.add_argument("bin")
-        s.add_argument("db")
+        if name == "evm-screen":
+            s.add_argument("url")
+            s.add_argument("key")
+        else:
+            s.add_argument("bin")
+            s.add_argument("db")
         s.add_argument("csv")
         if name == "xchain":
             s.add_argument("blockdir")
             s.add_argument("--clusters", action="store_true")
+            s.add_argument("--url")
+            s.add_argument("--key")
+        if name != "evm":
             s.add_argument("--min", type=int, default=1)
             s.add_argument("--sample", type=int, default=0)
         s.add_argument("labels")
         s.add_argument("--floor-native", type=int, default=10**12)
         s.add_argument("--floor-token", type=int, default=10**4)
     a = p.parse_args()
-    sys.exit(cmd_evm(a) if a.cmd == "evm" else cmd_xchain(a))
+    sys.exit({"evm": cmd_evm, "xchain": cmd_xchain, "evm-screen": cmd_evm_screen}[a.cmd](a))
 
 
 if __name__ == "__main__":

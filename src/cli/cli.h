@@ -87,20 +87,6 @@ void cli_close_ctx(cli_ctx *c);
 /* EVM and cross-chain exposure (src/cli/cmd_evm_exposure.c, docs/exposure.md). After an
  * evm-import: bring the chain's EVM exposure index up to date (a line on stderr unless quiet). */
 int cli_evm_exposure_update(const char *db, const evm_store *s, int quiet, util_err *err);
-/* What `cointrail screen` needs beyond Bitcoin, opened on first use: the EVM store and index of
- * chain (NULL: eth), the cross-chain links and the overlay built from them. */
-typedef struct cli_xscreen cli_xscreen;
-int cli_xscreen_new(cli_xscreen **out, const char *db, const char *chain);
-void cli_xscreen_free(cli_xscreen *x);
-/* Screen a 0x address or tx hash: *doc is a new reference. */
-int cli_xscreen_evm(cli_xscreen *x, const labels_db *labels, const risk_config *cfg,
-                    const char *arg, json_t **doc, util_err *err);
-/* Add the cross-chain part to a Bitcoin screening document (nothing without links, an EVM
- * store or its index). */
-int cli_xscreen_btc(cli_xscreen *x, const store *btc, const labels_db *labels,
-                    const cluster_map *clusters, const risk_config *cfg, const char *arg,
-                    json_t *doc, util_err *err);
-
 /* cmd_trace_demix.c: trace --demix. One demixing option (name without "--": min-confidence,
  * swap-fee-max, remix-depth, swap-window) into d: 0, or -1 after saying why on stderr. Then the
  * run: d gets o's budget, until and follow_mixers; prints text or JSON; a CLI exit code. */

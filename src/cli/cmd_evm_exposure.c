@@ -16,6 +16,14 @@ static const char *usage =
     "  status: coverage, rows, bytes, what fell below the floors\n"
     "  dump:   every row, record and drop as text (for independent checks)\n";
 
+/* " (stops: N pairs re-propagated)" after an update that re-propagated changed stops. */
+static const char *restop_note(const evmexpo_sync_result *r, char *b, size_t n)
+{
+    if (r->rebuilt || !r->why) return "";
+    snprintf(b, n, " (stops: %" PRIu64 " (address, asset) pairs re-propagated)", r->repropagated);
+    return b;
+}
+
 int cli_evm_exposure_update(const char *db, const evm_store *s, int quiet, util_err *err)
 {
     labels_db *labels = NULL;
@@ -27,12 +35,14 @@ int cli_evm_exposure_update(const char *db, const evm_store *s, int quiet, util_
     evmexpo_sync_result r;
     rc = evmexpo_sync(db, s, labels, &o, &r, err);
     labels_db_close(labels);
+    char note[96];
     if (!rc && !quiet)
         fprintf(stderr,
-                "evm exposure index: %s%s%s, %" PRIu64 " transfers propagated, %" PRIu64
+                "evm exposure index: %s%s%s%s, %" PRIu64 " transfers propagated, %" PRIu64
                 " rows added (%" PRIu64 " in all, %" PRIu64 " bytes), %.3f s\n",
                 r.rebuilt ? "built (" : "updated", r.rebuilt ? r.why : "", r.rebuilt ? ")" : "",
-                r.xfers_done, r.rows_added, r.rows, r.bytes, r.seconds);
+                restop_note(&r, note, sizeof note), r.xfers_done, r.rows_added, r.rows, r.bytes,
+                r.seconds);
     return rc;
 }
 
@@ -241,90 +251,16 @@ int cmd_evm_exposure(int argc, char **argv)
                       r.why, "transfers_propagated", (json_int_t)r.xfers_done, "rows_added",
                       (json_int_t)r.rows_added, "records", (json_int_t)r.addresses, "rows",
                       (json_int_t)r.rows, "bytes", (json_int_t)r.bytes, "seconds", r.seconds);
+        json_object_set_new(j, "pairs_repropagated", json_integer((json_int_t)r.repropagated));
         cli_print_json(j);
         json_decref(j);
     } else {
-        printf("%s EVM exposure index %s%s%s: %" PRIu64 " transfers propagated, %" PRIu64
+        char note[96];
+        printf("%s EVM exposure index %s%s%s%s: %" PRIu64 " transfers propagated, %" PRIu64
                " rows (%" PRIu64 " added), %" PRIu64 " records, %" PRIu64 " bytes, %.3f s\n",
                chain, r.rebuilt ? "built (" : "updated", r.rebuilt ? r.why : "",
-               r.rebuilt ? ")" : "", r.xfers_done, r.rows, r.rows_added, r.addresses, r.bytes,
-               r.seconds);
+               r.rebuilt ? ")" : "", restop_note(&r, note, sizeof note), r.xfers_done, r.rows,
+               r.rows_added, r.addresses, r.bytes, r.seconds);
     }
     return CLI_OK;
-}
-
-/* ---- for `cointrail screen` ---- */
-
-struct cli_xscreen {
-    const char *db, *chain;
-    int tried_evm, tried_x;
-    evm_store *evm;
-    evmexpo_index *ix;
-    int have_links;
-    xchain_links links;
-    evmexpo_xbtc *x;
-};
-
-int cli_xscreen_new(cli_xscreen **out, const char *db, const char *chain)
-{
-    *out = calloc(1, sizeof **out);
-    if (!*out) return UTIL_ENOMEM;
-    (*out)->db = db, (*out)->chain = chain ? chain : "eth";
-    return 0;
-}
-
-void cli_xscreen_free(cli_xscreen *x)
-{
-    if (!x) return;
-    evmexpo_xbtc_free(x->x);
-    if (x->have_links) xchain_links_free(&x->links);
-    evmexpo_close(x->ix);
-    evm_store_close(x->evm);
-    free(x);
-}
-
-static int open_evm(cli_xscreen *x, util_err *err)
-{
-    if (x->tried_evm) return x->evm ? 0 : util_errf(err, UTIL_ENOTFOUND, "%s", "no EVM store");
-    x->tried_evm = 1;
-    int rc = evm_store_open(&x->evm, x->db, x->chain, 0, err);
-    if (rc) return rc;
-    util_err e2 = {0};
-    if (evmexpo_open(&x->ix, x->db, x->chain, &e2) && e2.code != UTIL_ENOTFOUND)
-        fprintf(stderr, "cointrail: warning: %s\n", e2.msg);
-    return 0;
-}
-
-int cli_xscreen_evm(cli_xscreen *x, const labels_db *labels, const risk_config *cfg,
-                    const char *arg, json_t **doc, util_err *err)
-{
-    *doc = NULL;
-    int rc = open_evm(x, err);
-    if (rc) return rc;
-    return evmexpo_screen(x->evm, x->ix, labels, cfg, arg, doc, err);
-}
-
-int cli_xscreen_btc(cli_xscreen *x, const store *btc, const labels_db *labels,
-                    const cluster_map *clusters, const risk_config *cfg, const char *arg,
-                    json_t *doc, util_err *err)
-{
-    if (!x->tried_x) {
-        x->tried_x = 1;
-        util_err e = {0};
-        /* cross-chain exposure needs the links, an EVM store and its index; without them the
-         * screening is Bitcoin-only, as before */
-        if (open_evm(x, &e) || !x->ix) return 0;
-        if (xchain_links_load(x->db, &x->links, &e)) {
-            if (e.code != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: warning: %s\n", e.msg);
-            return 0;
-        }
-        x->have_links = 1;
-        evm_store *evms[1] = {x->evm};
-        evmexpo_index *ixs[1] = {x->ix};
-        int rc = evmexpo_xbtc_build(&x->x, btc, labels, clusters, cfg, evms, ixs, 1, &x->links,
-                                    EXPOSURE_DEFAULT_FLOOR, err);
-        if (rc) return rc;
-    }
-    if (!x->x) return 0;
-    return evmexpo_xbtc_screen(x->x, btc, &x->links, cfg, arg, doc, err);
 }

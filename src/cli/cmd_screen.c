@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../btc/btc.h"
+#include "../evmexpo/evmexpo.h"
 #include "../risk/risk.h"
 #include "../trace/trace.h"
 #include "cli.h"
@@ -84,7 +85,8 @@ static int print_text(const store *s, const risk_ctx *r, const risk_result *res,
     return 0;
 }
 
-/* The cross-chain part of a Bitcoin screening (cli_xscreen_btc's additions), as text. */
+/* The cross-chain part of a Bitcoin screening (evmexpo_screener_btc_json's additions), as
+ * text. */
 static void print_xchain(json_t *doc, double score)
 {
     json_t *risk = json_object_get(doc, "risk"), *x = json_object_get(doc, "cross_chain");
@@ -98,6 +100,12 @@ static void print_xchain(json_t *doc, double score)
     char b[LABELS_ESC_BUF];
     json_array_foreach(reasons, i, v)
         printf("  - %s\n", labels_text_escape(b, sizeof b, json_string_value(v)));
+}
+
+static void warn_stderr(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "cointrail: warning: %s\n", msg);
 }
 
 /* An EVM screening document, as JSON or text. */
@@ -195,10 +203,10 @@ int cmd_screen(int argc, char **argv)
     cli_ctx c;
     if (cli_open_ctx(&c, db, 0, &err)) return cli_fail(&err);
     risk_ctx *r = NULL;
-    cli_xscreen *xs = NULL;
+    evmexpo_screener *xs = NULL;
     int rc = CLI_OK;
-    if (cli_xscreen_new(&xs, db, chain)) {
-        rc = cli_fail(&(util_err){UTIL_ENOMEM, "out of memory"});
+    if (evmexpo_screener_new(&xs, db, warn_stderr, NULL, &err)) {
+        rc = cli_fail(&err);
         goto done;
     }
     if (risk_ctx_new(&r, c.s, c.labels, c.clusters, &cfg, &err)) {
@@ -216,7 +224,7 @@ int cmd_screen(int argc, char **argv)
         uint8_t h[32];
         if (!strncmp(argv[i], "0x", 2) || !strncmp(argv[i], "0X", 2)) { /* EVM */
             json_t *doc = NULL;
-            int e = cli_xscreen_evm(xs, c.labels, &cfg, argv[i], &doc, &err);
+            int e = evmexpo_screener_evm(xs, chain, c.labels, &cfg, argv[i], &doc, &err);
             if (!e && all && json_array_append(all, doc))
                 e = util_errf(&err, UTIL_ENOMEM, "out of memory");
             else if (!e)
@@ -236,8 +244,8 @@ int cmd_screen(int argc, char **argv)
             if (json) {
                 json_t *doc = NULL;
                 if (!(e = risk_result_json(r, &res, &doc, &err)) &&
-                    !(e = cli_xscreen_btc(xs, c.s, c.labels, c.clusters, &cfg, argv[i], doc,
-                                          &err))) {
+                    !(e = evmexpo_screener_btc_json(xs, c.s, c.labels, c.clusters, &cfg, argv[i],
+                                                    doc, &err))) {
                     if (!all)
                         cli_print_json(doc);
                     else if (json_array_append(all, doc))
@@ -248,7 +256,8 @@ int cmd_screen(int argc, char **argv)
                 json_t *doc = json_pack("{s:{s:f, s:[]}}", "risk", "score", res.score, "reasons");
                 e = print_text(c.s, r, &res, &err);
                 if (!e)
-                    e = cli_xscreen_btc(xs, c.s, c.labels, c.clusters, &cfg, argv[i], doc, &err);
+                    e = evmexpo_screener_btc_json(xs, c.s, c.labels, c.clusters, &cfg, argv[i], doc,
+                                                  &err);
                 if (!e) print_xchain(doc, res.score);
                 json_decref(doc);
             }
@@ -262,7 +271,7 @@ int cmd_screen(int argc, char **argv)
     if (all) cli_print_json(all);
     json_decref(all);
 done:
-    cli_xscreen_free(xs);
+    evmexpo_screener_free(xs);
     risk_ctx_free(r);
     cli_close_ctx(&c);
     return rc;

@@ -5,9 +5,9 @@
  * per risk source category, how much of what it received came from sources of the category,
  * propagated forward through the whole stored history under haircut with no hop limit, and how
  * much of that it still holds. Kept beside the store (DIR/evm/<chain>/exposure/) and brought up
- * to date by `evm-import` (only the new transfers are propagated), rebuilt when the stops (eth
- * labels) change or the chain reorganised under it. The rule, transfer by transfer in store
- * order (self-transfers skipped):
+ * to date by `evm-import` (only the new transfers are propagated); a change of stops (eth labels)
+ * re-propagates what it touches (evmexpo_restop.c), a new category or a reorganisation rebuilds.
+ * The rule, transfer by transfer in store order (self-transfers skipped):
  *   - A stop is an address with a label of the store's chain, under its heaviest label's
  *     category (risk_stop_categories' order). A stop of a tracked category
  *     (exposure_category_tracked) is a source: everything it sends carries its amount in that
@@ -63,12 +63,15 @@ typedef struct evmexpo_sync_opts {
 } evmexpo_sync_opts;
 
 typedef struct evmexpo_sync_result {
-    int rebuilt;          /* the whole history was propagated again */
-    const char *why;      /* why (static): "new", "stops", "reorganisation", "asked" */
-    uint64_t xfers_done;  /* transfers propagated */
-    uint64_t rows_added;  /* transfer rows stored */
-    uint64_t addresses;   /* (address, asset) records after the update */
-    uint64_t rows, bytes; /* after the update */
+    int rebuilt;           /* the whole history was propagated again */
+    const char *why;       /* why (static): "new", "stops", "reorganisation", "asked"; "stops"
+                              with rebuilt 0: only what the changed stops touch was; "stops;
+                              REASON" when that was not possible for an unusual reason */
+    uint64_t repropagated; /* then: (address, asset) pairs re-propagated */
+    uint64_t xfers_done;   /* transfers propagated */
+    uint64_t rows_added;   /* transfer rows stored */
+    uint64_t addresses;    /* (address, asset) records after the update */
+    uint64_t rows, bytes;  /* after the update */
     double seconds;
 } evmexpo_sync_result;
 
@@ -191,13 +194,67 @@ typedef struct evmexpo_xamount {
 /* The overlay amounts of output out into amt (at most cap; the count is returned). */
 size_t evmexpo_xbtc_output(const evmexpo_xbtc *x, uint64_t out, evmexpo_xamount *amt, size_t cap);
 
-/* Add the cross-chain part to a Bitcoin screening document doc (risk_result_json's): for the
- * outputs paid to the screened address (or the screened tx's outputs), "cross_chain" {"incoming":
- * [{category, amount, share, link: {method, confidence, candidates, rule, from, to}}]}, a reason
- * per category and link naming the link's method and confidence, and the score and level raised
- * when a cross-chain reason weighs more (weight x min(1, share / full_exposure_share) x
- * confidence). links is what the overlay was built from. */
+/* The cross-chain part of a Bitcoin screening, typed: per (link, category) what reached the
+ * outputs paid to the screened address (or the screened tx's outputs), largest first, its share
+ * of their value and its score (weight x min(1, share / full_exposure_share) x the link's
+ * confidence); score is the largest. link indexes the links the overlay was built from. */
+typedef struct evmexpo_xitem {
+    uint32_t link;
+    const char *category; /* borrowed from the overlay */
+    uint64_t amount;      /* satoshis */
+    double share, score;
+} evmexpo_xitem;
+typedef struct evmexpo_xresult {
+    evmexpo_xitem *v; /* owned: evmexpo_xresult_free */
+    size_t n;
+    uint64_t value; /* satoshis of the outputs screened */
+    double score;
+    evmexpo_xbtc_info overlay;
+} evmexpo_xresult;
+/* arg: a Bitcoin address or txid (64 hex digits); one the store does not have gives no items. */
+int evmexpo_xbtc_result(const evmexpo_xbtc *x, const store *btc, const xchain_links *links,
+                        const risk_config *cfg, const char *arg, evmexpo_xresult *res,
+                        util_err *err);
+void evmexpo_xresult_free(evmexpo_xresult *res);
+/* The JSON writer: adds to a Bitcoin screening document doc (risk_result_json's) "cross_chain"
+ * {"incoming": [{category, amount, share, link: {method, confidence, candidates, rule, from,
+ * to}}], "overlay": {...}}, a reason per item naming the link's method and confidence, and the
+ * score and level raised when an item weighs more than the document's score. */
+int evmexpo_xresult_json(const evmexpo_xresult *res, const xchain_links *links,
+                         const risk_config *cfg, json_t *doc, util_err *err);
+/* evmexpo_xbtc_result then evmexpo_xresult_json. */
 int evmexpo_xbtc_screen(const evmexpo_xbtc *x, const store *btc, const xchain_links *links,
                         const risk_config *cfg, const char *arg, json_t *doc, util_err *err);
+
+/* ---- the screener: what `cointrail screen` and the service's /v1/screen share ---- */
+
+/* Everything a screening of store directory db reads beyond the Bitcoin store: the EVM stores
+ * of DIR/evm/<chain>/ with their exposure indexes (each opened on first use), the links of
+ * DIR/xchain/links.jsonl and the cross-chain overlay built from them (on the first Bitcoin
+ * screening, for the Bitcoin store, labels and clusters given then: a screener serves one state
+ * of the stores). Safe to call from several threads at once. A missing EVM store, index or
+ * links file is not an error: EVM screenings say "exposure_index": "none", Bitcoin screenings
+ * have no cross-chain part. A damaged index or links file is passed to warn (may be NULL) once
+ * and the screener goes on without it. *out is the caller's: evmexpo_screener_free. */
+typedef struct evmexpo_screener evmexpo_screener;
+typedef void (*evmexpo_warn_fn)(void *ctx, const char *msg);
+int evmexpo_screener_new(evmexpo_screener **out, const char *db, evmexpo_warn_fn warn,
+                         void *warn_ctx, util_err *err);
+void evmexpo_screener_free(evmexpo_screener *sc);
+/* Screen an EVM address or tx of chain (evmexpo_screen's document). UTIL_ENOTFOUND when the
+ * chain has no store. *out is a new reference. */
+int evmexpo_screener_evm(evmexpo_screener *sc, const char *chain, const labels_db *labels,
+                         const risk_config *cfg, const char *arg, json_t **out, util_err *err);
+/* The cross-chain part of the Bitcoin screening of arg. *has is 0 (res untouched) when there is
+ * no overlay (no links, or no EVM index a link comes from); else res is filled and the caller
+ * frees it (evmexpo_xresult_free). links (may be NULL) gets the links res indexes. */
+int evmexpo_screener_btc(evmexpo_screener *sc, const store *btc, const labels_db *labels,
+                         const cluster_map *clusters, const risk_config *cfg, const char *arg,
+                         int *has, evmexpo_xresult *res, const xchain_links **links, util_err *err);
+/* The same written into the Bitcoin screening document doc (evmexpo_xresult_json); doc is left
+ * as it is without an overlay. */
+int evmexpo_screener_btc_json(evmexpo_screener *sc, const store *btc, const labels_db *labels,
+                              const cluster_map *clusters, const risk_config *cfg, const char *arg,
+                              json_t *doc, util_err *err);
 
 #endif

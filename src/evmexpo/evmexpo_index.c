@@ -2,10 +2,11 @@
  *
  * Files in DIR/evm/<chain>/exposure/: rows.R.col (append-only transfer rows, 48 bytes each, in
  * transfer order), state.G (every (address, asset) record and the drops, sorted; rewritten at
- * each commit: its size follows the addresses that ever received exposure, not the chain) and
- * MANIFEST (JSON, replaced atomically: the commit). A writer killed at any moment leaves the
- * last MANIFEST; the next writer cuts the rows file back to it and deletes files it does not
- * name, and the update is deterministic, so a rerun gives the same bytes. */
+ * each commit: its size follows the addresses that ever received exposure, not the chain),
+ * stops.G (the stops state G was computed with) and MANIFEST (JSON, replaced atomically: the
+ * commit). A writer killed at any moment leaves the last MANIFEST; the next writer cuts the rows
+ * file back to it and deletes files it does not name, and the update is deterministic, so a rerun
+ * gives the same bytes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -230,40 +231,9 @@ static int manifest_read(const char *path, evmexpo_index *ix, util_err *err)
     return 0;
 }
 
-/* ---- the writer's state ---- */
+/* ---- the writer's state (wctx, evmexpo_int.h) ---- */
 
-typedef struct wcat {
-    uint32_t cat;
-    evm_u256 held, recv;
-} wcat;
-
-typedef struct wrec {
-    uint32_t addr, asset;
-    evm_u256 bal, recv;
-    wcat *c;
-    uint32_t n, cap;
-} wrec;
-
-typedef struct wctx {
-    const evm_store *s;
-    ex_stops st;
-    util_hmap stop_of; /* addr id -> cat id */
-    util_hmap rec_of;  /* addr << 32 | asset -> index in recs */
-    wrec *recs;
-    size_t n_recs, cap_recs;
-    util_hmap drop_of; /* cat << 32 | asset -> index in drops */
-    evmexpo_drop *drops;
-    size_t n_drops, cap_drops;
-    uint64_t floor_native, floor_token;
-    util_buf rows; /* pending rows not yet written */
-    int rows_fd;
-    uint64_t rows_written; /* rows in the file (committed and pending flushed) */
-    uint64_t rows_added;
-    uint64_t *hist;
-    size_t cap_hist;
-} wctx;
-
-static void wctx_free(wctx *c)
+void ex_wctx_free(wctx *c)
 {
     ex_stops_free(&c->st);
     util_hmap_free(&c->stop_of);
@@ -278,7 +248,7 @@ static void wctx_free(wctx *c)
     if (c->rows_fd >= 0) close(c->rows_fd);
 }
 
-static int rec_new(wctx *c, uint32_t addr, uint32_t asset, size_t *idx)
+int ex_rec_new(wctx *c, uint32_t addr, uint32_t asset, size_t *idx)
 {
     if (util_grow((void **)&c->recs, &c->cap_recs, c->n_recs + 1, sizeof *c->recs, 64, SIZE_MAX) ||
         util_hmap_put(&c->rec_of, (uint64_t)addr << 32 | asset, c->n_recs))
@@ -289,7 +259,7 @@ static int rec_new(wctx *c, uint32_t addr, uint32_t asset, size_t *idx)
     return 0;
 }
 
-static wcat *rec_cat(wrec *r, uint32_t cat)
+wcat *ex_rec_cat(wrec *r, uint32_t cat)
 {
     for (uint32_t i = 0; i < r->n; i++)
         if (r->c[i].cat == cat) return &r->c[i];
@@ -311,7 +281,7 @@ static wcat *rec_cat(wrec *r, uint32_t cat)
     return &r->c[k];
 }
 
-static evmexpo_drop *drop_at(wctx *c, uint32_t cat, uint32_t asset)
+evmexpo_drop *ex_drop_at(wctx *c, uint32_t cat, uint32_t asset)
 {
     uint64_t key = (uint64_t)cat << 32 | asset, v;
     if (util_hmap_get(&c->drop_of, key, &v)) return &c->drops[v];
@@ -326,7 +296,7 @@ static evmexpo_drop *drop_at(wctx *c, uint32_t cat, uint32_t asset)
 }
 
 /* A send of a from a balance: a clean opening grows when the store shows less than is sent. */
-static void bal_send(evm_u256 *bal, const evm_u256 *a)
+void ex_bal_send(evm_u256 *bal, const evm_u256 *a)
 {
     if (evm_u256_cmp(bal, a) < 0) *bal = *a;
     evm_u256_sub(bal, bal, a);
@@ -360,13 +330,13 @@ static int rec_history(wctx *c, wrec *r, uint64_t x, util_err *err)
                 evm_u256_add(&r->recv, &r->recv, &t.amount))
                 rc = util_errf(err, UTIL_ECORRUPT, "balance overflow");
         } else {
-            bal_send(&r->bal, &t.amount);
+            ex_bal_send(&r->bal, &t.amount);
         }
     }
     return rc;
 }
 
-static int row_push(wctx *c, uint64_t x, uint32_t cat, uint32_t asset, const evm_u256 *amt)
+int ex_row_push(wctx *c, uint64_t x, uint32_t cat, uint32_t asset, const evm_u256 *amt)
 {
     uint8_t b[EVMEXPO_ROW_BYTES];
     util_put_le64(b, x);
@@ -377,7 +347,7 @@ static int row_push(wctx *c, uint64_t x, uint32_t cat, uint32_t asset, const evm
     return util_buf_append(&c->rows, b, sizeof b);
 }
 
-static int rows_flush(wctx *c, util_err *err)
+int ex_rows_flush(wctx *c, util_err *err)
 {
     if (!c->rows.len) return 0;
     if (util_write_all(c->rows_fd, c->rows.data, c->rows.len))
@@ -411,7 +381,7 @@ static int step(wctx *c, uint64_t x, carry *cv, util_err *err)
         if (stop) {
             if (c->st.tracked[scat] && !evm_u256_is_zero(&t.amount))
                 cv[nc++] = (carry){(uint32_t)scat, t.amount};
-            if (r) bal_send(&r->bal, &t.amount);
+            if (r) ex_bal_send(&r->bal, &t.amount);
         } else if (r) {
             if (evm_u256_cmp(&r->bal, &t.amount) < 0) r->bal = t.amount;
             for (uint32_t i = 0; i < r->n; i++) {
@@ -428,7 +398,7 @@ static int step(wctx *c, uint64_t x, carry *cv, util_err *err)
     }
     if (!has_to) {
         for (size_t i = 0; i < nc; i++) {
-            evmexpo_drop *d = drop_at(c, cv[i].cat, asset);
+            evmexpo_drop *d = ex_drop_at(c, cv[i].cat, asset);
             if (!d || u256_add_chk(&d->no_receiver, &cv[i].amt))
                 return util_errf(err, UTIL_ENOMEM, "out of memory");
         }
@@ -438,7 +408,7 @@ static int step(wctx *c, uint64_t x, carry *cv, util_err *err)
     size_t kept = 0;
     for (size_t i = 0; i < nc; i++) {
         if (evm_u256_cmp(&cv[i].amt, &floor) < 0) {
-            evmexpo_drop *d = drop_at(c, cv[i].cat, asset);
+            evmexpo_drop *d = ex_drop_at(c, cv[i].cat, asset);
             if (!d || u256_add_chk(&d->below_floor, &cv[i].amt))
                 return util_errf(err, UTIL_ENOMEM, "out of memory");
             d->below_shares++;
@@ -452,7 +422,7 @@ static int step(wctx *c, uint64_t x, carry *cv, util_err *err)
         r = &c->recs[v];
     } else if (kept) {
         size_t idx;
-        if (rec_new(c, t.to, asset, &idx)) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        if (ex_rec_new(c, t.to, asset, &idx)) return util_errf(err, UTIL_ENOMEM, "out of memory");
         r = &c->recs[idx];
         if ((rc = rec_history(c, r, x, err))) return rc;
     }
@@ -461,13 +431,13 @@ static int step(wctx *c, uint64_t x, carry *cv, util_err *err)
         return util_errf(err, UTIL_ECORRUPT, "transfer %" PRIu64 ": balance overflow", x);
     int absorbs = util_hmap_get(&c->stop_of, t.to, NULL);
     for (size_t i = 0; i < kept; i++) {
-        wcat *k = rec_cat(r, cv[i].cat);
-        if (!k || row_push(c, x, cv[i].cat, asset, &cv[i].amt))
+        wcat *k = ex_rec_cat(r, cv[i].cat);
+        if (!k || ex_row_push(c, x, cv[i].cat, asset, &cv[i].amt))
             return util_errf(err, UTIL_ENOMEM, "out of memory");
         if (u256_add_chk(&k->recv, &cv[i].amt) || (!absorbs && u256_add_chk(&k->held, &cv[i].amt)))
             return util_errf(err, UTIL_ECORRUPT, "transfer %" PRIu64 ": amount overflow", x);
     }
-    if (c->rows.len >= 4096 * EVMEXPO_ROW_BYTES) return rows_flush(c, err);
+    if (c->rows.len >= 4096 * EVMEXPO_ROW_BYTES) return ex_rows_flush(c, err);
     return 0;
 }
 
@@ -571,7 +541,8 @@ static int state_decode(const uint8_t *p, size_t len, const char *path, evmexpo_
         wrec *r = NULL;
         if (c) {
             size_t idx;
-            if (rec_new(c, addr, asset, &idx)) return util_errf(err, UTIL_ENOMEM, "out of memory");
+            if (ex_rec_new(c, addr, asset, &idx))
+                return util_errf(err, UTIL_ENOMEM, "out of memory");
             r = &c->recs[idx];
             r->bal = bal, r->recv = recv;
         } else {
@@ -591,7 +562,7 @@ static int state_decode(const uint8_t *p, size_t len, const char *path, evmexpo_
             evm_u256_load(&a.held, p + off + 8);
             evm_u256_load(&a.received, p + off + 40);
             if (r) {
-                wcat *w = rec_cat(r, cat);
+                wcat *w = ex_rec_cat(r, cat);
                 if (!w) return util_errf(err, UTIL_ENOMEM, "out of memory");
                 w->held = a.held, w->recv = a.received;
             } else {
@@ -609,7 +580,7 @@ static int state_decode(const uint8_t *p, size_t len, const char *path, evmexpo_
         evm_u256_load(&d.below_floor, p + off + 16);
         evm_u256_load(&d.no_receiver, p + off + 48);
         if (c) {
-            evmexpo_drop *w = drop_at(c, d.cat, d.asset);
+            evmexpo_drop *w = ex_drop_at(c, d.cat, d.asset);
             if (!w) return util_errf(err, UTIL_ENOMEM, "out of memory");
             *w = d;
         } else {
@@ -644,6 +615,8 @@ static void remove_leftovers(const char *sub, uint64_t gen, uint64_t rows_gen, i
         int del = strstr(n, ".tmp") != NULL;
         if (sscanf(n, "state.%llu%7s", &g, tail) >= 1 && !tail[0] && (!have || g != gen)) del = 1;
         tail[0] = 0;
+        if (sscanf(n, "stops.%llu%7s", &g, tail) >= 1 && !tail[0] && (!have || g != gen)) del = 1;
+        tail[0] = 0;
         if (sscanf(n, "rows.%llu%7s", &g, tail) == 2 && !strcmp(tail, ".col") &&
             (!have || g != rows_gen))
             del = 1;
@@ -670,6 +643,139 @@ static int fsync_dir(const char *dir)
     int r = fsync(fd);
     close(fd);
     return r;
+}
+
+/* stops.G: the stops the state of generation G was computed with (what a change of stops is
+ * found against): magic, count, then per stop its 20 address bytes and category id. */
+static int stops_write(const char *path, const ex_stops *st, util_err *err)
+{
+    util_buf b = {0};
+    uint8_t h[16];
+    memcpy(h, EVMEXPO_STOPS_MAGIC, 8);
+    util_put_le64(h + 8, st->n);
+    int rc = util_buf_append(&b, h, sizeof h);
+    for (size_t i = 0; !rc && i < st->n; i++) {
+        uint8_t e[24];
+        memcpy(e, st->v[i].addr, 20);
+        util_put_le32(e + 20, st->v[i].cat);
+        rc = util_buf_append(&b, e, sizeof e);
+    }
+    rc = rc ? util_errf(err, UTIL_ENOMEM, "out of memory")
+            : util_replace_file(path, b.data, b.len, err);
+    util_buf_free(&b);
+    return rc;
+}
+
+/* UTIL_ENOTFOUND without the file (an index made before it was kept). *out: free. */
+static int stops_read(const char *path, size_t n_cats, ex_stop **out, size_t *n, util_err *err)
+{
+    *out = NULL, *n = 0;
+    struct stat sb;
+    if (stat(path, &sb)) return util_errf(err, UTIL_ENOTFOUND, "%s: none", path);
+    uint8_t *d = NULL;
+    size_t len = 0;
+    int rc = util_read_file(path, &d, &len, err);
+    if (rc) return rc;
+    uint64_t k = len >= 16 ? util_le64(d + 8) : 0;
+    if (len < 16 || memcmp(d, EVMEXPO_STOPS_MAGIC, 8) || k != (len - 16) / 24 || (len - 16) % 24) {
+        free(d);
+        return util_errf(err, UTIL_ECORRUPT, "%s: not an EVM exposure stops file", path);
+    }
+    *out = calloc(k + 1, sizeof **out);
+    if (!*out) {
+        free(d);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    for (uint64_t i = 0; i < k; i++) {
+        memcpy((*out)[i].addr, d + 16 + 24 * i, 20);
+        (*out)[i].cat = util_le32(d + 16 + 24 * i + 20);
+        if ((*out)[i].cat >= n_cats) rc = util_errf(err, UTIL_ECORRUPT, "%s: bad category", path);
+    }
+    free(d);
+    *n = k;
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* The writer's state for the stops of labels: its stops, their map, empty records. */
+static int wctx_init(wctx *c, const evm_store *s, const labels_db *labels, util_err *err)
+{
+    c->s = s;
+    c->rows_fd = -1;
+    int rc =
+        ex_stops_compute(labels, evm_store_chain(s), c->floor_native, c->floor_token, &c->st, err);
+    if (!rc) rc = ex_stops_map(&c->st, s, &c->stop_of, err);
+    if (!rc && (util_hmap_init(&c->rec_of, 64) || util_hmap_init(&c->drop_of, 16)))
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* The stops changed, nothing else: re-propagate what they touch (ex_restop) into a new rows
+ * file rp and state ci. 1 done, 0 not possible (no stops file, another category table: the
+ * caller rebuilds; *why then says so when it is not the usual), or an error. */
+static int try_restop(const char *sub, const char *rp, const evmexpo_index *m, const wctx *c,
+                      const labels_db *labels, const char *db, uint64_t crash, wctx *ci,
+                      uint64_t *pairs, const char **why, util_err *err)
+{
+    if (m->n_cats != c->st.n_cats) return 0;
+    for (size_t i = 0; i < m->n_cats; i++)
+        if (strcmp(m->cats[i], c->st.cats[i])) return 0;
+    char p[8400];
+    file_path(p, sizeof p, sub, "stops", m->gen);
+    ex_stop *old = NULL;
+    size_t n_old = 0;
+    util_err e2 = {0};
+    int rc = stops_read(p, m->n_cats, &old, &n_old, &e2);
+    if (rc) {
+        if (rc != UTIL_ENOTFOUND) *why = "stops; the stops file is damaged";
+        return 0;
+    }
+    evmexpo_index *ix = NULL;
+    memset(ci, 0, sizeof *ci);
+    ci->floor_native = c->floor_native, ci->floor_token = c->floor_token;
+    rc = wctx_init(ci, c->s, labels, err);
+    if (!rc) rc = evmexpo_open(&ix, db, evm_store_chain(c->s), err);
+    if (!rc) {
+        file_path(p, sizeof p, sub, "state", m->gen);
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (!(rc = util_read_file(p, &data, &len, err)))
+            rc = state_decode(data, len, p, NULL, ci, err);
+        free(data);
+    }
+    if (!rc) {
+        ci->rows_fd = open(rp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (ci->rows_fd < 0) rc = util_errf(err, UTIL_EIO, "%s: %s", rp, strerror(errno));
+    }
+    if (!rc) {
+        util_err e3 = {0};
+        rc = ex_restop(ci, ix, old, n_old, crash, pairs, &e3);
+        ci->rows_added = 0;
+        if (rc == UTIL_ECORRUPT) { /* not the computation the index made: rebuild */
+            *why = "stops; the committed state did not replay";
+            rc = 0;
+            ex_wctx_free(ci);
+            memset(ci, 0, sizeof *ci);
+            ci->rows_fd = -1;
+            unlink(rp);
+            evmexpo_close(ix);
+            free(old);
+            return 0;
+        }
+        if (rc) util_errf(err, rc, "%s", e3.msg);
+    }
+    evmexpo_close(ix);
+    free(old);
+    if (rc) {
+        ex_wctx_free(ci);
+        memset(ci, 0, sizeof *ci);
+        ci->rows_fd = -1;
+        return rc;
+    }
+    return 1;
 }
 
 int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
@@ -717,22 +823,41 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
     evm_store_counts(s, &n_tx, &n_xf, &n_ad);
     /* Rebuild, or continue from where the committed index ends? */
     const char *why = NULL;
+    int reorg = 0;
+    if (have && m.blocks && (m.first_block != first || m.blocks > nb || m.xfers > n_xf))
+        reorg = 1;
+    else if (have && m.blocks) {
+        evm_block_row b;
+        if (evm_store_block(s, m.blocks - 1, &b, NULL) || memcmp(b.hash, m.tip, 32)) reorg = 1;
+    }
     if (!have)
         why = "new";
     else if (o && o->rebuild)
         why = "asked";
     else if (m.stops_hash != c.st.hash)
         why = "stops";
-    else if (m.blocks && (m.first_block != first || m.blocks > nb || m.xfers > n_xf))
+    else if (reorg)
         why = "reorganisation";
-    else if (m.blocks) {
-        evm_block_row b;
-        if (evm_store_block(s, m.blocks - 1, &b, NULL) || memcmp(b.hash, m.tip, 32))
-            why = "reorganisation";
-    }
     uint64_t gen = have ? m.gen + 1 : 1, rows_gen = why ? gen : m.rows_gen,
              from = why ? 0 : m.xfers;
-    r->rebuilt = why != NULL;
+    char rp[8400];
+    /* only the stops changed: re-propagate what they touch, then go on from the index's end */
+    int restopped = 0;
+    if (why && !strcmp(why, "stops") && !reorg) {
+        wctx ci;
+        file_path(rp, sizeof rp, sub, "rows", gen);
+        rc = try_restop(sub, rp, &m, &c, labels, db, o ? o->crash_after_xfers : 0, &ci,
+                        &r->repropagated, &why, err);
+        if (rc < 0) goto out;
+        if (rc == 1) {
+            ex_wctx_free(&c);
+            c = ci;
+            restopped = 1;
+            from = m.xfers;
+        }
+        rc = 0;
+    }
+    r->rebuilt = why != NULL && !restopped;
     r->why = why;
     if (!why) { /* the committed state to continue from */
         char sp[8400];
@@ -751,9 +876,8 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
         r->bytes = m.rows * EVMEXPO_ROW_BYTES + m.bytes;
         goto out;
     }
-    char rp[8400];
     file_path(rp, sizeof rp, sub, "rows", rows_gen);
-    c.rows_fd = open(rp, O_RDWR | O_CREAT, 0644);
+    if (c.rows_fd < 0) c.rows_fd = open(rp, O_RDWR | O_CREAT, 0644);
     if (c.rows_fd < 0 || ftruncate(c.rows_fd, (off_t)(c.rows_written * EVMEXPO_ROW_BYTES)) ||
         lseek(c.rows_fd, 0, SEEK_END) < 0) {
         rc = util_errf(err, UTIL_EIO, "%s: %s", rp, strerror(errno));
@@ -769,18 +893,20 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
         rc = step(&c, x, cv, err);
         r->xfers_done++;
         if (crash && r->xfers_done == crash) {
-            rows_flush(&c, NULL); /* leave something uncommitted on disk, as a real kill may */
+            ex_rows_flush(&c, NULL); /* leave something uncommitted on disk, as a real kill may */
             kill(getpid(), SIGKILL);
         }
     }
     free(cv);
-    if (!rc) rc = rows_flush(&c, err);
+    if (!rc) rc = ex_rows_flush(&c, err);
     if (!rc && fsync(c.rows_fd))
         rc = util_errf(err, UTIL_EIO, "%s: fsync: %s", rp, strerror(errno));
     /* the new state file, then the MANIFEST naming it: the commit */
     util_buf sb = {0};
     if (!rc && state_encode(&c, &sb)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     char sp[8400];
+    file_path(sp, sizeof sp, sub, "stops", gen);
+    if (!rc) rc = stops_write(sp, &c.st, err);
     file_path(sp, sizeof sp, sub, "state", gen);
     if (!rc) rc = util_replace_file(sp, sb.data, sb.len, err);
     if (!rc) {
@@ -820,7 +946,7 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
 out:
     free(m.cats);
     free(m.tracked);
-    wctx_free(&c);
+    ex_wctx_free(&c);
     close(lock);
     r->seconds = util_now() - t0;
     return rc;

@@ -7,6 +7,7 @@
 
 #define EVMEXPO_ROW_BYTES 48 /* u64 xfer, u32 cat, u32 asset, 32-byte amount (little-endian) */
 #define EVMEXPO_STATE_MAGIC "CTEXS001"
+#define EVMEXPO_STOPS_MAGIC "CTEXP001"
 
 /* The stops of a chain under labels: addresses (20 bytes) with a category name, sorted by
  * address; the category table (every stop category, sorted by name: ids are positions); a
@@ -52,5 +53,59 @@ struct evmexpo_index {
 };
 
 int ex_manifest_path(char *buf, size_t n, const char *db, const char *chain, const char *name);
+
+/* The writer's state (evmexpo_index.c) and what the re-propagation of changed stops
+ * (evmexpo_restop.c) shares with it. */
+typedef struct wcat {
+    uint32_t cat;
+    evm_u256 held, recv;
+} wcat;
+
+typedef struct wrec {
+    uint32_t addr, asset;
+    evm_u256 bal, recv;
+    wcat *c;
+    uint32_t n, cap;
+} wrec;
+
+typedef struct wctx {
+    const evm_store *s;
+    ex_stops st;
+    util_hmap stop_of; /* addr id -> cat id */
+    util_hmap rec_of;  /* addr << 32 | asset -> index in recs */
+    wrec *recs;
+    size_t n_recs, cap_recs;
+    util_hmap drop_of; /* cat << 32 | asset -> index in drops */
+    evmexpo_drop *drops;
+    size_t n_drops, cap_drops;
+    uint64_t floor_native, floor_token;
+    util_buf rows; /* pending rows not yet written */
+    int rows_fd;
+    uint64_t rows_written; /* rows in the file (committed and pending flushed) */
+    uint64_t rows_added;
+    uint64_t *hist;
+    size_t cap_hist;
+} wctx;
+
+void ex_wctx_free(wctx *c);
+int ex_rec_new(wctx *c, uint32_t addr, uint32_t asset, size_t *idx);
+/* The record's entry of cat, made (categories kept sorted) if new; NULL when out of memory. */
+wcat *ex_rec_cat(wrec *r, uint32_t cat);
+evmexpo_drop *ex_drop_at(wctx *c, uint32_t cat, uint32_t asset);
+/* A send of a from a balance: a clean opening grows when the store shows less than is sent. */
+void ex_bal_send(evm_u256 *bal, const evm_u256 *a);
+int ex_row_push(wctx *c, uint64_t x, uint32_t cat, uint32_t asset, const evm_u256 *amt);
+int ex_rows_flush(wctx *c, util_err *err);
+
+/* Bring c (the committed state of ix decoded into it, c->st the new stops, c->stop_of their
+ * map) to the new stops over the transfers ix covers, re-propagating only what the changed
+ * stops touch, and write the rows of [0, ix->xfers) into c->rows_fd (empty, at offset 0).
+ * old/n_old: the stops ix was built with (sorted by address, category ids of ix's table, which
+ * must be c->st's). *pairs gets how many (address, asset) pairs were re-propagated.
+ * crash_after (tests): SIGKILL itself after that many touched transfers, its rows half written.
+ * UTIL_ECORRUPT: replaying the touched pairs under the old stops did not give the committed
+ * records and rows (the caller rebuilds instead); c is then unusable. */
+int ex_restop(wctx *c, const evmexpo_index *ix, const ex_stop *old, size_t n_old,
+              uint64_t crash_after, uint64_t *pairs, util_err *err);
 
 #endif

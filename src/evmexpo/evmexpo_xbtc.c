@@ -265,6 +265,14 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
     uint64_t *wt = NULL, *sh = NULL;
     util_rem *rm = NULL;
     size_t cap_s = 0;
+    util_hmap *svcs = calloc(n + 1, sizeof *svcs);
+    int *svc_ready = calloc(n + 1, sizeof *svc_ready);
+    if (!svcs || !svc_ready) {
+        free(svcs);
+        free(svc_ready);
+        free(x);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
     int rc = risk_stop_categories(labels, cfg, &order, &n_order, err);
     if (!rc) rc = bstops_build(&bs, btc, labels, clusters, order, n_order, err);
     if (!rc && (util_hmap_init(&x->of, 64) || util_hmap_init(&queued, 64)))
@@ -294,25 +302,29 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
         while (e < n && strcmp(evm_store_chain(evms[e]), l->from.chain))
             e++;
         if (e == n) continue;
-        /* the chain's bridges and routers (the deposit's receivers) */
-        ex_stops st;
-        util_hmap svc = {0};
-        if ((rc = ex_stops_compute(labels, l->from.chain, 0, 0, &st, err))) break;
-        if (util_hmap_init(&svc, 16)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < st.n; i++) {
-            const char *cn = st.cats[st.v[i].cat];
-            uint32_t id;
-            if ((strcmp(cn, "bridge") && strcmp(cn, "swap")) ||
-                evm_store_find_addr(evms[e], st.v[i].addr, &id, NULL))
-                continue;
-            if (util_hmap_put(&svc, id, 1)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+        /* the chain's bridges and routers (the deposit's receivers), once per chain: the stops
+         * come from every label */
+        if (!svc_ready[e]) {
+            ex_stops st;
+            if ((rc = ex_stops_compute(labels, l->from.chain, 0, 0, &st, err))) break;
+            if (util_hmap_init(&svcs[e], 16)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            svc_ready[e] = 1;
+            for (size_t i = 0; !rc && i < st.n; i++) {
+                const char *cn = st.cats[st.v[i].cat];
+                uint32_t id;
+                if ((strcmp(cn, "bridge") && strcmp(cn, "swap")) ||
+                    evm_store_find_addr(evms[e], st.v[i].addr, &id, NULL))
+                    continue;
+                if (util_hmap_put(&svcs[e], id, 1))
+                    rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            }
+            ex_stops_free(&st);
+            if (rc) break;
         }
-        ex_stops_free(&st);
         size_t nc = evmexpo_n_categories(ixs[e]);
         evm_u256 A, *X = calloc(nc + 1, sizeof *X);
         if (!rc && !X) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-        int found = !rc && !deposit_exposure(evms[e], ixs[e], &svc, l, &A, X, nc);
-        util_hmap_free(&svc);
+        int found = !rc && !deposit_exposure(evms[e], ixs[e], &svcs[e], l, &A, X, nc);
         if (found && !evm_u256_is_zero(&A)) {
             int used = 0;
             for (uint32_t k = 0; !rc && k < l->to.n_outs; k++) {
@@ -444,6 +456,10 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
     free(rm);
     free(h.v);
     util_hmap_free(&queued);
+    for (size_t i = 0; i < n; i++)
+        if (svc_ready[i]) util_hmap_free(&svcs[i]);
+    free(svcs);
+    free(svc_ready);
     util_hmap_free(&bs.addr);
     util_hmap_free(&bs.ent);
     risk_categories_free(order, n_order);
@@ -457,29 +473,25 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
 
 /* ---- screening ---- */
 
-typedef struct xsum {
-    uint32_t link;
-    const char *category;
-    uint64_t amount;
-} xsum;
-
-static int add_sum(xsum **v, size_t *n, size_t *cap, const evmexpo_xamount *a)
+static int add_item(evmexpo_xresult *res, size_t *cap, const evmexpo_xamount *a)
 {
-    for (size_t i = 0; i < *n; i++)
-        if ((*v)[i].link == a->link && !strcmp((*v)[i].category, a->category)) {
-            (*v)[i].amount += a->amount;
+    for (size_t i = 0; i < res->n; i++)
+        if (res->v[i].link == a->link && !strcmp(res->v[i].category, a->category)) {
+            res->v[i].amount += a->amount;
             return 0;
         }
-    if (util_grow((void **)v, cap, *n + 1, sizeof **v, 8, SIZE_MAX)) return UTIL_ENOMEM;
-    (*v)[(*n)++] = (xsum){a->link, a->category, a->amount};
+    if (util_grow((void **)&res->v, cap, res->n + 1, sizeof *res->v, 8, SIZE_MAX))
+        return UTIL_ENOMEM;
+    res->v[res->n++] = (evmexpo_xitem){a->link, a->category, a->amount, 0, 0};
     return 0;
 }
 
-static int cmp_xsum(const void *pa, const void *pb)
+static int cmp_item(const void *pa, const void *pb)
 {
-    const xsum *a = pa, *b = pb;
+    const evmexpo_xitem *a = pa, *b = pb;
     if (a->amount != b->amount) return a->amount > b->amount ? -1 : 1;
-    return (a->link > b->link) - (a->link < b->link);
+    if (a->link != b->link) return a->link < b->link ? -1 : 1;
+    return strcmp(a->category, b->category);
 }
 
 static risk_level level_of(const risk_config *c, double score)
@@ -490,9 +502,19 @@ static risk_level level_of(const risk_config *c, double score)
     return score > 0 ? RISK_LOW : RISK_NONE;
 }
 
-int evmexpo_xbtc_screen(const evmexpo_xbtc *x, const store *btc, const xchain_links *links,
-                        const risk_config *cfg, const char *arg, json_t *doc, util_err *err)
+void evmexpo_xresult_free(evmexpo_xresult *res)
 {
+    if (!res) return;
+    free(res->v);
+    memset(res, 0, sizeof *res);
+}
+
+int evmexpo_xbtc_result(const evmexpo_xbtc *x, const store *btc, const xchain_links *links,
+                        const risk_config *cfg, const char *arg, evmexpo_xresult *res,
+                        util_err *err)
+{
+    memset(res, 0, sizeof *res);
+    res->overlay = x->info;
     /* the outputs screened: the tx's, or every output paid to the address */
     uint64_t *outs = NULL;
     size_t n = 0, cap = 0;
@@ -521,59 +543,77 @@ int evmexpo_xbtc_screen(const evmexpo_xbtc *x, const store *btc, const xchain_li
                 outs[n++] = o;
             }
     }
-    uint64_t value = 0;
-    xsum *sums = NULL;
-    size_t ns = 0, caps = 0;
+    size_t cap_v = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         int64_t v = store_out_value(btc, outs[i]);
-        value += v > 0 ? (uint64_t)v : 0;
+        res->value += v > 0 ? (uint64_t)v : 0;
         evmexpo_xamount a[64];
         size_t k = evmexpo_xbtc_output(x, outs[i], a, 64);
         for (size_t j = 0; j < k && j < 64 && !rc; j++)
-            rc = add_sum(&sums, &ns, &caps, &a[j]);
+            rc = add_item(res, &cap_v, &a[j]);
     }
     free(outs);
     if (rc) {
-        free(sums);
+        evmexpo_xresult_free(res);
         return util_errf(err, rc, "out of memory");
     }
-    if (ns) qsort(sums, ns, sizeof *sums, cmp_xsum);
+    if (res->n) qsort(res->v, res->n, sizeof *res->v, cmp_item);
+    for (size_t i = 0; i < res->n; i++) {
+        evmexpo_xitem *it = &res->v[i];
+        const xchain_link *l = &links->v[it->link];
+        it->share = res->value ? (double)it->amount / (double)res->value : 0;
+        double w = risk_weight(cfg, it->category);
+        double f = fmin(1, cfg->full_exposure_share > 0 ? it->share / cfg->full_exposure_share : 1);
+        it->score = round(fmin(100, w * f * l->confidence) * 10) / 10;
+        if (it->score > res->score) res->score = it->score;
+    }
+    return 0;
+}
+
+int evmexpo_xresult_json(const evmexpo_xresult *res, const xchain_links *links,
+                         const risk_config *cfg, json_t *doc, util_err *err)
+{
     json_t *arr = json_array();
     json_t *risk = json_object_get(doc, "risk");
     json_t *reasons = risk ? json_object_get(risk, "reasons") : NULL;
-    double score = risk ? json_number_value(json_object_get(risk, "score")) : 0;
-    for (size_t i = 0; i < ns; i++) {
-        const xchain_link *l = &links->v[sums[i].link];
-        double share = value ? (double)sums[i].amount / (double)value : 0;
+    if (!arr) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < res->n; i++) {
+        const evmexpo_xitem *it = &res->v[i];
+        const xchain_link *l = &links->v[it->link];
         json_t *lj = xchain_link_json(l);
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:f, s:o}", "category", sums[i].category,
-                                             "amount", (json_int_t)sums[i].amount, "share", share,
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:f, s:o}", "category", it->category,
+                                             "amount", (json_int_t)it->amount, "share", it->share,
                                              "link", lj ? lj : json_null()));
-        double w = risk_weight(cfg, sums[i].category);
-        double f = fmin(1, cfg->full_exposure_share > 0 ? share / cfg->full_exposure_share : 1);
-        double sc = round(fmin(100, w * f * l->confidence) * 10) / 10;
-        if (!(sc > 0)) continue;
+        if (!(it->score > 0)) continue;
         char src[67], t[700];
         evm_hash_hex(src, l->from.hash);
         snprintf(t, sizeof t,
                  "cross-chain: %.2f%% of the funds received (%" PRIu64
                  " sat) came from %s sources on %s, over the %s link from %s (confidence %.2f, "
                  "%u candidate%s): %s",
-                 100 * share, sums[i].amount, sums[i].category, l->from.chain,
+                 100 * it->share, it->amount, it->category, l->from.chain,
                  xchain_method_name(l->method), src, l->confidence, l->candidates,
                  l->candidates == 1 ? "" : "s", l->rule);
         if (reasons) json_array_append_new(reasons, json_string(t));
-        if (sc > score) score = sc;
     }
-    free(sums);
-    evmexpo_xbtc_info in = x->info;
+    const evmexpo_xbtc_info *in = &res->overlay;
     json_object_set_new(doc, "cross_chain",
                         json_pack("{s:o, s:{s:I, s:I, s:f}}", "incoming", arr, "overlay",
-                                  "links_used", (json_int_t)in.links_used, "outputs",
-                                  (json_int_t)in.outputs, "seconds", in.seconds));
-    if (risk && score > json_number_value(json_object_get(risk, "score"))) {
-        json_object_set_new(risk, "score", json_real(score));
-        json_object_set_new(risk, "level", json_string(risk_level_name(level_of(cfg, score))));
+                                  "links_used", (json_int_t)in->links_used, "outputs",
+                                  (json_int_t)in->outputs, "seconds", in->seconds));
+    if (risk && res->score > json_number_value(json_object_get(risk, "score"))) {
+        json_object_set_new(risk, "score", json_real(res->score));
+        json_object_set_new(risk, "level", json_string(risk_level_name(level_of(cfg, res->score))));
     }
     return 0;
+}
+
+int evmexpo_xbtc_screen(const evmexpo_xbtc *x, const store *btc, const xchain_links *links,
+                        const risk_config *cfg, const char *arg, json_t *doc, util_err *err)
+{
+    evmexpo_xresult res;
+    int rc = evmexpo_xbtc_result(x, btc, links, cfg, arg, &res, err);
+    if (!rc) rc = evmexpo_xresult_json(&res, links, cfg, doc, err);
+    evmexpo_xresult_free(&res);
+    return rc;
 }

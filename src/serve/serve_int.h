@@ -55,6 +55,10 @@ typedef struct snap {
                                          NULL: each hop builds its own */
     xchain_links links; /* empty when the file is missing or damaged (aux_error says) */
     char aux_error[256];
+    /* EVM and cross-chain screening (serve_xscreen.c): the screener of this state, and the
+     * signature of the EVM stores, their indexes and the links file it was opened on */
+    struct evmexpo_screener *xs;
+    uint64_t xsig;
 } snap;
 
 /* The best label per entity or address of a snapshot (serve_graph.c). */
@@ -271,6 +275,22 @@ void serve_snap_aux(server *sv, snap *sn);
 /* Take one of the slots for expensive work (screenings that trace, traces); 0 if they are all
  * taken (a 503 is queued in *ret). The slot is given back when the request completes. */
 int serve_expensive_enter(server *sv, struct MHD_Connection *c, req *r, enum MHD_Result *ret);
+/* EVM and cross-chain screening (serve_xscreen.c). serve_xscreen_sig: a signature of
+ * DIR/xchain/links.jsonl and every DIR/evm/<chain>/MANIFEST and exposure/MANIFEST (a change
+ * opens a new snapshot); serve_xscreen_watch adds their directories to an inotify descriptor.
+ * serve_xscreen_open/close make and free sn->xs. serve_xscreen_item screens one item as
+ * `cointrail screen` does: a 0x address or tx hash of chain from its EVM index, a Bitcoin one
+ * with risk_screen_* and the cross-chain part (serve_xscreen_btc adds it to a document). */
+uint64_t serve_xscreen_sig(const char *db);
+void serve_xscreen_watch(int ino, const char *db);
+int serve_xscreen_open(snap *sn, const char *db, util_err *err);
+void serve_xscreen_close(snap *sn);
+int serve_is_evm(const char *what);
+int serve_xscreen_btc(snap *sn, const server *sv, const char *what, json_t *doc, util_err *err);
+int serve_xscreen_item(server *sv, snap *sn, const char *chain, int is_tx, const char *what,
+                       const risk_opts *o, json_t **out, util_err *err);
+enum MHD_Result serve_route_screen_evm(server *sv, struct MHD_Connection *c, req *r, int is_tx,
+                                       const char *what);
 
 /* Read and screening routes (serve_routes.c). */
 enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r, int is_tx,

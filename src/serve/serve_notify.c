@@ -26,7 +26,7 @@ struct serve_notify {
 static int is_state_file(const char *name)
 {
     return !strcmp(name, "MANIFEST") || !strcmp(name, LABELS_FILE) ||
-           !strcmp(name, "cluster.state");
+           !strcmp(name, "cluster.state") || !strcmp(name, "links.jsonl");
 }
 
 int serve_notify_open(const char *db, const sigset_t *signals, serve_notify **out)
@@ -43,6 +43,7 @@ int serve_notify_open(const char *db, const sigset_t *signals, serve_notify **ou
     }
     snprintf(n->sub, sizeof n->sub, "%s/" EXPOSURE_SUBDIR, db);
     if (n->ino >= 0) n->sub_watched = inotify_add_watch(n->ino, n->sub, IN_MOVED_TO) >= 0;
+    if (n->ino >= 0) serve_xscreen_watch(n->ino, db); /* the EVM stores and the links */
     if (n->sfd < 0 && n->ino >= 0) { /* without a signalfd the wait cannot watch both */
         close(n->ino);
         n->ino = -1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../evmexpo/evmexpo.h"
 #include "../query/query.h"
 #include "../trace/trace.h"
 #include "serve_int.h"
@@ -165,6 +166,7 @@ enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r,
     risk_opts o;
     enum MHD_Result ret;
     if (risk_opts_from_query(c, r, &o, &ret)) return ret;
+    if (serve_is_evm(what)) return serve_route_screen_evm(sv, c, r, is_tx, what);
     char key[320];
     snprintf(key, sizeof key, "%c|%u|%d|%.256s", is_tx ? 't' : 'a', o.hops, o.directions, what);
     snap *sn = serve_snap_get(sv);
@@ -184,22 +186,45 @@ enum MHD_Result serve_route_screen(server *sv, struct MHD_Connection *c, req *r,
     risk_result res;
     int rc = is_tx ? risk_screen_tx_result(sn->risk, what, &o, &res, &err)
                    : risk_screen_address_result(sn->risk, what, &o, &res, &err);
+    /* the cross-chain part (evmexpo): none without links or an EVM index they come from */
+    int has_x = 0;
+    evmexpo_xresult xr;
+    const xchain_links *links = NULL;
+    if (!rc)
+        rc = evmexpo_screener_btc(sn->xs, sn->s, sn->labels, sn->clusters, &sv->cfg, what, &has_x,
+                                  &xr, &links, &err);
     if (rc) {
         risk_result_free(&res);
         serve_snap_put(sn);
         return send_util_err(c, r, &err, is_tx ? "txid" : "address");
     }
-    /* the text straight from the typed result (risk_result_text): no jansson tree */
-    util_buf b = {0};
-    rc = risk_result_text(sn->risk, &res, &b, &err);
-    risk_result_free(&res);
-    if (rc || util_buf_append(&b, "", 1)) {
-        util_buf_free(&b);
-        serve_snap_put(sn);
-        return serve_error(c, r, 503, NULL, "out of memory");
+    if (has_x) {
+        /* with a cross-chain part, the document as `cointrail screen` builds it (jansson) */
+        json_t *doc = NULL;
+        rc = risk_result_json(sn->risk, &res, &doc, &err);
+        if (!rc) rc = evmexpo_xresult_json(&xr, links, &sv->cfg, doc, &err);
+        evmexpo_xresult_free(&xr);
+        risk_result_free(&res);
+        text = rc ? NULL : json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        if (!text) {
+            serve_snap_put(sn);
+            return serve_error(c, r, 503, NULL, "out of memory");
+        }
+        len = strlen(text);
+    } else {
+        /* the text straight from the typed result (risk_result_text): no jansson tree */
+        util_buf b = {0};
+        rc = risk_result_text(sn->risk, &res, &b, &err);
+        risk_result_free(&res);
+        if (rc || util_buf_append(&b, "", 1)) {
+            util_buf_free(&b);
+            serve_snap_put(sn);
+            return serve_error(c, r, 503, NULL, "out of memory");
+        }
+        text = (char *)b.data;
+        len = b.len - 1;
     }
-    text = (char *)b.data;
-    len = b.len - 1;
     int caching = sn->cache != NULL;
     serve_cache_put(sn->cache, key, text, len);
     serve_snap_put(sn);
@@ -231,7 +256,7 @@ enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r)
     json_object_foreach(doc, key, v)
     {
         if (strcmp(key, "addresses") && strcmp(key, "txs") && strcmp(key, "hops") &&
-            strcmp(key, "direction")) {
+            strcmp(key, "direction") && strcmp(key, "chain")) {
             bad = key, why = "unknown field";
             break;
         }
@@ -246,6 +271,8 @@ enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r)
     if (!bad && dir &&
         (!json_is_string(dir) || direction_arg(json_string_value(dir), &o.directions)))
         bad = "direction", why = "incoming, outgoing or both";
+    json_t *chain = json_object_get(doc, "chain"); /* of 0x items (default eth) */
+    if (!bad && chain && !json_is_string(chain)) bad = "chain", why = "expected a string";
     if (!bad && json_array_size(addrs) + json_array_size(txs) > sv->o.max_batch)
         bad = "addresses", why = "too many items";
     for (int k = 0; !bad && k < 2; k++) {
@@ -274,8 +301,8 @@ enum MHD_Result serve_route_batch(server *sv, struct MHD_Connection *c, req *r)
             const char *what = json_string_value(v);
             json_t *res = NULL;
             util_err err = {0};
-            int rc = k ? risk_screen_tx(sn->risk, what, &o, &res, &err)
-                       : risk_screen_address(sn->risk, what, &o, &res, &err);
+            int rc = serve_xscreen_item(sv, sn, chain ? json_string_value(chain) : "eth", k, what,
+                                        &o, &res, &err);
             json_t *item = json_pack("{s:s, s:O}", "kind", k ? "tx" : "address", "query", v);
             json_object_set_new(item, rc ? "error" : "result", rc ? err_obj(&err) : res);
             json_array_append_new(results, item);

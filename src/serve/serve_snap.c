@@ -36,6 +36,7 @@ static void snap_sig(const char *dir, struct file_sig sig[4])
 static void snap_free(snap *sn)
 {
     if (!sn) return;
+    serve_xscreen_close(sn);
     risk_ctx_free(sn->risk);
     serve_cache_free(sn->cache);
     serve_names_free(sn->names);
@@ -79,6 +80,7 @@ int serve_snap_open(server *sv, snap **out, util_err *err)
         }
     }
     if (!rc) rc = risk_ctx_new(&sn->risk, sn->s, sn->labels, sn->clusters, &sv->cfg, err);
+    if (!rc) rc = serve_xscreen_open(sn, sv->o.db, err);
     if (!rc && sv->o.cache_slots && !(sn->cache = serve_cache_new(sv->o.cache_slots)))
         rc = util_errf(err, UTIL_ENOMEM, "out of memory for the answer cache");
     if (rc) {
@@ -108,7 +110,8 @@ int serve_snap_refresh(server *sv)
 {
     struct file_sig sig[4];
     snap_sig(sv->o.db, sig);
-    if (!memcmp(sig, sv->cur->sig, sizeof sig)) return 0;
+    if (!memcmp(sig, sv->cur->sig, sizeof sig) && serve_xscreen_sig(sv->o.db) == sv->cur->xsig)
+        return 0;
     snap *sn;
     util_err err = {0};
     if (serve_snap_open(sv, &sn, &err)) {
