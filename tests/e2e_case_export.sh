@@ -175,5 +175,5 @@ inc = [o for o in objs if o["type"] == "incident"][0]
 urls = {r["url"] for r in inc.get("external_references", [])}
 assert row["incident_source_url"] in urls, (urls, row["incident_source_url"])
 EOF
-expect 2 "needs the Bitcoin store" "$BIN" export --db "$T/dprk" --incident ronin-2022-03 --format freeze --out "$T/rfz"
+expect 2 "needs the Bitcoin or EVM store" "$BIN" export --db "$T/dprk" --incident ronin-2022-03 --format freeze --out "$T/rfz"
 finish

@@ -2,7 +2,10 @@
 """An independent forward haircut / FIFO / poison tracer over ethereum-etl CSVs (python ints),
 to check `cointrail etrace --json` (docs/etrace.md).
 
-usage: etrace_oracle.py CSV_DIR LABELS_CSV POLICY HOPS MIN_VALUE FOLLOW_MIXERS ETRACE_JSON
+usage: etrace_oracle.py CSV_DIR LABELS_CSV POLICY HOPS MIN_VALUE FOLLOW_MIXERS ETRACE_JSON [EPS_OUT]
+
+EPS_OUT (optional): write the oracle's endpoints there as JSON, [[address, asset, amount,
+deposits], ...] (address lowercase, asset "native" or the token's lowercase address).
 
 It rebuilds the value moves from the CSVs alone (docs/evm.md: per tx its own value, its fee,
 internal transfers in trace order, ERC-20 in log index order; block-level genesis/reward last),
@@ -246,6 +249,9 @@ def main():
     got = {(e["address"].lower(), e["asset"]): [int(e["amount"]), e["deposits"]]
            for e in doc["endpoints"]}
     check("endpoints", dict(sorted(eps.items())), dict(sorted(got.items())))
+    if len(sys.argv) > 8:  # the oracle's endpoints, for checks of what is built on a trace
+        with open(sys.argv[8], "w") as f:
+            json.dump([[a, asset, v[0], v[1]] for (a, asset), v in sorted(eps.items())], f)
     held = {}
     for a in doc["addresses"]:
         for asset, v in a["assets"].items():

@@ -36,8 +36,9 @@ static const char export_usage[] =
     "QUERY: all, or KEY=VALUE terms joined by & (chain, category, actor, source, text), values\n"
     "URL-encoded, e.g. 'category=theft&actor=Lazarus+Group'. `cointrail labels import` reads\n"
     "stix, misp and tagpack exports back. A case or incident export contains its seeds, its\n"
-    "analyst labels and the endpoints of its latest trace runs; with the Bitcoin store the\n"
-    "Bitcoin runs are computed again to find the deposits. --producer names who shares\n"
+    "analyst labels and the endpoints of its latest trace runs; with the Bitcoin store\n"
+    "(DIR/evm/CHAIN for EVM runs) the runs are computed again to find the deposits: their txs\n"
+    "join the export and freeze packets list them. --producer names who shares\n"
     "(default cointrail); --title is the MISP event's info and the TagPack's description.\n"
     "Timestamps use SOURCE_DATE_EPOCH when set, else the clock. --out is written atomically;\n"
     "default stdout. Reading a case or incident is recorded in its audit log (--analyst NAME,\n"
@@ -282,6 +283,11 @@ static int write_freeze(const char *out, const sharing_built *b, util_err *err)
     size_t made = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         folder_name(dirs[i], p[i].actor);
+        if (strcmp(p[i].chain, "btc")) { /* an exchange reached on two chains: two packets */
+            size_t l = strlen(dirs[i]);
+            snprintf(dirs[i] + (l > 100 ? 100 : l), 128 - (l > 100 ? 100 : l), "-%.20s",
+                     p[i].chain);
+        }
         dp[i] = dirs[i];
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", tmp, dirs[i]);
@@ -383,15 +389,31 @@ static int export_case(const export_args *a, int f, int64_t now, int argc, char 
         rc = case_get(db, &who, (int64_t)case_id, &full, &err);
         have_full = !rc;
     }
-    if (!rc && f == FORMAT_FREEZE && !have_btc)
+    /* the EVM store of the runs' EVM chain (the first such run's), when DIR holds it */
+    evm_store *evm = NULL;
+    const char *evm_chain = NULL;
+    if (!rc && have_full)
+        for (size_t i = 0; !evm_chain && i < full.n_runs; i++)
+            if (strcmp(full.runs[i].chain, "btc")) evm_chain = full.runs[i].chain;
+    if (!rc && have_inc)
+        for (size_t i = 0; !evm_chain && i < inc.trace.n_legs; i++)
+            if (strcmp(inc.trace.runs[i].chain, "btc")) evm_chain = inc.trace.runs[i].chain;
+    if (!rc && evm_chain) {
+        char p[4200];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/evm/%s", a->db, evm_chain);
+        if (!stat(p, &sb)) rc = evm_store_open(&evm, a->db, evm_chain, 0, &err);
+    }
+    if (!rc && f == FORMAT_FREEZE && !have_btc && !evm)
         rc = util_errf(&err, UTIL_EINVAL,
-                       "a freeze request needs the Bitcoin store in %s (the deposits are found "
-                       "by computing the trace runs again)",
+                       "a freeze request needs the Bitcoin or EVM store in %s (the deposits are "
+                       "found by computing the trace runs again)",
                        a->db);
     if (!rc) {
         sharing_case_src src = {.c = have_full ? &full : NULL,
                                 .incident = have_inc ? &inc : NULL,
                                 .btc = have_btc ? ctx.s : NULL,
+                                .evm = evm,
                                 .labels = have_btc ? ctx.labels : labels,
                                 .clusters = have_btc ? ctx.clusters : NULL,
                                 .producer = a->producer,
@@ -417,6 +439,7 @@ static int export_case(const export_args *a, int f, int64_t now, int argc, char 
     if (have_inc) case_incident_free(&inc);
     case_db_close(db);
     if (have_btc) cli_close_ctx(&ctx);
+    evm_store_close(evm);
     labels_db_close(labels);
     util_buf_free(&cmd);
     return rc ? cli_fail(&err) : CLI_OK;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "../case/case.h"
+#include "../evm/evm.h"
 #include "../labels/labels.h"
 #include "../trace/trace.h"
 #include "../util/util.h"
@@ -155,8 +156,19 @@ typedef struct sharing_deposit {
                            * deposit into a bridge or swap (case_leg) */
     int64_t run_id;
     const char *const *path; /* the seed outpoint "TXID:N", then each tx to txid, seed side
-                              * first (a shortest chain of spends) */
+                              * first (a shortest chain of spends); EVM: the tx hashes from the
+                              * seed transfer's tx to the deposit's, each moving taint received
+                              * in the one before */
     size_t path_len;
+    /* Both chain models (Bitcoin: "btc", "BTC", 8, vout -1 as log index): */
+    const char *chain;  /* "btc", "eth", ... */
+    const char *asset;  /* "BTC", the native symbol ("ETH"), or an ERC-20's 0x address */
+    const char *symbol; /* the asset's symbol ("" for a token without one) */
+    int decimals;       /* of the asset; -1 unknown (amounts then only in base units) */
+    const char *amount, *traced_amount; /* value and traced in base units (decimal digits):
+                                         * EVM amounts exceed 64 bits */
+    int64_t log_index; /* EVM: the ERC-20 transfer's log index; -1 for other moves and btc */
+    const char *from;  /* EVM: the transfer's sender ("" for btc) */
 } sharing_deposit;
 
 typedef struct sharing_case_src {
@@ -164,6 +176,8 @@ typedef struct sharing_case_src {
                                       its case (analyst labels only), or NULL */
     const case_incident *incident; /* NULL: an export of the case */
     const store *btc;              /* NULL: no txs, no deposits (labels-only directory) */
+    const evm_store *evm;          /* the EVM store of evm_chain (runs of other chains are not
+                                      computed again); NULL: no EVM deposits */
     const labels_db *labels;       /* the store's label set (stop labels, confidences) */
     const cluster_map *clusters;   /* for runs that were clustered; NULL if none */
     const char *producer, *title;  /* as sharing_set; title NULL: the incident's name */
@@ -195,7 +209,8 @@ void sharing_built_free(sharing_built *b);
 typedef struct sharing_packet {
     const char *actor, *category; /* borrowed from the deposits */
     size_t first, n;              /* deposits[first .. first + n) of the sharing_built */
-    uint64_t value, traced;       /* sums over its deposits (satoshis) */
+    uint64_t value, traced;       /* sums over its Bitcoin deposits (satoshis) */
+    const char *chain;            /* its deposits' chain: a packet is per actor and chain */
 } sharing_packet;
 
 /* Whether a deposit's category is one a freeze request goes to (exchange, otc). */

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "../etrace/etrace.h"
 #include "sharing_int.h"
 
 struct sharing_built_own {
@@ -439,6 +441,14 @@ static int run_deposits(sharing_built *b, const sharing_case_src *src, const cas
             .run_id = run->id,
             .path = path,
             .path_len = len,
+            .chain = "btc",
+            .asset = "BTC",
+            .symbol = "BTC",
+            .decimals = 8,
+            .amount = fmt(b, "%" PRId64, store_out_value(s, x->output)),
+            .traced_amount = fmt(b, "%" PRIu64, x->value),
+            .log_index = -1,
+            .from = "",
         };
         add_tx(b, s, tx);
     }
@@ -448,14 +458,239 @@ static int run_deposits(sharing_built *b, const sharing_case_src *src, const cas
     return rc;
 }
 
+/* ---- deposits: a recorded EVM run computed again (etrace) ---- */
+
+static int edge_by_to(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b; /* (to << 32 | hop, edge index) */
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The tx hash of a transfer as text ("xfer:ID" without a stored tx). */
+static const char *evm_tx_text(sharing_built *b, const evm_store *s, const etrace_ref *r,
+                               evm_tx_row *row)
+{
+    if (r->tx == UINT64_MAX || evm_store_tx(s, r->tx, row, NULL))
+        return fmt(b, "xfer:%" PRIu64, r->xfer);
+    char h[65]; /* EVM hashes read as stored (not Bitcoin's reversed display order) */
+    for (int i = 0; i < 32; i++)
+        snprintf(h + 2 * i, 3, "%02x", row->hash[i]);
+    return fmt(b, "0x%s", h);
+}
+
+/* The EVM tx of a deposit as a sharing_tx: the transfer's sender and receiver with its amount
+ * (native: wei; a token transfer's amount is in the token's units, so it is left out). */
+static void add_evm_tx(sharing_built *b, const char *chain, const char *txid, int64_t time,
+                       const char *from, const char *to, const char *wei)
+{
+    struct sharing_built_own *o = b->own;
+    add_bare_tx(b, chain, txid);
+    if (o->oom) return;
+    sharing_tx *t = NULL;
+    for (size_t i = 0; i < o->n_txs; i++)
+        if (!strcmp(o->txs[i].chain, chain) && !strcmp(o->txs[i].txid, txid)) t = &o->txs[i];
+    if (!t || t->n_outputs) return;
+    sharing_move *mv = calloc(2, sizeof *mv);
+    if (!mv) {
+        o->oom = 1;
+        return;
+    }
+    keep(b, (char *)mv);
+    mv[0] = (sharing_move){dup(b, from), wei ? dup(b, wei) : NULL};
+    mv[1] = (sharing_move){dup(b, to), wei ? dup(b, wei) : NULL};
+    t->time = time;
+    t->inputs = &mv[0], t->n_inputs = *from ? 1 : 0;
+    t->outputs = &mv[1], t->n_outputs = 1;
+}
+
+static int evm_run_deposits(sharing_built *b, const sharing_case_src *src, const case_run *run,
+                            const char *share, dep_list *dl, util_err *err)
+{
+    const evm_store *s = src->evm;
+    etrace_opts o;
+    etrace_default_opts(&o);
+    int policy = etrace_policy_parse(run->policy), dir = etrace_direction_parse(run->direction);
+    if (policy < 0 || dir < 0)
+        return util_errf(err, UTIL_ECORRUPT, "trace run %" PRId64 ": policy or direction", run->id);
+    if (dir != ETRACE_FORWARD) return 0; /* a backward run reaches sources, not deposits */
+    o.policy = policy, o.direction = dir, o.hops = run->hops;
+    o.until = run->until, o.until_time = run->until_time;
+    o.max_xfers = run->max_visits, o.follow_mixers = run->follow_mixers;
+    if (evm_u256_parse(&o.min_value, run->min_value, strlen(run->min_value), NULL))
+        return util_errf(err, UTIL_ECORRUPT, "trace run %" PRId64 ": min_value", run->id);
+    uint32_t asset;
+    int rc = etrace_asset_parse(s, run->asset && *run->asset ? run->asset : "all", &asset, err);
+    if (rc) return util_err_prefix(err, "trace run %" PRId64, run->id), rc;
+    json_error_t je;
+    json_t *seeds = json_loads(run->seeds, 0, &je);
+    etrace_seeds sd = {0};
+    rc = json_is_array(seeds) && json_array_size(seeds)
+             ? 0
+             : util_errf(err, UTIL_ECORRUPT, "trace run %" PRId64 ": seeds", run->id);
+    for (size_t i = 0; !rc && i < json_array_size(seeds); i++) {
+        const char *spec = json_string_value(json_array_get(seeds, i));
+        if (!spec)
+            rc = util_errf(err, UTIL_ECORRUPT, "trace run %" PRId64 ": seed %zu", run->id, i);
+        else if ((rc = etrace_add_spec(&sd, s, spec, asset, err)))
+            util_err_prefix(err, "trace run %" PRId64 ": seed %s", run->id, spec);
+    }
+    json_decref(seeds);
+    etrace_result r = {0};
+    if (!rc) rc = etrace_run_result(s, src->labels, &sd, &o, &r, err);
+    etrace_seeds_free(&sd);
+    if (rc) {
+        etrace_result_free(&r);
+        return rc;
+    }
+    uint64_t first_block, n_blocks;
+    uint8_t tip[32];
+    evm_store_tip(s, &first_block, &n_blocks, tip);
+    if (run->state.evm_height >= 0 && n_blocks &&
+        (int64_t)(first_block + n_blocks - 1) != run->state.evm_height)
+        util_buf_printf(&b->warnings,
+                        "trace run %" PRId64 " ran at EVM height %" PRId64
+                        "; the store is at %" PRIu64 " now: amounts may differ\n",
+                        run->id, run->state.evm_height, first_block + n_blocks - 1);
+    /* the edges that carried taint, by receiver then hop: a deposit's path walks back through
+     * the earliest-hop tainted receipt of each sender */
+    uint64_t(*in)[2] = calloc(r.n_edges ? r.n_edges : 1, sizeof *in);
+    if (!in) {
+        etrace_result_free(&r);
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    }
+    size_t n_in = 0;
+    for (size_t e = 0; e < r.n_edges; e++) {
+        const etrace_edge *x = &r.edges[e];
+        if (x->to == UINT32_MAX || evm_u256_is_zero(&x->taint)) continue;
+        in[n_in][0] = (uint64_t)x->to << 32 | x->hop, in[n_in++][1] = e;
+    }
+    qsort(in, n_in, sizeof *in, edge_by_to);
+    for (size_t e = 0; !rc && e < r.n_edges; e++) {
+        const etrace_edge *x = &r.edges[e];
+        if (strcmp(x->fate, "endpoint") || evm_u256_is_zero(&x->taint)) continue;
+        size_t ei = 0;
+        while (ei < r.n_endpoints &&
+               (r.endpoints[ei].address != x->to || r.endpoints[ei].asset != x->asset))
+            ei++;
+        if (ei == r.n_endpoints) continue;
+        const labels_label *stop = r.endpoints[ei].label;
+        labels_actor who;
+        etrace_endpoint_actor(&r, ei, &who);
+        char abuf[160], to[43], from[43], at[43], num[EVM_U256_DEC_MAX];
+        const char *actor = labels_actor_text(&who, abuf, sizeof abuf);
+        evm_tx_row row;
+        const char *txid = evm_tx_text(b, s, &x->ref, &row);
+        /* the path, deposit side first, then reversed */
+        size_t cap = 8, len = 0;
+        const char **path = malloc(cap * sizeof *path);
+        if (!path) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            break;
+        }
+        path[len++] = txid;
+        const etrace_edge *cur = x;
+        for (size_t guard = 0; cur->hop > 0 && cur->from != UINT32_MAX && guard < r.n_edges;
+             guard++) {
+            uint64_t key[2] = {(uint64_t)cur->from << 32, 0};
+            size_t lo = 0, hi = n_in; /* the first receipt of cur->from */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (edge_by_to(in[mid], key) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo == n_in || in[lo][0] >> 32 != cur->from) break;
+            const etrace_edge *p = &r.edges[in[lo][1]];
+            if (p->hop >= cur->hop) break;
+            evm_tx_row pr;
+            const char *t = evm_tx_text(b, s, &p->ref, &pr);
+            if (strcmp(t, path[len - 1])) {
+                if (len == cap) {
+                    const char **np = realloc(path, 2 * cap * sizeof *np);
+                    if (!np) break;
+                    path = np, cap *= 2;
+                }
+                path[len++] = t;
+            }
+            cur = p;
+        }
+        for (size_t i = 0; i < len / 2; i++) {
+            const char *t = path[i];
+            path[i] = path[len - 1 - i], path[len - 1 - i] = t;
+        }
+        keep(b, (char *)path);
+        evm_xfer_row xr;
+        int64_t log_index = -1;
+        if (!evm_store_xfer(s, x->ref.xfer, &xr, NULL) && xr.kind == EVM_XFER_ERC20)
+            log_index = xr.log_index;
+        int64_t time = 0, height = (int64_t)x->block;
+        evm_block_row br;
+        if (!evm_store_block(s, x->block - first_block, &br, NULL))
+            time = (int64_t)br.timestamp, height = (int64_t)br.number;
+        int decimals = sharing_chain_decimals(run->chain);
+        char sym[32] = "";
+        sharing_symbol(sym, run->chain);
+        const char *symbol = dup(b, sym);
+        etrace_asset_text(s, x->asset, at);
+        if (x->asset) {
+            evm_token_meta tm;
+            decimals = -1, symbol = "";
+            if (!evm_store_token(s, x->asset, &tm, NULL))
+                decimals = tm.decimals, symbol = dup(b, tm.symbol);
+        }
+        if (etrace_addr_text(s, x->to, to)) to[0] = 0;
+        if (x->from == UINT32_MAX || etrace_addr_text(s, x->from, from)) from[0] = 0;
+        if (dl->n == dl->cap) {
+            size_t nc = dl->cap ? 2 * dl->cap : 64;
+            sharing_deposit *v = realloc(dl->v, nc * sizeof *v);
+            if (!v) {
+                rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+                break;
+            }
+            dl->v = v, dl->cap = nc;
+        }
+        evm_u256_format(num, &x->amount);
+        const char *amount = dup(b, num);
+        evm_u256_format(num, &x->taint);
+        dl->v[dl->n++] = (sharing_deposit){
+            .address = dup(b, to),
+            .category = dup(b, stop->category),
+            .actor = dup(b, actor),
+            .txid = txid,
+            .height = height,
+            .time = time,
+            .share = dup(b, share),
+            .run_id = run->id,
+            .path = path,
+            .path_len = len,
+            .chain = dup(b, run->chain),
+            .asset = dup(b, at),
+            .symbol = symbol,
+            .decimals = decimals,
+            .amount = amount,
+            .traced_amount = dup(b, num),
+            .log_index = log_index,
+            .from = dup(b, from),
+        };
+        add_evm_tx(b, run->chain, txid, time, from, to, x->asset ? NULL : amount);
+    }
+    free(in);
+    etrace_result_free(&r);
+    b->runs_recomputed++;
+    return rc;
+}
+
 static int dep_cmp(const void *a, const void *b)
 {
     const sharing_deposit *x = a, *y = b;
     int c = strcmp(x->actor, y->actor);
     if (c) return c;
+    if ((c = strcmp(x->chain, y->chain))) return c;
     if (x->time != y->time) return x->time < y->time ? -1 : 1;
     if ((c = strcmp(x->txid, y->txid))) return c;
     if (x->vout != y->vout) return x->vout < y->vout ? -1 : 1;
+    if (x->log_index != y->log_index) return x->log_index < y->log_index ? -1 : 1;
     return x->run_id < y->run_id ? -1 : x->run_id > y->run_id;
 }
 
@@ -492,7 +727,7 @@ static void add_endpoints(sharing_built *b, const sharing_case_src *src, const c
         sharing_symbol(sym, !strcmp(e->asset, "native") ? run->chain : "btc");
         int64_t lo = INT64_MAX, hi = 0;
         for (size_t k = 0; k < dl->n; k++)
-            if (dl->v[k].run_id == run->id && !strcmp(dl->v[k].address, e->address)) {
+            if (dl->v[k].run_id == run->id && !strcasecmp(dl->v[k].address, e->address)) {
                 if (dl->v[k].time < lo) lo = dl->v[k].time;
                 if (dl->v[k].time > hi) hi = dl->v[k].time;
             }
@@ -515,7 +750,15 @@ static int deposits_and_endpoints(sharing_built *b, const sharing_case_src *src,
     dep_list dl = {0};
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (strcmp(runs[i]->chain, "btc")) continue;
+        if (strcmp(runs[i]->chain, "btc")) {
+            if (src->evm && !strcmp(evm_store_chain(src->evm), runs[i]->chain))
+                rc = evm_run_deposits(b, src, runs[i], shares[i], &dl, err);
+            else
+                util_buf_printf(&b->warnings,
+                                "trace run %" PRId64 " not computed again: no %s store here\n",
+                                runs[i]->id, runs[i]->chain);
+            continue;
+        }
         if (!src->btc) {
             util_buf_printf(&b->warnings,
                             "trace run %" PRId64 " not computed again: no Bitcoin store here\n",
