@@ -149,11 +149,14 @@ static int do_import(env *e, const args *a, char **files, int n, util_err *err)
         printf("{\"files\": %zu, \"read\": %zu, \"added\": %zu, \"unchanged\": %zu, "
                "\"updated\": %zu, \"seeds_added\": %zu, \"seeds_unchecked\": %zu}\n",
                r.files, r.read, r.added, r.unchanged, r.updated, r.seeds_added, r.seeds_unchecked);
+    else if (r.seeds_unchecked)
+        printf("%zu incident(s) read from %zu file(s): %zu added, %zu unchanged, %zu updated; "
+               "%zu seed(s) added, %zu not checked (no store for their chain)\n",
+               r.read, r.files, r.added, r.unchanged, r.updated, r.seeds_added, r.seeds_unchecked);
     else
         printf("%zu incident(s) read from %zu file(s): %zu added, %zu unchanged, %zu updated; "
-               "%zu seed(s) added%s%zu not checked (no store for their chain)\n",
-               r.read, r.files, r.added, r.unchanged, r.updated, r.seeds_added,
-               r.seeds_unchecked ? ", " : " (", r.seeds_unchecked);
+               "%zu seed(s) added\n",
+               r.read, r.files, r.added, r.unchanged, r.updated, r.seeds_added);
     return 0;
 }
 
