@@ -397,34 +397,12 @@ static int forward(sctx *c, util_err *err)
 
 static int heap_push(sctx *c, uint64_t k)
 {
-    if (util_grow((void **)&c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap, 256, SIZE_MAX))
-        return UTIL_ENOMEM;
-    size_t i = c->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (c->heap[p] <= k) break;
-        c->heap[i] = c->heap[p];
-        i = p;
-    }
-    c->heap[i] = k;
-    return 0;
+    return util_heap64_push(&c->heap, &c->n_heap, &c->cap_heap, k);
 }
 
 static uint64_t heap_pop(sctx *c)
 {
-    uint64_t top = c->heap[0], k = c->heap[--c->n_heap];
-    size_t i = 0, n = c->n_heap;
-    for (;;) {
-        size_t l = 2 * i + 1, m = l + 1, best = i;
-        uint64_t bk = k;
-        if (l < n && c->heap[l] < bk) best = l, bk = c->heap[l];
-        if (m < n && c->heap[m] < bk) best = m, bk = c->heap[m];
-        if (best == i) break;
-        c->heap[i] = c->heap[best];
-        i = best;
-    }
-    if (n) c->heap[i] = k;
-    return top;
+    return util_heap64_pop(c->heap, &c->n_heap);
 }
 
 /* What rows pass on when spent, compared: 1 if the two row sets pass on the same. */

@@ -343,19 +343,27 @@ static void producer_line(FILE *f, const sharing_built *b)
           f);
 }
 
-/* An EVM packet's letter: amounts per asset with its decimals and in base units. */
-static int letter_evm(FILE *f, const sharing_built *b, const sharing_packet *p, util_err *err)
+/* A packet's deposits and its distinct deposit addresses. */
+static void packet_counts(const sharing_built *b, const sharing_packet *p, size_t *deps,
+                          size_t *addrs)
 {
-    size_t deps = 0, addrs = 0;
+    *deps = *addrs = 0;
     for (size_t i = p->first; i < p->first + p->n; i++) {
         if (!in_packet(&b->deposits[i])) continue;
-        deps++;
+        ++*deps;
         size_t k = p->first;
         while (k < i && (!in_packet(&b->deposits[k]) ||
                          strcmp(b->deposits[k].address, b->deposits[i].address)))
             k++;
-        addrs += k == i;
+        *addrs += k == i;
     }
+}
+
+/* An EVM packet's letter: amounts per asset with its decimals and in base units. */
+static int letter_evm(FILE *f, const sharing_built *b, const sharing_packet *p, util_err *err)
+{
+    size_t deps, addrs;
+    packet_counts(b, p, &deps, &addrs);
     fputs("<h1>Request to freeze deposits of stolen funds</h1>\n<p>To: the compliance team of <b>",
           f);
     E(p->actor);
@@ -460,16 +468,8 @@ int sharing_freeze_html(FILE *f, const sharing_built *b, const sharing_packet *p
     char v[32], tr[32];
     sharing_btc8(v, p->value);
     sharing_btc8(tr, p->traced);
-    size_t deps = 0, addrs = 0;
-    for (size_t i = p->first; i < p->first + p->n; i++) {
-        if (!in_packet(&b->deposits[i])) continue;
-        deps++;
-        size_t k = p->first;
-        while (k < i && (!in_packet(&b->deposits[k]) ||
-                         strcmp(b->deposits[k].address, b->deposits[i].address)))
-            k++;
-        addrs += k == i;
-    }
+    size_t deps, addrs;
+    packet_counts(b, p, &deps, &addrs);
     fputs("<h1>Request to freeze deposits of stolen funds</h1>\n<p>To: the compliance team of <b>",
           f);
     E(p->actor);

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
+#include "util_vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -334,4 +335,36 @@ void util_split_haircut(uint64_t x, const uint64_t *w, size_t m, uint64_t d, uin
     qsort(rm, m, sizeof *rm, rem_cmp);
     for (uint64_t k = 0; k < left; k++)
         sh[rm[k].i]++;
+}
+
+int util_heap64_push(uint64_t **heap, size_t *n, size_t *cap, uint64_t k)
+{
+    if (util_grow((void **)heap, cap, *n + 1, sizeof **heap, 64, SIZE_MAX)) return UTIL_ENOMEM;
+    uint64_t *h = *heap;
+    size_t i = (*n)++;
+    while (i) {
+        size_t p = (i - 1) / 2;
+        if (h[p] <= k) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = k;
+    return 0;
+}
+
+uint64_t util_heap64_pop(uint64_t *h, size_t *np)
+{
+    uint64_t top = h[0], k = h[--*np];
+    size_t i = 0, n = *np;
+    for (;;) {
+        size_t l = 2 * i + 1, m = l + 1, best = i;
+        uint64_t bk = k;
+        if (l < n && h[l] < bk) best = l, bk = h[l];
+        if (m < n && h[m] < bk) best = m, bk = h[m];
+        if (best == i) break;
+        h[i] = h[best];
+        i = best;
+    }
+    if (n) h[i] = k;
+    return top;
 }

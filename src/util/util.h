@@ -108,6 +108,11 @@ typedef struct util_rem {
     uint64_t r;
     uint32_t i;
 } util_rem;
+/* A binary min-heap of 64-bit keys in heap[0, *n) (the tracers' queues of txs in block order):
+ * push grows the caller's array (*heap, *cap; free it with free); pop takes the least (*n > 0). */
+int util_heap64_push(uint64_t **heap, size_t *n, size_t *cap, uint64_t k);
+uint64_t util_heap64_pop(uint64_t *heap, size_t *n);
+
 void util_split_haircut(uint64_t x, const uint64_t *w, size_t m, uint64_t d, uint64_t *sh,
                         util_rem *rm);
 
