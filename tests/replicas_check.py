@@ -15,7 +15,9 @@ serve` replicas behind haproxy, deploy/haproxy.cfg).
                              "asked N wrong M failed F" and the first differences, exits 1
                              unless every answer equals the reference (at most 20 s after
                              STOPFILE appears; each request times out after 10 s)
-  stats URL NAME             haproxy's CSV stats: NAME's status (UP, DOWN, ...)
+  stats URL PX/SV [FIELD]    haproxy's CSV stats: FIELD (default status: UP, DOWN, ...) of
+                             server SV of proxy PX (SV BACKEND: the backend's row; wretr
+                             counts retries, wredis redispatches)
 """
 import json, random, re, socket, sys, time, urllib.request, urllib.error
 
@@ -115,12 +117,13 @@ def sampler():
 
 def stats():
     url, name = sys.argv[2:4]
+    field = sys.argv[4] if len(sys.argv) > 4 else "status"
     rows = urllib.request.urlopen(url + "/;csv", timeout=5).read().decode().splitlines()
     head = rows[0].lstrip("# ").split(",")
     for r in rows[1:]:
         f = dict(zip(head, r.split(",")))
-        if f.get("svname") == name:
-            print(f["status"])
+        if f"{f.get('pxname')}/{f.get('svname')}" == name:
+            print(f[field])
             return
     print("absent")
 
