@@ -24,20 +24,25 @@ imp --db "$T/A" "$T/g" || bad "import A"
 
 imp --db "$T/B" "${files[0]}" || bad "import B 1 file"
 imp --db "$T/B" "${files[@]:0:3}" || bad "import B 3 files"
-# SIGKILL an import of the first 5 files while it commits every few blocks; retry with a later
-# kill until one lands mid-import (the store then holds fewer blocks than the 5 files give).
+# SIGKILL an import of the first 5 files while it commits after every block, with longer delays
+# until a kill lands mid-import: the store then holds more blocks than the 3 files gave and
+# fewer than the 5 give.
+blocks() { awk '$1 == "blocks" {print $2}' "$T/B/MANIFEST"; }
+b3=$(blocks)
 killed=0
-for delay in 0.03 0.06 0.1 0.15 0.25; do
+for delay in 0.05 0.1 0.15 0.2 0.3 0.4 0.6; do
     "$BIN" import --db "$T/B" --quiet --commit-seconds 0 "${files[@]:0:5}" >/dev/null 2>&1 &
     pid=$!
     sleep $delay
-    kill -9 $pid 2>/dev/null && killed=1
+    kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
-    [ $killed = 1 ] && break
+    [ $? = 137 ] && [ "$(blocks)" -gt "$b3" ] && { killed=$(blocks); break; }
 done
-[ $killed = 1 ] && ok || bad "no import of B was killed"
 "$BIN" stats --db "$T/B" --json >/dev/null || bad "B unreadable after SIGKILL"
 imp --db "$T/B" "${files[@]:0:5}" || bad "import B resume"
+[ "$killed" -gt 0 ] && [ "$killed" -lt "$(blocks)" ] && ok ||
+    bad "no import of B was killed mid-import (blocks: $b3 before, $killed at the kill, $(blocks) after)"
+echo "B: $b3 blocks from 3 files, SIGKILL at $killed, $(blocks) from 5 files"
 imp --db "$T/B" "$T/g" || bad "import B rest"
 
 mapfile -t rev < <(printf '%s\n' "${files[@]}" | sort -r)
@@ -68,7 +73,7 @@ same_tree "$T/A" "$T/C" && ok || bad "C (files in reverse order) differs from A"
 echo "compared $n files, $(du -sk "$T/A" | cut -f1) KiB per store, byte for byte"
 
 # A replica that followed: labels first, a clustering after every import.
-"$BIN" labels import --db "$T/F" "$T/g/labels.csv" >/dev/null 2>&1 || true # no store yet: may refuse
+"$BIN" labels import --db "$T/F" "$T/g/labels.csv" >/dev/null || bad "labels import F before any block"
 imp --db "$T/F" "${files[0]}" || bad "import F"
 "$BIN" labels import --db "$T/F" "$T/g/labels.csv" >/dev/null || bad "labels import F early"
 "$BIN" cluster --db "$T/F" >/dev/null || bad "cluster F 1"
