@@ -3,11 +3,13 @@
 serve` replicas behind haproxy, deploy/haproxy.cfg).
 
   ports N                    N free TCP ports on 127.0.0.1, one a line
-  items T                    the screening mix from the generator's truth and labels
+  items T [incoming]         the screening mix from the generator's truth and labels
                              (T/g/truth.jsonl, T/g/labels.csv): T/paths.txt (request paths:
                              labelled and unlabelled addresses, default and incoming directions,
                              the scenarios' deposit txs) and T/mix.lua, wrk's script cycling
-                             through them with the key in T/key
+                             through them with the key in T/key; with "incoming" only the
+                             incoming screenings (answered from the exposure index: an
+                             exchange's deposit screening, never a trace)
   reference U KEY T          every path of T/paths.txt asked once of one server U directly:
                              T/ref.json {path: [status, body as JSON]}
   sampler U KEY T STOPFILE   until STOPFILE exists, every path of T/paths.txt in turn through
@@ -47,6 +49,8 @@ def items():
     paths += [f"/v1/screen/address/{a}?direction=incoming" for a in addrs[::2]]
     paths += [f"/v1/screen/tx/{t}?direction=incoming" for t in sorted(set(deps))[:60]]
     rnd.shuffle(paths)
+    if sys.argv[3:] == ["incoming"]:
+        paths = [p for p in paths if "direction=incoming" in p]
     open(f"{T}/paths.txt", "w").write("\n".join(paths) + "\n")
     key = open(f"{T}/key").read().strip()
     with open(f"{T}/mix.lua", "w") as f:
