@@ -4,7 +4,7 @@
 # database, only the same files.
 #  A  one import of every blk file, in file order;
 #  B  imports of growing prefixes of the file list (1, 3, 5 files), one of them killed with
-#     SIGKILL mid-commit and resumed, then the rest;
+#     SIGKILL mid-import (committing after every block) and resumed, then the rest;
 #  C  one import of every blk file given in reverse order (blocks out of order on input);
 # then each: labels import, cluster (the exposure index is kept current by both). Every file of
 # the three stores is compared byte for byte, and their stats against the generator's truth.
@@ -24,20 +24,20 @@ imp --db "$T/A" "$T/g" || bad "import A"
 
 imp --db "$T/B" "${files[0]}" || bad "import B 1 file"
 imp --db "$T/B" "${files[@]:0:3}" || bad "import B 3 files"
-# SIGKILL an import of the first 5 files while it commits after every block, with longer delays
-# until a kill lands mid-import: the store then holds more blocks than the 3 files gave and
-# fewer than the 5 give.
+# SIGKILL an import of the first 5 files, committing after every block, once it has committed
+# a block beyond the 3 files' (plus up to 50 ms): the store then holds more blocks than the 3
+# files gave and fewer than the 5 give.
 blocks() { awk '$1 == "blocks" {print $2}' "$T/B/MANIFEST"; }
 b3=$(blocks)
-killed=0
-for delay in 0.05 0.1 0.15 0.2 0.3 0.4 0.6; do
-    "$BIN" import --db "$T/B" --quiet --commit-seconds 0 "${files[@]:0:5}" >/dev/null 2>&1 &
-    pid=$!
-    sleep $delay
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    [ $? = 137 ] && [ "$(blocks)" -gt "$b3" ] && { killed=$(blocks); break; }
-done
+"$BIN" import --db "$T/B" --quiet --commit-seconds 0 "${files[@]:0:5}" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 3000); do [ "$(blocks)" -gt "$b3" ] && break; sleep 0.01; done
+sleep "0.0$((RANDOM % 5))"
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+rc=$?
+killed=$(blocks)
+[ $rc = 137 ] || killed=0
 "$BIN" stats --db "$T/B" --json >/dev/null || bad "B unreadable after SIGKILL"
 imp --db "$T/B" "${files[@]:0:5}" || bad "import B resume"
 [ "$killed" -gt 0 ] && [ "$killed" -lt "$(blocks)" ] && ok ||
