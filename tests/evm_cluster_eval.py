@@ -13,6 +13,14 @@ the raw ethereum-etl CSVs it wrote; nothing here reads cointrail's own answers a
   deposit TRUTH                 an unlabelled (not in labels.csv next to TRUTH) exchange_deposit
                                 address, the hash and block of a tx that paid it ETH: ADDRESS
                                 TXHASH BLOCK
+  services ENT TRUTH [MIN_P MIN_R]
+                                deposit address -> service, labelled exchanges and the
+                                unlabelled ones of --evm-services alike: an assignment is right
+                                when the truth names the same service for the deposit address
+                                and the hot wallet it was assigned to; prints precision and
+                                recall (all, unlabelled services only), the false positives by
+                                truth role and a JSON line of the counts; exit 1 below MIN_P or
+                                MIN_R
   actor DOC ADDRESS NAME        etrace's document DOC has a holder actor NAME, from "entity",
                                 whose addresses include ADDRESS
 """
@@ -73,7 +81,7 @@ def provenance():
     bad = 0
     for e in ent["deposits"]:
         a, h, tx, asset = e["address"].lower(), e["hot_wallet"].lower(), e["tx"], e["asset"]
-        ok = h in hots and e["rule"] == "deposit-forward"
+        ok = h in hots and e["rule"] in ("deposit-forward", "deposit-forward-unlabelled")
         if asset == "ETH":
             ok = ok and tx in eth and eth[tx][0] == a and eth[tx][1] == h and eth[tx][2] > 0
         else:
@@ -112,7 +120,44 @@ def actor():
     sys.exit(1)
 
 
-COMMANDS = {"score": score, "provenance": provenance, "deposit": deposit, "actor": actor}
+def services():
+    ent = json.load(open(sys.argv[1]))
+    acc = truth_accounts(sys.argv[2])
+    min_p = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    min_r = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    svc = lambda a: exchange_of(acc[a]) if a in acc else None
+    truth = {a: svc(a) for a, t in acc.items() if t["role"] == "exchange_deposit"}
+    unl = {a for a, s in truth.items() if s.startswith("Unlabelled exchange")}
+    right = wrong = right_u = got_u = 0
+    fp = {}
+    for d in ent["deposits"]:
+        a, h = d["address"].lower(), d["hot_wallet"].lower()
+        hot_ok = acc.get(h, {}).get("role") == "exchange_hot_wallet"
+        ok = a in truth and hot_ok and svc(h) == truth[a]
+        u = d["rule"] == "deposit-forward-unlabelled"
+        got_u += u
+        if ok:
+            right += 1
+            right_u += a in unl
+        else:
+            wrong += 1
+            role = acc.get(a, {}).get("role", "?")
+            fp[role] = fp.get(role, 0) + 1
+            print("wrong:", a, role, "->", h, acc.get(h, {}).get("role"))
+    got = right + wrong
+    p = 100.0 * right / got if got else 0.0
+    r = 100.0 * right / len(truth) if truth else 0.0
+    ru = 100.0 * right_u / len(unl) if unl else 0.0
+    print("deposit addresses: truth %d (unlabelled services %d), assigned %d, right %d, wrong %d:"
+          " precision %.2f%%, recall %.2f%% (unlabelled services: %.2f%%); false positives by "
+          "role: %s" % (len(truth), len(unl), got, right, wrong, p, r, ru, json.dumps(fp)))
+    print(json.dumps({"truth": len(truth), "truth_unlabelled": len(unl), "assigned": got,
+                      "assigned_unlabelled_rule": got_u, "right": right,
+                      "right_unlabelled": right_u, "wrong": wrong, "fp": fp}))
+    sys.exit(0 if p >= min_p and r >= min_r and truth else 1)
+
+
+COMMANDS = {"score": score, "services": services, "provenance": provenance, "deposit": deposit, "actor": actor}
 
 if __name__ == "__main__":
     import subcommand
