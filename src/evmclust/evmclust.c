@@ -264,7 +264,7 @@ static int unlabelled_one(const xf *xs, size_t nx, uint32_t a, const char **exch
     memset(c, 0, sizeof *c);
     c->addr = a, c->target = target, c->token = best->token, c->funder = best->funder;
     c->forwards = best->forwards, c->unl = 1, c->delay = best->delay;
-    c->in = best->in, c->fwd = best->fwd, c->xfer = best->big_xfer;
+    c->in = best->in_fwd, c->fwd = best->fwd, c->xfer = best->big_xfer;
     for (size_t i = 0; i < nx && c->nfx < EVMCLUST_MAX_FWD; i++)
         if (xs[i].r.from == a && xs[i].r.to == target && xs[i].r.token == best->token)
             c->fx[c->nfx++] = xs[i].id;

@@ -52,7 +52,8 @@ typedef struct evmclust_deposit {
     char hot[43];     /* the labelled exchange address it forwards to */
     char tx[67];      /* the largest forwarding transfer's tx, "0x" + 64 hex digits */
     char asset[43];   /* "ETH" or the token contract */
-    char received[EVM_U256_DEC_MAX], forwarded[EVM_U256_DEC_MAX]; /* of that asset */
+    /* of that asset; received: up to its last forward (later receipts are still pending) */
+    char received[EVM_U256_DEC_MAX], forwarded[EVM_U256_DEC_MAX];
     char funder[43];   /* who paid it the most of that asset ("" when unknown) */
     int64_t delay;     /* blocks from its last receipt to the largest forward, -1 unknown */
     int unlabelled;    /* the rule: 0 deposit-forward, 1 deposit-forward-unlabelled */
