@@ -11,11 +11,20 @@
 
 static const char usage[] =
     "usage: cointrail evm-cluster --db DIR [--chain eth] [--min-share PCT] [--min-feeders N]\n"
-    "                             [--json]\n"
+    "                             [--window BLOCKS] [--min-in-window PCT]\n"
+    "                             [--min-feeders-unlabelled N]\n"
+    "                             [--max-funder-share PCT] [--max-return-share PCT] [--json]\n"
     "  Joins each EVM address that forwards nearly all it receives (PCT%, default 90) to a\n"
     "  labelled exchange address fed by at least N such forwarders (default 3) to that\n"
-    "  exchange, as its deposit address; saves DIR/evm/<chain>.entities.json, which etrace's\n"
-    "  answers by actor read. The chain data is not changed.\n";
+    "  exchange, as its deposit address. A sink no label names is a service's hot wallet\n"
+    "  when at least --min-feeders-unlabelled forwarders (default 5; 0: off) feed it, each\n"
+    "  forwarding within --window blocks of a receipt (default 100; --min-in-window% of\n"
+    "  what it forwards, default 50), funded by as many\n"
+    "  payers with none funding more than --max-funder-share% of them (default 50), and\n"
+    "  the sink pays no more than --max-return-share% of them (default 20) back more than gas. "
+    "Saves DIR/evm/<chain>.entities.json, which\n"
+    "  etrace's answers by actor and `cointrail entity 0xADDR` read. The chain data is not\n"
+    "  changed.\n";
 
 static int parse_uint(const char *arg, const char *name, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -34,6 +43,11 @@ int cmd_evm_cluster(int argc, char **argv)
                                          {"chain", required_argument, 0, 'c'},
                                          {"min-share", required_argument, 0, 's'},
                                          {"min-feeders", required_argument, 0, 'n'},
+                                         {"window", required_argument, 0, 'w'},
+                                         {"min-in-window", required_argument, 0, 'i'},
+                                         {"max-return-share", required_argument, 0, 'r'},
+                                         {"min-feeders-unlabelled", required_argument, 0, 'u'},
+                                         {"max-funder-share", required_argument, 0, 'f'},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -55,6 +69,24 @@ int cmd_evm_cluster(int argc, char **argv)
             break;
         case 'n':
             if (parse_uint(optarg, "--min-feeders", 1, 1000000, &o.min_feeders)) return CLI_USAGE;
+            break;
+        case 'w':
+            if (parse_uint(optarg, "--window", 0, 100000000, &o.window)) return CLI_USAGE;
+            break;
+        case 'i':
+            if (parse_uint(optarg, "--min-in-window", 0, 100, &o.min_in_window)) return CLI_USAGE;
+            break;
+        case 'r':
+            if (parse_uint(optarg, "--max-return-share", 0, 100, &o.max_return_share))
+                return CLI_USAGE;
+            break;
+        case 'u':
+            if (parse_uint(optarg, "--min-feeders-unlabelled", 0, 1000000, &o.min_feeders_unl))
+                return CLI_USAGE;
+            break;
+        case 'f':
+            if (parse_uint(optarg, "--max-funder-share", 1, 100, &o.max_funder_share))
+                return CLI_USAGE;
             break;
         case 'j':
             json = 1;
@@ -97,8 +129,13 @@ int cmd_evm_cluster(int argc, char **argv)
                ")\n",
                set.n, set.hot_wallets, set.ambiguous);
         for (size_t i = 0; i < set.n; i++)
-            printf("%s  %s  via %s (%s)\n", set.d[i].address, set.d[i].exchange, set.d[i].tx,
+            printf("%s  %s  via %s (%s)\n", set.d[i].address,
+                   set.d[i].exchange ? set.d[i].exchange : "(unnamed service)", set.d[i].tx,
                    set.d[i].asset);
+        for (size_t i = 0; i < set.n_hots; i++)
+            if (set.hots[i].refused)
+                printf("refused sink %s (%" PRIu64 " forwarders): %s\n", set.hots[i].address,
+                       set.hots[i].forwarders, set.hots[i].refused);
     }
     rc = CLI_OK;
 done:

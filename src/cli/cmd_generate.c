@@ -54,6 +54,7 @@ static void usage(FILE *f)
         "  --no-user-addresses     leave user address lists out of truth.jsonl\n"
         "  --evm                   also an EVM chain in DIR/evm/ (ethereum-etl CSVs)\n"
         "  --evm-scenarios N       EVM thefts, continued in Bitcoin (1)\n"
+        "  --evm-services N        unlabelled exchanges and their deposit lookalikes (0)\n"
         "  --evm-txs-per-block F   mean background txs per EVM block (1.0)\n"
         "  --force                 overwrite an earlier run's files in DIR\n"
         "  --quiet                 no progress on stderr\n"
@@ -222,6 +223,8 @@ int cmd_generate(int argc, char **argv)
             bad = parse_f(name, val, &cfg.thief_remix);
         else if (!strcmp(name, "--evm-scenarios"))
             bad = parse_u32(name, val, &cfg.evm_scenarios);
+        else if (!strcmp(name, "--evm-services"))
+            bad = parse_u32(name, val, &cfg.evm_services);
         else if (!strcmp(name, "--evm-txs-per-block"))
             bad = parse_f(name, val, &cfg.evm_txs_per_block);
         else if (!strcmp(name, "--start-time"))

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../btc/btc.h"
+#include "../evmclust/evmclust.h"
+#include "../labels/labels.h"
 #include "../query/query.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -467,19 +469,77 @@ static int cmd_entity_why(int argc, char **argv)
     return CLI_OK;
 }
 
+/* An EVM address's entity (src/evmclust): the set `evm-cluster` saved, labels as they are now. */
+static int entity_evm(const query_args *a)
+{
+    util_err err = {0};
+    evmclust_set set = {0};
+    evmclust_entity ent = {0};
+    labels_db *labels = NULL;
+    json_t *doc = NULL;
+    int rc;
+    if ((rc = evmclust_load(&set, a->db, "eth", &err)) ||
+        (rc = labels_db_open(&labels, a->db, 0, &err)) ||
+        (rc = evmclust_entity_get(&set, a->arg, &ent, &err))) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (!(doc = evmclust_entity_json(&set, &ent, labels, a->arg, a->offset, a->limit))) {
+        util_errf(&err, UTIL_ENOMEM, "out of memory");
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (a->json) {
+        cli_print_json(doc);
+    } else {
+        json_t *f = json_object_get(doc, "formed"), *h = json_object_get(f, "hot_wallet");
+        printf("entity %s (eth): %s, %s\n", str_of(doc, "entity"),
+               json_is_string(json_object_get(doc, "name")) ? str_of(doc, "name")
+                                                            : "unnamed service",
+               str_of(doc, "category"));
+        printf("formed by %s over %" JSON_INTEGER_FORMAT
+               " blocks; hot wallet %s fed by %" JSON_INTEGER_FORMAT " deposit addresses\n",
+               str_of(f, "rule"), json_integer_value(json_object_get(f, "blocks")),
+               str_of(h, "address"), json_integer_value(json_object_get(h, "deposits")));
+        char *params = json_dumps(json_object_get(f, "params"), JSON_COMPACT | JSON_SORT_KEYS);
+        printf("parameters: %s\n", params ? params : "?");
+        free(params);
+        json_t *ms = json_object_get(doc, "members"), *m;
+        size_t i;
+        printf("members %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+               ":\n",
+               json_integer_value(json_object_get(doc, "offset")) + (json_array_size(ms) ? 1 : 0),
+               json_integer_value(json_object_get(doc, "offset")) + (json_int_t)json_array_size(ms),
+               json_integer_value(json_object_get(doc, "total")));
+        json_array_foreach(ms, i, m)
+            printf("  %s  forwards %s in %s (delay %" JSON_INTEGER_FORMAT " blocks, funder %s)\n",
+                   str_of(m, "address"), str_of(m, "asset"), str_of(m, "tx"),
+                   json_integer_value(json_object_get(m, "delay")), str_of(m, "funder"));
+    }
+    rc = CLI_OK;
+done:
+    json_decref(doc);
+    evmclust_entity_free(&ent);
+    evmclust_free(&set);
+    labels_db_close(labels);
+    return rc;
+}
+
 int cmd_entity(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "why")) return cmd_entity_why(argc - 1, argv + 1);
     query_args a;
     int rc = parse_query_args(argc, argv,
                               "usage: cointrail entity --db DIR [--json] [--offset N] [--limit N] "
-                              "ADDR|ADDRESS_ID\n"
+                              "ADDR|ADDRESS_ID|0xEVMADDR\n"
                               "       cointrail entity why --db DIR [--json] ADDR1 ADDR2\n"
                               "The entity (cluster) an address belongs to, how it was formed and "
                               "the merges the guards\nrefused; `why`: the txs that joined two "
-                              "addresses. Run `cointrail cluster` first.\n",
+                              "addresses. Run `cointrail cluster` first (`evm-cluster` for a 0x "
+                              "address).\n",
                               1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
+    if (!strncmp(a.arg, "0x", 2) || !strncmp(a.arg, "0X", 2)) return entity_evm(&a);
     a.need_clusters = 1;
     util_err err = {0};
     cli_ctx c;

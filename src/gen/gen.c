@@ -79,6 +79,8 @@ int gen_config_check(const gen_config *c, util_err *err)
         return util_errf(err, UTIL_EINVAL, "swap returns %g: must be 0..1", c->swap_returns);
     if (!(c->thief_remix >= 0 && c->thief_remix <= 0.9))
         return util_errf(err, UTIL_EINVAL, "thief remix %g: must be 0..0.9", c->thief_remix);
+    if (c->evm_services > 16)
+        return util_errf(err, UTIL_EINVAL, "evm services %u: must be 0..16", c->evm_services);
     if (c->evm && c->evm_scenarios > 64)
         return util_errf(err, UTIL_EINVAL, "evm scenarios %u: must be 0..64", c->evm_scenarios);
     if (c->evm && !(c->evm_txs_per_block >= 0 && c->evm_txs_per_block <= 200))

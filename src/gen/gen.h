@@ -61,6 +61,9 @@ typedef struct gen_config {
     int evm;
     uint32_t evm_scenarios;   /* EVM thefts (each continues in Bitcoin as one more scenario) */
     double evm_txs_per_block; /* mean background txs per 12-second EVM block */
+    uint32_t evm_services;    /* unlabelled exchanges, with lookalikes of their deposit
+                               * addresses (DEX traders, airdrop claimers, payroll payees,
+                               * a user's own wallets); 0: none, the chain as before */
     /* Harder cases for the CoinJoin detectors (docs/generator.md, "Generic rounds and
      * lookalikes"); each 0 by default, and with all three 0 every byte of the output is what it
      * was before they existed. */

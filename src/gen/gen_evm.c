@@ -82,6 +82,7 @@ uint32_t gen_evm_acct_new(gen *g, gen_evm *e, int role, uint32_t owner)
     a->owner = owner;
     a->dep = E_NONE;
     a->btc = GEN_NONE;
+    a->svc = E_NONE;
     return id;
 }
 
@@ -485,6 +486,7 @@ int gen_evm_init(gen *g)
     e->user0 = e->n_acct;
     for (uint32_t i = 0; i < e->n_users; i++)
         gen_evm_acct_new(g, e, R_USER, i);
+    if (g->cfg.evm_services) gen_evm_svc_accounts(g, e);
     /* Scenarios alternate: an exchange's hot wallet (Bybit 2025), a bridge (Ronin 2022), whose
      * attacker starts with a little ETH of its own for gas. */
     e->n_scen = g->cfg.evm_scenarios;
@@ -572,6 +574,7 @@ static int evm_one_block(gen *g, gen_evm *e)
         }
         for (uint32_t i = 0; i < k && !g->oom; i++)
             background(g, e);
+        if (g->cfg.evm_services) gen_evm_svc_block(g, e);
     } else
         e->builder = e->builders[0];
     if (g->oom) return util_errf(g->err, UTIL_ENOMEM, "out of memory (EVM block)");
@@ -624,6 +627,7 @@ void gen_evm_free(gen *g)
     free(e->leg);
     free(e->job);
     free(e->dirty);
+    free(e->fwd);
     free(e);
     g->evm = NULL;
 }

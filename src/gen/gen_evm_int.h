@@ -34,6 +34,19 @@ enum {
     R_RELAYER,
     R_THIEF,
     R_BUILDER,
+    /* --evm-services: unlabelled exchanges and the lookalikes of their deposit addresses */
+    R_SVCHOT,
+    R_SVCDEP,
+    R_DEX,
+    R_BOT,
+    R_DISTRIB,
+    R_SYBIL,
+    R_COLLECT,
+    R_PAYEE,
+    R_MERCHANT,
+    R_MAIN,
+    R_SUBWAL,
+    R_SAVER,
     R_NROLES
 };
 
@@ -43,6 +56,7 @@ typedef struct eacct {
     uint32_t owner; /* user: user no.; deposit: its user's account; thief: scenario; pool: index */
     uint32_t dep;   /* user: its deposit account at the exchange, or E_NONE */
     uint32_t btc;   /* user: a Bitcoin entity that receives its swaps */
+    uint32_t svc;   /* --evm-services: a service's index; a user's deposit there (E_NONE) */
     u128 eth, usdt, eth0;
     uint64_t nonce;
 } eacct;
@@ -157,6 +171,12 @@ typedef struct gen_evm {
     VEC(uint32_t, dirty); /* deposit accounts waiting for a sweep */
     escen *scen;
     uint32_t n_scen;
+    /* --evm-services (gen_evm_svc.c): its own random stream, so that without it the chain is
+     * the same byte for byte */
+    gen_rng rng2;
+    uint32_t svc0, n_svc, dex, distrib, employer, collector, merchant, shop, saver0, n_saver;
+    uint32_t bot0, n_bot, sybil0, n_sybil, payee0, n_payee, main0, n_main, sub0, n_sub;
+    VEC(ejob, fwd); /* pending forwards: acct -> aux at due */
     uint64_t bridge_nonce, leaf[3];
     uint64_t n_txs, n_failed, n_logs, n_xfers, n_traces;
     uint8_t sel_transfer[4], sel_approve[4], sel_deposit[4], sel_withdraw[4], sel_swap[4],
@@ -300,6 +320,11 @@ int gen_evm_refund_out(gen *g, gen_evm *e, uint32_t li);
 void gen_evm_run_jobs(gen *g, gen_evm *e);
 /* Pay leg li's outbound Bitcoin tx in the block being built: 1 paid, 0 not yet, -1 error. */
 int gen_evm_btc_leg(gen *g, gen_evm *e, uint32_t li);
+
+/* gen_evm_svc.c: the accounts of --evm-services (at init, after the users), their genesis ETH,
+ * and one block's activity. */
+void gen_evm_svc_accounts(gen *g, gen_evm *e);
+void gen_evm_svc_block(gen *g, gen_evm *e);
 
 /* gen_evm_out.c: creates out_dir/evm/ and its CSV files with their header rows. */
 int gen_evm_open_files(gen *g, gen_evm *e);

@@ -21,7 +21,19 @@ static const char *const role_names[R_NROLES] = {"user",
                                                  "thorchain_vault",
                                                  "relayer",
                                                  "thief",
-                                                 "fee_recipient"};
+                                                 "fee_recipient",
+                                                 "exchange_hot_wallet",
+                                                 "exchange_deposit",
+                                                 "dex",
+                                                 "dex_trader",
+                                                 "distributor",
+                                                 "airdrop_claimer",
+                                                 "collector",
+                                                 "payee",
+                                                 "merchant",
+                                                 "consolidator",
+                                                 "own_wallet",
+                                                 "saver"};
 static const char *const step_names[S_NSTEPS] = {
     "theft",  "split",          "gas_funding", "mixer_deposit", "mixer_withdrawal",  "router_swap",
     "refund", "bridge_deposit", "approve",     "btc_swap_out",  "btc_bridge_release"};
@@ -104,6 +116,43 @@ static const char *acct_name(const gen *g, const gen_evm *e, uint32_t i, char bu
         break;
     case R_DEPLOYER:
         snprintf(buf, 128, "Contract deployer");
+        break;
+    case R_SVCHOT:
+        snprintf(buf, 128, "Unlabelled exchange %u (ETH hot wallet)", a->svc + 1);
+        break;
+    case R_SVCDEP:
+        snprintf(buf, 128, "Unlabelled exchange %u (deposit of user %u)", a->svc + 1,
+                 e->acct[a->owner].owner + 1);
+        break;
+    case R_DEX:
+        snprintf(buf, 128, "DEX pool (unlabelled)");
+        break;
+    case R_BOT:
+        snprintf(buf, 128, "DEX trader %u", a->owner + 1);
+        break;
+    case R_DISTRIB:
+        snprintf(buf, 128, "%s", a->owner ? "Payroll employer" : "Airdrop distributor");
+        break;
+    case R_SYBIL:
+        snprintf(buf, 128, "Airdrop claimer %u", a->owner + 1);
+        break;
+    case R_COLLECT:
+        snprintf(buf, 128, "Airdrop farmer's collector");
+        break;
+    case R_PAYEE:
+        snprintf(buf, 128, "Payroll payee %u", a->owner + 1);
+        break;
+    case R_MERCHANT:
+        snprintf(buf, 128, "%s (unlabelled)", a->owner ? "Shop" : "Merchant");
+        break;
+    case R_MAIN:
+        snprintf(buf, 128, "Consolidating user %u", a->owner + 1);
+        break;
+    case R_SAVER:
+        snprintf(buf, 128, "Saver %u", a->owner + 1);
+        break;
+    case R_SUBWAL:
+        snprintf(buf, 128, "Consolidating user %u (own wallet)", e->acct[a->owner].owner + 1);
         break;
     default:
         snprintf(buf, 128, "Block builder %u", a->owner + 1);

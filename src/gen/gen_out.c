@@ -101,6 +101,8 @@ static json_t *meta(const gen *g)
         json_object_set_new(o, "evm", json_true());
         json_object_set_new(o, "evm_scenarios", json_integer(g->cfg.evm_scenarios));
         json_object_set_new(o, "evm_txs_per_block", json_real(g->cfg.evm_txs_per_block));
+        if (g->cfg.evm_services)
+            json_object_set_new(o, "evm_services", json_integer(g->cfg.evm_services));
     }
     return o;
 }

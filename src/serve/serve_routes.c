@@ -9,6 +9,7 @@
 #include "../evmexpo/evmexpo.h"
 #include "../query/query.h"
 #include "../trace/trace.h"
+#include "../evmclust/evmclust.h"
 #include "serve_int.h"
 
 /* ---- responses ---- */
@@ -324,6 +325,21 @@ enum MHD_Result serve_route_query(server *sv, struct MHD_Connection *c, req *r, 
     json_t *doc = NULL;
     util_err err = {0};
     int rc;
+    if (what == R_ENTITY && (!strncmp(id, "0x", 2) || !strncmp(id, "0X", 2))) {
+        /* an EVM address: the entities `evm-cluster` saved beside the store, read per request
+         * (a small file; its run is the answer's provenance), labels from the snapshot */
+        evmclust_set set = {0};
+        evmclust_entity ent = {0};
+        if (!(rc = evmclust_load(&set, sv->o.db, "eth", &err)) &&
+            !(rc = evmclust_entity_get(&set, id, &ent, &err)) &&
+            !(doc = evmclust_entity_json(&set, &ent, sn->labels, id, offset, limit)))
+            rc = util_errf(&err, UTIL_ENOMEM, "out of memory");
+        evmclust_entity_free(&ent);
+        evmclust_free(&set);
+        serve_snap_put(sn);
+        if (rc) return send_util_err(c, r, &err, "address");
+        return send_json(c, r, 200, doc);
+    }
     if (what == R_ENTITY && !sn->clusters)
         rc = util_errf(&err, UTIL_ENOTFOUND, "no clustering: run `cointrail cluster` first");
     else if (what == R_ADDRESS)
