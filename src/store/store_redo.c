@@ -79,6 +79,9 @@ int store_redo_grow_keys(store *s)
      * memory would be what a checkpoint costs anyway). */
     if ((uint64_t)(s->redo_n + 1) * 16 > redo_limit(s) / 2) {
         s->redo_full = 1;
+        free(s->redo_keys); /* the checkpoint needs none of them */
+        s->redo_keys = NULL;
+        s->redo_n = s->redo_cap = 0;
         return -1;
     }
     size_t cap = s->redo_cap ? s->redo_cap * 2 : 65536;
@@ -174,7 +177,9 @@ int store_redo_commit_group(store *s, const uint8_t sum[32], int *checkpointed, 
         if (!rc) s->redo_full = 0;
         return rc;
     }
-    if (s->redo_n == 0) return 0; /* nothing changed in place: nothing to record */
+    /* Even a group of no records when the log holds earlier ones: the open replays the groups
+     * up to the one naming the current MANIFEST, so the last commit must have one. */
+    if (s->redo_n == 0 && s->redo_end == REDO_HDR_BYTES) return 0;
     char path[4200];
     redo_path(s, path, sizeof path);
     uint64_t end = s->redo_end + bytes;
