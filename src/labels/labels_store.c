@@ -99,6 +99,11 @@ static int load(labels_db *db, util_err *err)
                 rc = util_errf(err, UTIL_ECORRUPT,
                                "%s:1: labels format version %d, this cointrail reads %d", db->path,
                                ver, LABELS_FORMAT_VERSION);
+            /* One allocation for the set when the count is plausible (a label takes at least
+             * a dozen bytes of the file): no copies while it grows. */
+            else if (want && want <= len / 12 &&
+                     (db->set.v = malloc(want * sizeof *db->set.v)) != NULL)
+                db->set.cap = want;
         } else if (line == 2) {
             /* the column names: informative only */
         } else {
