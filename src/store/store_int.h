@@ -105,9 +105,9 @@ struct store {
     uint64_t *pf_scratch;   /* per-block prefetch scratch: key hashes, then candidate ids */
     size_t pf_cap;
     uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
-    /* Per column, rows [dirty[c][0], dirty[c][1]) hold every row changed in place (or cut by a
-     * reorganisation) since the last commit; with the appended rows past undo_base, what the
-     * next commit makes durable (store_commit). */
+    /* Per column, dirty[c][0] is set when a reorganisation cut the column below undo_base: the
+     * next commit syncs the rows written again from there on in sequence, as it syncs the
+     * rows appended past undo_base (store_commit). Changes in place go to the redo log. */
     uint64_t dirty[NCOLS][2];
     /* The redo log (writers). Entries changed in place below the committed length (and index
      * slots) since the last commit are noted in redo_keys; the commit writes their values to
