@@ -23,7 +23,16 @@ struct labels_db {
     char path[4200];
     int lock_fd;
     labels_vec set; /* sorted by (chain, address, source, category), keys unique */
+    /* The labels.db text the set was read from, its fields unescaped in place: the strings of
+     * the set point into it (one allocation instead of eleven per label, which made reading
+     * the file most of what opening a store cost). NULL once the strings are the set's own
+     * (labels_db_own, before an import changes the set). */
+    char *arena;
 };
+
+/* Give every label of db's set strings of its own (as an import's merge frees and replaces
+ * them) and drop the arena. 0 or UTIL_ENOMEM. */
+int labels_db_own(labels_db *db, util_err *err);
 
 /* The string fields of a label in file order (confidence follows them): their offsets and names. */
 #define LABELS_NSTR 11

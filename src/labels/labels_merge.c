@@ -426,6 +426,7 @@ int labels_import_file(labels_db *db, const char *path, const labels_import_opts
                        "ofac-xml, ofac-list, tagpack, csv, stix or misp",
                        path);
     }
+    if (!rc) rc = labels_db_own(db, err);
     if (!rc && (rc = count_added(&db->set, &c.out, res)))
         rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     if (!rc) rc = merge(&db->set, &c.out, err);
@@ -474,6 +475,7 @@ int labels_add(labels_db *db, const labels_label *in, size_t n, const char *orig
         else
             rc = labels_ctx_add(&c, (long)(i + 1), &r);
     }
+    if (!rc) rc = labels_db_own(db, err);
     if (!rc && (rc = count_added(&db->set, &c.out, res)))
         rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     if (!rc) rc = merge(&db->set, &c.out, err);

@@ -45,13 +45,12 @@ static int serialise(const labels_vec *set, util_buf *b)
     return 0;
 }
 
-/* Unescape one field of line (ending at tab or end) into a new string; *p advances past it. */
-static char *take_field(const char **p, const char *end, int *bad)
+/* Unescape one field of line (ending at tab or end) in place, NUL-terminated (unescaping only
+ * shortens it, so the terminator lands at most on the tab that ends it); *p advances to the
+ * tab or end. */
+static char *take_field(char **p, char *end, int *bad)
 {
-    const char *s = *p;
-    size_t n = 0;
-    char *out = malloc((size_t)(end - s) + 1);
-    if (!out) return NULL;
+    char *s = *p, *out = s, *w = s;
     while (s < end && *s != '\t') {
         if (*s == '\\') {
             if (s + 1 >= end) {
@@ -59,15 +58,15 @@ static char *take_field(const char **p, const char *end, int *bad)
                 break;
             }
             char c = s[1];
-            out[n++] = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == '\\' ? '\\' : 0;
-            if (!out[n - 1]) *bad = 1;
-            s += 2;
+            *w = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == '\\' ? '\\' : 0;
+            if (!*w) *bad = 1;
+            w++, s += 2;
         } else {
-            out[n++] = *s++;
+            *w++ = *s++;
         }
     }
-    out[n] = 0;
     *p = s;
+    *w = 0;
     return out;
 }
 
@@ -78,12 +77,12 @@ static int load(labels_db *db, util_err *err)
     if (access(db->path, F_OK) != 0) return 0; /* no labels yet */
     int rc = util_read_file(db->path, &data, &len, err);
     if (rc) return rc;
-    const char *p = (const char *)data, *end = p + len;
+    char *p = (char *)data, *end = p + len;
     long line = 0;
     size_t want = 0;
     rc = 0;
     while (p < end && !rc) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) {
             rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: line not terminated", db->path, line + 1);
             break;
@@ -100,18 +99,19 @@ static int load(labels_db *db, util_err *err)
                 rc = util_errf(err, UTIL_ECORRUPT,
                                "%s:1: labels format version %d, this cointrail reads %d", db->path,
                                ver, LABELS_FORMAT_VERSION);
+            /* One allocation for the set when the count is plausible (a label takes at least
+             * a dozen bytes of the file): no copies while it grows. */
+            else if (want && want <= len / 12 &&
+                     (db->set.v = malloc(want * sizeof *db->set.v)) != NULL)
+                db->set.cap = want;
         } else if (line == 2) {
             /* the column names: informative only */
         } else {
             labels_label l = {0};
             int bad = 0;
-            const char *q = p;
+            char *q = p;
             for (size_t i = 0; i < LABELS_NSTR && !bad; i++) {
                 LABELS_FIELD(&l, i) = take_field(&q, nl, &bad);
-                if (!LABELS_FIELD(&l, i)) {
-                    bad = 2;
-                    break;
-                }
                 if (q >= nl)
                     bad = 1;
                 else
@@ -119,16 +119,13 @@ static int load(labels_db *db, util_err *err)
             }
             char *e = NULL;
             long conf = bad ? -1 : strtol(q, &e, 10);
-            if (bad == 2)
-                rc = util_errf(err, UTIL_ENOMEM, "out of memory reading %s", db->path);
-            else if (bad || e != nl || conf < 0 || conf > 100 || !*l.chain || !*l.address)
+            if (bad || e != nl || conf < 0 || conf > 100 || !*l.chain || !*l.address)
                 rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: malformed label line", db->path, line);
             else if (db->set.n && labels_cmp_key(&db->set.v[db->set.n - 1], &l) >= 0)
                 rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: labels out of order", db->path, line);
             l.confidence = (int)conf;
             if (!rc && labels_vec_push(&db->set, &l))
                 rc = util_errf(err, UTIL_ENOMEM, "out of memory reading %s", db->path);
-            if (rc) labels_label_free(&l);
         }
         p = nl + 1;
     }
@@ -136,8 +133,34 @@ static int load(labels_db *db, util_err *err)
     if (!rc && db->set.n != want)
         rc = util_errf(err, UTIL_ECORRUPT, "%s: %zu labels, header says %zu", db->path, db->set.n,
                        want);
-    free(data);
+    db->arena = (char *)data; /* the set's strings; freed with it (labels_db_close) */
     return rc;
+}
+
+int labels_db_own(labels_db *db, util_err *err)
+{
+    if (!db->arena) return 0;
+    for (size_t k = 0; k < db->set.n; k++) {
+        labels_label *l = &db->set.v[k];
+        for (size_t i = 0; i < LABELS_NSTR; i++) {
+            char *d = strdup(LABELS_FIELD(l, i));
+            if (!d) {
+                /* undo: the strings copied so far go, the arena's stay */
+                for (size_t j = 0; j < i; j++) {
+                    free(LABELS_FIELD(l, j));
+                    LABELS_FIELD(l, j) = NULL;
+                }
+                for (size_t m = 0; m < k; m++)
+                    for (size_t j = 0; j < LABELS_NSTR; j++)
+                        free(LABELS_FIELD(&db->set.v[m], j));
+                return util_errf(err, UTIL_ENOMEM, "out of memory");
+            }
+            LABELS_FIELD(l, i) = d;
+        }
+    }
+    free(db->arena);
+    db->arena = NULL;
+    return 0;
 }
 
 int labels_db_open(labels_db **out, const char *store_dir, unsigned flags, util_err *err)
@@ -181,7 +204,12 @@ fail:
 void labels_db_close(labels_db *db)
 {
     if (!db) return;
-    labels_vec_free(&db->set);
+    if (db->arena) { /* the strings are the arena's */
+        free(db->set.v);
+        free(db->arena);
+    } else {
+        labels_vec_free(&db->set);
+    }
     if (db->lock_fd >= 0) close(db->lock_fd);
     free(db);
 }

@@ -44,7 +44,31 @@ static int column_open(store *s, column *c, int idx, util_err *err)
 
 /* ---------------- MANIFEST ---------------- */
 
+/* The MANIFEST's text for totals t into b, its checksum into sum. */
+static int manifest_text(store *s, const store_totals *t, util_buf *b, uint8_t sum[32],
+                         util_err *err);
+
+/* Write the MANIFEST text b (checksum sum) in place of the old one. */
+static int manifest_put(store *s, util_buf *b, const uint8_t sum[32], util_err *err)
+{
+    memcpy(s->manifest_sum, sum, 32);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
+    return util_replace_file(path, b->data, b->len, err);
+}
+
 static int manifest_write(store *s, const store_totals *t, util_err *err)
+{
+    util_buf b = {0};
+    uint8_t sum[32];
+    int rc = manifest_text(s, t, &b, sum, err);
+    if (!rc) rc = manifest_put(s, &b, sum, err);
+    util_buf_free(&b);
+    return rc;
+}
+
+static int manifest_text(store *s, const store_totals *t, util_buf *bp, uint8_t sum[32],
+                         util_err *err)
 {
     util_buf b = {0};
     char hex[65];
@@ -77,15 +101,10 @@ static int manifest_write(store *s, const store_totals *t, util_err *err)
     util_buf_printf(&b, "rows");
     colstore_manifest_rows(&b, names, rows, NCOLS);
     util_buf_printf(&b, "\n");
-    uint8_t sum[32];
     colstore_manifest_seal(&b, sum);
     if (!b.data) return util_errf(err, UTIL_ENOMEM, "out of memory writing MANIFEST");
-    memcpy(s->manifest_sum, sum, 32);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/MANIFEST", s->dir);
-    int rc = util_replace_file(path, b.data, b.len, err);
-    util_buf_free(&b);
-    return rc;
+    *bp = b;
+    return 0;
 }
 
 static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
@@ -240,7 +259,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     *out = NULL;
     store *s = calloc(1, sizeof *s);
     if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = -1;
+    s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = s->redo_fd = -1;
     for (int c = 0; c < NCOLS; c++)
         s->cols[c].fd = -1, s->cols[c].width = column_defs[c].width;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -326,7 +345,25 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
              store_hindex_open(s, &s->addridx, "addr", &store_addridx_ops, s->live.addresses, err)))
         goto fail;
     if (s->writable) {
+        /* Committed changes the redo log holds that a crash may have kept from the files:
+         * put back before the uncommitted batch is rolled back (both give committed values,
+         * so the order does not matter), then made durable by the checkpoint below. */
+        int applied_ix = 0;
+        if ((rc = store_redo_open(s, &applied_ix, err))) goto fail;
+        for (int w = 0; w < 2; w++) {
+            hindex *x = w ? &s->addridx : &s->txidx;
+            if (!(applied_ix & (1 << w))) continue;
+            x->used = 0; /* the header's occupancy word may be older than the slots */
+            for (uint64_t i = 0; i < x->cap; i++)
+                x->used += x->slots[i] != 0;
+        }
+        s->redo_ready = 1;
         if ((rc = cut_back(s, err))) goto fail;
+        store_hindex_note_used(&s->txidx);
+        store_hindex_note_used(&s->addridx);
+        if ((rc = store_redo_checkpoint(s, err))) goto fail;
+    } else if ((rc = store_redo_check_reader(s, err))) {
+        goto fail;
     }
     /* The block map is the writer's (ingest asks it for every header); a reader finds a
      * block by scanning the hash column instead of hashing all of it at open. */
@@ -357,10 +394,14 @@ fail:
 void store_close(store *s)
 {
     if (!s) return;
-    if (s->writable && s->undo && s->txidx.slots && s->addridx.slots && cut_back(s, NULL) == 0) {
+    if (s->writable && s->undo && s->txidx.slots && s->addridx.slots && s->redo_ready &&
+        cut_back(s, NULL) == 0) {
         store_hindex_note_used(&s->txidx);
         store_hindex_note_used(&s->addridx);
+        /* A closed store has an empty redo log: every file holds its committed bytes. */
+        store_redo_checkpoint(s, NULL);
     }
+    store_redo_close(s);
     for (int c = 0; c < NCOLS; c++) {
         colstore_col_close(&s->cols[c]);
     }
@@ -389,46 +430,31 @@ const store_totals *store_get_totals(const store *s)
 
 /* ---------------- commit ---------------- */
 
-/* Sync an index's header (the occupancy word) and its slots changed since the commit: one
- * msync from the header to the last changed slot. The file system writes only the pages of
- * that range that are dirty, and one call waits for the journal once, where two ranges would
- * wait twice. */
-static int hindex_sync(store *s, hindex *x, util_err *err)
-{
-    if (!x->slots) return 0;
-    uint64_t words = IDX_HEADER_WORDS + (x->dirty[1] > x->dirty[0] ? x->dirty[1] : 0);
-    if (msync(x->slots - IDX_HEADER_WORDS, (size_t)words * 8, MS_SYNC) < 0)
-        return util_errf(err, UTIL_EIO, "%s/%s.idx: sync failed: %s", s->dir, x->name,
-                         strerror(errno));
-    x->dirty[0] = x->dirty[1] = 0;
-    return 0;
-}
-
 int store_commit(store *s, util_err *err)
 {
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
-    /* Columns first, then the MANIFEST that points at them: a crash between leaves the old
-     * MANIFEST, and the next open rolls the batch back. Only what changed since the last
-     * commit is synced (docs/formats.md, "Commits"): every other byte the new MANIFEST names
-     * was made durable by an earlier commit and not touched since. Per column that is the
-     * rows appended past the committed length and the span of rows changed in place. */
+    /* Columns and the redo log first, then the MANIFEST that points at them: a crash between
+     * leaves the old MANIFEST, and the next open rolls the batch back. Only what changed since
+     * the last commit is made durable (docs/formats.md, "Commits"): the rows appended past the
+     * committed length (and, after a reorganisation, from its new end) are synced in sequence;
+     * entries changed in place go to the redo log, or, when this commit is a checkpoint, their
+     * pages since the last checkpoint are synced. */
     for (int c = 0; c < NCOLS; c++) {
         column *col = &s->cols[c];
         uint64_t lo = s->undo_base[c], hi = col->rows;
-        if (s->dirty[c][1] > s->dirty[c][0]) {
-            if (s->dirty[c][0] < lo) lo = s->dirty[c][0];
-            if (s->dirty[c][1] > hi) hi = s->dirty[c][1];
-        }
-        if (hi > col->rows) hi = col->rows; /* rows past the end are not part of the state */
+        if (s->dirty[c][1] > s->dirty[c][0] && s->dirty[c][0] < lo) lo = s->dirty[c][0];
         int rc =
             colstore_col_sync_range(col, (size_t)lo * col->width, (size_t)hi * col->width, err);
         if (rc) return rc;
     }
     store_hindex_note_used(&s->txidx);
     store_hindex_note_used(&s->addridx);
-    int rc;
-    if ((rc = hindex_sync(s, &s->txidx, err)) || (rc = hindex_sync(s, &s->addridx, err))) return rc;
-    rc = manifest_write(s, &s->live, err);
+    util_buf b = {0};
+    uint8_t sum[32];
+    int rc = manifest_text(s, &s->live, &b, sum, err), checkpointed = 0;
+    if (!rc) rc = store_redo_commit_group(s, sum, &checkpointed, err);
+    if (!rc) rc = manifest_put(s, &b, sum, err);
+    util_buf_free(&b);
     if (rc) return rc;
     for (int c = 0; c < NCOLS; c++)
         s->dirty[c][0] = s->dirty[c][1] = 0;

@@ -434,7 +434,10 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     /* Rows from the new end on are written again by the next blocks: the commit after them
      * syncs from there, not only from the committed length. */
     for (int c = 0; c < NCOLS; c++)
-        if (s->cols[c].rows < s->undo_base[c]) store_dirty_row(s, c, s->cols[c].rows);
+        if (s->cols[c].rows < s->undo_base[c]) store_span_add(s->dirty[c], s->cols[c].rows);
+    /* Older redo records may name rows that are now written again in sequence (and synced as
+     * such): this batch's commit is a checkpoint, which empties the log. */
+    s->redo_full = 1;
     if (store_blkmap_rebuild(s, t->blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     return 0;

@@ -95,7 +95,7 @@ static void hindex_put_h(store *s, hindex *x, const idx_ops *ops, const uint8_t 
             store_undo_log(s, NCOLS + (x == &s->txidx ? 0 : 1), i, slot);
     }
     x->slots[i] = colstore_ix_entry(h, id);
-    store_span_add(x->dirty, i);
+    store_redo_note(s, x == &s->txidx ? REDO_TXIDX : REDO_ADDRIDX, i);
 }
 
 /* The capacity for keys entries: a function of the count alone, so a table grown one insert
@@ -114,6 +114,15 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
                        util_err *err)
 {
     uint64_t cap = store_hindex_cap_for(want);
+    /* The redo log's records of this index name slots of the table being replaced: make
+     * everything they protect durable first, so none is left to replay onto the new table. */
+    int target = x == &s->txidx ? REDO_TXIDX : REDO_ADDRIDX;
+    if (s->redo_ready) {
+        int rc = store_redo_checkpoint(s, err);
+        if (rc) return rc;
+    } else {
+        s->redo_rebuilt |= 1 << (target - REDO_TXIDX); /* the replay leaves it alone */
+    }
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/%s.idx", s->dir, x->name);
     snprintf(tmp, sizeof tmp, "%s.new", path);
@@ -129,9 +138,11 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
     }
     hindex old = *x;
     *x = fresh;
+    s->redo_mute++; /* the whole new table is synced here */
     rc = hindex_fill(s, x, ops, live);
+    s->redo_mute--;
     store_hindex_note_used(x);
-    x->dirty[0] = x->dirty[1] = 0; /* the whole new table is synced here */
+    s->ck[target][0] = s->ck[target][1] = 0;
     if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
         rename(tmp, path) < 0) {
         rc = util_errf(err, UTIL_EIO, "%s: cannot put the rebuilt index in place: %s", path,
@@ -236,7 +247,7 @@ void store_hindex_remove(store *s, hindex *x, int which, const idx_ops *ops, uin
             if ((x->slots[i] & COLSTORE_IX_ID_MASK) != id + 1) continue;
             if (logged) store_undo_log(s, NCOLS + which, i, x->slots[i]);
             x->slots[i] = 0;
-            store_span_add(x->dirty, i);
+            store_redo_note(s, REDO_TXIDX + which, i);
             x->used--;
             break;
         }

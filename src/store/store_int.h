@@ -50,7 +50,6 @@ typedef struct hindex {
     uint64_t *slots;
     uint64_t cap; /* power of two */
     uint64_t used;
-    uint64_t dirty[2]; /* slots [dirty[0], dirty[1]) hold every slot changed since the commit */
 } hindex;
 
 #define IDX_HEADER_WORDS 4              /* magic, version, capacity, reserved */
@@ -70,6 +69,16 @@ typedef struct undo_hdr {
 #define UNDO_MAGIC 0x676f6c6f646e7563ULL
 #define UNDO_CAP_RECORDS (((size_t)1 << 30) / sizeof(undo_rec))
 #define UNDO_INITIAL_BYTES ((size_t)1 << 20)
+
+/* The redo log (store_redo.c, docs/formats.md "Redo log"): what a commit records instead of
+ * syncing the pages it changed in place. Targets are the columns (0..NCOLS-1) and the two
+ * indexes (REDO_TXIDX, REDO_ADDRIDX); a record is (target << 56 | row or slot, new value). */
+#define REDO_TXIDX NCOLS
+#define REDO_ADDRIDX (NCOLS + 1)
+#define REDO_TARGETS (NCOLS + 2)
+#define REDO_INDEX_MASK ((1ULL << 56) - 1)
+#define REDO_HDR_BYTES 64
+#define REDO_MIN_LIMIT ((uint64_t)16 << 20)
 
 struct store {
     char dir[4096];
@@ -96,10 +105,24 @@ struct store {
     uint64_t *pf_scratch;   /* per-block prefetch scratch: key hashes, then candidate ids */
     size_t pf_cap;
     uint64_t undo_base[NCOLS]; /* rows committed per column: changes below need undo records */
-    /* Per column, rows [dirty[c][0], dirty[c][1]) hold every row changed in place (or cut by a
-     * reorganisation) since the last commit; with the appended rows past undo_base, what the
-     * next commit makes durable (store_commit). */
+    /* Per column, dirty[c][0] is set when a reorganisation cut the column below undo_base: the
+     * next commit syncs the rows written again from there on in sequence, as it syncs the
+     * rows appended past undo_base (store_commit). Changes in place go to the redo log. */
     uint64_t dirty[NCOLS][2];
+    /* The redo log (writers). Entries changed in place below the committed length (and index
+     * slots) since the last commit are noted in redo_keys; the commit writes their values to
+     * the log instead of syncing their pages, which a checkpoint syncs later, once for many
+     * commits. ck holds, per target, the span changed in place since the last checkpoint. */
+    int redo_fd;
+    int redo_ready;           /* replayed at open: changes from now on are noted */
+    int redo_mute;            /* an index is being rebuilt (synced whole): nothing to note */
+    int redo_full;            /* this batch's commit must be a checkpoint */
+    int redo_rebuilt;         /* indexes rebuilt at open before the replay (bit per index) */
+    uint64_t redo_end;        /* bytes of the log in use: header and committed groups */
+    uint64_t redo_file_bytes; /* allocated bytes of the log file */
+    uint64_t *redo_keys;      /* this batch's notes: target << 56 | row or slot */
+    size_t redo_n, redo_cap;
+    uint64_t ck[REDO_TARGETS][2];
     int legacy;          /* format 1: no payload columns (read-only) */
     uint8_t *nd_scratch; /* one output's payload while appending */
     size_t nd_cap;
@@ -133,10 +156,29 @@ static inline void store_span_add(uint64_t span[2], uint64_t i)
     }
 }
 
-/* A row of column col changed in place: the next commit syncs it. */
+/* ---- redo log (store_redo.c) ---- */
+int store_redo_grow_keys(store *s);
+/* Entry index of target (a column or REDO_TXIDX/REDO_ADDRIDX) was changed in place: the next
+ * commit records its value in the redo log (or the next checkpoint syncs its page). */
+static inline void store_redo_note(store *s, int target, uint64_t index)
+{
+    if (!s->redo_ready || s->redo_mute) return;
+    store_span_add(s->ck[target], index);
+    if (s->redo_full) return;
+    if (s->redo_n == s->redo_cap && store_redo_grow_keys(s)) return;
+    s->redo_keys[s->redo_n++] = (uint64_t)target << 56 | index;
+}
+int store_redo_open(store *s, int *applied_ix, util_err *err);
+int store_redo_check_reader(store *s, util_err *err);
+int store_redo_checkpoint(store *s, util_err *err);
+int store_redo_commit_group(store *s, const uint8_t sum[32], int *checkpointed, util_err *err);
+void store_redo_close(store *s);
+
+/* A row of column col changed in place: rows appended since the commit are synced with the
+ * appended range; older rows go to the redo log. */
 static inline void store_dirty_row(store *s, int col, uint64_t row)
 {
-    store_span_add(s->dirty[col], row);
+    if (row < s->undo_base[col]) store_redo_note(s, col, row);
 }
 
 static inline uint64_t store_mix64(uint64_t h)

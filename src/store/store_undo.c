@@ -118,7 +118,7 @@ void store_undo_replay(store *s, uint64_t mark)
             if (x->slots && recs[i].index < x->cap) {
                 if (!x->slots[recs[i].index] && recs[i].old) x->used++;
                 x->slots[recs[i].index] = recs[i].old;
-                store_span_add(x->dirty, recs[i].index);
+                store_redo_note(s, (int)target, recs[i].index);
             }
         } else if (target < NCOLS && s->cols[target].width == 8 &&
                    (recs[i].index + 1) * 8 <= s->cols[target].mapped) {

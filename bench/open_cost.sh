@@ -1,0 +1,66 @@
+#!/bin/bash
+# What opening a store costs a query (issue 18, part 6): `tx`, `address` (first page) and
+# `stats` on a store against `cointrail --help` (process start, no store), each timed on its own.
+#
+#   bench/open_cost.sh DB [BIN...]
+#       DB:  a store (opened read-only; nothing is written into it)
+#       BIN: cointrail binaries to compare (default: build/cointrail), runs interleaved
+#   env: RUNS (11)
+#
+# The txid is the store's middle tx (from tx_hash.col); the address the first output address of
+# that tx. Prints `uptime` first and last, then per binary and command the median wall time and
+# the median CPU time (user + system, less sensitive to other load), and the wall time as a
+# multiple of `--help`'s. Page cache warm (one untimed run of each first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DB=$1
+shift
+BINS=("$@")
+[ ${#BINS[@]} -gt 0 ] || BINS=(build/cointrail)
+RUNS=${RUNS:-11}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+txs=$(($(stat -c %s "$DB/tx_hash.col") / 32))
+TXID=$(python3 -c "
+f = open('$DB/tx_hash.col', 'rb'); f.seek(32 * ($txs // 2)); print(f.read(32)[::-1].hex())")
+ADDR=$("${BINS[0]}" tx --db "$DB" --json "$TXID" | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+print(next(o['address'] for o in d['outputs'] if o.get('address')))")
+echo "uptime: $(uptime)"
+echo "store: $DB ($txs txs; labels.db: $(stat -c %s "$DB/labels.db" 2>/dev/null || echo none) bytes)"
+echo "tx $TXID, address $ADDR"
+
+cmds=("--help" "tx --db $DB $TXID" "address --db $DB $ADDR" "stats --db $DB")
+names=(help tx address stats)
+declare -A wall=() cpu=()
+for b in "${BINS[@]}"; do
+    for c in "${cmds[@]}"; do
+        # shellcheck disable=SC2086
+        "$b" $c >/dev/null
+    done
+done
+for run in $(seq "$RUNS"); do
+    for i in "${!BINS[@]}"; do
+        for k in "${!cmds[@]}"; do
+            # shellcheck disable=SC2086
+            t0=$(date +%s%N)
+            /usr/bin/time -f "%U %S" -o /tmp/open_cost.$$ "${BINS[$i]}" ${cmds[$k]} >/dev/null
+            e=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { print (b - a) / 1e9 }')
+            read -r u s </tmp/open_cost.$$
+            wall[$i-$k]+="$e"$'\n'
+            cpu[$i-$k]+="$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')"$'\n'
+        done
+    done
+done
+rm -f /tmp/open_cost.$$
+echo "uptime: $(uptime)"
+for i in "${!BINS[@]}"; do
+    h=$(printf '%s' "${wall[$i-0]}" | median)
+    for k in "${!cmds[@]}"; do
+        w=$(printf '%s' "${wall[$i-$k]}" | median)
+        c=$(printf '%s' "${cpu[$i-$k]}" | median)
+        printf '%s %-8s wall %.3f s (%.1fx --help), cpu %.3f s\n' "${BINS[$i]}" "${names[$k]}" \
+            "$w" "$(awk -v a="$w" -v b="$h" 'BEGIN { print (b > 0) ? a / b : 0 }')" "$c"
+    done
+done
