@@ -28,32 +28,42 @@ static const char state_usage[] =
     "       cointrail state watchlist-delete [--db DIR] [--state URL] --owner O NAME\n"
     "       cointrail state watchlists  [--db DIR] [--state URL]\n"
     "       cointrail state key-add     [--db DIR] [--state URL] --owner O (--role R|--scopes L)\n"
+    "                                   [--key KEY]\n"
     "       cointrail state key-revoke  [--db DIR] [--state URL] KEY_ID\n"
     "       cointrail state keys        [--db DIR] [--state URL]\n"
     "       cointrail state deliveries  [--db DIR] [--state URL]\n"
     "The shared records of `serve --state URL` replicas (docs/state.md). watchlist-put takes a\n"
     "JSON file {\"name\", \"webhook\"?, \"items\": [...]} as POST /v1/watchlists does. key-add "
     "prints\n"
-    "a new key once on stdout and stores only its SHA-256.\n";
+    "a new key once on stdout (or takes --key KEY) and stores only its SHA-256.\n";
 
 typedef struct st_args {
     const char *db, *state, *chain, *address, *category, *name, *actor, *source, *url, *author,
-        *reason, *owner, *role, *scopes;
+        *reason, *owner, *role, *scopes, *key;
     int confidence, json, first;
 } st_args;
 
 static int parse(int argc, char **argv, st_args *a, const char *usage)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},       {"state", required_argument, 0, 'S'},
-        {"chain", required_argument, 0, 'c'},    {"address", required_argument, 0, 'a'},
-        {"category", required_argument, 0, 'k'}, {"name", required_argument, 0, 'n'},
-        {"actor", required_argument, 0, 'A'},    {"source", required_argument, 0, 's'},
-        {"url", required_argument, 0, 'u'},      {"author", required_argument, 0, 'w'},
-        {"reason", required_argument, 0, 'r'},   {"confidence", required_argument, 0, 'C'},
-        {"owner", required_argument, 0, 'o'},    {"role", required_argument, 0, 'R'},
-        {"scopes", required_argument, 0, 'P'},   {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"state", required_argument, 0, 'S'},
+                                         {"chain", required_argument, 0, 'c'},
+                                         {"address", required_argument, 0, 'a'},
+                                         {"category", required_argument, 0, 'k'},
+                                         {"name", required_argument, 0, 'n'},
+                                         {"actor", required_argument, 0, 'A'},
+                                         {"source", required_argument, 0, 's'},
+                                         {"url", required_argument, 0, 'u'},
+                                         {"author", required_argument, 0, 'w'},
+                                         {"reason", required_argument, 0, 'r'},
+                                         {"confidence", required_argument, 0, 'C'},
+                                         {"owner", required_argument, 0, 'o'},
+                                         {"role", required_argument, 0, 'R'},
+                                         {"scopes", required_argument, 0, 'P'},
+                                         {"key", required_argument, 0, 'K'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->chain = "btc";
     a->source = "analyst";
@@ -104,6 +114,9 @@ static int parse(int argc, char **argv, st_args *a, const char *usage)
             break;
         case 'P':
             a->scopes = optarg;
+            break;
+        case 'K':
+            a->key = optarg;
             break;
         case 'j':
             a->json = 1;
@@ -340,14 +353,14 @@ int cmd_state(int argc, char **argv)
             state_close(st);
             return CLI_USAGE;
         }
-        rc = serve_key_make_line(NULL, a.owner, a.role ? "role" : "scopes",
+        rc = serve_key_make_line(a.key, a.owner, a.role ? "role" : "scopes",
                                  a.role ? a.role : a.scopes, key, line, &err);
         if (!rc) {
             snprintf(digest, sizeof digest, "%.64s", line + 7); /* after "sha256:" */
             rc = state_key_add(st, digest, a.owner, line, &err);
         }
         if (!rc) {
-            printf("%s\n", key);
+            if (!a.key) printf("%s\n", key);
             fprintf(stderr, "cointrail: key %.16s for %s stored in the state (%s)\n", line + 7,
                     a.owner, state_backend(st));
         }
