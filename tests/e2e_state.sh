@@ -184,6 +184,32 @@ suite() { # BACKEND URL
     PIDS=""
 }
 
+# The embedded default: `labels add --db DIR` keeps DIR/state.sqlite and rewrites DIR/labels.db,
+# which `screen` reads and a `serve` without --state follows.
+echo "== embedded"
+cp -a "$T/db0" "$T/dbE"
+"$BIN" screen --db "$T/dbE" --json "$ADDR" >"$T/s0.json" || bad "screen"
+grep -q '"theft"' "$T/s0.json" && bad "embedded: theft before the label"
+"$BIN" labels add --db "$T/dbE" --address "$ADDR" --category theft --name "embedded" \
+    --author alice >/dev/null && ok || bad "embedded: labels add"
+[ -f "$T/dbE/state.sqlite" ] && ok || bad "embedded: no DIR/state.sqlite"
+"$BIN" screen --db "$T/dbE" --json "$ADDR" >"$T/s1.json"
+grep -q '"theft"' "$T/s1.json" && ok || bad "embedded: screen does not see the label"
+"$BIN" labels show --db "$T/dbE" "$ADDR" | grep -q '"embedded"' && ok || bad "embedded: labels show"
+"$BIN" labels retire --db "$T/dbE" --address "$ADDR" --category theft --author bob >/dev/null &&
+    ok || bad "embedded: retire"
+"$BIN" screen --db "$T/dbE" --json "$ADDR" >"$T/s2.json"
+grep -q '"theft"' "$T/s2.json" && bad "embedded: theft after retire" || ok
+"$BIN" labels retire --db "$T/dbE" --address "$ADDR" --category theft --author bob 2>"$T/e"
+[ $? = 3 ] && grep -q "no active label" "$T/e" && ok || bad "embedded: second retire: $(cat "$T/e")"
+[ "$("$BIN" labels history --db "$T/dbE" "$ADDR" | wc -l)" = 2 ] && ok || bad "embedded: history"
+"$BIN" labels add --db "$T/dbE" --address 1NotAnAddress --category theft --author a 2>"$T/e" &&
+    bad "embedded: a bad address accepted"
+grep -q "field address" "$T/e" && ok || bad "embedded: bad address: $(cat "$T/e")"
+"$BIN" labels add --state "mysql://x" --address "$ADDR" --category theft --author a 2>"$T/e" &&
+    bad "a mysql URL accepted"
+grep -q "neither postgresql" "$T/e" && ok || bad "bad URL: $(cat "$T/e")"
+
 suite sqlite "sqlite:$T/state.sqlite"
 pg_start || bad "PostgreSQL did not start"
 [ -n "$PG_URL" ] && suite postgresql "$PG_URL"
