@@ -257,14 +257,14 @@ static void leases(void)
     usleep(400000);                /* A "died": its lease expires */
     CHECK(state_delivery_lease(db, "k1", "B", 5000, &out, &until, final, by, &err) == 0);
     CHECK(out == STATE_LEASE_GOT);
-    CHECK(state_delivery_finish(db, "k1", "A", "delivered", 1, &err) == UTIL_EBUSY);
-    CHECK(state_delivery_finish(db, "k1", "B", "delivered", 1, &err) == 0);
+    CHECK(state_delivery_finish(db, "k1", "A", "delivered", &err) == UTIL_EBUSY);
+    CHECK(state_delivery_finish(db, "k1", "B", "delivered", &err) == 0);
     CHECK(state_delivery_lease(db, "k1", "A", 300, &out, &until, final, by, &err) == 0);
     CHECK(out == STATE_LEASE_DONE && !strcmp(final, "delivered") && !strcmp(by, "B"));
     /* a pending outcome gives the lease back at once */
     CHECK(state_delivery_lease(db, "k2", "A", 60000, &out, &until, final, by, &err) == 0);
     CHECK(out == STATE_LEASE_GOT);
-    CHECK(state_delivery_finish(db, "k2", "A", "pending", 1, &err) == 0);
+    CHECK(state_delivery_finish(db, "k2", "A", "pending", &err) == 0);
     CHECK(state_delivery_lease(db, "k2", "B", 60000, &out, &until, final, by, &err) == 0);
     CHECK(out == STATE_LEASE_GOT);
     state_close(db);

@@ -375,7 +375,7 @@ void *serve_webhook_main(void *arg)
             /* a receiver's answer ends the delivery for every replica; no answer gives the lease
              * back for the next attempt (here or elsewhere) */
             const char *final = !strcmp(state, "not_allowed") ? "pending" : state;
-            if (state_delivery_finish(sv->st, lease_key, sv->replica, final, (int)attempts, &lerr))
+            if (state_delivery_finish(sv->st, lease_key, sv->replica, final, &lerr))
                 fprintf(stderr, "cointrail: alert %lld: %s\n", (long long)id, lerr.msg);
             free(lease_key);
         }

@@ -651,13 +651,12 @@ int state_delivery_lease(state_db *db, const char *key, const char *holder, int6
 }
 
 int state_delivery_finish(state_db *db, const char *key, const char *holder, const char *final,
-                          int attempts, util_err *err)
+                          util_err *err)
 {
-    char now[24], att[24];
+    char now[24];
     fmt_i64(now, state_now_ms());
-    fmt_i64(att, attempts);
     int pending = !strcmp(final, "pending");
-    const char *p[] = {key, holder, final, now, att};
+    const char *p[] = {key, holder, final, now};
     st_res r = {0};
     pthread_mutex_lock(&db->mu);
     int rc = st_exec(db,

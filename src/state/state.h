@@ -121,9 +121,10 @@ int state_delivery_lease(state_db *db, const char *key, const char *holder, int6
                          int *outcome, int64_t *until_ms, char *final, char *by, util_err *err);
 /* The holder's attempt ended: final "delivered", "rejected" or "failed" ends the alert's
  * delivery for every replica; "pending" (to be retried) gives the lease back. UTIL_EBUSY if
- * holder no longer holds the lease (it expired and another replica took it over). */
+ * holder no longer holds the lease (it expired and another replica took it over). The row's
+ * attempts count every replica's attempts. */
 int state_delivery_finish(state_db *db, const char *key, const char *holder, const char *final,
-                          int attempts, util_err *err);
+                          util_err *err);
 /* Rows of the delivery table as a JSON array of {"key","state","holder","attempts",
  * "delivered_by"} (tests and `cointrail state deliveries`). New reference. */
 int state_deliveries(state_db *db, json_t **out, util_err *err);

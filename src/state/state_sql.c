@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "state_int.h"
 
@@ -217,7 +218,13 @@ int st_connect(state_db *db, util_err *err)
         return util_errf(err, UTIL_EIO, "state database %s: %s", db->shown,
                          db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
     sqlite3_busy_timeout(db->lite, 10000);
-    int rc = st_exec(db, "PRAGMA journal_mode=WAL", 0, NULL, NULL, err);
+    /* Turning WAL on needs the file to itself for a moment and does not wait through the busy
+     * handler: processes opening a new database together retry it */
+    int rc = UTIL_EBUSY;
+    for (int i = 0; rc == UTIL_EBUSY && i < 200; i++) {
+        if (i) usleep(25000);
+        rc = st_exec(db, "PRAGMA journal_mode=WAL", 0, NULL, NULL, err);
+    }
     if (!rc) rc = st_exec(db, "PRAGMA synchronous=FULL", 0, NULL, NULL, err);
     return rc;
 }
