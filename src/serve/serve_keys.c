@@ -277,7 +277,7 @@ int serve_keys_set(server *sv, json_t *arr, util_err *err)
     serve_key *keys = malloc((sv->n_file_keys + n + 1) * sizeof *keys), k;
     if (!keys) return util_errf(err, UTIL_ENOMEM, "out of memory");
     pthread_mutex_lock(&sv->lock);
-    memcpy(keys, f->keys, sv->n_file_keys * sizeof *keys);
+    if (sv->n_file_keys) memcpy(keys, f->keys, sv->n_file_keys * sizeof *keys);
     pthread_mutex_unlock(&sv->lock);
     size_t m = sv->n_file_keys;
     json_t *v;
