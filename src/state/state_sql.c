@@ -135,8 +135,9 @@ static int pg_exec_once(state_db *db, const char *sql, int n, const char *const 
     PGresult *r = PQexecParams(db->pg, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        char msg[512];
-        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        char msg[512], state[8] = "";
+        const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        snprintf(state, sizeof state, "%s", code ? code : ""); /* r is cleared below */
         snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(db->pg));
         msg[strcspn(msg, "\n")] = 0;
         PQclear(r);
@@ -145,8 +146,7 @@ static int pg_exec_once(state_db *db, const char *sql, int n, const char *const 
                              msg[0] ? msg : "connection lost");
         /* 40001 serialization failure, 40P01 deadlock, 23505 unique violation by a racing
          * writer: the caller may try again */
-        int busy = state &&
-                   (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "23505"));
+        int busy = !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "23505");
         return util_errf(err, busy ? UTIL_EBUSY : UTIL_EIO, "state database %s: %s", db->shown,
                          msg);
     }
