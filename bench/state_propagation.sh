@@ -59,7 +59,7 @@ print(f"{statistics.median(v):.3f} {max(v):.3f}")' "$T/lat")
     done
     echo "$be: median of run medians $(printf '%s\n' "${meds[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p") s"
 }
-run sqlite "sqlite:$T/state.sqlite"
+[ -n "${SKIP_SQLITE:-}" ] || run sqlite "sqlite:$T/state.sqlite"
 pg_start
 run postgresql "$PG_URL"
 echo "load: $(uptime)"
