@@ -20,6 +20,7 @@ T=$(mktemp -d)
 PIDS=""
 source tests/pg_server.sh
 trap 'kill -9 $PIDS 2>/dev/null; pg_cleanup; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP PIPE # the EXIT trap then stops the servers
 echo "load: $(uptime)"
 "$BIN" generate --out "$T/g" --seed 5 --blocks 60 --txs-per-block 30 --maturity 5 \
     --halving-interval 50 --quiet >/dev/null
