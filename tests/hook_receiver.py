@@ -7,6 +7,7 @@ usage: hook_receiver.py LOG PORTFILE MODE [PORT]
   (the answer; null: none), "t" (time.time() when it arrived)} before it is answered. MODE:
     ok          answer 204
     slow        answer 204 after 0.2 s (logged as accepted before: a crash meanwhile is a repeat)
+    slow:S      answer 204 after S seconds
     hang        accept and read the request, never answer
     flaky:N     answer 500 to the first N requests, then 204
     redirect:P  answer 307 with Location http://127.0.0.1:P/internal
@@ -56,6 +57,8 @@ class H(http.server.BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(0.2)
+        elif mode.startswith("slow:"):
+            time.sleep(float(mode[5:]))
         self.send_response(status)
         if status == 307:
             self.send_header("Location", f"http://127.0.0.1:{mode[9:]}/internal")

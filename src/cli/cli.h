@@ -27,6 +27,8 @@ int cmd_generate(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_entity(int argc, char **argv);
 int cmd_labels(int argc, char **argv);
+int cmd_labels_state(int argc, char **argv); /* labels add|retire|history (cmd_state.c) */
+int cmd_state(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_screen(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -268,6 +268,8 @@ int cmd_labels(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *sub = argv[1];
+    if (!strcmp(sub, "add") || !strcmp(sub, "retire") || !strcmp(sub, "history"))
+        return cmd_labels_state(argc, argv);
     labels_args a;
     int rc = parse_args(argc - 1, argv + 1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;

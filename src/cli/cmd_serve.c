@@ -16,7 +16,7 @@ static const char *usage =
     "           [--max-expensive N] [--max-answer BYTES] [--max-seeds N]\n"
     "           [--webhook-allow SCHEME://HOST:PORT/PATH]... [--webhook-attempts N]\n"
     "           [--webhook-workers N] [--max-watch-items N] [--max-watchlists N]\n"
-    "           [--web DIR]\n"
+    "           [--web DIR] [--state URL [--replica-id NAME] [--delivery-lease-ms MS]]\n"
     "  defaults: 127.0.0.1:8080, a thread per core (at most 256), 1 MiB bodies, 1000 items\n"
     "            per batch, the store checked for new blocks every 200 ms, idle connections\n"
     "            closed after 10 s, 16384 screening answers cached per store state (0: none);\n"
@@ -61,6 +61,9 @@ int cmd_serve(int argc, char **argv)
                                          {"max-answer", required_argument, 0, 'a'},
                                          {"max-seeds", required_argument, 0, 's'},
                                          {"web", required_argument, 0, 'U'},
+                                         {"state", required_argument, 0, 'S'},
+                                         {"replica-id", required_argument, 0, 'R'},
+                                         {"delivery-lease-ms", required_argument, 0, 'E'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -127,6 +130,22 @@ int cmd_serve(int argc, char **argv)
         case 'U':
             o.web_dir = optarg;
             break;
+        case 'S':
+            o.state_url = optarg;
+            break;
+        case 'R':
+            o.replica_id = optarg;
+            break;
+        case 'E': {
+            uint64_t v;
+            if (cli_parse_u64(optarg, &v) || v < 100 || v > 3600000) {
+                fprintf(stderr, "cointrail: --delivery-lease-ms: '%s' is not 100..3600000\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            o.lease_ms = (unsigned)v;
+            break;
+        }
         case 'l':
             o.listen = optarg;
             break;

@@ -445,7 +445,8 @@ static int ov_set(sctx *c, uint64_t o, const expo_row *rows, size_t n, int equal
     }
     if (util_grow((void **)&c->pool, &c->cap_pool, c->n_pool + n, sizeof *c->pool, 1024, SIZE_MAX))
         return UTIL_ENOMEM;
-    memcpy(c->pool + c->n_pool, rows, n * sizeof *rows);
+    if (n) /* an output the new labels leave clean has no rows (a retired label) */
+        memcpy(c->pool + c->n_pool, rows, n * sizeof *rows);
     if (!have) {
         if (util_grow((void **)&c->ovr, &c->cap_ovr, c->n_ovr + 1, sizeof *c->ovr, 256, SIZE_MAX))
             return UTIL_ENOMEM;

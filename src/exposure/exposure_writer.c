@@ -207,7 +207,8 @@ int expo_w_append(exposure_writer *w, int c, const void *p, uint64_t n, util_err
     colstore_col *col = &w->out[c];
     int rc = reserve(col, n, err);
     if (rc) return rc;
-    memcpy(colstore_col_at(col, col->rows), p, (size_t)n * col->width);
+    if (n) /* p may be NULL for nothing to append */
+        memcpy(colstore_col_at(col, col->rows), p, (size_t)n * col->width);
     col->rows += n;
     return 0;
 }

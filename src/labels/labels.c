@@ -446,3 +446,20 @@ oom_arr_owned:
     json_decref(doc);
     return util_errf(err, UTIL_ENOMEM, "out of memory listing labels");
 }
+
+int labels_remove(labels_db *db, const char *chain, const char *address, const char *source,
+                  const char *category)
+{
+    const labels_label *first;
+    size_t n;
+    labels_find(db, chain, address, &first, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(first[i].source, source) || strcmp(first[i].category, category)) continue;
+        size_t at = (size_t)(first + i - db->set.v);
+        labels_label_free(&db->set.v[at]);
+        memmove(&db->set.v[at], &db->set.v[at + 1], (db->set.n - at - 1) * sizeof *db->set.v);
+        db->set.n--;
+        return 1;
+    }
+    return 0;
+}

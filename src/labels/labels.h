@@ -145,6 +145,13 @@ int labels_import_file(labels_db *db, const char *path, const labels_import_opts
 int labels_add(labels_db *db, const labels_label *in, size_t n, const char *origin,
                labels_import_result *res, util_err *err);
 
+/* Take the label with this identity (chain, address canonical, source, category) out of db
+ * (memory only: labels_db_save writes it): 1 if it was there, 0 if not. A retired analyst label
+ * (src/state) leaves the set this way. Pointers from labels_db_get/labels_find are invalid
+ * after a removal. */
+int labels_remove(labels_db *db, const char *chain, const char *address, const char *source,
+                  const char *category);
+
 /* ---- vocabulary ---- */
 /* Chain name of a currency code: XBT and BTC -> "btc", others lowercased ("ETH" -> "eth").
  * out holds at least 32 bytes. UTIL_EINVAL for an empty or odd code (spaces, over 31 bytes). */

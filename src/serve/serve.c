@@ -393,6 +393,7 @@ int serve_run(const serve_opts *o, util_err *err)
     front->audit_fd = -1;
     sv->started = util_now();
     pthread_mutex_init(&sv->lock, NULL);
+    pthread_mutex_init(&sv->refresh_lock, NULL);
     pthread_mutex_init(&front->conn_lock, NULL);
     risk_config_default(&sv->cfg);
     int rc = 0, fd = -1;
@@ -414,15 +415,17 @@ int serve_run(const serve_opts *o, util_err *err)
         goto done;
     }
     front->max_expensive = o->max_expensive ? o->max_expensive : threads > 1 ? threads - 1 : 1;
-    if (!o->api_keys_file && !o->insecure_no_auth) {
+    if (!o->api_keys_file && !o->insecure_no_auth && !o->state_url) {
         rc = util_errf(err, UTIL_EINVAL,
                        "--api-keys FILE is required (or --insecure-no-auth for loopback tests)");
         goto done;
     }
     if (o->api_keys_file && (rc = serve_load_keys(sv, err))) goto done;
+    if (o->state_url && (rc = serve_state_open(sv, err))) goto done;
     if (o->rules_file && (rc = risk_config_load(&sv->cfg, o->rules_file, err))) goto done;
     if ((rc = serve_snap_open(sv, &sv->cur, err))) goto done;
     if ((rc = serve_watch_init(sv, err))) goto done;
+    if (sv->st && (rc = serve_state_start(sv, err))) goto done;
     if ((rc = open_audit(sv, err))) goto done;
     unsigned port = 0;
     if ((rc = open_listener(o->listen, &fd, &port, err))) goto done;
@@ -477,7 +480,15 @@ done:
     serve_notify_close(notify);
     if (d) MHD_stop_daemon(d);
     if (fd >= 0) close(fd);
+    if (sv->st_started) { /* it refreshes snapshots and lists: stopped before they go */
+        pthread_mutex_lock(&sv->lock);
+        sv->st_stop = 1;
+        pthread_mutex_unlock(&sv->lock);
+        pthread_join(sv->st_tid, NULL);
+        sv->st_started = 0;
+    }
     serve_watch_free(sv);
+    serve_state_stop(sv);
     serve_snap_put(sv->cur);
     if (front->audit_fd >= 0) {
         fdatasync(front->audit_fd);
@@ -487,6 +498,7 @@ done:
     pthread_mutex_destroy(&front->conn_lock);
     free(front);
     pthread_mutex_destroy(&sv->lock);
+    pthread_mutex_destroy(&sv->refresh_lock);
     free(sv);
     return rc;
 }

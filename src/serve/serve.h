@@ -49,6 +49,10 @@ typedef struct serve_opts {
     size_t cache_slots;        /* screening answers kept per snapshot (0: no cache) */
     const char *web_dir;       /* serve the web UI's files from this directory instead of the
                                   copies built into the program (NULL: built in) */
+    const char *state_url;     /* the shared state (src/state, docs/state.md): labels, watchlists,
+                                  keys and delivery leases there; NULL: the store's files */
+    const char *replica_id;    /* who holds delivery leases (NULL: HOST:PID) */
+    unsigned lease_ms;         /* a delivery lease (0: 10000) */
 } serve_opts;
 
 #define SERVE_MAX_THREADS 256

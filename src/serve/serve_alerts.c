@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../btc/btc.h"
+#include "../crypto/crypto.h"
 #include "serve_int.h"
 
 #define ALERT_REORG_DEPTH 10
@@ -27,7 +28,7 @@ static uint64_t fnv(const char *s)
 }
 
 /* The key of an alert: owner, list, txid, item kind and value. malloc'd, caller frees. */
-static char *alert_key(json_t *a)
+char *serve_alert_key(json_t *a)
 {
     json_t *it = json_object_get(a, "item");
     const char *f[5] = {json_string_value(json_object_get(a, "owner")),
@@ -101,7 +102,7 @@ int serve_seen_rebuild(server *sv)
     for (size_t i = json_array_size(sv->alerts); i-- > 0;) {
         json_t *a = json_array_get(sv->alerts, i);
         if ((uint64_t)json_integer_value(json_object_get(a, "height")) < low) continue;
-        char *k = alert_key(a);
+        char *k = serve_alert_key(a);
         if (!k || seen_add(w, k)) return -1;
     }
     return 0;
@@ -116,9 +117,21 @@ json_int_t serve_alert_id(json_t *a)
 
 /* The Idempotency-Key of an alert's deliveries: its id and the start of its txid, both from
  * the durable record, so every attempt, before and after a restart, sends the same key. */
-static json_t *idem_key(json_t *rec)
+static json_t *idem_key(const server *sv, json_t *rec)
 {
     char key[96];
+    if (sv->o.state_url) {
+        /* replicas number their alerts each on its own: the key is made of what names the
+         * alert on every replica, so that a receiver sees one key whoever delivers it */
+        char *k = serve_alert_key(rec);
+        if (!k) return NULL;
+        uint8_t d[32];
+        crypto_sha256(k, strlen(k), d);
+        free(k);
+        memcpy(key, "s-", 2);
+        util_hex(key + 2, d, 16);
+        return json_string(key);
+    }
     snprintf(key, sizeof key, "%lld-%.16s", (long long)serve_alert_id(rec),
              json_string_value(json_object_get(rec, "txid")));
     return json_string(key);
@@ -208,7 +221,7 @@ int serve_load_alert(server *sv, json_t *a, const char *path, size_t line)
         json_object_set_new(rec, "webhook",
                             json_pack("{s:O, s:s, s:i, s:o}", "url", json_object_get(hook, "url"),
                                       "state", "pending", "attempts", 0, "idempotency_key",
-                                      idem_key(rec)));
+                                      idem_key(sv, rec)));
     uint64_t n = (uint64_t)json_integer_value(id);
     if (n >= sv->watch->next_id) sv->watch->next_id = n + 1;
     json_array_append_new(sv->alerts, rec);
@@ -301,7 +314,7 @@ static int on_alert(json_t *alert, void *argp)
     {
         if (strcmp(k, "list")) json_object_set(rec, k, v);
     }
-    char *key = alert_key(rec);
+    char *key = serve_alert_key(rec);
     if (!key) return json_decref(rec), -1;
     if (seen_has(w, key)) {
         free(key);
@@ -349,7 +362,7 @@ static int flush_batch(scan_ctx *x, uint64_t scanned, const uint8_t hash[32])
             serve_hook_check(w->allow, json_string_value(json_object_get(hook, "url")));
         json_object_set_new(hook, "state", json_string(no ? "not_allowed" : "pending"));
         json_object_set_new(hook, "attempts", json_integer(0));
-        json_object_set_new(hook, "idempotency_key", idem_key(rec));
+        json_object_set_new(hook, "idempotency_key", idem_key(sv, rec));
         if (no)
             json_object_set_new(hook, "error", json_string(no));
         else if (serve_heap_push(w, (job){now, json_array_size(sv->alerts) - 1}))

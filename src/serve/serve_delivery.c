@@ -248,6 +248,51 @@ static void journal(server *sv, json_int_t id, json_t *hook)
     free(nl ? nl : l);
 }
 
+/* With --state: take the alert's delivery lease (called and returning with sv->lock held; the
+ * database is asked without it). STATE_LEASE_GOT with *key (malloc'd) to finish the lease
+ * with; otherwise the job is handled: requeued for when the other replica's lease expires (or
+ * the database is back), or marked as the other replica finished it. */
+static int lease_take(server *sv, json_t *rec, job *j, char **key)
+{
+    struct serve_watch *w = sv->watch;
+    *key = serve_alert_key(rec);
+    if (!*key) {
+        j->due = util_now() + 1;
+        serve_heap_push(w, *j);
+        return 0;
+    }
+    unsigned lease_ms = sv->o.lease_ms ? sv->o.lease_ms : 10000;
+    pthread_mutex_unlock(&sv->lock);
+    int outcome = 0;
+    int64_t until = 0;
+    char final[64] = "", by[64] = "";
+    util_err err = {0};
+    int rc = state_delivery_lease(sv->st, *key, sv->replica, lease_ms, &outcome, &until, final, by,
+                                  &err);
+    pthread_mutex_lock(&sv->lock);
+    if (!rc && outcome == STATE_LEASE_GOT) return STATE_LEASE_GOT;
+    free(*key);
+    *key = NULL;
+    json_t *hook = json_object_get(json_array_get(sv->alerts, j->idx), "webhook");
+    if (rc) {
+        /* nobody can tell whether another replica delivers it: wait for the database rather
+         * than risk a second delivery */
+        fprintf(stderr, "cointrail: alert delivery waits for the state database: %s\n", err.msg);
+        j->due = util_now() + 1;
+        serve_heap_push(w, *j);
+        return 0;
+    }
+    if (outcome == STATE_LEASE_HELD) {
+        double wait = (double)(until - state_now_ms()) / 1000.0;
+        j->due = util_now() + (wait > 0 ? wait : 0) + 0.05;
+        serve_heap_push(w, *j);
+        return STATE_LEASE_HELD;
+    }
+    json_object_set_new(hook, "state", json_string(final));
+    json_object_set_new(hook, "delivered_by", json_string(by));
+    return STATE_LEASE_DONE;
+}
+
 void *serve_webhook_main(void *arg)
 {
     server *sv = arg;
@@ -265,6 +310,7 @@ void *serve_webhook_main(void *arg)
         job j = heap_pop(w);
         json_t *rec = json_array_get(sv->alerts, j.idx), *hook = json_object_get(rec, "webhook");
         json_int_t id = serve_alert_id(rec);
+
         char url[512], key[96];
         snprintf(url, sizeof url, "%s", json_string_value(json_object_get(hook, "url")));
         /* A receiver whose last attempt failed gets one attempt at a time, and all such
@@ -278,6 +324,16 @@ void *serve_webhook_main(void *arg)
         } else if (dst && dst->failures && w->probing >= spare) {
             j.due = util_now() + 0.1; /* not attempted, so no attempt counted */
             if (!serve_heap_push(w, j)) continue;
+        }
+        char *lease_key = NULL;
+        if (sv->st) { /* replicas: deliver only under the alert's lease (state.h) */
+            if (lease_take(sv, rec, &j, &lease_key) != STATE_LEASE_GOT) {
+                if (dst && (dst = dest_of(w, url))) unpark(w, dst);
+                continue; /* requeued, or finished by another replica */
+            }
+            dst = dest_of(w, url); /* the lock was let go: dests may have moved */
+            rec = json_array_get(sv->alerts, j.idx);
+            hook = json_object_get(rec, "webhook");
         }
         if (dst) {
             dst->in_flight++;
@@ -314,6 +370,15 @@ void *serve_webhook_main(void *arg)
         else
             json_object_set_new(d, "error", json_string(why));
         if (rc != SERVE_HOOK_NOT_ALLOWED) journal(sv, id, d);
+        if (lease_key) {
+            util_err lerr = {0};
+            /* a receiver's answer ends the delivery for every replica; no answer gives the lease
+             * back for the next attempt (here or elsewhere) */
+            const char *final = !strcmp(state, "not_allowed") ? "pending" : state;
+            if (state_delivery_finish(sv->st, lease_key, sv->replica, final, &lerr))
+                fprintf(stderr, "cointrail: alert %lld: %s\n", (long long)id, lerr.msg);
+            free(lease_key);
+        }
 
         pthread_mutex_lock(&sv->lock);
         hook = json_object_get(json_array_get(sv->alerts, j.idx), "webhook");

@@ -14,6 +14,7 @@
 #include "../exposure/exposure.h"
 #include "../labels/labels.h"
 #include "../risk/risk.h"
+#include "../state/state.h"
 #include "../store/store.h"
 #include "../xchain/xchain.h"
 #include "serve.h"
@@ -59,6 +60,7 @@ typedef struct snap {
      * signature of the EVM stores, their indexes and the links file it was opened on */
     struct evmexpo_screener *xs;
     uint64_t xsig;
+    uint64_t labels_gen; /* with --state: the state labels merged in (server.st_labels_gen) */
 } snap;
 
 /* The best label per entity or address of a snapshot (serve_graph.c). */
@@ -128,6 +130,19 @@ typedef struct server {
     uint8_t scanned_hash[32];
     atomic_uint_fast64_t cache_hits, cache_misses;
     atomic_uint_fast64_t requests, by_route[N_ROUTES], by_status[5], lat[LAT_BUCKETS];
+    /* --state (serve_state.c): the shared database, a connection of its own that waits for
+     * changes, and what was last loaded from it (kept when the database goes away) */
+    pthread_mutex_t refresh_lock; /* one snapshot refresh at a time (main loop, state thread) */
+    state_db *st, *st_listen;
+    char replica[128];
+    pthread_t st_tid;
+    int st_started;
+    int st_stop;                       /* under lock */
+    uint64_t st_serial[STATE_NTOPICS]; /* the state thread's own */
+    state_labels st_labels;            /* under lock */
+    uint64_t st_labels_gen;            /* under lock */
+    char state_error[256];             /* under lock: why the database is unreachable */
+    size_t n_file_keys;                /* front->keys[0..n) from --api-keys, then the state's */
 } server;
 
 snap *serve_snap_get(server *sv);
@@ -349,6 +364,25 @@ struct serve_watch {
 
 /* serve_watch.c */
 void serve_path_of(const server *sv, const char *name, char *out, size_t n);
+/* Replace the lists with arr (documents as state_watch_all gives them); a bad one is skipped
+ * with a line on stderr. */
+int serve_lists_set(server *sv, json_t *arr, util_err *err);
+/* The list document stored for w (new reference). */
+json_t *serve_list_json(const watchlist *w);
+
+/* serve_keys.c: replace the keys from the state (arr as state_keys_all gives them) after the
+ * n_file_keys of --api-keys. */
+int serve_keys_set(server *sv, json_t *arr, util_err *err);
+
+/* serve_state.c: --state. open: connect, load keys, labels and lists' serials (before the first
+ * snapshot); start: the thread that follows changes; stop: join it and close. */
+int serve_state_open(server *sv, util_err *err);
+int serve_state_start(server *sv, util_err *err);
+void serve_state_stop(server *sv);
+/* "none" (no --state), "ok" or "unreachable". */
+const char *serve_state_health(server *sv);
+/* serve_alerts.c: what names an alert on every replica (owner, list, txid, item). malloc'd. */
+char *serve_alert_key(json_t *a);
 int serve_name_ok(const char *s);
 void serve_tip_of(const store *s, uint64_t blocks, uint8_t hash[32]);
 

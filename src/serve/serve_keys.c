@@ -264,8 +264,41 @@ int serve_load_keys(server *sv, util_err *err)
     }
     free(line);
     fclose(in);
-    if (!rc && !f->n_keys) rc = util_errf(err, UTIL_EINVAL, "%s: no API keys", file);
+    if (!rc && !f->n_keys && !sv->o.state_url)
+        rc = util_errf(err, UTIL_EINVAL, "%s: no API keys", file);
+    sv->n_file_keys = f->n_keys;
     return rc;
+}
+
+int serve_keys_set(server *sv, json_t *arr, util_err *err)
+{
+    struct serve_front *f = sv->front;
+    size_t n = json_array_size(arr), i;
+    serve_key *keys = malloc((sv->n_file_keys + n + 1) * sizeof *keys), k;
+    if (!keys) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    pthread_mutex_lock(&sv->lock);
+    if (sv->n_file_keys) memcpy(keys, f->keys, sv->n_file_keys * sizeof *keys);
+    pthread_mutex_unlock(&sv->lock);
+    size_t m = sv->n_file_keys;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        char line[KEY_LINE_MAX + 1];
+        util_err kerr = {0};
+        snprintf(line, sizeof line, "%s", json_string_value(json_object_get(v, "line")));
+        if (parse_key_line("state", (int)i + 1, line, &k, &kerr)) {
+            fprintf(stderr, "cointrail: key skipped: %s\n", kerr.msg);
+            continue;
+        }
+        keys[m++] = k;
+    }
+    pthread_mutex_lock(&sv->lock);
+    serve_key *old = f->keys;
+    f->keys = keys;
+    f->n_keys = m;
+    pthread_mutex_unlock(&sv->lock);
+    free(old);
+    return 0;
 }
 
 /* ---- who a request is ---- */
@@ -288,12 +321,15 @@ int serve_key_lookup(server *sv, struct MHD_Connection *c, serve_caller *who)
     uint8_t d[32];
     crypto_sha256(k, strlen(k), d);
     const struct serve_front *f = sv->front;
+    /* with --state the keys are replaced while serving (serve_keys_set) */
+    if (sv->st) pthread_mutex_lock(&sv->lock);
     size_t hit = f->n_keys;
     for (size_t i = 0; i < f->n_keys; i++)
         if (!CRYPTO_memcmp(d, f->keys[i].digest, 32)) hit = i;
-    if (hit == f->n_keys) return 0;
-    *who = f->keys[hit].who;
-    return 1;
+    int found = hit < f->n_keys;
+    if (found) *who = f->keys[hit].who;
+    if (sv->st) pthread_mutex_unlock(&sv->lock);
+    return found;
 }
 
 /* The scope a route needs (0: none). */

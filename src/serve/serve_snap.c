@@ -62,6 +62,14 @@ int serve_snap_open(server *sv, snap **out, util_err *err)
     snap_sig(sv->o.db, sn->sig);
     int rc = store_open(&sn->s, sv->o.db, 0, err);
     if (!rc) rc = labels_db_open(&sn->labels, sv->o.db, 0, err);
+    if (!rc && sv->o.state_url) {
+        /* the analyst labels of the shared state, as last loaded (serve_state.c) */
+        pthread_mutex_lock(&sv->lock);
+        sn->labels_gen = sv->st_labels_gen;
+        rc = state_labels_apply(&sv->st_labels, sn->labels, err);
+        pthread_mutex_unlock(&sv->lock);
+        if (rc) util_err_prefix(err, "state labels");
+    }
     if (!rc) {
         util_err cerr = {0};
         int crc = cluster_open(&sn->clusters, sn->s, sv->o.db, &cerr);
@@ -109,15 +117,23 @@ void serve_snap_put(snap *sn)
 int serve_snap_refresh(server *sv)
 {
     struct file_sig sig[4];
+    pthread_mutex_lock(&sv->refresh_lock); /* the main loop and the state thread both refresh */
     snap_sig(sv->o.db, sig);
-    if (!memcmp(sig, sv->cur->sig, sizeof sig) && serve_xscreen_sig(sv->o.db) == sv->cur->xsig)
+    pthread_mutex_lock(&sv->lock);
+    int labels_same = sv->st_labels_gen == sv->cur->labels_gen;
+    pthread_mutex_unlock(&sv->lock);
+    if (labels_same && !memcmp(sig, sv->cur->sig, sizeof sig) &&
+        serve_xscreen_sig(sv->o.db) == sv->cur->xsig) {
+        pthread_mutex_unlock(&sv->refresh_lock);
         return 0;
+    }
     snap *sn;
     util_err err = {0};
     if (serve_snap_open(sv, &sn, &err)) {
         pthread_mutex_lock(&sv->lock);
         snprintf(sv->refresh_error, sizeof sv->refresh_error, "%s", err.msg);
         pthread_mutex_unlock(&sv->lock);
+        pthread_mutex_unlock(&sv->refresh_lock);
         return 0;
     }
     pthread_mutex_lock(&sv->lock);
@@ -126,6 +142,7 @@ int serve_snap_refresh(server *sv)
     sv->refresh_error[0] = 0;
     sv->refreshes++;
     pthread_mutex_unlock(&sv->lock);
+    pthread_mutex_unlock(&sv->refresh_lock);
     serve_snap_put(old);
     return 1;
 }
@@ -186,15 +203,19 @@ enum MHD_Result serve_route_health(server *sv, struct MHD_Connection *c, req *r)
     /* Unauthenticated: short states only. The messages (which name store paths) are in the log
      * and in the authenticated /v1/metrics. */
     const char *clustering = clustering_state(sn);
+    const char *state = serve_state_health(sv);
+    int state_down = !strcmp(state, "unreachable");
     json_t *d = json_pack(
         "{s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:I, s:s, s:s}", "status",
-        refresh_failing || (strcmp(clustering, "ok") && strcmp(clustering, "none")) ? "degraded"
-                                                                                    : "ok",
+        refresh_failing || state_down || (strcmp(clustering, "ok") && strcmp(clustering, "none"))
+            ? "degraded"
+            : "ok",
         "api", "v1", "height", t->blocks ? json_integer((json_int_t)t->blocks - 1) : json_null(),
         "tip", tip, "txs", (json_int_t)t->txs, "clustered", sn->clusters != NULL, "clustering",
         clustering, "labels", (json_int_t)labels_db_count(sn->labels), "refresh",
         refresh_failing ? "failing" : "ok", "exposure_index",
         risk_index_state_name(risk_ctx_index_state(sn->risk)));
+    json_object_set_new(d, "state", json_string(state));
     serve_snap_put(sn);
     return serve_send_json(c, r, 200, d);
 }
@@ -235,6 +256,14 @@ enum MHD_Result serve_route_metrics(server *sv, struct MHD_Connection *c, req *r
         percentile(sv, 0.9), "p99", percentile(sv, 0.99), "note",
         "upper bounds of log-scale buckets (4 per power of two)", "store", store, "alerts", alerts);
     json_object_set_new(d, "screening_cache", cache);
+    if (sv->o.state_url) {
+        pthread_mutex_lock(&sv->lock);
+        json_t *st = json_pack("{s:s, s:s, s:s, s:I}", "backend",
+                               sv->st ? state_backend(sv->st) : "", "replica", sv->replica, "error",
+                               sv->state_error, "labels_loaded", (json_int_t)sv->st_labels.n);
+        pthread_mutex_unlock(&sv->lock);
+        json_object_set_new(d, "state", st);
+    }
     struct serve_front *f = sv->front;
     json_object_set_new(
         d, "limits",

@@ -171,6 +171,52 @@ static int save_lists(server *sv, util_err *err)
     return rc;
 }
 
+json_t *serve_list_json(const watchlist *w)
+{
+    return list_json(w);
+}
+
+int serve_lists_set(server *sv, json_t *arr, util_err *err)
+{
+    watchlist *nl = calloc(json_array_size(arr) + 1, sizeof *nl);
+    if (!nl) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    size_t n = 0, i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        char why[256];
+        const char *field = list_from_json(sv, v, &nl[n], why, sizeof why, 1, UINT64_MAX);
+        if (field) {
+            fprintf(stderr, "cointrail: state: watchlist %zu skipped: field %s: %s\n", i, field,
+                    why);
+            free(nl[n].items);
+            continue;
+        }
+        n++;
+    }
+    pthread_mutex_lock(&sv->lock);
+    watchlist *old = sv->lists;
+    size_t n_old = sv->n_lists;
+    sv->lists = nl;
+    sv->n_lists = n;
+    pthread_mutex_unlock(&sv->lock);
+    lists_free(old, n_old);
+    return 0;
+}
+
+/* With --state a list is written to the database first, outside sv->lock (a database that is
+ * slow or away must not hold up screening), then changed in memory. 0, or an error answered. */
+static int state_put_list(server *sv, const watchlist *w, util_err *err)
+{
+    json_t *doc = list_json(w);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    int rc = text ? state_watch_put(sv->st, w->owner, w->name, text, err)
+                  : util_errf(err, UTIL_ENOMEM, "out of memory");
+    free(text);
+    return rc;
+}
+
 /* ---- start and stop ---- */
 
 void serve_tip_of(const store *s, uint64_t blocks, uint8_t hash[32])
@@ -204,7 +250,13 @@ int serve_watch_init(server *sv, util_err *err)
     int rc = serve_hook_allow_new(sv->o.webhook_allow, sv->o.n_webhook_allow, &w->allow, err);
     if (rc) return rc;
     serve_path_of(sv, "watchlists.json", path, sizeof path);
-    if (access(path, F_OK) == 0) {
+    if (sv->st) {
+        json_t *arr;
+        if ((rc = state_watch_all(sv->st, &arr, err))) return rc;
+        rc = serve_lists_set(sv, arr, err);
+        json_decref(arr);
+        if (rc) return rc;
+    } else if (access(path, F_OK) == 0) {
         chmod(path, 0600);
         json_error_t je;
         json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -369,6 +421,20 @@ static enum MHD_Result post_list(server *sv, const char *owner, struct MHD_Conne
     }
     snprintf(w.owner, sizeof w.owner, "%s", owner);
     util_err err = {0};
+    if (sv->st) {
+        /* the limits as they are now; the write below may race another replica's, which
+         * only ever replaces whole lists */
+        pthread_mutex_lock(&sv->lock);
+        size_t k = find_list(sv, w.owner, w.name), total = 0, mine = 0;
+        for (size_t q = 0; q < sv->n_lists; q++)
+            if (q != k) total += sv->lists[q].n_items, mine += !strcmp(sv->lists[q].owner, w.owner);
+        int over = mine >= sv->watch->max_lists || total + w.n_items > sv->watch->max_items;
+        pthread_mutex_unlock(&sv->lock);
+        if (!over && state_put_list(sv, &w, &err)) {
+            free(w.items);
+            return serve_error(c, r, 503, NULL, "the change was not saved: %s", err.msg);
+        }
+    }
     pthread_mutex_lock(&sv->lock);
     size_t i = find_list(sv, w.owner, w.name), total = 0, mine = 0;
     int replaced = i < sv->n_lists;
@@ -400,7 +466,7 @@ static enum MHD_Result post_list(server *sv, const char *owner, struct MHD_Conne
         sv->lists = nl;
         sv->lists[sv->n_lists++] = w;
     }
-    if (save_lists(sv, &err)) { /* keep memory and file in agreement */
+    if (!sv->st && save_lists(sv, &err)) { /* keep memory and file in agreement */
         if (replaced)
             sv->lists[i] = old;
         else
@@ -451,6 +517,22 @@ enum MHD_Result serve_route_watchlists(server *sv, const serve_caller *who,
         json_t *out = list_json(&sv->lists[i]);
         pthread_mutex_unlock(&sv->lock);
         return serve_send_json(c, r, 200, out);
+    }
+    if (!strcmp(method, "DELETE") && sv->st) {
+        pthread_mutex_unlock(&sv->lock);
+        int rc = state_watch_delete(sv->st, owner, name, &err);
+        if (rc == UTIL_ENOTFOUND)
+            return serve_error(c, r, 404, NULL, "no watchlist named '%s'", name);
+        if (rc) return serve_error(c, r, 503, NULL, "the change was not saved: %s", err.msg);
+        pthread_mutex_lock(&sv->lock);
+        if ((i = find_list(sv, owner, name)) < sv->n_lists) {
+            watchlist gone = sv->lists[i];
+            memmove(&sv->lists[i], &sv->lists[i + 1], (sv->n_lists - i - 1) * sizeof *sv->lists);
+            sv->n_lists--;
+            free(gone.items);
+        }
+        pthread_mutex_unlock(&sv->lock);
+        return serve_send_json(c, r, 200, json_pack("{s:s}", "deleted", name));
     }
     if (!strcmp(method, "DELETE")) {
         watchlist gone = sv->lists[i];
