@@ -456,7 +456,8 @@ int labels_remove(labels_db *db, const char *chain, const char *address, const c
     for (size_t i = 0; i < n; i++) {
         if (strcmp(first[i].source, source) || strcmp(first[i].category, category)) continue;
         size_t at = (size_t)(first + i - db->set.v);
-        labels_label_free(&db->set.v[at]);
+        /* strings read from labels.db live in its arena, freed with the set */
+        if (!db->arena) labels_label_free(&db->set.v[at]);
         memmove(&db->set.v[at], &db->set.v[at + 1], (db->set.n - at - 1) * sizeof *db->set.v);
         db->set.n--;
         return 1;
