@@ -57,7 +57,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 rules = {"seed", "spend", "tx0", "postmix-cospend-owned", "postmix-cospend-rounds",
          "postmix-cospend-round", "deposit-address-reuse", "address-reuse", "swap-amount-time",
-         "coinjoin-candidate", "merge"}
+         "coinjoin-candidate", "merge", "postmix-path-to-deposit", "swap-payout-to-deposit",
+         "deposit-account"}
 assert d["mode"] == "demix" and d["links"] and d["deposits"]
 for l in d["links"]:
     assert l["rule"] in rules, l
@@ -66,6 +67,13 @@ for l in d["links"]:
 for e in d["deposits"]:
     assert e["confidence"] >= 0.5 and e["amount"] > 0 and e["rules"][0] == "seed", e
 assert sum(a["amount"] for a in d["by_actor"]) == d["totals"]["deposited"]
+assert d["options"]["deposit_account"] is True
+addr = {l["output"]: l["address"] for l in d["links"]}
+for l in d["links"]:  # an account link comes from a deposit at the same address
+    if l["rule"] == "deposit-account":
+        assert addr[l["from"]] == l["address"], l
+for w in d["swaps"]:
+    assert w["rule"] in ("swap-amount-time", "swap-payout-to-deposit"), w
 PYEOF
 "$BIN" trace --db "$T/db" --from "$src" --demix | grep -q "links followed by rule:" && ok || bad "text"
 # usage errors: exit 2
