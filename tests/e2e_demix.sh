@@ -38,9 +38,14 @@ grep -q '"swap_return"' "$T/g/truth.jsonl" && ok || bad "no swap returns generat
 # recall and misattribution against the truth (floors below the measured figures, see
 # docs/tracing.md, "Demixing")
 $PY tests/demix_eval.py "$BIN" "$T/db" "$T/g/truth.jsonl" --json "$T/ev.json" \
-    --min-recall 0.78 --max-innocent 0.01 --max-misattributed 0.03 --min-gain 0.2 >"$T/ev.txt" &&
+    --min-recall 0.95 --max-innocent 0.005 --max-misattributed 0.02 --min-gain 0.35 >"$T/ev.txt" &&
     ok || bad "demix against the truth: $(cat "$T/ev.txt")"
 [ -n "${DEMIX_EVAL_TABLE:-}" ] && cat "$T/ev.txt"
+# without deposit-account links: what the paths through the rounds and the swaps find alone
+$PY tests/demix_eval.py "$BIN" "$T/db" "$T/g/truth.jsonl" --demix-args --no-deposit-account \
+    --min-recall 0.85 --max-innocent 0.005 --max-misattributed 0.02 >"$T/ev2.txt" &&
+    ok || bad "demix --no-deposit-account against the truth: $(cat "$T/ev2.txt")"
+[ -n "${DEMIX_EVAL_TABLE:-}" ] && cat "$T/ev2.txt"
 
 # the document: rules known, confidences in range, deposits at or above the threshold,
 # the same answer twice
