@@ -38,9 +38,14 @@ grep -q '"swap_return"' "$T/g/truth.jsonl" && ok || bad "no swap returns generat
 # recall and misattribution against the truth (floors below the measured figures, see
 # docs/tracing.md, "Demixing")
 $PY tests/demix_eval.py "$BIN" "$T/db" "$T/g/truth.jsonl" --json "$T/ev.json" \
-    --min-recall 0.78 --max-innocent 0.01 --max-misattributed 0.03 --min-gain 0.2 >"$T/ev.txt" &&
+    --min-recall 0.95 --max-innocent 0.005 --max-misattributed 0.02 --min-gain 0.35 >"$T/ev.txt" &&
     ok || bad "demix against the truth: $(cat "$T/ev.txt")"
 [ -n "${DEMIX_EVAL_TABLE:-}" ] && cat "$T/ev.txt"
+# without deposit-account links: what the paths through the rounds and the swaps find alone
+$PY tests/demix_eval.py "$BIN" "$T/db" "$T/g/truth.jsonl" --demix-args --no-deposit-account \
+    --min-recall 0.85 --max-innocent 0.005 --max-misattributed 0.02 >"$T/ev2.txt" &&
+    ok || bad "demix --no-deposit-account against the truth: $(cat "$T/ev2.txt")"
+[ -n "${DEMIX_EVAL_TABLE:-}" ] && cat "$T/ev2.txt"
 
 # the document: rules known, confidences in range, deposits at or above the threshold,
 # the same answer twice
@@ -57,7 +62,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 rules = {"seed", "spend", "tx0", "postmix-cospend-owned", "postmix-cospend-rounds",
          "postmix-cospend-round", "deposit-address-reuse", "address-reuse", "swap-amount-time",
-         "coinjoin-candidate", "merge"}
+         "coinjoin-candidate", "merge", "postmix-path-to-deposit", "swap-payout-to-deposit",
+         "deposit-account"}
 assert d["mode"] == "demix" and d["links"] and d["deposits"]
 for l in d["links"]:
     assert l["rule"] in rules, l
@@ -66,6 +72,13 @@ for l in d["links"]:
 for e in d["deposits"]:
     assert e["confidence"] >= 0.5 and e["amount"] > 0 and e["rules"][0] == "seed", e
 assert sum(a["amount"] for a in d["by_actor"]) == d["totals"]["deposited"]
+assert d["options"]["deposit_account"] is True
+addr = {l["output"]: l["address"] for l in d["links"]}
+for l in d["links"]:  # an account link comes from a deposit at the same address
+    if l["rule"] == "deposit-account":
+        assert addr[l["from"]] == l["address"], l
+for w in d["swaps"]:
+    assert w["rule"] in ("swap-amount-time", "swap-payout-to-deposit"), w
 PYEOF
 "$BIN" trace --db "$T/db" --from "$src" --demix | grep -q "links followed by rule:" && ok || bad "text"
 # usage errors: exit 2

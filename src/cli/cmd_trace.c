@@ -17,8 +17,8 @@ static const char *usage =
     "           [--graph tx|entity]\n"
     "       cointrail trace --demix --db DIR --from SPEC... [--min-confidence F] [--remix-depth "
     "N]\n"
-    "           [--swap-window BLOCKS] [--swap-fee-max F] [--until WHEN] [--max-outputs N]\n"
-    "           [--format text|json]\n"
+    "           [--swap-window BLOCKS] [--swap-fee-max F] [--no-deposit-account] [--until WHEN]\n"
+    "           [--max-outputs N] [--format text|json]\n"
     "  SPEC: TXID:N (one output), TXID (all its outputs), ADDRESS (all its outputs),\n"
     "        entity:ADDRESS|ID (every output paid to that address's entity; needs clustering),\n"
     "        @FILE (one SPEC per line)\n"
@@ -254,6 +254,7 @@ int cmd_trace(int argc, char **argv)
                                          {"remix-depth", required_argument, 0, 'C'},
                                          {"swap-window", required_argument, 0, 'C'},
                                          {"swap-fee-max", required_argument, 0, 'C'},
+                                         {"no-deposit-account", no_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL, *format = "text", *until = NULL;
@@ -309,6 +310,9 @@ int cmd_trace(int argc, char **argv)
             break;
         case 'C':
             if (cli_demix_opt(&dm, opts[li].name, optarg)) goto out;
+            break;
+        case 'A':
+            dm.no_account = 1;
             break;
         case 'j':
             format = "json";

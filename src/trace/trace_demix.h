@@ -16,10 +16,15 @@
  *   deposit-address-reuse   its spender pays a deposit address (exchange or OTC) where an owned
  *                           coin was deposited
  *   address-reuse           paid to an address that held an owned coin
+ *   postmix-path-to-deposit its coin reaches, through txs that spend nothing but it and the
+ *                           thief's coins, an exchange or OTC deposit address where an owned
+ *                           coin was deposited (deposit addresses are the customer's own)
  * and a deposit at an address labelled swap is matched with the service's payouts: an output of
  * a tx spending the service's coins within swap_window blocks, worth the deposit less at most
  * swap_fee_max and 20,000 sat, the earliest taken (swap-amount-time, confidence 1 / (the
- * payouts that fit x (1 + the other deposits at the service the payout fits)). Links below
+ * payouts that fit x (1 + the other deposits at the service the payout fits)); a payout that
+ * fits and reaches one of the thief's deposit addresses as above is taken first
+ * (swap-payout-to-deposit). Links below
  * min_confidence are reported, not followed. An output's confidence is the weakest link on its
  * best path. Nothing is merged into an entity. Deterministic: the result is a fixpoint of
  * monotone rules, listed in output id order.
@@ -34,17 +39,25 @@
 /* The link rules (trace_demix_rule_name: the document's names). */
 typedef enum {
     TRACE_DM_SEED = 0,
-    TRACE_DM_SPEND,          /* an output of a tx an owned coin paid into (not a CoinJoin) */
-    TRACE_DM_TX0,            /* the same through a Whirlpool Tx0 (premixes, toxic change) */
-    TRACE_DM_COSPEND_OWNED,  /* postmix-cospend-owned */
-    TRACE_DM_COSPEND_ROUNDS, /* postmix-cospend-rounds */
-    TRACE_DM_COSPEND_ROUND,  /* postmix-cospend-round */
-    TRACE_DM_DEPOSIT_REUSE,  /* deposit-address-reuse */
-    TRACE_DM_ADDRESS_REUSE,  /* address-reuse */
-    TRACE_DM_SWAP_MATCH,     /* swap-amount-time */
-    TRACE_DM_CANDIDATE,      /* a CoinJoin output no rule resolved (not followed) */
-    TRACE_DM_MERGE,          /* an output of a tx that also spent coins not the thief's:
-                                confidence the thief's share of its inputs */
+    TRACE_DM_SPEND,           /* an output of a tx an owned coin paid into (not a CoinJoin) */
+    TRACE_DM_TX0,             /* the same through a Whirlpool Tx0 (premixes, toxic change) */
+    TRACE_DM_COSPEND_OWNED,   /* postmix-cospend-owned */
+    TRACE_DM_COSPEND_ROUNDS,  /* postmix-cospend-rounds */
+    TRACE_DM_COSPEND_ROUND,   /* postmix-cospend-round */
+    TRACE_DM_DEPOSIT_REUSE,   /* deposit-address-reuse */
+    TRACE_DM_ADDRESS_REUSE,   /* address-reuse */
+    TRACE_DM_SWAP_MATCH,      /* swap-amount-time */
+    TRACE_DM_CANDIDATE,       /* a CoinJoin output no rule resolved (not followed) */
+    TRACE_DM_MERGE,           /* an output of a tx that also spent coins not the thief's:
+                                 confidence the thief's share of its inputs */
+    TRACE_DM_DEPOSIT_PATH,    /* postmix-path-to-deposit: a candidate whose coin reaches, through
+                                 txs spending nothing but it and the thief's coins, a deposit
+                                 address where an owned coin was deposited */
+    TRACE_DM_SWAP_DEPOSIT,    /* swap-payout-to-deposit: the one payout that fits a swap deposit
+                                 and reaches such a deposit address the same way */
+    TRACE_DM_DEPOSIT_ACCOUNT, /* deposit-account: another deposit at an exchange or OTC deposit
+                                 address where an owned coin was deposited with a path of at
+                                 least 0.9 (the customer's own address: its account) */
     TRACE_DM_NRULES
 } trace_demix_rule;
 const char *trace_demix_rule_name(int rule);
@@ -58,6 +71,7 @@ typedef struct trace_demix_opts {
     uint32_t swap_window;  /* blocks after a swap deposit its payout is looked for (36) */
     double swap_fee_max;   /* the most a swap service keeps, as a share (0.03) */
     int follow_mixers;     /* addresses labelled mixer are not endpoints */
+    int no_account;        /* no deposit-account links (the rule's share of what is found) */
 } trace_demix_opts;
 void trace_demix_default_opts(trace_demix_opts *o);
 
@@ -107,7 +121,9 @@ typedef struct trace_demix_swap {
     int64_t deposit_value, payout_value;
     uint32_t candidates; /* payouts that fit the deposit (the earliest is taken) */
     uint32_t rivals;     /* other deposits at the service that the payout fits too */
-    double confidence;   /* 1 / (candidates * (1 + rivals)) */
+    int rule;            /* TRACE_DM_SWAP_MATCH or TRACE_DM_SWAP_DEPOSIT */
+    double confidence;   /* swap-amount-time: 1 / (candidates * (1 + rivals)); the other: the
+                            deposit path's confidence over the fitting payouts that reach one */
     int followed;
 } trace_demix_swap;
 

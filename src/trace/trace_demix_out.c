@@ -67,6 +67,7 @@ int trace_demix_json(const trace_demix_result *r, json_t **out, util_err *err)
     json_object_set_new(op, "remix_depth", json_integer(o->remix_depth));
     json_object_set_new(op, "swap_window", json_integer(o->swap_window));
     json_object_set_new(op, "swap_fee_max", json_real(o->swap_fee_max));
+    json_object_set_new(op, "deposit_account", json_boolean(!o->no_account));
     json_object_set_new(op, "max_outputs", json_integer((json_int_t)o->max_outputs));
     json_object_set_new(op, "until", o->until >= 0 ? json_integer(o->until) : json_null());
     json_object_set_new(op, "follow_mixers", json_boolean(o->follow_mixers));
@@ -117,7 +118,7 @@ int trace_demix_json(const trace_demix_result *r, json_t **out, util_err *err)
         json_object_set_new(e, "payout", jout(s, x->payout));
         json_object_set_new(e, "payout_value",
                             x->payout == STORE_NONE ? json_null() : json_integer(x->payout_value));
-        json_object_set_new(e, "rule", json_string(trace_demix_rule_name(TRACE_DM_SWAP_MATCH)));
+        json_object_set_new(e, "rule", json_string(trace_demix_rule_name(x->rule)));
         json_object_set_new(e, "candidates", json_integer(x->candidates));
         json_object_set_new(e, "rivals", json_integer(x->rivals));
         json_object_set_new(e, "confidence", jconf(x->confidence));
@@ -224,8 +225,8 @@ int trace_demix_write_text(const trace_demix_result *r, FILE *f, util_err *err)
                     "%s %" PRId64
                     " sat, rule %s, %u candidate(s), %u rival deposit(s), conf %.2f%s\n",
                     outpoint(s, x->payout, c, sizeof c), x->payout_value,
-                    trace_demix_rule_name(TRACE_DM_SWAP_MATCH), x->candidates, x->rivals,
-                    x->confidence, x->followed ? "" : " (not followed)");
+                    trace_demix_rule_name(x->rule), x->candidates, x->rivals, x->confidence,
+                    x->followed ? "" : " (not followed)");
     }
     size_t expanded = 0, resolved = 0;
     for (size_t i = 0; i < r->n_rounds; i++) {
