@@ -71,28 +71,12 @@ def build(d):
     return out
 
 
-def main():
-    d, labels_csv, policy, hops, min_value, follow_mixers, doc_json = sys.argv[1:8]
-    hops, min_value, follow_mixers = int(hops), int(min_value), follow_mixers == "1"
-    xs = build(d)
-    stop = {}
-    with open(labels_csv, newline="") as f:
-        for r in csv.DictReader(f):
-            if r["chain"] == "eth" and r["category"] in STOPS and r["address"].lower() not in stop:
-                if follow_mixers and r["category"] == "mixer":
-                    continue
-                stop[r["address"].lower()] = r["category"]
-    doc = json.load(open(doc_json))
-    refs = doc["seeds"]
-    by_ref = {}
-    for i, x in enumerate(xs):
-        if x["tx"]:
-            by_ref[f'{x["tx"]}:{x["pos"]}'] = i
-    for i, x in enumerate(xs):
-        if not x["tx"]:  # block-level: the store's id, which is the position in this order too
-            by_ref[f"xfer:{i}"] = i
-    seeds = set(by_ref[r] for r in refs)
-
+def trace(xs, stop, policy, hops, min_value, seeds):
+    """Run the policy forward over the transfers xs from seeds ({index: taint}, taint None for
+    the whole amount). Returns totals T, endpoints eps, per (address, asset) tin, tout, tfees,
+    taint (held) and bal, and moves: (index, taint, hop, fate) of every tainted non-seed
+    transfer (fate "followed" when it went on)."""
+    moves = []
     # the smallest opening balance per (address, asset) that keeps every moment >= 0
     run, opening = {}, {}
     for x in xs:
@@ -181,8 +165,9 @@ def main():
             seed = (i + n) in seeds
             if seed:
                 tot(x["asset"], "overlap", t)
-                tot(x["asset"], "seeded", x["amount"])
-                t, hop = x["amount"], 0
+                t = x["amount"] if seeds[i + n] is None else seeds[i + n]
+                tot(x["asset"], "seeded", t)
+                hop = 0
             if x["frm"] == x["to"] and not seed:
                 continue
             rk = (x["to"], x["asset"])
@@ -202,6 +187,8 @@ def main():
                 e[1] += 1
             elif not seed and t < min_value:
                 fate = "below_min_value"
+            if t and not seed:
+                moves.append((i + n, t, hop, fate or "followed"))
             if t == 0 or fate:
                 if fate:
                     tot(x["asset"], fate, t)
@@ -233,6 +220,35 @@ def main():
     for k, v in taint.items():
         tot(k[1], "held", v)
 
+    return dict(T=T, eps=eps, tin=tin, tout=tout, tfees=tfees, taint=taint, bal=bal,
+                moves=moves)
+
+
+def main():
+    d, labels_csv, policy, hops, min_value, follow_mixers, doc_json = sys.argv[1:8]
+    hops, min_value, follow_mixers = int(hops), int(min_value), follow_mixers == "1"
+    xs = build(d)
+    stop = {}
+    with open(labels_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["chain"] == "eth" and r["category"] in STOPS and r["address"].lower() not in stop:
+                if follow_mixers and r["category"] == "mixer":
+                    continue
+                stop[r["address"].lower()] = r["category"]
+    doc = json.load(open(doc_json))
+    refs = doc["seeds"]
+    by_ref = {}
+    for i, x in enumerate(xs):
+        if x["tx"]:
+            by_ref[f'{x["tx"]}:{x["pos"]}'] = i
+    for i, x in enumerate(xs):
+        if not x["tx"]:  # block-level: the store's id, which is the position in this order too
+            by_ref[f"xfer:{i}"] = i
+    seeds = set(by_ref[r] for r in refs)
+
+    r = trace(xs, stop, policy, hops, min_value, {k: None for k in seeds})
+    T, eps, tin, tout, tfees, taint, bal = (r[k] for k in ("T", "eps", "tin", "tout", "tfees",
+                                                            "taint", "bal"))
     fails = 0
 
     def check(what, ours, theirs):
@@ -266,4 +282,5 @@ def main():
     sys.exit(1 if fails else 0)
 
 
-main()
+if __name__ == "__main__":
+    main()

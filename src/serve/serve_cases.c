@@ -91,9 +91,16 @@ static void origin_of(const req *r, const snap *sn, char *command, size_t n, cas
 int serve_case_graph_step(server *sv, const req *r, const snap *sn, int64_t case_id,
                           const case_graph_step_new *s, util_err *err)
 {
+    return serve_case_graph_step_evm(sv, r, sn, NULL, case_id, s, err);
+}
+
+int serve_case_graph_step_evm(server *sv, const req *r, const snap *sn, const evm_store *evm,
+                              int64_t case_id, const case_graph_step_new *s, util_err *err)
+{
     char command[300];
     case_origin who;
     origin_of(r, sn, command, sizeof command, &who);
+    if (evm) case_state_evm(&who.state, evm);
     case_db *db = NULL;
     int rc = case_db_open(&db, sv->o.db, 0, err);
     if (rc == UTIL_ENOTFOUND)

@@ -247,6 +247,26 @@ static json_t *node_json(const snap *sn, const gnode *n)
     return d;
 }
 
+int serve_graph_btc_node(server *sv, snap *sn, const uint64_t *outs, size_t n, char id[160],
+                         json_t *nodes)
+{
+    serve_snap_aux(sv, sn);
+    gnodes g = {0};
+    for (size_t i = 0; i < n; i++) {
+        gnode *nd = node_for(sn, &g, store_out_addr(sn->s, outs[i]));
+        if (nd) node_add_output(sn, nd, outs[i], (uint64_t)store_out_value(sn->s, outs[i]), NULL);
+    }
+    int rc = -1;
+    for (size_t k = 0; k < g.n; k++) { /* a link's outputs pay one address: the first node */
+        json_t *d = node_json(sn, &g.v[k]);
+        if (!d) continue;
+        if (rc) node_ident(sn, &g.v[k], id), rc = 0;
+        json_array_append_new(nodes, d);
+    }
+    gnodes_free(&g);
+    return rc;
+}
+
 /* ---- requests ---- */
 
 /* "TXID:N" into a store output id. */
@@ -345,6 +365,11 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
         return serve_error(c, r, 400, "policy", "field 'policy': haircut, poison or fifo");
     snap *sn = serve_snap_get(sv);
     serve_snap_aux(sv, sn);
+    if (serve_is_evm(spec)) {
+        enum MHD_Result ret = serve_graph_evm_start(sv, c, r, doc, sn);
+        serve_snap_put(sn);
+        return ret;
+    }
     trace_seeds seeds = {0};
     util_err err = {0};
     int rc = trace_add_spec_entities(&seeds, sn->s, sn->clusters, spec, &err);
@@ -390,8 +415,8 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
 }
 
 /* The cross-chain links of a hop's tx: a node on the other chain (its tx) and an edge. */
-static void add_xchain(const snap *sn, const trace_result *res, uint32_t t, const char *here,
-                       int forward, json_t *nodes, json_t *edges)
+static void add_xchain(server *sv, snap *sn, const trace_result *res, uint32_t t, const char *here,
+                       int forward, int policy, json_t *nodes, json_t *edges)
 {
     const uint8_t *h = store_tx_hash(sn->s, res->txs[t].tx);
     size_t idx[8];
@@ -402,6 +427,7 @@ static void add_xchain(const snap *sn, const trace_result *res, uint32_t t, cons
         const xchain_end *other = forward ? &l->to : &l->from;
         if (!strcmp(other->chain, "btc")) continue;
         if (!forward && memcmp(l->to.hash, h, 32)) continue; /* touching: we are its source */
+        if (serve_graph_evm_from_btc(sv, sn, l, forward, here, policy, nodes, edges)) continue;
         char hex[65], id[128], amount[EVM_U256_DEC_MAX];
         util_hex(hex, other->hash, 32);
         snprintf(id, sizeof id, "%s:tx:0x%s", other->chain, hex);
@@ -428,6 +454,13 @@ static void add_xchain(const snap *sn, const trace_result *res, uint32_t t, cons
 /* One hop of a trace from the given outputs. */
 static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r, json_t *doc)
 {
+    if (json_object_get(doc, "transfers")) { /* an EVM node */
+        snap *esn = serve_snap_get(sv);
+        serve_snap_aux(sv, esn);
+        enum MHD_Result ret = serve_graph_evm_expand(sv, c, r, doc, esn);
+        serve_snap_put(esn);
+        return ret;
+    }
     const char *dir = json_string_value(json_object_get(doc, "direction"));
     const char *pol = json_string_value(json_object_get(doc, "policy"));
     json_t *outs = json_object_get(doc, "outputs");
@@ -603,7 +636,7 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                            tx->peel, "status", trace_tx_status_name(tx->status)));
         if (src[t] != UINT32_MAX) {
             node_ident(sn, &seedn.v[src[t]], here);
-            add_xchain(sn, &res, (uint32_t)t, here, d == TRACE_FORWARD, nodes, edges);
+            add_xchain(sv, sn, &res, (uint32_t)t, here, d == TRACE_FORWARD, p, nodes, edges);
         }
     }
     json_t *seed_ids = json_array();
