@@ -31,12 +31,20 @@ def build(d):
     blocks = sorted(int(b["number"]) for b in rows(d, "blocks"))
     txs = rows(d, "transactions")
     rc = {r["transaction_hash"]: r for r in rows(d, "receipts")}
-    traces = rows(d, "traces")
-    tts = rows(d, "token_transfers")
+    # grouped once (in file order) so that a chain of 10^4 txs is not scanned per tx
+    by_block, traces_of, block_traces, tts_of = {}, {}, {}, {}
+    for t in txs:
+        by_block.setdefault(int(t["block_number"]), []).append(t)
+    for x in rows(d, "traces"):
+        if x["transaction_hash"] == "":
+            block_traces.setdefault(int(x["block_number"]), []).append(x)
+        else:
+            traces_of.setdefault(x["transaction_hash"], []).append(x)
+    for x in rows(d, "token_transfers"):
+        tts_of.setdefault(x["transaction_hash"], []).append(x)
     out = []
     for bn in blocks:
-        btx = sorted((t for t in txs if int(t["block_number"]) == bn),
-                     key=lambda t: int(t["transaction_index"]))
+        btx = sorted(by_block.get(bn, []), key=lambda t: int(t["transaction_index"]))
         for t in btx:
             h = t["hash"]
             r = rc[h]
@@ -47,7 +55,7 @@ def build(d):
                 mine.append(("tx", t["from_address"], to, "native", int(t["value"])))
             price = int(r["effective_gas_price"] or t["gas_price"])
             mine.append(("fee", t["from_address"], None, "native", int(r["gas_used"]) * price))
-            its = [x for x in traces if x["transaction_hash"] == h and x["trace_address"] != ""
+            its = [x for x in traces_of.get(h, []) if x["trace_address"] != ""
                    and x["status"] == "1" and int(x["value"] or 0) > 0
                    and (x["trace_type"] in ("create", "suicide")
                         or (x["trace_type"] == "call" and x["call_type"] == "call"))]
@@ -56,16 +64,14 @@ def build(d):
                 mine.append(("internal", x["from_address"], x["to_address"], "native",
                              int(x["value"])))
             if not failed:
-                for x in sorted((x for x in tts if x["transaction_hash"] == h),
-                                key=lambda x: int(x["log_index"])):
+                for x in sorted(tts_of.get(h, []), key=lambda x: int(x["log_index"])):
                     mine.append(("erc20", x["from_address"], x["to_address"],
                                  x["token_address"].lower(), int(x["value"])))
             for pos, (k, f, to_, a, v) in enumerate(mine):
                 out.append(dict(tx=h, pos=pos, block=bn, kind=k, frm=f, to=to_, asset=a,
                                 amount=v))
-        for x in traces:
-            if x["transaction_hash"] == "" and int(x["block_number"]) == bn and \
-                    x["trace_type"] in ("genesis", "reward") and int(x["value"] or 0) > 0:
+        for x in block_traces.get(bn, []):
+            if x["trace_type"] in ("genesis", "reward") and int(x["value"] or 0) > 0:
                 out.append(dict(tx=None, pos=0, block=bn, kind="reward", frm=None,
                                 to=x["to_address"], asset="native", amount=int(x["value"])))
     return out
