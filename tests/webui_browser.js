@@ -510,6 +510,7 @@ async function main() {
     await clickNode(evmId);
     await page.waitForSelector("#case-tools");
     await page.fill("#nodelabel-actor", "<img src=x onerror=alert(8)> desk");
+    await page.fill("#nodelabel-confidence", "100"); /* above the feed's 90: it names the node */
     await page.click("#nodelabel-submit");
     await page.waitForFunction(() => document.querySelector("#nodelabel-msg").textContent === "saved");
     const eshape = () => page.evaluate(() => JSON.stringify([[...CT.graph.nodes.keys()].sort(),
@@ -517,12 +518,28 @@ async function main() {
         n.chain === "btc" ? String(CT.graph.amountOf(n)) : [...(n.transfers || new Map()).values()]
           .map((t) => t.xfer + "=" + [...t.by.values()].join("+")).join(",")).sort()]));
     const before = await eshape();
+    /* the label changes what the steps answered (the node's name): once the service has it,
+     * a reload replays the same graph and says which steps now answer differently */
+    let named = false;
+    for (let i = 0; i < 300 && !named; i++) {
+      named = await page.evaluate(async (f) => (await CT.api("graph/start", { body: { from: f } }))
+        .nodes.some((n) => n.name === "<img src=x onerror=alert(8)> desk"), from);
+      if (!named) await page.waitForTimeout(200);
+    }
+    check("EVM case graph: the label from the graph names the node", named);
     await page.reload();
     await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
       CT.graph.nodes.size >= 2, null, { timeout: 60000 });
     const after = await eshape();
     check("EVM case graph: after a reload the saved steps replay to the same graph", after === before &&
       JSON.parse(before)[0].length > 2, before.slice(0, 200) + " | " + after.slice(0, 200));
+    const savedLine = await text("#graph-saved");
+    check("EVM case graph: steps whose answer changed (a new label) are said",
+      /1 step\(s\) answer differently: store changed since this step/.test(savedLine) &&
+      /eth block \d+/.test(savedLine), savedLine);
+    await page.evaluate((id) => CT.graph.select(id), evmId);
+    check("EVM case graph: the node's panel says the store changed since its step",
+      /^Store changed since this step/.test(await text("#side-changed")), await text("#side-changed"));
     const cd = await page.evaluate((id) => CT.api("cases/" + id), c2.id);
     check("EVM case graph: the label from the graph is on the 0x address, as text",
       cd.labels.length === 1 && cd.labels[0].chain === "eth" &&

@@ -237,6 +237,10 @@ check(ops == [("start", "", ""), ("expand", tn["id"], "forward"), ("expand", sn[
               ("expand", sn["id"], "backward")], f"the case graph's steps: {ops}")
 check(all(s["store_state"]["evm_chain"] == "eth" and s["store_state"]["evm_height"] > 0
           for s in g["steps"]), "each step names the EVM store's tip")
+check([s["detail"].get("digest") for s in g["steps"]] ==
+      [start["digest"], fw["digest"], cx["digest"], bw["digest"]] and
+      all(s["detail"]["digest"].startswith("sha256:") for s in g["steps"]),
+      "each saved step keeps its answer's digest")
 api("graph/expand", {"chain": "eth", "direction": "forward", "transfers": seeds_of(sn),
                      "case": cid, "node": sn["id"]}, key="read")
 g2 = api(f"cases/{cid}/graph")
@@ -249,9 +253,9 @@ check(c["audit_verified"], "the audit chain verifies")
 # ---- replay: the same requests on the same store state give the same answers
 r1 = api("graph/expand", {"chain": "eth", "direction": "forward", "policy": "haircut",
                           "transfers": seeds_of(tn)})
-fw.pop("case", None)
-check(json.dumps(r1, sort_keys=True) == json.dumps(fw, sort_keys=True),
-      "a replayed expansion gives the same answer")
+check(json.dumps(r1, sort_keys=True) == json.dumps(fw, sort_keys=True) and
+      r1["digest"] == g["steps"][1]["detail"]["digest"],
+      "a replayed expansion gives the same answer (and digest)")
 
 # ---- a label from the graph on a 0x address (hostile text), read back as it was written
 hostile = cfg["hostile"]
@@ -267,6 +271,8 @@ for _ in range(100):  # the service takes the new label set as a new snapshot
         break
     time.sleep(0.1)
 check(name == hostile, "the node is named by the analyst's label, its text unchanged")
+check(a["digest"] != g["steps"][1]["detail"]["digest"],
+      "after the label, the saved step's replay answers differently (its digest)")
 
 # ---- bad input
 for body, what in (({"chain": "eth", "direction": "forward", "transfers": [{"xfer": -1,

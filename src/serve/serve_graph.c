@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../case/case.h"
+#include "../crypto/crypto.h"
 #include "../labels/labels_services.h"
 #include "../trace/trace.h"
 #include "serve_int.h"
@@ -267,6 +268,21 @@ int serve_graph_btc_node(server *sv, snap *sn, const uint64_t *outs, size_t n, c
     return rc;
 }
 
+void serve_graph_digest(json_t *ans)
+{
+    char *text = ans ? json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (!text) return;
+    crypto_sha256_ctx h;
+    uint8_t d[32];
+    char hex[72] = "sha256:";
+    crypto_sha256_init(&h);
+    crypto_sha256_update(&h, text, strlen(text));
+    crypto_sha256_final(&h, d);
+    free(text);
+    util_hex(hex + 7, d, 32);
+    json_object_set_new(ans, "digest", json_string(hex));
+}
+
 /* ---- requests ---- */
 
 /* "TXID:N" into a store output id. */
@@ -396,11 +412,13 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
     size_t n_nodes = g.n;
     gnodes_free(&g);
     trace_seeds_free(&seeds);
+    serve_graph_digest(d);
     if (d && case_id) {
         case_graph_step_new s = {"start", NULL, spec, NULL, pol ? pol : "haircut", NULL};
         rc = record_step(sv, r, sn, case_id, &s,
-                         json_pack("{s:I, s:I}", "nodes", (json_int_t)n_nodes, "outputs",
-                                   (json_int_t)json_integer_value(json_object_get(d, "outputs"))),
+                         json_pack("{s:I, s:I, s:O}", "nodes", (json_int_t)n_nodes, "outputs",
+                                   (json_int_t)json_integer_value(json_object_get(d, "outputs")),
+                                   "digest", json_object_get(d, "digest")),
                          &err);
         if (rc) {
             json_decref(d);
@@ -688,14 +706,16 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                             json_string("fifo: a node's share of a tx is scaled like haircut's "
                                         "(an approximation when its outputs are part-tainted)"));
     int oom = !src || !given || !full || !src_best;
+    serve_graph_digest(ans);
     if (ans && !oom && case_id) {
         case_graph_step_new s = {
             "expand", node_id, NULL, trace_direction_name(d), trace_policy_name(p), NULL};
         rc = record_step(sv, r, sn, case_id, &s,
-                         json_pack("{s:O, s:I, s:I, s:I, s:I}", "from", seed_ids, "nodes",
+                         json_pack("{s:O, s:I, s:I, s:I, s:I, s:O}", "from", seed_ids, "nodes",
                                    (json_int_t)json_array_size(nodes), "edges",
                                    (json_int_t)json_array_size(edges), "seeded", (json_int_t)seeded,
-                                   "fees", (json_int_t)fees),
+                                   "fees", (json_int_t)fees, "digest",
+                                   json_object_get(ans, "digest")),
                          &err);
         if (rc) {
             json_decref(ans);

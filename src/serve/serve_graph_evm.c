@@ -465,12 +465,14 @@ enum MHD_Result serve_graph_evm_start(server *sv, struct MHD_Connection *c, req 
     size_t n_nodes = g.n;
     enodes_free(&g);
     etrace_seeds_free(&seeds);
+    if (!rc) serve_graph_digest(d);
     if (!rc && d && case_id) {
         case_graph_step_new s = {"start", NULL, spec, NULL, pol ? pol : "haircut", NULL};
         rc = record(sv, r, sn, &ev, case_id, &s,
-                    json_pack("{s:s, s:I, s:I}", "chain", ev.chain, "nodes", (json_int_t)n_nodes,
-                              "transfers",
-                              (json_int_t)json_integer_value(json_object_get(d, "transfers"))),
+                    json_pack("{s:s, s:I, s:I, s:O}", "chain", ev.chain, "nodes",
+                              (json_int_t)n_nodes, "transfers",
+                              (json_int_t)json_integer_value(json_object_get(d, "transfers")),
+                              "digest", json_object_get(d, "digest")),
                     &err);
         if (rc) {
             json_decref(d);
@@ -554,14 +556,16 @@ enum MHD_Result serve_graph_evm_expand(server *sv, struct MHD_Connection *c, req
         json_decref(nodes), json_decref(edges), json_decref(sums);
     if (!rc && !ans) rc = util_errf(&err, UTIL_ENOMEM, "out of memory");
     if (rc) return fail(c, r, rc, "transfers", &err);
+    serve_graph_digest(ans);
     if (case_id) {
         case_graph_step_new s = {
             "expand", node_id, NULL, etrace_direction_name(d), etrace_policy_name(p), NULL};
         rc = record(sv, r, sn, &ev, case_id, &s,
-                    json_pack("{s:s, s:I, s:I, s:O}", "chain", ev.chain, "nodes",
+                    json_pack("{s:s, s:I, s:I, s:O, s:O}", "chain", ev.chain, "nodes",
                               (json_int_t)json_array_size(json_object_get(ans, "nodes")), "edges",
                               (json_int_t)json_array_size(json_object_get(ans, "edges")), "assets",
-                              json_object_get(ans, "assets")),
+                              json_object_get(ans, "assets"), "digest",
+                              json_object_get(ans, "digest")),
                     &err);
         if (rc) {
             json_decref(ans);

@@ -291,6 +291,10 @@ enum MHD_Result serve_graph_evm_expand(server *sv, struct MHD_Connection *c, req
  * store of that chain (or it lacks the tx): the caller draws the tx alone. */
 int serve_graph_evm_from_btc(server *sv, snap *sn, const xchain_link *l, int forward,
                              const char *here, int policy, json_t *nodes, json_t *edges);
+/* Set ans["digest"] to "sha256:" + the SHA-256 of ans as compact JSON with sorted keys: a
+ * saved step keeps its answer's digest, so a replay on another store state can say which steps
+ * now answer differently. Nothing happens when ans is NULL or out of memory. */
+void serve_graph_digest(json_t *ans);
 /* A graph node's id for an EVM address: "CHAIN:0x" + 40 lowercase hex digits. */
 void serve_graph_evm_id(const char *chain, const uint8_t addr[20], char out[80]);
 /* The Bitcoin node of store outputs outs (their whole values as taint), appended to nodes; its

@@ -118,6 +118,7 @@ class Graph {
         { selector: "node.endpoint", style: { "border-width": 4 } },
         { selector: "node.root", style: { "border-width": 3, "border-style": "double" } },
         { selector: "node.foreign", style: { "shape": "hexagon", "background-color": "#fff6d6", "border-color": "#b08a00" } },
+        { selector: "node.changed", style: { "border-style": "dashed", "border-color": "#c0392b", "border-width": 3 } },
         { selector: "node:selected", style: { "border-color": "#111", "border-width": 4 } },
         { selector: "edge", style: {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2,
@@ -259,7 +260,8 @@ class Graph {
     const nolabel = this.labelsOn ? "" : "nolabel";
     for (const n of this.nodes.values()) {
       const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
-        n.chain !== "btc" && !n.transfers ? "foreign" : "", nolabel].filter(Boolean).join(" ");
+        n.chain !== "btc" && !n.transfers ? "foreign" : "", n.changed ? "changed" : "",
+        nolabel].filter(Boolean).join(" ");
       const amt = amountText(n, this);
       els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
         label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
@@ -461,20 +463,34 @@ class Graph {
   async replay(steps) {
     const policy = this.policy;
     let missed = 0;
+    const changed = [];
+    /* each saved step keeps its answer's digest: one that now differs is evidence that the
+     * store (blocks, labels, links) changed since the step was taken */
+    const differs = (st, d) => st.detail && st.detail.digest && d && d.digest &&
+      d.digest !== st.detail.digest;
     this.policy = steps[0].policy || policy;
-    await this.open(steps[0].spec, false);
+    const d0 = await this.open(steps[0].spec, false);
+    if (differs(steps[0], d0)) {
+      changed.push(steps[0]);
+      for (const n of this.nodes.values()) if (n.depth === 0) n.changed = steps[0];
+    }
     for (const st of steps.slice(1)) {
       if (!this.nodes.has(st.node)) { missed++; continue; }
       if (st.op === "expand") {
         this.policy = st.policy || policy;
-        await this.expand(st.node, st.direction, { record: false, quiet: true });
+        const d = await this.expand(st.node, st.direction, { record: false, quiet: true });
+        if (differs(st, d)) {
+          changed.push(st);
+          this.nodes.get(st.node).changed = st;
+        }
       } else if (st.op === "collapse") {
         await this.collapse(st.node, { record: false, quiet: true });
       }
     }
     this.policy = policy;
+    this.changed = changed;
     this.draw(true);
-    return missed;
+    return { missed, changed: changed.length };
   }
 
   /* One hop next ("forward") or previous ("backward") from a node's outputs. */
@@ -635,6 +651,10 @@ class Graph {
     if (s.label) side.appendChild(CT.h("div", { class: "labelcard", id: "side-label" },
       CT.h("strong", {}, "label"), CT.labelBlock(s.label)));
     if (s.note) side.appendChild(CT.h("p", { class: "muted", id: "side-note" }, s.note));
+    if (s.changed) side.appendChild(CT.h("p", { class: "warn", id: "side-changed" },
+      "Store changed since this step: its " + s.changed.op + " (" + (s.changed.direction || "start") +
+      ", by " + s.changed.analyst + " at " + s.changed.at + ") now answers differently (saved " +
+      CT.short(s.changed.detail.digest, 12) + ")."));
     const canExpand = s.expandable && (s.chain === "btc" || !!s.transfers);
     side.appendChild(CT.h("div", { class: "row" },
       CT.h("button", { id: "btn-next", type: "button", disabled: !canExpand || !!s.expanded.forward,
@@ -837,11 +857,15 @@ CT.pages.graph = async function (view) {
       const saved = await CT.api("cases/" + g.caseId + "/graph");
       if (saved.steps.length && saved.steps[0].op === "start") {
         spec.value = saved.steps[0].spec;
-        const missed = await g.replay(saved.steps);
+        const { missed, changed } = await g.replay(saved.steps);
         const last = saved.steps[saved.steps.length - 1];
         caseLine.textContent = "Saved graph: " + saved.steps.length + " step(s), the last by " +
-          last.analyst + " at " + last.at + " (block " + last.store_state.btc_height + ")" +
-          (missed ? "; " + missed + " step(s) no longer apply on this store state" : "") + ".";
+          last.analyst + " at " + last.at + " (block " + last.store_state.btc_height +
+          (last.store_state.evm_chain ? ", " + last.store_state.evm_chain + " block " +
+            last.store_state.evm_height : "") + ")" +
+          (missed ? "; " + missed + " step(s) no longer apply on this store state" : "") +
+          (changed ? "; " + changed + " step(s) answer differently: store changed since this step" : "") + ".";
+        caseLine.dataset.changed = String(changed);
         return;
       }
       const c = await CT.api("cases/" + g.caseId);
