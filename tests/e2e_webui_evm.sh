@@ -34,7 +34,7 @@ SPID=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
 cat >"$T/cfg.json" <<JSON
 {"base": "http://127.0.0.1:$(cat "$T/port")", "keys": {"analyst": "$AK", "read": "$RK"},
- "chain": "$T/chain", "labels": ["$T/chain/labels.csv"],
+ "chain": "$T/chain", "labels": ["$T/chain/labels.csv"], "entities": "$T/db/evm/eth.entities.json",
  "hostile": "\"><img src=x onerror=alert(1)><script>alert(2)</script>"}
 JSON
 $PY tests/webui_evm_check.py "$T/cfg.json" >"$T/check.log" 2>&1

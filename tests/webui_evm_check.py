@@ -274,6 +274,19 @@ check(name == hostile, "the node is named by the analyst's label, its text uncha
 check(a["digest"] != g["steps"][1]["detail"]["digest"],
       "after the label, the saved step's replay answers differently (its digest)")
 
+# ---- an exchange's deposit address (evm-cluster) is named by its exchange
+labelled = {r["address"].lower() for path in cfg["labels"] for r in csv.DictReader(open(path))
+            if r["chain"] == "eth"}
+dep = next(x for x in json.load(open(cfg["entities"]))["deposits"]
+           if x["address"] not in labelled)
+ds = api("graph/start", {"from": dep["address"]})
+dn = node_of(ds, dep["address"])
+check(dn and dn.get("name") == dep["exchange"] and dn["actor_from"] == "entity" and
+      dn["label"]["category"] == "exchange",
+      f"a deposit address is named by its exchange ({dn and dn.get('name')}, from the entity)")
+dx = api("graph/expand", {"chain": "eth", "direction": "forward", "transfers": seeds_of(dn)})
+check(any(n.get("actor_from") for n in dx["nodes"]), "and its next hop is answered")
+
 # ---- bad input
 for body, what in (({"chain": "eth", "direction": "forward", "transfers": [{"xfer": -1,
                                                                              "taint": "1"}]},

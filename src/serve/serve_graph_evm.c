@@ -180,6 +180,25 @@ static void addr_id(const eview *ev, uint32_t a, char out[80])
     serve_graph_evm_id(ev->chain, b, out);
 }
 
+/* A label as JSON. evm-cluster's entity labels fill only some fields (the others NULL), so they
+ * are written field by field; labels of the labels db go through labels_to_json. */
+static json_t *label_json(const labels_label *l)
+{
+    const char *f[] = {l->name, l->url, l->programs, l->first_seen, l->last_seen, l->updated};
+    int partial = 0;
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (!f[i]) partial = 1;
+    if (!partial && l->chain && l->address && l->category && l->actor && l->source)
+        return labels_to_json(l);
+    json_t *o = json_object();
+    const char *k[] = {"chain", "address", "category", "actor", "name", "source"};
+    const char *v[] = {l->chain, l->address, l->category, l->actor, l->name, l->source};
+    for (size_t i = 0; o && i < sizeof k / sizeof *k; i++)
+        if (v[i] && v[i][0]) json_object_set_new(o, k[i], json_string(v[i]));
+    if (o) json_object_set_new(o, "confidence", json_integer(l->confidence));
+    return o;
+}
+
 static json_t *enode_json(const eview *ev, const enode *n)
 {
     char id[80], addr[43] = "";
@@ -201,12 +220,12 @@ static json_t *enode_json(const eview *ev, const enode *n)
     if (!d) return NULL;
     if (who.name) json_object_set_new(d, "name", json_string(who.name));
     if (who.label) {
-        json_t *lj = labels_to_json(who.label);
+        json_t *lj = label_json(who.label);
         if (lj) json_object_set_new(d, "label", lj);
     }
     const char *cat = stop ? stop->category : who.label ? who.label->category : NULL;
     if (cat && cat[0]) json_object_set_new(d, "category", json_string(cat));
-    if (!who.name && who.label && !who.label->name[0])
+    if (!who.name && who.label && (!who.label->name || !who.label->name[0]))
         json_object_set_new(d, "name", json_string(cat && cat[0] ? cat : "labelled"));
     return d;
 }
