@@ -72,7 +72,6 @@ while queue and len(bodies) < reqs:
             continue
         b = {"chain": n["chain"], "direction": d, "transfers": sel[:1000]}
         bodies.append(b)
-        open("/tmp/evmg_last.json", "w").write(json.dumps(b))
         for m in post("/v1/graph/expand", b)["nodes"]:
             if m["chain"] != "btc" and m["id"] not in seen:
                 seen.add(m["id"]); queue.append(m)
