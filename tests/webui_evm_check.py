@@ -252,7 +252,10 @@ check(c["audit_verified"], "the audit chain verifies")
 
 # ---- replay: the same requests on the same store state give the same answers
 r1 = api("graph/expand", {"chain": "eth", "direction": "forward", "policy": "haircut",
-                          "transfers": seeds_of(tn)})
+                          "transfers": seeds_of(tn), "digest": True})
+check("digest" not in api("graph/expand", {"chain": "eth", "direction": "forward",
+                                           "transfers": seeds_of(tn)}),
+      "an answer outside a case has no digest unless asked")
 check(json.dumps(r1, sort_keys=True) == json.dumps(fw, sort_keys=True) and
       r1["digest"] == g["steps"][1]["detail"]["digest"],
       "a replayed expansion gives the same answer (and digest)")
@@ -265,7 +268,8 @@ api(f"cases/{cid}/labels", {"chain": "eth", "address": sn["address"], "category"
 api(f"cases/{cid}/notes", {"text": f"[{sn['id']}] {hostile}"}, want=201)
 name = None
 for _ in range(100):  # the service takes the new label set as a new snapshot
-    a = api("graph/expand", {"chain": "eth", "direction": "forward", "transfers": seeds_of(tn)})
+    a = api("graph/expand", {"chain": "eth", "direction": "forward", "transfers": seeds_of(tn),
+                             "digest": True})
     name = (node_of(a, swap["from"]) or {}).get("name")
     if name == hostile:
         break

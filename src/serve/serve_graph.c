@@ -268,6 +268,12 @@ int serve_graph_btc_node(server *sv, snap *sn, const uint64_t *outs, size_t n, c
     return rc;
 }
 
+int serve_graph_wants_digest(json_t *doc)
+{
+    json_t *c = json_object_get(doc, "case");
+    return json_is_true(json_object_get(doc, "digest")) || (c && !json_is_null(c));
+}
+
 void serve_graph_digest(json_t *ans)
 {
     char *text = ans ? json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -412,7 +418,7 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
     size_t n_nodes = g.n;
     gnodes_free(&g);
     trace_seeds_free(&seeds);
-    serve_graph_digest(d);
+    if (serve_graph_wants_digest(doc)) serve_graph_digest(d);
     if (d && case_id) {
         case_graph_step_new s = {"start", NULL, spec, NULL, pol ? pol : "haircut", NULL};
         rc = record_step(sv, r, sn, case_id, &s,
@@ -706,7 +712,7 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                             json_string("fifo: a node's share of a tx is scaled like haircut's "
                                         "(an approximation when its outputs are part-tainted)"));
     int oom = !src || !given || !full || !src_best;
-    serve_graph_digest(ans);
+    if (serve_graph_wants_digest(doc)) serve_graph_digest(ans);
     if (ans && !oom && case_id) {
         case_graph_step_new s = {
             "expand", node_id, NULL, trace_direction_name(d), trace_policy_name(p), NULL};

@@ -484,7 +484,7 @@ enum MHD_Result serve_graph_evm_start(server *sv, struct MHD_Connection *c, req 
     size_t n_nodes = g.n;
     enodes_free(&g);
     etrace_seeds_free(&seeds);
-    if (!rc) serve_graph_digest(d);
+    if (!rc && serve_graph_wants_digest(doc)) serve_graph_digest(d);
     if (!rc && d && case_id) {
         case_graph_step_new s = {"start", NULL, spec, NULL, pol ? pol : "haircut", NULL};
         rc = record(sv, r, sn, &ev, case_id, &s,
@@ -575,7 +575,7 @@ enum MHD_Result serve_graph_evm_expand(server *sv, struct MHD_Connection *c, req
         json_decref(nodes), json_decref(edges), json_decref(sums);
     if (!rc && !ans) rc = util_errf(&err, UTIL_ENOMEM, "out of memory");
     if (rc) return fail(c, r, rc, "transfers", &err);
-    serve_graph_digest(ans);
+    if (serve_graph_wants_digest(doc)) serve_graph_digest(ans);
     if (case_id) {
         case_graph_step_new s = {
             "expand", node_id, NULL, etrace_direction_name(d), etrace_policy_name(p), NULL};

@@ -295,6 +295,9 @@ int serve_graph_evm_from_btc(server *sv, snap *sn, const xchain_link *l, int for
  * saved step keeps its answer's digest, so a replay on another store state can say which steps
  * now answer differently. Nothing happens when ans is NULL or out of memory. */
 void serve_graph_digest(json_t *ans);
+/* Whether a graph request wants its answer's digest: one for a case ("case"), or one that asks
+ * ("digest": true, a replay's): the others skip the cost of a second serialisation. */
+int serve_graph_wants_digest(json_t *doc);
 /* A graph node's id for an EVM address: "CHAIN:0x" + 40 lowercase hex digits. */
 void serve_graph_evm_id(const char *chain, const uint8_t addr[20], char out[80]);
 /* The Bitcoin node of store outputs outs (their whole values as taint), appended to nodes; its

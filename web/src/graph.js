@@ -424,6 +424,7 @@ class Graph {
    * when the key may write, audited always) and begins its saved graph anew. */
   async start(spec, record) {
     const body = { from: spec, limit: 200 };
+    if (this.wantDigest) body.digest = true; /* a replay compares each answer with its step */
     if (record && this.caseId) Object.assign(body, { case: Number(this.caseId), policy: this.policy });
     const d = await CT.api("graph/start", { body });
     this.nodes.clear();
@@ -469,6 +470,7 @@ class Graph {
     const differs = (st, d) => st.detail && st.detail.digest && d && d.digest &&
       d.digest !== st.detail.digest;
     this.policy = steps[0].policy || policy;
+    this.wantDigest = true;
     const d0 = await this.open(steps[0].spec, false);
     if (differs(steps[0], d0)) {
       changed.push(steps[0]);
@@ -488,6 +490,7 @@ class Graph {
       }
     }
     this.policy = policy;
+    this.wantDigest = false;
     this.changed = changed;
     this.draw(true);
     return { missed, changed: changed.length };
@@ -513,6 +516,7 @@ class Graph {
     }
     const body = { direction, policy: this.policy,
       outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) };
+    if (this.wantDigest) body.digest = true;
     /* in a case's graph every expansion is in its audit log (and saved, for analysts) */
     if (this.caseId && opts.record !== false)
       Object.assign(body, { case: Number(this.caseId), node: id });
@@ -559,6 +563,7 @@ class Graph {
     }
     const body = { chain: s.chain, direction, policy: this.policy,
       transfers: xs.map((t) => ({ xfer: t.xfer, taint: t.taint.toString() })) };
+    if (this.wantDigest) body.digest = true;
     if (this.caseId && opts.record !== false)
       Object.assign(body, { case: Number(this.caseId), node: s.id });
     const d = await CT.api("graph/expand", { body });
