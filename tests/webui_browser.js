@@ -241,6 +241,15 @@ async function main() {
       ev.dep && BigInt(ev.dep.amount) > 0n && BigInt(ev.dep.amount) <= BigInt(X.xchain.inbound_amount) &&
       ev.label === ethText(ev.dep.amount) + " · swap", JSON.stringify([ev.dep && ev.dep.amount, ev.label]));
     check("EVM node: its tainted transfers in the side panel", ev.rows > 0, ev.rows);
+    if (ev.dep) {
+      /* the router's evidence path: from the Bitcoin output back over the link, then the deposit */
+      await page.evaluate((id) => CT.graph.select(id), ev.dep.to);
+      const path = await page.$$eval("#side-path li", (lis) => lis.map((li) => li.textContent));
+      check("EVM node: the evidence path of the router runs over the EVM deposit", path.length >= 2 &&
+        path.some((t) => t.startsWith("eth tx ") && t.includes(ev.label.split(" · ")[0])),
+      JSON.stringify(path));
+      await page.evaluate((id) => CT.graph.select(id), evmId);
+    }
     await shot("graph-evm");
     await page.click("#btn-collapse");
     const nc = await page.evaluate(() => CT.graph.nodes.size);
