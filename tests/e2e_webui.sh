@@ -43,10 +43,14 @@ trap cleanup EXIT
 "$BIN" xchain links --db "$T/db" >/dev/null || bad "xchain links"
 big=$($PY tests/webui_oracle.py expect "$T/chain" - | $PY -c \
     'import json,sys; d=json.load(sys.stdin); print(d["hop"]["from_address"])')
+# the EVM sender of the first ETH -> Bitcoin swap: a hostile actor on a 0x address
+efrom=$($PY tests/webui_oracle.py expect "$T/chain" - | $PY -c \
+    'import json,sys; d=json.load(sys.stdin); print(d["xchain"]["inbound_from"])')
 cat >"$T/hostile.csv" <<EOF
 chain,address,category,actor,name,url,source,confidence
 btc,$big,theft,<script>alert(1)</script>,"""><img src=x onerror=alert(1)>",javascript:alert(document.domain),0 hostile feed,100
 btc,$big,scam,"""><img src=x onerror=alert(2)>",<svg onload=alert(3)>,javascript:alert(4),0 hostile feed,40
+eth,$efrom,scam,<img src=x onerror=alert(5)>,<b>evm</b>,javascript:alert(6),0 hostile feed,90
 EOF
 "$BIN" labels import --db "$T/db" "$T/chain/labels.csv" >/dev/null || bad "labels import"
 "$BIN" labels import --db "$T/db" "$T/hostile.csv" >/dev/null || bad "hostile labels import"

@@ -31,12 +31,20 @@ def build(d):
     blocks = sorted(int(b["number"]) for b in rows(d, "blocks"))
     txs = rows(d, "transactions")
     rc = {r["transaction_hash"]: r for r in rows(d, "receipts")}
-    traces = rows(d, "traces")
-    tts = rows(d, "token_transfers")
+    # grouped once (in file order) so that a chain of 10^4 txs is not scanned per tx
+    by_block, traces_of, block_traces, tts_of = {}, {}, {}, {}
+    for t in txs:
+        by_block.setdefault(int(t["block_number"]), []).append(t)
+    for x in rows(d, "traces"):
+        if x["transaction_hash"] == "":
+            block_traces.setdefault(int(x["block_number"]), []).append(x)
+        else:
+            traces_of.setdefault(x["transaction_hash"], []).append(x)
+    for x in rows(d, "token_transfers"):
+        tts_of.setdefault(x["transaction_hash"], []).append(x)
     out = []
     for bn in blocks:
-        btx = sorted((t for t in txs if int(t["block_number"]) == bn),
-                     key=lambda t: int(t["transaction_index"]))
+        btx = sorted(by_block.get(bn, []), key=lambda t: int(t["transaction_index"]))
         for t in btx:
             h = t["hash"]
             r = rc[h]
@@ -47,7 +55,7 @@ def build(d):
                 mine.append(("tx", t["from_address"], to, "native", int(t["value"])))
             price = int(r["effective_gas_price"] or t["gas_price"])
             mine.append(("fee", t["from_address"], None, "native", int(r["gas_used"]) * price))
-            its = [x for x in traces if x["transaction_hash"] == h and x["trace_address"] != ""
+            its = [x for x in traces_of.get(h, []) if x["trace_address"] != ""
                    and x["status"] == "1" and int(x["value"] or 0) > 0
                    and (x["trace_type"] in ("create", "suicide")
                         or (x["trace_type"] == "call" and x["call_type"] == "call"))]
@@ -56,43 +64,25 @@ def build(d):
                 mine.append(("internal", x["from_address"], x["to_address"], "native",
                              int(x["value"])))
             if not failed:
-                for x in sorted((x for x in tts if x["transaction_hash"] == h),
-                                key=lambda x: int(x["log_index"])):
+                for x in sorted(tts_of.get(h, []), key=lambda x: int(x["log_index"])):
                     mine.append(("erc20", x["from_address"], x["to_address"],
                                  x["token_address"].lower(), int(x["value"])))
             for pos, (k, f, to_, a, v) in enumerate(mine):
                 out.append(dict(tx=h, pos=pos, block=bn, kind=k, frm=f, to=to_, asset=a,
                                 amount=v))
-        for x in traces:
-            if x["transaction_hash"] == "" and int(x["block_number"]) == bn and \
-                    x["trace_type"] in ("genesis", "reward") and int(x["value"] or 0) > 0:
+        for x in block_traces.get(bn, []):
+            if x["trace_type"] in ("genesis", "reward") and int(x["value"] or 0) > 0:
                 out.append(dict(tx=None, pos=0, block=bn, kind="reward", frm=None,
                                 to=x["to_address"], asset="native", amount=int(x["value"])))
     return out
 
 
-def main():
-    d, labels_csv, policy, hops, min_value, follow_mixers, doc_json = sys.argv[1:8]
-    hops, min_value, follow_mixers = int(hops), int(min_value), follow_mixers == "1"
-    xs = build(d)
-    stop = {}
-    with open(labels_csv, newline="") as f:
-        for r in csv.DictReader(f):
-            if r["chain"] == "eth" and r["category"] in STOPS and r["address"].lower() not in stop:
-                if follow_mixers and r["category"] == "mixer":
-                    continue
-                stop[r["address"].lower()] = r["category"]
-    doc = json.load(open(doc_json))
-    refs = doc["seeds"]
-    by_ref = {}
-    for i, x in enumerate(xs):
-        if x["tx"]:
-            by_ref[f'{x["tx"]}:{x["pos"]}'] = i
-    for i, x in enumerate(xs):
-        if not x["tx"]:  # block-level: the store's id, which is the position in this order too
-            by_ref[f"xfer:{i}"] = i
-    seeds = set(by_ref[r] for r in refs)
-
+def trace(xs, stop, policy, hops, min_value, seeds):
+    """Run the policy forward over the transfers xs from seeds ({index: taint}, taint None for
+    the whole amount). Returns totals T, endpoints eps, per (address, asset) tin, tout, tfees,
+    taint (held) and bal, and moves: (index, taint, hop, fate) of every tainted non-seed
+    transfer (fate "followed" when it went on)."""
+    moves = []
     # the smallest opening balance per (address, asset) that keeps every moment >= 0
     run, opening = {}, {}
     for x in xs:
@@ -181,8 +171,9 @@ def main():
             seed = (i + n) in seeds
             if seed:
                 tot(x["asset"], "overlap", t)
-                tot(x["asset"], "seeded", x["amount"])
-                t, hop = x["amount"], 0
+                t = x["amount"] if seeds[i + n] is None else seeds[i + n]
+                tot(x["asset"], "seeded", t)
+                hop = 0
             if x["frm"] == x["to"] and not seed:
                 continue
             rk = (x["to"], x["asset"])
@@ -202,6 +193,8 @@ def main():
                 e[1] += 1
             elif not seed and t < min_value:
                 fate = "below_min_value"
+            if t and not seed:
+                moves.append((i + n, t, hop, fate or "followed"))
             if t == 0 or fate:
                 if fate:
                     tot(x["asset"], fate, t)
@@ -233,6 +226,35 @@ def main():
     for k, v in taint.items():
         tot(k[1], "held", v)
 
+    return dict(T=T, eps=eps, tin=tin, tout=tout, tfees=tfees, taint=taint, bal=bal,
+                moves=moves)
+
+
+def main():
+    d, labels_csv, policy, hops, min_value, follow_mixers, doc_json = sys.argv[1:8]
+    hops, min_value, follow_mixers = int(hops), int(min_value), follow_mixers == "1"
+    xs = build(d)
+    stop = {}
+    with open(labels_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["chain"] == "eth" and r["category"] in STOPS and r["address"].lower() not in stop:
+                if follow_mixers and r["category"] == "mixer":
+                    continue
+                stop[r["address"].lower()] = r["category"]
+    doc = json.load(open(doc_json))
+    refs = doc["seeds"]
+    by_ref = {}
+    for i, x in enumerate(xs):
+        if x["tx"]:
+            by_ref[f'{x["tx"]}:{x["pos"]}'] = i
+    for i, x in enumerate(xs):
+        if not x["tx"]:  # block-level: the store's id, which is the position in this order too
+            by_ref[f"xfer:{i}"] = i
+    seeds = set(by_ref[r] for r in refs)
+
+    r = trace(xs, stop, policy, hops, min_value, {k: None for k in seeds})
+    T, eps, tin, tout, tfees, taint, bal = (r[k] for k in ("T", "eps", "tin", "tout", "tfees",
+                                                            "taint", "bal"))
     fails = 0
 
     def check(what, ours, theirs):
@@ -266,4 +288,5 @@ def main():
     sys.exit(1 if fails else 0)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -202,13 +202,58 @@ async function main() {
       const lanes = CT.graph.cy.nodes(".lane").map((n) => [n.id(), n.position("y")]);
       return { e, lanes, foreign: [...CT.graph.nodes.values()].filter((n) => n.chain !== "btc").map((n) => n.id) };
     });
-    check("cross-chain: the EVM inbound tx is a node of another lane",
-      xc.foreign.some((id) => id.endsWith(X.xchain.inbound_tx)) && xc.lanes.length === 2 &&
+    // the service has the EVM store: the inbound tx's sender is an address node (expandable)
+    const evmId = "eth:" + X.xchain.inbound_from.toLowerCase();
+    check("cross-chain: the EVM inbound tx's sender is a node of another lane",
+      xc.foreign.includes(evmId) && xc.lanes.length === 2 &&
       xc.lanes.find((l) => l[0] === "lane:eth")[1] > xc.lanes.find((l) => l[0] === "lane:btc")[1],
     JSON.stringify(xc.lanes) + " " + JSON.stringify(xc.foreign));
-    check("cross-chain: the hop's amount and method are the truth's", xc.e &&
-      xc.e.amount === String(X.xchain.amount) && xc.e.method === X.xchain.method, JSON.stringify(xc.e));
+    check("cross-chain: the hop's tx, amount and method are the truth's", xc.e &&
+      xc.e.tx === X.xchain.inbound_tx && xc.e.amount === String(X.xchain.amount) &&
+      xc.e.method === X.xchain.method && xc.e.from === evmId, JSON.stringify(xc.e));
     await shot("graph-lanes");
+    // the EVM node: named by its (hostile) label as text, expanded to its next hops in the page
+    await clickNode(evmId);
+    check("EVM node: a hostile actor on a 0x address shown as text",
+      (await text("#side-title")) === "<img src=x onerror=alert(5)>", await text("#side-title"));
+    const n0 = await page.evaluate(() => CT.graph.nodes.size);
+    await page.click("#btn-next");
+    await page.waitForFunction((id) => CT.graph.nodes.get(id).expanded.forward, evmId, { timeout: 60000 });
+    const ev = await page.evaluate((id) => {
+      const es = [...CT.graph.edges.values()].filter((e) => e.from === id && e.kind === "transfer");
+      const dep = es.find((e) => e.patterns.includes("swap"));
+      const router = dep && CT.graph.nodes.get(dep.to);
+      return { n: CT.graph.nodes.size, dep, endpoint: router && router.endpoint,
+        label: dep ? CT.graph.cy.getElementById(dep.id).data("label") : null,
+        rows: document.querySelectorAll("#side-transfers tbody tr").length };
+    }, evmId);
+    check("EVM node: next hops include the THORChain deposit, marked swap, into a service",
+      ev.n > n0 && ev.dep && ev.dep.tx === X.xchain.inbound_tx && ev.endpoint === true,
+    JSON.stringify(ev));
+    /* the node holds the receipts that explain its deposit (haircut backward): what it passes
+     * on is part of the deposit, shown exactly in ETH's 18 decimals */
+    const ethText = (wei) => {
+      const w = BigInt(wei), u = 10n ** 18n;
+      const frac = (w % u).toString().padStart(18, "0").replace(/0+$/, "");
+      return (w / u).toString() + (frac ? "." + frac : "") + " ETH";
+    };
+    check("EVM node: the deposit's taint is part of the truth's amount, shown in ETH's decimals",
+      ev.dep && BigInt(ev.dep.amount) > 0n && BigInt(ev.dep.amount) <= BigInt(X.xchain.inbound_amount) &&
+      ev.label === ethText(ev.dep.amount) + " · swap", JSON.stringify([ev.dep && ev.dep.amount, ev.label]));
+    check("EVM node: its tainted transfers in the side panel", ev.rows > 0, ev.rows);
+    if (ev.dep) {
+      /* the router's evidence path: from the Bitcoin output back over the link, then the deposit */
+      await page.evaluate((id) => CT.graph.select(id), ev.dep.to);
+      const path = await page.$$eval("#side-path li", (lis) => lis.map((li) => li.textContent));
+      check("EVM node: the evidence path of the router runs over the EVM deposit", path.length >= 2 &&
+        path.some((t) => t.startsWith("eth tx ") && t.includes(ev.label.split(" · ")[0])),
+      JSON.stringify(path));
+      await page.evaluate((id) => CT.graph.select(id), evmId);
+    }
+    await shot("graph-evm");
+    await page.click("#btn-collapse");
+    const nc = await page.evaluate(() => CT.graph.nodes.size);
+    check("EVM node: collapse removes what its expansion added", nc === n0, nc + " != " + n0);
   } else {
     check("the generated chain has a cross-chain hop", false);
   }
@@ -456,6 +501,62 @@ async function main() {
   check("case endpoints CSV", eps.startsWith("case,run,chain,rank,address,category,actor") &&
     eps.split("\n").length > 3);
   await shot("case-after");
+  // --- an EVM case graph: started from a 0x address, expanded, a label from the graph on the
+  // 0x address, saved and replayed after a reload
+  if (X.xchain) {
+    const c2 = await page.evaluate(() => CT.api("cases", { body: { title: "EVM", chains: "eth" } }));
+    const from = X.xchain.inbound_from;
+    const evmId = "eth:" + from.toLowerCase();
+    await page.goto(base + "/#/graph?case=" + c2.id + "&from=" + from);
+    await page.waitForFunction((id) => CT.graph && !CT.graph.loading && CT.graph.nodes.has(id),
+      evmId, { timeout: 60000 });
+    await page.evaluate(() => { window.__oldGraph = CT.graph; });
+    await page.goto(base + "/#/graph?case=" + c2.id); /* the saved graph: its start */
+    await page.waitForFunction((id) => CT.graph && CT.graph !== window.__oldGraph &&
+      CT.graph.caseId && !CT.graph.loading && CT.graph.nodes.has(id), evmId, { timeout: 60000 });
+    await page.evaluate((id) => CT.graph.expand(id, "forward"), evmId);
+    await page.evaluate((id) => CT.graph.expand(id, "backward"), evmId);
+    await clickNode(evmId);
+    await page.waitForSelector("#case-tools");
+    await page.fill("#nodelabel-actor", "<img src=x onerror=alert(8)> desk");
+    await page.fill("#nodelabel-confidence", "100"); /* above the feed's 90: it names the node */
+    await page.click("#nodelabel-submit");
+    await page.waitForFunction(() => document.querySelector("#nodelabel-msg").textContent === "saved");
+    const eshape = () => page.evaluate(() => JSON.stringify([[...CT.graph.nodes.keys()].sort(),
+      [...CT.graph.edges.keys()].sort(), [...CT.graph.nodes.values()].map((n) =>
+        n.chain === "btc" ? String(CT.graph.amountOf(n)) : [...(n.transfers || new Map()).values()]
+          .map((t) => t.xfer + "=" + [...t.by.values()].join("+")).join(",")).sort()]));
+    const before = await eshape();
+    /* the label changes what the steps answered (the node's name): once the service has it,
+     * a reload replays the same graph and says which steps now answer differently */
+    let named = false;
+    for (let i = 0; i < 300 && !named; i++) {
+      named = await page.evaluate(async (f) => (await CT.api("graph/start", { body: { from: f } }))
+        .nodes.some((n) => n.name === "<img src=x onerror=alert(8)> desk"), from);
+      if (!named) await page.waitForTimeout(200);
+    }
+    check("EVM case graph: the label from the graph names the node", named);
+    await page.reload();
+    await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
+      CT.graph.nodes.size >= 2, null, { timeout: 60000 });
+    const after = await eshape();
+    check("EVM case graph: after a reload the saved steps replay to the same graph", after === before &&
+      JSON.parse(before)[0].length > 2, before.slice(0, 200) + " | " + after.slice(0, 200));
+    const savedLine = await text("#graph-saved");
+    check("EVM case graph: steps whose answer changed (a new label) are said",
+      /1 step\(s\) answer differently: store changed since this step/.test(savedLine) &&
+      /eth block \d+/.test(savedLine), savedLine);
+    await page.evaluate((id) => CT.graph.select(id), evmId);
+    check("EVM case graph: the node's panel says the store changed since its step",
+      /^Store changed since this step/.test(await text("#side-changed")), await text("#side-changed"));
+    const cd = await page.evaluate((id) => CT.api("cases/" + id), c2.id);
+    check("EVM case graph: the label from the graph is on the 0x address, as text",
+      cd.labels.length === 1 && cd.labels[0].chain === "eth" &&
+      cd.labels[0].address.toLowerCase() === from.toLowerCase() &&
+      cd.labels[0].actor === "<img src=x onerror=alert(8)> desk" &&
+      cd.audit.filter((a) => a.action === "graph.expand" && a.store_state.evm_height > 0).length === 2,
+    JSON.stringify([cd.labels, cd.audit.map((a) => a.action)]));
+  }
   // a read key sees the case and cannot change it
   await page.evaluate(() => { sessionStorage.clear(); });
   await page.goto(base + "/#/signin");

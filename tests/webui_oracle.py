@@ -83,9 +83,12 @@ def expect(chain_dir, hostile_address):
         # the first EVM -> Bitcoin hop (generate --evm): its Bitcoin output and EVM inbound tx
         "xchain": next(({"output": f'{t["outbound_txid"]}:{t["outbound_vout"]}',
                          "inbound_tx": t["inbound_tx"], "amount": t["outbound_amount"],
+                         "inbound_from": t["inbound_from"], "inbound_asset": t["inbound_asset"],
+                         "inbound_amount": t["inbound_amount"],
                          "method": t["method"]}
                         for t in truth if t["kind"] == "xchain_link"
-                        and t.get("outbound_chain") == "btc"), None),
+                        and t.get("outbound_chain") == "btc" and t["inbound_asset"] == "ETH"),
+                       None),
     }
 
 

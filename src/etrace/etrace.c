@@ -33,6 +33,30 @@ etrace_ref etrace_ref_of(uint64_t x, const evm_xfer_row *r)
     return (etrace_ref){x, r->tx};
 }
 
+typedef struct seed_pair {
+    uint64_t x;
+    size_t at; /* its index in the caller's seeds */
+} seed_pair;
+
+static int cmp_seed_pair(const void *a, const void *b)
+{
+    const seed_pair *p = a, *q = b;
+    return p->x < q->x ? -1 : p->x > q->x;
+}
+
+evm_u256 etrace_seed_taint(const ctx *c, uint64_t x)
+{
+    size_t lo = 0, hi = c->nseeds;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (c->seeds[m] < x)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo < c->nseeds && c->seeds[lo] == x ? c->seed_taint[lo] : (evm_u256){{0}};
+}
+
 int etrace_is_seed(ctx *c, uint64_t x)
 {
     size_t lo = 0, hi = c->nseeds;
@@ -340,14 +364,18 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
     evm_store_tip(s, &c.first_block, &nb, tip);
     evm_store_counts(s, &ntx, &c.nx, &na);
     int rc = 0;
+    seed_pair *sp = malloc(seeds->n * sizeof *sp);
     c.seeds = malloc(seeds->n * sizeof *c.seeds);
-    if (!c.seeds) rc = etrace_oom(&c);
+    c.seed_taint = malloc(seeds->n * sizeof *c.seed_taint);
+    if (!sp || !c.seeds || !c.seed_taint) rc = etrace_oom(&c);
     if (!rc) {
-        memcpy(c.seeds, seeds->x, seeds->n * sizeof *c.seeds);
-        qsort(c.seeds, seeds->n, sizeof *c.seeds, util_cmp_u64);
+        for (size_t i = 0; i < seeds->n; i++)
+            sp[i] = (seed_pair){seeds->x[i], i};
+        qsort(sp, seeds->n, sizeof *sp, cmp_seed_pair);
         c.nseeds = seeds->n;
         for (size_t i = 0; i < c.nseeds && !rc; i++) {
             evm_xfer_row r;
+            c.seeds[i] = sp[i].x;
             if (c.seeds[i] >= c.nx)
                 rc = util_errf(err, UTIL_EINVAL, "seed transfer %" PRIu64 " is not stored",
                                c.seeds[i]);
@@ -356,8 +384,18 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
                 /* it moves nothing: there is no value to call tainted */
                 rc = util_errf(err, UTIL_EINVAL,
                                "seed transfer %" PRIu64 " sends to its own sender", c.seeds[i]);
+            if (rc) break;
+            const evm_u256 *t = seeds->taint ? &seeds->taint[sp[i].at] : NULL;
+            int whole = !t || (t->w[0] == UINT64_MAX && t->w[1] == UINT64_MAX &&
+                               t->w[2] == UINT64_MAX && t->w[3] == UINT64_MAX);
+            c.seed_taint[i] = whole ? r.amount : *t;
+            if (!whole && evm_u256_cmp(t, &r.amount) > 0)
+                rc = util_errf(err, UTIL_EINVAL,
+                               "seed transfer %" PRIu64 ": its taint exceeds its amount",
+                               c.seeds[i]);
         }
     }
+    free(sp);
     if (!rc) rc = o->direction == ETRACE_FORWARD ? etrace_forward(&c) : etrace_backward(&c);
     if (!rc && o->direction == ETRACE_FORWARD) rc = check_addresses(&c);
     if (!rc) {
@@ -381,7 +419,8 @@ int etrace_run_result(const evm_store *s, const labels_db *labels, const etrace_
     }
     for (size_t i = 0; i < c.nep; i++)
         free(c.ep[i].path);
-    free(c.e), free(c.hidx), free(c.tot), free(c.seeds), free(c.ep), free(c.h);
+    free(c.e), free(c.hidx), free(c.tot), free(c.seeds), free(c.seed_taint), free(c.ep);
+    free(c.h);
     free(c.edges), free(c.swaps), free(c.xc);
     return rc;
 }

@@ -78,12 +78,20 @@ typedef struct etrace_opts {
 
 void etrace_default_opts(etrace_opts *o);
 
-/* Seeds: transfer ids, owned by the caller (etrace_seeds_free). */
+/* Seeds: transfer ids, owned by the caller (etrace_seeds_free). taint (NULL: every seed is
+ * tainted whole) is parallel to x: the part of each seed's amount that is tainted, for a trace
+ * that goes on from where another left a transfer part-tainted (the web UI's graph expands a
+ * node one hop at a time from the taint its transfers received). */
 typedef struct etrace_seeds {
     uint64_t *x;
     size_t n, cap;
+    evm_u256 *taint;
 } etrace_seeds;
 void etrace_seeds_free(etrace_seeds *s);
+/* Add transfer x with taint t (at most its amount, checked by the run: UTIL_EINVAL); a transfer
+ * already in the list has its taint set to t. Seeds added before without a taint are whole:
+ * their taint is filled in from the store by the run. UTIL_ENOMEM. */
+int etrace_seeds_add_taint(etrace_seeds *s, uint64_t x, const evm_u256 *t, util_err *err);
 
 /* The asset an --asset argument names: "native" (0), "all" (ETRACE_ASSET_ALL) or a token's
  * 0x address (its token id). UTIL_EINVAL for a malformed one, UTIL_ENOTFOUND for a token the
@@ -270,6 +278,14 @@ typedef struct etrace_result {
 json_t *etrace_actors_json(const evm_store *s, const etrace_result *res);
 /* The actor of endpoint i of res (its stop label first, then its other labels). */
 void etrace_endpoint_actor(const etrace_result *res, size_t i, labels_actor *out);
+
+/* Who is behind EVM store address id, as the answers by actor decide it for a holder: the stop
+ * label (a service category, the first of its "eth" labels that is one) as primary, its other
+ * "eth" labels, and the exchange whose deposit address it is (entities, may be NULL). *stop
+ * (may be NULL) gets the stop label, NULL when the address is no labelled service. labels may
+ * be NULL (then unlabelled). Nothing is allocated: the labels are borrowed. */
+void etrace_address_actor(const evm_store *s, const labels_db *labels, const evmclust_set *entities,
+                          uint32_t id, labels_actor *out, const labels_label **stop);
 
 /* Run a trace into *out (errors as etrace_run). *out is zeroed first and owned by the caller
  * even after a failure. */

@@ -98,6 +98,32 @@ static const evmclust_deposit *deposit_of(ctx *c, uint32_t id)
     return evmclust_find(c->o->entities, hex);
 }
 
+void etrace_address_actor(const evm_store *s, const labels_db *labels, const evmclust_set *entities,
+                          uint32_t id, labels_actor *out, const labels_label **stop)
+{
+    labels_actor_init(out);
+    if (stop) *stop = NULL;
+    uint8_t a[20];
+    char hex[43] = "0x";
+    if (evm_store_addr(s, id, a, NULL)) return;
+    util_hex(hex + 2, a, 20);
+    const labels_label *first = NULL, *st = NULL;
+    size_t n = 0;
+    if (labels) labels_find(labels, "eth", hex, &first, &n);
+    for (size_t i = 0; i < n && !st; i++)
+        for (size_t k = 0; k < labels_service_stops(0); k++)
+            if (!strcmp(first[i].category, labels_service_categories()[k])) {
+                st = &first[i];
+                break;
+            }
+    labels_actor_offer(out, st, LABELS_OFFER_PRIMARY, 0);
+    for (size_t i = 0; i < n; i++)
+        if (&first[i] != st) labels_actor_offer(out, &first[i], LABELS_OFFER_OWN, 0);
+    const evmclust_deposit *dep = entities ? evmclust_find(entities, hex) : NULL;
+    if (dep) labels_actor_offer(out, &dep->label, LABELS_OFFER_ENTITY, 0);
+    if (stop) *stop = st;
+}
+
 void etrace_endpoint_actor(const etrace_result *res, size_t i, labels_actor *out)
 {
     const etrace_endpoint *e = &res->endpoints[i];

@@ -259,8 +259,8 @@ int etrace_backward(ctx *c)
             rc = etrace_oom(c);
             break;
         }
-        p->taint = r.amount, p->depth = 0, p->seed = 1;
-        rc = etrace_bucket(c, r.token, B_SEEDED, &r.amount);
+        p->taint = etrace_seed_taint(c, c->seeds[i]), p->depth = 0, p->seed = 1;
+        rc = etrace_bucket(c, r.token, B_SEEDED, &p->taint);
     }
     while (!rc && b.hn) {
         uint64_t x = bheap_pop(&b);

@@ -329,8 +329,9 @@ static int process_one(ctx *c, gx *g, size_t n, size_t i, swp *sw, uint64_t ts,
     uint32_t hop = sender == NONE32 || c->e[sender].depth == NONE32 ? 1 : c->e[sender].depth + 1;
     if (etrace_is_seed(c, g[i].x)) {
         if ((rc = etrace_bucket(c, g[i].r.token, B_OVERLAP, &t))) return rc;
-        if ((rc = etrace_bucket(c, g[i].r.token, B_SEEDED, &g[i].r.amount))) return rc;
-        return credit(c, &g[i], sender, g[i].r.amount, 0, 1, ts);
+        evm_u256 st = etrace_seed_taint(c, g[i].x);
+        if ((rc = etrace_bucket(c, g[i].r.token, B_SEEDED, &st))) return rc;
+        return credit(c, &g[i], sender, st, 0, 1, ts);
     }
     if (g[i].swap && !evm_u256_is_zero(&t)) {
         swp *s = &sw[g[i].swap - 1];

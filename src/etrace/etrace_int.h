@@ -94,7 +94,8 @@ typedef struct ctx {
     size_t hcap;
     tot *tot;
     size_t ntot;
-    uint64_t *seeds; /* sorted */
+    uint64_t *seeds;      /* sorted */
+    evm_u256 *seed_taint; /* parallel to seeds: each seed's taint (its amount unless given) */
     size_t nseeds;
     ep *ep;
     size_t nep;
@@ -164,6 +165,8 @@ int etrace_backward(ctx *c); /* etrace_backward.c */
 /* The typed result of a finished, checked run (etrace_doc.c); moves c->edges, c->swaps, c->xc
  * and the endpoint paths into *out. UTIL_ENOMEM. */
 int etrace_collect(ctx *c, const etrace_seeds *seeds, etrace_result *out);
+/* The taint seed x starts with (its amount unless the caller gave a part). x must be a seed. */
+evm_u256 etrace_seed_taint(const ctx *c, uint64_t x);
 /* etrace_actor.c: out's actors, from its endpoints and (forward) its addresses holding taint;
  * called by etrace_collect once those are filled. UTIL_ENOMEM. */
 int etrace_fill_actors(ctx *c, etrace_result *out);

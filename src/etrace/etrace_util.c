@@ -35,8 +35,12 @@ void etrace_default_opts(etrace_opts *o)
 void etrace_seeds_free(etrace_seeds *s)
 {
     free(s->x);
+    free(s->taint);
     memset(s, 0, sizeof *s);
 }
+
+/* An all-ones taint stands for "whole" (the run reads the amount from the store). */
+static const evm_u256 WHOLE = {{UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}};
 
 static int seeds_add(etrace_seeds *s, uint64_t x, util_err *err)
 {
@@ -46,10 +50,32 @@ static int seeds_add(etrace_seeds *s, uint64_t x, util_err *err)
         size_t nc = s->cap ? s->cap * 2 : 16;
         uint64_t *p = realloc(s->x, nc * sizeof *p);
         if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory adding seeds");
-        s->x = p, s->cap = nc;
+        s->x = p;
+        if (s->taint) {
+            evm_u256 *t = realloc(s->taint, nc * sizeof *t);
+            if (!t) return util_errf(err, UTIL_ENOMEM, "out of memory adding seeds");
+            s->taint = t;
+        }
+        s->cap = nc;
     }
+    if (s->taint) s->taint[s->n] = WHOLE;
     s->x[s->n++] = x;
     return 0;
+}
+
+int etrace_seeds_add_taint(etrace_seeds *s, uint64_t x, const evm_u256 *t, util_err *err)
+{
+    if (!s->taint) {
+        s->taint = malloc((s->cap ? s->cap : 1) * sizeof *s->taint);
+        if (!s->taint) return util_errf(err, UTIL_ENOMEM, "out of memory adding seeds");
+        for (size_t i = 0; i < s->n; i++)
+            s->taint[i] = WHOLE;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (s->x[i] == x) return s->taint[i] = *t, 0;
+    int rc = seeds_add(s, x, err);
+    if (!rc) s->taint[s->n - 1] = *t;
+    return rc;
 }
 
 /* A malformed argument is the user's: UTIL_EINVAL, whatever the parser said. */

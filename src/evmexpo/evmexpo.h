@@ -245,6 +245,11 @@ void evmexpo_screener_free(evmexpo_screener *sc);
  * chain has no store. *out is a new reference. */
 int evmexpo_screener_evm(evmexpo_screener *sc, const char *chain, const labels_db *labels,
                          const risk_config *cfg, const char *arg, json_t **out, util_err *err);
+/* The EVM store of chain (opened on first use, as for a screening), borrowed for the
+ * screener's life: the service's graph traces it (etrace). UTIL_ENOTFOUND when the chain has no
+ * store. */
+int evmexpo_screener_store(evmexpo_screener *sc, const char *chain, const evm_store **out,
+                           util_err *err);
 /* The cross-chain part of the Bitcoin screening of arg. *has is 0 (res untouched) when there is
  * no overlay (no links, or no EVM index a link comes from); else res is filled and the caller
  * frees it (evmexpo_xresult_free). links (may be NULL) gets the links res indexes. */

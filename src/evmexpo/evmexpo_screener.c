@@ -108,6 +108,20 @@ int evmexpo_screener_evm(evmexpo_screener *sc, const char *chain, const labels_d
     return evmexpo_screen(s, ix, labels, cfg, arg, out, err);
 }
 
+int evmexpo_screener_store(evmexpo_screener *sc, const char *chain, const evm_store **out,
+                           util_err *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&sc->lock);
+    chain_slot *c = chain_locked(sc, chain);
+    int rc = !c      ? util_errf(err, UTIL_ENOMEM, "more than %d EVM chains asked for", MAX_CHAINS)
+             : !c->s ? util_errf(err, c->rc, "%s", c->msg)
+                     : 0;
+    if (!rc) *out = c->s;
+    pthread_mutex_unlock(&sc->lock);
+    return rc;
+}
+
 /* Build the overlay once (with sc->lock held): the links, and every EVM chain a link to
  * Bitcoin comes from that has a store and an index. */
 static int overlay_locked(evmexpo_screener *sc, const store *btc, const labels_db *labels,

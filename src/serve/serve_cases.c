@@ -91,9 +91,16 @@ static void origin_of(const req *r, const snap *sn, char *command, size_t n, cas
 int serve_case_graph_step(server *sv, const req *r, const snap *sn, int64_t case_id,
                           const case_graph_step_new *s, util_err *err)
 {
+    return serve_case_graph_step_evm(sv, r, sn, NULL, case_id, s, err);
+}
+
+int serve_case_graph_step_evm(server *sv, const req *r, const snap *sn, const evm_store *evm,
+                              int64_t case_id, const case_graph_step_new *s, util_err *err)
+{
     char command[300];
     case_origin who;
     origin_of(r, sn, command, sizeof command, &who);
+    if (evm) case_state_evm(&who.state, evm);
     case_db *db = NULL;
     int rc = case_db_open(&db, sv->o.db, 0, err);
     if (rc == UTIL_ENOTFOUND)
@@ -135,11 +142,13 @@ static int graph_route(case_db *db, const case_origin *who, int64_t id, json_t *
         json_t *detail = json_loads(g->detail, 0, NULL);
         json_array_append_new(
             a,
-            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:I}}", "id",
-                      (json_int_t)g->id, "op", g->op, "node", g->node, "spec", g->spec, "direction",
-                      g->direction, "policy", g->policy, "detail", detail ? detail : json_object(),
-                      "analyst", g->analyst, "at", g->created_at, "store_state", "btc_tip",
-                      g->state.btc_tip, "btc_height", (json_int_t)g->state.btc_height));
+            json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:I, s:s, s:s, s:I}}",
+                      "id", (json_int_t)g->id, "op", g->op, "node", g->node, "spec", g->spec,
+                      "direction", g->direction, "policy", g->policy, "detail",
+                      detail ? detail : json_object(), "analyst", g->analyst, "at", g->created_at,
+                      "store_state", "btc_tip", g->state.btc_tip, "btc_height",
+                      (json_int_t)g->state.btc_height, "evm_chain", g->state.evm_chain, "evm_tip",
+                      g->state.evm_tip, "evm_height", (json_int_t)g->state.evm_height));
     }
     case_graph_steps_free(v, n);
     *out = json_pack("{s:I, s:o}", "case", (json_int_t)id, "steps", a);

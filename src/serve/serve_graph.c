@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../case/case.h"
+#include "../crypto/crypto.h"
 #include "../labels/labels_services.h"
 #include "../trace/trace.h"
 #include "serve_int.h"
@@ -247,6 +248,47 @@ static json_t *node_json(const snap *sn, const gnode *n)
     return d;
 }
 
+int serve_graph_btc_node(server *sv, snap *sn, const uint64_t *outs, size_t n, char id[160],
+                         json_t *nodes)
+{
+    serve_snap_aux(sv, sn);
+    gnodes g = {0};
+    for (size_t i = 0; i < n; i++) {
+        gnode *nd = node_for(sn, &g, store_out_addr(sn->s, outs[i]));
+        if (nd) node_add_output(sn, nd, outs[i], (uint64_t)store_out_value(sn->s, outs[i]), NULL);
+    }
+    int rc = -1;
+    for (size_t k = 0; k < g.n; k++) { /* a link's outputs pay one address: the first node */
+        json_t *d = node_json(sn, &g.v[k]);
+        if (!d) continue;
+        if (rc) node_ident(sn, &g.v[k], id), rc = 0;
+        json_array_append_new(nodes, d);
+    }
+    gnodes_free(&g);
+    return rc;
+}
+
+int serve_graph_wants_digest(json_t *doc)
+{
+    json_t *c = json_object_get(doc, "case");
+    return json_is_true(json_object_get(doc, "digest")) || (c && !json_is_null(c));
+}
+
+void serve_graph_digest(json_t *ans)
+{
+    char *text = ans ? json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (!text) return;
+    crypto_sha256_ctx h;
+    uint8_t d[32];
+    char hex[72] = "sha256:";
+    crypto_sha256_init(&h);
+    crypto_sha256_update(&h, text, strlen(text));
+    crypto_sha256_final(&h, d);
+    free(text);
+    util_hex(hex + 7, d, 32);
+    json_object_set_new(ans, "digest", json_string(hex));
+}
+
 /* ---- requests ---- */
 
 /* "TXID:N" into a store output id. */
@@ -345,6 +387,11 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
         return serve_error(c, r, 400, "policy", "field 'policy': haircut, poison or fifo");
     snap *sn = serve_snap_get(sv);
     serve_snap_aux(sv, sn);
+    if (serve_is_evm(spec)) {
+        enum MHD_Result ret = serve_graph_evm_start(sv, c, r, doc, sn);
+        serve_snap_put(sn);
+        return ret;
+    }
     trace_seeds seeds = {0};
     util_err err = {0};
     int rc = trace_add_spec_entities(&seeds, sn->s, sn->clusters, spec, &err);
@@ -371,11 +418,13 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
     size_t n_nodes = g.n;
     gnodes_free(&g);
     trace_seeds_free(&seeds);
+    if (serve_graph_wants_digest(doc)) serve_graph_digest(d);
     if (d && case_id) {
         case_graph_step_new s = {"start", NULL, spec, NULL, pol ? pol : "haircut", NULL};
         rc = record_step(sv, r, sn, case_id, &s,
-                         json_pack("{s:I, s:I}", "nodes", (json_int_t)n_nodes, "outputs",
-                                   (json_int_t)json_integer_value(json_object_get(d, "outputs"))),
+                         json_pack("{s:I, s:I, s:O}", "nodes", (json_int_t)n_nodes, "outputs",
+                                   (json_int_t)json_integer_value(json_object_get(d, "outputs")),
+                                   "digest", json_object_get(d, "digest")),
                          &err);
         if (rc) {
             json_decref(d);
@@ -390,8 +439,8 @@ static enum MHD_Result graph_start(server *sv, struct MHD_Connection *c, req *r,
 }
 
 /* The cross-chain links of a hop's tx: a node on the other chain (its tx) and an edge. */
-static void add_xchain(const snap *sn, const trace_result *res, uint32_t t, const char *here,
-                       int forward, json_t *nodes, json_t *edges)
+static void add_xchain(server *sv, snap *sn, const trace_result *res, uint32_t t, const char *here,
+                       int forward, int policy, json_t *nodes, json_t *edges)
 {
     const uint8_t *h = store_tx_hash(sn->s, res->txs[t].tx);
     size_t idx[8];
@@ -402,6 +451,7 @@ static void add_xchain(const snap *sn, const trace_result *res, uint32_t t, cons
         const xchain_end *other = forward ? &l->to : &l->from;
         if (!strcmp(other->chain, "btc")) continue;
         if (!forward && memcmp(l->to.hash, h, 32)) continue; /* touching: we are its source */
+        if (serve_graph_evm_from_btc(sv, sn, l, forward, here, policy, nodes, edges)) continue;
         char hex[65], id[128], amount[EVM_U256_DEC_MAX];
         util_hex(hex, other->hash, 32);
         snprintf(id, sizeof id, "%s:tx:0x%s", other->chain, hex);
@@ -428,6 +478,13 @@ static void add_xchain(const snap *sn, const trace_result *res, uint32_t t, cons
 /* One hop of a trace from the given outputs. */
 static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r, json_t *doc)
 {
+    if (json_object_get(doc, "transfers")) { /* an EVM node */
+        snap *esn = serve_snap_get(sv);
+        serve_snap_aux(sv, esn);
+        enum MHD_Result ret = serve_graph_evm_expand(sv, c, r, doc, esn);
+        serve_snap_put(esn);
+        return ret;
+    }
     const char *dir = json_string_value(json_object_get(doc, "direction"));
     const char *pol = json_string_value(json_object_get(doc, "policy"));
     json_t *outs = json_object_get(doc, "outputs");
@@ -603,7 +660,7 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                            tx->peel, "status", trace_tx_status_name(tx->status)));
         if (src[t] != UINT32_MAX) {
             node_ident(sn, &seedn.v[src[t]], here);
-            add_xchain(sn, &res, (uint32_t)t, here, d == TRACE_FORWARD, nodes, edges);
+            add_xchain(sv, sn, &res, (uint32_t)t, here, d == TRACE_FORWARD, p, nodes, edges);
         }
     }
     json_t *seed_ids = json_array();
@@ -655,14 +712,16 @@ static enum MHD_Result graph_expand(server *sv, struct MHD_Connection *c, req *r
                             json_string("fifo: a node's share of a tx is scaled like haircut's "
                                         "(an approximation when its outputs are part-tainted)"));
     int oom = !src || !given || !full || !src_best;
+    if (serve_graph_wants_digest(doc)) serve_graph_digest(ans);
     if (ans && !oom && case_id) {
         case_graph_step_new s = {
             "expand", node_id, NULL, trace_direction_name(d), trace_policy_name(p), NULL};
         rc = record_step(sv, r, sn, case_id, &s,
-                         json_pack("{s:O, s:I, s:I, s:I, s:I}", "from", seed_ids, "nodes",
+                         json_pack("{s:O, s:I, s:I, s:I, s:I, s:O}", "from", seed_ids, "nodes",
                                    (json_int_t)json_array_size(nodes), "edges",
                                    (json_int_t)json_array_size(edges), "seeded", (json_int_t)seeded,
-                                   "fees", (json_int_t)fees),
+                                   "fees", (json_int_t)fees, "digest",
+                                   json_object_get(ans, "digest")),
                          &err);
         if (rc) {
             json_decref(ans);

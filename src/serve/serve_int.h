@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 
 #include "../cluster/cluster.h"
+#include "../evm/evm.h"
+#include "../evmclust/evmclust.h"
 #include "../exposure/exposure.h"
 #include "../labels/labels.h"
 #include "../risk/risk.h"
@@ -35,6 +37,7 @@ void serve_cache_put(serve_cache *c, const char *key, const char *text, size_t l
 
 /* One read-only state of the store with everything built on it. Reference-counted: the server
  * holds one reference while it is current, each request one while it runs. */
+#define SERVE_MAX_EVM_CHAINS 8
 typedef struct snap {
     atomic_int refs;
     struct file_sig sig[4]; /* MANIFEST, labels.db, cluster.state, exposure/MANIFEST */
@@ -61,6 +64,13 @@ typedef struct snap {
     struct evmexpo_screener *xs;
     uint64_t xsig;
     uint64_t labels_gen; /* with --state: the state labels merged in (server.st_labels_gen) */
+    /* the EVM entities (evm-cluster) of each chain the graph asked for, under aux_lock */
+    struct {
+        char chain[32];
+        int ok; /* 0: none saved (or unreadable): EVM nodes are named by their labels only */
+        evmclust_set set;
+    } evment[SERVE_MAX_EVM_CHAINS];
+    size_t n_evment;
 } snap;
 
 /* The best label per entity or address of a snapshot (serve_graph.c). */
@@ -280,6 +290,35 @@ enum MHD_Result serve_route_graph(server *sv, struct MHD_Connection *c, req *r, 
 struct case_graph_step_new;
 int serve_case_graph_step(server *sv, const req *r, const snap *sn, int64_t case_id,
                           const struct case_graph_step_new *s, util_err *err);
+/* The same for a step on an EVM chain: the state names that store's tip too. */
+int serve_case_graph_step_evm(server *sv, const req *r, const snap *sn, const evm_store *evm,
+                              int64_t case_id, const struct case_graph_step_new *s, util_err *err);
+/* The EVM lane of the graph (serve_graph_evm.c): a start from a 0x address or tx, and one hop
+ * of etrace from an EVM node's transfers (with "transfers" instead of "outputs"). sn is the
+ * request's snapshot (the caller puts it). */
+enum MHD_Result serve_graph_evm_start(server *sv, struct MHD_Connection *c, req *r, json_t *doc,
+                                      snap *sn);
+enum MHD_Result serve_graph_evm_expand(server *sv, struct MHD_Connection *c, req *r, json_t *doc,
+                                       snap *sn);
+/* The EVM side of cross-chain link l reached from Bitcoin node `here` (forward: the link's
+ * destination tx, its receivers as EVM nodes; backward: its source tx's senders, with the
+ * receipts that explain what they sent), with cross_chain edges. 0 when the service has no
+ * store of that chain (or it lacks the tx): the caller draws the tx alone. */
+int serve_graph_evm_from_btc(server *sv, snap *sn, const xchain_link *l, int forward,
+                             const char *here, int policy, json_t *nodes, json_t *edges);
+/* Set ans["digest"] to "sha256:" + the SHA-256 of ans as compact JSON with sorted keys: a
+ * saved step keeps its answer's digest, so a replay on another store state can say which steps
+ * now answer differently. Nothing happens when ans is NULL or out of memory. */
+void serve_graph_digest(json_t *ans);
+/* Whether a graph request wants its answer's digest: one for a case ("case"), or one that asks
+ * ("digest": true, a replay's): the others skip the cost of a second serialisation. */
+int serve_graph_wants_digest(json_t *doc);
+/* A graph node's id for an EVM address: "CHAIN:0x" + 40 lowercase hex digits. */
+void serve_graph_evm_id(const char *chain, const uint8_t addr[20], char out[80]);
+/* The Bitcoin node of store outputs outs (their whole values as taint), appended to nodes; its
+ * id into id. -1 when none could be made (out of memory, no outputs). */
+int serve_graph_btc_node(server *sv, snap *sn, const uint64_t *outs, size_t n, char id[160],
+                         json_t *nodes);
 /* The HTTP status of a case module's error. */
 unsigned serve_case_status(int rc);
 enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, const char *url,

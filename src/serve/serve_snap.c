@@ -43,6 +43,8 @@ static void snap_free(snap *sn)
     trace_stops_free(sn->stops);
     trace_actor_index_free(sn->actors);
     xchain_links_free(&sn->links);
+    for (size_t i = 0; i < sn->n_evment; i++)
+        if (sn->evment[i].ok) evmclust_free(&sn->evment[i].set);
     pthread_mutex_destroy(&sn->aux_lock);
     if (sn->clusters) cluster_close(sn->clusters);
     if (sn->labels) labels_db_close(sn->labels);

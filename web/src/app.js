@@ -58,6 +58,16 @@ CT.units = function (amount, asset) {
   if (asset !== "BTC") frac = frac.replace(/0+$/, "") || "0";
   return s.slice(0, -dec) + "." + frac + " " + asset;
 };
+/* An exact amount in base units (a decimal string) shown in the asset's decimals (null or
+ * unknown: as base units), trailing zeros of the fraction cut; the symbol after it. */
+CT.dec = function (amount, decimals, symbol) {
+  const a = String(amount);
+  const sym = symbol ? " " + symbol : "";
+  if (!/^[0-9]+$/.test(a) || !Number.isInteger(decimals) || decimals <= 0) return a + sym;
+  const s = a.padStart(decimals + 1, "0");
+  const frac = s.slice(-decimals).replace(/0+$/, "");
+  return s.slice(0, -decimals) + (frac ? "." + frac : "") + sym;
+};
 CT.amount = function (sats) {
   return CT.h("span", { class: "amount", title: sats + " sat", dataset: { sats: String(sats) } },
     CT.btc(sats));

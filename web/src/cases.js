@@ -160,13 +160,13 @@ CT.pages.case = async function (view, id) {
 
 /* The side panel's case tools for a graph node: label it, note it (analysts). */
 CT.caseTools = function (caseId, node) {
-  if (!caseId || !CT.session.can("write") || node.chain !== "btc" || !node.address) return null;
+  if (!caseId || !CT.session.can("write") || !node.address) return null;
   const box = CT.h("div", { id: "case-tools" }, CT.h("h3", {}, "Case " + caseId));
   box.appendChild(form("nodelabel", [["category", "category", { value: node.category || "theft" }],
     ["actor", "actor", { value: node.name || "" }], ["evidence", "evidence",
       { value: "graph: node " + node.id }], ["confidence", "confidence", { type: "number", value: 80, min: 0, max: 100 }]],
   "Label " + CT.short(node.address, 6), async (v) => {
-    await CT.api("cases/" + caseId + "/labels", { body: { chain: "btc", address: node.address,
+    await CT.api("cases/" + caseId + "/labels", { body: { chain: node.chain, address: node.address,
       category: v.category, actor: v.actor, evidence: v.evidence, confidence: Number(v.confidence) } });
   }));
   box.appendChild(form("nodenote", [["text", "note", { textarea: true }]], "Add note", async (v, inputs) => {

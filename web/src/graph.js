@@ -32,6 +32,40 @@ function boxExit(ax, ay, bx, by) {
   return t >= 1 ? [ax, ay] : [ax + dx * t, ay + dy * t];
 }
 
+/* An edge's id: the same transfer pair, tx and asset is one edge. */
+function edgeId(e) {
+  return e.from + "|" + e.to + "|" + (e.tx || "") + "|" + (e.kind || "tx") +
+    (e.kind === "transfer" ? "|" + e.asset : "");
+}
+
+/* What an edge carried: BTC to the satoshi, an EVM transfer in its asset's decimals, a
+ * cross-chain link in its source asset. */
+function edgeAmount(e) {
+  return e.kind === "cross_chain" ? CT.units(e.amount, e.asset)
+    : e.kind === "transfer" ? CT.dec(e.amount, e.decimals, e.symbol || e.asset) : CT.btc(e.amount);
+}
+
+/* An EVM node's tainted amounts per asset (BigInt sums of its transfers' parts). */
+function evmAmounts(s) {
+  const by = new Map();
+  for (const t of s.transfers.values()) {
+    let a = by.get(t.asset);
+    if (!a) by.set(t.asset, (a = { asset: t.asset, symbol: t.symbol, decimals: t.decimals, total: 0n }));
+    for (const v of t.by.values()) a.total += BigInt(v);
+  }
+  return [...by.values()].sort((x, y) => (x.total < y.total ? 1 : x.total > y.total ? -1 : 0));
+}
+
+function evmAmountText(s, max) {
+  const a = evmAmounts(s).filter((x) => x.total > 0n);
+  const txt = a.slice(0, max || 2).map((x) => CT.dec(x.total.toString(), x.decimals, x.symbol || x.asset));
+  return txt.join(", ") + (a.length > (max || 2) ? " +" + (a.length - (max || 2)) : "");
+}
+
+function amountText(s, g) {
+  return s.chain === "btc" ? CT.btc(g.amountOf(s)) : s.transfers ? evmAmountText(s) : "";
+}
+
 function markerText(patterns) {
   const m = { coinjoin: "CoinJoin", peel: "peel", split: "split", bridge: "bridge", swap: "swap",
     consolidate: "merge", hop: "hop" };
@@ -40,6 +74,7 @@ function markerText(patterns) {
 
 function nodeTitle(n) {
   if (n.name) return n.name;
+  if (n.chain !== "btc" && n.address) return CT.short(n.address, 6);
   if (n.chain !== "btc") return n.chain.toUpperCase() + " " + CT.short(n.tx || n.id, 6);
   if (n.entity !== undefined) return "e" + n.entity + (n.size > 1 ? " (" + n.size + " addr.)" : "");
   return CT.short(n.address || n.id, 8);
@@ -83,6 +118,7 @@ class Graph {
         { selector: "node.endpoint", style: { "border-width": 4 } },
         { selector: "node.root", style: { "border-width": 3, "border-style": "double" } },
         { selector: "node.foreign", style: { "shape": "hexagon", "background-color": "#fff6d6", "border-color": "#b08a00" } },
+        { selector: "node.changed", style: { "border-style": "dashed", "border-color": "#c0392b", "border-width": 3 } },
         { selector: "node:selected", style: { "border-color": "#111", "border-width": 4 } },
         { selector: "edge", style: {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2,
@@ -125,10 +161,23 @@ class Graph {
         label: n.label || null, entity: n.entity, size: n.size, address: n.address, tx: n.tx,
         depth, order: this.seq++, outputs: new Map(), n_outputs: 0,
         expanded: {}, added: [], addedEdges: [], parent, via, expandable: n.expandable !== false,
-        root: !parent };
+        root: !parent, transfers: n.transfers ? new Map() : null, actor_from: n.actor_from };
       this.nodes.set(n.id, s);
       if (parent) this.nodes.get(parent).added.push(n.id);
     }
+    /* an EVM node: the transfers that brought it taint, each with its part (exact, a string) */
+    for (const t of n.transfers || []) {
+      if (!s.transfers) s.transfers = new Map();
+      let cur = s.transfers.get(t.xfer);
+      if (!cur) {
+        cur = { xfer: t.xfer, transfer: t.transfer, asset: t.asset, symbol: t.symbol,
+          decimals: t.decimals, amount: t.amount, fate: t.fate, by: new Map() };
+        s.transfers.set(t.xfer, cur);
+      }
+      cur.by.set(parent || "start", t.taint);
+      if (t.fate === "endpoint") s.endpoint = true;
+    }
+    if (n.endpoint) s.endpoint = true;
     for (const o of n.outputs || []) {
       let cur = s.outputs.get(o.output);
       if (!cur) {
@@ -149,11 +198,12 @@ class Graph {
   }
 
   addEdge(e, owner) {
-    const id = e.from + "|" + e.to + "|" + (e.tx || "") + "|" + (e.kind || "tx");
+    const id = edgeId(e);
     if (this.edges.has(id)) return null;
-    const s = { id, from: e.from, to: e.to, tx: e.tx, height: e.height, amount: e.amount,
-      asset: e.asset, patterns: e.patterns || [], kind: e.kind || "tx", method: e.method,
-      confidence: e.confidence, rule: e.rule, owner };
+    const s = { id, from: e.from, to: e.to, tx: e.tx, height: e.height !== undefined ? e.height
+      : e.block, amount: e.amount, asset: e.asset, symbol: e.symbol, decimals: e.decimals,
+      patterns: e.patterns || [], kind: e.kind || "tx", method: e.method,
+      confidence: e.confidence, rule: e.rule, owner, chain: e.chain };
     this.edges.set(id, s);
     if (owner) this.nodes.get(owner).addedEdges.push(id);
     return s;
@@ -210,8 +260,9 @@ class Graph {
     const nolabel = this.labelsOn ? "" : "nolabel";
     for (const n of this.nodes.values()) {
       const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
-        n.chain !== "btc" ? "foreign" : "", nolabel].filter(Boolean).join(" ");
-      const amt = n.chain === "btc" ? CT.btc(this.amountOf(n)) : "";
+        n.chain !== "btc" && !n.transfers ? "foreign" : "", n.changed ? "changed" : "",
+        nolabel].filter(Boolean).join(" ");
+      const amt = amountText(n, this);
       els.push({ group: "nodes", data: { id: n.id, lane: n.chain,
         label: nodeTitle(n) + (amt ? "\n" + amt : "") }, position: pos[n.id], classes: cls });
     }
@@ -221,8 +272,7 @@ class Graph {
     for (const e of this.big ? [] : this.edges.values()) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
       const marks = markerText(e.patterns);
-      const amt = e.kind === "cross_chain" ? CT.units(e.amount, e.asset)
-        : CT.btc(e.amount);
+      const amt = edgeAmount(e);
       const k = edgeKind(e);
       els.push({ group: "edges", data: { id: e.id, source: e.from, target: e.to,
         label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") },
@@ -374,6 +424,7 @@ class Graph {
    * when the key may write, audited always) and begins its saved graph anew. */
   async start(spec, record) {
     const body = { from: spec, limit: 200 };
+    if (this.wantDigest) body.digest = true; /* a replay compares each answer with its step */
     if (record && this.caseId) Object.assign(body, { case: Number(this.caseId), policy: this.policy });
     const d = await CT.api("graph/start", { body });
     this.nodes.clear();
@@ -413,26 +464,43 @@ class Graph {
   async replay(steps) {
     const policy = this.policy;
     let missed = 0;
+    const changed = [];
+    /* each saved step keeps its answer's digest: one that now differs is evidence that the
+     * store (blocks, labels, links) changed since the step was taken */
+    const differs = (st, d) => st.detail && st.detail.digest && d && d.digest &&
+      d.digest !== st.detail.digest;
     this.policy = steps[0].policy || policy;
-    await this.open(steps[0].spec, false);
+    this.wantDigest = true;
+    const d0 = await this.open(steps[0].spec, false);
+    if (differs(steps[0], d0)) {
+      changed.push(steps[0]);
+      for (const n of this.nodes.values()) if (n.depth === 0) n.changed = steps[0];
+    }
     for (const st of steps.slice(1)) {
       if (!this.nodes.has(st.node)) { missed++; continue; }
       if (st.op === "expand") {
         this.policy = st.policy || policy;
-        await this.expand(st.node, st.direction, { record: false, quiet: true });
+        const d = await this.expand(st.node, st.direction, { record: false, quiet: true });
+        if (differs(st, d)) {
+          changed.push(st);
+          this.nodes.get(st.node).changed = st;
+        }
       } else if (st.op === "collapse") {
         await this.collapse(st.node, { record: false, quiet: true });
       }
     }
     this.policy = policy;
+    this.wantDigest = false;
+    this.changed = changed;
     this.draw(true);
-    return missed;
+    return { missed, changed: changed.length };
   }
 
   /* One hop next ("forward") or previous ("backward") from a node's outputs. */
   async expand(id, direction, opts = {}) {
     const s = this.nodes.get(id);
-    if (!s || s.expanded[direction] || !s.expandable || s.chain !== "btc") return null;
+    if (!s || s.expanded[direction] || !s.expandable) return null;
+    if (s.chain !== "btc") return s.transfers ? this.expandEvm(s, direction, opts) : null;
     let outs = [...s.outputs.values()].map((o) => ({ output: o.output,
       taint: [...o.by.values()].reduce((a, b) => a + b, 0), spent: o.spent }))
       .filter((o) => o.taint > 0 && (direction === "backward" || o.spent));
@@ -448,6 +516,7 @@ class Graph {
     }
     const body = { direction, policy: this.policy,
       outputs: outs.map((o) => ({ output: o.output, taint: o.taint })) };
+    if (this.wantDigest) body.digest = true;
     /* in a case's graph every expansion is in its audit log (and saved, for analysts) */
     if (this.caseId && opts.record !== false)
       Object.assign(body, { case: Number(this.caseId), node: id });
@@ -455,17 +524,56 @@ class Graph {
     s.expanded[direction] = true;
     s.cut = cut;
     const step = direction === "forward" ? 1 : -1;
-    for (const n of d.nodes) {
-      const e = d.edges.find((x) => (direction === "forward" ? x.to : x.from) === n.id);
-      this.addNode(n, id, s.depth + step, e ? e.from + "|" + e.to + "|" + (e.tx || "") + "|" +
-        (e.kind || "tx") : null);
-    }
-    for (const e of d.edges) this.addEdge(e, id);
+    this.merge(s, d, direction);
     s.stopped = d.stopped;
     s.fees = (s.fees || 0) + d.fees;
     if (opts.quiet) return d;
     this.draw(true);
     this.select(id);
+    return d;
+  }
+
+  /* The nodes and edges of an expansion's answer, reached from node s. */
+  merge(s, d, direction) {
+    const step = direction === "forward" ? 1 : -1;
+    for (const n of d.nodes) {
+      const e = d.edges.find((x) => (direction === "forward" ? x.to : x.from) === n.id);
+      /* a cross-chain node goes into its own lane at the hop's column */
+      this.addNode(n, s.id, s.depth + step, e ? edgeId(e) : null);
+    }
+    for (const e of d.edges) this.addEdge(e, s.id);
+  }
+
+  /* One hop of an EVM node (POST /v1/graph/expand with its transfers and their parts): next,
+   * its transfers that took the taint on; previous, who sent it and from what. */
+  async expandEvm(s, direction, opts) {
+    let xs = [...s.transfers.values()].map((t) => ({ xfer: t.xfer,
+      taint: [...t.by.values()].reduce((a, b) => a + BigInt(b), 0n), fate: t.fate }))
+      .filter((t) => t.taint > 0n && (direction === "backward" ||
+        (t.fate !== "endpoint" && t.fate !== "swapped")));
+    xs.sort((a, b) => (a.taint < b.taint ? 1 : a.taint > b.taint ? -1 : a.xfer - b.xfer));
+    const cut = xs.length > 1000;
+    xs = xs.slice(0, 1000);
+    if (!xs.length) {
+      s.expanded[direction] = true;
+      s.note = direction === "forward" ? "nothing to follow forward: its tainted transfers " +
+        "went into a service" : "nothing before it";
+      this.select(s.id);
+      return null;
+    }
+    const body = { chain: s.chain, direction, policy: this.policy,
+      transfers: xs.map((t) => ({ xfer: t.xfer, taint: t.taint.toString() })) };
+    if (this.wantDigest) body.digest = true;
+    if (this.caseId && opts.record !== false)
+      Object.assign(body, { case: Number(this.caseId), node: s.id });
+    const d = await CT.api("graph/expand", { body });
+    s.expanded[direction] = true;
+    s.cut = cut;
+    this.merge(s, d, direction);
+    s.evmAssets = d.assets;
+    if (opts.quiet) return d;
+    this.draw(true);
+    this.select(s.id);
     return d;
   }
 
@@ -531,17 +639,28 @@ class Graph {
     if (s.category) facts.push(CT.h("dt", {}, "category"), CT.h("dd", { id: "side-category" }, s.category));
     if (s.chain === "btc")
       facts.push(CT.h("dt", {}, "tainted"), CT.h("dd", { id: "side-amount" }, CT.amount(amount)));
+    if (s.transfers)
+      facts.push(CT.h("dt", {}, "tainted"), CT.h("dd", { id: "side-amount" },
+        evmAmounts(s).map((a) => CT.h("div", { class: "amount", dataset: { base: a.total.toString(),
+          asset: a.asset } }, CT.dec(a.total.toString(), a.decimals, a.symbol || a.asset)))));
+    if (s.actor_from && s.chain !== "btc")
+      facts.push(CT.h("dt", {}, "named by"), CT.h("dd", { id: "side-actor-from" }, s.actor_from));
     if (s.entity !== undefined)
       facts.push(CT.h("dt", {}, "entity"), CT.h("dd", {}, CT.link("e" + s.entity, "entity",
         String(s.entity)), s.size ? " (" + s.size + " addresses)" : ""));
-    if (s.address) facts.push(CT.h("dt", {}, "address"), CT.h("dd", { class: "mono" },
-      CT.link(CT.short(s.address, 12), "address", s.address)));
+    if (s.address) facts.push(CT.h("dt", {}, "address"), CT.h("dd", { class: "mono", id: "side-address" },
+      CT.link(CT.short(s.address, 12), s.chain === "btc" ? "address" : "labels", s.address)));
+    if (s.endpoint) facts.push(CT.h("dt", {}, "endpoint"), CT.h("dd", {}, "a labelled service"));
     if (s.fees) facts.push(CT.h("dt", {}, "fees"), CT.h("dd", {}, CT.amount(s.fees)));
     side.appendChild(CT.h("dl", { class: "facts" }, facts));
     if (s.label) side.appendChild(CT.h("div", { class: "labelcard", id: "side-label" },
       CT.h("strong", {}, "label"), CT.labelBlock(s.label)));
     if (s.note) side.appendChild(CT.h("p", { class: "muted", id: "side-note" }, s.note));
-    const canExpand = s.chain === "btc" && s.expandable;
+    if (s.changed) side.appendChild(CT.h("p", { class: "warn", id: "side-changed" },
+      "Store changed since this step: its " + s.changed.op + " (" + (s.changed.direction || "start") +
+      ", by " + s.changed.analyst + " at " + s.changed.at + ") now answers differently (saved " +
+      CT.short(s.changed.detail.digest, 12) + ")."));
+    const canExpand = s.expandable && (s.chain === "btc" || !!s.transfers);
     side.appendChild(CT.h("div", { class: "row" },
       CT.h("button", { id: "btn-next", type: "button", disabled: !canExpand || !!s.expanded.forward,
         onclick: () => this.expand(s.id, "forward").catch((e) => CT.banner(e.message, "error")) },
@@ -564,9 +683,11 @@ class Graph {
       const e = st.edge;
       ol.appendChild(CT.h("li", { dataset: { sats: String(e.amount) } },
         e.kind === "cross_chain" ? "cross-chain (" + e.method + ", confidence " + e.confidence + ")"
-          : ["tx ", CT.link(CT.short(e.tx, 8), "tx", e.tx), " (block " + e.height + ")"],
+          : e.kind === "transfer" ? [e.chain + " tx ", CT.h("span", { class: "mono", title: e.tx },
+            CT.short(e.tx, 8)), " (block " + e.height + ")"]
+            : ["tx ", CT.link(CT.short(e.tx, 8), "tx", e.tx), " (block " + e.height + ")"],
         " → ", CT.h("strong", {}, nodeTitle(st.node)), ": ",
-        e.kind === "cross_chain" ? CT.units(e.amount, e.asset) : CT.amount(e.amount),
+        e.kind === "btc" || e.kind === "tx" ? CT.amount(e.amount) : edgeAmount(e),
         markerText(e.patterns).length ? " · " + markerText(e.patterns).join(", ") : ""));
     }
     side.appendChild(ol);
@@ -582,6 +703,20 @@ class Graph {
       });
       side.appendChild(CT.table(["output", "taint", ""], rows, { id: "side-outputs" }));
     }
+    if (s.transfers && s.transfers.size) {
+      side.appendChild(CT.h("h3", {}, "Tainted transfers"));
+      const rows = [...s.transfers.values()].slice(0, 200).map((t) => {
+        const taint = [...t.by.values()].reduce((a, b) => a + BigInt(b), 0n).toString();
+        return [CT.h("span", { class: "mono", title: t.transfer }, CT.short(t.transfer, 8)),
+          CT.h("span", { class: "amount", dataset: { base: taint, xfer: String(t.xfer) } },
+            CT.dec(taint, t.decimals, t.symbol || t.asset)),
+          t.fate === "endpoint" ? "at a service" : t.fate === "swapped" ? "swapped" : ""];
+      });
+      side.appendChild(CT.table(["transfer", "taint", ""], rows, { id: "side-transfers" }));
+    }
+    if (s.evmAssets && s.evmAssets.length)
+      side.appendChild(CT.h("p", { class: "muted", id: "side-evm-fees" }, "fees of its hop: " +
+        s.evmAssets.map((a) => CT.dec(a.fees, a.decimals, a.symbol || a.asset)).join(", ")));
     if (s.stopped && s.stopped.length)
       side.appendChild(CT.h("p", { class: "muted" }, s.stopped.length +
         " output(s) did not move on (" + [...new Set(s.stopped.map((x) => x.fate))].join(", ") + ")."));
@@ -620,7 +755,7 @@ class Graph {
       if (!a || !b) continue;
       svg.appendChild(el("line", { x1: a.x + 95, y1: a.y, x2: b.x - 95, y2: b.y, stroke: ed.kind ===
         "cross_chain" ? "#d9822b" : "#7f8a99", "stroke-width": 2, "marker-end": "url(#arrow)" }));
-      const amt = ed.kind === "cross_chain" ? CT.units(ed.amount, ed.asset) : CT.btc(ed.amount);
+      const amt = edgeAmount(ed);
       const marks = markerText(ed.patterns);
       svg.appendChild(el("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 4, "font-size": 10,
         "text-anchor": "middle" }, amt + (marks.length ? " · " + marks.join(" ") : "")));
@@ -633,9 +768,9 @@ class Graph {
         fill: fills[n.category] || "#eef1f5", stroke: "#8a94a6", "stroke-width": n.endpoint ? 4 : 1 }));
       svg.appendChild(el("text", { x: p.x, y: p.y - 4, "font-size": 12, "text-anchor": "middle" },
         nodeTitle(n)));
-      if (n.chain === "btc")
+      if (amountText(n, this))
         svg.appendChild(el("text", { x: p.x, y: p.y + 14, "font-size": 12, "text-anchor": "middle" },
-          CT.btc(this.amountOf(n))));
+          amountText(n, this)));
     }
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg);
   }
@@ -646,12 +781,11 @@ class Graph {
       .replace(/\r?\n/g, "\\n") + '"';
     const lines = ["digraph cointrail {", "  rankdir=LR;", "  node [shape=box, style=rounded];"];
     for (const n of this.nodes.values())
-      lines.push("  " + q(n.id) + " [label=" + q(nodeTitle(n) + (n.chain === "btc" ? "\n" +
-        CT.btc(this.amountOf(n)) : "")) + (n.category ? ", tooltip=" + q(n.category) : "") + "];");
+      lines.push("  " + q(n.id) + " [label=" + q(nodeTitle(n) + (amountText(n, this) ? "\n" +
+        amountText(n, this) : "")) + (n.category ? ", tooltip=" + q(n.category) : "") + "];");
     for (const e of this.edges.values()) {
       const marks = markerText(e.patterns);
-      lines.push("  " + q(e.from) + " -> " + q(e.to) + " [label=" + q((e.kind === "cross_chain"
-        ? CT.units(e.amount, e.asset) : CT.btc(e.amount)) + (marks.length ? " " +
+      lines.push("  " + q(e.from) + " -> " + q(e.to) + " [label=" + q(edgeAmount(e) + (marks.length ? " " +
         marks.join(" ") : "")) + (e.tx ? ", tooltip=" + q(e.tx) : "") +
         (e.kind === "cross_chain" ? ", style=dashed" : "") + "];");
     }
@@ -666,7 +800,7 @@ CT.pages.graph = async function (view) {
   view.className = "wide";
   const q = CT.query();
   const spec = CT.h("input", { id: "graph-from", type: "text", value: q.get("from") || "",
-    placeholder: "start from a txid, TXID:N, an address or entity:ID", size: 70 });
+    placeholder: "start from a txid, TXID:N, an address, entity:ID, or a 0x address or tx", size: 70 });
   const policy = CT.h("select", { id: "graph-policy" },
     ["haircut", "poison", "fifo"].map((p) => CT.h("option", { value: p,
       selected: (q.get("policy") || "haircut") === p }, p)));
@@ -728,16 +862,20 @@ CT.pages.graph = async function (view) {
       const saved = await CT.api("cases/" + g.caseId + "/graph");
       if (saved.steps.length && saved.steps[0].op === "start") {
         spec.value = saved.steps[0].spec;
-        const missed = await g.replay(saved.steps);
+        const { missed, changed } = await g.replay(saved.steps);
         const last = saved.steps[saved.steps.length - 1];
         caseLine.textContent = "Saved graph: " + saved.steps.length + " step(s), the last by " +
-          last.analyst + " at " + last.at + " (block " + last.store_state.btc_height + ")" +
-          (missed ? "; " + missed + " step(s) no longer apply on this store state" : "") + ".";
+          last.analyst + " at " + last.at + " (block " + last.store_state.btc_height +
+          (last.store_state.evm_chain ? ", " + last.store_state.evm_chain + " block " +
+            last.store_state.evm_height : "") + ")" +
+          (missed ? "; " + missed + " step(s) no longer apply on this store state" : "") +
+          (changed ? "; " + changed + " step(s) answer differently: store changed since this step" : "") + ".";
+        caseLine.dataset.changed = String(changed);
         return;
       }
       const c = await CT.api("cases/" + g.caseId);
-      const seed = c.seeds.find((x) => x.chain === "btc");
-      if (!seed) { side.textContent = "This case has no Bitcoin seed yet."; return; }
+      const seed = c.seeds.find((x) => x.chain === "btc") || c.seeds.find((x) => /^0x/i.test(x.spec));
+      if (!seed) { side.textContent = "This case has no seed yet."; return; }
       from = seed.spec;
       spec.value = from;
     }
