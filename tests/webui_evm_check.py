@@ -306,5 +306,22 @@ for body, what in (({"chain": "eth", "direction": "forward", "transfers": [{"xfe
 api("graph/expand", {"chain": "nochain", "direction": "forward", "transfers": seeds_of(tn)},
     want=404)
 check(True, "404 for a chain without a store")
+# ---- search: a 0x address or tx hash of the EVM store, as the CSVs have it
+txs = etrace_oracle.rows(d, "transactions")
+seen = {t["from_address"].lower() for t in txs} | {(t["to_address"] or "").lower() for t in txs}
+t0 = txs[len(txs) // 2]
+res = api("search?q=" + t0["hash"].upper().replace("0X", "0x"))["results"]
+hit = [r for r in res if r["kind"] == "evm_tx"]
+check(len(hit) == 1 and hit[0]["id"] == t0["hash"].lower() and
+      hit[0]["block"] == int(t0["block_number"]) and hit[0]["chain"] == "eth",
+      f"search finds tx {t0['hash'][:12]}… in block {t0['block_number']}")
+res = api("search?q=" + t0["from_address"])["results"]
+check(any(r["kind"] == "evm_address" and r["id"] == t0["from_address"].lower() for r in res),
+      "search finds the tx's sender as an EVM address")
+absent = next("0x%040x" % i for i in range(1, 1000) if "0x%040x" % i not in seen)
+res = api("search?q=" + absent)["results"]
+check(not any(r["kind"] == "evm_address" for r in res), "an address the CSVs lack is not found")
+res = api("search?q=0x" + "ab" * 32)["results"]
+check(not any(r["kind"] == "evm_tx" for r in res), "a tx hash the CSVs lack is not found")
 print(f"{'ok' if not fails else str(fails) + ' failures'}")
 sys.exit(1 if fails else 0)

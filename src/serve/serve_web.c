@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "../btc/btc.h"
+#include "../evmexpo/evmexpo.h"
 #include "serve_int.h"
 
 /* ---- the UI's files ---- */
@@ -151,6 +152,26 @@ static void add_result(json_t *results, json_t *item)
     if (item) json_array_append_new(results, item);
 }
 
+/* The chain a 0x search looks up: the service's EVM chain by default, as screening's. */
+#define SEARCH_EVM_CHAIN "eth"
+
+/* n bytes from 2n hex digits (checked by all_hex). */
+static void hex_bytes(const char *hex, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned x;
+        sscanf(hex + 2 * i, "%2x", &x);
+        out[i] = (uint8_t)x;
+    }
+}
+
+static void lower_of(const char *q, char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)q[i]);
+    out[n] = 0;
+}
+
 /* What q names on the chain: a txid (or TXID:N), an address, an entity. */
 static void search_chain(const snap *sn, const char *q, json_t *results)
 {
@@ -202,13 +223,42 @@ static void search_chain(const snap *sn, const char *q, json_t *results)
                                               (json_int_t)cluster_entity_size(sn->clusters, e)));
         }
     }
-    /* an EVM tx: only what the cross-chain links know of it (the service reads no EVM store) */
-    if (n == 66 && q[0] == '0' && (q[1] == 'x' || q[1] == 'X') && all_hex(q + 2, 64)) {
+    /* 0x: an address or tx of the EVM store (when the service has one), and what the
+     * cross-chain links know of a tx */
+    int is_0x = n >= 2 && q[0] == '0' && (q[1] == 'x' || q[1] == 'X');
+    if (is_0x && n == 42 && all_hex(q + 2, 40)) {
+        uint8_t a[20];
+        hex_bytes(q + 2, a, 20);
+        const evm_store *es;
+        uint32_t id;
+        util_err err = {0};
+        if (sn->xs && !evmexpo_screener_store(sn->xs, SEARCH_EVM_CHAIN, &es, &err) &&
+            !evm_store_find_addr(es, a, &id, &err)) {
+            char lower[43];
+            lower_of(q, lower, 42);
+            add_result(results, json_pack("{s:s, s:s, s:s}", "kind", "evm_address", "id", lower,
+                                          "chain", evm_store_chain(es)));
+        }
+    }
+    if (is_0x && n == 66 && all_hex(q + 2, 64)) {
         uint8_t h[32];
-        for (int i = 0; i < 32; i++) {
-            unsigned x;
-            sscanf(q + 2 + 2 * i, "%2x", &x);
-            h[i] = (uint8_t)x;
+        hex_bytes(q + 2, h, 32);
+        json_t *found = NULL;
+        const evm_store *es;
+        uint64_t id;
+        evm_tx_row tx;
+        util_err err = {0};
+        char lower[67];
+        lower_of(q, lower, 66);
+        /* evm_store_find_tx scans the txs: one search, not a hot path */
+        if (sn->xs && !evmexpo_screener_store(sn->xs, SEARCH_EVM_CHAIN, &es, &err) &&
+            !evm_store_find_tx(es, h, &id, &err) && !evm_store_tx(es, id, &tx, &err)) {
+            uint64_t first, nb;
+            uint8_t tip[32];
+            evm_store_tip(es, &first, &nb, tip);
+            found =
+                json_pack("{s:s, s:s, s:s, s:I, s:[]}", "kind", "evm_tx", "id", lower, "chain",
+                          evm_store_chain(es), "block", (json_int_t)(first + tx.block), "links");
         }
         size_t idx[8];
         size_t k = 0;
@@ -220,17 +270,13 @@ static void search_chain(const snap *sn, const char *q, json_t *results)
                 k++;
             }
         }
-        if (k) {
-            json_t *links = json_array();
-            for (size_t i = 0; i < k && i < 8; i++)
-                json_array_append_new(links, xchain_link_json(&sn->links.v[idx[i]]));
-            char lower[67];
-            for (int i = 0; i < 66; i++)
-                lower[i] = (char)tolower((unsigned char)q[i]);
-            lower[66] = 0;
-            add_result(results, json_pack("{s:s, s:s, s:s, s:o}", "kind", "evm_tx", "id", lower,
-                                          "chain", "eth", "links", links));
-        }
+        if (k && !found)
+            found = json_pack("{s:s, s:s, s:s, s:[]}", "kind", "evm_tx", "id", lower, "chain",
+                              SEARCH_EVM_CHAIN, "links");
+        json_t *links = found ? json_object_get(found, "links") : NULL;
+        for (size_t i = 0; links && i < k && i < 8; i++)
+            json_array_append_new(links, xchain_link_json(&sn->links.v[idx[i]]));
+        add_result(results, found);
     }
 }
 

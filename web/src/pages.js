@@ -69,6 +69,7 @@ function resultLink(r) {
     case "actor": return CT.link(r.id, "actor", r.id);
     case "label": return CT.link(r.address, "labels", r.address);
     case "evm_tx": return CT.link(r.id, "graph?from=" + r.id);
+    case "evm_address": return CT.link(r.id, "graph?from=" + r.id);
     default: return CT.h("span", {}, r.id);
   }
 }
@@ -91,7 +92,9 @@ CT.pages.search = async function (view) {
         : r.kind === "tx" ? "block " + r.height
           : r.kind === "address" && r.entity !== undefined ? "entity e" + r.entity
             : r.kind === "entity" ? r.size + " addresses"
-              : r.kind === "evm_tx" ? r.links.length + " cross-chain link(s)" : "",
+              : r.kind === "evm_tx" ? (r.block !== undefined ? r.chain + " block " + r.block + ", " : "") +
+                r.links.length + " cross-chain link(s)"
+                : r.kind === "evm_address" ? r.chain + " address" : "",
     r.kind === "tx" || r.kind === "address" || r.kind === "entity"
       ? CT.link("graph", "graph?from=" + (r.kind === "entity" ? "entity:" + r.id : r.id)) : "",
   ]);
