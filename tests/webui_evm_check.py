@@ -85,7 +85,12 @@ def forward_expect(node_seeds, policy):
         x = xs[i]
         if hop == 1 and x["to"] and fate in ("followed", "to_endpoints"):
             got[(x["to"].lower(), f'{x["tx"]}:{x["pos"]}')] = t
-    fees = {a: v.get("fees", 0) for a, v in r["T"].items()}
+    # the hop's own gas: what the node's sends paid (hop 1); the receivers' later fees are the
+    # next hop's (an expansion stops at its receivers: etrace_opts.frontier)
+    fees = {}
+    for i, t, hop, fate in r["moves"]:
+        if fate == "fees" and hop == 1:
+            fees[xs[i]["asset"]] = fees.get(xs[i]["asset"], 0) + t
     return got, fees
 
 

@@ -258,8 +258,15 @@ static int credit(ctx *c, const gx *g, uint32_t sender, evm_u256 t, uint32_t hop
         if (b == B_TO_ENDPOINTS && (rc = endpoint(c, ri, sender, g, &t, timestamp))) return rc;
         return credit_clean(c, g);
     }
+    ent *r = &c->e[ri];
+    if (!seed && c->o->frontier && hop == c->o->hops && !ast_find(r, asset)) {
+        if (hop < r->depth) r->depth = hop, r->via = g->x, r->via_from = sender;
+        if ((rc = etrace_bucket(c, asset, B_BEYOND_HOPS, &t))) return rc;
+        return etrace_add_edge(c, g, &t, hop, "followed");
+    }
     ast *a = NULL;
     if ((rc = ast_open(c, ri, asset, g->x, &a))) return rc;
+    r = &c->e[ri]; /* ast_open may grow the entity's assets, not the entities */
     if (c->o->policy == ETRACE_POISON) {
         evm_u256 clean, added;
         evm_u256_sub(&clean, &a->bal, &a->taint);
@@ -280,7 +287,6 @@ static int credit(ctx *c, const gx *g, uint32_t sender, evm_u256 t, uint32_t hop
             return rc;
     }
     if ((rc = etrace_add(c, &a->t_in, &t))) return rc;
-    ent *r = &c->e[ri];
     if (hop < r->depth) r->depth = hop, r->via = g->x, r->via_from = seed ? NONE32 : sender;
     return etrace_add_edge(c, g, &t, hop, "followed");
 }

@@ -312,6 +312,7 @@ static int evm_hop(server *sv, snap *sn, const eview *ev, const etrace_seeds *se
     etrace_opts o;
     etrace_default_opts(&o);
     o.hops = 1;
+    o.frontier = 1;
     o.max_xfers = EG_MAX_VISITS;
     o.policy = policy;
     o.direction = dir;
