@@ -78,18 +78,26 @@ while queue and len(bodies) < reqs:
 print(f"walk: {len(bodies)} expand requests from {len(thieves)} EVM thieves, {len(seen)} EVM nodes")
 def pct(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-rounds = []
+rounds, by_dir = [], {"forward": [], "backward": []}
 for rnd in range(3):
-    ex, he = [], []
+    ex, he, dx = [], [], {"forward": [], "backward": []}
     for b in bodies:
         t0 = time.perf_counter(); post("/v1/graph/expand", b); ex.append(time.perf_counter() - t0)
+        dx[b["direction"]].append(ex[-1])
         t0 = time.perf_counter(); c.request("GET", "/v1/health", headers=H); c.getresponse().read()
         he.append(time.perf_counter() - t0)
     r = [pct(ex, 50) * 1e3, pct(ex, 99) * 1e3, max(ex) * 1e3, pct(he, 99) * 1e3]
     rounds.append(r)
+    for d, v in dx.items():
+        if v:
+            by_dir[d].append((pct(v, 50) * 1e3, pct(v, 99) * 1e3, len(v)))
     print("round %d: expand p50 %.2f ms, p99 %.2f ms, max %.2f ms; health p99 %.2f ms" % (rnd + 1, *r))
 m = [statistics.median(x[i] for x in rounds) for i in range(4)]
 print("median of 3: expand p50 %.2f ms, p99 %.2f ms, max %.2f ms; health p99 %.2f ms "
       "(expand p99 / health p99 = %.1f)" % (*m, m[1] / m[3] if m[3] else 0))
+for d, v in by_dir.items():
+    if v:
+        print("  %s (%d requests): median p50 %.2f ms, p99 %.2f ms" %
+              (d, v[0][2], statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)))
 PY
 echo "load after: $(uptime)"

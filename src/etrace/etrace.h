@@ -74,11 +74,13 @@ typedef struct etrace_opts {
     /* EVM entities (evmclust, the deposit-address heuristic), borrowed; NULL: none. A holder
      * that is an exchange's deposit address is offered its exchange as an entity label. */
     const evmclust_set *entities;
-    /* Forward only. 1: a holder first reached at the last hop is not followed: what reaches it
-     * counts as beyond_hops and its history is not read. For the graph's one-hop expansion,
-     * which needs the hop's edges only: following a hub reached at the last hop (a router, an
-     * exchange wallet) would read its whole history for totals nobody asked for. 0 (default):
-     * such holders are followed, so what they keep is held and what they pass on beyond_hops. */
+    /* 1: stop at the last hop's transfers. Forward, a holder first reached at the last hop is
+     * not followed: what reaches it counts as beyond_hops and its history is not read;
+     * backward, a transfer reached at the last hop is not explained (its sender's history is
+     * not walked back): its taint counts as beyond_hops. For the graph's one-hop expansion,
+     * which needs the hop's edges only: a hub reached at the last hop (a router, an exchange
+     * wallet) would cost its whole history for totals nobody asked for. 0 (default): they are
+     * followed, so what they keep is held and what they pass on (or got) beyond_hops. */
     int frontier;
 } etrace_opts;
 

@@ -307,6 +307,11 @@ int etrace_backward(ctx *c)
             rc = etrace_add(c, &p->amount, &cur.taint);
             continue;
         }
+        if (c->o->frontier && cur.depth >= c->o->hops) {
+            /* explaining it would only walk its sender's history into beyond_hops */
+            rc = etrace_bucket(c, r.token, B_BEYOND_HOPS, &cur.taint);
+            continue;
+        }
         rc = explain(c, &b, cur, &r);
     }
     free(b.p);
