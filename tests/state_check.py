@@ -6,7 +6,10 @@
       poll every replica until CHECK holds there; print one latency in seconds per replica
       (10 s at most: then "timeout"). CHECK: labels!=N (health's label count is not N),
       watchlist=NAME (GET /v1/watchlists lists NAME), auth=CODE (GET /v1/whoami with the key
-      in $NEWKEY answers CODE)
+      in $NEWKEY answers CODE), screen=ADDRESS:CATEGORY (GET /v1/screen/address/ADDRESS
+      answers 200 with "CATEGORY" in its document). A URL written HOST:PORT#NAME is a load
+      balancer: only answers it marks as served by replica NAME (its X-Replica header) count,
+      so "LB#r1,LB#r2" times the change through the balancer on each replica behind it.
   deliveries LOG ALERTS_JSON STATE_JSON MAXDUP
       the receiver's LOG against a replica's GET /v1/alerts answer and `cointrail state
       deliveries`: every alert's idempotency key reached the receiver, every delivery row is
@@ -23,18 +26,25 @@ import urllib.request
 
 
 def get(url, key, path):
+    url, _, via = url.partition("#")
     req = urllib.request.Request(f"http://{url}{path}", headers={"X-API-Key": key})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
+            if via and r.headers.get("X-Replica") != via:
+                return -1, None  # answered by another replica behind the balancer
             return r.status, json.load(r)
     except urllib.error.HTTPError as e:
         return e.code, None
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, ValueError):
         return 0, None
 
 
 def holds(url, key, check):
     what, _, val = check.partition("=")
+    if what == "screen":
+        addr, _, cat = val.partition(":")
+        s, d = get(url, key, f"/v1/screen/address/{addr}")
+        return s == 200 and f'"{cat}"' in json.dumps(d)
     if what == "labels!":
         s, d = get(url, key, "/v1/health")
         return s == 200 and str(d["labels"]) != val
