@@ -457,6 +457,24 @@ int state_labels_apply(const state_labels *ls, labels_db *set, util_err *err)
     return rc;
 }
 
+/* One statement in a write transaction that bumps topic's serial (what replicas follow).
+ * missing (NULL: none): the statement RETURNs its rows, and none is UTIL_ENOTFOUND with this
+ * message (rolled back, no bump). */
+static int write_one(state_db *db, int topic, const char *sql, int n, const char *const *p,
+                     const char *missing, util_err *err)
+{
+    st_res r = {0};
+    pthread_mutex_lock(&db->mu);
+    int rc = st_begin(db, err);
+    if (!rc) rc = st_exec(db, sql, n, p, missing ? &r : NULL, err);
+    if (!rc && missing && !r.rows) rc = util_errf(err, UTIL_ENOTFOUND, "%s", missing);
+    st_res_free(&r);
+    if (!rc) rc = bump(db, topic, err);
+    rc = st_end(db, rc, err);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
 /* ---- watchlists ---- */
 
 int state_watch_put(state_db *db, const char *owner, const char *name, const char *doc,
@@ -465,37 +483,21 @@ int state_watch_put(state_db *db, const char *owner, const char *name, const cha
     char now[24];
     fmt_i64(now, state_now_ms());
     const char *p[] = {owner, name, doc, now};
-    pthread_mutex_lock(&db->mu);
-    int rc = st_begin(db, err);
-    if (!rc)
-        rc = st_exec(db,
+    return write_one(db, STATE_TOPIC_WATCHLISTS,
                      "INSERT INTO state_watchlists (owner, name, doc, updated_ms) VALUES ($1, $2, "
                      "$3, $4) ON CONFLICT (owner, name) DO UPDATE SET doc = excluded.doc, "
                      "updated_ms = excluded.updated_ms",
                      4, p, NULL, err);
-    if (!rc) rc = bump(db, STATE_TOPIC_WATCHLISTS, err);
-    rc = st_end(db, rc, err);
-    pthread_mutex_unlock(&db->mu);
-    return rc;
 }
 
 int state_watch_delete(state_db *db, const char *owner, const char *name, util_err *err)
 {
     const char *p[] = {owner, name};
-    st_res r = {0};
-    pthread_mutex_lock(&db->mu);
-    int rc = st_begin(db, err);
-    if (!rc)
-        rc = st_exec(db,
+    char missing[600];
+    snprintf(missing, sizeof missing, "no watchlist '%s' of owner '%s'", name, owner);
+    return write_one(db, STATE_TOPIC_WATCHLISTS,
                      "DELETE FROM state_watchlists WHERE owner = $1 AND name = $2 RETURNING name",
-                     2, p, &r, err);
-    if (!rc && !r.rows)
-        rc = util_errf(err, UTIL_ENOTFOUND, "no watchlist '%s' of owner '%s'", name, owner);
-    st_res_free(&r);
-    if (!rc) rc = bump(db, STATE_TOPIC_WATCHLISTS, err);
-    rc = st_end(db, rc, err);
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+                     2, p, missing, err);
 }
 
 int state_watch_all(state_db *db, json_t **out, util_err *err)
@@ -536,17 +538,10 @@ int state_key_add(state_db *db, const char *digest, const char *owner, const cha
     char now[24];
     fmt_i64(now, state_now_ms());
     const char *p[] = {digest, owner, line, now};
-    pthread_mutex_lock(&db->mu);
-    int rc = st_begin(db, err);
-    if (!rc)
-        rc = st_exec(db,
+    return write_one(db, STATE_TOPIC_KEYS,
                      "INSERT INTO state_keys (digest, owner, line, created_ms) VALUES ($1, $2, $3, "
                      "$4)",
                      4, p, NULL, err);
-    if (!rc) rc = bump(db, STATE_TOPIC_KEYS, err);
-    rc = st_end(db, rc, err);
-    pthread_mutex_unlock(&db->mu);
-    return rc;
 }
 
 int state_key_revoke(state_db *db, const char *prefix, util_err *err)
@@ -558,20 +553,12 @@ int state_key_revoke(state_db *db, const char *prefix, util_err *err)
     fmt_i64(now, state_now_ms());
     snprintf(like, sizeof like, "%s%%", prefix);
     const char *p[] = {like, now};
-    st_res r = {0};
-    pthread_mutex_lock(&db->mu);
-    int rc = st_begin(db, err);
-    if (!rc)
-        rc = st_exec(db,
+    char missing[100];
+    snprintf(missing, sizeof missing, "no active key %s", prefix);
+    return write_one(db, STATE_TOPIC_KEYS,
                      "UPDATE state_keys SET revoked_ms = $2 WHERE digest LIKE $1 AND revoked_ms IS "
                      "NULL RETURNING digest",
-                     2, p, &r, err);
-    if (!rc && !r.rows) rc = util_errf(err, UTIL_ENOTFOUND, "no active key %s", prefix);
-    st_res_free(&r);
-    if (!rc) rc = bump(db, STATE_TOPIC_KEYS, err);
-    rc = st_end(db, rc, err);
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+                     2, p, missing, err);
 }
 
 int state_keys_all(state_db *db, int active_only, json_t **out, util_err *err)
