@@ -27,10 +27,33 @@ static int priv(const char *ip)
     return serve_hook_private_addr((struct sockaddr *)&ss);
 }
 
+/* Made API keys: 43 base64url digits, never beginning with '-' (a command line takes such a
+ * key for an option; 1 in 64 did), and the line holds the key's SHA-256. 4,000 keys: with
+ * 1 in 64 beginning with '-', the chance that none would is 2e-28. */
+static void test_made_keys(void)
+{
+    util_err err = {0};
+    char key[SERVE_KEY_MAX], line[SERVE_KEY_LINE_MAX];
+    int dash = 0, bad_len = 0;
+    for (int i = 0; i < 4000; i++) {
+        CHECK(serve_key_make(NULL, "t", "read", key, line, &err) == 0);
+        dash += key[0] == '-';
+        bad_len +=
+            strlen(key) != 43 ||
+            strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 43;
+    }
+    CHECK(dash == 0);
+    CHECK(bad_len == 0);
+    /* a given key keeps its first character, '-' included */
+    CHECK(serve_key_make("-abcdefghijklmnopq", "t", "read", key, line, &err) == 0);
+    CHECK(!strncmp(line, "sha256:", 7));
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     util_err err = {0};
+    test_made_keys();
     serve_hook_allow *a = NULL;
 
     /* entries that would leave the host or port open are refused, naming the entry */

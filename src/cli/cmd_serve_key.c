@@ -15,12 +15,12 @@
 static const char *usage =
     "usage: cointrail serve-key --owner NAME (--scopes LIST | --role ROLE) [--key-file FILE]\n"
     "                           [--hash]\n"
-    "  Makes a random API key (32 bytes, base64url) and prints it once on stdout: it is not\n"
-    "  stored anywhere. The key-file line holding its SHA-256 (sha256:HEX owner=NAME\n"
-    "  scopes=LIST) is appended to FILE (created 0600) or, without --key-file, printed as a\n"
-    "  second line. LIST: read, screen, watch, write, admin, comma-separated. ROLE: read\n"
-    "  (read,screen), analyst (read,screen,watch,write) or admin (all): the line then says\n"
-    "  role=ROLE (docs/webui.md, \"Roles\").\n"
+    "  Makes a random API key (32 bytes, base64url, never beginning with -) and prints it once\n"
+    "  on stdout: it is not stored anywhere. The key-file line holding its SHA-256\n"
+    "  (sha256:HEX owner=NAME scopes=LIST) is appended to FILE (created 0600) or, without\n"
+    "  --key-file, printed as a second line. LIST: read, screen, watch, write, admin,\n"
+    "  comma-separated. ROLE: read (read,screen), analyst (read,screen,watch,write) or admin\n"
+    "  (all): the line then says role=ROLE (docs/webui.md, \"Roles\").\n"
     "  --hash: hash a key read from stdin instead (to move a plaintext key file to hashes);\n"
     "  nothing but the line is printed.\n";
 

@@ -61,7 +61,8 @@ void serve_default_opts(serve_opts *o);
 
 /* A key-file line for an API key: "sha256:<hex of SHA-256(key)> owner=OWNER scopes=SCOPES"
  * (scopes: a comma-separated list of read, screen, watch, write, admin). If key is NULL a new key
- * is made (32 bytes from OpenSSL's RAND_bytes, base64url without padding, 43 characters) and
+ * is made (32 bytes from OpenSSL's RAND_bytes, base64url without padding, 43 characters, drawn
+ * again if it would begin with '-') and
  * written to key_out (at least SERVE_KEY_MAX bytes); the line goes to line (at least
  * SERVE_KEY_LINE_MAX bytes). UTIL_EINVAL for a bad owner, scope list or key. */
 #define SERVE_KEY_MAX 1025

@@ -173,15 +173,19 @@ int serve_key_make_line(const char *key, const char *owner, const char *field, c
         static const char b64url[] =
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         uint8_t raw[33] = {0};
-        if (RAND_bytes(raw, 32) != 1)
-            return util_errf(err, UTIL_EIO, "OpenSSL RAND_bytes failed: no key made");
-        size_t n = 0;
-        for (size_t i = 0; i < 33; i += 3) { /* 256 bits: 43 digits of 6 bits */
-            uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-            for (int j = 0; j < 4 && n < 43; j++)
-                key_out[n++] = b64url[(v >> (18 - 6 * j)) & 63];
-        }
-        key_out[n] = 0;
+        /* drawn again when it would begin with '-' (1 in 64), which a command line would take
+         * for an option (`--key -x...`, argument parsers in scripts) */
+        do {
+            if (RAND_bytes(raw, 32) != 1)
+                return util_errf(err, UTIL_EIO, "OpenSSL RAND_bytes failed: no key made");
+            size_t n = 0;
+            for (size_t i = 0; i < 33; i += 3) { /* 256 bits: 43 digits of 6 bits */
+                uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+                for (int j = 0; j < 4 && n < 43; j++)
+                    key_out[n++] = b64url[(v >> (18 - 6 * j)) & 63];
+            }
+            key_out[n] = 0;
+        } while (key_out[0] == '-');
         OPENSSL_cleanse(raw, sizeof raw);
         key = key_out;
     }
