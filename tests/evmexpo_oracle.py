@@ -113,8 +113,9 @@ def eth_stops(labels_files, chain="eth"):
     return {a: min(cs, key=exposure_oracle.rank_key) for a, cs in cats.items()}
 
 
-def evm_index(xs, stops, fn, ft):
-    """(rows [(i, cat, asset, amount)], records {(addr, asset): [bal, recv, {cat: [held,
+def evm_index(xs, stops, fn, ft, seeds=None):
+    """seeds {transfer index: {cat: amount}}: what a link from Bitcoin brings in with it.
+    (rows [(i, cat, asset, amount)], records {(addr, asset): [bal, recv, {cat: [held,
     recv]}]}, drops {(cat, asset): [below, shares, no_receiver]})."""
     bal, recv = defaultdict(int), defaultdict(int)
     held = defaultdict(lambda: defaultdict(int))
@@ -137,6 +138,13 @@ def evm_index(xs, stops, fn, ft):
                         held[k][c] -= s
                         carry.append((c, s))
             bal[k] = max(bal[k], a) - a
+        if seeds and i in seeds:
+            for c, s in sorted(seeds[i].items()):
+                j = [n for n, (cc, _) in enumerate(carry) if cc == c]
+                if j:
+                    carry[j[0]] = (c, carry[j[0]][1] + s)
+                else:
+                    carry.append((c, s))
         if not t:
             for c, s in carry:
                 drops[(c, asset)][2] += s
@@ -173,10 +181,57 @@ def ref(xs, i):
     return f"{h}:{pos}" if h else f"xfer:{i}"
 
 
+BTC_LINK_METHODS = ("thorchain_memo", "bridge_nonce", "bridge_value_window")
+
+
+def btc_seeds(a, xs, stops):
+    """The seeds of DB/xchain/links.jsonl's links from Bitcoin outputs to this chain: each
+    outbound transfer (sent by a bridge or swap stop, to none of them, in the link's asset) gets
+    a * min(X_c, V) // V of each tracked category c, X_c what the Bitcoin oracle says the linked
+    output received of c, V the link's amount in. {transfer index: {cat: amount}}, and per
+    transfer the link."""
+    _, txs, outs, _ = serve_check.load_chain(a.btc)
+    bstops = exposure_oracle.stops_of(exposure_oracle.load_labels([a.labels]), None)
+    rec, _, _, _ = exposure_oracle.propagate(txs, outs, bstops, 1000)
+    rec_by = {(b2lx(t), n): d for (t, n), d in rec.items()}
+    links = [json.loads(l) for l in open(f"{a.db}/xchain/links.jsonl")][1:]
+    svc = {ad for ad, c in stops.items() if c in ("bridge", "swap")}
+    by_tx = defaultdict(list)
+    for i, x in enumerate(xs):
+        if x[0]:
+            by_tx[x[0]].append(i)
+    seeds, link_of = defaultdict(dict), {}
+    for l in links:
+        f = l["from"]
+        if f["chain"] != "btc" or l["to"]["chain"] != "eth" or not f.get("outputs") \
+                or l["method"] not in BTC_LINK_METHODS:
+            continue
+        V = int(l["amount_in"]["value"])
+        X = rec_by.get((f["tx"], f["outputs"][0]["n"]), {})
+        asset = "native" if ":" not in l["amount_out"]["asset"] else \
+            l["amount_out"]["asset"].split(":", 1)[1].lower()
+        for i in by_tx.get(l["to"]["tx"], []):
+            x = xs[i]
+            if x[2] == "fee" or not x[4] or x[5] != asset or x[3] not in svc or x[4] in svc:
+                continue
+            for c, v in X.items():
+                q = x[6] * min(v, V) // V if V else 0
+                if q and c not in UNTRACKED and c not in seeds[i]:
+                    seeds[i][c] = q
+                    link_of[(i, c)] = l
+    return dict(seeds), link_of
+
+
 def cmd_evm(a):
     xs = transfers(a.csv)
     stops = eth_stops([a.labels])
-    rws, records, drops = evm_index(xs, stops, a.floor_native, a.floor_token)
+    seeds = btc_seeds(a, xs, stops)[0] if a.btc else None
+    if a.btc:
+        print(f"seeds from Bitcoin: {sum(len(v) for v in seeds.values())} on {len(seeds)} transfers")
+        if not seeds:
+            print("no seed from Bitcoin: the check would prove nothing")
+            return 1
+    rws, records, drops = evm_index(xs, stops, a.floor_native, a.floor_token, seeds)
     want_rows = defaultdict(int)
     for i, c, asset, s in rws:
         want_rows[(ref(xs, i), c, asset)] += s
@@ -392,18 +447,85 @@ def cmd_evm_screen(a):
     return 1 if fails else 0
 
 
+def cmd_btc2evm_screen(a):
+    """Every address whose records the seeds change, screened (CLI, or HTTP with --url): per
+    asset its balance and received, per category received and held equal the oracle's; a
+    category that reached it over a link names the link's method, confidence and candidates."""
+    xs = transfers(a.csv)
+    stops = eth_stops([a.labels])
+    seeds, link_of = btc_seeds(a, xs, stops)
+    _, plain, _ = evm_index(xs, stops, a.floor_native, a.floor_token)
+    _, records, _ = evm_index(xs, stops, a.floor_native, a.floor_token, seeds)
+    want = defaultdict(dict)
+    for (addr, asset), (b, r, cs) in records.items():
+        if cs:
+            want[addr][asset] = (b, r, {c: (rc, hd) for c, (hd, rc) in cs.items()})
+    affected = sorted({k[0] for k in records if records[k] != plain.get(k)})
+    direct = {xs[i][4] for i in seeds}
+    # paid by a linked outbound and exposed by nothing else: its path must be the link (an
+    # address with exposure on the EVM chain too explains its largest receipt)
+    only = {ad for ad in direct if not any(plain[k][2] for k in plain if k[0] == ad)}
+    fails, named = 0, 0
+    if len(affected) < a.min:
+        print(f"only {len(affected)} addresses affected by the seeds, want at least {a.min}")
+        fails += 1
+    for addr in affected:
+        if a.url:
+            st, d = serve_check.get(a.url, a.key, f"/v1/screen/address/{addr}")
+        else:
+            r = subprocess.run([a.bin, "screen", "--db", a.db, "--json", addr],
+                               capture_output=True, text=True)
+            st, d = (200 if r.returncode in (0, 1, 2, 3, 4) and r.stdout else r.returncode), \
+                (json.loads(r.stdout) if r.stdout else {})
+        got, xc = {}, 0
+        for e in d.get("indirect", {}).get("incoming", {}).get("by_asset", []):
+            cats = {}
+            for k in e["by_category"]:
+                cats[k["category"]] = (int(k["amount"]), int(k["held"]))
+                if k.get("cross_chain"):
+                    xc += 1
+            got[e["asset"].lower()] = (int(e["balance"]), int(e["received"]), cats)
+        if got != want[addr]:
+            fails += 1
+            if fails <= 10:
+                print(f"{addr}: oracle {want[addr]} screen {got}")
+        if addr in only:
+            rs = [t for t in d.get("risk", {}).get("reasons", []) if t.startswith("cross-chain")]
+            ok = xc and rs and all(w in rs[0] for w in ("method", "confidence", "candidates")) \
+                and any(m in rs[0] for m in BTC_LINK_METHODS)
+            named += bool(ok)
+            if not ok:
+                fails += 1
+                print(f"{addr}: no reason naming the link: {d.get('risk', {}).get('reasons')}")
+    print(f"screened {len(affected)} affected EVM addresses ({len(direct)} paid by a linked "
+          f"outbound, {len(only)} of them exposed by it alone, {named} with the link named); "
+          f"{fails} differences")
+    if not only:
+        print("no address exposed by a link alone: the reasons are not checked")
+        fails += 1
+    return 1 if fails else 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("evm", "xchain", "evm-screen"):
+    for name in ("evm", "xchain", "evm-screen", "btc2evm-screen"):
         s = sub.add_parser(name)
-        if name == "evm-screen":
+        if name == "btc2evm-screen":
+            s.add_argument("bin")
+            s.add_argument("db")
+            s.add_argument("--url")
+            s.add_argument("--key")
+        elif name == "evm-screen":
             s.add_argument("url")
             s.add_argument("key")
         else:
             s.add_argument("bin")
             s.add_argument("db")
         s.add_argument("csv")
+        if name in ("evm", "btc2evm-screen"):
+            s.add_argument("--btc", metavar="BLOCKDIR",
+                           help="seeds from the links from Bitcoin, the chain decoded from here")
         if name == "xchain":
             s.add_argument("blockdir")
             s.add_argument("--clusters", action="store_true")
@@ -416,7 +538,8 @@ def main():
         s.add_argument("--floor-native", type=int, default=10**12)
         s.add_argument("--floor-token", type=int, default=10**4)
     a = p.parse_args()
-    sys.exit({"evm": cmd_evm, "xchain": cmd_xchain, "evm-screen": cmd_evm_screen}[a.cmd](a))
+    sys.exit({"evm": cmd_evm, "xchain": cmd_xchain, "evm-screen": cmd_evm_screen,
+              "btc2evm-screen": cmd_btc2evm_screen}[a.cmd](a))
 
 
 if __name__ == "__main__":

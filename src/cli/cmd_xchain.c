@@ -75,9 +75,17 @@ static int build(const char *db, xchain_links *l, util_err *err)
     if (rc) return rc;
     char warn[1024];
     rc = xchain_links_build(s.btc, s.evm, s.n_evm, NULL, l, warn, sizeof warn, err);
-    stores_close(&s);
     if (warn[0]) fprintf(stderr, "cointrail: note: %s", warn);
     if (!rc && (rc = xchain_links_save(db, l, err))) xchain_links_free(l);
+    /* links from Bitcoin seed the EVM indexes (docs/exposure.md, "Across chains"): each chain
+     * with an index takes the new seeds now, not at its next import */
+    for (size_t i = 0; !rc && i < s.n_evm; i++) {
+        char m[4300];
+        snprintf(m, sizeof m, "%s/evm/%s/exposure/MANIFEST", db, evm_store_chain(s.evm[i]));
+        if (access(m, F_OK) == 0 && (rc = cli_evm_exposure_update(db, s.evm[i], 0, err)))
+            xchain_links_free(l);
+    }
+    stores_close(&s);
     return rc;
 }
 

@@ -28,7 +28,10 @@
  * into a bridge or router receives the deposit's exposure in proportion to its value, and the
  * Bitcoin exposure index's rule carries it forward (haircut, stops, floor) with no hop limit;
  * each amount keeps the link it came by (method, confidence). This overlay is computed per
- * state of the stores (evmexpo_xbtc_build), not stored.
+ * state of the stores (evmexpo_xbtc_build), not stored. The other way, a link from a Bitcoin
+ * deposit to an EVM outbound seeds the index: the outbound transfers carry the deposit's
+ * Bitcoin-index exposure in proportion to value and the rule above carries it on; the seeds
+ * (with their links) are in the MANIFEST and a change of them rebuilds the index.
  *
  * Every function that can fail returns 0 or a negative UTIL_E* code and fills err (may be
  * NULL). No global state. */

@@ -202,6 +202,43 @@ static int manifest_read(const char *path, evmexpo_index *ix, util_err *err)
     ix->stops_hash = jnum(m, "stops", &bad);
     ix->bytes = jnum(m, "state_bytes", &bad);
     if (unhex32(ix->tip, json_string_value(json_object_get(m, "tip")))) bad = 1;
+    json_t *sh = json_object_get(m, "seeds_hash"), *seeds = json_object_get(m, "seeds");
+    if (sh) {
+        const char *v = json_string_value(sh);
+        char *end = NULL;
+        ix->seeds_hash = v ? strtoull(v, &end, 10) : 0;
+        if (!v || !end || *end || !json_is_array(seeds)) bad = 1;
+    }
+    if (!bad && json_is_array(seeds) && json_array_size(seeds)) {
+        ix->n_seeds = json_array_size(seeds);
+        ix->seeds = calloc(ix->n_seeds, sizeof *ix->seeds);
+        if (!ix->seeds) {
+            json_decref(m);
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < ix->n_seeds && !bad; i++) {
+            json_t *o = json_array_get(seeds, i);
+            ex_seedinfo *d = &ix->seeds[i];
+            const char *cat = json_string_value(json_object_get(o, "category")),
+                       *me = json_string_value(json_object_get(o, "method")),
+                       *fr = json_string_value(json_object_get(o, "from")),
+                       *ru = json_string_value(json_object_get(o, "rule"));
+            json_t *xf = json_object_get(o, "xfer"), *cf = json_object_get(o, "confidence"),
+                   *cn = json_object_get(o, "candidates");
+            if (!cat || !me || !fr || !ru || !json_is_integer(xf) || !json_is_number(cf) ||
+                !json_is_integer(cn) || (i && (uint64_t)json_integer_value(xf) < d[-1].xfer)) {
+                bad = 1;
+                break;
+            }
+            d->xfer = (uint64_t)json_integer_value(xf);
+            snprintf(d->cat, sizeof d->cat, "%s", cat);
+            snprintf(d->method, sizeof d->method, "%s", me);
+            snprintf(d->from, sizeof d->from, "%s", fr);
+            snprintf(d->rule, sizeof d->rule, "%s", ru);
+            d->confidence = json_number_value(cf);
+            d->candidates = (uint32_t)json_integer_value(cn);
+        }
+    }
     json_t *cats = json_object_get(m, "categories");
     if (!json_is_array(cats) || json_array_size(cats) > EVMEXPO_MAX_CATS) bad = 1;
     if (!bad) {
@@ -394,6 +431,25 @@ static int step(wctx *c, uint64_t x, carry *cv, util_err *err)
                 cv[nc++] = (carry){r->c[i].cat, q};
             }
             evm_u256_sub(&r->bal, &r->bal, &t.amount);
+        }
+    }
+    if (c->n_seeds) { /* what a link from Bitcoin brings in with this transfer */
+        size_t lo = 0, hi = c->n_seeds;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->seeds[mid].xfer < x)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < c->n_seeds && c->seeds[lo].xfer == x; lo++) {
+            size_t j = 0;
+            while (j < nc && cv[j].cat != c->seeds[lo].cat)
+                j++;
+            if (j == nc)
+                cv[nc++] = (carry){c->seeds[lo].cat, c->seeds[lo].amount};
+            else if (u256_add_chk(&cv[j].amt, &c->seeds[lo].amount))
+                return util_errf(err, UTIL_ECORRUPT, "transfer %" PRIu64 ": seed overflow", x);
         }
     }
     if (!has_to) {
@@ -805,6 +861,8 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
     memset(&c, 0, sizeof c);
     c.s = s;
     c.rows_fd = -1;
+    ex_seeds sd;
+    memset(&sd, 0, sizeof sd);
     if (rc) goto out;
     remove_leftovers(sub, m.gen, m.rows_gen, have);
     c.floor_native = have ? m.floor_native : EVMEXPO_FLOOR_NATIVE;
@@ -813,6 +871,13 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
         c.floor_native = o->floor_native, c.floor_token = o->floor_token;
     if ((rc = ex_stops_compute(labels, chain, c.floor_native, c.floor_token, &c.st, err))) goto out;
     if ((rc = ex_stops_map(&c.st, s, &c.stop_of, err))) goto out;
+    if ((rc = ex_seeds_compute(db, s, &c.st, &c.stop_of, &sd, err))) goto out;
+    if (sd.n) { /* the seeds' categories may have shifted the stops' ids */
+        util_hmap_free(&c.stop_of);
+        memset(&c.stop_of, 0, sizeof c.stop_of);
+        if ((rc = ex_stops_map(&c.st, s, &c.stop_of, err))) goto out;
+        c.seeds = sd.v, c.n_seeds = sd.n;
+    }
     if (util_hmap_init(&c.rec_of, 64) || util_hmap_init(&c.drop_of, 16)) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory");
         goto out;
@@ -835,7 +900,10 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
     else if (o && o->rebuild)
         why = "asked";
     else if (m.stops_hash != c.st.hash)
-        why = "stops";
+        /* the re-propagation of changed stops does not apply seeds from Bitcoin */
+        why = sd.n || m.seeds_hash ? "stops; seeds from Bitcoin" : "stops";
+    else if (m.seeds_hash != sd.hash)
+        why = "seeds";
     else if (reorg)
         why = "reorganisation";
     uint64_t gen = have ? m.gen + 1 : 1, rows_gen = why ? gen : m.rows_gen,
@@ -926,6 +994,12 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
                               num[2], "blocks", num[3], "xfers", num[4], "rows", num[5],
                               "floor_native", num[6], "floor_token", num[7], "stops", num[8],
                               "state_bytes", num[9], "tip", th, "categories", cats);
+        if (j && sd.n) { /* only with seeds: an index without them keeps its bytes */
+            char sh[24];
+            snprintf(sh, sizeof sh, "%" PRIu64, sd.hash);
+            json_object_set_new(j, "seeds_hash", json_string(sh));
+            json_object_set(j, "seeds", sd.doc);
+        }
         char *text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1)) : NULL;
         json_decref(j);
         if (!text)
@@ -946,6 +1020,8 @@ int evmexpo_sync(const char *db, const evm_store *s, const labels_db *labels,
 out:
     free(m.cats);
     free(m.tracked);
+    free(m.seeds);
+    ex_seeds_free(&sd);
     ex_wctx_free(&c);
     close(lock);
     r->seconds = util_now() - t0;
@@ -1012,6 +1088,7 @@ void evmexpo_close(evmexpo_index *ix)
     free(ix->rec_addr);
     free(ix->pool);
     free(ix->drops);
+    free(ix->seeds);
     free(ix);
 }
 
@@ -1162,7 +1239,8 @@ int evmexpo_path(const evmexpo_index *ix, const evm_store *s, const labels_db *l
         if (t.from == EVM_NONE32) break;
         uint64_t sc;
         if (util_hmap_get(&stop_of, t.from, &sc)) { /* a source of cat: where it came from */
-            if (!strcmp(st.cats[sc], evmexpo_category_name(ix, cat))) {
+            if (!strcmp(st.cats[sc], evmexpo_category_name(ix, cat)) ||
+                ex_seed_find(ix, x, evmexpo_category_name(ix, cat))) {
                 *src = t.from;
                 util_hmap_free(&stop_of);
                 ex_stops_free(&st);
@@ -1178,4 +1256,19 @@ int evmexpo_path(const evmexpo_index *ix, const evm_store *s, const labels_db *l
     free(*path);
     *path = NULL, *len = 0;
     return rc;
+}
+
+const ex_seedinfo *ex_seed_find(const evmexpo_index *ix, uint64_t x, const char *cat)
+{
+    size_t lo = 0, hi = ix->n_seeds;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->seeds[mid].xfer < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < ix->n_seeds && ix->seeds[lo].xfer == x; lo++)
+        if (!strcmp(ix->seeds[lo].cat, cat)) return &ix->seeds[lo];
+    return NULL;
 }

@@ -30,6 +30,37 @@ void ex_stops_free(ex_stops *st);
 /* addr id -> cat id for the stops the store has seen. */
 int ex_stops_map(const ex_stops *st, const evm_store *s, util_hmap *m, util_err *err);
 
+/* Seeds from Bitcoin (evmexpo_seeds.c): per outbound transfer of a Bitcoin -> EVM link and
+ * category, the amount it carries in, sorted by (xfer, cat). */
+typedef struct ex_seed {
+    uint64_t xfer;
+    uint32_t cat;
+    evm_u256 amount;
+} ex_seed;
+typedef struct ex_seeds {
+    ex_seed *v;
+    size_t n;
+    uint64_t hash; /* 0: none */
+    json_t *doc;   /* the MANIFEST's "seeds": each with its link's method, confidence, ... */
+} ex_seeds;
+/* The seeds of the links of db (DIR/xchain/links.jsonl) into chain s from Bitcoin outputs the
+ * Bitcoin exposure index of db has amounts for; a category of theirs st lacks is added to st
+ * (ids shift: the caller rebuilds its map of stops). stop_of: st's map before. None (n 0) when
+ * there are no links or no Bitcoin index. */
+int ex_seeds_compute(const char *db, const evm_store *s, ex_stops *st, const util_hmap *stop_of,
+                     ex_seeds *out, util_err *err);
+void ex_seeds_free(ex_seeds *sd);
+
+/* A seed as a reader sees it: the link it came by. */
+typedef struct ex_seedinfo {
+    uint64_t xfer;
+    char cat[64], method[32], from[80], rule[200];
+    double confidence;
+    uint32_t candidates;
+} ex_seedinfo;
+/* The first seed of transfer x and category name (NULL when none). */
+const ex_seedinfo *ex_seed_find(const evmexpo_index *ix, uint64_t x, const char *cat);
+
 struct evmexpo_index {
     char dir[4200];
     /* manifest */
@@ -50,6 +81,9 @@ struct evmexpo_index {
     size_t n_pool;
     evmexpo_drop *drops;
     size_t n_drops;
+    uint64_t seeds_hash;
+    ex_seedinfo *seeds; /* sorted by xfer */
+    size_t n_seeds;
 };
 
 int ex_manifest_path(char *buf, size_t n, const char *db, const char *chain, const char *name);
@@ -85,6 +119,8 @@ typedef struct wctx {
     uint64_t rows_added;
     uint64_t *hist;
     size_t cap_hist;
+    const ex_seed *seeds; /* borrowed: seeds to add to the transfers they name */
+    size_t n_seeds;
 } wctx;
 
 void ex_wctx_free(wctx *c);

@@ -153,6 +153,7 @@ static int screen_address(const evm_store *s, const evmexpo_index *ix, const lab
             size_t len = 0;
             uint32_t src;
             json_t *jp = json_array();
+            const ex_seedinfo *link = NULL; /* the path starts at a link from Bitcoin */
             if (!evmexpo_path(ix, s, labels, id, h[i].asset, c->cat, PATH_STEPS, &path, &len, &src,
                               NULL)) {
                 for (size_t p = 0; p < len; p++) {
@@ -161,6 +162,13 @@ static int screen_address(const evm_store *s, const evmexpo_index *ix, const lab
                     json_array_append_new(jp, json_string(t));
                 }
                 json_object_set_new(o, "source_address", addr_json(s, src));
+                if (len) link = ex_seed_find(ix, path[len - 1], name);
+                if (link)
+                    json_object_set_new(o, "cross_chain",
+                                        json_pack("{s:s, s:s, s:f, s:i, s:s}", "from_chain", "btc",
+                                                  "from_tx", link->from, "confidence",
+                                                  link->confidence, "candidates",
+                                                  (int)link->candidates, "method", link->method));
             }
             free(path);
             json_object_set_new(o, "path", jp);
@@ -169,11 +177,19 @@ static int screen_address(const evm_store *s, const evmexpo_index *ix, const lab
             double f = fmin(1, cfg->full_exposure_share > 0 ? share / cfg->full_exposure_share : 1);
             char amt[EVM_U256_DEC_MAX], t[400];
             evm_u256_format(amt, &c->received);
-            snprintf(t, sizeof t,
-                     "incoming: %.2f%% of the %s it received (%s) came from %s sources, through "
-                     "the whole history (EVM exposure index)",
-                     100 * share, asset, amt, name);
-            reason(r, w * f,
+            if (link)
+                snprintf(t, sizeof t,
+                         "cross-chain incoming: %.2f%% of the %s it received (%s) came from %s "
+                         "sources on Bitcoin, over the link from btc tx %s (method %s, "
+                         "confidence %.2f, %u candidates)",
+                         100 * share, asset, amt, name, link->from, link->method, link->confidence,
+                         link->candidates);
+            else
+                snprintf(t, sizeof t,
+                         "incoming: %.2f%% of the %s it received (%s) came from %s sources, "
+                         "through the whole history (EVM exposure index)",
+                         100 * share, asset, amt, name);
+            reason(r, w * f * (link ? link->confidence : 1),
                    json_pack("{s:s, s:s, s:s, s:f, s:f, s:s}", "basis", "incoming", "category",
                              name, "asset", asset, "weight", w, "share_factor", f, "text", t));
         }
