@@ -39,6 +39,17 @@ C trace 1 --hops nine >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "a bad trace op
 # The run, against the truth and against `cointrail trace` with the same seeds and options.
 C trace 1 --policy haircut --hops 100 --json >"$T/run1.json" || bad "case trace"
 CK truth "$T/run1.json" "$T/g/truth.jsonl" >/dev/null && ok || bad "run 1 against the truth"
+# The text shows BTC amounts in BTC, exactly (satoshis were once printed with "BTC" beside them):
+# the same run on a copy, its seeded line against the JSON's satoshis shifted by Python.
+cp -a "$T/db" "$T/dbtext"
+"$BIN" case trace --db "$T/dbtext" --analyst alice 1 --policy haircut --hops 100 >"$T/run1.txt" ||
+    bad "case trace (text)"
+want=$($PY -c 'import json,sys
+t = [x for x in json.load(open(sys.argv[1]))["totals"] if x["bucket"] == "seeded"][0]
+v = int(t["amount"]); print("%s seeded %d.%08d" % (t["asset"], v // 10**8, v % 10**8))' "$T/run1.json")
+got=$(awk '$2 == "seeded" {print $1, $2, $3}' "$T/run1.txt")
+[ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "text seeded line: '$got', want '$want'"
+rm -rf "$T/dbtext"
 from=$(sed 's/^/--from /' "$T/sources" | tr '\n' ' ')
 # shellcheck disable=SC2086
 "$BIN" trace --db "$T/db" $from --policy haircut --hops 100 --format json >"$T/trace.json" || bad "trace"

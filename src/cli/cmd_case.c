@@ -162,8 +162,29 @@ typedef struct args {
     size_t n_t;
 } args;
 
+/* An amount in base units (sat, wei, a token's units) as the terminal shows it: BTC and ETH
+ * with their decimals, exactly (the string is shifted, never turned into a float); other assets
+ * in their base units, said so. out holds at least 128 bytes. */
+static const char *shown_amount(const char *asset, const char *amount, char *out, size_t cap)
+{
+    int dec = !strcmp(asset, "BTC") ? 8 : !strcmp(asset, "ETH") ? 18 : -1;
+    size_t n = strlen(amount);
+    if (dec < 0 || !n || n > 96 || strspn(amount, "0123456789") != n) {
+        snprintf(out, cap, "%s%s", amount, dec < 0 ? " units" : "");
+        return out;
+    }
+    char digits[128];
+    size_t pad = n < (size_t)dec + 1 ? (size_t)dec + 1 - n : 0;
+    memset(digits, '0', pad);
+    memcpy(digits + pad, amount, n + 1);
+    size_t m = pad + n;
+    snprintf(out, cap, "%.*s.%s", (int)(m - (size_t)dec), digits, digits + m - (size_t)dec);
+    return out;
+}
+
 static void print_run(const case_run *r)
 {
+    char amt[128];
     char b[3][LABELS_ESC_BUF], hops[TAINT_HOPS_TEXT];
     printf("run %" PRId64 " of case %" PRId64 ": %s %s, policy %s, %s%s\n", r->id, r->case_id,
            r->chain, r->direction, r->policy, taint_hops_text(r->hops, hops),
@@ -177,7 +198,8 @@ static void print_run(const case_run *r)
     for (size_t i = 0; i < r->n_totals; i++) {
         const case_total *t = &r->totals[i];
         if (strcmp(t->amount, "0") || !strcmp(t->bucket, "seeded"))
-            printf("    %-8s %-16s %30s\n", t->asset, t->bucket, t->amount);
+            printf("    %-8s %-16s %30s\n", t->asset, t->bucket,
+                   shown_amount(t->asset, t->amount, amt, sizeof amt));
     }
     case_actor *actors = NULL;
     size_t n_actors = 0;
@@ -185,10 +207,10 @@ static void print_run(const case_run *r)
         printf("  by actor: %zu\n", n_actors);
         for (size_t i = 0; i < n_actors && i < 20; i++) {
             const case_actor *a = &actors[i];
-            printf("    %24s %-6s %-32s %-18s %" PRIu64
-                   " deposit(s) at %zu address(es), %u hop(s)\n",
-                   a->amount, a->asset, ESC(b[0], a->actor), ESC(b[1], a->categories), a->deposits,
-                   a->addresses, a->hops);
+            printf(
+                "    %24s %-6s %-32s %-18s %" PRIu64 " deposit(s) at %zu address(es), %u hop(s)\n",
+                shown_amount(a->asset, a->amount, amt, sizeof amt), a->asset, ESC(b[0], a->actor),
+                ESC(b[1], a->categories), a->deposits, a->addresses, a->hops);
         }
         if (n_actors > 20) printf("    ... %zu more (case export --format html)\n", n_actors - 20);
         case_actors_free(actors, n_actors);
@@ -196,8 +218,9 @@ static void print_run(const case_run *r)
     printf("  endpoints: %zu\n", r->n_endpoints);
     for (size_t i = 0; i < r->n_endpoints && i < 20; i++) {
         const case_endpoint *e = &r->endpoints[i];
-        printf("    %24s %-6s %-9s %-42s %s%s%s, %u hop(s)\n", e->amount, e->asset,
-               ESC(b[0], e->category), e->address, ESC(b[1], *e->actor ? e->actor : e->name),
+        printf("    %24s %-6s %-9s %-42s %s%s%s, %u hop(s)\n",
+               shown_amount(e->asset, e->amount, amt, sizeof amt), e->asset, ESC(b[0], e->category),
+               e->address, ESC(b[1], *e->actor ? e->actor : e->name),
                *e->actor && strcmp(e->actor, e->name) ? " / " : "",
                *e->actor && strcmp(e->actor, e->name) ? ESC(b[2], e->name) : "", e->hops);
     }
