@@ -26,6 +26,24 @@ def rows(d, name):
         return list(csv.DictReader(f))
 
 
+def openings(xs):
+    """The smallest opening balance per (address, asset) that keeps every moment >= 0."""
+    run, opening = {}, {}
+    for x in xs:
+        if x["frm"] == x["to"]:
+            continue
+        if x["to"]:
+            run[(x["to"], x["asset"])] = run.get((x["to"], x["asset"]), 0) + x["amount"]
+        if x["frm"]:
+            k = (x["frm"], x["asset"])
+            v = run.get(k, 0) - x["amount"]
+            if v < 0:
+                opening[k] = opening.get(k, 0) - v
+                v = 0
+            run[k] = v
+    return opening
+
+
 def build(d):
     """Transfers in store order: dicts with tx, pos, block, frm, to, asset, amount, kind."""
     blocks = sorted(int(b["number"]) for b in rows(d, "blocks"))
@@ -83,20 +101,7 @@ def trace(xs, stop, policy, hops, min_value, seeds):
     taint (held) and bal, and moves: (index, taint, hop, fate) of every tainted non-seed
     transfer (fate "followed" when it went on)."""
     moves = []
-    # the smallest opening balance per (address, asset) that keeps every moment >= 0
-    run, opening = {}, {}
-    for x in xs:
-        if x["frm"] == x["to"]:
-            continue
-        if x["to"]:
-            run[(x["to"], x["asset"])] = run.get((x["to"], x["asset"]), 0) + x["amount"]
-        if x["frm"]:
-            k = (x["frm"], x["asset"])
-            v = run.get(k, 0) - x["amount"]
-            if v < 0:
-                opening[k] = opening.get(k, 0) - v
-                v = 0
-            run[k] = v
+    opening = openings(xs)
     bal = dict(opening)
     taint, queue, depth = {}, {}, {}
     tin, tout, tfees = {}, {}, {}

@@ -102,20 +102,7 @@ def answer_moves(ans):
 def backward_expect(node_seeds):
     """{(sender, receipt ref): taint}: each seed's taint explained by its sender's earlier
     receipts of the asset, newest first, in proportion to the balance walked back (haircut)."""
-    # the smallest opening balance per (address, asset) that keeps every moment >= 0
-    run, opening = {}, {}
-    for x in xs:
-        if x["frm"] == x["to"]:
-            continue
-        if x["to"]:
-            run[(x["to"], x["asset"])] = run.get((x["to"], x["asset"]), 0) + x["amount"]
-        if x["frm"]:
-            k = (x["frm"], x["asset"])
-            v = run.get(k, 0) - x["amount"]
-            if v < 0:
-                opening[k] = opening.get(k, 0) - v
-                v = 0
-            run[k] = v
+    opening = etrace_oracle.openings(xs)
     out = {}
     for t in node_seeds:
         i = by_ref[t["transfer"]]
