@@ -69,6 +69,43 @@ async function main() {
     document.querySelector("#results"));
   check("search finds the actor", (await text("#results")).includes("Lazarus Group"));
   await shot("search");
+  // --- search for 0x ids (the EVM store): listed with their kind and block, each with a link
+  // that opens the graph from it
+  const searchRows = async (q) => {
+    await page.fill("#q", q);
+    await page.press("#q", "Enter");
+    await page.waitForFunction((x) => document.querySelector("#search-query") &&
+      document.querySelector("#search-query").textContent === x &&
+      (document.querySelector("#results") || document.querySelector("#no-results")), q);
+    return page.$$eval("#results tbody tr", (trs) => trs.map((tr) => ({
+      cells: [...tr.cells].map((c) => c.textContent),
+      links: [...tr.querySelectorAll("a")].map((a) => [a.textContent, a.getAttribute("href")]) })));
+  };
+  if (X.xchain) {
+    const txRows = await searchRows(X.xchain.inbound_tx);
+    await shot("search-evm-tx");
+    const txRow = txRows.find((r) => r.cells[0] === "evm_tx");
+    check("search: a 0x tx hash is listed with its block and cross-chain link", txRow &&
+      txRow.cells[1].toLowerCase() === X.xchain.inbound_tx.toLowerCase() &&
+      /^eth block \d+, [1-9]\d* cross-chain link\(s\)$/.test(txRow.cells[2]), JSON.stringify(txRows));
+    const rows = await searchRows(X.xchain.inbound_from);
+    await shot("search-evm");
+    const addrRow = rows.find((r) => r.cells[0] === "evm_address");
+    const gl = addrRow && addrRow.links.find((l) => l[0] === "graph");
+    check("search: a 0x address is listed with a graph link", addrRow &&
+      addrRow.cells[1].toLowerCase() === X.xchain.inbound_from.toLowerCase() && gl &&
+      decodeURIComponent(gl[1].split("from=")[1] || "").toLowerCase() === X.xchain.inbound_from.toLowerCase(),
+    JSON.stringify(rows));
+    if (gl) {
+      await page.click(`#results a[href="${gl[1]}"]`);
+      const evmNode = "eth:" + X.xchain.inbound_from.toLowerCase();
+      await page.waitForFunction((id) => (CT.graph && !CT.graph.loading && CT.graph.nodes.has(id)) ||
+        document.querySelector("#notfound"), evmNode, { timeout: 60000 });
+      check("search: the 0x result's graph link opens the graph from it", await page.evaluate((id) =>
+        !document.querySelector("#notfound") && CT.graph.nodes.get(id).root, evmNode), page.url());
+      await shot("search-evm-graph");
+    }
+  }
 
   // --- tx and address pages against the blocks
   await page.goto(base + "/#/tx/" + X.theft_txid);
@@ -108,8 +145,41 @@ async function main() {
     await page.waitForFunction((nid) => document.querySelector("#side-id") &&
       document.querySelector("#side-id").textContent === nid, id);
   };
+  // the view: a real drag on the background pans it (as a user does); which drawn nodes lie
+  // outside it; a node's label size on the screen
+  const emptySpot = () => page.evaluate(() => {
+    const cy = CT.graph.cy, b = document.getElementById("cy").getBoundingClientRect();
+    const boxes = cy.nodes().not(".lane").map((n) => n.renderedBoundingBox());
+    for (let y = 40; y < b.height - 40; y += 20)
+      for (let x = 40; x < b.width - 40; x += 20)
+        if (!boxes.some((q) => x >= q.x1 - 10 && x <= q.x2 + 10 && y >= q.y1 - 10 && y <= q.y2 + 10))
+          return { x: b.left + x, y: b.top + y };
+    return null;
+  });
+  const drag = async (dx, dy) => {
+    const p = await emptySpot();
+    await page.mouse.move(p.x, p.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 6; i++) await page.mouse.move(p.x + dx * i / 6, p.y + dy * i / 6);
+    await page.mouse.up();
+    await page.waitForTimeout(100);
+  };
+  const viewport = () => page.evaluate(() => JSON.stringify([CT.graph.cy.zoom(), CT.graph.cy.pan()]));
+  const inView = () => page.evaluate(() => {
+    const cy = CT.graph.cy, w = cy.width(), h = cy.height();
+    const ns = cy.nodes().not(".lane");
+    const out = ns.filter((n) => {
+      const q = n.renderedBoundingBox({ includeLabels: false, includeOverlays: false });
+      return q.x1 < -1 || q.y1 < -1 || q.x2 > w + 1 || q.y2 > h + 1;
+    }).map((n) => n.id());
+    return { n: ns.length, out, minFont: Math.min(...ns.map((n) => parseFloat(n.renderedStyle("font-size")))) };
+  });
   const big = start.find((n) => n.outs.includes(X.hop.from));
   await clickNode(big.id);
+  // a manual pan is the user's: the expansion below must not undo it (no re-fit)
+  const vpBefore = await viewport();
+  await drag(-150, 80);
+  const vpPanned = await viewport();
   const sideSats = Number(await page.$eval(`#side-outputs .amount[data-output="${X.hop.from}"]`,
     (e) => e.dataset.sats));
   const bigValue = X.sources.find((s) => s.output === X.hop.from).value;
@@ -123,6 +193,15 @@ async function main() {
   await page.waitForFunction((n) => CT.graph.nodes.size > n, before, { timeout: 60000 });
   await page.waitForTimeout(300);
   await shot("graph-expanded");
+  check("a manual pan is not undone by an expansion", vpPanned !== vpBefore &&
+    await viewport() === vpPanned, vpBefore + " -> " + vpPanned + " -> " + await viewport());
+  const vOut = await inView(), hint = await text("#graph-stats");
+  check("the nodes the kept view does not show are said, with \"Fit\"", vOut.out.length > 0 ?
+    hint.includes(vOut.out.length + " nodes outside the view") : !hint.includes("outside"),
+  JSON.stringify([vOut.out, hint]));
+  await page.click("#graph-fit"); /* the user's "Fit": later changes may re-fit again */
+  check("\"Fit\" shows every node", (await inView()).out.length === 0 &&
+    !(await text("#graph-stats")).includes("outside"));
   const got = await page.evaluate(() => {
     const m = {};
     for (const n of CT.graph.nodes.values())
@@ -158,6 +237,9 @@ async function main() {
   }, child) }).catch(() => {});
   await page.waitForFunction((n) => CT.graph.nodes.size > n || CT.graph.nodes.get(
     CT.graph.selected).expanded.forward, nBefore2, { timeout: 60000 });
+  const v2 = await inView();
+  check("an expansion that reached outside the view re-fits it (the user had not moved it)",
+    v2.n > 2 && v2.out.length === 0, JSON.stringify(v2));
   const grand = await page.evaluate((c) => {
     const n = [...CT.graph.nodes.values()].find((x) => x.parent === c);
     return n ? n.id : null;
@@ -176,10 +258,19 @@ async function main() {
     child);
   check("collapse removes what the expansion added", after === 0, "left " + after);
   // the drawing follows the state: what a collapse removed is gone from the canvas too
-  const drawn = await page.evaluate(() => [CT.graph.cy.nodes().not(".lane").length, CT.graph.nodes.size,
-    CT.graph.cy.edges().length, [...CT.graph.edges.values()].filter((e) => e.from !== e.to).length]);
+  // (a group node stands for the nodes it holds, one edge per pair of drawn ends for theirs)
+  const drawn = await page.evaluate(() => {
+    const g = CT.graph, L = g.lay && g.lay.groups ? g.lay : { hidden: new Map(), groups: new Map() };
+    return [g.cy.nodes().not(".lane").length, g.nodes.size - L.hidden.size + L.groups.size,
+      g.cy.edges().length, L.groups.size ? L.edges.filter((e) => e.from !== e.to).length
+        : [...g.edges.values()].filter((e) => e.from !== e.to).length];
+  });
   check("collapse: drawn nodes and edges = the graph's", drawn[0] === drawn[1] && drawn[2] === drawn[3],
     JSON.stringify(drawn));
+  await shot("graph-collapsed");
+  const v3 = await inView();
+  check("after a collapse every drawn node lies inside the view", v3.n >= 2 && v3.out.length === 0,
+    JSON.stringify(v3));
   const z0 = await page.evaluate(() => CT.graph.cy.zoom());
   await page.mouse.move(700, 500);
   await page.mouse.wheel(0, -400);
@@ -297,6 +388,10 @@ async function main() {
     g.collapse("n0");
     await frame();
     r.after = [g.nodes.size, g.cy.nodes().not(".lane").length, g.big, painted()];
+    /* what is left is in view (re-fitted), its label readable, not an empty canvas */
+    const n0 = g.cy.getElementById("n0"), q = n0.renderedBoundingBox({ includeLabels: false });
+    r.afterView = [q.x1 >= 0 && q.y1 >= 0 && q.x2 <= g.cy.width() && q.y2 <= g.cy.height(),
+      parseFloat(n0.renderedStyle("font-size"))];
     return r;
   });
   check("big graph: nodes drawn by cytoscape, edges under them", bigG.big && bigG.nodes === 400 &&
@@ -307,7 +402,119 @@ async function main() {
     bigG.png[2] > 100, JSON.stringify(bigG.png));
   check("big graph: select and collapse", bigG.title === "e7" && bigG.after[0] === 1 &&
     bigG.after[1] === 1 && !bigG.after[2] && bigG.after[3] === 0, JSON.stringify(bigG));
+  check("big graph: after the collapse, what is left is in view and readable (re-fitted)",
+    bigG.afterView[0] && bigG.afterView[1] >= 9, JSON.stringify(bigG.afterView));
   await shot("graph-big-collapsed");
+
+  // --- a lane of 60 receivers: at the fitted view every drawn label is readable (>= 9 px);
+  // the 7 biggest receivers are drawn, the other 53 grouped into one "+53 more" node that shows
+  // them on demand
+  const wide = await page.evaluate(async () => {
+    const g = CT.graph;
+    const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
+    g.nodes.clear();
+    g.edges.clear();
+    if (g.shown) g.shown.clear();
+    g.addNode({ id: "r", chain: "btc", entity: 999, size: 1, outputs: [{ output: "ef".repeat(32) + ":0",
+      value: 1e8, taint: 1e8, spent: true }] }, null, 0, null);
+    /* amounts in a scrambled order: the drawn ones must be the biggest, not the first */
+    for (let i = 0; i < 60; i++) {
+      const v = 10000 + ((i * 37) % 60) * 1000;
+      g.addNode({ id: "w" + i, chain: "btc", entity: 1000 + i, size: 1, outputs: [{ output: "12".repeat(32) +
+        ":" + i, value: v, taint: v, spent: true }] }, "r", 1, null);
+      g.addEdge({ from: "r", to: "w" + i, tx: "12".repeat(32), height: 5, amount: v, patterns: ["split"] }, "r");
+    }
+    g.draw(true);
+    await frame();
+    const ns = g.cy.nodes().not(".lane");
+    const w = g.cy.width(), h = g.cy.height();
+    const grp = ns.filter(".group");
+    return { drawn: ns.map((n) => n.id()), groupLabel: grp.length === 1 ? grp[0].data("label") : null,
+      groupId: grp.length === 1 ? grp[0].id() : null,
+      fonts: ns.map((n) => parseFloat(n.renderedStyle("font-size"))),
+      out: ns.filter((n) => { const q = n.renderedBoundingBox({ includeLabels: false });
+        return q.x1 < 0 || q.y1 < 0 || q.x2 > w || q.y2 > h; }).map((n) => n.id()),
+      edges: g.cy.edges().map((e) => e.data("label")) };
+  });
+  const wideAmounts = [...Array(60).keys()].map((i) => ({ id: "w" + i, v: 10000 + ((i * 37) % 60) * 1000 }))
+    .sort((a, b) => b.v - a.v);
+  const top7 = wideAmounts.slice(0, 7).map((x) => x.id).sort();
+  const restSats = wideAmounts.slice(7).reduce((a, x) => a + x.v, 0);
+  check("60 receivers: the 7 biggest drawn, the rest one group node with their sum",
+    JSON.stringify(wide.drawn.filter((id) => id.startsWith("w")).sort()) === JSON.stringify(top7) &&
+    wide.groupLabel === "+53 more\n" + btc(restSats), JSON.stringify(wide));
+  check("60 receivers: at the fitted view every label is >= 9 px and every node in view",
+    wide.fonts.length === 9 && Math.min(...wide.fonts) >= 9 && wide.out.length === 0, JSON.stringify(wide));
+  check("60 receivers: the group's edge carries the count and sum", wide.edges.includes("53 edges: " +
+    btc(restSats)), JSON.stringify(wide.edges));
+  await shot("graph-wide-grouped");
+  if (wide.groupId) {
+    /* a real click on the group node */
+    const p = await page.evaluate((nid) => {
+      const r = CT.graph.cy.getElementById(nid).renderedPosition();
+      const b = document.getElementById("cy").getBoundingClientRect();
+      return { x: b.left + r.x, y: b.top + r.y };
+    }, wide.groupId);
+    await page.mouse.click(p.x, p.y);
+    await page.waitForFunction(() => document.querySelector("#side-group"));
+    const gtext = await text("#side-title");
+    const grows = await page.$$eval("#side-group tbody tr", (trs) => trs.length);
+    check("60 receivers: the group's panel lists what it holds", gtext === "+53 more" && grows === 53,
+      gtext + " " + grows);
+    await page.click("#btn-more");
+    const more = await page.evaluate(() => [CT.graph.cy.nodes().not(".lane").length,
+      document.querySelector("#side-title").textContent]);
+    check("60 receivers: \"Show 7 more\" draws 7 more", more[0] === 16 && more[1] === "+46 more",
+      JSON.stringify(more));
+    await page.click("#btn-all");
+    const all = await page.evaluate(() => [CT.graph.cy.nodes().not(".lane").length,
+      CT.graph.cy.nodes(".group").length]);
+    check("60 receivers: \"Show all\" draws all 61", all[0] === 61 && all[1] === 0, JSON.stringify(all));
+    await shot("graph-wide-all");
+    await page.evaluate(() => CT.graph.select("r"));
+    await page.click("#btn-regroup");
+    const re = await page.evaluate(() => [CT.graph.cy.nodes().not(".lane").length,
+      Math.min(...CT.graph.cy.nodes().not(".lane").map((n) => parseFloat(n.renderedStyle("font-size"))))]);
+    check("60 receivers: grouped again, re-fitted readable", re[0] === 9 && re[1] >= 9, JSON.stringify(re));
+  } else {
+    check("60 receivers: a group node to click", false);
+  }
+  // an EVM column: ranked in the asset most of its transfers are in (ETH here; amounts of
+  // different assets do not compare), the group's sum exact in ETH's 18 decimals
+  const evmWide = await page.evaluate(async () => {
+    const g = CT.graph;
+    g.nodes.clear();
+    g.edges.clear();
+    g.shown.clear();
+    const tr = (x, asset, symbol, decimals, amount) => ({ xfer: x, transfer: "0x" + "ab".repeat(32) + ":" + x,
+      asset, symbol, decimals, amount, taint: amount });
+    g.addNode({ id: "eth:0x" + "00".repeat(20), chain: "eth", address: "0x" + "00".repeat(20),
+      transfers: [tr(1, "native", "ETH", 18, "90000000000000000000")] }, null, 0, null);
+    for (let i = 0; i < 14; i++) {
+      const id = "eth:0x" + String(i + 1).padStart(40, "0");
+      /* the first two hold USDT only: the most by count, but in another asset */
+      const t = i < 2 ? tr(100 + i, "0xdac1", "USDT", 6, "900000000000")
+        : tr(100 + i, "native", "ETH", 18, String(BigInt(i) * 10n ** 18n + 123n));
+      g.addNode({ id, chain: "eth", address: id.slice(4), transfers: [t] }, "eth:0x" + "00".repeat(20), 1, null);
+      g.addEdge({ from: "eth:0x" + "00".repeat(20), to: id, tx: "0x" + "cd".repeat(32), kind: "transfer",
+        chain: "eth", asset: t.asset, symbol: t.symbol, decimals: t.decimals, amount: t.amount, patterns: [] },
+      "eth:0x" + "00".repeat(20));
+    }
+    g.draw(true);
+    const grp = g.cy.nodes(".group");
+    return { drawn: g.cy.nodes().not(".lane").not(".group").map((n) => n.id()).sort(),
+      label: grp.length === 1 ? grp[0].data("label") : null };
+  });
+  /* ETH receivers i = 2..13 hold i ETH + 123 wei: the 7 biggest are 7..13, the group holds
+   * 2..6 (and the two USDT ones, 0 in ETH) */
+  const ethSum = [2, 3, 4, 5, 6].reduce((a, i) => a + BigInt(i) * 10n ** 18n + 123n, 0n);
+  const ethStr = (ethSum / 10n ** 18n).toString() + "." + (ethSum % 10n ** 18n).toString()
+    .padStart(18, "0").replace(/0+$/, "") + " ETH";
+  const evmTop = [7, 8, 9, 10, 11, 12, 13].map((i) => "eth:0x" + String(i + 1).padStart(40, "0"))
+    .concat(["eth:0x" + "00".repeat(20)]).sort();
+  check("EVM column: the 7 biggest in ETH drawn, the group's sums per asset exact", JSON.stringify(evmWide.drawn) ===
+    JSON.stringify(evmTop) && evmWide.label === "+7 more\n" + ethStr + ", 1800000 USDT",
+  JSON.stringify([evmWide, ethStr]));
 
   // --- hostile labels: text everywhere, nothing injected
   await page.goto(base + "/#/address/" + X.hostile_address);
@@ -459,16 +666,18 @@ async function main() {
     await page.evaluate((k) => CT.graph.expand(k, "forward"), kid);
     await page.evaluate((k) => CT.graph.collapse(k), kid);
   }
+  /* with the drawn layout: a saved graph reloads to the same picture */
   const shape = () => page.evaluate(() => JSON.stringify([[...CT.graph.nodes.keys()].sort(),
     [...CT.graph.edges.keys()].sort(), [...CT.graph.nodes.values()].map((n) => CT.graph.amountOf(n))
-      .sort((a, b) => a - b)]));
+      .sort((a, b) => a - b), CT.graph.cy.nodes().map((n) => [n.id(), n.position()])
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))]));
   const graphBefore = await shape();
   const nGraph = await page.evaluate(() => CT.graph.nodes.size);
   await page.reload();
   await page.waitForFunction(() => CT.graph && CT.graph.caseId && !CT.graph.loading &&
     CT.graph.nodes.size >= 2, null, { timeout: 60000 });
   const graphAfter = await shape();
-  check("case graph: after a reload the saved graph comes back (nodes, edges, amounts)",
+  check("case graph: after a reload the saved graph comes back (nodes, edges, amounts, layout)",
     graphAfter === graphBefore && nGraph > 2, graphBefore.slice(0, 300) + " | " + graphAfter.slice(0, 300));
   check("case graph: the page says it is the saved graph", /^Saved graph: \d+ step/.test(
     await text("#graph-saved")), await text("#graph-saved"));
@@ -525,7 +734,8 @@ async function main() {
     const eshape = () => page.evaluate(() => JSON.stringify([[...CT.graph.nodes.keys()].sort(),
       [...CT.graph.edges.keys()].sort(), [...CT.graph.nodes.values()].map((n) =>
         n.chain === "btc" ? String(CT.graph.amountOf(n)) : [...(n.transfers || new Map()).values()]
-          .map((t) => t.xfer + "=" + [...t.by.values()].join("+")).join(",")).sort()]));
+          .map((t) => t.xfer + "=" + [...t.by.values()].join("+")).join(",")).sort(),
+      CT.graph.cy.nodes().map((n) => [n.id(), n.position()]).sort((a, b) => (a[0] < b[0] ? -1 : 1))]));
     const before = await eshape();
     /* the label changes what the steps answered (the node's name): once the service has it,
      * a reload replays the same graph and says which steps now answer differently */

@@ -39,6 +39,14 @@ CT.link = function (text, ...parts) {
   return CT.h("a", { href: "#/" + parts.map(encodeURIComponent).join("/") }, text);
 };
 
+/* A link to the graph from SPEC (a case's graph with caseId). Not CT.link: that would encode
+ * the "?" of the route's query, and the link would lead to "no such page". */
+CT.graphLink = function (text, spec, caseId) {
+  const q = [spec ? "from=" + encodeURIComponent(spec) : "",
+    caseId ? "case=" + encodeURIComponent(caseId) : ""].filter(Boolean).join("&");
+  return CT.h("a", { href: "#/graph?" + q }, text);
+};
+
 /* ---- numbers ---- */
 
 /* Satoshis as BTC with all eight decimals, from integer arithmetic (no rounding). */

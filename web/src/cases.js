@@ -86,7 +86,7 @@ function runBlock(run, caseId) {
       [a.actor, a.category, CT.amount(Number(a.amount)), a.deposits, a.addrs]),
     { class: "actors", id: "run-" + run.id + "-actors" }),
     CT.h("p", {}, "Reproduce: ", CT.h("code", {}, run.command)),
-    CT.h("p", {}, CT.link("Open the graph of this case", "graph?case=" + caseId)));
+    CT.h("p", {}, CT.graphLink("Open the graph of this case", null, caseId)));
 }
 
 CT.pages.case = async function (view, id) {
@@ -113,12 +113,12 @@ CT.pages.case = async function (view, id) {
     CT.h("button", { type: "button", id: "export-json", onclick: () =>
       CT.download("case-" + id + ".json", "application/json", JSON.stringify(d, null, 2)) },
     "case-" + id + ".json"),
-    CT.link("Graph", "graph?case=" + id)));
+    CT.graphLink("Graph", null, id)));
 
   view.appendChild(CT.h("h2", {}, "Seeds"));
   view.appendChild(CT.table(["id", "chain", "kind", "spec", "outputs", "amount", "note", "added"],
     d.seeds.map((s) => [String(s.id), s.chain, s.kind,
-      s.chain === "btc" ? CT.link(CT.short(s.spec, 14), "graph?from=" + s.spec + "&case=" + id) : s.spec,
+      s.chain === "btc" ? CT.graphLink(CT.short(s.spec, 14), s.spec, id) : s.spec,
       s.refs, s.amount ? CT.amount(Number(s.amount)) : "", s.note, s.added_by + " " + s.added_at]),
   { id: "case-seeds" }));
   if (write) view.appendChild(form("addseed", [["spec", "seed (TXID, TXID:N, address)"],

@@ -3,14 +3,22 @@
  * are lanes, money flows left to right. Clicking a node shows its side panel; "next" and
  * "previous" expand it by one hop of a trace (POST /v1/graph/expand) from its outputs, and
  * collapse removes what its expansions added. The layout is computed here (columns by hop,
- * rows within a lane), so the picture is the same every time. */
+ * rows within a lane, a column's long tail of receivers grouped), so the picture is the same
+ * every time. */
 "use strict";
 
 CT.graph = null; /* the graph page's state, for tests and the side panel */
 
 const LANE_NAMES = { btc: "Bitcoin", eth: "Ethereum" };
-const COL_W = 300, ROW_H = 110, LANE_GAP = 90;
+const COL_W = 300, ROW_H = 90, LANE_GAP = 90;
 const NODE_W = 190, NODE_H = 56;
+/* An expansion that puts more than GROUP_MAX nodes into one column of a lane shows its
+ * GROUP_MAX - 1 biggest receivers and groups the rest into one "+K more" node (as Breadcrumbs
+ * groups small flows): a column of 60 receivers fitted into the view is 60 unreadable specks.
+ * Eight rows fit a 700 px high drawing at a zoom where 12 px labels are still 9 px. Which
+ * nodes are grouped follows from the graph alone (not from the window), so a saved graph
+ * reloads to the same layout. */
+const GROUP_MAX = 8;
 /* Beyond this many nodes the graph is drawn for speed (docs/webui.md, "Speed"): cytoscape's
  * cost is per element (a style of ~100 properties, bounds, a texture), and edges cost the most,
  * so a large graph's edges and lanes are painted on a plain canvas under the nodes (they carry
@@ -119,6 +127,8 @@ class Graph {
         { selector: "node.root", style: { "border-width": 3, "border-style": "double" } },
         { selector: "node.foreign", style: { "shape": "hexagon", "background-color": "#fff6d6", "border-color": "#b08a00" } },
         { selector: "node.changed", style: { "border-style": "dashed", "border-color": "#c0392b", "border-width": 3 } },
+        { selector: "node.group", style: { "background-color": "#ffffff", "border-style": "dashed",
+          "border-color": "#5b6675", "border-width": 2, "font-style": "italic" } },
         { selector: "node:selected", style: { "border-color": "#111", "border-width": 4 } },
         { selector: "edge", style: {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2,
@@ -132,13 +142,26 @@ class Graph {
         { selector: "edge:selected", style: { "width": 4, "line-color": "#111" } },
       ],
     });
+    /* cytoscape calls two taps in quick succession a double tap wherever they land: a click
+     * on one node and then, quickly, on another would expand the second */
+    this.taps = [null, null];
+    this.cy.on("tap", (ev) => { this.taps = [this.taps[1], ev.target === this.cy ? null : ev.target.id()]; });
     this.cy.on("tap", "node", (ev) => {
       if (ev.target.hasClass("lane")) return;
-      this.select(ev.target.id());
+      if (ev.target.hasClass("group")) this.selectGroup(ev.target.id());
+      else this.select(ev.target.id());
     });
     this.cy.on("dbltap", "node", (ev) => {
-      if (!ev.target.hasClass("lane")) this.expand(ev.target.id(), "forward");
+      if (this.taps[0] !== ev.target.id()) return;
+      if (ev.target.hasClass("group")) this.showMore(ev.target.id(), GROUP_MAX - 1);
+      else if (!ev.target.hasClass("lane")) this.expand(ev.target.id(), "forward");
     });
+    /* the view is re-fitted after a change only while the user has not moved it by hand since
+     * the last fit (a view that jumps away from where one is reading is worse than one that
+     * needs "Fit"); these events come from the user's gestures only, never from cy.viewport() */
+    this.userMoved = false;
+    this.cy.on("dragpan scrollzoom pinchzoom", () => { this.userMoved = true; });
+    this.shown = new Map(); /* group key -> how many of its nodes are drawn (more than the default) */
     /* the canvas under the nodes (large graphs): follows every pan and zoom */
     this.under = CT.h("canvas", { class: "underlay" });
     container.insertBefore(this.under, container.firstChild);
@@ -160,7 +183,8 @@ class Graph {
       s = { id: n.id, chain: n.chain || "btc", name: n.name || null, category: n.category || null,
         label: n.label || null, entity: n.entity, size: n.size, address: n.address, tx: n.tx,
         depth, order: this.seq++, outputs: new Map(), n_outputs: 0,
-        expanded: {}, added: [], addedEdges: [], parent, via, expandable: n.expandable !== false,
+        expanded: {}, added: [], addedEdges: [], parent, owner: parent || null, via,
+        expandable: n.expandable !== false,
         root: !parent, transfers: n.transfers ? new Map() : null, actor_from: n.actor_from };
       this.nodes.set(n.id, s);
       if (parent) this.nodes.get(parent).added.push(n.id);
@@ -209,17 +233,95 @@ class Graph {
     return s;
   }
 
-  /* Columns by depth, lanes by chain, rows by first appearance. */
+  /* What one node received from the expansion that added it (its owner; the start: "start"),
+   * as a BigInt: satoshis, or an EVM node's base units of the asset given. */
+  weightOf(n, asset) {
+    const key = n.owner || "start";
+    let w = 0n;
+    if (n.chain === "btc") {
+      for (const o of n.outputs.values()) w += BigInt(o.by.get(key) || 0);
+    } else if (n.transfers) {
+      for (const t of n.transfers.values())
+        if (t.asset === asset) w += BigInt(t.by.get(key) || 0);
+    }
+    return w;
+  }
+
+  /* The groups: per expansion (owner), column and lane, the nodes beyond the GROUP_MAX - 1
+   * that received the most from the owner, unless the user asked for more (this.shown). A node
+   * is never grouped once it is more than a receiver of that one expansion: expanded, reached
+   * by an edge of another expansion, or marked changed by a replay. The selection plays no
+   * part: the layout follows from the graph and the groups the user opened. Returns hidden (node id -> group id) and
+   * groups (group id -> {key, owner, depth, chain, members (all, biggest first), hidden}). */
+  grouping() {
+    const hidden = new Map(), groups = new Map(), row = new Map();
+    const pinned = new Set();
+    for (const e of this.edges.values())
+      for (const end of [e.from, e.to]) {
+        const n = this.nodes.get(end);
+        if (n && (e.owner || null) !== n.owner) pinned.add(end);
+      }
+    const buckets = new Map();
+    for (const n of this.nodes.values()) {
+      const key = JSON.stringify([n.owner || "", n.depth, n.chain]);
+      let b = buckets.get(key);
+      if (!b) buckets.set(key, (b = []));
+      b.push(n);
+    }
+    for (const [key, list] of buckets) {
+      if (list.length <= GROUP_MAX) continue;
+      /* an EVM column is ranked in the asset most of its transfers are in (amounts of
+       * different assets do not compare) */
+      let asset = null;
+      if (list[0].chain !== "btc") {
+        const count = new Map();
+        for (const n of list)
+          for (const t of (n.transfers || new Map()).values()) count.set(t.asset, (count.get(t.asset) || 0) + 1);
+        asset = [...count].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map((x) => x[0])[0];
+      }
+      const w = new Map(list.map((n) => [n.id, this.weightOf(n, asset)]));
+      const ranked = list.slice().sort((a, b) => (w.get(a.id) < w.get(b.id) ? 1
+        : w.get(a.id) > w.get(b.id) ? -1 : a.order - b.order));
+      const free = ranked.filter((n) => !pinned.has(n.id) && !n.added.length &&
+        !n.expanded.forward && !n.expanded.backward && !n.changed);
+      const limit = this.shown.get(key) || GROUP_MAX - 1;
+      let tail = free.slice(limit);
+      if (tail.length < 2) tail = []; /* a "+1 more" node would hide nothing worth hiding */
+      for (const n of tail) hidden.set(n.id, "group:" + key);
+      /* the drawn ones take the rows of the column's arrival order biggest first (one answer's
+       * nodes arrive together, so these are the rows they had), also once all are shown */
+      const drawn = ranked.filter((n) => !hidden.has(n.id));
+      const rows = drawn.map((n) => n.order).sort((a, b) => a - b);
+      drawn.forEach((n, i) => row.set(n.id, rows[i]));
+      if (!tail.length) continue;
+      const [owner, depth, chain] = JSON.parse(key);
+      const id = "group:" + key;
+      groups.set(id, { id, key, owner, depth, chain, asset, members: ranked.map((n) => n.id),
+        hidden: tail.map((n) => n.id), weight: tail.reduce((a, n) => a + w.get(n.id), 0n) });
+    }
+    return { hidden, groups, row };
+  }
+
+  /* Columns by depth, lanes by chain, rows by first appearance; a group's node comes after the
+   * last drawn node of its group. The drawn edges: an edge to or from grouped nodes is drawn
+   * once per pair of drawn ends and kind, with the count and (Bitcoin) the sum it stands for. */
   layout() {
-    const lanes = [...new Set([...this.nodes.values()].map((n) => n.chain))]
+    const { hidden, groups, row } = this.grouping();
+    const vis = [...this.nodes.values()].filter((n) => !hidden.has(n.id))
+      .map((n) => (row.has(n.id) ? Object.assign(Object.create(n), { order: row.get(n.id) }) : n));
+    for (const g of groups.values()) {
+      const shown = g.members.filter((m) => !hidden.has(m)).map((m) => row.get(m));
+      vis.push({ id: g.id, group: g, chain: g.chain, depth: g.depth,
+        order: shown.length ? Math.max(...shown) + 0.5 : this.nodes.get(g.hidden[0]).order });
+    }
+    const lanes = [...new Set(vis.map((n) => n.chain))]
       .sort((a, b) => (a === "btc" ? -1 : b === "btc" ? 1 : a < b ? -1 : 1));
     const pos = {};
     let top = 0;
     const laneTop = {};
     for (const lane of lanes) {
       const cols = {};
-      const list = [...this.nodes.values()].filter((n) => n.chain === lane)
-        .sort((a, b) => a.order - b.order);
+      const list = vis.filter((n) => n.chain === lane).sort((a, b) => a.order - b.order);
       for (const n of list) {
         const c = (cols[n.depth] = cols[n.depth] || []);
         pos[n.id] = { x: n.depth * COL_W, y: top + c.length * ROW_H };
@@ -230,21 +332,69 @@ class Graph {
       laneTop[lane] = { top, rows, min: Math.min(...depths), max: Math.max(...depths) };
       top += rows * ROW_H + LANE_GAP;
     }
-    return { pos, lanes, laneTop };
+    const edges = [];
+    const agg = new Map();
+    for (const e of this.edges.values()) {
+      const f = hidden.get(e.from), t = hidden.get(e.to);
+      if (!f && !t) { edges.push(e); continue; }
+      const from = f || e.from, to = t || e.to;
+      if (from === to) continue;
+      const id = "agg:" + from + "|" + to + "|" + e.kind;
+      let a = agg.get(id);
+      if (!a) {
+        agg.set(id, (a = { id, from, to, kind: e.kind, patterns: [], count: 0, sats: 0, group: true }));
+        edges.push(a);
+      }
+      a.count++;
+      if (e.kind === "tx") a.sats += e.amount;
+    }
+    return { pos, lanes, laneTop, vis, edges, hidden, groups };
+  }
+
+  /* A drawn edge's label: its amount and markers, or what a group's edge stands for. */
+  edgeLabel(e) {
+    if (e.group) return e.count + (e.kind === "transfer" ? " transfers" : " edges") +
+      (e.kind === "tx" ? ": " + CT.btc(e.sats) : "");
+    const marks = markerText(e.patterns);
+    return edgeAmount(e) + (marks.length ? " · " + marks.join(" ") : "");
+  }
+
+  /* A group node's text: how many it holds and what they hold together (an EVM group per
+   * asset, the column's ranking asset first). */
+  groupText(g) {
+    const owner = this.nodes.get(g.owner);
+    let amt = "";
+    if (g.chain === "btc") amt = CT.btc(Number(g.weight));
+    else {
+      const by = new Map();
+      for (const id of g.hidden)
+        for (const a of evmAmounts(this.nodes.get(id))) {
+          const cur = by.get(a.asset);
+          if (cur) cur.total += a.total;
+          else by.set(a.asset, Object.assign({}, a));
+        }
+      const list = [...by.values()].filter((a) => a.total > 0n)
+        .sort((x, y) => (x.asset === g.asset ? -1 : y.asset === g.asset ? 1 : x.asset < y.asset ? -1 : 1));
+      amt = list.slice(0, 2).map((a) => CT.dec(a.total.toString(), a.decimals, a.symbol || a.asset))
+        .join(", ") + (list.length > 2 ? " +" + (list.length - 2) : "");
+    }
+    return { title: "+" + g.hidden.length + " more", owner: owner ? nodeTitle(owner) : "the start", amt };
   }
 
   /* Bring the drawing to the state: elements that left are removed, new ones added, the others
    * moved or relabelled where they changed (a hop added to a big graph does not restyle the
-   * thousand nodes already drawn). */
+   * thousand nodes already drawn). fit: true fits the view to the graph (a new graph), "grow"
+   * after an expansion, "shrink" after a collapse: see refit(). */
   draw(fit) {
     const cy = this.cy;
     const lay = this.layout();
-    const { pos, lanes, laneTop } = lay;
+    const { pos, lanes, laneTop, vis } = lay;
     this.lay = lay;
-    this.big = this.nodes.size > BIG;
+    this.big = vis.length > BIG;
     this.extent = this.extentOf(pos);
     this.drawing = true; /* the viewport event of the fit leaves the labels to this call */
-    if (fit) this.fitAll(); /* before the elements are added: they are drawn once, in place */
+    this.outside = 0;
+    if (fit) this.refit(fit); /* before the elements are added: they are drawn once, in place */
     this.drawing = false;
     this.labelsOn = !this.big || cy.zoom() >= LABEL_ZOOM;
     const els = [];
@@ -258,7 +408,13 @@ class Graph {
       classes: "lane", selectable: false, grabbable: false });
     }
     const nolabel = this.labelsOn ? "" : "nolabel";
-    for (const n of this.nodes.values()) {
+    for (const n of vis) {
+      if (n.group) {
+        const t = this.groupText(n.group);
+        els.push({ group: "nodes", data: { id: n.id, lane: n.chain, label: t.title + (t.amt ? "\n" + t.amt : "") },
+          position: pos[n.id], classes: ["group", nolabel].filter(Boolean).join(" ") });
+        continue;
+      }
       const cls = [n.category || "", n.endpoint ? "endpoint" : "", n.root ? "root" : "",
         n.chain !== "btc" && !n.transfers ? "foreign" : "", n.changed ? "changed" : "",
         nolabel].filter(Boolean).join(" ");
@@ -268,15 +424,13 @@ class Graph {
     }
     /* edges of a mid-sized graph go without labels (their amounts are in the side panel):
      * measuring a label per edge is most of the drawing time */
-    const bare = this.nodes.size > 150;
-    for (const e of this.big ? [] : this.edges.values()) {
-      if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue;
-      const marks = markerText(e.patterns);
-      const amt = edgeAmount(e);
+    const bare = vis.length > 150;
+    for (const e of this.big ? [] : lay.edges) {
+      if (!pos[e.from] || !pos[e.to]) continue;
       const k = edgeKind(e);
       els.push({ group: "edges", data: { id: e.id, source: e.from, target: e.to,
-        label: bare ? "" : amt + (marks.length ? " · " + marks.join(" ") : "") },
-      classes: k === "tx" ? "" : k });
+        label: bare ? "" : this.edgeLabel(e) },
+      classes: [k === "tx" ? "" : k, e.group ? "grouped" : ""].filter(Boolean).join(" ") });
     }
     const want = new Map(els.map((x) => [x.data.id, x]));
     cy.batch(() => {
@@ -297,6 +451,27 @@ class Graph {
     });
     this.paintUnder();
     this.onchange(this);
+  }
+
+  /* After a change: a new graph is fitted; while the user has not moved the view by hand since
+   * the last fit, a collapse re-fits (what is left fills the view) and so does an expansion
+   * that put a node outside it. Once the user has moved it, the view stays, unless no node
+   * would be in it at all (a collapse that left only nodes elsewhere: an empty canvas helps no
+   * one). */
+  refit(mode) {
+    const e = this.extent, cy = this.cy;
+    if (!e) return;
+    if (mode === true) return this.fitAll();
+    const z = cy.zoom(), p = cy.pan();
+    const view = { x1: -p.x / z, y1: -p.y / z, x2: (cy.width() - p.x) / z, y2: (cy.height() - p.y) / z };
+    const boxes = Object.values(this.lay.pos).map((q) => ({ x1: q.x - NODE_W / 2, x2: q.x + NODE_W / 2,
+      y1: q.y - NODE_H / 2, y2: q.y + NODE_H / 2 }));
+    const inside = (b) => b.x1 >= view.x1 && b.x2 <= view.x2 && b.y1 >= view.y1 && b.y2 <= view.y2;
+    const meets = (b) => b.x2 > view.x1 && b.x1 < view.x2 && b.y2 > view.y1 && b.y1 < view.y2;
+    if (!boxes.some(meets)) return this.fitAll();
+    /* kept: say so when the change put nodes where the user is not looking */
+    if (this.userMoved) return void (this.outside = boxes.filter((b) => !inside(b)).length);
+    if (mode === "shrink" || !boxes.every(inside)) this.fitAll();
   }
 
   /* A big graph's labels follow the zoom: shown once they are readable. */
@@ -351,7 +526,7 @@ class Graph {
     /* one path per kind of edge: lines, then the arrow heads */
     const paths = {};
     const arrow = 8 * z >= 3; /* heads smaller than 3 px are noise */
-    for (const e of this.edges.values()) {
+    for (const e of this.lay.edges) {
       const a = pos[e.from], b = pos[e.to];
       if (!a || !b || e.from === e.to) continue;
       if (Math.max(a.x, b.x) + NODE_W < box.x1 || Math.min(a.x, b.x) - NODE_W > box.x2 ||
@@ -417,6 +592,7 @@ class Graph {
     const w = cy.width(), h = cy.height(), pad = 30;
     let z = Math.min((w - 2 * pad) / (e.x2 - e.x1), (h - 2 * pad) / (e.y2 - e.y1));
     z = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), z, 1.5));
+    this.userMoved = false;
     cy.viewport({ zoom: z, pan: { x: (w - z * (e.x1 + e.x2)) / 2, y: (h - z * (e.y1 + e.y2)) / 2 } });
   }
 
@@ -429,6 +605,7 @@ class Graph {
     const d = await CT.api("graph/start", { body });
     this.nodes.clear();
     this.edges.clear();
+    this.shown.clear();
     for (const n of d.nodes) this.addNode(n, null, 0, null);
     this.truncated = d.truncated;
     return d;
@@ -528,7 +705,7 @@ class Graph {
     s.stopped = d.stopped;
     s.fees = (s.fees || 0) + d.fees;
     if (opts.quiet) return d;
-    this.draw(true);
+    this.draw("grow");
     this.select(id);
     return d;
   }
@@ -572,7 +749,7 @@ class Graph {
     this.merge(s, d, direction);
     s.evmAssets = d.assets;
     if (opts.quiet) return d;
-    this.draw(true);
+    this.draw("grow");
     this.select(s.id);
     return d;
   }
@@ -583,7 +760,7 @@ class Graph {
     if (!this.nodes.has(id)) return;
     this.collapseState(id);
     if (!opts.quiet) {
-      this.draw(false);
+      this.draw("shrink");
       this.select(id);
     }
     if (this.caseId && opts.record !== false && CT.session.can("write"))
@@ -602,6 +779,7 @@ class Graph {
     s.added = [];
     s.addedEdges = [];
     s.expanded = {};
+    for (const k of [...this.shown.keys()]) if (JSON.parse(k)[0] === id) this.shown.delete(k);
   }
 
   /* The evidence path: from a start node to this one, each step the edge that first reached
@@ -624,9 +802,60 @@ class Graph {
     const s = this.nodes.get(id);
     this.cy.$(":selected").unselect();
     if (!s) return;
-    this.cy.getElementById(id).select();
     this.selected = id;
+    if (this.lay && this.lay.hidden.has(id)) {
+      /* a grouped node asked for (its evidence, a test): its group is shown whole */
+      const g = this.lay.groups.get(this.lay.hidden.get(id));
+      this.shown.set(g.key, g.members.length);
+      this.draw("grow");
+    }
+    this.cy.getElementById(id).select();
     this.panel(s);
+  }
+
+  /* The side panel of a group node: what it holds, and buttons to draw more of it. */
+  selectGroup(gid) {
+    const g = this.lay && this.lay.groups.get(gid);
+    this.cy.$(":selected").unselect();
+    if (!g) return;
+    this.cy.getElementById(gid).select();
+    this.selected = null;
+    const t = this.groupText(g);
+    const side = CT.clear(this.side);
+    side.appendChild(CT.h("h2", { id: "side-title" }, t.title));
+    side.appendChild(CT.h("p", { id: "side-group-text" }, g.hidden.length + " more nodes reached by " +
+      (g.owner ? "the expansion of " + t.owner : "the start") + " in this column (" +
+      (LANE_NAMES[g.chain] || g.chain) + ", hop " + g.depth + ") are grouped here" +
+      (t.amt ? ": together " + t.amt : "") + ". Double-click the group to draw " + (GROUP_MAX - 1) +
+      " more."));
+    side.appendChild(CT.h("div", { class: "row" },
+      CT.h("button", { id: "btn-more", type: "button", onclick: () => this.showMore(gid, GROUP_MAX - 1) },
+        "Show " + Math.min(GROUP_MAX - 1, g.hidden.length) + " more"),
+      CT.h("button", { id: "btn-all", type: "button", onclick: () => this.showMore(gid, Infinity) },
+        "Show all " + g.hidden.length)));
+    const rows = g.hidden.slice(0, 500).map((id) => {
+      const n = this.nodes.get(id);
+      return [nodeTitle(n), amountText(n, this)];
+    });
+    side.appendChild(CT.table(["node", "tainted"], rows, { id: "side-group" }));
+  }
+
+  /* Draw k more of a group's nodes (Infinity: all of them). */
+  showMore(gid, k) {
+    const g = this.lay && this.lay.groups.get(gid);
+    if (!g) return;
+    const cur = this.shown.get(g.key) || GROUP_MAX - 1;
+    this.shown.set(g.key, Math.min(g.members.length, cur + k));
+    this.draw("grow");
+    if (this.lay.groups.has(gid)) this.selectGroup(gid);
+    else CT.clear(this.side);
+  }
+
+  /* Group a node's receivers again (after "Show more"). */
+  regroup(id) {
+    for (const k of [...this.shown.keys()]) if (JSON.parse(k)[0] === id) this.shown.delete(k);
+    this.draw("shrink");
+    this.select(id);
   }
 
   panel(s) {
@@ -670,7 +899,9 @@ class Graph {
       "← Previous hops"),
       CT.h("button", { id: "btn-collapse", type: "button", disabled: !s.added.length,
         onclick: () => this.collapse(s.id).catch((e) => CT.banner(e.message, "error")) },
-      "Collapse")));
+      "Collapse"),
+      [...this.shown.keys()].some((k) => JSON.parse(k)[0] === s.id) ? CT.h("button", { id: "btn-regroup",
+        type: "button", onclick: () => this.regroup(s.id) }, "Group receivers") : null));
     if (s.cut) side.appendChild(CT.h("p", { class: "muted" },
       "Only its 1000 most tainted outputs were expanded."));
     /* the evidence path */
@@ -727,7 +958,7 @@ class Graph {
   /* The drawing as SVG, built with DOM calls (every text is a text node) and serialised. */
   toSVG() {
     const NS = "http://www.w3.org/2000/svg";
-    const { pos, lanes, laneTop } = this.layout();
+    const { pos, lanes, laneTop, vis, edges } = this.layout(); /* as drawn: groups too */
     const e = this.extentOf(pos) || { x1: 0, x2: 100, y1: 0, y2: 100 };
     const el = (tag, attrs, text) => {
       const x = document.createElementNS(NS, tag);
@@ -750,27 +981,27 @@ class Graph {
       svg.appendChild(el("text", { x: L.min * COL_W - 120, y: L.top - 40, "font-size": 16,
         fill: "#5b6675" }, LANE_NAMES[lane] || lane));
     }
-    for (const ed of this.edges.values()) {
+    for (const ed of edges) {
       const a = pos[ed.from], b = pos[ed.to];
       if (!a || !b) continue;
       svg.appendChild(el("line", { x1: a.x + 95, y1: a.y, x2: b.x - 95, y2: b.y, stroke: ed.kind ===
         "cross_chain" ? "#d9822b" : "#7f8a99", "stroke-width": 2, "marker-end": "url(#arrow)" }));
-      const amt = edgeAmount(ed);
-      const marks = markerText(ed.patterns);
       svg.appendChild(el("text", { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 4, "font-size": 10,
-        "text-anchor": "middle" }, amt + (marks.length ? " · " + marks.join(" ") : "")));
+        "text-anchor": "middle" }, this.edgeLabel(ed)));
     }
     const fills = { exchange: "#dbe9ff", otc: "#dbe9ff", theft: "#ffe1e1", sanctioned: "#ffe1e1",
       mixer: "#efe3ff", bridge: "#ffeed8", swap: "#ffeed8" };
-    for (const n of this.nodes.values()) {
+    for (const n of vis) {
       const p = pos[n.id];
+      const t = n.group ? this.groupText(n.group) : { title: nodeTitle(n), amt: amountText(n, this) };
       svg.appendChild(el("rect", { x: p.x - 95, y: p.y - 28, width: 190, height: 56, rx: 8,
-        fill: fills[n.category] || "#eef1f5", stroke: "#8a94a6", "stroke-width": n.endpoint ? 4 : 1 }));
+        fill: n.group ? "#ffffff" : fills[n.category] || "#eef1f5", stroke: "#8a94a6",
+        "stroke-width": n.endpoint ? 4 : 1, "stroke-dasharray": n.group ? "6 4" : "none" }));
       svg.appendChild(el("text", { x: p.x, y: p.y - 4, "font-size": 12, "text-anchor": "middle" },
-        nodeTitle(n)));
-      if (amountText(n, this))
+        t.title));
+      if (t.amt)
         svg.appendChild(el("text", { x: p.x, y: p.y + 14, "font-size": 12, "text-anchor": "middle" },
-          amountText(n, this)));
+          t.amt));
     }
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg);
   }
@@ -825,10 +1056,17 @@ CT.pages.graph = async function (view) {
     return;
   }
   const g = new CT.Graph(cyEl, side, { policy: policy.value, onchange: (gr) => {
-    stats.textContent = gr.nodes.size + " nodes, " + gr.edges.size + " edges";
+    const grouped = gr.lay ? gr.lay.hidden.size : 0;
+    stats.textContent = gr.nodes.size + " nodes, " + gr.edges.size + " edges" +
+      (grouped ? " (" + grouped + " nodes in " + gr.lay.groups.size + " group(s))" : "") +
+      (gr.outside ? "; " + gr.outside + " nodes outside the view you moved to: \"Fit\" shows all" : "");
   } });
   CT.graph = g;
-  fit.addEventListener("click", () => g.fitAll());
+  fit.addEventListener("click", () => {
+    g.fitAll();
+    g.outside = 0;
+    g.onchange(g);
+  });
   png.addEventListener("click", async () => {
     const data = await g.toPNG();
     const url = URL.createObjectURL(data);

@@ -68,8 +68,8 @@ function resultLink(r) {
     case "entity": return CT.link("entity e" + r.id, "entity", String(r.id));
     case "actor": return CT.link(r.id, "actor", r.id);
     case "label": return CT.link(r.address, "labels", r.address);
-    case "evm_tx": return CT.link(r.id, "graph?from=" + r.id);
-    case "evm_address": return CT.link(r.id, "graph?from=" + r.id);
+    case "evm_tx": return CT.graphLink(r.id, r.id);
+    case "evm_address": return CT.graphLink(r.id, r.id);
     default: return CT.h("span", {}, r.id);
   }
 }
@@ -95,8 +95,9 @@ CT.pages.search = async function (view) {
               : r.kind === "evm_tx" ? (r.block !== undefined ? r.chain + " block " + r.block + ", " : "") +
                 r.links.length + " cross-chain link(s)"
                 : r.kind === "evm_address" ? r.chain + " address" : "",
-    r.kind === "tx" || r.kind === "address" || r.kind === "entity"
-      ? CT.link("graph", "graph?from=" + (r.kind === "entity" ? "entity:" + r.id : r.id)) : "",
+    r.kind === "tx" || r.kind === "address" || r.kind === "entity" || r.kind === "evm_tx" ||
+    r.kind === "evm_address"
+      ? CT.graphLink("graph", r.kind === "entity" ? "entity:" + r.id : r.id) : "",
   ]);
   view.appendChild(CT.table(["kind", "result", "detail", ""], rows, { id: "results" }));
   if (doc.truncated) view.appendChild(CT.h("p", { class: "muted" }, "More labels match: refine."));
@@ -118,7 +119,7 @@ CT.pages.address = async function (view, addr) {
   view.appendChild(CT.h("h1", {}, "Address ", CT.h("span", { class: "mono", id: "page-id" },
     d.address)));
   view.appendChild(CT.h("p", {},
-    CT.link("Open in graph", "graph?from=" + d.address), " · ",
+    CT.graphLink("Open in graph", d.address), " · ",
     CT.link("Labels", "labels", d.address),
     d.entity !== undefined && d.entity !== null
       ? [" · ", CT.link("Entity e" + (d.entity.id !== undefined ? d.entity.id : d.entity),
@@ -148,7 +149,7 @@ CT.pages.tx = async function (view, txid) {
   const d = await CT.api("tx/" + encodeURIComponent(txid));
   view.appendChild(CT.h("h1", {}, "Transaction ", CT.h("span", { class: "mono", id: "page-id" },
     d.txid)));
-  view.appendChild(CT.h("p", {}, CT.link("Open in graph", "graph?from=" + d.txid)));
+  view.appendChild(CT.h("p", {}, CT.graphLink("Open in graph", d.txid)));
   view.appendChild(CT.h("dl", { class: "facts" },
     CT.h("dt", {}, "block"), CT.h("dd", {}, d.block_height),
     CT.h("dt", {}, "fee"), CT.h("dd", { id: "tx-fee" }, d.fee !== undefined && d.fee !== null
@@ -175,7 +176,7 @@ CT.pages.entity = async function (view, id) {
   view.appendChild(CT.h("h1", {}, "Entity ", CT.h("span", { id: "page-id" }, "e" + d.entity)));
   const named = (d.labels || []).find((l) => l.actor) || (d.labels || [])[0];
   if (named) view.appendChild(CT.h("p", { class: "entity-name" }, CT.labelName(named)));
-  view.appendChild(CT.h("p", {}, CT.link("Open in graph", "graph?from=entity:" + d.entity)));
+  view.appendChild(CT.h("p", {}, CT.graphLink("Open in graph", "entity:" + d.entity)));
   view.appendChild(CT.h("dl", { class: "facts" },
     CT.h("dt", {}, "addresses"), CT.h("dd", {}, d.size),
     CT.h("dt", {}, "received"), CT.h("dd", {}, CT.amount(d.received)),
