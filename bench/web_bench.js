@@ -128,6 +128,9 @@ async function main() {
         const g = CT.graph;
         g.nodes.clear();
         g.edges.clear();
+        /* every node drawn: the walk's nodes are all start nodes here, so a column of more
+         * than 8 would otherwise be one group (docs/webui.md, "Groups") */
+        g.groupMax = Infinity;
         for (const [n, depth] of ns) g.addNode(n, null, depth, null);
         for (const e of es) if (g.nodes.has(e.from) && g.nodes.has(e.to)) g.addEdge(e, null);
         /* an empty drawing first: draw() keeps elements it already has, and each run must

@@ -162,6 +162,7 @@ class Graph {
     this.userMoved = false;
     this.cy.on("dragpan scrollzoom pinchzoom", () => { this.userMoved = true; });
     this.shown = new Map(); /* group key -> how many of its nodes are drawn (more than the default) */
+    this.groupMax = GROUP_MAX; /* Infinity: no groups (bench/web_bench.js draws every node) */
     /* the canvas under the nodes (large graphs): follows every pan and zoom */
     this.under = CT.h("canvas", { class: "underlay" });
     container.insertBefore(this.under, container.firstChild);
@@ -269,7 +270,7 @@ class Graph {
       b.push(n);
     }
     for (const [key, list] of buckets) {
-      if (list.length <= GROUP_MAX) continue;
+      if (list.length <= this.groupMax) continue;
       /* an EVM column is ranked in the asset most of its transfers are in (amounts of
        * different assets do not compare) */
       let asset = null;
