@@ -18,7 +18,9 @@
 #  - kill -9 of replica B during the update of a new add (COINTRAIL_TEST_EXPOSURE_CRASH_AFTER):
 #    its index is the old one, exactly (oracle); restarted, B brings it up to date at start and
 #    it is byte-identical to A's.
-# Once: `screen`/`trace` without --state use DIR/state.sqlite when the store has one.
+# Once: `screen`/`trace` without --state use DIR/state.sqlite when the store has one; and an EVM
+# chain (SQLite): an eth theft label added in the database, the replica's EVM exposure index
+# equals tests/evmexpo_oracle.py's with it (and did not before).
 # Under CI (CI=true) a missing PostgreSQL fails the test instead of skipping it.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/pg_server.sh"
@@ -179,6 +181,39 @@ cmp -s "$T/db0/labels.db" "$T/dbD/labels.db" && ok || bad "labels add without --
 cli_sees dbD && ok || bad "the CLI does not use DIR/state.sqlite ($?)"
 mv "$T/dbD/state.sqlite" "$T/dbD/moved.sqlite"
 cli_sees dbD; [ $? = 1 ] && ok || bad "the CLI sees the label without the state database"
+
+# an EVM chain's exposure index follows an eth label of the database too (SQLite)
+echo "== EVM"
+"$BIN" generate --quiet --out "$T/ge" --blocks 120 --txs-per-block 40 --users 300 --maturity 5 \
+    --halving-interval 60 --era 2019.5-2024.3 --privacy-rate 0.25 --evm --seed 11 \
+    --evm-scenarios 2 >/dev/null || bad "generate --evm"
+"$BIN" import --db "$T/dbE" --quiet "$T/ge" >/dev/null || bad "import (EVM run)"
+"$BIN" labels import --db "$T/dbE" "$T/ge/labels.csv" >/dev/null || bad "labels import (EVM run)"
+"$BIN" evm-import --db "$T/dbE" "$T/ge/evm" >/dev/null 2>&1 || bad "evm-import"
+# the busiest unlabelled sender becomes a theft source
+EX=$($PY -c 'import csv,sys; from collections import Counter
+lab={r["address"].lower() for r in csv.DictReader(open(sys.argv[1])) if r["chain"]=="eth"}
+c=Counter(r["from_address"].lower() for r in csv.DictReader(open(sys.argv[2]+"/transactions.csv")))
+print(next(a for a, _ in c.most_common() if a not in lab))' "$T/ge/labels.csv" "$T/ge/evm")
+{ cat "$T/ge/labels.csv"; echo "eth,$EX,theft,test,analyst,0.5"; } >"$T/ge/labels+.csv"
+$PY tests/evmexpo_oracle.py evm "$BIN" "$T/dbE" "$T/ge/evm" "$T/ge/labels+.csv" >/dev/null 2>&1 &&
+    bad "EVM: the oracle with the new label already agrees (the check proves nothing)" || ok
+URLE="sqlite:$T/stateE.sqlite"
+KEY=$("$BIN" state key-add --state "$URLE" --owner ops --role admin 2>/dev/null)
+replica E "$URLE"
+"$BIN" labels add --state "$URLE" --chain eth --address "$EX" --category theft --author erin \
+    >/dev/null || bad "labels add (eth)"
+for _ in $(seq 200); do
+    n=$(curl -s -H "X-API-Key: $KEY" "$U_E/v1/metrics" | $PY tests/jget.py '["state"]["store_update"]["updates"]')
+    [ "${n:-0}" -ge 2 ] && break
+    sleep 0.1
+done
+[ "${n:-0}" -ge 2 ] && ok || bad "EVM: the replica did not update"
+$PY tests/evmexpo_oracle.py evm "$BIN" "$T/dbE" "$T/ge/evm" "$T/ge/labels+.csv" >"$T/eo.out" 2>&1 &&
+    ok || bad "EVM: the replica's index is not the oracle's with the label: $(grep -i fail "$T/eo.out" | head -3)"
+"$BIN" evm-exposure status --db "$T/dbE" | grep -q "index: ok" && ok || bad "EVM: status not ok"
+echo "  EVM: $EX labelled theft in the database; the replica's EVM index equals the oracle's"
+stop_replica E
 
 pg_start || bad "PostgreSQL did not start"
 suite postgresql "$PG_URL"

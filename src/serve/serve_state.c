@@ -59,8 +59,8 @@ static int load_labels(server *sv, util_err *err)
 
 /* A change: the new labels, the store's labels.db and exposure index brought to them, then one
  * new snapshot with all of it. refresh_lock is held throughout, so requests keep the old
- * snapshot (old labels, old index) until the new index is committed, never a mix. Returns 1 if a
- * new snapshot was swapped in. */
+ * snapshot (old labels, old index) until the new index is committed, never a mix. *swapped: a
+ * new snapshot was swapped in. Watchlist and key changes wait for it (the same thread). */
 static int reload_labels(server *sv, int *swapped, util_err *err)
 {
     state_labels ls;
