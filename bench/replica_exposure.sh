@@ -12,7 +12,9 @@
 # Per address and run: `labels add --state ... --category sanctioned` (then `labels retire`)
 # returns, then /v1/metrics is polled every 10 ms until the replica has updated (its
 # state.store_update.updates moved) and opened the new snapshot (store.snapshots_opened moved):
-# that wall time, and the update's own time and size as the replica reports them. The reference
+# that wall time, the replica's CPU seconds meanwhile (/proc: the update and the new snapshot; on
+# a loaded machine the wall times follow the load), and the update's own time and size as the
+# replica reports them. The reference
 # in the same run: `cointrail exposure build --rebuild` of the copy (what a replica would
 # otherwise have to run), once per run. Prints medians, with the machine's load.
 set -euo pipefail
@@ -66,9 +68,13 @@ u=d["state"]["store_update"]
 print(u["updates"], d["store"]["snapshots_opened"], u["last_seconds"], u["last_stops_changed"],
       u["last_txs_recomputed"], u["error"] or "-")'
 }
+cpu() { # the replica's CPU seconds so far (user + system)
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$PID/stat"
+}
 change() { # CMD...: run it, wait until the replica has updated and swapped; print the figures
-    local u0 s0 t0 u s last stops txs e
+    local u0 s0 t0 c0 u s last stops txs e
     read -r u0 s0 _ < <(metrics)
+    c0=$(cpu)
     "$BIN" "$@" --state "$URL" --author bench >/dev/null
     t0=$(date +%s.%N)
     while :; do
@@ -76,34 +82,36 @@ change() { # CMD...: run it, wait until the replica has updated and swapped; pri
         [ "$u" -gt "$u0" ] && [ "$s" -gt "$s0" ] && break
         sleep 0.01
     done
-    echo "$($PY -c "print(f'{$(date +%s.%N) - $t0:.3f}')") $last $stops $txs"
+    echo "$($PY -c "print(f'{$(date +%s.%N) - $t0:.3f} {$last:.3f} {$(cpu) - $c0:.2f}')") $stops $txs"
 }
 : >"$T/res"
 for r in $(seq "$RUNS"); do
     for a in "${ADDRS[@]}"; do
-        read -r wall upd stops txs < <(change labels add --address "$a" --category sanctioned)
-        echo "run $r add    $a: visible after $wall s (update $upd s: $stops stops changed, $txs txs recomputed)"
-        echo "add $wall $upd" >>"$T/res"
-        read -r wall upd stops txs < <(change labels retire --address "$a" --category sanctioned)
-        echo "run $r retire $a: visible after $wall s (update $upd s: $stops stops changed, $txs txs recomputed)"
-        echo "retire $wall $upd" >>"$T/res"
+        for kind in add retire; do
+            read -r wall upd cpus stops txs < <(change labels $kind --address "$a" --category sanctioned)
+            echo "run $r $kind $a: visible after $wall s, replica CPU $cpus s (update $upd s: $stops stops changed, $txs txs propagated again)"
+            echo "$kind $wall $upd $cpus" >>"$T/res"
+        done
     done
-    t0=$(date +%s.%N)
-    "$BIN" exposure build --db "$T/db" --rebuild >/dev/null 2>&1
-    rb=$($PY -c "print(f'{$(date +%s.%N) - $t0:.3f}')")
-    echo "run $r exposure build --rebuild (reference): $rb s"
-    echo "rebuild $rb $rb" >>"$T/res"
+    /usr/bin/time -f "%e %U %S" -o "$T/rb.time" "$BIN" exposure build --db "$T/db" --rebuild >/dev/null 2>&1
+    read -r rw ru rs <"$T/rb.time"
+    echo "run $r exposure build --rebuild (reference): $rw s, CPU $($PY -c "print(f'{$ru + $rs:.2f}')") s"
+    echo "rebuild $rw $rw $($PY -c "print($ru + $rs)")" >>"$T/res"
 done
 $PY - "$T/res" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-ref = statistics.median(float(r[1]) for r in rows if r[0] == "rebuild")
+med = statistics.median
+ref = med(float(r[1]) for r in rows if r[0] == "rebuild")
+refc = med(float(r[3]) for r in rows if r[0] == "rebuild")
 for kind in ("add", "retire"):
     w = [float(r[1]) for r in rows if r[0] == kind]
     u = [float(r[2]) for r in rows if r[0] == kind]
-    print(f"{kind}: median visible after {statistics.median(w):.3f} s (max {max(w):.3f}), "
-          f"update {statistics.median(u):.3f} s = {statistics.median(u) / ref:.2f} of a rebuild")
-print(f"exposure build --rebuild: median {ref:.3f} s")
+    c = [float(r[3]) for r in rows if r[0] == kind]
+    print(f"{kind}: median visible after {med(w):.3f} s (max {max(w):.3f}); the update "
+          f"{med(u):.3f} s = {med(u) / ref:.2f} of a rebuild's wall time; replica CPU (update "
+          f"and new snapshot) {med(c):.2f} s = {med(c) / refc:.2f} of a rebuild's CPU")
+print(f"exposure build --rebuild: median {ref:.3f} s, CPU {refc:.2f} s")
 EOF
 grep -v "serving\|stopping" "$T/serve.log" || true
 echo "load after: $(uptime)"

@@ -111,24 +111,42 @@ int serve_expo_materialise(server *sv, const state_labels *ls, util_err *err)
     labels_db *set = NULL, *was = NULL;
     exposure_writer *xw = NULL;
     exposure_sync_result res = {0};
+    double ph[5] = {0}; /* labels read and merged, index sync, labels.db saved, commit, EVM */
     int rc = labels_db_open(&set, db, LABELS_WRITE, err);
     if (!rc) rc = labels_db_open(&was, db, 0, err);
     if (!rc) rc = state_labels_apply(ls, set, err);
     int same = !rc && labels_same(was, set);
+    double t1 = util_now();
+    ph[0] = t1 - t0;
     if (!rc && exposure_exists(db)) {
         /* labels.db unchanged: still synced, for an index an `import` or `labels import` left
          * at other labels; it commits only when something changed */
         rc = sync_btc(db, set, !same, &xw, &res, err);
         if (rc) util_err_prefix(err, "exposure index");
     }
+    double t2 = util_now();
+    ph[1] = t2 - t1;
     if (!rc && !same) rc = labels_db_save(set, err);
+    double t3 = util_now();
+    ph[2] = t3 - t2;
     if (!rc && xw && (rc = exposure_commit(xw, err)))
         util_err_prefix(err, "labels.db saved, but the exposure index was not updated");
     exposure_writer_close(xw);
+    double t4 = util_now();
+    ph[3] = t4 - t3;
     if (!rc) rc = sync_evm(db, set, err);
     labels_db_close(was);
     labels_db_close(set);
     double secs = util_now() - t0;
+    ph[4] = secs - (t4 - t0);
+    if (!rc && (!same || res.new_generation))
+        fprintf(stderr,
+                "cointrail: state: labels.db and exposure index updated in %.3f s (labels %.3f s, "
+                "index %.3f s: stops %.3f s, %" PRIu64 " changed, %" PRIu64
+                " txs propagated again in %.3f s; labels.db saved %.3f s, committed %.3f s, "
+                "EVM %.3f s)\n",
+                secs, ph[0], ph[1], res.stops_seconds, res.stops_changed, res.txs_recomputed,
+                res.relabel_seconds, ph[2], ph[3], ph[4]);
     pthread_mutex_lock(&sv->lock);
     if (rc) {
         int was_failing = sv->expo_error[0] != 0;
