@@ -85,6 +85,14 @@ typedef struct cli_ctx {
 } cli_ctx;
 int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err);
 void cli_close_ctx(cli_ctx *c);
+/* The label set serve --state uses (docs/state.md): c's labels with the analyst labels of the
+ * state database url merged in and the retired ones taken out (in memory). url NULL: the
+ * embedded database DIR/state.sqlite when it exists (what `labels add --db DIR` writes), else
+ * nothing changes. */
+int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err);
+/* cli_open_ctx, then cli_apply_state. */
+int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int need_clusters,
+                       util_err *err);
 
 /* EVM and cross-chain exposure (src/cli/cmd_evm_exposure.c, docs/exposure.md). After an
  * evm-import: bring the chain's EVM exposure index up to date (a line on stderr unless quiet). */

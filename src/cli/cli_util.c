@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "../state/state.h"
 #include "cli.h"
 
 int cli_fail(const util_err *err)
@@ -45,6 +47,37 @@ int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err)
         if (rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
     }
     return 0;
+}
+
+int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err)
+{
+    if (!url || !*url) {
+        /* the embedded database `labels add --db DIR` writes, if there is one: not created */
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", db, STATE_FILE);
+        if (stat(path, &st)) return 0;
+        url = NULL;
+    }
+    state_db *st;
+    state_labels ls;
+    int rc = state_open(&st, url, db, err);
+    if (rc) return rc;
+    if (!(rc = state_labels_all(st, &ls, err))) {
+        rc = state_labels_apply(&ls, c->labels, err);
+        state_labels_free(&ls);
+    }
+    state_close(st);
+    if (rc) util_err_prefix(err, "state labels");
+    return rc;
+}
+
+int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int need_clusters,
+                       util_err *err)
+{
+    int rc = cli_open_ctx(c, db, need_clusters, err);
+    if (!rc && (rc = cli_apply_state(c, db, url, err))) cli_close_ctx(c);
+    return rc;
 }
 
 void cli_close_ctx(cli_ctx *c)

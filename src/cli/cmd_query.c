@@ -11,7 +11,7 @@
 #include "cli.h"
 
 typedef struct query_args {
-    const char *db;
+    const char *db, *state; /* state: the state database whose analyst labels are merged in */
     int json, recompute;
     size_t offset, limit;
     const char *arg, *arg2; /* the positional arguments, if wanted */
@@ -20,13 +20,11 @@ typedef struct query_args {
 
 static int parse_query_args(int argc, char **argv, const char *usage, int want_arg, query_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"recompute", no_argument, 0, 'r'},
-                                         {"offset", required_argument, 0, 'o'},
-                                         {"limit", required_argument, 0, 'l'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},     {"state", required_argument, 0, 'S'},
+        {"json", no_argument, 0, 'j'},         {"recompute", no_argument, 0, 'r'},
+        {"offset", required_argument, 0, 'o'}, {"limit", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->limit = 100;
     int c;
@@ -35,6 +33,9 @@ static int parse_query_args(int argc, char **argv, const char *usage, int want_a
         switch (c) {
         case 'd':
             a->db = optarg;
+            break;
+        case 'S':
+            a->state = optarg;
             break;
         case 'j':
             a->json = 1;
@@ -130,7 +131,7 @@ static void print_entity_labels(const char *title, const query_entity_label *lab
 /* Open the store read-only with its labels and entities when there are any. */
 static int open_query(const query_args *a, cli_ctx *c, query_ctx *q, util_err *err)
 {
-    int rc = cli_open_ctx(c, a->db, a->need_clusters, err);
+    int rc = cli_open_ctx_state(c, a->db, a->state, a->need_clusters, err);
     if (rc) return rc;
     *q = (query_ctx){c->s, c->labels, c->clusters};
     return 0;
@@ -297,8 +298,10 @@ int cmd_address(int argc, char **argv)
 {
     query_args a;
     int rc = parse_query_args(
-        argc, argv, "usage: cointrail address --db DIR [--json] [--offset N] [--limit N] ADDR\n", 1,
-        &a);
+        argc, argv,
+        "usage: cointrail address --db DIR [--state URL] [--json] [--offset N] [--limit N] "
+        "ADDR\n",
+        1, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     util_err err = {0};
     cli_ctx c;

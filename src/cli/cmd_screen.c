@@ -11,7 +11,7 @@
 #include "cli.h"
 
 static const char *usage =
-    "usage: cointrail screen --db DIR [--rules FILE] [--hops N]\n"
+    "usage: cointrail screen --db DIR [--state URL] [--rules FILE] [--hops N]\n"
     "           [--direction incoming|outgoing|both] [--json] ADDRESS|TXID...\n"
     "  risk level and score, direct exposure (labels on the address or its entity) and\n"
     "  indirect exposure by actor and by category, with the evidence. Incoming amounts by\n"
@@ -25,7 +25,9 @@ static const char *usage =
     "  0xADDRESS|0xTXHASH: an EVM address or tx of the --chain store (default eth), from its\n"
     "          EVM exposure index; Bitcoin screenings add exposure that crossed a chain-hop\n"
     "          link (cointrail xchain links) with the link's method and confidence\n"
-    "          (docs/exposure.md, \"EVM chains\" and \"Across chains\")\n";
+    "          (docs/exposure.md, \"EVM chains\" and \"Across chains\")\n"
+    "  --state URL: merge the analyst labels of a state database (docs/state.md) as serve\n"
+    "          --state does; without it DIR/state.sqlite's when the store has one\n";
 
 /* The exit status an item's error gives (as cli_fail maps it). */
 static int exit_code(int e)
@@ -146,14 +148,18 @@ static void print_evm(json_t *doc, int json)
 
 int cmd_screen(int argc, char **argv)
 {
-    const char *db = NULL, *rules = NULL, *chain = "eth";
+    const char *db = NULL, *rules = NULL, *chain = "eth", *state_url = NULL;
     int json = 0;
     risk_opts o = {0, 0};
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},   {"rules", required_argument, 0, 'r'},
-        {"hops", required_argument, 0, 'n'}, {"direction", required_argument, 0, 'D'},
-        {"json", no_argument, 0, 'j'},       {"chain", required_argument, 0, 'C'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"rules", required_argument, 0, 'r'},
+                                         {"hops", required_argument, 0, 'n'},
+                                         {"direction", required_argument, 0, 'D'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"chain", required_argument, 0, 'C'},
+                                         {"state", required_argument, 0, 'S'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -184,6 +190,9 @@ int cmd_screen(int argc, char **argv)
         case 'C':
             chain = optarg;
             break;
+        case 'S':
+            state_url = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return CLI_OK;
@@ -201,7 +210,7 @@ int cmd_screen(int argc, char **argv)
     risk_config_default(&cfg);
     if (rules && risk_config_load(&cfg, rules, &err)) return cli_fail(&err);
     cli_ctx c;
-    if (cli_open_ctx(&c, db, 0, &err)) return cli_fail(&err);
+    if (cli_open_ctx_state(&c, db, state_url, 0, &err)) return cli_fail(&err);
     risk_ctx *r = NULL;
     evmexpo_screener *xs = NULL;
     int rc = CLI_OK;

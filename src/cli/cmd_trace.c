@@ -14,7 +14,7 @@ static const char *usage =
     "usage: cointrail trace --db DIR --from SPEC [--from SPEC...] [--direction forward|backward]\n"
     "           [--policy poison|haircut|fifo] [--hops N] [--min-value SAT] [--until WHEN]\n"
     "           [--through-mixers] [--max-outputs N] [--format text|json|dot|html] [--json]\n"
-    "           [--graph tx|entity]\n"
+    "           [--graph tx|entity] [--state URL]\n"
     "       cointrail trace --demix --db DIR --from SPEC... [--min-confidence F] [--remix-depth "
     "N]\n"
     "           [--swap-window BLOCKS] [--swap-fee-max F] [--no-deposit-account] [--until WHEN]\n"
@@ -35,7 +35,9 @@ static const char *usage =
     "           confidence (defaults: min confidence 0.5, remix depth 3, swap window 36\n"
     "           blocks, swap fee max 0.03)\n"
     "  Taint a limit stopped (--hops, --until, --min-value, the budget) is reported: a warning\n"
-    "  on stderr per limit, with the option that lifts it, and the document's \"cut\" list\n";
+    "  on stderr per limit, with the option that lifts it, and the document's \"cut\" list\n"
+    "  --state URL: the analyst labels of a state database (docs/state.md) merged in, as serve\n"
+    "           --state does (stops, endpoints); without it DIR/state.sqlite's when there is one\n";
 
 static void btc_line(const char *label, long long sat, long long seeded)
 {
@@ -255,9 +257,10 @@ int cmd_trace(int argc, char **argv)
                                          {"swap-window", required_argument, 0, 'C'},
                                          {"swap-fee-max", required_argument, 0, 'C'},
                                          {"no-deposit-account", no_argument, 0, 'A'},
+                                         {"state", required_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *db = NULL, *format = "text", *until = NULL;
+    const char *db = NULL, *format = "text", *until = NULL, *state_url = NULL;
     int graph = -1; /* trace_graph; -1: by whether the store is clustered */
     const char **from = calloc((size_t)argc + 1, sizeof *from);
     size_t nfrom = 0;
@@ -277,6 +280,9 @@ int cmd_trace(int argc, char **argv)
         switch (c) {
         case 'd':
             db = optarg;
+            break;
+        case 'S':
+            state_url = optarg;
             break;
         case 'f':
             from[nfrom++] = optarg;
@@ -339,7 +345,7 @@ int cmd_trace(int argc, char **argv)
     cli_ctx ctx;
     trace_seeds seeds = {0};
     trace_result res = {0};
-    if ((rc = cli_open_ctx(&ctx, db, 0, &err))) {
+    if ((rc = cli_open_ctx_state(&ctx, db, state_url, 0, &err))) {
         rc = cli_fail(&err);
         goto out;
     }

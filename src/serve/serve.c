@@ -472,7 +472,7 @@ int serve_run(const serve_opts *o, util_err *err)
         if (atomic_exchange(&front->audit_dirty, 0)) fdatasync(front->audit_fd);
         if (!changed && util_now() < next_poll) continue;
         next_poll = util_now() + o->poll_ms / 1000.0;
-        if (serve_snap_refresh(sv)) serve_watch_advance(sv);
+        if (serve_snap_refresh_try(sv)) serve_watch_advance(sv);
         serve_watch_deliver(sv);
     }
     fprintf(stderr, "cointrail: stopping\n");

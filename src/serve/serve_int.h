@@ -152,7 +152,14 @@ typedef struct server {
     state_labels st_labels;            /* under lock */
     uint64_t st_labels_gen;            /* under lock */
     char state_error[256];             /* under lock: why the database is unreachable */
-    size_t n_file_keys;                /* front->keys[0..n) from --api-keys, then the state's */
+    /* under lock: the store's labels.db and exposure indexes brought to the state's labels
+     * (serve_expo.c): why the last attempt failed (retried), and what the last one did */
+    char expo_error[sizeof(((util_err *)0)->msg)];
+    int expo_retry; /* the state thread's own: an attempt failed, try again */
+    double expo_retry_at;
+    uint64_t expo_updates, expo_last_stops, expo_last_txs;
+    double expo_last_seconds;
+    size_t n_file_keys; /* front->keys[0..n) from --api-keys, then the state's */
 } server;
 
 snap *serve_snap_get(server *sv);
@@ -259,6 +266,11 @@ void serve_notify_close(serve_notify *n);
  * returns 1 if it did. */
 int serve_snap_open(server *sv, snap **out, util_err *err);
 int serve_snap_refresh(server *sv);
+/* The same without waiting: 0 when another thread is refreshing (the main loop's poll; the
+ * state thread holds the lock while it updates the store's labels and exposure index). */
+int serve_snap_refresh_try(server *sv);
+/* ... with refresh_lock held by the caller. */
+int serve_snap_refresh_locked(server *sv);
 unsigned serve_lat_bucket(double us);
 enum MHD_Result serve_route_health(server *sv, struct MHD_Connection *c, req *r);
 enum MHD_Result serve_route_metrics(server *sv, struct MHD_Connection *c, req *r);
@@ -420,6 +432,10 @@ int serve_state_start(server *sv, util_err *err);
 void serve_state_stop(server *sv);
 /* "none" (no --state), "ok" or "unreachable". */
 const char *serve_state_health(server *sv);
+/* serve_expo.c: write the state's labels ls into the store's labels.db and bring its exposure
+ * indexes (Bitcoin, and every EVM chain with one) to them; only what changed is written. Call
+ * with refresh_lock held. Records the outcome for /v1/metrics. */
+int serve_expo_materialise(server *sv, const state_labels *ls, util_err *err);
 /* serve_alerts.c: what names an alert on every replica (owner, list, txid, item). malloc'd. */
 char *serve_alert_key(json_t *a);
 int serve_name_ok(const char *s);

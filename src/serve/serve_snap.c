@@ -115,27 +115,23 @@ void serve_snap_put(snap *sn)
     if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) snap_free(sn);
 }
 
-/* Swap in a new snapshot if the store changed. Returns 1 if swapped. */
-int serve_snap_refresh(server *sv)
+/* Swap in a new snapshot if the store changed. Returns 1 if swapped. refresh_lock is held. */
+int serve_snap_refresh_locked(server *sv)
 {
     struct file_sig sig[4];
-    pthread_mutex_lock(&sv->refresh_lock); /* the main loop and the state thread both refresh */
     snap_sig(sv->o.db, sig);
     pthread_mutex_lock(&sv->lock);
     int labels_same = sv->st_labels_gen == sv->cur->labels_gen;
     pthread_mutex_unlock(&sv->lock);
     if (labels_same && !memcmp(sig, sv->cur->sig, sizeof sig) &&
-        serve_xscreen_sig(sv->o.db) == sv->cur->xsig) {
-        pthread_mutex_unlock(&sv->refresh_lock);
+        serve_xscreen_sig(sv->o.db) == sv->cur->xsig)
         return 0;
-    }
     snap *sn;
     util_err err = {0};
     if (serve_snap_open(sv, &sn, &err)) {
         pthread_mutex_lock(&sv->lock);
         snprintf(sv->refresh_error, sizeof sv->refresh_error, "%s", err.msg);
         pthread_mutex_unlock(&sv->lock);
-        pthread_mutex_unlock(&sv->refresh_lock);
         return 0;
     }
     pthread_mutex_lock(&sv->lock);
@@ -144,9 +140,26 @@ int serve_snap_refresh(server *sv)
     sv->refresh_error[0] = 0;
     sv->refreshes++;
     pthread_mutex_unlock(&sv->lock);
-    pthread_mutex_unlock(&sv->refresh_lock);
     serve_snap_put(old);
     return 1;
+}
+
+int serve_snap_refresh(server *sv)
+{
+    pthread_mutex_lock(&sv->refresh_lock); /* the main loop and the state thread both refresh */
+    int r = serve_snap_refresh_locked(sv);
+    pthread_mutex_unlock(&sv->refresh_lock);
+    return r;
+}
+
+int serve_snap_refresh_try(server *sv)
+{
+    /* Busy: the state thread is updating the store's labels and exposure index and refreshes
+     * when it is done; what changed meanwhile is seen at the next poll. */
+    if (pthread_mutex_trylock(&sv->refresh_lock)) return 0;
+    int r = serve_snap_refresh_locked(sv);
+    pthread_mutex_unlock(&sv->refresh_lock);
+    return r;
 }
 
 /* ---- metrics ---- */
@@ -263,6 +276,12 @@ enum MHD_Result serve_route_metrics(server *sv, struct MHD_Connection *c, req *r
         json_t *st = json_pack("{s:s, s:s, s:s, s:I}", "backend",
                                sv->st ? state_backend(sv->st) : "", "replica", sv->replica, "error",
                                sv->state_error, "labels_loaded", (json_int_t)sv->st_labels.n);
+        json_object_set_new(st, "store_update",
+                            json_pack("{s:I, s:f, s:I, s:I, s:s}", "updates",
+                                      (json_int_t)sv->expo_updates, "last_seconds",
+                                      sv->expo_last_seconds, "last_stops_changed",
+                                      (json_int_t)sv->expo_last_stops, "last_txs_recomputed",
+                                      (json_int_t)sv->expo_last_txs, "error", sv->expo_error));
         pthread_mutex_unlock(&sv->lock);
         json_object_set_new(d, "state", st);
     }

@@ -2,8 +2,9 @@
  * API keys of every replica and the delivery leases. A thread follows it: on PostgreSQL it waits
  * for the NOTIFY each change sends (and reads the change serials at least every second, which
  * also catches a notification lost while the server was away); on SQLite it polls the serials
- * every 100 ms. A change of labels opens a new snapshot with them merged in; watchlists and keys
- * are replaced in memory. When the database goes away everything stays as last loaded, health
+ * every 100 ms. A change of labels is written into the store's labels.db and exposure indexes
+ * (serve_expo.c), then opens a new snapshot with them; watchlists and keys are replaced in
+ * memory. When the database goes away everything stays as last loaded, health
  * says so, and the next round reconnects. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,18 +26,63 @@ static void set_error(server *sv, const char *msg)
     if (!msg && was) fprintf(stderr, "cointrail: state: the database is back\n");
 }
 
-static int load_labels(server *sv, util_err *err)
+static void publish_labels(server *sv, state_labels ls)
 {
-    state_labels ls;
-    int rc = state_labels_all(sv->st, &ls, err);
-    if (rc) return rc;
     pthread_mutex_lock(&sv->lock);
     state_labels old = sv->st_labels;
     sv->st_labels = ls;
     sv->st_labels_gen++;
     pthread_mutex_unlock(&sv->lock);
     state_labels_free(&old);
+}
+
+#define EXPO_RETRY_S 2.0
+
+/* The store's labels.db and exposure indexes to ls (serve_expo.c); a failure is retried. */
+static void materialise(server *sv, const state_labels *ls)
+{
+    util_err xe = {0};
+    sv->expo_retry = serve_expo_materialise(sv, ls, &xe) != 0;
+    sv->expo_retry_at = util_now() + EXPO_RETRY_S;
+}
+
+/* At the start: before the first snapshot, nothing else runs yet. */
+static int load_labels(server *sv, util_err *err)
+{
+    state_labels ls;
+    int rc = state_labels_all(sv->st, &ls, err);
+    if (rc) return rc;
+    publish_labels(sv, ls);
+    materialise(sv, &sv->st_labels);
     return 0;
+}
+
+/* A change: the new labels, the store's labels.db and exposure index brought to them, then one
+ * new snapshot with all of it. refresh_lock is held throughout, so requests keep the old
+ * snapshot (old labels, old index) until the new index is committed, never a mix. *swapped: a
+ * new snapshot was swapped in. Watchlist and key changes wait for it (the same thread). */
+static int reload_labels(server *sv, int *swapped, util_err *err)
+{
+    state_labels ls;
+    int rc = state_labels_all(sv->st, &ls, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&sv->refresh_lock);
+    materialise(sv, &ls);
+    publish_labels(sv, ls); /* st_labels is replaced by this thread only */
+    *swapped = serve_snap_refresh_locked(sv);
+    pthread_mutex_unlock(&sv->refresh_lock);
+    return 0;
+}
+
+/* An attempt that failed (labels.db locked by an import, a disk error) is made again. */
+static void retry_materialise(server *sv)
+{
+    if (!sv->expo_retry || util_now() < sv->expo_retry_at) return;
+    pthread_mutex_lock(&sv->refresh_lock);
+    materialise(sv, &sv->st_labels);
+    int swapped = serve_snap_refresh_locked(sv);
+    pthread_mutex_unlock(&sv->refresh_lock);
+    if (swapped) serve_watch_advance(sv);
 }
 
 static int load_keys(server *sv, util_err *err)
@@ -98,11 +144,13 @@ static void *state_main(void *arg)
             if (!pg) usleep(SQLITE_POLL_MS * 1000);
             continue;
         }
-        int rc = 0;
+        int rc = 0, swapped = 0;
         if (ser[STATE_TOPIC_LABELS] != sv->st_serial[STATE_TOPIC_LABELS] &&
-            !(rc = load_labels(sv, &err))) {
+            !(rc = reload_labels(sv, &swapped, &err))) {
             sv->st_serial[STATE_TOPIC_LABELS] = ser[STATE_TOPIC_LABELS];
-            if (serve_snap_refresh(sv)) serve_watch_advance(sv);
+            if (swapped) serve_watch_advance(sv);
+        } else if (!rc) {
+            retry_materialise(sv);
         }
         if (!rc && ser[STATE_TOPIC_WATCHLISTS] != sv->st_serial[STATE_TOPIC_WATCHLISTS] &&
             !(rc = load_lists(sv, &err)))
