@@ -273,14 +273,13 @@ static const char schema_v3[] =
 static const char schema_v3_sqlite[] = APPEND_ONLY("case_graph_steps");
 
 /* PostgreSQL: one trigger function refuses the change with the message its trigger passes
- * (SQLSTATE P0001, which sqldb reports as UTIL_EINVAL as SQLite's RAISE(ABORT) is); TRUNCATE,
- * which no row trigger sees, is refused too. */
+ * (SQLSTATE P0001, which sqldb reports as UTIL_EINVAL as SQLite's RAISE(ABORT) is). The
+ * triggers are per statement: they refuse an UPDATE or DELETE that matches no row too, and
+ * TRUNCATE, which no row trigger sees. */
 #define PG_REFUSE(t, ev, msg)                                                                      \
-    "CREATE TRIGGER " t "_no_" ev " BEFORE " ev " ON " t " FOR EACH "                              \
-    "ROW EXECUTE FUNCTION case_refuse('" msg "');"
-#define PG_NO_TRUNCATE(t, msg)                                                                     \
-    "CREATE TRIGGER " t "_no_truncate BEFORE TRUNCATE ON " t " FOR EACH STATEMENT EXECUTE "        \
-    "FUNCTION case_refuse('" msg "');"
+    "CREATE TRIGGER " t "_no_" ev " BEFORE " ev " ON " t " FOR EACH STATEMENT EXECUTE FUNCTION "   \
+    "case_refuse('" msg "');"
+#define PG_NO_TRUNCATE(t, msg) PG_REFUSE(t, "truncate", msg)
 #define PG_APPEND_ONLY(t)                                                                          \
     PG_REFUSE(t, "update", t " is append-only")                                                    \
     PG_REFUSE(t, "delete", t " is append-only") PG_NO_TRUNCATE(t, t " is append-only")

@@ -94,12 +94,26 @@ static int lite_err(sqldb *db)
                    sqlite3_errmsg(db->lite));
 }
 
-/* A failed PostgreSQL result (r may be NULL) into the handle's error. */
+/* Whether a failure (r may be NULL) lost the connection: libpq says so, or the error has no
+ * SQLSTATE (the server sends one with every error it reports: without, libpq made it, as for
+ * "server closed the connection unexpectedly", which can come with the status still OK), or
+ * the server said it is going away (57P01-57P03 shutting down, class 08 connection). */
+static int pg_lost(sqldb *db, const PGresult *r)
+{
+    if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) return 1;
+    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return !s || !strncmp(s, "57P0", 4) || !strncmp(s, "08", 2);
+}
+
+/* A failed PostgreSQL result (r may be NULL) into the handle's error. A lost connection is
+ * closed, so that the next statement makes a new one. */
 static int pg_err(sqldb *db, const PGresult *r)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(db->pg));
-    if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
+    if (pg_lost(db, r)) {
+        PQfinish(db->pg);
+        db->pg = NULL;
         char m2[600];
         snprintf(m2, sizeof m2, "the server is unreachable: %s", *msg ? msg : "connection lost");
         return set_err(db, UTIL_EIO, 0, m2);
@@ -296,10 +310,12 @@ static int pg_run(sqldb *db, const pg_call *c, PGresult **out)
         if (rc) return rc;
     }
     PGresult *r = pg_once(db, c);
-    if (!pg_ok(r) && PQstatus(db->pg) != CONNECTION_OK && !db->in_tx) {
+    if (!pg_ok(r) && pg_lost(db, r) && !db->in_tx) {
         PQclear(r);
         r = NULL;
-        if (!pg_connect(db)) r = pg_once(db, c);
+        int rc = pg_connect(db); /* the server restarted since the last call: one more try */
+        if (rc) return rc;
+        r = pg_once(db, c);
     }
     if (!pg_ok(r)) {
         int rc = pg_err(db, r);
