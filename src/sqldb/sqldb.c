@@ -16,6 +16,7 @@ struct sqldb {
     int err_unique;
     char err_msg[512];
     int64_t changes;
+    uint64_t gen;      /* connections made */
     char *on_connect;  /* PostgreSQL: session settings after each connection */
     char target[4096]; /* the SQLite path, or the PostgreSQL URI */
     char shown[4200];  /* the target as messages name it (no password) */
@@ -24,6 +25,7 @@ struct sqldb {
 struct sqldb_stmt {
     sqldb *db;
     sqlite3_stmt *lite;
+    int named; /* SQLite: the parameters are written $N (numbered by first use, not by N) */
     /* PostgreSQL: the rewritten SQL, its text parameters, and the rows of the last run */
     char *sql;
     int n_params;
@@ -164,6 +166,11 @@ int sqldb_in_tx(const sqldb *db)
     return db->in_tx;
 }
 
+uint64_t sqldb_generation(const sqldb *db)
+{
+    return db->gen;
+}
+
 void *sqldb_pgconn(sqldb *db)
 {
     return db->kind == SQLDB_PG && db->pg && PQstatus(db->pg) == CONNECTION_OK ? db->pg : NULL;
@@ -184,6 +191,7 @@ static int pg_connect(sqldb *db)
     const char *keys[] = {"connect_timeout", "dbname", NULL};
     const char *vals[] = {"3", db->target, NULL};
     db->pg = PQconnectdbParams(keys, vals, 1);
+    db->gen++;
     if (!db->pg) return set_err(db, UTIL_ENOMEM, 0, "out of memory");
     if (PQstatus(db->pg) != CONNECTION_OK) return pg_err(db, NULL);
     PQsetNoticeProcessor(db->pg, quiet_notice, NULL);
@@ -402,6 +410,10 @@ int sqldb_prepare(sqldb *db, sqldb_stmt **out, const char *sql, util_err *err)
             lite_err(db);
             return fill(db, err);
         }
+        const char *p1 = sqlite3_bind_parameter_count(st->lite)
+                             ? sqlite3_bind_parameter_name(st->lite, 1)
+                             : NULL;
+        st->named = p1 && p1[0] == '$';
         *out = st;
         return 0;
     }
@@ -419,9 +431,19 @@ int sqldb_bind_parameter_count(sqldb_stmt *st)
     return st->lite ? sqlite3_bind_parameter_count(st->lite) : st->n_params;
 }
 
+/* SQLite's index of parameter i ("$i" or the i-th "?"); 0: the statement does not use it. */
+static int lite_index(sqldb_stmt *st, int i)
+{
+    if (!st->named) return i;
+    char name[16];
+    snprintf(name, sizeof name, "$%d", i);
+    return sqlite3_bind_parameter_index(st->lite, name);
+}
+
+/* A parameter the statement does not use is ignored, on either backend. */
 static int pg_bind(sqldb_stmt *st, int i, const char *text)
 {
-    if (i < 1 || i > st->n_params) return set_err(st->db, UTIL_EINVAL, 0, "no such parameter");
+    if (i < 1 || i > st->n_params) return 0;
     char *v = NULL;
     if (text && !(v = strdup(text))) return set_err(st->db, UTIL_ENOMEM, 0, "out of memory");
     free(st->params[i - 1]);
@@ -431,7 +453,10 @@ static int pg_bind(sqldb_stmt *st, int i, const char *text)
 
 int sqldb_bind_int64(sqldb_stmt *st, int i, int64_t v)
 {
-    if (st->lite) return sqlite3_bind_int64(st->lite, i, v) == SQLITE_OK ? 0 : lite_err(st->db);
+    if (st->lite) {
+        int k = lite_index(st, i);
+        return !k || sqlite3_bind_int64(st->lite, k, v) == SQLITE_OK ? 0 : lite_err(st->db);
+    }
     char t[24];
     snprintf(t, sizeof t, "%lld", (long long)v);
     return pg_bind(st, i, t);
@@ -444,11 +469,14 @@ int sqldb_bind_int(sqldb_stmt *st, int i, int v)
 
 int sqldb_bind_text(sqldb_stmt *st, int i, const char *s)
 {
-    if (st->lite)
-        return (s ? sqlite3_bind_text(st->lite, i, s, -1, SQLITE_TRANSIENT)
-                  : sqlite3_bind_null(st->lite, i)) == SQLITE_OK
+    if (st->lite) {
+        int k = lite_index(st, i);
+        if (!k) return 0;
+        return (s ? sqlite3_bind_text(st->lite, k, s, -1, SQLITE_TRANSIENT)
+                  : sqlite3_bind_null(st->lite, k)) == SQLITE_OK
                    ? 0
                    : lite_err(st->db);
+    }
     return pg_bind(st, i, s);
 }
 

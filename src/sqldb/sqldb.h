@@ -4,8 +4,10 @@
  * column, reset, finalize, exec, transactions), so that the same code and the same SQL run on
  * both. What differs between the dialects is handled here:
  *
- *  - parameters: SQL may write them "?", "?N" (SQLite's) or "$N" (PostgreSQL's); for PostgreSQL
- *    "?" and "?N" are rewritten to "$N" outside quoted text;
+ *  - parameters: SQL may write them "?", "?N" (SQLite's) or "$N" (PostgreSQL's, which SQLite
+ *    takes as names: sqldb_bind_* with i binds "$i" there); for PostgreSQL "?" and "?N" are
+ *    rewritten to "$N" outside quoted text. Binding a parameter the SQL does not use does
+ *    nothing;
  *  - values: PostgreSQL receives every parameter as text and returns every cell as text, which
  *    sqldb_column_int64 reads back as a number; a boolean cell ('t'/'f') reads as 1/0;
  *  - errors: SQLite result codes and PostgreSQL SQLSTATEs map to one UTIL_E* code (busy,
@@ -62,6 +64,8 @@ int sqldb_err_unique(const sqldb *db);
 int64_t sqldb_changes(const sqldb *db);
 /* The PostgreSQL connection (for LISTEN); NULL for SQLite or while disconnected. */
 void *sqldb_pgconn(sqldb *db);
+/* How many connections were made so far: a new value means a new session (LISTEN again). */
+uint64_t sqldb_generation(const sqldb *db);
 /* Make sure a PostgreSQL connection is up (reconnecting if it went away): 0 or UTIL_EIO. */
 int sqldb_ensure(sqldb *db, util_err *err);
 
