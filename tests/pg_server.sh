@@ -37,7 +37,7 @@ pg_start() {
 # Start (again) the cluster pg_start made.
 pg_resume() {
     pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 30 \
-        -o "-k $PG_DIR/sock -p $PG_PORT -c listen_addresses='' -c fsync=off -c max_connections=50" \
+        -o "-k $PG_DIR/sock -p $PG_PORT -c listen_addresses='' -c fsync=${PG_FSYNC:-off} -c max_connections=50" \
         start >/dev/null
 }
 pg_stop() { pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null; }
