@@ -2,6 +2,7 @@
 # Cases shared by two `cointrail serve --state postgresql://...` replicas (docs/state.md), each
 # over its own copy of one store, a private PostgreSQL server (tests/pg_server.sh), all on
 # loopback and started and stopped here:
+#  - six processes opening a new database at once run each migration once;
 #  - a case opened, a note and a label added through replica A are in the case read through
 #    replica B at once (no wait), and a note through B in A's; the CLI with --state sees them;
 #  - the audit log's hash chain, recomputed in Python from the rows PostgreSQL holds
@@ -26,6 +27,13 @@ pg_start || bad "PostgreSQL did not start"
 [ -n "$PG_URL" ] || { finish; exit; }
 KEY=$("$BIN" state key-add --state "$PG_URL" --owner ann --role analyst 2>"$T/key.err")
 [ -n "$KEY" ] && ok || bad "state key-add: $(cat "$T/key.err")"
+
+# Migrations on a new database, from six processes starting together: each runs once.
+U6=$(pg_db race) || bad "CREATE DATABASE race"
+for i in 1 2 3 4 5 6; do "$BIN" case list --db "$T/a" --state "$U6" --analyst r$i >/dev/null 2>>"$T/race.err" & done
+wait
+n=$(psql -X -q -t -A "$U6" -c "SELECT COUNT(*) || ' ' || MAX(version) FROM case_schema_version" 2>&1)
+[ "$n" = "3 3" ] && [ ! -s "$T/race.err" ] && ok || bad "six racing opens: versions '$n', errors: $(head -3 "$T/race.err")"
 
 mapfile -t P < <($PY tests/replicas_check.py ports 2)
 A=http://127.0.0.1:${P[0]} B=http://127.0.0.1:${P[1]}
