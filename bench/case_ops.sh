@@ -23,7 +23,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 PIDS=""
 source tests/pg_server.sh
-trap 'kill $PIDS 2>/dev/null; pg_cleanup; rm -rf "$T"' EXIT
+trap 'kill $PIDS 2>/dev/null || true; pg_cleanup; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM HUP PIPE
 echo "load before: $(uptime)"
 "$BIN" generate --out "$T/g" --seed 5 --blocks 60 --txs-per-block 30 --maturity 5 --quiet >/dev/null
