@@ -28,7 +28,7 @@ import csv
 import hashlib
 import html.parser
 import json
-import sqlite3
+import caseq
 import sys
 
 
@@ -230,54 +230,72 @@ def chain_check(db):
             field(h, str(v))
         if row[12] != prev or row[13] != h.hexdigest():
             fail(f"audit row {row[0]}: hash chain broken")
-        if row[0] != n + 1:
+        if int(row[0]) != n + 1:
             fail(f"audit ids not contiguous at {row[0]}")
-        prev, n = row[13], row[0]
+        prev, n = row[13], int(row[0])
     return n
 
 
+def one(db, sql, params=()):
+    return int(db.execute(sql, params)[0][0])
+
+
 def cmd_db(d):
-    db = sqlite3.connect(f"{d}/cases.sqlite")
-    ic = db.execute("PRAGMA integrity_check").fetchall()
-    if ic != [("ok",)]:
-        fail(f"integrity_check: {ic}")
-    if db.execute("PRAGMA foreign_key_check").fetchall():
-        fail("foreign keys")
+    """D: a store directory (DIR/cases.sqlite) or a postgresql:// URI (caseq.py)."""
+    db = caseq.connect(d)
+    if not caseq.is_pg(d):  # PostgreSQL checks foreign keys at every write, SQLite on request
+        ic = db.execute("PRAGMA integrity_check")
+        if ic != [("ok",)]:
+            fail(f"integrity_check: {ic}")
+        if db.execute("PRAGMA foreign_key_check"):
+            fail("foreign keys")
     n = chain_check(db)
-    notes = db.execute("SELECT COUNT(*) FROM case_notes").fetchone()[0]
-    na = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'note.add'").fetchone()[0]
-    labels = db.execute("SELECT COUNT(*) FROM case_labels").fetchone()[0]
-    la = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'label.add'").fetchone()[0]
+    notes = one(db, "SELECT COUNT(*) FROM case_notes")
+    na = one(db, "SELECT COUNT(*) FROM audit_log WHERE action = 'note.add'")
+    labels = one(db, "SELECT COUNT(*) FROM case_labels")
+    la = one(db, "SELECT COUNT(*) FROM audit_log WHERE action = 'label.add'")
     if notes != na or labels != la:
         fail(f"notes {notes} / note.add {na}, labels {labels} / label.add {la}")
     for (nid,) in db.execute("SELECT id FROM case_notes"):
-        k = db.execute(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'note.add' AND detail = ?",
-            (json.dumps({"note": nid}),)).fetchone()[0]
+        k = one(db, "SELECT COUNT(*) FROM audit_log WHERE action = 'note.add' AND detail = ?",
+                (json.dumps({"note": int(nid)}),))
         if k != 1:
             fail(f"note {nid}: {k} audit rows")
     print(n, "audit rows,", notes, "notes")
 
 
 def cmd_prefix(d, n):
-    db = sqlite3.connect(f"{d}/cases.sqlite")
+    db = caseq.connect(d)
     for (h,) in db.execute("SELECT hash FROM audit_log ORDER BY id LIMIT ?", (int(n),)):
         print(h)
 
 
 def cmd_append_only(d):
-    db = sqlite3.connect(f"{d}/cases.sqlite")
-    for sql in ("UPDATE audit_log SET analyst = 'mallory'", "DELETE FROM audit_log",
-                "UPDATE case_notes SET body = 'x'", "DELETE FROM case_notes",
-                "UPDATE trace_runs SET result = '{}'", "DELETE FROM case_labels"):
+    db = caseq.connect(d)
+    sqls = ["UPDATE audit_log SET analyst = 'mallory'", "DELETE FROM audit_log",
+            "UPDATE case_notes SET body = 'x'", "DELETE FROM case_notes",
+            "UPDATE trace_runs SET result = '{}'", "DELETE FROM case_labels"]
+    if caseq.is_pg(d):  # TRUNCATE, which no row trigger sees, has its own there
+        sqls += ["TRUNCATE audit_log", "TRUNCATE case_notes CASCADE"]
+    before = one(db, "SELECT COUNT(*) FROM audit_log")
+    for sql in sqls:
         try:
             db.execute(sql)
-            db.commit()
             fail(f"accepted: {sql}")
-        except sqlite3.IntegrityError as e:
+        except caseq.Refused as e:
             if "append-only" not in str(e):
                 fail(f"{sql}: {e}")
+    if one(db, "SELECT COUNT(*) FROM audit_log") != before or not before:
+        fail("the audit log changed")
     print("refused")
+
+
+def cmd_notes_matching(d, killed):
+    """How many notes "kill test I" exist for the I listed in the file KILLED."""
+    db = caseq.connect(d)
+    k = [x.strip() for x in open(killed)]
+    print(sum(one(db, "SELECT COUNT(*) FROM case_notes WHERE body = ?", (f"kill test {i}",))
+              for i in k))
 
 
 if __name__ == "__main__":
@@ -285,4 +303,4 @@ if __name__ == "__main__":
     {"sources": cmd_sources, "truth": cmd_truth, "same": cmd_same, "same-evm": cmd_same_evm,
      "csv": cmd_csv,
      "html": cmd_html, "db": cmd_db, "prefix": cmd_prefix,
-     "append-only": cmd_append_only}[cmd](*args)
+     "append-only": cmd_append_only, "notes-matching": cmd_notes_matching}[cmd](*args)

@@ -8,9 +8,13 @@
 # run and the truth and show hostile text as text; the HTML prints to PDF in Chromium. The audit
 # log's hash chain is recomputed in Python from the rows; UPDATE and DELETE are refused; kill -9
 # of `case` processes in the middle of writing leaves the database consistent and the log
-# unrewritten.
+# unrewritten. $2: the backend of the cases, sqlite (DIR/cases.sqlite, the default) or pg (a
+# private PostgreSQL server, one database per store directory, through --state).
 source "$(dirname "$0")/common.sh"
-C() { "$BIN" case "$@" --db "$T/db" --analyst alice; }
+source tests/pg_server.sh
+case_backend "${2:-sqlite}"
+S=$(case_state "$T/db") SE=$(case_state "$T/evm") || bad "the case databases"
+C() { "$BIN" case "$@" --db "$T/db" --analyst alice $S; }
 CK() { $PY tests/case_check.py "$@"; }
 
 "$BIN" generate --out "$T/g" --seed 5 --blocks 300 --txs-per-block 100 --maturity 5 \
@@ -42,7 +46,9 @@ CK truth "$T/run1.json" "$T/g/truth.jsonl" >/dev/null && ok || bad "run 1 agains
 # The text shows BTC amounts in BTC, exactly (satoshis were once printed with "BTC" beside them):
 # the same run on a copy, its seeded line against the JSON's satoshis shifted by Python.
 cp -a "$T/db" "$T/dbtext"
-"$BIN" case trace --db "$T/dbtext" --analyst alice 1 --policy haircut --hops 100 >"$T/run1.txt" ||
+ST=
+[ -n "$CASES_PG" ] && ST="--state=$(pg_db dbtext "$(case_db_name "$T/db")")" # a copy there too
+"$BIN" case trace --db "$T/dbtext" $ST --analyst alice 1 --policy haircut --hops 100 >"$T/run1.txt" ||
     bad "case trace (text)"
 want=$($PY -c 'import json,sys
 t = [x for x in json.load(open(sys.argv[1]))["totals"] if x["bucket"] == "seeded"][0]
@@ -135,11 +141,11 @@ E=$T/evm
 $PY tests/etrace_labels.py tests/data/evm-etrace/truth.json >"$T/evl.csv"
 "$BIN" labels import --db "$E" "$T/evl.csv" >/dev/null || bad "evm labels"
 THIEF=0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc
-"$BIN" case new --db "$E" --analyst bob --title "bridge drain" --chains eth >/dev/null &&
-    "$BIN" case add-seed --db "$E" --analyst bob 1 "$THIEF:5-5" >/dev/null &&
-    "$BIN" case trace --db "$E" --analyst bob 1 --policy fifo --json >"$T/erun.json" && ok || bad "EVM case"
+"$BIN" case new --db "$E" $SE --analyst bob --title "bridge drain" --chains eth >/dev/null &&
+    "$BIN" case add-seed --db "$E" $SE --analyst bob 1 "$THIEF:5-5" >/dev/null &&
+    "$BIN" case trace --db "$E" $SE --analyst bob 1 --policy fifo --json >"$T/erun.json" && ok || bad "EVM case"
 "$BIN" etrace --db "$E" --from "$THIEF:5-5" --policy fifo --json >"$T/etrace.json" || bad "etrace"
-"$BIN" case export --db "$E" --analyst bob 1 --format json >"$T/ee.json" || bad "EVM export"
+"$BIN" case export --db "$E" $SE --analyst bob 1 --format json >"$T/ee.json" || bad "EVM export"
 CK same-evm "$T/ee.json" 1 "$T/etrace.json" >/dev/null && ok || bad "the EVM run = cointrail etrace"
 cmd=$($PY tests/jget.py '["command"]' <"$T/erun.json")
 (eval "\"\$BIN\"${cmd#cointrail}") >"$T/erepro.json" && CK same-evm "$T/ee.json" 1 "$T/erepro.json" >/dev/null &&
@@ -148,8 +154,9 @@ $PY tests/jget.py '["runs"][0]["store_state"]["evm_height"]' "$T/ee.json" | grep
     bad "the EVM run's store state"
 
 # Append-only, from outside the program.
-CK db "$T/db" >/dev/null && ok || bad "database and audit chain"
-CK append-only "$T/db" >/dev/null && ok || bad "UPDATE/DELETE refused"
+R=$(case_ref "$T/db")
+CK db "$R" >/dev/null && ok || bad "database and audit chain"
+CK append-only "$R" >/dev/null && ok || bad "UPDATE/DELETE refused"
 
 # kill -9 in the middle of writing: notes, labels and a trace, killed at random moments within
 # a note's measured life (open, check, one write transaction: how long depends on the machine
@@ -162,16 +169,16 @@ for i in 1 2 3; do
     [ "$ms" -gt "$life" ] && life=$ms
 done
 [ "$life" -gt 999 ] && life=999
-CK prefix "$T/db" 1000 >"$T/before"
+CK prefix "$R" 1000 >"$T/before"
 nb=$(wc -l <"$T/before")
 killed=0 done=0
 for i in $(seq 1 40); do
     # the binary itself in the background (not a shell function: $! must be its pid)
     case $((i % 8)) in
-    0) "$BIN" case label --db "$T/db" --analyst k 1 --address "$addr" --category otc --actor "k$i" \
+    0) "$BIN" case label --db "$T/db" $S --analyst k 1 --address "$addr" --category otc --actor "k$i" \
         >/dev/null 2>&1 & ;;
-    1) "$BIN" case trace --db "$T/db" --analyst k 1 --hops 100 >/dev/null 2>&1 & ;;
-    *) "$BIN" case note --db "$T/db" --analyst k 1 --text "kill test $i" >/dev/null 2>&1 & ;;
+    1) "$BIN" case trace --db "$T/db" $S --analyst k 1 --hops 100 >/dev/null 2>&1 & ;;
+    *) "$BIN" case note --db "$T/db" $S --analyst k 1 --text "kill test $i" >/dev/null 2>&1 & ;;
     esac
     pid=$!
     sleep "$(printf '0.%03d' $((RANDOM % life)))"
@@ -180,17 +187,11 @@ for i in $(seq 1 40); do
     [ $? -eq 137 ] && killed=$((killed + 1)) && echo "$i" >>"$T/killed" || done=$((done + 1))
 done
 # killed notes whose transaction had committed: the kill came after the write
-late=$($PY - "$T/db" "$T/killed" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect(f"{sys.argv[1]}/cases.sqlite")
-k = [l.strip() for l in open(sys.argv[2])]
-print(sum(db.execute("SELECT COUNT(*) FROM case_notes WHERE body = ?", (f"kill test {i}",)).fetchone()[0] for i in k))
-EOF
-)
+late=$(CK notes-matching "$R" "$T/killed")
 echo "kill -9 within ${life} ms: $killed killed ($late of them after their note was committed), $done finished first"
 [ "$killed" -gt 5 ] && ok || bad "too few processes killed mid-run ($killed)"
-CK db "$T/db" >/dev/null && ok || bad "after kill -9: database or audit chain"
-CK prefix "$T/db" "$nb" | cmp -s - "$T/before" && ok || bad "after kill -9: the audit log was rewritten"
+CK db "$R" >/dev/null && ok || bad "after kill -9: database or audit chain"
+CK prefix "$R" "$nb" | cmp -s - "$T/before" && ok || bad "after kill -9: the audit log was rewritten"
 C note 1 --text "after the kills" >/dev/null && C show 1 | grep -q "hash chain verified" && ok ||
     bad "after kill -9: the case still takes notes and verifies"
 "$BIN" labels list --db "$T/db" --limit 1 >/dev/null && ok || bad "after kill -9: labels.db reads"

@@ -12,10 +12,15 @@
 # (3) An EVM chain: an EVM theft traced across chains: stolen ETH and USDT as the truth says, each
 # followed deposit leads to the truth's outbound Bitcoin output, the amounts add up, and the
 # Bitcoin legs reach what `etrace --cross-chain` (src/xtrace) reaches with the same options.
+# $2: the backend of the cases, sqlite (DIR/cases.sqlite, the default) or pg (a private
+# PostgreSQL server, one database per store directory, through --state).
 source "$(dirname "$0")/common.sh"
+source tests/pg_server.sh
+case_backend "${2:-sqlite}"
 export USER=tester
 CK() { $PY tests/incident_check.py "$@"; }
-I() { "$BIN" incident "$@"; }
+I() { with_cases "$BIN" incident "$@"; }
+REPORT() { with_cases "$BIN" report "$@"; }
 
 # ---- (1) a generated chain against its truth ----
 "$BIN" generate --out "$T/g" --seed 5 --blocks 300 --txs-per-block 100 --maturity 5 \
@@ -27,10 +32,10 @@ CK labels "$T/g/truth.jsonl" >"$T/services.csv"
 
 I import --db "$T/db" "$T/g/incidents.csv" --json >"$T/imp1.json" && ok || bad "incident import"
 grep -q '"added": 6' "$T/imp1.json" && ok || bad "six incidents added: $(cat "$T/imp1.json")"
-snap1=$(CK snapshot "$T/db")
+snap1=$(CK snapshot "$(case_ref "$T/db")")
 I import --db "$T/db" "$T/g/incidents.csv" --json >"$T/imp2.json" && ok || bad "re-import"
 grep -q '"added": 0, "unchanged": 6' "$T/imp2.json" && ok || bad "re-import: $(cat "$T/imp2.json")"
-snap2=$(CK snapshot "$T/db")
+snap2=$(CK snapshot "$(case_ref "$T/db")")
 [ "${snap1% *}" = "${snap2% *}" ] && ok || bad "a re-import changed the incidents"
 
 # malformed input: refused whole, with its place, nothing written (the audit log included)
@@ -71,7 +76,7 @@ I import --db "$T/db" "$T/bad.yaml" 2>"$T/err" >/dev/null
 printf 'incidents:\n  - id: y-3\n    seeds: [{spec: nonsense, chain: bitcoin}]\n' >"$T/bad2.yaml"
 I import --db "$T/db" "$T/bad2.yaml" 2>"$T/err" >/dev/null
 [ $? -eq 1 ] && grep -q "incidents\[0\].seeds\[0\].spec" "$T/err" && ok || bad "YAML seed: $(cat "$T/err")"
-[ "$(CK snapshot "$T/db")" = "$snap2" ] && ok || bad "a refused import wrote something"
+[ "$(CK snapshot "$(case_ref "$T/db")")" = "$snap2" ] && ok || bad "a refused import wrote something"
 I import --db "$T/db" "$T/upd.csv" --update >/dev/null && ok || bad "--update"
 I show --db "$T/db" scenario-1 --json | grep -q '"victim": "Other victim"' && ok || bad "updated victim"
 I import --db "$T/db" "$T/g/incidents.csv" --update >/dev/null || bad "--update back"
@@ -80,16 +85,16 @@ I import --db "$T/db" "$T/g/incidents.csv" --update >/dev/null || bad "--update 
 I trace --db "$T/db" --all --hops 100 >"$T/trace.txt" && ok || bad "incident trace --all"
 grep -q "6 incident(s) traced" "$T/trace.txt" && ok || bad "$(tail -1 "$T/trace.txt")"
 for by in actor,year actor year ""; do
-    "$BIN" report thefts --db "$T/db" ${by:+--by $by} --json >"$T/tally.json" || bad "report $by"
+    REPORT thefts --db "$T/db" ${by:+--by $by} --json >"$T/tally.json" || bad "report $by"
     CK tally "$T/tally.json" "$T/g/truth.jsonl" "$by" >/dev/null && ok || {
         bad "tally by '$by' against the truth"
         CK tally "$T/tally.json" "$T/g/truth.jsonl" "$by"
     }
 done
-"$BIN" report thefts --db "$T/db" --by actor,year --json >"$T/tally.json"
-"$BIN" report thefts --db "$T/db" --by actor,year --csv >"$T/tally.csv" || bad "report --csv"
+REPORT thefts --db "$T/db" --by actor,year --json >"$T/tally.json"
+REPORT thefts --db "$T/db" --by actor,year --csv >"$T/tally.csv" || bad "report --csv"
 CK csv "$T/tally.csv" "$T/tally.json" >/dev/null && ok || bad "CSV = JSON"
-"$BIN" report thefts --db "$T/db" --by actor,year >"$T/tally.txt" || bad "report text"
+REPORT thefts --db "$T/db" --by actor,year >"$T/tally.txt" || bad "report text"
 grep -q "^Lazarus Group, " "$T/tally.txt" && grep -q "could still be frozen" "$T/tally.txt" && ok ||
     bad "text report"
 # a run an incident trace recorded reproduces with `cointrail trace`
@@ -123,8 +128,8 @@ cat >"$T/hostile.yaml" <<'EOF'
     lines
 EOF
 I import --db "$T/db" "$T/hostile.yaml" >/dev/null && ok || bad "YAML import"
-"$BIN" report thefts --db "$T/db" --by actor,year --html "$T/tally.html" 2>/dev/null || bad "--html"
-"$BIN" report thefts --db "$T/db" --by actor,year --json >"$T/tally2.json"
+REPORT thefts --db "$T/db" --by actor,year --html "$T/tally.html" 2>/dev/null || bad "--html"
+REPORT thefts --db "$T/db" --by actor,year --json >"$T/tally2.json"
 CK html "$T/tally.html" "$T/tally2.json" '<script>alert(1)</script>' >/dev/null && ok ||
     bad "HTML: $(CK html "$T/tally.html" "$T/tally2.json" '<script>alert(1)</script>')"
 I show --db "$T/db" hostile-2024-01 >"$T/h.txt" || bad "show hostile"
@@ -145,7 +150,7 @@ I list --db "$T/dprk" --json >"$T/dl.json" || bad "list"
 CK dprk-list "$T/dl.json" data/incidents/dprk_thefts.csv data/incidents/dprk_addresses.csv \
     >/dev/null && ok || bad "$(CK dprk-list "$T/dl.json" data/incidents/dprk_thefts.csv data/incidents/dprk_addresses.csv)"
 for by in actor,year year actor; do
-    "$BIN" report thefts --db "$T/dprk" --by $by --json >"$T/dt.json" || bad "report $by"
+    REPORT thefts --db "$T/dprk" --by $by --json >"$T/dt.json" || bad "report $by"
     CK dprk-tally "$T/dt.json" data/incidents/dprk_thefts.csv $by >/dev/null && ok ||
         bad "DPRK tally by $by: $(CK dprk-tally "$T/dt.json" data/incidents/dprk_thefts.csv $by)"
 done
@@ -154,10 +159,10 @@ I show --db "$T/dprk" ronin-2022-03 >"$T/ronin.txt" && grep -q "attribution (pri
 I trace --db "$T/dprk" ronin-2022-03 2>"$T/err" >/dev/null
 [ $? -eq 2 ] && grep -q "no seed can be traced here" "$T/err" && ok || bad "trace without a store: $(cat "$T/err")"
 # into the generated store the addresses are checked, and none of them is there
-before=$(CK snapshot "$T/db")
+before=$(CK snapshot "$(case_ref "$T/db")")
 I import --db "$T/db" data/incidents/dprk_thefts.csv data/incidents/dprk_addresses.csv 2>"$T/err" >/dev/null
 [ $? -eq 3 ] && grep -q "dprk_addresses.csv:2" "$T/err" && ok || bad "addresses not in the store: $(cat "$T/err")"
-[ "$(CK snapshot "$T/db")" = "$before" ] && ok || bad "a refused import wrote something"
+[ "$(CK snapshot "$(case_ref "$T/db")")" = "$before" ] && ok || bad "a refused import wrote something"
 I import --db "$T/db" data/incidents/dprk_thefts.csv >/dev/null && ok || bad "thefts alone"
 
 # ---- (3) an EVM theft across chains ----

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The team deployment of docs/deploy.md: a PostgreSQL server (tests/pg_server.sh), two `cointrail
 # serve --state postgresql://...` replicas over their own copies of one store, haproxy with
-# deploy/haproxy-team.cfg (watchlists and alerts on either replica, only /v1/cases pinned), all
+# deploy/haproxy-team.cfg (every call on either replica, cases included), all
 # on loopback, all started and stopped here. The replicas authenticate with a key made in the
 # state database. wrk sends a screening mix through haproxy while, during the load:
 #  - a label is added with `cointrail labels add --state URL`: screenings through haproxy
@@ -13,7 +13,10 @@
 # Retry-After counted apart and bounded); a watchlist posted
 # through haproxy is on both replicas; every alert reached the receiver, every delivery row is
 # delivered, and an idempotency key arrived twice only for posts in flight at the kill (at most
-# the killed replica's webhook workers; the count is printed). Without PostgreSQL, haproxy or
+# the killed replica's webhook workers; the count is printed). Case calls through haproxy reach
+# both replicas (X-Replica) and each sees the notes the other wrote, the audit chain verified;
+# during the load and the kill a note is written through haproxy every 0.2 s: none lost, none
+# twice, the chain verified after. Without PostgreSQL, haproxy or
 # wrk it skips (77), but fails under CI=true.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/pg_server.sh"
@@ -130,6 +133,31 @@ read -r l1 l2 < <($C propagate "$KEY" "$R1,$R2" watchlist=team -- curl -sf --max
     -H "X-API-Key: $KEY" -d @"$T/list.json" "http://$LB/v1/watchlists")
 lat_ok "watchlist posted through haproxy, on replica 1 and 2" "$l1" "$l2"
 
+# Cases through haproxy: a case, then notes, each answered by whichever replica haproxy chose;
+# both replicas answer some, and each replica, asked directly, has every note.
+cj() { # METHOD URL [JSON] -> status; body in $T/cbody, X-Replica in $T/chdr
+    curl -s -o "$T/cbody" -D "$T/chdr" -w '%{http_code}' --max-time 10 -H "X-API-Key: $KEY" -X "$1" \
+        ${3:+-H 'Content-Type: application/json' -d "$3"} "$2"
+}
+[ "$(cj POST "http://$LB/v1/cases" '{"title": "team case", "chains": "btc"}')" = 201 ] && ok ||
+    bad "POST /v1/cases through haproxy: $(cat "$T/cbody")"
+CASE=$($PY tests/jget.py '["id"]' <"$T/cbody")
+: >"$T/case_replicas"
+for i in $(seq 1 8); do
+    [ "$(cj POST "http://$LB/v1/cases/$CASE/notes" "{\"text\": \"lb note $i\"}")" = 201 ] || bad "note $i through haproxy"
+    tr -d '\r' <"$T/chdr" | awk 'tolower($1) == "x-replica:" {print $2}' >>"$T/case_replicas"
+done
+[ "$(sort -u "$T/case_replicas" | tr '\n' ' ')" = "r1 r2 " ] && ok ||
+    bad "case calls through haproxy did not reach both replicas: $(sort "$T/case_replicas" | uniq -c | tr '\n' ' ')"
+notes_of() { # HOST:PORT -> the case's notes, one per line, and whether its chain verified
+    cj GET "http://$1/v1/cases/$CASE" >/dev/null
+    $PY -c 'import json,sys; c = json.load(open(sys.argv[1]))
+print("\n".join(n["text"] for n in c["notes"])); print("verified" if c["audit_verified"] else "broken")' "$T/cbody"
+}
+want=$(seq 1 8 | sed 's/^/lb note /'; echo verified)
+[ "$(notes_of "$R1")" = "$want" ] && [ "$(notes_of "$R2")" = "$want" ] && ok ||
+    bad "a replica lacks notes written through the other"
+
 # The address to label: one of the mix not labelled yet, whose screening says no theft.
 LADDR=$($PY - "$T" "http://$R1" "$KEY" <<'EOF'
 import re, sys, urllib.request
@@ -157,6 +185,16 @@ wrk_run() { # SECONDS URL -> wrk's output in $T/wrk.out; prints "rps non2xx sock
 wrk_run 16 "http://$LB" >"$T/wrk.kill" &
 WRK=$!
 pids+=($WRK)
+# notes through haproxy during the load and the kill, one every 0.2 s: the status of each
+(for i in $(seq 1 60); do
+    s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "X-API-Key: $KEY" \
+        -H 'Content-Type: application/json' -d "{\"text\": \"load note $i\"}" \
+        "http://$LB/v1/cases/$CASE/notes")
+    echo "$i $s"
+    sleep 0.2
+done) >"$T/load_notes" &
+NOTES=$!
+pids+=($NOTES)
 sleep 2
 read -r l1 l2 < <($C propagate "$KEY" "$LB#r1,$LB#r2" "screen=$LADDR:theft" -- "$BIN" labels add \
     --state "$URL" --address "$LADDR" --category theft --name "team e2e" --author alice)
@@ -182,7 +220,24 @@ wait_status r2 UP && ok || bad "the restarted replica is not UP again"
 wait $I1
 [ -s "$T/import.err" ] && bad "import of the rest failed: $(cat "$T/import.err")"
 wait $WRK
+wait $NOTES
 read -r rps_kill e3 s3 <"$T/wrk.kill"
+# A note's POST is not retried by haproxy on another replica once sent (it may have been
+# written): one sent to replica 2 as it was killed may fail, never be written twice, and every
+# 201 is in the case.
+notes_of "$R1" >"$T/notes_after"
+$PY - "$T/load_notes" "$T/notes_after" <<'EOF' && ok || bad "notes written during the load and the kill"
+import sys
+sent = dict(l.split() for l in open(sys.argv[1]))
+got = open(sys.argv[2]).read().strip().split("\n")
+have = [l for l in got if l.startswith("load note ")]
+created = [i for i, s in sent.items() if s == "201"]
+failed = len(sent) - len(created)
+print(f"notes during the load and the kill: {len(created)} created, {failed} failed (a POST to the killed replica)")
+ok = (got[-1] == "verified" and len(have) == len(set(have)) and
+      all(f"load note {i}" in have for i in created) and failed <= 2 and len(sent) == 60)
+sys.exit(not ok)
+EOF
 nreq=$(awk '/requests in/ {print $1}' "$T/wrk.out")
 # A replica at its limit of expensive screenings answers 503 busy with Retry-After (admission
 # control, docs/screening.md): haproxy retries those 3 times, on the other replica, and while both

@@ -35,7 +35,7 @@ import csv
 import hashlib
 import html.parser
 import json
-import sqlite3
+import caseq
 import sys
 from collections import defaultdict
 
@@ -210,14 +210,15 @@ def cmd_html(page, tally_json, *hostile):
 
 
 def cmd_snapshot(d):
-    db = sqlite3.connect(f"file:{d}/cases.sqlite?mode=ro", uri=True)
+    """D: a store directory or a postgresql:// URI (caseq.py)."""
+    db = caseq.connect(d, ro=True)
     h = hashlib.sha256()
     for table in ("incidents", "incident_attributions", "incident_urls", "incident_seeds",
                   "incident_amounts", "incident_traces", "incident_trace_runs",
                   "incident_deposits", "cases", "case_seeds", "trace_runs"):
         for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
             h.update(repr((table, row)).encode())
-    n = db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    n = db.execute("SELECT COUNT(*) FROM audit_log")[0][0]
     print(h.hexdigest(), n)
 
 

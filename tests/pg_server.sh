@@ -37,7 +37,7 @@ pg_start() {
 # Start (again) the cluster pg_start made.
 pg_resume() {
     pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 30 \
-        -o "-k $PG_DIR/sock -p $PG_PORT -c listen_addresses='' -c fsync=off -c max_connections=50" \
+        -o "-k $PG_DIR/sock -p $PG_PORT -c listen_addresses='' -c fsync=${PG_FSYNC:-off} -c max_connections=50" \
         start >/dev/null
 }
 pg_stop() { pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null; }
@@ -45,4 +45,45 @@ pg_kill() { pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/
 pg_cleanup() {
     [ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ] && pg_kill 2>/dev/null
     return 0
+}
+# Make database NAME on the server (a copy of database TEMPLATE when given) and print its URL.
+pg_db() {
+    "$PG_BIN/psql" -X -q "$PG_URL" -c "CREATE DATABASE \"$1\"${2:+ TEMPLATE \"$2\"}" >/dev/null &&
+        echo "${PG_URL/\/postgres\?//$1?}"
+}
+# For the scripts that run on either backend ($2 of the script: sqlite, the default, or pg):
+# case_backend sets CASES_PG=1 and starts the server for pg; case_state DIR then prints the
+# --state argument of DIR's cases (one database per store directory, as DIR/cases.sqlite is),
+# nothing for sqlite; case_ref DIR what the oracles (tests/caseq.py) open.
+CASES_PG=
+case_backend() {
+    case "${1:-sqlite}" in
+    sqlite) ;;
+    pg)
+        CASES_PG=1
+        trap 'pg_cleanup; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
+        pg_start || { echo "FAIL: PostgreSQL did not start"; exit 1; }
+        ;;
+    *) echo "usage: $0 BIN [sqlite|pg]" >&2; exit 2 ;;
+    esac
+}
+case_db_name() { echo "cases_$(basename "$1" | tr -c 'a-zA-Z0-9_\n' _)"; }
+case_state() {
+    [ -n "$CASES_PG" ] || return 0
+    local n; n=$(case_db_name "$1")
+    [ -f "$PG_DIR/made_$n" ] || { pg_db "$n" >/dev/null && touch "$PG_DIR/made_$n"; } || return 1
+    echo "--state=${PG_URL/\/postgres\?//$n?}"
+}
+case_ref() {
+    if [ -n "$CASES_PG" ]; then case_state "$1" | sed 's/^--state=//'; else echo "$1"; fi
+}
+# Run "$@" (a cointrail command with --db DIR) with DIR's case_state appended.
+with_cases() {
+    local a prev= dir=
+    for a in "$@"; do
+        [ "$prev" = --db ] && dir=$a
+        prev=$a
+    done
+    # shellcheck disable=SC2046
+    "$@" $(case_state "$dir")
 }

@@ -81,35 +81,37 @@ static void test_migrations(const char *tmp)
 {
     char p[600];
     snprintf(p, sizeof p, "%s/mig.sqlite", tmp);
-    sqlite3 *db;
-    CHECK(sqlite3_open(p, &db) == SQLITE_OK);
+    sqldb *db = NULL;
+    util_err err = {0};
+    CHECK(sqldb_open_sqlite(&db, p, SQLDB_CREATE, 1000, &err) == 0);
+    if (!db) return;
     case_migration list[] = {
-        {1, "one", "CREATE TABLE a (id {ID}, x TEXT NOT NULL)", NULL},
+        {1, "one", "CREATE TABLE a (id {ID}, x TEXT NOT NULL)", NULL, NULL},
         {2, "two", "CREATE TABLE b (id {ID})",
          "CREATE TRIGGER b_t BEFORE DELETE ON b"
-         " BEGIN SELECT RAISE(ABORT, 'no'); END"},
-        {3, "bad", "CREATE TABLE c (id {ID}); SELECT nosuch FROM nowhere", NULL},
+         " BEGIN SELECT RAISE(ABORT, 'no'); END",
+         NULL},
+        {3, "bad", "CREATE TABLE c (id {ID}); SELECT nosuch FROM nowhere", NULL, NULL},
     };
     size_t ran = 99;
-    util_err err = {0};
     CHECK(case_migrate(db, p, list, 2, &ran, &err) == 0 && ran == 2);
     CHECK(case_migrate(db, p, list, 2, &ran, &err) == 0 && ran == 0); /* once */
     /* a failing migration: an error, and neither its table nor its version stays */
     CHECK(case_migrate(db, p, list, 3, &ran, &err) != 0 && ran == 0);
     CHECK(strstr(err.msg, "migration 3") != NULL);
-    sqlite3_stmt *st;
-    CHECK(sqlite3_prepare_v2(db,
-                             "SELECT (SELECT MAX(version) FROM schema_version),"
-                             " (SELECT COUNT(*) FROM sqlite_master WHERE name = 'c'),"
-                             " (SELECT COUNT(*) FROM schema_version)",
-                             -1, &st, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 2 &&
-          sqlite3_column_int(st, 1) == 0 && sqlite3_column_int(st, 2) == 2);
-    sqlite3_finalize(st);
+    sqldb_stmt *st;
+    CHECK(sqldb_prepare(db, &st,
+                        "SELECT (SELECT MAX(version) FROM schema_version),"
+                        " (SELECT COUNT(*) FROM sqlite_master WHERE name = 'c'),"
+                        " (SELECT COUNT(*) FROM schema_version)",
+                        &err) == 0);
+    CHECK(sqldb_step(st) == SQLDB_ROW && sqldb_column_int(st, 0) == 2 &&
+          sqldb_column_int(st, 1) == 0 && sqldb_column_int(st, 2) == 2);
+    sqldb_finalize(st);
     /* a program that knows fewer migrations than the file has refuses it */
     CHECK(case_migrate(db, p, list, 1, &ran, &err) == UTIL_EFORMAT);
     CHECK(strstr(err.msg, "newer") != NULL);
-    sqlite3_close(db);
+    sqldb_close(db);
 
     /* the real schema: version 1, and a file from the future is refused at open */
     char dir[600];
@@ -135,11 +137,11 @@ static void test_upgrade(const char *tmp)
     snprintf(dir, sizeof dir, "%s/v1", tmp);
     mkdir(dir, 0755);
     snprintf(p, sizeof p, "%s/%s", dir, CASE_DB_FILE);
-    sqlite3 *db;
+    sqldb *db = NULL;
     util_err err = {0};
-    CHECK(sqlite3_open(p, &db) == SQLITE_OK);
-    CHECK(case_migrate(db, p, case_migrations, 1, NULL, &err) == 0);
-    sqlite3_close(db);
+    CHECK(sqldb_open_sqlite(&db, p, SQLDB_CREATE, 1000, &err) == 0);
+    CHECK(db && case_migrate(db, p, case_migrations, 1, NULL, &err) == 0);
+    sqldb_close(db);
     case_db *cdb = NULL;
     /* the version-1 file only has cases: make one through a program of version 1's SQL */
     CHECK(raw_exec(dir, "INSERT INTO cases (title, incident_date, victim, chains, description,"

@@ -60,7 +60,16 @@ enum {
  * CASE_SCHEMA_VERSION, UTIL_EBUSY if another writer holds it past CASE_BUSY_MS, UTIL_EIO.
  * *out is owned by the caller: case_db_close it. */
 int case_db_open(case_db **out, const char *store_dir, unsigned flags, util_err *err);
+/* The same with state_url: NULL or "" is DIR/cases.sqlite as above; "postgresql://..." the
+ * shared PostgreSQL database of `--state` (docs/state.md), whose tables are made by the
+ * migrations when missing (flags do not matter there). A PostgreSQL server that goes away
+ * makes calls fail with UTIL_EIO ("... the server is unreachable: ..."); the next call
+ * connects again. */
+int case_db_open_at(case_db **out, const char *store_dir, const char *state_url, unsigned flags,
+                    util_err *err);
 void case_db_close(case_db *db); /* NULL is fine */
+/* "sqlite" or "postgresql". */
+const char *case_db_backend(const case_db *db);
 /* The schema version of the open database (CASE_SCHEMA_VERSION once open). */
 int case_db_schema_version(case_db *db, int *version, util_err *err);
 

@@ -126,8 +126,8 @@ static const char schema_v1[] =
     "CREATE INDEX case_notes_case ON case_notes (case_id);"
     "CREATE INDEX audit_log_case ON audit_log (case_id, id);";
 
-/* Evidence is append-only: only a case's status may change. PostgreSQL gets the same rule from
- * a trigger function (and REVOKE UPDATE, DELETE); SQLite from these. */
+/* Evidence is append-only: only a case's status may change. SQLite gets the rule from these
+ * triggers, PostgreSQL from PG_APPEND_ONLY below (the same names and messages). */
 #define APPEND_ONLY(t)                                                                             \
     "CREATE TRIGGER " t "_no_update BEFORE UPDATE ON " t " BEGIN SELECT RAISE(ABORT, '" t          \
     " is append-only'); END;"                                                                      \
@@ -272,118 +272,103 @@ static const char schema_v3[] =
     "CREATE INDEX case_graph_steps_case ON case_graph_steps (case_id, id);";
 static const char schema_v3_sqlite[] = APPEND_ONLY("case_graph_steps");
 
+/* PostgreSQL: one trigger function refuses the change with the message its trigger passes
+ * (SQLSTATE P0001, which sqldb reports as UTIL_EINVAL as SQLite's RAISE(ABORT) is). The
+ * triggers are per statement: they refuse an UPDATE or DELETE that matches no row too, and
+ * TRUNCATE, which no row trigger sees. */
+#define PG_REFUSE(t, ev, msg)                                                                      \
+    "CREATE TRIGGER " t "_no_" ev " BEFORE " ev " ON " t " FOR EACH STATEMENT EXECUTE FUNCTION "   \
+    "case_refuse('" msg "');"
+#define PG_NO_TRUNCATE(t, msg) PG_REFUSE(t, "truncate", msg)
+#define PG_APPEND_ONLY(t)                                                                          \
+    PG_REFUSE(t, "update", t " is append-only")                                                    \
+    PG_REFUSE(t, "delete", t " is append-only") PG_NO_TRUNCATE(t, t " is append-only")
+static const char schema_v1_pg[] =
+    "CREATE OR REPLACE FUNCTION case_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+    " $$ BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END $$;" PG_APPEND_ONLY("audit_log")
+        PG_APPEND_ONLY("case_seeds") PG_APPEND_ONLY("trace_runs") PG_APPEND_ONLY("trace_totals")
+            PG_APPEND_ONLY("trace_endpoints") PG_APPEND_ONLY("case_labels")
+                PG_APPEND_ONLY("case_notes") PG_REFUSE("cases", "delete", "cases are never deleted")
+                    PG_NO_TRUNCATE("cases", "cases are never deleted");
+static const char schema_v2_pg[] = PG_APPEND_ONLY("incident_traces")
+    PG_APPEND_ONLY("incident_trace_runs") PG_APPEND_ONLY("incident_deposits")
+        PG_REFUSE("incidents", "delete", "incidents are never deleted")
+            PG_NO_TRUNCATE("incidents", "incidents are never deleted");
+static const char schema_v3_pg[] = PG_APPEND_ONLY("case_graph_steps");
+
 const case_migration case_migrations[] = {
-    {1, "cases, seeds, trace runs, labels, notes, audit log", schema_v1, schema_v1_sqlite},
+    {1, "cases, seeds, trace runs, labels, notes, audit log", schema_v1, schema_v1_sqlite,
+     schema_v1_pg},
     {2, "incidents, their attributions, sources, seeds, stolen amounts and traces", schema_v2,
-     schema_v2_sqlite},
-    {3, "the case graph: the steps that drew it", schema_v3, schema_v3_sqlite},
+     schema_v2_sqlite, schema_v2_pg},
+    {3, "the case graph: the steps that drew it", schema_v3, schema_v3_sqlite, schema_v3_pg},
 };
 const size_t case_n_migrations = sizeof case_migrations / sizeof *case_migrations;
 
-/* ---------------- SQLite helpers ---------------- */
-
-static int map_code(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return UTIL_EBUSY;
-    case SQLITE_NOMEM:
-        return UTIL_ENOMEM;
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_RANGE:
-        return UTIL_EINVAL;
-    case SQLITE_NOTADB:
-    case SQLITE_SCHEMA:
-        return UTIL_EFORMAT;
-    case SQLITE_CORRUPT:
-        return UTIL_ECORRUPT;
-    default:
-        return UTIL_EIO;
-    }
-}
-
-static int sql_fail_raw(sqlite3 *sql, const char *path, const char *what, util_err *err)
-{
-    int rc = sqlite3_extended_errcode(sql);
-    return util_errf(err, map_code(rc), "%s: %s: %s", path, what, sqlite3_errmsg(sql));
-}
+/* ---------------- helpers over sqldb ---------------- */
 
 int case_sql_fail(case_db *db, const char *what, util_err *err)
 {
-    return sql_fail_raw(db->sql, db->path, what, err);
-}
-
-static int exec_raw(sqlite3 *sql, const char *path, const char *text, util_err *err)
-{
-    if (sqlite3_exec(sql, text, NULL, NULL, NULL) != SQLITE_OK)
-        return sql_fail_raw(sql, path, "SQL", err);
-    return 0;
+    return util_errf(err, sqldb_errcode(db->sql), "%s: %s: %s", db->path, what,
+                     sqldb_errmsg(db->sql));
 }
 
 int case_sql_exec(case_db *db, const char *sql, util_err *err)
 {
-    return exec_raw(db->sql, db->path, sql, err);
+    return sqldb_exec(db->sql, sql, err) ? case_sql_fail(db, "SQL", err) : 0;
 }
 
-int case_sql_prep(case_db *db, sqlite3_stmt **st, const char *sql, util_err *err)
+int case_sql_prep(case_db *db, sqldb_stmt **st, const char *sql, util_err *err)
 {
-    if (sqlite3_prepare_v2(db->sql, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return case_sql_fail(db, "prepare", err);
-    }
-    return 0;
+    return sqldb_prepare(db->sql, st, sql, err) ? case_sql_fail(db, "prepare", err) : 0;
 }
 
 int case_begin(case_db *db, util_err *err)
 {
-    return case_sql_exec(db, "BEGIN IMMEDIATE", err);
+    return sqldb_begin(db->sql, CASE_PG_WRITE_LOCK, err) ? case_sql_fail(db, "begin", err) : 0;
 }
 
 int case_commit(case_db *db, util_err *err)
 {
-    int rc = case_sql_exec(db, "COMMIT", err);
-    if (rc) case_rollback(db);
-    return rc;
+    return sqldb_commit(db->sql, err) ? case_sql_fail(db, "commit", err) : 0;
 }
 
 void case_rollback(case_db *db)
 {
-    if (!sqlite3_get_autocommit(db->sql)) sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    sqldb_rollback(db->sql);
 }
 
-int case_bind_text(sqlite3_stmt *st, int i, const char *s)
+int case_bind_text(sqldb_stmt *st, int i, const char *s)
 {
-    return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+    return sqldb_bind_text(st, i, s ? s : "");
 }
 
-char *case_col_dup(sqlite3_stmt *st, int i)
+char *case_col_dup(sqldb_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return strdup(t ? (const char *)t : "");
+    const char *t = sqldb_column_text(st, i);
+    return strdup(t ? t : "");
 }
 
-void case_state_read(sqlite3_stmt *st, int i, case_state *out)
+void case_state_read(sqldb_stmt *st, int i, case_state *out)
 {
     case_state_init(out);
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(out->btc_tip, sizeof out->btc_tip, "%s", t ? (const char *)t : "");
-    out->btc_height = sqlite3_column_int64(st, i + 1);
-    t = sqlite3_column_text(st, i + 2);
-    snprintf(out->evm_chain, sizeof out->evm_chain, "%s", t ? (const char *)t : "");
-    t = sqlite3_column_text(st, i + 3);
-    snprintf(out->evm_tip, sizeof out->evm_tip, "%s", t ? (const char *)t : "");
-    out->evm_height = sqlite3_column_int64(st, i + 4);
+    const char *t = sqldb_column_text(st, i);
+    snprintf(out->btc_tip, sizeof out->btc_tip, "%s", t ? t : "");
+    out->btc_height = sqldb_column_int64(st, i + 1);
+    t = sqldb_column_text(st, i + 2);
+    snprintf(out->evm_chain, sizeof out->evm_chain, "%s", t ? t : "");
+    t = sqldb_column_text(st, i + 3);
+    snprintf(out->evm_tip, sizeof out->evm_tip, "%s", t ? t : "");
+    out->evm_height = sqldb_column_int64(st, i + 4);
 }
 
-void case_state_bind(sqlite3_stmt *st, int i, const case_state *s)
+void case_state_bind(sqldb_stmt *st, int i, const case_state *s)
 {
     case_bind_text(st, i, s->btc_tip);
-    sqlite3_bind_int64(st, i + 1, s->btc_height);
+    sqldb_bind_int64(st, i + 1, s->btc_height);
     case_bind_text(st, i + 2, s->evm_chain);
     case_bind_text(st, i + 3, s->evm_tip);
-    sqlite3_bind_int64(st, i + 4, s->evm_height);
+    sqldb_bind_int64(st, i + 4, s->evm_height);
 }
 
 void case_now(char out[32])
@@ -466,18 +451,24 @@ void case_state_evm(case_state *st, const evm_store *s)
 
 /* ---------------- migrations ---------------- */
 
-/* The migration's SQL for SQLite: {ID} as SQLite's auto-numbered key (the rowid). */
-static char *sqlite_dialect(const char *sql)
+/* The migration's SQL for the dialect: {ID} as its auto-numbered key (SQLite's rowid, a
+ * PostgreSQL identity column). On PostgreSQL INTEGER becomes BIGINT: SQLite's INTEGER holds 64
+ * bits (trace_runs.hops holds taint's "no limit", 2^32 - 1), PostgreSQL's 32. */
+static char *dialect(const char *sql, int kind)
 {
     util_buf b = {0};
-    const char *tok = "{ID}", *rep = "INTEGER PRIMARY KEY";
+    int pg = kind == SQLDB_PG;
+    const char *id =
+        pg ? "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY" : "INTEGER PRIMARY KEY";
     for (const char *p = sql; *p;) {
-        const char *q = strstr(p, tok);
-        size_t n = q ? (size_t)(q - p) : strlen(p);
+        const char *q = strstr(p, "{ID}"), *w = pg ? strstr(p, " INTEGER") : NULL;
+        const char *at = q && (!w || q < w) ? q : w;
+        size_t n = at ? (size_t)(at - p) : strlen(p);
         if (util_buf_append(&b, p, n)) goto oom;
-        if (!q) break;
+        if (!at) break;
+        const char *rep = at == q ? id : " BIGINT";
         if (util_buf_append(&b, rep, strlen(rep))) goto oom;
-        p = q + strlen(tok);
+        p = at + (at == q ? 4 : 8);
     }
     if (util_buf_append(&b, "", 1)) goto oom;
     return (char *)b.data;
@@ -486,67 +477,82 @@ oom:
     return NULL;
 }
 
-int case_migrate(sqlite3 *sql, const char *path, const case_migration *list, size_t n, size_t *ran,
-                 util_err *err)
+const char *case_version_table(const sqldb *sql)
 {
-    if (ran) *ran = 0;
-    /* IMMEDIATE: two processes opening a new file at once run each migration once, the second
-     * finding the first's version recorded. */
-    int rc = exec_raw(sql, path, "BEGIN IMMEDIATE", err);
-    if (rc) return rc;
-    rc = exec_raw(sql, path,
-                  "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-                  " name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-                  err);
-    sqlite3_stmt *st = NULL;
+    return sqldb_kind(sql) == SQLDB_PG ? "case_schema_version" : "schema_version";
+}
+
+static int sql_failed(sqldb *sql, const char *path, const char *what, util_err *err)
+{
+    return util_errf(err, sqldb_errcode(sql), "%s: %s: %s", path, what, sqldb_errmsg(sql));
+}
+
+static int migrate_in_tx(sqldb *sql, const char *path, const case_migration *list, size_t n,
+                         size_t *ran, util_err *err)
+{
+    const char *vt = case_version_table(sql);
+    char q[256];
+    snprintf(q, sizeof q,
+             "CREATE TABLE IF NOT EXISTS %s (version INTEGER PRIMARY KEY,"
+             " name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+             vt);
+    if (sqldb_exec(sql, q, err)) return sql_failed(sql, path, "SQL", err);
+    sqldb_stmt *st = NULL;
     int64_t have = 0;
-    if (!rc) {
-        if (sqlite3_prepare_v2(sql, "SELECT COALESCE(MAX(version), 0) FROM schema_version", -1, &st,
-                               NULL) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW)
-            rc = sql_fail_raw(sql, path, "schema_version", err);
-        else
-            have = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+    snprintf(q, sizeof q, "SELECT COALESCE(MAX(version), 0) FROM %s", vt);
+    if (sqldb_prepare(sql, &st, q, err) || sqldb_step(st) != SQLDB_ROW) {
+        sqldb_finalize(st);
+        return sql_failed(sql, path, vt, err);
     }
+    have = sqldb_column_int64(st, 0);
+    sqldb_finalize(st);
     int newest = n ? list[n - 1].version : 0;
-    if (!rc && have > newest)
-        rc = util_errf(err, UTIL_EFORMAT,
-                       "%s: schema version %" PRId64 ", newer than this cointrail knows (%d): use "
-                       "a newer cointrail",
-                       path, have, newest);
-    for (size_t i = 0; i < n && !rc; i++) {
+    if (have > newest)
+        return util_errf(err, UTIL_EFORMAT,
+                         "%s: schema version %" PRId64
+                         ", newer than this cointrail knows (%d): use "
+                         "a newer cointrail",
+                         path, have, newest);
+    int pg = sqldb_kind(sql) == SQLDB_PG;
+    for (size_t i = 0; i < n; i++) {
         if (list[i].version <= have) continue;
-        char *text = sqlite_dialect(list[i].sql);
-        if (!text) {
-            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-            break;
-        }
-        rc = exec_raw(sql, path, text, err);
+        char *text = dialect(list[i].sql, sqldb_kind(sql));
+        if (!text) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        int rc = sqldb_exec(sql, text, err);
         free(text);
-        if (!rc && list[i].sqlite_sql) rc = exec_raw(sql, path, list[i].sqlite_sql, err);
+        const char *rest = pg ? list[i].pg_sql : list[i].sqlite_sql;
+        if (!rc && rest) rc = sqldb_exec(sql, rest, err);
         if (rc) {
-            util_err_prefix(err, "migration %d (%s)", list[i].version, list[i].name);
-            break;
+            sql_failed(sql, path, "SQL", err);
+            return util_err_prefix(err, "migration %d (%s)", list[i].version, list[i].name);
         }
         char now[32];
         case_now(now);
-        if (sqlite3_prepare_v2(sql,
-                               "INSERT INTO schema_version (version, name, applied_at)"
-                               " VALUES (?, ?, ?)",
-                               -1, &st, NULL) != SQLITE_OK) {
-            rc = sql_fail_raw(sql, path, "schema_version", err);
-            break;
-        }
-        sqlite3_bind_int(st, 1, list[i].version);
+        snprintf(q, sizeof q, "INSERT INTO %s (version, name, applied_at) VALUES (?, ?, ?)", vt);
+        if (sqldb_prepare(sql, &st, q, err)) return sql_failed(sql, path, vt, err);
+        sqldb_bind_int(st, 1, list[i].version);
         case_bind_text(st, 2, list[i].name);
         case_bind_text(st, 3, now);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = sql_fail_raw(sql, path, "schema_version", err);
-        sqlite3_finalize(st);
-        if (!rc && ran) (*ran)++;
+        rc = sqldb_step(st) != SQLDB_DONE ? sql_failed(sql, path, vt, err) : 0;
+        sqldb_finalize(st);
+        if (rc) return rc;
+        if (ran) (*ran)++;
     }
-    if (!rc) rc = exec_raw(sql, path, "COMMIT", err);
-    if (rc && !sqlite3_get_autocommit(sql)) sqlite3_exec(sql, "ROLLBACK", NULL, NULL, NULL);
+    return 0;
+}
+
+int case_migrate(sqldb *sql, const char *path, const case_migration *list, size_t n, size_t *ran,
+                 util_err *err)
+{
+    if (ran) *ran = 0;
+    /* Two processes opening a new database at once run each migration once, the second finding
+     * the first's version recorded: SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock (a
+     * transaction-scoped one: it goes with the transaction, whatever ends it). */
+    int rc = sqldb_begin(sql, CASE_PG_MIGRATION_LOCK, err);
+    if (rc) return sql_failed(sql, path, "begin", err);
+    rc = migrate_in_tx(sql, path, list, n, ran, err);
+    if (!rc && sqldb_commit(sql, err)) rc = sql_failed(sql, path, "commit", err);
+    if (rc) sqldb_rollback(sql);
     if (rc && ran) *ran = 0;
     return rc;
 }
@@ -555,9 +561,21 @@ int case_migrate(sqlite3 *sql, const char *path, const case_migration *list, siz
 
 int case_db_open(case_db **out, const char *store_dir, unsigned flags, util_err *err)
 {
+    return case_db_open_at(out, store_dir, NULL, flags, err);
+}
+
+int case_db_open_at(case_db **out, const char *store_dir, const char *state_url, unsigned flags,
+                    util_err *err)
+{
     *out = NULL;
     struct stat sb;
-    if (stat(store_dir, &sb) || !S_ISDIR(sb.st_mode))
+    int pg = state_url && *state_url;
+    if (pg && !sqldb_is_pg_url(state_url))
+        return util_errf(err, UTIL_EINVAL,
+                         "--state: cases live in PostgreSQL (postgresql://...) or, without "
+                         "--state, in DIR/%s; '%s' is neither",
+                         CASE_DB_FILE, state_url);
+    if (!pg && (stat(store_dir, &sb) || !S_ISDIR(sb.st_mode)))
         return util_errf(err, UTIL_ENOTFOUND, "%s: not a store directory", store_dir);
     case_db *db = calloc(1, sizeof *db);
     if (!db) return util_errf(err, UTIL_ENOMEM, "out of memory");
@@ -566,38 +584,38 @@ int case_db_open(case_db **out, const char *store_dir, unsigned flags, util_err 
         return util_errf(err, UTIL_EINVAL, "%s: path too long", store_dir);
     }
     snprintf(db->dir, sizeof db->dir, "%s", store_dir);
-    snprintf(db->path, sizeof db->path, "%s/%s", store_dir, CASE_DB_FILE);
-    if (!(flags & CASE_OPEN_CREATE) && stat(db->path, &sb)) {
+    if (pg)
+        sqldb_shown_url(state_url, db->path, sizeof db->path);
+    else
+        snprintf(db->path, sizeof db->path, "%s/%s", store_dir, CASE_DB_FILE);
+    if (!pg && !(flags & CASE_OPEN_CREATE) && stat(db->path, &sb)) {
         int rc = util_errf(err, UTIL_ENOTFOUND, "%s: no cases yet (`cointrail case new` makes one)",
                            db->path);
         free(db);
         return rc;
     }
     pthread_mutex_init(&db->mu, NULL);
-    /* FULLMUTEX: SQLite's own serialisation too, should a caller share the handle in ways the
-     * module's mutex does not see (it cannot: the handle is opaque; this is belt and braces). */
-    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
-                 ((flags & CASE_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
-    int rc = 0;
-    if (sqlite3_open_v2(db->path, &db->sql, oflags, NULL) != SQLITE_OK) {
-        rc = db->sql ? case_sql_fail(db, "open", err)
-                     : util_errf(err, UTIL_ENOMEM, "%s: out of memory", db->path);
-        goto fail;
+    int rc;
+    if (pg) {
+        /* one PostgreSQL database holds every replica's cases: nothing here is per store */
+        rc = sqldb_open_pg(&db->sql, state_url, NULL, CASE_BUSY_MS, err);
+    } else {
+        rc = sqldb_open_sqlite(&db->sql, db->path, (flags & CASE_OPEN_CREATE) ? SQLDB_CREATE : 0,
+                               CASE_BUSY_MS, err);
+        /* WAL: readers never wait for the writer; synchronous FULL: a committed row (evidence)
+         * survives a power cut, not only a crash of the process. */
+        if (!rc && ((rc = case_sql_exec(db, "PRAGMA journal_mode=WAL", err)) ||
+                    (rc = case_sql_exec(db, "PRAGMA synchronous=FULL", err)) ||
+                    (rc = case_sql_exec(db, "PRAGMA foreign_keys=ON", err))))
+            goto fail;
     }
-    sqlite3_extended_result_codes(db->sql, 1);
-    sqlite3_busy_timeout(db->sql, CASE_BUSY_MS);
-    /* WAL: readers never wait for the writer; synchronous FULL: a committed row (evidence)
-     * survives a power cut, not only a crash of the process. */
-    if ((rc = case_sql_exec(db, "PRAGMA journal_mode=WAL", err)) ||
-        (rc = case_sql_exec(db, "PRAGMA synchronous=FULL", err)) ||
-        (rc = case_sql_exec(db, "PRAGMA foreign_keys=ON", err)))
-        goto fail;
+    if (rc) goto fail;
     if ((rc = case_migrate(db->sql, db->path, case_migrations, case_n_migrations, NULL, err)))
         goto fail;
     *out = db;
     return 0;
 fail:
-    sqlite3_close(db->sql);
+    sqldb_close(db->sql);
     pthread_mutex_destroy(&db->mu);
     free(db);
     return rc;
@@ -606,22 +624,29 @@ fail:
 void case_db_close(case_db *db)
 {
     if (!db) return;
-    sqlite3_close(db->sql);
+    sqldb_close(db->sql);
     pthread_mutex_destroy(&db->mu);
     free(db);
+}
+
+const char *case_db_backend(const case_db *db)
+{
+    return sqldb_kind_name(db->sql);
 }
 
 int case_db_schema_version(case_db *db, int *version, util_err *err)
 {
     pthread_mutex_lock(&db->mu);
-    sqlite3_stmt *st;
-    int rc = case_sql_prep(db, &st, "SELECT COALESCE(MAX(version), 0) FROM schema_version", err);
+    sqldb_stmt *st;
+    char q[128];
+    snprintf(q, sizeof q, "SELECT COALESCE(MAX(version), 0) FROM %s", case_version_table(db->sql));
+    int rc = case_sql_prep(db, &st, q, err);
     if (!rc) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            *version = sqlite3_column_int(st, 0);
+        if (sqldb_step(st) == SQLDB_ROW)
+            *version = sqldb_column_int(st, 0);
         else
             rc = case_sql_fail(db, "schema_version", err);
-        sqlite3_finalize(st);
+        sqldb_finalize(st);
     }
     pthread_mutex_unlock(&db->mu);
     return rc;
@@ -629,16 +654,16 @@ int case_db_schema_version(case_db *db, int *version, util_err *err)
 
 int case_exists(case_db *db, int64_t id, util_err *err)
 {
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int rc = case_sql_prep(db, &st, "SELECT 1 FROM cases WHERE id = ?", err);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE)
+    sqldb_bind_int64(st, 1, id);
+    int s = sqldb_step(st);
+    if (s == SQLDB_DONE)
         rc = util_errf(err, UTIL_ENOTFOUND, "case %" PRId64 " does not exist", id);
-    else if (s != SQLITE_ROW)
+    else if (s != SQLDB_ROW)
         rc = case_sql_fail(db, "cases", err);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
@@ -689,20 +714,20 @@ static const char zero_hash[] = "00000000000000000000000000000000000000000000000
 int case_audit_insert(case_db *db, const case_origin *who, int64_t case_id, const char *action,
                       const char *detail, util_err *err)
 {
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int rc = case_sql_prep(db, &st, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", err);
     if (rc) return rc;
     int64_t id = 1;
     char prev[65];
     snprintf(prev, sizeof prev, "%s", zero_hash);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0) + 1;
-        const unsigned char *h = sqlite3_column_text(st, 1);
-        snprintf(prev, sizeof prev, "%s", h ? (const char *)h : "");
-    } else if (s != SQLITE_DONE)
+    int s = sqldb_step(st);
+    if (s == SQLDB_ROW) {
+        id = sqldb_column_int64(st, 0) + 1;
+        const char *h = sqldb_column_text(st, 1);
+        snprintf(prev, sizeof prev, "%s", h ? h : "");
+    } else if (s != SQLDB_DONE)
         rc = case_sql_fail(db, "audit_log", err);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     if (rc) return rc;
     char at[32], hash[65];
     case_now(at);
@@ -715,11 +740,11 @@ int case_audit_insert(case_db *db, const case_origin *who, int64_t case_id, cons
                             " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             err)))
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    sqldb_bind_int64(st, 1, id);
     if (case_id > 0)
-        sqlite3_bind_int64(st, 2, case_id);
+        sqldb_bind_int64(st, 2, case_id);
     else
-        sqlite3_bind_null(st, 2);
+        sqldb_bind_null(st, 2);
     case_bind_text(st, 3, at);
     case_bind_text(st, 4, who->analyst);
     case_bind_text(st, 5, action);
@@ -728,8 +753,8 @@ int case_audit_insert(case_db *db, const case_origin *who, int64_t case_id, cons
     case_state_bind(st, 8, &who->state);
     case_bind_text(st, 13, prev);
     case_bind_text(st, 14, hash);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = case_sql_fail(db, "audit_log", err);
-    sqlite3_finalize(st);
+    if (sqldb_step(st) != SQLDB_DONE) rc = case_sql_fail(db, "audit_log", err);
+    sqldb_finalize(st);
     return rc;
 }
 
@@ -766,7 +791,7 @@ int case_audit_verify(case_db *db, int *ok, int64_t *bad_id, util_err *err)
     *ok = 1;
     if (bad_id) *bad_id = 0;
     pthread_mutex_lock(&db->mu);
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int rc =
         case_sql_prep(db, &st,
                       "SELECT id, COALESCE(case_id, 0), created_at, analyst, action, command,"
@@ -777,13 +802,13 @@ int case_audit_verify(case_db *db, int *ok, int64_t *bad_id, util_err *err)
     char prev[65];
     snprintf(prev, sizeof prev, "%s", zero_hash);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-#define T(i) (sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "")
+    while ((s = sqldb_step(st)) == SQLDB_ROW) {
+#define T(i) (sqldb_column_text(st, i) ? sqldb_column_text(st, i) : "")
         case_state cs;
         case_state_read(st, 7, &cs);
         char h[65];
-        int64_t id = sqlite3_column_int64(st, 0);
-        audit_hash(h, prev, id, sqlite3_column_int64(st, 1), T(2), T(3), T(4), T(5), T(6), &cs);
+        int64_t id = sqldb_column_int64(st, 0);
+        audit_hash(h, prev, id, sqldb_column_int64(st, 1), T(2), T(3), T(4), T(5), T(6), &cs);
         if (strcmp(prev, T(12)) || strcmp(h, T(13))) {
             *ok = 0;
             if (bad_id) *bad_id = id;
@@ -792,8 +817,8 @@ int case_audit_verify(case_db *db, int *ok, int64_t *bad_id, util_err *err)
         snprintf(prev, sizeof prev, "%s", T(13));
 #undef T
     }
-    if (*ok && s != SQLITE_DONE) rc = case_sql_fail(db, "audit_log", err);
-    sqlite3_finalize(st);
+    if (*ok && s != SQLDB_DONE) rc = case_sql_fail(db, "audit_log", err);
+    sqldb_finalize(st);
 out:
     pthread_mutex_unlock(&db->mu);
     return rc;

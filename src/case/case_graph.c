@@ -76,7 +76,7 @@ int case_graph_step_add(case_db *db, const case_origin *who, int64_t case_id,
     char now[32];
     case_now(now);
     if (save) {
-        sqlite3_stmt *q;
+        sqldb_stmt *q;
         if ((rc = case_sql_prep(db, &q,
                                 "INSERT INTO case_graph_steps (case_id, op, node, spec, direction,"
                                 " policy, detail, analyst, created_at, btc_tip, btc_height,"
@@ -84,7 +84,7 @@ int case_graph_step_add(case_db *db, const case_origin *who, int64_t case_id,
                                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                                 err)))
             goto fail;
-        sqlite3_bind_int64(q, 1, case_id);
+        sqldb_bind_int64(q, 1, case_id);
         case_bind_text(q, 2, v.op);
         case_bind_text(q, 3, v.node);
         case_bind_text(q, 4, v.spec);
@@ -94,11 +94,11 @@ int case_graph_step_add(case_db *db, const case_origin *who, int64_t case_id,
         case_bind_text(q, 8, who->analyst);
         case_bind_text(q, 9, now);
         case_state_bind(q, 10, &who->state);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            id = sqlite3_column_int64(q, 0);
+        if (sqldb_step(q) == SQLDB_ROW)
+            id = sqldb_column_int64(q, 0);
         else
             rc = case_sql_fail(db, "case_graph_steps", err);
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
         if (rc) goto fail;
     }
     /* the audit row says what was asked and what came of it (the answer's summary) */
@@ -141,7 +141,7 @@ int case_graph_get(case_db *db, const case_origin *who, int64_t case_id, case_gr
     char detail[64];
     snprintf(detail, sizeof detail, "{\"case\": %" PRId64 "}", case_id);
     if ((rc = case_audit_insert(db, who, case_id, "graph.read", detail, err))) goto fail;
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     if ((rc = case_sql_prep(db, &q,
                             "SELECT id, op, node, spec, direction, policy, detail, analyst,"
                             " created_at, btc_tip, btc_height, evm_chain, evm_tip, evm_height"
@@ -150,17 +150,17 @@ int case_graph_get(case_db *db, const case_origin *who, int64_t case_id, case_gr
                             " AND op = 'start'), 0) ORDER BY id",
                             err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, case_id);
+    sqldb_bind_int64(q, 1, case_id);
     size_t cap = 0;
     int st;
-    while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+    while ((st = sqldb_step(q)) == SQLDB_ROW) {
         if (util_grow((void **)out, &cap, *n + 1, sizeof **out, 16, SIZE_MAX)) {
             rc = util_errf(err, UTIL_ENOMEM, "out of memory");
             break;
         }
         case_graph_step *g = &(*out)[(*n)++];
         memset(g, 0, sizeof *g);
-        g->id = sqlite3_column_int64(q, 0);
+        g->id = sqldb_column_int64(q, 0);
         g->case_id = case_id;
         char **f[] = {&g->op,     &g->node,   &g->spec,    &g->direction,
                       &g->policy, &g->detail, &g->analyst, &g->created_at};
@@ -170,8 +170,8 @@ int case_graph_get(case_db *db, const case_origin *who, int64_t case_id, case_gr
         case_state_read(q, 9, &g->state);
         if (rc) break;
     }
-    if (!rc && st != SQLITE_DONE) rc = case_sql_fail(db, "case_graph_steps", err);
-    sqlite3_finalize(q);
+    if (!rc && st != SQLDB_DONE) rc = case_sql_fail(db, "case_graph_steps", err);
+    sqldb_finalize(q);
     if (rc) goto fail;
     rc = case_commit(db, err);
     if (rc) goto fail_free;

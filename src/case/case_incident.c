@@ -181,12 +181,12 @@ done:
 /* Replace an incident's amounts (inside the caller's transaction). */
 int case_inc_write_stolen(case_db *db, int64_t id, const case_stolen *s, size_t n, util_err *err)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q, "DELETE FROM incident_amounts WHERE incident_id = ?", err);
     if (rc) return rc;
-    sqlite3_bind_int64(q, 1, id);
-    if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incident_amounts", err);
-    sqlite3_finalize(q);
+    sqldb_bind_int64(q, 1, id);
+    if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incident_amounts", err);
+    sqldb_finalize(q);
     if (rc || (rc = case_sql_prep(db, &q,
                                   "INSERT INTO incident_amounts (incident_id, chain, asset, symbol,"
                                   " decimals, amount, n_refs, computed_at)"
@@ -196,18 +196,18 @@ int case_inc_write_stolen(case_db *db, int64_t id, const case_stolen *s, size_t 
     char now[32];
     case_now(now);
     for (size_t i = 0; i < n && !rc; i++) {
-        sqlite3_reset(q);
-        sqlite3_bind_int64(q, 1, id);
+        sqldb_reset(q);
+        sqldb_bind_int64(q, 1, id);
         case_bind_text(q, 2, s[i].chain);
         case_bind_text(q, 3, s[i].asset);
         case_bind_text(q, 4, s[i].symbol);
-        sqlite3_bind_int(q, 5, s[i].decimals);
+        sqldb_bind_int(q, 5, s[i].decimals);
         case_bind_text(q, 6, s[i].amount);
-        sqlite3_bind_int64(q, 7, (int64_t)s[i].refs);
+        sqldb_bind_int64(q, 7, (int64_t)s[i].refs);
         case_bind_text(q, 8, now);
-        if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incident_amounts", err);
+        if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incident_amounts", err);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     return rc;
 }
 
@@ -217,7 +217,7 @@ int case_inc_write_stolen(case_db *db, int64_t id, const case_stolen *s, size_t 
 
 static int read_children(case_db *db, case_incident *inc, util_err *err)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = 0, oom = 0, s;
     size_t cap;
     /* attributions */
@@ -226,9 +226,9 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
                             " FROM incident_attributions WHERE incident_id = ? ORDER BY pos",
                             err)))
         return rc;
-    sqlite3_bind_int64(q, 1, inc->id);
+    sqldb_bind_int64(q, 1, inc->id);
     cap = 0;
-    while (!oom && (s = sqlite3_step(q)) == SQLITE_ROW) {
+    while (!oom && (s = sqldb_step(q)) == SQLDB_ROW) {
         if (inc->n_attrs == cap) {
             cap = cap ? 2 * cap : 4;
             case_attribution *a = realloc(inc->attrs, cap * sizeof *a);
@@ -241,18 +241,18 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
         case_attribution *a = &inc->attrs[inc->n_attrs++];
         memset(a, 0, sizeof *a);
         DUP(a->actor, 0), DUP(a->attributed_by, 1), DUP(a->kind, 2);
-        a->confidence = sqlite3_column_int(q, 3);
+        a->confidence = sqldb_column_int(q, 3);
         DUP(a->date, 4), DUP(a->url, 5);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     /* urls */
     if (!oom && !(rc = case_sql_prep(db, &q,
                                      "SELECT url_role, url FROM incident_urls WHERE incident_id = ?"
                                      " ORDER BY pos",
                                      err))) {
-        sqlite3_bind_int64(q, 1, inc->id);
+        sqldb_bind_int64(q, 1, inc->id);
         cap = 0;
-        while (!oom && sqlite3_step(q) == SQLITE_ROW) {
+        while (!oom && sqldb_step(q) == SQLDB_ROW) {
             if (inc->n_urls == cap) {
                 cap = cap ? 2 * cap : 4;
                 case_source_url *a = realloc(inc->urls, cap * sizeof *a);
@@ -266,7 +266,7 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
             memset(u, 0, sizeof *u);
             DUP(u->role, 0), DUP(u->url, 1);
         }
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     /* seeds */
     if (!oom && !rc &&
@@ -274,9 +274,9 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
                              "SELECT id, chain, spec, seed_role, note, url, origin FROM"
                              " incident_seeds WHERE incident_id = ? ORDER BY id",
                              err))) {
-        sqlite3_bind_int64(q, 1, inc->id);
+        sqldb_bind_int64(q, 1, inc->id);
         cap = 0;
-        while (!oom && sqlite3_step(q) == SQLITE_ROW) {
+        while (!oom && sqldb_step(q) == SQLDB_ROW) {
             if (inc->n_seeds == cap) {
                 cap = cap ? 2 * cap : 8;
                 case_incident_seed *a = realloc(inc->seeds, cap * sizeof *a);
@@ -288,11 +288,11 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
             }
             case_incident_seed *x = &inc->seeds[inc->n_seeds++];
             memset(x, 0, sizeof *x);
-            x->id = sqlite3_column_int64(q, 0);
+            x->id = sqldb_column_int64(q, 0);
             DUP(x->chain, 1), DUP(x->spec, 2), DUP(x->role, 3), DUP(x->note, 4), DUP(x->url, 5);
             DUP(x->origin, 6);
         }
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     /* amounts: btc first, then by chain and asset (native first) */
     if (!oom && !rc &&
@@ -301,9 +301,9 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
                              " incident_amounts WHERE incident_id = ? ORDER BY chain <> 'btc',"
                              " chain, asset <> 'native', asset",
                              err))) {
-        sqlite3_bind_int64(q, 1, inc->id);
+        sqldb_bind_int64(q, 1, inc->id);
         cap = 0;
-        while (!oom && sqlite3_step(q) == SQLITE_ROW) {
+        while (!oom && sqldb_step(q) == SQLDB_ROW) {
             if (inc->n_stolen == cap) {
                 cap = cap ? 2 * cap : 4;
                 case_stolen *a = realloc(inc->stolen, cap * sizeof *a);
@@ -316,11 +316,11 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
             case_stolen *x = &inc->stolen[inc->n_stolen++];
             memset(x, 0, sizeof *x);
             DUP(x->chain, 0), DUP(x->asset, 1), DUP(x->symbol, 2);
-            x->decimals = sqlite3_column_int(q, 3);
+            x->decimals = sqldb_column_int(q, 3);
             DUP(x->amount, 4);
-            x->refs = (uint64_t)sqlite3_column_int64(q, 5);
+            x->refs = (uint64_t)sqldb_column_int64(q, 5);
         }
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     return rc;
@@ -330,22 +330,22 @@ static int read_children(case_db *db, case_incident *inc, util_err *err)
 static int read_trace(case_db *db, int64_t inc_id, case_itrace *t, util_err *err)
 {
     memset(t, 0, sizeof *t);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q,
                            "SELECT id, run_by, run_at, command, btc_tip, btc_height, evm_chain,"
                            " evm_tip, evm_height, skipped FROM incident_traces"
                            " WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
                            err);
     if (rc) return rc;
-    sqlite3_bind_int64(q, 1, inc_id);
+    sqldb_bind_int64(q, 1, inc_id);
     int oom = 0;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        t->id = sqlite3_column_int64(q, 0);
+    if (sqldb_step(q) == SQLDB_ROW) {
+        t->id = sqldb_column_int64(q, 0);
         DUP(t->run_by, 1), DUP(t->run_at, 2), DUP(t->command, 3);
         case_state_read(q, 4, &t->state);
         DUP(t->skipped, 9);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (oom) return util_errf(err, UTIL_ENOMEM, "out of memory");
     if (!t->id) return 0;
     /* legs */
@@ -353,9 +353,9 @@ static int read_trace(case_db *db, int64_t inc_id, case_itrace *t, util_err *err
     if ((rc = case_sql_prep(db, &q, "SELECT COUNT(*) FROM incident_trace_runs WHERE trace_id = ?",
                             err)))
         return rc;
-    sqlite3_bind_int64(q, 1, t->id);
-    if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    sqldb_bind_int64(q, 1, t->id);
+    if (sqldb_step(q) == SQLDB_ROW) n = sqldb_column_int64(q, 0);
+    sqldb_finalize(q);
     if (n && (!(t->legs = calloc((size_t)n, sizeof *t->legs)) ||
               !(t->runs = calloc((size_t)n, sizeof *t->runs))))
         return util_errf(err, UTIL_ENOMEM, "out of memory");
@@ -364,26 +364,26 @@ static int read_trace(case_db *db, int64_t inc_id, case_itrace *t, util_err *err
                             " incident_trace_runs WHERE trace_id = ? ORDER BY pos",
                             err)))
         return rc;
-    sqlite3_bind_int64(q, 1, t->id);
-    while (!rc && !oom && t->n_legs < (size_t)n && sqlite3_step(q) == SQLITE_ROW) {
+    sqldb_bind_int64(q, 1, t->id);
+    while (!rc && !oom && t->n_legs < (size_t)n && sqldb_step(q) == SQLDB_ROW) {
         case_leg *l = &t->legs[t->n_legs];
-        l->run_id = sqlite3_column_int64(q, 0);
+        l->run_id = sqldb_column_int64(q, 0);
         DUP(l->leg, 1);
-        l->deposit = sqlite3_column_int64(q, 2);
+        l->deposit = sqldb_column_int64(q, 2);
         DUP(l->share_num, 3), DUP(l->share_den, 4);
         t->n_legs++;
         rc = case_run_read(db, l->run_id, &t->runs[t->n_legs - 1], err);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     if (rc) return rc;
     /* deposits */
     if ((rc = case_sql_prep(db, &q, "SELECT COUNT(*) FROM incident_deposits WHERE trace_id = ?",
                             err)))
         return rc;
-    sqlite3_bind_int64(q, 1, t->id);
-    n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-    sqlite3_finalize(q);
+    sqldb_bind_int64(q, 1, t->id);
+    n = sqldb_step(q) == SQLDB_ROW ? sqldb_column_int64(q, 0) : 0;
+    sqldb_finalize(q);
     if (n && !(t->deposits = calloc((size_t)n, sizeof *t->deposits)))
         return util_errf(err, UTIL_ENOMEM, "out of memory");
     if ((rc = case_sql_prep(db, &q,
@@ -392,17 +392,17 @@ static int read_trace(case_db *db, int64_t inc_id, case_itrace *t, util_err *err
                             " why_not FROM incident_deposits WHERE trace_id = ? ORDER BY pos",
                             err)))
         return rc;
-    sqlite3_bind_int64(q, 1, t->id);
-    while (!oom && t->n_deposits < (size_t)n && sqlite3_step(q) == SQLITE_ROW) {
+    sqldb_bind_int64(q, 1, t->id);
+    while (!oom && t->n_deposits < (size_t)n && sqldb_step(q) == SQLDB_ROW) {
         case_deposit *d = &t->deposits[t->n_deposits++];
-        d->run_id = sqlite3_column_int64(q, 0);
+        d->run_id = sqldb_column_int64(q, 0);
         DUP(d->chain, 1), DUP(d->address, 2), DUP(d->category, 3), DUP(d->actor, 4);
         DUP(d->tx_hash, 5), DUP(d->asset, 6), DUP(d->amount, 7), DUP(d->taint, 8);
         DUP(d->to_chain, 9), DUP(d->method, 10), DUP(d->confidence, 11);
-        d->links = sqlite3_column_int64(q, 12);
+        d->links = sqldb_column_int64(q, 12);
         DUP(d->why_not, 13);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     return oom ? util_errf(err, UTIL_ENOMEM, "out of memory") : 0;
 }
 
@@ -411,16 +411,16 @@ static const char inc_cols[] =
     " notes, origin, i.created_by, i.created_at, updated_at,"
     " COALESCE((SELECT MIN(c.id) FROM cases c WHERE c.incident_id = i.id), 0) FROM incidents i";
 
-static int read_row(sqlite3_stmt *q, case_incident *inc)
+static int read_row(sqldb_stmt *q, case_incident *inc)
 {
     int oom = 0;
     memset(inc, 0, sizeof *inc);
-    inc->id = sqlite3_column_int64(q, 0);
+    inc->id = sqldb_column_int64(q, 0);
     DUP(inc->slug, 1), DUP(inc->date, 2), DUP(inc->victim, 3), DUP(inc->chains, 4);
     DUP(inc->amount_native, 5), DUP(inc->amount_fiat, 6), DUP(inc->usd, 7), DUP(inc->notes, 8);
     DUP(inc->origin, 9), DUP(inc->created_by, 10), DUP(inc->created_at, 11);
     DUP(inc->updated_at, 12);
-    inc->case_id = sqlite3_column_int64(q, 13);
+    inc->case_id = sqldb_column_int64(q, 13);
     return oom ? UTIL_ENOMEM : 0;
 }
 #undef DUP
@@ -432,13 +432,13 @@ int case_inc_read(case_db *db, const char *where, const char *arg, int with_trac
     *out = NULL, *n = 0;
     char sql[1024];
     snprintf(sql, sizeof sql, "%s %s ORDER BY i.incident_date, slug", inc_cols, where);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q, sql, err);
     if (rc) return rc;
     if (arg) case_bind_text(q, 1, arg);
     size_t cap = 0;
     int s;
-    while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+    while ((s = sqldb_step(q)) == SQLDB_ROW) {
         if (*n == cap) {
             size_t nc = cap ? 2 * cap : 16;
             case_incident *a = realloc(*out, nc * sizeof *a);
@@ -453,8 +453,8 @@ int case_inc_read(case_db *db, const char *where, const char *arg, int with_trac
             break;
         }
     }
-    if (!rc && s != SQLITE_DONE) rc = case_sql_fail(db, "incidents", err);
-    sqlite3_finalize(q);
+    if (!rc && s != SQLDB_DONE) rc = case_sql_fail(db, "incidents", err);
+    sqldb_finalize(q);
     for (size_t i = 0; !rc && i < *n; i++) {
         rc = read_children(db, &(*out)[i], err);
         if (!rc && with_traces) rc = read_trace(db, (*out)[i].id, &(*out)[i].trace, err);
@@ -549,7 +549,7 @@ static const char *inc_diff(const case_incident *a, const case_incident *b)
 
 static int insert_children(case_db *db, const case_incident *inc, int64_t id, util_err *err)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q,
                            "INSERT INTO incident_attributions (incident_id, pos, actor,"
                            " attributed_by, kind, confidence, attributed_on, url)"
@@ -557,32 +557,32 @@ static int insert_children(case_db *db, const case_incident *inc, int64_t id, ut
                            err);
     for (size_t i = 0; !rc && i < inc->n_attrs; i++) {
         const case_attribution *a = &inc->attrs[i];
-        sqlite3_reset(q);
-        sqlite3_bind_int64(q, 1, id);
-        sqlite3_bind_int64(q, 2, (int64_t)i);
+        sqldb_reset(q);
+        sqldb_bind_int64(q, 1, id);
+        sqldb_bind_int64(q, 2, (int64_t)i);
         case_bind_text(q, 3, a->actor);
         case_bind_text(q, 4, a->attributed_by);
         case_bind_text(q, 5, a->kind);
-        sqlite3_bind_int(q, 6, a->confidence);
+        sqldb_bind_int(q, 6, a->confidence);
         case_bind_text(q, 7, a->date);
         case_bind_text(q, 8, a->url);
-        if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incident_attributions", err);
+        if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incident_attributions", err);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (rc || (rc = case_sql_prep(db, &q,
                                   "INSERT INTO incident_urls (incident_id, pos, url_role, url)"
                                   " VALUES (?, ?, ?, ?)",
                                   err)))
         return rc;
     for (size_t i = 0; !rc && i < inc->n_urls; i++) {
-        sqlite3_reset(q);
-        sqlite3_bind_int64(q, 1, id);
-        sqlite3_bind_int64(q, 2, (int64_t)i);
+        sqldb_reset(q);
+        sqldb_bind_int64(q, 1, id);
+        sqldb_bind_int64(q, 2, (int64_t)i);
         case_bind_text(q, 3, inc->urls[i].role);
         case_bind_text(q, 4, inc->urls[i].url);
-        if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incident_urls", err);
+        if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incident_urls", err);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     return rc;
 }
 
@@ -590,7 +590,7 @@ static int insert_children(case_db *db, const case_incident *inc, int64_t id, ut
 static int insert_seeds(case_db *db, const case_origin *who, int64_t id,
                         const case_incident_seed *s, size_t n, size_t *added, util_err *err)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q,
                            "INSERT INTO incident_seeds (incident_id, chain, spec, seed_role, note,"
                            " url, origin, added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -599,8 +599,8 @@ static int insert_seeds(case_db *db, const case_origin *who, int64_t id,
     char now[32];
     case_now(now);
     for (size_t i = 0; !rc && i < n; i++) {
-        sqlite3_reset(q);
-        sqlite3_bind_int64(q, 1, id);
+        sqldb_reset(q);
+        sqldb_bind_int64(q, 1, id);
         case_bind_text(q, 2, s[i].chain);
         case_bind_text(q, 3, s[i].spec);
         case_bind_text(q, 4, s[i].role);
@@ -609,12 +609,12 @@ static int insert_seeds(case_db *db, const case_origin *who, int64_t id,
         case_bind_text(q, 7, s[i].origin);
         case_bind_text(q, 8, who->analyst);
         case_bind_text(q, 9, now);
-        if (sqlite3_step(q) != SQLITE_DONE)
+        if (sqldb_step(q) != SQLDB_DONE)
             rc = case_sql_fail(db, "incident_seeds", err);
         else
-            *added += (size_t)sqlite3_changes(db->sql);
+            *added += (size_t)sqldb_changes(db->sql);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     return rc;
 }
 
@@ -635,7 +635,7 @@ static int insert_incident(case_db *db, const case_origin *who, const case_incid
 {
     char now[32];
     case_now(now);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q,
                            "INSERT INTO incidents (slug, incident_date, victim, chains,"
                            " amount_native, amount_fiat, usd, notes, origin, created_by,"
@@ -648,11 +648,11 @@ static int insert_incident(case_db *db, const case_origin *who, const case_incid
                        inc->origin,        who->analyst,     now,         now};
     for (int i = 0; i < 12; i++)
         case_bind_text(q, i + 1, v[i]);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *id = sqlite3_column_int64(q, 0);
+    if (sqldb_step(q) == SQLDB_ROW)
+        *id = sqldb_column_int64(q, 0);
     else
         rc = case_sql_fail(db, "incidents", err);
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (!rc) rc = insert_children(db, inc, *id, err);
     if (rc) return rc;
     /* its case: the investigation the incident's traces are recorded in */
@@ -683,12 +683,12 @@ static int insert_incident(case_db *db, const case_origin *who, const case_incid
         case_bind_text(q, 5, inc->notes);
         case_bind_text(q, 6, who->analyst);
         case_bind_text(q, 7, now);
-        sqlite3_bind_int64(q, 8, *id);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            case_id = sqlite3_column_int64(q, 0);
+        sqldb_bind_int64(q, 8, *id);
+        if (sqldb_step(q) == SQLDB_ROW)
+            case_id = sqldb_column_int64(q, 0);
         else
             rc = case_sql_fail(db, "cases", err);
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     util_buf_free(&title);
     if (!rc)
@@ -704,7 +704,7 @@ static int update_incident(case_db *db, const case_origin *who, const case_incid
 {
     char now[32];
     case_now(now);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(db, &q,
                            "UPDATE incidents SET incident_date = ?, victim = ?, chains = ?,"
                            " amount_native = ?, amount_fiat = ?, usd = ?, notes = ?, origin = ?,"
@@ -716,16 +716,16 @@ static int update_incident(case_db *db, const case_origin *who, const case_incid
                        inc->notes,         inc->origin,      now};
     for (int i = 0; i < 9; i++)
         case_bind_text(q, i + 1, v[i]);
-    sqlite3_bind_int64(q, 10, id);
-    if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incidents", err);
-    sqlite3_finalize(q);
+    sqldb_bind_int64(q, 10, id);
+    if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incidents", err);
+    sqldb_finalize(q);
     static const char *const del[] = {"DELETE FROM incident_attributions WHERE incident_id = ?",
                                       "DELETE FROM incident_urls WHERE incident_id = ?"};
     for (int k = 0; k < 2 && !rc; k++) {
         if ((rc = case_sql_prep(db, &q, del[k], err))) break;
-        sqlite3_bind_int64(q, 1, id);
-        if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incidents", err);
-        sqlite3_finalize(q);
+        sqldb_bind_int64(q, 1, id);
+        if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incidents", err);
+        sqldb_finalize(q);
     }
     if (!rc) rc = insert_children(db, inc, id, err);
     if (!rc)
@@ -766,7 +766,7 @@ static int check_seeds_in_store(const case_stores *st, const case_incident_seed 
 static int64_t find_incident(case_db *db, const char *slug, int64_t *case_id, util_err *err,
                              int *rc)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     *rc = case_sql_prep(db, &q,
                         "SELECT id, COALESCE((SELECT MIN(c.id) FROM cases c WHERE"
                         " c.incident_id = i.id), 0) FROM incidents i WHERE slug = ?",
@@ -774,11 +774,11 @@ static int64_t find_incident(case_db *db, const char *slug, int64_t *case_id, ut
     if (*rc) return 0;
     case_bind_text(q, 1, slug);
     int64_t id = 0;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        id = sqlite3_column_int64(q, 0);
-        if (case_id) *case_id = sqlite3_column_int64(q, 1);
+    if (sqldb_step(q) == SQLDB_ROW) {
+        id = sqldb_column_int64(q, 0);
+        if (case_id) *case_id = sqldb_column_int64(q, 1);
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     return id;
 }
 
@@ -868,19 +868,19 @@ int case_incident_import(case_db *db, const case_origin *who, const case_stores 
             r.added++, changed = 1;
         } else {
             case_incident old = {.id = id};
-            sqlite3_stmt *q;
+            sqldb_stmt *q;
             if (!(rc = case_sql_prep(db, &q,
                                      "SELECT incident_date, victim, chains, amount_native,"
                                      " amount_fiat, notes, origin FROM incidents WHERE id = ?",
                                      err))) {
-                sqlite3_bind_int64(q, 1, id);
-                if (sqlite3_step(q) == SQLITE_ROW) {
+                sqldb_bind_int64(q, 1, id);
+                if (sqldb_step(q) == SQLDB_ROW) {
                     old.date = case_col_dup(q, 0), old.victim = case_col_dup(q, 1);
                     old.chains = case_col_dup(q, 2), old.amount_native = case_col_dup(q, 3);
                     old.amount_fiat = case_col_dup(q, 4), old.notes = case_col_dup(q, 5);
                     old.origin = case_col_dup(q, 6);
                 }
-                sqlite3_finalize(q);
+                sqldb_finalize(q);
                 if (!old.date || !old.victim || !old.chains || !old.amount_native ||
                     !old.amount_fiat || !old.notes || !old.origin)
                     rc = util_errf(err, UTIL_ENOMEM, "out of memory");

@@ -70,16 +70,16 @@ static int ensure_case_seed(case_db *db, const case_origin *who, int64_t case_id
                             const case_stores *st, const case_incident_seed *s, util_err *err)
 {
     pthread_mutex_lock(&db->mu);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     int rc = case_sql_prep(
         db, &q, "SELECT 1 FROM case_seeds WHERE case_id = ? AND chain = ? AND spec = ?", err);
     int have = 0;
     if (!rc) {
-        sqlite3_bind_int64(q, 1, case_id);
+        sqldb_bind_int64(q, 1, case_id);
         case_bind_text(q, 2, s->chain);
         case_bind_text(q, 3, s->spec);
-        have = sqlite3_step(q) == SQLITE_ROW;
-        sqlite3_finalize(q);
+        have = sqldb_step(q) == SQLDB_ROW;
+        sqldb_finalize(q);
     }
     pthread_mutex_unlock(&db->mu);
     if (rc || have) return rc;
@@ -198,24 +198,24 @@ static int record(case_db *db, const case_origin *who, const case_incident *inc,
     if ((rc = case_begin(db, err))) goto out;
     char now[32];
     case_now(now);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     if (!(rc = case_sql_prep(db, &q,
                              "INSERT INTO incident_traces (incident_id, case_id, run_by, run_at,"
                              " command, btc_tip, btc_height, evm_chain, evm_tip, evm_height,"
                              " skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                              err))) {
-        sqlite3_bind_int64(q, 1, inc->id);
-        sqlite3_bind_int64(q, 2, inc->case_id);
+        sqldb_bind_int64(q, 1, inc->id);
+        sqldb_bind_int64(q, 2, inc->case_id);
         case_bind_text(q, 3, who->analyst);
         case_bind_text(q, 4, now);
         case_bind_text(q, 5, who->command);
         case_state_bind(q, 6, &who->state);
         case_bind_text(q, 11, skipped);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            *trace_id = sqlite3_column_int64(q, 0);
+        if (sqldb_step(q) == SQLDB_ROW)
+            *trace_id = sqldb_column_int64(q, 0);
         else
             rc = case_sql_fail(db, "incident_traces", err);
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     if (!rc && !(rc = case_sql_prep(db, &q,
                                     "INSERT INTO incident_trace_runs (trace_id, pos, run_id, leg,"
@@ -223,17 +223,17 @@ static int record(case_db *db, const case_origin *who, const case_incident *inc,
                                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                                     err))) {
         for (size_t i = 0; !rc && i < lg->n; i++) {
-            sqlite3_reset(q);
-            sqlite3_bind_int64(q, 1, *trace_id);
-            sqlite3_bind_int64(q, 2, (int64_t)i);
-            sqlite3_bind_int64(q, 3, lg->v[i].run_id);
+            sqldb_reset(q);
+            sqldb_bind_int64(q, 1, *trace_id);
+            sqldb_bind_int64(q, 2, (int64_t)i);
+            sqldb_bind_int64(q, 3, lg->v[i].run_id);
             case_bind_text(q, 4, lg->v[i].leg);
-            sqlite3_bind_int64(q, 5, lg->v[i].deposit);
+            sqldb_bind_int64(q, 5, lg->v[i].deposit);
             case_bind_text(q, 6, lg->v[i].share_num);
             case_bind_text(q, 7, lg->v[i].share_den);
-            if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incident_trace_runs", err);
+            if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incident_trace_runs", err);
         }
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     if (!rc && !(rc = case_sql_prep(db, &q,
                                     "INSERT INTO incident_deposits (trace_id, pos, run_id, chain,"
@@ -243,20 +243,20 @@ static int record(case_db *db, const case_origin *who, const case_incident *inc,
                                     err))) {
         for (size_t i = 0; !rc && i < n_deps; i++) {
             const case_deposit *d = &deps[i];
-            sqlite3_reset(q);
-            sqlite3_bind_int64(q, 1, *trace_id);
-            sqlite3_bind_int64(q, 2, (int64_t)i);
-            sqlite3_bind_int64(q, 3, d->run_id);
+            sqldb_reset(q);
+            sqldb_bind_int64(q, 1, *trace_id);
+            sqldb_bind_int64(q, 2, (int64_t)i);
+            sqldb_bind_int64(q, 3, d->run_id);
             const char *v[] = {d->chain,    d->address, d->category,  d->actor,
                                d->tx_hash,  d->asset,   d->amount,    d->taint,
                                d->to_chain, d->method,  d->confidence};
             for (int k = 0; k < 11; k++)
                 case_bind_text(q, 4 + k, v[k]);
-            sqlite3_bind_int64(q, 15, d->links);
+            sqldb_bind_int64(q, 15, d->links);
             case_bind_text(q, 16, d->why_not);
-            if (sqlite3_step(q) != SQLITE_DONE) rc = case_sql_fail(db, "incident_deposits", err);
+            if (sqldb_step(q) != SQLDB_DONE) rc = case_sql_fail(db, "incident_deposits", err);
         }
-        sqlite3_finalize(q);
+        sqldb_finalize(q);
     }
     if (!rc) rc = case_inc_write_stolen(db, inc->id, stolen, n_stolen, err);
     if (!rc) {

@@ -5,52 +5,66 @@
 #define CT_CASE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
-
+#include "../sqldb/sqldb.h"
 #include "case.h"
 
 struct case_db {
-    sqlite3 *sql;
+    sqldb *sql;         /* DIR/cases.sqlite, or the shared PostgreSQL database of --state */
     pthread_mutex_t mu; /* held by every public function for its whole work */
     char dir[4096];     /* the store directory */
-    char path[4200];    /* DIR/cases.sqlite */
+    char path[4200];    /* as messages name the database: DIR/cases.sqlite or the URI */
 };
 
+/* PostgreSQL: the advisory lock every case writer takes in its transaction (so that writers
+ * take turns as SQLite's BEGIN IMMEDIATE makes them: the audit chain's next id and hash are
+ * read and written by one writer at a time), and the one the migrations take. */
+#define CASE_PG_WRITE_LOCK 7270417101LL
+#define CASE_PG_MIGRATION_LOCK 7270417102LL
+
 /* One step of the schema. sql is portable (SQLite and PostgreSQL) but for the token {ID}, the
- * dialect's auto-numbered primary key; sqlite_sql is the SQLite-only rest (triggers). Each
- * migration runs once, in the transaction that records its version. */
+ * dialect's auto-numbered primary key; sqlite_sql and pg_sql are each dialect's rest (the
+ * append-only triggers). Each migration runs once, in the transaction that records its
+ * version. */
 typedef struct case_migration {
     int version;
     const char *name;
     const char *sql;
     const char *sqlite_sql;
+    const char *pg_sql;
 } case_migration;
 
 /* The migrations of this program, oldest first (CASE_SCHEMA_VERSION is the last one's). */
 extern const case_migration case_migrations[];
 extern const size_t case_n_migrations;
 
-/* Bring the database to the newest of list (sorted by version): inside one BEGIN IMMEDIATE
- * transaction, read the recorded version, run each newer migration and record it. A database
- * newer than the list is UTIL_EFORMAT; a failing migration rolls everything back (the
- * recorded version stays). *ran (may be NULL) gets how many ran. */
-int case_migrate(sqlite3 *sql, const char *path, const case_migration *list, size_t n, size_t *ran,
+/* The table that records the applied migrations: schema_version in DIR/cases.sqlite (as it
+ * always was), case_schema_version on PostgreSQL, whose database src/state shares (its own
+ * versions are in schema_version there). */
+const char *case_version_table(const sqldb *sql);
+
+/* Bring the database to the newest of list (sorted by version): inside one write transaction
+ * (SQLite: BEGIN IMMEDIATE; PostgreSQL: under an advisory lock too), read the recorded
+ * version, run each newer migration and record it. A database newer than the list is
+ * UTIL_EFORMAT; a failing migration rolls everything back (the recorded version stays). *ran
+ * (may be NULL) gets how many ran. */
+int case_migrate(sqldb *sql, const char *path, const case_migration *list, size_t n, size_t *ran,
                  util_err *err);
 
-/* ---- helpers over SQLite (case_db.c) ---- */
+/* ---- helpers over sqldb (case_db.c) ---- */
 
 /* The error of the connection's last call as a UTIL_E* code and a message "PATH: what: msg". */
 int case_sql_fail(case_db *db, const char *what, util_err *err);
 int case_sql_exec(case_db *db, const char *sql, util_err *err);
-int case_sql_prep(case_db *db, sqlite3_stmt **st, const char *sql, util_err *err);
-/* BEGIN IMMEDIATE (a writer), COMMIT, ROLLBACK (never fails the caller). */
+int case_sql_prep(case_db *db, sqldb_stmt **st, const char *sql, util_err *err);
+/* Open a write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL BEGIN and the writers' advisory
+ * lock), COMMIT, ROLLBACK (never fails the caller). */
 int case_begin(case_db *db, util_err *err);
 int case_commit(case_db *db, util_err *err);
 void case_rollback(case_db *db);
 /* Bind text (NULL as ""), int64. */
-int case_bind_text(sqlite3_stmt *st, int i, const char *s);
+int case_bind_text(sqldb_stmt *st, int i, const char *s);
 /* A column as a new string ("" for NULL); NULL only when out of memory. */
-char *case_col_dup(sqlite3_stmt *st, int i);
+char *case_col_dup(sqldb_stmt *st, int i);
 
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void case_now(char out[32]);
@@ -73,9 +87,9 @@ int case_exists(case_db *db, int64_t id, util_err *err);
 int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err);
 /* Read a state from 5 columns starting at i (btc_tip, btc_height, evm_chain, evm_tip,
  * evm_height). */
-void case_state_read(sqlite3_stmt *st, int i, case_state *out);
+void case_state_read(sqldb_stmt *st, int i, case_state *out);
 /* Bind a state to 5 parameters starting at i. */
-void case_state_bind(sqlite3_stmt *st, int i, const case_state *s);
+void case_state_bind(sqldb_stmt *st, int i, const case_state *s);
 
 /* Record a run of the given specs (not the case's seeds: the Bitcoin outputs a cross-chain link
  * names) with the tracer of chain and its options (btc or evm), as case_trace records one. With

@@ -92,71 +92,71 @@ static const char info_cols[] =
     " (SELECT COUNT(*) FROM case_labels l WHERE l.case_id = c.id),"
     " (SELECT COUNT(*) FROM case_notes n WHERE n.case_id = c.id) FROM cases c";
 
-static int read_info(sqlite3_stmt *st, void *row)
+static int read_info(sqldb_stmt *st, void *row)
 {
     case_info *c = row;
     int oom = 0;
     memset(c, 0, sizeof *c);
-    c->id = sqlite3_column_int64(st, 0);
+    c->id = sqldb_column_int64(st, 0);
     DUP(c->title, 1), DUP(c->incident_date, 2), DUP(c->victim, 3), DUP(c->chains, 4);
     DUP(c->description, 5), DUP(c->status, 6), DUP(c->created_by, 7), DUP(c->created_at, 8);
-    c->n_seeds = sqlite3_column_int64(st, 9);
-    c->n_runs = sqlite3_column_int64(st, 10);
-    c->n_labels = sqlite3_column_int64(st, 11);
-    c->n_notes = sqlite3_column_int64(st, 12);
+    c->n_seeds = sqldb_column_int64(st, 9);
+    c->n_runs = sqldb_column_int64(st, 10);
+    c->n_labels = sqldb_column_int64(st, 11);
+    c->n_notes = sqldb_column_int64(st, 12);
     return oom ? UTIL_ENOMEM : 0;
 }
 
-static int read_seed(sqlite3_stmt *st, void *row)
+static int read_seed(sqldb_stmt *st, void *row)
 {
     case_seed *s = row;
     int oom = 0;
     memset(s, 0, sizeof *s);
-    s->id = sqlite3_column_int64(st, 0);
-    s->case_id = sqlite3_column_int64(st, 1);
+    s->id = sqldb_column_int64(st, 0);
+    s->case_id = sqldb_column_int64(st, 1);
     DUP(s->chain, 2), DUP(s->kind, 3), DUP(s->spec, 4), DUP(s->note, 5);
-    s->n_refs = (uint64_t)sqlite3_column_int64(st, 6);
+    s->n_refs = (uint64_t)sqldb_column_int64(st, 6);
     DUP(s->amount, 7), DUP(s->added_by, 8), DUP(s->added_at, 9);
     return oom ? UTIL_ENOMEM : 0;
 }
 static const char seed_cols[] = "SELECT id, case_id, chain, kind, spec, note, n_refs, amount,"
                                 " added_by, added_at FROM case_seeds";
 
-static int read_label(sqlite3_stmt *st, void *row)
+static int read_label(sqldb_stmt *st, void *row)
 {
     case_label *l = row;
     int oom = 0;
     memset(l, 0, sizeof *l);
-    l->id = sqlite3_column_int64(st, 0);
-    l->case_id = sqlite3_column_int64(st, 1);
+    l->id = sqldb_column_int64(st, 0);
+    l->case_id = sqldb_column_int64(st, 1);
     DUP(l->chain, 2), DUP(l->address, 3), DUP(l->category, 4), DUP(l->actor, 5);
     DUP(l->name, 6);
-    l->confidence = sqlite3_column_int(st, 7);
+    l->confidence = sqldb_column_int(st, 7);
     DUP(l->evidence, 8), DUP(l->author, 9), DUP(l->created_at, 10);
     return oom ? UTIL_ENOMEM : 0;
 }
 static const char label_cols[] = "SELECT id, case_id, chain, address, category, actor, label_name,"
                                  " confidence, evidence, author, created_at FROM case_labels";
 
-static int read_note(sqlite3_stmt *st, void *row)
+static int read_note(sqldb_stmt *st, void *row)
 {
     case_note *n = row;
     int oom = 0;
     memset(n, 0, sizeof *n);
-    n->id = sqlite3_column_int64(st, 0);
-    n->case_id = sqlite3_column_int64(st, 1);
+    n->id = sqldb_column_int64(st, 0);
+    n->case_id = sqldb_column_int64(st, 1);
     DUP(n->author, 2), DUP(n->created_at, 3), DUP(n->text, 4);
     return oom ? UTIL_ENOMEM : 0;
 }
 static const char note_cols[] = "SELECT id, case_id, author, created_at, body FROM case_notes";
 
-static int read_audit(sqlite3_stmt *st, void *row)
+static int read_audit(sqldb_stmt *st, void *row)
 {
     case_audit *a = row;
     int oom = 0;
     memset(a, 0, sizeof *a);
-    a->id = sqlite3_column_int64(st, 0);
-    a->case_id = sqlite3_column_int64(st, 1);
+    a->id = sqldb_column_int64(st, 0);
+    a->case_id = sqldb_column_int64(st, 1);
     DUP(a->at, 2), DUP(a->analyst, 3), DUP(a->action, 4), DUP(a->command, 5);
     DUP(a->detail, 6);
     case_state_read(st, 7, &a->state);
@@ -168,20 +168,20 @@ static const char audit_cols[] =
     " btc_height, evm_chain, evm_tip, evm_height, prev_hash, hash FROM audit_log";
 
 /* Run a prepared query binding id to ?1 and read every row with rd into a growing array. */
-typedef int (*row_reader)(sqlite3_stmt *st, void *row);
+typedef int (*row_reader)(sqldb_stmt *st, void *row);
 static int read_rows(case_db *db, const char *sql, int64_t id, size_t elem, row_reader rd,
                      void **out, size_t *n, util_err *err)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int rc = case_sql_prep(db, &st, sql, err);
     if (rc) return rc;
-    if (sqlite3_bind_parameter_count(st) > 0) sqlite3_bind_int64(st, 1, id);
+    if (sqldb_bind_parameter_count(st) > 0) sqldb_bind_int64(st, 1, id);
     size_t cap = 0;
     char *a = NULL;
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = sqldb_step(st)) == SQLDB_ROW) {
         if (*n == cap) {
             size_t nc = cap ? 2 * cap : 8;
             char *na = realloc(a, nc * elem);
@@ -198,8 +198,8 @@ static int read_rows(case_db *db, const char *sql, int64_t id, size_t elem, row_
             break;
         }
     }
-    if (!rc && s != SQLITE_DONE) rc = case_sql_fail(db, "read", err);
-    sqlite3_finalize(st);
+    if (!rc && s != SQLDB_DONE) rc = case_sql_fail(db, "read", err);
+    sqldb_finalize(st);
     *out = a;
     return rc;
 }
@@ -279,7 +279,7 @@ int case_create(case_db *db, const case_origin *who, const case_new *c, int64_t 
     if ((rc = case_begin(db, err))) goto out;
     char now[32];
     case_now(now);
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     if ((rc = case_sql_prep(db, &st,
                             "INSERT INTO cases (title, incident_date, victim, chains, description,"
                             " status, created_by, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)"
@@ -293,11 +293,11 @@ int case_create(case_db *db, const case_origin *who, const case_new *c, int64_t 
     case_bind_text(st, 5, c->description);
     case_bind_text(st, 6, who->analyst);
     case_bind_text(st, 7, now);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
+    if (sqldb_step(st) == SQLDB_ROW)
+        *id = sqldb_column_int64(st, 0);
     else
         rc = case_sql_fail(db, "cases", err);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     if (rc) goto fail;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"case\": %" PRId64 "}", *id);
@@ -410,21 +410,21 @@ int case_seed_add(case_db *db, const case_origin *who, int64_t case_id, const ca
     pthread_mutex_lock(&db->mu);
     if ((rc = case_begin(db, err))) goto out;
     if ((rc = case_exists(db, case_id, err))) goto fail;
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     if ((rc = case_sql_prep(
              db, &q, "SELECT id FROM case_seeds WHERE case_id = ? AND chain = ? AND spec = ?",
              err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, case_id);
+    sqldb_bind_int64(q, 1, case_id);
     case_bind_text(q, 2, chain);
     case_bind_text(q, 3, spec);
-    int s = sqlite3_step(q);
-    if (s == SQLITE_ROW)
+    int s = sqldb_step(q);
+    if (s == SQLDB_ROW)
         rc = util_errf(err, UTIL_EINVAL, "seed %s: already seed %" PRId64 " of case %" PRId64, spec,
-                       (int64_t)sqlite3_column_int64(q, 0), case_id);
-    else if (s != SQLITE_DONE)
+                       (int64_t)sqldb_column_int64(q, 0), case_id);
+    else if (s != SQLDB_DONE)
         rc = case_sql_fail(db, "case_seeds", err);
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (rc) goto fail;
     char now[32];
     case_now(now);
@@ -434,21 +434,21 @@ int case_seed_add(case_db *db, const case_origin *who, int64_t case_id, const ca
                             " RETURNING id",
                             err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, case_id);
+    sqldb_bind_int64(q, 1, case_id);
     case_bind_text(q, 2, chain);
     case_bind_text(q, 3, case_seed_kind_name(kind));
     case_bind_text(q, 4, spec);
     case_bind_text(q, 5, note);
-    sqlite3_bind_int64(q, 6, (int64_t)n_refs);
+    sqldb_bind_int64(q, 6, (int64_t)n_refs);
     case_bind_text(q, 7, amount);
     case_bind_text(q, 8, who->analyst);
     case_bind_text(q, 9, now);
     int64_t id = 0;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        id = sqlite3_column_int64(q, 0);
+    if (sqldb_step(q) == SQLDB_ROW)
+        id = sqldb_column_int64(q, 0);
     else
         rc = case_sql_fail(db, "case_seeds", err);
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (rc) goto fail;
     json_t *d = json_pack("{s:I,s:s,s:s}", "seed", (json_int_t)id, "chain", chain, "spec", spec);
     char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -574,29 +574,29 @@ int case_label_add(case_db *db, const case_origin *who, int64_t case_id, const c
     if ((rc = case_exists(db, case_id, err))) goto fail;
     char now[32];
     case_now(now);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     if ((rc = case_sql_prep(db, &q,
                             "INSERT INTO case_labels (case_id, chain, address, category, actor,"
                             " label_name, confidence, evidence, author, created_at)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                             err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, case_id);
+    sqldb_bind_int64(q, 1, case_id);
     case_bind_text(q, 2, chain);
     case_bind_text(q, 3, addr);
     case_bind_text(q, 4, category);
     case_bind_text(q, 5, l->actor);
     case_bind_text(q, 6, l->name);
-    sqlite3_bind_int(q, 7, l->confidence);
+    sqldb_bind_int(q, 7, l->confidence);
     case_bind_text(q, 8, l->evidence);
     case_bind_text(q, 9, who->analyst);
     case_bind_text(q, 10, now);
     int64_t id = 0;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        id = sqlite3_column_int64(q, 0);
+    if (sqldb_step(q) == SQLDB_ROW)
+        id = sqldb_column_int64(q, 0);
     else
         rc = case_sql_fail(db, "case_labels", err);
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (rc) goto fail;
     json_t *d = json_pack("{s:I,s:s,s:s,s:s}", "label", (json_int_t)id, "chain", chain, "address",
                           addr, "category", category);
@@ -655,22 +655,22 @@ int case_note_add(case_db *db, const case_origin *who, int64_t case_id, const ch
     if ((rc = case_exists(db, case_id, err))) goto fail;
     char now[32];
     case_now(now);
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     if ((rc = case_sql_prep(db, &q,
                             "INSERT INTO case_notes (case_id, author, created_at, body)"
                             " VALUES (?, ?, ?, ?) RETURNING id",
                             err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, case_id);
+    sqldb_bind_int64(q, 1, case_id);
     case_bind_text(q, 2, who->analyst);
     case_bind_text(q, 3, now);
     case_bind_text(q, 4, text);
     int64_t id = 0;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        id = sqlite3_column_int64(q, 0);
+    if (sqldb_step(q) == SQLDB_ROW)
+        id = sqldb_column_int64(q, 0);
     else
         rc = case_sql_fail(db, "case_notes", err);
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (rc) goto fail;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"note\": %" PRId64 "}", id);
@@ -737,12 +737,12 @@ int case_get(case_db *db, const case_origin *who, int64_t id, case_full *out, ut
                         &out->n_audit, err)))
         goto fail;
     /* the runs: ids first, then each with its totals and endpoints */
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     if ((rc = case_sql_prep(db, &q, "SELECT COUNT(*) FROM trace_runs WHERE case_id = ?", err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, id);
-    size_t nr = sqlite3_step(q) == SQLITE_ROW ? (size_t)sqlite3_column_int64(q, 0) : 0;
-    sqlite3_finalize(q);
+    sqldb_bind_int64(q, 1, id);
+    size_t nr = sqldb_step(q) == SQLDB_ROW ? (size_t)sqldb_column_int64(q, 0) : 0;
+    sqldb_finalize(q);
     if (nr && !(out->runs = calloc(nr, sizeof *out->runs))) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory");
         goto fail;
@@ -750,11 +750,11 @@ int case_get(case_db *db, const case_origin *who, int64_t id, case_full *out, ut
     if ((rc =
              case_sql_prep(db, &q, "SELECT id FROM trace_runs WHERE case_id = ? ORDER BY id", err)))
         goto fail;
-    sqlite3_bind_int64(q, 1, id);
-    while (!rc && out->n_runs < nr && sqlite3_step(q) == SQLITE_ROW)
-        if (!(rc = case_run_read(db, sqlite3_column_int64(q, 0), &out->runs[out->n_runs], err)))
+    sqldb_bind_int64(q, 1, id);
+    while (!rc && out->n_runs < nr && sqldb_step(q) == SQLDB_ROW)
+        if (!(rc = case_run_read(db, sqldb_column_int64(q, 0), &out->runs[out->n_runs], err)))
             out->n_runs++;
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     if (rc) goto fail;
     if ((rc = case_commit(db, err))) goto fail_free;
     pthread_mutex_unlock(&db->mu);

@@ -30,7 +30,7 @@ void case_run_free(case_run *r)
 int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int rc = case_sql_prep(
         db, &st,
         "SELECT id, case_id, COALESCE(rerun_of, 0), chain, seeds, policy, direction, hops,"
@@ -39,32 +39,32 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
         " run_by, run_at, is_partial, result, command FROM trace_runs WHERE id = ?",
         err);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, run_id);
-    int s = sqlite3_step(st), oom = 0;
-    if (s == SQLITE_ROW) {
+    sqldb_bind_int64(st, 1, run_id);
+    int s = sqldb_step(st), oom = 0;
+    if (s == SQLDB_ROW) {
 #define DUP(f, i) oom |= !((f) = case_col_dup(st, i))
-        out->id = sqlite3_column_int64(st, 0);
-        out->case_id = sqlite3_column_int64(st, 1);
-        out->rerun_of = sqlite3_column_int64(st, 2);
+        out->id = sqldb_column_int64(st, 0);
+        out->case_id = sqldb_column_int64(st, 1);
+        out->rerun_of = sqldb_column_int64(st, 2);
         DUP(out->chain, 3), DUP(out->seeds, 4), DUP(out->policy, 5), DUP(out->direction, 6);
-        out->hops = (uint32_t)sqlite3_column_int64(st, 7);
+        out->hops = (uint32_t)sqldb_column_int64(st, 7);
         DUP(out->min_value, 8);
-        out->until = sqlite3_column_int64(st, 9);
-        out->until_time = sqlite3_column_int64(st, 10);
-        out->max_visits = (uint64_t)sqlite3_column_int64(st, 11);
-        out->follow_mixers = sqlite3_column_int(st, 12);
+        out->until = sqldb_column_int64(st, 9);
+        out->until_time = sqldb_column_int64(st, 10);
+        out->max_visits = (uint64_t)sqldb_column_int64(st, 11);
+        out->follow_mixers = sqldb_column_int(st, 12);
         DUP(out->asset, 13);
-        out->clustered = sqlite3_column_int(st, 14);
+        out->clustered = sqldb_column_int(st, 14);
         case_state_read(st, 15, &out->state);
         DUP(out->labels_digest, 20), DUP(out->tool_version, 21), DUP(out->run_by, 22);
         DUP(out->run_at, 23);
-        out->partial = sqlite3_column_int(st, 24);
+        out->partial = sqldb_column_int(st, 24);
         DUP(out->result, 25), DUP(out->command, 26);
-    } else if (s == SQLITE_DONE)
+    } else if (s == SQLDB_DONE)
         rc = util_errf(err, UTIL_ENOTFOUND, "trace run %" PRId64 " does not exist", run_id);
     else
         rc = case_sql_fail(db, "trace_runs", err);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     if (!rc && oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     if (!rc)
         rc = case_sql_prep(db, &st,
@@ -72,9 +72,9 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
                            " ORDER BY bucket_pos",
                            err);
     if (!rc) {
-        sqlite3_bind_int64(st, 1, run_id);
+        sqldb_bind_int64(st, 1, run_id);
         size_t cap = 0;
-        while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        while (!rc && (s = sqldb_step(st)) == SQLDB_ROW) {
             if (out->n_totals == cap) {
                 size_t nc = cap ? 2 * cap : 16;
                 case_total *t = realloc(out->totals, nc * sizeof *t);
@@ -87,7 +87,7 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
             case_total *t = &out->totals[out->n_totals++];
             DUP(t->asset, 0), DUP(t->bucket, 1), DUP(t->amount, 2);
         }
-        sqlite3_finalize(st);
+        sqldb_finalize(st);
         if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     }
     if (!rc)
@@ -97,9 +97,9 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
                            " WHERE run_id = ? ORDER BY endpoint_rank",
                            err);
     if (!rc) {
-        sqlite3_bind_int64(st, 1, run_id);
+        sqldb_bind_int64(st, 1, run_id);
         size_t cap = 0;
-        while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        while (!rc && (s = sqldb_step(st)) == SQLDB_ROW) {
             if (out->n_endpoints == cap) {
                 size_t nc = cap ? 2 * cap : 16;
                 case_endpoint *e = realloc(out->endpoints, nc * sizeof *e);
@@ -111,15 +111,15 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
             }
             case_endpoint *e = &out->endpoints[out->n_endpoints++];
             memset(e, 0, sizeof *e);
-            e->rank = (uint32_t)sqlite3_column_int64(st, 0);
+            e->rank = (uint32_t)sqldb_column_int64(st, 0);
             DUP(e->address, 1), DUP(e->category, 2), DUP(e->actor, 3), DUP(e->name, 4);
             DUP(e->asset, 5), DUP(e->amount, 6);
-            e->deposits = (uint64_t)sqlite3_column_int64(st, 7);
-            e->hops = (uint32_t)sqlite3_column_int64(st, 8);
-            e->via_entity = sqlite3_column_int(st, 9);
+            e->deposits = (uint64_t)sqldb_column_int64(st, 7);
+            e->hops = (uint32_t)sqldb_column_int64(st, 8);
+            e->via_entity = sqldb_column_int(st, 9);
 #undef DUP
         }
-        sqlite3_finalize(st);
+        sqldb_finalize(st);
         if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
     }
     if (rc) case_run_free(out);
@@ -151,7 +151,7 @@ int case_run_get(case_db *db, const case_origin *who, int64_t run_id, case_run *
 
 static int insert_run(case_db *db, const case_run *r, int64_t *id, util_err *err)
 {
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int rc = case_sql_prep(
         db, &st,
         "INSERT INTO trace_runs (case_id, rerun_of, chain, seeds, policy, direction, hops,"
@@ -161,36 +161,36 @@ static int insert_run(case_db *db, const case_run *r, int64_t *id, util_err *err
         " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         err);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, r->case_id);
+    sqldb_bind_int64(st, 1, r->case_id);
     if (r->rerun_of > 0)
-        sqlite3_bind_int64(st, 2, r->rerun_of);
+        sqldb_bind_int64(st, 2, r->rerun_of);
     else
-        sqlite3_bind_null(st, 2);
+        sqldb_bind_null(st, 2);
     case_bind_text(st, 3, r->chain);
     case_bind_text(st, 4, r->seeds);
     case_bind_text(st, 5, r->policy);
     case_bind_text(st, 6, r->direction);
-    sqlite3_bind_int64(st, 7, r->hops);
+    sqldb_bind_int64(st, 7, r->hops);
     case_bind_text(st, 8, r->min_value);
-    sqlite3_bind_int64(st, 9, r->until);
-    sqlite3_bind_int64(st, 10, r->until_time);
-    sqlite3_bind_int64(st, 11, (int64_t)r->max_visits);
-    sqlite3_bind_int(st, 12, r->follow_mixers);
+    sqldb_bind_int64(st, 9, r->until);
+    sqldb_bind_int64(st, 10, r->until_time);
+    sqldb_bind_int64(st, 11, (int64_t)r->max_visits);
+    sqldb_bind_int(st, 12, r->follow_mixers);
     case_bind_text(st, 13, r->asset);
-    sqlite3_bind_int(st, 14, r->clustered);
+    sqldb_bind_int(st, 14, r->clustered);
     case_state_bind(st, 15, &r->state);
     case_bind_text(st, 20, r->labels_digest);
     case_bind_text(st, 21, r->tool_version);
     case_bind_text(st, 22, r->run_by);
     case_bind_text(st, 23, r->run_at);
-    sqlite3_bind_int(st, 24, r->partial);
+    sqldb_bind_int(st, 24, r->partial);
     case_bind_text(st, 25, r->result);
     case_bind_text(st, 26, r->command);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
+    if (sqldb_step(st) == SQLDB_ROW)
+        *id = sqldb_column_int64(st, 0);
     else
         rc = case_sql_fail(db, "trace_runs", err);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     if (rc) return rc;
     if ((rc = case_sql_prep(db, &st,
                             "INSERT INTO trace_totals (run_id, bucket_pos, asset, bucket, amount)"
@@ -198,15 +198,15 @@ static int insert_run(case_db *db, const case_run *r, int64_t *id, util_err *err
                             err)))
         return rc;
     for (size_t i = 0; !rc && i < r->n_totals; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, *id);
-        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sqldb_reset(st);
+        sqldb_bind_int64(st, 1, *id);
+        sqldb_bind_int64(st, 2, (int64_t)i);
         case_bind_text(st, 3, r->totals[i].asset);
         case_bind_text(st, 4, r->totals[i].bucket);
         case_bind_text(st, 5, r->totals[i].amount);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = case_sql_fail(db, "trace_totals", err);
+        if (sqldb_step(st) != SQLDB_DONE) rc = case_sql_fail(db, "trace_totals", err);
     }
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     if (rc) return rc;
     if ((rc = case_sql_prep(db, &st,
                             "INSERT INTO trace_endpoints (run_id, endpoint_rank, address, category,"
@@ -216,21 +216,21 @@ static int insert_run(case_db *db, const case_run *r, int64_t *id, util_err *err
         return rc;
     for (size_t i = 0; !rc && i < r->n_endpoints; i++) {
         const case_endpoint *e = &r->endpoints[i];
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, *id);
-        sqlite3_bind_int64(st, 2, e->rank);
+        sqldb_reset(st);
+        sqldb_bind_int64(st, 1, *id);
+        sqldb_bind_int64(st, 2, e->rank);
         case_bind_text(st, 3, e->address);
         case_bind_text(st, 4, e->category);
         case_bind_text(st, 5, e->actor);
         case_bind_text(st, 6, e->name);
         case_bind_text(st, 7, e->asset);
         case_bind_text(st, 8, e->amount);
-        sqlite3_bind_int64(st, 9, (int64_t)e->deposits);
-        sqlite3_bind_int64(st, 10, e->hops);
-        sqlite3_bind_int(st, 11, e->via_entity);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = case_sql_fail(db, "trace_endpoints", err);
+        sqldb_bind_int64(st, 9, (int64_t)e->deposits);
+        sqldb_bind_int64(st, 10, e->hops);
+        sqldb_bind_int(st, 11, e->via_entity);
+        if (sqldb_step(st) != SQLDB_DONE) rc = case_sql_fail(db, "trace_endpoints", err);
     }
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
@@ -618,7 +618,7 @@ int case_trace(case_db *db, const case_origin *who, int64_t case_id, const case_
     /* the case's seeds: which chain, which specs */
     pthread_mutex_lock(&db->mu);
     rc = case_exists(db, case_id, err);
-    sqlite3_stmt *q = NULL;
+    sqldb_stmt *q = NULL;
     if (!rc)
         rc = case_sql_prep(db, &q,
                            "SELECT id, chain, spec FROM case_seeds WHERE case_id = ?"
@@ -631,8 +631,8 @@ int case_trace(case_db *db, const case_origin *who, int64_t case_id, const case_
     row *rows = NULL;
     size_t n = 0, cap = 0;
     if (!rc) {
-        sqlite3_bind_int64(q, 1, case_id);
-        while (sqlite3_step(q) == SQLITE_ROW) {
+        sqldb_bind_int64(q, 1, case_id);
+        while (sqldb_step(q) == SQLDB_ROW) {
             if (n == cap) {
                 size_t nc = cap ? 2 * cap : 8;
                 row *nr = realloc(rows, nc * sizeof *nr);
@@ -642,7 +642,7 @@ int case_trace(case_db *db, const case_origin *who, int64_t case_id, const case_
                 }
                 rows = nr, cap = nc;
             }
-            rows[n].id = sqlite3_column_int64(q, 0);
+            rows[n].id = sqldb_column_int64(q, 0);
             rows[n].chain = case_col_dup(q, 1);
             rows[n].spec = case_col_dup(q, 2);
             n++;
@@ -652,7 +652,7 @@ int case_trace(case_db *db, const case_origin *who, int64_t case_id, const case_
             }
         }
     }
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
     pthread_mutex_unlock(&db->mu);
     run_spec rs = {.btc = req->btc, .evm = req->evm, .asset = req->asset};
     char chain[16] = "btc";

@@ -50,6 +50,9 @@ int cmd_evm_exposure(int argc, char **argv);
 
 /* Print "cointrail: message" to stderr and map the error code to an exit code. */
 int cli_fail(const util_err *err);
+/* An argument as an audit log records the command line: the value of --state (argv[i-1] is
+ * "--state", or "--state=URL") without its password; arg itself otherwise. buf holds n bytes. */
+const char *cli_audit_arg(char *const *argv, int i, char *buf, size_t n);
 /* Parse a whole decimal number (no sign, no trailing text, no overflow). 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t *out);
 /* The tracers' options (trace, etrace): set --KEY (without "--") to arg (NULL for a flag) with

@@ -6,6 +6,7 @@
 
 #include "../state/state.h"
 #include "cli.h"
+#include "../sqldb/sqldb.h"
 
 int cli_fail(const util_err *err)
 {
@@ -118,4 +119,19 @@ int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out)
     }
     fprintf(stderr, "cointrail: --hops must be a whole number 1..%u, not '%s'\n", max, arg);
     return -1;
+}
+
+const char *cli_audit_arg(char *const *argv, int i, char *buf, size_t n)
+{
+    if (i > 0 && !strcmp(argv[i - 1], "--state")) {
+        sqldb_shown_url(argv[i], buf, n);
+        return buf;
+    }
+    if (!strncmp(argv[i], "--state=", 8)) {
+        char u[4200];
+        sqldb_shown_url(argv[i] + 8, u, sizeof u);
+        snprintf(buf, n, "--state=%s", u);
+        return buf;
+    }
+    return argv[i];
 }

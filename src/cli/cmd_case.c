@@ -26,8 +26,9 @@ static const char usage[] =
     "                               [--evidence TEXT]\n"
     "       cointrail case note     --db DIR ID --text TEXT|-\n"
     "       cointrail case export   --db DIR ID --format json|html|csv [--out FILE]\n"
-    "  every command: [--analyst NAME] (default $USER) [--json]\n"
-    "  Cases live in DIR/cases.sqlite; every command and the store state it ran on (tip hash\n"
+    "  every command: [--analyst NAME] (default $USER) [--json] [--state postgresql://...]\n"
+    "  Cases live in DIR/cases.sqlite, or with --state in the shared PostgreSQL database\n"
+    "  (docs/state.md); every command and the store state it ran on (tip hash\n"
     "  and height) go to the case's append-only audit log (docs/cases.md).\n"
     "  SPEC: TXID:N, TXID or ADDRESS (Bitcoin), 0xTXHASH[:N] or 0xADDRESS[:FROM-TO] (EVM).\n"
     "  trace options: as `cointrail trace` (--direction --policy --hops --min-value --until\n"
@@ -60,13 +61,15 @@ static int command_text(util_buf *b, int argc, char **argv)
     int rc = util_buf_printf(b, "cointrail case");
     for (int i = 0; i < argc && !rc; i++) {
         rc = util_buf_append(b, " ", 1);
-        size_t n = strlen(argv[i]);
+        char masked[4300];
+        const char *arg = cli_audit_arg(argv, i, masked, sizeof masked);
+        size_t n = strlen(arg);
         if (n <= 512) {
-            if (!rc) rc = case_shell_quote(b, argv[i]);
+            if (!rc) rc = case_shell_quote(b, arg);
             continue;
         }
         char head[401];
-        memcpy(head, argv[i], 400);
+        memcpy(head, arg, 400);
         head[400] = 0;
         while (n && ((unsigned char)head[strlen(head) - 1] & 0xc0) == 0x80) /* whole UTF-8 */
             head[strlen(head) - 1] = 0;
@@ -86,8 +89,8 @@ static const char *default_analyst(void)
 
 /* Open the case database and whatever stores DIR holds (a Bitcoin store, an EVM store of
  * evm_chain), and fill who. create: make DIR/cases.sqlite if missing. */
-static int env_open(env *e, const char *dir, const char *analyst, const char *evm_chain, int create,
-                    util_buf *cmd, util_err *err)
+static int env_open(env *e, const char *dir, const char *state, const char *analyst,
+                    const char *evm_chain, int create, util_buf *cmd, util_err *err)
 {
     memset(e, 0, sizeof *e);
     e->dir = dir;
@@ -110,7 +113,7 @@ static int env_open(env *e, const char *dir, const char *analyst, const char *ev
     struct stat sb;
     snprintf(p, sizeof p, "%s/evm/%s", dir, evm_chain);
     if (!stat(p, &sb) && (rc = evm_store_open(&e->evm, dir, evm_chain, 0, err))) return rc;
-    if ((rc = case_db_open(&e->db, dir, create ? CASE_OPEN_CREATE : 0, err))) return rc;
+    if ((rc = case_db_open_at(&e->db, dir, state, create ? CASE_OPEN_CREATE : 0, err))) return rc;
     e->st = (case_stores){.dir = dir,
                           .btc = e->have_btc ? e->btc.s : NULL,
                           .clusters = e->have_btc ? e->btc.clusters : NULL,
@@ -151,7 +154,7 @@ static int parse_id(const char *s, const char *what, int64_t *id)
 /* ---------------- the subcommands ---------------- */
 
 typedef struct args {
-    const char *db, *analyst, *title, *date, *victim, *chains, *description, *note, *chain;
+    const char *db, *state, *analyst, *title, *date, *victim, *chains, *description, *note, *chain;
     const char *address, *category, *actor, *name, *evidence, *text, *format, *out, *asset;
     int json, confidence;
     int64_t rerun;
@@ -588,6 +591,7 @@ int cmd_case(int argc, char **argv)
     }
     static const struct option opts[] = {
         {"db", required_argument, 0, 'd'},
+        {"state", required_argument, 0, 'Q'},
         {"analyst", required_argument, 0, 'A'},
         {"json", no_argument, 0, 'j'},
         {"title", required_argument, 0, 'T'},
@@ -638,6 +642,9 @@ int cmd_case(int argc, char **argv)
         switch (c) {
         case 'd':
             a.db = optarg;
+            break;
+        case 'Q':
+            a.state = optarg;
             break;
         case 'A':
             a.analyst = optarg;
@@ -747,7 +754,7 @@ int cmd_case(int argc, char **argv)
     util_err err = {0};
     env e;
     const char *evm_chain = a.chain && strcmp(a.chain, "btc") ? a.chain : "eth";
-    if ((rc = env_open(&e, a.db, a.analyst, evm_chain, si == 0, &cmd, &err))) {
+    if ((rc = env_open(&e, a.db, a.state, a.analyst, evm_chain, si == 0, &cmd, &err))) {
         env_close(&e);
         rc = cli_fail(&err);
         goto out;

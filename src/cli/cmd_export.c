@@ -19,7 +19,7 @@ static const char export_usage[] =
     "                        [--out FILE|DIR] [--producer NAME] [--title TEXT]\n"
     "       cointrail export --case ID | --incident ID --db DIR\n"
     "                        --format stix|misp|tagpack|ftm [--out FILE|DIR] [--producer NAME]\n"
-    "                        [--title TEXT] [--analyst NAME]\n"
+    "                        [--title TEXT] [--analyst NAME] [--state postgresql://...]\n"
     "       cointrail export --case ID | --incident ID --db DIR --format freeze --out DIR\n"
     "Writes the labels QUERY selects, or what a case or an incident established, for other\n"
     "tools (docs/sharing.md):\n"
@@ -45,22 +45,18 @@ static const char export_usage[] =
     "default $USER).\n";
 
 typedef struct export_args {
-    const char *db, *query, *format, *out, *producer, *title, *case_id, *incident, *analyst;
+    const char *db, *query, *format, *out, *producer, *title, *case_id, *incident, *analyst, *state;
 } export_args;
 
 static int parse_args(int argc, char **argv, export_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"labels", required_argument, 0, 'l'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"producer", required_argument, 0, 'p'},
-                                         {"title", required_argument, 0, 't'},
-                                         {"case", required_argument, 0, 'c'},
-                                         {"incident", required_argument, 0, 'i'},
-                                         {"analyst", required_argument, 0, 'a'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},       {"state", required_argument, 0, 'Q'},
+        {"labels", required_argument, 0, 'l'},   {"format", required_argument, 0, 'f'},
+        {"out", required_argument, 0, 'o'},      {"producer", required_argument, 0, 'p'},
+        {"title", required_argument, 0, 't'},    {"case", required_argument, 0, 'c'},
+        {"incident", required_argument, 0, 'i'}, {"analyst", required_argument, 0, 'a'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     int c;
     optind = 1;
@@ -68,6 +64,9 @@ static int parse_args(int argc, char **argv, export_args *a)
         switch (c) {
         case 'd':
             a->db = optarg;
+            break;
+        case 'Q':
+            a->state = optarg;
             break;
         case 'l':
             a->query = optarg;
@@ -324,7 +323,8 @@ static int command_text(util_buf *b, int argc, char **argv)
     int rc = util_buf_printf(b, "cointrail export");
     for (int i = 1; i < argc && !rc; i++) {
         rc = util_buf_append(b, " ", 1);
-        if (!rc) rc = case_shell_quote(b, argv[i]);
+        char masked[4300];
+        if (!rc) rc = case_shell_quote(b, cli_audit_arg(argv, i, masked, sizeof masked));
     }
     return rc ? rc : util_buf_append(b, "", 1);
 }
@@ -373,7 +373,7 @@ static int export_case(const export_args *a, int f, int64_t now, int argc, char 
         have_btc = 1;
     else if (rc == UTIL_ENOTFOUND)
         rc = labels_db_open(&labels, a->db, 0, &err);
-    if (!rc && (rc = case_db_open(&db, a->db, 0, &err)) == UTIL_ENOTFOUND)
+    if (!rc && (rc = case_db_open_at(&db, a->db, a->state, 0, &err)) == UTIL_ENOTFOUND)
         util_err_prefix(&err, "no case or incident here");
     case_origin who = {.analyst = analyst, .command = (const char *)cmd.data};
     case_state_init(&who.state);

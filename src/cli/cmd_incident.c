@@ -18,8 +18,9 @@ static const char usage[] =
     "       cointrail incident list   --db DIR\n"
     "       cointrail incident show   --db DIR ID\n"
     "       cointrail incident trace  --db DIR ID...|--all [trace options] [--min-confidence C]\n"
-    "  every command: [--analyst NAME] (default $USER) [--json]\n"
-    "  Incidents live in DIR/cases.sqlite beside the cases; each owns a case, whose runs its\n"
+    "  every command: [--analyst NAME] (default $USER) [--json] [--state postgresql://...]\n"
+    "  Incidents live in DIR/cases.sqlite beside the cases (with --state: in the shared\n"
+    "  PostgreSQL database, docs/state.md); each owns a case, whose runs its\n"
     "  traces are (docs/incidents.md).\n"
     "  import: CSV files as data/incidents/ ships them (incidents: id,date,victim,chains,\n"
     "    amount_native,amount_fiat,attribution,attributed_by,attribution_kind,attribution_date,\n"
@@ -58,13 +59,14 @@ static int command_text(util_buf *b, int argc, char **argv)
     int rc = util_buf_printf(b, "cointrail incident");
     for (int i = 0; i < argc && !rc; i++) {
         rc = util_buf_append(b, " ", 1);
-        if (!rc) rc = case_shell_quote(b, argv[i]);
+        char masked[4300];
+        if (!rc) rc = case_shell_quote(b, cli_audit_arg(argv, i, masked, sizeof masked));
     }
     return rc ? rc : util_buf_append(b, "", 1);
 }
 
-static int env_open(env *e, const char *dir, const char *analyst, const char *evm_chain, int create,
-                    int links, util_buf *cmd, util_err *err)
+static int env_open(env *e, const char *dir, const char *state, const char *analyst,
+                    const char *evm_chain, int create, int links, util_buf *cmd, util_err *err)
 {
     memset(e, 0, sizeof *e);
     e->dir = dir;
@@ -101,7 +103,7 @@ static int env_open(env *e, const char *dir, const char *analyst, const char *ev
             return rc;
         }
     }
-    if ((rc = case_db_open(&e->db, dir, create ? CASE_OPEN_CREATE : 0, err))) return rc;
+    if ((rc = case_db_open_at(&e->db, dir, state, create ? CASE_OPEN_CREATE : 0, err))) return rc;
     e->st = (case_stores){.dir = dir,
                           .btc = e->have_btc ? e->btc.s : NULL,
                           .clusters = e->have_btc ? e->btc.clusters : NULL,
@@ -132,7 +134,7 @@ static void env_close(env *e)
 /* ---------------- the subcommands ---------------- */
 
 typedef struct args {
-    const char *db, *analyst, *chain;
+    const char *db, *state, *analyst, *chain;
     int json, update, all;
     double min_confidence;
     const char **tkey, **tval;
@@ -417,6 +419,7 @@ int cmd_incident(int argc, char **argv)
         return CLI_USAGE;
     }
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"state", required_argument, 0, 'Q'},
                                          {"analyst", required_argument, 0, 'A'},
                                          {"json", no_argument, 0, 'j'},
                                          {"update", no_argument, 0, 'u'},
@@ -450,6 +453,9 @@ int cmd_incident(int argc, char **argv)
         switch (c) {
         case 'd':
             a.db = optarg;
+            break;
+        case 'Q':
+            a.state = optarg;
             break;
         case 'A':
             a.analyst = optarg;
@@ -504,8 +510,8 @@ int cmd_incident(int argc, char **argv)
     }
     util_err err = {0};
     env e;
-    if ((rc = env_open(&e, a.db, a.analyst, a.chain ? a.chain : "eth", si == 0, si == 3, &cmd,
-                       &err))) {
+    if ((rc = env_open(&e, a.db, a.state, a.analyst, a.chain ? a.chain : "eth", si == 0, si == 3,
+                       &cmd, &err))) {
         env_close(&e);
         rc = cli_fail(&err);
         goto out;

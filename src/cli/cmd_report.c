@@ -13,8 +13,9 @@
 
 static const char usage[] =
     "usage: cointrail report thefts --db DIR [--by actor,year,chain] [--json|--csv|--html FILE]\n"
-    "                               [--out FILE] [--analyst NAME]\n"
-    "  The theft tally over the incidents in DIR/cases.sqlite (`cointrail incident`): per group\n"
+    "                               [--out FILE] [--analyst NAME] [--state postgresql://...]\n"
+    "  The theft tally over the incidents in DIR/cases.sqlite or, with --state, the shared\n"
+    "  PostgreSQL database (`cointrail incident`): per group\n"
     "  (--by any of actor, year, chain; always a total too) the incidents, the USD their\n"
     "  sources state, what was stolen per asset (computed from the seeds in the store), and\n"
     "  where each incident's latest trace found the funds: per named exchange (the label's\n"
@@ -34,21 +35,22 @@ int cmd_report(int argc, char **argv)
         fprintf(stderr, "cointrail: report: unknown report '%s' (thefts)\n%s", argv[1], usage);
         return CLI_USAGE;
     }
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"by", required_argument, 0, 'b'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"csv", no_argument, 0, 'c'},
-                                         {"html", required_argument, 0, 'H'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"analyst", required_argument, 0, 'A'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *db = NULL, *by_s = NULL, *html = NULL, *out = NULL, *analyst = NULL;
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},  {"state", required_argument, 0, 'Q'},
+        {"by", required_argument, 0, 'b'},  {"json", no_argument, 0, 'j'},
+        {"csv", no_argument, 0, 'c'},       {"html", required_argument, 0, 'H'},
+        {"out", required_argument, 0, 'o'}, {"analyst", required_argument, 0, 'A'},
+        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
+    const char *db = NULL, *by_s = NULL, *html = NULL, *out = NULL, *analyst = NULL, *state = NULL;
     int json = 0, csv = 0, c, li = 0;
     util_buf cmd = {0};
     if (util_buf_printf(&cmd, "cointrail report")) return CLI_ERROR;
-    for (int i = 1; i < argc; i++)
-        if (util_buf_append(&cmd, " ", 1) || case_shell_quote(&cmd, argv[i])) return CLI_ERROR;
+    for (int i = 1; i < argc; i++) {
+        char masked[4300];
+        if (util_buf_append(&cmd, " ", 1) ||
+            case_shell_quote(&cmd, cli_audit_arg(argv, i, masked, sizeof masked)))
+            return CLI_ERROR;
+    }
     if (util_buf_append(&cmd, "", 1)) return CLI_ERROR;
     int rc = CLI_USAGE;
     optind = 1;
@@ -56,6 +58,9 @@ int cmd_report(int argc, char **argv)
         switch (c) {
         case 'd':
             db = optarg;
+            break;
+        case 'Q':
+            state = optarg;
             break;
         case 'b':
             by_s = optarg;
@@ -109,7 +114,7 @@ int cmd_report(int argc, char **argv)
         goto done;
     }
     case_db *cdb = NULL;
-    if ((rc = case_db_open(&cdb, db, 0, &err))) {
+    if ((rc = case_db_open_at(&cdb, db, state, 0, &err))) {
         if (rc == UTIL_ENOTFOUND && strstr(err.msg, CASE_DB_FILE))
             util_errf(&err, rc, "%s/%s: no incidents yet (`cointrail incident import` adds them)",
                       db, CASE_DB_FILE);

@@ -394,6 +394,7 @@ int serve_run(const serve_opts *o, util_err *err)
     sv->started = util_now();
     pthread_mutex_init(&sv->lock, NULL);
     pthread_mutex_init(&sv->refresh_lock, NULL);
+    pthread_mutex_init(&sv->cases_lock, NULL);
     pthread_mutex_init(&front->conn_lock, NULL);
     risk_config_default(&sv->cfg);
     int rc = 0, fd = -1;
@@ -499,6 +500,7 @@ done:
     free(front);
     pthread_mutex_destroy(&sv->lock);
     pthread_mutex_destroy(&sv->refresh_lock);
+    pthread_mutex_destroy(&sv->cases_lock);
     free(sv);
     return rc;
 }

@@ -2,14 +2,17 @@
  * page, labels and notes from the graph and the case report. Every call goes through src/case
  * (case.h), which writes who did what on which store state to the case's audit log: the
  * analyst is the key's owner, the command the request's method and path. Reads need the read
- * scope, changes the write scope (serve.c checks them before the body is read). Each request
- * opens its own case_db (a SQLite connection: case.h says one per thread). */
+ * scope, changes the write scope (serve.c checks them before the body is read). Without
+ * --state, or with an SQLite one, each request opens its own case_db (DIR/cases.sqlite); with
+ * --state postgresql://... the replicas share the cases in that database, through one
+ * connection per replica (serve_cases_open). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../case/case.h"
+#include "../sqldb/sqldb.h"
 #include "../trace/trace.h"
 #include "serve_int.h"
 
@@ -22,10 +25,28 @@ unsigned serve_case_status(int rc)
                                 : 500;
 }
 
+/* The case database of one request: put it back with serve_cases_done. */
+static int serve_cases_open(server *sv, unsigned flags, case_db **db, util_err *err)
+{
+    if (!sqldb_is_pg_url(sv->o.state_url)) return case_db_open(db, sv->o.db, flags, err);
+    pthread_mutex_lock(&sv->cases_lock);
+    int rc = sv->cases ? 0 : case_db_open_at(&sv->cases, sv->o.db, sv->o.state_url, flags, err);
+    *db = sv->cases;
+    pthread_mutex_unlock(&sv->cases_lock);
+    return rc;
+}
+
+static void serve_cases_done(server *sv, case_db *db)
+{
+    if (db != sv->cases) case_db_close(db);
+}
+
 static enum MHD_Result case_error(struct MHD_Connection *c, req *r, int rc, const util_err *err,
                                   const char *field)
 {
     unsigned st = serve_case_status(rc);
+    /* the shared database is away: a state the client may retry through, as with a busy one */
+    if (rc == UTIL_EIO && strstr(err->msg, "unreachable")) st = 503;
     return serve_error(c, r, st, st == 400 ? field : NULL, "%s", err->msg);
 }
 
@@ -102,13 +123,13 @@ int serve_case_graph_step_evm(server *sv, const req *r, const snap *sn, const ev
     origin_of(r, sn, command, sizeof command, &who);
     if (evm) case_state_evm(&who.state, evm);
     case_db *db = NULL;
-    int rc = case_db_open(&db, sv->o.db, 0, err);
+    int rc = serve_cases_open(sv, 0, &db, err);
     if (rc == UTIL_ENOTFOUND)
         rc = util_errf(err, UTIL_ENOTFOUND, "case %" PRId64 " does not exist", case_id);
     if (!rc)
         rc = case_graph_step_add(db, &who, case_id, s, (r->who.scopes & SERVE_SCOPE_WRITE) != 0,
                                  NULL, err);
-    case_db_close(db);
+    serve_cases_done(sv, db);
     return rc;
 }
 
@@ -219,7 +240,7 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
     util_err err = {0};
     case_db *db = NULL;
     int creating = !id && post;
-    int rc = case_db_open(&db, sv->o.db, creating ? CASE_OPEN_CREATE : 0, &err);
+    int rc = serve_cases_open(sv, creating ? CASE_OPEN_CREATE : 0, &db, &err);
     json_t *out = NULL;
     const char *bad = NULL;
     unsigned status = 200;
@@ -275,7 +296,7 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
                     fclose(f);
                 }
                 case_full_free(&full);
-                case_db_close(db);
+                serve_cases_done(sv, db);
                 serve_snap_put(sn);
                 if (rc) {
                     free(buf);
@@ -364,7 +385,7 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
         case_note_free(&note);
     }
 done:
-    case_db_close(db);
+    serve_cases_done(sv, db);
     serve_snap_put(sn);
     if (rc) {
         json_decref(doc); /* bad may point into doc: the message is made */

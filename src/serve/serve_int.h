@@ -144,6 +144,10 @@ typedef struct server {
      * changes, and what was last loaded from it (kept when the database goes away) */
     pthread_mutex_t refresh_lock; /* one snapshot refresh at a time (main loop, state thread) */
     state_db *st, *st_listen;
+    /* --state postgresql://: the cases' connection (serve_cases.c), opened at the first case
+     * request and kept (case_db serialises its calls and reconnects by itself) */
+    pthread_mutex_t cases_lock;
+    struct case_db *cases;
     char replica[128];
     pthread_t st_tid;
     int st_started;

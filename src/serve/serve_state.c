@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../case/case.h"
 #include "serve_int.h"
 
 #define SQLITE_POLL_MS 100
@@ -182,6 +183,8 @@ void serve_state_stop(server *sv)
     }
     state_close(sv->st_listen);
     state_close(sv->st);
+    case_db_close(sv->cases);
+    sv->cases = NULL;
     sv->st = sv->st_listen = NULL;
     state_labels_free(&sv->st_labels);
 }

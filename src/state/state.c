@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "state_int.h"
 
 static const char *const topic_names[STATE_NTOPICS] = {"labels", "watchlists", "keys"};
@@ -25,18 +27,6 @@ static void fmt_i64(char out[24], int64_t v)
     snprintf(out, 24, "%lld", (long long)v);
 }
 
-/* The URI without its password, for messages. */
-static void shown_of(const char *url, char *out, size_t n)
-{
-    const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
-    if (at && colon && colon < at)
-        snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
-    else
-        snprintf(out, n, "%s", url);
-}
-
 int state_open(state_db **out, const char *url, const char *store_dir, util_err *err)
 {
     *out = NULL;
@@ -44,10 +34,10 @@ int state_open(state_db **out, const char *url, const char *store_dir, util_err 
     if (!db) return util_errf(err, UTIL_ENOMEM, "out of memory");
     pthread_mutex_init(&db->mu, NULL);
     int rc = 0;
-    if (url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))) {
+    if (sqldb_is_pg_url(url)) {
         db->kind = ST_PG;
         snprintf(db->target, sizeof db->target, "%s", url);
-        shown_of(url, db->shown, sizeof db->shown);
+        sqldb_shown_url(url, db->shown, sizeof db->shown);
     } else if (url && *url) {
         if (strncmp(url, "sqlite:", 7)) {
             free(db);
@@ -82,8 +72,7 @@ int state_open(state_db **out, const char *url, const char *store_dir, util_err 
 void state_close(state_db *db)
 {
     if (!db) return;
-    if (db->pg) PQfinish(db->pg);
-    if (db->lite) sqlite3_close(db->lite);
+    sqldb_close(db->sq);
     pthread_mutex_destroy(&db->mu);
     free(db);
 }
@@ -146,11 +135,16 @@ int state_wait(state_db *db, int ms, util_err *err)
     }
     pthread_mutex_lock(&db->mu);
     int rc = 0;
-    if (!db->listening || !db->pg || PQstatus(db->pg) != CONNECTION_OK) {
-        rc = st_exec(db, "LISTEN cointrail_state", 0, NULL, NULL, err);
-        db->listening = !rc;
+    /* LISTEN again on a connection made since (sqldb makes a new one when the server went) */
+    if (!db->listen_gen || db->listen_gen != sqldb_generation(db->sq) || !sqldb_pgconn(db->sq)) {
+        db->listen_gen = 0;
+        rc = sqldb_ensure(db->sq, err);
+        if (!rc) rc = st_exec(db, "LISTEN cointrail_state", 0, NULL, NULL, err);
+        if (!rc) db->listen_gen = sqldb_generation(db->sq);
     }
-    int fd = rc ? -1 : PQsocket(db->pg);
+    PGconn *pg = rc ? NULL : sqldb_pgconn(db->sq);
+    uint64_t gen = db->listen_gen;
+    int fd = pg ? PQsocket(pg) : -1;
     pthread_mutex_unlock(&db->mu);
     if (rc || fd < 0) {
         /* the server is away: wait, and let the caller try again */
@@ -163,9 +157,13 @@ int state_wait(state_db *db, int ms, util_err *err)
     pthread_mutex_lock(&db->mu);
     int notified = 0;
     if (got > 0) {
-        if (!PQconsumeInput(db->pg)) db->listening = 0; /* reconnect and LISTEN again next time */
+        int same = sqldb_generation(db->sq) == gen && sqldb_pgconn(db->sq) == pg;
+        if (!same || !PQconsumeInput(pg)) {
+            db->listen_gen = 0; /* reconnect and LISTEN again next time */
+            same = 0;
+        }
         PGnotify *n;
-        while ((n = PQnotifies(db->pg))) {
+        while (same && (n = PQnotifies(pg))) {
             notified = 1;
             PQfreemem(n);
         }

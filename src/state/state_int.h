@@ -1,25 +1,23 @@
-/* state internals: the two SQL backends behind one small driver (state_sql.c) that the record
- * functions (state.c) use. Not part of the module's interface. */
+/* state internals: the two SQL backends (through src/sqldb, which src/case shares) behind one
+ * small driver of text rows (state_sql.c) that the record functions (state.c) use. Not part
+ * of the module's interface. */
 #ifndef CT_STATE_INT_H
 #define CT_STATE_INT_H
 
-#include <libpq-fe.h>
 #include <pthread.h>
-#include <sqlite3.h>
 
+#include "../sqldb/sqldb.h"
 #include "state.h"
 
 enum { ST_SQLITE, ST_PG };
 
 struct state_db {
     int kind;
-    sqlite3 *lite;
-    PGconn *pg;
-    int in_tx;          /* a transaction is open: a lost connection is not retried within it */
-    int listening;      /* PostgreSQL: LISTEN was sent on this connection */
-    char target[4096];  /* the SQLite path, or the PostgreSQL URI */
-    char shown[4200];   /* the target as messages name it (no password) */
-    pthread_mutex_t mu; /* one call at a time on the connection */
+    sqldb *sq;           /* the connection (sqldb: a lost PostgreSQL one is made again) */
+    uint64_t listen_gen; /* PostgreSQL: the connection (sqldb_generation) LISTEN was sent on */
+    char target[4096];   /* the SQLite path, or the PostgreSQL URI */
+    char shown[4200];    /* the target as messages name it (no password) */
+    pthread_mutex_t mu;  /* one call at a time on the connection */
 };
 
 /* The rows of one statement, every cell as text (NULL for SQL NULL). Owned: st_res_free. */

@@ -22,19 +22,8 @@ const char *st_cell(const st_res *r, int row, int col)
     return r->cell[row * r->cols + col];
 }
 
-static int res_alloc(st_res *r, int rows, int cols, util_err *err)
-{
-    r->rows = rows;
-    r->cols = cols;
-    r->cell = calloc((size_t)(rows * cols) + 1, sizeof *r->cell);
-    if (!r->cell) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    return 0;
-}
-
-/* ---- SQLite ---- */
-
-/* A parameter that is a plain integer is bound as one, so that comparisons with integer columns
- * compare numbers whatever SQLite's affinity rules make of text. */
+/* A parameter that is a plain integer is bound as one on SQLite, so that comparisons with
+ * integer columns compare numbers whatever SQLite's affinity rules make of text. */
 static int is_int(const char *s)
 {
     size_t i = s[0] == '-', n = strlen(s);
@@ -44,141 +33,40 @@ static int is_int(const char *s)
     return !(s[0] == '0' && n > 1) && !(s[0] == '-' && s[1] == '0');
 }
 
-static int lite_exec(state_db *db, const char *sql, int n, const char *const *params, st_res *res,
-                     util_err *err)
+/* sqldb's last error in state's words: "state database X is unreachable: ..." when the server
+ * is away; a unique violation on PostgreSQL (a racing writer) UTIL_EBUSY, so that the caller may
+ * try again; anything else but busy and out of memory UTIL_EIO. */
+static int fail(state_db *db, util_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->lite, sql, -1, &st, NULL) != SQLITE_OK)
-        return util_errf(err, UTIL_EIO, "state database %s: %s", db->shown,
-                         sqlite3_errmsg(db->lite));
-    for (int i = 0; i < n; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "$%d", i + 1);
-        int idx = sqlite3_bind_parameter_index(st, name);
-        if (!idx) continue;
-        if (!params[i])
-            sqlite3_bind_null(st, idx);
-        else if (is_int(params[i]))
-            sqlite3_bind_int64(st, idx, strtoll(params[i], NULL, 10));
-        else
-            sqlite3_bind_text(st, idx, params[i], -1, SQLITE_TRANSIENT);
+    const char *m = sqldb_errmsg(db->sq), *away = "the server is unreachable: ";
+    int code = sqldb_errcode(db->sq);
+    if (!strncmp(m, away, strlen(away)))
+        return util_errf(err, UTIL_EIO, "state database %s is unreachable: %s", db->shown,
+                         m + strlen(away));
+    if (sqldb_err_unique(db->sq) && db->kind == ST_PG) code = UTIL_EBUSY;
+    if (code != UTIL_EBUSY && code != UTIL_ENOMEM) code = UTIL_EIO;
+    return util_errf(err, code, "state database %s: %s", db->shown, m);
+}
+
+static int push_row(st_res *r, int *cap, sqldb_stmt *st, util_err *err)
+{
+    if (r->rows == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        char **nc = realloc(r->cell, (size_t)*cap * (size_t)r->cols * sizeof *nc + sizeof *nc);
+        if (!nc) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        r->cell = nc;
     }
-    int cols = sqlite3_column_count(st), rows = 0, cap = 0, rc;
-    char **cell = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!res) continue;
-        if (rows == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nc = realloc(cell, (size_t)cap * (size_t)cols * sizeof *nc + sizeof *nc);
-            if (!nc) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            cell = nc;
+    for (int c = 0; c < r->cols; c++) {
+        const char *t = sqldb_column_text(st, c);
+        char **cell = &r->cell[r->rows * r->cols + c];
+        if ((*cell = t ? strdup(t) : NULL) == NULL && t) {
+            for (int k = 0; k < c; k++)
+                free(r->cell[r->rows * r->cols + k]);
+            return util_errf(err, UTIL_ENOMEM, "out of memory");
         }
-        for (int c = 0; c < cols; c++) {
-            const unsigned char *t = sqlite3_column_text(st, c);
-            cell[rows * cols + c] = t ? strdup((const char *)t) : NULL;
-        }
-        rows++;
     }
-    int ok = rc == SQLITE_DONE;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db->lite));
-    sqlite3_finalize(st);
-    if (!ok) {
-        for (int i = 0; i < rows * cols; i++)
-            free(cell[i]);
-        free(cell);
-        return util_errf(err, rc == SQLITE_BUSY ? UTIL_EBUSY : UTIL_EIO, "state database %s: %s",
-                         db->shown, msg);
-    }
-    if (res) {
-        res->cell = cell ? cell : calloc(1, sizeof *cell);
-        res->rows = rows;
-        res->cols = cols;
-        if (!res->cell) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    }
+    r->rows++;
     return 0;
-}
-
-/* ---- PostgreSQL ---- */
-
-static void quiet_notice(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg; /* "relation already exists, skipping" and the like */
-}
-
-static int pg_connect(state_db *db, util_err *err)
-{
-    if (db->pg) PQfinish(db->pg);
-    db->listening = 0;
-    /* connect_timeout first: one the URI gives wins (libpq's later-wins rule) */
-    const char *keys[] = {"connect_timeout", "dbname", NULL};
-    const char *vals[] = {"3", db->target, NULL};
-    db->pg = PQconnectdbParams(keys, vals, 1);
-    if (!db->pg) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    if (PQstatus(db->pg) != CONNECTION_OK) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->pg));
-        msg[strcspn(msg, "\n")] = 0;
-        return util_errf(err, UTIL_EIO, "state database %s is unreachable: %s", db->shown, msg);
-    }
-    PQsetNoticeProcessor(db->pg, quiet_notice, NULL);
-    return 0;
-}
-
-static int pg_exec_once(state_db *db, const char *sql, int n, const char *const *params,
-                        st_res *res, util_err *err)
-{
-    PGresult *r = PQexecParams(db->pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        char msg[512], state[8] = "";
-        const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-        snprintf(state, sizeof state, "%s", code ? code : ""); /* r is cleared below */
-        snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(db->pg));
-        msg[strcspn(msg, "\n")] = 0;
-        PQclear(r);
-        if (PQstatus(db->pg) != CONNECTION_OK)
-            return util_errf(err, UTIL_EIO, "state database %s is unreachable: %s", db->shown,
-                             msg[0] ? msg : "connection lost");
-        /* 40001 serialization failure, 40P01 deadlock, 23505 unique violation by a racing
-         * writer: the caller may try again */
-        int busy = !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "23505");
-        return util_errf(err, busy ? UTIL_EBUSY : UTIL_EIO, "state database %s: %s", db->shown,
-                         msg);
-    }
-    int rc = 0;
-    if (res && !(rc = res_alloc(res, PQntuples(r), PQnfields(r), err)))
-        for (int i = 0; i < res->rows; i++)
-            for (int c = 0; c < res->cols; c++)
-                if (!PQgetisnull(r, i, c) &&
-                    !(res->cell[i * res->cols + c] = strdup(PQgetvalue(r, i, c))))
-                    rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-    PQclear(r);
-    if (rc) st_res_free(res);
-    return rc;
-}
-
-static int pg_exec(state_db *db, const char *sql, int n, const char *const *params, st_res *res,
-                   util_err *err)
-{
-    if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
-        if (db->in_tx)
-            return util_errf(err, UTIL_EIO, "state database %s: connection lost in a transaction",
-                             db->shown);
-        int rc = pg_connect(db, err);
-        if (rc) return rc;
-    }
-    int rc = pg_exec_once(db, sql, n, params, res, err);
-    if (rc == UTIL_EIO && PQstatus(db->pg) != CONNECTION_OK && !db->in_tx) {
-        /* the server restarted since the last call: one new connection, one more try */
-        util_err e2 = {0};
-        if (!pg_connect(db, &e2)) return pg_exec_once(db, sql, n, params, res, err);
-    }
-    return rc;
 }
 
 /* ---- the driver ---- */
@@ -187,37 +75,57 @@ int st_exec(state_db *db, const char *sql, int n, const char *const *params, st_
             util_err *err)
 {
     if (res) memset(res, 0, sizeof *res);
-    return db->kind == ST_PG ? pg_exec(db, sql, n, params, res, err)
-                             : lite_exec(db, sql, n, params, res, err);
+    sqldb_stmt *st;
+    if (sqldb_prepare(db->sq, &st, sql, err)) return fail(db, err);
+    for (int i = 0; i < n; i++)
+        if (params[i] && db->kind == ST_SQLITE && is_int(params[i]))
+            sqldb_bind_int64(st, i + 1, strtoll(params[i], NULL, 10));
+        else
+            sqldb_bind_text(st, i + 1, params[i]);
+    st_res r = {0};
+    int cap = 0, s, rc = 0;
+    while ((s = sqldb_step(st)) == SQLDB_ROW) {
+        if (!res) continue;
+        if (!r.cols && !(r.cols = sqldb_column_count(st))) continue;
+        if ((rc = push_row(&r, &cap, st, err))) break;
+    }
+    if (!rc && s != SQLDB_DONE) rc = fail(db, err);
+    sqldb_finalize(st);
+    if (!rc && res && !r.cell && !(r.cell = calloc(1, sizeof *r.cell)))
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    if (rc || !res)
+        st_res_free(&r);
+    else
+        *res = r;
+    return rc;
 }
 
 int st_begin(state_db *db, util_err *err)
 {
-    int rc = st_exec(db, db->kind == ST_PG ? "BEGIN" : "BEGIN IMMEDIATE", 0, NULL, NULL, err);
-    if (!rc) db->in_tx = 1;
-    return rc;
+    return sqldb_begin(db->sq, 0, err) ? fail(db, err) : 0;
 }
 
 int st_end(state_db *db, int rc, util_err *err)
 {
-    if (!rc) rc = st_exec(db, "COMMIT", 0, NULL, NULL, err);
     if (rc) {
-        util_err ignore = {0};
-        st_exec(db, "ROLLBACK", 0, NULL, NULL, &ignore);
+        sqldb_rollback(db->sq);
+        return rc;
     }
-    db->in_tx = 0;
-    return rc;
+    return sqldb_commit(db->sq, err) ? fail(db, err) : 0;
 }
 
 int st_connect(state_db *db, util_err *err)
 {
-    if (db->kind == ST_PG) return pg_connect(db, err);
-    if (sqlite3_open_v2(db->target, &db->lite,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK)
-        return util_errf(err, UTIL_EIO, "state database %s: %s", db->shown,
-                         db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
-    sqlite3_busy_timeout(db->lite, 10000);
+    util_err e = {0};
+    if (db->kind == ST_PG) {
+        if (!sqldb_open_pg(&db->sq, db->target, NULL, 0, &e)) return 0;
+        const char *why = strstr(e.msg, "unreachable: ");
+        return util_errf(err, UTIL_EIO, "state database %s is unreachable: %s", db->shown,
+                         why ? why + 13 : e.msg);
+    }
+    if (sqldb_open_sqlite(&db->sq, db->target, SQLDB_CREATE, 10000, &e))
+        return util_errf(err, e.code == UTIL_ENOMEM ? UTIL_ENOMEM : UTIL_EIO, "state database %s",
+                         e.msg);
     /* Turning WAL on needs the file to itself for a moment and does not wait through the busy
      * handler: processes opening a new database together retry it */
     int rc = UTIL_EBUSY;
