@@ -58,6 +58,23 @@ ID=$(j '["id"]')
 ADDR=$(awk -F, 'NR > 1 && $1 == "btc" {print $2; exit}' "$T/g/labels.csv")
 [ "$(req POST "$A/v1/cases/$ID/labels" "{\"address\": \"$ADDR\", \"category\": \"exchange\", \"actor\": \"Desk\"}")" = 201 ] &&
     ok || bad "label on A: $(cat "$T/body")"
+# the case label is shared: in the state's labels (author: the key's owner), and B follows it
+$PY -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])).get("shared") is not True)' "$T/body" &&
+    ok || bad "the case label was not shared: $(cat "$T/body")"
+"$BIN" labels history --state "$PG_URL" --json "$ADDR" >"$T/hist.json" 2>&1
+$PY - "$T/hist.json" "$ID" <<'EOF' && ok || bad "labels history lacks the case label: $(head -c 400 "$T/hist.json")"
+import json, sys
+ev = json.load(open(sys.argv[1]))["events"]
+sys.exit(not any(e["source"] == "case:" + sys.argv[2] and e["category"] == "exchange" and
+                 e["author"] == "ann" and e["event"] == "add" for e in ev))
+EOF
+seen=0
+for _ in $(seq 100); do
+    req GET "$B/v1/address/$ADDR" >/dev/null
+    grep -q "\"case:$ID\"" "$T/body" && { seen=1; break; }
+    sleep 0.2
+done
+[ $seen = 1 ] && ok || bad "B does not show the case label within 20 s: $(head -c 400 "$T/body")"
 # read at once through B: no propagation delay, it is one database
 [ "$(req GET "$B/v1/cases/$ID")" = 200 ] && ok || bad "GET the case on B: $(cat "$T/body")"
 $PY - "$T/body" "$ADDR" <<'EOF' && ok || bad "B does not show A's note and label: $(head -c 400 "$T/body")"

@@ -286,6 +286,12 @@ int case_label_add(case_db *db, const case_origin *who, int64_t case_id, const c
  * fed. Not audited: it changes no case. */
 int case_labels_feed(case_db *db, size_t *n, util_err *err);
 
+/* The label-set form of a case label: source "case:ID", updated its day. out's strings point
+ * into row and into source and day (the caller's buffers), which must outlive it. With shared
+ * state (`--state`), the caller also adds it there (state_label_add), so that every replica
+ * and analyst following the database sees it, not only this store's labels.db. */
+void case_label_as_label(const case_label *row, char source[32], char day[16], labels_label *out);
+
 typedef struct case_note {
     int64_t id, case_id;
     char *author, *created_at, *text;

@@ -497,6 +497,20 @@ static int labels_open_wait(labels_db **ldb, const char *dir, util_err *err)
     }
 }
 
+void case_label_as_label(const case_label *row, char source[32], char day[16], labels_label *out)
+{
+    snprintf(source, 32, "case:%" PRId64, row->case_id);
+    snprintf(day, 16, "%.10s", row->created_at);
+    *out = (labels_label){.chain = row->chain,
+                          .address = row->address,
+                          .category = row->category,
+                          .actor = row->actor,
+                          .name = *row->name ? row->name : row->actor,
+                          .source = source,
+                          .updated = day,
+                          .confidence = row->confidence};
+}
+
 /* Every case's newest label per (case, chain, address, category), as labels with source
  * "case:ID" (their key in the label set); fed in one labels_add under the label lock. */
 static int feed_locked(case_db *db, size_t *fed, util_err *err)
@@ -515,18 +529,8 @@ static int feed_locked(case_db *db, size_t *fed, util_err *err)
     char(*src)[32] = rc ? NULL : calloc(n ? n : 1, sizeof *src);
     char(*day)[16] = rc ? NULL : calloc(n ? n : 1, sizeof *day);
     if (!rc && (!in || !src || !day)) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < n; i++) {
-        snprintf(src[i], sizeof src[i], "case:%" PRId64, rows[i].case_id);
-        snprintf(day[i], sizeof day[i], "%.10s", rows[i].created_at);
-        in[i] = (labels_label){.chain = rows[i].chain,
-                               .address = rows[i].address,
-                               .category = rows[i].category,
-                               .actor = rows[i].actor,
-                               .name = *rows[i].name ? rows[i].name : rows[i].actor,
-                               .source = src[i],
-                               .updated = day[i],
-                               .confidence = rows[i].confidence};
-    }
+    for (size_t i = 0; !rc && i < n; i++)
+        case_label_as_label(&rows[i], src[i], day[i], &in[i]);
     labels_db *ldb = NULL;
     if (!rc) rc = labels_open_wait(&ldb, db->dir, err);
     if (!rc) rc = labels_add(ldb, in, n, "case labels", NULL, err);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../case/case.h"
+#include "../state/state.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -491,6 +492,15 @@ static int do_label(env *e, const args *a, int64_t id, util_err *err)
                         .evidence = a->evidence};
     case_label out;
     int rc = case_label_add(e->db, &e->who, id, &l, &out, err);
+    if (!rc && a->state) { /* shared: every analyst and replica following the state sees it */
+        state_db *st = NULL;
+        char src[32], day[16];
+        labels_label shared;
+        case_label_as_label(&out, src, day, &shared);
+        rc = state_open(&st, a->state, e->dir, err);
+        if (!rc) rc = state_label_add(st, &shared, e->analyst, NULL, err);
+        state_close(st);
+    }
     if (out.id && a->json)
         printf("{\"label\": %" PRId64 ", \"address\": \"%s\", \"fed\": %s}\n", out.id, out.address,
                rc ? "false" : "true");

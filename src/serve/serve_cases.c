@@ -358,12 +358,26 @@ enum MHD_Result serve_route_cases(server *sv, struct MHD_Connection *c, req *r, 
                            strcmp(bad, "confidence") ? "a string" : "an integer 0..100");
         else {
             rc = case_label_add(db, &who, id, &ln, &lab, &err);
+            /* shared: the other replicas and analysts follow the state's labels. A failure
+             * leaves the label in the case only ("shared": false); posting it again shares it. */
+            int shared = 0;
+            if (lab.id && sv->st) {
+                char src[32], day[16];
+                labels_label sl;
+                util_err serr = {0};
+                case_label_as_label(&lab, src, day, &sl);
+                shared = state_label_add(sv->st, &sl, who.analyst, NULL, &serr) == 0;
+                if (!shared)
+                    fprintf(stderr, "cointrail: case label %" PRId64 " not shared: %s\n", lab.id,
+                            serr.msg);
+            }
             if (!rc || lab.id) {
-                out = json_pack(
-                    "{s:I, s:s, s:s, s:s, s:s, s:i, s:b}", "id", (json_int_t)lab.id, "chain",
-                    lab.chain ? lab.chain : "", "address", lab.address ? lab.address : "",
-                    "category", lab.category ? lab.category : "", "actor",
-                    lab.actor ? lab.actor : "", "confidence", lab.confidence, "fed", rc == 0);
+                out =
+                    json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:b, s:b}", "id", (json_int_t)lab.id,
+                              "chain", lab.chain ? lab.chain : "", "address",
+                              lab.address ? lab.address : "", "category",
+                              lab.category ? lab.category : "", "actor", lab.actor ? lab.actor : "",
+                              "confidence", lab.confidence, "fed", rc == 0, "shared", shared);
                 status = 201;
                 rc = 0; /* recorded; feeding labels.db is retried by the next label */
             }
