@@ -11,8 +11,9 @@
 #    directories are byte-identical (diff -r) and so are their labels.db;
 #  - the CLI on a third copy no replica updates: screen/address/trace with --state see the label
 #    (direct exposure, the label, the trace naming its actor), without --state they do not;
-#  - the retire while replica A's exposure writer lock is held by this script: A keeps answering
-#    with the old exposure (its old snapshot), B already with the new; the lock released, A
+#  - the retire while replica A's exposure writer lock is held by this script: A has the retire
+#    at once (its label gone, its index stale: screening says so and traces), B already its
+#    updated index; the lock released, A
 #    catches up; both equal the oracle without the label, the directories identical again, the
 #    CLI reverts;
 #  - kill -9 of replica B during the update of a new add (COINTRAIL_TEST_EXPOSURE_CRASH_AFTER):
@@ -121,6 +122,8 @@ suite() { # BACKEND URL
     grep -q "stops_changed\|\"updates\"" <(curl -s -H "X-API-Key: $KEY" "$U_A/v1/metrics") && ok ||
         bad "$be: metrics without store_update"
     same_dirs "$be add"
+    curl -s -H "X-API-Key: $KEY" "$U_A/v1/address/$X" | grep -q '"sanctioned"' && ok ||
+        bad "$be: A's address answer does not show the label"
 
     # the CLI with --state on a copy no replica updates
     cli_sees dbC --state "$url" && ok || bad "$be: the CLI with --state does not see the label ($?)"
@@ -135,9 +138,12 @@ suite() { # BACKEND URL
         --reason "not ours" >/dev/null || bad "$be: labels retire"
     lb=$($CHK wait "$U_B" "$KEY" "$T/pick.json" without 20) && ok || bad "$be: B did not revert"
     kill -0 $holder 2>/dev/null && ok || bad "$be: the lock was released too early to check"
-    $CHK screen "$U_A" "$KEY" "$T/pick.json" with >"$T/held.out" && ok ||
+    $CHK stale "$U_A" "$KEY" "$T/pick.json" >"$T/held.out" && ok ||
         bad "$be: A while its index is being updated: $(head -3 "$T/held.out")"
-    echo "  during A's update (lock held): A answers the old exposure; B reverted after $lb s"
+    curl -s -H "X-API-Key: $KEY" "$U_A/v1/address/$X" >"$T/held.addr"
+    grep -q '"address"' "$T/held.addr" && ! grep -q '"sanctioned"' "$T/held.addr" && ok ||
+        bad "$be: A still shows the retired label while its index waits: $(head -c 300 "$T/held.addr")"
+    echo "  during A's update (lock held): A has the retire (index stale: it traces); B reverted after $lb s"
     wait $holder
     la=$($CHK wait "$U_A" "$KEY" "$T/pick.json" without 20) && ok || bad "$be: A did not revert"
     for r in A B; do

@@ -125,6 +125,18 @@ def cmd_screen(url, key, pick, which):
           f"the oracle {which} the label" if not FAILS else f"{url}: {FAILS} differences")
 
 
+def cmd_stale(url, key, pick):
+    """Between a label change and the index's update: every deposit screened says the index is
+    stale (it traces) rather than answer the amounts of the labels before."""
+    p = json.load(open(pick))
+    for t in p["deposits"]:
+        st, doc = serve_check.get(url, key, f"/v1/screen/tx/{t}?direction=incoming")
+        if st != 200 or doc.get("exposure_index") != "stale":
+            fail(f"{url} {t}: HTTP {st}, exposure_index {doc.get('exposure_index')}, not stale")
+    print(f"{url}: {len(p['deposits'])} deposits screened as stale" if not FAILS else
+          f"{url}: {FAILS} differences")
+
+
 def cmd_wait(url, key, pick, which, timeout):
     p = json.load(open(pick))
     t = p["deposits"][0]
@@ -163,6 +175,8 @@ def main():
         cmd_pick(*a[1:4])
     elif a and a[0] == "screen":
         cmd_screen(*a[1:5])
+    elif a and a[0] == "stale":
+        cmd_stale(*a[1:4])
     elif a and a[0] == "wait":
         cmd_wait(a[1], a[2], a[3], a[4], float(a[5]))
     elif a and a[0] == "cli":

@@ -58,18 +58,27 @@ static int load_labels(server *sv, util_err *err)
     return 0;
 }
 
-/* A change: the new labels, the store's labels.db and exposure index brought to them, then one
- * new snapshot with all of it. refresh_lock is held throughout, so requests keep the old
- * snapshot (old labels, old index) until the new index is committed, never a mix. *swapped: a
- * new snapshot was swapped in. Watchlist and key changes wait for it (the same thread). */
+/* A change, in two snapshots. First the new labels alone, at once: a label reaches every
+ * replica within the state's notification delay (bench/state_propagation.sh), not after the
+ * index update, which takes seconds on a large store (bench/replica_exposure.sh). That snapshot
+ * finds the exposure index stale against its labels (exposure_check), so screening says
+ * "stale" and traces, as any reader of a stale index does, rather than answer old amounts.
+ * Then the store's labels.db and exposure index brought to them and a second snapshot with
+ * both; refresh_lock is held across that step, so no snapshot opens between labels.db and the
+ * index's commit. *swapped: a new snapshot was swapped in. Watchlist and key changes wait for
+ * the update (the same thread). */
 static int reload_labels(server *sv, int *swapped, util_err *err)
 {
     state_labels ls;
     int rc = state_labels_all(sv->st, &ls, err);
     if (rc) return rc;
     pthread_mutex_lock(&sv->refresh_lock);
-    materialise(sv, &ls);
     publish_labels(sv, ls); /* st_labels is replaced by this thread only */
+    *swapped = serve_snap_refresh_locked(sv);
+    pthread_mutex_unlock(&sv->refresh_lock);
+    if (*swapped) serve_watch_advance(sv);
+    pthread_mutex_lock(&sv->refresh_lock);
+    materialise(sv, &sv->st_labels);
     *swapped = serve_snap_refresh_locked(sv);
     pthread_mutex_unlock(&sv->refresh_lock);
     return 0;
