@@ -296,9 +296,9 @@ int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 
 
 /* ---------------- sorting ---------------- */
 
-/* Stable LSD radix sort of n records of w words by word kw, whose values are below 2^bits;
+/* Stable LSD radix sort of n records of w words by bits [shift, shift + bits) of word kw;
  * tmp holds n records. Digits in which every key agrees are skipped. The result is in a. */
-static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int bits)
+static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int shift, int bits)
 {
     enum { D = 8, R = 1 << D };
     int passes = (bits + D - 1) / D;
@@ -309,7 +309,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int 
     for (size_t i = 0; i < n; i++) {
         uint64_t k = a[i * w + kw];
         for (int p = 0; p < passes; p++)
-            cnt[p][(k >> (p * D)) & (R - 1)]++;
+            cnt[p][(k >> (shift + p * D)) & (R - 1)]++;
     }
     uint64_t *src = a, *dst = tmp;
     for (int p = 0; p < passes; p++) {
@@ -324,10 +324,29 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int 
             c[d] = sum;
             sum += x;
         }
-        for (size_t i = 0; i < n; i++) {
-            const uint64_t *r = src + i * w;
-            size_t at = c[(r[kw] >> (p * D)) & (R - 1)]++;
-            memcpy(dst + at * w, r, w * sizeof *r);
+        int sh = shift + p * D;
+        /* fixed record sizes copied word by word: a memcpy call per record costs more than
+         * the scatter itself */
+        switch (w) {
+        case 3:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * 3;
+                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 3;
+                d[0] = r[0], d[1] = r[1], d[2] = r[2];
+            }
+            break;
+        case 4:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * 4;
+                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 4;
+                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
+            }
+            break;
+        default:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * w;
+                memcpy(dst + c[(r[kw] >> sh) & (R - 1)]++ * w, r, w * sizeof *r);
+            }
         }
         uint64_t *x = src;
         src = dst, dst = x;
@@ -349,8 +368,37 @@ static int sort_vec(vec *v, int kw, int bits, util_err *err)
     if (v->n < 2) return 0;
     uint64_t *tmp = malloc(v->n * v->w * sizeof *tmp);
     if (!tmp) return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu records)", v->n);
-    radix_sort(v->a, tmp, v->n, v->w, kw, bits);
+    radix_sort(v->a, tmp, v->n, v->w, kw, 0, bits);
     free(tmp);
+    return 0;
+}
+
+/* Stable sort by the whole 64-bit word kw when its values are uniform (hashes): a radix sort
+ * of the top bits only, a few more than log2(n) of them, leaves each key within a run of a
+ * few that share those bits; one insertion pass (stable) finishes them. Half the passes of
+ * sorting all 64 bits. */
+static int sort_vec_hash(vec *v, int kw, util_err *err)
+{
+    if (v->n < 2) return 0;
+    int top = (bits_for(v->n) + 4 + 7) / 8 * 8;
+    if (top > 64) top = 64;
+    uint64_t *tmp = malloc(v->n * v->w * sizeof *tmp);
+    if (!tmp) return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu records)", v->n);
+    radix_sort(v->a, tmp, v->n, v->w, kw, 64 - top, top);
+    free(tmp);
+    int w = v->w;
+    uint64_t rec[8];
+    for (size_t i = 1; i < v->n; i++) {
+        uint64_t k = v->a[i * w + kw];
+        if (v->a[(i - 1) * w + kw] <= k) continue;
+        memcpy(rec, v->a + i * w, w * sizeof *rec);
+        size_t j = i;
+        while (j > 0 && v->a[(j - 1) * w + kw] > k) {
+            memcpy(v->a + j * w, v->a + (j - 1) * w, w * sizeof *rec);
+            j--;
+        }
+        memcpy(v->a + j * w, rec, w * sizeof *rec);
+    }
     return 0;
 }
 
@@ -390,7 +438,7 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
 {
     store *s = b->s;
     int rc;
-    if ((rc = sort_vec(&b->tx, 0, 64, err)) || (rc = sort_vec(&b->in, 0, 64, err))) return rc;
+    if ((rc = sort_vec_hash(&b->tx, 0, err)) || (rc = sort_vec_hash(&b->in, 0, err))) return rc;
     rv->w = RW;
     rv->a = malloc((b->in.n ? b->in.n : 1) * RW * sizeof *rv->a);
     if (!rv->a) return util_errf(err, UTIL_ENOMEM, "out of memory for inputs");
@@ -594,7 +642,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
 {
     store *s = b->s;
     vec *A = &b->ad;
-    int rc = sort_vec(A, 0, 64, err);
+    int rc = sort_vec_hash(A, 0, err);
     if (rc) return rc;
     /* groups: first output, group number, last output, key index of the first output */
     vec G = {.w = 4};
