@@ -120,6 +120,17 @@ for kind in double respend vout overspend coinbase twofaults; do
     ls "$T/$kind.bulk" | grep -q '\.tmp$' && bad "$kind: temp files left" || ok
 done
 grep -q "twice" "$T/twofaults.bulk.err" && ok || bad "twofaults: not the first fault reported"
+# a double spend, then a block that does not parse (its last bytes changed: merkle root): the
+# incremental path meets the double spend first, and so must the bulk path
+cp "$T/twofaults.blk" "$T/tfc.blk"
+size=$(stat -c %s "$T/tfc.blk")
+printf '\x55\x55' | dd of="$T/tfc.blk" bs=1 seek=$((size - 12)) conv=notrunc status=none
+"$BIN" import --quiet --db "$T/tfc.inc" "$T/tfc.blk" >/dev/null 2>"$T/tfc.inc.err"
+a=$?
+"$BIN" import --quiet --bulk --db "$T/tfc.bulk" "$T/tfc.blk" >/dev/null 2>"$T/tfc.bulk.err"
+b=$?
+[ $a = 1 ] && [ $b = 1 ] && grep -q twice "$T/tfc.inc.err" && cmp -s "$T/tfc.inc.err" "$T/tfc.bulk.err" && ok ||
+    bad "fault before a corrupt block: exits $a/$b, '$(cat "$T/tfc.inc.err")' vs '$(cat "$T/tfc.bulk.err")'"
 # a corrupt block (merkle root) and forged work: refused before or while parsing, same words
 cp "$T/c/blk00000.dat" "$T/corrupt.dat"
 printf '\xff\xff\xff\xff' | dd of="$T/corrupt.dat" bs=1 seek=3000 conv=notrunc status=none

@@ -198,10 +198,15 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    if (!rc && bulk) {
-        /* The store is empty and the path starts at genesis: height i is path position i. */
+    if (bulk && (!rc || r->blocks_added)) {
+        /* The store is empty and the path starts at genesis: height i is path position i.
+         * A block that failed to parse (or to go in) ends the blocks before it, which the
+         * incremental path would have appended first: a fault among them is the error it
+         * reports, so it is the one reported here. Nothing is committed after an error. */
         double f0 = util_now();
         uint64_t bad = UINT64_MAX;
+        util_err first = *err;
+        int first_rc = rc;
         rc = store_bulk_finish(bulk, &bad, err);
         r->append_seconds += util_now() - f0;
         if (rc && bad < pl->n) {
@@ -209,6 +214,9 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
                             (unsigned long long)h->off);
         }
+        /* only a fault of the chain takes the place of the first error (not, say, the
+         * full disk that stopped the appends failing again) */
+        if (first_rc && (!rc || bad >= pl->n)) rc = first_rc, *err = first;
         uncommitted = 1;
     }
     if (!rc && (uncommitted || always_commit)) rc = ingest_commit(s, o, r, err);

@@ -80,7 +80,7 @@ static int tmpf_write(tmpf *t, const void *p, size_t n, util_err *err)
 
 static int tmpf_map(tmpf *t, util_err *err)
 {
-    if (fflush(t->f) != 0)
+    if (fflush(t->f) != 0 || ferror(t->f))
         return util_errf(err, UTIL_EIO, "%s: write failed: %s", t->path, strerror(errno));
     if (!t->bytes) return 0;
     void *m = mmap(NULL, t->bytes, PROT_READ, MAP_SHARED, fileno(t->f), 0);
@@ -173,8 +173,29 @@ static int block_error(store *s, const uint8_t hash[32], uint64_t height, util_e
     return util_err_prefix(err, "block %s (height %llu)", hex, (unsigned long long)height);
 }
 
+static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
+                     int64_t max_subsidy, util_err *err);
+
+/* A block that fails half way (no space, no memory) is taken out whole: the blocks before it
+ * stay a consistent prefix, which store_bulk_finish can still check. */
 int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
                          int64_t max_subsidy, util_err *err)
+{
+    store *s = b->s;
+    store_totals saved = b->n;
+    size_t tx_n = b->tx.n, in_n = b->in.n, ad_n = b->ad.n;
+    uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
+    int rc = add_block(b, blk, chainwork, max_subsidy, err);
+    if (rc) {
+        b->n = saved;
+        b->tx.n = tx_n, b->in.n = in_n, b->ad.n = ad_n;
+        s->cols[COL_ND].rows = nd_rows, s->cols[COL_ND_DATA].rows = nd_bytes;
+    }
+    return rc;
+}
+
+static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
+                     int64_t max_subsidy, util_err *err)
 {
     store *s = b->s;
     store_totals *t = &b->n;
