@@ -12,6 +12,8 @@ refuses, with the same words (tests/e2e_bulk.sh).
         overspend  a tx pays out more than it spends
         coinbase   the coinbase claims one satoshi more than subsidy plus fees
         twofaults  a double spend, then a later block with a bad vout (the first is reported)
+        bip30      not a fault: two blocks with the very same coinbase (a duplicate txid, as
+                   mainnet's blocks 91812/91842), then a spend of it: the newer tx is spent
         forward    not a fault: a tx spends an output of a tx after it in the same block
                    (unresolved, as the incremental path's index cannot know it yet)
 """
@@ -106,6 +108,22 @@ def main():
         u = pool.pop()
         t1 = spend(rng, [u[0]], u[1] - 500)
         b, _ = block_of(rng, prev, h, [t1], 500, extra=1)
+        blocks.append(b)
+    elif k == "bip30":
+        cb = CMutableTransaction(
+            [CMutableTxIn(COutPoint(), CScript(b"\x03dup"), 0xFFFFFFFF)],
+            [CMutableTxOut(mkchain.subsidy(h), p2pkh(rng))])
+        for hh in (h, h + 1):
+            when = 1_600_000_000 + 600 * hh
+            b = CBlock(nVersion=0x20000000, hashPrevBlock=prev, nTime=when, nBits=BITS, vtx=[cb])
+            merkle = b.calc_merkle_root()
+            nonce = mkchain.solve(b.nVersion, prev, merkle, when, BITS, 0)
+            b = CBlock(nVersion=b.nVersion, hashPrevBlock=prev, hashMerkleRoot=merkle, nTime=when,
+                       nBits=BITS, nNonce=nonce, vtx=[cb])
+            blocks.append(b)
+            prev = b.GetHash()
+        t1 = spend(rng, [COutPoint(cb.GetTxid(), 0)], mkchain.subsidy(h) - 100)
+        b, _ = block_of(rng, prev, h + 2, [t1], 100)
         blocks.append(b)
     elif k == "forward":
         u = pool.pop()

@@ -3,7 +3,7 @@
 # gives: every file of the store directory byte for byte (so every query answer), on generated
 # chains (several blk files, OP_RETURN payloads, xor.dat, reused addresses), on chains that
 # python3-bitcoinlib serialized (stale branches, blocks out of order, unresolved inputs, a spend
-# of a later tx in the same block), and on mainnet's first 439 blocks (demo/); `stats
+# of a later tx in the same block, a duplicate txid spent after its second tx), and on mainnet's first 439 blocks (demo/); `stats
 # --recompute` agrees with the running totals. A kill -9 in every phase leaves the empty store,
 # and a rerun gives the same bytes. Crafted invalid chains (double spends, a missing output,
 # overspending, a greedy coinbase, two faults) are refused with the incremental path's exact
@@ -76,6 +76,9 @@ $PY tests/jget.py '["stale_blocks"]' <"$T/c.imp.json" >"$T/stale" 2>/dev/null
     bad "c: no unresolved inputs to compare"
 $PY tests/bulk_craft.py "$T/fwd.blk" forward || bad "craft forward"
 compare fwd "$T/fwd.blk"
+$PY tests/bulk_craft.py "$T/bip30.blk" bip30 || bad "craft bip30"
+compare bip30 "$T/bip30.blk"
+[ "$(blocks_of "$T/bip30.bulk")" = 33 ] && ok || bad "bip30: the duplicate coinbase's blocks are missing"
 
 # ---- mainnet's first 439 blocks ----
 compare mainnet demo/blk00000.dat
