@@ -116,6 +116,10 @@ struct store_bulk {
     tmpf addrkeys; /* btc_addr per addressed output */
     uint8_t *nd;
     size_t nd_cap;
+    /* One sort buffer for every sort, allocated once at the largest size: a fresh buffer per
+     * sort would fault and zero every page of it again. */
+    uint64_t *scratch;
+    size_t scratch_words;
 };
 
 static const char *const tmp_names[] = {"bulk-prevouts.tmp", "bulk-addrkeys.tmp"};
@@ -157,6 +161,7 @@ void store_bulk_free(store_bulk *b)
     tmpf_close(&b->addrkeys);
     free(b->subsidy);
     free(b->nd);
+    free(b->scratch);
     free(b);
 }
 
@@ -384,13 +389,23 @@ static int bits_for(uint64_t maxval)
     return b;
 }
 
-static int sort_vec(vec *v, int kw, int bits, util_err *err)
+static int scratch_for(store_bulk *b, size_t words, util_err *err)
+{
+    if (words <= b->scratch_words) return 0;
+    free(b->scratch);
+    b->scratch = malloc(words * sizeof *b->scratch);
+    b->scratch_words = b->scratch ? words : 0;
+    if (!b->scratch)
+        return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu bytes)", words * 8);
+    return 0;
+}
+
+static int sort_vec(store_bulk *b, vec *v, int kw, int bits, util_err *err)
 {
     if (v->n < 2) return 0;
-    uint64_t *tmp = malloc(v->n * v->w * sizeof *tmp);
-    if (!tmp) return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu records)", v->n);
-    radix_sort(v->a, tmp, v->n, v->w, kw, 0, bits);
-    free(tmp);
+    int rc = scratch_for(b, v->n * v->w, err);
+    if (rc) return rc;
+    radix_sort(v->a, b->scratch, v->n, v->w, kw, 0, bits);
     return 0;
 }
 
@@ -398,15 +413,14 @@ static int sort_vec(vec *v, int kw, int bits, util_err *err)
  * of the top bits only, a few more than log2(n) of them, leaves each key within a run of a
  * few that share those bits; one insertion pass (stable) finishes them. Half the passes of
  * sorting all 64 bits. */
-static int sort_vec_hash(vec *v, int kw, util_err *err)
+static int sort_vec_hash(store_bulk *b, vec *v, int kw, util_err *err)
 {
     if (v->n < 2) return 0;
     int top = (bits_for(v->n) + 4 + 7) / 8 * 8;
     if (top > 64) top = 64;
-    uint64_t *tmp = malloc(v->n * v->w * sizeof *tmp);
-    if (!tmp) return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu records)", v->n);
-    radix_sort(v->a, tmp, v->n, v->w, kw, 64 - top, top);
-    free(tmp);
+    int rc = scratch_for(b, v->n * v->w, err);
+    if (rc) return rc;
+    radix_sort(v->a, b->scratch, v->n, v->w, kw, 64 - top, top);
     int w = v->w;
     uint64_t rec[8];
     for (size_t i = 1; i < v->n; i++) {
@@ -459,11 +473,12 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
 {
     store *s = b->s;
     int rc;
-    if ((rc = sort_vec_hash(&b->tx, 0, err)) || (rc = sort_vec_hash(&b->in, 0, err))) return rc;
+    if ((rc = sort_vec_hash(b, &b->tx, 0, err)) || (rc = sort_vec_hash(b, &b->in, 0, err)))
+        return rc;
+    /* the R records take the place of the input records, one for one */
     rv->w = RW;
-    rv->a = malloc((b->in.n ? b->in.n : 1) * RW * sizeof *rv->a);
-    if (!rv->a) return util_errf(err, UTIL_ENOMEM, "out of memory for inputs");
-    rv->cap = b->in.n;
+    rv->a = b->in.a;
+    rv->cap = b->in.cap;
     /* merge: for each input, the newest tx with its k that comes before the input's tx */
     size_t tp = 0;
     const uint64_t *T = b->tx.a;
@@ -476,11 +491,12 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
         while (q < b->tx.n && T[q * 4] == r[0] && T[q * 4 + 1] < r[2])
             q++;
         if (q > tp) pos = q - 1;
+        uint64_t in = r[1], vout = r[3]; /* r and o are the same record */
         uint64_t *o = rv->a + i * RW;
-        o[R_IN] = r[1], o[R_POS] = pos, o[R_VOUT] = r[3], o[R_PREV] = 0;
+        o[R_IN] = in, o[R_POS] = pos, o[R_VOUT] = vout, o[R_PREV] = 0;
     }
     rv->n = b->in.n;
-    vec_free(&b->in);
+    b->in.a = NULL, b->in.n = b->in.cap = 0;
     /* whole txids: in batches, the reads of a batch issued before they are compared */
     enum { BATCH = 32 };
     for (size_t i = 0; i < rv->n; i += BATCH) {
@@ -505,7 +521,7 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
     crash_at(b, 3);
     /* by spent output: the first spender (lowest input id) marks it; later ones spend twice.
      * R_POS of a valid spend then holds the spent value. */
-    if ((rc = sort_vec(rv, R_PREV, bits_for(codes[2]), err))) return rc;
+    if ((rc = sort_vec(b, rv, R_PREV, bits_for(codes[2]), err))) return rc;
     for (size_t j = 0; j < rv->n; j++) {
         uint64_t *o = rv->a + j * RW;
         if (o[R_PREV] >= codes[0]) continue;
@@ -516,7 +532,7 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
         *(uint64_t *)store_col_at(s, COL_OUT_SPENT, o[R_PREV]) = o[R_IN];
         o[R_POS] = *(const uint64_t *)store_col_at(s, COL_OUT_VALUE, o[R_PREV]);
     }
-    return sort_vec(rv, R_IN, bits_for(b->n.inputs), err);
+    return sort_vec(b, rv, R_IN, bits_for(b->n.inputs), err);
 }
 
 /* ---------------- validating, in chain order ---------------- */
@@ -663,7 +679,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
 {
     store *s = b->s;
     vec *A = &b->ad;
-    int rc = sort_vec_hash(A, 0, err);
+    int rc = sort_vec_hash(b, A, 0, err);
     if (rc) return rc;
     /* groups: first output, group number, last output, key index of the first output */
     vec G = {.w = 4};
@@ -706,7 +722,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
     }
     crash_at(b, 5);
     uint32_t *rank = malloc((G.n ? G.n : 1) * sizeof *rank);
-    rc = rank ? sort_vec(&G, 0, bits_for(b->n.outputs), err)
+    rc = rank ? sort_vec(b, &G, 0, bits_for(b->n.outputs), err)
               : util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
     rc = rc ? rc : reserve(s, COL_ADDR_KEY, G.n, err);
     rc = rc ? rc : reserve(s, COL_ADDR_LAST, G.n, err);
@@ -730,7 +746,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
         }
         s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = G.n;
         s->live.addresses = G.n;
-        rc = sort_vec(A, 0, bits_for(b->n.outputs), err);
+        rc = sort_vec(b, A, 0, bits_for(b->n.outputs), err);
     }
     if (!rc)
         for (size_t i = 0; i < A->n; i++) {
@@ -751,6 +767,9 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
     int rc = tmpf_map(&b->prevouts, err);
     if (!rc) rc = tmpf_map(&b->addrkeys, err);
     if (rc) return rc;
+    size_t most = b->tx.n > b->in.n ? b->tx.n : b->in.n;
+    if (b->ad.n > most) most = b->ad.n;
+    if ((rc = scratch_for(b, most * 4, err))) return rc;
     /* codes in place of an output id: unresolved, past the tx's outputs, spent twice */
     uint64_t codes[3] = {b->n.outputs, b->n.outputs + 1, b->n.outputs + 2};
     vec rv = {0};
