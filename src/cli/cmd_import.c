@@ -15,7 +15,7 @@
 static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
-    "                        [--no-exposure] PATH...\n"
+    "                        [--no-exposure] [--bulk [--memory SIZE]] PATH...\n"
     "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json]\n"
     "                        [--no-exposure] BLOCKS_DIR\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
@@ -34,9 +34,50 @@ static const char import_usage[] =
     "waited for (reported after --settle seconds, 10, without change), a complete corrupt\n"
     "one is an error. With --json, one line per commit: {\"height\", \"blocks_added\",\n"
     "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n"
+    "--bulk: a first import into an empty store is built by sorting and streaming\n"
+    "(docs/performance.md, \"Bulk import\"): the same store, byte for byte, as without it,\n"
+    "committed once at the end (an interrupted one starts again when rerun); a store with\n"
+    "blocks is caught up block by block as usual. --memory SIZE (e.g. 4G): the sort budget.\n"
     "A new store gets an exposure index (docs/exposure.md), which every import (every commit\n"
     "with --follow) then brings up to date after its blocks; --no-exposure makes a store\n"
     "without one (or leaves an existing one behind: cointrail exposure build catches up).\n";
+
+/* A byte count with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-') return -1;
+    int shift = 0;
+    switch (*end) {
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        shift = 40;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end || (shift && v > (~0ULL >> shift))) return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
 
 /* --follow stops on SIGINT/SIGTERM: the signals are blocked and read from a signalfd, polled
  * beside the directory's inotify descriptor, so no handler and no global flag. */
@@ -118,6 +159,8 @@ int cmd_import(int argc, char **argv)
                                          {"poll-ms", required_argument, 0, 'P'},
                                          {"settle", required_argument, 0, 'S'},
                                          {"no-exposure", no_argument, 0, 'x'},
+                                         {"bulk", no_argument, 0, 'B'},
+                                         {"memory", required_argument, 0, 'M'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
@@ -191,6 +234,18 @@ int cmd_import(int argc, char **argv)
             }
             fo.settle_seconds = (double)n;
             break;
+        case 'B':
+            o.bulk = 1;
+            break;
+        case 'M':
+            if (parse_size(optarg, &o.memory) || o.memory < ((uint64_t)1 << 20)) {
+                fprintf(stderr,
+                        "cointrail: --memory: want a size of at least 1M (e.g. 4G), not "
+                        "'%s'\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'h':
             fputs(import_usage, stdout);
             return CLI_OK;
@@ -210,6 +265,8 @@ int cmd_import(int argc, char **argv)
     o.progress = progress ? stderr : NULL;
     const char *crash = getenv("COINTRAIL_TEST_CRASH_AFTER"); /* crash-recovery tests only */
     if (crash) o.crash_after_blocks = strtoull(crash, NULL, 10);
+    const char *phase = getenv("COINTRAIL_TEST_BULK_CRASH_PHASE"); /* likewise */
+    if (phase) o.bulk_crash_phase = atoi(phase);
     util_err err = {0};
     store *s;
     int rc = store_open(&s, db, STORE_WRITE | STORE_CREATE, &err);

@@ -28,6 +28,12 @@ typedef struct ingest_opts {
     ingest_wait_fn wait; /* NULL: never stop early; else asked between blocks (ms 0) whether to
                             stop, and by ingest_follow to wait for changes */
     void *wait_ctx;
+    /* Bulk path (store_bulk_*): a first import into an empty store is built by sorting and
+     * streaming, the same bytes as the incremental path gives, committed once at the end. A
+     * non-empty store is always imported incrementally. */
+    int bulk;
+    uint64_t memory;      /* the bulk path's sort budget in bytes (0: no limit given) */
+    int bulk_crash_phase; /* test hook: SIGKILL on entering that bulk phase (3-7), 0 never */
 } ingest_opts;
 
 typedef struct ingest_result {

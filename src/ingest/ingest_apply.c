@@ -118,7 +118,7 @@ static void draw_progress(FILE *out, const ingest_result *r, size_t done, size_t
  * MANIFEST alone (readers watching it see no change). o->wait is asked between blocks whether
  * to stop (r->stopped): what was appended is then committed. */
 static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_commit,
-                      ingest_result *r, util_err *err)
+                      store_bulk *bulk, ingest_result *r, util_err *err)
 {
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
@@ -146,7 +146,9 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
             break;
         }
         const hdr *h = &pl->t->h[pl->path[i]];
-        rc = store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
+        rc = bulk ? store_bulk_add_block(bulk, &sl->blk, h->work, btc_subsidy(h->height, pl->net),
+                                         err)
+                  : store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
         r->append_seconds += util_now() - w1;
         if (rc) {
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
@@ -171,7 +173,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
          * factor) of the time at any size. 0 still means every block. */
         double gap = o->commit_seconds;
         if (gap > 0 && gap < COMMIT_GAP_FACTOR * commit_cost) gap = COMMIT_GAP_FACTOR * commit_cost;
-        if (now - last_commit >= gap || store_batch_full(s)) {
+        if (!bulk && (now - last_commit >= gap || store_batch_full(s))) {
             if ((rc = ingest_commit(s, o, r, err))) break;
             last_commit = util_now();
             commit_cost = last_commit - now;
@@ -196,6 +198,27 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (bulk && (!rc || r->blocks_added)) {
+        /* The store is empty and the path starts at genesis: height i is path position i.
+         * A block that failed to parse (or to go in) ends the blocks before it, which the
+         * incremental path would have appended first: a fault among them is the error it
+         * reports, so it is the one reported here. Nothing is committed after an error. */
+        double f0 = util_now();
+        uint64_t bad = UINT64_MAX;
+        util_err first = *err;
+        int first_rc = rc;
+        rc = store_bulk_finish(bulk, &bad, err);
+        r->append_seconds += util_now() - f0;
+        if (rc && bad < pl->n) {
+            const hdr *h = &pl->t->h[pl->path[bad]];
+            util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
+                            (unsigned long long)h->off);
+        }
+        /* only a fault of the chain takes the place of the first error (not, say, the
+         * full disk that stopped the appends failing again) */
+        if (first_rc && (!rc || bad >= pl->n)) rc = first_rc, *err = first;
+        uncommitted = 1;
+    }
     if (!rc && (uncommitted || always_commit)) rc = ingest_commit(s, o, r, err);
     if (o->progress && pl->n)
         draw_progress(o->progress, r, (size_t)r->blocks_added, pl->n, pl->total_bytes,
@@ -290,7 +313,13 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
     pthread_mutex_init(&pl->mu, NULL);
     pthread_cond_init(&pl->ready, NULL);
     pthread_cond_init(&pl->space, NULL);
-    rc = apply_path(s, pl, o, always_commit, r, err);
+    store_bulk *bulk = NULL;
+    /* The bulk path fills an empty store from genesis; anything else (a catch-up, a
+     * reorganisation) goes block by block. */
+    if (o->bulk && tip_height == 0 && n > 0)
+        rc = store_bulk_begin(s, o->memory, o->bulk_crash_phase, &bulk, err);
+    if (!rc) rc = apply_path(s, pl, o, always_commit, bulk, r, err);
+    store_bulk_free(bulk);
     pthread_mutex_destroy(&pl->mu);
     pthread_cond_destroy(&pl->ready);
     pthread_cond_destroy(&pl->space);

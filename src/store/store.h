@@ -83,6 +83,24 @@ int store_batch_full(const store *s);
  * rewritten inside the batch that still has them committed. */
 int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
 
+/* ---- bulk loading (store_bulk.c; docs/performance.md "Bulk import") ----
+ * Fills an empty store with the very bytes store_append_block would give for the same
+ * blocks, by sorting and streaming instead of a random look-up per input and output. Blocks
+ * go in with store_bulk_add_block (chain order, extending each other); store_bulk_finish
+ * resolves inputs, applies store_append_block's checks in its order (the first failure is
+ * the one it would report, in its words; *bad_block names the block's height), numbers the
+ * addresses and builds both indexes. Nothing is committed: store_commit afterwards, once; a
+ * crash before it leaves the empty store. memory: the sort budget in bytes (advisory: the
+ * sorts are in memory). crash_phase: a test hook, SIGKILL on entering that phase (3-7), 0
+ * never. Temp files (bulk-*.tmp in the store directory) are removed by store_bulk_free and by
+ * the next store_bulk_begin. *out is the caller's: store_bulk_free it. */
+typedef struct store_bulk store_bulk;
+int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **out, util_err *err);
+int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
+                         int64_t max_subsidy, util_err *err);
+int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err);
+void store_bulk_free(store_bulk *b);
+
 /* ---- reads (valid for ids below the committed totals) ---- */
 const uint8_t *store_block_hash(const store *s, uint64_t height);
 const store_block_row *store_block(const store *s, uint64_t height);

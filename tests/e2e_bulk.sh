@@ -1,0 +1,183 @@
+#!/bin/bash
+# The bulk import (import --bulk, issue 18) gives the very store the block-by-block import
+# gives: every file of the store directory byte for byte (so every query answer), on generated
+# chains (several blk files, OP_RETURN payloads, xor.dat, reused addresses), on chains that
+# python3-bitcoinlib serialized (stale branches, blocks out of order, unresolved inputs, a spend
+# of a later tx in the same block, a duplicate txid spent after its second tx), and on mainnet's first 439 blocks (demo/); `stats
+# --recompute` agrees with the running totals. A kill -9 in every phase leaves the empty store,
+# and a rerun gives the same bytes. Crafted invalid chains (double spends, a missing output,
+# overspending, a greedy coinbase, two faults) are refused with the incremental path's exact
+# message (and forged work, 64-bit overflows, greedy coinbases: tests/pow_craft.py), leaving the
+# store empty. A full disk (or a file size limit) is an error, not a signal.
+source "$(dirname "$0")/common.sh"
+SMALL=
+cleanup() {
+    [ -n "$SMALL" ] && umount "$SMALL" 2>/dev/null
+    [ -n "${KEEP_T:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+same_tree() { # DIR1 DIR2 -> 0 if the same files with the same bytes; names what differs
+    local r=0
+    diff <(cd "$1" && find . | sort) <(cd "$2" && find . | sort) >"$T/tree.diff" ||
+        { echo "  file lists differ: $(tr '\n' ' ' <"$T/tree.diff" | head -c 400)"; r=1; }
+    while read -r f; do
+        cmp -s "$1/$f" "$2/$f" || { echo "  differs: $f"; r=1; }
+    done < <(cd "$1" && find . -type f | sort)
+    return $r
+}
+blocks_of() { "$BIN" stats --db "$1" --json | $PY tests/jget.py '["blocks"]'; }
+imp() { "$BIN" import --quiet "$@" >/dev/null; }
+
+# compare NAME PATH... : incremental into $T/NAME.inc, bulk into $T/NAME.bulk, then every file
+compare() {
+    local name=$1
+    shift
+    imp --db "$T/$name.inc" "$@" || bad "$name: incremental import"
+    "$BIN" import --bulk --json --db "$T/$name.bulk" "$@" >"$T/$name.imp.json" || bad "$name: bulk import"
+    same_tree "$T/$name.inc" "$T/$name.bulk" && ok || bad "$name: bulk store differs from the incremental one"
+    "$BIN" stats --db "$T/$name.inc" --recompute --json >"$T/$name.inc.stats" || bad "$name: stats --recompute (incremental)"
+    "$BIN" stats --db "$T/$name.bulk" --recompute --json >"$T/$name.bulk.stats" || bad "$name: stats --recompute (bulk)"
+    cmp -s "$T/$name.inc.stats" "$T/$name.bulk.stats" && ok || bad "$name: stats --recompute differ"
+    echo "$name: $(blocks_of "$T/$name.bulk") blocks, $(cd "$T/$name.bulk" && find . -type f | wc -l) files the same"
+}
+
+# ---- generated chains ----
+"$BIN" generate --out "$T/g1" --seed 17 --blocks 240 --txs-per-block 150 --maturity 5 \
+    --scenarios 4 --scenario-blocks 120 --file-size 2 --quiet >/dev/null || bad "generate g1"
+[ "$(ls "$T/g1"/blk*.dat | wc -l)" -ge 6 ] && ok || bad "g1: want several blk files"
+compare g1 "$T/g1"
+# the truth of the generator, independent of both imports
+"$BIN" stats --db "$T/g1.bulk" --json >"$T/g1.truthstats"
+$PY tests/stats_truth.py "$T/g1.truthstats" "$T/g1/truth.jsonl" && ok || bad "g1: bulk stats differ from the generator's truth"
+$PY - "$T/g1.bulk.stats" <<'EOF' && ok || bad "g1: no OP_RETURN outputs to compare"
+import json, sys
+s = json.load(open(sys.argv[1]))
+by = s.get("outputs_by_type") or {}
+sys.exit(0 if by.get("nulldata", 0) > 0 else 1)
+EOF
+"$BIN" generate --out "$T/g2" --seed 3 --blocks 150 --txs-per-block 60 --maturity 3 --xor \
+    --reuse-rate 0.6 --file-size 1 --quiet >/dev/null || bad "generate g2"
+compare g2 "$T/g2"
+# file order reversed: blocks out of order on input
+mapfile -t rev < <(ls "$T/g2"/blk*.dat | sort -r)
+"$BIN" import --bulk --quiet --db "$T/g2.rev" "${rev[@]}" >/dev/null || bad "g2 reversed: bulk import"
+same_tree "$T/g2.inc" "$T/g2.rev" && ok || bad "g2: bulk import of the files in reverse order differs"
+
+# ---- python3-bitcoinlib chains: a stale branch, blocks shuffled over two files ----
+$PY tests/mkchain.py "$T/c.json" --blocks 60 --seed 7 --fork-at 45 --fork-len 8 || bad "mkchain"
+mkdir -p "$T/c"
+$PY tests/mkchain.py write "$T/c/blk00000.dat" "$T/c.json" main 0 60 --shuffle 3 || bad "mkchain write"
+$PY tests/mkchain.py write "$T/c/blk00001.dat" "$T/c.json" fork 0 8 --shuffle 4 || bad "mkchain write fork"
+compare c "$T/c"
+$PY tests/jget.py '["stale_blocks"]' <"$T/c.imp.json" >"$T/stale" 2>/dev/null
+[ "$(cat "$T/stale")" -gt 0 ] 2>/dev/null && ok || bad "c: no stale blocks seen ($(cat "$T/stale"))"
+[ "$($PY tests/jget.py '["unresolved_inputs"]' <"$T/c.bulk.stats")" -gt 0 ] && ok ||
+    bad "c: no unresolved inputs to compare"
+$PY tests/bulk_craft.py "$T/fwd.blk" forward || bad "craft forward"
+compare fwd "$T/fwd.blk"
+$PY tests/bulk_craft.py "$T/bip30.blk" bip30 || bad "craft bip30"
+compare bip30 "$T/bip30.blk"
+[ "$(blocks_of "$T/bip30.bulk")" = 33 ] && ok || bad "bip30: the duplicate coinbase's blocks are missing"
+
+# ---- mainnet's first 439 blocks ----
+compare mainnet demo/blk00000.dat
+
+# ---- kill -9 in every phase, then rerun ----
+for phase in 2 3 4 5 6 7; do
+    D=$T/kill$phase
+    if [ $phase = 2 ]; then
+        COINTRAIL_TEST_CRASH_AFTER=100 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+    else
+        COINTRAIL_TEST_BULK_CRASH_PHASE=$phase "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+    fi
+    rc=$?
+    [ $rc = 137 ] && ok || bad "phase $phase: no SIGKILL (exit $rc)"
+    [ "$(blocks_of "$D")" = 0 ] && ok || bad "phase $phase: the killed import left blocks visible"
+    imp --bulk --db "$D" "$T/g1" || bad "phase $phase: rerun"
+    same_tree "$T/g1.inc" "$D" && ok || bad "phase $phase: killed and rerun, the store differs"
+done
+# killed twice at different phases, then the incremental path finishes it
+D=$T/killmix
+COINTRAIL_TEST_BULK_CRASH_PHASE=5 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+COINTRAIL_TEST_BULK_CRASH_PHASE=7 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+imp --db "$D" "$T/g1" || bad "killmix: incremental rerun"
+same_tree "$T/g1.inc" "$D" && ok || bad "killmix: bulk killed twice, incremental rerun: store differs"
+
+# ---- a catch-up onto a non-empty store falls back to the incremental path ----
+imp --db "$T/catch" --stop-after 100 "$T/g1" || bad "catch: first 100 blocks"
+imp --bulk --db "$T/catch" "$T/g1" || bad "catch: --bulk onto a non-empty store"
+same_tree "$T/g1.inc" "$T/catch" && ok || bad "catch: store differs"
+
+# ---- refused the same way ----
+for kind in double respend vout overspend coinbase twofaults; do
+    $PY tests/bulk_craft.py "$T/$kind.blk" "$kind" || { bad "craft $kind"; continue; }
+    "$BIN" import --quiet --db "$T/$kind.inc" "$T/$kind.blk" >/dev/null 2>"$T/$kind.inc.err"
+    a=$?
+    "$BIN" import --quiet --bulk --db "$T/$kind.bulk" "$T/$kind.blk" >/dev/null 2>"$T/$kind.bulk.err"
+    b=$?
+    [ $a = 1 ] && [ $b = 1 ] && ok || bad "$kind: exits $a (incremental) and $b (bulk), want 1 and 1"
+    grep -q "block at offset" "$T/$kind.inc.err" && cmp -s "$T/$kind.inc.err" "$T/$kind.bulk.err" && ok ||
+        bad "$kind: messages differ: '$(cat "$T/$kind.inc.err")' vs '$(cat "$T/$kind.bulk.err")'"
+    [ "$(blocks_of "$T/$kind.bulk")" = 0 ] && ok || bad "$kind: the refused bulk import left blocks"
+    ls "$T/$kind.bulk" | grep -q '\.tmp$' && bad "$kind: temp files left" || ok
+done
+grep -q "twice" "$T/twofaults.bulk.err" && ok || bad "twofaults: not the first fault reported"
+# a double spend, then a block that does not parse (its last bytes changed: merkle root): the
+# incremental path meets the double spend first, and so must the bulk path
+cp "$T/twofaults.blk" "$T/tfc.blk"
+size=$(stat -c %s "$T/tfc.blk")
+printf '\x55\x55' | dd of="$T/tfc.blk" bs=1 seek=$((size - 12)) conv=notrunc status=none
+"$BIN" import --quiet --db "$T/tfc.inc" "$T/tfc.blk" >/dev/null 2>"$T/tfc.inc.err"
+a=$?
+"$BIN" import --quiet --bulk --db "$T/tfc.bulk" "$T/tfc.blk" >/dev/null 2>"$T/tfc.bulk.err"
+b=$?
+[ $a = 1 ] && [ $b = 1 ] && grep -q twice "$T/tfc.inc.err" && cmp -s "$T/tfc.inc.err" "$T/tfc.bulk.err" && ok ||
+    bad "fault before a corrupt block: exits $a/$b, '$(cat "$T/tfc.inc.err")' vs '$(cat "$T/tfc.bulk.err")'"
+# a corrupt block (merkle root) and forged work: refused before or while parsing, same words
+cp "$T/c/blk00000.dat" "$T/corrupt.dat"
+printf '\xff\xff\xff\xff' | dd of="$T/corrupt.dat" bs=1 seek=3000 conv=notrunc status=none
+"$BIN" import --quiet --db "$T/cor.inc" "$T/corrupt.dat" >/dev/null 2>"$T/cor.inc.err"
+a=$?
+"$BIN" import --quiet --bulk --db "$T/cor.bulk" "$T/corrupt.dat" >/dev/null 2>"$T/cor.bulk.err"
+b=$?
+[ $a = 1 ] && [ $b = 1 ] && cmp -s "$T/cor.inc.err" "$T/cor.bulk.err" && ok ||
+    bad "corrupt: exits $a/$b, messages '$(cat "$T/cor.inc.err")' vs '$(cat "$T/cor.bulk.err")'"
+# tests/pow_craft.py's chains: forged work on a fork of mainnet's blocks, amounts that overflow
+# 64 bits, greedy and rich coinbases; and one whose fees are unknown (accepted by both)
+mkdir -p "$T/craft"
+$PY tests/pow_craft.py fork demo/blk00000.dat "$T/craft" >/dev/null || bad "pow_craft fork"
+$PY tests/pow_craft.py amounts "$T/craft" >/dev/null || bad "pow_craft amounts"
+mkdir -p "$T/powdir" && cp demo/blk00000.dat "$T/powdir/blk00000.dat" && cp "$T/craft/heavy.dat" "$T/powdir/blk00001.dat"
+for case in powdir:"$T/powdir" overflow:"$T/craft/overflow.dat" greedy:"$T/craft/greedy.dat" rich:"$T/craft/rich.dat"; do
+    name=${case%%:*} path=${case#*:}
+    "$BIN" import --quiet --db "$T/$name.inc" "$path" >/dev/null 2>"$T/$name.inc.err"
+    a=$?
+    "$BIN" import --quiet --bulk --db "$T/$name.bulk" "$path" >/dev/null 2>"$T/$name.bulk.err"
+    b=$?
+    [ $a = 1 ] && [ $b = 1 ] && cmp -s "$T/$name.inc.err" "$T/$name.bulk.err" && ok ||
+        bad "$name: exits $a/$b, messages '$(cat "$T/$name.inc.err")' vs '$(cat "$T/$name.bulk.err")'"
+    [ "$(blocks_of "$T/$name.bulk")" = 0 ] && ok || bad "$name: the refused bulk import left blocks"
+done
+compare spendsum "$T/craft/spendsum.dat"
+
+# ---- a full disk, a file size limit: errors, not signals ----
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=6m tmpfs "$T/small" 2>/dev/null; then
+    SMALL=$T/small
+    "$BIN" import --quiet --bulk --db "$SMALL/db" "$T/g1" >/dev/null 2>"$T/full.err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "No space left on device" "$T/full.err" && ok ||
+        bad "disk full: exit $rc (135 is SIGBUS), $(cat "$T/full.err")"
+    [ "$(blocks_of "$SMALL/db")" = 0 ] && ok || bad "disk full: blocks visible"
+    ls "$SMALL/db" | grep -q '\.tmp$' && bad "disk full: temp files left" || ok
+else
+    echo "not root or no tmpfs: the disk-full part is not run (the file size limit part is)"
+fi
+(ulimit -f 3000 && exec "$BIN" import --quiet --bulk --db "$T/lim" "$T/g1") >/dev/null 2>"$T/lim.err"
+rc=$?
+[ $rc = 1 ] && grep -q "File too large" "$T/lim.err" && ok ||
+    bad "file size limit: exit $rc (153 is SIGXFSZ), $(cat "$T/lim.err")"
+[ "$(blocks_of "$T/lim")" = 0 ] && ok || bad "file size limit: blocks visible"
+imp --bulk --db "$T/lim" "$T/g1" || bad "rerun without the limit"
+same_tree "$T/g1.inc" "$T/lim" && ok || bad "after the file size limit, a rerun differs"
+finish
