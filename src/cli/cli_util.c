@@ -24,12 +24,13 @@ void cli_print_json(json_t *doc)
     fputc('\n', stdout);
 }
 
-int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err)
+int cli_open_ctx(cli_ctx *c, const char *db, int flags, util_err *err)
 {
     memset(c, 0, sizeof *c);
+    int need_clusters = flags & CLI_NEED_CLUSTERS;
     int rc = store_open(&c->s, db, 0, err);
     if (rc) return rc;
-    if ((rc = labels_db_open(&c->labels, db, 0, err))) {
+    if ((rc = labels_db_open(&c->labels, db, flags & CLI_LAZY_LABELS ? LABELS_LAZY : 0, err))) {
         cli_close_ctx(c);
         return rc;
     }
@@ -44,15 +45,39 @@ int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err)
         }
         if (rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
     }
+    if ((flags & CLI_LAZY_LABELS) && c->clusters)
+        query_entix_open(&c->entix, c->clusters, c->labels, db);
     return 0;
 }
 
 void cli_close_ctx(cli_ctx *c)
 {
+    query_entix_close(c->entix);
     if (c->clusters) cluster_close(c->clusters);
     if (c->labels) labels_db_close(c->labels);
     if (c->s) store_close(c->s);
     memset(c, 0, sizeof *c);
+}
+
+int cli_entix_refresh(const char *db, const store *s, util_err *err)
+{
+    store *own = NULL;
+    labels_db *labels = NULL;
+    cluster_map *m = NULL;
+    util_err cerr = {0};
+    int rc = s ? 0 : store_open(&own, db, 0, err), built;
+    if (rc) return rc;
+    if (!s) s = own;
+    if (cluster_open(&m, s, db, &cerr)) {
+        store_close(own); /* no (usable) clustering: no entities to index */
+        return 0;
+    }
+    if (!(rc = labels_db_open(&labels, db, LABELS_LAZY, err)))
+        rc = query_entix_build(s, m, labels, db, &built, err);
+    labels_db_close(labels);
+    cluster_close(m);
+    store_close(own);
+    return rc;
 }
 
 int cli_parse_u64(const char *s, uint64_t *out)
