@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -65,8 +66,11 @@ int cli_entix_refresh(const char *db, const store *s, util_err *err)
     labels_db *labels = NULL;
     cluster_map *m = NULL;
     util_err cerr = {0};
-    int rc = s ? 0 : store_open(&own, db, 0, err), built;
-    if (rc) return rc;
+    int rc, built;
+    char state[4200];
+    snprintf(state, sizeof state, "%s/cluster.state", db);
+    if (access(state, F_OK) != 0) return 0;             /* not clustered: no entities to index */
+    if (!s && store_open(&own, db, 0, &cerr)) return 0; /* nor without a store */
     if (!s) s = own;
     if (cluster_open(&m, s, db, &cerr)) {
         store_close(own); /* no (usable) clustering: no entities to index */

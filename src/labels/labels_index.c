@@ -39,6 +39,7 @@ struct labels_lazy {
     size_t data_len;
     uint64_t n_labels, n_keys, pool_len;
     const uint8_t *keys, *pool;
+    size_t first_line; /* offset of the first label line (after the two header lines) */
     lazy_chunk *chunks;
 };
 
@@ -172,6 +173,10 @@ int labels_lazy_open(labels_db *db)
     }
     z->keys = z->ix + LABELS_IX_HEADER;
     z->pool = z->keys + z->n_keys * LABELS_IX_KEY;
+    const char *nl = memchr(z->data, '\n', z->data_len);
+    if (nl) nl = memchr(nl + 1, '\n', z->data_len - (size_t)(nl + 1 - z->data));
+    if (!nl || z->data[z->data_len - 1] != '\n') goto no;
+    z->first_line = (size_t)(nl + 1 - z->data);
     db->lazy = z;
     return 1;
 no:
@@ -193,6 +198,61 @@ static int key_str(const labels_lazy *z, uint64_t k, const char **chain, const c
     *chain = s;
     *address = s + lc + 1;
     return 1;
+}
+
+/* ---- checks against labels.db: an index that does not agree with the file is not used ---- */
+
+/* The chain and address of the label line at off, unescaped (as take_field does), and where
+ * the next line starts: 0, or -1 if not a complete line with these fields (or too long). */
+static int line_key(const labels_lazy *z, size_t off, char chain[64], char address[256],
+                    size_t *next)
+{
+    const char *p = z->data + off, *end = z->data + z->data_len;
+    const char *nl = off < z->data_len ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    if (!nl) return -1;
+    char *out[2] = {chain, address};
+    size_t cap[2] = {64, 256};
+    for (int f = 0; f < 2; f++) {
+        size_t w = 0;
+        for (; p < nl && *p != '\t'; p++) {
+            char c = *p;
+            if (c == '\\') {
+                if (p + 1 >= nl) return -1;
+                c = p[1] == 't'    ? '\t'
+                    : p[1] == 'n'  ? '\n'
+                    : p[1] == 'r'  ? '\r'
+                    : p[1] == '\\' ? '\\'
+                                   : 0;
+                if (!c) return -1;
+                p++;
+            }
+            if (w + 1 >= cap[f]) return -1;
+            out[f][w++] = c;
+        }
+        if (p >= nl) return -1;
+        out[f][w] = 0;
+        p++;
+    }
+    *next = (size_t)(nl + 1 - z->data);
+    return 0;
+}
+
+/* Whether the label line at off carries (chain, address): 1, 0 (another key), -1 (malformed). */
+static int line_is(const labels_lazy *z, size_t off, const char *chain, const char *address)
+{
+    char c[64], a[256];
+    size_t next;
+    if (line_key(z, off, c, a, &next)) return -1;
+    return !strcmp(c, chain) && !strcmp(a, address);
+}
+
+/* Start of the label line before the one at off (off > first_line). */
+static size_t prev_line(const labels_lazy *z, size_t off)
+{
+    size_t lo = z->first_line;
+    for (size_t i = off - 1; i > lo; i--)
+        if (z->data[i - 1] == '\n') return i;
+    return lo;
 }
 
 /* The parsed labels of key k (a chunk kept in z), or NULL if its lines are not what the index
@@ -230,6 +290,10 @@ static lazy_chunk *key_labels(labels_lazy *z, uint64_t k)
             goto bad;
         p = nl + 1;
     }
+    /* all of the key's lines: the next one (if any) is another key's */
+    if (end < z->data_len && line_is(z, end, chain, address) != 0) goto bad;
+    if (off > z->first_line && line_is(z, prev_line(z, off), chain, address) != 0) goto bad;
+    if (off < z->first_line) goto bad;
     c->next = z->chunks;
     z->chunks = c;
     return c;
@@ -268,7 +332,20 @@ int labels_lazy_find(labels_lazy *z, const char *chain, const char *address,
             hi = mid;
     }
     if (bad) return -1;
-    if (lo == z->n_keys || key_cmp(z, lo, chain, address, &bad)) return bad ? -1 : 0;
+    if (lo == z->n_keys || key_cmp(z, lo, chain, address, &bad)) {
+        if (bad) return -1;
+        /* Absent: labels.db (sorted) has the keys either side of it on adjacent lines. */
+        size_t at = lo < z->n_keys ? (size_t)util_le64(z->keys + lo * LABELS_IX_KEY) : z->data_len;
+        const char *kc, *ka;
+        if (at < z->first_line || at > z->data_len || (at < z->data_len && z->data[at - 1] != '\n'))
+            return -1;
+        if (lo < z->n_keys && (!key_str(z, lo, &kc, &ka) || line_is(z, at, kc, ka) != 1)) return -1;
+        if (!lo) return at == z->first_line ? 0 : -1;
+        if (at == z->first_line || !key_str(z, lo - 1, &kc, &ka) ||
+            line_is(z, prev_line(z, at), kc, ka) != 1)
+            return -1;
+        return 0;
+    }
     lazy_chunk *c = key_labels(z, lo);
     if (!c) return -1;
     *first = c->v;
@@ -288,10 +365,17 @@ int labels_lazy_span(labels_lazy *z, size_t first, size_t n, const labels_label 
         else
             hi = mid;
     }
+    if (first >= z->n_labels || n > z->n_labels - first) return 1;
     if (!lo) return -1;
     const uint8_t *e = z->keys + (lo - 1) * LABELS_IX_KEY;
     uint64_t kf = util_le32(e + 8), kn = util_le32(e + 12);
-    if (first + n > kf + kn) return -1;
+    /* positions are counts of the lines before: they must join up with the neighbours' */
+    if (lo == 1 ? kf != 0
+                : util_le32(e - LABELS_IX_KEY + 8) + util_le32(e - LABELS_IX_KEY + 12) != kf)
+        return -1;
+    if (lo == z->n_keys ? kf + kn != z->n_labels : util_le32(e + LABELS_IX_KEY + 8) != kf + kn)
+        return -1;
+    if (first + n > kf + kn) return 1; /* more than this address's labels */
     lazy_chunk *c = key_labels(z, lo - 1);
     if (!c) return -1;
     *out = c->v + (first - kf);

@@ -53,7 +53,8 @@ void labels_lazy_free(labels_lazy *z);
  * agree with labels.db there (or memory ran out): read the whole set instead. */
 int labels_lazy_find(labels_lazy *z, const char *chain, const char *address,
                      const labels_label **first, size_t *n);
-/* Labels first..first+n of the set, all of one address: 0, or -1 as labels_lazy_find. */
+/* Labels first..first+n-1 of the set, all of one address: 0; 1 if they are not (or out of
+ * range); -1 as labels_lazy_find. */
 int labels_lazy_span(labels_lazy *z, size_t first, size_t n, const labels_label **out);
 /* The run of keys of the chain of key at: its name and the key past it. 0 or -1 (damaged). */
 int labels_lazy_chain_run(const labels_lazy *z, uint64_t at, const char **chain, uint64_t *end);

@@ -322,8 +322,9 @@ const labels_label *labels_db_span(const labels_db *db, size_t first, size_t n)
     if (!n) return NULL;
     if (labels_db_is_lazy(db)) {
         const labels_label *out;
-        if (!labels_lazy_span(db->lazy, first, n, &out)) return out;
-        db = labels_db_full(db);
+        int rc = labels_lazy_span(db->lazy, first, n, &out);
+        if (rc >= 0) return out;
+        db = labels_db_full(db); /* the index disagrees with labels.db: read it whole */
     }
     if (first >= db->set.n || n > db->set.n - first) return NULL;
     const labels_label *a = &db->set.v[first], *b = &db->set.v[first + n - 1];
