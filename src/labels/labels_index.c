@@ -41,7 +41,51 @@ struct labels_lazy {
     const uint8_t *keys, *pool;
     size_t first_line; /* offset of the first label line (after the two header lines) */
     lazy_chunk *chunks;
+    /* the chunks by key (open addressing, a power of two, at most half full): an entity's
+     * thousands of labelled addresses are looked up once each */
+    lazy_chunk **slot;
+    size_t n_slots, n_chunks;
 };
+
+static size_t slot_of(uint64_t k, size_t n_slots)
+{
+    return (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 20) & (n_slots - 1);
+}
+
+static lazy_chunk *chunk_get(const labels_lazy *z, uint64_t k)
+{
+    if (!z->n_slots) return NULL;
+    for (size_t i = slot_of(k, z->n_slots);; i = (i + 1) & (z->n_slots - 1)) {
+        if (!z->slot[i]) return NULL;
+        if (z->slot[i]->key == k) return z->slot[i];
+    }
+}
+
+/* Keep c (owned by z from here on, also when the table cannot grow). */
+static void chunk_put(labels_lazy *z, lazy_chunk *c)
+{
+    c->next = z->chunks;
+    z->chunks = c;
+    if (2 * (z->n_chunks + 1) > z->n_slots) {
+        size_t n = z->n_slots ? z->n_slots * 2 : 64;
+        lazy_chunk **t = calloc(n, sizeof *t);
+        if (!t) return; /* found again by parsing its lines again */
+        for (size_t i = 0; i < z->n_slots; i++)
+            if (z->slot[i]) {
+                size_t j = slot_of(z->slot[i]->key, n);
+                while (t[j])
+                    j = (j + 1) & (n - 1);
+                t[j] = z->slot[i];
+            }
+        free(z->slot);
+        z->slot = t, z->n_slots = n;
+    }
+    size_t j = slot_of(c->key, z->n_slots);
+    while (z->slot[j])
+        j = (j + 1) & (z->n_slots - 1);
+    z->slot[j] = c;
+    z->n_chunks++;
+}
 
 void labels_ix_path(char *out, size_t n, const char *dir)
 {
@@ -138,6 +182,7 @@ void labels_lazy_free(labels_lazy *z)
         free(c->text);
         free(c);
     }
+    free(z->slot);
     unmap(z->ix, z->ix_len);
     unmap(z->data, z->data_len);
     free(z);
@@ -259,8 +304,8 @@ static size_t prev_line(const labels_lazy *z, size_t off)
  * says (damaged or stale) or memory ran out. */
 static lazy_chunk *key_labels(labels_lazy *z, uint64_t k)
 {
-    for (lazy_chunk *c = z->chunks; c; c = c->next)
-        if (c->key == k) return c;
+    lazy_chunk *had = chunk_get(z, k);
+    if (had) return had;
     const char *chain, *address;
     if (!key_str(z, k, &chain, &address)) return NULL;
     const uint8_t *e = z->keys + k * LABELS_IX_KEY;
@@ -294,8 +339,7 @@ static lazy_chunk *key_labels(labels_lazy *z, uint64_t k)
     if (end < z->data_len && line_is(z, end, chain, address) != 0) goto bad;
     if (off > z->first_line && line_is(z, prev_line(z, off), chain, address) != 0) goto bad;
     if (off < z->first_line) goto bad;
-    c->next = z->chunks;
-    z->chunks = c;
+    chunk_put(z, c);
     return c;
 bad:
     free(c->text);
