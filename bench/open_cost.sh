@@ -8,8 +8,8 @@
 #   env: RUNS (11)
 #
 # The txid is the store's middle tx (from tx_hash.col); the address the first output address of
-# that tx; the labelled address (`addr-lab`, when labels.db has btc labels) the btc label in the
-# middle of labels.db. On a clustered store an address of an entity of several addresses lists
+# that tx; the labelled address (`addr-lab`, when labels.db has btc labels) the first btc label
+# from the middle of labels.db on that the store has (or env LADDR). On a clustered store an address of an entity of several addresses lists
 # the labels of all of them: with labels.idx and entity-labels.idx (labels import, cluster,
 # labels reindex) a look-up reads what it needs; without them the whole of labels.db is read and
 # the label set walked. Prints `uptime` first and last, then per binary and command the median
@@ -31,13 +31,18 @@ ADDR=$("${BINS[0]}" tx --db "$DB" --json "$TXID" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print(next(o['address'] for o in d['outputs'] if o.get('address')))")
-LADDR=$(python3 -c "
-import sys
+LADDR=${LADDR:-$(python3 -c "
+import subprocess
 try:
     rows = [l.split('\t')[1] for i, l in enumerate(open('$DB/labels.db', errors='replace')) if i >= 2 and l.startswith('btc\t')]
 except OSError:
     rows = []
-print(rows[len(rows) // 2] if rows else '')")
+# the middle label whose address the store has (labels may name addresses it never saw)
+for a in rows[len(rows) // 2:][:500]:
+    if subprocess.run(['${BINS[0]}', 'address', '--db', '$DB', '--limit', '1', a],
+                      capture_output=True).returncode == 0:
+        print(a)
+        break")}
 echo "uptime: $(uptime)"
 echo "store: $DB ($txs txs; labels.db: $(stat -c %s "$DB/labels.db" 2>/dev/null || echo none) bytes," \
     "$(($(wc -l <"$DB/labels.db" 2>/dev/null || echo 2) - 2)) labels; labels.idx:" \
