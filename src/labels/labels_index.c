@@ -479,3 +479,13 @@ int labels_db_index_key(const labels_db *db, uint64_t k, const char **chain, con
     *n = (size_t)c;
     return 0;
 }
+
+int labels_lazy_copy(const labels_lazy *z, uint8_t **data, size_t *len)
+{
+    *data = malloc(z->data_len + 1);
+    if (!*data) return UTIL_ENOMEM;
+    memcpy(*data, z->data, z->data_len);
+    (*data)[z->data_len] = 0;
+    *len = z->data_len;
+    return 0;
+}

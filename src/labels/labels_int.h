@@ -59,6 +59,8 @@ int labels_lazy_span(labels_lazy *z, size_t first, size_t n, const labels_label 
 /* The run of keys of the chain of key at: its name and the key past it. 0 or -1 (damaged). */
 int labels_lazy_chain_run(const labels_lazy *z, uint64_t at, const char **chain, uint64_t *end);
 uint64_t labels_lazy_keys(const labels_lazy *z);
+/* A copy of the mapped labels.db (*data owned by the caller, NUL-terminated). 0 or UTIL_ENOMEM. */
+int labels_lazy_copy(const labels_lazy *z, uint8_t **data, size_t *len);
 size_t labels_lazy_count(const labels_lazy *z);
 /* Make db->set hold the whole set (a lazy db reads labels.db now). 0 or an error. */
 int labels_db_load(labels_db *db, util_err *err);

@@ -94,9 +94,15 @@ static int load(labels_db *db, util_err *err)
 {
     uint8_t *data;
     size_t len;
-    if (access(db->path, F_OK) != 0) return 0; /* no labels yet */
-    int rc = util_read_file(db->path, &data, &len, err);
-    if (rc) return rc;
+    int rc;
+    if (db->lazy) {
+        /* the bytes the index was checked against (labels.db may have been replaced since) */
+        if ((rc = labels_lazy_copy(db->lazy, &data, &len)))
+            return util_errf(err, rc, "out of memory reading %s", db->path);
+    } else {
+        if (access(db->path, F_OK) != 0) return 0; /* no labels yet */
+        if ((rc = util_read_file(db->path, &data, &len, err))) return rc;
+    }
     char *p = (char *)data, *end = p + len;
     long line = 0;
     size_t want = 0;
