@@ -8,9 +8,13 @@
 #   env: RUNS (11)
 #
 # The txid is the store's middle tx (from tx_hash.col); the address the first output address of
-# that tx. Prints `uptime` first and last, then per binary and command the median wall time and
-# the median CPU time (user + system, less sensitive to other load), and the wall time as a
-# multiple of `--help`'s. Page cache warm (one untimed run of each first).
+# that tx; the labelled address (`addr-lab`, when labels.db has btc labels) the first btc label
+# from the middle of labels.db on that the store has (or env LADDR). On a clustered store an address of an entity of several addresses lists
+# the labels of all of them: with labels.idx and entity-labels.idx (labels import, cluster,
+# labels reindex) a look-up reads what it needs; without them the whole of labels.db is read and
+# the label set walked. Prints `uptime` first and last, then per binary and command the median
+# wall time and the median CPU time (user + system, less sensitive to other load), and both as
+# multiples of `--help`'s. Page cache warm (one untimed run of each first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB=$1
@@ -27,13 +31,33 @@ ADDR=$("${BINS[0]}" tx --db "$DB" --json "$TXID" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print(next(o['address'] for o in d['outputs'] if o.get('address')))")
+LADDR=${LADDR:-$(python3 -c "
+import subprocess
+try:
+    rows = [l.split('\t')[1] for i, l in enumerate(open('$DB/labels.db', errors='replace')) if i >= 2 and l.startswith('btc\t')]
+except OSError:
+    rows = []
+# the middle label whose address the store has (labels may name addresses it never saw)
+for a in rows[len(rows) // 2:][:500]:
+    if subprocess.run(['${BINS[0]}', 'address', '--db', '$DB', '--limit', '1', a],
+                      capture_output=True).returncode == 0:
+        print(a)
+        break")}
 echo "uptime: $(uptime)"
-echo "store: $DB ($txs txs; labels.db: $(stat -c %s "$DB/labels.db" 2>/dev/null || echo none) bytes)"
-echo "tx $TXID, address $ADDR"
+echo "store: $DB ($txs txs; labels.db: $(stat -c %s "$DB/labels.db" 2>/dev/null || echo none) bytes," \
+    "$(($(wc -l <"$DB/labels.db" 2>/dev/null || echo 2) - 2)) labels; labels.idx:" \
+    "$([ -f "$DB/labels.idx" ] && echo yes || echo no), entity-labels.idx:" \
+    "$([ -f "$DB/entity-labels.idx" ] && echo yes || echo no))"
+echo "tx $TXID, address $ADDR, labelled address ${LADDR:-none}"
 
 cmds=("--help" "tx --db $DB $TXID" "address --db $DB $ADDR" "stats --db $DB")
 names=(help tx address stats)
+if [ -n "$LADDR" ]; then
+    cmds+=("address --db $DB $LADDR")
+    names+=(addr-lab)
+fi
 declare -A wall=() cpu=()
+TIMEFORMAT='%3R %3U %3S'
 for b in "${BINS[@]}"; do
     for c in "${cmds[@]}"; do
         # shellcheck disable=SC2086
@@ -43,11 +67,10 @@ done
 for run in $(seq "$RUNS"); do
     for i in "${!BINS[@]}"; do
         for k in "${!cmds[@]}"; do
+            # bash's `time`: wall, user and system time of the child in ms
             # shellcheck disable=SC2086
-            t0=$(date +%s%N)
-            /usr/bin/time -f "%U %S" -o /tmp/open_cost.$$ "${BINS[$i]}" ${cmds[$k]} >/dev/null
-            e=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { print (b - a) / 1e9 }')
-            read -r u s </tmp/open_cost.$$
+            { time "${BINS[$i]}" ${cmds[$k]} >/dev/null 2>&1; } 2>/tmp/open_cost.$$
+            read -r e u s </tmp/open_cost.$$
             wall[$i-$k]+="$e"$'\n'
             cpu[$i-$k]+="$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')"$'\n'
         done
@@ -57,10 +80,12 @@ rm -f /tmp/open_cost.$$
 echo "uptime: $(uptime)"
 for i in "${!BINS[@]}"; do
     h=$(printf '%s' "${wall[$i-0]}" | median)
+    hc=$(printf '%s' "${cpu[$i-0]}" | median)
     for k in "${!cmds[@]}"; do
         w=$(printf '%s' "${wall[$i-$k]}" | median)
         c=$(printf '%s' "${cpu[$i-$k]}" | median)
-        printf '%s %-8s wall %.3f s (%.1fx --help), cpu %.3f s\n' "${BINS[$i]}" "${names[$k]}" \
-            "$w" "$(awk -v a="$w" -v b="$h" 'BEGIN { print (b > 0) ? a / b : 0 }')" "$c"
+        printf '%s %-8s wall %.3f s (%.1fx --help), cpu %.3f s (%s --help)\n' "${BINS[$i]}" \
+            "${names[$k]}" "$w" "$(awk -v a="$w" -v b="$h" 'BEGIN { print (b > 0) ? a / b : 0 }')" \
+            "$c" "$(awk -v a="$c" -v b="$hc" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "n/a:" }')"
     done
 done

@@ -7,7 +7,8 @@ secs=${1:-60}
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 cc=${CC:-clang-14}
-targets="fuzz_block fuzz_addr fuzz_blockfile fuzz_labels fuzz_evm_csv fuzz_rules fuzz_memo fuzz_sharing"
+targets="fuzz_block fuzz_addr fuzz_blockfile fuzz_labels fuzz_evm_csv fuzz_rules fuzz_memo fuzz_sharing
+fuzz_labels_idx"
 
 # Warnings are not errors here: clang may warn where gcc does not, in code other than ours.
 mkdir -p build-fuzz/artifacts

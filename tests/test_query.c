@@ -365,7 +365,7 @@ int main(void)
     labels_import_opts lo = {0};
     if (labels) CHECK(labels_import_file(labels, csv, &lo, NULL, &err) == 0);
     if (s && labels && c.n_txs) {
-        query_ctx q = {s, labels, NULL};
+        query_ctx q = {s, labels, NULL, NULL};
         check_txs(&q, &c);
         check_block_170(&q);
         check_addresses(&q, &c);

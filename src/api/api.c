@@ -213,7 +213,7 @@ CT_EXTERN(int) ct_tx_lookup(ct_tx **out, const ct_store *st, const char *txid_he
         return e.code;
     }
     /* no labels: ct_tx leaves them to ct_labels_lookup */
-    query_ctx q = {st->s, NULL, st->clusters};
+    query_ctx q = {st->s, NULL, st->clusters, NULL};
     query_tx_result r;
     int rc = query_tx_get(&q, txid_hex, &r, &e);
     if (rc) {
@@ -280,7 +280,7 @@ ct_address_lookup(ct_address_summary *out, const ct_store *st, const char *addre
     util_err e;
     if (!address) return fail(err, CT_EINVAL, "address: required");
     /* the totals only: no page of outputs, no walk of the label set for the entity's labels */
-    query_ctx q = {st->s, st->labels, st->clusters};
+    query_ctx q = {st->s, st->labels, st->clusters, NULL};
     query_address_result r;
     int rc = query_address_get(&q, address, 0, 0, QUERY_NO_ENTITY_LABELS, &r, &e);
     if (rc) {

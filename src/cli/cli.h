@@ -9,6 +9,7 @@
 #include "../evm/evm.h"
 #include "../exposure/exposure.h"
 #include "../labels/labels.h"
+#include "../query/query.h"
 #include "../risk/risk.h"
 #include "../store/store.h"
 #include "../taint/taint.h"
@@ -85,17 +86,26 @@ typedef struct cli_ctx {
     store *s;
     labels_db *labels;
     cluster_map *clusters;
+    query_entix *entix; /* with CLI_LAZY_LABELS, when there is one for these labels and entities */
 } cli_ctx;
-int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err);
+/* flags: CLI_NEED_CLUSTERS (fail when the entities cannot be opened, instead of leaving them
+ * out), CLI_LAZY_LABELS (labels opened LABELS_LAZY: for commands that only look labels up). */
+enum { CLI_NEED_CLUSTERS = 1, CLI_LAZY_LABELS = 2 };
+int cli_open_ctx(cli_ctx *c, const char *db, int flags, util_err *err);
 void cli_close_ctx(cli_ctx *c);
 /* The label set serve --state uses (docs/state.md): c's labels with the analyst labels of the
  * state database url merged in and the retired ones taken out (in memory). url NULL: the
  * embedded database DIR/state.sqlite when it exists (what `labels add --db DIR` writes), else
  * nothing changes. */
 int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err);
-/* cli_open_ctx, then cli_apply_state. */
-int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int need_clusters,
-                       util_err *err);
+/* cli_open_ctx, then cli_apply_state. With CLI_LAZY_LABELS the labels stay lazy (labels.idx)
+ * only when the state has no analyst label to merge; else the set is read whole and merged, and
+ * the entity-labels index (built from labels.db alone) is not used. */
+int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int flags, util_err *err);
+/* After labels or entities change: rebuild DIR/entity-labels.idx (query_entix_build) when the
+ * store has a clustering and a labels.idx; s may be NULL (the store is opened here). 0 or an
+ * error (the labels and entities are saved either way: a stale entity index is not used). */
+int cli_entix_refresh(const char *db, const store *s, util_err *err);
 
 /* EVM and cross-chain exposure (src/cli/cmd_evm_exposure.c, docs/exposure.md). After an
  * evm-import: bring the chain's EVM exposure index up to date (a line on stderr unless quiet). */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../state/state.h"
 #include "cli.h"
@@ -27,12 +28,13 @@ void cli_print_json(json_t *doc)
     fputc('\n', stdout);
 }
 
-int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err)
+int cli_open_ctx(cli_ctx *c, const char *db, int flags, util_err *err)
 {
     memset(c, 0, sizeof *c);
+    int need_clusters = flags & CLI_NEED_CLUSTERS;
     int rc = store_open(&c->s, db, 0, err);
     if (rc) return rc;
-    if ((rc = labels_db_open(&c->labels, db, 0, err))) {
+    if ((rc = labels_db_open(&c->labels, db, flags & CLI_LAZY_LABELS ? LABELS_LAZY : 0, err))) {
         cli_close_ctx(c);
         return rc;
     }
@@ -47,13 +49,19 @@ int cli_open_ctx(cli_ctx *c, const char *db, int need_clusters, util_err *err)
         }
         if (rc != UTIL_ENOTFOUND) fprintf(stderr, "cointrail: entities left out: %s\n", cerr.msg);
     }
+    if ((flags & CLI_LAZY_LABELS) && c->clusters)
+        query_entix_open(&c->entix, c->clusters, c->labels, db);
     return 0;
 }
 
-int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err)
+/* The analyst labels of the state database url (NULL or "": DIR/state.sqlite when it exists,
+ * never created). *found: whether there is a database to read. */
+static int read_state_labels(const char *db, const char *url, state_labels *ls, int *found,
+                             util_err *err)
 {
+    memset(ls, 0, sizeof *ls);
+    *found = 0;
     if (!url || !*url) {
-        /* the embedded database `labels add --db DIR` writes, if there is one: not created */
         char path[4200];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", db, STATE_FILE);
@@ -61,32 +69,74 @@ int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err)
         url = NULL;
     }
     state_db *st;
-    state_labels ls;
     int rc = state_open(&st, url, db, err);
     if (rc) return rc;
-    if (!(rc = state_labels_all(st, &ls, err))) {
-        rc = state_labels_apply(&ls, c->labels, err);
-        state_labels_free(&ls);
-    }
+    rc = state_labels_all(st, ls, err);
     state_close(st);
+    if (!rc) *found = 1;
+    return rc;
+}
+
+int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err)
+{
+    state_labels ls;
+    int found, rc = read_state_labels(db, url, &ls, &found, err);
+    if (!rc && found) rc = state_labels_apply(&ls, c->labels, err);
+    state_labels_free(&ls);
     if (rc) util_err_prefix(err, "state labels");
     return rc;
 }
 
-int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int need_clusters,
-                       util_err *err)
+int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int flags, util_err *err)
 {
-    int rc = cli_open_ctx(c, db, need_clusters, err);
-    if (!rc && (rc = cli_apply_state(c, db, url, err))) cli_close_ctx(c);
+    state_labels ls;
+    int found, rc = read_state_labels(db, url, &ls, &found, err);
+    if (rc) {
+        util_err_prefix(err, "state labels");
+        return rc;
+    }
+    /* lazy look-ups answer from labels.db's index: only right when nothing is merged in */
+    if (ls.n) flags &= ~CLI_LAZY_LABELS;
+    rc = cli_open_ctx(c, db, flags, err);
+    if (!rc && ls.n && (rc = state_labels_apply(&ls, c->labels, err))) {
+        util_err_prefix(err, "state labels");
+        cli_close_ctx(c);
+    }
+    state_labels_free(&ls);
     return rc;
 }
 
 void cli_close_ctx(cli_ctx *c)
 {
+    query_entix_close(c->entix);
     if (c->clusters) cluster_close(c->clusters);
     if (c->labels) labels_db_close(c->labels);
     if (c->s) store_close(c->s);
     memset(c, 0, sizeof *c);
+}
+
+int cli_entix_refresh(const char *db, const store *s, util_err *err)
+{
+    store *own = NULL;
+    labels_db *labels = NULL;
+    cluster_map *m = NULL;
+    util_err cerr = {0};
+    int rc, built;
+    char state[4200];
+    snprintf(state, sizeof state, "%s/cluster.state", db);
+    if (access(state, F_OK) != 0) return 0;             /* not clustered: no entities to index */
+    if (!s && store_open(&own, db, 0, &cerr)) return 0; /* nor without a store */
+    if (!s) s = own;
+    if (cluster_open(&m, s, db, &cerr)) {
+        store_close(own); /* no (usable) clustering: no entities to index */
+        return 0;
+    }
+    if (!(rc = labels_db_open(&labels, db, LABELS_LAZY, err)))
+        rc = query_entix_build(s, m, labels, db, &built, err);
+    labels_db_close(labels);
+    cluster_close(m);
+    store_close(own);
+    return rc;
 }
 
 int cli_parse_u64(const char *s, uint64_t *out)

@@ -169,6 +169,12 @@ int cmd_cluster(int argc, char **argv)
             (rc = cli_exposure_update(db, s, NULL, NULL, NULL, NULL, &err)))
             util_err_prefix(&err, "clustering saved, but the exposure index was not updated "
                                   "(rerun cointrail cluster or cointrail exposure build)");
+        /* and the entity index of the labels */
+        if (!rc && (rc = cli_entix_refresh(db, s, &err)))
+            util_err_prefix(&err,
+                            "clustering saved, but %s was not updated (rerun cointrail "
+                            "cluster or cointrail labels reindex)",
+                            QUERY_ENTIX_FILE);
         if (!rc && json) rc = cluster_result_json(&r, s, &doc, &err);
         if (!rc && !json) print_human(&r, s);
     }

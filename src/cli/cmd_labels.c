@@ -14,12 +14,15 @@ static const char labels_usage[] =
     "[--json]\n"
     "       cointrail labels search --db DIR [--limit N] [--json] TEXT\n"
     "       cointrail labels show   --db DIR [--chain C] [--json] ADDRESS\n"
+    "       cointrail labels reindex --db DIR\n"
     "Imports are all or nothing: a malformed file (named with its line and field, or for STIX\n"
     "and MISP the JSON pointer of the field) saves none of the files given. Invalid addresses\n"
     "(bad checksums) are reported and skipped; with --strict they fail the import. A STIX 2.1\n"
     "bundle or MISP event gives the addresses of its indicators, wallets and coin-address\n"
     "objects with their actor, source and confidence (docs/labels.md); --chain names the chain\n"
-    "of addresses the file gives none for. --limit 0 lists all (default 100).\n";
+    "of addresses the file gives none for. --limit 0 lists all (default 100).\n"
+    "reindex writes labels.idx (and entity-labels.idx) for a label set saved by an older\n"
+    "cointrail or edited by hand: look-ups then read only what they need.\n";
 
 typedef struct labels_args {
     const char *db, *format, *chain, *source, *category;
@@ -177,6 +180,17 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
         return cli_fail(&err);
     }
     size_t total = labels_db_count(db);
+    labels_db_close(db); /* its lock: the entity index opens the set again */
+    db = NULL;
+    if ((rc = cli_entix_refresh(a->db, NULL, &err))) {
+        json_decref(files);
+        util_buf_free(&summary);
+        util_err_prefix(&err,
+                        "labels saved, but %s was not updated (run cointrail labels "
+                        "reindex)",
+                        QUERY_ENTIX_FILE);
+        return cli_fail(&err);
+    }
     if (a->json) {
         json_t *doc = json_pack("{s:o,s:I,s:I}", "files", files, "labels", (json_int_t)total,
                                 "added", (json_int_t)(total - before));
@@ -188,7 +202,22 @@ static int cmd_import_labels(int argc, char **argv, const labels_args *a)
         printf("%s/%s: %zu labels (%zu new)\n", a->db, LABELS_FILE, total, total - before);
     }
     util_buf_free(&summary);
+    return CLI_OK;
+}
+
+/* labels reindex: write labels.idx for a labels.db without one (or with a stale one), then the
+ * entity index. */
+static int cmd_reindex_labels(const labels_args *a)
+{
+    util_err err = {0};
+    labels_db *db;
+    if (labels_db_open(&db, a->db, LABELS_WRITE, &err)) return cli_fail(&err);
+    int rc = labels_db_reindex(db, &err);
+    size_t n = labels_db_count(db);
     labels_db_close(db);
+    if (!rc) rc = cli_entix_refresh(a->db, NULL, &err);
+    if (rc) return cli_fail(&err);
+    printf("%s/%s: %zu labels indexed\n", a->db, LABELS_INDEX_FILE, n);
     return CLI_OK;
 }
 
@@ -235,7 +264,7 @@ static int cmd_show_labels(const labels_args *a, const char *address)
 {
     util_err err = {0};
     labels_db *db;
-    if (labels_db_open(&db, a->db, 0, &err)) return cli_fail(&err);
+    if (labels_db_open(&db, a->db, LABELS_LAZY, &err)) return cli_fail(&err);
     const labels_label *found[256];
     size_t n;
     labels_find_any(db, a->chain, address, found, 256, &n);
@@ -276,6 +305,14 @@ int cmd_labels(int argc, char **argv)
     int npos = argc - 1 - a.first;
     char **pos = argv + 1 + a.first;
     if (!strcmp(sub, "import")) return cmd_import_labels(argc - 1, argv + 1, &a);
+    if (!strcmp(sub, "reindex")) {
+        if (npos) {
+            fprintf(stderr, "cointrail: labels reindex: takes no positional argument\n%s",
+                    labels_usage);
+            return CLI_USAGE;
+        }
+        return cmd_reindex_labels(&a);
+    }
     if (!strcmp(sub, "list") || !strcmp(sub, "search") || !strcmp(sub, "show")) {
         int want = strcmp(sub, "list") ? 1 : 0;
         if (npos != want) {

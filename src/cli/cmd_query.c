@@ -131,9 +131,12 @@ static void print_entity_labels(const char *title, const query_entity_label *lab
 /* Open the store read-only with its labels and entities when there are any. */
 static int open_query(const query_args *a, cli_ctx *c, query_ctx *q, util_err *err)
 {
-    int rc = cli_open_ctx_state(c, a->db, a->state, a->need_clusters, err);
+    /* look-ups only: labels.db is not read whole (labels.idx answers them) unless the state
+     * has analyst labels to merge in */
+    int rc = cli_open_ctx_state(c, a->db, a->state,
+                                (a->need_clusters ? CLI_NEED_CLUSTERS : 0) | CLI_LAZY_LABELS, err);
     if (rc) return rc;
-    *q = (query_ctx){c->s, c->labels, c->clusters};
+    *q = (query_ctx){c->s, c->labels, c->clusters, c->entix};
     return 0;
 }
 

@@ -175,7 +175,12 @@ static int materialise(const char *dir, state_db *st, util_err *err)
         util_err_prefix(err, "labels saved, but the exposure index was not updated");
     exposure_writer_close(xw);
     labels_db_close(set);
-    if (rc)
+    if (!rc && (rc = cli_entix_refresh(dir, NULL, err)))
+        util_err_prefix(err,
+                        "labels saved, but %s was not updated (run cointrail labels "
+                        "reindex)",
+                        QUERY_ENTIX_FILE);
+    else if (rc)
         util_err_prefix(err,
                         "the state changed, but %s/%s was not updated (run the command "
                         "again)",

@@ -241,6 +241,9 @@ int cluster_map_recovered(const cluster_map *m);
  * DIR/cluster.lock without waiting; if a `cluster` run holds it (it recovers first itself) or
  * there is no clustering, does nothing. 0 or UTIL_EIO naming the file. */
 int cluster_recover(const char *dir, util_err *err);
+/* The SHA-256 of the cluster.state m was opened from: names this clustering (an incremental
+ * or new `cluster` run writes another state), for indexes derived from it. */
+void cluster_map_sum(const cluster_map *m, uint8_t out[32]);
 uint64_t cluster_map_txs(const cluster_map *m);
 uint32_t cluster_map_addresses(const cluster_map *m);
 /* Entity of an address id (CLUSTER_NO_ENTITY if past the clustering). */

@@ -480,6 +480,11 @@ int cluster_map_recovered(const cluster_map *m)
     return m->recovered;
 }
 
+void cluster_map_sum(const cluster_map *m, uint8_t out[32])
+{
+    memcpy(out, m->st.file_sum, 32);
+}
+
 uint64_t cluster_map_txs(const cluster_map *m)
 {
     return m->st.txs;

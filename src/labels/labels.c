@@ -272,6 +272,10 @@ int labels_format_parse(const char *name)
 void labels_find(const labels_db *db, const char *chain, const char *address,
                  const labels_label **first, size_t *n)
 {
+    if (labels_db_is_lazy(db)) {
+        if (!labels_lazy_find(db->lazy, chain, address, first, n)) return;
+        db = labels_db_full(db); /* the index disagrees with labels.db: read it whole */
+    }
     size_t lo = 0, hi = db->set.n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -291,6 +295,33 @@ void labels_find_any(const labels_db *db, const char *chain, const char *address
                      const labels_label **out, size_t cap, size_t *n)
 {
     *n = 0;
+    if (labels_db_is_lazy(db)) {
+        /* the chains present, from the index's keys (sorted by chain first) */
+        uint64_t at = 0, end, nk = labels_lazy_keys(db->lazy);
+        int bad = 0;
+        while (at < nk && !bad) {
+            const char *ch;
+            if (labels_lazy_chain_run(db->lazy, at, &ch, &end)) {
+                bad = 1;
+                break;
+            }
+            char canon[128];
+            if ((!chain || !strcmp(chain, ch)) && !labels_canon_address(canon, ch, address, NULL)) {
+                const labels_label *f;
+                size_t k;
+                if (labels_lazy_find(db->lazy, ch, canon, &f, &k)) {
+                    bad = 1;
+                    break;
+                }
+                for (size_t j = 0; j < k; j++, (*n)++)
+                    if (*n < cap) out[*n] = f + j;
+            }
+            at = end;
+        }
+        if (!bad) return;
+        *n = 0;
+        db = labels_db_full(db);
+    }
     size_t i = 0;
     while (i < db->set.n) {
         const char *ch = db->set.v[i].chain;
@@ -424,6 +455,7 @@ int labels_query(const labels_db *db, const labels_filter *f, size_t offset, siz
     *out = NULL;
     json_t *doc = json_object(), *arr = json_array();
     if (!doc || !arr) goto oom;
+    db = labels_db_full(db);
     size_t total = 0;
     for (size_t i = 0; i < db->set.n; i++) {
         if (!labels_match(&db->set.v[i], f)) continue;
@@ -452,6 +484,7 @@ int labels_remove(labels_db *db, const char *chain, const char *address, const c
 {
     const labels_label *first;
     size_t n;
+    labels_db_full(db);
     labels_find(db, chain, address, &first, &n);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(first[i].source, source) || strcmp(first[i].category, category)) continue;

@@ -21,9 +21,10 @@
 
 #include "../util/util.h"
 
-#define LABELS_FORMAT_VERSION 1      /* of DIR/labels.db */
-#define LABELS_FILE "labels.db"      /* inside the store directory */
-#define LABELS_CONFIDENCE_DEFAULT 50 /* when a source gives none */
+#define LABELS_FORMAT_VERSION 1        /* of DIR/labels.db */
+#define LABELS_FILE "labels.db"        /* inside the store directory */
+#define LABELS_INDEX_FILE "labels.idx" /* labels.db's look-up index, beside it */
+#define LABELS_CONFIDENCE_DEFAULT 50   /* when a source gives none */
 
 /* One label. Every string is non-NULL and NUL-terminated ("" when the source gives nothing)
  * and owned by the labels_db (or the labels_import_result) that holds the label.
@@ -66,6 +67,14 @@ typedef struct labels_db labels_db;
 enum {
     LABELS_WRITE =
         1, /* take DIR/labels.lock (flock) so two imports cannot lose each other's work */
+    /* Read-only: do not read labels.db at open but answer look-ups (labels_find,
+     * labels_find_any, labels_db_span, labels_db_count) from DIR/labels.idx, parsing only the
+     * lines asked for, when that index is the one of this labels.db; anything else that needs
+     * the set (labels_db_get, labels_query) reads labels.db whole then. Without a usable index
+     * (none, stale, damaged) the set is read at open as without the flag. Ignored with
+     * LABELS_WRITE. labels.db itself is not checked until it is read whole: a labels.db that
+     * matches its index is the file labels_db_save wrote. */
+    LABELS_LAZY = 2,
 };
 
 /* Open the label set of store_dir: reads DIR/labels.db if it exists, else starts empty. With
@@ -74,16 +83,38 @@ enum {
  * docs/labels.md says gives UTIL_ECORRUPT naming the line. *out is owned by the caller:
  * labels_db_close it. */
 int labels_db_open(labels_db **out, const char *store_dir, unsigned flags, util_err *err);
+/* Whether db answers look-ups from labels.idx (opened with LABELS_LAZY, index usable, the set
+ * not read whole since). */
+int labels_db_is_lazy(const labels_db *db);
+/* The SHA-256 of the labels.db that db's index describes (what an index derived from the
+ * set, such as src/query's entity index, names it by): 0, or -1 if db was not opened through
+ * its index (no LABELS_LAZY, or no usable labels.idx). */
+int labels_db_sum(const labels_db *db, uint8_t out[32]);
+/* The distinct (chain, address) keys of a set opened through its index, in set order: their
+ * number (0 without an index), and key k's chain, address and the positions first..first+n-1
+ * of its labels (0, or -1 if k is past the end or its entry is damaged). */
+uint64_t labels_db_index_keys(const labels_db *db);
+int labels_db_index_key(const labels_db *db, uint64_t k, const char **chain, const char **address,
+                        size_t *first, size_t *n);
 /* Free the set and release the lock; unsaved imports are dropped. NULL is fine. */
 void labels_db_close(labels_db *db);
-/* Atomically replace DIR/labels.db with the current set (creating DIR if needed). The bytes
- * depend only on the set's content, so saving an unchanged set rewrites the same file. */
+/* Atomically replace DIR/labels.db with the current set (creating DIR if needed), then
+ * DIR/labels.idx, its index (written the same way; an index left from before a crash between
+ * the two does not match the new labels.db and is not used). The bytes of labels.db depend
+ * only on the set's content, so saving an unchanged set rewrites the same file. */
 int labels_db_save(labels_db *db, util_err *err);
+/* Write DIR/labels.idx for the labels.db of db as it was read (a store from before the index,
+ * `cointrail labels reindex`). Reads the set whole if lazy. 0 or an error. */
+int labels_db_reindex(labels_db *db, util_err *err);
 
 /* Number of labels, and label i (0 <= i < count) in sorted order. The pointer stays valid
  * until the next labels_import_file or labels_db_close. */
 size_t labels_db_count(const labels_db *db);
 const labels_label *labels_db_get(const labels_db *db, size_t i);
+/* Labels first..first+n-1 (n > 0) when all are labels of one (chain, address): a pointer to
+ * the n consecutive labels, valid as for labels_db_get; NULL if out of range or not one
+ * address's. O(log n) on a lazy set. */
+const labels_label *labels_db_span(const labels_db *db, size_t first, size_t n);
 
 /* ---- import ---- */
 typedef enum {

@@ -17,6 +17,8 @@ typedef struct labels_vec {
 void labels_label_free(labels_label *l);
 void labels_vec_free(labels_vec *lv);
 
+typedef struct labels_lazy labels_lazy;
+
 /* The set and where it lives; shared by the look-ups, the store file and the import. */
 struct labels_db {
     char dir[4096];
@@ -28,7 +30,45 @@ struct labels_db {
      * the file most of what opening a store cost). NULL once the strings are the set's own
      * (labels_db_own, before an import changes the set). */
     char *arena;
+    /* Opened with LABELS_LAZY and a labels.idx that matches labels.db (labels_index.c): look-ups
+     * answer from the index until something needs the whole set (loaded then sets loaded). */
+    labels_lazy *lazy;
+    int loaded; /* set holds labels.db's labels (always, without lazy) */
 };
+
+/* ---- the index, DIR/labels.idx (labels_index.c; docs/formats.md) ---- */
+#define LABELS_IX_VERSION 1
+#define LABELS_IX_HEADER 96 /* bytes before the keys */
+#define LABELS_IX_KEY 24    /* bytes of one key entry */
+void labels_ix_path(char *out, size_t n, const char *dir);
+/* Write DIR/labels.idx for db's set, just saved as text (len bytes) to db->path, whose label
+ * i's line starts at line_off[i]. Atomic (temp, fsync, rename). 0 or an error. */
+int labels_ix_write(const labels_db *db, const uint64_t *line_off, const void *text, size_t len,
+                    util_err *err);
+/* Map DIR/labels.idx and labels.db and set db->lazy if the index is the one of this
+ * labels.db; 1 if so, 0 if not (no index, stale, damaged: read labels.db whole instead). */
+int labels_lazy_open(labels_db *db);
+void labels_lazy_free(labels_lazy *z);
+/* The labels of (chain, address) from the index: 0 (*n may be 0), or -1 if the index does not
+ * agree with labels.db there (or memory ran out): read the whole set instead. */
+int labels_lazy_find(labels_lazy *z, const char *chain, const char *address,
+                     const labels_label **first, size_t *n);
+/* Labels first..first+n-1 of the set, all of one address: 0; 1 if they are not (or out of
+ * range); -1 as labels_lazy_find. */
+int labels_lazy_span(labels_lazy *z, size_t first, size_t n, const labels_label **out);
+/* The run of keys of the chain of key at: its name and the key past it. 0 or -1 (damaged). */
+int labels_lazy_chain_run(const labels_lazy *z, uint64_t at, const char **chain, uint64_t *end);
+uint64_t labels_lazy_keys(const labels_lazy *z);
+/* A copy of the mapped labels.db (*data owned by the caller, NUL-terminated). 0 or UTIL_ENOMEM. */
+int labels_lazy_copy(const labels_lazy *z, uint8_t **data, size_t *len);
+size_t labels_lazy_count(const labels_lazy *z);
+/* Make db->set hold the whole set (a lazy db reads labels.db now). 0 or an error. */
+int labels_db_load(labels_db *db, util_err *err);
+/* db with its set read whole (a lazy db reads it now; on an error the set stays empty). */
+labels_db *labels_db_full(const labels_db *db);
+/* One labels.db label line p..nl (nl at its '\n'), unescaped in place: its fields point into
+ * it. 0, or -1 if malformed. */
+int labels_parse_line(char *p, char *nl, labels_label *l);
 
 /* Give every label of db's set strings of its own (as an import's merge frees and replaces
  * them) and drop the arena. 0 or UTIL_ENOMEM. */

@@ -28,7 +28,8 @@ static int put_escaped(util_buf *b, const char *s)
 
 static const char db_magic[] = "cointrail-labels";
 
-static int serialise(const labels_vec *set, util_buf *b)
+/* The file's text into b; with line_off (set->n entries), where each label's line starts. */
+static int serialise(const labels_vec *set, util_buf *b, uint64_t *line_off)
 {
     if (util_buf_printf(b, "%s\t%d\t%zu\n", db_magic, LABELS_FORMAT_VERSION, set->n))
         return UTIL_ENOMEM;
@@ -37,6 +38,7 @@ static int serialise(const labels_vec *set, util_buf *b)
     if (util_buf_printf(b, "confidence\n")) return UTIL_ENOMEM;
     for (size_t k = 0; k < set->n; k++) {
         const labels_label *l = &set->v[k];
+        if (line_off) line_off[k] = b->len;
         for (size_t i = 0; i < LABELS_NSTR; i++)
             if (put_escaped(b, LABELS_CFIELD(l, i)) || util_buf_append(b, "\t", 1))
                 return UTIL_ENOMEM;
@@ -70,13 +72,37 @@ static char *take_field(char **p, char *end, int *bad)
     return out;
 }
 
+int labels_parse_line(char *p, char *nl, labels_label *l)
+{
+    int bad = 0;
+    char *q = p;
+    memset(l, 0, sizeof *l);
+    for (size_t i = 0; i < LABELS_NSTR && !bad; i++) {
+        LABELS_FIELD(l, i) = take_field(&q, nl, &bad);
+        if (q >= nl)
+            bad = 1;
+        else
+            q++;
+    }
+    char *e = NULL;
+    long conf = bad ? -1 : strtol(q, &e, 10);
+    l->confidence = (int)conf;
+    return bad || e != nl || conf < 0 || conf > 100 || !*l->chain || !*l->address ? -1 : 0;
+}
+
 static int load(labels_db *db, util_err *err)
 {
     uint8_t *data;
     size_t len;
-    if (access(db->path, F_OK) != 0) return 0; /* no labels yet */
-    int rc = util_read_file(db->path, &data, &len, err);
-    if (rc) return rc;
+    int rc;
+    if (db->lazy) {
+        /* the bytes the index was checked against (labels.db may have been replaced since) */
+        if ((rc = labels_lazy_copy(db->lazy, &data, &len)))
+            return util_errf(err, rc, "out of memory reading %s", db->path);
+    } else {
+        if (access(db->path, F_OK) != 0) return 0; /* no labels yet */
+        if ((rc = util_read_file(db->path, &data, &len, err))) return rc;
+    }
     char *p = (char *)data, *end = p + len;
     long line = 0;
     size_t want = 0;
@@ -108,22 +134,10 @@ static int load(labels_db *db, util_err *err)
             /* the column names: informative only */
         } else {
             labels_label l = {0};
-            int bad = 0;
-            char *q = p;
-            for (size_t i = 0; i < LABELS_NSTR && !bad; i++) {
-                LABELS_FIELD(&l, i) = take_field(&q, nl, &bad);
-                if (q >= nl)
-                    bad = 1;
-                else
-                    q++;
-            }
-            char *e = NULL;
-            long conf = bad ? -1 : strtol(q, &e, 10);
-            if (bad || e != nl || conf < 0 || conf > 100 || !*l.chain || !*l.address)
+            if (labels_parse_line(p, nl, &l))
                 rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: malformed label line", db->path, line);
             else if (db->set.n && labels_cmp_key(&db->set.v[db->set.n - 1], &l) >= 0)
                 rc = util_errf(err, UTIL_ECORRUPT, "%s:%ld: labels out of order", db->path, line);
-            l.confidence = (int)conf;
             if (!rc && labels_vec_push(&db->set, &l))
                 rc = util_errf(err, UTIL_ENOMEM, "out of memory reading %s", db->path);
         }
@@ -139,6 +153,8 @@ static int load(labels_db *db, util_err *err)
 
 int labels_db_own(labels_db *db, util_err *err)
 {
+    int rc = labels_db_load(db, err); /* a lazy set is read whole before it changes */
+    if (rc) return rc;
     if (!db->arena) return 0;
     for (size_t k = 0; k < db->set.n; k++) {
         labels_label *l = &db->set.v[k];
@@ -193,7 +209,12 @@ int labels_db_open(labels_db **out, const char *store_dir, unsigned flags, util_
             goto fail;
         }
     }
+    if (!(flags & LABELS_WRITE) && (flags & LABELS_LAZY) && labels_lazy_open(db)) {
+        *out = db;
+        return 0;
+    }
     if ((rc = load(db, err))) goto fail;
+    db->loaded = 1;
     *out = db;
     return 0;
 fail:
@@ -211,7 +232,29 @@ void labels_db_close(labels_db *db)
         labels_vec_free(&db->set);
     }
     if (db->lock_fd >= 0) close(db->lock_fd);
+    labels_lazy_free(db->lazy);
     free(db);
+}
+
+int labels_db_load(labels_db *db, util_err *err)
+{
+    if (db->loaded) return 0;
+    int rc = load(db, err);
+    if (rc) {
+        /* what load kept of a bad file goes: the set stays empty */
+        free(db->set.v);
+        free(db->arena);
+        memset(&db->set, 0, sizeof db->set);
+        db->arena = NULL;
+        return rc;
+    }
+    db->loaded = 1;
+    return 0;
+}
+
+int labels_db_is_lazy(const labels_db *db)
+{
+    return db->lazy && !db->loaded;
 }
 
 int labels_db_save(labels_db *db, util_err *err)
@@ -220,21 +263,76 @@ int labels_db_save(labels_db *db, util_err *err)
     if (stat(db->dir, &st) != 0 && mkdir(db->dir, 0755) != 0 && errno != EEXIST)
         return util_errf(err, UTIL_EIO, "%s: cannot create: %s", db->dir, strerror(errno));
     util_buf b = {0};
-    int rc = serialise(&db->set, &b);
+    uint64_t *off = malloc((db->set.n ? db->set.n : 1) * sizeof *off);
+    int rc = off ? serialise(&db->set, &b, off) : UTIL_ENOMEM;
     if (rc)
         rc = util_errf(err, UTIL_ENOMEM, "out of memory writing %s", db->path);
     else
         rc = util_replace_file(db->path, b.data, b.len, err);
+    /* The index after the file it describes: it names that file's size, time and hash, so a
+     * crash between the two leaves an index that is not used. */
+    if (!rc) rc = labels_ix_write(db, off, b.data, b.len, err);
+    free(off);
     util_buf_free(&b);
     return rc;
 }
 
+int labels_db_reindex(labels_db *db, util_err *err)
+{
+    int rc = labels_db_load(db, err);
+    if (rc) return rc;
+    if (access(db->path, F_OK) != 0) return 0; /* no labels.db: nothing to index */
+    /* The index describes labels.db's bytes as they are; they are what serialise writes for
+     * the set read from them (checked: a hand-edited file may differ, then it is rewritten). */
+    util_buf b = {0};
+    uint64_t *off = malloc((db->set.n ? db->set.n : 1) * sizeof *off);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    rc = off ? serialise(&db->set, &b, off) : UTIL_ENOMEM;
+    if (rc) {
+        rc = util_errf(err, UTIL_ENOMEM, "out of memory indexing %s", db->path);
+    } else if (!(rc = util_read_file(db->path, &data, &len, err))) {
+        if (len != b.len || memcmp(data, b.data, len))
+            rc = util_replace_file(db->path, b.data, b.len, err);
+        if (!rc) rc = labels_ix_write(db, off, b.data, b.len, err);
+    }
+    free(data);
+    free(off);
+    util_buf_free(&b);
+    return rc;
+}
+
+/* A lazy set reads labels.db whole the first time something needs all of it. The set is
+ * logically unchanged by that (the same labels, read later), hence the const callers. */
+labels_db *labels_db_full(const labels_db *db)
+{
+    labels_db *m = (labels_db *)db;
+    if (!m->loaded) labels_db_load(m, NULL);
+    return m;
+}
+
 size_t labels_db_count(const labels_db *db)
 {
+    if (labels_db_is_lazy(db)) return labels_lazy_count(db->lazy);
     return db->set.n;
 }
 
 const labels_label *labels_db_get(const labels_db *db, size_t i)
 {
+    db = labels_db_full(db);
     return i < db->set.n ? &db->set.v[i] : NULL;
+}
+
+const labels_label *labels_db_span(const labels_db *db, size_t first, size_t n)
+{
+    if (!n) return NULL;
+    if (labels_db_is_lazy(db)) {
+        const labels_label *out;
+        int rc = labels_lazy_span(db->lazy, first, n, &out);
+        if (rc >= 0) return out;
+        db = labels_db_full(db); /* the index disagrees with labels.db: read it whole */
+    }
+    if (first >= db->set.n || n > db->set.n - first) return NULL;
+    const labels_label *a = &db->set.v[first], *b = &db->set.v[first + n - 1];
+    return strcmp(a->chain, b->chain) || strcmp(a->address, b->address) ? NULL : a;
 }

@@ -159,10 +159,38 @@ static int push_entity_label(query_entity_label **arr, size_t *n, size_t *cap,
     return 0;
 }
 
-/* Labels carried by any address of entity (*out owned by the caller). Walks the label set
- * (thousands of entries), not the entity (possibly millions of addresses). */
+/* The labels of entity from the entity index, appended: 0, or -1 if a record does not name
+ * labels of one address (a damaged index: the caller walks the set instead) or out of memory. */
+static int entix_labels(const store *s, const cluster_map *m, const query_entix *ix,
+                        const labels_db *labels, uint32_t entity, query_entity_label **arr,
+                        size_t *n, size_t *cap)
+{
+    size_t at, k;
+    query_entix_find(ix, entity, &at, &k);
+    for (size_t i = at; i < at + k; i++) {
+        size_t first, cnt;
+        const labels_label *l;
+        if (query_entix_rec(ix, i, &first, &cnt) || !(l = labels_db_span(labels, first, cnt)) ||
+            strcmp(l->chain, "btc"))
+            return -1;
+        /* the record's address is in the entity (cheap next to the walk it replaces) */
+        btc_addr key;
+        int64_t aid;
+        if (btc_addr_decode(&key, l->address, NULL) || (aid = store_find_addr(s, &key)) < 0 ||
+            cluster_entity_of(m, (uint32_t)aid) != entity)
+            return -1;
+        for (size_t j = 0; j < cnt; j++)
+            if (push_entity_label(arr, n, cap, &l[j], l[j].address)) return -1;
+    }
+    return 0;
+}
+
+/* Labels carried by any address of entity (*out owned by the caller), in label-set order.
+ * From the entity index when there is one; else walks the label set (not the entity, which
+ * may have millions of addresses). */
 static int entity_labels(const store *s, const cluster_map *m, const labels_db *labels,
-                         uint32_t entity, query_entity_label **out, size_t *n_out)
+                         const query_entix *ix, uint32_t entity, query_entity_label **out,
+                         size_t *n_out)
 {
     query_entity_label *arr = NULL;
     size_t n = 0, cap = 0;
@@ -178,7 +206,12 @@ static int entity_labels(const store *s, const cluster_map *m, const labels_db *
         labels_find(labels, "btc", addr, &first, &k);
         for (size_t i = 0; i < k; i++)
             if (push_entity_label(&arr, &n, &cap, &first[i], addr)) goto oom;
+    } else if (ix && entix_labels(s, m, ix, labels, entity, &arr, &n, &cap) == 0) {
+        /* from the index */
     } else {
+        free(arr);
+        arr = NULL;
+        n = cap = 0;
         for (size_t i = 0, c = labels_db_count(labels); i < c; i++) {
             const labels_label *l = labels_db_get(labels, i);
             if (strcmp(l->chain, "btc") != 0) continue;
@@ -213,7 +246,8 @@ int query_entity_get(const query_ctx *q, const char *arg, size_t offset, size_t 
     query_entity_result r = {0};
     int rc = cluster_entity_get(q->clusters, q->s, arg, offset, limit, &r.entity, err);
     if (rc) return rc;
-    if (entity_labels(q->s, q->clusters, q->labels, r.entity.entity, &r.labels, &r.n_labels)) {
+    if (entity_labels(q->s, q->clusters, q->labels, q->entix, r.entity.entity, &r.labels,
+                      &r.n_labels)) {
         long long ent = r.entity.entity;
         query_entity_free(&r);
         return util_errf(err, UTIL_ENOMEM, "out of memory listing the labels of entity %lld", ent);
@@ -482,7 +516,8 @@ int query_address_get(const query_ctx *q, const char *address, size_t offset, si
         r.has_entity = 1;
         r.entity = entity;
         if (!(flags & QUERY_NO_ENTITY_LABELS) &&
-            entity_labels(s, q->clusters, q->labels, entity, &r.entity_labels, &r.n_entity_labels))
+            entity_labels(s, q->clusters, q->labels, q->entix, entity, &r.entity_labels,
+                          &r.n_entity_labels))
             goto oom;
     }
     util_hmap_free(&txs);

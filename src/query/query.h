@@ -38,12 +38,36 @@ json_t *query_stats_json(const query_stats_result *r);
 /* query_stats_get + query_stats_json. */
 int query_stats(const store *s, int recompute, json_t **out, util_err *err);
 
+/* ---- the entity index: DIR/entity-labels.idx (query_entix.c, docs/formats.md) ---- */
+#define QUERY_ENTIX_FILE "entity-labels.idx"
+/* The labels of each entity of more than one address, opened for reading. */
+typedef struct query_entix query_entix;
+
+/* Write DIR/entity-labels.idx (atomically) for the clustering m of store s and the label set
+ * labels, which must be opened LABELS_LAZY through its labels.idx (the index names the set by
+ * the hash that file records): *built is 0 and nothing is written otherwise. 0 or an error. */
+int query_entix_build(const store *s, const cluster_map *m, const labels_db *labels,
+                      const char *dir, int *built, util_err *err);
+/* Open DIR/entity-labels.idx if it was built for exactly this clustering and label set: 1 and
+ * *out (query_entix_close it), or 0 and *out NULL (absent, stale, damaged: the answers then
+ * walk the label set). */
+int query_entix_open(query_entix **out, const cluster_map *m, const labels_db *labels,
+                     const char *dir);
+void query_entix_close(query_entix *x);
+/* The records of entity: at..at+n-1 (n may be 0). */
+int query_entix_find(const query_entix *x, uint32_t entity, size_t *at, size_t *n);
+/* Record i: the label-set positions first..first+n-1 of one labelled address. 0 or -1. */
+int query_entix_rec(const query_entix *x, size_t i, size_t *first, size_t *n);
+
 /* What the answers draw on besides the chain. labels and clusters may be NULL (none imported,
- * not clustered yet): the answers then leave out what needs them. Nothing here is owned. */
+ * not clustered yet): the answers then leave out what needs them. entix (may be NULL) is the
+ * entity index of exactly these labels and clusters (query_entix_open checks that). Nothing
+ * here is owned. */
 typedef struct query_ctx {
     const store *s;
     const labels_db *labels;
     const cluster_map *clusters;
+    const query_entix *entix;
 } query_ctx;
 
 /* A label carried by an address of an entity: the label (borrowed from the labels_db) and

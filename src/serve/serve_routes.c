@@ -321,7 +321,7 @@ enum MHD_Result serve_route_query(server *sv, struct MHD_Connection *c, req *r, 
     enum MHD_Result ret;
     if (paging(c, r, &offset, &limit, &ret)) return ret;
     snap *sn = serve_snap_get(sv);
-    query_ctx q = {sn->s, sn->labels, sn->clusters};
+    query_ctx q = {sn->s, sn->labels, sn->clusters, NULL};
     json_t *doc = NULL;
     util_err err = {0};
     int rc;
