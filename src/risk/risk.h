@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "../cluster/cluster.h"
+#include "../exposure/exposure.h"
 #include "../labels/labels.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
@@ -300,5 +301,17 @@ typedef int (*risk_alert_fn)(json_t *alert, void *arg);
 int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *clusters,
                     const risk_watch_item *items, size_t n_items, uint64_t from_height,
                     uint64_t to_height, risk_alert_fn fn, void *arg, util_err *err);
+
+/* Bring db's exposure index up to date (docs/exposure.md) with the stop categories of the
+ * default risk configuration: take its writer lock (flags and floor as for
+ * exposure_writer_open: UTIL_ENOTFOUND when it has none and flags has no EXPOSURE_CREATE), then
+ * read the store s (NULL: opened here, read-only), labels (NULL: db's labels.db) and the
+ * clustering as they are, and sync. With pending non-NULL nothing is committed: *pending is the
+ * writer to exposure_commit (after labels.db is saved) and close; it is the caller's. res may
+ * be NULL. The import, labels import and cluster commands and the replicas (serve --state) call
+ * this. */
+int risk_exposure_update(const char *db, const store *s, const labels_db *labels, unsigned flags,
+                         uint64_t floor, exposure_writer **pending, exposure_sync_result *res,
+                         util_err *err);
 
 #endif

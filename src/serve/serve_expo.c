@@ -45,34 +45,8 @@ static int sync_btc(const char *db, const labels_db *set, int defer, exposure_wr
                     exposure_sync_result *res, util_err *err)
 {
     *pending = NULL;
-    exposure_writer *w;
-    int rc = exposure_writer_open(&w, db, 0, EXPOSURE_DEFAULT_FLOOR, err);
-    if (rc) return rc;
-    store *s = NULL;
-    cluster_map *clusters = NULL;
-    char **order = NULL;
-    size_t n_order = 0;
-    if ((rc = store_open(&s, db, 0, err))) goto done;
-    util_err cerr = {0};
-    if (cluster_open(&clusters, s, db, &cerr)) clusters = NULL; /* as the readers do */
-    risk_config def;
-    risk_config_default(&def);
-    if ((rc = risk_stop_categories(set, &def, &order, &n_order, err))) goto done;
-    exposure_sync_opts o = {
-        .order = (const char *const *)order, .n_order = n_order, .defer_commit = defer};
-    const char *crash = getenv("COINTRAIL_TEST_EXPOSURE_CRASH_AFTER"); /* crash tests only */
-    if (crash) o.crash_after_txs = strtoull(crash, NULL, 10);
-    rc = exposure_sync(w, s, set, clusters, &o, res, err);
-done:
-    risk_categories_free(order, n_order);
-    if (clusters) cluster_close(clusters);
-    store_close(s);
-    if (!rc && defer) {
-        *pending = w;
-        return 0;
-    }
-    exposure_writer_close(w);
-    return rc;
+    return risk_exposure_update(db, NULL, set, 0, EXPOSURE_DEFAULT_FLOOR, defer ? pending : NULL,
+                                res, err);
 }
 
 /* Every EVM chain of the store that has an exposure index. */
