@@ -821,11 +821,7 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
     lap(b, 5);
     crash_at(b, 6);
     /* as the incremental path leaves them at its close: built in id order at the final size */
-    if ((rc = store_hindex_build(s, &s->txidx, &store_txidx_ops, s->live.txs, s->live.txs, err)))
-        goto out;
-    if ((rc = store_hindex_build(s, &s->addridx, &store_addridx_ops, s->live.addresses,
-                                 s->live.addresses, err)))
-        goto out;
+    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) goto out;
     if (store_blkmap_rebuild(s, s->live.blocks)) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
         goto out;
