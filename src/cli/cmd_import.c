@@ -323,6 +323,12 @@ int cmd_import(int argc, char **argv)
         json_t *phases =
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
+        if (o.bulk) {
+            json_t *bp = json_object();
+            for (int i = 0; i < STORE_BULK_PHASES; i++)
+                json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
+            json_object_set_new(phases, "bulk_finish", bp);
+        }
         json_object_set_new(j, "phase_seconds", phases);
         const exposure_sync_result *xr = &fc.xr;
         json_object_set_new(j, "exposure",

@@ -91,7 +91,7 @@ void colstore_col_close(colstore_col *c)
 {
     if (c->base) munmap(c->base, COLSTORE_RESERVE);
     if (c->fd >= 0) close(c->fd);
-    c->base = NULL, c->fd = -1, c->mapped = 0;
+    c->base = NULL, c->fd = -1, c->mapped = c->populated = 0;
 }
 
 int colstore_col_map_to(colstore_col *c, size_t bytes, util_err *err)
@@ -112,10 +112,36 @@ int colstore_col_map_to(colstore_col *c, size_t bytes, util_err *err)
     return 0;
 }
 
+/* Map the pages about to be written writable in one call instead of a write fault per page
+ * later (measured: about a fifth less import time on ext4). Only a stretch ahead of the rows
+ * in use, not the whole doubled reservation: a populated page is memory taken (zeroed, on a
+ * VM first touched) and a dirty page written back as zeros at the next sync, and up to half of
+ * the last doubling is never written (the bulk import at 10M txs spent a fifth of its CPU
+ * populating). Advice only: failure changes nothing. */
+static void populate_ahead(colstore_col *c, size_t need)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (!c->base || need <= c->populated) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t used = (size_t)c->rows * c->width;
+    size_t start = (c->populated > used ? c->populated : used) & ~(page - 1);
+    size_t ahead = need / 4 > COLSTORE_GROW_MIN ? need / 4 : COLSTORE_GROW_MIN;
+    size_t end = (need + ahead + page - 1) & ~(page - 1);
+    if (end > c->mapped) end = c->mapped & ~(page - 1);
+    if (end > start) madvise(c->base + start, end - start, MADV_POPULATE_WRITE);
+    c->populated = end > need ? end : need;
+#else
+    (void)c, (void)need;
+#endif
+}
+
 int colstore_col_reserve(colstore_col *c, uint64_t more, util_err *err)
 {
     size_t need = (size_t)(c->rows + more) * c->width;
-    if (need <= c->mapped) return 0;
+    if (need <= c->mapped) {
+        populate_ahead(c, need);
+        return 0;
+    }
     size_t want = c->mapped < COLSTORE_GROW_MIN ? COLSTORE_GROW_MIN : c->mapped;
     while (want < need)
         want *= 2;
@@ -123,17 +149,9 @@ int colstore_col_reserve(colstore_col *c, uint64_t more, util_err *err)
      * cannot give would be a SIGBUS rather than an error (and one fault per page is slower). */
     int rc = colstore_file_grow(c->fd, c->path, c->mapped, want, err);
     if (rc) return rc;
-    size_t from = c->mapped;
     rc = colstore_col_map_to(c, want, err);
     if (rc) return rc;
-#ifdef MADV_POPULATE_WRITE
-    /* One call maps the new pages writable instead of a write fault per page later (measured:
-     * about a fifth less import time on ext4). Advice only: failure changes nothing. */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), start = (from + page - 1) & ~(page - 1);
-    if (want > start) madvise(c->base + start, want - start, MADV_POPULATE_WRITE);
-#else
-    (void)from;
-#endif
+    populate_ahead(c, need);
     return 0;
 }
 
@@ -145,7 +163,7 @@ int colstore_col_cut(colstore_col *c, uint64_t rows, util_err *err)
         if (mmap(c->base, COLSTORE_RESERVE, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
             return util_errf(err, UTIL_EIO, "%s: cannot re-reserve", c->path);
-        c->mapped = 0;
+        c->mapped = c->populated = 0;
     }
     if (ftruncate(c->fd, (off_t)keep) < 0)
         return util_errf(err, UTIL_EIO, "%s: cannot cut back to %zu bytes: %s", c->path, keep,

@@ -30,9 +30,10 @@ typedef struct colstore_col {
     size_t width;    /* bytes per row */
     int fd;          /* -1 when not open */
     int writable;
-    uint8_t *base; /* mapped columns: start of the reservation, else NULL */
-    size_t mapped; /* bytes of the file mapped at base */
-    uint64_t rows; /* rows in use; the caller's to keep */
+    uint8_t *base;    /* mapped columns: start of the reservation, else NULL */
+    size_t mapped;    /* bytes of the file mapped at base */
+    size_t populated; /* bytes below which the mapping was populated by colstore_col_reserve */
+    uint64_t rows;    /* rows in use; the caller's to keep */
 } colstore_col;
 
 /* Grow the file fd (named path, for errors) so that bytes [from, to) are allocated on disk,

@@ -49,8 +49,9 @@ typedef struct ingest_result {
     /* Where the time went: scanning headers, waiting for parsed blocks, appending to the store,
      * committing. */
     double scan_seconds, wait_seconds, append_seconds, commit_seconds;
-    uint64_t commits; /* store commits made */
-    int stopped;      /* o->wait said stop: what was appended is committed, the rest not read */
+    double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
+    uint64_t commits;                       /* store commits made */
+    int stopped; /* o->wait said stop: what was appended is committed, the rest not read */
 } ingest_result;
 
 void ingest_default_opts(ingest_opts *o);

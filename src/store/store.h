@@ -100,6 +100,12 @@ int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 
                          int64_t max_subsidy, util_err *err);
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err);
 void store_bulk_free(store_bulk *b);
+/* Where store_bulk_finish spent its wall time, in seconds (docs/performance.md): sorting txids
+ * and outpoints, merging and checking whole txids, marking spent outputs, sorting back by
+ * input, validating, numbering addresses, building the two hash indexes. */
+enum { STORE_BULK_PHASES = 7 };
+extern const char *const store_bulk_phase_names[STORE_BULK_PHASES];
+void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]);
 
 /* ---- reads (valid for ids below the committed totals) ---- */
 const uint8_t *store_block_hash(const store *s, uint64_t height);

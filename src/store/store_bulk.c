@@ -120,7 +120,30 @@ struct store_bulk {
      * sort would fault and zero every page of it again. */
     uint64_t *scratch;
     size_t scratch_words;
+    double phase_s[STORE_BULK_PHASES];
+    double lap; /* util_now() at the end of the last phase timed */
 };
+
+const char *const store_bulk_phase_names[STORE_BULK_PHASES] = {"sort_txids_outpoints",
+                                                               "merge_check_txids",
+                                                               "mark_spent",
+                                                               "sort_by_input",
+                                                               "validate",
+                                                               "addresses",
+                                                               "indexes"};
+
+void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES])
+{
+    for (int i = 0; i < STORE_BULK_PHASES; i++)
+        out[i] = b ? b->phase_s[i] : 0;
+}
+
+static void lap(store_bulk *b, int phase)
+{
+    double now = util_now();
+    b->phase_s[phase] += now - b->lap;
+    b->lap = now;
+}
 
 static const char *const tmp_names[] = {"bulk-prevouts.tmp", "bulk-addrkeys.tmp"};
 
@@ -475,6 +498,7 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
     int rc;
     if ((rc = sort_vec_hash(b, &b->tx, 0, err)) || (rc = sort_vec_hash(b, &b->in, 0, err)))
         return rc;
+    lap(b, 0);
     /* the R records take the place of the input records, one for one */
     rv->w = RW;
     rv->a = b->in.a;
@@ -497,10 +521,22 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
     }
     rv->n = b->in.n;
     b->in.a = NULL, b->in.n = b->in.cap = 0;
-    /* whole txids: in batches, the reads of a batch issued before they are compared */
+    /* whole txids: in batches, the reads of a batch issued before they are compared. Three
+     * stages, a batch apart: the tx record at R_POS (whose id says where the txid is), then
+     * the txid and the outpoint, then the comparison; a stage that waited for its own
+     * record's load would serialise the misses. */
     enum { BATCH = 32 };
+    for (size_t j = 0; j < rv->n && j < BATCH; j++) {
+        const uint64_t *o = rv->a + j * RW;
+        if (o[R_POS] != UINT64_MAX) __builtin_prefetch(T + o[R_POS] * 4);
+    }
     for (size_t i = 0; i < rv->n; i += BATCH) {
         size_t e = i + BATCH < rv->n ? i + BATCH : rv->n;
+        size_t e2 = e + BATCH < rv->n ? e + BATCH : rv->n;
+        for (size_t j = e; j < e2; j++) {
+            const uint64_t *o = rv->a + j * RW;
+            if (o[R_POS] != UINT64_MAX) __builtin_prefetch(T + o[R_POS] * 4);
+        }
         for (size_t j = i; j < e; j++) {
             const uint64_t *o = rv->a + j * RW;
             __builtin_prefetch(prevout_at(b, o[R_IN]));
@@ -518,6 +554,7 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
                 o[R_PREV] = T[o[R_POS] * 4 + 2] + o[R_VOUT];
         }
     }
+    lap(b, 1);
     crash_at(b, 3);
     /* by spent output: the first spender (lowest input id) marks it; later ones spend twice.
      * R_POS of a valid spend then holds the spent value. */
@@ -532,7 +569,10 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
         *(uint64_t *)store_col_at(s, COL_OUT_SPENT, o[R_PREV]) = o[R_IN];
         o[R_POS] = *(const uint64_t *)store_col_at(s, COL_OUT_VALUE, o[R_PREV]);
     }
-    return sort_vec(b, rv, R_IN, bits_for(b->n.inputs), err);
+    lap(b, 2);
+    rc = sort_vec(b, rv, R_IN, bits_for(b->n.inputs), err);
+    lap(b, 3);
+    return rc;
 }
 
 /* ---------------- validating, in chain order ---------------- */
@@ -675,15 +715,16 @@ static int cmp_run(const void *x, const void *y, void *ctx)
     return p[1] < q[1] ? -1 : p[1] > q[1];
 }
 
+enum { KEY_AHEAD = 16 }; /* records prefetched ahead of random reads */
+
 static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
 {
     store *s = b->s;
     vec *A = &b->ad;
     int rc = sort_vec_hash(b, A, 0, err);
     if (rc) return rc;
-    /* groups: first output, group number, last output, key index of the first output */
-    vec G = {.w = 4};
     run_ctx rc_ctx = {b};
+    uint64_t groups = 0;
     for (size_t i = 0; i < A->n;) {
         size_t e = i + 1;
         while (e < A->n && A->a[e * 3] == A->a[i * 3])
@@ -699,12 +740,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
             while (g1 < e && (!mixed || memcmp(key_at(b, A->a[g0 * 3 + 2]),
                                                key_at(b, A->a[g1 * 3 + 2]), sizeof(btc_addr)) == 0))
                 g1++;
-            uint64_t gno = G.n, prev = STORE_NONE;
-            uint64_t grec[4] = {A->a[g0 * 3 + 1], gno, A->a[(g1 - 1) * 3 + 1], A->a[g0 * 3 + 2]};
-            if (vec_push(&G, grec)) {
-                vec_free(&G);
-                return util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
-            }
+            uint64_t gno = groups++, prev = STORE_NONE;
             /* each record becomes: output, group number, previous output of the address */
             for (size_t j = g0; j < g1; j++) {
                 uint64_t *r = A->a + j * 3, out = r[1];
@@ -715,47 +751,48 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
         }
         i = e;
     }
-    if (G.n >= STORE_NO_ADDR) {
-        vec_free(&G);
+    if (groups >= STORE_NO_ADDR) {
         *bad = s->live.blocks ? s->live.blocks - 1 : 0;
         return util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
     }
     crash_at(b, 5);
-    uint32_t *rank = malloc((G.n ? G.n : 1) * sizeof *rank);
-    rc = rank ? sort_vec(b, &G, 0, bits_for(b->n.outputs), err)
+    /* Back in output order, an address's first output is the record without a previous one:
+     * ids are handed out in that pass (order of first appearance), and the key of the i-th
+     * record is the i-th in the temp file (written in output order), read in sequence. */
+    uint32_t *rank = malloc((groups ? groups : 1) * sizeof *rank);
+    rc = rank ? sort_vec(b, A, 0, bits_for(b->n.outputs), err)
               : util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
-    rc = rc ? rc : reserve(s, COL_ADDR_KEY, G.n, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_LAST, G.n, err);
+    rc = rc ? rc : reserve(s, COL_ADDR_KEY, groups, err);
+    rc = rc ? rc : reserve(s, COL_ADDR_LAST, groups, err);
     if (!rc) {
-        /* ids in order of first appearance; blocks' address counts by merging */
-        uint64_t h = 0;
-        for (size_t i = 0; i < G.n; i++) {
-            const uint64_t *g = G.a + i * 4;
-            rank[g[1]] = (uint32_t)i;
-            memcpy(store_col_at(s, COL_ADDR_KEY, i), key_at(b, g[3]), sizeof(btc_addr));
-            *(uint64_t *)store_col_at(s, COL_ADDR_LAST, i) = g[2];
+        uint32_t next = 0;
+        size_t i = 0;
+        for (uint64_t h = 0; h <= b->n.blocks; h++) {
+            uint64_t end = b->n.outputs;
+            store_block_row *br = NULL;
+            if (h < b->n.blocks) {
+                br = store_col_at(s, COL_BLK, h);
+                end = ((const store_tx_row *)store_col_at(s, COL_TX, br->first_tx))->first_out;
+            }
+            for (; i < A->n && A->a[i * 3] < end; i++) {
+                if (i + KEY_AHEAD < A->n) __builtin_prefetch(rank + A->a[(i + KEY_AHEAD) * 3 + 1]);
+                const uint64_t *r = A->a + i * 3;
+                if (r[2] == STORE_NONE) {
+                    rank[r[1]] = next;
+                    memcpy(store_col_at(s, COL_ADDR_KEY, next), key_at(b, i), sizeof(btc_addr));
+                    next++;
+                }
+                uint32_t id = rank[r[1]];
+                *(uint64_t *)store_col_at(s, COL_ADDR_LAST, id) = r[0];
+                *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
+                *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, r[0]) = r[2];
+            }
+            if (br) br->first_addr = next;
         }
-        size_t gi = 0;
-        for (h = 0; h < b->n.blocks; h++) {
-            store_block_row *br = store_col_at(s, COL_BLK, h);
-            uint64_t first_out =
-                ((const store_tx_row *)store_col_at(s, COL_TX, br->first_tx))->first_out;
-            while (gi < G.n && G.a[gi * 4] < first_out)
-                gi++;
-            br->first_addr = gi;
-        }
-        s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = G.n;
-        s->live.addresses = G.n;
-        rc = sort_vec(b, A, 0, bits_for(b->n.outputs), err);
+        s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = groups;
+        s->live.addresses = groups;
     }
-    if (!rc)
-        for (size_t i = 0; i < A->n; i++) {
-            const uint64_t *r = A->a + i * 3;
-            *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = rank[r[1]];
-            *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, r[0]) = r[2];
-        }
     free(rank);
-    vec_free(&G);
     vec_free(A);
     return rc;
 }
@@ -764,6 +801,7 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
 {
     store *s = b->s;
     *bad_block = UINT64_MAX;
+    b->lap = util_now();
     int rc = tmpf_map(&b->prevouts, err);
     if (!rc) rc = tmpf_map(&b->addrkeys, err);
     if (rc) return rc;
@@ -778,18 +816,17 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
     if ((rc = validate(b, &rv, codes, bad_block, err))) goto out;
     vec_free(&rv);
     vec_free(&b->tx);
+    lap(b, 4);
     if ((rc = addresses(b, bad_block, err))) goto out;
+    lap(b, 5);
     crash_at(b, 6);
     /* as the incremental path leaves them at its close: built in id order at the final size */
-    if ((rc = store_hindex_build(s, &s->txidx, &store_txidx_ops, s->live.txs, s->live.txs, err)))
-        goto out;
-    if ((rc = store_hindex_build(s, &s->addridx, &store_addridx_ops, s->live.addresses,
-                                 s->live.addresses, err)))
-        goto out;
+    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) goto out;
     if (store_blkmap_rebuild(s, s->live.blocks)) {
         rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
         goto out;
     }
+    lap(b, 6);
     crash_at(b, 7);
 out:
     vec_free(&rv);

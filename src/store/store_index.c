@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -110,19 +111,22 @@ static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live);
 /* Rebuild the table from the key column's first live rows, sized for want keys. The new table
  * is built in NAME.idx.new and renamed over the old one once synced, so a crash mid-build
  * leaves the old index whole for readers, and readers holding the old file keep it. */
-int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
-                       util_err *err)
+/* The redo log's records of the index target name slots of the table being replaced: make
+ * everything they protect durable first, so none is left to replay onto the new table. */
+static int hindex_before_rebuild(store *s, int target, util_err *err)
+{
+    if (s->redo_ready) return store_redo_checkpoint(s, err);
+    s->redo_rebuilt |= 1 << (target - REDO_TXIDX); /* the replay leaves it alone */
+    return 0;
+}
+
+/* The table itself. Touches x, s->ck[its target] and the files of x only (besides reading the
+ * key column), so the two indexes can be rebuilt at once; the caller holds s->redo_mute. */
+static int hindex_rebuild(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
+                          util_err *err)
 {
     uint64_t cap = store_hindex_cap_for(want);
-    /* The redo log's records of this index name slots of the table being replaced: make
-     * everything they protect durable first, so none is left to replay onto the new table. */
     int target = x == &s->txidx ? REDO_TXIDX : REDO_ADDRIDX;
-    if (s->redo_ready) {
-        int rc = store_redo_checkpoint(s, err);
-        if (rc) return rc;
-    } else {
-        s->redo_rebuilt |= 1 << (target - REDO_TXIDX); /* the replay leaves it alone */
-    }
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/%s.idx", s->dir, x->name);
     snprintf(tmp, sizeof tmp, "%s.new", path);
@@ -138,9 +142,7 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
     }
     hindex old = *x;
     *x = fresh;
-    s->redo_mute++; /* the whole new table is synced here */
     rc = hindex_fill(s, x, ops, live);
-    s->redo_mute--;
     store_hindex_note_used(x);
     s->ck[target][0] = s->ck[target][1] = 0;
     if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
@@ -156,6 +158,52 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
     store_hindex_unmap(&old);
     if (old.fd >= 0) close(old.fd);
     return 0;
+}
+
+int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
+                       util_err *err)
+{
+    int rc = hindex_before_rebuild(s, x == &s->txidx ? REDO_TXIDX : REDO_ADDRIDX, err);
+    if (rc) return rc;
+    s->redo_mute++; /* the whole new table is synced here */
+    rc = hindex_rebuild(s, x, ops, live, want, err);
+    s->redo_mute--;
+    return rc;
+}
+
+typedef struct rebuild_job {
+    store *s;
+    uint64_t live;
+    int rc;
+    util_err err;
+} rebuild_job;
+
+static void *rebuild_txidx(void *arg)
+{
+    rebuild_job *j = arg;
+    j->rc = hindex_rebuild(j->s, &j->s->txidx, &store_txidx_ops, j->live, j->live, &j->err);
+    return NULL;
+}
+
+int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err *err)
+{
+    int rc = hindex_before_rebuild(s, REDO_TXIDX, err);
+    if (!rc) rc = hindex_before_rebuild(s, REDO_ADDRIDX, err);
+    if (rc) return rc;
+    s->redo_mute++;
+    rebuild_job j = {s, txs, 0, {0}};
+    pthread_t t;
+    int threaded = pthread_create(&t, NULL, rebuild_txidx, &j) == 0;
+    if (!threaded) rebuild_txidx(&j);
+    rc = hindex_rebuild(s, &s->addridx, &store_addridx_ops, addresses, addresses, err);
+    if (threaded) pthread_join(t, NULL);
+    s->redo_mute--;
+    /* one after the other, the txid index's failure would have been the one reported */
+    if (j.rc) {
+        *err = j.err;
+        return j.rc;
+    }
+    return rc;
 }
 
 /* Insert the key column's first live rows into an empty table. */

@@ -222,6 +222,9 @@ int64_t store_hindex_find(const store *s, const hindex *x, const idx_ops *ops, c
 uint64_t store_hindex_cap_for(uint64_t keys);
 int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
                        util_err *err);
+/* Both indexes rebuilt as store_hindex_build does, the txid index on a second thread: the
+ * bulk import's last phase. */
+int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err *err);
 int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,
                       util_err *err);
 int store_hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,
