@@ -3,11 +3,13 @@
  * labels.db; with the index a look-up maps the index, binary-searches its sorted keys and
  * parses only the lines of the address asked for, so its cost no longer grows with the set.
  *
- * The index names the labels.db it was built from by size, modification time and SHA-256.
- * Size and time equal: it is used as is; size equal, time not (a copied store): labels.db is
- * hashed (a read, no parse) and the index used if the hash agrees; anything else (no index, a
- * crash between writing labels.db and its index, an edited labels.db, a damaged index) falls
- * back to reading labels.db whole, as without an index. Lines an index points at are checked
+ * The index names the labels.db it was built from by size and SHA-256, never by time: the store
+ * is a function of its inputs, byte for byte on every replica (tests/e2e_replica_store.sh). It
+ * is written after labels.db, so an index no older than labels.db with the size it names is
+ * used as is; one older than labels.db (an edit, a crash between the two writes, a copy that
+ * did not keep the times) is used only if labels.db's hash agrees (a read, no parse); anything else
+ * (no index, a crash between writing labels.db and its index, an edited labels.db, a damaged index)
+ * falls back to reading labels.db whole, as without an index. Lines an index points at are checked
  * to carry the key looked up; a mismatch also falls back. */
 #include <errno.h>
 #include <fcntl.h>
@@ -119,8 +121,7 @@ int labels_ix_write(const labels_db *db, const uint64_t *line_off, const void *t
     util_put_le32(b + 8, LABELS_IX_VERSION);
     util_put_le32(b + 12, LABELS_IX_KEY);
     util_put_le64(b + 16, (uint64_t)st.st_size);
-    util_put_le64(b + 24, (uint64_t)st.st_mtim.tv_sec);
-    util_put_le64(b + 32, (uint64_t)st.st_mtim.tv_nsec);
+    /* bytes 24-39: reserved, 0 (once labels.db's time, which made stores differ) */
     util_put_le64(b + 40, set->n);
     util_put_le64(b + 48, n_keys);
     util_put_le64(b + 56, pool_len);
@@ -209,9 +210,11 @@ int labels_lazy_open(labels_db *db)
         z->ix_len != LABELS_IX_HEADER + z->n_keys * LABELS_IX_KEY + z->pool_len)
         goto no;
     if (!(z->data = map_ro(db->path, &z->data_len)) || z->data_len != (size_t)st.st_size) goto no;
-    if (util_le64(h + 24) != (uint64_t)st.st_mtim.tv_sec ||
-        util_le64(h + 32) != (uint64_t)st.st_mtim.tv_nsec) {
-        /* same size, other time: a copy (or an edit); its bytes decide */
+    struct stat ist;
+    if (stat(path, &ist) != 0 || st.st_mtim.tv_sec > ist.st_mtim.tv_sec ||
+        (st.st_mtim.tv_sec == ist.st_mtim.tv_sec && st.st_mtim.tv_nsec > ist.st_mtim.tv_nsec)) {
+        /* labels.db newer than its index: an edit, a crash between the writes or a copy; its
+         * bytes decide */
         uint8_t sum[32];
         crypto_sha256(z->data, z->data_len, sum);
         if (memcmp(sum, h + 64, 32)) goto no;

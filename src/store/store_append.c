@@ -112,7 +112,7 @@ uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs)
 
 /* sum += v, refusing an overflow (crafted amounts: every output is at most 21M BTC, but 4,400
  * of them overflow int64). */
-static int add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err)
+int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err)
 {
     if (__builtin_add_overflow(*sum, v, sum))
         return util_errf(err, UTIL_EFORMAT, "tx %u: %s overflows 64 bits (crafted amounts)", ti,
@@ -120,12 +120,9 @@ static int add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_
     return 0;
 }
 
-int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork,
-                       int64_t max_subsidy, util_err *err)
+int store_check_extends(store *s, const btc_block *b, uint64_t blocks, util_err *err)
 {
-    if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
-    store_totals *t = &s->live;
-    if (t->blocks == 0) {
+    if (blocks == 0) {
         static const uint8_t zero[32];
         if (memcmp(b->hdr.prev, zero, 32) != 0)
             return util_errf(err, UTIL_EINVAL, "the first block must be a genesis block");
@@ -133,10 +130,44 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
             return util_errf(err, UTIL_EINVAL, "genesis block differs from this store's chain");
         memcpy(s->genesis, b->hdr.hash, 32);
         s->have_genesis = 1;
-    } else if (memcmp(b->hdr.prev, store_block_hash(s, t->blocks - 1), 32) != 0) {
+    } else if (memcmp(b->hdr.prev, store_block_hash(s, blocks - 1), 32) != 0) {
         return util_errf(err, UTIL_EINVAL, "block does not extend the store's tip");
     }
-    int rc = store_undo_reserve(s, (uint64_t)b->n_in + b->n_out + b->n_tx, err);
+    return 0;
+}
+
+store_tx_row *store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in,
+                           uint64_t first_out, uint64_t height)
+{
+    memcpy(store_col_at(s, COL_TX_HASH, txno), tx->txid, 32);
+    store_tx_row *row = store_col_at(s, COL_TX, txno);
+    memset(row, 0, sizeof *row);
+    row->first_in = first_in;
+    row->first_out = first_out;
+    row->block = (uint32_t)height;
+    row->size = tx->size, row->vsize = tx->vsize;
+    row->flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
+                 (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0);
+    return row;
+}
+
+void store_set_chain_rows(store *s, const store_totals *t)
+{
+    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
+    s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
+    s->cols[COL_IN_PREV].rows = t->inputs;
+    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
+        s->cols[c].rows = t->outputs;
+}
+
+int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork,
+                       int64_t max_subsidy, util_err *err)
+{
+    if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
+    store_totals *t = &s->live;
+    int rc = store_check_extends(s, b, t->blocks, err);
+    if (rc) return rc;
+    rc = store_undo_reserve(s, (uint64_t)b->n_in + b->n_out + b->n_tx, err);
     if (rc) return rc;
     rc = reserve_rows(s, b, b->n_in, err);
     if (rc) return rc;
@@ -167,14 +198,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     for (uint32_t ti = 0; ti < b->n_tx; ti++) {
         const btc_tx *tx = &b->txs[ti];
         uint64_t txno = t->txs;
-        memcpy(store_col_at(s, COL_TX_HASH, txno), tx->txid, 32);
-        store_tx_row *row = store_col_at(s, COL_TX, txno);
-        row->first_in = t->inputs;
-        row->first_out = t->outputs;
-        row->block = (uint32_t)height;
-        row->size = tx->size, row->vsize = tx->vsize;
-        row->flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
-                     (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0);
+        store_tx_row *row = store_put_tx(s, tx, txno, t->inputs, t->outputs, height);
         int64_t in_value = 0, out_value = 0;
         int64_t utxo_value = t->utxo_value;
         for (uint32_t k = 0; k < tx->n_in; k++) {
@@ -217,7 +241,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                     }
                     store_col_set_u64(s, COL_OUT_SPENT, prev, inno);
                     int64_t v = *(int64_t *)store_col_at(s, COL_OUT_VALUE, prev);
-                    if ((rc = add_sat(&in_value, v, "the sum of the spent outputs", ti, err)))
+                    if ((rc = store_add_sat(&in_value, v, "the sum of the spent outputs", ti, err)))
                         goto fail;
                     t->utxo_count--;
                     utxo_value -= v; /* >= 0: the output's value is part of it */
@@ -266,8 +290,9 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                 nd[0] = outno, nd[1] = dc->rows;
             }
             *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, outno) = prev_same;
-            if ((rc = add_sat(&out_value, o->value, "the sum of the outputs", ti, err)) ||
-                (rc = add_sat(&utxo_value, o->value, "the unspent value of the chain", ti, err)))
+            if ((rc = store_add_sat(&out_value, o->value, "the sum of the outputs", ti, err)) ||
+                (rc = store_add_sat(&utxo_value, o->value, "the unspent value of the chain", ti,
+                                    err)))
                 goto fail;
             t->outputs_by_type[o->type]++;
             t->utxo_count++;
@@ -276,8 +301,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
         t->outputs += tx->n_out;
         for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
             s->cols[c].rows = t->outputs;
-        if ((rc = add_sat(&t->total_output_value, out_value, "the chain's total output value", ti,
-                          err)))
+        if ((rc = store_add_sat(&t->total_output_value, out_value, "the chain's total output value",
+                                ti, err)))
             goto fail;
         row->fee = 0;
         if (tx->coinbase) coinbase_value = out_value;
@@ -289,8 +314,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                                (long long)in_value, (long long)out_value);
                 goto fail;
             }
-            if ((rc = add_sat(&t->total_fees, row->fee, "the chain's total fees", ti, err)) ||
-                (rc = add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
+            if ((rc = store_add_sat(&t->total_fees, row->fee, "the chain's total fees", ti, err)) ||
+                (rc = store_add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
                 goto fail;
         }
         t->txs++;
@@ -346,11 +371,7 @@ fail:
     *t = saved;
     s->cols[COL_UNRES].rows = unres_rows;
     s->cols[COL_ND].rows = nd_rows, s->cols[COL_ND_DATA].rows = nd_bytes;
-    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
-    s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
-    s->cols[COL_IN_PREV].rows = t->inputs;
-    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
-        s->cols[c].rows = t->outputs;
+    store_set_chain_rows(s, t);
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
     char hex[65];
     util_hash_hex(hex, b->hdr.hash);
@@ -419,11 +440,7 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     t->txs = first_tx;
     t->addresses = first_addr;
     t->blocks = keep;
-    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
-    s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
-    s->cols[COL_IN_PREV].rows = t->inputs;
-    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
-        s->cols[c].rows = t->outputs;
+    store_set_chain_rows(s, t);
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
     /* payload rows of removed outputs are the tail of the nulldata column (output order) */
     column *nc = &s->cols[COL_ND];

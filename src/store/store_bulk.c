@@ -227,18 +227,8 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
 {
     store *s = b->s;
     store_totals *t = &b->n;
-    if (t->blocks == 0) {
-        static const uint8_t zero[32];
-        if (memcmp(blk->hdr.prev, zero, 32) != 0)
-            return util_errf(err, UTIL_EINVAL, "the first block must be a genesis block");
-        if (s->have_genesis && memcmp(s->genesis, blk->hdr.hash, 32) != 0)
-            return util_errf(err, UTIL_EINVAL, "genesis block differs from this store's chain");
-        memcpy(s->genesis, blk->hdr.hash, 32);
-        s->have_genesis = 1;
-    } else if (memcmp(blk->hdr.prev, store_block_hash(s, t->blocks - 1), 32) != 0) {
-        return util_errf(err, UTIL_EINVAL, "block does not extend the store's tip");
-    }
-    int rc = 0;
+    int rc = store_check_extends(s, blk, t->blocks, err);
+    if (rc) return rc;
     uint64_t nd = 0, nd_bytes = 0;
     size_t longest = 0;
     for (uint32_t k = 0; k < blk->n_out; k++)
@@ -281,15 +271,7 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     for (uint32_t ti = 0; ti < blk->n_tx; ti++) {
         const btc_tx *tx = &blk->txs[ti];
         uint64_t txno = t->txs + ti;
-        memcpy(store_col_at(s, COL_TX_HASH, txno), tx->txid, 32);
-        store_tx_row *row = store_col_at(s, COL_TX, txno);
-        memset(row, 0, sizeof *row);
-        row->first_in = t->inputs;
-        row->first_out = t->outputs;
-        row->block = (uint32_t)height;
-        row->size = tx->size, row->vsize = tx->vsize;
-        row->flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
-                     (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0);
+        store_put_tx(s, tx, txno, t->inputs, t->outputs, height);
         uint64_t rec[4] = {util_le64(tx->txid), txno, t->outputs, tx->n_out};
         if (vec_push(&b->tx, rec)) return util_errf(err, UTIL_ENOMEM, "out of memory for txids");
         for (uint32_t k = 0; k < tx->n_in; k++) {
@@ -335,11 +317,7 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     }
     t->txs += blk->n_tx;
     t->blocks++;
-    s->cols[COL_BLK].rows = s->cols[COL_BLK_HASH].rows = t->blocks;
-    s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
-    s->cols[COL_IN_PREV].rows = t->inputs;
-    for (int c = COL_OUT_VALUE; c <= COL_OUT_PREV_ADDR; c++)
-        s->cols[c].rows = t->outputs;
+    store_set_chain_rows(s, t);
     return 0;
 }
 
@@ -577,14 +555,6 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
 
 /* ---------------- validating, in chain order ---------------- */
 
-static int add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err)
-{
-    if (__builtin_add_overflow(*sum, v, sum))
-        return util_errf(err, UTIL_EFORMAT, "tx %u: %s overflows 64 bits (crafted amounts)", ti,
-                         what);
-    return 0;
-}
-
 /* The incremental path's checks and totals (store_append_block), in its order. */
 static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint64_t *bad,
                     util_err *err)
@@ -636,7 +606,7 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
                 } else {
                     *(uint64_t *)store_col_at(s, COL_IN_PREV, in) = o[R_PREV];
                     int64_t v = (int64_t)o[R_POS];
-                    if ((rc = add_sat(&in_value, v, "the sum of the spent outputs", ti, err)))
+                    if ((rc = store_add_sat(&in_value, v, "the sum of the spent outputs", ti, err)))
                         break;
                     t->utxo_count--;
                     utxo_value -= v;
@@ -647,8 +617,8 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
             t->inputs = in_end;
             for (uint64_t out = row->first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
-                if ((rc = add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
-                    (rc = add_sat(&utxo_value, v, "the unspent value of the chain", ti, err)))
+                if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
+                    (rc = store_add_sat(&utxo_value, v, "the unspent value of the chain", ti, err)))
                     break;
                 t->outputs_by_type[*(const uint8_t *)store_col_at(s, COL_OUT_TYPE, out)]++;
                 t->utxo_count++;
@@ -656,8 +626,8 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
             if (rc) break;
             t->utxo_value = utxo_value;
             t->outputs = out_end;
-            if ((rc = add_sat(&t->total_output_value, out_value, "the chain's total output value",
-                              ti, err)))
+            if ((rc = store_add_sat(&t->total_output_value, out_value,
+                                    "the chain's total output value", ti, err)))
                 break;
             row->fee = 0;
             if (coinbase) coinbase_value = out_value;
@@ -669,8 +639,9 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
                                    (long long)in_value, (long long)out_value);
                     break;
                 }
-                if ((rc = add_sat(&t->total_fees, row->fee, "the chain's total fees", ti, err)) ||
-                    (rc = add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
+                if ((rc = store_add_sat(&t->total_fees, row->fee, "the chain's total fees", ti,
+                                        err)) ||
+                    (rc = store_add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
                     break;
             }
             t->txs = txno + 1;

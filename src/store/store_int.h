@@ -245,7 +245,17 @@ void store_undo_start_batch(store *s);
 void store_undo_replay(store *s, uint64_t mark);
 void store_undo_rollback(store *s);
 
-/* ---- append (store_append.c) ---- */
+/* ---- append (store_append.c; the bulk path, store_bulk.c, shares these) ---- */
+/* b may follow the blocks stored: the first must be a genesis block (the store's own, when
+ * it has one: recorded here), any other must extend block blocks - 1. */
+int store_check_extends(store *s, const btc_block *b, uint64_t blocks, util_err *err);
+/* Write tx's hash and row at txno (fee left 0: set once the inputs are resolved). */
+store_tx_row *store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in,
+                           uint64_t first_out, uint64_t height);
+/* The block, tx, input and output columns' row counts set to the totals t. */
+void store_set_chain_rows(store *s, const store_totals *t);
+/* *sum += v, or the overflow error naming tx ti and what overflowed (crafted amounts). */
+int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err);
 uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs);
 
 #endif
