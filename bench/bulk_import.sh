@@ -7,7 +7,7 @@
 # bench/import.sh; a read-only one is fine: stores go to WORK and are deleted), RUNS rounds of:
 # `openssl dgst -sha256` over the blk files (the hashing bound: every byte hashed once, one
 # core), `cointrail import` (incremental, one commit at the end: --commit-seconds 100000, its
-# best case), `cointrail import --bulk` and `cointrail import --bulk --memory $MEMORY` (default 2G),
+# best case) and `cointrail import --bulk` (`--memory`, a sort budget, is not built yet),
 # all --no-exposure (the import alone), each under /usr/bin/time -v. Prints per round and
 # the medians: wall seconds, CPU seconds (user + sys: on a shared machine the wall time
 # includes waiting for a core), peak RSS, the ratio to the bound (bound time / import time, wall
@@ -18,7 +18,6 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-build/cointrail}
 RUNS=${RUNS:-3}
 WORK=${WORK:-/tmp/cointrail-bulk-bench}
-MEMORY=${MEMORY:-2G}
 [ -x "$BIN" ] || scripts/build.sh build
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"/db-*' EXIT
@@ -54,24 +53,20 @@ for chain in "$@"; do
             echo "  txs $txs; stores byte for byte equal: $same; store $(du -sb --exclude=undo.log "$WORK/db-bulk" | cut -f1) bytes"
         fi
         rm -rf "$WORK/db-inc" "$WORK/db-bulk"
-        timed "$WORK/bulkm" "$BIN" import --quiet --no-exposure --bulk --memory "$MEMORY" --db "$WORK/db-bulk" "$chain"
-        rm -rf "$WORK/db-bulk"
         read -r sw sc _ <"$WORK/sha"
         read -r iw ic ir <"$WORK/inc"
         read -r bw bc br <"$WORK/bulk"
-        read -r mw mc mr <"$WORK/bulkm"
-        printf '  round %d (%s): sha256 %.2fs (cpu %.2fs) | incremental %.2fs (cpu %.2fs, %d MB) | bulk %.2fs (cpu %.2fs, %d MB) | bulk --memory %s %.2fs (cpu %.2fs, %d MB)\n' \
-            "$r" "$(uptime | sed 's/.*load/load/')" "$sw" "$sc" "$iw" "$ic" $((ir / 1024)) "$bw" "$bc" $((br / 1024)) "$MEMORY" "$mw" "$mc" $((mr / 1024))
-        echo "$sw $sc $iw $ic $ir $bw $bc $br $txs $mw $mc $mr" >>"$WORK/rows"
+        printf '  round %d (%s): sha256 %.2fs (cpu %.2fs) | incremental %.2fs (cpu %.2fs, %d MB) | bulk %.2fs (cpu %.2fs, %d MB)\n' \
+            "$r" "$(uptime | sed 's/.*load/load/')" "$sw" "$sc" "$iw" "$ic" $((ir / 1024)) "$bw" "$bc" $((br / 1024))
+        echo "$sw $sc $iw $ic $ir $bw $bc $br $txs" >>"$WORK/rows"
     done
     col() { awk -v c="$1" '{print $c}' "$WORK/rows" | median; }
-    sw=$(col 1) sc=$(col 2) iw=$(col 3) ic=$(col 4) ir=$(col 5) bw=$(col 6) bc=$(col 7) br=$(col 8) txs=$(col 9) mw=$(col 10) mc=$(col 11) mr=$(col 12)
-    awk -v mw="$mw" -v mc="$mc" -v mr="$mr" -v mem="$MEMORY" -v sw="$sw" -v sc="$sc" -v iw="$iw" -v ic="$ic" -v ir="$ir" -v bw="$bw" -v bc="$bc" -v br="$br" -v t="$txs" -v n="$RUNS" 'BEGIN {
+    sw=$(col 1) sc=$(col 2) iw=$(col 3) ic=$(col 4) ir=$(col 5) bw=$(col 6) bc=$(col 7) br=$(col 8) txs=$(col 9)
+    awk -v sw="$sw" -v sc="$sc" -v iw="$iw" -v ic="$ic" -v ir="$ir" -v bw="$bw" -v bc="$bc" -v br="$br" -v t="$txs" -v n="$RUNS" 'BEGIN {
         printf "  medians of %d:\n", n
         printf "  %-28s %8.2f s wall %8.2f s cpu\n", "openssl dgst -sha256 (bound)", sw, sc
         printf "  %-28s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak %d MB\n", "import (incremental)", iw, ic, sw / iw, sc / ic, iw / t * 1e6, ir / 1024
         printf "  %-28s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak %d MB\n", "import --bulk", bw, bc, sw / bw, sc / bc, bw / t * 1e6, br / 1024
-        printf "  %-28s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak %d MB\n", "import --bulk --memory " mem, mw, mc, sw / mw, sc / mc, mw / t * 1e6, mr / 1024
         printf "  bulk / incremental: %.2fx faster (wall), %.2fx (cpu)\n", iw / bw, ic / bc }'
 done
 echo
