@@ -241,8 +241,12 @@ static int address_label(labels_ctx *c, labels_jptr *p, const misp_event *e, jso
                     .first_seen = f->has[5] ? f->first_seen : d1,
                     .last_seen = f->has[6] ? f->last_seen : d2,
                     .confidence = f->confidence};
+    char ours_cat[64];
     if (f->ours) {
-        r.category = f->has[0] ? f->category : "unknown";
+        /* mapped as every other importer maps a category ("sAnctioned" -> "sanctioned"), so
+         * a label reads back the same from each format (fuzz/fuzz_sharing.c round trips) */
+        labels_category_map(ours_cat, f->category);
+        r.category = f->has[0] ? ours_cat : "unknown";
         r.name = text;
         r.source = f->has[2] ? f->source : NULL;
         r.url = f->url;
