@@ -93,12 +93,10 @@ typedef struct cli_ctx {
 enum { CLI_NEED_CLUSTERS = 1, CLI_LAZY_LABELS = 2 };
 int cli_open_ctx(cli_ctx *c, const char *db, int flags, util_err *err);
 void cli_close_ctx(cli_ctx *c);
-/* The label set serve --state uses (docs/state.md): c's labels with the analyst labels of the
- * state database url merged in and the retired ones taken out (in memory). url NULL: the
- * embedded database DIR/state.sqlite when it exists (what `labels add --db DIR` writes), else
- * nothing changes. */
-int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err);
-/* cli_open_ctx, then cli_apply_state. With CLI_LAZY_LABELS the labels stay lazy (labels.idx)
+/* cli_open_ctx with the label set serve --state uses (docs/state.md): the store's labels with
+ * the analyst labels of the state database url merged in and the retired ones taken out (in
+ * memory). url NULL: DIR/state.sqlite when it exists (what `labels add --db DIR` writes), never
+ * created. With CLI_LAZY_LABELS the labels stay lazy (labels.idx)
  * only when the state has no analyst label to merge; else the set is read whole and merged, and
  * the entity-labels index (built from labels.db alone) is not used. */
 int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int flags, util_err *err);

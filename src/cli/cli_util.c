@@ -77,16 +77,6 @@ static int read_state_labels(const char *db, const char *url, state_labels *ls, 
     return rc;
 }
 
-int cli_apply_state(cli_ctx *c, const char *db, const char *url, util_err *err)
-{
-    state_labels ls;
-    int found, rc = read_state_labels(db, url, &ls, &found, err);
-    if (!rc && found) rc = state_labels_apply(&ls, c->labels, err);
-    state_labels_free(&ls);
-    if (rc) util_err_prefix(err, "state labels");
-    return rc;
-}
-
 int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int flags, util_err *err)
 {
     state_labels ls;
