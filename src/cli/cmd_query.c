@@ -13,6 +13,7 @@
 typedef struct query_args {
     const char *db, *state; /* state: the state database whose analyst labels are merged in */
     int json, recompute;
+    unsigned threads; /* stats --recompute: scan threads (0: not given) */
     size_t offset, limit;
     const char *arg, *arg2; /* the positional arguments, if wanted */
     int need_clusters; /* fail when the entities cannot be opened (instead of leaving them out) */
@@ -20,11 +21,15 @@ typedef struct query_args {
 
 static int parse_query_args(int argc, char **argv, const char *usage, int want_arg, query_args *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},     {"state", required_argument, 0, 'S'},
-        {"json", no_argument, 0, 'j'},         {"recompute", no_argument, 0, 'r'},
-        {"offset", required_argument, 0, 'o'}, {"limit", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"state", required_argument, 0, 'S'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"recompute", no_argument, 0, 'r'},
+                                         {"offset", required_argument, 0, 'o'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->limit = 100;
     int c;
@@ -54,6 +59,16 @@ static int parse_query_args(int argc, char **argv, const char *usage, int want_a
             *(c == 'o' ? &a->offset : &a->limit) = (size_t)n;
             break;
         }
+        case 't': {
+            uint64_t n;
+            if (cli_parse_u64(optarg, &n) || n < 1 || n > STORE_SCAN_THREADS_MAX) {
+                fprintf(stderr, "cointrail: --threads: '%s' is not a count from 1 to %d\n", optarg,
+                        STORE_SCAN_THREADS_MAX);
+                return CLI_USAGE;
+            }
+            a->threads = (unsigned)n;
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -64,6 +79,10 @@ static int parse_query_args(int argc, char **argv, const char *usage, int want_a
     }
     if (!a->db || optind + want_arg != argc) {
         fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    if (a->threads && !a->recompute) {
+        fputs("cointrail: --threads counts the threads of --recompute's scan: give both\n", stderr);
         return CLI_USAGE;
     }
     if (want_arg) a->arg = argv[optind];
@@ -173,8 +192,9 @@ static void stats_human(const query_stats_result *r)
 int cmd_stats(int argc, char **argv)
 {
     query_args a;
-    int rc = parse_query_args(argc, argv,
-                              "usage: cointrail stats --db DIR [--json] [--recompute]\n", 0, &a);
+    int rc = parse_query_args(
+        argc, argv, "usage: cointrail stats --db DIR [--json] [--recompute [--threads N]]\n", 0,
+        &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     util_err err = {0};
     /* The store alone: the totals need neither the labels nor the entities, and reading
@@ -182,7 +202,7 @@ int cmd_stats(int argc, char **argv)
     store *s;
     if (store_open(&s, a.db, 0, &err)) return cli_fail(&err);
     query_stats_result r;
-    rc = query_stats_get(s, a.recompute, &r, &err);
+    rc = query_stats_get(s, a.recompute ? (a.threads ? (int)a.threads : 1) : 0, &r, &err);
     store_close(s);
     if (rc) return cli_fail(&err);
     if (a.json) return print_doc(query_stats_json(&r));

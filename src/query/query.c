@@ -51,7 +51,7 @@ int query_stats_get(const store *s, int recompute, query_stats_result *out, util
 {
     query_stats_result r = {.totals = *store_get_totals(s)};
     if (recompute) {
-        int rc = store_recompute_totals(s, &r.totals, err);
+        int rc = store_recompute_totals_threads(s, (unsigned)recompute, &r.totals, err);
         if (rc) return rc;
     }
     if (r.totals.blocks) {

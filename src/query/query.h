@@ -28,8 +28,8 @@ typedef struct query_stats_result {
     uint8_t tip_hash[32]; /* internal byte order (util_hash_hex shows it) */
 } query_stats_result;
 
-/* Fill *out. With recompute set, figures come from a full scan of the columns instead of the
- * MANIFEST's running totals. */
+/* Fill *out. With recompute > 0, figures come from a full scan of the columns on that many
+ * threads (store_recompute_totals_threads) instead of the MANIFEST's running totals. */
 int query_stats_get(const store *s, int recompute, query_stats_result *out, util_err *err);
 /* The JSON document: blocks, tip_height, tip_hash, txs, inputs, outputs, total_output_value,
  * total_fees, utxo_count, utxo_value, addresses, outputs_by_type, unresolved_inputs. New

@@ -158,7 +158,14 @@ uint64_t store_payload_count(const store *s);
 void store_payload_at(const store *s, uint64_t i, uint64_t *out, const uint8_t **p, size_t *n);
 
 /* Recompute the totals by scanning every column (an independent check of the running totals;
- * O(chain)). */
+ * O(chain)): each field as its row-by-row definition gives it, in sequential passes
+ * (docs/performance.md "Full scan"). UTIL_ECORRUPT when a column holds what no definition can
+ * read (a script type past the last, a tx whose inputs or outputs are past the rows). */
 int store_recompute_totals(const store *s, store_totals *t, util_err *err);
+/* The same, the passes cut into threads slices scanned in parallel (1 to
+ * STORE_SCAN_THREADS_MAX; the same figures for any count). */
+#define STORE_SCAN_THREADS_MAX 64
+int store_recompute_totals_threads(const store *s, unsigned threads, store_totals *t,
+                                   util_err *err);
 
 #endif

@@ -228,36 +228,284 @@ int store_out_payload(const store *s, uint64_t out, const uint8_t **p, size_t *n
     return UTIL_ENOTFOUND;
 }
 
-int store_recompute_totals(const store *s, store_totals *t, util_err *err)
+/* ---------------- totals recomputed (docs/performance.md "Full scan") ----------------
+ *
+ * Every figure is the row-by-row definition's (store_totals' fields as the running totals keep
+ * them): the scan only reorders the arithmetic, and checks what the reordering assumes.
+ *
+ * - utxo: an output is spent when its out_spent mark names an input that points back at it
+ *   (store_find_spent_by). That input is read ahead of the pass (prefetched): the one random
+ *   read per spent output left.
+ * - fees: sum over txs that are neither coinbase nor unresolved of (value of the outputs their
+ *   inputs spend - value of their outputs). With M the outputs whose mark is confirmed (above)
+ *   and R the inputs whose in_prev is an output id, o -> out_spent[o] maps M into R one to one
+ *   (in_prev[out_spent[o]] = o undoes it), so when |M| = |R| it is onto and the sum over R of
+ *   value[in_prev[i]] is the sum over M of value[o], read in output order. The flagged txs'
+ *   inputs and outputs are subtracted (few: one coinbase per block). This needs the txs'
+ *   first_in and first_out to cut the inputs and outputs into consecutive runs from 0 (as the
+ *   row-by-row loop reads them) and every input of an unflagged tx to be in R; when any of it
+ *   does not hold (a damaged column), the fees are summed row by row instead, so the figure is
+ *   the definition's whatever the columns hold.
+ * Sums are taken modulo 2^64 (unsigned), as int64 sums that cannot overflow in a valid store. */
+
+/* Column reads of the scan, in one place (an id column's row width is the column's). A copy
+ * of the column's base and width, so the loops keep them in registers. */
+typedef struct scan_col {
+    const uint8_t *base;
+    size_t width;
+} scan_col;
+static inline scan_col scan_col_of(const store *s, int col)
 {
-    (void)err;
-    memset(t, 0, sizeof *t);
+    return (scan_col){s->cols[col].base, s->cols[col].width};
+}
+static inline uint64_t scan_id(scan_col c, uint64_t row)
+{
+    return *(const uint64_t *)(c.base + row * c.width);
+}
+static inline uint64_t scan_value(scan_col c, uint64_t out)
+{
+    return (uint64_t) * (const int64_t *)(c.base + out * c.width);
+}
+static inline const store_tx_row *scan_tx(scan_col c, uint64_t tx)
+{
+    return (const store_tx_row *)(c.base + tx * c.width);
+}
+
+typedef struct scan_sums {
+    uint64_t value;                /* every output's value */
+    uint64_t spent, spent_value;   /* outputs whose mark is confirmed by its input (M) */
+    uint64_t types[256];           /* outputs per out_type byte */
+    uint64_t resolved, unresolved; /* inputs naming an output id (R); STORE_UNRESOLVED */
+    uint64_t addresses;            /* address rows with a list head */
+    int runs_ok;                   /* first_in/first_out cut the rows into runs from 0 */
+    uint64_t flag_in, flag_res;    /* inputs of flagged txs; of those in R */
+    uint64_t flag_res_value;       /* value of the outputs those spend */
+    uint64_t flag_out_value;       /* value of the flagged txs' outputs */
+} scan_sums;
+
+/* Prefetch distance of the out_spent -> in_prev reads, in outputs. */
+#define SCAN_AHEAD 64
+
+static void scan_outputs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
+{
+    const scan_col val = scan_col_of(s, COL_OUT_VALUE), spent = scan_col_of(s, COL_OUT_SPENT);
+    const scan_col prev = scan_col_of(s, COL_IN_PREV);
+    const uint64_t n_in = s->live.inputs;
+    uint64_t value = 0, n = 0, nv = 0;
+    for (uint64_t o = lo; o < hi; o++) {
+        if (o + SCAN_AHEAD < hi) {
+            uint64_t a = scan_id(spent, o + SCAN_AHEAD);
+            if (a < n_in) __builtin_prefetch(prev.base + a * prev.width);
+        }
+        uint64_t v = scan_value(val, o), in = scan_id(spent, o);
+        value += v;
+        if (in < n_in && scan_id(prev, in) == o) n++, nv += v;
+    }
+    r->value += value, r->spent += n, r->spent_value += nv;
+    /* four tables: runs of one type do not wait on their own increments */
+    uint64_t h[4][256] = {{0}};
+    const uint8_t *ty = s->cols[COL_OUT_TYPE].base;
+    uint64_t o = lo;
+    for (; o + 4 <= hi; o += 4)
+        h[0][ty[o]]++, h[1][ty[o + 1]]++, h[2][ty[o + 2]]++, h[3][ty[o + 3]]++;
+    for (; o < hi; o++)
+        h[0][ty[o]]++;
+    for (int b = 0; b < 256; b++)
+        r->types[b] += h[0][b] + h[1][b] + h[2][b] + h[3][b];
+}
+
+static void scan_inputs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
+{
+    const scan_col prev = scan_col_of(s, COL_IN_PREV);
+    const uint64_t n_out = s->live.outputs;
+    uint64_t res = 0, unres = 0;
+    for (uint64_t i = lo; i < hi; i++) {
+        uint64_t p = scan_id(prev, i);
+        res += p < n_out;
+        unres += p == STORE_UNRESOLVED;
+    }
+    r->resolved += res, r->unresolved += unres;
+}
+
+/* Does [start, end) follow on from *at as one tx's run the row-by-row loop reads (its count
+ * a uint32)? Moves *at to end. */
+static int scan_run(uint64_t *at, uint64_t start, uint64_t end, uint64_t rows)
+{
+    int ok = start == *at && end >= start && end - start <= UINT32_MAX && end <= rows;
+    *at = end;
+    return ok;
+}
+
+static void scan_txs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
+{
+    const scan_col txc = scan_col_of(s, COL_TX), val = scan_col_of(s, COL_OUT_VALUE);
+    const scan_col prev = scan_col_of(s, COL_IN_PREV);
     const store_totals *L = &s->live;
-    t->blocks = L->blocks, t->txs = L->txs, t->inputs = L->inputs, t->outputs = L->outputs;
-    for (uint64_t o = 0; o < L->outputs; o++) {
-        int64_t v = store_out_value(s, o);
-        t->total_output_value += v;
-        t->outputs_by_type[store_out_type(s, o)]++;
-        if (store_out_spent_by(s, o) == STORE_NONE) {
-            t->utxo_count++;
-            t->utxo_value += v;
+    uint64_t at_in = lo ? scan_tx(txc, lo)->first_in : 0;
+    uint64_t at_out = lo ? scan_tx(txc, lo)->first_out : 0;
+    int ok = 1;
+    for (uint64_t t = lo; t < hi; t++) {
+        const store_tx_row *x = scan_tx(txc, t),
+                           *next = t + 1 < L->txs ? scan_tx(txc, t + 1) : NULL;
+        uint64_t in0 = x->first_in, out0 = x->first_out;
+        uint64_t in1 = next ? next->first_in : L->inputs,
+                 out1 = next ? next->first_out : L->outputs;
+        int run = scan_run(&at_in, in0, in1, L->inputs) & scan_run(&at_out, out0, out1, L->outputs);
+        ok &= run;
+        if (!(x->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) || !run) continue;
+        r->flag_in += in1 - in0;
+        for (uint64_t i = in0; i < in1; i++) {
+            uint64_t p = scan_id(prev, i);
+            if (p < L->outputs) r->flag_res++, r->flag_res_value += scan_value(val, p);
+        }
+        for (uint64_t o = out0; o < out1; o++)
+            r->flag_out_value += scan_value(val, o);
+    }
+    r->runs_ok &= ok;
+}
+
+static void scan_addresses(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
+{
+    const scan_col last = scan_col_of(s, COL_ADDR_LAST);
+    const uint64_t n_out = s->live.outputs;
+    uint64_t n = 0;
+    for (uint64_t a = lo; a < hi; a++) {
+        uint64_t o = scan_id(last, a);
+        if (o < n_out)
+            n++;
+        else if (o != STORE_NONE) /* a writer's newer output heads the list: walk past it */
+            n += store_addr_last_out(s, (uint32_t)a) != STORE_NONE;
+    }
+    r->addresses += n;
+}
+
+/* The fees row by row, as their definition reads: for a damaged store, where scan_txs' checks
+ * fail. A row that names an input or output past the live rows is an error (the definition
+ * would read outside the columns). */
+static int fees_by_row(const store *s, uint64_t *fees, util_err *err)
+{
+    const store_totals *L = &s->live;
+    const char *path = s->cols[COL_TX].path;
+    const scan_col txc = scan_col_of(s, COL_TX), val = scan_col_of(s, COL_OUT_VALUE);
+    const scan_col prev = scan_col_of(s, COL_IN_PREV);
+    uint64_t sum = 0;
+    for (uint64_t tx = 0; tx < L->txs; tx++) {
+        const store_tx_row *r = scan_tx(txc, tx);
+        if (r->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) continue;
+        uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
+        for (uint32_t k = 0; k < n_in; k++) {
+            uint64_t in = r->first_in + k, p = in < L->inputs ? scan_id(prev, in) : 0;
+            if (in >= L->inputs || p >= L->outputs)
+                return util_errf(err, UTIL_ECORRUPT,
+                                 "%s: tx %llu (neither coinbase nor unresolved) input %u is "
+                                 "input %llu, spending output %llu: not in the store's %llu "
+                                 "inputs and %llu outputs",
+                                 path, (unsigned long long)tx, k, (unsigned long long)in,
+                                 (unsigned long long)p, (unsigned long long)L->inputs,
+                                 (unsigned long long)L->outputs);
+            sum += scan_value(val, p);
+        }
+        for (uint32_t k = 0; k < n_out; k++) {
+            uint64_t o = r->first_out + k;
+            if (o >= L->outputs)
+                return util_errf(err, UTIL_ECORRUPT,
+                                 "%s: tx %llu output %u is output %llu, past the store's %llu",
+                                 path, (unsigned long long)tx, k, (unsigned long long)o,
+                                 (unsigned long long)L->outputs);
+            sum -= scan_value(val, o);
         }
     }
-    for (uint64_t in = 0; in < L->inputs; in++)
-        t->unresolved_inputs += store_in_prev(s, in) == STORE_UNRESOLVED;
-    for (uint64_t tx = 0; tx < L->txs; tx++) {
-        const store_tx_row *r = store_tx(s, tx);
-        if (r->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) continue;
-        int64_t in_v = 0, out_v = 0;
-        uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
-        for (uint32_t k = 0; k < n_in; k++)
-            in_v += store_out_value(s, store_in_prev(s, r->first_in + k));
-        for (uint32_t k = 0; k < n_out; k++)
-            out_v += store_out_value(s, r->first_out + k);
-        t->total_fees += in_v - out_v;
+    *fees = sum;
+    return 0;
+}
+
+/* One thread's share: the k-th of n slices of each pass. */
+typedef struct scan_job {
+    const store *s;
+    unsigned k, n;
+    scan_sums r;
+} scan_job;
+
+static uint64_t slice(uint64_t rows, unsigned k, unsigned n)
+{
+    return (uint64_t)((unsigned __int128)rows * k / n);
+}
+
+static void *scan_job_run(void *arg)
+{
+    scan_job *j = arg;
+    const store_totals *L = &j->s->live;
+    unsigned k = j->k, n = j->n;
+    j->r.runs_ok = 1;
+    scan_outputs(j->s, slice(L->outputs, k, n), slice(L->outputs, k + 1, n), &j->r);
+    scan_inputs(j->s, slice(L->inputs, k, n), slice(L->inputs, k + 1, n), &j->r);
+    scan_txs(j->s, slice(L->txs, k, n), slice(L->txs, k + 1, n), &j->r);
+    scan_addresses(j->s, slice(L->addresses, k, n), slice(L->addresses, k + 1, n), &j->r);
+    return NULL;
+}
+
+int store_recompute_totals(const store *s, store_totals *t, util_err *err)
+{
+    return store_recompute_totals_threads(s, 1, t, err);
+}
+
+int store_recompute_totals_threads(const store *s, unsigned threads, store_totals *t, util_err *err)
+{
+    const store_totals *L = &s->live;
+    if (threads < 1) threads = 1;
+    if (threads > STORE_SCAN_THREADS_MAX) threads = STORE_SCAN_THREADS_MAX;
+    scan_job jobs[STORE_SCAN_THREADS_MAX];
+    pthread_t tid[STORE_SCAN_THREADS_MAX];
+    int started[STORE_SCAN_THREADS_MAX] = {0};
+    for (unsigned k = 0; k < threads; k++) {
+        memset(&jobs[k], 0, sizeof jobs[k]);
+        jobs[k].s = s, jobs[k].k = k, jobs[k].n = threads;
+        /* slice 0 on this thread; a thread that cannot start runs here too */
+        if (k) started[k] = pthread_create(&tid[k], NULL, scan_job_run, &jobs[k]) == 0;
     }
-    /* Distinct addresses: every address row must be referenced by its list head. */
-    for (uint64_t a = 0; a < L->addresses; a++)
-        t->addresses += store_addr_last_out(s, (uint32_t)a) != STORE_NONE;
+    scan_sums r = {.runs_ok = L->txs ? 1 : L->inputs == 0 && L->outputs == 0};
+    for (unsigned k = 0; k < threads; k++) {
+        if (started[k])
+            pthread_join(tid[k], NULL);
+        else
+            scan_job_run(&jobs[k]);
+        const scan_sums *p = &jobs[k].r;
+        r.value += p->value, r.spent += p->spent, r.spent_value += p->spent_value;
+        for (int b = 0; b < 256; b++)
+            r.types[b] += p->types[b];
+        r.resolved += p->resolved, r.unresolved += p->unresolved, r.addresses += p->addresses;
+        r.runs_ok &= p->runs_ok;
+        r.flag_in += p->flag_in, r.flag_res += p->flag_res;
+        r.flag_res_value += p->flag_res_value, r.flag_out_value += p->flag_out_value;
+    }
+
+    for (int b = BTC_NSCRIPT_TYPES; b < 256; b++) {
+        if (!r.types[b]) continue;
+        const column *c = &s->cols[COL_OUT_TYPE];
+        uint64_t o = 0;
+        while (c->base[o] != b)
+            o++;
+        return util_errf(err, UTIL_ECORRUPT, "%s: output %llu has script type %d (types are 0-%d)",
+                         c->path, (unsigned long long)o, b, BTC_NSCRIPT_TYPES - 1);
+    }
+    memset(t, 0, sizeof *t);
+    t->blocks = L->blocks, t->txs = L->txs, t->inputs = L->inputs, t->outputs = L->outputs;
+    t->addresses = r.addresses;
+    t->unresolved_inputs = r.unresolved;
+    t->total_output_value = (int64_t)r.value;
+    for (int b = 0; b < BTC_NSCRIPT_TYPES; b++)
+        t->outputs_by_type[b] = r.types[b];
+    t->utxo_count = L->outputs - r.spent;
+    t->utxo_value = (int64_t)(r.value - r.spent_value);
+    /* runs_ok: the flagged txs' inputs and the others' partition the inputs (outputs too);
+     * every unflagged tx's input is in R; M and R are as large (then one to one). */
+    uint64_t fees = 0;
+    if (r.runs_ok && r.resolved - r.flag_res == L->inputs - r.flag_in && r.spent == r.resolved) {
+        fees = (r.spent_value - r.flag_res_value) - (r.value - r.flag_out_value);
+    } else {
+        int rc = fees_by_row(s, &fees, err);
+        if (rc) return rc;
+    }
+    t->total_fees = (int64_t)fees;
     return 0;
 }
