@@ -248,8 +248,9 @@ int store_out_payload(const store *s, uint64_t out, const uint8_t **p, size_t *n
  *   the definition's whatever the columns hold.
  * Sums are taken modulo 2^64 (unsigned), as int64 sums that cannot overflow in a valid store. */
 
-/* Column reads of the scan, in one place (an id column's row width is the column's). A copy
- * of the column's base and width, so the loops keep them in registers. */
+/* Column reads of the scan, in one place: a copy of the column's base and width (the loops
+ * keep them in registers), and one reader per kind of row. The id columns' rows are 8-byte
+ * here; a narrower id format decodes in scan_id alone. */
 typedef struct scan_col {
     const uint8_t *base;
     size_t width;
@@ -272,15 +273,15 @@ static inline const store_tx_row *scan_tx(scan_col c, uint64_t tx)
 }
 
 typedef struct scan_sums {
-    uint64_t value;                /* every output's value */
-    uint64_t spent, spent_value;   /* outputs whose mark is confirmed by its input (M) */
-    uint64_t types[256];           /* outputs per out_type byte */
-    uint64_t resolved, unresolved; /* inputs naming an output id (R); STORE_UNRESOLVED */
-    uint64_t addresses;            /* address rows with a list head */
-    int runs_ok;                   /* first_in/first_out cut the rows into runs from 0 */
-    uint64_t flag_in, flag_res;    /* inputs of flagged txs; of those in R */
-    uint64_t flag_res_value;       /* value of the outputs those spend */
-    uint64_t flag_out_value;       /* value of the flagged txs' outputs */
+    uint64_t value;                        /* every output's value */
+    uint64_t spent, spent_value;           /* outputs whose mark is confirmed by its input (M) */
+    uint64_t types[BTC_NSCRIPT_TYPES + 1]; /* outputs per script type; last: past the types */
+    uint64_t resolved, unresolved;         /* inputs naming an output id (R); STORE_UNRESOLVED */
+    uint64_t addresses;                    /* address rows with a list head */
+    int runs_ok;                           /* first_in/first_out cut the rows into runs from 0 */
+    uint64_t flag_in, flag_res;            /* inputs of flagged txs; of those in R */
+    uint64_t flag_res_value;               /* value of the outputs those spend */
+    uint64_t flag_out_value;               /* value of the flagged txs' outputs */
 } scan_sums;
 
 /* Prefetch distance of the out_spent -> in_prev reads, in outputs. */
@@ -311,7 +312,8 @@ static void scan_outputs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
     for (; o < hi; o++)
         h[0][ty[o]]++;
     for (int b = 0; b < 256; b++)
-        r->types[b] += h[0][b] + h[1][b] + h[2][b] + h[3][b];
+        r->types[b < BTC_NSCRIPT_TYPES ? b : BTC_NSCRIPT_TYPES] +=
+            h[0][b] + h[1][b] + h[2][b] + h[3][b];
 }
 
 static void scan_inputs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
@@ -471,7 +473,7 @@ int store_recompute_totals_threads(const store *s, unsigned threads, store_total
             scan_job_run(&jobs[k]);
         const scan_sums *p = &jobs[k].r;
         r.value += p->value, r.spent += p->spent, r.spent_value += p->spent_value;
-        for (int b = 0; b < 256; b++)
+        for (int b = 0; b <= BTC_NSCRIPT_TYPES; b++)
             r.types[b] += p->types[b];
         r.resolved += p->resolved, r.unresolved += p->unresolved, r.addresses += p->addresses;
         r.runs_ok &= p->runs_ok;
@@ -479,14 +481,13 @@ int store_recompute_totals_threads(const store *s, unsigned threads, store_total
         r.flag_res_value += p->flag_res_value, r.flag_out_value += p->flag_out_value;
     }
 
-    for (int b = BTC_NSCRIPT_TYPES; b < 256; b++) {
-        if (!r.types[b]) continue;
+    if (r.types[BTC_NSCRIPT_TYPES]) { /* name the first */
         const column *c = &s->cols[COL_OUT_TYPE];
         uint64_t o = 0;
-        while (c->base[o] != b)
+        while (c->base[o] < BTC_NSCRIPT_TYPES)
             o++;
         return util_errf(err, UTIL_ECORRUPT, "%s: output %llu has script type %d (types are 0-%d)",
-                         c->path, (unsigned long long)o, b, BTC_NSCRIPT_TYPES - 1);
+                         c->path, (unsigned long long)o, c->base[o], BTC_NSCRIPT_TYPES - 1);
     }
     memset(t, 0, sizeof *t);
     t->blocks = L->blocks, t->txs = L->txs, t->inputs = L->inputs, t->outputs = L->outputs;
