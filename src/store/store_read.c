@@ -329,13 +329,27 @@ static void scan_inputs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
     r->resolved += res, r->unresolved += unres;
 }
 
-/* Does [start, end) follow on from *at as one tx's run the row-by-row loop reads (its count
- * a uint32)? Moves *at to end. */
-static int scan_run(uint64_t *at, uint64_t start, uint64_t end, uint64_t rows)
+/* One tx's runs [in0, in1) and [out0, out1) (its ends: the next tx's first ones, or the row
+ * counts for the last tx). Runs that each hold 0 to UINT32_MAX rows (an end before its start
+ * wraps past that), the first from row 0, are consecutive and end at the row counts: the
+ * partition the row-by-row loop reads. Returns 0 for a run that is not such. */
+static inline int scan_tx_runs(const store *s, scan_col val, scan_col prev, const store_tx_row *x,
+                               uint64_t in1, uint64_t out1, scan_sums *r)
 {
-    int ok = start == *at && end >= start && end - start <= UINT32_MAX && end <= rows;
-    *at = end;
-    return ok;
+    const store_totals *L = &s->live;
+    uint64_t in0 = x->first_in, out0 = x->first_out;
+    int ok = in1 - in0 <= UINT32_MAX && out1 - out0 <= UINT32_MAX;
+    if (!(x->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) return ok;
+    /* beyond the rows only in a damaged column, where these sums go unused */
+    if (!ok || in1 > L->inputs || out1 > L->outputs) return 0;
+    r->flag_in += in1 - in0;
+    for (uint64_t i = in0; i < in1; i++) {
+        uint64_t p = scan_id(prev, i);
+        if (p < L->outputs) r->flag_res++, r->flag_res_value += scan_value(val, p);
+    }
+    for (uint64_t o = out0; o < out1; o++)
+        r->flag_out_value += scan_value(val, o);
+    return 1;
 }
 
 static void scan_txs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
@@ -343,26 +357,15 @@ static void scan_txs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
     const scan_col txc = scan_col_of(s, COL_TX), val = scan_col_of(s, COL_OUT_VALUE);
     const scan_col prev = scan_col_of(s, COL_IN_PREV);
     const store_totals *L = &s->live;
-    uint64_t at_in = lo ? scan_tx(txc, lo)->first_in : 0;
-    uint64_t at_out = lo ? scan_tx(txc, lo)->first_out : 0;
+    if (hi <= lo) return;
     int ok = 1;
-    for (uint64_t t = lo; t < hi; t++) {
-        const store_tx_row *x = scan_tx(txc, t),
-                           *next = t + 1 < L->txs ? scan_tx(txc, t + 1) : NULL;
-        uint64_t in0 = x->first_in, out0 = x->first_out;
-        uint64_t in1 = next ? next->first_in : L->inputs,
-                 out1 = next ? next->first_out : L->outputs;
-        int run = scan_run(&at_in, in0, in1, L->inputs) & scan_run(&at_out, out0, out1, L->outputs);
-        ok &= run;
-        if (!(x->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) || !run) continue;
-        r->flag_in += in1 - in0;
-        for (uint64_t i = in0; i < in1; i++) {
-            uint64_t p = scan_id(prev, i);
-            if (p < L->outputs) r->flag_res++, r->flag_res_value += scan_value(val, p);
-        }
-        for (uint64_t o = out0; o < out1; o++)
-            r->flag_out_value += scan_value(val, o);
+    if (lo == 0) ok = scan_tx(txc, 0)->first_in == 0 && scan_tx(txc, 0)->first_out == 0;
+    uint64_t end = hi < L->txs ? hi : L->txs - 1; /* the last tx's ends are the row counts */
+    for (uint64_t t = lo; t < end; t++) {
+        const store_tx_row *x = scan_tx(txc, t), *next = scan_tx(txc, t + 1);
+        ok &= scan_tx_runs(s, val, prev, x, next->first_in, next->first_out, r);
     }
+    if (end < hi) ok &= scan_tx_runs(s, val, prev, scan_tx(txc, end), L->inputs, L->outputs, r);
     r->runs_ok &= ok;
 }
 
