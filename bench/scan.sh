@@ -30,7 +30,7 @@ outputs=$(field outputs)
 rows=$((inputs + outputs))
 cols=("$DB/out_value.col" "$DB/out_type.col" "$DB/out_spent.col" "$DB/in_prev.col" "$DB/tx.col"
     "$DB/addr_last.col")
-bytes=$(stat -c %s "${cols[@]}" | awk '{ s += $1 } END { printf "%d", s }')
+bytes=$(stat -c %s "${cols[@]}" | awk '{ s += $1 } END { printf "%.0f", s }')
 echo "machine: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2 }'), $(nproc) cores," \
     "$(free -g | awk '/Mem:/ { print $2 }') GiB; $(uname -r)"
 echo "uptime: $(uptime)"
