@@ -415,8 +415,14 @@ static long spoil_redo_entries(const char *dir)
             FILE *c = fopen(cp, "r+b");
             if (!c) return -1;
             uint64_t junk = 0x5a5a5a5a5a5a5a5aULL ^ idx;
-            fseek(c, (long)((t >= 15 ? idx + 4 : idx) * 8), SEEK_SET);
-            fwrite(&junk, 8, 1, c);
+            /* id columns have 5-byte rows (format 3), index slots 8 bytes after a 4-word header */
+            if (t >= 15) {
+                fseek(c, (long)((idx + 4) * 8), SEEK_SET);
+                fwrite(&junk, 8, 1, c);
+            } else {
+                fseek(c, (long)(idx * 5), SEEK_SET);
+                fwrite(&junk, 5, 1, c);
+            }
             fclose(c);
             spoiled++;
         }

@@ -19,15 +19,15 @@ static const struct {
     [COL_BLK] = {"blk", sizeof(store_block_row)},
     [COL_TX_HASH] = {"tx_hash", 32},
     [COL_TX] = {"tx", sizeof(store_tx_row)},
-    [COL_IN_PREV] = {"in_prev", 8},
+    [COL_IN_PREV] = {"in_prev", STORE_ID_WIDTH},
     [COL_UNRES] = {"in_unresolved", sizeof(store_unresolved_row)},
     [COL_OUT_VALUE] = {"out_value", 8},
     [COL_OUT_ADDR] = {"out_addr", 4},
     [COL_OUT_TYPE] = {"out_type", 1},
-    [COL_OUT_SPENT] = {"out_spent", 8},
-    [COL_OUT_PREV_ADDR] = {"out_prev_addr", 8},
+    [COL_OUT_SPENT] = {"out_spent", STORE_ID_WIDTH},
+    [COL_OUT_PREV_ADDR] = {"out_prev_addr", STORE_ID_WIDTH},
     [COL_ADDR_KEY] = {"addr_key", sizeof(btc_addr)},
-    [COL_ADDR_LAST] = {"addr_last", 8},
+    [COL_ADDR_LAST] = {"addr_last", STORE_ID_WIDTH},
     [COL_ND] = {"nulldata", 16},
     [COL_ND_DATA] = {"nulldata_bytes", 1},
 };
@@ -38,8 +38,8 @@ static int column_open(store *s, column *c, int idx, util_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.col", s->dir, column_defs[idx].name);
-    return colstore_col_open(c, path, column_defs[idx].width,
-                             COLSTORE_MAP | (s->writable ? COLSTORE_WRITE : 0), 0644, err);
+    return colstore_col_open(c, path, c->width, COLSTORE_MAP | (s->writable ? COLSTORE_WRITE : 0),
+                             0644, err);
 }
 
 /* ---------------- MANIFEST ---------------- */
@@ -183,7 +183,16 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         }
     }
     free(text);
+    s->format = version;
+    /* Formats 1 and 2 have 8-byte id columns: read as they are (the width tells every
+     * accessor), never written (store_open refuses a writer). */
+    if (version < 3) {
+        static const int ids[] = {COL_IN_PREV, COL_OUT_SPENT, COL_OUT_PREV_ADDR, COL_ADDR_LAST};
+        for (size_t k = 0; k < sizeof ids / sizeof *ids; k++)
+            s->cols[ids[k]].width = 8;
+    }
     if (version == 1 && s->legacy) return 0; /* readable without payloads; writers refuse */
+    if (version == 2 && !s->legacy) return 0;
     if (version != STORE_FORMAT_VERSION || s->legacy)
         return util_errf(err, UTIL_ECORRUPT, "%s: format version %d, this build reads %d", path,
                          version, STORE_FORMAT_VERSION);
@@ -260,6 +269,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     store *s = calloc(1, sizeof *s);
     if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
     s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = s->redo_fd = -1;
+    s->format = STORE_FORMAT_VERSION; /* a new store's; an existing one's MANIFEST says */
     for (int c = 0; c < NCOLS; c++)
         s->cols[c].fd = -1, s->cols[c].width = column_defs[c].width;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -308,6 +318,14 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         rc = util_errf(err, UTIL_EFORMAT,
                        "%s: store format 1 has no OP_RETURN payload columns; this cointrail "
                        "writes format %d: re-import the chain into a new --db directory (it can "
+                       "still be read as is)",
+                       dir, STORE_FORMAT_VERSION);
+        goto fail;
+    }
+    if (exists && s->format == 2 && s->writable) {
+        rc = util_errf(err, UTIL_EFORMAT,
+                       "%s: store format 2 has 8-byte id columns; this cointrail writes format "
+                       "%d (5-byte ids): re-import the chain into a new --db directory (it can "
                        "still be read as is)",
                        dir, STORE_FORMAT_VERSION);
         goto fail;

@@ -14,7 +14,8 @@
 #include "../btc/btc.h"
 #include "../util/util.h"
 
-#define STORE_FORMAT_VERSION 2            /* 2: OP_RETURN payloads; format 1 opens read-only */
+/* 3: 5-byte id columns; 2: OP_RETURN payloads. Formats 1 and 2 open read-only. */
+#define STORE_FORMAT_VERSION 3
 #define STORE_NONE UINT64_MAX             /* no spending input / no previous output */
 #define STORE_COINBASE UINT64_MAX         /* in_prev of a coinbase input */
 #define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */

@@ -124,6 +124,7 @@ struct store {
     size_t redo_n, redo_cap;
     uint64_t ck[REDO_TARGETS][2];
     int legacy;          /* format 1: no payload columns (read-only) */
+    int format;          /* the MANIFEST's format version (STORE_FORMAT_VERSION when created) */
     uint8_t *nd_scratch; /* one output's payload while appending */
     size_t nd_cap;
 };
@@ -143,6 +144,64 @@ static inline void *store_col_at(const store *s, int col, uint64_t row)
 {
     const column *c = &s->cols[col];
     return c->base + row * c->width;
+}
+
+/* Id columns (in_prev, out_spent, out_prev_addr, addr_last): 5 bytes per row in format 3, 8 in
+ * formats 1 and 2 (read only); the column's width tells. The two sentinels, STORE_NONE
+ * (= STORE_COINBASE) and STORE_UNRESOLVED, are the top 40-bit values, and every value from
+ * STORE_ID40_RESERVED up reads back with its upper 24 bits set, so a 5-byte column answers the
+ * same u64 an 8-byte one does. Real ids stay below STORE_ID40_RESERVED (checked by the
+ * writers). A 5-byte memcpy, not an 8-byte load masked: past a column's last row is PROT_NONE
+ * address space (colstore), which an over-read at a page's end would fault on. */
+#define STORE_ID_WIDTH 5
+#define STORE_ID40_MASK ((1ULL << 40) - 1)
+#define STORE_ID40_RESERVED (STORE_ID40_MASK - 15)
+
+static inline uint64_t store_id_decode(const uint8_t *p, size_t width)
+{
+    uint64_t v;
+    if (width == 8) {
+        memcpy(&v, p, 8);
+        return v;
+    }
+    uint32_t lo;
+    memcpy(&lo, p, 4);
+    v = (uint64_t)lo | (uint64_t)p[4] << 32;
+    return v >= STORE_ID40_RESERVED ? v | ~STORE_ID40_MASK : v;
+}
+
+static inline void store_id_encode(uint8_t *p, size_t width, uint64_t v)
+{
+    if (width == 8) {
+        memcpy(p, &v, 8);
+        return;
+    }
+    uint32_t lo = (uint32_t)v;
+    memcpy(p, &lo, 4);
+    p[4] = (uint8_t)(v >> 32);
+}
+
+/* Whether column col is one of the id columns (the only ones changed in place). */
+static inline int store_id_col(const store *s, int col)
+{
+    (void)s;
+    return col == COL_IN_PREV || col == COL_OUT_SPENT || col == COL_OUT_PREV_ADDR ||
+           col == COL_ADDR_LAST;
+}
+
+/* Row row of id column col (little-endian host, as every column). */
+static inline uint64_t store_id_get(const store *s, int col, uint64_t row)
+{
+    const column *c = &s->cols[col];
+    return store_id_decode(c->base + row * c->width, c->width);
+}
+
+/* Write an id column's row directly (rows appended in this batch; in-place changes of older
+ * rows go through store_col_set_u64, which logs the old value). */
+static inline void store_id_put(store *s, int col, uint64_t row, uint64_t v)
+{
+    column *c = &s->cols[col];
+    store_id_encode(c->base + row * c->width, c->width, v);
 }
 
 /* Widen the span [span[0], span[1]) (empty when span[1] <= span[0]) to hold i. */
@@ -257,5 +316,8 @@ void store_set_chain_rows(store *s, const store_totals *t);
 /* *sum += v, or the overflow error naming tx ti and what overflowed (crafted amounts). */
 int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err);
 uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs);
+/* Whether the inputs and outputs after adding b (to totals t) keep their ids below
+ * STORE_ID40_RESERVED; the error names the limit otherwise. */
+int store_check_id_room(const store_totals *t, const btc_block *b, util_err *err);
 
 #endif

@@ -142,7 +142,7 @@ uint64_t store_out_spent_by(const store *s, uint64_t out)
 }
 uint64_t store_in_prev(const store *s, uint64_t in)
 {
-    return *(const uint64_t *)store_col_at(s, COL_IN_PREV, in);
+    return store_id_get(s, COL_IN_PREV, in);
 }
 int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t *vout)
 {
@@ -175,7 +175,7 @@ uint64_t store_addr_last_out(const store *s, uint32_t addr)
 {
     /* A writer may have linked newer outputs than this reader's MANIFEST: skip them, mapping
      * more of the file if the writer grew it since we opened. */
-    uint64_t o = *(const uint64_t *)store_col_at(s, COL_ADDR_LAST, addr);
+    uint64_t o = store_id_get(s, COL_ADDR_LAST, addr);
     while (o != STORE_NONE && o >= s->live.outputs) {
         column *c = (column *)&s->cols[COL_OUT_PREV_ADDR];
         if ((o + 1) * c->width > c->mapped) {
@@ -190,7 +190,7 @@ uint64_t store_addr_last_out(const store *s, uint32_t addr)
 }
 uint64_t store_out_prev_same_addr(const store *s, uint64_t out)
 {
-    return *(const uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, out);
+    return store_id_get(s, COL_OUT_PREV_ADDR, out);
 }
 
 int store_has_payloads(const store *s)
