@@ -16,6 +16,11 @@ for c in in_prev out_spent out_prev_addr addr_last; do
     size=$(stat -c %s "$T/v3/$c.col")
     if [ -n "$rows" ] && [ "$size" -eq $((rows * 5)) ] && [ "$rows" -gt 0 ]; then ok; else bad "$c.col: $size bytes for $rows rows"; fi
 done
+for c in addr_key:23 addr_key_tail:16; do
+    rows=$(tr ' ' '\n' <"$T/v3/MANIFEST" | sed -n "s/^${c%:*}=//p")
+    size=$(stat -c %s "$T/v3/${c%:*}.col")
+    if [ -n "$rows" ] && [ "$size" -eq $((rows * ${c#*:})) ] && [ "$rows" -gt 0 ]; then ok; else bad "${c%:*}.col: $size bytes for $rows rows"; fi
+done
 grep -q "^cointrail-store 3$" "$T/v3/MANIFEST" && ok || bad "MANIFEST does not say format 3"
 
 cp -r "$T/v3" "$T/v2"
@@ -34,16 +39,21 @@ done
 "$BIN" stats --db "$T/v3" --recompute --json >"$T/s3" || bad "stats --recompute (format 3)"
 "$BIN" stats --db "$T/v2" --recompute --json >"$T/s2" || bad "stats --recompute (format 2)"
 cmp -s "$T/s3" "$T/s2" && ok || bad "stats differ: $(diff "$T/s3" "$T/s2" | head -5)"
-# address histories (the addr_last / out_prev_addr lists) of the addresses most paid
+# address histories (the addr_last / out_prev_addr lists) of the addresses most paid, and of the
+# most paid with a 32-byte program (P2WSH, P2TR: their key's tail in addr_key_tail)
 gzip -dc "$T/x3/outputs.csv.gz" | head -1 >"$T/hdr"
-addrs=$($PY - "$T/x3/outputs.csv.gz" <<'PY'
+addrs=$($PY - "$T/x3/outputs.csv.gz" "$T/x3/addresses.csv.gz" <<'PY'
 import csv, gzip, sys, collections
+kind = {r["address"]: r["type"] for r in csv.DictReader(gzip.open(sys.argv[2], "rt"))}
 r = csv.DictReader(gzip.open(sys.argv[1], "rt"))
 c = collections.Counter(row["address"] for row in r if row.get("address"))
-print(" ".join(a for a, _ in c.most_common(5)))
+pick = [a for a, _ in c.most_common(3)]
+for k in ("p2wsh", "p2tr"):
+    pick += [a for a, _ in c.most_common() if kind.get(a) == k][:1]
+print(" ".join(pick))
 PY
 )
-[ -n "$addrs" ] && ok || bad "no addresses in outputs.csv.gz ($(cat "$T/hdr"))"
+[ "$(echo "$addrs" | wc -w)" -eq 5 ] && ok || bad "want 3 addresses and a P2WSH and a P2TR one: '$addrs' ($(cat "$T/hdr"))"
 for a in $addrs; do
     "$BIN" address --db "$T/v3" --json --limit 100000 "$a" >"$T/a3" || bad "address $a (format 3)"
     "$BIN" address --db "$T/v2" --json --limit 100000 "$a" >"$T/a2" || bad "address $a (format 2)"

@@ -390,7 +390,8 @@ static const char *const redo_files[] = {
     "blk_hash.col",      "blk.col",       "tx_hash.col",   "tx.col",       "in_prev.col",
     "in_unresolved.col", "out_value.col", "out_addr.col",  "out_type.col", "out_spent.col",
     "out_prev_addr.col", "addr_key.col",  "addr_last.col", "nulldata.col", "nulldata_bytes.col",
-    "txid.idx",          "addr.idx"};
+    "addr_key_tail.col", "txid.idx",      "addr.idx"};
+#define REDO_NCOLS 16 /* targets from here on are the indexes */
 
 /* Overwrite every entry the committed groups of dir/redo.log name with junk (as the format
  * says: 64-byte header, groups of a 64-byte header {magic, count, ...} and 16-byte records
@@ -416,7 +417,7 @@ static long spoil_redo_entries(const char *dir)
             if (!c) return -1;
             uint64_t junk = 0x5a5a5a5a5a5a5a5aULL ^ idx;
             /* id columns have 5-byte rows (format 3), index slots 8 bytes after a 4-word header */
-            if (t >= 15) {
+            if (t >= REDO_NCOLS) {
                 fseek(c, (long)((idx + 4) * 8), SEEK_SET);
                 fwrite(&junk, 8, 1, c);
             } else {

@@ -5,8 +5,9 @@ alone (not by cointrail).
   bad-deposit-offset IN_LOGS OUT_LOGS  copy an ethereum-etl logs.csv, the first bridge Deposit
                                        event's string offset pointing outside its data
   format1-store MANIFEST               turn a Bitcoin store (format 3) into format 1 (no
-                                       payload columns, 8-byte id columns), checksum recomputed
-  format2-store MANIFEST               the same into format 2 (8-byte id columns)
+                                       payload columns, 8-byte id columns, 36-byte address
+                                       rows, addr.idx rebuilt), checksum recomputed
+  format2-store MANIFEST               the same into format 2 (with the payload columns)
   format1-evm MANIFEST                 the same for an EVM store's MANIFEST (no events table)
 """
 import csv
@@ -36,6 +37,60 @@ def widen_ids(store_dir):
         open(path, "wb").write(bytes(out))
 
 
+M64 = (1 << 64) - 1
+
+
+def mix64(h):
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & M64
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & M64
+    return h ^ (h >> 33)
+
+
+def key_hash(key):
+    """store_key_hash (src/store/store_int.h)."""
+    h = 0x9e3779b97f4a7c15 ^ len(key)
+    padded = key + bytes(-len(key) % 8)
+    for i in range(0, len(padded), 8):
+        h = mix64(h ^ int.from_bytes(padded[i:i + 8], "little"))
+    return h
+
+
+def widen_addresses(store_dir):
+    """Address rows as formats 1 and 2 have them (a whole 36-byte btc_addr: kind, witver, len,
+    pad, program) from format 3's 23-byte rows and 16-byte tails, and addr.idx rebuilt over them
+    (slots: fingerprint << 40 | id + 1, linear probing from hash & (cap - 1))."""
+    rows = open(os.path.join(store_dir, "addr_key.col"), "rb").read()
+    tail_path = os.path.join(store_dir, "addr_key_tail.col")
+    tails = open(tail_path, "rb").read()
+    assert len(rows) % 23 == 0
+    keys = []
+    for i in range(0, len(rows), 23):
+        r = rows[i:i + 23]
+        if r[2] <= 20:
+            prog = r[3:23] + bytes(12)
+        else:
+            t = int.from_bytes(r[19:23], "little")
+            prog = r[3:19] + tails[16 * t:16 * t + 16]
+        keys.append(bytes(r[0:3]) + b"\0" + prog)
+    open(os.path.join(store_dir, "addr_key.col"), "wb").write(b"".join(keys))
+    os.unlink(tail_path)
+    idx_path = os.path.join(store_dir, "addr.idx")
+    idx = bytearray(open(idx_path, "rb").read())
+    cap = int.from_bytes(idx[16:24], "little")
+    slots = [0] * cap
+    for aid, k in enumerate(keys):
+        h = key_hash(k)
+        i = h & (cap - 1)
+        while slots[i]:
+            i = (i + 1) & (cap - 1)
+        slots[i] = (h >> 40) << 40 | (aid + 1)
+    idx[32:] = b"".join(v.to_bytes(8, "little") for v in slots)
+    idx[24:32] = (len(keys) + 1).to_bytes(8, "little")
+    open(idx_path, "wb").write(bytes(idx))
+
+
 def old_store(manifest, version):
     text = open(manifest).read()
     body = text[:text.index("checksum ")]
@@ -43,7 +98,9 @@ def old_store(manifest, version):
     body = body.replace("cointrail-store 3", "cointrail-store %d" % version)
     if version == 1:
         body = re.sub(r" nulldata=\d+ nulldata_bytes=\d+", "", body)
+    body = re.sub(r" addr_key_tail=\d+", "", body)
     widen_ids(os.path.dirname(os.path.abspath(manifest)))
+    widen_addresses(os.path.dirname(os.path.abspath(manifest)))
     open(manifest, "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
 
 

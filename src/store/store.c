@@ -26,10 +26,11 @@ static const struct {
     [COL_OUT_TYPE] = {"out_type", 1},
     [COL_OUT_SPENT] = {"out_spent", STORE_ID_WIDTH},
     [COL_OUT_PREV_ADDR] = {"out_prev_addr", STORE_ID_WIDTH},
-    [COL_ADDR_KEY] = {"addr_key", sizeof(btc_addr)},
+    [COL_ADDR_KEY] = {"addr_key", ADDR_ROW},
     [COL_ADDR_LAST] = {"addr_last", STORE_ID_WIDTH},
     [COL_ND] = {"nulldata", 16},
     [COL_ND_DATA] = {"nulldata_bytes", 1},
+    [COL_ADDR_TAIL] = {"addr_key_tail", ADDR_TAIL},
 };
 
 /* ---------------- columns ---------------- */
@@ -148,6 +149,10 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
             for (int c = 0; c < NCOLS; c++) {
                 int at = colstore_manifest_row(line, line + strlen(line), column_defs[c].name,
                                                &rows[c]) == 0;
+                if (!at && c == COL_ADDR_TAIL && version < 3) {
+                    rows[c] = 0; /* not in formats 1 and 2: never opened */
+                    continue;
+                }
                 if (!at && c >= COL_FIRST_V2) {
                     rows[c] = 0;
                     s->legacy = 1;
@@ -184,9 +189,10 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
     }
     free(text);
     s->format = version;
-    /* Formats 1 and 2 have 8-byte id columns: read as they are (the width tells every
-     * accessor), never written (store_open refuses a writer). */
+    /* Formats 1 and 2 have 8-byte id columns and whole btc_addr address rows: read as they are
+     * (the width tells every accessor), never written (store_open refuses a writer). */
     if (version < 3) {
+        s->cols[COL_ADDR_KEY].width = sizeof(btc_addr);
         static const int ids[] = {COL_IN_PREV, COL_OUT_SPENT, COL_OUT_PREV_ADDR, COL_ADDR_LAST};
         for (size_t k = 0; k < sizeof ids / sizeof *ids; k++)
             s->cols[ids[k]].width = 8;
@@ -214,7 +220,7 @@ static int cut_back(store *s, util_err *err)
     store_hindex_remove(s, &s->txidx, 0, &store_txidx_ops, c0->txs,
                         s->cols[COL_TX_HASH].mapped / 32, 0);
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, c0->addresses,
-                        s->cols[COL_ADDR_KEY].mapped / sizeof(btc_addr), 0);
+                        s->cols[COL_ADDR_KEY].mapped / ADDR_ROW, 0);
     int rc;
     /* A reader that opened an earlier, longer state (before a reorganisation) may still read
      * rows past the new end: shrinking the file under its mapping would fault it. While any
@@ -331,7 +337,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         goto fail;
     }
     for (int c = 0; c < NCOLS; c++) {
-        if (s->legacy && c >= COL_FIRST_V2) {
+        if ((s->legacy && c >= COL_FIRST_V2) || (c == COL_ADDR_TAIL && s->format < 3)) {
             continue;
         }
         if ((rc = column_open(s, &s->cols[c], c, err))) goto fail;
@@ -361,8 +367,9 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     }
     if ((rc = store_hindex_open(s, &s->txidx, "txid", &store_txidx_ops, s->live.txs, err)))
         goto fail;
-    if ((rc =
-             store_hindex_open(s, &s->addridx, "addr", &store_addridx_ops, s->live.addresses, err)))
+    if ((rc = store_hindex_open(s, &s->addridx, "addr",
+                                s->format < 3 ? &store_addridx_ops_v2 : &store_addridx_ops,
+                                s->live.addresses, err)))
         goto fail;
     if (s->writable) {
         /* Committed changes the redo log holds that a crash may have kept from the files:

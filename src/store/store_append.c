@@ -40,7 +40,9 @@ static int prefetch_block(store *s, const btc_block *b, util_err *err)
     }
     for (uint32_t k = 0; k < b->n_out; k++) {
         const btc_addr *a = &b->outs[k].addr;
-        hout[k] = a->kind ? store_key_hash((const uint8_t *)a, sizeof *a) : 0;
+        uint8_t key[ADDR_PACKED];
+        if (a->kind) store_addr_pack(key, a);
+        hout[k] = a->kind ? store_key_hash(key, ADDR_HEAD) : 0;
         if (a->kind) __builtin_prefetch(&s->addridx.slots[hout[k] & amask]);
     }
     for (uint32_t t = 0; t < b->n_tx; t++) {
@@ -84,6 +86,7 @@ static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util
         rc = colstore_col_reserve(&s->cols[c], b->n_out, err);
     rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_KEY], b->n_out, err);
     rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_LAST], b->n_out, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_TAIL], b->n_out, err);
     /* payload columns: as many rows as the block has nulldata outputs and script bytes */
     uint64_t nd = 0, nd_bytes = 0;
     size_t longest = 0;
@@ -198,7 +201,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
      * in-place marks are rolled back below. */
     store_totals saved = *t;
     uint64_t saved_undo = s->undo->count;
-    uint64_t unres_rows = s->cols[COL_UNRES].rows;
+    uint64_t unres_rows = s->cols[COL_UNRES].rows, tail_rows = s->cols[COL_ADDR_TAIL].rows;
     uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
     /* The coinbase may claim the subsidy plus the block's fees; fees are known only when every
      * input of the block resolves to a stored output. */
@@ -271,19 +274,22 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
             uint64_t prev_same = STORE_NONE;
             if (o->addr.kind) {
                 uint64_t ah = hout[tx->first_out + k];
-                int64_t a = store_hindex_find_h(s, &s->addridx, &store_addridx_ops,
-                                                (const uint8_t *)&o->addr, ah, t->addresses);
+                uint8_t key[ADDR_PACKED];
+                store_addr_pack(key, &o->addr);
+                int64_t a =
+                    store_hindex_find_h(s, &s->addridx, &store_addridx_ops, key, ah, t->addresses);
                 if (a < 0) {
                     if (t->addresses >= STORE_NO_ADDR) {
                         rc = util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
                         goto fail;
                     }
                     a = (int64_t)t->addresses++;
-                    memcpy(store_col_at(s, COL_ADDR_KEY, (uint64_t)a), &o->addr, sizeof o->addr);
+                    store_addr_put(s, (uint64_t)a, &o->addr);
                     store_id_put(s, COL_ADDR_LAST, (uint64_t)a, STORE_NONE);
                     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
                     if ((rc = store_hindex_insert(s, &s->addridx, &store_addridx_ops,
-                                                  (const uint8_t *)&o->addr, ah, (uint64_t)a, err)))
+                                                  store_col_at(s, COL_ADDR_KEY, (uint64_t)a), ah,
+                                                  (uint64_t)a, err)))
                         goto fail;
                 }
                 aid = (uint32_t)a;
@@ -378,6 +384,7 @@ fail:
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, saved.addresses, t->addresses, 0);
     *t = saved;
     s->cols[COL_UNRES].rows = unres_rows;
+    s->cols[COL_ADDR_TAIL].rows = tail_rows;
     s->cols[COL_ND].rows = nd_rows, s->cols[COL_ND_DATA].rows = nd_bytes;
     store_set_chain_rows(s, t);
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
@@ -444,6 +451,14 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     }
     store_hindex_remove(s, &s->txidx, 0, &store_txidx_ops, first_tx, t->txs, 1);
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, first_addr, t->addresses, 1);
+    /* the removed addresses' tail rows are the column's last ones (ids in order) */
+    for (uint64_t a = first_addr; a < t->addresses; a++) {
+        int64_t tr = store_addr_tail_row(store_col_at(s, COL_ADDR_KEY, a));
+        if (tr >= 0) {
+            s->cols[COL_ADDR_TAIL].rows = (uint64_t)tr;
+            break;
+        }
+    }
     t->txs = first_tx;
     t->addresses = first_addr;
     t->blocks = keep;

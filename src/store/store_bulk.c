@@ -735,6 +735,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
               : util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
     rc = rc ? rc : reserve(s, COL_ADDR_KEY, groups, err);
     rc = rc ? rc : reserve(s, COL_ADDR_LAST, groups, err);
+    rc = rc ? rc : reserve(s, COL_ADDR_TAIL, groups, err);
     if (!rc) {
         uint32_t next = 0;
         size_t i = 0;
@@ -750,7 +751,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
                 const uint64_t *r = A->a + i * 3;
                 if (r[2] == STORE_NONE) {
                     rank[r[1]] = next;
-                    memcpy(store_col_at(s, COL_ADDR_KEY, next), key_at(b, i), sizeof(btc_addr));
+                    store_addr_put(s, next, key_at(b, i));
                     next++;
                 }
                 uint32_t id = rank[r[1]];

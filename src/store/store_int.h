@@ -34,8 +34,9 @@ enum {
     COL_OUT_PREV_ADDR,
     COL_ADDR_KEY,
     COL_ADDR_LAST,
-    COL_ND,      /* per nulldata output: u64 output id, u64 end of its payload in COL_ND_DATA */
-    COL_ND_DATA, /* OP_RETURN payload bytes, back to back */
+    COL_ND,        /* per nulldata output: u64 output id, u64 end of its payload in COL_ND_DATA */
+    COL_ND_DATA,   /* OP_RETURN payload bytes, back to back */
+    COL_ADDR_TAIL, /* format 3: bytes 16..32 of the programs longer than 20 bytes */
     NCOLS
 };
 /* Columns a format 1 store does not have: opened read-only as "no payloads". */
@@ -263,13 +264,62 @@ static inline uint64_t store_key_hash(const uint8_t *key, size_t n)
     return h;
 }
 
+/* An index's keys: the first key_len bytes of a row of key_col are hashed and compared; when
+ * rest is set, a row whose first key_len bytes match is the key only if rest says so too (the
+ * key given as a lookup key, packed 1, or as another row of key_col, packed 0). */
 typedef struct idx_ops {
     int key_col;
     size_t key_len;
+    int (*rest)(const store *s, const uint8_t *row, const uint8_t *key, int packed);
 } idx_ops;
 
-/* The two on-disk indexes' key columns (store_index.c). */
-extern const idx_ops store_txidx_ops, store_addridx_ops;
+/* The two on-disk indexes' key columns (store_index.c); store_addridx_ops_v2 for the 36-byte
+ * address rows of formats 1 and 2 (read only). */
+extern const idx_ops store_txidx_ops, store_addridx_ops, store_addridx_ops_v2;
+
+/* Address keys, format 3. A lookup key is ADDR_PACKED bytes: kind, witver, len, the program's
+ * 32 bytes (zero past len). A row of addr_key is ADDR_ROW bytes: the key's first ADDR_HEAD
+ * bytes (what the address index hashes and compares: kind, witver, len, program bytes 0..16),
+ * then program bytes 16..20 when the program has at most 20 bytes (P2PKH, P2SH, P2WPKH), or
+ * else a u32 row of addr_key_tail holding program bytes 16..32 (P2WSH, P2TR, other witness
+ * programs). Each address has its own tail row, so two rows are the same address exactly when
+ * their bytes are. */
+#define ADDR_HEAD 19
+#define ADDR_ROW 23
+#define ADDR_TAIL 16
+#define ADDR_PACKED 35
+#define ADDR_SHORT 20 /* the longest program kept whole in the row */
+
+static inline void store_addr_pack(uint8_t k[ADDR_PACKED], const btc_addr *a)
+{
+    k[0] = a->kind, k[1] = a->witver, k[2] = a->len;
+    memcpy(k + 3, a->prog, 32);
+}
+
+/* Write address id's row (and, for a long program, the next addr_key_tail row: room reserved
+ * by the caller) of key a. */
+static inline void store_addr_put(store *s, uint64_t id, const btc_addr *a)
+{
+    uint8_t k[ADDR_PACKED], *row = store_col_at(s, COL_ADDR_KEY, id);
+    store_addr_pack(k, a);
+    memcpy(row, k, ADDR_HEAD);
+    if (a->len <= ADDR_SHORT) {
+        memcpy(row + ADDR_HEAD, k + ADDR_HEAD, ADDR_ROW - ADDR_HEAD);
+    } else {
+        uint32_t t = (uint32_t)s->cols[COL_ADDR_TAIL].rows++;
+        memcpy(store_col_at(s, COL_ADDR_TAIL, t), k + ADDR_HEAD, ADDR_TAIL);
+        memcpy(row + ADDR_HEAD, &t, 4);
+    }
+}
+
+/* The addr_key_tail row of a format 3 address row, or -1 for a short program. */
+static inline int64_t store_addr_tail_row(const uint8_t *row)
+{
+    if (row[2] <= ADDR_SHORT) return -1;
+    uint32_t t;
+    memcpy(&t, row + ADDR_HEAD, 4);
+    return t;
+}
 
 /* ---- hash indexes (store_index.c) ---- */
 void store_hindex_unmap(hindex *x);
