@@ -44,7 +44,7 @@ for i in "${!BINS[@]}"; do
     echo "import --bulk: median wall $(cut -d' ' -f1 "$WORK/times.$i" | median) s, cpu $(cut -d' ' -f2 "$WORK/times.$i" | median) s (of $RUNS)"
     (cd "$db" && find . -maxdepth 1 -type f -size +0 -printf '%s %f\n') | sort -rn |
         awk -v t="$txs" '{ s += $1; if ($1 / t >= 0.05) printf "  %-20s %8.2f B/tx\n", $2, $1 / t }
-                         END { printf "  %-20s %8.2f B/tx (%d bytes)\n", "total", s / t, s }'
+                         END { printf "  %-20s %8.2f B/tx (%.0f bytes)\n", "total", s / t, s }'
     rm -f "$WORK/times.$i"
     [ -n "${KEEP:-}" ] || rm -rf "$db"
 done
