@@ -55,6 +55,12 @@ same_stats "$T/db" "$T/a" && ok || bad "stats after reorg"
 # The same files imported fresh give the same figures as the reorganised store.
 "$BIN" import --db "$T/fresh" "$T/a" >/dev/null && "$BIN" stats --db "$T/fresh" --json >"$T/f.json" &&
     "$BIN" stats --db "$T/db" --json >"$T/r.json" && cmp -s "$T/f.json" "$T/r.json" && ok || bad "reorg vs fresh"
+# and the same address and id columns, byte for byte (format 3: the reorganisation cut the
+# addr_key_tail rows of the removed 32-byte programs too)
+for c in addr_key addr_key_tail in_prev out_spent out_prev_addr addr_last; do
+    cmp -s "$T/fresh/$c.col" "$T/db/$c.col" && ok || bad "reorg vs fresh: $c.col differs"
+done
+[ -s "$T/db/addr_key_tail.col" ] && ok || bad "no 32-byte program in the chain: addr_key_tail.col empty"
 # The same reorganisation while a reader holds the store open (as `cointrail serve` does): no
 # column file may shrink under the reader's mappings; once it is gone the next writer cuts the
 # files back to exactly what an import without readers leaves.

@@ -195,7 +195,7 @@ static void test_scores(const char *tmp)
                     uint32_t a = store_out_addr(s, store_tx(s, res.tx)->first_out + j);
                     if (a == STORE_NO_ADDR) continue;
                     char canon[128];
-                    btc_addr_encode(canon, store_addr(s, a));
+                    store_addr_text(s, a, canon);
                     risk_result ra;
                     CHECK(risk_screen_address_result(r, canon, &o, &ra, &err) == 0);
                     check_result(r, &ra);

@@ -396,7 +396,8 @@ static const char *const redo_files[] = {
     "blk_hash.col",      "blk.col",       "tx_hash.col",   "tx.col",       "in_prev.col",
     "in_unresolved.col", "out_value.col", "out_addr.col",  "out_type.col", "out_spent.col",
     "out_prev_addr.col", "addr_key.col",  "addr_last.col", "nulldata.col", "nulldata_bytes.col",
-    "txid.idx",          "addr.idx"};
+    "addr_key_tail.col", "txid.idx",      "addr.idx"};
+#define REDO_NCOLS 16 /* targets from here on are the indexes */
 
 /* Overwrite every entry the committed groups of dir/redo.log name with junk (as the format
  * says: 64-byte header, groups of a 64-byte header {magic, count, ...} and 16-byte records
@@ -421,8 +422,14 @@ static long spoil_redo_entries(const char *dir)
             FILE *c = fopen(cp, "r+b");
             if (!c) return -1;
             uint64_t junk = 0x5a5a5a5a5a5a5a5aULL ^ idx;
-            fseek(c, (long)((t >= 15 ? idx + 4 : idx) * 8), SEEK_SET);
-            fwrite(&junk, 8, 1, c);
+            /* id columns have 5-byte rows (format 3), index slots 8 bytes after a 4-word header */
+            if (t >= REDO_NCOLS) {
+                fseek(c, (long)((idx + 4) * 8), SEEK_SET);
+                fwrite(&junk, 8, 1, c);
+            } else {
+                fseek(c, (long)(idx * 5), SEEK_SET);
+                fwrite(&junk, 5, 1, c);
+            }
             fclose(c);
             spoiled++;
         }

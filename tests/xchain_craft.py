@@ -4,14 +4,104 @@ alone (not by cointrail).
 
   bad-deposit-offset IN_LOGS OUT_LOGS  copy an ethereum-etl logs.csv, the first bridge Deposit
                                        event's string offset pointing outside its data
-  format1-store MANIFEST               turn a Bitcoin store's MANIFEST into format 1 (no
-                                       payload columns), checksum recomputed
+  format1-store MANIFEST               turn a Bitcoin store (format 3) into format 1 (no
+                                       payload columns, 8-byte id columns, 36-byte address
+                                       rows, addr.idx rebuilt), checksum recomputed
+  format2-store MANIFEST               the same into format 2 (with the payload columns)
   format1-evm MANIFEST                 the same for an EVM store's MANIFEST (no events table)
 """
 import csv
 import hashlib
+import os
 import re
 import sys
+
+# Format 3's id columns: 5-byte little-endian rows, where the top 16 values of 40 bits are the
+# sentinels (STORE_NONE = 2^64-1, STORE_UNRESOLVED = 2^64-2) with their upper 24 bits dropped.
+ID_COLUMNS = ("in_prev", "out_spent", "out_prev_addr", "addr_last")
+MASK40 = (1 << 40) - 1
+
+
+def widen_ids(store_dir):
+    """Rewrite the id columns with 8-byte rows, as formats 1 and 2 have them."""
+    for name in ID_COLUMNS:
+        path = os.path.join(store_dir, name + ".col")
+        data = open(path, "rb").read()
+        assert len(data) % 5 == 0, path
+        out = bytearray()
+        for i in range(0, len(data), 5):
+            v = int.from_bytes(data[i:i + 5], "little")
+            if v >= MASK40 - 15:
+                v |= ((1 << 64) - 1) ^ MASK40
+            out += v.to_bytes(8, "little")
+        open(path, "wb").write(bytes(out))
+
+
+M64 = (1 << 64) - 1
+
+
+def mix64(h):
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & M64
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & M64
+    return h ^ (h >> 33)
+
+
+def key_hash(key):
+    """store_key_hash (src/store/store_int.h)."""
+    h = 0x9e3779b97f4a7c15 ^ len(key)
+    padded = key + bytes(-len(key) % 8)
+    for i in range(0, len(padded), 8):
+        h = mix64(h ^ int.from_bytes(padded[i:i + 8], "little"))
+    return h
+
+
+def widen_addresses(store_dir):
+    """Address rows as formats 1 and 2 have them (a whole 36-byte btc_addr: kind, witver, len,
+    pad, program) from format 3's 23-byte rows and 16-byte tails, and addr.idx rebuilt over them
+    (slots: fingerprint << 40 | id + 1, linear probing from hash & (cap - 1))."""
+    rows = open(os.path.join(store_dir, "addr_key.col"), "rb").read()
+    tail_path = os.path.join(store_dir, "addr_key_tail.col")
+    tails = open(tail_path, "rb").read()
+    assert len(rows) % 23 == 0
+    keys = []
+    for i in range(0, len(rows), 23):
+        r = rows[i:i + 23]
+        if r[2] <= 20:
+            prog = r[3:23] + bytes(12)
+        else:
+            t = int.from_bytes(r[19:23], "little")
+            prog = r[3:19] + tails[16 * t:16 * t + 16]
+        keys.append(bytes(r[0:3]) + b"\0" + prog)
+    open(os.path.join(store_dir, "addr_key.col"), "wb").write(b"".join(keys))
+    os.unlink(tail_path)
+    idx_path = os.path.join(store_dir, "addr.idx")
+    idx = bytearray(open(idx_path, "rb").read())
+    cap = int.from_bytes(idx[16:24], "little")
+    slots = [0] * cap
+    for aid, k in enumerate(keys):
+        h = key_hash(k)
+        i = h & (cap - 1)
+        while slots[i]:
+            i = (i + 1) & (cap - 1)
+        slots[i] = (h >> 40) << 40 | (aid + 1)
+    idx[32:] = b"".join(v.to_bytes(8, "little") for v in slots)
+    idx[24:32] = (len(keys) + 1).to_bytes(8, "little")
+    open(idx_path, "wb").write(bytes(idx))
+
+
+def old_store(manifest, version):
+    text = open(manifest).read()
+    body = text[:text.index("checksum ")]
+    assert "cointrail-store 3\n" in body, manifest
+    body = body.replace("cointrail-store 3", "cointrail-store %d" % version)
+    if version == 1:
+        body = re.sub(r" nulldata=\d+ nulldata_bytes=\d+", "", body)
+    body = re.sub(r" addr_key_tail=\d+", "", body)
+    widen_ids(os.path.dirname(os.path.abspath(manifest)))
+    widen_addresses(os.path.dirname(os.path.abspath(manifest)))
+    open(manifest, "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
 
 
 def bad_deposit_offset(argv):
@@ -24,11 +114,11 @@ def bad_deposit_offset(argv):
 
 
 def format1_store(argv):
-    text = open(argv[1]).read()
-    body = text[:text.index("checksum ")]
-    body = body.replace("cointrail-store 2", "cointrail-store 1")
-    body = re.sub(r" nulldata=\d+ nulldata_bytes=\d+", "", body)
-    open(argv[1], "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
+    old_store(argv[1], 1)
+
+
+def format2_store(argv):
+    old_store(argv[1], 2)
 
 
 def format1_evm(argv):
@@ -40,6 +130,7 @@ def format1_evm(argv):
 
 if __name__ == "__main__":
     what = {"bad-deposit-offset": bad_deposit_offset, "format1-store": format1_store,
+            "format2-store": format2_store,
             "format1-evm": format1_evm}
     if len(sys.argv) < 3 or sys.argv[1] not in what:
         print(__doc__, file=sys.stderr)

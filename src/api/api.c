@@ -185,7 +185,7 @@ CT_EXTERN(int) ct_store_stats(ct_store_totals *out, const ct_store *st)
 static void addr_text(char out[CT_ADDRESS_SIZE], const store *s, uint32_t aid)
 {
     out[0] = 0;
-    if (aid != STORE_NO_ADDR) btc_addr_encode(out, store_addr(s, aid));
+    if (aid != STORE_NO_ADDR) store_addr_text(s, aid, out);
 }
 
 _Static_assert(QUERY_ADDR_SIZE == CT_ADDRESS_SIZE, "addresses copy whole");

@@ -61,7 +61,7 @@ static void print_human(const cluster_result *r, const store *s)
     printf("largest entities:\n");
     for (unsigned i = 0; i < r->n_largest; i++) {
         char str[128];
-        btc_addr_encode(str, store_addr(s, r->largest_id[i]));
+        store_addr_text(s, r->largest_id[i], str);
         printf("  entity %-10lld %8lld addresses  %s\n", (long long)r->largest_id[i],
                (long long)r->largest_size[i], str);
     }

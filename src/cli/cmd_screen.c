@@ -57,7 +57,7 @@ static void print_side(const store *s, const risk_side *side, const char *name)
         const risk_exposure *k = &side->cat[i];
         char b[LABELS_ESC_BUF]; /* a label's category, escaped for the terminal */
         char addr[128] = "(null)";
-        if (k->nearest_addr != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, k->nearest_addr));
+        if (k->nearest_addr != STORE_NO_ADDR) store_addr_text(s, k->nearest_addr, addr);
         printf("      %-11s %16lld sat %6.2f%%  %lld hop(s)  %s %s\n",
                labels_text_escape(b, sizeof b, k->category), (long long)k->amount, 100 * k->share,
                (long long)k->hops,

@@ -75,7 +75,7 @@ static void print_actors(const store *s, const trace_actors *a, long long seeded
         for (size_t k = 0; k < g->n && k < TEXT_ACTOR_ADDRESSES; k++) {
             const trace_actor_addr *d = &a->addrs[g->first + k];
             char addr[128] = "(no address)";
-            if (d->address != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(s, d->address));
+            if (d->address != STORE_NO_ADDR) store_addr_text(s, d->address, addr);
             printf("      %-62s %16llu sat  %llu %s, %u hop(s)\n", addr,
                    (unsigned long long)d->amount, (unsigned long long)d->deposits,
                    g->role == TRACE_ACTOR_HOLDER ? "output(s)" : "deposit(s)", d->hops);

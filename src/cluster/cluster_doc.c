@@ -139,7 +139,7 @@ static int push_address(cluster_entity_result *r, size_t *cap, const store *s, u
     }
     cluster_entity_address *a = &r->addresses[r->n_addresses++];
     a->id = id;
-    btc_addr_encode(a->address, store_addr(s, id));
+    store_addr_text(s, id, a->address);
     return 0;
 }
 
@@ -350,7 +350,7 @@ int cluster_result_json(const cluster_result *r, const store *s, json_t **out, u
         char str[128];
         json_object_set_new(e, "entity", json_integer(r->largest_id[i]));
         json_object_set_new(e, "size", json_integer(r->largest_size[i]));
-        btc_addr_encode(str, store_addr(s, r->largest_id[i]));
+        store_addr_text(s, r->largest_id[i], str);
         json_object_set_new(e, "first_address", json_string(str));
         json_array_append_new(big, e);
     }
@@ -369,7 +369,7 @@ int cluster_dump(const cluster_map *m, const store *s, FILE *f, util_err *err)
 {
     char str[128], hex[65];
     for (uint32_t i = 0; i < m->st.addresses; i++) {
-        btc_addr_encode(str, store_addr(s, i));
+        store_addr_text(s, i, str);
         fprintf(f, "a %s %" PRIu32 "\n", str, cluster_entity_of(m, i));
     }
     for (uint64_t t = 0; t < m->st.txs; t++) {

@@ -44,8 +44,8 @@ static void refusal_of(const cluster_map *m, const store *s, const cl_refusal_re
     out->tx = r->info >> 8;
     memcpy(out->txid, store_tx_hash(s, out->tx), 32);
     out->a = r->a, out->b = r->b;
-    btc_addr_encode(out->addr_a, store_addr(s, r->a));
-    btc_addr_encode(out->addr_b, store_addr(s, r->b));
+    store_addr_text(s, r->a, out->addr_a);
+    store_addr_text(s, r->b, out->addr_b);
     out->size_a = r->size_a, out->size_b = r->size_b;
     out->entity_a = cluster_entity_of(m, r->a);
     out->entity_b = cluster_entity_of(m, r->b);
@@ -190,8 +190,8 @@ static int why_path(const cluster_map *m, const store *s, uint32_t ent, cluster_
         st->tx = l->info >> 8;
         memcpy(st->txid, store_tx_hash(s, st->tx), 32);
         st->from = addrs[from], st->to = addrs[x];
-        btc_addr_encode(st->from_addr, store_addr(s, st->from));
-        btc_addr_encode(st->to_addr, store_addr(s, st->to));
+        store_addr_text(s, st->from, st->from_addr);
+        store_addr_text(s, st->to, st->to_addr);
         st->link = (int)(l->info & 0xff);
         st->kind = cluster_tx_kind(m, st->tx);
         if (cluster_detect_ex(s, st->tx, &sc, &st->det)) rc = UTIL_ENOMEM;
@@ -218,8 +218,8 @@ int cluster_why(const cluster_map *m, const store *s, const char *arg_a, const c
     int rc = cl_resolve_arg(m, s, arg_a, &r.a, err);
     if (!rc) rc = cl_resolve_arg(m, s, arg_b, &r.b, err);
     if (rc) return rc;
-    btc_addr_encode(r.addr_a, store_addr(s, r.a));
-    btc_addr_encode(r.addr_b, store_addr(s, r.b));
+    store_addr_text(s, r.a, r.addr_a);
+    store_addr_text(s, r.b, r.addr_b);
     r.entity_a = cluster_entity_of(m, r.a);
     r.entity_b = cluster_entity_of(m, r.b);
     r.joined = r.entity_a == r.entity_b;

@@ -172,7 +172,7 @@ static void w_address(export_w *w, const store *s, uint32_t a)
         return;
     }
     char text[128];
-    btc_addr_encode(text, store_addr(s, a));
+    store_addr_text(s, a, text);
     export_w_u64(w, a);
     export_w_str(w, text);
 }
@@ -272,7 +272,8 @@ static int addresses_rows(export_w *w, const export_src *src)
         uint32_t a = store_out_addr(s, o);
         if (a == STORE_NO_ADDR || a < next) continue;
         next = a + 1;
-        const btc_addr *ad = store_addr(s, a);
+        btc_addr key, *ad = &key;
+        store_addr(s, a, &key);
         char text[128];
         btc_addr_encode(text, ad);
         export_w_u64(w, a);

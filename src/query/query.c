@@ -109,9 +109,10 @@ static int out_address(const store *s, uint64_t o, char addr[QUERY_ADDR_SIZE])
     uint32_t aid = store_out_addr(s, o);
     addr[0] = 0;
     if (aid == STORE_NO_ADDR) return 0;
-    const btc_addr *a = store_addr(s, aid);
-    if (!a || !a->kind) return 0;
-    btc_addr_encode(addr, a);
+    btc_addr a;
+    store_addr(s, aid, &a);
+    if (!a.kind) return 0;
+    btc_addr_encode(addr, &a);
     return 1;
 }
 
@@ -200,7 +201,7 @@ static int entity_labels(const store *s, const cluster_map *m, const labels_db *
     if (cluster_entity_size(m, entity) == 1) {
         /* A single address (the usual case): its own labels, without walking the label set. */
         char addr[QUERY_ADDR_SIZE];
-        btc_addr_encode(addr, store_addr(s, entity));
+        store_addr_text(s, entity, addr);
         const labels_label *first;
         size_t k;
         labels_find(labels, "btc", addr, &first, &k);

@@ -746,7 +746,7 @@ int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_op
         if (i < n_seen) continue;
         seen[n_seen++] = a;
         char canon[128];
-        btc_addr_encode(canon, store_addr(r->s, a));
+        store_addr_text(r->s, a, canon);
         if (direct_labels(r, canon, a, res, k < nin ? RISK_ROLE_INPUT : RISK_ROLE_OUTPUT)) {
             rc = util_errf(err, UTIL_ENOMEM, "out of memory");
             goto done;
@@ -781,7 +781,7 @@ json_t *risk_addr_json(const store *s, uint32_t a)
 {
     if (a == STORE_NO_ADDR) return json_null();
     char buf[128];
-    btc_addr_encode(buf, store_addr(s, a));
+    store_addr_text(s, a, buf);
     return json_string(buf);
 }
 
@@ -827,7 +827,7 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
         if (l)
             snprintf(who, sizeof who, "%s", l->address);
         else if (e->nearest_addr != STORE_NO_ADDR)
-            btc_addr_encode(who, store_addr(r->s, e->nearest_addr));
+            store_addr_text(r->s, e->nearest_addr, who);
         /* the share the level came from, when heavier categories added to it */
         char with[96] = "";
         if (c->share_used > e->share + 5e-5)
@@ -842,7 +842,7 @@ char *risk_reason_text(const risk_ctx *r, const risk_result *res, const risk_con
     if (c->subject == STORE_NO_ADDR)
         snprintf(canon, sizeof canon, "%s", res->address);
     else
-        btc_addr_encode(canon, store_addr(r->s, c->subject));
+        store_addr_text(r->s, c->subject, canon);
     const char *role = role_name(c->role);
     if (c->basis == RISK_BY_ADDRESS_LABEL)
         return fmt_alloc("%s%s%s is labelled %s (%s, confidence %d)", role ? role : "",

@@ -80,7 +80,7 @@ static const labels_label *label_of(const risk_ctx *r, uint32_t a, const char *c
     *via = 0;
     if (!r->labels || a == STORE_NO_ADDR) return NULL;
     char canon[128];
-    btc_addr_encode(canon, store_addr(r->s, a));
+    store_addr_text(r->s, a, canon);
     const labels_label *first;
     size_t n;
     labels_find(r->labels, "btc", canon, &first, &n);

@@ -78,7 +78,7 @@ static void addr(w *o, const store *s, uint32_t a)
         return;
     }
     char buf[128];
-    btc_addr_encode(buf, store_addr(s, a));
+    store_addr_text(s, a, buf);
     str(o, buf);
 }
 

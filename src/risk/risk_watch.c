@@ -109,7 +109,7 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
                                        (json_int_t)store_out_value(s, op));
                 if (labels && a != STORE_NO_ADDR) {
                     char canon[128];
-                    btc_addr_encode(canon, store_addr(s, a));
+                    store_addr_text(s, a, canon);
                     const labels_label *first;
                     size_t n;
                     labels_find(labels, "btc", canon, &first, &n);

@@ -202,7 +202,7 @@ static void node_ident(const snap *sn, const gnode *n, char buf[160])
         snprintf(buf, 160, "e%" PRIu32, e);
     } else {
         memcpy(buf, "a:", 2);
-        btc_addr_encode(buf + 2, store_addr(sn->s, n->addr));
+        store_addr_text(sn->s, n->addr, buf + 2);
     }
 }
 
@@ -225,7 +225,7 @@ static json_t *node_json(const snap *sn, const gnode *n)
 {
     char id[160], addr[128] = "";
     node_ident(sn, n, id);
-    if (n->addr != STORE_NO_ADDR) btc_addr_encode(addr, store_addr(sn->s, n->addr));
+    if (n->addr != STORE_NO_ADDR) store_addr_text(sn->s, n->addr, addr);
     json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:o, s:I}", "id", id, "chain", "btc", "address",
                           addr, "amount", (json_int_t)n->amount, "outputs", json_incref(n->outputs),
                           "n_outputs", (json_int_t)n->n_outputs);

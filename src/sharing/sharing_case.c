@@ -158,7 +158,7 @@ static char *addr_text(const store *s, uint64_t out, char buf[128])
 {
     uint32_t a = store_out_addr(s, out);
     if (a == STORE_NO_ADDR) return NULL;
-    btc_addr_encode(buf, store_addr(s, a));
+    store_addr_text(s, a, buf);
     return buf;
 }
 

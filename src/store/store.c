@@ -19,17 +19,18 @@ static const struct {
     [COL_BLK] = {"blk", sizeof(store_block_row)},
     [COL_TX_HASH] = {"tx_hash", 32},
     [COL_TX] = {"tx", sizeof(store_tx_row)},
-    [COL_IN_PREV] = {"in_prev", 8},
+    [COL_IN_PREV] = {"in_prev", STORE_ID_WIDTH},
     [COL_UNRES] = {"in_unresolved", sizeof(store_unresolved_row)},
     [COL_OUT_VALUE] = {"out_value", 8},
     [COL_OUT_ADDR] = {"out_addr", 4},
     [COL_OUT_TYPE] = {"out_type", 1},
-    [COL_OUT_SPENT] = {"out_spent", 8},
-    [COL_OUT_PREV_ADDR] = {"out_prev_addr", 8},
-    [COL_ADDR_KEY] = {"addr_key", sizeof(btc_addr)},
-    [COL_ADDR_LAST] = {"addr_last", 8},
+    [COL_OUT_SPENT] = {"out_spent", STORE_ID_WIDTH},
+    [COL_OUT_PREV_ADDR] = {"out_prev_addr", STORE_ID_WIDTH},
+    [COL_ADDR_KEY] = {"addr_key", ADDR_ROW},
+    [COL_ADDR_LAST] = {"addr_last", STORE_ID_WIDTH},
     [COL_ND] = {"nulldata", 16},
     [COL_ND_DATA] = {"nulldata_bytes", 1},
+    [COL_ADDR_TAIL] = {"addr_key_tail", ADDR_TAIL},
 };
 
 /* ---------------- columns ---------------- */
@@ -38,8 +39,8 @@ static int column_open(store *s, column *c, int idx, util_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.col", s->dir, column_defs[idx].name);
-    return colstore_col_open(c, path, column_defs[idx].width,
-                             COLSTORE_MAP | (s->writable ? COLSTORE_WRITE : 0), 0644, err);
+    return colstore_col_open(c, path, c->width, COLSTORE_MAP | (s->writable ? COLSTORE_WRITE : 0),
+                             0644, err);
 }
 
 /* ---------------- MANIFEST ---------------- */
@@ -148,6 +149,10 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
             for (int c = 0; c < NCOLS; c++) {
                 int at = colstore_manifest_row(line, line + strlen(line), column_defs[c].name,
                                                &rows[c]) == 0;
+                if (!at && c == COL_ADDR_TAIL && version < 3) {
+                    rows[c] = 0; /* not in formats 1 and 2: never opened */
+                    continue;
+                }
                 if (!at && c >= COL_FIRST_V2) {
                     rows[c] = 0;
                     s->legacy = 1;
@@ -183,7 +188,17 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
         }
     }
     free(text);
+    s->format = version;
+    /* Formats 1 and 2 have 8-byte id columns and whole btc_addr address rows: read as they are
+     * (the width tells every accessor), never written (store_open refuses a writer). */
+    if (version < 3) {
+        s->cols[COL_ADDR_KEY].width = sizeof(btc_addr);
+        static const int ids[] = {COL_IN_PREV, COL_OUT_SPENT, COL_OUT_PREV_ADDR, COL_ADDR_LAST};
+        for (size_t k = 0; k < sizeof ids / sizeof *ids; k++)
+            s->cols[ids[k]].width = 8;
+    }
     if (version == 1 && s->legacy) return 0; /* readable without payloads; writers refuse */
+    if (version == 2 && !s->legacy) return 0;
     if (version != STORE_FORMAT_VERSION || s->legacy)
         return util_errf(err, UTIL_ECORRUPT, "%s: format version %d, this build reads %d", path,
                          version, STORE_FORMAT_VERSION);
@@ -205,7 +220,7 @@ static int cut_back(store *s, util_err *err)
     store_hindex_remove(s, &s->txidx, 0, &store_txidx_ops, c0->txs,
                         s->cols[COL_TX_HASH].mapped / 32, 0);
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, c0->addresses,
-                        s->cols[COL_ADDR_KEY].mapped / sizeof(btc_addr), 0);
+                        s->cols[COL_ADDR_KEY].mapped / ADDR_ROW, 0);
     int rc;
     /* A reader that opened an earlier, longer state (before a reorganisation) may still read
      * rows past the new end: shrinking the file under its mapping would fault it. While any
@@ -260,6 +275,7 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     store *s = calloc(1, sizeof *s);
     if (!s) return util_errf(err, UTIL_ENOMEM, "out of memory");
     s->lock_fd = s->undo_fd = s->txidx.fd = s->addridx.fd = s->redo_fd = -1;
+    s->format = STORE_FORMAT_VERSION; /* a new store's; an existing one's MANIFEST says */
     for (int c = 0; c < NCOLS; c++)
         s->cols[c].fd = -1, s->cols[c].width = column_defs[c].width;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -312,8 +328,16 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
                        dir, STORE_FORMAT_VERSION);
         goto fail;
     }
+    if (exists && s->format == 2 && s->writable) {
+        rc = util_errf(err, UTIL_EFORMAT,
+                       "%s: store format 2 has 8-byte id columns; this cointrail writes format "
+                       "%d (5-byte ids): re-import the chain into a new --db directory (it can "
+                       "still be read as is)",
+                       dir, STORE_FORMAT_VERSION);
+        goto fail;
+    }
     for (int c = 0; c < NCOLS; c++) {
-        if (s->legacy && c >= COL_FIRST_V2) {
+        if ((s->legacy && c >= COL_FIRST_V2) || (c == COL_ADDR_TAIL && s->format < 3)) {
             continue;
         }
         if ((rc = column_open(s, &s->cols[c], c, err))) goto fail;
@@ -343,8 +367,9 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     }
     if ((rc = store_hindex_open(s, &s->txidx, "txid", &store_txidx_ops, s->live.txs, err)))
         goto fail;
-    if ((rc =
-             store_hindex_open(s, &s->addridx, "addr", &store_addridx_ops, s->live.addresses, err)))
+    if ((rc = store_hindex_open(s, &s->addridx, "addr",
+                                s->format < 3 ? &store_addridx_ops_v2 : &store_addridx_ops,
+                                s->live.addresses, err)))
         goto fail;
     if (s->writable) {
         /* Committed changes the redo log holds that a crash may have kept from the files:

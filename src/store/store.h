@@ -14,7 +14,8 @@
 #include "../btc/btc.h"
 #include "../util/util.h"
 
-#define STORE_FORMAT_VERSION 2            /* 2: OP_RETURN payloads; format 1 opens read-only */
+/* 3: 5-byte id columns; 2: OP_RETURN payloads. Formats 1 and 2 open read-only. */
+#define STORE_FORMAT_VERSION 3
 #define STORE_NONE UINT64_MAX             /* no spending input / no previous output */
 #define STORE_COINBASE UINT64_MAX         /* in_prev of a coinbase input */
 #define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */
@@ -139,7 +140,10 @@ uint64_t store_in_prev(const store *s, uint64_t in);
 /* The outpoint of an unresolved input; 0 or UTIL_ENOTFOUND. */
 int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t *vout);
 
-const btc_addr *store_addr(const store *s, uint32_t addr);
+/* The key of address id addr into *out. */
+void store_addr(const store *s, uint32_t addr, btc_addr *out);
+/* Its mainnet string form (btc_addr_encode) into out (at least 128 bytes); the length. */
+size_t store_addr_text(const store *s, uint32_t addr, char *out);
 /* Address id of a key, or -1. */
 int64_t store_find_addr(const store *s, const btc_addr *key);
 /* Outputs paying an address, newest first: start with store_addr_last_out, then

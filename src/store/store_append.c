@@ -40,7 +40,9 @@ static int prefetch_block(store *s, const btc_block *b, util_err *err)
     }
     for (uint32_t k = 0; k < b->n_out; k++) {
         const btc_addr *a = &b->outs[k].addr;
-        hout[k] = a->kind ? store_key_hash((const uint8_t *)a, sizeof *a) : 0;
+        uint8_t key[ADDR_PACKED];
+        if (a->kind) store_addr_pack(key, a);
+        hout[k] = a->kind ? store_key_hash(key, ADDR_HEAD) : 0;
         if (a->kind) __builtin_prefetch(&s->addridx.slots[hout[k] & amask]);
     }
     for (uint32_t t = 0; t < b->n_tx; t++) {
@@ -84,6 +86,7 @@ static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util
         rc = colstore_col_reserve(&s->cols[c], b->n_out, err);
     rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_KEY], b->n_out, err);
     rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_LAST], b->n_out, err);
+    rc = rc ? rc : colstore_col_reserve(&s->cols[COL_ADDR_TAIL], b->n_out, err);
     /* payload columns: as many rows as the block has nulldata outputs and script bytes */
     uint64_t nd = 0, nd_bytes = 0;
     size_t longest = 0;
@@ -104,9 +107,9 @@ static int reserve_rows(store *s, const btc_block *b, uint64_t n_unres_max, util
 
 uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs)
 {
-    uint64_t in = *(const uint64_t *)store_col_at(s, COL_OUT_SPENT, out);
+    uint64_t in = store_id_get(s, COL_OUT_SPENT, out);
     /* A mark is trusted only if that input exists and points back here. */
-    if (in < live_inputs && *(const uint64_t *)store_col_at(s, COL_IN_PREV, in) == out) return in;
+    if (in < live_inputs && store_id_get(s, COL_IN_PREV, in) == out) return in;
     return STORE_NONE;
 }
 
@@ -117,6 +120,15 @@ int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_e
     if (__builtin_add_overflow(*sum, v, sum))
         return util_errf(err, UTIL_EFORMAT, "tx %u: %s overflows 64 bits (crafted amounts)", ti,
                          what);
+    return 0;
+}
+
+int store_check_id_room(const store_totals *t, const btc_block *b, util_err *err)
+{
+    if (t->inputs + b->n_in >= STORE_ID40_RESERVED || t->outputs + b->n_out >= STORE_ID40_RESERVED)
+        return util_errf(err, UTIL_EINVAL,
+                         "more than %llu inputs or outputs: the store's 40-bit ids are full",
+                         (unsigned long long)STORE_ID40_RESERVED);
     return 0;
 }
 
@@ -166,6 +178,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
     store_totals *t = &s->live;
     int rc = store_check_extends(s, b, t->blocks, err);
+    if (!rc) rc = store_check_id_room(t, b, err);
     if (rc) return rc;
     rc = store_undo_reserve(s, (uint64_t)b->n_in + b->n_out + b->n_tx, err);
     if (rc) return rc;
@@ -188,7 +201,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
      * in-place marks are rolled back below. */
     store_totals saved = *t;
     uint64_t saved_undo = s->undo->count;
-    uint64_t unres_rows = s->cols[COL_UNRES].rows;
+    uint64_t unres_rows = s->cols[COL_UNRES].rows, tail_rows = s->cols[COL_ADDR_TAIL].rows;
     uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
     /* The coinbase may claim the subsidy plus the block's fees; fees are known only when every
      * input of the block resolves to a stored output. */
@@ -247,7 +260,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                     utxo_value -= v; /* >= 0: the output's value is part of it */
                 }
             }
-            *(uint64_t *)store_col_at(s, COL_IN_PREV, inno) = prev;
+            store_id_put(s, COL_IN_PREV, inno, prev);
         }
         t->inputs += tx->n_in;
         s->cols[COL_IN_PREV].rows = t->inputs;
@@ -256,28 +269,31 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
             uint64_t outno = t->outputs + k;
             *(int64_t *)store_col_at(s, COL_OUT_VALUE, outno) = o->value;
             *(uint8_t *)store_col_at(s, COL_OUT_TYPE, outno) = o->type;
-            *(uint64_t *)store_col_at(s, COL_OUT_SPENT, outno) = STORE_NONE;
+            store_id_put(s, COL_OUT_SPENT, outno, STORE_NONE);
             uint32_t aid = STORE_NO_ADDR;
             uint64_t prev_same = STORE_NONE;
             if (o->addr.kind) {
                 uint64_t ah = hout[tx->first_out + k];
-                int64_t a = store_hindex_find_h(s, &s->addridx, &store_addridx_ops,
-                                                (const uint8_t *)&o->addr, ah, t->addresses);
+                uint8_t key[ADDR_PACKED];
+                store_addr_pack(key, &o->addr);
+                int64_t a =
+                    store_hindex_find_h(s, &s->addridx, &store_addridx_ops, key, ah, t->addresses);
                 if (a < 0) {
                     if (t->addresses >= STORE_NO_ADDR) {
                         rc = util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
                         goto fail;
                     }
                     a = (int64_t)t->addresses++;
-                    memcpy(store_col_at(s, COL_ADDR_KEY, (uint64_t)a), &o->addr, sizeof o->addr);
-                    *(uint64_t *)store_col_at(s, COL_ADDR_LAST, (uint64_t)a) = STORE_NONE;
+                    store_addr_put(s, (uint64_t)a, &o->addr);
+                    store_id_put(s, COL_ADDR_LAST, (uint64_t)a, STORE_NONE);
                     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
                     if ((rc = store_hindex_insert(s, &s->addridx, &store_addridx_ops,
-                                                  (const uint8_t *)&o->addr, ah, (uint64_t)a, err)))
+                                                  store_col_at(s, COL_ADDR_KEY, (uint64_t)a), ah,
+                                                  (uint64_t)a, err)))
                         goto fail;
                 }
                 aid = (uint32_t)a;
-                prev_same = *(uint64_t *)store_col_at(s, COL_ADDR_LAST, aid);
+                prev_same = store_id_get(s, COL_ADDR_LAST, aid);
                 store_col_set_u64(s, COL_ADDR_LAST, aid, outno);
             }
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, outno) = aid;
@@ -289,7 +305,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                 uint64_t *nd = store_col_at(s, COL_ND, s->cols[COL_ND].rows++);
                 nd[0] = outno, nd[1] = dc->rows;
             }
-            *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, outno) = prev_same;
+            store_id_put(s, COL_OUT_PREV_ADDR, outno, prev_same);
             if ((rc = store_add_sat(&out_value, o->value, "the sum of the outputs", ti, err)) ||
                 (rc = store_add_sat(&utxo_value, o->value, "the unspent value of the chain", ti,
                                     err)))
@@ -351,18 +367,16 @@ fail:
      * batch are not logged and are cleared by hand. */
     store_undo_replay(s, saved_undo);
     for (uint64_t in = saved.inputs; in < t->inputs; in++) {
-        uint64_t prev = *(uint64_t *)store_col_at(s, COL_IN_PREV, in);
-        if (prev < saved.outputs && *(uint64_t *)store_col_at(s, COL_OUT_SPENT, prev) == in) {
-            *(uint64_t *)store_col_at(s, COL_OUT_SPENT, prev) = STORE_NONE;
+        uint64_t prev = store_id_get(s, COL_IN_PREV, in);
+        if (prev < saved.outputs && store_id_get(s, COL_OUT_SPENT, prev) == in) {
+            store_id_put(s, COL_OUT_SPENT, prev, STORE_NONE);
             store_dirty_row(s, COL_OUT_SPENT, prev);
         }
     }
     for (uint64_t o = t->outputs; o-- > saved.outputs;) {
         uint32_t a = *(uint32_t *)store_col_at(s, COL_OUT_ADDR, o);
-        if (a != STORE_NO_ADDR && a < saved.addresses &&
-            *(uint64_t *)store_col_at(s, COL_ADDR_LAST, a) == o) {
-            *(uint64_t *)store_col_at(s, COL_ADDR_LAST, a) =
-                *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, o);
+        if (a != STORE_NO_ADDR && a < saved.addresses && store_id_get(s, COL_ADDR_LAST, a) == o) {
+            store_id_put(s, COL_ADDR_LAST, a, store_id_get(s, COL_OUT_PREV_ADDR, o));
             store_dirty_row(s, COL_ADDR_LAST, a);
         }
     }
@@ -370,6 +384,7 @@ fail:
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, saved.addresses, t->addresses, 0);
     *t = saved;
     s->cols[COL_UNRES].rows = unres_rows;
+    s->cols[COL_ADDR_TAIL].rows = tail_rows;
     s->cols[COL_ND].rows = nd_rows, s->cols[COL_ND_DATA].rows = nd_bytes;
     store_set_chain_rows(s, t);
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = t->addresses;
@@ -412,8 +427,7 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
             int64_t v = store_out_value(s, o);
             uint32_t a = store_out_addr(s, o);
             if (a != STORE_NO_ADDR)
-                store_col_set_u64(s, COL_ADDR_LAST, a,
-                                  *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, o));
+                store_col_set_u64(s, COL_ADDR_LAST, a, store_id_get(s, COL_OUT_PREV_ADDR, o));
             out_value += v;
             t->outputs_by_type[store_out_type(s, o)]--;
             t->utxo_count--;
@@ -437,6 +451,14 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     }
     store_hindex_remove(s, &s->txidx, 0, &store_txidx_ops, first_tx, t->txs, 1);
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, first_addr, t->addresses, 1);
+    /* the removed addresses' tail rows are the column's last ones (ids in order) */
+    for (uint64_t a = first_addr; a < t->addresses; a++) {
+        int64_t tr = store_addr_tail_row(store_col_at(s, COL_ADDR_KEY, a));
+        if (tr >= 0) {
+            s->cols[COL_ADDR_TAIL].rows = (uint64_t)tr;
+            break;
+        }
+    }
     t->txs = first_tx;
     t->addresses = first_addr;
     t->blocks = keep;

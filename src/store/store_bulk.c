@@ -228,6 +228,7 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     store *s = b->s;
     store_totals *t = &b->n;
     int rc = store_check_extends(s, blk, t->blocks, err);
+    if (!rc) rc = store_check_id_room(t, blk, err);
     if (rc) return rc;
     uint64_t nd = 0, nd_bytes = 0;
     size_t longest = 0;
@@ -282,8 +283,7 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             po[32] = (uint8_t)in->prev_vout, po[33] = (uint8_t)(in->prev_vout >> 8);
             po[34] = (uint8_t)(in->prev_vout >> 16), po[35] = (uint8_t)(in->prev_vout >> 24);
             if ((rc = tmpf_write(&b->prevouts, po, sizeof po, err))) return rc;
-            *(uint64_t *)store_col_at(s, COL_IN_PREV, inno) =
-                tx->coinbase ? STORE_COINBASE : STORE_UNRESOLVED;
+            store_id_put(s, COL_IN_PREV, inno, tx->coinbase ? STORE_COINBASE : STORE_UNRESOLVED);
             if (tx->coinbase) continue;
             uint64_t r[4] = {util_le64(in->prev_txid), inno, txno, in->prev_vout};
             if (vec_push(&b->in, r)) return util_errf(err, UTIL_ENOMEM, "out of memory for inputs");
@@ -294,8 +294,8 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             uint64_t outno = t->outputs + k;
             *(int64_t *)store_col_at(s, COL_OUT_VALUE, outno) = o->value;
             *(uint8_t *)store_col_at(s, COL_OUT_TYPE, outno) = o->type;
-            *(uint64_t *)store_col_at(s, COL_OUT_SPENT, outno) = STORE_NONE;
-            *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, outno) = STORE_NONE;
+            store_id_put(s, COL_OUT_SPENT, outno, STORE_NONE);
+            store_id_put(s, COL_OUT_PREV_ADDR, outno, STORE_NONE);
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, outno) = STORE_NO_ADDR;
             if (o->addr.kind) {
                 uint64_t r[3] = {store_key_hash((const uint8_t *)&o->addr, sizeof o->addr), outno,
@@ -544,7 +544,7 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
             o[R_PREV] = codes[2];
             continue;
         }
-        *(uint64_t *)store_col_at(s, COL_OUT_SPENT, o[R_PREV]) = o[R_IN];
+        store_id_put(s, COL_OUT_SPENT, o[R_PREV], o[R_IN]);
         o[R_POS] = *(const uint64_t *)store_col_at(s, COL_OUT_VALUE, o[R_PREV]);
     }
     lap(b, 2);
@@ -592,7 +592,7 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
                     u->vout = (uint32_t)o[R_VOUT];
                     row->flags |= STORE_TX_UNRESOLVED;
                     t->unresolved_inputs++;
-                    *(uint64_t *)store_col_at(s, COL_IN_PREV, in) = STORE_UNRESOLVED;
+                    store_id_put(s, COL_IN_PREV, in, STORE_UNRESOLVED);
                 } else if (o[R_PREV] == codes[1]) {
                     util_hash_hex(hex, prevout_at(b, in));
                     rc = util_errf(err, UTIL_EFORMAT,
@@ -604,7 +604,7 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
                     rc = util_errf(err, UTIL_EFORMAT, "tx %u input %u spends %s:%u twice", ti, k,
                                    hex, (unsigned)o[R_VOUT]);
                 } else {
-                    *(uint64_t *)store_col_at(s, COL_IN_PREV, in) = o[R_PREV];
+                    store_id_put(s, COL_IN_PREV, in, o[R_PREV]);
                     int64_t v = (int64_t)o[R_POS];
                     if ((rc = store_add_sat(&in_value, v, "the sum of the spent outputs", ti, err)))
                         break;
@@ -735,6 +735,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
               : util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
     rc = rc ? rc : reserve(s, COL_ADDR_KEY, groups, err);
     rc = rc ? rc : reserve(s, COL_ADDR_LAST, groups, err);
+    rc = rc ? rc : reserve(s, COL_ADDR_TAIL, groups, err);
     if (!rc) {
         uint32_t next = 0;
         size_t i = 0;
@@ -750,13 +751,13 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
                 const uint64_t *r = A->a + i * 3;
                 if (r[2] == STORE_NONE) {
                     rank[r[1]] = next;
-                    memcpy(store_col_at(s, COL_ADDR_KEY, next), key_at(b, i), sizeof(btc_addr));
+                    store_addr_put(s, next, key_at(b, i));
                     next++;
                 }
                 uint32_t id = rank[r[1]];
-                *(uint64_t *)store_col_at(s, COL_ADDR_LAST, id) = r[0];
+                store_id_put(s, COL_ADDR_LAST, id, r[0]);
                 *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
-                *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, r[0]) = r[2];
+                store_id_put(s, COL_OUT_PREV_ADDR, r[0], r[2]);
             }
             if (br) br->first_addr = next;
         }

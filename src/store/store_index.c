@@ -20,14 +20,37 @@ typedef struct key_ctx {
     const uint8_t *key;
 } key_ctx;
 
-static int key_match(const void *ctx, uint64_t id)
+/* key_match compares with another row of the key column (inserts), lookup_match with a
+ * lookup key (finds): the same for txids, not for format 3 address rows (idx_ops.rest). */
+static int match_as(const key_ctx *k, uint64_t id, int packed)
 {
-    const key_ctx *k = ctx;
-    return memcmp(store_col_at(k->s, k->ops->key_col, id), k->key, k->ops->key_len) == 0;
+    const uint8_t *row = store_col_at(k->s, k->ops->key_col, id);
+    if (memcmp(row, k->key, k->ops->key_len) != 0) return 0;
+    return !k->ops->rest || k->ops->rest(k->s, row, k->key, packed);
 }
 
-const idx_ops store_txidx_ops = {COL_TX_HASH, 32};
-const idx_ops store_addridx_ops = {COL_ADDR_KEY, sizeof(btc_addr)};
+static int key_match(const void *ctx, uint64_t id)
+{
+    return match_as(ctx, id, 0);
+}
+
+static int lookup_match(const void *ctx, uint64_t id)
+{
+    return match_as(ctx, id, 1);
+}
+
+/* The rest of a format 3 address row (store_int.h, "Address keys"). */
+static int addr_rest(const store *s, const uint8_t *row, const uint8_t *key, int packed)
+{
+    if (!packed) return memcmp(row + ADDR_HEAD, key + ADDR_HEAD, ADDR_ROW - ADDR_HEAD) == 0;
+    int64_t t = store_addr_tail_row(row);
+    if (t < 0) return memcmp(row + ADDR_HEAD, key + ADDR_HEAD, ADDR_ROW - ADDR_HEAD) == 0;
+    return memcmp(store_col_at(s, COL_ADDR_TAIL, (uint64_t)t), key + ADDR_HEAD, ADDR_TAIL) == 0;
+}
+
+const idx_ops store_txidx_ops = {COL_TX_HASH, 32, NULL};
+const idx_ops store_addridx_ops = {COL_ADDR_KEY, ADDR_HEAD, addr_rest};
+const idx_ops store_addridx_ops_v2 = {COL_ADDR_KEY, sizeof(btc_addr), NULL};
 
 static int hindex_map(store *s, hindex *x, uint64_t cap, int create, util_err *err)
 {
@@ -70,7 +93,8 @@ int64_t store_hindex_find_h(const store *s, const hindex *x, const idx_ops *ops,
 {
     key_ctx k = {s, ops, key};
     uint64_t id;
-    return colstore_ix_find(x->slots, x->cap, h, live, key_match, &k, &id) >= 0 ? (int64_t)id : -1;
+    return colstore_ix_find(x->slots, x->cap, h, live, lookup_match, &k, &id) >= 0 ? (int64_t)id
+                                                                                   : -1;
 }
 
 int64_t store_hindex_find(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,

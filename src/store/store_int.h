@@ -34,8 +34,9 @@ enum {
     COL_OUT_PREV_ADDR,
     COL_ADDR_KEY,
     COL_ADDR_LAST,
-    COL_ND,      /* per nulldata output: u64 output id, u64 end of its payload in COL_ND_DATA */
-    COL_ND_DATA, /* OP_RETURN payload bytes, back to back */
+    COL_ND,        /* per nulldata output: u64 output id, u64 end of its payload in COL_ND_DATA */
+    COL_ND_DATA,   /* OP_RETURN payload bytes, back to back */
+    COL_ADDR_TAIL, /* format 3: bytes 16..32 of the programs longer than 20 bytes */
     NCOLS
 };
 /* Columns a format 1 store does not have: opened read-only as "no payloads". */
@@ -124,6 +125,7 @@ struct store {
     size_t redo_n, redo_cap;
     uint64_t ck[REDO_TARGETS][2];
     int legacy;          /* format 1: no payload columns (read-only) */
+    int format;          /* the MANIFEST's format version (STORE_FORMAT_VERSION when created) */
     uint8_t *nd_scratch; /* one output's payload while appending */
     size_t nd_cap;
 };
@@ -143,6 +145,64 @@ static inline void *store_col_at(const store *s, int col, uint64_t row)
 {
     const column *c = &s->cols[col];
     return c->base + row * c->width;
+}
+
+/* Id columns (in_prev, out_spent, out_prev_addr, addr_last): 5 bytes per row in format 3, 8 in
+ * formats 1 and 2 (read only); the column's width tells. The two sentinels, STORE_NONE
+ * (= STORE_COINBASE) and STORE_UNRESOLVED, are the top 40-bit values, and every value from
+ * STORE_ID40_RESERVED up reads back with its upper 24 bits set, so a 5-byte column answers the
+ * same u64 an 8-byte one does. Real ids stay below STORE_ID40_RESERVED (checked by the
+ * writers). A 5-byte memcpy, not an 8-byte load masked: past a column's last row is PROT_NONE
+ * address space (colstore), which an over-read at a page's end would fault on. */
+#define STORE_ID_WIDTH 5
+#define STORE_ID40_MASK ((1ULL << 40) - 1)
+#define STORE_ID40_RESERVED (STORE_ID40_MASK - 15)
+
+static inline uint64_t store_id_decode(const uint8_t *p, size_t width)
+{
+    uint64_t v;
+    if (width == 8) {
+        memcpy(&v, p, 8);
+        return v;
+    }
+    uint32_t lo;
+    memcpy(&lo, p, 4);
+    v = (uint64_t)lo | (uint64_t)p[4] << 32;
+    return v >= STORE_ID40_RESERVED ? v | ~STORE_ID40_MASK : v;
+}
+
+static inline void store_id_encode(uint8_t *p, size_t width, uint64_t v)
+{
+    if (width == 8) {
+        memcpy(p, &v, 8);
+        return;
+    }
+    uint32_t lo = (uint32_t)v;
+    memcpy(p, &lo, 4);
+    p[4] = (uint8_t)(v >> 32);
+}
+
+/* Whether column col is one of the id columns (the only ones changed in place). */
+static inline int store_id_col(const store *s, int col)
+{
+    (void)s;
+    return col == COL_IN_PREV || col == COL_OUT_SPENT || col == COL_OUT_PREV_ADDR ||
+           col == COL_ADDR_LAST;
+}
+
+/* Row row of id column col (little-endian host, as every column). */
+static inline uint64_t store_id_get(const store *s, int col, uint64_t row)
+{
+    const column *c = &s->cols[col];
+    return store_id_decode(c->base + row * c->width, c->width);
+}
+
+/* Write an id column's row directly (rows appended in this batch; in-place changes of older
+ * rows go through store_col_set_u64, which logs the old value). */
+static inline void store_id_put(store *s, int col, uint64_t row, uint64_t v)
+{
+    column *c = &s->cols[col];
+    store_id_encode(c->base + row * c->width, c->width, v);
 }
 
 /* Widen the span [span[0], span[1]) (empty when span[1] <= span[0]) to hold i. */
@@ -204,13 +264,62 @@ static inline uint64_t store_key_hash(const uint8_t *key, size_t n)
     return h;
 }
 
+/* An index's keys: the first key_len bytes of a row of key_col are hashed and compared; when
+ * rest is set, a row whose first key_len bytes match is the key only if rest says so too (the
+ * key given as a lookup key, packed 1, or as another row of key_col, packed 0). */
 typedef struct idx_ops {
     int key_col;
     size_t key_len;
+    int (*rest)(const store *s, const uint8_t *row, const uint8_t *key, int packed);
 } idx_ops;
 
-/* The two on-disk indexes' key columns (store_index.c). */
-extern const idx_ops store_txidx_ops, store_addridx_ops;
+/* The two on-disk indexes' key columns (store_index.c); store_addridx_ops_v2 for the 36-byte
+ * address rows of formats 1 and 2 (read only). */
+extern const idx_ops store_txidx_ops, store_addridx_ops, store_addridx_ops_v2;
+
+/* Address keys, format 3. A lookup key is ADDR_PACKED bytes: kind, witver, len, the program's
+ * 32 bytes (zero past len). A row of addr_key is ADDR_ROW bytes: the key's first ADDR_HEAD
+ * bytes (what the address index hashes and compares: kind, witver, len, program bytes 0..16),
+ * then program bytes 16..20 when the program has at most 20 bytes (P2PKH, P2SH, P2WPKH), or
+ * else a u32 row of addr_key_tail holding program bytes 16..32 (P2WSH, P2TR, other witness
+ * programs). Each address has its own tail row, so two rows are the same address exactly when
+ * their bytes are. */
+#define ADDR_HEAD 19
+#define ADDR_ROW 23
+#define ADDR_TAIL 16
+#define ADDR_PACKED 35
+#define ADDR_SHORT 20 /* the longest program kept whole in the row */
+
+static inline void store_addr_pack(uint8_t k[ADDR_PACKED], const btc_addr *a)
+{
+    k[0] = a->kind, k[1] = a->witver, k[2] = a->len;
+    memcpy(k + 3, a->prog, 32);
+}
+
+/* Write address id's row (and, for a long program, the next addr_key_tail row: room reserved
+ * by the caller) of key a. */
+static inline void store_addr_put(store *s, uint64_t id, const btc_addr *a)
+{
+    uint8_t k[ADDR_PACKED], *row = store_col_at(s, COL_ADDR_KEY, id);
+    store_addr_pack(k, a);
+    memcpy(row, k, ADDR_HEAD);
+    if (a->len <= ADDR_SHORT) {
+        memcpy(row + ADDR_HEAD, k + ADDR_HEAD, ADDR_ROW - ADDR_HEAD);
+    } else {
+        uint32_t t = (uint32_t)s->cols[COL_ADDR_TAIL].rows++;
+        memcpy(store_col_at(s, COL_ADDR_TAIL, t), k + ADDR_HEAD, ADDR_TAIL);
+        memcpy(row + ADDR_HEAD, &t, 4);
+    }
+}
+
+/* The addr_key_tail row of a format 3 address row, or -1 for a short program. */
+static inline int64_t store_addr_tail_row(const uint8_t *row)
+{
+    if (row[2] <= ADDR_SHORT) return -1;
+    uint32_t t;
+    memcpy(&t, row + ADDR_HEAD, 4);
+    return t;
+}
 
 /* ---- hash indexes (store_index.c) ---- */
 void store_hindex_unmap(hindex *x);
@@ -257,5 +366,8 @@ void store_set_chain_rows(store *s, const store_totals *t);
 /* *sum += v, or the overflow error naming tx ti and what overflowed (crafted amounts). */
 int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err);
 uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs);
+/* Whether the inputs and outputs after adding b (to totals t) keep their ids below
+ * STORE_ID40_RESERVED; the error names the limit otherwise. */
+int store_check_id_room(const store_totals *t, const btc_block *b, util_err *err);
 
 #endif

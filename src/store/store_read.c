@@ -142,7 +142,7 @@ uint64_t store_out_spent_by(const store *s, uint64_t out)
 }
 uint64_t store_in_prev(const store *s, uint64_t in)
 {
-    return *(const uint64_t *)store_col_at(s, COL_IN_PREV, in);
+    return store_id_get(s, COL_IN_PREV, in);
 }
 int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t *vout)
 {
@@ -162,20 +162,42 @@ int store_in_unresolved(const store *s, uint64_t in, uint8_t txid[32], uint32_t 
     }
     return UTIL_ENOTFOUND;
 }
-const btc_addr *store_addr(const store *s, uint32_t addr)
+void store_addr(const store *s, uint32_t addr, btc_addr *out)
 {
-    return store_col_at(s, COL_ADDR_KEY, addr);
+    const uint8_t *row = store_col_at(s, COL_ADDR_KEY, addr);
+    if (s->format < 3) {
+        memcpy(out, row, sizeof *out);
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    out->kind = row[0], out->witver = row[1], out->len = row[2];
+    memcpy(out->prog, row + 3, ADDR_HEAD - 3);
+    int64_t t = store_addr_tail_row(row);
+    if (t < 0)
+        memcpy(out->prog + ADDR_HEAD - 3, row + ADDR_HEAD, ADDR_ROW - ADDR_HEAD);
+    else
+        memcpy(out->prog + ADDR_HEAD - 3, store_col_at(s, COL_ADDR_TAIL, (uint64_t)t), ADDR_TAIL);
+}
+size_t store_addr_text(const store *s, uint32_t addr, char *out)
+{
+    btc_addr a;
+    store_addr(s, addr, &a);
+    return btc_addr_encode(out, &a);
 }
 int64_t store_find_addr(const store *s, const btc_addr *key)
 {
-    return store_hindex_find(s, &s->addridx, &store_addridx_ops, (const uint8_t *)key,
-                             s->live.addresses);
+    if (s->format < 3)
+        return store_hindex_find(s, &s->addridx, &store_addridx_ops_v2, (const uint8_t *)key,
+                                 s->live.addresses);
+    uint8_t k[ADDR_PACKED];
+    store_addr_pack(k, key);
+    return store_hindex_find(s, &s->addridx, &store_addridx_ops, k, s->live.addresses);
 }
 uint64_t store_addr_last_out(const store *s, uint32_t addr)
 {
     /* A writer may have linked newer outputs than this reader's MANIFEST: skip them, mapping
      * more of the file if the writer grew it since we opened. */
-    uint64_t o = *(const uint64_t *)store_col_at(s, COL_ADDR_LAST, addr);
+    uint64_t o = store_id_get(s, COL_ADDR_LAST, addr);
     while (o != STORE_NONE && o >= s->live.outputs) {
         column *c = (column *)&s->cols[COL_OUT_PREV_ADDR];
         if ((o + 1) * c->width > c->mapped) {
@@ -190,7 +212,7 @@ uint64_t store_addr_last_out(const store *s, uint32_t addr)
 }
 uint64_t store_out_prev_same_addr(const store *s, uint64_t out)
 {
-    return *(const uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, out);
+    return store_id_get(s, COL_OUT_PREV_ADDR, out);
 }
 
 int store_has_payloads(const store *s)

@@ -68,7 +68,8 @@ static uint64_t xsum_add(uint64_t h, const uint64_t *w, size_t n)
  * in-place columns and the two indexes), at least REDO_MIN_LIMIT. */
 static uint64_t redo_limit(const store *s)
 {
-    uint64_t b = (s->cols[COL_OUT_SPENT].rows + s->cols[COL_ADDR_LAST].rows) * 8 +
+    uint64_t b = s->cols[COL_OUT_SPENT].rows * s->cols[COL_OUT_SPENT].width +
+                 s->cols[COL_ADDR_LAST].rows * s->cols[COL_ADDR_LAST].width +
                  (s->txidx.cap + s->addridx.cap) * 8;
     return b / 2 > REDO_MIN_LIMIT ? b / 2 : REDO_MIN_LIMIT;
 }
@@ -101,9 +102,9 @@ static uint64_t entry_value(const store *s, uint64_t key, int *ok)
     *ok = 0;
     if (t < NCOLS) {
         const column *c = &s->cols[t];
-        if (c->width != 8 || i >= c->rows || (i + 1) * 8 > c->mapped) return 0;
+        if (!store_id_col(s, (int)t) || i >= c->rows || (i + 1) * c->width > c->mapped) return 0;
         *ok = 1;
-        return *(const uint64_t *)store_col_at(s, (int)t, i);
+        return store_id_get(s, (int)t, i);
     }
     const hindex *x = t == REDO_TXIDX ? &s->txidx : t == REDO_ADDRIDX ? &s->addridx : NULL;
     if (!x || !x->slots || i >= x->cap) return 0;
@@ -269,8 +270,9 @@ static int group_pass(store *s, uint64_t off, int apply, int *applied_ix)
             uint64_t key = buf[2 * j], t = key >> 56, i = key & REDO_INDEX_MASK, v = buf[2 * j + 1];
             if (t < NCOLS) {
                 column *c = &s->cols[t];
-                if (c->width != 8 || i >= c->rows || (i + 1) * 8 > c->mapped) continue;
-                *(uint64_t *)store_col_at(s, (int)t, i) = v;
+                if (!store_id_col(s, (int)t) || i >= c->rows || (i + 1) * c->width > c->mapped)
+                    continue;
+                store_id_put(s, (int)t, i, v);
             } else if ((t == REDO_TXIDX || t == REDO_ADDRIDX) &&
                        !(s->redo_rebuilt & (1 << (t - REDO_TXIDX)))) {
                 hindex *x = t == REDO_TXIDX ? &s->txidx : &s->addridx;

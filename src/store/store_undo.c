@@ -46,13 +46,12 @@ int store_undo_reserve(store *s, uint64_t n, util_err *err)
     return 0;
 }
 
-/* Write a u64 entry of a mutable column; below the committed length the old value goes to the
- * undo log first. */
+/* Write an entry of a mutable id column (store_id_put's width); below the committed length
+ * the old value, as a u64, goes to the undo log first. */
 void store_col_set_u64(store *s, int col, uint64_t row, uint64_t value)
 {
-    uint64_t *p = store_col_at(s, col, row);
-    if (row < s->undo_base[col]) store_undo_log(s, (uint64_t)col, row, *p);
-    *p = value;
+    if (row < s->undo_base[col]) store_undo_log(s, (uint64_t)col, row, store_id_get(s, col, row));
+    store_id_put(s, col, row, value);
     store_dirty_row(s, col, row);
 }
 
@@ -120,9 +119,9 @@ void store_undo_replay(store *s, uint64_t mark)
                 x->slots[recs[i].index] = recs[i].old;
                 store_redo_note(s, (int)target, recs[i].index);
             }
-        } else if (target < NCOLS && s->cols[target].width == 8 &&
-                   (recs[i].index + 1) * 8 <= s->cols[target].mapped) {
-            *(uint64_t *)store_col_at(s, (int)target, recs[i].index) = recs[i].old;
+        } else if (target < NCOLS && store_id_col(s, (int)target) &&
+                   (recs[i].index + 1) * s->cols[target].width <= s->cols[target].mapped) {
+            store_id_put(s, (int)target, recs[i].index, recs[i].old);
             store_dirty_row(s, (int)target, recs[i].index);
         }
         recs[i] = (undo_rec){0, 0, 0};

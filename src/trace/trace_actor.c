@@ -190,7 +190,7 @@ void trace_result_node_actor(const trace_result *r, uint32_t node, labels_actor 
     int via = 0;
     if (stop && n->address != STORE_NO_ADDR) {
         char a[128];
-        btc_addr_encode(a, store_addr(r->s, n->address));
+        store_addr_text(r->s, n->address, a);
         via = strcmp(a, stop->address) != 0; /* the stop label is on another of its addresses */
     }
     trace_actor_of(r->actor_index, n->address, n->entity, stop, via, out);

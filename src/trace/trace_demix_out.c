@@ -33,7 +33,7 @@ static json_t *jaddr(const store *s, uint32_t a)
 {
     char b[128];
     if (a == STORE_NO_ADDR) return json_null();
-    btc_addr_encode(b, store_addr(s, a));
+    store_addr_text(s, a, b);
     return json_string(b);
 }
 
@@ -205,7 +205,7 @@ int trace_demix_write_text(const trace_demix_result *r, FILE *f, util_err *err)
     for (size_t i = 0; i < r->n_deposits && i < 50; i++) {
         const trace_demix_deposit *x = &r->deposits[i];
         char e[LABELS_ESC_BUF];
-        btc_addr_encode(b, store_addr(s, x->address));
+        store_addr_text(s, x->address, b);
         fprintf(f, "  %16" PRId64 " sat  %-9s %-42s conf %.2f, %u hop(s), rules", x->value,
                 labels_text_escape(e, sizeof e, labels_db_get(r->labels, x->label)->category), b,
                 x->confidence, x->hops);

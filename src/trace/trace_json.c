@@ -131,7 +131,7 @@ json_t *trace_actors_json(const store *s, const trace_actors *a, size_t max_addr
         for (size_t k = 0; k < listed; k++) {
             const trace_actor_addr *d = &a->addrs[g->first + k];
             char buf[128];
-            if (d->address != STORE_NO_ADDR) btc_addr_encode(buf, store_addr(s, d->address));
+            if (d->address != STORE_NO_ADDR) store_addr_text(s, d->address, buf);
             json_t *j =
                 json_pack("{s:o, s:o, s:I, s:I, s:I}", "address",
                           d->address != STORE_NO_ADDR ? json_string(buf) : json_null(), "entity",

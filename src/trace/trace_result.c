@@ -68,7 +68,7 @@ char *trace_result_address(const trace_result *r, uint32_t address, char *buf, s
 {
     if (address == STORE_NO_ADDR) return NULL;
     char a[128]; /* btc_addr_encode's size */
-    btc_addr_encode(a, store_addr(r->s, address));
+    store_addr_text(r->s, address, a);
     snprintf(buf, size, "%s", a);
     return buf;
 }
@@ -82,7 +82,7 @@ char *trace_result_node_id(const trace_result *r, uint32_t node, char *buf, size
         snprintf(buf, size, "no-address");
     } else {
         char a[128];
-        btc_addr_encode(a, store_addr(r->s, n->address));
+        store_addr_text(r->s, n->address, a);
         snprintf(buf, size, "a:%s", a);
     }
     return buf;

@@ -256,7 +256,7 @@ static int thorchain(ctx *c, util_err *err)
         uint64_t p =
             store_tx_n_in(c->btc, m->tx) ? store_in_prev(c->btc, r->first_in) : STORE_COINBASE;
         if (p < STORE_UNRESOLVED && store_out_addr(c->btc, p) != STORE_NO_ADDR) {
-            b->sender = *store_addr(c->btc, store_out_addr(c->btc, p));
+            store_addr(c->btc, store_out_addr(c->btc, p), &b->sender);
             b->btc_sender_ok = 1;
         }
     }

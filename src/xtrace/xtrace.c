@@ -204,8 +204,7 @@ static int follow_btc(const store *btc, const labels_db *labels, const cluster_m
         const trace_exposure_cat *k = &x.cat[i];
         uint64_t sc = scale(k->amount, num, den);
         char addr[128] = "";
-        if (k->nearest_addr != STORE_NO_ADDR)
-            btc_addr_encode(addr, store_addr(btc, k->nearest_addr));
+        if (k->nearest_addr != STORE_NO_ADDR) store_addr_text(btc, k->nearest_addr, addr);
         const labels_label *lab = labels_db_get(labels, k->nearest_label);
         labels_actor who;
         trace_actor_of(ix, k->nearest_addr, k->nearest_entity, lab, k->nearest_via_entity, &who);
