@@ -283,7 +283,7 @@ static inline scan_col scan_col_of(const store *s, int col)
 }
 static inline uint64_t scan_id(scan_col c, uint64_t row)
 {
-    return *(const uint64_t *)(c.base + row * c.width);
+    return store_id_decode(c.base + row * c.width, c.width);
 }
 static inline uint64_t scan_value(scan_col c, uint64_t out)
 {
