@@ -169,8 +169,8 @@ int main(void)
             one(cap, mode == 0 || mode == 4 ? cap * 3 / 8 + 1 : 1000, mode, 0);
         }
     }
-    /* a large table past a 2^14-slot bucket per 2^16 buckets (more than one bucket level) */
-    one((uint64_t)1 << 22, 3000000, 0, 1);
+    /* a larger table: 128 buckets of 2^14 slots */
+    one((uint64_t)1 << 21, 1500000, 0, 1);
     /* more keys than slots is refused */
     uint64_t slots[4] = {0}, used;
     keys k = {.key = (uint64_t[5]){1, 2, 3, 4, 5}, .cap = 4};

@@ -362,16 +362,37 @@ static int hx_dup_by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Top-level buckets: the high bits of the home slot, so each bucket's slots (at most 2^14)
- * have a counting array that stays in cache. */
-static unsigned hx_low_bits(uint64_t cap)
+/* The pairs go to buckets by the top bits of their home slot, at most 512 of them (so the
+ * scatter's write streams stay within the TLB and cache), each a list of 4 KiB chunks (no
+ * counting pass first: the keys are hashed once); a bucket is then sorted on the remaining
+ * bits in cache, by an LSD radix sort (stable: ties stay in id order). */
+enum { HX_TOP_BITS = 9, HX_DIGIT_BITS = 11, HX_CHUNK = 255 };
+typedef struct hx_chunk {
+    struct hx_chunk *next;
+    uint64_t n;
+    hx_pair p[HX_CHUNK];
+} hx_chunk;
+
+/* Sort m pairs by home slot bits [0, bits) from a, using b as scratch: the sorted run. */
+static hx_pair *hx_radix(hx_pair *a, hx_pair *b, size_t m, uint64_t mask, unsigned bits,
+                         size_t *hist)
 {
-    unsigned bits = 0;
-    while ((1ULL << bits) < cap)
-        bits++;
-    unsigned low = bits < 14 ? bits : 14;
-    if (bits - low > 16) low = bits - 16;
-    return low;
+    unsigned passes = (bits + HX_DIGIT_BITS - 1) / HX_DIGIT_BITS;
+    for (unsigned p = 0; p < passes; p++) {
+        unsigned lo = bits * p / passes, w = bits * (p + 1) / passes - lo;
+        size_t nd = (size_t)1 << w;
+        memset(hist, 0, (nd + 1) * sizeof *hist);
+        for (size_t j = 0; j < m; j++)
+            hist[((a[j].h & mask) >> lo & (nd - 1)) + 1]++;
+        for (size_t j = 1; j <= nd; j++)
+            hist[j] += hist[j - 1];
+        for (size_t j = 0; j < m; j++)
+            b[hist[(a[j].h & mask) >> lo & (nd - 1)]++] = a[j];
+        hx_pair *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
 }
 
 int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const store_hindex_keys *k,
@@ -381,68 +402,70 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
         return util_errf(err, UTIL_EINVAL, "a hash index of %llu slots cannot take %llu keys",
                          (unsigned long long)cap, (unsigned long long)n);
     hx_build b = {.slots = slots, .cap = cap, .mask = cap - 1, .k = k};
-    unsigned low = hx_low_bits(cap);
-    size_t nb = (size_t)(cap >> low), bsz = (size_t)1 << low;
-    uint64_t *count = calloc(nb + 1, sizeof *count);
-    uint64_t *lc = calloc(bsz + 1, sizeof *lc);
-    hx_pair *part = NULL, *sorted = NULL;
-    int rc = count && lc ? 0 : UTIL_ENOMEM;
-    /* Pass 1: how many keys per bucket; each partition then takes whole buckets up to the
-     * budget, and costs one more pass over the keys (hashing again is cheaper than keeping
-     * the pairs of the whole table). */
-    for (uint64_t id = 0; !rc && id < n; id++)
-        count[(k->hash(k->ctx, id) & b.mask) >> low]++;
-    size_t per = budget ? budget / sizeof(hx_pair) : SIZE_MAX, maxb = 0;
-    for (size_t i = 0; !rc && i < nb; i++)
-        if (count[i] > maxb) maxb = count[i];
-    if (per < maxb) per = maxb;
-    if (!rc) {
-        uint64_t most = 0, run = 0;
-        for (size_t i = 0; i < nb; i++) {
-            if (run + count[i] > per) run = 0;
-            run += count[i];
-            if (run > most) most = run;
-        }
-        part = malloc((most ? most : 1) * sizeof *part);
-        sorted = malloc((maxb ? maxb : 1) * sizeof *sorted);
-        if (!part || !sorted) rc = UTIL_ENOMEM;
-    }
-    for (size_t b0 = 0; !rc && b0 < nb;) {
-        size_t b1 = b0;
-        uint64_t run = 0;
-        while (b1 < nb && (b1 == b0 || run + count[b1] <= per))
-            run += count[b1++];
-        /* Offsets of the partition's buckets (in place of their counts, not needed again), then
-         * the pairs in id order into them. */
-        uint64_t at = 0;
-        for (size_t i = b0; i < b1; i++) {
-            uint64_t c = count[i];
-            count[i] = at;
-            at += c;
-        }
+    unsigned bits = 0;
+    while ((1ULL << bits) < cap)
+        bits++;
+    unsigned low = bits > HX_TOP_BITS ? bits - HX_TOP_BITS : 0;
+    size_t nb = (size_t)(cap >> low);
+    /* Partitions: ranges of buckets of about budget bytes of pairs each (the hash spreads the
+     * keys evenly, so a range's share is its share of the slots); each costs a pass over the
+     * keys. */
+    size_t parts = budget ? (size_t)((n * sizeof(hx_pair) + budget - 1) / budget) : 1;
+    if (parts < 1) parts = 1;
+    if (parts > nb) parts = nb;
+    hx_chunk **head = calloc(nb, sizeof *head), **tail = calloc(nb, sizeof *tail), *spare = NULL;
+    size_t *hist = malloc((((size_t)1 << HX_DIGIT_BITS) + 1) * sizeof *hist);
+    hx_pair *ra = NULL, *rb = NULL;
+    size_t rcap = 0, rbcap = 0;
+    int rc = head && tail && hist ? 0 : UTIL_ENOMEM;
+    for (size_t p = 0; !rc && p < parts; p++) {
+        size_t b0 = nb * p / parts, b1 = nb * (p + 1) / parts;
         uint64_t lo = (uint64_t)b0 << low, hi = (uint64_t)b1 << low;
-        if (run)
-            for (uint64_t id = 0; id < n; id++) {
-                uint64_t h = k->hash(k->ctx, id), home = h & b.mask;
-                if (home < lo || home >= hi) continue;
-                part[count[home >> low]++] = (hx_pair){h, id};
+        for (uint64_t id = 0; !rc && id < n; id++) {
+            uint64_t h = k->hash(k->ctx, id), home = h & b.mask;
+            if (home < lo || home >= hi) continue;
+            size_t i = (size_t)(home >> low);
+            hx_chunk *c = tail[i];
+            if (!c || c->n == HX_CHUNK) {
+                if (spare) {
+                    c = spare;
+                    spare = spare->next;
+                } else if (!(c = malloc(sizeof *c))) {
+                    rc = UTIL_ENOMEM;
+                    break;
+                }
+                c->next = NULL;
+                c->n = 0;
+                if (tail[i])
+                    tail[i]->next = c;
+                else
+                    head[i] = c;
+                tail[i] = c;
             }
-        /* Each bucket by home slot (a stable counting sort, ties stay in id order), swept. */
-        uint64_t start = 0;
-        for (size_t i = b0; !rc && i < b1; i++) {
-            uint64_t end = count[i], m = end - start;
-            memset(lc, 0, (bsz + 1) * sizeof *lc);
-            for (uint64_t j = start; j < end; j++)
-                lc[(part[j].h & b.mask & (bsz - 1)) + 1]++;
-            for (size_t j = 1; j <= bsz; j++)
-                lc[j] += lc[j - 1];
-            for (uint64_t j = start; j < end; j++)
-                sorted[lc[part[j].h & b.mask & (bsz - 1)]++] = part[j];
-            for (uint64_t j = 0; !rc && j < m; j++)
-                rc = hx_add(&b, sorted[j].h, sorted[j].id);
-            start = end;
+            c->p[c->n++] = (hx_pair){h, id};
         }
-        b0 = b1;
+        for (size_t i = b0; i < b1; i++) {
+            size_t m = 0;
+            for (hx_chunk *c = head[i]; c; c = c->next)
+                m += c->n;
+            if (!rc && (hx_grow((void **)&ra, &rcap, m, sizeof *ra) ||
+                        hx_grow((void **)&rb, &rbcap, m, sizeof *rb)))
+                rc = UTIL_ENOMEM;
+            m = 0;
+            while (head[i]) { /* gathered, and the chunks kept for the next buckets */
+                hx_chunk *c = head[i];
+                if (!rc) memcpy(ra + m, c->p, c->n * sizeof *c->p);
+                m += c->n;
+                head[i] = c->next;
+                c->next = spare;
+                spare = c;
+            }
+            tail[i] = NULL;
+            if (rc) continue;
+            hx_pair *run = hx_radix(ra, rb, m, b.mask, low, hist);
+            for (size_t j = 0; !rc && j < m; j++)
+                rc = hx_add(&b, run[j].h, run[j].id);
+        }
     }
     if (!rc) rc = hx_finish(&b);
     /* Duplicates repointed entries: report each as store_hindex_put_h met it, in id order. */
@@ -457,10 +480,22 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
             k->repoint(k->ctx, i, colstore_ix_entry(h, b.dups[d].prev));
         }
     }
-    free(count);
-    free(lc);
-    free(part);
-    free(sorted);
+    while (spare) {
+        hx_chunk *c = spare;
+        spare = c->next;
+        free(c);
+    }
+    for (size_t i = 0; head && i < nb; i++)
+        while (head[i]) {
+            hx_chunk *c = head[i];
+            head[i] = c->next;
+            free(c);
+        }
+    free(head);
+    free(tail);
+    free(hist);
+    free(ra);
+    free(rb);
     free(b.cl);
     free(b.dups);
     free(b.next);

@@ -232,8 +232,9 @@ typedef struct store_hindex_keys {
 /* Fill the zeroed table slots[0..cap) with rows 0..n-1 (n < cap): byte for byte the table of
  * inserting them one by one in id order (linear probing, a duplicate key repointing the entry
  * of the earlier one), built in slot order without random access to the table. *used: the
- * occupied slots. Memory: 16 bytes a key up to budget bytes (0: no limit), plus one pass over
- * the rows for every further budget's worth. */
+ * occupied slots. Memory: 16 bytes a key (the (hash, id) pairs), or about budget bytes of them
+ * at once if budget is not 0 at the cost of one more pass over the rows (hashed again) per
+ * budget's worth; plus two copies of the largest of up to 512 buckets (keys by home slot). */
 int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const store_hindex_keys *k,
                              size_t budget, uint64_t *used, util_err *err);
 int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
