@@ -277,6 +277,11 @@ static uint64_t hx_find(uint64_t *next, uint64_t i)
  * base its window position (keys past the table end carry home + cap). */
 static int hx_place(hx_build *b, hx_key *keys, size_t n, uint64_t base, int wrapped)
 {
+    if (n == 1 && !wrapped) { /* most clusters */
+        b->slots[base] = colstore_ix_entry(keys[0].h, keys[0].last);
+        b->used++;
+        return 0;
+    }
     if (hx_grow((void **)&b->next, &b->nextcap, n + 1, sizeof *b->next)) return UTIL_ENOMEM;
     for (size_t i = 0; i <= n; i++)
         b->next[i] = i;
