@@ -143,6 +143,13 @@ static int hindex_rebuild(store *s, hindex *x, const idx_ops *ops, uint64_t live
     hindex old = *x;
     *x = fresh;
     rc = hindex_fill(s, x, ops, live, err);
+    if (rc) { /* out of memory for the sort: the old table stays */
+        store_hindex_unmap(x);
+        close(x->fd);
+        unlink(tmp);
+        *x = old;
+        return rc;
+    }
     store_hindex_note_used(x);
     s->ck[target][0] = s->ck[target][1] = 0;
     if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
