@@ -221,7 +221,7 @@ int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err
  * sorted by home slot (ties in id order), cut into clusters while sweeping the slots, and each
  * cluster's insertions replayed in id order on a window of its own. Every slot is written
  * once, in order; nothing is read at random from the table. Exactly the table of
- * store_hindex_put_h in id order, duplicates included: a key equal to an earlier one takes no
+ * hindex_put_h in id order, duplicates included: a key equal to an earlier one takes no
  * slot but repoints the earlier one's (which lies on its probe path, so the same slot). */
 
 typedef struct hx_pair {
@@ -279,9 +279,9 @@ static uint64_t hx_find(uint64_t *next, uint64_t i)
     return i;
 }
 
-/* Replay the inserts of keys[0..n) in id order on the n slots from first (mod cap); base is
- * the slot (unwrapped, may exceed cap) position 0 of the window stands for, and home(key) -
- * base its window position (keys past the table end carry home + cap). */
+/* Replay the inserts of keys[0..n) (the keys of one cluster, sorted here by id) on the n slots
+ * from slot base on: each takes the first free slot of the window at or after its home (window
+ * position home - base; when wrapped, homes below base are past the table's end: home + cap). */
 static int hx_place(hx_build *b, hx_key *keys, size_t n, uint64_t base, int wrapped)
 {
     if (n == 1 && !wrapped) { /* most clusters */
@@ -480,7 +480,7 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
         }
     }
     if (!rc) rc = hx_finish(&b);
-    /* Duplicates repointed entries: report each as store_hindex_put_h met it, in id order. */
+    /* Duplicates repointed entries: report each as hindex_put_h met it, in id order. */
     if (!rc && k->repoint && b.ndups) {
         qsort(b.dups, b.ndups, sizeof *b.dups, hx_dup_by_id);
         for (size_t d = 0; d < b.ndups; d++) {
