@@ -130,7 +130,7 @@ uint64_t store_hindex_cap_for(uint64_t keys)
     return colstore_ix_cap(keys, 1 << 16);
 }
 
-static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live);
+static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live, util_err *err);
 
 /* Rebuild the table from the key column's first live rows, sized for want keys. The new table
  * is built in NAME.idx.new and renamed over the old one once synced, so a crash mid-build
@@ -166,7 +166,14 @@ static int hindex_rebuild(store *s, hindex *x, const idx_ops *ops, uint64_t live
     }
     hindex old = *x;
     *x = fresh;
-    rc = hindex_fill(s, x, ops, live);
+    rc = hindex_fill(s, x, ops, live, err);
+    if (rc) { /* out of memory for the sort: the old table stays */
+        store_hindex_unmap(x);
+        close(x->fd);
+        unlink(tmp);
+        *x = old;
+        return rc;
+    }
     store_hindex_note_used(x);
     s->ck[target][0] = s->ck[target][1] = 0;
     if (msync(x->slots - IDX_HEADER_WORDS, (IDX_HEADER_WORDS + cap) * 8, MS_SYNC) < 0 ||
@@ -230,27 +237,353 @@ int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err
     return rc;
 }
 
-/* Insert the key column's first live rows into an empty table. */
-static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live)
+/* ---------------- the index built in slot order ---------------- */
+
+/* With linear probing the occupied slots do not depend on the insertion order, and a run of
+ * occupied slots (a cluster) takes only keys whose home slots lie in it. So the table that
+ * inserting ids 0, 1, ... in order gives can be built cluster by cluster: the (hash, id) pairs
+ * sorted by home slot (ties in id order), cut into clusters while sweeping the slots, and each
+ * cluster's insertions replayed in id order on a window of its own. Every slot is written
+ * once, in order; nothing is read at random from the table. Exactly the table of
+ * hindex_put_h in id order, duplicates included: a key equal to an earlier one takes no
+ * slot but repoints the earlier one's (which lies on its probe path, so the same slot). */
+
+typedef struct hx_pair {
+    uint64_t h, id;
+} hx_pair;
+
+/* A key of the open cluster: its hash, its id (that of the first row with the key: when it took
+ * its slot) and the id of its last row (what the slot names). */
+typedef struct hx_key {
+    uint64_t h, id, last;
+} hx_key;
+
+/* A duplicate key met: row id repointed the entry of row prev (same hash h). */
+typedef struct hx_dup {
+    uint64_t id, prev, h;
+} hx_dup;
+
+typedef struct hx_build {
+    uint64_t *slots, cap, mask, used;
+    const store_hindex_keys *k;
+    hx_key *cl; /* the open cluster, by home slot then id */
+    size_t ncl, clcap;
+    uint64_t cs; /* its first slot */
+    hx_dup *dups;
+    size_t ndups, dupcap;
+    uint64_t *next; /* the replay's next-free links */
+    size_t nextcap;
+} hx_build;
+
+static int hx_grow(void **p, size_t *cap, size_t want, size_t size)
 {
-    uint64_t cap = x->cap;
-    x->used = 0;
-    /* Hash a little ahead and prefetch that key's slot: the random slot writes then overlap. */
-    enum { AHEAD = 16 };
-    uint64_t ring[AHEAD];
-    for (uint64_t id = 0; id < live && id < AHEAD; id++) {
-        ring[id] = store_key_hash(store_col_at(s, ops->key_col, id), ops->key_len);
-        __builtin_prefetch(&x->slots[ring[id] & (cap - 1)], 1);
-    }
-    for (uint64_t id = 0; id < live; id++) {
-        uint64_t h = ring[id % AHEAD], next = id + AHEAD;
-        if (next < live) {
-            ring[next % AHEAD] = store_key_hash(store_col_at(s, ops->key_col, next), ops->key_len);
-            __builtin_prefetch(&x->slots[ring[next % AHEAD] & (cap - 1)], 1);
-        }
-        hindex_put_h(s, x, ops, store_col_at(s, ops->key_col, id), h, id);
-    }
+    if (want <= *cap) return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < want)
+        n *= 2;
+    void *q = realloc(*p, n * size);
+    if (!q) return UTIL_ENOMEM;
+    *p = q;
+    *cap = n;
     return 0;
+}
+
+static int hx_by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const hx_key *)a)->id, y = ((const hx_key *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t hx_find(uint64_t *next, uint64_t i)
+{
+    while (next[i] != i) {
+        next[i] = next[next[i]];
+        i = next[i];
+    }
+    return i;
+}
+
+/* Replay the inserts of keys[0..n) (the keys of one cluster, sorted here by id) on the n slots
+ * from slot base on: each takes the first free slot of the window at or after its home (window
+ * position home - base; when wrapped, homes below base are past the table's end: home + cap). */
+static int hx_place(hx_build *b, hx_key *keys, size_t n, uint64_t base, int wrapped)
+{
+    if (n == 1 && !wrapped) { /* most clusters */
+        b->slots[base] = colstore_ix_entry(keys[0].h, keys[0].last);
+        b->used++;
+        return 0;
+    }
+    if (hx_grow((void **)&b->next, &b->nextcap, n + 1, sizeof *b->next)) return UTIL_ENOMEM;
+    for (size_t i = 0; i <= n; i++)
+        b->next[i] = i;
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            hx_key v = keys[i];
+            size_t j = i;
+            for (; j > 0 && keys[j - 1].id > v.id; j--)
+                keys[j] = keys[j - 1];
+            keys[j] = v;
+        }
+    } else {
+        qsort(keys, n, sizeof *keys, hx_by_id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t home = keys[i].h & b->mask;
+        if (wrapped && home < base) home += b->cap;
+        uint64_t p = hx_find(b->next, home - base);
+        b->next[p] = p + 1;
+        b->slots[(base + p) & b->mask] = colstore_ix_entry(keys[i].h, keys[i].last);
+    }
+    b->used += n;
+    return 0;
+}
+
+/* Add the pair (home slot order, ties in id order) to the sweep; a key that cannot reach the
+ * open cluster closes it. */
+static int hx_add(hx_build *b, uint64_t h, uint64_t id)
+{
+    uint64_t home = h & b->mask;
+    if (b->ncl && home > b->cs + b->ncl) {
+        int rc = hx_place(b, b->cl, b->ncl, b->cs, 0);
+        if (rc) return rc;
+        b->ncl = 0;
+    }
+    /* An equal key has the same home: it is among the open cluster's last keys. */
+    for (size_t j = b->ncl; j-- > 0 && (b->cl[j].h & b->mask) == home;) {
+        if (b->cl[j].h != h || !b->k->same(b->k->ctx, b->cl[j].id, id)) continue;
+        if (hx_grow((void **)&b->dups, &b->dupcap, b->ndups + 1, sizeof *b->dups))
+            return UTIL_ENOMEM;
+        b->dups[b->ndups++] = (hx_dup){id, b->cl[j].last, h};
+        b->cl[j].last = id;
+        return 0;
+    }
+    if (hx_grow((void **)&b->cl, &b->clcap, b->ncl + 1, sizeof *b->cl)) return UTIL_ENOMEM;
+    if (!b->ncl) b->cs = home;
+    b->cl[b->ncl++] = (hx_key){h, id, id};
+    return 0;
+}
+
+/* The open cluster at the end of the sweep: if it runs past the last slot, its keys continue
+ * at slot 0, into the first free slots there (the occupied set does not depend on the order),
+ * so it joins the keys already put in slots 0..e, e the last of those free slots it takes:
+ * they are taken back and replayed with it. Those keys all have homes in 0..e and nothing
+ * with a home there lies past e (the sweep put them without wrapping). */
+static int hx_finish(hx_build *b)
+{
+    if (!b->ncl) return 0;
+    if (b->cs + b->ncl <= b->cap) return hx_place(b, b->cl, b->ncl, b->cs, 0);
+    uint64_t spill = b->cs + b->ncl - b->cap, e = 0, head = 0;
+    for (;; e++) {
+        if (b->slots[e] == 0 && --spill == 0) break;
+        if (b->slots[e]) head++;
+    }
+    size_t n = b->ncl + head;
+    if (hx_grow((void **)&b->cl, &b->clcap, n, sizeof *b->cl)) return UTIL_ENOMEM;
+    for (uint64_t i = 0; i <= e; i++) {
+        uint64_t v = b->slots[i];
+        if (!v) continue;
+        uint64_t last = colstore_ix_id(v), id = last;
+        for (size_t d = b->ndups; d-- > 0;) /* rare: the row that first had the key */
+            if (b->dups[d].id == id) id = b->dups[d].prev;
+        b->cl[b->ncl++] = (hx_key){b->k->hash(b->k->ctx, id), id, last};
+        b->slots[i] = 0;
+        b->used--;
+    }
+    return hx_place(b, b->cl, b->ncl, b->cs, 1);
+}
+
+static int hx_dup_by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const hx_dup *)a)->id, y = ((const hx_dup *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* The pairs go to buckets by the top bits of their home slot, at most 512 of them (so the
+ * scatter's write streams stay within the TLB and cache), each a list of 4 KiB chunks (no
+ * counting pass first: the keys are hashed once); a bucket is then sorted on the remaining
+ * bits in cache, by an LSD radix sort (stable: ties stay in id order). */
+enum { HX_TOP_BITS = 9, HX_DIGIT_BITS = 11, HX_CHUNK = 255 };
+typedef struct hx_chunk {
+    struct hx_chunk *next;
+    uint64_t n;
+    hx_pair p[HX_CHUNK];
+} hx_chunk;
+
+/* Sort m pairs by home slot bits [0, bits) from a, using b as scratch: the sorted run. */
+static hx_pair *hx_radix(hx_pair *a, hx_pair *b, size_t m, uint64_t mask, unsigned bits,
+                         size_t *hist)
+{
+    unsigned passes = (bits + HX_DIGIT_BITS - 1) / HX_DIGIT_BITS;
+    for (unsigned p = 0; p < passes; p++) {
+        unsigned lo = bits * p / passes, w = bits * (p + 1) / passes - lo;
+        size_t nd = (size_t)1 << w;
+        memset(hist, 0, (nd + 1) * sizeof *hist);
+        for (size_t j = 0; j < m; j++)
+            hist[((a[j].h & mask) >> lo & (nd - 1)) + 1]++;
+        for (size_t j = 1; j <= nd; j++)
+            hist[j] += hist[j - 1];
+        for (size_t j = 0; j < m; j++)
+            b[hist[(a[j].h & mask) >> lo & (nd - 1)]++] = a[j];
+        hx_pair *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const store_hindex_keys *k,
+                             size_t budget, uint64_t *used, util_err *err)
+{
+    if (n >= cap)
+        return util_errf(err, UTIL_EINVAL, "a hash index of %llu slots cannot take %llu keys",
+                         (unsigned long long)cap, (unsigned long long)n);
+    hx_build b = {.slots = slots, .cap = cap, .mask = cap - 1, .k = k};
+    unsigned bits = 0;
+    while ((1ULL << bits) < cap)
+        bits++;
+    unsigned low = bits > HX_TOP_BITS ? bits - HX_TOP_BITS : 0;
+    size_t nb = (size_t)(cap >> low);
+    /* Partitions: ranges of buckets of about budget bytes of pairs each (the hash spreads the
+     * keys evenly, so a range's share is its share of the slots); each costs a pass over the
+     * keys. */
+    size_t parts = budget ? (size_t)((n * sizeof(hx_pair) + budget - 1) / budget) : 1;
+    if (parts < 1) parts = 1;
+    if (parts > nb) parts = nb;
+    hx_chunk **head = calloc(nb, sizeof *head), **tail = calloc(nb, sizeof *tail), *spare = NULL;
+    size_t *hist = malloc((((size_t)1 << HX_DIGIT_BITS) + 1) * sizeof *hist);
+    hx_pair *ra = NULL, *rb = NULL;
+    size_t rcap = 0, rbcap = 0;
+    int rc = head && tail && hist ? 0 : UTIL_ENOMEM;
+    for (size_t p = 0; !rc && p < parts; p++) {
+        size_t b0 = nb * p / parts, b1 = nb * (p + 1) / parts;
+        uint64_t lo = (uint64_t)b0 << low, hi = (uint64_t)b1 << low;
+        for (uint64_t id = 0; !rc && id < n; id++) {
+            uint64_t h = k->hash(k->ctx, id), home = h & b.mask;
+            if (home < lo || home >= hi) continue;
+            size_t i = (size_t)(home >> low);
+            hx_chunk *c = tail[i];
+            if (!c || c->n == HX_CHUNK) {
+                if (spare) {
+                    c = spare;
+                    spare = spare->next;
+                } else if (!(c = malloc(sizeof *c))) {
+                    rc = UTIL_ENOMEM;
+                    break;
+                }
+                c->next = NULL;
+                c->n = 0;
+                if (tail[i])
+                    tail[i]->next = c;
+                else
+                    head[i] = c;
+                tail[i] = c;
+            }
+            c->p[c->n++] = (hx_pair){h, id};
+        }
+        for (size_t i = b0; i < b1; i++) {
+            size_t m = 0;
+            for (hx_chunk *c = head[i]; c; c = c->next)
+                m += c->n;
+            if (!rc && (hx_grow((void **)&ra, &rcap, m, sizeof *ra) ||
+                        hx_grow((void **)&rb, &rbcap, m, sizeof *rb)))
+                rc = UTIL_ENOMEM;
+            m = 0;
+            while (head[i]) { /* gathered, and the chunks kept for the next buckets */
+                hx_chunk *c = head[i];
+                if (!rc) memcpy(ra + m, c->p, c->n * sizeof *c->p);
+                m += c->n;
+                head[i] = c->next;
+                c->next = spare;
+                spare = c;
+            }
+            tail[i] = NULL;
+            if (rc) continue;
+            hx_pair *run = hx_radix(ra, rb, m, b.mask, low, hist);
+            for (size_t j = 0; !rc && j < m; j++)
+                rc = hx_add(&b, run[j].h, run[j].id);
+        }
+    }
+    if (!rc) rc = hx_finish(&b);
+    /* Duplicates repointed entries: report each as hindex_put_h met it, in id order. */
+    if (!rc && k->repoint && b.ndups) {
+        qsort(b.dups, b.ndups, sizeof *b.dups, hx_dup_by_id);
+        for (size_t d = 0; d < b.ndups; d++) {
+            uint64_t h = b.dups[d].h, i = h & b.mask;
+            for (;; i = (i + 1) & b.mask)
+                if (slots[i] >> COLSTORE_IX_ID_BITS == h >> COLSTORE_IX_ID_BITS &&
+                    k->same(k->ctx, colstore_ix_id(slots[i]), b.dups[d].id))
+                    break;
+            k->repoint(k->ctx, i, colstore_ix_entry(h, b.dups[d].prev));
+        }
+    }
+    while (spare) {
+        hx_chunk *c = spare;
+        spare = c->next;
+        free(c);
+    }
+    for (size_t i = 0; head && i < nb; i++)
+        while (head[i]) {
+            hx_chunk *c = head[i];
+            head[i] = c->next;
+            free(c);
+        }
+    free(head);
+    free(tail);
+    free(hist);
+    free(ra);
+    free(rb);
+    free(b.cl);
+    free(b.dups);
+    free(b.next);
+    if (rc)
+        return util_errf(err, rc, "out of memory building a hash index of %llu keys",
+                         (unsigned long long)n);
+    *used = b.used;
+    return 0;
+}
+
+/* The sorted build's view of a key column. */
+typedef struct fill_ctx {
+    store *s;
+    const idx_ops *ops;
+    int which; /* 0 txid index, 1 address index */
+} fill_ctx;
+
+static uint64_t fill_hash(const void *ctx, uint64_t id)
+{
+    const fill_ctx *f = ctx;
+    return store_key_hash(store_col_at(f->s, f->ops->key_col, id), f->ops->key_len);
+}
+
+static int fill_same(const void *ctx, uint64_t a, uint64_t b)
+{
+    const fill_ctx *f = ctx;
+    /* the whole row, as an insert compares (key_match): a format 3 address row's head is
+     * not the whole key */
+    key_ctx k = {f->s, f->ops, store_col_at(f->s, f->ops->key_col, a)};
+    return key_match(&k, b);
+}
+
+/* What hindex_put_h does on repointing a duplicate's entry (its redo note is muted here: the
+ * rebuilt table is synced whole). */
+static void fill_repoint(const void *ctx, uint64_t slot, uint64_t old)
+{
+    const fill_ctx *f = ctx;
+    if (colstore_ix_id(old) < f->s->undo_base[f->ops->key_col] && f->s->undo)
+        store_undo_log(f->s, NCOLS + f->which, slot, old);
+}
+
+/* The pairs of one partition of the sorted build: 16 bytes a key, so one partition (one pass
+ * over the key column) up to 64M keys; past that, a pass more per 1 GiB. */
+#define HINDEX_SORT_BUDGET ((size_t)1 << 30)
+
+/* Insert the key column's first live rows into an empty table: the table of inserting them
+ * one by one in id order, built in slot order. */
+static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live, util_err *err)
+{
+    fill_ctx f = {s, ops, x == &s->txidx ? 0 : 1};
+    store_hindex_keys k = {fill_hash, fill_same, fill_repoint, &f};
+    return store_hindex_fill_sorted(x->slots, x->cap, live, &k, HINDEX_SORT_BUDGET, &x->used, err);
 }
 
 int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,

@@ -329,6 +329,23 @@ int64_t store_hindex_find_h(const store *s, const hindex *x, const idx_ops *ops,
 int64_t store_hindex_find(const store *s, const hindex *x, const idx_ops *ops, const uint8_t *key,
                           uint64_t live);
 uint64_t store_hindex_cap_for(uint64_t keys);
+/* The keys of a table built by store_hindex_fill_sorted: the 64-bit hash of row id, whether rows
+ * a and b hold the same key, and (NULL: not wanted) each repointing of a duplicate key's entry
+ * (slot index, value before), in id order. */
+typedef struct store_hindex_keys {
+    uint64_t (*hash)(const void *ctx, uint64_t id);
+    int (*same)(const void *ctx, uint64_t a, uint64_t b);
+    void (*repoint)(const void *ctx, uint64_t slot, uint64_t old);
+    const void *ctx;
+} store_hindex_keys;
+/* Fill the zeroed table slots[0..cap) with rows 0..n-1 (n < cap): byte for byte the table of
+ * inserting them one by one in id order (linear probing, a duplicate key repointing the entry
+ * of the earlier one), built in slot order without random access to the table. *used: the
+ * occupied slots. Memory: 16 bytes a key (the (hash, id) pairs), or about budget bytes of them
+ * at once if budget is not 0 at the cost of one more pass over the rows (hashed again) per
+ * budget's worth; plus two copies of the largest of up to 512 buckets (keys by home slot). */
+int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const store_hindex_keys *k,
+                             size_t budget, uint64_t *used, util_err *err);
 int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
                        util_err *err);
 /* Both indexes rebuilt as store_hindex_build does, the txid index on a second thread: the
