@@ -210,6 +210,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         rc = store_bulk_finish(bulk, &bad, err);
         r->append_seconds += util_now() - f0;
         store_bulk_phase_seconds(bulk, r->bulk_seconds);
+        store_bulk_memory(bulk, &r->bulk_mem);
         if (rc && bad < pl->n) {
             const hdr *h = &pl->t->h[pl->path[bad]];
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
