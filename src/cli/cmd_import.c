@@ -329,10 +329,11 @@ int cmd_import(int argc, char **argv)
             json_object_set_new(phases, "bulk_finish", bp);
             const store_bulk_mem *m = &r.bulk_mem;
             json_object_set_new(j, "bulk_memory",
-                                json_pack("{s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,
+                                json_pack("{s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,
                                           "sort_heap_peak", (json_int_t)m->sort_heap_peak,
                                           "spilled_bytes", (json_int_t)m->spilled_bytes,
-                                          "rss_anon_peak", (json_int_t)m->rss_anon_peak));
+                                          "rss_anon_peak", (json_int_t)m->rss_anon_peak,
+                                          "map_drops", (json_int_t)m->map_drops));
         }
         json_object_set_new(j, "phase_seconds", phases);
         const exposure_sync_result *xr = &fc.xr;

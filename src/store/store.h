@@ -113,9 +113,11 @@ void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]
 uint64_t store_bulk_default_memory(void);
 /* What the bulk import's sorts held: the budget, the most heap they held at once (sort
  * records, merge buffers, the sort scratch), the bytes they spilled to temp files, and the
- * process's largest anonymous resident memory (RssAnon, all heap) seen between phases. */
+ * process's largest anonymous resident memory (RssAnon, all heap) seen between phases, and
+ * how often the mapped column and temp file pages, past the budget, were dropped from the
+ * process's mapping (they stay in the page cache). */
 typedef struct store_bulk_mem {
-    uint64_t budget, sort_heap_peak, spilled_bytes, rss_anon_peak;
+    uint64_t budget, sort_heap_peak, spilled_bytes, rss_anon_peak, map_drops;
 } store_bulk_mem;
 void store_bulk_memory(const store_bulk *b, store_bulk_mem *out);
 

@@ -104,6 +104,8 @@ struct store_bulk {
     double phase_s[STORE_BULK_PHASES];
     double lap;             /* util_now() at the end of the last phase timed */
     uint64_t rss_anon_peak; /* RssAnon seen at the end of a phase, bytes */
+    uint64_t work;          /* records since the last look at the mapped pages */
+    uint64_t drops;         /* times they were dropped from the mapping */
 };
 
 const char *const store_bulk_phase_names[STORE_BULK_PHASES] = {"sort_txids_outpoints",
@@ -120,18 +122,56 @@ void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]
         out[i] = b ? b->phase_s[i] : 0;
 }
 
-/* The process's anonymous resident memory (heap, thread stacks; not the mapped column
- * and temp file pages), bytes; 0 if /proc cannot say. */
-static uint64_t rss_anon(void)
+/* The process's resident memory of one kind, bytes, from /proc/self/status ("RssAnon": heap
+ * and stacks; "RssFile": mapped file pages); 0 if /proc cannot say. */
+static uint64_t rss_of(const char *kind)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
     char line[256];
+    size_t n = strlen(kind);
     unsigned long long kb = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %llu kB", &kb) == 1) break;
+        if (strncmp(line, kind, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%llu", &kb) == 1)
+            break;
     fclose(f);
     return (uint64_t)kb * 1024;
+}
+
+static uint64_t rss_anon(void)
+{
+    return rss_of("RssAnon");
+}
+
+/* The columns and the two temp files are shared file mappings: every page the passes touch
+ * stays in the process's resident set until unmapped, so a large chain's store would be
+ * resident whole, whatever the budget. Past the budget, their pages are taken out of the
+ * mapping (MADV_DONTNEED: a shared mapping's pages stay in the page cache, written ones
+ * dirty, and come back on the next touch); the kernel then writes back and evicts them as it
+ * sizes its cache. Checked every budget / 1024 records (reading /proc costs ~20 us), so that
+ * a small budget is looked after as closely as a large one. */
+
+static void drop_mapped(store_bulk *b)
+{
+    if (rss_of("RssFile") + rss_of("RssShmem") <= b->memory) return;
+    store *s = b->s;
+    for (int c = 0; c < NCOLS; c++)
+        if (s->cols[c].base && s->cols[c].mapped)
+            madvise(s->cols[c].base, s->cols[c].mapped, MADV_DONTNEED);
+    const tmpf *t[2] = {&b->prevouts, &b->addrkeys};
+    for (int i = 0; i < 2; i++)
+        if (t[i]->map) madvise((void *)t[i]->map, t[i]->bytes, MADV_DONTNEED);
+    b->drops++;
+}
+
+/* Counts n records of work, looking at the mapped pages every budget / 1024 of them. */
+static void touched(store_bulk *b, uint64_t n)
+{
+    b->work += n;
+    if (b->work >= (b->memory >> 10)) {
+        b->work = 0;
+        drop_mapped(b);
+    }
 }
 
 static void lap(store_bulk *b, int phase)
@@ -156,6 +196,7 @@ void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
     out->sort_heap_peak = b->sm.peak;
     out->spilled_bytes = b->spilled;
     out->rss_anon_peak = b->rss_anon_peak;
+    out->map_drops = b->drops;
 }
 
 static const char *const tmp_names[] = {"bulk-prevouts.tmp", "bulk-addrkeys.tmp"};
@@ -261,6 +302,7 @@ int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 
     if ((rc = store_sort_check(&b->tx, err)) || (rc = store_sort_check(&b->in, err)) ||
         (rc = store_sort_check(&b->ad, err)))
         return rc;
+    touched(b, blk->n_in + blk->n_out);
     return 0;
 }
 
@@ -461,6 +503,7 @@ static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
             }
             if (ht < 0) break;
         }
+        touched(b, 1);
         size_t q = 0;
         while (q < gn && grp[q * 4 + 1] < r[2])
             q++;
@@ -517,6 +560,7 @@ static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
     while ((rc = store_sort_next(&b->spent, &rec, err)) > 0) {
         uint64_t o[RW];
         memcpy(o, rec, sizeof o);
+        touched(b, 1);
         if (o[R_PREV] < codes[0]) {
             if (o[R_PREV] == last) {
                 o[R_PREV] = codes[2];
@@ -603,6 +647,7 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
             }
             if (rc) break;
             t->inputs = in_end;
+            touched(b, in_end - row->first_in + out_end - row->first_out);
             for (uint64_t out = row->first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
                 if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
@@ -682,6 +727,7 @@ static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
         for (; i < nk; i++)
             if (memcmp(key_at(b, r[2]), key_at(b, keys[i * 3]), sizeof(btc_addr)) == 0) break;
         uint64_t rec[3] = {r[1], r[1], STORE_NONE};
+        touched(b, 1);
         if (i < nk) {
             rec[1] = keys[i * 3 + 1], rec[2] = keys[i * 3 + 2];
             keys[i * 3 + 2] = r[1];
@@ -760,6 +806,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
             *(uint64_t *)store_col_at(s, COL_OUT_PREV_ADDR, r[0]) = r[2];
             head = (head + 1) % KEY_AHEAD, have--, i++;
+            touched(b, 1);
         }
         if (br) br->first_addr = next;
     }
