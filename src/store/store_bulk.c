@@ -122,25 +122,22 @@ void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]
         out[i] = b ? b->phase_s[i] : 0;
 }
 
-/* The process's resident memory of one kind, bytes, from /proc/self/status ("RssAnon": heap
- * and stacks; "RssFile": mapped file pages); 0 if /proc cannot say. */
-static uint64_t rss_of(const char *kind)
+/* The process's resident memory, bytes, from /proc/self/status: anonymous (heap, stacks) and
+ * mapped files (RssFile + RssShmem); 0 if /proc cannot say. */
+static void rss_now(uint64_t *anon, uint64_t *file)
 {
+    *anon = *file = 0;
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
+    if (!f) return;
     char line[256];
-    size_t n = strlen(kind);
-    unsigned long long kb = 0;
+    unsigned long long kb;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, kind, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%llu", &kb) == 1)
-            break;
+        if (sscanf(line, "RssAnon: %llu", &kb) == 1)
+            *anon = (uint64_t)kb * 1024;
+        else if (sscanf(line, "RssFile: %llu", &kb) == 1 ||
+                 sscanf(line, "RssShmem: %llu", &kb) == 1)
+            *file += (uint64_t)kb * 1024;
     fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
-static uint64_t rss_anon(void)
-{
-    return rss_of("RssAnon");
 }
 
 /* The columns and the two temp files are shared file mappings: every page the passes touch
@@ -150,10 +147,12 @@ static uint64_t rss_anon(void)
  * dirty, and come back on the next touch); the kernel then writes back and evicts them as it
  * sizes its cache. Checked every budget / 1024 records (reading /proc costs ~20 us), so that
  * a small budget is looked after as closely as a large one. */
-
 static void drop_mapped(store_bulk *b)
 {
-    if (rss_of("RssFile") + rss_of("RssShmem") <= b->memory) return;
+    uint64_t anon, file;
+    rss_now(&anon, &file);
+    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
+    if (file <= b->memory) return;
     store *s = b->s;
     for (int c = 0; c < NCOLS; c++)
         if (s->cols[c].base && s->cols[c].mapped)
@@ -179,8 +178,9 @@ static void lap(store_bulk *b, int phase)
     double now = util_now();
     b->phase_s[phase] += now - b->lap;
     b->lap = now;
-    uint64_t a = rss_anon();
-    if (a > b->rss_anon_peak) b->rss_anon_peak = a;
+    uint64_t anon, file;
+    rss_now(&anon, &file);
+    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
 }
 
 static uint64_t spilled_of(const store_sort *ss)
