@@ -262,6 +262,7 @@ void store_bulk_free(store_bulk *b)
     free(b->subsidy);
     free(b->nd);
     free(b->sm.scratch);
+    free(b->sm.spare);
     free(b);
 }
 

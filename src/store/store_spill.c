@@ -193,6 +193,18 @@ static int spill(store_sort *ss, util_err *err)
 
 int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
 {
+    store_sort_mem *m = ss->mem;
+    if (!ss->bcap && m->spare) { /* pages already touched: no faults, no zeroing */
+        size_t recs = m->spare_words / ss->w;
+        if (recs > ss->cap) recs = ss->cap;
+        uint64_t *p =
+            recs < m->spare_words / ss->w ? realloc(m->spare, recs * ss->w * sizeof *p) : m->spare;
+        if (p) {
+            account(m, (int64_t)(recs * ss->w * sizeof *p) - (int64_t)(m->spare_words * sizeof *p));
+            ss->buf = p, ss->bcap = recs;
+            m->spare = NULL, m->spare_words = 0;
+        }
+    }
     if (ss->n == ss->bcap) {
         /* past the budget's share only until the caller's next store_sort_check */
         size_t cap = ss->bcap < 4096      ? 4096
@@ -227,10 +239,19 @@ void store_sort_drop(store_sort *ss, uint64_t total)
     ss->total = total;
 }
 
+/* The record buffer goes to the spare if it is the larger. */
 static void free_buf(store_sort *ss)
 {
-    account(ss->mem, -(int64_t)(ss->bcap * ss->w * sizeof *ss->buf));
-    free(ss->buf);
+    store_sort_mem *m = ss->mem;
+    size_t words = ss->bcap * ss->w;
+    if (ss->buf && words > m->spare_words) {
+        account(m, -(int64_t)(m->spare_words * sizeof *m->spare));
+        free(m->spare);
+        m->spare = ss->buf, m->spare_words = words;
+    } else {
+        account(m, -(int64_t)(words * sizeof *ss->buf));
+        free(ss->buf);
+    }
     ss->buf = NULL, ss->n = ss->bcap = 0;
 }
 

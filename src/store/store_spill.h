@@ -15,10 +15,14 @@
 #include "../util/util.h"
 
 /* What the sorters of one bulk import share: the sort buffer (one, grown to the largest run,
- * since a fresh buffer per sort would fault and zero its pages again) and the heap count. */
+ * since a fresh buffer per sort would fault and zero its pages again), the largest record
+ * buffer a freed sorter gave back (the next sorter starts in it, for the same reason), and
+ * the heap count. The caller frees scratch and spare. */
 typedef struct store_sort_mem {
     uint64_t *scratch;
     size_t scratch_words;
+    uint64_t *spare;
+    size_t spare_words;
     uint64_t bytes, peak; /* heap held by the sorters and the scratch, now and at most */
 } store_sort_mem;
 
