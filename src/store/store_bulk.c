@@ -83,6 +83,7 @@ static void tmpf_close(tmpf *t)
  * scratch (20); mark_spent spent + byin + ad + scratch (18); addresses ad + addrout +
  * scratch (13). */
 enum { SH_TX = 2, SH_IN = 5, SH_AD = 3, SH_SPENT = 5, SH_BYIN = 5, SH_ADDROUT = 5 };
+enum { TXW = 7 }; /* words of a tx record and of an input record */
 
 struct store_bulk {
     store *s;
@@ -90,9 +91,12 @@ struct store_bulk {
     int crash_phase;
     store_totals n;    /* rows appended so far (blocks, txs, inputs, outputs) */
     store_sort_mem sm; /* the sorters' scratch and heap count */
-    store_sort tx;     /* k (first 8 txid bytes), tx id, first_out, n_out; by k */
-    store_sort in;     /* k of the spent txid, input id, tx id, vout: non-coinbase inputs; by k */
-    store_sort ad;     /* key hash, output id, index of the key in addrkeys; by hash */
+    /* k (the txid's first 8 bytes), tx id, first_out, n_out, the txid's other 24 bytes; by k */
+    store_sort tx;
+    /* k of the spent txid, input id, tx id, vout, the txid's other 24 bytes: non-coinbase
+     * inputs; by k */
+    store_sort in;
+    store_sort ad; /* key hash, output id, index of the key in addrkeys; by hash */
     store_sort spent, byin, addrout; /* made by the finish: see resolve and addresses */
     uint64_t spilled;                /* bytes written to the sorters' temp files */
     int64_t *subsidy;
@@ -230,8 +234,8 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **ou
     b->s = s;
     b->memory = memory ? memory : store_bulk_default_memory();
     b->crash_phase = crash_phase;
-    sorter(b, &b->tx, "bulk-txids.tmp", 4, 0, 0, SH_TX);
-    sorter(b, &b->in, "bulk-inputs.tmp", 4, 0, 0, SH_IN);
+    sorter(b, &b->tx, "bulk-txids.tmp", TXW, 0, 0, SH_TX);
+    sorter(b, &b->in, "bulk-inputs.tmp", TXW, 0, 0, SH_IN);
     sorter(b, &b->ad, "bulk-addrs.tmp", 3, 0, 0, SH_AD);
     char path[4300];
     for (size_t i = 0; i < sizeof tmp_names / sizeof *tmp_names; i++) {
@@ -357,7 +361,13 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
         const btc_tx *tx = &blk->txs[ti];
         uint64_t txno = t->txs + ti;
         store_put_tx(s, tx, txno, t->inputs, t->outputs, height);
-        uint64_t rec[4] = {util_le64(tx->txid), txno, t->outputs, tx->n_out};
+        uint64_t rec[TXW] = {util_le64(tx->txid),
+                             txno,
+                             t->outputs,
+                             tx->n_out,
+                             util_le64(tx->txid + 8),
+                             util_le64(tx->txid + 16),
+                             util_le64(tx->txid + 24)};
         if ((rc = store_sort_push(&b->tx, rec, err))) return rc;
         for (uint32_t k = 0; k < tx->n_in; k++) {
             const btc_txin *in = &blk->ins[tx->first_in + k];
@@ -370,7 +380,13 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             *(uint64_t *)store_col_at(s, COL_IN_PREV, inno) =
                 tx->coinbase ? STORE_COINBASE : STORE_UNRESOLVED;
             if (tx->coinbase) continue;
-            uint64_t r[4] = {util_le64(in->prev_txid), inno, txno, in->prev_vout};
+            uint64_t r[TXW] = {util_le64(in->prev_txid),
+                               inno,
+                               txno,
+                               in->prev_vout,
+                               util_le64(in->prev_txid + 8),
+                               util_le64(in->prev_txid + 16),
+                               util_le64(in->prev_txid + 24)};
             if ((rc = store_sort_push(&b->in, r, err))) return rc;
         }
         t->inputs += tx->n_in;
@@ -421,69 +437,18 @@ static const uint8_t *prevout_at(const store_bulk *b, uint64_t in)
     return b->prevouts.map + in * PREVOUT_BYTES;
 }
 
-/* An input waiting for its whole-txid check: the txs with its k that come before its own tx,
- * newest first (the incremental path's index answers the newest; a mismatch, two txids
- * sharing their first 8 bytes, falls back to the older ones). */
-enum { CANDS = 4, BATCH = 32 };
-typedef struct pending {
-    uint64_t in, vout;
-    size_t nc;
-    uint64_t c[CANDS][3]; /* tx id, first_out, n_out */
-} pending;
-
-static int check_one(store_bulk *b, const uint64_t *in_rec, const uint64_t *grp, size_t q,
-                     const uint64_t codes[3], util_err *err)
-{
-    store *s = b->s;
-    const uint8_t *want = prevout_at(b, in_rec[1]);
-    uint64_t r[RW] = {in_rec[1], 0, in_rec[3], codes[0]};
-    for (size_t p = q; p-- > 0;) {
-        const uint64_t *t = grp + p * 4;
-        if (memcmp(store_col_at(s, COL_TX_HASH, t[1]), want, 32) != 0) continue;
-        if (r[R_VOUT] >= t[3])
-            r[R_PREV] = codes[1], r[R_POS] = t[3];
-        else
-            r[R_PREV] = t[2] + r[R_VOUT];
-        break;
-    }
-    return store_sort_put(&b->spent, r, err);
-}
-
-static int check_batch(store_bulk *b, pending *pd, size_t n, const uint64_t codes[3], util_err *err)
-{
-    store *s = b->s;
-    for (size_t j = 0; j < n; j++) {
-        const uint8_t *want = prevout_at(b, pd[j].in);
-        uint64_t r[RW] = {pd[j].in, 0, pd[j].vout, codes[0]};
-        for (size_t p = 0; p < pd[j].nc; p++) {
-            const uint64_t *c = pd[j].c[p];
-            if (memcmp(store_col_at(s, COL_TX_HASH, c[0]), want, 32) != 0) continue;
-            if (r[R_VOUT] >= c[2])
-                r[R_PREV] = codes[1], r[R_POS] = c[2];
-            else
-                r[R_PREV] = c[1] + r[R_VOUT];
-            break;
-        }
-        int rc = store_sort_put(&b->spent, r, err);
-        if (rc) return rc;
-    }
-    return 0;
-}
-
 /* Merges the txids (sorted by k, then id) with the outpoints (by k, then input id): each input
- * gets the newest earlier tx with its whole txid, as R records sorted by spent output into
- * b->spent. The checks are batched: the txid and the outpoint of a batch are prefetched
- * before they are compared. */
+ * gets the newest tx with its whole txid that comes before its own tx (what the incremental
+ * path's index answers; two txids sharing their first 8 bytes fall back to the older ones),
+ * as R records sorted by spent output into b->spent. Both kinds of records carry the whole
+ * txid, so the merge reads nothing else: no random read of the tx hashes or the outpoints. */
 static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
 {
-    store *s = b->s;
     const uint64_t *t = NULL, *r;
     int ht = store_sort_next(&b->tx, &t, err), hr, rc = 0;
     uint64_t *grp = NULL, gk = 0;
     size_t gn = 0, gcap = 0;
     int gvalid = 0;
-    pending pd[BATCH];
-    size_t np = 0;
     while (ht >= 0 && (hr = store_sort_next(&b->in, &r, err)) > 0) {
         if (!gvalid || gk != r[0]) { /* the txs with the input's k, in id order */
             while (ht > 0 && t[0] < r[0])
@@ -492,48 +457,38 @@ static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
             while (ht > 0 && t[0] == r[0]) {
                 if (gn == gcap) {
                     size_t cap = gcap ? gcap * 2 : 8;
-                    uint64_t *p = realloc(grp, cap * 4 * sizeof *p);
+                    uint64_t *p = realloc(grp, cap * TXW * sizeof *p);
                     if (!p) {
                         rc = util_errf(err, UTIL_ENOMEM, "out of memory for txids");
                         goto out;
                     }
                     grp = p, gcap = cap;
                 }
-                memcpy(grp + gn++ * 4, t, 4 * sizeof *t);
+                memcpy(grp + gn++ * TXW, t, TXW * sizeof *t);
                 ht = store_sort_next(&b->tx, &t, err);
             }
             if (ht < 0) break;
         }
         touched(b, 1);
         size_t q = 0;
-        while (q < gn && grp[q * 4 + 1] < r[2])
+        while (q < gn && grp[q * TXW + 1] < r[2])
             q++;
-        if (q > CANDS) { /* more txs share these 8 bytes than a batch entry holds */
-            if ((rc = check_batch(b, pd, np, codes, err)) ||
-                (rc = check_one(b, r, grp, q, codes, err)))
-                goto out;
-            np = 0;
-            continue;
+        uint64_t o[RW] = {r[1], 0, r[3], codes[0]};
+        for (size_t p = q; p-- > 0;) {
+            const uint64_t *g = grp + p * TXW;
+            if (g[4] != r[4] || g[5] != r[5] || g[6] != r[6]) continue;
+            if (o[R_VOUT] >= g[3])
+                o[R_PREV] = codes[1], o[R_POS] = g[3];
+            else
+                o[R_PREV] = g[2] + o[R_VOUT];
+            break;
         }
-        pending *e = &pd[np++];
-        e->in = r[1], e->vout = r[3], e->nc = q;
-        for (size_t p = 0; p < q; p++) {
-            const uint64_t *g = grp + (q - 1 - p) * 4;
-            e->c[p][0] = g[1], e->c[p][1] = g[2], e->c[p][2] = g[3];
-        }
-        __builtin_prefetch(prevout_at(b, e->in));
-        if (q) __builtin_prefetch(store_col_at(s, COL_TX_HASH, e->c[0][0]));
-        if (np == BATCH) {
-            if ((rc = check_batch(b, pd, np, codes, err))) goto out;
-            np = 0;
-        }
+        if ((rc = store_sort_put(&b->spent, o, err))) goto out;
     }
     if (ht < 0)
         rc = ht;
     else if (hr < 0)
         rc = hr;
-    else
-        rc = check_batch(b, pd, np, codes, err);
 out:
     free(grp);
     return rc;

@@ -59,6 +59,14 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int 
                 d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
             }
             break;
+        case 7:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * 7;
+                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 7;
+                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
+                d[4] = r[4], d[5] = r[5], d[6] = r[6];
+            }
+            break;
         default:
             for (size_t i = 0; i < n; i++) {
                 const uint64_t *r = src + i * w;
