@@ -5,16 +5,19 @@
  *  add_block  every block in chain order: the columns that need nothing from other blocks are
  *             appended in sequence (blocks, tx hashes and rows, output values and types,
  *             payloads); inputs, txids and addresses become sort records;
- *  resolve    txids and outpoints radix-sorted by the txid's first 8 bytes and merged (the
- *             newest earlier tx with the txid, as the incremental path's index answers), each
- *             match checked against the whole txid; then by spent output (spent marks, values,
- *             double spends), then by input;
+ *  resolve    txids and outpoints sorted by the txid's first 8 bytes and merged (the newest
+ *             earlier tx with the whole txid, as the incremental path's index answers); then
+ *             by spent output (spent marks, values, double spends), then by input;
  *  validate   one pass in chain order with the incremental path's checks in its order, so the
  *             first failure is the one it reports, with its words;
  *  addresses  (key, output) sorted: ids in order of first appearance, each output's previous
  *             output of its address, each address's last output;
  *  indexes    both hash indexes built once, in id order, at their final size (what a store
  *             grown insert by insert holds after its close: see store_hindex_cap_for).
+ * Every sort is store_spill.c's external stable sort: within the memory budget (shares below)
+ * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
+ * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
+ * are dropped from the mapping past the budget too (drop_mapped).
  * Nothing is committed here: the caller commits once. A kill at any point leaves the empty
  * committed store (rows past the MANIFEST are cut at the next open); temp files are removed
  * at the next begin. */
