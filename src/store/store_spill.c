@@ -237,8 +237,8 @@ int store_sort_check(store_sort *ss, util_err *err)
 
 int store_sort_put(store_sort *ss, const uint64_t *rec, util_err *err)
 {
-    int rc = store_sort_push(ss, rec, err);
-    return rc ? rc : store_sort_check(ss, err);
+    int rc = store_sort_check(ss, err); /* before: the buffer never grows past its share */
+    return rc ? rc : store_sort_push(ss, rec, err);
 }
 
 void store_sort_drop(store_sort *ss, uint64_t total)
