@@ -110,7 +110,7 @@ struct store_bulk {
     size_t nd_cap;
     double phase_s[STORE_BULK_PHASES];
     double lap;             /* util_now() at the end of the last phase timed */
-    uint64_t rss_anon_peak; /* RssAnon seen at the end of a phase, bytes */
+    uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
     uint64_t work;          /* records since the last look at the mapped pages */
     uint64_t drops;         /* times they were dropped from the mapping */
 };
