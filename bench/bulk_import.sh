@@ -1,36 +1,52 @@
 #!/bin/bash
 # Bulk import (import --bulk) against the incremental import and the hashing bound, same run.
 #
-#   bench/bulk_import.sh CHAIN_DIR...        (RUNS=3 by default; WORK=/tmp/cointrail-bulk-bench)
+#   [MEMORY="1G 4G"] [RUNS=3] [WORK=DIR] [INCREMENTAL=0] bench/bulk_import.sh CHAIN_DIR...
 #
 # For each chain directory of blk files (make one with `cointrail generate`, see
 # bench/import.sh; a read-only one is fine: stores go to WORK and are deleted), RUNS rounds of:
 # `openssl dgst -sha256` over the blk files (the hashing bound: every byte hashed once, one
 # core), `cointrail import` (incremental, one commit at the end: --commit-seconds 100000, its
-# best case) and `cointrail import --bulk` (`--memory`, a sort budget, is not built yet),
-# all --no-exposure (the import alone), each under /usr/bin/time -v. Prints per round and
-# the medians: wall seconds, CPU seconds (user + sys: on a shared machine the wall time
-# includes waiting for a core), peak RSS, the ratio to the bound (bound time / import time, wall
-# and CPU) and the cost per tx. The first round's two stores are compared file by file (cmp).
-# Page cache warm (the files are read once first). States the load (uptime) before and after.
+# best case; left out with INCREMENTAL=0), `cointrail import --bulk` (its default budget) and
+# `cointrail import --bulk --memory M` for each M of MEMORY, all --no-exposure (the import
+# alone), each under /usr/bin/time -v. Prints per round and the medians: wall seconds, CPU
+# seconds (user + sys: on a shared machine the wall time includes waiting for a core), peak RSS
+# (which counts the mapped column, blk and temp file pages), the bulk imports' heap (their
+# --json bulk_memory: sort_heap_peak, the sorts' own count; rss_anon_peak, the process's
+# anonymous resident memory at the end of the finish's phases) and bytes spilled, the ratio to
+# the bound (bound time / import time, wall and CPU) and the cost per tx. The first round's
+# stores are compared file by file (cmp) with the first one's. Page cache warm (the files are
+# read once first). States the load (uptime) before and after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/cointrail}
 RUNS=${RUNS:-3}
 WORK=${WORK:-/tmp/cointrail-bulk-bench}
+MEMORY=${MEMORY:-}
+INCREMENTAL=${INCREMENTAL:-1}
 [ -x "$BIN" ] || scripts/build.sh build
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"/db-*' EXIT
 
-timed() { # OUT CMD... -> OUT holds "wall cpu rss_kb"
+timed() { # OUT CMD... -> OUT holds "wall cpu rss_kb"; CMD's stdout in OUT.out
     local out=$1
     shift
-    /usr/bin/time -v -o "$out.time" "$@" >/dev/null
+    /usr/bin/time -v -o "$out.time" "$@" >"$out.out"
     awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i]}
                 /User time/ {u = $2} /System time/ {s = $2} /Maximum resident/ {m = $2}
                 END {printf "%.3f %.3f %d\n", w, u + s, m}' "$out.time" >"$out"
 }
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+heap() { # the --json summary in $1 -> "sort_heap_peak_MB rss_anon_peak_MB spilled_MB" (0 0 0 without)
+    /usr/bin/python3 -c 'import json, sys
+m = json.load(open(sys.argv[1])).get("bulk_memory") or {}
+print(" ".join(str(m.get(k, 0) // 1000000) for k in ("sort_heap_peak", "rss_anon_peak", "spilled_bytes")))' "$1"
+}
+
+names=() args=()
+if [ "$INCREMENTAL" = 1 ]; then names+=("import (incremental)") args+=("--commit-seconds 100000"); fi
+names+=("import --bulk") args+=("--bulk")
+for m in $MEMORY; do names+=("import --bulk --memory $m") args+=("--bulk --memory $m"); done
 
 echo "load before: $(uptime)"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"
@@ -39,35 +55,40 @@ for chain in "$@"; do
     bytes=$(cat "${files[@]}" | wc -c) # also warms the page cache
     echo
     echo "chain $chain: ${#files[@]} blk files, $((bytes / 1000000)) MB"
-    : >"$WORK/rows"
+    for v in "${!names[@]}"; do : >"$WORK/rows$v"; done
+    : >"$WORK/rows-sha"
     for r in $(seq "$RUNS"); do
         timed "$WORK/sha" openssl dgst -sha256 "${files[@]}"
-        rm -rf "$WORK/db-inc" "$WORK/db-bulk"
-        timed "$WORK/inc" "$BIN" import --quiet --no-exposure --commit-seconds 100000 --db "$WORK/db-inc" "$chain"
-        timed "$WORK/bulk" "$BIN" import --quiet --no-exposure --bulk --db "$WORK/db-bulk" "$chain"
-        txs=$(awk '$1 == "txs" {print $2}' "$WORK/db-bulk/MANIFEST")
-        if [ "$r" = 1 ]; then
-            same=yes
-            while read -r f; do cmp -s "$WORK/db-inc/$f" "$WORK/db-bulk/$f" || same="NO ($f)"; done \
-                < <(cd "$WORK/db-inc" && find . -type f)
-            echo "  txs $txs; stores byte for byte equal: $same; store $(du -sb --exclude=undo.log "$WORK/db-bulk" | cut -f1) bytes"
-        fi
-        rm -rf "$WORK/db-inc" "$WORK/db-bulk"
-        read -r sw sc _ <"$WORK/sha"
-        read -r iw ic ir <"$WORK/inc"
-        read -r bw bc br <"$WORK/bulk"
-        printf '  round %d (%s): sha256 %.2fs (cpu %.2fs) | incremental %.2fs (cpu %.2fs, %d MB) | bulk %.2fs (cpu %.2fs, %d MB)\n' \
-            "$r" "$(uptime | sed 's/.*load/load/')" "$sw" "$sc" "$iw" "$ic" $((ir / 1024)) "$bw" "$bc" $((br / 1024))
-        echo "$sw $sc $iw $ic $ir $bw $bc $br $txs" >>"$WORK/rows"
+        cat "$WORK/sha" >>"$WORK/rows-sha"
+        line="  round $r: sha256 $(awk '{printf "%.2fs (cpu %.2fs)", $1, $2}' "$WORK/sha")"
+        for v in "${!names[@]}"; do
+            rm -rf "$WORK/db-$v"
+            # shellcheck disable=SC2086
+            timed "$WORK/imp$v" "$BIN" import --quiet --json --no-exposure ${args[$v]} --db "$WORK/db-$v" "$chain"
+            txs=$(awk '$1 == "txs" {print $2}' "$WORK/db-$v/MANIFEST")
+            echo "$(cat "$WORK/imp$v") $(heap "$WORK/imp$v.out") $txs" >>"$WORK/rows$v"
+            line="$line | ${names[$v]#import } $(awk '{printf "%.2fs (cpu %.2fs, %d MB)", $1, $2, $3 / 1024}' "$WORK/imp$v")"
+            if [ "$r" = 1 ] && [ "$v" != 0 ]; then
+                same=yes
+                while read -r f; do cmp -s "$WORK/db-0/$f" "$WORK/db-$v/$f" || same="NO ($f)"; done \
+                    < <(cd "$WORK/db-0" && find . -type f)
+                echo "  ${names[$v]}: txs $txs; store byte for byte equal to ${names[0]}'s: $same"
+            fi
+        done
+        for v in "${!names[@]}"; do rm -rf "$WORK/db-$v"; done
+        echo "$line ($(uptime | sed 's/.*load/load/'))"
     done
-    col() { awk -v c="$1" '{print $c}' "$WORK/rows" | median; }
-    sw=$(col 1) sc=$(col 2) iw=$(col 3) ic=$(col 4) ir=$(col 5) bw=$(col 6) bc=$(col 7) br=$(col 8) txs=$(col 9)
-    awk -v sw="$sw" -v sc="$sc" -v iw="$iw" -v ic="$ic" -v ir="$ir" -v bw="$bw" -v bc="$bc" -v br="$br" -v t="$txs" -v n="$RUNS" 'BEGIN {
-        printf "  medians of %d:\n", n
-        printf "  %-28s %8.2f s wall %8.2f s cpu\n", "openssl dgst -sha256 (bound)", sw, sc
-        printf "  %-28s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak %d MB\n", "import (incremental)", iw, ic, sw / iw, sc / ic, iw / t * 1e6, ir / 1024
-        printf "  %-28s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak %d MB\n", "import --bulk", bw, bc, sw / bw, sc / bc, bw / t * 1e6, br / 1024
-        printf "  bulk / incremental: %.2fx faster (wall), %.2fx (cpu)\n", iw / bw, ic / bc }'
+    sw=$(awk '{print $1}' "$WORK/rows-sha" | median) sc=$(awk '{print $2}' "$WORK/rows-sha" | median)
+    echo "  medians of $RUNS:"
+    printf '  %-34s %8.2f s wall %8.2f s cpu\n' "openssl dgst -sha256 (bound)" "$sw" "$sc"
+    for v in "${!names[@]}"; do
+        col() { awk -v c="$1" '{print $c}' "$WORK/rows$v" | median; }
+        awk -v name="${names[$v]}" -v sw="$sw" -v sc="$sc" -v w="$(col 1)" -v c="$(col 2)" -v rss="$(col 3)" \
+            -v hp="$(col 4)" -v ha="$(col 5)" -v sp="$(col 6)" -v t="$(col 7)" 'BEGIN {
+            printf "  %-34s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak RSS %d MB", name, w, c, sw / w, sc / c, w / t * 1e6, rss / 1024
+            if (name ~ /bulk/) printf "  sort heap %d MB  RssAnon %d MB  spilled %d MB", hp, ha, sp
+            printf "\n" }'
+    done
 done
 echo
 echo "load after: $(uptime)"

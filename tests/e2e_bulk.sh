@@ -8,7 +8,9 @@
 # and a rerun gives the same bytes. Crafted invalid chains (double spends, a missing output,
 # overspending, a greedy coinbase, two faults) are refused with the incremental path's exact
 # message (and forged work, 64-bit overflows, greedy coinbases: tests/pow_craft.py), leaving the
-# store empty. A full disk (or a file size limit) is an error, not a signal.
+# store empty. A full disk (or a file size limit) is an error, not a signal. All of it again with
+# the smallest sort budget (--memory 1M: sorted runs spilled to temp files and merged), which
+# gives the same bytes and the same messages, and names the temp file a full disk stopped.
 source "$(dirname "$0")/common.sh"
 SMALL=
 cleanup() {
@@ -36,6 +38,12 @@ compare() {
     imp --db "$T/$name.inc" "$@" || bad "$name: incremental import"
     "$BIN" import --bulk --json --db "$T/$name.bulk" "$@" >"$T/$name.imp.json" || bad "$name: bulk import"
     same_tree "$T/$name.inc" "$T/$name.bulk" && ok || bad "$name: bulk store differs from the incremental one"
+    # the smallest budget: every sort spills runs (and merges them in passes) when it has more
+    # than a few thousand records
+    "$BIN" import --bulk --memory 1M --json --db "$T/$name.bulkm" "$@" >"$T/$name.impm.json" ||
+        bad "$name: bulk import --memory 1M"
+    same_tree "$T/$name.inc" "$T/$name.bulkm" && ok || bad "$name: bulk --memory 1M store differs from the incremental one"
+    ls "$T/$name.bulkm" | grep -q '\.tmp$' && bad "$name: --memory 1M left temp files" || ok
     "$BIN" stats --db "$T/$name.inc" --recompute --json >"$T/$name.inc.stats" || bad "$name: stats --recompute (incremental)"
     "$BIN" stats --db "$T/$name.bulk" --recompute --json >"$T/$name.bulk.stats" || bad "$name: stats --recompute (bulk)"
     cmp -s "$T/$name.inc.stats" "$T/$name.bulk.stats" && ok || bad "$name: stats --recompute differ"
@@ -47,6 +55,16 @@ compare() {
     --scenarios 4 --scenario-blocks 120 --file-size 2 --quiet >/dev/null || bad "generate g1"
 [ "$(ls "$T/g1"/blk*.dat | wc -l)" -ge 6 ] && ok || bad "g1: want several blk files"
 compare g1 "$T/g1"
+# g1 has more records than a 1M budget holds: runs were spilled and merged; the heap the sorts
+# held stayed near the budget (a block's records may pass it until the block is in)
+$PY - "$T/g1.impm.json" "$T/g1.imp.json" <<'EOF' && ok || bad "g1: --memory 1M did not spill, or its sorts held more than the budget"
+import json, sys
+m = json.load(open(sys.argv[1]))["bulk_memory"]
+d = json.load(open(sys.argv[2]))["bulk_memory"]
+assert m["budget"] == 1 << 20 and m["spilled_bytes"] > 1 << 20, m
+assert m["sort_heap_peak"] <= 1.25 * m["budget"], m
+assert d["spilled_bytes"] == 0 and d["budget"] >= 1 << 20, d  # the default: one run each
+EOF
 # the truth of the generator, independent of both imports
 "$BIN" stats --db "$T/g1.bulk" --json >"$T/g1.truthstats"
 $PY tests/stats_truth.py "$T/g1.truthstats" "$T/g1/truth.jsonl" && ok || bad "g1: bulk stats differ from the generator's truth"
@@ -83,6 +101,14 @@ compare bip30 "$T/bip30.blk"
 # ---- mainnet's first 439 blocks ----
 compare mainnet demo/blk00000.dat
 
+# ---- a budget below the smallest, or not a size: refused before anything is written ----
+for m in 512K 1000000 0 -1G 4X ""; do
+    "$BIN" import --bulk --memory "$m" --db "$T/mtiny" "$T/g1" >/dev/null 2>"$T/mtiny.err"
+    rc=$?
+    [ $rc = 2 ] && grep -q "at least 1M" "$T/mtiny.err" && [ ! -e "$T/mtiny" ] && ok ||
+        bad "--memory '$m': exit $rc, $(cat "$T/mtiny.err")"
+done
+
 # ---- kill -9 in every phase, then rerun ----
 for phase in 2 3 4 5 6 7; do
     D=$T/kill$phase
@@ -96,6 +122,15 @@ for phase in 2 3 4 5 6 7; do
     [ "$(blocks_of "$D")" = 0 ] && ok || bad "phase $phase: the killed import left blocks visible"
     imp --bulk --db "$D" "$T/g1" || bad "phase $phase: rerun"
     same_tree "$T/g1.inc" "$D" && ok || bad "phase $phase: killed and rerun, the store differs"
+done
+# the same with spilled runs on disk when killed
+for phase in 3 4 5 6 7; do
+    D=$T/killm$phase
+    COINTRAIL_TEST_BULK_CRASH_PHASE=$phase "$BIN" import --bulk --memory 1M --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+    rc=$?
+    [ $rc = 137 ] && ok || bad "phase $phase --memory 1M: no SIGKILL (exit $rc)"
+    imp --bulk --memory 1M --db "$D" "$T/g1" || bad "phase $phase --memory 1M: rerun"
+    same_tree "$T/g1.inc" "$D" && ok || bad "phase $phase --memory 1M: killed and rerun, the store differs"
 done
 # killed twice at different phases, then the incremental path finishes it
 D=$T/killmix
@@ -120,6 +155,10 @@ for kind in double respend vout overspend coinbase twofaults; do
     grep -q "block at offset" "$T/$kind.inc.err" && cmp -s "$T/$kind.inc.err" "$T/$kind.bulk.err" && ok ||
         bad "$kind: messages differ: '$(cat "$T/$kind.inc.err")' vs '$(cat "$T/$kind.bulk.err")'"
     [ "$(blocks_of "$T/$kind.bulk")" = 0 ] && ok || bad "$kind: the refused bulk import left blocks"
+    "$BIN" import --quiet --bulk --memory 1M --db "$T/$kind.bulkm" "$T/$kind.blk" >/dev/null 2>"$T/$kind.bulkm.err"
+    c=$?
+    [ $c = 1 ] && cmp -s "$T/$kind.inc.err" "$T/$kind.bulkm.err" && ok ||
+        bad "$kind --memory 1M: exit $c, '$(cat "$T/$kind.bulkm.err")'"
     ls "$T/$kind.bulk" | grep -q '\.tmp$' && bad "$kind: temp files left" || ok
 done
 grep -q "twice" "$T/twofaults.bulk.err" && ok || bad "twofaults: not the first fault reported"
@@ -157,6 +196,10 @@ for case in powdir:"$T/powdir" overflow:"$T/craft/overflow.dat" greedy:"$T/craft
     b=$?
     [ $a = 1 ] && [ $b = 1 ] && cmp -s "$T/$name.inc.err" "$T/$name.bulk.err" && ok ||
         bad "$name: exits $a/$b, messages '$(cat "$T/$name.inc.err")' vs '$(cat "$T/$name.bulk.err")'"
+    "$BIN" import --quiet --bulk --memory 1M --db "$T/$name.bulkm" "$path" >/dev/null 2>"$T/$name.bulkm.err"
+    c=$?
+    [ $c = 1 ] && cmp -s "$T/$name.inc.err" "$T/$name.bulkm.err" && ok ||
+        bad "$name --memory 1M: exit $c, '$(cat "$T/$name.bulkm.err")'"
     [ "$(blocks_of "$T/$name.bulk")" = 0 ] && ok || bad "$name: the refused bulk import left blocks"
 done
 compare spendsum "$T/craft/spendsum.dat"
@@ -170,9 +213,36 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=6m tmpf
         bad "disk full: exit $rc (135 is SIGBUS), $(cat "$T/full.err")"
     [ "$(blocks_of "$SMALL/db")" = 0 ] && ok || bad "disk full: blocks visible"
     ls "$SMALL/db" | grep -q '\.tmp$' && bad "disk full: temp files left" || ok
+    umount "$SMALL"
+    # with --memory 1M the sorts spill: at some size of the file system the disk is full at a
+    # spill, which must be an error naming the temp file
+    spillfull=
+    for mb in $(seq 10 2 40); do
+        mount -t tmpfs -o size=${mb}m tmpfs "$SMALL" || { bad "mount tmpfs ${mb}m"; break; }
+        "$BIN" import --quiet --bulk --memory 1M --db "$SMALL/db" "$T/g1" >/dev/null 2>"$T/full.err"
+        rc=$?
+        ls "$SMALL/db" | grep -q '\.tmp$' && bad "disk full ${mb}m: temp files left" || ok
+        umount "$SMALL"
+        [ $rc = 0 ] && break
+        [ $rc = 1 ] && grep -q "No space left on device" "$T/full.err" && ok ||
+            bad "disk full ${mb}m, --memory 1M: exit $rc, $(cat "$T/full.err")"
+        grep -q "bulk-[a-z]*\.tmp: write failed: No space left on device" "$T/full.err" && { spillfull=$mb; break; }
+    done
+    [ -n "$spillfull" ] && ok || bad "--memory 1M: no tmpfs size made a spill fail"
 else
     echo "not root or no tmpfs: the disk-full part is not run (the file size limit part is)"
 fi
+# a file size limit met by a spill (some limit between the columns' sizes and the temp files')
+spilllim=
+for kb in $(seq 3000 250 8000); do
+    (ulimit -f $kb && exec "$BIN" import --quiet --bulk --memory 1M --db "$T/liml" "$T/g1") >/dev/null 2>"$T/liml.err"
+    rc=$?
+    rm -rf "$T/liml"
+    [ $rc = 0 ] && break
+    [ $rc = 1 ] && grep -q "File too large" "$T/liml.err" && ok || bad "file size limit ${kb}K, --memory 1M: exit $rc, $(cat "$T/liml.err")"
+    grep -q "bulk-[a-z]*\.tmp: write failed: File too large" "$T/liml.err" && { spilllim=$kb; break; }
+done
+[ -n "$spilllim" ] && ok || bad "--memory 1M: no file size limit made a spill fail"
 (ulimit -f 3000 && exec "$BIN" import --quiet --bulk --db "$T/lim" "$T/g1") >/dev/null 2>"$T/lim.err"
 rc=$?
 [ $rc = 1 ] && grep -q "File too large" "$T/lim.err" && ok ||

@@ -15,7 +15,7 @@
 static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
-    "                        [--no-exposure] [--bulk] PATH...\n"
+    "                        [--no-exposure] [--bulk [--memory SIZE]] PATH...\n"
     "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json]\n"
     "                        [--no-exposure] BLOCKS_DIR\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
@@ -37,8 +37,10 @@ static const char import_usage[] =
     "--bulk: a first import into an empty store is built by sorting and streaming\n"
     "(docs/performance.md, \"Bulk import\"): the same store, byte for byte, as without it,\n"
     "committed once at the end (an interrupted one starts again when rerun); a store with\n"
-    "blocks is caught up block by block as usual. Its sorts run in memory, about 280 bytes per\n"
-    "tx (a sort budget, --memory, is not built yet).\n"
+    "blocks is caught up block by block as usual. --memory SIZE (K, M, G suffixes; at least\n"
+    "1M) bounds its sort records: what does not fit is spilled as sorted runs to temp files\n"
+    "in the store directory (bulk-*.tmp) and merged; by default a quarter of the physical\n"
+    "memory. The columns are memory-mapped files besides (page cache, not the budget).\n"
     "A new store gets an exposure index (docs/exposure.md), which every import (every commit\n"
     "with --follow) then brings up to date after its blocks; --no-exposure makes a store\n"
     "without one (or leaves an existing one behind: cointrail exposure build catches up).\n";
@@ -106,6 +108,39 @@ static void print_round(void *ctx, const ingest_round *r)
         printf(", %llu txs) committed in %.3fs\n", (unsigned long long)r->txs_added, r->seconds);
     }
     fflush(stdout);
+}
+
+/* "4G", "512M", "65536K", "1048576": bytes, the suffixes binary (K = 1024). */
+static int parse_size(const char *arg, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || end == arg || arg[0] == '-') return -1;
+    int shift = 0;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        shift = 10, end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20, end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30, end++;
+        break;
+    case 't':
+    case 'T':
+        shift = 40, end++;
+        break;
+    default:
+        break;
+    }
+    if (*end || v > (UINT64_MAX >> shift)) return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
 }
 
 int cmd_import(int argc, char **argv)
@@ -202,11 +237,14 @@ int cmd_import(int argc, char **argv)
             o.bulk = 1;
             break;
         case 'M':
-            /* Refused rather than accepted and ignored: a budget that is not kept would let a
-             * first import of a large chain run out of memory while the user thinks it bounded. */
-            fprintf(stderr, "cointrail: --memory: not built yet: the bulk path sorts in memory, "
-                            "about 280 bytes per tx (docs/performance.md, \"Bulk import\")\n");
-            return CLI_USAGE;
+            if (parse_size(optarg, &o.memory) || o.memory < STORE_BULK_MIN_MEMORY) {
+                fprintf(stderr,
+                        "cointrail: --memory: want a size of at least 1M (bytes, or with a K, M or "
+                        "G suffix), not '%s'\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'h':
             fputs(import_usage, stdout);
             return CLI_OK;
@@ -289,6 +327,13 @@ int cmd_import(int argc, char **argv)
             for (int i = 0; i < STORE_BULK_PHASES; i++)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
             json_object_set_new(phases, "bulk_finish", bp);
+            const store_bulk_mem *m = &r.bulk_mem;
+            json_object_set_new(j, "bulk_memory",
+                                json_pack("{s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,
+                                          "sort_heap_peak", (json_int_t)m->sort_heap_peak,
+                                          "spilled_bytes", (json_int_t)m->spilled_bytes,
+                                          "rss_anon_peak", (json_int_t)m->rss_anon_peak,
+                                          "map_drops", (json_int_t)m->map_drops));
         }
         json_object_set_new(j, "phase_seconds", phases);
         const exposure_sync_result *xr = &fc.xr;

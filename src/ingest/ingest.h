@@ -32,7 +32,7 @@ typedef struct ingest_opts {
      * streaming, the same bytes as the incremental path gives, committed once at the end. A
      * non-empty store is always imported incrementally. */
     int bulk;
-    uint64_t memory;      /* the bulk path's sort budget in bytes (0: no limit given) */
+    uint64_t memory;      /* the bulk path's sort budget in bytes (0: its default) */
     int bulk_crash_phase; /* test hook: SIGKILL on entering that bulk phase (3-7), 0 never */
 } ingest_opts;
 
@@ -50,6 +50,7 @@ typedef struct ingest_result {
      * committing. */
     double scan_seconds, wait_seconds, append_seconds, commit_seconds;
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
+    store_bulk_mem bulk_mem;                /* and its memory */
     uint64_t commits;                       /* store commits made */
     int stopped; /* o->wait said stop: what was appended is committed, the rest not read */
 } ingest_result;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../btc/btc.h"
@@ -117,9 +118,21 @@ static void draw_progress(FILE *out, const ingest_result *r, size_t done, size_t
  * nothing was appended (a first import records the network), else an empty run leaves the
  * MANIFEST alone (readers watching it see no change). o->wait is asked between blocks whether
  * to stop (r->stopped): what was appended is then committed. */
+/* The header scan and the parsers read the blk files through private read-only mappings:
+ * every page read stays in the process's resident set until unmapped, the whole chain by the
+ * end. The bulk path, whose memory is bounded (--memory), takes them out of the mappings
+ * every so often (they stay in the page cache and come back on the next read). */
+static void drop_blk_pages(const file_list *fl)
+{
+    for (size_t i = 0; i < fl->n; i++)
+        if (fl->files[i].map) madvise((void *)fl->files[i].map, fl->files[i].size, MADV_DONTNEED);
+}
+
 static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_commit,
                       store_bulk *bulk, ingest_result *r, util_err *err)
 {
+    uint64_t since_drop = 0, drop_every = (o->memory ? o->memory : store_bulk_default_memory()) / 4;
+    if (bulk) drop_blk_pages(pl->fl); /* read by the header scan */
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
@@ -159,6 +172,10 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         if (o->crash_after_blocks && r->blocks_added == o->crash_after_blocks) raise(SIGKILL);
         r->txs_added += sl->blk.n_tx;
         r->bytes_added += h->size;
+        if (bulk && (since_drop += h->size) >= drop_every) {
+            drop_blk_pages(pl->fl);
+            since_drop = 0;
+        }
         pthread_mutex_lock(&pl->mu);
         sl->seq = -1;
         pl->applied = i + 1;
@@ -210,6 +227,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         rc = store_bulk_finish(bulk, &bad, err);
         r->append_seconds += util_now() - f0;
         store_bulk_phase_seconds(bulk, r->bulk_seconds);
+        store_bulk_memory(bulk, &r->bulk_mem);
         if (rc && bad < pl->n) {
             const hdr *h = &pl->t->h[pl->path[bad]];
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,

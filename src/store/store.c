@@ -303,8 +303,10 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         /* An index rebuild killed half way leaves its table (the size of the whole index),
          * a bulk import killed before its commit its temp files (store_bulk.c); nothing reads
          * them, and holding the lock, this process is the only one to write them. */
-        static const char *const leftovers[] = {"txid.idx.new", "addr.idx.new", "bulk-prevouts.tmp",
-                                                "bulk-addrkeys.tmp"};
+        static const char *const leftovers[] = {
+            "txid.idx.new",     "addr.idx.new",    "bulk-prevouts.tmp", "bulk-addrkeys.tmp",
+            "bulk-txids.tmp",   "bulk-inputs.tmp", "bulk-addrs.tmp",    "bulk-spent.tmp",
+            "bulk-byinput.tmp", "bulk-addrout.tmp"};
         for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++) {
             snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
             unlink(path);

@@ -91,10 +91,11 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
  * resolves inputs, applies store_append_block's checks in its order (the first failure is
  * the one it would report, in its words; *bad_block names the block's height), numbers the
  * addresses and builds both indexes. Nothing is committed: store_commit afterwards, once; a
- * crash before it leaves the empty store. memory: the sort budget in bytes (advisory: the
- * sorts are in memory). crash_phase: a test hook, SIGKILL on entering that phase (3-7), 0
- * never. Temp files (bulk-*.tmp in the store directory) are removed by store_bulk_free and by
- * the next store_bulk_begin. *out is the caller's: store_bulk_free it. */
+ * crash before it leaves the empty store. memory: the budget in bytes of the sort records
+ * (at least STORE_BULK_MIN_MEMORY; 0: store_bulk_default_memory()): what does not fit is
+ * spilled as sorted runs to temp files and merged. crash_phase: a test hook, SIGKILL on entering
+ * that phase (3-7), 0 never. Temp files (bulk-*.tmp in the store directory) are removed by
+ * store_bulk_free and by the next store_bulk_begin. *out is the caller's: store_bulk_free it. */
 typedef struct store_bulk store_bulk;
 int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **out, util_err *err);
 int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
@@ -107,6 +108,19 @@ void store_bulk_free(store_bulk *b);
 enum { STORE_BULK_PHASES = 7 };
 extern const char *const store_bulk_phase_names[STORE_BULK_PHASES];
 void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]);
+/* The smallest budget (below it the merges' reads would be tiny) and the default: a quarter of
+ * the physical memory (the rest is for the columns' pages and the page cache). */
+#define STORE_BULK_MIN_MEMORY (1u << 20)
+uint64_t store_bulk_default_memory(void);
+/* What the bulk import's sorts held: the budget, the most heap they held at once (sort
+ * records, merge buffers, the sort scratch), the bytes they spilled to temp files, and the
+ * process's largest anonymous resident memory (RssAnon, all heap) seen between phases, and
+ * how often the mapped column and temp file pages, past the budget, were dropped from the
+ * process's mapping (they stay in the page cache). */
+typedef struct store_bulk_mem {
+    uint64_t budget, sort_heap_peak, spilled_bytes, rss_anon_peak, map_drops;
+} store_bulk_mem;
+void store_bulk_memory(const store_bulk *b, store_bulk_mem *out);
 
 /* ---- reads (valid for ids below the committed totals) ---- */
 const uint8_t *store_block_hash(const store *s, uint64_t height);

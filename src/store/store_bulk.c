@@ -5,20 +5,24 @@
  *  add_block  every block in chain order: the columns that need nothing from other blocks are
  *             appended in sequence (blocks, tx hashes and rows, output values and types,
  *             payloads); inputs, txids and addresses become sort records;
- *  resolve    txids and outpoints radix-sorted by the txid's first 8 bytes and merged (the
- *             newest earlier tx with the txid, as the incremental path's index answers), each
- *             match checked against the whole txid; then by spent output (spent marks, values,
- *             double spends), then by input;
+ *  resolve    txids and outpoints sorted by the txid's first 8 bytes and merged (the newest
+ *             earlier tx with the whole txid, as the incremental path's index answers); then
+ *             by spent output (spent marks, values, double spends), then by input;
  *  validate   one pass in chain order with the incremental path's checks in its order, so the
  *             first failure is the one it reports, with its words;
  *  addresses  (key, output) sorted: ids in order of first appearance, each output's previous
  *             output of its address, each address's last output;
  *  indexes    both hash indexes built once, in id order, at their final size (what a store
  *             grown insert by insert holds after its close: see store_hindex_cap_for).
+ * Every sort is store_spill.c's external stable sort: within the memory budget (shares below)
+ * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
+ * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
+ * are dropped from the mapping past the budget too (drop_mapped).
  * Nothing is committed here: the caller commits once. A kill at any point leaves the empty
  * committed store (rows past the MANIFEST are cut at the next open); temp files are removed
  * at the next begin. */
 #include "store_int.h"
+#include "store_spill.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,32 +31,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-/* An array of records of w words. */
-typedef struct vec {
-    uint64_t *a;
-    size_t n, cap;
-    int w;
-} vec;
-
-static int vec_push(vec *v, const uint64_t *rec)
-{
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 4096;
-        uint64_t *p = realloc(v->a, cap * v->w * sizeof *p);
-        if (!p) return UTIL_ENOMEM;
-        v->a = p, v->cap = cap;
-    }
-    memcpy(v->a + v->n * v->w, rec, v->w * sizeof *rec);
-    v->n++;
-    return 0;
-}
-
-static void vec_free(vec *v)
-{
-    free(v->a);
-    v->a = NULL, v->n = v->cap = 0;
-}
 
 /* A temp file written in sequence and read back through a mapping. */
 typedef struct tmpf {
@@ -102,26 +80,39 @@ static void tmpf_close(tmpf *t)
 
 #define PREVOUT_BYTES 36 /* an input's outpoint in the temp file: txid, vout (LE) */
 
+/* The budget's shares, in twentieths, of the sorters (each holds at most its share: its
+ * buffer, or its merge's read buffers) and of the one sort scratch (the largest buffer). The
+ * sorters alive at once: add_block tx + in + ad + scratch (15); resolve tx + in + ad + spent +
+ * scratch (20); mark_spent spent + byin + ad + scratch (18); addresses ad + addrout +
+ * scratch (13). */
+enum { SH_TX = 2, SH_IN = 5, SH_AD = 3, SH_SPENT = 5, SH_BYIN = 5, SH_ADDROUT = 5 };
+enum { TXW = 7 }; /* words of a tx record and of an input record */
+
 struct store_bulk {
     store *s;
-    uint64_t memory;
+    uint64_t memory; /* the budget */
     int crash_phase;
-    store_totals n; /* rows appended so far (blocks, txs, inputs, outputs) */
-    vec tx;         /* k (first 8 txid bytes), tx id, first_out, n_out */
-    vec in;         /* k of the spent txid, input id, tx id, vout: non-coinbase inputs */
-    vec ad;         /* key hash, output id, index of the key in addrkeys */
+    store_totals n;    /* rows appended so far (blocks, txs, inputs, outputs) */
+    store_sort_mem sm; /* the sorters' scratch and heap count */
+    /* k (the txid's first 8 bytes), tx id, first_out, n_out, the txid's other 24 bytes; by k */
+    store_sort tx;
+    /* k of the spent txid, input id, tx id, vout, the txid's other 24 bytes: non-coinbase
+     * inputs; by k */
+    store_sort in;
+    store_sort ad; /* key hash, output id, index of the key in addrkeys; by hash */
+    store_sort spent, byin, addrout; /* made by the finish: see resolve and addresses */
+    uint64_t spilled;                /* bytes written to the sorters' temp files */
     int64_t *subsidy;
     size_t subsidy_cap;
     tmpf prevouts; /* PREVOUT_BYTES per input, every input */
     tmpf addrkeys; /* btc_addr per addressed output */
     uint8_t *nd;
     size_t nd_cap;
-    /* One sort buffer for every sort, allocated once at the largest size: a fresh buffer per
-     * sort would fault and zero every page of it again. */
-    uint64_t *scratch;
-    size_t scratch_words;
     double phase_s[STORE_BULK_PHASES];
-    double lap; /* util_now() at the end of the last phase timed */
+    double lap;             /* util_now() at the end of the last phase timed */
+    uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
+    uint64_t work;          /* records since the last look at the mapped pages */
+    uint64_t drops;         /* times they were dropped from the mapping */
 };
 
 const char *const store_bulk_phase_names[STORE_BULK_PHASES] = {"sort_txids_outpoints",
@@ -138,14 +129,99 @@ void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]
         out[i] = b ? b->phase_s[i] : 0;
 }
 
+/* The process's resident memory, bytes, from /proc/self/status: anonymous (heap, stacks) and
+ * mapped files (RssFile + RssShmem); 0 if /proc cannot say. */
+static void rss_now(uint64_t *anon, uint64_t *file)
+{
+    *anon = *file = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    unsigned long long kb;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %llu", &kb) == 1)
+            *anon = (uint64_t)kb * 1024;
+        else if (sscanf(line, "RssFile: %llu", &kb) == 1 ||
+                 sscanf(line, "RssShmem: %llu", &kb) == 1)
+            *file += (uint64_t)kb * 1024;
+    fclose(f);
+}
+
+/* The columns and the two temp files are shared file mappings: every page the passes touch
+ * stays in the process's resident set until unmapped, so a large chain's store would be
+ * resident whole, whatever the budget. Past the budget, their pages are taken out of the
+ * mapping (MADV_DONTNEED: a shared mapping's pages stay in the page cache, written ones
+ * dirty, and come back on the next touch); the kernel then writes back and evicts them as it
+ * sizes its cache. Checked every budget / 1024 records (reading /proc costs ~20 us), so that
+ * a small budget is looked after as closely as a large one. */
+static void drop_mapped(store_bulk *b)
+{
+    uint64_t anon, file;
+    rss_now(&anon, &file);
+    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
+    if (file <= b->memory) return;
+    store *s = b->s;
+    for (int c = 0; c < NCOLS; c++)
+        if (s->cols[c].base && s->cols[c].mapped)
+            madvise(s->cols[c].base, s->cols[c].mapped, MADV_DONTNEED);
+    const tmpf *t[2] = {&b->prevouts, &b->addrkeys};
+    for (int i = 0; i < 2; i++)
+        if (t[i]->map) madvise((void *)t[i]->map, t[i]->bytes, MADV_DONTNEED);
+    b->drops++;
+}
+
+/* Counts n records of work, looking at the mapped pages every budget / 1024 of them. */
+static void touched(store_bulk *b, uint64_t n)
+{
+    b->work += n;
+    if (b->work >= (b->memory >> 10)) {
+        b->work = 0;
+        drop_mapped(b);
+    }
+}
+
 static void lap(store_bulk *b, int phase)
 {
     double now = util_now();
     b->phase_s[phase] += now - b->lap;
     b->lap = now;
+    uint64_t anon, file;
+    rss_now(&anon, &file);
+    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
+}
+
+static uint64_t spilled_of(const store_sort *ss)
+{
+    return ss->file_recs * (uint64_t)ss->w * sizeof(uint64_t);
+}
+
+void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!b) return;
+    out->budget = b->memory;
+    out->sort_heap_peak = b->sm.peak;
+    out->spilled_bytes = b->spilled;
+    out->rss_anon_peak = b->rss_anon_peak;
+    out->map_drops = b->drops;
 }
 
 static const char *const tmp_names[] = {"bulk-prevouts.tmp", "bulk-addrkeys.tmp"};
+
+static void sorter(store_bulk *b, store_sort *ss, const char *name, int w, int kw, int bits,
+                   int share)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", b->s->dir, name);
+    store_sort_init(ss, &b->sm, path, w, kw, bits, b->memory / 20 * share);
+}
+
+uint64_t store_bulk_default_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t m = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4 : (1ULL << 30);
+    return m < STORE_BULK_MIN_MEMORY ? STORE_BULK_MIN_MEMORY : m;
+}
 
 int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **out, util_err *err)
 {
@@ -153,12 +229,17 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **ou
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
     if (s->live.blocks || s->committed.blocks)
         return util_errf(err, UTIL_EINVAL, "a bulk import needs an empty store");
+    if (memory && memory < STORE_BULK_MIN_MEMORY)
+        return util_errf(err, UTIL_EINVAL, "a bulk import's memory budget is at least %u MiB",
+                         STORE_BULK_MIN_MEMORY >> 20);
     store_bulk *b = calloc(1, sizeof *b);
     if (!b) return util_errf(err, UTIL_ENOMEM, "out of memory");
     b->s = s;
-    b->memory = memory;
+    b->memory = memory ? memory : store_bulk_default_memory();
     b->crash_phase = crash_phase;
-    b->tx.w = 4, b->in.w = 4, b->ad.w = 3;
+    sorter(b, &b->tx, "bulk-txids.tmp", TXW, 0, 0, SH_TX);
+    sorter(b, &b->in, "bulk-inputs.tmp", TXW, 0, 0, SH_IN);
+    sorter(b, &b->ad, "bulk-addrs.tmp", 3, 0, 0, SH_AD);
     char path[4300];
     for (size_t i = 0; i < sizeof tmp_names / sizeof *tmp_names; i++) {
         snprintf(path, sizeof path, "%s/%s", s->dir, tmp_names[i]);
@@ -177,14 +258,18 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **ou
 void store_bulk_free(store_bulk *b)
 {
     if (!b) return;
-    vec_free(&b->tx);
-    vec_free(&b->in);
-    vec_free(&b->ad);
+    store_sort_free(&b->tx);
+    store_sort_free(&b->in);
+    store_sort_free(&b->ad);
+    store_sort_free(&b->spent);
+    store_sort_free(&b->byin);
+    store_sort_free(&b->addrout);
     tmpf_close(&b->prevouts);
     tmpf_close(&b->addrkeys);
     free(b->subsidy);
     free(b->nd);
-    free(b->scratch);
+    free(b->sm.scratch);
+    free(b->sm.spare);
     free(b);
 }
 
@@ -211,15 +296,22 @@ int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 
 {
     store *s = b->s;
     store_totals saved = b->n;
-    size_t tx_n = b->tx.n, in_n = b->in.n, ad_n = b->ad.n;
+    uint64_t tx_n = b->tx.total, in_n = b->in.total, ad_n = b->ad.total;
     uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
     int rc = add_block(b, blk, chainwork, max_subsidy, err);
     if (rc) {
         b->n = saved;
-        b->tx.n = tx_n, b->in.n = in_n, b->ad.n = ad_n;
+        store_sort_drop(&b->tx, tx_n), store_sort_drop(&b->in, in_n), store_sort_drop(&b->ad, ad_n);
         s->cols[COL_ND].rows = nd_rows, s->cols[COL_ND_DATA].rows = nd_bytes;
+        return rc;
     }
-    return rc;
+    /* Full buffers are spilled between blocks only, so that a failed block can be dropped.
+     * A failed spill (no space) leaves this block in and its records in the buffer. */
+    if ((rc = store_sort_check(&b->tx, err)) || (rc = store_sort_check(&b->in, err)) ||
+        (rc = store_sort_check(&b->ad, err)))
+        return rc;
+    touched(b, blk->n_in + blk->n_out);
+    return 0;
 }
 
 static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
@@ -273,8 +365,14 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
         const btc_tx *tx = &blk->txs[ti];
         uint64_t txno = t->txs + ti;
         store_put_tx(s, tx, txno, t->inputs, t->outputs, height);
-        uint64_t rec[4] = {util_le64(tx->txid), txno, t->outputs, tx->n_out};
-        if (vec_push(&b->tx, rec)) return util_errf(err, UTIL_ENOMEM, "out of memory for txids");
+        uint64_t rec[TXW] = {util_le64(tx->txid),
+                             txno,
+                             t->outputs,
+                             tx->n_out,
+                             util_le64(tx->txid + 8),
+                             util_le64(tx->txid + 16),
+                             util_le64(tx->txid + 24)};
+        if ((rc = store_sort_push(&b->tx, rec, err))) return rc;
         for (uint32_t k = 0; k < tx->n_in; k++) {
             const btc_txin *in = &blk->ins[tx->first_in + k];
             uint64_t inno = t->inputs + k;
@@ -285,8 +383,14 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             if ((rc = tmpf_write(&b->prevouts, po, sizeof po, err))) return rc;
             store_id_put(s, COL_IN_PREV, inno, tx->coinbase ? STORE_COINBASE : STORE_UNRESOLVED);
             if (tx->coinbase) continue;
-            uint64_t r[4] = {util_le64(in->prev_txid), inno, txno, in->prev_vout};
-            if (vec_push(&b->in, r)) return util_errf(err, UTIL_ENOMEM, "out of memory for inputs");
+            uint64_t r[TXW] = {util_le64(in->prev_txid),
+                               inno,
+                               txno,
+                               in->prev_vout,
+                               util_le64(in->prev_txid + 8),
+                               util_le64(in->prev_txid + 16),
+                               util_le64(in->prev_txid + 24)};
+            if ((rc = store_sort_push(&b->in, r, err))) return rc;
         }
         t->inputs += tx->n_in;
         for (uint32_t k = 0; k < tx->n_out; k++) {
@@ -299,9 +403,8 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, outno) = STORE_NO_ADDR;
             if (o->addr.kind) {
                 uint64_t r[3] = {store_key_hash((const uint8_t *)&o->addr, sizeof o->addr), outno,
-                                 b->ad.n};
-                if (vec_push(&b->ad, r))
-                    return util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
+                                 b->ad.total};
+                if ((rc = store_sort_push(&b->ad, r, err))) return rc;
                 if ((rc = tmpf_write(&b->addrkeys, &o->addr, sizeof o->addr, err))) return rc;
             }
             if (o->type == BTC_NULLDATA) {
@@ -321,123 +424,6 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     return 0;
 }
 
-/* ---------------- sorting ---------------- */
-
-/* Stable LSD radix sort of n records of w words by bits [shift, shift + bits) of word kw;
- * tmp holds n records. Digits in which every key agrees are skipped. The result is in a. */
-static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int shift, int bits)
-{
-    enum { D = 8, R = 1 << D };
-    int passes = (bits + D - 1) / D;
-    if (passes > 8) passes = 8;
-    static const int maxp = 8;
-    size_t(*cnt)[R] = calloc((size_t)maxp, sizeof *cnt);
-    if (!cnt) abort(); /* 16 KiB */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = a[i * w + kw];
-        for (int p = 0; p < passes; p++)
-            cnt[p][(k >> (shift + p * D)) & (R - 1)]++;
-    }
-    uint64_t *src = a, *dst = tmp;
-    for (int p = 0; p < passes; p++) {
-        size_t *c = cnt[p];
-        int trivial = 0;
-        for (int d = 0; d < R; d++)
-            if (c[d] == n) trivial = 1;
-        if (trivial) continue;
-        size_t sum = 0;
-        for (int d = 0; d < R; d++) {
-            size_t x = c[d];
-            c[d] = sum;
-            sum += x;
-        }
-        int sh = shift + p * D;
-        /* fixed record sizes copied word by word: a memcpy call per record costs more than
-         * the scatter itself */
-        switch (w) {
-        case 3:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * 3;
-                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 3;
-                d[0] = r[0], d[1] = r[1], d[2] = r[2];
-            }
-            break;
-        case 4:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * 4;
-                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 4;
-                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
-            }
-            break;
-        default:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * w;
-                memcpy(dst + c[(r[kw] >> sh) & (R - 1)]++ * w, r, w * sizeof *r);
-            }
-        }
-        uint64_t *x = src;
-        src = dst, dst = x;
-    }
-    if (src != a) memcpy(a, src, n * w * sizeof *a);
-    free(cnt);
-}
-
-static int bits_for(uint64_t maxval)
-{
-    int b = 1;
-    while (b < 64 && (maxval >> b))
-        b++;
-    return b;
-}
-
-static int scratch_for(store_bulk *b, size_t words, util_err *err)
-{
-    if (words <= b->scratch_words) return 0;
-    free(b->scratch);
-    b->scratch = malloc(words * sizeof *b->scratch);
-    b->scratch_words = b->scratch ? words : 0;
-    if (!b->scratch)
-        return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu bytes)", words * 8);
-    return 0;
-}
-
-static int sort_vec(store_bulk *b, vec *v, int kw, int bits, util_err *err)
-{
-    if (v->n < 2) return 0;
-    int rc = scratch_for(b, v->n * v->w, err);
-    if (rc) return rc;
-    radix_sort(v->a, b->scratch, v->n, v->w, kw, 0, bits);
-    return 0;
-}
-
-/* Stable sort by the whole 64-bit word kw when its values are uniform (hashes): a radix sort
- * of the top bits only, a few more than log2(n) of them, leaves each key within a run of a
- * few that share those bits; one insertion pass (stable) finishes them. Half the passes of
- * sorting all 64 bits. */
-static int sort_vec_hash(store_bulk *b, vec *v, int kw, util_err *err)
-{
-    if (v->n < 2) return 0;
-    int top = (bits_for(v->n) + 4 + 7) / 8 * 8;
-    if (top > 64) top = 64;
-    int rc = scratch_for(b, v->n * v->w, err);
-    if (rc) return rc;
-    radix_sort(v->a, b->scratch, v->n, v->w, kw, 64 - top, top);
-    int w = v->w;
-    uint64_t rec[8];
-    for (size_t i = 1; i < v->n; i++) {
-        uint64_t k = v->a[i * w + kw];
-        if (v->a[(i - 1) * w + kw] <= k) continue;
-        memcpy(rec, v->a + i * w, w * sizeof *rec);
-        size_t j = i;
-        while (j > 0 && v->a[(j - 1) * w + kw] > k) {
-            memcpy(v->a + j * w, v->a + (j - 1) * w, w * sizeof *rec);
-            j--;
-        }
-        memcpy(v->a + j * w, rec, w * sizeof *rec);
-    }
-    return 0;
-}
-
 static void crash_at(const store_bulk *b, int phase)
 {
     if (b->crash_phase == phase) raise(SIGKILL); /* crash-recovery tests only */
@@ -445,8 +431,8 @@ static void crash_at(const store_bulk *b, int phase)
 
 /* ---------------- resolving inputs ---------------- */
 
-/* R records: input id, position in the sorted tx records (or UINT64_MAX), vout, then the
- * spent output id or a code. */
+/* R records: input id, a value (the spent output's value once marked; for a vout past the
+ * tx's outputs, their count), vout, then the spent output id or a code. */
 enum { R_IN, R_POS, R_VOUT, R_PREV, RW };
 
 static const uint8_t *prevout_at(const store_bulk *b, uint64_t in)
@@ -454,101 +440,102 @@ static const uint8_t *prevout_at(const store_bulk *b, uint64_t in)
     return b->prevouts.map + in * PREVOUT_BYTES;
 }
 
-/* The sorted tx record at pos is the candidate for input r (k equal, id below the input's
- * tx); check the whole txid, and on a mismatch (two txids sharing their first 8 bytes) look
- * at the older ones with the same k. */
-static uint64_t verify_pos(const store_bulk *b, uint64_t pos, uint64_t in)
+/* Merges the txids (sorted by k, then id) with the outpoints (by k, then input id): each input
+ * gets the newest tx with its whole txid that comes before its own tx (what the incremental
+ * path's index answers; two txids sharing their first 8 bytes fall back to the older ones),
+ * as R records sorted by spent output into b->spent. Both kinds of records carry the whole
+ * txid, so the merge reads nothing else: no random read of the tx hashes or the outpoints. */
+static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
 {
-    const store *s = b->s;
-    const uint8_t *want = prevout_at(b, in);
-    uint64_t k = util_le64(want);
-    for (uint64_t p = pos + 1; p-- > 0;) {
-        const uint64_t *tr = b->tx.a + p * 4;
-        if (tr[0] != k) break;
-        if (memcmp(store_col_at(s, COL_TX_HASH, tr[1]), want, 32) == 0) return p;
+    const uint64_t *t = NULL, *r;
+    int ht = store_sort_next(&b->tx, &t, err), hr, rc = 0;
+    uint64_t *grp = NULL, gk = 0;
+    size_t gn = 0, gcap = 0;
+    int gvalid = 0;
+    while (ht >= 0 && (hr = store_sort_next(&b->in, &r, err)) > 0) {
+        if (!gvalid || gk != r[0]) { /* the txs with the input's k, in id order */
+            while (ht > 0 && t[0] < r[0])
+                ht = store_sort_next(&b->tx, &t, err);
+            gn = 0, gk = r[0], gvalid = 1;
+            while (ht > 0 && t[0] == r[0]) {
+                if (gn == gcap) {
+                    size_t cap = gcap ? gcap * 2 : 8;
+                    uint64_t *p = realloc(grp, cap * TXW * sizeof *p);
+                    if (!p) {
+                        rc = util_errf(err, UTIL_ENOMEM, "out of memory for txids");
+                        goto out;
+                    }
+                    grp = p, gcap = cap;
+                }
+                memcpy(grp + gn++ * TXW, t, TXW * sizeof *t);
+                ht = store_sort_next(&b->tx, &t, err);
+            }
+            if (ht < 0) break;
+        }
+        touched(b, 1);
+        size_t q = 0;
+        while (q < gn && grp[q * TXW + 1] < r[2])
+            q++;
+        uint64_t o[RW] = {r[1], 0, r[3], codes[0]};
+        for (size_t p = q; p-- > 0;) {
+            const uint64_t *g = grp + p * TXW;
+            if (g[4] != r[4] || g[5] != r[5] || g[6] != r[6]) continue;
+            if (o[R_VOUT] >= g[3])
+                o[R_PREV] = codes[1], o[R_POS] = g[3];
+            else
+                o[R_PREV] = g[2] + o[R_VOUT];
+            break;
+        }
+        if ((rc = store_sort_put(&b->spent, o, err))) goto out;
     }
-    return UINT64_MAX;
+    if (ht < 0)
+        rc = ht;
+    else if (hr < 0)
+        rc = hr;
+out:
+    free(grp);
+    return rc;
 }
 
-static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
+static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
 {
     store *s = b->s;
     int rc;
-    if ((rc = sort_vec_hash(b, &b->tx, 0, err)) || (rc = sort_vec_hash(b, &b->in, 0, err)))
-        return rc;
+    if ((rc = store_sort_seal(&b->tx, err)) || (rc = store_sort_seal(&b->in, err))) return rc;
     lap(b, 0);
-    /* the R records take the place of the input records, one for one */
-    rv->w = RW;
-    rv->a = b->in.a;
-    rv->cap = b->in.cap;
-    /* merge: for each input, the newest tx with its k that comes before the input's tx */
-    size_t tp = 0;
-    const uint64_t *T = b->tx.a;
-    for (size_t i = 0; i < b->in.n; i++) {
-        const uint64_t *r = b->in.a + i * 4;
-        while (tp < b->tx.n && T[tp * 4] < r[0])
-            tp++;
-        uint64_t pos = UINT64_MAX;
-        size_t q = tp;
-        while (q < b->tx.n && T[q * 4] == r[0] && T[q * 4 + 1] < r[2])
-            q++;
-        if (q > tp) pos = q - 1;
-        uint64_t in = r[1], vout = r[3]; /* r and o are the same record */
-        uint64_t *o = rv->a + i * RW;
-        o[R_IN] = in, o[R_POS] = pos, o[R_VOUT] = vout, o[R_PREV] = 0;
-    }
-    rv->n = b->in.n;
-    b->in.a = NULL, b->in.n = b->in.cap = 0;
-    /* whole txids: in batches, the reads of a batch issued before they are compared. Three
-     * stages, a batch apart: the tx record at R_POS (whose id says where the txid is), then
-     * the txid and the outpoint, then the comparison; a stage that waited for its own
-     * record's load would serialise the misses. */
-    enum { BATCH = 32 };
-    for (size_t j = 0; j < rv->n && j < BATCH; j++) {
-        const uint64_t *o = rv->a + j * RW;
-        if (o[R_POS] != UINT64_MAX) __builtin_prefetch(T + o[R_POS] * 4);
-    }
-    for (size_t i = 0; i < rv->n; i += BATCH) {
-        size_t e = i + BATCH < rv->n ? i + BATCH : rv->n;
-        size_t e2 = e + BATCH < rv->n ? e + BATCH : rv->n;
-        for (size_t j = e; j < e2; j++) {
-            const uint64_t *o = rv->a + j * RW;
-            if (o[R_POS] != UINT64_MAX) __builtin_prefetch(T + o[R_POS] * 4);
-        }
-        for (size_t j = i; j < e; j++) {
-            const uint64_t *o = rv->a + j * RW;
-            __builtin_prefetch(prevout_at(b, o[R_IN]));
-            if (o[R_POS] != UINT64_MAX)
-                __builtin_prefetch(store_col_at(s, COL_TX_HASH, T[o[R_POS] * 4 + 1]));
-        }
-        for (size_t j = i; j < e; j++) {
-            uint64_t *o = rv->a + j * RW;
-            if (o[R_POS] != UINT64_MAX) o[R_POS] = verify_pos(b, o[R_POS], o[R_IN]);
-            if (o[R_POS] == UINT64_MAX)
-                o[R_PREV] = codes[0];
-            else if (o[R_VOUT] >= T[o[R_POS] * 4 + 3])
-                o[R_PREV] = codes[1];
-            else
-                o[R_PREV] = T[o[R_POS] * 4 + 2] + o[R_VOUT];
-        }
-    }
+    sorter(b, &b->spent, "bulk-spent.tmp", RW, R_PREV, store_sort_bits(codes[2]), SH_SPENT);
+    if ((rc = merge_check(b, codes, err))) return rc;
+    b->spilled += spilled_of(&b->tx) + spilled_of(&b->in);
+    store_sort_free(&b->tx);
+    store_sort_free(&b->in);
+    if ((rc = store_sort_seal(&b->spent, err))) return rc;
     lap(b, 1);
     crash_at(b, 3);
     /* by spent output: the first spender (lowest input id) marks it; later ones spend twice.
-     * R_POS of a valid spend then holds the spent value. */
-    if ((rc = sort_vec(b, rv, R_PREV, bits_for(codes[2]), err))) return rc;
-    for (size_t j = 0; j < rv->n; j++) {
-        uint64_t *o = rv->a + j * RW;
-        if (o[R_PREV] >= codes[0]) continue;
-        if (j > 0 && rv->a[(j - 1) * RW + R_PREV] == o[R_PREV]) {
-            o[R_PREV] = codes[2];
-            continue;
+     * R_POS of a valid spend then holds the spent value. Back by input into b->byin. */
+    sorter(b, &b->byin, "bulk-byinput.tmp", RW, R_IN, store_sort_bits(b->n.inputs), SH_BYIN);
+    const uint64_t *rec;
+    uint64_t last = UINT64_MAX;
+    while ((rc = store_sort_next(&b->spent, &rec, err)) > 0) {
+        uint64_t o[RW];
+        memcpy(o, rec, sizeof o);
+        touched(b, 1);
+        if (o[R_PREV] < codes[0]) {
+            if (o[R_PREV] == last) {
+                o[R_PREV] = codes[2];
+            } else {
+                store_id_put(s, COL_OUT_SPENT, o[R_PREV], o[R_IN]);
+                o[R_POS] = *(const uint64_t *)store_col_at(s, COL_OUT_VALUE, o[R_PREV]);
+            }
         }
-        store_id_put(s, COL_OUT_SPENT, o[R_PREV], o[R_IN]);
-        o[R_POS] = *(const uint64_t *)store_col_at(s, COL_OUT_VALUE, o[R_PREV]);
+        last = o[R_PREV];
+        if ((rc = store_sort_put(&b->byin, o, err))) return rc;
     }
+    if (rc) return rc;
+    b->spilled += spilled_of(&b->spent);
+    store_sort_free(&b->spent);
     lap(b, 2);
-    rc = sort_vec(b, rv, R_IN, bits_for(b->n.inputs), err);
+    rc = store_sort_seal(&b->byin, err);
     lap(b, 3);
     return rc;
 }
@@ -556,14 +543,12 @@ static int resolve(store_bulk *b, vec *rv, uint64_t codes[3], util_err *err)
 /* ---------------- validating, in chain order ---------------- */
 
 /* The incremental path's checks and totals (store_append_block), in its order. */
-static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint64_t *bad,
-                    util_err *err)
+static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_err *err)
 {
     store *s = b->s;
     store_totals *t = &s->live;
     memset(t, 0, sizeof *t);
     int rc = reserve(s, COL_UNRES, 0, err);
-    size_t j = 0;
     for (uint64_t h = 0; h < b->n.blocks && !rc; h++) {
         const store_block_row *br = store_col_at(s, COL_BLK, h);
         int64_t coinbase_value = 0, block_fees = 0;
@@ -580,7 +565,14 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
                                    : b->n.outputs;
             int64_t in_value = 0, out_value = 0, utxo_value = t->utxo_value;
             for (uint64_t in = row->first_in; in < in_end && !coinbase; in++) {
-                const uint64_t *o = rv->a + j++ * RW;
+                const uint64_t *o;
+                if ((rc = store_sort_next(&b->byin, &o, err)) <= 0) {
+                    if (!rc)
+                        rc = util_errf(err, UTIL_ECORRUPT,
+                                       "bulk import: an input's record is missing");
+                    break;
+                }
+                rc = 0;
                 uint32_t k = (uint32_t)(in - row->first_in);
                 char hex[65];
                 if (o[R_PREV] == codes[0]) {
@@ -597,8 +589,7 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
                     util_hash_hex(hex, prevout_at(b, in));
                     rc = util_errf(err, UTIL_EFORMAT,
                                    "tx %u input %u spends %s:%u, which has only %llu outputs", ti,
-                                   k, hex, (unsigned)o[R_VOUT],
-                                   (unsigned long long)b->tx.a[o[R_POS] * 4 + 3]);
+                                   k, hex, (unsigned)o[R_VOUT], (unsigned long long)o[R_POS]);
                 } else if (o[R_PREV] == codes[2]) {
                     util_hash_hex(hex, prevout_at(b, in));
                     rc = util_errf(err, UTIL_EFORMAT, "tx %u input %u spends %s:%u twice", ti, k,
@@ -615,6 +606,7 @@ static int validate(store_bulk *b, const vec *rv, const uint64_t codes[3], uint6
             }
             if (rc) break;
             t->inputs = in_end;
+            touched(b, in_end - row->first_in + out_end - row->first_out);
             for (uint64_t out = row->first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
                 if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
@@ -673,100 +665,116 @@ static const btc_addr *key_at(const store_bulk *b, uint64_t j)
     return (const btc_addr *)(b->addrkeys.map + j * sizeof(btc_addr));
 }
 
-typedef struct run_ctx {
-    const store_bulk *b;
-} run_ctx;
-
-static int cmp_run(const void *x, const void *y, void *ctx)
-{
-    const store_bulk *b = ((const run_ctx *)ctx)->b;
-    const uint64_t *p = x, *q = y;
-    int c = memcmp(key_at(b, p[2]), key_at(b, q[2]), sizeof(btc_addr));
-    if (c) return c;
-    return p[1] < q[1] ? -1 : p[1] > q[1];
-}
-
 enum { KEY_AHEAD = 16 }; /* records prefetched ahead of random reads */
+
+/* (key hash, output) in order: per address its outputs in order, each given the previous one
+ * and the address's first, as (output, first output, previous output) into b->addrout. Keys
+ * sharing a hash (nearly never) are told apart by a small table of the run's keys. Returns
+ * the number of addresses in *groups. */
+static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
+{
+    int rc = store_sort_seal(&b->ad, err);
+    if (rc) return rc;
+    sorter(b, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs), SH_ADDROUT);
+    uint64_t *keys = NULL; /* per key of the hash run: key index, first output, last output */
+    size_t nk = 0, kcap = 0;
+    uint64_t hk = 0, g = 0;
+    const uint64_t *r;
+    while ((rc = store_sort_next(&b->ad, &r, err)) > 0) {
+        if (!nk || r[0] != hk) hk = r[0], nk = 0;
+        size_t i = 0;
+        for (; i < nk; i++)
+            if (memcmp(key_at(b, r[2]), key_at(b, keys[i * 3]), sizeof(btc_addr)) == 0) break;
+        uint64_t rec[3] = {r[1], r[1], STORE_NONE};
+        touched(b, 1);
+        if (i < nk) {
+            rec[1] = keys[i * 3 + 1], rec[2] = keys[i * 3 + 2];
+            keys[i * 3 + 2] = r[1];
+        } else {
+            if (nk == kcap) {
+                size_t cap = kcap ? kcap * 2 : 4;
+                uint64_t *p = realloc(keys, cap * 3 * sizeof *p);
+                if (!p) {
+                    rc = util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
+                    break;
+                }
+                keys = p, kcap = cap;
+            }
+            keys[nk * 3] = r[2], keys[nk * 3 + 1] = r[1], keys[nk * 3 + 2] = r[1];
+            nk++, g++;
+        }
+        if ((rc = store_sort_put(&b->addrout, rec, err))) break;
+    }
+    free(keys);
+    *groups = g;
+    if (!rc) b->spilled += spilled_of(&b->ad);
+    store_sort_free(&b->ad);
+    return rc;
+}
 
 static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
 {
     store *s = b->s;
-    vec *A = &b->ad;
-    int rc = sort_vec_hash(b, A, 0, err);
-    if (rc) return rc;
-    run_ctx rc_ctx = {b};
     uint64_t groups = 0;
-    for (size_t i = 0; i < A->n;) {
-        size_t e = i + 1;
-        while (e < A->n && A->a[e * 3] == A->a[i * 3])
-            e++;
-        /* One hash: almost always one address. Two keys sharing a hash: order by key. */
-        int mixed = 0;
-        for (size_t j = i + 1; j < e && !mixed; j++)
-            mixed = memcmp(key_at(b, A->a[i * 3 + 2]), key_at(b, A->a[j * 3 + 2]),
-                           sizeof(btc_addr)) != 0;
-        if (mixed) qsort_r(A->a + i * 3, e - i, 3 * sizeof *A->a, cmp_run, &rc_ctx);
-        for (size_t g0 = i; g0 < e;) {
-            size_t g1 = g0 + 1;
-            while (g1 < e && (!mixed || memcmp(key_at(b, A->a[g0 * 3 + 2]),
-                                               key_at(b, A->a[g1 * 3 + 2]), sizeof(btc_addr)) == 0))
-                g1++;
-            uint64_t gno = groups++, prev = STORE_NONE;
-            /* each record becomes: output, group number, previous output of the address */
-            for (size_t j = g0; j < g1; j++) {
-                uint64_t *r = A->a + j * 3, out = r[1];
-                r[0] = out, r[1] = gno, r[2] = prev;
-                prev = out;
-            }
-            g0 = g1;
-        }
-        i = e;
-    }
+    int rc = link_outputs(b, &groups, err);
+    if (rc) return rc;
     if (groups >= STORE_NO_ADDR) {
         *bad = s->live.blocks ? s->live.blocks - 1 : 0;
         return util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
     }
     crash_at(b, 5);
-    /* Back in output order, an address's first output is the record without a previous one:
-     * ids are handed out in that pass (order of first appearance), and the key of the i-th
-     * record is the i-th in the temp file (written in output order), read in sequence. */
-    uint32_t *rank = malloc((groups ? groups : 1) * sizeof *rank);
-    rc = rank ? sort_vec(b, A, 0, bits_for(b->n.outputs), err)
-              : util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
+    /* In output order, an address's first output is the record without a previous one: ids
+     * are handed out in that pass (order of first appearance), and the key of the i-th record
+     * is the i-th in the temp file (written in output order), read in sequence. A later
+     * output finds its id in the out_addr row of its address's first output, written before. */
+    rc = store_sort_seal(&b->addrout, err);
     rc = rc ? rc : reserve(s, COL_ADDR_KEY, groups, err);
     rc = rc ? rc : reserve(s, COL_ADDR_LAST, groups, err);
     rc = rc ? rc : reserve(s, COL_ADDR_TAIL, groups, err);
-    if (!rc) {
-        uint32_t next = 0;
-        size_t i = 0;
-        for (uint64_t h = 0; h <= b->n.blocks; h++) {
-            uint64_t end = b->n.outputs;
-            store_block_row *br = NULL;
-            if (h < b->n.blocks) {
-                br = store_col_at(s, COL_BLK, h);
-                end = ((const store_tx_row *)store_col_at(s, COL_TX, br->first_tx))->first_out;
-            }
-            for (; i < A->n && A->a[i * 3] < end; i++) {
-                if (i + KEY_AHEAD < A->n) __builtin_prefetch(rank + A->a[(i + KEY_AHEAD) * 3 + 1]);
-                const uint64_t *r = A->a + i * 3;
-                if (r[2] == STORE_NONE) {
-                    rank[r[1]] = next;
-                    store_addr_put(s, next, key_at(b, i));
-                    next++;
-                }
-                uint32_t id = rank[r[1]];
-                store_id_put(s, COL_ADDR_LAST, id, r[0]);
-                *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
-                store_id_put(s, COL_OUT_PREV_ADDR, r[0], r[2]);
-            }
-            if (br) br->first_addr = next;
+    if (rc) return rc;
+    uint64_t ring[KEY_AHEAD][3];
+    size_t head = 0, have = 0;
+    int more = 1;
+    uint32_t next = 0;
+    uint64_t i = 0;
+    for (uint64_t h = 0; h <= b->n.blocks; h++) {
+        uint64_t end = b->n.outputs;
+        store_block_row *br = NULL;
+        if (h < b->n.blocks) {
+            br = store_col_at(s, COL_BLK, h);
+            end = ((const store_tx_row *)store_col_at(s, COL_TX, br->first_tx))->first_out;
         }
-        s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = groups;
-        s->live.addresses = groups;
+        for (;;) {
+            while (more && have < KEY_AHEAD) { /* read ahead, prefetching the first's id */
+                const uint64_t *r;
+                if ((more = store_sort_next(&b->addrout, &r, err)) < 0) return more;
+                if (!more) break;
+                uint64_t *q = ring[(head + have++) % KEY_AHEAD];
+                q[0] = r[0], q[1] = r[1], q[2] = r[2];
+                __builtin_prefetch(store_col_at(s, COL_OUT_ADDR, r[1]));
+            }
+            if (!have || ring[head][0] >= end) break;
+            const uint64_t *r = ring[head];
+            uint32_t id;
+            if (r[2] == STORE_NONE) {
+                id = next++;
+                store_addr_put(s, id, key_at(b, i));
+            } else {
+                id = *(const uint32_t *)store_col_at(s, COL_OUT_ADDR, r[1]);
+            }
+            store_id_put(s, COL_ADDR_LAST, id, r[0]);
+            *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
+            store_id_put(s, COL_OUT_PREV_ADDR, r[0], r[2]);
+            head = (head + 1) % KEY_AHEAD, have--, i++;
+            touched(b, 1);
+        }
+        if (br) br->first_addr = next;
     }
-    free(rank);
-    vec_free(A);
-    return rc;
+    s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = groups;
+    s->live.addresses = groups;
+    b->spilled += spilled_of(&b->addrout);
+    store_sort_free(&b->addrout);
+    return 0;
 }
 
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
@@ -777,30 +785,22 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
     int rc = tmpf_map(&b->prevouts, err);
     if (!rc) rc = tmpf_map(&b->addrkeys, err);
     if (rc) return rc;
-    size_t most = b->tx.n > b->in.n ? b->tx.n : b->in.n;
-    if (b->ad.n > most) most = b->ad.n;
-    if ((rc = scratch_for(b, most * 4, err))) return rc;
     /* codes in place of an output id: unresolved, past the tx's outputs, spent twice */
     uint64_t codes[3] = {b->n.outputs, b->n.outputs + 1, b->n.outputs + 2};
-    vec rv = {0};
-    if ((rc = resolve(b, &rv, codes, err))) goto out;
+    if ((rc = resolve(b, codes, err))) return rc;
     crash_at(b, 4);
-    if ((rc = validate(b, &rv, codes, bad_block, err))) goto out;
-    vec_free(&rv);
-    vec_free(&b->tx);
+    if ((rc = validate(b, codes, bad_block, err))) return rc;
+    b->spilled += spilled_of(&b->byin);
+    store_sort_free(&b->byin);
     lap(b, 4);
-    if ((rc = addresses(b, bad_block, err))) goto out;
+    if ((rc = addresses(b, bad_block, err))) return rc;
     lap(b, 5);
     crash_at(b, 6);
     /* as the incremental path leaves them at its close: built in id order at the final size */
-    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) goto out;
-    if (store_blkmap_rebuild(s, s->live.blocks)) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
-        goto out;
-    }
+    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) return rc;
+    if (store_blkmap_rebuild(s, s->live.blocks))
+        return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     lap(b, 6);
     crash_at(b, 7);
-out:
-    vec_free(&rv);
-    return rc;
+    return 0;
 }

@@ -1,0 +1,446 @@
+/* External stable sort for the bulk import: see store_spill.h. */
+#include "store_spill.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A merge reads each run through a buffer of at least this many records (fewer would make the
+ * reads tiny); with more runs than the budget gives such buffers, runs are merged first. */
+enum { MIN_READ = 1024 };
+
+/* ---------------- in-memory sorts ---------------- */
+
+/* Stable LSD radix sort of n records of w words by bits [shift, shift + bits) of word kw;
+ * tmp holds n records. Digits in which every key agrees are skipped. The result is in a. */
+static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int shift, int bits)
+{
+    enum { D = 8, R = 1 << D, MAXP = 8 };
+    int passes = (bits + D - 1) / D;
+    if (passes > MAXP) passes = MAXP;
+    size_t cnt[MAXP][R];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = a[i * w + kw];
+        for (int p = 0; p < passes; p++)
+            cnt[p][(k >> (shift + p * D)) & (R - 1)]++;
+    }
+    uint64_t *src = a, *dst = tmp;
+    for (int p = 0; p < passes; p++) {
+        size_t *c = cnt[p];
+        int trivial = 0;
+        for (int d = 0; d < R; d++)
+            if (c[d] == n) trivial = 1;
+        if (trivial) continue;
+        size_t sum = 0;
+        for (int d = 0; d < R; d++) {
+            size_t x = c[d];
+            c[d] = sum;
+            sum += x;
+        }
+        int sh = shift + p * D;
+        /* fixed record sizes copied word by word: a memcpy call per record costs more than
+         * the scatter itself */
+        switch (w) {
+        case 3:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * 3;
+                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 3;
+                d[0] = r[0], d[1] = r[1], d[2] = r[2];
+            }
+            break;
+        case 4:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * 4;
+                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 4;
+                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
+            }
+            break;
+        case 7:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * 7;
+                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 7;
+                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
+                d[4] = r[4], d[5] = r[5], d[6] = r[6];
+            }
+            break;
+        default:
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t *r = src + i * w;
+                memcpy(dst + c[(r[kw] >> sh) & (R - 1)]++ * w, r, w * sizeof *r);
+            }
+        }
+        uint64_t *x = src;
+        src = dst, dst = x;
+    }
+    if (src != a) memcpy(a, src, n * w * sizeof *a);
+}
+
+int store_sort_bits(uint64_t maxval)
+{
+    int b = 1;
+    while (b < 64 && (maxval >> b))
+        b++;
+    return b;
+}
+
+static int scratch_for(store_sort_mem *m, size_t words, util_err *err)
+{
+    if (words <= m->scratch_words) return 0;
+    free(m->scratch);
+    m->bytes -= m->scratch_words * sizeof *m->scratch;
+    m->scratch = malloc(words * sizeof *m->scratch);
+    m->scratch_words = m->scratch ? words : 0;
+    if (!m->scratch)
+        return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu bytes)", words * 8);
+    m->bytes += words * sizeof *m->scratch;
+    if (m->bytes > m->peak) m->peak = m->bytes;
+    return 0;
+}
+
+/* By the whole 64-bit word kw when its values are uniform (hashes): a radix sort of the top
+ * bits only, a few more than log2(n) of them, leaves each key within a run of a few that
+ * share those bits; one insertion pass (stable) finishes them. Half the passes of sorting all
+ * 64 bits. */
+int store_sort_vec(store_sort_mem *m, uint64_t *a, size_t n, int w, int kw, int bits, util_err *err)
+{
+    if (n < 2) return 0;
+    int rc = scratch_for(m, n * w, err);
+    if (rc) return rc;
+    if (bits) {
+        radix_sort(a, m->scratch, n, w, kw, 0, bits);
+        return 0;
+    }
+    int top = (store_sort_bits(n) + 4 + 7) / 8 * 8;
+    if (top > 64) top = 64;
+    radix_sort(a, m->scratch, n, w, kw, 64 - top, top);
+    uint64_t rec[8];
+    for (size_t i = 1; i < n; i++) {
+        uint64_t k = a[i * w + kw];
+        if (a[(i - 1) * w + kw] <= k) continue;
+        memcpy(rec, a + i * w, w * sizeof *rec);
+        size_t j = i;
+        while (j > 0 && a[(j - 1) * w + kw] > k) {
+            memcpy(a + j * w, a + (j - 1) * w, w * sizeof *rec);
+            j--;
+        }
+        memcpy(a + j * w, rec, w * sizeof *rec);
+    }
+    return 0;
+}
+
+/* ---------------- the sorter ---------------- */
+
+static void account(store_sort_mem *m, int64_t delta)
+{
+    m->bytes += (uint64_t)delta;
+    if (m->bytes > m->peak) m->peak = m->bytes;
+}
+
+void store_sort_init(store_sort *ss, store_sort_mem *mem, const char *path, int w, int kw, int bits,
+                     uint64_t budget)
+{
+    memset(ss, 0, sizeof *ss);
+    ss->mem = mem;
+    ss->w = w, ss->kw = kw, ss->bits = bits;
+    if (budget < STORE_SORT_MIN_BUDGET) budget = STORE_SORT_MIN_BUDGET;
+    ss->cap = (size_t)(budget / (w * sizeof(uint64_t)));
+    snprintf(ss->path, sizeof ss->path, "%s", path);
+    ss->fd = -1;
+    unlink(path); /* left by a killed import */
+}
+
+static int write_at(store_sort *ss, const uint64_t *a, size_t n, uint64_t at, util_err *err)
+{
+    if (ss->fd < 0) {
+        ss->fd = open(ss->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (ss->fd < 0)
+            return util_errf(err, UTIL_EIO, "%s: cannot create: %s", ss->path, strerror(errno));
+    }
+    const char *p = (const char *)a;
+    size_t left = n * ss->w * sizeof *a;
+    off_t off = (off_t)(at * ss->w * sizeof *a);
+    while (left) {
+        ssize_t k = pwrite(ss->fd, p, left, off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return util_errf(err, UTIL_EIO, "%s: write failed: %s", ss->path,
+                             k < 0 ? strerror(errno) : "nothing written");
+        p += k, left -= (size_t)k, off += k;
+    }
+    return 0;
+}
+
+static int add_run(store_sort *ss, uint64_t off, uint64_t n, util_err *err)
+{
+    if (ss->nruns == ss->runs_cap) {
+        size_t cap = ss->runs_cap ? ss->runs_cap * 2 : 16;
+        store_sort_run *p = realloc(ss->runs, cap * sizeof *p);
+        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for sorted runs");
+        account(ss->mem, (int64_t)((cap - ss->runs_cap) * sizeof *p));
+        ss->runs = p, ss->runs_cap = cap;
+    }
+    ss->runs[ss->nruns++] = (store_sort_run){off, n, NULL, 0, 0};
+    return 0;
+}
+
+/* The buffer, sorted, becomes a run at the end of the file. */
+static int spill(store_sort *ss, util_err *err)
+{
+    int rc = store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
+    if (!rc) rc = write_at(ss, ss->buf, ss->n, ss->file_recs, err);
+    if (!rc) rc = add_run(ss, ss->file_recs, ss->n, err);
+    if (rc) return rc;
+    ss->file_recs += ss->n;
+    ss->n = 0;
+    return 0;
+}
+
+int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
+{
+    store_sort_mem *m = ss->mem;
+    if (!ss->bcap && m->spare) { /* pages already touched: no faults, no zeroing */
+        size_t recs = m->spare_words / ss->w;
+        if (recs > ss->cap) recs = ss->cap;
+        uint64_t *p =
+            recs < m->spare_words / ss->w ? realloc(m->spare, recs * ss->w * sizeof *p) : m->spare;
+        if (p) {
+            account(m, (int64_t)(recs * ss->w * sizeof *p) - (int64_t)(m->spare_words * sizeof *p));
+            ss->buf = p, ss->bcap = recs;
+            m->spare = NULL, m->spare_words = 0;
+        }
+    }
+    if (ss->n == ss->bcap) {
+        /* past the budget's share only until the caller's next store_sort_check */
+        size_t cap = ss->bcap < 4096      ? 4096
+                     : ss->bcap < ss->cap ? ss->bcap * 2
+                                          : ss->bcap + ss->bcap / 16;
+        if (ss->bcap < ss->cap && cap > ss->cap) cap = ss->cap;
+        uint64_t *p = realloc(ss->buf, cap * ss->w * sizeof *p);
+        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for sort records");
+        account(ss->mem, (int64_t)((cap - ss->bcap) * ss->w * sizeof *p));
+        ss->buf = p, ss->bcap = cap;
+    }
+    memcpy(ss->buf + ss->n * ss->w, rec, ss->w * sizeof *rec);
+    ss->n++;
+    ss->total++;
+    return 0;
+}
+
+int store_sort_check(store_sort *ss, util_err *err)
+{
+    return ss->n >= ss->cap ? spill(ss, err) : 0;
+}
+
+int store_sort_put(store_sort *ss, const uint64_t *rec, util_err *err)
+{
+    int rc = store_sort_check(ss, err); /* before: the buffer never grows past its share */
+    return rc ? rc : store_sort_push(ss, rec, err);
+}
+
+void store_sort_drop(store_sort *ss, uint64_t total)
+{
+    ss->n -= (size_t)(ss->total - total);
+    ss->total = total;
+}
+
+/* The record buffer goes to the spare if it is the larger. */
+static void free_buf(store_sort *ss)
+{
+    store_sort_mem *m = ss->mem;
+    size_t words = ss->bcap * ss->w;
+    if (ss->buf && words > m->spare_words) {
+        account(m, -(int64_t)(m->spare_words * sizeof *m->spare));
+        free(m->spare);
+        m->spare = ss->buf, m->spare_words = words;
+    } else {
+        account(m, -(int64_t)(words * sizeof *ss->buf));
+        free(ss->buf);
+    }
+    ss->buf = NULL, ss->n = ss->bcap = 0;
+}
+
+static int fill(store_sort *ss, store_sort_run *r, util_err *err)
+{
+    size_t want = r->n < r->len ? (size_t)r->n : r->len;
+    /* r->len is the buffer's capacity until the first fill */
+    size_t bytes = want * ss->w * sizeof(uint64_t);
+    off_t off = (off_t)(r->off * ss->w * sizeof(uint64_t));
+    char *p = (char *)r->buf;
+    size_t got = 0;
+    while (got < bytes) {
+        ssize_t k = pread(ss->fd, p + got, bytes - got, off + (off_t)got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return util_errf(err, UTIL_EIO, "%s: read failed at offset %lld: %s", ss->path,
+                             (long long)(off + (off_t)got),
+                             k < 0 ? strerror(errno) : "end of file");
+        got += (size_t)k;
+    }
+    r->off += want, r->n -= want;
+    r->at = 0, r->len = want;
+    return 0;
+}
+
+static int less(const store_sort *ss, size_t a, size_t b)
+{
+    const store_sort_run *x = &ss->runs[a], *y = &ss->runs[b];
+    uint64_t kx = x->buf[x->at * ss->w + ss->kw], ky = y->buf[y->at * ss->w + ss->kw];
+    return kx < ky || (kx == ky && a < b);
+}
+
+static void sift_down(store_sort *ss, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < ss->hn && less(ss, ss->heap[l], ss->heap[m])) m = l;
+        if (l + 1 < ss->hn && less(ss, ss->heap[l + 1], ss->heap[m])) m = l + 1;
+        if (m == i) return;
+        size_t t = ss->heap[i];
+        ss->heap[i] = ss->heap[m], ss->heap[m] = t;
+        i = m;
+    }
+}
+
+/* Readers for runs [r0, r1), each with a buffer of per records, primed, and the heap built. */
+static int merge_start(store_sort *ss, size_t r0, size_t r1, size_t per, util_err *err)
+{
+    ss->hn = 0;
+    for (size_t i = r0; i < r1; i++) {
+        store_sort_run *r = &ss->runs[i];
+        r->buf = malloc(per * ss->w * sizeof *r->buf);
+        if (!r->buf) return util_errf(err, UTIL_ENOMEM, "out of memory for a merge");
+        account(ss->mem, (int64_t)(per * ss->w * sizeof *r->buf));
+        r->len = per;
+        int rc = fill(ss, r, err);
+        if (rc) return rc;
+        if (r->len) ss->heap[ss->hn++] = i;
+    }
+    for (size_t i = ss->hn / 2; i-- > 0;)
+        sift_down(ss, i);
+    return 0;
+}
+
+static void merge_end(store_sort *ss, size_t r0, size_t r1, size_t per)
+{
+    for (size_t i = r0; i < r1; i++)
+        if (ss->runs[i].buf) {
+            free(ss->runs[i].buf);
+            ss->runs[i].buf = NULL;
+            account(ss->mem, -(int64_t)(per * ss->w * sizeof(uint64_t)));
+        }
+    ss->hn = 0;
+}
+
+/* The smallest head, copied to ss->rec; 0 when the runs are exhausted. */
+static int merge_next(store_sort *ss, size_t per, util_err *err)
+{
+    if (!ss->hn) return 0;
+    store_sort_run *r = &ss->runs[ss->heap[0]];
+    memcpy(ss->rec, r->buf + r->at * ss->w, ss->w * sizeof *ss->rec);
+    if (++r->at == r->len) {
+        r->len = per;
+        int rc = r->n ? fill(ss, r, err) : (r->len = 0, 0);
+        if (rc) return rc;
+        if (!r->len) ss->heap[0] = ss->heap[--ss->hn];
+    }
+    sift_down(ss, 0);
+    return 1;
+}
+
+/* More runs than the budget gives read buffers: consecutive groups of them are merged into
+ * runs appended to the file (so the merge stays stable), the space of the old ones given back. */
+static int reduce(store_sort *ss, size_t fan, util_err *err)
+{
+    size_t per = ss->cap / (fan + 1);
+    uint64_t *out = malloc(per * ss->w * sizeof *out);
+    if (!out) return util_errf(err, UTIL_ENOMEM, "out of memory for a merge");
+    account(ss->mem, (int64_t)(per * ss->w * sizeof *out));
+    int rc = 0;
+    while (ss->nruns > fan && !rc) {
+        size_t old = ss->nruns, groups = 0;
+        uint64_t first = ss->runs[0].off;
+        for (size_t g = 0; g < old && !rc; g += fan, groups++) {
+            size_t e = g + fan < old ? g + fan : old;
+            uint64_t at = ss->file_recs, n = 0;
+            size_t k = 0;
+            if ((rc = merge_start(ss, g, e, per, err))) break;
+            int more;
+            while ((more = merge_next(ss, per, err)) > 0) {
+                memcpy(out + k * ss->w, ss->rec, ss->w * sizeof *out);
+                if (++k == per) {
+                    if ((rc = write_at(ss, out, k, at + n, err))) break;
+                    n += k, k = 0;
+                }
+            }
+            if (more < 0) rc = more;
+            if (!rc && k) rc = write_at(ss, out, k, at + n, err);
+            n += k;
+            merge_end(ss, g, e, per);
+            ss->file_recs += n;
+            /* the new run goes in the slot of the group's index: runs stay in order */
+            ss->runs[groups] = (store_sort_run){at, n, NULL, 0, 0};
+        }
+        ss->nruns = groups;
+        /* best effort: the merged runs' blocks go back to the file system */
+        uint64_t used = ss->runs[0].off - first;
+        if (!rc && used)
+            (void)fallocate(ss->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                            (off_t)(first * ss->w * sizeof(uint64_t)),
+                            (off_t)(used * ss->w * sizeof(uint64_t)));
+    }
+    free(out);
+    account(ss->mem, -(int64_t)(per * ss->w * sizeof *out));
+    return rc;
+}
+
+int store_sort_seal(store_sort *ss, util_err *err)
+{
+    int rc;
+    ss->sealed = 1;
+    ss->heap_cap = ss->nruns + 1;
+    ss->heap = malloc(ss->heap_cap * sizeof *ss->heap);
+    if (!ss->heap) return util_errf(err, UTIL_ENOMEM, "out of memory for a merge");
+    account(ss->mem, (int64_t)(ss->heap_cap * sizeof *ss->heap));
+    if (!ss->nruns) { /* one run, in memory */
+        ss->mem_left = ss->n;
+        return store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
+    }
+    if (ss->n && (rc = spill(ss, err))) return rc;
+    free_buf(ss);
+    size_t fan = ss->cap / MIN_READ;
+    if (fan < 3) fan = 3;
+    if (ss->nruns > fan && (rc = reduce(ss, fan - 1, err))) return rc;
+    return merge_start(ss, 0, ss->nruns, ss->cap / ss->nruns, err);
+}
+
+int store_sort_next(store_sort *ss, const uint64_t **rec, util_err *err)
+{
+    if (!ss->nruns) {
+        if (!ss->mem_left) return 0;
+        *rec = ss->buf + (ss->n - ss->mem_left--) * ss->w;
+        return 1;
+    }
+    int rc = merge_next(ss, ss->cap / ss->nruns, err);
+    if (rc > 0) *rec = ss->rec;
+    return rc;
+}
+
+void store_sort_free(store_sort *ss)
+{
+    if (!ss->mem) return;
+    if (ss->nruns) merge_end(ss, 0, ss->nruns, ss->cap / ss->nruns);
+    if (ss->heap) account(ss->mem, -(int64_t)(ss->heap_cap * sizeof *ss->heap));
+    free(ss->heap);
+    account(ss->mem, -(int64_t)(ss->runs_cap * sizeof *ss->runs));
+    free(ss->runs);
+    free_buf(ss);
+    if (ss->fd >= 0) {
+        close(ss->fd);
+        unlink(ss->path);
+    }
+    ss->mem = NULL;
+}
