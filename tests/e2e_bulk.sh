@@ -35,7 +35,7 @@ imp() { "$BIN" import --quiet "$@" >/dev/null; }
 compare() {
     local name=$1
     shift
-    imp --db "$T/$name.inc" "$@" || bad "$name: incremental import"
+    imp --no-bulk --db "$T/$name.inc" "$@" || bad "$name: incremental import"
     "$BIN" import --bulk --json --db "$T/$name.bulk" "$@" >"$T/$name.imp.json" || bad "$name: bulk import"
     same_tree "$T/$name.inc" "$T/$name.bulk" && ok || bad "$name: bulk store differs from the incremental one"
     # the smallest budget: every sort spills runs (and merges them in passes) when it has more
@@ -136,18 +136,18 @@ done
 D=$T/killmix
 COINTRAIL_TEST_BULK_CRASH_PHASE=5 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
 COINTRAIL_TEST_BULK_CRASH_PHASE=7 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
-imp --db "$D" "$T/g1" || bad "killmix: incremental rerun"
+imp --no-bulk --db "$D" "$T/g1" || bad "killmix: incremental rerun"
 same_tree "$T/g1.inc" "$D" && ok || bad "killmix: bulk killed twice, incremental rerun: store differs"
 
 # ---- a catch-up onto a non-empty store falls back to the incremental path ----
-imp --db "$T/catch" --stop-after 100 "$T/g1" || bad "catch: first 100 blocks"
+imp --no-bulk --db "$T/catch" --stop-after 100 "$T/g1" || bad "catch: first 100 blocks"
 imp --bulk --db "$T/catch" "$T/g1" || bad "catch: --bulk onto a non-empty store"
 same_tree "$T/g1.inc" "$T/catch" && ok || bad "catch: store differs"
 
 # ---- refused the same way ----
 for kind in double respend vout overspend coinbase twofaults; do
     $PY tests/bulk_craft.py "$T/$kind.blk" "$kind" || { bad "craft $kind"; continue; }
-    "$BIN" import --quiet --db "$T/$kind.inc" "$T/$kind.blk" >/dev/null 2>"$T/$kind.inc.err"
+    "$BIN" import --quiet --no-bulk --db "$T/$kind.inc" "$T/$kind.blk" >/dev/null 2>"$T/$kind.inc.err"
     a=$?
     "$BIN" import --quiet --bulk --db "$T/$kind.bulk" "$T/$kind.blk" >/dev/null 2>"$T/$kind.bulk.err"
     b=$?
@@ -167,7 +167,7 @@ grep -q "twice" "$T/twofaults.bulk.err" && ok || bad "twofaults: not the first f
 cp "$T/twofaults.blk" "$T/tfc.blk"
 size=$(stat -c %s "$T/tfc.blk")
 printf '\x55\x55' | dd of="$T/tfc.blk" bs=1 seek=$((size - 12)) conv=notrunc status=none
-"$BIN" import --quiet --db "$T/tfc.inc" "$T/tfc.blk" >/dev/null 2>"$T/tfc.inc.err"
+"$BIN" import --quiet --no-bulk --db "$T/tfc.inc" "$T/tfc.blk" >/dev/null 2>"$T/tfc.inc.err"
 a=$?
 "$BIN" import --quiet --bulk --db "$T/tfc.bulk" "$T/tfc.blk" >/dev/null 2>"$T/tfc.bulk.err"
 b=$?
@@ -176,7 +176,7 @@ b=$?
 # a corrupt block (merkle root) and forged work: refused before or while parsing, same words
 cp "$T/c/blk00000.dat" "$T/corrupt.dat"
 printf '\xff\xff\xff\xff' | dd of="$T/corrupt.dat" bs=1 seek=3000 conv=notrunc status=none
-"$BIN" import --quiet --db "$T/cor.inc" "$T/corrupt.dat" >/dev/null 2>"$T/cor.inc.err"
+"$BIN" import --quiet --no-bulk --db "$T/cor.inc" "$T/corrupt.dat" >/dev/null 2>"$T/cor.inc.err"
 a=$?
 "$BIN" import --quiet --bulk --db "$T/cor.bulk" "$T/corrupt.dat" >/dev/null 2>"$T/cor.bulk.err"
 b=$?
@@ -190,7 +190,7 @@ $PY tests/pow_craft.py amounts "$T/craft" >/dev/null || bad "pow_craft amounts"
 mkdir -p "$T/powdir" && cp demo/blk00000.dat "$T/powdir/blk00000.dat" && cp "$T/craft/heavy.dat" "$T/powdir/blk00001.dat"
 for case in powdir:"$T/powdir" overflow:"$T/craft/overflow.dat" greedy:"$T/craft/greedy.dat" rich:"$T/craft/rich.dat"; do
     name=${case%%:*} path=${case#*:}
-    "$BIN" import --quiet --db "$T/$name.inc" "$path" >/dev/null 2>"$T/$name.inc.err"
+    "$BIN" import --quiet --no-bulk --db "$T/$name.inc" "$path" >/dev/null 2>"$T/$name.inc.err"
     a=$?
     "$BIN" import --quiet --bulk --db "$T/$name.bulk" "$path" >/dev/null 2>"$T/$name.bulk.err"
     b=$?
@@ -250,4 +250,23 @@ rc=$?
 [ "$(blocks_of "$T/lim")" = 0 ] && ok || bad "file size limit: blocks visible"
 imp --bulk --db "$T/lim" "$T/g1" || bad "rerun without the limit"
 same_tree "$T/g1.inc" "$T/lim" && ok || bad "after the file size limit, a rerun differs"
+# the default for an empty store is the bulk path (its phases in --json); --no-bulk and
+# --commit-seconds choose block by block; contradictory choices are refused
+"$BIN" import --json --db "$T/dflt" "$T/g1" >"$T/dflt.json" || bad "default import"
+/usr/bin/python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phase_seconds"]; sys.exit(0 if "bulk_finish" in p else 1)' "$T/dflt.json" &&
+    ok || bad "an empty store's default import did not take the bulk path"
+same_tree "$T/g1.inc" "$T/dflt" && ok || bad "the default import differs from the incremental store"
+for flag in --no-bulk "--commit-seconds 5"; do
+    rm -rf "$T/nb"
+    # shellcheck disable=SC2086
+    "$BIN" import --json $flag --db "$T/nb" "$T/g1" >"$T/nb.json" || bad "import $flag"
+    /usr/bin/python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phase_seconds"]; sys.exit(1 if "bulk_finish" in p else 0)' "$T/nb.json" &&
+        ok || bad "import $flag took the bulk path"
+done
+for args in "--bulk --commit-seconds 5" "--no-bulk --memory 64M" "--commit-seconds 5 --memory 64M"; do
+    # shellcheck disable=SC2086
+    "$BIN" import $args --db "$T/contra" "$T/g1" >/dev/null 2>"$T/contra.err"
+    rc=$?
+    [ $rc = 2 ] && [ ! -e "$T/contra/MANIFEST" ] && ok || bad "import $args: exit $rc, $(cat "$T/contra.err")"
+done
 finish

@@ -15,7 +15,7 @@
 static const char import_usage[] =
     "usage: cointrail import --db DIR [--threads N] [--no-verify-merkle] [--commit-seconds S]\n"
     "                        [--network mainnet|testnet|regtest] [--progress|--quiet] [--json]\n"
-    "                        [--no-exposure] [--bulk [--memory SIZE]] PATH...\n"
+    "                        [--no-exposure] [--memory SIZE | --no-bulk] PATH...\n"
     "       cointrail import --db DIR --follow [--poll-ms MS] [--settle S] [--json]\n"
     "                        [--no-exposure] BLOCKS_DIR\n"
     "PATH is a Bitcoin Core blocks/ directory (blk*.dat, xor.dat) or block files.\n"
@@ -34,10 +34,12 @@ static const char import_usage[] =
     "waited for (reported after --settle seconds, 10, without change), a complete corrupt\n"
     "one is an error. With --json, one line per commit: {\"height\", \"blocks_added\",\n"
     "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n"
-    "--bulk: a first import into an empty store is built by sorting and streaming\n"
-    "(docs/performance.md, \"Bulk import\"): the same store, byte for byte, as without it,\n"
-    "committed once at the end (an interrupted one starts again when rerun); a store with\n"
-    "blocks is caught up block by block as usual. --memory SIZE (K, M, G suffixes; at least\n"
+    "A first import into an empty store is built by sorting and streaming (the bulk path,\n"
+    "docs/performance.md, \"Bulk import\"): the same store, byte for byte, as block by\n"
+    "block, committed once at the end (an interrupted one starts again when rerun); a store\n"
+    "with blocks is caught up block by block. --no-bulk (or --commit-seconds, whose periodic\n"
+    "commits only the block-by-block path makes) imports an empty store block by block too;\n"
+    "--bulk, the default, is still accepted. --memory SIZE (K, M, G suffixes; at least\n"
     "1M) bounds its sort records: what does not fit is spilled as sorted runs to temp files\n"
     "in the store directory (bulk-*.tmp) and merged; by default a quarter of the physical\n"
     "memory. The columns are memory-mapped files besides (page cache, not the budget).\n"
@@ -159,6 +161,7 @@ int cmd_import(int argc, char **argv)
                                          {"settle", required_argument, 0, 'S'},
                                          {"no-exposure", no_argument, 0, 'x'},
                                          {"bulk", no_argument, 0, 'B'},
+                                         {"no-bulk", no_argument, 0, 'I'},
                                          {"memory", required_argument, 0, 'M'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -167,6 +170,8 @@ int cmd_import(int argc, char **argv)
     ingest_follow_opts fo = {0};
     ingest_opts o;
     ingest_default_opts(&o);
+    /* -1: not asked; the bulk path unless --commit-seconds asks for periodic commits */
+    int bulk = -1, commit_given = 0, memory_given = 0;
     int c;
     uint64_t n;
     optind = 1;
@@ -188,6 +193,7 @@ int cmd_import(int argc, char **argv)
             break;
         case 'c':
             o.commit_seconds = atof(optarg);
+            commit_given = 1;
             break;
         case 'p':
             progress = 1;
@@ -234,7 +240,10 @@ int cmd_import(int argc, char **argv)
             fo.settle_seconds = (double)n;
             break;
         case 'B':
-            o.bulk = 1;
+            bulk = 1;
+            break;
+        case 'I':
+            bulk = 0;
             break;
         case 'M':
             if (parse_size(optarg, &o.memory) || o.memory < STORE_BULK_MIN_MEMORY) {
@@ -244,6 +253,7 @@ int cmd_import(int argc, char **argv)
                         optarg);
                 return CLI_USAGE;
             }
+            memory_given = 1;
             break;
         case 'h':
             fputs(import_usage, stdout);
@@ -255,6 +265,17 @@ int cmd_import(int argc, char **argv)
     }
     if (!db || optind >= argc) {
         fputs(import_usage, stderr);
+        return CLI_USAGE;
+    }
+    if (bulk == 1 && commit_given) {
+        fprintf(stderr, "cointrail: --bulk commits once, at the end: --commit-seconds is for the "
+                        "block-by-block path (--no-bulk)\n");
+        return CLI_USAGE;
+    }
+    o.bulk = bulk >= 0 ? bulk : !commit_given;
+    if (!o.bulk && memory_given) {
+        fprintf(stderr, "cointrail: --memory bounds the bulk path's sorts: not with %s\n",
+                commit_given ? "--commit-seconds" : "--no-bulk");
         return CLI_USAGE;
     }
     if (follow && (argc - optind != 1 || o.stop_after_blocks)) {
@@ -322,7 +343,7 @@ int cmd_import(int argc, char **argv)
         json_t *phases =
             json_pack("{s:f,s:f,s:f,s:f}", "scan", r.scan_seconds, "wait_for_parse", r.wait_seconds,
                       "append", r.append_seconds, "commit", r.commit_seconds);
-        if (o.bulk) {
+        if (r.bulk) {
             json_t *bp = json_object();
             for (int i = 0; i < STORE_BULK_PHASES; i++)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));

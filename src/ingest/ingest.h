@@ -49,6 +49,7 @@ typedef struct ingest_result {
     /* Where the time went: scanning headers, waiting for parsed blocks, appending to the store,
      * committing. */
     double scan_seconds, wait_seconds, append_seconds, commit_seconds;
+    int bulk; /* the bulk path filled the empty store (else block by block) */
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
     store_bulk_mem bulk_mem;                /* and its memory */
     uint64_t commits;                       /* store commits made */

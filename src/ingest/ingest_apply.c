@@ -337,6 +337,7 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
      * reorganisation) goes block by block. */
     if (o->bulk && tip_height == 0 && n > 0)
         rc = store_bulk_begin(s, o->memory, o->bulk_crash_phase, &bulk, err);
+    r->bulk = bulk != NULL;
     if (!rc) rc = apply_path(s, pl, o, always_commit, bulk, r, err);
     store_bulk_free(bulk);
     pthread_mutex_destroy(&pl->mu);
