@@ -36,8 +36,10 @@ static const char import_usage[] =
     "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n"
     "--bulk: a first import into an empty store is built by sorting and streaming\n"
     "(docs/performance.md, \"Bulk import\"): the same store, byte for byte, as without it,\n"
-    "committed once at the end (an interrupted one starts again when rerun); a store with\n"
-    "blocks is caught up block by block as usual. --memory SIZE (K, M, G suffixes; at least\n"
+    "committed once at the end; an interrupted one resumes when rerun after its last block\n"
+    "was added (from a checkpoint of the blocks, kept until the commit), else starts again\n"
+    "(said on stderr). A store with blocks is caught up block by block as usual. --memory SIZE (K, "
+    "M, G suffixes; at least\n"
     "1M) bounds its sort records: what does not fit is spilled as sorted runs to temp files\n"
     "in the store directory (bulk-*.tmp) and merged; by default a quarter of the physical\n"
     "memory. The columns are memory-mapped files besides (page cache, not the budget).\n"
@@ -305,6 +307,7 @@ int cmd_import(int argc, char **argv)
         close(sfd);
     } else {
         rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+        if (r.bulk_note[0]) fprintf(stderr, "cointrail: %s\n", r.bulk_note);
         if (!rc) rc = exposure_hook(db, s, exposure, &fc.xo, &fc.xr, &err);
     }
     store_close(s);
@@ -327,6 +330,8 @@ int cmd_import(int argc, char **argv)
             for (int i = 0; i < STORE_BULK_PHASES; i++)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
             json_object_set_new(phases, "bulk_finish", bp);
+            json_object_set_new(j, "resumed_from",
+                                r.bulk_resumed ? json_string("blocks") : json_null());
             const store_bulk_mem *m = &r.bulk_mem;
             json_object_set_new(j, "bulk_memory",
                                 json_pack("{s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,
