@@ -266,17 +266,26 @@ int store_bulk_checkpoint(store_bulk *b, util_err *err)
 {
     store *s = b->s;
     int rc = 0;
+    /* every file's write-back started before the first wait: the device does them together */
+    store_sort_state st[3];
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = store_sort_checkpoint(ck_sorter(b, i), &st[i], err);
+    tmpf *t[2] = {&b->prevouts, &b->addrkeys};
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (fflush(t[i]->f) != 0)
+            rc = util_errf(err, UTIL_EIO, "%s: write failed: %s", t[i]->path, strerror(errno));
+        else
+            (void)sync_file_range(fileno(t[i]->f), 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
     for (int c = 0; c < NCOLS && !rc; c++)
         if (s->cols[c].fd >= 0)
             rc = colstore_col_sync_range(&s->cols[c], 0, (size_t)s->cols[c].rows * s->cols[c].width,
                                          err);
-    tmpf *t[2] = {&b->prevouts, &b->addrkeys};
     for (int i = 0; i < 2 && !rc; i++)
-        if (fflush(t[i]->f) != 0 || fsync(fileno(t[i]->f)) < 0)
+        if (fsync(fileno(t[i]->f)) < 0)
             rc = util_errf(err, UTIL_EIO, "%s: cannot sync: %s", t[i]->path, strerror(errno));
-    store_sort_state st[3];
     for (int i = 0; i < 3 && !rc; i++)
-        rc = store_sort_checkpoint(ck_sorter(b, i), &st[i], err);
+        rc = store_sort_sync(ck_sorter(b, i), err);
     if (rc) return rc;
     util_buf m = {0};
     rc = util_buf_append(&m, MARKER_MAGIC, sizeof MARKER_MAGIC);

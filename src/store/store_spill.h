@@ -77,14 +77,16 @@ int store_sort_next(store_sort *ss, const uint64_t **rec, util_err *err);
 void store_sort_free(store_sort *ss);
 
 /* A resumable bulk import's checkpoint (store_bulk.c, docs/formats.md "bulk-resume"): what
- * the sorter pushed so far, made durable. The buffer (unsorted) is written after the runs and
- * the file synced; later spills and merges write past it and punch no hole before it, so the
- * file keeps these bytes; store_sort_free then leaves it (the caller removes it once the
- * checkpoint is no longer needed). */
+ * the sorter pushed so far, made durable (with store_sort_sync). The buffer (unsorted) is written
+ * after the runs and the file synced; later spills and merges write past it and punch no hole
+ * before it, so the file keeps these bytes; store_sort_free then leaves it (the caller removes it
+ * once the checkpoint is no longer needed). */
 typedef struct store_sort_state {
     uint64_t total, tail, file_recs, nruns; /* records pushed, in the buffer, in the file */
 } store_sort_state;
 int store_sort_checkpoint(store_sort *ss, store_sort_state *st, util_err *err);
+/* Waits until the checkpoint's bytes are durable (checkpoint only starts writing them back). */
+int store_sort_sync(store_sort *ss, util_err *err);
 /* The runs of the checkpoint as (offset, records) pairs, st->nruns of them. */
 const store_sort_run *store_sort_runs(const store_sort *ss);
 /* Back to the checkpoint st with runs (offset, records) from its file, on a sorter fresh from
