@@ -165,6 +165,12 @@ for mem in "" "--memory 1M"; do
     restarted "$D.json" "$D.err" "" && ok || bad "block loop $mem: the rerun did not start again"
     same_tree "$T/g1.inc" "$D" && ok || bad "block loop $mem: killed and rerun, the store differs"
 done
+# a half-written next marker (a kill while writing it) is removed; the whole one is used
+D=$T/killnew
+COINTRAIL_TEST_BULK_CRASH_PHASE=5 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+head -c 100 "$D/$MARK" >"$D/$MARK.new"
+"$BIN" import --bulk --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "killnew: rerun"
+resumed "$D.json" "$D.err" && same_tree "$T/g1.inc" "$D" && ok || bad "killnew: not resumed, or differs"
 # a checkpoint not to be trusted: started again, saying why, with the same bytes
 kill_at4() { # DIR OPTIONS...: killed entering phase 4 (or $PHASE), the checkpoint in place
     local d=$1

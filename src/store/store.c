@@ -301,9 +301,11 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         int r = open(path, O_RDONLY | O_CREAT, 0644);
         if (r >= 0) close(r);
         /* An index rebuild killed half way leaves its table (the size of the whole index),
-         * a bulk import killed before its commit its temp files (store_bulk.c); nothing reads
-         * them, and holding the lock, this process is the only one to write them. */
-        static const char *const leftovers[] = {"txid.idx.new", "addr.idx.new"};
+         * a bulk import killed before its commit its temp files (store_bulk.c) and maybe a
+         * half-written marker; nothing reads them, and holding the lock, this process is the
+         * only one to write them. */
+        static const char *const leftovers[] = {"txid.idx.new", "addr.idx.new",
+                                                STORE_BULK_MARKER ".new"};
         for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++) {
             snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
             unlink(path);
