@@ -5,7 +5,10 @@
 # python3-bitcoinlib serialized (stale branches, blocks out of order, unresolved inputs, a spend
 # of a later tx in the same block, a duplicate txid spent after its second tx), and on mainnet's first 439 blocks (demo/); `stats
 # --recompute` agrees with the running totals. A kill -9 in every phase leaves the empty store,
-# and a rerun gives the same bytes. Crafted invalid chains (double spends, a missing output,
+# and a rerun gives the same bytes: resumed from the checkpoint after the block loop (its
+# --json and stderr say so, no block parsed), or started again when killed in the block loop
+# or when the checkpoint cannot be trusted (a corrupt or short marker, a missing or short temp
+# file or column, another budget, another chain or touched block files; stderr says why). Crafted invalid chains (double spends, a missing output,
 # overspending, a greedy coinbase, two faults) are refused with the incremental path's exact
 # message (and forged work, 64-bit overflows, greedy coinbases: tests/pow_craft.py), leaving the
 # store empty. A full disk (or a file size limit) is an error, not a signal. All of it again with
@@ -109,29 +112,137 @@ for m in 512K 1000000 0 -1G 4X ""; do
         bad "--memory '$m': exit $rc, $(cat "$T/mtiny.err")"
 done
 
-# ---- kill -9 in every phase, then rerun ----
-for phase in 2 3 4 5 6 7; do
-    D=$T/kill$phase
-    if [ $phase = 2 ]; then
-        COINTRAIL_TEST_CRASH_AFTER=100 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
-    else
-        COINTRAIL_TEST_BULK_CRASH_PHASE=$phase "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
-    fi
+# ---- kill -9, then rerun: resumed from the checkpoint after the block loop, or started again ----
+NB=$(blocks_of "$T/g1.inc")
+MARK=bulk-resume
+resumed() { # JSON ERR: resumed from the checkpoint, no block parsed or added
+    grep -q "resumed from its checkpoint after the block loop ($NB blocks)" "$2" &&
+        $PY - "$1" "$NB" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["resumed_from"] == "blocks", j.get("resumed_from")
+assert j["blocks_added"] == 0 and j["txs_added"] == 0 and j["bytes_added"] == 0, j
+assert j["phase_seconds"]["wait_for_parse"] == 0, j["phase_seconds"]
+assert j["blocks"] == int(sys.argv[2]), j["blocks"]
+EOF
+}
+restarted() { # JSON ERR WORDS: started again (WORDS on stderr, "" for no message), every block added
+    { [ -z "$3" ] || grep -q "not resuming, starting again from the first block: .*$3" "$2"; } &&
+        $PY - "$1" "$NB" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["resumed_from"] is None, j.get("resumed_from")
+assert j["blocks_added"] == int(sys.argv[2]) == j["blocks"], j
+EOF
+}
+for mem in "" "--memory 1M"; do
+    tag=${mem:+m}
+    # 2: right after the checkpoint; 3-7: entering each later phase of the finish
+    for phase in 2 3 4 5 6 7; do
+        D=$T/kill$tag$phase
+        COINTRAIL_TEST_BULK_CRASH_PHASE=$phase "$BIN" import --bulk $mem --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+        rc=$?
+        [ $rc = 137 ] && ok || bad "phase $phase $mem: no SIGKILL (exit $rc)"
+        [ "$(blocks_of "$D")" = 0 ] && ok || bad "phase $phase $mem: the killed import left blocks visible"
+        [ -s "$D/$MARK" ] && ok || bad "phase $phase $mem: no checkpoint marker"
+        "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "phase $phase $mem: rerun"
+        resumed "$D.json" "$D.err" && ok || bad "phase $phase $mem: the rerun did not resume: $(cat "$D.err")"
+        same_tree "$T/g1.inc" "$D" && ok || bad "phase $phase $mem: killed and rerun, the store differs"
+    done
+    # killed twice after the checkpoint: resumed twice
+    D=$T/kill${tag}twice
+    COINTRAIL_TEST_BULK_CRASH_PHASE=4 "$BIN" import --bulk $mem --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+    COINTRAIL_TEST_BULK_CRASH_PHASE=6 "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err"
+    [ $? = 137 ] && ok || bad "twice $mem: no second kill"
+    "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "twice $mem: rerun"
+    resumed "$D.json" "$D.err" && same_tree "$T/g1.inc" "$D" && ok || bad "twice $mem: killed twice, rerun differs"
+    # in the block loop: no checkpoint yet, started again from the first block
+    D=$T/kill${tag}loop
+    COINTRAIL_TEST_CRASH_AFTER=100 "$BIN" import --bulk $mem --quiet --db "$D" "$T/g1" >/dev/null 2>&1
     rc=$?
-    [ $rc = 137 ] && ok || bad "phase $phase: no SIGKILL (exit $rc)"
-    [ "$(blocks_of "$D")" = 0 ] && ok || bad "phase $phase: the killed import left blocks visible"
-    imp --bulk --db "$D" "$T/g1" || bad "phase $phase: rerun"
-    same_tree "$T/g1.inc" "$D" && ok || bad "phase $phase: killed and rerun, the store differs"
+    [ $rc = 137 ] && [ ! -e "$D/$MARK" ] && ok || bad "block loop $mem: exit $rc, or a marker"
+    "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "block loop $mem: rerun"
+    restarted "$D.json" "$D.err" "" && ok || bad "block loop $mem: the rerun did not start again"
+    same_tree "$T/g1.inc" "$D" && ok || bad "block loop $mem: killed and rerun, the store differs"
 done
-# the same with spilled runs on disk when killed
-for phase in 3 4 5 6 7; do
-    D=$T/killm$phase
-    COINTRAIL_TEST_BULK_CRASH_PHASE=$phase "$BIN" import --bulk --memory 1M --quiet --db "$D" "$T/g1" >/dev/null 2>&1
-    rc=$?
-    [ $rc = 137 ] && ok || bad "phase $phase --memory 1M: no SIGKILL (exit $rc)"
-    imp --bulk --memory 1M --db "$D" "$T/g1" || bad "phase $phase --memory 1M: rerun"
-    same_tree "$T/g1.inc" "$D" && ok || bad "phase $phase --memory 1M: killed and rerun, the store differs"
-done
+# a half-written next marker (a kill while writing it) is removed; the whole one is used
+D=$T/killnew
+COINTRAIL_TEST_BULK_CRASH_PHASE=5 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+head -c 100 "$D/$MARK" >"$D/$MARK.new"
+"$BIN" import --bulk --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "killnew: rerun"
+resumed "$D.json" "$D.err" && same_tree "$T/g1.inc" "$D" && ok || bad "killnew: not resumed, or differs"
+# a checkpoint not to be trusted: started again, saying why, with the same bytes
+kill_at4() { # DIR OPTIONS...: killed entering phase 4 (or $PHASE), the checkpoint in place
+    local d=$1
+    shift
+    COINTRAIL_TEST_BULK_CRASH_PHASE=${PHASE:-4} "$BIN" import --bulk "$@" --quiet --db "$d" "$T/g1" >/dev/null 2>&1
+    [ $? = 137 ] && [ -s "$d/$MARK" ] || bad "$d: no kill with a checkpoint"
+}
+rerun_restarts() { # NAME WORDS OPTIONS...: the rerun of $T/disNAME
+    local name=$1 words=$2 D=$T/dis$1
+    shift 2
+    "$BIN" import --bulk "$@" --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "$name: rerun: $(cat "$D.err")"
+    restarted "$D.json" "$D.err" "$words" && ok || bad "$name: not started again with '$words': $(cat "$D.err")"
+    same_tree "$T/g1.inc" "$D" && ok || bad "$name: started again, the store differs"
+}
+kill_at4 "$T/discorrupt"
+size=$(stat -c %s "$T/discorrupt/$MARK")
+printf '\x5a' | dd of="$T/discorrupt/$MARK" bs=1 seek=$((size / 2)) conv=notrunc status=none
+rerun_restarts corrupt "checksum"
+kill_at4 "$T/distrunc"
+truncate -s -40 "$T/distrunc/$MARK"
+rerun_restarts trunc "checksum"
+kill_at4 "$T/disempty"
+: >"$T/disempty/$MARK"
+rerun_restarts empty "checksum"
+# killed right after the checkpoint: the file holds just its runs (later phases append merges)
+PHASE=2 kill_at4 "$T/disrun" --memory 1M
+[ "$(stat -c %s "$T/disrun/bulk-inputs.tmp")" -gt 1000000 ] && ok || bad "disrun: no spilled runs to cut"
+truncate -s -56 "$T/disrun/bulk-inputs.tmp"
+rerun_restarts run "bulk-inputs.tmp: .* bytes, the checkpoint needs" --memory 1M
+kill_at4 "$T/disgone" --memory 1M
+rm "$T/disgone/bulk-txids.tmp"
+# (a kill later than the checkpoint: merged runs appended past the checkpoint's, a few cut off)
+kill_at4 "$T/dislate" --memory 1M
+truncate -s -56 "$T/dislate/bulk-inputs.tmp"
+"$BIN" import --bulk --memory 1M --json --db "$T/dislate" "$T/g1" >"$T/dislate.json" 2>"$T/dislate.err" || bad "dislate: rerun"
+resumed "$T/dislate.json" "$T/dislate.err" && same_tree "$T/g1.inc" "$T/dislate" && ok ||
+    bad "dislate: bytes past the checkpoint's cut, not resumed or different"
+rerun_restarts gone "bulk-txids.tmp: cannot open" --memory 1M
+kill_at4 "$T/disprev"
+truncate -s -36 "$T/disprev/bulk-prevouts.tmp"
+rerun_restarts prev "bulk-prevouts.tmp: missing, or not the checkpoint's"
+kill_at4 "$T/discol"
+truncate -s 100 "$T/discol/tx.col"
+rerun_restarts col "tx.col: shorter than the checkpoint's"
+kill_at4 "$T/dismem" --memory 1M
+rerun_restarts mem "made with a memory budget of 1048576 bytes, not 2097152" --memory 2M
+# another chain: the killed import stopped at block 200, the rerun takes all of them
+COINTRAIL_TEST_BULK_CRASH_PHASE=4 "$BIN" import --bulk --stop-after 200 --quiet --db "$T/dischain" "$T/g1" >/dev/null 2>&1
+[ -s "$T/dischain/$MARK" ] && ok || bad "dischain: no checkpoint"
+rerun_restarts chain "made for another chain"
+# the same blocks, but a block file touched since: not the same files
+D=$T/disfiles
+cp -r "$T/g1" "$T/g1copy"
+COINTRAIL_TEST_BULK_CRASH_PHASE=4 "$BIN" import --bulk --quiet --db "$D" "$T/g1copy" >/dev/null 2>&1
+touch -d '2001-01-01' "$T/g1copy/blk00000.dat"
+"$BIN" import --bulk --json --db "$D" "$T/g1copy" >"$D.json" 2>"$D.err" || bad "disfiles: rerun"
+restarted "$D.json" "$D.err" "made for another chain" && same_tree "$T/g1.inc" "$D" && ok ||
+    bad "disfiles: not started again: $(cat "$D.err")"
+rm -rf "$T/g1copy"
+# a marker left in a committed store (killed between the commit and its removal): removed
+cp -r "$T/g1.inc" "$T/discommitted"
+kill_at4 "$T/dismark"
+cp "$T/dismark/$MARK" "$T/dismark/bulk-txids.tmp" "$T/discommitted/"
+imp --bulk --db "$T/discommitted" "$T/g1" || bad "discommitted: rerun"
+same_tree "$T/g1.inc" "$T/discommitted" && ok || bad "discommitted: the stale marker or temp file was left"
+# a block-by-block import onto a killed bulk import's store voids the checkpoint
+D=$T/disinc
+kill_at4 "$D"
+imp --db "$D" --stop-after 50 "$T/g1" || bad "disinc: incremental import"
+[ ! -e "$D/$MARK" ] && ok || bad "disinc: the marker outlived a block-by-block import"
+imp --bulk --db "$D" "$T/g1" || bad "disinc: rerun"
+same_tree "$T/g1.inc" "$D" && ok || bad "disinc: store differs"
 # killed twice at different phases, then the incremental path finishes it
 D=$T/killmix
 COINTRAIL_TEST_BULK_CRASH_PHASE=5 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1

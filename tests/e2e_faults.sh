@@ -45,7 +45,7 @@ blocks_of() { "$BIN" stats --db "$1" --json | $PY tests/jget.py '["blocks"]'; }
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=20m tmpfs "$T/small"; then
     SMALL=$T/small
     D=$SMALL/db
-    "$BIN" import --db "$D" --stop-after 150 "$T/g" >/dev/null && "$BIN" cluster --db "$D" >/dev/null &&
+    "$BIN" import --no-bulk --db "$D" --stop-after 150 "$T/g" >/dev/null && "$BIN" cluster --db "$D" >/dev/null &&
         "$BIN" import --db "$D" --stop-after 50 "$T/g" >/dev/null || bad "first imports on the small fs"
     [ "$(blocks_of "$D")" = 200 ] && ok || bad "setup: 200 blocks expected"
     "$BIN" cluster --db "$D" --dump >"$T/dump_before"

@@ -36,10 +36,12 @@ static const char import_usage[] =
     "\"blocks_removed\", \"txs_added\", \"time\" (unix seconds), \"seconds\"}, then the summary.\n"
     "A first import into an empty store is built by sorting and streaming (the bulk path,\n"
     "docs/performance.md, \"Bulk import\"): the same store, byte for byte, as block by\n"
-    "block, committed once at the end (an interrupted one starts again when rerun); a store\n"
-    "with blocks is caught up block by block. --no-bulk (or --commit-seconds, whose periodic\n"
-    "commits only the block-by-block path makes) imports an empty store block by block too;\n"
-    "--bulk, the default, is still accepted. --memory SIZE (K, M, G suffixes; at least\n"
+    "block, committed once at the end; an interrupted one resumes when rerun after its last\n"
+    "block was added (from a checkpoint of the blocks, kept until the commit), else starts\n"
+    "again (said on stderr). A store with blocks is caught up block by block. --no-bulk (or\n"
+    "--commit-seconds, whose periodic commits only the block-by-block path makes) imports an\n"
+    "empty store block by block too; --bulk, the default, is still accepted. --memory SIZE\n"
+    "(K, M, G suffixes; at least\n"
     "1M) bounds its sort records: what does not fit is spilled as sorted runs to temp files\n"
     "in the store directory (bulk-*.tmp) and merged; by default a quarter of the physical\n"
     "memory. The columns are memory-mapped files besides (page cache, not the budget).\n"
@@ -326,6 +328,7 @@ int cmd_import(int argc, char **argv)
         close(sfd);
     } else {
         rc = ingest_run(s, (const char *const *)argv + optind, argc - optind, &o, &r, &err);
+        if (r.bulk_note[0]) fprintf(stderr, "cointrail: %s\n", r.bulk_note);
         if (!rc) rc = exposure_hook(db, s, exposure, &fc.xo, &fc.xr, &err);
     }
     store_close(s);
@@ -348,6 +351,8 @@ int cmd_import(int argc, char **argv)
             for (int i = 0; i < STORE_BULK_PHASES; i++)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
             json_object_set_new(phases, "bulk_finish", bp);
+            json_object_set_new(j, "resumed_from",
+                                r.bulk_resumed ? json_string("blocks") : json_null());
             const store_bulk_mem *m = &r.bulk_mem;
             json_object_set_new(j, "bulk_memory",
                                 json_pack("{s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,

@@ -33,7 +33,8 @@ typedef struct ingest_opts {
      * non-empty store is always imported incrementally. */
     int bulk;
     uint64_t memory;      /* the bulk path's sort budget in bytes (0: its default) */
-    int bulk_crash_phase; /* test hook: SIGKILL on entering that bulk phase (3-7), 0 never */
+    int bulk_crash_phase; /* test hook: SIGKILL on entering that bulk phase (2: after the
+                             checkpoint; 3-7), 0 never */
 } ingest_opts;
 
 typedef struct ingest_result {
@@ -52,8 +53,10 @@ typedef struct ingest_result {
     int bulk; /* the bulk path filled the empty store (else block by block) */
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
     store_bulk_mem bulk_mem;                /* and its memory */
-    uint64_t commits;                       /* store commits made */
-    int stopped; /* o->wait said stop: what was appended is committed, the rest not read */
+    int bulk_resumed;     /* from a killed bulk import's checkpoint: no block parsed or added */
+    char bulk_note[1024]; /* that, or why a checkpoint found was not used; "" if neither */
+    uint64_t commits;     /* store commits made */
+    int stopped;          /* o->wait said stop: what was appended is committed, the rest not read */
 } ingest_result;
 
 void ingest_default_opts(ingest_opts *o);

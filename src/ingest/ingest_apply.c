@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../btc/btc.h"
+#include "../crypto/crypto.h"
 #include "ingest_int.h"
 
 int ingest_commit(store *s, const ingest_opts *o, ingest_result *r, util_err *err)
@@ -133,18 +135,21 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
 {
     uint64_t since_drop = 0, drop_every = (o->memory ? o->memory : store_bulk_default_memory()) / 4;
     if (bulk) drop_blk_pages(pl->fl); /* read by the header scan */
+    /* resumed from its checkpoint: the blocks are in, nothing to parse */
+    int resumed = store_bulk_resumed(bulk);
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
+    if (resumed) threads = 0;
     pthread_t tids[16];
     int started = 0;
     for (int i = 0; i < threads; i++)
         if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
-    if (!started) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
+    if (!started && !resumed) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
     double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0, commit_cost = 0;
     int rc = 0;
     size_t uncommitted = 0;
-    for (size_t i = 0; i < pl->n; i++) {
+    for (size_t i = 0; i < pl->n && !resumed; i++) {
         slot *sl = &pl->ring[i % RING];
         double w0 = util_now();
         pthread_mutex_lock(&pl->mu);
@@ -215,6 +220,8 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    /* every block in: made durable, so that a kill from here on resumes at this point */
+    if (bulk && !rc && !resumed && !r->stopped) rc = store_bulk_checkpoint(bulk, err);
     if (bulk && (!rc || r->blocks_added)) {
         /* The store is empty and the path starts at genesis: height i is path position i.
          * A block that failed to parse (or to go in) ends the blocks before it, which the
@@ -261,6 +268,32 @@ static int check_branch(const file_list *fl, const tree *t, const int64_t *path,
     btc_block_free(&sl->blk);
     free(sl->buf);
     return rc;
+}
+
+/* What a bulk import's checkpoint must match to be resumed: the branch (each block's hash
+ * and place in the files), the rules, and the files (path, size, modification time). */
+static void chain_digest(const file_list *fl, const tree *t, const int64_t *path, size_t n,
+                         btc_net net, const ingest_opts *o, uint8_t out[32])
+{
+    crypto_sha256_ctx c;
+    crypto_sha256_init(&c);
+    uint64_t head[3] = {n, (uint64_t)net, (uint64_t)o->verify_merkle};
+    crypto_sha256_update(&c, head, sizeof head);
+    for (size_t i = 0; i < fl->n; i++) {
+        struct stat st;
+        uint64_t id[3] = {fl->files[i].size, 0, 0};
+        if (stat(fl->files[i].path, &st) == 0)
+            id[1] = (uint64_t)st.st_mtim.tv_sec, id[2] = (uint64_t)st.st_mtim.tv_nsec;
+        crypto_sha256_update(&c, fl->files[i].path, strlen(fl->files[i].path) + 1);
+        crypto_sha256_update(&c, id, sizeof id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const hdr *h = &t->h[path[i]];
+        uint64_t at[2] = {h->file, h->off};
+        crypto_sha256_update(&c, h->hash, 32);
+        crypto_sha256_update(&c, at, sizeof at);
+    }
+    crypto_sha256_final(&c, out);
 }
 
 /* Import the most-work connected branch (see ingest_int.h). */
@@ -335,8 +368,14 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
     store_bulk *bulk = NULL;
     /* The bulk path fills an empty store from genesis; anything else (a catch-up, a
      * reorganisation) goes block by block. */
-    if (o->bulk && tip_height == 0 && n > 0)
-        rc = store_bulk_begin(s, o->memory, o->bulk_crash_phase, &bulk, err);
+    if (o->bulk && tip_height == 0 && n > 0) {
+        uint8_t chain[32];
+        chain_digest(fl, t, path, n, net, o, chain);
+        rc = store_bulk_begin(s, o->memory, o->bulk_crash_phase, chain, &bulk, err);
+        r->bulk_resumed = store_bulk_resumed(bulk);
+        const char *note = store_bulk_note(bulk);
+        if (note) snprintf(r->bulk_note, sizeof r->bulk_note, "%s", note);
+    }
     r->bulk = bulk != NULL;
     if (!rc) rc = apply_path(s, pl, o, always_commit, bulk, r, err);
     store_bulk_free(bulk);

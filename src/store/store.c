@@ -238,8 +238,8 @@ static int cut_back(store *s, util_err *err)
         column *col = &s->cols[c];
         size_t keep = (size_t)col->rows * col->width;
         struct stat st;
-        if (fstat(col->fd, &st) == 0 &&
-            ((size_t)st.st_size == keep || (readers && (size_t)st.st_size > keep)))
+        if (fstat(col->fd, &st) == 0 && ((size_t)st.st_size == keep ||
+                                         ((readers || s->bulk_keep) && (size_t)st.st_size > keep)))
             continue;
         if ((rc = colstore_col_cut(col, col->rows, err))) return rc;
     }
@@ -301,14 +301,21 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
         int r = open(path, O_RDONLY | O_CREAT, 0644);
         if (r >= 0) close(r);
         /* An index rebuild killed half way leaves its table (the size of the whole index),
-         * a bulk import killed before its commit its temp files (store_bulk.c); nothing reads
-         * them, and holding the lock, this process is the only one to write them. */
-        static const char *const leftovers[] = {
-            "txid.idx.new",     "addr.idx.new",    "bulk-prevouts.tmp", "bulk-addrkeys.tmp",
-            "bulk-txids.tmp",   "bulk-inputs.tmp", "bulk-addrs.tmp",    "bulk-spent.tmp",
-            "bulk-byinput.tmp", "bulk-addrout.tmp"};
+         * a bulk import killed before its commit its temp files (store_bulk.c) and maybe a
+         * half-written marker; nothing reads them, and holding the lock, this process is the
+         * only one to write them. */
+        static const char *const leftovers[] = {"txid.idx.new", "addr.idx.new",
+                                                STORE_BULK_MARKER ".new"};
         for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++) {
             snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
+            unlink(path);
+        }
+        /* unless its checkpoint says a resume may want them (kept until store_bulk_begin
+         * judges it, below once the MANIFEST says the store is still empty) */
+        snprintf(path, sizeof path, "%s/%s", dir, STORE_BULK_MARKER);
+        s->bulk_keep = access(path, F_OK) == 0;
+        for (int i = 0; i < STORE_BULK_TMP_FILES && !s->bulk_keep; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, store_bulk_tmp_names[i]);
             unlink(path);
         }
     } else {
@@ -322,6 +329,16 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
     uint64_t rows[NCOLS] = {0};
     int clean = 1;
     if (exists && (rc = manifest_read(s, rows, err))) goto fail;
+    if (s->bulk_keep && s->committed.blocks) {
+        /* killed between the bulk import's commit and the marker's removal */
+        s->bulk_keep = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, STORE_BULK_MARKER);
+        unlink(path);
+        for (int i = 0; i < STORE_BULK_TMP_FILES; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, store_bulk_tmp_names[i]);
+            unlink(path);
+        }
+    }
     if (s->legacy && s->writable) {
         rc = util_errf(err, UTIL_EFORMAT,
                        "%s: store format 1 has no OP_RETURN payload columns; this cointrail "
@@ -489,7 +506,43 @@ int store_commit(store *s, util_err *err)
         s->dirty[c][0] = s->dirty[c][1] = 0;
     s->committed = s->live;
     store_undo_start_batch(s);
+    if (s->bulk_keep) { /* the commit holds what the checkpoint was kept for */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", s->dir, STORE_BULK_MARKER);
+        unlink(path);
+        s->bulk_keep = 0;
+        if ((rc = store_fsync_dir(s->dir, err))) return rc;
+    }
     return 0;
+}
+
+int store_fsync_dir(const char *dir, util_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return util_errf(err, UTIL_EIO, "%s: cannot sync the directory: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+int store_bulk_forget(store *s, util_err *err)
+{
+    if (!s->bulk_keep) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_BULK_MARKER);
+    unlink(path);
+    s->bulk_keep = 0;
+    int rc = store_fsync_dir(s->dir, err);
+    for (int i = 0; i < STORE_BULK_TMP_FILES; i++) {
+        snprintf(path, sizeof path, "%s/%s", s->dir, store_bulk_tmp_names[i]);
+        unlink(path);
+    }
+    for (int c = 0; c < NCOLS && !rc; c++)
+        if (s->cols[c].fd >= 0) rc = colstore_col_cut(&s->cols[c], s->cols[c].rows, err);
+    return rc;
 }
 
 int store_batch_full(const store *s)

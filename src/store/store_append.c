@@ -177,7 +177,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
 {
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
     store_totals *t = &s->live;
-    int rc = store_check_extends(s, b, t->blocks, err);
+    int rc = store_bulk_forget(s, err); /* block by block: a bulk checkpoint is void */
+    if (!rc) rc = store_check_extends(s, b, t->blocks, err);
     if (!rc) rc = store_check_id_room(t, b, err);
     if (rc) return rc;
     rc = store_undo_reserve(s, (uint64_t)b->n_in + b->n_out + b->n_tx, err);

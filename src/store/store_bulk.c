@@ -18,11 +18,18 @@
  * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
  * are dropped from the mapping past the budget too (drop_mapped).
- * Nothing is committed here: the caller commits once. A kill at any point leaves the empty
- * committed store (rows past the MANIFEST are cut at the next open); temp files are removed
- * at the next begin. */
+ * Nothing is committed here: the caller commits once. After the last block the caller makes
+ * a checkpoint (store_bulk_checkpoint): columns, temp files and sorted runs synced, then the
+ * marker STORE_BULK_MARKER with the run tables and totals (docs/formats.md, "bulk-resume").
+ * From then on the temp files' checkpointed bytes are only read, and the later phases write
+ * into the columns only values they compute again alike, so a kill at any later point is
+ * resumed from the checkpoint: the next open keeps the columns the marker owns, and the next
+ * begin for the same chain restores the sorters instead of adding the blocks again. A kill
+ * before the checkpoint, or a marker that does not match, leaves the empty committed store
+ * (rows past the MANIFEST cut, temp files removed): the import starts over. */
 #include "store_int.h"
 #include "store_spill.h"
+#include "../crypto/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A temp file written in sequence and read back through a mapping. */
@@ -113,6 +121,9 @@ struct store_bulk {
     uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
     uint64_t work;          /* records since the last look at the mapped pages */
     uint64_t drops;         /* times they were dropped from the mapping */
+    uint8_t chain[32];      /* the chain being imported (the caller's digest) */
+    int resumed;            /* restored from a checkpoint: no blocks to add */
+    char note[1024];        /* why a checkpoint was not used, or that it was */
 };
 
 const char *const store_bulk_phase_names[STORE_BULK_PHASES] = {"sort_txids_outpoints",
@@ -192,7 +203,7 @@ static void lap(store_bulk *b, int phase)
 
 static uint64_t spilled_of(const store_sort *ss)
 {
-    return ss->file_recs * (uint64_t)ss->w * sizeof(uint64_t);
+    return (ss->file_recs - ss->dead) * (uint64_t)ss->w * sizeof(uint64_t);
 }
 
 void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
@@ -206,13 +217,19 @@ void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
     out->map_drops = b->drops;
 }
 
-static const char *const tmp_names[] = {"bulk-prevouts.tmp", "bulk-addrkeys.tmp"};
+/* The two tmpf files first, then the sorters' in the order of sorter_names. */
+const char *const store_bulk_tmp_names[STORE_BULK_TMP_FILES] = {
+    "bulk-prevouts.tmp", "bulk-addrkeys.tmp", "bulk-txids.tmp",   "bulk-inputs.tmp",
+    "bulk-addrs.tmp",    "bulk-spent.tmp",    "bulk-byinput.tmp", "bulk-addrout.tmp"};
+static const char *const *const tmp_names = store_bulk_tmp_names;
 
+/* A sorter on a new temp file (one left by a killed import removed). */
 static void sorter(store_bulk *b, store_sort *ss, const char *name, int w, int kw, int bits,
                    int share)
 {
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", b->s->dir, name);
+    unlink(path);
     store_sort_init(ss, &b->sm, path, w, kw, bits, b->memory / 20 * share);
 }
 
@@ -223,7 +240,247 @@ uint64_t store_bulk_default_memory(void)
     return m < STORE_BULK_MIN_MEMORY ? STORE_BULK_MIN_MEMORY : m;
 }
 
-int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **out, util_err *err)
+static void crash_at(const store_bulk *b, int phase)
+{
+    if (b->crash_phase == phase) raise(SIGKILL); /* crash-recovery tests only */
+}
+
+/* ---------------- the checkpoint (docs/formats.md, "bulk-resume") ---------------- */
+
+static const char MARKER_MAGIC[8] = {'C', 'T', 'B', 'U', 'L', 'K', '0', '1'};
+
+static int put64(util_buf *m, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    return util_buf_append(m, x, 8);
+}
+
+static store_sort *ck_sorter(store_bulk *b, int i)
+{
+    return i == 0 ? &b->tx : i == 1 ? &b->in : &b->ad;
+}
+
+int store_bulk_checkpoint(store_bulk *b, util_err *err)
+{
+    store *s = b->s;
+    int rc = 0;
+    /* every file's write-back started before the first wait: the device does them together */
+    store_sort_state st[3];
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = store_sort_checkpoint(ck_sorter(b, i), &st[i], err);
+    tmpf *t[2] = {&b->prevouts, &b->addrkeys};
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (fflush(t[i]->f) != 0)
+            rc = util_errf(err, UTIL_EIO, "%s: write failed: %s", t[i]->path, strerror(errno));
+        else
+            (void)sync_file_range(fileno(t[i]->f), 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+    for (int c = 0; c < NCOLS && !rc; c++)
+        if (s->cols[c].fd >= 0)
+            rc = colstore_col_sync_range(&s->cols[c], 0, (size_t)s->cols[c].rows * s->cols[c].width,
+                                         err);
+    for (int i = 0; i < 2 && !rc; i++)
+        if (fsync(fileno(t[i]->f)) < 0)
+            rc = util_errf(err, UTIL_EIO, "%s: cannot sync: %s", t[i]->path, strerror(errno));
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = store_sort_sync(ck_sorter(b, i), err);
+    if (rc) return rc;
+    util_buf m = {0};
+    rc = util_buf_append(&m, MARKER_MAGIC, sizeof MARKER_MAGIC);
+    rc = rc ? rc : util_buf_append(&m, b->chain, 32);
+    uint64_t head[] = {b->memory,         b->n.blocks,       b->n.txs,   b->n.inputs, b->n.outputs,
+                       b->prevouts.bytes, b->addrkeys.bytes, b->spilled, NCOLS};
+    for (size_t i = 0; i < sizeof head / sizeof *head && !rc; i++)
+        rc = put64(&m, head[i]);
+    for (int c = 0; c < NCOLS && !rc; c++)
+        rc = put64(&m, s->cols[c].rows);
+    for (int i = 0; i < 3 && !rc; i++) {
+        const store_sort_run *runs = store_sort_runs(ck_sorter(b, i));
+        uint64_t w[] = {st[i].total, st[i].tail, st[i].file_recs, st[i].nruns};
+        for (int k = 0; k < 4 && !rc; k++)
+            rc = put64(&m, w[k]);
+        for (uint64_t k = 0; k < st[i].nruns && !rc; k++)
+            if (!(rc = put64(&m, runs[k].off))) rc = put64(&m, runs[k].n);
+    }
+    for (uint64_t h = 0; h < b->n.blocks && !rc; h++)
+        rc = put64(&m, (uint64_t)b->subsidy[h]);
+    uint8_t sum[32];
+    if (!rc) {
+        crypto_sha256(m.data, m.len, sum);
+        rc = util_buf_append(&m, sum, 32);
+    }
+    if (rc) {
+        util_buf_free(&m);
+        return util_errf(err, UTIL_ENOMEM, "out of memory for the bulk checkpoint");
+    }
+    char tmp[4300], path[4300];
+    snprintf(tmp, sizeof tmp, "%s/%s.new", s->dir, STORE_BULK_MARKER);
+    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_BULK_MARKER);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || colstore_pwrite_all(fd, m.data, m.len, 0) != 0 || fsync(fd) < 0 ||
+        rename(tmp, path) < 0)
+        rc = util_errf(err, UTIL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    if (fd >= 0) close(fd);
+    util_buf_free(&m);
+    if (!rc) rc = store_fsync_dir(s->dir, err);
+    if (rc) return rc;
+    s->bulk_keep = 1; /* a failure after this forgets it (store_bulk_free) */
+    crash_at(b, 2);
+    return 0;
+}
+
+/* Reads the marker's words in sequence; past the end it sets bad. */
+typedef struct rd {
+    const uint8_t *p;
+    size_t len, at;
+    int bad;
+} rd;
+
+static uint64_t get64(rd *r)
+{
+    if (r->len - r->at < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = util_le64(r->p + r->at);
+    r->at += 8;
+    return v;
+}
+
+/* The checkpoint's state restored into b (fresh, with nothing added): 0, or a reason (in
+ * err) not to trust it. */
+static int restore(store_bulk *b, util_err *err)
+{
+    store *s = b->s;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_BULK_MARKER);
+    util_buf m = {0};
+    int rc = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return util_errf(err, UTIL_EIO, "%s: cannot read: %s", path, strerror(errno));
+    uint8_t chunk[65536];
+    size_t k;
+    while (!rc && (k = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = util_buf_append(&m, chunk, k);
+    fclose(f);
+    uint8_t sum[32];
+    if (!rc && m.len >= 8 + 32 + 32) crypto_sha256(m.data, m.len - 32, sum);
+    if (rc || m.len < 8 + 32 + 32 || memcmp(m.data, MARKER_MAGIC, 8) ||
+        memcmp(sum, m.data + m.len - 32, 32)) {
+        util_buf_free(&m);
+        return util_errf(err, UTIL_ECORRUPT, "%s: not a whole checkpoint (checksum)", path);
+    }
+    rd r = {m.data, m.len - 32, 40, 0};
+    rc = UTIL_ECORRUPT;
+    uint64_t memory = get64(&r);
+    if (memcmp(m.data + 8, b->chain, 32)) {
+        util_errf(err, rc, "%s: made for another chain or other block files", path);
+        goto out;
+    }
+    if (memory != b->memory) {
+        util_errf(err, rc, "%s: made with a memory budget of %llu bytes, not %llu", path,
+                  (unsigned long long)memory, (unsigned long long)b->memory);
+        goto out;
+    }
+    b->n.blocks = get64(&r), b->n.txs = get64(&r), b->n.inputs = get64(&r);
+    b->n.outputs = get64(&r);
+    uint64_t pbytes = get64(&r), abytes = get64(&r);
+    b->spilled = get64(&r);
+    if (get64(&r) != NCOLS || r.bad) {
+        util_errf(err, rc, "%s: not this build's checkpoint", path);
+        goto out;
+    }
+    uint64_t rows[NCOLS];
+    for (int c = 0; c < NCOLS; c++) {
+        rows[c] = get64(&r);
+        column *col = &s->cols[c];
+        struct stat sb;
+        if (col->fd < 0 ? rows[c] != 0
+                        : fstat(col->fd, &sb) < 0 || (uint64_t)sb.st_size < rows[c] * col->width) {
+            util_errf(err, rc, "%s: shorter than the checkpoint's %llu rows", col->path,
+                      (unsigned long long)rows[c]);
+            goto out;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        store_sort_state st = {get64(&r), get64(&r), get64(&r), get64(&r)};
+        if (r.bad || st.nruns > (r.len - r.at) / 16 || st.tail > st.file_recs) {
+            util_errf(err, rc, "%s: not a whole checkpoint", path);
+            goto out;
+        }
+        const uint64_t *runs = NULL;
+        uint64_t *rv = malloc((st.nruns ? st.nruns : 1) * 16);
+        if (!rv) {
+            util_errf(err, rc = UTIL_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (uint64_t j = 0; j < 2 * st.nruns; j++)
+            rv[j] = get64(&r);
+        runs = rv;
+        int e = store_sort_restore(ck_sorter(b, i), &st, runs, err);
+        free(rv);
+        if (e) goto out;
+    }
+    if ((r.len - r.at) / 8 != b->n.blocks || r.len % 8) {
+        util_errf(err, rc, "%s: not a whole checkpoint", path);
+        goto out;
+    }
+    b->subsidy = malloc((b->n.blocks ? b->n.blocks : 1) * sizeof *b->subsidy);
+    if (!b->subsidy) {
+        util_errf(err, rc = UTIL_ENOMEM, "out of memory");
+        goto out;
+    }
+    b->subsidy_cap = b->n.blocks;
+    for (uint64_t h = 0; h < b->n.blocks; h++)
+        b->subsidy[h] = (int64_t)get64(&r);
+    tmpf *t[2] = {&b->prevouts, &b->addrkeys};
+    uint64_t want[2] = {pbytes, abytes};
+    for (int i = 0; i < 2; i++) {
+        snprintf(t[i]->path, sizeof t[i]->path, "%s/%s", s->dir, tmp_names[i]);
+        struct stat sb;
+        t[i]->f = fopen(t[i]->path, "r+b");
+        if (!t[i]->f || fstat(fileno(t[i]->f), &sb) < 0 || (uint64_t)sb.st_size != want[i]) {
+            util_errf(err, rc, "%s: missing, or not the checkpoint's %llu bytes", t[i]->path,
+                      (unsigned long long)want[i]);
+            goto out;
+        }
+        t[i]->bytes = want[i];
+    }
+    for (int c = 0; c < NCOLS; c++) {
+        if (s->cols[c].fd < 0) continue;
+        s->cols[c].rows = rows[c];
+        if ((rc = colstore_col_reserve(&s->cols[c], 0, err))) goto out;
+    }
+    rc = UTIL_ECORRUPT;
+    /* as store_check_extends records it at block 0 */
+    const uint8_t *g = store_col_at(s, COL_BLK_HASH, 0);
+    if (!b->n.blocks || (s->have_genesis && memcmp(s->genesis, g, 32))) {
+        util_errf(err, rc, "%s: not this store's genesis", path);
+        goto out;
+    }
+    memcpy(s->genesis, g, 32);
+    s->have_genesis = 1;
+    rc = 0;
+out:
+    util_buf_free(&m);
+    return rc;
+}
+
+static int fresh(store_bulk *b, util_err *err)
+{
+    store *s = b->s;
+    sorter(b, &b->tx, tmp_names[2], TXW, 0, 0, SH_TX);
+    sorter(b, &b->in, tmp_names[3], TXW, 0, 0, SH_IN);
+    sorter(b, &b->ad, tmp_names[4], 3, 0, 0, SH_AD);
+    int rc = tmpf_open(&b->prevouts, s->dir, tmp_names[0], err);
+    if (!rc) rc = tmpf_open(&b->addrkeys, s->dir, tmp_names[1], err);
+    return rc;
+}
+
+int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t chain[32],
+                     store_bulk **out, util_err *err)
 {
     *out = NULL;
     if (!s->writable) return util_errf(err, UTIL_EINVAL, "store opened read-only");
@@ -237,17 +494,45 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **ou
     b->s = s;
     b->memory = memory ? memory : store_bulk_default_memory();
     b->crash_phase = crash_phase;
-    sorter(b, &b->tx, "bulk-txids.tmp", TXW, 0, 0, SH_TX);
-    sorter(b, &b->in, "bulk-inputs.tmp", TXW, 0, 0, SH_IN);
-    sorter(b, &b->ad, "bulk-addrs.tmp", 3, 0, 0, SH_AD);
-    char path[4300];
-    for (size_t i = 0; i < sizeof tmp_names / sizeof *tmp_names; i++) {
-        snprintf(path, sizeof path, "%s/%s", s->dir, tmp_names[i]);
-        unlink(path); /* left by a killed bulk import */
+    memcpy(b->chain, chain, 32);
+    int rc;
+    if (s->bulk_keep) {
+        for (int i = 0; i < 3; i++) { /* init only: the files are the checkpoint's */
+            static const int w[3] = {TXW, TXW, 3}, share[3] = {SH_TX, SH_IN, SH_AD};
+            char path[4300];
+            snprintf(path, sizeof path, "%s/%s", s->dir, tmp_names[2 + i]);
+            store_sort_init(ck_sorter(b, i), &b->sm, path, w[i], 0, 0, b->memory / 20 * share[i]);
+        }
+        util_err why = {0};
+        if (!restore(b, &why)) {
+            b->resumed = 1;
+            store_set_chain_rows(s, &b->n);
+            snprintf(b->note, sizeof b->note,
+                     "bulk import: resumed from its checkpoint after the block loop (%llu "
+                     "blocks)",
+                     (unsigned long long)b->n.blocks);
+            *out = b;
+            return 0;
+        }
+        snprintf(b->note, sizeof b->note,
+                 "bulk import: not resuming, starting again from the first block: %s", why.msg);
+        /* back to a fresh state: the restored parts dropped, the columns cut */
+        char note[sizeof b->note];
+        memcpy(note, b->note, sizeof note);
+        for (int c = 0; c < NCOLS; c++)
+            s->cols[c].rows = s->undo_base[c];
+        rc = store_bulk_forget(s, err); /* marker, temp files; the columns cut */
+        store_bulk_free(b);
+        if (rc) return rc;
+        b = calloc(1, sizeof *b);
+        if (!b) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        b->s = s;
+        b->memory = memory ? memory : store_bulk_default_memory();
+        b->crash_phase = crash_phase;
+        memcpy(b->chain, chain, 32);
+        memcpy(b->note, note, sizeof note);
     }
-    int rc = tmpf_open(&b->prevouts, s->dir, tmp_names[0], err);
-    if (!rc) rc = tmpf_open(&b->addrkeys, s->dir, tmp_names[1], err);
-    if (rc) {
+    if ((rc = fresh(b, err))) {
         store_bulk_free(b);
         return rc;
     }
@@ -255,9 +540,21 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, store_bulk **ou
     return 0;
 }
 
+int store_bulk_resumed(const store_bulk *b)
+{
+    return b && b->resumed;
+}
+
+const char *store_bulk_note(const store_bulk *b)
+{
+    return b && b->note[0] ? b->note : NULL;
+}
+
 void store_bulk_free(store_bulk *b)
 {
     if (!b) return;
+    /* not committed (the commit drops the marker): a failure, the checkpoint is void */
+    if (b->s->bulk_keep) store_bulk_forget(b->s, NULL);
     store_sort_free(&b->tx);
     store_sort_free(&b->in);
     store_sort_free(&b->ad);
@@ -270,6 +567,11 @@ void store_bulk_free(store_bulk *b)
     free(b->nd);
     free(b->sm.scratch);
     free(b->sm.spare);
+    char path[4300];
+    for (int i = 0; i < STORE_BULK_TMP_FILES; i++) { /* a checkpoint's, kept until now */
+        snprintf(path, sizeof path, "%s/%s", b->s->dir, tmp_names[i]);
+        unlink(path);
+    }
     free(b);
 }
 
@@ -422,11 +724,6 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     t->blocks++;
     store_set_chain_rows(s, t);
     return 0;
-}
-
-static void crash_at(const store_bulk *b, int phase)
-{
-    if (b->crash_phase == phase) raise(SIGKILL); /* crash-recovery tests only */
 }
 
 /* ---------------- resolving inputs ---------------- */

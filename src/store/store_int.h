@@ -89,7 +89,9 @@ struct store {
     hindex txidx, addridx;
     store_totals committed, live;
     uint8_t manifest_sum[32]; /* checksum of the committed MANIFEST */
-    int opened_clean;         /* every column file was exactly its committed length at open */
+    int bulk_keep;    /* a bulk import's checkpoint (STORE_BULK_MARKER) owns the rows past the
+                         empty commit: cut_back leaves the column files' lengths alone */
+    int opened_clean; /* every column file was exactly its committed length at open */
     uint8_t genesis[32];
     int have_genesis;
     char network[16]; /* proof-of-work rules the chain was imported under ("" = not recorded) */
@@ -380,6 +382,14 @@ store_tx_row *store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t f
                            uint64_t first_out, uint64_t height);
 /* The block, tx, input and output columns' row counts set to the totals t. */
 void store_set_chain_rows(store *s, const store_totals *t);
+/* A bulk import's checkpoint (store_bulk.c; docs/formats.md, "bulk-resume") and its temp
+ * files. store_bulk_forget removes them (the marker first, durably) and cuts the columns to
+ * their committed lengths: anything but that import's resume writing the store does first. */
+#define STORE_BULK_MARKER "bulk-resume"
+extern const char *const store_bulk_tmp_names[];
+enum { STORE_BULK_TMP_FILES = 8 };
+int store_bulk_forget(store *s, util_err *err);
+int store_fsync_dir(const char *dir, util_err *err);
 /* *sum += v, or the overflow error naming tx ti and what overflowed (crafted amounts). */
 int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err);
 uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs);

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "../colstore/colstore.h"
 
 /* A merge reads each run through a buffer of at least this many records (fewer would make the
  * reads tiny); with more runs than the budget gives such buffers, runs are merged first. */
@@ -150,7 +153,6 @@ void store_sort_init(store_sort *ss, store_sort_mem *mem, const char *path, int 
     ss->cap = (size_t)(budget / (w * sizeof(uint64_t)));
     snprintf(ss->path, sizeof ss->path, "%s", path);
     ss->fd = -1;
-    unlink(path); /* left by a killed import */
 }
 
 static int write_at(store_sort *ss, const uint64_t *a, size_t n, uint64_t at, util_err *err)
@@ -386,7 +388,8 @@ static int reduce(store_sort *ss, size_t fan, util_err *err)
         }
         ss->nruns = groups;
         /* best effort: the merged runs' blocks go back to the file system */
-        uint64_t used = ss->runs[0].off - first;
+        if (first < ss->keep) first = ss->keep; /* a checkpoint's runs stay until the commit */
+        uint64_t used = ss->runs[0].off > first ? ss->runs[0].off - first : 0;
         if (!rc && used)
             (void)fallocate(ss->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                             (off_t)(first * ss->w * sizeof(uint64_t)),
@@ -440,7 +443,82 @@ void store_sort_free(store_sort *ss)
     free_buf(ss);
     if (ss->fd >= 0) {
         close(ss->fd);
-        unlink(ss->path);
+        if (!ss->keep_file) unlink(ss->path);
     }
     ss->mem = NULL;
+}
+
+static int open_file(store_sort *ss, int flags, util_err *err)
+{
+    if (ss->fd >= 0) return 0;
+    ss->fd = open(ss->path, O_RDWR | O_CLOEXEC | flags, 0644);
+    if (ss->fd < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot open: %s", ss->path, strerror(errno));
+    return 0;
+}
+
+int store_sort_checkpoint(store_sort *ss, store_sort_state *st, util_err *err)
+{
+    int rc = open_file(ss, O_CREAT, err);
+    if (!rc && ss->n) rc = write_at(ss, ss->buf, ss->n, ss->file_recs, err);
+    if (rc) return rc;
+    /* written back while the caller syncs the rest; store_sort_sync waits for it */
+    (void)sync_file_range(ss->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    ss->file_recs += ss->n;
+    ss->dead += ss->n;
+    ss->keep = ss->file_recs;
+    ss->keep_file = 1;
+    *st = (store_sort_state){ss->total, ss->n, ss->file_recs, ss->nruns};
+    return 0;
+}
+
+int store_sort_sync(store_sort *ss, util_err *err)
+{
+    if (fsync(ss->fd) < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot sync: %s", ss->path, strerror(errno));
+    return 0;
+}
+
+const store_sort_run *store_sort_runs(const store_sort *ss)
+{
+    return ss->runs;
+}
+
+int store_sort_restore(store_sort *ss, const store_sort_state *st, const uint64_t *runs,
+                       util_err *err)
+{
+    int rc = open_file(ss, 0, err);
+    if (rc) return rc;
+    struct stat sb;
+    uint64_t want = st->file_recs * ss->w * sizeof(uint64_t), sum = st->tail;
+    if (fstat(ss->fd, &sb) < 0 || (uint64_t)sb.st_size < want)
+        return util_errf(err, UTIL_ECORRUPT, "%s: %lld bytes, the checkpoint needs %llu", ss->path,
+                         (long long)sb.st_size, (unsigned long long)want);
+    for (uint64_t i = 0; i < st->nruns; i++) {
+        if (runs[2 * i] + runs[2 * i + 1] > st->file_recs - st->tail)
+            return util_errf(err, UTIL_ECORRUPT, "%s: run %llu lies past the file's runs", ss->path,
+                             (unsigned long long)i);
+        if ((rc = add_run(ss, runs[2 * i], runs[2 * i + 1], err))) return rc;
+        sum += runs[2 * i + 1];
+    }
+    if (sum != st->total)
+        return util_errf(err, UTIL_ECORRUPT,
+                         "%s: the checkpoint's runs hold %llu records, not %llu", ss->path,
+                         (unsigned long long)sum, (unsigned long long)st->total);
+    enum { CHUNK = 512 };
+    uint64_t chunk[CHUNK * 8];
+    for (uint64_t i = 0; i < st->tail; i += CHUNK) {
+        size_t k = st->tail - i < CHUNK ? (size_t)(st->tail - i) : CHUNK;
+        if (colstore_pread_all(ss->fd, chunk, k * ss->w * sizeof *chunk,
+                               (st->file_recs - st->tail + i) * ss->w * sizeof *chunk) != 0)
+            return util_errf(err, UTIL_ECORRUPT, "%s: cannot read the checkpoint's records",
+                             ss->path);
+        for (size_t j = 0; j < k; j++)
+            if ((rc = store_sort_push(ss, chunk + j * ss->w, err))) return rc;
+    }
+    ss->total = st->total;
+    ss->file_recs = ss->keep = st->file_recs;
+    ss->dead = st->tail;
+    ss->keep_file = 1;
+    return 0;
 }

@@ -47,11 +47,15 @@ typedef struct store_sort {
     int sealed;
     size_t *heap; /* run indices, a binary min-heap on (key, run) while merging */
     size_t hn, heap_cap;
+    uint64_t keep;     /* records at the file's start a checkpoint needs: never punched */
+    uint64_t dead;     /* of them, the checkpoint's copy of the buffer (no run) */
+    int keep_file;     /* a checkpoint's: left for the caller to remove */
     uint64_t mem_left; /* the single in-memory run: next record */
     uint64_t rec[8];   /* the record last returned */
 } store_sort;
 
-/* path: the temp file (created at the first spill, removed by store_sort_free). budget: bytes
+/* path: the temp file (created at the first spill, removed by store_sort_free; init leaves a
+ * file already there alone: the caller removes a stale one or restores from it). budget: bytes
  * the sorter may hold (buffer or merge buffers), at least STORE_SORT_MIN_BUDGET. bits: the key
  * word's significant bits, 0 if it is a uniform hash. */
 enum { STORE_SORT_MIN_BUDGET = 64 * 1024 };
@@ -71,6 +75,24 @@ int store_sort_seal(store_sort *ss, util_err *err);
  * error (a read of the temp file failed). */
 int store_sort_next(store_sort *ss, const uint64_t **rec, util_err *err);
 void store_sort_free(store_sort *ss);
+
+/* A resumable bulk import's checkpoint (store_bulk.c, docs/formats.md "bulk-resume"): what
+ * the sorter pushed so far, made durable (with store_sort_sync). The buffer (unsorted) is written
+ * after the runs and the file synced; later spills and merges write past it and punch no hole
+ * before it, so the file keeps these bytes; store_sort_free then leaves it (the caller removes it
+ * once the checkpoint is no longer needed). */
+typedef struct store_sort_state {
+    uint64_t total, tail, file_recs, nruns; /* records pushed, in the buffer, in the file */
+} store_sort_state;
+int store_sort_checkpoint(store_sort *ss, store_sort_state *st, util_err *err);
+/* Waits until the checkpoint's bytes are durable (checkpoint only starts writing them back). */
+int store_sort_sync(store_sort *ss, util_err *err);
+/* The runs of the checkpoint as (offset, records) pairs, st->nruns of them. */
+const store_sort_run *store_sort_runs(const store_sort *ss);
+/* Back to the checkpoint st with runs (offset, records) from its file, on a sorter fresh from
+ * init: the file must hold st->file_recs records (else UTIL_ECORRUPT naming it). */
+int store_sort_restore(store_sort *ss, const store_sort_state *st, const uint64_t *runs,
+                       util_err *err);
 /* Bits needed for values up to maxval (at least 1). */
 int store_sort_bits(uint64_t maxval);
 
