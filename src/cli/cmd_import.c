@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -121,27 +122,10 @@ static int parse_size(const char *arg, uint64_t *out)
     errno = 0;
     unsigned long long v = strtoull(arg, &end, 10);
     if (errno || end == arg || arg[0] == '-') return -1;
-    int shift = 0;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        shift = 10, end++;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20, end++;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30, end++;
-        break;
-    case 't':
-    case 'T':
-        shift = 40, end++;
-        break;
-    default:
-        break;
-    }
+    static const char units[] = "KMGT"; /* K = 2^10, each next one 2^10 more */
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    int shift = u ? 10 * (int)(u - units + 1) : 0;
+    if (u) end++;
     if (*end || v > (UINT64_MAX >> shift)) return -1;
     *out = (uint64_t)v << shift;
     return 0;

@@ -271,8 +271,8 @@ int store_out_payload(const store *s, uint64_t out, const uint8_t **p, size_t *n
  * Sums are taken modulo 2^64 (unsigned), as int64 sums that cannot overflow in a valid store. */
 
 /* Column reads of the scan, in one place: a copy of the column's base and width (the loops
- * keep them in registers), and one reader per kind of row. The id columns' rows are 8-byte
- * here; a narrower id format decodes in scan_id alone. */
+ * keep them in registers), and one reader per kind of row. The id columns' rows are 8 bytes
+ * (formats 1-2) or 5 (format 3): scan_id decodes either by the width. */
 typedef struct scan_col {
     const uint8_t *base;
     size_t width;
