@@ -207,6 +207,68 @@ static inline void store_id_put(store *s, int col, uint64_t row, uint64_t v)
     store_id_encode(c->base + row * c->width, c->width, v);
 }
 
+/* Tx rows (COL_TX). Readers and writers go through these, never through a struct pointer
+ * into the column, so the row's layout on disk is free to differ from store_tx_row: the
+ * column's width tells which layout a store has. Formats 1-3: the 40-byte store_tx_row as
+ * it is in memory (little-endian host). */
+#define STORE_TX_WIDTH3 40
+
+static inline const uint8_t *store_txrow_at(const store *s, uint64_t tx)
+{
+    const column *c = &s->cols[COL_TX];
+    return c->base + tx * c->width;
+}
+static inline uint64_t store_txrow_first_in(const uint8_t *p, size_t width)
+{
+    (void)width;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint64_t store_txrow_first_out(const uint8_t *p, size_t width)
+{
+    (void)width;
+    uint64_t v;
+    memcpy(&v, p + 8, 8);
+    return v;
+}
+static inline uint32_t store_txrow_flags(const uint8_t *p, size_t width)
+{
+    (void)width;
+    uint32_t v;
+    memcpy(&v, p + 36, 4);
+    return v;
+}
+static inline void store_txrow_decode(const uint8_t *p, size_t width, store_tx_row *r)
+{
+    (void)width;
+    memcpy(r, p, sizeof *r);
+}
+static inline void store_txrow_encode(uint8_t *p, size_t width, const store_tx_row *r)
+{
+    (void)width;
+    memcpy(p, r, sizeof *r);
+}
+/* Write tx's row (rows appended in this batch: tx rows are never changed in place below the
+ * committed length, so nothing is undo-logged). */
+static inline void store_txrow_put(store *s, uint64_t tx, const store_tx_row *r)
+{
+    column *c = &s->cols[COL_TX];
+    store_txrow_encode(c->base + tx * c->width, c->width, r);
+}
+static inline void store_txrow_get(const store *s, uint64_t tx, store_tx_row *r)
+{
+    store_txrow_decode(store_txrow_at(s, tx), s->cols[COL_TX].width, r);
+}
+static inline uint64_t store_txrow_in(const store *s, uint64_t tx)
+{
+    return store_txrow_first_in(store_txrow_at(s, tx), s->cols[COL_TX].width);
+}
+static inline uint64_t store_txrow_out(const store *s, uint64_t tx)
+{
+    return store_txrow_first_out(store_txrow_at(s, tx), s->cols[COL_TX].width);
+}
+
 /* Widen the span [span[0], span[1]) (empty when span[1] <= span[0]) to hold i. */
 static inline void store_span_add(uint64_t span[2], uint64_t i)
 {
@@ -377,9 +439,10 @@ void store_undo_rollback(store *s);
 /* b may follow the blocks stored: the first must be a genesis block (the store's own, when
  * it has one: recorded here), any other must extend block blocks - 1. */
 int store_check_extends(store *s, const btc_block *b, uint64_t blocks, util_err *err);
-/* Write tx's hash and row at txno (fee left 0: set once the inputs are resolved). */
-store_tx_row *store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in,
-                           uint64_t first_out, uint64_t height);
+/* Write tx's hash and row at txno (fee left 0: set once the inputs are resolved, with
+ * store_txrow_put); *row, if not NULL, gets the row written. */
+void store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in, uint64_t first_out,
+                  uint64_t height, store_tx_row *row);
 /* The block, tx, input and output columns' row counts set to the totals t. */
 void store_set_chain_rows(store *s, const store_totals *t);
 /* A bulk import's checkpoint (store_bulk.c; docs/formats.md, "bulk-resume") and its temp
