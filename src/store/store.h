@@ -14,8 +14,9 @@
 #include "../btc/btc.h"
 #include "../util/util.h"
 
-/* 3: 5-byte id columns; 2: OP_RETURN payloads. Formats 1 and 2 open read-only. */
-#define STORE_FORMAT_VERSION 3
+/* 4: 29-byte tx rows; 3: 5-byte id columns; 2: OP_RETURN payloads. Formats 1 to 3 open
+ * read-only. */
+#define STORE_FORMAT_VERSION 4
 #define STORE_NONE UINT64_MAX             /* no spending input / no previous output */
 #define STORE_COINBASE UINT64_MAX         /* in_prev of a coinbase input */
 #define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */

@@ -128,6 +128,11 @@ int store_check_id_room(const store_totals *t, const btc_block *b, util_err *err
         return util_errf(err, UTIL_EINVAL,
                          "more than %llu inputs or outputs: the store's 40-bit ids are full",
                          (unsigned long long)STORE_ID40_RESERVED);
+    for (uint32_t ti = 0; ti < b->n_tx; ti++) /* unreachable from blk files: blocks <= 8 MB */
+        if (b->txs[ti].size > STORE_TX_SIZE_MAX)
+            return util_errf(err, UTIL_EINVAL,
+                             "tx %u: %u bytes, more than the store's 24-bit tx sizes hold", ti,
+                             b->txs[ti].size);
     return 0;
 }
 
