@@ -278,6 +278,12 @@ static inline uint32_t store_txrow_flags(const uint8_t *p, size_t width)
     memcpy(&v, p + offsetof(store_tx_row, flags), 4);
     return v;
 }
+static inline uint32_t store_txrow_block(const uint8_t *p, size_t width)
+{
+    uint32_t v;
+    memcpy(&v, p + (width == STORE_TX_WIDTH ? TX4_BLOCK : offsetof(store_tx_row, block)), 4);
+    return v;
+}
 static inline void store_txrow_decode(const uint8_t *p, size_t width, store_tx_row *r)
 {
     if (width != STORE_TX_WIDTH) {

@@ -57,9 +57,7 @@ uint64_t store_tx_first_out(const store *s, uint64_t tx)
 }
 uint32_t store_tx_block(const store *s, uint64_t tx)
 {
-    store_tx_row r;
-    store_txrow_get(s, tx, &r);
-    return r.block;
+    return store_txrow_block(store_txrow_at(s, tx), s->cols[COL_TX].width);
 }
 uint32_t store_tx_n_in(const store *s, uint64_t tx)
 {
