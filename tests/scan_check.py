@@ -29,7 +29,16 @@ NONE = 2**64 - 1
 UNRESOLVED = 2**64 - 2
 TYPES = ("nonstandard", "p2pk", "p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr", "witness_unknown",
          "multisig", "nulldata")
-TX_ROW = struct.Struct("<QQqIIII")  # first_in, first_out, fee, block, vsize, size, flags
+# tx rows: (offset, bytes) of first_in, first_out, fee, block, vsize, size, flags; format 4
+# packs them in 29 bytes, formats 1-3 hold u64 first_in, first_out, i64 fee, u32 block, vsize,
+# size, flags (40 bytes)
+TX_FIELDS = {4: ((0, 5), (5, 5), (10, 8), (18, 4), (22, 3), (25, 3), (28, 1)),
+             3: ((0, 8), (8, 8), (16, 8), (24, 4), (28, 4), (32, 4), (36, 4))}
+
+
+def tx_layout(m):
+    f = TX_FIELDS[4 if m["format"] >= 4 else 3]
+    return f, f[-1][0] + f[-1][1]
 COINBASE, UNRES_FLAG = 1, 2
 
 
@@ -71,7 +80,9 @@ def columns(db):
     c["last"] = ids(db, "addr_last.col", m)
     c["prev_addr"] = ids(db, "out_prev_addr.col", m)
     raw = open(f"{db}/tx.col", "rb").read()
-    c["tx"] = [TX_ROW.unpack_from(raw, k * TX_ROW.size) for k in range(m["txs"])]
+    f, w = tx_layout(m)
+    c["tx"] = [tuple(int.from_bytes(raw[k * w + o:k * w + o + n], "little", signed=(i == 2))
+                     for i, (o, n) in enumerate(f)) for k in range(m["txs"])]
     return c
 
 
@@ -127,6 +138,15 @@ def put(db, name, offset, fmt, value):
     with open(f"{db}/{name}", "r+b") as f:
         f.seek(offset)
         f.write(struct.pack(fmt, value))
+
+
+def put_tx(db, m, t, field, value):
+    """Field (0 first_in, 1 first_out, 6 flags) of tx t's row."""
+    f, w = tx_layout(m)
+    o, n = f[field]
+    with open(f"{db}/tx.col", "r+b") as fh:
+        fh.seek(t * w + o)
+        fh.write(value.to_bytes(n, "little"))
 
 
 def put_id(db, name, m, row, value):
@@ -189,19 +209,19 @@ def corrupt(db, kind):
         return "error"
     elif kind == "coinbase_flag":  # a coinbase counted: its input spends no output
         t = next(t for t in range(1, T) if tx[t][6] & COINBASE)
-        put(db, "tx.col", t * TX_ROW.size + 36, "<I", tx[t][6] & ~COINBASE)
+        put_tx(db, m, t, 6, tx[t][6] & ~COINBASE)
         return "error"
     elif kind == "unresolved_flag":  # an ordinary tx left out of the fees
         t = tx_of_in[i1]
-        put(db, "tx.col", t * TX_ROW.size + 36, "<I", tx[t][6] | UNRES_FLAG)
+        put_tx(db, m, t, 6, tx[t][6] | UNRES_FLAG)
     elif kind == "first_in":  # a coinbase's run takes the next tx's first input
         t = next(t for t in range(1, T) if tx[t - 1][6] & COINBASE and not flag(t)
                  and (tx[t + 1][0] if t + 1 < T else I) - tx[t][0] > 1)
-        put(db, "tx.col", t * TX_ROW.size, "<Q", tx[t][0] + 1)
+        put_tx(db, m, t, 0, tx[t][0] + 1)
     elif kind == "first_out":  # the tx after a coinbase takes its last output
         t = next(t for t in range(1, T) if tx[t - 1][6] & COINBASE and not flag(t)
                  and tx[t][1] > tx[t - 1][1] and V[tx[t][1] - 1] > 0)
-        put(db, "tx.col", t * TX_ROW.size + 8, "<Q", tx[t][1] - 1)
+        put_tx(db, m, t, 1, tx[t][1] - 1)
     elif kind == "addr_none":
         put_id(db, "addr_last.col", m, m["addresses"] // 2, NONE)
     else:

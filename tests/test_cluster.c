@@ -210,7 +210,7 @@ static uint64_t check_entity(const cluster_map *m, const store *s, uint32_t addr
         if (tx >= txs || a == STORE_NO_ADDR || a >= naddr || cluster_entity_of(m, a) != ent)
             continue;
         int64_t v = store_out_value(s, o);
-        uint32_t h = store_tx(s, tx)->block;
+        uint32_t h = store_tx_block(s, tx);
         received += v;
         first = h < first ? h : first;
         last = h > last ? h : last;
@@ -218,7 +218,7 @@ static uint64_t check_entity(const cluster_map *m, const store *s, uint32_t addr
         uint64_t in = store_out_spent_by(s, o);
         if (in == STORE_NONE || store_input_tx(s, in) >= txs) continue;
         sent += v;
-        h = store_tx(s, store_input_tx(s, in))->block;
+        h = store_tx_block(s, store_input_tx(s, in));
         last = h > last ? h : last;
     }
     CHECK(r.received == received && r.sent == sent && r.balance == received - sent);
@@ -290,12 +290,13 @@ static void test_saved(const char *tmp)
     CHECK(cluster_open(&m, s, db, &err) == 0);
     uint64_t joined_txs = 0, split_cj = 0, bad = 0;
     for (uint64_t t = 0; t < cluster_map_txs(m); t++) {
-        const store_tx_row *row = store_tx(s, t);
-        if (row->flags & STORE_TX_COINBASE) continue;
+        store_tx_row row;
+        store_tx(s, t, &row);
+        if (row.flags & STORE_TX_COINBASE) continue;
         uint32_t e0 = CLUSTER_NO_ENTITY;
         int split = 0;
         for (uint32_t i = 0; i < store_tx_n_in(s, t); i++) {
-            uint32_t a = store_out_addr(s, store_in_prev(s, row->first_in + i));
+            uint32_t a = store_out_addr(s, store_in_prev(s, row.first_in + i));
             if (a == STORE_NO_ADDR) continue;
             uint32_t e = cluster_entity_of(m, a);
             if (e0 == CLUSTER_NO_ENTITY)
@@ -335,7 +336,7 @@ static void test_saved(const char *tmp)
     uint32_t paid = STORE_NO_ADDR;
     for (uint64_t t = 0; t < cluster_map_txs(m) && paid == STORE_NO_ADDR; t++)
         if (cluster_cj_excludes(cluster_tx_kind(m, t)))
-            paid = store_out_addr(s, store_tx(s, t)->first_out);
+            paid = store_out_addr(s, store_tx_first_out(s, t));
     CHECK(paid != STORE_NO_ADDR && check_entity(m, s, paid) > 0);
     cluster_close(m);
 

@@ -192,7 +192,7 @@ static void test_scores(const char *tmp)
                 check_result(r, &res);
                 /* the addresses of its outputs */
                 for (uint32_t j = 0; j < store_tx_n_out(s, res.tx) && j < 3; j++) {
-                    uint32_t a = store_out_addr(s, store_tx(s, res.tx)->first_out + j);
+                    uint32_t a = store_out_addr(s, store_tx_first_out(s, res.tx) + j);
                     if (a == STORE_NO_ADDR) continue;
                     char canon[128];
                     store_addr_text(s, a, canon);

@@ -259,7 +259,7 @@ static void check_against(const store *s, tblock *const *blks, size_t n)
         if (store_out_value(s, o) != rp.outs[o].value) bad_out++;
         if ((store_out_spent_by(s, o) != STORE_NONE) != rp.outs[o].spent) bad_out++;
         int64_t tx = store_find_tx(s, rp.outs[o].txid);
-        if (tx < 0 || store_tx(s, (uint64_t)tx)->first_out + rp.outs[o].vout != o) bad_out++;
+        if (tx < 0 || store_tx_first_out(s, (uint64_t)tx) + rp.outs[o].vout != o) bad_out++;
     }
     for (uint64_t i = 0; i < rp.n_in; i++) {
         uint64_t p = store_in_prev(s, i);
@@ -275,7 +275,7 @@ static void check_against(const store *s, tblock *const *blks, size_t n)
             if (tx < 0 || store_output_tx(s, o) != (uint64_t)tx) bad_out++;
         }
         for (uint64_t tx = 0; tx < t->txs; tx++) {
-            uint64_t first = store_tx(s, tx)->first_in, k = store_tx_n_in(s, tx);
+            uint64_t first = store_tx_first_in(s, tx), k = store_tx_n_in(s, tx);
             for (uint64_t i = first; i < first + k; i++)
                 if (store_input_tx(s, i) != tx) bad_in++;
         }

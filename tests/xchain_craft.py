@@ -4,16 +4,20 @@ alone (not by cointrail).
 
   bad-deposit-offset IN_LOGS OUT_LOGS  copy an ethereum-etl logs.csv, the first bridge Deposit
                                        event's string offset pointing outside its data
-  format1-store MANIFEST               turn a Bitcoin store (format 3) into format 1 (no
+  format1-store MANIFEST               turn a Bitcoin store (format 4) into format 1 (no
                                        payload columns, 8-byte id columns, 36-byte address
-                                       rows, addr.idx rebuilt), checksum recomputed
+                                       rows, addr.idx rebuilt, 40-byte tx rows), checksum
+                                       recomputed
   format2-store MANIFEST               the same into format 2 (with the payload columns)
+  format3-store MANIFEST               the same into format 3 (5-byte ids, 23-byte address
+                                       rows as format 4; only the tx rows widened)
   format1-evm MANIFEST                 the same for an EVM store's MANIFEST (no events table)
 """
 import csv
 import hashlib
 import os
 import re
+import struct
 import sys
 
 # Format 3's id columns: 5-byte little-endian rows, where the top 16 values of 40 bits are the
@@ -38,6 +42,24 @@ def widen_ids(store_dir):
 
 
 M64 = (1 << 64) - 1
+
+# Format 4's tx rows (src/store/store_int.h): first_in, first_out (5 bytes each), fee (8),
+# block (4), vsize, size (3 each), flags (1); formats 1-3 keep store_tx_row as in memory:
+# u64 first_in, first_out, i64 fee, u32 block, vsize, size, flags.
+TX4 = ((0, 5), (5, 5), (10, 8), (18, 4), (22, 3), (25, 3), (28, 1))
+TX3 = struct.Struct("<QQqIIII")
+
+
+def widen_tx(store_dir):
+    """Rewrite tx.col with the 40-byte rows of formats 1 to 3."""
+    path = os.path.join(store_dir, "tx.col")
+    data = open(path, "rb").read()
+    assert len(data) % 29 == 0, path
+    out = bytearray()
+    for i in range(0, len(data), 29):
+        f = [int.from_bytes(data[i + o:i + o + n], "little", signed=(o == 10)) for o, n in TX4]
+        out += TX3.pack(*f)
+    open(path, "wb").write(bytes(out))
 
 
 def mix64(h):
@@ -94,13 +116,16 @@ def widen_addresses(store_dir):
 def old_store(manifest, version):
     text = open(manifest).read()
     body = text[:text.index("checksum ")]
-    assert "cointrail-store 3\n" in body, manifest
-    body = body.replace("cointrail-store 3", "cointrail-store %d" % version)
+    assert "cointrail-store 4\n" in body, manifest
+    body = body.replace("cointrail-store 4", "cointrail-store %d" % version)
     if version == 1:
         body = re.sub(r" nulldata=\d+ nulldata_bytes=\d+", "", body)
-    body = re.sub(r" addr_key_tail=\d+", "", body)
-    widen_ids(os.path.dirname(os.path.abspath(manifest)))
-    widen_addresses(os.path.dirname(os.path.abspath(manifest)))
+    store_dir = os.path.dirname(os.path.abspath(manifest))
+    widen_tx(store_dir)
+    if version < 3:
+        body = re.sub(r" addr_key_tail=\d+", "", body)
+        widen_ids(store_dir)
+        widen_addresses(store_dir)
     open(manifest, "w").write(body + "checksum " + hashlib.sha256(body.encode()).hexdigest() + "\n")
 
 
@@ -121,6 +146,10 @@ def format2_store(argv):
     old_store(argv[1], 2)
 
 
+def format3_store(argv):
+    old_store(argv[1], 3)
+
+
 def format1_evm(argv):
     text = open(argv[1]).read()
     body = text[:text.index("checksum ")].replace("cointrail-evm 2", "cointrail-evm 1")
@@ -130,7 +159,7 @@ def format1_evm(argv):
 
 if __name__ == "__main__":
     what = {"bad-deposit-offset": bad_deposit_offset, "format1-store": format1_store,
-            "format2-store": format2_store,
+            "format2-store": format2_store, "format3-store": format3_store,
             "format1-evm": format1_evm}
     if len(sys.argv) < 3 or sys.argv[1] not in what:
         print(__doc__, file=sys.stderr)

@@ -143,7 +143,7 @@ static json_t *output_json(const exposure_index *ix, const store *s, uint64_t o)
     char op[96];
     uint64_t tx = store_output_tx(s, o);
     util_hash_hex(op, store_tx_hash(s, tx));
-    snprintf(op + 64, sizeof op - 64, ":%" PRIu64, o - store_tx(s, tx)->first_out);
+    snprintf(op + 64, sizeof op - 64, ":%" PRIu64, o - store_tx_first_out(s, tx));
     json_t *by = json_object();
     for (size_t i = 0; i < n && i < 256; i++)
         json_object_set_new(by, exposure_category_name(ix, amt[i].cat),
@@ -225,10 +225,10 @@ static int do_dump(const char *db)
         uint32_t stop;
         size_t n = exposure_output(ix, o, amt, 256, &stop);
         if (!n && stop == EXPOSURE_NO_CAT) continue;
-        while (tx + 1 < ntx && store_tx(ctx.s, tx + 1)->first_out <= o)
+        while (tx + 1 < ntx && store_tx_first_out(ctx.s, tx + 1) <= o)
             tx++;
         util_hash_hex(txid, store_tx_hash(ctx.s, tx));
-        uint64_t vout = o - store_tx(ctx.s, tx)->first_out;
+        uint64_t vout = o - store_tx_first_out(ctx.s, tx);
         for (size_t i = 0; i < n && i < 256; i++) {
             /* the predecessor as an outpoint (a store id would not survive a rebuild) */
             uint64_t p = amt[i].pred, ptx = store_output_tx(ctx.s, p);
@@ -236,7 +236,7 @@ static int do_dump(const char *db)
             util_hash_hex(ptxid, store_tx_hash(ctx.s, ptx));
             printf("%s:%" PRIu64 " %s %" PRIu64 " %s:%" PRIu64 "\n", txid, vout,
                    exposure_category_name(ix, amt[i].cat), amt[i].amount, ptxid,
-                   p - store_tx(ctx.s, ptx)->first_out);
+                   p - store_tx_first_out(ctx.s, ptx));
         }
         if (stop != EXPOSURE_NO_CAT)
             printf("%s:%" PRIu64 " stop %s\n", txid, vout, exposure_category_name(ix, stop));

@@ -150,14 +150,15 @@ int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t 
             return util_errf(err, kind, "out of memory detecting CoinJoins at tx %" PRIu64, t);
         if (kinds) kinds[t - from] = (uint8_t)kind;
         p->cj[kind]++;
-        const store_tx_row *row = store_tx(s, t);
+        store_tx_row row;
+        store_tx(s, t, &row);
         uint32_t n_out = store_tx_n_out(s, t);
         int excl = cluster_cj_excludes(kind) && !p->no_exclude;
-        if (!(row->flags & STORE_TX_COINBASE)) {
+        if (!(row.flags & STORE_TX_COINBASE)) {
             uint32_t n_in = store_tx_n_in(s, t);
             uint32_t first = STORE_NO_ADDR;
             for (uint32_t i = 0; i < n_in; i++) {
-                uint64_t prev = store_in_prev(s, row->first_in + i);
+                uint64_t prev = store_in_prev(s, row.first_in + i);
                 if (prev >= STORE_UNRESOLVED) continue;
                 uint32_t a = store_out_addr(s, prev);
                 if (a == STORE_NO_ADDR) continue;
@@ -169,14 +170,14 @@ int cl_run_pass(const store *s, cl_pass *p, uint64_t from, uint64_t to, uint8_t 
             if (p->heuristics && first != STORE_NO_ADDR && !cluster_cj_excludes(kind)) {
                 int c = cluster_pick_change(s, t, p->heuristics, p->addr_hwm);
                 if (c >= 0) {
-                    uint32_t a = store_out_addr(s, row->first_out + (uint32_t)c);
+                    uint32_t a = store_out_addr(s, row.first_out + (uint32_t)c);
                     if (p->owner) p->picks++, p->picks_ok += p->owner[first] == p->owner[a];
                     cl_pass_merge(p, first, a, t, CLUSTER_LINK_CHANGE);
                 }
             }
         }
         for (uint32_t i = 0; i < n_out; i++) {
-            uint32_t a = store_out_addr(s, row->first_out + i);
+            uint32_t a = store_out_addr(s, row.first_out + i);
             if (a != STORE_NO_ADDR && a >= p->addr_hwm) p->addr_hwm = a + 1;
         }
         if (p->oom || p->uf.oom)

@@ -280,15 +280,16 @@ static const int null_widths[4] = {-5, -2, 2, 5};
 int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_detection *d)
 {
     memset(d, 0, sizeof *d);
-    const store_tx_row *row = store_tx(s, tx);
-    if (row->flags & STORE_TX_COINBASE) return 0;
+    store_tx_row row;
+    store_tx(s, tx, &row);
+    if (row.flags & STORE_TX_COINBASE) return 0;
     uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
     if (n_out < 2) return 0;
     if (scratch_reserve(sc, (size_t)(n_out > n_in ? n_out : n_in) + 1)) return UTIL_ENOMEM;
     /* Output values (OP_RETURN excluded) sorted, and the shape facts every rule uses. */
     uint32_t n = 0, n_nulldata = 0, n_p2wpkh = 0, n_p2tr = 0;
     for (uint32_t i = 0; i < n_out; i++) {
-        uint64_t o = row->first_out + i;
+        uint64_t o = row.first_out + i;
         int t = store_out_type(s, o);
         if (t == BTC_NULLDATA) {
             n_nulldata++;
@@ -398,12 +399,12 @@ int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_
     }
     /* Equal outputs (k >= 2) paying k distinct addresses, inputs all resolved, at most one other
      * output per equal one plus one: who paid for them? */
-    if (best_k < 2 || (row->flags & STORE_TX_UNRESOLVED) || n - best_k > best_k + 1) return 0;
+    if (best_k < 2 || (row.flags & STORE_TX_UNRESOLVED) || n - best_k > best_k + 1) return 0;
     d->equal_value = best_v, d->equal_count = best_k;
     uint32_t na = 0, nc = 0;
     int64_t *change = sc->v + best_k; /* the sorted values are no longer needed */
     for (uint32_t i = 0; i < n_out; i++) {
-        uint64_t o = row->first_out + i;
+        uint64_t o = row.first_out + i;
         int t = store_out_type(s, o);
         if (t == BTC_NULLDATA) continue;
         int64_t v = store_out_value(s, o);
@@ -422,7 +423,7 @@ int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_
     int max_vb = 58;
     int distinct = 0;
     for (uint32_t i = 0; i < n_in; i++) {
-        uint64_t prev = store_in_prev(s, row->first_in + i);
+        uint64_t prev = store_in_prev(s, row.first_in + i);
         sc->in[i] = store_out_value(s, prev);
         sc->in_addr[i] = store_out_addr(s, prev);
         int vb = in_vbytes(store_out_type(s, prev));
@@ -443,7 +444,7 @@ int cluster_detect_ex(const store *s, uint64_t tx, cluster_scratch *sc, cluster_
                     sc->used,
                     n_in,
                     -(best_v / 3000 + 1000),
-                    1.5 * (double)row->fee / (double)(row->vsize ? row->vsize : 1),
+                    1.5 * (double)row.fee / (double)(row.vsize ? row.vsize : 1),
                     1000,
                     max_vb};
     d->participants =

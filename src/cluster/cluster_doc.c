@@ -169,7 +169,7 @@ int cluster_entity_get(const cluster_map *m, const store *s, const char *arg, si
             if (tx >= m->st.txs) continue; /* newer than the clustering */
             int64_t v = store_out_value(s, o);
             received += v;
-            uint32_t h = store_tx(s, tx)->block;
+            uint32_t h = store_tx_block(s, tx);
             if (h < first_h) first_h = h;
             if (h > last_h) last_h = h;
             oom |= vec_push(&txs, tx);
@@ -180,7 +180,7 @@ int cluster_entity_get(const cluster_map *m, const store *s, const char *arg, si
             uint64_t stx = store_input_tx(s, in);
             if (stx >= m->st.txs) continue;
             sent += v;
-            h = store_tx(s, stx)->block;
+            h = store_tx_block(s, stx);
             if (h > last_h) last_h = h;
             oom |= vec_push(&txs, stx);
             if (cluster_tx_kind(m, stx) != CLUSTER_CJ_NONE) oom |= vec_push(&cj_in, stx);

@@ -50,14 +50,15 @@ void cluster_format_heuristics(unsigned h, char *buf, size_t n)
 
 int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_before)
 {
-    const store_tx_row *row = store_tx(s, tx);
-    if (!h || row->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) return -1;
+    store_tx_row row;
+    store_tx(s, tx, &row);
+    if (!h || row.flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) return -1;
     uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
     if (n_out < 2 || n_in == 0) return -1;
     int in_type = -2;
     int64_t min_in = INT64_MAX;
     for (uint32_t i = 0; i < n_in; i++) {
-        uint64_t prev = store_in_prev(s, row->first_in + i);
+        uint64_t prev = store_in_prev(s, row.first_in + i);
         int t = store_out_type(s, prev);
         if (t == BTC_P2PK) t = BTC_P2PKH; /* spent as the same kind of key */
         in_type = in_type == -2 ? t : (in_type == t ? t : -1);
@@ -69,12 +70,12 @@ int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_b
         pick[k] = -1;
     unsigned cnt[CLUSTER_NHEURISTICS] = {0};
     for (uint32_t i = 0; i < n_out; i++) {
-        uint64_t o = row->first_out + i;
+        uint64_t o = row.first_out + i;
         uint32_t a = store_out_addr(s, o);
         if (a == STORE_NO_ADDR) continue; /* OP_RETURN and bare multisig are never change */
         /* An output back to an input address: the change is explicit, nothing to guess. */
         for (uint32_t j = 0; j < n_in; j++)
-            if (store_out_addr(s, store_in_prev(s, row->first_in + j)) == a) return -1;
+            if (store_out_addr(s, store_in_prev(s, row.first_in + j)) == a) return -1;
         int t = store_out_type(s, o);
         if (t == BTC_P2PK) t = BTC_P2PKH;
         int64_t v = store_out_value(s, o);
@@ -96,10 +97,11 @@ int cluster_pick_change(const store *s, uint64_t tx, unsigned h, uint32_t addr_b
 /* The change output (0 or 1) of a peel-step-shaped tx, or -1 (rule in cluster.h). */
 static int peel_shape(const store *s, uint64_t tx)
 {
-    const store_tx_row *row = store_tx(s, tx);
-    if (row->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) return -1;
+    store_tx_row row;
+    store_tx(s, tx, &row);
+    if (row.flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) return -1;
     if (store_tx_n_in(s, tx) != 1 || store_tx_n_out(s, tx) != 2) return -1;
-    uint64_t o0 = row->first_out, o1 = o0 + 1;
+    uint64_t o0 = row.first_out, o1 = o0 + 1;
     if (store_out_addr(s, o0) == STORE_NO_ADDR || store_out_addr(s, o1) == STORE_NO_ADDR) return -1;
     int64_t v0 = store_out_value(s, o0), v1 = store_out_value(s, o1);
     int change = v1 > v0;
@@ -116,7 +118,7 @@ int cluster_peel_chain(const store *s, uint64_t tx)
     /* Forward: who spends the change. */
     uint64_t t = tx;
     for (int c = change; len < 2 * CLUSTER_PEEL_MIN_CHAIN - 1;) {
-        uint64_t in = store_out_spent_by(s, store_tx(s, t)->first_out + (uint64_t)c);
+        uint64_t in = store_out_spent_by(s, store_tx_first_out(s, t) + (uint64_t)c);
         if (in == STORE_NONE) break;
         t = store_input_tx(s, in);
         if ((c = peel_shape(s, t)) < 0) break;
@@ -125,11 +127,11 @@ int cluster_peel_chain(const store *s, uint64_t tx)
     /* Backward: whose change this tx spends. */
     int back = 0;
     for (t = tx; back < CLUSTER_PEEL_MIN_CHAIN - 1; back++) {
-        uint64_t prev = store_in_prev(s, store_tx(s, t)->first_in);
+        uint64_t prev = store_in_prev(s, store_tx_first_in(s, t));
         if (prev >= STORE_UNRESOLVED) break;
         uint64_t pt = store_output_tx(s, prev);
         int c = peel_shape(s, pt);
-        if (c < 0 || store_tx(s, pt)->first_out + (uint64_t)c != prev) break;
+        if (c < 0 || store_tx_first_out(s, pt) + (uint64_t)c != prev) break;
         t = pt;
     }
     len += back;

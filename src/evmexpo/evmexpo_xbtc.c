@@ -378,11 +378,12 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
     while (!rc && h.n) {
         uint64_t tx = heap_pop(&h);
         x->info.txs_visited++;
-        const store_tx_row *row = store_tx(btc, tx);
+        store_tx_row row;
+        store_tx(btc, tx, &row);
         uint32_t nin = store_tx_n_in(btc, tx), nout = store_tx_n_out(btc, tx);
         size_t na = 0;
         for (uint32_t i = 0; i < nin && !rc; i++) {
-            uint64_t p = store_in_prev(btc, row->first_in + i), v;
+            uint64_t p = store_in_prev(btc, row.first_in + i), v;
             if (p >= STORE_UNRESOLVED || !util_hmap_get(&x->of, p, &v)) continue;
             if (is_stop(&bs, store_out_addr(btc, p))) continue;
             const xout *xo = &x->outs[v];
@@ -393,7 +394,7 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
             memcpy(acc + na, x->pool + xo->first, xo->n * sizeof *acc);
             na += xo->n;
         }
-        if (rc || !na || (row->flags & STORE_TX_UNRESOLVED)) continue;
+        if (rc || !na || (row.flags & STORE_TX_UNRESOLVED)) continue;
         qsort(acc, na, sizeof *acc, cmp_xent);
         size_t k = 0;
         for (size_t i = 0; i < na; i++) {
@@ -419,11 +420,11 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
         }
         uint64_t d = 0;
         for (uint32_t q = 0; q < nout; q++) {
-            int64_t val = store_out_value(btc, row->first_out + q);
+            int64_t val = store_out_value(btc, row.first_out + q);
             wt[q] = val > 0 ? (uint64_t)val : 0;
             d += wt[q];
         }
-        wt[nout] = row->fee > 0 ? (uint64_t)row->fee : 0;
+        wt[nout] = row.fee > 0 ? (uint64_t)row.fee : 0;
         d += wt[nout];
         if (!d) continue;
         for (size_t j = 0; j < k; j++) {
@@ -431,7 +432,7 @@ int evmexpo_xbtc_build(evmexpo_xbtc **out, const store *btc, const labels_db *la
             util_split_haircut(acc[j].amount, wt, m, d, sh + j * m, rm);
         }
         for (uint32_t q = 0; q < nout && !rc; q++) {
-            uint64_t o = row->first_out + q;
+            uint64_t o = row.first_out + q;
             size_t ne = 0;
             if (util_grow((void **)&tmp, &cap_tmp, k + 1, sizeof *tmp, 16, SIZE_MAX)) {
                 rc = util_errf(err, UTIL_ENOMEM, "out of memory");
@@ -523,12 +524,13 @@ int evmexpo_xbtc_result(const evmexpo_xbtc *x, const store *btc, const xchain_li
     if (strlen(arg) == 64 && !util_hash_parse(h, arg)) {
         int64_t tx = store_find_tx(btc, h);
         if (tx < 0) return 0;
-        const store_tx_row *row = store_tx(btc, (uint64_t)tx);
+        store_tx_row row;
+        store_tx(btc, (uint64_t)tx, &row);
         uint32_t no = store_tx_n_out(btc, (uint64_t)tx);
         if (!(outs = malloc((no + 1) * sizeof *outs)))
             return util_errf(err, UTIL_ENOMEM, "out of memory");
         for (uint32_t i = 0; i < no; i++)
-            outs[n++] = row->first_out + i;
+            outs[n++] = row.first_out + i;
     } else {
         btc_addr a;
         if (btc_addr_decode(&a, arg, NULL)) return 0;

@@ -130,29 +130,30 @@ static int txs_rows(export_w *w, const export_src *src)
     uint64_t n = store_get_totals(s)->txs;
     uint64_t clustered = src->clusters ? cluster_map_txs(src->clusters) : 0;
     for (uint64_t tx = 0; tx < n; tx++) {
-        const store_tx_row *r = store_tx(s, tx);
+        store_tx_row r;
+        store_tx(s, tx, &r);
         uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
         int64_t out_v = 0;
         for (uint32_t k = 0; k < n_out; k++)
-            out_v += store_out_value(s, r->first_out + k);
+            out_v += store_out_value(s, r.first_out + k);
         export_w_u64(w, tx);
         export_w_hash(w, store_tx_hash(s, tx));
-        export_w_u64(w, r->block);
-        export_w_u64(w, tx - store_block(s, r->block)->first_tx);
+        export_w_u64(w, r.block);
+        export_w_u64(w, tx - store_block(s, r.block)->first_tx);
         export_w_u64(w, n_in);
         export_w_u64(w, n_out);
-        export_w_u64(w, r->size);
-        export_w_u64(w, r->vsize);
-        export_w_bool(w, (r->flags & STORE_TX_COINBASE) != 0);
-        export_w_bool(w, (r->flags & STORE_TX_SEGWIT) != 0);
-        if (r->flags & STORE_TX_UNRESOLVED) {
+        export_w_u64(w, r.size);
+        export_w_u64(w, r.vsize);
+        export_w_bool(w, (r.flags & STORE_TX_COINBASE) != 0);
+        export_w_bool(w, (r.flags & STORE_TX_SEGWIT) != 0);
+        if (r.flags & STORE_TX_UNRESOLVED) {
             export_w_null(w);
             export_w_i64(w, out_v);
             export_w_null(w);
         } else {
             /* The store's fee (as `stats` sums it); input_value from it, so the two agree. */
-            int64_t fee = (r->flags & STORE_TX_COINBASE) ? 0 : r->fee;
-            export_w_i64(w, (r->flags & STORE_TX_COINBASE) ? 0 : out_v + fee);
+            int64_t fee = (r.flags & STORE_TX_COINBASE) ? 0 : r.fee;
+            export_w_i64(w, (r.flags & STORE_TX_COINBASE) ? 0 : out_v + fee);
             export_w_i64(w, out_v);
             export_w_i64(w, fee);
         }
@@ -182,15 +183,16 @@ static int outputs_rows(export_w *w, const export_src *src)
     const store *s = src->s;
     uint64_t n = store_get_totals(s)->txs;
     for (uint64_t tx = 0; tx < n; tx++) {
-        const store_tx_row *r = store_tx(s, tx);
+        store_tx_row r;
+        store_tx(s, tx, &r);
         uint32_t n_out = store_tx_n_out(s, tx);
         for (uint32_t k = 0; k < n_out; k++) {
-            uint64_t o = r->first_out + k;
+            uint64_t o = r.first_out + k;
             int type = store_out_type(s, o);
             export_w_u64(w, o);
             export_w_u64(w, tx);
             export_w_u64(w, k);
-            export_w_u64(w, r->block);
+            export_w_u64(w, r.block);
             export_w_i64(w, store_out_value(s, o));
             export_w_str(w, btc_script_type_name(type));
             w_address(w, s, store_out_addr(s, o));
@@ -217,14 +219,15 @@ static int inputs_rows(export_w *w, const export_src *src)
     const store *s = src->s;
     uint64_t n = store_get_totals(s)->txs;
     for (uint64_t tx = 0; tx < n; tx++) {
-        const store_tx_row *r = store_tx(s, tx);
+        store_tx_row r;
+        store_tx(s, tx, &r);
         uint32_t n_in = store_tx_n_in(s, tx);
         for (uint32_t k = 0; k < n_in; k++) {
-            uint64_t in = r->first_in + k, prev = store_in_prev(s, in);
+            uint64_t in = r.first_in + k, prev = store_in_prev(s, in);
             export_w_u64(w, in);
             export_w_u64(w, tx);
             export_w_u64(w, k);
-            export_w_u64(w, r->block);
+            export_w_u64(w, r.block);
             if (prev == STORE_COINBASE) {
                 export_w_str(w, "coinbase");
                 for (int i = 0; i < 8; i++)
@@ -246,7 +249,7 @@ static int inputs_rows(export_w *w, const export_src *src)
                 uint64_t ptx = store_output_tx(s, prev);
                 export_w_str(w, "spend");
                 export_w_hash(w, store_tx_hash(s, ptx));
-                export_w_u64(w, prev - store_tx(s, ptx)->first_out);
+                export_w_u64(w, prev - store_tx_first_out(s, ptx));
                 export_w_u64(w, prev);
                 export_w_u64(w, ptx);
                 export_w_i64(w, store_out_value(s, prev));

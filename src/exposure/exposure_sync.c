@@ -209,20 +209,21 @@ static int stop_row(sctx *c, uint64_t o, int received)
 static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err *err)
 {
     c->n_recs = c->n_tdrops = 0;
-    const store_tx_row *row = store_tx(c->s, tx);
+    store_tx_row row;
+    store_tx(c->s, tx, &row);
     uint32_t nin = store_tx_n_in(c->s, tx), nout = store_tx_n_out(c->s, tx);
     int rc = 0;
     for (size_t i = 0; i < c->n_touched; i++)
         c->x[c->touched[i]] = 0;
     c->n_touched = 0;
-    if (!(row->flags & STORE_TX_COINBASE))
+    if (!(row.flags & STORE_TX_COINBASE))
         for (uint32_t i = 0; i < nin && !rc; i++) {
-            uint64_t prev = store_in_prev(c->s, row->first_in + i);
+            uint64_t prev = store_in_prev(c->s, row.first_in + i);
             if (prev < STORE_UNRESOLVED) rc = contrib(c, v, prev);
         }
     if (rc) return util_errf(err, rc, "out of memory");
     size_t nt = c->n_touched;
-    if (nt && (row->flags & STORE_TX_UNRESOLVED)) {
+    if (nt && (row.flags & STORE_TX_UNRESOLVED)) {
         /* Its fee is unknown, so is the split: nothing passes (the tracer's "unresolved"). */
         for (size_t i = 0; i < nt && !rc; i++)
             rc = tdrop(c, c->touched[i], EXPO_DROP_UNRESOLVED, c->x[c->touched[i]]);
@@ -244,11 +245,11 @@ static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err
         }
         uint64_t d = 0;
         for (uint32_t k = 0; k < nout; k++) {
-            int64_t val = store_out_value(c->s, row->first_out + k);
+            int64_t val = store_out_value(c->s, row.first_out + k);
             c->wt[k] = val > 0 ? (uint64_t)val : 0;
             d += c->wt[k];
         }
-        c->wt[nout] = row->fee > 0 ? (uint64_t)row->fee : 0;
+        c->wt[nout] = row.fee > 0 ? (uint64_t)row.fee : 0;
         d += c->wt[nout];
         qsort(c->touched, nt, sizeof *c->touched, cmp_u32);
         for (size_t j = 0; j < nt; j++) {
@@ -261,7 +262,7 @@ static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err
             util_split_haircut(x, c->wt, m, d, c->sh + j * m, c->rm);
         }
         for (uint32_t k = 0; k < nout && !rc; k++) {
-            uint64_t o = row->first_out + k;
+            uint64_t o = row.first_out + k;
             int any = 0;
             for (size_t j = 0; j < nt && !rc; j++) {
                 uint64_t s = c->sh[j * m + k];
@@ -278,7 +279,7 @@ static int eval_tx(sctx *c, const view *v, uint64_t tx, int drops_only, util_err
         }
     } else if (!drops_only && c->stop_of.n) {
         for (uint32_t k = 0; k < nout && !rc; k++)
-            rc = stop_row(c, row->first_out + k, 0);
+            rc = stop_row(c, row.first_out + k, 0);
     }
     return rc ? util_errf(err, rc, "out of memory") : 0;
 }
@@ -336,7 +337,7 @@ static int end_block(sctx *c, uint64_t h, size_t *stop_cursor, util_err *err)
     expo_manifest *m = &w->live;
     m->blocks = h + 1;
     m->txs = h + 1 < t->blocks ? store_block(c->s, h + 1)->first_tx : t->txs;
-    m->outputs = m->txs < t->txs ? store_tx(c->s, m->txs)->first_out : t->outputs;
+    m->outputs = m->txs < t->txs ? store_tx_first_out(c->s, m->txs) : t->outputs;
     m->addresses = addrs;
     memcpy(m->tip, store_block_hash(c->s, h), 32);
     return expo_w_dir_to(w, (m->outputs + (1u << EXPO_BUCKET_SHIFT) - 1) >> EXPO_BUCKET_SHIFT, err);
@@ -517,7 +518,7 @@ static int relabel(sctx *c, const uint32_t *changed, size_t n, uint64_t tx_limit
         uint64_t tx = heap_pop(c);
         if (tx == last) continue;
         last = tx;
-        uint32_t block = store_tx(c->s, tx)->block;
+        uint32_t block = store_tx_block(c->s, tx);
         /* what this tx dropped before, and now */
         if ((rc = eval_tx(c, &old, tx, 1, err))) return rc;
         for (size_t i = 0; i < c->n_tdrops && !rc; i++)
@@ -528,11 +529,12 @@ static int relabel(sctx *c, const uint32_t *changed, size_t n, uint64_t tx_limit
             rc = dd_add(c, block, &c->tdrops[i], 1);
         if (rc) break;
         /* each output's new rows against the committed ones */
-        const store_tx_row *row = store_tx(c->s, tx);
+        store_tx_row row;
+        store_tx(c->s, tx, &row);
         uint32_t nout = store_tx_n_out(c->s, tx);
         size_t ri = 0;
         for (uint32_t k = 0; k < nout && !rc; k++) {
-            uint64_t o = row->first_out + k;
+            uint64_t o = row.first_out + k;
             size_t rj = ri;
             while (rj < c->n_recs && EXPO_OUT(c->recs[rj].key) == o)
                 rj++;
@@ -766,7 +768,7 @@ int exposure_sync(exposure_writer *w, const store *s, const labels_db *labels,
     uint64_t tx_keep = w->live.txs, out_keep = w->live.outputs, addr_keep = w->live.addresses;
     if (keep < w->live.blocks) {
         tx_keep = keep < t->blocks ? store_block(s, keep)->first_tx : t->txs;
-        out_keep = tx_keep < t->txs ? store_tx(s, tx_keep)->first_out : t->outputs;
+        out_keep = tx_keep < t->txs ? store_tx_first_out(s, tx_keep) : t->outputs;
         addr_keep = keep < t->blocks ? store_block(s, keep)->first_addr : t->addresses;
         res->blocks_removed = w->live.blocks - keep;
     }

@@ -293,7 +293,8 @@ int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out,
         return util_errf(err, UTIL_EINVAL, "txid '%s': expected 64 hex digits", txid_hex);
     int64_t tx = store_find_tx(s, txid);
     if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "txid %s: not in the store", txid_hex);
-    const store_tx_row *row = store_tx(s, (uint64_t)tx);
+    store_tx_row row;
+    store_tx(s, (uint64_t)tx, &row);
     uint32_t n_in = store_tx_n_in(s, (uint64_t)tx), n_out = store_tx_n_out(s, (uint64_t)tx);
     query_tx_result r = {0};
     r.inputs = calloc(n_in ? n_in : 1, sizeof *r.inputs);
@@ -303,19 +304,19 @@ int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out,
         return util_errf(err, UTIL_ENOMEM, "out of memory reading tx %s", txid_hex);
     }
     memcpy(r.txid, txid, 32);
-    r.height = row->block;
-    memcpy(r.block_hash, store_block_hash(s, row->block), 32);
-    r.time = store_block(s, row->block)->time;
-    r.size = row->size;
-    r.vsize = row->vsize;
-    r.coinbase = (row->flags & STORE_TX_COINBASE) != 0;
-    r.fee_known = !(row->flags & STORE_TX_UNRESOLVED);
+    r.height = row.block;
+    memcpy(r.block_hash, store_block_hash(s, row.block), 32);
+    r.time = store_block(s, row.block)->time;
+    r.size = row.size;
+    r.vsize = row.vsize;
+    r.coinbase = (row.flags & STORE_TX_COINBASE) != 0;
+    r.fee_known = !(row.flags & STORE_TX_UNRESOLVED);
     r.n_inputs = n_in;
     r.n_outputs = n_out;
     int64_t in_total = 0, out_total = 0;
     for (uint32_t k = 0; k < n_in; k++) {
         query_tx_input *ci = &r.inputs[k];
-        uint64_t in = row->first_in + k, prev = store_in_prev(s, in);
+        uint64_t in = row.first_in + k, prev = store_in_prev(s, in);
         ci->type = -1;
         if (prev == STORE_COINBASE) {
             ci->kind = QUERY_IN_COINBASE;
@@ -328,7 +329,7 @@ int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out,
             ci->kind = QUERY_IN_SPEND;
             ci->prev_known = 1;
             memcpy(ci->prev_txid, store_tx_hash(s, ptx), 32);
-            ci->vout = (uint32_t)(prev - store_tx(s, ptx)->first_out);
+            ci->vout = (uint32_t)(prev - store_tx_first_out(s, ptx));
             ci->value = store_out_value(s, prev);
             ci->type = store_out_type(s, prev);
             ci->has_address = out_address(s, prev, ci->address);
@@ -338,7 +339,7 @@ int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out,
     }
     for (uint32_t k = 0; k < n_out; k++) {
         query_tx_output *co = &r.outputs[k];
-        uint64_t o = row->first_out + k;
+        uint64_t o = row.first_out + k;
         co->n = k;
         co->value = store_out_value(s, o);
         co->type = store_out_type(s, o);
@@ -356,7 +357,7 @@ int query_tx_get(const query_ctx *q, const char *txid_hex, query_tx_result *out,
     r.output_value = out_total;
     if (r.fee_known) {
         r.input_value = in_total;
-        r.fee = row->fee;
+        r.fee = row.fee;
     }
     cluster_scratch sc = {0};
     int drc = cluster_detect_ex(s, (uint64_t)tx, &sc, &r.detection);
@@ -494,11 +495,12 @@ int query_address_get(const query_ctx *q, const char *address, size_t offset, si
             }
             query_address_output *e = &r.outputs[r.n_outputs++];
             memset(e, 0, sizeof *e);
-            const store_tx_row *row = store_tx(s, tx);
+            store_tx_row row;
+            store_tx(s, tx, &row);
             memcpy(e->txid, store_tx_hash(s, tx), 32);
-            e->n = (uint32_t)(o - row->first_out);
+            e->n = (uint32_t)(o - row.first_out);
             e->value = v;
-            e->height = row->block;
+            e->height = row.block;
             e->type = store_out_type(s, o);
             e->spent = spender_of(s, o, e->spent_by);
         }

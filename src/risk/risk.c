@@ -718,10 +718,11 @@ int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_op
         return util_errf(err, UTIL_EINVAL, "txid '%.80s': expected 64 hex digits", txid_hex);
     int64_t tx = store_find_tx(r->s, txid);
     if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "txid %s: not in the store", txid_hex);
-    const store_tx_row *row = store_tx(r->s, (uint64_t)tx);
+    store_tx_row row;
+    store_tx(r->s, (uint64_t)tx, &row);
     uint32_t nin = store_tx_n_in(r->s, (uint64_t)tx), nout = store_tx_n_out(r->s, (uint64_t)tx);
     res->tx = (uint64_t)tx;
-    res->block_height = row->block;
+    res->block_height = row.block;
     /* each address once, inputs first */
     uint32_t *seen = malloc(((size_t)nin + nout + 1) * sizeof *seen);
     size_t n_seen = 0;
@@ -733,11 +734,11 @@ int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_op
     for (uint32_t k = 0; k < nin + nout; k++) {
         uint32_t a;
         if (k < nin) {
-            uint64_t p = store_in_prev(r->s, row->first_in + k);
+            uint64_t p = store_in_prev(r->s, row.first_in + k);
             if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
             a = store_out_addr(r->s, p);
         } else {
-            a = store_out_addr(r->s, row->first_out + (k - nin));
+            a = store_out_addr(r->s, row.first_out + (k - nin));
         }
         if (a == STORE_NO_ADDR) continue;
         size_t i = 0;
@@ -759,7 +760,7 @@ int risk_screen_tx_result(const risk_ctx *r, const char *txid_hex, const risk_op
     }
     seeds.cap = nout;
     for (uint32_t j = 0; j < nout; j++)
-        seeds.out[seeds.n++] = row->first_out + j;
+        seeds.out[seeds.n++] = row.first_out + j;
     rc = run_both(r, &seeds, seeds.out, seeds.n, o, 0, res, err);
     if (!rc) finish(r, res, hops_of(r, o));
 done:

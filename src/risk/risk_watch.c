@@ -73,12 +73,13 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
     uint64_t first = store_block(s, from_height)->first_tx;
     uint64_t last = to_height < t->blocks ? store_block(s, to_height)->first_tx : t->txs;
     for (uint64_t tx = first; tx < last && !rc; tx++) {
-        const store_tx_row *row = store_tx(s, tx);
-        if (row->flags & STORE_TX_COINBASE) continue;
+        store_tx_row row;
+        store_tx(s, tx, &row);
+        if (row.flags & STORE_TX_COINBASE) continue;
         uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
         size_t n_hits = 0;
         for (uint32_t k = 0; k < nin && !rc; k++) {
-            uint64_t p = store_in_prev(s, row->first_in + k);
+            uint64_t p = store_in_prev(s, row.first_in + k);
             if (p == STORE_COINBASE || p == STORE_UNRESOLVED) continue;
             uint32_t a = store_out_addr(s, p);
             if (a != STORE_NO_ADDR &&
@@ -94,7 +95,7 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
             int64_t amount = 0;
             json_t *ins = json_array();
             for (; h1 < n_hits && hits[h1].item == i; h1++) {
-                uint64_t p = store_in_prev(s, row->first_in + hits[h1].input);
+                uint64_t p = store_in_prev(s, row.first_in + hits[h1].input);
                 uint32_t a = store_out_addr(s, p);
                 amount += store_out_value(s, p);
                 json_array_append_new(ins, json_pack("{s:o, s:I}", "address", risk_addr_json(s, a),
@@ -103,7 +104,7 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
             h0 = h1;
             json_t *outs = json_array();
             for (uint32_t j = 0; j < nout; j++) {
-                uint64_t op = row->first_out + j;
+                uint64_t op = row.first_out + j;
                 uint32_t a = store_out_addr(s, op);
                 json_t *jo = json_pack("{s:o, s:I}", "address", risk_addr_json(s, a), "value",
                                        (json_int_t)store_out_value(s, op));
@@ -125,9 +126,9 @@ int risk_watch_scan(const store *s, const labels_db *labels, const cluster_map *
             json_t *alert =
                 json_pack("{s:s, s:{s:s, s:s}, s:o, s:I, s:I, s:I, s:o, s:o}", "list",
                           items[i].list, "item", "kind", items[i].kind, "value", items[i].value,
-                          "txid", risk_txid_json(s, tx), "height", (json_int_t)row->block, "time",
-                          (json_int_t)store_block(s, row->block)->time, "amount",
-                          (json_int_t)amount, "inputs", ins, "outputs", outs);
+                          "txid", risk_txid_json(s, tx), "height", (json_int_t)row.block, "time",
+                          (json_int_t)store_block(s, row.block)->time, "amount", (json_int_t)amount,
+                          "inputs", ins, "outputs", outs);
             if (!alert) {
                 rc = util_errf(err, UTIL_ENOMEM, "out of memory");
                 break;

@@ -144,7 +144,7 @@ static void outpoint_text(const store *s, uint64_t out, char buf[80])
     uint64_t tx = store_output_tx(s, out);
     char hex[65];
     util_hash_hex(hex, store_tx_hash(s, tx));
-    snprintf(buf, 80, "%s:%" PRIu64, hex, out - store_tx(s, tx)->first_out);
+    snprintf(buf, 80, "%s:%" PRIu64, hex, out - store_tx_first_out(s, tx));
 }
 
 /* A node of the answer: "e<entity>", "a:<address>" or "no-address". */
@@ -309,7 +309,7 @@ static int parse_outpoint(const store *s, const char *t, uint64_t *out, util_err
     if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "no tx %s in the store", hex);
     if (n >= store_tx_n_out(s, (uint64_t)tx))
         return util_errf(err, UTIL_ENOTFOUND, "tx %s has no output %llu", hex, n);
-    *out = store_tx(s, (uint64_t)tx)->first_out + n;
+    *out = store_tx_first_out(s, (uint64_t)tx) + n;
     return 0;
 }
 

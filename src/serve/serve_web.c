@@ -186,9 +186,10 @@ static void search_chain(const snap *sn, const char *q, json_t *results)
         if (!util_hash_parse(h, hex)) {
             int64_t tx = store_find_tx(sn->s, h);
             if (tx >= 0) {
-                const store_tx_row *row = store_tx(sn->s, (uint64_t)tx);
+                store_tx_row row;
+                store_tx(sn->s, (uint64_t)tx, &row);
                 add_result(results, json_pack("{s:s, s:s, s:s, s:I}", "kind", "tx", "id", hex,
-                                              "chain", "btc", "height", (json_int_t)row->block));
+                                              "chain", "btc", "height", (json_int_t)row.block));
             }
             int64_t height = store_find_block(sn->s, h);
             if (height >= 0)

@@ -179,7 +179,8 @@ static void add_tx(sharing_built *b, const store *s, uint64_t tx)
         }
         o->txs = v, o->cap_txs = nc;
     }
-    const store_tx_row *row = store_tx(s, tx);
+    store_tx_row row;
+    store_tx(s, tx, &row);
     uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
     sharing_move *in = calloc(nin ? nin : 1, sizeof *in),
                  *outs = calloc(nout ? nout : 1, sizeof *outs);
@@ -192,23 +193,22 @@ static void add_tx(sharing_built *b, const store *s, uint64_t tx)
     keep(b, (char *)in);
     keep(b, (char *)outs);
     size_t ni = 0, no = 0;
-    for (uint32_t k = 0; k < nin && !(row->flags & STORE_TX_COINBASE); k++) {
-        uint64_t prev = store_in_prev(s, row->first_in + k);
+    for (uint32_t k = 0; k < nin && !(row.flags & STORE_TX_COINBASE); k++) {
+        uint64_t prev = store_in_prev(s, row.first_in + k);
         if (prev == STORE_COINBASE || prev == STORE_UNRESOLVED) continue;
         if (!addr_text(s, prev, a)) continue;
         snprintf(num, sizeof num, "%" PRId64, store_out_value(s, prev));
         in[ni++] = (sharing_move){dup(b, a), dup(b, num)};
     }
     for (uint32_t k = 0; k < nout; k++) {
-        uint64_t out = row->first_out + k;
+        uint64_t out = row.first_out + k;
         if (!addr_text(s, out, a)) continue;
         snprintf(num, sizeof num, "%" PRId64, store_out_value(s, out));
         outs[no++] = (sharing_move){dup(b, a), dup(b, num)};
     }
     const char *fee = NULL;
-    if (!(row->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)))
-        fee = fmt(b, "%" PRId64, row->fee);
-    const store_block_row *blk = store_block(s, row->block);
+    if (!(row.flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) fee = fmt(b, "%" PRId64, row.fee);
+    const store_block_row *blk = store_block(s, row.block);
     o->txs[o->n_txs++] = (sharing_tx){.chain = "btc",
                                       .txid = dup(b, txid),
                                       .time = blk ? blk->time : 0,
@@ -269,13 +269,14 @@ static void add_seed(sharing_built *b, const store *s, const char *chain, const 
                 return;
             }
             add_tx(b, s, (uint64_t)tx);
-            const store_tx_row *row = store_tx(s, (uint64_t)tx);
+            store_tx_row row;
+            store_tx(s, (uint64_t)tx, &row);
             uint32_t nout = store_tx_n_out(s, (uint64_t)tx);
             long vout = colon ? strtol(colon + 1, NULL, 10) : -1;
             char a[128];
             for (uint32_t k = 0; k < nout; k++) {
                 if (vout >= 0 && (long)k != vout) continue;
-                if (!addr_text(s, row->first_out + k, a)) continue;
+                if (!addr_text(s, row.first_out + k, a)) continue;
                 l.address = a;
                 add_label(b, &l, 0);
             }
@@ -386,7 +387,8 @@ static int run_deposits(sharing_built *b, const sharing_case_src *src, const cas
         char abuf[160], txid[65], a[128], op[160];
         const char *actor = labels_actor_text(&who, abuf, sizeof abuf);
         uint64_t tx = store_output_tx(s, x->output);
-        const store_tx_row *row = store_tx(s, tx);
+        store_tx_row row;
+        store_tx(s, tx, &row);
         util_hash_hex(txid, store_tx_hash(s, tx));
         /* the path, deposit side first, then reversed */
         size_t cap = 8, len = 0;
@@ -426,14 +428,14 @@ static int run_deposits(sharing_built *b, const sharing_case_src *src, const cas
             }
             dl->v = v, dl->cap = nc;
         }
-        const store_block_row *blk = store_block(s, row->block);
+        const store_block_row *blk = store_block(s, row.block);
         dl->v[dl->n++] = (sharing_deposit){
             .address = dup(b, addr_text(s, x->output, a) ? a : ""),
             .category = dup(b, stop->category),
             .actor = dup(b, actor),
             .txid = dup(b, txid),
-            .vout = (uint32_t)(x->output - row->first_out),
-            .height = row->block,
+            .vout = (uint32_t)(x->output - row.first_out),
+            .height = row.block,
             .time = blk ? blk->time : 0,
             .value = (uint64_t)store_out_value(s, x->output),
             .traced = x->value,

@@ -18,7 +18,7 @@ static const struct {
     [COL_BLK_HASH] = {"blk_hash", 32},
     [COL_BLK] = {"blk", sizeof(store_block_row)},
     [COL_TX_HASH] = {"tx_hash", 32},
-    [COL_TX] = {"tx", sizeof(store_tx_row)},
+    [COL_TX] = {"tx", STORE_TX_WIDTH},
     [COL_IN_PREV] = {"in_prev", STORE_ID_WIDTH},
     [COL_UNRES] = {"in_unresolved", sizeof(store_unresolved_row)},
     [COL_OUT_VALUE] = {"out_value", 8},
@@ -189,8 +189,10 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
     }
     free(text);
     s->format = version;
-    /* Formats 1 and 2 have 8-byte id columns and whole btc_addr address rows: read as they are
-     * (the width tells every accessor), never written (store_open refuses a writer). */
+    /* Formats 1 to 3 have 40-byte tx rows, 1 and 2 also 8-byte id columns and whole btc_addr
+     * address rows: read as they are (the width tells every accessor), never written
+     * (store_open refuses a writer). */
+    if (version < 4) s->cols[COL_TX].width = STORE_TX_WIDTH3;
     if (version < 3) {
         s->cols[COL_ADDR_KEY].width = sizeof(btc_addr);
         static const int ids[] = {COL_IN_PREV, COL_OUT_SPENT, COL_OUT_PREV_ADDR, COL_ADDR_LAST};
@@ -198,7 +200,7 @@ static int manifest_read(store *s, uint64_t rows[NCOLS], util_err *err)
             s->cols[ids[k]].width = 8;
     }
     if (version == 1 && s->legacy) return 0; /* readable without payloads; writers refuse */
-    if (version == 2 && !s->legacy) return 0;
+    if ((version == 2 || version == 3) && !s->legacy) return 0;
     if (version != STORE_FORMAT_VERSION || s->legacy)
         return util_errf(err, UTIL_ECORRUPT, "%s: format version %d, this build reads %d", path,
                          version, STORE_FORMAT_VERSION);
@@ -352,6 +354,14 @@ int store_open(store **out, const char *dir, unsigned flags, util_err *err)
                        "%s: store format 2 has 8-byte id columns; this cointrail writes format "
                        "%d (5-byte ids): re-import the chain into a new --db directory (it can "
                        "still be read as is)",
+                       dir, STORE_FORMAT_VERSION);
+        goto fail;
+    }
+    if (exists && s->format == 3 && s->writable) {
+        rc = util_errf(err, UTIL_EFORMAT,
+                       "%s: store format 3 has 40-byte tx rows; this cointrail writes format "
+                       "%d (29-byte tx rows): re-import the chain into a new --db directory (it "
+                       "can still be read as is)",
                        dir, STORE_FORMAT_VERSION);
         goto fail;
     }

@@ -14,8 +14,9 @@
 #include "../btc/btc.h"
 #include "../util/util.h"
 
-/* 3: 5-byte id columns; 2: OP_RETURN payloads. Formats 1 and 2 open read-only. */
-#define STORE_FORMAT_VERSION 3
+/* 4: 29-byte tx rows; 3: 5-byte id columns; 2: OP_RETURN payloads. Formats 1 to 3 open
+ * read-only. */
+#define STORE_FORMAT_VERSION 4
 #define STORE_NONE UINT64_MAX             /* no spending input / no previous output */
 #define STORE_COINBASE UINT64_MAX         /* in_prev of a coinbase input */
 #define STORE_UNRESOLVED (UINT64_MAX - 1) /* in_prev of an input whose output is not stored */
@@ -42,6 +43,7 @@ typedef struct store_block_row {
     uint32_t time, bits, size, n_tx;
 } store_block_row;
 
+/* A tx's row, decoded (store_tx fills it; on disk it is packed, docs/formats.md). */
 typedef struct store_tx_row {
     uint64_t first_in, first_out;
     int64_t fee; /* 0 for a coinbase; meaningless when STORE_TX_UNRESOLVED is set */
@@ -146,7 +148,13 @@ int store_set_network(store *s, const char *name, util_err *err);
 int64_t store_find_block(const store *s, const uint8_t hash[32]);
 
 const uint8_t *store_tx_hash(const store *s, uint64_t tx);
-const store_tx_row *store_tx(const store *s, uint64_t tx);
+/* The row of tx into *out. No error code: like every read here it cannot fail for an id below
+ * the totals (the row is decoded from the column, nothing is looked up). */
+void store_tx(const store *s, uint64_t tx, store_tx_row *out);
+/* Single fields of it, for loops that need only one (no whole decode). */
+uint64_t store_tx_first_in(const store *s, uint64_t tx);
+uint64_t store_tx_first_out(const store *s, uint64_t tx);
+uint32_t store_tx_block(const store *s, uint64_t tx);
 uint32_t store_tx_n_in(const store *s, uint64_t tx);
 uint32_t store_tx_n_out(const store *s, uint64_t tx);
 /* Tx id of a txid, or -1 (UTIL_ENOTFOUND-free: absence is a normal answer). */

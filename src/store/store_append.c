@@ -53,7 +53,7 @@ static int prefetch_block(store *s, const btc_block *b, util_err *err)
         cand[i] = hindex_candidate(&s->txidx, hin[i], live_tx);
         if (cand[i] == UINT64_MAX) continue;
         __builtin_prefetch(store_col_at(s, COL_TX_HASH, cand[i]));
-        __builtin_prefetch(store_col_at(s, COL_TX, cand[i]));
+        __builtin_prefetch(store_txrow_at(s, cand[i]));
     }
     for (uint32_t k = 0; k < b->n_out; k++) {
         if (!b->outs[k].addr.kind) continue;
@@ -64,8 +64,7 @@ static int prefetch_block(store *s, const btc_block *b, util_err *err)
     }
     for (uint32_t i = 0; i < b->n_in; i++) {
         if (cand[i] == UINT64_MAX) continue;
-        uint64_t prev = ((const store_tx_row *)store_col_at(s, COL_TX, cand[i]))->first_out +
-                        b->ins[i].prev_vout;
+        uint64_t prev = store_txrow_out(s, cand[i]) + b->ins[i].prev_vout;
         if (prev >= live_out) continue;
         __builtin_prefetch(store_col_at(s, COL_OUT_SPENT, prev), 1);
         __builtin_prefetch(store_col_at(s, COL_OUT_VALUE, prev));
@@ -129,6 +128,11 @@ int store_check_id_room(const store_totals *t, const btc_block *b, util_err *err
         return util_errf(err, UTIL_EINVAL,
                          "more than %llu inputs or outputs: the store's 40-bit ids are full",
                          (unsigned long long)STORE_ID40_RESERVED);
+    for (uint32_t ti = 0; ti < b->n_tx; ti++) /* unreachable from blk files: blocks <= 8 MB */
+        if (b->txs[ti].size > STORE_TX_SIZE_MAX)
+            return util_errf(err, UTIL_EINVAL,
+                             "tx %u: %u bytes, more than the store's 24-bit tx sizes hold", ti,
+                             b->txs[ti].size);
     return 0;
 }
 
@@ -148,19 +152,21 @@ int store_check_extends(store *s, const btc_block *b, uint64_t blocks, util_err 
     return 0;
 }
 
-store_tx_row *store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in,
-                           uint64_t first_out, uint64_t height)
+void store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in, uint64_t first_out,
+                  uint64_t height, store_tx_row *row)
 {
     memcpy(store_col_at(s, COL_TX_HASH, txno), tx->txid, 32);
-    store_tx_row *row = store_col_at(s, COL_TX, txno);
-    memset(row, 0, sizeof *row);
-    row->first_in = first_in;
-    row->first_out = first_out;
-    row->block = (uint32_t)height;
-    row->size = tx->size, row->vsize = tx->vsize;
-    row->flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
-                 (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0);
-    return row;
+    store_tx_row r = {
+        .first_in = first_in,
+        .first_out = first_out,
+        .block = (uint32_t)height,
+        .size = tx->size,
+        .vsize = tx->vsize,
+        .flags = (tx->coinbase ? STORE_TX_COINBASE : 0) |
+                 (tx->weight != tx->size * 4u ? STORE_TX_SEGWIT : 0),
+    };
+    store_txrow_put(s, txno, &r);
+    if (row) *row = r;
 }
 
 void store_set_chain_rows(store *s, const store_totals *t)
@@ -212,7 +218,8 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
     for (uint32_t ti = 0; ti < b->n_tx; ti++) {
         const btc_tx *tx = &b->txs[ti];
         uint64_t txno = t->txs;
-        store_tx_row *row = store_put_tx(s, tx, txno, t->inputs, t->outputs, height);
+        store_tx_row row; /* written again with its flags and fee once the inputs are known */
+        store_put_tx(s, tx, txno, t->inputs, t->outputs, height, &row);
         int64_t in_value = 0, out_value = 0;
         int64_t utxo_value = t->utxo_value;
         for (uint32_t k = 0; k < tx->n_in; k++) {
@@ -229,15 +236,14 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                     memcpy(u->txid, in->prev_txid, 32);
                     u->vout = in->prev_vout;
                     u->pad = 0;
-                    row->flags |= STORE_TX_UNRESOLVED;
+                    row.flags |= STORE_TX_UNRESOLVED;
                     t->unresolved_inputs++;
                 } else {
-                    const store_tx_row *pr = store_col_at(s, COL_TX, (uint64_t)ptx);
+                    uint64_t pfirst = store_txrow_out(s, (uint64_t)ptx);
                     uint64_t pn_out =
-                        ((uint64_t)ptx + 1 < txno
-                             ? ((store_tx_row *)store_col_at(s, COL_TX, ptx + 1))->first_out
-                             : t->outputs) -
-                        pr->first_out;
+                        ((uint64_t)ptx + 1 < txno ? store_txrow_out(s, (uint64_t)ptx + 1)
+                                                  : t->outputs) -
+                        pfirst;
                     char hex[65];
                     if (in->prev_vout >= pn_out) {
                         util_hash_hex(hex, in->prev_txid);
@@ -246,7 +252,7 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
                                        ti, k, hex, in->prev_vout, (unsigned long long)pn_out);
                         goto fail;
                     }
-                    prev = pr->first_out + in->prev_vout;
+                    prev = pfirst + in->prev_vout;
                     if (store_find_spent_by(s, prev, inno) != STORE_NONE) {
                         util_hash_hex(hex, in->prev_txid);
                         rc = util_errf(err, UTIL_EFORMAT, "tx %u input %u spends %s:%u twice", ti,
@@ -321,20 +327,21 @@ int store_append_block(store *s, const btc_block *b, unsigned __int128 chainwork
         if ((rc = store_add_sat(&t->total_output_value, out_value, "the chain's total output value",
                                 ti, err)))
             goto fail;
-        row->fee = 0;
+        row.fee = 0;
         if (tx->coinbase) coinbase_value = out_value;
-        if (row->flags & STORE_TX_UNRESOLVED) fees_known = 0;
-        if (!tx->coinbase && !(row->flags & STORE_TX_UNRESOLVED)) {
-            row->fee = in_value - out_value;
-            if (row->fee < 0) {
+        if (row.flags & STORE_TX_UNRESOLVED) fees_known = 0;
+        if (!tx->coinbase && !(row.flags & STORE_TX_UNRESOLVED)) {
+            row.fee = in_value - out_value;
+            if (row.fee < 0) {
                 rc = util_errf(err, UTIL_EFORMAT, "tx %u spends %lld sat but pays out %lld", ti,
                                (long long)in_value, (long long)out_value);
                 goto fail;
             }
-            if ((rc = store_add_sat(&t->total_fees, row->fee, "the chain's total fees", ti, err)) ||
-                (rc = store_add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
+            if ((rc = store_add_sat(&t->total_fees, row.fee, "the chain's total fees", ti, err)) ||
+                (rc = store_add_sat(&block_fees, row.fee, "the block's fees", ti, err)))
                 goto fail;
         }
+        store_txrow_put(s, txno, &row);
         t->txs++;
         s->cols[COL_TX].rows = s->cols[COL_TX_HASH].rows = t->txs;
         if ((rc =
@@ -405,8 +412,8 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
         return util_errf(err, UTIL_EINVAL, "commit before removing blocks");
     {
         const store_block_row *kb = store_block(s, keep);
-        uint64_t worst = 2 * (t->outputs - store_tx(s, kb->first_tx)->first_out) +
-                         (t->inputs - store_tx(s, kb->first_tx)->first_in) +
+        uint64_t worst = 2 * (t->outputs - store_txrow_out(s, kb->first_tx)) +
+                         (t->inputs - store_txrow_in(s, kb->first_tx)) +
                          2 * (t->txs - kb->first_tx);
         if (worst > UNDO_CAP_RECORDS)
             return util_errf(err, UTIL_EINVAL,
@@ -420,11 +427,12 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
     uint64_t first_tx = kb->first_tx, first_addr = kb->first_addr;
     /* Newest first, so every output is unspent again when its own tx is undone. */
     for (uint64_t tx = t->txs; tx-- > first_tx;) {
-        const store_tx_row *row = store_tx(s, tx);
-        uint64_t in_end = tx + 1 < t->txs ? store_tx(s, tx + 1)->first_in : t->inputs;
-        uint64_t out_end = tx + 1 < t->txs ? store_tx(s, tx + 1)->first_out : t->outputs;
+        store_tx_row row;
+        store_txrow_get(s, tx, &row);
+        uint64_t in_end = tx + 1 < t->txs ? store_txrow_in(s, tx + 1) : t->inputs;
+        uint64_t out_end = tx + 1 < t->txs ? store_txrow_out(s, tx + 1) : t->outputs;
         int64_t out_value = 0;
-        for (uint64_t o = out_end; o-- > row->first_out;) {
+        for (uint64_t o = out_end; o-- > row.first_out;) {
             int64_t v = store_out_value(s, o);
             uint32_t a = store_out_addr(s, o);
             if (a != STORE_NO_ADDR)
@@ -434,7 +442,7 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
             t->utxo_count--;
             t->utxo_value -= v;
         }
-        for (uint64_t in = row->first_in; in < in_end; in++) {
+        for (uint64_t in = row.first_in; in < in_end; in++) {
             uint64_t prev = store_in_prev(s, in);
             if (prev == STORE_UNRESOLVED) {
                 t->unresolved_inputs--;
@@ -446,9 +454,9 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err)
             }
         }
         t->total_output_value -= out_value;
-        if (!(row->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) t->total_fees -= row->fee;
-        t->inputs = row->first_in;
-        t->outputs = row->first_out;
+        if (!(row.flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) t->total_fees -= row.fee;
+        t->inputs = row.first_in;
+        t->outputs = row.first_out;
     }
     store_hindex_remove(s, &s->txidx, 0, &store_txidx_ops, first_tx, t->txs, 1);
     store_hindex_remove(s, &s->addridx, 1, &store_addridx_ops, first_addr, t->addresses, 1);

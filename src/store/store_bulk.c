@@ -666,7 +666,7 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     for (uint32_t ti = 0; ti < blk->n_tx; ti++) {
         const btc_tx *tx = &blk->txs[ti];
         uint64_t txno = t->txs + ti;
-        store_put_tx(s, tx, txno, t->inputs, t->outputs, height);
+        store_put_tx(s, tx, txno, t->inputs, t->outputs, height, NULL);
         uint64_t rec[TXW] = {util_le64(tx->txid),
                              txno,
                              t->outputs,
@@ -852,16 +852,13 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
         int fees_known = 1;
         for (uint32_t ti = 0; ti < br->n_tx && !rc; ti++) {
             uint64_t txno = br->first_tx + ti;
-            store_tx_row *row = store_col_at(s, COL_TX, txno);
-            int coinbase = (row->flags & STORE_TX_COINBASE) != 0;
-            uint64_t in_end = txno + 1 < b->n.txs
-                                  ? ((store_tx_row *)store_col_at(s, COL_TX, txno + 1))->first_in
-                                  : b->n.inputs;
-            uint64_t out_end = txno + 1 < b->n.txs
-                                   ? ((store_tx_row *)store_col_at(s, COL_TX, txno + 1))->first_out
-                                   : b->n.outputs;
+            store_tx_row row;
+            store_txrow_get(s, txno, &row);
+            int coinbase = (row.flags & STORE_TX_COINBASE) != 0;
+            uint64_t in_end = txno + 1 < b->n.txs ? store_txrow_in(s, txno + 1) : b->n.inputs;
+            uint64_t out_end = txno + 1 < b->n.txs ? store_txrow_out(s, txno + 1) : b->n.outputs;
             int64_t in_value = 0, out_value = 0, utxo_value = t->utxo_value;
-            for (uint64_t in = row->first_in; in < in_end && !coinbase; in++) {
+            for (uint64_t in = row.first_in; in < in_end && !coinbase; in++) {
                 const uint64_t *o;
                 if ((rc = store_sort_next(&b->byin, &o, err)) <= 0) {
                     if (!rc)
@@ -870,7 +867,7 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
                     break;
                 }
                 rc = 0;
-                uint32_t k = (uint32_t)(in - row->first_in);
+                uint32_t k = (uint32_t)(in - row.first_in);
                 char hex[65];
                 if (o[R_PREV] == codes[0]) {
                     if ((rc = reserve(s, COL_UNRES, 1, err))) break;
@@ -879,7 +876,7 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
                     u->input = in;
                     memcpy(u->txid, prevout_at(b, in), 32);
                     u->vout = (uint32_t)o[R_VOUT];
-                    row->flags |= STORE_TX_UNRESOLVED;
+                    row.flags |= STORE_TX_UNRESOLVED;
                     t->unresolved_inputs++;
                     store_id_put(s, COL_IN_PREV, in, STORE_UNRESOLVED);
                 } else if (o[R_PREV] == codes[1]) {
@@ -903,8 +900,8 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
             }
             if (rc) break;
             t->inputs = in_end;
-            touched(b, in_end - row->first_in + out_end - row->first_out);
-            for (uint64_t out = row->first_out; out < out_end; out++) {
+            touched(b, in_end - row.first_in + out_end - row.first_out);
+            for (uint64_t out = row.first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
                 if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
                     (rc = store_add_sat(&utxo_value, v, "the unspent value of the chain", ti, err)))
@@ -918,21 +915,22 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
             if ((rc = store_add_sat(&t->total_output_value, out_value,
                                     "the chain's total output value", ti, err)))
                 break;
-            row->fee = 0;
+            row.fee = 0;
             if (coinbase) coinbase_value = out_value;
-            if (row->flags & STORE_TX_UNRESOLVED) fees_known = 0;
-            if (!coinbase && !(row->flags & STORE_TX_UNRESOLVED)) {
-                row->fee = in_value - out_value;
-                if (row->fee < 0) {
+            if (row.flags & STORE_TX_UNRESOLVED) fees_known = 0;
+            if (!coinbase && !(row.flags & STORE_TX_UNRESOLVED)) {
+                row.fee = in_value - out_value;
+                if (row.fee < 0) {
                     rc = util_errf(err, UTIL_EFORMAT, "tx %u spends %lld sat but pays out %lld", ti,
                                    (long long)in_value, (long long)out_value);
                     break;
                 }
-                if ((rc = store_add_sat(&t->total_fees, row->fee, "the chain's total fees", ti,
+                if ((rc = store_add_sat(&t->total_fees, row.fee, "the chain's total fees", ti,
                                         err)) ||
-                    (rc = store_add_sat(&block_fees, row->fee, "the block's fees", ti, err)))
+                    (rc = store_add_sat(&block_fees, row.fee, "the block's fees", ti, err)))
                     break;
             }
+            store_txrow_put(s, txno, &row);
             t->txs = txno + 1;
         }
         int64_t max_subsidy = b->subsidy[h];
@@ -1039,7 +1037,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
         store_block_row *br = NULL;
         if (h < b->n.blocks) {
             br = store_col_at(s, COL_BLK, h);
-            end = ((const store_tx_row *)store_col_at(s, COL_TX, br->first_tx))->first_out;
+            end = store_txrow_out(s, br->first_tx);
         }
         for (;;) {
             while (more && have < KEY_AHEAD) { /* read ahead, prefetching the first's id */

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "store.h"
@@ -207,6 +208,130 @@ static inline void store_id_put(store *s, int col, uint64_t row, uint64_t v)
     store_id_encode(c->base + row * c->width, c->width, v);
 }
 
+/* Tx rows (COL_TX). Readers and writers go through these, never through a struct pointer
+ * into the column, so the row's layout on disk is free to differ from store_tx_row: the
+ * column's width tells which layout a store has.
+ * Format 4, STORE_TX_WIDTH bytes: first_in and first_out as 5-byte ids (below
+ * STORE_ID40_RESERVED, as every input and output id), fee 8 (any int64 the checks let
+ * through), block 4, vsize and size 3 each (a tx is at most STORE_TX_SIZE_MAX bytes: checked
+ * by store_check_id_room; blocks are at most 8 MB), flags 1.
+ * Formats 1-3, STORE_TX_WIDTH3 bytes: store_tx_row as it is in memory (read only).
+ * Fields are read with memcpy (rows are not aligned, and past a column's last row is
+ * PROT_NONE address space: no over-reads), little-endian host as every column. */
+#define STORE_TX_WIDTH 29
+#define STORE_TX_WIDTH3 40
+#define STORE_TX_SIZE_MAX 0xffffffu
+enum {
+    TX4_IN = 0,
+    TX4_OUT = 5,
+    TX4_FEE = 10,
+    TX4_BLOCK = 18,
+    TX4_VSIZE = 22,
+    TX4_SIZE = 25,
+    TX4_FLAGS = 28
+};
+
+static inline uint64_t store_le40(const uint8_t *p)
+{
+    uint32_t lo;
+    memcpy(&lo, p, 4);
+    return (uint64_t)lo | (uint64_t)p[4] << 32;
+}
+static inline uint32_t store_le24(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+}
+static inline void store_put_le40(uint8_t *p, uint64_t v)
+{
+    uint32_t lo = (uint32_t)v;
+    memcpy(p, &lo, 4);
+    p[4] = (uint8_t)(v >> 32);
+}
+static inline void store_put_le24(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16);
+}
+
+static inline const uint8_t *store_txrow_at(const store *s, uint64_t tx)
+{
+    const column *c = &s->cols[COL_TX];
+    return c->base + tx * c->width;
+}
+static inline uint64_t store_txrow_first_in(const uint8_t *p, size_t width)
+{
+    if (width == STORE_TX_WIDTH) return store_le40(p + TX4_IN);
+    uint64_t v;
+    memcpy(&v, p + offsetof(store_tx_row, first_in), 8);
+    return v;
+}
+static inline uint64_t store_txrow_first_out(const uint8_t *p, size_t width)
+{
+    if (width == STORE_TX_WIDTH) return store_le40(p + TX4_OUT);
+    uint64_t v;
+    memcpy(&v, p + offsetof(store_tx_row, first_out), 8);
+    return v;
+}
+static inline uint32_t store_txrow_flags(const uint8_t *p, size_t width)
+{
+    if (width == STORE_TX_WIDTH) return p[TX4_FLAGS];
+    uint32_t v;
+    memcpy(&v, p + offsetof(store_tx_row, flags), 4);
+    return v;
+}
+static inline uint32_t store_txrow_block(const uint8_t *p, size_t width)
+{
+    uint32_t v;
+    memcpy(&v, p + (width == STORE_TX_WIDTH ? TX4_BLOCK : offsetof(store_tx_row, block)), 4);
+    return v;
+}
+static inline void store_txrow_decode(const uint8_t *p, size_t width, store_tx_row *r)
+{
+    if (width != STORE_TX_WIDTH) {
+        memcpy(r, p, sizeof *r);
+        return;
+    }
+    r->first_in = store_le40(p + TX4_IN);
+    r->first_out = store_le40(p + TX4_OUT);
+    memcpy(&r->fee, p + TX4_FEE, 8);
+    memcpy(&r->block, p + TX4_BLOCK, 4);
+    r->vsize = store_le24(p + TX4_VSIZE);
+    r->size = store_le24(p + TX4_SIZE);
+    r->flags = p[TX4_FLAGS];
+}
+static inline void store_txrow_encode(uint8_t *p, size_t width, const store_tx_row *r)
+{
+    if (width != STORE_TX_WIDTH) {
+        memcpy(p, r, sizeof *r);
+        return;
+    }
+    store_put_le40(p + TX4_IN, r->first_in);
+    store_put_le40(p + TX4_OUT, r->first_out);
+    memcpy(p + TX4_FEE, &r->fee, 8);
+    memcpy(p + TX4_BLOCK, &r->block, 4);
+    store_put_le24(p + TX4_VSIZE, r->vsize);
+    store_put_le24(p + TX4_SIZE, r->size);
+    p[TX4_FLAGS] = (uint8_t)r->flags;
+}
+/* Write tx's row (rows appended in this batch: tx rows are never changed in place below the
+ * committed length, so nothing is undo-logged). */
+static inline void store_txrow_put(store *s, uint64_t tx, const store_tx_row *r)
+{
+    column *c = &s->cols[COL_TX];
+    store_txrow_encode(c->base + tx * c->width, c->width, r);
+}
+static inline void store_txrow_get(const store *s, uint64_t tx, store_tx_row *r)
+{
+    store_txrow_decode(store_txrow_at(s, tx), s->cols[COL_TX].width, r);
+}
+static inline uint64_t store_txrow_in(const store *s, uint64_t tx)
+{
+    return store_txrow_first_in(store_txrow_at(s, tx), s->cols[COL_TX].width);
+}
+static inline uint64_t store_txrow_out(const store *s, uint64_t tx)
+{
+    return store_txrow_first_out(store_txrow_at(s, tx), s->cols[COL_TX].width);
+}
+
 /* Widen the span [span[0], span[1]) (empty when span[1] <= span[0]) to hold i. */
 static inline void store_span_add(uint64_t span[2], uint64_t i)
 {
@@ -377,9 +502,10 @@ void store_undo_rollback(store *s);
 /* b may follow the blocks stored: the first must be a genesis block (the store's own, when
  * it has one: recorded here), any other must extend block blocks - 1. */
 int store_check_extends(store *s, const btc_block *b, uint64_t blocks, util_err *err);
-/* Write tx's hash and row at txno (fee left 0: set once the inputs are resolved). */
-store_tx_row *store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in,
-                           uint64_t first_out, uint64_t height);
+/* Write tx's hash and row at txno (fee left 0: set once the inputs are resolved, with
+ * store_txrow_put); *row, if not NULL, gets the row written. */
+void store_put_tx(store *s, const btc_tx *tx, uint64_t txno, uint64_t first_in, uint64_t first_out,
+                  uint64_t height, store_tx_row *row);
 /* The block, tx, input and output columns' row counts set to the totals t. */
 void store_set_chain_rows(store *s, const store_totals *t);
 /* A bulk import's checkpoint (store_bulk.c; docs/formats.md, "bulk-resume") and its temp
@@ -394,7 +520,8 @@ int store_fsync_dir(const char *dir, util_err *err);
 int store_add_sat(int64_t *sum, int64_t v, const char *what, uint32_t ti, util_err *err);
 uint64_t store_find_spent_by(const store *s, uint64_t out, uint64_t live_inputs);
 /* Whether the inputs and outputs after adding b (to totals t) keep their ids below
- * STORE_ID40_RESERVED; the error names the limit otherwise. */
+ * STORE_ID40_RESERVED, and b's txs their sizes within STORE_TX_SIZE_MAX; the error names the
+ * limit otherwise. */
 int store_check_id_room(const store_totals *t, const btc_block *b, util_err *err);
 
 #endif

@@ -43,19 +43,31 @@ const uint8_t *store_tx_hash(const store *s, uint64_t tx)
 {
     return store_col_at(s, COL_TX_HASH, tx);
 }
-const store_tx_row *store_tx(const store *s, uint64_t tx)
+void store_tx(const store *s, uint64_t tx, store_tx_row *out)
 {
-    return store_col_at(s, COL_TX, tx);
+    store_txrow_get(s, tx, out);
+}
+uint64_t store_tx_first_in(const store *s, uint64_t tx)
+{
+    return store_txrow_in(s, tx);
+}
+uint64_t store_tx_first_out(const store *s, uint64_t tx)
+{
+    return store_txrow_out(s, tx);
+}
+uint32_t store_tx_block(const store *s, uint64_t tx)
+{
+    return store_txrow_block(store_txrow_at(s, tx), s->cols[COL_TX].width);
 }
 uint32_t store_tx_n_in(const store *s, uint64_t tx)
 {
-    uint64_t end = tx + 1 < s->live.txs ? store_tx(s, tx + 1)->first_in : s->live.inputs;
-    return (uint32_t)(end - store_tx(s, tx)->first_in);
+    uint64_t end = tx + 1 < s->live.txs ? store_txrow_in(s, tx + 1) : s->live.inputs;
+    return (uint32_t)(end - store_txrow_in(s, tx));
 }
 uint32_t store_tx_n_out(const store *s, uint64_t tx)
 {
-    uint64_t end = tx + 1 < s->live.txs ? store_tx(s, tx + 1)->first_out : s->live.outputs;
-    return (uint32_t)(end - store_tx(s, tx)->first_out);
+    uint64_t end = tx + 1 < s->live.txs ? store_txrow_out(s, tx + 1) : s->live.outputs;
+    return (uint32_t)(end - store_txrow_out(s, tx));
 }
 int64_t store_find_tx(const store *s, const uint8_t txid[32])
 {
@@ -77,9 +89,8 @@ static const uint64_t *tx_sample(const store *s)
     smp = atomic_load_explicit(&z->sample, memory_order_acquire);
     if (!smp && (smp = malloc(2 * z->n_sample * sizeof *smp))) {
         for (uint64_t i = 0; i < z->n_sample; i++) {
-            const store_tx_row *r = store_tx(s, i * TX_SAMPLE);
-            smp[i] = r->first_out;
-            smp[z->n_sample + i] = r->first_in;
+            smp[i] = store_txrow_out(s, i * TX_SAMPLE);
+            smp[z->n_sample + i] = store_txrow_in(s, i * TX_SAMPLE);
         }
         atomic_store_explicit(&z->sample, smp, memory_order_release);
     }
@@ -108,8 +119,7 @@ static uint64_t tx_of(const store *s, uint64_t id, int outputs)
     }
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
-        const store_tx_row *r = store_tx(s, mid);
-        if ((outputs ? r->first_out : r->first_in) <= id)
+        if ((outputs ? store_txrow_out(s, mid) : store_txrow_in(s, mid)) <= id)
             lo = mid;
         else
             hi = mid;
@@ -289,9 +299,17 @@ static inline uint64_t scan_value(scan_col c, uint64_t out)
 {
     return (uint64_t) * (const int64_t *)(c.base + out * c.width);
 }
-static inline const store_tx_row *scan_tx(scan_col c, uint64_t tx)
+static inline uint64_t scan_tx_in(scan_col c, uint64_t tx)
 {
-    return (const store_tx_row *)(c.base + tx * c.width);
+    return store_txrow_first_in(c.base + tx * c.width, c.width);
+}
+static inline uint64_t scan_tx_out(scan_col c, uint64_t tx)
+{
+    return store_txrow_first_out(c.base + tx * c.width, c.width);
+}
+static inline uint32_t scan_tx_flags(scan_col c, uint64_t tx)
+{
+    return store_txrow_flags(c.base + tx * c.width, c.width);
 }
 
 typedef struct scan_sums {
@@ -355,13 +373,13 @@ static void scan_inputs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
  * counts for the last tx). Runs that each hold 0 to UINT32_MAX rows (an end before its start
  * wraps past that), the first from row 0, are consecutive and end at the row counts: the
  * partition the row-by-row loop reads. Returns 0 for a run that is not such. */
-static inline int scan_tx_runs(const store *s, scan_col val, scan_col prev, const store_tx_row *x,
-                               uint64_t in1, uint64_t out1, scan_sums *r)
+static inline int scan_tx_runs(const store *s, scan_col val, scan_col prev, uint64_t in0,
+                               uint64_t out0, uint32_t flags, uint64_t in1, uint64_t out1,
+                               scan_sums *r)
 {
     const store_totals *L = &s->live;
-    uint64_t in0 = x->first_in, out0 = x->first_out;
     int ok = in1 - in0 <= UINT32_MAX && out1 - out0 <= UINT32_MAX;
-    if (!(x->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) return ok;
+    if (!(flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED))) return ok;
     /* beyond the rows only in a damaged column, where these sums go unused */
     if (!ok || in1 > L->inputs || out1 > L->outputs) return 0;
     r->flag_in += in1 - in0;
@@ -381,13 +399,18 @@ static void scan_txs(const store *s, uint64_t lo, uint64_t hi, scan_sums *r)
     const store_totals *L = &s->live;
     if (hi <= lo) return;
     int ok = 1;
-    if (lo == 0) ok = scan_tx(txc, 0)->first_in == 0 && scan_tx(txc, 0)->first_out == 0;
+    if (lo == 0) ok = scan_tx_in(txc, 0) == 0 && scan_tx_out(txc, 0) == 0;
     uint64_t end = hi < L->txs ? hi : L->txs - 1; /* the last tx's ends are the row counts */
+    /* each row's first ids are read once: as the next tx's ends, then as its own starts */
+    uint64_t in0 = scan_tx_in(txc, lo), out0 = scan_tx_out(txc, lo);
     for (uint64_t t = lo; t < end; t++) {
-        const store_tx_row *x = scan_tx(txc, t), *next = scan_tx(txc, t + 1);
-        ok &= scan_tx_runs(s, val, prev, x, next->first_in, next->first_out, r);
+        uint64_t in1 = scan_tx_in(txc, t + 1), out1 = scan_tx_out(txc, t + 1);
+        ok &= scan_tx_runs(s, val, prev, in0, out0, scan_tx_flags(txc, t), in1, out1, r);
+        in0 = in1, out0 = out1;
     }
-    if (end < hi) ok &= scan_tx_runs(s, val, prev, scan_tx(txc, end), L->inputs, L->outputs, r);
+    if (end < hi)
+        ok &= scan_tx_runs(s, val, prev, in0, out0, scan_tx_flags(txc, end), L->inputs, L->outputs,
+                           r);
     r->runs_ok &= ok;
 }
 
@@ -417,11 +440,11 @@ static int fees_by_row(const store *s, uint64_t *fees, util_err *err)
     const scan_col prev = scan_col_of(s, COL_IN_PREV);
     uint64_t sum = 0;
     for (uint64_t tx = 0; tx < L->txs; tx++) {
-        const store_tx_row *r = scan_tx(txc, tx);
-        if (r->flags & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) continue;
+        if (scan_tx_flags(txc, tx) & (STORE_TX_COINBASE | STORE_TX_UNRESOLVED)) continue;
+        const uint64_t first_in = scan_tx_in(txc, tx), first_out = scan_tx_out(txc, tx);
         uint32_t n_in = store_tx_n_in(s, tx), n_out = store_tx_n_out(s, tx);
         for (uint32_t k = 0; k < n_in; k++) {
-            uint64_t in = r->first_in + k, p = in < L->inputs ? scan_id(prev, in) : 0;
+            uint64_t in = first_in + k, p = in < L->inputs ? scan_id(prev, in) : 0;
             if (in >= L->inputs || p >= L->outputs)
                 return util_errf(err, UTIL_ECORRUPT,
                                  "%s: tx %llu (neither coinbase nor unresolved) input %u is "
@@ -433,7 +456,7 @@ static int fees_by_row(const store *s, uint64_t *fees, util_err *err)
             sum += scan_value(val, p);
         }
         for (uint32_t k = 0; k < n_out; k++) {
-            uint64_t o = r->first_out + k;
+            uint64_t o = first_out + k;
             if (o >= L->outputs)
                 return util_errf(err, UTIL_ECORRUPT,
                                  "%s: tx %llu output %u is output %llu, past the store's %llu",

@@ -293,9 +293,10 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
 {
     tx_rec *x = &c->tr[t];
     uint64_t tx = x->tx;
-    const store_tx_row *row = store_tx(c->s, tx);
+    store_tx_row row;
+    store_tx(c->s, tx, &row);
     uint32_t nin = store_tx_n_in(c->s, tx), nout = store_tx_n_out(c->s, tx);
-    int64_t height = row->block;
+    int64_t height = row.block;
     int fwd = c->o->direction == TRACE_FORWARD;
     if (x->depth > c->o->hops) {
         x->status = S_BEYOND_HOPS;
@@ -307,12 +308,12 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
         c->t.beyond_until += x->taint_in;
         return 0;
     }
-    if (row->flags & STORE_TX_COINBASE) {
+    if (row.flags & STORE_TX_COINBASE) {
         x->status = S_COINBASE;
         c->t.coinbase += x->taint_in;
         return 0;
     }
-    if (row->flags & STORE_TX_UNRESOLVED) {
+    if (row.flags & STORE_TX_UNRESOLVED) {
         x->status = S_UNRESOLVED;
         c->t.unresolved += x->taint_in;
         return 0;
@@ -327,12 +328,12 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
     uint64_t sum_in = 0, sum_out = 0;
     /* a[]: input values; b[]: output values then the fee */
     for (uint32_t i = 0; i < nin; i++) {
-        int64_t v = store_out_value(c->s, store_in_prev(c->s, row->first_in + i));
+        int64_t v = store_out_value(c->s, store_in_prev(c->s, row.first_in + i));
         a[i] = v > 0 ? (uint64_t)v : 0;
         sum_in += a[i];
     }
     for (uint32_t j = 0; j < nout; j++) {
-        int64_t v = store_out_value(c->s, row->first_out + j);
+        int64_t v = store_out_value(c->s, row.first_out + j);
         b[j] = v > 0 ? (uint64_t)v : 0;
         sum_out += b[j];
     }
@@ -352,7 +353,7 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
             util_split_haircut(X, b, nout + 1, sum_in, sh, c->rm);
         } else {
             for (uint32_t i = 0; i < nin; i++)
-                ta[i] = taint_into(c, store_in_prev(c->s, row->first_in + i), t);
+                ta[i] = taint_into(c, store_in_prev(c->s, row.first_in + i), t);
             split_fifo(a, ta, nin, b, nout + 1, sh);
         }
         x->fee = sh[nout];
@@ -363,7 +364,7 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
         x->taint_out = out_sum;
         x->status = S_FOLLOWED;
         for (uint32_t j = 0; j < nout; j++)
-            if (route(c, row->first_out + j, sh[j], t, 0))
+            if (route(c, row.first_out + j, sh[j], t, 0))
                 return util_errf(err, UTIL_ENOMEM, "out of memory");
     } else {
         /* shares over inputs */
@@ -376,7 +377,7 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
         } else {
             ta = sh + nin;
             for (uint32_t j = 0; j < nout; j++)
-                ta[j] = taint_into(c, row->first_out + j, t);
+                ta[j] = taint_into(c, row.first_out + j, t);
             split_fifo(b, ta, nout, a, nin, sh);
         }
         uint64_t in_sum = 0;
@@ -385,7 +386,7 @@ static int process_tx(tctx *c, uint32_t t, util_err *err)
         x->taint_out = in_sum;
         x->status = S_FOLLOWED;
         for (uint32_t i = 0; i < nin; i++) {
-            uint64_t p = store_in_prev(c->s, row->first_in + i);
+            uint64_t p = store_in_prev(c->s, row.first_in + i);
             if (route(c, p, sh[i], t, 0)) return util_errf(err, UTIL_ENOMEM, "out of memory");
         }
     }

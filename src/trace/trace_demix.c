@@ -146,7 +146,7 @@ static int tx_kind(dctx *c, uint64_t tx)
 
 static int beyond(const dctx *c, uint64_t tx)
 {
-    return c->o->until >= 0 && (int64_t)store_tx(c->s, tx)->block > c->o->until;
+    return c->o->until >= 0 && (int64_t)store_tx_block(c->s, tx) > c->o->until;
 }
 
 /* Record that output out is owned (or a candidate) by rule, from rec parent. Raises an existing
@@ -215,7 +215,7 @@ static int enter_round(dctx *c, uint64_t tx, int kind, uint32_t from, uint32_t d
     uint32_t ri = hmap_get(&c->rmap, tx);
     const store *s = c->s;
     uint32_t nout = store_tx_n_out(s, tx);
-    uint64_t first = store_tx(s, tx)->first_out;
+    uint64_t first = store_tx_first_out(s, tx);
     if (ri == NONE32) {
         if (util_grow((void **)&c->rd, &c->cap_rd, c->n_rd + 1, sizeof *c->rd, 16, SIZE_MAX))
             return UTIL_ENOMEM;
@@ -255,11 +255,12 @@ static int enter_round(dctx *c, uint64_t tx, int kind, uint32_t from, uint32_t d
 static int own_tx(dctx *c, uint64_t tx, int kind, uint32_t from)
 {
     const store *s = c->s;
-    const store_tx_row *row = store_tx(s, tx);
+    store_tx_row row;
+    store_tx(s, tx, &row);
     uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
     int64_t in_all = 0, in_owned = 0, in_cand = 0;
     for (uint32_t k = 0; k < nin; k++) {
-        uint64_t p = store_in_prev(s, row->first_in + k);
+        uint64_t p = store_in_prev(s, row.first_in + k);
         if (p >= STORE_UNRESOLVED) continue;
         int64_t v = store_out_value(s, p);
         in_all += v;
@@ -274,7 +275,7 @@ static int own_tx(dctx *c, uint64_t tx, int kind, uint32_t from)
     double share = in_all > 0 ? (double)(in_owned + in_cand) / (double)in_all : 1.0;
     if (share + 1e-9 >= c->o->min_confidence)
         for (uint32_t k = 0; k < nin && in_cand; k++) {
-            uint64_t p = store_in_prev(s, row->first_in + k);
+            uint64_t p = store_in_prev(s, row.first_in + k);
             if (p >= STORE_UNRESOLVED) continue;
             uint32_t ci = hmap_get(&c->outs, p);
             if (ci != NONE32 && !followed(c, &c->r[ci]) && c->r[ci].round != NONE32) {
@@ -286,7 +287,7 @@ static int own_tx(dctx *c, uint64_t tx, int kind, uint32_t from)
     double conf = 1.0;
     if (share < 1.0 - 1e-9) rule = TRACE_DM_MERGE, conf = share;
     for (uint32_t j = 0; j < nout; j++) {
-        uint64_t o = row->first_out + j;
+        uint64_t o = row.first_out + j;
         if (store_out_value(s, o) <= 0 && store_out_addr(s, o) == STORE_NO_ADDR) continue;
         int rc = visit(c, o, ST_OWNED, rule, from, NONE32, conf, 0, 0);
         if (rc) return rc;
@@ -307,10 +308,11 @@ static int leads_to_deposit(dctx *c, uint64_t tx0)
     size_t n = 0;
     q[n] = tx0, dep[n++] = 0;
     for (size_t at = 0; at < n; at++) {
-        const store_tx_row *row = store_tx(s, q[at]);
+        store_tx_row row;
+        store_tx(s, q[at], &row);
         uint32_t nout = store_tx_n_out(s, q[at]);
         for (uint32_t j = 0; j < nout; j++) {
-            uint64_t o = row->first_out + j;
+            uint64_t o = row.first_out + j;
             uint32_t a = store_out_addr(s, o), ent;
             int via;
             if (a == STORE_NO_ADDR) continue;
@@ -327,10 +329,11 @@ static int leads_to_deposit(dctx *c, uint64_t tx0)
             int kind = tx_kind(c, tx);
             if (kind < 0) return kind;
             if (cluster_cj_excludes(kind)) continue;
-            const store_tx_row *r2 = store_tx(s, tx);
+            store_tx_row r2;
+            store_tx(s, tx, &r2);
             uint32_t nin = store_tx_n_in(s, tx), m;
             for (m = 0; m < nin; m++) {
-                uint64_t p = store_in_prev(s, r2->first_in + m);
+                uint64_t p = store_in_prev(s, r2.first_in + m);
                 if (p >= STORE_UNRESOLVED) break;
                 if (hmap_get(&c->outs, p) != NONE32) continue;
                 uint64_t ptx = store_output_tx(s, p);
@@ -349,14 +352,15 @@ static int leads_to_deposit(dctx *c, uint64_t tx0)
 static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
 {
     const store *s = c->s;
-    const store_tx_row *row = store_tx(s, tx);
+    store_tx_row row;
+    store_tx(s, tx, &row);
     uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx);
     uint32_t owned = 0, ncand = 0, round0 = NONE32, foreign = 0, paid = 0, mindepth = 255;
     int rounds = 0;
     for (uint32_t j = 0; j < nout; j++)
-        paid += store_out_value(s, row->first_out + j) > 0;
+        paid += store_out_value(s, row.first_out + j) > 0;
     for (uint32_t k = 0; k < nin; k++) {
-        uint64_t p = store_in_prev(s, row->first_in + k);
+        uint64_t p = store_in_prev(s, row.first_in + k);
         if (p >= STORE_UNRESOLVED) continue;
         uint32_t i = hmap_get(&c->outs, p);
         if (i == NONE32) {
@@ -382,7 +386,7 @@ static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
         if (hit < 0) return hit;
         if (hit) {
             for (uint32_t k = 0; k < nin; k++) {
-                uint64_t p = store_in_prev(s, row->first_in + k);
+                uint64_t p = store_in_prev(s, row.first_in + k);
                 if (p >= STORE_UNRESOLVED) continue;
                 uint32_t i = hmap_get(&c->outs, p);
                 if (i == NONE32 || followed(c, &c->r[i]) || c->r[i].round == NONE32) continue;
@@ -409,7 +413,7 @@ static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
          * postmix coins): anyone's sweep of such rounds, another thief's among them. */
         if (!owned && mindepth > 0) conf *= CONF_REMIX_ONLY;
         for (uint32_t k = 0; k < nin; k++) {
-            uint64_t p = store_in_prev(s, row->first_in + k);
+            uint64_t p = store_in_prev(s, row.first_in + k);
             if (p >= STORE_UNRESOLVED) continue;
             uint32_t i = hmap_get(&c->outs, p);
             if (i == NONE32 || followed(c, &c->r[i]) || c->r[i].round == NONE32) continue;
@@ -421,7 +425,7 @@ static int eval_spender(dctx *c, uint64_t tx, uint32_t ci)
         return push32(&c->pend, &c->n_pend, &c->cap_pend, ci);
     }
     for (uint32_t j = 0; j < nout; j++) {
-        uint32_t a = store_out_addr(s, row->first_out + j);
+        uint32_t a = store_out_addr(s, row.first_out + j);
         if (a != STORE_NO_ADDR && hmap_get(&c->daddr, a) != NONE32)
             return resolve(c, ci, TRACE_DM_DEPOSIT_REUSE, CONF_DEPOSIT_REUSE);
     }
@@ -443,10 +447,11 @@ static const char *svc_key(const labels_label *l)
 static uint32_t sweep_label(const dctx *c, uint64_t tx, uint64_t own)
 {
     const store *s = c->s;
-    const store_tx_row *row = store_tx(s, tx);
+    store_tx_row row;
+    store_tx(s, tx, &row);
     uint32_t nin = store_tx_n_in(s, tx);
     for (uint32_t k = 0; k < nin; k++) {
-        uint64_t p = store_in_prev(s, row->first_in + k);
+        uint64_t p = store_in_prev(s, row.first_in + k);
         if (p >= STORE_UNRESOLVED || p == own) continue;
         uint32_t ent;
         int via;
@@ -461,7 +466,7 @@ static uint32_t sweep_label(const dctx *c, uint64_t tx, uint64_t own)
     if (nin < 2) return NONE32;
     uint32_t nout = store_tx_n_out(s, tx), lab = NONE32;
     for (uint32_t j = 0; j < nout; j++) {
-        uint32_t a = store_out_addr(s, row->first_out + j), ent, l;
+        uint32_t a = store_out_addr(s, row.first_out + j), ent, l;
         int via;
         if (a == STORE_NO_ADDR) continue;
         if ((l = stop_of(c, a, &ent, &via)) == NONE32) return NONE32;
@@ -570,14 +575,15 @@ static uint32_t rival_deposits(const dctx *c, uint64_t po, uint64_t dout, const 
     const store *s = c->s;
     int64_t p = store_out_value(s, po);
     double hi = ((double)p + SWAP_NET_FEE) / (1.0 - c->o->swap_fee_max);
-    uint64_t ptx = store_output_tx(s, po), h = store_tx(s, ptx)->block;
+    uint64_t ptx = store_output_tx(s, po), h = store_tx_block(s, ptx);
     uint64_t h0 = h > c->o->swap_window ? h - c->o->swap_window : 0;
     uint32_t n = 0;
     for (uint64_t tx = store_block(s, h0)->first_tx; tx < ptx; tx++) {
-        const store_tx_row *row = store_tx(s, tx);
+        store_tx_row row;
+        store_tx(s, tx, &row);
         uint32_t nout = store_tx_n_out(s, tx);
         for (uint32_t j = 0; j < nout; j++) {
-            uint64_t o = row->first_out + j;
+            uint64_t o = row.first_out + j;
             int64_t v = store_out_value(s, o);
             if (o == dout || v < p || (double)v > hi) continue;
             if (is_service(c, store_out_addr(s, o), key, ent)) n++;
@@ -601,7 +607,7 @@ static int match_swap(dctx *c, uint32_t di, int fallback)
     const char *key = svc_key(labels_db_get(c->labels, c->r[di].dlab));
     int64_t x = store_out_value(s, dout);
     int64_t lo = x - (int64_t)((double)x * c->o->swap_fee_max) - SWAP_NET_FEE;
-    uint64_t h = store_tx(s, dtx)->block, nblocks = store_get_totals(s)->blocks;
+    uint64_t h = store_tx_block(s, dtx), nblocks = store_get_totals(s)->blocks;
     uint64_t hend = h + c->o->swap_window;
     if (c->o->until >= 0 && hend > (uint64_t)c->o->until) hend = (uint64_t)c->o->until;
     if (hend >= nblocks) hend = nblocks - 1;
@@ -610,16 +616,17 @@ static int match_swap(dctx *c, uint32_t di, int fallback)
     if (c->r[di].swap == 2) prev = c->sw[c->r[di].swi].payout;
     uint32_t n = 0, nhit = 0;
     for (uint64_t tx = dtx + 1; tx < tx_end; tx++) {
-        const store_tx_row *row = store_tx(s, tx);
-        if (row->flags & STORE_TX_COINBASE) continue;
+        store_tx_row row;
+        store_tx(s, tx, &row);
+        if (row.flags & STORE_TX_COINBASE) continue;
         uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx), k;
         for (k = 0; k < nin; k++) {
-            uint64_t p = store_in_prev(s, row->first_in + k);
+            uint64_t p = store_in_prev(s, row.first_in + k);
             if (p < STORE_UNRESOLVED && is_service(c, store_out_addr(s, p), key, dent)) break;
         }
         if (k == nin) continue;
         for (uint32_t j = 0; j < nout; j++) {
-            uint64_t o = row->first_out + j;
+            uint64_t o = row.first_out + j;
             int64_t v = store_out_value(s, o);
             uint32_t a = store_out_addr(s, o);
             if (a == STORE_NO_ADDR || v < lo || v > x || is_service(c, a, key, dent)) continue;
@@ -850,19 +857,20 @@ static int fill(dctx *c, trace_demix_result *r, util_err *err)
     for (size_t k = 0; k < c->n_rd; k++) {
         trace_demix_round *d = &r->rounds[r->n_rounds++];
         *d = c->rd[k];
-        const store_tx_row *row = store_tx(s, d->tx);
+        store_tx_row row;
+        store_tx(s, d->tx, &row);
         for (uint32_t j = 0; j < d->inputs; j++) {
-            uint64_t p = store_in_prev(s, row->first_in + j);
+            uint64_t p = store_in_prev(s, row.first_in + j);
             uint32_t i = p < STORE_UNRESOLVED ? hmap_get(&c->outs, p) : NONE32;
             if (i == NONE32 || (c->r[i].state == ST_OWNED && !followed(c, &c->r[i]))) continue;
             d->thief_inputs++;
             d->thief_in_value += store_out_value(s, p);
         }
         for (uint32_t j = 0; j < d->outputs; j++) {
-            uint32_t i = hmap_get(&c->outs, row->first_out + j);
+            uint32_t i = hmap_get(&c->outs, row.first_out + j);
             if (i == NONE32 || !followed(c, &c->r[i])) continue;
             d->resolved++;
-            d->resolved_value += store_out_value(s, row->first_out + j);
+            d->resolved_value += store_out_value(s, row.first_out + j);
         }
     }
     qsort(r->rounds, r->n_rounds, sizeof *r->rounds, cmp_round);

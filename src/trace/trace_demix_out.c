@@ -11,7 +11,7 @@ static char *outpoint(const store *s, uint64_t out, char *buf, size_t n)
     char h[65];
     uint64_t tx = store_output_tx(s, out);
     util_hash_hex(h, store_tx_hash(s, tx));
-    snprintf(buf, n, "%s:%" PRIu64, h, out - store_tx(s, tx)->first_out);
+    snprintf(buf, n, "%s:%" PRIu64, h, out - store_tx_first_out(s, tx));
     return buf;
 }
 

@@ -39,7 +39,7 @@ static int tx_shape(const tctx *c, uint64_t tx, cluster_scratch *sc, tx_pat *p)
         return UTIL_ENOMEM;
     p->peel = cluster_peel_chain(s, tx);
     uint32_t nin = store_tx_n_in(s, tx), nout = store_tx_n_out(s, tx), paid = 0, fresh = 0;
-    uint64_t first = store_tx(s, tx)->first_out;
+    uint64_t first = store_tx_first_out(s, tx);
     for (uint32_t j = 0; j < nout; j++) {
         if (store_out_addr(s, first + j) == STORE_NO_ADDR || store_out_value(s, first + j) <= 0)
             continue;

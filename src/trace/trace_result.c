@@ -60,7 +60,7 @@ char *trace_result_outpoint(const trace_result *r, uint64_t output, char *buf, s
     uint64_t tx = store_output_tx(r->s, output);
     char h[65];
     util_hash_hex(h, store_tx_hash(r->s, tx));
-    snprintf(buf, size, "%s:%" PRIu64, h, output - store_tx(r->s, tx)->first_out);
+    snprintf(buf, size, "%s:%" PRIu64, h, output - store_tx_first_out(r->s, tx));
     return buf;
 }
 
@@ -192,7 +192,7 @@ int trace_fill_result(const tctx *c, const trace_seeds *seeds, trace_result *r)
     for (size_t i = 0; i < c->n_tr; i++) {
         const tx_rec *x = &c->tr[i];
         r->txs[i] = (trace_tx){x->tx,
-                               store_tx(s, x->tx)->block,
+                               store_tx_block(s, x->tx),
                                x->depth,
                                x->status,
                                x->taint_in,

@@ -82,7 +82,7 @@ static int add_one_spec(trace_seeds *sd, const store *s, const char *spec, util_
         int64_t tx = store_find_tx(s, h);
         if (tx < 0) return util_errf(err, UTIL_ENOTFOUND, "txid %s not in the store", hex);
         uint32_t nout = store_tx_n_out(s, (uint64_t)tx);
-        uint64_t first = store_tx(s, (uint64_t)tx)->first_out;
+        uint64_t first = store_tx_first_out(s, (uint64_t)tx);
         if (!colon) {
             for (uint32_t i = 0; i < nout; i++)
                 if (seeds_add(sd, first + i)) return util_errf(err, UTIL_ENOMEM, "out of memory");

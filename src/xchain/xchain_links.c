@@ -116,12 +116,13 @@ static void end_btc(xchain_end *e, const store *s, uint64_t tx)
  * their total value. */
 static int64_t end_outputs(xchain_end *e, const store *s, uint64_t tx, const btc_addr *addr)
 {
-    const store_tx_row *r = store_tx(s, tx);
+    store_tx_row r;
+    store_tx(s, tx, &r);
     uint32_t n = store_tx_n_out(s, tx);
     int64_t sum = 0;
     int64_t aid = addr ? store_find_addr(s, addr) : -1;
     for (uint32_t k = 0; k < n && e->n_outs < XCHAIN_MAX_OUTS; k++) {
-        uint64_t o = r->first_out + k;
+        uint64_t o = r.first_out + k;
         if (store_out_type(s, o) == BTC_NULLDATA) continue;
         if (addr && (aid < 0 || store_out_addr(s, o) != (uint32_t)aid)) continue;
         e->vout[e->n_outs] = k, e->out_id[e->n_outs++] = o;
@@ -249,12 +250,13 @@ static int thorchain(ctx *c, util_err *err)
             b->hash[k] = h[31 - k];
         end_btc(&b->from, c->btc, m->tx);
         /* THORChain's inbound convention: the vault is paid by the first output */
-        const store_tx_row *r = store_tx(c->btc, m->tx);
-        u256_from_i64(&b->amount, store_out_value(c->btc, r->first_out));
-        b->from.vout[0] = 0, b->from.out_id[0] = r->first_out, b->from.n_outs = 1;
+        store_tx_row r;
+        store_tx(c->btc, m->tx, &r);
+        u256_from_i64(&b->amount, store_out_value(c->btc, r.first_out));
+        b->from.vout[0] = 0, b->from.out_id[0] = r.first_out, b->from.n_outs = 1;
         snprintf(b->asset, sizeof b->asset, "BTC");
         uint64_t p =
-            store_tx_n_in(c->btc, m->tx) ? store_in_prev(c->btc, r->first_in) : STORE_COINBASE;
+            store_tx_n_in(c->btc, m->tx) ? store_in_prev(c->btc, r.first_in) : STORE_COINBASE;
         if (p < STORE_UNRESOLVED && store_out_addr(c->btc, p) != STORE_NO_ADDR) {
             store_addr(c->btc, store_out_addr(c->btc, p), &b->sender);
             b->btc_sender_ok = 1;
@@ -452,7 +454,7 @@ static int bridges(ctx *c, util_err *err)
         for (uint64_t o = store_addr_last_out(c->btc, (uint32_t)aid); o != STORE_NONE;
              o = store_out_prev_same_addr(c->btc, o)) {
             uint64_t tx = store_output_tx(c->btc, o);
-            uint32_t t = store_block(c->btc, store_tx(c->btc, tx)->block)->time;
+            uint32_t t = store_block(c->btc, store_tx_block(c->btc, tx))->time;
             if (t < v->time || t > v->time + window) continue;
             if (pegged) {
                 evm_u256 val, lo;
