@@ -19,8 +19,10 @@
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
  * are dropped from the mapping past the budget too (drop_mapped).
  * Nothing is committed here: the caller commits once. After the last block the caller makes
- * a checkpoint (store_bulk_checkpoint): columns, temp files and sorted runs synced, then the
- * marker STORE_BULK_MARKER with the run tables and totals (docs/formats.md, "bulk-resume").
+ * a checkpoint (store_bulk_checkpoint): the marker STORE_BULK_MARKER, synced, with the run
+ * tables, the totals and sums of the columns, temp files and runs, which are not synced
+ * (docs/formats.md, "bulk-resume"); the sorts' buffers are not written either: a resume makes
+ * their records again from the columns and temp files.
  * From then on the temp files' checkpointed bytes are only read, and the later phases write
  * into the columns only values they compute again alike, so a kill at any later point is
  * resumed from the checkpoint: the next open keeps the columns the marker owns, and the next
