@@ -6,8 +6,10 @@
 # of a later tx in the same block, a duplicate txid spent after its second tx), and on mainnet's first 439 blocks (demo/); `stats
 # --recompute` agrees with the running totals. A kill -9 in every phase leaves the empty store,
 # and a rerun gives the same bytes: resumed from the checkpoint after the block loop (its
-# --json and stderr say so, no block parsed, the sorts' unwritten records made again), or
-# started again when killed in the block loop or when the checkpoint cannot be trusted (a
+# --json and stderr say so, no block parsed, the sorts' unwritten records made again), or from
+# the last checkpoint in the block loop (several kills at random points in a row, parsing on
+# from the next block), or started again when killed in the block loop before any checkpoint,
+# or when the checkpoint cannot be trusted (a
 # corrupt or short marker, a missing or short temp file or column, a column, temp file or run
 # whose bytes changed (their sums), another budget, another chain or touched block files;
 # stderr says why). Crafted invalid chains (double spends, a missing output,
@@ -167,6 +169,36 @@ for mem in "" "--memory 1M"; do
     "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "block loop $mem: rerun"
     restarted "$D.json" "$D.err" "" && ok || bad "block loop $mem: the rerun did not start again"
     same_tree "$T/g1.inc" "$D" && ok || bad "block loop $mem: killed and rerun, the store differs"
+done
+# Checkpoints in the block loop (here every 7 blocks; by time otherwise): a kill -9 at random
+# points of the loop, several in a row, each rerun resuming from the last checkpoint before the
+# kill and parsing on from the next block; the last rerun's store the same bytes.
+for mem in "" "--memory 1M"; do
+    D=$T/loopkills${mem:+m}
+    at=0 kills=""
+    for round in 1 2 3 4; do
+        k=$((RANDOM % 40 + 1))
+        kills="$kills $k"
+        COINTRAIL_TEST_BULK_CHECKPOINT_BLOCKS=7 COINTRAIL_TEST_CRASH_AFTER=$k "$BIN" import --bulk $mem --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+        rc=$?
+        # the checkpoint after the k-th block is not made: the kill comes first
+        at=$((at + (k - 1) / 7 * 7))
+        [ $rc = 137 ] && [ "$(blocks_of "$D")" = 0 ] && ok || bad "loop kills$kills $mem: exit $rc, or blocks visible"
+        { [ $at = 0 ] || [ -s "$D/$MARK" ]; } && ok || bad "loop kills$kills $mem: no checkpoint marker"
+    done
+    COINTRAIL_TEST_BULK_CHECKPOINT_BLOCKS=7 "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "loop kills$kills $mem: rerun"
+    if [ $at = 0 ]; then
+        restarted "$D.json" "$D.err" "" && ok || bad "loop kills$kills $mem: not started again"
+    else
+        grep -Eq "resumed from its checkpoint in the block loop \($at blocks in\), [1-9][0-9]* sort records made again" "$D.err" &&
+            $PY - "$D.json" "$NB" "$at" <<'EOF' && ok || bad "loop kills$kills $mem: not resumed at block $at: $(cat "$D.err")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["resumed_from"] == "block_loop", j.get("resumed_from")
+assert j["blocks_added"] == int(sys.argv[2]) - int(sys.argv[3]) and j["blocks"] == int(sys.argv[2]), j
+EOF
+    fi
+    same_tree "$T/g1.inc" "$D" && ok || bad "loop kills$kills $mem: killed and rerun, the store differs"
 done
 # a half-written next marker (a kill while writing it) is removed; the whole one is used
 D=$T/killnew

@@ -169,7 +169,8 @@ struct store_bulk {
     uint64_t work;             /* records since the last look at the mapped pages */
     uint64_t drops;            /* times they were dropped from the mapping */
     uint8_t chain[32];         /* the chain being imported (the caller's digest) */
-    int resumed;               /* restored from a checkpoint: no blocks to add */
+    int resumed;               /* restored from a checkpoint: 1 after the block loop (no blocks to
+                                  add), 2 in it (add the blocks after n.blocks) */
     char note[1024];           /* why a checkpoint was not used, or that it was */
     XXH3_state_t *colh[NCOLS]; /* each column's sum over its first col_hashed rows */
     uint64_t col_hashed[NCOLS];
@@ -365,7 +366,7 @@ static int hash_columns(store_bulk *b, uint64_t sums[NCOLS], util_err *err)
  * mismatch at the resume, which then starts again). The sorters' buffers are not written:
  * they hold the last records pushed, which a resume makes again from the columns and the
  * temp files. */
-int store_bulk_checkpoint(store_bulk *b, util_err *err)
+int store_bulk_checkpoint(store_bulk *b, int final, util_err *err)
 {
     store *s = b->s;
     uint64_t colsum[NCOLS];
@@ -383,6 +384,7 @@ int store_bulk_checkpoint(store_bulk *b, util_err *err)
     rc = util_buf_append(&m, MARKER_MAGIC, sizeof MARKER_MAGIC);
     rc = rc ? rc : util_buf_append(&m, b->chain, 32);
     uint64_t head[] = {b->memory,
+                       (uint64_t) final,
                        b->n.blocks,
                        b->n.txs,
                        b->n.inputs,
@@ -429,7 +431,7 @@ int store_bulk_checkpoint(store_bulk *b, util_err *err)
     if (!rc) rc = store_fsync_dir(s->dir, err);
     if (rc) return rc;
     s->bulk_keep = 1; /* a failure after this forgets it (store_bulk_free) */
-    crash_at(b, 2);
+    if (final) crash_at(b, 2);
     return 0;
 }
 
@@ -582,7 +584,7 @@ static int regenerate(store_bulk *b, const uint64_t at[3][2], const uint64_t tai
 /* The checkpoint's state restored into b (fresh, with nothing added): 0, or a reason (in
  * err) not to trust it. Everything the marker counts is read back and compared with its sums
  * (nothing was synced but the marker). */
-static int restore(store_bulk *b, uint64_t *made, util_err *err)
+static int restore(store_bulk *b, uint64_t *made, int *final_out, util_err *err)
 {
     store *s = b->s;
     char path[4300];
@@ -615,6 +617,7 @@ static int restore(store_bulk *b, uint64_t *made, util_err *err)
                   (unsigned long long)memory, (unsigned long long)b->memory);
         goto out;
     }
+    int final = get64(&r) != 0;
     b->n.blocks = get64(&r), b->n.txs = get64(&r), b->n.inputs = get64(&r);
     b->n.outputs = get64(&r);
     uint64_t want[2] = {get64(&r), get64(&r)}, tsum[2] = {get64(&r), get64(&r)};
@@ -671,7 +674,8 @@ static int restore(store_bulk *b, uint64_t *made, util_err *err)
     for (int i = 0; i < 2; i++) {
         struct stat sb;
         if (tmpf_open(t[i], s->dir, tmp_names[i], 0, err)) goto out;
-        if (fstat(t[i]->fd, &sb) < 0 || (uint64_t)sb.st_size != want[i]) {
+        /* (longer after a kill in the block loop: the bytes past the count are written again) */
+        if (fstat(t[i]->fd, &sb) < 0 || (uint64_t)sb.st_size < want[i]) {
             util_errf(err, rc, "%s: missing, or not the checkpoint's %llu bytes", t[i]->path,
                       (unsigned long long)want[i]);
             goto out;
@@ -706,6 +710,7 @@ static int restore(store_bulk *b, uint64_t *made, util_err *err)
     if ((rc = regenerate(b, (const uint64_t(*)[2])at, tail, made, err))) goto out;
     memcpy(s->genesis, g, 32);
     s->have_genesis = 1;
+    *final_out = final;
     rc = 0;
 out:
     util_buf_free(&m);
@@ -749,12 +754,15 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t c
         }
         util_err why = {0};
         uint64_t made = 0;
-        if (!restore(b, &made, &why)) {
-            b->resumed = 1;
+        int final = 0;
+        if (!restore(b, &made, &final, &why)) {
+            b->resumed = final ? 1 : 2;
             store_set_chain_rows(s, &b->n);
             snprintf(b->note, sizeof b->note,
-                     "bulk import: resumed from its checkpoint after the block loop (%llu "
-                     "blocks), %llu sort records made again from the columns",
+                     final ? "bulk import: resumed from its checkpoint after the block loop (%llu "
+                             "blocks), %llu sort records made again from the columns"
+                           : "bulk import: resumed from its checkpoint in the block loop (%llu "
+                             "blocks in), %llu sort records made again from the columns",
                      (unsigned long long)b->n.blocks, (unsigned long long)made);
             *out = b;
             return 0;
@@ -787,7 +795,12 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t c
 
 int store_bulk_resumed(const store_bulk *b)
 {
-    return b && b->resumed;
+    return b ? b->resumed : 0;
+}
+
+uint64_t store_bulk_blocks(const store_bulk *b)
+{
+    return b ? b->n.blocks : 0;
 }
 
 const char *store_bulk_note(const store_bulk *b)
