@@ -18,16 +18,17 @@
  * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
  * are dropped from the mapping past the budget too (drop_mapped).
- * Nothing is committed here: the caller commits once. After the last block the caller makes
- * a checkpoint (store_bulk_checkpoint): the marker STORE_BULK_MARKER, synced, with the run
- * tables, the totals and sums of the columns, temp files and runs, which are not synced
- * (docs/formats.md, "bulk-resume"); the sorts' buffers are not written either: a resume makes
- * their records again from the columns and temp files.
- * From then on the temp files' checkpointed bytes are only read, and the later phases write
- * into the columns only values they compute again alike, so a kill at any later point is
- * resumed from the checkpoint: the next open keeps the columns the marker owns, and the next
- * begin for the same chain restores the sorters instead of adding the blocks again. A kill
- * before the checkpoint, or a marker that does not match, leaves the empty committed store
+ * Nothing is committed here: the caller commits once. Between blocks now and then, and after
+ * the last block, the caller makes a checkpoint (store_bulk_checkpoint): the marker
+ * STORE_BULK_MARKER, synced, with the run tables, the totals and sums of the columns, temp
+ * files and runs, which are not synced (docs/formats.md, "bulk-resume"); the sorts' buffers
+ * are not written either: a resume makes their records again from the columns and temp files.
+ * Blocks after a checkpoint only append, and after the last one the temp files' checkpointed
+ * bytes are only read and the later phases write into the columns only values a resume sets
+ * back (reset_loop_values), so a kill at any later point is resumed from the checkpoint: the
+ * next open keeps the columns the marker owns, and the next begin for the same chain restores
+ * the sorters instead of adding the blocks again (those it holds). A kill before the first
+ * checkpoint, or a marker that does not match, leaves the empty committed store
  * (rows past the MANIFEST cut, temp files removed): the import starts over. */
 #include "store_int.h"
 #include "store_spill.h"
