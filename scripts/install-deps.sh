@@ -10,7 +10,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     python3 python3-bitcoinlib clang-14 libclang-rt-14-dev clang-format \
     libyaml-dev libxml2-dev libmicrohttpd-dev libcurl4-openssl-dev wrk curl nettle-dev \
     python3-pycryptodome python3-yaml libsqlite3-dev sqlite3 libpq-dev postgresql-15 chromium \
-    python3-jsonschema zlib1g-dev haproxy >/dev/null
+    python3-jsonschema zlib1g-dev libxxhash-dev haproxy >/dev/null
 # Node.js and npm for tests/evm-node and the web UI (the machine's own when present, else
 # Debian's).
 command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

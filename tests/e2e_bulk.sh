@@ -6,9 +6,13 @@
 # of a later tx in the same block, a duplicate txid spent after its second tx), and on mainnet's first 439 blocks (demo/); `stats
 # --recompute` agrees with the running totals. A kill -9 in every phase leaves the empty store,
 # and a rerun gives the same bytes: resumed from the checkpoint after the block loop (its
-# --json and stderr say so, no block parsed), or started again when killed in the block loop
-# or when the checkpoint cannot be trusted (a corrupt or short marker, a missing or short temp
-# file or column, another budget, another chain or touched block files; stderr says why). Crafted invalid chains (double spends, a missing output,
+# --json and stderr say so, no block parsed, the sorts' unwritten records made again), or from
+# the last checkpoint in the block loop (several kills at random points in a row, parsing on
+# from the next block), or started again when killed in the block loop before any checkpoint,
+# or when the checkpoint cannot be trusted (a
+# corrupt or short marker, a missing or short temp file or column, a column, temp file or run
+# whose bytes changed (their sums), another budget, another chain or touched block files;
+# stderr says why). Crafted invalid chains (double spends, a missing output,
 # overspending, a greedy coinbase, two faults) are refused with the incremental path's exact
 # message (and forged work, 64-bit overflows, greedy coinbases: tests/pow_craft.py), leaving the
 # store empty. A full disk (or a file size limit) is an error, not a signal. All of it again with
@@ -115,8 +119,9 @@ done
 # ---- kill -9, then rerun: resumed from the checkpoint after the block loop, or started again ----
 NB=$(blocks_of "$T/g1.inc")
 MARK=bulk-resume
-resumed() { # JSON ERR: resumed from the checkpoint, no block parsed or added
-    grep -q "resumed from its checkpoint after the block loop ($NB blocks)" "$2" &&
+resumed() { # JSON ERR: resumed from the checkpoint, no block parsed or added; the sorts'
+    # records the checkpoint did not write (their buffers) made again from the columns
+    grep -Eq "resumed from its checkpoint after the block loop \($NB blocks\), [1-9][0-9]* sort records made again" "$2" &&
         $PY - "$1" "$NB" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -164,6 +169,36 @@ for mem in "" "--memory 1M"; do
     "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "block loop $mem: rerun"
     restarted "$D.json" "$D.err" "" && ok || bad "block loop $mem: the rerun did not start again"
     same_tree "$T/g1.inc" "$D" && ok || bad "block loop $mem: killed and rerun, the store differs"
+done
+# Checkpoints in the block loop (here every 7 blocks; by time otherwise): a kill -9 at random
+# points of the loop, several in a row, each rerun resuming from the last checkpoint before the
+# kill and parsing on from the next block; the last rerun's store the same bytes.
+for mem in "" "--memory 1M"; do
+    D=$T/loopkills${mem:+m}
+    at=0 kills=""
+    for round in 1 2 3 4; do
+        k=$((RANDOM % 40 + 1))
+        kills="$kills $k"
+        COINTRAIL_TEST_BULK_CHECKPOINT_BLOCKS=7 COINTRAIL_TEST_CRASH_AFTER=$k "$BIN" import --bulk $mem --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+        rc=$?
+        # the checkpoint after the k-th block is not made: the kill comes first
+        at=$((at + (k - 1) / 7 * 7))
+        [ $rc = 137 ] && [ "$(blocks_of "$D")" = 0 ] && ok || bad "loop kills$kills $mem: exit $rc, or blocks visible"
+        { [ $at = 0 ] || [ -s "$D/$MARK" ]; } && ok || bad "loop kills$kills $mem: no checkpoint marker"
+    done
+    COINTRAIL_TEST_BULK_CHECKPOINT_BLOCKS=7 "$BIN" import --bulk $mem --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "loop kills$kills $mem: rerun"
+    if [ $at = 0 ]; then
+        restarted "$D.json" "$D.err" "" && ok || bad "loop kills$kills $mem: not started again"
+    else
+        grep -Eq "resumed from its checkpoint in the block loop \($at blocks in\), [1-9][0-9]* sort records made again" "$D.err" &&
+            $PY - "$D.json" "$NB" "$at" <<'EOF' && ok || bad "loop kills$kills $mem: not resumed at block $at: $(cat "$D.err")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["resumed_from"] == "block_loop", j.get("resumed_from")
+assert j["blocks_added"] == int(sys.argv[2]) - int(sys.argv[3]) and j["blocks"] == int(sys.argv[2]), j
+EOF
+    fi
+    same_tree "$T/g1.inc" "$D" && ok || bad "loop kills$kills $mem: killed and rerun, the store differs"
 done
 # a half-written next marker (a kill while writing it) is removed; the whole one is used
 D=$T/killnew
@@ -215,6 +250,36 @@ rerun_restarts prev "bulk-prevouts.tmp: missing, or not the checkpoint's"
 kill_at4 "$T/discol"
 truncate -s 100 "$T/discol/tx.col"
 rerun_restarts col "tx.col: shorter than the checkpoint's"
+# Nothing but the marker is synced: the columns, temp files and runs are checked against the
+# marker's sums. A page lost (zeros, as a power loss may leave it) or a byte changed, with the
+# file's size kept, is a restart naming the file.
+flip() { # FILE OFFSET: the byte at OFFSET inverted
+    $PY -c 'import sys
+f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
+}
+kill_at4 "$T/dissumcol"
+dd if=/dev/zero of="$T/dissumcol/tx_hash.col" bs=4096 seek=2 count=1 conv=notrunc status=none
+rerun_restarts sumcol "tx_hash.col: not the checkpoint's rows (checksum)"
+PHASE=6 kill_at4 "$T/dissumval"
+flip "$T/dissumval/out_value.col" 777
+rerun_restarts sumval "out_value.col: not the checkpoint's rows (checksum)"
+kill_at4 "$T/dissumprev"
+flip "$T/dissumprev/bulk-prevouts.tmp" 5000
+rerun_restarts sumprev "bulk-prevouts.tmp: not the checkpoint's bytes (checksum)"
+kill_at4 "$T/dissumkeys"
+flip "$T/dissumkeys/bulk-addrkeys.tmp" 4000
+rerun_restarts sumkeys "bulk-addrkeys.tmp: not the checkpoint's bytes (checksum)"
+PHASE=2 kill_at4 "$T/dissumrun" --memory 1M
+flip "$T/dissumrun/bulk-addrs.tmp" 100000
+rerun_restarts sumrun "bulk-addrs.tmp: run [0-9]* is not the checkpoint's (checksum)" --memory 1M
+# what the finish computes in place (spent marks, address ids) is reset on a resume, not
+# checked: changed after the checkpoint, it still resumes to the same bytes
+D=$T/killreset
+COINTRAIL_TEST_BULK_CRASH_PHASE=7 "$BIN" import --bulk --quiet --db "$D" "$T/g1" >/dev/null 2>&1
+flip "$D/out_spent.col" 1234
+flip "$D/out_prev_addr.col" 444
+"$BIN" import --bulk --json --db "$D" "$T/g1" >"$D.json" 2>"$D.err" || bad "killreset: rerun"
+resumed "$D.json" "$D.err" && same_tree "$T/g1.inc" "$D" && ok || bad "killreset: not resumed, or differs: $(cat "$D.err")"
 kill_at4 "$T/dismem" --memory 1M
 rerun_restarts mem "made with a memory budget of 1048576 bytes, not 2097152" --memory 2M
 # another chain: the killed import stopped at block 200, the rerun takes all of them

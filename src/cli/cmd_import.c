@@ -273,6 +273,8 @@ int cmd_import(int argc, char **argv)
     if (crash) o.crash_after_blocks = strtoull(crash, NULL, 10);
     const char *phase = getenv("COINTRAIL_TEST_BULK_CRASH_PHASE"); /* likewise */
     if (phase) o.bulk_crash_phase = atoi(phase);
+    const char *every = getenv("COINTRAIL_TEST_BULK_CHECKPOINT_BLOCKS"); /* likewise */
+    if (every) o.bulk_checkpoint_blocks = strtoull(every, NULL, 10);
     util_err err = {0};
     store *s;
     int rc = store_open(&s, db, STORE_WRITE | STORE_CREATE, &err);
@@ -336,7 +338,9 @@ int cmd_import(int argc, char **argv)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
             json_object_set_new(phases, "bulk_finish", bp);
             json_object_set_new(j, "resumed_from",
-                                r.bulk_resumed ? json_string("blocks") : json_null());
+                                r.bulk_resumed == 1   ? json_string("blocks")
+                                : r.bulk_resumed == 2 ? json_string("block_loop")
+                                                      : json_null());
             const store_bulk_mem *m = &r.bulk_mem;
             json_object_set_new(j, "bulk_memory",
                                 json_pack("{s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,

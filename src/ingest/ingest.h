@@ -32,9 +32,11 @@ typedef struct ingest_opts {
      * streaming, the same bytes as the incremental path gives, committed once at the end. A
      * non-empty store is always imported incrementally. */
     int bulk;
-    uint64_t memory;      /* the bulk path's sort budget in bytes (0: its default) */
-    int bulk_crash_phase; /* test hook: SIGKILL on entering that bulk phase (2: after the
-                             checkpoint; 3-7), 0 never */
+    uint64_t memory;                 /* the bulk path's sort budget in bytes (0: its default) */
+    int bulk_crash_phase;            /* test hook: SIGKILL on entering that bulk phase (2: after the
+                                        checkpoint; 3-7), 0 never */
+    uint64_t bulk_checkpoint_blocks; /* test hook: a checkpoint every this many blocks of the
+                                        block loop (0: by time) */
 } ingest_opts;
 
 typedef struct ingest_result {
@@ -53,7 +55,8 @@ typedef struct ingest_result {
     int bulk; /* the bulk path filled the empty store (else block by block) */
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
     store_bulk_mem bulk_mem;                /* and its memory */
-    int bulk_resumed;     /* from a killed bulk import's checkpoint: no block parsed or added */
+    int bulk_resumed; /* from a killed bulk import's checkpoint: 1 after the block loop (no block
+                         parsed or added), 2 in it (the blocks after it added) */
     char bulk_note[1024]; /* that, or why a checkpoint found was not used; "" if neither */
     uint64_t commits;     /* store commits made */
     int stopped;          /* o->wait said stop: what was appended is committed, the rest not read */

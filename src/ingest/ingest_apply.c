@@ -35,7 +35,9 @@ typedef struct slot {
 } slot;
 
 #define RING 64
-#define COMMIT_GAP_FACTOR 4.0 /* see the commit in apply_path */
+#define COMMIT_GAP_FACTOR 4.0        /* see the commit in apply_path */
+#define BULK_CHECKPOINT_SECONDS 30.0 /* see the bulk checkpoint in apply_path */
+#define BULK_CHECKPOINT_FACTOR 20.0
 
 typedef struct pipeline {
     const file_list *fl;
@@ -135,8 +137,12 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
 {
     uint64_t since_drop = 0, drop_every = (o->memory ? o->memory : store_bulk_default_memory()) / 4;
     if (bulk) drop_blk_pages(pl->fl); /* read by the header scan */
-    /* resumed from its checkpoint: the blocks are in, nothing to parse */
-    int resumed = store_bulk_resumed(bulk);
+    /* resumed from its checkpoint after the block loop: the blocks are in, nothing to parse;
+     * in the loop: parsing goes on at the block after the checkpoint's */
+    int resumed = store_bulk_resumed(bulk) == 1;
+    size_t start = store_bulk_resumed(bulk) == 2 ? (size_t)store_bulk_blocks(bulk) : 0;
+    if (start > pl->n) start = pl->n;
+    pl->next_parse = pl->applied = start;
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
@@ -147,9 +153,10 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
     if (!started && !resumed) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
     double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0, commit_cost = 0;
+    double last_ckpt = t0, ckpt_cost = 0;
     int rc = 0;
     size_t uncommitted = 0;
-    for (size_t i = 0; i < pl->n && !resumed; i++) {
+    for (size_t i = start; i < pl->n && !resumed; i++) {
         slot *sl = &pl->ring[i % RING];
         double w0 = util_now();
         pthread_mutex_lock(&pl->mu);
@@ -175,6 +182,21 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         }
         r->blocks_added++;
         if (o->crash_after_blocks && r->blocks_added == o->crash_after_blocks) raise(SIGKILL);
+        /* A checkpoint in the block loop, so that a kill there loses at most the blocks since:
+         * every BULK_CHECKPOINT_SECONDS, stretched to BULK_CHECKPOINT_FACTOR times the last
+         * one's cost (it sums the rows added since and rewrites the marker), or every
+         * o->bulk_checkpoint_blocks blocks (tests). */
+        if (bulk) {
+            double now = util_now(), every = BULK_CHECKPOINT_SECONDS;
+            if (every < BULK_CHECKPOINT_FACTOR * ckpt_cost)
+                every = BULK_CHECKPOINT_FACTOR * ckpt_cost;
+            if (o->bulk_checkpoint_blocks ? r->blocks_added % o->bulk_checkpoint_blocks == 0
+                                          : now - last_ckpt >= every) {
+                if ((rc = store_bulk_checkpoint(bulk, 0, err))) break;
+                last_ckpt = util_now();
+                ckpt_cost = last_ckpt - now;
+            }
+        }
         r->txs_added += sl->blk.n_tx;
         r->bytes_added += h->size;
         if (bulk && (since_drop += h->size) >= drop_every) {
@@ -221,7 +243,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     /* every block in: made durable, so that a kill from here on resumes at this point */
-    if (bulk && !rc && !resumed && !r->stopped) rc = store_bulk_checkpoint(bulk, err);
+    if (bulk && !rc && !resumed && !r->stopped) rc = store_bulk_checkpoint(bulk, 1, err);
     if (bulk && (!rc || r->blocks_added)) {
         /* The store is empty and the path starts at genesis: height i is path position i.
          * A block that failed to parse (or to go in) ends the blocks before it, which the

@@ -93,26 +93,28 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
  * resolves inputs, applies store_append_block's checks in its order (the first failure is
  * the one it would report, in its words; *bad_block names the block's height), numbers the
  * addresses and builds both indexes. Nothing is committed: store_commit afterwards, once.
- * store_bulk_checkpoint, after the last block, makes what was added durable with a marker
- * (docs/formats.md, "bulk-resume"): a crash after it is resumed by the next store_bulk_begin
- * for the same chain (the caller's digest of it, chain), which then restores the state
- * instead (store_bulk_resumed: add no blocks, go to store_bulk_finish); a crash before it,
- * or a marker for another chain or budget or with a missing or short file, leaves the
- * empty store (store_bulk_note says why it was not used). memory: the budget in bytes of the
- * sort records (at least STORE_BULK_MIN_MEMORY; 0: store_bulk_default_memory()): what does
- * not fit is spilled as sorted runs to temp files and merged. crash_phase: a test hook,
- * SIGKILL on entering that phase (2: after the checkpoint; 3-7), 0 never. Temp files
- * (bulk-*.tmp in the store directory) are removed by store_bulk_free, by the commit's next
- * open and by a begin that does not resume. *out is the caller's: store_bulk_free it (which,
- * before the commit, forgets the checkpoint). */
+ * store_bulk_checkpoint, after the last block (final) or between blocks, records what was
+ * added with a marker (docs/formats.md, "bulk-resume": sums, not syncs): a crash after it is
+ * resumed by the next store_bulk_begin for the same chain (the caller's digest of it, chain),
+ * which then restores the state instead (store_bulk_resumed: 1 after the block loop, add no
+ * blocks and go to store_bulk_finish; 2 in it, add the blocks from store_bulk_blocks on); a
+ * crash before it, or a marker for another chain or budget or with a missing, short or
+ * changed file, leaves the empty store (store_bulk_note says why it was not used). memory: the
+ * budget in bytes of the sort records (at least STORE_BULK_MIN_MEMORY; 0:
+ * store_bulk_default_memory()): what does not fit is spilled as sorted runs to temp files and
+ * merged. crash_phase: a test hook, SIGKILL on entering that phase (2: after the checkpoint; 3-7),
+ * 0 never. Temp files (bulk-*.tmp in the store directory) are removed by store_bulk_free, by the
+ * commit's next open and by a begin that does not resume. *out is the caller's: store_bulk_free it
+ * (which, before the commit, forgets the checkpoint). */
 typedef struct store_bulk store_bulk;
 int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t chain[32],
                      store_bulk **out, util_err *err);
 int store_bulk_resumed(const store_bulk *b);
+uint64_t store_bulk_blocks(const store_bulk *b);  /* blocks added so far, restored ones too */
 const char *store_bulk_note(const store_bulk *b); /* NULL, or a line for the user */
 int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
                          int64_t max_subsidy, util_err *err);
-int store_bulk_checkpoint(store_bulk *b, util_err *err);
+int store_bulk_checkpoint(store_bulk *b, int final, util_err *err);
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err);
 void store_bulk_free(store_bulk *b);
 /* Where store_bulk_finish spent its wall time, in seconds (docs/performance.md): sorting txids

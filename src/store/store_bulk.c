@@ -18,14 +18,17 @@
  * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
  * are dropped from the mapping past the budget too (drop_mapped).
- * Nothing is committed here: the caller commits once. After the last block the caller makes
- * a checkpoint (store_bulk_checkpoint): columns, temp files and sorted runs synced, then the
- * marker STORE_BULK_MARKER with the run tables and totals (docs/formats.md, "bulk-resume").
- * From then on the temp files' checkpointed bytes are only read, and the later phases write
- * into the columns only values they compute again alike, so a kill at any later point is
- * resumed from the checkpoint: the next open keeps the columns the marker owns, and the next
- * begin for the same chain restores the sorters instead of adding the blocks again. A kill
- * before the checkpoint, or a marker that does not match, leaves the empty committed store
+ * Nothing is committed here: the caller commits once. Between blocks now and then, and after
+ * the last block, the caller makes a checkpoint (store_bulk_checkpoint): the marker
+ * STORE_BULK_MARKER, synced, with the run tables, the totals and sums of the columns, temp
+ * files and runs, which are not synced (docs/formats.md, "bulk-resume"); the sorts' buffers
+ * are not written either: a resume makes their records again from the columns and temp files.
+ * Blocks after a checkpoint only append, and after the last one the temp files' checkpointed
+ * bytes are only read and the later phases write into the columns only values a resume sets
+ * back (reset_loop_values), so a kill at any later point is resumed from the checkpoint: the
+ * next open keeps the columns the marker owns, and the next begin for the same chain restores
+ * the sorters instead of adding the blocks again (those it holds). A kill before the first
+ * checkpoint, or a marker that does not match, leaves the empty committed store
  * (rows past the MANIFEST cut, temp files removed): the import starts over. */
 #include "store_int.h"
 #include "store_spill.h"
@@ -39,37 +42,67 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-/* A temp file written in sequence and read back through a mapping. */
+/* A temp file written in sequence through a buffer and read back through a mapping. The
+ * running XXH3 of the bytes written stands in for syncing it at a checkpoint (a resume reads
+ * it back and compares). */
 typedef struct tmpf {
     char path[4200];
-    FILE *f;
+    int open;
+    int fd;
+    uint8_t *buf;
+    size_t blen; /* bytes in buf, not yet written */
     const uint8_t *map;
-    size_t bytes;
+    size_t bytes; /* all of them, buffered or not */
+    XXH3_state_t *h;
 } tmpf;
 
-static int tmpf_open(tmpf *t, const char *dir, const char *name, util_err *err)
+enum { TMPF_BUF = 1 << 20 };
+
+/* A temp file opened (created empty, or the checkpoint's kept), its hash state reset. */
+static int tmpf_open(tmpf *t, const char *dir, const char *name, int create, util_err *err)
 {
     snprintf(t->path, sizeof t->path, "%s/%s", dir, name);
-    t->f = fopen(t->path, "w+b");
-    if (!t->f) return util_errf(err, UTIL_EIO, "%s: cannot create: %s", t->path, strerror(errno));
+    t->fd = open(t->path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+    if (t->fd < 0)
+        return util_errf(err, UTIL_EIO, "%s: cannot %s: %s", t->path, create ? "create" : "open",
+                         strerror(errno));
+    t->open = 1;
+    t->buf = malloc(TMPF_BUF);
+    t->h = XXH3_createState();
+    if (!t->buf || !t->h) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    XXH3_64bits_reset(t->h);
+    return 0;
+}
+
+static int tmpf_flush(tmpf *t, util_err *err)
+{
+    if (!t->blen) return 0;
+    XXH3_64bits_update(t->h, t->buf, t->blen);
+    if (colstore_pwrite_all(t->fd, t->buf, t->blen, t->bytes - t->blen) != 0)
+        return util_errf(err, UTIL_EIO, "%s: write failed: %s", t->path, strerror(errno));
+    t->blen = 0;
     return 0;
 }
 
 static int tmpf_write(tmpf *t, const void *p, size_t n, util_err *err)
 {
-    if (fwrite(p, 1, n, t->f) != n)
-        return util_errf(err, UTIL_EIO, "%s: write failed: %s", t->path, strerror(errno));
+    if (t->blen + n > TMPF_BUF) {
+        int rc = tmpf_flush(t, err);
+        if (rc) return rc;
+    }
+    memcpy(t->buf + t->blen, p, n);
+    t->blen += n;
     t->bytes += n;
     return 0;
 }
 
 static int tmpf_map(tmpf *t, util_err *err)
 {
-    if (fflush(t->f) != 0 || ferror(t->f))
-        return util_errf(err, UTIL_EIO, "%s: write failed: %s", t->path, strerror(errno));
-    if (!t->bytes) return 0;
-    void *m = mmap(NULL, t->bytes, PROT_READ, MAP_SHARED, fileno(t->f), 0);
+    int rc = tmpf_flush(t, err);
+    if (rc || !t->bytes) return rc;
+    void *m = mmap(NULL, t->bytes, PROT_READ, MAP_SHARED, t->fd, 0);
     if (m == MAP_FAILED)
         return util_errf(err, UTIL_EIO, "%s: cannot map: %s", t->path, strerror(errno));
     t->map = m;
@@ -79,11 +112,26 @@ static int tmpf_map(tmpf *t, util_err *err)
 static void tmpf_close(tmpf *t)
 {
     if (t->map) munmap((void *)t->map, t->bytes);
-    if (t->f) {
-        fclose(t->f);
+    if (t->open) {
+        close(t->fd);
         unlink(t->path);
     }
-    t->map = NULL, t->f = NULL;
+    free(t->buf);
+    XXH3_freeState(t->h);
+    t->map = NULL, t->open = 0, t->buf = NULL, t->h = NULL;
+}
+
+/* Bytes [off, off + len) of fd into the hash h, read in chunks of buf (TMPF_BUF bytes).
+ * 0, or -1 if they cannot be read (a short file). */
+static int hash_file(int fd, uint64_t off, uint64_t len, XXH3_state_t *h, uint8_t *buf)
+{
+    while (len) {
+        size_t k = len < TMPF_BUF ? (size_t)len : TMPF_BUF;
+        if (colstore_pread_all(fd, buf, k, off) != 0) return -1;
+        XXH3_64bits_update(h, buf, k);
+        off += k, len -= k;
+    }
+    return 0;
 }
 
 #define PREVOUT_BYTES 36 /* an input's outpoint in the temp file: txid, vout (LE) */
@@ -117,13 +165,17 @@ struct store_bulk {
     uint8_t *nd;
     size_t nd_cap;
     double phase_s[STORE_BULK_PHASES];
-    double lap;             /* util_now() at the end of the last phase timed */
-    uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
-    uint64_t work;          /* records since the last look at the mapped pages */
-    uint64_t drops;         /* times they were dropped from the mapping */
-    uint8_t chain[32];      /* the chain being imported (the caller's digest) */
-    int resumed;            /* restored from a checkpoint: no blocks to add */
-    char note[1024];        /* why a checkpoint was not used, or that it was */
+    double lap;                /* util_now() at the end of the last phase timed */
+    uint64_t rss_anon_peak;    /* RssAnon seen at a phase end or a look at the mapped pages */
+    uint64_t work;             /* records since the last look at the mapped pages */
+    uint64_t drops;            /* times they were dropped from the mapping */
+    uint8_t chain[32];         /* the chain being imported (the caller's digest) */
+    int resumed;               /* restored from a checkpoint: 1 after the block loop (no blocks to
+                                  add), 2 in it (add the blocks after n.blocks) */
+    char note[1024];           /* why a checkpoint was not used, or that it was */
+    XXH3_state_t *colh[NCOLS]; /* each column's sum over its first col_hashed rows */
+    uint64_t col_hashed[NCOLS];
+    uint8_t *rbuf; /* TMPF_BUF bytes to read files through */
 };
 
 const char *const store_bulk_phase_names[STORE_BULK_PHASES] = {"sort_txids_outpoints",
@@ -203,7 +255,7 @@ static void lap(store_bulk *b, int phase)
 
 static uint64_t spilled_of(const store_sort *ss)
 {
-    return (ss->file_recs - ss->dead) * (uint64_t)ss->w * sizeof(uint64_t);
+    return ss->file_recs * (uint64_t)ss->w * sizeof(uint64_t);
 }
 
 void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
@@ -247,7 +299,11 @@ static void crash_at(const store_bulk *b, int phase)
 
 /* ---------------- the checkpoint (docs/formats.md, "bulk-resume") ---------------- */
 
-static const char MARKER_MAGIC[8] = {'C', 'T', 'B', 'U', 'L', 'K', '0', '1'};
+static const char MARKER_MAGIC[8] = {'C', 'T', 'B', 'U', 'L', 'K', '0', '2'};
+
+/* out_addr of an output with an address until the addresses are numbered (never read as an
+ * id; a resume tells the outputs with an address by it) */
+#define ADDR_PENDING 0u
 
 static int put64(util_buf *m, uint64_t v)
 {
@@ -262,47 +318,96 @@ static store_sort *ck_sorter(store_bulk *b, int i)
     return i == 0 ? &b->tx : i == 1 ? &b->in : &b->ad;
 }
 
-int store_bulk_checkpoint(store_bulk *b, util_err *err)
+static const char *const ck_what[3] = {"tx", "input", "address"};
+
+/* Where the records in sorter i's buffer (pushed since its last spill, in push order) begin:
+ * (tx) for txids, (input, its tx) for inputs, (output, its key's index) for addresses. A
+ * resume makes them again from there. */
+static void tail_start(store_bulk *b, int i, uint64_t at[2])
+{
+    const store_sort *ss = ck_sorter(b, i);
+    const uint64_t *r = ss->n ? ss->buf : NULL;
+    if (i == 0)
+        at[0] = r ? r[1] : b->n.txs, at[1] = 0;
+    else if (i == 1)
+        at[0] = r ? r[1] : b->n.inputs, at[1] = r ? r[2] : b->n.txs;
+    else
+        at[0] = r ? r[1] : b->n.outputs, at[1] = r ? r[2] : ss->total;
+}
+
+/* Each column's XXH3-64 over its rows, carried on from the rows hashed by the last call (the
+ * rows before them are not written again while blocks are added). */
+static int hash_columns(store_bulk *b, uint64_t sums[NCOLS], util_err *err)
 {
     store *s = b->s;
-    int rc = 0;
-    /* every file's write-back started before the first wait: the device does them together */
-    store_sort_state st[3];
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = store_sort_checkpoint(ck_sorter(b, i), &st[i], err);
-    tmpf *t[2] = {&b->prevouts, &b->addrkeys};
-    for (int i = 0; i < 2 && !rc; i++) {
-        if (fflush(t[i]->f) != 0)
-            rc = util_errf(err, UTIL_EIO, "%s: write failed: %s", t[i]->path, strerror(errno));
-        else
-            (void)sync_file_range(fileno(t[i]->f), 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (!b->rbuf && !(b->rbuf = malloc(TMPF_BUF)))
+        return util_errf(err, UTIL_ENOMEM, "out of memory");
+    for (int c = 0; c < NCOLS; c++) {
+        column *col = &s->cols[c];
+        sums[c] = 0;
+        if (col->fd < 0) continue;
+        if (!b->colh[c]) {
+            if (!(b->colh[c] = XXH3_createState()))
+                return util_errf(err, UTIL_ENOMEM, "out of memory");
+            XXH3_64bits_reset(b->colh[c]);
+            b->col_hashed[c] = 0;
+        }
+        uint64_t from = b->col_hashed[c] * col->width, to = col->rows * col->width;
+        if (to > from && hash_file(col->fd, from, to - from, b->colh[c], b->rbuf) != 0)
+            return util_errf(err, UTIL_ECORRUPT, "%s: cannot read %llu rows", col->path,
+                             (unsigned long long)col->rows);
+        b->col_hashed[c] = col->rows;
+        sums[c] = XXH3_64bits_digest(b->colh[c]);
     }
-    for (int c = 0; c < NCOLS && !rc; c++)
-        if (s->cols[c].fd >= 0)
-            rc = colstore_col_sync_range(&s->cols[c], 0, (size_t)s->cols[c].rows * s->cols[c].width,
-                                         err);
-    for (int i = 0; i < 2 && !rc; i++)
-        if (fsync(fileno(t[i]->f)) < 0)
-            rc = util_errf(err, UTIL_EIO, "%s: cannot sync: %s", t[i]->path, strerror(errno));
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = store_sort_sync(ck_sorter(b, i), err);
+    return 0;
+}
+
+/* No file but the marker is synced: the columns, the temp files and the runs are in the page
+ * cache, and the marker holds their sums (a power loss that lost some of their pages is a
+ * mismatch at the resume, which then starts again). The sorters' buffers are not written:
+ * they hold the last records pushed, which a resume makes again from the columns and the
+ * temp files. */
+int store_bulk_checkpoint(store_bulk *b, int final, util_err *err)
+{
+    store *s = b->s;
+    uint64_t colsum[NCOLS];
+    int rc = tmpf_flush(&b->prevouts, err);
+    if (!rc) rc = tmpf_flush(&b->addrkeys, err);
+    if (!rc) rc = hash_columns(b, colsum, err);
     if (rc) return rc;
+    store_sort_state st[3];
+    uint64_t at[3][2];
+    for (int i = 0; i < 3; i++) {
+        store_sort_checkpoint(ck_sorter(b, i), &st[i]);
+        tail_start(b, i, at[i]);
+    }
     util_buf m = {0};
     rc = util_buf_append(&m, MARKER_MAGIC, sizeof MARKER_MAGIC);
     rc = rc ? rc : util_buf_append(&m, b->chain, 32);
-    uint64_t head[] = {b->memory,         b->n.blocks,       b->n.txs,   b->n.inputs, b->n.outputs,
-                       b->prevouts.bytes, b->addrkeys.bytes, b->spilled, NCOLS};
+    uint64_t head[] = {b->memory,
+                       (uint64_t) final,
+                       b->n.blocks,
+                       b->n.txs,
+                       b->n.inputs,
+                       b->n.outputs,
+                       b->prevouts.bytes,
+                       b->addrkeys.bytes,
+                       XXH3_64bits_digest(b->prevouts.h),
+                       XXH3_64bits_digest(b->addrkeys.h),
+                       b->spilled,
+                       NCOLS};
     for (size_t i = 0; i < sizeof head / sizeof *head && !rc; i++)
         rc = put64(&m, head[i]);
     for (int c = 0; c < NCOLS && !rc; c++)
-        rc = put64(&m, s->cols[c].rows);
+        if (!(rc = put64(&m, s->cols[c].rows))) rc = put64(&m, colsum[c]);
     for (int i = 0; i < 3 && !rc; i++) {
         const store_sort_run *runs = store_sort_runs(ck_sorter(b, i));
-        uint64_t w[] = {st[i].total, st[i].tail, st[i].file_recs, st[i].nruns};
-        for (int k = 0; k < 4 && !rc; k++)
+        uint64_t w[] = {st[i].total, st[i].tail, st[i].file_recs, st[i].nruns, at[i][0], at[i][1]};
+        for (int k = 0; k < 6 && !rc; k++)
             rc = put64(&m, w[k]);
         for (uint64_t k = 0; k < st[i].nruns && !rc; k++)
-            if (!(rc = put64(&m, runs[k].off))) rc = put64(&m, runs[k].n);
+            if (!(rc = put64(&m, runs[k].off)) && !(rc = put64(&m, runs[k].n)))
+                rc = put64(&m, runs[k].sum);
     }
     for (uint64_t h = 0; h < b->n.blocks && !rc; h++)
         rc = put64(&m, (uint64_t)b->subsidy[h]);
@@ -327,7 +432,7 @@ int store_bulk_checkpoint(store_bulk *b, util_err *err)
     if (!rc) rc = store_fsync_dir(s->dir, err);
     if (rc) return rc;
     s->bulk_keep = 1; /* a failure after this forgets it (store_bulk_free) */
-    crash_at(b, 2);
+    if (final) crash_at(b, 2);
     return 0;
 }
 
@@ -349,9 +454,138 @@ static uint64_t get64(rd *r)
     return v;
 }
 
+static uint64_t tx_end(const store_bulk *b, uint64_t txno, int in)
+{
+    if (txno + 1 >= b->n.txs) return in ? b->n.inputs : b->n.outputs;
+    const store_tx_row *next = store_col_at(b->s, COL_TX, txno + 1);
+    return in ? next->first_in : next->first_out;
+}
+
+/* The columns the finish writes in place (spent marks, resolved inputs, fees, address ids
+ * and links) back to what the block loop left in them, as the checkpoint's sums saw them: a
+ * kill in the finish left some of them computed. Only rows that differ are written. Rows
+ * damaged past their bounds are left to the sums to refuse. */
+static void reset_loop_values(store_bulk *b)
+{
+    store *s = b->s;
+    for (uint64_t h = 0; h < b->n.blocks; h++) {
+        store_block_row *br = store_col_at(s, COL_BLK, h);
+        if (br->first_addr) br->first_addr = 0;
+    }
+    for (uint64_t txno = 0; txno < b->n.txs; txno++) {
+        store_tx_row *row = store_col_at(s, COL_TX, txno);
+        if (row->fee) row->fee = 0;
+        if (row->flags & STORE_TX_UNRESOLVED) row->flags &= ~(uint32_t)STORE_TX_UNRESOLVED;
+        uint64_t v = row->flags & STORE_TX_COINBASE ? STORE_COINBASE : STORE_UNRESOLVED;
+        uint64_t end = tx_end(b, txno, 1);
+        if (end > b->n.inputs) end = b->n.inputs;
+        for (uint64_t in = row->first_in; in < end; in++)
+            if (store_id_get(s, COL_IN_PREV, in) != v) store_id_put(s, COL_IN_PREV, in, v);
+    }
+    for (uint64_t out = 0; out < b->n.outputs; out++) {
+        if (store_id_get(s, COL_OUT_SPENT, out) != STORE_NONE)
+            store_id_put(s, COL_OUT_SPENT, out, STORE_NONE);
+        if (store_id_get(s, COL_OUT_PREV_ADDR, out) != STORE_NONE)
+            store_id_put(s, COL_OUT_PREV_ADDR, out, STORE_NONE);
+        uint32_t *a = store_col_at(s, COL_OUT_ADDR, out);
+        if (*a != STORE_NO_ADDR && *a != ADDR_PENDING) *a = ADDR_PENDING;
+    }
+}
+
+/* Reads a temp file in sequence from a record on, through buf (TMPF_BUF bytes). */
+typedef struct seq {
+    const tmpf *t;
+    uint8_t *buf;
+    size_t len, at;
+    uint64_t off; /* of the file, after what is in buf */
+} seq;
+
+static const uint8_t *seq_next(seq *q, size_t n)
+{
+    if (q->len - q->at < n) {
+        memmove(q->buf, q->buf + q->at, q->len - q->at);
+        q->len -= q->at, q->at = 0;
+        uint64_t k = TMPF_BUF - q->len;
+        if (k > q->t->bytes - q->off) k = q->t->bytes - q->off;
+        if (k < n - q->len || colstore_pread_all(q->t->fd, q->buf + q->len, (size_t)k, q->off))
+            return NULL;
+        q->len += (size_t)k, q->off += k;
+    }
+    const uint8_t *p = q->buf + q->at;
+    q->at += n;
+    return p;
+}
+
+/* The records the sorters held in their buffers at the checkpoint, pushed again in the order
+ * add_block pushed them, from where the marker says they begin (at[i], tail_start). */
+static int regenerate(store_bulk *b, const uint64_t at[3][2], const uint64_t tail[3],
+                      uint64_t *made, util_err *err)
+{
+    store *s = b->s;
+    int rc = 0;
+    uint64_t n[3] = {0, 0, 0};
+    for (uint64_t txno = at[0][0]; txno < b->n.txs && !rc; txno++, n[0]++) {
+        const uint8_t *id = store_col_at(s, COL_TX_HASH, txno);
+        uint64_t first = ((const store_tx_row *)store_col_at(s, COL_TX, txno))->first_out;
+        uint64_t rec[TXW] = {util_le64(id),
+                             txno,
+                             first,
+                             tx_end(b, txno, 0) - first,
+                             util_le64(id + 8),
+                             util_le64(id + 16),
+                             util_le64(id + 24)};
+        rc = store_sort_push(&b->tx, rec, err);
+    }
+    seq q = {&b->prevouts, b->rbuf, 0, 0, at[1][0] * PREVOUT_BYTES};
+    for (uint64_t txno = at[1][1], in = at[1][0]; txno < b->n.txs && !rc; txno++) {
+        int coinbase =
+            (((const store_tx_row *)store_col_at(s, COL_TX, txno))->flags & STORE_TX_COINBASE) != 0;
+        for (uint64_t end = tx_end(b, txno, 1); in < end && !rc; in++) {
+            const uint8_t *po = seq_next(&q, PREVOUT_BYTES);
+            if (!po) {
+                n[1] = UINT64_MAX; /* counts as a mismatch below */
+                txno = b->n.txs;
+                break;
+            }
+            if (coinbase) continue;
+            uint64_t r[TXW] = {util_le64(po),
+                               in,
+                               txno,
+                               util_le32(po + 32),
+                               util_le64(po + 8),
+                               util_le64(po + 16),
+                               util_le64(po + 24)};
+            rc = store_sort_push(&b->in, r, err);
+            n[1]++;
+        }
+    }
+    q = (seq){&b->addrkeys, b->rbuf, 0, 0, at[2][1] * sizeof(btc_addr)};
+    for (uint64_t out = at[2][0], j = at[2][1]; out < b->n.outputs && !rc; out++) {
+        if (*(const uint32_t *)store_col_at(s, COL_OUT_ADDR, out) == STORE_NO_ADDR) continue;
+        const uint8_t *key = seq_next(&q, sizeof(btc_addr));
+        if (!key) {
+            n[2] = UINT64_MAX;
+            break;
+        }
+        uint64_t r[3] = {store_key_hash(key, sizeof(btc_addr)), out, j++};
+        rc = store_sort_push(&b->ad, r, err);
+        n[2]++;
+    }
+    if (rc) return rc;
+    for (int i = 0; i < 3; i++)
+        if (n[i] != tail[i])
+            return util_errf(err, UTIL_ECORRUPT,
+                             "the checkpoint's %llu %s records past the runs cannot be made "
+                             "again from the columns",
+                             (unsigned long long)tail[i], ck_what[i]);
+    *made = n[0] + n[1] + n[2];
+    return 0;
+}
+
 /* The checkpoint's state restored into b (fresh, with nothing added): 0, or a reason (in
- * err) not to trust it. */
-static int restore(store_bulk *b, util_err *err)
+ * err) not to trust it. Everything the marker counts is read back and compared with its sums
+ * (nothing was synced but the marker). */
+static int restore(store_bulk *b, uint64_t *made, int *final_out, util_err *err)
 {
     store *s = b->s;
     char path[4300];
@@ -384,17 +618,18 @@ static int restore(store_bulk *b, util_err *err)
                   (unsigned long long)memory, (unsigned long long)b->memory);
         goto out;
     }
+    int final = get64(&r) != 0;
     b->n.blocks = get64(&r), b->n.txs = get64(&r), b->n.inputs = get64(&r);
     b->n.outputs = get64(&r);
-    uint64_t pbytes = get64(&r), abytes = get64(&r);
+    uint64_t want[2] = {get64(&r), get64(&r)}, tsum[2] = {get64(&r), get64(&r)};
     b->spilled = get64(&r);
     if (get64(&r) != NCOLS || r.bad) {
         util_errf(err, rc, "%s: not this build's checkpoint", path);
         goto out;
     }
-    uint64_t rows[NCOLS];
+    uint64_t rows[NCOLS], colsum[NCOLS];
     for (int c = 0; c < NCOLS; c++) {
-        rows[c] = get64(&r);
+        rows[c] = get64(&r), colsum[c] = get64(&r);
         column *col = &s->cols[c];
         struct stat sb;
         if (col->fd < 0 ? rows[c] != 0
@@ -404,22 +639,23 @@ static int restore(store_bulk *b, util_err *err)
             goto out;
         }
     }
+    uint64_t at[3][2], tail[3];
     for (int i = 0; i < 3; i++) {
         store_sort_state st = {get64(&r), get64(&r), get64(&r), get64(&r)};
-        if (r.bad || st.nruns > (r.len - r.at) / 16 || st.tail > st.file_recs) {
+        at[i][0] = get64(&r), at[i][1] = get64(&r);
+        tail[i] = st.tail;
+        if (r.bad || st.nruns > (r.len - r.at) / 24 || st.tail > st.total) {
             util_errf(err, rc, "%s: not a whole checkpoint", path);
             goto out;
         }
-        const uint64_t *runs = NULL;
-        uint64_t *rv = malloc((st.nruns ? st.nruns : 1) * 16);
+        uint64_t *rv = malloc((st.nruns ? st.nruns : 1) * 24);
         if (!rv) {
             util_errf(err, rc = UTIL_ENOMEM, "out of memory");
             goto out;
         }
-        for (uint64_t j = 0; j < 2 * st.nruns; j++)
+        for (uint64_t j = 0; j < 3 * st.nruns; j++)
             rv[j] = get64(&r);
-        runs = rv;
-        int e = store_sort_restore(ck_sorter(b, i), &st, runs, err);
+        int e = store_sort_restore(ck_sorter(b, i), &st, rv, err);
         free(rv);
         if (e) goto out;
     }
@@ -428,7 +664,7 @@ static int restore(store_bulk *b, util_err *err)
         goto out;
     }
     b->subsidy = malloc((b->n.blocks ? b->n.blocks : 1) * sizeof *b->subsidy);
-    if (!b->subsidy) {
+    if (!b->subsidy || (!b->rbuf && !(b->rbuf = malloc(TMPF_BUF)))) {
         util_errf(err, rc = UTIL_ENOMEM, "out of memory");
         goto out;
     }
@@ -436,17 +672,21 @@ static int restore(store_bulk *b, util_err *err)
     for (uint64_t h = 0; h < b->n.blocks; h++)
         b->subsidy[h] = (int64_t)get64(&r);
     tmpf *t[2] = {&b->prevouts, &b->addrkeys};
-    uint64_t want[2] = {pbytes, abytes};
     for (int i = 0; i < 2; i++) {
-        snprintf(t[i]->path, sizeof t[i]->path, "%s/%s", s->dir, tmp_names[i]);
         struct stat sb;
-        t[i]->f = fopen(t[i]->path, "r+b");
-        if (!t[i]->f || fstat(fileno(t[i]->f), &sb) < 0 || (uint64_t)sb.st_size != want[i]) {
+        if (tmpf_open(t[i], s->dir, tmp_names[i], 0, err)) goto out;
+        /* (longer after a kill in the block loop: the bytes past the count are written again) */
+        if (fstat(t[i]->fd, &sb) < 0 || (uint64_t)sb.st_size < want[i]) {
             util_errf(err, rc, "%s: missing, or not the checkpoint's %llu bytes", t[i]->path,
                       (unsigned long long)want[i]);
             goto out;
         }
         t[i]->bytes = want[i];
+        if (hash_file(t[i]->fd, 0, want[i], t[i]->h, b->rbuf) != 0 ||
+            XXH3_64bits_digest(t[i]->h) != tsum[i]) {
+            util_errf(err, rc, "%s: not the checkpoint's bytes (checksum)", t[i]->path);
+            goto out;
+        }
     }
     for (int c = 0; c < NCOLS; c++) {
         if (s->cols[c].fd < 0) continue;
@@ -454,14 +694,24 @@ static int restore(store_bulk *b, util_err *err)
         if ((rc = colstore_col_reserve(&s->cols[c], 0, err))) goto out;
     }
     rc = UTIL_ECORRUPT;
+    reset_loop_values(b);
+    uint64_t now[NCOLS];
+    if (hash_columns(b, now, err)) goto out;
+    for (int c = 0; c < NCOLS; c++)
+        if (now[c] != colsum[c]) {
+            util_errf(err, rc, "%s: not the checkpoint's rows (checksum)", s->cols[c].path);
+            goto out;
+        }
     /* as store_check_extends records it at block 0 */
     const uint8_t *g = store_col_at(s, COL_BLK_HASH, 0);
     if (!b->n.blocks || (s->have_genesis && memcmp(s->genesis, g, 32))) {
         util_errf(err, rc, "%s: not this store's genesis", path);
         goto out;
     }
+    if ((rc = regenerate(b, (const uint64_t(*)[2])at, tail, made, err))) goto out;
     memcpy(s->genesis, g, 32);
     s->have_genesis = 1;
+    *final_out = final;
     rc = 0;
 out:
     util_buf_free(&m);
@@ -474,8 +724,8 @@ static int fresh(store_bulk *b, util_err *err)
     sorter(b, &b->tx, tmp_names[2], TXW, 0, 0, SH_TX);
     sorter(b, &b->in, tmp_names[3], TXW, 0, 0, SH_IN);
     sorter(b, &b->ad, tmp_names[4], 3, 0, 0, SH_AD);
-    int rc = tmpf_open(&b->prevouts, s->dir, tmp_names[0], err);
-    if (!rc) rc = tmpf_open(&b->addrkeys, s->dir, tmp_names[1], err);
+    int rc = tmpf_open(&b->prevouts, s->dir, tmp_names[0], 1, err);
+    if (!rc) rc = tmpf_open(&b->addrkeys, s->dir, tmp_names[1], 1, err);
     return rc;
 }
 
@@ -504,13 +754,17 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t c
             store_sort_init(ck_sorter(b, i), &b->sm, path, w[i], 0, 0, b->memory / 20 * share[i]);
         }
         util_err why = {0};
-        if (!restore(b, &why)) {
-            b->resumed = 1;
+        uint64_t made = 0;
+        int final = 0;
+        if (!restore(b, &made, &final, &why)) {
+            b->resumed = final ? 1 : 2;
             store_set_chain_rows(s, &b->n);
             snprintf(b->note, sizeof b->note,
-                     "bulk import: resumed from its checkpoint after the block loop (%llu "
-                     "blocks)",
-                     (unsigned long long)b->n.blocks);
+                     final ? "bulk import: resumed from its checkpoint after the block loop (%llu "
+                             "blocks), %llu sort records made again from the columns"
+                           : "bulk import: resumed from its checkpoint in the block loop (%llu "
+                             "blocks in), %llu sort records made again from the columns",
+                     (unsigned long long)b->n.blocks, (unsigned long long)made);
             *out = b;
             return 0;
         }
@@ -542,7 +796,12 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t c
 
 int store_bulk_resumed(const store_bulk *b)
 {
-    return b && b->resumed;
+    return b ? b->resumed : 0;
+}
+
+uint64_t store_bulk_blocks(const store_bulk *b)
+{
+    return b ? b->n.blocks : 0;
 }
 
 const char *store_bulk_note(const store_bulk *b)
@@ -565,6 +824,9 @@ void store_bulk_free(store_bulk *b)
     tmpf_close(&b->addrkeys);
     free(b->subsidy);
     free(b->nd);
+    free(b->rbuf);
+    for (int c = 0; c < NCOLS; c++)
+        XXH3_freeState(b->colh[c]);
     free(b->sm.scratch);
     free(b->sm.spare);
     char path[4300];
@@ -702,7 +964,8 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             *(uint8_t *)store_col_at(s, COL_OUT_TYPE, outno) = o->type;
             store_id_put(s, COL_OUT_SPENT, outno, STORE_NONE);
             store_id_put(s, COL_OUT_PREV_ADDR, outno, STORE_NONE);
-            *(uint32_t *)store_col_at(s, COL_OUT_ADDR, outno) = STORE_NO_ADDR;
+            *(uint32_t *)store_col_at(s, COL_OUT_ADDR, outno) =
+                o->addr.kind ? ADDR_PENDING : STORE_NO_ADDR;
             if (o->addr.kind) {
                 uint64_t r[3] = {store_key_hash((const uint8_t *)&o->addr, sizeof o->addr), outno,
                                  b->ad.total};

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "../colstore/colstore.h"
 
@@ -176,7 +177,7 @@ static int write_at(store_sort *ss, const uint64_t *a, size_t n, uint64_t at, ut
     return 0;
 }
 
-static int add_run(store_sort *ss, uint64_t off, uint64_t n, util_err *err)
+static int add_run(store_sort *ss, uint64_t off, uint64_t n, uint64_t sum, util_err *err)
 {
     if (ss->nruns == ss->runs_cap) {
         size_t cap = ss->runs_cap ? ss->runs_cap * 2 : 16;
@@ -185,16 +186,19 @@ static int add_run(store_sort *ss, uint64_t off, uint64_t n, util_err *err)
         account(ss->mem, (int64_t)((cap - ss->runs_cap) * sizeof *p));
         ss->runs = p, ss->runs_cap = cap;
     }
-    ss->runs[ss->nruns++] = (store_sort_run){off, n, NULL, 0, 0};
+    ss->runs[ss->nruns++] = (store_sort_run){off, n, sum, NULL, 0, 0};
     return 0;
 }
 
-/* The buffer, sorted, becomes a run at the end of the file. */
+/* The buffer, sorted, becomes a run at the end of the file. Its sum is for a checkpoint: read
+ * back on a resume instead of syncing the file (a pass at memory speed, while the data is in
+ * the cache). */
 static int spill(store_sort *ss, util_err *err)
 {
     int rc = store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
     if (!rc) rc = write_at(ss, ss->buf, ss->n, ss->file_recs, err);
-    if (!rc) rc = add_run(ss, ss->file_recs, ss->n, err);
+    uint64_t sum = rc ? 0 : XXH3_64bits(ss->buf, ss->n * ss->w * sizeof *ss->buf);
+    if (!rc) rc = add_run(ss, ss->file_recs, ss->n, sum, err);
     if (rc) return rc;
     ss->file_recs += ss->n;
     ss->n = 0;
@@ -384,7 +388,7 @@ static int reduce(store_sort *ss, size_t fan, util_err *err)
             merge_end(ss, g, e, per);
             ss->file_recs += n;
             /* the new run goes in the slot of the group's index: runs stay in order */
-            ss->runs[groups] = (store_sort_run){at, n, NULL, 0, 0};
+            ss->runs[groups] = (store_sort_run){at, n, 0, NULL, 0, 0};
         }
         ss->nruns = groups;
         /* best effort: the merged runs' blocks go back to the file system */
@@ -457,26 +461,11 @@ static int open_file(store_sort *ss, int flags, util_err *err)
     return 0;
 }
 
-int store_sort_checkpoint(store_sort *ss, store_sort_state *st, util_err *err)
+void store_sort_checkpoint(store_sort *ss, store_sort_state *st)
 {
-    int rc = open_file(ss, O_CREAT, err);
-    if (!rc && ss->n) rc = write_at(ss, ss->buf, ss->n, ss->file_recs, err);
-    if (rc) return rc;
-    /* written back while the caller syncs the rest; store_sort_sync waits for it */
-    (void)sync_file_range(ss->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    ss->file_recs += ss->n;
-    ss->dead += ss->n;
     ss->keep = ss->file_recs;
     ss->keep_file = 1;
     *st = (store_sort_state){ss->total, ss->n, ss->file_recs, ss->nruns};
-    return 0;
-}
-
-int store_sort_sync(store_sort *ss, util_err *err)
-{
-    if (fsync(ss->fd) < 0)
-        return util_errf(err, UTIL_EIO, "%s: cannot sync: %s", ss->path, strerror(errno));
-    return 0;
 }
 
 const store_sort_run *store_sort_runs(const store_sort *ss)
@@ -487,38 +476,55 @@ const store_sort_run *store_sort_runs(const store_sort *ss)
 int store_sort_restore(store_sort *ss, const store_sort_state *st, const uint64_t *runs,
                        util_err *err)
 {
-    int rc = open_file(ss, 0, err);
+    int rc = st->nruns ? open_file(ss, 0, err) : 0;
     if (rc) return rc;
     struct stat sb;
-    uint64_t want = st->file_recs * ss->w * sizeof(uint64_t), sum = st->tail;
-    if (fstat(ss->fd, &sb) < 0 || (uint64_t)sb.st_size < want)
+    uint64_t want = st->file_recs * ss->w * sizeof(uint64_t), sum = st->tail, end = 0;
+    if (st->nruns && (fstat(ss->fd, &sb) < 0 || (uint64_t)sb.st_size < want))
         return util_errf(err, UTIL_ECORRUPT, "%s: %lld bytes, the checkpoint needs %llu", ss->path,
                          (long long)sb.st_size, (unsigned long long)want);
     for (uint64_t i = 0; i < st->nruns; i++) {
-        if (runs[2 * i] + runs[2 * i + 1] > st->file_recs - st->tail)
+        const uint64_t *r = runs + 3 * i;
+        if (r[0] != end || r[1] > st->file_recs - end)
             return util_errf(err, UTIL_ECORRUPT, "%s: run %llu lies past the file's runs", ss->path,
                              (unsigned long long)i);
-        if ((rc = add_run(ss, runs[2 * i], runs[2 * i + 1], err))) return rc;
-        sum += runs[2 * i + 1];
+        end += r[1];
+        if ((rc = add_run(ss, r[0], r[1], r[2], err))) return rc;
+        sum += r[1];
     }
-    if (sum != st->total)
-        return util_errf(err, UTIL_ECORRUPT,
-                         "%s: the checkpoint's runs hold %llu records, not %llu", ss->path,
-                         (unsigned long long)sum, (unsigned long long)st->total);
-    enum { CHUNK = 512 };
-    uint64_t chunk[CHUNK * 8];
-    for (uint64_t i = 0; i < st->tail; i += CHUNK) {
-        size_t k = st->tail - i < CHUNK ? (size_t)(st->tail - i) : CHUNK;
-        if (colstore_pread_all(ss->fd, chunk, k * ss->w * sizeof *chunk,
-                               (st->file_recs - st->tail + i) * ss->w * sizeof *chunk) != 0)
-            return util_errf(err, UTIL_ECORRUPT, "%s: cannot read the checkpoint's records",
-                             ss->path);
-        for (size_t j = 0; j < k; j++)
-            if ((rc = store_sort_push(ss, chunk + j * ss->w, err))) return rc;
+    if (sum != st->total || end != st->file_recs)
+        return util_errf(
+            err, UTIL_ECORRUPT, "%s: the checkpoint's runs hold %llu records, not %llu", ss->path,
+            (unsigned long long)(sum - st->tail), (unsigned long long)(st->total - st->tail));
+    /* the runs' bytes as written (they were not synced: a power loss may have lost some) */
+    enum { CHUNK = 1 << 20 };
+    uint8_t *chunk = malloc(CHUNK);
+    XXH3_state_t *h = XXH3_createState();
+    for (uint64_t i = 0; i < st->nruns && !rc; i++) {
+        if (!chunk || !h) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            break;
+        }
+        XXH3_64bits_reset(h);
+        uint64_t off = runs[3 * i] * ss->w * sizeof(uint64_t),
+                 left = runs[3 * i + 1] * ss->w * sizeof(uint64_t);
+        while (left && !rc) {
+            size_t k = left < CHUNK ? (size_t)left : CHUNK;
+            if (colstore_pread_all(ss->fd, chunk, k, off) != 0)
+                rc = util_errf(err, UTIL_ECORRUPT, "%s: cannot read the checkpoint's runs",
+                               ss->path);
+            XXH3_64bits_update(h, chunk, k);
+            off += k, left -= k;
+        }
+        if (!rc && XXH3_64bits_digest(h) != runs[3 * i + 2])
+            rc = util_errf(err, UTIL_ECORRUPT, "%s: run %llu is not the checkpoint's (checksum)",
+                           ss->path, (unsigned long long)i);
     }
-    ss->total = st->total;
+    free(chunk);
+    XXH3_freeState(h);
+    if (rc) return rc;
+    ss->total = st->total - st->tail;
     ss->file_recs = ss->keep = st->file_recs;
-    ss->dead = st->tail;
     ss->keep_file = 1;
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct store_sort_mem {
 
 typedef struct store_sort_run {
     uint64_t off, n; /* in records, in the temp file; the reader's position and what is left */
+    uint64_t sum;    /* a spilled run's XXH3-64 as written (0 for a run merged from others) */
     uint64_t *buf;   /* the reader's buffer */
     size_t at, len;  /* position and records in buf */
 } store_sort_run;
@@ -48,7 +49,6 @@ typedef struct store_sort {
     size_t *heap; /* run indices, a binary min-heap on (key, run) while merging */
     size_t hn, heap_cap;
     uint64_t keep;     /* records at the file's start a checkpoint needs: never punched */
-    uint64_t dead;     /* of them, the checkpoint's copy of the buffer (no run) */
     int keep_file;     /* a checkpoint's: left for the caller to remove */
     uint64_t mem_left; /* the single in-memory run: next record */
     uint64_t rec[8];   /* the record last returned */
@@ -76,21 +76,21 @@ int store_sort_seal(store_sort *ss, util_err *err);
 int store_sort_next(store_sort *ss, const uint64_t **rec, util_err *err);
 void store_sort_free(store_sort *ss);
 
-/* A resumable bulk import's checkpoint (store_bulk.c, docs/formats.md "bulk-resume"): what
- * the sorter pushed so far, made durable (with store_sort_sync). The buffer (unsorted) is written
- * after the runs and the file synced; later spills and merges write past it and punch no hole
- * before it, so the file keeps these bytes; store_sort_free then leaves it (the caller removes it
- * once the checkpoint is no longer needed). */
+/* A resumable bulk import's checkpoint (store_bulk.c, docs/formats.md "bulk-resume"): the runs
+ * spilled so far, each with the XXH3-64 of its bytes taken as it was written, and the count of
+ * records pushed since (the buffer, in push order: the caller makes them again on a resume, so
+ * a checkpoint writes nothing). Later spills and merges write past the runs and punch no hole
+ * in them; store_sort_free then leaves the file (the caller removes it once the checkpoint is
+ * no longer needed). */
 typedef struct store_sort_state {
-    uint64_t total, tail, file_recs, nruns; /* records pushed, in the buffer, in the file */
+    uint64_t total, tail, file_recs, nruns; /* records pushed, in the buffer, in the runs */
 } store_sort_state;
-int store_sort_checkpoint(store_sort *ss, store_sort_state *st, util_err *err);
-/* Waits until the checkpoint's bytes are durable (checkpoint only starts writing them back). */
-int store_sort_sync(store_sort *ss, util_err *err);
-/* The runs of the checkpoint as (offset, records) pairs, st->nruns of them. */
+void store_sort_checkpoint(store_sort *ss, store_sort_state *st);
+/* The runs of the checkpoint, st->nruns of them. */
 const store_sort_run *store_sort_runs(const store_sort *ss);
-/* Back to the checkpoint st with runs (offset, records) from its file, on a sorter fresh from
- * init: the file must hold st->file_recs records (else UTIL_ECORRUPT naming it). */
+/* Back to the checkpoint st's runs, runs[i] = (offset, records, sum), on a sorter fresh from
+ * init: the file must hold them with their sums (else UTIL_ECORRUPT naming it). The tail is
+ * the caller's to push again (store_sort_push); total counts the runs' records until then. */
 int store_sort_restore(store_sort *ss, const store_sort_state *st, const uint64_t *runs,
                        util_err *err);
 /* Bits needed for values up to maxval (at least 1). */
