@@ -457,8 +457,7 @@ static uint64_t get64(rd *r)
 static uint64_t tx_end(const store_bulk *b, uint64_t txno, int in)
 {
     if (txno + 1 >= b->n.txs) return in ? b->n.inputs : b->n.outputs;
-    const store_tx_row *next = store_col_at(b->s, COL_TX, txno + 1);
-    return in ? next->first_in : next->first_out;
+    return in ? store_txrow_in(b->s, txno + 1) : store_txrow_out(b->s, txno + 1);
 }
 
 /* The columns the finish writes in place (spent marks, resolved inputs, fees, address ids
@@ -473,13 +472,17 @@ static void reset_loop_values(store_bulk *b)
         if (br->first_addr) br->first_addr = 0;
     }
     for (uint64_t txno = 0; txno < b->n.txs; txno++) {
-        store_tx_row *row = store_col_at(s, COL_TX, txno);
-        if (row->fee) row->fee = 0;
-        if (row->flags & STORE_TX_UNRESOLVED) row->flags &= ~(uint32_t)STORE_TX_UNRESOLVED;
-        uint64_t v = row->flags & STORE_TX_COINBASE ? STORE_COINBASE : STORE_UNRESOLVED;
+        store_tx_row row;
+        store_txrow_get(s, txno, &row);
+        if (row.fee || (row.flags & STORE_TX_UNRESOLVED)) {
+            row.fee = 0;
+            row.flags &= ~(uint32_t)STORE_TX_UNRESOLVED;
+            store_txrow_put(s, txno, &row);
+        }
+        uint64_t v = row.flags & STORE_TX_COINBASE ? STORE_COINBASE : STORE_UNRESOLVED;
         uint64_t end = tx_end(b, txno, 1);
         if (end > b->n.inputs) end = b->n.inputs;
-        for (uint64_t in = row->first_in; in < end; in++)
+        for (uint64_t in = row.first_in; in < end; in++)
             if (store_id_get(s, COL_IN_PREV, in) != v) store_id_put(s, COL_IN_PREV, in, v);
     }
     for (uint64_t out = 0; out < b->n.outputs; out++) {
@@ -526,7 +529,7 @@ static int regenerate(store_bulk *b, const uint64_t at[3][2], const uint64_t tai
     uint64_t n[3] = {0, 0, 0};
     for (uint64_t txno = at[0][0]; txno < b->n.txs && !rc; txno++, n[0]++) {
         const uint8_t *id = store_col_at(s, COL_TX_HASH, txno);
-        uint64_t first = ((const store_tx_row *)store_col_at(s, COL_TX, txno))->first_out;
+        uint64_t first = store_txrow_out(s, txno);
         uint64_t rec[TXW] = {util_le64(id),
                              txno,
                              first,
@@ -538,8 +541,8 @@ static int regenerate(store_bulk *b, const uint64_t at[3][2], const uint64_t tai
     }
     seq q = {&b->prevouts, b->rbuf, 0, 0, at[1][0] * PREVOUT_BYTES};
     for (uint64_t txno = at[1][1], in = at[1][0]; txno < b->n.txs && !rc; txno++) {
-        int coinbase =
-            (((const store_tx_row *)store_col_at(s, COL_TX, txno))->flags & STORE_TX_COINBASE) != 0;
+        int coinbase = (store_txrow_flags(store_txrow_at(s, txno), s->cols[COL_TX].width) &
+                        STORE_TX_COINBASE) != 0;
         for (uint64_t end = tx_end(b, txno, 1); in < end && !rc; in++) {
             const uint8_t *po = seq_next(&q, PREVOUT_BYTES);
             if (!po) {
