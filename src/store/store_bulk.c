@@ -1093,8 +1093,10 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
     if ((rc = addresses(b, bad_block, err))) return rc;
     lap(b, 5);
     crash_at(b, 6);
-    /* as the incremental path leaves them at its close: built in id order at the final size */
-    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) return rc;
+    /* as the incremental path leaves them at its close: built in id order at the final size;
+     * their pairs within half the budget (the sorts' scratch and spare buffer hold the rest) */
+    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, b->memory / 2, err)))
+        return rc;
     if (store_blkmap_rebuild(s, s->live.blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     lap(b, 6);
