@@ -205,7 +205,7 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
 }
 
 /* The least limit a build takes: below it, passes over the keys multiply for little gain. */
-#define HINDEX_MIN_MEMORY ((uint64_t)1 << 20)
+#define HINDEX_MIN_MEMORY ((uint64_t)1 << 16)
 
 typedef struct rebuild_job {
     store *s;
