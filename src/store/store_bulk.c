@@ -676,6 +676,20 @@ static int reserve(store *s, int col, uint64_t more, util_err *err)
     return colstore_col_reserve(&s->cols[col], more, err);
 }
 
+/* reserve, without populating the pages ahead: for a column sized whole at once and written
+ * over a long pass, populating would make the whole column resident in one go (at 10M txs the
+ * address columns, 1.1 GB, whatever the budget); its pages are faulted in as written and
+ * dropped behind the pass instead. */
+static int reserve_cold(store *s, int col, uint64_t more, util_err *err)
+{
+    column *c = &s->cols[col];
+    size_t populated = c->populated;
+    c->populated = SIZE_MAX; /* colstore_col_reserve populates only past it */
+    int rc = colstore_col_reserve(c, more, err);
+    c->populated = populated;
+    return rc;
+}
+
 static int block_error(store *s, const uint8_t hash[32], uint64_t height, util_err *err)
 {
     (void)s;
@@ -1131,9 +1145,9 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
      * is the i-th in the temp file (written in output order), read in sequence. A later
      * output finds its id in the out_addr row of its address's first output, written before. */
     rc = store_sort_seal(&b->addrout, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_KEY, groups, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_LAST, groups, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_TAIL, groups, err);
+    rc = rc ? rc : reserve_cold(s, COL_ADDR_KEY, groups, err);
+    rc = rc ? rc : reserve_cold(s, COL_ADDR_LAST, groups, err);
+    rc = rc ? rc : reserve_cold(s, COL_ADDR_TAIL, groups, err);
     if (rc) return rc;
     pass(b,
          MB(COL_BLK) | MB(COL_OUT_PREV_ADDR) | MB(COL_ADDR_KEY) | MB(COL_ADDR_TAIL) |
