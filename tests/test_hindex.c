@@ -53,6 +53,14 @@ static uint64_t key_hash(const keys *k, uint64_t v)
     case 4: /* at random, but one key in 200 on the last 64 slots: a cluster wraps among others */
         if (h % 200 == 0) h = (h & ~(k->cap - 1)) | ((k->cap - 1 - (h >> 8) % 64) & (k->cap - 1));
         break;
+    case 5: /* one key in 3 just below the start of one of the build's 512 buckets (the
+             * partitions' boundaries): clusters run across them */
+        if (h % 3 == 0) {
+            uint64_t bucket = k->cap > 512 ? k->cap / 512 : 1;
+            uint64_t start = ((h >> 8) % 512) * bucket;
+            h = (h & ~(k->cap - 1)) | ((start - 1 - (h >> 20) % 4) & (k->cap - 1));
+        }
+        break;
     }
     return h;
 }
@@ -70,6 +78,34 @@ static int cb_same(const void *ctx, uint64_t a, uint64_t b)
 }
 
 static events *sink;
+
+/* The progress reports of one build, checked as they come against the reference table: rows
+ * reported hashed grow within a pass up to n; slots reported done grow, and are the
+ * reference's already, but for the run of slots from 0 that a cluster wrapping past the end
+ * rewrites at the end. */
+typedef struct progress {
+    const uint64_t *want, *got;
+    uint64_t cap, n, head; /* head: that run's length in the reference */
+    uint64_t rows, slots, passes;
+    int bad;
+} progress;
+static progress *prog;
+static void cb_done(const void *ctx, int what, uint64_t upto)
+{
+    (void)ctx;
+    progress *p = prog;
+    if (what == STORE_HINDEX_ROWS) {
+        if (upto < p->rows) p->bad |= p->rows != p->n; /* a new pass after a whole one */
+        if (upto > p->n) p->bad |= 2;
+        if (upto == p->n) p->passes++;
+        p->rows = upto;
+        return;
+    }
+    if (upto < p->slots || upto > p->cap) p->bad |= 4;
+    for (uint64_t i = p->slots > p->head ? p->slots : p->head; i < upto; i++)
+        if (p->got[i] != p->want[i]) p->bad |= 8;
+    p->slots = upto;
+}
 static void cb_repoint(const void *ctx, uint64_t slot, uint64_t old)
 {
     (void)ctx;
@@ -122,17 +158,30 @@ static void one(uint64_t cap, uint64_t n, int mode, unsigned dup_pct)
     uint64_t *want = calloc(cap, 8), *got = calloc(cap, 8);
     events ev_want = {0}, ev_got = {0};
     uint64_t used_want = ref_build(want, &k, n, &ev_want);
-    store_hindex_keys cb = {cb_hash, cb_same, cb_repoint, &k};
-    /* no limit; a partition per bucket (one pass over the keys each: small tables only); three */
-    size_t budgets[] = {0, 16 * (size_t)(n / 3 + 1), 16 * 64};
-    for (size_t b = 0; b < (cap <= 1 << 16 ? 3u : 2u); b++) {
+    uint64_t head = 0; /* the reference's run of slots from 0 that a wrapping cluster reaches */
+    if (cap && want[cap - 1])
+        while (head < cap && want[head])
+            head++;
+    /* no limit; three partitions; fifty; a partition per bucket (one pass over the keys each:
+     * small tables only); without, then with the progress reports */
+    size_t budgets[] = {0, 16 * (size_t)(n / 3 + 1), 16 * (size_t)(n / 50 + 1), 16 * 64};
+    for (size_t b = 0; b < (cap <= 1 << 16 ? 8u : 6u); b++) {
+        int report = b % 2;
+        store_hindex_keys cb = {cb_hash, cb_same, cb_repoint, report ? cb_done : NULL, &k};
         memset(got, 0, cap * 8);
         ev_got.n = 0;
         sink = &ev_got;
+        progress pr = {want, got, cap, n, head, 0, 0, 0, 0};
+        prog = &pr;
         uint64_t used = 0;
         util_err err = {0};
-        int rc = store_hindex_fill_sorted(got, cap, n, &cb, budgets[b], &used, &err);
+        int rc = store_hindex_fill_sorted(got, cap, n, &cb, budgets[b / 2], &used, &err);
         CHECK(rc == 0);
+        /* every pass reported whole, and the table at the end */
+        CHECK(!report || (pr.bad == 0 && pr.passes >= 1 && pr.slots == cap));
+        if (report && pr.bad)
+            fprintf(stderr, "  progress: bad %d passes %llu slots %llu\n", pr.bad,
+                    (unsigned long long)pr.passes, (unsigned long long)pr.slots);
         int same = memcmp(want, got, cap * 8) == 0;
         CHECK(same);
         CHECK(used == used_want);
@@ -140,7 +189,7 @@ static void one(uint64_t cap, uint64_t n, int mode, unsigned dup_pct)
               (ev_got.n == 0 || memcmp(ev_got.e, ev_want.e, ev_got.n * sizeof(event)) == 0));
         if (!same || used != used_want)
             fprintf(stderr, "  cap %llu n %llu mode %d dups %u%% budget %zu\n",
-                    (unsigned long long)cap, (unsigned long long)n, mode, dup_pct, budgets[b]);
+                    (unsigned long long)cap, (unsigned long long)n, mode, dup_pct, budgets[b / 2]);
     }
     free(k.key);
     free(want);
@@ -154,7 +203,7 @@ int main(void)
     /* tiny tables, every load up to full but one slot, every key mode */
     for (uint64_t cap = 1; cap <= 256; cap *= 2)
         for (uint64_t n = 0; n < cap; n += 1 + n / 4)
-            for (int mode = 0; mode < 5; mode++)
+            for (int mode = 0; mode < 6; mode++)
                 for (unsigned d = 0; d <= 30; d += 15)
                     for (int rep = 0; rep < 4; rep++)
                         one(cap, n, mode, d);
@@ -162,11 +211,12 @@ int main(void)
     for (uint64_t cap = 1 << 16; cap <= 1 << 20; cap *= 4) {
         CHECK(store_hindex_cap_for(cap * 3 / 4) == cap &&
               store_hindex_cap_for(cap * 3 / 8 + 1) == cap);
-        for (int mode = 0; mode < 5; mode++) {
+        for (int mode = 0; mode < 6; mode++) {
             /* modes 1 to 3 make huge clusters, which the reference probes quadratically */
-            uint64_t n = mode == 0 || mode == 4 ? cap * 3 / 4 : 3000;
+            int spread = mode == 0 || mode == 4 || mode == 5;
+            uint64_t n = spread ? cap * 3 / 4 : 3000;
             one(cap, n, mode, 2);
-            one(cap, mode == 0 || mode == 4 ? cap * 3 / 8 + 1 : 1000, mode, 0);
+            one(cap, spread ? cap * 3 / 8 + 1 : 1000, mode, 0);
         }
     }
     /* a larger table: 128 buckets of 2^14 slots */
@@ -174,7 +224,7 @@ int main(void)
     /* more keys than slots is refused */
     uint64_t slots[4] = {0}, used;
     keys k = {.key = (uint64_t[5]){1, 2, 3, 4, 5}, .cap = 4};
-    store_hindex_keys cb = {cb_hash, cb_same, NULL, &k};
+    store_hindex_keys cb = {cb_hash, cb_same, NULL, NULL, &k};
     util_err err = {0};
     CHECK(store_hindex_fill_sorted(slots, 4, 4, &cb, 0, &used, &err) != 0);
     return CHECK_DONE();

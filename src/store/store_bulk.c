@@ -144,6 +144,13 @@ static int hash_file(int fd, uint64_t off, uint64_t len, XXH3_state_t *h, uint8_
 enum { SH_TX = 2, SH_IN = 5, SH_AD = 3, SH_SPENT = 5, SH_BYIN = 5, SH_ADDROUT = 5 };
 enum { TXW = 7 }; /* words of a tx record and of an input record */
 
+/* The file mappings a pass may use: the columns, then the two temp files. */
+enum { M_PREVOUTS = NCOLS, M_ADDRKEYS, NMAPS };
+#define MB(m) ((uint32_t)1 << (m))
+/* The row numbers a pass walks in order (its cursors): a mapping streamed by a pass is done
+ * with below its kind's cursor. K_ROWS: appended, its own row count. */
+enum { K_ROWS, K_BLOCK, K_TX, K_IN, K_OUT, K_ADDR, K_AKEY, NKINDS };
+
 struct store_bulk {
     store *s;
     uint64_t memory; /* the budget */
@@ -165,10 +172,16 @@ struct store_bulk {
     uint8_t *nd;
     size_t nd_cap;
     double phase_s[STORE_BULK_PHASES];
-    double lap;                /* util_now() at the end of the last phase timed */
-    uint64_t rss_anon_peak;    /* RssAnon seen at a phase end or a look at the mapped pages */
-    uint64_t work;             /* records since the last look at the mapped pages */
-    uint64_t drops;            /* times they were dropped from the mapping */
+    double lap;             /* util_now() at the end of the last phase timed */
+    uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
+    uint64_t work;          /* records since the last look at the mapped pages */
+    uint64_t drops;         /* times they were dropped from the mapping */
+    /* the current pass's use of the mappings (none set: the block loop, appending to all) */
+    int pass_set;
+    uint32_t streamed, random; /* MB() masks: read or written in order / at random */
+    uint32_t clean;            /* not in use, and taken out of the mapping whole */
+    uint64_t at[NKINDS];       /* the cursors */
+    size_t dropped[NMAPS];     /* bytes from the start already out of the mapping */
     uint8_t chain[32];         /* the chain being imported (the caller's digest) */
     int resumed;               /* restored from a checkpoint: 1 after the block loop (no blocks to
                                   add), 2 in it (add the blocks after n.blocks) */
@@ -192,48 +205,131 @@ void store_bulk_phase_seconds(const store_bulk *b, double out[STORE_BULK_PHASES]
         out[i] = b ? b->phase_s[i] : 0;
 }
 
-/* The process's resident memory, bytes, from /proc/self/status: anonymous (heap, stacks) and
- * mapped files (RssFile + RssShmem); 0 if /proc cannot say. */
+/* The process's resident memory, bytes, from /proc/self/statm (shorter to make and to read
+ * than /proc/self/status: a few microseconds): anonymous (heap, stacks) and mapped files
+ * (its "shared" count: file and shmem pages); 0 if /proc cannot say. */
 static void rss_now(uint64_t *anon, uint64_t *file)
 {
     *anon = *file = 0;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return;
-    char line[256];
-    unsigned long long kb;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %llu", &kb) == 1)
-            *anon = (uint64_t)kb * 1024;
-        else if (sscanf(line, "RssFile: %llu", &kb) == 1 ||
-                 sscanf(line, "RssShmem: %llu", &kb) == 1)
-            *file += (uint64_t)kb * 1024;
-    fclose(f);
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unsigned long long size, res, shared;
+    if (n <= 0) return;
+    buf[n] = 0;
+    if (sscanf(buf, "%llu %llu %llu", &size, &res, &shared) != 3) return;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    *anon = res > shared ? (uint64_t)(res - shared) * page : 0;
+    *file = (uint64_t)shared * page;
+}
+
+/* The kind of row number each mapping is indexed by. */
+static const uint8_t map_kind[NMAPS] = {
+    [COL_BLK_HASH] = K_BLOCK, [COL_BLK] = K_BLOCK,         [COL_TX_HASH] = K_TX,
+    [COL_TX] = K_TX,          [COL_IN_PREV] = K_IN,        [COL_UNRES] = K_ROWS,
+    [COL_OUT_VALUE] = K_OUT,  [COL_OUT_ADDR] = K_OUT,      [COL_OUT_TYPE] = K_OUT,
+    [COL_OUT_SPENT] = K_OUT,  [COL_OUT_PREV_ADDR] = K_OUT, [COL_ADDR_KEY] = K_ADDR,
+    [COL_ADDR_LAST] = K_ADDR, [COL_ND] = K_ROWS,           [COL_ND_DATA] = K_ROWS,
+    [COL_ADDR_TAIL] = K_ROWS, [M_PREVOUTS] = K_IN,         [M_ADDRKEYS] = K_AKEY};
+
+/* Mapping m: its start, bytes mapped and bytes per row. */
+static const uint8_t *map_of(const store_bulk *b, int m, size_t *len, size_t *width)
+{
+    if (m < NCOLS) {
+        const column *c = &b->s->cols[m];
+        *len = c->base ? c->mapped : 0, *width = c->width;
+        return c->base;
+    }
+    const tmpf *t = m == M_PREVOUTS ? &b->prevouts : &b->addrkeys;
+    *len = t->map ? t->bytes : 0;
+    *width = m == M_PREVOUTS ? PREVOUT_BYTES : sizeof(btc_addr);
+    return t->map;
+}
+
+/* Bytes [b->dropped[m], to) of mapping m out of it, as whole pages (to rounded down). */
+static void drop_range(store_bulk *b, int m, size_t to)
+{
+    size_t len, width, page = (size_t)sysconf(_SC_PAGESIZE);
+    const uint8_t *base = map_of(b, m, &len, &width);
+    if (!base || !len) return;
+    if (to > len) to = len;
+    uintptr_t a = (uintptr_t)base, end = (a + to) & ~(uintptr_t)(page - 1);
+    uintptr_t start = (a + b->dropped[m] + page - 1) & ~(uintptr_t)(page - 1);
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+    if (end > a && end - a > b->dropped[m]) b->dropped[m] = end - a;
+}
+
+/* A pass starts: the mappings it streams through (in the order of their kind's cursor, set
+ * by cursor()) and those it uses at random; the others are not in use. */
+static void pass(store_bulk *b, uint32_t streamed, uint32_t random)
+{
+    b->pass_set = 1;
+    b->streamed = streamed, b->random = random;
+    b->clean &= ~(streamed | random);
+    memset(b->at, 0, sizeof b->at);
+    memset(b->dropped, 0, sizeof b->dropped);
+}
+
+static void cursor(store_bulk *b, int kind, uint64_t row)
+{
+    b->at[kind] = row;
 }
 
 /* The columns and the two temp files are shared file mappings: every page the passes touch
  * stays in the process's resident set until unmapped, so a large chain's store would be
- * resident whole, whatever the budget. Past the budget, their pages are taken out of the
- * mapping (MADV_DONTNEED: a shared mapping's pages stay in the page cache, written ones
- * dirty, and come back on the next touch); the kernel then writes back and evicts them as it
- * sizes its cache. Checked every budget / 1024 records (reading /proc costs ~20 us), so that
- * a small budget is looked after as closely as a large one. */
+ * resident whole, whatever the budget. Their pages are taken out of the mapping
+ * (MADV_DONTNEED: a shared mapping's pages stay in the page cache, written ones dirty, and
+ * come back on the next touch; the kernel writes back and evicts them as it sizes its cache),
+ * cheapest first. Past half the budget: what the pass is done with (the streamed mappings
+ * behind its cursors, each page once) and the mappings it does not use (whole, once), which
+ * no touch of this pass brings back. Past the whole budget still: the mappings it uses, whole
+ * (a "drop": the pages it reads at random fault back in as the pass goes on, and so do the
+ * pages that colstore_col_reserve populated ahead of the rows appended). Checked at a pace
+ * set by touched (reading /proc costs ~20 us), so that a small budget is looked after as
+ * closely as a large one. */
 static void drop_mapped(store_bulk *b)
 {
     uint64_t anon, file;
     rss_now(&anon, &file);
     if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
-    if (file <= b->memory) return;
+    if (file <= b->memory / 2) return;
     store *s = b->s;
-    for (int c = 0; c < NCOLS; c++)
-        if (s->cols[c].base && s->cols[c].mapped)
-            madvise(s->cols[c].base, s->cols[c].mapped, MADV_DONTNEED);
-    const tmpf *t[2] = {&b->prevouts, &b->addrkeys};
-    for (int i = 0; i < 2; i++)
-        if (t[i]->map) madvise((void *)t[i]->map, t[i]->bytes, MADV_DONTNEED);
+    uint32_t streamed = b->streamed, random = b->random;
+    if (!b->pass_set) { /* the block loop: every column appended in order */
+        streamed = MB(NCOLS) - 1, random = 0;
+        b->at[K_BLOCK] = b->n.blocks, b->at[K_TX] = b->n.txs;
+        b->at[K_IN] = b->n.inputs, b->at[K_OUT] = b->n.outputs;
+    }
+    for (int m = 0; m < NMAPS; m++) {
+        size_t len, width;
+        if (!map_of(b, m, &len, &width) || !len) continue;
+        if (streamed & MB(m)) {
+            uint64_t row =
+                map_kind[m] == K_ROWS && m < NCOLS ? s->cols[m].rows : b->at[map_kind[m]];
+            drop_range(b, m, row > len / width ? len : (size_t)row * width);
+        } else if (!(random & MB(m)) && !(b->clean & MB(m))) {
+            b->dropped[m] = 0;
+            drop_range(b, m, len);
+            b->clean |= MB(m);
+        }
+    }
+    rss_now(&anon, &file);
+    if (file <= b->memory) return;
+    for (int m = 0; m < NMAPS; m++)
+        if ((streamed | random) & MB(m)) {
+            size_t len, width;
+            const uint8_t *base = map_of(b, m, &len, &width);
+            if (base && len) madvise((void *)base, len, MADV_DONTNEED);
+        }
     b->drops++;
 }
 
-/* Counts n records of work, looking at the mapped pages every budget / 1024 of them. */
+/* Counts n records of work, looking at the mapped pages every budget / 16384 of them: a
+ * record read at random may touch a page or two of its own (the address pass: its address's
+ * first output and its last-output row), so between two looks they grow by at most half the
+ * budget. */
 static void touched(store_bulk *b, uint64_t n)
 {
     b->work += n;
@@ -845,6 +941,20 @@ static int reserve(store *s, int col, uint64_t more, util_err *err)
     return colstore_col_reserve(&s->cols[col], more, err);
 }
 
+/* reserve, without populating the pages ahead: for a column sized whole at once and written
+ * over a long pass, populating would make the whole column resident in one go (at 10M txs the
+ * address columns, 1.1 GB, whatever the budget); its pages are faulted in as written and
+ * dropped behind the pass instead. */
+static int reserve_cold(store *s, int col, uint64_t more, util_err *err)
+{
+    column *c = &s->cols[col];
+    size_t populated = c->populated;
+    c->populated = SIZE_MAX; /* colstore_col_reserve populates only past it */
+    int rc = colstore_col_reserve(c, more, err);
+    c->populated = populated;
+    return rc;
+}
+
 static int block_error(store *s, const uint8_t hash[32], uint64_t height, util_err *err)
 {
     (void)s;
@@ -1064,6 +1174,7 @@ static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
 {
     store *s = b->s;
     int rc;
+    pass(b, 0, 0); /* the sorts and the merge read no mapping */
     if ((rc = store_sort_seal(&b->tx, err)) || (rc = store_sort_seal(&b->in, err))) return rc;
     lap(b, 0);
     sorter(b, &b->spent, "bulk-spent.tmp", RW, R_PREV, store_sort_bits(codes[2]), SH_SPENT);
@@ -1079,9 +1190,11 @@ static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
     sorter(b, &b->byin, "bulk-byinput.tmp", RW, R_IN, store_sort_bits(b->n.inputs), SH_BYIN);
     const uint64_t *rec;
     uint64_t last = UINT64_MAX;
+    pass(b, MB(COL_OUT_SPENT) | MB(COL_OUT_VALUE), 0);
     while ((rc = store_sort_next(&b->spent, &rec, err)) > 0) {
         uint64_t o[RW];
         memcpy(o, rec, sizeof o);
+        cursor(b, K_OUT, o[R_PREV]); /* by spent output; the codes come last */
         touched(b, 1);
         if (o[R_PREV] < codes[0]) {
             if (o[R_PREV] == last) {
@@ -1111,6 +1224,10 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
     store *s = b->s;
     store_totals *t = &s->live;
     memset(t, 0, sizeof *t);
+    pass(b,
+         MB(COL_BLK) | MB(COL_TX) | MB(COL_IN_PREV) | MB(COL_UNRES) | MB(COL_OUT_VALUE) |
+             MB(COL_OUT_TYPE) | MB(M_PREVOUTS),
+         MB(COL_BLK_HASH));
     int rc = reserve(s, COL_UNRES, 0, err);
     for (uint64_t h = 0; h < b->n.blocks && !rc; h++) {
         const store_block_row *br = store_col_at(s, COL_BLK, h);
@@ -1166,6 +1283,8 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
             }
             if (rc) break;
             t->inputs = in_end;
+            cursor(b, K_BLOCK, h), cursor(b, K_TX, txno);
+            cursor(b, K_IN, row.first_in), cursor(b, K_OUT, row.first_out);
             touched(b, in_end - row.first_in + out_end - row.first_out);
             for (uint64_t out = row.first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
@@ -1237,7 +1356,8 @@ static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
     int rc = store_sort_seal(&b->ad, err);
     if (rc) return rc;
     sorter(b, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs), SH_ADDROUT);
-    uint64_t *keys = NULL; /* per key of the hash run: key index, first output, last output */
+    pass(b, 0, MB(M_ADDRKEYS)); /* keys compared in key-hash order */
+    uint64_t *keys = NULL;      /* per key of the hash run: key index, first output, last output */
     size_t nk = 0, kcap = 0;
     uint64_t hk = 0, g = 0;
     const uint64_t *r;
@@ -1289,10 +1409,14 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
      * is the i-th in the temp file (written in output order), read in sequence. A later
      * output finds its id in the out_addr row of its address's first output, written before. */
     rc = store_sort_seal(&b->addrout, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_KEY, groups, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_LAST, groups, err);
-    rc = rc ? rc : reserve(s, COL_ADDR_TAIL, groups, err);
+    rc = rc ? rc : reserve_cold(s, COL_ADDR_KEY, groups, err);
+    rc = rc ? rc : reserve_cold(s, COL_ADDR_LAST, groups, err);
+    rc = rc ? rc : reserve_cold(s, COL_ADDR_TAIL, groups, err);
     if (rc) return rc;
+    pass(b,
+         MB(COL_BLK) | MB(COL_OUT_PREV_ADDR) | MB(COL_ADDR_KEY) | MB(COL_ADDR_TAIL) |
+             MB(M_ADDRKEYS),
+         MB(COL_TX) | MB(COL_OUT_ADDR) | MB(COL_ADDR_LAST));
     uint64_t ring[KEY_AHEAD][3];
     size_t head = 0, have = 0;
     int more = 1;
@@ -1326,7 +1450,9 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
             store_id_put(s, COL_ADDR_LAST, id, r[0]);
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
             store_id_put(s, COL_OUT_PREV_ADDR, r[0], r[2]);
+            cursor(b, K_BLOCK, h), cursor(b, K_OUT, r[0]), cursor(b, K_ADDR, next);
             head = (head + 1) % KEY_AHEAD, have--, i++;
+            cursor(b, K_AKEY, i);
             touched(b, 1);
         }
         if (br) br->first_addr = next;
@@ -1357,8 +1483,11 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
     if ((rc = addresses(b, bad_block, err))) return rc;
     lap(b, 5);
     crash_at(b, 6);
-    /* as the incremental path leaves them at its close: built in id order at the final size */
-    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) return rc;
+    /* as the incremental path leaves them at its close: built in id order at the final size;
+     * their pairs within half the budget (the sorts' scratch and spare buffer hold the rest) */
+    pass(b, 0, 0), drop_mapped(b); /* the builds drop their own pages */
+    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, b->memory / 2, err)))
+        return rc;
     if (store_blkmap_rebuild(s, s->live.blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     lap(b, 6);

@@ -130,7 +130,8 @@ uint64_t store_hindex_cap_for(uint64_t keys)
     return colstore_ix_cap(keys, 1 << 16);
 }
 
-static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live, util_err *err);
+static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t memory,
+                       util_err *err);
 
 /* Rebuild the table from the key column's first live rows, sized for want keys. The new table
  * is built in NAME.idx.new and renamed over the old one once synced, so a crash mid-build
@@ -145,9 +146,10 @@ static int hindex_before_rebuild(store *s, int target, util_err *err)
 }
 
 /* The table itself. Touches x, s->ck[its target] and the files of x only (besides reading the
- * key column), so the two indexes can be rebuilt at once; the caller holds s->redo_mute. */
+ * key column), so the two indexes can be rebuilt at once; the caller holds s->redo_mute.
+ * memory: as store_hindex_build_both's, this table's share. */
 static int hindex_rebuild(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
-                          util_err *err)
+                          uint64_t memory, util_err *err)
 {
     uint64_t cap = store_hindex_cap_for(want);
     int target = x == &s->txidx ? REDO_TXIDX : REDO_ADDRIDX;
@@ -166,7 +168,7 @@ static int hindex_rebuild(store *s, hindex *x, const idx_ops *ops, uint64_t live
     }
     hindex old = *x;
     *x = fresh;
-    rc = hindex_fill(s, x, ops, live, err);
+    rc = hindex_fill(s, x, ops, live, memory, err);
     if (rc) { /* out of memory for the sort: the old table stays */
         store_hindex_unmap(x);
         close(x->fd);
@@ -197,14 +199,17 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
     int rc = hindex_before_rebuild(s, x == &s->txidx ? REDO_TXIDX : REDO_ADDRIDX, err);
     if (rc) return rc;
     s->redo_mute++; /* the whole new table is synced here */
-    rc = hindex_rebuild(s, x, ops, live, want, err);
+    rc = hindex_rebuild(s, x, ops, live, want, 0, err);
     s->redo_mute--;
     return rc;
 }
 
+/* The least limit a build takes: below it, passes over the keys multiply for little gain. */
+#define HINDEX_MIN_MEMORY ((uint64_t)1 << 16)
+
 typedef struct rebuild_job {
     store *s;
-    uint64_t live;
+    uint64_t live, memory;
     int rc;
     util_err err;
 } rebuild_job;
@@ -212,21 +217,32 @@ typedef struct rebuild_job {
 static void *rebuild_txidx(void *arg)
 {
     rebuild_job *j = arg;
-    j->rc = hindex_rebuild(j->s, &j->s->txidx, &store_txidx_ops, j->live, j->live, &j->err);
+    j->rc =
+        hindex_rebuild(j->s, &j->s->txidx, &store_txidx_ops, j->live, j->live, j->memory, &j->err);
     return NULL;
 }
 
-int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err *err)
+int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, uint64_t memory,
+                            util_err *err)
 {
     int rc = hindex_before_rebuild(s, REDO_TXIDX, err);
     if (!rc) rc = hindex_before_rebuild(s, REDO_ADDRIDX, err);
     if (rc) return rc;
     s->redo_mute++;
-    rebuild_job j = {s, txs, 0, {0}};
+    /* the two builds run at once: the limit shared by their pairs (16 bytes a key each) */
+    uint64_t tx_memory = 0, addr_memory = 0;
+    if (memory) {
+        tx_memory =
+            (uint64_t)((double)memory * (double)txs / ((double)txs + (double)addresses + 1));
+        addr_memory = memory - tx_memory;
+        if (tx_memory < HINDEX_MIN_MEMORY) tx_memory = HINDEX_MIN_MEMORY;
+        if (addr_memory < HINDEX_MIN_MEMORY) addr_memory = HINDEX_MIN_MEMORY;
+    }
+    rebuild_job j = {s, txs, tx_memory, 0, {0}};
     pthread_t t;
     int threaded = pthread_create(&t, NULL, rebuild_txidx, &j) == 0;
     if (!threaded) rebuild_txidx(&j);
-    rc = hindex_rebuild(s, &s->addridx, &store_addridx_ops, addresses, addresses, err);
+    rc = hindex_rebuild(s, &s->addridx, &store_addridx_ops, addresses, addresses, addr_memory, err);
     if (threaded) pthread_join(t, NULL);
     s->redo_mute--;
     /* one after the other, the txid index's failure would have been the one reported */
@@ -403,6 +419,7 @@ static int hx_dup_by_id(const void *a, const void *b)
  * counting pass first: the keys are hashed once); a bucket is then sorted on the remaining
  * bits in cache, by an LSD radix sort (stable: ties stay in id order). */
 enum { HX_TOP_BITS = 9, HX_DIGIT_BITS = 11, HX_CHUNK = 255 };
+enum { HX_ROWS_DONE = 1 << 16 }; /* rows hashed between two progress reports */
 typedef struct hx_chunk {
     struct hx_chunk *next;
     uint64_t n;
@@ -458,6 +475,7 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
         size_t b0 = nb * p / parts, b1 = nb * (p + 1) / parts;
         uint64_t lo = (uint64_t)b0 << low, hi = (uint64_t)b1 << low;
         for (uint64_t id = 0; !rc && id < n; id++) {
+            if (k->done && id && !(id & (HX_ROWS_DONE - 1))) k->done(k->ctx, STORE_HINDEX_ROWS, id);
             uint64_t h = k->hash(k->ctx, id), home = h & b.mask;
             if (home < lo || home >= hi) continue;
             size_t i = (size_t)(home >> low);
@@ -501,7 +519,11 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
             hx_pair *run = hx_radix(ra, rb, m, b.mask, low, hist);
             for (size_t j = 0; !rc && j < m; j++)
                 rc = hx_add(&b, run[j].h, run[j].id);
+            /* every key with a home below the bucket's end is in: only the open cluster is
+             * still to be written */
+            if (!rc && k->done) k->done(k->ctx, STORE_HINDEX_SLOTS, b.ncl ? b.cs : (i + 1) << low);
         }
+        if (!rc && k->done) k->done(k->ctx, STORE_HINDEX_ROWS, n);
     }
     if (!rc) rc = hx_finish(&b);
     /* Duplicates repointed entries: report each as hindex_put_h met it, in id order. */
@@ -516,6 +538,7 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
             k->repoint(k->ctx, i, colstore_ix_entry(h, b.dups[d].prev));
         }
     }
+    if (!rc && k->done) k->done(k->ctx, STORE_HINDEX_SLOTS, cap);
     while (spare) {
         hx_chunk *c = spare;
         spare = c->next;
@@ -546,7 +569,10 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
 typedef struct fill_ctx {
     store *s;
     const idx_ops *ops;
-    int which; /* 0 txid index, 1 address index */
+    int which;         /* 0 txid index, 1 address index */
+    uint64_t *table;   /* the table's whole mapping (header included) */
+    size_t rows_from;  /* bytes of the key column and of the table taken out of the mapping */
+    size_t slots_from; /* (as whole pages) up to now */
 } fill_ctx;
 
 static uint64_t fill_hash(const void *ctx, uint64_t id)
@@ -573,17 +599,52 @@ static void fill_repoint(const void *ctx, uint64_t slot, uint64_t old)
         store_undo_log(f->s, NCOLS + f->which, slot, old);
 }
 
+/* Pages [*from, to) of the mapping at base (to rounded down to a page) out of the mapping:
+ * the file's pages stay in the page cache (written ones dirty, for the kernel to write back),
+ * so a later touch maps them again; only the resident set shrinks. */
+static void drop_pages(const void *base, size_t *from, size_t to)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)base;
+    size_t end = (size_t)(((a + to) & ~(uintptr_t)(page - 1)) - a); /* whole pages below to */
+    if (end > to) end = 0;
+    if (end <= *from) return;
+    uintptr_t start = (a + *from + page - 1) & ~(uintptr_t)(page - 1);
+    if (start < a + end) madvise((void *)start, a + end - start, MADV_DONTNEED);
+    *from = end;
+}
+
+/* What is done with, out of the mapping: the key column's rows behind the pass (a new pass
+ * starts again from the first row, read back from the page cache), the table's slots behind
+ * the sweep. */
+static void fill_done(const void *ctx, int what, uint64_t upto)
+{
+    fill_ctx *f = (fill_ctx *)ctx;
+    if (what == STORE_HINDEX_ROWS) {
+        const column *c = &f->s->cols[f->ops->key_col];
+        size_t to = (size_t)upto * c->width;
+        if (to > c->mapped) to = c->mapped;
+        if (to < f->rows_from) f->rows_from = 0; /* the next pass */
+        drop_pages(c->base, &f->rows_from, to);
+    } else {
+        drop_pages(f->table, &f->slots_from, (size_t)(IDX_HEADER_WORDS + upto) * 8);
+    }
+}
+
 /* The pairs of one partition of the sorted build: 16 bytes a key, so one partition (one pass
  * over the key column) up to 64M keys; past that, a pass more per 1 GiB. */
 #define HINDEX_SORT_BUDGET ((size_t)1 << 30)
 
 /* Insert the key column's first live rows into an empty table: the table of inserting them
- * one by one in id order, built in slot order. */
-static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live, util_err *err)
+ * one by one in id order, built in slot order. With a memory limit (not 0) the pairs take at
+ * most that, and what the build is done with is taken out of the mapping as it goes. */
+static int hindex_fill(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t memory,
+                       util_err *err)
 {
-    fill_ctx f = {s, ops, x == &s->txidx ? 0 : 1};
-    store_hindex_keys k = {fill_hash, fill_same, fill_repoint, &f};
-    return store_hindex_fill_sorted(x->slots, x->cap, live, &k, HINDEX_SORT_BUDGET, &x->used, err);
+    fill_ctx f = {s, ops, x == &s->txidx ? 0 : 1, x->slots - IDX_HEADER_WORDS, 0, 0};
+    store_hindex_keys k = {fill_hash, fill_same, fill_repoint, memory ? fill_done : NULL, &f};
+    size_t budget = memory ? (size_t)memory : HINDEX_SORT_BUDGET;
+    return store_hindex_fill_sorted(x->slots, x->cap, live, &k, budget, &x->used, err);
 }
 
 int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,

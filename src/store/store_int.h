@@ -463,8 +463,15 @@ typedef struct store_hindex_keys {
     uint64_t (*hash)(const void *ctx, uint64_t id);
     int (*same)(const void *ctx, uint64_t a, uint64_t b);
     void (*repoint)(const void *ctx, uint64_t slot, uint64_t old);
+    /* Progress (NULL: not wanted), so that a caller whose rows and table are file mappings
+     * can take what is done out of its resident set: what STORE_HINDEX_ROWS, the pass over
+     * the rows has hashed rows [0, upto) (each pass starts again from 0); STORE_HINDEX_SLOTS,
+     * slots [0, upto) are written as they will stay, but for the run of slots from 0 that a
+     * cluster wrapping past the table's end rewrites at the end (read and written again then). */
+    void (*done)(const void *ctx, int what, uint64_t upto);
     const void *ctx;
 } store_hindex_keys;
+enum { STORE_HINDEX_ROWS, STORE_HINDEX_SLOTS };
 /* Fill the zeroed table slots[0..cap) with rows 0..n-1 (n < cap): byte for byte the table of
  * inserting them one by one in id order (linear probing, a duplicate key repointing the entry
  * of the earlier one), built in slot order without random access to the table. *used: the
@@ -476,8 +483,12 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
 int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
                        util_err *err);
 /* Both indexes rebuilt as store_hindex_build does, the txid index on a second thread: the
- * bulk import's last phase. */
-int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err *err);
+ * bulk import's last phase. memory (0: no limit) bounds the two builds' (hash, id) pairs
+ * together, shared in proportion to their keys, and has the key columns' and the new tables'
+ * pages taken out of the mapping as each pass is done with them, so that what is resident
+ * does not grow with the chain. */
+int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, uint64_t memory,
+                            util_err *err);
 int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,
                       util_err *err);
 int store_hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,
