@@ -17,7 +17,7 @@
  * Every sort is store_spill.c's external stable sort: within the memory budget (shares below)
  * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
- * are dropped from the mapping past the budget too (drop_mapped).
+ * are dropped from the mapping past the budget too (drop_side).
  * Nothing is committed here: the caller commits once. After the last block the caller makes
  * a checkpoint (store_bulk_checkpoint): columns, temp files and sorted runs synced, then the
  * marker STORE_BULK_MARKER with the run tables and totals (docs/formats.md, "bulk-resume").
@@ -33,6 +33,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,12 +90,19 @@ static void tmpf_close(tmpf *t)
 
 #define PREVOUT_BYTES 36 /* an input's outpoint in the temp file: txid, vout (LE) */
 
-/* The budget's shares, in twentieths, of the sorters (each holds at most its share: its
- * buffer, or its merge's read buffers) and of the one sort scratch (the largest buffer). The
- * sorters alive at once: add_block tx + in + ad + scratch (15); resolve tx + in + ad + spent +
- * scratch (20); mark_spent spent + byin + ad + scratch (18); addresses ad + addrout +
- * scratch (13). */
-enum { SH_TX = 2, SH_IN = 5, SH_AD = 3, SH_SPENT = 5, SH_BYIN = 5, SH_ADDROUT = 5 };
+/* The budget's shares, in twentieths, of the sorters: each holds at most its share (its
+ * buffer, or its merge's read buffers), and each thread's sorters share one sort scratch (the
+ * largest buffer sorted), which a sealed sorter gives back as the spare where the next
+ * sorter's buffer or the next sort starts (store_spill.h). The finish runs on two threads:
+ * resolve and validate (the chain side: tx, in, spent, byin) beside addresses (the address
+ * side: ad, addrout). Alive at once, at most:
+ *   block loop: tx + in + ad + scratch (<= in)                                        14
+ *   chain side: sealing (in, then tx): tx + in + scratch (in)                          12
+ *               merge: tx + in + spent + spent's scratch (when it spills)              13
+ *               marking spent outputs: spent + byin + byin's scratch                    9
+ *   address side: ad + addrout + scratch                                                6
+ * so 13 + 6 = 19 for the finish. */
+enum { SH_TX = 2, SH_IN = 5, SH_AD = 2, SH_SPENT = 3, SH_BYIN = 3, SH_ADDROUT = 2 };
 enum { TXW = 7 }; /* words of a tx record and of an input record */
 
 struct store_bulk {
@@ -116,8 +125,8 @@ struct store_bulk {
     tmpf addrkeys; /* btc_addr per addressed output */
     uint8_t *nd;
     size_t nd_cap;
+    store_sort_total tot; /* the heap count over both threads of the finish */
     double phase_s[STORE_BULK_PHASES];
-    double lap;             /* util_now() at the end of the last phase timed */
     uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
     uint64_t work;          /* records since the last look at the mapped pages */
     uint64_t drops;         /* times they were dropped from the mapping */
@@ -165,20 +174,32 @@ static void rss_now(uint64_t *anon, uint64_t *file)
  * dirty, and come back on the next touch); the kernel then writes back and evicts them as it
  * sizes its cache. Checked every budget / 1024 records (reading /proc costs ~20 us), so that
  * a small budget is looked after as closely as a large one. */
-static void drop_mapped(store_bulk *b)
+/* Which mapped pages a thread drops (each only its own: the other may be growing its columns'
+ * mappings): all of them (the block loop), or those of one side of the finish. */
+enum { SIDE_ALL, SIDE_CHAIN, SIDE_ADDR };
+
+static int addr_side_col(int c)
+{
+    return c == COL_OUT_ADDR || c == COL_OUT_PREV_ADDR || c == COL_ADDR_KEY || c == COL_ADDR_LAST ||
+           c == COL_ADDR_TAIL;
+}
+
+static void drop_side(store_bulk *b, int side, uint64_t *anon_peak, uint64_t *drops)
 {
     uint64_t anon, file;
     rss_now(&anon, &file);
-    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
+    if (anon > *anon_peak) *anon_peak = anon;
     if (file <= b->memory) return;
     store *s = b->s;
     for (int c = 0; c < NCOLS; c++)
-        if (s->cols[c].base && s->cols[c].mapped)
+        if (s->cols[c].base && s->cols[c].mapped &&
+            (side == SIDE_ALL || (side == SIDE_ADDR) == addr_side_col(c)))
             madvise(s->cols[c].base, s->cols[c].mapped, MADV_DONTNEED);
     const tmpf *t[2] = {&b->prevouts, &b->addrkeys};
     for (int i = 0; i < 2; i++)
-        if (t[i]->map) madvise((void *)t[i]->map, t[i]->bytes, MADV_DONTNEED);
-    b->drops++;
+        if (t[i]->map && (side == SIDE_ALL || (side == SIDE_ADDR) == (i == 1)))
+            madvise((void *)t[i]->map, t[i]->bytes, MADV_DONTNEED);
+    (*drops)++;
 }
 
 /* Counts n records of work, looking at the mapped pages every budget / 1024 of them. */
@@ -187,18 +208,8 @@ static void touched(store_bulk *b, uint64_t n)
     b->work += n;
     if (b->work >= (b->memory >> 10)) {
         b->work = 0;
-        drop_mapped(b);
+        drop_side(b, SIDE_ALL, &b->rss_anon_peak, &b->drops);
     }
-}
-
-static void lap(store_bulk *b, int phase)
-{
-    double now = util_now();
-    b->phase_s[phase] += now - b->lap;
-    b->lap = now;
-    uint64_t anon, file;
-    rss_now(&anon, &file);
-    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
 }
 
 static uint64_t spilled_of(const store_sort *ss)
@@ -211,7 +222,8 @@ void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
     memset(out, 0, sizeof *out);
     if (!b) return;
     out->budget = b->memory;
-    out->sort_heap_peak = b->sm.peak;
+    uint64_t both = atomic_load(&((store_bulk *)b)->tot.peak);
+    out->sort_heap_peak = b->sm.peak > both ? b->sm.peak : both;
     out->spilled_bytes = b->spilled;
     out->rss_anon_peak = b->rss_anon_peak;
     out->map_drops = b->drops;
@@ -223,14 +235,20 @@ const char *const store_bulk_tmp_names[STORE_BULK_TMP_FILES] = {
     "bulk-addrs.tmp",    "bulk-spent.tmp",    "bulk-byinput.tmp", "bulk-addrout.tmp"};
 static const char *const *const tmp_names = store_bulk_tmp_names;
 
-/* A sorter on a new temp file (one left by a killed import removed). */
-static void sorter(store_bulk *b, store_sort *ss, const char *name, int w, int kw, int bits,
-                   int share)
+/* A sorter on a new temp file (one left by a killed import removed), counted in sm. */
+static void sorter_in(store_bulk *b, store_sort_mem *sm, store_sort *ss, const char *name, int w,
+                      int kw, int bits, int share)
 {
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", b->s->dir, name);
     unlink(path);
-    store_sort_init(ss, &b->sm, path, w, kw, bits, b->memory / 20 * share);
+    store_sort_init(ss, sm, path, w, kw, bits, b->memory / 20 * share);
+}
+
+static void sorter(store_bulk *b, store_sort *ss, const char *name, int w, int kw, int bits,
+                   int share)
+{
+    sorter_in(b, &b->sm, ss, name, w, kw, bits, share);
 }
 
 uint64_t store_bulk_default_memory(void)
@@ -726,6 +744,54 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     return 0;
 }
 
+/* ---------------- the finish's two threads ---------------- */
+
+/* One thread of the finish (store_bulk_finish owns both): the chain side (resolve, validate)
+ * on the calling thread, the address side (the txid index, addresses, the address index) on a
+ * second one. What each writes is its own: the chain side in_prev, in_unresolved, out_spent,
+ * the tx rows' fees and flags and s->live; the address side out_addr, out_prev_addr, addr_key,
+ * addr_last, addr_key_tail, the blocks' first_addr (a field no one else writes) and the index
+ * files; both only read the rest. Its counts are summed into b once both are done. */
+typedef struct fin {
+    store_bulk *b;
+    int side;           /* SIDE_CHAIN or SIDE_ADDR: the mapped pages it drops */
+    store_sort_mem *sm; /* its sorters' scratch and heap count */
+    store_sort_mem own; /* the address side's (the chain side's is b->sm) */
+    uint64_t work, drops, rss_anon_peak, spilled;
+    double lap;       /* util_now() at the end of the last phase timed */
+    atomic_int *stop; /* the chain side failed: the address side's work is void */
+    int mute_rc;      /* store_hindex_mute_both's: 0, the indexes may be built */
+    util_err mute_err;
+    int rc; /* the address side's result, err, bad block and addresses */
+    util_err err;
+    uint64_t bad, groups;
+} fin;
+
+static void touched_f(fin *f, uint64_t n)
+{
+    f->work += n;
+    if (f->work >= (f->b->memory >> 10)) {
+        f->work = 0;
+        drop_side(f->b, f->side, &f->rss_anon_peak, &f->drops);
+    }
+}
+
+/* Phases are the threads' own: the chain side times 0-4, the address side 5 and 6. */
+static void lap(fin *f, int phase)
+{
+    double now = util_now();
+    f->b->phase_s[phase] += now - f->lap;
+    f->lap = now;
+    uint64_t anon, file;
+    rss_now(&anon, &file);
+    if (anon > f->rss_anon_peak) f->rss_anon_peak = anon;
+}
+
+static int stopped(const fin *f, util_err *err)
+{
+    return atomic_load(f->stop) ? util_errf(err, UTIL_EINVAL, "bulk import: stopped") : 0;
+}
+
 /* ---------------- resolving inputs ---------------- */
 
 /* R records: input id, a value (the spent output's value once marked; for a vout past the
@@ -742,8 +808,9 @@ static const uint8_t *prevout_at(const store_bulk *b, uint64_t in)
  * path's index answers; two txids sharing their first 8 bytes fall back to the older ones),
  * as R records sorted by spent output into b->spent. Both kinds of records carry the whole
  * txid, so the merge reads nothing else: no random read of the tx hashes or the outpoints. */
-static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
+static int merge_check(fin *f, const uint64_t codes[3], util_err *err)
 {
+    store_bulk *b = f->b;
     const uint64_t *t = NULL, *r;
     int ht = store_sort_next(&b->tx, &t, err), hr, rc = 0;
     uint64_t *grp = NULL, gk = 0;
@@ -769,7 +836,7 @@ static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
             }
             if (ht < 0) break;
         }
-        touched(b, 1);
+        touched_f(f, 1);
         size_t q = 0;
         while (q < gn && grp[q * TXW + 1] < r[2])
             q++;
@@ -794,19 +861,21 @@ out:
     return rc;
 }
 
-static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
+static int resolve(fin *f, const uint64_t codes[3], util_err *err)
 {
+    store_bulk *b = f->b;
     store *s = b->s;
     int rc;
-    if ((rc = store_sort_seal(&b->tx, err)) || (rc = store_sort_seal(&b->in, err))) return rc;
-    lap(b, 0);
+    /* the inputs first: their sort's scratch, the larger, is then the txids' */
+    if ((rc = store_sort_seal(&b->in, err)) || (rc = store_sort_seal(&b->tx, err))) return rc;
+    lap(f, 0);
     sorter(b, &b->spent, "bulk-spent.tmp", RW, R_PREV, store_sort_bits(codes[2]), SH_SPENT);
-    if ((rc = merge_check(b, codes, err))) return rc;
-    b->spilled += spilled_of(&b->tx) + spilled_of(&b->in);
+    if ((rc = merge_check(f, codes, err))) return rc;
+    f->spilled += spilled_of(&b->tx) + spilled_of(&b->in);
     store_sort_free(&b->tx);
     store_sort_free(&b->in);
     if ((rc = store_sort_seal(&b->spent, err))) return rc;
-    lap(b, 1);
+    lap(f, 1);
     crash_at(b, 3);
     /* by spent output: the first spender (lowest input id) marks it; later ones spend twice.
      * R_POS of a valid spend then holds the spent value. Back by input into b->byin. */
@@ -816,7 +885,7 @@ static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
     while ((rc = store_sort_next(&b->spent, &rec, err)) > 0) {
         uint64_t o[RW];
         memcpy(o, rec, sizeof o);
-        touched(b, 1);
+        touched_f(f, 1);
         if (o[R_PREV] < codes[0]) {
             if (o[R_PREV] == last) {
                 o[R_PREV] = codes[2];
@@ -829,19 +898,20 @@ static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
         if ((rc = store_sort_put(&b->byin, o, err))) return rc;
     }
     if (rc) return rc;
-    b->spilled += spilled_of(&b->spent);
+    f->spilled += spilled_of(&b->spent);
     store_sort_free(&b->spent);
-    lap(b, 2);
+    lap(f, 2);
     rc = store_sort_seal(&b->byin, err);
-    lap(b, 3);
+    lap(f, 3);
     return rc;
 }
 
 /* ---------------- validating, in chain order ---------------- */
 
 /* The incremental path's checks and totals (store_append_block), in its order. */
-static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_err *err)
+static int validate(fin *f, const uint64_t codes[3], uint64_t *bad, util_err *err)
 {
+    store_bulk *b = f->b;
     store *s = b->s;
     store_totals *t = &s->live;
     memset(t, 0, sizeof *t);
@@ -903,7 +973,7 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
             }
             if (rc) break;
             t->inputs = in_end;
-            touched(b, in_end - row->first_in + out_end - row->first_out);
+            touched_f(f, in_end - row->first_in + out_end - row->first_out);
             for (uint64_t out = row->first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
                 if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
@@ -968,14 +1038,16 @@ enum { KEY_AHEAD = 16 }; /* records prefetched ahead of random reads */
  * and the address's first, as (output, first output, previous output) into b->addrout. Keys
  * sharing a hash (nearly never) are told apart by a small table of the run's keys. Returns
  * the number of addresses in *groups. */
-static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
+static int link_outputs(fin *f, uint64_t *groups, util_err *err)
 {
+    store_bulk *b = f->b;
     int rc = store_sort_seal(&b->ad, err);
     if (rc) return rc;
-    sorter(b, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs), SH_ADDROUT);
+    sorter_in(b, f->sm, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs),
+              SH_ADDROUT);
     uint64_t *keys = NULL; /* per key of the hash run: key index, first output, last output */
     size_t nk = 0, kcap = 0;
-    uint64_t hk = 0, g = 0;
+    uint64_t hk = 0, g = 0, seen = 0;
     const uint64_t *r;
     while ((rc = store_sort_next(&b->ad, &r, err)) > 0) {
         if (!nk || r[0] != hk) hk = r[0], nk = 0;
@@ -983,7 +1055,8 @@ static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
         for (; i < nk; i++)
             if (memcmp(key_at(b, r[2]), key_at(b, keys[i * 3]), sizeof(btc_addr)) == 0) break;
         uint64_t rec[3] = {r[1], r[1], STORE_NONE};
-        touched(b, 1);
+        touched_f(f, 1);
+        if ((++seen & 0xffff) == 0 && (rc = stopped(f, err))) break;
         if (i < nk) {
             rec[1] = keys[i * 3 + 1], rec[2] = keys[i * 3 + 2];
             keys[i * 3 + 2] = r[1];
@@ -1004,19 +1077,21 @@ static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
     }
     free(keys);
     *groups = g;
-    if (!rc) b->spilled += spilled_of(&b->ad);
+    if (!rc) f->spilled += spilled_of(&b->ad);
     store_sort_free(&b->ad);
     return rc;
 }
 
-static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
+static int addresses(fin *f, uint64_t *bad, util_err *err)
 {
+    store_bulk *b = f->b;
     store *s = b->s;
     uint64_t groups = 0;
-    int rc = link_outputs(b, &groups, err);
+    int rc = link_outputs(f, &groups, err);
     if (rc) return rc;
     if (groups >= STORE_NO_ADDR) {
-        *bad = s->live.blocks ? s->live.blocks - 1 : 0;
+        /* (the last block, as validate's totals, which passed, would have it) */
+        *bad = b->n.blocks ? b->n.blocks - 1 : 0;
         return util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
     }
     crash_at(b, 5);
@@ -1037,6 +1112,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
     for (uint64_t h = 0; h <= b->n.blocks; h++) {
         uint64_t end = b->n.outputs;
         store_block_row *br = NULL;
+        if ((rc = stopped(f, err))) return rc;
         if (h < b->n.blocks) {
             br = store_col_at(s, COL_BLK, h);
             end = ((const store_tx_row *)store_col_at(s, COL_TX, br->first_tx))->first_out;
@@ -1063,41 +1139,97 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
             store_id_put(s, COL_OUT_PREV_ADDR, r[0], r[2]);
             head = (head + 1) % KEY_AHEAD, have--, i++;
-            touched(b, 1);
+            touched_f(f, 1);
         }
         if (br) br->first_addr = next;
     }
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = groups;
-    s->live.addresses = groups;
-    b->spilled += spilled_of(&b->addrout);
+    f->groups = groups; /* s->live is the chain side's: set once both are done */
+    f->spilled += spilled_of(&b->addrout);
     store_sort_free(&b->addrout);
     return 0;
+}
+
+/* The address side: the txid index (it needs the tx hashes only), addresses, the address
+ * index. Its errors in the serial order's: addresses', then the txid index's, then the address
+ * index's. */
+static void *addr_side(void *arg)
+{
+    fin *f = arg;
+    store_bulk *b = f->b;
+    store *s = b->s;
+    util_err txe = {0};
+    int txrc = f->mute_rc;
+    if (txrc)
+        txe = f->mute_err;
+    else
+        txrc = store_hindex_rebuild_muted(s, &s->txidx, &store_txidx_ops, b->n.txs, b->n.txs, &txe);
+    lap(f, 6);
+    f->rc = addresses(f, &f->bad, &f->err);
+    lap(f, 5);
+    if (!f->rc && txrc) f->rc = txrc, f->err = txe;
+    if (!f->rc) {
+        crash_at(b, 6);
+        f->rc = store_hindex_rebuild_muted(s, &s->addridx, &store_addridx_ops, f->groups, f->groups,
+                                           &f->err);
+        lap(f, 6);
+    }
+    store_sort_free(&b->ad); /* (a failure may leave them) */
+    store_sort_free(&b->addrout);
+    store_sort_mem_free(&f->own);
+    return NULL;
 }
 
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
 {
     store *s = b->s;
     *bad_block = UINT64_MAX;
-    b->lap = util_now();
+    fin c = {.b = b, .side = SIDE_CHAIN, .sm = &b->sm, .lap = util_now()};
+    fin a = {.b = b, .side = SIDE_ADDR, .lap = c.lap};
+    a.sm = &a.own;
     int rc = tmpf_map(&b->prevouts, err);
     if (!rc) rc = tmpf_map(&b->addrkeys, err);
     if (rc) return rc;
     /* codes in place of an output id: unresolved, past the tx's outputs, spent twice */
     uint64_t codes[3] = {b->n.outputs, b->n.outputs + 1, b->n.outputs + 2};
-    if ((rc = resolve(b, codes, err))) return rc;
-    crash_at(b, 4);
-    if ((rc = validate(b, codes, bad_block, err))) return rc;
-    b->spilled += spilled_of(&b->byin);
+    atomic_int stop = 0;
+    c.stop = a.stop = &stop;
+    atomic_store(&b->tot.bytes, b->sm.bytes);
+    atomic_store(&b->tot.peak, b->sm.peak);
+    b->sm.total = a.own.total = &b->tot;
+    store_sort_move(&b->ad, &a.own);
+    a.mute_rc = store_hindex_mute_both(s, &a.mute_err);
+    pthread_t t;
+    int threaded = pthread_create(&t, NULL, addr_side, &a) == 0;
+    rc = resolve(&c, codes, err);
+    if (!rc) {
+        crash_at(b, 4);
+        rc = validate(&c, codes, bad_block, err);
+    }
+    c.spilled += spilled_of(&b->byin);
     store_sort_free(&b->byin);
-    lap(b, 4);
-    if ((rc = addresses(b, bad_block, err))) return rc;
-    lap(b, 5);
-    crash_at(b, 6);
-    /* as the incremental path leaves them at its close: built in id order at the final size */
-    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, err))) return rc;
+    if (!rc) lap(&c, 4);
+    if (rc) atomic_store(&stop, 1);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        addr_side(&a);
+    if (!a.mute_rc) s->redo_mute--;
+    b->spilled += c.spilled + a.spilled;
+    b->drops += c.drops + a.drops;
+    if (c.rss_anon_peak > b->rss_anon_peak) b->rss_anon_peak = c.rss_anon_peak;
+    if (a.rss_anon_peak > b->rss_anon_peak) b->rss_anon_peak = a.rss_anon_peak;
+    /* the first error of the serial order: the chain side's (validate's in chain order) */
+    if (rc) return rc;
+    if (a.rc) {
+        *bad_block = a.bad;
+        *err = a.err;
+        return a.rc;
+    }
+    s->live.addresses = a.groups;
     if (store_blkmap_rebuild(s, s->live.blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
-    lap(b, 6);
+    lap(&c, 6);
     crash_at(b, 7);
     return 0;
 }

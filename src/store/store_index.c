@@ -202,6 +202,20 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
     return rc;
 }
 
+int store_hindex_mute_both(store *s, util_err *err)
+{
+    int rc = hindex_before_rebuild(s, REDO_TXIDX, err);
+    if (!rc) rc = hindex_before_rebuild(s, REDO_ADDRIDX, err);
+    if (!rc) s->redo_mute++;
+    return rc;
+}
+
+int store_hindex_rebuild_muted(store *s, hindex *x, const idx_ops *ops, uint64_t live,
+                               uint64_t want, util_err *err)
+{
+    return hindex_rebuild(s, x, ops, live, want, err);
+}
+
 typedef struct rebuild_job {
     store *s;
     uint64_t live;

@@ -353,6 +353,12 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
 /* Both indexes rebuilt as store_hindex_build does, the txid index on a second thread: the
  * bulk import's last phase. */
 int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, util_err *err);
+/* The same in parts, for a caller that builds them beside other work on the store: the redo
+ * log's part for both done and s->redo_mute taken (the caller gives it back once both are
+ * built); then each table, touching x and its files only (besides reading the key column). */
+int store_hindex_mute_both(store *s, util_err *err);
+int store_hindex_rebuild_muted(store *s, hindex *x, const idx_ops *ops, uint64_t live,
+                               uint64_t want, util_err *err);
 int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,
                       util_err *err);
 int store_hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,

@@ -90,18 +90,51 @@ int store_sort_bits(uint64_t maxval)
     return b;
 }
 
+static void account(store_sort_mem *m, int64_t delta)
+{
+    m->bytes += (uint64_t)delta;
+    if (m->bytes > m->peak) m->peak = m->bytes;
+    if (!m->total) return;
+    uint64_t now = atomic_fetch_add(&m->total->bytes, (uint64_t)delta) + (uint64_t)delta;
+    uint64_t p = atomic_load(&m->total->peak);
+    while (now > p && !atomic_compare_exchange_weak(&m->total->peak, &p, now))
+        ;
+}
+
+/* A buffer of words for the sort: the scratch, or the spare if the scratch is too small and
+ * the spare is not (pages already touched), or a fresh one. */
 static int scratch_for(store_sort_mem *m, size_t words, util_err *err)
 {
     if (words <= m->scratch_words) return 0;
+    account(m, -(int64_t)(m->scratch_words * sizeof *m->scratch));
     free(m->scratch);
-    m->bytes -= m->scratch_words * sizeof *m->scratch;
+    if (words <= m->spare_words) {
+        m->scratch = m->spare, m->scratch_words = m->spare_words;
+        m->spare = NULL, m->spare_words = 0;
+        return 0;
+    }
     m->scratch = malloc(words * sizeof *m->scratch);
     m->scratch_words = m->scratch ? words : 0;
     if (!m->scratch)
         return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu bytes)", words * 8);
-    m->bytes += words * sizeof *m->scratch;
-    if (m->bytes > m->peak) m->peak = m->bytes;
+    account(m, (int64_t)(words * sizeof *m->scratch));
     return 0;
+}
+
+/* A sealed sorter sorts no more: the scratch is kept as the spare (the larger of the two),
+ * where the next sorter's buffer or the next sort starts. */
+static void scratch_back(store_sort_mem *m)
+{
+    if (!m->scratch) return;
+    if (m->scratch_words > m->spare_words) {
+        uint64_t *p = m->spare;
+        size_t w = m->spare_words;
+        m->spare = m->scratch, m->spare_words = m->scratch_words;
+        m->scratch = p, m->scratch_words = w;
+    }
+    account(m, -(int64_t)(m->scratch_words * sizeof *m->scratch));
+    free(m->scratch);
+    m->scratch = NULL, m->scratch_words = 0;
 }
 
 /* By the whole 64-bit word kw when its values are uniform (hashes): a radix sort of the top
@@ -136,12 +169,6 @@ int store_sort_vec(store_sort_mem *m, uint64_t *a, size_t n, int w, int kw, int 
 }
 
 /* ---------------- the sorter ---------------- */
-
-static void account(store_sort_mem *m, int64_t delta)
-{
-    m->bytes += (uint64_t)delta;
-    if (m->bytes > m->peak) m->peak = m->bytes;
-}
 
 void store_sort_init(store_sort *ss, store_sort_mem *mem, const char *path, int w, int kw, int bits,
                      uint64_t budget)
@@ -410,10 +437,13 @@ int store_sort_seal(store_sort *ss, util_err *err)
     account(ss->mem, (int64_t)(ss->heap_cap * sizeof *ss->heap));
     if (!ss->nruns) { /* one run, in memory */
         ss->mem_left = ss->n;
-        return store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
+        rc = store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
+        scratch_back(ss->mem);
+        return rc;
     }
     if (ss->n && (rc = spill(ss, err))) return rc;
     free_buf(ss);
+    scratch_back(ss->mem);
     size_t fan = ss->cap / MIN_READ;
     if (fan < 3) fan = 3;
     if (ss->nruns > fan && (rc = reduce(ss, fan - 1, err))) return rc;
@@ -446,6 +476,23 @@ void store_sort_free(store_sort *ss)
         if (!ss->keep_file) unlink(ss->path);
     }
     ss->mem = NULL;
+}
+
+void store_sort_mem_free(store_sort_mem *m)
+{
+    account(m, -(int64_t)((m->scratch_words + m->spare_words) * sizeof(uint64_t)));
+    free(m->scratch);
+    free(m->spare);
+    m->scratch = m->spare = NULL;
+    m->scratch_words = m->spare_words = 0;
+}
+
+void store_sort_move(store_sort *ss, store_sort_mem *to)
+{
+    int64_t held = (int64_t)(ss->bcap * ss->w * sizeof *ss->buf + ss->runs_cap * sizeof *ss->runs);
+    account(ss->mem, -held);
+    account(to, held);
+    ss->mem = to;
 }
 
 static int open_file(store_sort *ss, int flags, util_err *err)
