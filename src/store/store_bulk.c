@@ -14,6 +14,8 @@
  *             output of its address, each address's last output;
  *  indexes    both hash indexes built once, in id order, at their final size (what a store
  *             grown insert by insert holds after its close: see store_hindex_cap_for).
+ * The finish runs on two threads (see "the finish's two threads"): resolve and validate on the
+ * caller's, beside the txid index, addresses and the address index on a second one.
  * Every sort is store_spill.c's external stable sort: within the memory budget (shares below)
  * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
@@ -258,6 +260,10 @@ uint64_t store_bulk_default_memory(void)
     return m < STORE_BULK_MIN_MEMORY ? STORE_BULK_MIN_MEMORY : m;
 }
 
+/* Kill points of the crash-recovery tests: 2 after the checkpoint; then each thread of the
+ * finish its own, raised from it (the whole process is killed, wherever the other one is): 3
+ * after the merge and 4 after resolve (chain side), 5 after the address links and 6 after
+ * addresses, the txid index built (address side); 7 once both are done. */
 static void crash_at(const store_bulk *b, int phase)
 {
     if (b->crash_phase == phase) raise(SIGKILL); /* crash-recovery tests only */
