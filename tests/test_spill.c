@@ -1,9 +1,9 @@
 /* The bulk import's external stable sort (src/store/store_spill.c) against a plain stable
  * sort (insertion into a merge sort by key, ties by push order): random records of 3, 4 and 7
- * words, keys that are uniform hashes or few-valued small integers (many ties), with the
- * smallest budget (many runs, merged in passes) and a large one (one run in memory). The
- * sorter's temp file is removed when freed; a read of a run cut short is an error, not a
- * crash. */
+ * words, keys that are uniform hashes or few-valued integers (many ties; some of 24 or 25
+ * bits, sorted in memory by the top digit first), with the smallest budget (many runs, merged
+ * in passes) and a large one (one run in memory). The sorter's temp file is removed when
+ * freed; a read of a run cut short is an error, not a crash. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,8 +39,11 @@ static void one(const char *dir, size_t n, int w, int kw, int bits, uint64_t bud
     for (size_t i = 0; i < n; i++) {
         for (int x = 0; x < w; x++)
             recs[i * w + x] = next_rand();
-        recs[i * w + kw] = bits ? next_rand() % 97 : next_rand(); /* ties, or a hash */
-        recs[i * w + (kw + 1) % w] = i;                           /* push order, to see it */
+        /* ties (a few values, or 3000 spread over the top bits), or a hash */
+        recs[i * w + kw] = bits > 16 ? (next_rand() % 3000) << (bits - 12)
+                           : bits    ? next_rand() % 97
+                                     : next_rand();
+        recs[i * w + (kw + 1) % w] = i; /* push order, to see it */
     }
     char path[300];
     snprintf(path, sizeof path, "%s/sort.tmp", dir);
@@ -110,7 +113,10 @@ int main(void)
         one(dir, 150000, w, 0, 0, STORE_SORT_MIN_BUDGET);     /* many runs, merge passes */
         one(dir, 150000, w, w - 1, 7, STORE_SORT_MIN_BUDGET); /* ties: stability across runs */
         one(dir, 150000, w, 0, 0, 1ULL << 30);                /* one run, in memory */
-        one(dir, 3000, w, 0, 0, STORE_SORT_MIN_BUDGET);       /* a few runs, no pass */
+        /* in memory, by its top digit then the lower ones (bits not a multiple of 8) */
+        one(dir, 150000, w, w - 1, 25, 1ULL << 30);
+        one(dir, 150000, w, 1, 24, STORE_SORT_MIN_BUDGET);
+        one(dir, 3000, w, 0, 0, STORE_SORT_MIN_BUDGET); /* a few runs, no pass */
         one(dir, 1, w, 0, 0, STORE_SORT_MIN_BUDGET);
         one(dir, 0, w, 0, 0, STORE_SORT_MIN_BUDGET);
     }

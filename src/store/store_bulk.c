@@ -14,6 +14,8 @@
  *             output of its address, each address's last output;
  *  indexes    both hash indexes built once, in id order, at their final size (what a store
  *             grown insert by insert holds after its close: see store_hindex_cap_for).
+ * The finish runs on two threads (see "the finish's two threads"): resolve and validate on the
+ * caller's, beside the txid index, addresses and the address index on a second one.
  * Every sort is store_spill.c's external stable sort: within the memory budget (shares below)
  * it is one run in memory; past it, sorted runs spilled to bulk-*.tmp and merged in a
  * stream. So the bytes are the same whatever the budget. The mapped columns and temp files
@@ -36,6 +38,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,12 +140,19 @@ static int hash_file(int fd, uint64_t off, uint64_t len, XXH3_state_t *h, uint8_
 
 #define PREVOUT_BYTES 36 /* an input's outpoint in the temp file: txid, vout (LE) */
 
-/* The budget's shares, in twentieths, of the sorters (each holds at most its share: its
- * buffer, or its merge's read buffers) and of the one sort scratch (the largest buffer). The
- * sorters alive at once: add_block tx + in + ad + scratch (15); resolve tx + in + ad + spent +
- * scratch (20); mark_spent spent + byin + ad + scratch (18); addresses ad + addrout +
- * scratch (13). */
-enum { SH_TX = 2, SH_IN = 5, SH_AD = 3, SH_SPENT = 5, SH_BYIN = 5, SH_ADDROUT = 5 };
+/* The budget's shares, in twentieths, of the sorters: each holds at most its share (its
+ * buffer, or its merge's read buffers), and each thread's sorters share one sort scratch (the
+ * largest buffer sorted), which a sealed sorter gives back as the spare where the next
+ * sorter's buffer or the next sort starts (store_spill.h). The finish runs on two threads:
+ * resolve and validate (the chain side: tx, in, spent, byin) beside addresses (the address
+ * side: ad, addrout). Alive at once, at most:
+ *   block loop: tx + in + ad + scratch (<= in)                                        14
+ *   chain side: sealing (in, then tx): tx + in + scratch (in)                          12
+ *               merge: tx + in + spent + spent's scratch (when it spills)              13
+ *               marking spent outputs: spent + byin + byin's scratch                    9
+ *   address side: ad + addrout + scratch                                                6
+ * so 13 + 6 = 19 for the finish. */
+enum { SH_TX = 2, SH_IN = 5, SH_AD = 2, SH_SPENT = 3, SH_BYIN = 3, SH_ADDROUT = 2 };
 enum { TXW = 7 }; /* words of a tx record and of an input record */
 
 /* The file mappings a pass may use: the columns, then the two temp files. */
@@ -150,6 +161,24 @@ enum { M_PREVOUTS = NCOLS, M_ADDRKEYS, NMAPS };
 /* The row numbers a pass walks in order (its cursors): a mapping streamed by a pass is done
  * with below its kind's cursor. K_ROWS: appended, its own row count. */
 enum { K_ROWS, K_BLOCK, K_TX, K_IN, K_OUT, K_ADDR, K_AKEY, NKINDS };
+
+/* Which mapped pages a thread may drop: all (the block loop), or those of one side of the
+ * finish (each its own: the other may be growing its columns' mappings; see fin). */
+enum { SIDE_ALL, SIDE_CHAIN, SIDE_ADDR };
+
+/* One thread's care of the mapped pages: the pass it is in and its counts. */
+typedef struct pager {
+    int side;
+    /* the current pass's use of the mappings (none set: the block loop, appending to all) */
+    int pass_set;
+    uint32_t streamed, random; /* MB() masks: read or written in order / at random */
+    uint32_t clean;            /* not in use, and taken out of the mapping whole */
+    uint64_t at[NKINDS];       /* the cursors */
+    size_t dropped[NMAPS];     /* bytes from the start already out of the mapping */
+    uint64_t work;             /* records since the last look at the mapped pages */
+    uint64_t drops;            /* times the mappings in use were dropped whole */
+    uint64_t rss_anon_peak;    /* RssAnon seen at a phase end or a look at the mapped pages */
+} pager;
 
 struct store_bulk {
     store *s;
@@ -171,17 +200,9 @@ struct store_bulk {
     tmpf addrkeys; /* btc_addr per addressed output */
     uint8_t *nd;
     size_t nd_cap;
+    store_sort_total tot; /* the heap count over both threads of the finish */
     double phase_s[STORE_BULK_PHASES];
-    double lap;             /* util_now() at the end of the last phase timed */
-    uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
-    uint64_t work;          /* records since the last look at the mapped pages */
-    uint64_t drops;         /* times they were dropped from the mapping */
-    /* the current pass's use of the mappings (none set: the block loop, appending to all) */
-    int pass_set;
-    uint32_t streamed, random; /* MB() masks: read or written in order / at random */
-    uint32_t clean;            /* not in use, and taken out of the mapping whole */
-    uint64_t at[NKINDS];       /* the cursors */
-    size_t dropped[NMAPS];     /* bytes from the start already out of the mapping */
+    pager pg; /* the block loop's; the finish's two add their counts to it */
     uint8_t chain[32];         /* the chain being imported (the caller's digest) */
     int resumed;               /* restored from a checkpoint: 1 after the block loop (no blocks to
                                   add), 2 in it (add the blocks after n.blocks) */
@@ -248,33 +269,48 @@ static const uint8_t *map_of(const store_bulk *b, int m, size_t *len, size_t *wi
     return t->map;
 }
 
-/* Bytes [b->dropped[m], to) of mapping m out of it, as whole pages (to rounded down). */
-static void drop_range(store_bulk *b, int m, size_t to)
+/* Bytes [p->dropped[m], to) of mapping m out of it, as whole pages (to rounded down). */
+static void drop_range(const store_bulk *b, pager *p, int m, size_t to)
 {
     size_t len, width, page = (size_t)sysconf(_SC_PAGESIZE);
     const uint8_t *base = map_of(b, m, &len, &width);
     if (!base || !len) return;
     if (to > len) to = len;
     uintptr_t a = (uintptr_t)base, end = (a + to) & ~(uintptr_t)(page - 1);
-    uintptr_t start = (a + b->dropped[m] + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t start = (a + p->dropped[m] + page - 1) & ~(uintptr_t)(page - 1);
     if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
-    if (end > a && end - a > b->dropped[m]) b->dropped[m] = end - a;
+    if (end > a && end - a > p->dropped[m]) p->dropped[m] = end - a;
 }
 
 /* A pass starts: the mappings it streams through (in the order of their kind's cursor, set
  * by cursor()) and those it uses at random; the others are not in use. */
-static void pass(store_bulk *b, uint32_t streamed, uint32_t random)
+static void pass(pager *p, uint32_t streamed, uint32_t random)
 {
-    b->pass_set = 1;
-    b->streamed = streamed, b->random = random;
-    b->clean &= ~(streamed | random);
-    memset(b->at, 0, sizeof b->at);
-    memset(b->dropped, 0, sizeof b->dropped);
+    p->pass_set = 1;
+    p->streamed = streamed, p->random = random;
+    p->clean &= ~(streamed | random);
+    memset(p->at, 0, sizeof p->at);
+    memset(p->dropped, 0, sizeof p->dropped);
 }
 
-static void cursor(store_bulk *b, int kind, uint64_t row)
+static void cursor(pager *p, int kind, uint64_t row)
 {
-    b->at[kind] = row;
+    p->at[kind] = row;
+}
+
+static int addr_side_col(int c)
+{
+    return c == COL_OUT_ADDR || c == COL_OUT_PREV_ADDR || c == COL_ADDR_KEY || c == COL_ADDR_LAST ||
+           c == COL_ADDR_TAIL;
+}
+
+/* Mapping m is one side's to drop: the address side's columns and key file are its own, the
+ * rest (read by both sides) the chain side's. */
+static int side_drops(int side, int m)
+{
+    if (side == SIDE_ALL) return 1;
+    int addr = m == M_ADDRKEYS || (m < NCOLS && addr_side_col(m));
+    return (side == SIDE_ADDR) == addr;
 }
 
 /* The columns and the two temp files are shared file mappings: every page the passes touch
@@ -288,65 +324,52 @@ static void cursor(store_bulk *b, int kind, uint64_t row)
  * (a "drop": the pages it reads at random fault back in as the pass goes on, and so do the
  * pages that colstore_col_reserve populated ahead of the rows appended). Checked at a pace
  * set by touched (reading /proc costs ~20 us), so that a small budget is looked after as
- * closely as a large one. */
-static void drop_mapped(store_bulk *b)
+ * closely as a large one. Each thread drops only the mappings of its side (side_drops). */
+static void drop_mapped(const store_bulk *b, pager *p)
 {
     uint64_t anon, file;
     rss_now(&anon, &file);
-    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
+    if (anon > p->rss_anon_peak) p->rss_anon_peak = anon;
     if (file <= b->memory / 2) return;
-    store *s = b->s;
-    uint32_t streamed = b->streamed, random = b->random;
-    if (!b->pass_set) { /* the block loop: every column appended in order */
+    const store *s = b->s;
+    uint32_t streamed = p->streamed, random = p->random;
+    if (!p->pass_set) { /* the block loop: every column appended in order */
         streamed = MB(NCOLS) - 1, random = 0;
-        b->at[K_BLOCK] = b->n.blocks, b->at[K_TX] = b->n.txs;
-        b->at[K_IN] = b->n.inputs, b->at[K_OUT] = b->n.outputs;
+        p->at[K_BLOCK] = b->n.blocks, p->at[K_TX] = b->n.txs;
+        p->at[K_IN] = b->n.inputs, p->at[K_OUT] = b->n.outputs;
     }
     for (int m = 0; m < NMAPS; m++) {
         size_t len, width;
-        if (!map_of(b, m, &len, &width) || !len) continue;
+        if (!side_drops(p->side, m) || !map_of(b, m, &len, &width) || !len) continue;
         if (streamed & MB(m)) {
             uint64_t row =
-                map_kind[m] == K_ROWS && m < NCOLS ? s->cols[m].rows : b->at[map_kind[m]];
-            drop_range(b, m, row > len / width ? len : (size_t)row * width);
-        } else if (!(random & MB(m)) && !(b->clean & MB(m))) {
-            b->dropped[m] = 0;
-            drop_range(b, m, len);
-            b->clean |= MB(m);
+                map_kind[m] == K_ROWS && m < NCOLS ? s->cols[m].rows : p->at[map_kind[m]];
+            drop_range(b, p, m, row > len / width ? len : (size_t)row * width);
+        } else if (!(random & MB(m)) && !(p->clean & MB(m))) {
+            p->dropped[m] = 0;
+            drop_range(b, p, m, len);
+            p->clean |= MB(m);
         }
     }
     rss_now(&anon, &file);
     if (file <= b->memory) return;
     for (int m = 0; m < NMAPS; m++)
-        if ((streamed | random) & MB(m)) {
+        if (((streamed | random) & MB(m)) && side_drops(p->side, m)) {
             size_t len, width;
             const uint8_t *base = map_of(b, m, &len, &width);
             if (base && len) madvise((void *)base, len, MADV_DONTNEED);
         }
-    b->drops++;
+    p->drops++;
 }
 
-/* Counts n records of work, looking at the mapped pages every budget / 16384 of them: a
- * record read at random may touch a page or two of its own (the address pass: its address's
- * first output and its last-output row), so between two looks they grow by at most half the
- * budget. */
-static void touched(store_bulk *b, uint64_t n)
+/* Counts n records of work, looking at the mapped pages every budget / 1024 of them. */
+static void touched(const store_bulk *b, pager *p, uint64_t n)
 {
-    b->work += n;
-    if (b->work >= (b->memory >> 10)) {
-        b->work = 0;
-        drop_mapped(b);
+    p->work += n;
+    if (p->work >= (b->memory >> 10)) {
+        p->work = 0;
+        drop_mapped(b, p);
     }
-}
-
-static void lap(store_bulk *b, int phase)
-{
-    double now = util_now();
-    b->phase_s[phase] += now - b->lap;
-    b->lap = now;
-    uint64_t anon, file;
-    rss_now(&anon, &file);
-    if (anon > b->rss_anon_peak) b->rss_anon_peak = anon;
 }
 
 static uint64_t spilled_of(const store_sort *ss)
@@ -359,10 +382,11 @@ void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
     memset(out, 0, sizeof *out);
     if (!b) return;
     out->budget = b->memory;
-    out->sort_heap_peak = b->sm.peak;
+    uint64_t both = atomic_load(&((store_bulk *)b)->tot.peak);
+    out->sort_heap_peak = b->sm.peak > both ? b->sm.peak : both;
     out->spilled_bytes = b->spilled;
-    out->rss_anon_peak = b->rss_anon_peak;
-    out->map_drops = b->drops;
+    out->rss_anon_peak = b->pg.rss_anon_peak;
+    out->map_drops = b->pg.drops;
 }
 
 /* The two tmpf files first, then the sorters' in the order of sorter_names. */
@@ -371,14 +395,20 @@ const char *const store_bulk_tmp_names[STORE_BULK_TMP_FILES] = {
     "bulk-addrs.tmp",    "bulk-spent.tmp",    "bulk-byinput.tmp", "bulk-addrout.tmp"};
 static const char *const *const tmp_names = store_bulk_tmp_names;
 
-/* A sorter on a new temp file (one left by a killed import removed). */
-static void sorter(store_bulk *b, store_sort *ss, const char *name, int w, int kw, int bits,
-                   int share)
+/* A sorter on a new temp file (one left by a killed import removed), counted in sm. */
+static void sorter_in(store_bulk *b, store_sort_mem *sm, store_sort *ss, const char *name, int w,
+                      int kw, int bits, int share)
 {
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", b->s->dir, name);
     unlink(path);
-    store_sort_init(ss, &b->sm, path, w, kw, bits, b->memory / 20 * share);
+    store_sort_init(ss, sm, path, w, kw, bits, b->memory / 20 * share);
+}
+
+static void sorter(store_bulk *b, store_sort *ss, const char *name, int w, int kw, int bits,
+                   int share)
+{
+    sorter_in(b, &b->sm, ss, name, w, kw, bits, share);
 }
 
 uint64_t store_bulk_default_memory(void)
@@ -388,6 +418,10 @@ uint64_t store_bulk_default_memory(void)
     return m < STORE_BULK_MIN_MEMORY ? STORE_BULK_MIN_MEMORY : m;
 }
 
+/* Kill points of the crash-recovery tests: 2 after the checkpoint; then each thread of the
+ * finish its own, raised from it (the whole process is killed, wherever the other one is): 3
+ * after the merge and 4 after resolve (chain side), 5 after the address links and 6 after
+ * addresses, the txid index built (address side); 7 once both are done. */
 static void crash_at(const store_bulk *b, int phase)
 {
     if (b->crash_phase == phase) raise(SIGKILL); /* crash-recovery tests only */
@@ -987,7 +1021,7 @@ int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 
     if ((rc = store_sort_check(&b->tx, err)) || (rc = store_sort_check(&b->in, err)) ||
         (rc = store_sort_check(&b->ad, err)))
         return rc;
-    touched(b, blk->n_in + blk->n_out);
+    touched(b, &b->pg, blk->n_in + blk->n_out);
     return 0;
 }
 
@@ -1102,6 +1136,50 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     return 0;
 }
 
+/* ---------------- the finish's two threads ---------------- */
+
+/* One thread of the finish (store_bulk_finish owns both): the chain side (resolve, validate)
+ * on the calling thread, the address side (the txid index, addresses, the address index) on a
+ * second one. What each writes is its own: the chain side in_prev, in_unresolved, out_spent,
+ * the tx rows' fees and flags and s->live; the address side out_addr, out_prev_addr, addr_key,
+ * addr_last, addr_key_tail, the blocks' first_addr (a field no one else writes) and the index
+ * files; both only read the rest. Its counts are summed into b once both are done. */
+typedef struct fin {
+    store_bulk *b;
+    pager pg;           /* side SIDE_CHAIN or SIDE_ADDR */
+    store_sort_mem *sm; /* its sorters' scratch and heap count */
+    store_sort_mem own; /* the address side's (the chain side's is b->sm) */
+    uint64_t spilled;
+    double lap;       /* util_now() at the end of the last phase timed */
+    atomic_int *stop; /* the chain side failed: the address side's work is void */
+    int mute_rc;      /* store_hindex_mute_both's: 0, the indexes may be built */
+    util_err mute_err;
+    int rc; /* the address side's result, err, bad block and addresses */
+    util_err err;
+    uint64_t bad, groups;
+} fin;
+
+static void touched_f(fin *f, uint64_t n)
+{
+    touched(f->b, &f->pg, n);
+}
+
+/* Phases are the threads' own: the chain side times 0-4, the address side 5 and 6. */
+static void lap(fin *f, int phase)
+{
+    double now = util_now();
+    f->b->phase_s[phase] += now - f->lap;
+    f->lap = now;
+    uint64_t anon, file;
+    rss_now(&anon, &file);
+    if (anon > f->pg.rss_anon_peak) f->pg.rss_anon_peak = anon;
+}
+
+static int stopped(const fin *f, util_err *err)
+{
+    return atomic_load(f->stop) ? util_errf(err, UTIL_EINVAL, "bulk import: stopped") : 0;
+}
+
 /* ---------------- resolving inputs ---------------- */
 
 /* R records: input id, a value (the spent output's value once marked; for a vout past the
@@ -1118,8 +1196,9 @@ static const uint8_t *prevout_at(const store_bulk *b, uint64_t in)
  * path's index answers; two txids sharing their first 8 bytes fall back to the older ones),
  * as R records sorted by spent output into b->spent. Both kinds of records carry the whole
  * txid, so the merge reads nothing else: no random read of the tx hashes or the outpoints. */
-static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
+static int merge_check(fin *f, const uint64_t codes[3], util_err *err)
 {
+    store_bulk *b = f->b;
     const uint64_t *t = NULL, *r;
     int ht = store_sort_next(&b->tx, &t, err), hr, rc = 0;
     uint64_t *grp = NULL, gk = 0;
@@ -1145,7 +1224,7 @@ static int merge_check(store_bulk *b, const uint64_t codes[3], util_err *err)
             }
             if (ht < 0) break;
         }
-        touched(b, 1);
+        touched_f(f, 1);
         size_t q = 0;
         while (q < gn && grp[q * TXW + 1] < r[2])
             q++;
@@ -1170,32 +1249,34 @@ out:
     return rc;
 }
 
-static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
+static int resolve(fin *f, const uint64_t codes[3], util_err *err)
 {
+    store_bulk *b = f->b;
     store *s = b->s;
     int rc;
-    pass(b, 0, 0); /* the sorts and the merge read no mapping */
-    if ((rc = store_sort_seal(&b->tx, err)) || (rc = store_sort_seal(&b->in, err))) return rc;
-    lap(b, 0);
+    pass(&f->pg, 0, 0); /* the sorts and the merge read no mapping */
+    /* the inputs first: their sort's scratch, the larger, is then the txids' */
+    if ((rc = store_sort_seal(&b->in, err)) || (rc = store_sort_seal(&b->tx, err))) return rc;
+    lap(f, 0);
     sorter(b, &b->spent, "bulk-spent.tmp", RW, R_PREV, store_sort_bits(codes[2]), SH_SPENT);
-    if ((rc = merge_check(b, codes, err))) return rc;
-    b->spilled += spilled_of(&b->tx) + spilled_of(&b->in);
+    if ((rc = merge_check(f, codes, err))) return rc;
+    f->spilled += spilled_of(&b->tx) + spilled_of(&b->in);
     store_sort_free(&b->tx);
     store_sort_free(&b->in);
     if ((rc = store_sort_seal(&b->spent, err))) return rc;
-    lap(b, 1);
+    lap(f, 1);
     crash_at(b, 3);
     /* by spent output: the first spender (lowest input id) marks it; later ones spend twice.
      * R_POS of a valid spend then holds the spent value. Back by input into b->byin. */
     sorter(b, &b->byin, "bulk-byinput.tmp", RW, R_IN, store_sort_bits(b->n.inputs), SH_BYIN);
     const uint64_t *rec;
     uint64_t last = UINT64_MAX;
-    pass(b, MB(COL_OUT_SPENT) | MB(COL_OUT_VALUE), 0);
+    pass(&f->pg, MB(COL_OUT_SPENT) | MB(COL_OUT_VALUE), 0);
     while ((rc = store_sort_next(&b->spent, &rec, err)) > 0) {
         uint64_t o[RW];
         memcpy(o, rec, sizeof o);
-        cursor(b, K_OUT, o[R_PREV]); /* by spent output; the codes come last */
-        touched(b, 1);
+        cursor(&f->pg, K_OUT, o[R_PREV]); /* by spent output; the codes come last */
+        touched_f(f, 1);
         if (o[R_PREV] < codes[0]) {
             if (o[R_PREV] == last) {
                 o[R_PREV] = codes[2];
@@ -1208,23 +1289,24 @@ static int resolve(store_bulk *b, const uint64_t codes[3], util_err *err)
         if ((rc = store_sort_put(&b->byin, o, err))) return rc;
     }
     if (rc) return rc;
-    b->spilled += spilled_of(&b->spent);
+    f->spilled += spilled_of(&b->spent);
     store_sort_free(&b->spent);
-    lap(b, 2);
+    lap(f, 2);
     rc = store_sort_seal(&b->byin, err);
-    lap(b, 3);
+    lap(f, 3);
     return rc;
 }
 
 /* ---------------- validating, in chain order ---------------- */
 
 /* The incremental path's checks and totals (store_append_block), in its order. */
-static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_err *err)
+static int validate(fin *f, const uint64_t codes[3], uint64_t *bad, util_err *err)
 {
+    store_bulk *b = f->b;
     store *s = b->s;
     store_totals *t = &s->live;
     memset(t, 0, sizeof *t);
-    pass(b,
+    pass(&f->pg,
          MB(COL_BLK) | MB(COL_TX) | MB(COL_IN_PREV) | MB(COL_UNRES) | MB(COL_OUT_VALUE) |
              MB(COL_OUT_TYPE) | MB(M_PREVOUTS),
          MB(COL_BLK_HASH));
@@ -1283,9 +1365,9 @@ static int validate(store_bulk *b, const uint64_t codes[3], uint64_t *bad, util_
             }
             if (rc) break;
             t->inputs = in_end;
-            cursor(b, K_BLOCK, h), cursor(b, K_TX, txno);
-            cursor(b, K_IN, row.first_in), cursor(b, K_OUT, row.first_out);
-            touched(b, in_end - row.first_in + out_end - row.first_out);
+            cursor(&f->pg, K_BLOCK, h), cursor(&f->pg, K_TX, txno);
+            cursor(&f->pg, K_IN, row.first_in), cursor(&f->pg, K_OUT, row.first_out);
+            touched_f(f, in_end - row.first_in + out_end - row.first_out);
             for (uint64_t out = row.first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
                 if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
@@ -1351,15 +1433,17 @@ enum { KEY_AHEAD = 16 }; /* records prefetched ahead of random reads */
  * and the address's first, as (output, first output, previous output) into b->addrout. Keys
  * sharing a hash (nearly never) are told apart by a small table of the run's keys. Returns
  * the number of addresses in *groups. */
-static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
+static int link_outputs(fin *f, uint64_t *groups, util_err *err)
 {
+    store_bulk *b = f->b;
     int rc = store_sort_seal(&b->ad, err);
     if (rc) return rc;
-    sorter(b, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs), SH_ADDROUT);
-    pass(b, 0, MB(M_ADDRKEYS)); /* keys compared in key-hash order */
-    uint64_t *keys = NULL;      /* per key of the hash run: key index, first output, last output */
+    sorter_in(b, f->sm, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs),
+              SH_ADDROUT);
+    pass(&f->pg, 0, MB(M_ADDRKEYS)); /* keys compared in key-hash order */
+    uint64_t *keys = NULL; /* per key of the hash run: key index, first output, last output */
     size_t nk = 0, kcap = 0;
-    uint64_t hk = 0, g = 0;
+    uint64_t hk = 0, g = 0, seen = 0;
     const uint64_t *r;
     while ((rc = store_sort_next(&b->ad, &r, err)) > 0) {
         if (!nk || r[0] != hk) hk = r[0], nk = 0;
@@ -1367,7 +1451,8 @@ static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
         for (; i < nk; i++)
             if (memcmp(key_at(b, r[2]), key_at(b, keys[i * 3]), sizeof(btc_addr)) == 0) break;
         uint64_t rec[3] = {r[1], r[1], STORE_NONE};
-        touched(b, 1);
+        touched_f(f, 1);
+        if ((++seen & 0xffff) == 0 && (rc = stopped(f, err))) break;
         if (i < nk) {
             rec[1] = keys[i * 3 + 1], rec[2] = keys[i * 3 + 2];
             keys[i * 3 + 2] = r[1];
@@ -1388,19 +1473,21 @@ static int link_outputs(store_bulk *b, uint64_t *groups, util_err *err)
     }
     free(keys);
     *groups = g;
-    if (!rc) b->spilled += spilled_of(&b->ad);
+    if (!rc) f->spilled += spilled_of(&b->ad);
     store_sort_free(&b->ad);
     return rc;
 }
 
-static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
+static int addresses(fin *f, uint64_t *bad, util_err *err)
 {
+    store_bulk *b = f->b;
     store *s = b->s;
     uint64_t groups = 0;
-    int rc = link_outputs(b, &groups, err);
+    int rc = link_outputs(f, &groups, err);
     if (rc) return rc;
     if (groups >= STORE_NO_ADDR) {
-        *bad = s->live.blocks ? s->live.blocks - 1 : 0;
+        /* (the last block, as validate's totals, which passed, would have it) */
+        *bad = b->n.blocks ? b->n.blocks - 1 : 0;
         return util_errf(err, UTIL_ENOMEM, "more than 2^32-1 addresses");
     }
     crash_at(b, 5);
@@ -1413,7 +1500,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
     rc = rc ? rc : reserve_cold(s, COL_ADDR_LAST, groups, err);
     rc = rc ? rc : reserve_cold(s, COL_ADDR_TAIL, groups, err);
     if (rc) return rc;
-    pass(b,
+    pass(&f->pg,
          MB(COL_BLK) | MB(COL_OUT_PREV_ADDR) | MB(COL_ADDR_KEY) | MB(COL_ADDR_TAIL) |
              MB(M_ADDRKEYS),
          MB(COL_TX) | MB(COL_OUT_ADDR) | MB(COL_ADDR_LAST));
@@ -1425,6 +1512,7 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
     for (uint64_t h = 0; h <= b->n.blocks; h++) {
         uint64_t end = b->n.outputs;
         store_block_row *br = NULL;
+        if ((rc = stopped(f, err))) return rc;
         if (h < b->n.blocks) {
             br = store_col_at(s, COL_BLK, h);
             end = store_txrow_out(s, br->first_tx);
@@ -1450,47 +1538,109 @@ static int addresses(store_bulk *b, uint64_t *bad, util_err *err)
             store_id_put(s, COL_ADDR_LAST, id, r[0]);
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, r[0]) = id;
             store_id_put(s, COL_OUT_PREV_ADDR, r[0], r[2]);
-            cursor(b, K_BLOCK, h), cursor(b, K_OUT, r[0]), cursor(b, K_ADDR, next);
+            cursor(&f->pg, K_BLOCK, h), cursor(&f->pg, K_OUT, r[0]), cursor(&f->pg, K_ADDR, next);
             head = (head + 1) % KEY_AHEAD, have--, i++;
-            cursor(b, K_AKEY, i);
-            touched(b, 1);
+            cursor(&f->pg, K_AKEY, i);
+            touched_f(f, 1);
         }
         if (br) br->first_addr = next;
     }
     s->cols[COL_ADDR_KEY].rows = s->cols[COL_ADDR_LAST].rows = groups;
-    s->live.addresses = groups;
-    b->spilled += spilled_of(&b->addrout);
+    f->groups = groups; /* s->live is the chain side's: set once both are done */
+    f->spilled += spilled_of(&b->addrout);
     store_sort_free(&b->addrout);
     return 0;
+}
+
+/* The address side: the txid index (it needs the tx hashes only), addresses, the address
+ * index. Its errors in the serial order's: addresses', then the txid index's, then the address
+ * index's. */
+static void *addr_side(void *arg)
+{
+    fin *f = arg;
+    store_bulk *b = f->b;
+    store *s = b->s;
+    util_err txe = {0};
+    int txrc = f->mute_rc;
+    /* as the incremental path leaves them at its close: built in id order at the final size.
+     * Their pairs within a quarter of the budget: beside them are the chain side's sorters
+     * (13/20 at most) and this side's (6/20), with the address index built after this side's
+     * are freed. The builds drop their own pages. */
+    pass(&f->pg, 0, 0);
+    drop_mapped(b, &f->pg);
+    if (txrc)
+        txe = f->mute_err;
+    else
+        txrc = store_hindex_rebuild_muted(s, &s->txidx, &store_txidx_ops, b->n.txs, b->n.txs,
+                                          b->memory / 4, &txe);
+    lap(f, 6);
+    f->rc = addresses(f, &f->bad, &f->err);
+    lap(f, 5);
+    if (!f->rc && txrc) f->rc = txrc, f->err = txe;
+    if (!f->rc) {
+        crash_at(b, 6);
+        pass(&f->pg, 0, 0);
+        drop_mapped(b, &f->pg);
+        f->rc = store_hindex_rebuild_muted(s, &s->addridx, &store_addridx_ops, f->groups, f->groups,
+                                           b->memory / 4, &f->err);
+        lap(f, 6);
+    }
+    store_sort_free(&b->ad); /* (a failure may leave them) */
+    store_sort_free(&b->addrout);
+    store_sort_mem_free(&f->own);
+    return NULL;
 }
 
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
 {
     store *s = b->s;
     *bad_block = UINT64_MAX;
-    b->lap = util_now();
+    fin c = {.b = b, .pg = {.side = SIDE_CHAIN}, .sm = &b->sm, .lap = util_now()};
+    fin a = {.b = b, .pg = {.side = SIDE_ADDR}, .lap = c.lap};
+    a.sm = &a.own;
     int rc = tmpf_map(&b->prevouts, err);
     if (!rc) rc = tmpf_map(&b->addrkeys, err);
     if (rc) return rc;
     /* codes in place of an output id: unresolved, past the tx's outputs, spent twice */
     uint64_t codes[3] = {b->n.outputs, b->n.outputs + 1, b->n.outputs + 2};
-    if ((rc = resolve(b, codes, err))) return rc;
-    crash_at(b, 4);
-    if ((rc = validate(b, codes, bad_block, err))) return rc;
-    b->spilled += spilled_of(&b->byin);
+    atomic_int stop = 0;
+    c.stop = a.stop = &stop;
+    atomic_store(&b->tot.bytes, b->sm.bytes);
+    atomic_store(&b->tot.peak, b->sm.peak);
+    b->sm.total = a.own.total = &b->tot;
+    store_sort_move(&b->ad, &a.own);
+    a.mute_rc = store_hindex_mute_both(s, &a.mute_err);
+    pthread_t t;
+    int threaded = pthread_create(&t, NULL, addr_side, &a) == 0;
+    rc = resolve(&c, codes, err);
+    if (!rc) {
+        crash_at(b, 4);
+        rc = validate(&c, codes, bad_block, err);
+    }
+    c.spilled += spilled_of(&b->byin);
     store_sort_free(&b->byin);
-    lap(b, 4);
-    if ((rc = addresses(b, bad_block, err))) return rc;
-    lap(b, 5);
-    crash_at(b, 6);
-    /* as the incremental path leaves them at its close: built in id order at the final size;
-     * their pairs within half the budget (the sorts' scratch and spare buffer hold the rest) */
-    pass(b, 0, 0), drop_mapped(b); /* the builds drop their own pages */
-    if ((rc = store_hindex_build_both(s, s->live.txs, s->live.addresses, b->memory / 2, err)))
-        return rc;
+    if (!rc) lap(&c, 4);
+    if (rc) atomic_store(&stop, 1);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        addr_side(&a);
+    if (!a.mute_rc) s->redo_mute--;
+    b->spilled += c.spilled + a.spilled;
+    b->pg.drops += c.pg.drops + a.pg.drops;
+    if (c.pg.rss_anon_peak > b->pg.rss_anon_peak) b->pg.rss_anon_peak = c.pg.rss_anon_peak;
+    if (a.pg.rss_anon_peak > b->pg.rss_anon_peak) b->pg.rss_anon_peak = a.pg.rss_anon_peak;
+    /* the first error of the serial order: the chain side's (validate's in chain order) */
+    if (rc) return rc;
+    if (a.rc) {
+        *bad_block = a.bad;
+        *err = a.err;
+        return a.rc;
+    }
+    s->live.addresses = a.groups;
     if (store_blkmap_rebuild(s, s->live.blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
-    lap(b, 6);
+    lap(&c, 6);
     crash_at(b, 7);
     return 0;
 }

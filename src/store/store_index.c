@@ -207,50 +207,19 @@ int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, u
 /* The least limit a build takes: below it, passes over the keys multiply for little gain. */
 #define HINDEX_MIN_MEMORY ((uint64_t)1 << 16)
 
-typedef struct rebuild_job {
-    store *s;
-    uint64_t live, memory;
-    int rc;
-    util_err err;
-} rebuild_job;
-
-static void *rebuild_txidx(void *arg)
-{
-    rebuild_job *j = arg;
-    j->rc =
-        hindex_rebuild(j->s, &j->s->txidx, &store_txidx_ops, j->live, j->live, j->memory, &j->err);
-    return NULL;
-}
-
-int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, uint64_t memory,
-                            util_err *err)
+int store_hindex_mute_both(store *s, util_err *err)
 {
     int rc = hindex_before_rebuild(s, REDO_TXIDX, err);
     if (!rc) rc = hindex_before_rebuild(s, REDO_ADDRIDX, err);
-    if (rc) return rc;
-    s->redo_mute++;
-    /* the two builds run at once: the limit shared by their pairs (16 bytes a key each) */
-    uint64_t tx_memory = 0, addr_memory = 0;
-    if (memory) {
-        tx_memory =
-            (uint64_t)((double)memory * (double)txs / ((double)txs + (double)addresses + 1));
-        addr_memory = memory - tx_memory;
-        if (tx_memory < HINDEX_MIN_MEMORY) tx_memory = HINDEX_MIN_MEMORY;
-        if (addr_memory < HINDEX_MIN_MEMORY) addr_memory = HINDEX_MIN_MEMORY;
-    }
-    rebuild_job j = {s, txs, tx_memory, 0, {0}};
-    pthread_t t;
-    int threaded = pthread_create(&t, NULL, rebuild_txidx, &j) == 0;
-    if (!threaded) rebuild_txidx(&j);
-    rc = hindex_rebuild(s, &s->addridx, &store_addridx_ops, addresses, addresses, addr_memory, err);
-    if (threaded) pthread_join(t, NULL);
-    s->redo_mute--;
-    /* one after the other, the txid index's failure would have been the one reported */
-    if (j.rc) {
-        *err = j.err;
-        return j.rc;
-    }
+    if (!rc) s->redo_mute++;
     return rc;
+}
+
+int store_hindex_rebuild_muted(store *s, hindex *x, const idx_ops *ops, uint64_t live,
+                               uint64_t want, uint64_t memory, util_err *err)
+{
+    if (memory && memory < HINDEX_MIN_MEMORY) memory = HINDEX_MIN_MEMORY;
+    return hindex_rebuild(s, x, ops, live, want, memory, err);
 }
 
 /* ---------------- the index built in slot order ---------------- */

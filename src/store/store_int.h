@@ -482,13 +482,16 @@ int store_hindex_fill_sorted(uint64_t *slots, uint64_t cap, uint64_t n, const st
                              size_t budget, uint64_t *used, util_err *err);
 int store_hindex_build(store *s, hindex *x, const idx_ops *ops, uint64_t live, uint64_t want,
                        util_err *err);
-/* Both indexes rebuilt as store_hindex_build does, the txid index on a second thread: the
- * bulk import's last phase. memory (0: no limit) bounds the two builds' (hash, id) pairs
- * together, shared in proportion to their keys, and has the key columns' and the new tables'
- * pages taken out of the mapping as each pass is done with them, so that what is resident
- * does not grow with the chain. */
-int store_hindex_build_both(store *s, uint64_t txs, uint64_t addresses, uint64_t memory,
-                            util_err *err);
+/* Both indexes rebuilt as store_hindex_build does, for a caller that builds them beside other
+ * work on the store (the bulk import's finish): the redo log's part for both done and
+ * s->redo_mute taken (the caller gives it back once both are built); then each table,
+ * touching x and its files only (besides reading the key column). memory (0: no limit) bounds
+ * the build's (hash, id) pairs, and has the key column's and the new table's pages taken out
+ * of the mapping as each pass is done with them, so that what is resident does not grow with
+ * the chain. */
+int store_hindex_mute_both(store *s, util_err *err);
+int store_hindex_rebuild_muted(store *s, hindex *x, const idx_ops *ops, uint64_t live,
+                               uint64_t want, uint64_t memory, util_err *err);
 int store_hindex_open(store *s, hindex *x, const char *name, const idx_ops *ops, uint64_t live,
                       util_err *err);
 int store_hindex_insert(store *s, hindex *x, const idx_ops *ops, const uint8_t *key, uint64_t h,

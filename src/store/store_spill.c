@@ -18,21 +18,58 @@ enum { MIN_READ = 1024 };
 
 /* ---------------- in-memory sorts ---------------- */
 
-/* Stable LSD radix sort of n records of w words by bits [shift, shift + bits) of word kw;
- * tmp holds n records. Digits in which every key agrees are skipped. The result is in a. */
-static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int shift, int bits)
+enum { D = 8, R = 1 << D, MAXP = 8 }; /* radix digits: bits, values, passes at most */
+
+/* dst[c[digit]++] = each record of src, in order (stable). */
+static void scatter(const uint64_t *src, uint64_t *dst, size_t n, int w, int kw, int sh, size_t *c)
 {
-    enum { D = 8, R = 1 << D, MAXP = 8 };
+    /* fixed record sizes copied word by word: a memcpy call per record costs more than the
+     * scatter itself */
+    switch (w) {
+    case 3:
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t *r = src + i * 3;
+            uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 3;
+            d[0] = r[0], d[1] = r[1], d[2] = r[2];
+        }
+        break;
+    case 4:
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t *r = src + i * 4;
+            uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 4;
+            d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
+        }
+        break;
+    case 7:
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t *r = src + i * 7;
+            uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 7;
+            d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
+            d[4] = r[4], d[5] = r[5], d[6] = r[6];
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t *r = src + i * w;
+            memcpy(dst + c[(r[kw] >> sh) & (R - 1)]++ * w, r, w * sizeof *r);
+        }
+    }
+}
+
+/* Stable LSD radix sort of the n records at src by bits [shift, shift + bits) of word kw, dst
+ * holding n records. Digits in which every key agrees are skipped. Returns where the result
+ * is: src or dst. */
+static uint64_t *lsd(uint64_t *src, uint64_t *dst, size_t n, int w, int kw, int shift, int bits)
+{
     int passes = (bits + D - 1) / D;
     if (passes > MAXP) passes = MAXP;
     size_t cnt[MAXP][R];
     memset(cnt, 0, sizeof cnt);
     for (size_t i = 0; i < n; i++) {
-        uint64_t k = a[i * w + kw];
+        uint64_t k = src[i * w + kw];
         for (int p = 0; p < passes; p++)
             cnt[p][(k >> (shift + p * D)) & (R - 1)]++;
     }
-    uint64_t *src = a, *dst = tmp;
     for (int p = 0; p < passes; p++) {
         size_t *c = cnt[p];
         int trivial = 0;
@@ -45,42 +82,45 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int 
             c[d] = sum;
             sum += x;
         }
-        int sh = shift + p * D;
-        /* fixed record sizes copied word by word: a memcpy call per record costs more than
-         * the scatter itself */
-        switch (w) {
-        case 3:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * 3;
-                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 3;
-                d[0] = r[0], d[1] = r[1], d[2] = r[2];
-            }
-            break;
-        case 4:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * 4;
-                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 4;
-                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
-            }
-            break;
-        case 7:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * 7;
-                uint64_t *d = dst + c[(r[kw] >> sh) & (R - 1)]++ * 7;
-                d[0] = r[0], d[1] = r[1], d[2] = r[2], d[3] = r[3];
-                d[4] = r[4], d[5] = r[5], d[6] = r[6];
-            }
-            break;
-        default:
-            for (size_t i = 0; i < n; i++) {
-                const uint64_t *r = src + i * w;
-                memcpy(dst + c[(r[kw] >> sh) & (R - 1)]++ * w, r, w * sizeof *r);
-            }
-        }
+        scatter(src, dst, n, w, kw, shift + p * D, c);
         uint64_t *x = src;
         src = dst, dst = x;
     }
-    if (src != a) memcpy(a, src, n * w * sizeof *a);
+    return src;
+}
+
+/* Below this many records an LSD sort's passes stay in the caches anyway. */
+enum { MSD_MIN = 1 << 16 };
+
+/* Stable radix sort of n records of w words by bits [shift, shift + bits) of word kw; tmp
+ * holds n records; the result is in a. A large sort of three digits or more goes by its top
+ * digit first (one pass through memory into 256 buckets), then each bucket, a 256th of the
+ * records, by the lower digits (LSD) while it stays in the caches: one pass over main memory
+ * and the rest in cache, where LSD alone makes every pass over main memory. */
+static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n, int w, int kw, int shift, int bits)
+{
+    if (bits > MAXP * D) bits = MAXP * D;
+    if (bits < 3 * D || n < MSD_MIN) {
+        uint64_t *r = lsd(a, tmp, n, w, kw, shift, bits);
+        if (r != a) memcpy(a, r, n * w * sizeof *a);
+        return;
+    }
+    int low = bits - D, sh = shift + low;
+    size_t c[R + 1];
+    memset(c, 0, sizeof c);
+    for (size_t i = 0; i < n; i++)
+        c[((a[i * w + kw] >> sh) & (R - 1)) + 1]++;
+    for (int d = 0; d < R; d++)
+        c[d + 1] += c[d];
+    size_t at[R];
+    memcpy(at, c, sizeof at);
+    scatter(a, tmp, n, w, kw, sh, at);
+    for (int d = 0; d < R; d++) {
+        size_t m = c[d + 1] - c[d];
+        if (!m) continue;
+        uint64_t *into = a + c[d] * w, *r = lsd(tmp + c[d] * w, into, m, w, kw, shift, low);
+        if (r != into) memcpy(into, r, m * w * sizeof *a);
+    }
 }
 
 int store_sort_bits(uint64_t maxval)
@@ -91,18 +131,51 @@ int store_sort_bits(uint64_t maxval)
     return b;
 }
 
+static void account(store_sort_mem *m, int64_t delta)
+{
+    m->bytes += (uint64_t)delta;
+    if (m->bytes > m->peak) m->peak = m->bytes;
+    if (!m->total) return;
+    uint64_t now = atomic_fetch_add(&m->total->bytes, (uint64_t)delta) + (uint64_t)delta;
+    uint64_t p = atomic_load(&m->total->peak);
+    while (now > p && !atomic_compare_exchange_weak(&m->total->peak, &p, now))
+        ;
+}
+
+/* A buffer of words for the sort: the scratch, or the spare if the scratch is too small and
+ * the spare is not (pages already touched), or a fresh one. */
 static int scratch_for(store_sort_mem *m, size_t words, util_err *err)
 {
     if (words <= m->scratch_words) return 0;
+    account(m, -(int64_t)(m->scratch_words * sizeof *m->scratch));
     free(m->scratch);
-    m->bytes -= m->scratch_words * sizeof *m->scratch;
+    if (words <= m->spare_words) {
+        m->scratch = m->spare, m->scratch_words = m->spare_words;
+        m->spare = NULL, m->spare_words = 0;
+        return 0;
+    }
     m->scratch = malloc(words * sizeof *m->scratch);
     m->scratch_words = m->scratch ? words : 0;
     if (!m->scratch)
         return util_errf(err, UTIL_ENOMEM, "out of memory for a sort (%zu bytes)", words * 8);
-    m->bytes += words * sizeof *m->scratch;
-    if (m->bytes > m->peak) m->peak = m->bytes;
+    account(m, (int64_t)(words * sizeof *m->scratch));
     return 0;
+}
+
+/* A sealed sorter sorts no more: the scratch is kept as the spare (the larger of the two),
+ * where the next sorter's buffer or the next sort starts. */
+static void scratch_back(store_sort_mem *m)
+{
+    if (!m->scratch) return;
+    if (m->scratch_words > m->spare_words) {
+        uint64_t *p = m->spare;
+        size_t w = m->spare_words;
+        m->spare = m->scratch, m->spare_words = m->scratch_words;
+        m->scratch = p, m->scratch_words = w;
+    }
+    account(m, -(int64_t)(m->scratch_words * sizeof *m->scratch));
+    free(m->scratch);
+    m->scratch = NULL, m->scratch_words = 0;
 }
 
 /* By the whole 64-bit word kw when its values are uniform (hashes): a radix sort of the top
@@ -137,12 +210,6 @@ int store_sort_vec(store_sort_mem *m, uint64_t *a, size_t n, int w, int kw, int 
 }
 
 /* ---------------- the sorter ---------------- */
-
-static void account(store_sort_mem *m, int64_t delta)
-{
-    m->bytes += (uint64_t)delta;
-    if (m->bytes > m->peak) m->peak = m->bytes;
-}
 
 void store_sort_init(store_sort *ss, store_sort_mem *mem, const char *path, int w, int kw, int bits,
                      uint64_t budget)
@@ -414,10 +481,13 @@ int store_sort_seal(store_sort *ss, util_err *err)
     account(ss->mem, (int64_t)(ss->heap_cap * sizeof *ss->heap));
     if (!ss->nruns) { /* one run, in memory */
         ss->mem_left = ss->n;
-        return store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
+        rc = store_sort_vec(ss->mem, ss->buf, ss->n, ss->w, ss->kw, ss->bits, err);
+        scratch_back(ss->mem);
+        return rc;
     }
     if (ss->n && (rc = spill(ss, err))) return rc;
     free_buf(ss);
+    scratch_back(ss->mem);
     size_t fan = ss->cap / MIN_READ;
     if (fan < 3) fan = 3;
     if (ss->nruns > fan && (rc = reduce(ss, fan - 1, err))) return rc;
@@ -450,6 +520,23 @@ void store_sort_free(store_sort *ss)
         if (!ss->keep_file) unlink(ss->path);
     }
     ss->mem = NULL;
+}
+
+void store_sort_mem_free(store_sort_mem *m)
+{
+    account(m, -(int64_t)((m->scratch_words + m->spare_words) * sizeof(uint64_t)));
+    free(m->scratch);
+    free(m->spare);
+    m->scratch = m->spare = NULL;
+    m->scratch_words = m->spare_words = 0;
+}
+
+void store_sort_move(store_sort *ss, store_sort_mem *to)
+{
+    int64_t held = (int64_t)(ss->bcap * ss->w * sizeof *ss->buf + ss->runs_cap * sizeof *ss->runs);
+    account(ss->mem, -held);
+    account(to, held);
+    ss->mem = to;
 }
 
 static int open_file(store_sort *ss, int flags, util_err *err)

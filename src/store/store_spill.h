@@ -9,21 +9,31 @@
 #ifndef CT_STORE_SPILL_H
 #define CT_STORE_SPILL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../util/util.h"
 
-/* What the sorters of one bulk import share: the sort buffer (one, grown to the largest run,
- * since a fresh buffer per sort would fault and zero its pages again), the largest record
- * buffer a freed sorter gave back (the next sorter starts in it, for the same reason), and
- * the heap count. The caller frees scratch and spare. */
+/* The heap count of several store_sort_mem used at once (one per thread of the bulk import's
+ * finish): bytes held now and at most, over all of them. */
+typedef struct store_sort_total {
+    _Atomic uint64_t bytes, peak;
+} store_sort_total;
+
+/* What the sorters of one thread of a bulk import share: the sort buffer (one, grown to the
+ * largest run, since a fresh buffer per sort would fault and zero its pages again), the largest
+ * buffer given back (a freed sorter's record buffer, or the sort buffer once a sorter is
+ * sealed: the next sorter starts in it, and a sort takes it for its buffer, for the same
+ * reason), and the heap count. Not for two threads at once: each has its own, their counts
+ * summed in total (NULL: none). The caller frees scratch and spare. */
 typedef struct store_sort_mem {
     uint64_t *scratch;
     size_t scratch_words;
     uint64_t *spare;
     size_t spare_words;
     uint64_t bytes, peak; /* heap held by the sorters and the scratch, now and at most */
+    store_sort_total *total;
 } store_sort_mem;
 
 typedef struct store_sort_run {
@@ -75,6 +85,11 @@ int store_sort_seal(store_sort *ss, util_err *err);
  * error (a read of the temp file failed). */
 int store_sort_next(store_sort *ss, const uint64_t **rec, util_err *err);
 void store_sort_free(store_sort *ss);
+/* The sorter (not sealed) counted from now on in mem to, no longer in its own: it goes on in
+ * another thread. */
+void store_sort_move(store_sort *ss, store_sort_mem *to);
+/* The scratch and the spare freed (their count taken back). */
+void store_sort_mem_free(store_sort_mem *m);
 
 /* A resumable bulk import's checkpoint (store_bulk.c, docs/formats.md "bulk-resume"): the runs
  * spilled so far, each with the XXH3-64 of its bytes taken as it was written, and the count of
