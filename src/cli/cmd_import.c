@@ -335,6 +335,7 @@ int cmd_import(int argc, char **argv)
             for (int i = 0; i < STORE_BULK_PHASES; i++)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
             json_object_set_new(phases, "bulk_finish", bp);
+            json_object_set_new(phases, "bulk_blocks", json_real(r.bulk_blocks_seconds));
             json_object_set_new(j, "resumed_from",
                                 r.bulk_resumed ? json_string("blocks") : json_null());
             const store_bulk_mem *m = &r.bulk_mem;

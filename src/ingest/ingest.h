@@ -52,7 +52,8 @@ typedef struct ingest_result {
     double scan_seconds, wait_seconds, append_seconds, commit_seconds;
     int bulk; /* the bulk path filled the empty store (else block by block) */
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
-    store_bulk_mem bulk_mem;                /* and its memory */
+    double bulk_blocks_seconds; /* the bulk path's block loop: parser start to the last block in */
+    store_bulk_mem bulk_mem;    /* and its memory */
     int bulk_resumed;     /* from a killed bulk import's checkpoint: no block parsed or added */
     char bulk_note[1024]; /* that, or why a checkpoint found was not used; "" if neither */
     uint64_t commits;     /* store commits made */

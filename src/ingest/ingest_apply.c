@@ -27,6 +27,7 @@ int ingest_commit(store *s, const ingest_opts *o, ingest_result *r, util_err *er
 
 typedef struct slot {
     btc_block blk;
+    store_bulk_prep prep; /* the bulk path's share of the work, done on the parser thread */
     uint8_t *buf;
     size_t buf_cap;
     int64_t seq; /* which path position this slot holds, -1 if none */
@@ -45,6 +46,7 @@ typedef struct pipeline {
     btc_net net;
     uint64_t total_bytes; /* of the n blocks, for the ETA */
     unsigned parse_flags;
+    int bulk_prep; /* parsers also make each block's store_bulk_prep */
     slot ring[RING];
     pthread_mutex_t mu;
     pthread_cond_t ready, space;
@@ -77,6 +79,7 @@ static void parse_one(pipeline *pl, slot *sl, size_t i)
     if (!sl->rc && memcmp(sl->blk.hdr.hash, h->hash, 32))
         sl->rc = util_errf(&sl->err, UTIL_EFORMAT,
                            "the record changed since its header was read (rewritten?)");
+    if (!sl->rc && pl->bulk_prep) sl->rc = store_bulk_prepare(&sl->prep, &sl->blk, &sl->err);
     if (sl->rc)
         util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path, (unsigned long long)h->off);
 }
@@ -164,9 +167,10 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
             break;
         }
         const hdr *h = &pl->t->h[pl->path[i]];
-        rc = bulk ? store_bulk_add_block(bulk, &sl->blk, h->work, btc_subsidy(h->height, pl->net),
-                                         err)
-                  : store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
+        int64_t subsidy = btc_subsidy(h->height, pl->net);
+        rc = bulk ? store_bulk_add_prepared(bulk, &sl->blk, pl->bulk_prep ? &sl->prep : NULL,
+                                            h->work, subsidy, err)
+                  : store_append_block(s, &sl->blk, h->work, subsidy, err);
         r->append_seconds += util_now() - w1;
         if (rc) {
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
@@ -220,6 +224,7 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (bulk && !resumed) r->bulk_blocks_seconds = util_now() - t0;
     /* every block in: made durable, so that a kill from here on resumes at this point */
     if (bulk && !rc && !resumed && !r->stopped) rc = store_bulk_checkpoint(bulk, err);
     if (bulk && (!rc || r->blocks_added)) {
@@ -377,6 +382,7 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
         if (note) snprintf(r->bulk_note, sizeof r->bulk_note, "%s", note);
     }
     r->bulk = bulk != NULL;
+    pl->bulk_prep = bulk != NULL;
     if (!rc) rc = apply_path(s, pl, o, always_commit, bulk, r, err);
     store_bulk_free(bulk);
     pthread_mutex_destroy(&pl->mu);
@@ -384,6 +390,7 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
     pthread_cond_destroy(&pl->space);
     for (int i = 0; i < RING; i++) {
         btc_block_free(&pl->ring[i].blk);
+        store_bulk_prep_free(&pl->ring[i].prep);
         free(pl->ring[i].buf);
     }
 done:
