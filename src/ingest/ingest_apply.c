@@ -46,7 +46,8 @@ typedef struct pipeline {
     btc_net net;
     uint64_t total_bytes; /* of the n blocks, for the ETA */
     unsigned parse_flags;
-    int bulk_prep; /* parsers also make each block's store_bulk_prep */
+    int bulk_prep;  /* parsers also make each block's store_bulk_prep */
+    store_bulk *pf; /* the bulk import whose pages the parsers populate between blocks */
     slot ring[RING];
     pthread_mutex_t mu;
     pthread_cond_t ready, space;
@@ -91,6 +92,14 @@ static void *parse_worker(void *arg)
     while (!pl->stop && pl->next_parse < pl->n) {
         size_t i = pl->next_parse;
         if (i >= pl->applied + RING) {
+            /* ahead of the appending thread: take some of its work (store_bulk_assist) */
+            if (pl->pf) {
+                pthread_mutex_unlock(&pl->mu);
+                int did = store_bulk_assist(pl->pf);
+                pthread_mutex_lock(&pl->mu);
+                /* what changed while unlocked is seen again, not waited for */
+                if (did || pl->stop || i < pl->applied + RING) continue;
+            }
             pthread_cond_wait(&pl->space, &pl->mu);
             continue;
         }
@@ -101,6 +110,11 @@ static void *parse_worker(void *arg)
         pthread_mutex_lock(&pl->mu);
         sl->seq = (int64_t)i;
         pthread_cond_broadcast(&pl->ready);
+        if (pl->pf) {
+            pthread_mutex_unlock(&pl->mu);
+            store_bulk_assist(pl->pf);
+            pthread_mutex_lock(&pl->mu);
+        }
     }
     pthread_mutex_unlock(&pl->mu);
     return NULL;
@@ -144,11 +158,19 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
     if (resumed) threads = 0;
+    if (bulk && !resumed && threads > 0) {
+        store_bulk_assist_begin(bulk);
+        pl->pf = bulk;
+    }
     pthread_t tids[16];
     int started = 0;
     for (int i = 0; i < threads; i++)
         if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
-    if (!started && !resumed) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
+    if (!started && !resumed) {
+        store_bulk_assist_end(pl->pf);
+        pl->pf = NULL;
+        return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
+    }
     double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0, commit_cost = 0;
     int rc = 0;
     size_t uncommitted = 0;
@@ -156,8 +178,15 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         slot *sl = &pl->ring[i % RING];
         double w0 = util_now();
         pthread_mutex_lock(&pl->mu);
-        while (sl->seq != (int64_t)i)
+        while (sl->seq != (int64_t)i) {
+            if (pl->pf) { /* waiting for the parsers: take back some of their share */
+                pthread_mutex_unlock(&pl->mu);
+                int did = store_bulk_assist(pl->pf);
+                pthread_mutex_lock(&pl->mu);
+                if (did || sl->seq == (int64_t)i) continue;
+            }
             pthread_cond_wait(&pl->ready, &pl->mu);
+        }
         pthread_mutex_unlock(&pl->mu);
         double w1 = util_now();
         r->wait_seconds += w1 - w0;
@@ -224,6 +253,8 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (pl->pf) store_bulk_assist_end(pl->pf);
+    pl->pf = NULL;
     if (bulk && !resumed) r->bulk_blocks_seconds = util_now() - t0;
     /* every block in: made durable, so that a kill from here on resumes at this point */
     if (bulk && !rc && !resumed && !r->stopped) rc = store_bulk_checkpoint(bulk, err);

@@ -131,6 +131,13 @@ int store_bulk_prepare(store_bulk_prep *p, const btc_block *blk, util_err *err);
 void store_bulk_prep_free(store_bulk_prep *p);
 int store_bulk_add_prepared(store_bulk *b, const btc_block *blk, const store_bulk_prep *p,
                             unsigned __int128 chainwork, int64_t max_subsidy, util_err *err);
+/* Between store_bulk_assist_begin and store_bulk_assist_end (both on the thread adding the
+ * blocks: begin before the other threads start, end after they stopped), the pages the block
+ * loop is about to write are queued instead of populated by it, and store_bulk_assist (any
+ * thread, as often as it likes) populates what is queued; it returns how many pieces it did. */
+void store_bulk_assist_begin(store_bulk *b);
+int store_bulk_assist(store_bulk *b);
+void store_bulk_assist_end(store_bulk *b);
 int store_bulk_checkpoint(store_bulk *b, util_err *err);
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err);
 void store_bulk_free(store_bulk *b);

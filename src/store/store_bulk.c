@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,15 @@ static void tmpf_close(tmpf *t)
 enum { SH_TX = 2, SH_IN = 5, SH_AD = 3, SH_SPENT = 5, SH_BYIN = 5, SH_ADDROUT = 5 };
 enum { TXW = 7 }; /* words of a tx record and of an input record */
 
+/* Pages populated for the block loop by the parser threads (store_bulk_assist): pieces of
+ * PF_PIECE bytes, the sort buffers kept PF_AHEAD bytes ahead of their records. */
+enum { PF_Q = 512, PF_PIECE = 4 << 20, PF_AHEAD = 32 << 20 };
+typedef struct pf_item {
+    uint8_t *p;
+    size_t n;
+    uint64_t moves; /* of a sort buffer: store_sort_mem.moves when posted; else UINT64_MAX */
+} pf_item;
+
 struct store_bulk {
     store *s;
     uint64_t memory; /* the budget */
@@ -119,6 +129,13 @@ struct store_bulk {
     tmpf prevouts;       /* PREVOUT_BYTES per input, every input */
     tmpf addrkeys;       /* btc_addr per addressed output */
     store_bulk_prep own; /* a block's prep when the caller gives none */
+    /* between store_bulk_assist_begin and _end: pages for other threads to populate */
+    int pf_on;
+    pthread_mutex_t pf_mu; /* the queue */
+    pthread_mutex_t mv_mu; /* a sort buffer neither moves nor is populated by another holder */
+    pf_item pf_q[PF_Q];
+    size_t pf_head, pf_tail;
+    size_t pf_sort_end[3]; /* bytes of the tx, in, ad buffers posted or written */
     double phase_s[STORE_BULK_PHASES];
     double lap;             /* util_now() at the end of the last phase timed */
     uint64_t rss_anon_peak; /* RssAnon seen at a phase end or a look at the mapped pages */
@@ -568,6 +585,7 @@ void store_bulk_free(store_bulk *b)
     tmpf_close(&b->addrkeys);
     free(b->subsidy);
     store_bulk_prep_free(&b->own);
+    store_bulk_assist_end(b);
     free(b->sm.scratch);
     free(b->sm.spare);
     char path[4300];
@@ -658,6 +676,94 @@ void store_bulk_prep_free(store_bulk_prep *p)
     memset(p, 0, sizeof *p);
 }
 
+/* ---------------- populating pages on the parser threads ---------------- */
+
+/* The block loop's thread spent about half its time in the kernel, first touching pages: the
+ * columns' (MADV_POPULATE_WRITE ahead of the rows) and the sort buffers' (a fault per page as
+ * records are pushed). Both are posted here instead, in pieces, and populated by the parser
+ * threads between blocks (store_bulk_assist), which on two cores have time to spare while
+ * the loop's thread is the bottleneck. Advice only: a piece not yet populated when written
+ * is faulted in by the writer, as before. */
+static void pf_post(store_bulk *b, uint8_t *p, size_t n, uint64_t moves)
+{
+    pthread_mutex_lock(&b->pf_mu);
+    while (n) {
+        size_t k = n < PF_PIECE ? n : PF_PIECE;
+        if (b->pf_tail - b->pf_head == PF_Q) break; /* full: the writer faults them in */
+        b->pf_q[b->pf_tail++ % PF_Q] = (pf_item){p, k, moves};
+        p += k, n -= k;
+    }
+    pthread_mutex_unlock(&b->pf_mu);
+}
+
+static void pf_column(void *ctx, uint8_t *p, size_t n)
+{
+    pf_post(ctx, p, n, UINT64_MAX);
+}
+
+/* After a block: each loop sorter's buffer posted up to PF_AHEAD bytes past its records,
+ * within what is allocated. */
+static void pf_sorters(store_bulk *b)
+{
+    store_sort *ss[3] = {&b->tx, &b->in, &b->ad};
+    for (int i = 0; i < 3; i++) {
+        size_t rec = (size_t)ss[i]->w * sizeof(uint64_t);
+        size_t used = ss[i]->n * rec, alloc = ss[i]->bcap * rec, *end = &b->pf_sort_end[i];
+        if (*end < used) *end = used;
+        if (*end >= used + PF_AHEAD / 2 || *end >= alloc) continue;
+        size_t to = used + PF_AHEAD < alloc ? used + PF_AHEAD : alloc;
+        pf_post(b, (uint8_t *)ss[i]->buf + *end, to - *end, b->sm.moves);
+        *end = to;
+    }
+}
+
+void store_bulk_assist_begin(store_bulk *b)
+{
+    if (!b || b->resumed || b->pf_on) return;
+    pthread_mutex_init(&b->pf_mu, NULL);
+    pthread_mutex_init(&b->mv_mu, NULL);
+    b->pf_head = b->pf_tail = 0;
+    b->sm.move_lock = &b->mv_mu;
+    for (int c = 0; c < NCOLS; c++)
+        if (b->s->cols[c].base) b->s->cols[c].populate = pf_column, b->s->cols[c].populate_ctx = b;
+    b->pf_on = 1;
+}
+
+void store_bulk_assist_end(store_bulk *b)
+{
+    if (!b || !b->pf_on) return;
+    for (int c = 0; c < NCOLS; c++)
+        b->s->cols[c].populate = NULL, b->s->cols[c].populate_ctx = NULL;
+    b->sm.move_lock = NULL;
+    pthread_mutex_destroy(&b->pf_mu);
+    pthread_mutex_destroy(&b->mv_mu);
+    b->pf_on = 0;
+}
+
+int store_bulk_assist(store_bulk *b)
+{
+    int done = 0;
+    for (;;) {
+        pthread_mutex_lock(&b->pf_mu);
+        if (b->pf_head == b->pf_tail) {
+            pthread_mutex_unlock(&b->pf_mu);
+            return done;
+        }
+        pf_item it = b->pf_q[b->pf_head++ % PF_Q];
+        pthread_mutex_unlock(&b->pf_mu);
+#ifdef MADV_POPULATE_WRITE
+        if (it.moves == UINT64_MAX) {
+            madvise(it.p, it.n, MADV_POPULATE_WRITE);
+        } else {
+            pthread_mutex_lock(&b->mv_mu);
+            if (it.moves == b->sm.moves) madvise(it.p, it.n, MADV_POPULATE_WRITE);
+            pthread_mutex_unlock(&b->mv_mu);
+        }
+#endif
+        done++;
+    }
+}
+
 int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
                          int64_t max_subsidy, util_err *err)
 {
@@ -690,6 +796,7 @@ int store_bulk_add_prepared(store_bulk *b, const btc_block *blk, const store_bul
     if ((rc = store_sort_check(&b->tx, err)) || (rc = store_sort_check(&b->in, err)) ||
         (rc = store_sort_check(&b->ad, err)))
         return rc;
+    if (b->pf_on) pf_sorters(b);
     touched(b, blk->n_in + blk->n_out);
     return 0;
 }

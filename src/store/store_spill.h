@@ -9,6 +9,7 @@
 #ifndef CT_STORE_SPILL_H
 #define CT_STORE_SPILL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@ typedef struct store_sort_mem {
     uint64_t *spare;
     size_t spare_words;
     uint64_t bytes, peak; /* heap held by the sorters and the scratch, now and at most */
+    /* When set, held while a record buffer is reallocated, and moves counts the
+     * reallocations: another thread populating a buffer's pages ahead of the pushes
+     * (store_bulk.c) holds it too and skips a range of a buffer that moved since. */
+    pthread_mutex_t *move_lock;
+    uint64_t moves;
 } store_sort_mem;
 
 typedef struct store_sort_run {
