@@ -337,6 +337,7 @@ int cmd_import(int argc, char **argv)
             for (int i = 0; i < STORE_BULK_PHASES; i++)
                 json_object_set_new(bp, store_bulk_phase_names[i], json_real(r.bulk_seconds[i]));
             json_object_set_new(phases, "bulk_finish", bp);
+            json_object_set_new(phases, "bulk_blocks", json_real(r.bulk_blocks_seconds));
             json_object_set_new(j, "resumed_from",
                                 r.bulk_resumed == 1   ? json_string("blocks")
                                 : r.bulk_resumed == 2 ? json_string("block_loop")

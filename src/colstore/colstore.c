@@ -128,7 +128,10 @@ static void populate_ahead(colstore_col *c, size_t need)
     size_t ahead = need / 4 > COLSTORE_GROW_MIN ? need / 4 : COLSTORE_GROW_MIN;
     size_t end = (need + ahead + page - 1) & ~(page - 1);
     if (end > c->mapped) end = c->mapped & ~(page - 1);
-    if (end > start) madvise(c->base + start, end - start, MADV_POPULATE_WRITE);
+    if (end > start && c->populate)
+        c->populate(c->populate_ctx, c->base + start, end - start);
+    else if (end > start)
+        madvise(c->base + start, end - start, MADV_POPULATE_WRITE);
     c->populated = end > need ? end : need;
 #else
     (void)c, (void)need;

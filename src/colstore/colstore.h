@@ -34,6 +34,11 @@ typedef struct colstore_col {
     size_t mapped;    /* bytes of the file mapped at base */
     size_t populated; /* bytes below which the mapping was populated by colstore_col_reserve */
     uint64_t rows;    /* rows in use; the caller's to keep */
+    /* When set, colstore_col_reserve hands the range it would populate (whole pages inside
+     * the mapping, which never moves) to populate(populate_ctx, ...) instead of populating it
+     * itself: another thread may do it (the caller's advice; nothing depends on it). */
+    void (*populate)(void *ctx, uint8_t *p, size_t n);
+    void *populate_ctx;
 } colstore_col;
 
 /* Grow the file fd (named path, for errors) so that bytes [from, to) are allocated on disk,

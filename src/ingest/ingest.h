@@ -54,6 +54,7 @@ typedef struct ingest_result {
     double scan_seconds, wait_seconds, append_seconds, commit_seconds;
     int bulk; /* the bulk path filled the empty store (else block by block) */
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
+    double bulk_blocks_seconds; /* the bulk path's block loop: parser start to the last block in */
     store_bulk_mem bulk_mem;                /* and its memory */
     int bulk_resumed; /* from a killed bulk import's checkpoint: 1 after the block loop (no block
                          parsed or added), 2 in it (the blocks after it added) */

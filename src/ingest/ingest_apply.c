@@ -27,6 +27,7 @@ int ingest_commit(store *s, const ingest_opts *o, ingest_result *r, util_err *er
 
 typedef struct slot {
     btc_block blk;
+    store_bulk_prep prep; /* the bulk path's share of the work, done on the parser thread */
     uint8_t *buf;
     size_t buf_cap;
     int64_t seq; /* which path position this slot holds, -1 if none */
@@ -47,6 +48,8 @@ typedef struct pipeline {
     btc_net net;
     uint64_t total_bytes; /* of the n blocks, for the ETA */
     unsigned parse_flags;
+    int bulk_prep;  /* parsers also make each block's store_bulk_prep */
+    store_bulk *pf; /* the bulk import whose pages the parsers populate between blocks */
     slot ring[RING];
     pthread_mutex_t mu;
     pthread_cond_t ready, space;
@@ -79,6 +82,7 @@ static void parse_one(pipeline *pl, slot *sl, size_t i)
     if (!sl->rc && memcmp(sl->blk.hdr.hash, h->hash, 32))
         sl->rc = util_errf(&sl->err, UTIL_EFORMAT,
                            "the record changed since its header was read (rewritten?)");
+    if (!sl->rc && pl->bulk_prep) sl->rc = store_bulk_prepare(&sl->prep, &sl->blk, &sl->err);
     if (sl->rc)
         util_err_prefix(&sl->err, "%s: block at offset %llu", bf->path, (unsigned long long)h->off);
 }
@@ -90,6 +94,14 @@ static void *parse_worker(void *arg)
     while (!pl->stop && pl->next_parse < pl->n) {
         size_t i = pl->next_parse;
         if (i >= pl->applied + RING) {
+            /* ahead of the appending thread: take some of its work (store_bulk_assist) */
+            if (pl->pf) {
+                pthread_mutex_unlock(&pl->mu);
+                int did = store_bulk_assist(pl->pf);
+                pthread_mutex_lock(&pl->mu);
+                /* what changed while unlocked is seen again, not waited for */
+                if (did || pl->stop || i < pl->applied + RING) continue;
+            }
             pthread_cond_wait(&pl->space, &pl->mu);
             continue;
         }
@@ -100,6 +112,11 @@ static void *parse_worker(void *arg)
         pthread_mutex_lock(&pl->mu);
         sl->seq = (int64_t)i;
         pthread_cond_broadcast(&pl->ready);
+        if (pl->pf) {
+            pthread_mutex_unlock(&pl->mu);
+            store_bulk_assist(pl->pf);
+            pthread_mutex_lock(&pl->mu);
+        }
     }
     pthread_mutex_unlock(&pl->mu);
     return NULL;
@@ -147,11 +164,19 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
     if (resumed) threads = 0;
+    if (bulk && !resumed && threads > 0) {
+        store_bulk_assist_begin(bulk);
+        pl->pf = bulk;
+    }
     pthread_t tids[16];
     int started = 0;
     for (int i = 0; i < threads; i++)
         if (pthread_create(&tids[i], NULL, parse_worker, pl) == 0) started++;
-    if (!started && !resumed) return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
+    if (!started && !resumed) {
+        store_bulk_assist_end(pl->pf);
+        pl->pf = NULL;
+        return util_errf(err, UTIL_ENOMEM, "cannot start parser threads");
+    }
     double t0 = util_now(), last_commit = t0, last_draw = t0, last_look = t0, commit_cost = 0;
     double last_ckpt = t0, ckpt_cost = 0;
     int rc = 0;
@@ -160,8 +185,15 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
         slot *sl = &pl->ring[i % RING];
         double w0 = util_now();
         pthread_mutex_lock(&pl->mu);
-        while (sl->seq != (int64_t)i)
+        while (sl->seq != (int64_t)i) {
+            if (pl->pf) { /* waiting for the parsers: take back some of their share */
+                pthread_mutex_unlock(&pl->mu);
+                int did = store_bulk_assist(pl->pf);
+                pthread_mutex_lock(&pl->mu);
+                if (did || sl->seq == (int64_t)i) continue;
+            }
             pthread_cond_wait(&pl->ready, &pl->mu);
+        }
         pthread_mutex_unlock(&pl->mu);
         double w1 = util_now();
         r->wait_seconds += w1 - w0;
@@ -171,9 +203,10 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
             break;
         }
         const hdr *h = &pl->t->h[pl->path[i]];
-        rc = bulk ? store_bulk_add_block(bulk, &sl->blk, h->work, btc_subsidy(h->height, pl->net),
-                                         err)
-                  : store_append_block(s, &sl->blk, h->work, btc_subsidy(h->height, pl->net), err);
+        int64_t subsidy = btc_subsidy(h->height, pl->net);
+        rc = bulk ? store_bulk_add_prepared(bulk, &sl->blk, pl->bulk_prep ? &sl->prep : NULL,
+                                            h->work, subsidy, err)
+                  : store_append_block(s, &sl->blk, h->work, subsidy, err);
         r->append_seconds += util_now() - w1;
         if (rc) {
             util_err_prefix(err, "%s: block at offset %llu", pl->fl->files[h->file].path,
@@ -242,6 +275,9 @@ static int apply_path(store *s, pipeline *pl, const ingest_opts *o, int always_c
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (pl->pf) store_bulk_assist_end(pl->pf);
+    pl->pf = NULL;
+    if (bulk && !resumed) r->bulk_blocks_seconds = util_now() - t0;
     /* every block in: made durable, so that a kill from here on resumes at this point */
     if (bulk && !rc && !resumed && !r->stopped) rc = store_bulk_checkpoint(bulk, 1, err);
     if (bulk && (!rc || r->blocks_added)) {
@@ -399,6 +435,7 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
         if (note) snprintf(r->bulk_note, sizeof r->bulk_note, "%s", note);
     }
     r->bulk = bulk != NULL;
+    pl->bulk_prep = bulk != NULL;
     if (!rc) rc = apply_path(s, pl, o, always_commit, bulk, r, err);
     store_bulk_free(bulk);
     pthread_mutex_destroy(&pl->mu);
@@ -406,6 +443,7 @@ int ingest_apply_best(store *s, const file_list *fl, const tree *t, btc_net net,
     pthread_cond_destroy(&pl->space);
     for (int i = 0; i < RING; i++) {
         btc_block_free(&pl->ring[i].blk);
+        store_bulk_prep_free(&pl->ring[i].prep);
         free(pl->ring[i].buf);
     }
 done:

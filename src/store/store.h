@@ -114,6 +114,34 @@ uint64_t store_bulk_blocks(const store_bulk *b);  /* blocks added so far, restor
 const char *store_bulk_note(const store_bulk *b); /* NULL, or a line for the user */
 int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
                          int64_t max_subsidy, util_err *err);
+/* What store_bulk_add_block needs of a block that depends on no other block, made apart by
+ * store_bulk_prepare (thread-safe: the parser threads make it) so that the one thread adding
+ * blocks in chain order does less: the inputs' outpoints and the outputs' addresses as the
+ * temp files take them (one write each per block), the addresses' key hashes, the nulldata
+ * payloads. The caller owns it: zeroed to start, reused block after block, then
+ * store_bulk_prep_free. store_bulk_add_prepared is store_bulk_add_block with the block's
+ * prep (made from that very block; the same bytes result). */
+typedef struct store_bulk_prep {
+    uint32_t n_in, n_out, n_addr, n_nd; /* of the block; addressed and nulldata outputs */
+    uint8_t *prevouts;                  /* 36 bytes per input: txid, vout (LE) */
+    uint8_t *addrs;                     /* a btc_addr per addressed output */
+    uint64_t *key_hash;                 /* per addressed output */
+    uint8_t *nd;                        /* the nulldata payloads, back to back */
+    uint32_t *nd_len;                   /* per nulldata output */
+    uint64_t nd_script_bytes;           /* the nulldata outputs' script bytes */
+    size_t cap_in, cap_addr, cap_hash, cap_nd, cap_nd_bytes;
+} store_bulk_prep;
+int store_bulk_prepare(store_bulk_prep *p, const btc_block *blk, util_err *err);
+void store_bulk_prep_free(store_bulk_prep *p);
+int store_bulk_add_prepared(store_bulk *b, const btc_block *blk, const store_bulk_prep *p,
+                            unsigned __int128 chainwork, int64_t max_subsidy, util_err *err);
+/* Between store_bulk_assist_begin and store_bulk_assist_end (both on the thread adding the
+ * blocks: begin before the other threads start, end after they stopped), the pages the block
+ * loop is about to write are queued instead of populated by it, and store_bulk_assist (any
+ * thread, as often as it likes) populates what is queued; it returns how many pieces it did. */
+void store_bulk_assist_begin(store_bulk *b);
+int store_bulk_assist(store_bulk *b);
+void store_bulk_assist_end(store_bulk *b);
 int store_bulk_checkpoint(store_bulk *b, int final, util_err *err);
 int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err);
 void store_bulk_free(store_bulk *b);

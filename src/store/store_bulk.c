@@ -96,6 +96,13 @@ static int tmpf_write(tmpf *t, const void *p, size_t n, util_err *err)
         int rc = tmpf_flush(t, err);
         if (rc) return rc;
     }
+    if (n >= TMPF_BUF) { /* a block's worth larger than the buffer: written as it is */
+        XXH3_64bits_update(t->h, p, n);
+        if (colstore_pwrite_all(t->fd, p, n, t->bytes) != 0)
+            return util_errf(err, UTIL_EIO, "%s: write failed: %s", t->path, strerror(errno));
+        t->bytes += n;
+        return 0;
+    }
     memcpy(t->buf + t->blen, p, n);
     t->blen += n;
     t->bytes += n;
@@ -180,6 +187,15 @@ typedef struct pager {
     uint64_t rss_anon_peak;    /* RssAnon seen at a phase end or a look at the mapped pages */
 } pager;
 
+/* Pages populated for the block loop by the parser threads (store_bulk_assist): pieces of
+ * PF_PIECE bytes, the sort buffers kept PF_AHEAD bytes ahead of their records. */
+enum { PF_Q = 512, PF_PIECE = 4 << 20, PF_AHEAD = 32 << 20 };
+typedef struct pf_item {
+    uint8_t *p;
+    size_t n;
+    uint64_t moves; /* of a sort buffer: store_sort_mem.moves when posted; else UINT64_MAX */
+} pf_item;
+
 struct store_bulk {
     store *s;
     uint64_t memory; /* the budget */
@@ -196,10 +212,16 @@ struct store_bulk {
     uint64_t spilled;                /* bytes written to the sorters' temp files */
     int64_t *subsidy;
     size_t subsidy_cap;
-    tmpf prevouts; /* PREVOUT_BYTES per input, every input */
-    tmpf addrkeys; /* btc_addr per addressed output */
-    uint8_t *nd;
-    size_t nd_cap;
+    tmpf prevouts;       /* PREVOUT_BYTES per input, every input */
+    tmpf addrkeys;       /* btc_addr per addressed output */
+    store_bulk_prep own; /* a block's prep when the caller gives none */
+    /* between store_bulk_assist_begin and _end: pages for other threads to populate */
+    int pf_on;
+    pthread_mutex_t pf_mu; /* the queue */
+    pthread_mutex_t mv_mu; /* a sort buffer neither moves nor is populated by another holder */
+    pf_item pf_q[PF_Q];
+    size_t pf_head, pf_tail;
+    size_t pf_sort_end[3]; /* bytes of the tx, in, ad buffers posted or written */
     store_sort_total tot; /* the heap count over both threads of the finish */
     double phase_s[STORE_BULK_PHASES];
     pager pg; /* the block loop's; the finish's two add their counts to it */
@@ -956,10 +978,11 @@ void store_bulk_free(store_bulk *b)
     tmpf_close(&b->prevouts);
     tmpf_close(&b->addrkeys);
     free(b->subsidy);
-    free(b->nd);
     free(b->rbuf);
     for (int c = 0; c < NCOLS; c++)
         XXH3_freeState(b->colh[c]);
+    store_bulk_prep_free(&b->own);
+    store_bulk_assist_end(b);
     free(b->sm.scratch);
     free(b->sm.spare);
     char path[4300];
@@ -997,19 +1020,182 @@ static int block_error(store *s, const uint8_t hash[32], uint64_t height, util_e
     return util_err_prefix(err, "block %s (height %llu)", hex, (unsigned long long)height);
 }
 
-static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
-                     int64_t max_subsidy, util_err *err);
+static int add_block(store_bulk *b, const btc_block *blk, const store_bulk_prep *p,
+                     unsigned __int128 chainwork, int64_t max_subsidy, util_err *err);
+
+static int grow(void **a, size_t *cap, size_t need, size_t size, util_err *err)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*a, c * size);
+    if (!q) return util_errf(err, UTIL_ENOMEM, "out of memory for a block");
+    *a = q, *cap = c;
+    return 0;
+}
+
+int store_bulk_prepare(store_bulk_prep *p, const btc_block *blk, util_err *err)
+{
+    p->n_in = p->n_out = p->n_addr = p->n_nd = 0;
+    uint32_t n_addr = 0, n_nd = 0;
+    uint64_t nd_bytes = 0;
+    for (uint32_t k = 0; k < blk->n_out; k++) {
+        const btc_txout *o = &blk->outs[k];
+        n_addr += o->addr.kind != 0;
+        if (o->type == BTC_NULLDATA) n_nd++, nd_bytes += o->script_len;
+    }
+    int rc = grow((void **)&p->prevouts, &p->cap_in, blk->n_in, PREVOUT_BYTES, err);
+    if (!rc) rc = grow((void **)&p->addrs, &p->cap_addr, n_addr, sizeof(btc_addr), err);
+    if (!rc) rc = grow((void **)&p->key_hash, &p->cap_hash, n_addr, sizeof *p->key_hash, err);
+    if (!rc) rc = grow((void **)&p->nd_len, &p->cap_nd, n_nd, sizeof *p->nd_len, err);
+    if (!rc) rc = grow((void **)&p->nd, &p->cap_nd_bytes, (size_t)nd_bytes, 1, err);
+    if (rc) return rc;
+    uint8_t *po = p->prevouts;
+    for (uint32_t k = 0; k < blk->n_in; k++, po += PREVOUT_BYTES) {
+        const btc_txin *in = &blk->ins[k];
+        memcpy(po, in->prev_txid, 32);
+        po[32] = (uint8_t)in->prev_vout, po[33] = (uint8_t)(in->prev_vout >> 8);
+        po[34] = (uint8_t)(in->prev_vout >> 16), po[35] = (uint8_t)(in->prev_vout >> 24);
+    }
+    btc_addr *ad = (btc_addr *)p->addrs;
+    size_t at = 0;
+    for (uint32_t k = 0; k < blk->n_out; k++) {
+        const btc_txout *o = &blk->outs[k];
+        if (o->addr.kind) {
+            ad[p->n_addr] = o->addr;
+            p->key_hash[p->n_addr++] = store_key_hash((const uint8_t *)&o->addr, sizeof o->addr);
+        }
+        if (o->type == BTC_NULLDATA) {
+            size_t n = btc_nulldata_payload(o->script, o->script_len, p->nd + at);
+            p->nd_len[p->n_nd++] = (uint32_t)n;
+            at += n;
+        }
+    }
+    p->n_in = blk->n_in, p->n_out = blk->n_out;
+    p->nd_script_bytes = nd_bytes;
+    return 0;
+}
+
+void store_bulk_prep_free(store_bulk_prep *p)
+{
+    free(p->prevouts);
+    free(p->addrs);
+    free(p->key_hash);
+    free(p->nd);
+    free(p->nd_len);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---------------- populating pages on the parser threads ---------------- */
+
+/* The block loop's thread spent about half its time in the kernel, first touching pages: the
+ * columns' (MADV_POPULATE_WRITE ahead of the rows) and the sort buffers' (a fault per page as
+ * records are pushed). Both are posted here instead, in pieces, and populated by the parser
+ * threads between blocks (store_bulk_assist), which on two cores have time to spare while
+ * the loop's thread is the bottleneck. Advice only: a piece not yet populated when written
+ * is faulted in by the writer, as before. */
+static void pf_post(store_bulk *b, uint8_t *p, size_t n, uint64_t moves)
+{
+    pthread_mutex_lock(&b->pf_mu);
+    while (n) {
+        size_t k = n < PF_PIECE ? n : PF_PIECE;
+        if (b->pf_tail - b->pf_head == PF_Q) break; /* full: the writer faults them in */
+        b->pf_q[b->pf_tail++ % PF_Q] = (pf_item){p, k, moves};
+        p += k, n -= k;
+    }
+    pthread_mutex_unlock(&b->pf_mu);
+}
+
+static void pf_column(void *ctx, uint8_t *p, size_t n)
+{
+    pf_post(ctx, p, n, UINT64_MAX);
+}
+
+/* After a block: each loop sorter's buffer posted up to PF_AHEAD bytes past its records,
+ * within what is allocated. */
+static void pf_sorters(store_bulk *b)
+{
+    store_sort *ss[3] = {&b->tx, &b->in, &b->ad};
+    for (int i = 0; i < 3; i++) {
+        size_t rec = (size_t)ss[i]->w * sizeof(uint64_t);
+        size_t used = ss[i]->n * rec, alloc = ss[i]->bcap * rec, *end = &b->pf_sort_end[i];
+        if (*end < used) *end = used;
+        if (*end >= used + PF_AHEAD / 2 || *end >= alloc) continue;
+        size_t to = used + PF_AHEAD < alloc ? used + PF_AHEAD : alloc;
+        pf_post(b, (uint8_t *)ss[i]->buf + *end, to - *end, b->sm.moves);
+        *end = to;
+    }
+}
+
+void store_bulk_assist_begin(store_bulk *b)
+{
+    if (!b || b->resumed == 1 || b->pf_on) return;
+    pthread_mutex_init(&b->pf_mu, NULL);
+    pthread_mutex_init(&b->mv_mu, NULL);
+    b->pf_head = b->pf_tail = 0;
+    b->sm.move_lock = &b->mv_mu;
+    for (int c = 0; c < NCOLS; c++)
+        if (b->s->cols[c].base) b->s->cols[c].populate = pf_column, b->s->cols[c].populate_ctx = b;
+    b->pf_on = 1;
+}
+
+void store_bulk_assist_end(store_bulk *b)
+{
+    if (!b || !b->pf_on) return;
+    for (int c = 0; c < NCOLS; c++)
+        b->s->cols[c].populate = NULL, b->s->cols[c].populate_ctx = NULL;
+    b->sm.move_lock = NULL;
+    pthread_mutex_destroy(&b->pf_mu);
+    pthread_mutex_destroy(&b->mv_mu);
+    b->pf_on = 0;
+}
+
+int store_bulk_assist(store_bulk *b)
+{
+    int done = 0;
+    for (;;) {
+        pthread_mutex_lock(&b->pf_mu);
+        if (b->pf_head == b->pf_tail) {
+            pthread_mutex_unlock(&b->pf_mu);
+            return done;
+        }
+        pf_item it = b->pf_q[b->pf_head++ % PF_Q];
+        pthread_mutex_unlock(&b->pf_mu);
+#ifdef MADV_POPULATE_WRITE
+        if (it.moves == UINT64_MAX) {
+            madvise(it.p, it.n, MADV_POPULATE_WRITE);
+        } else {
+            pthread_mutex_lock(&b->mv_mu);
+            if (it.moves == b->sm.moves) madvise(it.p, it.n, MADV_POPULATE_WRITE);
+            pthread_mutex_unlock(&b->mv_mu);
+        }
+#endif
+        done++;
+    }
+}
+
+int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
+                         int64_t max_subsidy, util_err *err)
+{
+    return store_bulk_add_prepared(b, blk, NULL, chainwork, max_subsidy, err);
+}
 
 /* A block that fails half way (no space, no memory) is taken out whole: the blocks before it
  * stay a consistent prefix, which store_bulk_finish can still check. */
-int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
-                         int64_t max_subsidy, util_err *err)
+int store_bulk_add_prepared(store_bulk *b, const btc_block *blk, const store_bulk_prep *p,
+                            unsigned __int128 chainwork, int64_t max_subsidy, util_err *err)
 {
     store *s = b->s;
     store_totals saved = b->n;
     uint64_t tx_n = b->tx.total, in_n = b->in.total, ad_n = b->ad.total;
     uint64_t nd_rows = s->cols[COL_ND].rows, nd_bytes = s->cols[COL_ND_DATA].rows;
-    int rc = add_block(b, blk, chainwork, max_subsidy, err);
+    int rc = 0;
+    if (!p || p->n_in != blk->n_in || p->n_out != blk->n_out) {
+        p = &b->own;
+        rc = store_bulk_prepare(&b->own, blk, err);
+    }
+    if (!rc) rc = add_block(b, blk, p, chainwork, max_subsidy, err);
     if (rc) {
         b->n = saved;
         store_sort_drop(&b->tx, tx_n), store_sort_drop(&b->in, in_n), store_sort_drop(&b->ad, ad_n);
@@ -1021,25 +1207,20 @@ int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 
     if ((rc = store_sort_check(&b->tx, err)) || (rc = store_sort_check(&b->in, err)) ||
         (rc = store_sort_check(&b->ad, err)))
         return rc;
+    if (b->pf_on) pf_sorters(b);
     touched(b, &b->pg, blk->n_in + blk->n_out);
     return 0;
 }
 
-static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
-                     int64_t max_subsidy, util_err *err)
+static int add_block(store_bulk *b, const btc_block *blk, const store_bulk_prep *p,
+                     unsigned __int128 chainwork, int64_t max_subsidy, util_err *err)
 {
     store *s = b->s;
     store_totals *t = &b->n;
     int rc = store_check_extends(s, blk, t->blocks, err);
     if (!rc) rc = store_check_id_room(t, blk, err);
     if (rc) return rc;
-    uint64_t nd = 0, nd_bytes = 0;
-    size_t longest = 0;
-    for (uint32_t k = 0; k < blk->n_out; k++)
-        if (blk->outs[k].type == BTC_NULLDATA) {
-            nd++, nd_bytes += blk->outs[k].script_len;
-            if (blk->outs[k].script_len > longest) longest = blk->outs[k].script_len;
-        }
+    uint64_t nd = p->n_nd, nd_bytes = p->nd_script_bytes;
     rc = rc ? rc : reserve(s, COL_BLK_HASH, 1, err);
     rc = rc ? rc : reserve(s, COL_BLK, 1, err);
     rc = rc ? rc : reserve(s, COL_TX_HASH, blk->n_tx, err);
@@ -1050,17 +1231,18 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
     rc = rc ? rc : reserve(s, COL_ND, nd, err);
     rc = rc ? rc : reserve(s, COL_ND_DATA, nd_bytes, err);
     if (rc) return block_error(s, blk->hdr.hash, t->blocks, err);
-    if (longest > b->nd_cap) {
-        uint8_t *p = realloc(b->nd, longest);
-        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for a payload");
-        b->nd = p, b->nd_cap = longest;
-    }
     if (t->blocks == b->subsidy_cap) {
         size_t cap = b->subsidy_cap ? b->subsidy_cap * 2 : 1024;
-        int64_t *p = realloc(b->subsidy, cap * sizeof *p);
-        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory");
-        b->subsidy = p, b->subsidy_cap = cap;
+        int64_t *q = realloc(b->subsidy, cap * sizeof *q);
+        if (!q) return util_errf(err, UTIL_ENOMEM, "out of memory");
+        b->subsidy = q, b->subsidy_cap = cap;
     }
+    if ((rc = tmpf_write(&b->prevouts, p->prevouts, (size_t)blk->n_in * PREVOUT_BYTES, err)) ||
+        (rc = tmpf_write(&b->addrkeys, p->addrs, (size_t)p->n_addr * sizeof(btc_addr), err)))
+        return rc;
+    const uint64_t *key_hash = p->key_hash;
+    const uint8_t *payload = p->nd;
+    const uint32_t *payload_len = p->nd_len;
     uint64_t height = t->blocks;
     b->subsidy[height] = max_subsidy;
     memcpy(store_col_at(s, COL_BLK_HASH, height), blk->hdr.hash, 32);
@@ -1087,11 +1269,6 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
         for (uint32_t k = 0; k < tx->n_in; k++) {
             const btc_txin *in = &blk->ins[tx->first_in + k];
             uint64_t inno = t->inputs + k;
-            uint8_t po[PREVOUT_BYTES];
-            memcpy(po, in->prev_txid, 32);
-            po[32] = (uint8_t)in->prev_vout, po[33] = (uint8_t)(in->prev_vout >> 8);
-            po[34] = (uint8_t)(in->prev_vout >> 16), po[35] = (uint8_t)(in->prev_vout >> 24);
-            if ((rc = tmpf_write(&b->prevouts, po, sizeof po, err))) return rc;
             store_id_put(s, COL_IN_PREV, inno, tx->coinbase ? STORE_COINBASE : STORE_UNRESOLVED);
             if (tx->coinbase) continue;
             uint64_t r[TXW] = {util_le64(in->prev_txid),
@@ -1114,15 +1291,14 @@ static int add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chai
             *(uint32_t *)store_col_at(s, COL_OUT_ADDR, outno) =
                 o->addr.kind ? ADDR_PENDING : STORE_NO_ADDR;
             if (o->addr.kind) {
-                uint64_t r[3] = {store_key_hash((const uint8_t *)&o->addr, sizeof o->addr), outno,
-                                 b->ad.total};
+                uint64_t r[3] = {*key_hash++, outno, b->ad.total};
                 if ((rc = store_sort_push(&b->ad, r, err))) return rc;
-                if ((rc = tmpf_write(&b->addrkeys, &o->addr, sizeof o->addr, err))) return rc;
             }
             if (o->type == BTC_NULLDATA) {
-                size_t n = btc_nulldata_payload(o->script, o->script_len, b->nd);
+                size_t n = *payload_len++;
                 column *dc = &s->cols[COL_ND_DATA];
-                memcpy(store_col_at(s, COL_ND_DATA, dc->rows), b->nd, n);
+                memcpy(store_col_at(s, COL_ND_DATA, dc->rows), payload, n);
+                payload += n;
                 dc->rows += n;
                 uint64_t *ndr = store_col_at(s, COL_ND, s->cols[COL_ND].rows++);
                 ndr[0] = outno, ndr[1] = dc->rows;

@@ -272,14 +272,24 @@ static int spill(store_sort *ss, util_err *err)
     return 0;
 }
 
+static void *buf_realloc(store_sort_mem *m, void *p, size_t bytes)
+{
+    if (m->move_lock) pthread_mutex_lock(m->move_lock);
+    void *q = realloc(p, bytes);
+    m->moves++;
+    if (m->move_lock) pthread_mutex_unlock(m->move_lock);
+    return q;
+}
+
 int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
 {
     store_sort_mem *m = ss->mem;
     if (!ss->bcap && m->spare) { /* pages already touched: no faults, no zeroing */
         size_t recs = m->spare_words / ss->w;
         if (recs > ss->cap) recs = ss->cap;
-        uint64_t *p =
-            recs < m->spare_words / ss->w ? realloc(m->spare, recs * ss->w * sizeof *p) : m->spare;
+        uint64_t *p = recs < m->spare_words / ss->w
+                          ? buf_realloc(m, m->spare, recs * ss->w * sizeof *p)
+                          : m->spare;
         if (p) {
             account(m, (int64_t)(recs * ss->w * sizeof *p) - (int64_t)(m->spare_words * sizeof *p));
             ss->buf = p, ss->bcap = recs;
@@ -292,7 +302,7 @@ int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
                      : ss->bcap < ss->cap ? ss->bcap * 2
                                           : ss->bcap + ss->bcap / 16;
         if (ss->bcap < ss->cap && cap > ss->cap) cap = ss->cap;
-        uint64_t *p = realloc(ss->buf, cap * ss->w * sizeof *p);
+        uint64_t *p = buf_realloc(m, ss->buf, cap * ss->w * sizeof *p);
         if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for sort records");
         account(ss->mem, (int64_t)((cap - ss->bcap) * ss->w * sizeof *p));
         ss->buf = p, ss->bcap = cap;
