@@ -72,8 +72,7 @@ static void one(const char *dir, size_t n, int w, int kw, int bits, uint64_t bud
     CHECK(mem.peak <= 2 * budget + budget / 4 + 65536);
     store_sort_free(&ss);
     CHECK(access(path, F_OK) != 0);
-    free(mem.scratch);
-    free(mem.spare);
+    store_sort_mem_free(&mem);
     free(recs);
     free(tmp);
 }
@@ -101,8 +100,7 @@ static void truncated(const char *dir)
     CHECK(rc == UTIL_EIO);
     CHECK(strstr(err.msg, "cut.tmp: read failed") != NULL);
     store_sort_free(&ss);
-    free(mem.scratch);
-    free(mem.spare);
+    store_sort_mem_free(&mem);
 }
 
 int main(void)

@@ -983,8 +983,7 @@ void store_bulk_free(store_bulk *b)
         XXH3_freeState(b->colh[c]);
     store_bulk_prep_free(&b->own);
     store_bulk_assist_end(b);
-    free(b->sm.scratch);
-    free(b->sm.spare);
+    store_sort_mem_free(&b->sm);
     char path[4300];
     for (int i = 0; i < STORE_BULK_TMP_FILES; i++) { /* a checkpoint's, kept until now */
         snprintf(path, sizeof path, "%s/%s", b->s->dir, tmp_names[i]);
