@@ -268,7 +268,6 @@ static int hx_grow(void **p, size_t *cap, size_t want, size_t size)
         n *= 2;
     void *q = realloc(*p, n * size);
     if (!q) return UTIL_ENOMEM;
-    util_advise_huge(q, n * size);
     *p = q;
     *cap = n;
     return 0;

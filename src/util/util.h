@@ -71,14 +71,6 @@ int util_replace_file_mode(const char *path, const void *p, size_t n, unsigned m
 /* Monotonic seconds. */
 double util_now(void);
 
-/* Asks for transparent huge pages over the whole 2 MiB pages inside [p, p + n), for a large
- * heap buffer written in bulk or at random (a sort's records and scratch): with THP in
- * "madvise" mode (Debian's default) the kernel gives them only when asked, and then a fault
- * zeroes 2 MiB instead of 4 KiB (at 10M txs the bulk import's page faults were a third of its
- * CPU) and a radix sort's scatter misses the TLB less. Advice only: nothing depends on it, and
- * buffers under 4 MiB are left alone. */
-void util_advise_huge(void *p, size_t n);
-
 /* Little-endian stores and loads that do not care about alignment. */
 static inline uint16_t util_le16(const uint8_t *p)
 {
