@@ -55,7 +55,7 @@ typedef struct ingest_result {
     int bulk; /* the bulk path filled the empty store (else block by block) */
     double bulk_seconds[STORE_BULK_PHASES]; /* the bulk path's finish, by phase */
     double bulk_blocks_seconds; /* the bulk path's block loop: parser start to the last block in */
-    store_bulk_mem bulk_mem;                /* and its memory */
+    store_bulk_mem bulk_mem;    /* and its memory */
     int bulk_resumed; /* from a killed bulk import's checkpoint: 1 after the block loop (no block
                          parsed or added), 2 in it (the blocks after it added) */
     char bulk_note[1024]; /* that, or why a checkpoint found was not used; "" if neither */

@@ -222,9 +222,9 @@ struct store_bulk {
     pf_item pf_q[PF_Q];
     size_t pf_head, pf_tail;
     size_t pf_sort_end[3]; /* bytes of the tx, in, ad buffers posted or written */
-    store_sort_total tot; /* the heap count over both threads of the finish */
+    store_sort_total tot;  /* the heap count over both threads of the finish */
     double phase_s[STORE_BULK_PHASES];
-    pager pg; /* the block loop's; the finish's two add their counts to it */
+    pager pg;                  /* the block loop's; the finish's two add their counts to it */
     uint8_t chain[32];         /* the chain being imported (the caller's digest) */
     int resumed;               /* restored from a checkpoint: 1 after the block loop (no blocks to
                                   add), 2 in it (add the blocks after n.blocks) */

@@ -335,10 +335,10 @@ int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
         size_t recs = m->spare_words / ss->w;
         if (recs > ss->cap) recs = ss->cap;
         /* exactly recs records: the block's size is what frees and resizes it */
-        uint64_t *p = recs * ss->w < m->spare_words
-                          ? buf_realloc(m, m->spare, m->spare_words * sizeof *p,
-                                        recs * ss->w * sizeof *p)
-                          : m->spare;
+        uint64_t *p =
+            recs * ss->w < m->spare_words
+                ? buf_realloc(m, m->spare, m->spare_words * sizeof *p, recs * ss->w * sizeof *p)
+                : m->spare;
         if (p) {
             account(m, (int64_t)(recs * ss->w * sizeof *p) - (int64_t)(m->spare_words * sizeof *p));
             ss->buf = p, ss->bcap = recs;
