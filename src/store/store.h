@@ -89,7 +89,7 @@ int store_truncate_blocks(store *s, uint64_t keep, util_err *err);
 /* ---- bulk loading (store_bulk.c; docs/performance.md "Bulk import") ----
  * Fills an empty store with the very bytes store_append_block would give for the same
  * blocks, by sorting and streaming instead of a random look-up per input and output. Blocks
- * go in with store_bulk_add_block (chain order, extending each other); store_bulk_finish
+ * go in with store_bulk_add_prepared (chain order, extending each other); store_bulk_finish
  * resolves inputs, applies store_append_block's checks in its order (the first failure is
  * the one it would report, in its words; *bad_block names the block's height), numbers the
  * addresses and builds both indexes. Nothing is committed: store_commit afterwards, once.
@@ -112,15 +112,13 @@ int store_bulk_begin(store *s, uint64_t memory, int crash_phase, const uint8_t c
 int store_bulk_resumed(const store_bulk *b);
 uint64_t store_bulk_blocks(const store_bulk *b);  /* blocks added so far, restored ones too */
 const char *store_bulk_note(const store_bulk *b); /* NULL, or a line for the user */
-int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
-                         int64_t max_subsidy, util_err *err);
-/* What store_bulk_add_block needs of a block that depends on no other block, made apart by
+/* What adding a block needs of it that depends on no other block, made apart by
  * store_bulk_prepare (thread-safe: the parser threads make it) so that the one thread adding
  * blocks in chain order does less: the inputs' outpoints and the outputs' addresses as the
  * temp files take them (one write each per block), the addresses' key hashes, the nulldata
  * payloads. The caller owns it: zeroed to start, reused block after block, then
- * store_bulk_prep_free. store_bulk_add_prepared is store_bulk_add_block with the block's
- * prep (made from that very block; the same bytes result). */
+ * store_bulk_prep_free. store_bulk_add_prepared takes the block's prep (made from that very
+ * block), or NULL to make it itself: the same bytes result. */
 typedef struct store_bulk_prep {
     uint32_t n_in, n_out, n_addr, n_nd; /* of the block; addressed and nulldata outputs */
     uint8_t *prevouts;                  /* 36 bytes per input: txid, vout (LE) */

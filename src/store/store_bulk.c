@@ -187,13 +187,12 @@ typedef struct pager {
     uint64_t rss_anon_peak;    /* RssAnon seen at a phase end or a look at the mapped pages */
 } pager;
 
-/* Pages populated for the block loop by the parser threads (store_bulk_assist): pieces of
- * PF_PIECE bytes, the sort buffers kept PF_AHEAD bytes ahead of their records. */
-enum { PF_Q = 512, PF_PIECE = 4 << 20, PF_AHEAD = 32 << 20 };
+/* Column pages populated for the block loop by the parser threads (store_bulk_assist), in
+ * pieces of PF_PIECE bytes. */
+enum { PF_Q = 512, PF_PIECE = 4 << 20 };
 typedef struct pf_item {
     uint8_t *p;
     size_t n;
-    uint64_t moves; /* of a sort buffer: store_sort_mem.moves when posted; else UINT64_MAX */
 } pf_item;
 
 struct store_bulk {
@@ -218,10 +217,8 @@ struct store_bulk {
     /* between store_bulk_assist_begin and _end: pages for other threads to populate */
     int pf_on;
     pthread_mutex_t pf_mu; /* the queue */
-    pthread_mutex_t mv_mu; /* a sort buffer neither moves nor is populated by another holder */
     pf_item pf_q[PF_Q];
     size_t pf_head, pf_tail;
-    size_t pf_sort_end[3]; /* bytes of the tx, in, ad buffers posted or written */
     store_sort_total tot;  /* the heap count over both threads of the finish */
     double phase_s[STORE_BULK_PHASES];
     pager pg;                  /* the block loop's; the finish's two add their counts to it */
@@ -1088,52 +1085,31 @@ void store_bulk_prep_free(store_bulk_prep *p)
 
 /* ---------------- populating pages on the parser threads ---------------- */
 
-/* The block loop's thread spent about half its time in the kernel, first touching pages: the
- * columns' (MADV_POPULATE_WRITE ahead of the rows) and the sort buffers' (a fault per page as
- * records are pushed). Both are posted here instead, in pieces, and populated by the parser
- * threads between blocks (store_bulk_assist), which on two cores have time to spare while
- * the loop's thread is the bottleneck. Advice only: a piece not yet populated when written
- * is faulted in by the writer, as before. */
-static void pf_post(store_bulk *b, uint8_t *p, size_t n, uint64_t moves)
+/* The block loop's thread spent much of its time in the kernel, first touching the columns'
+ * pages (MADV_POPULATE_WRITE ahead of the rows). They are posted here instead, in pieces, and
+ * populated by the parser threads between blocks (store_bulk_assist). Advice only: a piece
+ * not yet populated when written is faulted in by the writer, as before.
+ * The sort buffers' pages are not: populating them on the parser threads made those the
+ * bottleneck on two cores (the appending thread waited 6.4 s for them instead of 0.5-2.3 s,
+ * at 10M txs, the import no faster; docs/performance.md). */
+static void pf_column(void *ctx, uint8_t *p, size_t n)
 {
+    store_bulk *b = ctx;
     pthread_mutex_lock(&b->pf_mu);
     while (n) {
         size_t k = n < PF_PIECE ? n : PF_PIECE;
         if (b->pf_tail - b->pf_head == PF_Q) break; /* full: the writer faults them in */
-        b->pf_q[b->pf_tail++ % PF_Q] = (pf_item){p, k, moves};
+        b->pf_q[b->pf_tail++ % PF_Q] = (pf_item){p, k};
         p += k, n -= k;
     }
     pthread_mutex_unlock(&b->pf_mu);
-}
-
-static void pf_column(void *ctx, uint8_t *p, size_t n)
-{
-    pf_post(ctx, p, n, UINT64_MAX);
-}
-
-/* After a block: each loop sorter's buffer posted up to PF_AHEAD bytes past its records,
- * within what is allocated. */
-static void pf_sorters(store_bulk *b)
-{
-    store_sort *ss[3] = {&b->tx, &b->in, &b->ad};
-    for (int i = 0; i < 3; i++) {
-        size_t rec = (size_t)ss[i]->w * sizeof(uint64_t);
-        size_t used = ss[i]->n * rec, alloc = ss[i]->bcap * rec, *end = &b->pf_sort_end[i];
-        if (*end < used) *end = used;
-        if (*end >= used + PF_AHEAD / 2 || *end >= alloc) continue;
-        size_t to = used + PF_AHEAD < alloc ? used + PF_AHEAD : alloc;
-        pf_post(b, (uint8_t *)ss[i]->buf + *end, to - *end, b->sm.moves);
-        *end = to;
-    }
 }
 
 void store_bulk_assist_begin(store_bulk *b)
 {
     if (!b || b->resumed == 1 || b->pf_on) return;
     pthread_mutex_init(&b->pf_mu, NULL);
-    pthread_mutex_init(&b->mv_mu, NULL);
     b->pf_head = b->pf_tail = 0;
-    b->sm.move_lock = &b->mv_mu;
     for (int c = 0; c < NCOLS; c++)
         if (b->s->cols[c].base) b->s->cols[c].populate = pf_column, b->s->cols[c].populate_ctx = b;
     b->pf_on = 1;
@@ -1144,9 +1120,7 @@ void store_bulk_assist_end(store_bulk *b)
     if (!b || !b->pf_on) return;
     for (int c = 0; c < NCOLS; c++)
         b->s->cols[c].populate = NULL, b->s->cols[c].populate_ctx = NULL;
-    b->sm.move_lock = NULL;
     pthread_mutex_destroy(&b->pf_mu);
-    pthread_mutex_destroy(&b->mv_mu);
     b->pf_on = 0;
 }
 
@@ -1162,22 +1136,10 @@ int store_bulk_assist(store_bulk *b)
         pf_item it = b->pf_q[b->pf_head++ % PF_Q];
         pthread_mutex_unlock(&b->pf_mu);
 #ifdef MADV_POPULATE_WRITE
-        if (it.moves == UINT64_MAX) {
-            madvise(it.p, it.n, MADV_POPULATE_WRITE);
-        } else {
-            pthread_mutex_lock(&b->mv_mu);
-            if (it.moves == b->sm.moves) madvise(it.p, it.n, MADV_POPULATE_WRITE);
-            pthread_mutex_unlock(&b->mv_mu);
-        }
+        madvise(it.p, it.n, MADV_POPULATE_WRITE);
 #endif
         done++;
     }
-}
-
-int store_bulk_add_block(store_bulk *b, const btc_block *blk, unsigned __int128 chainwork,
-                         int64_t max_subsidy, util_err *err)
-{
-    return store_bulk_add_prepared(b, blk, NULL, chainwork, max_subsidy, err);
 }
 
 /* A block that fails half way (no space, no memory) is taken out whole: the blocks before it
@@ -1206,7 +1168,6 @@ int store_bulk_add_prepared(store_bulk *b, const btc_block *blk, const store_bul
     if ((rc = store_sort_check(&b->tx, err)) || (rc = store_sort_check(&b->in, err)) ||
         (rc = store_sort_check(&b->ad, err)))
         return rc;
-    if (b->pf_on) pf_sorters(b);
     touched(b, &b->pg, blk->n_in + blk->n_out);
     return 0;
 }
@@ -1334,11 +1295,6 @@ typedef struct fin {
     uint64_t bad, groups;
 } fin;
 
-static void touched_f(fin *f, uint64_t n)
-{
-    touched(f->b, &f->pg, n);
-}
-
 /* Phases are the threads' own: the chain side times 0-4, the address side 5 and 6. */
 static void lap(fin *f, int phase)
 {
@@ -1399,7 +1355,7 @@ static int merge_check(fin *f, const uint64_t codes[3], util_err *err)
             }
             if (ht < 0) break;
         }
-        touched_f(f, 1);
+        touched(f->b, &f->pg, 1);
         size_t q = 0;
         while (q < gn && grp[q * TXW + 1] < r[2])
             q++;
@@ -1451,7 +1407,7 @@ static int resolve(fin *f, const uint64_t codes[3], util_err *err)
         uint64_t o[RW];
         memcpy(o, rec, sizeof o);
         cursor(&f->pg, K_OUT, o[R_PREV]); /* by spent output; the codes come last */
-        touched_f(f, 1);
+        touched(f->b, &f->pg, 1);
         if (o[R_PREV] < codes[0]) {
             if (o[R_PREV] == last) {
                 o[R_PREV] = codes[2];
@@ -1542,7 +1498,7 @@ static int validate(fin *f, const uint64_t codes[3], uint64_t *bad, util_err *er
             t->inputs = in_end;
             cursor(&f->pg, K_BLOCK, h), cursor(&f->pg, K_TX, txno);
             cursor(&f->pg, K_IN, row.first_in), cursor(&f->pg, K_OUT, row.first_out);
-            touched_f(f, in_end - row.first_in + out_end - row.first_out);
+            touched(f->b, &f->pg, in_end - row.first_in + out_end - row.first_out);
             for (uint64_t out = row.first_out; out < out_end; out++) {
                 int64_t v = *(const int64_t *)store_col_at(s, COL_OUT_VALUE, out);
                 if ((rc = store_add_sat(&out_value, v, "the sum of the outputs", ti, err)) ||
@@ -1626,7 +1582,7 @@ static int link_outputs(fin *f, uint64_t *groups, util_err *err)
         for (; i < nk; i++)
             if (memcmp(key_at(b, r[2]), key_at(b, keys[i * 3]), sizeof(btc_addr)) == 0) break;
         uint64_t rec[3] = {r[1], r[1], STORE_NONE};
-        touched_f(f, 1);
+        touched(f->b, &f->pg, 1);
         if ((++seen & 0xffff) == 0 && (rc = stopped(f, err))) break;
         if (i < nk) {
             rec[1] = keys[i * 3 + 1], rec[2] = keys[i * 3 + 2];
@@ -1716,7 +1672,7 @@ static int addresses(fin *f, uint64_t *bad, util_err *err)
             cursor(&f->pg, K_BLOCK, h), cursor(&f->pg, K_OUT, r[0]), cursor(&f->pg, K_ADDR, next);
             head = (head + 1) % KEY_AHEAD, have--, i++;
             cursor(&f->pg, K_AKEY, i);
-            touched_f(f, 1);
+            touched(f->b, &f->pg, 1);
         }
         if (br) br->first_addr = next;
     }

@@ -319,13 +319,17 @@ static int spill(store_sort *ss, util_err *err)
     return 0;
 }
 
-static void *buf_realloc(store_sort_mem *m, void *p, size_t old, size_t bytes)
+/* ss's record buffer made p (old_words, NULL for none) resized to recs records, its records
+ * kept. 0, or -1 with everything as it was if there is no memory. */
+static int buf_resize(store_sort *ss, uint64_t *p, size_t old_words, size_t recs)
 {
-    if (m->move_lock) pthread_mutex_lock(m->move_lock);
-    void *q = sbuf_realloc(p, old, bytes);
-    m->moves++;
-    if (m->move_lock) pthread_mutex_unlock(m->move_lock);
-    return q;
+    store_sort_mem *m = ss->mem;
+    size_t words = recs * (size_t)ss->w;
+    uint64_t *q = words == old_words ? p : sbuf_realloc(p, old_words * sizeof *p, words * sizeof *p);
+    if (!q) return -1;
+    ss->buf = q, ss->bcap = recs;
+    account(m, (int64_t)(words * sizeof *q) - (int64_t)(old_words * sizeof *q));
+    return 0;
 }
 
 int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
@@ -335,15 +339,8 @@ int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
         size_t recs = m->spare_words / ss->w;
         if (recs > ss->cap) recs = ss->cap;
         /* exactly recs records: the block's size is what frees and resizes it */
-        uint64_t *p =
-            recs * ss->w < m->spare_words
-                ? buf_realloc(m, m->spare, m->spare_words * sizeof *p, recs * ss->w * sizeof *p)
-                : m->spare;
-        if (p) {
-            account(m, (int64_t)(recs * ss->w * sizeof *p) - (int64_t)(m->spare_words * sizeof *p));
-            ss->buf = p, ss->bcap = recs;
-            m->spare = NULL, m->spare_words = 0;
-        }
+        if (buf_resize(ss, m->spare, m->spare_words, recs) == 0)
+            m->spare = NULL, m->spare_words = 0; /* (counted from here on as the buffer) */
     }
     if (ss->n == ss->bcap) {
         /* past the budget's share only until the caller's next store_sort_check */
@@ -351,11 +348,8 @@ int store_sort_push(store_sort *ss, const uint64_t *rec, util_err *err)
                      : ss->bcap < ss->cap ? ss->bcap * 2
                                           : ss->bcap + ss->bcap / 16;
         if (ss->bcap < ss->cap && cap > ss->cap) cap = ss->cap;
-        uint64_t *p =
-            buf_realloc(m, ss->buf, ss->bcap * ss->w * sizeof *p, cap * ss->w * sizeof *p);
-        if (!p) return util_errf(err, UTIL_ENOMEM, "out of memory for sort records");
-        account(ss->mem, (int64_t)((cap - ss->bcap) * ss->w * sizeof *p));
-        ss->buf = p, ss->bcap = cap;
+        if (buf_resize(ss, ss->buf, ss->bcap * ss->w, cap))
+            return util_errf(err, UTIL_ENOMEM, "out of memory for sort records");
     }
     memcpy(ss->buf + ss->n * ss->w, rec, ss->w * sizeof *rec);
     ss->n++;

@@ -35,11 +35,6 @@ typedef struct store_sort_mem {
     size_t spare_words;
     uint64_t bytes, peak; /* heap held by the sorters and the scratch, now and at most */
     store_sort_total *total;
-    /* When set, held while a record buffer is reallocated, and moves counts the
-     * reallocations: another thread populating a buffer's pages ahead of the pushes
-     * (store_bulk.c) holds it too and skips a range of a buffer that moved since. */
-    pthread_mutex_t *move_lock;
-    uint64_t moves;
 } store_sort_mem;
 
 typedef struct store_sort_run {
