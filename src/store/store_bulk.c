@@ -219,7 +219,7 @@ struct store_bulk {
     pthread_mutex_t pf_mu; /* the queue */
     pf_item pf_q[PF_Q];
     size_t pf_head, pf_tail;
-    store_sort_total tot;  /* the heap count over both threads of the finish */
+    store_sort_total tot; /* the heap count over both threads of the finish */
     double phase_s[STORE_BULK_PHASES];
     pager pg;                  /* the block loop's; the finish's two add their counts to it */
     uint8_t chain[32];         /* the chain being imported (the caller's digest) */

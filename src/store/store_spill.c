@@ -325,7 +325,8 @@ static int buf_resize(store_sort *ss, uint64_t *p, size_t old_words, size_t recs
 {
     store_sort_mem *m = ss->mem;
     size_t words = recs * (size_t)ss->w;
-    uint64_t *q = words == old_words ? p : sbuf_realloc(p, old_words * sizeof *p, words * sizeof *p);
+    uint64_t *q =
+        words == old_words ? p : sbuf_realloc(p, old_words * sizeof *p, words * sizeof *p);
     if (!q) return -1;
     ss->buf = q, ss->bcap = recs;
     account(m, (int64_t)(words * sizeof *q) - (int64_t)(old_words * sizeof *q));
