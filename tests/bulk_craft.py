@@ -16,6 +16,11 @@ refuses, with the same words (tests/e2e_bulk.sh).
                    mainnet's blocks 91812/91842), then a spend of it: the newer tx is spent
         forward    not a fault: a tx spends an output of a tx after it in the same block
                    (unresolved, as the incremental path's index cannot know it yet)
+        collide    not a fault: three taproot keys that share store_key_hash (the bulk path
+                   groups outputs by that hash and must tell them apart by the keys), each
+                   paid several times, interleaved, then 32,000 more outputs in two blocks (so
+                   that under --memory 1M the key file is larger than the budget and its keys
+                   are read rather than mapped)
 """
 import argparse
 import random
@@ -45,6 +50,42 @@ def block_of(rng, prev, height, txs, fees, extra=0):
     nonce = mkchain.solve(b.nVersion, prev, merkle, when, BITS, 0)
     return CBlock(nVersion=b.nVersion, hashPrevBlock=prev, hashMerkleRoot=merkle, nTime=when,
                   nBits=BITS, nNonce=nonce, vtx=vtx), coinbase
+
+
+M64 = (1 << 64) - 1
+
+
+def mix64(h):
+    """store_mix64 (src/store/store_int.h)."""
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & M64
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & M64
+    return h ^ (h >> 33)
+
+
+def colliding_taproot_programs(rng, n):
+    """n 32-byte taproot programs whose 36-byte address keys (kind 5 = BTC_ADDR_P2TR, witver 1,
+    len 32, pad 0, program) share store_key_hash: each word is folded in as h = mix(h ^ word),
+    so once the states after the first three words are known, the fourth word of each key is
+    chosen to bring them to the first key's state; the last 4 bytes are the same."""
+    def state(key, words):
+        h = 0x9e3779b97f4a7c15 ^ 36
+        for i in range(words):
+            h = mix64(h ^ int.from_bytes(key[8 * i:8 * i + 8], "little"))
+        return h
+    head = bytes([5, 1, 32, 0])
+    tail = rng.randbytes(4)
+    first = rng.randbytes(28) + tail
+    want = state(head + first, 3) ^ int.from_bytes((head + first)[24:32], "little")
+    progs = [first]
+    while len(progs) < n:
+        key = head + rng.randbytes(20)
+        w3 = want ^ state(key, 3)
+        progs.append(key[4:] + w3.to_bytes(8, "little") + tail)
+    full = [state(head + p + bytes(4), 5) for p in progs]  # (the 4-byte tail, padded)
+    assert len(set(full)) == 1 and len(set(progs)) == n
+    return progs
 
 
 def spend(rng, outpoints, value_out, n_out=1):
@@ -131,6 +172,27 @@ def main():
         t1 = spend(rng, [COutPoint(t2.GetTxid(), 0)], (u[1] - 100) // 2 - 100)
         b, _ = block_of(rng, prev, h, [t1, t2], 100)  # the fee of t1 is unknown: not counted
         blocks.append(b)
+    elif k == "collide":
+        keys = [CScript([1, p]) for p in colliding_taproot_programs(rng, 3)]
+        order = [[0, 1, 0], [2, 1], [0, 2, 2, 1]]  # each key in several txs and blocks
+        for pays in order:
+            u = pool.pop()
+            value = (u[1] - 100) // len(pays)
+            t = CMutableTransaction([CMutableTxIn(u[0], CScript(rng.randbytes(3)), 0xFFFFFFFF)],
+                                    [CMutableTxOut(value, keys[i]) for i in pays])
+            b, _ = block_of(rng, prev, h, [t], u[1] - value * len(pays))
+            blocks.append(b)
+            prev = b.GetHash()
+            h += 1
+        for _ in range(2):
+            u = pool.pop()
+            n = 16000
+            t = CMutableTransaction([CMutableTxIn(u[0], CScript(rng.randbytes(3)), 0xFFFFFFFF)],
+                                    [CMutableTxOut(u[1] // (2 * n), p2pkh(rng)) for _ in range(n)])
+            b, _ = block_of(rng, prev, h, [t], u[1] - u[1] // (2 * n) * n)
+            blocks.append(b)
+            prev = b.GetHash()
+            h += 1
     else:
         sys.exit(f"unknown kind {k}")
     data = b"".join(mkchain.MAGIC + struct.pack("<I", len(r)) + r

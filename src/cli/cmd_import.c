@@ -343,12 +343,13 @@ int cmd_import(int argc, char **argv)
                                 : r.bulk_resumed == 2 ? json_string("block_loop")
                                                       : json_null());
             const store_bulk_mem *m = &r.bulk_mem;
-            json_object_set_new(j, "bulk_memory",
-                                json_pack("{s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,
-                                          "sort_heap_peak", (json_int_t)m->sort_heap_peak,
-                                          "spilled_bytes", (json_int_t)m->spilled_bytes,
-                                          "rss_anon_peak", (json_int_t)m->rss_anon_peak,
-                                          "map_drops", (json_int_t)m->map_drops));
+            json_object_set_new(
+                j, "bulk_memory",
+                json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "budget", (json_int_t)m->budget,
+                          "sort_heap_peak", (json_int_t)m->sort_heap_peak, "spilled_bytes",
+                          (json_int_t)m->spilled_bytes, "rss_anon_peak",
+                          (json_int_t)m->rss_anon_peak, "map_drops", (json_int_t)m->map_drops,
+                          "keys_read", (json_int_t)m->keys_read));
         }
         json_object_set_new(j, "phase_seconds", phases);
         const exposure_sync_result *xr = &fc.xr;
