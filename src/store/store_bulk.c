@@ -1573,9 +1573,9 @@ typedef struct run_keys {
     int by_read;
     uint64_t *ids; /* per key of the run: key index, first output, last output */
     btc_addr *key; /* per key of the run, when read (by_read) */
-    uint64_t reads;
     uint8_t *have; /* per key of the run: key[] read */
     size_t n, cap;
+    uint64_t reads; /* keys read, all runs */
 } run_keys;
 
 /* Key j of the temp file: a pointer into the mapping, or read into *into. */
@@ -1586,9 +1586,11 @@ static int key_get(const store_bulk *b, int by_read, uint64_t j, btc_addr *into,
         *k = key_at(b, j);
         return 0;
     }
+    errno = 0;
     if (colstore_pread_all(b->addrkeys.fd, into, sizeof *into, j * sizeof *into) != 0)
         return util_errf(err, UTIL_EIO, "%s: read failed at offset %llu: %s", b->addrkeys.path,
-                         (unsigned long long)(j * sizeof *into), strerror(errno));
+                         (unsigned long long)(j * sizeof *into),
+                         errno ? strerror(errno) : "end of file");
     *k = into;
     return 0;
 }
@@ -1602,7 +1604,7 @@ static int run_find(run_keys *rk, uint64_t j, size_t *found, util_err *err)
     btc_addr mine;
     const btc_addr *a, *o;
     int rc = key_get(rk->b, rk->by_read, j, &mine, &a, err);
-    rk->reads += rk->by_read;
+    rk->reads += rk->by_read && !rc;
     for (size_t i = 0; !rc && i < rk->n; i++) {
         if (rk->by_read && !rk->have[i]) {
             if ((rc = key_get(rk->b, 1, rk->ids[i * 3], &rk->key[i], &o, err))) break;
