@@ -29,6 +29,7 @@ import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 import mkchain  # noqa: E402
+from xchain_craft import key_hash, mix64  # noqa: E402 (store_key_hash, store_mix64)
 from bitcoin.core import COutPoint, CMutableTransaction, CMutableTxIn, CMutableTxOut, CBlock  # noqa: E402
 from bitcoin.core.script import CScript  # noqa: E402
 
@@ -52,18 +53,6 @@ def block_of(rng, prev, height, txs, fees, extra=0):
                   nBits=BITS, nNonce=nonce, vtx=vtx), coinbase
 
 
-M64 = (1 << 64) - 1
-
-
-def mix64(h):
-    """store_mix64 (src/store/store_int.h)."""
-    h ^= h >> 33
-    h = (h * 0xff51afd7ed558ccd) & M64
-    h ^= h >> 33
-    h = (h * 0xc4ceb9fe1a85ec53) & M64
-    return h ^ (h >> 33)
-
-
 def colliding_taproot_programs(rng, n):
     """n 32-byte taproot programs whose 36-byte address keys (kind 5 = BTC_ADDR_P2TR, witver 1,
     len 32, pad 0, program) share store_key_hash: each word is folded in as h = mix(h ^ word),
@@ -83,8 +72,7 @@ def colliding_taproot_programs(rng, n):
         key = head + rng.randbytes(20)
         w3 = want ^ state(key, 3)
         progs.append(key[4:] + w3.to_bytes(8, "little") + tail)
-    full = [state(head + p + bytes(4), 5) for p in progs]  # (the 4-byte tail, padded)
-    assert len(set(full)) == 1 and len(set(progs)) == n
+    assert len({key_hash(head + p) for p in progs}) == 1 and len(set(progs)) == n
     return progs
 
 
