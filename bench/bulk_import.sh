@@ -28,15 +28,7 @@ INCREMENTAL=${INCREMENTAL:-1}
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"/db-*' EXIT
 
-timed() { # OUT CMD... -> OUT holds "wall cpu rss_kb"; CMD's stdout in OUT.out
-    local out=$1
-    shift
-    /usr/bin/time -v -o "$out.time" "$@" >"$out.out"
-    awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i]}
-                /User time/ {u = $2} /System time/ {s = $2} /Maximum resident/ {m = $2}
-                END {printf "%.3f %.3f %d\n", w, u + s, m}' "$out.time" >"$out"
-}
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+source bench/lib.sh # timed, median
 heap() { # the --json summary in $1 -> "sort_heap_peak_MB rss_anon_peak_MB spilled_MB" (0 0 0 without)
     /usr/bin/python3 -c 'import json, sys
 m = json.load(open(sys.argv[1])).get("bulk_memory") or {}

@@ -10,7 +10,6 @@
 #define CT_STORE_SPILL_H
 
 #include <stdatomic.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
