@@ -243,9 +243,15 @@ nreq=$(awk '/requests in/ {print $1}' "$T/wrk.out")
 # control, docs/screening.md): haproxy retries those 3 times, on the other replica, and while both
 # stores import (the exposure index catching up) a few met busy replicas every time. They are
 # counted apart, reported, and bounded (at most 1 in 10,000); anything else non-2xx fails.
+# Under ASan+UBSan the imports, and so that window, last several times longer, and the same two
+# cores serve the load: 6 to 38 busy 503s in 86,675 to 185,111 requests, against 0 in the plain
+# build (CI runs, December 2026). There the bound is 1 in 1,000, which the retries are still
+# needed for: with 503 taken out of haproxy's retry-on, the ASan build gave 226 in 201,691.
 busy=$(grep -c '^answer 503 .*busy' "$T/wrk.out")
+busy_per=10000
+ldd "$BIN" | grep -q libasan && busy_per=1000
 echo "failed requests during the load and the kill: $((e3 - busy)) non-2xx, $s3 socket errors, and $busy busy 503s with Retry-After (wrk, $nreq requests, $rps_kill/s; $posted alerts posted before the kill)"
-[ "$((busy * 10000))" -le "${nreq:-0}" ] && ok || bad "$busy busy 503s of $nreq requests"
+[ "$((busy * busy_per))" -le "${nreq:-0}" ] && ok || bad "$busy busy 503s of $nreq requests (bound: 1 in $busy_per)"
 e3=$((e3 - busy))
 h4=$($PY tests/replicas_check.py stats "$STATS" replicas/BACKEND hrsp_4xx)
 h5=$($PY tests/replicas_check.py stats "$STATS" replicas/BACKEND hrsp_5xx)
