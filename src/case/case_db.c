@@ -323,6 +323,41 @@ int case_sql_prep(case_db *db, sqldb_stmt **st, const char *sql, util_err *err)
     return sqldb_prepare(db->sql, st, sql, err) ? case_sql_fail(db, "prepare", err) : 0;
 }
 
+int case_read_rows(case_db *db, const char *sql, int64_t id, size_t elem, case_row_reader rd,
+                   void **out, size_t *n, util_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqldb_stmt *st;
+    int rc = case_sql_prep(db, &st, sql, err);
+    if (rc) return rc;
+    if (sqldb_bind_parameter_count(st) > 0) sqldb_bind_int64(st, 1, id);
+    size_t cap = 0;
+    char *a = NULL;
+    int s;
+    while ((s = sqldb_step(st)) == SQLDB_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            char *na = realloc(a, nc * elem);
+            if (!na) {
+                rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+                break;
+            }
+            a = na, cap = nc;
+        }
+        rc = rd(st, a + *n * elem);
+        (*n)++; /* a half-read row is freed with the rest */
+        if (rc) {
+            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    if (!rc && s != SQLDB_DONE) rc = case_sql_fail(db, "read", err);
+    sqldb_finalize(st);
+    *out = a;
+    return rc;
+}
+
 int case_begin(case_db *db, util_err *err)
 {
     return sqldb_begin(db->sql, CASE_PG_WRITE_LOCK, err) ? case_sql_fail(db, "begin", err) : 0;

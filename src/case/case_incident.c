@@ -215,114 +215,76 @@ int case_inc_write_stolen(case_db *db, int64_t id, const case_stolen *s, size_t 
 
 #define DUP(f, i) (oom |= !((f) = case_col_dup(q, i)))
 
+static int read_attr(sqldb_stmt *q, void *row)
+{
+    case_attribution *a = row;
+    int oom = 0;
+    memset(a, 0, sizeof *a);
+    DUP(a->actor, 0), DUP(a->attributed_by, 1), DUP(a->kind, 2);
+    a->confidence = sqldb_column_int(q, 3);
+    DUP(a->date, 4), DUP(a->url, 5);
+    return oom ? UTIL_ENOMEM : 0;
+}
+
+static int read_url(sqldb_stmt *q, void *row)
+{
+    case_source_url *u = row;
+    int oom = 0;
+    memset(u, 0, sizeof *u);
+    DUP(u->role, 0), DUP(u->url, 1);
+    return oom ? UTIL_ENOMEM : 0;
+}
+
+static int read_seed(sqldb_stmt *q, void *row)
+{
+    case_incident_seed *x = row;
+    int oom = 0;
+    memset(x, 0, sizeof *x);
+    x->id = sqldb_column_int64(q, 0);
+    DUP(x->chain, 1), DUP(x->spec, 2), DUP(x->role, 3), DUP(x->note, 4), DUP(x->url, 5);
+    DUP(x->origin, 6);
+    return oom ? UTIL_ENOMEM : 0;
+}
+
+static int read_stolen(sqldb_stmt *q, void *row)
+{
+    case_stolen *x = row;
+    int oom = 0;
+    memset(x, 0, sizeof *x);
+    DUP(x->chain, 0), DUP(x->asset, 1), DUP(x->symbol, 2);
+    x->decimals = sqldb_column_int(q, 3);
+    DUP(x->amount, 4);
+    x->refs = (uint64_t)sqldb_column_int64(q, 5);
+    return oom ? UTIL_ENOMEM : 0;
+}
+
 static int read_children(case_db *db, case_incident *inc, util_err *err)
 {
-    sqldb_stmt *q;
-    int rc = 0, oom = 0, s;
-    size_t cap;
-    /* attributions */
-    if ((rc = case_sql_prep(db, &q,
+    int rc = case_read_rows(db,
                             "SELECT actor, attributed_by, kind, confidence, attributed_on, url"
                             " FROM incident_attributions WHERE incident_id = ? ORDER BY pos",
-                            err)))
-        return rc;
-    sqldb_bind_int64(q, 1, inc->id);
-    cap = 0;
-    while (!oom && (s = sqldb_step(q)) == SQLDB_ROW) {
-        if (inc->n_attrs == cap) {
-            cap = cap ? 2 * cap : 4;
-            case_attribution *a = realloc(inc->attrs, cap * sizeof *a);
-            if (!a) {
-                oom = 1;
-                break;
-            }
-            inc->attrs = a;
-        }
-        case_attribution *a = &inc->attrs[inc->n_attrs++];
-        memset(a, 0, sizeof *a);
-        DUP(a->actor, 0), DUP(a->attributed_by, 1), DUP(a->kind, 2);
-        a->confidence = sqldb_column_int(q, 3);
-        DUP(a->date, 4), DUP(a->url, 5);
-    }
-    sqldb_finalize(q);
-    /* urls */
-    if (!oom && !(rc = case_sql_prep(db, &q,
-                                     "SELECT url_role, url FROM incident_urls WHERE incident_id = ?"
-                                     " ORDER BY pos",
-                                     err))) {
-        sqldb_bind_int64(q, 1, inc->id);
-        cap = 0;
-        while (!oom && sqldb_step(q) == SQLDB_ROW) {
-            if (inc->n_urls == cap) {
-                cap = cap ? 2 * cap : 4;
-                case_source_url *a = realloc(inc->urls, cap * sizeof *a);
-                if (!a) {
-                    oom = 1;
-                    break;
-                }
-                inc->urls = a;
-            }
-            case_source_url *u = &inc->urls[inc->n_urls++];
-            memset(u, 0, sizeof *u);
-            DUP(u->role, 0), DUP(u->url, 1);
-        }
-        sqldb_finalize(q);
-    }
-    /* seeds */
-    if (!oom && !rc &&
-        !(rc = case_sql_prep(db, &q,
-                             "SELECT id, chain, spec, seed_role, note, url, origin FROM"
-                             " incident_seeds WHERE incident_id = ? ORDER BY id",
-                             err))) {
-        sqldb_bind_int64(q, 1, inc->id);
-        cap = 0;
-        while (!oom && sqldb_step(q) == SQLDB_ROW) {
-            if (inc->n_seeds == cap) {
-                cap = cap ? 2 * cap : 8;
-                case_incident_seed *a = realloc(inc->seeds, cap * sizeof *a);
-                if (!a) {
-                    oom = 1;
-                    break;
-                }
-                inc->seeds = a;
-            }
-            case_incident_seed *x = &inc->seeds[inc->n_seeds++];
-            memset(x, 0, sizeof *x);
-            x->id = sqldb_column_int64(q, 0);
-            DUP(x->chain, 1), DUP(x->spec, 2), DUP(x->role, 3), DUP(x->note, 4), DUP(x->url, 5);
-            DUP(x->origin, 6);
-        }
-        sqldb_finalize(q);
-    }
+                            inc->id, sizeof *inc->attrs, read_attr, (void **)&inc->attrs,
+                            &inc->n_attrs, err);
+    if (!rc)
+        rc = case_read_rows(db,
+                            "SELECT url_role, url FROM incident_urls WHERE incident_id = ?"
+                            " ORDER BY pos",
+                            inc->id, sizeof *inc->urls, read_url, (void **)&inc->urls, &inc->n_urls,
+                            err);
+    if (!rc)
+        rc = case_read_rows(db,
+                            "SELECT id, chain, spec, seed_role, note, url, origin FROM"
+                            " incident_seeds WHERE incident_id = ? ORDER BY id",
+                            inc->id, sizeof *inc->seeds, read_seed, (void **)&inc->seeds,
+                            &inc->n_seeds, err);
     /* amounts: btc first, then by chain and asset (native first) */
-    if (!oom && !rc &&
-        !(rc = case_sql_prep(db, &q,
-                             "SELECT chain, asset, symbol, decimals, amount, n_refs FROM"
-                             " incident_amounts WHERE incident_id = ? ORDER BY chain <> 'btc',"
-                             " chain, asset <> 'native', asset",
-                             err))) {
-        sqldb_bind_int64(q, 1, inc->id);
-        cap = 0;
-        while (!oom && sqldb_step(q) == SQLDB_ROW) {
-            if (inc->n_stolen == cap) {
-                cap = cap ? 2 * cap : 4;
-                case_stolen *a = realloc(inc->stolen, cap * sizeof *a);
-                if (!a) {
-                    oom = 1;
-                    break;
-                }
-                inc->stolen = a;
-            }
-            case_stolen *x = &inc->stolen[inc->n_stolen++];
-            memset(x, 0, sizeof *x);
-            DUP(x->chain, 0), DUP(x->asset, 1), DUP(x->symbol, 2);
-            x->decimals = sqldb_column_int(q, 3);
-            DUP(x->amount, 4);
-            x->refs = (uint64_t)sqldb_column_int64(q, 5);
-        }
-        sqldb_finalize(q);
-    }
-    if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    if (!rc)
+        rc = case_read_rows(db,
+                            "SELECT chain, asset, symbol, decimals, amount, n_refs FROM"
+                            " incident_amounts WHERE incident_id = ? ORDER BY chain <> 'btc',"
+                            " chain, asset <> 'native', asset",
+                            inc->id, sizeof *inc->stolen, read_stolen, (void **)&inc->stolen,
+                            &inc->n_stolen, err);
     return rc;
 }
 

@@ -66,6 +66,14 @@ int case_bind_text(sqldb_stmt *st, int i, const char *s);
 /* A column as a new string ("" for NULL); NULL only when out of memory. */
 char *case_col_dup(sqldb_stmt *st, int i);
 
+/* Rows of the query sql (its ?1, if any, bound to id) into a new array *out of *n elements of
+ * elem bytes (the caller's: free each row, then the array, also after an error), each read by rd
+ * (0, or nonzero when out of memory: that row is counted, so it must leave every pointer it
+ * does not set NULL). A step that fails is an error, not the end of the rows. */
+typedef int (*case_row_reader)(sqldb_stmt *st, void *row);
+int case_read_rows(case_db *db, const char *sql, int64_t id, size_t elem, case_row_reader rd,
+                   void **out, size_t *n, util_err *err);
+
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void case_now(char out[32]);
 

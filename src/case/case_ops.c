@@ -167,40 +167,60 @@ static const char audit_cols[] =
     "SELECT id, COALESCE(case_id, 0), created_at, analyst, action, command, detail, btc_tip,"
     " btc_height, evm_chain, evm_tip, evm_height, prev_hash, hash FROM audit_log";
 
-/* Run a prepared query binding id to ?1 and read every row with rd into a growing array. */
-typedef int (*row_reader)(sqldb_stmt *st, void *row);
-static int read_rows(case_db *db, const char *sql, int64_t id, size_t elem, row_reader rd,
-                     void **out, size_t *n, util_err *err)
+/* The row with this id of the table cols selects from, read back after its insert into out
+ * (elem bytes, read by rd; when there is not exactly one, the rows are freed with free_row and
+ * out is left as it was). */
+static int read_back(case_db *db, const char *cols, int64_t id, size_t elem, case_row_reader rd,
+                     void (*free_row)(void *), void *out, util_err *err)
 {
-    *out = NULL;
-    *n = 0;
-    sqldb_stmt *st;
-    int rc = case_sql_prep(db, &st, sql, err);
-    if (rc) return rc;
-    if (sqldb_bind_parameter_count(st) > 0) sqldb_bind_int64(st, 1, id);
-    size_t cap = 0;
-    char *a = NULL;
-    int s;
-    while ((s = sqldb_step(st)) == SQLDB_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 8;
-            char *na = realloc(a, nc * elem);
-            if (!na) {
-                rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-                break;
-            }
-            a = na, cap = nc;
-        }
-        rc = rd(st, a + *n * elem);
-        (*n)++; /* a half-read row is freed with the rest */
-        if (rc) {
-            rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-            break;
-        }
-    }
-    if (!rc && s != SQLDB_DONE) rc = case_sql_fail(db, "read", err);
-    sqldb_finalize(st);
-    *out = a;
+    char sql[512];
+    if (snprintf(sql, sizeof sql, "%s WHERE id = ?", cols) >= (int)sizeof sql)
+        return util_errf(err, UTIL_EINVAL, "read_back: query too long");
+    char *rows = NULL;
+    size_t n = 0;
+    int rc = case_read_rows(db, sql, id, elem, rd, (void **)&rows, &n, err);
+    if (!rc && n == 1)
+        memcpy(out, rows, elem);
+    else
+        for (size_t i = 0; i < n; i++)
+            free_row(rows + i * elem);
+    free(rows);
+    return rc;
+}
+
+static void free_seed_row(void *row)
+{
+    case_seed_free(row);
+}
+
+static void free_label_row(void *row)
+{
+    case_label_free(row);
+}
+
+/* Steps an INSERT ... RETURNING id (finalized here): *id, or an error naming table. */
+static int insert_returning(case_db *db, sqldb_stmt *q, const char *table, int64_t *id,
+                            util_err *err)
+{
+    int rc = 0;
+    if (sqldb_step(q) == SQLDB_ROW)
+        *id = sqldb_column_int64(q, 0);
+    else
+        rc = case_sql_fail(db, table, err);
+    sqldb_finalize(q);
+    return rc;
+}
+
+/* An audit record whose detail is the JSON object d (taken: freed here, NULL when it could not
+ * be made). */
+static int audit_json(case_db *db, const case_origin *who, int64_t case_id, const char *action,
+                      json_t *d, util_err *err)
+{
+    char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(d);
+    if (!dt) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    int rc = case_audit_insert(db, who, case_id, action, dt, err);
+    free(dt);
     return rc;
 }
 
@@ -293,12 +313,7 @@ int case_create(case_db *db, const case_origin *who, const case_new *c, int64_t 
     case_bind_text(st, 5, c->description);
     case_bind_text(st, 6, who->analyst);
     case_bind_text(st, 7, now);
-    if (sqldb_step(st) == SQLDB_ROW)
-        *id = sqldb_column_int64(st, 0);
-    else
-        rc = case_sql_fail(db, "cases", err);
-    sqldb_finalize(st);
-    if (rc) goto fail;
+    if ((rc = insert_returning(db, st, "cases", id, err))) goto fail;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"case\": %" PRId64 "}", *id);
     if ((rc = case_audit_insert(db, who, *id, "case.new", detail, err))) goto fail;
@@ -322,7 +337,7 @@ int case_list(case_db *db, const case_origin *who, case_info **out, size_t *n, u
         rc = case_audit_insert(db, who, 0, "case.list", NULL, err);
         char sql[sizeof info_cols + 32];
         snprintf(sql, sizeof sql, "%s ORDER BY id", info_cols);
-        if (!rc) rc = read_rows(db, sql, 0, sizeof **out, read_info, (void **)out, n, err);
+        if (!rc) rc = case_read_rows(db, sql, 0, sizeof **out, read_info, (void **)out, n, err);
         rc = rc ? (case_rollback(db), rc) : case_commit(db, err);
     }
     pthread_mutex_unlock(&db->mu);
@@ -444,36 +459,11 @@ int case_seed_add(case_db *db, const case_origin *who, int64_t case_id, const ca
     case_bind_text(q, 8, who->analyst);
     case_bind_text(q, 9, now);
     int64_t id = 0;
-    if (sqldb_step(q) == SQLDB_ROW)
-        id = sqldb_column_int64(q, 0);
-    else
-        rc = case_sql_fail(db, "case_seeds", err);
-    sqldb_finalize(q);
-    if (rc) goto fail;
+    if ((rc = insert_returning(db, q, "case_seeds", &id, err))) goto fail;
     json_t *d = json_pack("{s:I,s:s,s:s}", "seed", (json_int_t)id, "chain", chain, "spec", spec);
-    char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    if (!dt) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    if ((rc = audit_json(db, who, case_id, "seed.add", d, err))) goto fail;
+    if (out && (rc = read_back(db, seed_cols, id, sizeof *out, read_seed, free_seed_row, out, err)))
         goto fail;
-    }
-    rc = case_audit_insert(db, who, case_id, "seed.add", dt, err);
-    free(dt);
-    if (rc) goto fail;
-    if (out) {
-        char sql[sizeof seed_cols + 32];
-        snprintf(sql, sizeof sql, "%s WHERE id = ?", seed_cols);
-        case_seed *rows = NULL;
-        size_t n = 0;
-        rc = read_rows(db, sql, id, sizeof *rows, read_seed, (void **)&rows, &n, err);
-        if (!rc && n == 1)
-            *out = rows[0];
-        else
-            for (size_t i = 0; i < n; i++)
-                case_seed_free(&rows[i]);
-        free(rows);
-        if (rc) goto fail;
-    }
     rc = case_commit(db, err);
     if (rc && out) case_seed_free(out);
     goto out;
@@ -524,7 +514,7 @@ static int feed_locked(case_db *db, size_t *fed, util_err *err)
              " AND m.chain = l.chain AND m.address = l.address AND m.category = l.category)"
              " ORDER BY id",
              label_cols);
-    int rc = read_rows(db, sql, 0, sizeof *rows, read_label, (void **)&rows, &n, err);
+    int rc = case_read_rows(db, sql, 0, sizeof *rows, read_label, (void **)&rows, &n, err);
     labels_label *in = rc ? NULL : calloc(n ? n : 1, sizeof *in);
     char(*src)[32] = rc ? NULL : calloc(n ? n : 1, sizeof *src);
     char(*day)[16] = rc ? NULL : calloc(n ? n : 1, sizeof *day);
@@ -596,37 +586,13 @@ int case_label_add(case_db *db, const case_origin *who, int64_t case_id, const c
     case_bind_text(q, 9, who->analyst);
     case_bind_text(q, 10, now);
     int64_t id = 0;
-    if (sqldb_step(q) == SQLDB_ROW)
-        id = sqldb_column_int64(q, 0);
-    else
-        rc = case_sql_fail(db, "case_labels", err);
-    sqldb_finalize(q);
-    if (rc) goto fail;
+    if ((rc = insert_returning(db, q, "case_labels", &id, err))) goto fail;
     json_t *d = json_pack("{s:I,s:s,s:s,s:s}", "label", (json_int_t)id, "chain", chain, "address",
                           addr, "category", category);
-    char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    if (!dt) {
-        rc = util_errf(err, UTIL_ENOMEM, "out of memory");
+    if ((rc = audit_json(db, who, case_id, "label.add", d, err))) goto fail;
+    if (out &&
+        (rc = read_back(db, label_cols, id, sizeof *out, read_label, free_label_row, out, err)))
         goto fail;
-    }
-    rc = case_audit_insert(db, who, case_id, "label.add", dt, err);
-    free(dt);
-    if (rc) goto fail;
-    if (out) {
-        char sql[sizeof label_cols + 32];
-        snprintf(sql, sizeof sql, "%s WHERE id = ?", label_cols);
-        case_label *rows = NULL;
-        size_t n = 0;
-        rc = read_rows(db, sql, id, sizeof *rows, read_label, (void **)&rows, &n, err);
-        if (!rc && n == 1)
-            *out = rows[0];
-        else
-            for (size_t i = 0; i < n; i++)
-                case_label_free(&rows[i]);
-        free(rows);
-        if (rc) goto fail;
-    }
     if ((rc = case_commit(db, err))) {
         if (out) case_label_free(out);
         goto out;
@@ -670,12 +636,7 @@ int case_note_add(case_db *db, const case_origin *who, int64_t case_id, const ch
     case_bind_text(q, 3, now);
     case_bind_text(q, 4, text);
     int64_t id = 0;
-    if (sqldb_step(q) == SQLDB_ROW)
-        id = sqldb_column_int64(q, 0);
-    else
-        rc = case_sql_fail(db, "case_notes", err);
-    sqldb_finalize(q);
-    if (rc) goto fail;
+    if ((rc = insert_returning(db, q, "case_notes", &id, err))) goto fail;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"note\": %" PRId64 "}", id);
     if ((rc = case_audit_insert(db, who, case_id, "note.add", detail, err))) goto fail;
@@ -717,7 +678,7 @@ int case_get(case_db *db, const case_origin *who, int64_t id, case_full *out, ut
     case_info *info = NULL;
     size_t n = 0;
     snprintf(sql, sizeof sql, "%s WHERE id = ?", info_cols);
-    rc = read_rows(db, sql, id, sizeof *info, read_info, (void **)&info, &n, err);
+    rc = case_read_rows(db, sql, id, sizeof *info, read_info, (void **)&info, &n, err);
     if (n == 1)
         out->info = info[0];
     else
@@ -725,20 +686,20 @@ int case_get(case_db *db, const case_origin *who, int64_t id, case_full *out, ut
     free(info);
     if (rc) goto fail;
     snprintf(sql, sizeof sql, "%s WHERE case_id = ? ORDER BY id", seed_cols);
-    if ((rc = read_rows(db, sql, id, sizeof *out->seeds, read_seed, (void **)&out->seeds,
-                        &out->n_seeds, err)))
+    if ((rc = case_read_rows(db, sql, id, sizeof *out->seeds, read_seed, (void **)&out->seeds,
+                             &out->n_seeds, err)))
         goto fail;
     snprintf(sql, sizeof sql, "%s WHERE case_id = ? ORDER BY id", label_cols);
-    if ((rc = read_rows(db, sql, id, sizeof *out->labels, read_label, (void **)&out->labels,
-                        &out->n_labels, err)))
+    if ((rc = case_read_rows(db, sql, id, sizeof *out->labels, read_label, (void **)&out->labels,
+                             &out->n_labels, err)))
         goto fail;
     snprintf(sql, sizeof sql, "%s WHERE case_id = ? ORDER BY id", note_cols);
-    if ((rc = read_rows(db, sql, id, sizeof *out->notes, read_note, (void **)&out->notes,
-                        &out->n_notes, err)))
+    if ((rc = case_read_rows(db, sql, id, sizeof *out->notes, read_note, (void **)&out->notes,
+                             &out->n_notes, err)))
         goto fail;
     snprintf(sql, sizeof sql, "%s WHERE case_id = ? ORDER BY id", audit_cols);
-    if ((rc = read_rows(db, sql, id, sizeof *out->audit, read_audit, (void **)&out->audit,
-                        &out->n_audit, err)))
+    if ((rc = case_read_rows(db, sql, id, sizeof *out->audit, read_audit, (void **)&out->audit,
+                             &out->n_audit, err)))
         goto fail;
     /* the runs: ids first, then each with its totals and endpoints */
     sqldb_stmt *q;

@@ -27,6 +27,32 @@ void case_run_free(case_run *r)
 
 /* ---------------- reading a run ---------------- */
 
+#define DUP(f, i) (oom |= !((f) = case_col_dup(st, i)))
+
+static int read_total(sqldb_stmt *st, void *row)
+{
+    case_total *t = row;
+    int oom = 0;
+    memset(t, 0, sizeof *t);
+    DUP(t->asset, 0), DUP(t->bucket, 1), DUP(t->amount, 2);
+    return oom ? UTIL_ENOMEM : 0;
+}
+
+static int read_endpoint(sqldb_stmt *st, void *row)
+{
+    case_endpoint *e = row;
+    int oom = 0;
+    memset(e, 0, sizeof *e);
+    e->rank = (uint32_t)sqldb_column_int64(st, 0);
+    DUP(e->address, 1), DUP(e->category, 2), DUP(e->actor, 3), DUP(e->name, 4);
+    DUP(e->asset, 5), DUP(e->amount, 6);
+    e->deposits = (uint64_t)sqldb_column_int64(st, 7);
+    e->hops = (uint32_t)sqldb_column_int64(st, 8);
+    e->via_entity = sqldb_column_int(st, 9);
+    return oom ? UTIL_ENOMEM : 0;
+}
+#undef DUP
+
 int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -66,62 +92,20 @@ int case_run_read(case_db *db, int64_t run_id, case_run *out, util_err *err)
         rc = case_sql_fail(db, "trace_runs", err);
     sqldb_finalize(st);
     if (!rc && oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-    if (!rc)
-        rc = case_sql_prep(db, &st,
-                           "SELECT asset, bucket, amount FROM trace_totals WHERE run_id = ?"
-                           " ORDER BY bucket_pos",
-                           err);
-    if (!rc) {
-        sqldb_bind_int64(st, 1, run_id);
-        size_t cap = 0;
-        while (!rc && (s = sqldb_step(st)) == SQLDB_ROW) {
-            if (out->n_totals == cap) {
-                size_t nc = cap ? 2 * cap : 16;
-                case_total *t = realloc(out->totals, nc * sizeof *t);
-                if (!t) {
-                    oom = 1;
-                    break;
-                }
-                out->totals = t, cap = nc;
-            }
-            case_total *t = &out->totals[out->n_totals++];
-            DUP(t->asset, 0), DUP(t->bucket, 1), DUP(t->amount, 2);
-        }
-        sqldb_finalize(st);
-        if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-    }
-    if (!rc)
-        rc = case_sql_prep(db, &st,
-                           "SELECT endpoint_rank, address, category, actor, label_name, asset,"
-                           " amount, deposits, hops, via_entity FROM trace_endpoints"
-                           " WHERE run_id = ? ORDER BY endpoint_rank",
-                           err);
-    if (!rc) {
-        sqldb_bind_int64(st, 1, run_id);
-        size_t cap = 0;
-        while (!rc && (s = sqldb_step(st)) == SQLDB_ROW) {
-            if (out->n_endpoints == cap) {
-                size_t nc = cap ? 2 * cap : 16;
-                case_endpoint *e = realloc(out->endpoints, nc * sizeof *e);
-                if (!e) {
-                    oom = 1;
-                    break;
-                }
-                out->endpoints = e, cap = nc;
-            }
-            case_endpoint *e = &out->endpoints[out->n_endpoints++];
-            memset(e, 0, sizeof *e);
-            e->rank = (uint32_t)sqldb_column_int64(st, 0);
-            DUP(e->address, 1), DUP(e->category, 2), DUP(e->actor, 3), DUP(e->name, 4);
-            DUP(e->asset, 5), DUP(e->amount, 6);
-            e->deposits = (uint64_t)sqldb_column_int64(st, 7);
-            e->hops = (uint32_t)sqldb_column_int64(st, 8);
-            e->via_entity = sqldb_column_int(st, 9);
 #undef DUP
-        }
-        sqldb_finalize(st);
-        if (oom) rc = util_errf(err, UTIL_ENOMEM, "out of memory");
-    }
+    if (!rc)
+        rc = case_read_rows(db,
+                            "SELECT asset, bucket, amount FROM trace_totals WHERE run_id = ?"
+                            " ORDER BY bucket_pos",
+                            run_id, sizeof *out->totals, read_total, (void **)&out->totals,
+                            &out->n_totals, err);
+    if (!rc)
+        rc = case_read_rows(db,
+                            "SELECT endpoint_rank, address, category, actor, label_name, asset,"
+                            " amount, deposits, hops, via_entity FROM trace_endpoints"
+                            " WHERE run_id = ? ORDER BY endpoint_rank",
+                            run_id, sizeof *out->endpoints, read_endpoint, (void **)&out->endpoints,
+                            &out->n_endpoints, err);
     if (rc) case_run_free(out);
     return rc;
 }
