@@ -744,6 +744,17 @@ static void audit_hash(char out[65], const char *prev, int64_t id, int64_t case_
     util_hex(out, d, 32);
 }
 
+int case_audit_json(case_db *db, const case_origin *who, int64_t case_id, const char *action,
+                    json_t *d, util_err *err)
+{
+    char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(d);
+    if (!dt) return util_errf(err, UTIL_ENOMEM, "out of memory");
+    int rc = case_audit_insert(db, who, case_id, action, dt, err);
+    free(dt);
+    return rc;
+}
+
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
 int case_audit_insert(case_db *db, const case_origin *who, int64_t case_id, const char *action,

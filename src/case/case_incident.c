@@ -580,17 +580,6 @@ static int insert_seeds(case_db *db, const case_origin *who, int64_t id,
     return rc;
 }
 
-static int audit_json(case_db *db, const case_origin *who, int64_t case_id, const char *action,
-                      json_t *d, util_err *err)
-{
-    char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    if (!dt) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    int rc = case_audit_insert(db, who, case_id, action, dt, err);
-    free(dt);
-    return rc;
-}
-
 /* A new incident, its case and its audit row. */
 static int insert_incident(case_db *db, const case_origin *who, const case_incident *inc,
                            int64_t *id, util_err *err)
@@ -654,10 +643,10 @@ static int insert_incident(case_db *db, const case_origin *who, const case_incid
     }
     util_buf_free(&title);
     if (!rc)
-        rc = audit_json(db, who, case_id, "incident.new",
-                        json_pack("{s:s,s:I,s:s}", "incident", inc->slug, "case",
-                                  (json_int_t)case_id, "origin", inc->origin),
-                        err);
+        rc = case_audit_json(db, who, case_id, "incident.new",
+                             json_pack("{s:s,s:I,s:s}", "incident", inc->slug, "case",
+                                       (json_int_t)case_id, "origin", inc->origin),
+                             err);
     return rc;
 }
 
@@ -691,10 +680,10 @@ static int update_incident(case_db *db, const case_origin *who, const case_incid
     }
     if (!rc) rc = insert_children(db, inc, id, err);
     if (!rc)
-        rc = audit_json(db, who, case_id, "incident.update",
-                        json_pack("{s:s,s:s,s:s}", "incident", inc->slug, "first_change", field,
-                                  "origin", inc->origin),
-                        err);
+        rc = case_audit_json(db, who, case_id, "incident.update",
+                             json_pack("{s:s,s:s,s:s}", "incident", inc->slug, "first_change",
+                                       field, "origin", inc->origin),
+                             err);
     return rc;
 }
 
@@ -891,12 +880,12 @@ int case_incident_import(case_db *db, const case_origin *who, const case_stores 
         json_t *files = json_array();
         for (size_t i = 0; files && i < n_paths; i++)
             json_array_append_new(files, json_string(paths[i]));
-        rc = audit_json(db, who, 0, "incident.import",
-                        json_pack("{s:o,s:I,s:I,s:I,s:I,s:I}", "files", files, "read",
-                                  (json_int_t)r.read, "added", (json_int_t)r.added, "unchanged",
-                                  (json_int_t)r.unchanged, "updated", (json_int_t)r.updated,
-                                  "seeds_added", (json_int_t)r.seeds_added),
-                        err);
+        rc = case_audit_json(
+            db, who, 0, "incident.import",
+            json_pack("{s:o,s:I,s:I,s:I,s:I,s:I}", "files", files, "read", (json_int_t)r.read,
+                      "added", (json_int_t)r.added, "unchanged", (json_int_t)r.unchanged, "updated",
+                      (json_int_t)r.updated, "seeds_added", (json_int_t)r.seeds_added),
+            err);
     }
     free(touched);
     rc = rc ? (case_rollback(db), rc) : case_commit(db, err);

@@ -4,6 +4,7 @@
 #ifndef CT_CASE_INT_H
 #define CT_CASE_INT_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include "../sqldb/sqldb.h"
 #include "case.h"
@@ -88,6 +89,10 @@ int case_check_origin(const case_origin *who, util_err *err);
  * NULL ("{}"). */
 int case_audit_insert(case_db *db, const case_origin *who, int64_t case_id, const char *action,
                       const char *detail, util_err *err);
+/* The same, the detail the JSON object d (taken: freed here; NULL, when it could not be made, is
+ * out of memory). */
+int case_audit_json(case_db *db, const case_origin *who, int64_t case_id, const char *action,
+                    json_t *d, util_err *err);
 /* Whether case id exists (inside a transaction or not): 0, UTIL_ENOTFOUND, or an SQL error. */
 int case_exists(case_db *db, int64_t id, util_err *err);
 

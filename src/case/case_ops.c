@@ -211,19 +211,6 @@ static int insert_returning(case_db *db, sqldb_stmt *q, const char *table, int64
     return rc;
 }
 
-/* An audit record whose detail is the JSON object d (taken: freed here, NULL when it could not
- * be made). */
-static int audit_json(case_db *db, const case_origin *who, int64_t case_id, const char *action,
-                      json_t *d, util_err *err)
-{
-    char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    if (!dt) return util_errf(err, UTIL_ENOMEM, "out of memory");
-    int rc = case_audit_insert(db, who, case_id, action, dt, err);
-    free(dt);
-    return rc;
-}
-
 /* ---------------- checks ---------------- */
 
 static int check_date(const char *d, util_err *err)
@@ -461,7 +448,7 @@ int case_seed_add(case_db *db, const case_origin *who, int64_t case_id, const ca
     int64_t id = 0;
     if ((rc = insert_returning(db, q, "case_seeds", &id, err))) goto fail;
     json_t *d = json_pack("{s:I,s:s,s:s}", "seed", (json_int_t)id, "chain", chain, "spec", spec);
-    if ((rc = audit_json(db, who, case_id, "seed.add", d, err))) goto fail;
+    if ((rc = case_audit_json(db, who, case_id, "seed.add", d, err))) goto fail;
     if (out && (rc = read_back(db, seed_cols, id, sizeof *out, read_seed, free_seed_row, out, err)))
         goto fail;
     rc = case_commit(db, err);
@@ -589,7 +576,7 @@ int case_label_add(case_db *db, const case_origin *who, int64_t case_id, const c
     if ((rc = insert_returning(db, q, "case_labels", &id, err))) goto fail;
     json_t *d = json_pack("{s:I,s:s,s:s,s:s}", "label", (json_int_t)id, "chain", chain, "address",
                           addr, "category", category);
-    if ((rc = audit_json(db, who, case_id, "label.add", d, err))) goto fail;
+    if ((rc = case_audit_json(db, who, case_id, "label.add", d, err))) goto fail;
     if (out &&
         (rc = read_back(db, label_cols, id, sizeof *out, read_label, free_label_row, out, err)))
         goto fail;
