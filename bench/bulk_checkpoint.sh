@@ -19,15 +19,8 @@ MEM=()
 [ -n "${MEMORY:-}" ] && MEM=(--memory "$MEMORY")
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"/db-*' EXIT
-timed() { # OUT CMD... -> OUT holds "wall cpu rss_kb"
-    local out=$1
-    shift
-    flock /tmp/ct-heavy.lock /usr/bin/time -v -o "$out.time" "$@" >"$out.out"
-    awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i]}
-                /User time/ {u = $2} /System time/ {s = $2} /Maximum resident/ {m = $2}
-                END {printf "%.2f %.2f %d\n", w, u + s, m}' "$out.time" >"$out"
-}
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+LOCK=${LOCK-/tmp/ct-heavy.lock}
+source "$(dirname "$0")/lib.sh" # timed (under flock LOCK), median
 echo "load before: $(uptime)"
 for r in $(seq 1 "$RUNS"); do
     for k in A B; do

@@ -17,6 +17,10 @@
 # the bound (bound time / import time, wall and CPU) and the cost per tx. The first round's
 # stores are compared file by file (cmp) with the first one's. Page cache warm (the files are
 # read once first). States the load (uptime) before and after.
+# KEEP=DIR keeps the first round's `import --bulk` store (default budget) of the last chain in
+# DIR (replaced). SUMMARY=FILE appends per chain and import the medians, one line each:
+# "chain txs variant wall cpu peak_rss_kb bound_wall bound_cpu store_bytes" (variant: incremental,
+# bulk, or the --memory size; store_bytes: the first round's store, all its files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/cointrail}
@@ -24,6 +28,8 @@ RUNS=${RUNS:-3}
 WORK=${WORK:-/tmp/cointrail-bulk-bench}
 MEMORY=${MEMORY:-}
 INCREMENTAL=${INCREMENTAL:-1}
+KEEP=${KEEP:-}
+SUMMARY=${SUMMARY:-}
 [ -x "$BIN" ] || scripts/build.sh build
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"/db-*' EXIT
@@ -35,10 +41,11 @@ m = json.load(open(sys.argv[1])).get("bulk_memory") or {}
 print(" ".join(str(m.get(k, 0) // 1000000) for k in ("sort_heap_peak", "rss_anon_peak", "spilled_bytes")))' "$1"
 }
 
-names=() args=()
-if [ "$INCREMENTAL" = 1 ]; then names+=("import (incremental)") args+=("--commit-seconds 100000"); fi
-names+=("import --bulk") args+=("--bulk")
-for m in $MEMORY; do names+=("import --bulk --memory $m") args+=("--bulk --memory $m"); done
+names=() args=() variants=()
+if [ "$INCREMENTAL" = 1 ]; then names+=("import (incremental)") args+=("--commit-seconds 100000") variants+=(incremental); fi
+bulk=${#names[@]}
+names+=("import --bulk") args+=("--bulk") variants+=(bulk)
+for m in $MEMORY; do names+=("import --bulk --memory $m") args+=("--bulk --memory $m") variants+=("$m"); done
 
 echo "load before: $(uptime)"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"
@@ -58,6 +65,7 @@ for chain in "$@"; do
             # shellcheck disable=SC2086
             timed "$WORK/imp$v" "$BIN" import --quiet --json --no-exposure ${args[$v]} --db "$WORK/db-$v" "$chain"
             txs=$(awk '$1 == "txs" {print $2}' "$WORK/db-$v/MANIFEST")
+            [ "$r" = 1 ] && find "$WORK/db-$v" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}' >"$WORK/bytes$v"
             echo "$(cat "$WORK/imp$v") $(heap "$WORK/imp$v.out") $txs" >>"$WORK/rows$v"
             line="$line | ${names[$v]#import } $(awk '{printf "%.2fs (cpu %.2fs, %d MB)", $1, $2, $3 / 1024}' "$WORK/imp$v")"
             if [ "$r" = 1 ] && [ "$v" != 0 ]; then
@@ -67,6 +75,7 @@ for chain in "$@"; do
                 echo "  ${names[$v]}: txs $txs; store byte for byte equal to ${names[0]}'s: $same"
             fi
         done
+        if [ "$r" = 1 ] && [ -n "$KEEP" ]; then rm -rf "$KEEP" && mv "$WORK/db-$bulk" "$KEEP"; fi
         for v in "${!names[@]}"; do rm -rf "$WORK/db-$v"; done
         echo "$line ($(uptime | sed 's/.*load/load/'))"
     done
@@ -80,6 +89,7 @@ for chain in "$@"; do
             printf "  %-34s %8.2f s wall %8.2f s cpu  ratio to bound %.3f wall %.3f cpu  %.2f us/tx  peak RSS %d MB", name, w, c, sw / w, sc / c, w / t * 1e6, rss / 1024
             if (name ~ /bulk/) printf "  sort heap %d MB  RssAnon %d MB  spilled %d MB", hp, ha, sp
             printf "\n" }'
+        [ -z "$SUMMARY" ] || echo "$chain $(col 7) ${variants[$v]} $(col 1) $(col 2) $(col 3) $sw $sc $(cat "$WORK/bytes$v")" >>"$SUMMARY"
     done
 done
 echo

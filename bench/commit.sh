@@ -25,7 +25,7 @@ RUNS=${RUNS:-3}
 mkdir -p "$WORK"
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source "$(dirname "$0")/lib.sh" # median
 
 echo "uptime: $(uptime)"
 echo "before: $BEFORE"

@@ -22,7 +22,7 @@ BINS=("$@")
 WORK=${WORK:-/tmp/cointrail-commit-cost}
 RUNS=${RUNS:-3}
 mkdir -p "$WORK"
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source "$(dirname "$0")/lib.sh" # median
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 
 if [ "$CHAIN" = 1m ]; then

@@ -38,7 +38,7 @@ if [ ! -f "$chain/truth.jsonl" ]; then
 fi
 cat "$chain"/evm/*.csv >/dev/null
 jf() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source "$(dirname "$0")/lib.sh" # median_of
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
 echo "machine: $(nproc) cores, load before: $(uptime | sed 's/.*load average: //')"
@@ -106,7 +106,7 @@ for who in busiest middle; do
     pairs=$(sed -n 's/.*stops: \([0-9]*\) .*/\1/p' "$WORK/inc.txt")
     rrows=$(sed -n 's/.* \([0-9]*\) rows (.*/\1/p' "$WORK/reb.txt")
     relabel+=("$(printf 'a theft label on the %s unlabelled sender (%s): in place %.3f s (%s pairs re-propagated), --rebuild %.3f s (%s rows), %s   (runs: %s / %s)' \
-        "$who" "$addr" "$(median "${inc[@]}")" "$pairs" "$(median "${reb[@]}")" "$rrows" "$same" "${inc[*]}" "${reb[*]}")")
+        "$who" "$addr" "$(median_of "${inc[@]}")" "$pairs" "$(median_of "${reb[@]}")" "$rrows" "$same" "${inc[*]}" "${reb[*]}")")
 done
 rm -rf "$WORK/db-inc" "$WORK/db-reb"
 
@@ -130,7 +130,7 @@ done
 outs=$(jf "$WORK/s.json" "d['cross_chain']['overlay']['outputs']")
 used=$(jf "$WORK/s.json" "d['cross_chain']['overlay']['links_used']")
 
-r=$(median "${ref[@]}") w=$(median "${with[@]}") i=$(median "${idx[@]}")
+r=$(median_of "${ref[@]}") w=$(median_of "${with[@]}") i=$(median_of "${idx[@]}")
 printf 'chain: %s: %s EVM txs, %s transfers; Bitcoin side %s txs\n' "$chain" "$etx" "$xf" \
     "$("$BIN" stats --db "$base" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["txs"])')"
 printf 'evm-import --no-exposure (reference): %.2f s   (runs: %s)\n' "$r" "${ref[*]}"
@@ -142,15 +142,15 @@ for k in 0 1 2; do
     ri+=("$(calc "100 * ${idx[$k]} / ${ref[$k]}")")
 done
 printf 'with / without:                       %.3f of the medians; per round %s, median %.3f\n' \
-    "$(calc "$w / $r")" "${rw[*]}" "$(median "${rw[@]}")"
+    "$(calc "$w / $r")" "${rw[*]}" "$(median_of "${rw[@]}")"
 printf "the index's own time:                 %.2f s = %.1f%% of the reference; per round %s%%, median %.1f%%   (runs: %s)\n" \
-    "$i" "$(calc "100 * $i / $r")" "${ri[*]}" "$(median "${ri[@]}")" "${idx[*]}"
+    "$i" "$(calc "100 * $i / $r")" "${ri[*]}" "$(median_of "${ri[@]}")" "${idx[*]}"
 printf 'index: %s bytes, %s transfer rows, %s (address, asset) records: %.1f bytes per transfer, %.1f per row\n' \
     "$bytes" "$rows" "$recs" "$(calc "$bytes / $xf")" "$(calc "$bytes / ($rows > 0 ? $rows : 1)")"
 printf '%s\n' "${relabel[@]}"
 printf 'cross-chain overlay: %s links (%s used), %s outputs reached: %.3f s   (runs: %s)\n' \
-    "$nlinks" "$used" "$outs" "$(median "${xo[@]}")" "${xo[*]}"
+    "$nlinks" "$used" "$outs" "$(median_of "${xo[@]}")" "${xo[*]}"
 printf 'screen process with the overlay: %.3f s, Bitcoin-only: %.3f s   (runs: %s / %s)\n' \
-    "$(median "${xw[@]}")" "$(median "${bw[@]}")" "${xw[*]}" "${bw[*]}"
+    "$(median_of "${xw[@]}")" "$(median_of "${bw[@]}")" "${xw[*]}" "${bw[*]}"
 echo "load after: $(uptime | sed 's/.*load average: //')"
 rm -rf "$WORK/db-ref" "$WORK/db-with" "$base"

@@ -35,7 +35,7 @@ if [ ! -f "$db/.bench-done" ]; then
 fi
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+source "$(dirname "$0")/lib.sh" # median_of
 store_bytes=$(du -sb --exclude=.bench-done "$db" | cut -f1)
 txs=$("$BIN" stats --db "$db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["txs"])')
 out="$WORK/export-out"
@@ -64,10 +64,10 @@ for level in ${LEVELS:-6}; do
     done
     read -r rows bytes csv < <(python3 -c '
 import json,sys; d=json.load(open(sys.argv[1])); print(d["rows"], d["bytes"], d["csv_bytes"])' "$WORK/export.json")
-    s=$(median "${secs[@]}")
-    c=$(median "${cpus[@]}")
-    r=$(median "${refs[@]}")
-    rc=$(median "${refcpus[@]}")
+    s=$(median_of "${secs[@]}")
+    c=$(median_of "${cpus[@]}")
+    r=$(median_of "${refs[@]}")
+    rc=$(median_of "${refcpus[@]}")
     echo "level $level: export wall ${secs[*]} s (median $s), CPU ${cpus[*]} s (median $c);" \
         "gzip -$level alone wall ${refs[*]} s (median $r), CPU ${refcpus[*]} s (median $rc)"
     echo "  $txs txs, $rows rows: wall $(calc "$rows / $s") rows/s, CSV $(calc "$csv / $s / 1e6") MB/s," \

@@ -36,7 +36,7 @@ if [ ! -f "$chain/truth.jsonl" ]; then
 fi
 cat "$chain"/blk*.dat >/dev/null
 jf() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source "$(dirname "$0")/lib.sh" # median_of
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
 echo "machine: $(nproc) cores, load before: $(uptime | sed 's/.*load average: //')"
@@ -73,16 +73,16 @@ for round in 1 2 3; do
     "$BIN" exposure build --db "$WORK/xdb-with" --rebuild >/dev/null
     reb+=("$(calc "$(now) - $t0")")
 done
-r=$(median "${ref[@]}") w=$(median "${with[@]}") i=$(median "${idx[@]}")
+r=$(median_of "${ref[@]}") w=$(median_of "${with[@]}") i=$(median_of "${idx[@]}")
 txs=$(jf "$WORK/x.json" "d['txs_added']")
 printf 'chain: %s, %s txs, labels.csv of %s lines\n' "$chain" "$txs" "$(wc -l <"$chain/labels.csv")"
 printf 'import --no-exposure (reference): %.2f s   (runs: %s)\n' "$r" "${ref[*]}"
 printf 'import with the index:            %.2f s   (runs: %s)\n' "$w" "${with[*]}"
 printf '  of which the index update:      %.2f s = %.1f%% of the reference import (runs: %s)\n' \
     "$i" "$(calc "100 * $i / $r")" "${idx[*]}"
-printf 'labels import after the blocks:   %.2f s   (runs: %s)\n' "$(median "${lab[@]}")" "${lab[*]}"
-printf 'cluster: index update             %.2f s   (runs: %s)\n' "$(median "${clu[@]}")" "${clu[*]}"
-printf 'exposure build --rebuild:         %.2f s   (runs: %s)\n' "$(median "${reb[@]}")" "${reb[*]}"
+printf 'labels import after the blocks:   %.2f s   (runs: %s)\n' "$(median_of "${lab[@]}")" "${lab[*]}"
+printf 'cluster: index update             %.2f s   (runs: %s)\n' "$(median_of "${clu[@]}")" "${clu[*]}"
+printf 'exposure build --rebuild:         %.2f s   (runs: %s)\n' "$(median_of "${reb[@]}")" "${reb[*]}"
 "$BIN" exposure status --db "$WORK/xdb-with" --json >"$WORK/s.json"
 bytes=$(jf "$WORK/s.json" "d['bytes']")
 printf 'index: %s bytes, %.2f per tx; %s amounts on %s outputs (%.2f%% of outputs), %s stops\n' \

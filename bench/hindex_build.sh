@@ -25,7 +25,7 @@ run() { # BIN DB -> "indexes bulk_finish_total"
     if [ -n "${LOCK:-}" ]; then flock "$LOCK" "${cmd[@]}"; else "${cmd[@]}"; fi >"$2.json"
     /usr/bin/python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phase_seconds"]["bulk_finish"]; print("%.3f %.3f" % (p["indexes"], sum(p.values())))' "$2.json"
 }
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+source "$(dirname "$0")/lib.sh" # median
 cat "$chain"/blk*.dat >/dev/null
 echo "load before: $(uptime)"
 echo "chain $chain; BIN $BIN; REF ${REF:-none}"

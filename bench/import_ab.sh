@@ -5,7 +5,7 @@
 #
 # Per round, each BIN in turn: `BIN import --db STORE --quiet --no-exposure --json CHAIN_DIR`
 # (with --memory SIZE when MEMORY is set) into an empty store under WORK (deleted after),
-# under /usr/bin/time -v, and under `flock LOCK` when LOCK is set (a machine shared with other
+# under /usr/bin/time -v, and under `flock LOCK` when LOCK is set (outside the timing; a machine shared with other
 # heavy jobs). Interleaving the builds spreads the machine's drift over all of them. Prints per
 # run: wall and CPU seconds (user + sys), peak RSS (it counts the mapped column and temp file
 # pages), the load average, the --json heap figures (bulk_memory: rss_anon_peak; keys_read, the
@@ -19,15 +19,13 @@ shift
 bins=()
 for b in "$@"; do bins+=("$(realpath "$b")"); done
 cd "$(dirname "$0")/.."
-source bench/lib.sh # timed, median
+source bench/lib.sh # timed (under flock LOCK), median
 ROUNDS=${ROUNDS:-3}
 WORK=${WORK:-/tmp/cointrail-import-ab}
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"/db-*' EXIT
 mem=()
 [ -n "${MEMORY:-}" ] && mem=(--memory "$MEMORY")
-lock=()
-[ -n "${LOCK:-}" ] && lock=(flock "$LOCK")
 
 summary() { # JSON -> "anon=GB keys_read=N | phases"
     python3 - "$1" <<'EOF'
@@ -48,7 +46,7 @@ for round in $(seq 1 "$ROUNDS"); do
         db="$WORK/db-$i"
         rm -rf "$db"
         out="$WORK/run-$round-$i"
-        timed "$out" "${lock[@]}" "$bin" import --db "$db" --quiet --no-exposure --json \
+        timed "$out" "$bin" import --db "$db" --quiet --no-exposure --json \
             "${mem[@]}" "$chain"
         read -r w c r <"$out"
         echo "$w $c" >>"$WORK/times-$i"

@@ -22,7 +22,7 @@ shift
 BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=(build/cointrail)
 RUNS=${RUNS:-11}
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source "$(dirname "$0")/lib.sh" # median
 
 txs=$(($(stat -c %s "$DB/tx_hash.col") / 32))
 TXID=$(python3 -c "
@@ -45,7 +45,7 @@ for a in rows[len(rows) // 2:][:500]:
         break")}
 echo "uptime: $(uptime)"
 echo "store: $DB ($txs txs; labels.db: $(stat -c %s "$DB/labels.db" 2>/dev/null || echo none) bytes," \
-    "$(($(wc -l <"$DB/labels.db" 2>/dev/null || echo 2) - 2)) labels; labels.idx:" \
+    "$(($(wc -l 2>/dev/null <"$DB/labels.db" || echo 2) - 2)) labels; labels.idx:" \
     "$([ -f "$DB/labels.idx" ] && echo yes || echo no), entity-labels.idx:" \
     "$([ -f "$DB/entity-labels.idx" ] && echo yes || echo no))"
 echo "tx $TXID, address $ADDR, labelled address ${LADDR:-none}"

@@ -22,7 +22,7 @@ DB=$1
 NEW=${2:-build/cointrail}
 OLD=${3:-}
 RUNS=${RUNS:-5}
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source "$(dirname "$0")/lib.sh" # median
 field() { awk -v k="$1" '$1 == k { print $2 }' "$DB/MANIFEST"; }
 
 inputs=$(field inputs)

@@ -20,7 +20,7 @@ shift 2
 BINS=("$@")
 RUNS=${RUNS:-3}
 mkdir -p "$WORK"
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source "$(dirname "$0")/lib.sh" # median
 run() { # BIN DB -> appends "wall cpu" to WORK/times.N
     if [ -n "${LOCK:-}" ]; then flock "$LOCK" "$@"; else "$@"; fi
 }

@@ -20,7 +20,7 @@ WORK=${WORK:-/tmp/cointrail-tip-commit}
 RUNS=${RUNS:-3}
 TIP=${TIP:-20}
 mkdir -p "$WORK"
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+source "$(dirname "$0")/lib.sh" # median
 echo "uptime: $(uptime)"
 for i in "${!BINS[@]}"; do
     p=$WORK/prefix-$i

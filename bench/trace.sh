@@ -54,7 +54,7 @@ one() {
         "$WORK/doc.json")
     echo "$secs $(echo "$user + $sys" | bc) $((kb / 1024)) $visited"
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+source "$(dirname "$0")/lib.sh" # median
 # pair LABEL ARGS...: RUNS runs of the default and of --hops 10, alternating; medians
 pair() {
     local label=$1
