@@ -35,6 +35,16 @@ check() {
 }
 check "$T/gen" same 1 2 3
 check "$T/mk" same 1 2 3
+# more rows than the scan reads in one chunk (SCAN_CHUNK, 32768: txs, inputs, outputs and
+# addresses), so its chunks' edges and the threads' slices inside a chunk are checked too
+"$BIN" generate --out "$T/g2" --seed 6 --blocks 60 --txs-per-block 1000 --maturity 5 --quiet \
+    >/dev/null || bad "generate (big)"
+"$BIN" import --quiet --db "$T/big" "$T/g2" >/dev/null || bad "import the big chain"
+"$BIN" stats --db "$T/big" --json | $PY -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(not all(d[k] > 32768 for k in ("txs", "inputs", "outputs", "addresses")))' && ok ||
+    bad "the big store is not larger than a scan chunk"
+check "$T/big" same 1 2 3
 # without --threads: one thread, the same document
 "$BIN" stats --db "$T/gen" --recompute --json >"$T/one.json" &&
     "$BIN" stats --db "$T/gen" --recompute --threads 1 --json | cmp -s - "$T/one.json" && ok ||
