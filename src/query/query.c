@@ -44,6 +44,8 @@ json_t *query_stats_json(const query_stats_result *r)
                             json_integer((json_int_t)t->outputs_by_type[i]));
     json_object_set_new(o, "outputs_by_type", types);
     json_object_set_new(o, "unresolved_inputs", json_integer((json_int_t)t->unresolved_inputs));
+    if (r->recomputed)
+        json_object_set_new(o, "fees_summed", json_string(r->fees_by_rows ? "by_rows" : "by_runs"));
     return o;
 }
 
@@ -51,8 +53,10 @@ int query_stats_get(const store *s, int recompute, query_stats_result *out, util
 {
     query_stats_result r = {.totals = *store_get_totals(s)};
     if (recompute) {
-        int rc = store_recompute_totals_threads(s, (unsigned)recompute, &r.totals, err);
+        int rc =
+            store_recompute_totals_threads(s, (unsigned)recompute, &r.totals, &r.fees_by_rows, err);
         if (rc) return rc;
+        r.recomputed = 1;
     }
     if (r.totals.blocks) {
         r.has_tip = 1;

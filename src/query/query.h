@@ -26,14 +26,17 @@ typedef struct query_stats_result {
     store_totals totals;
     int has_tip;          /* 0 for an empty store: no tip height or hash */
     uint8_t tip_hash[32]; /* internal byte order (util_hash_hex shows it) */
+    int recomputed;       /* the figures come from a full scan */
+    int fees_by_rows;     /* recomputed only: store_recompute_totals_threads's *fees_by_rows */
 } query_stats_result;
 
 /* Fill *out. With recompute > 0, figures come from a full scan of the columns on that many
  * threads (store_recompute_totals_threads) instead of the MANIFEST's running totals. */
 int query_stats_get(const store *s, int recompute, query_stats_result *out, util_err *err);
 /* The JSON document: blocks, tip_height, tip_hash, txs, inputs, outputs, total_output_value,
- * total_fees, utxo_count, utxo_value, addresses, outputs_by_type, unresolved_inputs. New
- * object, owned by the caller. */
+ * total_fees, utxo_count, utxo_value, addresses, outputs_by_type, unresolved_inputs; when
+ * recomputed, also fees_summed: "by_runs" or "by_rows" (fees_by_rows). New object, owned by
+ * the caller. */
 json_t *query_stats_json(const query_stats_result *r);
 /* query_stats_get + query_stats_json. */
 int query_stats(const store *s, int recompute, json_t **out, util_err *err);

@@ -229,9 +229,13 @@ void store_payload_at(const store *s, uint64_t i, uint64_t *out, const uint8_t *
  * read (a script type past the last, a tx whose inputs or outputs are past the rows). */
 int store_recompute_totals(const store *s, store_totals *t, util_err *err);
 /* The same, the passes cut into threads slices scanned in parallel (1 to
- * STORE_SCAN_THREADS_MAX; the same figures for any count). */
+ * STORE_SCAN_THREADS_MAX; the same figures for any count). *fees_by_rows (when not NULL): 0
+ * when the fees came from the sums of the passes, which holds when the txs' runs of inputs
+ * and outputs partition the rows (every valid store); 1 when they do not, and the fees were
+ * summed tx by tx. Both give the definition's figure; the first is the fast one, and a test
+ * can see which was taken. */
 #define STORE_SCAN_THREADS_MAX 64
 int store_recompute_totals_threads(const store *s, unsigned threads, store_totals *t,
-                                   util_err *err);
+                                   int *fees_by_rows, util_err *err);
 
 #endif

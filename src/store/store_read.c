@@ -547,10 +547,11 @@ static void *scan_job_run(void *arg)
 
 int store_recompute_totals(const store *s, store_totals *t, util_err *err)
 {
-    return store_recompute_totals_threads(s, 1, t, err);
+    return store_recompute_totals_threads(s, 1, t, NULL, err);
 }
 
-int store_recompute_totals_threads(const store *s, unsigned threads, store_totals *t, util_err *err)
+int store_recompute_totals_threads(const store *s, unsigned threads, store_totals *t,
+                                   int *fees_by_rows, util_err *err)
 {
     const store_totals *L = &s->live;
     if (threads < 1) threads = 1;
@@ -600,7 +601,10 @@ int store_recompute_totals_threads(const store *s, unsigned threads, store_total
     /* runs_ok: the flagged txs' inputs and the others' partition the inputs (outputs too);
      * every unflagged tx's input is in R; M and R are as large (then one to one). */
     uint64_t fees = 0;
-    if (r.runs_ok && r.resolved - r.flag_res == L->inputs - r.flag_in && r.spent == r.resolved) {
+    int by_runs =
+        r.runs_ok && r.resolved - r.flag_res == L->inputs - r.flag_in && r.spent == r.resolved;
+    if (fees_by_rows) *fees_by_rows = !by_runs;
+    if (by_runs) {
         fees = (r.spent_value - r.flag_res_value) - (r.value - r.flag_out_value);
     } else {
         int rc = fees_by_row(s, &fees, err);
