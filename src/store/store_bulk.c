@@ -324,11 +324,13 @@ static int addr_side_col(int c)
            c == COL_ADDR_TAIL;
 }
 
-/* Mapping m is one side's to drop: the address side's columns and key file are its own, the
- * rest (read by both sides) the chain side's. */
-static int side_drops(int side, int m)
+/* Mapping m is one side's to drop: those its pass uses (in_use), and of the others the
+ * address side's columns and key file are its own, the rest (read by both sides) the chain
+ * side's. A mapping the pass uses is its own whatever its side: the other side may be done
+ * (the chain side ends long before the address side, which reads the tx column). */
+static int side_drops(int side, uint32_t in_use, int m)
 {
-    if (side == SIDE_ALL) return 1;
+    if (side == SIDE_ALL || (in_use & MB(m))) return 1;
     int addr = m == M_ADDRKEYS || (m < NCOLS && addr_side_col(m));
     return (side == SIDE_ADDR) == addr;
 }
@@ -344,7 +346,8 @@ static int side_drops(int side, int m)
  * (a "drop": the pages it reads at random fault back in as the pass goes on, and so do the
  * pages that colstore_col_reserve populated ahead of the rows appended). Checked at a pace
  * set by touched (reading /proc costs ~20 us), so that a small budget is looked after as
- * closely as a large one. Each thread drops only the mappings of its side (side_drops). */
+ * closely as a large one. Each thread drops the mappings its pass uses and, of the others,
+ * those of its side (side_drops). */
 static void drop_mapped(const store_bulk *b, pager *p)
 {
     uint64_t anon, file;
@@ -360,7 +363,8 @@ static void drop_mapped(const store_bulk *b, pager *p)
     }
     for (int m = 0; m < NMAPS; m++) {
         size_t len, width;
-        if (!side_drops(p->side, m) || !map_of(b, m, &len, &width) || !len) continue;
+        if (!side_drops(p->side, streamed | random, m) || !map_of(b, m, &len, &width) || !len)
+            continue;
         if (streamed & MB(m)) {
             uint64_t row =
                 map_kind[m] == K_ROWS && m < NCOLS ? s->cols[m].rows : p->at[map_kind[m]];
@@ -374,7 +378,7 @@ static void drop_mapped(const store_bulk *b, pager *p)
     rss_now(&anon, &file);
     if (file <= b->memory) return;
     for (int m = 0; m < NMAPS; m++)
-        if (((streamed | random) & MB(m)) && side_drops(p->side, m)) {
+        if ((streamed | random) & MB(m)) {
             size_t len, width;
             const uint8_t *base = map_of(b, m, &len, &width);
             if (base && len) madvise((void *)base, len, MADV_DONTNEED);
@@ -1701,9 +1705,9 @@ static int addresses(fin *f, uint64_t *bad, util_err *err)
     rc = rc ? rc : reserve_cold(s, COL_ADDR_TAIL, groups, err);
     if (rc) return rc;
     pass(&f->pg,
-         MB(COL_BLK) | MB(COL_OUT_PREV_ADDR) | MB(COL_ADDR_KEY) | MB(COL_ADDR_TAIL) |
+         MB(COL_BLK) | MB(COL_TX) | MB(COL_OUT_PREV_ADDR) | MB(COL_ADDR_KEY) | MB(COL_ADDR_TAIL) |
              MB(M_ADDRKEYS),
-         MB(COL_TX) | MB(COL_OUT_ADDR) | MB(COL_ADDR_LAST));
+         MB(COL_OUT_ADDR) | MB(COL_ADDR_LAST));
     uint64_t ring[KEY_AHEAD][3];
     size_t head = 0, have = 0;
     int more = 1;
@@ -1716,6 +1720,7 @@ static int addresses(fin *f, uint64_t *bad, util_err *err)
         if (h < b->n.blocks) {
             br = store_col_at(s, COL_BLK, h);
             end = store_txrow_out(s, br->first_tx);
+            cursor(&f->pg, K_TX, br->first_tx);
         }
         for (;;) {
             while (more && have < KEY_AHEAD) { /* read ahead, prefetching the first's id */
