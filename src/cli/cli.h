@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "../cluster/cluster.h"
+#include "../etrace/etrace.h"
 #include "../evm/evm.h"
 #include "../exposure/exposure.h"
 #include "../labels/labels.h"
@@ -59,6 +60,44 @@ int cli_parse_u64(const char *s, uint64_t *out);
 /* The tracers' options (trace, etrace): set --KEY (without "--") to arg (NULL for a flag) with
  * taint's one option parser, or print why not to stderr and return -1. */
 int cli_taint_opt(taint_target *t, const char *key, const char *arg);
+/* An option's argument as taint's parser takes it from the command line: NULL is a flag
+ * (--through-mixers), anything else text. */
+taint_val cli_taint_val(const char *arg);
+
+/* The `struct option` entries of the tracers' options that case trace and incident trace pass
+ * through to taint's parser, both tracers' sets in one (each run keeps those its tracer takes),
+ * all with the given val (one entry a line, like the tables they join: hence clang-format off).
+ * The caller includes <getopt.h>. */
+/* clang-format off */
+#define CLI_TRACER_OPTIONS(val)                   \
+    {"direction", required_argument, 0, (val)},   \
+    {"policy", required_argument, 0, (val)},      \
+    {"hops", required_argument, 0, (val)},        \
+    {"min-value", required_argument, 0, (val)},   \
+    {"until", required_argument, 0, (val)},       \
+    {"until-time", required_argument, 0, (val)},  \
+    {"max-outputs", required_argument, 0, (val)}, \
+    {"max-xfers", required_argument, 0, (val)},   \
+    {"through-mixers", no_argument, 0, (val)}
+/* clang-format on */
+/* Those options as given (key without "--", val NULL for a flag), kept until the chain, and so
+ * the tracer, is known. */
+typedef struct cli_tracer_args {
+    const char **key, **val;
+    size_t n;
+} cli_tracer_args;
+/* Room for the options of an argc-long command line: 0 or UTIL_ENOMEM (nothing said). */
+int cli_tracer_args_init(cli_tracer_args *t, int argc);
+void cli_tracer_args_add(cli_tracer_args *t, const char *key, const char *val);
+void cli_tracer_args_free(cli_tracer_args *t);
+/* Both tracers' defaults in b and e, and a taint target onto each (tb: UTXO onto b, te: account
+ * onto e). --until (both) and the account tracer's --min-value are left as text in txt: reading
+ * them needs the store or a 256-bit parse, which each caller does with its own error policy. */
+typedef struct cli_tracer_text {
+    const char *until_b, *until_e, *min_e;
+} cli_tracer_text;
+void cli_tracer_targets(trace_opts *b, etrace_opts *e, cli_tracer_text *txt, taint_target *tb,
+                        taint_target *te);
 /* screen's --hops (1..max), or print why not to stderr and return -1. */
 int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out);
 /* Print a JSON document to stdout, indented. */

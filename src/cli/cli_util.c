@@ -140,14 +140,57 @@ int cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+taint_val cli_taint_val(const char *arg)
+{
+    if (!arg) return (taint_val){.kind = TAINT_VAL_BOOL, .flag = 1};
+    return (taint_val){.kind = TAINT_VAL_TEXT, .text = arg};
+}
+
 int cli_taint_opt(taint_target *t, const char *key, const char *arg)
 {
-    taint_val v = {.kind = TAINT_VAL_TEXT, .text = arg};
-    if (!arg) v = (taint_val){.kind = TAINT_VAL_BOOL, .flag = 1}; /* a flag: --through-mixers */
+    taint_val v = cli_taint_val(arg);
     util_err err = {0};
     if (!taint_opt_set(t, TAINT_FRONT_CLI, key, &v, &err)) return 0;
     cli_fail(&err);
     return -1;
+}
+
+int cli_tracer_args_init(cli_tracer_args *t, int argc)
+{
+    memset(t, 0, sizeof *t);
+    t->key = calloc((size_t)argc, sizeof *t->key);
+    t->val = calloc((size_t)argc, sizeof *t->val);
+    if (t->key && t->val) return 0;
+    cli_tracer_args_free(t);
+    return UTIL_ENOMEM;
+}
+
+void cli_tracer_args_add(cli_tracer_args *t, const char *key, const char *val)
+{
+    t->key[t->n] = key;
+    t->val[t->n++] = val;
+}
+
+void cli_tracer_args_free(cli_tracer_args *t)
+{
+    free(t->key), free(t->val);
+    memset(t, 0, sizeof *t);
+}
+
+void cli_tracer_targets(trace_opts *b, etrace_opts *e, cli_tracer_text *txt, taint_target *tb,
+                        taint_target *te)
+{
+    trace_default_opts(b);
+    etrace_default_opts(e);
+    memset(txt, 0, sizeof *txt);
+    *tb = (taint_target){.model = TAINT_MODEL_UTXO,
+                         .core = &b->core,
+                         .min_value_sat = &b->min_value,
+                         .until_text = &txt->until_b};
+    *te = (taint_target){.model = TAINT_MODEL_ACCOUNT,
+                         .core = &e->core,
+                         .min_value_text = &txt->min_e,
+                         .until_text = &txt->until_e};
 }
 
 int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out)

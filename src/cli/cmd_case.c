@@ -161,9 +161,7 @@ typedef struct args {
     int64_t rerun;
     int64_t *seeds;
     size_t n_seeds;
-    /* the tracers' options, applied once the chain is known */
-    const char **tkey, **tval;
-    size_t n_t;
+    cli_tracer_args t; /* applied once the chain is known */
 } args;
 
 /* An amount in base units (sat, wei, a token's units) as the terminal shows it: BTC and ETH
@@ -361,42 +359,34 @@ static int do_add_seed(env *e, const args *a, int64_t id, const char *spec, util
 /* The tracers' options onto both targets; the chain is the one whose tracer took them all. */
 static int trace_options(env *e, const args *a, case_trace_req *req, util_err *err)
 {
-    trace_default_opts(&req->btc);
-    etrace_default_opts(&req->evm);
-    const char *until_b = NULL, *until_e = NULL, *min_e = NULL;
-    taint_target tb = {.model = TAINT_MODEL_UTXO,
-                       .core = &req->btc.core,
-                       .min_value_sat = &req->btc.min_value,
-                       .until_text = &until_b};
-    taint_target te = {.model = TAINT_MODEL_ACCOUNT,
-                       .core = &req->evm.core,
-                       .min_value_text = &min_e,
-                       .until_text = &until_e};
+    cli_tracer_text txt;
+    taint_target tb, te;
+    cli_tracer_targets(&req->btc, &req->evm, &txt, &tb, &te);
     util_err eb = {0}, ee = {0};
     int bad_b = 0, bad_e = 0;
-    for (size_t i = 0; i < a->n_t; i++) {
-        taint_val v = {.kind = TAINT_VAL_TEXT, .text = a->tval[i]};
-        if (!a->tval[i]) v = (taint_val){.kind = TAINT_VAL_BOOL, .flag = 1};
-        if (!bad_b && taint_opt_set(&tb, TAINT_FRONT_CLI, a->tkey[i], &v, &eb)) bad_b = 1;
-        if (!bad_e && taint_opt_set(&te, TAINT_FRONT_CLI, a->tkey[i], &v, &ee)) bad_e = 1;
+    for (size_t i = 0; i < a->t.n; i++) {
+        taint_val v = cli_taint_val(a->t.val[i]);
+        if (!bad_b && taint_opt_set(&tb, TAINT_FRONT_CLI, a->t.key[i], &v, &eb)) bad_b = 1;
+        if (!bad_e && taint_opt_set(&te, TAINT_FRONT_CLI, a->t.key[i], &v, &ee)) bad_e = 1;
     }
-    if (!bad_e && min_e && evm_u256_parse(&req->evm.min_value, min_e, strlen(min_e), NULL)) {
-        taint_val mv = {.kind = TAINT_VAL_TEXT, .text = min_e};
+    if (!bad_e && txt.min_e &&
+        evm_u256_parse(&req->evm.min_value, txt.min_e, strlen(txt.min_e), NULL)) {
+        taint_val mv = {.kind = TAINT_VAL_TEXT, .text = txt.min_e};
         taint_opt_fail(&ee, TAINT_FRONT_CLI, "min-value", "a decimal amount in base units", &mv);
         bad_e = 1;
     }
     int64_t h, t;
-    if (!bad_e && until_e) {
-        if (taint_until_syntax(until_e, &h, &t, &ee))
+    if (!bad_e && txt.until_e) {
+        if (taint_until_syntax(txt.until_e, &h, &t, &ee))
             bad_e = 1;
         else if (h >= 0)
             req->evm.until = h;
         else
             req->evm.until_time = t;
     }
-    if (!bad_b && until_b &&
-        (!e->st.btc || trace_until_parse(e->st.btc, until_b, req->btc.direction, &req->btc.until,
-                                         &req->btc.until_from_time, &eb)))
+    if (!bad_b && txt.until_b &&
+        (!e->st.btc || trace_until_parse(e->st.btc, txt.until_b, req->btc.direction,
+                                         &req->btc.until, &req->btc.until_from_time, &eb)))
         bad_b = 1;
     req->asset = a->asset;
     if (a->asset && !a->chain) bad_b = 1; /* --asset is the account tracer's */
@@ -419,7 +409,7 @@ static int do_trace(env *e, const args *a, int64_t id, util_err *err)
     case_run r, old;
     int rc;
     if (a->rerun) {
-        if (a->n_t || a->n_seeds || a->asset) {
+        if (a->t.n || a->n_seeds || a->asset) {
             fprintf(stderr, "cointrail: --rerun takes the run's own seeds and options\n");
             return util_errf(err, UTIL_EINVAL, "--rerun: no other trace option");
         }
@@ -624,25 +614,15 @@ int cmd_case(int argc, char **argv)
         {"rerun", required_argument, 0, 'R'},
         {"asset", required_argument, 0, 'S'},
         /* the tracers' own options, passed through to taint's parser */
-        {"direction", required_argument, 0, 1},
-        {"policy", required_argument, 0, 1},
-        {"hops", required_argument, 0, 1},
-        {"min-value", required_argument, 0, 1},
-        {"until", required_argument, 0, 1},
-        {"until-time", required_argument, 0, 1},
-        {"max-outputs", required_argument, 0, 1},
-        {"max-xfers", required_argument, 0, 1},
-        {"through-mixers", no_argument, 0, 1},
+        CLI_TRACER_OPTIONS(1),
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     args a = {.confidence = 80};
     util_buf cmd = {0}; /* before getopt reorders argv */
     if (command_text(&cmd, argc - 1, argv + 1)) return CLI_ERROR;
     a.seeds = calloc((size_t)argc, sizeof *a.seeds);
-    a.tkey = calloc((size_t)argc, sizeof *a.tkey);
-    a.tval = calloc((size_t)argc, sizeof *a.tval);
     int rc = CLI_USAGE, c, li = 0;
-    if (!a.seeds || !a.tkey || !a.tval) {
+    if (!a.seeds || cli_tracer_args_init(&a.t, argc)) {
         rc = CLI_ERROR;
         goto out;
     }
@@ -725,8 +705,7 @@ int cmd_case(int argc, char **argv)
             a.asset = optarg;
             break;
         case 1:
-            a.tkey[a.n_t] = opts[li].name;
-            a.tval[a.n_t++] = optarg;
+            cli_tracer_args_add(&a.t, opts[li].name, optarg);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -798,6 +777,7 @@ int cmd_case(int argc, char **argv)
     rc = rc ? cli_fail(&err) : CLI_OK;
 out:
     util_buf_free(&cmd);
-    free(a.seeds), free(a.tkey), free(a.tval);
+    free(a.seeds);
+    cli_tracer_args_free(&a.t);
     return rc;
 }

@@ -137,8 +137,7 @@ typedef struct args {
     const char *db, *state, *analyst, *chain;
     int json, update, all;
     double min_confidence;
-    const char **tkey, **tval;
-    size_t n_t;
+    cli_tracer_args t;
 } args;
 
 static int do_import(env *e, const args *a, char **files, int n, util_err *err)
@@ -307,38 +306,29 @@ static int do_show(env *e, const args *a, const char *id, util_err *err)
 /* The tracers' options onto both tracers: an option one of them refuses is the other's. */
 static int trace_options(env *e, const args *a, case_itrace_req *req, util_err *err)
 {
-    trace_default_opts(&req->btc);
-    etrace_default_opts(&req->evm);
+    cli_tracer_text txt;
+    taint_target tb, te;
+    cli_tracer_targets(&req->btc, &req->evm, &txt, &tb, &te);
     req->min_confidence = a->min_confidence;
-    const char *until_b = NULL, *until_e = NULL, *min_e = NULL;
-    taint_target tb = {.model = TAINT_MODEL_UTXO,
-                       .core = &req->btc.core,
-                       .min_value_sat = &req->btc.min_value,
-                       .until_text = &until_b};
-    taint_target te = {.model = TAINT_MODEL_ACCOUNT,
-                       .core = &req->evm.core,
-                       .min_value_text = &min_e,
-                       .until_text = &until_e};
-    for (size_t i = 0; i < a->n_t; i++) {
-        taint_val v = {.kind = TAINT_VAL_TEXT, .text = a->tval[i]};
-        if (!a->tval[i]) v = (taint_val){.kind = TAINT_VAL_BOOL, .flag = 1};
+    for (size_t i = 0; i < a->t.n; i++) {
+        taint_val v = cli_taint_val(a->t.val[i]);
         util_err eb = {0}, ee = {0};
-        int bb = taint_opt_set(&tb, TAINT_FRONT_CLI, a->tkey[i], &v, &eb);
-        int be = taint_opt_set(&te, TAINT_FRONT_CLI, a->tkey[i], &v, &ee);
+        int bb = taint_opt_set(&tb, TAINT_FRONT_CLI, a->t.key[i], &v, &eb);
+        int be = taint_opt_set(&te, TAINT_FRONT_CLI, a->t.key[i], &v, &ee);
         if (bb && be) return *err = eb, eb.code;
     }
-    if (min_e && evm_u256_parse(&req->evm.min_value, min_e, strlen(min_e), NULL))
-        return util_errf(err, UTIL_EINVAL, "--min-value: '%s' is not a decimal amount", min_e);
+    if (txt.min_e && evm_u256_parse(&req->evm.min_value, txt.min_e, strlen(txt.min_e), NULL))
+        return util_errf(err, UTIL_EINVAL, "--min-value: '%s' is not a decimal amount", txt.min_e);
     int64_t h, t;
-    if (until_e) {
-        if (taint_until_syntax(until_e, &h, &t, err)) return UTIL_EINVAL;
+    if (txt.until_e) {
+        if (taint_until_syntax(txt.until_e, &h, &t, err)) return UTIL_EINVAL;
         if (h >= 0)
             req->evm.until = h;
         else
             req->evm.until_time = t;
     }
-    if (until_b && e->st.btc &&
-        trace_until_parse(e->st.btc, until_b, req->btc.direction, &req->btc.until,
+    if (txt.until_b && e->st.btc &&
+        trace_until_parse(e->st.btc, txt.until_b, req->btc.direction, &req->btc.until,
                           &req->btc.until_from_time, err))
         return UTIL_EINVAL;
     return 0;
@@ -426,24 +416,14 @@ int cmd_incident(int argc, char **argv)
                                          {"all", no_argument, 0, 'a'},
                                          {"chain", required_argument, 0, 'c'},
                                          {"min-confidence", required_argument, 0, 'm'},
-                                         {"direction", required_argument, 0, 1},
-                                         {"policy", required_argument, 0, 1},
-                                         {"hops", required_argument, 0, 1},
-                                         {"min-value", required_argument, 0, 1},
-                                         {"until", required_argument, 0, 1},
-                                         {"until-time", required_argument, 0, 1},
-                                         {"max-outputs", required_argument, 0, 1},
-                                         {"max-xfers", required_argument, 0, 1},
-                                         {"through-mixers", no_argument, 0, 1},
+                                         CLI_TRACER_OPTIONS(1),
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     args a = {0};
     util_buf cmd = {0};
     if (command_text(&cmd, argc - 1, argv + 1)) return CLI_ERROR;
-    a.tkey = calloc((size_t)argc, sizeof *a.tkey);
-    a.tval = calloc((size_t)argc, sizeof *a.tval);
     int rc = CLI_USAGE, c, li = 0;
-    if (!a.tkey || !a.tval) {
+    if (cli_tracer_args_init(&a.t, argc)) {
         rc = CLI_ERROR;
         goto out;
     }
@@ -482,8 +462,7 @@ int cmd_incident(int argc, char **argv)
             }
             break;
         case 1:
-            a.tkey[a.n_t] = opts[li].name;
-            a.tval[a.n_t++] = optarg;
+            cli_tracer_args_add(&a.t, opts[li].name, optarg);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -501,7 +480,7 @@ int cmd_incident(int argc, char **argv)
                       : si == 2 && npos != 1                   ? "one incident id"
                       : si == 3 && a.all && npos               ? "--all or ids, not both"
                       : si == 3 && !a.all && npos < 1          ? "an incident id (or --all)"
-                      : si != 3 && (a.n_t || a.all || a.chain) ? "trace options are trace's"
+                      : si != 3 && (a.t.n || a.all || a.chain) ? "trace options are trace's"
                       : si != 0 && a.update                    ? "--update is import's"
                                                                : NULL;
     if (bad) {
@@ -533,6 +512,6 @@ int cmd_incident(int argc, char **argv)
     rc = rc ? cli_fail(&err) : CLI_OK;
 out:
     util_buf_free(&cmd);
-    free(a.tkey), free(a.tval);
+    cli_tracer_args_free(&a.t);
     return rc;
 }
