@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "../case/case.h"
 #include "../cluster/cluster.h"
 #include "../etrace/etrace.h"
 #include "../evm/evm.h"
@@ -143,6 +144,35 @@ int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int flags, u
  * store has a clustering and a labels.idx; s may be NULL (the store is opened here). 0 or an
  * error (the labels and entities are saved either way: a stale entity index is not used). */
 int cli_entix_refresh(const char *db, const store *s, util_err *err);
+
+/* The analyst an audit record names when the command gives no --analyst: $USER, else the
+ * login name of the user id; NULL when there is neither. */
+const char *cli_default_analyst(void);
+
+/* The environment of one case or incident command (cmd_case.c, cmd_incident.c): the case
+ * database, whatever stores DIR holds, and who runs the command. */
+typedef struct cli_case_env {
+    const char *dir;
+    case_db *db;
+    cli_ctx btc; /* the Bitcoin store, its labels and entities, when there is a store */
+    int have_btc;
+    labels_db *labels; /* when there is no Bitcoin store */
+    evm_store *evm;
+    xchain_links links;
+    int have_links;
+    case_stores st;
+    case_origin who;
+    char analyst[256];
+    util_buf cmd;
+} cli_case_env;
+/* Open the case database (create: make DIR/cases.sqlite if missing; state: the shared database
+ * URL or NULL) and whatever stores DIR holds (a Bitcoin store, an EVM store of evm_chain; with
+ * links, DIR/xchain/links.jsonl when there is one), and fill who: analyst (NULL:
+ * cli_default_analyst) and cmd, the command line as the audit log keeps it (taken: *cmd is left
+ * empty). On an error e is still to be closed. */
+int cli_case_env_open(cli_case_env *e, const char *dir, const char *state, const char *analyst,
+                      const char *evm_chain, int create, int links, util_buf *cmd, util_err *err);
+void cli_case_env_close(cli_case_env *e);
 
 /* EVM and cross-chain exposure (src/cli/cmd_evm_exposure.c, docs/exposure.md). After an
  * evm-import: bring the chain's EVM exposure index up to date (a line on stderr unless quiet). */

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,4 +218,72 @@ const char *cli_audit_arg(char *const *argv, int i, char *buf, size_t n)
         return buf;
     }
     return argv[i];
+}
+
+const char *cli_default_analyst(void)
+{
+    const char *u = getenv("USER");
+    if (u && *u) return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
+}
+
+int cli_case_env_open(cli_case_env *e, const char *dir, const char *state, const char *analyst,
+                      const char *evm_chain, int create, int links, util_buf *cmd, util_err *err)
+{
+    memset(e, 0, sizeof *e);
+    e->dir = dir;
+    e->cmd = *cmd;
+    memset(cmd, 0, sizeof *cmd);
+    if (!analyst) analyst = cli_default_analyst();
+    if (!analyst)
+        return util_errf(err, UTIL_EINVAL, "--analyst NAME is required ($USER is not set)");
+    if (strlen(analyst) >= sizeof e->analyst)
+        return util_errf(err, UTIL_EINVAL, "--analyst: over %zu bytes", sizeof e->analyst - 1);
+    snprintf(e->analyst, sizeof e->analyst, "%s", analyst);
+    int rc = cli_open_ctx(&e->btc, dir, 0, err);
+    if (!rc)
+        e->have_btc = 1;
+    else if (rc == UTIL_ENOTFOUND) { /* no Bitcoin store: labels alone */
+        if ((rc = labels_db_open(&e->labels, dir, 0, err))) return rc;
+    } else
+        return rc;
+    char p[4200];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/evm/%s", dir, evm_chain);
+    if (!stat(p, &sb) && (rc = evm_store_open(&e->evm, dir, evm_chain, 0, err))) return rc;
+    if (links) {
+        util_err le = {0};
+        rc = xchain_links_load(dir, &e->links, &le);
+        if (!rc)
+            e->have_links = 1;
+        else if (rc != UTIL_ENOTFOUND) {
+            *err = le;
+            return rc;
+        }
+    }
+    if ((rc = case_db_open_at(&e->db, dir, state, create ? CASE_OPEN_CREATE : 0, err))) return rc;
+    e->st = (case_stores){.dir = dir,
+                          .btc = e->have_btc ? e->btc.s : NULL,
+                          .clusters = e->have_btc ? e->btc.clusters : NULL,
+                          .evm = e->evm,
+                          .labels = e->have_btc ? e->btc.labels : e->labels,
+                          .links = e->have_links ? &e->links : NULL};
+    e->who.analyst = e->analyst;
+    e->who.command = (const char *)e->cmd.data;
+    case_state_init(&e->who.state);
+    case_state_btc(&e->who.state, e->st.btc);
+    case_state_evm(&e->who.state, e->evm);
+    return 0;
+}
+
+void cli_case_env_close(cli_case_env *e)
+{
+    case_db_close(e->db);
+    if (e->have_btc) cli_close_ctx(&e->btc);
+    labels_db_close(e->labels);
+    evm_store_close(e->evm);
+    if (e->have_links) xchain_links_free(&e->links);
+    util_buf_free(&e->cmd);
+    memset(e, 0, sizeof *e);
 }

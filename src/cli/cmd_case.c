@@ -4,11 +4,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../case/case.h"
 #include "../state/state.h"
@@ -42,18 +39,7 @@ static const char usage[] =
 
 /* ---------------- the environment of one command ---------------- */
 
-typedef struct env {
-    const char *dir;
-    case_db *db;
-    cli_ctx btc; /* the Bitcoin store, its labels and entities, when there is a store */
-    int have_btc;
-    labels_db *labels; /* when there is no Bitcoin store */
-    evm_store *evm;
-    case_stores st;
-    case_origin who;
-    char analyst[256];
-    util_buf cmd;
-} env;
+typedef cli_case_env env;
 
 /* The command line as the audit log keeps it: shell-quoted, long arguments shortened (the
  * text they carry is recorded in its own row). */
@@ -78,64 +64,6 @@ static int command_text(util_buf *b, int argc, char **argv)
         if (!rc) rc = util_buf_printf(b, "...(%zu bytes)", n);
     }
     return rc ? rc : util_buf_append(b, "", 1);
-}
-
-static const char *default_analyst(void)
-{
-    const char *u = getenv("USER");
-    if (u && *u) return u;
-    struct passwd *pw = getpwuid(getuid());
-    return pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-}
-
-/* Open the case database and whatever stores DIR holds (a Bitcoin store, an EVM store of
- * evm_chain), and fill who. create: make DIR/cases.sqlite if missing. */
-static int env_open(env *e, const char *dir, const char *state, const char *analyst,
-                    const char *evm_chain, int create, util_buf *cmd, util_err *err)
-{
-    memset(e, 0, sizeof *e);
-    e->dir = dir;
-    e->cmd = *cmd; /* taken */
-    memset(cmd, 0, sizeof *cmd);
-    if (!analyst) analyst = default_analyst();
-    if (!analyst)
-        return util_errf(err, UTIL_EINVAL, "--analyst NAME is required ($USER is not set)");
-    snprintf(e->analyst, sizeof e->analyst, "%s", analyst);
-    if (strlen(analyst) >= sizeof e->analyst)
-        return util_errf(err, UTIL_EINVAL, "--analyst: over %zu bytes", sizeof e->analyst - 1);
-    int rc = cli_open_ctx(&e->btc, dir, 0, err);
-    if (!rc)
-        e->have_btc = 1;
-    else if (rc == UTIL_ENOTFOUND) { /* no Bitcoin store: labels alone */
-        if ((rc = labels_db_open(&e->labels, dir, 0, err))) return rc;
-    } else
-        return rc;
-    char p[4200];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/evm/%s", dir, evm_chain);
-    if (!stat(p, &sb) && (rc = evm_store_open(&e->evm, dir, evm_chain, 0, err))) return rc;
-    if ((rc = case_db_open_at(&e->db, dir, state, create ? CASE_OPEN_CREATE : 0, err))) return rc;
-    e->st = (case_stores){.dir = dir,
-                          .btc = e->have_btc ? e->btc.s : NULL,
-                          .clusters = e->have_btc ? e->btc.clusters : NULL,
-                          .evm = e->evm,
-                          .labels = e->have_btc ? e->btc.labels : e->labels};
-    e->who.analyst = e->analyst;
-    e->who.command = (const char *)e->cmd.data;
-    case_state_init(&e->who.state);
-    case_state_btc(&e->who.state, e->st.btc);
-    case_state_evm(&e->who.state, e->evm);
-    return 0;
-}
-
-static void env_close(env *e)
-{
-    case_db_close(e->db);
-    if (e->have_btc) cli_close_ctx(&e->btc);
-    labels_db_close(e->labels);
-    evm_store_close(e->evm);
-    util_buf_free(&e->cmd);
-    memset(e, 0, sizeof *e);
 }
 
 static int parse_id(const char *s, const char *what, int64_t *id)
@@ -743,8 +671,8 @@ int cmd_case(int argc, char **argv)
     util_err err = {0};
     env e;
     const char *evm_chain = a.chain && strcmp(a.chain, "btc") ? a.chain : "eth";
-    if ((rc = env_open(&e, a.db, a.state, a.analyst, evm_chain, si == 0, &cmd, &err))) {
-        env_close(&e);
+    if ((rc = cli_case_env_open(&e, a.db, a.state, a.analyst, evm_chain, si == 0, 0, &cmd, &err))) {
+        cli_case_env_close(&e);
         rc = cli_fail(&err);
         goto out;
     }
@@ -773,7 +701,7 @@ int cmd_case(int argc, char **argv)
     default:
         rc = do_export(&e, &a, id, &err);
     }
-    env_close(&e);
+    cli_case_env_close(&e);
     rc = rc ? cli_fail(&err) : CLI_OK;
 out:
     util_buf_free(&cmd);

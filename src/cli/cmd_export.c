@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -333,11 +332,7 @@ static int export_case(const export_args *a, int f, int64_t now, int argc, char 
 {
     util_err err = {0};
     const char *analyst = a->analyst;
-    if (!analyst) {
-        const char *u = getenv("USER");
-        struct passwd *pw = (u && *u) ? NULL : getpwuid(getuid());
-        analyst = u && *u ? u : pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-    }
+    if (!analyst) analyst = cli_default_analyst();
     if (!analyst) {
         fprintf(stderr, "cointrail: export: --analyst NAME is required ($USER is not set)\n");
         return CLI_USAGE;

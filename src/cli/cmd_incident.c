@@ -3,11 +3,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../case/case.h"
 #include "../tally/tally.h"
@@ -39,20 +36,7 @@ static const char usage[] =
     "    (--direction --policy --hops --min-value --until --through-mixers --max-outputs\n"
     "    --max-xfers --until-time), applied to every run whose tracer takes them.\n";
 
-typedef struct env {
-    const char *dir;
-    case_db *db;
-    cli_ctx btc;
-    int have_btc;
-    labels_db *labels;
-    evm_store *evm;
-    xchain_links links;
-    int have_links;
-    case_stores st;
-    case_origin who;
-    char analyst[256];
-    util_buf cmd;
-} env;
+typedef cli_case_env env;
 
 static int command_text(util_buf *b, int argc, char **argv)
 {
@@ -63,70 +47,6 @@ static int command_text(util_buf *b, int argc, char **argv)
         if (!rc) rc = case_shell_quote(b, cli_audit_arg(argv, i, masked, sizeof masked));
     }
     return rc ? rc : util_buf_append(b, "", 1);
-}
-
-static int env_open(env *e, const char *dir, const char *state, const char *analyst,
-                    const char *evm_chain, int create, int links, util_buf *cmd, util_err *err)
-{
-    memset(e, 0, sizeof *e);
-    e->dir = dir;
-    e->cmd = *cmd;
-    memset(cmd, 0, sizeof *cmd);
-    if (!analyst) {
-        const char *u = getenv("USER");
-        struct passwd *pw = (u && *u) ? NULL : getpwuid(getuid());
-        analyst = u && *u ? u : pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-    }
-    if (!analyst)
-        return util_errf(err, UTIL_EINVAL, "--analyst NAME is required ($USER is not set)");
-    if (strlen(analyst) >= sizeof e->analyst)
-        return util_errf(err, UTIL_EINVAL, "--analyst: over %zu bytes", sizeof e->analyst - 1);
-    snprintf(e->analyst, sizeof e->analyst, "%s", analyst);
-    int rc = cli_open_ctx(&e->btc, dir, 0, err);
-    if (!rc)
-        e->have_btc = 1;
-    else if (rc == UTIL_ENOTFOUND) {
-        if ((rc = labels_db_open(&e->labels, dir, 0, err))) return rc;
-    } else
-        return rc;
-    char p[4200];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/evm/%s", dir, evm_chain);
-    if (!stat(p, &sb) && (rc = evm_store_open(&e->evm, dir, evm_chain, 0, err))) return rc;
-    if (links) {
-        util_err le = {0};
-        rc = xchain_links_load(dir, &e->links, &le);
-        if (!rc)
-            e->have_links = 1;
-        else if (rc != UTIL_ENOTFOUND) {
-            *err = le;
-            return rc;
-        }
-    }
-    if ((rc = case_db_open_at(&e->db, dir, state, create ? CASE_OPEN_CREATE : 0, err))) return rc;
-    e->st = (case_stores){.dir = dir,
-                          .btc = e->have_btc ? e->btc.s : NULL,
-                          .clusters = e->have_btc ? e->btc.clusters : NULL,
-                          .evm = e->evm,
-                          .labels = e->have_btc ? e->btc.labels : e->labels,
-                          .links = e->have_links ? &e->links : NULL};
-    e->who.analyst = e->analyst;
-    e->who.command = (const char *)e->cmd.data;
-    case_state_init(&e->who.state);
-    case_state_btc(&e->who.state, e->st.btc);
-    case_state_evm(&e->who.state, e->evm);
-    return 0;
-}
-
-static void env_close(env *e)
-{
-    case_db_close(e->db);
-    if (e->have_btc) cli_close_ctx(&e->btc);
-    labels_db_close(e->labels);
-    evm_store_close(e->evm);
-    if (e->have_links) xchain_links_free(&e->links);
-    util_buf_free(&e->cmd);
-    memset(e, 0, sizeof *e);
 }
 
 #define ESC(b, s) labels_text_escape(b, sizeof b, s)
@@ -489,9 +409,9 @@ int cmd_incident(int argc, char **argv)
     }
     util_err err = {0};
     env e;
-    if ((rc = env_open(&e, a.db, a.state, a.analyst, a.chain ? a.chain : "eth", si == 0, si == 3,
-                       &cmd, &err))) {
-        env_close(&e);
+    if ((rc = cli_case_env_open(&e, a.db, a.state, a.analyst, a.chain ? a.chain : "eth", si == 0,
+                                si == 3, &cmd, &err))) {
+        cli_case_env_close(&e);
         rc = cli_fail(&err);
         goto out;
     }
@@ -508,7 +428,7 @@ int cmd_incident(int argc, char **argv)
     default:
         rc = do_trace(&e, &a, argv + first, npos, &err);
     }
-    env_close(&e);
+    cli_case_env_close(&e);
     rc = rc ? cli_fail(&err) : CLI_OK;
 out:
     util_buf_free(&cmd);

@@ -2,10 +2,8 @@
  * as text, JSON, CSV or one HTML page. */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../case/case.h"
 #include "../tally/tally.h"
@@ -104,11 +102,7 @@ int cmd_report(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    if (!analyst) {
-        const char *u = getenv("USER");
-        struct passwd *pw = (u && *u) ? NULL : getpwuid(getuid());
-        analyst = u && *u ? u : pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-    }
+    if (!analyst) analyst = cli_default_analyst();
     if (!analyst) {
         fprintf(stderr, "cointrail: --analyst NAME is required ($USER is not set)\n");
         goto done;
