@@ -58,6 +58,9 @@ int cli_fail(const util_err *err);
 const char *cli_audit_arg(char *const *argv, int i, char *buf, size_t n);
 /* Parse a whole decimal number (no sign, no trailing text, no overflow). 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t *out);
+/* The value of --NAME (name without "--") as cli_parse_u64 reads it, or print "cointrail: --NAME:
+ * 'ARG' is not WHAT" to stderr and return -1: the one wording of the plain count options. */
+int cli_opt_u64(const char *name, const char *arg, const char *what, uint64_t *out);
 /* The tracers' options (trace, etrace): set --KEY (without "--") to arg (NULL for a flag) with
  * taint's one option parser, or print why not to stderr and return -1. */
 int cli_taint_opt(taint_target *t, const char *key, const char *arg);

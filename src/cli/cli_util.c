@@ -147,6 +147,13 @@ taint_val cli_taint_val(const char *arg)
     return (taint_val){.kind = TAINT_VAL_TEXT, .text = arg};
 }
 
+int cli_opt_u64(const char *name, const char *arg, const char *what, uint64_t *out)
+{
+    if (!cli_parse_u64(arg, out)) return 0;
+    fprintf(stderr, "cointrail: --%s: '%s' is not %s\n", name, arg, what);
+    return -1;
+}
+
 int cli_taint_opt(taint_target *t, const char *key, const char *arg)
 {
     taint_val v = cli_taint_val(arg);

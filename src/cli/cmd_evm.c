@@ -88,14 +88,8 @@ static int parse(int argc, char **argv, evm_args *a)
         case 'l':
         case 'n': {
             uint64_t *dst = c == 'o' ? &a->offset : c == 'l' ? &a->limit : &a->commit_every;
-            if (cli_parse_u64(optarg, dst)) {
-                fprintf(stderr, "cointrail: --%s: '%s' is not a count\n",
-                        c == 'o'   ? "offset"
-                        : c == 'l' ? "limit"
-                                   : "commit-every",
-                        optarg);
-                return CLI_USAGE;
-            }
+            const char *name = c == 'o' ? "offset" : c == 'l' ? "limit" : "commit-every";
+            if (cli_opt_u64(name, optarg, "a count", dst)) return CLI_USAGE;
             break;
         }
         case 'R':
@@ -123,10 +117,7 @@ static int parse(int argc, char **argv, evm_args *a)
             uint64_t *dst[] = {&a->from,       &a->to,      &a->confirmations, &a->batch_blocks,
                                &a->timeout_ms, &a->retries, &a->poll_ms};
             int k = (int)(strchr(keys, c) - keys);
-            if (cli_parse_u64(optarg, dst[k])) {
-                fprintf(stderr, "cointrail: --%s: '%s' is not a number\n", names[k], optarg);
-                return CLI_USAGE;
-            }
+            if (cli_opt_u64(names[k], optarg, "a number", dst[k])) return CLI_USAGE;
             a->has_from |= c == 'F';
             a->has_to |= c == 'T';
             a->has_retries |= c == 'Y';

@@ -191,10 +191,8 @@ int cmd_import(int argc, char **argv)
             json = 1;
             break;
         case 's':
-            if (cli_parse_u64(optarg, &o.stop_after_blocks)) {
-                fprintf(stderr, "cointrail: --stop-after: '%s' is not a block count\n", optarg);
+            if (cli_opt_u64("stop-after", optarg, "a block count", &o.stop_after_blocks))
                 return CLI_USAGE;
-            }
             break;
         case 'n':
             o.network = btc_net_parse(optarg);

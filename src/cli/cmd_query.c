@@ -51,11 +51,7 @@ static int parse_query_args(int argc, char **argv, const char *usage, int want_a
         case 'o':
         case 'l': {
             uint64_t n;
-            if (cli_parse_u64(optarg, &n)) {
-                fprintf(stderr, "cointrail: --%s: '%s' is not a count\n",
-                        c == 'o' ? "offset" : "limit", optarg);
-                return CLI_USAGE;
-            }
+            if (cli_opt_u64(c == 'o' ? "offset" : "limit", optarg, "a count", &n)) return CLI_USAGE;
             *(c == 'o' ? &a->offset : &a->limit) = (size_t)n;
             break;
         }
