@@ -104,6 +104,9 @@ void cli_tracer_targets(trace_opts *b, etrace_opts *e, cli_tracer_text *txt, tai
                         taint_target *te);
 /* screen's --hops (1..max), or print why not to stderr and return -1. */
 int cli_opt_hops(const char *arg, uint32_t max, uint32_t *out);
+/* Print a command's usage: asked for (help non-zero: --help, -h) to stdout and return CLI_OK,
+ * else (a bad option, a missing subcommand) to stderr and return CLI_USAGE. */
+int cli_usage(const char *usage, int help);
 /* Print a JSON document to stdout, indented. */
 void cli_print_json(json_t *doc);
 

@@ -23,6 +23,12 @@ int cli_fail(const util_err *err)
     }
 }
 
+int cli_usage(const char *usage, int help)
+{
+    fputs(usage, help ? stdout : stderr);
+    return help ? CLI_OK : CLI_USAGE;
+}
+
 void cli_print_json(json_t *doc)
 {
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -40,13 +40,8 @@ int cmd_block(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'j')
             json = 1;
-        else if (c == 'h') {
-            fputs(block_usage, stdout);
-            return CLI_OK;
-        } else {
-            fputs(block_usage, stderr);
-            return CLI_USAGE;
-        }
+        else
+            return cli_usage(block_usage, c == 'h');
     }
     if (optind + 2 != argc || strcmp(argv[optind], "decode") != 0) {
         fputs(block_usage, stderr);

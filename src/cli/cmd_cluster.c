@@ -125,12 +125,8 @@ int cmd_cluster(int argc, char **argv)
         case 'e':
             truth = optarg;
             break;
-        case 'h':
-            fputs(cluster_usage, stdout);
-            return CLI_OK;
         default:
-            fputs(cluster_usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(cluster_usage, c == 'h');
         }
     }
     if (!db || optind != argc) {

@@ -305,12 +305,8 @@ int cmd_etrace(int argc, char **argv)
             }
             break;
         }
-        case 'h':
-            fputs(usage, stdout);
-            rc = CLI_OK;
-            goto out;
         default:
-            fputs(usage, stderr);
+            rc = cli_usage(usage, c == 'h');
             goto out;
         }
     }

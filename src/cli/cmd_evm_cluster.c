@@ -91,12 +91,8 @@ int cmd_evm_cluster(int argc, char **argv)
         case 'j':
             json = 1;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return CLI_OK;
         default:
-            fputs(usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(usage, c == 'h');
         }
     }
     if (!db || optind < argc) {

@@ -177,10 +177,8 @@ static int status(const char *db, const char *chain, int json)
 
 int cmd_evm_exposure(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cli_usage(usage, argc >= 2);
     const char *sub = argv[1], *db = NULL, *chain = "eth";
     int json = 0, rebuild = 0, set_floor = 0;
     uint64_t fn = EVMEXPO_FLOOR_NATIVE, ft = EVMEXPO_FLOOR_TOKEN;

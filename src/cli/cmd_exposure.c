@@ -309,10 +309,8 @@ int cmd_exposure(int argc, char **argv)
         {"db", required_argument, 0, 'd'}, {"floor", required_argument, 0, 'f'},
         {"rebuild", no_argument, 0, 'r'},  {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cli_usage(usage, argc >= 2);
     const char *sub = argv[1], *db = NULL;
     int json = 0, rebuild = 0, have_floor = 0, c;
     uint64_t floor = 0;
@@ -335,12 +333,8 @@ int cmd_exposure(int argc, char **argv)
         case 'j':
             json = 1;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return CLI_OK;
         default:
-            fputs(usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(usage, c == 'h');
         }
     }
     if (!db) {

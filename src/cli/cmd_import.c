@@ -239,12 +239,8 @@ int cmd_import(int argc, char **argv)
             }
             memory_given = 1;
             break;
-        case 'h':
-            fputs(import_usage, stdout);
-            return CLI_OK;
         default:
-            fputs(import_usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(import_usage, c == 'h');
         }
     }
     if (!db || optind >= argc) {

@@ -315,10 +315,8 @@ static int do_trace(env *e, const args *a, char **ids, int n, util_err *err)
 
 int cmd_incident(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cli_usage(usage, argc >= 2);
     const char *sub = argv[1];
     static const char *const subs[] = {"import", "list", "show", "trace"};
     size_t si = 0;
@@ -384,12 +382,8 @@ int cmd_incident(int argc, char **argv)
         case 1:
             cli_tracer_args_add(&a.t, opts[li].name, optarg);
             break;
-        case 'h':
-            fputs(usage, stdout);
-            rc = CLI_OK;
-            goto out;
         default:
-            fputs(usage, stderr);
+            rc = cli_usage(usage, c == 'h');
             goto out;
         }
     }

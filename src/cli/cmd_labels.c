@@ -288,10 +288,8 @@ static int cmd_show_labels(const labels_args *a, const char *address)
 
 int cmd_labels(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(labels_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cli_usage(labels_usage, argc >= 2);
     const char *sub = argv[1];
     if (!strcmp(sub, "add") || !strcmp(sub, "retire") || !strcmp(sub, "history"))
         return cmd_labels_state(argc, argv);

@@ -25,10 +25,8 @@ static const char usage[] =
 
 int cmd_report(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cli_usage(usage, argc >= 2);
     if (strcmp(argv[1], "thefts")) {
         fprintf(stderr, "cointrail: report: unknown report '%s' (thefts)\n%s", argv[1], usage);
         return CLI_USAGE;
@@ -78,12 +76,8 @@ int cmd_report(int argc, char **argv)
         case 'A':
             analyst = optarg;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            rc = CLI_OK;
-            goto done;
         default:
-            fputs(usage, stderr);
+            rc = cli_usage(usage, c == 'h');
             goto done;
         }
     }

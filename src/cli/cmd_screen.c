@@ -193,12 +193,8 @@ int cmd_screen(int argc, char **argv)
         case 'S':
             state_url = optarg;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return CLI_OK;
         default:
-            fputs(usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(usage, ch == 'h');
         }
     }
     if (!db || optind >= argc) {

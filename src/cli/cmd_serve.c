@@ -207,12 +207,8 @@ int cmd_serve(int argc, char **argv)
             }
             o.cache_slots = (size_t)v;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return CLI_OK;
         default:
-            fputs(usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(usage, ch == 'h');
         }
     }
     o.webhook_allow = allow;

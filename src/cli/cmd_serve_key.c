@@ -79,12 +79,8 @@ int cmd_serve_key(int argc, char **argv)
         case 'H':
             hash = 1;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return CLI_OK;
         default:
-            fputs(usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(usage, ch == 'h');
         }
     }
     if (!owner || !scopes == !role || optind != argc) {

@@ -293,10 +293,8 @@ static int print_doc(json_t *a)
 
 int cmd_state(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(state_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cli_usage(state_usage, argc >= 2);
     const char *sub = argv[1];
     st_args a;
     int rc = parse(argc - 1, argv + 1, &a, state_usage);

@@ -323,12 +323,8 @@ int cmd_trace(int argc, char **argv)
         case 'j':
             format = "json";
             break;
-        case 'h':
-            fputs(usage, stdout);
-            rc = CLI_OK;
-            goto out;
         default:
-            fputs(usage, stderr);
+            rc = cli_usage(usage, c == 'h');
             goto out;
         }
     }

@@ -161,12 +161,8 @@ int cmd_xchain(int argc, char **argv)
         case 'j':
             json = 1;
             break;
-        case 'h':
-            fputs(xchain_usage, stdout);
-            return CLI_OK;
         default:
-            fputs(xchain_usage, stderr);
-            return CLI_USAGE;
+            return cli_usage(xchain_usage, c == 'h');
         }
     }
     int nargs = argc - 1 - optind;
