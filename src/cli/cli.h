@@ -151,6 +151,11 @@ int cli_open_ctx_state(cli_ctx *c, const char *db, const char *url, int flags, u
  * error (the labels and entities are saved either way: a stale entity index is not used). */
 int cli_entix_refresh(const char *db, const store *s, util_err *err);
 
+/* The command line as an audit log records it, NUL-terminated in b: "cointrail NAME" and then
+ * argv[0..argc) shell-quoted, the password of --state masked (cli_audit_arg). With shorten, an
+ * argument over 512 bytes is cut to its first 400 (whole UTF-8 characters) and "...(N bytes)":
+ * case records such text (a note) in a row of its own. 0 or an error. */
+int cli_command_text(util_buf *b, const char *name, int argc, char **argv, int shorten);
 /* The analyst an audit record names when the command gives no --analyst: $USER, else the
  * login name of the user id; NULL when there is neither. */
 const char *cli_default_analyst(void);

@@ -300,3 +300,26 @@ void cli_case_env_close(cli_case_env *e)
     util_buf_free(&e->cmd);
     memset(e, 0, sizeof *e);
 }
+
+int cli_command_text(util_buf *b, const char *name, int argc, char **argv, int shorten)
+{
+    int rc = util_buf_printf(b, "cointrail %s", name);
+    for (int i = 0; i < argc && !rc; i++) {
+        rc = util_buf_append(b, " ", 1);
+        char masked[4300];
+        const char *arg = cli_audit_arg(argv, i, masked, sizeof masked);
+        size_t n = strlen(arg);
+        if (!shorten || n <= 512) {
+            if (!rc) rc = case_shell_quote(b, arg);
+            continue;
+        }
+        char head[401];
+        memcpy(head, arg, 400);
+        head[400] = 0;
+        while (n && ((unsigned char)head[strlen(head) - 1] & 0xc0) == 0x80) /* whole UTF-8 */
+            head[strlen(head) - 1] = 0;
+        if (!rc) rc = case_shell_quote(b, head);
+        if (!rc) rc = util_buf_printf(b, "...(%zu bytes)", n);
+    }
+    return rc ? rc : util_buf_append(b, "", 1);
+}

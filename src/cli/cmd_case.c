@@ -41,31 +41,6 @@ static const char usage[] =
 
 typedef cli_case_env env;
 
-/* The command line as the audit log keeps it: shell-quoted, long arguments shortened (the
- * text they carry is recorded in its own row). */
-static int command_text(util_buf *b, int argc, char **argv)
-{
-    int rc = util_buf_printf(b, "cointrail case");
-    for (int i = 0; i < argc && !rc; i++) {
-        rc = util_buf_append(b, " ", 1);
-        char masked[4300];
-        const char *arg = cli_audit_arg(argv, i, masked, sizeof masked);
-        size_t n = strlen(arg);
-        if (n <= 512) {
-            if (!rc) rc = case_shell_quote(b, arg);
-            continue;
-        }
-        char head[401];
-        memcpy(head, arg, 400);
-        head[400] = 0;
-        while (n && ((unsigned char)head[strlen(head) - 1] & 0xc0) == 0x80) /* whole UTF-8 */
-            head[strlen(head) - 1] = 0;
-        if (!rc) rc = case_shell_quote(b, head);
-        if (!rc) rc = util_buf_printf(b, "...(%zu bytes)", n);
-    }
-    return rc ? rc : util_buf_append(b, "", 1);
-}
-
 static int parse_id(const char *s, const char *what, int64_t *id)
 {
     uint64_t v;
@@ -545,7 +520,7 @@ int cmd_case(int argc, char **argv)
         {0, 0, 0, 0}};
     args a = {.confidence = 80};
     util_buf cmd = {0}; /* before getopt reorders argv */
-    if (command_text(&cmd, argc - 1, argv + 1)) return CLI_ERROR;
+    if (cli_command_text(&cmd, "case", argc - 1, argv + 1, 1)) return CLI_ERROR;
     a.seeds = calloc((size_t)argc, sizeof *a.seeds);
     int rc = CLI_USAGE, c, li = 0;
     if (!a.seeds || cli_tracer_args_init(&a.t, argc)) {

@@ -317,17 +317,6 @@ static int write_freeze(const char *out, const sharing_built *b, util_err *err)
     return rc;
 }
 
-static int command_text(util_buf *b, int argc, char **argv)
-{
-    int rc = util_buf_printf(b, "cointrail export");
-    for (int i = 1; i < argc && !rc; i++) {
-        rc = util_buf_append(b, " ", 1);
-        char masked[4300];
-        if (!rc) rc = case_shell_quote(b, cli_audit_arg(argv, i, masked, sizeof masked));
-    }
-    return rc ? rc : util_buf_append(b, "", 1);
-}
-
 static int export_case(const export_args *a, int f, int64_t now, int argc, char **argv)
 {
     util_err err = {0};
@@ -354,7 +343,8 @@ static int export_case(const export_args *a, int f, int64_t now, int argc, char 
         }
     }
     util_buf cmd = {0};
-    if (command_text(&cmd, argc, argv)) return cli_fail(&(util_err){UTIL_ENOMEM, "out of memory"});
+    if (cli_command_text(&cmd, "export", argc - 1, argv + 1, 0))
+        return cli_fail(&(util_err){UTIL_ENOMEM, "out of memory"});
     cli_ctx ctx = {0};
     int have_btc = 0;
     labels_db *labels = NULL;

@@ -38,17 +38,6 @@ static const char usage[] =
 
 typedef cli_case_env env;
 
-static int command_text(util_buf *b, int argc, char **argv)
-{
-    int rc = util_buf_printf(b, "cointrail incident");
-    for (int i = 0; i < argc && !rc; i++) {
-        rc = util_buf_append(b, " ", 1);
-        char masked[4300];
-        if (!rc) rc = case_shell_quote(b, cli_audit_arg(argv, i, masked, sizeof masked));
-    }
-    return rc ? rc : util_buf_append(b, "", 1);
-}
-
 #define ESC(b, s) labels_text_escape(b, sizeof b, s)
 
 /* ---------------- the subcommands ---------------- */
@@ -339,7 +328,7 @@ int cmd_incident(int argc, char **argv)
                                          {0, 0, 0, 0}};
     args a = {0};
     util_buf cmd = {0};
-    if (command_text(&cmd, argc - 1, argv + 1)) return CLI_ERROR;
+    if (cli_command_text(&cmd, "incident", argc - 1, argv + 1, 0)) return CLI_ERROR;
     int rc = CLI_USAGE, c, li = 0;
     if (cli_tracer_args_init(&a.t, argc)) {
         rc = CLI_ERROR;

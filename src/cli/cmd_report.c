@@ -40,14 +40,10 @@ int cmd_report(int argc, char **argv)
     const char *db = NULL, *by_s = NULL, *html = NULL, *out = NULL, *analyst = NULL, *state = NULL;
     int json = 0, csv = 0, c, li = 0;
     util_buf cmd = {0};
-    if (util_buf_printf(&cmd, "cointrail report")) return CLI_ERROR;
-    for (int i = 1; i < argc; i++) {
-        char masked[4300];
-        if (util_buf_append(&cmd, " ", 1) ||
-            case_shell_quote(&cmd, cli_audit_arg(argv, i, masked, sizeof masked)))
-            return CLI_ERROR;
+    if (cli_command_text(&cmd, "report", argc - 1, argv + 1, 0)) {
+        util_buf_free(&cmd);
+        return CLI_ERROR;
     }
-    if (util_buf_append(&cmd, "", 1)) return CLI_ERROR;
     int rc = CLI_USAGE;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, &li)) != -1) {
