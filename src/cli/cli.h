@@ -160,6 +160,22 @@ int cli_command_text(util_buf *b, const char *name, int argc, char **argv, int s
  * login name of the user id; NULL when there is neither. */
 const char *cli_default_analyst(void);
 
+/* The options every case and incident command takes, first in their option tables (as
+ * CLI_CASE_OPTIONS, one entry a line like the tables they join) and taken by cli_case_opt: 1 when
+ * c is one of them, now in o; 0 otherwise. */
+typedef struct cli_case_opts {
+    const char *db, *state, *analyst;
+    int json;
+} cli_case_opts;
+/* clang-format off */
+#define CLI_CASE_OPTIONS                    \
+    {"db", required_argument, 0, 'd'},      \
+    {"state", required_argument, 0, 'Q'},   \
+    {"analyst", required_argument, 0, 'A'}, \
+    {"json", no_argument, 0, 'j'}
+/* clang-format on */
+int cli_case_opt(cli_case_opts *o, int c, const char *arg);
+
 /* The environment of one case or incident command (cmd_case.c, cmd_incident.c): the case
  * database, whatever stores DIR holds, and who runs the command. */
 typedef struct cli_case_env {

@@ -241,6 +241,26 @@ const char *cli_default_analyst(void)
     return pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
 }
 
+int cli_case_opt(cli_case_opts *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'd':
+        o->db = arg;
+        return 1;
+    case 'Q':
+        o->state = arg;
+        return 1;
+    case 'A':
+        o->analyst = arg;
+        return 1;
+    case 'j':
+        o->json = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int cli_case_env_open(cli_case_env *e, const char *dir, const char *state, const char *analyst,
                       const char *evm_chain, int create, int links, util_buf *cmd, util_err *err)
 {

@@ -58,9 +58,10 @@ static int parse_id(const char *s, const char *what, int64_t *id)
 /* ---------------- the subcommands ---------------- */
 
 typedef struct args {
-    const char *db, *state, *analyst, *title, *date, *victim, *chains, *description, *note, *chain;
+    cli_case_opts o; /* --db, --state, --analyst, --json */
+    const char *title, *date, *victim, *chains, *description, *note, *chain;
     const char *address, *category, *actor, *name, *evidence, *text, *format, *out, *asset;
-    int json, confidence;
+    int confidence;
     int64_t rerun;
     int64_t *seeds;
     size_t n_seeds;
@@ -144,7 +145,7 @@ static int do_new(env *e, const args *a, util_err *err)
     int64_t id;
     int rc = case_create(e->db, &e->who, &c, &id, err);
     if (rc) return rc;
-    if (a->json)
+    if (a->o.json)
         printf("{\"case\": %" PRId64 "}\n", id);
     else
         printf("case %" PRId64 " created in %s/%s\n", id, e->dir, CASE_DB_FILE);
@@ -157,7 +158,7 @@ static int do_list(env *e, const args *a, util_err *err)
     size_t n;
     int rc = case_list(e->db, &e->who, &c, &n, err);
     if (rc) return rc;
-    if (a->json) {
+    if (a->o.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
@@ -190,7 +191,7 @@ static int do_show(env *e, const args *a, int64_t id, util_err *err)
     case_full c;
     int rc = case_get(e->db, &e->who, id, &c, err);
     if (rc) return rc;
-    if (a->json) {
+    if (a->o.json) {
         json_t *doc;
         if (!(rc = case_full_json(&c, &doc, err))) {
             cli_print_json(doc);
@@ -247,7 +248,7 @@ static int do_add_seed(env *e, const args *a, int64_t id, const char *spec, util
     case_seed s;
     int rc = case_seed_add(e->db, &e->who, id, &e->st, spec, a->note, &s, err);
     if (rc) return rc;
-    if (a->json)
+    if (a->o.json)
         printf("{\"seed\": %" PRId64 ", \"chain\": \"%s\", \"kind\": \"%s\", \"refs\": %" PRIu64
                ", \"amount\": \"%s\"}\n",
                s.id, s.chain, s.kind, s.n_refs, s.amount);
@@ -329,7 +330,7 @@ static int do_trace(env *e, const args *a, int64_t id, util_err *err)
         }
         case_run_diff d;
         case_run_compare(&old, &r, &d);
-        if (a->json) {
+        if (a->o.json) {
             json_t *doc;
             if (!(rc = case_run_json(&r, &doc, err))) {
                 json_object_set_new(doc, "compared_with_run",
@@ -362,7 +363,7 @@ static int do_trace(env *e, const args *a, int64_t id, util_err *err)
     case_trace_req req = {.seed_ids = a->seeds, .n_seed_ids = a->n_seeds};
     if ((rc = trace_options(e, a, &req, err))) return rc;
     if ((rc = case_trace(e->db, &e->who, id, &e->st, &req, &r, err))) return rc;
-    if (a->json) {
+    if (a->o.json) {
         json_t *doc;
         if (!(rc = case_run_json(&r, &doc, err))) {
             cli_print_json(doc);
@@ -385,16 +386,16 @@ static int do_label(env *e, const args *a, int64_t id, util_err *err)
                         .evidence = a->evidence};
     case_label out;
     int rc = case_label_add(e->db, &e->who, id, &l, &out, err);
-    if (!rc && a->state) { /* shared: every analyst and replica following the state sees it */
+    if (!rc && a->o.state) { /* shared: every analyst and replica following the state sees it */
         state_db *st = NULL;
         char src[32], day[16];
         labels_label shared;
         case_label_as_label(&out, src, day, &shared);
-        rc = state_open(&st, a->state, e->dir, err);
+        rc = state_open(&st, a->o.state, e->dir, err);
         if (!rc) rc = state_label_add(st, &shared, e->analyst, NULL, err);
         state_close(st);
     }
-    if (out.id && a->json)
+    if (out.id && a->o.json)
         printf("{\"label\": %" PRId64 ", \"address\": \"%s\", \"fed\": %s}\n", out.id, out.address,
                rc ? "false" : "true");
     else if (out.id && !rc)
@@ -425,7 +426,7 @@ static int do_note(env *e, const args *a, int64_t id, util_err *err)
     int rc = case_note_add(e->db, &e->who, id, text, &n, err);
     util_buf_free(&in);
     if (rc) return rc;
-    if (a->json)
+    if (a->o.json)
         printf("{\"note\": %" PRId64 "}\n", n.id);
     else
         printf("note %" PRId64 " of case %" PRId64 "\n", n.id, id);
@@ -435,7 +436,7 @@ static int do_note(env *e, const args *a, int64_t id, util_err *err)
 
 static int do_export(env *e, const args *a, int64_t id, util_err *err)
 {
-    const char *fmt = a->json && !a->format ? "json" : a->format;
+    const char *fmt = a->o.json && !a->format ? "json" : a->format;
     if (!fmt || (strcmp(fmt, "json") && strcmp(fmt, "html") && strcmp(fmt, "csv")))
         return util_errf(err, UTIL_EINVAL, "--format must be json, html or csv, not '%s'",
                          fmt ? fmt : "");
@@ -491,10 +492,7 @@ int cmd_case(int argc, char **argv)
         return CLI_USAGE;
     }
     static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},
-        {"state", required_argument, 0, 'Q'},
-        {"analyst", required_argument, 0, 'A'},
-        {"json", no_argument, 0, 'j'},
+        CLI_CASE_OPTIONS,
         {"title", required_argument, 0, 'T'},
         {"date", required_argument, 0, 'D'},
         {"victim", required_argument, 0, 'V'},
@@ -530,19 +528,8 @@ int cmd_case(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, &li)) != -1) {
         uint64_t v;
+        if (cli_case_opt(&a.o, c, optarg)) continue;
         switch (c) {
-        case 'd':
-            a.db = optarg;
-            break;
-        case 'Q':
-            a.state = optarg;
-            break;
-        case 'A':
-            a.analyst = optarg;
-            break;
-        case 'j':
-            a.json = 1;
-            break;
         case 'T':
             a.title = optarg;
             break;
@@ -616,9 +603,9 @@ int cmd_case(int argc, char **argv)
     int first = optind + 1; /* positional arguments, in argv */
     int npos = argc - first;
     static const int want_pos[] = {0, 0, 1, 2, 1, 1, 1, 1};
-    if (!a.db || npos != want_pos[si]) {
+    if (!a.o.db || npos != want_pos[si]) {
         fprintf(stderr, "cointrail: case %s: %s\n%s", sub,
-                !a.db                 ? "--db DIR is required"
+                !a.o.db               ? "--db DIR is required"
                 : npos < want_pos[si] ? "missing argument"
                                       : "too many arguments",
                 usage);
@@ -627,12 +614,12 @@ int cmd_case(int argc, char **argv)
     int64_t id = 0;
     if (want_pos[si] && parse_id(argv[first], "ID", &id)) goto out;
     /* what each subcommand cannot do without */
-    const char *missing = si == 0 && !a.title               ? "--title"
-                          : si == 5 && !a.address           ? "--address"
-                          : si == 5 && !a.category          ? "--category"
-                          : si == 6 && !a.text              ? "--text"
-                          : si == 7 && !a.format && !a.json ? "--format"
-                                                            : NULL;
+    const char *missing = si == 0 && !a.title                 ? "--title"
+                          : si == 5 && !a.address             ? "--address"
+                          : si == 5 && !a.category            ? "--category"
+                          : si == 6 && !a.text                ? "--text"
+                          : si == 7 && !a.format && !a.o.json ? "--format"
+                                                              : NULL;
     if (missing) {
         fprintf(stderr, "cointrail: case %s: %s is required\n", sub, missing);
         goto out;
@@ -640,7 +627,8 @@ int cmd_case(int argc, char **argv)
     util_err err = {0};
     env e;
     const char *evm_chain = a.chain && strcmp(a.chain, "btc") ? a.chain : "eth";
-    if ((rc = cli_case_env_open(&e, a.db, a.state, a.analyst, evm_chain, si == 0, 0, &cmd, &err))) {
+    if ((rc = cli_case_env_open(&e, a.o.db, a.o.state, a.o.analyst, evm_chain, si == 0, 0, &cmd,
+                                &err))) {
         cli_case_env_close(&e);
         rc = cli_fail(&err);
         goto out;

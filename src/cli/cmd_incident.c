@@ -43,8 +43,9 @@ typedef cli_case_env env;
 /* ---------------- the subcommands ---------------- */
 
 typedef struct args {
-    const char *db, *state, *analyst, *chain;
-    int json, update, all;
+    cli_case_opts o; /* --db, --state, --analyst, --json */
+    const char *chain;
+    int update, all;
     double min_confidence;
     cli_tracer_args t;
 } args;
@@ -55,7 +56,7 @@ static int do_import(env *e, const args *a, char **files, int n, util_err *err)
     int rc = case_incident_import(e->db, &e->who, &e->st, (const char *const *)files, (size_t)n,
                                   a->update ? CASE_IMPORT_UPDATE : 0, &r, err);
     if (rc) return rc;
-    if (a->json)
+    if (a->o.json)
         printf("{\"files\": %zu, \"read\": %zu, \"added\": %zu, \"unchanged\": %zu, "
                "\"updated\": %zu, \"seeds_added\": %zu, \"seeds_unchecked\": %zu}\n",
                r.files, r.read, r.added, r.unchanged, r.updated, r.seeds_added, r.seeds_unchecked);
@@ -91,9 +92,9 @@ static int do_list(env *e, const args *a, util_err *err)
 {
     case_incident *v;
     size_t n;
-    int rc = case_incident_list(e->db, &e->who, a->json, &v, &n, err); /* JSON: with traces */
+    int rc = case_incident_list(e->db, &e->who, a->o.json, &v, &n, err); /* JSON: with traces */
     if (rc) return rc;
-    if (a->json) {
+    if (a->o.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n && !rc; i++) {
             json_t *d;
@@ -191,7 +192,7 @@ static int do_show(env *e, const args *a, const char *id, util_err *err)
     case_incident i;
     int rc = case_incident_get(e->db, &e->who, id, &i, err);
     if (rc) return rc;
-    if (a->json) {
+    if (a->o.json) {
         json_t *d, *w = NULL;
         tally_result t;
         if (!(rc = case_incident_json(&i, 0, &d, err))) {
@@ -279,7 +280,7 @@ static int do_trace(env *e, const args *a, char **ids, int n, util_err *err)
             break;
         }
         traced++;
-        if (a->json) {
+        if (a->o.json) {
             json_t *d;
             if (!(rc = case_incident_json(&out, 0, &d, err))) json_array_append_new(arr, d);
         } else {
@@ -289,7 +290,7 @@ static int do_trace(env *e, const args *a, char **ids, int n, util_err *err)
         }
         case_incident_free(&out);
     }
-    if (!rc && a->json)
+    if (!rc && a->o.json)
         cli_print_json(arr);
     else if (!rc && a->all)
         printf("%zu incident(s) traced, %zu with no seed traceable in this store\n", traced,
@@ -315,10 +316,7 @@ int cmd_incident(int argc, char **argv)
         fprintf(stderr, "cointrail: incident: unknown subcommand '%s'\n%s", sub, usage);
         return CLI_USAGE;
     }
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"state", required_argument, 0, 'Q'},
-                                         {"analyst", required_argument, 0, 'A'},
-                                         {"json", no_argument, 0, 'j'},
+    static const struct option opts[] = {CLI_CASE_OPTIONS,
                                          {"update", no_argument, 0, 'u'},
                                          {"all", no_argument, 0, 'a'},
                                          {"chain", required_argument, 0, 'c'},
@@ -337,19 +335,8 @@ int cmd_incident(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, &li)) != -1) {
         char *end;
+        if (cli_case_opt(&a.o, c, optarg)) continue;
         switch (c) {
-        case 'd':
-            a.db = optarg;
-            break;
-        case 'Q':
-            a.state = optarg;
-            break;
-        case 'A':
-            a.analyst = optarg;
-            break;
-        case 'j':
-            a.json = 1;
-            break;
         case 'u':
             a.update = 1;
             break;
@@ -377,7 +364,7 @@ int cmd_incident(int argc, char **argv)
         }
     }
     int first = optind + 1, npos = argc - first;
-    const char *bad = !a.db                                    ? "--db DIR is required"
+    const char *bad = !a.o.db                                  ? "--db DIR is required"
                       : si == 0 && npos < 1                    ? "no file to import"
                       : si == 1 && npos                        ? "too many arguments"
                       : si == 2 && npos != 1                   ? "one incident id"
@@ -392,8 +379,8 @@ int cmd_incident(int argc, char **argv)
     }
     util_err err = {0};
     env e;
-    if ((rc = cli_case_env_open(&e, a.db, a.state, a.analyst, a.chain ? a.chain : "eth", si == 0,
-                                si == 3, &cmd, &err))) {
+    if ((rc = cli_case_env_open(&e, a.o.db, a.o.state, a.o.analyst, a.chain ? a.chain : "eth",
+                                si == 0, si == 3, &cmd, &err))) {
         cli_case_env_close(&e);
         rc = cli_fail(&err);
         goto out;
