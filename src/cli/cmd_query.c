@@ -179,6 +179,9 @@ static void stats_human(const query_stats_result *r)
     print_btc("total_output_value", t->total_output_value);
     print_btc("total_fees", t->total_fees);
     print_btc("utxo_value", t->utxo_value);
+    /* how the scan summed the fees: the slow path on an intact store is a slip no figure shows */
+    if (r->recomputed)
+        printf("%-20s %s\n", "fees_summed", r->fees_by_rows ? "tx by tx" : "by runs");
     printf("outputs_by_type:\n");
     for (int i = 0; i < BTC_NSCRIPT_TYPES; i++)
         if (t->outputs_by_type[i])

@@ -44,8 +44,6 @@ json_t *query_stats_json(const query_stats_result *r)
                             json_integer((json_int_t)t->outputs_by_type[i]));
     json_object_set_new(o, "outputs_by_type", types);
     json_object_set_new(o, "unresolved_inputs", json_integer((json_int_t)t->unresolved_inputs));
-    if (r->recomputed)
-        json_object_set_new(o, "fees_summed", json_string(r->fees_by_rows ? "by_rows" : "by_runs"));
     return o;
 }
 

@@ -34,9 +34,9 @@ typedef struct query_stats_result {
  * threads (store_recompute_totals_threads) instead of the MANIFEST's running totals. */
 int query_stats_get(const store *s, int recompute, query_stats_result *out, util_err *err);
 /* The JSON document: blocks, tip_height, tip_hash, txs, inputs, outputs, total_output_value,
- * total_fees, utxo_count, utxo_value, addresses, outputs_by_type, unresolved_inputs; when
- * recomputed, also fees_summed: "by_runs" or "by_rows" (fees_by_rows). New object, owned by
- * the caller. */
+ * total_fees, utxo_count, utxo_value, addresses, outputs_by_type, unresolved_inputs: the same
+ * document whether the figures were recomputed or not (a self-check compares the two bytes for
+ * bytes). New object, owned by the caller. */
 json_t *query_stats_json(const query_stats_result *r);
 /* query_stats_get + query_stats_json. */
 int query_stats(const store *s, int recompute, json_t **out, util_err *err);
