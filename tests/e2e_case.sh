@@ -195,4 +195,16 @@ CK prefix "$R" "$nb" | cmp -s - "$T/before" && ok || bad "after kill -9: the aud
 C note 1 --text "after the kills" >/dev/null && C show 1 | grep -q "hash chain verified" && ok ||
     bad "after kill -9: the case still takes notes and verifies"
 "$BIN" labels list --db "$T/db" --limit 1 >/dev/null && ok || bad "after kill -9: labels.db reads"
+
+# a note longer than the audit log keeps of an argument (512 bytes), its 400th byte inside a
+# two-byte character: the note is kept whole, the command recorded cut before that character
+# (the cut used to keep its lead byte, and the database refused the command as not UTF-8)
+C note 1 --text "$($PY -c 'print("a" * 399 + "é" + "b" * 200)')" >/dev/null 2>"$T/err" && ok ||
+    bad "a long note cut inside a character: $(cat "$T/err")"
+C show 1 --json | $PY -c 'import json, re, sys
+d = json.load(sys.stdin)
+text = "a" * 399 + "é" + "b" * 200
+cut = [a["command"] for a in d["audit"] if re.search(r"[^a]a{399}\x27?\.\.\.\(601 bytes\)", a["command"])]
+sys.exit(not (text in [n["text"] for n in d["notes"]] and len(cut) == 1))' && ok ||
+    bad "the long note or its cut command is not in the case"
 finish

@@ -321,6 +321,19 @@ void cli_case_env_close(cli_case_env *e)
     memset(e, 0, sizeof *e);
 }
 
+/* How many of s's first n bytes (s has at least n) hold whole UTF-8 characters: a cut inside a
+ * character drops its lead byte too, or the audit log would refuse the text as not UTF-8. */
+static size_t utf8_whole(const char *s, size_t n)
+{
+    size_t lead = n;
+    while (lead && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (!lead) return n; /* no lead byte at all: not UTF-8, and not ours to mend */
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return n - (lead - 1) >= need ? n : lead - 1;
+}
+
 int cli_command_text(util_buf *b, const char *name, int argc, char **argv, int shorten)
 {
     int rc = util_buf_printf(b, "cointrail %s", name);
@@ -334,10 +347,9 @@ int cli_command_text(util_buf *b, const char *name, int argc, char **argv, int s
             continue;
         }
         char head[401];
-        memcpy(head, arg, 400);
-        head[400] = 0;
-        while (n && ((unsigned char)head[strlen(head) - 1] & 0xc0) == 0x80) /* whole UTF-8 */
-            head[strlen(head) - 1] = 0;
+        size_t keep = utf8_whole(arg, 400);
+        memcpy(head, arg, keep);
+        head[keep] = 0;
         if (!rc) rc = case_shell_quote(b, head);
         if (!rc) rc = util_buf_printf(b, "...(%zu bytes)", n);
     }
