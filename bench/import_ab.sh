@@ -8,8 +8,8 @@
 # under /usr/bin/time -v, and under `flock LOCK` when LOCK is set (outside the timing; a machine shared with other
 # heavy jobs). Interleaving the builds spreads the machine's drift over all of them. Prints per
 # run: wall and CPU seconds (user + sys), peak RSS (it counts the mapped column and temp file
-# pages), the load average, the --json heap figures (bulk_memory: rss_anon_peak; keys_read, the
-# address keys read rather than mapped) and the phases (phase_seconds: bulk_blocks and the
+# pages), the load average, the --json heap figures (bulk_memory: rss_anon_peak; keys_sorted, the
+# address keys sorted with their records rather than mapped) and the phases (phase_seconds: bulk_blocks and the
 # finish's); then each BIN's median wall and CPU. The first round's stores are compared file by
 # file (cmp) with the first BIN's: the builds must make the same store.
 set -euo pipefail
@@ -27,15 +27,15 @@ trap 'rm -rf "$WORK"/db-*' EXIT
 mem=()
 [ -n "${MEMORY:-}" ] && mem=(--memory "$MEMORY")
 
-summary() { # JSON -> "anon=GB keys_read=N | phases"
+summary() { # JSON -> "anon=GB keys_sorted=N | phases"
     python3 - "$1" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 m = d.get("bulk_memory", {})
 p = d.get("phase_seconds", {})
 fin = p.get("bulk_finish", {})
-print("anon=%.2fGB keys_read=%s | bulk_blocks=%.1f wait_for_parse=%.1f | %s" % (
-    m.get("rss_anon_peak", 0) / 2**30, m.get("keys_read", "-"), p.get("bulk_blocks", 0),
+print("anon=%.2fGB keys_sorted=%s | bulk_blocks=%.1f wait_for_parse=%.1f | %s" % (
+    m.get("rss_anon_peak", 0) / 2**30, m.get("keys_sorted", "-"), p.get("bulk_blocks", 0),
     p.get("wait_for_parse", 0), " ".join("%s=%.1f" % kv for kv in fin.items())))
 EOF
 }

@@ -343,7 +343,7 @@ int cmd_import(int argc, char **argv)
                           "sort_heap_peak", (json_int_t)m->sort_heap_peak, "spilled_bytes",
                           (json_int_t)m->spilled_bytes, "rss_anon_peak",
                           (json_int_t)m->rss_anon_peak, "map_drops", (json_int_t)m->map_drops,
-                          "keys_read", (json_int_t)m->keys_read));
+                          "keys_sorted", (json_int_t)m->keys_sorted));
         }
         json_object_set_new(j, "phase_seconds", phases);
         const exposure_sync_result *xr = &fc.xr;

@@ -157,10 +157,11 @@ uint64_t store_bulk_default_memory(void);
  * records, merge buffers, the sort scratch), the bytes they spilled to temp files, and the
  * process's largest anonymous resident memory (RssAnon, all heap) seen between phases, and
  * how often the mapped column and temp file pages, past the budget, were dropped from the
- * process's mapping (they stay in the page cache), and how many address keys were read from
- * their temp file rather than through its mapping (it was larger than the budget). */
+ * process's mapping (they stay in the page cache), and how many address keys were sorted with
+ * their key-hash records rather than compared through the key file's mapping (it was larger
+ * than the budget). */
 typedef struct store_bulk_mem {
-    uint64_t budget, sort_heap_peak, spilled_bytes, rss_anon_peak, map_drops, keys_read;
+    uint64_t budget, sort_heap_peak, spilled_bytes, rss_anon_peak, map_drops, keys_sorted;
 } store_bulk_mem;
 void store_bulk_memory(const store_bulk *b, store_bulk_mem *out);
 

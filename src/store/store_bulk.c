@@ -209,7 +209,7 @@ struct store_bulk {
     store_sort ad; /* key hash, output id, index of the key in addrkeys; by hash */
     store_sort spent, byin, addrout; /* made by the finish: see resolve and addresses */
     uint64_t spilled;                /* bytes written to the sorters' temp files */
-    uint64_t keys_read;              /* address keys read rather than mapped (link_outputs) */
+    uint64_t keys_sorted; /* address keys sorted with their records, not mapped (link_outputs) */
     int64_t *subsidy;
     size_t subsidy_cap;
     tmpf prevouts;       /* PREVOUT_BYTES per input, every input */
@@ -411,13 +411,14 @@ void store_bulk_memory(const store_bulk *b, store_bulk_mem *out)
     out->spilled_bytes = b->spilled;
     out->rss_anon_peak = b->pg.rss_anon_peak;
     out->map_drops = b->pg.drops;
-    out->keys_read = b->keys_read;
+    out->keys_sorted = b->keys_sorted;
 }
 
 /* The two tmpf files first, then the sorters' in the order of sorter_names. */
 const char *const store_bulk_tmp_names[STORE_BULK_TMP_FILES] = {
-    "bulk-prevouts.tmp", "bulk-addrkeys.tmp", "bulk-txids.tmp",   "bulk-inputs.tmp",
-    "bulk-addrs.tmp",    "bulk-spent.tmp",    "bulk-byinput.tmp", "bulk-addrout.tmp"};
+    "bulk-prevouts.tmp", "bulk-addrkeys.tmp", "bulk-txids.tmp",
+    "bulk-inputs.tmp",   "bulk-addrs.tmp",    "bulk-spent.tmp",
+    "bulk-byinput.tmp",  "bulk-addrout.tmp",  "bulk-addrkeyed.tmp"};
 static const char *const *const tmp_names = store_bulk_tmp_names;
 
 /* A sorter on a new temp file (one left by a killed import removed), counted in sm. */
@@ -1299,7 +1300,7 @@ typedef struct fin {
     int rc; /* the address side's result, err, bad block and addresses */
     util_err err;
     uint64_t bad, groups;
-    uint64_t keys_read; /* link_outputs' */
+    uint64_t keys_sorted; /* link_outputs' */
 } fin;
 
 /* Phases are the threads' own: the chain side times 0-4, the address side 5 and 6. */
@@ -1567,77 +1568,90 @@ static const btc_addr *key_at(const store_bulk *b, uint64_t j)
 
 enum { KEY_AHEAD = 16 }; /* records prefetched ahead of random reads */
 
-/* The keys link_outputs compares: those of one key-hash run, each read once. Under a budget
- * smaller than the key file they are read with pread: through the mapping, each of these
- * random reads maps 64 KiB around it (the kernel's fault-around), so the whole file became
- * resident between two looks at the mapped pages (2.44 GB of the 3.6 GB peak at 30M txs under
- * --memory 1G). With the whole file within the budget the mapping is kept: no system call. */
+/* A key-hash record with its key (keyed): hash, output, the key's words. */
+enum { KEYED_W = 2 + (sizeof(btc_addr) + 7) / 8 };
+
+/* The keys link_outputs compares, those of one key-hash run: through the mapping of the key
+ * file by key index, or (keyed) from the records themselves. */
 typedef struct run_keys {
     const store_bulk *b;
-    int by_read;
-    uint64_t *ids; /* per key of the run: key index, first output, last output */
-    btc_addr *key; /* per key of the run, when read (by_read) */
-    uint8_t *have; /* per key of the run: key[] read */
+    int keyed;
+    uint64_t *ids; /* per key of the run: key index (mapped), first output, last output */
+    btc_addr *key; /* per key of the run, keyed: its key */
     size_t n, cap;
-    uint64_t reads; /* keys read, all runs */
 } run_keys;
 
-/* Key j of the temp file: a pointer into the mapping, or read into *into. */
-static int key_get(const store_bulk *b, int by_read, uint64_t j, btc_addr *into, const btc_addr **k,
-                   util_err *err)
+/* Which key of the run record r is (rk->n: a new one); keys are compared only once the run has
+ * a second record. */
+static size_t run_find(const run_keys *rk, const uint64_t *r)
 {
-    if (!by_read) {
-        *k = key_at(b, j);
-        return 0;
-    }
-    errno = 0;
-    if (colstore_pread_all(b->addrkeys.fd, into, sizeof *into, j * sizeof *into) != 0)
-        return util_errf(err, UTIL_EIO, "%s: read failed at offset %llu: %s", b->addrkeys.path,
-                         (unsigned long long)(j * sizeof *into),
-                         errno ? strerror(errno) : "end of file");
-    *k = into;
-    return 0;
-}
-
-/* Which key of the run key index j is (rk->n: a new one); keys are read only once the run
- * has a second record. */
-static int run_find(run_keys *rk, uint64_t j, size_t *found, util_err *err)
-{
-    *found = rk->n;
     if (!rk->n) return 0;
-    btc_addr mine;
-    const btc_addr *a, *o;
-    int rc = key_get(rk->b, rk->by_read, j, &mine, &a, err);
-    rk->reads += rk->by_read && !rc;
-    for (size_t i = 0; !rc && i < rk->n; i++) {
-        if (rk->by_read && !rk->have[i]) {
-            if ((rc = key_get(rk->b, 1, rk->ids[i * 3], &rk->key[i], &o, err))) break;
-            rk->have[i] = 1, rk->reads++;
-        }
-        o = rk->by_read ? &rk->key[i] : key_at(rk->b, rk->ids[i * 3]);
-        if (memcmp(a, o, sizeof *a) == 0) {
-            *found = i;
-            break;
-        }
+    const btc_addr *a = rk->keyed ? (const btc_addr *)(r + 2) : key_at(rk->b, r[2]);
+    for (size_t i = 0; i < rk->n; i++) {
+        const btc_addr *o = rk->keyed ? &rk->key[i] : key_at(rk->b, rk->ids[i * 3]);
+        if (memcmp(a, o, sizeof *a) == 0) return i;
     }
-    return rc;
+    return rk->n;
 }
 
-static int run_add(run_keys *rk, uint64_t j, uint64_t out, util_err *err)
+static int run_add(run_keys *rk, const uint64_t *r, util_err *err)
 {
     if (rk->n == rk->cap) {
         size_t cap = rk->cap ? rk->cap * 2 : 4;
         uint64_t *p = realloc(rk->ids, cap * 3 * sizeof *p);
         if (p) rk->ids = p;
         btc_addr *q = p ? realloc(rk->key, cap * sizeof *q) : NULL;
-        if (q) rk->key = q;
-        uint8_t *h = q ? realloc(rk->have, cap) : NULL;
-        if (!h) return util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
-        rk->have = h, rk->cap = cap;
+        if (!q) return util_errf(err, UTIL_ENOMEM, "out of memory for addresses");
+        rk->key = q, rk->cap = cap;
     }
-    rk->ids[rk->n * 3] = j, rk->ids[rk->n * 3 + 1] = out, rk->ids[rk->n * 3 + 2] = out;
-    rk->have[rk->n++] = 0;
+    rk->ids[rk->n * 3] = rk->keyed ? 0 : r[2];
+    rk->ids[rk->n * 3 + 1] = rk->ids[rk->n * 3 + 2] = r[1];
+    if (rk->keyed) memcpy(&rk->key[rk->n], r + 2, sizeof *rk->key);
+    rk->n++;
     return 0;
+}
+
+/* Under a budget smaller than the key file, the key-hash records are made again with their
+ * keys, from the out_addr column and the key file read in order, and sorted: the runs' keys
+ * are then compared in the records. Comparing them through the file meant a read at random per
+ * output of an address seen before (25M at 30M txs), each a disk read once the key file is
+ * out of the page cache: in a memory cgroup of 3x the budget the import took 5.5x as long
+ * (docs/performance.md, "What --memory bounds"). The records sorted during the block loop are
+ * dropped unread; which outputs have a key is what regenerate reads too. */
+static int keyed_records(fin *f, store_sort *ks, util_err *err)
+{
+    store_bulk *b = f->b;
+    store *s = b->s;
+    f->spilled += spilled_of(&b->ad);
+    store_sort_free(&b->ad);
+    sorter_in(b, f->sm, ks, tmp_names[8], KEYED_W, 0, 0, SH_AD);
+    uint8_t *buf = malloc(TMPF_BUF);
+    if (!buf) return util_errf(err, UTIL_ENOMEM, "out of memory for the address keys");
+    seq q = {&b->addrkeys, buf, 0, 0, 0};
+    pass(&f->pg, MB(COL_OUT_ADDR), 0);
+    int rc = 0;
+    uint64_t j = 0;
+    for (uint64_t out = 0; out < b->n.outputs && !rc; out++) {
+        if (*(const uint32_t *)store_col_at(s, COL_OUT_ADDR, out) == STORE_NO_ADDR) continue;
+        const uint8_t *key = seq_next(&q, sizeof(btc_addr));
+        if (!key) {
+            rc = util_errf(err, UTIL_ECORRUPT, "%s: %llu keys, fewer than the outputs with one",
+                           b->addrkeys.path, (unsigned long long)j);
+            break;
+        }
+        uint64_t r[KEYED_W] = {store_key_hash(key, sizeof(btc_addr)), out};
+        memcpy(&r[2], key, sizeof(btc_addr));
+        rc = store_sort_put(ks, r, err);
+        cursor(&f->pg, K_OUT, out);
+        touched(b, &f->pg, 1);
+        if ((++j & 0xffff) == 0 && !rc) rc = stopped(f, err);
+    }
+    free(buf);
+    if (!rc && j * sizeof(btc_addr) != b->addrkeys.bytes)
+        rc = util_errf(err, UTIL_ECORRUPT, "%s: %llu bytes, %llu keys expected", b->addrkeys.path,
+                       (unsigned long long)b->addrkeys.bytes, (unsigned long long)j);
+    f->keys_sorted = j;
+    return rc ? rc : store_sort_seal(ks, err);
 }
 
 /* (key hash, output) in order: per address its outputs in order, each given the previous one
@@ -1647,19 +1661,24 @@ static int run_add(run_keys *rk, uint64_t j, uint64_t out, util_err *err)
 static int link_outputs(fin *f, uint64_t *groups, util_err *err)
 {
     store_bulk *b = f->b;
-    int rc = store_sort_seal(&b->ad, err);
-    if (rc) return rc;
+    run_keys rk = {.b = b, .keyed = b->addrkeys.bytes > b->memory};
+    store_sort ks, *in = &b->ad;
+    memset(&ks, 0, sizeof ks);
+    int rc = rk.keyed ? keyed_records(f, &ks, err) : store_sort_seal(&b->ad, err);
+    if (rk.keyed) in = &ks;
+    if (rc) {
+        store_sort_free(&ks);
+        return rc;
+    }
     sorter_in(b, f->sm, &b->addrout, "bulk-addrout.tmp", 3, 0, store_sort_bits(b->n.outputs),
               SH_ADDROUT);
-    run_keys rk = {.b = b, .by_read = b->addrkeys.bytes > b->memory};
-    /* keys compared in key-hash order: at random, through the mapping or read */
-    pass(&f->pg, 0, rk.by_read ? 0 : MB(M_ADDRKEYS));
+    /* keys compared in key-hash order: at random through the mapping, or in the records */
+    pass(&f->pg, 0, rk.keyed ? 0 : MB(M_ADDRKEYS));
     uint64_t hk = 0, g = 0, seen = 0;
     const uint64_t *r;
-    while ((rc = store_sort_next(&b->ad, &r, err)) > 0) {
+    while ((rc = store_sort_next(in, &r, err)) > 0) {
         if (!rk.n || r[0] != hk) hk = r[0], rk.n = 0;
-        size_t i;
-        if ((rc = run_find(&rk, r[2], &i, err))) break;
+        size_t i = run_find(&rk, r);
         uint64_t rec[3] = {r[1], r[1], STORE_NONE};
         touched(f->b, &f->pg, 1);
         if ((++seen & 0xffff) == 0 && (rc = stopped(f, err))) break;
@@ -1667,18 +1686,16 @@ static int link_outputs(fin *f, uint64_t *groups, util_err *err)
             rec[1] = rk.ids[i * 3 + 1], rec[2] = rk.ids[i * 3 + 2];
             rk.ids[i * 3 + 2] = r[1];
         } else {
-            if ((rc = run_add(&rk, r[2], r[1], err))) break;
+            if ((rc = run_add(&rk, r, err))) break;
             g++;
         }
         if ((rc = store_sort_put(&b->addrout, rec, err))) break;
     }
     free(rk.ids);
     free(rk.key);
-    free(rk.have);
-    f->keys_read = rk.reads;
     *groups = g;
-    if (!rc) f->spilled += spilled_of(&b->ad);
-    store_sort_free(&b->ad);
+    if (!rc) f->spilled += spilled_of(in);
+    store_sort_free(in);
     return rc;
 }
 
@@ -1843,7 +1860,7 @@ int store_bulk_finish(store_bulk *b, uint64_t *bad_block, util_err *err)
         return a.rc;
     }
     s->live.addresses = a.groups;
-    b->keys_read = a.keys_read;
+    b->keys_sorted = a.keys_sorted;
     if (store_blkmap_rebuild(s, s->live.blocks))
         return util_errf(err, UTIL_ENOMEM, "out of memory for the block map");
     lap(&c, 6);

@@ -527,7 +527,7 @@ void store_set_chain_rows(store *s, const store_totals *t);
  * their committed lengths: anything but that import's resume writing the store does first. */
 #define STORE_BULK_MARKER "bulk-resume"
 extern const char *const store_bulk_tmp_names[];
-enum { STORE_BULK_TMP_FILES = 8 };
+enum { STORE_BULK_TMP_FILES = 9 };
 int store_bulk_forget(store *s, util_err *err);
 int store_fsync_dir(const char *dir, util_err *err);
 /* *sum += v, or the overflow error naming tx ti and what overflowed (crafted amounts). */
