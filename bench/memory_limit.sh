@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/cointrail}
 MEM=${MEM:-256M}
-LIMITS=${LIMITS:-768M 1536M}
+LIMITS=${LIMITS-768M 1536M} # set but empty: the unlimited run alone
 RUNS=${RUNS:-1}
 WORK=${WORK:-/tmp/cointrail-memlimit-bench}
 CHAIN=${1:?usage: bench/memory_limit.sh CHAIN_DIR}
